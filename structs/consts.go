@@ -1,0 +1,119 @@
+// Package structs holds drover's data model: the protobuf types replicated
+// through raft and exchanged over RPC, their constants, and job validation.
+package structs
+
+// DefaultNamespace is the namespace of a job that names none.
+const DefaultNamespace = "default"
+
+// Job types.
+const (
+	JobTypeService  = "service"
+	JobTypeBatch    = "batch"
+	JobTypeSystem   = "system"
+	JobTypeSysBatch = "sysbatch"
+)
+
+// Job statuses.
+const (
+	JobStatusPending = "pending"
+	JobStatusRunning = "running"
+	JobStatusDead    = "dead"
+)
+
+// Node statuses and scheduling eligibility.
+const (
+	NodeStatusInit  = "initializing"
+	NodeStatusReady = "ready"
+	NodeStatusDown  = "down"
+
+	NodeEligible   = "eligible"
+	NodeIneligible = "ineligible"
+)
+
+// Allocation desired statuses: what the servers want.
+const (
+	AllocDesiredRun   = "run"
+	AllocDesiredStop  = "stop"
+	AllocDesiredEvict = "evict"
+)
+
+// Allocation client statuses: what the client reports.
+const (
+	AllocClientPending  = "pending"
+	AllocClientRunning  = "running"
+	AllocClientComplete = "complete"
+	AllocClientFailed   = "failed"
+	AllocClientLost     = "lost"
+)
+
+// Task states.
+const (
+	TaskStatePending = "pending"
+	TaskStateRunning = "running"
+	TaskStateDead    = "dead"
+)
+
+// Task event types.
+const (
+	TaskEventReceived      = "Received"
+	TaskEventStarted       = "Started"
+	TaskEventTerminated    = "Terminated"
+	TaskEventDriverFailure = "Driver Failure"
+	TaskEventRestarting    = "Restarting"
+	TaskEventNotRestarting = "Not Restarting"
+	TaskEventKilling       = "Killing"
+	TaskEventKilled        = "Killed"
+)
+
+// Evaluation statuses.
+const (
+	EvalStatusPending  = "pending"
+	EvalStatusComplete = "complete"
+	EvalStatusFailed   = "failed"
+	EvalStatusBlocked  = "blocked"
+	EvalStatusCanceled = "canceled"
+)
+
+// Evaluation triggers.
+const (
+	EvalTriggerJobRegister   = "job-register"
+	EvalTriggerJobDeregister = "job-deregister"
+	EvalTriggerNodeUpdate    = "node-update"
+	EvalTriggerAllocStop     = "alloc-stop"
+	EvalTriggerRetryFailed   = "alloc-failure"
+	EvalTriggerQueuedAllocs  = "queued-allocs"
+)
+
+// Restart policy modes.
+const (
+	RestartModeFail  = "fail"
+	RestartModeDelay = "delay"
+)
+
+// IsTerminal reports whether the allocation no longer counts against its
+// node: the servers asked it to stop, or the client finished with it.
+func (a *Allocation) IsTerminal() bool {
+	switch a.GetDesiredStatus() {
+	case AllocDesiredStop, AllocDesiredEvict:
+		return true
+	}
+	return a.ClientTerminal()
+}
+
+// ClientTerminal reports whether the client has finished with the allocation.
+func (a *Allocation) ClientTerminal() bool {
+	switch a.GetClientStatus() {
+	case AllocClientComplete, AllocClientFailed, AllocClientLost:
+		return true
+	}
+	return false
+}
+
+// TerminalStatus reports whether the evaluation has reached a final status.
+func (e *Evaluation) TerminalStatus() bool {
+	switch e.GetStatus() {
+	case EvalStatusComplete, EvalStatusFailed, EvalStatusCanceled:
+		return true
+	}
+	return false
+}

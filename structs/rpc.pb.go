@@ -2080,6 +2080,52 @@ func (*Empty) Descriptor() ([]byte, []int) {
 	return file_structs_rpc_proto_rawDescGZIP(), []int{34}
 }
 
+// ValidationProblems travels as an error detail when a request is invalid,
+// so the caller gets every problem back, not a joined string.
+type ValidationProblems struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Problems      []string               `protobuf:"bytes,1,rep,name=problems,proto3" json:"problems,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ValidationProblems) Reset() {
+	*x = ValidationProblems{}
+	mi := &file_structs_rpc_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ValidationProblems) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ValidationProblems) ProtoMessage() {}
+
+func (x *ValidationProblems) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ValidationProblems.ProtoReflect.Descriptor instead.
+func (*ValidationProblems) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *ValidationProblems) GetProblems() []string {
+	if x != nil {
+		return x.Problems
+	}
+	return nil
+}
+
 var File_structs_rpc_proto protoreflect.FileDescriptor
 
 const file_structs_rpc_proto_rawDesc = "" +
@@ -2221,7 +2267,9 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\x05evals\x18\x05 \x03(\v2\x1a.drover.structs.EvaluationR\x05evals\"!\n" +
 	"\vRaftMessage\x12\x12\n" +
 	"\x04data\x18\x01 \x01(\fR\x04data\"\a\n" +
-	"\x05Empty2\x83\b\n" +
+	"\x05Empty\"0\n" +
+	"\x12ValidationProblems\x12\x1a\n" +
+	"\bproblems\x18\x01 \x03(\tR\bproblems2\x83\b\n" +
 	"\x06Drover\x12V\n" +
 	"\vRegisterJob\x12\".drover.structs.JobRegisterRequest\x1a#.drover.structs.JobRegisterResponse\x12\\\n" +
 	"\rDeregisterJob\x12$.drover.structs.JobDeregisterRequest\x1a%.drover.structs.JobDeregisterResponse\x12O\n" +
@@ -2248,7 +2296,7 @@ func file_structs_rpc_proto_rawDescGZIP() []byte {
 	return file_structs_rpc_proto_rawDescData
 }
 
-var file_structs_rpc_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
+var file_structs_rpc_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
 var file_structs_rpc_proto_goTypes = []any{
 	(*QueryOptions)(nil),          // 0: drover.structs.QueryOptions
 	(*QueryMeta)(nil),             // 1: drover.structs.QueryMeta
@@ -2285,37 +2333,38 @@ var file_structs_rpc_proto_goTypes = []any{
 	(*StateSnapshot)(nil),         // 32: drover.structs.StateSnapshot
 	(*RaftMessage)(nil),           // 33: drover.structs.RaftMessage
 	(*Empty)(nil),                 // 34: drover.structs.Empty
-	(*Job)(nil),                   // 35: drover.structs.Job
-	(*Allocation)(nil),            // 36: drover.structs.Allocation
-	(*Node)(nil),                  // 37: drover.structs.Node
-	(*Evaluation)(nil),            // 38: drover.structs.Evaluation
-	(*PlanResult)(nil),            // 39: drover.structs.PlanResult
+	(*ValidationProblems)(nil),    // 35: drover.structs.ValidationProblems
+	(*Job)(nil),                   // 36: drover.structs.Job
+	(*Allocation)(nil),            // 37: drover.structs.Allocation
+	(*Node)(nil),                  // 38: drover.structs.Node
+	(*Evaluation)(nil),            // 39: drover.structs.Evaluation
+	(*PlanResult)(nil),            // 40: drover.structs.PlanResult
 }
 var file_structs_rpc_proto_depIdxs = []int32{
-	35, // 0: drover.structs.JobRegisterRequest.job:type_name -> drover.structs.Job
+	36, // 0: drover.structs.JobRegisterRequest.job:type_name -> drover.structs.Job
 	2,  // 1: drover.structs.JobRegisterResponse.meta:type_name -> drover.structs.WriteMeta
 	2,  // 2: drover.structs.JobDeregisterResponse.meta:type_name -> drover.structs.WriteMeta
 	0,  // 3: drover.structs.JobSpecificRequest.options:type_name -> drover.structs.QueryOptions
-	35, // 4: drover.structs.SingleJobResponse.job:type_name -> drover.structs.Job
+	36, // 4: drover.structs.SingleJobResponse.job:type_name -> drover.structs.Job
 	1,  // 5: drover.structs.SingleJobResponse.meta:type_name -> drover.structs.QueryMeta
 	0,  // 6: drover.structs.JobListRequest.options:type_name -> drover.structs.QueryOptions
-	35, // 7: drover.structs.JobListResponse.jobs:type_name -> drover.structs.Job
+	36, // 7: drover.structs.JobListResponse.jobs:type_name -> drover.structs.Job
 	1,  // 8: drover.structs.JobListResponse.meta:type_name -> drover.structs.QueryMeta
 	0,  // 9: drover.structs.AllocListRequest.options:type_name -> drover.structs.QueryOptions
-	36, // 10: drover.structs.AllocListResponse.allocations:type_name -> drover.structs.Allocation
+	37, // 10: drover.structs.AllocListResponse.allocations:type_name -> drover.structs.Allocation
 	1,  // 11: drover.structs.AllocListResponse.meta:type_name -> drover.structs.QueryMeta
 	0,  // 12: drover.structs.NodeListRequest.options:type_name -> drover.structs.QueryOptions
-	37, // 13: drover.structs.NodeListResponse.nodes:type_name -> drover.structs.Node
+	38, // 13: drover.structs.NodeListResponse.nodes:type_name -> drover.structs.Node
 	1,  // 14: drover.structs.NodeListResponse.meta:type_name -> drover.structs.QueryMeta
 	0,  // 15: drover.structs.EvalSpecificRequest.options:type_name -> drover.structs.QueryOptions
-	38, // 16: drover.structs.SingleEvalResponse.eval:type_name -> drover.structs.Evaluation
+	39, // 16: drover.structs.SingleEvalResponse.eval:type_name -> drover.structs.Evaluation
 	1,  // 17: drover.structs.SingleEvalResponse.meta:type_name -> drover.structs.QueryMeta
-	37, // 18: drover.structs.NodeRegisterRequest.node:type_name -> drover.structs.Node
+	38, // 18: drover.structs.NodeRegisterRequest.node:type_name -> drover.structs.Node
 	2,  // 19: drover.structs.NodeUpdateResponse.meta:type_name -> drover.structs.WriteMeta
 	0,  // 20: drover.structs.NodeAllocsRequest.options:type_name -> drover.structs.QueryOptions
-	36, // 21: drover.structs.NodeAllocsResponse.allocations:type_name -> drover.structs.Allocation
+	37, // 21: drover.structs.NodeAllocsResponse.allocations:type_name -> drover.structs.Allocation
 	1,  // 22: drover.structs.NodeAllocsResponse.meta:type_name -> drover.structs.QueryMeta
-	36, // 23: drover.structs.AllocUpdateRequest.allocations:type_name -> drover.structs.Allocation
+	37, // 23: drover.structs.AllocUpdateRequest.allocations:type_name -> drover.structs.Allocation
 	2,  // 24: drover.structs.GenericResponse.meta:type_name -> drover.structs.WriteMeta
 	25, // 25: drover.structs.LogCommand.job_upsert:type_name -> drover.structs.JobUpsert
 	26, // 26: drover.structs.LogCommand.job_delete:type_name -> drover.structs.JobDelete
@@ -2324,22 +2373,22 @@ var file_structs_rpc_proto_depIdxs = []int32{
 	29, // 29: drover.structs.LogCommand.eval_upsert:type_name -> drover.structs.EvalUpsert
 	30, // 30: drover.structs.LogCommand.plan_apply:type_name -> drover.structs.PlanApply
 	31, // 31: drover.structs.LogCommand.alloc_client_update:type_name -> drover.structs.AllocClientUpdate
-	35, // 32: drover.structs.JobUpsert.job:type_name -> drover.structs.Job
-	38, // 33: drover.structs.JobUpsert.eval:type_name -> drover.structs.Evaluation
-	38, // 34: drover.structs.JobDelete.eval:type_name -> drover.structs.Evaluation
-	37, // 35: drover.structs.NodeUpsert.node:type_name -> drover.structs.Node
-	38, // 36: drover.structs.NodeUpsert.evals:type_name -> drover.structs.Evaluation
-	38, // 37: drover.structs.NodeStatusUpdate.evals:type_name -> drover.structs.Evaluation
-	38, // 38: drover.structs.EvalUpsert.evals:type_name -> drover.structs.Evaluation
-	39, // 39: drover.structs.PlanApply.result:type_name -> drover.structs.PlanResult
-	38, // 40: drover.structs.PlanApply.eval:type_name -> drover.structs.Evaluation
-	38, // 41: drover.structs.PlanApply.new_evals:type_name -> drover.structs.Evaluation
-	36, // 42: drover.structs.AllocClientUpdate.allocations:type_name -> drover.structs.Allocation
-	38, // 43: drover.structs.AllocClientUpdate.evals:type_name -> drover.structs.Evaluation
-	35, // 44: drover.structs.StateSnapshot.jobs:type_name -> drover.structs.Job
-	37, // 45: drover.structs.StateSnapshot.nodes:type_name -> drover.structs.Node
-	36, // 46: drover.structs.StateSnapshot.allocations:type_name -> drover.structs.Allocation
-	38, // 47: drover.structs.StateSnapshot.evals:type_name -> drover.structs.Evaluation
+	36, // 32: drover.structs.JobUpsert.job:type_name -> drover.structs.Job
+	39, // 33: drover.structs.JobUpsert.eval:type_name -> drover.structs.Evaluation
+	39, // 34: drover.structs.JobDelete.eval:type_name -> drover.structs.Evaluation
+	38, // 35: drover.structs.NodeUpsert.node:type_name -> drover.structs.Node
+	39, // 36: drover.structs.NodeUpsert.evals:type_name -> drover.structs.Evaluation
+	39, // 37: drover.structs.NodeStatusUpdate.evals:type_name -> drover.structs.Evaluation
+	39, // 38: drover.structs.EvalUpsert.evals:type_name -> drover.structs.Evaluation
+	40, // 39: drover.structs.PlanApply.result:type_name -> drover.structs.PlanResult
+	39, // 40: drover.structs.PlanApply.eval:type_name -> drover.structs.Evaluation
+	39, // 41: drover.structs.PlanApply.new_evals:type_name -> drover.structs.Evaluation
+	37, // 42: drover.structs.AllocClientUpdate.allocations:type_name -> drover.structs.Allocation
+	39, // 43: drover.structs.AllocClientUpdate.evals:type_name -> drover.structs.Evaluation
+	36, // 44: drover.structs.StateSnapshot.jobs:type_name -> drover.structs.Job
+	38, // 45: drover.structs.StateSnapshot.nodes:type_name -> drover.structs.Node
+	37, // 46: drover.structs.StateSnapshot.allocations:type_name -> drover.structs.Allocation
+	39, // 47: drover.structs.StateSnapshot.evals:type_name -> drover.structs.Evaluation
 	3,  // 48: drover.structs.Drover.RegisterJob:input_type -> drover.structs.JobRegisterRequest
 	5,  // 49: drover.structs.Drover.DeregisterJob:input_type -> drover.structs.JobDeregisterRequest
 	7,  // 50: drover.structs.Drover.GetJob:input_type -> drover.structs.JobSpecificRequest
@@ -2392,7 +2441,7 @@ func file_structs_rpc_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_structs_rpc_proto_rawDesc), len(file_structs_rpc_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   35,
+			NumMessages:   36,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

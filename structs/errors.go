@@ -1,0 +1,19 @@
+package structs
+
+import "errors"
+
+// Errors callers branch on with errors.Is. The drover package re-exports them.
+var (
+	// ErrNotLeader: the call needs the leader and this server is not it.
+	ErrNotLeader = errors.New("not the leader")
+	// ErrNoLeader: the cluster has no leader within the wait.
+	ErrNoLeader = errors.New("no cluster leader")
+	// ErrNotFound: the object asked for does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrPermissionDenied: the caller may not touch the object (e.g. another node's allocations).
+	ErrPermissionDenied = errors.New("permission denied")
+	// ErrShutdown: the agent is shutting down or has stopped.
+	ErrShutdown = errors.New("agent shut down")
+	// ErrBadRequest: a request is malformed.
+	ErrBadRequest = errors.New("bad request")
+)

@@ -1,0 +1,54 @@
+package client
+
+import (
+	"time"
+
+	"github.com/droverhq/drover/structs"
+)
+
+// restartTracker applies a group's restart policy to one task: at most
+// Attempts restarts within Interval, each after Delay; past that, mode
+// "fail" gives up and mode "delay" waits for the interval to end.
+type restartTracker struct {
+	policy      *structs.RestartPolicy
+	batch       bool
+	windowStart time.Time
+	count       int32
+}
+
+// restartDecision says what to do after a task exits.
+type restartDecision struct {
+	restart bool
+	wait    time.Duration
+	reason  string
+}
+
+func newRestartTracker(p *structs.RestartPolicy, jobType string) *restartTracker {
+	if p == nil {
+		p = structs.DefaultRestartPolicy(jobType)
+	}
+	return &restartTracker{policy: p, batch: jobType == structs.JobTypeBatch || jobType == structs.JobTypeSysBatch}
+}
+
+// next decides after an exit at now; success is whether the task exited cleanly.
+func (t *restartTracker) next(now time.Time, success bool) restartDecision {
+	if success && t.batch {
+		return restartDecision{reason: "task completed"}
+	}
+	interval := t.policy.GetInterval().AsDuration()
+	if t.windowStart.IsZero() || (interval > 0 && now.Sub(t.windowStart) > interval) {
+		t.windowStart = now
+		t.count = 0
+	}
+	t.count++
+	delay := t.policy.GetDelay().AsDuration()
+	if t.count <= t.policy.GetAttempts() {
+		return restartDecision{restart: true, wait: delay, reason: "restart within policy"}
+	}
+	if t.policy.GetMode() == structs.RestartModeDelay {
+		wait := max(delay, t.windowStart.Add(interval).Sub(now))
+		t.windowStart = time.Time{}
+		return restartDecision{restart: true, wait: wait, reason: "exceeded attempts, waiting for the interval to end"}
+	}
+	return restartDecision{reason: "exceeded allowed attempts, applying a fail mode restart policy"}
+}

@@ -1,0 +1,106 @@
+// Package driver defines how a client runs tasks: a Driver starts, waits
+// for, stops and releases tasks of one kind, and can reattach to a task it
+// started before a client restart.
+package driver
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/droverhq/drover/structs"
+)
+
+// Errors callers branch on.
+var (
+	// ErrTaskNotFound: the driver holds no such task, or cannot reattach to it.
+	ErrTaskNotFound = errors.New("driver: task not found")
+	// ErrTaskRunning: DestroyTask without force on a task still running.
+	ErrTaskRunning = errors.New("driver: task is still running")
+	// ErrInvalidConfig wraps every error about a task's driver configuration;
+	// StartTask returns it before starting anything.
+	ErrInvalidConfig = errors.New("driver: invalid task config")
+)
+
+// DefaultKillTimeout is the wait between the kill signal and a forced kill
+// when a task sets none.
+const DefaultKillTimeout = 5 * time.Second
+
+// TaskConfig is everything a driver needs to start one task.
+type TaskConfig struct {
+	// ID is unique per task instance: "<allocID>/<taskName>".
+	ID        string
+	AllocID   string
+	JobID     string
+	TaskGroup string
+	TaskName  string
+	// Config is the task's driver configuration from the job.
+	Config map[string]any
+	// Env is the task's whole environment.
+	Env map[string]string
+	// TaskDir is the task's existing working directory.
+	TaskDir string
+	// StdoutPath and StderrPath are files the task's output is appended to.
+	StdoutPath string
+	StderrPath string
+	// Resources is what the task reserved.
+	Resources *structs.Resources
+	// KillTimeout is the wait between KillSignal and a forced kill.
+	KillTimeout time.Duration
+	// KillSignal is the signal a stop sends first; "" means SIGINT for processes.
+	KillSignal string
+}
+
+// TaskHandle is the serializable record of a started task, which the client
+// persists so it can reattach after its own restart.
+type TaskHandle struct {
+	ID        string
+	Driver    string
+	PID       int
+	StartedAt time.Time
+	// State is driver-specific.
+	State []byte
+}
+
+// ExitResult is how a task ended.
+type ExitResult struct {
+	ExitCode int
+	Signal   int
+	Err      error
+}
+
+// Successful reports a clean exit: code 0, no signal, no error.
+func (r *ExitResult) Successful() bool {
+	return r != nil && r.ExitCode == 0 && r.Signal == 0 && r.Err == nil
+}
+
+// Fingerprint is a driver's report about itself on this host.
+type Fingerprint struct {
+	Detected          bool
+	Healthy           bool
+	HealthDescription string
+	// Attributes join the node's attributes, e.g. "driver.raw_exec" = "1".
+	Attributes map[string]string
+}
+
+// Driver runs tasks of one kind. Methods are safe for concurrent use.
+type Driver interface {
+	// Name is what jobs write in a task's driver field.
+	Name() string
+	// Fingerprint reports whether the driver can run tasks here.
+	Fingerprint(ctx context.Context) Fingerprint
+	// StartTask starts a task and returns its handle.
+	StartTask(ctx context.Context, cfg *TaskConfig) (*TaskHandle, error)
+	// WaitTask returns a channel that receives the task's exit result once,
+	// then is closed.
+	WaitTask(ctx context.Context, taskID string) (<-chan *ExitResult, error)
+	// StopTask sends signal and, after timeout, kills the task forcibly; it
+	// returns when the task has exited or ctx is done.
+	StopTask(ctx context.Context, taskID string, timeout time.Duration, signal string) error
+	// DestroyTask releases everything held for the task; with force it
+	// stops a running task first.
+	DestroyTask(taskID string, force bool) error
+	// RecoverTask reattaches to a task from a handle persisted before a
+	// client restart; ErrTaskNotFound (wrapped) if it is gone or cannot be.
+	RecoverTask(h *TaskHandle) error
+}

@@ -1,0 +1,379 @@
+package drover
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/droverhq/drover/driver"
+	"github.com/droverhq/drover/driver/fn"
+	"github.com/droverhq/drover/fingerprint"
+	"github.com/droverhq/drover/store"
+	"github.com/droverhq/drover/transport"
+)
+
+// NoSchedulers, as ServerOptions.NumSchedulers, stops a server from running
+// any scheduler worker (Nomad's num_schedulers = 0).
+const NoSchedulers = -1
+
+// Scheduler names accepted in ServerOptions.EnabledSchedulers.
+const (
+	SchedulerService  = "service"
+	SchedulerBatch    = "batch"
+	SchedulerSystem   = "system"
+	SchedulerSysBatch = "sysbatch"
+	SchedulerCore     = "_core"
+)
+
+// ServerOptions configures a server agent. Each field left at its zero value
+// takes the default of the matching parameter of Nomad's server block.
+type ServerOptions struct {
+	// Name identifies the server among its peers. Default: the host name.
+	Name string
+	// Region the server belongs to. Default "global".
+	Region string
+	// Datacenter the server runs in. Default "dc1".
+	Datacenter string
+	// AuthoritativeRegion is the region holding global configuration (ACLs).
+	// Default: the server's own region.
+	AuthoritativeRegion string
+
+	// DataDir holds the raft log, snapshots and state (bbolt). It must be an
+	// absolute path; it is created if missing. Required unless Store is set.
+	DataDir string
+	// Store overrides the raft store, e.g. store/inmem for tests. When nil, a
+	// bbolt store in DataDir is used.
+	Store store.Store
+
+	// BindAddr is the RPC listen address. Default "127.0.0.1:4647"; a ":0"
+	// port picks a free one (Server.Addr reports it).
+	BindAddr string
+	// Transport carries RPC and raft traffic. Default: plain TCP.
+	Transport transport.Transport
+
+	// BootstrapExpect is how many servers must know each other before the
+	// cluster bootstraps. Default 1.
+	BootstrapExpect int
+	// NonVotingServer makes the server a raft learner: it replicates but does
+	// not count toward quorum.
+	NonVotingServer bool
+	// RejoinAfterLeave lets a server that left rejoin when restarted.
+	RejoinAfterLeave bool
+	// ServerJoin lists the servers to join at start.
+	ServerJoin ServerJoin
+	// Encrypt is the base64 gossip encryption key (32 bytes).
+	Encrypt string
+
+	// NumSchedulers is the number of scheduler workers. Default: the number
+	// of CPU cores. NoSchedulers disables scheduling on this server.
+	NumSchedulers int
+	// EnabledSchedulers restricts the evaluation types the workers take.
+	// Default: service, batch, system, sysbatch and _core.
+	EnabledSchedulers []string
+	// DefaultSchedulerConfig primes the scheduler configuration when the
+	// cluster bootstraps; it is ignored afterwards.
+	DefaultSchedulerConfig *SchedulerConfiguration
+
+	// DisableEventBroker turns the event stream off (enable_event_broker = false).
+	DisableEventBroker bool
+	// EventBufferSize is how many events are held for late subscribers. Default 100.
+	EventBufferSize int
+
+	// NodeGCThreshold: how long a node stays terminal before it is purged. Default 24h.
+	NodeGCThreshold time.Duration
+	// JobGCInterval: time between job collections. Default 5m.
+	JobGCInterval time.Duration
+	// JobGCThreshold: how long a job stays terminal before it is collected. Default 4h.
+	JobGCThreshold time.Duration
+	// EvalGCThreshold: how long an evaluation stays terminal before it is collected. Default 1h.
+	EvalGCThreshold time.Duration
+	// BatchEvalGCThreshold: the same for evaluations of batch jobs. Default 24h.
+	BatchEvalGCThreshold time.Duration
+	// DeploymentGCThreshold: how long a deployment stays terminal before it is collected. Default 1h.
+	DeploymentGCThreshold time.Duration
+
+	// HeartbeatGrace is added to a client's TTL before it is marked down. Default 10s.
+	HeartbeatGrace time.Duration
+	// MinHeartbeatTTL is the floor of client heartbeat TTLs. Default 10s.
+	MinHeartbeatTTL time.Duration
+	// MaxHeartbeatsPerSecond is the heartbeat rate the leader targets. Default 50.
+	MaxHeartbeatsPerSecond float64
+	// FailoverHeartbeatTTL is the TTL every client gets after a leader election. Default 5m.
+	FailoverHeartbeatTTL time.Duration
+
+	// PlanRejectionTracker marks nodes ineligible after repeated plan rejections.
+	PlanRejectionTracker PlanRejectionTracker
+
+	// RaftMultiplier scales raft timing, 1 (fastest) to 10. Default 1.
+	RaftMultiplier int
+	// RaftSnapshotThreshold is how many entries are applied between snapshots. Default 8192.
+	RaftSnapshotThreshold uint64
+	// RaftSnapshotInterval is how often the threshold is checked (jittered up to 2x). Default 120s.
+	RaftSnapshotInterval time.Duration
+	// RaftTrailingLogs is how many entries are kept after a snapshot. Default 10240.
+	RaftTrailingLogs uint64
+	// RaftBoltNoFreelistSync skips syncing bbolt's freelist (raft_boltdb.no_freelist_sync).
+	RaftBoltNoFreelistSync bool
+
+	// JobDefaultPriority is the priority of a job that sets none. Default 50.
+	JobDefaultPriority int
+	// JobMaxPriority is the highest priority a job may have. Default 100.
+	JobMaxPriority int
+	// JobTrackedVersions is how many versions of a job are kept. Default 6.
+	JobTrackedVersions int
+
+	// Logger receives the server's logs. Default: discard.
+	Logger *slog.Logger
+	// Registerer receives the server's metrics. Default: none are registered.
+	Registerer prometheus.Registerer
+}
+
+// ServerJoin is the server_join block: servers to contact at start.
+type ServerJoin struct {
+	// RetryJoin lists addresses (host:port or host) to join.
+	RetryJoin []string
+	// RetryMax is how many attempts are made; 0 means forever.
+	RetryMax int
+	// RetryInterval is the wait between attempts. Default 30s.
+	RetryInterval time.Duration
+}
+
+// PlanRejectionTracker configures the leader's plan rejection tracker.
+type PlanRejectionTracker struct {
+	// Enabled turns tracking on.
+	Enabled bool
+	// NodeThreshold is how many rejections within NodeWindow make a node ineligible. Default 100.
+	NodeThreshold int
+	// NodeWindow is the window rejections are counted in. Default 5m.
+	NodeWindow time.Duration
+}
+
+// SchedulerConfiguration is the cluster-wide scheduler configuration.
+type SchedulerConfiguration struct {
+	// SchedulerAlgorithm is "binpack" (default) or "spread".
+	SchedulerAlgorithm string
+	// MemoryOversubscriptionEnabled lets tasks use memory above their reservation.
+	MemoryOversubscriptionEnabled bool
+	// RejectJobRegistration refuses new job registrations.
+	RejectJobRegistration bool
+	// PauseEvalBroker stops evaluations from being handed to workers.
+	PauseEvalBroker bool
+	// PreemptionConfig says which schedulers may preempt lower-priority work.
+	PreemptionConfig PreemptionConfig
+}
+
+// PreemptionConfig enables preemption per scheduler type.
+type PreemptionConfig struct {
+	SystemSchedulerEnabled   bool
+	SysBatchSchedulerEnabled bool
+	BatchSchedulerEnabled    bool
+	ServiceSchedulerEnabled  bool
+}
+
+// DefaultSchedulerConfiguration is Nomad's default: bin-packing, with
+// preemption on for the system and sysbatch schedulers only.
+func DefaultSchedulerConfiguration() *SchedulerConfiguration {
+	return &SchedulerConfiguration{
+		SchedulerAlgorithm: "binpack",
+		PreemptionConfig:   PreemptionConfig{SystemSchedulerEnabled: true, SysBatchSchedulerEnabled: true},
+	}
+}
+
+// ErrInvalidOptions is matched (errors.Is) by every error Validate returns.
+var ErrInvalidOptions = errors.New("invalid options")
+
+func optErr(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrInvalidOptions, fmt.Sprintf(format, args...))
+}
+
+// WithDefaults returns a copy of o with every zero field set to its default.
+func (o ServerOptions) WithDefaults() ServerOptions {
+	setDefault(&o.Region, "global")
+	setDefault(&o.Datacenter, "dc1")
+	setDefault(&o.AuthoritativeRegion, o.Region)
+	setDefault(&o.BindAddr, "127.0.0.1:4647")
+	setDefault(&o.BootstrapExpect, 1)
+	setDefault(&o.NumSchedulers, runtime.NumCPU())
+	if len(o.EnabledSchedulers) == 0 {
+		o.EnabledSchedulers = []string{SchedulerService, SchedulerBatch, SchedulerSystem, SchedulerSysBatch, SchedulerCore}
+	}
+	if o.DefaultSchedulerConfig == nil {
+		o.DefaultSchedulerConfig = DefaultSchedulerConfiguration()
+	}
+	setDefault(&o.DefaultSchedulerConfig.SchedulerAlgorithm, "binpack")
+	setDefault(&o.EventBufferSize, 100)
+	setDefault(&o.NodeGCThreshold, 24*time.Hour)
+	setDefault(&o.JobGCInterval, 5*time.Minute)
+	setDefault(&o.JobGCThreshold, 4*time.Hour)
+	setDefault(&o.EvalGCThreshold, time.Hour)
+	setDefault(&o.BatchEvalGCThreshold, 24*time.Hour)
+	setDefault(&o.DeploymentGCThreshold, time.Hour)
+	setDefault(&o.HeartbeatGrace, 10*time.Second)
+	setDefault(&o.MinHeartbeatTTL, 10*time.Second)
+	setDefault(&o.MaxHeartbeatsPerSecond, 50)
+	setDefault(&o.FailoverHeartbeatTTL, 5*time.Minute)
+	setDefault(&o.PlanRejectionTracker.NodeThreshold, 100)
+	setDefault(&o.PlanRejectionTracker.NodeWindow, 5*time.Minute)
+	setDefault(&o.ServerJoin.RetryInterval, 30*time.Second)
+	setDefault(&o.RaftMultiplier, 1)
+	setDefault(&o.RaftSnapshotThreshold, 8192)
+	setDefault(&o.RaftSnapshotInterval, 120*time.Second)
+	setDefault(&o.RaftTrailingLogs, 10240)
+	setDefault(&o.JobDefaultPriority, 50)
+	setDefault(&o.JobMaxPriority, 100)
+	setDefault(&o.JobTrackedVersions, 6)
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o
+}
+
+// Validate reports the first impossible value among the options, after
+// defaults are applied.
+func (o ServerOptions) Validate() error {
+	o = o.WithDefaults()
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, optErr(format, args...)) }
+	if o.Store == nil {
+		if o.DataDir == "" {
+			add("data dir is required (or set Store)")
+		} else if !filepath.IsAbs(o.DataDir) {
+			add("data dir %q must be an absolute path", o.DataDir)
+		}
+	}
+	if o.BootstrapExpect < 1 {
+		add("bootstrap_expect must be >= 1, got %d", o.BootstrapExpect)
+	}
+	if o.RaftMultiplier < 1 || o.RaftMultiplier > 10 {
+		add("raft_multiplier must be between 1 and 10, got %d", o.RaftMultiplier)
+	}
+	if o.NumSchedulers < NoSchedulers {
+		add("num_schedulers must be >= 0 (or NoSchedulers), got %d", o.NumSchedulers)
+	}
+	for _, s := range o.EnabledSchedulers {
+		switch s {
+		case SchedulerService, SchedulerBatch, SchedulerSystem, SchedulerSysBatch, SchedulerCore:
+		default:
+			add("enabled_schedulers: unknown scheduler %q", s)
+		}
+	}
+	switch o.DefaultSchedulerConfig.SchedulerAlgorithm {
+	case "binpack", "spread":
+	default:
+		add("scheduler_algorithm must be binpack or spread, got %q", o.DefaultSchedulerConfig.SchedulerAlgorithm)
+	}
+	if o.JobMaxPriority < 100 || o.JobMaxPriority > 32766 {
+		add("job_max_priority must be between 100 and 32766, got %d", o.JobMaxPriority)
+	}
+	if o.JobDefaultPriority < 50 || o.JobDefaultPriority > o.JobMaxPriority {
+		add("job_default_priority must be between 50 and job_max_priority (%d), got %d", o.JobMaxPriority, o.JobDefaultPriority)
+	}
+	if o.JobTrackedVersions < 1 {
+		add("job_tracked_versions must be >= 1, got %d", o.JobTrackedVersions)
+	}
+	if o.EventBufferSize < 1 {
+		add("event_buffer_size must be >= 1, got %d", o.EventBufferSize)
+	}
+	if o.MaxHeartbeatsPerSecond <= 0 {
+		add("max_heartbeats_per_second must be > 0, got %v", o.MaxHeartbeatsPerSecond)
+	}
+	for name, d := range map[string]time.Duration{
+		"heartbeat_grace": o.HeartbeatGrace, "min_heartbeat_ttl": o.MinHeartbeatTTL,
+		"failover_heartbeat_ttl": o.FailoverHeartbeatTTL, "node_gc_threshold": o.NodeGCThreshold,
+		"job_gc_interval": o.JobGCInterval, "job_gc_threshold": o.JobGCThreshold,
+		"eval_gc_threshold": o.EvalGCThreshold, "batch_eval_gc_threshold": o.BatchEvalGCThreshold,
+		"deployment_gc_threshold": o.DeploymentGCThreshold, "raft_snapshot_interval": o.RaftSnapshotInterval,
+		"server_join.retry_interval": o.ServerJoin.RetryInterval, "plan_rejection_tracker.node_window": o.PlanRejectionTracker.NodeWindow,
+	} {
+		if d < 0 {
+			add("%s must not be negative, got %v", name, d)
+		}
+	}
+	if o.ServerJoin.RetryMax < 0 {
+		add("server_join.retry_max must be >= 0, got %d", o.ServerJoin.RetryMax)
+	}
+	return errors.Join(errs...)
+}
+
+// ClientOptions configures a client agent. Zero fields take defaults.
+type ClientOptions struct {
+	// Name is the node's name. Default: the host name.
+	Name string
+	// Region the client belongs to. Default "global".
+	Region string
+	// Datacenter of the node. Default "dc1".
+	Datacenter string
+	// NodeClass groups nodes for constraints.
+	NodeClass string
+	// Meta is free-form node metadata, usable in constraints as ${meta.KEY}.
+	Meta map[string]string
+
+	// DataDir holds the node's identity and the allocation directories. It
+	// must be an absolute path; it is created if missing. Required.
+	DataDir string
+	// Servers are the RPC addresses of servers to register with. Required.
+	Servers []string
+	// Transport carries RPC traffic. Default: plain TCP.
+	Transport transport.Transport
+
+	// Drivers run tasks. Default: the fn driver alone, with Functions
+	// registered. raw_exec runs host commands unisolated and is only present
+	// when the host adds it, as in Nomad.
+	Drivers []driver.Driver
+	// Functions are registered on the default fn driver, by name.
+	Functions map[string]fn.Func
+	// Fingerprinters add facts to the built-in fingerprint of the host.
+	Fingerprinters []fingerprint.Fingerprinter
+
+	// Logger receives the client's logs. Default: discard.
+	Logger *slog.Logger
+	// Registerer receives the client's metrics. Default: none are registered.
+	Registerer prometheus.Registerer
+}
+
+// WithDefaults returns a copy of o with every zero field set to its default.
+func (o ClientOptions) WithDefaults() ClientOptions {
+	setDefault(&o.Region, "global")
+	setDefault(&o.Datacenter, "dc1")
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o
+}
+
+// Validate reports impossible values among the options.
+func (o ClientOptions) Validate() error {
+	var errs []error
+	if o.DataDir == "" {
+		errs = append(errs, optErr("client data dir is required"))
+	} else if !filepath.IsAbs(o.DataDir) {
+		errs = append(errs, optErr("client data dir %q must be an absolute path", o.DataDir))
+	}
+	if len(o.Servers) == 0 {
+		errs = append(errs, optErr("at least one server address is required"))
+	}
+	names := map[string]bool{}
+	for _, d := range o.Drivers {
+		if d == nil {
+			errs = append(errs, optErr("nil driver"))
+			continue
+		}
+		if names[d.Name()] {
+			errs = append(errs, optErr("driver %q given twice", d.Name()))
+		}
+		names[d.Name()] = true
+	}
+	return errors.Join(errs...)
+}
+
+func setDefault[T comparable](p *T, v T) {
+	var zero T
+	if *p == zero {
+		*p = v
+	}
+}

@@ -1,0 +1,94 @@
+package drover_test
+
+import (
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/droverhq/drover"
+)
+
+func TestServerOptionDefaultsMatchNomad(t *testing.T) {
+	o := drover.ServerOptions{DataDir: "/var/lib/drover"}.WithDefaults()
+	require.Equal(t, "global", o.Region)
+	require.Equal(t, "dc1", o.Datacenter)
+	require.Equal(t, "global", o.AuthoritativeRegion)
+	require.Equal(t, 1, o.BootstrapExpect)
+	require.Equal(t, runtime.NumCPU(), o.NumSchedulers)
+	require.ElementsMatch(t, []string{"service", "batch", "system", "sysbatch", "_core"}, o.EnabledSchedulers)
+	require.Equal(t, 100, o.EventBufferSize)
+	require.Equal(t, 24*time.Hour, o.NodeGCThreshold)
+	require.Equal(t, 5*time.Minute, o.JobGCInterval)
+	require.Equal(t, 4*time.Hour, o.JobGCThreshold)
+	require.Equal(t, time.Hour, o.EvalGCThreshold)
+	require.Equal(t, 24*time.Hour, o.BatchEvalGCThreshold)
+	require.Equal(t, time.Hour, o.DeploymentGCThreshold)
+	require.Equal(t, 10*time.Second, o.HeartbeatGrace)
+	require.Equal(t, 10*time.Second, o.MinHeartbeatTTL)
+	require.Equal(t, 50.0, o.MaxHeartbeatsPerSecond)
+	require.Equal(t, 5*time.Minute, o.FailoverHeartbeatTTL)
+	require.Equal(t, 1, o.RaftMultiplier)
+	require.Equal(t, uint64(8192), o.RaftSnapshotThreshold)
+	require.Equal(t, 120*time.Second, o.RaftSnapshotInterval)
+	require.Equal(t, uint64(10240), o.RaftTrailingLogs)
+	require.Equal(t, 50, o.JobDefaultPriority)
+	require.Equal(t, 100, o.JobMaxPriority)
+	require.Equal(t, 6, o.JobTrackedVersions)
+	require.Equal(t, 100, o.PlanRejectionTracker.NodeThreshold)
+	require.Equal(t, 5*time.Minute, o.PlanRejectionTracker.NodeWindow)
+	require.Equal(t, 30*time.Second, o.ServerJoin.RetryInterval)
+	require.Equal(t, "binpack", o.DefaultSchedulerConfig.SchedulerAlgorithm)
+	require.True(t, o.DefaultSchedulerConfig.PreemptionConfig.SystemSchedulerEnabled)
+	require.False(t, o.DefaultSchedulerConfig.PreemptionConfig.ServiceSchedulerEnabled)
+	require.NotNil(t, o.Logger)
+	require.NoError(t, o.Validate())
+}
+
+func TestServerOptionsExplicitValuesKept(t *testing.T) {
+	o := drover.ServerOptions{DataDir: "/d", RaftMultiplier: 5, NumSchedulers: drover.NoSchedulers, JobMaxPriority: 200, JobDefaultPriority: 150}.WithDefaults()
+	require.Equal(t, 5, o.RaftMultiplier)
+	require.Equal(t, drover.NoSchedulers, o.NumSchedulers)
+	require.Equal(t, 200, o.JobMaxPriority)
+	require.Equal(t, 150, o.JobDefaultPriority)
+	require.NoError(t, o.Validate())
+}
+
+func TestServerOptionsValidate(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts drover.ServerOptions
+		want string
+	}{
+		{"no data dir", drover.ServerOptions{}, "data dir is required"},
+		{"relative data dir", drover.ServerOptions{DataDir: "data"}, `data dir "data" must be an absolute path`},
+		{"raft multiplier", drover.ServerOptions{DataDir: "/d", RaftMultiplier: 11}, "raft_multiplier must be between 1 and 10, got 11"},
+		{"default above max priority", drover.ServerOptions{DataDir: "/d", JobDefaultPriority: 120}, "job_default_priority must be between 50 and job_max_priority (100), got 120"},
+		{"max priority too low", drover.ServerOptions{DataDir: "/d", JobMaxPriority: 99}, "job_max_priority must be between 100 and 32766, got 99"},
+		{"max priority too high", drover.ServerOptions{DataDir: "/d", JobMaxPriority: 40000}, "job_max_priority must be between 100 and 32766"},
+		{"unknown scheduler", drover.ServerOptions{DataDir: "/d", EnabledSchedulers: []string{"cron"}}, `unknown scheduler "cron"`},
+		{"heartbeat rate", drover.ServerOptions{DataDir: "/d", MaxHeartbeatsPerSecond: -1}, "max_heartbeats_per_second must be > 0"},
+		{"negative duration", drover.ServerOptions{DataDir: "/d", HeartbeatGrace: -time.Second}, "heartbeat_grace must not be negative"},
+		{"bad algorithm", drover.ServerOptions{DataDir: "/d", DefaultSchedulerConfig: &drover.SchedulerConfiguration{SchedulerAlgorithm: "random"}}, "scheduler_algorithm must be binpack or spread"},
+		{"schedulers", drover.ServerOptions{DataDir: "/d", NumSchedulers: -5}, "num_schedulers must be >= 0"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.opts.Validate()
+			require.ErrorIs(t, err, drover.ErrInvalidOptions)
+			require.ErrorContains(t, err, tc.want)
+			_, err = drover.NewServer(tc.opts)
+			require.ErrorContains(t, err, tc.want, "NewServer refuses what Validate refuses")
+		})
+	}
+}
+
+func TestClientOptionsValidate(t *testing.T) {
+	require.ErrorContains(t, drover.ClientOptions{Servers: []string{"x:1"}}.Validate(), "client data dir is required")
+	require.ErrorContains(t, drover.ClientOptions{DataDir: "rel", Servers: []string{"x:1"}}.Validate(), "must be an absolute path")
+	require.ErrorContains(t, drover.ClientOptions{DataDir: "/d"}.Validate(), "at least one server")
+	require.NoError(t, drover.ClientOptions{DataDir: "/d", Servers: []string{"x:1"}}.Validate())
+	o := drover.ClientOptions{}.WithDefaults()
+	require.Equal(t, "global", o.Region)
+	require.Equal(t, "dc1", o.Datacenter)
+}

@@ -1,0 +1,167 @@
+// Package drover embeds a Nomad-style orchestrator in a Go program.
+//
+// A host starts servers with NewServer, which agree on cluster state through
+// raft and schedule work, and clients with NewClient, which fingerprint their
+// host, register, heartbeat and run the tasks placed on them through drivers.
+//
+//	srv, err := drover.NewServer(drover.ServerOptions{DataDir: dir, BindAddr: "127.0.0.1:0"})
+//	...
+//	cli, err := drover.NewClient(drover.ClientOptions{DataDir: dir2, Servers: []string{srv.Addr()}})
+//	...
+//	resp, err := srv.RegisterJob(ctx, job)
+package drover
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/droverhq/drover/client"
+	"github.com/droverhq/drover/driver"
+	"github.com/droverhq/drover/driver/fn"
+	"github.com/droverhq/drover/heartbeat"
+	"github.com/droverhq/drover/server"
+	"github.com/droverhq/drover/structs"
+)
+
+// The data model, under the names a user of the package writes.
+type (
+	// Job is the desired state of one workload.
+	Job = structs.Job
+	// TaskGroup is a set of tasks placed together.
+	TaskGroup = structs.TaskGroup
+	// Task is one unit of work run by a driver.
+	Task = structs.Task
+	// Resources is an amount of cpu (MHz), memory (MB) and disk (MB).
+	Resources = structs.Resources
+	// Constraint restricts placement by node attribute.
+	Constraint = structs.Constraint
+	// RestartPolicy governs restarts of failed tasks.
+	RestartPolicy = structs.RestartPolicy
+	// Node is a client host as the servers know it.
+	Node = structs.Node
+	// Allocation binds a task group instance to a node.
+	Allocation = structs.Allocation
+	// Evaluation is a unit of scheduling work.
+	Evaluation = structs.Evaluation
+	// TaskState is a task's lifecycle state on its client.
+	TaskState = structs.TaskState
+	// ValidationError lists every problem of an invalid job.
+	ValidationError = structs.ValidationError
+	// Driver runs tasks of one kind on a client.
+	Driver = driver.Driver
+)
+
+// Errors callers branch on with errors.Is.
+var (
+	// ErrValidation matches every *ValidationError: the input was rejected whole.
+	ErrValidation = structs.ErrValidation
+	// ErrNotFound: the job, node, allocation or evaluation does not exist.
+	ErrNotFound = structs.ErrNotFound
+	// ErrNotLeader: the call needed the leader and reached another server.
+	ErrNotLeader = structs.ErrNotLeader
+	// ErrNoLeader: the cluster has no leader within the wait.
+	ErrNoLeader = structs.ErrNoLeader
+	// ErrPermissionDenied: the caller may not touch the object.
+	ErrPermissionDenied = structs.ErrPermissionDenied
+	// ErrShutdown: the agent has been shut down.
+	ErrShutdown = structs.ErrShutdown
+)
+
+// Server is a running server agent.
+type Server struct {
+	*server.Server
+}
+
+// NewServer validates opts, fills in defaults, and starts a server. It
+// returns once the server is listening; Ready tells when it has a leader.
+func NewServer(opts ServerOptions) (*Server, error) {
+	pinnedFailover := opts.FailoverHeartbeatTTL != 0
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	o := opts.WithDefaults()
+	if o.BootstrapExpect != 1 {
+		return nil, optErr("bootstrap_expect %d needs server clustering, which this version does not have yet; use 1", o.BootstrapExpect)
+	}
+	numSchedulers := o.NumSchedulers
+	if numSchedulers == NoSchedulers {
+		numSchedulers = 0
+	}
+	srv, err := server.New(server.Config{
+		Name:       o.Name,
+		Region:     o.Region,
+		Datacenter: o.Datacenter,
+		DataDir:    o.DataDir,
+		Store:      o.Store,
+		BindAddr:   o.BindAddr,
+		Transport:  o.Transport,
+
+		NumSchedulers:     numSchedulers,
+		EnabledSchedulers: slices.Clone(o.EnabledSchedulers),
+		Heartbeat: heartbeat.Config{
+			MinTTL: o.MinHeartbeatTTL, Grace: o.HeartbeatGrace,
+			FailoverTTL: o.FailoverHeartbeatTTL, MaxPerSecond: o.MaxHeartbeatsPerSecond,
+		},
+		FailoverTTLPinned: pinnedFailover,
+
+		RaftMultiplier:         o.RaftMultiplier,
+		RaftSnapshotThreshold:  o.RaftSnapshotThreshold,
+		RaftSnapshotInterval:   o.RaftSnapshotInterval,
+		RaftTrailingLogs:       o.RaftTrailingLogs,
+		RaftBoltNoFreelistSync: o.RaftBoltNoFreelistSync,
+
+		JobDefaultPriority: o.JobDefaultPriority,
+		JobMaxPriority:     o.JobMaxPriority,
+
+		Logger:     o.Logger,
+		Registerer: o.Registerer,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &Server{Server: srv}, nil
+}
+
+// Client is a running client agent.
+type Client struct {
+	*client.Client
+}
+
+// NewClient validates opts, fingerprints the host and starts a client. It
+// returns once the client runs; Ready tells when it has registered.
+func NewClient(opts ClientOptions) (*Client, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	o := opts.WithDefaults()
+	drivers := slices.Clone(o.Drivers)
+	hasFn := slices.ContainsFunc(drivers, func(d driver.Driver) bool { return d.Name() == "fn" })
+	if !hasFn {
+		f := fn.New(o.Logger)
+		for name, fun := range o.Functions {
+			if err := f.Register(name, fun); err != nil {
+				return nil, fmt.Errorf("%w: function %q: %w", ErrInvalidOptions, name, err)
+			}
+		}
+		drivers = append(drivers, f)
+	} else if len(o.Functions) > 0 {
+		return nil, optErr("Functions are registered on the default fn driver; register them on the fn driver you passed instead")
+	}
+	c, err := client.New(client.Config{
+		Name:           o.Name,
+		Region:         o.Region,
+		Datacenter:     o.Datacenter,
+		NodeClass:      o.NodeClass,
+		Meta:           o.Meta,
+		DataDir:        o.DataDir,
+		Servers:        slices.Clone(o.Servers),
+		Transport:      o.Transport,
+		Drivers:        drivers,
+		Fingerprinters: o.Fingerprinters,
+		Logger:         o.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &Client{Client: c}, nil
+}

@@ -1,0 +1,110 @@
+package server
+
+import (
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/droverhq/drover/heartbeat"
+)
+
+// ttlTracker keeps one deadline per node on the leader. A heartbeat resets
+// the node's timer in memory; when a timer fires, onExpire marks the node
+// down through raft. Timers are runtime timers, not goroutines.
+type ttlTracker struct {
+	cfg      heartbeat.Config
+	pinned   bool // the operator set the failover TTL explicitly
+	logger   *slog.Logger
+	onExpire func(nodeID string)
+
+	mu      sync.Mutex
+	enabled bool
+	timers  map[string]*time.Timer
+	rng     *rand.Rand
+}
+
+func newTTLTracker(cfg heartbeat.Config, pinned bool, logger *slog.Logger, onExpire func(string)) *ttlTracker {
+	return &ttlTracker{
+		cfg: cfg, pinned: pinned, logger: logger, onExpire: onExpire,
+		timers: map[string]*time.Timer{},
+		rng:    rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
+	}
+}
+
+// reset gives a node a fresh client TTL, returning the TTL the client is told.
+func (t *ttlTracker) reset(nodeID string) time.Duration {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := len(t.timers)
+	if _, ok := t.timers[nodeID]; !ok {
+		n++
+	}
+	ttl := t.cfg.ClientTTL(n, t.rng)
+	if t.enabled {
+		t.setLocked(nodeID, t.cfg.ServerTTL(ttl))
+	}
+	return ttl
+}
+
+func (t *ttlTracker) setLocked(nodeID string, d time.Duration) {
+	if old := t.timers[nodeID]; old != nil {
+		old.Reset(d)
+		return
+	}
+	t.timers[nodeID] = time.AfterFunc(d, func() { t.expire(nodeID) })
+}
+
+func (t *ttlTracker) expire(nodeID string) {
+	t.mu.Lock()
+	if !t.enabled || t.timers[nodeID] == nil {
+		t.mu.Unlock()
+		return
+	}
+	delete(t.timers, nodeID)
+	t.mu.Unlock()
+	t.onExpire(nodeID)
+}
+
+// remove stops tracking a node (it is down or gone).
+func (t *ttlTracker) remove(nodeID string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if old := t.timers[nodeID]; old != nil {
+		old.Stop()
+		delete(t.timers, nodeID)
+	}
+}
+
+// enable starts tracking after an election: every live node gets the
+// failover TTL, raised to a safe value for the cluster size unless pinned.
+func (t *ttlTracker) enable(liveNodes []string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.enabled = true
+	failover := t.cfg.FailoverTTL
+	if !t.cfg.FailoverSafe(len(liveNodes)) {
+		if t.pinned {
+			t.logger.Warn("failover heartbeat TTL is shorter than the longest client TTL; live clients may be marked down after this election",
+				"failover_ttl", failover, "max_client_ttl", t.cfg.MaxClientTTL(len(liveNodes)), "nodes", len(liveNodes))
+		} else {
+			failover = t.cfg.SafeFailoverTTL(len(liveNodes))
+			t.logger.Warn("raising failover heartbeat TTL for the cluster size",
+				"configured", t.cfg.FailoverTTL, "using", failover, "nodes", len(liveNodes))
+		}
+	}
+	for _, id := range liveNodes {
+		t.setLocked(id, failover)
+	}
+}
+
+// disable stops every timer (leadership lost or shutdown).
+func (t *ttlTracker) disable() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.enabled = false
+	for id, tm := range t.timers {
+		tm.Stop()
+		delete(t.timers, id)
+	}
+}

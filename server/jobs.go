@@ -1,0 +1,143 @@
+package server
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/google/uuid"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/droverhq/drover/structs"
+)
+
+// RegisterJob validates a job and commits it with an evaluation that
+// schedules it. An invalid job is rejected whole (a *structs.ValidationError
+// listing every problem) and changes nothing.
+func (s *Server) RegisterJob(ctx context.Context, job *structs.Job) (*structs.JobRegisterResponse, error) {
+	if job == nil {
+		return nil, &structs.ValidationError{Problems: []string{"job is missing"}}
+	}
+	job = proto.Clone(job).(*structs.Job)
+	job.Canonicalize(int32(s.cfg.JobDefaultPriority))
+	if job.Region == "" {
+		job.Region = s.cfg.Region
+	}
+	if err := job.Validate(structs.Limits{MaxPriority: int32(s.cfg.JobMaxPriority)}); err != nil {
+		return nil, err
+	}
+	// Server-owned fields are set by the FSM, never taken from the caller.
+	job.Status, job.Version, job.CreateIndex, job.ModifyIndex, job.JobModifyIndex = "", 0, 0, 0, 0
+	eval := newEval(job, structs.EvalTriggerJobRegister)
+	idx, err := s.raft.propose(ctx, &structs.LogCommand{
+		Command: &structs.LogCommand_JobUpsert{JobUpsert: &structs.JobUpsert{Job: job, Eval: eval}},
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.metrics.jobsRegistered.Inc()
+	return &structs.JobRegisterResponse{EvalId: eval.Id, JobModifyIndex: idx, Meta: &structs.WriteMeta{Index: idx}}, nil
+}
+
+// DeregisterJob stops a job (or, with purge, removes it) and schedules the
+// stopping of its allocations.
+func (s *Server) DeregisterJob(ctx context.Context, namespace, jobID string, purge bool) (*structs.JobDeregisterResponse, error) {
+	if namespace == "" {
+		namespace = structs.DefaultNamespace
+	}
+	job := s.state.Snapshot().Job(namespace, jobID)
+	if job == nil {
+		return nil, fmt.Errorf("%w: job %q in namespace %q", ErrNotFound, jobID, namespace)
+	}
+	eval := newEval(job, structs.EvalTriggerJobDeregister)
+	idx, err := s.raft.propose(ctx, &structs.LogCommand{
+		Command: &structs.LogCommand_JobDelete{JobDelete: &structs.JobDelete{
+			Namespace: namespace, JobId: jobID, Purge: purge, Eval: eval,
+		}},
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &structs.JobDeregisterResponse{EvalId: eval.Id, Meta: &structs.WriteMeta{Index: idx}}, nil
+}
+
+// Job reads one job.
+func (s *Server) Job(_ context.Context, namespace, jobID string) (*structs.Job, error) {
+	if namespace == "" {
+		namespace = structs.DefaultNamespace
+	}
+	if j := s.state.Snapshot().Job(namespace, jobID); j != nil {
+		return j, nil
+	}
+	return nil, fmt.Errorf("%w: job %q in namespace %q", ErrNotFound, jobID, namespace)
+}
+
+// Jobs lists the jobs of a namespace ("" for all) whose id has prefix.
+func (s *Server) Jobs(_ context.Context, namespace, prefix string) ([]*structs.Job, error) {
+	return s.state.Snapshot().Jobs(namespace, prefix), nil
+}
+
+// Allocations lists allocations of a job, of a node, or (both empty) all.
+func (s *Server) Allocations(_ context.Context, namespace, jobID, nodeID string) ([]*structs.Allocation, error) {
+	snap := s.state.Snapshot()
+	switch {
+	case jobID != "" && nodeID != "":
+		return nil, fmt.Errorf("%w: give a job id or a node id, not both", ErrBadRequest)
+	case jobID != "":
+		if namespace == "" {
+			namespace = structs.DefaultNamespace
+		}
+		return snap.AllocsByJob(namespace, jobID), nil
+	case nodeID != "":
+		return snap.AllocsByNode(nodeID), nil
+	}
+	return snap.Allocs(), nil
+}
+
+// Nodes lists every node, without their secret ids.
+func (s *Server) Nodes(_ context.Context) ([]*structs.Node, error) {
+	nodes := s.state.Snapshot().Nodes()
+	out := make([]*structs.Node, len(nodes))
+	for i, n := range nodes {
+		out[i] = redactNode(n)
+	}
+	return out, nil
+}
+
+// Evaluation reads one evaluation.
+func (s *Server) Evaluation(_ context.Context, id string) (*structs.Evaluation, error) {
+	if e := s.state.Snapshot().Eval(id); e != nil {
+		return e, nil
+	}
+	return nil, fmt.Errorf("%w: evaluation %q", ErrNotFound, id)
+}
+
+// Evaluations lists a job's evaluations.
+func (s *Server) Evaluations(_ context.Context, namespace, jobID string) ([]*structs.Evaluation, error) {
+	if namespace == "" {
+		namespace = structs.DefaultNamespace
+	}
+	return s.state.Snapshot().EvalsByJob(namespace, jobID), nil
+}
+
+// StateIndex is the raft index of the latest change this server applied.
+func (s *Server) StateIndex() uint64 { return s.state.Index() }
+
+// WaitForIndex blocks until the applied index exceeds min or ctx is done,
+// and returns the index seen.
+func (s *Server) WaitForIndex(ctx context.Context, min uint64) uint64 {
+	return s.state.WaitForIndex(ctx, min)
+}
+
+func redactNode(n *structs.Node) *structs.Node {
+	c := proto.Clone(n).(*structs.Node)
+	c.SecretId = ""
+	return c
+}
+
+// newEval builds a pending evaluation of job.
+func newEval(job *structs.Job, trigger string) *structs.Evaluation {
+	return &structs.Evaluation{
+		Id: uuid.NewString(), Namespace: job.Namespace, Priority: job.Priority, Type: job.Type,
+		TriggeredBy: trigger, JobId: job.Id, Status: structs.EvalStatusPending,
+	}
+}

@@ -1,0 +1,50 @@
+package server
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the server's Prometheus collectors, registered on the host's
+// Registerer (never the global one); with no Registerer they are kept but
+// not exported.
+type metrics struct {
+	leader         prometheus.Gauge
+	jobsRegistered prometheus.Counter
+	heartbeats     prometheus.Counter
+	nodesDown      prometheus.Counter
+	plansApplied   prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		leader: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "drover", Subsystem: "server", Name: "is_leader",
+			Help: "1 while this server leads the cluster.",
+		}),
+		jobsRegistered: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "drover", Subsystem: "server", Name: "jobs_registered_total",
+			Help: "Job registrations committed by this server as leader.",
+		}),
+		heartbeats: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "drover", Subsystem: "server", Name: "heartbeats_total",
+			Help: "Client heartbeats processed by this server as leader.",
+		}),
+		nodesDown: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "drover", Subsystem: "server", Name: "nodes_marked_down_total",
+			Help: "Nodes marked down after missing their heartbeat TTL.",
+		}),
+		plansApplied: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "drover", Subsystem: "server", Name: "plans_applied_total",
+			Help: "Scheduler plans committed by the plan applier.",
+		}),
+	}
+	if reg == nil {
+		return m, nil
+	}
+	for _, c := range []prometheus.Collector{m.leader, m.jobsRegistered, m.heartbeats, m.nodesDown, m.plansApplied} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}

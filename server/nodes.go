@@ -1,0 +1,211 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/droverhq/drover/structs"
+)
+
+// RegisterNode records a client node as ready and starts its heartbeat TTL.
+// A node id already registered with another secret is refused.
+func (s *Server) RegisterNode(ctx context.Context, node *structs.Node) (*structs.NodeUpdateResponse, error) {
+	if node == nil || node.Id == "" || node.SecretId == "" || node.Name == "" {
+		return nil, fmt.Errorf("%w: node id, secret id and name are required", ErrBadRequest)
+	}
+	snap := s.state.Snapshot()
+	if old := snap.Node(node.Id); old != nil && old.SecretId != node.SecretId {
+		return nil, fmt.Errorf("%w: node %s is registered with another secret", ErrPermissionDenied, node.Id)
+	}
+	node = proto.Clone(node).(*structs.Node)
+	node.Status = structs.NodeStatusReady
+	node.StatusDescription = ""
+	node.CreateIndex, node.ModifyIndex = 0, 0
+	idx, err := s.raft.propose(ctx, &structs.LogCommand{
+		Command: &structs.LogCommand_NodeUpsert{NodeUpsert: &structs.NodeUpsert{
+			Node: node, Evals: s.nodeEvals(node.Id, true),
+		}},
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.heartbeatReply(node.Id, idx), nil
+}
+
+// Heartbeat resets a node's TTL. It writes through raft only when the node's
+// status changes (a node that was down comes back).
+func (s *Server) Heartbeat(ctx context.Context, nodeID, secretID string) (*structs.NodeUpdateResponse, error) {
+	if !s.raft.isLeader() {
+		return nil, ErrNotLeader
+	}
+	node, err := s.authNode(nodeID, secretID)
+	if err != nil {
+		return nil, err
+	}
+	idx := s.state.Index()
+	if node.Status != structs.NodeStatusReady {
+		idx, err = s.raft.propose(ctx, &structs.LogCommand{
+			Command: &structs.LogCommand_NodeStatus{NodeStatus: &structs.NodeStatusUpdate{
+				NodeId: nodeID, Status: structs.NodeStatusReady, Evals: s.nodeEvals(nodeID, true),
+			}},
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	s.metrics.heartbeats.Inc()
+	return s.heartbeatReply(nodeID, idx), nil
+}
+
+func (s *Server) heartbeatReply(nodeID string, idx uint64) *structs.NodeUpdateResponse {
+	ttl := s.ttl.reset(nodeID)
+	return &structs.NodeUpdateResponse{
+		HeartbeatTtlMs: ttl.Milliseconds(),
+		Servers:        []string{s.Addr()},
+		Leader:         s.Addr(),
+		Meta:           &structs.WriteMeta{Index: idx},
+	}
+}
+
+// authNode checks that secretID is the node's secret.
+func (s *Server) authNode(nodeID, secretID string) (*structs.Node, error) {
+	node := s.state.Snapshot().Node(nodeID)
+	if node == nil {
+		return nil, fmt.Errorf("%w: node %q", ErrNotFound, nodeID)
+	}
+	if secretID == "" || node.SecretId != secretID {
+		return nil, fmt.Errorf("%w: wrong secret for node %q", ErrPermissionDenied, nodeID)
+	}
+	return node, nil
+}
+
+// nodeEvals returns an evaluation for every job with work on the node and,
+// when the node joins, for every system job (which should run on it too).
+func (s *Server) nodeEvals(nodeID string, joining bool) []*structs.Evaluation {
+	snap := s.state.Snapshot()
+	seen := map[[2]string]bool{}
+	var evals []*structs.Evaluation
+	add := func(job *structs.Job) {
+		k := [2]string{job.Namespace, job.Id}
+		if job.Stop || seen[k] {
+			return
+		}
+		seen[k] = true
+		e := newEval(job, structs.EvalTriggerNodeUpdate)
+		e.NodeId = nodeID
+		evals = append(evals, e)
+	}
+	for _, a := range snap.AllocsByNode(nodeID) {
+		if a.IsTerminal() {
+			continue
+		}
+		if job := snap.Job(a.Namespace, a.JobId); job != nil {
+			add(job)
+		}
+	}
+	if joining {
+		for _, job := range snap.Jobs("", "") {
+			if job.Type == structs.JobTypeSystem || job.Type == structs.JobTypeSysBatch {
+				add(job)
+			}
+		}
+	}
+	return evals
+}
+
+// nodeExpired is called by the TTL tracker; the reaper does the raft write.
+func (s *Server) nodeExpired(nodeID string) {
+	select {
+	case s.expired <- nodeID:
+	case <-s.stopc:
+	}
+}
+
+// reapExpiredNodes marks nodes whose TTL expired down, with evaluations that
+// replace their work. It runs on the leader only.
+func (s *Server) reapExpiredNodes(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case nodeID := <-s.expired:
+			if !s.raft.isLeader() {
+				continue
+			}
+			node := s.state.Snapshot().Node(nodeID)
+			if node == nil || node.Status == structs.NodeStatusDown {
+				continue
+			}
+			s.logger.Warn("node missed its heartbeat TTL, marking it down", "node", nodeID, "name", node.Name)
+			pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			_, err := s.raft.propose(pctx, &structs.LogCommand{
+				Command: &structs.LogCommand_NodeStatus{NodeStatus: &structs.NodeStatusUpdate{
+					NodeId: nodeID, Status: structs.NodeStatusDown, Evals: s.nodeEvals(nodeID, false),
+				}},
+			})
+			cancel()
+			if err != nil {
+				s.logger.Warn("marking node down failed", "node", nodeID, "error", err)
+				continue
+			}
+			s.metrics.nodesDown.Inc()
+		}
+	}
+}
+
+// NodeAllocations returns a node's allocations once the state index exceeds
+// minIndex (a blocking query bounded by wait), after checking the secret.
+func (s *Server) NodeAllocations(ctx context.Context, nodeID, secretID string, minIndex uint64, wait time.Duration) ([]*structs.Allocation, uint64, error) {
+	if _, err := s.authNode(nodeID, secretID); err != nil {
+		return nil, 0, err
+	}
+	if minIndex > 0 {
+		if wait <= 0 || wait > maxBlockingQuery {
+			wait = maxBlockingQuery
+		}
+		wctx, cancel := context.WithTimeout(ctx, wait)
+		s.state.WaitForIndex(wctx, minIndex)
+		cancel()
+	}
+	snap := s.state.Snapshot()
+	return snap.AllocsByNode(nodeID), snap.Index(), nil
+}
+
+// UpdateAllocations records client-reported allocation status. Every
+// allocation must belong to the calling node; otherwise nothing changes.
+func (s *Server) UpdateAllocations(ctx context.Context, nodeID, secretID string, allocs []*structs.Allocation) (uint64, error) {
+	if _, err := s.authNode(nodeID, secretID); err != nil {
+		return 0, err
+	}
+	snap := s.state.Snapshot()
+	upd := make([]*structs.Allocation, 0, len(allocs))
+	for _, a := range allocs {
+		if a == nil {
+			return 0, fmt.Errorf("%w: nil allocation", ErrBadRequest)
+		}
+		cur := snap.Alloc(a.Id)
+		if cur == nil {
+			return 0, fmt.Errorf("%w: allocation %q", ErrNotFound, a.Id)
+		}
+		if cur.NodeId != nodeID {
+			return 0, fmt.Errorf("%w: allocation %q belongs to another node", ErrPermissionDenied, a.Id)
+		}
+		switch a.ClientStatus {
+		case structs.AllocClientPending, structs.AllocClientRunning, structs.AllocClientComplete, structs.AllocClientFailed:
+		default:
+			return 0, fmt.Errorf("%w: allocation %q: client status %q", ErrBadRequest, a.Id, a.ClientStatus)
+		}
+		upd = append(upd, &structs.Allocation{
+			Id: a.Id, ClientStatus: a.ClientStatus, ClientDescription: a.ClientDescription, TaskStates: a.TaskStates,
+		})
+	}
+	if len(upd) == 0 {
+		return s.state.Index(), nil
+	}
+	return s.raft.propose(ctx, &structs.LogCommand{
+		Command: &structs.LogCommand_AllocClientUpdate{AllocClientUpdate: &structs.AllocClientUpdate{Allocations: upd}},
+	})
+}

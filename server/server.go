@@ -1,0 +1,418 @@
+// Package server is the server agent: a raft node with its FSM and state
+// store, the RPC endpoints, and the leader's services (evaluation broker,
+// plan applier, scheduler workers, heartbeat timers).
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/droverhq/drover/heartbeat"
+	"github.com/droverhq/drover/scheduler"
+	"github.com/droverhq/drover/server/state"
+	"github.com/droverhq/drover/store"
+	boltstore "github.com/droverhq/drover/store/bolt"
+	"github.com/droverhq/drover/structs"
+	"github.com/droverhq/drover/transport"
+	"github.com/droverhq/drover/transport/tcp"
+)
+
+// Config is what a server needs; the drover package builds it from
+// ServerOptions with defaults applied and validated.
+type Config struct {
+	Name       string
+	Region     string
+	Datacenter string
+	DataDir    string
+	Store      store.Store
+	BindAddr   string
+	Transport  transport.Transport
+
+	NumSchedulers     int
+	EnabledSchedulers []string
+
+	Heartbeat heartbeat.Config
+	// FailoverTTLPinned means the operator chose Heartbeat.FailoverTTL and
+	// it is used even when unsafe for the cluster size.
+	FailoverTTLPinned bool
+
+	RaftMultiplier         int
+	RaftSnapshotThreshold  uint64
+	RaftSnapshotInterval   time.Duration
+	RaftTrailingLogs       uint64
+	RaftBoltNoFreelistSync bool
+
+	JobDefaultPriority int
+	JobMaxPriority     int
+
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+}
+
+// raft timing at raft_multiplier 1: a 100 ms tick, election after 10 ticks.
+const (
+	baseTick       = 100 * time.Millisecond
+	electionTicks  = 10
+	heartbeatTicks = 1
+	proposeTimeout = 30 * time.Second
+	// maxBlockingQuery caps how long a blocking read waits.
+	maxBlockingQuery = 5 * time.Minute
+)
+
+// Server is a running server agent.
+type Server struct {
+	cfg    Config
+	logger *slog.Logger
+
+	store     store.Store
+	ownsStore bool
+	state     *state.Store
+	raft      *raftNode
+	broker    *evalBroker
+	blocked   *blockedEvals
+	ttl       *ttlTracker
+	applier   *planApplier
+	metrics   *metrics
+
+	listener net.Listener
+	grpc     *grpc.Server
+
+	leaderEvents chan bool
+	expired      chan string
+	leaderCancel context.CancelFunc
+	leaderWG     sync.WaitGroup
+	bgWG         sync.WaitGroup
+
+	readyOnce    sync.Once
+	ready        chan struct{}
+	done         chan struct{}
+	shutdownOnce sync.Once
+	stopc        chan struct{}
+	errMu        sync.Mutex
+	err          error
+}
+
+// New starts a server: it opens the store, restores state, starts raft and
+// serves RPC on BindAddr. It returns once everything is started; Ready tells
+// when the server has a leader.
+func New(cfg Config) (*Server, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Transport == nil {
+		cfg.Transport = tcp.Transport{}
+	}
+	if cfg.Name == "" {
+		cfg.Name, _ = os.Hostname()
+	}
+	s := &Server{
+		cfg:          cfg,
+		logger:       cfg.Logger.With("agent", "server", "name", cfg.Name),
+		state:        state.NewStore(),
+		leaderEvents: make(chan bool, 16),
+		expired:      make(chan string, 1024),
+		ready:        make(chan struct{}),
+		done:         make(chan struct{}),
+		stopc:        make(chan struct{}),
+	}
+	m, err := newMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	s.metrics = m
+	s.store = cfg.Store
+	if s.store == nil {
+		dir := filepath.Join(cfg.DataDir, "server")
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("create data dir: %w", err)
+		}
+		bs, err := boltstore.Open(filepath.Join(dir, "raft.db"), boltstore.Options{NoFreelistSync: cfg.RaftBoltNoFreelistSync})
+		if err != nil {
+			return nil, fmt.Errorf("open raft store: %w", err)
+		}
+		s.store, s.ownsStore = bs, true
+	}
+	s.broker = newEvalBroker(3, time.Second, s.evalFailed)
+	s.blocked = newBlockedEvals()
+	s.ttl = newTTLTracker(cfg.Heartbeat, cfg.FailoverTTLPinned, s.logger, s.nodeExpired)
+
+	ln, err := cfg.Transport.Listen(cfg.BindAddr)
+	if err != nil {
+		s.closeStore()
+		return nil, fmt.Errorf("listen on %s: %w", cfg.BindAddr, err)
+	}
+	s.listener = ln
+
+	mult := max(cfg.RaftMultiplier, 1)
+	rn, err := startRaft(raftConfig{
+		id:             1,
+		multiplier:     mult,
+		snapThreshold:  cfg.RaftSnapshotThreshold,
+		snapInterval:   cfg.RaftSnapshotInterval,
+		trailingLogs:   cfg.RaftTrailingLogs,
+		proposeTimeout: proposeTimeout,
+		logger:         s.logger,
+		onLeaderChange: func(l bool) {
+			select {
+			case s.leaderEvents <- l:
+			case <-s.stopc:
+			}
+		},
+		baseTick:        baseTick * time.Duration(mult),
+		electionTicks:   electionTicks,
+		heartbeatTicks:  heartbeatTicks,
+		maxSizePerMsg:   1 << 20,
+		maxInflightMsgs: 256,
+	}, s.store, &fsm{state: s.state, listener: s})
+	if err != nil {
+		ln.Close()
+		s.closeStore()
+		return nil, err
+	}
+	s.raft = rn
+	s.applier = &planApplier{queue: make(chan pendingPlan), raft: rn, state: s.state}
+
+	s.grpc = grpc.NewServer(grpc.MaxRecvMsgSize(16 << 20))
+	structs.RegisterDroverServer(s.grpc, &rpcServer{s: s})
+	s.bgWG.Add(3)
+	go func() {
+		defer s.bgWG.Done()
+		_ = s.grpc.Serve(ln)
+	}()
+	go func() {
+		defer s.bgWG.Done()
+		s.leaderLoop()
+	}()
+	go func() {
+		defer s.bgWG.Done()
+		select {
+		case <-rn.donec:
+			if err := rn.Err(); err != nil {
+				s.setErr(err)
+				go s.Shutdown(context.Background())
+			}
+		case <-s.stopc:
+		}
+	}()
+	s.logger.Info("server started", "addr", ln.Addr().String(), "region", cfg.Region, "datacenter", cfg.Datacenter)
+	return s, nil
+}
+
+// Addr is the address the server's RPC listener is bound to.
+func (s *Server) Addr() string { return s.listener.Addr().String() }
+
+// Ready is closed once the server leads, or knows its leader, and serves.
+func (s *Server) Ready() <-chan struct{} { return s.ready }
+
+// Done is closed once the server has stopped, by Shutdown or a fatal error.
+func (s *Server) Done() <-chan struct{} { return s.done }
+
+// Err is the fatal error that stopped the server, or nil.
+func (s *Server) Err() error {
+	s.errMu.Lock()
+	defer s.errMu.Unlock()
+	return s.err
+}
+
+func (s *Server) setErr(err error) {
+	s.errMu.Lock()
+	defer s.errMu.Unlock()
+	if s.err == nil {
+		s.err = err
+	}
+}
+
+// IsLeader reports whether this server currently leads the cluster.
+func (s *Server) IsLeader() bool { return s.raft.isLeader() }
+
+// WaitForLeader blocks until the server is Ready or ctx is done.
+func (s *Server) WaitForLeader(ctx context.Context) error {
+	select {
+	case <-s.ready:
+		return nil
+	case <-s.done:
+		return ErrShutdown
+	case <-ctx.Done():
+		return fmt.Errorf("%w: %w", ErrNoLeader, ctx.Err())
+	}
+}
+
+// Shutdown stops every goroutine the server started and closes its store.
+// It is idempotent; ctx bounds the wait for in-flight RPCs to finish.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.shutdownOnce.Do(func() {
+		close(s.stopc)
+		stopped := make(chan struct{})
+		go func() {
+			s.grpc.GracefulStop()
+			close(stopped)
+		}()
+		select {
+		case <-stopped:
+		case <-ctx.Done():
+			s.grpc.Stop()
+			<-stopped
+		}
+		s.raft.stop()
+		s.bgWG.Wait()
+		s.revokeLeadership()
+		s.closeStore()
+		s.logger.Info("server stopped")
+		close(s.done)
+	})
+	<-s.done
+	return nil
+}
+
+func (s *Server) closeStore() {
+	if s.ownsStore {
+		if err := s.store.Close(); err != nil {
+			s.logger.Warn("closing raft store", "error", err)
+		}
+	}
+}
+
+// leaderLoop starts and stops the leader's services as leadership changes.
+func (s *Server) leaderLoop() {
+	for {
+		select {
+		case <-s.stopc:
+			return
+		case isLeader := <-s.leaderEvents:
+			if isLeader {
+				s.establishLeadership()
+			} else {
+				s.revokeLeadership()
+			}
+		}
+	}
+}
+
+func (s *Server) establishLeadership() {
+	ctx, cancel := context.WithCancel(context.Background())
+	s.leaderCancel = cancel
+	s.metrics.leader.Set(1)
+	s.leaderWG.Add(1)
+	go func() {
+		defer s.leaderWG.Done()
+		if _, err := s.raft.barrier(ctx); err != nil {
+			s.logger.Warn("leader barrier failed", "error", err)
+			return
+		}
+		s.broker.setEnabled(true)
+		s.blocked.setEnabled(true)
+		snap := s.state.Snapshot()
+		var live []string
+		for _, n := range snap.Nodes() {
+			if n.Status != structs.NodeStatusDown {
+				live = append(live, n.Id)
+			}
+		}
+		s.ttl.enable(live)
+		for _, e := range snap.Evals() {
+			s.routeEval(e)
+		}
+		s.startLeaderServices(ctx)
+		s.logger.Info("leadership established", "index", snap.Index(), "nodes", len(live))
+		s.readyOnce.Do(func() { close(s.ready) })
+	}()
+}
+
+func (s *Server) startLeaderServices(ctx context.Context) {
+	s.leaderWG.Add(2)
+	go func() {
+		defer s.leaderWG.Done()
+		s.applier.run(ctx)
+	}()
+	go func() {
+		defer s.leaderWG.Done()
+		s.reapExpiredNodes(ctx)
+	}()
+	types := map[string]bool{}
+	for _, t := range s.cfg.EnabledSchedulers {
+		types[t] = true
+	}
+	for i := 0; i < s.cfg.NumSchedulers; i++ {
+		w := &worker{
+			broker: s.broker, applier: s.applier, state: s.state, raft: s.raft,
+			types: types, schedulers: scheduler.Factory, logger: s.logger,
+		}
+		s.leaderWG.Add(1)
+		go func() {
+			defer s.leaderWG.Done()
+			w.run(ctx)
+		}()
+	}
+}
+
+func (s *Server) revokeLeadership() {
+	if s.leaderCancel == nil {
+		return
+	}
+	s.leaderCancel()
+	s.leaderCancel = nil
+	s.broker.setEnabled(false)
+	s.blocked.setEnabled(false)
+	s.ttl.disable()
+	s.leaderWG.Wait()
+	s.metrics.leader.Set(0)
+	s.logger.Info("leadership revoked")
+}
+
+// routeEval sends an evaluation to the broker or the blocked set by status.
+func (s *Server) routeEval(e *structs.Evaluation) {
+	switch e.Status {
+	case structs.EvalStatusPending:
+		s.broker.enqueue(e)
+	case structs.EvalStatusBlocked:
+		s.blocked.block(e)
+	default:
+		s.blocked.forget(e)
+	}
+}
+
+// evalsApplied implements applyListener.
+func (s *Server) evalsApplied(evals []*structs.Evaluation) {
+	if !s.raft.isLeader() {
+		return
+	}
+	for _, e := range evals {
+		s.routeEval(e)
+	}
+}
+
+// capacityChanged implements applyListener: blocked evaluations get another try.
+func (s *Server) capacityChanged() {
+	if !s.raft.isLeader() {
+		return
+	}
+	for _, e := range s.blocked.unblockAll() {
+		s.broker.enqueue(e)
+	}
+}
+
+// evalFailed records an evaluation that reached the delivery limit.
+func (s *Server) evalFailed(e *structs.Evaluation) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	upd := proto.Clone(e).(*structs.Evaluation)
+	upd.Status = structs.EvalStatusFailed
+	upd.StatusDescription = "evaluation reached its delivery limit"
+	_, err := s.raft.propose(ctx, &structs.LogCommand{
+		Command: &structs.LogCommand_EvalUpsert{EvalUpsert: &structs.EvalUpsert{Evals: []*structs.Evaluation{upd}}},
+	})
+	if err != nil && !errors.Is(err, ErrShutdown) {
+		s.logger.Warn("recording failed evaluation", "eval", e.Id, "error", err)
+	}
+}

@@ -1,0 +1,214 @@
+package server
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/droverhq/drover/heartbeat"
+	"github.com/droverhq/drover/structs"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// testLogger logs to stderr when DROVER_TEST_LOG is set, else nowhere.
+func testLogger() *slog.Logger {
+	if os.Getenv("DROVER_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+func testServer(t *testing.T, hb heartbeat.Config) *Server {
+	t.Helper()
+	s, err := New(Config{
+		Name: "s1", Region: "global", Datacenter: "dc1",
+		DataDir: t.TempDir(), BindAddr: "127.0.0.1:0",
+		NumSchedulers: 1, EnabledSchedulers: []string{"service", "batch", "system", "sysbatch", "_core"},
+		Heartbeat: hb, RaftMultiplier: 1,
+		RaftSnapshotThreshold: 8192, RaftSnapshotInterval: time.Minute, RaftTrailingLogs: 10240,
+		JobDefaultPriority: 50, JobMaxPriority: 100, Logger: testLogger(),
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		require.NoError(t, s.Shutdown(ctx))
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	require.NoError(t, s.WaitForLeader(ctx))
+	return s
+}
+
+func mockNode(id string) *structs.Node {
+	return &structs.Node{
+		Id: id, SecretId: id + "-secret", Name: id, Datacenter: "dc1",
+		Resources: &structs.Resources{CpuMhz: 1000, MemoryMb: 1000},
+		Drivers:   map[string]*structs.DriverInfo{"mock": {Detected: true, Healthy: true}},
+	}
+}
+
+func mockJob(id string, count int32) *structs.Job {
+	return &structs.Job{
+		Id: id, TaskGroups: []*structs.TaskGroup{{
+			Name: "g", Count: count,
+			Tasks: []*structs.Task{{Name: "t", Driver: "mock", Resources: &structs.Resources{CpuMhz: 100, MemoryMb: 100}}},
+		}},
+	}
+}
+
+func waitState(t *testing.T, s *Server, what string, cond func() bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var idx uint64
+	for !cond() {
+		if ctx.Err() != nil {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		idx = s.WaitForIndex(ctx, idx)
+	}
+}
+
+func TestClientCannotTouchAnotherNodesAllocations(t *testing.T) {
+	s := testServer(t, heartbeat.DefaultConfig())
+	ctx := context.Background()
+	_, err := s.RegisterNode(ctx, mockNode("a"))
+	require.NoError(t, err)
+	_, err = s.RegisterJob(ctx, mockJob("j", 1))
+	require.NoError(t, err)
+	var alloc *structs.Allocation
+	waitState(t, s, "an allocation on node a", func() bool {
+		allocs, _ := s.Allocations(ctx, "", "", "a")
+		if len(allocs) == 1 {
+			alloc = allocs[0]
+		}
+		return alloc != nil
+	})
+	_, err = s.RegisterNode(ctx, mockNode("b"))
+	require.NoError(t, err)
+	before := s.StateIndex()
+
+	report := []*structs.Allocation{{Id: alloc.Id, ClientStatus: structs.AllocClientFailed}}
+	_, err = s.UpdateAllocations(ctx, "b", "b-secret", report)
+	require.ErrorIs(t, err, ErrPermissionDenied)
+	_, err = s.UpdateAllocations(ctx, "a", "b-secret", report)
+	require.ErrorIs(t, err, ErrPermissionDenied)
+	_, _, err = s.NodeAllocations(ctx, "a", "wrong", 0, 0)
+	require.ErrorIs(t, err, ErrPermissionDenied)
+	_, err = s.RegisterNode(ctx, &structs.Node{Id: "a", SecretId: "stolen", Name: "a"})
+	require.ErrorIs(t, err, ErrPermissionDenied, "a node id cannot be taken over with another secret")
+	require.Equal(t, before, s.StateIndex(), "refused calls change nothing")
+
+	_, err = s.UpdateAllocations(ctx, "a", "a-secret", []*structs.Allocation{{Id: alloc.Id, ClientStatus: "exploded"}})
+	require.ErrorIs(t, err, ErrBadRequest)
+	_, err = s.UpdateAllocations(ctx, "a", "a-secret", report)
+	require.NoError(t, err)
+	got, _ := s.Allocations(ctx, "", "", "a")
+	require.Equal(t, structs.AllocClientFailed, got[0].ClientStatus)
+}
+
+func TestMissedHeartbeatMarksNodeDownAndReplacesWork(t *testing.T) {
+	hb := heartbeat.Config{MinTTL: 200 * time.Millisecond, Grace: 100 * time.Millisecond, FailoverTTL: time.Second, MaxPerSecond: 50}
+	s := testServer(t, hb)
+	ctx := context.Background()
+	_, err := s.RegisterNode(ctx, mockNode("a"))
+	require.NoError(t, err)
+	_, err = s.RegisterJob(ctx, mockJob("j", 2))
+	require.NoError(t, err)
+	waitState(t, s, "2 allocations on node a", func() bool {
+		allocs, _ := s.Allocations(ctx, "", "", "a")
+		return len(allocs) == 2
+	})
+	// Node b keeps heartbeating; node a goes silent.
+	_, err = s.RegisterNode(ctx, mockNode("b"))
+	require.NoError(t, err)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tk := time.NewTicker(50 * time.Millisecond)
+		defer tk.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tk.C:
+				_, _ = s.Heartbeat(ctx, "b", "b-secret")
+			}
+		}
+	}()
+	defer func() { close(stop); <-done }()
+
+	waitState(t, s, "node a down and its work replaced on b", func() bool {
+		snap := s.state.Snapshot()
+		if snap.Node("a").GetStatus() != structs.NodeStatusDown {
+			return false
+		}
+		onB := 0
+		for _, a := range snap.AllocsByNode("b") {
+			if a.DesiredStatus == structs.AllocDesiredRun {
+				onB++
+			}
+		}
+		return onB == 2
+	})
+	for _, a := range s.state.Snapshot().AllocsByNode("a") {
+		require.Equal(t, structs.AllocClientLost, a.ClientStatus)
+		require.Equal(t, structs.AllocDesiredStop, a.DesiredStatus)
+	}
+	require.Equal(t, structs.NodeStatusReady, s.state.Snapshot().Node("b").Status)
+
+	// A node that comes back is ready again.
+	_, err = s.Heartbeat(ctx, "a", "a-secret")
+	require.NoError(t, err)
+	require.Equal(t, structs.NodeStatusReady, s.state.Snapshot().Node("a").Status)
+}
+
+func TestSnapshotAndRestoreKeepState(t *testing.T) {
+	dir := t.TempDir()
+	cfg := Config{
+		Name: "s1", DataDir: dir, BindAddr: "127.0.0.1:0", NumSchedulers: 1,
+		EnabledSchedulers: []string{"service"}, Heartbeat: heartbeat.DefaultConfig(),
+		RaftMultiplier: 1, RaftSnapshotThreshold: 5, RaftSnapshotInterval: time.Millisecond, RaftTrailingLogs: 2,
+		JobDefaultPriority: 50, JobMaxPriority: 100, Logger: testLogger(),
+	}
+	s, err := New(cfg)
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	require.NoError(t, s.WaitForLeader(ctx))
+	for i := range 10 {
+		_, err := s.RegisterJob(ctx, mockJob("job"+string(rune('a'+i)), 0))
+		require.NoError(t, err)
+	}
+	// Snapshots are taken on the raft goroutine's tick, not on a state
+	// change, so poll them (with a deadline).
+	require.Eventually(t, func() bool {
+		snap, err := s.store.Snapshot()
+		require.NoError(t, err)
+		return snap.GetMetadata().GetIndex() > 0
+	}, 10*time.Second, 10*time.Millisecond, "a snapshot is taken once the threshold is passed")
+	first, err := s.store.FirstIndex()
+	require.NoError(t, err)
+	require.Greater(t, first, uint64(1), "the log is compacted behind the snapshot")
+	want := s.state.Snapshot().Persist()
+	require.NoError(t, s.Shutdown(ctx))
+
+	s2, err := New(cfg)
+	require.NoError(t, err)
+	defer s2.Shutdown(ctx)
+	require.NoError(t, s2.WaitForLeader(ctx))
+	got := s2.state.Snapshot()
+	require.Len(t, got.Jobs("", ""), len(want.Jobs))
+	require.Len(t, got.Evals(), len(want.Evals))
+	require.GreaterOrEqual(t, got.Index(), want.Index)
+}

@@ -1,0 +1,132 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/droverhq/drover/scheduler"
+	"github.com/droverhq/drover/server/state"
+	"github.com/droverhq/drover/structs"
+)
+
+// maxPlanAttempts bounds how often a worker refreshes and retries a plan
+// that the applier partly refused.
+const maxPlanAttempts = 5
+
+// worker takes evaluations from the broker, runs the job type's scheduler on
+// a fresh snapshot, submits the plan, and records the evaluation's outcome.
+type worker struct {
+	broker  *evalBroker
+	applier *planApplier
+	state   *state.Store
+	raft    interface {
+		propose(ctx context.Context, cmd *structs.LogCommand) (uint64, error)
+	}
+	types      map[string]bool
+	schedulers func(jobType string) (scheduler.Scheduler, error)
+	logger     *slog.Logger
+}
+
+// run processes evaluations until ctx is done.
+func (w *worker) run(ctx context.Context) {
+	for {
+		eval, token, err := w.broker.dequeue(ctx, w.types)
+		if err != nil {
+			return
+		}
+		if err := w.process(ctx, eval); err != nil {
+			if ctx.Err() == nil {
+				w.logger.Warn("evaluation failed, will retry", "eval", eval.Id, "job", eval.JobId, "error", err)
+			}
+			_ = w.broker.nack(eval.Id, token)
+			continue
+		}
+		_ = w.broker.ack(eval.Id, token)
+	}
+}
+
+// snapshotAt returns a snapshot at least as new as index.
+func (w *worker) snapshotAt(ctx context.Context, index uint64) (*state.Snapshot, error) {
+	if w.state.Index() < index {
+		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		w.state.WaitForIndex(wctx, index-1)
+	}
+	snap := w.state.Snapshot()
+	if snap.Index() < index {
+		return nil, fmt.Errorf("state at index %d, evaluation needs %d", snap.Index(), index)
+	}
+	return snap, nil
+}
+
+func (w *worker) process(ctx context.Context, eval *structs.Evaluation) error {
+	sched, err := w.schedulers(eval.Type)
+	if err != nil {
+		return w.finish(ctx, eval, nil, structs.EvalStatusFailed, err.Error())
+	}
+	snap, err := w.snapshotAt(ctx, eval.ModifyIndex)
+	if err != nil {
+		return err
+	}
+	var decision *scheduler.Decision
+	for attempt := 1; ; attempt++ {
+		decision, err = sched.Schedule(snap, scheduler.Input{Eval: eval, Now: time.Now(), NewID: uuid.NewString})
+		if err != nil {
+			return w.finish(ctx, eval, nil, structs.EvalStatusFailed, err.Error())
+		}
+		if decision.Plan == nil {
+			break
+		}
+		res, err := w.applier.submit(ctx, decision.Plan)
+		if err != nil {
+			return fmt.Errorf("submit plan: %w", err)
+		}
+		if len(res.RefusedNodes) == 0 {
+			break
+		}
+		if attempt == maxPlanAttempts {
+			return w.finish(ctx, eval, decision, structs.EvalStatusFailed, "plan refused repeatedly: nodes changed under it")
+		}
+		if snap, err = w.snapshotAt(ctx, res.AllocIndex); err != nil {
+			return err
+		}
+	}
+	return w.finish(ctx, eval, decision, structs.EvalStatusComplete, "")
+}
+
+// finish records the evaluation's outcome and, when placements failed for
+// lack of room, a blocked evaluation that waits for capacity.
+func (w *worker) finish(ctx context.Context, eval *structs.Evaluation, d *scheduler.Decision, status, desc string) error {
+	upd := proto.Clone(eval).(*structs.Evaluation)
+	upd.Status = status
+	upd.StatusDescription = desc
+	evals := []*structs.Evaluation{upd}
+	if d != nil {
+		upd.FailedTgAllocs = d.FailedTGAllocs
+		upd.QueuedAllocations = d.QueuedAllocations
+		if d.Blocked() && status == structs.EvalStatusComplete {
+			if eval.Status == structs.EvalStatusBlocked {
+				// Still blocked: park the same evaluation again.
+				upd.Status = structs.EvalStatusBlocked
+			} else {
+				blocked := &structs.Evaluation{
+					Id: uuid.NewString(), Namespace: eval.Namespace, Priority: eval.Priority,
+					Type: eval.Type, TriggeredBy: structs.EvalTriggerQueuedAllocs, JobId: eval.JobId,
+					JobModifyIndex: eval.JobModifyIndex, Status: structs.EvalStatusBlocked,
+					PreviousEval: eval.Id, FailedTgAllocs: d.FailedTGAllocs,
+				}
+				upd.BlockedEval = blocked.Id
+				evals = append(evals, blocked)
+			}
+		}
+	}
+	_, err := w.raft.propose(ctx, &structs.LogCommand{
+		Command: &structs.LogCommand_EvalUpsert{EvalUpsert: &structs.EvalUpsert{Evals: evals}},
+	})
+	return err
+}

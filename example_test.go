@@ -1,0 +1,114 @@
+package drover_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/droverhq/drover"
+	"github.com/droverhq/drover/driver/fn"
+)
+
+// A server and a client in one process run a Go function as a service.
+func Example() {
+	dir, _ := os.MkdirTemp("", "drover-example-")
+	defer os.RemoveAll(dir)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	srv, err := drover.NewServer(drover.ServerOptions{DataDir: filepath.Join(dir, "server"), BindAddr: "127.0.0.1:0"})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer srv.Shutdown(context.Background())
+	if err := srv.WaitForLeader(ctx); err != nil {
+		fmt.Println(err)
+		return
+	}
+
+	cli, err := drover.NewClient(drover.ClientOptions{
+		DataDir: filepath.Join(dir, "client"),
+		Servers: []string{srv.Addr()},
+		Functions: map[string]fn.Func{
+			"serve": func(ctx context.Context, t *fn.Task) error {
+				<-ctx.Done() // run until the allocation is stopped
+				return nil
+			},
+		},
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer cli.Shutdown(context.Background())
+
+	config, _ := structpb.NewStruct(map[string]any{"func": "serve"})
+	_, err = srv.RegisterJob(ctx, &drover.Job{
+		Id: "api",
+		TaskGroups: []*drover.TaskGroup{{
+			Name: "web", Count: 2,
+			Tasks: []*drover.Task{{Name: "serve", Driver: "fn", Config: config,
+				Resources: &drover.Resources{CpuMhz: 10, MemoryMb: 16}}},
+		}},
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+
+	// Block on the state index until both allocations run.
+	var index uint64
+	for {
+		allocs, _ := srv.Allocations(ctx, "default", "api", "")
+		running := 0
+		for _, a := range allocs {
+			if a.ClientStatus == "running" {
+				running++
+			}
+		}
+		if running == 2 {
+			fmt.Println("2 allocations running")
+			return
+		}
+		if index = srv.WaitForIndex(ctx, index); ctx.Err() != nil {
+			fmt.Println("timed out")
+			return
+		}
+	}
+	// Output: 2 allocations running
+}
+
+// An invalid job is rejected whole, with every problem listed.
+func ExampleServer_RegisterJob_validation() {
+	dir, _ := os.MkdirTemp("", "drover-example-")
+	defer os.RemoveAll(dir)
+	srv, err := drover.NewServer(drover.ServerOptions{DataDir: dir, BindAddr: "127.0.0.1:0"})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer srv.Shutdown(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_ = srv.WaitForLeader(ctx)
+
+	_, err = srv.RegisterJob(ctx, &drover.Job{
+		Id:         "web",
+		TaskGroups: []*drover.TaskGroup{{Name: "api", Count: -1}},
+	})
+	var verr *drover.ValidationError
+	if errors.As(err, &verr) {
+		for _, p := range verr.Problems {
+			fmt.Println(p)
+		}
+	}
+	// Output:
+	// job "web": group "api": count must be >= 0
+	// job "web": group "api": at least one task is required
+}

@@ -14,9 +14,9 @@ import (
 type applyListener interface {
 	// evalsApplied is called with evaluations as stored.
 	evalsApplied(evals []*structs.Evaluation)
-	// capacityChanged is called when a node or allocation change may let
-	// blocked evaluations place.
-	capacityChanged()
+	// capacityChanged is called when a node or allocation change at index
+	// may let blocked evaluations place.
+	capacityChanged(index uint64)
 }
 
 // fsm applies committed raft commands to the state store. Apply runs on the
@@ -72,7 +72,7 @@ func (f *fsm) apply(index uint64, data []byte) (*structs.LogCommand, any, error)
 			f.listener.evalsApplied(evals)
 		}
 		if capacity {
-			f.listener.capacityChanged()
+			f.listener.capacityChanged(index)
 		}
 	}
 	return &cmd, index, nil

@@ -66,16 +66,6 @@ func (t *ttlTracker) expire(nodeID string) {
 	t.onExpire(nodeID)
 }
 
-// remove stops tracking a node (it is down or gone).
-func (t *ttlTracker) remove(nodeID string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if old := t.timers[nodeID]; old != nil {
-		old.Stop()
-		delete(t.timers, nodeID)
-	}
-}
-
 // enable starts tracking after an election: every live node gets the
 // failover TTL, raised to a safe value for the cluster size unless pinned.
 func (t *ttlTracker) enable(liveNodes []string) {

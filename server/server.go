@@ -310,9 +310,9 @@ func (s *Server) establishLeadership() {
 			s.logger.Warn("leader barrier failed", "error", err)
 			return
 		}
-		s.broker.setEnabled(true)
-		s.blocked.setEnabled(true)
 		snap := s.state.Snapshot()
+		s.broker.setEnabled(true)
+		s.blocked.setEnabled(true, snap.Index())
 		var live []string
 		for _, n := range snap.Nodes() {
 			if n.Status != structs.NodeStatusDown {
@@ -363,7 +363,7 @@ func (s *Server) revokeLeadership() {
 	s.leaderCancel()
 	s.leaderCancel = nil
 	s.broker.setEnabled(false)
-	s.blocked.setEnabled(false)
+	s.blocked.setEnabled(false, 0)
 	s.ttl.disable()
 	s.leaderWG.Wait()
 	s.metrics.leader.Set(0)
@@ -376,7 +376,9 @@ func (s *Server) routeEval(e *structs.Evaluation) {
 	case structs.EvalStatusPending:
 		s.broker.enqueue(e)
 	case structs.EvalStatusBlocked:
-		s.blocked.block(e)
+		if !s.blocked.block(e) {
+			s.broker.enqueue(e)
+		}
 	default:
 		s.blocked.forget(e)
 	}
@@ -393,11 +395,11 @@ func (s *Server) evalsApplied(evals []*structs.Evaluation) {
 }
 
 // capacityChanged implements applyListener: blocked evaluations get another try.
-func (s *Server) capacityChanged() {
+func (s *Server) capacityChanged(index uint64) {
 	if !s.raft.isLeader() {
 		return
 	}
-	for _, e := range s.blocked.unblockAll() {
+	for _, e := range s.blocked.unblockAll(index) {
 		s.broker.enqueue(e)
 	}
 }

@@ -67,7 +67,7 @@ func (w *worker) snapshotAt(ctx context.Context, index uint64) (*state.Snapshot,
 func (w *worker) process(ctx context.Context, eval *structs.Evaluation) error {
 	sched, err := w.schedulers(eval.Type)
 	if err != nil {
-		return w.finish(ctx, eval, nil, structs.EvalStatusFailed, err.Error())
+		return w.finish(ctx, eval, nil, 0, structs.EvalStatusFailed, err.Error())
 	}
 	snap, err := w.snapshotAt(ctx, eval.ModifyIndex)
 	if err != nil {
@@ -77,7 +77,7 @@ func (w *worker) process(ctx context.Context, eval *structs.Evaluation) error {
 	for attempt := 1; ; attempt++ {
 		decision, err = sched.Schedule(snap, scheduler.Input{Eval: eval, Now: time.Now(), NewID: uuid.NewString})
 		if err != nil {
-			return w.finish(ctx, eval, nil, structs.EvalStatusFailed, err.Error())
+			return w.finish(ctx, eval, nil, snap.Index(), structs.EvalStatusFailed, err.Error())
 		}
 		if decision.Plan == nil {
 			break
@@ -90,21 +90,23 @@ func (w *worker) process(ctx context.Context, eval *structs.Evaluation) error {
 			break
 		}
 		if attempt == maxPlanAttempts {
-			return w.finish(ctx, eval, decision, structs.EvalStatusFailed, "plan refused repeatedly: nodes changed under it")
+			return w.finish(ctx, eval, decision, snap.Index(), structs.EvalStatusFailed, "plan refused repeatedly: nodes changed under it")
 		}
 		if snap, err = w.snapshotAt(ctx, res.AllocIndex); err != nil {
 			return err
 		}
 	}
-	return w.finish(ctx, eval, decision, structs.EvalStatusComplete, "")
+	return w.finish(ctx, eval, decision, snap.Index(), structs.EvalStatusComplete, "")
 }
 
 // finish records the evaluation's outcome and, when placements failed for
-// lack of room, a blocked evaluation that waits for capacity.
-func (w *worker) finish(ctx context.Context, eval *structs.Evaluation, d *scheduler.Decision, status, desc string) error {
+// lack of room, a blocked evaluation that waits for capacity. snapIndex is
+// the state the decision was made on.
+func (w *worker) finish(ctx context.Context, eval *structs.Evaluation, d *scheduler.Decision, snapIndex uint64, status, desc string) error {
 	upd := proto.Clone(eval).(*structs.Evaluation)
 	upd.Status = status
 	upd.StatusDescription = desc
+	upd.SnapshotIndex = snapIndex
 	evals := []*structs.Evaluation{upd}
 	if d != nil {
 		upd.FailedTgAllocs = d.FailedTGAllocs
@@ -118,7 +120,7 @@ func (w *worker) finish(ctx context.Context, eval *structs.Evaluation, d *schedu
 					Id: uuid.NewString(), Namespace: eval.Namespace, Priority: eval.Priority,
 					Type: eval.Type, TriggeredBy: structs.EvalTriggerQueuedAllocs, JobId: eval.JobId,
 					JobModifyIndex: eval.JobModifyIndex, Status: structs.EvalStatusBlocked,
-					PreviousEval: eval.Id, FailedTgAllocs: d.FailedTGAllocs,
+					PreviousEval: eval.Id, FailedTgAllocs: d.FailedTGAllocs, SnapshotIndex: snapIndex,
 				}
 				upd.BlockedEval = blocked.Id
 				evals = append(evals, blocked)

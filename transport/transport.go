@@ -1,6 +1,7 @@
-// Package transport moves byte streams between drover agents; the RPC layer
-// runs on top of it. transport/tcp is the default; transport/inmem connects
-// agents of one process and can cut them apart, for tests.
+// Package transport moves byte streams between drover servers and clients;
+// the RPC layer runs on top of it. transport/tcp is the default, with
+// optional TLS; transport/inmem connects agents within one process and can
+// cut them apart, for tests.
 package transport
 
 import (
@@ -8,10 +9,11 @@ import (
 	"net"
 )
 
-// Transport listens for and dials byte-stream connections.
+// Transport moves byte streams between servers and clients: the RPC layer
+// runs on top of it.
 type Transport interface {
-	// Listen accepts connections on addr; a ":0" port picks a free one,
-	// which the listener's Addr reports.
+	// Listen accepts connections on addr ("127.0.0.1:0" picks a free port;
+	// the listener's Addr tells which).
 	Listen(addr string) (net.Listener, error)
 	// Dial connects to addr, giving up when ctx is done.
 	Dial(ctx context.Context, addr string) (net.Conn, error)

@@ -1,211 +1,353 @@
 // Package storetest is a conformance suite for store.Store implementations:
-// it checks each against raft.MemoryStorage, the reference semantics.
+// every implementation must behave like raft.MemoryStorage, plus the
+// store's own Save, Close and concurrency contract.
 package storetest
 
 import (
-	"errors"
-	"math/rand/v2"
 	"testing"
 
 	"github.com/stretchr/testify/require"
-	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/droverhq/drover/store"
 )
 
-// Open returns a fresh, empty store for one subtest.
-type Open func(t *testing.T) store.Store
-
-func ent(i, term uint64) *raftpb.Entry {
-	return &raftpb.Entry{Index: proto.Uint64(i), Term: proto.Uint64(term), Data: []byte{byte(i), byte(term)}}
+// Run runs the suite. open must return a new, empty store for each call and
+// arrange for it to be closed when t ends (Close may then be called twice:
+// some subtests close the store themselves). The suite starts goroutines and
+// waits for them before returning.
+func Run(t *testing.T, open func(t *testing.T) store.Store) {
+	t.Run("Empty", func(t *testing.T) { testEmpty(t, open(t)) })
+	t.Run("SaveAndRead", func(t *testing.T) { testSaveAndRead(t, open(t)) })
+	t.Run("ConflictTruncation", func(t *testing.T) { testConflict(t, open(t)) })
+	t.Run("EntriesMaxSize", func(t *testing.T) { testMaxSize(t, open(t)) })
+	t.Run("Bounds", func(t *testing.T) { testBounds(t, open(t)) })
+	t.Run("SaveSnapshot", func(t *testing.T) { testSaveSnapshot(t, open(t)) })
+	t.Run("CreateSnapshotAndCompact", func(t *testing.T) { testCreateSnapshot(t, open(t)) })
+	t.Run("BadInput", func(t *testing.T) { testBadInput(t, open(t)) })
+	t.Run("CopiesData", func(t *testing.T) { testCopies(t, open(t)) })
+	t.Run("Close", func(t *testing.T) { testClose(t, open(t)) })
+	t.Run("Concurrent", func(t *testing.T) { testConcurrent(t, open(t)) })
+	t.Run("MatchesMemoryStorage", func(t *testing.T) { testModel(t, open) })
 }
 
-func hs(term, vote, commit uint64) *raftpb.HardState {
-	return &raftpb.HardState{Term: proto.Uint64(term), Vote: proto.Uint64(vote), Commit: proto.Uint64(commit)}
+func testEmpty(t *testing.T, s store.Store) {
+	requireBounds(t, s, 1, 0)
+	hs, cs, err := s.InitialState()
+	require.NoError(t, err)
+	require.True(t, hardStateEqual(&raftpb.HardState{}, hs), "hard state %v", hs)
+	require.NotNil(t, cs)
+	require.True(t, confStateEqual(&raftpb.ConfState{}, cs), "conf state %v", cs)
+	snap, err := s.Snapshot()
+	require.NoError(t, err)
+	require.NotNil(t, snap.GetMetadata())
+	require.Zero(t, snap.GetMetadata().GetIndex())
+	term, err := s.Term(0)
+	require.NoError(t, err)
+	require.Zero(t, term)
+	_, err = s.Term(1)
+	require.Same(t, store.ErrUnavailable, err)
+	_, err = s.Entries(1, 1, noLimit)
+	require.Same(t, store.ErrUnavailable, err)
+	_, err = s.Entries(0, 1, noLimit)
+	require.Same(t, store.ErrCompacted, err)
+	// Empty batches are no-ops.
+	require.NoError(t, s.Save(nil, nil, nil))
+	require.NoError(t, s.Save(&raftpb.HardState{}, []*raftpb.Entry{}, &raftpb.Snapshot{}))
+	requireBounds(t, s, 1, 0)
 }
 
-// Run runs the whole suite against stores made by open.
-func Run(t *testing.T, open Open) {
-	t.Run("Empty", func(t *testing.T) {
-		s := open(t)
-		first, err := s.FirstIndex()
-		require.NoError(t, err)
-		require.Equal(t, uint64(1), first)
-		last, err := s.LastIndex()
-		require.NoError(t, err)
-		require.Equal(t, uint64(0), last)
-		h, cs, err := s.InitialState()
-		require.NoError(t, err)
-		require.True(t, raft.IsEmptyHardState(h))
-		require.NotNil(t, cs)
-		snap, err := s.Snapshot()
-		require.NoError(t, err)
-		require.True(t, raft.IsEmptySnap(snap))
-	})
+func testSaveAndRead(t *testing.T, s store.Store) {
+	ents := append(entries(1, 4, 1), entries(4, 6, 2)...)
+	ents[2].Type = raftpb.EntryConfChange.Enum()
+	require.NoError(t, s.Save(hardState(2, 1, 3), ents, nil))
+	requireLog(t, s, ents)
+	requireTerms(t, s, 0, 0, 1, 1, 1, 2, 2)
+	hs, cs, err := s.InitialState()
+	require.NoError(t, err)
+	require.True(t, hardStateEqual(hardState(2, 1, 3), hs), "hard state %v", hs)
+	require.True(t, confStateEqual(&raftpb.ConfState{}, cs), "conf state %v", cs)
 
-	t.Run("SaveAndRead", func(t *testing.T) {
-		s := open(t)
-		require.NoError(t, s.Save(hs(2, 1, 3), []*raftpb.Entry{ent(1, 1), ent(2, 1), ent(3, 2)}, nil))
-		h, _, err := s.InitialState()
-		require.NoError(t, err)
-		require.Equal(t, uint64(2), h.GetTerm())
-		require.Equal(t, uint64(3), h.GetCommit())
-		ents, err := s.Entries(1, 4, 1<<20)
-		require.NoError(t, err)
-		require.Len(t, ents, 3)
-		require.Equal(t, []byte{3, 2}, ents[2].GetData())
-		term, err := s.Term(3)
-		require.NoError(t, err)
-		require.Equal(t, uint64(2), term)
-		_, err = s.Term(4)
-		require.ErrorIs(t, err, raft.ErrUnavailable)
-		ents, err = s.Entries(1, 4, 0)
-		require.NoError(t, err)
-		require.Len(t, ents, 1, "maxSize 0 still returns one entry")
-	})
+	// A sub-range, and an empty one.
+	got, err := s.Entries(2, 4, noLimit)
+	require.NoError(t, err)
+	requireEntries(t, ents[1:3], got)
+	got, err = s.Entries(3, 3, noLimit)
+	require.NoError(t, err)
+	require.Empty(t, got)
 
-	t.Run("ConflictTruncates", func(t *testing.T) {
-		s := open(t)
-		require.NoError(t, s.Save(nil, []*raftpb.Entry{ent(1, 1), ent(2, 1), ent(3, 1), ent(4, 1)}, nil))
-		require.NoError(t, s.Save(nil, []*raftpb.Entry{ent(3, 2)}, nil))
-		last, err := s.LastIndex()
-		require.NoError(t, err)
-		require.Equal(t, uint64(3), last, "entries after a conflicting one are dropped")
-		term, err := s.Term(3)
-		require.NoError(t, err)
-		require.Equal(t, uint64(2), term)
-		require.Error(t, s.Save(nil, []*raftpb.Entry{ent(9, 2)}, nil), "a gap is refused")
-	})
-
-	t.Run("SnapshotAndCompact", func(t *testing.T) {
-		s := open(t)
-		var ents []*raftpb.Entry
-		for i := uint64(1); i <= 10; i++ {
-			ents = append(ents, ent(i, 1))
-		}
-		require.NoError(t, s.Save(hs(1, 1, 10), ents, nil))
-		cs := &raftpb.ConfState{Voters: []uint64{1}}
-		snap, err := s.CreateSnapshot(8, cs, []byte("state"))
-		require.NoError(t, err)
-		require.Equal(t, uint64(8), snap.GetMetadata().GetIndex())
-		_, err = s.CreateSnapshot(8, cs, nil)
-		require.ErrorIs(t, err, raft.ErrSnapOutOfDate)
-		_, err = s.CreateSnapshot(11, cs, nil)
-		require.Error(t, err)
-		require.NoError(t, s.Compact(6))
-		first, err := s.FirstIndex()
-		require.NoError(t, err)
-		require.Equal(t, uint64(7), first)
-		_, err = s.Entries(5, 8, 1<<20)
-		require.ErrorIs(t, err, raft.ErrCompacted)
-		require.ErrorIs(t, s.Compact(3), raft.ErrCompacted)
-		require.Error(t, s.Compact(20))
-		term, err := s.Term(6)
-		require.NoError(t, err, "the term of the base entry is kept")
-		require.Equal(t, uint64(1), term)
-		got, err := s.Snapshot()
-		require.NoError(t, err)
-		require.Equal(t, []byte("state"), got.GetData())
-		_, cs2, err := s.InitialState()
-		require.NoError(t, err)
-		require.Equal(t, []uint64{1}, cs2.GetVoters())
-	})
-
-	t.Run("SaveSnapshotResetsLog", func(t *testing.T) {
-		s := open(t)
-		require.NoError(t, s.Save(nil, []*raftpb.Entry{ent(1, 1), ent(2, 1)}, nil))
-		snap := &raftpb.Snapshot{
-			Data:     []byte("remote"),
-			Metadata: &raftpb.SnapshotMetadata{Index: proto.Uint64(20), Term: proto.Uint64(3), ConfState: &raftpb.ConfState{Voters: []uint64{1, 2}}},
-		}
-		require.NoError(t, s.Save(hs(3, 0, 20), []*raftpb.Entry{ent(21, 3)}, snap))
-		first, _ := s.FirstIndex()
-		last, _ := s.LastIndex()
-		require.Equal(t, uint64(21), first)
-		require.Equal(t, uint64(21), last)
-		term, err := s.Term(20)
-		require.NoError(t, err)
-		require.Equal(t, uint64(3), term)
-		require.ErrorIs(t, s.Save(nil, nil, snap), raft.ErrSnapOutOfDate)
-	})
-
-	t.Run("MatchesMemoryStorage", func(t *testing.T) {
-		for seed := uint64(1); seed <= 20; seed++ {
-			compareWithMemory(t, open(t), seed)
-		}
-	})
+	// Appending continues the log; a hard state alone replaces the last.
+	more := entries(6, 8, 3)
+	require.NoError(t, s.Save(nil, more, nil))
+	require.NoError(t, s.Save(hardState(3, 2, 7), nil, nil))
+	requireLog(t, s, append(ents, more...))
+	hs, _, err = s.InitialState()
+	require.NoError(t, err)
+	require.True(t, hardStateEqual(hardState(3, 2, 7), hs), "hard state %v", hs)
 }
 
-// compareWithMemory applies one random operation sequence to s and to
-// raft.MemoryStorage and checks they agree after every step.
-func compareWithMemory(t *testing.T, s store.Store, seed uint64) {
-	rng := rand.New(rand.NewPCG(seed, seed*7))
-	ms := raft.NewMemoryStorage()
-	term := uint64(1)
-	for step := 0; step < 200; step++ {
-		last, _ := ms.LastIndex()
-		first, _ := ms.FirstIndex()
-		switch op := rng.IntN(10); {
-		case op < 6: // append, sometimes overwriting a suffix
-			start := last + 1
-			if last >= first && rng.IntN(3) == 0 {
-				start = first + uint64(rng.IntN(int(last-first+1)))
-				term++
-			}
-			var ents []*raftpb.Entry
-			for i := 0; i < 1+rng.IntN(5); i++ {
-				ents = append(ents, ent(start+uint64(i), term))
-			}
-			require.NoError(t, ms.Append(cloneEntries(ents)))
-			require.NoError(t, s.Save(hs(term, 0, 0), ents, nil))
-		case op < 8 && last >= first: // snapshot then compact
-			idx := first + uint64(rng.IntN(int(last-first+1)))
-			_, errM := ms.CreateSnapshot(idx, &raftpb.ConfState{Voters: []uint64{1}}, []byte{byte(idx)})
-			_, errS := s.CreateSnapshot(idx, &raftpb.ConfState{Voters: []uint64{1}}, []byte{byte(idx)})
-			require.Equal(t, errM == nil, errS == nil, "seed %d step %d: snapshot at %d: %v vs %v", seed, step, idx, errM, errS)
-			if rng.IntN(2) == 0 {
-				errM = ms.Compact(idx)
-				errS = s.Compact(idx)
-				require.Equal(t, errors.Is(errM, raft.ErrCompacted), errors.Is(errS, raft.ErrCompacted))
-			}
-		default: // read a random range
-			if last < first {
-				continue
-			}
-			lo := first + uint64(rng.IntN(int(last-first+1)))
-			hi := lo + uint64(rng.IntN(int(last-lo+2)))
-			max := uint64(rng.IntN(64))
-			em, errM := ms.Entries(lo, hi, max)
-			es, errS := s.Entries(lo, hi, max)
-			require.Equal(t, errM, errS)
-			require.Equal(t, len(em), len(es), "seed %d step %d: entries [%d,%d) max %d", seed, step, lo, hi, max)
-			for i := range em {
-				require.True(t, proto.Equal(em[i], es[i]))
-			}
-		}
-		fm, _ := ms.FirstIndex()
-		fs, err := s.FirstIndex()
+func testConflict(t *testing.T, s store.Store) {
+	require.NoError(t, s.Save(nil, entries(1, 11, 1), nil))
+
+	// Overwrite from 6 with a shorter tail: 7..10 are gone.
+	require.NoError(t, s.Save(nil, entries(6, 7, 2), nil))
+	requireLog(t, s, append(entries(1, 6, 1), entries(6, 7, 2)...))
+	_, err := s.Term(7)
+	require.Same(t, store.ErrUnavailable, err)
+
+	// Overwrite from 3 with a longer tail.
+	require.NoError(t, s.Save(nil, entries(3, 13, 3), nil))
+	requireLog(t, s, append(entries(1, 3, 1), entries(3, 13, 3)...))
+
+	// Overwrite the whole log.
+	require.NoError(t, s.Save(nil, entries(1, 3, 4), nil))
+	requireLog(t, s, entries(1, 3, 4))
+
+	// Re-saving identical entries changes nothing.
+	require.NoError(t, s.Save(nil, entries(1, 3, 4), nil))
+	requireLog(t, s, entries(1, 3, 4))
+}
+
+func testMaxSize(t *testing.T, s store.Store) {
+	ents := entries(1, 6, 1)
+	for _, e := range ents {
+		e.Data = make([]byte, 100)
+	}
+	require.NoError(t, s.Save(nil, ents, nil))
+	size := uint64(proto.Size(ents[0]))
+	for _, tc := range []struct {
+		maxSize uint64
+		want    int
+	}{
+		{0, 1},
+		{1, 1},
+		{size - 1, 1},
+		{size, 1},
+		{2*size - 1, 1},
+		{2 * size, 2},
+		{3*size + 1, 3},
+		{5 * size, 5},
+		{noLimit, 5},
+	} {
+		got, err := s.Entries(1, 6, tc.maxSize)
 		require.NoError(t, err)
-		require.Equal(t, fm, fs, "seed %d step %d first index", seed, step)
-		lm, _ := ms.LastIndex()
-		ls, err := s.LastIndex()
-		require.NoError(t, err)
-		require.Equal(t, lm, ls, "seed %d step %d last index", seed, step)
-		for i := fm - 1; i <= lm; i++ {
-			tm, errM := ms.Term(i)
-			ts, errS := s.Term(i)
-			require.Equal(t, errM, errS)
-			require.Equal(t, tm, ts, "seed %d step %d term %d", seed, step, i)
-		}
+		require.Len(t, got, tc.want, "maxSize %d", tc.maxSize)
+		requireEntries(t, ents[:tc.want], got)
 	}
 }
 
-func cloneEntries(ents []*raftpb.Entry) []*raftpb.Entry {
-	out := make([]*raftpb.Entry, len(ents))
-	for i, e := range ents {
-		out[i] = proto.Clone(e).(*raftpb.Entry)
+func testBounds(t *testing.T, s store.Store) {
+	require.NoError(t, s.Save(nil, entries(1, 11, 1), nil))
+	require.NoError(t, s.Compact(4))
+	requireBounds(t, s, 5, 10)
+
+	// The raft sentinels come back unwrapped: raft compares them with ==.
+	_, err := s.Term(3)
+	require.Same(t, store.ErrCompacted, err)
+	_, err = s.Term(11)
+	require.Same(t, store.ErrUnavailable, err)
+	requireTerms(t, s, 4, 1, 1, 1, 1, 1, 1, 1)
+	_, err = s.Entries(4, 6, noLimit)
+	require.Same(t, store.ErrCompacted, err)
+	_, err = s.Entries(3, 6, noLimit)
+	require.Same(t, store.ErrCompacted, err)
+	got, err := s.Entries(5, 11, noLimit)
+	require.NoError(t, err)
+	requireEntries(t, entries(5, 11, 1), got)
+	require.Same(t, store.ErrCompacted, s.Compact(4))
+	require.Same(t, store.ErrCompacted, s.Compact(2))
+
+	// Where raft.MemoryStorage panics, the store returns an error.
+	_, err = s.Entries(5, 12, noLimit)
+	require.ErrorIs(t, err, store.ErrUnavailable)
+	_, err = s.Entries(8, 7, noLimit)
+	require.Error(t, err)
+	require.ErrorIs(t, s.Compact(11), store.ErrUnavailable)
+
+	// Compacting up to the last index leaves only the base.
+	require.NoError(t, s.Compact(10))
+	requireBounds(t, s, 11, 10)
+	_, err = s.Entries(11, 11, noLimit)
+	require.Same(t, store.ErrUnavailable, err)
+	requireTerms(t, s, 10, 1)
+}
+
+func testSaveSnapshot(t *testing.T, s store.Store) {
+	require.NoError(t, s.Save(hardState(1, 1, 5), entries(1, 11, 1), nil))
+
+	// A snapshot behind the last index still discards the whole log.
+	snap := snapshot(5, 2, confState(1, 2, 3), []byte("state at 5"))
+	require.NoError(t, s.Save(nil, nil, snap))
+	requireBounds(t, s, 6, 5)
+	requireTerms(t, s, 5, 2)
+	_, err := s.Term(6)
+	require.Same(t, store.ErrUnavailable, err)
+	got, err := s.Snapshot()
+	require.NoError(t, err)
+	requireSnapshot(t, snap, got)
+	hs, cs, err := s.InitialState()
+	require.NoError(t, err)
+	require.True(t, hardStateEqual(hardState(1, 1, 5), hs), "hard state %v", hs)
+	require.True(t, confStateEqual(confState(1, 2, 3), cs), "conf state %v", cs)
+
+	// Snapshot, entries and hard state in one batch: entries at or before
+	// the snapshot are dropped.
+	snap = snapshot(20, 3, confState(1, 2), []byte("state at 20"))
+	require.NoError(t, s.Save(hardState(3, 2, 20), entries(18, 25, 3), snap))
+	requireLog(t, s, entries(21, 25, 3))
+	requireTerms(t, s, 20, 3)
+	got, err = s.Snapshot()
+	require.NoError(t, err)
+	requireSnapshot(t, snap, got)
+	hs, cs, err = s.InitialState()
+	require.NoError(t, err)
+	require.True(t, hardStateEqual(hardState(3, 2, 20), hs), "hard state %v", hs)
+	require.True(t, confStateEqual(confState(1, 2), cs), "conf state %v", cs)
+
+	// An older or equal snapshot is refused, and nothing of its batch is
+	// saved.
+	for _, i := range []uint64{20, 10} {
+		err = s.Save(hardState(9, 9, 9), entries(21, 30, 9), snapshot(i, 3, confState(1), nil))
+		require.ErrorIs(t, err, store.ErrSnapOutOfDate)
 	}
-	return out
+	requireLog(t, s, entries(21, 25, 3))
+	hs, _, err = s.InitialState()
+	require.NoError(t, err)
+	require.True(t, hardStateEqual(hardState(3, 2, 20), hs), "hard state %v", hs)
+
+	// A snapshot past the last index is how a lagging follower catches up.
+	snap = snapshot(100, 4, confState(1, 2), nil)
+	require.NoError(t, s.Save(nil, nil, snap))
+	requireBounds(t, s, 101, 100)
+	got, err = s.Snapshot()
+	require.NoError(t, err)
+	requireSnapshot(t, snap, got)
+}
+
+func testCreateSnapshot(t *testing.T, s store.Store) {
+	require.NoError(t, s.Save(hardState(2, 1, 8), append(entries(1, 5, 1), entries(5, 11, 2)...), nil))
+
+	snap, err := s.CreateSnapshot(6, confState(1, 2), []byte("six"))
+	require.NoError(t, err)
+	want := snapshot(6, 2, confState(1, 2), []byte("six"))
+	requireSnapshot(t, want, snap)
+	got, err := s.Snapshot()
+	require.NoError(t, err)
+	requireSnapshot(t, want, got)
+	// Creating a snapshot keeps the log.
+	requireBounds(t, s, 1, 10)
+	_, cs, err := s.InitialState()
+	require.NoError(t, err)
+	require.True(t, confStateEqual(confState(1, 2), cs), "conf state %v", cs)
+
+	for _, i := range []uint64{6, 3} {
+		_, err = s.CreateSnapshot(i, confState(1), nil)
+		require.ErrorIs(t, err, store.ErrSnapOutOfDate)
+	}
+
+	// Compact to the snapshot: the snapshot's entry becomes the base.
+	require.NoError(t, s.Compact(6))
+	requireBounds(t, s, 7, 10)
+	requireTerms(t, s, 6, 2, 2, 2, 2, 2)
+
+	// A nil conf state keeps the previous one.
+	snap, err = s.CreateSnapshot(8, nil, []byte("eight"))
+	require.NoError(t, err)
+	requireSnapshot(t, snapshot(8, 2, confState(1, 2), []byte("eight")), snap)
+
+	// Compacting past the snapshot is allowed; a snapshot inside the
+	// compacted part is not, one at the base is.
+	require.NoError(t, s.Compact(10))
+	_, err = s.CreateSnapshot(9, nil, nil)
+	require.ErrorIs(t, err, store.ErrCompacted)
+	_, err = s.CreateSnapshot(11, nil, nil)
+	require.ErrorIs(t, err, store.ErrUnavailable)
+	_, err = s.CreateSnapshot(10, nil, nil)
+	require.NoError(t, err)
+	got, err = s.Snapshot()
+	require.NoError(t, err)
+	requireSnapshot(t, snapshot(10, 2, confState(1, 2), nil), got)
+}
+
+func testBadInput(t *testing.T, s store.Store) {
+	require.NoError(t, s.Save(hardState(1, 1, 1), entries(1, 6, 1), nil))
+
+	// A gap after the last index.
+	require.Error(t, s.Save(hardState(2, 2, 2), entries(7, 9, 2), nil))
+	// Entries that are not consecutive.
+	require.Error(t, s.Save(hardState(2, 2, 2), []*raftpb.Entry{entry(6, 2), entry(8, 2)}, nil))
+	require.Error(t, s.Save(hardState(2, 2, 2), []*raftpb.Entry{entry(3, 2), entry(3, 2)}, nil))
+	// A snapshot past the last index.
+	_, err := s.CreateSnapshot(6, confState(1), nil)
+	require.ErrorIs(t, err, store.ErrUnavailable)
+
+	// Nothing of the failed batches was saved.
+	requireLog(t, s, entries(1, 6, 1))
+	hs, _, err := s.InitialState()
+	require.NoError(t, err)
+	require.True(t, hardStateEqual(hardState(1, 1, 1), hs), "hard state %v", hs)
+
+	// Entries at or before the base are ignored, not an error.
+	require.NoError(t, s.Compact(3))
+	require.NoError(t, s.Save(nil, entries(1, 3, 7), nil))
+	requireLog(t, s, entries(4, 6, 1))
+	require.NoError(t, s.Save(nil, entries(2, 5, 7), nil))
+	requireLog(t, s, entries(4, 5, 7))
+	requireTerms(t, s, 3, 1)
+}
+
+func testCopies(t *testing.T, s store.Store) {
+	ents := entries(1, 4, 1)
+	hs := hardState(1, 1, 1)
+	require.NoError(t, s.Save(hs, ents, nil))
+	// The caller may reuse what it saved.
+	ents[0].Data[0] = 99
+	ents[1].Term = proto.Uint64(9)
+	hs.Commit = proto.Uint64(9)
+	requireLog(t, s, entries(1, 4, 1))
+	got, _, err := s.InitialState()
+	require.NoError(t, err)
+	require.True(t, hardStateEqual(hardState(1, 1, 1), got), "hard state %v", got)
+
+	// The caller may append to what Entries returns.
+	read, err := s.Entries(1, 3, noLimit)
+	require.NoError(t, err)
+	_ = append(read, entry(3, 9))
+	requireLog(t, s, entries(1, 4, 1))
+
+	data := []byte("data")
+	_, err = s.CreateSnapshot(2, confState(1), data)
+	require.NoError(t, err)
+	data[0] = 'X'
+	snap, err := s.Snapshot()
+	require.NoError(t, err)
+	require.Equal(t, []byte("data"), snap.GetData())
+	snap.Data[0] = 'Y'
+	snap, err = s.Snapshot()
+	require.NoError(t, err)
+	require.Equal(t, []byte("data"), snap.GetData())
+}
+
+func testClose(t *testing.T, s store.Store) {
+	require.NoError(t, s.Save(nil, entries(1, 3, 1), nil))
+	require.NoError(t, s.Close())
+	require.NoError(t, s.Close(), "a second Close")
+
+	_, _, err := s.InitialState()
+	require.ErrorIs(t, err, store.ErrClosed)
+	_, err = s.Entries(1, 2, noLimit)
+	require.ErrorIs(t, err, store.ErrClosed)
+	_, err = s.Term(1)
+	require.ErrorIs(t, err, store.ErrClosed)
+	_, err = s.FirstIndex()
+	require.ErrorIs(t, err, store.ErrClosed)
+	_, err = s.LastIndex()
+	require.ErrorIs(t, err, store.ErrClosed)
+	_, err = s.Snapshot()
+	require.ErrorIs(t, err, store.ErrClosed)
+	require.ErrorIs(t, s.Save(nil, entries(3, 4, 1), nil), store.ErrClosed)
+	_, err = s.CreateSnapshot(1, nil, nil)
+	require.ErrorIs(t, err, store.ErrClosed)
+	require.ErrorIs(t, s.Compact(1), store.ErrClosed)
 }

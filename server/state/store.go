@@ -203,9 +203,22 @@ func (tx *Txn) UpsertEval(e *structs.Evaluation) {
 
 // UpsertAlloc stores an allocation and indexes it by node and job.
 func (tx *Txn) UpsertAlloc(a *structs.Allocation) {
+	if old := tx.t.allocs[a.Id]; old != nil {
+		removeFromIndex(tx.t.allocByNode, old.NodeId, old.Id)
+		removeFromIndex(tx.t.allocByJob, jobKey{old.Namespace, old.JobId}, old.Id)
+	}
 	tx.t.allocs[a.Id] = a
 	addToIndex(tx.t.allocByNode, a.NodeId, a.Id)
 	addToIndex(tx.t.allocByJob, jobKey{a.Namespace, a.JobId}, a.Id)
+}
+
+func removeFromIndex[K comparable](idx map[K]map[string]struct{}, k K, id string) {
+	if set := idx[k]; set != nil {
+		delete(set, id)
+		if len(set) == 0 {
+			delete(idx, k)
+		}
+	}
 }
 
 func addToIndex[K comparable](idx map[K]map[string]struct{}, k K, id string) {

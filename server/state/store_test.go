@@ -1,0 +1,100 @@
+package state
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/droverhq/drover/structs"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func alloc(id, node, job string) *structs.Allocation {
+	return &structs.Allocation{Id: id, NodeId: node, JobId: job, Namespace: "default"}
+}
+
+func TestSnapshotIsolatedFromLaterWrites(t *testing.T) {
+	s := NewStore()
+	tx := s.Begin()
+	tx.UpsertJob(&structs.Job{Id: "a", Namespace: "default"})
+	tx.UpsertAlloc(alloc("x", "n1", "a"))
+	tx.Commit(5)
+	snap := s.Snapshot()
+
+	tx = s.Begin()
+	tx.UpsertJob(&structs.Job{Id: "b", Namespace: "default"})
+	tx.UpsertAlloc(alloc("y", "n1", "b"))
+	tx.DeleteJob("default", "a")
+	tx.Commit(6)
+
+	require.Equal(t, uint64(5), snap.Index())
+	require.NotNil(t, snap.Job("default", "a"))
+	require.Nil(t, snap.Job("default", "b"))
+	require.Len(t, snap.AllocsByNode("n1"), 1)
+	now := s.Snapshot()
+	require.Equal(t, uint64(6), now.Index())
+	require.Len(t, now.AllocsByNode("n1"), 2)
+	require.Len(t, now.AllocsByJob("default", "b"), 1)
+	require.Nil(t, now.Job("default", "a"))
+}
+
+func TestAllocIndexesFollowMoves(t *testing.T) {
+	s := NewStore()
+	tx := s.Begin()
+	tx.UpsertAlloc(alloc("x", "n1", "a"))
+	tx.Commit(1)
+	// The same allocation, rewritten: indexes must not list it twice.
+	tx = s.Begin()
+	tx.UpsertAlloc(alloc("x", "n1", "a"))
+	tx.Commit(2)
+	require.Len(t, s.Snapshot().AllocsByNode("n1"), 1)
+	require.Len(t, s.Snapshot().AllocsByJob("default", "a"), 1)
+	// Moved to another node: only the new node lists it.
+	tx = s.Begin()
+	tx.UpsertAlloc(alloc("x", "n2", "a"))
+	tx.Commit(3)
+	require.Empty(t, s.Snapshot().AllocsByNode("n1"))
+	require.Len(t, s.Snapshot().AllocsByNode("n2"), 1)
+}
+
+func TestWaitForIndex(t *testing.T) {
+	s := NewStore()
+	done := make(chan uint64)
+	go func() { done <- s.WaitForIndex(context.Background(), 0) }()
+	tx := s.Begin()
+	tx.UpsertNode(&structs.Node{Id: "n"})
+	tx.Commit(7)
+	select {
+	case idx := <-done:
+		require.Equal(t, uint64(7), idx)
+	case <-time.After(5 * time.Second):
+		t.Fatal("a commit wakes blocked readers")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	require.Equal(t, uint64(7), s.WaitForIndex(ctx, 7), "a done context returns the current index")
+}
+
+func TestPersistRestoreRoundTrip(t *testing.T) {
+	s := NewStore()
+	tx := s.Begin()
+	tx.UpsertJob(&structs.Job{Id: "a", Namespace: "default"})
+	tx.UpsertNode(&structs.Node{Id: "n"})
+	tx.UpsertAlloc(alloc("x", "n", "a"))
+	tx.UpsertEval(&structs.Evaluation{Id: "e", Namespace: "default", JobId: "a"})
+	tx.Commit(9)
+	p := s.Snapshot().Persist()
+
+	r := NewStore()
+	r.Restore(p)
+	snap := r.Snapshot()
+	require.Equal(t, uint64(9), snap.Index())
+	require.NotNil(t, snap.Job("default", "a"))
+	require.NotNil(t, snap.Node("n"))
+	require.Len(t, snap.AllocsByNode("n"), 1)
+	require.Len(t, snap.EvalsByJob("default", "a"), 1)
+}

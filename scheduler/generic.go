@@ -14,47 +14,31 @@ type genericScheduler struct{}
 
 // Schedule reconciles the job's allocations with its desired count.
 func (genericScheduler) Schedule(st State, in Input) (*Decision, error) {
-	eval := in.Eval
-	job := st.Job(eval.Namespace, eval.JobId)
-	d := &Decision{}
-	allocs := st.AllocsByJob(eval.Namespace, eval.JobId)
-	plan := newPlan(st, eval, job)
-	p := newPlacer(st)
-
-	stop := func(a *structs.Allocation, why string) {
-		plan.NodeUpdate = append(plan.NodeUpdate, stopAlloc(a, why))
-		p.stop(a)
+	ps := newPass(st, in)
+	if ps.stopIfJobStopped() {
+		return ps.decision(), nil
 	}
-
-	if job == nil || job.Stop {
-		for _, a := range allocs {
-			if a.DesiredStatus == structs.AllocDesiredRun {
-				stop(a, "alloc not needed as job is stopped")
-			}
-		}
-		return finish(d, plan), nil
-	}
-
+	job := ps.job
 	groups := map[string]*structs.TaskGroup{}
 	for _, tg := range job.TaskGroups {
 		groups[tg.Name] = tg
 	}
 	// Stop what no longer belongs; remember which names are held.
 	held := map[string]bool{}
-	for _, a := range allocs {
+	for _, a := range ps.allocs {
 		if !live(a) {
 			continue
 		}
 		tg := groups[a.TaskGroup]
 		switch {
 		case tg == nil:
-			stop(a, "alloc not needed as task group was removed")
+			ps.stop(a, "alloc not needed as task group was removed")
 		case held[a.Name]:
-			stop(a, "alloc is a duplicate")
+			ps.stop(a, "alloc is a duplicate")
 		case !nameInRange(a.Name, job.Id, tg):
-			stop(a, "alloc not needed due to job update")
+			ps.stop(a, "alloc not needed due to job update")
 		case outdated(a, job) && !a.ClientTerminal():
-			stop(a, "alloc is being updated due to job update")
+			ps.stop(a, "alloc is being updated due to job update")
 		default:
 			held[a.Name] = true
 		}
@@ -68,19 +52,18 @@ func (genericScheduler) Schedule(st State, in Input) (*Decision, error) {
 				continue
 			}
 			ask := newAlloc(in, job, tg, name, &structs.Node{})
-			node := p.best(job, tg, ask, &metric)
+			node := ps.p.best(job, tg, ask, &metric)
 			if node == nil {
 				queued++
 				continue
 			}
 			a := newAlloc(in, job, tg, name, node)
 			a.Id = ask.Id
-			plan.NodeAllocation = append(plan.NodeAllocation, a)
-			p.add(a)
+			ps.place(a)
 		}
-		recordGroup(d, tg.Name, queued, &metric)
+		recordGroup(ps.d, tg.Name, queued, &metric)
 	}
-	return finish(d, plan), nil
+	return ps.decision(), nil
 }
 
 // nameInRange reports whether an allocation name's index is below the group's count.
@@ -106,14 +89,6 @@ func recordGroup(d *Decision, group string, queued int32, m *structs.AllocMetric
 		m.CoalescedFailures = queued - 1
 		d.FailedTGAllocs[group] = m
 	}
-}
-
-// finish drops an empty plan.
-func finish(d *Decision, plan *structs.Plan) *Decision {
-	if len(plan.NodeAllocation)+len(plan.NodeUpdate) > 0 {
-		d.Plan = plan
-	}
-	return d
 }
 
 // String describes a decision for logs.

@@ -58,9 +58,62 @@ func Factory(jobType string) (Scheduler, error) {
 	return nil, fmt.Errorf("scheduler: no scheduler for job type %q", jobType)
 }
 
-// newPlan starts an empty plan for an evaluation.
-func newPlan(st State, eval *structs.Evaluation, job *structs.Job) *structs.Plan {
-	return &structs.Plan{EvalId: eval.Id, Priority: eval.Priority, Job: job, SnapshotIndex: st.Index()}
+// pass is one scheduling pass over an evaluation's job: the job's
+// allocations, the plan being built, and the placer tracking node usage.
+type pass struct {
+	in     Input
+	job    *structs.Job
+	allocs []*structs.Allocation
+	plan   *structs.Plan
+	p      *placer
+	d      *Decision
+}
+
+func newPass(st State, in Input) *pass {
+	eval := in.Eval
+	job := st.Job(eval.Namespace, eval.JobId)
+	return &pass{
+		in:     in,
+		job:    job,
+		allocs: st.AllocsByJob(eval.Namespace, eval.JobId),
+		plan:   &structs.Plan{EvalId: eval.Id, Priority: eval.Priority, Job: job, SnapshotIndex: st.Index()},
+		p:      newPlacer(st),
+		d:      &Decision{},
+	}
+}
+
+// stop adds a stop of a to the plan, freeing its resources for this pass.
+func (ps *pass) stop(a *structs.Allocation, why string) {
+	ps.plan.NodeUpdate = append(ps.plan.NodeUpdate, stopAlloc(a, why))
+	ps.p.stop(a)
+}
+
+// place adds a placement to the plan.
+func (ps *pass) place(a *structs.Allocation) {
+	ps.plan.NodeAllocation = append(ps.plan.NodeAllocation, a)
+	ps.p.add(a)
+}
+
+// stopIfJobStopped stops every running allocation when the job is gone or
+// stopped, and reports whether it was.
+func (ps *pass) stopIfJobStopped() bool {
+	if ps.job != nil && !ps.job.Stop {
+		return false
+	}
+	for _, a := range ps.allocs {
+		if a.DesiredStatus == structs.AllocDesiredRun {
+			ps.stop(a, "alloc not needed as job is stopped")
+		}
+	}
+	return true
+}
+
+// decision returns the pass's decision, without a plan when nothing changes.
+func (ps *pass) decision() *Decision {
+	if len(ps.plan.NodeAllocation)+len(ps.plan.NodeUpdate) > 0 {
+		ps.d.Plan = ps.plan
+	}
+	return ps.d
 }
 
 // stopAlloc returns a copy of a marked for stopping, with a reason.

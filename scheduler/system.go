@@ -11,28 +11,13 @@ type systemScheduler struct{}
 // Schedule places the job on feasible nodes that lack it and stops it on
 // nodes that are no longer feasible.
 func (systemScheduler) Schedule(st State, in Input) (*Decision, error) {
-	eval := in.Eval
-	job := st.Job(eval.Namespace, eval.JobId)
-	d := &Decision{}
-	plan := newPlan(st, eval, job)
-	p := newPlacer(st)
-	allocs := st.AllocsByJob(eval.Namespace, eval.JobId)
-
-	stop := func(a *structs.Allocation, why string) {
-		plan.NodeUpdate = append(plan.NodeUpdate, stopAlloc(a, why))
-		p.stop(a)
+	ps := newPass(st, in)
+	if ps.stopIfJobStopped() {
+		return ps.decision(), nil
 	}
-	if job == nil || job.Stop {
-		for _, a := range allocs {
-			if a.DesiredStatus == structs.AllocDesiredRun {
-				stop(a, "alloc not needed as job is stopped")
-			}
-		}
-		return finish(d, plan), nil
-	}
-
+	job := ps.job
 	nodes := map[string]*structs.Node{}
-	for _, n := range p.nodes {
+	for _, n := range ps.p.nodes {
 		nodes[n.Id] = n
 	}
 	// held[group][node] is true when a live, current allocation runs there.
@@ -42,23 +27,23 @@ func (systemScheduler) Schedule(st State, in Input) (*Decision, error) {
 		groups[tg.Name] = tg
 		held[tg.Name] = map[string]bool{}
 	}
-	for _, a := range allocs {
+	for _, a := range ps.allocs {
 		if !live(a) {
 			continue
 		}
 		tg, node := groups[a.TaskGroup], nodes[a.NodeId]
 		switch {
 		case tg == nil:
-			stop(a, "alloc not needed as task group was removed")
+			ps.stop(a, "alloc not needed as task group was removed")
 		case node == nil:
-			stop(a, "alloc not needed as node was removed")
+			ps.stop(a, "alloc not needed as node was removed")
 		case held[tg.Name][a.NodeId]:
-			stop(a, "alloc is a duplicate")
+			ps.stop(a, "alloc is a duplicate")
 		case outdated(a, job) && !a.ClientTerminal():
-			stop(a, "alloc is being updated due to job update")
+			ps.stop(a, "alloc is being updated due to job update")
 		default:
 			if ok, _ := feasible(job, tg, node); !ok && node.Status != structs.NodeStatusDown {
-				stop(a, "alloc not needed as node is no longer feasible")
+				ps.stop(a, "alloc not needed as node is no longer feasible")
 				continue
 			}
 			held[tg.Name][a.NodeId] = true
@@ -67,7 +52,7 @@ func (systemScheduler) Schedule(st State, in Input) (*Decision, error) {
 	for _, tg := range job.TaskGroups {
 		var metric structs.AllocMetric
 		var queued int32
-		for _, n := range p.nodes {
+		for _, n := range ps.p.nodes {
 			if held[tg.Name][n.Id] {
 				continue
 			}
@@ -77,14 +62,13 @@ func (systemScheduler) Schedule(st State, in Input) (*Decision, error) {
 				continue
 			}
 			a := newAlloc(in, job, tg, AllocName(job.Id, tg.Name, 0), n)
-			if ok, _ := p.fits(job, tg, n, a, &metric); !ok {
+			if ok, _ := ps.p.fits(job, tg, n, a, &metric); !ok {
 				queued++
 				continue
 			}
-			plan.NodeAllocation = append(plan.NodeAllocation, a)
-			p.add(a)
+			ps.place(a)
 		}
-		recordGroup(d, tg.Name, queued, &metric)
+		recordGroup(ps.d, tg.Name, queued, &metric)
 	}
-	return finish(d, plan), nil
+	return ps.decision(), nil
 }

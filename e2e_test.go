@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -292,4 +293,35 @@ func TestShutdownIsIdempotent(t *testing.T) {
 	require.NoError(t, srv.Err())
 	_, err := srv.RegisterJob(context.Background(), serviceJob(t, "late", 1))
 	require.ErrorIs(t, err, drover.ErrShutdown)
+}
+
+func TestMetricsGoToTheHostsRegistry(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	srv, err := drover.NewServer(drover.ServerOptions{
+		DataDir: t.TempDir(), BindAddr: "127.0.0.1:0", Registerer: reg, Logger: testLogger(t),
+	})
+	require.NoError(t, err)
+	defer shutdown(t, srv)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	require.NoError(t, srv.WaitForLeader(ctx))
+	_, err = srv.RegisterJob(ctx, serviceJob(t, "m", 0))
+	require.NoError(t, err)
+
+	values := map[string]float64{}
+	families, err := reg.Gather()
+	require.NoError(t, err)
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			values[f.GetName()] = m.GetGauge().GetValue() + m.GetCounter().GetValue()
+		}
+	}
+	require.Equal(t, 1.0, values["drover_server_is_leader"])
+	require.Equal(t, 1.0, values["drover_server_jobs_registered_total"])
+
+	global, err := prometheus.DefaultGatherer.Gather()
+	require.NoError(t, err)
+	for _, f := range global {
+		require.NotContains(t, f.GetName(), "drover_", "nothing is registered globally")
+	}
 }

@@ -3,6 +3,8 @@ package server
 import (
 	"context"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/droverhq/drover/scheduler"
 	"github.com/droverhq/drover/server/state"
 	"github.com/droverhq/drover/structs"
@@ -29,6 +31,8 @@ type planApplier struct {
 		propose(ctx context.Context, cmd *structs.LogCommand) (uint64, error)
 	}
 	state *state.Store
+	// applied counts committed plans.
+	applied prometheus.Counter
 }
 
 // submit queues a plan and waits for its outcome.
@@ -72,6 +76,7 @@ func (p *planApplier) apply(ctx context.Context, plan *structs.Plan) (*structs.P
 	if err != nil {
 		return nil, err
 	}
+	p.applied.Inc()
 	res.AllocIndex = idx
 	return res, nil
 }

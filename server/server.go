@@ -181,7 +181,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.raft = rn
-	s.applier = &planApplier{queue: make(chan pendingPlan), raft: rn, state: s.state}
+	s.applier = &planApplier{queue: make(chan pendingPlan), raft: rn, state: s.state, applied: s.metrics.plansApplied}
 
 	s.grpc = grpc.NewServer(grpc.MaxRecvMsgSize(16 << 20))
 	structs.RegisterDroverServer(s.grpc, &rpcServer{s: s})

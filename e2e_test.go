@@ -325,3 +325,19 @@ func TestMetricsGoToTheHostsRegistry(t *testing.T) {
 		require.NotContains(t, f.GetName(), "drover_", "nothing is registered globally")
 	}
 }
+
+func TestClientKeepsItsIdentityAcrossRestarts(t *testing.T) {
+	dir := t.TempDir()
+	srv := startServer(t, filepath.Join(dir, "server"))
+	defer shutdown(t, srv)
+	cli := startClient(t, filepath.Join(dir, "client"), srv)
+	id := cli.NodeID()
+	shutdown(t, cli)
+
+	cli = startClient(t, filepath.Join(dir, "client"), srv)
+	defer shutdown(t, cli)
+	require.Equal(t, id, cli.NodeID())
+	nodes, err := srv.Nodes(context.Background())
+	require.NoError(t, err)
+	require.Len(t, nodes, 1, "a restarted client is the same node, not a new one")
+}

@@ -83,16 +83,15 @@ func TestClientCannotTouchAnotherNodesAllocations(t *testing.T) {
 	ctx := context.Background()
 	_, err := s.RegisterNode(ctx, mockNode("a"))
 	require.NoError(t, err)
-	_, err = s.RegisterJob(ctx, mockJob("j", 1))
+	resp, err := s.RegisterJob(ctx, mockJob("j", 1))
 	require.NoError(t, err)
-	var alloc *structs.Allocation
-	waitState(t, s, "an allocation on node a", func() bool {
-		allocs, _ := s.Allocations(ctx, "", "", "a")
-		if len(allocs) == 1 {
-			alloc = allocs[0]
-		}
-		return alloc != nil
+	waitState(t, s, "the job's evaluation to complete", func() bool {
+		e, err := s.Evaluation(ctx, resp.EvalId)
+		return err == nil && e.Status == structs.EvalStatusComplete
 	})
+	allocs, _ := s.Allocations(ctx, "", "", "a")
+	require.Len(t, allocs, 1)
+	alloc := allocs[0]
 	_, err = s.RegisterNode(ctx, mockNode("b"))
 	require.NoError(t, err)
 	before := s.StateIndex()

@@ -21,7 +21,6 @@ import (
 // raftConfig is what the raft node needs from the server's options.
 type raftConfig struct {
 	id              uint64
-	multiplier      int
 	snapThreshold   uint64
 	snapInterval    time.Duration
 	trailingLogs    uint64
@@ -72,6 +71,8 @@ type raftNode struct {
 
 // startRaft restores the FSM from the store's snapshot and starts the raft
 // node: a fresh store bootstraps a single-voter cluster of this server.
+// Nothing is applied until run is called, so the caller can finish wiring
+// (the FSM's listener) first.
 func startRaft(cfg raftConfig, st store.Store, f *fsm) (rn *raftNode, err error) {
 	rn = &raftNode{
 		cfg:   cfg,
@@ -128,7 +129,6 @@ func startRaft(cfg raftConfig, st store.Store, f *fsm) (rn *raftNode, err error)
 		rn.node = raft.RestartNode(rc)
 	}
 	rn.nextSnap = time.Now().Add(jitter(cfg.snapInterval))
-	go rn.run()
 	return rn, nil
 }
 
@@ -140,6 +140,7 @@ func jitter(d time.Duration) time.Duration {
 	return d + rand.N(d)
 }
 
+// run is the Ready loop; it returns when the node stops.
 func (rn *raftNode) run() {
 	defer close(rn.donec)
 	tick := time.NewTicker(rn.cfg.baseTick)

@@ -157,7 +157,6 @@ func New(cfg Config) (*Server, error) {
 	mult := max(cfg.RaftMultiplier, 1)
 	rn, err := startRaft(raftConfig{
 		id:             1,
-		multiplier:     mult,
 		snapThreshold:  cfg.RaftSnapshotThreshold,
 		snapInterval:   cfg.RaftSnapshotInterval,
 		trailingLogs:   cfg.RaftTrailingLogs,
@@ -185,6 +184,7 @@ func New(cfg Config) (*Server, error) {
 
 	s.grpc = grpc.NewServer(grpc.MaxRecvMsgSize(16 << 20))
 	structs.RegisterDroverServer(s.grpc, &rpcServer{s: s})
+	go rn.run()
 	s.bgWG.Add(3)
 	go func() {
 		defer s.bgWG.Done()

@@ -341,3 +341,17 @@ func TestClientKeepsItsIdentityAcrossRestarts(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, nodes, 1, "a restarted client is the same node, not a new one")
 }
+
+func TestServerShutdownDoesNotWaitForBlockedClients(t *testing.T) {
+	dir := t.TempDir()
+	srv := startServer(t, filepath.Join(dir, "server"))
+	cli := startClient(t, filepath.Join(dir, "client"), srv)
+	defer shutdown(t, cli)
+
+	// The client long-polls its allocations for up to 30 s at a time; the
+	// server must end those calls rather than wait them out.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	require.NoError(t, srv.Shutdown(ctx))
+	require.NoError(t, ctx.Err(), "shutdown finished before its deadline")
+}

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/google/uuid"
 	"google.golang.org/protobuf/proto"
@@ -122,10 +123,28 @@ func (s *Server) Evaluations(_ context.Context, namespace, jobID string) ([]*str
 // StateIndex is the raft index of the latest change this server applied.
 func (s *Server) StateIndex() uint64 { return s.state.Index() }
 
-// WaitForIndex blocks until the applied index exceeds min or ctx is done,
-// and returns the index seen.
+// WaitForIndex blocks until the applied index exceeds min, ctx is done or
+// the server shuts down, and returns the index seen.
 func (s *Server) WaitForIndex(ctx context.Context, min uint64) uint64 {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(s.stopCtx, cancel)
+	defer stop()
 	return s.state.WaitForIndex(ctx, min)
+}
+
+// blockingQuery waits, as a blocking read does, for the index to pass
+// minIndex (0: not at all), at most wait (capped at maxBlockingQuery).
+func (s *Server) blockingQuery(ctx context.Context, minIndex uint64, wait time.Duration) {
+	if minIndex == 0 {
+		return
+	}
+	if wait <= 0 || wait > maxBlockingQuery {
+		wait = maxBlockingQuery
+	}
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	s.WaitForIndex(ctx, minIndex)
 }
 
 func redactNode(n *structs.Node) *structs.Node {

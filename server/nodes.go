@@ -120,7 +120,7 @@ func (s *Server) nodeEvals(nodeID string, joining bool) []*structs.Evaluation {
 func (s *Server) nodeExpired(nodeID string) {
 	select {
 	case s.expired <- nodeID:
-	case <-s.stopc:
+	case <-s.stopCtx.Done():
 	}
 }
 
@@ -162,14 +162,7 @@ func (s *Server) NodeAllocations(ctx context.Context, nodeID, secretID string, m
 	if _, err := s.authNode(nodeID, secretID); err != nil {
 		return nil, 0, err
 	}
-	if minIndex > 0 {
-		if wait <= 0 || wait > maxBlockingQuery {
-			wait = maxBlockingQuery
-		}
-		wctx, cancel := context.WithTimeout(ctx, wait)
-		s.state.WaitForIndex(wctx, minIndex)
-		cancel()
-	}
+	s.blockingQuery(ctx, minIndex, wait)
 	snap := s.state.Snapshot()
 	return snap.AllocsByNode(nodeID), snap.Index(), nil
 }

@@ -20,16 +20,7 @@ func (r *rpcServer) queryMeta(index uint64) *structs.QueryMeta {
 
 // block waits for a read's min_query_index, bounded by its max time.
 func (r *rpcServer) block(ctx context.Context, q *structs.QueryOptions) {
-	if q.GetMinQueryIndex() == 0 {
-		return
-	}
-	wait := time.Duration(q.GetMaxQueryTimeMs()) * time.Millisecond
-	if wait <= 0 || wait > maxBlockingQuery {
-		wait = maxBlockingQuery
-	}
-	ctx, cancel := context.WithTimeout(ctx, wait)
-	defer cancel()
-	r.s.state.WaitForIndex(ctx, q.GetMinQueryIndex())
+	r.s.blockingQuery(ctx, q.GetMinQueryIndex(), time.Duration(q.GetMaxQueryTimeMs())*time.Millisecond)
 }
 
 func (r *rpcServer) RegisterJob(ctx context.Context, req *structs.JobRegisterRequest) (*structs.JobRegisterResponse, error) {

@@ -98,9 +98,11 @@ type Server struct {
 	ready        chan struct{}
 	done         chan struct{}
 	shutdownOnce sync.Once
-	stopc        chan struct{}
-	errMu        sync.Mutex
-	err          error
+	// stopCtx is cancelled when Shutdown starts: everything waiting gives up.
+	stopCtx  context.Context
+	stopFunc context.CancelFunc
+	errMu    sync.Mutex
+	err      error
 }
 
 // New starts a server: it opens the store, restores state, starts raft and
@@ -124,8 +126,8 @@ func New(cfg Config) (*Server, error) {
 		expired:      make(chan string, 1024),
 		ready:        make(chan struct{}),
 		done:         make(chan struct{}),
-		stopc:        make(chan struct{}),
 	}
+	s.stopCtx, s.stopFunc = context.WithCancel(context.Background())
 	m, err := newMetrics(cfg.Registerer)
 	if err != nil {
 		return nil, err
@@ -165,7 +167,7 @@ func New(cfg Config) (*Server, error) {
 		onLeaderChange: func(l bool) {
 			select {
 			case s.leaderEvents <- l:
-			case <-s.stopc:
+			case <-s.stopCtx.Done():
 			}
 		},
 		baseTick:        baseTick * time.Duration(mult),
@@ -202,7 +204,7 @@ func New(cfg Config) (*Server, error) {
 				s.setErr(err)
 				go s.Shutdown(context.Background())
 			}
-		case <-s.stopc:
+		case <-s.stopCtx.Done():
 		}
 	}()
 	s.logger.Info("server started", "addr", ln.Addr().String(), "region", cfg.Region, "datacenter", cfg.Datacenter)
@@ -252,7 +254,7 @@ func (s *Server) WaitForLeader(ctx context.Context) error {
 // It is idempotent; ctx bounds the wait for in-flight RPCs to finish.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.shutdownOnce.Do(func() {
-		close(s.stopc)
+		s.stopFunc()
 		stopped := make(chan struct{})
 		go func() {
 			s.grpc.GracefulStop()
@@ -287,7 +289,7 @@ func (s *Server) closeStore() {
 func (s *Server) leaderLoop() {
 	for {
 		select {
-		case <-s.stopc:
+		case <-s.stopCtx.Done():
 			return
 		case isLeader := <-s.leaderEvents:
 			if isLeader {

@@ -355,3 +355,40 @@ func TestServerShutdownDoesNotWaitForBlockedClients(t *testing.T) {
 	require.NoError(t, srv.Shutdown(ctx))
 	require.NoError(t, ctx.Err(), "shutdown finished before its deadline")
 }
+
+func TestDeregisterStopsTheJobsTasks(t *testing.T) {
+	dir := t.TempDir()
+	srv := startServer(t, filepath.Join(dir, "server"))
+	cli := startClient(t, filepath.Join(dir, "client"), srv)
+	defer shutdown(t, cli, srv)
+	ctx := context.Background()
+
+	_, err := srv.RegisterJob(ctx, serviceJob(t, "web", 2))
+	require.NoError(t, err)
+	waitFor(t, srv, 30*time.Second, "2 running allocations", func() bool {
+		return allocsByStatus(t, srv, "web")["running"] == 2
+	})
+	_, err = srv.DeregisterJob(ctx, "", "web", false)
+	require.NoError(t, err)
+	waitFor(t, srv, 30*time.Second, "the client to stop both tasks", func() bool {
+		return allocsByStatus(t, srv, "web")["complete"] == 2
+	})
+	job, err := srv.Job(ctx, "", "web")
+	require.NoError(t, err)
+	require.True(t, job.Stop)
+	require.Equal(t, "dead", job.Status)
+	allocs, err := srv.Allocations(ctx, "", "web", "")
+	require.NoError(t, err)
+	for _, a := range allocs {
+		require.Equal(t, "stop", a.DesiredStatus)
+		require.Equal(t, "dead", a.TaskStates["server"].State)
+		require.False(t, a.TaskStates["server"].Failed, "a stop is not a failure")
+	}
+
+	_, err = srv.DeregisterJob(ctx, "", "web", true)
+	require.NoError(t, err)
+	_, err = srv.Job(ctx, "", "web")
+	require.ErrorIs(t, err, drover.ErrNotFound)
+	_, err = srv.DeregisterJob(ctx, "", "web", true)
+	require.ErrorIs(t, err, drover.ErrNotFound)
+}

@@ -305,8 +305,17 @@ func TestMetricsGoToTheHostsRegistry(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	require.NoError(t, srv.WaitForLeader(ctx))
-	_, err = srv.RegisterJob(ctx, serviceJob(t, "m", 0))
+	cli, err := drover.NewClient(drover.ClientOptions{
+		DataDir: t.TempDir(), Servers: []string{srv.Addr()}, Registerer: reg,
+		Drivers: []drover.Driver{mock.New(nil)}, Logger: testLogger(t),
+	})
 	require.NoError(t, err)
+	defer shutdown(t, cli)
+	_, err = srv.RegisterJob(ctx, serviceJob(t, "m", 1))
+	require.NoError(t, err)
+	waitFor(t, srv, 30*time.Second, "a running allocation", func() bool {
+		return allocsByStatus(t, srv, "m")["running"] == 1
+	})
 
 	values := map[string]float64{}
 	families, err := reg.Gather()
@@ -318,6 +327,7 @@ func TestMetricsGoToTheHostsRegistry(t *testing.T) {
 	}
 	require.Equal(t, 1.0, values["drover_server_is_leader"])
 	require.Equal(t, 1.0, values["drover_server_jobs_registered_total"])
+	require.Equal(t, 1.0, values["drover_client_task_starts_total"])
 
 	global, err := prometheus.DefaultGatherer.Gather()
 	require.NoError(t, err)

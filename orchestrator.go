@@ -159,6 +159,7 @@ func NewClient(opts ClientOptions) (*Client, error) {
 		Drivers:        drivers,
 		Fingerprinters: o.Fingerprinters,
 		Logger:         o.Logger,
+		Registerer:     o.Registerer,
 	})
 	if err != nil {
 		return nil, err

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/droverhq/drover/driver"
@@ -38,6 +39,8 @@ type Config struct {
 	Drivers        []driver.Driver
 	Fingerprinters []fingerprint.Fingerprinter
 	Logger         *slog.Logger
+	// Registerer receives the client's metrics; nil registers none.
+	Registerer prometheus.Registerer
 	// UpdateInterval is how often allocation status changes are batched to
 	// the servers. Default 200ms.
 	UpdateInterval time.Duration
@@ -53,6 +56,7 @@ type Client struct {
 	servers *serverConns
 	allocs  *allocManager
 	updates *allocUpdater
+	metrics *metrics
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -94,6 +98,9 @@ func New(cfg Config) (*Client, error) {
 	}
 	for _, d := range cfg.Drivers {
 		c.drivers[d.Name()] = d
+	}
+	if c.metrics, err = newMetrics(cfg.Registerer); err != nil {
+		return nil, err
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	node, err := c.fingerprintNode(c.ctx)
@@ -260,6 +267,7 @@ func (c *Client) heartbeatLoop(ctx context.Context, ttl time.Duration) {
 			if ctx.Err() != nil {
 				return
 			}
+			c.metrics.heartbeatFailures.Inc()
 			c.logger.Warn("heartbeat failed, retrying", "error", err)
 			wait = min(time.Second, ttl)
 		}

@@ -71,6 +71,7 @@ func (t *taskRunner) run(ctx context.Context) {
 	log := t.ar.c.logger.With("alloc", t.alloc.Id, "task", t.task.Name)
 	if t.drv == nil {
 		t.event(structs.TaskEventDriverFailure, fmt.Sprintf("driver %q is not available on this node", t.task.Driver), nil)
+		t.ar.c.metrics.taskFailures.Inc()
 		t.finish(ctx, true)
 		return
 	}
@@ -89,10 +90,12 @@ func (t *taskRunner) run(ctx context.Context) {
 			t.event(structs.TaskEventDriverFailure, err.Error(), nil)
 			res = &driver.ExitResult{ExitCode: -1, Err: err}
 			if errors.Is(err, driver.ErrInvalidConfig) {
+				t.ar.c.metrics.taskFailures.Inc()
 				t.finish(ctx, true)
 				return
 			}
 		} else {
+			t.ar.c.metrics.taskStarts.Inc()
 			t.st.State = structs.TaskStateRunning
 			t.st.StartedAt = time.Now().UnixNano()
 			t.event(structs.TaskEventStarted, "task started by client", nil)
@@ -117,11 +120,13 @@ func (t *taskRunner) run(ctx context.Context) {
 				t.finish(ctx, false)
 			} else {
 				t.event(structs.TaskEventNotRestarting, d.reason, nil)
+				t.ar.c.metrics.taskFailures.Inc()
 				t.finish(ctx, true)
 			}
 			return
 		}
 		t.st.Restarts++
+		t.ar.c.metrics.taskRestarts.Inc()
 		t.event(structs.TaskEventRestarting, fmt.Sprintf("task restarting in %s", d.wait), nil)
 		t.st.State = structs.TaskStatePending
 		t.publish(ctx)

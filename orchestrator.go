@@ -18,6 +18,7 @@ import (
 	"github.com/droverhq/drover/client"
 	"github.com/droverhq/drover/driver"
 	"github.com/droverhq/drover/driver/fn"
+	"github.com/droverhq/drover/gc"
 	"github.com/droverhq/drover/heartbeat"
 	"github.com/droverhq/drover/server"
 	"github.com/droverhq/drover/structs"
@@ -112,6 +113,12 @@ func NewServer(opts ServerOptions) (*Server, error) {
 
 		JobDefaultPriority: o.JobDefaultPriority,
 		JobMaxPriority:     o.JobMaxPriority,
+
+		GC: gc.Config{
+			NodeGCThreshold: o.NodeGCThreshold, JobGCThreshold: o.JobGCThreshold,
+			EvalGCThreshold: o.EvalGCThreshold, BatchEvalGCThreshold: o.BatchEvalGCThreshold,
+		},
+		JobGCInterval: o.JobGCInterval,
 
 		Logger:     o.Logger,
 		Registerer: o.Registerer,

@@ -60,6 +60,8 @@ func (f *fsm) apply(index uint64, data []byte) (*structs.LogCommand, any, error)
 	case *structs.LogCommand_AllocClientUpdate:
 		capacity = f.applyAllocClientUpdate(tx, index, cmd.Time, c.AllocClientUpdate)
 		evals = upsertEvals(tx, index, cmd.Time, c.AllocClientUpdate.Evals)
+	case *structs.LogCommand_GcReap:
+		applyGCReap(tx, c.GcReap)
 	case nil:
 		// A barrier: nothing to change, but the index moves.
 	default:
@@ -90,7 +92,7 @@ func (f *fsm) applyJobUpsert(tx *state.Txn, index uint64, now int64, c *structs.
 	job.ModifyIndex = index
 	job.JobModifyIndex = index
 	job.SubmitTime = now
-	job.Status = jobStatus(tx, job)
+	setJobStatus(job, jobStatus(tx, job), now)
 	tx.UpsertJob(job)
 	if c.Eval == nil {
 		return nil
@@ -110,7 +112,7 @@ func (f *fsm) applyJobDelete(tx *state.Txn, index uint64, now int64, c *structs.
 		job.ModifyIndex = index
 		job.JobModifyIndex = index
 		job.SubmitTime = now
-		job.Status = jobStatus(tx, job)
+		setJobStatus(job, jobStatus(tx, job), now)
 		tx.UpsertJob(job)
 	}
 	if c.Eval == nil {
@@ -165,7 +167,7 @@ func (f *fsm) applyNodeStatus(tx *state.Txn, index uint64, now int64, c *structs
 			lost.AllocModifyIndex = index
 			lost.ModifyTime = now
 			tx.UpsertAlloc(lost)
-			refreshJobStatus(tx, index, lost.Namespace, lost.JobId)
+			refreshJobStatus(tx, index, now, lost.Namespace, lost.JobId)
 		}
 	}
 	return upsertEvals(tx, index, now, c.Evals)
@@ -203,7 +205,7 @@ func (f *fsm) applyPlan(tx *state.Txn, index uint64, now int64, c *structs.PlanA
 		jobs[[2]string{alloc.Namespace, alloc.JobId}] = true
 	}
 	for k := range jobs {
-		refreshJobStatus(tx, index, k[0], k[1])
+		refreshJobStatus(tx, index, now, k[0], k[1])
 	}
 	var evals []*structs.Evaluation
 	if c.Eval != nil {
@@ -231,7 +233,7 @@ func (f *fsm) applyAllocClientUpdate(tx *state.Txn, index uint64, now int64, c *
 			freed = true
 		}
 		tx.UpsertAlloc(upd)
-		refreshJobStatus(tx, index, upd.Namespace, upd.JobId)
+		refreshJobStatus(tx, index, now, upd.Namespace, upd.JobId)
 	}
 	return freed
 }
@@ -257,16 +259,41 @@ func upsertEvals(tx *state.Txn, index uint64, now int64, in []*structs.Evaluatio
 }
 
 // refreshJobStatus recomputes a job's status after its allocations changed.
-func refreshJobStatus(tx *state.Txn, index uint64, ns, id string) {
+func refreshJobStatus(tx *state.Txn, index uint64, now int64, ns, id string) {
 	job := tx.Job(ns, id)
 	if job == nil {
 		return
 	}
 	if s := jobStatus(tx, job); s != job.Status {
 		upd := proto.Clone(job).(*structs.Job)
-		upd.Status = s
+		setJobStatus(upd, s, now)
 		upd.ModifyIndex = index
 		tx.UpsertJob(upd)
+	}
+}
+
+// setJobStatus records a status and, when it changes, when it did: the
+// time garbage collection measures a dead job's age from.
+func setJobStatus(job *structs.Job, status string, now int64) {
+	if job.Status != status || job.StatusUpdatedAt == 0 {
+		job.StatusUpdatedAt = now
+	}
+	job.Status = status
+}
+
+// applyGCReap removes collected objects.
+func applyGCReap(tx *state.Txn, c *structs.GCReap) {
+	for _, id := range c.AllocIds {
+		tx.DeleteAlloc(id)
+	}
+	for _, id := range c.EvalIds {
+		tx.DeleteEval(id)
+	}
+	for _, j := range c.Jobs {
+		tx.DeleteJob(j.Namespace, j.Id)
+	}
+	for _, id := range c.NodeIds {
+		tx.DeleteNode(id)
 	}
 }
 

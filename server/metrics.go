@@ -13,6 +13,7 @@ type metrics struct {
 	heartbeats     prometheus.Counter
 	nodesDown      prometheus.Counter
 	plansApplied   prometheus.Counter
+	gcReaped       *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -37,11 +38,15 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Namespace: "drover", Subsystem: "server", Name: "plans_applied_total",
 			Help: "Scheduler plans committed by the plan applier.",
 		}),
+		gcReaped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "drover", Subsystem: "server", Name: "gc_reaped_total",
+			Help: "Objects removed by garbage collection, by kind (node, job, eval, alloc).",
+		}, []string{"kind"}),
 	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.leader, m.jobsRegistered, m.heartbeats, m.nodesDown, m.plansApplied} {
+	for _, c := range []prometheus.Collector{m.leader, m.jobsRegistered, m.heartbeats, m.nodesDown, m.plansApplied, m.gcReaped} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -20,11 +20,13 @@ import (
 
 // raftConfig is what the raft node needs from the server's options.
 type raftConfig struct {
-	id              uint64
-	snapThreshold   uint64
-	snapInterval    time.Duration
-	trailingLogs    uint64
-	proposeTimeout  time.Duration
+	id             uint64
+	snapThreshold  uint64
+	snapInterval   time.Duration
+	trailingLogs   uint64
+	proposeTimeout time.Duration
+	// now is the clock recorded in proposed commands.
+	now             func() time.Time
 	logger          *slog.Logger
 	onLeaderChange  func(isLeader bool)
 	baseTick        time.Duration
@@ -316,7 +318,7 @@ func (rn *raftNode) propose(ctx context.Context, cmd *structs.LogCommand) (uint6
 	id := rn.nextID.Add(1)
 	cmd.RequestId = id
 	if cmd.Time == 0 {
-		cmd.Time = time.Now().UnixNano()
+		cmd.Time = rn.cfg.now().UnixNano()
 	}
 	data, err := proto.Marshal(cmd)
 	if err != nil {

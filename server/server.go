@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/droverhq/drover/gc"
 	"github.com/droverhq/drover/heartbeat"
 	"github.com/droverhq/drover/scheduler"
 	"github.com/droverhq/drover/server/state"
@@ -56,8 +57,17 @@ type Config struct {
 	JobDefaultPriority int
 	JobMaxPriority     int
 
+	// GC holds the garbage-collection thresholds; JobGCInterval is how often
+	// jobs are collected (evaluations and nodes use fixed intervals).
+	GC            gc.Config
+	JobGCInterval time.Duration
+
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
+
+	// Clock is the time source recorded in raft entries and used by GC.
+	// Default time.Now; tests inject their own.
+	Clock func() time.Time
 }
 
 // raft timing at raft_multiplier 1: a 100 ms tick, election after 10 ticks.
@@ -84,6 +94,8 @@ type Server struct {
 	ttl       *ttlTracker
 	applier   *planApplier
 	metrics   *metrics
+	// gcBatchSize bounds the objects one GC raft entry removes.
+	gcBatchSize int
 
 	listener net.Listener
 	grpc     *grpc.Server
@@ -118,6 +130,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Name == "" {
 		cfg.Name, _ = os.Hostname()
 	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
 	s := &Server{
 		cfg:          cfg,
 		logger:       cfg.Logger.With("agent", "server", "name", cfg.Name),
@@ -126,6 +141,7 @@ func New(cfg Config) (*Server, error) {
 		expired:      make(chan string, 1024),
 		ready:        make(chan struct{}),
 		done:         make(chan struct{}),
+		gcBatchSize:  gcBatchSize,
 	}
 	s.stopCtx, s.stopFunc = context.WithCancel(context.Background())
 	m, err := newMetrics(cfg.Registerer)
@@ -163,6 +179,7 @@ func New(cfg Config) (*Server, error) {
 		snapInterval:   cfg.RaftSnapshotInterval,
 		trailingLogs:   cfg.RaftTrailingLogs,
 		proposeTimeout: proposeTimeout,
+		now:            cfg.Clock,
 		logger:         s.logger,
 		onLeaderChange: func(l bool) {
 			select {
@@ -332,7 +349,11 @@ func (s *Server) establishLeadership() {
 }
 
 func (s *Server) startLeaderServices(ctx context.Context) {
-	s.leaderWG.Add(2)
+	s.leaderWG.Add(3)
+	go func() {
+		defer s.leaderWG.Done()
+		s.gcLoop(ctx)
+	}()
 	go func() {
 		defer s.leaderWG.Done()
 		s.applier.run(ctx)
@@ -348,7 +369,8 @@ func (s *Server) startLeaderServices(ctx context.Context) {
 	for i := 0; i < s.cfg.NumSchedulers; i++ {
 		w := &worker{
 			broker: s.broker, applier: s.applier, state: s.state, raft: s.raft,
-			types: types, schedulers: scheduler.Factory, logger: s.logger,
+			types: types, schedulers: scheduler.Factory, core: s.runCoreEval,
+			now: s.cfg.Clock, logger: s.logger,
 		}
 		s.leaderWG.Add(1)
 		go func() {
@@ -408,6 +430,11 @@ func (s *Server) capacityChanged(index uint64) {
 
 // evalFailed records an evaluation that reached the delivery limit.
 func (s *Server) evalFailed(e *structs.Evaluation) {
+	if e.Type == coreEvalType {
+		// Core evaluations live only in the broker; the next interval retries.
+		s.logger.Warn("core evaluation failed repeatedly", "kind", e.JobId)
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	upd := proto.Clone(e).(*structs.Evaluation)

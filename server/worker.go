@@ -29,7 +29,10 @@ type worker struct {
 	}
 	types      map[string]bool
 	schedulers func(jobType string) (scheduler.Scheduler, error)
-	logger     *slog.Logger
+	// core runs the server's own maintenance evaluations (type _core).
+	core   func(ctx context.Context, eval *structs.Evaluation) error
+	now    func() time.Time
+	logger *slog.Logger
 }
 
 // run processes evaluations until ctx is done.
@@ -65,6 +68,9 @@ func (w *worker) snapshotAt(ctx context.Context, index uint64) (*state.Snapshot,
 }
 
 func (w *worker) process(ctx context.Context, eval *structs.Evaluation) error {
+	if eval.Type == coreEvalType {
+		return w.core(ctx, eval)
+	}
 	sched, err := w.schedulers(eval.Type)
 	if err != nil {
 		return w.finish(ctx, eval, nil, 0, structs.EvalStatusFailed, err.Error())
@@ -75,7 +81,7 @@ func (w *worker) process(ctx context.Context, eval *structs.Evaluation) error {
 	}
 	var decision *scheduler.Decision
 	for attempt := 1; ; attempt++ {
-		decision, err = sched.Schedule(snap, scheduler.Input{Eval: eval, Now: time.Now(), NewID: uuid.NewString})
+		decision, err = sched.Schedule(snap, scheduler.Input{Eval: eval, Now: w.now(), NewID: uuid.NewString})
 		if err != nil {
 			return w.finish(ctx, eval, nil, snap.Index(), structs.EvalStatusFailed, err.Error())
 		}

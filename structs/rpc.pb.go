@@ -1369,6 +1369,7 @@ type LogCommand struct {
 	//	*LogCommand_EvalUpsert
 	//	*LogCommand_PlanApply
 	//	*LogCommand_AllocClientUpdate
+	//	*LogCommand_GcReap
 	Command       isLogCommand_Command `protobuf_oneof:"command"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1488,6 +1489,15 @@ func (x *LogCommand) GetAllocClientUpdate() *AllocClientUpdate {
 	return nil
 }
 
+func (x *LogCommand) GetGcReap() *GCReap {
+	if x != nil {
+		if x, ok := x.Command.(*LogCommand_GcReap); ok {
+			return x.GcReap
+		}
+	}
+	return nil
+}
+
 type isLogCommand_Command interface {
 	isLogCommand_Command()
 }
@@ -1520,6 +1530,10 @@ type LogCommand_AllocClientUpdate struct {
 	AllocClientUpdate *AllocClientUpdate `protobuf:"bytes,16,opt,name=alloc_client_update,json=allocClientUpdate,proto3,oneof"`
 }
 
+type LogCommand_GcReap struct {
+	GcReap *GCReap `protobuf:"bytes,17,opt,name=gc_reap,json=gcReap,proto3,oneof"`
+}
+
 func (*LogCommand_JobUpsert) isLogCommand_Command() {}
 
 func (*LogCommand_JobDelete) isLogCommand_Command() {}
@@ -1533,6 +1547,8 @@ func (*LogCommand_EvalUpsert) isLogCommand_Command() {}
 func (*LogCommand_PlanApply) isLogCommand_Command() {}
 
 func (*LogCommand_AllocClientUpdate) isLogCommand_Command() {}
+
+func (*LogCommand_GcReap) isLogCommand_Command() {}
 
 type JobUpsert struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1922,6 +1938,129 @@ func (x *AllocClientUpdate) GetEvals() []*Evaluation {
 	return nil
 }
 
+// JobRef names one job.
+type JobRef struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Namespace     string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	Id            string                 `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JobRef) Reset() {
+	*x = JobRef{}
+	mi := &file_structs_rpc_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JobRef) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JobRef) ProtoMessage() {}
+
+func (x *JobRef) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JobRef.ProtoReflect.Descriptor instead.
+func (*JobRef) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *JobRef) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *JobRef) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+// GCReap removes garbage-collected objects; a collection too large for one
+// raft entry is split into several.
+type GCReap struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	NodeIds       []string               `protobuf:"bytes,1,rep,name=node_ids,json=nodeIds,proto3" json:"node_ids,omitempty"`
+	Jobs          []*JobRef              `protobuf:"bytes,2,rep,name=jobs,proto3" json:"jobs,omitempty"`
+	EvalIds       []string               `protobuf:"bytes,3,rep,name=eval_ids,json=evalIds,proto3" json:"eval_ids,omitempty"`
+	AllocIds      []string               `protobuf:"bytes,4,rep,name=alloc_ids,json=allocIds,proto3" json:"alloc_ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GCReap) Reset() {
+	*x = GCReap{}
+	mi := &file_structs_rpc_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GCReap) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GCReap) ProtoMessage() {}
+
+func (x *GCReap) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GCReap.ProtoReflect.Descriptor instead.
+func (*GCReap) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *GCReap) GetNodeIds() []string {
+	if x != nil {
+		return x.NodeIds
+	}
+	return nil
+}
+
+func (x *GCReap) GetJobs() []*JobRef {
+	if x != nil {
+		return x.Jobs
+	}
+	return nil
+}
+
+func (x *GCReap) GetEvalIds() []string {
+	if x != nil {
+		return x.EvalIds
+	}
+	return nil
+}
+
+func (x *GCReap) GetAllocIds() []string {
+	if x != nil {
+		return x.AllocIds
+	}
+	return nil
+}
+
 // StateSnapshot is the whole state store, as written to a raft snapshot.
 type StateSnapshot struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1936,7 +2075,7 @@ type StateSnapshot struct {
 
 func (x *StateSnapshot) Reset() {
 	*x = StateSnapshot{}
-	mi := &file_structs_rpc_proto_msgTypes[32]
+	mi := &file_structs_rpc_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1948,7 +2087,7 @@ func (x *StateSnapshot) String() string {
 func (*StateSnapshot) ProtoMessage() {}
 
 func (x *StateSnapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[32]
+	mi := &file_structs_rpc_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1961,7 +2100,7 @@ func (x *StateSnapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateSnapshot.ProtoReflect.Descriptor instead.
 func (*StateSnapshot) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{32}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *StateSnapshot) GetIndex() uint64 {
@@ -2009,7 +2148,7 @@ type RaftMessage struct {
 
 func (x *RaftMessage) Reset() {
 	*x = RaftMessage{}
-	mi := &file_structs_rpc_proto_msgTypes[33]
+	mi := &file_structs_rpc_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2021,7 +2160,7 @@ func (x *RaftMessage) String() string {
 func (*RaftMessage) ProtoMessage() {}
 
 func (x *RaftMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[33]
+	mi := &file_structs_rpc_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2034,7 +2173,7 @@ func (x *RaftMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftMessage.ProtoReflect.Descriptor instead.
 func (*RaftMessage) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{33}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *RaftMessage) GetData() []byte {
@@ -2052,7 +2191,7 @@ type Empty struct {
 
 func (x *Empty) Reset() {
 	*x = Empty{}
-	mi := &file_structs_rpc_proto_msgTypes[34]
+	mi := &file_structs_rpc_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2064,7 +2203,7 @@ func (x *Empty) String() string {
 func (*Empty) ProtoMessage() {}
 
 func (x *Empty) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[34]
+	mi := &file_structs_rpc_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2077,7 +2216,7 @@ func (x *Empty) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Empty.ProtoReflect.Descriptor instead.
 func (*Empty) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{34}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{36}
 }
 
 // ValidationProblems travels as an error detail when a request is invalid,
@@ -2091,7 +2230,7 @@ type ValidationProblems struct {
 
 func (x *ValidationProblems) Reset() {
 	*x = ValidationProblems{}
-	mi := &file_structs_rpc_proto_msgTypes[35]
+	mi := &file_structs_rpc_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2103,7 +2242,7 @@ func (x *ValidationProblems) String() string {
 func (*ValidationProblems) ProtoMessage() {}
 
 func (x *ValidationProblems) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[35]
+	mi := &file_structs_rpc_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2116,7 +2255,7 @@ func (x *ValidationProblems) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidationProblems.ProtoReflect.Descriptor instead.
 func (*ValidationProblems) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{35}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ValidationProblems) GetProblems() []string {
@@ -2212,7 +2351,7 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\tsecret_id\x18\x02 \x01(\tR\bsecretId\x12<\n" +
 	"\vallocations\x18\x03 \x03(\v2\x1a.drover.structs.AllocationR\vallocations\"@\n" +
 	"\x0fGenericResponse\x12-\n" +
-	"\x04meta\x18\x01 \x01(\v2\x19.drover.structs.WriteMetaR\x04meta\"\x96\x04\n" +
+	"\x04meta\x18\x01 \x01(\v2\x19.drover.structs.WriteMetaR\x04meta\"\xc9\x04\n" +
 	"\n" +
 	"LogCommand\x12\x1d\n" +
 	"\n" +
@@ -2231,7 +2370,8 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"evalUpsert\x12:\n" +
 	"\n" +
 	"plan_apply\x18\x0f \x01(\v2\x19.drover.structs.PlanApplyH\x00R\tplanApply\x12S\n" +
-	"\x13alloc_client_update\x18\x10 \x01(\v2!.drover.structs.AllocClientUpdateH\x00R\x11allocClientUpdateB\t\n" +
+	"\x13alloc_client_update\x18\x10 \x01(\v2!.drover.structs.AllocClientUpdateH\x00R\x11allocClientUpdate\x121\n" +
+	"\agc_reap\x18\x11 \x01(\v2\x16.drover.structs.GCReapH\x00R\x06gcReapB\t\n" +
 	"\acommand\"b\n" +
 	"\tJobUpsert\x12%\n" +
 	"\x03job\x18\x01 \x01(\v2\x13.drover.structs.JobR\x03job\x12.\n" +
@@ -2258,7 +2398,15 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\tnew_evals\x18\x03 \x03(\v2\x1a.drover.structs.EvaluationR\bnewEvals\"\x83\x01\n" +
 	"\x11AllocClientUpdate\x12<\n" +
 	"\vallocations\x18\x01 \x03(\v2\x1a.drover.structs.AllocationR\vallocations\x120\n" +
-	"\x05evals\x18\x02 \x03(\v2\x1a.drover.structs.EvaluationR\x05evals\"\xea\x01\n" +
+	"\x05evals\x18\x02 \x03(\v2\x1a.drover.structs.EvaluationR\x05evals\"6\n" +
+	"\x06JobRef\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\tR\x02id\"\x87\x01\n" +
+	"\x06GCReap\x12\x19\n" +
+	"\bnode_ids\x18\x01 \x03(\tR\anodeIds\x12*\n" +
+	"\x04jobs\x18\x02 \x03(\v2\x16.drover.structs.JobRefR\x04jobs\x12\x19\n" +
+	"\beval_ids\x18\x03 \x03(\tR\aevalIds\x12\x1b\n" +
+	"\talloc_ids\x18\x04 \x03(\tR\ballocIds\"\xea\x01\n" +
 	"\rStateSnapshot\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\x12'\n" +
 	"\x04jobs\x18\x02 \x03(\v2\x13.drover.structs.JobR\x04jobs\x12*\n" +
@@ -2296,7 +2444,7 @@ func file_structs_rpc_proto_rawDescGZIP() []byte {
 	return file_structs_rpc_proto_rawDescData
 }
 
-var file_structs_rpc_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
+var file_structs_rpc_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
 var file_structs_rpc_proto_goTypes = []any{
 	(*QueryOptions)(nil),          // 0: drover.structs.QueryOptions
 	(*QueryMeta)(nil),             // 1: drover.structs.QueryMeta
@@ -2330,41 +2478,43 @@ var file_structs_rpc_proto_goTypes = []any{
 	(*EvalUpsert)(nil),            // 29: drover.structs.EvalUpsert
 	(*PlanApply)(nil),             // 30: drover.structs.PlanApply
 	(*AllocClientUpdate)(nil),     // 31: drover.structs.AllocClientUpdate
-	(*StateSnapshot)(nil),         // 32: drover.structs.StateSnapshot
-	(*RaftMessage)(nil),           // 33: drover.structs.RaftMessage
-	(*Empty)(nil),                 // 34: drover.structs.Empty
-	(*ValidationProblems)(nil),    // 35: drover.structs.ValidationProblems
-	(*Job)(nil),                   // 36: drover.structs.Job
-	(*Allocation)(nil),            // 37: drover.structs.Allocation
-	(*Node)(nil),                  // 38: drover.structs.Node
-	(*Evaluation)(nil),            // 39: drover.structs.Evaluation
-	(*PlanResult)(nil),            // 40: drover.structs.PlanResult
+	(*JobRef)(nil),                // 32: drover.structs.JobRef
+	(*GCReap)(nil),                // 33: drover.structs.GCReap
+	(*StateSnapshot)(nil),         // 34: drover.structs.StateSnapshot
+	(*RaftMessage)(nil),           // 35: drover.structs.RaftMessage
+	(*Empty)(nil),                 // 36: drover.structs.Empty
+	(*ValidationProblems)(nil),    // 37: drover.structs.ValidationProblems
+	(*Job)(nil),                   // 38: drover.structs.Job
+	(*Allocation)(nil),            // 39: drover.structs.Allocation
+	(*Node)(nil),                  // 40: drover.structs.Node
+	(*Evaluation)(nil),            // 41: drover.structs.Evaluation
+	(*PlanResult)(nil),            // 42: drover.structs.PlanResult
 }
 var file_structs_rpc_proto_depIdxs = []int32{
-	36, // 0: drover.structs.JobRegisterRequest.job:type_name -> drover.structs.Job
+	38, // 0: drover.structs.JobRegisterRequest.job:type_name -> drover.structs.Job
 	2,  // 1: drover.structs.JobRegisterResponse.meta:type_name -> drover.structs.WriteMeta
 	2,  // 2: drover.structs.JobDeregisterResponse.meta:type_name -> drover.structs.WriteMeta
 	0,  // 3: drover.structs.JobSpecificRequest.options:type_name -> drover.structs.QueryOptions
-	36, // 4: drover.structs.SingleJobResponse.job:type_name -> drover.structs.Job
+	38, // 4: drover.structs.SingleJobResponse.job:type_name -> drover.structs.Job
 	1,  // 5: drover.structs.SingleJobResponse.meta:type_name -> drover.structs.QueryMeta
 	0,  // 6: drover.structs.JobListRequest.options:type_name -> drover.structs.QueryOptions
-	36, // 7: drover.structs.JobListResponse.jobs:type_name -> drover.structs.Job
+	38, // 7: drover.structs.JobListResponse.jobs:type_name -> drover.structs.Job
 	1,  // 8: drover.structs.JobListResponse.meta:type_name -> drover.structs.QueryMeta
 	0,  // 9: drover.structs.AllocListRequest.options:type_name -> drover.structs.QueryOptions
-	37, // 10: drover.structs.AllocListResponse.allocations:type_name -> drover.structs.Allocation
+	39, // 10: drover.structs.AllocListResponse.allocations:type_name -> drover.structs.Allocation
 	1,  // 11: drover.structs.AllocListResponse.meta:type_name -> drover.structs.QueryMeta
 	0,  // 12: drover.structs.NodeListRequest.options:type_name -> drover.structs.QueryOptions
-	38, // 13: drover.structs.NodeListResponse.nodes:type_name -> drover.structs.Node
+	40, // 13: drover.structs.NodeListResponse.nodes:type_name -> drover.structs.Node
 	1,  // 14: drover.structs.NodeListResponse.meta:type_name -> drover.structs.QueryMeta
 	0,  // 15: drover.structs.EvalSpecificRequest.options:type_name -> drover.structs.QueryOptions
-	39, // 16: drover.structs.SingleEvalResponse.eval:type_name -> drover.structs.Evaluation
+	41, // 16: drover.structs.SingleEvalResponse.eval:type_name -> drover.structs.Evaluation
 	1,  // 17: drover.structs.SingleEvalResponse.meta:type_name -> drover.structs.QueryMeta
-	38, // 18: drover.structs.NodeRegisterRequest.node:type_name -> drover.structs.Node
+	40, // 18: drover.structs.NodeRegisterRequest.node:type_name -> drover.structs.Node
 	2,  // 19: drover.structs.NodeUpdateResponse.meta:type_name -> drover.structs.WriteMeta
 	0,  // 20: drover.structs.NodeAllocsRequest.options:type_name -> drover.structs.QueryOptions
-	37, // 21: drover.structs.NodeAllocsResponse.allocations:type_name -> drover.structs.Allocation
+	39, // 21: drover.structs.NodeAllocsResponse.allocations:type_name -> drover.structs.Allocation
 	1,  // 22: drover.structs.NodeAllocsResponse.meta:type_name -> drover.structs.QueryMeta
-	37, // 23: drover.structs.AllocUpdateRequest.allocations:type_name -> drover.structs.Allocation
+	39, // 23: drover.structs.AllocUpdateRequest.allocations:type_name -> drover.structs.Allocation
 	2,  // 24: drover.structs.GenericResponse.meta:type_name -> drover.structs.WriteMeta
 	25, // 25: drover.structs.LogCommand.job_upsert:type_name -> drover.structs.JobUpsert
 	26, // 26: drover.structs.LogCommand.job_delete:type_name -> drover.structs.JobDelete
@@ -2373,51 +2523,53 @@ var file_structs_rpc_proto_depIdxs = []int32{
 	29, // 29: drover.structs.LogCommand.eval_upsert:type_name -> drover.structs.EvalUpsert
 	30, // 30: drover.structs.LogCommand.plan_apply:type_name -> drover.structs.PlanApply
 	31, // 31: drover.structs.LogCommand.alloc_client_update:type_name -> drover.structs.AllocClientUpdate
-	36, // 32: drover.structs.JobUpsert.job:type_name -> drover.structs.Job
-	39, // 33: drover.structs.JobUpsert.eval:type_name -> drover.structs.Evaluation
-	39, // 34: drover.structs.JobDelete.eval:type_name -> drover.structs.Evaluation
-	38, // 35: drover.structs.NodeUpsert.node:type_name -> drover.structs.Node
-	39, // 36: drover.structs.NodeUpsert.evals:type_name -> drover.structs.Evaluation
-	39, // 37: drover.structs.NodeStatusUpdate.evals:type_name -> drover.structs.Evaluation
-	39, // 38: drover.structs.EvalUpsert.evals:type_name -> drover.structs.Evaluation
-	40, // 39: drover.structs.PlanApply.result:type_name -> drover.structs.PlanResult
-	39, // 40: drover.structs.PlanApply.eval:type_name -> drover.structs.Evaluation
-	39, // 41: drover.structs.PlanApply.new_evals:type_name -> drover.structs.Evaluation
-	37, // 42: drover.structs.AllocClientUpdate.allocations:type_name -> drover.structs.Allocation
-	39, // 43: drover.structs.AllocClientUpdate.evals:type_name -> drover.structs.Evaluation
-	36, // 44: drover.structs.StateSnapshot.jobs:type_name -> drover.structs.Job
-	38, // 45: drover.structs.StateSnapshot.nodes:type_name -> drover.structs.Node
-	37, // 46: drover.structs.StateSnapshot.allocations:type_name -> drover.structs.Allocation
-	39, // 47: drover.structs.StateSnapshot.evals:type_name -> drover.structs.Evaluation
-	3,  // 48: drover.structs.Drover.RegisterJob:input_type -> drover.structs.JobRegisterRequest
-	5,  // 49: drover.structs.Drover.DeregisterJob:input_type -> drover.structs.JobDeregisterRequest
-	7,  // 50: drover.structs.Drover.GetJob:input_type -> drover.structs.JobSpecificRequest
-	9,  // 51: drover.structs.Drover.ListJobs:input_type -> drover.structs.JobListRequest
-	11, // 52: drover.structs.Drover.ListAllocations:input_type -> drover.structs.AllocListRequest
-	13, // 53: drover.structs.Drover.ListNodes:input_type -> drover.structs.NodeListRequest
-	15, // 54: drover.structs.Drover.GetEvaluation:input_type -> drover.structs.EvalSpecificRequest
-	17, // 55: drover.structs.Drover.RegisterNode:input_type -> drover.structs.NodeRegisterRequest
-	18, // 56: drover.structs.Drover.Heartbeat:input_type -> drover.structs.NodeHeartbeatRequest
-	20, // 57: drover.structs.Drover.GetNodeAllocations:input_type -> drover.structs.NodeAllocsRequest
-	22, // 58: drover.structs.Drover.UpdateAllocations:input_type -> drover.structs.AllocUpdateRequest
-	33, // 59: drover.structs.Drover.Raft:input_type -> drover.structs.RaftMessage
-	4,  // 60: drover.structs.Drover.RegisterJob:output_type -> drover.structs.JobRegisterResponse
-	6,  // 61: drover.structs.Drover.DeregisterJob:output_type -> drover.structs.JobDeregisterResponse
-	8,  // 62: drover.structs.Drover.GetJob:output_type -> drover.structs.SingleJobResponse
-	10, // 63: drover.structs.Drover.ListJobs:output_type -> drover.structs.JobListResponse
-	12, // 64: drover.structs.Drover.ListAllocations:output_type -> drover.structs.AllocListResponse
-	14, // 65: drover.structs.Drover.ListNodes:output_type -> drover.structs.NodeListResponse
-	16, // 66: drover.structs.Drover.GetEvaluation:output_type -> drover.structs.SingleEvalResponse
-	19, // 67: drover.structs.Drover.RegisterNode:output_type -> drover.structs.NodeUpdateResponse
-	19, // 68: drover.structs.Drover.Heartbeat:output_type -> drover.structs.NodeUpdateResponse
-	21, // 69: drover.structs.Drover.GetNodeAllocations:output_type -> drover.structs.NodeAllocsResponse
-	23, // 70: drover.structs.Drover.UpdateAllocations:output_type -> drover.structs.GenericResponse
-	34, // 71: drover.structs.Drover.Raft:output_type -> drover.structs.Empty
-	60, // [60:72] is the sub-list for method output_type
-	48, // [48:60] is the sub-list for method input_type
-	48, // [48:48] is the sub-list for extension type_name
-	48, // [48:48] is the sub-list for extension extendee
-	0,  // [0:48] is the sub-list for field type_name
+	33, // 32: drover.structs.LogCommand.gc_reap:type_name -> drover.structs.GCReap
+	38, // 33: drover.structs.JobUpsert.job:type_name -> drover.structs.Job
+	41, // 34: drover.structs.JobUpsert.eval:type_name -> drover.structs.Evaluation
+	41, // 35: drover.structs.JobDelete.eval:type_name -> drover.structs.Evaluation
+	40, // 36: drover.structs.NodeUpsert.node:type_name -> drover.structs.Node
+	41, // 37: drover.structs.NodeUpsert.evals:type_name -> drover.structs.Evaluation
+	41, // 38: drover.structs.NodeStatusUpdate.evals:type_name -> drover.structs.Evaluation
+	41, // 39: drover.structs.EvalUpsert.evals:type_name -> drover.structs.Evaluation
+	42, // 40: drover.structs.PlanApply.result:type_name -> drover.structs.PlanResult
+	41, // 41: drover.structs.PlanApply.eval:type_name -> drover.structs.Evaluation
+	41, // 42: drover.structs.PlanApply.new_evals:type_name -> drover.structs.Evaluation
+	39, // 43: drover.structs.AllocClientUpdate.allocations:type_name -> drover.structs.Allocation
+	41, // 44: drover.structs.AllocClientUpdate.evals:type_name -> drover.structs.Evaluation
+	32, // 45: drover.structs.GCReap.jobs:type_name -> drover.structs.JobRef
+	38, // 46: drover.structs.StateSnapshot.jobs:type_name -> drover.structs.Job
+	40, // 47: drover.structs.StateSnapshot.nodes:type_name -> drover.structs.Node
+	39, // 48: drover.structs.StateSnapshot.allocations:type_name -> drover.structs.Allocation
+	41, // 49: drover.structs.StateSnapshot.evals:type_name -> drover.structs.Evaluation
+	3,  // 50: drover.structs.Drover.RegisterJob:input_type -> drover.structs.JobRegisterRequest
+	5,  // 51: drover.structs.Drover.DeregisterJob:input_type -> drover.structs.JobDeregisterRequest
+	7,  // 52: drover.structs.Drover.GetJob:input_type -> drover.structs.JobSpecificRequest
+	9,  // 53: drover.structs.Drover.ListJobs:input_type -> drover.structs.JobListRequest
+	11, // 54: drover.structs.Drover.ListAllocations:input_type -> drover.structs.AllocListRequest
+	13, // 55: drover.structs.Drover.ListNodes:input_type -> drover.structs.NodeListRequest
+	15, // 56: drover.structs.Drover.GetEvaluation:input_type -> drover.structs.EvalSpecificRequest
+	17, // 57: drover.structs.Drover.RegisterNode:input_type -> drover.structs.NodeRegisterRequest
+	18, // 58: drover.structs.Drover.Heartbeat:input_type -> drover.structs.NodeHeartbeatRequest
+	20, // 59: drover.structs.Drover.GetNodeAllocations:input_type -> drover.structs.NodeAllocsRequest
+	22, // 60: drover.structs.Drover.UpdateAllocations:input_type -> drover.structs.AllocUpdateRequest
+	35, // 61: drover.structs.Drover.Raft:input_type -> drover.structs.RaftMessage
+	4,  // 62: drover.structs.Drover.RegisterJob:output_type -> drover.structs.JobRegisterResponse
+	6,  // 63: drover.structs.Drover.DeregisterJob:output_type -> drover.structs.JobDeregisterResponse
+	8,  // 64: drover.structs.Drover.GetJob:output_type -> drover.structs.SingleJobResponse
+	10, // 65: drover.structs.Drover.ListJobs:output_type -> drover.structs.JobListResponse
+	12, // 66: drover.structs.Drover.ListAllocations:output_type -> drover.structs.AllocListResponse
+	14, // 67: drover.structs.Drover.ListNodes:output_type -> drover.structs.NodeListResponse
+	16, // 68: drover.structs.Drover.GetEvaluation:output_type -> drover.structs.SingleEvalResponse
+	19, // 69: drover.structs.Drover.RegisterNode:output_type -> drover.structs.NodeUpdateResponse
+	19, // 70: drover.structs.Drover.Heartbeat:output_type -> drover.structs.NodeUpdateResponse
+	21, // 71: drover.structs.Drover.GetNodeAllocations:output_type -> drover.structs.NodeAllocsResponse
+	23, // 72: drover.structs.Drover.UpdateAllocations:output_type -> drover.structs.GenericResponse
+	36, // 73: drover.structs.Drover.Raft:output_type -> drover.structs.Empty
+	62, // [62:74] is the sub-list for method output_type
+	50, // [50:62] is the sub-list for method input_type
+	50, // [50:50] is the sub-list for extension type_name
+	50, // [50:50] is the sub-list for extension extendee
+	0,  // [0:50] is the sub-list for field type_name
 }
 
 func init() { file_structs_rpc_proto_init() }
@@ -2434,6 +2586,7 @@ func file_structs_rpc_proto_init() {
 		(*LogCommand_EvalUpsert)(nil),
 		(*LogCommand_PlanApply)(nil),
 		(*LogCommand_AllocClientUpdate)(nil),
+		(*LogCommand_GcReap)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -2441,7 +2594,7 @@ func file_structs_rpc_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_structs_rpc_proto_rawDesc), len(file_structs_rpc_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   36,
+			NumMessages:   38,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -434,8 +434,11 @@ type Job struct {
 	ModifyIndex    uint64                 `protobuf:"varint,15,opt,name=modify_index,json=modifyIndex,proto3" json:"modify_index,omitempty"`
 	JobModifyIndex uint64                 `protobuf:"varint,16,opt,name=job_modify_index,json=jobModifyIndex,proto3" json:"job_modify_index,omitempty"`
 	SubmitTime     int64                  `protobuf:"varint,17,opt,name=submit_time,json=submitTime,proto3" json:"submit_time,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// status_updated_at is when status last changed (unix nanos, the
+	// proposer's clock recorded in the raft entry): GC measures age from it.
+	StatusUpdatedAt int64 `protobuf:"varint,18,opt,name=status_updated_at,json=statusUpdatedAt,proto3" json:"status_updated_at,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Job) Reset() {
@@ -583,6 +586,13 @@ func (x *Job) GetJobModifyIndex() uint64 {
 func (x *Job) GetSubmitTime() int64 {
 	if x != nil {
 		return x.SubmitTime
+	}
+	return 0
+}
+
+func (x *Job) GetStatusUpdatedAt() int64 {
+	if x != nil {
+		return x.StatusUpdatedAt
 	}
 	return 0
 }
@@ -1663,7 +1673,7 @@ const file_structs_structs_proto_rawDesc = "" +
 	"\x04meta\x18\x06 \x03(\v2#.drover.structs.TaskGroup.MetaEntryR\x04meta\x1a7\n" +
 	"\tMetaEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xee\x04\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x9a\x05\n" +
 	"\x03Job\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1c\n" +
@@ -1684,7 +1694,8 @@ const file_structs_structs_proto_rawDesc = "" +
 	"\fmodify_index\x18\x0f \x01(\x04R\vmodifyIndex\x12(\n" +
 	"\x10job_modify_index\x18\x10 \x01(\x04R\x0ejobModifyIndex\x12\x1f\n" +
 	"\vsubmit_time\x18\x11 \x01(\x03R\n" +
-	"submitTime\x1a7\n" +
+	"submitTime\x12*\n" +
+	"\x11status_updated_at\x18\x12 \x01(\x03R\x0fstatusUpdatedAt\x1a7\n" +
 	"\tMetaEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xfc\x01\n" +

@@ -196,6 +196,23 @@ func (tx *Txn) UpsertNode(n *structs.Node) {
 	tx.t.nodes[n.Id] = n
 }
 
+// DeleteNode removes a node (its allocations are removed separately).
+func (tx *Txn) DeleteNode(id string) { delete(tx.t.nodes, id) }
+
+// DeleteEval removes an evaluation.
+func (tx *Txn) DeleteEval(id string) { delete(tx.t.evals, id) }
+
+// DeleteAlloc removes an allocation and its index entries.
+func (tx *Txn) DeleteAlloc(id string) {
+	old := tx.t.allocs[id]
+	if old == nil {
+		return
+	}
+	removeFromIndex(tx.t.allocByNode, old.NodeId, old.Id)
+	removeFromIndex(tx.t.allocByJob, jobKey{old.Namespace, old.JobId}, old.Id)
+	delete(tx.t.allocs, id)
+}
+
 // UpsertEval stores an evaluation.
 func (tx *Txn) UpsertEval(e *structs.Evaluation) {
 	tx.t.evals[e.Id] = e

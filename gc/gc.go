@@ -1,0 +1,296 @@
+// Package gc decides which terminal objects a cluster can forget: nodes
+// down too long, dead jobs, old evaluations and their allocations. It is
+// pure: given a state snapshot, the thresholds and the current time it
+// returns what to reap; the leader commits that through raft.
+//
+// Ages are measured from times recorded in the replicated state (when a
+// node's or job's status changed, when an evaluation or allocation was last
+// modified), so a new leader reaches the same verdicts as the old one.
+package gc
+
+import (
+	"sort"
+	"time"
+
+	"github.com/droverhq/drover/structs"
+)
+
+// Config holds the thresholds: how long an object must have been terminal
+// before it is collected.
+type Config struct {
+	NodeGCThreshold      time.Duration
+	JobGCThreshold       time.Duration
+	EvalGCThreshold      time.Duration
+	BatchEvalGCThreshold time.Duration
+}
+
+// Force returns c with every threshold at zero: collect everything that is
+// terminal now, still keeping what the safety rules keep.
+func (c Config) Force() Config { return Config{} }
+
+// Kinds selects what a pass collects.
+type Kinds struct {
+	Nodes, Jobs, Evals bool
+}
+
+// All collects every kind.
+var All = Kinds{Nodes: true, Jobs: true, Evals: true}
+
+// State is the read-only view a pass works from.
+type State interface {
+	Nodes() []*structs.Node
+	Jobs(namespace, prefix string) []*structs.Job
+	Job(namespace, id string) *structs.Job
+	Evals() []*structs.Evaluation
+	EvalsByJob(namespace, id string) []*structs.Evaluation
+	AllocsByJob(namespace, id string) []*structs.Allocation
+	AllocsByNode(nodeID string) []*structs.Allocation
+}
+
+// JobRef names a job.
+type JobRef struct{ Namespace, ID string }
+
+// Result lists what to reap. Objects appear once even when several rules
+// select them.
+type Result struct {
+	Nodes  []string
+	Jobs   []JobRef
+	Evals  []string
+	Allocs []string
+}
+
+// Len is the number of objects in the result.
+func (r *Result) Len() int { return len(r.Nodes) + len(r.Jobs) + len(r.Evals) + len(r.Allocs) }
+
+// collector accumulates a result without duplicates.
+type collector struct {
+	res                  Result
+	nodes, evals, allocs map[string]bool
+	jobs                 map[JobRef]bool
+}
+
+func (c *collector) node(id string) {
+	if !c.nodes[id] {
+		c.nodes[id] = true
+		c.res.Nodes = append(c.res.Nodes, id)
+	}
+}
+
+func (c *collector) job(ref JobRef) {
+	if !c.jobs[ref] {
+		c.jobs[ref] = true
+		c.res.Jobs = append(c.res.Jobs, ref)
+	}
+}
+
+func (c *collector) eval(id string) {
+	if !c.evals[id] {
+		c.evals[id] = true
+		c.res.Evals = append(c.res.Evals, id)
+	}
+}
+
+func (c *collector) alloc(id string) {
+	if !c.allocs[id] {
+		c.allocs[id] = true
+		c.res.Allocs = append(c.res.Allocs, id)
+	}
+}
+
+// older reports whether a time recorded at nanos is at least threshold before now.
+func older(nanos int64, threshold time.Duration, now time.Time) bool {
+	return now.Sub(time.Unix(0, nanos)) >= threshold
+}
+
+// Collect returns what the selected kinds of collection reap at now.
+func Collect(st State, cfg Config, now time.Time, kinds Kinds) *Result {
+	c := &collector{nodes: map[string]bool{}, evals: map[string]bool{}, allocs: map[string]bool{}, jobs: map[JobRef]bool{}}
+	if kinds.Jobs {
+		collectJobs(st, cfg, now, c)
+	}
+	if kinds.Evals {
+		collectEvals(st, cfg, now, c)
+	}
+	if kinds.Nodes {
+		collectNodes(st, cfg, now, c)
+	}
+	c.res.sort()
+	return &c.res
+}
+
+// collectJobs reaps jobs dead for at least the job threshold, with their
+// evaluations and allocations, when none of them is still active.
+func collectJobs(st State, cfg Config, now time.Time, c *collector) {
+	for _, job := range st.Jobs("", "") {
+		if job.Status != structs.JobStatusDead || !older(job.StatusUpdatedAt, cfg.JobGCThreshold, now) {
+			continue
+		}
+		evals := st.EvalsByJob(job.Namespace, job.Id)
+		allocs := st.AllocsByJob(job.Namespace, job.Id)
+		if !allTerminal(evals, allocs) {
+			continue
+		}
+		c.job(JobRef{job.Namespace, job.Id})
+		for _, e := range evals {
+			c.eval(e.Id)
+		}
+		for _, a := range allocs {
+			c.alloc(a.Id)
+		}
+	}
+}
+
+func allTerminal(evals []*structs.Evaluation, allocs []*structs.Allocation) bool {
+	for _, e := range evals {
+		if !e.TerminalStatus() {
+			return false
+		}
+	}
+	for _, a := range allocs {
+		if !finished(a) {
+			return false
+		}
+	}
+	return true
+}
+
+// finished reports whether no client runs or will run the allocation: the
+// client reported it ended, or it was stopped before it started. An
+// allocation asked to stop but still running is not finished.
+func finished(a *structs.Allocation) bool {
+	return a.ClientTerminal() || (a.DesiredStatus != structs.AllocDesiredRun && a.ClientStatus == structs.AllocClientPending)
+}
+
+// collectEvals reaps terminal evaluations older than their threshold (the
+// batch one for batch jobs) whose allocations are all terminal and as old.
+// The latest evaluation of a batch job that still exists is kept: it holds
+// the job's outcome.
+func collectEvals(st State, cfg Config, now time.Time, c *collector) {
+	latestBatch := map[JobRef]*structs.Evaluation{}
+	for _, e := range st.Evals() {
+		if !isBatch(e.Type) {
+			continue
+		}
+		ref := JobRef{e.Namespace, e.JobId}
+		if cur := latestBatch[ref]; cur == nil || e.CreateIndex > cur.CreateIndex {
+			latestBatch[ref] = e
+		}
+	}
+	allocsByEval := map[string][]*structs.Allocation{}
+	indexed := map[JobRef]bool{}
+	for _, e := range st.Evals() {
+		if !e.TerminalStatus() {
+			continue
+		}
+		threshold := cfg.EvalGCThreshold
+		if isBatch(e.Type) {
+			threshold = cfg.BatchEvalGCThreshold
+			ref := JobRef{e.Namespace, e.JobId}
+			if latestBatch[ref] == e && st.Job(e.Namespace, e.JobId) != nil {
+				continue
+			}
+		}
+		if !older(e.ModifyTime, threshold, now) {
+			continue
+		}
+		if ref := (JobRef{e.Namespace, e.JobId}); !indexed[ref] {
+			indexed[ref] = true
+			for _, a := range st.AllocsByJob(e.Namespace, e.JobId) {
+				allocsByEval[a.EvalId] = append(allocsByEval[a.EvalId], a)
+			}
+		}
+		allocs := allocsByEval[e.Id]
+		collectable := true
+		for _, a := range allocs {
+			if !finished(a) || !older(a.ModifyTime, threshold, now) {
+				collectable = false
+				break
+			}
+		}
+		if !collectable {
+			continue
+		}
+		c.eval(e.Id)
+		for _, a := range allocs {
+			c.alloc(a.Id)
+		}
+	}
+}
+
+func isBatch(jobType string) bool {
+	return jobType == structs.JobTypeBatch || jobType == structs.JobTypeSysBatch
+}
+
+// collectNodes reaps nodes down for at least the node threshold, with their
+// terminal allocations; a node with any allocation not terminal is kept.
+func collectNodes(st State, cfg Config, now time.Time, c *collector) {
+	for _, n := range st.Nodes() {
+		if n.Status != structs.NodeStatusDown || !older(n.StatusUpdatedAt, cfg.NodeGCThreshold, now) {
+			continue
+		}
+		allocs := st.AllocsByNode(n.Id)
+		busy := false
+		for _, a := range allocs {
+			if !finished(a) {
+				busy = true
+				break
+			}
+		}
+		if busy {
+			continue
+		}
+		c.node(n.Id)
+		for _, a := range allocs {
+			c.alloc(a.Id)
+		}
+	}
+}
+
+// Batches splits r into results of at most size objects each, so each fits
+// one raft entry. Order within each kind is kept.
+func Batches(r *Result, size int) []*Result {
+	if size <= 0 {
+		size = 1
+	}
+	var out []*Result
+	cur := &Result{}
+	flush := func() {
+		if cur.Len() > 0 {
+			out = append(out, cur)
+			cur = &Result{}
+		}
+	}
+	add := func(f func()) {
+		if cur.Len() >= size {
+			flush()
+		}
+		f()
+	}
+	for _, id := range r.Allocs {
+		add(func() { cur.Allocs = append(cur.Allocs, id) })
+	}
+	for _, id := range r.Evals {
+		add(func() { cur.Evals = append(cur.Evals, id) })
+	}
+	for _, j := range r.Jobs {
+		add(func() { cur.Jobs = append(cur.Jobs, j) })
+	}
+	for _, id := range r.Nodes {
+		add(func() { cur.Nodes = append(cur.Nodes, id) })
+	}
+	flush()
+	return out
+}
+
+// sortResult orders every list, for deterministic output in tests and logs.
+func (r *Result) sort() {
+	sort.Strings(r.Nodes)
+	sort.Strings(r.Evals)
+	sort.Strings(r.Allocs)
+	sort.Slice(r.Jobs, func(i, j int) bool {
+		if r.Jobs[i].Namespace != r.Jobs[j].Namespace {
+			return r.Jobs[i].Namespace < r.Jobs[j].Namespace
+		}
+		return r.Jobs[i].ID < r.Jobs[j].ID
+	})
+}

@@ -20,7 +20,6 @@ func at(d time.Duration) int64 { return t0.Add(d).UnixNano() }
 
 type world struct {
 	st    *state.Store
-	tx    *state.Txn
 	index uint64
 }
 

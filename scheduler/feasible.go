@@ -108,13 +108,17 @@ func constraintHolds(c *structs.Constraint, node *structs.Node) bool {
 	return false
 }
 
-// distinctHosts reports whether job or tg asks for one allocation per node.
-func distinctHosts(job *structs.Job, tg *structs.TaskGroup) bool {
-	for _, cs := range [][]*structs.Constraint{job.Constraints, tg.Constraints} {
-		for _, c := range cs {
-			if c.Operand == structs.ConstraintDistinctHosts && c.RTarget != "false" {
-				return true
-			}
+// distinctHosts reports whether two allocations may not share a node: at
+// the job level no two of the job's allocations (whatever their group), at
+// the group level no two of the group's.
+func distinctHosts(job *structs.Job, tg *structs.TaskGroup) (jobLevel, groupLevel bool) {
+	return hasDistinctHosts(job.Constraints), hasDistinctHosts(tg.Constraints)
+}
+
+func hasDistinctHosts(cs []*structs.Constraint) bool {
+	for _, c := range cs {
+		if c.Operand == structs.ConstraintDistinctHosts && c.RTarget != "false" {
+			return true
 		}
 	}
 	return false

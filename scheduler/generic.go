@@ -37,7 +37,9 @@ func (genericScheduler) Schedule(st State, in Input) (*Decision, error) {
 			ps.stop(a, "alloc is a duplicate")
 		case !nameInRange(a.Name, job.Id, tg):
 			ps.stop(a, "alloc not needed due to job update")
-		case outdated(a, job) && !a.ClientTerminal():
+		case outdated(a, job) && a.ClientStatus != structs.AllocClientComplete:
+			// A failed allocation of the old version is replaced too:
+			// resubmitting a fixed job must not leave it failed.
 			ps.stop(a, "alloc is being updated due to job update")
 		default:
 			held[a.Name] = true

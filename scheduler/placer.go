@@ -1,6 +1,9 @@
 package scheduler
 
 import (
+	"slices"
+	"strings"
+
 	"github.com/droverhq/drover/structs"
 )
 
@@ -15,7 +18,11 @@ type placer struct {
 }
 
 func newPlacer(st State) *placer {
-	return &placer{st: st, nodes: st.Nodes(), proposed: map[string][]*structs.Allocation{}, stopped: map[string]bool{}}
+	// Sorted by id so that ties between equally good nodes break the same
+	// way whatever order the state lists them in.
+	nodes := slices.Clone(st.Nodes())
+	slices.SortFunc(nodes, func(a, b *structs.Node) int { return strings.Compare(a.Id, b.Id) })
+	return &placer{st: st, nodes: nodes, proposed: map[string][]*structs.Allocation{}, stopped: map[string]bool{}}
 }
 
 // nodeAllocs returns what node would hold under the plan so far.
@@ -64,9 +71,9 @@ func (p *placer) fits(job *structs.Job, tg *structs.TaskGroup, node *structs.Nod
 		return false, nil
 	}
 	current := p.nodeAllocs(node.Id)
-	if distinctHosts(job, tg) {
+	if jobLevel, groupLevel := distinctHosts(job, tg); jobLevel || groupLevel {
 		for _, a := range current {
-			if a.JobId == job.Id && a.Namespace == job.Namespace && a.TaskGroup == tg.Name {
+			if a.JobId == job.Id && a.Namespace == job.Namespace && (jobLevel || a.TaskGroup == tg.Name) {
 				m.NodesFiltered++
 				if m.ConstraintFiltered == nil {
 					m.ConstraintFiltered = map[string]int32{}

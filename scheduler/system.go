@@ -39,7 +39,7 @@ func (systemScheduler) Schedule(st State, in Input) (*Decision, error) {
 			ps.stop(a, "alloc not needed as node was removed")
 		case held[tg.Name][a.NodeId]:
 			ps.stop(a, "alloc is a duplicate")
-		case outdated(a, job) && !a.ClientTerminal():
+		case outdated(a, job) && a.ClientStatus != structs.AllocClientComplete:
 			ps.stop(a, "alloc is being updated due to job update")
 		default:
 			if ok, _ := feasible(job, tg, node); !ok && node.Status != structs.NodeStatusDown {

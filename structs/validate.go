@@ -105,6 +105,9 @@ func (j *Job) Canonicalize(defaultPriority int32) {
 			if t.Resources.MemoryMb == 0 {
 				t.Resources.MemoryMb = DefaultTaskMemoryMB
 			}
+			if t.KillTimeout == nil {
+				t.KillTimeout = durationpb.New(DefaultKillTimeout)
+			}
 		}
 	}
 }

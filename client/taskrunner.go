@@ -82,7 +82,9 @@ func (t *taskRunner) run(ctx context.Context) {
 			_, err = t.drv.StartTask(ctx, cfg)
 		}
 		if err == nil {
-			wait, err = t.drv.WaitTask(context.Background(), cfg.ID)
+			if wait, err = t.drv.WaitTask(context.Background(), cfg.ID); err != nil {
+				_ = t.drv.DestroyTask(cfg.ID, true)
+			}
 		}
 		var res *driver.ExitResult
 		if err != nil {

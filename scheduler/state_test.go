@@ -1,0 +1,238 @@
+package scheduler
+
+import (
+	"fmt"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/droverhq/drover/structs"
+)
+
+// fakeState is a map-backed State. Nodes are listed in insertion order (the
+// scheduler must not depend on any order); allocations by job and by node
+// are filtered from one slice.
+type fakeState struct {
+	index  uint64
+	jobs   map[string]*structs.Job
+	nodes  []*structs.Node
+	allocs []*structs.Allocation
+	// ids counts the ids handed out, so ids stay unique across passes.
+	ids int
+}
+
+var _ State = (*fakeState)(nil)
+
+func newState(nodes ...*structs.Node) *fakeState {
+	return &fakeState{index: 100, jobs: map[string]*structs.Job{}, nodes: nodes}
+}
+
+func (s *fakeState) Index() uint64 { return s.index }
+
+func (s *fakeState) Job(namespace, id string) *structs.Job {
+	return s.jobs[namespace+"/"+id]
+}
+
+func (s *fakeState) Nodes() []*structs.Node { return s.nodes }
+
+func (s *fakeState) AllocsByJob(namespace, id string) []*structs.Allocation {
+	var out []*structs.Allocation
+	for _, a := range s.allocs {
+		if a.Namespace == namespace && a.JobId == id {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func (s *fakeState) AllocsByNode(nodeID string) []*structs.Allocation {
+	var out []*structs.Allocation
+	for _, a := range s.allocs {
+		if a.NodeId == nodeID {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func (s *fakeState) upsertJob(j *structs.Job) { s.jobs[j.Namespace+"/"+j.Id] = j }
+
+func (s *fakeState) node(id string) *structs.Node {
+	for _, n := range s.nodes {
+		if n.Id == id {
+			return n
+		}
+	}
+	return nil
+}
+
+func (s *fakeState) removeNode(id string) {
+	for i, n := range s.nodes {
+		if n.Id == id {
+			s.nodes = append(s.nodes[:i:i], s.nodes[i+1:]...)
+			return
+		}
+	}
+}
+
+// liveAllocs returns the allocations the servers still want running.
+func (s *fakeState) liveAllocs() []*structs.Allocation {
+	var out []*structs.Allocation
+	for _, a := range s.allocs {
+		if a.DesiredStatus == structs.AllocDesiredRun {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// clone deep-copies the state's objects, to detect a scheduler writing to them.
+func (s *fakeState) clone() *fakeState {
+	c := &fakeState{index: s.index, jobs: map[string]*structs.Job{}, ids: s.ids}
+	for k, j := range s.jobs {
+		c.jobs[k] = proto.Clone(j).(*structs.Job)
+	}
+	for _, n := range s.nodes {
+		c.nodes = append(c.nodes, proto.Clone(n).(*structs.Node))
+	}
+	for _, a := range s.allocs {
+		c.allocs = append(c.allocs, proto.Clone(a).(*structs.Allocation))
+	}
+	return c
+}
+
+// schedule runs the scheduler for the job's type on an evaluation of the job.
+func (s *fakeState) schedule(t *testing.T, j *structs.Job) *Decision {
+	t.Helper()
+	return s.scheduleEval(t, j.Type, j.Namespace, j.Id)
+}
+
+func (s *fakeState) scheduleEval(t *testing.T, jobType, namespace, jobID string) *Decision {
+	t.Helper()
+	sched, err := Factory(jobType)
+	require.NoError(t, err)
+	d, err := sched.Schedule(s, Input{
+		Eval: &structs.Evaluation{
+			Id: "eval-1", Namespace: namespace, JobId: jobID, Type: jobType, Priority: 50,
+			Status: structs.EvalStatusPending, TriggeredBy: structs.EvalTriggerJobRegister,
+		},
+		Now: testNow,
+		NewID: func() string {
+			s.ids++
+			return fmt.Sprintf("alloc-%03d", s.ids)
+		},
+	})
+	require.NoError(t, err)
+	require.NotNil(t, d)
+	return d
+}
+
+// apply commits a decision's plan as the FSM would, and has the clients
+// report every new allocation running.
+func (s *fakeState) apply(d *Decision) {
+	if d.Plan == nil {
+		return
+	}
+	for _, u := range d.Plan.NodeUpdate {
+		for i, a := range s.allocs {
+			if a.Id == u.Id {
+				c := proto.Clone(a).(*structs.Allocation)
+				c.DesiredStatus = u.DesiredStatus
+				c.DesiredDescription = u.DesiredDescription
+				s.allocs[i] = c
+			}
+		}
+	}
+	for _, a := range d.Plan.NodeAllocation {
+		c := proto.Clone(a).(*structs.Allocation)
+		c.ClientStatus = structs.AllocClientRunning
+		s.allocs = append(s.allocs, c)
+	}
+}
+
+// setClientStatus records a client-reported status on the allocation named name.
+func (s *fakeState) setClientStatus(t *testing.T, name, status string) *structs.Allocation {
+	t.Helper()
+	for i, a := range s.allocs {
+		if a.Name == name && a.DesiredStatus == structs.AllocDesiredRun {
+			c := proto.Clone(a).(*structs.Allocation)
+			c.ClientStatus = status
+			s.allocs[i] = c
+			return c
+		}
+	}
+	t.Fatalf("no live allocation %q", name)
+	return nil
+}
+
+var testNow = time.Unix(1_700_000_000, 0)
+
+// testNode is a ready, eligible linux node in dc1 with a healthy mock driver.
+func testNode(id string, cpu, memMB int64) *structs.Node {
+	return &structs.Node{
+		Id: id, Name: "host-" + id, Datacenter: "dc1",
+		Status: structs.NodeStatusReady, SchedulingEligibility: structs.NodeEligible,
+		Resources:  &structs.Resources{CpuMhz: cpu, MemoryMb: memMB},
+		Attributes: map[string]string{"kernel.name": "linux", "cpu.arch": "amd64"},
+		Drivers:    map[string]*structs.DriverInfo{"mock": {Detected: true, Healthy: true}},
+	}
+}
+
+// testJob is a canonicalized job with one group "api" of count tasks "srv".
+func testJob(id, jobType string, count int32, cpu, memMB int64) *structs.Job {
+	j := &structs.Job{
+		Id: id, Type: jobType, JobModifyIndex: 10,
+		TaskGroups: []*structs.TaskGroup{{
+			Name: "api", Count: count,
+			Tasks: []*structs.Task{{Name: "srv", Driver: "mock", Resources: &structs.Resources{CpuMhz: cpu, MemoryMb: memMB}}},
+		}},
+	}
+	j.Canonicalize(structs.DefaultJobPriority)
+	return j
+}
+
+// otherAlloc is a running allocation of another job, reserving cpu and memory on node.
+func otherAlloc(id, nodeID string, cpu, memMB int64) *structs.Allocation {
+	return &structs.Allocation{
+		Id: id, Namespace: structs.DefaultNamespace, JobId: "other", Name: "other.g[0]", TaskGroup: "g", NodeId: nodeID,
+		DesiredStatus: structs.AllocDesiredRun, ClientStatus: structs.AllocClientRunning,
+		TaskResources: map[string]*structs.Resources{"t": {CpuMhz: cpu, MemoryMb: memMB}},
+	}
+}
+
+func names(allocs []*structs.Allocation) []string {
+	out := make([]string, 0, len(allocs))
+	for _, a := range allocs {
+		out = append(out, a.Name)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// placedPerNode counts a plan's placements by node.
+func placedPerNode(d *Decision) map[string]int {
+	out := map[string]int{}
+	if d.Plan != nil {
+		for _, a := range d.Plan.NodeAllocation {
+			out[a.NodeId]++
+		}
+	}
+	return out
+}
+
+func placements(d *Decision) []*structs.Allocation {
+	if d.Plan == nil {
+		return nil
+	}
+	return d.Plan.NodeAllocation
+}
+
+func stops(d *Decision) []*structs.Allocation {
+	if d.Plan == nil {
+		return nil
+	}
+	return d.Plan.NodeUpdate
+}

@@ -8,6 +8,7 @@ import (
 	"github.com/google/uuid"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/droverhq/drover/server/state"
 	"github.com/droverhq/drover/structs"
 )
 
@@ -45,7 +46,7 @@ func (s *Server) DeregisterJob(ctx context.Context, namespace, jobID string, pur
 	if namespace == "" {
 		namespace = structs.DefaultNamespace
 	}
-	job := s.state.Snapshot().Job(namespace, jobID)
+	job := s.job(namespace, jobID)
 	if job == nil {
 		return nil, fmt.Errorf("%w: job %q in namespace %q", ErrNotFound, jobID, namespace)
 	}
@@ -66,7 +67,7 @@ func (s *Server) Job(_ context.Context, namespace, jobID string) (*structs.Job, 
 	if namespace == "" {
 		namespace = structs.DefaultNamespace
 	}
-	if j := s.state.Snapshot().Job(namespace, jobID); j != nil {
+	if j := s.job(namespace, jobID); j != nil {
 		return j, nil
 	}
 	return nil, fmt.Errorf("%w: job %q in namespace %q", ErrNotFound, jobID, namespace)
@@ -106,7 +107,9 @@ func (s *Server) Nodes(_ context.Context) ([]*structs.Node, error) {
 
 // Evaluation reads one evaluation.
 func (s *Server) Evaluation(_ context.Context, id string) (*structs.Evaluation, error) {
-	if e := s.state.Snapshot().Eval(id); e != nil {
+	var e *structs.Evaluation
+	s.state.View(func(v *state.Snapshot) { e = v.Eval(id) })
+	if e != nil {
 		return e, nil
 	}
 	return nil, fmt.Errorf("%w: evaluation %q", ErrNotFound, id)
@@ -145,6 +148,20 @@ func (s *Server) blockingQuery(ctx context.Context, minIndex uint64, wait time.D
 	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	s.WaitForIndex(ctx, minIndex)
+}
+
+// job reads one job without copying the state.
+func (s *Server) job(namespace, id string) *structs.Job {
+	var j *structs.Job
+	s.state.View(func(v *state.Snapshot) { j = v.Job(namespace, id) })
+	return j
+}
+
+// node reads one node without copying the state.
+func (s *Server) node(id string) *structs.Node {
+	var n *structs.Node
+	s.state.View(func(v *state.Snapshot) { n = v.Node(id) })
+	return n
 }
 
 func redactNode(n *structs.Node) *structs.Node {

@@ -7,6 +7,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/droverhq/drover/server/state"
 	"github.com/droverhq/drover/structs"
 )
 
@@ -16,8 +17,7 @@ func (s *Server) RegisterNode(ctx context.Context, node *structs.Node) (*structs
 	if node == nil || node.Id == "" || node.SecretId == "" || node.Name == "" {
 		return nil, fmt.Errorf("%w: node id, secret id and name are required", ErrBadRequest)
 	}
-	snap := s.state.Snapshot()
-	if old := snap.Node(node.Id); old != nil && old.SecretId != node.SecretId {
+	if old := s.node(node.Id); old != nil && old.SecretId != node.SecretId {
 		return nil, fmt.Errorf("%w: node %s is registered with another secret", ErrPermissionDenied, node.Id)
 	}
 	node = proto.Clone(node).(*structs.Node)
@@ -72,7 +72,7 @@ func (s *Server) heartbeatReply(nodeID string, idx uint64) *structs.NodeUpdateRe
 
 // authNode checks that secretID is the node's secret.
 func (s *Server) authNode(nodeID, secretID string) (*structs.Node, error) {
-	node := s.state.Snapshot().Node(nodeID)
+	node := s.node(nodeID)
 	if node == nil {
 		return nil, fmt.Errorf("%w: node %q", ErrNotFound, nodeID)
 	}
@@ -85,7 +85,6 @@ func (s *Server) authNode(nodeID, secretID string) (*structs.Node, error) {
 // nodeEvals returns an evaluation for every job with work on the node and,
 // when the node joins, for every system job (which should run on it too).
 func (s *Server) nodeEvals(nodeID string, joining bool) []*structs.Evaluation {
-	snap := s.state.Snapshot()
 	seen := map[[2]string]bool{}
 	var evals []*structs.Evaluation
 	add := func(job *structs.Job) {
@@ -98,6 +97,13 @@ func (s *Server) nodeEvals(nodeID string, joining bool) []*structs.Evaluation {
 		e.NodeId = nodeID
 		evals = append(evals, e)
 	}
+	s.state.View(func(snap *state.Snapshot) { jobsForNode(snap, nodeID, joining, add) })
+	return evals
+}
+
+// jobsForNode calls add for every job with work on the node and, when it
+// joins, every system job.
+func jobsForNode(snap *state.Snapshot, nodeID string, joining bool, add func(*structs.Job)) {
 	for _, a := range snap.AllocsByNode(nodeID) {
 		if a.IsTerminal() {
 			continue
@@ -113,7 +119,6 @@ func (s *Server) nodeEvals(nodeID string, joining bool) []*structs.Evaluation {
 			}
 		}
 	}
-	return evals
 }
 
 // nodeExpired is called by the TTL tracker; the reaper does the raft write.
@@ -135,7 +140,7 @@ func (s *Server) reapExpiredNodes(ctx context.Context) {
 			if !s.raft.isLeader() {
 				continue
 			}
-			node := s.state.Snapshot().Node(nodeID)
+			node := s.node(nodeID)
 			if node == nil || node.Status == structs.NodeStatusDown {
 				continue
 			}
@@ -163,8 +168,12 @@ func (s *Server) NodeAllocations(ctx context.Context, nodeID, secretID string, m
 		return nil, 0, err
 	}
 	s.blockingQuery(ctx, minIndex, wait)
-	snap := s.state.Snapshot()
-	return snap.AllocsByNode(nodeID), snap.Index(), nil
+	var (
+		allocs []*structs.Allocation
+		index  uint64
+	)
+	s.state.View(func(v *state.Snapshot) { allocs, index = v.AllocsByNode(nodeID), v.Index() })
+	return allocs, index, nil
 }
 
 // UpdateAllocations records client-reported allocation status. Every
@@ -173,13 +182,20 @@ func (s *Server) UpdateAllocations(ctx context.Context, nodeID, secretID string,
 	if _, err := s.authNode(nodeID, secretID); err != nil {
 		return 0, err
 	}
-	snap := s.state.Snapshot()
+	current := make(map[string]*structs.Allocation, len(allocs))
+	s.state.View(func(v *state.Snapshot) {
+		for _, a := range allocs {
+			if a != nil {
+				current[a.Id] = v.Alloc(a.Id)
+			}
+		}
+	})
 	upd := make([]*structs.Allocation, 0, len(allocs))
 	for _, a := range allocs {
 		if a == nil {
 			return 0, fmt.Errorf("%w: nil allocation", ErrBadRequest)
 		}
-		cur := snap.Alloc(a.Id)
+		cur := current[a.Id]
 		if cur == nil {
 			return 0, fmt.Errorf("%w: allocation %q", ErrNotFound, a.Id)
 		}

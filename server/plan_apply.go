@@ -65,7 +65,8 @@ func (p *planApplier) run(ctx context.Context) {
 }
 
 func (p *planApplier) apply(ctx context.Context, plan *structs.Plan) (*structs.PlanResult, error) {
-	res := evaluatePlan(p.state.Snapshot(), plan)
+	var res *structs.PlanResult
+	p.state.View(func(v *state.Snapshot) { res = evaluatePlan(v, plan) })
 	if len(res.NodeAllocation)+len(res.NodeUpdate) == 0 {
 		res.AllocIndex = p.state.Index()
 		return res, nil

@@ -87,6 +87,15 @@ func (s *Store) Snapshot() *Snapshot {
 	return &Snapshot{t: s.t.clone()}
 }
 
+// View runs f on the live tables under the read lock, without copying
+// them: the cheap way to read a few objects. f must not keep the Snapshot
+// it is given, block, or write to the store.
+func (s *Store) View(f func(v *Snapshot)) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	f(&Snapshot{t: s.t})
+}
+
 // Index is the raft index of the last change applied.
 func (s *Store) Index() uint64 {
 	s.mu.RLock()

@@ -98,3 +98,15 @@ func TestPersistRestoreRoundTrip(t *testing.T) {
 	require.Len(t, snap.AllocsByNode("n"), 1)
 	require.Len(t, snap.EvalsByJob("default", "a"), 1)
 }
+
+func TestViewSeesTheLiveTables(t *testing.T) {
+	s := NewStore()
+	tx := s.Begin()
+	tx.UpsertNode(&structs.Node{Id: "n"})
+	tx.Commit(3)
+	var got *structs.Node
+	var idx uint64
+	s.View(func(v *Snapshot) { got, idx = v.Node("n"), v.Index() })
+	require.Equal(t, "n", got.GetId())
+	require.Equal(t, uint64(3), idx)
+}

@@ -70,7 +70,11 @@ func readLoop(s store.Store, stop <-chan struct{}, termOf func(uint64) uint64) e
 		if last < first {
 			continue
 		}
-		if term, err := s.Term(last); err != nil || term != termOf(last) {
+		term, err := s.Term(last)
+		if err == store.ErrCompacted {
+			continue // the writer compacted past last since LastIndex
+		}
+		if err != nil || term != termOf(last) {
 			return fmt.Errorf("term of %d: %d, %v", last, term, err)
 		}
 		ents, err := s.Entries(first, last+1, noLimit)

@@ -46,6 +46,7 @@ type ExitError struct {
 	Err  error
 }
 
+// Error describes the exit code and the underlying error.
 func (e *ExitError) Error() string {
 	if e.Err == nil {
 		return fmt.Sprintf("exit code %d", e.Code)

@@ -49,6 +49,16 @@ func (r *allocRunner) update(a *structs.Allocation) {
 
 func (r *allocRunner) stop() { r.stopOnce.Do(func() { close(r.stopCh) }) }
 
+// finished reports whether every task of the allocation has ended.
+func (r *allocRunner) finished() bool {
+	select {
+	case <-r.done:
+		return true
+	default:
+		return false
+	}
+}
+
 // kill stops every task and waits for the runner to finish or ctx to end.
 func (r *allocRunner) kill(ctx context.Context) {
 	r.stop()

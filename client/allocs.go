@@ -61,6 +61,16 @@ func (m *allocManager) reconcile(ctx context.Context, allocs []*structs.Allocati
 	if ctx.Err() != nil {
 		return
 	}
+	listed := make(map[string]bool, len(allocs))
+	for _, a := range allocs {
+		listed[a.Id] = true
+	}
+	// Forget finished runners of allocations the servers have collected.
+	for id, r := range m.runners {
+		if !listed[id] && r.finished() {
+			delete(m.runners, id)
+		}
+	}
 	for _, a := range allocs {
 		r := m.runners[a.Id]
 		if r != nil {

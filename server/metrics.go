@@ -17,27 +17,18 @@ type metrics struct {
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	counter := func(name, help string) prometheus.Counter {
+		return prometheus.NewCounter(prometheus.CounterOpts{Namespace: "drover", Subsystem: "server", Name: name, Help: help})
+	}
 	m := &metrics{
 		leader: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: "drover", Subsystem: "server", Name: "is_leader",
 			Help: "1 while this server leads the cluster.",
 		}),
-		jobsRegistered: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: "drover", Subsystem: "server", Name: "jobs_registered_total",
-			Help: "Job registrations committed by this server as leader.",
-		}),
-		heartbeats: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: "drover", Subsystem: "server", Name: "heartbeats_total",
-			Help: "Client heartbeats processed by this server as leader.",
-		}),
-		nodesDown: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: "drover", Subsystem: "server", Name: "nodes_marked_down_total",
-			Help: "Nodes marked down after missing their heartbeat TTL.",
-		}),
-		plansApplied: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: "drover", Subsystem: "server", Name: "plans_applied_total",
-			Help: "Scheduler plans committed by the plan applier.",
-		}),
+		jobsRegistered: counter("jobs_registered_total", "Job registrations committed by this server as leader."),
+		heartbeats:     counter("heartbeats_total", "Client heartbeats processed by this server as leader."),
+		nodesDown:      counter("nodes_marked_down_total", "Nodes marked down after missing their heartbeat TTL."),
+		plansApplied:   counter("plans_applied_total", "Scheduler plans committed by the plan applier."),
 		gcReaped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "drover", Subsystem: "server", Name: "gc_reaped_total",
 			Help: "Objects removed by garbage collection, by kind (node, job, eval, alloc).",

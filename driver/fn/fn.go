@@ -63,7 +63,7 @@ type Driver struct {
 
 	mu    sync.Mutex
 	funcs map[string]Func
-	tasks map[string]*task
+	tasks driver.Tasks[*task]
 }
 
 type task struct {
@@ -78,7 +78,7 @@ func New(logger *slog.Logger) *Driver {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Driver{logger: logger, funcs: map[string]Func{}, tasks: map[string]*task{}}
+	return &Driver{logger: logger, funcs: map[string]Func{}}
 }
 
 // Register makes f runnable under name.
@@ -124,12 +124,11 @@ func (d *Driver) StartTask(_ context.Context, cfg *driver.TaskConfig) (*driver.T
 	}
 	d.mu.Lock()
 	f := d.funcs[name]
-	_, dup := d.tasks[cfg.ID]
 	d.mu.Unlock()
 	if f == nil {
 		return nil, fmt.Errorf("%w: no function registered as %q", driver.ErrInvalidConfig, name)
 	}
-	if dup {
+	if d.tasks.Has(cfg.ID) {
 		return nil, fmt.Errorf("fn: task %s already started", cfg.ID)
 	}
 	stdout, err := openLog(cfg.StdoutPath)
@@ -143,9 +142,12 @@ func (d *Driver) StartTask(_ context.Context, cfg *driver.TaskConfig) (*driver.T
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t := &task{cancel: cancel, exit: driver.NewExit()}
-	d.mu.Lock()
-	d.tasks[cfg.ID] = t
-	d.mu.Unlock()
+	if !d.tasks.Add(cfg.ID, t) {
+		cancel()
+		stdout.Close()
+		stderr.Close()
+		return nil, fmt.Errorf("fn: task %s already started", cfg.ID)
+	}
 	ft := &Task{ID: cfg.ID, AllocID: cfg.AllocID, TaskName: cfg.TaskName, Args: args, Env: cfg.Env,
 		Dir: cfg.TaskDir, Stdout: stdout, Stderr: stderr, Resources: cfg.Resources}
 	go func() {
@@ -185,19 +187,9 @@ func openLog(path string) (*os.File, error) {
 	return f, nil
 }
 
-func (d *Driver) get(id string) (*task, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	t := d.tasks[id]
-	if t == nil {
-		return nil, fmt.Errorf("fn: %s: %w", id, driver.ErrTaskNotFound)
-	}
-	return t, nil
-}
-
 // WaitTask implements driver.Driver.
 func (d *Driver) WaitTask(ctx context.Context, taskID string) (<-chan *driver.ExitResult, error) {
-	t, err := d.get(taskID)
+	t, err := d.tasks.Get(taskID)
 	if err != nil {
 		return nil, err
 	}
@@ -207,7 +199,7 @@ func (d *Driver) WaitTask(ctx context.Context, taskID string) (<-chan *driver.Ex
 // StopTask implements driver.Driver: cancel the function's context and wait
 // up to timeout for it to return.
 func (d *Driver) StopTask(ctx context.Context, taskID string, timeout time.Duration, _ string) error {
-	t, err := d.get(taskID)
+	t, err := d.tasks.Get(taskID)
 	if err != nil {
 		return err
 	}
@@ -230,7 +222,7 @@ func (d *Driver) StopTask(ctx context.Context, taskID string, timeout time.Durat
 
 // DestroyTask implements driver.Driver.
 func (d *Driver) DestroyTask(taskID string, force bool) error {
-	t, err := d.get(taskID)
+	t, err := d.tasks.Get(taskID)
 	if err != nil {
 		return err
 	}
@@ -240,9 +232,7 @@ func (d *Driver) DestroyTask(taskID string, force bool) error {
 		}
 		t.cancel()
 	}
-	d.mu.Lock()
-	delete(d.tasks, taskID)
-	d.mu.Unlock()
+	d.tasks.Delete(taskID)
 	return nil
 }
 

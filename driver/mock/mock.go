@@ -25,9 +25,7 @@ const Name = "mock"
 // Driver is the mock driver.
 type Driver struct {
 	logger *slog.Logger
-
-	mu    sync.Mutex
-	tasks map[string]*task
+	tasks  driver.Tasks[*task]
 }
 
 type task struct {
@@ -43,7 +41,7 @@ func New(logger *slog.Logger) *Driver {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Driver{logger: logger, tasks: map[string]*task{}}
+	return &Driver{logger: logger}
 }
 
 // Name implements driver.Driver.
@@ -76,13 +74,10 @@ func (d *Driver) StartTask(_ context.Context, cfg *driver.TaskConfig) (*driver.T
 	if startErr != "" {
 		return nil, errors.New(startErr)
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.tasks[cfg.ID] != nil {
+	t := &task{stop: make(chan struct{}), exit: driver.NewExit()}
+	if !d.tasks.Add(cfg.ID, t) {
 		return nil, fmt.Errorf("mock: task %s already started", cfg.ID)
 	}
-	t := &task{stop: make(chan struct{}), exit: driver.NewExit()}
-	d.tasks[cfg.ID] = t
 	res := &driver.ExitResult{ExitCode: code}
 	if msg != "" {
 		res.Err = errors.New(msg)
@@ -125,19 +120,9 @@ func parseRunFor(cfg map[string]any) (time.Duration, error) {
 	return d, nil
 }
 
-func (d *Driver) get(id string) (*task, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	t := d.tasks[id]
-	if t == nil {
-		return nil, fmt.Errorf("mock: %s: %w", id, driver.ErrTaskNotFound)
-	}
-	return t, nil
-}
-
 // WaitTask implements driver.Driver.
 func (d *Driver) WaitTask(ctx context.Context, taskID string) (<-chan *driver.ExitResult, error) {
-	t, err := d.get(taskID)
+	t, err := d.tasks.Get(taskID)
 	if err != nil {
 		return nil, err
 	}
@@ -146,7 +131,7 @@ func (d *Driver) WaitTask(ctx context.Context, taskID string) (<-chan *driver.Ex
 
 // StopTask implements driver.Driver.
 func (d *Driver) StopTask(ctx context.Context, taskID string, _ time.Duration, _ string) error {
-	t, err := d.get(taskID)
+	t, err := d.tasks.Get(taskID)
 	if err != nil {
 		return err
 	}
@@ -161,7 +146,7 @@ func (d *Driver) StopTask(ctx context.Context, taskID string, _ time.Duration, _
 
 // DestroyTask implements driver.Driver.
 func (d *Driver) DestroyTask(taskID string, force bool) error {
-	t, err := d.get(taskID)
+	t, err := d.tasks.Get(taskID)
 	if err != nil {
 		return err
 	}
@@ -172,9 +157,7 @@ func (d *Driver) DestroyTask(taskID string, force bool) error {
 		t.once.Do(func() { close(t.stop) })
 		<-t.exit.Done()
 	}
-	d.mu.Lock()
-	delete(d.tasks, taskID)
-	d.mu.Unlock()
+	d.tasks.Delete(taskID)
 	return nil
 }
 
@@ -184,6 +167,6 @@ func (d *Driver) RecoverTask(h *driver.TaskHandle) error {
 	if h == nil {
 		return fmt.Errorf("mock: empty handle: %w", driver.ErrTaskNotFound)
 	}
-	_, err := d.get(h.ID)
+	_, err := d.tasks.Get(h.ID)
 	return err
 }

@@ -30,8 +30,9 @@ type Driver struct {
 	// PollInterval is how often a reattached process is checked for exit. Default 1s.
 	PollInterval time.Duration
 
-	mu    sync.Mutex
-	tasks map[string]*task
+	// recoverMu serialises RecoverTask's check-then-add.
+	recoverMu sync.Mutex
+	tasks     driver.Tasks[*task]
 }
 
 type task struct {
@@ -55,7 +56,7 @@ func New(logger *slog.Logger) *Driver {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Driver{logger: logger, PollInterval: time.Second, tasks: map[string]*task{}}
+	return &Driver{logger: logger, PollInterval: time.Second}
 }
 
 // Name implements driver.Driver.
@@ -80,10 +81,7 @@ func (d *Driver) StartTask(_ context.Context, cfg *driver.TaskConfig) (*driver.T
 	if err != nil {
 		return nil, err
 	}
-	d.mu.Lock()
-	_, dup := d.tasks[cfg.ID]
-	d.mu.Unlock()
-	if dup {
+	if d.tasks.Has(cfg.ID) {
 		return nil, fmt.Errorf("raw_exec: task %s already started", cfg.ID)
 	}
 	stdout, err := openLog(cfg.StdoutPath)
@@ -111,9 +109,11 @@ func (d *Driver) StartTask(_ context.Context, cfg *driver.TaskConfig) (*driver.T
 		err := cmd.Wait()
 		t.exit.Set(exitResult(cmd.ProcessState, err))
 	}()
-	d.mu.Lock()
-	d.tasks[cfg.ID] = t
-	d.mu.Unlock()
+	if !d.tasks.Add(cfg.ID, t) {
+		// Started twice at once: the second process goes.
+		_ = syscall.Kill(-t.pgid, syscall.SIGKILL)
+		return nil, fmt.Errorf("raw_exec: task %s already started", cfg.ID)
+	}
 	state, _ := json.Marshal(handleState{PGID: t.pgid, StartTime: t.startTime})
 	return &driver.TaskHandle{ID: cfg.ID, Driver: Name, PID: t.pid, StartedAt: time.Now(), State: state}, nil
 }
@@ -157,19 +157,9 @@ func exitResult(ps *os.ProcessState, waitErr error) *driver.ExitResult {
 	return res
 }
 
-func (d *Driver) get(id string) (*task, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	t := d.tasks[id]
-	if t == nil {
-		return nil, fmt.Errorf("raw_exec: %s: %w", id, driver.ErrTaskNotFound)
-	}
-	return t, nil
-}
-
 // WaitTask implements driver.Driver.
 func (d *Driver) WaitTask(ctx context.Context, taskID string) (<-chan *driver.ExitResult, error) {
-	t, err := d.get(taskID)
+	t, err := d.tasks.Get(taskID)
 	if err != nil {
 		return nil, err
 	}
@@ -179,7 +169,7 @@ func (d *Driver) WaitTask(ctx context.Context, taskID string) (<-chan *driver.Ex
 // StopTask implements driver.Driver: signal the process group, then kill
 // it after timeout.
 func (d *Driver) StopTask(ctx context.Context, taskID string, timeout time.Duration, signal string) error {
-	t, err := d.get(taskID)
+	t, err := d.tasks.Get(taskID)
 	if err != nil {
 		return err
 	}
@@ -217,7 +207,7 @@ func (d *Driver) StopTask(ctx context.Context, taskID string, timeout time.Durat
 // DestroyTask implements driver.Driver. Whatever is left of the task's
 // process group (children that outlived the main process) is killed.
 func (d *Driver) DestroyTask(taskID string, force bool) error {
-	t, err := d.get(taskID)
+	t, err := d.tasks.Get(taskID)
 	if err != nil {
 		return err
 	}
@@ -235,9 +225,7 @@ func (d *Driver) DestroyTask(taskID string, force bool) error {
 	if t.stopPoll != nil {
 		close(t.stopPoll)
 	}
-	d.mu.Lock()
-	delete(d.tasks, taskID)
-	d.mu.Unlock()
+	d.tasks.Delete(taskID)
 	return nil
 }
 
@@ -252,16 +240,16 @@ func (d *Driver) RecoverTask(h *driver.TaskHandle) error {
 	if err := json.Unmarshal(h.State, &st); err != nil {
 		return fmt.Errorf("raw_exec: handle state: %v: %w", err, driver.ErrTaskNotFound)
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.tasks[h.ID] != nil {
+	d.recoverMu.Lock()
+	defer d.recoverMu.Unlock()
+	if d.tasks.Has(h.ID) {
 		return nil
 	}
 	if !sameProcess(h.PID, st.StartTime) {
 		return fmt.Errorf("raw_exec: process %d of %s is gone: %w", h.PID, h.ID, driver.ErrTaskNotFound)
 	}
 	t := &task{id: h.ID, pid: h.PID, pgid: st.PGID, startTime: st.StartTime, exit: driver.NewExit(), stopPoll: make(chan struct{})}
-	d.tasks[h.ID] = t
+	d.tasks.Add(h.ID, t)
 	go d.poll(t)
 	return nil
 }

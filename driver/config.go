@@ -2,8 +2,34 @@ package driver
 
 import (
 	"fmt"
+	"math"
+	"slices"
+	"sort"
+	"strings"
 	"time"
 )
+
+// The Config helpers read a task's driver config as the client hands it
+// over: the AsMap of a protobuf Struct, where numbers are float64 and lists
+// are []any. A missing or null key reads as the zero value; a key of the
+// wrong type is an error wrapping ErrInvalidConfig.
+
+// CheckKeys rejects config keys a driver does not know, so a misspelt key
+// fails the task instead of being silently ignored.
+func CheckKeys(cfg map[string]any, known ...string) error {
+	var unknown []string
+	for k := range cfg {
+		if !slices.Contains(known, k) {
+			unknown = append(unknown, k)
+		}
+	}
+	if len(unknown) == 0 {
+		return nil
+	}
+	sort.Strings(unknown)
+	return fmt.Errorf("%w: unknown key(s) %s (known: %s)", ErrInvalidConfig,
+		strings.Join(unknown, ", "), strings.Join(known, ", "))
+}
 
 // ConfigString reads an optional string key of a task config.
 func ConfigString(cfg map[string]any, key string) (string, error) {
@@ -24,25 +50,25 @@ func ConfigStrings(cfg map[string]any, key string) ([]string, error) {
 	if !ok || v == nil {
 		return nil, nil
 	}
-	list, ok := v.([]any)
-	if !ok {
-		if ss, ok := v.([]string); ok {
-			return ss, nil
+	switch list := v.(type) {
+	case []string:
+		return slices.Clone(list), nil
+	case []any:
+		out := make([]string, len(list))
+		for i, x := range list {
+			s, ok := x.(string)
+			if !ok {
+				return nil, fmt.Errorf("%w: %s[%d] must be a string, got %T", ErrInvalidConfig, key, i, x)
+			}
+			out[i] = s
 		}
-		return nil, fmt.Errorf("%w: %s must be a list of strings, got %T", ErrInvalidConfig, key, v)
+		return out, nil
 	}
-	out := make([]string, len(list))
-	for i, x := range list {
-		s, ok := x.(string)
-		if !ok {
-			return nil, fmt.Errorf("%w: %s[%d] must be a string, got %T", ErrInvalidConfig, key, i, x)
-		}
-		out[i] = s
-	}
-	return out, nil
+	return nil, fmt.Errorf("%w: %s must be a list of strings, got %T", ErrInvalidConfig, key, v)
 }
 
-// ConfigInt reads an optional integer key (JSON numbers arrive as float64).
+// ConfigInt reads an optional integer key; a float64 (how protobuf and JSON
+// numbers arrive) must be a whole number in int's range.
 func ConfigInt(cfg map[string]any, key string) (int, error) {
 	v, ok := cfg[key]
 	if !ok || v == nil {
@@ -50,13 +76,18 @@ func ConfigInt(cfg map[string]any, key string) (int, error) {
 	}
 	switch n := v.(type) {
 	case float64:
-		if n != float64(int(n)) {
+		if n != math.Trunc(n) || n < math.MinInt || n >= math.MaxInt {
 			return 0, fmt.Errorf("%w: %s must be a whole number, got %v", ErrInvalidConfig, key, n)
 		}
 		return int(n), nil
 	case int:
 		return n, nil
+	case int32:
+		return int(n), nil
 	case int64:
+		if n < math.MinInt || n > math.MaxInt {
+			return 0, fmt.Errorf("%w: %s is out of range: %d", ErrInvalidConfig, key, n)
+		}
 		return int(n), nil
 	}
 	return 0, fmt.Errorf("%w: %s must be a number, got %T", ErrInvalidConfig, key, v)
@@ -70,7 +101,7 @@ func ConfigDuration(cfg map[string]any, key string) (time.Duration, error) {
 	}
 	d, err := time.ParseDuration(s)
 	if err != nil {
-		return 0, fmt.Errorf("%w: %s: %v", ErrInvalidConfig, key, err)
+		return 0, fmt.Errorf("%w: %s: %w", ErrInvalidConfig, key, err)
 	}
 	return d, nil
 }

@@ -6,6 +6,8 @@ package driver
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/droverhq/drover/structs"
@@ -17,8 +19,9 @@ var (
 	ErrTaskNotFound = errors.New("driver: task not found")
 	// ErrTaskRunning: DestroyTask without force on a task still running.
 	ErrTaskRunning = errors.New("driver: task is still running")
-	// ErrInvalidConfig wraps every error about a task's driver configuration;
-	// StartTask returns it before starting anything.
+	// ErrInvalidConfig wraps every error about a task's configuration (its
+	// driver config, environment or kill signal); StartTask returns it before
+	// starting anything, and retrying the same config cannot succeed.
 	ErrInvalidConfig = errors.New("driver: invalid task config")
 )
 
@@ -45,18 +48,56 @@ type TaskConfig struct {
 	StderrPath string
 	// Resources is what the task reserved.
 	Resources *structs.Resources
-	// KillTimeout is the wait between KillSignal and a forced kill.
+	// KillTimeout is the wait between KillSignal and a forced kill; 0 means
+	// DefaultKillTimeout.
 	KillTimeout time.Duration
-	// KillSignal is the signal a stop sends first; "" means SIGINT for processes.
+	// KillSignal is the signal a stop sends first, named like "SIGTERM"; ""
+	// means SIGINT for processes.
 	KillSignal string
+}
+
+// Validate checks what every driver needs of a task config: a non-nil
+// config with an ID, and an environment that can be handed to a process.
+// Its errors wrap ErrInvalidConfig.
+func (c *TaskConfig) Validate() error {
+	if c == nil {
+		return fmt.Errorf("%w: no task config", ErrInvalidConfig)
+	}
+	if c.ID == "" {
+		return fmt.Errorf("%w: task ID is empty", ErrInvalidConfig)
+	}
+	for k, v := range c.Env {
+		if k == "" || strings.ContainsAny(k, "=\x00") {
+			return fmt.Errorf("%w: environment variable name %q", ErrInvalidConfig, k)
+		}
+		if strings.ContainsRune(v, 0) {
+			return fmt.Errorf("%w: environment variable %s holds a NUL byte", ErrInvalidConfig, k)
+		}
+	}
+	if c.KillTimeout < 0 {
+		return fmt.Errorf("%w: negative kill timeout %s", ErrInvalidConfig, c.KillTimeout)
+	}
+	return nil
+}
+
+// KillTimeoutOrDefault is KillTimeout, or DefaultKillTimeout when unset.
+func (c *TaskConfig) KillTimeoutOrDefault() time.Duration {
+	if c == nil || c.KillTimeout <= 0 {
+		return DefaultKillTimeout
+	}
+	return c.KillTimeout
 }
 
 // TaskHandle is the serializable record of a started task, which the client
 // persists so it can reattach after its own restart.
 type TaskHandle struct {
-	ID        string
-	Driver    string
-	PID       int
+	// ID is the task's TaskConfig.ID.
+	ID string
+	// Driver is the name of the driver that started the task.
+	Driver string
+	// PID is the task's main process, or 0 for drivers without processes.
+	PID int
+	// StartedAt is when the driver started the task.
 	StartedAt time.Time
 	// State is driver-specific.
 	State []byte
@@ -64,9 +105,13 @@ type TaskHandle struct {
 
 // ExitResult is how a task ended.
 type ExitResult struct {
+	// ExitCode is the task's exit code; a process killed by a signal
+	// reports 128+signal, as shells do, and -1 means unknown.
 	ExitCode int
-	Signal   int
-	Err      error
+	// Signal is the signal that ended the task, or 0.
+	Signal int
+	// Err says what went wrong beyond the code, if anything.
+	Err error
 }
 
 // Successful reports a clean exit: code 0, no signal, no error.
@@ -76,8 +121,11 @@ func (r *ExitResult) Successful() bool {
 
 // Fingerprint is a driver's report about itself on this host.
 type Fingerprint struct {
-	Detected          bool
-	Healthy           bool
+	// Detected: the driver can run on this host.
+	Detected bool
+	// Healthy: the driver can run tasks right now.
+	Healthy bool
+	// HealthDescription explains Healthy to an operator.
 	HealthDescription string
 	// Attributes join the node's attributes, e.g. "driver.raw_exec" = "1".
 	Attributes map[string]string

@@ -7,9 +7,13 @@ import (
 
 // Tasks is a driver's table of tasks by id, safe for concurrent use. The
 // zero value is ready to use.
+//
+// An id may also be reserved while its task is being started: it is then
+// taken (Has, Add and Reserve see it) but not yet found (Get does not).
 type Tasks[T any] struct {
-	mu sync.Mutex
-	m  map[string]T
+	mu       sync.Mutex
+	m        map[string]T
+	reserved map[string]struct{}
 }
 
 // Get returns the task with id, or an error wrapping ErrTaskNotFound.
@@ -23,20 +27,24 @@ func (t *Tasks[T]) Get(id string) (T, error) {
 	return v, nil
 }
 
-// Has reports whether a task with id is in the table.
+// Has reports whether id is taken: a task is stored or reserved under it.
 func (t *Tasks[T]) Has(id string) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	_, ok := t.m[id]
-	return ok
+	return t.taken(id)
 }
 
-// Add stores v under id unless a task is already there, and reports
-// whether it did.
+func (t *Tasks[T]) taken(id string) bool {
+	_, ok := t.m[id]
+	_, reserved := t.reserved[id]
+	return ok || reserved
+}
+
+// Add stores v under id unless id is taken, and reports whether it did.
 func (t *Tasks[T]) Add(id string, v T) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if _, ok := t.m[id]; ok {
+	if t.taken(id) {
 		return false
 	}
 	if t.m == nil {
@@ -44,6 +52,60 @@ func (t *Tasks[T]) Add(id string, v T) bool {
 	}
 	t.m[id] = v
 	return true
+}
+
+// Reserve takes id for a task about to be started unless id is taken, and
+// reports whether it did. Fill or Release must follow a successful Reserve.
+func (t *Tasks[T]) Reserve(id string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.taken(id) {
+		return false
+	}
+	if t.reserved == nil {
+		t.reserved = map[string]struct{}{}
+	}
+	t.reserved[id] = struct{}{}
+	return true
+}
+
+// Fill stores v under id, ending its reservation.
+func (t *Tasks[T]) Fill(id string, v T) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.reserved, id)
+	if t.m == nil {
+		t.m = map[string]T{}
+	}
+	t.m[id] = v
+}
+
+// Release ends the reservation of id without storing a task.
+func (t *Tasks[T]) Release(id string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.reserved, id)
+}
+
+// Remove deletes the task with id and returns it, provided check (if not
+// nil) returns no error for it; both happen under the table's lock, so
+// of concurrent Removes of one task only one succeeds. It returns an error
+// wrapping ErrTaskNotFound if there is no such task, or check's error.
+func (t *Tasks[T]) Remove(id string, check func(T) error) (T, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	v, ok := t.m[id]
+	if !ok {
+		return v, fmt.Errorf("task %s: %w", id, ErrTaskNotFound)
+	}
+	if check != nil {
+		if err := check(v); err != nil {
+			var zero T
+			return zero, err
+		}
+	}
+	delete(t.m, id)
+	return v, nil
 }
 
 // Delete forgets the task with id.

@@ -1,6 +1,8 @@
 package driver
 
 import (
+	"errors"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -19,4 +21,50 @@ func TestTasksTable(t *testing.T) {
 	tasks.Delete("a")
 	require.False(t, tasks.Has("a"))
 	require.True(t, tasks.Add("a", 3), "a deleted id can be reused")
+}
+
+func TestTasksReservation(t *testing.T) {
+	var tasks Tasks[int]
+	require.True(t, tasks.Reserve("a"))
+	require.True(t, tasks.Has("a"))
+	require.False(t, tasks.Reserve("a"))
+	require.False(t, tasks.Add("a", 1), "a reserved id is taken")
+	_, err := tasks.Get("a")
+	require.ErrorIs(t, err, ErrTaskNotFound, "a reserved id has no task yet")
+	tasks.Fill("a", 7)
+	v, err := tasks.Get("a")
+	require.NoError(t, err)
+	require.Equal(t, 7, v)
+	require.False(t, tasks.Reserve("a"))
+
+	require.True(t, tasks.Reserve("b"))
+	tasks.Release("b")
+	require.False(t, tasks.Has("b"))
+	require.True(t, tasks.Add("b", 2))
+}
+
+func TestTasksRemove(t *testing.T) {
+	var tasks Tasks[int]
+	_, err := tasks.Remove("a", nil)
+	require.ErrorIs(t, err, ErrTaskNotFound)
+	require.True(t, tasks.Add("a", 1))
+	busy := errors.New("busy")
+	_, err = tasks.Remove("a", func(int) error { return busy })
+	require.ErrorIs(t, err, busy)
+	require.True(t, tasks.Has("a"), "a refused removal keeps the task")
+
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	removed := 0
+	for range 10 {
+		wg.Go(func() {
+			if _, err := tasks.Remove("a", nil); err == nil {
+				mu.Lock()
+				removed++
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	require.Equal(t, 1, removed, "only one of concurrent removals wins")
 }

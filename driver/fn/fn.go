@@ -1,11 +1,17 @@
-// Package fn runs Go functions of the host program as tasks: the host
-// registers a function under a name, and a task with driver "fn" and config
-// {"func": "<name>", "args": [...]} runs it in a goroutine.
+// Package fn is the fn driver: it runs Go functions of the host program as
+// tasks. The host registers a function under a name, and a task with
+// driver "fn" and config {"func": "<name>", "args": [...]} runs it in a
+// goroutine of the host process.
 //
-// A function cannot be killed from outside: a stop cancels its context and
-// waits up to the kill timeout; a function that ignores its context is
-// reported stopped and left to finish on its own. An in-process function
-// does not survive a restart of the client, so RecoverTask always fails.
+// A function is told to stop by the cancellation of its context. It cannot
+// be killed from outside: a stop, or a forced DestroyTask, waits up to the
+// kill timeout for it to return, then reports the task ended (ExitCode -1,
+// Err ErrAbandoned) and leaves the goroutine to finish on its own, still
+// holding the task's log files. A function that panics ends its task with
+// ExitCode 2 and a *PanicError; the host keeps running.
+//
+// An in-process function does not survive a restart of the host, so
+// RecoverTask always returns driver.ErrTaskNotFound.
 package fn
 
 import (
@@ -14,11 +20,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"sort"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/droverhq/drover/driver"
 	"github.com/droverhq/drover/structs"
@@ -27,17 +31,29 @@ import (
 // Name is the driver's name in jobs.
 const Name = "fn"
 
-// Func is a task body. It should return when ctx is cancelled.
+// Func is a task body. It should return when ctx is cancelled: that is how
+// the task is stopped. Returning nil is exit code 0; an error is exit code
+// 1, or the Code of an *ExitError in its chain (an ExitError with Code 0
+// and no Err is a clean exit).
 type Func func(ctx context.Context, t *Task) error
 
 // Task is what a Func is told about the task it runs.
 type Task struct {
-	ID, AllocID, TaskName string
-	Args                  []string
-	Env                   map[string]string
-	Dir                   string
-	Stdout, Stderr        io.Writer
-	Resources             *structs.Resources
+	// ID is unique per task instance: "<allocID>/<taskName>".
+	ID       string
+	AllocID  string
+	TaskName string
+	// Args are the task config's args.
+	Args []string
+	// Env is the task's environment; the function's own copy.
+	Env map[string]string
+	// Dir is the task's working directory. The function runs in the host's
+	// working directory; Dir is where it should keep its files.
+	Dir string
+	// Stdout and Stderr append to the task's log files.
+	Stdout, Stderr io.Writer
+	// Resources is what the task reserved; nothing enforces it.
+	Resources *structs.Resources
 }
 
 // ExitError lets a Func choose its exit code.
@@ -46,7 +62,7 @@ type ExitError struct {
 	Err  error
 }
 
-// Error describes the exit code and the underlying error.
+// Error implements error.
 func (e *ExitError) Error() string {
 	if e.Err == nil {
 		return fmt.Sprintf("exit code %d", e.Code)
@@ -57,18 +73,33 @@ func (e *ExitError) Error() string {
 // Unwrap returns the underlying error.
 func (e *ExitError) Unwrap() error { return e.Err }
 
-// Driver is the fn driver.
+// PanicError is the exit error of a task whose function panicked.
+type PanicError struct {
+	// Value is what the function panicked with.
+	Value any
+	// Stack is the goroutine's stack at the panic.
+	Stack []byte
+}
+
+// Error implements error.
+func (e *PanicError) Error() string { return fmt.Sprintf("fn: function panicked: %v", e.Value) }
+
+// Errors callers branch on.
+var (
+	// ErrAlreadyRegistered: Register with a name already taken.
+	ErrAlreadyRegistered = errors.New("fn: function already registered")
+	// ErrAbandoned is the exit error of a task whose function did not
+	// return within its kill timeout after being cancelled.
+	ErrAbandoned = errors.New("fn: function did not return after cancellation and was abandoned")
+)
+
+// Driver is the fn driver. Its methods are safe for concurrent use.
 type Driver struct {
 	logger *slog.Logger
 
-	mu    sync.Mutex
+	mu    sync.Mutex // guards funcs
 	funcs map[string]Func
 	tasks driver.Tasks[*task]
-}
-
-type task struct {
-	cancel context.CancelFunc
-	exit   *driver.Exit
 }
 
 var _ driver.Driver = (*Driver)(nil)
@@ -81,15 +112,22 @@ func New(logger *slog.Logger) *Driver {
 	return &Driver{logger: logger, funcs: map[string]Func{}}
 }
 
-// Register makes f runnable under name.
+// Register makes f runnable under name. It fails for an empty name or a nil
+// f, and with ErrAlreadyRegistered for a name already taken.
 func (d *Driver) Register(name string, f Func) error {
-	if name == "" || f == nil {
-		return errors.New("fn: a function needs a name and a body")
+	if strings.TrimSpace(name) == "" {
+		return errors.New("fn: a function needs a name")
+	}
+	if strings.Contains(name, ",") {
+		return fmt.Errorf("fn: function name %q holds a comma", name)
+	}
+	if f == nil {
+		return fmt.Errorf("fn: function %q has no body", name)
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.funcs[name] != nil {
-		return fmt.Errorf("fn: function %q is already registered", name)
+		return fmt.Errorf("%w: %q", ErrAlreadyRegistered, name)
 	}
 	d.funcs[name] = f
 	return nil
@@ -98,8 +136,9 @@ func (d *Driver) Register(name string, f Func) error {
 // Name implements driver.Driver.
 func (d *Driver) Name() string { return Name }
 
-// Fingerprint implements driver.Driver; the registered names are published
-// as driver.fn.funcs, so constraints can require a function.
+// Fingerprint implements driver.Driver. The registered names are published,
+// sorted and comma-separated, as driver.fn.funcs, so constraints can
+// require a function.
 func (d *Driver) Fingerprint(context.Context) driver.Fingerprint {
 	d.mu.Lock()
 	names := make([]string, 0, len(d.funcs))
@@ -108,135 +147,8 @@ func (d *Driver) Fingerprint(context.Context) driver.Fingerprint {
 	}
 	d.mu.Unlock()
 	sort.Strings(names)
-	return driver.Fingerprint{Detected: true, Healthy: true, HealthDescription: "healthy",
-		Attributes: map[string]string{"driver.fn": "1", "driver.fn.funcs": strings.Join(names, ",")}}
-}
-
-// StartTask implements driver.Driver.
-func (d *Driver) StartTask(_ context.Context, cfg *driver.TaskConfig) (*driver.TaskHandle, error) {
-	name, err := driver.ConfigString(cfg.Config, "func")
-	if err != nil {
-		return nil, err
+	return driver.Fingerprint{
+		Detected: true, Healthy: true, HealthDescription: "healthy",
+		Attributes: map[string]string{"driver.fn": "1", "driver.fn.funcs": strings.Join(names, ",")},
 	}
-	args, err := driver.ConfigStrings(cfg.Config, "args")
-	if err != nil {
-		return nil, err
-	}
-	d.mu.Lock()
-	f := d.funcs[name]
-	d.mu.Unlock()
-	if f == nil {
-		return nil, fmt.Errorf("%w: no function registered as %q", driver.ErrInvalidConfig, name)
-	}
-	if d.tasks.Has(cfg.ID) {
-		return nil, fmt.Errorf("fn: task %s already started", cfg.ID)
-	}
-	stdout, err := openLog(cfg.StdoutPath)
-	if err != nil {
-		return nil, err
-	}
-	stderr, err := openLog(cfg.StderrPath)
-	if err != nil {
-		stdout.Close()
-		return nil, err
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	t := &task{cancel: cancel, exit: driver.NewExit()}
-	if !d.tasks.Add(cfg.ID, t) {
-		cancel()
-		stdout.Close()
-		stderr.Close()
-		return nil, fmt.Errorf("fn: task %s already started", cfg.ID)
-	}
-	ft := &Task{ID: cfg.ID, AllocID: cfg.AllocID, TaskName: cfg.TaskName, Args: args, Env: cfg.Env,
-		Dir: cfg.TaskDir, Stdout: stdout, Stderr: stderr, Resources: cfg.Resources}
-	go func() {
-		defer stdout.Close()
-		defer stderr.Close()
-		t.exit.Set(run(ctx, f, ft))
-	}()
-	return &driver.TaskHandle{ID: cfg.ID, Driver: Name, StartedAt: time.Now()}, nil
-}
-
-// run calls f, turning its error or panic into an exit result.
-func run(ctx context.Context, f Func, t *Task) (res *driver.ExitResult) {
-	defer func() {
-		if r := recover(); r != nil {
-			res = &driver.ExitResult{ExitCode: 2, Err: fmt.Errorf("fn: task panicked: %v", r)}
-		}
-	}()
-	err := f(ctx, t)
-	if err == nil {
-		return &driver.ExitResult{}
-	}
-	var ee *ExitError
-	if errors.As(err, &ee) {
-		return &driver.ExitResult{ExitCode: ee.Code, Err: ee.Err}
-	}
-	return &driver.ExitResult{ExitCode: 1, Err: err}
-}
-
-func openLog(path string) (*os.File, error) {
-	if path == "" {
-		return os.OpenFile(os.DevNull, os.O_WRONLY, 0)
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("fn: open log: %w", err)
-	}
-	return f, nil
-}
-
-// WaitTask implements driver.Driver.
-func (d *Driver) WaitTask(ctx context.Context, taskID string) (<-chan *driver.ExitResult, error) {
-	t, err := d.tasks.Get(taskID)
-	if err != nil {
-		return nil, err
-	}
-	return t.exit.Wait(ctx), nil
-}
-
-// StopTask implements driver.Driver: cancel the function's context and wait
-// up to timeout for it to return.
-func (d *Driver) StopTask(ctx context.Context, taskID string, timeout time.Duration, _ string) error {
-	t, err := d.tasks.Get(taskID)
-	if err != nil {
-		return err
-	}
-	t.cancel()
-	if timeout <= 0 {
-		timeout = driver.DefaultKillTimeout
-	}
-	timer := time.NewTimer(timeout)
-	defer timer.Stop()
-	select {
-	case <-t.exit.Done():
-	case <-timer.C:
-		d.logger.Warn("function did not return within its kill timeout; abandoning it", "task", taskID)
-		t.exit.Set(&driver.ExitResult{ExitCode: 1, Err: errors.New("fn: function ignored cancellation and was abandoned")})
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	return nil
-}
-
-// DestroyTask implements driver.Driver.
-func (d *Driver) DestroyTask(taskID string, force bool) error {
-	t, err := d.tasks.Get(taskID)
-	if err != nil {
-		return err
-	}
-	if t.exit.Result() == nil {
-		if !force {
-			return fmt.Errorf("fn: %s: %w", taskID, driver.ErrTaskRunning)
-		}
-		t.cancel()
-	}
-	d.tasks.Delete(taskID)
-	return nil
-}
-
-// RecoverTask implements driver.Driver; functions never survive a restart.
-func (d *Driver) RecoverTask(h *driver.TaskHandle) error {
-	return fmt.Errorf("fn: functions do not survive a client restart: %w", driver.ErrTaskNotFound)
 }

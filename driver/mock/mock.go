@@ -1,10 +1,19 @@
 // Package mock is a driver for tests: tasks run for a scripted time and end
-// with a scripted exit code, or fail to start.
+// with a scripted exit code, or fail to start. No process is involved.
 //
-// Config keys: run_for (duration like "100ms"; "" or "0" exits at once;
-// a negative one such as "-1s" runs until stopped), exit_code (number),
-// exit_err_msg (string reported as the exit error), start_error (string:
-// StartTask fails with it).
+// Config keys:
+//   - run_for: how long the task runs, as a duration string like "100ms".
+//     "" or "0" exits at once; a negative one such as "-1" or "-1s" runs
+//     until stopped. The numbers 0 and -1 are accepted too.
+//   - exit_code: the exit code (a whole number).
+//   - exit_err_msg: reported as the exit result's Err.
+//   - start_error: StartTask fails with an error wrapping ErrStartFailed
+//     and holding this text.
+//   - stdout_string: written to the task's stdout file at start.
+//   - kill_after: accepted and ignored.
+//
+// A stopped task exits as a process killed by SIGTERM would: Signal 15,
+// ExitCode 143. RecoverTask finds only tasks of the same Driver instance.
 package mock
 
 import (
@@ -13,7 +22,6 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/droverhq/drover/driver"
@@ -22,17 +30,27 @@ import (
 // Name is the driver's name in jobs.
 const Name = "mock"
 
-// Driver is the mock driver.
+// sigterm is the signal a stopped mock task reports.
+const sigterm = 15
+
+// ErrStartFailed is wrapped by StartTask's error for a task whose config
+// sets start_error.
+var ErrStartFailed = errors.New("mock: start failed")
+
+// Driver is the mock driver. Its methods are safe for concurrent use.
 type Driver struct {
 	logger *slog.Logger
 	tasks  driver.Tasks[*task]
 }
 
 type task struct {
-	stop chan struct{}
-	once sync.Once
-	exit *driver.Exit
+	stop     chan struct{}
+	stopOnce sync.Once
+	exit     *driver.Exit
 }
+
+// halt asks the task's goroutine to end the task as stopped.
+func (t *task) halt() { t.stopOnce.Do(func() { close(t.stop) }) }
 
 var _ driver.Driver = (*Driver)(nil)
 
@@ -49,93 +67,94 @@ func (d *Driver) Name() string { return Name }
 
 // Fingerprint implements driver.Driver.
 func (d *Driver) Fingerprint(context.Context) driver.Fingerprint {
-	return driver.Fingerprint{Detected: true, Healthy: true, HealthDescription: "healthy",
-		Attributes: map[string]string{"driver.mock": "1"}}
+	return driver.Fingerprint{
+		Detected: true, Healthy: true, HealthDescription: "healthy",
+		Attributes: map[string]string{"driver.mock": "1"},
+	}
 }
 
 // StartTask implements driver.Driver.
 func (d *Driver) StartTask(_ context.Context, cfg *driver.TaskConfig) (*driver.TaskHandle, error) {
-	runFor, err := parseRunFor(cfg.Config)
+	s, err := parseConfig(cfg)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("mock: %w", err)
 	}
-	code, err := driver.ConfigInt(cfg.Config, "exit_code")
-	if err != nil {
-		return nil, err
+	if s.startError != "" {
+		return nil, fmt.Errorf("%w: %s", ErrStartFailed, s.startError)
 	}
-	msg, err := driver.ConfigString(cfg.Config, "exit_err_msg")
-	if err != nil {
-		return nil, err
-	}
-	startErr, err := driver.ConfigString(cfg.Config, "start_error")
-	if err != nil {
-		return nil, err
-	}
-	if startErr != "" {
-		return nil, errors.New(startErr)
-	}
-	t := &task{stop: make(chan struct{}), exit: driver.NewExit()}
-	if !d.tasks.Add(cfg.ID, t) {
+	if !d.tasks.Reserve(cfg.ID) {
 		return nil, fmt.Errorf("mock: task %s already started", cfg.ID)
 	}
-	res := &driver.ExitResult{ExitCode: code}
-	if msg != "" {
-		res.Err = errors.New(msg)
+	if s.stdout != "" {
+		if err := writeStdout(cfg.StdoutPath, s.stdout); err != nil {
+			d.tasks.Release(cfg.ID)
+			return nil, fmt.Errorf("mock: %w", err)
+		}
 	}
-	go func() {
-		var done <-chan time.Time
-		if runFor >= 0 {
-			timer := time.NewTimer(runFor)
-			defer timer.Stop()
-			done = timer.C
-		}
-		select {
-		case <-done:
-			t.exit.Set(res)
-		case <-t.stop:
-			t.exit.Set(&driver.ExitResult{ExitCode: 128 + int(syscall.SIGTERM), Signal: int(syscall.SIGTERM)})
-		}
-	}()
+	t := &task{stop: make(chan struct{}), exit: driver.NewExit()}
+	d.tasks.Fill(cfg.ID, t)
+	res := &driver.ExitResult{ExitCode: s.exitCode}
+	if s.exitErr != "" {
+		res.Err = errors.New(s.exitErr)
+	}
+	go t.run(s.runFor, res)
 	return &driver.TaskHandle{ID: cfg.ID, Driver: Name, StartedAt: time.Now()}, nil
 }
 
-func parseRunFor(cfg map[string]any) (time.Duration, error) {
-	s, err := driver.ConfigString(cfg, "run_for")
+// run ends the task with res after runFor (never when negative), or as
+// stopped by SIGTERM when halted first.
+func (t *task) run(runFor time.Duration, res *driver.ExitResult) {
+	var done <-chan time.Time
+	if runFor >= 0 {
+		timer := time.NewTimer(runFor)
+		defer timer.Stop()
+		done = timer.C
+	}
+	select {
+	case <-done:
+		t.exit.Set(res)
+	case <-t.stop:
+		t.exit.Set(&driver.ExitResult{ExitCode: 128 + sigterm, Signal: sigterm})
+	}
+}
+
+func writeStdout(path, s string) error {
+	f, err := driver.OpenLog(path)
 	if err != nil {
-		return 0, err
+		return err
 	}
-	switch s {
-	case "", "0":
-		return 0, nil
-	case "-1":
-		return -1, nil
+	if _, err := f.WriteString(s); err != nil {
+		f.Close()
+		return fmt.Errorf("write stdout: %w", err)
 	}
-	d, err := time.ParseDuration(s)
+	return f.Close()
+}
+
+func (d *Driver) get(id string) (*task, error) {
+	t, err := d.tasks.Get(id)
 	if err != nil {
-		return 0, fmt.Errorf("%w: run_for: %v", driver.ErrInvalidConfig, err)
+		return nil, fmt.Errorf("mock: %w", err)
 	}
-	if d < 0 {
-		return -1, nil
-	}
-	return d, nil
+	return t, nil
 }
 
 // WaitTask implements driver.Driver.
 func (d *Driver) WaitTask(ctx context.Context, taskID string) (<-chan *driver.ExitResult, error) {
-	t, err := d.tasks.Get(taskID)
+	t, err := d.get(taskID)
 	if err != nil {
 		return nil, err
 	}
 	return t.exit.Wait(ctx), nil
 }
 
-// StopTask implements driver.Driver.
+// StopTask implements driver.Driver: a running task ends at once, as if
+// killed by SIGTERM, whatever the timeout and signal.
 func (d *Driver) StopTask(ctx context.Context, taskID string, _ time.Duration, _ string) error {
-	t, err := d.tasks.Get(taskID)
+	t, err := d.get(taskID)
 	if err != nil {
 		return err
 	}
-	t.once.Do(func() { close(t.stop) })
+	t.halt()
 	select {
 	case <-t.exit.Done():
 		return nil
@@ -146,27 +165,29 @@ func (d *Driver) StopTask(ctx context.Context, taskID string, _ time.Duration, _
 
 // DestroyTask implements driver.Driver.
 func (d *Driver) DestroyTask(taskID string, force bool) error {
-	t, err := d.tasks.Get(taskID)
-	if err != nil {
-		return err
-	}
-	if t.exit.Result() == nil {
-		if !force {
-			return fmt.Errorf("mock: %s: %w", taskID, driver.ErrTaskRunning)
+	t, err := d.tasks.Remove(taskID, func(t *task) error {
+		if !force && t.exit.Result() == nil {
+			return fmt.Errorf("task %s: %w", taskID, driver.ErrTaskRunning)
 		}
-		t.once.Do(func() { close(t.stop) })
-		<-t.exit.Done()
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("mock: %w", err)
 	}
-	d.tasks.Delete(taskID)
+	t.halt()
+	<-t.exit.Done()
 	return nil
 }
 
-// RecoverTask implements driver.Driver: only tasks of this same instance
-// can be found again.
+// RecoverTask implements driver.Driver: only a task this same instance
+// still holds is found.
 func (d *Driver) RecoverTask(h *driver.TaskHandle) error {
 	if h == nil {
 		return fmt.Errorf("mock: empty handle: %w", driver.ErrTaskNotFound)
 	}
-	_, err := d.tasks.Get(h.ID)
+	if h.Driver != "" && h.Driver != Name {
+		return fmt.Errorf("mock: handle of %s is for driver %q: %w", h.ID, h.Driver, driver.ErrTaskNotFound)
+	}
+	_, err := d.get(h.ID)
 	return err
 }

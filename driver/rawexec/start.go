@@ -1,0 +1,214 @@
+//go:build unix
+
+package rawexec
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/droverhq/drover/driver"
+)
+
+// config is a raw_exec task's driver config.
+type config struct {
+	command string
+	args    []string
+}
+
+func parseConfig(cfg *driver.TaskConfig) (*config, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := driver.CheckKeys(cfg.Config, "command", "args"); err != nil {
+		return nil, err
+	}
+	if _, err := driver.ParseSignal(cfg.KillSignal); err != nil {
+		return nil, fmt.Errorf("kill signal: %w", err)
+	}
+	c := &config{}
+	var err error
+	if c.command, err = driver.ConfigString(cfg.Config, "command"); err != nil {
+		return nil, err
+	}
+	if strings.TrimSpace(c.command) == "" {
+		return nil, fmt.Errorf("%w: command is required", driver.ErrInvalidConfig)
+	}
+	if strings.ContainsRune(c.command, 0) {
+		return nil, fmt.Errorf("%w: command holds a NUL byte", driver.ErrInvalidConfig)
+	}
+	if c.args, err = driver.ConfigStrings(cfg.Config, "args"); err != nil {
+		return nil, err
+	}
+	for i, a := range c.args {
+		if strings.ContainsRune(a, 0) {
+			return nil, fmt.Errorf("%w: args[%d] holds a NUL byte", driver.ErrInvalidConfig, i)
+		}
+	}
+	return c, nil
+}
+
+// StartTask implements driver.Driver. A bad config fails with
+// driver.ErrInvalidConfig; a command that cannot be found fails with an
+// error wrapping exec.ErrNotFound.
+func (d *Driver) StartTask(ctx context.Context, cfg *driver.TaskConfig) (*driver.TaskHandle, error) {
+	c, err := parseConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("raw_exec: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	env := environ(cfg.Env)
+	path, err := resolveCommand(c.command, cfg.TaskDir, cfg.Env["PATH"])
+	if err != nil {
+		return nil, fmt.Errorf("raw_exec: %w", err)
+	}
+
+	// Reserve the ID so a concurrent start of the same task fails.
+	if !d.tasks.Reserve(cfg.ID) {
+		return nil, fmt.Errorf("raw_exec: task %s already started", cfg.ID)
+	}
+	t, err := d.start(cfg, c, path, env)
+	if err != nil {
+		d.tasks.Release(cfg.ID)
+		return nil, fmt.Errorf("raw_exec: %w", err)
+	}
+	d.tasks.Fill(cfg.ID, t)
+	d.logger.Debug("task started", "task", cfg.ID, "pid", t.pid, "command", path)
+	state, err := json.Marshal(handleState{PGID: t.pgid, StartTime: t.startTime})
+	if err != nil {
+		return nil, fmt.Errorf("raw_exec: encode handle: %w", err)
+	}
+	return &driver.TaskHandle{ID: cfg.ID, Driver: Name, PID: t.pid, StartedAt: time.Now(), State: state}, nil
+}
+
+// start launches the process and a goroutine that reaps it.
+func (d *Driver) start(cfg *driver.TaskConfig, c *config, path string, env []string) (*task, error) {
+	stdout, err := driver.OpenLog(cfg.StdoutPath)
+	if err != nil {
+		return nil, err
+	}
+	defer stdout.Close()
+	stderr, err := driver.OpenLog(cfg.StderrPath)
+	if err != nil {
+		return nil, err
+	}
+	defer stderr.Close()
+
+	cmd := &exec.Cmd{
+		Path:        path,
+		Args:        append([]string{c.command}, c.args...),
+		Env:         env,
+		Dir:         cfg.TaskDir,
+		Stdout:      stdout,
+		Stderr:      stderr,
+		SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %q: %w", c.command, err)
+	}
+	pid := cmd.Process.Pid
+	t := &task{id: cfg.ID, pid: pid, pgid: pid, exit: driver.NewExit()}
+	// The child cannot be reaped before cmd.Wait, so its /proc entry is
+	// there to read even if it has already exited.
+	if info, err := lookupProcess(pid); err == nil {
+		t.startTime = info.startTime
+	} else {
+		d.logger.Debug("cannot read process start time", "task", cfg.ID, "pid", pid, "error", err)
+	}
+	go func() {
+		err := cmd.Wait()
+		t.exit.Set(exitResult(cmd.ProcessState, err))
+	}()
+	return t, nil
+}
+
+// resolveCommand finds the executable a command names: a path with a slash
+// is taken relative to dir; a bare name is searched in pathEnv (the task's
+// PATH; the host's when empty), whose relative entries are relative to dir.
+func resolveCommand(command, dir, pathEnv string) (string, error) {
+	if strings.Contains(command, "/") {
+		p := command
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(dir, p)
+		}
+		if err := checkExecutable(p); err != nil {
+			return "", fmt.Errorf("command %q: %w", command, err)
+		}
+		return p, nil
+	}
+	if pathEnv == "" {
+		pathEnv = os.Getenv("PATH")
+	}
+	for _, p := range filepath.SplitList(pathEnv) {
+		if p == "" {
+			p = "."
+		}
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(dir, p)
+		}
+		candidate := filepath.Join(p, command)
+		if checkExecutable(candidate) == nil {
+			return candidate, nil
+		}
+	}
+	return "", fmt.Errorf("command %q not found in PATH %q: %w", command, pathEnv, exec.ErrNotFound)
+}
+
+// checkExecutable reports why path is not an executable file, if it is not.
+func checkExecutable(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if fi.IsDir() {
+		return fmt.Errorf("%s is a directory: %w", path, fs.ErrInvalid)
+	}
+	if fi.Mode()&0o111 == 0 {
+		return fmt.Errorf("%s is not executable: %w", path, fs.ErrPermission)
+	}
+	return nil
+}
+
+// environ turns the task's environment into a list, adding the host's PATH
+// when the task sets none so commands are found.
+func environ(env map[string]string) []string {
+	out := make([]string, 0, len(env)+1)
+	for k, v := range env {
+		out = append(out, k+"="+v)
+	}
+	if _, ok := env["PATH"]; !ok {
+		if p, ok := os.LookupEnv("PATH"); ok {
+			out = append(out, "PATH="+p)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// exitResult reads the exit code and signal of a finished process; a
+// process killed by a signal reports 128+signal, as shells do.
+func exitResult(ps *os.ProcessState, waitErr error) *driver.ExitResult {
+	if ps == nil {
+		if waitErr == nil {
+			waitErr = errors.New("process state unavailable")
+		}
+		return &driver.ExitResult{ExitCode: -1, Err: waitErr}
+	}
+	res := &driver.ExitResult{ExitCode: ps.ExitCode()}
+	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		res.Signal = int(ws.Signal())
+		res.ExitCode = 128 + res.Signal
+	}
+	return res
+}

@@ -684,8 +684,10 @@ type Node struct {
 	StatusUpdatedAt       int64                  `protobuf:"varint,13,opt,name=status_updated_at,json=statusUpdatedAt,proto3" json:"status_updated_at,omitempty"`
 	CreateIndex           uint64                 `protobuf:"varint,14,opt,name=create_index,json=createIndex,proto3" json:"create_index,omitempty"`
 	ModifyIndex           uint64                 `protobuf:"varint,15,opt,name=modify_index,json=modifyIndex,proto3" json:"modify_index,omitempty"`
-	unknownFields         protoimpl.UnknownFields
-	sizeCache             protoimpl.SizeCache
+	// drain_strategy is set while the node is draining; nil otherwise.
+	DrainStrategy *DrainStrategy `protobuf:"bytes,16,opt,name=drain_strategy,json=drainStrategy,proto3" json:"drain_strategy,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Node) Reset() {
@@ -823,6 +825,151 @@ func (x *Node) GetModifyIndex() uint64 {
 	return 0
 }
 
+func (x *Node) GetDrainStrategy() *DrainStrategy {
+	if x != nil {
+		return x.DrainStrategy
+	}
+	return nil
+}
+
+// DrainStrategy says how a draining node gives up its allocations.
+type DrainStrategy struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// deadline bounds the drain: when it passes, remaining allocations are
+	// stopped; zero or negative means stop everything at once (force).
+	Deadline *durationpb.Duration `protobuf:"bytes,1,opt,name=deadline,proto3" json:"deadline,omitempty"`
+	// ignore_system_jobs leaves system-job allocations running on the node.
+	IgnoreSystemJobs bool `protobuf:"varint,2,opt,name=ignore_system_jobs,json=ignoreSystemJobs,proto3" json:"ignore_system_jobs,omitempty"`
+	// force_deadline is when the drain stops waiting (unix nanos, proposer's clock).
+	ForceDeadline int64 `protobuf:"varint,3,opt,name=force_deadline,json=forceDeadline,proto3" json:"force_deadline,omitempty"`
+	// started_at is when the drain began (unix nanos, proposer's clock).
+	StartedAt     int64 `protobuf:"varint,4,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DrainStrategy) Reset() {
+	*x = DrainStrategy{}
+	mi := &file_structs_structs_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DrainStrategy) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DrainStrategy) ProtoMessage() {}
+
+func (x *DrainStrategy) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_structs_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DrainStrategy.ProtoReflect.Descriptor instead.
+func (*DrainStrategy) Descriptor() ([]byte, []int) {
+	return file_structs_structs_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *DrainStrategy) GetDeadline() *durationpb.Duration {
+	if x != nil {
+		return x.Deadline
+	}
+	return nil
+}
+
+func (x *DrainStrategy) GetIgnoreSystemJobs() bool {
+	if x != nil {
+		return x.IgnoreSystemJobs
+	}
+	return false
+}
+
+func (x *DrainStrategy) GetForceDeadline() int64 {
+	if x != nil {
+		return x.ForceDeadline
+	}
+	return 0
+}
+
+func (x *DrainStrategy) GetStartedAt() int64 {
+	if x != nil {
+		return x.StartedAt
+	}
+	return 0
+}
+
+// DesiredTransition is what the servers want to happen to an allocation next.
+type DesiredTransition struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// migrate: replace the allocation on another node (node drain).
+	Migrate bool `protobuf:"varint,1,opt,name=migrate,proto3" json:"migrate,omitempty"`
+	// reschedule: replace the allocation because it failed.
+	Reschedule bool `protobuf:"varint,2,opt,name=reschedule,proto3" json:"reschedule,omitempty"`
+	// force_reschedule: reschedule even if the policy would not.
+	ForceReschedule bool `protobuf:"varint,3,opt,name=force_reschedule,json=forceReschedule,proto3" json:"force_reschedule,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *DesiredTransition) Reset() {
+	*x = DesiredTransition{}
+	mi := &file_structs_structs_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DesiredTransition) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DesiredTransition) ProtoMessage() {}
+
+func (x *DesiredTransition) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_structs_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DesiredTransition.ProtoReflect.Descriptor instead.
+func (*DesiredTransition) Descriptor() ([]byte, []int) {
+	return file_structs_structs_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *DesiredTransition) GetMigrate() bool {
+	if x != nil {
+		return x.Migrate
+	}
+	return false
+}
+
+func (x *DesiredTransition) GetReschedule() bool {
+	if x != nil {
+		return x.Reschedule
+	}
+	return false
+}
+
+func (x *DesiredTransition) GetForceReschedule() bool {
+	if x != nil {
+		return x.ForceReschedule
+	}
+	return false
+}
+
 // TaskEvent is one thing that happened to a task.
 type TaskEvent struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -838,7 +985,7 @@ type TaskEvent struct {
 
 func (x *TaskEvent) Reset() {
 	*x = TaskEvent{}
-	mi := &file_structs_structs_proto_msgTypes[8]
+	mi := &file_structs_structs_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -850,7 +997,7 @@ func (x *TaskEvent) String() string {
 func (*TaskEvent) ProtoMessage() {}
 
 func (x *TaskEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[8]
+	mi := &file_structs_structs_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -863,7 +1010,7 @@ func (x *TaskEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskEvent.ProtoReflect.Descriptor instead.
 func (*TaskEvent) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{8}
+	return file_structs_structs_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *TaskEvent) GetType() string {
@@ -923,7 +1070,7 @@ type TaskState struct {
 
 func (x *TaskState) Reset() {
 	*x = TaskState{}
-	mi := &file_structs_structs_proto_msgTypes[9]
+	mi := &file_structs_structs_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -935,7 +1082,7 @@ func (x *TaskState) String() string {
 func (*TaskState) ProtoMessage() {}
 
 func (x *TaskState) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[9]
+	mi := &file_structs_structs_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -948,7 +1095,7 @@ func (x *TaskState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskState.ProtoReflect.Descriptor instead.
 func (*TaskState) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{9}
+	return file_structs_structs_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *TaskState) GetState() string {
@@ -1016,13 +1163,14 @@ type Allocation struct {
 	AllocModifyIndex   uint64                 `protobuf:"varint,18,opt,name=alloc_modify_index,json=allocModifyIndex,proto3" json:"alloc_modify_index,omitempty"`
 	CreateTime         int64                  `protobuf:"varint,19,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	ModifyTime         int64                  `protobuf:"varint,20,opt,name=modify_time,json=modifyTime,proto3" json:"modify_time,omitempty"`
+	DesiredTransition  *DesiredTransition     `protobuf:"bytes,21,opt,name=desired_transition,json=desiredTransition,proto3" json:"desired_transition,omitempty"`
 	unknownFields      protoimpl.UnknownFields
 	sizeCache          protoimpl.SizeCache
 }
 
 func (x *Allocation) Reset() {
 	*x = Allocation{}
-	mi := &file_structs_structs_proto_msgTypes[10]
+	mi := &file_structs_structs_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1034,7 +1182,7 @@ func (x *Allocation) String() string {
 func (*Allocation) ProtoMessage() {}
 
 func (x *Allocation) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[10]
+	mi := &file_structs_structs_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1047,7 +1195,7 @@ func (x *Allocation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Allocation.ProtoReflect.Descriptor instead.
 func (*Allocation) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{10}
+	return file_structs_structs_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Allocation) GetId() string {
@@ -1190,6 +1338,13 @@ func (x *Allocation) GetModifyTime() int64 {
 	return 0
 }
 
+func (x *Allocation) GetDesiredTransition() *DesiredTransition {
+	if x != nil {
+		return x.DesiredTransition
+	}
+	return nil
+}
+
 // AllocMetric explains how the scheduler decided where (or why not) to place.
 type AllocMetric struct {
 	state              protoimpl.MessageState `protogen:"open.v1"`
@@ -1206,7 +1361,7 @@ type AllocMetric struct {
 
 func (x *AllocMetric) Reset() {
 	*x = AllocMetric{}
-	mi := &file_structs_structs_proto_msgTypes[11]
+	mi := &file_structs_structs_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1218,7 +1373,7 @@ func (x *AllocMetric) String() string {
 func (*AllocMetric) ProtoMessage() {}
 
 func (x *AllocMetric) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[11]
+	mi := &file_structs_structs_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1231,7 +1386,7 @@ func (x *AllocMetric) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AllocMetric.ProtoReflect.Descriptor instead.
 func (*AllocMetric) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{11}
+	return file_structs_structs_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *AllocMetric) GetNodesEvaluated() int32 {
@@ -1311,7 +1466,7 @@ type Evaluation struct {
 
 func (x *Evaluation) Reset() {
 	*x = Evaluation{}
-	mi := &file_structs_structs_proto_msgTypes[12]
+	mi := &file_structs_structs_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1323,7 +1478,7 @@ func (x *Evaluation) String() string {
 func (*Evaluation) ProtoMessage() {}
 
 func (x *Evaluation) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[12]
+	mi := &file_structs_structs_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1336,7 +1491,7 @@ func (x *Evaluation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Evaluation.ProtoReflect.Descriptor instead.
 func (*Evaluation) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{12}
+	return file_structs_structs_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Evaluation) GetId() string {
@@ -1489,7 +1644,7 @@ type Plan struct {
 
 func (x *Plan) Reset() {
 	*x = Plan{}
-	mi := &file_structs_structs_proto_msgTypes[13]
+	mi := &file_structs_structs_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1501,7 +1656,7 @@ func (x *Plan) String() string {
 func (*Plan) ProtoMessage() {}
 
 func (x *Plan) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[13]
+	mi := &file_structs_structs_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1514,7 +1669,7 @@ func (x *Plan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Plan.ProtoReflect.Descriptor instead.
 func (*Plan) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{13}
+	return file_structs_structs_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Plan) GetEvalId() string {
@@ -1572,7 +1727,7 @@ type PlanResult struct {
 
 func (x *PlanResult) Reset() {
 	*x = PlanResult{}
-	mi := &file_structs_structs_proto_msgTypes[14]
+	mi := &file_structs_structs_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1584,7 +1739,7 @@ func (x *PlanResult) String() string {
 func (*PlanResult) ProtoMessage() {}
 
 func (x *PlanResult) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[14]
+	mi := &file_structs_structs_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1597,7 +1752,7 @@ func (x *PlanResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanResult.ProtoReflect.Descriptor instead.
 func (*PlanResult) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{14}
+	return file_structs_structs_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *PlanResult) GetNodeAllocation() []*Allocation {
@@ -1709,7 +1864,7 @@ const file_structs_structs_proto_rawDesc = "" +
 	"attributes\x1a=\n" +
 	"\x0fAttributesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xb6\x06\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xfc\x06\n" +
 	"\x04Node\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
 	"\tsecret_id\x18\x02 \x01(\tR\bsecretId\x12\x12\n" +
@@ -1731,7 +1886,8 @@ const file_structs_structs_proto_rawDesc = "" +
 	"\x12status_description\x18\f \x01(\tR\x11statusDescription\x12*\n" +
 	"\x11status_updated_at\x18\r \x01(\x03R\x0fstatusUpdatedAt\x12!\n" +
 	"\fcreate_index\x18\x0e \x01(\x04R\vcreateIndex\x12!\n" +
-	"\fmodify_index\x18\x0f \x01(\x04R\vmodifyIndex\x1a=\n" +
+	"\fmodify_index\x18\x0f \x01(\x04R\vmodifyIndex\x12D\n" +
+	"\x0edrain_strategy\x18\x10 \x01(\v2\x1d.drover.structs.DrainStrategyR\rdrainStrategy\x1a=\n" +
 	"\x0fAttributesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1aV\n" +
@@ -1740,7 +1896,19 @@ const file_structs_structs_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\v2\x1a.drover.structs.DriverInfoR\x05value:\x028\x01\x1a7\n" +
 	"\tMetaEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xa5\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xba\x01\n" +
+	"\rDrainStrategy\x125\n" +
+	"\bdeadline\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\bdeadline\x12,\n" +
+	"\x12ignore_system_jobs\x18\x02 \x01(\bR\x10ignoreSystemJobs\x12%\n" +
+	"\x0eforce_deadline\x18\x03 \x01(\x03R\rforceDeadline\x12\x1d\n" +
+	"\n" +
+	"started_at\x18\x04 \x01(\x03R\tstartedAt\"x\n" +
+	"\x11DesiredTransition\x12\x18\n" +
+	"\amigrate\x18\x01 \x01(\bR\amigrate\x12\x1e\n" +
+	"\n" +
+	"reschedule\x18\x02 \x01(\bR\n" +
+	"reschedule\x12)\n" +
+	"\x10force_reschedule\x18\x03 \x01(\bR\x0fforceReschedule\"\xa5\x01\n" +
 	"\tTaskEvent\x12\x12\n" +
 	"\x04type\x18\x01 \x01(\tR\x04type\x12\x12\n" +
 	"\x04time\x18\x02 \x01(\x03R\x04time\x12\x18\n" +
@@ -1756,7 +1924,7 @@ const file_structs_structs_proto_rawDesc = "" +
 	"started_at\x18\x04 \x01(\x03R\tstartedAt\x12\x1f\n" +
 	"\vfinished_at\x18\x05 \x01(\x03R\n" +
 	"finishedAt\x121\n" +
-	"\x06events\x18\x06 \x03(\v2\x19.drover.structs.TaskEventR\x06events\"\xb6\a\n" +
+	"\x06events\x18\x06 \x03(\v2\x19.drover.structs.TaskEventR\x06events\"\x88\b\n" +
 	"\n" +
 	"Allocation\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1c\n" +
@@ -1783,7 +1951,8 @@ const file_structs_structs_proto_rawDesc = "" +
 	"\vcreate_time\x18\x13 \x01(\x03R\n" +
 	"createTime\x12\x1f\n" +
 	"\vmodify_time\x18\x14 \x01(\x03R\n" +
-	"modifyTime\x1a[\n" +
+	"modifyTime\x12P\n" +
+	"\x12desired_transition\x18\x15 \x01(\v2!.drover.structs.DesiredTransitionR\x11desiredTransition\x1a[\n" +
 	"\x12TaskResourcesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12/\n" +
 	"\x05value\x18\x02 \x01(\v2\x19.drover.structs.ResourcesR\x05value:\x028\x01\x1aX\n" +
@@ -1866,7 +2035,7 @@ func file_structs_structs_proto_rawDescGZIP() []byte {
 	return file_structs_structs_proto_rawDescData
 }
 
-var file_structs_structs_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
+var file_structs_structs_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
 var file_structs_structs_proto_goTypes = []any{
 	(*Resources)(nil),           // 0: drover.structs.Resources
 	(*Constraint)(nil),          // 1: drover.structs.Constraint
@@ -1876,75 +2045,80 @@ var file_structs_structs_proto_goTypes = []any{
 	(*Job)(nil),                 // 5: drover.structs.Job
 	(*DriverInfo)(nil),          // 6: drover.structs.DriverInfo
 	(*Node)(nil),                // 7: drover.structs.Node
-	(*TaskEvent)(nil),           // 8: drover.structs.TaskEvent
-	(*TaskState)(nil),           // 9: drover.structs.TaskState
-	(*Allocation)(nil),          // 10: drover.structs.Allocation
-	(*AllocMetric)(nil),         // 11: drover.structs.AllocMetric
-	(*Evaluation)(nil),          // 12: drover.structs.Evaluation
-	(*Plan)(nil),                // 13: drover.structs.Plan
-	(*PlanResult)(nil),          // 14: drover.structs.PlanResult
-	nil,                         // 15: drover.structs.Task.EnvEntry
-	nil,                         // 16: drover.structs.Task.MetaEntry
-	nil,                         // 17: drover.structs.TaskGroup.MetaEntry
-	nil,                         // 18: drover.structs.Job.MetaEntry
-	nil,                         // 19: drover.structs.DriverInfo.AttributesEntry
-	nil,                         // 20: drover.structs.Node.AttributesEntry
-	nil,                         // 21: drover.structs.Node.DriversEntry
-	nil,                         // 22: drover.structs.Node.MetaEntry
-	nil,                         // 23: drover.structs.Allocation.TaskResourcesEntry
-	nil,                         // 24: drover.structs.Allocation.TaskStatesEntry
-	nil,                         // 25: drover.structs.AllocMetric.ClassFilteredEntry
-	nil,                         // 26: drover.structs.AllocMetric.ConstraintFilteredEntry
-	nil,                         // 27: drover.structs.AllocMetric.DimensionExhaustedEntry
-	nil,                         // 28: drover.structs.Evaluation.FailedTgAllocsEntry
-	nil,                         // 29: drover.structs.Evaluation.QueuedAllocationsEntry
-	(*durationpb.Duration)(nil), // 30: google.protobuf.Duration
-	(*structpb.Struct)(nil),     // 31: google.protobuf.Struct
+	(*DrainStrategy)(nil),       // 8: drover.structs.DrainStrategy
+	(*DesiredTransition)(nil),   // 9: drover.structs.DesiredTransition
+	(*TaskEvent)(nil),           // 10: drover.structs.TaskEvent
+	(*TaskState)(nil),           // 11: drover.structs.TaskState
+	(*Allocation)(nil),          // 12: drover.structs.Allocation
+	(*AllocMetric)(nil),         // 13: drover.structs.AllocMetric
+	(*Evaluation)(nil),          // 14: drover.structs.Evaluation
+	(*Plan)(nil),                // 15: drover.structs.Plan
+	(*PlanResult)(nil),          // 16: drover.structs.PlanResult
+	nil,                         // 17: drover.structs.Task.EnvEntry
+	nil,                         // 18: drover.structs.Task.MetaEntry
+	nil,                         // 19: drover.structs.TaskGroup.MetaEntry
+	nil,                         // 20: drover.structs.Job.MetaEntry
+	nil,                         // 21: drover.structs.DriverInfo.AttributesEntry
+	nil,                         // 22: drover.structs.Node.AttributesEntry
+	nil,                         // 23: drover.structs.Node.DriversEntry
+	nil,                         // 24: drover.structs.Node.MetaEntry
+	nil,                         // 25: drover.structs.Allocation.TaskResourcesEntry
+	nil,                         // 26: drover.structs.Allocation.TaskStatesEntry
+	nil,                         // 27: drover.structs.AllocMetric.ClassFilteredEntry
+	nil,                         // 28: drover.structs.AllocMetric.ConstraintFilteredEntry
+	nil,                         // 29: drover.structs.AllocMetric.DimensionExhaustedEntry
+	nil,                         // 30: drover.structs.Evaluation.FailedTgAllocsEntry
+	nil,                         // 31: drover.structs.Evaluation.QueuedAllocationsEntry
+	(*durationpb.Duration)(nil), // 32: google.protobuf.Duration
+	(*structpb.Struct)(nil),     // 33: google.protobuf.Struct
 }
 var file_structs_structs_proto_depIdxs = []int32{
-	30, // 0: drover.structs.RestartPolicy.interval:type_name -> google.protobuf.Duration
-	30, // 1: drover.structs.RestartPolicy.delay:type_name -> google.protobuf.Duration
-	31, // 2: drover.structs.Task.config:type_name -> google.protobuf.Struct
-	15, // 3: drover.structs.Task.env:type_name -> drover.structs.Task.EnvEntry
+	32, // 0: drover.structs.RestartPolicy.interval:type_name -> google.protobuf.Duration
+	32, // 1: drover.structs.RestartPolicy.delay:type_name -> google.protobuf.Duration
+	33, // 2: drover.structs.Task.config:type_name -> google.protobuf.Struct
+	17, // 3: drover.structs.Task.env:type_name -> drover.structs.Task.EnvEntry
 	0,  // 4: drover.structs.Task.resources:type_name -> drover.structs.Resources
 	1,  // 5: drover.structs.Task.constraints:type_name -> drover.structs.Constraint
-	30, // 6: drover.structs.Task.kill_timeout:type_name -> google.protobuf.Duration
-	16, // 7: drover.structs.Task.meta:type_name -> drover.structs.Task.MetaEntry
+	32, // 6: drover.structs.Task.kill_timeout:type_name -> google.protobuf.Duration
+	18, // 7: drover.structs.Task.meta:type_name -> drover.structs.Task.MetaEntry
 	3,  // 8: drover.structs.TaskGroup.tasks:type_name -> drover.structs.Task
 	1,  // 9: drover.structs.TaskGroup.constraints:type_name -> drover.structs.Constraint
 	2,  // 10: drover.structs.TaskGroup.restart_policy:type_name -> drover.structs.RestartPolicy
-	17, // 11: drover.structs.TaskGroup.meta:type_name -> drover.structs.TaskGroup.MetaEntry
+	19, // 11: drover.structs.TaskGroup.meta:type_name -> drover.structs.TaskGroup.MetaEntry
 	1,  // 12: drover.structs.Job.constraints:type_name -> drover.structs.Constraint
 	4,  // 13: drover.structs.Job.task_groups:type_name -> drover.structs.TaskGroup
-	18, // 14: drover.structs.Job.meta:type_name -> drover.structs.Job.MetaEntry
-	19, // 15: drover.structs.DriverInfo.attributes:type_name -> drover.structs.DriverInfo.AttributesEntry
-	20, // 16: drover.structs.Node.attributes:type_name -> drover.structs.Node.AttributesEntry
+	20, // 14: drover.structs.Job.meta:type_name -> drover.structs.Job.MetaEntry
+	21, // 15: drover.structs.DriverInfo.attributes:type_name -> drover.structs.DriverInfo.AttributesEntry
+	22, // 16: drover.structs.Node.attributes:type_name -> drover.structs.Node.AttributesEntry
 	0,  // 17: drover.structs.Node.resources:type_name -> drover.structs.Resources
-	21, // 18: drover.structs.Node.drivers:type_name -> drover.structs.Node.DriversEntry
-	22, // 19: drover.structs.Node.meta:type_name -> drover.structs.Node.MetaEntry
-	8,  // 20: drover.structs.TaskState.events:type_name -> drover.structs.TaskEvent
-	5,  // 21: drover.structs.Allocation.job:type_name -> drover.structs.Job
-	23, // 22: drover.structs.Allocation.task_resources:type_name -> drover.structs.Allocation.TaskResourcesEntry
-	24, // 23: drover.structs.Allocation.task_states:type_name -> drover.structs.Allocation.TaskStatesEntry
-	25, // 24: drover.structs.AllocMetric.class_filtered:type_name -> drover.structs.AllocMetric.ClassFilteredEntry
-	26, // 25: drover.structs.AllocMetric.constraint_filtered:type_name -> drover.structs.AllocMetric.ConstraintFilteredEntry
-	27, // 26: drover.structs.AllocMetric.dimension_exhausted:type_name -> drover.structs.AllocMetric.DimensionExhaustedEntry
-	28, // 27: drover.structs.Evaluation.failed_tg_allocs:type_name -> drover.structs.Evaluation.FailedTgAllocsEntry
-	29, // 28: drover.structs.Evaluation.queued_allocations:type_name -> drover.structs.Evaluation.QueuedAllocationsEntry
-	5,  // 29: drover.structs.Plan.job:type_name -> drover.structs.Job
-	10, // 30: drover.structs.Plan.node_allocation:type_name -> drover.structs.Allocation
-	10, // 31: drover.structs.Plan.node_update:type_name -> drover.structs.Allocation
-	10, // 32: drover.structs.PlanResult.node_allocation:type_name -> drover.structs.Allocation
-	10, // 33: drover.structs.PlanResult.node_update:type_name -> drover.structs.Allocation
-	6,  // 34: drover.structs.Node.DriversEntry.value:type_name -> drover.structs.DriverInfo
-	0,  // 35: drover.structs.Allocation.TaskResourcesEntry.value:type_name -> drover.structs.Resources
-	9,  // 36: drover.structs.Allocation.TaskStatesEntry.value:type_name -> drover.structs.TaskState
-	11, // 37: drover.structs.Evaluation.FailedTgAllocsEntry.value:type_name -> drover.structs.AllocMetric
-	38, // [38:38] is the sub-list for method output_type
-	38, // [38:38] is the sub-list for method input_type
-	38, // [38:38] is the sub-list for extension type_name
-	38, // [38:38] is the sub-list for extension extendee
-	0,  // [0:38] is the sub-list for field type_name
+	23, // 18: drover.structs.Node.drivers:type_name -> drover.structs.Node.DriversEntry
+	24, // 19: drover.structs.Node.meta:type_name -> drover.structs.Node.MetaEntry
+	8,  // 20: drover.structs.Node.drain_strategy:type_name -> drover.structs.DrainStrategy
+	32, // 21: drover.structs.DrainStrategy.deadline:type_name -> google.protobuf.Duration
+	10, // 22: drover.structs.TaskState.events:type_name -> drover.structs.TaskEvent
+	5,  // 23: drover.structs.Allocation.job:type_name -> drover.structs.Job
+	25, // 24: drover.structs.Allocation.task_resources:type_name -> drover.structs.Allocation.TaskResourcesEntry
+	26, // 25: drover.structs.Allocation.task_states:type_name -> drover.structs.Allocation.TaskStatesEntry
+	9,  // 26: drover.structs.Allocation.desired_transition:type_name -> drover.structs.DesiredTransition
+	27, // 27: drover.structs.AllocMetric.class_filtered:type_name -> drover.structs.AllocMetric.ClassFilteredEntry
+	28, // 28: drover.structs.AllocMetric.constraint_filtered:type_name -> drover.structs.AllocMetric.ConstraintFilteredEntry
+	29, // 29: drover.structs.AllocMetric.dimension_exhausted:type_name -> drover.structs.AllocMetric.DimensionExhaustedEntry
+	30, // 30: drover.structs.Evaluation.failed_tg_allocs:type_name -> drover.structs.Evaluation.FailedTgAllocsEntry
+	31, // 31: drover.structs.Evaluation.queued_allocations:type_name -> drover.structs.Evaluation.QueuedAllocationsEntry
+	5,  // 32: drover.structs.Plan.job:type_name -> drover.structs.Job
+	12, // 33: drover.structs.Plan.node_allocation:type_name -> drover.structs.Allocation
+	12, // 34: drover.structs.Plan.node_update:type_name -> drover.structs.Allocation
+	12, // 35: drover.structs.PlanResult.node_allocation:type_name -> drover.structs.Allocation
+	12, // 36: drover.structs.PlanResult.node_update:type_name -> drover.structs.Allocation
+	6,  // 37: drover.structs.Node.DriversEntry.value:type_name -> drover.structs.DriverInfo
+	0,  // 38: drover.structs.Allocation.TaskResourcesEntry.value:type_name -> drover.structs.Resources
+	11, // 39: drover.structs.Allocation.TaskStatesEntry.value:type_name -> drover.structs.TaskState
+	13, // 40: drover.structs.Evaluation.FailedTgAllocsEntry.value:type_name -> drover.structs.AllocMetric
+	41, // [41:41] is the sub-list for method output_type
+	41, // [41:41] is the sub-list for method input_type
+	41, // [41:41] is the sub-list for extension type_name
+	41, // [41:41] is the sub-list for extension extendee
+	0,  // [0:41] is the sub-list for field type_name
 }
 
 func init() { file_structs_structs_proto_init() }
@@ -1958,7 +2132,7 @@ func file_structs_structs_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_structs_structs_proto_rawDesc), len(file_structs_structs_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   30,
+			NumMessages:   32,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

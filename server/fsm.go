@@ -17,6 +17,8 @@ type applyListener interface {
 	// capacityChanged is called when a node or allocation change at index
 	// may let blocked evaluations place.
 	capacityChanged(index uint64)
+	// stateRestored is called when an operator restore replaced the state.
+	stateRestored()
 }
 
 // fsm applies committed raft commands to the state store. Apply runs on the
@@ -24,6 +26,7 @@ type applyListener interface {
 type fsm struct {
 	state    *state.Store
 	listener applyListener
+	restores restoreState
 }
 
 // apply decodes and applies the entry at index; the result is handed to
@@ -35,6 +38,12 @@ func (f *fsm) apply(index uint64, data []byte) (*structs.LogCommand, any, error)
 	var cmd structs.LogCommand
 	if err := proto.Unmarshal(data, &cmd); err != nil {
 		return nil, nil, fmt.Errorf("fsm: decode entry %d: %w", index, err)
+	}
+	if c, ok := cmd.Command.(*structs.LogCommand_StateRestore); ok {
+		if f.applyStateRestore(index, c.StateRestore) && f.listener != nil {
+			f.listener.stateRestored()
+		}
+		return &cmd, index, nil
 	}
 	tx := f.state.Begin()
 	var (

@@ -2425,8 +2425,10 @@ type ServerInfoResponse struct {
 	// has_state: the server has raft state (it bootstrapped or joined).
 	HasState bool `protobuf:"varint,3,opt,name=has_state,json=hasState,proto3" json:"has_state,omitempty"`
 	// leader_addr is the RPC address of the leader it knows, if any.
-	LeaderAddr    string `protobuf:"bytes,4,opt,name=leader_addr,json=leaderAddr,proto3" json:"leader_addr,omitempty"`
-	NonVoting     bool   `protobuf:"varint,5,opt,name=non_voting,json=nonVoting,proto3" json:"non_voting,omitempty"`
+	LeaderAddr string `protobuf:"bytes,4,opt,name=leader_addr,json=leaderAddr,proto3" json:"leader_addr,omitempty"`
+	NonVoting  bool   `protobuf:"varint,5,opt,name=non_voting,json=nonVoting,proto3" json:"non_voting,omitempty"`
+	// peers is the raft peer set the server knows, empty before it has one.
+	Peers         []*RaftPeer `protobuf:"bytes,6,rep,name=peers,proto3" json:"peers,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2494,6 +2496,13 @@ func (x *ServerInfoResponse) GetNonVoting() bool {
 		return x.NonVoting
 	}
 	return false
+}
+
+func (x *ServerInfoResponse) GetPeers() []*RaftPeer {
+	if x != nil {
+		return x.Peers
+	}
+	return nil
 }
 
 type AddRaftPeerRequest struct {
@@ -3208,6 +3217,132 @@ func (x *StateRestore) GetFinal() bool {
 	return false
 }
 
+// ErrorKind travels as an error detail and names the sentinel error a
+// server returned, so the caller gets the same sentinel back.
+type ErrorKind struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Sentinel      string                 `protobuf:"bytes,1,opt,name=sentinel,proto3" json:"sentinel,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ErrorKind) Reset() {
+	*x = ErrorKind{}
+	mi := &file_structs_rpc_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ErrorKind) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ErrorKind) ProtoMessage() {}
+
+func (x *ErrorKind) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ErrorKind.ProtoReflect.Descriptor instead.
+func (*ErrorKind) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{52}
+}
+
+func (x *ErrorKind) GetSentinel() string {
+	if x != nil {
+		return x.Sentinel
+	}
+	return ""
+}
+
+type GarbageCollectRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GarbageCollectRequest) Reset() {
+	*x = GarbageCollectRequest{}
+	mi := &file_structs_rpc_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GarbageCollectRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GarbageCollectRequest) ProtoMessage() {}
+
+func (x *GarbageCollectRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GarbageCollectRequest.ProtoReflect.Descriptor instead.
+func (*GarbageCollectRequest) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{53}
+}
+
+type GarbageCollectResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Removed       int64                  `protobuf:"varint,1,opt,name=removed,proto3" json:"removed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GarbageCollectResponse) Reset() {
+	*x = GarbageCollectResponse{}
+	mi := &file_structs_rpc_proto_msgTypes[54]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GarbageCollectResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GarbageCollectResponse) ProtoMessage() {}
+
+func (x *GarbageCollectResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[54]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GarbageCollectResponse.ProtoReflect.Descriptor instead.
+func (*GarbageCollectResponse) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{54}
+}
+
+func (x *GarbageCollectResponse) GetRemoved() int64 {
+	if x != nil {
+		return x.Removed
+	}
+	return 0
+}
+
 var File_structs_rpc_proto protoreflect.FileDescriptor
 
 const file_structs_rpc_proto_rawDesc = "" +
@@ -3372,7 +3507,7 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"datacenter\x18\x05 \x01(\tR\n" +
 	"datacenter\x12\x14\n" +
 	"\x05voter\x18\x06 \x01(\bR\x05voter\"\x13\n" +
-	"\x11ServerInfoRequest\"\xca\x01\n" +
+	"\x11ServerInfoRequest\"\xfa\x01\n" +
 	"\x12ServerInfoResponse\x12,\n" +
 	"\x04self\x18\x01 \x01(\v2\x18.drover.structs.RaftPeerR\x04self\x12)\n" +
 	"\x10bootstrap_expect\x18\x02 \x01(\x05R\x0fbootstrapExpect\x12\x1b\n" +
@@ -3380,7 +3515,8 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\vleader_addr\x18\x04 \x01(\tR\n" +
 	"leaderAddr\x12\x1d\n" +
 	"\n" +
-	"non_voting\x18\x05 \x01(\bR\tnonVoting\"\\\n" +
+	"non_voting\x18\x05 \x01(\bR\tnonVoting\x12.\n" +
+	"\x05peers\x18\x06 \x03(\v2\x18.drover.structs.RaftPeerR\x05peers\"\\\n" +
 	"\x12AddRaftPeerRequest\x12,\n" +
 	"\x04peer\x18\x01 \x01(\v2\x18.drover.structs.RaftPeerR\x04peer\x12\x18\n" +
 	"\apromote\x18\x02 \x01(\bR\apromote\";\n" +
@@ -3434,7 +3570,12 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"restore_id\x18\x01 \x01(\tR\trestoreId\x12\x10\n" +
 	"\x03seq\x18\x02 \x01(\x04R\x03seq\x128\n" +
 	"\arecords\x18\x03 \x03(\v2\x1e.drover.structs.SnapshotRecordR\arecords\x12\x14\n" +
-	"\x05final\x18\x04 \x01(\bR\x05final2\x87\f\n" +
+	"\x05final\x18\x04 \x01(\bR\x05final\"'\n" +
+	"\tErrorKind\x12\x1a\n" +
+	"\bsentinel\x18\x01 \x01(\tR\bsentinel\"\x17\n" +
+	"\x15GarbageCollectRequest\"2\n" +
+	"\x16GarbageCollectResponse\x12\x18\n" +
+	"\aremoved\x18\x01 \x01(\x03R\aremoved2\xe8\f\n" +
 	"\x06Drover\x12V\n" +
 	"\vRegisterJob\x12\".drover.structs.JobRegisterRequest\x1a#.drover.structs.JobRegisterResponse\x12\\\n" +
 	"\rDeregisterJob\x12$.drover.structs.JobDeregisterRequest\x1a%.drover.structs.JobDeregisterResponse\x12O\n" +
@@ -3454,7 +3595,8 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\vAddRaftPeer\x12\".drover.structs.AddRaftPeerRequest\x1a\x1f.drover.structs.GenericResponse\x12X\n" +
 	"\x0eRemoveRaftPeer\x12%.drover.structs.RemoveRaftPeerRequest\x1a\x1f.drover.structs.GenericResponse\x12h\n" +
 	"\x11RaftConfiguration\x12(.drover.structs.RaftConfigurationRequest\x1a).drover.structs.RaftConfigurationResponse\x12J\n" +
-	"\aRestore\x12\x1c.drover.structs.RestoreChunk\x1a\x1f.drover.structs.GenericResponse(\x01B$Z\"github.com/droverhq/drover/structsb\x06proto3"
+	"\aRestore\x12\x1c.drover.structs.RestoreChunk\x1a\x1f.drover.structs.GenericResponse(\x01\x12_\n" +
+	"\x0eGarbageCollect\x12%.drover.structs.GarbageCollectRequest\x1a&.drover.structs.GarbageCollectResponseB$Z\"github.com/droverhq/drover/structsb\x06proto3"
 
 var (
 	file_structs_rpc_proto_rawDescOnce sync.Once
@@ -3468,7 +3610,7 @@ func file_structs_rpc_proto_rawDescGZIP() []byte {
 	return file_structs_rpc_proto_rawDescData
 }
 
-var file_structs_rpc_proto_msgTypes = make([]protoimpl.MessageInfo, 52)
+var file_structs_rpc_proto_msgTypes = make([]protoimpl.MessageInfo, 55)
 var file_structs_rpc_proto_goTypes = []any{
 	(*QueryOptions)(nil),              // 0: drover.structs.QueryOptions
 	(*QueryMeta)(nil),                 // 1: drover.structs.QueryMeta
@@ -3522,37 +3664,40 @@ var file_structs_rpc_proto_goTypes = []any{
 	(*SnapshotRecord)(nil),            // 49: drover.structs.SnapshotRecord
 	(*RestoreChunk)(nil),              // 50: drover.structs.RestoreChunk
 	(*StateRestore)(nil),              // 51: drover.structs.StateRestore
-	(*Job)(nil),                       // 52: drover.structs.Job
-	(*Allocation)(nil),                // 53: drover.structs.Allocation
-	(*Node)(nil),                      // 54: drover.structs.Node
-	(*Evaluation)(nil),                // 55: drover.structs.Evaluation
-	(*PlanResult)(nil),                // 56: drover.structs.PlanResult
+	(*ErrorKind)(nil),                 // 52: drover.structs.ErrorKind
+	(*GarbageCollectRequest)(nil),     // 53: drover.structs.GarbageCollectRequest
+	(*GarbageCollectResponse)(nil),    // 54: drover.structs.GarbageCollectResponse
+	(*Job)(nil),                       // 55: drover.structs.Job
+	(*Allocation)(nil),                // 56: drover.structs.Allocation
+	(*Node)(nil),                      // 57: drover.structs.Node
+	(*Evaluation)(nil),                // 58: drover.structs.Evaluation
+	(*PlanResult)(nil),                // 59: drover.structs.PlanResult
 }
 var file_structs_rpc_proto_depIdxs = []int32{
-	52, // 0: drover.structs.JobRegisterRequest.job:type_name -> drover.structs.Job
+	55, // 0: drover.structs.JobRegisterRequest.job:type_name -> drover.structs.Job
 	2,  // 1: drover.structs.JobRegisterResponse.meta:type_name -> drover.structs.WriteMeta
 	2,  // 2: drover.structs.JobDeregisterResponse.meta:type_name -> drover.structs.WriteMeta
 	0,  // 3: drover.structs.JobSpecificRequest.options:type_name -> drover.structs.QueryOptions
-	52, // 4: drover.structs.SingleJobResponse.job:type_name -> drover.structs.Job
+	55, // 4: drover.structs.SingleJobResponse.job:type_name -> drover.structs.Job
 	1,  // 5: drover.structs.SingleJobResponse.meta:type_name -> drover.structs.QueryMeta
 	0,  // 6: drover.structs.JobListRequest.options:type_name -> drover.structs.QueryOptions
-	52, // 7: drover.structs.JobListResponse.jobs:type_name -> drover.structs.Job
+	55, // 7: drover.structs.JobListResponse.jobs:type_name -> drover.structs.Job
 	1,  // 8: drover.structs.JobListResponse.meta:type_name -> drover.structs.QueryMeta
 	0,  // 9: drover.structs.AllocListRequest.options:type_name -> drover.structs.QueryOptions
-	53, // 10: drover.structs.AllocListResponse.allocations:type_name -> drover.structs.Allocation
+	56, // 10: drover.structs.AllocListResponse.allocations:type_name -> drover.structs.Allocation
 	1,  // 11: drover.structs.AllocListResponse.meta:type_name -> drover.structs.QueryMeta
 	0,  // 12: drover.structs.NodeListRequest.options:type_name -> drover.structs.QueryOptions
-	54, // 13: drover.structs.NodeListResponse.nodes:type_name -> drover.structs.Node
+	57, // 13: drover.structs.NodeListResponse.nodes:type_name -> drover.structs.Node
 	1,  // 14: drover.structs.NodeListResponse.meta:type_name -> drover.structs.QueryMeta
 	0,  // 15: drover.structs.EvalSpecificRequest.options:type_name -> drover.structs.QueryOptions
-	55, // 16: drover.structs.SingleEvalResponse.eval:type_name -> drover.structs.Evaluation
+	58, // 16: drover.structs.SingleEvalResponse.eval:type_name -> drover.structs.Evaluation
 	1,  // 17: drover.structs.SingleEvalResponse.meta:type_name -> drover.structs.QueryMeta
-	54, // 18: drover.structs.NodeRegisterRequest.node:type_name -> drover.structs.Node
+	57, // 18: drover.structs.NodeRegisterRequest.node:type_name -> drover.structs.Node
 	2,  // 19: drover.structs.NodeUpdateResponse.meta:type_name -> drover.structs.WriteMeta
 	0,  // 20: drover.structs.NodeAllocsRequest.options:type_name -> drover.structs.QueryOptions
-	53, // 21: drover.structs.NodeAllocsResponse.allocations:type_name -> drover.structs.Allocation
+	56, // 21: drover.structs.NodeAllocsResponse.allocations:type_name -> drover.structs.Allocation
 	1,  // 22: drover.structs.NodeAllocsResponse.meta:type_name -> drover.structs.QueryMeta
-	53, // 23: drover.structs.AllocUpdateRequest.allocations:type_name -> drover.structs.Allocation
+	56, // 23: drover.structs.AllocUpdateRequest.allocations:type_name -> drover.structs.Allocation
 	2,  // 24: drover.structs.GenericResponse.meta:type_name -> drover.structs.WriteMeta
 	25, // 25: drover.structs.LogCommand.job_upsert:type_name -> drover.structs.JobUpsert
 	26, // 26: drover.structs.LogCommand.job_delete:type_name -> drover.structs.JobDelete
@@ -3563,71 +3708,74 @@ var file_structs_rpc_proto_depIdxs = []int32{
 	31, // 31: drover.structs.LogCommand.alloc_client_update:type_name -> drover.structs.AllocClientUpdate
 	33, // 32: drover.structs.LogCommand.gc_reap:type_name -> drover.structs.GCReap
 	51, // 33: drover.structs.LogCommand.state_restore:type_name -> drover.structs.StateRestore
-	52, // 34: drover.structs.JobUpsert.job:type_name -> drover.structs.Job
-	55, // 35: drover.structs.JobUpsert.eval:type_name -> drover.structs.Evaluation
-	55, // 36: drover.structs.JobDelete.eval:type_name -> drover.structs.Evaluation
-	54, // 37: drover.structs.NodeUpsert.node:type_name -> drover.structs.Node
-	55, // 38: drover.structs.NodeUpsert.evals:type_name -> drover.structs.Evaluation
-	55, // 39: drover.structs.NodeStatusUpdate.evals:type_name -> drover.structs.Evaluation
-	55, // 40: drover.structs.EvalUpsert.evals:type_name -> drover.structs.Evaluation
-	56, // 41: drover.structs.PlanApply.result:type_name -> drover.structs.PlanResult
-	55, // 42: drover.structs.PlanApply.eval:type_name -> drover.structs.Evaluation
-	55, // 43: drover.structs.PlanApply.new_evals:type_name -> drover.structs.Evaluation
-	53, // 44: drover.structs.AllocClientUpdate.allocations:type_name -> drover.structs.Allocation
-	55, // 45: drover.structs.AllocClientUpdate.evals:type_name -> drover.structs.Evaluation
+	55, // 34: drover.structs.JobUpsert.job:type_name -> drover.structs.Job
+	58, // 35: drover.structs.JobUpsert.eval:type_name -> drover.structs.Evaluation
+	58, // 36: drover.structs.JobDelete.eval:type_name -> drover.structs.Evaluation
+	57, // 37: drover.structs.NodeUpsert.node:type_name -> drover.structs.Node
+	58, // 38: drover.structs.NodeUpsert.evals:type_name -> drover.structs.Evaluation
+	58, // 39: drover.structs.NodeStatusUpdate.evals:type_name -> drover.structs.Evaluation
+	58, // 40: drover.structs.EvalUpsert.evals:type_name -> drover.structs.Evaluation
+	59, // 41: drover.structs.PlanApply.result:type_name -> drover.structs.PlanResult
+	58, // 42: drover.structs.PlanApply.eval:type_name -> drover.structs.Evaluation
+	58, // 43: drover.structs.PlanApply.new_evals:type_name -> drover.structs.Evaluation
+	56, // 44: drover.structs.AllocClientUpdate.allocations:type_name -> drover.structs.Allocation
+	58, // 45: drover.structs.AllocClientUpdate.evals:type_name -> drover.structs.Evaluation
 	32, // 46: drover.structs.GCReap.jobs:type_name -> drover.structs.JobRef
-	52, // 47: drover.structs.StateSnapshot.jobs:type_name -> drover.structs.Job
-	54, // 48: drover.structs.StateSnapshot.nodes:type_name -> drover.structs.Node
-	53, // 49: drover.structs.StateSnapshot.allocations:type_name -> drover.structs.Allocation
-	55, // 50: drover.structs.StateSnapshot.evals:type_name -> drover.structs.Evaluation
+	55, // 47: drover.structs.StateSnapshot.jobs:type_name -> drover.structs.Job
+	57, // 48: drover.structs.StateSnapshot.nodes:type_name -> drover.structs.Node
+	56, // 49: drover.structs.StateSnapshot.allocations:type_name -> drover.structs.Allocation
+	58, // 50: drover.structs.StateSnapshot.evals:type_name -> drover.structs.Evaluation
 	38, // 51: drover.structs.ServerInfoResponse.self:type_name -> drover.structs.RaftPeer
-	38, // 52: drover.structs.AddRaftPeerRequest.peer:type_name -> drover.structs.RaftPeer
-	0,  // 53: drover.structs.RaftConfigurationRequest.options:type_name -> drover.structs.QueryOptions
-	38, // 54: drover.structs.RaftServer.peer:type_name -> drover.structs.RaftPeer
-	44, // 55: drover.structs.RaftConfigurationResponse.servers:type_name -> drover.structs.RaftServer
-	38, // 56: drover.structs.SnapshotHeader.peers:type_name -> drover.structs.RaftPeer
-	49, // 57: drover.structs.StateRestore.records:type_name -> drover.structs.SnapshotRecord
-	3,  // 58: drover.structs.Drover.RegisterJob:input_type -> drover.structs.JobRegisterRequest
-	5,  // 59: drover.structs.Drover.DeregisterJob:input_type -> drover.structs.JobDeregisterRequest
-	7,  // 60: drover.structs.Drover.GetJob:input_type -> drover.structs.JobSpecificRequest
-	9,  // 61: drover.structs.Drover.ListJobs:input_type -> drover.structs.JobListRequest
-	11, // 62: drover.structs.Drover.ListAllocations:input_type -> drover.structs.AllocListRequest
-	13, // 63: drover.structs.Drover.ListNodes:input_type -> drover.structs.NodeListRequest
-	15, // 64: drover.structs.Drover.GetEvaluation:input_type -> drover.structs.EvalSpecificRequest
-	17, // 65: drover.structs.Drover.RegisterNode:input_type -> drover.structs.NodeRegisterRequest
-	18, // 66: drover.structs.Drover.Heartbeat:input_type -> drover.structs.NodeHeartbeatRequest
-	20, // 67: drover.structs.Drover.GetNodeAllocations:input_type -> drover.structs.NodeAllocsRequest
-	22, // 68: drover.structs.Drover.UpdateAllocations:input_type -> drover.structs.AllocUpdateRequest
-	35, // 69: drover.structs.Drover.Raft:input_type -> drover.structs.RaftMessage
-	46, // 70: drover.structs.Drover.InstallSnapshot:input_type -> drover.structs.SnapshotChunk
-	39, // 71: drover.structs.Drover.ServerInfo:input_type -> drover.structs.ServerInfoRequest
-	41, // 72: drover.structs.Drover.AddRaftPeer:input_type -> drover.structs.AddRaftPeerRequest
-	42, // 73: drover.structs.Drover.RemoveRaftPeer:input_type -> drover.structs.RemoveRaftPeerRequest
-	43, // 74: drover.structs.Drover.RaftConfiguration:input_type -> drover.structs.RaftConfigurationRequest
-	50, // 75: drover.structs.Drover.Restore:input_type -> drover.structs.RestoreChunk
-	4,  // 76: drover.structs.Drover.RegisterJob:output_type -> drover.structs.JobRegisterResponse
-	6,  // 77: drover.structs.Drover.DeregisterJob:output_type -> drover.structs.JobDeregisterResponse
-	8,  // 78: drover.structs.Drover.GetJob:output_type -> drover.structs.SingleJobResponse
-	10, // 79: drover.structs.Drover.ListJobs:output_type -> drover.structs.JobListResponse
-	12, // 80: drover.structs.Drover.ListAllocations:output_type -> drover.structs.AllocListResponse
-	14, // 81: drover.structs.Drover.ListNodes:output_type -> drover.structs.NodeListResponse
-	16, // 82: drover.structs.Drover.GetEvaluation:output_type -> drover.structs.SingleEvalResponse
-	19, // 83: drover.structs.Drover.RegisterNode:output_type -> drover.structs.NodeUpdateResponse
-	19, // 84: drover.structs.Drover.Heartbeat:output_type -> drover.structs.NodeUpdateResponse
-	21, // 85: drover.structs.Drover.GetNodeAllocations:output_type -> drover.structs.NodeAllocsResponse
-	23, // 86: drover.structs.Drover.UpdateAllocations:output_type -> drover.structs.GenericResponse
-	36, // 87: drover.structs.Drover.Raft:output_type -> drover.structs.Empty
-	36, // 88: drover.structs.Drover.InstallSnapshot:output_type -> drover.structs.Empty
-	40, // 89: drover.structs.Drover.ServerInfo:output_type -> drover.structs.ServerInfoResponse
-	23, // 90: drover.structs.Drover.AddRaftPeer:output_type -> drover.structs.GenericResponse
-	23, // 91: drover.structs.Drover.RemoveRaftPeer:output_type -> drover.structs.GenericResponse
-	45, // 92: drover.structs.Drover.RaftConfiguration:output_type -> drover.structs.RaftConfigurationResponse
-	23, // 93: drover.structs.Drover.Restore:output_type -> drover.structs.GenericResponse
-	76, // [76:94] is the sub-list for method output_type
-	58, // [58:76] is the sub-list for method input_type
-	58, // [58:58] is the sub-list for extension type_name
-	58, // [58:58] is the sub-list for extension extendee
-	0,  // [0:58] is the sub-list for field type_name
+	38, // 52: drover.structs.ServerInfoResponse.peers:type_name -> drover.structs.RaftPeer
+	38, // 53: drover.structs.AddRaftPeerRequest.peer:type_name -> drover.structs.RaftPeer
+	0,  // 54: drover.structs.RaftConfigurationRequest.options:type_name -> drover.structs.QueryOptions
+	38, // 55: drover.structs.RaftServer.peer:type_name -> drover.structs.RaftPeer
+	44, // 56: drover.structs.RaftConfigurationResponse.servers:type_name -> drover.structs.RaftServer
+	38, // 57: drover.structs.SnapshotHeader.peers:type_name -> drover.structs.RaftPeer
+	49, // 58: drover.structs.StateRestore.records:type_name -> drover.structs.SnapshotRecord
+	3,  // 59: drover.structs.Drover.RegisterJob:input_type -> drover.structs.JobRegisterRequest
+	5,  // 60: drover.structs.Drover.DeregisterJob:input_type -> drover.structs.JobDeregisterRequest
+	7,  // 61: drover.structs.Drover.GetJob:input_type -> drover.structs.JobSpecificRequest
+	9,  // 62: drover.structs.Drover.ListJobs:input_type -> drover.structs.JobListRequest
+	11, // 63: drover.structs.Drover.ListAllocations:input_type -> drover.structs.AllocListRequest
+	13, // 64: drover.structs.Drover.ListNodes:input_type -> drover.structs.NodeListRequest
+	15, // 65: drover.structs.Drover.GetEvaluation:input_type -> drover.structs.EvalSpecificRequest
+	17, // 66: drover.structs.Drover.RegisterNode:input_type -> drover.structs.NodeRegisterRequest
+	18, // 67: drover.structs.Drover.Heartbeat:input_type -> drover.structs.NodeHeartbeatRequest
+	20, // 68: drover.structs.Drover.GetNodeAllocations:input_type -> drover.structs.NodeAllocsRequest
+	22, // 69: drover.structs.Drover.UpdateAllocations:input_type -> drover.structs.AllocUpdateRequest
+	35, // 70: drover.structs.Drover.Raft:input_type -> drover.structs.RaftMessage
+	46, // 71: drover.structs.Drover.InstallSnapshot:input_type -> drover.structs.SnapshotChunk
+	39, // 72: drover.structs.Drover.ServerInfo:input_type -> drover.structs.ServerInfoRequest
+	41, // 73: drover.structs.Drover.AddRaftPeer:input_type -> drover.structs.AddRaftPeerRequest
+	42, // 74: drover.structs.Drover.RemoveRaftPeer:input_type -> drover.structs.RemoveRaftPeerRequest
+	43, // 75: drover.structs.Drover.RaftConfiguration:input_type -> drover.structs.RaftConfigurationRequest
+	50, // 76: drover.structs.Drover.Restore:input_type -> drover.structs.RestoreChunk
+	53, // 77: drover.structs.Drover.GarbageCollect:input_type -> drover.structs.GarbageCollectRequest
+	4,  // 78: drover.structs.Drover.RegisterJob:output_type -> drover.structs.JobRegisterResponse
+	6,  // 79: drover.structs.Drover.DeregisterJob:output_type -> drover.structs.JobDeregisterResponse
+	8,  // 80: drover.structs.Drover.GetJob:output_type -> drover.structs.SingleJobResponse
+	10, // 81: drover.structs.Drover.ListJobs:output_type -> drover.structs.JobListResponse
+	12, // 82: drover.structs.Drover.ListAllocations:output_type -> drover.structs.AllocListResponse
+	14, // 83: drover.structs.Drover.ListNodes:output_type -> drover.structs.NodeListResponse
+	16, // 84: drover.structs.Drover.GetEvaluation:output_type -> drover.structs.SingleEvalResponse
+	19, // 85: drover.structs.Drover.RegisterNode:output_type -> drover.structs.NodeUpdateResponse
+	19, // 86: drover.structs.Drover.Heartbeat:output_type -> drover.structs.NodeUpdateResponse
+	21, // 87: drover.structs.Drover.GetNodeAllocations:output_type -> drover.structs.NodeAllocsResponse
+	23, // 88: drover.structs.Drover.UpdateAllocations:output_type -> drover.structs.GenericResponse
+	36, // 89: drover.structs.Drover.Raft:output_type -> drover.structs.Empty
+	36, // 90: drover.structs.Drover.InstallSnapshot:output_type -> drover.structs.Empty
+	40, // 91: drover.structs.Drover.ServerInfo:output_type -> drover.structs.ServerInfoResponse
+	23, // 92: drover.structs.Drover.AddRaftPeer:output_type -> drover.structs.GenericResponse
+	23, // 93: drover.structs.Drover.RemoveRaftPeer:output_type -> drover.structs.GenericResponse
+	45, // 94: drover.structs.Drover.RaftConfiguration:output_type -> drover.structs.RaftConfigurationResponse
+	23, // 95: drover.structs.Drover.Restore:output_type -> drover.structs.GenericResponse
+	54, // 96: drover.structs.Drover.GarbageCollect:output_type -> drover.structs.GarbageCollectResponse
+	78, // [78:97] is the sub-list for method output_type
+	59, // [59:78] is the sub-list for method input_type
+	59, // [59:59] is the sub-list for extension type_name
+	59, // [59:59] is the sub-list for extension extendee
+	0,  // [0:59] is the sub-list for field type_name
 }
 
 func init() { file_structs_rpc_proto_init() }
@@ -3653,7 +3801,7 @@ func file_structs_rpc_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_structs_rpc_proto_rawDesc), len(file_structs_rpc_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   52,
+			NumMessages:   55,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -40,6 +40,7 @@ const (
 	Drover_RemoveRaftPeer_FullMethodName     = "/drover.structs.Drover/RemoveRaftPeer"
 	Drover_RaftConfiguration_FullMethodName  = "/drover.structs.Drover/RaftConfiguration"
 	Drover_Restore_FullMethodName            = "/drover.structs.Drover/Restore"
+	Drover_GarbageCollect_FullMethodName     = "/drover.structs.Drover/GarbageCollect"
 )
 
 // DroverClient is the client API for Drover service.
@@ -66,6 +67,7 @@ type DroverClient interface {
 	RemoveRaftPeer(ctx context.Context, in *RemoveRaftPeerRequest, opts ...grpc.CallOption) (*GenericResponse, error)
 	RaftConfiguration(ctx context.Context, in *RaftConfigurationRequest, opts ...grpc.CallOption) (*RaftConfigurationResponse, error)
 	Restore(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[RestoreChunk, GenericResponse], error)
+	GarbageCollect(ctx context.Context, in *GarbageCollectRequest, opts ...grpc.CallOption) (*GarbageCollectResponse, error)
 }
 
 type droverClient struct {
@@ -265,6 +267,16 @@ func (c *droverClient) Restore(ctx context.Context, opts ...grpc.CallOption) (gr
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Drover_RestoreClient = grpc.ClientStreamingClient[RestoreChunk, GenericResponse]
 
+func (c *droverClient) GarbageCollect(ctx context.Context, in *GarbageCollectRequest, opts ...grpc.CallOption) (*GarbageCollectResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GarbageCollectResponse)
+	err := c.cc.Invoke(ctx, Drover_GarbageCollect_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // DroverServer is the server API for Drover service.
 // All implementations must embed UnimplementedDroverServer
 // for forward compatibility.
@@ -289,6 +301,7 @@ type DroverServer interface {
 	RemoveRaftPeer(context.Context, *RemoveRaftPeerRequest) (*GenericResponse, error)
 	RaftConfiguration(context.Context, *RaftConfigurationRequest) (*RaftConfigurationResponse, error)
 	Restore(grpc.ClientStreamingServer[RestoreChunk, GenericResponse]) error
+	GarbageCollect(context.Context, *GarbageCollectRequest) (*GarbageCollectResponse, error)
 	mustEmbedUnimplementedDroverServer()
 }
 
@@ -352,6 +365,9 @@ func (UnimplementedDroverServer) RaftConfiguration(context.Context, *RaftConfigu
 }
 func (UnimplementedDroverServer) Restore(grpc.ClientStreamingServer[RestoreChunk, GenericResponse]) error {
 	return status.Error(codes.Unimplemented, "method Restore not implemented")
+}
+func (UnimplementedDroverServer) GarbageCollect(context.Context, *GarbageCollectRequest) (*GarbageCollectResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GarbageCollect not implemented")
 }
 func (UnimplementedDroverServer) mustEmbedUnimplementedDroverServer() {}
 func (UnimplementedDroverServer) testEmbeddedByValue()                {}
@@ -665,6 +681,24 @@ func _Drover_Restore_Handler(srv interface{}, stream grpc.ServerStream) error {
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Drover_RestoreServer = grpc.ClientStreamingServer[RestoreChunk, GenericResponse]
 
+func _Drover_GarbageCollect_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GarbageCollectRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DroverServer).GarbageCollect(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Drover_GarbageCollect_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DroverServer).GarbageCollect(ctx, req.(*GarbageCollectRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Drover_ServiceDesc is the grpc.ServiceDesc for Drover service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -731,6 +765,10 @@ var Drover_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RaftConfiguration",
 			Handler:    _Drover_RaftConfiguration_Handler,
+		},
+		{
+			MethodName: "GarbageCollect",
+			Handler:    _Drover_GarbageCollect_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

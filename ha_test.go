@@ -113,3 +113,60 @@ func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() boo
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+func TestFiveServersLoseTwoKeepWorkingLoseThreeFailFast(t *testing.T) {
+	c := testcluster.New(t, testcluster.Options{Servers: 5})
+	leader := c.WaitLeader(30 * time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	// Lose two (the leader among them): three of five keep a quorum.
+	var others []*testcluster.Member
+	for _, m := range c.Members() {
+		if m != leader {
+			others = append(others, m)
+		}
+	}
+	leader.Stop()
+	others[0].Stop()
+	c.WaitLeader(30 * time.Second)
+	for _, m := range c.Running() {
+		require.NoError(t, registerRetrying(ctx, m.Server(), batchJob("with-three-"+m.Name)))
+		_, err := m.Server().Job(ctx, "", "with-three-"+m.Name)
+		require.NoError(t, err)
+	}
+
+	// Lose a third: no quorum. Every write and every consistent read on
+	// the two left fails with ErrNoLeader within the bounded wait.
+	others[1].Stop()
+	left := c.Running()
+	require.Len(t, left, 2)
+	const bound = 15 * time.Second // the leader wait is 5 s at raft_multiplier 1
+	for _, m := range left {
+		start := time.Now()
+		_, err := m.Server().RegisterJob(ctx, batchJob("no-quorum"))
+		require.ErrorIs(t, err, drover.ErrNoLeader, "write on %s", m.Name)
+		require.Less(t, time.Since(start), bound)
+
+		start = time.Now()
+		_, err = m.Server().Job(ctx, "", "with-three-"+m.Name)
+		require.ErrorIs(t, err, drover.ErrNoLeader, "consistent read on %s", m.Name)
+		require.Less(t, time.Since(start), bound)
+
+		// A stale read still answers from local state.
+		j, err := m.Server().Job(drover.AllowStale(ctx), "", "with-three-"+m.Name)
+		require.NoError(t, err)
+		require.Equal(t, "with-three-"+m.Name, j.Id)
+	}
+
+	// One comes back: quorum again, and everything works.
+	require.NoError(t, others[1].Start())
+	c.WaitLeader(30 * time.Second)
+	for _, m := range c.Running() {
+		require.NoError(t, registerRetrying(ctx, m.Server(), batchJob("healed-"+m.Name)))
+		for _, id := range []string{"with-three-" + left[0].Name, "healed-" + m.Name} {
+			_, err := m.Server().Job(ctx, "", id)
+			require.NoError(t, err, "%s reads %s", m.Name, id)
+		}
+	}
+}

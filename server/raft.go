@@ -37,6 +37,7 @@ type raftConfig struct {
 	onLeaderChange  func(isLeader bool)
 	onCaughtUp      func()
 	onPeersChange   func()
+	metrics         *metrics
 	baseTick        time.Duration
 	electionTicks   int
 	heartbeatTicks  int
@@ -384,6 +385,7 @@ func (rn *raftNode) handleReady(rd raft.Ready) error {
 		if err := rn.restoreSnapshot(rd.Snapshot); err != nil {
 			return err
 		}
+		rn.cfg.metrics.snapshots.WithLabelValues("installed").Inc()
 		rn.snaps.prune(rd.Snapshot.GetData())
 		rn.setApplied(rd.Snapshot.GetMetadata().GetIndex())
 	}

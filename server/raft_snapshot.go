@@ -111,6 +111,8 @@ func (j *snapshotJob) write() error {
 		return err
 	}
 	rn.snapIndex.Store(j.index)
+	rn.cfg.metrics.snapshots.WithLabelValues("taken").Inc()
+	rn.cfg.metrics.snapshotIndex.Set(float64(j.index))
 	rn.snaps.prune(data)
 	if j.index > rn.cfg.trailingLogs {
 		first, err := rn.store.FirstIndex()
@@ -147,6 +149,7 @@ func (rn *raftNode) restoreSnapshot(snap *raftpb.Snapshot) error {
 	rn.transport.setPeers(hdr.Peers)
 	rn.confState = snap.GetMetadata().GetConfState()
 	rn.snapIndex.Store(idx)
+	rn.cfg.metrics.snapshotIndex.Set(float64(idx))
 	rn.cfg.logger.Info("state restored from raft snapshot", "index", idx)
 	if rn.cfg.onPeersChange != nil {
 		rn.cfg.onPeersChange()

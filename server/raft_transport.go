@@ -33,6 +33,8 @@ type raftTransport struct {
 	snaps    snapshotStore
 	logger   *slog.Logger
 	report   raftReporter
+	// sent is called after each snapshot a follower received whole.
+	sent func()
 
 	mu      sync.Mutex
 	senders map[uint64]*peerSender
@@ -323,6 +325,7 @@ func (s *peerSender) runSnapshots() {
 					"index", m.GetSnapshot().GetMetadata().GetIndex(), "error", err)
 				s.t.report.ReportUnreachable(s.id)
 			} else {
+				s.t.sent()
 				s.t.logger.Info("raft snapshot sent", "peer", fmt.Sprintf("%x", s.id), "index", m.GetSnapshot().GetMetadata().GetIndex())
 			}
 			s.t.report.ReportSnapshot(s.id, status)

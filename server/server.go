@@ -242,12 +242,14 @@ func New(cfg Config) (*Server, error) {
 			}
 		},
 		onCaughtUp:      func() { s.readyOnce.Do(func() { close(s.ready) }) },
+		metrics:         s.metrics,
 		baseTick:        baseTick * time.Duration(mult),
 		electionTicks:   electionTicks,
 		heartbeatTicks:  heartbeatTicks,
 		maxSizePerMsg:   1 << 20,
 		maxInflightMsgs: 256,
 	}, s.store, s.fsm, snaps, s.pool)
+	s.raft.transport.sent = func() { s.metrics.snapshots.WithLabelValues("sent").Inc() }
 	s.applier = &planApplier{queue: make(chan pendingPlan), raft: s.raft, state: s.state, applied: s.metrics.plansApplied}
 
 	s.grpc = grpc.NewServer(

@@ -51,6 +51,8 @@ type (
 	ValidationError = structs.ValidationError
 	// Driver runs tasks of one kind on a client.
 	Driver = driver.Driver
+	// RaftServer is one server of the raft peer set, as Server.RaftConfiguration reports it.
+	RaftServer = server.RaftServer
 )
 
 // Errors callers branch on with errors.Is.
@@ -67,6 +69,9 @@ var (
 	ErrPermissionDenied = structs.ErrPermissionDenied
 	// ErrShutdown: the agent has been shut down.
 	ErrShutdown = structs.ErrShutdown
+	// ErrBadRequest: a request is malformed (a damaged backup, a node
+	// without an id, …) and changed nothing.
+	ErrBadRequest = structs.ErrBadRequest
 	// ErrLeadershipLost: the leader was lost while a write was in flight,
 	// so it may or may not have been applied; retry it if it is idempotent.
 	ErrLeadershipLost = structs.ErrLeadershipLost

@@ -49,12 +49,13 @@ func (f *fsm) apply(index uint64, data []byte) (*structs.LogCommand, any, error)
 	var (
 		evals    []*structs.Evaluation
 		capacity bool
+		applyErr error
 	)
 	switch c := cmd.Command.(type) {
 	case *structs.LogCommand_JobUpsert:
 		evals = f.applyJobUpsert(tx, index, cmd.Time, c.JobUpsert)
 	case *structs.LogCommand_JobDelete:
-		evals = f.applyJobDelete(tx, index, cmd.Time, c.JobDelete)
+		evals, applyErr = f.applyJobDelete(tx, index, cmd.Time, c.JobDelete)
 	case *structs.LogCommand_NodeUpsert:
 		evals = f.applyNodeUpsert(tx, index, cmd.Time, c.NodeUpsert)
 		capacity = true
@@ -86,7 +87,7 @@ func (f *fsm) apply(index uint64, data []byte) (*structs.LogCommand, any, error)
 			f.listener.capacityChanged(index)
 		}
 	}
-	return &cmd, index, nil
+	return &cmd, index, applyErr
 }
 
 func (f *fsm) applyJobUpsert(tx *state.Txn, index uint64, now int64, c *structs.JobUpsert) []*structs.Evaluation {
@@ -111,13 +112,20 @@ func (f *fsm) applyJobUpsert(tx *state.Txn, index uint64, now int64, c *structs.
 	return upsertEvals(tx, index, now, []*structs.Evaluation{eval})
 }
 
-func (f *fsm) applyJobDelete(tx *state.Txn, index uint64, now int64, c *structs.JobDelete) []*structs.Evaluation {
+// applyJobDelete stops or purges a job. Whether the job exists is decided
+// here, as the entry applies, so concurrent deregistrations of one job see
+// it exactly once: the later ones find nothing and change nothing.
+func (f *fsm) applyJobDelete(tx *state.Txn, index uint64, now int64, c *structs.JobDelete) ([]*structs.Evaluation, error) {
+	cur := tx.Job(c.Namespace, c.JobId)
+	if cur == nil {
+		return nil, fmt.Errorf("%w: job %q in namespace %q", structs.ErrNotFound, c.JobId, c.Namespace)
+	}
 	if c.Purge {
 		tx.DeleteJob(c.Namespace, c.JobId)
-	} else if old := tx.Job(c.Namespace, c.JobId); old != nil {
-		job := proto.Clone(old).(*structs.Job)
+	} else {
+		job := proto.Clone(cur).(*structs.Job)
 		job.Stop = true
-		job.Version = old.Version + 1
+		job.Version = cur.Version + 1
 		job.ModifyIndex = index
 		job.JobModifyIndex = index
 		job.SubmitTime = now
@@ -125,9 +133,16 @@ func (f *fsm) applyJobDelete(tx *state.Txn, index uint64, now int64, c *structs.
 		tx.UpsertJob(job)
 	}
 	if c.Eval == nil {
-		return nil
+		return nil, nil
 	}
-	return upsertEvals(tx, index, now, []*structs.Evaluation{c.Eval})
+	// The evaluation that stops the job's allocations takes the job's
+	// identity as stored, not as the proposer saw it.
+	eval := proto.Clone(c.Eval).(*structs.Evaluation)
+	eval.Namespace, eval.JobId, eval.Priority, eval.Type = cur.Namespace, cur.Id, cur.Priority, cur.Type
+	if eval.Status == "" {
+		eval.Status = structs.EvalStatusPending
+	}
+	return upsertEvals(tx, index, now, []*structs.Evaluation{eval}), nil
 }
 
 func (f *fsm) applyNodeUpsert(tx *state.Txn, index uint64, now int64, c *structs.NodeUpsert) []*structs.Evaluation {

@@ -93,6 +93,9 @@ type raftNode struct {
 
 	started  atomic.Bool
 	leader   atomic.Bool
+	// leaderReady: this server leads and has applied an entry of its own
+	// term, so its state holds everything committed before it led.
+	leaderReady atomic.Bool
 	leaderID atomic.Uint64
 	term     atomic.Uint64
 	applied  atomic.Uint64
@@ -449,6 +452,9 @@ func (rn *raftNode) applyEntry(e *raftpb.Entry) error {
 		}
 		rn.confState = rn.rn.ApplyConfChange(cc)
 	}
+	if !rn.leaderReady.Load() && rn.leader.Load() && e.GetTerm() == rn.term.Load() {
+		rn.leaderReady.Store(true)
+	}
 	rn.setApplied(e.GetIndex())
 	return nil
 }
@@ -492,6 +498,9 @@ func (rn *raftNode) setApplied(index uint64) {
 func (rn *raftNode) setLeader(isLeader bool, lead uint64) {
 	old := rn.leaderID.Swap(lead)
 	was := rn.leader.Swap(isLeader)
+	if was != isLeader || old != lead {
+		rn.leaderReady.Store(false)
+	}
 	if was && !isLeader {
 		rn.failWaiters(errLeadershipLost)
 	}

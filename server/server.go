@@ -434,9 +434,13 @@ func (s *Server) establishLeadership() {
 	s.leaderWG.Add(1)
 	go func() {
 		defer s.leaderWG.Done()
-		if _, err := s.raft.barrier(ctx); err != nil {
-			s.logger.Warn("leader barrier failed", "error", err)
+		if err := s.raft.waitLeaderReady(ctx); err != nil {
+			s.logger.Warn("leadership not established", "error", err)
 			return
+		}
+		if s.fsm.restoring() {
+			// A restore whose leader was lost midway can never complete.
+			s.abandonRestore(ctx)
 		}
 		snap := s.state.Snapshot()
 		s.broker.setEnabled(true)

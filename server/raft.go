@@ -381,6 +381,14 @@ func (rn *raftNode) handleReady(rd raft.Ready) error {
 	if !raft.IsEmptyHardState(rd.HardState) {
 		rn.term.Store(rd.HardState.GetTerm())
 	}
+	// A leader replicates while it writes its own disk (raft thesis
+	// 10.2.1): its messages are appends and heartbeats, never votes, so
+	// they do not depend on what this Ready persists. Anyone else sends
+	// only once the Ready is durable.
+	leading := rn.leader.Load()
+	if leading {
+		rn.transport.send(rd.Messages)
+	}
 	if err := rn.store.Save(rd.HardState, rd.Entries, rd.Snapshot); err != nil {
 		return fmt.Errorf("persist ready: %w", err)
 	}
@@ -392,7 +400,9 @@ func (rn *raftNode) handleReady(rd raft.Ready) error {
 		rn.snaps.prune(rd.Snapshot.GetData())
 		rn.setApplied(rd.Snapshot.GetMetadata().GetIndex())
 	}
-	rn.transport.send(rd.Messages)
+	if !leading {
+		rn.transport.send(rd.Messages)
+	}
 	for _, e := range rd.CommittedEntries {
 		if err := rn.applyEntry(e); err != nil {
 			return err

@@ -29,7 +29,7 @@ func TestBackupRestoresIntoAFreshCluster(t *testing.T) {
 	a := testcluster.New(t, testcluster.Options{Servers: 3})
 	a.WaitLeader(30 * time.Second)
 	for i := range 40 {
-		_, err := a.Member(i % 3).Server().RegisterJob(ctx, batchJob(fmt.Sprintf("job-%02d", i)))
+		_, err := a.Member(i%3).Server().RegisterJob(ctx, batchJob(fmt.Sprintf("job-%02d", i)))
 		require.NoError(t, err)
 	}
 	var backup bytes.Buffer

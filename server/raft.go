@@ -91,14 +91,14 @@ type raftNode struct {
 	waits  map[uint64]chan applyResult
 	reads  map[uint64]chan uint64
 
-	started  atomic.Bool
-	leader   atomic.Bool
+	started atomic.Bool
+	leader  atomic.Bool
 	// leaderReady: this server leads and has applied an entry of its own
 	// term, so its state holds everything committed before it led.
 	leaderReady atomic.Bool
-	leaderID atomic.Uint64
-	term     atomic.Uint64
-	applied  atomic.Uint64
+	leaderID    atomic.Uint64
+	term        atomic.Uint64
+	applied     atomic.Uint64
 	// lastContact is when a follower last heard from its leader (unix nanos).
 	lastContact atomic.Int64
 	// heard maps a peer's id to when a message from it last arrived (unix nanos).

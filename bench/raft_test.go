@@ -16,9 +16,7 @@ import (
 
 // quietCluster is a 3-server cluster on TCP loopback with bbolt, with no
 // scheduler workers: only raft and the state store do work.
-func quietClusterT(b testing.TB) *testcluster.Cluster { return quietCluster(b) }
-
-func quietCluster(b testing.TB) *testcluster.Cluster {
+func quietCluster(b *testing.B) *testcluster.Cluster {
 	return testcluster.New(b, testcluster.Options{Servers: 3, Server: func(_ int, o *drover.ServerOptions) {
 		o.NumSchedulers = drover.NoSchedulers
 	}})

@@ -132,7 +132,7 @@ func (s *Server) restoreLocal(ctx context.Context, r io.Reader) (uint64, error) 
 	err = sr.records(func(rec *structs.SnapshotRecord) error {
 		batch = append(batch, proto.CloneOf(rec))
 		size += len(rec.Data)
-		if size >= restoreEntryBytes {
+		if size >= s.restoreBatch {
 			if _, err := flush(false); err != nil {
 				return err
 			}

@@ -535,25 +535,6 @@ func (rn *raftNode) leaderChanged() <-chan struct{} {
 	return rn.leaderCh
 }
 
-// waitApplied blocks until index is applied on this server.
-func (rn *raftNode) waitApplied(ctx context.Context, index uint64) error {
-	for {
-		rn.notifyMu.Lock()
-		ch := rn.appliedCh
-		rn.notifyMu.Unlock()
-		if rn.applied.Load() >= index {
-			return nil
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-rn.donec:
-			return rn.stoppedErr()
-		}
-	}
-}
-
 func (rn *raftNode) stoppedErr() error {
 	if err := rn.Err(); err != nil {
 		return err

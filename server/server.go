@@ -132,6 +132,8 @@ type Server struct {
 	metrics   *metrics
 	// gcBatchSize bounds the objects one GC raft entry removes.
 	gcBatchSize int
+	// restoreBatch bounds the bytes of records one restore entry carries.
+	restoreBatch int
 
 	listener net.Listener
 	grpc     *grpc.Server
@@ -181,6 +183,7 @@ func New(cfg Config) (*Server, error) {
 		ready:        make(chan struct{}),
 		done:         make(chan struct{}),
 		gcBatchSize:  gcBatchSize,
+		restoreBatch: restoreEntryBytes,
 	}
 	s.stopCtx, s.stopFunc = context.WithCancel(context.Background())
 	m, err := newMetrics(cfg.Registerer)

@@ -17,6 +17,11 @@ type applyListener interface {
 	// capacityChanged is called when a node or allocation change at index
 	// may let blocked evaluations place.
 	capacityChanged(index uint64)
+	// entryApplied is called after every applied command, with the state
+	// store at index (the event broker publishes from it).
+	entryApplied(index uint64, cmd *structs.LogCommand)
+	// stateRestored is called when a snapshot replaced the whole state.
+	stateRestored(index uint64)
 }
 
 // fsm applies committed raft commands to the state store. Apply runs on the
@@ -62,6 +67,8 @@ func (f *fsm) apply(index uint64, data []byte) (*structs.LogCommand, any, error)
 		evals = upsertEvals(tx, index, cmd.Time, c.AllocClientUpdate.Evals)
 	case *structs.LogCommand_GcReap:
 		applyGCReap(tx, c.GcReap)
+	case *structs.LogCommand_NodeEligibility:
+		evals, capacity = applyNodeEligibility(tx, index, cmd.Time, c.NodeEligibility)
 	case nil:
 		// A barrier: nothing to change, but the index moves.
 	default:
@@ -76,8 +83,17 @@ func (f *fsm) apply(index uint64, data []byte) (*structs.LogCommand, any, error)
 		if capacity {
 			f.listener.capacityChanged(index)
 		}
+		f.listener.entryApplied(index, &cmd)
 	}
 	return &cmd, index, nil
+}
+
+// restore replaces the state with a snapshot's.
+func (f *fsm) restore(snap *structs.StateSnapshot) {
+	f.state.Restore(snap)
+	if f.listener != nil {
+		f.listener.stateRestored(snap.GetIndex())
+	}
 }
 
 func (f *fsm) applyJobUpsert(tx *state.Txn, index uint64, now int64, c *structs.JobUpsert) []*structs.Evaluation {

@@ -29,6 +29,10 @@ type raftConfig struct {
 	now             func() time.Time
 	logger          *slog.Logger
 	onLeaderChange  func(isLeader bool)
+	// onCommit and onLeaderID, when set, observe commit latency and each
+	// change of the known leader (for metrics).
+	onCommit   func(time.Duration)
+	onLeaderID func(lead uint64)
 	baseTick        time.Duration
 	electionTicks   int
 	heartbeatTicks  int
@@ -242,7 +246,7 @@ func (rn *raftNode) restoreFSM(snap *raftpb.Snapshot) error {
 	if err := proto.Unmarshal(snap.GetData(), &st); err != nil {
 		return fmt.Errorf("decode snapshot at %d: %w", snap.GetMetadata().GetIndex(), err)
 	}
-	rn.fsm.state.Restore(&st)
+	rn.fsm.restore(&st)
 	rn.snapIndex = snap.GetMetadata().GetIndex()
 	rn.confState = snap.GetMetadata().GetConfState()
 	return nil
@@ -291,7 +295,9 @@ func (rn *raftNode) snapshot(applied uint64) error {
 }
 
 func (rn *raftNode) setLeader(isLeader bool, lead uint64) {
-	rn.leaderID.Store(lead)
+	if old := rn.leaderID.Swap(lead); old != lead && rn.cfg.onLeaderID != nil {
+		rn.cfg.onLeaderID(lead)
+	}
 	was := rn.leader.Swap(isLeader)
 	if was && !isLeader {
 		rn.failWaiters(ErrNotLeader)
@@ -336,11 +342,15 @@ func (rn *raftNode) propose(ctx context.Context, cmd *structs.LogCommand) (uint6
 
 	ctx, cancel := context.WithTimeout(ctx, rn.cfg.proposeTimeout)
 	defer cancel()
+	start := time.Now()
 	if err := rn.node.Propose(ctx, data); err != nil {
 		return 0, rn.mapErr(ctx, err)
 	}
 	select {
 	case res := <-ch:
+		if res.err == nil && rn.cfg.onCommit != nil {
+			rn.cfg.onCommit(time.Since(start))
+		}
 		return res.index, res.err
 	case <-ctx.Done():
 		return 0, rn.mapErr(ctx, ctx.Err())

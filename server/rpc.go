@@ -108,3 +108,8 @@ func (r *rpcServer) UpdateAllocations(ctx context.Context, req *structs.AllocUpd
 	}
 	return &structs.GenericResponse{Meta: &structs.WriteMeta{Index: idx}}, nil
 }
+
+func (r *rpcServer) UpdateNodeEligibility(ctx context.Context, req *structs.NodeEligibilityRequest) (*structs.NodeEligibilityResponse, error) {
+	resp, err := r.s.UpdateNodeEligibility(ctx, req.GetNodeId(), req.GetEligibility())
+	return resp, rpcerr.To(err)
+}

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,6 +22,7 @@ import (
 	"github.com/droverhq/drover/gc"
 	"github.com/droverhq/drover/heartbeat"
 	"github.com/droverhq/drover/scheduler"
+	"github.com/droverhq/drover/server/events"
 	"github.com/droverhq/drover/server/state"
 	"github.com/droverhq/drover/store"
 	boltstore "github.com/droverhq/drover/store/bolt"
@@ -62,6 +64,11 @@ type Config struct {
 	GC            gc.Config
 	JobGCInterval time.Duration
 
+	// DisableEventBroker turns the event stream off; EventBufferSize is
+	// how many applied entries' events are kept for subscribers.
+	DisableEventBroker bool
+	EventBufferSize    int
+
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 
@@ -94,6 +101,9 @@ type Server struct {
 	ttl       *ttlTracker
 	applier   *planApplier
 	metrics   *metrics
+	events    *events.Broker
+	// built is set once every field is assigned, for the gauge functions.
+	built atomic.Bool
 	// gcBatchSize bounds the objects one GC raft entry removes.
 	gcBatchSize int
 
@@ -144,7 +154,8 @@ func New(cfg Config) (*Server, error) {
 		gcBatchSize:  gcBatchSize,
 	}
 	s.stopCtx, s.stopFunc = context.WithCancel(context.Background())
-	m, err := newMetrics(cfg.Registerer)
+	s.events = newEventBroker(cfg)
+	m, err := newMetrics(cfg.Registerer, s)
 	if err != nil {
 		return nil, err
 	}
@@ -181,6 +192,8 @@ func New(cfg Config) (*Server, error) {
 		proposeTimeout: proposeTimeout,
 		now:            cfg.Clock,
 		logger:         s.logger,
+		onCommit:       func(d time.Duration) { s.metrics.commitTime.Observe(d.Seconds()) },
+		onLeaderID:     func(uint64) { s.metrics.leaderChanges.Inc() },
 		onLeaderChange: func(l bool) {
 			select {
 			case s.leaderEvents <- l:
@@ -199,7 +212,9 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.raft = rn
-	s.applier = &planApplier{queue: make(chan pendingPlan), raft: rn, state: s.state, applied: s.metrics.plansApplied}
+	s.applier = &planApplier{queue: make(chan pendingPlan), raft: rn, state: s.state, applied: s.metrics.plansApplied,
+		rejected: s.metrics.plansRejected, nodesRejected: s.metrics.planNodesRejected, placed: s.metrics.placements}
+	s.built.Store(true)
 
 	s.grpc = grpc.NewServer(grpc.MaxRecvMsgSize(16 << 20))
 	structs.RegisterDroverServer(s.grpc, &rpcServer{s: s})
@@ -284,6 +299,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			<-stopped
 		}
 		s.raft.stop()
+		if s.events != nil {
+			s.events.Close()
+		}
 		s.bgWG.Wait()
 		s.revokeLeadership()
 		s.closeStore()
@@ -370,7 +388,7 @@ func (s *Server) startLeaderServices(ctx context.Context) {
 		w := &worker{
 			broker: s.broker, applier: s.applier, state: s.state, raft: s.raft,
 			types: types, schedulers: scheduler.Factory, core: s.runCoreEval,
-			now: s.cfg.Clock, logger: s.logger,
+			now: s.cfg.Clock, logger: s.logger, observe: s.metrics.observeEval,
 		}
 		s.leaderWG.Add(1)
 		go func() {

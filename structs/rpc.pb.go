@@ -1370,6 +1370,7 @@ type LogCommand struct {
 	//	*LogCommand_PlanApply
 	//	*LogCommand_AllocClientUpdate
 	//	*LogCommand_GcReap
+	//	*LogCommand_NodeEligibility
 	Command       isLogCommand_Command `protobuf_oneof:"command"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1498,6 +1499,15 @@ func (x *LogCommand) GetGcReap() *GCReap {
 	return nil
 }
 
+func (x *LogCommand) GetNodeEligibility() *NodeEligibilityUpdate {
+	if x != nil {
+		if x, ok := x.Command.(*LogCommand_NodeEligibility); ok {
+			return x.NodeEligibility
+		}
+	}
+	return nil
+}
+
 type isLogCommand_Command interface {
 	isLogCommand_Command()
 }
@@ -1534,6 +1544,10 @@ type LogCommand_GcReap struct {
 	GcReap *GCReap `protobuf:"bytes,17,opt,name=gc_reap,json=gcReap,proto3,oneof"`
 }
 
+type LogCommand_NodeEligibility struct {
+	NodeEligibility *NodeEligibilityUpdate `protobuf:"bytes,50,opt,name=node_eligibility,json=nodeEligibility,proto3,oneof"`
+}
+
 func (*LogCommand_JobUpsert) isLogCommand_Command() {}
 
 func (*LogCommand_JobDelete) isLogCommand_Command() {}
@@ -1549,6 +1563,8 @@ func (*LogCommand_PlanApply) isLogCommand_Command() {}
 func (*LogCommand_AllocClientUpdate) isLogCommand_Command() {}
 
 func (*LogCommand_GcReap) isLogCommand_Command() {}
+
+func (*LogCommand_NodeEligibility) isLogCommand_Command() {}
 
 type JobUpsert struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -2265,6 +2281,175 @@ func (x *ValidationProblems) GetProblems() []string {
 	return nil
 }
 
+// NodeEligibilityUpdate sets a node's scheduling eligibility; evals are
+// created when the node becomes eligible, so waiting work can use it.
+type NodeEligibilityUpdate struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	NodeId        string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	Eligibility   string                 `protobuf:"bytes,2,opt,name=eligibility,proto3" json:"eligibility,omitempty"`
+	Evals         []*Evaluation          `protobuf:"bytes,3,rep,name=evals,proto3" json:"evals,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeEligibilityUpdate) Reset() {
+	*x = NodeEligibilityUpdate{}
+	mi := &file_structs_rpc_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeEligibilityUpdate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeEligibilityUpdate) ProtoMessage() {}
+
+func (x *NodeEligibilityUpdate) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeEligibilityUpdate.ProtoReflect.Descriptor instead.
+func (*NodeEligibilityUpdate) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *NodeEligibilityUpdate) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *NodeEligibilityUpdate) GetEligibility() string {
+	if x != nil {
+		return x.Eligibility
+	}
+	return ""
+}
+
+func (x *NodeEligibilityUpdate) GetEvals() []*Evaluation {
+	if x != nil {
+		return x.Evals
+	}
+	return nil
+}
+
+// NodeEligibilityRequest asks for a node to be made eligible or ineligible
+// for new placements.
+type NodeEligibilityRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	NodeId string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	// eligibility is "eligible" or "ineligible".
+	Eligibility   string `protobuf:"bytes,2,opt,name=eligibility,proto3" json:"eligibility,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeEligibilityRequest) Reset() {
+	*x = NodeEligibilityRequest{}
+	mi := &file_structs_rpc_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeEligibilityRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeEligibilityRequest) ProtoMessage() {}
+
+func (x *NodeEligibilityRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeEligibilityRequest.ProtoReflect.Descriptor instead.
+func (*NodeEligibilityRequest) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *NodeEligibilityRequest) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *NodeEligibilityRequest) GetEligibility() string {
+	if x != nil {
+		return x.Eligibility
+	}
+	return ""
+}
+
+type NodeEligibilityResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	EvalIds       []string               `protobuf:"bytes,1,rep,name=eval_ids,json=evalIds,proto3" json:"eval_ids,omitempty"`
+	Meta          *WriteMeta             `protobuf:"bytes,2,opt,name=meta,proto3" json:"meta,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeEligibilityResponse) Reset() {
+	*x = NodeEligibilityResponse{}
+	mi := &file_structs_rpc_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeEligibilityResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeEligibilityResponse) ProtoMessage() {}
+
+func (x *NodeEligibilityResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeEligibilityResponse.ProtoReflect.Descriptor instead.
+func (*NodeEligibilityResponse) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *NodeEligibilityResponse) GetEvalIds() []string {
+	if x != nil {
+		return x.EvalIds
+	}
+	return nil
+}
+
+func (x *NodeEligibilityResponse) GetMeta() *WriteMeta {
+	if x != nil {
+		return x.Meta
+	}
+	return nil
+}
+
 var File_structs_rpc_proto protoreflect.FileDescriptor
 
 const file_structs_rpc_proto_rawDesc = "" +
@@ -2351,7 +2536,7 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\tsecret_id\x18\x02 \x01(\tR\bsecretId\x12<\n" +
 	"\vallocations\x18\x03 \x03(\v2\x1a.drover.structs.AllocationR\vallocations\"@\n" +
 	"\x0fGenericResponse\x12-\n" +
-	"\x04meta\x18\x01 \x01(\v2\x19.drover.structs.WriteMetaR\x04meta\"\xc9\x04\n" +
+	"\x04meta\x18\x01 \x01(\v2\x19.drover.structs.WriteMetaR\x04meta\"\x9d\x05\n" +
 	"\n" +
 	"LogCommand\x12\x1d\n" +
 	"\n" +
@@ -2371,7 +2556,8 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\n" +
 	"plan_apply\x18\x0f \x01(\v2\x19.drover.structs.PlanApplyH\x00R\tplanApply\x12S\n" +
 	"\x13alloc_client_update\x18\x10 \x01(\v2!.drover.structs.AllocClientUpdateH\x00R\x11allocClientUpdate\x121\n" +
-	"\agc_reap\x18\x11 \x01(\v2\x16.drover.structs.GCReapH\x00R\x06gcReapB\t\n" +
+	"\agc_reap\x18\x11 \x01(\v2\x16.drover.structs.GCReapH\x00R\x06gcReap\x12R\n" +
+	"\x10node_eligibility\x182 \x01(\v2%.drover.structs.NodeEligibilityUpdateH\x00R\x0fnodeEligibilityB\t\n" +
 	"\acommand\"b\n" +
 	"\tJobUpsert\x12%\n" +
 	"\x03job\x18\x01 \x01(\v2\x13.drover.structs.JobR\x03job\x12.\n" +
@@ -2417,7 +2603,17 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\x04data\x18\x01 \x01(\fR\x04data\"\a\n" +
 	"\x05Empty\"0\n" +
 	"\x12ValidationProblems\x12\x1a\n" +
-	"\bproblems\x18\x01 \x03(\tR\bproblems2\x83\b\n" +
+	"\bproblems\x18\x01 \x03(\tR\bproblems\"\x84\x01\n" +
+	"\x15NodeEligibilityUpdate\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12 \n" +
+	"\veligibility\x18\x02 \x01(\tR\veligibility\x120\n" +
+	"\x05evals\x18\x03 \x03(\v2\x1a.drover.structs.EvaluationR\x05evals\"S\n" +
+	"\x16NodeEligibilityRequest\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12 \n" +
+	"\veligibility\x18\x02 \x01(\tR\veligibility\"c\n" +
+	"\x17NodeEligibilityResponse\x12\x19\n" +
+	"\beval_ids\x18\x01 \x03(\tR\aevalIds\x12-\n" +
+	"\x04meta\x18\x02 \x01(\v2\x19.drover.structs.WriteMetaR\x04meta2\xed\b\n" +
 	"\x06Drover\x12V\n" +
 	"\vRegisterJob\x12\".drover.structs.JobRegisterRequest\x1a#.drover.structs.JobRegisterResponse\x12\\\n" +
 	"\rDeregisterJob\x12$.drover.structs.JobDeregisterRequest\x1a%.drover.structs.JobDeregisterResponse\x12O\n" +
@@ -2430,7 +2626,8 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\tHeartbeat\x12$.drover.structs.NodeHeartbeatRequest\x1a\".drover.structs.NodeUpdateResponse\x12[\n" +
 	"\x12GetNodeAllocations\x12!.drover.structs.NodeAllocsRequest\x1a\".drover.structs.NodeAllocsResponse\x12X\n" +
 	"\x11UpdateAllocations\x12\".drover.structs.AllocUpdateRequest\x1a\x1f.drover.structs.GenericResponse\x12<\n" +
-	"\x04Raft\x12\x1b.drover.structs.RaftMessage\x1a\x15.drover.structs.Empty(\x01B$Z\"github.com/droverhq/drover/structsb\x06proto3"
+	"\x04Raft\x12\x1b.drover.structs.RaftMessage\x1a\x15.drover.structs.Empty(\x01\x12h\n" +
+	"\x15UpdateNodeEligibility\x12&.drover.structs.NodeEligibilityRequest\x1a'.drover.structs.NodeEligibilityResponseB$Z\"github.com/droverhq/drover/structsb\x06proto3"
 
 var (
 	file_structs_rpc_proto_rawDescOnce sync.Once
@@ -2444,77 +2641,80 @@ func file_structs_rpc_proto_rawDescGZIP() []byte {
 	return file_structs_rpc_proto_rawDescData
 }
 
-var file_structs_rpc_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
+var file_structs_rpc_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
 var file_structs_rpc_proto_goTypes = []any{
-	(*QueryOptions)(nil),          // 0: drover.structs.QueryOptions
-	(*QueryMeta)(nil),             // 1: drover.structs.QueryMeta
-	(*WriteMeta)(nil),             // 2: drover.structs.WriteMeta
-	(*JobRegisterRequest)(nil),    // 3: drover.structs.JobRegisterRequest
-	(*JobRegisterResponse)(nil),   // 4: drover.structs.JobRegisterResponse
-	(*JobDeregisterRequest)(nil),  // 5: drover.structs.JobDeregisterRequest
-	(*JobDeregisterResponse)(nil), // 6: drover.structs.JobDeregisterResponse
-	(*JobSpecificRequest)(nil),    // 7: drover.structs.JobSpecificRequest
-	(*SingleJobResponse)(nil),     // 8: drover.structs.SingleJobResponse
-	(*JobListRequest)(nil),        // 9: drover.structs.JobListRequest
-	(*JobListResponse)(nil),       // 10: drover.structs.JobListResponse
-	(*AllocListRequest)(nil),      // 11: drover.structs.AllocListRequest
-	(*AllocListResponse)(nil),     // 12: drover.structs.AllocListResponse
-	(*NodeListRequest)(nil),       // 13: drover.structs.NodeListRequest
-	(*NodeListResponse)(nil),      // 14: drover.structs.NodeListResponse
-	(*EvalSpecificRequest)(nil),   // 15: drover.structs.EvalSpecificRequest
-	(*SingleEvalResponse)(nil),    // 16: drover.structs.SingleEvalResponse
-	(*NodeRegisterRequest)(nil),   // 17: drover.structs.NodeRegisterRequest
-	(*NodeHeartbeatRequest)(nil),  // 18: drover.structs.NodeHeartbeatRequest
-	(*NodeUpdateResponse)(nil),    // 19: drover.structs.NodeUpdateResponse
-	(*NodeAllocsRequest)(nil),     // 20: drover.structs.NodeAllocsRequest
-	(*NodeAllocsResponse)(nil),    // 21: drover.structs.NodeAllocsResponse
-	(*AllocUpdateRequest)(nil),    // 22: drover.structs.AllocUpdateRequest
-	(*GenericResponse)(nil),       // 23: drover.structs.GenericResponse
-	(*LogCommand)(nil),            // 24: drover.structs.LogCommand
-	(*JobUpsert)(nil),             // 25: drover.structs.JobUpsert
-	(*JobDelete)(nil),             // 26: drover.structs.JobDelete
-	(*NodeUpsert)(nil),            // 27: drover.structs.NodeUpsert
-	(*NodeStatusUpdate)(nil),      // 28: drover.structs.NodeStatusUpdate
-	(*EvalUpsert)(nil),            // 29: drover.structs.EvalUpsert
-	(*PlanApply)(nil),             // 30: drover.structs.PlanApply
-	(*AllocClientUpdate)(nil),     // 31: drover.structs.AllocClientUpdate
-	(*JobRef)(nil),                // 32: drover.structs.JobRef
-	(*GCReap)(nil),                // 33: drover.structs.GCReap
-	(*StateSnapshot)(nil),         // 34: drover.structs.StateSnapshot
-	(*RaftMessage)(nil),           // 35: drover.structs.RaftMessage
-	(*Empty)(nil),                 // 36: drover.structs.Empty
-	(*ValidationProblems)(nil),    // 37: drover.structs.ValidationProblems
-	(*Job)(nil),                   // 38: drover.structs.Job
-	(*Allocation)(nil),            // 39: drover.structs.Allocation
-	(*Node)(nil),                  // 40: drover.structs.Node
-	(*Evaluation)(nil),            // 41: drover.structs.Evaluation
-	(*PlanResult)(nil),            // 42: drover.structs.PlanResult
+	(*QueryOptions)(nil),            // 0: drover.structs.QueryOptions
+	(*QueryMeta)(nil),               // 1: drover.structs.QueryMeta
+	(*WriteMeta)(nil),               // 2: drover.structs.WriteMeta
+	(*JobRegisterRequest)(nil),      // 3: drover.structs.JobRegisterRequest
+	(*JobRegisterResponse)(nil),     // 4: drover.structs.JobRegisterResponse
+	(*JobDeregisterRequest)(nil),    // 5: drover.structs.JobDeregisterRequest
+	(*JobDeregisterResponse)(nil),   // 6: drover.structs.JobDeregisterResponse
+	(*JobSpecificRequest)(nil),      // 7: drover.structs.JobSpecificRequest
+	(*SingleJobResponse)(nil),       // 8: drover.structs.SingleJobResponse
+	(*JobListRequest)(nil),          // 9: drover.structs.JobListRequest
+	(*JobListResponse)(nil),         // 10: drover.structs.JobListResponse
+	(*AllocListRequest)(nil),        // 11: drover.structs.AllocListRequest
+	(*AllocListResponse)(nil),       // 12: drover.structs.AllocListResponse
+	(*NodeListRequest)(nil),         // 13: drover.structs.NodeListRequest
+	(*NodeListResponse)(nil),        // 14: drover.structs.NodeListResponse
+	(*EvalSpecificRequest)(nil),     // 15: drover.structs.EvalSpecificRequest
+	(*SingleEvalResponse)(nil),      // 16: drover.structs.SingleEvalResponse
+	(*NodeRegisterRequest)(nil),     // 17: drover.structs.NodeRegisterRequest
+	(*NodeHeartbeatRequest)(nil),    // 18: drover.structs.NodeHeartbeatRequest
+	(*NodeUpdateResponse)(nil),      // 19: drover.structs.NodeUpdateResponse
+	(*NodeAllocsRequest)(nil),       // 20: drover.structs.NodeAllocsRequest
+	(*NodeAllocsResponse)(nil),      // 21: drover.structs.NodeAllocsResponse
+	(*AllocUpdateRequest)(nil),      // 22: drover.structs.AllocUpdateRequest
+	(*GenericResponse)(nil),         // 23: drover.structs.GenericResponse
+	(*LogCommand)(nil),              // 24: drover.structs.LogCommand
+	(*JobUpsert)(nil),               // 25: drover.structs.JobUpsert
+	(*JobDelete)(nil),               // 26: drover.structs.JobDelete
+	(*NodeUpsert)(nil),              // 27: drover.structs.NodeUpsert
+	(*NodeStatusUpdate)(nil),        // 28: drover.structs.NodeStatusUpdate
+	(*EvalUpsert)(nil),              // 29: drover.structs.EvalUpsert
+	(*PlanApply)(nil),               // 30: drover.structs.PlanApply
+	(*AllocClientUpdate)(nil),       // 31: drover.structs.AllocClientUpdate
+	(*JobRef)(nil),                  // 32: drover.structs.JobRef
+	(*GCReap)(nil),                  // 33: drover.structs.GCReap
+	(*StateSnapshot)(nil),           // 34: drover.structs.StateSnapshot
+	(*RaftMessage)(nil),             // 35: drover.structs.RaftMessage
+	(*Empty)(nil),                   // 36: drover.structs.Empty
+	(*ValidationProblems)(nil),      // 37: drover.structs.ValidationProblems
+	(*NodeEligibilityUpdate)(nil),   // 38: drover.structs.NodeEligibilityUpdate
+	(*NodeEligibilityRequest)(nil),  // 39: drover.structs.NodeEligibilityRequest
+	(*NodeEligibilityResponse)(nil), // 40: drover.structs.NodeEligibilityResponse
+	(*Job)(nil),                     // 41: drover.structs.Job
+	(*Allocation)(nil),              // 42: drover.structs.Allocation
+	(*Node)(nil),                    // 43: drover.structs.Node
+	(*Evaluation)(nil),              // 44: drover.structs.Evaluation
+	(*PlanResult)(nil),              // 45: drover.structs.PlanResult
 }
 var file_structs_rpc_proto_depIdxs = []int32{
-	38, // 0: drover.structs.JobRegisterRequest.job:type_name -> drover.structs.Job
+	41, // 0: drover.structs.JobRegisterRequest.job:type_name -> drover.structs.Job
 	2,  // 1: drover.structs.JobRegisterResponse.meta:type_name -> drover.structs.WriteMeta
 	2,  // 2: drover.structs.JobDeregisterResponse.meta:type_name -> drover.structs.WriteMeta
 	0,  // 3: drover.structs.JobSpecificRequest.options:type_name -> drover.structs.QueryOptions
-	38, // 4: drover.structs.SingleJobResponse.job:type_name -> drover.structs.Job
+	41, // 4: drover.structs.SingleJobResponse.job:type_name -> drover.structs.Job
 	1,  // 5: drover.structs.SingleJobResponse.meta:type_name -> drover.structs.QueryMeta
 	0,  // 6: drover.structs.JobListRequest.options:type_name -> drover.structs.QueryOptions
-	38, // 7: drover.structs.JobListResponse.jobs:type_name -> drover.structs.Job
+	41, // 7: drover.structs.JobListResponse.jobs:type_name -> drover.structs.Job
 	1,  // 8: drover.structs.JobListResponse.meta:type_name -> drover.structs.QueryMeta
 	0,  // 9: drover.structs.AllocListRequest.options:type_name -> drover.structs.QueryOptions
-	39, // 10: drover.structs.AllocListResponse.allocations:type_name -> drover.structs.Allocation
+	42, // 10: drover.structs.AllocListResponse.allocations:type_name -> drover.structs.Allocation
 	1,  // 11: drover.structs.AllocListResponse.meta:type_name -> drover.structs.QueryMeta
 	0,  // 12: drover.structs.NodeListRequest.options:type_name -> drover.structs.QueryOptions
-	40, // 13: drover.structs.NodeListResponse.nodes:type_name -> drover.structs.Node
+	43, // 13: drover.structs.NodeListResponse.nodes:type_name -> drover.structs.Node
 	1,  // 14: drover.structs.NodeListResponse.meta:type_name -> drover.structs.QueryMeta
 	0,  // 15: drover.structs.EvalSpecificRequest.options:type_name -> drover.structs.QueryOptions
-	41, // 16: drover.structs.SingleEvalResponse.eval:type_name -> drover.structs.Evaluation
+	44, // 16: drover.structs.SingleEvalResponse.eval:type_name -> drover.structs.Evaluation
 	1,  // 17: drover.structs.SingleEvalResponse.meta:type_name -> drover.structs.QueryMeta
-	40, // 18: drover.structs.NodeRegisterRequest.node:type_name -> drover.structs.Node
+	43, // 18: drover.structs.NodeRegisterRequest.node:type_name -> drover.structs.Node
 	2,  // 19: drover.structs.NodeUpdateResponse.meta:type_name -> drover.structs.WriteMeta
 	0,  // 20: drover.structs.NodeAllocsRequest.options:type_name -> drover.structs.QueryOptions
-	39, // 21: drover.structs.NodeAllocsResponse.allocations:type_name -> drover.structs.Allocation
+	42, // 21: drover.structs.NodeAllocsResponse.allocations:type_name -> drover.structs.Allocation
 	1,  // 22: drover.structs.NodeAllocsResponse.meta:type_name -> drover.structs.QueryMeta
-	39, // 23: drover.structs.AllocUpdateRequest.allocations:type_name -> drover.structs.Allocation
+	42, // 23: drover.structs.AllocUpdateRequest.allocations:type_name -> drover.structs.Allocation
 	2,  // 24: drover.structs.GenericResponse.meta:type_name -> drover.structs.WriteMeta
 	25, // 25: drover.structs.LogCommand.job_upsert:type_name -> drover.structs.JobUpsert
 	26, // 26: drover.structs.LogCommand.job_delete:type_name -> drover.structs.JobDelete
@@ -2524,52 +2724,57 @@ var file_structs_rpc_proto_depIdxs = []int32{
 	30, // 30: drover.structs.LogCommand.plan_apply:type_name -> drover.structs.PlanApply
 	31, // 31: drover.structs.LogCommand.alloc_client_update:type_name -> drover.structs.AllocClientUpdate
 	33, // 32: drover.structs.LogCommand.gc_reap:type_name -> drover.structs.GCReap
-	38, // 33: drover.structs.JobUpsert.job:type_name -> drover.structs.Job
-	41, // 34: drover.structs.JobUpsert.eval:type_name -> drover.structs.Evaluation
-	41, // 35: drover.structs.JobDelete.eval:type_name -> drover.structs.Evaluation
-	40, // 36: drover.structs.NodeUpsert.node:type_name -> drover.structs.Node
-	41, // 37: drover.structs.NodeUpsert.evals:type_name -> drover.structs.Evaluation
-	41, // 38: drover.structs.NodeStatusUpdate.evals:type_name -> drover.structs.Evaluation
-	41, // 39: drover.structs.EvalUpsert.evals:type_name -> drover.structs.Evaluation
-	42, // 40: drover.structs.PlanApply.result:type_name -> drover.structs.PlanResult
-	41, // 41: drover.structs.PlanApply.eval:type_name -> drover.structs.Evaluation
-	41, // 42: drover.structs.PlanApply.new_evals:type_name -> drover.structs.Evaluation
-	39, // 43: drover.structs.AllocClientUpdate.allocations:type_name -> drover.structs.Allocation
-	41, // 44: drover.structs.AllocClientUpdate.evals:type_name -> drover.structs.Evaluation
-	32, // 45: drover.structs.GCReap.jobs:type_name -> drover.structs.JobRef
-	38, // 46: drover.structs.StateSnapshot.jobs:type_name -> drover.structs.Job
-	40, // 47: drover.structs.StateSnapshot.nodes:type_name -> drover.structs.Node
-	39, // 48: drover.structs.StateSnapshot.allocations:type_name -> drover.structs.Allocation
-	41, // 49: drover.structs.StateSnapshot.evals:type_name -> drover.structs.Evaluation
-	3,  // 50: drover.structs.Drover.RegisterJob:input_type -> drover.structs.JobRegisterRequest
-	5,  // 51: drover.structs.Drover.DeregisterJob:input_type -> drover.structs.JobDeregisterRequest
-	7,  // 52: drover.structs.Drover.GetJob:input_type -> drover.structs.JobSpecificRequest
-	9,  // 53: drover.structs.Drover.ListJobs:input_type -> drover.structs.JobListRequest
-	11, // 54: drover.structs.Drover.ListAllocations:input_type -> drover.structs.AllocListRequest
-	13, // 55: drover.structs.Drover.ListNodes:input_type -> drover.structs.NodeListRequest
-	15, // 56: drover.structs.Drover.GetEvaluation:input_type -> drover.structs.EvalSpecificRequest
-	17, // 57: drover.structs.Drover.RegisterNode:input_type -> drover.structs.NodeRegisterRequest
-	18, // 58: drover.structs.Drover.Heartbeat:input_type -> drover.structs.NodeHeartbeatRequest
-	20, // 59: drover.structs.Drover.GetNodeAllocations:input_type -> drover.structs.NodeAllocsRequest
-	22, // 60: drover.structs.Drover.UpdateAllocations:input_type -> drover.structs.AllocUpdateRequest
-	35, // 61: drover.structs.Drover.Raft:input_type -> drover.structs.RaftMessage
-	4,  // 62: drover.structs.Drover.RegisterJob:output_type -> drover.structs.JobRegisterResponse
-	6,  // 63: drover.structs.Drover.DeregisterJob:output_type -> drover.structs.JobDeregisterResponse
-	8,  // 64: drover.structs.Drover.GetJob:output_type -> drover.structs.SingleJobResponse
-	10, // 65: drover.structs.Drover.ListJobs:output_type -> drover.structs.JobListResponse
-	12, // 66: drover.structs.Drover.ListAllocations:output_type -> drover.structs.AllocListResponse
-	14, // 67: drover.structs.Drover.ListNodes:output_type -> drover.structs.NodeListResponse
-	16, // 68: drover.structs.Drover.GetEvaluation:output_type -> drover.structs.SingleEvalResponse
-	19, // 69: drover.structs.Drover.RegisterNode:output_type -> drover.structs.NodeUpdateResponse
-	19, // 70: drover.structs.Drover.Heartbeat:output_type -> drover.structs.NodeUpdateResponse
-	21, // 71: drover.structs.Drover.GetNodeAllocations:output_type -> drover.structs.NodeAllocsResponse
-	23, // 72: drover.structs.Drover.UpdateAllocations:output_type -> drover.structs.GenericResponse
-	36, // 73: drover.structs.Drover.Raft:output_type -> drover.structs.Empty
-	62, // [62:74] is the sub-list for method output_type
-	50, // [50:62] is the sub-list for method input_type
-	50, // [50:50] is the sub-list for extension type_name
-	50, // [50:50] is the sub-list for extension extendee
-	0,  // [0:50] is the sub-list for field type_name
+	38, // 33: drover.structs.LogCommand.node_eligibility:type_name -> drover.structs.NodeEligibilityUpdate
+	41, // 34: drover.structs.JobUpsert.job:type_name -> drover.structs.Job
+	44, // 35: drover.structs.JobUpsert.eval:type_name -> drover.structs.Evaluation
+	44, // 36: drover.structs.JobDelete.eval:type_name -> drover.structs.Evaluation
+	43, // 37: drover.structs.NodeUpsert.node:type_name -> drover.structs.Node
+	44, // 38: drover.structs.NodeUpsert.evals:type_name -> drover.structs.Evaluation
+	44, // 39: drover.structs.NodeStatusUpdate.evals:type_name -> drover.structs.Evaluation
+	44, // 40: drover.structs.EvalUpsert.evals:type_name -> drover.structs.Evaluation
+	45, // 41: drover.structs.PlanApply.result:type_name -> drover.structs.PlanResult
+	44, // 42: drover.structs.PlanApply.eval:type_name -> drover.structs.Evaluation
+	44, // 43: drover.structs.PlanApply.new_evals:type_name -> drover.structs.Evaluation
+	42, // 44: drover.structs.AllocClientUpdate.allocations:type_name -> drover.structs.Allocation
+	44, // 45: drover.structs.AllocClientUpdate.evals:type_name -> drover.structs.Evaluation
+	32, // 46: drover.structs.GCReap.jobs:type_name -> drover.structs.JobRef
+	41, // 47: drover.structs.StateSnapshot.jobs:type_name -> drover.structs.Job
+	43, // 48: drover.structs.StateSnapshot.nodes:type_name -> drover.structs.Node
+	42, // 49: drover.structs.StateSnapshot.allocations:type_name -> drover.structs.Allocation
+	44, // 50: drover.structs.StateSnapshot.evals:type_name -> drover.structs.Evaluation
+	44, // 51: drover.structs.NodeEligibilityUpdate.evals:type_name -> drover.structs.Evaluation
+	2,  // 52: drover.structs.NodeEligibilityResponse.meta:type_name -> drover.structs.WriteMeta
+	3,  // 53: drover.structs.Drover.RegisterJob:input_type -> drover.structs.JobRegisterRequest
+	5,  // 54: drover.structs.Drover.DeregisterJob:input_type -> drover.structs.JobDeregisterRequest
+	7,  // 55: drover.structs.Drover.GetJob:input_type -> drover.structs.JobSpecificRequest
+	9,  // 56: drover.structs.Drover.ListJobs:input_type -> drover.structs.JobListRequest
+	11, // 57: drover.structs.Drover.ListAllocations:input_type -> drover.structs.AllocListRequest
+	13, // 58: drover.structs.Drover.ListNodes:input_type -> drover.structs.NodeListRequest
+	15, // 59: drover.structs.Drover.GetEvaluation:input_type -> drover.structs.EvalSpecificRequest
+	17, // 60: drover.structs.Drover.RegisterNode:input_type -> drover.structs.NodeRegisterRequest
+	18, // 61: drover.structs.Drover.Heartbeat:input_type -> drover.structs.NodeHeartbeatRequest
+	20, // 62: drover.structs.Drover.GetNodeAllocations:input_type -> drover.structs.NodeAllocsRequest
+	22, // 63: drover.structs.Drover.UpdateAllocations:input_type -> drover.structs.AllocUpdateRequest
+	35, // 64: drover.structs.Drover.Raft:input_type -> drover.structs.RaftMessage
+	39, // 65: drover.structs.Drover.UpdateNodeEligibility:input_type -> drover.structs.NodeEligibilityRequest
+	4,  // 66: drover.structs.Drover.RegisterJob:output_type -> drover.structs.JobRegisterResponse
+	6,  // 67: drover.structs.Drover.DeregisterJob:output_type -> drover.structs.JobDeregisterResponse
+	8,  // 68: drover.structs.Drover.GetJob:output_type -> drover.structs.SingleJobResponse
+	10, // 69: drover.structs.Drover.ListJobs:output_type -> drover.structs.JobListResponse
+	12, // 70: drover.structs.Drover.ListAllocations:output_type -> drover.structs.AllocListResponse
+	14, // 71: drover.structs.Drover.ListNodes:output_type -> drover.structs.NodeListResponse
+	16, // 72: drover.structs.Drover.GetEvaluation:output_type -> drover.structs.SingleEvalResponse
+	19, // 73: drover.structs.Drover.RegisterNode:output_type -> drover.structs.NodeUpdateResponse
+	19, // 74: drover.structs.Drover.Heartbeat:output_type -> drover.structs.NodeUpdateResponse
+	21, // 75: drover.structs.Drover.GetNodeAllocations:output_type -> drover.structs.NodeAllocsResponse
+	23, // 76: drover.structs.Drover.UpdateAllocations:output_type -> drover.structs.GenericResponse
+	36, // 77: drover.structs.Drover.Raft:output_type -> drover.structs.Empty
+	40, // 78: drover.structs.Drover.UpdateNodeEligibility:output_type -> drover.structs.NodeEligibilityResponse
+	66, // [66:79] is the sub-list for method output_type
+	53, // [53:66] is the sub-list for method input_type
+	53, // [53:53] is the sub-list for extension type_name
+	53, // [53:53] is the sub-list for extension extendee
+	0,  // [0:53] is the sub-list for field type_name
 }
 
 func init() { file_structs_rpc_proto_init() }
@@ -2587,6 +2792,7 @@ func file_structs_rpc_proto_init() {
 		(*LogCommand_PlanApply)(nil),
 		(*LogCommand_AllocClientUpdate)(nil),
 		(*LogCommand_GcReap)(nil),
+		(*LogCommand_NodeEligibility)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -2594,7 +2800,7 @@ func file_structs_rpc_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_structs_rpc_proto_rawDesc), len(file_structs_rpc_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   38,
+			NumMessages:   41,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -22,18 +22,19 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Drover_RegisterJob_FullMethodName        = "/drover.structs.Drover/RegisterJob"
-	Drover_DeregisterJob_FullMethodName      = "/drover.structs.Drover/DeregisterJob"
-	Drover_GetJob_FullMethodName             = "/drover.structs.Drover/GetJob"
-	Drover_ListJobs_FullMethodName           = "/drover.structs.Drover/ListJobs"
-	Drover_ListAllocations_FullMethodName    = "/drover.structs.Drover/ListAllocations"
-	Drover_ListNodes_FullMethodName          = "/drover.structs.Drover/ListNodes"
-	Drover_GetEvaluation_FullMethodName      = "/drover.structs.Drover/GetEvaluation"
-	Drover_RegisterNode_FullMethodName       = "/drover.structs.Drover/RegisterNode"
-	Drover_Heartbeat_FullMethodName          = "/drover.structs.Drover/Heartbeat"
-	Drover_GetNodeAllocations_FullMethodName = "/drover.structs.Drover/GetNodeAllocations"
-	Drover_UpdateAllocations_FullMethodName  = "/drover.structs.Drover/UpdateAllocations"
-	Drover_Raft_FullMethodName               = "/drover.structs.Drover/Raft"
+	Drover_RegisterJob_FullMethodName           = "/drover.structs.Drover/RegisterJob"
+	Drover_DeregisterJob_FullMethodName         = "/drover.structs.Drover/DeregisterJob"
+	Drover_GetJob_FullMethodName                = "/drover.structs.Drover/GetJob"
+	Drover_ListJobs_FullMethodName              = "/drover.structs.Drover/ListJobs"
+	Drover_ListAllocations_FullMethodName       = "/drover.structs.Drover/ListAllocations"
+	Drover_ListNodes_FullMethodName             = "/drover.structs.Drover/ListNodes"
+	Drover_GetEvaluation_FullMethodName         = "/drover.structs.Drover/GetEvaluation"
+	Drover_RegisterNode_FullMethodName          = "/drover.structs.Drover/RegisterNode"
+	Drover_Heartbeat_FullMethodName             = "/drover.structs.Drover/Heartbeat"
+	Drover_GetNodeAllocations_FullMethodName    = "/drover.structs.Drover/GetNodeAllocations"
+	Drover_UpdateAllocations_FullMethodName     = "/drover.structs.Drover/UpdateAllocations"
+	Drover_Raft_FullMethodName                  = "/drover.structs.Drover/Raft"
+	Drover_UpdateNodeEligibility_FullMethodName = "/drover.structs.Drover/UpdateNodeEligibility"
 )
 
 // DroverClient is the client API for Drover service.
@@ -54,6 +55,7 @@ type DroverClient interface {
 	GetNodeAllocations(ctx context.Context, in *NodeAllocsRequest, opts ...grpc.CallOption) (*NodeAllocsResponse, error)
 	UpdateAllocations(ctx context.Context, in *AllocUpdateRequest, opts ...grpc.CallOption) (*GenericResponse, error)
 	Raft(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[RaftMessage, Empty], error)
+	UpdateNodeEligibility(ctx context.Context, in *NodeEligibilityRequest, opts ...grpc.CallOption) (*NodeEligibilityResponse, error)
 }
 
 type droverClient struct {
@@ -187,6 +189,16 @@ func (c *droverClient) Raft(ctx context.Context, opts ...grpc.CallOption) (grpc.
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Drover_RaftClient = grpc.ClientStreamingClient[RaftMessage, Empty]
 
+func (c *droverClient) UpdateNodeEligibility(ctx context.Context, in *NodeEligibilityRequest, opts ...grpc.CallOption) (*NodeEligibilityResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(NodeEligibilityResponse)
+	err := c.cc.Invoke(ctx, Drover_UpdateNodeEligibility_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // DroverServer is the server API for Drover service.
 // All implementations must embed UnimplementedDroverServer
 // for forward compatibility.
@@ -205,6 +217,7 @@ type DroverServer interface {
 	GetNodeAllocations(context.Context, *NodeAllocsRequest) (*NodeAllocsResponse, error)
 	UpdateAllocations(context.Context, *AllocUpdateRequest) (*GenericResponse, error)
 	Raft(grpc.ClientStreamingServer[RaftMessage, Empty]) error
+	UpdateNodeEligibility(context.Context, *NodeEligibilityRequest) (*NodeEligibilityResponse, error)
 	mustEmbedUnimplementedDroverServer()
 }
 
@@ -250,6 +263,9 @@ func (UnimplementedDroverServer) UpdateAllocations(context.Context, *AllocUpdate
 }
 func (UnimplementedDroverServer) Raft(grpc.ClientStreamingServer[RaftMessage, Empty]) error {
 	return status.Error(codes.Unimplemented, "method Raft not implemented")
+}
+func (UnimplementedDroverServer) UpdateNodeEligibility(context.Context, *NodeEligibilityRequest) (*NodeEligibilityResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateNodeEligibility not implemented")
 }
 func (UnimplementedDroverServer) mustEmbedUnimplementedDroverServer() {}
 func (UnimplementedDroverServer) testEmbeddedByValue()                {}
@@ -477,6 +493,24 @@ func _Drover_Raft_Handler(srv interface{}, stream grpc.ServerStream) error {
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Drover_RaftServer = grpc.ClientStreamingServer[RaftMessage, Empty]
 
+func _Drover_UpdateNodeEligibility_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(NodeEligibilityRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DroverServer).UpdateNodeEligibility(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Drover_UpdateNodeEligibility_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DroverServer).UpdateNodeEligibility(ctx, req.(*NodeEligibilityRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Drover_ServiceDesc is the grpc.ServiceDesc for Drover service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -527,6 +561,10 @@ var Drover_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "UpdateAllocations",
 			Handler:    _Drover_UpdateAllocations_Handler,
+		},
+		{
+			MethodName: "UpdateNodeEligibility",
+			Handler:    _Drover_UpdateNodeEligibility_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -26,13 +26,13 @@ type raftConfig struct {
 	trailingLogs   uint64
 	proposeTimeout time.Duration
 	// now is the clock recorded in proposed commands.
-	now             func() time.Time
-	logger          *slog.Logger
-	onLeaderChange  func(isLeader bool)
+	now            func() time.Time
+	logger         *slog.Logger
+	onLeaderChange func(isLeader bool)
 	// onCommit and onLeaderID, when set, observe commit latency and each
 	// change of the known leader (for metrics).
-	onCommit   func(time.Duration)
-	onLeaderID func(lead uint64)
+	onCommit        func(time.Duration)
+	onLeaderID      func(lead uint64)
 	baseTick        time.Duration
 	electionTicks   int
 	heartbeatTicks  int

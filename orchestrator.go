@@ -13,7 +13,10 @@ package drover
 
 import (
 	"fmt"
+	"log/slog"
 	"slices"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/droverhq/drover/client"
 	"github.com/droverhq/drover/driver"
@@ -71,6 +74,9 @@ var (
 // Server is a running server agent.
 type Server struct {
 	*server.Server
+	opts     ServerOptions
+	logger   *slog.Logger
+	gatherer prometheus.Gatherer
 }
 
 // NewServer validates opts, fills in defaults, and starts a server. It
@@ -120,13 +126,19 @@ func NewServer(opts ServerOptions) (*Server, error) {
 		},
 		JobGCInterval: o.JobGCInterval,
 
+		DisableEventBroker: o.DisableEventBroker,
+		EventBufferSize:    o.EventBufferSize,
+
 		Logger:     o.Logger,
 		Registerer: o.Registerer,
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &Server{Server: srv}, nil
+	// A registry the host passes (prometheus.NewRegistry) also gathers:
+	// then /v1/metrics serves it.
+	g, _ := o.Registerer.(prometheus.Gatherer)
+	return &Server{Server: srv, opts: o, logger: o.Logger, gatherer: g}, nil
 }
 
 // Client is a running client agent.

@@ -133,4 +133,3 @@ func eventToJSON(e events.Event) eventJSON {
 
 // durationOf converts Nomad's nanosecond durations.
 func durationOf(ns int64) time.Duration { return time.Duration(ns) }
-

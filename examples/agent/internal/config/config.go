@@ -125,10 +125,10 @@ type ServerJoin struct {
 
 // Client is the client block.
 type Client struct {
-	Enabled         *bool            `hcl:"enabled,optional"`
-	Servers         []string         `hcl:"servers,optional"`
-	StateDir        *string          `hcl:"state_dir,optional"`
-	NodeClass       *string          `hcl:"node_class,optional"`
+	Enabled   *bool    `hcl:"enabled,optional"`
+	Servers   []string `hcl:"servers,optional"`
+	StateDir  *string  `hcl:"state_dir,optional"`
+	NodeClass *string  `hcl:"node_class,optional"`
 	// Meta and Options are read from Rest: each may be written as a block
 	// (meta { rack = "r1" }) or as a map (options = { "a.b" = "1" }).
 	Meta            *KeyValues

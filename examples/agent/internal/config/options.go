@@ -65,7 +65,9 @@ type Agent struct {
 // Build checks the merged configuration and turns it into options.
 func Build(c *Config) (*Agent, error) {
 	var errs []error
-	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf("%w: "+format, append([]any{ErrConfig}, args...)...)) }
+	bad := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%w: "+format, append([]any{ErrConfig}, args...)...))
+	}
 	a := &Agent{}
 	for _, w := range c.Ignored {
 		a.Warnings = append(a.Warnings, fmt.Sprintf("%s is accepted but not applied by this agent", w))
@@ -145,7 +147,9 @@ func Build(c *Config) (*Agent, error) {
 func buildServer(c *Config, a *Agent, dataDir, rpcAddr string) error {
 	s := c.Server
 	var errs []error
-	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf("%w: server: "+format, append([]any{ErrConfig}, args...)...)) }
+	bad := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%w: server: "+format, append([]any{ErrConfig}, args...)...))
+	}
 	dur := func(name string, v *string) time.Duration {
 		if v == nil {
 			return 0

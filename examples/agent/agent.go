@@ -327,4 +327,3 @@ func (a *agent) stop(ctx context.Context) {
 		_ = a.srv.Shutdown(ctx)
 	}
 }
-

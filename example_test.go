@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/droverhq/drover"
@@ -111,4 +113,20 @@ func ExampleServer_RegisterJob_validation() {
 	// Output:
 	// job "web": group "api": count must be >= 0
 	// job "web": group "api": at least one task is required
+}
+
+// A host serves the Nomad-compatible HTTP API next to the server, so that
+// Nomad's tools and Go client can drive it.
+func ExampleServer_HTTPHandler() {
+	dir, _ := os.MkdirTemp("", "drover-http-")
+	defer os.RemoveAll(dir)
+	srv, err := drover.NewServer(drover.ServerOptions{DataDir: dir, BindAddr: "127.0.0.1:0", Registerer: prometheus.NewRegistry()})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer srv.Shutdown(context.Background())
+	httpSrv := &http.Server{Addr: "127.0.0.1:4646", Handler: srv.HTTPHandler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = httpSrv.ListenAndServe() }()
+	defer httpSrv.Close()
 }

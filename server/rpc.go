@@ -189,3 +189,7 @@ func (r *rpcServer) GarbageCollect(ctx context.Context, _ *structs.GarbageCollec
 	}
 	return &structs.GarbageCollectResponse{Removed: int64(n)}, nil
 }
+func (r *rpcServer) UpdateNodeEligibility(ctx context.Context, req *structs.NodeEligibilityRequest) (*structs.NodeEligibilityResponse, error) {
+	resp, err := r.s.UpdateNodeEligibility(callCtx(ctx, nil), req.GetNodeId(), req.GetEligibility())
+	return resp, rpcerr.To(err)
+}

@@ -1371,6 +1371,7 @@ type LogCommand struct {
 	//	*LogCommand_AllocClientUpdate
 	//	*LogCommand_GcReap
 	//	*LogCommand_StateRestore
+	//	*LogCommand_NodeEligibility
 	Command       isLogCommand_Command `protobuf_oneof:"command"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1508,6 +1509,15 @@ func (x *LogCommand) GetStateRestore() *StateRestore {
 	return nil
 }
 
+func (x *LogCommand) GetNodeEligibility() *NodeEligibilityUpdate {
+	if x != nil {
+		if x, ok := x.Command.(*LogCommand_NodeEligibility); ok {
+			return x.NodeEligibility
+		}
+	}
+	return nil
+}
+
 type isLogCommand_Command interface {
 	isLogCommand_Command()
 }
@@ -1548,6 +1558,10 @@ type LogCommand_StateRestore struct {
 	StateRestore *StateRestore `protobuf:"bytes,20,opt,name=state_restore,json=stateRestore,proto3,oneof"`
 }
 
+type LogCommand_NodeEligibility struct {
+	NodeEligibility *NodeEligibilityUpdate `protobuf:"bytes,50,opt,name=node_eligibility,json=nodeEligibility,proto3,oneof"`
+}
+
 func (*LogCommand_JobUpsert) isLogCommand_Command() {}
 
 func (*LogCommand_JobDelete) isLogCommand_Command() {}
@@ -1565,6 +1579,8 @@ func (*LogCommand_AllocClientUpdate) isLogCommand_Command() {}
 func (*LogCommand_GcReap) isLogCommand_Command() {}
 
 func (*LogCommand_StateRestore) isLogCommand_Command() {}
+
+func (*LogCommand_NodeEligibility) isLogCommand_Command() {}
 
 type JobUpsert struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -3343,6 +3359,175 @@ func (x *GarbageCollectResponse) GetRemoved() int64 {
 	return 0
 }
 
+// NodeEligibilityUpdate sets a node's scheduling eligibility; evals are
+// created when the node becomes eligible, so waiting work can use it.
+type NodeEligibilityUpdate struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	NodeId        string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	Eligibility   string                 `protobuf:"bytes,2,opt,name=eligibility,proto3" json:"eligibility,omitempty"`
+	Evals         []*Evaluation          `protobuf:"bytes,3,rep,name=evals,proto3" json:"evals,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeEligibilityUpdate) Reset() {
+	*x = NodeEligibilityUpdate{}
+	mi := &file_structs_rpc_proto_msgTypes[55]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeEligibilityUpdate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeEligibilityUpdate) ProtoMessage() {}
+
+func (x *NodeEligibilityUpdate) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[55]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeEligibilityUpdate.ProtoReflect.Descriptor instead.
+func (*NodeEligibilityUpdate) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{55}
+}
+
+func (x *NodeEligibilityUpdate) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *NodeEligibilityUpdate) GetEligibility() string {
+	if x != nil {
+		return x.Eligibility
+	}
+	return ""
+}
+
+func (x *NodeEligibilityUpdate) GetEvals() []*Evaluation {
+	if x != nil {
+		return x.Evals
+	}
+	return nil
+}
+
+// NodeEligibilityRequest asks for a node to be made eligible or ineligible
+// for new placements.
+type NodeEligibilityRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	NodeId string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	// eligibility is "eligible" or "ineligible".
+	Eligibility   string `protobuf:"bytes,2,opt,name=eligibility,proto3" json:"eligibility,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeEligibilityRequest) Reset() {
+	*x = NodeEligibilityRequest{}
+	mi := &file_structs_rpc_proto_msgTypes[56]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeEligibilityRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeEligibilityRequest) ProtoMessage() {}
+
+func (x *NodeEligibilityRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[56]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeEligibilityRequest.ProtoReflect.Descriptor instead.
+func (*NodeEligibilityRequest) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{56}
+}
+
+func (x *NodeEligibilityRequest) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *NodeEligibilityRequest) GetEligibility() string {
+	if x != nil {
+		return x.Eligibility
+	}
+	return ""
+}
+
+type NodeEligibilityResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	EvalIds       []string               `protobuf:"bytes,1,rep,name=eval_ids,json=evalIds,proto3" json:"eval_ids,omitempty"`
+	Meta          *WriteMeta             `protobuf:"bytes,2,opt,name=meta,proto3" json:"meta,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeEligibilityResponse) Reset() {
+	*x = NodeEligibilityResponse{}
+	mi := &file_structs_rpc_proto_msgTypes[57]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeEligibilityResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeEligibilityResponse) ProtoMessage() {}
+
+func (x *NodeEligibilityResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[57]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeEligibilityResponse.ProtoReflect.Descriptor instead.
+func (*NodeEligibilityResponse) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{57}
+}
+
+func (x *NodeEligibilityResponse) GetEvalIds() []string {
+	if x != nil {
+		return x.EvalIds
+	}
+	return nil
+}
+
+func (x *NodeEligibilityResponse) GetMeta() *WriteMeta {
+	if x != nil {
+		return x.Meta
+	}
+	return nil
+}
+
 var File_structs_rpc_proto protoreflect.FileDescriptor
 
 const file_structs_rpc_proto_rawDesc = "" +
@@ -3429,7 +3614,7 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\tsecret_id\x18\x02 \x01(\tR\bsecretId\x12<\n" +
 	"\vallocations\x18\x03 \x03(\v2\x1a.drover.structs.AllocationR\vallocations\"@\n" +
 	"\x0fGenericResponse\x12-\n" +
-	"\x04meta\x18\x01 \x01(\v2\x19.drover.structs.WriteMetaR\x04meta\"\x8e\x05\n" +
+	"\x04meta\x18\x01 \x01(\v2\x19.drover.structs.WriteMetaR\x04meta\"\xe2\x05\n" +
 	"\n" +
 	"LogCommand\x12\x1d\n" +
 	"\n" +
@@ -3450,7 +3635,8 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"plan_apply\x18\x0f \x01(\v2\x19.drover.structs.PlanApplyH\x00R\tplanApply\x12S\n" +
 	"\x13alloc_client_update\x18\x10 \x01(\v2!.drover.structs.AllocClientUpdateH\x00R\x11allocClientUpdate\x121\n" +
 	"\agc_reap\x18\x11 \x01(\v2\x16.drover.structs.GCReapH\x00R\x06gcReap\x12C\n" +
-	"\rstate_restore\x18\x14 \x01(\v2\x1c.drover.structs.StateRestoreH\x00R\fstateRestoreB\t\n" +
+	"\rstate_restore\x18\x14 \x01(\v2\x1c.drover.structs.StateRestoreH\x00R\fstateRestore\x12R\n" +
+	"\x10node_eligibility\x182 \x01(\v2%.drover.structs.NodeEligibilityUpdateH\x00R\x0fnodeEligibilityB\t\n" +
 	"\acommand\"b\n" +
 	"\tJobUpsert\x12%\n" +
 	"\x03job\x18\x01 \x01(\v2\x13.drover.structs.JobR\x03job\x12.\n" +
@@ -3575,7 +3761,17 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\bsentinel\x18\x01 \x01(\tR\bsentinel\"\x17\n" +
 	"\x15GarbageCollectRequest\"2\n" +
 	"\x16GarbageCollectResponse\x12\x18\n" +
-	"\aremoved\x18\x01 \x01(\x03R\aremoved2\xe8\f\n" +
+	"\aremoved\x18\x01 \x01(\x03R\aremoved\"\x84\x01\n" +
+	"\x15NodeEligibilityUpdate\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12 \n" +
+	"\veligibility\x18\x02 \x01(\tR\veligibility\x120\n" +
+	"\x05evals\x18\x03 \x03(\v2\x1a.drover.structs.EvaluationR\x05evals\"S\n" +
+	"\x16NodeEligibilityRequest\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12 \n" +
+	"\veligibility\x18\x02 \x01(\tR\veligibility\"c\n" +
+	"\x17NodeEligibilityResponse\x12\x19\n" +
+	"\beval_ids\x18\x01 \x03(\tR\aevalIds\x12-\n" +
+	"\x04meta\x18\x02 \x01(\v2\x19.drover.structs.WriteMetaR\x04meta2\xd2\r\n" +
 	"\x06Drover\x12V\n" +
 	"\vRegisterJob\x12\".drover.structs.JobRegisterRequest\x1a#.drover.structs.JobRegisterResponse\x12\\\n" +
 	"\rDeregisterJob\x12$.drover.structs.JobDeregisterRequest\x1a%.drover.structs.JobDeregisterResponse\x12O\n" +
@@ -3596,7 +3792,8 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\x0eRemoveRaftPeer\x12%.drover.structs.RemoveRaftPeerRequest\x1a\x1f.drover.structs.GenericResponse\x12h\n" +
 	"\x11RaftConfiguration\x12(.drover.structs.RaftConfigurationRequest\x1a).drover.structs.RaftConfigurationResponse\x12J\n" +
 	"\aRestore\x12\x1c.drover.structs.RestoreChunk\x1a\x1f.drover.structs.GenericResponse(\x01\x12_\n" +
-	"\x0eGarbageCollect\x12%.drover.structs.GarbageCollectRequest\x1a&.drover.structs.GarbageCollectResponseB$Z\"github.com/droverhq/drover/structsb\x06proto3"
+	"\x0eGarbageCollect\x12%.drover.structs.GarbageCollectRequest\x1a&.drover.structs.GarbageCollectResponse\x12h\n" +
+	"\x15UpdateNodeEligibility\x12&.drover.structs.NodeEligibilityRequest\x1a'.drover.structs.NodeEligibilityResponseB$Z\"github.com/droverhq/drover/structsb\x06proto3"
 
 var (
 	file_structs_rpc_proto_rawDescOnce sync.Once
@@ -3610,7 +3807,7 @@ func file_structs_rpc_proto_rawDescGZIP() []byte {
 	return file_structs_rpc_proto_rawDescData
 }
 
-var file_structs_rpc_proto_msgTypes = make([]protoimpl.MessageInfo, 55)
+var file_structs_rpc_proto_msgTypes = make([]protoimpl.MessageInfo, 58)
 var file_structs_rpc_proto_goTypes = []any{
 	(*QueryOptions)(nil),              // 0: drover.structs.QueryOptions
 	(*QueryMeta)(nil),                 // 1: drover.structs.QueryMeta
@@ -3667,37 +3864,40 @@ var file_structs_rpc_proto_goTypes = []any{
 	(*ErrorKind)(nil),                 // 52: drover.structs.ErrorKind
 	(*GarbageCollectRequest)(nil),     // 53: drover.structs.GarbageCollectRequest
 	(*GarbageCollectResponse)(nil),    // 54: drover.structs.GarbageCollectResponse
-	(*Job)(nil),                       // 55: drover.structs.Job
-	(*Allocation)(nil),                // 56: drover.structs.Allocation
-	(*Node)(nil),                      // 57: drover.structs.Node
-	(*Evaluation)(nil),                // 58: drover.structs.Evaluation
-	(*PlanResult)(nil),                // 59: drover.structs.PlanResult
+	(*NodeEligibilityUpdate)(nil),     // 55: drover.structs.NodeEligibilityUpdate
+	(*NodeEligibilityRequest)(nil),    // 56: drover.structs.NodeEligibilityRequest
+	(*NodeEligibilityResponse)(nil),   // 57: drover.structs.NodeEligibilityResponse
+	(*Job)(nil),                       // 58: drover.structs.Job
+	(*Allocation)(nil),                // 59: drover.structs.Allocation
+	(*Node)(nil),                      // 60: drover.structs.Node
+	(*Evaluation)(nil),                // 61: drover.structs.Evaluation
+	(*PlanResult)(nil),                // 62: drover.structs.PlanResult
 }
 var file_structs_rpc_proto_depIdxs = []int32{
-	55, // 0: drover.structs.JobRegisterRequest.job:type_name -> drover.structs.Job
+	58, // 0: drover.structs.JobRegisterRequest.job:type_name -> drover.structs.Job
 	2,  // 1: drover.structs.JobRegisterResponse.meta:type_name -> drover.structs.WriteMeta
 	2,  // 2: drover.structs.JobDeregisterResponse.meta:type_name -> drover.structs.WriteMeta
 	0,  // 3: drover.structs.JobSpecificRequest.options:type_name -> drover.structs.QueryOptions
-	55, // 4: drover.structs.SingleJobResponse.job:type_name -> drover.structs.Job
+	58, // 4: drover.structs.SingleJobResponse.job:type_name -> drover.structs.Job
 	1,  // 5: drover.structs.SingleJobResponse.meta:type_name -> drover.structs.QueryMeta
 	0,  // 6: drover.structs.JobListRequest.options:type_name -> drover.structs.QueryOptions
-	55, // 7: drover.structs.JobListResponse.jobs:type_name -> drover.structs.Job
+	58, // 7: drover.structs.JobListResponse.jobs:type_name -> drover.structs.Job
 	1,  // 8: drover.structs.JobListResponse.meta:type_name -> drover.structs.QueryMeta
 	0,  // 9: drover.structs.AllocListRequest.options:type_name -> drover.structs.QueryOptions
-	56, // 10: drover.structs.AllocListResponse.allocations:type_name -> drover.structs.Allocation
+	59, // 10: drover.structs.AllocListResponse.allocations:type_name -> drover.structs.Allocation
 	1,  // 11: drover.structs.AllocListResponse.meta:type_name -> drover.structs.QueryMeta
 	0,  // 12: drover.structs.NodeListRequest.options:type_name -> drover.structs.QueryOptions
-	57, // 13: drover.structs.NodeListResponse.nodes:type_name -> drover.structs.Node
+	60, // 13: drover.structs.NodeListResponse.nodes:type_name -> drover.structs.Node
 	1,  // 14: drover.structs.NodeListResponse.meta:type_name -> drover.structs.QueryMeta
 	0,  // 15: drover.structs.EvalSpecificRequest.options:type_name -> drover.structs.QueryOptions
-	58, // 16: drover.structs.SingleEvalResponse.eval:type_name -> drover.structs.Evaluation
+	61, // 16: drover.structs.SingleEvalResponse.eval:type_name -> drover.structs.Evaluation
 	1,  // 17: drover.structs.SingleEvalResponse.meta:type_name -> drover.structs.QueryMeta
-	57, // 18: drover.structs.NodeRegisterRequest.node:type_name -> drover.structs.Node
+	60, // 18: drover.structs.NodeRegisterRequest.node:type_name -> drover.structs.Node
 	2,  // 19: drover.structs.NodeUpdateResponse.meta:type_name -> drover.structs.WriteMeta
 	0,  // 20: drover.structs.NodeAllocsRequest.options:type_name -> drover.structs.QueryOptions
-	56, // 21: drover.structs.NodeAllocsResponse.allocations:type_name -> drover.structs.Allocation
+	59, // 21: drover.structs.NodeAllocsResponse.allocations:type_name -> drover.structs.Allocation
 	1,  // 22: drover.structs.NodeAllocsResponse.meta:type_name -> drover.structs.QueryMeta
-	56, // 23: drover.structs.AllocUpdateRequest.allocations:type_name -> drover.structs.Allocation
+	59, // 23: drover.structs.AllocUpdateRequest.allocations:type_name -> drover.structs.Allocation
 	2,  // 24: drover.structs.GenericResponse.meta:type_name -> drover.structs.WriteMeta
 	25, // 25: drover.structs.LogCommand.job_upsert:type_name -> drover.structs.JobUpsert
 	26, // 26: drover.structs.LogCommand.job_delete:type_name -> drover.structs.JobDelete
@@ -3708,74 +3908,79 @@ var file_structs_rpc_proto_depIdxs = []int32{
 	31, // 31: drover.structs.LogCommand.alloc_client_update:type_name -> drover.structs.AllocClientUpdate
 	33, // 32: drover.structs.LogCommand.gc_reap:type_name -> drover.structs.GCReap
 	51, // 33: drover.structs.LogCommand.state_restore:type_name -> drover.structs.StateRestore
-	55, // 34: drover.structs.JobUpsert.job:type_name -> drover.structs.Job
-	58, // 35: drover.structs.JobUpsert.eval:type_name -> drover.structs.Evaluation
-	58, // 36: drover.structs.JobDelete.eval:type_name -> drover.structs.Evaluation
-	57, // 37: drover.structs.NodeUpsert.node:type_name -> drover.structs.Node
-	58, // 38: drover.structs.NodeUpsert.evals:type_name -> drover.structs.Evaluation
-	58, // 39: drover.structs.NodeStatusUpdate.evals:type_name -> drover.structs.Evaluation
-	58, // 40: drover.structs.EvalUpsert.evals:type_name -> drover.structs.Evaluation
-	59, // 41: drover.structs.PlanApply.result:type_name -> drover.structs.PlanResult
-	58, // 42: drover.structs.PlanApply.eval:type_name -> drover.structs.Evaluation
-	58, // 43: drover.structs.PlanApply.new_evals:type_name -> drover.structs.Evaluation
-	56, // 44: drover.structs.AllocClientUpdate.allocations:type_name -> drover.structs.Allocation
-	58, // 45: drover.structs.AllocClientUpdate.evals:type_name -> drover.structs.Evaluation
-	32, // 46: drover.structs.GCReap.jobs:type_name -> drover.structs.JobRef
-	55, // 47: drover.structs.StateSnapshot.jobs:type_name -> drover.structs.Job
-	57, // 48: drover.structs.StateSnapshot.nodes:type_name -> drover.structs.Node
-	56, // 49: drover.structs.StateSnapshot.allocations:type_name -> drover.structs.Allocation
-	58, // 50: drover.structs.StateSnapshot.evals:type_name -> drover.structs.Evaluation
-	38, // 51: drover.structs.ServerInfoResponse.self:type_name -> drover.structs.RaftPeer
-	38, // 52: drover.structs.ServerInfoResponse.peers:type_name -> drover.structs.RaftPeer
-	38, // 53: drover.structs.AddRaftPeerRequest.peer:type_name -> drover.structs.RaftPeer
-	0,  // 54: drover.structs.RaftConfigurationRequest.options:type_name -> drover.structs.QueryOptions
-	38, // 55: drover.structs.RaftServer.peer:type_name -> drover.structs.RaftPeer
-	44, // 56: drover.structs.RaftConfigurationResponse.servers:type_name -> drover.structs.RaftServer
-	38, // 57: drover.structs.SnapshotHeader.peers:type_name -> drover.structs.RaftPeer
-	49, // 58: drover.structs.StateRestore.records:type_name -> drover.structs.SnapshotRecord
-	3,  // 59: drover.structs.Drover.RegisterJob:input_type -> drover.structs.JobRegisterRequest
-	5,  // 60: drover.structs.Drover.DeregisterJob:input_type -> drover.structs.JobDeregisterRequest
-	7,  // 61: drover.structs.Drover.GetJob:input_type -> drover.structs.JobSpecificRequest
-	9,  // 62: drover.structs.Drover.ListJobs:input_type -> drover.structs.JobListRequest
-	11, // 63: drover.structs.Drover.ListAllocations:input_type -> drover.structs.AllocListRequest
-	13, // 64: drover.structs.Drover.ListNodes:input_type -> drover.structs.NodeListRequest
-	15, // 65: drover.structs.Drover.GetEvaluation:input_type -> drover.structs.EvalSpecificRequest
-	17, // 66: drover.structs.Drover.RegisterNode:input_type -> drover.structs.NodeRegisterRequest
-	18, // 67: drover.structs.Drover.Heartbeat:input_type -> drover.structs.NodeHeartbeatRequest
-	20, // 68: drover.structs.Drover.GetNodeAllocations:input_type -> drover.structs.NodeAllocsRequest
-	22, // 69: drover.structs.Drover.UpdateAllocations:input_type -> drover.structs.AllocUpdateRequest
-	35, // 70: drover.structs.Drover.Raft:input_type -> drover.structs.RaftMessage
-	46, // 71: drover.structs.Drover.InstallSnapshot:input_type -> drover.structs.SnapshotChunk
-	39, // 72: drover.structs.Drover.ServerInfo:input_type -> drover.structs.ServerInfoRequest
-	41, // 73: drover.structs.Drover.AddRaftPeer:input_type -> drover.structs.AddRaftPeerRequest
-	42, // 74: drover.structs.Drover.RemoveRaftPeer:input_type -> drover.structs.RemoveRaftPeerRequest
-	43, // 75: drover.structs.Drover.RaftConfiguration:input_type -> drover.structs.RaftConfigurationRequest
-	50, // 76: drover.structs.Drover.Restore:input_type -> drover.structs.RestoreChunk
-	53, // 77: drover.structs.Drover.GarbageCollect:input_type -> drover.structs.GarbageCollectRequest
-	4,  // 78: drover.structs.Drover.RegisterJob:output_type -> drover.structs.JobRegisterResponse
-	6,  // 79: drover.structs.Drover.DeregisterJob:output_type -> drover.structs.JobDeregisterResponse
-	8,  // 80: drover.structs.Drover.GetJob:output_type -> drover.structs.SingleJobResponse
-	10, // 81: drover.structs.Drover.ListJobs:output_type -> drover.structs.JobListResponse
-	12, // 82: drover.structs.Drover.ListAllocations:output_type -> drover.structs.AllocListResponse
-	14, // 83: drover.structs.Drover.ListNodes:output_type -> drover.structs.NodeListResponse
-	16, // 84: drover.structs.Drover.GetEvaluation:output_type -> drover.structs.SingleEvalResponse
-	19, // 85: drover.structs.Drover.RegisterNode:output_type -> drover.structs.NodeUpdateResponse
-	19, // 86: drover.structs.Drover.Heartbeat:output_type -> drover.structs.NodeUpdateResponse
-	21, // 87: drover.structs.Drover.GetNodeAllocations:output_type -> drover.structs.NodeAllocsResponse
-	23, // 88: drover.structs.Drover.UpdateAllocations:output_type -> drover.structs.GenericResponse
-	36, // 89: drover.structs.Drover.Raft:output_type -> drover.structs.Empty
-	36, // 90: drover.structs.Drover.InstallSnapshot:output_type -> drover.structs.Empty
-	40, // 91: drover.structs.Drover.ServerInfo:output_type -> drover.structs.ServerInfoResponse
-	23, // 92: drover.structs.Drover.AddRaftPeer:output_type -> drover.structs.GenericResponse
-	23, // 93: drover.structs.Drover.RemoveRaftPeer:output_type -> drover.structs.GenericResponse
-	45, // 94: drover.structs.Drover.RaftConfiguration:output_type -> drover.structs.RaftConfigurationResponse
-	23, // 95: drover.structs.Drover.Restore:output_type -> drover.structs.GenericResponse
-	54, // 96: drover.structs.Drover.GarbageCollect:output_type -> drover.structs.GarbageCollectResponse
-	78, // [78:97] is the sub-list for method output_type
-	59, // [59:78] is the sub-list for method input_type
-	59, // [59:59] is the sub-list for extension type_name
-	59, // [59:59] is the sub-list for extension extendee
-	0,  // [0:59] is the sub-list for field type_name
+	55, // 34: drover.structs.LogCommand.node_eligibility:type_name -> drover.structs.NodeEligibilityUpdate
+	58, // 35: drover.structs.JobUpsert.job:type_name -> drover.structs.Job
+	61, // 36: drover.structs.JobUpsert.eval:type_name -> drover.structs.Evaluation
+	61, // 37: drover.structs.JobDelete.eval:type_name -> drover.structs.Evaluation
+	60, // 38: drover.structs.NodeUpsert.node:type_name -> drover.structs.Node
+	61, // 39: drover.structs.NodeUpsert.evals:type_name -> drover.structs.Evaluation
+	61, // 40: drover.structs.NodeStatusUpdate.evals:type_name -> drover.structs.Evaluation
+	61, // 41: drover.structs.EvalUpsert.evals:type_name -> drover.structs.Evaluation
+	62, // 42: drover.structs.PlanApply.result:type_name -> drover.structs.PlanResult
+	61, // 43: drover.structs.PlanApply.eval:type_name -> drover.structs.Evaluation
+	61, // 44: drover.structs.PlanApply.new_evals:type_name -> drover.structs.Evaluation
+	59, // 45: drover.structs.AllocClientUpdate.allocations:type_name -> drover.structs.Allocation
+	61, // 46: drover.structs.AllocClientUpdate.evals:type_name -> drover.structs.Evaluation
+	32, // 47: drover.structs.GCReap.jobs:type_name -> drover.structs.JobRef
+	58, // 48: drover.structs.StateSnapshot.jobs:type_name -> drover.structs.Job
+	60, // 49: drover.structs.StateSnapshot.nodes:type_name -> drover.structs.Node
+	59, // 50: drover.structs.StateSnapshot.allocations:type_name -> drover.structs.Allocation
+	61, // 51: drover.structs.StateSnapshot.evals:type_name -> drover.structs.Evaluation
+	38, // 52: drover.structs.ServerInfoResponse.self:type_name -> drover.structs.RaftPeer
+	38, // 53: drover.structs.ServerInfoResponse.peers:type_name -> drover.structs.RaftPeer
+	38, // 54: drover.structs.AddRaftPeerRequest.peer:type_name -> drover.structs.RaftPeer
+	0,  // 55: drover.structs.RaftConfigurationRequest.options:type_name -> drover.structs.QueryOptions
+	38, // 56: drover.structs.RaftServer.peer:type_name -> drover.structs.RaftPeer
+	44, // 57: drover.structs.RaftConfigurationResponse.servers:type_name -> drover.structs.RaftServer
+	38, // 58: drover.structs.SnapshotHeader.peers:type_name -> drover.structs.RaftPeer
+	49, // 59: drover.structs.StateRestore.records:type_name -> drover.structs.SnapshotRecord
+	61, // 60: drover.structs.NodeEligibilityUpdate.evals:type_name -> drover.structs.Evaluation
+	2,  // 61: drover.structs.NodeEligibilityResponse.meta:type_name -> drover.structs.WriteMeta
+	3,  // 62: drover.structs.Drover.RegisterJob:input_type -> drover.structs.JobRegisterRequest
+	5,  // 63: drover.structs.Drover.DeregisterJob:input_type -> drover.structs.JobDeregisterRequest
+	7,  // 64: drover.structs.Drover.GetJob:input_type -> drover.structs.JobSpecificRequest
+	9,  // 65: drover.structs.Drover.ListJobs:input_type -> drover.structs.JobListRequest
+	11, // 66: drover.structs.Drover.ListAllocations:input_type -> drover.structs.AllocListRequest
+	13, // 67: drover.structs.Drover.ListNodes:input_type -> drover.structs.NodeListRequest
+	15, // 68: drover.structs.Drover.GetEvaluation:input_type -> drover.structs.EvalSpecificRequest
+	17, // 69: drover.structs.Drover.RegisterNode:input_type -> drover.structs.NodeRegisterRequest
+	18, // 70: drover.structs.Drover.Heartbeat:input_type -> drover.structs.NodeHeartbeatRequest
+	20, // 71: drover.structs.Drover.GetNodeAllocations:input_type -> drover.structs.NodeAllocsRequest
+	22, // 72: drover.structs.Drover.UpdateAllocations:input_type -> drover.structs.AllocUpdateRequest
+	35, // 73: drover.structs.Drover.Raft:input_type -> drover.structs.RaftMessage
+	46, // 74: drover.structs.Drover.InstallSnapshot:input_type -> drover.structs.SnapshotChunk
+	39, // 75: drover.structs.Drover.ServerInfo:input_type -> drover.structs.ServerInfoRequest
+	41, // 76: drover.structs.Drover.AddRaftPeer:input_type -> drover.structs.AddRaftPeerRequest
+	42, // 77: drover.structs.Drover.RemoveRaftPeer:input_type -> drover.structs.RemoveRaftPeerRequest
+	43, // 78: drover.structs.Drover.RaftConfiguration:input_type -> drover.structs.RaftConfigurationRequest
+	50, // 79: drover.structs.Drover.Restore:input_type -> drover.structs.RestoreChunk
+	53, // 80: drover.structs.Drover.GarbageCollect:input_type -> drover.structs.GarbageCollectRequest
+	56, // 81: drover.structs.Drover.UpdateNodeEligibility:input_type -> drover.structs.NodeEligibilityRequest
+	4,  // 82: drover.structs.Drover.RegisterJob:output_type -> drover.structs.JobRegisterResponse
+	6,  // 83: drover.structs.Drover.DeregisterJob:output_type -> drover.structs.JobDeregisterResponse
+	8,  // 84: drover.structs.Drover.GetJob:output_type -> drover.structs.SingleJobResponse
+	10, // 85: drover.structs.Drover.ListJobs:output_type -> drover.structs.JobListResponse
+	12, // 86: drover.structs.Drover.ListAllocations:output_type -> drover.structs.AllocListResponse
+	14, // 87: drover.structs.Drover.ListNodes:output_type -> drover.structs.NodeListResponse
+	16, // 88: drover.structs.Drover.GetEvaluation:output_type -> drover.structs.SingleEvalResponse
+	19, // 89: drover.structs.Drover.RegisterNode:output_type -> drover.structs.NodeUpdateResponse
+	19, // 90: drover.structs.Drover.Heartbeat:output_type -> drover.structs.NodeUpdateResponse
+	21, // 91: drover.structs.Drover.GetNodeAllocations:output_type -> drover.structs.NodeAllocsResponse
+	23, // 92: drover.structs.Drover.UpdateAllocations:output_type -> drover.structs.GenericResponse
+	36, // 93: drover.structs.Drover.Raft:output_type -> drover.structs.Empty
+	36, // 94: drover.structs.Drover.InstallSnapshot:output_type -> drover.structs.Empty
+	40, // 95: drover.structs.Drover.ServerInfo:output_type -> drover.structs.ServerInfoResponse
+	23, // 96: drover.structs.Drover.AddRaftPeer:output_type -> drover.structs.GenericResponse
+	23, // 97: drover.structs.Drover.RemoveRaftPeer:output_type -> drover.structs.GenericResponse
+	45, // 98: drover.structs.Drover.RaftConfiguration:output_type -> drover.structs.RaftConfigurationResponse
+	23, // 99: drover.structs.Drover.Restore:output_type -> drover.structs.GenericResponse
+	54, // 100: drover.structs.Drover.GarbageCollect:output_type -> drover.structs.GarbageCollectResponse
+	57, // 101: drover.structs.Drover.UpdateNodeEligibility:output_type -> drover.structs.NodeEligibilityResponse
+	82, // [82:102] is the sub-list for method output_type
+	62, // [62:82] is the sub-list for method input_type
+	62, // [62:62] is the sub-list for extension type_name
+	62, // [62:62] is the sub-list for extension extendee
+	0,  // [0:62] is the sub-list for field type_name
 }
 
 func init() { file_structs_rpc_proto_init() }
@@ -3794,6 +3999,7 @@ func file_structs_rpc_proto_init() {
 		(*LogCommand_AllocClientUpdate)(nil),
 		(*LogCommand_GcReap)(nil),
 		(*LogCommand_StateRestore)(nil),
+		(*LogCommand_NodeEligibility)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -3801,7 +4007,7 @@ func file_structs_rpc_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_structs_rpc_proto_rawDesc), len(file_structs_rpc_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   55,
+			NumMessages:   58,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -144,7 +144,10 @@ func (r *rpcServer) UpdateAllocations(ctx context.Context, req *structs.AllocUpd
 	return &structs.GenericResponse{Meta: &structs.WriteMeta{Index: idx}}, nil
 }
 
-func (r *rpcServer) ServerInfo(context.Context, *structs.ServerInfoRequest) (*structs.ServerInfoResponse, error) {
+func (r *rpcServer) ServerInfo(_ context.Context, req *structs.ServerInfoRequest) (*structs.ServerInfoResponse, error) {
+	if !r.s.raft.started.Load() {
+		r.s.sawPeer(req.GetSelf())
+	}
 	return r.s.serverInfo(), nil
 }
 

@@ -148,6 +148,11 @@ type Server struct {
 	listener net.Listener
 	grpc     *grpc.Server
 
+	// discovered holds servers that asked this one about itself while it
+	// had no raft state.
+	discoverMu sync.Mutex
+	discovered map[string]bool
+
 	leaderEvents chan bool
 	expired      chan string
 	leaderCancel context.CancelFunc

@@ -2397,7 +2397,9 @@ func (x *RaftPeer) GetVoter() bool {
 }
 
 type ServerInfoRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// self is the asking server, so the one asked can ask it back.
+	Self          *RaftPeer `protobuf:"bytes,1,opt,name=self,proto3" json:"self,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2430,6 +2432,13 @@ func (x *ServerInfoRequest) ProtoReflect() protoreflect.Message {
 // Deprecated: Use ServerInfoRequest.ProtoReflect.Descriptor instead.
 func (*ServerInfoRequest) Descriptor() ([]byte, []int) {
 	return file_structs_rpc_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *ServerInfoRequest) GetSelf() *RaftPeer {
+	if x != nil {
+		return x.Self
+	}
+	return nil
 }
 
 // ServerInfoResponse is what a server tells a peer that considers
@@ -3692,8 +3701,9 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\n" +
 	"datacenter\x18\x05 \x01(\tR\n" +
 	"datacenter\x12\x14\n" +
-	"\x05voter\x18\x06 \x01(\bR\x05voter\"\x13\n" +
-	"\x11ServerInfoRequest\"\xfa\x01\n" +
+	"\x05voter\x18\x06 \x01(\bR\x05voter\"A\n" +
+	"\x11ServerInfoRequest\x12,\n" +
+	"\x04self\x18\x01 \x01(\v2\x18.drover.structs.RaftPeerR\x04self\"\xfa\x01\n" +
 	"\x12ServerInfoResponse\x12,\n" +
 	"\x04self\x18\x01 \x01(\v2\x18.drover.structs.RaftPeerR\x04self\x12)\n" +
 	"\x10bootstrap_expect\x18\x02 \x01(\x05R\x0fbootstrapExpect\x12\x1b\n" +
@@ -3926,61 +3936,62 @@ var file_structs_rpc_proto_depIdxs = []int32{
 	60, // 49: drover.structs.StateSnapshot.nodes:type_name -> drover.structs.Node
 	59, // 50: drover.structs.StateSnapshot.allocations:type_name -> drover.structs.Allocation
 	61, // 51: drover.structs.StateSnapshot.evals:type_name -> drover.structs.Evaluation
-	38, // 52: drover.structs.ServerInfoResponse.self:type_name -> drover.structs.RaftPeer
-	38, // 53: drover.structs.ServerInfoResponse.peers:type_name -> drover.structs.RaftPeer
-	38, // 54: drover.structs.AddRaftPeerRequest.peer:type_name -> drover.structs.RaftPeer
-	0,  // 55: drover.structs.RaftConfigurationRequest.options:type_name -> drover.structs.QueryOptions
-	38, // 56: drover.structs.RaftServer.peer:type_name -> drover.structs.RaftPeer
-	44, // 57: drover.structs.RaftConfigurationResponse.servers:type_name -> drover.structs.RaftServer
-	38, // 58: drover.structs.SnapshotHeader.peers:type_name -> drover.structs.RaftPeer
-	49, // 59: drover.structs.StateRestore.records:type_name -> drover.structs.SnapshotRecord
-	61, // 60: drover.structs.NodeEligibilityUpdate.evals:type_name -> drover.structs.Evaluation
-	2,  // 61: drover.structs.NodeEligibilityResponse.meta:type_name -> drover.structs.WriteMeta
-	3,  // 62: drover.structs.Drover.RegisterJob:input_type -> drover.structs.JobRegisterRequest
-	5,  // 63: drover.structs.Drover.DeregisterJob:input_type -> drover.structs.JobDeregisterRequest
-	7,  // 64: drover.structs.Drover.GetJob:input_type -> drover.structs.JobSpecificRequest
-	9,  // 65: drover.structs.Drover.ListJobs:input_type -> drover.structs.JobListRequest
-	11, // 66: drover.structs.Drover.ListAllocations:input_type -> drover.structs.AllocListRequest
-	13, // 67: drover.structs.Drover.ListNodes:input_type -> drover.structs.NodeListRequest
-	15, // 68: drover.structs.Drover.GetEvaluation:input_type -> drover.structs.EvalSpecificRequest
-	17, // 69: drover.structs.Drover.RegisterNode:input_type -> drover.structs.NodeRegisterRequest
-	18, // 70: drover.structs.Drover.Heartbeat:input_type -> drover.structs.NodeHeartbeatRequest
-	20, // 71: drover.structs.Drover.GetNodeAllocations:input_type -> drover.structs.NodeAllocsRequest
-	22, // 72: drover.structs.Drover.UpdateAllocations:input_type -> drover.structs.AllocUpdateRequest
-	35, // 73: drover.structs.Drover.Raft:input_type -> drover.structs.RaftMessage
-	46, // 74: drover.structs.Drover.InstallSnapshot:input_type -> drover.structs.SnapshotChunk
-	39, // 75: drover.structs.Drover.ServerInfo:input_type -> drover.structs.ServerInfoRequest
-	41, // 76: drover.structs.Drover.AddRaftPeer:input_type -> drover.structs.AddRaftPeerRequest
-	42, // 77: drover.structs.Drover.RemoveRaftPeer:input_type -> drover.structs.RemoveRaftPeerRequest
-	43, // 78: drover.structs.Drover.RaftConfiguration:input_type -> drover.structs.RaftConfigurationRequest
-	50, // 79: drover.structs.Drover.Restore:input_type -> drover.structs.RestoreChunk
-	53, // 80: drover.structs.Drover.GarbageCollect:input_type -> drover.structs.GarbageCollectRequest
-	56, // 81: drover.structs.Drover.UpdateNodeEligibility:input_type -> drover.structs.NodeEligibilityRequest
-	4,  // 82: drover.structs.Drover.RegisterJob:output_type -> drover.structs.JobRegisterResponse
-	6,  // 83: drover.structs.Drover.DeregisterJob:output_type -> drover.structs.JobDeregisterResponse
-	8,  // 84: drover.structs.Drover.GetJob:output_type -> drover.structs.SingleJobResponse
-	10, // 85: drover.structs.Drover.ListJobs:output_type -> drover.structs.JobListResponse
-	12, // 86: drover.structs.Drover.ListAllocations:output_type -> drover.structs.AllocListResponse
-	14, // 87: drover.structs.Drover.ListNodes:output_type -> drover.structs.NodeListResponse
-	16, // 88: drover.structs.Drover.GetEvaluation:output_type -> drover.structs.SingleEvalResponse
-	19, // 89: drover.structs.Drover.RegisterNode:output_type -> drover.structs.NodeUpdateResponse
-	19, // 90: drover.structs.Drover.Heartbeat:output_type -> drover.structs.NodeUpdateResponse
-	21, // 91: drover.structs.Drover.GetNodeAllocations:output_type -> drover.structs.NodeAllocsResponse
-	23, // 92: drover.structs.Drover.UpdateAllocations:output_type -> drover.structs.GenericResponse
-	36, // 93: drover.structs.Drover.Raft:output_type -> drover.structs.Empty
-	36, // 94: drover.structs.Drover.InstallSnapshot:output_type -> drover.structs.Empty
-	40, // 95: drover.structs.Drover.ServerInfo:output_type -> drover.structs.ServerInfoResponse
-	23, // 96: drover.structs.Drover.AddRaftPeer:output_type -> drover.structs.GenericResponse
-	23, // 97: drover.structs.Drover.RemoveRaftPeer:output_type -> drover.structs.GenericResponse
-	45, // 98: drover.structs.Drover.RaftConfiguration:output_type -> drover.structs.RaftConfigurationResponse
-	23, // 99: drover.structs.Drover.Restore:output_type -> drover.structs.GenericResponse
-	54, // 100: drover.structs.Drover.GarbageCollect:output_type -> drover.structs.GarbageCollectResponse
-	57, // 101: drover.structs.Drover.UpdateNodeEligibility:output_type -> drover.structs.NodeEligibilityResponse
-	82, // [82:102] is the sub-list for method output_type
-	62, // [62:82] is the sub-list for method input_type
-	62, // [62:62] is the sub-list for extension type_name
-	62, // [62:62] is the sub-list for extension extendee
-	0,  // [0:62] is the sub-list for field type_name
+	38, // 52: drover.structs.ServerInfoRequest.self:type_name -> drover.structs.RaftPeer
+	38, // 53: drover.structs.ServerInfoResponse.self:type_name -> drover.structs.RaftPeer
+	38, // 54: drover.structs.ServerInfoResponse.peers:type_name -> drover.structs.RaftPeer
+	38, // 55: drover.structs.AddRaftPeerRequest.peer:type_name -> drover.structs.RaftPeer
+	0,  // 56: drover.structs.RaftConfigurationRequest.options:type_name -> drover.structs.QueryOptions
+	38, // 57: drover.structs.RaftServer.peer:type_name -> drover.structs.RaftPeer
+	44, // 58: drover.structs.RaftConfigurationResponse.servers:type_name -> drover.structs.RaftServer
+	38, // 59: drover.structs.SnapshotHeader.peers:type_name -> drover.structs.RaftPeer
+	49, // 60: drover.structs.StateRestore.records:type_name -> drover.structs.SnapshotRecord
+	61, // 61: drover.structs.NodeEligibilityUpdate.evals:type_name -> drover.structs.Evaluation
+	2,  // 62: drover.structs.NodeEligibilityResponse.meta:type_name -> drover.structs.WriteMeta
+	3,  // 63: drover.structs.Drover.RegisterJob:input_type -> drover.structs.JobRegisterRequest
+	5,  // 64: drover.structs.Drover.DeregisterJob:input_type -> drover.structs.JobDeregisterRequest
+	7,  // 65: drover.structs.Drover.GetJob:input_type -> drover.structs.JobSpecificRequest
+	9,  // 66: drover.structs.Drover.ListJobs:input_type -> drover.structs.JobListRequest
+	11, // 67: drover.structs.Drover.ListAllocations:input_type -> drover.structs.AllocListRequest
+	13, // 68: drover.structs.Drover.ListNodes:input_type -> drover.structs.NodeListRequest
+	15, // 69: drover.structs.Drover.GetEvaluation:input_type -> drover.structs.EvalSpecificRequest
+	17, // 70: drover.structs.Drover.RegisterNode:input_type -> drover.structs.NodeRegisterRequest
+	18, // 71: drover.structs.Drover.Heartbeat:input_type -> drover.structs.NodeHeartbeatRequest
+	20, // 72: drover.structs.Drover.GetNodeAllocations:input_type -> drover.structs.NodeAllocsRequest
+	22, // 73: drover.structs.Drover.UpdateAllocations:input_type -> drover.structs.AllocUpdateRequest
+	35, // 74: drover.structs.Drover.Raft:input_type -> drover.structs.RaftMessage
+	46, // 75: drover.structs.Drover.InstallSnapshot:input_type -> drover.structs.SnapshotChunk
+	39, // 76: drover.structs.Drover.ServerInfo:input_type -> drover.structs.ServerInfoRequest
+	41, // 77: drover.structs.Drover.AddRaftPeer:input_type -> drover.structs.AddRaftPeerRequest
+	42, // 78: drover.structs.Drover.RemoveRaftPeer:input_type -> drover.structs.RemoveRaftPeerRequest
+	43, // 79: drover.structs.Drover.RaftConfiguration:input_type -> drover.structs.RaftConfigurationRequest
+	50, // 80: drover.structs.Drover.Restore:input_type -> drover.structs.RestoreChunk
+	53, // 81: drover.structs.Drover.GarbageCollect:input_type -> drover.structs.GarbageCollectRequest
+	56, // 82: drover.structs.Drover.UpdateNodeEligibility:input_type -> drover.structs.NodeEligibilityRequest
+	4,  // 83: drover.structs.Drover.RegisterJob:output_type -> drover.structs.JobRegisterResponse
+	6,  // 84: drover.structs.Drover.DeregisterJob:output_type -> drover.structs.JobDeregisterResponse
+	8,  // 85: drover.structs.Drover.GetJob:output_type -> drover.structs.SingleJobResponse
+	10, // 86: drover.structs.Drover.ListJobs:output_type -> drover.structs.JobListResponse
+	12, // 87: drover.structs.Drover.ListAllocations:output_type -> drover.structs.AllocListResponse
+	14, // 88: drover.structs.Drover.ListNodes:output_type -> drover.structs.NodeListResponse
+	16, // 89: drover.structs.Drover.GetEvaluation:output_type -> drover.structs.SingleEvalResponse
+	19, // 90: drover.structs.Drover.RegisterNode:output_type -> drover.structs.NodeUpdateResponse
+	19, // 91: drover.structs.Drover.Heartbeat:output_type -> drover.structs.NodeUpdateResponse
+	21, // 92: drover.structs.Drover.GetNodeAllocations:output_type -> drover.structs.NodeAllocsResponse
+	23, // 93: drover.structs.Drover.UpdateAllocations:output_type -> drover.structs.GenericResponse
+	36, // 94: drover.structs.Drover.Raft:output_type -> drover.structs.Empty
+	36, // 95: drover.structs.Drover.InstallSnapshot:output_type -> drover.structs.Empty
+	40, // 96: drover.structs.Drover.ServerInfo:output_type -> drover.structs.ServerInfoResponse
+	23, // 97: drover.structs.Drover.AddRaftPeer:output_type -> drover.structs.GenericResponse
+	23, // 98: drover.structs.Drover.RemoveRaftPeer:output_type -> drover.structs.GenericResponse
+	45, // 99: drover.structs.Drover.RaftConfiguration:output_type -> drover.structs.RaftConfigurationResponse
+	23, // 100: drover.structs.Drover.Restore:output_type -> drover.structs.GenericResponse
+	54, // 101: drover.structs.Drover.GarbageCollect:output_type -> drover.structs.GarbageCollectResponse
+	57, // 102: drover.structs.Drover.UpdateNodeEligibility:output_type -> drover.structs.NodeEligibilityResponse
+	83, // [83:103] is the sub-list for method output_type
+	63, // [63:83] is the sub-list for method input_type
+	63, // [63:63] is the sub-list for extension type_name
+	63, // [63:63] is the sub-list for extension extendee
+	0,  // [0:63] is the sub-list for field type_name
 }
 
 func init() { file_structs_rpc_proto_init() }

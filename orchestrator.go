@@ -98,7 +98,9 @@ func AllowStale(ctx context.Context) context.Context { return server.AllowStale(
 // go to the servers of region, which may be another region of the
 // federation, instead of the receiving server's own. A job whose Region
 // is set goes to that region whatever the context says.
-func InRegion(ctx context.Context, region string) context.Context { return server.InRegion(ctx, region) }
+func InRegion(ctx context.Context, region string) context.Context {
+	return server.InRegion(ctx, region)
+}
 
 // Server is a running server agent.
 type Server struct {

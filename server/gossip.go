@@ -141,6 +141,11 @@ func (s *Server) startGossip() (*gossip, error) {
 	sc.LeavePropagateDelay = time.Second
 	mc := memberlist.DefaultLANConfig()
 	mc.Name = sc.NodeName
+	// Gossip spreads a change to a handful of peers only; a full state
+	// exchange with one random peer every few seconds makes every server
+	// converge soon even when it missed those messages. The pool holds
+	// servers only, so the exchanges stay small.
+	mc.PushPullInterval = 5 * time.Second
 	mc.BindAddr, mc.BindPort = bindHost, bindPort
 	if cfg.SerfAdvertiseAddr != "" {
 		host, port, err := splitHostPortDefault(cfg.SerfAdvertiseAddr, bindPort)

@@ -1370,6 +1370,8 @@ type LogCommand struct {
 	//	*LogCommand_PlanApply
 	//	*LogCommand_AllocClientUpdate
 	//	*LogCommand_GcReap
+	//	*LogCommand_AllocTransition
+	//	*LogCommand_NodeDrain
 	Command       isLogCommand_Command `protobuf_oneof:"command"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1498,6 +1500,24 @@ func (x *LogCommand) GetGcReap() *GCReap {
 	return nil
 }
 
+func (x *LogCommand) GetAllocTransition() *AllocTransitionUpdate {
+	if x != nil {
+		if x, ok := x.Command.(*LogCommand_AllocTransition); ok {
+			return x.AllocTransition
+		}
+	}
+	return nil
+}
+
+func (x *LogCommand) GetNodeDrain() *NodeDrainUpdate {
+	if x != nil {
+		if x, ok := x.Command.(*LogCommand_NodeDrain); ok {
+			return x.NodeDrain
+		}
+	}
+	return nil
+}
+
 type isLogCommand_Command interface {
 	isLogCommand_Command()
 }
@@ -1534,6 +1554,14 @@ type LogCommand_GcReap struct {
 	GcReap *GCReap `protobuf:"bytes,17,opt,name=gc_reap,json=gcReap,proto3,oneof"`
 }
 
+type LogCommand_AllocTransition struct {
+	AllocTransition *AllocTransitionUpdate `protobuf:"bytes,40,opt,name=alloc_transition,json=allocTransition,proto3,oneof"`
+}
+
+type LogCommand_NodeDrain struct {
+	NodeDrain *NodeDrainUpdate `protobuf:"bytes,41,opt,name=node_drain,json=nodeDrain,proto3,oneof"`
+}
+
 func (*LogCommand_JobUpsert) isLogCommand_Command() {}
 
 func (*LogCommand_JobDelete) isLogCommand_Command() {}
@@ -1549,6 +1577,10 @@ func (*LogCommand_PlanApply) isLogCommand_Command() {}
 func (*LogCommand_AllocClientUpdate) isLogCommand_Command() {}
 
 func (*LogCommand_GcReap) isLogCommand_Command() {}
+
+func (*LogCommand_AllocTransition) isLogCommand_Command() {}
+
+func (*LogCommand_NodeDrain) isLogCommand_Command() {}
 
 type JobUpsert struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -2265,6 +2297,255 @@ func (x *ValidationProblems) GetProblems() []string {
 	return nil
 }
 
+// NodeDrainRequest starts (drain_strategy set) or cancels (nil) a node's
+// drain. A client draining itself sends its secret_id; it must match.
+type NodeDrainRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	NodeId        string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	SecretId      string                 `protobuf:"bytes,2,opt,name=secret_id,json=secretId,proto3" json:"secret_id,omitempty"`
+	DrainStrategy *DrainStrategy         `protobuf:"bytes,3,opt,name=drain_strategy,json=drainStrategy,proto3" json:"drain_strategy,omitempty"`
+	// mark_eligible makes the node eligible again when a drain is canceled.
+	MarkEligible  bool `protobuf:"varint,4,opt,name=mark_eligible,json=markEligible,proto3" json:"mark_eligible,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeDrainRequest) Reset() {
+	*x = NodeDrainRequest{}
+	mi := &file_structs_rpc_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeDrainRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeDrainRequest) ProtoMessage() {}
+
+func (x *NodeDrainRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeDrainRequest.ProtoReflect.Descriptor instead.
+func (*NodeDrainRequest) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *NodeDrainRequest) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *NodeDrainRequest) GetSecretId() string {
+	if x != nil {
+		return x.SecretId
+	}
+	return ""
+}
+
+func (x *NodeDrainRequest) GetDrainStrategy() *DrainStrategy {
+	if x != nil {
+		return x.DrainStrategy
+	}
+	return nil
+}
+
+func (x *NodeDrainRequest) GetMarkEligible() bool {
+	if x != nil {
+		return x.MarkEligible
+	}
+	return false
+}
+
+type NodeDrainResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Meta          *WriteMeta             `protobuf:"bytes,1,opt,name=meta,proto3" json:"meta,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeDrainResponse) Reset() {
+	*x = NodeDrainResponse{}
+	mi := &file_structs_rpc_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeDrainResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeDrainResponse) ProtoMessage() {}
+
+func (x *NodeDrainResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeDrainResponse.ProtoReflect.Descriptor instead.
+func (*NodeDrainResponse) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *NodeDrainResponse) GetMeta() *WriteMeta {
+	if x != nil {
+		return x.Meta
+	}
+	return nil
+}
+
+// AllocTransitionUpdate sets the desired transition of allocations (the
+// drainer marks them to migrate), with the evaluations that act on it.
+type AllocTransitionUpdate struct {
+	state         protoimpl.MessageState        `protogen:"open.v1"`
+	Transitions   map[string]*DesiredTransition `protobuf:"bytes,1,rep,name=transitions,proto3" json:"transitions,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Evals         []*Evaluation                 `protobuf:"bytes,2,rep,name=evals,proto3" json:"evals,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AllocTransitionUpdate) Reset() {
+	*x = AllocTransitionUpdate{}
+	mi := &file_structs_rpc_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AllocTransitionUpdate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AllocTransitionUpdate) ProtoMessage() {}
+
+func (x *AllocTransitionUpdate) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AllocTransitionUpdate.ProtoReflect.Descriptor instead.
+func (*AllocTransitionUpdate) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *AllocTransitionUpdate) GetTransitions() map[string]*DesiredTransition {
+	if x != nil {
+		return x.Transitions
+	}
+	return nil
+}
+
+func (x *AllocTransitionUpdate) GetEvals() []*Evaluation {
+	if x != nil {
+		return x.Evals
+	}
+	return nil
+}
+
+// NodeDrainUpdate changes a node's drain strategy and eligibility.
+type NodeDrainUpdate struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	NodeId string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	// drain_strategy nil ends the drain.
+	DrainStrategy *DrainStrategy `protobuf:"bytes,2,opt,name=drain_strategy,json=drainStrategy,proto3" json:"drain_strategy,omitempty"`
+	// eligibility, when set, becomes the node's scheduling eligibility.
+	Eligibility string `protobuf:"bytes,3,opt,name=eligibility,proto3" json:"eligibility,omitempty"`
+	// drain_status, when set, is recorded in the node's last_drain.
+	DrainStatus   string        `protobuf:"bytes,4,opt,name=drain_status,json=drainStatus,proto3" json:"drain_status,omitempty"`
+	Evals         []*Evaluation `protobuf:"bytes,5,rep,name=evals,proto3" json:"evals,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeDrainUpdate) Reset() {
+	*x = NodeDrainUpdate{}
+	mi := &file_structs_rpc_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeDrainUpdate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeDrainUpdate) ProtoMessage() {}
+
+func (x *NodeDrainUpdate) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeDrainUpdate.ProtoReflect.Descriptor instead.
+func (*NodeDrainUpdate) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *NodeDrainUpdate) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *NodeDrainUpdate) GetDrainStrategy() *DrainStrategy {
+	if x != nil {
+		return x.DrainStrategy
+	}
+	return nil
+}
+
+func (x *NodeDrainUpdate) GetEligibility() string {
+	if x != nil {
+		return x.Eligibility
+	}
+	return ""
+}
+
+func (x *NodeDrainUpdate) GetDrainStatus() string {
+	if x != nil {
+		return x.DrainStatus
+	}
+	return ""
+}
+
+func (x *NodeDrainUpdate) GetEvals() []*Evaluation {
+	if x != nil {
+		return x.Evals
+	}
+	return nil
+}
+
 var File_structs_rpc_proto protoreflect.FileDescriptor
 
 const file_structs_rpc_proto_rawDesc = "" +
@@ -2351,7 +2632,7 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\tsecret_id\x18\x02 \x01(\tR\bsecretId\x12<\n" +
 	"\vallocations\x18\x03 \x03(\v2\x1a.drover.structs.AllocationR\vallocations\"@\n" +
 	"\x0fGenericResponse\x12-\n" +
-	"\x04meta\x18\x01 \x01(\v2\x19.drover.structs.WriteMetaR\x04meta\"\xc9\x04\n" +
+	"\x04meta\x18\x01 \x01(\v2\x19.drover.structs.WriteMetaR\x04meta\"\xdf\x05\n" +
 	"\n" +
 	"LogCommand\x12\x1d\n" +
 	"\n" +
@@ -2371,7 +2652,10 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\n" +
 	"plan_apply\x18\x0f \x01(\v2\x19.drover.structs.PlanApplyH\x00R\tplanApply\x12S\n" +
 	"\x13alloc_client_update\x18\x10 \x01(\v2!.drover.structs.AllocClientUpdateH\x00R\x11allocClientUpdate\x121\n" +
-	"\agc_reap\x18\x11 \x01(\v2\x16.drover.structs.GCReapH\x00R\x06gcReapB\t\n" +
+	"\agc_reap\x18\x11 \x01(\v2\x16.drover.structs.GCReapH\x00R\x06gcReap\x12R\n" +
+	"\x10alloc_transition\x18( \x01(\v2%.drover.structs.AllocTransitionUpdateH\x00R\x0fallocTransition\x12@\n" +
+	"\n" +
+	"node_drain\x18) \x01(\v2\x1f.drover.structs.NodeDrainUpdateH\x00R\tnodeDrainB\t\n" +
 	"\acommand\"b\n" +
 	"\tJobUpsert\x12%\n" +
 	"\x03job\x18\x01 \x01(\v2\x13.drover.structs.JobR\x03job\x12.\n" +
@@ -2417,7 +2701,26 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\x04data\x18\x01 \x01(\fR\x04data\"\a\n" +
 	"\x05Empty\"0\n" +
 	"\x12ValidationProblems\x12\x1a\n" +
-	"\bproblems\x18\x01 \x03(\tR\bproblems2\x83\b\n" +
+	"\bproblems\x18\x01 \x03(\tR\bproblems\"\xb3\x01\n" +
+	"\x10NodeDrainRequest\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x1b\n" +
+	"\tsecret_id\x18\x02 \x01(\tR\bsecretId\x12D\n" +
+	"\x0edrain_strategy\x18\x03 \x01(\v2\x1d.drover.structs.DrainStrategyR\rdrainStrategy\x12#\n" +
+	"\rmark_eligible\x18\x04 \x01(\bR\fmarkEligible\"B\n" +
+	"\x11NodeDrainResponse\x12-\n" +
+	"\x04meta\x18\x01 \x01(\v2\x19.drover.structs.WriteMetaR\x04meta\"\x86\x02\n" +
+	"\x15AllocTransitionUpdate\x12X\n" +
+	"\vtransitions\x18\x01 \x03(\v26.drover.structs.AllocTransitionUpdate.TransitionsEntryR\vtransitions\x120\n" +
+	"\x05evals\x18\x02 \x03(\v2\x1a.drover.structs.EvaluationR\x05evals\x1aa\n" +
+	"\x10TransitionsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x127\n" +
+	"\x05value\x18\x02 \x01(\v2!.drover.structs.DesiredTransitionR\x05value:\x028\x01\"\xe7\x01\n" +
+	"\x0fNodeDrainUpdate\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12D\n" +
+	"\x0edrain_strategy\x18\x02 \x01(\v2\x1d.drover.structs.DrainStrategyR\rdrainStrategy\x12 \n" +
+	"\veligibility\x18\x03 \x01(\tR\veligibility\x12!\n" +
+	"\fdrain_status\x18\x04 \x01(\tR\vdrainStatus\x120\n" +
+	"\x05evals\x18\x05 \x03(\v2\x1a.drover.structs.EvaluationR\x05evals2\xdb\b\n" +
 	"\x06Drover\x12V\n" +
 	"\vRegisterJob\x12\".drover.structs.JobRegisterRequest\x1a#.drover.structs.JobRegisterResponse\x12\\\n" +
 	"\rDeregisterJob\x12$.drover.structs.JobDeregisterRequest\x1a%.drover.structs.JobDeregisterResponse\x12O\n" +
@@ -2430,7 +2733,8 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\tHeartbeat\x12$.drover.structs.NodeHeartbeatRequest\x1a\".drover.structs.NodeUpdateResponse\x12[\n" +
 	"\x12GetNodeAllocations\x12!.drover.structs.NodeAllocsRequest\x1a\".drover.structs.NodeAllocsResponse\x12X\n" +
 	"\x11UpdateAllocations\x12\".drover.structs.AllocUpdateRequest\x1a\x1f.drover.structs.GenericResponse\x12<\n" +
-	"\x04Raft\x12\x1b.drover.structs.RaftMessage\x1a\x15.drover.structs.Empty(\x01B$Z\"github.com/droverhq/drover/structsb\x06proto3"
+	"\x04Raft\x12\x1b.drover.structs.RaftMessage\x1a\x15.drover.structs.Empty(\x01\x12V\n" +
+	"\x0fUpdateNodeDrain\x12 .drover.structs.NodeDrainRequest\x1a!.drover.structs.NodeDrainResponseB$Z\"github.com/droverhq/drover/structsb\x06proto3"
 
 var (
 	file_structs_rpc_proto_rawDescOnce sync.Once
@@ -2444,7 +2748,7 @@ func file_structs_rpc_proto_rawDescGZIP() []byte {
 	return file_structs_rpc_proto_rawDescData
 }
 
-var file_structs_rpc_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
+var file_structs_rpc_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
 var file_structs_rpc_proto_goTypes = []any{
 	(*QueryOptions)(nil),          // 0: drover.structs.QueryOptions
 	(*QueryMeta)(nil),             // 1: drover.structs.QueryMeta
@@ -2484,37 +2788,44 @@ var file_structs_rpc_proto_goTypes = []any{
 	(*RaftMessage)(nil),           // 35: drover.structs.RaftMessage
 	(*Empty)(nil),                 // 36: drover.structs.Empty
 	(*ValidationProblems)(nil),    // 37: drover.structs.ValidationProblems
-	(*Job)(nil),                   // 38: drover.structs.Job
-	(*Allocation)(nil),            // 39: drover.structs.Allocation
-	(*Node)(nil),                  // 40: drover.structs.Node
-	(*Evaluation)(nil),            // 41: drover.structs.Evaluation
-	(*PlanResult)(nil),            // 42: drover.structs.PlanResult
+	(*NodeDrainRequest)(nil),      // 38: drover.structs.NodeDrainRequest
+	(*NodeDrainResponse)(nil),     // 39: drover.structs.NodeDrainResponse
+	(*AllocTransitionUpdate)(nil), // 40: drover.structs.AllocTransitionUpdate
+	(*NodeDrainUpdate)(nil),       // 41: drover.structs.NodeDrainUpdate
+	nil,                           // 42: drover.structs.AllocTransitionUpdate.TransitionsEntry
+	(*Job)(nil),                   // 43: drover.structs.Job
+	(*Allocation)(nil),            // 44: drover.structs.Allocation
+	(*Node)(nil),                  // 45: drover.structs.Node
+	(*Evaluation)(nil),            // 46: drover.structs.Evaluation
+	(*PlanResult)(nil),            // 47: drover.structs.PlanResult
+	(*DrainStrategy)(nil),         // 48: drover.structs.DrainStrategy
+	(*DesiredTransition)(nil),     // 49: drover.structs.DesiredTransition
 }
 var file_structs_rpc_proto_depIdxs = []int32{
-	38, // 0: drover.structs.JobRegisterRequest.job:type_name -> drover.structs.Job
+	43, // 0: drover.structs.JobRegisterRequest.job:type_name -> drover.structs.Job
 	2,  // 1: drover.structs.JobRegisterResponse.meta:type_name -> drover.structs.WriteMeta
 	2,  // 2: drover.structs.JobDeregisterResponse.meta:type_name -> drover.structs.WriteMeta
 	0,  // 3: drover.structs.JobSpecificRequest.options:type_name -> drover.structs.QueryOptions
-	38, // 4: drover.structs.SingleJobResponse.job:type_name -> drover.structs.Job
+	43, // 4: drover.structs.SingleJobResponse.job:type_name -> drover.structs.Job
 	1,  // 5: drover.structs.SingleJobResponse.meta:type_name -> drover.structs.QueryMeta
 	0,  // 6: drover.structs.JobListRequest.options:type_name -> drover.structs.QueryOptions
-	38, // 7: drover.structs.JobListResponse.jobs:type_name -> drover.structs.Job
+	43, // 7: drover.structs.JobListResponse.jobs:type_name -> drover.structs.Job
 	1,  // 8: drover.structs.JobListResponse.meta:type_name -> drover.structs.QueryMeta
 	0,  // 9: drover.structs.AllocListRequest.options:type_name -> drover.structs.QueryOptions
-	39, // 10: drover.structs.AllocListResponse.allocations:type_name -> drover.structs.Allocation
+	44, // 10: drover.structs.AllocListResponse.allocations:type_name -> drover.structs.Allocation
 	1,  // 11: drover.structs.AllocListResponse.meta:type_name -> drover.structs.QueryMeta
 	0,  // 12: drover.structs.NodeListRequest.options:type_name -> drover.structs.QueryOptions
-	40, // 13: drover.structs.NodeListResponse.nodes:type_name -> drover.structs.Node
+	45, // 13: drover.structs.NodeListResponse.nodes:type_name -> drover.structs.Node
 	1,  // 14: drover.structs.NodeListResponse.meta:type_name -> drover.structs.QueryMeta
 	0,  // 15: drover.structs.EvalSpecificRequest.options:type_name -> drover.structs.QueryOptions
-	41, // 16: drover.structs.SingleEvalResponse.eval:type_name -> drover.structs.Evaluation
+	46, // 16: drover.structs.SingleEvalResponse.eval:type_name -> drover.structs.Evaluation
 	1,  // 17: drover.structs.SingleEvalResponse.meta:type_name -> drover.structs.QueryMeta
-	40, // 18: drover.structs.NodeRegisterRequest.node:type_name -> drover.structs.Node
+	45, // 18: drover.structs.NodeRegisterRequest.node:type_name -> drover.structs.Node
 	2,  // 19: drover.structs.NodeUpdateResponse.meta:type_name -> drover.structs.WriteMeta
 	0,  // 20: drover.structs.NodeAllocsRequest.options:type_name -> drover.structs.QueryOptions
-	39, // 21: drover.structs.NodeAllocsResponse.allocations:type_name -> drover.structs.Allocation
+	44, // 21: drover.structs.NodeAllocsResponse.allocations:type_name -> drover.structs.Allocation
 	1,  // 22: drover.structs.NodeAllocsResponse.meta:type_name -> drover.structs.QueryMeta
-	39, // 23: drover.structs.AllocUpdateRequest.allocations:type_name -> drover.structs.Allocation
+	44, // 23: drover.structs.AllocUpdateRequest.allocations:type_name -> drover.structs.Allocation
 	2,  // 24: drover.structs.GenericResponse.meta:type_name -> drover.structs.WriteMeta
 	25, // 25: drover.structs.LogCommand.job_upsert:type_name -> drover.structs.JobUpsert
 	26, // 26: drover.structs.LogCommand.job_delete:type_name -> drover.structs.JobDelete
@@ -2524,52 +2835,63 @@ var file_structs_rpc_proto_depIdxs = []int32{
 	30, // 30: drover.structs.LogCommand.plan_apply:type_name -> drover.structs.PlanApply
 	31, // 31: drover.structs.LogCommand.alloc_client_update:type_name -> drover.structs.AllocClientUpdate
 	33, // 32: drover.structs.LogCommand.gc_reap:type_name -> drover.structs.GCReap
-	38, // 33: drover.structs.JobUpsert.job:type_name -> drover.structs.Job
-	41, // 34: drover.structs.JobUpsert.eval:type_name -> drover.structs.Evaluation
-	41, // 35: drover.structs.JobDelete.eval:type_name -> drover.structs.Evaluation
-	40, // 36: drover.structs.NodeUpsert.node:type_name -> drover.structs.Node
-	41, // 37: drover.structs.NodeUpsert.evals:type_name -> drover.structs.Evaluation
-	41, // 38: drover.structs.NodeStatusUpdate.evals:type_name -> drover.structs.Evaluation
-	41, // 39: drover.structs.EvalUpsert.evals:type_name -> drover.structs.Evaluation
-	42, // 40: drover.structs.PlanApply.result:type_name -> drover.structs.PlanResult
-	41, // 41: drover.structs.PlanApply.eval:type_name -> drover.structs.Evaluation
-	41, // 42: drover.structs.PlanApply.new_evals:type_name -> drover.structs.Evaluation
-	39, // 43: drover.structs.AllocClientUpdate.allocations:type_name -> drover.structs.Allocation
-	41, // 44: drover.structs.AllocClientUpdate.evals:type_name -> drover.structs.Evaluation
-	32, // 45: drover.structs.GCReap.jobs:type_name -> drover.structs.JobRef
-	38, // 46: drover.structs.StateSnapshot.jobs:type_name -> drover.structs.Job
-	40, // 47: drover.structs.StateSnapshot.nodes:type_name -> drover.structs.Node
-	39, // 48: drover.structs.StateSnapshot.allocations:type_name -> drover.structs.Allocation
-	41, // 49: drover.structs.StateSnapshot.evals:type_name -> drover.structs.Evaluation
-	3,  // 50: drover.structs.Drover.RegisterJob:input_type -> drover.structs.JobRegisterRequest
-	5,  // 51: drover.structs.Drover.DeregisterJob:input_type -> drover.structs.JobDeregisterRequest
-	7,  // 52: drover.structs.Drover.GetJob:input_type -> drover.structs.JobSpecificRequest
-	9,  // 53: drover.structs.Drover.ListJobs:input_type -> drover.structs.JobListRequest
-	11, // 54: drover.structs.Drover.ListAllocations:input_type -> drover.structs.AllocListRequest
-	13, // 55: drover.structs.Drover.ListNodes:input_type -> drover.structs.NodeListRequest
-	15, // 56: drover.structs.Drover.GetEvaluation:input_type -> drover.structs.EvalSpecificRequest
-	17, // 57: drover.structs.Drover.RegisterNode:input_type -> drover.structs.NodeRegisterRequest
-	18, // 58: drover.structs.Drover.Heartbeat:input_type -> drover.structs.NodeHeartbeatRequest
-	20, // 59: drover.structs.Drover.GetNodeAllocations:input_type -> drover.structs.NodeAllocsRequest
-	22, // 60: drover.structs.Drover.UpdateAllocations:input_type -> drover.structs.AllocUpdateRequest
-	35, // 61: drover.structs.Drover.Raft:input_type -> drover.structs.RaftMessage
-	4,  // 62: drover.structs.Drover.RegisterJob:output_type -> drover.structs.JobRegisterResponse
-	6,  // 63: drover.structs.Drover.DeregisterJob:output_type -> drover.structs.JobDeregisterResponse
-	8,  // 64: drover.structs.Drover.GetJob:output_type -> drover.structs.SingleJobResponse
-	10, // 65: drover.structs.Drover.ListJobs:output_type -> drover.structs.JobListResponse
-	12, // 66: drover.structs.Drover.ListAllocations:output_type -> drover.structs.AllocListResponse
-	14, // 67: drover.structs.Drover.ListNodes:output_type -> drover.structs.NodeListResponse
-	16, // 68: drover.structs.Drover.GetEvaluation:output_type -> drover.structs.SingleEvalResponse
-	19, // 69: drover.structs.Drover.RegisterNode:output_type -> drover.structs.NodeUpdateResponse
-	19, // 70: drover.structs.Drover.Heartbeat:output_type -> drover.structs.NodeUpdateResponse
-	21, // 71: drover.structs.Drover.GetNodeAllocations:output_type -> drover.structs.NodeAllocsResponse
-	23, // 72: drover.structs.Drover.UpdateAllocations:output_type -> drover.structs.GenericResponse
-	36, // 73: drover.structs.Drover.Raft:output_type -> drover.structs.Empty
-	62, // [62:74] is the sub-list for method output_type
-	50, // [50:62] is the sub-list for method input_type
-	50, // [50:50] is the sub-list for extension type_name
-	50, // [50:50] is the sub-list for extension extendee
-	0,  // [0:50] is the sub-list for field type_name
+	40, // 33: drover.structs.LogCommand.alloc_transition:type_name -> drover.structs.AllocTransitionUpdate
+	41, // 34: drover.structs.LogCommand.node_drain:type_name -> drover.structs.NodeDrainUpdate
+	43, // 35: drover.structs.JobUpsert.job:type_name -> drover.structs.Job
+	46, // 36: drover.structs.JobUpsert.eval:type_name -> drover.structs.Evaluation
+	46, // 37: drover.structs.JobDelete.eval:type_name -> drover.structs.Evaluation
+	45, // 38: drover.structs.NodeUpsert.node:type_name -> drover.structs.Node
+	46, // 39: drover.structs.NodeUpsert.evals:type_name -> drover.structs.Evaluation
+	46, // 40: drover.structs.NodeStatusUpdate.evals:type_name -> drover.structs.Evaluation
+	46, // 41: drover.structs.EvalUpsert.evals:type_name -> drover.structs.Evaluation
+	47, // 42: drover.structs.PlanApply.result:type_name -> drover.structs.PlanResult
+	46, // 43: drover.structs.PlanApply.eval:type_name -> drover.structs.Evaluation
+	46, // 44: drover.structs.PlanApply.new_evals:type_name -> drover.structs.Evaluation
+	44, // 45: drover.structs.AllocClientUpdate.allocations:type_name -> drover.structs.Allocation
+	46, // 46: drover.structs.AllocClientUpdate.evals:type_name -> drover.structs.Evaluation
+	32, // 47: drover.structs.GCReap.jobs:type_name -> drover.structs.JobRef
+	43, // 48: drover.structs.StateSnapshot.jobs:type_name -> drover.structs.Job
+	45, // 49: drover.structs.StateSnapshot.nodes:type_name -> drover.structs.Node
+	44, // 50: drover.structs.StateSnapshot.allocations:type_name -> drover.structs.Allocation
+	46, // 51: drover.structs.StateSnapshot.evals:type_name -> drover.structs.Evaluation
+	48, // 52: drover.structs.NodeDrainRequest.drain_strategy:type_name -> drover.structs.DrainStrategy
+	2,  // 53: drover.structs.NodeDrainResponse.meta:type_name -> drover.structs.WriteMeta
+	42, // 54: drover.structs.AllocTransitionUpdate.transitions:type_name -> drover.structs.AllocTransitionUpdate.TransitionsEntry
+	46, // 55: drover.structs.AllocTransitionUpdate.evals:type_name -> drover.structs.Evaluation
+	48, // 56: drover.structs.NodeDrainUpdate.drain_strategy:type_name -> drover.structs.DrainStrategy
+	46, // 57: drover.structs.NodeDrainUpdate.evals:type_name -> drover.structs.Evaluation
+	49, // 58: drover.structs.AllocTransitionUpdate.TransitionsEntry.value:type_name -> drover.structs.DesiredTransition
+	3,  // 59: drover.structs.Drover.RegisterJob:input_type -> drover.structs.JobRegisterRequest
+	5,  // 60: drover.structs.Drover.DeregisterJob:input_type -> drover.structs.JobDeregisterRequest
+	7,  // 61: drover.structs.Drover.GetJob:input_type -> drover.structs.JobSpecificRequest
+	9,  // 62: drover.structs.Drover.ListJobs:input_type -> drover.structs.JobListRequest
+	11, // 63: drover.structs.Drover.ListAllocations:input_type -> drover.structs.AllocListRequest
+	13, // 64: drover.structs.Drover.ListNodes:input_type -> drover.structs.NodeListRequest
+	15, // 65: drover.structs.Drover.GetEvaluation:input_type -> drover.structs.EvalSpecificRequest
+	17, // 66: drover.structs.Drover.RegisterNode:input_type -> drover.structs.NodeRegisterRequest
+	18, // 67: drover.structs.Drover.Heartbeat:input_type -> drover.structs.NodeHeartbeatRequest
+	20, // 68: drover.structs.Drover.GetNodeAllocations:input_type -> drover.structs.NodeAllocsRequest
+	22, // 69: drover.structs.Drover.UpdateAllocations:input_type -> drover.structs.AllocUpdateRequest
+	35, // 70: drover.structs.Drover.Raft:input_type -> drover.structs.RaftMessage
+	38, // 71: drover.structs.Drover.UpdateNodeDrain:input_type -> drover.structs.NodeDrainRequest
+	4,  // 72: drover.structs.Drover.RegisterJob:output_type -> drover.structs.JobRegisterResponse
+	6,  // 73: drover.structs.Drover.DeregisterJob:output_type -> drover.structs.JobDeregisterResponse
+	8,  // 74: drover.structs.Drover.GetJob:output_type -> drover.structs.SingleJobResponse
+	10, // 75: drover.structs.Drover.ListJobs:output_type -> drover.structs.JobListResponse
+	12, // 76: drover.structs.Drover.ListAllocations:output_type -> drover.structs.AllocListResponse
+	14, // 77: drover.structs.Drover.ListNodes:output_type -> drover.structs.NodeListResponse
+	16, // 78: drover.structs.Drover.GetEvaluation:output_type -> drover.structs.SingleEvalResponse
+	19, // 79: drover.structs.Drover.RegisterNode:output_type -> drover.structs.NodeUpdateResponse
+	19, // 80: drover.structs.Drover.Heartbeat:output_type -> drover.structs.NodeUpdateResponse
+	21, // 81: drover.structs.Drover.GetNodeAllocations:output_type -> drover.structs.NodeAllocsResponse
+	23, // 82: drover.structs.Drover.UpdateAllocations:output_type -> drover.structs.GenericResponse
+	36, // 83: drover.structs.Drover.Raft:output_type -> drover.structs.Empty
+	39, // 84: drover.structs.Drover.UpdateNodeDrain:output_type -> drover.structs.NodeDrainResponse
+	72, // [72:85] is the sub-list for method output_type
+	59, // [59:72] is the sub-list for method input_type
+	59, // [59:59] is the sub-list for extension type_name
+	59, // [59:59] is the sub-list for extension extendee
+	0,  // [0:59] is the sub-list for field type_name
 }
 
 func init() { file_structs_rpc_proto_init() }
@@ -2587,6 +2909,8 @@ func file_structs_rpc_proto_init() {
 		(*LogCommand_PlanApply)(nil),
 		(*LogCommand_AllocClientUpdate)(nil),
 		(*LogCommand_GcReap)(nil),
+		(*LogCommand_AllocTransition)(nil),
+		(*LogCommand_NodeDrain)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -2594,7 +2918,7 @@ func file_structs_rpc_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_structs_rpc_proto_rawDesc), len(file_structs_rpc_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   38,
+			NumMessages:   43,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -34,6 +34,7 @@ const (
 	Drover_GetNodeAllocations_FullMethodName = "/drover.structs.Drover/GetNodeAllocations"
 	Drover_UpdateAllocations_FullMethodName  = "/drover.structs.Drover/UpdateAllocations"
 	Drover_Raft_FullMethodName               = "/drover.structs.Drover/Raft"
+	Drover_UpdateNodeDrain_FullMethodName    = "/drover.structs.Drover/UpdateNodeDrain"
 )
 
 // DroverClient is the client API for Drover service.
@@ -54,6 +55,7 @@ type DroverClient interface {
 	GetNodeAllocations(ctx context.Context, in *NodeAllocsRequest, opts ...grpc.CallOption) (*NodeAllocsResponse, error)
 	UpdateAllocations(ctx context.Context, in *AllocUpdateRequest, opts ...grpc.CallOption) (*GenericResponse, error)
 	Raft(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[RaftMessage, Empty], error)
+	UpdateNodeDrain(ctx context.Context, in *NodeDrainRequest, opts ...grpc.CallOption) (*NodeDrainResponse, error)
 }
 
 type droverClient struct {
@@ -187,6 +189,16 @@ func (c *droverClient) Raft(ctx context.Context, opts ...grpc.CallOption) (grpc.
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Drover_RaftClient = grpc.ClientStreamingClient[RaftMessage, Empty]
 
+func (c *droverClient) UpdateNodeDrain(ctx context.Context, in *NodeDrainRequest, opts ...grpc.CallOption) (*NodeDrainResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(NodeDrainResponse)
+	err := c.cc.Invoke(ctx, Drover_UpdateNodeDrain_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // DroverServer is the server API for Drover service.
 // All implementations must embed UnimplementedDroverServer
 // for forward compatibility.
@@ -205,6 +217,7 @@ type DroverServer interface {
 	GetNodeAllocations(context.Context, *NodeAllocsRequest) (*NodeAllocsResponse, error)
 	UpdateAllocations(context.Context, *AllocUpdateRequest) (*GenericResponse, error)
 	Raft(grpc.ClientStreamingServer[RaftMessage, Empty]) error
+	UpdateNodeDrain(context.Context, *NodeDrainRequest) (*NodeDrainResponse, error)
 	mustEmbedUnimplementedDroverServer()
 }
 
@@ -250,6 +263,9 @@ func (UnimplementedDroverServer) UpdateAllocations(context.Context, *AllocUpdate
 }
 func (UnimplementedDroverServer) Raft(grpc.ClientStreamingServer[RaftMessage, Empty]) error {
 	return status.Error(codes.Unimplemented, "method Raft not implemented")
+}
+func (UnimplementedDroverServer) UpdateNodeDrain(context.Context, *NodeDrainRequest) (*NodeDrainResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateNodeDrain not implemented")
 }
 func (UnimplementedDroverServer) mustEmbedUnimplementedDroverServer() {}
 func (UnimplementedDroverServer) testEmbeddedByValue()                {}
@@ -477,6 +493,24 @@ func _Drover_Raft_Handler(srv interface{}, stream grpc.ServerStream) error {
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Drover_RaftServer = grpc.ClientStreamingServer[RaftMessage, Empty]
 
+func _Drover_UpdateNodeDrain_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(NodeDrainRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DroverServer).UpdateNodeDrain(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Drover_UpdateNodeDrain_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DroverServer).UpdateNodeDrain(ctx, req.(*NodeDrainRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Drover_ServiceDesc is the grpc.ServiceDesc for Drover service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -527,6 +561,10 @@ var Drover_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "UpdateAllocations",
 			Handler:    _Drover_UpdateAllocations_Handler,
+		},
+		{
+			MethodName: "UpdateNodeDrain",
+			Handler:    _Drover_UpdateNodeDrain_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

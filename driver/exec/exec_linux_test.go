@@ -30,7 +30,7 @@ func taskConfig(t *testing.T, id, script string) *driver.TaskConfig {
 		Config:     map[string]any{"command": "/bin/sh", "args": []any{"-c", script}},
 		Env:        map[string]string{"GREETING": "hello", "PATH": "/usr/bin:/bin"},
 		StdoutPath: filepath.Join(dir, "stdout"), StderrPath: filepath.Join(dir, "stderr"),
-		Resources:  &structs.Resources{CpuMhz: 250, MemoryMb: 64},
+		Resources: &structs.Resources{CpuMhz: 250, MemoryMb: 64},
 	}
 }
 

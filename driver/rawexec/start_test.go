@@ -147,4 +147,3 @@ func TestStartHonoursACancelledContext(t *testing.T) {
 	_, err := New(nil).StartTask(ctx, taskConfig(t, "c", "/bin/true"))
 	require.ErrorIs(t, err, context.Canceled)
 }
-

@@ -143,7 +143,11 @@ func NewClient(opts ClientOptions) (*Client, error) {
 	o := opts.WithDefaults()
 	drivers := slices.Clone(o.Drivers)
 	hasFn := slices.ContainsFunc(drivers, func(d driver.Driver) bool { return d.Name() == "fn" })
+	var stopOnShutdown []string
 	if !hasFn {
+		// Only this client holds the default fn driver: nothing could
+		// reattach to its functions, so they stop with the client.
+		stopOnShutdown = append(stopOnShutdown, fn.Name)
 		f := fn.New(o.Logger)
 		for name, fun := range o.Functions {
 			if err := f.Register(name, fun); err != nil {
@@ -153,6 +157,13 @@ func NewClient(opts ClientOptions) (*Client, error) {
 		drivers = append(drivers, f)
 	} else if len(o.Functions) > 0 {
 		return nil, optErr("Functions are registered on the default fn driver; register them on the fn driver you passed instead")
+	}
+	var drain *client.DrainConfig
+	if d := o.DrainOnShutdown; d != nil {
+		drain = &client.DrainConfig{Deadline: d.Deadline, IgnoreSystemJobs: d.IgnoreSystemJobs}
+		if d.Force {
+			drain.Deadline = 0
+		}
 	}
 	c, err := client.New(client.Config{
 		Name:           o.Name,
@@ -167,6 +178,11 @@ func NewClient(opts ClientOptions) (*Client, error) {
 		Fingerprinters: o.Fingerprinters,
 		Logger:         o.Logger,
 		Registerer:     o.Registerer,
+
+		StopOnShutdown:   stopOnShutdown,
+		DrainOnShutdown:  drain,
+		LeaveOnInterrupt: o.LeaveOnInterrupt,
+		LeaveOnTerminate: o.LeaveOnTerminate,
 	})
 	if err != nil {
 		return nil, err

@@ -62,6 +62,11 @@ func (f *fsm) apply(index uint64, data []byte) (*structs.LogCommand, any, error)
 		evals = upsertEvals(tx, index, cmd.Time, c.AllocClientUpdate.Evals)
 	case *structs.LogCommand_GcReap:
 		applyGCReap(tx, c.GcReap)
+	case *structs.LogCommand_AllocTransition:
+		evals = f.applyAllocTransition(tx, index, cmd.Time, c.AllocTransition)
+	case *structs.LogCommand_NodeDrain:
+		evals = f.applyNodeDrain(tx, index, cmd.Time, c.NodeDrain)
+		capacity = c.NodeDrain.Eligibility == structs.NodeEligible
 	case nil:
 		// A barrier: nothing to change, but the index moves.
 	default:

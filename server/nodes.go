@@ -24,6 +24,13 @@ func (s *Server) RegisterNode(ctx context.Context, node *structs.Node) (*structs
 	node.Status = structs.NodeStatusReady
 	node.StatusDescription = ""
 	node.CreateIndex, node.ModifyIndex = 0, 0
+	// Drains and eligibility are the servers' to set: a client registering
+	// again (with changed facts, or after a restart) keeps what it had.
+	node.DrainStrategy, node.LastDrain, node.SchedulingEligibility = nil, nil, ""
+	if old := s.node(node.Id); old != nil {
+		node.DrainStrategy, node.LastDrain = old.DrainStrategy, old.LastDrain
+		node.SchedulingEligibility = old.SchedulingEligibility
+	}
 	idx, err := s.raft.propose(ctx, &structs.LogCommand{
 		Command: &structs.LogCommand_NodeUpsert{NodeUpsert: &structs.NodeUpsert{
 			Node: node, Evals: s.nodeEvals(node.Id, true),

@@ -108,3 +108,11 @@ func (r *rpcServer) UpdateAllocations(ctx context.Context, req *structs.AllocUpd
 	}
 	return &structs.GenericResponse{Meta: &structs.WriteMeta{Index: idx}}, nil
 }
+
+func (r *rpcServer) UpdateNodeDrain(ctx context.Context, req *structs.NodeDrainRequest) (*structs.NodeDrainResponse, error) {
+	idx, err := r.s.UpdateNodeDrain(ctx, req.GetNodeId(), req.GetSecretId(), req.GetDrainStrategy(), req.GetMarkEligible())
+	if err != nil {
+		return nil, rpcerr.To(err)
+	}
+	return &structs.NodeDrainResponse{Meta: &structs.WriteMeta{Index: idx}}, nil
+}

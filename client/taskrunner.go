@@ -32,6 +32,7 @@ type taskRunner struct {
 	st            *structs.TaskState
 	handle        *driver.TaskHandle
 	artifactsDone bool
+	warned        map[string]bool
 	// restored is what the local state held of the task before a client
 	// restart; nil for a task new to this client.
 	restored *taskRecord
@@ -44,6 +45,7 @@ func newTaskRunner(ar *allocRunner, a *structs.Allocation, tg *structs.TaskGroup
 		log:      ar.c.logger.With("alloc", a.Id, "task", t.Name),
 		st:       &structs.TaskState{State: structs.TaskStatePending},
 		restored: restored,
+		warned:   map[string]bool{},
 	}
 	if restored != nil {
 		st := &structs.TaskState{}
@@ -191,7 +193,11 @@ func (t *taskRunner) runOnce(ctx context.Context) (outcome, *driver.ExitResult) 
 	t.st.StartedAt = time.Now().UnixNano()
 	t.event(structs.TaskEventStarted, "task started by client", nil)
 	for _, w := range h.Warnings {
-		t.event(structs.TaskEventDriverMessage, w, nil)
+		if !t.warned[w] {
+			// Said once per task, not at every restart.
+			t.warned[w] = true
+			t.event(structs.TaskEventDriverMessage, w, nil)
+		}
 	}
 	t.publish()
 	return t.wait(ctx, cfg)

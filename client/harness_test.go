@@ -121,7 +121,7 @@ func shTask(name, script string) *structs.Task {
 		Config:      mustConfig(map[string]any{"command": "/bin/sh", "args": []any{"-c", script}}),
 		Env:         map[string]string{"PATH": "/usr/bin:/bin"},
 		KillTimeout: durationpb.New(time.Second), KillSignal: "SIGTERM",
-		Resources:   &structs.Resources{CpuMhz: 50, MemoryMb: 32},
+		Resources: &structs.Resources{CpuMhz: 50, MemoryMb: 32},
 	}
 }
 
@@ -176,3 +176,5 @@ func events(st *structs.TaskState, typ string) []*structs.TaskEvent {
 
 // allocDir is where a client keeps an allocation.
 func allocDir(clientDir, allocID string) string { return filepath.Join(clientDir, "alloc", allocID) }
+
+func durationpbOf(d time.Duration) *durationpb.Duration { return durationpb.New(d) }

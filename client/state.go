@@ -9,6 +9,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/droverhq/drover/driver"
@@ -45,7 +46,7 @@ func openState(dataDir string) (*localState, error) {
 	path := filepath.Join(dataDir, stateFile)
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
 	if err != nil {
-		if errors.Is(err, bolt.ErrTimeout) {
+		if errors.Is(err, berrors.ErrTimeout) {
 			return nil, fmt.Errorf("client state %s is locked: is another client running on this data dir? %w", path, err)
 		}
 		return nil, fmt.Errorf("open client state: %w", err)

@@ -102,6 +102,7 @@ const (
 	exited   outcome = iota // the task ended by itself (or failed to start)
 	stopped                 // the servers, or a failed sibling, stopped it
 	detached                // the client is shutting down and left it running
+	lost                    // a restored task could not be reattached
 )
 
 func (t *taskRunner) run(ctx context.Context) {
@@ -116,10 +117,12 @@ func (t *taskRunner) run(ctx context.Context) {
 	}
 	var res *driver.ExitResult
 	if t.restored != nil && t.handle != nil {
+		// A task that could not be reattached is started again without
+		// counting against its restart policy: whether it failed is unknown.
 		switch out, r := t.reattach(ctx); out {
 		case stopped, detached:
 			return
-		default:
+		case exited:
 			res = r
 		}
 	}
@@ -142,10 +145,10 @@ func (t *taskRunner) run(ctx context.Context) {
 func (t *taskRunner) reattach(ctx context.Context) (outcome, *driver.ExitResult) {
 	cfg := t.config()
 	if err := t.drv.RecoverTask(t.handle); err != nil {
-		t.log.Info("task did not survive the client restart", "error", err)
+		t.log.Info("task did not survive the client restart, starting it again", "error", err)
 		t.event(structs.TaskEventRestoreFailed, "task could not be reattached after the client restarted: "+err.Error(), nil)
 		t.handle = nil
-		return exited, &driver.ExitResult{ExitCode: -1, Err: err}
+		return lost, nil
 	}
 	t.ar.c.metrics.taskRecoveries.Inc()
 	t.log.Info("reattached to running task", "pid", t.handle.PID)

@@ -3,12 +3,16 @@ package server
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 
 	"github.com/droverhq/drover/server/state"
 	"github.com/droverhq/drover/structs"
 )
+
+// maxDrainDeadline caps a drain's deadline so that it stays a valid time.
+const maxDrainDeadline = 100 * 365 * 24 * time.Hour
 
 // UpdateNodeDrain starts a node's drain (strategy set) or ends it (nil).
 // Starting one makes the node ineligible for new work, records the drain
@@ -34,7 +38,7 @@ func (s *Server) UpdateNodeDrain(ctx context.Context, nodeID, secretID string, s
 		st := proto.Clone(strategy).(*structs.DrainStrategy)
 		now := s.cfg.Clock()
 		st.StartedAt = now.UnixNano()
-		st.ForceDeadline = now.Add(max(st.GetDeadline().AsDuration(), 0)).UnixNano()
+		st.ForceDeadline = now.Add(min(max(st.GetDeadline().AsDuration(), 0), maxDrainDeadline)).UnixNano()
 		if old := node.DrainStrategy; old != nil {
 			// A new deadline for a drain under way keeps its start.
 			st.StartedAt = old.StartedAt

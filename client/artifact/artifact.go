@@ -186,7 +186,7 @@ func parseChecksum(s string) (*checksum, error) {
 	}
 	kind, hexSum, ok := strings.Cut(s, ":")
 	if !ok {
-		return nil, fmt.Errorf("%w: checksum %q must be type:hex, e.g. sha256:...", ErrInvalid, s)
+		return nil, fmt.Errorf("%w: checksum %q must be type:hex, such as sha256:<64 hex digits>", ErrInvalid, s)
 	}
 	want, err := hex.DecodeString(hexSum)
 	if err != nil {

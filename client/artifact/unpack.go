@@ -174,7 +174,7 @@ func UnpackTar(r io.Reader, root *os.Root, limit int64) error {
 			if err := root.MkdirAll(name, fs.FileMode(h.Mode).Perm()|0o700); err != nil {
 				return fmt.Errorf("artifact: %w", err)
 			}
-		case tar.TypeReg, tar.TypeRegA:
+		case tar.TypeReg:
 			if err := writeFile(root, name, fs.FileMode(h.Mode), tr, b); err != nil {
 				return err
 			}

@@ -46,6 +46,12 @@ type (
 	Evaluation = structs.Evaluation
 	// TaskState is a task's lifecycle state on its client.
 	TaskState = structs.TaskState
+	// Artifact is a file or archive a task needs, fetched before it starts.
+	Artifact = structs.Artifact
+	// LogConfig bounds a task's rotated log files.
+	LogConfig = structs.LogConfig
+	// DrainStrategy says how a node drains.
+	DrainStrategy = structs.DrainStrategy
 	// ValidationError lists every problem of an invalid job.
 	ValidationError = structs.ValidationError
 	// Driver runs tasks of one kind on a client.

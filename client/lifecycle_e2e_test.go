@@ -291,3 +291,21 @@ func TestShutdownLeavesTasksRunningForTheNextClient(t *testing.T) {
 	waitFor(t, srv, "the fn task to stop", func() bool { return only(t, srv, "fn").ClientStatus == structs.AllocClientComplete })
 	<-stopped
 }
+
+func TestClientMovesOnFromAServerThatDoesNotAnswer(t *testing.T) {
+	dir := t.TempDir()
+	srv := startServer(t, filepath.Join(dir, "server"), "")
+	defer shutdown(t, srv)
+	m := mock.New(nil)
+	defer m.Close()
+	// The first server listed is gone: registration, the watch and the
+	// updates all go on to the next one.
+	cli := startClient(t, client.Config{DataDir: filepath.Join(dir, "client"), Servers: []string{freeAddr(t), srv.Addr()},
+		Drivers: []driver.Driver{m}})
+	defer shutdown(t, cli)
+	register(t, srv, job("web", "service", 1, mockTask("web", map[string]any{"run_for": "-1"})))
+	waitFor(t, srv, "the task to run", func() bool {
+		a := only(t, srv, "web")
+		return a != nil && a.ClientStatus == structs.AllocClientRunning
+	})
+}

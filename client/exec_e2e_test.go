@@ -117,13 +117,6 @@ while true; do sleep 0.05; done`)
 	}
 }
 
-func readFile(t *testing.T, path string) string {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	require.NoError(t, err)
-	return string(b)
-}
-
 func TestCrashingTaskIsRestartedPerPolicyThenFailsTheAllocation(t *testing.T) {
 	dir := t.TempDir()
 	srv := startServer(t, filepath.Join(dir, "server"), "")

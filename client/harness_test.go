@@ -178,3 +178,10 @@ func events(st *structs.TaskState, typ string) []*structs.TaskEvent {
 func allocDir(clientDir, allocID string) string { return filepath.Join(clientDir, "alloc", allocID) }
 
 func durationpbOf(d time.Duration) *durationpb.Duration { return durationpb.New(d) }
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	return string(b)
+}

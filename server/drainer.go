@@ -26,11 +26,16 @@ import (
 // drainerTimeout bounds one raft write of the drainer.
 const drainerTimeout = 30 * time.Second
 
+// drainerSpacing is the least time between two passes: a pass looks at
+// every node, and the state may change far more often than that.
+const drainerSpacing = 50 * time.Millisecond
+
 // drainLoop runs drain passes whenever the state changes, and when the
 // nearest drain deadline passes, until ctx is done.
 func (s *Server) drainLoop(ctx context.Context) {
 	var index uint64
 	for ctx.Err() == nil {
+		began := time.Now()
 		next := s.drainPass(ctx)
 		wctx, cancel := ctx, context.CancelFunc(func() {})
 		if !next.IsZero() {
@@ -38,6 +43,24 @@ func (s *Server) drainLoop(ctx context.Context) {
 		}
 		index = s.state.WaitForIndex(wctx, index)
 		cancel()
+		if !sleepCtx(ctx, drainerSpacing-time.Since(began)) {
+			return
+		}
+	}
+}
+
+// sleepCtx waits d or until ctx is done, reporting whether ctx is still live.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
 	}
 }
 

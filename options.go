@@ -322,10 +322,13 @@ type ClientOptions struct {
 	Transport transport.Transport
 
 	// Drivers run tasks. Default: the fn driver alone, with Functions
-	// registered. raw_exec runs host commands unisolated and is only present
-	// when the host adds it, as in Nomad.
+	// registered. exec (driver/exec) and raw_exec (driver/rawexec, host
+	// commands without isolation) are only present when the host adds
+	// them, as in Nomad.
 	Drivers []driver.Driver
-	// Functions are registered on the default fn driver, by name.
+	// Functions are registered on the default fn driver, by name. That
+	// driver belongs to the client, so its tasks stop when the client
+	// shuts down; tasks of other drivers keep running, to be reattached.
 	Functions map[string]fn.Func
 	// Fingerprinters add facts to the built-in fingerprint of the host.
 	// Their attributes are usable in constraints as ${attr.NAME}; those

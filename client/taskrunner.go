@@ -161,10 +161,24 @@ func (t *taskRunner) reattach(ctx context.Context) (outcome, *driver.ExitResult)
 // runOnce prepares and starts the task, then waits for it.
 func (t *taskRunner) runOnce(ctx context.Context) (outcome, *driver.ExitResult) {
 	cfg := t.config()
+	// A stop from the servers ends a long prestart (a download) too.
+	hctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-t.ar.stopCh:
+			cancel()
+		case <-hctx.Done():
+		}
+	}()
 	for _, h := range prestartHooks {
-		if err := h.prestart(ctx, t, cfg); err != nil {
+		if err := h.prestart(hctx, t, cfg); err != nil {
 			if ctx.Err() != nil {
 				return detached, nil
+			}
+			if t.stopping() {
+				t.finish(false)
+				return stopped, nil
 			}
 			t.log.Warn("task setup failed", "hook", h.name(), "error", err)
 			event := structs.TaskEventSetupFailure
@@ -329,6 +343,16 @@ func exitMessage(res *driver.ExitResult) string {
 		msg += ": " + res.Err.Error()
 	}
 	return msg
+}
+
+// stopping reports whether the allocation's tasks are being stopped.
+func (t *taskRunner) stopping() bool {
+	select {
+	case <-t.ar.stopCh:
+		return true
+	default:
+		return false
+	}
 }
 
 // config is the task's driver config, without its environment (the env

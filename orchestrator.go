@@ -12,6 +12,7 @@
 package drover
 
 import (
+	"context"
 	"fmt"
 	"slices"
 
@@ -56,6 +57,8 @@ type (
 	ValidationError = structs.ValidationError
 	// Driver runs tasks of one kind on a client.
 	Driver = driver.Driver
+	// RaftServer is one server of the raft peer set, as Server.RaftConfiguration reports it.
+	RaftServer = server.RaftServer
 )
 
 // Errors callers branch on with errors.Is.
@@ -72,7 +75,20 @@ var (
 	ErrPermissionDenied = structs.ErrPermissionDenied
 	// ErrShutdown: the agent has been shut down.
 	ErrShutdown = structs.ErrShutdown
+	// ErrBadRequest: a request is malformed (a damaged backup, a node
+	// without an id, …) and changed nothing.
+	ErrBadRequest = structs.ErrBadRequest
+	// ErrLeadershipLost: the leader was lost while a write was in flight,
+	// so it may or may not have been applied; retry it if it is idempotent.
+	ErrLeadershipLost = structs.ErrLeadershipLost
 )
+
+// AllowStale returns a context under which reads (Job, Jobs, Allocations,
+// Nodes, Evaluation, Evaluations) are served from the receiving server's
+// own state without asking the leader: faster and available without a
+// quorum, but possibly behind the latest writes. By default a read on any
+// server sees every write acknowledged before it began.
+func AllowStale(ctx context.Context) context.Context { return server.AllowStale(ctx) }
 
 // Server is a running server agent.
 type Server struct {
@@ -87,21 +103,23 @@ func NewServer(opts ServerOptions) (*Server, error) {
 		return nil, err
 	}
 	o := opts.WithDefaults()
-	if o.BootstrapExpect != 1 {
-		return nil, optErr("bootstrap_expect %d needs server clustering, which this version does not have yet; use 1", o.BootstrapExpect)
-	}
 	numSchedulers := o.NumSchedulers
 	if numSchedulers == NoSchedulers {
 		numSchedulers = 0
 	}
 	srv, err := server.New(server.Config{
-		Name:       o.Name,
-		Region:     o.Region,
-		Datacenter: o.Datacenter,
-		DataDir:    o.DataDir,
-		Store:      o.Store,
-		BindAddr:   o.BindAddr,
-		Transport:  o.Transport,
+		Name:          o.Name,
+		Region:        o.Region,
+		Datacenter:    o.Datacenter,
+		DataDir:       o.DataDir,
+		Store:         o.Store,
+		BindAddr:      o.BindAddr,
+		AdvertiseAddr: o.AdvertiseAddr,
+		Transport:     o.Transport,
+
+		BootstrapExpect: o.BootstrapExpect,
+		Join:            slices.Clone(o.ServerJoin.RetryJoin),
+		NonVoting:       o.NonVotingServer,
 
 		NumSchedulers:     numSchedulers,
 		EnabledSchedulers: slices.Clone(o.EnabledSchedulers),

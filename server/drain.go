@@ -21,6 +21,21 @@ const maxDrainDeadline = 100 * 365 * 24 * time.Hour
 // ineligible unless markEligible. A client draining itself passes its
 // secret, which must match; an operator passes "" (there are no ACLs yet).
 func (s *Server) UpdateNodeDrain(ctx context.Context, nodeID, secretID string, strategy *structs.DrainStrategy, markEligible bool) (uint64, error) {
+	var idx uint64
+	err := s.leaderCall(ctx, func(ctx context.Context) (err error) {
+		idx, err = s.updateNodeDrain(ctx, nodeID, secretID, strategy, markEligible)
+		return err
+	}, func(ctx context.Context, c structs.DroverClient) error {
+		resp, err := c.UpdateNodeDrain(ctx, &structs.NodeDrainRequest{
+			NodeId: nodeID, SecretId: secretID, DrainStrategy: strategy, MarkEligible: markEligible,
+		})
+		idx = resp.GetMeta().GetIndex()
+		return err
+	})
+	return idx, err
+}
+
+func (s *Server) updateNodeDrain(ctx context.Context, nodeID, secretID string, strategy *structs.DrainStrategy, markEligible bool) (uint64, error) {
 	node := s.node(nodeID)
 	if node == nil {
 		return 0, fmt.Errorf("%w: node %q", ErrNotFound, nodeID)

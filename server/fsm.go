@@ -17,6 +17,8 @@ type applyListener interface {
 	// capacityChanged is called when a node or allocation change at index
 	// may let blocked evaluations place.
 	capacityChanged(index uint64)
+	// stateRestored is called when an operator restore replaced the state.
+	stateRestored()
 }
 
 // fsm applies committed raft commands to the state store. Apply runs on the
@@ -24,6 +26,7 @@ type applyListener interface {
 type fsm struct {
 	state    *state.Store
 	listener applyListener
+	restores restoreState
 }
 
 // apply decodes and applies the entry at index; the result is handed to
@@ -36,16 +39,23 @@ func (f *fsm) apply(index uint64, data []byte) (*structs.LogCommand, any, error)
 	if err := proto.Unmarshal(data, &cmd); err != nil {
 		return nil, nil, fmt.Errorf("fsm: decode entry %d: %w", index, err)
 	}
+	if c, ok := cmd.Command.(*structs.LogCommand_StateRestore); ok {
+		if f.applyStateRestore(index, c.StateRestore) && f.listener != nil {
+			f.listener.stateRestored()
+		}
+		return &cmd, index, nil
+	}
 	tx := f.state.Begin()
 	var (
 		evals    []*structs.Evaluation
 		capacity bool
+		applyErr error
 	)
 	switch c := cmd.Command.(type) {
 	case *structs.LogCommand_JobUpsert:
 		evals = f.applyJobUpsert(tx, index, cmd.Time, c.JobUpsert)
 	case *structs.LogCommand_JobDelete:
-		evals = f.applyJobDelete(tx, index, cmd.Time, c.JobDelete)
+		evals, applyErr = f.applyJobDelete(tx, index, cmd.Time, c.JobDelete)
 	case *structs.LogCommand_NodeUpsert:
 		evals = f.applyNodeUpsert(tx, index, cmd.Time, c.NodeUpsert)
 		capacity = true
@@ -82,7 +92,7 @@ func (f *fsm) apply(index uint64, data []byte) (*structs.LogCommand, any, error)
 			f.listener.capacityChanged(index)
 		}
 	}
-	return &cmd, index, nil
+	return &cmd, index, applyErr
 }
 
 func (f *fsm) applyJobUpsert(tx *state.Txn, index uint64, now int64, c *structs.JobUpsert) []*structs.Evaluation {
@@ -110,13 +120,20 @@ func (f *fsm) applyJobUpsert(tx *state.Txn, index uint64, now int64, c *structs.
 	return upsertEvals(tx, index, now, []*structs.Evaluation{eval})
 }
 
-func (f *fsm) applyJobDelete(tx *state.Txn, index uint64, now int64, c *structs.JobDelete) []*structs.Evaluation {
+// applyJobDelete stops or purges a job. Whether the job exists is decided
+// here, as the entry applies, so concurrent deregistrations of one job see
+// it exactly once: the later ones find nothing and change nothing.
+func (f *fsm) applyJobDelete(tx *state.Txn, index uint64, now int64, c *structs.JobDelete) ([]*structs.Evaluation, error) {
+	cur := tx.Job(c.Namespace, c.JobId)
+	if cur == nil {
+		return nil, fmt.Errorf("%w: job %q in namespace %q", structs.ErrNotFound, c.JobId, c.Namespace)
+	}
 	if c.Purge {
 		tx.DeleteJob(c.Namespace, c.JobId)
-	} else if old := tx.Job(c.Namespace, c.JobId); old != nil {
-		job := proto.Clone(old).(*structs.Job)
+	} else {
+		job := proto.Clone(cur).(*structs.Job)
 		job.Stop = true
-		job.Version = old.Version + 1
+		job.Version = cur.Version + 1
 		job.ModifyIndex = index
 		job.JobModifyIndex = index
 		job.SubmitTime = now
@@ -124,9 +141,16 @@ func (f *fsm) applyJobDelete(tx *state.Txn, index uint64, now int64, c *structs.
 		tx.UpsertJob(job)
 	}
 	if c.Eval == nil {
-		return nil
+		return nil, nil
 	}
-	return upsertEvals(tx, index, now, []*structs.Evaluation{c.Eval})
+	// The evaluation that stops the job's allocations takes the job's
+	// identity as stored, not as the proposer saw it.
+	eval := proto.Clone(c.Eval).(*structs.Evaluation)
+	eval.Namespace, eval.JobId, eval.Priority, eval.Type = cur.Namespace, cur.Id, cur.Priority, cur.Type
+	if eval.Status == "" {
+		eval.Status = structs.EvalStatusPending
+	}
+	return upsertEvals(tx, index, now, []*structs.Evaluation{eval}), nil
 }
 
 func (f *fsm) applyNodeUpsert(tx *state.Txn, index uint64, now int64, c *structs.NodeUpsert) []*structs.Evaluation {

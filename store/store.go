@@ -66,3 +66,13 @@ type Store interface {
 	// Close itself, which returns nil.
 	Close() error
 }
+
+// Metadata is implemented by stores that keep a few small named values
+// beside the raft log, such as the server's raft id, so that they share the
+// log's durability and lifetime. Both stores of this module implement it.
+type Metadata interface {
+	// Meta returns the value saved under key, or nil when there is none.
+	Meta(key string) ([]byte, error)
+	// SetMeta durably saves value under key, replacing any earlier value.
+	SetMeta(key string, value []byte) error
+}

@@ -1370,6 +1370,7 @@ type LogCommand struct {
 	//	*LogCommand_PlanApply
 	//	*LogCommand_AllocClientUpdate
 	//	*LogCommand_GcReap
+	//	*LogCommand_StateRestore
 	//	*LogCommand_AllocTransition
 	//	*LogCommand_NodeDrain
 	Command       isLogCommand_Command `protobuf_oneof:"command"`
@@ -1500,6 +1501,15 @@ func (x *LogCommand) GetGcReap() *GCReap {
 	return nil
 }
 
+func (x *LogCommand) GetStateRestore() *StateRestore {
+	if x != nil {
+		if x, ok := x.Command.(*LogCommand_StateRestore); ok {
+			return x.StateRestore
+		}
+	}
+	return nil
+}
+
 func (x *LogCommand) GetAllocTransition() *AllocTransitionUpdate {
 	if x != nil {
 		if x, ok := x.Command.(*LogCommand_AllocTransition); ok {
@@ -1554,6 +1564,10 @@ type LogCommand_GcReap struct {
 	GcReap *GCReap `protobuf:"bytes,17,opt,name=gc_reap,json=gcReap,proto3,oneof"`
 }
 
+type LogCommand_StateRestore struct {
+	StateRestore *StateRestore `protobuf:"bytes,20,opt,name=state_restore,json=stateRestore,proto3,oneof"`
+}
+
 type LogCommand_AllocTransition struct {
 	AllocTransition *AllocTransitionUpdate `protobuf:"bytes,40,opt,name=alloc_transition,json=allocTransition,proto3,oneof"`
 }
@@ -1577,6 +1591,8 @@ func (*LogCommand_PlanApply) isLogCommand_Command() {}
 func (*LogCommand_AllocClientUpdate) isLogCommand_Command() {}
 
 func (*LogCommand_GcReap) isLogCommand_Command() {}
+
+func (*LogCommand_StateRestore) isLogCommand_Command() {}
 
 func (*LogCommand_AllocTransition) isLogCommand_Command() {}
 
@@ -2172,8 +2188,11 @@ func (x *StateSnapshot) GetEvals() []*Evaluation {
 
 // RaftMessage carries one serialized raftpb.Message between servers.
 type RaftMessage struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Data          []byte                 `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Data  []byte                 `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
+	// from_addr is the sender's RPC address, so a server that does not know
+	// the sender yet (it is joining) can answer it.
+	FromAddr      string `protobuf:"bytes,2,opt,name=from_addr,json=fromAddr,proto3" json:"from_addr,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2213,6 +2232,13 @@ func (x *RaftMessage) GetData() []byte {
 		return x.Data
 	}
 	return nil
+}
+
+func (x *RaftMessage) GetFromAddr() string {
+	if x != nil {
+		return x.FromAddr
+	}
+	return ""
 }
 
 type Empty struct {
@@ -2297,6 +2323,1058 @@ func (x *ValidationProblems) GetProblems() []string {
 	return nil
 }
 
+// RaftPeer describes one server of the raft peer set. It travels in the
+// context of the ConfChange that adds it, so every server learns the
+// addresses of the others through the log.
+type RaftPeer struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Name  string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// addr is the server's RPC address.
+	Addr       string `protobuf:"bytes,3,opt,name=addr,proto3" json:"addr,omitempty"`
+	Region     string `protobuf:"bytes,4,opt,name=region,proto3" json:"region,omitempty"`
+	Datacenter string `protobuf:"bytes,5,opt,name=datacenter,proto3" json:"datacenter,omitempty"`
+	// voter is false for a non-voting server (a raft learner).
+	Voter         bool `protobuf:"varint,6,opt,name=voter,proto3" json:"voter,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RaftPeer) Reset() {
+	*x = RaftPeer{}
+	mi := &file_structs_rpc_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RaftPeer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RaftPeer) ProtoMessage() {}
+
+func (x *RaftPeer) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RaftPeer.ProtoReflect.Descriptor instead.
+func (*RaftPeer) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *RaftPeer) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *RaftPeer) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *RaftPeer) GetAddr() string {
+	if x != nil {
+		return x.Addr
+	}
+	return ""
+}
+
+func (x *RaftPeer) GetRegion() string {
+	if x != nil {
+		return x.Region
+	}
+	return ""
+}
+
+func (x *RaftPeer) GetDatacenter() string {
+	if x != nil {
+		return x.Datacenter
+	}
+	return ""
+}
+
+func (x *RaftPeer) GetVoter() bool {
+	if x != nil {
+		return x.Voter
+	}
+	return false
+}
+
+type ServerInfoRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ServerInfoRequest) Reset() {
+	*x = ServerInfoRequest{}
+	mi := &file_structs_rpc_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ServerInfoRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ServerInfoRequest) ProtoMessage() {}
+
+func (x *ServerInfoRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ServerInfoRequest.ProtoReflect.Descriptor instead.
+func (*ServerInfoRequest) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{39}
+}
+
+// ServerInfoResponse is what a server tells a peer that considers
+// bootstrapping or joining with it.
+type ServerInfoResponse struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Self            *RaftPeer              `protobuf:"bytes,1,opt,name=self,proto3" json:"self,omitempty"`
+	BootstrapExpect int32                  `protobuf:"varint,2,opt,name=bootstrap_expect,json=bootstrapExpect,proto3" json:"bootstrap_expect,omitempty"`
+	// has_state: the server has raft state (it bootstrapped or joined).
+	HasState bool `protobuf:"varint,3,opt,name=has_state,json=hasState,proto3" json:"has_state,omitempty"`
+	// leader_addr is the RPC address of the leader it knows, if any.
+	LeaderAddr string `protobuf:"bytes,4,opt,name=leader_addr,json=leaderAddr,proto3" json:"leader_addr,omitempty"`
+	NonVoting  bool   `protobuf:"varint,5,opt,name=non_voting,json=nonVoting,proto3" json:"non_voting,omitempty"`
+	// peers is the raft peer set the server knows, empty before it has one.
+	Peers         []*RaftPeer `protobuf:"bytes,6,rep,name=peers,proto3" json:"peers,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ServerInfoResponse) Reset() {
+	*x = ServerInfoResponse{}
+	mi := &file_structs_rpc_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ServerInfoResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ServerInfoResponse) ProtoMessage() {}
+
+func (x *ServerInfoResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ServerInfoResponse.ProtoReflect.Descriptor instead.
+func (*ServerInfoResponse) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *ServerInfoResponse) GetSelf() *RaftPeer {
+	if x != nil {
+		return x.Self
+	}
+	return nil
+}
+
+func (x *ServerInfoResponse) GetBootstrapExpect() int32 {
+	if x != nil {
+		return x.BootstrapExpect
+	}
+	return 0
+}
+
+func (x *ServerInfoResponse) GetHasState() bool {
+	if x != nil {
+		return x.HasState
+	}
+	return false
+}
+
+func (x *ServerInfoResponse) GetLeaderAddr() string {
+	if x != nil {
+		return x.LeaderAddr
+	}
+	return ""
+}
+
+func (x *ServerInfoResponse) GetNonVoting() bool {
+	if x != nil {
+		return x.NonVoting
+	}
+	return false
+}
+
+func (x *ServerInfoResponse) GetPeers() []*RaftPeer {
+	if x != nil {
+		return x.Peers
+	}
+	return nil
+}
+
+type AddRaftPeerRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Peer  *RaftPeer              `protobuf:"bytes,1,opt,name=peer,proto3" json:"peer,omitempty"`
+	// promote turns an existing non-voting server into a voter.
+	Promote       bool `protobuf:"varint,2,opt,name=promote,proto3" json:"promote,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddRaftPeerRequest) Reset() {
+	*x = AddRaftPeerRequest{}
+	mi := &file_structs_rpc_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddRaftPeerRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddRaftPeerRequest) ProtoMessage() {}
+
+func (x *AddRaftPeerRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddRaftPeerRequest.ProtoReflect.Descriptor instead.
+func (*AddRaftPeerRequest) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *AddRaftPeerRequest) GetPeer() *RaftPeer {
+	if x != nil {
+		return x.Peer
+	}
+	return nil
+}
+
+func (x *AddRaftPeerRequest) GetPromote() bool {
+	if x != nil {
+		return x.Promote
+	}
+	return false
+}
+
+type RemoveRaftPeerRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// id or name picks the server to remove.
+	Id            uint64 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Name          string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveRaftPeerRequest) Reset() {
+	*x = RemoveRaftPeerRequest{}
+	mi := &file_structs_rpc_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveRaftPeerRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveRaftPeerRequest) ProtoMessage() {}
+
+func (x *RemoveRaftPeerRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveRaftPeerRequest.ProtoReflect.Descriptor instead.
+func (*RemoveRaftPeerRequest) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *RemoveRaftPeerRequest) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *RemoveRaftPeerRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type RaftConfigurationRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Options       *QueryOptions          `protobuf:"bytes,1,opt,name=options,proto3" json:"options,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RaftConfigurationRequest) Reset() {
+	*x = RaftConfigurationRequest{}
+	mi := &file_structs_rpc_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RaftConfigurationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RaftConfigurationRequest) ProtoMessage() {}
+
+func (x *RaftConfigurationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RaftConfigurationRequest.ProtoReflect.Descriptor instead.
+func (*RaftConfigurationRequest) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *RaftConfigurationRequest) GetOptions() *QueryOptions {
+	if x != nil {
+		return x.Options
+	}
+	return nil
+}
+
+// RaftServer is one server of the raft configuration as the leader sees it.
+type RaftServer struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Peer   *RaftPeer              `protobuf:"bytes,1,opt,name=peer,proto3" json:"peer,omitempty"`
+	Leader bool                   `protobuf:"varint,2,opt,name=leader,proto3" json:"leader,omitempty"`
+	// role is "leader", "follower", "learner" or "candidate".
+	Role string `protobuf:"bytes,3,opt,name=role,proto3" json:"role,omitempty"`
+	Term uint64 `protobuf:"varint,4,opt,name=term,proto3" json:"term,omitempty"`
+	// last_index is the last log index known to be on the server.
+	LastIndex uint64 `protobuf:"varint,5,opt,name=last_index,json=lastIndex,proto3" json:"last_index,omitempty"`
+	// last_contact_ms is how long ago the leader heard from the server.
+	LastContactMs int64 `protobuf:"varint,6,opt,name=last_contact_ms,json=lastContactMs,proto3" json:"last_contact_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RaftServer) Reset() {
+	*x = RaftServer{}
+	mi := &file_structs_rpc_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RaftServer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RaftServer) ProtoMessage() {}
+
+func (x *RaftServer) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RaftServer.ProtoReflect.Descriptor instead.
+func (*RaftServer) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *RaftServer) GetPeer() *RaftPeer {
+	if x != nil {
+		return x.Peer
+	}
+	return nil
+}
+
+func (x *RaftServer) GetLeader() bool {
+	if x != nil {
+		return x.Leader
+	}
+	return false
+}
+
+func (x *RaftServer) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+func (x *RaftServer) GetTerm() uint64 {
+	if x != nil {
+		return x.Term
+	}
+	return 0
+}
+
+func (x *RaftServer) GetLastIndex() uint64 {
+	if x != nil {
+		return x.LastIndex
+	}
+	return 0
+}
+
+func (x *RaftServer) GetLastContactMs() int64 {
+	if x != nil {
+		return x.LastContactMs
+	}
+	return 0
+}
+
+type RaftConfigurationResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Servers       []*RaftServer          `protobuf:"bytes,1,rep,name=servers,proto3" json:"servers,omitempty"`
+	Index         uint64                 `protobuf:"varint,2,opt,name=index,proto3" json:"index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RaftConfigurationResponse) Reset() {
+	*x = RaftConfigurationResponse{}
+	mi := &file_structs_rpc_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RaftConfigurationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RaftConfigurationResponse) ProtoMessage() {}
+
+func (x *RaftConfigurationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RaftConfigurationResponse.ProtoReflect.Descriptor instead.
+func (*RaftConfigurationResponse) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *RaftConfigurationResponse) GetServers() []*RaftServer {
+	if x != nil {
+		return x.Servers
+	}
+	return nil
+}
+
+func (x *RaftConfigurationResponse) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+// SnapshotChunk is one piece of a raft snapshot sent from the leader to a
+// follower. The first chunk carries the raftpb.Message (MsgSnap, its data
+// left out); the others carry the snapshot stream's bytes in order.
+type SnapshotChunk struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Message       []byte                 `protobuf:"bytes,1,opt,name=message,proto3" json:"message,omitempty"`
+	Data          []byte                 `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
+	FromAddr      string                 `protobuf:"bytes,3,opt,name=from_addr,json=fromAddr,proto3" json:"from_addr,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SnapshotChunk) Reset() {
+	*x = SnapshotChunk{}
+	mi := &file_structs_rpc_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SnapshotChunk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SnapshotChunk) ProtoMessage() {}
+
+func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SnapshotChunk.ProtoReflect.Descriptor instead.
+func (*SnapshotChunk) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *SnapshotChunk) GetMessage() []byte {
+	if x != nil {
+		return x.Message
+	}
+	return nil
+}
+
+func (x *SnapshotChunk) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *SnapshotChunk) GetFromAddr() string {
+	if x != nil {
+		return x.FromAddr
+	}
+	return ""
+}
+
+// SnapshotRef is what a raft snapshot's data holds when the snapshot itself
+// is a file of the server's snapshot directory.
+type SnapshotRef struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Index         uint64                 `protobuf:"varint,2,opt,name=index,proto3" json:"index,omitempty"`
+	Term          uint64                 `protobuf:"varint,3,opt,name=term,proto3" json:"term,omitempty"`
+	Size          int64                  `protobuf:"varint,4,opt,name=size,proto3" json:"size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SnapshotRef) Reset() {
+	*x = SnapshotRef{}
+	mi := &file_structs_rpc_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SnapshotRef) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SnapshotRef) ProtoMessage() {}
+
+func (x *SnapshotRef) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SnapshotRef.ProtoReflect.Descriptor instead.
+func (*SnapshotRef) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *SnapshotRef) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *SnapshotRef) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *SnapshotRef) GetTerm() uint64 {
+	if x != nil {
+		return x.Term
+	}
+	return 0
+}
+
+func (x *SnapshotRef) GetSize() int64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+// SnapshotHeader opens a snapshot or backup stream.
+type SnapshotHeader struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Version uint32                 `protobuf:"varint,1,opt,name=version,proto3" json:"version,omitempty"`
+	Index   uint64                 `protobuf:"varint,2,opt,name=index,proto3" json:"index,omitempty"`
+	Term    uint64                 `protobuf:"varint,3,opt,name=term,proto3" json:"term,omitempty"`
+	// conf_state is the serialized raftpb.ConfState at index.
+	ConfState     []byte      `protobuf:"bytes,4,opt,name=conf_state,json=confState,proto3" json:"conf_state,omitempty"`
+	Peers         []*RaftPeer `protobuf:"bytes,5,rep,name=peers,proto3" json:"peers,omitempty"`
+	RemovedIds    []uint64    `protobuf:"varint,6,rep,packed,name=removed_ids,json=removedIds,proto3" json:"removed_ids,omitempty"`
+	Region        string      `protobuf:"bytes,7,opt,name=region,proto3" json:"region,omitempty"`
+	CreatedAt     int64       `protobuf:"varint,8,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SnapshotHeader) Reset() {
+	*x = SnapshotHeader{}
+	mi := &file_structs_rpc_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SnapshotHeader) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SnapshotHeader) ProtoMessage() {}
+
+func (x *SnapshotHeader) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SnapshotHeader.ProtoReflect.Descriptor instead.
+func (*SnapshotHeader) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *SnapshotHeader) GetVersion() uint32 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *SnapshotHeader) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *SnapshotHeader) GetTerm() uint64 {
+	if x != nil {
+		return x.Term
+	}
+	return 0
+}
+
+func (x *SnapshotHeader) GetConfState() []byte {
+	if x != nil {
+		return x.ConfState
+	}
+	return nil
+}
+
+func (x *SnapshotHeader) GetPeers() []*RaftPeer {
+	if x != nil {
+		return x.Peers
+	}
+	return nil
+}
+
+func (x *SnapshotHeader) GetRemovedIds() []uint64 {
+	if x != nil {
+		return x.RemovedIds
+	}
+	return nil
+}
+
+func (x *SnapshotHeader) GetRegion() string {
+	if x != nil {
+		return x.Region
+	}
+	return ""
+}
+
+func (x *SnapshotHeader) GetCreatedAt() int64 {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return 0
+}
+
+// SnapshotRecord is one object of a snapshot stream: an element of the
+// repeated field numbered field of StateSnapshot, serialized. A record with
+// field 0 ends the stream and carries the record count and checksum.
+type SnapshotRecord struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Field         uint32                 `protobuf:"varint,1,opt,name=field,proto3" json:"field,omitempty"`
+	Data          []byte                 `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
+	Count         uint64                 `protobuf:"varint,3,opt,name=count,proto3" json:"count,omitempty"`
+	Crc32C        uint32                 `protobuf:"varint,4,opt,name=crc32c,proto3" json:"crc32c,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SnapshotRecord) Reset() {
+	*x = SnapshotRecord{}
+	mi := &file_structs_rpc_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SnapshotRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SnapshotRecord) ProtoMessage() {}
+
+func (x *SnapshotRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SnapshotRecord.ProtoReflect.Descriptor instead.
+func (*SnapshotRecord) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *SnapshotRecord) GetField() uint32 {
+	if x != nil {
+		return x.Field
+	}
+	return 0
+}
+
+func (x *SnapshotRecord) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *SnapshotRecord) GetCount() uint64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+func (x *SnapshotRecord) GetCrc32C() uint32 {
+	if x != nil {
+		return x.Crc32C
+	}
+	return 0
+}
+
+// RestoreChunk is one piece of a backup stream sent to Restore.
+type RestoreChunk struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Data          []byte                 `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RestoreChunk) Reset() {
+	*x = RestoreChunk{}
+	mi := &file_structs_rpc_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RestoreChunk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RestoreChunk) ProtoMessage() {}
+
+func (x *RestoreChunk) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RestoreChunk.ProtoReflect.Descriptor instead.
+func (*RestoreChunk) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *RestoreChunk) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+// StateRestore replaces the whole state through the log, in several
+// entries: records accumulate under restore_id until the final entry swaps
+// them in. An entry of another restore_id abandons the one before.
+type StateRestore struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RestoreId     string                 `protobuf:"bytes,1,opt,name=restore_id,json=restoreId,proto3" json:"restore_id,omitempty"`
+	Seq           uint64                 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`
+	Records       []*SnapshotRecord      `protobuf:"bytes,3,rep,name=records,proto3" json:"records,omitempty"`
+	Final         bool                   `protobuf:"varint,4,opt,name=final,proto3" json:"final,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StateRestore) Reset() {
+	*x = StateRestore{}
+	mi := &file_structs_rpc_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StateRestore) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StateRestore) ProtoMessage() {}
+
+func (x *StateRestore) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StateRestore.ProtoReflect.Descriptor instead.
+func (*StateRestore) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *StateRestore) GetRestoreId() string {
+	if x != nil {
+		return x.RestoreId
+	}
+	return ""
+}
+
+func (x *StateRestore) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *StateRestore) GetRecords() []*SnapshotRecord {
+	if x != nil {
+		return x.Records
+	}
+	return nil
+}
+
+func (x *StateRestore) GetFinal() bool {
+	if x != nil {
+		return x.Final
+	}
+	return false
+}
+
+// ErrorKind travels as an error detail and names the sentinel error a
+// server returned, so the caller gets the same sentinel back.
+type ErrorKind struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Sentinel      string                 `protobuf:"bytes,1,opt,name=sentinel,proto3" json:"sentinel,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ErrorKind) Reset() {
+	*x = ErrorKind{}
+	mi := &file_structs_rpc_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ErrorKind) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ErrorKind) ProtoMessage() {}
+
+func (x *ErrorKind) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ErrorKind.ProtoReflect.Descriptor instead.
+func (*ErrorKind) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{52}
+}
+
+func (x *ErrorKind) GetSentinel() string {
+	if x != nil {
+		return x.Sentinel
+	}
+	return ""
+}
+
+type GarbageCollectRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GarbageCollectRequest) Reset() {
+	*x = GarbageCollectRequest{}
+	mi := &file_structs_rpc_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GarbageCollectRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GarbageCollectRequest) ProtoMessage() {}
+
+func (x *GarbageCollectRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GarbageCollectRequest.ProtoReflect.Descriptor instead.
+func (*GarbageCollectRequest) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{53}
+}
+
+type GarbageCollectResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Removed       int64                  `protobuf:"varint,1,opt,name=removed,proto3" json:"removed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GarbageCollectResponse) Reset() {
+	*x = GarbageCollectResponse{}
+	mi := &file_structs_rpc_proto_msgTypes[54]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GarbageCollectResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GarbageCollectResponse) ProtoMessage() {}
+
+func (x *GarbageCollectResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[54]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GarbageCollectResponse.ProtoReflect.Descriptor instead.
+func (*GarbageCollectResponse) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{54}
+}
+
+func (x *GarbageCollectResponse) GetRemoved() int64 {
+	if x != nil {
+		return x.Removed
+	}
+	return 0
+}
+
 // NodeDrainRequest starts (drain_strategy set) or cancels (nil) a node's
 // drain. A client draining itself sends its secret_id; it must match.
 type NodeDrainRequest struct {
@@ -2312,7 +3390,7 @@ type NodeDrainRequest struct {
 
 func (x *NodeDrainRequest) Reset() {
 	*x = NodeDrainRequest{}
-	mi := &file_structs_rpc_proto_msgTypes[38]
+	mi := &file_structs_rpc_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2324,7 +3402,7 @@ func (x *NodeDrainRequest) String() string {
 func (*NodeDrainRequest) ProtoMessage() {}
 
 func (x *NodeDrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[38]
+	mi := &file_structs_rpc_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2337,7 +3415,7 @@ func (x *NodeDrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeDrainRequest.ProtoReflect.Descriptor instead.
 func (*NodeDrainRequest) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{38}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *NodeDrainRequest) GetNodeId() string {
@@ -2377,7 +3455,7 @@ type NodeDrainResponse struct {
 
 func (x *NodeDrainResponse) Reset() {
 	*x = NodeDrainResponse{}
-	mi := &file_structs_rpc_proto_msgTypes[39]
+	mi := &file_structs_rpc_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2389,7 +3467,7 @@ func (x *NodeDrainResponse) String() string {
 func (*NodeDrainResponse) ProtoMessage() {}
 
 func (x *NodeDrainResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[39]
+	mi := &file_structs_rpc_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2402,7 +3480,7 @@ func (x *NodeDrainResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeDrainResponse.ProtoReflect.Descriptor instead.
 func (*NodeDrainResponse) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{39}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *NodeDrainResponse) GetMeta() *WriteMeta {
@@ -2424,7 +3502,7 @@ type AllocTransitionUpdate struct {
 
 func (x *AllocTransitionUpdate) Reset() {
 	*x = AllocTransitionUpdate{}
-	mi := &file_structs_rpc_proto_msgTypes[40]
+	mi := &file_structs_rpc_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2436,7 +3514,7 @@ func (x *AllocTransitionUpdate) String() string {
 func (*AllocTransitionUpdate) ProtoMessage() {}
 
 func (x *AllocTransitionUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[40]
+	mi := &file_structs_rpc_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2449,7 +3527,7 @@ func (x *AllocTransitionUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AllocTransitionUpdate.ProtoReflect.Descriptor instead.
 func (*AllocTransitionUpdate) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{40}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *AllocTransitionUpdate) GetTransitions() map[string]*DesiredTransition {
@@ -2483,7 +3561,7 @@ type NodeDrainUpdate struct {
 
 func (x *NodeDrainUpdate) Reset() {
 	*x = NodeDrainUpdate{}
-	mi := &file_structs_rpc_proto_msgTypes[41]
+	mi := &file_structs_rpc_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2495,7 +3573,7 @@ func (x *NodeDrainUpdate) String() string {
 func (*NodeDrainUpdate) ProtoMessage() {}
 
 func (x *NodeDrainUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[41]
+	mi := &file_structs_rpc_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2508,7 +3586,7 @@ func (x *NodeDrainUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeDrainUpdate.ProtoReflect.Descriptor instead.
 func (*NodeDrainUpdate) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{41}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *NodeDrainUpdate) GetNodeId() string {
@@ -2632,7 +3710,7 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\tsecret_id\x18\x02 \x01(\tR\bsecretId\x12<\n" +
 	"\vallocations\x18\x03 \x03(\v2\x1a.drover.structs.AllocationR\vallocations\"@\n" +
 	"\x0fGenericResponse\x12-\n" +
-	"\x04meta\x18\x01 \x01(\v2\x19.drover.structs.WriteMetaR\x04meta\"\xdf\x05\n" +
+	"\x04meta\x18\x01 \x01(\v2\x19.drover.structs.WriteMetaR\x04meta\"\xa4\x06\n" +
 	"\n" +
 	"LogCommand\x12\x1d\n" +
 	"\n" +
@@ -2652,7 +3730,8 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\n" +
 	"plan_apply\x18\x0f \x01(\v2\x19.drover.structs.PlanApplyH\x00R\tplanApply\x12S\n" +
 	"\x13alloc_client_update\x18\x10 \x01(\v2!.drover.structs.AllocClientUpdateH\x00R\x11allocClientUpdate\x121\n" +
-	"\agc_reap\x18\x11 \x01(\v2\x16.drover.structs.GCReapH\x00R\x06gcReap\x12R\n" +
+	"\agc_reap\x18\x11 \x01(\v2\x16.drover.structs.GCReapH\x00R\x06gcReap\x12C\n" +
+	"\rstate_restore\x18\x14 \x01(\v2\x1c.drover.structs.StateRestoreH\x00R\fstateRestore\x12R\n" +
 	"\x10alloc_transition\x18( \x01(\v2%.drover.structs.AllocTransitionUpdateH\x00R\x0fallocTransition\x12@\n" +
 	"\n" +
 	"node_drain\x18) \x01(\v2\x1f.drover.structs.NodeDrainUpdateH\x00R\tnodeDrainB\t\n" +
@@ -2696,12 +3775,91 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\x04jobs\x18\x02 \x03(\v2\x13.drover.structs.JobR\x04jobs\x12*\n" +
 	"\x05nodes\x18\x03 \x03(\v2\x14.drover.structs.NodeR\x05nodes\x12<\n" +
 	"\vallocations\x18\x04 \x03(\v2\x1a.drover.structs.AllocationR\vallocations\x120\n" +
-	"\x05evals\x18\x05 \x03(\v2\x1a.drover.structs.EvaluationR\x05evals\"!\n" +
+	"\x05evals\x18\x05 \x03(\v2\x1a.drover.structs.EvaluationR\x05evals\">\n" +
 	"\vRaftMessage\x12\x12\n" +
-	"\x04data\x18\x01 \x01(\fR\x04data\"\a\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data\x12\x1b\n" +
+	"\tfrom_addr\x18\x02 \x01(\tR\bfromAddr\"\a\n" +
 	"\x05Empty\"0\n" +
 	"\x12ValidationProblems\x12\x1a\n" +
-	"\bproblems\x18\x01 \x03(\tR\bproblems\"\xb3\x01\n" +
+	"\bproblems\x18\x01 \x03(\tR\bproblems\"\x90\x01\n" +
+	"\bRaftPeer\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x12\n" +
+	"\x04addr\x18\x03 \x01(\tR\x04addr\x12\x16\n" +
+	"\x06region\x18\x04 \x01(\tR\x06region\x12\x1e\n" +
+	"\n" +
+	"datacenter\x18\x05 \x01(\tR\n" +
+	"datacenter\x12\x14\n" +
+	"\x05voter\x18\x06 \x01(\bR\x05voter\"\x13\n" +
+	"\x11ServerInfoRequest\"\xfa\x01\n" +
+	"\x12ServerInfoResponse\x12,\n" +
+	"\x04self\x18\x01 \x01(\v2\x18.drover.structs.RaftPeerR\x04self\x12)\n" +
+	"\x10bootstrap_expect\x18\x02 \x01(\x05R\x0fbootstrapExpect\x12\x1b\n" +
+	"\thas_state\x18\x03 \x01(\bR\bhasState\x12\x1f\n" +
+	"\vleader_addr\x18\x04 \x01(\tR\n" +
+	"leaderAddr\x12\x1d\n" +
+	"\n" +
+	"non_voting\x18\x05 \x01(\bR\tnonVoting\x12.\n" +
+	"\x05peers\x18\x06 \x03(\v2\x18.drover.structs.RaftPeerR\x05peers\"\\\n" +
+	"\x12AddRaftPeerRequest\x12,\n" +
+	"\x04peer\x18\x01 \x01(\v2\x18.drover.structs.RaftPeerR\x04peer\x12\x18\n" +
+	"\apromote\x18\x02 \x01(\bR\apromote\";\n" +
+	"\x15RemoveRaftPeerRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\"R\n" +
+	"\x18RaftConfigurationRequest\x126\n" +
+	"\aoptions\x18\x01 \x01(\v2\x1c.drover.structs.QueryOptionsR\aoptions\"\xc1\x01\n" +
+	"\n" +
+	"RaftServer\x12,\n" +
+	"\x04peer\x18\x01 \x01(\v2\x18.drover.structs.RaftPeerR\x04peer\x12\x16\n" +
+	"\x06leader\x18\x02 \x01(\bR\x06leader\x12\x12\n" +
+	"\x04role\x18\x03 \x01(\tR\x04role\x12\x12\n" +
+	"\x04term\x18\x04 \x01(\x04R\x04term\x12\x1d\n" +
+	"\n" +
+	"last_index\x18\x05 \x01(\x04R\tlastIndex\x12&\n" +
+	"\x0flast_contact_ms\x18\x06 \x01(\x03R\rlastContactMs\"g\n" +
+	"\x19RaftConfigurationResponse\x124\n" +
+	"\aservers\x18\x01 \x03(\v2\x1a.drover.structs.RaftServerR\aservers\x12\x14\n" +
+	"\x05index\x18\x02 \x01(\x04R\x05index\"Z\n" +
+	"\rSnapshotChunk\x12\x18\n" +
+	"\amessage\x18\x01 \x01(\fR\amessage\x12\x12\n" +
+	"\x04data\x18\x02 \x01(\fR\x04data\x12\x1b\n" +
+	"\tfrom_addr\x18\x03 \x01(\tR\bfromAddr\"_\n" +
+	"\vSnapshotRef\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
+	"\x05index\x18\x02 \x01(\x04R\x05index\x12\x12\n" +
+	"\x04term\x18\x03 \x01(\x04R\x04term\x12\x12\n" +
+	"\x04size\x18\x04 \x01(\x03R\x04size\"\xfb\x01\n" +
+	"\x0eSnapshotHeader\x12\x18\n" +
+	"\aversion\x18\x01 \x01(\rR\aversion\x12\x14\n" +
+	"\x05index\x18\x02 \x01(\x04R\x05index\x12\x12\n" +
+	"\x04term\x18\x03 \x01(\x04R\x04term\x12\x1d\n" +
+	"\n" +
+	"conf_state\x18\x04 \x01(\fR\tconfState\x12.\n" +
+	"\x05peers\x18\x05 \x03(\v2\x18.drover.structs.RaftPeerR\x05peers\x12\x1f\n" +
+	"\vremoved_ids\x18\x06 \x03(\x04R\n" +
+	"removedIds\x12\x16\n" +
+	"\x06region\x18\a \x01(\tR\x06region\x12\x1d\n" +
+	"\n" +
+	"created_at\x18\b \x01(\x03R\tcreatedAt\"h\n" +
+	"\x0eSnapshotRecord\x12\x14\n" +
+	"\x05field\x18\x01 \x01(\rR\x05field\x12\x12\n" +
+	"\x04data\x18\x02 \x01(\fR\x04data\x12\x14\n" +
+	"\x05count\x18\x03 \x01(\x04R\x05count\x12\x16\n" +
+	"\x06crc32c\x18\x04 \x01(\rR\x06crc32c\"\"\n" +
+	"\fRestoreChunk\x12\x12\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data\"\x8f\x01\n" +
+	"\fStateRestore\x12\x1d\n" +
+	"\n" +
+	"restore_id\x18\x01 \x01(\tR\trestoreId\x12\x10\n" +
+	"\x03seq\x18\x02 \x01(\x04R\x03seq\x128\n" +
+	"\arecords\x18\x03 \x03(\v2\x1e.drover.structs.SnapshotRecordR\arecords\x12\x14\n" +
+	"\x05final\x18\x04 \x01(\bR\x05final\"'\n" +
+	"\tErrorKind\x12\x1a\n" +
+	"\bsentinel\x18\x01 \x01(\tR\bsentinel\"\x17\n" +
+	"\x15GarbageCollectRequest\"2\n" +
+	"\x16GarbageCollectResponse\x12\x18\n" +
+	"\aremoved\x18\x01 \x01(\x03R\aremoved\"\xb3\x01\n" +
 	"\x10NodeDrainRequest\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x1b\n" +
 	"\tsecret_id\x18\x02 \x01(\tR\bsecretId\x12D\n" +
@@ -2720,7 +3878,7 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\x0edrain_strategy\x18\x02 \x01(\v2\x1d.drover.structs.DrainStrategyR\rdrainStrategy\x12 \n" +
 	"\veligibility\x18\x03 \x01(\tR\veligibility\x12!\n" +
 	"\fdrain_status\x18\x04 \x01(\tR\vdrainStatus\x120\n" +
-	"\x05evals\x18\x05 \x03(\v2\x1a.drover.structs.EvaluationR\x05evals2\xdb\b\n" +
+	"\x05evals\x18\x05 \x03(\v2\x1a.drover.structs.EvaluationR\x05evals2\xc0\r\n" +
 	"\x06Drover\x12V\n" +
 	"\vRegisterJob\x12\".drover.structs.JobRegisterRequest\x1a#.drover.structs.JobRegisterResponse\x12\\\n" +
 	"\rDeregisterJob\x12$.drover.structs.JobDeregisterRequest\x1a%.drover.structs.JobDeregisterResponse\x12O\n" +
@@ -2733,7 +3891,15 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\tHeartbeat\x12$.drover.structs.NodeHeartbeatRequest\x1a\".drover.structs.NodeUpdateResponse\x12[\n" +
 	"\x12GetNodeAllocations\x12!.drover.structs.NodeAllocsRequest\x1a\".drover.structs.NodeAllocsResponse\x12X\n" +
 	"\x11UpdateAllocations\x12\".drover.structs.AllocUpdateRequest\x1a\x1f.drover.structs.GenericResponse\x12<\n" +
-	"\x04Raft\x12\x1b.drover.structs.RaftMessage\x1a\x15.drover.structs.Empty(\x01\x12V\n" +
+	"\x04Raft\x12\x1b.drover.structs.RaftMessage\x1a\x15.drover.structs.Empty(\x01\x12I\n" +
+	"\x0fInstallSnapshot\x12\x1d.drover.structs.SnapshotChunk\x1a\x15.drover.structs.Empty(\x01\x12S\n" +
+	"\n" +
+	"ServerInfo\x12!.drover.structs.ServerInfoRequest\x1a\".drover.structs.ServerInfoResponse\x12R\n" +
+	"\vAddRaftPeer\x12\".drover.structs.AddRaftPeerRequest\x1a\x1f.drover.structs.GenericResponse\x12X\n" +
+	"\x0eRemoveRaftPeer\x12%.drover.structs.RemoveRaftPeerRequest\x1a\x1f.drover.structs.GenericResponse\x12h\n" +
+	"\x11RaftConfiguration\x12(.drover.structs.RaftConfigurationRequest\x1a).drover.structs.RaftConfigurationResponse\x12J\n" +
+	"\aRestore\x12\x1c.drover.structs.RestoreChunk\x1a\x1f.drover.structs.GenericResponse(\x01\x12_\n" +
+	"\x0eGarbageCollect\x12%.drover.structs.GarbageCollectRequest\x1a&.drover.structs.GarbageCollectResponse\x12V\n" +
 	"\x0fUpdateNodeDrain\x12 .drover.structs.NodeDrainRequest\x1a!.drover.structs.NodeDrainResponseB$Z\"github.com/droverhq/drover/structsb\x06proto3"
 
 var (
@@ -2748,84 +3914,101 @@ func file_structs_rpc_proto_rawDescGZIP() []byte {
 	return file_structs_rpc_proto_rawDescData
 }
 
-var file_structs_rpc_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
+var file_structs_rpc_proto_msgTypes = make([]protoimpl.MessageInfo, 60)
 var file_structs_rpc_proto_goTypes = []any{
-	(*QueryOptions)(nil),          // 0: drover.structs.QueryOptions
-	(*QueryMeta)(nil),             // 1: drover.structs.QueryMeta
-	(*WriteMeta)(nil),             // 2: drover.structs.WriteMeta
-	(*JobRegisterRequest)(nil),    // 3: drover.structs.JobRegisterRequest
-	(*JobRegisterResponse)(nil),   // 4: drover.structs.JobRegisterResponse
-	(*JobDeregisterRequest)(nil),  // 5: drover.structs.JobDeregisterRequest
-	(*JobDeregisterResponse)(nil), // 6: drover.structs.JobDeregisterResponse
-	(*JobSpecificRequest)(nil),    // 7: drover.structs.JobSpecificRequest
-	(*SingleJobResponse)(nil),     // 8: drover.structs.SingleJobResponse
-	(*JobListRequest)(nil),        // 9: drover.structs.JobListRequest
-	(*JobListResponse)(nil),       // 10: drover.structs.JobListResponse
-	(*AllocListRequest)(nil),      // 11: drover.structs.AllocListRequest
-	(*AllocListResponse)(nil),     // 12: drover.structs.AllocListResponse
-	(*NodeListRequest)(nil),       // 13: drover.structs.NodeListRequest
-	(*NodeListResponse)(nil),      // 14: drover.structs.NodeListResponse
-	(*EvalSpecificRequest)(nil),   // 15: drover.structs.EvalSpecificRequest
-	(*SingleEvalResponse)(nil),    // 16: drover.structs.SingleEvalResponse
-	(*NodeRegisterRequest)(nil),   // 17: drover.structs.NodeRegisterRequest
-	(*NodeHeartbeatRequest)(nil),  // 18: drover.structs.NodeHeartbeatRequest
-	(*NodeUpdateResponse)(nil),    // 19: drover.structs.NodeUpdateResponse
-	(*NodeAllocsRequest)(nil),     // 20: drover.structs.NodeAllocsRequest
-	(*NodeAllocsResponse)(nil),    // 21: drover.structs.NodeAllocsResponse
-	(*AllocUpdateRequest)(nil),    // 22: drover.structs.AllocUpdateRequest
-	(*GenericResponse)(nil),       // 23: drover.structs.GenericResponse
-	(*LogCommand)(nil),            // 24: drover.structs.LogCommand
-	(*JobUpsert)(nil),             // 25: drover.structs.JobUpsert
-	(*JobDelete)(nil),             // 26: drover.structs.JobDelete
-	(*NodeUpsert)(nil),            // 27: drover.structs.NodeUpsert
-	(*NodeStatusUpdate)(nil),      // 28: drover.structs.NodeStatusUpdate
-	(*EvalUpsert)(nil),            // 29: drover.structs.EvalUpsert
-	(*PlanApply)(nil),             // 30: drover.structs.PlanApply
-	(*AllocClientUpdate)(nil),     // 31: drover.structs.AllocClientUpdate
-	(*JobRef)(nil),                // 32: drover.structs.JobRef
-	(*GCReap)(nil),                // 33: drover.structs.GCReap
-	(*StateSnapshot)(nil),         // 34: drover.structs.StateSnapshot
-	(*RaftMessage)(nil),           // 35: drover.structs.RaftMessage
-	(*Empty)(nil),                 // 36: drover.structs.Empty
-	(*ValidationProblems)(nil),    // 37: drover.structs.ValidationProblems
-	(*NodeDrainRequest)(nil),      // 38: drover.structs.NodeDrainRequest
-	(*NodeDrainResponse)(nil),     // 39: drover.structs.NodeDrainResponse
-	(*AllocTransitionUpdate)(nil), // 40: drover.structs.AllocTransitionUpdate
-	(*NodeDrainUpdate)(nil),       // 41: drover.structs.NodeDrainUpdate
-	nil,                           // 42: drover.structs.AllocTransitionUpdate.TransitionsEntry
-	(*Job)(nil),                   // 43: drover.structs.Job
-	(*Allocation)(nil),            // 44: drover.structs.Allocation
-	(*Node)(nil),                  // 45: drover.structs.Node
-	(*Evaluation)(nil),            // 46: drover.structs.Evaluation
-	(*PlanResult)(nil),            // 47: drover.structs.PlanResult
-	(*DrainStrategy)(nil),         // 48: drover.structs.DrainStrategy
-	(*DesiredTransition)(nil),     // 49: drover.structs.DesiredTransition
+	(*QueryOptions)(nil),              // 0: drover.structs.QueryOptions
+	(*QueryMeta)(nil),                 // 1: drover.structs.QueryMeta
+	(*WriteMeta)(nil),                 // 2: drover.structs.WriteMeta
+	(*JobRegisterRequest)(nil),        // 3: drover.structs.JobRegisterRequest
+	(*JobRegisterResponse)(nil),       // 4: drover.structs.JobRegisterResponse
+	(*JobDeregisterRequest)(nil),      // 5: drover.structs.JobDeregisterRequest
+	(*JobDeregisterResponse)(nil),     // 6: drover.structs.JobDeregisterResponse
+	(*JobSpecificRequest)(nil),        // 7: drover.structs.JobSpecificRequest
+	(*SingleJobResponse)(nil),         // 8: drover.structs.SingleJobResponse
+	(*JobListRequest)(nil),            // 9: drover.structs.JobListRequest
+	(*JobListResponse)(nil),           // 10: drover.structs.JobListResponse
+	(*AllocListRequest)(nil),          // 11: drover.structs.AllocListRequest
+	(*AllocListResponse)(nil),         // 12: drover.structs.AllocListResponse
+	(*NodeListRequest)(nil),           // 13: drover.structs.NodeListRequest
+	(*NodeListResponse)(nil),          // 14: drover.structs.NodeListResponse
+	(*EvalSpecificRequest)(nil),       // 15: drover.structs.EvalSpecificRequest
+	(*SingleEvalResponse)(nil),        // 16: drover.structs.SingleEvalResponse
+	(*NodeRegisterRequest)(nil),       // 17: drover.structs.NodeRegisterRequest
+	(*NodeHeartbeatRequest)(nil),      // 18: drover.structs.NodeHeartbeatRequest
+	(*NodeUpdateResponse)(nil),        // 19: drover.structs.NodeUpdateResponse
+	(*NodeAllocsRequest)(nil),         // 20: drover.structs.NodeAllocsRequest
+	(*NodeAllocsResponse)(nil),        // 21: drover.structs.NodeAllocsResponse
+	(*AllocUpdateRequest)(nil),        // 22: drover.structs.AllocUpdateRequest
+	(*GenericResponse)(nil),           // 23: drover.structs.GenericResponse
+	(*LogCommand)(nil),                // 24: drover.structs.LogCommand
+	(*JobUpsert)(nil),                 // 25: drover.structs.JobUpsert
+	(*JobDelete)(nil),                 // 26: drover.structs.JobDelete
+	(*NodeUpsert)(nil),                // 27: drover.structs.NodeUpsert
+	(*NodeStatusUpdate)(nil),          // 28: drover.structs.NodeStatusUpdate
+	(*EvalUpsert)(nil),                // 29: drover.structs.EvalUpsert
+	(*PlanApply)(nil),                 // 30: drover.structs.PlanApply
+	(*AllocClientUpdate)(nil),         // 31: drover.structs.AllocClientUpdate
+	(*JobRef)(nil),                    // 32: drover.structs.JobRef
+	(*GCReap)(nil),                    // 33: drover.structs.GCReap
+	(*StateSnapshot)(nil),             // 34: drover.structs.StateSnapshot
+	(*RaftMessage)(nil),               // 35: drover.structs.RaftMessage
+	(*Empty)(nil),                     // 36: drover.structs.Empty
+	(*ValidationProblems)(nil),        // 37: drover.structs.ValidationProblems
+	(*RaftPeer)(nil),                  // 38: drover.structs.RaftPeer
+	(*ServerInfoRequest)(nil),         // 39: drover.structs.ServerInfoRequest
+	(*ServerInfoResponse)(nil),        // 40: drover.structs.ServerInfoResponse
+	(*AddRaftPeerRequest)(nil),        // 41: drover.structs.AddRaftPeerRequest
+	(*RemoveRaftPeerRequest)(nil),     // 42: drover.structs.RemoveRaftPeerRequest
+	(*RaftConfigurationRequest)(nil),  // 43: drover.structs.RaftConfigurationRequest
+	(*RaftServer)(nil),                // 44: drover.structs.RaftServer
+	(*RaftConfigurationResponse)(nil), // 45: drover.structs.RaftConfigurationResponse
+	(*SnapshotChunk)(nil),             // 46: drover.structs.SnapshotChunk
+	(*SnapshotRef)(nil),               // 47: drover.structs.SnapshotRef
+	(*SnapshotHeader)(nil),            // 48: drover.structs.SnapshotHeader
+	(*SnapshotRecord)(nil),            // 49: drover.structs.SnapshotRecord
+	(*RestoreChunk)(nil),              // 50: drover.structs.RestoreChunk
+	(*StateRestore)(nil),              // 51: drover.structs.StateRestore
+	(*ErrorKind)(nil),                 // 52: drover.structs.ErrorKind
+	(*GarbageCollectRequest)(nil),     // 53: drover.structs.GarbageCollectRequest
+	(*GarbageCollectResponse)(nil),    // 54: drover.structs.GarbageCollectResponse
+	(*NodeDrainRequest)(nil),          // 55: drover.structs.NodeDrainRequest
+	(*NodeDrainResponse)(nil),         // 56: drover.structs.NodeDrainResponse
+	(*AllocTransitionUpdate)(nil),     // 57: drover.structs.AllocTransitionUpdate
+	(*NodeDrainUpdate)(nil),           // 58: drover.structs.NodeDrainUpdate
+	nil,                               // 59: drover.structs.AllocTransitionUpdate.TransitionsEntry
+	(*Job)(nil),                       // 60: drover.structs.Job
+	(*Allocation)(nil),                // 61: drover.structs.Allocation
+	(*Node)(nil),                      // 62: drover.structs.Node
+	(*Evaluation)(nil),                // 63: drover.structs.Evaluation
+	(*PlanResult)(nil),                // 64: drover.structs.PlanResult
+	(*DrainStrategy)(nil),             // 65: drover.structs.DrainStrategy
+	(*DesiredTransition)(nil),         // 66: drover.structs.DesiredTransition
 }
 var file_structs_rpc_proto_depIdxs = []int32{
-	43, // 0: drover.structs.JobRegisterRequest.job:type_name -> drover.structs.Job
+	60, // 0: drover.structs.JobRegisterRequest.job:type_name -> drover.structs.Job
 	2,  // 1: drover.structs.JobRegisterResponse.meta:type_name -> drover.structs.WriteMeta
 	2,  // 2: drover.structs.JobDeregisterResponse.meta:type_name -> drover.structs.WriteMeta
 	0,  // 3: drover.structs.JobSpecificRequest.options:type_name -> drover.structs.QueryOptions
-	43, // 4: drover.structs.SingleJobResponse.job:type_name -> drover.structs.Job
+	60, // 4: drover.structs.SingleJobResponse.job:type_name -> drover.structs.Job
 	1,  // 5: drover.structs.SingleJobResponse.meta:type_name -> drover.structs.QueryMeta
 	0,  // 6: drover.structs.JobListRequest.options:type_name -> drover.structs.QueryOptions
-	43, // 7: drover.structs.JobListResponse.jobs:type_name -> drover.structs.Job
+	60, // 7: drover.structs.JobListResponse.jobs:type_name -> drover.structs.Job
 	1,  // 8: drover.structs.JobListResponse.meta:type_name -> drover.structs.QueryMeta
 	0,  // 9: drover.structs.AllocListRequest.options:type_name -> drover.structs.QueryOptions
-	44, // 10: drover.structs.AllocListResponse.allocations:type_name -> drover.structs.Allocation
+	61, // 10: drover.structs.AllocListResponse.allocations:type_name -> drover.structs.Allocation
 	1,  // 11: drover.structs.AllocListResponse.meta:type_name -> drover.structs.QueryMeta
 	0,  // 12: drover.structs.NodeListRequest.options:type_name -> drover.structs.QueryOptions
-	45, // 13: drover.structs.NodeListResponse.nodes:type_name -> drover.structs.Node
+	62, // 13: drover.structs.NodeListResponse.nodes:type_name -> drover.structs.Node
 	1,  // 14: drover.structs.NodeListResponse.meta:type_name -> drover.structs.QueryMeta
 	0,  // 15: drover.structs.EvalSpecificRequest.options:type_name -> drover.structs.QueryOptions
-	46, // 16: drover.structs.SingleEvalResponse.eval:type_name -> drover.structs.Evaluation
+	63, // 16: drover.structs.SingleEvalResponse.eval:type_name -> drover.structs.Evaluation
 	1,  // 17: drover.structs.SingleEvalResponse.meta:type_name -> drover.structs.QueryMeta
-	45, // 18: drover.structs.NodeRegisterRequest.node:type_name -> drover.structs.Node
+	62, // 18: drover.structs.NodeRegisterRequest.node:type_name -> drover.structs.Node
 	2,  // 19: drover.structs.NodeUpdateResponse.meta:type_name -> drover.structs.WriteMeta
 	0,  // 20: drover.structs.NodeAllocsRequest.options:type_name -> drover.structs.QueryOptions
-	44, // 21: drover.structs.NodeAllocsResponse.allocations:type_name -> drover.structs.Allocation
+	61, // 21: drover.structs.NodeAllocsResponse.allocations:type_name -> drover.structs.Allocation
 	1,  // 22: drover.structs.NodeAllocsResponse.meta:type_name -> drover.structs.QueryMeta
-	44, // 23: drover.structs.AllocUpdateRequest.allocations:type_name -> drover.structs.Allocation
+	61, // 23: drover.structs.AllocUpdateRequest.allocations:type_name -> drover.structs.Allocation
 	2,  // 24: drover.structs.GenericResponse.meta:type_name -> drover.structs.WriteMeta
 	25, // 25: drover.structs.LogCommand.job_upsert:type_name -> drover.structs.JobUpsert
 	26, // 26: drover.structs.LogCommand.job_delete:type_name -> drover.structs.JobDelete
@@ -2835,63 +4018,86 @@ var file_structs_rpc_proto_depIdxs = []int32{
 	30, // 30: drover.structs.LogCommand.plan_apply:type_name -> drover.structs.PlanApply
 	31, // 31: drover.structs.LogCommand.alloc_client_update:type_name -> drover.structs.AllocClientUpdate
 	33, // 32: drover.structs.LogCommand.gc_reap:type_name -> drover.structs.GCReap
-	40, // 33: drover.structs.LogCommand.alloc_transition:type_name -> drover.structs.AllocTransitionUpdate
-	41, // 34: drover.structs.LogCommand.node_drain:type_name -> drover.structs.NodeDrainUpdate
-	43, // 35: drover.structs.JobUpsert.job:type_name -> drover.structs.Job
-	46, // 36: drover.structs.JobUpsert.eval:type_name -> drover.structs.Evaluation
-	46, // 37: drover.structs.JobDelete.eval:type_name -> drover.structs.Evaluation
-	45, // 38: drover.structs.NodeUpsert.node:type_name -> drover.structs.Node
-	46, // 39: drover.structs.NodeUpsert.evals:type_name -> drover.structs.Evaluation
-	46, // 40: drover.structs.NodeStatusUpdate.evals:type_name -> drover.structs.Evaluation
-	46, // 41: drover.structs.EvalUpsert.evals:type_name -> drover.structs.Evaluation
-	47, // 42: drover.structs.PlanApply.result:type_name -> drover.structs.PlanResult
-	46, // 43: drover.structs.PlanApply.eval:type_name -> drover.structs.Evaluation
-	46, // 44: drover.structs.PlanApply.new_evals:type_name -> drover.structs.Evaluation
-	44, // 45: drover.structs.AllocClientUpdate.allocations:type_name -> drover.structs.Allocation
-	46, // 46: drover.structs.AllocClientUpdate.evals:type_name -> drover.structs.Evaluation
-	32, // 47: drover.structs.GCReap.jobs:type_name -> drover.structs.JobRef
-	43, // 48: drover.structs.StateSnapshot.jobs:type_name -> drover.structs.Job
-	45, // 49: drover.structs.StateSnapshot.nodes:type_name -> drover.structs.Node
-	44, // 50: drover.structs.StateSnapshot.allocations:type_name -> drover.structs.Allocation
-	46, // 51: drover.structs.StateSnapshot.evals:type_name -> drover.structs.Evaluation
-	48, // 52: drover.structs.NodeDrainRequest.drain_strategy:type_name -> drover.structs.DrainStrategy
-	2,  // 53: drover.structs.NodeDrainResponse.meta:type_name -> drover.structs.WriteMeta
-	42, // 54: drover.structs.AllocTransitionUpdate.transitions:type_name -> drover.structs.AllocTransitionUpdate.TransitionsEntry
-	46, // 55: drover.structs.AllocTransitionUpdate.evals:type_name -> drover.structs.Evaluation
-	48, // 56: drover.structs.NodeDrainUpdate.drain_strategy:type_name -> drover.structs.DrainStrategy
-	46, // 57: drover.structs.NodeDrainUpdate.evals:type_name -> drover.structs.Evaluation
-	49, // 58: drover.structs.AllocTransitionUpdate.TransitionsEntry.value:type_name -> drover.structs.DesiredTransition
-	3,  // 59: drover.structs.Drover.RegisterJob:input_type -> drover.structs.JobRegisterRequest
-	5,  // 60: drover.structs.Drover.DeregisterJob:input_type -> drover.structs.JobDeregisterRequest
-	7,  // 61: drover.structs.Drover.GetJob:input_type -> drover.structs.JobSpecificRequest
-	9,  // 62: drover.structs.Drover.ListJobs:input_type -> drover.structs.JobListRequest
-	11, // 63: drover.structs.Drover.ListAllocations:input_type -> drover.structs.AllocListRequest
-	13, // 64: drover.structs.Drover.ListNodes:input_type -> drover.structs.NodeListRequest
-	15, // 65: drover.structs.Drover.GetEvaluation:input_type -> drover.structs.EvalSpecificRequest
-	17, // 66: drover.structs.Drover.RegisterNode:input_type -> drover.structs.NodeRegisterRequest
-	18, // 67: drover.structs.Drover.Heartbeat:input_type -> drover.structs.NodeHeartbeatRequest
-	20, // 68: drover.structs.Drover.GetNodeAllocations:input_type -> drover.structs.NodeAllocsRequest
-	22, // 69: drover.structs.Drover.UpdateAllocations:input_type -> drover.structs.AllocUpdateRequest
-	35, // 70: drover.structs.Drover.Raft:input_type -> drover.structs.RaftMessage
-	38, // 71: drover.structs.Drover.UpdateNodeDrain:input_type -> drover.structs.NodeDrainRequest
-	4,  // 72: drover.structs.Drover.RegisterJob:output_type -> drover.structs.JobRegisterResponse
-	6,  // 73: drover.structs.Drover.DeregisterJob:output_type -> drover.structs.JobDeregisterResponse
-	8,  // 74: drover.structs.Drover.GetJob:output_type -> drover.structs.SingleJobResponse
-	10, // 75: drover.structs.Drover.ListJobs:output_type -> drover.structs.JobListResponse
-	12, // 76: drover.structs.Drover.ListAllocations:output_type -> drover.structs.AllocListResponse
-	14, // 77: drover.structs.Drover.ListNodes:output_type -> drover.structs.NodeListResponse
-	16, // 78: drover.structs.Drover.GetEvaluation:output_type -> drover.structs.SingleEvalResponse
-	19, // 79: drover.structs.Drover.RegisterNode:output_type -> drover.structs.NodeUpdateResponse
-	19, // 80: drover.structs.Drover.Heartbeat:output_type -> drover.structs.NodeUpdateResponse
-	21, // 81: drover.structs.Drover.GetNodeAllocations:output_type -> drover.structs.NodeAllocsResponse
-	23, // 82: drover.structs.Drover.UpdateAllocations:output_type -> drover.structs.GenericResponse
-	36, // 83: drover.structs.Drover.Raft:output_type -> drover.structs.Empty
-	39, // 84: drover.structs.Drover.UpdateNodeDrain:output_type -> drover.structs.NodeDrainResponse
-	72, // [72:85] is the sub-list for method output_type
-	59, // [59:72] is the sub-list for method input_type
-	59, // [59:59] is the sub-list for extension type_name
-	59, // [59:59] is the sub-list for extension extendee
-	0,  // [0:59] is the sub-list for field type_name
+	51, // 33: drover.structs.LogCommand.state_restore:type_name -> drover.structs.StateRestore
+	57, // 34: drover.structs.LogCommand.alloc_transition:type_name -> drover.structs.AllocTransitionUpdate
+	58, // 35: drover.structs.LogCommand.node_drain:type_name -> drover.structs.NodeDrainUpdate
+	60, // 36: drover.structs.JobUpsert.job:type_name -> drover.structs.Job
+	63, // 37: drover.structs.JobUpsert.eval:type_name -> drover.structs.Evaluation
+	63, // 38: drover.structs.JobDelete.eval:type_name -> drover.structs.Evaluation
+	62, // 39: drover.structs.NodeUpsert.node:type_name -> drover.structs.Node
+	63, // 40: drover.structs.NodeUpsert.evals:type_name -> drover.structs.Evaluation
+	63, // 41: drover.structs.NodeStatusUpdate.evals:type_name -> drover.structs.Evaluation
+	63, // 42: drover.structs.EvalUpsert.evals:type_name -> drover.structs.Evaluation
+	64, // 43: drover.structs.PlanApply.result:type_name -> drover.structs.PlanResult
+	63, // 44: drover.structs.PlanApply.eval:type_name -> drover.structs.Evaluation
+	63, // 45: drover.structs.PlanApply.new_evals:type_name -> drover.structs.Evaluation
+	61, // 46: drover.structs.AllocClientUpdate.allocations:type_name -> drover.structs.Allocation
+	63, // 47: drover.structs.AllocClientUpdate.evals:type_name -> drover.structs.Evaluation
+	32, // 48: drover.structs.GCReap.jobs:type_name -> drover.structs.JobRef
+	60, // 49: drover.structs.StateSnapshot.jobs:type_name -> drover.structs.Job
+	62, // 50: drover.structs.StateSnapshot.nodes:type_name -> drover.structs.Node
+	61, // 51: drover.structs.StateSnapshot.allocations:type_name -> drover.structs.Allocation
+	63, // 52: drover.structs.StateSnapshot.evals:type_name -> drover.structs.Evaluation
+	38, // 53: drover.structs.ServerInfoResponse.self:type_name -> drover.structs.RaftPeer
+	38, // 54: drover.structs.ServerInfoResponse.peers:type_name -> drover.structs.RaftPeer
+	38, // 55: drover.structs.AddRaftPeerRequest.peer:type_name -> drover.structs.RaftPeer
+	0,  // 56: drover.structs.RaftConfigurationRequest.options:type_name -> drover.structs.QueryOptions
+	38, // 57: drover.structs.RaftServer.peer:type_name -> drover.structs.RaftPeer
+	44, // 58: drover.structs.RaftConfigurationResponse.servers:type_name -> drover.structs.RaftServer
+	38, // 59: drover.structs.SnapshotHeader.peers:type_name -> drover.structs.RaftPeer
+	49, // 60: drover.structs.StateRestore.records:type_name -> drover.structs.SnapshotRecord
+	65, // 61: drover.structs.NodeDrainRequest.drain_strategy:type_name -> drover.structs.DrainStrategy
+	2,  // 62: drover.structs.NodeDrainResponse.meta:type_name -> drover.structs.WriteMeta
+	59, // 63: drover.structs.AllocTransitionUpdate.transitions:type_name -> drover.structs.AllocTransitionUpdate.TransitionsEntry
+	63, // 64: drover.structs.AllocTransitionUpdate.evals:type_name -> drover.structs.Evaluation
+	65, // 65: drover.structs.NodeDrainUpdate.drain_strategy:type_name -> drover.structs.DrainStrategy
+	63, // 66: drover.structs.NodeDrainUpdate.evals:type_name -> drover.structs.Evaluation
+	66, // 67: drover.structs.AllocTransitionUpdate.TransitionsEntry.value:type_name -> drover.structs.DesiredTransition
+	3,  // 68: drover.structs.Drover.RegisterJob:input_type -> drover.structs.JobRegisterRequest
+	5,  // 69: drover.structs.Drover.DeregisterJob:input_type -> drover.structs.JobDeregisterRequest
+	7,  // 70: drover.structs.Drover.GetJob:input_type -> drover.structs.JobSpecificRequest
+	9,  // 71: drover.structs.Drover.ListJobs:input_type -> drover.structs.JobListRequest
+	11, // 72: drover.structs.Drover.ListAllocations:input_type -> drover.structs.AllocListRequest
+	13, // 73: drover.structs.Drover.ListNodes:input_type -> drover.structs.NodeListRequest
+	15, // 74: drover.structs.Drover.GetEvaluation:input_type -> drover.structs.EvalSpecificRequest
+	17, // 75: drover.structs.Drover.RegisterNode:input_type -> drover.structs.NodeRegisterRequest
+	18, // 76: drover.structs.Drover.Heartbeat:input_type -> drover.structs.NodeHeartbeatRequest
+	20, // 77: drover.structs.Drover.GetNodeAllocations:input_type -> drover.structs.NodeAllocsRequest
+	22, // 78: drover.structs.Drover.UpdateAllocations:input_type -> drover.structs.AllocUpdateRequest
+	35, // 79: drover.structs.Drover.Raft:input_type -> drover.structs.RaftMessage
+	46, // 80: drover.structs.Drover.InstallSnapshot:input_type -> drover.structs.SnapshotChunk
+	39, // 81: drover.structs.Drover.ServerInfo:input_type -> drover.structs.ServerInfoRequest
+	41, // 82: drover.structs.Drover.AddRaftPeer:input_type -> drover.structs.AddRaftPeerRequest
+	42, // 83: drover.structs.Drover.RemoveRaftPeer:input_type -> drover.structs.RemoveRaftPeerRequest
+	43, // 84: drover.structs.Drover.RaftConfiguration:input_type -> drover.structs.RaftConfigurationRequest
+	50, // 85: drover.structs.Drover.Restore:input_type -> drover.structs.RestoreChunk
+	53, // 86: drover.structs.Drover.GarbageCollect:input_type -> drover.structs.GarbageCollectRequest
+	55, // 87: drover.structs.Drover.UpdateNodeDrain:input_type -> drover.structs.NodeDrainRequest
+	4,  // 88: drover.structs.Drover.RegisterJob:output_type -> drover.structs.JobRegisterResponse
+	6,  // 89: drover.structs.Drover.DeregisterJob:output_type -> drover.structs.JobDeregisterResponse
+	8,  // 90: drover.structs.Drover.GetJob:output_type -> drover.structs.SingleJobResponse
+	10, // 91: drover.structs.Drover.ListJobs:output_type -> drover.structs.JobListResponse
+	12, // 92: drover.structs.Drover.ListAllocations:output_type -> drover.structs.AllocListResponse
+	14, // 93: drover.structs.Drover.ListNodes:output_type -> drover.structs.NodeListResponse
+	16, // 94: drover.structs.Drover.GetEvaluation:output_type -> drover.structs.SingleEvalResponse
+	19, // 95: drover.structs.Drover.RegisterNode:output_type -> drover.structs.NodeUpdateResponse
+	19, // 96: drover.structs.Drover.Heartbeat:output_type -> drover.structs.NodeUpdateResponse
+	21, // 97: drover.structs.Drover.GetNodeAllocations:output_type -> drover.structs.NodeAllocsResponse
+	23, // 98: drover.structs.Drover.UpdateAllocations:output_type -> drover.structs.GenericResponse
+	36, // 99: drover.structs.Drover.Raft:output_type -> drover.structs.Empty
+	36, // 100: drover.structs.Drover.InstallSnapshot:output_type -> drover.structs.Empty
+	40, // 101: drover.structs.Drover.ServerInfo:output_type -> drover.structs.ServerInfoResponse
+	23, // 102: drover.structs.Drover.AddRaftPeer:output_type -> drover.structs.GenericResponse
+	23, // 103: drover.structs.Drover.RemoveRaftPeer:output_type -> drover.structs.GenericResponse
+	45, // 104: drover.structs.Drover.RaftConfiguration:output_type -> drover.structs.RaftConfigurationResponse
+	23, // 105: drover.structs.Drover.Restore:output_type -> drover.structs.GenericResponse
+	54, // 106: drover.structs.Drover.GarbageCollect:output_type -> drover.structs.GarbageCollectResponse
+	56, // 107: drover.structs.Drover.UpdateNodeDrain:output_type -> drover.structs.NodeDrainResponse
+	88, // [88:108] is the sub-list for method output_type
+	68, // [68:88] is the sub-list for method input_type
+	68, // [68:68] is the sub-list for extension type_name
+	68, // [68:68] is the sub-list for extension extendee
+	0,  // [0:68] is the sub-list for field type_name
 }
 
 func init() { file_structs_rpc_proto_init() }
@@ -2909,6 +4115,7 @@ func file_structs_rpc_proto_init() {
 		(*LogCommand_PlanApply)(nil),
 		(*LogCommand_AllocClientUpdate)(nil),
 		(*LogCommand_GcReap)(nil),
+		(*LogCommand_StateRestore)(nil),
 		(*LogCommand_AllocTransition)(nil),
 		(*LogCommand_NodeDrain)(nil),
 	}
@@ -2918,7 +4125,7 @@ func file_structs_rpc_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_structs_rpc_proto_rawDesc), len(file_structs_rpc_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   43,
+			NumMessages:   60,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

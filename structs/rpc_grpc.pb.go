@@ -34,6 +34,13 @@ const (
 	Drover_GetNodeAllocations_FullMethodName = "/drover.structs.Drover/GetNodeAllocations"
 	Drover_UpdateAllocations_FullMethodName  = "/drover.structs.Drover/UpdateAllocations"
 	Drover_Raft_FullMethodName               = "/drover.structs.Drover/Raft"
+	Drover_InstallSnapshot_FullMethodName    = "/drover.structs.Drover/InstallSnapshot"
+	Drover_ServerInfo_FullMethodName         = "/drover.structs.Drover/ServerInfo"
+	Drover_AddRaftPeer_FullMethodName        = "/drover.structs.Drover/AddRaftPeer"
+	Drover_RemoveRaftPeer_FullMethodName     = "/drover.structs.Drover/RemoveRaftPeer"
+	Drover_RaftConfiguration_FullMethodName  = "/drover.structs.Drover/RaftConfiguration"
+	Drover_Restore_FullMethodName            = "/drover.structs.Drover/Restore"
+	Drover_GarbageCollect_FullMethodName     = "/drover.structs.Drover/GarbageCollect"
 	Drover_UpdateNodeDrain_FullMethodName    = "/drover.structs.Drover/UpdateNodeDrain"
 )
 
@@ -55,6 +62,13 @@ type DroverClient interface {
 	GetNodeAllocations(ctx context.Context, in *NodeAllocsRequest, opts ...grpc.CallOption) (*NodeAllocsResponse, error)
 	UpdateAllocations(ctx context.Context, in *AllocUpdateRequest, opts ...grpc.CallOption) (*GenericResponse, error)
 	Raft(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[RaftMessage, Empty], error)
+	InstallSnapshot(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[SnapshotChunk, Empty], error)
+	ServerInfo(ctx context.Context, in *ServerInfoRequest, opts ...grpc.CallOption) (*ServerInfoResponse, error)
+	AddRaftPeer(ctx context.Context, in *AddRaftPeerRequest, opts ...grpc.CallOption) (*GenericResponse, error)
+	RemoveRaftPeer(ctx context.Context, in *RemoveRaftPeerRequest, opts ...grpc.CallOption) (*GenericResponse, error)
+	RaftConfiguration(ctx context.Context, in *RaftConfigurationRequest, opts ...grpc.CallOption) (*RaftConfigurationResponse, error)
+	Restore(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[RestoreChunk, GenericResponse], error)
+	GarbageCollect(ctx context.Context, in *GarbageCollectRequest, opts ...grpc.CallOption) (*GarbageCollectResponse, error)
 	UpdateNodeDrain(ctx context.Context, in *NodeDrainRequest, opts ...grpc.CallOption) (*NodeDrainResponse, error)
 }
 
@@ -189,6 +203,82 @@ func (c *droverClient) Raft(ctx context.Context, opts ...grpc.CallOption) (grpc.
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Drover_RaftClient = grpc.ClientStreamingClient[RaftMessage, Empty]
 
+func (c *droverClient) InstallSnapshot(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[SnapshotChunk, Empty], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Drover_ServiceDesc.Streams[1], Drover_InstallSnapshot_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[SnapshotChunk, Empty]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Drover_InstallSnapshotClient = grpc.ClientStreamingClient[SnapshotChunk, Empty]
+
+func (c *droverClient) ServerInfo(ctx context.Context, in *ServerInfoRequest, opts ...grpc.CallOption) (*ServerInfoResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ServerInfoResponse)
+	err := c.cc.Invoke(ctx, Drover_ServerInfo_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *droverClient) AddRaftPeer(ctx context.Context, in *AddRaftPeerRequest, opts ...grpc.CallOption) (*GenericResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GenericResponse)
+	err := c.cc.Invoke(ctx, Drover_AddRaftPeer_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *droverClient) RemoveRaftPeer(ctx context.Context, in *RemoveRaftPeerRequest, opts ...grpc.CallOption) (*GenericResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GenericResponse)
+	err := c.cc.Invoke(ctx, Drover_RemoveRaftPeer_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *droverClient) RaftConfiguration(ctx context.Context, in *RaftConfigurationRequest, opts ...grpc.CallOption) (*RaftConfigurationResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RaftConfigurationResponse)
+	err := c.cc.Invoke(ctx, Drover_RaftConfiguration_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *droverClient) Restore(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[RestoreChunk, GenericResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Drover_ServiceDesc.Streams[2], Drover_Restore_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[RestoreChunk, GenericResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Drover_RestoreClient = grpc.ClientStreamingClient[RestoreChunk, GenericResponse]
+
+func (c *droverClient) GarbageCollect(ctx context.Context, in *GarbageCollectRequest, opts ...grpc.CallOption) (*GarbageCollectResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GarbageCollectResponse)
+	err := c.cc.Invoke(ctx, Drover_GarbageCollect_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *droverClient) UpdateNodeDrain(ctx context.Context, in *NodeDrainRequest, opts ...grpc.CallOption) (*NodeDrainResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(NodeDrainResponse)
@@ -217,6 +307,13 @@ type DroverServer interface {
 	GetNodeAllocations(context.Context, *NodeAllocsRequest) (*NodeAllocsResponse, error)
 	UpdateAllocations(context.Context, *AllocUpdateRequest) (*GenericResponse, error)
 	Raft(grpc.ClientStreamingServer[RaftMessage, Empty]) error
+	InstallSnapshot(grpc.ClientStreamingServer[SnapshotChunk, Empty]) error
+	ServerInfo(context.Context, *ServerInfoRequest) (*ServerInfoResponse, error)
+	AddRaftPeer(context.Context, *AddRaftPeerRequest) (*GenericResponse, error)
+	RemoveRaftPeer(context.Context, *RemoveRaftPeerRequest) (*GenericResponse, error)
+	RaftConfiguration(context.Context, *RaftConfigurationRequest) (*RaftConfigurationResponse, error)
+	Restore(grpc.ClientStreamingServer[RestoreChunk, GenericResponse]) error
+	GarbageCollect(context.Context, *GarbageCollectRequest) (*GarbageCollectResponse, error)
 	UpdateNodeDrain(context.Context, *NodeDrainRequest) (*NodeDrainResponse, error)
 	mustEmbedUnimplementedDroverServer()
 }
@@ -263,6 +360,27 @@ func (UnimplementedDroverServer) UpdateAllocations(context.Context, *AllocUpdate
 }
 func (UnimplementedDroverServer) Raft(grpc.ClientStreamingServer[RaftMessage, Empty]) error {
 	return status.Error(codes.Unimplemented, "method Raft not implemented")
+}
+func (UnimplementedDroverServer) InstallSnapshot(grpc.ClientStreamingServer[SnapshotChunk, Empty]) error {
+	return status.Error(codes.Unimplemented, "method InstallSnapshot not implemented")
+}
+func (UnimplementedDroverServer) ServerInfo(context.Context, *ServerInfoRequest) (*ServerInfoResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ServerInfo not implemented")
+}
+func (UnimplementedDroverServer) AddRaftPeer(context.Context, *AddRaftPeerRequest) (*GenericResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AddRaftPeer not implemented")
+}
+func (UnimplementedDroverServer) RemoveRaftPeer(context.Context, *RemoveRaftPeerRequest) (*GenericResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RemoveRaftPeer not implemented")
+}
+func (UnimplementedDroverServer) RaftConfiguration(context.Context, *RaftConfigurationRequest) (*RaftConfigurationResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RaftConfiguration not implemented")
+}
+func (UnimplementedDroverServer) Restore(grpc.ClientStreamingServer[RestoreChunk, GenericResponse]) error {
+	return status.Error(codes.Unimplemented, "method Restore not implemented")
+}
+func (UnimplementedDroverServer) GarbageCollect(context.Context, *GarbageCollectRequest) (*GarbageCollectResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GarbageCollect not implemented")
 }
 func (UnimplementedDroverServer) UpdateNodeDrain(context.Context, *NodeDrainRequest) (*NodeDrainResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method UpdateNodeDrain not implemented")
@@ -493,6 +611,110 @@ func _Drover_Raft_Handler(srv interface{}, stream grpc.ServerStream) error {
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Drover_RaftServer = grpc.ClientStreamingServer[RaftMessage, Empty]
 
+func _Drover_InstallSnapshot_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(DroverServer).InstallSnapshot(&grpc.GenericServerStream[SnapshotChunk, Empty]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Drover_InstallSnapshotServer = grpc.ClientStreamingServer[SnapshotChunk, Empty]
+
+func _Drover_ServerInfo_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ServerInfoRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DroverServer).ServerInfo(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Drover_ServerInfo_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DroverServer).ServerInfo(ctx, req.(*ServerInfoRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Drover_AddRaftPeer_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AddRaftPeerRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DroverServer).AddRaftPeer(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Drover_AddRaftPeer_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DroverServer).AddRaftPeer(ctx, req.(*AddRaftPeerRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Drover_RemoveRaftPeer_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RemoveRaftPeerRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DroverServer).RemoveRaftPeer(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Drover_RemoveRaftPeer_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DroverServer).RemoveRaftPeer(ctx, req.(*RemoveRaftPeerRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Drover_RaftConfiguration_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RaftConfigurationRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DroverServer).RaftConfiguration(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Drover_RaftConfiguration_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DroverServer).RaftConfiguration(ctx, req.(*RaftConfigurationRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Drover_Restore_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(DroverServer).Restore(&grpc.GenericServerStream[RestoreChunk, GenericResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Drover_RestoreServer = grpc.ClientStreamingServer[RestoreChunk, GenericResponse]
+
+func _Drover_GarbageCollect_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GarbageCollectRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DroverServer).GarbageCollect(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Drover_GarbageCollect_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DroverServer).GarbageCollect(ctx, req.(*GarbageCollectRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Drover_UpdateNodeDrain_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(NodeDrainRequest)
 	if err := dec(in); err != nil {
@@ -563,6 +785,26 @@ var Drover_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _Drover_UpdateAllocations_Handler,
 		},
 		{
+			MethodName: "ServerInfo",
+			Handler:    _Drover_ServerInfo_Handler,
+		},
+		{
+			MethodName: "AddRaftPeer",
+			Handler:    _Drover_AddRaftPeer_Handler,
+		},
+		{
+			MethodName: "RemoveRaftPeer",
+			Handler:    _Drover_RemoveRaftPeer_Handler,
+		},
+		{
+			MethodName: "RaftConfiguration",
+			Handler:    _Drover_RaftConfiguration_Handler,
+		},
+		{
+			MethodName: "GarbageCollect",
+			Handler:    _Drover_GarbageCollect_Handler,
+		},
+		{
 			MethodName: "UpdateNodeDrain",
 			Handler:    _Drover_UpdateNodeDrain_Handler,
 		},
@@ -571,6 +813,16 @@ var Drover_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "Raft",
 			Handler:       _Drover_Raft_Handler,
+			ClientStreams: true,
+		},
+		{
+			StreamName:    "InstallSnapshot",
+			Handler:       _Drover_InstallSnapshot_Handler,
+			ClientStreams: true,
+		},
+		{
+			StreamName:    "Restore",
+			Handler:       _Drover_Restore_Handler,
 			ClientStreams: true,
 		},
 	},

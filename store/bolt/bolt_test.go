@@ -142,6 +142,13 @@ func TestReopen(t *testing.T) {
 	// Compact past the snapshot.
 	require.NoError(t, s.Compact(32))
 	s = reopen(s)
+
+	// Metadata survives a reopen and leaves the raft state alone.
+	require.NoError(t, s.SetMeta("raft-id", []byte("42")))
+	s = reopen(s)
+	v, err := s.Meta("raft-id")
+	require.NoError(t, err)
+	require.Equal(t, []byte("42"), v)
 	require.NoError(t, s.Close())
 }
 

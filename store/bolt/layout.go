@@ -8,13 +8,15 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// The file holds two buckets. The log bucket maps big-endian indexes to
+// The file holds three buckets. The log bucket maps big-endian indexes to
 // marshalled entries; its first key is the log's base, a dummy entry that
 // keeps only the index and term of the snapshot or compaction point, as
-// raft.MemoryStorage does. The meta bucket holds the rest.
+// raft.MemoryStorage does. The meta bucket holds the rest of the raft
+// state, and the app bucket the values of store.Metadata.
 var (
 	bucketLog  = []byte("log")
 	bucketMeta = []byte("meta")
+	bucketApp  = []byte("app")
 
 	keyFormat    = []byte("format")        // formatVersion
 	keyHardState = []byte("hard-state")    // marshalled raftpb.HardState

@@ -24,6 +24,7 @@ type Store struct {
 	ms        *raft.MemoryStorage
 	snapIndex uint64
 	closed    bool
+	meta      map[string][]byte
 }
 
 var _ store.Store = (*Store)(nil)

@@ -30,6 +30,34 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("Close", func(t *testing.T) { testClose(t, open(t)) })
 	t.Run("Concurrent", func(t *testing.T) { testConcurrent(t, open(t)) })
 	t.Run("MatchesMemoryStorage", func(t *testing.T) { testModel(t, open) })
+	t.Run("Metadata", func(t *testing.T) { testMetadata(t, open(t)) })
+}
+
+// testMetadata checks store.Metadata, for stores that implement it.
+func testMetadata(t *testing.T, s store.Store) {
+	md, ok := s.(store.Metadata)
+	if !ok {
+		t.Skip("the store does not implement store.Metadata")
+	}
+	v, err := md.Meta("raft-id")
+	require.NoError(t, err)
+	require.Nil(t, v, "an unset key has no value")
+	require.NoError(t, md.SetMeta("raft-id", []byte{1, 2, 3}))
+	require.NoError(t, md.SetMeta("other", []byte("x")))
+	require.NoError(t, md.SetMeta("raft-id", []byte{4}))
+	v, err = md.Meta("raft-id")
+	require.NoError(t, err)
+	require.Equal(t, []byte{4}, v, "the last value saved wins")
+	v[0] = 9 // the caller owns what it gets
+	v, err = md.Meta("raft-id")
+	require.NoError(t, err)
+	require.Equal(t, []byte{4}, v)
+	// Metadata does not disturb the log.
+	requireBounds(t, s, 1, 0)
+	require.NoError(t, s.Close())
+	_, err = md.Meta("raft-id")
+	require.ErrorIs(t, err, store.ErrClosed)
+	require.ErrorIs(t, md.SetMeta("raft-id", nil), store.ErrClosed)
 }
 
 func testEmpty(t *testing.T, s store.Store) {

@@ -113,18 +113,30 @@ func TestDrainDeadlineStopsBatchWorkLeftOnTheNode(t *testing.T) {
 	defer shutdown(t, a)
 
 	register(t, srv, job("report", "batch", 1, mockTask("report", map[string]any{"run_for": "-1"})))
-	waitFor(t, srv, "the batch task to run", func() bool {
-		al := only(t, srv, "report")
-		return al != nil && al.ClientStatus == structs.AllocClientRunning
+	register(t, srv, job("web", "service", 1, mockTask("web", map[string]any{"run_for": "-1"})))
+	waitFor(t, srv, "both tasks to run", func() bool {
+		return countStatus(allocs(t, srv, "report"), structs.AllocClientRunning) == 1 &&
+			countStatus(allocs(t, srv, "web"), structs.AllocClientRunning) == 1
 	})
-	// An operator drains the node; batch work may finish until the deadline.
-	_, err := srv.UpdateNodeDrain(ctx, a.NodeID(), "", &structs.DrainStrategy{Deadline: durationpbOf(400 * time.Millisecond)}, false)
+	// An operator drains the node: service work goes at once, batch work
+	// may finish until the deadline.
+	const drainDeadline = 3 * time.Second
+	_, err := srv.UpdateNodeDrain(ctx, a.NodeID(), "", &structs.DrainStrategy{Deadline: durationpbOf(drainDeadline)}, false)
 	require.NoError(t, err)
-	require.False(t, only(t, srv, "report").GetDesiredTransition().GetMigrate(), "not before the deadline")
+	began := time.Now()
+	batchMarked := true
+	waitFor(t, srv, "the service allocation to be migrated", func() bool {
+		batchMarked = allocs(t, srv, "report")[0].GetDesiredTransition().GetMigrate()
+		return allocs(t, srv, "web")[0].GetDesiredTransition().GetMigrate()
+	})
+	if time.Since(began) < drainDeadline {
+		require.False(t, batchMarked, "batch work is left alone before the deadline")
+	}
 	waitFor(t, srv, "the deadline to stop the batch task", func() bool {
 		al := allocs(t, srv, "report")[0]
 		return al.DesiredStatus == structs.AllocDesiredStop && al.ClientStatus == structs.AllocClientComplete
 	})
+	require.GreaterOrEqual(t, time.Since(began), drainDeadline-time.Second/2, "not before the deadline")
 	waitFor(t, srv, "the drain to complete", func() bool {
 		return nodeOf(t, ctx, srv, a.NodeID()).GetLastDrain().GetStatus() == structs.DrainStatusComplete
 	})

@@ -50,6 +50,10 @@ func newAllocRunner(c *Client, a *structs.Allocation, restored map[string]*taskR
 // update takes the servers' latest version of the allocation.
 func (r *allocRunner) update(a *structs.Allocation) {
 	r.mu.Lock()
+	if a.ModifyIndex < r.alloc.ModifyIndex {
+		r.mu.Unlock()
+		return // an older version, from a server behind
+	}
 	changed := a.DesiredStatus != r.alloc.DesiredStatus || a.AllocModifyIndex != r.alloc.AllocModifyIndex
 	r.alloc = a
 	r.mu.Unlock()

@@ -95,14 +95,14 @@ func (m *allocManager) watch(ctx context.Context) {
 		// A server behind the last one answers with its own, lower index:
 		// the next query starts from there.
 		index = resp.GetMeta().GetIndex()
-		m.reconcile(ctx, resp.Allocations)
+		m.reconcile(ctx, resp.Allocations, index)
 	}
 }
 
 // reconcile starts runners for new allocations, tells existing ones about
 // changes (such as a request to stop) and destroys the runners of
-// allocations the servers no longer list.
-func (m *allocManager) reconcile(ctx context.Context, allocs []*structs.Allocation) {
+// allocations the servers no longer list, at index.
+func (m *allocManager) reconcile(ctx context.Context, allocs []*structs.Allocation, index uint64) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if ctx.Err() != nil {
@@ -130,6 +130,11 @@ func (m *allocManager) reconcile(ctx context.Context, allocs []*structs.Allocati
 				}()
 			}
 			delete(m.runners, id)
+			continue
+		}
+		if index < r.current().ModifyIndex {
+			// An answer older than what the client knows of the
+			// allocation proves nothing about it.
 			continue
 		}
 		m.c.logger.Info("servers no longer know the allocation, stopping it", "alloc", id)

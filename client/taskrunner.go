@@ -132,6 +132,11 @@ func (t *taskRunner) run(ctx context.Context) {
 				return
 			}
 		}
+		if t.stopping() {
+			// Stopped before it (re)started: nothing to kill.
+			t.finish(false)
+			return
+		}
 		out, r := t.runOnce(ctx)
 		if out != exited {
 			return

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/droverhq/drover"
@@ -181,4 +183,20 @@ func ExampleServer_Backup() {
 		return
 	}
 	fmt.Println("restored the state at index", index)
+}
+
+// A host serves the Nomad-compatible HTTP API next to the server, so that
+// Nomad's tools and Go client can drive it.
+func ExampleServer_HTTPHandler() {
+	dir, _ := os.MkdirTemp("", "drover-http-")
+	defer os.RemoveAll(dir)
+	srv, err := drover.NewServer(drover.ServerOptions{DataDir: dir, BindAddr: "127.0.0.1:0", Registerer: prometheus.NewRegistry()})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer srv.Shutdown(context.Background())
+	httpSrv := &http.Server{Addr: "127.0.0.1:4646", Handler: srv.HTTPHandler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = httpSrv.ListenAndServe() }()
+	defer httpSrv.Close()
 }

@@ -14,7 +14,10 @@ package drover
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"slices"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/droverhq/drover/client"
 	"github.com/droverhq/drover/driver"
@@ -93,6 +96,9 @@ func AllowStale(ctx context.Context) context.Context { return server.AllowStale(
 // Server is a running server agent.
 type Server struct {
 	*server.Server
+	opts     ServerOptions
+	logger   *slog.Logger
+	gatherer prometheus.Gatherer
 }
 
 // NewServer validates opts, fills in defaults, and starts a server. It
@@ -144,13 +150,19 @@ func NewServer(opts ServerOptions) (*Server, error) {
 		},
 		JobGCInterval: o.JobGCInterval,
 
+		DisableEventBroker: o.DisableEventBroker,
+		EventBufferSize:    o.EventBufferSize,
+
 		Logger:     o.Logger,
 		Registerer: o.Registerer,
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &Server{Server: srv}, nil
+	// A registry the host passes (prometheus.NewRegistry) also gathers:
+	// then /v1/metrics serves it.
+	g, _ := o.Registerer.(prometheus.Gatherer)
+	return &Server{Server: srv, opts: o, logger: o.Logger, gatherer: g}, nil
 }
 
 // Client is a running client agent.

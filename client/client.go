@@ -150,7 +150,8 @@ func New(cfg Config) (*Client, error) {
 	for _, d := range cfg.Drivers {
 		c.drivers[d.Name()] = d
 	}
-	if c.metrics, err = newMetrics(cfg.Registerer); err != nil {
+	c.allocs = newAllocManager(c)
+	if c.metrics, err = newMetrics(cfg.Registerer, c.allocs.running); err != nil {
 		return nil, err
 	}
 	if c.state, err = openState(cfg.DataDir); err != nil {
@@ -171,7 +172,6 @@ func New(cfg Config) (*Client, error) {
 	}
 	c.node = node
 	c.updates = newAllocUpdater(c, cfg.UpdateInterval)
-	c.allocs = newAllocManager(c)
 
 	ups, err := c.state.updates()
 	if err != nil {

@@ -64,6 +64,10 @@ func (s *Server) updateNodeDrain(ctx context.Context, nodeID, secretID string, s
 	} else {
 		if markEligible {
 			upd.Eligibility = structs.NodeEligible
+			if node.SchedulingEligibility != structs.NodeEligible {
+				// Work waiting for room (system jobs among it) may use the node again.
+				upd.Evals = s.nodeEvals(nodeID, true)
+			}
 		}
 		if node.DrainStrategy != nil {
 			upd.DrainStatus = structs.DrainStatusCanceled

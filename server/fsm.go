@@ -17,8 +17,12 @@ type applyListener interface {
 	// capacityChanged is called when a node or allocation change at index
 	// may let blocked evaluations place.
 	capacityChanged(index uint64)
-	// stateRestored is called when an operator restore replaced the state.
-	stateRestored()
+	// entryApplied is called after every applied command, with the state
+	// store at index (the event broker publishes from it).
+	entryApplied(index uint64, cmd *structs.LogCommand)
+	// stateRestored is called when a raft snapshot or an operator restore
+	// replaced the whole state at index.
+	stateRestored(index uint64)
 }
 
 // fsm applies committed raft commands to the state store. Apply runs on the
@@ -41,7 +45,7 @@ func (f *fsm) apply(index uint64, data []byte) (*structs.LogCommand, any, error)
 	}
 	if c, ok := cmd.Command.(*structs.LogCommand_StateRestore); ok {
 		if f.applyStateRestore(index, c.StateRestore) && f.listener != nil {
-			f.listener.stateRestored()
+			f.listener.stateRestored(index)
 		}
 		return &cmd, index, nil
 	}
@@ -72,6 +76,8 @@ func (f *fsm) apply(index uint64, data []byte) (*structs.LogCommand, any, error)
 		evals = upsertEvals(tx, index, cmd.Time, c.AllocClientUpdate.Evals)
 	case *structs.LogCommand_GcReap:
 		applyGCReap(tx, c.GcReap)
+	case *structs.LogCommand_NodeEligibility:
+		evals, capacity = applyNodeEligibility(tx, index, cmd.Time, c.NodeEligibility)
 	case *structs.LogCommand_AllocTransition:
 		evals = f.applyAllocTransition(tx, index, cmd.Time, c.AllocTransition)
 	case *structs.LogCommand_NodeDrain:
@@ -91,6 +97,7 @@ func (f *fsm) apply(index uint64, data []byte) (*structs.LogCommand, any, error)
 		if capacity {
 			f.listener.capacityChanged(index)
 		}
+		f.listener.entryApplied(index, &cmd)
 	}
 	return &cmd, index, applyErr
 }

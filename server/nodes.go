@@ -151,6 +151,7 @@ func jobsForNode(snap *state.Snapshot, nodeID string, joining bool, add func(*st
 
 // nodeExpired is called by the TTL tracker; the reaper does the raft write.
 func (s *Server) nodeExpired(nodeID string) {
+	s.metrics.heartbeatsExpired.Inc()
 	select {
 	case s.expired <- nodeID:
 	case <-s.stopCtx.Done():

@@ -31,8 +31,9 @@ type planApplier struct {
 		propose(ctx context.Context, cmd *structs.LogCommand) (uint64, error)
 	}
 	state *state.Store
-	// applied counts committed plans.
-	applied prometheus.Counter
+	// applied counts committed plans; rejected those with refused nodes,
+	// nodesRejected the refused nodes, placed the allocations committed.
+	applied, rejected, nodesRejected, placed prometheus.Counter
 }
 
 // submit queues a plan and waits for its outcome.
@@ -67,6 +68,10 @@ func (p *planApplier) run(ctx context.Context) {
 func (p *planApplier) apply(ctx context.Context, plan *structs.Plan) (*structs.PlanResult, error) {
 	var res *structs.PlanResult
 	p.state.View(func(v *state.Snapshot) { res = evaluatePlan(v, plan) })
+	if n := len(res.RefusedNodes); n > 0 && p.rejected != nil {
+		p.rejected.Inc()
+		p.nodesRejected.Add(float64(n))
+	}
 	if len(res.NodeAllocation)+len(res.NodeUpdate) == 0 {
 		res.AllocIndex = p.state.Index()
 		return res, nil
@@ -78,6 +83,9 @@ func (p *planApplier) apply(ctx context.Context, plan *structs.Plan) (*structs.P
 		return nil, err
 	}
 	p.applied.Inc()
+	if p.placed != nil {
+		p.placed.Add(float64(len(res.NodeAllocation)))
+	}
 	res.AllocIndex = idx
 	return res, nil
 }

@@ -32,11 +32,15 @@ type raftConfig struct {
 	// with ErrNoLeader.
 	leaderWait time.Duration
 	// now is the clock recorded in proposed commands.
-	now             func() time.Time
-	logger          *slog.Logger
-	onLeaderChange  func(isLeader bool)
-	onCaughtUp      func()
-	onPeersChange   func()
+	now            func() time.Time
+	logger         *slog.Logger
+	onLeaderChange func(isLeader bool)
+	onCaughtUp     func()
+	onPeersChange  func()
+	// onCommit and onLeaderID, when set, observe commit latency and each
+	// change of the known leader (for metrics).
+	onCommit        func(time.Duration)
+	onLeaderID      func(lead uint64)
 	metrics         *metrics
 	baseTick        time.Duration
 	electionTicks   int
@@ -507,6 +511,9 @@ func (rn *raftNode) setApplied(index uint64) {
 
 func (rn *raftNode) setLeader(isLeader bool, lead uint64) {
 	old := rn.leaderID.Swap(lead)
+	if old != lead && rn.cfg.onLeaderID != nil {
+		rn.cfg.onLeaderID(lead)
+	}
 	was := rn.leader.Swap(isLeader)
 	if was != isLeader || old != lead {
 		rn.leaderReady.Store(false)

@@ -56,6 +56,7 @@ func (rn *raftNode) propose(ctx context.Context, cmd *structs.LogCommand) (uint6
 
 	ctx, cancel := context.WithTimeout(ctx, rn.cfg.proposeTimeout)
 	defer cancel()
+	start := time.Now()
 	select {
 	case rn.propc <- data:
 	case <-ctx.Done():
@@ -67,6 +68,9 @@ func (rn *raftNode) propose(ctx context.Context, cmd *structs.LogCommand) (uint6
 	case res := <-ch:
 		if errors.Is(res.err, errLeadershipLost) {
 			return 0, rn.afterLeadershipLost(ctx)
+		}
+		if res.err == nil && rn.cfg.onCommit != nil {
+			rn.cfg.onCommit(time.Since(start))
 		}
 		return res.index, res.err
 	case <-ctx.Done():

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,6 +23,7 @@ import (
 	"github.com/droverhq/drover/gc"
 	"github.com/droverhq/drover/heartbeat"
 	"github.com/droverhq/drover/scheduler"
+	"github.com/droverhq/drover/server/events"
 	"github.com/droverhq/drover/server/state"
 	"github.com/droverhq/drover/store"
 	boltstore "github.com/droverhq/drover/store/bolt"
@@ -78,6 +80,11 @@ type Config struct {
 	GC            gc.Config
 	JobGCInterval time.Duration
 
+	// DisableEventBroker turns the event stream off; EventBufferSize is
+	// how many applied entries' events are kept for subscribers.
+	DisableEventBroker bool
+	EventBufferSize    int
+
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 
@@ -130,6 +137,9 @@ type Server struct {
 	ttl       *ttlTracker
 	applier   *planApplier
 	metrics   *metrics
+	events    *events.Broker
+	// built is set once every field is assigned, for the gauge functions.
+	built atomic.Bool
 	// gcBatchSize bounds the objects one GC raft entry removes.
 	gcBatchSize int
 	// restoreBatch bounds the bytes of records one restore entry carries.
@@ -137,6 +147,11 @@ type Server struct {
 
 	listener net.Listener
 	grpc     *grpc.Server
+
+	// discovered holds servers that asked this one about itself while it
+	// had no raft state.
+	discoverMu sync.Mutex
+	discovered map[string]bool
 
 	leaderEvents chan bool
 	expired      chan string
@@ -186,11 +201,19 @@ func New(cfg Config) (*Server, error) {
 		restoreBatch: restoreEntryBytes,
 	}
 	s.stopCtx, s.stopFunc = context.WithCancel(context.Background())
-	m, err := newMetrics(cfg.Registerer)
+	s.events = newEventBroker(cfg)
+	m, err := newMetrics(cfg.Registerer, s)
 	if err != nil {
 		return nil, err
 	}
 	s.metrics = m
+	started := false
+	defer func() {
+		if !started {
+			// A server that did not start leaves the host's registry as it was.
+			m.unregister()
+		}
+	}()
 	if err := s.openStore(); err != nil {
 		return nil, err
 	}
@@ -238,6 +261,8 @@ func New(cfg Config) (*Server, error) {
 		leaderWait:     cfg.leaderWait(),
 		now:            cfg.Clock,
 		logger:         s.logger,
+		onCommit:       func(d time.Duration) { s.metrics.commitTime.Observe(d.Seconds()) },
+		onLeaderID:     func(uint64) { s.metrics.leaderChanges.Inc() },
 		onLeaderChange: func(l bool) {
 			select {
 			case s.leaderEvents <- l:
@@ -253,13 +278,15 @@ func New(cfg Config) (*Server, error) {
 		maxInflightMsgs: 256,
 	}, s.store, s.fsm, snaps, s.pool)
 	s.raft.transport.sent = func() { s.metrics.snapshots.WithLabelValues("sent").Inc() }
-	s.applier = &planApplier{queue: make(chan pendingPlan), raft: s.raft, state: s.state, applied: s.metrics.plansApplied}
+	s.applier = &planApplier{queue: make(chan pendingPlan), raft: s.raft, state: s.state, applied: s.metrics.plansApplied,
+		rejected: s.metrics.plansRejected, nodesRejected: s.metrics.planNodesRejected, placed: s.metrics.placements}
 
 	s.grpc = grpc.NewServer(
 		grpc.MaxRecvMsgSize(maxRPCMessage),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: time.Second, PermitWithoutStream: true}),
 	)
 	structs.RegisterDroverServer(s.grpc, &rpcServer{s: s})
+	s.built.Store(true)
 
 	has, err := hasState(s.store)
 	if err == nil {
@@ -303,6 +330,7 @@ func New(cfg Config) (*Server, error) {
 			s.joinOrBootstrap()
 		}()
 	}
+	started = true
 	s.logger.Info("server started", "addr", ln.Addr().String(), "advertise", advertise, "region", cfg.Region,
 		"datacenter", cfg.Datacenter, "bootstrap_expect", cfg.BootstrapExpect, "non_voting", cfg.NonVoting)
 	return s, nil
@@ -396,9 +424,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 		s.raft.stop()
 		s.pool.close()
+		if s.events != nil {
+			s.events.Close()
+		}
 		s.bgWG.Wait()
 		s.revokeLeadership()
 		s.closeStore()
+		s.metrics.unregister()
 		s.logger.Info("server stopped")
 		close(s.done)
 	})
@@ -491,7 +523,7 @@ func (s *Server) startLeaderServices(ctx context.Context) {
 		w := &worker{
 			broker: s.broker, applier: s.applier, state: s.state, raft: s.raft,
 			types: types, schedulers: scheduler.Factory, core: s.runCoreEval,
-			now: s.cfg.Clock, logger: s.logger,
+			now: s.cfg.Clock, logger: s.logger, observe: s.metrics.observeEval,
 		}
 		s.leaderWG.Add(1)
 		go func() {
@@ -569,9 +601,9 @@ func (s *Server) evalFailed(e *structs.Evaluation) {
 	}
 }
 
-// stateRestored implements applyListener: after an operator restore the
-// leader's services start over from the restored state.
-func (s *Server) stateRestored() {
+// restartLeaderServices makes the leader's services start over from the
+// state, after an operator restore replaced it.
+func (s *Server) restartLeaderServices() {
 	if !s.raft.isLeader() {
 		return
 	}

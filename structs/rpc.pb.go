@@ -1373,6 +1373,7 @@ type LogCommand struct {
 	//	*LogCommand_StateRestore
 	//	*LogCommand_AllocTransition
 	//	*LogCommand_NodeDrain
+	//	*LogCommand_NodeEligibility
 	Command       isLogCommand_Command `protobuf_oneof:"command"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1528,6 +1529,15 @@ func (x *LogCommand) GetNodeDrain() *NodeDrainUpdate {
 	return nil
 }
 
+func (x *LogCommand) GetNodeEligibility() *NodeEligibilityUpdate {
+	if x != nil {
+		if x, ok := x.Command.(*LogCommand_NodeEligibility); ok {
+			return x.NodeEligibility
+		}
+	}
+	return nil
+}
+
 type isLogCommand_Command interface {
 	isLogCommand_Command()
 }
@@ -1576,6 +1586,10 @@ type LogCommand_NodeDrain struct {
 	NodeDrain *NodeDrainUpdate `protobuf:"bytes,41,opt,name=node_drain,json=nodeDrain,proto3,oneof"`
 }
 
+type LogCommand_NodeEligibility struct {
+	NodeEligibility *NodeEligibilityUpdate `protobuf:"bytes,50,opt,name=node_eligibility,json=nodeEligibility,proto3,oneof"`
+}
+
 func (*LogCommand_JobUpsert) isLogCommand_Command() {}
 
 func (*LogCommand_JobDelete) isLogCommand_Command() {}
@@ -1597,6 +1611,8 @@ func (*LogCommand_StateRestore) isLogCommand_Command() {}
 func (*LogCommand_AllocTransition) isLogCommand_Command() {}
 
 func (*LogCommand_NodeDrain) isLogCommand_Command() {}
+
+func (*LogCommand_NodeEligibility) isLogCommand_Command() {}
 
 type JobUpsert struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -2413,7 +2429,9 @@ func (x *RaftPeer) GetVoter() bool {
 }
 
 type ServerInfoRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// self is the asking server, so the one asked can ask it back.
+	Self          *RaftPeer `protobuf:"bytes,1,opt,name=self,proto3" json:"self,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2446,6 +2464,13 @@ func (x *ServerInfoRequest) ProtoReflect() protoreflect.Message {
 // Deprecated: Use ServerInfoRequest.ProtoReflect.Descriptor instead.
 func (*ServerInfoRequest) Descriptor() ([]byte, []int) {
 	return file_structs_rpc_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *ServerInfoRequest) GetSelf() *RaftPeer {
+	if x != nil {
+		return x.Self
+	}
+	return nil
 }
 
 // ServerInfoResponse is what a server tells a peer that considers
@@ -3624,6 +3649,175 @@ func (x *NodeDrainUpdate) GetEvals() []*Evaluation {
 	return nil
 }
 
+// NodeEligibilityUpdate sets a node's scheduling eligibility; evals are
+// created when the node becomes eligible, so waiting work can use it.
+type NodeEligibilityUpdate struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	NodeId        string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	Eligibility   string                 `protobuf:"bytes,2,opt,name=eligibility,proto3" json:"eligibility,omitempty"`
+	Evals         []*Evaluation          `protobuf:"bytes,3,rep,name=evals,proto3" json:"evals,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeEligibilityUpdate) Reset() {
+	*x = NodeEligibilityUpdate{}
+	mi := &file_structs_rpc_proto_msgTypes[59]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeEligibilityUpdate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeEligibilityUpdate) ProtoMessage() {}
+
+func (x *NodeEligibilityUpdate) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[59]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeEligibilityUpdate.ProtoReflect.Descriptor instead.
+func (*NodeEligibilityUpdate) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{59}
+}
+
+func (x *NodeEligibilityUpdate) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *NodeEligibilityUpdate) GetEligibility() string {
+	if x != nil {
+		return x.Eligibility
+	}
+	return ""
+}
+
+func (x *NodeEligibilityUpdate) GetEvals() []*Evaluation {
+	if x != nil {
+		return x.Evals
+	}
+	return nil
+}
+
+// NodeEligibilityRequest asks for a node to be made eligible or ineligible
+// for new placements.
+type NodeEligibilityRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	NodeId string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	// eligibility is "eligible" or "ineligible".
+	Eligibility   string `protobuf:"bytes,2,opt,name=eligibility,proto3" json:"eligibility,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeEligibilityRequest) Reset() {
+	*x = NodeEligibilityRequest{}
+	mi := &file_structs_rpc_proto_msgTypes[60]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeEligibilityRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeEligibilityRequest) ProtoMessage() {}
+
+func (x *NodeEligibilityRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[60]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeEligibilityRequest.ProtoReflect.Descriptor instead.
+func (*NodeEligibilityRequest) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{60}
+}
+
+func (x *NodeEligibilityRequest) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *NodeEligibilityRequest) GetEligibility() string {
+	if x != nil {
+		return x.Eligibility
+	}
+	return ""
+}
+
+type NodeEligibilityResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	EvalIds       []string               `protobuf:"bytes,1,rep,name=eval_ids,json=evalIds,proto3" json:"eval_ids,omitempty"`
+	Meta          *WriteMeta             `protobuf:"bytes,2,opt,name=meta,proto3" json:"meta,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeEligibilityResponse) Reset() {
+	*x = NodeEligibilityResponse{}
+	mi := &file_structs_rpc_proto_msgTypes[61]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeEligibilityResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeEligibilityResponse) ProtoMessage() {}
+
+func (x *NodeEligibilityResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[61]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeEligibilityResponse.ProtoReflect.Descriptor instead.
+func (*NodeEligibilityResponse) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{61}
+}
+
+func (x *NodeEligibilityResponse) GetEvalIds() []string {
+	if x != nil {
+		return x.EvalIds
+	}
+	return nil
+}
+
+func (x *NodeEligibilityResponse) GetMeta() *WriteMeta {
+	if x != nil {
+		return x.Meta
+	}
+	return nil
+}
+
 var File_structs_rpc_proto protoreflect.FileDescriptor
 
 const file_structs_rpc_proto_rawDesc = "" +
@@ -3710,7 +3904,7 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\tsecret_id\x18\x02 \x01(\tR\bsecretId\x12<\n" +
 	"\vallocations\x18\x03 \x03(\v2\x1a.drover.structs.AllocationR\vallocations\"@\n" +
 	"\x0fGenericResponse\x12-\n" +
-	"\x04meta\x18\x01 \x01(\v2\x19.drover.structs.WriteMetaR\x04meta\"\xa4\x06\n" +
+	"\x04meta\x18\x01 \x01(\v2\x19.drover.structs.WriteMetaR\x04meta\"\xf8\x06\n" +
 	"\n" +
 	"LogCommand\x12\x1d\n" +
 	"\n" +
@@ -3734,7 +3928,8 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\rstate_restore\x18\x14 \x01(\v2\x1c.drover.structs.StateRestoreH\x00R\fstateRestore\x12R\n" +
 	"\x10alloc_transition\x18( \x01(\v2%.drover.structs.AllocTransitionUpdateH\x00R\x0fallocTransition\x12@\n" +
 	"\n" +
-	"node_drain\x18) \x01(\v2\x1f.drover.structs.NodeDrainUpdateH\x00R\tnodeDrainB\t\n" +
+	"node_drain\x18) \x01(\v2\x1f.drover.structs.NodeDrainUpdateH\x00R\tnodeDrain\x12R\n" +
+	"\x10node_eligibility\x182 \x01(\v2%.drover.structs.NodeEligibilityUpdateH\x00R\x0fnodeEligibilityB\t\n" +
 	"\acommand\"b\n" +
 	"\tJobUpsert\x12%\n" +
 	"\x03job\x18\x01 \x01(\v2\x13.drover.structs.JobR\x03job\x12.\n" +
@@ -3790,8 +3985,9 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\n" +
 	"datacenter\x18\x05 \x01(\tR\n" +
 	"datacenter\x12\x14\n" +
-	"\x05voter\x18\x06 \x01(\bR\x05voter\"\x13\n" +
-	"\x11ServerInfoRequest\"\xfa\x01\n" +
+	"\x05voter\x18\x06 \x01(\bR\x05voter\"A\n" +
+	"\x11ServerInfoRequest\x12,\n" +
+	"\x04self\x18\x01 \x01(\v2\x18.drover.structs.RaftPeerR\x04self\"\xfa\x01\n" +
 	"\x12ServerInfoResponse\x12,\n" +
 	"\x04self\x18\x01 \x01(\v2\x18.drover.structs.RaftPeerR\x04self\x12)\n" +
 	"\x10bootstrap_expect\x18\x02 \x01(\x05R\x0fbootstrapExpect\x12\x1b\n" +
@@ -3878,7 +4074,17 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\x0edrain_strategy\x18\x02 \x01(\v2\x1d.drover.structs.DrainStrategyR\rdrainStrategy\x12 \n" +
 	"\veligibility\x18\x03 \x01(\tR\veligibility\x12!\n" +
 	"\fdrain_status\x18\x04 \x01(\tR\vdrainStatus\x120\n" +
-	"\x05evals\x18\x05 \x03(\v2\x1a.drover.structs.EvaluationR\x05evals2\xc0\r\n" +
+	"\x05evals\x18\x05 \x03(\v2\x1a.drover.structs.EvaluationR\x05evals\"\x84\x01\n" +
+	"\x15NodeEligibilityUpdate\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12 \n" +
+	"\veligibility\x18\x02 \x01(\tR\veligibility\x120\n" +
+	"\x05evals\x18\x03 \x03(\v2\x1a.drover.structs.EvaluationR\x05evals\"S\n" +
+	"\x16NodeEligibilityRequest\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12 \n" +
+	"\veligibility\x18\x02 \x01(\tR\veligibility\"c\n" +
+	"\x17NodeEligibilityResponse\x12\x19\n" +
+	"\beval_ids\x18\x01 \x03(\tR\aevalIds\x12-\n" +
+	"\x04meta\x18\x02 \x01(\v2\x19.drover.structs.WriteMetaR\x04meta2\xaa\x0e\n" +
 	"\x06Drover\x12V\n" +
 	"\vRegisterJob\x12\".drover.structs.JobRegisterRequest\x1a#.drover.structs.JobRegisterResponse\x12\\\n" +
 	"\rDeregisterJob\x12$.drover.structs.JobDeregisterRequest\x1a%.drover.structs.JobDeregisterResponse\x12O\n" +
@@ -3900,7 +4106,8 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\x11RaftConfiguration\x12(.drover.structs.RaftConfigurationRequest\x1a).drover.structs.RaftConfigurationResponse\x12J\n" +
 	"\aRestore\x12\x1c.drover.structs.RestoreChunk\x1a\x1f.drover.structs.GenericResponse(\x01\x12_\n" +
 	"\x0eGarbageCollect\x12%.drover.structs.GarbageCollectRequest\x1a&.drover.structs.GarbageCollectResponse\x12V\n" +
-	"\x0fUpdateNodeDrain\x12 .drover.structs.NodeDrainRequest\x1a!.drover.structs.NodeDrainResponseB$Z\"github.com/droverhq/drover/structsb\x06proto3"
+	"\x0fUpdateNodeDrain\x12 .drover.structs.NodeDrainRequest\x1a!.drover.structs.NodeDrainResponse\x12h\n" +
+	"\x15UpdateNodeEligibility\x12&.drover.structs.NodeEligibilityRequest\x1a'.drover.structs.NodeEligibilityResponseB$Z\"github.com/droverhq/drover/structsb\x06proto3"
 
 var (
 	file_structs_rpc_proto_rawDescOnce sync.Once
@@ -3914,7 +4121,7 @@ func file_structs_rpc_proto_rawDescGZIP() []byte {
 	return file_structs_rpc_proto_rawDescData
 }
 
-var file_structs_rpc_proto_msgTypes = make([]protoimpl.MessageInfo, 60)
+var file_structs_rpc_proto_msgTypes = make([]protoimpl.MessageInfo, 63)
 var file_structs_rpc_proto_goTypes = []any{
 	(*QueryOptions)(nil),              // 0: drover.structs.QueryOptions
 	(*QueryMeta)(nil),                 // 1: drover.structs.QueryMeta
@@ -3975,40 +4182,43 @@ var file_structs_rpc_proto_goTypes = []any{
 	(*NodeDrainResponse)(nil),         // 56: drover.structs.NodeDrainResponse
 	(*AllocTransitionUpdate)(nil),     // 57: drover.structs.AllocTransitionUpdate
 	(*NodeDrainUpdate)(nil),           // 58: drover.structs.NodeDrainUpdate
-	nil,                               // 59: drover.structs.AllocTransitionUpdate.TransitionsEntry
-	(*Job)(nil),                       // 60: drover.structs.Job
-	(*Allocation)(nil),                // 61: drover.structs.Allocation
-	(*Node)(nil),                      // 62: drover.structs.Node
-	(*Evaluation)(nil),                // 63: drover.structs.Evaluation
-	(*PlanResult)(nil),                // 64: drover.structs.PlanResult
-	(*DrainStrategy)(nil),             // 65: drover.structs.DrainStrategy
-	(*DesiredTransition)(nil),         // 66: drover.structs.DesiredTransition
+	(*NodeEligibilityUpdate)(nil),     // 59: drover.structs.NodeEligibilityUpdate
+	(*NodeEligibilityRequest)(nil),    // 60: drover.structs.NodeEligibilityRequest
+	(*NodeEligibilityResponse)(nil),   // 61: drover.structs.NodeEligibilityResponse
+	nil,                               // 62: drover.structs.AllocTransitionUpdate.TransitionsEntry
+	(*Job)(nil),                       // 63: drover.structs.Job
+	(*Allocation)(nil),                // 64: drover.structs.Allocation
+	(*Node)(nil),                      // 65: drover.structs.Node
+	(*Evaluation)(nil),                // 66: drover.structs.Evaluation
+	(*PlanResult)(nil),                // 67: drover.structs.PlanResult
+	(*DrainStrategy)(nil),             // 68: drover.structs.DrainStrategy
+	(*DesiredTransition)(nil),         // 69: drover.structs.DesiredTransition
 }
 var file_structs_rpc_proto_depIdxs = []int32{
-	60, // 0: drover.structs.JobRegisterRequest.job:type_name -> drover.structs.Job
+	63, // 0: drover.structs.JobRegisterRequest.job:type_name -> drover.structs.Job
 	2,  // 1: drover.structs.JobRegisterResponse.meta:type_name -> drover.structs.WriteMeta
 	2,  // 2: drover.structs.JobDeregisterResponse.meta:type_name -> drover.structs.WriteMeta
 	0,  // 3: drover.structs.JobSpecificRequest.options:type_name -> drover.structs.QueryOptions
-	60, // 4: drover.structs.SingleJobResponse.job:type_name -> drover.structs.Job
+	63, // 4: drover.structs.SingleJobResponse.job:type_name -> drover.structs.Job
 	1,  // 5: drover.structs.SingleJobResponse.meta:type_name -> drover.structs.QueryMeta
 	0,  // 6: drover.structs.JobListRequest.options:type_name -> drover.structs.QueryOptions
-	60, // 7: drover.structs.JobListResponse.jobs:type_name -> drover.structs.Job
+	63, // 7: drover.structs.JobListResponse.jobs:type_name -> drover.structs.Job
 	1,  // 8: drover.structs.JobListResponse.meta:type_name -> drover.structs.QueryMeta
 	0,  // 9: drover.structs.AllocListRequest.options:type_name -> drover.structs.QueryOptions
-	61, // 10: drover.structs.AllocListResponse.allocations:type_name -> drover.structs.Allocation
+	64, // 10: drover.structs.AllocListResponse.allocations:type_name -> drover.structs.Allocation
 	1,  // 11: drover.structs.AllocListResponse.meta:type_name -> drover.structs.QueryMeta
 	0,  // 12: drover.structs.NodeListRequest.options:type_name -> drover.structs.QueryOptions
-	62, // 13: drover.structs.NodeListResponse.nodes:type_name -> drover.structs.Node
+	65, // 13: drover.structs.NodeListResponse.nodes:type_name -> drover.structs.Node
 	1,  // 14: drover.structs.NodeListResponse.meta:type_name -> drover.structs.QueryMeta
 	0,  // 15: drover.structs.EvalSpecificRequest.options:type_name -> drover.structs.QueryOptions
-	63, // 16: drover.structs.SingleEvalResponse.eval:type_name -> drover.structs.Evaluation
+	66, // 16: drover.structs.SingleEvalResponse.eval:type_name -> drover.structs.Evaluation
 	1,  // 17: drover.structs.SingleEvalResponse.meta:type_name -> drover.structs.QueryMeta
-	62, // 18: drover.structs.NodeRegisterRequest.node:type_name -> drover.structs.Node
+	65, // 18: drover.structs.NodeRegisterRequest.node:type_name -> drover.structs.Node
 	2,  // 19: drover.structs.NodeUpdateResponse.meta:type_name -> drover.structs.WriteMeta
 	0,  // 20: drover.structs.NodeAllocsRequest.options:type_name -> drover.structs.QueryOptions
-	61, // 21: drover.structs.NodeAllocsResponse.allocations:type_name -> drover.structs.Allocation
+	64, // 21: drover.structs.NodeAllocsResponse.allocations:type_name -> drover.structs.Allocation
 	1,  // 22: drover.structs.NodeAllocsResponse.meta:type_name -> drover.structs.QueryMeta
-	61, // 23: drover.structs.AllocUpdateRequest.allocations:type_name -> drover.structs.Allocation
+	64, // 23: drover.structs.AllocUpdateRequest.allocations:type_name -> drover.structs.Allocation
 	2,  // 24: drover.structs.GenericResponse.meta:type_name -> drover.structs.WriteMeta
 	25, // 25: drover.structs.LogCommand.job_upsert:type_name -> drover.structs.JobUpsert
 	26, // 26: drover.structs.LogCommand.job_delete:type_name -> drover.structs.JobDelete
@@ -4021,83 +4231,89 @@ var file_structs_rpc_proto_depIdxs = []int32{
 	51, // 33: drover.structs.LogCommand.state_restore:type_name -> drover.structs.StateRestore
 	57, // 34: drover.structs.LogCommand.alloc_transition:type_name -> drover.structs.AllocTransitionUpdate
 	58, // 35: drover.structs.LogCommand.node_drain:type_name -> drover.structs.NodeDrainUpdate
-	60, // 36: drover.structs.JobUpsert.job:type_name -> drover.structs.Job
-	63, // 37: drover.structs.JobUpsert.eval:type_name -> drover.structs.Evaluation
-	63, // 38: drover.structs.JobDelete.eval:type_name -> drover.structs.Evaluation
-	62, // 39: drover.structs.NodeUpsert.node:type_name -> drover.structs.Node
-	63, // 40: drover.structs.NodeUpsert.evals:type_name -> drover.structs.Evaluation
-	63, // 41: drover.structs.NodeStatusUpdate.evals:type_name -> drover.structs.Evaluation
-	63, // 42: drover.structs.EvalUpsert.evals:type_name -> drover.structs.Evaluation
-	64, // 43: drover.structs.PlanApply.result:type_name -> drover.structs.PlanResult
-	63, // 44: drover.structs.PlanApply.eval:type_name -> drover.structs.Evaluation
-	63, // 45: drover.structs.PlanApply.new_evals:type_name -> drover.structs.Evaluation
-	61, // 46: drover.structs.AllocClientUpdate.allocations:type_name -> drover.structs.Allocation
-	63, // 47: drover.structs.AllocClientUpdate.evals:type_name -> drover.structs.Evaluation
-	32, // 48: drover.structs.GCReap.jobs:type_name -> drover.structs.JobRef
-	60, // 49: drover.structs.StateSnapshot.jobs:type_name -> drover.structs.Job
-	62, // 50: drover.structs.StateSnapshot.nodes:type_name -> drover.structs.Node
-	61, // 51: drover.structs.StateSnapshot.allocations:type_name -> drover.structs.Allocation
-	63, // 52: drover.structs.StateSnapshot.evals:type_name -> drover.structs.Evaluation
-	38, // 53: drover.structs.ServerInfoResponse.self:type_name -> drover.structs.RaftPeer
-	38, // 54: drover.structs.ServerInfoResponse.peers:type_name -> drover.structs.RaftPeer
-	38, // 55: drover.structs.AddRaftPeerRequest.peer:type_name -> drover.structs.RaftPeer
-	0,  // 56: drover.structs.RaftConfigurationRequest.options:type_name -> drover.structs.QueryOptions
-	38, // 57: drover.structs.RaftServer.peer:type_name -> drover.structs.RaftPeer
-	44, // 58: drover.structs.RaftConfigurationResponse.servers:type_name -> drover.structs.RaftServer
-	38, // 59: drover.structs.SnapshotHeader.peers:type_name -> drover.structs.RaftPeer
-	49, // 60: drover.structs.StateRestore.records:type_name -> drover.structs.SnapshotRecord
-	65, // 61: drover.structs.NodeDrainRequest.drain_strategy:type_name -> drover.structs.DrainStrategy
-	2,  // 62: drover.structs.NodeDrainResponse.meta:type_name -> drover.structs.WriteMeta
-	59, // 63: drover.structs.AllocTransitionUpdate.transitions:type_name -> drover.structs.AllocTransitionUpdate.TransitionsEntry
-	63, // 64: drover.structs.AllocTransitionUpdate.evals:type_name -> drover.structs.Evaluation
-	65, // 65: drover.structs.NodeDrainUpdate.drain_strategy:type_name -> drover.structs.DrainStrategy
-	63, // 66: drover.structs.NodeDrainUpdate.evals:type_name -> drover.structs.Evaluation
-	66, // 67: drover.structs.AllocTransitionUpdate.TransitionsEntry.value:type_name -> drover.structs.DesiredTransition
-	3,  // 68: drover.structs.Drover.RegisterJob:input_type -> drover.structs.JobRegisterRequest
-	5,  // 69: drover.structs.Drover.DeregisterJob:input_type -> drover.structs.JobDeregisterRequest
-	7,  // 70: drover.structs.Drover.GetJob:input_type -> drover.structs.JobSpecificRequest
-	9,  // 71: drover.structs.Drover.ListJobs:input_type -> drover.structs.JobListRequest
-	11, // 72: drover.structs.Drover.ListAllocations:input_type -> drover.structs.AllocListRequest
-	13, // 73: drover.structs.Drover.ListNodes:input_type -> drover.structs.NodeListRequest
-	15, // 74: drover.structs.Drover.GetEvaluation:input_type -> drover.structs.EvalSpecificRequest
-	17, // 75: drover.structs.Drover.RegisterNode:input_type -> drover.structs.NodeRegisterRequest
-	18, // 76: drover.structs.Drover.Heartbeat:input_type -> drover.structs.NodeHeartbeatRequest
-	20, // 77: drover.structs.Drover.GetNodeAllocations:input_type -> drover.structs.NodeAllocsRequest
-	22, // 78: drover.structs.Drover.UpdateAllocations:input_type -> drover.structs.AllocUpdateRequest
-	35, // 79: drover.structs.Drover.Raft:input_type -> drover.structs.RaftMessage
-	46, // 80: drover.structs.Drover.InstallSnapshot:input_type -> drover.structs.SnapshotChunk
-	39, // 81: drover.structs.Drover.ServerInfo:input_type -> drover.structs.ServerInfoRequest
-	41, // 82: drover.structs.Drover.AddRaftPeer:input_type -> drover.structs.AddRaftPeerRequest
-	42, // 83: drover.structs.Drover.RemoveRaftPeer:input_type -> drover.structs.RemoveRaftPeerRequest
-	43, // 84: drover.structs.Drover.RaftConfiguration:input_type -> drover.structs.RaftConfigurationRequest
-	50, // 85: drover.structs.Drover.Restore:input_type -> drover.structs.RestoreChunk
-	53, // 86: drover.structs.Drover.GarbageCollect:input_type -> drover.structs.GarbageCollectRequest
-	55, // 87: drover.structs.Drover.UpdateNodeDrain:input_type -> drover.structs.NodeDrainRequest
-	4,  // 88: drover.structs.Drover.RegisterJob:output_type -> drover.structs.JobRegisterResponse
-	6,  // 89: drover.structs.Drover.DeregisterJob:output_type -> drover.structs.JobDeregisterResponse
-	8,  // 90: drover.structs.Drover.GetJob:output_type -> drover.structs.SingleJobResponse
-	10, // 91: drover.structs.Drover.ListJobs:output_type -> drover.structs.JobListResponse
-	12, // 92: drover.structs.Drover.ListAllocations:output_type -> drover.structs.AllocListResponse
-	14, // 93: drover.structs.Drover.ListNodes:output_type -> drover.structs.NodeListResponse
-	16, // 94: drover.structs.Drover.GetEvaluation:output_type -> drover.structs.SingleEvalResponse
-	19, // 95: drover.structs.Drover.RegisterNode:output_type -> drover.structs.NodeUpdateResponse
-	19, // 96: drover.structs.Drover.Heartbeat:output_type -> drover.structs.NodeUpdateResponse
-	21, // 97: drover.structs.Drover.GetNodeAllocations:output_type -> drover.structs.NodeAllocsResponse
-	23, // 98: drover.structs.Drover.UpdateAllocations:output_type -> drover.structs.GenericResponse
-	36, // 99: drover.structs.Drover.Raft:output_type -> drover.structs.Empty
-	36, // 100: drover.structs.Drover.InstallSnapshot:output_type -> drover.structs.Empty
-	40, // 101: drover.structs.Drover.ServerInfo:output_type -> drover.structs.ServerInfoResponse
-	23, // 102: drover.structs.Drover.AddRaftPeer:output_type -> drover.structs.GenericResponse
-	23, // 103: drover.structs.Drover.RemoveRaftPeer:output_type -> drover.structs.GenericResponse
-	45, // 104: drover.structs.Drover.RaftConfiguration:output_type -> drover.structs.RaftConfigurationResponse
-	23, // 105: drover.structs.Drover.Restore:output_type -> drover.structs.GenericResponse
-	54, // 106: drover.structs.Drover.GarbageCollect:output_type -> drover.structs.GarbageCollectResponse
-	56, // 107: drover.structs.Drover.UpdateNodeDrain:output_type -> drover.structs.NodeDrainResponse
-	88, // [88:108] is the sub-list for method output_type
-	68, // [68:88] is the sub-list for method input_type
-	68, // [68:68] is the sub-list for extension type_name
-	68, // [68:68] is the sub-list for extension extendee
-	0,  // [0:68] is the sub-list for field type_name
+	59, // 36: drover.structs.LogCommand.node_eligibility:type_name -> drover.structs.NodeEligibilityUpdate
+	63, // 37: drover.structs.JobUpsert.job:type_name -> drover.structs.Job
+	66, // 38: drover.structs.JobUpsert.eval:type_name -> drover.structs.Evaluation
+	66, // 39: drover.structs.JobDelete.eval:type_name -> drover.structs.Evaluation
+	65, // 40: drover.structs.NodeUpsert.node:type_name -> drover.structs.Node
+	66, // 41: drover.structs.NodeUpsert.evals:type_name -> drover.structs.Evaluation
+	66, // 42: drover.structs.NodeStatusUpdate.evals:type_name -> drover.structs.Evaluation
+	66, // 43: drover.structs.EvalUpsert.evals:type_name -> drover.structs.Evaluation
+	67, // 44: drover.structs.PlanApply.result:type_name -> drover.structs.PlanResult
+	66, // 45: drover.structs.PlanApply.eval:type_name -> drover.structs.Evaluation
+	66, // 46: drover.structs.PlanApply.new_evals:type_name -> drover.structs.Evaluation
+	64, // 47: drover.structs.AllocClientUpdate.allocations:type_name -> drover.structs.Allocation
+	66, // 48: drover.structs.AllocClientUpdate.evals:type_name -> drover.structs.Evaluation
+	32, // 49: drover.structs.GCReap.jobs:type_name -> drover.structs.JobRef
+	63, // 50: drover.structs.StateSnapshot.jobs:type_name -> drover.structs.Job
+	65, // 51: drover.structs.StateSnapshot.nodes:type_name -> drover.structs.Node
+	64, // 52: drover.structs.StateSnapshot.allocations:type_name -> drover.structs.Allocation
+	66, // 53: drover.structs.StateSnapshot.evals:type_name -> drover.structs.Evaluation
+	38, // 54: drover.structs.ServerInfoRequest.self:type_name -> drover.structs.RaftPeer
+	38, // 55: drover.structs.ServerInfoResponse.self:type_name -> drover.structs.RaftPeer
+	38, // 56: drover.structs.ServerInfoResponse.peers:type_name -> drover.structs.RaftPeer
+	38, // 57: drover.structs.AddRaftPeerRequest.peer:type_name -> drover.structs.RaftPeer
+	0,  // 58: drover.structs.RaftConfigurationRequest.options:type_name -> drover.structs.QueryOptions
+	38, // 59: drover.structs.RaftServer.peer:type_name -> drover.structs.RaftPeer
+	44, // 60: drover.structs.RaftConfigurationResponse.servers:type_name -> drover.structs.RaftServer
+	38, // 61: drover.structs.SnapshotHeader.peers:type_name -> drover.structs.RaftPeer
+	49, // 62: drover.structs.StateRestore.records:type_name -> drover.structs.SnapshotRecord
+	68, // 63: drover.structs.NodeDrainRequest.drain_strategy:type_name -> drover.structs.DrainStrategy
+	2,  // 64: drover.structs.NodeDrainResponse.meta:type_name -> drover.structs.WriteMeta
+	62, // 65: drover.structs.AllocTransitionUpdate.transitions:type_name -> drover.structs.AllocTransitionUpdate.TransitionsEntry
+	66, // 66: drover.structs.AllocTransitionUpdate.evals:type_name -> drover.structs.Evaluation
+	68, // 67: drover.structs.NodeDrainUpdate.drain_strategy:type_name -> drover.structs.DrainStrategy
+	66, // 68: drover.structs.NodeDrainUpdate.evals:type_name -> drover.structs.Evaluation
+	66, // 69: drover.structs.NodeEligibilityUpdate.evals:type_name -> drover.structs.Evaluation
+	2,  // 70: drover.structs.NodeEligibilityResponse.meta:type_name -> drover.structs.WriteMeta
+	69, // 71: drover.structs.AllocTransitionUpdate.TransitionsEntry.value:type_name -> drover.structs.DesiredTransition
+	3,  // 72: drover.structs.Drover.RegisterJob:input_type -> drover.structs.JobRegisterRequest
+	5,  // 73: drover.structs.Drover.DeregisterJob:input_type -> drover.structs.JobDeregisterRequest
+	7,  // 74: drover.structs.Drover.GetJob:input_type -> drover.structs.JobSpecificRequest
+	9,  // 75: drover.structs.Drover.ListJobs:input_type -> drover.structs.JobListRequest
+	11, // 76: drover.structs.Drover.ListAllocations:input_type -> drover.structs.AllocListRequest
+	13, // 77: drover.structs.Drover.ListNodes:input_type -> drover.structs.NodeListRequest
+	15, // 78: drover.structs.Drover.GetEvaluation:input_type -> drover.structs.EvalSpecificRequest
+	17, // 79: drover.structs.Drover.RegisterNode:input_type -> drover.structs.NodeRegisterRequest
+	18, // 80: drover.structs.Drover.Heartbeat:input_type -> drover.structs.NodeHeartbeatRequest
+	20, // 81: drover.structs.Drover.GetNodeAllocations:input_type -> drover.structs.NodeAllocsRequest
+	22, // 82: drover.structs.Drover.UpdateAllocations:input_type -> drover.structs.AllocUpdateRequest
+	35, // 83: drover.structs.Drover.Raft:input_type -> drover.structs.RaftMessage
+	46, // 84: drover.structs.Drover.InstallSnapshot:input_type -> drover.structs.SnapshotChunk
+	39, // 85: drover.structs.Drover.ServerInfo:input_type -> drover.structs.ServerInfoRequest
+	41, // 86: drover.structs.Drover.AddRaftPeer:input_type -> drover.structs.AddRaftPeerRequest
+	42, // 87: drover.structs.Drover.RemoveRaftPeer:input_type -> drover.structs.RemoveRaftPeerRequest
+	43, // 88: drover.structs.Drover.RaftConfiguration:input_type -> drover.structs.RaftConfigurationRequest
+	50, // 89: drover.structs.Drover.Restore:input_type -> drover.structs.RestoreChunk
+	53, // 90: drover.structs.Drover.GarbageCollect:input_type -> drover.structs.GarbageCollectRequest
+	55, // 91: drover.structs.Drover.UpdateNodeDrain:input_type -> drover.structs.NodeDrainRequest
+	60, // 92: drover.structs.Drover.UpdateNodeEligibility:input_type -> drover.structs.NodeEligibilityRequest
+	4,  // 93: drover.structs.Drover.RegisterJob:output_type -> drover.structs.JobRegisterResponse
+	6,  // 94: drover.structs.Drover.DeregisterJob:output_type -> drover.structs.JobDeregisterResponse
+	8,  // 95: drover.structs.Drover.GetJob:output_type -> drover.structs.SingleJobResponse
+	10, // 96: drover.structs.Drover.ListJobs:output_type -> drover.structs.JobListResponse
+	12, // 97: drover.structs.Drover.ListAllocations:output_type -> drover.structs.AllocListResponse
+	14, // 98: drover.structs.Drover.ListNodes:output_type -> drover.structs.NodeListResponse
+	16, // 99: drover.structs.Drover.GetEvaluation:output_type -> drover.structs.SingleEvalResponse
+	19, // 100: drover.structs.Drover.RegisterNode:output_type -> drover.structs.NodeUpdateResponse
+	19, // 101: drover.structs.Drover.Heartbeat:output_type -> drover.structs.NodeUpdateResponse
+	21, // 102: drover.structs.Drover.GetNodeAllocations:output_type -> drover.structs.NodeAllocsResponse
+	23, // 103: drover.structs.Drover.UpdateAllocations:output_type -> drover.structs.GenericResponse
+	36, // 104: drover.structs.Drover.Raft:output_type -> drover.structs.Empty
+	36, // 105: drover.structs.Drover.InstallSnapshot:output_type -> drover.structs.Empty
+	40, // 106: drover.structs.Drover.ServerInfo:output_type -> drover.structs.ServerInfoResponse
+	23, // 107: drover.structs.Drover.AddRaftPeer:output_type -> drover.structs.GenericResponse
+	23, // 108: drover.structs.Drover.RemoveRaftPeer:output_type -> drover.structs.GenericResponse
+	45, // 109: drover.structs.Drover.RaftConfiguration:output_type -> drover.structs.RaftConfigurationResponse
+	23, // 110: drover.structs.Drover.Restore:output_type -> drover.structs.GenericResponse
+	54, // 111: drover.structs.Drover.GarbageCollect:output_type -> drover.structs.GarbageCollectResponse
+	56, // 112: drover.structs.Drover.UpdateNodeDrain:output_type -> drover.structs.NodeDrainResponse
+	61, // 113: drover.structs.Drover.UpdateNodeEligibility:output_type -> drover.structs.NodeEligibilityResponse
+	93, // [93:114] is the sub-list for method output_type
+	72, // [72:93] is the sub-list for method input_type
+	72, // [72:72] is the sub-list for extension type_name
+	72, // [72:72] is the sub-list for extension extendee
+	0,  // [0:72] is the sub-list for field type_name
 }
 
 func init() { file_structs_rpc_proto_init() }
@@ -4118,6 +4334,7 @@ func file_structs_rpc_proto_init() {
 		(*LogCommand_StateRestore)(nil),
 		(*LogCommand_AllocTransition)(nil),
 		(*LogCommand_NodeDrain)(nil),
+		(*LogCommand_NodeEligibility)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -4125,7 +4342,7 @@ func file_structs_rpc_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_structs_rpc_proto_rawDesc), len(file_structs_rpc_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   60,
+			NumMessages:   63,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

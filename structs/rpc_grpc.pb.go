@@ -22,26 +22,27 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Drover_RegisterJob_FullMethodName        = "/drover.structs.Drover/RegisterJob"
-	Drover_DeregisterJob_FullMethodName      = "/drover.structs.Drover/DeregisterJob"
-	Drover_GetJob_FullMethodName             = "/drover.structs.Drover/GetJob"
-	Drover_ListJobs_FullMethodName           = "/drover.structs.Drover/ListJobs"
-	Drover_ListAllocations_FullMethodName    = "/drover.structs.Drover/ListAllocations"
-	Drover_ListNodes_FullMethodName          = "/drover.structs.Drover/ListNodes"
-	Drover_GetEvaluation_FullMethodName      = "/drover.structs.Drover/GetEvaluation"
-	Drover_RegisterNode_FullMethodName       = "/drover.structs.Drover/RegisterNode"
-	Drover_Heartbeat_FullMethodName          = "/drover.structs.Drover/Heartbeat"
-	Drover_GetNodeAllocations_FullMethodName = "/drover.structs.Drover/GetNodeAllocations"
-	Drover_UpdateAllocations_FullMethodName  = "/drover.structs.Drover/UpdateAllocations"
-	Drover_Raft_FullMethodName               = "/drover.structs.Drover/Raft"
-	Drover_InstallSnapshot_FullMethodName    = "/drover.structs.Drover/InstallSnapshot"
-	Drover_ServerInfo_FullMethodName         = "/drover.structs.Drover/ServerInfo"
-	Drover_AddRaftPeer_FullMethodName        = "/drover.structs.Drover/AddRaftPeer"
-	Drover_RemoveRaftPeer_FullMethodName     = "/drover.structs.Drover/RemoveRaftPeer"
-	Drover_RaftConfiguration_FullMethodName  = "/drover.structs.Drover/RaftConfiguration"
-	Drover_Restore_FullMethodName            = "/drover.structs.Drover/Restore"
-	Drover_GarbageCollect_FullMethodName     = "/drover.structs.Drover/GarbageCollect"
-	Drover_UpdateNodeDrain_FullMethodName    = "/drover.structs.Drover/UpdateNodeDrain"
+	Drover_RegisterJob_FullMethodName           = "/drover.structs.Drover/RegisterJob"
+	Drover_DeregisterJob_FullMethodName         = "/drover.structs.Drover/DeregisterJob"
+	Drover_GetJob_FullMethodName                = "/drover.structs.Drover/GetJob"
+	Drover_ListJobs_FullMethodName              = "/drover.structs.Drover/ListJobs"
+	Drover_ListAllocations_FullMethodName       = "/drover.structs.Drover/ListAllocations"
+	Drover_ListNodes_FullMethodName             = "/drover.structs.Drover/ListNodes"
+	Drover_GetEvaluation_FullMethodName         = "/drover.structs.Drover/GetEvaluation"
+	Drover_RegisterNode_FullMethodName          = "/drover.structs.Drover/RegisterNode"
+	Drover_Heartbeat_FullMethodName             = "/drover.structs.Drover/Heartbeat"
+	Drover_GetNodeAllocations_FullMethodName    = "/drover.structs.Drover/GetNodeAllocations"
+	Drover_UpdateAllocations_FullMethodName     = "/drover.structs.Drover/UpdateAllocations"
+	Drover_Raft_FullMethodName                  = "/drover.structs.Drover/Raft"
+	Drover_InstallSnapshot_FullMethodName       = "/drover.structs.Drover/InstallSnapshot"
+	Drover_ServerInfo_FullMethodName            = "/drover.structs.Drover/ServerInfo"
+	Drover_AddRaftPeer_FullMethodName           = "/drover.structs.Drover/AddRaftPeer"
+	Drover_RemoveRaftPeer_FullMethodName        = "/drover.structs.Drover/RemoveRaftPeer"
+	Drover_RaftConfiguration_FullMethodName     = "/drover.structs.Drover/RaftConfiguration"
+	Drover_Restore_FullMethodName               = "/drover.structs.Drover/Restore"
+	Drover_GarbageCollect_FullMethodName        = "/drover.structs.Drover/GarbageCollect"
+	Drover_UpdateNodeDrain_FullMethodName       = "/drover.structs.Drover/UpdateNodeDrain"
+	Drover_UpdateNodeEligibility_FullMethodName = "/drover.structs.Drover/UpdateNodeEligibility"
 )
 
 // DroverClient is the client API for Drover service.
@@ -70,6 +71,7 @@ type DroverClient interface {
 	Restore(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[RestoreChunk, GenericResponse], error)
 	GarbageCollect(ctx context.Context, in *GarbageCollectRequest, opts ...grpc.CallOption) (*GarbageCollectResponse, error)
 	UpdateNodeDrain(ctx context.Context, in *NodeDrainRequest, opts ...grpc.CallOption) (*NodeDrainResponse, error)
+	UpdateNodeEligibility(ctx context.Context, in *NodeEligibilityRequest, opts ...grpc.CallOption) (*NodeEligibilityResponse, error)
 }
 
 type droverClient struct {
@@ -289,6 +291,16 @@ func (c *droverClient) UpdateNodeDrain(ctx context.Context, in *NodeDrainRequest
 	return out, nil
 }
 
+func (c *droverClient) UpdateNodeEligibility(ctx context.Context, in *NodeEligibilityRequest, opts ...grpc.CallOption) (*NodeEligibilityResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(NodeEligibilityResponse)
+	err := c.cc.Invoke(ctx, Drover_UpdateNodeEligibility_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // DroverServer is the server API for Drover service.
 // All implementations must embed UnimplementedDroverServer
 // for forward compatibility.
@@ -315,6 +327,7 @@ type DroverServer interface {
 	Restore(grpc.ClientStreamingServer[RestoreChunk, GenericResponse]) error
 	GarbageCollect(context.Context, *GarbageCollectRequest) (*GarbageCollectResponse, error)
 	UpdateNodeDrain(context.Context, *NodeDrainRequest) (*NodeDrainResponse, error)
+	UpdateNodeEligibility(context.Context, *NodeEligibilityRequest) (*NodeEligibilityResponse, error)
 	mustEmbedUnimplementedDroverServer()
 }
 
@@ -384,6 +397,9 @@ func (UnimplementedDroverServer) GarbageCollect(context.Context, *GarbageCollect
 }
 func (UnimplementedDroverServer) UpdateNodeDrain(context.Context, *NodeDrainRequest) (*NodeDrainResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method UpdateNodeDrain not implemented")
+}
+func (UnimplementedDroverServer) UpdateNodeEligibility(context.Context, *NodeEligibilityRequest) (*NodeEligibilityResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateNodeEligibility not implemented")
 }
 func (UnimplementedDroverServer) mustEmbedUnimplementedDroverServer() {}
 func (UnimplementedDroverServer) testEmbeddedByValue()                {}
@@ -733,6 +749,24 @@ func _Drover_UpdateNodeDrain_Handler(srv interface{}, ctx context.Context, dec f
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Drover_UpdateNodeEligibility_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(NodeEligibilityRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DroverServer).UpdateNodeEligibility(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Drover_UpdateNodeEligibility_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DroverServer).UpdateNodeEligibility(ctx, req.(*NodeEligibilityRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Drover_ServiceDesc is the grpc.ServiceDesc for Drover service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -807,6 +841,10 @@ var Drover_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "UpdateNodeDrain",
 			Handler:    _Drover_UpdateNodeDrain_Handler,
+		},
+		{
+			MethodName: "UpdateNodeEligibility",
+			Handler:    _Drover_UpdateNodeEligibility_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/droverhq/drover/api"
 	"github.com/droverhq/drover/server"
@@ -67,9 +68,18 @@ func (b *apiBackend) UpdateNodeEligibility(ctx context.Context, nodeID, eligibil
 	return api.NodeUpdate{Index: resp.GetMeta().GetIndex(), EvalIDs: resp.EvalIds}, nil
 }
 
-// UpdateNodeDrain implements api.NodeBackend.
-func (b *apiBackend) UpdateNodeDrain(context.Context, string, *api.DrainSpec, bool, map[string]string) (api.NodeUpdate, error) {
-	return api.NodeUpdate{}, notYet("node drain is not available in this version")
+// UpdateNodeDrain implements api.NodeBackend: an operator's drain (no
+// node secret), started with spec or cancelled with nil.
+func (b *apiBackend) UpdateNodeDrain(ctx context.Context, nodeID string, spec *api.DrainSpec, markEligible bool, _ map[string]string) (api.NodeUpdate, error) {
+	var strategy *structs.DrainStrategy
+	if spec != nil {
+		strategy = &structs.DrainStrategy{Deadline: durationpb.New(spec.Deadline), IgnoreSystemJobs: spec.IgnoreSystemJobs}
+	}
+	idx, err := b.Server.UpdateNodeDrain(ctx, nodeID, "", strategy, markEligible)
+	if err != nil {
+		return api.NodeUpdate{}, err
+	}
+	return api.NodeUpdate{Index: idx}, nil
 }
 
 // Self implements api.ClusterBackend.
@@ -89,17 +99,24 @@ func (b *apiBackend) Peers(context.Context) ([]string, error) {
 	return []string{b.Addr()}, nil
 }
 
-// Members implements api.ClusterBackend: without gossip membership, the
-// server knows only itself.
+// Members implements api.ClusterBackend: the servers of the gossip pool.
 func (b *apiBackend) Members(context.Context) ([]api.Member, error) {
-	host, port := splitAddr(b.Addr())
-	return []api.Member{{
-		Name: b.Name() + "." + b.Region(), Addr: host, Port: port, Status: "alive",
-		Tags: map[string]string{
-			"role": "nomad", "region": b.Region(), "dc": b.Datacenter(), "build": Version,
-			"port": fmt.Sprint(port), "expect": fmt.Sprint(b.opts.BootstrapExpect),
-		},
-	}}, nil
+	var out []api.Member
+	for _, m := range b.Server.Members() {
+		host, port := splitAddr(m.Addr)
+		tags := map[string]string{
+			"role": "nomad", "region": m.Tags["region"], "dc": m.Tags["dc"], "build": m.Tags["build"],
+			"id": m.Tags["id"], "expect": m.Tags["expect"],
+		}
+		if _, rpcPort := splitAddr(m.Tags["rpc_addr"]); rpcPort != 0 {
+			tags["port"] = fmt.Sprint(rpcPort)
+		}
+		if m.Tags["nonvoter"] == "1" {
+			tags["nonvoter"] = "1"
+		}
+		out = append(out, api.Member{Name: m.Name, Addr: host, Port: port, Status: m.Status, Tags: tags})
+	}
+	return out, nil
 }
 
 // RaftConfiguration implements api.ClusterBackend: the raft peer set as
@@ -118,8 +135,8 @@ func (b *apiBackend) RaftConfiguration(ctx context.Context) (api.RaftConfigurati
 	return out, nil
 }
 
-// Regions implements api.ClusterBackend.
-func (b *apiBackend) Regions(context.Context) ([]string, error) { return []string{b.Region()}, nil }
+// Regions implements api.ClusterBackend: the regions of the federation.
+func (b *apiBackend) Regions(context.Context) ([]string, error) { return b.Server.Regions(), nil }
 
 // SchedulerConfiguration implements api.ClusterBackend.
 func (b *apiBackend) SchedulerConfiguration(context.Context) (api.SchedulerConfiguration, error) {

@@ -380,13 +380,30 @@ type ClientOptions struct {
 	Transport transport.Transport
 
 	// Drivers run tasks. Default: the fn driver alone, with Functions
-	// registered. raw_exec runs host commands unisolated and is only present
-	// when the host adds it, as in Nomad.
+	// registered. exec (driver/exec) and raw_exec (driver/rawexec, host
+	// commands without isolation) are only present when the host adds
+	// them, as in Nomad.
 	Drivers []driver.Driver
-	// Functions are registered on the default fn driver, by name.
+	// Functions are registered on the default fn driver, by name. That
+	// driver belongs to the client, so its tasks stop when the client
+	// shuts down; tasks of other drivers keep running, to be reattached.
 	Functions map[string]fn.Func
 	// Fingerprinters add facts to the built-in fingerprint of the host.
+	// Their attributes are usable in constraints as ${attr.NAME}; those
+	// implementing fingerprint.Periodic are run again on their interval,
+	// and a change registers the node's new facts.
 	Fingerprinters []fingerprint.Fingerprinter
+
+	// DrainOnShutdown (Nomad's drain_on_shutdown block) makes a client that
+	// leaves (see LeaveOnInterrupt, LeaveOnTerminate) drain its node first.
+	// Nil: no drain.
+	DrainOnShutdown *DrainOnShutdown
+	// LeaveOnInterrupt makes Client.ShutdownOnSignal(ctx, SIGINT) leave
+	// the cluster gracefully (Nomad's leave_on_interrupt).
+	LeaveOnInterrupt bool
+	// LeaveOnTerminate makes Client.Shutdown, and ShutdownOnSignal with
+	// SIGTERM, leave the cluster gracefully (Nomad's leave_on_terminate).
+	LeaveOnTerminate bool
 
 	// Logger receives the client's logs. Default: discard.
 	Logger *slog.Logger
@@ -394,10 +411,26 @@ type ClientOptions struct {
 	Registerer prometheus.Registerer
 }
 
+// DrainOnShutdown is Nomad's drain_on_shutdown block: how a leaving
+// client drains its node.
+type DrainOnShutdown struct {
+	// Deadline bounds the drain; past it, what is left is stopped. Default 1h.
+	Deadline time.Duration
+	// Force stops every allocation at once instead.
+	Force bool
+	// IgnoreSystemJobs leaves system jobs' allocations running.
+	IgnoreSystemJobs bool
+}
+
 // WithDefaults returns a copy of o with every zero field set to its default.
 func (o ClientOptions) WithDefaults() ClientOptions {
 	setDefault(&o.Region, "global")
 	setDefault(&o.Datacenter, "dc1")
+	if o.DrainOnShutdown != nil {
+		d := *o.DrainOnShutdown
+		setDefault(&d.Deadline, time.Hour)
+		o.DrainOnShutdown = &d
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -414,6 +447,9 @@ func (o ClientOptions) Validate() error {
 	}
 	if len(o.Servers) == 0 {
 		errs = append(errs, optErr("at least one server address is required"))
+	}
+	if d := o.DrainOnShutdown; d != nil && d.Deadline < 0 {
+		errs = append(errs, optErr("drain_on_shutdown.deadline must not be negative, got %v (use Force)", d.Deadline))
 	}
 	names := map[string]bool{}
 	for _, d := range o.Drivers {

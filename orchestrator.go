@@ -50,6 +50,12 @@ type (
 	Evaluation = structs.Evaluation
 	// TaskState is a task's lifecycle state on its client.
 	TaskState = structs.TaskState
+	// Artifact is a file or archive a task needs, fetched before it starts.
+	Artifact = structs.Artifact
+	// LogConfig bounds a task's rotated log files.
+	LogConfig = structs.LogConfig
+	// DrainStrategy says how a node drains.
+	DrainStrategy = structs.DrainStrategy
 	// ValidationError lists every problem of an invalid job.
 	ValidationError = structs.ValidationError
 	// Driver runs tasks of one kind on a client.
@@ -198,7 +204,11 @@ func NewClient(opts ClientOptions) (*Client, error) {
 	o := opts.WithDefaults()
 	drivers := slices.Clone(o.Drivers)
 	hasFn := slices.ContainsFunc(drivers, func(d driver.Driver) bool { return d.Name() == "fn" })
+	var stopOnShutdown []string
 	if !hasFn {
+		// Only this client holds the default fn driver: nothing could
+		// reattach to its functions, so they stop with the client.
+		stopOnShutdown = append(stopOnShutdown, fn.Name)
 		f := fn.New(o.Logger)
 		for name, fun := range o.Functions {
 			if err := f.Register(name, fun); err != nil {
@@ -208,6 +218,13 @@ func NewClient(opts ClientOptions) (*Client, error) {
 		drivers = append(drivers, f)
 	} else if len(o.Functions) > 0 {
 		return nil, optErr("Functions are registered on the default fn driver; register them on the fn driver you passed instead")
+	}
+	var drain *client.DrainConfig
+	if d := o.DrainOnShutdown; d != nil {
+		drain = &client.DrainConfig{Deadline: d.Deadline, IgnoreSystemJobs: d.IgnoreSystemJobs}
+		if d.Force {
+			drain.Deadline = 0
+		}
 	}
 	c, err := client.New(client.Config{
 		Name:           o.Name,
@@ -222,6 +239,11 @@ func NewClient(opts ClientOptions) (*Client, error) {
 		Fingerprinters: o.Fingerprinters,
 		Logger:         o.Logger,
 		Registerer:     o.Registerer,
+
+		StopOnShutdown:   stopOnShutdown,
+		DrainOnShutdown:  drain,
+		LeaveOnInterrupt: o.LeaveOnInterrupt,
+		LeaveOnTerminate: o.LeaveOnTerminate,
 	})
 	if err != nil {
 		return nil, err

@@ -257,10 +257,21 @@ func TestNodeEligibilityAndDrain(t *testing.T) {
 	_, err = c.nomad.Nodes().ToggleEligibility("no-such-node", true, nil)
 	requireStatus(t, err, http.StatusNotFound)
 
-	// Drain waits for the server to support it: a clear 501 until then.
-	_, err = c.nomad.Nodes().UpdateDrain(id, &nomad.DrainSpec{Deadline: time.Minute}, false, nil)
-	requireStatus(t, err, http.StatusNotImplemented)
-	require.Contains(t, err.Error(), "node drain")
+	// An operator's drain makes the node ineligible and records the
+	// strategy; cancelling it with mark-eligible undoes both.
+	dr, err := c.nomad.Nodes().UpdateDrain(id, &nomad.DrainSpec{Deadline: time.Minute}, false, nil)
+	require.NoError(t, err)
+	require.NotZero(t, dr.NodeModifyIndex)
+	node, _, err = c.nomad.Nodes().Info(id, nil)
+	require.NoError(t, err)
+	require.Equal(t, "ineligible", node.SchedulingEligibility)
+	_, err = c.nomad.Nodes().UpdateDrain(id, nil, true, nil)
+	require.NoError(t, err)
+	node, _, err = c.nomad.Nodes().Info(id, nil)
+	require.NoError(t, err)
+	require.Equal(t, "eligible", node.SchedulingEligibility)
+	_, err = c.nomad.Nodes().UpdateDrain("no-such-node", &nomad.DrainSpec{Deadline: time.Minute}, false, nil)
+	requireStatus(t, err, http.StatusNotFound)
 }
 
 func TestStatusAgentAndOperatorEndpoints(t *testing.T) {

@@ -20,34 +20,61 @@ type allocRunner struct {
 	mu     sync.Mutex
 	alloc  *structs.Allocation
 	states map[string]*structs.TaskState
+	// shuttingDown: the client is stopping; nothing is reported any more.
+	shuttingDown bool
 
 	stopOnce sync.Once
 	stopCh   chan struct{} // closed to stop every task
-	done     chan struct{}
+	// destroy: remove the allocation's directory and local state once its
+	// tasks are stopped (the servers no longer know it).
+	destroyOnce sync.Once
+	destroyCh   chan struct{}
+	done        chan struct{}
+
+	restored map[string]*taskRecord
 }
 
-func newAllocRunner(c *Client, a *structs.Allocation) *allocRunner {
+func newAllocRunner(c *Client, a *structs.Allocation, restored map[string]*taskRecord) *allocRunner {
 	return &allocRunner{
-		c:      c,
-		dir:    filepath.Join(c.cfg.DataDir, "alloc", a.Id),
-		alloc:  a,
-		states: map[string]*structs.TaskState{},
-		stopCh: make(chan struct{}),
-		done:   make(chan struct{}),
+		c:         c,
+		dir:       filepath.Join(c.cfg.DataDir, "alloc", a.Id),
+		alloc:     a,
+		states:    map[string]*structs.TaskState{},
+		stopCh:    make(chan struct{}),
+		destroyCh: make(chan struct{}),
+		done:      make(chan struct{}),
+		restored:  restored,
 	}
 }
 
 // update takes the servers' latest version of the allocation.
 func (r *allocRunner) update(a *structs.Allocation) {
 	r.mu.Lock()
+	if a.ModifyIndex < r.alloc.ModifyIndex {
+		r.mu.Unlock()
+		return // an older version, from a server behind
+	}
+	changed := a.DesiredStatus != r.alloc.DesiredStatus || a.AllocModifyIndex != r.alloc.AllocModifyIndex
 	r.alloc = a
 	r.mu.Unlock()
+	if changed {
+		if err := r.c.state.putAlloc(a); err != nil {
+			r.c.logger.Error("recording allocation", "alloc", a.Id, "error", err)
+		}
+	}
 	if a.DesiredStatus != structs.AllocDesiredRun {
 		r.stop()
 	}
 }
 
 func (r *allocRunner) stop() { r.stopOnce.Do(func() { close(r.stopCh) }) }
+
+// destroy stops every task, then removes what the client holds of the
+// allocation.
+func (r *allocRunner) destroy() {
+	r.destroyOnce.Do(func() { close(r.destroyCh) })
+	r.stop()
+}
 
 // finished reports whether every task of the allocation has ended.
 func (r *allocRunner) finished() bool {
@@ -59,33 +86,41 @@ func (r *allocRunner) finished() bool {
 	}
 }
 
-// kill stops every task and waits for the runner to finish or ctx to end.
-func (r *allocRunner) kill(ctx context.Context) {
-	r.stop()
-	select {
-	case <-r.done:
-	case <-ctx.Done():
-	}
+// current returns the allocation as last received.
+func (r *allocRunner) current() *structs.Allocation {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.alloc
 }
 
 func (r *allocRunner) run(ctx context.Context) {
 	defer close(r.done)
-	r.mu.Lock()
-	alloc := r.alloc
-	r.mu.Unlock()
+	alloc := r.current()
 	tg := findGroup(alloc)
 	if tg == nil {
 		r.fail(ctx, fmt.Sprintf("task group %q not found in job", alloc.TaskGroup))
 		return
 	}
-	if err := os.MkdirAll(filepath.Join(r.dir, "alloc", "logs"), 0o755); err != nil {
-		r.fail(ctx, fmt.Sprintf("create allocation dir: %v", err))
+	if err := makeAllocDir(r.dir); err != nil {
+		r.fail(ctx, err.Error())
 		return
 	}
-	var wg sync.WaitGroup
+	runners := make([]*taskRunner, 0, len(tg.Tasks))
 	for _, task := range tg.Tasks {
-		tr := newTaskRunner(r, alloc, tg, task)
-		r.setTaskState(ctx, task.Name, tr.state())
+		tr := newTaskRunner(r, alloc, tg, task, r.restored[task.Name])
+		runners = append(runners, tr)
+		r.mu.Lock()
+		r.states[task.Name] = proto.Clone(tr.st).(*structs.TaskState)
+		r.mu.Unlock()
+	}
+	if r.restored == nil {
+		// A new allocation: its tasks are received.
+		for _, tr := range runners {
+			tr.publish()
+		}
+	}
+	var wg sync.WaitGroup
+	for _, tr := range runners {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -93,6 +128,27 @@ func (r *allocRunner) run(ctx context.Context) {
 		}()
 	}
 	wg.Wait()
+	if ctx.Err() != nil {
+		r.mu.Lock()
+		r.shuttingDown = true
+		r.mu.Unlock()
+		return
+	}
+	select {
+	case <-r.destroyCh:
+		r.remove()
+	default:
+	}
+}
+
+// remove deletes the allocation's directory and local state.
+func (r *allocRunner) remove() {
+	if err := os.RemoveAll(r.dir); err != nil {
+		r.c.logger.Warn("removing allocation dir", "alloc", r.alloc.Id, "error", err)
+	}
+	if err := r.c.state.deleteAlloc(r.alloc.Id); err != nil {
+		r.c.logger.Warn("forgetting allocation", "alloc", r.alloc.Id, "error", err)
+	}
 }
 
 func findGroup(a *structs.Allocation) *structs.TaskGroup {
@@ -113,9 +169,9 @@ func (r *allocRunner) fail(ctx context.Context, why string) {
 	r.c.updates.push(&structs.Allocation{Id: r.alloc.Id, ClientStatus: structs.AllocClientFailed, ClientDescription: why})
 }
 
-// setTaskState records a task's new state, stops the other tasks when one
-// failed, and queues the allocation's status for the servers.
-func (r *allocRunner) setTaskState(ctx context.Context, task string, st *structs.TaskState) {
+// setTaskState records a task's new state locally, stops the other tasks
+// when one failed, and queues the allocation's status for the servers.
+func (r *allocRunner) setTaskState(task string, st *structs.TaskState, rec *taskRecord) {
 	r.mu.Lock()
 	r.states[task] = st
 	states := make(map[string]*structs.TaskState, len(r.states))
@@ -123,17 +179,20 @@ func (r *allocRunner) setTaskState(ctx context.Context, task string, st *structs
 		states[k] = v
 	}
 	id := r.alloc.Id
+	quiet := r.shuttingDown
 	r.mu.Unlock()
 	status, desc := clientStatus(states)
 	if status == structs.AllocClientFailed {
 		r.stop()
 	}
-	if ctx.Err() != nil {
-		// The client is shutting down: tasks stop with it, which is not
-		// something the servers should record as the tasks' fate.
-		return
+	upd := &structs.Allocation{Id: id, ClientStatus: status, ClientDescription: desc, TaskStates: states}
+	var p *pendingUpdate
+	if !quiet {
+		p = r.c.updates.next(upd)
 	}
-	r.c.updates.push(&structs.Allocation{Id: id, ClientStatus: status, ClientDescription: desc, TaskStates: states})
+	if err := r.c.state.putTask(id, task, rec, p); err != nil {
+		r.c.logger.Error("recording task state", "alloc", id, "task", task, "error", err)
+	}
 }
 
 // clientStatus derives an allocation's client status from its tasks.
@@ -157,9 +216,4 @@ func clientStatus(states map[string]*structs.TaskState) (string, string) {
 		return structs.AllocClientRunning, "tasks are running"
 	}
 	return structs.AllocClientPending, "no tasks have started"
-}
-
-// cloneState copies a task state for publication.
-func cloneState(s *structs.TaskState) *structs.TaskState {
-	return proto.Clone(s).(*structs.TaskState)
 }

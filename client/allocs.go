@@ -10,17 +10,59 @@ import (
 )
 
 // allocManager watches the allocations the servers place on this node and
-// keeps one alloc runner per allocation that should run.
+// keeps one alloc runner per allocation the client holds.
 type allocManager struct {
 	c *Client
 
 	mu      sync.Mutex
 	runners map[string]*allocRunner
+	// listed is the servers' latest list of the node's allocations; nil
+	// until the first answer.
+	listed map[string]*structs.Allocation
+	// reported holds allocations the client never ran and has reported
+	// complete, so they are reported once.
+	reported map[string]bool
+	// changed is closed and replaced whenever runners or listed change.
+	changed chan struct{}
 	wg      sync.WaitGroup
 }
 
 func newAllocManager(c *Client) *allocManager {
-	return &allocManager{c: c, runners: map[string]*allocRunner{}}
+	return &allocManager{c: c, runners: map[string]*allocRunner{}, reported: map[string]bool{}, changed: make(chan struct{})}
+}
+
+func (m *allocManager) notifyLocked() {
+	close(m.changed)
+	m.changed = make(chan struct{})
+}
+
+// restore starts runners for the allocations the local state holds, before
+// the servers are asked: running tasks are reattached at once.
+func (m *allocManager) restore(ctx context.Context, allocs []*restoredAlloc) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, ra := range allocs {
+		if _, ok := m.runners[ra.alloc.Id]; ok {
+			continue
+		}
+		m.start(ctx, newAllocRunner(m.c, ra.alloc, ra.tasks))
+	}
+	if len(allocs) > 0 {
+		m.c.logger.Info("restored allocations from local state", "count", len(allocs))
+	}
+}
+
+// start runs r; m.mu is held.
+func (m *allocManager) start(ctx context.Context, r *allocRunner) {
+	m.runners[r.alloc.Id] = r
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		r.run(ctx)
+		m.mu.Lock()
+		m.notifyLocked()
+		m.mu.Unlock()
+	}()
 }
 
 // watch long-polls the node's allocations by index until ctx is done.
@@ -28,12 +70,14 @@ func (m *allocManager) watch(ctx context.Context) {
 	var index uint64
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
-		resp, err := call(ctx, m.c.servers, func(ctx context.Context, s structs.DroverClient) (*structs.NodeAllocsResponse, error) {
+		qctx, cancel := context.WithTimeout(ctx, 45*time.Second)
+		resp, err := call(qctx, m.c.servers, func(ctx context.Context, s structs.DroverClient) (*structs.NodeAllocsResponse, error) {
 			return s.GetNodeAllocations(ctx, &structs.NodeAllocsRequest{
 				NodeId: m.c.id.NodeID, SecretId: m.c.id.SecretID,
 				Options: &structs.QueryOptions{MinQueryIndex: index, MaxQueryTimeMs: 30_000},
 			})
 		})
+		cancel()
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -48,58 +92,105 @@ func (m *allocManager) watch(ctx context.Context) {
 			continue
 		}
 		backoff = 100 * time.Millisecond
+		// A server behind the last one answers with its own, lower index:
+		// the next query starts from there.
 		index = resp.GetMeta().GetIndex()
-		m.reconcile(ctx, resp.Allocations)
+		m.reconcile(ctx, resp.Allocations, index)
 	}
 }
 
-// reconcile starts runners for new allocations and tells existing ones
-// about changes (such as a request to stop).
-func (m *allocManager) reconcile(ctx context.Context, allocs []*structs.Allocation) {
+// reconcile starts runners for new allocations, tells existing ones about
+// changes (such as a request to stop) and destroys the runners of
+// allocations the servers no longer list, at index.
+func (m *allocManager) reconcile(ctx context.Context, allocs []*structs.Allocation, index uint64) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if ctx.Err() != nil {
 		return
 	}
-	listed := make(map[string]bool, len(allocs))
+	listed := make(map[string]*structs.Allocation, len(allocs))
 	for _, a := range allocs {
-		listed[a.Id] = true
+		listed[a.Id] = a
 	}
-	// Forget finished runners of allocations the servers have collected.
+	m.listed = listed
+	defer m.notifyLocked()
 	for id, r := range m.runners {
-		if !listed[id] && r.finished() {
+		if _, ok := listed[id]; ok {
+			continue
+		}
+		if r.finished() {
+			select {
+			case <-r.destroyCh:
+			default:
+				// Collected by the servers: nothing is left to report.
+				m.wg.Add(1)
+				go func() {
+					defer m.wg.Done()
+					r.remove()
+				}()
+			}
 			delete(m.runners, id)
+			continue
+		}
+		if index < r.current().ModifyIndex {
+			// An answer older than what the client knows of the
+			// allocation proves nothing about it.
+			continue
+		}
+		m.c.logger.Info("servers no longer know the allocation, stopping it", "alloc", id)
+		r.destroy()
+	}
+	for id := range m.reported {
+		if _, ok := listed[id]; !ok {
+			delete(m.reported, id)
 		}
 	}
 	for _, a := range allocs {
-		r := m.runners[a.Id]
-		if r != nil {
+		if r := m.runners[a.Id]; r != nil {
 			r.update(a)
 			continue
 		}
-		if a.DesiredStatus != structs.AllocDesiredRun || a.ClientTerminal() {
+		if a.ClientTerminal() {
 			continue
 		}
-		r = newAllocRunner(m.c, a)
-		m.runners[a.Id] = r
-		m.wg.Add(1)
-		go func() {
-			defer m.wg.Done()
-			r.run(ctx)
-		}()
+		if a.DesiredStatus != structs.AllocDesiredRun {
+			// Stopped before this client ran it: it has nothing to stop.
+			if !m.reported[a.Id] {
+				m.reported[a.Id] = true
+				m.c.updates.push(&structs.Allocation{Id: a.Id, ClientStatus: structs.AllocClientComplete,
+					ClientDescription: "allocation stopped before it started"})
+			}
+			continue
+		}
+		if err := m.c.state.putAlloc(a); err != nil {
+			m.c.logger.Error("recording allocation", "alloc", a.Id, "error", err)
+		}
+		m.start(ctx, newAllocRunner(m.c, a, nil))
 	}
 }
 
-// shutdown stops every task, waiting at most until ctx is done for each.
-func (m *allocManager) shutdown(ctx context.Context) {
+// settled reports whether nothing on the node should run any more: every
+// allocation the servers list is terminal and every runner has finished.
+func (m *allocManager) settled() (bool, <-chan struct{}) {
 	m.mu.Lock()
-	runners := make([]*allocRunner, 0, len(m.runners))
+	defer m.mu.Unlock()
+	if m.listed == nil {
+		return false, m.changed
+	}
+	for _, a := range m.listed {
+		if !a.IsTerminal() {
+			return false, m.changed
+		}
+	}
 	for _, r := range m.runners {
-		runners = append(runners, r)
+		if !r.finished() {
+			return false, m.changed
+		}
 	}
-	m.mu.Unlock()
-	for _, r := range runners {
-		r.kill(ctx)
-	}
-	m.wg.Wait()
+	return true, m.changed
 }
+
+// shutdown waits for every runner to return; the client's context is
+// already cancelled, so tasks are left running (or stopped, for drivers
+// whose tasks cannot outlive the client).
+func (m *allocManager) shutdown() { m.wg.Wait() }

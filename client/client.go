@@ -1,6 +1,9 @@
 // Package client is the client agent: it fingerprints its host, registers
 // with the servers, heartbeats on the TTL they return, watches the
-// allocations placed on it and runs their tasks through drivers.
+// allocations placed on it and runs their tasks through drivers. It keeps
+// its allocations, task handles and unsent status updates in a bbolt file
+// in its data dir, so that a restarted client reattaches to the tasks that
+// kept running and carries on.
 package client
 
 import (
@@ -10,14 +13,17 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/droverhq/drover/client/artifact"
 	"github.com/droverhq/drover/driver"
 	"github.com/droverhq/drover/fingerprint"
 	"github.com/droverhq/drover/structs"
@@ -44,19 +50,52 @@ type Config struct {
 	// UpdateInterval is how often allocation status changes are batched to
 	// the servers. Default 200ms.
 	UpdateInterval time.Duration
+	// DriverFingerprintInterval is how often drivers are fingerprinted
+	// again (health can change). Default 30s.
+	DriverFingerprintInterval time.Duration
+	// LogCheckInterval is how often task log files are checked for
+	// rotation. Default driver.DefaultLogCheckInterval.
+	LogCheckInterval time.Duration
+
+	// StopOnShutdown names drivers whose tasks Shutdown stops, because
+	// nothing could reattach to them (the default fn driver, which only
+	// this client holds). Other tasks keep running across a shutdown.
+	StopOnShutdown []string
+	// DrainOnShutdown, when set, makes a leaving client drain its node
+	// before it stops.
+	DrainOnShutdown *DrainConfig
+	// LeaveOnInterrupt and LeaveOnTerminate make the client leave (drain,
+	// with DrainOnShutdown) when it shuts down on that signal; Shutdown
+	// counts as terminate.
+	LeaveOnInterrupt bool
+	LeaveOnTerminate bool
+}
+
+// DrainConfig is how a node drains on shutdown.
+type DrainConfig struct {
+	// Deadline bounds the drain; past it remaining allocations are
+	// stopped. Zero or negative stops them at once.
+	Deadline time.Duration
+	// IgnoreSystemJobs leaves system jobs' allocations running.
+	IgnoreSystemJobs bool
 }
 
 // Client is a running client agent.
 type Client struct {
-	cfg     Config
-	logger  *slog.Logger
-	id      identity
-	node    *structs.Node
-	drivers map[string]driver.Driver
-	servers *serverConns
-	allocs  *allocManager
-	updates *allocUpdater
-	metrics *metrics
+	cfg       Config
+	logger    *slog.Logger
+	id        identity
+	drivers   map[string]driver.Driver
+	servers   *serverConns
+	state     *localState
+	allocs    *allocManager
+	updates   *allocUpdater
+	metrics   *metrics
+	facts     *fingerprint.Manager
+	artifacts *artifact.Fetcher
+
+	nodeMu sync.Mutex
+	node   *structs.Node
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -68,8 +107,10 @@ type Client struct {
 	shutdownOnce sync.Once
 }
 
-// New fingerprints the host and starts the client; registration with the
-// servers happens in the background (Ready tells when it succeeded).
+// New fingerprints the host, restores what the client ran before a
+// restart (reattaching to tasks still running) and starts the client;
+// registration with the servers happens in the background (Ready tells
+// when it succeeded).
 func New(cfg Config) (*Client, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -80,7 +121,16 @@ func New(cfg Config) (*Client, error) {
 	if cfg.UpdateInterval <= 0 {
 		cfg.UpdateInterval = 200 * time.Millisecond
 	}
-	if err := os.MkdirAll(filepath.Join(cfg.DataDir, "alloc"), 0o755); err != nil {
+	if cfg.DriverFingerprintInterval <= 0 {
+		cfg.DriverFingerprintInterval = 30 * time.Second
+	}
+	if cfg.DataDir == "" {
+		return nil, errors.New("client data dir is required")
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create client data dir: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Join(cfg.DataDir, "alloc"), 0o711); err != nil {
 		return nil, fmt.Errorf("create client data dir: %w", err)
 	}
 	id, err := loadIdentity(cfg.DataDir)
@@ -88,13 +138,14 @@ func New(cfg Config) (*Client, error) {
 		return nil, err
 	}
 	c := &Client{
-		cfg:     cfg,
-		logger:  cfg.Logger.With("agent", "client", "node_id", id.NodeID),
-		id:      id,
-		drivers: map[string]driver.Driver{},
-		servers: newServerConns(cfg.Transport, cfg.Servers),
-		ready:   make(chan struct{}),
-		done:    make(chan struct{}),
+		cfg:       cfg,
+		logger:    cfg.Logger.With("agent", "client", "node_id", id.NodeID),
+		id:        id,
+		drivers:   map[string]driver.Driver{},
+		servers:   newServerConns(cfg.Transport, cfg.Servers),
+		artifacts: &artifact.Fetcher{},
+		ready:     make(chan struct{}),
+		done:      make(chan struct{}),
 	}
 	for _, d := range cfg.Drivers {
 		c.drivers[d.Name()] = d
@@ -103,14 +154,35 @@ func New(cfg Config) (*Client, error) {
 	if c.metrics, err = newMetrics(cfg.Registerer, c.allocs.running); err != nil {
 		return nil, err
 	}
+	if c.state, err = openState(cfg.DataDir); err != nil {
+		return nil, err
+	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
-	node, err := c.fingerprintNode(c.ctx)
+	fps := append(fingerprint.Builtins(), fingerprint.Disk(cfg.DataDir))
+	c.facts = fingerprint.NewManager(append(fps, cfg.Fingerprinters...))
+	if err := c.facts.RunAll(c.ctx, time.Now()); err != nil {
+		// Partial facts are still useful; the node registers with what was found.
+		c.logger.Warn("fingerprinting incomplete", "error", err)
+	}
+	node, err := c.buildNode(c.ctx, nil)
 	if err != nil {
 		c.cancel()
+		c.state.close()
 		return nil, err
 	}
 	c.node = node
 	c.updates = newAllocUpdater(c, cfg.UpdateInterval)
+
+	ups, err := c.state.updates()
+	if err != nil {
+		c.logger.Warn("reading unsent allocation updates", "error", err)
+	}
+	c.updates.restore(ups)
+	restored, err := c.state.allocs()
+	if err != nil {
+		c.logger.Warn("reading local allocation state", "error", err)
+	}
+	c.allocs.restore(c.ctx, restored)
 
 	c.wg.Add(2)
 	go func() {
@@ -136,20 +208,20 @@ func driverNames(n *structs.Node) []string {
 	return out
 }
 
-// fingerprintNode builds the node the client registers as.
-func (c *Client) fingerprintNode(ctx context.Context) (*structs.Node, error) {
-	fps := append(fingerprint.Builtins(), fingerprint.Disk(c.cfg.DataDir))
-	fps = append(fps, c.cfg.Fingerprinters...)
-	attrs, res, err := fingerprint.Run(ctx, fps)
-	if err != nil {
-		// Partial facts are still useful; the node registers with what was found.
-		c.logger.Warn("fingerprinting incomplete", "error", err)
-	}
-	if attrs == nil {
-		attrs = map[string]string{}
-	}
-	if res == nil || res.CpuMhz <= 0 || res.MemoryMb <= 0 {
+// buildNode builds the node the client registers as from the latest facts
+// and driver fingerprints (nil: fingerprint the drivers now).
+func (c *Client) buildNode(ctx context.Context, drivers map[string]*structs.DriverInfo) (*structs.Node, error) {
+	attrs, res := c.facts.Facts()
+	if res.CpuMhz <= 0 || res.MemoryMb <= 0 {
 		return nil, errors.New("fingerprint found no usable cpu or memory on this host")
+	}
+	if drivers == nil {
+		drivers = c.fingerprintDrivers(ctx)
+	}
+	for _, d := range drivers {
+		for k, v := range d.Attributes {
+			attrs[k] = v
+		}
 	}
 	name := c.cfg.Name
 	if name == "" {
@@ -158,26 +230,34 @@ func (c *Client) fingerprintNode(ctx context.Context) (*structs.Node, error) {
 	if name == "" {
 		name, _ = os.Hostname()
 	}
-	node := &structs.Node{
+	return &structs.Node{
 		Id: c.id.NodeID, SecretId: c.id.SecretID, Name: name, Datacenter: c.cfg.Datacenter,
 		NodeClass: c.cfg.NodeClass, Attributes: attrs, Resources: res, Meta: c.cfg.Meta,
-		Drivers: map[string]*structs.DriverInfo{},
-	}
+		Drivers: drivers,
+	}, nil
+}
+
+func (c *Client) fingerprintDrivers(ctx context.Context) map[string]*structs.DriverInfo {
+	out := make(map[string]*structs.DriverInfo, len(c.drivers))
 	for name, d := range c.drivers {
 		fp := d.Fingerprint(ctx)
-		node.Drivers[name] = &structs.DriverInfo{
+		out[name] = &structs.DriverInfo{
 			Detected: fp.Detected, Healthy: fp.Healthy, HealthDescription: fp.HealthDescription, Attributes: fp.Attributes,
 		}
-		for k, v := range fp.Attributes {
-			attrs[k] = v
-		}
 	}
-	return node, nil
+	return out
+}
+
+// nodeCopy returns the node as registered, secret included.
+func (c *Client) nodeCopy() *structs.Node {
+	c.nodeMu.Lock()
+	defer c.nodeMu.Unlock()
+	return proto.Clone(c.node).(*structs.Node)
 }
 
 // Node returns the node as the client registers it (without its secret).
 func (c *Client) Node() *structs.Node {
-	n := proto.Clone(c.node).(*structs.Node)
+	n := c.nodeCopy()
 	n.SecretId = ""
 	return n
 }
@@ -191,32 +271,67 @@ func (c *Client) Ready() <-chan struct{} { return c.ready }
 // Done is closed once the client has stopped.
 func (c *Client) Done() <-chan struct{} { return c.done }
 
-// Shutdown stops the client's goroutines and every task it runs. It is
-// idempotent; ctx bounds how long tasks are given to stop.
+// stopsOnShutdown reports whether tasks of the driver stop with the client.
+func (c *Client) stopsOnShutdown(driverName string) bool {
+	return slices.Contains(c.cfg.StopOnShutdown, driverName)
+}
+
+// Shutdown stops the client as a terminate signal would: with
+// LeaveOnTerminate and DrainOnShutdown set, the node drains first (see
+// ShutdownOnSignal). Its state is written to its data dir and its tasks
+// keep running, to be reattached by the next client started on the same
+// data dir; only tasks of StopOnShutdown drivers are stopped. It is
+// idempotent; ctx bounds the drain and the stopping of tasks.
 func (c *Client) Shutdown(ctx context.Context) error {
+	return c.ShutdownOnSignal(ctx, syscall.SIGTERM)
+}
+
+// ShutdownOnSignal stops the client in answer to sig: on SIGINT with
+// LeaveOnInterrupt, or SIGTERM with LeaveOnTerminate, the client leaves,
+// which with DrainOnShutdown means its node is drained (its allocations
+// migrated, bounded by the drain deadline and ctx) before it stops. Any
+// other signal, or none of those options, stops it at once, as Shutdown
+// describes.
+func (c *Client) ShutdownOnSignal(ctx context.Context, sig os.Signal) error {
+	var err error
 	c.shutdownOnce.Do(func() {
+		leave := sig == syscall.SIGINT && c.cfg.LeaveOnInterrupt || sig == syscall.SIGTERM && c.cfg.LeaveOnTerminate
+		if leave && c.cfg.DrainOnShutdown != nil {
+			err = c.drainAndWait(ctx, c.cfg.DrainOnShutdown)
+			if err != nil {
+				c.logger.Warn("drain on shutdown did not finish", "error", err)
+			}
+		}
 		c.cancel()
-		c.allocs.shutdown(ctx)
+		c.allocs.shutdown()
 		c.wg.Wait()
 		c.servers.close()
+		if cerr := c.state.close(); cerr != nil {
+			c.logger.Warn("closing client state", "error", cerr)
+		}
 		c.logger.Info("client stopped")
 		close(c.done)
 	})
 	<-c.done
-	return nil
+	return err
 }
 
-// run registers, then heartbeats and watches allocations until ctx is done.
+// run registers, then heartbeats, watches allocations and refreshes
+// fingerprints until ctx is done.
 func (c *Client) run(ctx context.Context) {
 	ttl, err := c.register(ctx)
 	if err != nil {
 		return
 	}
 	c.readyOnce.Do(func() { close(c.ready) })
-	c.wg.Add(1)
+	c.wg.Add(2)
 	go func() {
 		defer c.wg.Done()
 		c.allocs.watch(ctx)
+	}()
+	go func() {
+		defer c.wg.Done()
+		c.refreshFacts(ctx)
 	}()
 	c.heartbeatLoop(ctx, ttl)
 }
@@ -225,13 +340,9 @@ func (c *Client) run(ctx context.Context) {
 func (c *Client) register(ctx context.Context) (time.Duration, error) {
 	backoff := 100 * time.Millisecond
 	for {
-		resp, err := call(ctx, c.servers, func(ctx context.Context, s structs.DroverClient) (*structs.NodeUpdateResponse, error) {
-			return s.RegisterNode(ctx, &structs.NodeRegisterRequest{Node: c.node})
-		})
+		ttl, err := c.registerOnce(ctx)
 		if err == nil {
-			c.servers.setServers(resp.Servers)
-			c.logger.Info("node registered", "ttl", time.Duration(resp.HeartbeatTtlMs)*time.Millisecond)
-			return time.Duration(resp.HeartbeatTtlMs) * time.Millisecond, nil
+			return ttl, nil
 		}
 		c.logger.Debug("registration failed, retrying", "error", err, "in", backoff)
 		if !sleep(ctx, backoff) {
@@ -239,6 +350,22 @@ func (c *Client) register(ctx context.Context) (time.Duration, error) {
 		}
 		backoff = min(2*backoff, 5*time.Second)
 	}
+}
+
+func (c *Client) registerOnce(ctx context.Context) (time.Duration, error) {
+	node := c.nodeCopy()
+	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	resp, err := call(rctx, c.servers, func(ctx context.Context, s structs.DroverClient) (*structs.NodeUpdateResponse, error) {
+		return s.RegisterNode(ctx, &structs.NodeRegisterRequest{Node: node})
+	})
+	if err != nil {
+		return 0, err
+	}
+	c.servers.setServers(resp.Servers)
+	ttl := time.Duration(resp.HeartbeatTtlMs) * time.Millisecond
+	c.logger.Info("node registered", "ttl", ttl)
+	return ttl, nil
 }
 
 // heartbeatLoop heartbeats once per TTL. A failed heartbeat is retried
@@ -249,9 +376,11 @@ func (c *Client) heartbeatLoop(ctx context.Context, ttl time.Duration) {
 		if !sleep(ctx, wait) {
 			return
 		}
-		resp, err := call(ctx, c.servers, func(ctx context.Context, s structs.DroverClient) (*structs.NodeUpdateResponse, error) {
+		hctx, cancel := context.WithTimeout(ctx, max(ttl/2, time.Second))
+		resp, err := call(hctx, c.servers, func(ctx context.Context, s structs.DroverClient) (*structs.NodeUpdateResponse, error) {
 			return s.Heartbeat(ctx, &structs.NodeHeartbeatRequest{NodeId: c.id.NodeID, SecretId: c.id.SecretID})
 		})
+		cancel()
 		switch {
 		case err == nil:
 			c.servers.setServers(resp.Servers)
@@ -274,8 +403,74 @@ func (c *Client) heartbeatLoop(ctx context.Context, ttl time.Duration) {
 	}
 }
 
+// refreshFacts reruns periodic fingerprinters and the drivers'
+// fingerprints on their intervals; when the node's facts change, the node
+// registers again so that the servers place work by the new facts.
+func (c *Client) refreshFacts(ctx context.Context) {
+	nextDrivers := time.Now().Add(c.cfg.DriverFingerprintInterval)
+	dirty := false
+	for {
+		wake := nextDrivers
+		if due, ok := c.facts.Due(); ok && due.Before(wake) {
+			wake = due
+		}
+		if dirty {
+			wake = time.Now().Add(time.Second)
+		}
+		if !sleep(ctx, time.Until(wake)) {
+			return
+		}
+		now := time.Now()
+		changed, err := c.facts.RunDue(ctx, now)
+		if err != nil {
+			c.logger.Debug("fingerprint refresh", "error", err)
+		}
+		old := c.nodeCopy()
+		drivers := old.Drivers
+		if !now.Before(nextDrivers) {
+			drivers = c.fingerprintDrivers(ctx)
+			nextDrivers = now.Add(c.cfg.DriverFingerprintInterval)
+			changed = changed || !driversEqual(old.Drivers, drivers)
+		}
+		if changed {
+			node, err := c.buildNode(ctx, drivers)
+			if err != nil {
+				c.logger.Warn("fingerprint refresh", "error", err)
+				continue
+			}
+			c.nodeMu.Lock()
+			c.node = node
+			c.nodeMu.Unlock()
+			c.logger.Info("node facts changed, registering them")
+			dirty = true
+		}
+		if dirty {
+			if _, err := c.registerOnce(ctx); err == nil {
+				dirty = false
+			} else if ctx.Err() == nil {
+				c.logger.Warn("registering changed node facts failed, retrying", "error", err)
+			}
+		}
+	}
+}
+
+func driversEqual(a, b map[string]*structs.DriverInfo) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if !proto.Equal(v, b[k]) {
+			return false
+		}
+	}
+	return true
+}
+
 // sleep waits d or until ctx is done, reporting whether the wait completed.
 func sleep(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

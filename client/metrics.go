@@ -8,7 +8,10 @@ type metrics struct {
 	taskStarts        prometheus.Counter
 	taskRestarts      prometheus.Counter
 	taskFailures      prometheus.Counter
+	taskRecoveries    prometheus.Counter
 	heartbeatFailures prometheus.Counter
+	updateBatches     prometheus.Counter
+	updateFailures    prometheus.Counter
 }
 
 // newMetrics builds the collectors; running reports how many allocations
@@ -21,7 +24,10 @@ func newMetrics(reg prometheus.Registerer, running func() float64) (*metrics, er
 		taskStarts:        counter("task_starts_total", "Tasks started by drivers, restarts included."),
 		taskRestarts:      counter("task_restarts_total", "Tasks restarted by their restart policy."),
 		taskFailures:      counter("task_failures_total", "Tasks that ended failed, past their restart policy."),
+		taskRecoveries:    counter("task_recoveries_total", "Running tasks reattached after a client restart."),
 		heartbeatFailures: counter("heartbeat_failures_total", "Heartbeats that no server answered."),
+		updateBatches:     counter("alloc_update_batches_total", "Allocation status batches the servers acknowledged."),
+		updateFailures:    counter("alloc_update_failures_total", "Allocation status batches that failed and are retried."),
 	}
 	if reg == nil {
 		return m, nil
@@ -30,7 +36,8 @@ func newMetrics(reg prometheus.Registerer, running func() float64) (*metrics, er
 		Namespace: "drover", Subsystem: "client", Name: "allocs_running",
 		Help: "Allocations whose tasks this client is running.",
 	}, running)
-	for _, c := range []prometheus.Collector{m.taskStarts, m.taskRestarts, m.taskFailures, m.heartbeatFailures, allocsRunning} {
+	for _, c := range []prometheus.Collector{m.taskStarts, m.taskRestarts, m.taskFailures, m.taskRecoveries,
+		m.heartbeatFailures, m.updateBatches, m.updateFailures, allocsRunning} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

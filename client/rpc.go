@@ -87,7 +87,9 @@ func (s *serverConns) rotate(failed string) {
 }
 
 // call runs fn against the current server, mapping errors back to drover's
-// sentinels; unreachable or non-leader servers are rotated away from.
+// sentinels. A server that fails for any reason but an answer about the
+// request itself (unreachable, not the leader, no leader, timed out) is
+// rotated away from, so the retry goes to the next one.
 func call[T any](ctx context.Context, s *serverConns, fn func(context.Context, structs.DroverClient) (T, error)) (T, error) {
 	var zero T
 	c, addr, err := s.conn()
@@ -97,12 +99,19 @@ func call[T any](ctx context.Context, s *serverConns, fn func(context.Context, s
 	resp, err := fn(ctx, c)
 	if err != nil {
 		err = rpcerr.From(err)
-		if errors.Is(err, structs.ErrNoLeader) || errors.Is(err, structs.ErrNotLeader) {
+		if !answered(err) && ctx.Err() == nil || errors.Is(err, structs.ErrNotLeader) || errors.Is(err, structs.ErrNoLeader) {
 			s.rotate(addr)
 		}
 		return zero, err
 	}
 	return resp, nil
+}
+
+// answered reports an error that is the servers' answer to the request,
+// which another server would give too.
+func answered(err error) bool {
+	return errors.Is(err, structs.ErrNotFound) || errors.Is(err, structs.ErrPermissionDenied) ||
+		errors.Is(err, structs.ErrBadRequest) || errors.Is(err, structs.ErrValidation)
 }
 
 func (s *serverConns) close() {

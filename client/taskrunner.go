@@ -4,10 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
+	"log/slog"
 	"path/filepath"
-	"strconv"
 	"time"
+
+	"google.golang.org/protobuf/proto"
 
 	"github.com/droverhq/drover/driver"
 	"github.com/droverhq/drover/structs"
@@ -16,8 +17,9 @@ import (
 // maxTaskEvents bounds the events kept per task.
 const maxTaskEvents = 10
 
-// taskRunner drives one task through its driver: start, wait, restart per
-// policy, and stop when asked.
+// taskRunner drives one task through its driver: prestart hooks, start,
+// wait, restart per policy, and stop when asked. Everything it does runs
+// on its own goroutine (run), so its fields need no lock.
 type taskRunner struct {
 	ar       *allocRunner
 	alloc    *structs.Allocation
@@ -25,20 +27,38 @@ type taskRunner struct {
 	task     *structs.Task
 	drv      driver.Driver
 	restarts *restartTracker
-	st       *structs.TaskState
+	log      *slog.Logger
+
+	st            *structs.TaskState
+	handle        *driver.TaskHandle
+	artifactsDone bool
+	warned        map[string]bool
+	// restored is what the local state held of the task before a client
+	// restart; nil for a task new to this client.
+	restored *taskRecord
 }
 
-func newTaskRunner(ar *allocRunner, a *structs.Allocation, tg *structs.TaskGroup, t *structs.Task) *taskRunner {
+func newTaskRunner(ar *allocRunner, a *structs.Allocation, tg *structs.TaskGroup, t *structs.Task, restored *taskRecord) *taskRunner {
 	tr := &taskRunner{
 		ar: ar, alloc: a, tg: tg, task: t, drv: ar.c.drivers[t.Driver],
 		restarts: newRestartTracker(tg.RestartPolicy, a.GetJob().GetType()),
+		log:      ar.c.logger.With("alloc", a.Id, "task", t.Name),
 		st:       &structs.TaskState{State: structs.TaskStatePending},
+		restored: restored,
+		warned:   map[string]bool{},
 	}
-	tr.event(structs.TaskEventReceived, "task received by client", nil)
+	if restored != nil {
+		st := &structs.TaskState{}
+		if err := proto.Unmarshal(restored.State, st); err == nil && st.State != "" {
+			tr.st = st
+		}
+		tr.handle = restored.Handle
+		tr.artifactsDone = restored.ArtifactsDone
+	} else {
+		tr.event(structs.TaskEventReceived, "task received by client", nil)
+	}
 	return tr
 }
-
-func (t *taskRunner) state() *structs.TaskState { return cloneState(t.st) }
 
 // event appends a task event, keeping the last maxTaskEvents.
 func (t *taskRunner) event(typ, msg string, res *driver.ExitResult) {
@@ -56,112 +76,264 @@ func (t *taskRunner) event(typ, msg string, res *driver.ExitResult) {
 	}
 }
 
-func (t *taskRunner) publish(ctx context.Context) {
-	t.ar.setTaskState(ctx, t.task.Name, t.state())
+// record is the task as the local state keeps it.
+func (t *taskRunner) record() *taskRecord {
+	data, _ := proto.Marshal(t.st)
+	return &taskRecord{State: data, Handle: t.handle, ArtifactsDone: t.artifactsDone}
 }
 
-func (t *taskRunner) finish(ctx context.Context, failed bool) {
+// publish persists the task and reports the allocation's new status.
+func (t *taskRunner) publish() {
+	t.ar.setTaskState(t.task.Name, proto.Clone(t.st).(*structs.TaskState), t.record())
+}
+
+func (t *taskRunner) finish(failed bool) {
 	t.st.State = structs.TaskStateDead
 	t.st.Failed = failed
 	t.st.FinishedAt = time.Now().UnixNano()
-	t.publish(ctx)
+	t.handle = nil
+	t.publish()
 }
 
+// outcome is how one run of the task ended.
+type outcome int
+
+const (
+	exited   outcome = iota // the task ended by itself (or failed to start)
+	stopped                 // the servers, or a failed sibling, stopped it
+	detached                // the client is shutting down and left it running
+	lost                    // a restored task could not be reattached
+)
+
 func (t *taskRunner) run(ctx context.Context) {
-	log := t.ar.c.logger.With("alloc", t.alloc.Id, "task", t.task.Name)
 	if t.drv == nil {
 		t.event(structs.TaskEventDriverFailure, fmt.Sprintf("driver %q is not available on this node", t.task.Driver), nil)
 		t.ar.c.metrics.taskFailures.Inc()
-		t.finish(ctx, true)
+		t.finish(true)
 		return
 	}
+	if t.st.State == structs.TaskStateDead {
+		return // finished before the client restarted
+	}
+	var res *driver.ExitResult
+	if t.restored != nil && t.handle != nil {
+		// A task that could not be reattached is started again without
+		// counting against its restart policy: whether it failed is unknown.
+		switch out, r := t.reattach(ctx); out {
+		case stopped, detached:
+			return
+		case exited:
+			res = r
+		}
+	}
 	for {
-		cfg, err := t.taskConfig()
-		var wait <-chan *driver.ExitResult
-		if err == nil {
-			_, err = t.drv.StartTask(ctx, cfg)
-		}
-		if err == nil {
-			if wait, err = t.drv.WaitTask(context.Background(), cfg.ID); err != nil {
-				_ = t.drv.DestroyTask(cfg.ID, true)
-			}
-		}
-		var res *driver.ExitResult
-		if err != nil {
-			log.Warn("task failed to start", "error", err)
-			t.event(structs.TaskEventDriverFailure, err.Error(), nil)
-			res = &driver.ExitResult{ExitCode: -1, Err: err}
-			if errors.Is(err, driver.ErrInvalidConfig) {
-				t.ar.c.metrics.taskFailures.Inc()
-				t.finish(ctx, true)
-				return
-			}
-		} else {
-			t.ar.c.metrics.taskStarts.Inc()
-			t.st.State = structs.TaskStateRunning
-			t.st.StartedAt = time.Now().UnixNano()
-			t.event(structs.TaskEventStarted, "task started by client", nil)
-			t.publish(ctx)
-			select {
-			case res = <-wait:
-				t.event(structs.TaskEventTerminated, exitMessage(res), res)
-				_ = t.drv.DestroyTask(cfg.ID, true)
-			case <-t.ar.stopCh:
-				t.kill(cfg, wait)
-				t.finish(ctx, false)
-				return
-			case <-ctx.Done():
-				t.kill(cfg, wait)
-				t.finish(ctx, false)
+		if res != nil {
+			if !t.restartAfter(ctx, res) {
 				return
 			}
 		}
-		d := t.restarts.next(time.Now(), res != nil && res.Successful())
-		if !d.restart {
-			if res.Successful() {
-				t.finish(ctx, false)
-			} else {
-				t.event(structs.TaskEventNotRestarting, d.reason, nil)
-				t.ar.c.metrics.taskFailures.Inc()
-				t.finish(ctx, true)
-			}
+		if t.stopping() {
+			// Stopped before it (re)started: nothing to kill.
+			t.finish(false)
 			return
 		}
-		t.st.Restarts++
-		t.ar.c.metrics.taskRestarts.Inc()
-		t.event(structs.TaskEventRestarting, fmt.Sprintf("task restarting in %s", d.wait), nil)
-		t.st.State = structs.TaskStatePending
-		t.publish(ctx)
-		timer := time.NewTimer(d.wait)
+		out, r := t.runOnce(ctx)
+		if out != exited {
+			return
+		}
+		res = r
+	}
+}
+
+// reattach recovers a task that was running when the client stopped and
+// waits for it as if this client had started it.
+func (t *taskRunner) reattach(ctx context.Context) (outcome, *driver.ExitResult) {
+	cfg := t.config()
+	if err := t.drv.RecoverTask(t.handle); err != nil {
+		t.log.Info("task did not survive the client restart, starting it again", "error", err)
+		t.event(structs.TaskEventRestoreFailed, "task could not be reattached after the client restarted: "+err.Error(), nil)
+		t.handle = nil
+		return lost, nil
+	}
+	t.ar.c.metrics.taskRecoveries.Inc()
+	t.log.Info("reattached to running task", "pid", t.handle.PID)
+	// Tell the servers again: what they last heard may predate the restart.
+	t.st.State = structs.TaskStateRunning
+	t.publish()
+	return t.wait(ctx, cfg)
+}
+
+// runOnce prepares and starts the task, then waits for it.
+func (t *taskRunner) runOnce(ctx context.Context) (outcome, *driver.ExitResult) {
+	cfg := t.config()
+	// A stop from the servers ends a long prestart (a download) too.
+	hctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
 		select {
-		case <-timer.C:
 		case <-t.ar.stopCh:
-			timer.Stop()
-			t.finish(ctx, false)
-			return
-		case <-ctx.Done():
-			timer.Stop()
-			t.finish(ctx, false)
-			return
+			cancel()
+		case <-hctx.Done():
 		}
+	}()
+	for _, h := range prestartHooks {
+		if err := h.prestart(hctx, t, cfg); err != nil {
+			if ctx.Err() != nil {
+				return detached, nil
+			}
+			if t.stopping() {
+				t.finish(false)
+				return stopped, nil
+			}
+			t.log.Warn("task setup failed", "hook", h.name(), "error", err)
+			event := structs.TaskEventSetupFailure
+			if he, ok := errors.AsType[*hookError](err); ok {
+				event = he.event
+			}
+			t.event(event, err.Error(), nil)
+			return exited, &driver.ExitResult{ExitCode: -1, Err: err}
+		}
+	}
+	h, err := t.drv.StartTask(ctx, cfg)
+	if err != nil {
+		if ctx.Err() != nil {
+			return detached, nil
+		}
+		t.log.Warn("task failed to start", "error", err)
+		t.event(structs.TaskEventDriverFailure, err.Error(), nil)
+		if errors.Is(err, driver.ErrInvalidConfig) {
+			// The same config can never start: no restart.
+			t.ar.c.metrics.taskFailures.Inc()
+			t.finish(true)
+			return stopped, nil
+		}
+		return exited, &driver.ExitResult{ExitCode: -1, Err: err}
+	}
+	t.handle = h
+	t.ar.c.metrics.taskStarts.Inc()
+	t.st.State = structs.TaskStateRunning
+	t.st.StartedAt = time.Now().UnixNano()
+	t.event(structs.TaskEventStarted, "task started by client", nil)
+	for _, w := range h.Warnings {
+		if !t.warned[w] {
+			// Said once per task, not at every restart.
+			t.warned[w] = true
+			t.event(structs.TaskEventDriverMessage, w, nil)
+		}
+	}
+	t.publish()
+	return t.wait(ctx, cfg)
+}
+
+// wait waits for the running task to exit, to be stopped, or for the
+// client to shut down; it rotates the task's logs meanwhile.
+func (t *taskRunner) wait(ctx context.Context, cfg *driver.TaskConfig) (outcome, *driver.ExitResult) {
+	wctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	exit, err := t.drv.WaitTask(wctx, cfg.ID)
+	if err != nil {
+		t.log.Warn("cannot wait on task, releasing it", "error", err)
+		_ = t.drv.DestroyTask(cfg.ID, true)
+		t.handle = nil
+		return exited, &driver.ExitResult{ExitCode: -1, Err: err}
+	}
+	stopRotation := t.rotateLogs(cfg)
+	defer stopRotation()
+	select {
+	case res, ok := <-exit:
+		if !ok || res == nil {
+			res = &driver.ExitResult{ExitCode: -1, Err: errors.New("exit status unknown")}
+		}
+		t.event(structs.TaskEventTerminated, exitMessage(res), res)
+		if err := t.drv.DestroyTask(cfg.ID, true); err != nil && !errors.Is(err, driver.ErrTaskNotFound) {
+			t.log.Warn("releasing task", "error", err)
+		}
+		t.handle = nil
+		return exited, res
+	case <-t.ar.stopCh:
+		t.kill(cfg, exit)
+		t.finish(false)
+		return stopped, nil
+	case <-ctx.Done():
+		if t.ar.c.stopsOnShutdown(t.task.Driver) {
+			// Tasks of this driver cannot outlive the client.
+			t.kill(cfg, exit)
+		}
+		return detached, nil
+	}
+}
+
+// restartAfter applies the restart policy to an exit, waiting the delay.
+// It reports whether to start the task again.
+func (t *taskRunner) restartAfter(ctx context.Context, res *driver.ExitResult) bool {
+	d := t.restarts.next(time.Now(), res.Successful())
+	if !d.restart {
+		if res.Successful() {
+			t.finish(false)
+		} else {
+			t.event(structs.TaskEventNotRestarting, d.reason, nil)
+			t.ar.c.metrics.taskFailures.Inc()
+			t.finish(true)
+		}
+		return false
+	}
+	t.st.Restarts++
+	t.ar.c.metrics.taskRestarts.Inc()
+	t.event(structs.TaskEventRestarting, fmt.Sprintf("task restarting in %s", d.wait), nil)
+	t.st.State = structs.TaskStatePending
+	t.publish()
+	timer := time.NewTimer(d.wait)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return true
+	case <-t.ar.stopCh:
+		t.finish(false)
+		return false
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// rotateLogs keeps the task's log files under their limits until the
+// returned function is called.
+func (t *taskRunner) rotateLogs(cfg *driver.TaskConfig) func() {
+	maxFiles := int(t.task.GetLogs().GetMaxFiles())
+	maxBytes := int64(t.task.GetLogs().GetMaxFileSizeMb()) << 20
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{}, 2)
+	for _, p := range []string{cfg.StdoutPath, cfg.StderrPath} {
+		r := driver.NewLogRotator(p, maxFiles, maxBytes)
+		go func() {
+			defer func() { done <- struct{}{} }()
+			r.Run(ctx, t.ar.c.cfg.LogCheckInterval, func(err error) { t.log.Warn("rotating task log", "error", err) })
+		}()
+	}
+	return func() {
+		cancel()
+		<-done
+		<-done
 	}
 }
 
 // kill stops a running task within its kill timeout and releases it.
-func (t *taskRunner) kill(cfg *driver.TaskConfig, wait <-chan *driver.ExitResult) {
+func (t *taskRunner) kill(cfg *driver.TaskConfig, exit <-chan *driver.ExitResult) {
 	t.event(structs.TaskEventKilling, "sent interrupt, waiting "+cfg.KillTimeout.String()+" before force kill", nil)
 	kctx, cancel := context.WithTimeout(context.Background(), cfg.KillTimeout+5*time.Second)
 	defer cancel()
 	if err := t.drv.StopTask(kctx, cfg.ID, cfg.KillTimeout, cfg.KillSignal); err != nil {
-		t.ar.c.logger.Warn("stopping task", "alloc", t.alloc.Id, "task", t.task.Name, "error", err)
+		t.log.Warn("stopping task", "error", err)
 	}
 	select {
-	case res := <-wait:
+	case res := <-exit:
 		t.event(structs.TaskEventKilled, "task successfully killed", res)
 	case <-kctx.Done():
 		t.event(structs.TaskEventKilled, "task did not confirm its exit", nil)
 	}
-	_ = t.drv.DestroyTask(cfg.ID, true)
+	if err := t.drv.DestroyTask(cfg.ID, true); err != nil && !errors.Is(err, driver.ErrTaskNotFound) {
+		t.log.Warn("releasing task", "error", err)
+	}
+	t.handle = nil
 }
 
 func exitMessage(res *driver.ExitResult) string {
@@ -178,12 +350,19 @@ func exitMessage(res *driver.ExitResult) string {
 	return msg
 }
 
-// taskConfig prepares the task's directory, log files and environment.
-func (t *taskRunner) taskConfig() (*driver.TaskConfig, error) {
-	dir := filepath.Join(t.ar.dir, t.task.Name)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("create task dir: %w", err)
+// stopping reports whether the allocation's tasks are being stopped.
+func (t *taskRunner) stopping() bool {
+	select {
+	case <-t.ar.stopCh:
+		return true
+	default:
+		return false
 	}
+}
+
+// config is the task's driver config, without its environment (the env
+// hook sets it).
+func (t *taskRunner) config() *driver.TaskConfig {
 	logs := filepath.Join(t.ar.dir, "alloc", "logs")
 	cfg := &driver.TaskConfig{
 		ID:          t.alloc.Id + "/" + t.task.Name,
@@ -192,8 +371,7 @@ func (t *taskRunner) taskConfig() (*driver.TaskConfig, error) {
 		TaskGroup:   t.tg.Name,
 		TaskName:    t.task.Name,
 		Config:      t.task.GetConfig().AsMap(),
-		Env:         t.env(dir),
-		TaskDir:     dir,
+		TaskDir:     filepath.Join(t.ar.dir, t.task.Name),
 		StdoutPath:  filepath.Join(logs, t.task.Name+".stdout.0"),
 		StderrPath:  filepath.Join(logs, t.task.Name+".stderr.0"),
 		Resources:   t.task.Resources,
@@ -203,37 +381,5 @@ func (t *taskRunner) taskConfig() (*driver.TaskConfig, error) {
 	if cfg.KillTimeout <= 0 {
 		cfg.KillTimeout = structs.DefaultKillTimeout
 	}
-	return cfg, nil
-}
-
-// env is the task's environment: the job's variables and, under both
-// drover's and Nomad's prefixes, where and what the task is.
-func (t *taskRunner) env(taskDir string) map[string]string {
-	node := t.ar.c.node
-	facts := map[string]string{
-		"ALLOC_ID":     t.alloc.Id,
-		"ALLOC_NAME":   t.alloc.Name,
-		"ALLOC_DIR":    filepath.Join(t.ar.dir, "alloc"),
-		"TASK_DIR":     taskDir,
-		"TASK_NAME":    t.task.Name,
-		"GROUP_NAME":   t.tg.Name,
-		"JOB_ID":       t.alloc.JobId,
-		"JOB_NAME":     t.alloc.GetJob().GetName(),
-		"NAMESPACE":    t.alloc.Namespace,
-		"REGION":       t.ar.c.cfg.Region,
-		"DC":           node.Datacenter,
-		"NODE_ID":      node.Id,
-		"NODE_NAME":    node.Name,
-		"CPU_LIMIT":    strconv.FormatInt(t.task.GetResources().GetCpuMhz(), 10),
-		"MEMORY_LIMIT": strconv.FormatInt(t.task.GetResources().GetMemoryMb(), 10),
-	}
-	env := make(map[string]string, 2*len(facts)+len(t.task.Env))
-	for k, v := range facts {
-		env["DROVER_"+k] = v
-		env["NOMAD_"+k] = v
-	}
-	for k, v := range t.task.Env {
-		env[k] = v
-	}
-	return env
+	return cfg
 }

@@ -101,6 +101,10 @@ type TaskHandle struct {
 	StartedAt time.Time
 	// State is driver-specific.
 	State []byte
+	// Warnings are what the driver could not do for the task but started
+	// it anyway, such as enforce resource limits; the client records each
+	// as a task event.
+	Warnings []string
 }
 
 // ExitResult is how a task ended.

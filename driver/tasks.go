@@ -114,3 +114,14 @@ func (t *Tasks[T]) Delete(id string) {
 	defer t.mu.Unlock()
 	delete(t.m, id)
 }
+
+// All returns every stored task, in no particular order.
+func (t *Tasks[T]) All() []T {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([]T, 0, len(t.m))
+	for _, v := range t.m {
+		out = append(out, v)
+	}
+	return out
+}

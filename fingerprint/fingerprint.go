@@ -2,8 +2,10 @@
 // constraints match on, with Nomad's names (cpu.arch, kernel.name,
 // unique.hostname, ...), and the resources the node offers to tasks.
 //
-// Builtins are the host's cpu, memory, operating system and architecture;
-// Disk adds the volume of a data directory, and Static a host's own facts.
+// Builtins are the host's cpu, memory, operating system, architecture,
+// control groups and network; Disk adds the volume of a data directory, and
+// Static a host's own facts. A Manager keeps their latest results and runs
+// the Periodic ones again on their intervals.
 // The parsers behind them read Linux's /proc and /sys formats; on other
 // systems some facts are missing and their fingerprinters report errors.
 package fingerprint
@@ -37,15 +39,16 @@ type Result struct {
 }
 
 // Builtins are the fingerprinters every client runs: cpu, memory, host
-// (os.*, kernel.name, kernel.version, unique.hostname) and arch (cpu.arch,
-// kernel.arch). Disk is separate because it needs the data directory.
+// (os.*, kernel.name, kernel.version, unique.hostname), arch (cpu.arch,
+// kernel.arch), cgroup (unique.cgroup.*) and network (unique.network.ip-address,
+// network.*; periodic). Disk is separate because it needs the data directory.
 //
 // The cpu fingerprinter offers cores × MHz of compute; when the host
 // reports no frequency at all (in /proc/cpuinfo or cpufreq), as in some
 // virtual machines, it assumes 1000 MHz per core, so a node never offers
 // no cpu.
 func Builtins() []Fingerprinter {
-	return []Fingerprinter{CPU(), Memory(), Host(), Arch()}
+	return []Fingerprinter{CPU(), Memory(), Host(), Arch(), Cgroup(), Network()}
 }
 
 // Run runs every fingerprinter, in order, and merges their results. A

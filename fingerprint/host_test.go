@@ -21,6 +21,7 @@ func TestRealHost(t *testing.T) {
 		"cpu.arch", "cpu.numcores", "cpu.frequency", "cpu.totalcompute", "memory.totalbytes",
 		"kernel.name", "kernel.version", "kernel.arch", "unique.hostname",
 		"unique.storage.volume", "unique.storage.bytestotal", "unique.storage.bytesfree",
+		"unique.network.ip-address", "network.interface", "network.interfaces",
 	} {
 		require.NotEmpty(t, attrs[k], k)
 	}
@@ -32,6 +33,10 @@ func TestRealHost(t *testing.T) {
 			break
 		}
 	}
+	if _, err := os.Stat("/sys/fs/cgroup"); err == nil {
+		require.Contains(t, []string{"v1", "v2"}, attrs["unique.cgroup.version"])
+		require.NotEmpty(t, attrs["unique.cgroup.mountpoint"])
+	}
 	require.Positive(t, res.CpuMhz)
 	require.Positive(t, res.MemoryMb)
 	require.Positive(t, res.DiskMb)
@@ -42,6 +47,8 @@ func TestRealHost(t *testing.T) {
 	free, err := strconv.ParseUint(attrs["unique.storage.bytesfree"], 10, 64)
 	require.NoError(t, err)
 	require.LessOrEqual(t, free, total)
+	t.Logf("address %s (%s), cgroup %s at %s", attrs["unique.network.ip-address"], attrs["network.interface"],
+		attrs["unique.cgroup.version"], attrs["unique.cgroup.mountpoint"])
 	t.Logf("volume %s, %d MHz, %d MB memory, %d MB disk free", attrs["unique.storage.volume"],
 		res.CpuMhz, res.MemoryMb, res.DiskMb)
 }

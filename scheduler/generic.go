@@ -33,6 +33,10 @@ func (genericScheduler) Schedule(st State, in Input) (*Decision, error) {
 		switch {
 		case tg == nil:
 			ps.stop(a, "alloc not needed as task group was removed")
+		case a.GetDesiredTransition().GetMigrate():
+			// Its node drains: stop it here and place its name elsewhere
+			// in this same plan.
+			ps.stop(a, "alloc is being migrated")
 		case held[a.Name]:
 			ps.stop(a, "alloc is a duplicate")
 		case !nameInRange(a.Name, job.Id, tg):

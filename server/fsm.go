@@ -78,6 +78,11 @@ func (f *fsm) apply(index uint64, data []byte) (*structs.LogCommand, any, error)
 		applyGCReap(tx, c.GcReap)
 	case *structs.LogCommand_NodeEligibility:
 		evals, capacity = applyNodeEligibility(tx, index, cmd.Time, c.NodeEligibility)
+	case *structs.LogCommand_AllocTransition:
+		evals = f.applyAllocTransition(tx, index, cmd.Time, c.AllocTransition)
+	case *structs.LogCommand_NodeDrain:
+		evals = f.applyNodeDrain(tx, index, cmd.Time, c.NodeDrain)
+		capacity = c.NodeDrain.Eligibility == structs.NodeEligible
 	case nil:
 		// A barrier: nothing to change, but the index moves.
 	default:
@@ -98,6 +103,9 @@ func (f *fsm) apply(index uint64, data []byte) (*structs.LogCommand, any, error)
 }
 
 func (f *fsm) applyJobUpsert(tx *state.Txn, index uint64, now int64, c *structs.JobUpsert) []*structs.Evaluation {
+	if c.Job == nil {
+		return nil // a malformed entry changes nothing
+	}
 	job := proto.Clone(c.Job).(*structs.Job)
 	if old := tx.Job(job.Namespace, job.Id); old != nil {
 		job.CreateIndex = old.CreateIndex
@@ -153,6 +161,9 @@ func (f *fsm) applyJobDelete(tx *state.Txn, index uint64, now int64, c *structs.
 }
 
 func (f *fsm) applyNodeUpsert(tx *state.Txn, index uint64, now int64, c *structs.NodeUpsert) []*structs.Evaluation {
+	if c.Node == nil {
+		return nil // a malformed entry changes nothing
+	}
 	node := proto.Clone(c.Node).(*structs.Node)
 	if old := tx.Node(node.Id); old != nil {
 		node.CreateIndex = old.CreateIndex

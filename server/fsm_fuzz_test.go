@@ -23,6 +23,12 @@ func FuzzFSMApply(f *testing.F) {
 			Allocations: []*structs.Allocation{{Id: "a", ClientStatus: "failed"}},
 		}}},
 		{Command: &structs.LogCommand_JobDelete{JobDelete: &structs.JobDelete{Namespace: "default", JobId: "j"}}},
+		{Command: &structs.LogCommand_NodeDrain{NodeDrain: &structs.NodeDrainUpdate{
+			NodeId: "n", DrainStrategy: &structs.DrainStrategy{}, Eligibility: "ineligible", DrainStatus: "draining",
+		}}},
+		{Command: &structs.LogCommand_AllocTransition{AllocTransition: &structs.AllocTransitionUpdate{
+			Transitions: map[string]*structs.DesiredTransition{"a": {Migrate: true}},
+		}}},
 	}
 	for _, s := range seeds {
 		b, err := proto.Marshal(s)

@@ -26,6 +26,14 @@ func (s *Server) RegisterNode(ctx context.Context, node *structs.Node) (*structs
 		n.Status = structs.NodeStatusReady
 		n.StatusDescription = ""
 		n.CreateIndex, n.ModifyIndex = 0, 0
+		// Drains and eligibility are the servers' to set: a client
+		// registering again (with changed facts, or after a restart) keeps
+		// what it had.
+		n.DrainStrategy, n.LastDrain, n.SchedulingEligibility = nil, nil, ""
+		if old := s.node(n.Id); old != nil {
+			n.DrainStrategy, n.LastDrain = old.DrainStrategy, old.LastDrain
+			n.SchedulingEligibility = old.SchedulingEligibility
+		}
 		idx, err := s.raft.propose(ctx, &structs.LogCommand{
 			Command: &structs.LogCommand_NodeUpsert{NodeUpsert: &structs.NodeUpsert{
 				Node: n, Evals: s.nodeEvals(n.Id, true),

@@ -200,3 +200,11 @@ func (r *rpcServer) UpdateNodeEligibility(ctx context.Context, req *structs.Node
 	resp, err := r.s.UpdateNodeEligibility(callCtx(ctx, nil), req.GetNodeId(), req.GetEligibility())
 	return resp, rpcerr.To(err)
 }
+
+func (r *rpcServer) UpdateNodeDrain(ctx context.Context, req *structs.NodeDrainRequest) (*structs.NodeDrainResponse, error) {
+	idx, err := r.s.UpdateNodeDrain(callCtx(ctx, nil), req.GetNodeId(), req.GetSecretId(), req.GetDrainStrategy(), req.GetMarkEligible())
+	if err != nil {
+		return nil, rpcerr.To(err)
+	}
+	return &structs.NodeDrainResponse{Meta: &structs.WriteMeta{Index: idx}}, nil
+}

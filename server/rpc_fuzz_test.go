@@ -22,6 +22,7 @@ func FuzzRPCRequests(f *testing.F) {
 		&structs.AllocUpdateRequest{NodeId: "n", SecretId: "n-secret", Allocations: []*structs.Allocation{{Id: "a", ClientStatus: "failed"}}},
 		&structs.NodeHeartbeatRequest{NodeId: "n", SecretId: "n-secret"},
 		&structs.JobDeregisterRequest{JobId: "j", Purge: true},
+		&structs.NodeDrainRequest{NodeId: "n", SecretId: "n-secret", DrainStrategy: &structs.DrainStrategy{}},
 	} {
 		b, err := proto.Marshal(m)
 		if err != nil {
@@ -79,6 +80,10 @@ func FuzzRPCRequests(f *testing.F) {
 		if proto.Unmarshal(data, &list) == nil {
 			list.Options = nil
 			_, _ = r.ListAllocations(ctx, &list)
+		}
+		var drain structs.NodeDrainRequest
+		if proto.Unmarshal(data, &drain) == nil {
+			_, _ = r.UpdateNodeDrain(ctx, &drain)
 		}
 	})
 }

@@ -604,6 +604,11 @@ func (s *Server) startLeaderServices(ctx context.Context) {
 		defer s.leaderWG.Done()
 		s.reapExpiredNodes(ctx)
 	}()
+	s.leaderWG.Add(1)
+	go func() {
+		defer s.leaderWG.Done()
+		s.drainLoop(ctx)
+	}()
 	types := map[string]bool{}
 	for _, t := range s.cfg.EnabledSchedulers {
 		types[t] = true

@@ -63,7 +63,23 @@ const (
 	TaskEventNotRestarting = "Not Restarting"
 	TaskEventKilling       = "Killing"
 	TaskEventKilled        = "Killed"
+
+	TaskEventSetupFailure           = "Setup Failure"
+	TaskEventDownloadingArtifacts   = "Downloading Artifacts"
+	TaskEventArtifactDownloadFailed = "Failed Artifact Download"
+	TaskEventDriverMessage          = "Driver"
+	TaskEventRestoreFailed          = "Failed Restoring Task"
 )
+
+// Node drain statuses, recorded in a node's last_drain.
+const (
+	DrainStatusDraining = "draining"
+	DrainStatusComplete = "complete"
+	DrainStatusCanceled = "canceled"
+)
+
+// EvalTriggerNodeDrain is the trigger of evaluations the drainer creates.
+const EvalTriggerNodeDrain = "node-drain"
 
 // Evaluation statuses.
 const (

@@ -1371,6 +1371,8 @@ type LogCommand struct {
 	//	*LogCommand_AllocClientUpdate
 	//	*LogCommand_GcReap
 	//	*LogCommand_StateRestore
+	//	*LogCommand_AllocTransition
+	//	*LogCommand_NodeDrain
 	//	*LogCommand_NodeEligibility
 	Command       isLogCommand_Command `protobuf_oneof:"command"`
 	unknownFields protoimpl.UnknownFields
@@ -1509,6 +1511,24 @@ func (x *LogCommand) GetStateRestore() *StateRestore {
 	return nil
 }
 
+func (x *LogCommand) GetAllocTransition() *AllocTransitionUpdate {
+	if x != nil {
+		if x, ok := x.Command.(*LogCommand_AllocTransition); ok {
+			return x.AllocTransition
+		}
+	}
+	return nil
+}
+
+func (x *LogCommand) GetNodeDrain() *NodeDrainUpdate {
+	if x != nil {
+		if x, ok := x.Command.(*LogCommand_NodeDrain); ok {
+			return x.NodeDrain
+		}
+	}
+	return nil
+}
+
 func (x *LogCommand) GetNodeEligibility() *NodeEligibilityUpdate {
 	if x != nil {
 		if x, ok := x.Command.(*LogCommand_NodeEligibility); ok {
@@ -1558,6 +1578,14 @@ type LogCommand_StateRestore struct {
 	StateRestore *StateRestore `protobuf:"bytes,20,opt,name=state_restore,json=stateRestore,proto3,oneof"`
 }
 
+type LogCommand_AllocTransition struct {
+	AllocTransition *AllocTransitionUpdate `protobuf:"bytes,40,opt,name=alloc_transition,json=allocTransition,proto3,oneof"`
+}
+
+type LogCommand_NodeDrain struct {
+	NodeDrain *NodeDrainUpdate `protobuf:"bytes,41,opt,name=node_drain,json=nodeDrain,proto3,oneof"`
+}
+
 type LogCommand_NodeEligibility struct {
 	NodeEligibility *NodeEligibilityUpdate `protobuf:"bytes,50,opt,name=node_eligibility,json=nodeEligibility,proto3,oneof"`
 }
@@ -1579,6 +1607,10 @@ func (*LogCommand_AllocClientUpdate) isLogCommand_Command() {}
 func (*LogCommand_GcReap) isLogCommand_Command() {}
 
 func (*LogCommand_StateRestore) isLogCommand_Command() {}
+
+func (*LogCommand_AllocTransition) isLogCommand_Command() {}
+
+func (*LogCommand_NodeDrain) isLogCommand_Command() {}
 
 func (*LogCommand_NodeEligibility) isLogCommand_Command() {}
 
@@ -3368,6 +3400,255 @@ func (x *GarbageCollectResponse) GetRemoved() int64 {
 	return 0
 }
 
+// NodeDrainRequest starts (drain_strategy set) or cancels (nil) a node's
+// drain. A client draining itself sends its secret_id; it must match.
+type NodeDrainRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	NodeId        string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	SecretId      string                 `protobuf:"bytes,2,opt,name=secret_id,json=secretId,proto3" json:"secret_id,omitempty"`
+	DrainStrategy *DrainStrategy         `protobuf:"bytes,3,opt,name=drain_strategy,json=drainStrategy,proto3" json:"drain_strategy,omitempty"`
+	// mark_eligible makes the node eligible again when a drain is canceled.
+	MarkEligible  bool `protobuf:"varint,4,opt,name=mark_eligible,json=markEligible,proto3" json:"mark_eligible,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeDrainRequest) Reset() {
+	*x = NodeDrainRequest{}
+	mi := &file_structs_rpc_proto_msgTypes[55]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeDrainRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeDrainRequest) ProtoMessage() {}
+
+func (x *NodeDrainRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[55]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeDrainRequest.ProtoReflect.Descriptor instead.
+func (*NodeDrainRequest) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{55}
+}
+
+func (x *NodeDrainRequest) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *NodeDrainRequest) GetSecretId() string {
+	if x != nil {
+		return x.SecretId
+	}
+	return ""
+}
+
+func (x *NodeDrainRequest) GetDrainStrategy() *DrainStrategy {
+	if x != nil {
+		return x.DrainStrategy
+	}
+	return nil
+}
+
+func (x *NodeDrainRequest) GetMarkEligible() bool {
+	if x != nil {
+		return x.MarkEligible
+	}
+	return false
+}
+
+type NodeDrainResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Meta          *WriteMeta             `protobuf:"bytes,1,opt,name=meta,proto3" json:"meta,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeDrainResponse) Reset() {
+	*x = NodeDrainResponse{}
+	mi := &file_structs_rpc_proto_msgTypes[56]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeDrainResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeDrainResponse) ProtoMessage() {}
+
+func (x *NodeDrainResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[56]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeDrainResponse.ProtoReflect.Descriptor instead.
+func (*NodeDrainResponse) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{56}
+}
+
+func (x *NodeDrainResponse) GetMeta() *WriteMeta {
+	if x != nil {
+		return x.Meta
+	}
+	return nil
+}
+
+// AllocTransitionUpdate sets the desired transition of allocations (the
+// drainer marks them to migrate), with the evaluations that act on it.
+type AllocTransitionUpdate struct {
+	state         protoimpl.MessageState        `protogen:"open.v1"`
+	Transitions   map[string]*DesiredTransition `protobuf:"bytes,1,rep,name=transitions,proto3" json:"transitions,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Evals         []*Evaluation                 `protobuf:"bytes,2,rep,name=evals,proto3" json:"evals,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AllocTransitionUpdate) Reset() {
+	*x = AllocTransitionUpdate{}
+	mi := &file_structs_rpc_proto_msgTypes[57]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AllocTransitionUpdate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AllocTransitionUpdate) ProtoMessage() {}
+
+func (x *AllocTransitionUpdate) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[57]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AllocTransitionUpdate.ProtoReflect.Descriptor instead.
+func (*AllocTransitionUpdate) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{57}
+}
+
+func (x *AllocTransitionUpdate) GetTransitions() map[string]*DesiredTransition {
+	if x != nil {
+		return x.Transitions
+	}
+	return nil
+}
+
+func (x *AllocTransitionUpdate) GetEvals() []*Evaluation {
+	if x != nil {
+		return x.Evals
+	}
+	return nil
+}
+
+// NodeDrainUpdate changes a node's drain strategy and eligibility.
+type NodeDrainUpdate struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	NodeId string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	// drain_strategy nil ends the drain.
+	DrainStrategy *DrainStrategy `protobuf:"bytes,2,opt,name=drain_strategy,json=drainStrategy,proto3" json:"drain_strategy,omitempty"`
+	// eligibility, when set, becomes the node's scheduling eligibility.
+	Eligibility string `protobuf:"bytes,3,opt,name=eligibility,proto3" json:"eligibility,omitempty"`
+	// drain_status, when set, is recorded in the node's last_drain.
+	DrainStatus   string        `protobuf:"bytes,4,opt,name=drain_status,json=drainStatus,proto3" json:"drain_status,omitempty"`
+	Evals         []*Evaluation `protobuf:"bytes,5,rep,name=evals,proto3" json:"evals,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeDrainUpdate) Reset() {
+	*x = NodeDrainUpdate{}
+	mi := &file_structs_rpc_proto_msgTypes[58]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeDrainUpdate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeDrainUpdate) ProtoMessage() {}
+
+func (x *NodeDrainUpdate) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[58]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeDrainUpdate.ProtoReflect.Descriptor instead.
+func (*NodeDrainUpdate) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{58}
+}
+
+func (x *NodeDrainUpdate) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *NodeDrainUpdate) GetDrainStrategy() *DrainStrategy {
+	if x != nil {
+		return x.DrainStrategy
+	}
+	return nil
+}
+
+func (x *NodeDrainUpdate) GetEligibility() string {
+	if x != nil {
+		return x.Eligibility
+	}
+	return ""
+}
+
+func (x *NodeDrainUpdate) GetDrainStatus() string {
+	if x != nil {
+		return x.DrainStatus
+	}
+	return ""
+}
+
+func (x *NodeDrainUpdate) GetEvals() []*Evaluation {
+	if x != nil {
+		return x.Evals
+	}
+	return nil
+}
+
 // NodeEligibilityUpdate sets a node's scheduling eligibility; evals are
 // created when the node becomes eligible, so waiting work can use it.
 type NodeEligibilityUpdate struct {
@@ -3381,7 +3662,7 @@ type NodeEligibilityUpdate struct {
 
 func (x *NodeEligibilityUpdate) Reset() {
 	*x = NodeEligibilityUpdate{}
-	mi := &file_structs_rpc_proto_msgTypes[55]
+	mi := &file_structs_rpc_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3393,7 +3674,7 @@ func (x *NodeEligibilityUpdate) String() string {
 func (*NodeEligibilityUpdate) ProtoMessage() {}
 
 func (x *NodeEligibilityUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[55]
+	mi := &file_structs_rpc_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3406,7 +3687,7 @@ func (x *NodeEligibilityUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeEligibilityUpdate.ProtoReflect.Descriptor instead.
 func (*NodeEligibilityUpdate) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{55}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *NodeEligibilityUpdate) GetNodeId() string {
@@ -3443,7 +3724,7 @@ type NodeEligibilityRequest struct {
 
 func (x *NodeEligibilityRequest) Reset() {
 	*x = NodeEligibilityRequest{}
-	mi := &file_structs_rpc_proto_msgTypes[56]
+	mi := &file_structs_rpc_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3455,7 +3736,7 @@ func (x *NodeEligibilityRequest) String() string {
 func (*NodeEligibilityRequest) ProtoMessage() {}
 
 func (x *NodeEligibilityRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[56]
+	mi := &file_structs_rpc_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3468,7 +3749,7 @@ func (x *NodeEligibilityRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeEligibilityRequest.ProtoReflect.Descriptor instead.
 func (*NodeEligibilityRequest) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{56}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *NodeEligibilityRequest) GetNodeId() string {
@@ -3495,7 +3776,7 @@ type NodeEligibilityResponse struct {
 
 func (x *NodeEligibilityResponse) Reset() {
 	*x = NodeEligibilityResponse{}
-	mi := &file_structs_rpc_proto_msgTypes[57]
+	mi := &file_structs_rpc_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3507,7 +3788,7 @@ func (x *NodeEligibilityResponse) String() string {
 func (*NodeEligibilityResponse) ProtoMessage() {}
 
 func (x *NodeEligibilityResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[57]
+	mi := &file_structs_rpc_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3520,7 +3801,7 @@ func (x *NodeEligibilityResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeEligibilityResponse.ProtoReflect.Descriptor instead.
 func (*NodeEligibilityResponse) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{57}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *NodeEligibilityResponse) GetEvalIds() []string {
@@ -3623,7 +3904,7 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\tsecret_id\x18\x02 \x01(\tR\bsecretId\x12<\n" +
 	"\vallocations\x18\x03 \x03(\v2\x1a.drover.structs.AllocationR\vallocations\"@\n" +
 	"\x0fGenericResponse\x12-\n" +
-	"\x04meta\x18\x01 \x01(\v2\x19.drover.structs.WriteMetaR\x04meta\"\xe2\x05\n" +
+	"\x04meta\x18\x01 \x01(\v2\x19.drover.structs.WriteMetaR\x04meta\"\xf8\x06\n" +
 	"\n" +
 	"LogCommand\x12\x1d\n" +
 	"\n" +
@@ -3645,6 +3926,9 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\x13alloc_client_update\x18\x10 \x01(\v2!.drover.structs.AllocClientUpdateH\x00R\x11allocClientUpdate\x121\n" +
 	"\agc_reap\x18\x11 \x01(\v2\x16.drover.structs.GCReapH\x00R\x06gcReap\x12C\n" +
 	"\rstate_restore\x18\x14 \x01(\v2\x1c.drover.structs.StateRestoreH\x00R\fstateRestore\x12R\n" +
+	"\x10alloc_transition\x18( \x01(\v2%.drover.structs.AllocTransitionUpdateH\x00R\x0fallocTransition\x12@\n" +
+	"\n" +
+	"node_drain\x18) \x01(\v2\x1f.drover.structs.NodeDrainUpdateH\x00R\tnodeDrain\x12R\n" +
 	"\x10node_eligibility\x182 \x01(\v2%.drover.structs.NodeEligibilityUpdateH\x00R\x0fnodeEligibilityB\t\n" +
 	"\acommand\"b\n" +
 	"\tJobUpsert\x12%\n" +
@@ -3771,7 +4055,26 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\bsentinel\x18\x01 \x01(\tR\bsentinel\"\x17\n" +
 	"\x15GarbageCollectRequest\"2\n" +
 	"\x16GarbageCollectResponse\x12\x18\n" +
-	"\aremoved\x18\x01 \x01(\x03R\aremoved\"\x84\x01\n" +
+	"\aremoved\x18\x01 \x01(\x03R\aremoved\"\xb3\x01\n" +
+	"\x10NodeDrainRequest\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x1b\n" +
+	"\tsecret_id\x18\x02 \x01(\tR\bsecretId\x12D\n" +
+	"\x0edrain_strategy\x18\x03 \x01(\v2\x1d.drover.structs.DrainStrategyR\rdrainStrategy\x12#\n" +
+	"\rmark_eligible\x18\x04 \x01(\bR\fmarkEligible\"B\n" +
+	"\x11NodeDrainResponse\x12-\n" +
+	"\x04meta\x18\x01 \x01(\v2\x19.drover.structs.WriteMetaR\x04meta\"\x86\x02\n" +
+	"\x15AllocTransitionUpdate\x12X\n" +
+	"\vtransitions\x18\x01 \x03(\v26.drover.structs.AllocTransitionUpdate.TransitionsEntryR\vtransitions\x120\n" +
+	"\x05evals\x18\x02 \x03(\v2\x1a.drover.structs.EvaluationR\x05evals\x1aa\n" +
+	"\x10TransitionsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x127\n" +
+	"\x05value\x18\x02 \x01(\v2!.drover.structs.DesiredTransitionR\x05value:\x028\x01\"\xe7\x01\n" +
+	"\x0fNodeDrainUpdate\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12D\n" +
+	"\x0edrain_strategy\x18\x02 \x01(\v2\x1d.drover.structs.DrainStrategyR\rdrainStrategy\x12 \n" +
+	"\veligibility\x18\x03 \x01(\tR\veligibility\x12!\n" +
+	"\fdrain_status\x18\x04 \x01(\tR\vdrainStatus\x120\n" +
+	"\x05evals\x18\x05 \x03(\v2\x1a.drover.structs.EvaluationR\x05evals\"\x84\x01\n" +
 	"\x15NodeEligibilityUpdate\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12 \n" +
 	"\veligibility\x18\x02 \x01(\tR\veligibility\x120\n" +
@@ -3781,7 +4084,7 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\veligibility\x18\x02 \x01(\tR\veligibility\"c\n" +
 	"\x17NodeEligibilityResponse\x12\x19\n" +
 	"\beval_ids\x18\x01 \x03(\tR\aevalIds\x12-\n" +
-	"\x04meta\x18\x02 \x01(\v2\x19.drover.structs.WriteMetaR\x04meta2\xd2\r\n" +
+	"\x04meta\x18\x02 \x01(\v2\x19.drover.structs.WriteMetaR\x04meta2\xaa\x0e\n" +
 	"\x06Drover\x12V\n" +
 	"\vRegisterJob\x12\".drover.structs.JobRegisterRequest\x1a#.drover.structs.JobRegisterResponse\x12\\\n" +
 	"\rDeregisterJob\x12$.drover.structs.JobDeregisterRequest\x1a%.drover.structs.JobDeregisterResponse\x12O\n" +
@@ -3802,7 +4105,8 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\x0eRemoveRaftPeer\x12%.drover.structs.RemoveRaftPeerRequest\x1a\x1f.drover.structs.GenericResponse\x12h\n" +
 	"\x11RaftConfiguration\x12(.drover.structs.RaftConfigurationRequest\x1a).drover.structs.RaftConfigurationResponse\x12J\n" +
 	"\aRestore\x12\x1c.drover.structs.RestoreChunk\x1a\x1f.drover.structs.GenericResponse(\x01\x12_\n" +
-	"\x0eGarbageCollect\x12%.drover.structs.GarbageCollectRequest\x1a&.drover.structs.GarbageCollectResponse\x12h\n" +
+	"\x0eGarbageCollect\x12%.drover.structs.GarbageCollectRequest\x1a&.drover.structs.GarbageCollectResponse\x12V\n" +
+	"\x0fUpdateNodeDrain\x12 .drover.structs.NodeDrainRequest\x1a!.drover.structs.NodeDrainResponse\x12h\n" +
 	"\x15UpdateNodeEligibility\x12&.drover.structs.NodeEligibilityRequest\x1a'.drover.structs.NodeEligibilityResponseB$Z\"github.com/droverhq/drover/structsb\x06proto3"
 
 var (
@@ -3817,7 +4121,7 @@ func file_structs_rpc_proto_rawDescGZIP() []byte {
 	return file_structs_rpc_proto_rawDescData
 }
 
-var file_structs_rpc_proto_msgTypes = make([]protoimpl.MessageInfo, 58)
+var file_structs_rpc_proto_msgTypes = make([]protoimpl.MessageInfo, 63)
 var file_structs_rpc_proto_goTypes = []any{
 	(*QueryOptions)(nil),              // 0: drover.structs.QueryOptions
 	(*QueryMeta)(nil),                 // 1: drover.structs.QueryMeta
@@ -3874,40 +4178,47 @@ var file_structs_rpc_proto_goTypes = []any{
 	(*ErrorKind)(nil),                 // 52: drover.structs.ErrorKind
 	(*GarbageCollectRequest)(nil),     // 53: drover.structs.GarbageCollectRequest
 	(*GarbageCollectResponse)(nil),    // 54: drover.structs.GarbageCollectResponse
-	(*NodeEligibilityUpdate)(nil),     // 55: drover.structs.NodeEligibilityUpdate
-	(*NodeEligibilityRequest)(nil),    // 56: drover.structs.NodeEligibilityRequest
-	(*NodeEligibilityResponse)(nil),   // 57: drover.structs.NodeEligibilityResponse
-	(*Job)(nil),                       // 58: drover.structs.Job
-	(*Allocation)(nil),                // 59: drover.structs.Allocation
-	(*Node)(nil),                      // 60: drover.structs.Node
-	(*Evaluation)(nil),                // 61: drover.structs.Evaluation
-	(*PlanResult)(nil),                // 62: drover.structs.PlanResult
+	(*NodeDrainRequest)(nil),          // 55: drover.structs.NodeDrainRequest
+	(*NodeDrainResponse)(nil),         // 56: drover.structs.NodeDrainResponse
+	(*AllocTransitionUpdate)(nil),     // 57: drover.structs.AllocTransitionUpdate
+	(*NodeDrainUpdate)(nil),           // 58: drover.structs.NodeDrainUpdate
+	(*NodeEligibilityUpdate)(nil),     // 59: drover.structs.NodeEligibilityUpdate
+	(*NodeEligibilityRequest)(nil),    // 60: drover.structs.NodeEligibilityRequest
+	(*NodeEligibilityResponse)(nil),   // 61: drover.structs.NodeEligibilityResponse
+	nil,                               // 62: drover.structs.AllocTransitionUpdate.TransitionsEntry
+	(*Job)(nil),                       // 63: drover.structs.Job
+	(*Allocation)(nil),                // 64: drover.structs.Allocation
+	(*Node)(nil),                      // 65: drover.structs.Node
+	(*Evaluation)(nil),                // 66: drover.structs.Evaluation
+	(*PlanResult)(nil),                // 67: drover.structs.PlanResult
+	(*DrainStrategy)(nil),             // 68: drover.structs.DrainStrategy
+	(*DesiredTransition)(nil),         // 69: drover.structs.DesiredTransition
 }
 var file_structs_rpc_proto_depIdxs = []int32{
-	58, // 0: drover.structs.JobRegisterRequest.job:type_name -> drover.structs.Job
+	63, // 0: drover.structs.JobRegisterRequest.job:type_name -> drover.structs.Job
 	2,  // 1: drover.structs.JobRegisterResponse.meta:type_name -> drover.structs.WriteMeta
 	2,  // 2: drover.structs.JobDeregisterResponse.meta:type_name -> drover.structs.WriteMeta
 	0,  // 3: drover.structs.JobSpecificRequest.options:type_name -> drover.structs.QueryOptions
-	58, // 4: drover.structs.SingleJobResponse.job:type_name -> drover.structs.Job
+	63, // 4: drover.structs.SingleJobResponse.job:type_name -> drover.structs.Job
 	1,  // 5: drover.structs.SingleJobResponse.meta:type_name -> drover.structs.QueryMeta
 	0,  // 6: drover.structs.JobListRequest.options:type_name -> drover.structs.QueryOptions
-	58, // 7: drover.structs.JobListResponse.jobs:type_name -> drover.structs.Job
+	63, // 7: drover.structs.JobListResponse.jobs:type_name -> drover.structs.Job
 	1,  // 8: drover.structs.JobListResponse.meta:type_name -> drover.structs.QueryMeta
 	0,  // 9: drover.structs.AllocListRequest.options:type_name -> drover.structs.QueryOptions
-	59, // 10: drover.structs.AllocListResponse.allocations:type_name -> drover.structs.Allocation
+	64, // 10: drover.structs.AllocListResponse.allocations:type_name -> drover.structs.Allocation
 	1,  // 11: drover.structs.AllocListResponse.meta:type_name -> drover.structs.QueryMeta
 	0,  // 12: drover.structs.NodeListRequest.options:type_name -> drover.structs.QueryOptions
-	60, // 13: drover.structs.NodeListResponse.nodes:type_name -> drover.structs.Node
+	65, // 13: drover.structs.NodeListResponse.nodes:type_name -> drover.structs.Node
 	1,  // 14: drover.structs.NodeListResponse.meta:type_name -> drover.structs.QueryMeta
 	0,  // 15: drover.structs.EvalSpecificRequest.options:type_name -> drover.structs.QueryOptions
-	61, // 16: drover.structs.SingleEvalResponse.eval:type_name -> drover.structs.Evaluation
+	66, // 16: drover.structs.SingleEvalResponse.eval:type_name -> drover.structs.Evaluation
 	1,  // 17: drover.structs.SingleEvalResponse.meta:type_name -> drover.structs.QueryMeta
-	60, // 18: drover.structs.NodeRegisterRequest.node:type_name -> drover.structs.Node
+	65, // 18: drover.structs.NodeRegisterRequest.node:type_name -> drover.structs.Node
 	2,  // 19: drover.structs.NodeUpdateResponse.meta:type_name -> drover.structs.WriteMeta
 	0,  // 20: drover.structs.NodeAllocsRequest.options:type_name -> drover.structs.QueryOptions
-	59, // 21: drover.structs.NodeAllocsResponse.allocations:type_name -> drover.structs.Allocation
+	64, // 21: drover.structs.NodeAllocsResponse.allocations:type_name -> drover.structs.Allocation
 	1,  // 22: drover.structs.NodeAllocsResponse.meta:type_name -> drover.structs.QueryMeta
-	59, // 23: drover.structs.AllocUpdateRequest.allocations:type_name -> drover.structs.Allocation
+	64, // 23: drover.structs.AllocUpdateRequest.allocations:type_name -> drover.structs.Allocation
 	2,  // 24: drover.structs.GenericResponse.meta:type_name -> drover.structs.WriteMeta
 	25, // 25: drover.structs.LogCommand.job_upsert:type_name -> drover.structs.JobUpsert
 	26, // 26: drover.structs.LogCommand.job_delete:type_name -> drover.structs.JobDelete
@@ -3918,80 +4229,91 @@ var file_structs_rpc_proto_depIdxs = []int32{
 	31, // 31: drover.structs.LogCommand.alloc_client_update:type_name -> drover.structs.AllocClientUpdate
 	33, // 32: drover.structs.LogCommand.gc_reap:type_name -> drover.structs.GCReap
 	51, // 33: drover.structs.LogCommand.state_restore:type_name -> drover.structs.StateRestore
-	55, // 34: drover.structs.LogCommand.node_eligibility:type_name -> drover.structs.NodeEligibilityUpdate
-	58, // 35: drover.structs.JobUpsert.job:type_name -> drover.structs.Job
-	61, // 36: drover.structs.JobUpsert.eval:type_name -> drover.structs.Evaluation
-	61, // 37: drover.structs.JobDelete.eval:type_name -> drover.structs.Evaluation
-	60, // 38: drover.structs.NodeUpsert.node:type_name -> drover.structs.Node
-	61, // 39: drover.structs.NodeUpsert.evals:type_name -> drover.structs.Evaluation
-	61, // 40: drover.structs.NodeStatusUpdate.evals:type_name -> drover.structs.Evaluation
-	61, // 41: drover.structs.EvalUpsert.evals:type_name -> drover.structs.Evaluation
-	62, // 42: drover.structs.PlanApply.result:type_name -> drover.structs.PlanResult
-	61, // 43: drover.structs.PlanApply.eval:type_name -> drover.structs.Evaluation
-	61, // 44: drover.structs.PlanApply.new_evals:type_name -> drover.structs.Evaluation
-	59, // 45: drover.structs.AllocClientUpdate.allocations:type_name -> drover.structs.Allocation
-	61, // 46: drover.structs.AllocClientUpdate.evals:type_name -> drover.structs.Evaluation
-	32, // 47: drover.structs.GCReap.jobs:type_name -> drover.structs.JobRef
-	58, // 48: drover.structs.StateSnapshot.jobs:type_name -> drover.structs.Job
-	60, // 49: drover.structs.StateSnapshot.nodes:type_name -> drover.structs.Node
-	59, // 50: drover.structs.StateSnapshot.allocations:type_name -> drover.structs.Allocation
-	61, // 51: drover.structs.StateSnapshot.evals:type_name -> drover.structs.Evaluation
-	38, // 52: drover.structs.ServerInfoRequest.self:type_name -> drover.structs.RaftPeer
-	38, // 53: drover.structs.ServerInfoResponse.self:type_name -> drover.structs.RaftPeer
-	38, // 54: drover.structs.ServerInfoResponse.peers:type_name -> drover.structs.RaftPeer
-	38, // 55: drover.structs.AddRaftPeerRequest.peer:type_name -> drover.structs.RaftPeer
-	0,  // 56: drover.structs.RaftConfigurationRequest.options:type_name -> drover.structs.QueryOptions
-	38, // 57: drover.structs.RaftServer.peer:type_name -> drover.structs.RaftPeer
-	44, // 58: drover.structs.RaftConfigurationResponse.servers:type_name -> drover.structs.RaftServer
-	38, // 59: drover.structs.SnapshotHeader.peers:type_name -> drover.structs.RaftPeer
-	49, // 60: drover.structs.StateRestore.records:type_name -> drover.structs.SnapshotRecord
-	61, // 61: drover.structs.NodeEligibilityUpdate.evals:type_name -> drover.structs.Evaluation
-	2,  // 62: drover.structs.NodeEligibilityResponse.meta:type_name -> drover.structs.WriteMeta
-	3,  // 63: drover.structs.Drover.RegisterJob:input_type -> drover.structs.JobRegisterRequest
-	5,  // 64: drover.structs.Drover.DeregisterJob:input_type -> drover.structs.JobDeregisterRequest
-	7,  // 65: drover.structs.Drover.GetJob:input_type -> drover.structs.JobSpecificRequest
-	9,  // 66: drover.structs.Drover.ListJobs:input_type -> drover.structs.JobListRequest
-	11, // 67: drover.structs.Drover.ListAllocations:input_type -> drover.structs.AllocListRequest
-	13, // 68: drover.structs.Drover.ListNodes:input_type -> drover.structs.NodeListRequest
-	15, // 69: drover.structs.Drover.GetEvaluation:input_type -> drover.structs.EvalSpecificRequest
-	17, // 70: drover.structs.Drover.RegisterNode:input_type -> drover.structs.NodeRegisterRequest
-	18, // 71: drover.structs.Drover.Heartbeat:input_type -> drover.structs.NodeHeartbeatRequest
-	20, // 72: drover.structs.Drover.GetNodeAllocations:input_type -> drover.structs.NodeAllocsRequest
-	22, // 73: drover.structs.Drover.UpdateAllocations:input_type -> drover.structs.AllocUpdateRequest
-	35, // 74: drover.structs.Drover.Raft:input_type -> drover.structs.RaftMessage
-	46, // 75: drover.structs.Drover.InstallSnapshot:input_type -> drover.structs.SnapshotChunk
-	39, // 76: drover.structs.Drover.ServerInfo:input_type -> drover.structs.ServerInfoRequest
-	41, // 77: drover.structs.Drover.AddRaftPeer:input_type -> drover.structs.AddRaftPeerRequest
-	42, // 78: drover.structs.Drover.RemoveRaftPeer:input_type -> drover.structs.RemoveRaftPeerRequest
-	43, // 79: drover.structs.Drover.RaftConfiguration:input_type -> drover.structs.RaftConfigurationRequest
-	50, // 80: drover.structs.Drover.Restore:input_type -> drover.structs.RestoreChunk
-	53, // 81: drover.structs.Drover.GarbageCollect:input_type -> drover.structs.GarbageCollectRequest
-	56, // 82: drover.structs.Drover.UpdateNodeEligibility:input_type -> drover.structs.NodeEligibilityRequest
-	4,  // 83: drover.structs.Drover.RegisterJob:output_type -> drover.structs.JobRegisterResponse
-	6,  // 84: drover.structs.Drover.DeregisterJob:output_type -> drover.structs.JobDeregisterResponse
-	8,  // 85: drover.structs.Drover.GetJob:output_type -> drover.structs.SingleJobResponse
-	10, // 86: drover.structs.Drover.ListJobs:output_type -> drover.structs.JobListResponse
-	12, // 87: drover.structs.Drover.ListAllocations:output_type -> drover.structs.AllocListResponse
-	14, // 88: drover.structs.Drover.ListNodes:output_type -> drover.structs.NodeListResponse
-	16, // 89: drover.structs.Drover.GetEvaluation:output_type -> drover.structs.SingleEvalResponse
-	19, // 90: drover.structs.Drover.RegisterNode:output_type -> drover.structs.NodeUpdateResponse
-	19, // 91: drover.structs.Drover.Heartbeat:output_type -> drover.structs.NodeUpdateResponse
-	21, // 92: drover.structs.Drover.GetNodeAllocations:output_type -> drover.structs.NodeAllocsResponse
-	23, // 93: drover.structs.Drover.UpdateAllocations:output_type -> drover.structs.GenericResponse
-	36, // 94: drover.structs.Drover.Raft:output_type -> drover.structs.Empty
-	36, // 95: drover.structs.Drover.InstallSnapshot:output_type -> drover.structs.Empty
-	40, // 96: drover.structs.Drover.ServerInfo:output_type -> drover.structs.ServerInfoResponse
-	23, // 97: drover.structs.Drover.AddRaftPeer:output_type -> drover.structs.GenericResponse
-	23, // 98: drover.structs.Drover.RemoveRaftPeer:output_type -> drover.structs.GenericResponse
-	45, // 99: drover.structs.Drover.RaftConfiguration:output_type -> drover.structs.RaftConfigurationResponse
-	23, // 100: drover.structs.Drover.Restore:output_type -> drover.structs.GenericResponse
-	54, // 101: drover.structs.Drover.GarbageCollect:output_type -> drover.structs.GarbageCollectResponse
-	57, // 102: drover.structs.Drover.UpdateNodeEligibility:output_type -> drover.structs.NodeEligibilityResponse
-	83, // [83:103] is the sub-list for method output_type
-	63, // [63:83] is the sub-list for method input_type
-	63, // [63:63] is the sub-list for extension type_name
-	63, // [63:63] is the sub-list for extension extendee
-	0,  // [0:63] is the sub-list for field type_name
+	57, // 34: drover.structs.LogCommand.alloc_transition:type_name -> drover.structs.AllocTransitionUpdate
+	58, // 35: drover.structs.LogCommand.node_drain:type_name -> drover.structs.NodeDrainUpdate
+	59, // 36: drover.structs.LogCommand.node_eligibility:type_name -> drover.structs.NodeEligibilityUpdate
+	63, // 37: drover.structs.JobUpsert.job:type_name -> drover.structs.Job
+	66, // 38: drover.structs.JobUpsert.eval:type_name -> drover.structs.Evaluation
+	66, // 39: drover.structs.JobDelete.eval:type_name -> drover.structs.Evaluation
+	65, // 40: drover.structs.NodeUpsert.node:type_name -> drover.structs.Node
+	66, // 41: drover.structs.NodeUpsert.evals:type_name -> drover.structs.Evaluation
+	66, // 42: drover.structs.NodeStatusUpdate.evals:type_name -> drover.structs.Evaluation
+	66, // 43: drover.structs.EvalUpsert.evals:type_name -> drover.structs.Evaluation
+	67, // 44: drover.structs.PlanApply.result:type_name -> drover.structs.PlanResult
+	66, // 45: drover.structs.PlanApply.eval:type_name -> drover.structs.Evaluation
+	66, // 46: drover.structs.PlanApply.new_evals:type_name -> drover.structs.Evaluation
+	64, // 47: drover.structs.AllocClientUpdate.allocations:type_name -> drover.structs.Allocation
+	66, // 48: drover.structs.AllocClientUpdate.evals:type_name -> drover.structs.Evaluation
+	32, // 49: drover.structs.GCReap.jobs:type_name -> drover.structs.JobRef
+	63, // 50: drover.structs.StateSnapshot.jobs:type_name -> drover.structs.Job
+	65, // 51: drover.structs.StateSnapshot.nodes:type_name -> drover.structs.Node
+	64, // 52: drover.structs.StateSnapshot.allocations:type_name -> drover.structs.Allocation
+	66, // 53: drover.structs.StateSnapshot.evals:type_name -> drover.structs.Evaluation
+	38, // 54: drover.structs.ServerInfoRequest.self:type_name -> drover.structs.RaftPeer
+	38, // 55: drover.structs.ServerInfoResponse.self:type_name -> drover.structs.RaftPeer
+	38, // 56: drover.structs.ServerInfoResponse.peers:type_name -> drover.structs.RaftPeer
+	38, // 57: drover.structs.AddRaftPeerRequest.peer:type_name -> drover.structs.RaftPeer
+	0,  // 58: drover.structs.RaftConfigurationRequest.options:type_name -> drover.structs.QueryOptions
+	38, // 59: drover.structs.RaftServer.peer:type_name -> drover.structs.RaftPeer
+	44, // 60: drover.structs.RaftConfigurationResponse.servers:type_name -> drover.structs.RaftServer
+	38, // 61: drover.structs.SnapshotHeader.peers:type_name -> drover.structs.RaftPeer
+	49, // 62: drover.structs.StateRestore.records:type_name -> drover.structs.SnapshotRecord
+	68, // 63: drover.structs.NodeDrainRequest.drain_strategy:type_name -> drover.structs.DrainStrategy
+	2,  // 64: drover.structs.NodeDrainResponse.meta:type_name -> drover.structs.WriteMeta
+	62, // 65: drover.structs.AllocTransitionUpdate.transitions:type_name -> drover.structs.AllocTransitionUpdate.TransitionsEntry
+	66, // 66: drover.structs.AllocTransitionUpdate.evals:type_name -> drover.structs.Evaluation
+	68, // 67: drover.structs.NodeDrainUpdate.drain_strategy:type_name -> drover.structs.DrainStrategy
+	66, // 68: drover.structs.NodeDrainUpdate.evals:type_name -> drover.structs.Evaluation
+	66, // 69: drover.structs.NodeEligibilityUpdate.evals:type_name -> drover.structs.Evaluation
+	2,  // 70: drover.structs.NodeEligibilityResponse.meta:type_name -> drover.structs.WriteMeta
+	69, // 71: drover.structs.AllocTransitionUpdate.TransitionsEntry.value:type_name -> drover.structs.DesiredTransition
+	3,  // 72: drover.structs.Drover.RegisterJob:input_type -> drover.structs.JobRegisterRequest
+	5,  // 73: drover.structs.Drover.DeregisterJob:input_type -> drover.structs.JobDeregisterRequest
+	7,  // 74: drover.structs.Drover.GetJob:input_type -> drover.structs.JobSpecificRequest
+	9,  // 75: drover.structs.Drover.ListJobs:input_type -> drover.structs.JobListRequest
+	11, // 76: drover.structs.Drover.ListAllocations:input_type -> drover.structs.AllocListRequest
+	13, // 77: drover.structs.Drover.ListNodes:input_type -> drover.structs.NodeListRequest
+	15, // 78: drover.structs.Drover.GetEvaluation:input_type -> drover.structs.EvalSpecificRequest
+	17, // 79: drover.structs.Drover.RegisterNode:input_type -> drover.structs.NodeRegisterRequest
+	18, // 80: drover.structs.Drover.Heartbeat:input_type -> drover.structs.NodeHeartbeatRequest
+	20, // 81: drover.structs.Drover.GetNodeAllocations:input_type -> drover.structs.NodeAllocsRequest
+	22, // 82: drover.structs.Drover.UpdateAllocations:input_type -> drover.structs.AllocUpdateRequest
+	35, // 83: drover.structs.Drover.Raft:input_type -> drover.structs.RaftMessage
+	46, // 84: drover.structs.Drover.InstallSnapshot:input_type -> drover.structs.SnapshotChunk
+	39, // 85: drover.structs.Drover.ServerInfo:input_type -> drover.structs.ServerInfoRequest
+	41, // 86: drover.structs.Drover.AddRaftPeer:input_type -> drover.structs.AddRaftPeerRequest
+	42, // 87: drover.structs.Drover.RemoveRaftPeer:input_type -> drover.structs.RemoveRaftPeerRequest
+	43, // 88: drover.structs.Drover.RaftConfiguration:input_type -> drover.structs.RaftConfigurationRequest
+	50, // 89: drover.structs.Drover.Restore:input_type -> drover.structs.RestoreChunk
+	53, // 90: drover.structs.Drover.GarbageCollect:input_type -> drover.structs.GarbageCollectRequest
+	55, // 91: drover.structs.Drover.UpdateNodeDrain:input_type -> drover.structs.NodeDrainRequest
+	60, // 92: drover.structs.Drover.UpdateNodeEligibility:input_type -> drover.structs.NodeEligibilityRequest
+	4,  // 93: drover.structs.Drover.RegisterJob:output_type -> drover.structs.JobRegisterResponse
+	6,  // 94: drover.structs.Drover.DeregisterJob:output_type -> drover.structs.JobDeregisterResponse
+	8,  // 95: drover.structs.Drover.GetJob:output_type -> drover.structs.SingleJobResponse
+	10, // 96: drover.structs.Drover.ListJobs:output_type -> drover.structs.JobListResponse
+	12, // 97: drover.structs.Drover.ListAllocations:output_type -> drover.structs.AllocListResponse
+	14, // 98: drover.structs.Drover.ListNodes:output_type -> drover.structs.NodeListResponse
+	16, // 99: drover.structs.Drover.GetEvaluation:output_type -> drover.structs.SingleEvalResponse
+	19, // 100: drover.structs.Drover.RegisterNode:output_type -> drover.structs.NodeUpdateResponse
+	19, // 101: drover.structs.Drover.Heartbeat:output_type -> drover.structs.NodeUpdateResponse
+	21, // 102: drover.structs.Drover.GetNodeAllocations:output_type -> drover.structs.NodeAllocsResponse
+	23, // 103: drover.structs.Drover.UpdateAllocations:output_type -> drover.structs.GenericResponse
+	36, // 104: drover.structs.Drover.Raft:output_type -> drover.structs.Empty
+	36, // 105: drover.structs.Drover.InstallSnapshot:output_type -> drover.structs.Empty
+	40, // 106: drover.structs.Drover.ServerInfo:output_type -> drover.structs.ServerInfoResponse
+	23, // 107: drover.structs.Drover.AddRaftPeer:output_type -> drover.structs.GenericResponse
+	23, // 108: drover.structs.Drover.RemoveRaftPeer:output_type -> drover.structs.GenericResponse
+	45, // 109: drover.structs.Drover.RaftConfiguration:output_type -> drover.structs.RaftConfigurationResponse
+	23, // 110: drover.structs.Drover.Restore:output_type -> drover.structs.GenericResponse
+	54, // 111: drover.structs.Drover.GarbageCollect:output_type -> drover.structs.GarbageCollectResponse
+	56, // 112: drover.structs.Drover.UpdateNodeDrain:output_type -> drover.structs.NodeDrainResponse
+	61, // 113: drover.structs.Drover.UpdateNodeEligibility:output_type -> drover.structs.NodeEligibilityResponse
+	93, // [93:114] is the sub-list for method output_type
+	72, // [72:93] is the sub-list for method input_type
+	72, // [72:72] is the sub-list for extension type_name
+	72, // [72:72] is the sub-list for extension extendee
+	0,  // [0:72] is the sub-list for field type_name
 }
 
 func init() { file_structs_rpc_proto_init() }
@@ -4010,6 +4332,8 @@ func file_structs_rpc_proto_init() {
 		(*LogCommand_AllocClientUpdate)(nil),
 		(*LogCommand_GcReap)(nil),
 		(*LogCommand_StateRestore)(nil),
+		(*LogCommand_AllocTransition)(nil),
+		(*LogCommand_NodeDrain)(nil),
 		(*LogCommand_NodeEligibility)(nil),
 	}
 	type x struct{}
@@ -4018,7 +4342,7 @@ func file_structs_rpc_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_structs_rpc_proto_rawDesc), len(file_structs_rpc_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   58,
+			NumMessages:   63,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -41,6 +41,7 @@ const (
 	Drover_RaftConfiguration_FullMethodName     = "/drover.structs.Drover/RaftConfiguration"
 	Drover_Restore_FullMethodName               = "/drover.structs.Drover/Restore"
 	Drover_GarbageCollect_FullMethodName        = "/drover.structs.Drover/GarbageCollect"
+	Drover_UpdateNodeDrain_FullMethodName       = "/drover.structs.Drover/UpdateNodeDrain"
 	Drover_UpdateNodeEligibility_FullMethodName = "/drover.structs.Drover/UpdateNodeEligibility"
 )
 
@@ -69,6 +70,7 @@ type DroverClient interface {
 	RaftConfiguration(ctx context.Context, in *RaftConfigurationRequest, opts ...grpc.CallOption) (*RaftConfigurationResponse, error)
 	Restore(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[RestoreChunk, GenericResponse], error)
 	GarbageCollect(ctx context.Context, in *GarbageCollectRequest, opts ...grpc.CallOption) (*GarbageCollectResponse, error)
+	UpdateNodeDrain(ctx context.Context, in *NodeDrainRequest, opts ...grpc.CallOption) (*NodeDrainResponse, error)
 	UpdateNodeEligibility(ctx context.Context, in *NodeEligibilityRequest, opts ...grpc.CallOption) (*NodeEligibilityResponse, error)
 }
 
@@ -279,6 +281,16 @@ func (c *droverClient) GarbageCollect(ctx context.Context, in *GarbageCollectReq
 	return out, nil
 }
 
+func (c *droverClient) UpdateNodeDrain(ctx context.Context, in *NodeDrainRequest, opts ...grpc.CallOption) (*NodeDrainResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(NodeDrainResponse)
+	err := c.cc.Invoke(ctx, Drover_UpdateNodeDrain_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *droverClient) UpdateNodeEligibility(ctx context.Context, in *NodeEligibilityRequest, opts ...grpc.CallOption) (*NodeEligibilityResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(NodeEligibilityResponse)
@@ -314,6 +326,7 @@ type DroverServer interface {
 	RaftConfiguration(context.Context, *RaftConfigurationRequest) (*RaftConfigurationResponse, error)
 	Restore(grpc.ClientStreamingServer[RestoreChunk, GenericResponse]) error
 	GarbageCollect(context.Context, *GarbageCollectRequest) (*GarbageCollectResponse, error)
+	UpdateNodeDrain(context.Context, *NodeDrainRequest) (*NodeDrainResponse, error)
 	UpdateNodeEligibility(context.Context, *NodeEligibilityRequest) (*NodeEligibilityResponse, error)
 	mustEmbedUnimplementedDroverServer()
 }
@@ -381,6 +394,9 @@ func (UnimplementedDroverServer) Restore(grpc.ClientStreamingServer[RestoreChunk
 }
 func (UnimplementedDroverServer) GarbageCollect(context.Context, *GarbageCollectRequest) (*GarbageCollectResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GarbageCollect not implemented")
+}
+func (UnimplementedDroverServer) UpdateNodeDrain(context.Context, *NodeDrainRequest) (*NodeDrainResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateNodeDrain not implemented")
 }
 func (UnimplementedDroverServer) UpdateNodeEligibility(context.Context, *NodeEligibilityRequest) (*NodeEligibilityResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method UpdateNodeEligibility not implemented")
@@ -715,6 +731,24 @@ func _Drover_GarbageCollect_Handler(srv interface{}, ctx context.Context, dec fu
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Drover_UpdateNodeDrain_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(NodeDrainRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DroverServer).UpdateNodeDrain(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Drover_UpdateNodeDrain_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DroverServer).UpdateNodeDrain(ctx, req.(*NodeDrainRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Drover_UpdateNodeEligibility_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(NodeEligibilityRequest)
 	if err := dec(in); err != nil {
@@ -803,6 +837,10 @@ var Drover_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GarbageCollect",
 			Handler:    _Drover_GarbageCollect_Handler,
+		},
+		{
+			MethodName: "UpdateNodeDrain",
+			Handler:    _Drover_UpdateNodeDrain_Handler,
 		},
 		{
 			MethodName: "UpdateNodeEligibility",

@@ -225,13 +225,17 @@ type Task struct {
 	Name   string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	Driver string                 `protobuf:"bytes,2,opt,name=driver,proto3" json:"driver,omitempty"`
 	// config is the driver's own configuration, as free-form JSON-like values.
-	Config        *structpb.Struct     `protobuf:"bytes,3,opt,name=config,proto3" json:"config,omitempty"`
-	Env           map[string]string    `protobuf:"bytes,4,rep,name=env,proto3" json:"env,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	Resources     *Resources           `protobuf:"bytes,5,opt,name=resources,proto3" json:"resources,omitempty"`
-	Constraints   []*Constraint        `protobuf:"bytes,6,rep,name=constraints,proto3" json:"constraints,omitempty"`
-	KillTimeout   *durationpb.Duration `protobuf:"bytes,7,opt,name=kill_timeout,json=killTimeout,proto3" json:"kill_timeout,omitempty"`
-	KillSignal    string               `protobuf:"bytes,8,opt,name=kill_signal,json=killSignal,proto3" json:"kill_signal,omitempty"`
-	Meta          map[string]string    `protobuf:"bytes,9,rep,name=meta,proto3" json:"meta,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Config      *structpb.Struct     `protobuf:"bytes,3,opt,name=config,proto3" json:"config,omitempty"`
+	Env         map[string]string    `protobuf:"bytes,4,rep,name=env,proto3" json:"env,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Resources   *Resources           `protobuf:"bytes,5,opt,name=resources,proto3" json:"resources,omitempty"`
+	Constraints []*Constraint        `protobuf:"bytes,6,rep,name=constraints,proto3" json:"constraints,omitempty"`
+	KillTimeout *durationpb.Duration `protobuf:"bytes,7,opt,name=kill_timeout,json=killTimeout,proto3" json:"kill_timeout,omitempty"`
+	KillSignal  string               `protobuf:"bytes,8,opt,name=kill_signal,json=killSignal,proto3" json:"kill_signal,omitempty"`
+	Meta        map[string]string    `protobuf:"bytes,9,rep,name=meta,proto3" json:"meta,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// artifacts are fetched into the task directory before the task starts.
+	Artifacts []*Artifact `protobuf:"bytes,200,rep,name=artifacts,proto3" json:"artifacts,omitempty"`
+	// logs bounds the task's rotated stdout and stderr files.
+	Logs          *LogConfig `protobuf:"bytes,201,opt,name=logs,proto3" json:"logs,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -325,6 +329,20 @@ func (x *Task) GetKillSignal() string {
 func (x *Task) GetMeta() map[string]string {
 	if x != nil {
 		return x.Meta
+	}
+	return nil
+}
+
+func (x *Task) GetArtifacts() []*Artifact {
+	if x != nil {
+		return x.Artifacts
+	}
+	return nil
+}
+
+func (x *Task) GetLogs() *LogConfig {
+	if x != nil {
+		return x.Logs
 	}
 	return nil
 }
@@ -686,6 +704,9 @@ type Node struct {
 	ModifyIndex           uint64                 `protobuf:"varint,15,opt,name=modify_index,json=modifyIndex,proto3" json:"modify_index,omitempty"`
 	// drain_strategy is set while the node is draining; nil otherwise.
 	DrainStrategy *DrainStrategy `protobuf:"bytes,16,opt,name=drain_strategy,json=drainStrategy,proto3" json:"drain_strategy,omitempty"`
+	// last_drain records the most recent drain: when it started, last
+	// changed, and how it ended.
+	LastDrain     *DrainMetadata `protobuf:"bytes,200,opt,name=last_drain,json=lastDrain,proto3" json:"last_drain,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -828,6 +849,13 @@ func (x *Node) GetModifyIndex() uint64 {
 func (x *Node) GetDrainStrategy() *DrainStrategy {
 	if x != nil {
 		return x.DrainStrategy
+	}
+	return nil
+}
+
+func (x *Node) GetLastDrain() *DrainMetadata {
+	if x != nil {
+		return x.LastDrain
 	}
 	return nil
 }
@@ -1783,6 +1811,188 @@ func (x *PlanResult) GetAllocIndex() uint64 {
 	return 0
 }
 
+// Artifact is a file or archive a task needs, fetched before it starts.
+type Artifact struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// source is an http(s) URL, a file:// URL or an absolute local path.
+	Source string `protobuf:"bytes,1,opt,name=source,proto3" json:"source,omitempty"`
+	// destination is a directory relative to the task directory; default "local/".
+	Destination string `protobuf:"bytes,2,opt,name=destination,proto3" json:"destination,omitempty"`
+	// options: "checksum" ("sha256:<hex>") verifies the download; "archive"
+	// ("false") keeps an archive packed.
+	Options       map[string]string `protobuf:"bytes,3,rep,name=options,proto3" json:"options,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Artifact) Reset() {
+	*x = Artifact{}
+	mi := &file_structs_structs_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Artifact) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Artifact) ProtoMessage() {}
+
+func (x *Artifact) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_structs_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Artifact.ProtoReflect.Descriptor instead.
+func (*Artifact) Descriptor() ([]byte, []int) {
+	return file_structs_structs_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *Artifact) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *Artifact) GetDestination() string {
+	if x != nil {
+		return x.Destination
+	}
+	return ""
+}
+
+func (x *Artifact) GetOptions() map[string]string {
+	if x != nil {
+		return x.Options
+	}
+	return nil
+}
+
+// LogConfig bounds a task's log files: each of stdout and stderr keeps at
+// most max_files files of at most max_file_size_mb each.
+type LogConfig struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	MaxFiles      int32                  `protobuf:"varint,1,opt,name=max_files,json=maxFiles,proto3" json:"max_files,omitempty"`
+	MaxFileSizeMb int32                  `protobuf:"varint,2,opt,name=max_file_size_mb,json=maxFileSizeMb,proto3" json:"max_file_size_mb,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LogConfig) Reset() {
+	*x = LogConfig{}
+	mi := &file_structs_structs_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LogConfig) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LogConfig) ProtoMessage() {}
+
+func (x *LogConfig) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_structs_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LogConfig.ProtoReflect.Descriptor instead.
+func (*LogConfig) Descriptor() ([]byte, []int) {
+	return file_structs_structs_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *LogConfig) GetMaxFiles() int32 {
+	if x != nil {
+		return x.MaxFiles
+	}
+	return 0
+}
+
+func (x *LogConfig) GetMaxFileSizeMb() int32 {
+	if x != nil {
+		return x.MaxFileSizeMb
+	}
+	return 0
+}
+
+// DrainMetadata describes a node's latest drain.
+type DrainMetadata struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// started_at and updated_at are unix nanos, the proposer's clock.
+	StartedAt int64 `protobuf:"varint,1,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
+	UpdatedAt int64 `protobuf:"varint,2,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	// status is "draining", "complete" or "canceled".
+	Status        string `protobuf:"bytes,3,opt,name=status,proto3" json:"status,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DrainMetadata) Reset() {
+	*x = DrainMetadata{}
+	mi := &file_structs_structs_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DrainMetadata) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DrainMetadata) ProtoMessage() {}
+
+func (x *DrainMetadata) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_structs_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DrainMetadata.ProtoReflect.Descriptor instead.
+func (*DrainMetadata) Descriptor() ([]byte, []int) {
+	return file_structs_structs_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *DrainMetadata) GetStartedAt() int64 {
+	if x != nil {
+		return x.StartedAt
+	}
+	return 0
+}
+
+func (x *DrainMetadata) GetUpdatedAt() int64 {
+	if x != nil {
+		return x.UpdatedAt
+	}
+	return 0
+}
+
+func (x *DrainMetadata) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
 var File_structs_structs_proto protoreflect.FileDescriptor
 
 const file_structs_structs_proto_rawDesc = "" +
@@ -1801,7 +2011,7 @@ const file_structs_structs_proto_rawDesc = "" +
 	"\battempts\x18\x01 \x01(\x05R\battempts\x125\n" +
 	"\binterval\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\binterval\x12/\n" +
 	"\x05delay\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x05delay\x12\x12\n" +
-	"\x04mode\x18\x04 \x01(\tR\x04mode\"\x8f\x04\n" +
+	"\x04mode\x18\x04 \x01(\tR\x04mode\"\xf8\x04\n" +
 	"\x04Task\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06driver\x18\x02 \x01(\tR\x06driver\x12/\n" +
@@ -1812,7 +2022,9 @@ const file_structs_structs_proto_rawDesc = "" +
 	"\fkill_timeout\x18\a \x01(\v2\x19.google.protobuf.DurationR\vkillTimeout\x12\x1f\n" +
 	"\vkill_signal\x18\b \x01(\tR\n" +
 	"killSignal\x122\n" +
-	"\x04meta\x18\t \x03(\v2\x1e.drover.structs.Task.MetaEntryR\x04meta\x1a6\n" +
+	"\x04meta\x18\t \x03(\v2\x1e.drover.structs.Task.MetaEntryR\x04meta\x127\n" +
+	"\tartifacts\x18\xc8\x01 \x03(\v2\x18.drover.structs.ArtifactR\tartifacts\x12.\n" +
+	"\x04logs\x18\xc9\x01 \x01(\v2\x19.drover.structs.LogConfigR\x04logs\x1a6\n" +
 	"\bEnvEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a7\n" +
@@ -1864,7 +2076,7 @@ const file_structs_structs_proto_rawDesc = "" +
 	"attributes\x1a=\n" +
 	"\x0fAttributesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xfc\x06\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xbb\a\n" +
 	"\x04Node\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
 	"\tsecret_id\x18\x02 \x01(\tR\bsecretId\x12\x12\n" +
@@ -1887,7 +2099,9 @@ const file_structs_structs_proto_rawDesc = "" +
 	"\x11status_updated_at\x18\r \x01(\x03R\x0fstatusUpdatedAt\x12!\n" +
 	"\fcreate_index\x18\x0e \x01(\x04R\vcreateIndex\x12!\n" +
 	"\fmodify_index\x18\x0f \x01(\x04R\vmodifyIndex\x12D\n" +
-	"\x0edrain_strategy\x18\x10 \x01(\v2\x1d.drover.structs.DrainStrategyR\rdrainStrategy\x1a=\n" +
+	"\x0edrain_strategy\x18\x10 \x01(\v2\x1d.drover.structs.DrainStrategyR\rdrainStrategy\x12=\n" +
+	"\n" +
+	"last_drain\x18\xc8\x01 \x01(\v2\x1d.drover.structs.DrainMetadataR\tlastDrain\x1a=\n" +
 	"\x0fAttributesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1aV\n" +
@@ -2021,7 +2235,23 @@ const file_structs_structs_proto_rawDesc = "" +
 	"nodeUpdate\x12#\n" +
 	"\rrefused_nodes\x18\x03 \x03(\tR\frefusedNodes\x12\x1f\n" +
 	"\valloc_index\x18\x04 \x01(\x04R\n" +
-	"allocIndexB$Z\"github.com/droverhq/drover/structsb\x06proto3"
+	"allocIndex\"\xc1\x01\n" +
+	"\bArtifact\x12\x16\n" +
+	"\x06source\x18\x01 \x01(\tR\x06source\x12 \n" +
+	"\vdestination\x18\x02 \x01(\tR\vdestination\x12?\n" +
+	"\aoptions\x18\x03 \x03(\v2%.drover.structs.Artifact.OptionsEntryR\aoptions\x1a:\n" +
+	"\fOptionsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"Q\n" +
+	"\tLogConfig\x12\x1b\n" +
+	"\tmax_files\x18\x01 \x01(\x05R\bmaxFiles\x12'\n" +
+	"\x10max_file_size_mb\x18\x02 \x01(\x05R\rmaxFileSizeMb\"e\n" +
+	"\rDrainMetadata\x12\x1d\n" +
+	"\n" +
+	"started_at\x18\x01 \x01(\x03R\tstartedAt\x12\x1d\n" +
+	"\n" +
+	"updated_at\x18\x02 \x01(\x03R\tupdatedAt\x12\x16\n" +
+	"\x06status\x18\x03 \x01(\tR\x06statusB$Z\"github.com/droverhq/drover/structsb\x06proto3"
 
 var (
 	file_structs_structs_proto_rawDescOnce sync.Once
@@ -2035,7 +2265,7 @@ func file_structs_structs_proto_rawDescGZIP() []byte {
 	return file_structs_structs_proto_rawDescData
 }
 
-var file_structs_structs_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
+var file_structs_structs_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
 var file_structs_structs_proto_goTypes = []any{
 	(*Resources)(nil),           // 0: drover.structs.Resources
 	(*Constraint)(nil),          // 1: drover.structs.Constraint
@@ -2054,71 +2284,79 @@ var file_structs_structs_proto_goTypes = []any{
 	(*Evaluation)(nil),          // 14: drover.structs.Evaluation
 	(*Plan)(nil),                // 15: drover.structs.Plan
 	(*PlanResult)(nil),          // 16: drover.structs.PlanResult
-	nil,                         // 17: drover.structs.Task.EnvEntry
-	nil,                         // 18: drover.structs.Task.MetaEntry
-	nil,                         // 19: drover.structs.TaskGroup.MetaEntry
-	nil,                         // 20: drover.structs.Job.MetaEntry
-	nil,                         // 21: drover.structs.DriverInfo.AttributesEntry
-	nil,                         // 22: drover.structs.Node.AttributesEntry
-	nil,                         // 23: drover.structs.Node.DriversEntry
-	nil,                         // 24: drover.structs.Node.MetaEntry
-	nil,                         // 25: drover.structs.Allocation.TaskResourcesEntry
-	nil,                         // 26: drover.structs.Allocation.TaskStatesEntry
-	nil,                         // 27: drover.structs.AllocMetric.ClassFilteredEntry
-	nil,                         // 28: drover.structs.AllocMetric.ConstraintFilteredEntry
-	nil,                         // 29: drover.structs.AllocMetric.DimensionExhaustedEntry
-	nil,                         // 30: drover.structs.Evaluation.FailedTgAllocsEntry
-	nil,                         // 31: drover.structs.Evaluation.QueuedAllocationsEntry
-	(*durationpb.Duration)(nil), // 32: google.protobuf.Duration
-	(*structpb.Struct)(nil),     // 33: google.protobuf.Struct
+	(*Artifact)(nil),            // 17: drover.structs.Artifact
+	(*LogConfig)(nil),           // 18: drover.structs.LogConfig
+	(*DrainMetadata)(nil),       // 19: drover.structs.DrainMetadata
+	nil,                         // 20: drover.structs.Task.EnvEntry
+	nil,                         // 21: drover.structs.Task.MetaEntry
+	nil,                         // 22: drover.structs.TaskGroup.MetaEntry
+	nil,                         // 23: drover.structs.Job.MetaEntry
+	nil,                         // 24: drover.structs.DriverInfo.AttributesEntry
+	nil,                         // 25: drover.structs.Node.AttributesEntry
+	nil,                         // 26: drover.structs.Node.DriversEntry
+	nil,                         // 27: drover.structs.Node.MetaEntry
+	nil,                         // 28: drover.structs.Allocation.TaskResourcesEntry
+	nil,                         // 29: drover.structs.Allocation.TaskStatesEntry
+	nil,                         // 30: drover.structs.AllocMetric.ClassFilteredEntry
+	nil,                         // 31: drover.structs.AllocMetric.ConstraintFilteredEntry
+	nil,                         // 32: drover.structs.AllocMetric.DimensionExhaustedEntry
+	nil,                         // 33: drover.structs.Evaluation.FailedTgAllocsEntry
+	nil,                         // 34: drover.structs.Evaluation.QueuedAllocationsEntry
+	nil,                         // 35: drover.structs.Artifact.OptionsEntry
+	(*durationpb.Duration)(nil), // 36: google.protobuf.Duration
+	(*structpb.Struct)(nil),     // 37: google.protobuf.Struct
 }
 var file_structs_structs_proto_depIdxs = []int32{
-	32, // 0: drover.structs.RestartPolicy.interval:type_name -> google.protobuf.Duration
-	32, // 1: drover.structs.RestartPolicy.delay:type_name -> google.protobuf.Duration
-	33, // 2: drover.structs.Task.config:type_name -> google.protobuf.Struct
-	17, // 3: drover.structs.Task.env:type_name -> drover.structs.Task.EnvEntry
+	36, // 0: drover.structs.RestartPolicy.interval:type_name -> google.protobuf.Duration
+	36, // 1: drover.structs.RestartPolicy.delay:type_name -> google.protobuf.Duration
+	37, // 2: drover.structs.Task.config:type_name -> google.protobuf.Struct
+	20, // 3: drover.structs.Task.env:type_name -> drover.structs.Task.EnvEntry
 	0,  // 4: drover.structs.Task.resources:type_name -> drover.structs.Resources
 	1,  // 5: drover.structs.Task.constraints:type_name -> drover.structs.Constraint
-	32, // 6: drover.structs.Task.kill_timeout:type_name -> google.protobuf.Duration
-	18, // 7: drover.structs.Task.meta:type_name -> drover.structs.Task.MetaEntry
-	3,  // 8: drover.structs.TaskGroup.tasks:type_name -> drover.structs.Task
-	1,  // 9: drover.structs.TaskGroup.constraints:type_name -> drover.structs.Constraint
-	2,  // 10: drover.structs.TaskGroup.restart_policy:type_name -> drover.structs.RestartPolicy
-	19, // 11: drover.structs.TaskGroup.meta:type_name -> drover.structs.TaskGroup.MetaEntry
-	1,  // 12: drover.structs.Job.constraints:type_name -> drover.structs.Constraint
-	4,  // 13: drover.structs.Job.task_groups:type_name -> drover.structs.TaskGroup
-	20, // 14: drover.structs.Job.meta:type_name -> drover.structs.Job.MetaEntry
-	21, // 15: drover.structs.DriverInfo.attributes:type_name -> drover.structs.DriverInfo.AttributesEntry
-	22, // 16: drover.structs.Node.attributes:type_name -> drover.structs.Node.AttributesEntry
-	0,  // 17: drover.structs.Node.resources:type_name -> drover.structs.Resources
-	23, // 18: drover.structs.Node.drivers:type_name -> drover.structs.Node.DriversEntry
-	24, // 19: drover.structs.Node.meta:type_name -> drover.structs.Node.MetaEntry
-	8,  // 20: drover.structs.Node.drain_strategy:type_name -> drover.structs.DrainStrategy
-	32, // 21: drover.structs.DrainStrategy.deadline:type_name -> google.protobuf.Duration
-	10, // 22: drover.structs.TaskState.events:type_name -> drover.structs.TaskEvent
-	5,  // 23: drover.structs.Allocation.job:type_name -> drover.structs.Job
-	25, // 24: drover.structs.Allocation.task_resources:type_name -> drover.structs.Allocation.TaskResourcesEntry
-	26, // 25: drover.structs.Allocation.task_states:type_name -> drover.structs.Allocation.TaskStatesEntry
-	9,  // 26: drover.structs.Allocation.desired_transition:type_name -> drover.structs.DesiredTransition
-	27, // 27: drover.structs.AllocMetric.class_filtered:type_name -> drover.structs.AllocMetric.ClassFilteredEntry
-	28, // 28: drover.structs.AllocMetric.constraint_filtered:type_name -> drover.structs.AllocMetric.ConstraintFilteredEntry
-	29, // 29: drover.structs.AllocMetric.dimension_exhausted:type_name -> drover.structs.AllocMetric.DimensionExhaustedEntry
-	30, // 30: drover.structs.Evaluation.failed_tg_allocs:type_name -> drover.structs.Evaluation.FailedTgAllocsEntry
-	31, // 31: drover.structs.Evaluation.queued_allocations:type_name -> drover.structs.Evaluation.QueuedAllocationsEntry
-	5,  // 32: drover.structs.Plan.job:type_name -> drover.structs.Job
-	12, // 33: drover.structs.Plan.node_allocation:type_name -> drover.structs.Allocation
-	12, // 34: drover.structs.Plan.node_update:type_name -> drover.structs.Allocation
-	12, // 35: drover.structs.PlanResult.node_allocation:type_name -> drover.structs.Allocation
-	12, // 36: drover.structs.PlanResult.node_update:type_name -> drover.structs.Allocation
-	6,  // 37: drover.structs.Node.DriversEntry.value:type_name -> drover.structs.DriverInfo
-	0,  // 38: drover.structs.Allocation.TaskResourcesEntry.value:type_name -> drover.structs.Resources
-	11, // 39: drover.structs.Allocation.TaskStatesEntry.value:type_name -> drover.structs.TaskState
-	13, // 40: drover.structs.Evaluation.FailedTgAllocsEntry.value:type_name -> drover.structs.AllocMetric
-	41, // [41:41] is the sub-list for method output_type
-	41, // [41:41] is the sub-list for method input_type
-	41, // [41:41] is the sub-list for extension type_name
-	41, // [41:41] is the sub-list for extension extendee
-	0,  // [0:41] is the sub-list for field type_name
+	36, // 6: drover.structs.Task.kill_timeout:type_name -> google.protobuf.Duration
+	21, // 7: drover.structs.Task.meta:type_name -> drover.structs.Task.MetaEntry
+	17, // 8: drover.structs.Task.artifacts:type_name -> drover.structs.Artifact
+	18, // 9: drover.structs.Task.logs:type_name -> drover.structs.LogConfig
+	3,  // 10: drover.structs.TaskGroup.tasks:type_name -> drover.structs.Task
+	1,  // 11: drover.structs.TaskGroup.constraints:type_name -> drover.structs.Constraint
+	2,  // 12: drover.structs.TaskGroup.restart_policy:type_name -> drover.structs.RestartPolicy
+	22, // 13: drover.structs.TaskGroup.meta:type_name -> drover.structs.TaskGroup.MetaEntry
+	1,  // 14: drover.structs.Job.constraints:type_name -> drover.structs.Constraint
+	4,  // 15: drover.structs.Job.task_groups:type_name -> drover.structs.TaskGroup
+	23, // 16: drover.structs.Job.meta:type_name -> drover.structs.Job.MetaEntry
+	24, // 17: drover.structs.DriverInfo.attributes:type_name -> drover.structs.DriverInfo.AttributesEntry
+	25, // 18: drover.structs.Node.attributes:type_name -> drover.structs.Node.AttributesEntry
+	0,  // 19: drover.structs.Node.resources:type_name -> drover.structs.Resources
+	26, // 20: drover.structs.Node.drivers:type_name -> drover.structs.Node.DriversEntry
+	27, // 21: drover.structs.Node.meta:type_name -> drover.structs.Node.MetaEntry
+	8,  // 22: drover.structs.Node.drain_strategy:type_name -> drover.structs.DrainStrategy
+	19, // 23: drover.structs.Node.last_drain:type_name -> drover.structs.DrainMetadata
+	36, // 24: drover.structs.DrainStrategy.deadline:type_name -> google.protobuf.Duration
+	10, // 25: drover.structs.TaskState.events:type_name -> drover.structs.TaskEvent
+	5,  // 26: drover.structs.Allocation.job:type_name -> drover.structs.Job
+	28, // 27: drover.structs.Allocation.task_resources:type_name -> drover.structs.Allocation.TaskResourcesEntry
+	29, // 28: drover.structs.Allocation.task_states:type_name -> drover.structs.Allocation.TaskStatesEntry
+	9,  // 29: drover.structs.Allocation.desired_transition:type_name -> drover.structs.DesiredTransition
+	30, // 30: drover.structs.AllocMetric.class_filtered:type_name -> drover.structs.AllocMetric.ClassFilteredEntry
+	31, // 31: drover.structs.AllocMetric.constraint_filtered:type_name -> drover.structs.AllocMetric.ConstraintFilteredEntry
+	32, // 32: drover.structs.AllocMetric.dimension_exhausted:type_name -> drover.structs.AllocMetric.DimensionExhaustedEntry
+	33, // 33: drover.structs.Evaluation.failed_tg_allocs:type_name -> drover.structs.Evaluation.FailedTgAllocsEntry
+	34, // 34: drover.structs.Evaluation.queued_allocations:type_name -> drover.structs.Evaluation.QueuedAllocationsEntry
+	5,  // 35: drover.structs.Plan.job:type_name -> drover.structs.Job
+	12, // 36: drover.structs.Plan.node_allocation:type_name -> drover.structs.Allocation
+	12, // 37: drover.structs.Plan.node_update:type_name -> drover.structs.Allocation
+	12, // 38: drover.structs.PlanResult.node_allocation:type_name -> drover.structs.Allocation
+	12, // 39: drover.structs.PlanResult.node_update:type_name -> drover.structs.Allocation
+	35, // 40: drover.structs.Artifact.options:type_name -> drover.structs.Artifact.OptionsEntry
+	6,  // 41: drover.structs.Node.DriversEntry.value:type_name -> drover.structs.DriverInfo
+	0,  // 42: drover.structs.Allocation.TaskResourcesEntry.value:type_name -> drover.structs.Resources
+	11, // 43: drover.structs.Allocation.TaskStatesEntry.value:type_name -> drover.structs.TaskState
+	13, // 44: drover.structs.Evaluation.FailedTgAllocsEntry.value:type_name -> drover.structs.AllocMetric
+	45, // [45:45] is the sub-list for method output_type
+	45, // [45:45] is the sub-list for method input_type
+	45, // [45:45] is the sub-list for extension type_name
+	45, // [45:45] is the sub-list for extension extendee
+	0,  // [0:45] is the sub-list for field type_name
 }
 
 func init() { file_structs_structs_proto_init() }
@@ -2132,7 +2370,7 @@ func file_structs_structs_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_structs_structs_proto_rawDesc), len(file_structs_structs_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   32,
+			NumMessages:   36,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

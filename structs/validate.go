@@ -247,6 +247,7 @@ func (t *Task) validate(p *problems, prefix string) {
 		p.addf(prefix, "kill_timeout must be >= 0")
 	}
 	validateConstraints(p, prefix, t.Constraints)
+	t.validateClientParts(p, prefix)
 }
 
 func validateConstraints(p *problems, prefix string, cs []*Constraint) {

@@ -10,8 +10,9 @@
 // holding the task's log files. A function that panics ends its task with
 // ExitCode 2 and a *PanicError; the host keeps running.
 //
-// An in-process function does not survive a restart of the host, so
-// RecoverTask always returns driver.ErrTaskNotFound.
+// An in-process function does not survive a restart of the host process:
+// RecoverTask reattaches only to tasks the same Driver instance still
+// holds, as after a client restarted within the process.
 package fn
 
 import (

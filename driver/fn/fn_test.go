@@ -260,13 +260,19 @@ func TestBadConfigStartsNothing(t *testing.T) {
 	require.NoError(t, d.DestroyTask("dup", false))
 }
 
-func TestRecoverAlwaysFails(t *testing.T) {
+func TestRecoverFindsOnlyTasksOfTheSameInstance(t *testing.T) {
 	d := New(nil)
 	require.NoError(t, d.Register("x", func(ctx context.Context, _ *Task) error { <-ctx.Done(); return nil }))
 	start(t, d, cfg(t, "x", "x"))
-	require.ErrorIs(t, d.RecoverTask(&driver.TaskHandle{ID: "x", Driver: Name}), driver.ErrTaskNotFound)
+	require.NoError(t, d.RecoverTask(&driver.TaskHandle{ID: "x", Driver: Name}),
+		"a client restarted in the same process, with the same driver, reattaches")
+	other := New(nil)
+	require.ErrorIs(t, other.RecoverTask(&driver.TaskHandle{ID: "x", Driver: Name}), driver.ErrTaskNotFound,
+		"a function does not survive its process")
+	require.ErrorIs(t, d.RecoverTask(&driver.TaskHandle{ID: "x", Driver: "mock"}), driver.ErrTaskNotFound)
 	require.ErrorIs(t, d.RecoverTask(nil), driver.ErrTaskNotFound)
 	require.NoError(t, d.DestroyTask("x", true))
+	require.ErrorIs(t, d.RecoverTask(&driver.TaskHandle{ID: "x", Driver: Name}), driver.ErrTaskNotFound)
 }
 
 func TestConcurrentTasks(t *testing.T) {

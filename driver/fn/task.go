@@ -182,12 +182,19 @@ func (d *Driver) DestroyTask(taskID string, force bool) error {
 	return d.stop(context.Background(), t, t.killTimeout)
 }
 
-// RecoverTask implements driver.Driver: a function does not survive a
-// restart of the host, so it always returns driver.ErrTaskNotFound.
+// RecoverTask implements driver.Driver. A function runs in the host
+// process, so only this Driver instance can hold it: a task it still holds
+// (the client was restarted in the same process with the same driver) is
+// reattached; any other handle is driver.ErrTaskNotFound.
 func (d *Driver) RecoverTask(h *driver.TaskHandle) error {
-	id := ""
-	if h != nil {
-		id = h.ID
+	if h == nil || h.ID == "" {
+		return fmt.Errorf("fn: empty handle: %w", driver.ErrTaskNotFound)
 	}
-	return fmt.Errorf("fn: %s: functions do not survive a restart: %w", id, driver.ErrTaskNotFound)
+	if h.Driver != "" && h.Driver != Name {
+		return fmt.Errorf("fn: handle of %s is for driver %q: %w", h.ID, h.Driver, driver.ErrTaskNotFound)
+	}
+	if _, err := d.tasks.Get(h.ID); err != nil {
+		return fmt.Errorf("fn: %s: functions do not survive a restart of their process: %w", h.ID, driver.ErrTaskNotFound)
+	}
+	return nil
 }

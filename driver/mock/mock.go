@@ -13,11 +13,17 @@
 //   - kill_after: accepted and ignored.
 //
 // A stopped task exits as a process killed by SIGTERM would: Signal 15,
-// ExitCode 143. RecoverTask finds only tasks of the same Driver instance.
+// ExitCode 143. A running task holds a timer, not a goroutine.
+//
+// The handle StartTask returns records the script and the start time, so
+// RecoverTask on any instance (a client restarted with a new driver)
+// reattaches: the task ends when its script says, counted from its
+// original start. A task already held is recovered as it is.
 package mock
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -44,13 +50,27 @@ type Driver struct {
 }
 
 type task struct {
-	stop     chan struct{}
-	stopOnce sync.Once
-	exit     *driver.Exit
+	mu    sync.Mutex
+	timer *time.Timer // nil for a task that runs until stopped
+	exit  *driver.Exit
 }
 
-// halt asks the task's goroutine to end the task as stopped.
-func (t *task) halt() { t.stopOnce.Do(func() { close(t.stop) }) }
+// halt ends the task as stopped, unless it has ended already.
+func (t *task) halt() {
+	t.mu.Lock()
+	if t.timer != nil {
+		t.timer.Stop()
+	}
+	t.mu.Unlock()
+	t.exit.Set(&driver.ExitResult{ExitCode: 128 + sigterm, Signal: sigterm})
+}
+
+// handleState is what a mock TaskHandle's State holds: the script.
+type handleState struct {
+	RunFor   time.Duration `json:"run_for"`
+	ExitCode int           `json:"exit_code"`
+	ExitErr  string        `json:"exit_err,omitempty"`
+}
 
 var _ driver.Driver = (*Driver)(nil)
 
@@ -91,31 +111,32 @@ func (d *Driver) StartTask(_ context.Context, cfg *driver.TaskConfig) (*driver.T
 			return nil, fmt.Errorf("mock: %w", err)
 		}
 	}
-	t := &task{stop: make(chan struct{}), exit: driver.NewExit()}
-	d.tasks.Fill(cfg.ID, t)
-	res := &driver.ExitResult{ExitCode: s.exitCode}
-	if s.exitErr != "" {
-		res.Err = errors.New(s.exitErr)
+	st := handleState{RunFor: s.runFor, ExitCode: s.exitCode, ExitErr: s.exitErr}
+	state, err := json.Marshal(st)
+	if err != nil {
+		d.tasks.Release(cfg.ID)
+		return nil, fmt.Errorf("mock: encode handle: %w", err)
 	}
-	go t.run(s.runFor, res)
-	return &driver.TaskHandle{ID: cfg.ID, Driver: Name, StartedAt: time.Now()}, nil
+	now := time.Now()
+	d.tasks.Fill(cfg.ID, run(st, st.RunFor))
+	return &driver.TaskHandle{ID: cfg.ID, Driver: Name, StartedAt: now, State: state}, nil
 }
 
-// run ends the task with res after runFor (never when negative), or as
-// stopped by SIGTERM when halted first.
-func (t *task) run(runFor time.Duration, res *driver.ExitResult) {
-	var done <-chan time.Time
-	if runFor >= 0 {
-		timer := time.NewTimer(runFor)
-		defer timer.Stop()
-		done = timer.C
+// run starts a task that ends with the script's result after left (never
+// when the script runs until stopped).
+func run(st handleState, left time.Duration) *task {
+	t := &task{exit: driver.NewExit()}
+	if st.RunFor < 0 {
+		return t
 	}
-	select {
-	case <-done:
-		t.exit.Set(res)
-	case <-t.stop:
-		t.exit.Set(&driver.ExitResult{ExitCode: 128 + sigterm, Signal: sigterm})
+	res := &driver.ExitResult{ExitCode: st.ExitCode}
+	if st.ExitErr != "" {
+		res.Err = errors.New(st.ExitErr)
 	}
+	t.mu.Lock()
+	t.timer = time.AfterFunc(max(left, 0), func() { t.exit.Set(res) })
+	t.mu.Unlock()
+	return t
 }
 
 func writeStdout(path, s string) error {
@@ -175,19 +196,40 @@ func (d *Driver) DestroyTask(taskID string, force bool) error {
 		return fmt.Errorf("mock: %w", err)
 	}
 	t.halt()
-	<-t.exit.Done()
 	return nil
 }
 
-// RecoverTask implements driver.Driver: only a task this same instance
-// still holds is found.
+// RecoverTask implements driver.Driver. A task this instance holds is
+// left as it is; otherwise the handle's script resumes from the handle's
+// start time. A handle without a script is not found.
 func (d *Driver) RecoverTask(h *driver.TaskHandle) error {
-	if h == nil {
+	if h == nil || h.ID == "" {
 		return fmt.Errorf("mock: empty handle: %w", driver.ErrTaskNotFound)
 	}
 	if h.Driver != "" && h.Driver != Name {
 		return fmt.Errorf("mock: handle of %s is for driver %q: %w", h.ID, h.Driver, driver.ErrTaskNotFound)
 	}
-	_, err := d.get(h.ID)
-	return err
+	if d.tasks.Has(h.ID) {
+		return nil
+	}
+	var st handleState
+	if len(h.State) == 0 {
+		return fmt.Errorf("mock: handle of %s holds no script: %w", h.ID, driver.ErrTaskNotFound)
+	}
+	if err := json.Unmarshal(h.State, &st); err != nil {
+		return fmt.Errorf("mock: handle state of %s: %v: %w", h.ID, err, driver.ErrTaskNotFound)
+	}
+	t := run(st, st.RunFor-time.Since(h.StartedAt))
+	if !d.tasks.Add(h.ID, t) {
+		t.halt() // recovered concurrently: keep the other one
+	}
+	return nil
+}
+
+// Close ends every task the driver holds, as a stop would, so nothing of
+// the driver outlives a test.
+func (d *Driver) Close() {
+	for _, t := range d.tasks.All() {
+		t.halt()
+	}
 }

@@ -74,9 +74,9 @@ func TestRunsUntilStopped(t *testing.T) {
 	for _, forever := range []any{"-1", "-1s", -1.0} {
 		d := New(nil)
 		require.NoError(t, start(d, "forever", map[string]any{"run_for": forever}))
-		require.NoError(t, d.RecoverTask(&driver.TaskHandle{ID: "forever", Driver: Name}))
+		require.NoError(t, d.RecoverTask(&driver.TaskHandle{ID: "forever", Driver: Name}), "a task held is recovered as it is")
 		require.ErrorIs(t, New(nil).RecoverTask(&driver.TaskHandle{ID: "forever"}), driver.ErrTaskNotFound,
-			"another instance does not know the task")
+			"another instance cannot recover a handle without a script")
 		require.ErrorIs(t, d.RecoverTask(&driver.TaskHandle{ID: "forever", Driver: "raw_exec"}), driver.ErrTaskNotFound)
 		require.ErrorIs(t, d.RecoverTask(nil), driver.ErrTaskNotFound)
 		require.ErrorIs(t, d.DestroyTask("forever", false), driver.ErrTaskRunning)
@@ -149,4 +149,40 @@ func TestFingerprint(t *testing.T) {
 	require.True(t, fp.Detected)
 	require.True(t, fp.Healthy)
 	require.Equal(t, "1", fp.Attributes["driver.mock"])
+}
+
+func TestRecoverResumesTheScriptOnAnotherInstance(t *testing.T) {
+	first := New(nil)
+	h, err := first.StartTask(context.Background(), &driver.TaskConfig{
+		ID: "r", Config: map[string]any{"run_for": "300ms", "exit_code": 3.0, "exit_err_msg": "done"},
+	})
+	require.NoError(t, err)
+	first.Close()
+
+	second := New(nil)
+	require.NoError(t, second.RecoverTask(h))
+	require.NoError(t, second.RecoverTask(h), "recovering twice is a no-op")
+	r := exit(t, second, "r")
+	require.Equal(t, 3, r.ExitCode, "the recovered task ends as its script says")
+	require.EqualError(t, r.Err, "done")
+	require.GreaterOrEqual(t, time.Since(h.StartedAt), 300*time.Millisecond, "counted from the original start")
+
+	// A task whose run is already over ends at once when recovered.
+	late := *h
+	late.ID = "late"
+	late.StartedAt = time.Now().Add(-time.Hour)
+	require.NoError(t, second.RecoverTask(&late))
+	require.Equal(t, 3, exit(t, second, "late").ExitCode)
+
+	forever, err := first.StartTask(context.Background(), &driver.TaskConfig{ID: "f", Config: map[string]any{"run_for": "-1"}})
+	require.NoError(t, err)
+	require.NoError(t, second.RecoverTask(forever))
+	require.ErrorIs(t, second.DestroyTask("f", false), driver.ErrTaskRunning, "a recovered endless task runs until stopped")
+	require.NoError(t, second.StopTask(context.Background(), "f", time.Second, ""))
+	require.Equal(t, 143, exit(t, second, "f").ExitCode)
+	first.Close()
+
+	bad := *h
+	bad.ID, bad.State = "bad", []byte("{")
+	require.ErrorIs(t, second.RecoverTask(&bad), driver.ErrTaskNotFound)
 }

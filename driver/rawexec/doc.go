@@ -21,11 +21,5 @@
 // errors.ErrUnsupported.
 package rawexec
 
-import "errors"
-
 // Name is the driver's name in jobs.
 const Name = "raw_exec"
-
-// ErrExitStatusUnknown is the Err of the exit result of a reattached task:
-// it ended, but how is unknown.
-var ErrExitStatusUnknown = errors.New("exit status unknown after reattach")

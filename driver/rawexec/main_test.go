@@ -4,10 +4,7 @@ package rawexec
 
 import (
 	"context"
-	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -15,12 +12,13 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/droverhq/drover/driver"
+	"github.com/droverhq/drover/driver/internal/proctest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // deadline bounds every wait in these tests.
-const deadline = 20 * time.Second
+const deadline = proctest.Deadline
 
 func taskConfig(t *testing.T, id string, cmd string, args ...string) *driver.TaskConfig {
 	t.Helper()
@@ -62,43 +60,8 @@ func wait(t *testing.T, d *Driver, id string) *driver.ExitResult {
 	}
 }
 
-// waitForFile waits until path exists and returns its trimmed contents.
-func waitForFile(t *testing.T, path string) string {
-	t.Helper()
-	var data []byte
-	require.Eventually(t, func() bool {
-		b, err := os.ReadFile(path)
-		if err != nil || len(b) == 0 || b[len(b)-1] != '\n' {
-			return false
-		}
-		data = b
-		return true
-	}, deadline, 5*time.Millisecond, "waiting for %s", path)
-	return strings.TrimSpace(string(data))
-}
+func waitForFile(t *testing.T, path string) string { return proctest.WaitForFile(t, path) }
 
-// liveGroupMembers lists the pids of the processes, zombies aside, in
-// process group pgid.
-func liveGroupMembers(t *testing.T, pgid int) []int {
-	t.Helper()
-	entries, err := os.ReadDir("/proc")
-	require.NoError(t, err)
-	var pids []int
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		info, err := lookupProcess(pid)
-		if err == nil && !info.zombie && info.pgid == pgid {
-			pids = append(pids, pid)
-		}
-	}
-	return pids
-}
+func liveGroupMembers(t *testing.T, pgid int) []int { return proctest.LiveGroupMembers(t, pgid) }
 
-func requireGroupGone(t *testing.T, pgid int) {
-	t.Helper()
-	require.Eventually(t, func() bool { return len(liveGroupMembers(t, pgid)) == 0 },
-		deadline, 5*time.Millisecond, "a process of group %d survived", pgid)
-}
+func requireGroupGone(t *testing.T, pgid int) { proctest.RequireGroupGone(t, pgid) }

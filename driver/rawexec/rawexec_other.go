@@ -58,3 +58,7 @@ func (d *Driver) DestroyTask(id string, _ bool) error {
 func (d *Driver) RecoverTask(*driver.TaskHandle) error {
 	return fmt.Errorf("raw_exec: %w: %w", driver.ErrTaskNotFound, errUnsupported)
 }
+
+// ErrExitStatusUnknown is the Err of the exit result of a reattached task;
+// off unix no task is ever reattached.
+var ErrExitStatusUnknown = errors.New("exit status unknown after reattach")

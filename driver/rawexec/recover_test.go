@@ -79,7 +79,10 @@ func TestRecoverRefusesHandlesThatDoNotNameTheProcess(t *testing.T) {
 	first := New(nil)
 	h := start(t, first, taskConfig(t, "t8", "/bin/sleep", "30"))
 	defer func() { require.NoError(t, first.DestroyTask("t8", true)) }()
-	var st handleState
+	var st struct {
+		PGID      int    `json:"pgid"`
+		StartTime uint64 `json:"start_time"`
+	}
 	require.NoError(t, json.Unmarshal(h.State, &st))
 	require.Equal(t, h.PID, st.PGID)
 	require.Positive(t, st.StartTime)

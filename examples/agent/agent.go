@@ -60,7 +60,7 @@ func run(args []string, stdout, stderr io.Writer, signals <-chan os.Signal) int 
 	a := &agent{flags: flags, level: new(slog.LevelVar), stdout: stdout, stderr: stderr, httpErr: make(chan error, 1)}
 	if err := a.start(); err != nil {
 		fmt.Fprintln(stderr, "==> Error starting agent:", err)
-		a.stop(context.Background())
+		a.stop(context.Background(), nil)
 		return 1
 	}
 	return a.serve(signals)
@@ -209,15 +209,15 @@ func (a *agent) serve(signals <-chan os.Signal) int {
 			}
 		case err := <-a.httpErr:
 			a.logger.Error("HTTP server stopped", "error", err)
-			a.stop(context.Background())
+			a.stop(context.Background(), nil)
 			return 1
 		case <-srvDone:
 			a.logger.Error("server stopped", "error", a.srv.Err())
-			a.stop(context.Background())
+			a.stop(context.Background(), nil)
 			return 1
 		case <-cliDone:
 			a.logger.Error("client stopped")
-			a.stop(context.Background())
+			a.stop(context.Background(), nil)
 			return 1
 		}
 	}
@@ -290,13 +290,13 @@ func (a *agent) shutdown(sig os.Signal, signals <-chan os.Signal) int {
 		a.logger.Warn("leaving the cluster is not available in this version: the server stops without leaving the raft peer set")
 	}
 	if leave && a.cli != nil && a.cfg.DrainOnShutdown != nil {
-		a.logger.Warn("drain_on_shutdown is not available in this version: the client stops its tasks without draining")
+		a.logger.Info("draining the client's node before it stops")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	done := make(chan struct{})
 	go func() {
-		a.stop(ctx)
+		a.stop(ctx, sig)
 		close(done)
 	}()
 	select {
@@ -311,8 +311,8 @@ func (a *agent) shutdown(sig os.Signal, signals <-chan os.Signal) int {
 
 // stop closes the HTTP listener, then the client, then the server (whose
 // Shutdown writes everything to its data dir). It is safe on a partly
-// started agent.
-func (a *agent) stop(ctx context.Context) {
+// started agent; sig is the stop signal (nil: a failure, no leaving).
+func (a *agent) stop(ctx context.Context, sig os.Signal) {
 	if a.http != nil {
 		hctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		if err := a.http.Shutdown(hctx); err != nil {
@@ -321,7 +321,9 @@ func (a *agent) stop(ctx context.Context) {
 		cancel()
 	}
 	if a.cli != nil {
-		_ = a.cli.Shutdown(ctx)
+		// The client honours leave_on_interrupt / leave_on_terminate (and
+		// with them drain_on_shutdown) for the signal.
+		_ = a.cli.ShutdownOnSignal(ctx, sig)
 	}
 	if a.srv != nil {
 		_ = a.srv.Shutdown(ctx)

@@ -151,8 +151,14 @@ func TestAgentBinary(t *testing.T) {
 		t.Fatal("no allocation event")
 	}
 
+	// Drain the node, then cancel the drain and make it eligible again.
 	_, err = c.Nodes().UpdateDrain(nodes[0].ID, &nomad.DrainSpec{Deadline: time.Minute}, false, nil)
-	require.ErrorContains(t, err, "501")
+	require.NoError(t, err)
+	n, _, err := c.Nodes().Info(nodes[0].ID, nil)
+	require.NoError(t, err)
+	require.Equal(t, "ineligible", n.SchedulingEligibility)
+	_, err = c.Nodes().UpdateDrain(nodes[0].ID, nil, true, nil)
+	require.NoError(t, err)
 
 	// SIGUSR1 prints metrics and keeps running.
 	require.NoError(t, cmd.Process.Signal(syscall.SIGUSR1))

@@ -274,13 +274,18 @@ func buildClient(c *Config, a *Agent, dataDir string) error {
 		}
 	}
 	if d := cl.DrainOnShutdown; d != nil {
+		drain := &drover.DrainOnShutdown{Force: deref(d.Force), IgnoreSystemJobs: deref(d.IgnoreSystemJobs)}
 		if d.Deadline != nil {
-			if _, err := time.ParseDuration(*d.Deadline); err != nil {
+			deadline, err := time.ParseDuration(*d.Deadline)
+			if err != nil {
 				return fmt.Errorf("%w: client.drain_on_shutdown.deadline %q is not a duration", ErrConfig, *d.Deadline)
 			}
+			drain.Deadline = deadline
 		}
 		a.DrainOnShutdown = d
+		o.DrainOnShutdown = drain
 	}
+	o.LeaveOnInterrupt, o.LeaveOnTerminate = a.LeaveOnInterrupt, a.LeaveOnTerminate
 	if len(o.Servers) == 0 && !a.ServerEnabled {
 		return fmt.Errorf("%w: client.servers is required when this agent runs no server", ErrConfig)
 	}

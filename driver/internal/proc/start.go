@@ -1,6 +1,6 @@
 //go:build unix
 
-package rawexec
+package proc
 
 import (
 	"context"
@@ -57,13 +57,24 @@ func parseConfig(cfg *driver.TaskConfig) (*config, error) {
 	return c, nil
 }
 
+// handleState is what TaskHandle.State holds.
+type handleState struct {
+	// PGID is the task's process group.
+	PGID int `json:"pgid"`
+	// StartTime is the process's start time in clock ticks after boot, as
+	// in /proc/<pid>/stat; 0 if unknown.
+	StartTime uint64 `json:"start_time"`
+	// Confinement is the isolation's record of the task, if any.
+	Confinement json.RawMessage `json:"confinement,omitempty"`
+}
+
 // StartTask implements driver.Driver. A bad config fails with
 // driver.ErrInvalidConfig; a command that cannot be found fails with an
 // error wrapping exec.ErrNotFound.
 func (d *Driver) StartTask(ctx context.Context, cfg *driver.TaskConfig) (*driver.TaskHandle, error) {
 	c, err := parseConfig(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("raw_exec: %w", err)
+		return nil, d.errorf("%w", err)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -71,29 +82,44 @@ func (d *Driver) StartTask(ctx context.Context, cfg *driver.TaskConfig) (*driver
 	env := environ(cfg.Env)
 	path, err := resolveCommand(c.command, cfg.TaskDir, cfg.Env["PATH"])
 	if err != nil {
-		return nil, fmt.Errorf("raw_exec: %w", err)
+		return nil, d.errorf("%w", err)
 	}
 
 	// Reserve the ID so a concurrent start of the same task fails.
 	if !d.tasks.Reserve(cfg.ID) {
-		return nil, fmt.Errorf("raw_exec: task %s already started", cfg.ID)
+		return nil, d.errorf("task %s already started", cfg.ID)
 	}
-	t, err := d.start(cfg, c, path, env)
+	var confined Confinement
+	if d.isolation != nil {
+		if confined, err = d.isolation.Prepare(cfg); err != nil {
+			d.tasks.Release(cfg.ID)
+			return nil, d.errorf("%w", err)
+		}
+	}
+	t, err := d.start(cfg, c, path, env, confined)
 	if err != nil {
+		if confined != nil {
+			_ = confined.Release()
+		}
 		d.tasks.Release(cfg.ID)
-		return nil, fmt.Errorf("raw_exec: %w", err)
+		return nil, d.errorf("%w", err)
 	}
 	d.tasks.Fill(cfg.ID, t)
 	d.logger.Debug("task started", "task", cfg.ID, "pid", t.pid, "command", path)
-	state, err := json.Marshal(handleState{PGID: t.pgid, StartTime: t.startTime})
-	if err != nil {
-		return nil, fmt.Errorf("raw_exec: encode handle: %w", err)
+	st := handleState{PGID: t.pgid, StartTime: t.startTime}
+	h := &driver.TaskHandle{ID: cfg.ID, Driver: d.name, PID: t.pid, StartedAt: time.Now()}
+	if confined != nil {
+		st.Confinement = confined.State()
+		h.Warnings = confined.Warnings()
 	}
-	return &driver.TaskHandle{ID: cfg.ID, Driver: Name, PID: t.pid, StartedAt: time.Now(), State: state}, nil
+	if h.State, err = json.Marshal(st); err != nil {
+		return nil, d.errorf("encode handle: %w", err)
+	}
+	return h, nil
 }
 
 // start launches the process and a goroutine that reaps it.
-func (d *Driver) start(cfg *driver.TaskConfig, c *config, path string, env []string) (*task, error) {
+func (d *Driver) start(cfg *driver.TaskConfig, c *config, path string, env []string, confined Confinement) (*task, error) {
 	stdout, err := driver.OpenLog(cfg.StdoutPath)
 	if err != nil {
 		return nil, err
@@ -114,11 +140,17 @@ func (d *Driver) start(cfg *driver.TaskConfig, c *config, path string, env []str
 		Stderr:      stderr,
 		SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
 	}
+	if confined != nil {
+		if err := confined.Apply(cmd.SysProcAttr); err != nil {
+			return nil, err
+		}
+		defer confined.Started()
+	}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %q: %w", c.command, err)
 	}
 	pid := cmd.Process.Pid
-	t := &task{id: cfg.ID, pid: pid, pgid: pid, exit: driver.NewExit()}
+	t := &task{id: cfg.ID, pid: pid, pgid: pid, confined: confined, exit: driver.NewExit()}
 	// The child cannot be reaped before cmd.Wait, so its /proc entry is
 	// there to read even if it has already exited.
 	if info, err := lookupProcess(pid); err == nil {

@@ -1,25 +1,15 @@
 //go:build unix
 
-package rawexec
+package proc
 
 import (
 	"encoding/json"
-	"fmt"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/droverhq/drover/driver"
 )
-
-// handleState is what TaskHandle.State holds for raw_exec.
-type handleState struct {
-	// PGID is the task's process group.
-	PGID int `json:"pgid"`
-	// StartTime is the process's start time in clock ticks after boot, as
-	// in /proc/<pid>/stat; 0 if unknown.
-	StartTime uint64 `json:"start_time"`
-}
 
 // RecoverTask implements driver.Driver. After a client restart the process
 // is no longer the client's child, so it is watched by polling its pid
@@ -29,22 +19,22 @@ type handleState struct {
 // Recovering a task the driver already holds is a no-op.
 func (d *Driver) RecoverTask(h *driver.TaskHandle) error {
 	if h == nil || h.ID == "" {
-		return fmt.Errorf("raw_exec: empty handle: %w", driver.ErrTaskNotFound)
+		return d.errorf("empty handle: %w", driver.ErrTaskNotFound)
 	}
-	if h.Driver != "" && h.Driver != Name {
-		return fmt.Errorf("raw_exec: handle of %s is for driver %q: %w", h.ID, h.Driver, driver.ErrTaskNotFound)
+	if h.Driver != "" && h.Driver != d.name {
+		return d.errorf("handle of %s is for driver %q: %w", h.ID, h.Driver, driver.ErrTaskNotFound)
 	}
 	if h.PID <= 1 {
-		return fmt.Errorf("raw_exec: handle of %s has no usable pid (%d): %w", h.ID, h.PID, driver.ErrTaskNotFound)
+		return d.errorf("handle of %s has no usable pid (%d): %w", h.ID, h.PID, driver.ErrTaskNotFound)
 	}
 	var st handleState
 	if len(h.State) > 0 {
 		if err := json.Unmarshal(h.State, &st); err != nil {
-			return fmt.Errorf("raw_exec: handle state of %s: %v: %w", h.ID, err, driver.ErrTaskNotFound)
+			return d.errorf("handle state of %s: %v: %w", h.ID, err, driver.ErrTaskNotFound)
 		}
 	}
 	if knowsStartTimes && st.StartTime == 0 {
-		return fmt.Errorf("raw_exec: handle of %s records no start time to check pid %d against: %w",
+		return d.errorf("handle of %s records no start time to check pid %d against: %w",
 			h.ID, h.PID, driver.ErrTaskNotFound)
 	}
 
@@ -55,7 +45,7 @@ func (d *Driver) RecoverTask(h *driver.TaskHandle) error {
 	info, err := lookupProcess(h.PID)
 	if err != nil || info.zombie || (st.StartTime != 0 && info.startTime != st.StartTime) {
 		d.tasks.Release(h.ID)
-		return fmt.Errorf("raw_exec: process %d of %s is gone or was replaced: %w", h.PID, h.ID, driver.ErrTaskNotFound)
+		return d.errorf("process %d of %s is gone or was replaced: %w", h.PID, h.ID, driver.ErrTaskNotFound)
 	}
 	pgid := info.pgid
 	if st.PGID != 0 && pgid != st.PGID {
@@ -66,8 +56,15 @@ func (d *Driver) RecoverTask(h *driver.TaskHandle) error {
 		// Never signal a group this process belongs to: only the pid.
 		pgid = 0
 	}
+	var confined Confinement
+	if d.isolation != nil && len(st.Confinement) > 0 {
+		if confined, err = d.isolation.Reopen(st.Confinement); err != nil {
+			d.logger.Warn("reattached process without its confinement", "task", h.ID, "pid", h.PID, "error", err)
+			confined = nil
+		}
+	}
 	t := &task{
-		id: h.ID, pid: h.PID, pgid: pgid, startTime: st.StartTime, reattached: true,
+		id: h.ID, pid: h.PID, pgid: pgid, startTime: st.StartTime, reattached: true, confined: confined,
 		exit: driver.NewExit(), stopPoll: make(chan struct{}),
 	}
 	d.tasks.Fill(h.ID, t)

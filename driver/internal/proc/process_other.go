@@ -1,6 +1,6 @@
 //go:build unix && !linux
 
-package rawexec
+package proc
 
 import (
 	"errors"

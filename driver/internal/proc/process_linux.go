@@ -1,4 +1,4 @@
-package rawexec
+package proc
 
 import (
 	"errors"
@@ -59,4 +59,14 @@ func parseStat(s string) (procInfo, error) {
 	}
 	state := fields[0]
 	return procInfo{zombie: state == "Z" || state == "X" || state == "x", pgid: pgid, startTime: start}, nil
+}
+
+// Group returns the process group of pid and whether pid names a live
+// (not zombie) process; tests use it to find what is left of a task.
+func Group(pid int) (pgid int, live bool) {
+	info, err := lookupProcess(pid)
+	if err != nil || info.zombie {
+		return 0, false
+	}
+	return info.pgid, true
 }

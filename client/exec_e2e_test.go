@@ -1,0 +1,154 @@
+//go:build linux
+
+package client_test
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/droverhq/drover/client"
+	"github.com/droverhq/drover/driver"
+	execdriver "github.com/droverhq/drover/driver/exec"
+	"github.com/droverhq/drover/structs"
+)
+
+// alive reports whether pid names a live process (zombies are dead).
+func alive(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i > 0 && len(s) > i+2 && s[i+2] != 'Z' && s[i+2] != 'X'
+}
+
+func pidsIn(t *testing.T, path string) []int {
+	t.Helper()
+	var pids []int
+	require.Eventually(t, func() bool {
+		b, err := os.ReadFile(path)
+		if err != nil || !strings.HasSuffix(string(b), "\n") {
+			return false
+		}
+		pids = nil
+		for _, f := range strings.Fields(string(b)) {
+			pid, err := strconv.Atoi(f)
+			require.NoError(t, err)
+			pids = append(pids, pid)
+		}
+		return true
+	}, deadline, 10*time.Millisecond, "waiting for %s", path)
+	return pids
+}
+
+func TestExecTaskRunsWritesItsLogAndIsStoppedWithItsWholeTree(t *testing.T) {
+	dir := t.TempDir()
+	srv := startServer(t, filepath.Join(dir, "server"), "")
+	defer shutdown(t, srv)
+	exec := execdriver.New(nil)
+	cliDir := filepath.Join(dir, "client")
+	cli := startClient(t, client.Config{DataDir: cliDir, Servers: []string{srv.Addr()}, Drivers: []driver.Driver{exec}})
+	defer shutdown(t, cli)
+
+	// The task logs, then ignores SIGTERM: only the kill after the kill
+	// timeout ends it. One child stays in its process group; a second one
+	// leaves it (setsid), which only a cgroup still holds.
+	pidFile := filepath.Join(dir, "pids")
+	task := shTask("web", `echo "hello from $DROVER_TASK_NAME of $NOMAD_ALLOC_ID in $(pwd)"
+echo "to stderr" >&2
+trap "" TERM
+sleep 300 & a=$!
+setsid sleep 300 & b=$!
+echo "$$ $a $b" > `+pidFile+`
+while true; do sleep 0.05; done`)
+	const killTimeout = 700 * time.Millisecond
+	task.KillTimeout = durationpb.New(killTimeout)
+	register(t, srv, job("web", "service", 1, task))
+
+	var alloc *structs.Allocation
+	waitFor(t, srv, "the task to run", func() bool {
+		alloc = only(t, srv, "web")
+		return alloc != nil && alloc.ClientStatus == structs.AllocClientRunning
+	})
+	pids := pidsIn(t, pidFile)
+	require.Len(t, pids, 3)
+	for _, p := range pids {
+		require.True(t, alive(p), "process %d runs", p)
+	}
+	logs := filepath.Join(allocDir(cliDir, alloc.Id), "alloc", "logs")
+	require.Equal(t, "hello from web of "+alloc.Id+" in "+filepath.Join(allocDir(cliDir, alloc.Id), "web")+"\n",
+		readFile(t, filepath.Join(logs, "web.stdout.0")), "the task ran in its dir, with drover's and Nomad's variables, logging to its file")
+	require.Equal(t, "to stderr\n", readFile(t, filepath.Join(logs, "web.stderr.0")))
+
+	_, err := srv.DeregisterJob(t.Context(), "", "web", false)
+	require.NoError(t, err)
+	waitFor(t, srv, "the task to be stopped", func() bool {
+		return only(t, srv, "web").ClientStatus == structs.AllocClientComplete
+	})
+	st := only(t, srv, "web").TaskStates["web"]
+	killing, killed := events(st, structs.TaskEventKilling), events(st, structs.TaskEventKilled)
+	require.Len(t, killing, 1)
+	require.Len(t, killed, 1)
+	took := time.Duration(killed[0].Time - killing[0].Time)
+	require.GreaterOrEqual(t, took, killTimeout, "the task had its kill timeout to stop")
+	require.Less(t, took, killTimeout+deadline/4, "and was killed once it passed")
+	require.Equal(t, int32(syscall.SIGKILL), killed[0].Signal)
+	require.False(t, st.Failed, "a stop is not a failure")
+
+	if exec.Cgroup("x") != "" {
+		for _, p := range pids {
+			require.Eventually(t, func() bool { return !alive(p) }, deadline, 10*time.Millisecond, "process %d is gone", p)
+		}
+	} else {
+		t.Log("no writable cgroup v2: the process that left the task's group is not tracked; checking the group")
+		for _, p := range pids[:2] {
+			require.Eventually(t, func() bool { return !alive(p) }, deadline, 10*time.Millisecond, "process %d is gone", p)
+		}
+		_ = syscall.Kill(pids[2], syscall.SIGKILL)
+	}
+}
+
+func TestCrashingTaskIsRestartedPerPolicyThenFailsTheAllocation(t *testing.T) {
+	dir := t.TempDir()
+	srv := startServer(t, filepath.Join(dir, "server"), "")
+	defer shutdown(t, srv)
+	cli := startClient(t, client.Config{DataDir: filepath.Join(dir, "client"), Servers: []string{srv.Addr()},
+		Drivers: []driver.Driver{execdriver.New(nil)}})
+	defer shutdown(t, cli)
+
+	counter := filepath.Join(dir, "runs")
+	j := job("crash", "service", 1, shTask("crash", `echo run >> `+counter+`; exit 3`))
+	j.TaskGroups[0].RestartPolicy = &structs.RestartPolicy{
+		Attempts: 2, Interval: durationpb.New(time.Hour), Delay: durationpb.New(50 * time.Millisecond), Mode: structs.RestartModeFail,
+	}
+	register(t, srv, j)
+	waitFor(t, srv, "the allocation to fail", func() bool {
+		a := only(t, srv, "crash")
+		return a != nil && a.ClientStatus == structs.AllocClientFailed
+	})
+	a := only(t, srv, "crash")
+	st := a.TaskStates["crash"]
+	require.Equal(t, structs.TaskStateDead, st.State)
+	require.True(t, st.Failed)
+	require.Equal(t, uint32(2), st.Restarts, "restarted as many times as the policy allows")
+	require.Len(t, events(st, structs.TaskEventStarted), 3)
+	require.Len(t, events(st, structs.TaskEventRestarting), 2)
+	terminated := events(st, structs.TaskEventTerminated)
+	require.Len(t, terminated, 3)
+	for _, e := range terminated {
+		require.Equal(t, int32(3), e.ExitCode)
+	}
+	notRestarting := events(st, structs.TaskEventNotRestarting)
+	require.Len(t, notRestarting, 1)
+	require.Contains(t, notRestarting[0].Message, "fail mode")
+	require.Equal(t, "run\nrun\nrun\n", readFile(t, counter), "three runs: the first and two restarts")
+}

@@ -1,0 +1,134 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/droverhq/drover/driver"
+	"github.com/droverhq/drover/structs"
+)
+
+// A task goes through hooks in a fixed order. The allocation's runner
+// first creates the allocation directory (allocDir); then, before every
+// start of a task, restarts included, its runner applies the prestart
+// hooks below in order; then it starts the task, waits for it, and stops
+// it when asked. A failing prestart hook fails that start: the task's
+// restart policy decides what happens next.
+
+// prestartHook prepares a task's config before a start.
+type prestartHook interface {
+	name() string
+	prestart(ctx context.Context, t *taskRunner, cfg *driver.TaskConfig) error
+}
+
+// prestartHooks are applied in this order.
+var prestartHooks = []prestartHook{taskDirHook{}, envHook{}, artifactHook{}}
+
+// allocDirs are created under an allocation's directory: alloc/ is shared
+// by its tasks (their logs are in alloc/logs).
+var allocDirs = []string{"alloc", "alloc/logs", "alloc/data", "alloc/tmp"}
+
+// makeAllocDir creates an allocation's directory.
+func makeAllocDir(dir string) error {
+	for _, d := range allocDirs {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			return fmt.Errorf("create allocation dir: %w", err)
+		}
+	}
+	return nil
+}
+
+// taskDirHook creates the task's directory: its root is the working
+// directory, local/ its private files, secrets/ (0700) its secrets, tmp/
+// its scratch space.
+type taskDirHook struct{}
+
+func (taskDirHook) name() string { return "task dir" }
+
+func (taskDirHook) prestart(_ context.Context, t *taskRunner, cfg *driver.TaskConfig) error {
+	for _, d := range []struct {
+		path string
+		mode os.FileMode
+	}{{cfg.TaskDir, 0o755}, {filepath.Join(cfg.TaskDir, "local"), 0o755},
+		{filepath.Join(cfg.TaskDir, "tmp"), 0o1777}, {filepath.Join(cfg.TaskDir, "secrets"), 0o700}} {
+		if err := os.MkdirAll(d.path, d.mode); err != nil {
+			return fmt.Errorf("create task dir: %w", err)
+		}
+	}
+	return nil
+}
+
+// envHook builds the task's environment.
+type envHook struct{}
+
+func (envHook) name() string { return "environment" }
+
+func (envHook) prestart(_ context.Context, t *taskRunner, cfg *driver.TaskConfig) error {
+	node := t.ar.c.nodeCopy()
+	meta := map[string]string{}
+	for _, m := range []map[string]string{t.alloc.GetJob().GetMeta(), t.tg.GetMeta(), t.task.GetMeta()} {
+		for k, v := range m {
+			meta[k] = v
+		}
+	}
+	e := driver.TaskEnv{
+		AllocID: t.alloc.Id, AllocName: t.alloc.Name, AllocIndex: allocIndex(t.alloc.Name),
+		AllocDir: filepath.Join(t.ar.dir, "alloc"), TaskDir: filepath.Join(cfg.TaskDir, "local"),
+		SecretsDir: filepath.Join(cfg.TaskDir, "secrets"), TaskName: t.task.Name, GroupName: t.tg.Name,
+		JobID: t.alloc.JobId, JobName: t.alloc.GetJob().GetName(), Namespace: t.alloc.Namespace,
+		Region: t.ar.c.cfg.Region, Datacenter: node.Datacenter, NodeID: node.Id, NodeName: node.Name,
+		NodeClass: node.NodeClass, CPULimit: t.task.GetResources().GetCpuMhz(),
+		MemoryLimit: t.task.GetResources().GetMemoryMb(), Meta: meta, Env: t.task.Env,
+	}
+	cfg.Env = e.Map()
+	return nil
+}
+
+// allocIndex reads the index of an allocation named "job.group[i]".
+func allocIndex(name string) int {
+	i := strings.LastIndexByte(name, '[')
+	if i < 0 || !strings.HasSuffix(name, "]") {
+		return 0
+	}
+	n, err := strconv.Atoi(name[i+1 : len(name)-1])
+	if err != nil {
+		return 0
+	}
+	return n
+}
+
+// artifactHook fetches the task's artifacts into its directory, once: a
+// restart does not fetch them again.
+type artifactHook struct{}
+
+func (artifactHook) name() string { return "artifacts" }
+
+func (artifactHook) prestart(ctx context.Context, t *taskRunner, cfg *driver.TaskConfig) error {
+	arts := t.task.GetArtifacts()
+	if len(arts) == 0 || t.artifactsDone {
+		return nil
+	}
+	t.event(structs.TaskEventDownloadingArtifacts, "client is downloading artifacts", nil)
+	t.publish()
+	for _, a := range arts {
+		if err := t.ar.c.artifacts.Fetch(ctx, a, cfg.TaskDir); err != nil {
+			return &hookError{event: structs.TaskEventArtifactDownloadFailed,
+				err: fmt.Errorf("artifact %q: %w", a.GetSource(), err)}
+		}
+	}
+	t.artifactsDone = true
+	return nil
+}
+
+// hookError is a prestart failure with the task event that reports it.
+type hookError struct {
+	event string
+	err   error
+}
+
+func (e *hookError) Error() string { return e.err.Error() }
+func (e *hookError) Unwrap() error { return e.err }

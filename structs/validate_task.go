@@ -1,0 +1,72 @@
+package structs
+
+import (
+	"encoding/hex"
+	"fmt"
+	"net/url"
+	"path"
+	"strings"
+)
+
+// checksumSizes are the checksum types artifacts accept, with their sizes.
+var checksumSizes = map[string]int{"sha256": 32, "sha512": 64}
+
+// validateClientParts checks what a client needs of a task beyond its
+// driver: artifacts and log limits.
+func (t *Task) validateClientParts(p *problems, prefix string) {
+	for i, a := range t.Artifacts {
+		ap := fmt.Sprintf("%sartifact %d: ", prefix, i)
+		if a == nil {
+			p.addf(ap, "is missing")
+			continue
+		}
+		validateArtifact(p, ap, a)
+	}
+	if l := t.Logs; l != nil {
+		if l.MaxFiles < 0 {
+			p.addf(prefix, "logs: max_files must be >= 1, got %d", l.MaxFiles)
+		}
+		if l.MaxFileSizeMb < 0 {
+			p.addf(prefix, "logs: max_file_size must be >= 1 MB, got %d", l.MaxFileSizeMb)
+		}
+	}
+}
+
+func validateArtifact(p *problems, prefix string, a *Artifact) {
+	switch {
+	case a.Source == "":
+		p.addf(prefix, "source is required")
+	case strings.HasPrefix(a.Source, "/"):
+	default:
+		u, err := url.Parse(a.Source)
+		if err != nil {
+			p.addf(prefix, "source %q: %v", a.Source, err)
+		} else if u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "file" {
+			p.addf(prefix, "source %q: scheme must be http, https or file, or the source an absolute path", a.Source)
+		}
+	}
+	if d := path.Clean(strings.ReplaceAll(a.Destination, `\`, "/")); a.Destination != "" &&
+		(path.IsAbs(d) || d == ".." || strings.HasPrefix(d, "../")) {
+		p.addf(prefix, "destination %q must be inside the task directory", a.Destination)
+	}
+	for k, v := range a.Options {
+		switch k {
+		case "checksum":
+			kind, sum, ok := strings.Cut(v, ":")
+			size, known := checksumSizes[kind]
+			b, err := hex.DecodeString(sum)
+			switch {
+			case !ok || !known:
+				p.addf(prefix, "checksum %q must be sha256:<hex> or sha512:<hex>", v)
+			case err != nil || len(b) != size:
+				p.addf(prefix, "checksum %q: want %d hex-encoded bytes", v, size)
+			}
+		case "archive":
+			if v != "true" && v != "false" {
+				p.addf(prefix, "option archive must be true or false, got %q", v)
+			}
+		default:
+			p.addf(prefix, "unknown option %q (known: archive, checksum)", k)
+		}
+	}
+}

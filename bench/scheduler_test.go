@@ -50,7 +50,7 @@ func BenchmarkServicePlacement(b *testing.B) {
 			tx.UpsertJob(benchJob(100))
 			tx.Commit(2)
 			snap := st.Snapshot()
-			sched, _ := scheduler.Factory(structs.JobTypeService)
+			sched, _ := scheduler.Builtin(structs.JobTypeService)
 			eval := &structs.Evaluation{Id: "e", Namespace: "default", JobId: "bench", Type: "service", Priority: 50}
 			n := 0
 			in := scheduler.Input{Eval: eval, Now: time.Unix(0, 0), NewID: func() string { n++; return strconv.Itoa(n) }}

@@ -58,6 +58,8 @@ func (s *fakeState) AllocsByNode(nodeID string) []*structs.Allocation {
 	return out
 }
 
+func (s *fakeState) Node(id string) *structs.Node { return s.node(id) }
+
 func (s *fakeState) upsertJob(j *structs.Job) { s.jobs[j.Namespace+"/"+j.Id] = j }
 
 func (s *fakeState) node(id string) *structs.Node {
@@ -112,7 +114,7 @@ func (s *fakeState) schedule(t *testing.T, j *structs.Job) *Decision {
 
 func (s *fakeState) scheduleEval(t *testing.T, jobType, namespace, jobID string) *Decision {
 	t.Helper()
-	sched, err := Factory(jobType)
+	sched, err := Builtin(jobType)
 	require.NoError(t, err)
 	d, err := sched.Schedule(s, Input{
 		Eval: &structs.Evaluation{

@@ -19,19 +19,24 @@ func (s *Server) RegisterJob(ctx context.Context, job *structs.Job) (*structs.Jo
 	if job == nil {
 		return nil, &structs.ValidationError{Problems: []string{"job is missing"}}
 	}
+	if s.registrationRejected() {
+		return nil, fmt.Errorf("%w: the scheduler configuration rejects job registrations", structs.ErrRegistrationRejected)
+	}
 	job = proto.Clone(job).(*structs.Job)
 	job.Canonicalize(int32(s.cfg.JobDefaultPriority))
 	if job.Region == "" {
 		job.Region = s.cfg.Region
 	}
-	if err := job.Validate(structs.Limits{MaxPriority: int32(s.cfg.JobMaxPriority)}); err != nil {
+	if err := job.Validate(structs.Limits{MaxPriority: int32(s.cfg.JobMaxPriority), JobTypes: s.jobTypes()}); err != nil {
 		return nil, err
 	}
 	// Server-owned fields are set by the FSM, never taken from the caller.
 	job.Status, job.Version, job.CreateIndex, job.ModifyIndex, job.JobModifyIndex = "", 0, 0, 0, 0
 	eval := newEval(job, structs.EvalTriggerJobRegister)
 	idx, err := s.raft.propose(ctx, &structs.LogCommand{
-		Command: &structs.LogCommand_JobUpsert{JobUpsert: &structs.JobUpsert{Job: job, Eval: eval}},
+		Command: &structs.LogCommand_JobUpsert{JobUpsert: &structs.JobUpsert{
+			Job: job, Eval: eval, TrackedVersions: s.trackedVersions(),
+		}},
 	})
 	if err != nil {
 		return nil, err
@@ -53,7 +58,7 @@ func (s *Server) DeregisterJob(ctx context.Context, namespace, jobID string, pur
 	eval := newEval(job, structs.EvalTriggerJobDeregister)
 	idx, err := s.raft.propose(ctx, &structs.LogCommand{
 		Command: &structs.LogCommand_JobDelete{JobDelete: &structs.JobDelete{
-			Namespace: namespace, JobId: jobID, Purge: purge, Eval: eval,
+			Namespace: namespace, JobId: jobID, Purge: purge, Eval: eval, TrackedVersions: s.trackedVersions(),
 		}},
 	})
 	if err != nil {

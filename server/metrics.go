@@ -13,7 +13,9 @@ type metrics struct {
 	heartbeats     prometheus.Counter
 	nodesDown      prometheus.Counter
 	plansApplied   prometheus.Counter
-	gcReaped       *prometheus.CounterVec
+	// planNodesRefused counts nodes the plan applier refused.
+	planNodesRefused prometheus.Counter
+	gcReaped         *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -29,6 +31,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		heartbeats:     counter("heartbeats_total", "Client heartbeats processed by this server as leader."),
 		nodesDown:      counter("nodes_marked_down_total", "Nodes marked down after missing their heartbeat TTL."),
 		plansApplied:   counter("plans_applied_total", "Scheduler plans committed by the plan applier."),
+		planNodesRefused: counter("plan_nodes_refused_total",
+			"Nodes the plan applier refused because they no longer took the plan's placements."),
 		gcReaped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "drover", Subsystem: "server", Name: "gc_reaped_total",
 			Help: "Objects removed by garbage collection, by kind (node, job, eval, alloc).",
@@ -37,7 +41,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.leader, m.jobsRegistered, m.heartbeats, m.nodesDown, m.plansApplied, m.gcReaped} {
+	for _, c := range []prometheus.Collector{m.leader, m.jobsRegistered, m.heartbeats, m.nodesDown, m.plansApplied, m.planNodesRefused, m.gcReaped} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -44,11 +44,16 @@ func TestEvaluatePlanRefusesNodesThatNoLongerFit(t *testing.T) {
 			testAlloc("p3", "down", 10, 10),
 		},
 		// Stopping "old" makes room for p2 on the same node.
-		NodeUpdate: []*structs.Allocation{testAlloc("old", "roomy", 900, 900)},
+		NodeUpdate: []*structs.Allocation{stopOf(testAlloc("old", "roomy", 900, 900))},
 	}
 	res := evaluatePlan(st.Snapshot(), plan)
 	require.ElementsMatch(t, []string{"full", "down"}, res.RefusedNodes)
 	require.Len(t, res.NodeAllocation, 1)
 	require.Equal(t, "p2", res.NodeAllocation[0].Id)
 	require.Len(t, res.NodeUpdate, 1, "stops are always accepted")
+}
+
+func stopOf(a *structs.Allocation) *structs.Allocation {
+	a.DesiredStatus = structs.AllocDesiredStop
+	return a
 }

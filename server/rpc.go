@@ -108,3 +108,29 @@ func (r *rpcServer) UpdateAllocations(ctx context.Context, req *structs.AllocUpd
 	}
 	return &structs.GenericResponse{Meta: &structs.WriteMeta{Index: idx}}, nil
 }
+
+func (r *rpcServer) GetSchedulerConfiguration(ctx context.Context, req *structs.SchedulerConfigRequest) (*structs.SchedulerConfigResponse, error) {
+	r.block(ctx, req.GetOptions())
+	c, err := r.s.SchedulerConfiguration(ctx)
+	if err != nil {
+		return nil, rpcerr.To(err)
+	}
+	return &structs.SchedulerConfigResponse{Config: c, Meta: r.queryMeta(r.s.state.Index())}, nil
+}
+
+func (r *rpcServer) SetSchedulerConfiguration(ctx context.Context, req *structs.SchedulerSetConfigRequest) (*structs.SchedulerSetConfigResponse, error) {
+	updated, idx, err := r.s.SetSchedulerConfiguration(ctx, req.GetConfig(), req.GetCas(), req.GetCasIndex())
+	if err != nil {
+		return nil, rpcerr.To(err)
+	}
+	return &structs.SchedulerSetConfigResponse{Updated: updated, Meta: &structs.WriteMeta{Index: idx}}, nil
+}
+
+func (r *rpcServer) GetJobVersions(ctx context.Context, req *structs.JobSpecificRequest) (*structs.JobVersionsResponse, error) {
+	r.block(ctx, req.GetOptions())
+	versions, err := r.s.JobVersions(ctx, req.GetOptions().GetNamespace(), req.GetJobId())
+	if err != nil {
+		return nil, rpcerr.To(err)
+	}
+	return &structs.JobVersionsResponse{Versions: versions, Meta: r.queryMeta(r.s.state.Index())}, nil
+}

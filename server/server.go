@@ -20,7 +20,6 @@ import (
 
 	"github.com/droverhq/drover/gc"
 	"github.com/droverhq/drover/heartbeat"
-	"github.com/droverhq/drover/scheduler"
 	"github.com/droverhq/drover/server/state"
 	"github.com/droverhq/drover/store"
 	boltstore "github.com/droverhq/drover/store/bolt"
@@ -42,6 +41,9 @@ type Config struct {
 
 	NumSchedulers     int
 	EnabledSchedulers []string
+	// Scheduling holds the scheduler configuration's default, the host's
+	// custom schedulers, job versions kept and the plan rejection tracker.
+	Scheduling SchedulingConfig
 
 	Heartbeat heartbeat.Config
 	// FailoverTTLPinned means the operator chose Heartbeat.FailoverTTL and
@@ -162,6 +164,7 @@ func New(cfg Config) (*Server, error) {
 		s.store, s.ownsStore = bs, true
 	}
 	s.broker = newEvalBroker(3, time.Second, s.evalFailed)
+	s.broker.now = cfg.Clock
 	s.blocked = newBlockedEvals()
 	s.ttl = newTTLTracker(cfg.Heartbeat, cfg.FailoverTTLPinned, s.logger, s.nodeExpired)
 
@@ -199,7 +202,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.raft = rn
-	s.applier = &planApplier{queue: make(chan pendingPlan), raft: rn, state: s.state, applied: s.metrics.plansApplied}
+	s.applier = s.newPlanApplier()
 
 	s.grpc = grpc.NewServer(grpc.MaxRecvMsgSize(16 << 20))
 	structs.RegisterDroverServer(s.grpc, &rpcServer{s: s})
@@ -329,8 +332,10 @@ func (s *Server) establishLeadership() {
 			s.logger.Warn("leader barrier failed", "error", err)
 			return
 		}
+		config := s.primeSchedulerConfig(ctx)
 		snap := s.state.Snapshot()
 		s.broker.setEnabled(true)
+		s.broker.setPaused(config.GetPauseEvalBroker())
 		s.blocked.setEnabled(true, snap.Index())
 		var live []string
 		for _, n := range snap.Nodes() {
@@ -349,10 +354,14 @@ func (s *Server) establishLeadership() {
 }
 
 func (s *Server) startLeaderServices(ctx context.Context) {
-	s.leaderWG.Add(3)
+	s.leaderWG.Add(4)
 	go func() {
 		defer s.leaderWG.Done()
 		s.gcLoop(ctx)
+	}()
+	go func() {
+		defer s.leaderWG.Done()
+		s.cancelFolded(ctx)
 	}()
 	go func() {
 		defer s.leaderWG.Done()
@@ -369,7 +378,7 @@ func (s *Server) startLeaderServices(ctx context.Context) {
 	for i := 0; i < s.cfg.NumSchedulers; i++ {
 		w := &worker{
 			broker: s.broker, applier: s.applier, state: s.state, raft: s.raft,
-			types: types, schedulers: scheduler.Factory, core: s.runCoreEval,
+			types: types, schedulers: s.schedulerFor, core: s.runCoreEval,
 			now: s.cfg.Clock, logger: s.logger,
 		}
 		s.leaderWG.Add(1)
@@ -418,12 +427,13 @@ func (s *Server) evalsApplied(evals []*structs.Evaluation) {
 	}
 }
 
-// capacityChanged implements applyListener: blocked evaluations get another try.
-func (s *Server) capacityChanged(index uint64) {
+// capacityChanged implements applyListener: blocked evaluations that could
+// use nodes of the classes concerned get another try.
+func (s *Server) capacityChanged(index uint64, classes map[string]bool) {
 	if !s.raft.isLeader() {
 		return
 	}
-	for _, e := range s.blocked.unblockAll(index) {
+	for _, e := range s.blocked.unblock(index, classes) {
 		s.broker.enqueue(e)
 	}
 }

@@ -76,12 +76,16 @@ const (
 
 // Evaluation triggers.
 const (
-	EvalTriggerJobRegister   = "job-register"
-	EvalTriggerJobDeregister = "job-deregister"
-	EvalTriggerNodeUpdate    = "node-update"
-	EvalTriggerAllocStop     = "alloc-stop"
-	EvalTriggerRetryFailed   = "alloc-failure"
-	EvalTriggerQueuedAllocs  = "queued-allocs"
+	EvalTriggerJobRegister    = "job-register"
+	EvalTriggerJobDeregister  = "job-deregister"
+	EvalTriggerNodeUpdate     = "node-update"
+	EvalTriggerAllocStop      = "alloc-stop"
+	EvalTriggerRetryFailed    = "alloc-failure"
+	EvalTriggerQueuedAllocs   = "queued-allocs"
+	EvalTriggerPreemption     = "preemption"
+	EvalTriggerNodeDrain      = "node-drain"
+	EvalTriggerFailedFollowUp = "failed-follow-up"
+	EvalTriggerScheduled      = "scheduled"
 )
 
 // Restart policy modes.

@@ -16,4 +16,7 @@ var (
 	ErrShutdown = errors.New("agent shut down")
 	// ErrBadRequest: a request is malformed.
 	ErrBadRequest = errors.New("bad request")
+	// ErrRegistrationRejected: the scheduler configuration refuses job
+	// registrations (reject_job_registration).
+	ErrRegistrationRejected = errors.New("job registration rejected")
 )

@@ -1371,6 +1371,8 @@ type LogCommand struct {
 	//	*LogCommand_AllocClientUpdate
 	//	*LogCommand_GcReap
 	//	*LogCommand_StateRestore
+	//	*LogCommand_SchedulerConfigSet
+	//	*LogCommand_NodeEligibility
 	Command       isLogCommand_Command `protobuf_oneof:"command"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1508,6 +1510,24 @@ func (x *LogCommand) GetStateRestore() *StateRestore {
 	return nil
 }
 
+func (x *LogCommand) GetSchedulerConfigSet() *SchedulerConfigSet {
+	if x != nil {
+		if x, ok := x.Command.(*LogCommand_SchedulerConfigSet); ok {
+			return x.SchedulerConfigSet
+		}
+	}
+	return nil
+}
+
+func (x *LogCommand) GetNodeEligibility() *NodeEligibilityUpdate {
+	if x != nil {
+		if x, ok := x.Command.(*LogCommand_NodeEligibility); ok {
+			return x.NodeEligibility
+		}
+	}
+	return nil
+}
+
 type isLogCommand_Command interface {
 	isLogCommand_Command()
 }
@@ -1548,6 +1568,14 @@ type LogCommand_StateRestore struct {
 	StateRestore *StateRestore `protobuf:"bytes,20,opt,name=state_restore,json=stateRestore,proto3,oneof"`
 }
 
+type LogCommand_SchedulerConfigSet struct {
+	SchedulerConfigSet *SchedulerConfigSet `protobuf:"bytes,30,opt,name=scheduler_config_set,json=schedulerConfigSet,proto3,oneof"`
+}
+
+type LogCommand_NodeEligibility struct {
+	NodeEligibility *NodeEligibilityUpdate `protobuf:"bytes,31,opt,name=node_eligibility,json=nodeEligibility,proto3,oneof"`
+}
+
 func (*LogCommand_JobUpsert) isLogCommand_Command() {}
 
 func (*LogCommand_JobDelete) isLogCommand_Command() {}
@@ -1566,12 +1594,18 @@ func (*LogCommand_GcReap) isLogCommand_Command() {}
 
 func (*LogCommand_StateRestore) isLogCommand_Command() {}
 
+func (*LogCommand_SchedulerConfigSet) isLogCommand_Command() {}
+
+func (*LogCommand_NodeEligibility) isLogCommand_Command() {}
+
 type JobUpsert struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Job           *Job                   `protobuf:"bytes,1,opt,name=job,proto3" json:"job,omitempty"`
-	Eval          *Evaluation            `protobuf:"bytes,2,opt,name=eval,proto3" json:"eval,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Job   *Job                   `protobuf:"bytes,1,opt,name=job,proto3" json:"job,omitempty"`
+	Eval  *Evaluation            `protobuf:"bytes,2,opt,name=eval,proto3" json:"eval,omitempty"`
+	// tracked_versions is how many versions of the job the state keeps.
+	TrackedVersions uint32 `protobuf:"varint,100,opt,name=tracked_versions,json=trackedVersions,proto3" json:"tracked_versions,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *JobUpsert) Reset() {
@@ -1618,14 +1652,23 @@ func (x *JobUpsert) GetEval() *Evaluation {
 	return nil
 }
 
+func (x *JobUpsert) GetTrackedVersions() uint32 {
+	if x != nil {
+		return x.TrackedVersions
+	}
+	return 0
+}
+
 type JobDelete struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Namespace     string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
-	JobId         string                 `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
-	Purge         bool                   `protobuf:"varint,3,opt,name=purge,proto3" json:"purge,omitempty"`
-	Eval          *Evaluation            `protobuf:"bytes,4,opt,name=eval,proto3" json:"eval,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Namespace string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	JobId     string                 `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	Purge     bool                   `protobuf:"varint,3,opt,name=purge,proto3" json:"purge,omitempty"`
+	Eval      *Evaluation            `protobuf:"bytes,4,opt,name=eval,proto3" json:"eval,omitempty"`
+	// tracked_versions is how many versions of the job the state keeps.
+	TrackedVersions uint32 `protobuf:"varint,100,opt,name=tracked_versions,json=trackedVersions,proto3" json:"tracked_versions,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *JobDelete) Reset() {
@@ -1684,6 +1727,13 @@ func (x *JobDelete) GetEval() *Evaluation {
 		return x.Eval
 	}
 	return nil
+}
+
+func (x *JobDelete) GetTrackedVersions() uint32 {
+	if x != nil {
+		return x.TrackedVersions
+	}
+	return 0
 }
 
 type NodeUpsert struct {
@@ -1843,10 +1893,12 @@ func (x *EvalUpsert) GetEvals() []*Evaluation {
 }
 
 type PlanApply struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Result        *PlanResult            `protobuf:"bytes,1,opt,name=result,proto3" json:"result,omitempty"`
-	Eval          *Evaluation            `protobuf:"bytes,2,opt,name=eval,proto3" json:"eval,omitempty"`
-	NewEvals      []*Evaluation          `protobuf:"bytes,3,rep,name=new_evals,json=newEvals,proto3" json:"new_evals,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Result   *PlanResult            `protobuf:"bytes,1,opt,name=result,proto3" json:"result,omitempty"`
+	Eval     *Evaluation            `protobuf:"bytes,2,opt,name=eval,proto3" json:"eval,omitempty"`
+	NewEvals []*Evaluation          `protobuf:"bytes,3,rep,name=new_evals,json=newEvals,proto3" json:"new_evals,omitempty"`
+	// job is the plan's job, attached to every placement (placements travel without it).
+	Job           *Job `protobuf:"bytes,100,opt,name=job,proto3" json:"job,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1898,6 +1950,13 @@ func (x *PlanApply) GetEval() *Evaluation {
 func (x *PlanApply) GetNewEvals() []*Evaluation {
 	if x != nil {
 		return x.NewEvals
+	}
+	return nil
+}
+
+func (x *PlanApply) GetJob() *Job {
+	if x != nil {
+		return x.Job
 	}
 	return nil
 }
@@ -2079,14 +2138,17 @@ func (x *GCReap) GetAllocIds() []string {
 
 // StateSnapshot is the whole state store, as written to a raft snapshot.
 type StateSnapshot struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Index         uint64                 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
-	Jobs          []*Job                 `protobuf:"bytes,2,rep,name=jobs,proto3" json:"jobs,omitempty"`
-	Nodes         []*Node                `protobuf:"bytes,3,rep,name=nodes,proto3" json:"nodes,omitempty"`
-	Allocations   []*Allocation          `protobuf:"bytes,4,rep,name=allocations,proto3" json:"allocations,omitempty"`
-	Evals         []*Evaluation          `protobuf:"bytes,5,rep,name=evals,proto3" json:"evals,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Index       uint64                 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	Jobs        []*Job                 `protobuf:"bytes,2,rep,name=jobs,proto3" json:"jobs,omitempty"`
+	Nodes       []*Node                `protobuf:"bytes,3,rep,name=nodes,proto3" json:"nodes,omitempty"`
+	Allocations []*Allocation          `protobuf:"bytes,4,rep,name=allocations,proto3" json:"allocations,omitempty"`
+	Evals       []*Evaluation          `protobuf:"bytes,5,rep,name=evals,proto3" json:"evals,omitempty"`
+	// job_versions holds the kept older versions of every job.
+	JobVersions     []*Job                  `protobuf:"bytes,100,rep,name=job_versions,json=jobVersions,proto3" json:"job_versions,omitempty"`
+	SchedulerConfig *SchedulerConfiguration `protobuf:"bytes,101,opt,name=scheduler_config,json=schedulerConfig,proto3" json:"scheduler_config,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *StateSnapshot) Reset() {
@@ -2150,6 +2212,20 @@ func (x *StateSnapshot) GetAllocations() []*Allocation {
 func (x *StateSnapshot) GetEvals() []*Evaluation {
 	if x != nil {
 		return x.Evals
+	}
+	return nil
+}
+
+func (x *StateSnapshot) GetJobVersions() []*Job {
+	if x != nil {
+		return x.JobVersions
+	}
+	return nil
+}
+
+func (x *StateSnapshot) GetSchedulerConfig() *SchedulerConfiguration {
+	if x != nil {
+		return x.SchedulerConfig
 	}
 	return nil
 }
@@ -3208,6 +3284,439 @@ func (x *StateRestore) GetFinal() bool {
 	return false
 }
 
+// SchedulerConfigSet replaces the scheduler configuration; with cas, only
+// if its modify index is still cas_index.
+type SchedulerConfigSet struct {
+	state         protoimpl.MessageState  `protogen:"open.v1"`
+	Config        *SchedulerConfiguration `protobuf:"bytes,1,opt,name=config,proto3" json:"config,omitempty"`
+	Cas           bool                    `protobuf:"varint,2,opt,name=cas,proto3" json:"cas,omitempty"`
+	CasIndex      uint64                  `protobuf:"varint,3,opt,name=cas_index,json=casIndex,proto3" json:"cas_index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SchedulerConfigSet) Reset() {
+	*x = SchedulerConfigSet{}
+	mi := &file_structs_rpc_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SchedulerConfigSet) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SchedulerConfigSet) ProtoMessage() {}
+
+func (x *SchedulerConfigSet) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SchedulerConfigSet.ProtoReflect.Descriptor instead.
+func (*SchedulerConfigSet) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{52}
+}
+
+func (x *SchedulerConfigSet) GetConfig() *SchedulerConfiguration {
+	if x != nil {
+		return x.Config
+	}
+	return nil
+}
+
+func (x *SchedulerConfigSet) GetCas() bool {
+	if x != nil {
+		return x.Cas
+	}
+	return false
+}
+
+func (x *SchedulerConfigSet) GetCasIndex() uint64 {
+	if x != nil {
+		return x.CasIndex
+	}
+	return 0
+}
+
+// NodeEligibilityUpdate changes whether a node takes new placements.
+type NodeEligibilityUpdate struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	NodeId        string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	Eligibility   string                 `protobuf:"bytes,2,opt,name=eligibility,proto3" json:"eligibility,omitempty"`
+	Evals         []*Evaluation          `protobuf:"bytes,3,rep,name=evals,proto3" json:"evals,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeEligibilityUpdate) Reset() {
+	*x = NodeEligibilityUpdate{}
+	mi := &file_structs_rpc_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeEligibilityUpdate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeEligibilityUpdate) ProtoMessage() {}
+
+func (x *NodeEligibilityUpdate) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeEligibilityUpdate.ProtoReflect.Descriptor instead.
+func (*NodeEligibilityUpdate) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{53}
+}
+
+func (x *NodeEligibilityUpdate) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *NodeEligibilityUpdate) GetEligibility() string {
+	if x != nil {
+		return x.Eligibility
+	}
+	return ""
+}
+
+func (x *NodeEligibilityUpdate) GetEvals() []*Evaluation {
+	if x != nil {
+		return x.Evals
+	}
+	return nil
+}
+
+type SchedulerConfigRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Options       *QueryOptions          `protobuf:"bytes,1,opt,name=options,proto3" json:"options,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SchedulerConfigRequest) Reset() {
+	*x = SchedulerConfigRequest{}
+	mi := &file_structs_rpc_proto_msgTypes[54]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SchedulerConfigRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SchedulerConfigRequest) ProtoMessage() {}
+
+func (x *SchedulerConfigRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[54]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SchedulerConfigRequest.ProtoReflect.Descriptor instead.
+func (*SchedulerConfigRequest) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{54}
+}
+
+func (x *SchedulerConfigRequest) GetOptions() *QueryOptions {
+	if x != nil {
+		return x.Options
+	}
+	return nil
+}
+
+type SchedulerConfigResponse struct {
+	state         protoimpl.MessageState  `protogen:"open.v1"`
+	Config        *SchedulerConfiguration `protobuf:"bytes,1,opt,name=config,proto3" json:"config,omitempty"`
+	Meta          *QueryMeta              `protobuf:"bytes,2,opt,name=meta,proto3" json:"meta,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SchedulerConfigResponse) Reset() {
+	*x = SchedulerConfigResponse{}
+	mi := &file_structs_rpc_proto_msgTypes[55]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SchedulerConfigResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SchedulerConfigResponse) ProtoMessage() {}
+
+func (x *SchedulerConfigResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[55]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SchedulerConfigResponse.ProtoReflect.Descriptor instead.
+func (*SchedulerConfigResponse) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{55}
+}
+
+func (x *SchedulerConfigResponse) GetConfig() *SchedulerConfiguration {
+	if x != nil {
+		return x.Config
+	}
+	return nil
+}
+
+func (x *SchedulerConfigResponse) GetMeta() *QueryMeta {
+	if x != nil {
+		return x.Meta
+	}
+	return nil
+}
+
+type SchedulerSetConfigRequest struct {
+	state  protoimpl.MessageState  `protogen:"open.v1"`
+	Config *SchedulerConfiguration `protobuf:"bytes,1,opt,name=config,proto3" json:"config,omitempty"`
+	// cas makes the update conditional on the configuration's modify index
+	// still being cas_index.
+	Cas           bool   `protobuf:"varint,2,opt,name=cas,proto3" json:"cas,omitempty"`
+	CasIndex      uint64 `protobuf:"varint,3,opt,name=cas_index,json=casIndex,proto3" json:"cas_index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SchedulerSetConfigRequest) Reset() {
+	*x = SchedulerSetConfigRequest{}
+	mi := &file_structs_rpc_proto_msgTypes[56]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SchedulerSetConfigRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SchedulerSetConfigRequest) ProtoMessage() {}
+
+func (x *SchedulerSetConfigRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[56]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SchedulerSetConfigRequest.ProtoReflect.Descriptor instead.
+func (*SchedulerSetConfigRequest) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{56}
+}
+
+func (x *SchedulerSetConfigRequest) GetConfig() *SchedulerConfiguration {
+	if x != nil {
+		return x.Config
+	}
+	return nil
+}
+
+func (x *SchedulerSetConfigRequest) GetCas() bool {
+	if x != nil {
+		return x.Cas
+	}
+	return false
+}
+
+func (x *SchedulerSetConfigRequest) GetCasIndex() uint64 {
+	if x != nil {
+		return x.CasIndex
+	}
+	return 0
+}
+
+type SchedulerSetConfigResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// updated is false when a cas update lost to another one.
+	Updated       bool       `protobuf:"varint,1,opt,name=updated,proto3" json:"updated,omitempty"`
+	Meta          *WriteMeta `protobuf:"bytes,2,opt,name=meta,proto3" json:"meta,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SchedulerSetConfigResponse) Reset() {
+	*x = SchedulerSetConfigResponse{}
+	mi := &file_structs_rpc_proto_msgTypes[57]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SchedulerSetConfigResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SchedulerSetConfigResponse) ProtoMessage() {}
+
+func (x *SchedulerSetConfigResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[57]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SchedulerSetConfigResponse.ProtoReflect.Descriptor instead.
+func (*SchedulerSetConfigResponse) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{57}
+}
+
+func (x *SchedulerSetConfigResponse) GetUpdated() bool {
+	if x != nil {
+		return x.Updated
+	}
+	return false
+}
+
+func (x *SchedulerSetConfigResponse) GetMeta() *WriteMeta {
+	if x != nil {
+		return x.Meta
+	}
+	return nil
+}
+
+type JobVersionsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// versions are newest first.
+	Versions      []*Job     `protobuf:"bytes,1,rep,name=versions,proto3" json:"versions,omitempty"`
+	Meta          *QueryMeta `protobuf:"bytes,2,opt,name=meta,proto3" json:"meta,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JobVersionsResponse) Reset() {
+	*x = JobVersionsResponse{}
+	mi := &file_structs_rpc_proto_msgTypes[58]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JobVersionsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JobVersionsResponse) ProtoMessage() {}
+
+func (x *JobVersionsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[58]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JobVersionsResponse.ProtoReflect.Descriptor instead.
+func (*JobVersionsResponse) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{58}
+}
+
+func (x *JobVersionsResponse) GetVersions() []*Job {
+	if x != nil {
+		return x.Versions
+	}
+	return nil
+}
+
+func (x *JobVersionsResponse) GetMeta() *QueryMeta {
+	if x != nil {
+		return x.Meta
+	}
+	return nil
+}
+
+// ErrorReason travels as an error detail naming the sentinel error a
+// status code stands for when several share a code.
+type ErrorReason struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Reason        string                 `protobuf:"bytes,1,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ErrorReason) Reset() {
+	*x = ErrorReason{}
+	mi := &file_structs_rpc_proto_msgTypes[59]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ErrorReason) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ErrorReason) ProtoMessage() {}
+
+func (x *ErrorReason) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[59]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ErrorReason.ProtoReflect.Descriptor instead.
+func (*ErrorReason) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{59}
+}
+
+func (x *ErrorReason) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 var File_structs_rpc_proto protoreflect.FileDescriptor
 
 const file_structs_rpc_proto_rawDesc = "" +
@@ -3294,7 +3803,7 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\tsecret_id\x18\x02 \x01(\tR\bsecretId\x12<\n" +
 	"\vallocations\x18\x03 \x03(\v2\x1a.drover.structs.AllocationR\vallocations\"@\n" +
 	"\x0fGenericResponse\x12-\n" +
-	"\x04meta\x18\x01 \x01(\v2\x19.drover.structs.WriteMetaR\x04meta\"\x8e\x05\n" +
+	"\x04meta\x18\x01 \x01(\v2\x19.drover.structs.WriteMetaR\x04meta\"\xba\x06\n" +
 	"\n" +
 	"LogCommand\x12\x1d\n" +
 	"\n" +
@@ -3315,16 +3824,20 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"plan_apply\x18\x0f \x01(\v2\x19.drover.structs.PlanApplyH\x00R\tplanApply\x12S\n" +
 	"\x13alloc_client_update\x18\x10 \x01(\v2!.drover.structs.AllocClientUpdateH\x00R\x11allocClientUpdate\x121\n" +
 	"\agc_reap\x18\x11 \x01(\v2\x16.drover.structs.GCReapH\x00R\x06gcReap\x12C\n" +
-	"\rstate_restore\x18\x14 \x01(\v2\x1c.drover.structs.StateRestoreH\x00R\fstateRestoreB\t\n" +
-	"\acommand\"b\n" +
+	"\rstate_restore\x18\x14 \x01(\v2\x1c.drover.structs.StateRestoreH\x00R\fstateRestore\x12V\n" +
+	"\x14scheduler_config_set\x18\x1e \x01(\v2\".drover.structs.SchedulerConfigSetH\x00R\x12schedulerConfigSet\x12R\n" +
+	"\x10node_eligibility\x18\x1f \x01(\v2%.drover.structs.NodeEligibilityUpdateH\x00R\x0fnodeEligibilityB\t\n" +
+	"\acommand\"\x8d\x01\n" +
 	"\tJobUpsert\x12%\n" +
 	"\x03job\x18\x01 \x01(\v2\x13.drover.structs.JobR\x03job\x12.\n" +
-	"\x04eval\x18\x02 \x01(\v2\x1a.drover.structs.EvaluationR\x04eval\"\x86\x01\n" +
+	"\x04eval\x18\x02 \x01(\v2\x1a.drover.structs.EvaluationR\x04eval\x12)\n" +
+	"\x10tracked_versions\x18d \x01(\rR\x0ftrackedVersions\"\xb1\x01\n" +
 	"\tJobDelete\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x15\n" +
 	"\x06job_id\x18\x02 \x01(\tR\x05jobId\x12\x14\n" +
 	"\x05purge\x18\x03 \x01(\bR\x05purge\x12.\n" +
-	"\x04eval\x18\x04 \x01(\v2\x1a.drover.structs.EvaluationR\x04eval\"h\n" +
+	"\x04eval\x18\x04 \x01(\v2\x1a.drover.structs.EvaluationR\x04eval\x12)\n" +
+	"\x10tracked_versions\x18d \x01(\rR\x0ftrackedVersions\"h\n" +
 	"\n" +
 	"NodeUpsert\x12(\n" +
 	"\x04node\x18\x01 \x01(\v2\x14.drover.structs.NodeR\x04node\x120\n" +
@@ -3335,11 +3848,12 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\x05evals\x18\x03 \x03(\v2\x1a.drover.structs.EvaluationR\x05evals\">\n" +
 	"\n" +
 	"EvalUpsert\x120\n" +
-	"\x05evals\x18\x01 \x03(\v2\x1a.drover.structs.EvaluationR\x05evals\"\xa8\x01\n" +
+	"\x05evals\x18\x01 \x03(\v2\x1a.drover.structs.EvaluationR\x05evals\"\xcf\x01\n" +
 	"\tPlanApply\x122\n" +
 	"\x06result\x18\x01 \x01(\v2\x1a.drover.structs.PlanResultR\x06result\x12.\n" +
 	"\x04eval\x18\x02 \x01(\v2\x1a.drover.structs.EvaluationR\x04eval\x127\n" +
-	"\tnew_evals\x18\x03 \x03(\v2\x1a.drover.structs.EvaluationR\bnewEvals\"\x83\x01\n" +
+	"\tnew_evals\x18\x03 \x03(\v2\x1a.drover.structs.EvaluationR\bnewEvals\x12%\n" +
+	"\x03job\x18d \x01(\v2\x13.drover.structs.JobR\x03job\"\x83\x01\n" +
 	"\x11AllocClientUpdate\x12<\n" +
 	"\vallocations\x18\x01 \x03(\v2\x1a.drover.structs.AllocationR\vallocations\x120\n" +
 	"\x05evals\x18\x02 \x03(\v2\x1a.drover.structs.EvaluationR\x05evals\"6\n" +
@@ -3350,13 +3864,15 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\bnode_ids\x18\x01 \x03(\tR\anodeIds\x12*\n" +
 	"\x04jobs\x18\x02 \x03(\v2\x16.drover.structs.JobRefR\x04jobs\x12\x19\n" +
 	"\beval_ids\x18\x03 \x03(\tR\aevalIds\x12\x1b\n" +
-	"\talloc_ids\x18\x04 \x03(\tR\ballocIds\"\xea\x01\n" +
+	"\talloc_ids\x18\x04 \x03(\tR\ballocIds\"\xf5\x02\n" +
 	"\rStateSnapshot\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\x12'\n" +
 	"\x04jobs\x18\x02 \x03(\v2\x13.drover.structs.JobR\x04jobs\x12*\n" +
 	"\x05nodes\x18\x03 \x03(\v2\x14.drover.structs.NodeR\x05nodes\x12<\n" +
 	"\vallocations\x18\x04 \x03(\v2\x1a.drover.structs.AllocationR\vallocations\x120\n" +
-	"\x05evals\x18\x05 \x03(\v2\x1a.drover.structs.EvaluationR\x05evals\">\n" +
+	"\x05evals\x18\x05 \x03(\v2\x1a.drover.structs.EvaluationR\x05evals\x126\n" +
+	"\fjob_versions\x18d \x03(\v2\x13.drover.structs.JobR\vjobVersions\x12Q\n" +
+	"\x10scheduler_config\x18e \x01(\v2&.drover.structs.SchedulerConfigurationR\x0fschedulerConfig\">\n" +
 	"\vRaftMessage\x12\x12\n" +
 	"\x04data\x18\x01 \x01(\fR\x04data\x12\x1b\n" +
 	"\tfrom_addr\x18\x02 \x01(\tR\bfromAddr\"\a\n" +
@@ -3434,7 +3950,32 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"restore_id\x18\x01 \x01(\tR\trestoreId\x12\x10\n" +
 	"\x03seq\x18\x02 \x01(\x04R\x03seq\x128\n" +
 	"\arecords\x18\x03 \x03(\v2\x1e.drover.structs.SnapshotRecordR\arecords\x12\x14\n" +
-	"\x05final\x18\x04 \x01(\bR\x05final2\x87\f\n" +
+	"\x05final\x18\x04 \x01(\bR\x05final\"\x83\x01\n" +
+	"\x12SchedulerConfigSet\x12>\n" +
+	"\x06config\x18\x01 \x01(\v2&.drover.structs.SchedulerConfigurationR\x06config\x12\x10\n" +
+	"\x03cas\x18\x02 \x01(\bR\x03cas\x12\x1b\n" +
+	"\tcas_index\x18\x03 \x01(\x04R\bcasIndex\"\x84\x01\n" +
+	"\x15NodeEligibilityUpdate\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12 \n" +
+	"\veligibility\x18\x02 \x01(\tR\veligibility\x120\n" +
+	"\x05evals\x18\x03 \x03(\v2\x1a.drover.structs.EvaluationR\x05evals\"P\n" +
+	"\x16SchedulerConfigRequest\x126\n" +
+	"\aoptions\x18\x01 \x01(\v2\x1c.drover.structs.QueryOptionsR\aoptions\"\x88\x01\n" +
+	"\x17SchedulerConfigResponse\x12>\n" +
+	"\x06config\x18\x01 \x01(\v2&.drover.structs.SchedulerConfigurationR\x06config\x12-\n" +
+	"\x04meta\x18\x02 \x01(\v2\x19.drover.structs.QueryMetaR\x04meta\"\x8a\x01\n" +
+	"\x19SchedulerSetConfigRequest\x12>\n" +
+	"\x06config\x18\x01 \x01(\v2&.drover.structs.SchedulerConfigurationR\x06config\x12\x10\n" +
+	"\x03cas\x18\x02 \x01(\bR\x03cas\x12\x1b\n" +
+	"\tcas_index\x18\x03 \x01(\x04R\bcasIndex\"e\n" +
+	"\x1aSchedulerSetConfigResponse\x12\x18\n" +
+	"\aupdated\x18\x01 \x01(\bR\aupdated\x12-\n" +
+	"\x04meta\x18\x02 \x01(\v2\x19.drover.structs.WriteMetaR\x04meta\"u\n" +
+	"\x13JobVersionsResponse\x12/\n" +
+	"\bversions\x18\x01 \x03(\v2\x13.drover.structs.JobR\bversions\x12-\n" +
+	"\x04meta\x18\x02 \x01(\v2\x19.drover.structs.QueryMetaR\x04meta\"%\n" +
+	"\vErrorReason\x12\x16\n" +
+	"\x06reason\x18\x01 \x01(\tR\x06reason2\xc4\x0e\n" +
 	"\x06Drover\x12V\n" +
 	"\vRegisterJob\x12\".drover.structs.JobRegisterRequest\x1a#.drover.structs.JobRegisterResponse\x12\\\n" +
 	"\rDeregisterJob\x12$.drover.structs.JobDeregisterRequest\x1a%.drover.structs.JobDeregisterResponse\x12O\n" +
@@ -3454,7 +3995,10 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\vAddRaftPeer\x12\".drover.structs.AddRaftPeerRequest\x1a\x1f.drover.structs.GenericResponse\x12X\n" +
 	"\x0eRemoveRaftPeer\x12%.drover.structs.RemoveRaftPeerRequest\x1a\x1f.drover.structs.GenericResponse\x12h\n" +
 	"\x11RaftConfiguration\x12(.drover.structs.RaftConfigurationRequest\x1a).drover.structs.RaftConfigurationResponse\x12J\n" +
-	"\aRestore\x12\x1c.drover.structs.RestoreChunk\x1a\x1f.drover.structs.GenericResponse(\x01B$Z\"github.com/droverhq/drover/structsb\x06proto3"
+	"\aRestore\x12\x1c.drover.structs.RestoreChunk\x1a\x1f.drover.structs.GenericResponse(\x01\x12l\n" +
+	"\x19GetSchedulerConfiguration\x12&.drover.structs.SchedulerConfigRequest\x1a'.drover.structs.SchedulerConfigResponse\x12r\n" +
+	"\x19SetSchedulerConfiguration\x12).drover.structs.SchedulerSetConfigRequest\x1a*.drover.structs.SchedulerSetConfigResponse\x12Y\n" +
+	"\x0eGetJobVersions\x12\".drover.structs.JobSpecificRequest\x1a#.drover.structs.JobVersionsResponseB$Z\"github.com/droverhq/drover/structsb\x06proto3"
 
 var (
 	file_structs_rpc_proto_rawDescOnce sync.Once
@@ -3468,91 +4012,100 @@ func file_structs_rpc_proto_rawDescGZIP() []byte {
 	return file_structs_rpc_proto_rawDescData
 }
 
-var file_structs_rpc_proto_msgTypes = make([]protoimpl.MessageInfo, 52)
+var file_structs_rpc_proto_msgTypes = make([]protoimpl.MessageInfo, 60)
 var file_structs_rpc_proto_goTypes = []any{
-	(*QueryOptions)(nil),              // 0: drover.structs.QueryOptions
-	(*QueryMeta)(nil),                 // 1: drover.structs.QueryMeta
-	(*WriteMeta)(nil),                 // 2: drover.structs.WriteMeta
-	(*JobRegisterRequest)(nil),        // 3: drover.structs.JobRegisterRequest
-	(*JobRegisterResponse)(nil),       // 4: drover.structs.JobRegisterResponse
-	(*JobDeregisterRequest)(nil),      // 5: drover.structs.JobDeregisterRequest
-	(*JobDeregisterResponse)(nil),     // 6: drover.structs.JobDeregisterResponse
-	(*JobSpecificRequest)(nil),        // 7: drover.structs.JobSpecificRequest
-	(*SingleJobResponse)(nil),         // 8: drover.structs.SingleJobResponse
-	(*JobListRequest)(nil),            // 9: drover.structs.JobListRequest
-	(*JobListResponse)(nil),           // 10: drover.structs.JobListResponse
-	(*AllocListRequest)(nil),          // 11: drover.structs.AllocListRequest
-	(*AllocListResponse)(nil),         // 12: drover.structs.AllocListResponse
-	(*NodeListRequest)(nil),           // 13: drover.structs.NodeListRequest
-	(*NodeListResponse)(nil),          // 14: drover.structs.NodeListResponse
-	(*EvalSpecificRequest)(nil),       // 15: drover.structs.EvalSpecificRequest
-	(*SingleEvalResponse)(nil),        // 16: drover.structs.SingleEvalResponse
-	(*NodeRegisterRequest)(nil),       // 17: drover.structs.NodeRegisterRequest
-	(*NodeHeartbeatRequest)(nil),      // 18: drover.structs.NodeHeartbeatRequest
-	(*NodeUpdateResponse)(nil),        // 19: drover.structs.NodeUpdateResponse
-	(*NodeAllocsRequest)(nil),         // 20: drover.structs.NodeAllocsRequest
-	(*NodeAllocsResponse)(nil),        // 21: drover.structs.NodeAllocsResponse
-	(*AllocUpdateRequest)(nil),        // 22: drover.structs.AllocUpdateRequest
-	(*GenericResponse)(nil),           // 23: drover.structs.GenericResponse
-	(*LogCommand)(nil),                // 24: drover.structs.LogCommand
-	(*JobUpsert)(nil),                 // 25: drover.structs.JobUpsert
-	(*JobDelete)(nil),                 // 26: drover.structs.JobDelete
-	(*NodeUpsert)(nil),                // 27: drover.structs.NodeUpsert
-	(*NodeStatusUpdate)(nil),          // 28: drover.structs.NodeStatusUpdate
-	(*EvalUpsert)(nil),                // 29: drover.structs.EvalUpsert
-	(*PlanApply)(nil),                 // 30: drover.structs.PlanApply
-	(*AllocClientUpdate)(nil),         // 31: drover.structs.AllocClientUpdate
-	(*JobRef)(nil),                    // 32: drover.structs.JobRef
-	(*GCReap)(nil),                    // 33: drover.structs.GCReap
-	(*StateSnapshot)(nil),             // 34: drover.structs.StateSnapshot
-	(*RaftMessage)(nil),               // 35: drover.structs.RaftMessage
-	(*Empty)(nil),                     // 36: drover.structs.Empty
-	(*ValidationProblems)(nil),        // 37: drover.structs.ValidationProblems
-	(*RaftPeer)(nil),                  // 38: drover.structs.RaftPeer
-	(*ServerInfoRequest)(nil),         // 39: drover.structs.ServerInfoRequest
-	(*ServerInfoResponse)(nil),        // 40: drover.structs.ServerInfoResponse
-	(*AddRaftPeerRequest)(nil),        // 41: drover.structs.AddRaftPeerRequest
-	(*RemoveRaftPeerRequest)(nil),     // 42: drover.structs.RemoveRaftPeerRequest
-	(*RaftConfigurationRequest)(nil),  // 43: drover.structs.RaftConfigurationRequest
-	(*RaftServer)(nil),                // 44: drover.structs.RaftServer
-	(*RaftConfigurationResponse)(nil), // 45: drover.structs.RaftConfigurationResponse
-	(*SnapshotChunk)(nil),             // 46: drover.structs.SnapshotChunk
-	(*SnapshotRef)(nil),               // 47: drover.structs.SnapshotRef
-	(*SnapshotHeader)(nil),            // 48: drover.structs.SnapshotHeader
-	(*SnapshotRecord)(nil),            // 49: drover.structs.SnapshotRecord
-	(*RestoreChunk)(nil),              // 50: drover.structs.RestoreChunk
-	(*StateRestore)(nil),              // 51: drover.structs.StateRestore
-	(*Job)(nil),                       // 52: drover.structs.Job
-	(*Allocation)(nil),                // 53: drover.structs.Allocation
-	(*Node)(nil),                      // 54: drover.structs.Node
-	(*Evaluation)(nil),                // 55: drover.structs.Evaluation
-	(*PlanResult)(nil),                // 56: drover.structs.PlanResult
+	(*QueryOptions)(nil),               // 0: drover.structs.QueryOptions
+	(*QueryMeta)(nil),                  // 1: drover.structs.QueryMeta
+	(*WriteMeta)(nil),                  // 2: drover.structs.WriteMeta
+	(*JobRegisterRequest)(nil),         // 3: drover.structs.JobRegisterRequest
+	(*JobRegisterResponse)(nil),        // 4: drover.structs.JobRegisterResponse
+	(*JobDeregisterRequest)(nil),       // 5: drover.structs.JobDeregisterRequest
+	(*JobDeregisterResponse)(nil),      // 6: drover.structs.JobDeregisterResponse
+	(*JobSpecificRequest)(nil),         // 7: drover.structs.JobSpecificRequest
+	(*SingleJobResponse)(nil),          // 8: drover.structs.SingleJobResponse
+	(*JobListRequest)(nil),             // 9: drover.structs.JobListRequest
+	(*JobListResponse)(nil),            // 10: drover.structs.JobListResponse
+	(*AllocListRequest)(nil),           // 11: drover.structs.AllocListRequest
+	(*AllocListResponse)(nil),          // 12: drover.structs.AllocListResponse
+	(*NodeListRequest)(nil),            // 13: drover.structs.NodeListRequest
+	(*NodeListResponse)(nil),           // 14: drover.structs.NodeListResponse
+	(*EvalSpecificRequest)(nil),        // 15: drover.structs.EvalSpecificRequest
+	(*SingleEvalResponse)(nil),         // 16: drover.structs.SingleEvalResponse
+	(*NodeRegisterRequest)(nil),        // 17: drover.structs.NodeRegisterRequest
+	(*NodeHeartbeatRequest)(nil),       // 18: drover.structs.NodeHeartbeatRequest
+	(*NodeUpdateResponse)(nil),         // 19: drover.structs.NodeUpdateResponse
+	(*NodeAllocsRequest)(nil),          // 20: drover.structs.NodeAllocsRequest
+	(*NodeAllocsResponse)(nil),         // 21: drover.structs.NodeAllocsResponse
+	(*AllocUpdateRequest)(nil),         // 22: drover.structs.AllocUpdateRequest
+	(*GenericResponse)(nil),            // 23: drover.structs.GenericResponse
+	(*LogCommand)(nil),                 // 24: drover.structs.LogCommand
+	(*JobUpsert)(nil),                  // 25: drover.structs.JobUpsert
+	(*JobDelete)(nil),                  // 26: drover.structs.JobDelete
+	(*NodeUpsert)(nil),                 // 27: drover.structs.NodeUpsert
+	(*NodeStatusUpdate)(nil),           // 28: drover.structs.NodeStatusUpdate
+	(*EvalUpsert)(nil),                 // 29: drover.structs.EvalUpsert
+	(*PlanApply)(nil),                  // 30: drover.structs.PlanApply
+	(*AllocClientUpdate)(nil),          // 31: drover.structs.AllocClientUpdate
+	(*JobRef)(nil),                     // 32: drover.structs.JobRef
+	(*GCReap)(nil),                     // 33: drover.structs.GCReap
+	(*StateSnapshot)(nil),              // 34: drover.structs.StateSnapshot
+	(*RaftMessage)(nil),                // 35: drover.structs.RaftMessage
+	(*Empty)(nil),                      // 36: drover.structs.Empty
+	(*ValidationProblems)(nil),         // 37: drover.structs.ValidationProblems
+	(*RaftPeer)(nil),                   // 38: drover.structs.RaftPeer
+	(*ServerInfoRequest)(nil),          // 39: drover.structs.ServerInfoRequest
+	(*ServerInfoResponse)(nil),         // 40: drover.structs.ServerInfoResponse
+	(*AddRaftPeerRequest)(nil),         // 41: drover.structs.AddRaftPeerRequest
+	(*RemoveRaftPeerRequest)(nil),      // 42: drover.structs.RemoveRaftPeerRequest
+	(*RaftConfigurationRequest)(nil),   // 43: drover.structs.RaftConfigurationRequest
+	(*RaftServer)(nil),                 // 44: drover.structs.RaftServer
+	(*RaftConfigurationResponse)(nil),  // 45: drover.structs.RaftConfigurationResponse
+	(*SnapshotChunk)(nil),              // 46: drover.structs.SnapshotChunk
+	(*SnapshotRef)(nil),                // 47: drover.structs.SnapshotRef
+	(*SnapshotHeader)(nil),             // 48: drover.structs.SnapshotHeader
+	(*SnapshotRecord)(nil),             // 49: drover.structs.SnapshotRecord
+	(*RestoreChunk)(nil),               // 50: drover.structs.RestoreChunk
+	(*StateRestore)(nil),               // 51: drover.structs.StateRestore
+	(*SchedulerConfigSet)(nil),         // 52: drover.structs.SchedulerConfigSet
+	(*NodeEligibilityUpdate)(nil),      // 53: drover.structs.NodeEligibilityUpdate
+	(*SchedulerConfigRequest)(nil),     // 54: drover.structs.SchedulerConfigRequest
+	(*SchedulerConfigResponse)(nil),    // 55: drover.structs.SchedulerConfigResponse
+	(*SchedulerSetConfigRequest)(nil),  // 56: drover.structs.SchedulerSetConfigRequest
+	(*SchedulerSetConfigResponse)(nil), // 57: drover.structs.SchedulerSetConfigResponse
+	(*JobVersionsResponse)(nil),        // 58: drover.structs.JobVersionsResponse
+	(*ErrorReason)(nil),                // 59: drover.structs.ErrorReason
+	(*Job)(nil),                        // 60: drover.structs.Job
+	(*Allocation)(nil),                 // 61: drover.structs.Allocation
+	(*Node)(nil),                       // 62: drover.structs.Node
+	(*Evaluation)(nil),                 // 63: drover.structs.Evaluation
+	(*PlanResult)(nil),                 // 64: drover.structs.PlanResult
+	(*SchedulerConfiguration)(nil),     // 65: drover.structs.SchedulerConfiguration
 }
 var file_structs_rpc_proto_depIdxs = []int32{
-	52, // 0: drover.structs.JobRegisterRequest.job:type_name -> drover.structs.Job
+	60, // 0: drover.structs.JobRegisterRequest.job:type_name -> drover.structs.Job
 	2,  // 1: drover.structs.JobRegisterResponse.meta:type_name -> drover.structs.WriteMeta
 	2,  // 2: drover.structs.JobDeregisterResponse.meta:type_name -> drover.structs.WriteMeta
 	0,  // 3: drover.structs.JobSpecificRequest.options:type_name -> drover.structs.QueryOptions
-	52, // 4: drover.structs.SingleJobResponse.job:type_name -> drover.structs.Job
+	60, // 4: drover.structs.SingleJobResponse.job:type_name -> drover.structs.Job
 	1,  // 5: drover.structs.SingleJobResponse.meta:type_name -> drover.structs.QueryMeta
 	0,  // 6: drover.structs.JobListRequest.options:type_name -> drover.structs.QueryOptions
-	52, // 7: drover.structs.JobListResponse.jobs:type_name -> drover.structs.Job
+	60, // 7: drover.structs.JobListResponse.jobs:type_name -> drover.structs.Job
 	1,  // 8: drover.structs.JobListResponse.meta:type_name -> drover.structs.QueryMeta
 	0,  // 9: drover.structs.AllocListRequest.options:type_name -> drover.structs.QueryOptions
-	53, // 10: drover.structs.AllocListResponse.allocations:type_name -> drover.structs.Allocation
+	61, // 10: drover.structs.AllocListResponse.allocations:type_name -> drover.structs.Allocation
 	1,  // 11: drover.structs.AllocListResponse.meta:type_name -> drover.structs.QueryMeta
 	0,  // 12: drover.structs.NodeListRequest.options:type_name -> drover.structs.QueryOptions
-	54, // 13: drover.structs.NodeListResponse.nodes:type_name -> drover.structs.Node
+	62, // 13: drover.structs.NodeListResponse.nodes:type_name -> drover.structs.Node
 	1,  // 14: drover.structs.NodeListResponse.meta:type_name -> drover.structs.QueryMeta
 	0,  // 15: drover.structs.EvalSpecificRequest.options:type_name -> drover.structs.QueryOptions
-	55, // 16: drover.structs.SingleEvalResponse.eval:type_name -> drover.structs.Evaluation
+	63, // 16: drover.structs.SingleEvalResponse.eval:type_name -> drover.structs.Evaluation
 	1,  // 17: drover.structs.SingleEvalResponse.meta:type_name -> drover.structs.QueryMeta
-	54, // 18: drover.structs.NodeRegisterRequest.node:type_name -> drover.structs.Node
+	62, // 18: drover.structs.NodeRegisterRequest.node:type_name -> drover.structs.Node
 	2,  // 19: drover.structs.NodeUpdateResponse.meta:type_name -> drover.structs.WriteMeta
 	0,  // 20: drover.structs.NodeAllocsRequest.options:type_name -> drover.structs.QueryOptions
-	53, // 21: drover.structs.NodeAllocsResponse.allocations:type_name -> drover.structs.Allocation
+	61, // 21: drover.structs.NodeAllocsResponse.allocations:type_name -> drover.structs.Allocation
 	1,  // 22: drover.structs.NodeAllocsResponse.meta:type_name -> drover.structs.QueryMeta
-	53, // 23: drover.structs.AllocUpdateRequest.allocations:type_name -> drover.structs.Allocation
+	61, // 23: drover.structs.AllocUpdateRequest.allocations:type_name -> drover.structs.Allocation
 	2,  // 24: drover.structs.GenericResponse.meta:type_name -> drover.structs.WriteMeta
 	25, // 25: drover.structs.LogCommand.job_upsert:type_name -> drover.structs.JobUpsert
 	26, // 26: drover.structs.LogCommand.job_delete:type_name -> drover.structs.JobDelete
@@ -3563,71 +4116,91 @@ var file_structs_rpc_proto_depIdxs = []int32{
 	31, // 31: drover.structs.LogCommand.alloc_client_update:type_name -> drover.structs.AllocClientUpdate
 	33, // 32: drover.structs.LogCommand.gc_reap:type_name -> drover.structs.GCReap
 	51, // 33: drover.structs.LogCommand.state_restore:type_name -> drover.structs.StateRestore
-	52, // 34: drover.structs.JobUpsert.job:type_name -> drover.structs.Job
-	55, // 35: drover.structs.JobUpsert.eval:type_name -> drover.structs.Evaluation
-	55, // 36: drover.structs.JobDelete.eval:type_name -> drover.structs.Evaluation
-	54, // 37: drover.structs.NodeUpsert.node:type_name -> drover.structs.Node
-	55, // 38: drover.structs.NodeUpsert.evals:type_name -> drover.structs.Evaluation
-	55, // 39: drover.structs.NodeStatusUpdate.evals:type_name -> drover.structs.Evaluation
-	55, // 40: drover.structs.EvalUpsert.evals:type_name -> drover.structs.Evaluation
-	56, // 41: drover.structs.PlanApply.result:type_name -> drover.structs.PlanResult
-	55, // 42: drover.structs.PlanApply.eval:type_name -> drover.structs.Evaluation
-	55, // 43: drover.structs.PlanApply.new_evals:type_name -> drover.structs.Evaluation
-	53, // 44: drover.structs.AllocClientUpdate.allocations:type_name -> drover.structs.Allocation
-	55, // 45: drover.structs.AllocClientUpdate.evals:type_name -> drover.structs.Evaluation
-	32, // 46: drover.structs.GCReap.jobs:type_name -> drover.structs.JobRef
-	52, // 47: drover.structs.StateSnapshot.jobs:type_name -> drover.structs.Job
-	54, // 48: drover.structs.StateSnapshot.nodes:type_name -> drover.structs.Node
-	53, // 49: drover.structs.StateSnapshot.allocations:type_name -> drover.structs.Allocation
-	55, // 50: drover.structs.StateSnapshot.evals:type_name -> drover.structs.Evaluation
-	38, // 51: drover.structs.ServerInfoResponse.self:type_name -> drover.structs.RaftPeer
-	38, // 52: drover.structs.AddRaftPeerRequest.peer:type_name -> drover.structs.RaftPeer
-	0,  // 53: drover.structs.RaftConfigurationRequest.options:type_name -> drover.structs.QueryOptions
-	38, // 54: drover.structs.RaftServer.peer:type_name -> drover.structs.RaftPeer
-	44, // 55: drover.structs.RaftConfigurationResponse.servers:type_name -> drover.structs.RaftServer
-	38, // 56: drover.structs.SnapshotHeader.peers:type_name -> drover.structs.RaftPeer
-	49, // 57: drover.structs.StateRestore.records:type_name -> drover.structs.SnapshotRecord
-	3,  // 58: drover.structs.Drover.RegisterJob:input_type -> drover.structs.JobRegisterRequest
-	5,  // 59: drover.structs.Drover.DeregisterJob:input_type -> drover.structs.JobDeregisterRequest
-	7,  // 60: drover.structs.Drover.GetJob:input_type -> drover.structs.JobSpecificRequest
-	9,  // 61: drover.structs.Drover.ListJobs:input_type -> drover.structs.JobListRequest
-	11, // 62: drover.structs.Drover.ListAllocations:input_type -> drover.structs.AllocListRequest
-	13, // 63: drover.structs.Drover.ListNodes:input_type -> drover.structs.NodeListRequest
-	15, // 64: drover.structs.Drover.GetEvaluation:input_type -> drover.structs.EvalSpecificRequest
-	17, // 65: drover.structs.Drover.RegisterNode:input_type -> drover.structs.NodeRegisterRequest
-	18, // 66: drover.structs.Drover.Heartbeat:input_type -> drover.structs.NodeHeartbeatRequest
-	20, // 67: drover.structs.Drover.GetNodeAllocations:input_type -> drover.structs.NodeAllocsRequest
-	22, // 68: drover.structs.Drover.UpdateAllocations:input_type -> drover.structs.AllocUpdateRequest
-	35, // 69: drover.structs.Drover.Raft:input_type -> drover.structs.RaftMessage
-	46, // 70: drover.structs.Drover.InstallSnapshot:input_type -> drover.structs.SnapshotChunk
-	39, // 71: drover.structs.Drover.ServerInfo:input_type -> drover.structs.ServerInfoRequest
-	41, // 72: drover.structs.Drover.AddRaftPeer:input_type -> drover.structs.AddRaftPeerRequest
-	42, // 73: drover.structs.Drover.RemoveRaftPeer:input_type -> drover.structs.RemoveRaftPeerRequest
-	43, // 74: drover.structs.Drover.RaftConfiguration:input_type -> drover.structs.RaftConfigurationRequest
-	50, // 75: drover.structs.Drover.Restore:input_type -> drover.structs.RestoreChunk
-	4,  // 76: drover.structs.Drover.RegisterJob:output_type -> drover.structs.JobRegisterResponse
-	6,  // 77: drover.structs.Drover.DeregisterJob:output_type -> drover.structs.JobDeregisterResponse
-	8,  // 78: drover.structs.Drover.GetJob:output_type -> drover.structs.SingleJobResponse
-	10, // 79: drover.structs.Drover.ListJobs:output_type -> drover.structs.JobListResponse
-	12, // 80: drover.structs.Drover.ListAllocations:output_type -> drover.structs.AllocListResponse
-	14, // 81: drover.structs.Drover.ListNodes:output_type -> drover.structs.NodeListResponse
-	16, // 82: drover.structs.Drover.GetEvaluation:output_type -> drover.structs.SingleEvalResponse
-	19, // 83: drover.structs.Drover.RegisterNode:output_type -> drover.structs.NodeUpdateResponse
-	19, // 84: drover.structs.Drover.Heartbeat:output_type -> drover.structs.NodeUpdateResponse
-	21, // 85: drover.structs.Drover.GetNodeAllocations:output_type -> drover.structs.NodeAllocsResponse
-	23, // 86: drover.structs.Drover.UpdateAllocations:output_type -> drover.structs.GenericResponse
-	36, // 87: drover.structs.Drover.Raft:output_type -> drover.structs.Empty
-	36, // 88: drover.structs.Drover.InstallSnapshot:output_type -> drover.structs.Empty
-	40, // 89: drover.structs.Drover.ServerInfo:output_type -> drover.structs.ServerInfoResponse
-	23, // 90: drover.structs.Drover.AddRaftPeer:output_type -> drover.structs.GenericResponse
-	23, // 91: drover.structs.Drover.RemoveRaftPeer:output_type -> drover.structs.GenericResponse
-	45, // 92: drover.structs.Drover.RaftConfiguration:output_type -> drover.structs.RaftConfigurationResponse
-	23, // 93: drover.structs.Drover.Restore:output_type -> drover.structs.GenericResponse
-	76, // [76:94] is the sub-list for method output_type
-	58, // [58:76] is the sub-list for method input_type
-	58, // [58:58] is the sub-list for extension type_name
-	58, // [58:58] is the sub-list for extension extendee
-	0,  // [0:58] is the sub-list for field type_name
+	52, // 34: drover.structs.LogCommand.scheduler_config_set:type_name -> drover.structs.SchedulerConfigSet
+	53, // 35: drover.structs.LogCommand.node_eligibility:type_name -> drover.structs.NodeEligibilityUpdate
+	60, // 36: drover.structs.JobUpsert.job:type_name -> drover.structs.Job
+	63, // 37: drover.structs.JobUpsert.eval:type_name -> drover.structs.Evaluation
+	63, // 38: drover.structs.JobDelete.eval:type_name -> drover.structs.Evaluation
+	62, // 39: drover.structs.NodeUpsert.node:type_name -> drover.structs.Node
+	63, // 40: drover.structs.NodeUpsert.evals:type_name -> drover.structs.Evaluation
+	63, // 41: drover.structs.NodeStatusUpdate.evals:type_name -> drover.structs.Evaluation
+	63, // 42: drover.structs.EvalUpsert.evals:type_name -> drover.structs.Evaluation
+	64, // 43: drover.structs.PlanApply.result:type_name -> drover.structs.PlanResult
+	63, // 44: drover.structs.PlanApply.eval:type_name -> drover.structs.Evaluation
+	63, // 45: drover.structs.PlanApply.new_evals:type_name -> drover.structs.Evaluation
+	60, // 46: drover.structs.PlanApply.job:type_name -> drover.structs.Job
+	61, // 47: drover.structs.AllocClientUpdate.allocations:type_name -> drover.structs.Allocation
+	63, // 48: drover.structs.AllocClientUpdate.evals:type_name -> drover.structs.Evaluation
+	32, // 49: drover.structs.GCReap.jobs:type_name -> drover.structs.JobRef
+	60, // 50: drover.structs.StateSnapshot.jobs:type_name -> drover.structs.Job
+	62, // 51: drover.structs.StateSnapshot.nodes:type_name -> drover.structs.Node
+	61, // 52: drover.structs.StateSnapshot.allocations:type_name -> drover.structs.Allocation
+	63, // 53: drover.structs.StateSnapshot.evals:type_name -> drover.structs.Evaluation
+	60, // 54: drover.structs.StateSnapshot.job_versions:type_name -> drover.structs.Job
+	65, // 55: drover.structs.StateSnapshot.scheduler_config:type_name -> drover.structs.SchedulerConfiguration
+	38, // 56: drover.structs.ServerInfoResponse.self:type_name -> drover.structs.RaftPeer
+	38, // 57: drover.structs.AddRaftPeerRequest.peer:type_name -> drover.structs.RaftPeer
+	0,  // 58: drover.structs.RaftConfigurationRequest.options:type_name -> drover.structs.QueryOptions
+	38, // 59: drover.structs.RaftServer.peer:type_name -> drover.structs.RaftPeer
+	44, // 60: drover.structs.RaftConfigurationResponse.servers:type_name -> drover.structs.RaftServer
+	38, // 61: drover.structs.SnapshotHeader.peers:type_name -> drover.structs.RaftPeer
+	49, // 62: drover.structs.StateRestore.records:type_name -> drover.structs.SnapshotRecord
+	65, // 63: drover.structs.SchedulerConfigSet.config:type_name -> drover.structs.SchedulerConfiguration
+	63, // 64: drover.structs.NodeEligibilityUpdate.evals:type_name -> drover.structs.Evaluation
+	0,  // 65: drover.structs.SchedulerConfigRequest.options:type_name -> drover.structs.QueryOptions
+	65, // 66: drover.structs.SchedulerConfigResponse.config:type_name -> drover.structs.SchedulerConfiguration
+	1,  // 67: drover.structs.SchedulerConfigResponse.meta:type_name -> drover.structs.QueryMeta
+	65, // 68: drover.structs.SchedulerSetConfigRequest.config:type_name -> drover.structs.SchedulerConfiguration
+	2,  // 69: drover.structs.SchedulerSetConfigResponse.meta:type_name -> drover.structs.WriteMeta
+	60, // 70: drover.structs.JobVersionsResponse.versions:type_name -> drover.structs.Job
+	1,  // 71: drover.structs.JobVersionsResponse.meta:type_name -> drover.structs.QueryMeta
+	3,  // 72: drover.structs.Drover.RegisterJob:input_type -> drover.structs.JobRegisterRequest
+	5,  // 73: drover.structs.Drover.DeregisterJob:input_type -> drover.structs.JobDeregisterRequest
+	7,  // 74: drover.structs.Drover.GetJob:input_type -> drover.structs.JobSpecificRequest
+	9,  // 75: drover.structs.Drover.ListJobs:input_type -> drover.structs.JobListRequest
+	11, // 76: drover.structs.Drover.ListAllocations:input_type -> drover.structs.AllocListRequest
+	13, // 77: drover.structs.Drover.ListNodes:input_type -> drover.structs.NodeListRequest
+	15, // 78: drover.structs.Drover.GetEvaluation:input_type -> drover.structs.EvalSpecificRequest
+	17, // 79: drover.structs.Drover.RegisterNode:input_type -> drover.structs.NodeRegisterRequest
+	18, // 80: drover.structs.Drover.Heartbeat:input_type -> drover.structs.NodeHeartbeatRequest
+	20, // 81: drover.structs.Drover.GetNodeAllocations:input_type -> drover.structs.NodeAllocsRequest
+	22, // 82: drover.structs.Drover.UpdateAllocations:input_type -> drover.structs.AllocUpdateRequest
+	35, // 83: drover.structs.Drover.Raft:input_type -> drover.structs.RaftMessage
+	46, // 84: drover.structs.Drover.InstallSnapshot:input_type -> drover.structs.SnapshotChunk
+	39, // 85: drover.structs.Drover.ServerInfo:input_type -> drover.structs.ServerInfoRequest
+	41, // 86: drover.structs.Drover.AddRaftPeer:input_type -> drover.structs.AddRaftPeerRequest
+	42, // 87: drover.structs.Drover.RemoveRaftPeer:input_type -> drover.structs.RemoveRaftPeerRequest
+	43, // 88: drover.structs.Drover.RaftConfiguration:input_type -> drover.structs.RaftConfigurationRequest
+	50, // 89: drover.structs.Drover.Restore:input_type -> drover.structs.RestoreChunk
+	54, // 90: drover.structs.Drover.GetSchedulerConfiguration:input_type -> drover.structs.SchedulerConfigRequest
+	56, // 91: drover.structs.Drover.SetSchedulerConfiguration:input_type -> drover.structs.SchedulerSetConfigRequest
+	7,  // 92: drover.structs.Drover.GetJobVersions:input_type -> drover.structs.JobSpecificRequest
+	4,  // 93: drover.structs.Drover.RegisterJob:output_type -> drover.structs.JobRegisterResponse
+	6,  // 94: drover.structs.Drover.DeregisterJob:output_type -> drover.structs.JobDeregisterResponse
+	8,  // 95: drover.structs.Drover.GetJob:output_type -> drover.structs.SingleJobResponse
+	10, // 96: drover.structs.Drover.ListJobs:output_type -> drover.structs.JobListResponse
+	12, // 97: drover.structs.Drover.ListAllocations:output_type -> drover.structs.AllocListResponse
+	14, // 98: drover.structs.Drover.ListNodes:output_type -> drover.structs.NodeListResponse
+	16, // 99: drover.structs.Drover.GetEvaluation:output_type -> drover.structs.SingleEvalResponse
+	19, // 100: drover.structs.Drover.RegisterNode:output_type -> drover.structs.NodeUpdateResponse
+	19, // 101: drover.structs.Drover.Heartbeat:output_type -> drover.structs.NodeUpdateResponse
+	21, // 102: drover.structs.Drover.GetNodeAllocations:output_type -> drover.structs.NodeAllocsResponse
+	23, // 103: drover.structs.Drover.UpdateAllocations:output_type -> drover.structs.GenericResponse
+	36, // 104: drover.structs.Drover.Raft:output_type -> drover.structs.Empty
+	36, // 105: drover.structs.Drover.InstallSnapshot:output_type -> drover.structs.Empty
+	40, // 106: drover.structs.Drover.ServerInfo:output_type -> drover.structs.ServerInfoResponse
+	23, // 107: drover.structs.Drover.AddRaftPeer:output_type -> drover.structs.GenericResponse
+	23, // 108: drover.structs.Drover.RemoveRaftPeer:output_type -> drover.structs.GenericResponse
+	45, // 109: drover.structs.Drover.RaftConfiguration:output_type -> drover.structs.RaftConfigurationResponse
+	23, // 110: drover.structs.Drover.Restore:output_type -> drover.structs.GenericResponse
+	55, // 111: drover.structs.Drover.GetSchedulerConfiguration:output_type -> drover.structs.SchedulerConfigResponse
+	57, // 112: drover.structs.Drover.SetSchedulerConfiguration:output_type -> drover.structs.SchedulerSetConfigResponse
+	58, // 113: drover.structs.Drover.GetJobVersions:output_type -> drover.structs.JobVersionsResponse
+	93, // [93:114] is the sub-list for method output_type
+	72, // [72:93] is the sub-list for method input_type
+	72, // [72:72] is the sub-list for extension type_name
+	72, // [72:72] is the sub-list for extension extendee
+	0,  // [0:72] is the sub-list for field type_name
 }
 
 func init() { file_structs_rpc_proto_init() }
@@ -3646,6 +4219,8 @@ func file_structs_rpc_proto_init() {
 		(*LogCommand_AllocClientUpdate)(nil),
 		(*LogCommand_GcReap)(nil),
 		(*LogCommand_StateRestore)(nil),
+		(*LogCommand_SchedulerConfigSet)(nil),
+		(*LogCommand_NodeEligibility)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -3653,7 +4228,7 @@ func file_structs_rpc_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_structs_rpc_proto_rawDesc), len(file_structs_rpc_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   52,
+			NumMessages:   60,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

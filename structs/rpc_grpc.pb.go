@@ -22,24 +22,27 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Drover_RegisterJob_FullMethodName        = "/drover.structs.Drover/RegisterJob"
-	Drover_DeregisterJob_FullMethodName      = "/drover.structs.Drover/DeregisterJob"
-	Drover_GetJob_FullMethodName             = "/drover.structs.Drover/GetJob"
-	Drover_ListJobs_FullMethodName           = "/drover.structs.Drover/ListJobs"
-	Drover_ListAllocations_FullMethodName    = "/drover.structs.Drover/ListAllocations"
-	Drover_ListNodes_FullMethodName          = "/drover.structs.Drover/ListNodes"
-	Drover_GetEvaluation_FullMethodName      = "/drover.structs.Drover/GetEvaluation"
-	Drover_RegisterNode_FullMethodName       = "/drover.structs.Drover/RegisterNode"
-	Drover_Heartbeat_FullMethodName          = "/drover.structs.Drover/Heartbeat"
-	Drover_GetNodeAllocations_FullMethodName = "/drover.structs.Drover/GetNodeAllocations"
-	Drover_UpdateAllocations_FullMethodName  = "/drover.structs.Drover/UpdateAllocations"
-	Drover_Raft_FullMethodName               = "/drover.structs.Drover/Raft"
-	Drover_InstallSnapshot_FullMethodName    = "/drover.structs.Drover/InstallSnapshot"
-	Drover_ServerInfo_FullMethodName         = "/drover.structs.Drover/ServerInfo"
-	Drover_AddRaftPeer_FullMethodName        = "/drover.structs.Drover/AddRaftPeer"
-	Drover_RemoveRaftPeer_FullMethodName     = "/drover.structs.Drover/RemoveRaftPeer"
-	Drover_RaftConfiguration_FullMethodName  = "/drover.structs.Drover/RaftConfiguration"
-	Drover_Restore_FullMethodName            = "/drover.structs.Drover/Restore"
+	Drover_RegisterJob_FullMethodName               = "/drover.structs.Drover/RegisterJob"
+	Drover_DeregisterJob_FullMethodName             = "/drover.structs.Drover/DeregisterJob"
+	Drover_GetJob_FullMethodName                    = "/drover.structs.Drover/GetJob"
+	Drover_ListJobs_FullMethodName                  = "/drover.structs.Drover/ListJobs"
+	Drover_ListAllocations_FullMethodName           = "/drover.structs.Drover/ListAllocations"
+	Drover_ListNodes_FullMethodName                 = "/drover.structs.Drover/ListNodes"
+	Drover_GetEvaluation_FullMethodName             = "/drover.structs.Drover/GetEvaluation"
+	Drover_RegisterNode_FullMethodName              = "/drover.structs.Drover/RegisterNode"
+	Drover_Heartbeat_FullMethodName                 = "/drover.structs.Drover/Heartbeat"
+	Drover_GetNodeAllocations_FullMethodName        = "/drover.structs.Drover/GetNodeAllocations"
+	Drover_UpdateAllocations_FullMethodName         = "/drover.structs.Drover/UpdateAllocations"
+	Drover_Raft_FullMethodName                      = "/drover.structs.Drover/Raft"
+	Drover_InstallSnapshot_FullMethodName           = "/drover.structs.Drover/InstallSnapshot"
+	Drover_ServerInfo_FullMethodName                = "/drover.structs.Drover/ServerInfo"
+	Drover_AddRaftPeer_FullMethodName               = "/drover.structs.Drover/AddRaftPeer"
+	Drover_RemoveRaftPeer_FullMethodName            = "/drover.structs.Drover/RemoveRaftPeer"
+	Drover_RaftConfiguration_FullMethodName         = "/drover.structs.Drover/RaftConfiguration"
+	Drover_Restore_FullMethodName                   = "/drover.structs.Drover/Restore"
+	Drover_GetSchedulerConfiguration_FullMethodName = "/drover.structs.Drover/GetSchedulerConfiguration"
+	Drover_SetSchedulerConfiguration_FullMethodName = "/drover.structs.Drover/SetSchedulerConfiguration"
+	Drover_GetJobVersions_FullMethodName            = "/drover.structs.Drover/GetJobVersions"
 )
 
 // DroverClient is the client API for Drover service.
@@ -66,6 +69,9 @@ type DroverClient interface {
 	RemoveRaftPeer(ctx context.Context, in *RemoveRaftPeerRequest, opts ...grpc.CallOption) (*GenericResponse, error)
 	RaftConfiguration(ctx context.Context, in *RaftConfigurationRequest, opts ...grpc.CallOption) (*RaftConfigurationResponse, error)
 	Restore(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[RestoreChunk, GenericResponse], error)
+	GetSchedulerConfiguration(ctx context.Context, in *SchedulerConfigRequest, opts ...grpc.CallOption) (*SchedulerConfigResponse, error)
+	SetSchedulerConfiguration(ctx context.Context, in *SchedulerSetConfigRequest, opts ...grpc.CallOption) (*SchedulerSetConfigResponse, error)
+	GetJobVersions(ctx context.Context, in *JobSpecificRequest, opts ...grpc.CallOption) (*JobVersionsResponse, error)
 }
 
 type droverClient struct {
@@ -265,6 +271,36 @@ func (c *droverClient) Restore(ctx context.Context, opts ...grpc.CallOption) (gr
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Drover_RestoreClient = grpc.ClientStreamingClient[RestoreChunk, GenericResponse]
 
+func (c *droverClient) GetSchedulerConfiguration(ctx context.Context, in *SchedulerConfigRequest, opts ...grpc.CallOption) (*SchedulerConfigResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SchedulerConfigResponse)
+	err := c.cc.Invoke(ctx, Drover_GetSchedulerConfiguration_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *droverClient) SetSchedulerConfiguration(ctx context.Context, in *SchedulerSetConfigRequest, opts ...grpc.CallOption) (*SchedulerSetConfigResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SchedulerSetConfigResponse)
+	err := c.cc.Invoke(ctx, Drover_SetSchedulerConfiguration_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *droverClient) GetJobVersions(ctx context.Context, in *JobSpecificRequest, opts ...grpc.CallOption) (*JobVersionsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(JobVersionsResponse)
+	err := c.cc.Invoke(ctx, Drover_GetJobVersions_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // DroverServer is the server API for Drover service.
 // All implementations must embed UnimplementedDroverServer
 // for forward compatibility.
@@ -289,6 +325,9 @@ type DroverServer interface {
 	RemoveRaftPeer(context.Context, *RemoveRaftPeerRequest) (*GenericResponse, error)
 	RaftConfiguration(context.Context, *RaftConfigurationRequest) (*RaftConfigurationResponse, error)
 	Restore(grpc.ClientStreamingServer[RestoreChunk, GenericResponse]) error
+	GetSchedulerConfiguration(context.Context, *SchedulerConfigRequest) (*SchedulerConfigResponse, error)
+	SetSchedulerConfiguration(context.Context, *SchedulerSetConfigRequest) (*SchedulerSetConfigResponse, error)
+	GetJobVersions(context.Context, *JobSpecificRequest) (*JobVersionsResponse, error)
 	mustEmbedUnimplementedDroverServer()
 }
 
@@ -352,6 +391,15 @@ func (UnimplementedDroverServer) RaftConfiguration(context.Context, *RaftConfigu
 }
 func (UnimplementedDroverServer) Restore(grpc.ClientStreamingServer[RestoreChunk, GenericResponse]) error {
 	return status.Error(codes.Unimplemented, "method Restore not implemented")
+}
+func (UnimplementedDroverServer) GetSchedulerConfiguration(context.Context, *SchedulerConfigRequest) (*SchedulerConfigResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetSchedulerConfiguration not implemented")
+}
+func (UnimplementedDroverServer) SetSchedulerConfiguration(context.Context, *SchedulerSetConfigRequest) (*SchedulerSetConfigResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetSchedulerConfiguration not implemented")
+}
+func (UnimplementedDroverServer) GetJobVersions(context.Context, *JobSpecificRequest) (*JobVersionsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetJobVersions not implemented")
 }
 func (UnimplementedDroverServer) mustEmbedUnimplementedDroverServer() {}
 func (UnimplementedDroverServer) testEmbeddedByValue()                {}
@@ -665,6 +713,60 @@ func _Drover_Restore_Handler(srv interface{}, stream grpc.ServerStream) error {
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Drover_RestoreServer = grpc.ClientStreamingServer[RestoreChunk, GenericResponse]
 
+func _Drover_GetSchedulerConfiguration_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SchedulerConfigRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DroverServer).GetSchedulerConfiguration(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Drover_GetSchedulerConfiguration_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DroverServer).GetSchedulerConfiguration(ctx, req.(*SchedulerConfigRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Drover_SetSchedulerConfiguration_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SchedulerSetConfigRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DroverServer).SetSchedulerConfiguration(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Drover_SetSchedulerConfiguration_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DroverServer).SetSchedulerConfiguration(ctx, req.(*SchedulerSetConfigRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Drover_GetJobVersions_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(JobSpecificRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DroverServer).GetJobVersions(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Drover_GetJobVersions_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DroverServer).GetJobVersions(ctx, req.(*JobSpecificRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Drover_ServiceDesc is the grpc.ServiceDesc for Drover service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -731,6 +833,18 @@ var Drover_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RaftConfiguration",
 			Handler:    _Drover_RaftConfiguration_Handler,
+		},
+		{
+			MethodName: "GetSchedulerConfiguration",
+			Handler:    _Drover_GetSchedulerConfiguration_Handler,
+		},
+		{
+			MethodName: "SetSchedulerConfiguration",
+			Handler:    _Drover_SetSchedulerConfiguration_Handler,
+		},
+		{
+			MethodName: "GetJobVersions",
+			Handler:    _Drover_GetJobVersions_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -51,6 +52,9 @@ func (p *problems) err() error {
 type Limits struct {
 	// MaxPriority is the highest priority a job may ask for.
 	MaxPriority int32
+	// JobTypes are job types accepted besides the built-in ones (those of
+	// the host's custom schedulers).
+	JobTypes []string
 }
 
 // Default values filled in by Canonicalize.
@@ -156,7 +160,9 @@ func (j *Job) Validate(limits Limits) error {
 	switch j.Type {
 	case JobTypeService, JobTypeBatch, JobTypeSystem, JobTypeSysBatch:
 	default:
-		p.addf(prefix, "type %q is not one of service, batch, system, sysbatch", j.Type)
+		if !slices.Contains(limits.JobTypes, j.Type) {
+			p.addf(prefix, "type %q is not one of service, batch, system, sysbatch%s", j.Type, extraTypes(limits.JobTypes))
+		}
 	}
 	maxPrio := limits.MaxPriority
 	if maxPrio == 0 {
@@ -272,4 +278,13 @@ func validateConstraints(p *problems, prefix string, cs []*Constraint) {
 			p.addf(prefix, "constraint %d: attribute is required", i)
 		}
 	}
+}
+
+func extraTypes(types []string) string {
+	if len(types) == 0 {
+		return ""
+	}
+	s := slices.Clone(types)
+	slices.Sort(s)
+	return ", " + strings.Join(s, ", ")
 }

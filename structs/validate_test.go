@@ -302,7 +302,9 @@ func TestKnownConstraintOperand(t *testing.T) {
 	}{
 		{"=", true}, {"==", true}, {"!=", true}, {"regexp", true},
 		{"is_set", true}, {"is_not_set", true}, {"distinct_hosts", true},
-		{"", false}, {"~", false}, {"<", false}, {"version", false}, {"REGEXP", false},
+		{"<", true}, {"<=", true}, {">", true}, {">=", true}, {"version", true}, {"semver", true},
+		{"set_contains", true}, {"set_contains_any", true}, {"distinct_property", true}, {"is", true}, {"not", true},
+		{"", false}, {"~", false}, {"~>", false}, {"REGEXP", false}, {"set_contains_none", false},
 	} {
 		require.Equal(t, tc.known, KnownConstraintOperand(tc.op), "%q", tc.op)
 	}

@@ -26,6 +26,8 @@ func To(err error) error {
 			st = d
 		}
 		return st.Err()
+	case errors.Is(err, structs.ErrRegistrationRejected):
+		return withReason(codes.FailedPrecondition, err, reasonRegistrationRejected)
 	case errors.Is(err, structs.ErrNotFound):
 		return status.Error(codes.NotFound, err.Error())
 	case errors.Is(err, structs.ErrPermissionDenied):
@@ -66,6 +68,9 @@ func From(err error) error {
 		sentinel = structs.ErrPermissionDenied
 	case codes.FailedPrecondition:
 		sentinel = structs.ErrNotLeader
+		if hasReason(st, reasonRegistrationRejected) {
+			sentinel = structs.ErrRegistrationRejected
+		}
 	case codes.Unavailable:
 		sentinel = structs.ErrNoLeader
 	case codes.DeadlineExceeded:
@@ -86,3 +91,23 @@ type rpcError struct {
 
 func (e *rpcError) Error() string { return e.msg }
 func (e *rpcError) Unwrap() error { return e.sentinel }
+
+// Reasons told apart within one status code by an ErrorReason detail.
+const reasonRegistrationRejected = "registration_rejected"
+
+func withReason(code codes.Code, err error, reason string) error {
+	st := status.New(code, err.Error())
+	if d, derr := st.WithDetails(&structs.ErrorReason{Reason: reason}); derr == nil {
+		st = d
+	}
+	return st.Err()
+}
+
+func hasReason(st *status.Status, reason string) bool {
+	for _, d := range st.Details() {
+		if r, ok := d.(*structs.ErrorReason); ok && r.Reason == reason {
+			return true
+		}
+	}
+	return false
+}

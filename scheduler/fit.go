@@ -50,14 +50,23 @@ func AllocsFit(node *structs.Node, allocs []*structs.Allocation) (ok bool, dimen
 
 // fits checks an ask against a node's usage; dimension names what ran out.
 func (ns *nodeState) fits(ask resources) (bool, string) {
-	c := ns.node.GetResources()
+	c := ns.capacity
 	switch {
-	case ns.used.cpu+ask.cpu > c.GetCpuMhz():
+	case ns.used.cpu+ask.cpu > c.cpu:
 		return false, "cpu"
-	case ns.used.mem+ask.mem > c.GetMemoryMb():
+	case ns.used.mem+ask.mem > c.mem:
 		return false, "memory"
-	case c.GetDiskMb() > 0 && ns.used.disk+ask.disk > c.GetDiskMb():
+	case c.disk > 0 && ns.used.disk+ask.disk > c.disk:
 		return false, "disk"
 	}
 	return true, ""
+}
+
+// usableNode is nodeUsable, answered once per node and pass.
+func (ns *nodeState) usableNode() (bool, string) {
+	if !ns.checked {
+		ns.checked = true
+		ns.usable, ns.unusable = nodeUsable(ns.node)
+	}
+	return ns.usable, ns.unusable
 }

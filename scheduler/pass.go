@@ -64,10 +64,15 @@ func newPass(st State, in Input) *pass {
 		nodes = slices.Clone(nodes)
 		slices.SortFunc(nodes, func(a, b *structs.Node) int { return strings.Compare(a.Id, b.Id) })
 	}
+	// One array of node states: placement walks them, and keeping them
+	// together (with what it reads of each node copied in) keeps that
+	// walk in cache on large clusters.
+	states := make([]nodeState, len(nodes))
 	ps.nodes = make([]*nodeState, len(nodes))
 	ps.byID = make(map[string]*nodeState, len(nodes))
 	for i, n := range nodes {
-		ns := &nodeState{node: n, idx: i}
+		ns := &states[i]
+		ns.node, ns.idx = n, i
 		ps.nodes[i] = ns
 		ps.byID[n.Id] = ns
 	}
@@ -83,6 +88,12 @@ type nodeState struct {
 	idx    int
 	loaded bool
 	used   resources
+	// capacity is the node's resources; usable and unusable cache
+	// nodeUsable's answer (reason when not usable).
+	capacity resources
+	checked  bool
+	usable   bool
+	unusable string
 	// allocs are the node's live allocations, proposed ones included.
 	allocs []*structs.Allocation
 	// ports in use, built when a group asking for ports looks at the node.
@@ -115,6 +126,8 @@ func (ps *pass) node(ns *nodeState) *nodeState {
 		return ns
 	}
 	ns.loaded = true
+	c := ns.node.GetResources()
+	ns.capacity = resources{cpu: c.GetCpuMhz(), mem: c.GetMemoryMb(), disk: c.GetDiskMb()}
 	for _, a := range ps.st.AllocsByNode(ns.node.Id) {
 		if a.IsTerminal() || ps.stopped[a.Id] {
 			continue

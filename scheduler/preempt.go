@@ -68,16 +68,16 @@ func costOf(victims []*structs.Allocation) preemptCost {
 // that evicting every eligible allocation would not be enough.
 func (gp *groupPlacer) victims(ns *nodeState) ([]*structs.Allocation, bool) {
 	ps := gp.ps
-	if ok, _ := nodeUsable(ns.node); !ok {
+	if ok, _ := ns.usableNode(); !ok {
 		return nil, false
 	}
-	c := ns.node.GetResources()
+	c := ns.capacity
 	need := resources{
-		cpu:  ns.used.cpu + gp.ask.cpu - c.GetCpuMhz(),
-		mem:  ns.used.mem + gp.ask.mem - c.GetMemoryMb(),
-		disk: ns.used.disk + gp.ask.disk - c.GetDiskMb(),
+		cpu:  ns.used.cpu + gp.ask.cpu - c.cpu,
+		mem:  ns.used.mem + gp.ask.mem - c.mem,
+		disk: ns.used.disk + gp.ask.disk - c.disk,
 	}
-	if c.GetDiskMb() <= 0 {
+	if c.disk <= 0 {
 		need.disk = 0
 	}
 	var eligible, forced []*structs.Allocation

@@ -175,7 +175,7 @@ func (gp *groupPlacer) feasible(ns *nodeState) bool {
 		gp.checked[ns.idx] = true
 		gp.metric.NodesEvaluated++
 	}
-	if ok, reason := nodeUsable(ns.node); !ok {
+	if ok, reason := ns.usableNode(); !ok {
 		gp.filtered(reason)
 		return false
 	}
@@ -252,14 +252,14 @@ func (gp *groupPlacer) score(ns *nodeState, penalty map[string]bool) float64 {
 // (fuller is better), or its opposite under the spread algorithm,
 // normalised to [0, 1].
 func (gp *groupPlacer) fitScore(ns *nodeState) float64 {
-	c := ns.node.GetResources()
+	c := ns.capacity
 	free := func(used, capacity int64) float64 {
 		if capacity <= 0 {
 			return 0
 		}
 		return 1 - float64(used)/float64(capacity)
 	}
-	total := math.Pow(10, free(ns.used.cpu+gp.ask.cpu, c.GetCpuMhz())) + math.Pow(10, free(ns.used.mem+gp.ask.mem, c.GetMemoryMb()))
+	total := math.Pow(10, free(ns.used.cpu+gp.ask.cpu, c.cpu)) + math.Pow(10, free(ns.used.mem+gp.ask.mem, c.mem))
 	if gp.ps.cfg.GetSchedulerAlgorithm() == AlgorithmSpread {
 		return math.Min(total-2, 18) / 18
 	}

@@ -3,7 +3,7 @@
 // configuration as of a raft index, with point-in-time snapshots for
 // readers and a watch channel for blocking queries.
 //
-// Every table is a persistent (immutable) radix tree: a write transaction
+// Every table is a persistent (copy-on-write) B+tree: a write transaction
 // builds new trees that share everything it did not touch with the old
 // ones, and a snapshot is a copy of the tables' roots, so it costs O(1)
 // however large the state is. Objects handed out and taken in are treated
@@ -14,61 +14,29 @@ import (
 	"context"
 	"sync"
 
-	iradix "github.com/hashicorp/go-immutable-radix/v2"
-
 	"github.com/droverhq/drover/structs"
 )
 
-// tables is the data shared by Store, Txn and Snapshot: one immutable tree
-// per table and per secondary index.
+// tables is the data shared by Store, Txn and Snapshot: one persistent
+// B+tree per table and per secondary index.
 type tables struct {
 	index uint64
 	// jobs is keyed by namespace\x00id.
-	jobs *iradix.Tree[*structs.Job]
+	jobs btree[*structs.Job]
 	// jobVersions is keyed by namespace\x00id\x00version (8 bytes, big endian).
-	jobVersions *iradix.Tree[*structs.Job]
-	nodes       *iradix.Tree[*structs.Node]
-	allocs      *iradix.Tree[*structs.Allocation]
+	jobVersions btree[*structs.Job]
+	nodes       btree[*structs.Node]
+	allocs      btree[*structs.Allocation]
 	// allocByNode is keyed by node\x00alloc, allocByJob by namespace\x00job\x00alloc.
-	allocByNode *iradix.Tree[*structs.Allocation]
-	allocByJob  *iradix.Tree[*structs.Allocation]
-	evals       *iradix.Tree[*structs.Evaluation]
+	allocByNode btree[*structs.Allocation]
+	allocByJob  btree[*structs.Allocation]
+	evals       btree[*structs.Evaluation]
 	// evalByJob is keyed by namespace\x00job\x00eval.
-	evalByJob   *iradix.Tree[*structs.Evaluation]
+	evalByJob   btree[*structs.Evaluation]
 	schedConfig *structs.SchedulerConfiguration
 }
 
-// roots is a read-only view of tables: their trees' roots.
-type roots struct {
-	index                           uint64
-	jobs, jobVersions               *iradix.Node[*structs.Job]
-	nodes                           *iradix.Node[*structs.Node]
-	allocs, allocByNode, allocByJob *iradix.Node[*structs.Allocation]
-	evals, evalByJob                *iradix.Node[*structs.Evaluation]
-	schedConfig                     *structs.SchedulerConfiguration
-}
-
-func (t tables) roots() roots {
-	return roots{
-		index: t.index, jobs: t.jobs.Root(), jobVersions: t.jobVersions.Root(),
-		nodes: t.nodes.Root(), allocs: t.allocs.Root(), allocByNode: t.allocByNode.Root(),
-		allocByJob: t.allocByJob.Root(), evals: t.evals.Root(), evalByJob: t.evalByJob.Root(),
-		schedConfig: t.schedConfig,
-	}
-}
-
-func newTables() tables {
-	return tables{
-		jobs:        iradix.New[*structs.Job](),
-		jobVersions: iradix.New[*structs.Job](),
-		nodes:       iradix.New[*structs.Node](),
-		allocs:      iradix.New[*structs.Allocation](),
-		allocByNode: iradix.New[*structs.Allocation](),
-		allocByJob:  iradix.New[*structs.Allocation](),
-		evals:       iradix.New[*structs.Evaluation](),
-		evalByJob:   iradix.New[*structs.Evaluation](),
-	}
-}
+func newTables() tables { return tables{} }
 
 // Store is the mutable state store. Only the FSM writes to it.
 type Store struct {
@@ -89,7 +57,7 @@ func NewStore() *Store {
 func (s *Store) Snapshot() *Snapshot {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return &Snapshot{r: s.t.roots()}
+	return &Snapshot{t: s.t}
 }
 
 // View runs f on a snapshot of the store. It is kept for readers that look

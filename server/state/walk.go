@@ -3,8 +3,6 @@ package state
 import (
 	"fmt"
 
-	iradix "github.com/hashicorp/go-immutable-radix/v2"
-
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
@@ -29,36 +27,36 @@ const (
 // error fn returns. Nothing is copied: a snapshot of any size streams in
 // constant memory.
 func (s *Snapshot) Walk(fn func(field protowire.Number, m proto.Message) error) error {
-	if c := s.r.schedConfig; c != nil {
+	if c := s.t.schedConfig; c != nil {
 		if err := fn(FieldSchedulerConfig, c); err != nil {
 			return err
 		}
 	}
 	var err error
-	visit := func(field protowire.Number) func([]byte, proto.Message) bool {
-		return func(_ []byte, m proto.Message) bool {
+	visit := func(field protowire.Number) func(proto.Message) bool {
+		return func(m proto.Message) bool {
 			err = fn(field, m)
-			return err != nil
+			return err == nil
 		}
 	}
-	walkAs(s.r.jobs, visit(FieldJobs))
+	walkAs(s.t.jobs, visit(FieldJobs))
 	if err == nil {
-		walkAs(s.r.jobVersions, visit(FieldJobVersions))
+		walkAs(s.t.jobVersions, visit(FieldJobVersions))
 	}
 	if err == nil {
-		walkAs(s.r.nodes, visit(FieldNodes))
+		walkAs(s.t.nodes, visit(FieldNodes))
 	}
 	if err == nil {
-		walkAs(s.r.allocs, visit(FieldAllocations))
+		walkAs(s.t.allocs, visit(FieldAllocations))
 	}
 	if err == nil {
-		walkAs(s.r.evals, visit(FieldEvals))
+		walkAs(s.t.evals, visit(FieldEvals))
 	}
 	return err
 }
 
-func walkAs[T proto.Message](root *iradix.Node[T], f func([]byte, proto.Message) bool) {
-	root.Walk(func(k []byte, v T) bool { return f(k, v) })
+func walkAs[T proto.Message](t btree[T], f func(proto.Message) bool) {
+	t.walkPrefix("", func(_ string, v T) bool { return f(v) })
 }
 
 // Restorer builds a whole new state from objects added one at a time (as
@@ -71,7 +69,7 @@ type Restorer struct {
 
 // NewRestorer starts an empty state.
 func NewRestorer() *Restorer {
-	return &Restorer{tx: newTxn(nil, newTables())}
+	return &Restorer{tx: &Txn{o: &owner{}}}
 }
 
 // Add takes one object, tagged with its StateSnapshot field number. An
@@ -139,13 +137,14 @@ func NewMessage(field protowire.Number) proto.Message {
 func (r *Restorer) job(j *structs.Job) { r.tx.UpsertJob(j) }
 
 func (r *Restorer) jobVersion(j *structs.Job) {
-	r.tx.jobVersions.insert(versionKey(j.Namespace, j.Id, j.Version), j)
+	r.tx.t.jobVersions = r.tx.t.jobVersions.set(r.tx.o, versionKey(j.Namespace, j.Id, j.Version), j)
 }
 
 // Install replaces the whole content of the store with what r collected,
 // at index, and wakes blocked readers. r must not be used afterwards.
 func (s *Store) Install(r *Restorer, index uint64) {
-	t := r.tx.tables(0)
+	t := r.tx.t
+	r.tx.o = nil
 	t.index = index
 	s.writeMu.Lock()
 	s.publish(t)

@@ -13,6 +13,7 @@ package drover
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/droverhq/drover/client"
@@ -66,7 +67,29 @@ var (
 	ErrPermissionDenied = structs.ErrPermissionDenied
 	// ErrShutdown: the agent has been shut down.
 	ErrShutdown = structs.ErrShutdown
+	// ErrRegistrationRejected: the scheduler configuration refuses job
+	// registrations (reject_job_registration).
+	ErrRegistrationRejected = structs.ErrRegistrationRejected
 )
+
+// proto converts the options' scheduler configuration to the replicated one.
+func (c *SchedulerConfiguration) proto() *structs.SchedulerConfiguration {
+	if c == nil {
+		return nil
+	}
+	return &structs.SchedulerConfiguration{
+		SchedulerAlgorithm:            c.SchedulerAlgorithm,
+		MemoryOversubscriptionEnabled: c.MemoryOversubscriptionEnabled,
+		RejectJobRegistration:         c.RejectJobRegistration,
+		PauseEvalBroker:               c.PauseEvalBroker,
+		PreemptionConfig: &structs.PreemptionConfig{
+			SystemSchedulerEnabled:   c.PreemptionConfig.SystemSchedulerEnabled,
+			SysbatchSchedulerEnabled: c.PreemptionConfig.SysBatchSchedulerEnabled,
+			BatchSchedulerEnabled:    c.PreemptionConfig.BatchSchedulerEnabled,
+			ServiceSchedulerEnabled:  c.PreemptionConfig.ServiceSchedulerEnabled,
+		},
+	}
+}
 
 // Server is a running server agent.
 type Server struct {
@@ -99,6 +122,16 @@ func NewServer(opts ServerOptions) (*Server, error) {
 
 		NumSchedulers:     numSchedulers,
 		EnabledSchedulers: slices.Clone(o.EnabledSchedulers),
+		Scheduling: server.SchedulingConfig{
+			DefaultSchedulerConfig: o.DefaultSchedulerConfig.proto(),
+			Schedulers:             maps.Clone(o.Schedulers),
+			JobTrackedVersions:     o.JobTrackedVersions,
+			PlanRejection: server.PlanRejectionConfig{
+				Enabled:       o.PlanRejectionTracker.Enabled,
+				NodeThreshold: o.PlanRejectionTracker.NodeThreshold,
+				NodeWindow:    o.PlanRejectionTracker.NodeWindow,
+			},
+		},
 		Heartbeat: heartbeat.Config{
 			MinTTL: o.MinHeartbeatTTL, Grace: o.HeartbeatGrace,
 			FailoverTTL: o.FailoverHeartbeatTTL, MaxPerSecond: o.MaxHeartbeatsPerSecond,

@@ -147,8 +147,9 @@ func (gp *groupPlacer) victims(ns *nodeState) ([]*structs.Allocation, bool) {
 			chosen = slices.Delete(chosen, i, i+1)
 		}
 	}
-	if gp.ports != nil && len(gp.ports.dynamic) > 0 {
-		// The dynamic range must have room once the victims are gone.
+	if gp.ports != nil {
+		// Every port must be free once the victims are gone (a port held
+		// by the job's own allocation is not preempted).
 		for _, v := range chosen {
 			ps.account(ns, v, -1)
 		}

@@ -218,11 +218,14 @@ func (gp *groupPlacer) fits(ns *nodeState) bool {
 }
 
 // score ranks a feasible node that fits, higher is better: the average of
-// the fit score (bin-packing or spread), job anti-affinity, the reschedule
-// penalty, affinities and spread targets, those that apply.
+// the fit score (bin-packing or spread), job anti-affinity (for groups
+// without spread blocks), the reschedule penalty, affinities and spread
+// targets, those that apply.
 func (gp *groupPlacer) score(ns *nodeState, penalty map[string]bool) float64 {
 	sum, n := gp.fitScore(ns), 1.0
-	if c := ns.jobGroups[gp.tg.Name]; c > 0 {
+	// Job anti-affinity spreads a group over nodes; a group with spread
+	// blocks says how it wants to be spread instead.
+	if c := ns.jobGroups[gp.tg.Name]; c > 0 && gp.spread == nil {
 		sum += -float64(c+1) / float64(max(gp.tg.Count, 1))
 		n++
 	}

@@ -220,9 +220,7 @@ func (o ServerOptions) WithDefaults() ServerOptions {
 	setDefault(&o.NumSchedulers, runtime.NumCPU())
 	if len(o.EnabledSchedulers) == 0 {
 		o.EnabledSchedulers = []string{SchedulerService, SchedulerBatch, SchedulerSystem, SchedulerSysBatch, SchedulerCore}
-		for _, name := range slices.Sorted(maps.Keys(o.Schedulers)) {
-			o.EnabledSchedulers = append(o.EnabledSchedulers, name)
-		}
+		o.EnabledSchedulers = append(o.EnabledSchedulers, slices.Sorted(maps.Keys(o.Schedulers))...)
 	}
 	if o.DefaultSchedulerConfig == nil {
 		o.DefaultSchedulerConfig = DefaultSchedulerConfiguration()

@@ -23,7 +23,7 @@ func TestConstraintOperators(t *testing.T) {
 		{"${attr.cpu.numcores}", "<", "8", false},
 		{"${attr.cpu.numcores}", "<=", "8", true},
 		{"${attr.cpu.numcores}", ">", "4", true},
-		{"${attr.cpu.numcores}", ">", "10", false, /* numeric, not lexical ("8" > "10") */},
+		{"${attr.cpu.numcores}", ">", "10", false /* numeric, not lexical ("8" > "10") */},
 		{"${attr.cpu.numcores}", ">=", "8", true},
 		{"${meta.tier}", "<", "silver", true},
 		{"${meta.tier}", ">", "silver", false},

@@ -137,14 +137,6 @@ func (ps *pass) node(ns *nodeState) *nodeState {
 	return ns
 }
 
-// nodeByID returns the loaded state of a node, or nil if it does not exist.
-func (ps *pass) nodeByID(id string) *nodeState {
-	if ns := ps.byID[id]; ns != nil {
-		return ps.node(ns)
-	}
-	return nil
-}
-
 // account adds (sign +1) or removes (-1) an allocation from a node's usage.
 func (ps *pass) account(ns *nodeState, a *structs.Allocation, sign int) {
 	r := allocResources(a)

@@ -104,15 +104,3 @@ func (b *blockedEvals) unblock(index uint64, classes map[string]bool) []*structs
 	}
 	return out
 }
-
-// unblockAll returns every parked evaluation, forgetting them.
-func (b *blockedEvals) unblockAll(index uint64) []*structs.Evaluation {
-	return b.unblock(index, map[string]bool{"": true})
-}
-
-// len is how many evaluations are parked.
-func (b *blockedEvals) len() int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return len(b.byJob)
-}

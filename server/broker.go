@@ -66,7 +66,8 @@ type pendingEval struct {
 	eval   *structs.Evaluation
 	inHeap bool
 	// pins count callers relying on the evaluation not being handed out
-	// before their raft entry is applied; pinnedAt is when pins went above 0.
+	// before their raft entry is applied; pinnedAt is since when pins have
+	// been holding it back while ready (zero when they are not).
 	pins     int
 	pinnedAt time.Time
 }
@@ -256,7 +257,7 @@ func (b *evalBroker) popLocked(types map[string]bool) *structs.Evaluation {
 // and if so keeps it from being handed out until unpin: a caller about to
 // commit a node change may then leave the job out of the change's
 // evaluations, since the pending one will be scheduled after the change is
-// applied. A pending evaluation is pinned at most maxPin in a row, so a
+// applied. Pins hold a ready evaluation back at most maxPin in a row, so a
 // stream of changes cannot starve it.
 func (b *evalBroker) pin(namespace, jobID string) (string, bool) {
 	b.mu.Lock()
@@ -268,10 +269,11 @@ func (b *evalBroker) pin(namespace, jobID string) (string, bool) {
 	if p == nil {
 		return "", false
 	}
-	if p.pins == 0 {
-		p.pinnedAt = b.now()
-	} else if b.now().Sub(p.pinnedAt) > b.maxPin {
+	if p.inHeap && !p.pinnedAt.IsZero() && b.now().Sub(p.pinnedAt) > b.maxPin {
 		return "", false
+	}
+	if p.inHeap && p.pinnedAt.IsZero() {
+		p.pinnedAt = b.now()
 	}
 	p.pins++
 	return p.eval.Id, true
@@ -287,6 +289,7 @@ func (b *evalBroker) unpin(namespace, jobID, evalID string) {
 	}
 	p.pins--
 	if p.pins == 0 {
+		p.pinnedAt = time.Time{}
 		b.wakeLocked()
 	}
 }
@@ -313,6 +316,9 @@ func (b *evalBroker) finishLocked(e *structs.Evaluation) {
 	}
 	if p := b.pending[k]; p != nil && !p.inHeap {
 		p.inHeap = true
+		if p.pins > 0 {
+			p.pinnedAt = b.now()
+		}
 		heap.Push(&b.ready, p.eval)
 		b.wakeLocked()
 	}

@@ -50,10 +50,6 @@ func (tx *Txn) Abort() {
 	tx.s.writeMu.Unlock()
 }
 
-// view is a snapshot of the transaction's changes so far. It must not be
-// used after the transaction writes again.
-func (tx *Txn) view() *Snapshot { return &Snapshot{t: tx.t} }
-
 // Key builders. Ids never hold a NUL byte (job ids are validated; node,
 // allocation and evaluation ids are UUIDs), so NUL separates key parts.
 func key(parts ...string) string {

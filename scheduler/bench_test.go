@@ -2,6 +2,7 @@ package scheduler_test
 
 import (
 	"fmt"
+	"runtime"
 	"strconv"
 	"testing"
 	"time"
@@ -64,6 +65,8 @@ func runPlacement(b *testing.B, m int, job *structs.Job, cfg *structs.SchedulerC
 	}
 	placed := 0
 	b.ReportAllocs()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
 	b.ResetTimer()
 	for range b.N {
 		st := state.NewStoreFrom(base)
@@ -77,6 +80,8 @@ func runPlacement(b *testing.B, m int, job *structs.Job, cfg *structs.SchedulerC
 		placed = len(d.Plan.NodeAllocation)
 	}
 	b.StopTimer()
+	runtime.ReadMemStats(&after)
+	reportPerPlacement(b, &before, &after, b.N*placed)
 	perPlacement := b.Elapsed().Seconds() / float64(b.N*placed)
 	b.ReportMetric(1/perPlacement, "placements/s")
 	b.ReportMetric(perPlacement*1e9, "ns/placement")
@@ -108,4 +113,11 @@ func BenchmarkSpreadPlacement(b *testing.B) {
 		job.TaskGroups[0].Affinities = []*structs.Affinity{{LTarget: "${meta.rack}", Operand: "=", RTarget: "r1", Weight: 30}}
 		runPlacement(b, 1000, job, &structs.SchedulerConfiguration{SchedulerAlgorithm: scheduler.AlgorithmSpread})
 	})
+}
+
+// reportPerPlacement reports the heap allocations and bytes of one
+// placement, from memory statistics around the measured loop.
+func reportPerPlacement(b *testing.B, before, after *runtime.MemStats, placements int) {
+	b.ReportMetric(float64(after.Mallocs-before.Mallocs)/float64(placements), "allocs/placement")
+	b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/float64(placements), "B/placement")
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -287,4 +288,20 @@ func (s *Server) newPlanApplier() *planApplier {
 		p.rejections = newRejectionTracker(threshold, window, s.cfg.Clock)
 	}
 	return p
+}
+
+// failedFollowUpDelay is how long a failed evaluation is parked before its
+// job is evaluated again (plus up to as much again, at random, so a burst
+// of failures does not come back at once).
+const failedFollowUpDelay = time.Minute
+
+// failedFollowUp is the delayed evaluation that retries the job of an
+// evaluation that reached its delivery limit.
+func failedFollowUp(e *structs.Evaluation, now time.Time) *structs.Evaluation {
+	wait := failedFollowUpDelay + time.Duration(rand.Int64N(int64(failedFollowUpDelay)))
+	return &structs.Evaluation{
+		Id: newUUID(), Namespace: e.Namespace, Priority: e.Priority, Type: e.Type, JobId: e.JobId,
+		TriggeredBy: structs.EvalTriggerFailedFollowUp, Status: structs.EvalStatusPending,
+		PreviousEval: e.Id, WaitUntil: now.Add(wait).UnixNano(),
+	}
 }

@@ -451,7 +451,9 @@ func (s *Server) evalFailed(e *structs.Evaluation) {
 	upd.Status = structs.EvalStatusFailed
 	upd.StatusDescription = "evaluation reached its delivery limit"
 	_, err := s.raft.propose(ctx, &structs.LogCommand{
-		Command: &structs.LogCommand_EvalUpsert{EvalUpsert: &structs.EvalUpsert{Evals: []*structs.Evaluation{upd}}},
+		Command: &structs.LogCommand_EvalUpsert{EvalUpsert: &structs.EvalUpsert{
+			Evals: []*structs.Evaluation{upd, failedFollowUp(e, s.cfg.Clock())},
+		}},
 	})
 	if err != nil && !errors.Is(err, ErrShutdown) {
 		s.logger.Warn("recording failed evaluation", "eval", e.Id, "error", err)

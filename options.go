@@ -57,18 +57,23 @@ type ServerOptions struct {
 	// BindAddr is the RPC listen address. Default "127.0.0.1:4647"; a ":0"
 	// port picks a free one (Server.Addr reports it).
 	BindAddr string
+	// AdvertiseAddr is the RPC address other servers and clients are told
+	// to use. Default: the address BindAddr resolved to.
+	AdvertiseAddr string
 	// Transport carries RPC and raft traffic. Default: plain TCP.
 	Transport transport.Transport
 
-	// BootstrapExpect is how many servers must know each other before the
-	// cluster bootstraps. Default 1.
+	// BootstrapExpect is how many voting servers of the region must know
+	// each other before they bootstrap the cluster together; a server
+	// expecting 3 never elects itself alone. Default 1: the server
+	// bootstraps by itself unless ServerJoin names servers to join.
 	BootstrapExpect int
 	// NonVotingServer makes the server a raft learner: it replicates but does
 	// not count toward quorum.
 	NonVotingServer bool
 	// RejoinAfterLeave lets a server that left rejoin when restarted.
 	RejoinAfterLeave bool
-	// ServerJoin lists the servers to join at start.
+	// ServerJoin lists the servers to bootstrap or join with at start.
 	ServerJoin ServerJoin
 	// Encrypt is the base64 gossip encryption key (32 bytes).
 	Encrypt string
@@ -144,7 +149,10 @@ type ServerOptions struct {
 
 // ServerJoin is the server_join block: servers to contact at start.
 type ServerJoin struct {
-	// RetryJoin lists addresses (host:port or host) to join.
+	// RetryJoin lists the RPC addresses (host:port) of other servers. A
+	// server without raft state asks them about themselves until it either
+	// joins the cluster one of them belongs to or bootstraps a new one with
+	// BootstrapExpect of them.
 	RetryJoin []string
 	// RetryMax is how many attempts are made; 0 means forever.
 	RetryMax int

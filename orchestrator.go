@@ -12,6 +12,7 @@
 package drover
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"slices"
@@ -70,7 +71,17 @@ var (
 	// ErrRegistrationRejected: the scheduler configuration refuses job
 	// registrations (reject_job_registration).
 	ErrRegistrationRejected = structs.ErrRegistrationRejected
+	// ErrLeadershipLost: the leader was lost while a write was in flight,
+	// so it may or may not have been applied; retry it if it is idempotent.
+	ErrLeadershipLost = structs.ErrLeadershipLost
 )
+
+// AllowStale returns a context under which reads (Job, Jobs, Allocations,
+// Nodes, Evaluation, Evaluations) are served from the receiving server's
+// own state without asking the leader: faster and available without a
+// quorum, but possibly behind the latest writes. By default a read on any
+// server sees every write acknowledged before it began.
+func AllowStale(ctx context.Context) context.Context { return server.AllowStale(ctx) }
 
 // proto converts the options' scheduler configuration to the replicated one.
 func (c *SchedulerConfiguration) proto() *structs.SchedulerConfiguration {
@@ -104,21 +115,23 @@ func NewServer(opts ServerOptions) (*Server, error) {
 		return nil, err
 	}
 	o := opts.WithDefaults()
-	if o.BootstrapExpect != 1 {
-		return nil, optErr("bootstrap_expect %d needs server clustering, which this version does not have yet; use 1", o.BootstrapExpect)
-	}
 	numSchedulers := o.NumSchedulers
 	if numSchedulers == NoSchedulers {
 		numSchedulers = 0
 	}
 	srv, err := server.New(server.Config{
-		Name:       o.Name,
-		Region:     o.Region,
-		Datacenter: o.Datacenter,
-		DataDir:    o.DataDir,
-		Store:      o.Store,
-		BindAddr:   o.BindAddr,
-		Transport:  o.Transport,
+		Name:          o.Name,
+		Region:        o.Region,
+		Datacenter:    o.Datacenter,
+		DataDir:       o.DataDir,
+		Store:         o.Store,
+		BindAddr:      o.BindAddr,
+		AdvertiseAddr: o.AdvertiseAddr,
+		Transport:     o.Transport,
+
+		BootstrapExpect: o.BootstrapExpect,
+		Join:            slices.Clone(o.ServerJoin.RetryJoin),
+		NonVoting:       o.NonVotingServer,
 
 		NumSchedulers:     numSchedulers,
 		EnabledSchedulers: slices.Clone(o.EnabledSchedulers),

@@ -1,6 +1,10 @@
 package server
 
-import "github.com/droverhq/drover/structs"
+import (
+	"errors"
+
+	"github.com/droverhq/drover/structs"
+)
 
 // Local names for the shared sentinel errors.
 var (
@@ -10,4 +14,9 @@ var (
 	ErrPermissionDenied = structs.ErrPermissionDenied
 	ErrShutdown         = structs.ErrShutdown
 	ErrBadRequest       = structs.ErrBadRequest
+	ErrLeadershipLost   = structs.ErrLeadershipLost
 )
+
+// errLeadershipLost fails the waiters of a leader that stepped down; the
+// proposer turns it into ErrLeadershipLost or ErrNoLeader.
+var errLeadershipLost = errors.New("stepped down while the entry was in flight")

@@ -20,6 +20,8 @@ type applyListener interface {
 	capacityChanged(index uint64, classes map[string]bool)
 	// schedulerConfigChanged is called with the newly stored configuration.
 	schedulerConfigChanged(c *structs.SchedulerConfiguration)
+	// stateRestored is called when an operator restore replaced the state.
+	stateRestored()
 }
 
 // fsm applies committed raft commands to the state store. Apply runs on the
@@ -27,6 +29,7 @@ type applyListener interface {
 type fsm struct {
 	state    *state.Store
 	listener applyListener
+	restores restoreState
 }
 
 // apply decodes and applies the entry at index; the result is handed to
@@ -38,6 +41,12 @@ func (f *fsm) apply(index uint64, data []byte) (*structs.LogCommand, any, error)
 	var cmd structs.LogCommand
 	if err := proto.Unmarshal(data, &cmd); err != nil {
 		return nil, nil, fmt.Errorf("fsm: decode entry %d: %w", index, err)
+	}
+	if c, ok := cmd.Command.(*structs.LogCommand_StateRestore); ok {
+		if f.applyStateRestore(index, c.StateRestore) && f.listener != nil {
+			f.listener.stateRestored()
+		}
+		return &cmd, index, nil
 	}
 	tx := f.state.Begin()
 	var (

@@ -32,17 +32,25 @@ func (s *Server) RegisterJob(ctx context.Context, job *structs.Job) (*structs.Jo
 	}
 	// Server-owned fields are set by the FSM, never taken from the caller.
 	job.Status, job.Version, job.CreateIndex, job.ModifyIndex, job.JobModifyIndex = "", 0, 0, 0, 0
-	eval := newEval(job, structs.EvalTriggerJobRegister)
-	idx, err := s.raft.propose(ctx, &structs.LogCommand{
-		Command: &structs.LogCommand_JobUpsert{JobUpsert: &structs.JobUpsert{
-			Job: job, Eval: eval, TrackedVersions: s.trackedVersions(),
-		}},
+	var resp *structs.JobRegisterResponse
+	err := s.leaderCall(ctx, func(ctx context.Context) error {
+		eval := newEval(job, structs.EvalTriggerJobRegister)
+		idx, err := s.raft.propose(ctx, &structs.LogCommand{
+			Command: &structs.LogCommand_JobUpsert{JobUpsert: &structs.JobUpsert{
+				Job: job, Eval: eval, TrackedVersions: s.trackedVersions(),
+			}},
+		})
+		if err != nil {
+			return err
+		}
+		s.metrics.jobsRegistered.Inc()
+		resp = &structs.JobRegisterResponse{EvalId: eval.Id, JobModifyIndex: idx, Meta: &structs.WriteMeta{Index: idx}}
+		return nil
+	}, func(ctx context.Context, c structs.DroverClient) (err error) {
+		resp, err = c.RegisterJob(ctx, &structs.JobRegisterRequest{Job: job})
+		return err
 	})
-	if err != nil {
-		return nil, err
-	}
-	s.metrics.jobsRegistered.Inc()
-	return &structs.JobRegisterResponse{EvalId: eval.Id, JobModifyIndex: idx, Meta: &structs.WriteMeta{Index: idx}}, nil
+	return resp, err
 }
 
 // DeregisterJob stops a job (or, with purge, removes it) and schedules the
@@ -51,24 +59,42 @@ func (s *Server) DeregisterJob(ctx context.Context, namespace, jobID string, pur
 	if namespace == "" {
 		namespace = structs.DefaultNamespace
 	}
-	job := s.job(namespace, jobID)
-	if job == nil {
-		return nil, fmt.Errorf("%w: job %q in namespace %q", ErrNotFound, jobID, namespace)
-	}
-	eval := newEval(job, structs.EvalTriggerJobDeregister)
-	idx, err := s.raft.propose(ctx, &structs.LogCommand{
-		Command: &structs.LogCommand_JobDelete{JobDelete: &structs.JobDelete{
-			Namespace: namespace, JobId: jobID, Purge: purge, Eval: eval, TrackedVersions: s.trackedVersions(),
-		}},
+	var resp *structs.JobDeregisterResponse
+	err := s.leaderCall(ctx, func(ctx context.Context) error {
+		job := s.job(namespace, jobID)
+		if job == nil {
+			return fmt.Errorf("%w: job %q in namespace %q", ErrNotFound, jobID, namespace)
+		}
+		eval := newEval(job, structs.EvalTriggerJobDeregister)
+		idx, err := s.raft.propose(ctx, &structs.LogCommand{
+			Command: &structs.LogCommand_JobDelete{JobDelete: &structs.JobDelete{
+				Namespace: namespace, JobId: jobID, Purge: purge, Eval: eval, TrackedVersions: s.trackedVersions(),
+			}},
+		})
+		if err != nil {
+			return err
+		}
+		resp = &structs.JobDeregisterResponse{EvalId: eval.Id, Meta: &structs.WriteMeta{Index: idx}}
+		return nil
+	}, func(ctx context.Context, c structs.DroverClient) (err error) {
+		resp, err = c.DeregisterJob(ctx, &structs.JobDeregisterRequest{Namespace: namespace, JobId: jobID, Purge: purge})
+		return err
 	})
-	if err != nil {
-		return nil, err
-	}
-	return &structs.JobDeregisterResponse{EvalId: eval.Id, Meta: &structs.WriteMeta{Index: idx}}, nil
+	return resp, err
 }
 
+// Reads (Job, Jobs, Allocations, Nodes, Evaluation, Evaluations) are
+// served by whichever server receives them. By default they first make
+// sure this server has applied every write acknowledged before the read
+// (raft ReadIndex through the leader); under AllowStale they read the
+// local state at once. Without a quorum a default read fails with
+// ErrNoLeader after the leader wait.
+
 // Job reads one job.
-func (s *Server) Job(_ context.Context, namespace, jobID string) (*structs.Job, error) {
+func (s *Server) Job(ctx context.Context, namespace, jobID string) (*structs.Job, error) {
+	if err := s.readBarrier(ctx); err != nil {
+		return nil, err
+	}
 	if namespace == "" {
 		namespace = structs.DefaultNamespace
 	}
@@ -79,12 +105,18 @@ func (s *Server) Job(_ context.Context, namespace, jobID string) (*structs.Job, 
 }
 
 // Jobs lists the jobs of a namespace ("" for all) whose id has prefix.
-func (s *Server) Jobs(_ context.Context, namespace, prefix string) ([]*structs.Job, error) {
+func (s *Server) Jobs(ctx context.Context, namespace, prefix string) ([]*structs.Job, error) {
+	if err := s.readBarrier(ctx); err != nil {
+		return nil, err
+	}
 	return s.state.Snapshot().Jobs(namespace, prefix), nil
 }
 
 // Allocations lists allocations of a job, of a node, or (both empty) all.
-func (s *Server) Allocations(_ context.Context, namespace, jobID, nodeID string) ([]*structs.Allocation, error) {
+func (s *Server) Allocations(ctx context.Context, namespace, jobID, nodeID string) ([]*structs.Allocation, error) {
+	if err := s.readBarrier(ctx); err != nil {
+		return nil, err
+	}
 	snap := s.state.Snapshot()
 	switch {
 	case jobID != "" && nodeID != "":
@@ -101,7 +133,10 @@ func (s *Server) Allocations(_ context.Context, namespace, jobID, nodeID string)
 }
 
 // Nodes lists every node, without their secret ids.
-func (s *Server) Nodes(_ context.Context) ([]*structs.Node, error) {
+func (s *Server) Nodes(ctx context.Context) ([]*structs.Node, error) {
+	if err := s.readBarrier(ctx); err != nil {
+		return nil, err
+	}
 	nodes := s.state.Snapshot().Nodes()
 	out := make([]*structs.Node, len(nodes))
 	for i, n := range nodes {
@@ -111,7 +146,10 @@ func (s *Server) Nodes(_ context.Context) ([]*structs.Node, error) {
 }
 
 // Evaluation reads one evaluation.
-func (s *Server) Evaluation(_ context.Context, id string) (*structs.Evaluation, error) {
+func (s *Server) Evaluation(ctx context.Context, id string) (*structs.Evaluation, error) {
+	if err := s.readBarrier(ctx); err != nil {
+		return nil, err
+	}
 	var e *structs.Evaluation
 	s.state.View(func(v *state.Snapshot) { e = v.Eval(id) })
 	if e != nil {
@@ -121,7 +159,10 @@ func (s *Server) Evaluation(_ context.Context, id string) (*structs.Evaluation, 
 }
 
 // Evaluations lists a job's evaluations.
-func (s *Server) Evaluations(_ context.Context, namespace, jobID string) ([]*structs.Evaluation, error) {
+func (s *Server) Evaluations(ctx context.Context, namespace, jobID string) ([]*structs.Evaluation, error) {
+	if err := s.readBarrier(ctx); err != nil {
+		return nil, err
+	}
 	if namespace == "" {
 		namespace = structs.DefaultNamespace
 	}

@@ -16,6 +16,10 @@ type metrics struct {
 	// planNodesRefused counts nodes the plan applier refused.
 	planNodesRefused prometheus.Counter
 	gcReaped         *prometheus.CounterVec
+	// snapshots counts raft snapshots by event: taken (written locally),
+	// sent (streamed to a follower), installed (received from the leader).
+	snapshots     *prometheus.CounterVec
+	snapshotIndex prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -37,11 +41,23 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Namespace: "drover", Subsystem: "server", Name: "gc_reaped_total",
 			Help: "Objects removed by garbage collection, by kind (node, job, eval, alloc).",
 		}, []string{"kind"}),
+		snapshots: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "drover", Subsystem: "raft", Name: "snapshots_total",
+			Help: "Raft snapshots by event: taken (written by this server), sent (streamed to a follower), installed (received from the leader).",
+		}, []string{"event"}),
+		snapshotIndex: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "drover", Subsystem: "raft", Name: "snapshot_index",
+			Help: "Raft index of this server's latest snapshot.",
+		}),
+	}
+	for _, ev := range []string{"taken", "sent", "installed"} {
+		m.snapshots.WithLabelValues(ev)
 	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.leader, m.jobsRegistered, m.heartbeats, m.nodesDown, m.plansApplied, m.planNodesRefused, m.gcReaped} {
+	for _, c := range []prometheus.Collector{m.leader, m.jobsRegistered, m.heartbeats, m.nodesDown, m.plansApplied,
+		m.planNodesRefused, m.gcReaped, m.snapshots, m.snapshotIndex} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -17,57 +17,77 @@ func (s *Server) RegisterNode(ctx context.Context, node *structs.Node) (*structs
 	if node == nil || node.Id == "" || node.SecretId == "" || node.Name == "" {
 		return nil, fmt.Errorf("%w: node id, secret id and name are required", ErrBadRequest)
 	}
-	if old := s.node(node.Id); old != nil && old.SecretId != node.SecretId {
-		return nil, fmt.Errorf("%w: node %s is registered with another secret", ErrPermissionDenied, node.Id)
-	}
-	node = proto.Clone(node).(*structs.Node)
-	node.Status = structs.NodeStatusReady
-	node.StatusDescription = ""
-	node.CreateIndex, node.ModifyIndex = 0, 0
-	evals, release := s.nodeEventEvals(node.Id, true)
-	defer release()
-	idx, err := s.raft.propose(ctx, &structs.LogCommand{
-		Command: &structs.LogCommand_NodeUpsert{NodeUpsert: &structs.NodeUpsert{Node: node, Evals: evals}},
+	var resp *structs.NodeUpdateResponse
+	err := s.leaderCall(ctx, func(ctx context.Context) error {
+		if old := s.node(node.Id); old != nil && old.SecretId != node.SecretId {
+			return fmt.Errorf("%w: node %s is registered with another secret", ErrPermissionDenied, node.Id)
+		}
+		n := proto.Clone(node).(*structs.Node)
+		n.Status = structs.NodeStatusReady
+		n.StatusDescription = ""
+		n.CreateIndex, n.ModifyIndex = 0, 0
+		evals, release := s.nodeEventEvals(n.Id, true)
+		idx, err := s.raft.propose(ctx, &structs.LogCommand{
+			Command: &structs.LogCommand_NodeUpsert{NodeUpsert: &structs.NodeUpsert{Node: n, Evals: evals}},
+		})
+		release()
+		if err != nil {
+			return err
+		}
+		resp = s.heartbeatReply(n.Id, idx)
+		return nil
+	}, func(ctx context.Context, c structs.DroverClient) (err error) {
+		resp, err = c.RegisterNode(ctx, &structs.NodeRegisterRequest{Node: node})
+		return err
 	})
-	if err != nil {
-		return nil, err
-	}
-	return s.heartbeatReply(node.Id, idx), nil
+	return resp, err
 }
 
 // Heartbeat resets a node's TTL. It writes through raft only when the node's
 // status changes (a node that was down comes back).
 func (s *Server) Heartbeat(ctx context.Context, nodeID, secretID string) (*structs.NodeUpdateResponse, error) {
-	if !s.raft.isLeader() {
-		return nil, ErrNotLeader
-	}
-	node, err := s.authNode(nodeID, secretID)
-	if err != nil {
-		return nil, err
-	}
-	idx := s.state.Index()
-	if node.Status != structs.NodeStatusReady {
-		evals, release := s.nodeEventEvals(nodeID, true)
-		idx, err = s.raft.propose(ctx, &structs.LogCommand{
-			Command: &structs.LogCommand_NodeStatus{NodeStatus: &structs.NodeStatusUpdate{
-				NodeId: nodeID, Status: structs.NodeStatusReady, Evals: evals,
-			}},
-		})
-		release()
+	var resp *structs.NodeUpdateResponse
+	err := s.leaderCall(ctx, func(ctx context.Context) error {
+		node, err := s.authNode(nodeID, secretID)
 		if err != nil {
-			return nil, err
+			return err
 		}
-	}
-	s.metrics.heartbeats.Inc()
-	return s.heartbeatReply(nodeID, idx), nil
+		idx := s.state.Index()
+		if node.Status != structs.NodeStatusReady {
+			evals, release := s.nodeEventEvals(nodeID, true)
+			idx, err = s.raft.propose(ctx, &structs.LogCommand{
+				Command: &structs.LogCommand_NodeStatus{NodeStatus: &structs.NodeStatusUpdate{
+					NodeId: nodeID, Status: structs.NodeStatusReady, Evals: evals,
+				}},
+			})
+			release()
+			if err != nil {
+				return err
+			}
+		}
+		s.metrics.heartbeats.Inc()
+		resp = s.heartbeatReply(nodeID, idx)
+		return nil
+	}, func(ctx context.Context, c structs.DroverClient) (err error) {
+		resp, err = c.Heartbeat(ctx, &structs.NodeHeartbeatRequest{NodeId: nodeID, SecretId: secretID})
+		return err
+	})
+	return resp, err
 }
 
+// heartbeatReply tells a client its next TTL and where the servers are:
+// every server of the peer set and the leader. The list is maintained as
+// the peer set changes, so a reply costs nothing per server.
 func (s *Server) heartbeatReply(nodeID string, idx uint64) *structs.NodeUpdateResponse {
 	ttl := s.ttl.reset(nodeID)
+	servers := s.raft.peers.addresses()
+	if len(servers) == 0 {
+		servers = []string{s.self.Addr}
+	}
 	return &structs.NodeUpdateResponse{
 		HeartbeatTtlMs: ttl.Milliseconds(),
-		Servers:        []string{s.Addr()},
-		Leader:         s.Addr(),
+		Servers:        servers,
+		Leader:         s.self.Addr,
 		Meta:           &structs.WriteMeta{Index: idx},
 	}
 }
@@ -129,6 +149,9 @@ func (s *Server) reapExpiredNodes(ctx context.Context) {
 // NodeAllocations returns a node's allocations once the state index exceeds
 // minIndex (a blocking query bounded by wait), after checking the secret.
 func (s *Server) NodeAllocations(ctx context.Context, nodeID, secretID string, minIndex uint64, wait time.Duration) ([]*structs.Allocation, uint64, error) {
+	if err := s.readBarrier(ctx); err != nil {
+		return nil, 0, err
+	}
 	if _, err := s.authNode(nodeID, secretID); err != nil {
 		return nil, 0, err
 	}
@@ -144,6 +167,19 @@ func (s *Server) NodeAllocations(ctx context.Context, nodeID, secretID string, m
 // UpdateAllocations records client-reported allocation status. Every
 // allocation must belong to the calling node; otherwise nothing changes.
 func (s *Server) UpdateAllocations(ctx context.Context, nodeID, secretID string, allocs []*structs.Allocation) (uint64, error) {
+	var idx uint64
+	err := s.leaderCall(ctx, func(ctx context.Context) (err error) {
+		idx, err = s.updateAllocations(ctx, nodeID, secretID, allocs)
+		return err
+	}, func(ctx context.Context, c structs.DroverClient) error {
+		resp, err := c.UpdateAllocations(ctx, &structs.AllocUpdateRequest{NodeId: nodeID, SecretId: secretID, Allocations: allocs})
+		idx = resp.GetMeta().GetIndex()
+		return err
+	})
+	return idx, err
+}
+
+func (s *Server) updateAllocations(ctx context.Context, nodeID, secretID string, allocs []*structs.Allocation) (uint64, error) {
 	if _, err := s.authNode(nodeID, secretID); err != nil {
 		return 0, err
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,15 +21,23 @@ import (
 
 // raftConfig is what the raft node needs from the server's options.
 type raftConfig struct {
-	id             uint64
+	id   uint64
+	self *structs.RaftPeer
+
 	snapThreshold  uint64
 	snapInterval   time.Duration
 	trailingLogs   uint64
 	proposeTimeout time.Duration
+	// leaderWait bounds how long a call waits for a leader before it fails
+	// with ErrNoLeader.
+	leaderWait time.Duration
 	// now is the clock recorded in proposed commands.
 	now             func() time.Time
 	logger          *slog.Logger
 	onLeaderChange  func(isLeader bool)
+	onCaughtUp      func()
+	onPeersChange   func()
+	metrics         *metrics
 	baseTick        time.Duration
 	electionTicks   int
 	heartbeatTicks  int
@@ -36,87 +45,135 @@ type raftConfig struct {
 	maxInflightMsgs int
 }
 
+// startMode says how a raft node begins.
+type startMode int
+
+const (
+	// startRestart continues from the state in the store.
+	startRestart startMode = iota
+	// startBootstrap begins a new cluster with a fixed set of voters.
+	startBootstrap
+	// startJoin begins empty and waits for the leader to send the log.
+	startJoin
+)
+
 // applyResult is what a proposer is told once its entry is applied.
 type applyResult struct {
 	index uint64
 	err   error
 }
 
-// raftNode owns the etcd raft node and its Ready loop: it persists to the
-// Store, applies committed entries to the FSM, and hands each proposer its result.
+// raftNode owns an etcd raft.RawNode. One goroutine, run, does everything
+// with it: ticks, steps incoming messages, proposes, persists each Ready to
+// the Store, sends messages, applies committed entries to the FSM and hands
+// each proposer its result. Other goroutines talk to it through channels,
+// so many proposals made at once land in one Ready and one fsync.
 type raftNode struct {
-	cfg   raftConfig
-	node  raft.Node
-	store store.Store
-	fsm   *fsm
+	cfg       raftConfig
+	store     store.Store
+	fsm       *fsm
+	snaps     snapshotStore
+	peers     *peerSet
+	transport *raftTransport
+
+	rn *raft.RawNode // owned by run
+
+	recvc   chan *raftpb.Message
+	propc   chan []byte
+	readc   chan []byte
+	confc   chan *raftpb.ConfChange
+	statusc chan chan raft.Status
+	xferc   chan uint64
+	reportc chan func(*raft.RawNode)
 
 	nextID atomic.Uint64
 	waitMu sync.Mutex
 	waits  map[uint64]chan applyResult
+	reads  map[uint64]chan uint64
 
+	started  atomic.Bool
 	leader   atomic.Bool
 	leaderID atomic.Uint64
+	term     atomic.Uint64
 	applied  atomic.Uint64
+	// lastContact is when a follower last heard from its leader (unix nanos).
+	lastContact atomic.Int64
+	// heard maps a peer's id to when a message from it last arrived (unix nanos).
+	heard sync.Map
 
-	// Owned by the Ready loop.
-	snapIndex  uint64
-	confState  *raftpb.ConfState
-	nextSnap   time.Time
-	campaigned bool
+	notifyMu  sync.Mutex
+	appliedCh chan struct{} // closed and replaced when applied moves
+	leaderCh  chan struct{} // closed and replaced when the leader changes
 
-	stopOnce sync.Once
-	stopc    chan struct{}
-	donec    chan struct{}
-	errMu    sync.Mutex
-	err      error
+	// Owned by run.
+	confState    *raftpb.ConfState
+	pendingReads []pendingRead
+	nextSnap     time.Time
+	campaigned   bool
+	caughtUp     bool
+
+	snapIndex atomic.Uint64
+	snapBusy  atomic.Bool
+	snapWG    sync.WaitGroup
+
+	lifeMu  sync.Mutex
+	stopped bool
+	stopc   chan struct{}
+	donec   chan struct{}
+	errMu   sync.Mutex
+	err     error
 }
 
-// startRaft restores the FSM from the store's snapshot and starts the raft
-// node: a fresh store bootstraps a single-voter cluster of this server.
-// Nothing is applied until run is called, so the caller can finish wiring
-// (the FSM's listener) first.
-func startRaft(cfg raftConfig, st store.Store, f *fsm) (rn *raftNode, err error) {
-	rn = &raftNode{
-		cfg:   cfg,
-		store: st,
-		fsm:   f,
-		waits: map[uint64]chan applyResult{},
-		stopc: make(chan struct{}),
-		donec: make(chan struct{}),
+type pendingRead struct {
+	id    uint64
+	index uint64
+}
+
+func newRaftNode(cfg raftConfig, st store.Store, f *fsm, snaps snapshotStore, pool *connPool) *raftNode {
+	rn := &raftNode{
+		cfg: cfg, store: st, fsm: f, snaps: snaps, peers: newPeerSet(),
+		recvc:     make(chan *raftpb.Message, 4096),
+		propc:     make(chan []byte, 4096),
+		readc:     make(chan []byte, 1024),
+		confc:     make(chan *raftpb.ConfChange, 16),
+		statusc:   make(chan chan raft.Status),
+		xferc:     make(chan uint64, 1),
+		reportc:   make(chan func(*raft.RawNode), 4096),
+		waits:     map[uint64]chan applyResult{},
+		reads:     map[uint64]chan uint64{},
+		appliedCh: make(chan struct{}),
+		leaderCh:  make(chan struct{}),
+		stopc:     make(chan struct{}),
+		donec:     make(chan struct{}),
 	}
 	rn.nextID.Store(rand.Uint64() >> 1)
+	rn.transport = newRaftTransport(cfg.id, cfg.self.GetAddr(), pool, snaps, cfg.logger)
+	rn.transport.report = reporter{rn}
+	return rn
+}
 
-	snap, err := st.Snapshot()
-	if err != nil {
-		return nil, fmt.Errorf("raft: read snapshot: %w", err)
-	}
-	if !raft.IsEmptySnap(snap) {
-		if err := rn.restoreFSM(snap); err != nil {
-			return nil, err
-		}
-	}
-	_, cs, err := st.InitialState()
-	if err != nil {
-		return nil, fmt.Errorf("raft: read initial state: %w", err)
-	}
-	rn.confState = cs
+// hasState reports whether the store holds raft state: the server
+// bootstrapped or joined before.
+func hasState(st store.Store) (bool, error) {
 	last, err := st.LastIndex()
 	if err != nil {
-		return nil, fmt.Errorf("raft: read last index: %w", err)
+		return false, err
 	}
+	snap, err := st.Snapshot()
+	if err != nil {
+		return false, err
+	}
+	hs, _, err := st.InitialState()
+	if err != nil {
+		return false, err
+	}
+	return last > 0 || !raft.IsEmptySnap(snap) || !raft.IsEmptyHardState(hs), nil
+}
 
-	rc := &raft.Config{
-		ID:              cfg.id,
-		ElectionTick:    cfg.electionTicks,
-		HeartbeatTick:   cfg.heartbeatTicks,
-		Storage:         st,
-		Applied:         rn.snapIndex,
-		MaxSizePerMsg:   cfg.maxSizePerMsg,
-		MaxInflightMsgs: cfg.maxInflightMsgs,
-		CheckQuorum:     true,
-		PreVote:         true,
-		Logger:          raftLogger{cfg.logger},
-	}
+// start restores the FSM from the store's snapshot and creates the raw
+// node. Nothing is applied until run is called, so the caller can finish
+// wiring first.
+func (rn *raftNode) start(mode startMode, bootstrap []*structs.RaftPeer) (err error) {
 	// etcd raft panics on a configuration or storage it cannot use; a
 	// library returns an error instead.
 	defer func() {
@@ -124,14 +181,72 @@ func startRaft(cfg raftConfig, st store.Store, f *fsm) (rn *raftNode, err error)
 			err = fmt.Errorf("raft: start: %v", r)
 		}
 	}()
-	fresh := last == 0 && raft.IsEmptySnap(snap)
-	if fresh {
-		rn.node = raft.StartNode(rc, []raft.Peer{{ID: cfg.id}})
-	} else {
-		rn.node = raft.RestartNode(rc)
+	snap, err := rn.store.Snapshot()
+	if err != nil {
+		return fmt.Errorf("raft: read snapshot: %w", err)
 	}
-	rn.nextSnap = time.Now().Add(jitter(cfg.snapInterval))
-	return rn, nil
+	if !raft.IsEmptySnap(snap) {
+		if err := rn.restoreSnapshot(snap); err != nil {
+			return err
+		}
+	}
+	_, cs, err := rn.store.InitialState()
+	if err != nil {
+		return fmt.Errorf("raft: read initial state: %w", err)
+	}
+	rn.confState = cs
+	rc := &raft.Config{
+		ID:                        rn.cfg.id,
+		ElectionTick:              rn.cfg.electionTicks,
+		HeartbeatTick:             rn.cfg.heartbeatTicks,
+		Storage:                   rn.store,
+		Applied:                   rn.snapIndex.Load(),
+		MaxSizePerMsg:             rn.cfg.maxSizePerMsg,
+		MaxInflightMsgs:           rn.cfg.maxInflightMsgs,
+		MaxUncommittedEntriesSize: 1 << 30,
+		CheckQuorum:               true,
+		PreVote:                   true,
+		StepDownOnRemoval:         true,
+		Logger:                    raftLogger{rn.cfg.logger},
+	}
+	rn.rn, err = raft.NewRawNode(rc)
+	if err != nil {
+		return fmt.Errorf("raft: start: %w", err)
+	}
+	if mode == startBootstrap {
+		peers := make([]raft.Peer, len(bootstrap))
+		for i, p := range bootstrap {
+			p = proto.CloneOf(p)
+			p.Voter = true
+			peers[i] = raft.Peer{ID: p.Id, Context: encodePeer(p)}
+		}
+		if err := rn.rn.Bootstrap(peers); err != nil {
+			return fmt.Errorf("raft: bootstrap: %w", err)
+		}
+		// Known at once, before the entries that record it are applied, so
+		// peers asking about this server see the cluster it began.
+		all := make([]*structs.RaftPeer, len(bootstrap))
+		for i, p := range bootstrap {
+			all[i] = proto.CloneOf(p)
+			all[i].Voter = true
+		}
+		rn.peers.restore(all, nil)
+	}
+	rn.transport.setPeers(rn.peerList())
+	rn.nextSnap = time.Now().Add(jitter(rn.cfg.snapInterval))
+	return nil
+}
+
+// launch starts the raft loop, unless the node was stopped first.
+func (rn *raftNode) launch() error {
+	rn.lifeMu.Lock()
+	defer rn.lifeMu.Unlock()
+	if rn.stopped {
+		return ErrShutdown
+	}
+	rn.started.Store(true)
+	go rn.run()
+	return nil
 }
 
 // jitter returns a duration in [d, 2d), so servers do not snapshot together.
@@ -142,26 +257,51 @@ func jitter(d time.Duration) time.Duration {
 	return d + rand.N(d)
 }
 
-// run is the Ready loop; it returns when the node stops.
+// run is the raft loop; it returns when the node stops. A panic inside
+// raft (a broken invariant, or a peer that lost its log) stops this server
+// with an error instead of crashing the host program.
 func (rn *raftNode) run() {
 	defer close(rn.donec)
+	defer rn.transport.stop()
+	defer rn.snapWG.Wait()
+	defer func() {
+		if r := recover(); r != nil {
+			err := fmt.Errorf("raft: %v", r)
+			rn.cfg.logger.Error("raft node stopped after a panic", "error", err, "stack", string(debug.Stack()))
+			rn.halt(err)
+		}
+	}()
 	tick := time.NewTicker(rn.cfg.baseTick)
 	defer tick.Stop()
-	defer rn.node.Stop()
 	for {
+		if err := rn.drainReady(); err != nil {
+			// Fail-stop: a server that cannot persist must not go on.
+			rn.cfg.logger.Error("raft node stopped", "error", err)
+			rn.halt(err)
+			return
+		}
 		select {
 		case <-tick.C:
-			rn.node.Tick()
+			rn.rn.Tick()
 			rn.maybeSnapshot()
-		case rd := <-rn.node.Ready():
-			if err := rn.handleReady(rd); err != nil {
-				// Fail-stop: a server that cannot persist must not go on.
-				rn.cfg.logger.Error("raft node stopped", "error", err)
-				rn.setErr(err)
-				rn.setLeader(false, 0)
-				rn.failWaiters(err)
-				return
+		case m := <-rn.recvc:
+			rn.stepMsg(m)
+			rn.drainRecv()
+		case data := <-rn.propc:
+			rn.proposeData(data)
+			rn.drainProposals()
+		case rctx := <-rn.readc:
+			rn.rn.ReadIndex(rctx)
+		case cc := <-rn.confc:
+			if err := rn.rn.ProposeConfChange(cc); err != nil {
+				rn.cfg.logger.Debug("configuration change not proposed", "error", err)
 			}
+		case to := <-rn.xferc:
+			rn.rn.TransferLeader(to)
+		case f := <-rn.reportc:
+			f(rn.rn)
+		case ch := <-rn.statusc:
+			ch <- rn.rn.Status()
 		case <-rn.stopc:
 			rn.setLeader(false, 0)
 			rn.failWaiters(ErrShutdown)
@@ -170,29 +310,103 @@ func (rn *raftNode) run() {
 	}
 }
 
+// halt records err, gives up leadership and fails every waiter.
+func (rn *raftNode) halt(err error) {
+	rn.setErr(err)
+	rn.setLeader(false, 0)
+	rn.failWaiters(err)
+}
+
+func (rn *raftNode) stepMsg(m *raftpb.Message) {
+	if err := rn.rn.Step(m); err != nil && !errors.Is(err, raft.ErrStepPeerNotFound) && !errors.Is(err, raft.ErrStepLocalMsg) {
+		rn.cfg.logger.Debug("raft step", "error", err)
+	}
+}
+
+// drainRecv steps what else has arrived, so one Ready answers many messages.
+func (rn *raftNode) drainRecv() {
+	for range 256 {
+		select {
+		case m := <-rn.recvc:
+			rn.stepMsg(m)
+		default:
+			return
+		}
+	}
+}
+
+func (rn *raftNode) proposeData(data []byte) {
+	if err := rn.rn.Propose(data); err != nil {
+		// Dropped (no leader, or a leadership transfer): the proposer's
+		// wait learns it from its decoded request id.
+		var cmd structs.LogCommand
+		if proto.Unmarshal(data, &cmd) == nil {
+			rn.trigger(cmd.RequestId, applyResult{err: ErrNotLeader})
+		}
+	}
+}
+
+// drainProposals takes every proposal already queued: they share a Ready.
+func (rn *raftNode) drainProposals() {
+	for range 4096 {
+		select {
+		case data := <-rn.propc:
+			rn.proposeData(data)
+		default:
+			return
+		}
+	}
+}
+
+func (rn *raftNode) drainReady() error {
+	for rn.rn.HasReady() {
+		rd := rn.rn.Ready()
+		if err := rn.handleReady(rd); err != nil {
+			return err
+		}
+		rn.rn.Advance(rd)
+		rn.campaignIfAlone()
+	}
+	return nil
+}
+
 func (rn *raftNode) handleReady(rd raft.Ready) error {
 	if rd.SoftState != nil {
 		// Losing leadership fails waiters before any further entry is applied.
 		rn.setLeader(rd.SoftState.RaftState == raft.StateLeader, rd.SoftState.Lead)
 	}
+	if !raft.IsEmptyHardState(rd.HardState) {
+		rn.term.Store(rd.HardState.GetTerm())
+	}
 	if err := rn.store.Save(rd.HardState, rd.Entries, rd.Snapshot); err != nil {
 		return fmt.Errorf("persist ready: %w", err)
 	}
 	if !raft.IsEmptySnap(rd.Snapshot) {
-		if err := rn.restoreFSM(rd.Snapshot); err != nil {
+		if err := rn.restoreSnapshot(rd.Snapshot); err != nil {
 			return err
 		}
-		rn.applied.Store(rd.Snapshot.GetMetadata().GetIndex())
+		rn.cfg.metrics.snapshots.WithLabelValues("installed").Inc()
+		rn.snaps.prune(rd.Snapshot.GetData())
+		rn.setApplied(rd.Snapshot.GetMetadata().GetIndex())
 	}
-	// A single server has no peers to send to; messages addressed to
-	// others wait for the cluster transport.
+	rn.transport.send(rd.Messages)
 	for _, e := range rd.CommittedEntries {
 		if err := rn.applyEntry(e); err != nil {
 			return err
 		}
 	}
-	rn.node.Advance()
-	rn.campaignIfAlone()
+	for _, rs := range rd.ReadStates {
+		rn.pendingReads = append(rn.pendingReads, pendingRead{id: readID(rs.RequestCtx), index: rs.Index})
+	}
+	rn.releaseReads()
+	// A follower is caught up once it applied what the leader had committed
+	// when it first heard of it; a leader is ready once its services run.
+	if lead := rn.leaderID.Load(); !rn.caughtUp && lead != 0 && lead != rn.cfg.id && rn.applied.Load() >= rn.rn.BasicStatus().GetCommit() {
+		rn.caughtUp = true
+		if rn.cfg.onCaughtUp != nil {
+			rn.cfg.onCaughtUp()
+		}
+	}
 	return nil
 }
 
@@ -205,13 +419,13 @@ func (rn *raftNode) campaignIfAlone() {
 	}
 	if v := rn.confState.GetVoters(); len(v) == 1 && v[0] == rn.cfg.id {
 		rn.campaigned = true
-		_ = rn.node.Campaign(context.Background())
+		_ = rn.rn.Campaign()
 	}
 }
 
 func (rn *raftNode) applyEntry(e *raftpb.Entry) error {
 	switch e.GetType() {
-	case raftpb.EntryNormal:
+	case raftpb.EntryType_EntryNormal:
 		cmd, _, err := rn.fsm.apply(e.GetIndex(), e.GetData())
 		if cmd == nil && err != nil {
 			// An entry no server can decode was proposed by a bug, not by input:
@@ -220,149 +434,135 @@ func (rn *raftNode) applyEntry(e *raftpb.Entry) error {
 		} else if cmd != nil {
 			rn.trigger(cmd.RequestId, applyResult{index: e.GetIndex(), err: err})
 		}
-	case raftpb.EntryConfChange:
-		var cc raftpb.ConfChange
-		if err := proto.Unmarshal(e.GetData(), &cc); err != nil {
+	case raftpb.EntryType_EntryConfChange:
+		cc := &raftpb.ConfChange{}
+		if err := proto.Unmarshal(e.GetData(), cc); err != nil {
 			return fmt.Errorf("decode conf change %d: %w", e.GetIndex(), err)
 		}
-		rn.confState = rn.node.ApplyConfChange(&cc)
-	case raftpb.EntryConfChangeV2:
-		var cc raftpb.ConfChangeV2
-		if err := proto.Unmarshal(e.GetData(), &cc); err != nil {
+		rn.applyConfChange(e.GetIndex(), cc)
+	case raftpb.EntryType_EntryConfChangeV2:
+		// This server never proposes joint changes; apply one faithfully if
+		// it appears, so raft's view stays whole.
+		cc := &raftpb.ConfChangeV2{}
+		if err := proto.Unmarshal(e.GetData(), cc); err != nil {
 			return fmt.Errorf("decode conf change %d: %w", e.GetIndex(), err)
 		}
-		rn.confState = rn.node.ApplyConfChange(&cc)
+		rn.confState = rn.rn.ApplyConfChange(cc)
 	}
-	rn.applied.Store(e.GetIndex())
+	rn.setApplied(e.GetIndex())
 	return nil
 }
 
-func (rn *raftNode) restoreFSM(snap *raftpb.Snapshot) error {
-	var st structs.StateSnapshot
-	if err := proto.Unmarshal(snap.GetData(), &st); err != nil {
-		return fmt.Errorf("decode snapshot at %d: %w", snap.GetMetadata().GetIndex(), err)
+// applyConfChange applies one membership change. It always calls raft's
+// ApplyConfChange; a change the peer set refuses goes in with its node id
+// zeroed, which raft ignores.
+func (rn *raftNode) applyConfChange(index uint64, cc *raftpb.ConfChange) {
+	ok := rn.peers.admit(cc)
+	if ok {
+		rn.peers.apply(cc)
+	} else {
+		rn.cfg.logger.Warn("refusing raft configuration change", "index", index, "type", cc.GetType().String(), "id", fmt.Sprintf("%x", cc.GetNodeId()))
+		cc = proto.CloneOf(cc)
+		cc.NodeId = proto.Uint64(0)
 	}
-	rn.fsm.state.Restore(&st)
-	rn.snapIndex = snap.GetMetadata().GetIndex()
-	rn.confState = snap.GetMetadata().GetConfState()
-	return nil
-}
-
-// maybeSnapshot takes a snapshot when enough entries were applied since the
-// last one, checked on the jittered snapshot interval; it keeps the trailing
-// logs so slow followers can catch up from the log.
-func (rn *raftNode) maybeSnapshot() {
-	now := time.Now()
-	if now.Before(rn.nextSnap) {
-		return
-	}
-	rn.nextSnap = now.Add(jitter(rn.cfg.snapInterval))
-	applied := rn.applied.Load()
-	if applied <= rn.snapIndex || applied-rn.snapIndex < rn.cfg.snapThreshold {
-		return
-	}
-	if err := rn.snapshot(applied); err != nil {
-		rn.cfg.logger.Warn("raft snapshot failed", "index", applied, "error", err)
-	}
-}
-
-func (rn *raftNode) snapshot(applied uint64) error {
-	data, err := proto.Marshal(rn.fsm.state.Snapshot().Persist())
-	if err != nil {
-		return err
-	}
-	if _, err := rn.store.CreateSnapshot(applied, rn.confState, data); err != nil {
-		return err
-	}
-	rn.snapIndex = applied
-	if applied > rn.cfg.trailingLogs {
-		first, err := rn.store.FirstIndex()
-		if err != nil {
-			return err
-		}
-		if compact := applied - rn.cfg.trailingLogs; compact > first {
-			if err := rn.store.Compact(compact); err != nil && !errors.Is(err, raft.ErrCompacted) {
-				return err
-			}
+	rn.confState = rn.rn.ApplyConfChange(cc)
+	if ok {
+		rn.cfg.logger.Info("raft configuration changed", "index", index, "type", cc.GetType().String(),
+			"id", fmt.Sprintf("%x", cc.GetNodeId()), "voters", len(rn.confState.GetVoters()), "learners", len(rn.confState.GetLearners()))
+		rn.transport.setPeers(rn.peerList())
+		if rn.cfg.onPeersChange != nil {
+			rn.cfg.onPeersChange()
 		}
 	}
-	rn.cfg.logger.Info("raft snapshot taken", "index", applied)
-	return nil
+}
+
+func (rn *raftNode) peerList() []*structs.RaftPeer {
+	peers, _ := rn.peers.snapshot()
+	return peers
+}
+
+func (rn *raftNode) setApplied(index uint64) {
+	rn.applied.Store(index)
+	rn.notifyMu.Lock()
+	close(rn.appliedCh)
+	rn.appliedCh = make(chan struct{})
+	rn.notifyMu.Unlock()
 }
 
 func (rn *raftNode) setLeader(isLeader bool, lead uint64) {
-	rn.leaderID.Store(lead)
+	old := rn.leaderID.Swap(lead)
 	was := rn.leader.Swap(isLeader)
 	if was && !isLeader {
-		rn.failWaiters(ErrNotLeader)
+		rn.failWaiters(errLeadershipLost)
+	}
+	if old != lead {
+		rn.notifyMu.Lock()
+		close(rn.leaderCh)
+		rn.leaderCh = make(chan struct{})
+		rn.notifyMu.Unlock()
+		if lead != 0 {
+			rn.cfg.logger.Info("raft leader", "leader", fmt.Sprintf("%x", lead), "self", lead == rn.cfg.id)
+		}
 	}
 	if was != isLeader && rn.cfg.onLeaderChange != nil {
 		rn.cfg.onLeaderChange(isLeader)
 	}
 }
 
-// propose replicates cmd and waits until it is applied on this server,
-// returning the raft index it was applied at.
-func (rn *raftNode) propose(ctx context.Context, cmd *structs.LogCommand) (uint64, error) {
+// leaderChanged returns a channel closed at the next change of leader.
+func (rn *raftNode) leaderChanged() <-chan struct{} {
+	rn.notifyMu.Lock()
+	defer rn.notifyMu.Unlock()
+	return rn.leaderCh
+}
+
+// waitApplied blocks until index is applied on this server.
+func (rn *raftNode) waitApplied(ctx context.Context, index uint64) error {
+	for {
+		rn.notifyMu.Lock()
+		ch := rn.appliedCh
+		rn.notifyMu.Unlock()
+		if rn.applied.Load() >= index {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-rn.donec:
+			return rn.stoppedErr()
+		}
+	}
+}
+
+func (rn *raftNode) stoppedErr() error {
 	if err := rn.Err(); err != nil {
-		return 0, err
+		return err
 	}
-	select {
-	case <-rn.donec:
-		return 0, ErrShutdown
-	default:
+	return ErrShutdown
+}
+
+// releaseReads answers read-index requests whose index is applied.
+func (rn *raftNode) releaseReads() {
+	if len(rn.pendingReads) == 0 {
+		return
 	}
-	if !rn.leader.Load() {
-		return 0, ErrNotLeader
-	}
-	id := rn.nextID.Add(1)
-	cmd.RequestId = id
-	if cmd.Time == 0 {
-		cmd.Time = rn.cfg.now().UnixNano()
-	}
-	data, err := proto.Marshal(cmd)
-	if err != nil {
-		return 0, fmt.Errorf("encode command: %w", err)
-	}
-	ch := make(chan applyResult, 1)
-	rn.waitMu.Lock()
-	rn.waits[id] = ch
-	rn.waitMu.Unlock()
-	defer func() {
+	applied := rn.applied.Load()
+	rest := rn.pendingReads[:0]
+	for _, r := range rn.pendingReads {
+		if r.index > applied {
+			rest = append(rest, r)
+			continue
+		}
 		rn.waitMu.Lock()
-		delete(rn.waits, id)
+		ch := rn.reads[r.id]
+		delete(rn.reads, r.id)
 		rn.waitMu.Unlock()
-	}()
-
-	ctx, cancel := context.WithTimeout(ctx, rn.cfg.proposeTimeout)
-	defer cancel()
-	if err := rn.node.Propose(ctx, data); err != nil {
-		return 0, rn.mapErr(ctx, err)
+		if ch != nil {
+			ch <- r.index
+		}
 	}
-	select {
-	case res := <-ch:
-		return res.index, res.err
-	case <-ctx.Done():
-		return 0, rn.mapErr(ctx, ctx.Err())
-	case <-rn.donec:
-		return 0, ErrShutdown
-	}
-}
-
-func (rn *raftNode) mapErr(ctx context.Context, err error) error {
-	switch {
-	case errors.Is(err, raft.ErrStopped):
-		return ErrShutdown
-	case errors.Is(ctx.Err(), context.DeadlineExceeded) && !rn.leader.Load():
-		return ErrNoLeader
-	}
-	return err
-}
-
-// barrier commits an empty command and waits for it: once it returns, this
-// server has applied everything committed before it.
-func (rn *raftNode) barrier(ctx context.Context) (uint64, error) {
-	return rn.propose(ctx, &structs.LogCommand{})
+	rn.pendingReads = rest
 }
 
 func (rn *raftNode) trigger(id uint64, res applyResult) {
@@ -402,8 +602,115 @@ func (rn *raftNode) Err() error {
 // isLeader reports whether this server currently leads.
 func (rn *raftNode) isLeader() bool { return rn.leader.Load() }
 
-// stop halts the Ready loop and waits for it.
+// status returns raft's status, read on the raft goroutine.
+func (rn *raftNode) status(ctx context.Context) (raft.Status, error) {
+	if !rn.started.Load() {
+		return raft.Status{}, ErrNoLeader
+	}
+	ch := make(chan raft.Status, 1)
+	select {
+	case rn.statusc <- ch:
+	case <-ctx.Done():
+		return raft.Status{}, ctx.Err()
+	case <-rn.donec:
+		return raft.Status{}, rn.stoppedErr()
+	}
+	select {
+	case st := <-ch:
+		return st, nil
+	case <-rn.donec:
+		return raft.Status{}, rn.stoppedErr()
+	}
+}
+
+// step hands a message from a peer to raft.
+func (rn *raftNode) step(ctx context.Context, m *raftpb.Message, fromAddr string) error {
+	if !rn.started.Load() {
+		return fmt.Errorf("%w: raft is not started yet", errUnreachable)
+	}
+	if m.GetTo() != rn.cfg.id {
+		return fmt.Errorf("%w: raft message for %x reached server %x", ErrBadRequest, m.GetTo(), rn.cfg.id)
+	}
+	rn.transport.learn(m.GetFrom(), fromAddr)
+	now := time.Now().UnixNano()
+	rn.heard.Store(m.GetFrom(), now)
+	if m.GetFrom() == rn.leaderID.Load() {
+		rn.lastContact.Store(now)
+	}
+	select {
+	case rn.recvc <- m:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-rn.donec:
+		return rn.stoppedErr()
+	}
+}
+
+// heardFrom returns when a message from peer id last arrived, or zero.
+func (rn *raftNode) heardFrom(id uint64) time.Time {
+	if v, ok := rn.heard.Load(id); ok {
+		return time.Unix(0, v.(int64))
+	}
+	return time.Time{}
+}
+
+// transferLeadership asks raft to hand leadership to id.
+func (rn *raftNode) transferLeadership(id uint64) {
+	select {
+	case rn.xferc <- id:
+	default:
+	}
+}
+
+// stop halts the raft loop and waits for it.
 func (rn *raftNode) stop() {
-	rn.stopOnce.Do(func() { close(rn.stopc) })
+	rn.lifeMu.Lock()
+	first := !rn.stopped
+	rn.stopped = true
+	running := rn.started.Load()
+	rn.lifeMu.Unlock()
+	if first {
+		close(rn.stopc)
+		if !running {
+			rn.transport.stop()
+			close(rn.donec)
+		}
+	}
 	<-rn.donec
+}
+
+// reporter passes the transport's delivery reports to the raft goroutine.
+type reporter struct{ rn *raftNode }
+
+func (r reporter) ReportUnreachable(id uint64) {
+	select {
+	case r.rn.reportc <- func(n *raft.RawNode) { n.ReportUnreachable(id) }:
+	default:
+	}
+}
+
+func (r reporter) ReportSnapshot(id uint64, status raft.SnapshotStatus) {
+	// A lost snapshot report leaves the follower stuck: this one waits.
+	select {
+	case r.rn.reportc <- func(n *raft.RawNode) { n.ReportSnapshot(id, status) }:
+	case <-r.rn.stopc:
+	}
+}
+
+func readID(rctx []byte) uint64 {
+	var id uint64
+	for _, b := range rctx {
+		id = id<<8 | uint64(b)
+	}
+	return id
+}
+
+func readCtx(id uint64) []byte {
+	b := make([]byte, 8)
+	for i := 7; i >= 0; i-- {
+		b[i] = byte(id)
+		id >>= 8
+	}
+	return b
 }

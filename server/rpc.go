@@ -14,8 +14,21 @@ type rpcServer struct {
 	s *Server
 }
 
+// callCtx carries what an RPC's metadata and options say into the
+// context the Server methods read: forwarded calls are not forwarded
+// again, and stale reads are served locally.
+func callCtx(ctx context.Context, q *structs.QueryOptions) context.Context {
+	if incomingForwarded(ctx) {
+		ctx = withForwarded(ctx)
+	}
+	if q.GetAllowStale() {
+		ctx = AllowStale(ctx)
+	}
+	return ctx
+}
+
 func (r *rpcServer) queryMeta(index uint64) *structs.QueryMeta {
-	return &structs.QueryMeta{Index: index, KnownLeader: r.s.raft.leaderID.Load() != 0}
+	return r.s.queryMeta(index)
 }
 
 // block waits for a read's min_query_index, bounded by its max time.
@@ -24,28 +37,37 @@ func (r *rpcServer) block(ctx context.Context, q *structs.QueryOptions) {
 }
 
 func (r *rpcServer) RegisterJob(ctx context.Context, req *structs.JobRegisterRequest) (*structs.JobRegisterResponse, error) {
-	resp, err := r.s.RegisterJob(ctx, req.GetJob())
+	resp, err := r.s.RegisterJob(callCtx(ctx, nil), req.GetJob())
 	return resp, rpcerr.To(err)
 }
 
 func (r *rpcServer) DeregisterJob(ctx context.Context, req *structs.JobDeregisterRequest) (*structs.JobDeregisterResponse, error) {
-	resp, err := r.s.DeregisterJob(ctx, req.GetNamespace(), req.GetJobId(), req.GetPurge())
+	resp, err := r.s.DeregisterJob(callCtx(ctx, nil), req.GetNamespace(), req.GetJobId(), req.GetPurge())
 	return resp, rpcerr.To(err)
 }
 
 func (r *rpcServer) GetJob(ctx context.Context, req *structs.JobSpecificRequest) (*structs.SingleJobResponse, error) {
+	ctx = callCtx(ctx, req.GetOptions())
+	if err := r.s.readBarrier(ctx); err != nil {
+		return nil, rpcerr.To(err)
+	}
 	r.block(ctx, req.GetOptions())
-	job, err := r.s.Job(ctx, req.GetOptions().GetNamespace(), req.GetJobId())
+	idx := r.s.state.Index()
+	job, err := r.s.Job(AllowStale(ctx), req.GetOptions().GetNamespace(), req.GetJobId())
 	if err != nil {
 		return nil, rpcerr.To(err)
 	}
-	return &structs.SingleJobResponse{Job: job, Meta: r.queryMeta(r.s.state.Index())}, nil
+	return &structs.SingleJobResponse{Job: job, Meta: r.queryMeta(idx)}, nil
 }
 
 func (r *rpcServer) ListJobs(ctx context.Context, req *structs.JobListRequest) (*structs.JobListResponse, error) {
+	ctx = callCtx(ctx, req.GetOptions())
+	if err := r.s.readBarrier(ctx); err != nil {
+		return nil, rpcerr.To(err)
+	}
 	r.block(ctx, req.GetOptions())
 	idx := r.s.state.Index()
-	jobs, err := r.s.Jobs(ctx, req.GetOptions().GetNamespace(), req.GetPrefix())
+	jobs, err := r.s.Jobs(AllowStale(ctx), req.GetOptions().GetNamespace(), req.GetPrefix())
 	if err != nil {
 		return nil, rpcerr.To(err)
 	}
@@ -53,9 +75,13 @@ func (r *rpcServer) ListJobs(ctx context.Context, req *structs.JobListRequest) (
 }
 
 func (r *rpcServer) ListAllocations(ctx context.Context, req *structs.AllocListRequest) (*structs.AllocListResponse, error) {
+	ctx = callCtx(ctx, req.GetOptions())
+	if err := r.s.readBarrier(ctx); err != nil {
+		return nil, rpcerr.To(err)
+	}
 	r.block(ctx, req.GetOptions())
 	idx := r.s.state.Index()
-	allocs, err := r.s.Allocations(ctx, req.GetOptions().GetNamespace(), req.GetJobId(), req.GetNodeId())
+	allocs, err := r.s.Allocations(AllowStale(ctx), req.GetOptions().GetNamespace(), req.GetJobId(), req.GetNodeId())
 	if err != nil {
 		return nil, rpcerr.To(err)
 	}
@@ -63,9 +89,13 @@ func (r *rpcServer) ListAllocations(ctx context.Context, req *structs.AllocListR
 }
 
 func (r *rpcServer) ListNodes(ctx context.Context, req *structs.NodeListRequest) (*structs.NodeListResponse, error) {
+	ctx = callCtx(ctx, req.GetOptions())
+	if err := r.s.readBarrier(ctx); err != nil {
+		return nil, rpcerr.To(err)
+	}
 	r.block(ctx, req.GetOptions())
 	idx := r.s.state.Index()
-	nodes, err := r.s.Nodes(ctx)
+	nodes, err := r.s.Nodes(AllowStale(ctx))
 	if err != nil {
 		return nil, rpcerr.To(err)
 	}
@@ -73,27 +103,32 @@ func (r *rpcServer) ListNodes(ctx context.Context, req *structs.NodeListRequest)
 }
 
 func (r *rpcServer) GetEvaluation(ctx context.Context, req *structs.EvalSpecificRequest) (*structs.SingleEvalResponse, error) {
+	ctx = callCtx(ctx, req.GetOptions())
+	if err := r.s.readBarrier(ctx); err != nil {
+		return nil, rpcerr.To(err)
+	}
 	r.block(ctx, req.GetOptions())
-	e, err := r.s.Evaluation(ctx, req.GetEvalId())
+	idx := r.s.state.Index()
+	e, err := r.s.Evaluation(AllowStale(ctx), req.GetEvalId())
 	if err != nil {
 		return nil, rpcerr.To(err)
 	}
-	return &structs.SingleEvalResponse{Eval: e, Meta: r.queryMeta(r.s.state.Index())}, nil
+	return &structs.SingleEvalResponse{Eval: e, Meta: r.queryMeta(idx)}, nil
 }
 
 func (r *rpcServer) RegisterNode(ctx context.Context, req *structs.NodeRegisterRequest) (*structs.NodeUpdateResponse, error) {
-	resp, err := r.s.RegisterNode(ctx, req.GetNode())
+	resp, err := r.s.RegisterNode(callCtx(ctx, nil), req.GetNode())
 	return resp, rpcerr.To(err)
 }
 
 func (r *rpcServer) Heartbeat(ctx context.Context, req *structs.NodeHeartbeatRequest) (*structs.NodeUpdateResponse, error) {
-	resp, err := r.s.Heartbeat(ctx, req.GetNodeId(), req.GetSecretId())
+	resp, err := r.s.Heartbeat(callCtx(ctx, nil), req.GetNodeId(), req.GetSecretId())
 	return resp, rpcerr.To(err)
 }
 
 func (r *rpcServer) GetNodeAllocations(ctx context.Context, req *structs.NodeAllocsRequest) (*structs.NodeAllocsResponse, error) {
 	q := req.GetOptions()
-	allocs, idx, err := r.s.NodeAllocations(ctx, req.GetNodeId(), req.GetSecretId(), q.GetMinQueryIndex(),
+	allocs, idx, err := r.s.NodeAllocations(callCtx(ctx, q), req.GetNodeId(), req.GetSecretId(), q.GetMinQueryIndex(),
 		time.Duration(q.GetMaxQueryTimeMs())*time.Millisecond)
 	if err != nil {
 		return nil, rpcerr.To(err)
@@ -102,24 +137,75 @@ func (r *rpcServer) GetNodeAllocations(ctx context.Context, req *structs.NodeAll
 }
 
 func (r *rpcServer) UpdateAllocations(ctx context.Context, req *structs.AllocUpdateRequest) (*structs.GenericResponse, error) {
-	idx, err := r.s.UpdateAllocations(ctx, req.GetNodeId(), req.GetSecretId(), req.GetAllocations())
+	idx, err := r.s.UpdateAllocations(callCtx(ctx, nil), req.GetNodeId(), req.GetSecretId(), req.GetAllocations())
 	if err != nil {
 		return nil, rpcerr.To(err)
 	}
 	return &structs.GenericResponse{Meta: &structs.WriteMeta{Index: idx}}, nil
 }
 
-func (r *rpcServer) GetSchedulerConfiguration(ctx context.Context, req *structs.SchedulerConfigRequest) (*structs.SchedulerConfigResponse, error) {
-	r.block(ctx, req.GetOptions())
-	c, err := r.s.SchedulerConfiguration(ctx)
+func (r *rpcServer) ServerInfo(context.Context, *structs.ServerInfoRequest) (*structs.ServerInfoResponse, error) {
+	return r.s.serverInfo(), nil
+}
+
+func (r *rpcServer) AddRaftPeer(ctx context.Context, req *structs.AddRaftPeerRequest) (*structs.GenericResponse, error) {
+	if req.GetPeer() == nil {
+		return nil, rpcerr.To(ErrBadRequest)
+	}
+	err := r.s.addPeer(callCtx(ctx, nil), req.GetPeer(), req.GetPromote())
+	return &structs.GenericResponse{}, rpcerr.To(err)
+}
+
+func (r *rpcServer) RemoveRaftPeer(ctx context.Context, req *structs.RemoveRaftPeerRequest) (*structs.GenericResponse, error) {
+	ctx = callCtx(ctx, nil)
+	id := req.GetId()
+	if id == 0 {
+		p, err := r.s.findPeer(req.GetName())
+		if err != nil {
+			return nil, rpcerr.To(err)
+		}
+		id = p.Id
+	}
+	return &structs.GenericResponse{}, rpcerr.To(r.s.removePeer(ctx, id))
+}
+
+func (r *rpcServer) RaftConfiguration(ctx context.Context, req *structs.RaftConfigurationRequest) (*structs.RaftConfigurationResponse, error) {
+	ctx = callCtx(ctx, req.GetOptions())
+	if isStale(ctx) {
+		return r.s.localRaftConfiguration(), nil
+	}
+	if !r.s.raft.isLeader() {
+		// Forwarded here by a server that thought this one leads.
+		return nil, rpcerr.To(ErrNotLeader)
+	}
+	resp, err := r.s.leaderRaftConfiguration(ctx)
+	return resp, rpcerr.To(err)
+}
+
+func (r *rpcServer) GarbageCollect(ctx context.Context, _ *structs.GarbageCollectRequest) (*structs.GarbageCollectResponse, error) {
+	n, err := r.s.GarbageCollect(callCtx(ctx, nil))
 	if err != nil {
 		return nil, rpcerr.To(err)
 	}
-	return &structs.SchedulerConfigResponse{Config: c, Meta: r.queryMeta(r.s.state.Index())}, nil
+	return &structs.GarbageCollectResponse{Removed: int64(n)}, nil
+}
+
+func (r *rpcServer) GetSchedulerConfiguration(ctx context.Context, req *structs.SchedulerConfigRequest) (*structs.SchedulerConfigResponse, error) {
+	ctx = callCtx(ctx, req.GetOptions())
+	if err := r.s.readBarrier(ctx); err != nil {
+		return nil, rpcerr.To(err)
+	}
+	r.block(ctx, req.GetOptions())
+	idx := r.s.state.Index()
+	c, err := r.s.SchedulerConfiguration(AllowStale(ctx))
+	if err != nil {
+		return nil, rpcerr.To(err)
+	}
+	return &structs.SchedulerConfigResponse{Config: c, Meta: r.queryMeta(idx)}, nil
 }
 
 func (r *rpcServer) SetSchedulerConfiguration(ctx context.Context, req *structs.SchedulerSetConfigRequest) (*structs.SchedulerSetConfigResponse, error) {
-	updated, idx, err := r.s.SetSchedulerConfiguration(ctx, req.GetConfig(), req.GetCas(), req.GetCasIndex())
+	updated, idx, err := r.s.SetSchedulerConfiguration(callCtx(ctx, nil), req.GetConfig(), req.GetCas(), req.GetCasIndex())
 	if err != nil {
 		return nil, rpcerr.To(err)
 	}
@@ -127,10 +213,15 @@ func (r *rpcServer) SetSchedulerConfiguration(ctx context.Context, req *structs.
 }
 
 func (r *rpcServer) GetJobVersions(ctx context.Context, req *structs.JobSpecificRequest) (*structs.JobVersionsResponse, error) {
+	ctx = callCtx(ctx, req.GetOptions())
+	if err := r.s.readBarrier(ctx); err != nil {
+		return nil, rpcerr.To(err)
+	}
 	r.block(ctx, req.GetOptions())
-	versions, err := r.s.JobVersions(ctx, req.GetOptions().GetNamespace(), req.GetJobId())
+	idx := r.s.state.Index()
+	versions, err := r.s.JobVersions(AllowStale(ctx), req.GetOptions().GetNamespace(), req.GetJobId())
 	if err != nil {
 		return nil, rpcerr.To(err)
 	}
-	return &structs.JobVersionsResponse{Versions: versions, Meta: r.queryMeta(r.s.state.Index())}, nil
+	return &structs.JobVersionsResponse{Versions: versions, Meta: r.queryMeta(idx)}, nil
 }

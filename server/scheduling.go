@@ -69,7 +69,10 @@ func (s *Server) trackedVersions() uint32 {
 
 // SchedulerConfiguration returns the cluster's scheduler configuration as
 // this server's state holds it (the defaults before a leader primed it).
-func (s *Server) SchedulerConfiguration(_ context.Context) (*structs.SchedulerConfiguration, error) {
+func (s *Server) SchedulerConfiguration(ctx context.Context) (*structs.SchedulerConfiguration, error) {
+	if err := s.readBarrier(ctx); err != nil {
+		return nil, err
+	}
 	if c := s.state.Snapshot().SchedulerConfig(); c != nil {
 		return c, nil
 	}
@@ -110,16 +113,31 @@ func (s *Server) SetSchedulerConfiguration(ctx context.Context, c *structs.Sched
 	}
 	c = proto.Clone(c).(*structs.SchedulerConfiguration)
 	c.CreateIndex, c.ModifyIndex = 0, 0
-	idx, err := s.raft.propose(ctx, &structs.LogCommand{Command: &structs.LogCommand_SchedulerConfigSet{
-		SchedulerConfigSet: &structs.SchedulerConfigSet{Config: c, Cas: cas, CasIndex: casIndex},
-	}})
-	if errors.Is(err, errConfigCASMismatch) {
-		return false, idx, nil
-	}
+	err = s.leaderCall(ctx, func(ctx context.Context) error {
+		idx, err := s.raft.propose(ctx, &structs.LogCommand{Command: &structs.LogCommand_SchedulerConfigSet{
+			SchedulerConfigSet: &structs.SchedulerConfigSet{Config: c, Cas: cas, CasIndex: casIndex},
+		}})
+		switch {
+		case errors.Is(err, errConfigCASMismatch):
+			updated, index = false, s.state.Index()
+			return nil
+		case err != nil:
+			return err
+		}
+		updated, index = true, idx
+		return nil
+	}, func(ctx context.Context, cl structs.DroverClient) error {
+		resp, err := cl.SetSchedulerConfiguration(ctx, &structs.SchedulerSetConfigRequest{Config: c, Cas: cas, CasIndex: casIndex})
+		if err != nil {
+			return err
+		}
+		updated, index = resp.Updated, resp.GetMeta().GetIndex()
+		return nil
+	})
 	if err != nil {
 		return false, 0, err
 	}
-	return true, idx, nil
+	return updated, index, nil
 }
 
 // primeSchedulerConfig writes the default scheduler configuration when the
@@ -202,7 +220,10 @@ func (s *Server) cancelFolded(ctx context.Context) {
 }
 
 // JobVersions lists the kept versions of a job, newest first.
-func (s *Server) JobVersions(_ context.Context, namespace, jobID string) ([]*structs.Job, error) {
+func (s *Server) JobVersions(ctx context.Context, namespace, jobID string) ([]*structs.Job, error) {
+	if err := s.readBarrier(ctx); err != nil {
+		return nil, err
+	}
 	if namespace == "" {
 		namespace = structs.DefaultNamespace
 	}

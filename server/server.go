@@ -16,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/droverhq/drover/gc"
@@ -37,7 +38,19 @@ type Config struct {
 	DataDir    string
 	Store      store.Store
 	BindAddr   string
-	Transport  transport.Transport
+	// AdvertiseAddr is the RPC address other servers and clients are told;
+	// default the address the listener is bound to.
+	AdvertiseAddr string
+	Transport     transport.Transport
+
+	// BootstrapExpect is how many voting servers of the region must know
+	// each other before they bootstrap the cluster together.
+	BootstrapExpect int
+	// Join lists the RPC addresses of other servers to bootstrap or join with.
+	Join []string
+	// NonVoting makes the server a raft learner: it replicates and serves
+	// stale reads but never votes, and never bootstraps a cluster.
+	NonVoting bool
 
 	NumSchedulers     int
 	EnabledSchedulers []string
@@ -55,6 +68,9 @@ type Config struct {
 	RaftSnapshotInterval   time.Duration
 	RaftTrailingLogs       uint64
 	RaftBoltNoFreelistSync bool
+	// LeaderWait bounds how long a call waits for a leader before failing
+	// with ErrNoLeader. Default five election timeouts.
+	LeaderWait time.Duration
 
 	JobDefaultPriority int
 	JobMaxPriority     int
@@ -72,6 +88,23 @@ type Config struct {
 	Clock func() time.Time
 }
 
+// electionTimeout is the raft election timeout at the configured multiplier.
+func (c *Config) electionTimeout() time.Duration {
+	return baseTick * time.Duration(max(c.RaftMultiplier, 1)) * electionTicks
+}
+
+func (c *Config) leaderWait() time.Duration {
+	if c.LeaderWait > 0 {
+		return c.LeaderWait
+	}
+	return 5 * c.electionTimeout()
+}
+
+// retryInterval is how often a call waiting for a leader looks again.
+func (c *Config) retryInterval() time.Duration {
+	return c.electionTimeout() / 10
+}
+
 // raft timing at raft_multiplier 1: a 100 ms tick, election after 10 ticks.
 const (
 	baseTick       = 100 * time.Millisecond
@@ -86,11 +119,14 @@ const (
 type Server struct {
 	cfg    Config
 	logger *slog.Logger
+	self   *structs.RaftPeer
 
 	store     store.Store
 	ownsStore bool
 	state     *state.Store
+	fsm       *fsm
 	raft      *raftNode
+	pool      *connPool
 	broker    *evalBroker
 	blocked   *blockedEvals
 	ttl       *ttlTracker
@@ -119,8 +155,10 @@ type Server struct {
 	err      error
 }
 
-// New starts a server: it opens the store, restores state, starts raft and
-// serves RPC on BindAddr. It returns once everything is started; Ready tells
+// New starts a server: it opens the store, restores state, serves RPC on
+// BindAddr and starts raft: at once when the server has raft state or
+// bootstraps alone, otherwise once it has found its peers (see Join and
+// BootstrapExpect). It returns once the server is listening; Ready tells
 // when the server has a leader.
 func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
@@ -135,6 +173,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
 	}
+	cfg.BootstrapExpect = max(cfg.BootstrapExpect, 1)
 	s := &Server{
 		cfg:          cfg,
 		logger:       cfg.Logger.With("agent", "server", "name", cfg.Name),
@@ -151,17 +190,20 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.metrics = m
-	s.store = cfg.Store
-	if s.store == nil {
-		dir := filepath.Join(cfg.DataDir, "server")
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return nil, fmt.Errorf("create data dir: %w", err)
+	if err := s.openStore(); err != nil {
+		return nil, err
+	}
+	id, err := loadRaftID(s.store, cfg.DataDir)
+	if err != nil {
+		s.closeStore()
+		return nil, err
+	}
+	var snaps snapshotStore = memSnapshots{}
+	if cfg.DataDir != "" {
+		if snaps, err = newDirSnapshots(filepath.Join(cfg.DataDir, "server", "snapshots")); err != nil {
+			s.closeStore()
+			return nil, err
 		}
-		bs, err := boltstore.Open(filepath.Join(dir, "raft.db"), boltstore.Options{NoFreelistSync: cfg.RaftBoltNoFreelistSync})
-		if err != nil {
-			return nil, fmt.Errorf("open raft store: %w", err)
-		}
-		s.store, s.ownsStore = bs, true
 	}
 	s.broker = newEvalBroker(3, time.Second, s.evalFailed)
 	s.broker.now = cfg.Clock
@@ -174,14 +216,26 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.BindAddr, err)
 	}
 	s.listener = ln
+	advertise := cfg.AdvertiseAddr
+	if advertise == "" {
+		advertise = ln.Addr().String()
+	}
+	s.self = &structs.RaftPeer{
+		Id: id, Name: cfg.Name, Addr: advertise, Region: cfg.Region, Datacenter: cfg.Datacenter, Voter: !cfg.NonVoting,
+	}
+	s.logger = s.logger.With("raft_id", fmt.Sprintf("%x", id))
+	s.pool = newConnPool(cfg.Transport)
+	s.fsm = &fsm{state: s.state, listener: s}
 
 	mult := max(cfg.RaftMultiplier, 1)
-	rn, err := startRaft(raftConfig{
-		id:             1,
+	s.raft = newRaftNode(raftConfig{
+		id:             id,
+		self:           s.self,
 		snapThreshold:  cfg.RaftSnapshotThreshold,
 		snapInterval:   cfg.RaftSnapshotInterval,
 		trailingLogs:   cfg.RaftTrailingLogs,
 		proposeTimeout: proposeTimeout,
+		leaderWait:     cfg.leaderWait(),
 		now:            cfg.Clock,
 		logger:         s.logger,
 		onLeaderChange: func(l bool) {
@@ -190,23 +244,38 @@ func New(cfg Config) (*Server, error) {
 			case <-s.stopCtx.Done():
 			}
 		},
+		onCaughtUp:      func() { s.readyOnce.Do(func() { close(s.ready) }) },
+		metrics:         s.metrics,
 		baseTick:        baseTick * time.Duration(mult),
 		electionTicks:   electionTicks,
 		heartbeatTicks:  heartbeatTicks,
 		maxSizePerMsg:   1 << 20,
 		maxInflightMsgs: 256,
-	}, s.store, &fsm{state: s.state, listener: s})
+	}, s.store, s.fsm, snaps, s.pool)
+	s.raft.transport.sent = func() { s.metrics.snapshots.WithLabelValues("sent").Inc() }
+	s.applier = s.newPlanApplier()
+
+	s.grpc = grpc.NewServer(
+		grpc.MaxRecvMsgSize(maxRPCMessage),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: time.Second, PermitWithoutStream: true}),
+	)
+	structs.RegisterDroverServer(s.grpc, &rpcServer{s: s})
+
+	has, err := hasState(s.store)
+	if err == nil {
+		switch {
+		case has:
+			err = s.startRaft(startRestart, nil)
+		case cfg.BootstrapExpect <= 1 && len(cfg.Join) == 0 && !cfg.NonVoting:
+			err = s.startRaft(startBootstrap, []*structs.RaftPeer{s.self})
+		}
+	}
 	if err != nil {
 		ln.Close()
+		s.pool.close()
 		s.closeStore()
 		return nil, err
 	}
-	s.raft = rn
-	s.applier = s.newPlanApplier()
-
-	s.grpc = grpc.NewServer(grpc.MaxRecvMsgSize(16 << 20))
-	structs.RegisterDroverServer(s.grpc, &rpcServer{s: s})
-	go rn.run()
 	s.bgWG.Add(3)
 	go func() {
 		defer s.bgWG.Done()
@@ -219,16 +288,55 @@ func New(cfg Config) (*Server, error) {
 	go func() {
 		defer s.bgWG.Done()
 		select {
-		case <-rn.donec:
-			if err := rn.Err(); err != nil {
+		case <-s.raft.donec:
+			if err := s.raft.Err(); err != nil {
 				s.setErr(err)
 				go s.Shutdown(context.Background())
 			}
 		case <-s.stopCtx.Done():
 		}
 	}()
-	s.logger.Info("server started", "addr", ln.Addr().String(), "region", cfg.Region, "datacenter", cfg.Datacenter)
+	if !s.raft.started.Load() {
+		s.bgWG.Add(1)
+		go func() {
+			defer s.bgWG.Done()
+			s.joinOrBootstrap()
+		}()
+	}
+	s.logger.Info("server started", "addr", ln.Addr().String(), "advertise", advertise, "region", cfg.Region,
+		"datacenter", cfg.Datacenter, "bootstrap_expect", cfg.BootstrapExpect, "non_voting", cfg.NonVoting)
 	return s, nil
+}
+
+func (s *Server) openStore() error {
+	s.store = s.cfg.Store
+	if s.store != nil {
+		return nil
+	}
+	if s.cfg.DataDir == "" {
+		return errors.New("server: a data dir or a store is required")
+	}
+	dir := filepath.Join(s.cfg.DataDir, "server")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create data dir: %w", err)
+	}
+	bs, err := boltstore.Open(filepath.Join(dir, "raft.db"), boltstore.Options{NoFreelistSync: s.cfg.RaftBoltNoFreelistSync})
+	if err != nil {
+		return fmt.Errorf("open raft store: %w", err)
+	}
+	s.store, s.ownsStore = bs, true
+	return nil
+}
+
+// startRaft starts the raft node in mode and its loop.
+func (s *Server) startRaft(mode startMode, bootstrap []*structs.RaftPeer) error {
+	if err := s.raft.start(mode, bootstrap); err != nil {
+		return err
+	}
+	if mode == startBootstrap {
+		s.logger.Info("bootstrapping the cluster", "servers", len(bootstrap))
+	}
+	return s.raft.launch()
 }
 
 // Addr is the address the server's RPC listener is bound to.
@@ -287,6 +395,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			<-stopped
 		}
 		s.raft.stop()
+		s.pool.close()
 		s.bgWG.Wait()
 		s.revokeLeadership()
 		s.closeStore()
@@ -458,4 +567,31 @@ func (s *Server) evalFailed(e *structs.Evaluation) {
 	if err != nil && !errors.Is(err, ErrShutdown) {
 		s.logger.Warn("recording failed evaluation", "eval", e.Id, "error", err)
 	}
+}
+
+// stateRestored implements applyListener: after an operator restore the
+// leader's services start over from the restored state.
+func (s *Server) stateRestored() {
+	if !s.raft.isLeader() {
+		return
+	}
+	for _, ev := range []bool{false, true} {
+		select {
+		case s.leaderEvents <- ev:
+		case <-s.stopCtx.Done():
+			return
+		}
+	}
+}
+
+// queryMeta describes a read served at index: whether a leader is known and
+// how long ago this server last heard from it.
+func (s *Server) queryMeta(index uint64) *structs.QueryMeta {
+	m := &structs.QueryMeta{Index: index, KnownLeader: s.raft.leaderID.Load() != 0}
+	if m.KnownLeader && !s.raft.isLeader() {
+		if t := s.raft.lastContact.Load(); t != 0 {
+			m.LastContactMs = time.Since(time.Unix(0, t)).Milliseconds()
+		}
+	}
+	return m
 }

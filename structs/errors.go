@@ -19,4 +19,7 @@ var (
 	// ErrRegistrationRejected: the scheduler configuration refuses job
 	// registrations (reject_job_registration).
 	ErrRegistrationRejected = errors.New("job registration rejected")
+	// ErrLeadershipLost: the leader was lost while a write was in flight, so
+	// it may or may not have been applied. Retry it if it is idempotent.
+	ErrLeadershipLost = errors.New("leadership lost while the write was in flight")
 )

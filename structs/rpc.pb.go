@@ -2501,8 +2501,10 @@ type ServerInfoResponse struct {
 	// has_state: the server has raft state (it bootstrapped or joined).
 	HasState bool `protobuf:"varint,3,opt,name=has_state,json=hasState,proto3" json:"has_state,omitempty"`
 	// leader_addr is the RPC address of the leader it knows, if any.
-	LeaderAddr    string `protobuf:"bytes,4,opt,name=leader_addr,json=leaderAddr,proto3" json:"leader_addr,omitempty"`
-	NonVoting     bool   `protobuf:"varint,5,opt,name=non_voting,json=nonVoting,proto3" json:"non_voting,omitempty"`
+	LeaderAddr string `protobuf:"bytes,4,opt,name=leader_addr,json=leaderAddr,proto3" json:"leader_addr,omitempty"`
+	NonVoting  bool   `protobuf:"varint,5,opt,name=non_voting,json=nonVoting,proto3" json:"non_voting,omitempty"`
+	// peers is the raft peer set the server knows, empty before it has one.
+	Peers         []*RaftPeer `protobuf:"bytes,6,rep,name=peers,proto3" json:"peers,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2570,6 +2572,13 @@ func (x *ServerInfoResponse) GetNonVoting() bool {
 		return x.NonVoting
 	}
 	return false
+}
+
+func (x *ServerInfoResponse) GetPeers() []*RaftPeer {
+	if x != nil {
+		return x.Peers
+	}
+	return nil
 }
 
 type AddRaftPeerRequest struct {
@@ -3284,6 +3293,132 @@ func (x *StateRestore) GetFinal() bool {
 	return false
 }
 
+// ErrorKind travels as an error detail and names the sentinel error a
+// server returned, so the caller gets the same sentinel back.
+type ErrorKind struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Sentinel      string                 `protobuf:"bytes,1,opt,name=sentinel,proto3" json:"sentinel,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ErrorKind) Reset() {
+	*x = ErrorKind{}
+	mi := &file_structs_rpc_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ErrorKind) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ErrorKind) ProtoMessage() {}
+
+func (x *ErrorKind) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ErrorKind.ProtoReflect.Descriptor instead.
+func (*ErrorKind) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{52}
+}
+
+func (x *ErrorKind) GetSentinel() string {
+	if x != nil {
+		return x.Sentinel
+	}
+	return ""
+}
+
+type GarbageCollectRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GarbageCollectRequest) Reset() {
+	*x = GarbageCollectRequest{}
+	mi := &file_structs_rpc_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GarbageCollectRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GarbageCollectRequest) ProtoMessage() {}
+
+func (x *GarbageCollectRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GarbageCollectRequest.ProtoReflect.Descriptor instead.
+func (*GarbageCollectRequest) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{53}
+}
+
+type GarbageCollectResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Removed       int64                  `protobuf:"varint,1,opt,name=removed,proto3" json:"removed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GarbageCollectResponse) Reset() {
+	*x = GarbageCollectResponse{}
+	mi := &file_structs_rpc_proto_msgTypes[54]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GarbageCollectResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GarbageCollectResponse) ProtoMessage() {}
+
+func (x *GarbageCollectResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[54]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GarbageCollectResponse.ProtoReflect.Descriptor instead.
+func (*GarbageCollectResponse) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{54}
+}
+
+func (x *GarbageCollectResponse) GetRemoved() int64 {
+	if x != nil {
+		return x.Removed
+	}
+	return 0
+}
+
 // SchedulerConfigSet replaces the scheduler configuration; with cas, only
 // if its modify index is still cas_index.
 type SchedulerConfigSet struct {
@@ -3297,7 +3432,7 @@ type SchedulerConfigSet struct {
 
 func (x *SchedulerConfigSet) Reset() {
 	*x = SchedulerConfigSet{}
-	mi := &file_structs_rpc_proto_msgTypes[52]
+	mi := &file_structs_rpc_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3309,7 +3444,7 @@ func (x *SchedulerConfigSet) String() string {
 func (*SchedulerConfigSet) ProtoMessage() {}
 
 func (x *SchedulerConfigSet) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[52]
+	mi := &file_structs_rpc_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3322,7 +3457,7 @@ func (x *SchedulerConfigSet) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SchedulerConfigSet.ProtoReflect.Descriptor instead.
 func (*SchedulerConfigSet) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{52}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *SchedulerConfigSet) GetConfig() *SchedulerConfiguration {
@@ -3358,7 +3493,7 @@ type NodeEligibilityUpdate struct {
 
 func (x *NodeEligibilityUpdate) Reset() {
 	*x = NodeEligibilityUpdate{}
-	mi := &file_structs_rpc_proto_msgTypes[53]
+	mi := &file_structs_rpc_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3370,7 +3505,7 @@ func (x *NodeEligibilityUpdate) String() string {
 func (*NodeEligibilityUpdate) ProtoMessage() {}
 
 func (x *NodeEligibilityUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[53]
+	mi := &file_structs_rpc_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3383,7 +3518,7 @@ func (x *NodeEligibilityUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeEligibilityUpdate.ProtoReflect.Descriptor instead.
 func (*NodeEligibilityUpdate) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{53}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *NodeEligibilityUpdate) GetNodeId() string {
@@ -3416,7 +3551,7 @@ type SchedulerConfigRequest struct {
 
 func (x *SchedulerConfigRequest) Reset() {
 	*x = SchedulerConfigRequest{}
-	mi := &file_structs_rpc_proto_msgTypes[54]
+	mi := &file_structs_rpc_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3428,7 +3563,7 @@ func (x *SchedulerConfigRequest) String() string {
 func (*SchedulerConfigRequest) ProtoMessage() {}
 
 func (x *SchedulerConfigRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[54]
+	mi := &file_structs_rpc_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3441,7 +3576,7 @@ func (x *SchedulerConfigRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SchedulerConfigRequest.ProtoReflect.Descriptor instead.
 func (*SchedulerConfigRequest) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{54}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *SchedulerConfigRequest) GetOptions() *QueryOptions {
@@ -3461,7 +3596,7 @@ type SchedulerConfigResponse struct {
 
 func (x *SchedulerConfigResponse) Reset() {
 	*x = SchedulerConfigResponse{}
-	mi := &file_structs_rpc_proto_msgTypes[55]
+	mi := &file_structs_rpc_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3473,7 +3608,7 @@ func (x *SchedulerConfigResponse) String() string {
 func (*SchedulerConfigResponse) ProtoMessage() {}
 
 func (x *SchedulerConfigResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[55]
+	mi := &file_structs_rpc_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3486,7 +3621,7 @@ func (x *SchedulerConfigResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SchedulerConfigResponse.ProtoReflect.Descriptor instead.
 func (*SchedulerConfigResponse) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{55}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *SchedulerConfigResponse) GetConfig() *SchedulerConfiguration {
@@ -3516,7 +3651,7 @@ type SchedulerSetConfigRequest struct {
 
 func (x *SchedulerSetConfigRequest) Reset() {
 	*x = SchedulerSetConfigRequest{}
-	mi := &file_structs_rpc_proto_msgTypes[56]
+	mi := &file_structs_rpc_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3528,7 +3663,7 @@ func (x *SchedulerSetConfigRequest) String() string {
 func (*SchedulerSetConfigRequest) ProtoMessage() {}
 
 func (x *SchedulerSetConfigRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[56]
+	mi := &file_structs_rpc_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3541,7 +3676,7 @@ func (x *SchedulerSetConfigRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SchedulerSetConfigRequest.ProtoReflect.Descriptor instead.
 func (*SchedulerSetConfigRequest) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{56}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *SchedulerSetConfigRequest) GetConfig() *SchedulerConfiguration {
@@ -3576,7 +3711,7 @@ type SchedulerSetConfigResponse struct {
 
 func (x *SchedulerSetConfigResponse) Reset() {
 	*x = SchedulerSetConfigResponse{}
-	mi := &file_structs_rpc_proto_msgTypes[57]
+	mi := &file_structs_rpc_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3588,7 +3723,7 @@ func (x *SchedulerSetConfigResponse) String() string {
 func (*SchedulerSetConfigResponse) ProtoMessage() {}
 
 func (x *SchedulerSetConfigResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[57]
+	mi := &file_structs_rpc_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3601,7 +3736,7 @@ func (x *SchedulerSetConfigResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SchedulerSetConfigResponse.ProtoReflect.Descriptor instead.
 func (*SchedulerSetConfigResponse) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{57}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *SchedulerSetConfigResponse) GetUpdated() bool {
@@ -3629,7 +3764,7 @@ type JobVersionsResponse struct {
 
 func (x *JobVersionsResponse) Reset() {
 	*x = JobVersionsResponse{}
-	mi := &file_structs_rpc_proto_msgTypes[58]
+	mi := &file_structs_rpc_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3641,7 +3776,7 @@ func (x *JobVersionsResponse) String() string {
 func (*JobVersionsResponse) ProtoMessage() {}
 
 func (x *JobVersionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[58]
+	mi := &file_structs_rpc_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3654,7 +3789,7 @@ func (x *JobVersionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobVersionsResponse.ProtoReflect.Descriptor instead.
 func (*JobVersionsResponse) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{58}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *JobVersionsResponse) GetVersions() []*Job {
@@ -3669,52 +3804,6 @@ func (x *JobVersionsResponse) GetMeta() *QueryMeta {
 		return x.Meta
 	}
 	return nil
-}
-
-// ErrorReason travels as an error detail naming the sentinel error a
-// status code stands for when several share a code.
-type ErrorReason struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Reason        string                 `protobuf:"bytes,1,opt,name=reason,proto3" json:"reason,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *ErrorReason) Reset() {
-	*x = ErrorReason{}
-	mi := &file_structs_rpc_proto_msgTypes[59]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *ErrorReason) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*ErrorReason) ProtoMessage() {}
-
-func (x *ErrorReason) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[59]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use ErrorReason.ProtoReflect.Descriptor instead.
-func (*ErrorReason) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{59}
-}
-
-func (x *ErrorReason) GetReason() string {
-	if x != nil {
-		return x.Reason
-	}
-	return ""
 }
 
 var File_structs_rpc_proto protoreflect.FileDescriptor
@@ -3888,7 +3977,7 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"datacenter\x18\x05 \x01(\tR\n" +
 	"datacenter\x12\x14\n" +
 	"\x05voter\x18\x06 \x01(\bR\x05voter\"\x13\n" +
-	"\x11ServerInfoRequest\"\xca\x01\n" +
+	"\x11ServerInfoRequest\"\xfa\x01\n" +
 	"\x12ServerInfoResponse\x12,\n" +
 	"\x04self\x18\x01 \x01(\v2\x18.drover.structs.RaftPeerR\x04self\x12)\n" +
 	"\x10bootstrap_expect\x18\x02 \x01(\x05R\x0fbootstrapExpect\x12\x1b\n" +
@@ -3896,7 +3985,8 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\vleader_addr\x18\x04 \x01(\tR\n" +
 	"leaderAddr\x12\x1d\n" +
 	"\n" +
-	"non_voting\x18\x05 \x01(\bR\tnonVoting\"\\\n" +
+	"non_voting\x18\x05 \x01(\bR\tnonVoting\x12.\n" +
+	"\x05peers\x18\x06 \x03(\v2\x18.drover.structs.RaftPeerR\x05peers\"\\\n" +
 	"\x12AddRaftPeerRequest\x12,\n" +
 	"\x04peer\x18\x01 \x01(\v2\x18.drover.structs.RaftPeerR\x04peer\x12\x18\n" +
 	"\apromote\x18\x02 \x01(\bR\apromote\";\n" +
@@ -3950,7 +4040,12 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"restore_id\x18\x01 \x01(\tR\trestoreId\x12\x10\n" +
 	"\x03seq\x18\x02 \x01(\x04R\x03seq\x128\n" +
 	"\arecords\x18\x03 \x03(\v2\x1e.drover.structs.SnapshotRecordR\arecords\x12\x14\n" +
-	"\x05final\x18\x04 \x01(\bR\x05final\"\x83\x01\n" +
+	"\x05final\x18\x04 \x01(\bR\x05final\"'\n" +
+	"\tErrorKind\x12\x1a\n" +
+	"\bsentinel\x18\x01 \x01(\tR\bsentinel\"\x17\n" +
+	"\x15GarbageCollectRequest\"2\n" +
+	"\x16GarbageCollectResponse\x12\x18\n" +
+	"\aremoved\x18\x01 \x01(\x03R\aremoved\"\x83\x01\n" +
 	"\x12SchedulerConfigSet\x12>\n" +
 	"\x06config\x18\x01 \x01(\v2&.drover.structs.SchedulerConfigurationR\x06config\x12\x10\n" +
 	"\x03cas\x18\x02 \x01(\bR\x03cas\x12\x1b\n" +
@@ -3973,9 +4068,7 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\x04meta\x18\x02 \x01(\v2\x19.drover.structs.WriteMetaR\x04meta\"u\n" +
 	"\x13JobVersionsResponse\x12/\n" +
 	"\bversions\x18\x01 \x03(\v2\x13.drover.structs.JobR\bversions\x12-\n" +
-	"\x04meta\x18\x02 \x01(\v2\x19.drover.structs.QueryMetaR\x04meta\"%\n" +
-	"\vErrorReason\x12\x16\n" +
-	"\x06reason\x18\x01 \x01(\tR\x06reason2\xc4\x0e\n" +
+	"\x04meta\x18\x02 \x01(\v2\x19.drover.structs.QueryMetaR\x04meta2\xa5\x0f\n" +
 	"\x06Drover\x12V\n" +
 	"\vRegisterJob\x12\".drover.structs.JobRegisterRequest\x1a#.drover.structs.JobRegisterResponse\x12\\\n" +
 	"\rDeregisterJob\x12$.drover.structs.JobDeregisterRequest\x1a%.drover.structs.JobDeregisterResponse\x12O\n" +
@@ -3995,7 +4088,8 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\vAddRaftPeer\x12\".drover.structs.AddRaftPeerRequest\x1a\x1f.drover.structs.GenericResponse\x12X\n" +
 	"\x0eRemoveRaftPeer\x12%.drover.structs.RemoveRaftPeerRequest\x1a\x1f.drover.structs.GenericResponse\x12h\n" +
 	"\x11RaftConfiguration\x12(.drover.structs.RaftConfigurationRequest\x1a).drover.structs.RaftConfigurationResponse\x12J\n" +
-	"\aRestore\x12\x1c.drover.structs.RestoreChunk\x1a\x1f.drover.structs.GenericResponse(\x01\x12l\n" +
+	"\aRestore\x12\x1c.drover.structs.RestoreChunk\x1a\x1f.drover.structs.GenericResponse(\x01\x12_\n" +
+	"\x0eGarbageCollect\x12%.drover.structs.GarbageCollectRequest\x1a&.drover.structs.GarbageCollectResponse\x12l\n" +
 	"\x19GetSchedulerConfiguration\x12&.drover.structs.SchedulerConfigRequest\x1a'.drover.structs.SchedulerConfigResponse\x12r\n" +
 	"\x19SetSchedulerConfiguration\x12).drover.structs.SchedulerSetConfigRequest\x1a*.drover.structs.SchedulerSetConfigResponse\x12Y\n" +
 	"\x0eGetJobVersions\x12\".drover.structs.JobSpecificRequest\x1a#.drover.structs.JobVersionsResponseB$Z\"github.com/droverhq/drover/structsb\x06proto3"
@@ -4012,7 +4106,7 @@ func file_structs_rpc_proto_rawDescGZIP() []byte {
 	return file_structs_rpc_proto_rawDescData
 }
 
-var file_structs_rpc_proto_msgTypes = make([]protoimpl.MessageInfo, 60)
+var file_structs_rpc_proto_msgTypes = make([]protoimpl.MessageInfo, 62)
 var file_structs_rpc_proto_goTypes = []any{
 	(*QueryOptions)(nil),               // 0: drover.structs.QueryOptions
 	(*QueryMeta)(nil),                  // 1: drover.structs.QueryMeta
@@ -4066,46 +4160,48 @@ var file_structs_rpc_proto_goTypes = []any{
 	(*SnapshotRecord)(nil),             // 49: drover.structs.SnapshotRecord
 	(*RestoreChunk)(nil),               // 50: drover.structs.RestoreChunk
 	(*StateRestore)(nil),               // 51: drover.structs.StateRestore
-	(*SchedulerConfigSet)(nil),         // 52: drover.structs.SchedulerConfigSet
-	(*NodeEligibilityUpdate)(nil),      // 53: drover.structs.NodeEligibilityUpdate
-	(*SchedulerConfigRequest)(nil),     // 54: drover.structs.SchedulerConfigRequest
-	(*SchedulerConfigResponse)(nil),    // 55: drover.structs.SchedulerConfigResponse
-	(*SchedulerSetConfigRequest)(nil),  // 56: drover.structs.SchedulerSetConfigRequest
-	(*SchedulerSetConfigResponse)(nil), // 57: drover.structs.SchedulerSetConfigResponse
-	(*JobVersionsResponse)(nil),        // 58: drover.structs.JobVersionsResponse
-	(*ErrorReason)(nil),                // 59: drover.structs.ErrorReason
-	(*Job)(nil),                        // 60: drover.structs.Job
-	(*Allocation)(nil),                 // 61: drover.structs.Allocation
-	(*Node)(nil),                       // 62: drover.structs.Node
-	(*Evaluation)(nil),                 // 63: drover.structs.Evaluation
-	(*PlanResult)(nil),                 // 64: drover.structs.PlanResult
-	(*SchedulerConfiguration)(nil),     // 65: drover.structs.SchedulerConfiguration
+	(*ErrorKind)(nil),                  // 52: drover.structs.ErrorKind
+	(*GarbageCollectRequest)(nil),      // 53: drover.structs.GarbageCollectRequest
+	(*GarbageCollectResponse)(nil),     // 54: drover.structs.GarbageCollectResponse
+	(*SchedulerConfigSet)(nil),         // 55: drover.structs.SchedulerConfigSet
+	(*NodeEligibilityUpdate)(nil),      // 56: drover.structs.NodeEligibilityUpdate
+	(*SchedulerConfigRequest)(nil),     // 57: drover.structs.SchedulerConfigRequest
+	(*SchedulerConfigResponse)(nil),    // 58: drover.structs.SchedulerConfigResponse
+	(*SchedulerSetConfigRequest)(nil),  // 59: drover.structs.SchedulerSetConfigRequest
+	(*SchedulerSetConfigResponse)(nil), // 60: drover.structs.SchedulerSetConfigResponse
+	(*JobVersionsResponse)(nil),        // 61: drover.structs.JobVersionsResponse
+	(*Job)(nil),                        // 62: drover.structs.Job
+	(*Allocation)(nil),                 // 63: drover.structs.Allocation
+	(*Node)(nil),                       // 64: drover.structs.Node
+	(*Evaluation)(nil),                 // 65: drover.structs.Evaluation
+	(*PlanResult)(nil),                 // 66: drover.structs.PlanResult
+	(*SchedulerConfiguration)(nil),     // 67: drover.structs.SchedulerConfiguration
 }
 var file_structs_rpc_proto_depIdxs = []int32{
-	60, // 0: drover.structs.JobRegisterRequest.job:type_name -> drover.structs.Job
+	62, // 0: drover.structs.JobRegisterRequest.job:type_name -> drover.structs.Job
 	2,  // 1: drover.structs.JobRegisterResponse.meta:type_name -> drover.structs.WriteMeta
 	2,  // 2: drover.structs.JobDeregisterResponse.meta:type_name -> drover.structs.WriteMeta
 	0,  // 3: drover.structs.JobSpecificRequest.options:type_name -> drover.structs.QueryOptions
-	60, // 4: drover.structs.SingleJobResponse.job:type_name -> drover.structs.Job
+	62, // 4: drover.structs.SingleJobResponse.job:type_name -> drover.structs.Job
 	1,  // 5: drover.structs.SingleJobResponse.meta:type_name -> drover.structs.QueryMeta
 	0,  // 6: drover.structs.JobListRequest.options:type_name -> drover.structs.QueryOptions
-	60, // 7: drover.structs.JobListResponse.jobs:type_name -> drover.structs.Job
+	62, // 7: drover.structs.JobListResponse.jobs:type_name -> drover.structs.Job
 	1,  // 8: drover.structs.JobListResponse.meta:type_name -> drover.structs.QueryMeta
 	0,  // 9: drover.structs.AllocListRequest.options:type_name -> drover.structs.QueryOptions
-	61, // 10: drover.structs.AllocListResponse.allocations:type_name -> drover.structs.Allocation
+	63, // 10: drover.structs.AllocListResponse.allocations:type_name -> drover.structs.Allocation
 	1,  // 11: drover.structs.AllocListResponse.meta:type_name -> drover.structs.QueryMeta
 	0,  // 12: drover.structs.NodeListRequest.options:type_name -> drover.structs.QueryOptions
-	62, // 13: drover.structs.NodeListResponse.nodes:type_name -> drover.structs.Node
+	64, // 13: drover.structs.NodeListResponse.nodes:type_name -> drover.structs.Node
 	1,  // 14: drover.structs.NodeListResponse.meta:type_name -> drover.structs.QueryMeta
 	0,  // 15: drover.structs.EvalSpecificRequest.options:type_name -> drover.structs.QueryOptions
-	63, // 16: drover.structs.SingleEvalResponse.eval:type_name -> drover.structs.Evaluation
+	65, // 16: drover.structs.SingleEvalResponse.eval:type_name -> drover.structs.Evaluation
 	1,  // 17: drover.structs.SingleEvalResponse.meta:type_name -> drover.structs.QueryMeta
-	62, // 18: drover.structs.NodeRegisterRequest.node:type_name -> drover.structs.Node
+	64, // 18: drover.structs.NodeRegisterRequest.node:type_name -> drover.structs.Node
 	2,  // 19: drover.structs.NodeUpdateResponse.meta:type_name -> drover.structs.WriteMeta
 	0,  // 20: drover.structs.NodeAllocsRequest.options:type_name -> drover.structs.QueryOptions
-	61, // 21: drover.structs.NodeAllocsResponse.allocations:type_name -> drover.structs.Allocation
+	63, // 21: drover.structs.NodeAllocsResponse.allocations:type_name -> drover.structs.Allocation
 	1,  // 22: drover.structs.NodeAllocsResponse.meta:type_name -> drover.structs.QueryMeta
-	61, // 23: drover.structs.AllocUpdateRequest.allocations:type_name -> drover.structs.Allocation
+	63, // 23: drover.structs.AllocUpdateRequest.allocations:type_name -> drover.structs.Allocation
 	2,  // 24: drover.structs.GenericResponse.meta:type_name -> drover.structs.WriteMeta
 	25, // 25: drover.structs.LogCommand.job_upsert:type_name -> drover.structs.JobUpsert
 	26, // 26: drover.structs.LogCommand.job_delete:type_name -> drover.structs.JobDelete
@@ -4116,91 +4212,94 @@ var file_structs_rpc_proto_depIdxs = []int32{
 	31, // 31: drover.structs.LogCommand.alloc_client_update:type_name -> drover.structs.AllocClientUpdate
 	33, // 32: drover.structs.LogCommand.gc_reap:type_name -> drover.structs.GCReap
 	51, // 33: drover.structs.LogCommand.state_restore:type_name -> drover.structs.StateRestore
-	52, // 34: drover.structs.LogCommand.scheduler_config_set:type_name -> drover.structs.SchedulerConfigSet
-	53, // 35: drover.structs.LogCommand.node_eligibility:type_name -> drover.structs.NodeEligibilityUpdate
-	60, // 36: drover.structs.JobUpsert.job:type_name -> drover.structs.Job
-	63, // 37: drover.structs.JobUpsert.eval:type_name -> drover.structs.Evaluation
-	63, // 38: drover.structs.JobDelete.eval:type_name -> drover.structs.Evaluation
-	62, // 39: drover.structs.NodeUpsert.node:type_name -> drover.structs.Node
-	63, // 40: drover.structs.NodeUpsert.evals:type_name -> drover.structs.Evaluation
-	63, // 41: drover.structs.NodeStatusUpdate.evals:type_name -> drover.structs.Evaluation
-	63, // 42: drover.structs.EvalUpsert.evals:type_name -> drover.structs.Evaluation
-	64, // 43: drover.structs.PlanApply.result:type_name -> drover.structs.PlanResult
-	63, // 44: drover.structs.PlanApply.eval:type_name -> drover.structs.Evaluation
-	63, // 45: drover.structs.PlanApply.new_evals:type_name -> drover.structs.Evaluation
-	60, // 46: drover.structs.PlanApply.job:type_name -> drover.structs.Job
-	61, // 47: drover.structs.AllocClientUpdate.allocations:type_name -> drover.structs.Allocation
-	63, // 48: drover.structs.AllocClientUpdate.evals:type_name -> drover.structs.Evaluation
+	55, // 34: drover.structs.LogCommand.scheduler_config_set:type_name -> drover.structs.SchedulerConfigSet
+	56, // 35: drover.structs.LogCommand.node_eligibility:type_name -> drover.structs.NodeEligibilityUpdate
+	62, // 36: drover.structs.JobUpsert.job:type_name -> drover.structs.Job
+	65, // 37: drover.structs.JobUpsert.eval:type_name -> drover.structs.Evaluation
+	65, // 38: drover.structs.JobDelete.eval:type_name -> drover.structs.Evaluation
+	64, // 39: drover.structs.NodeUpsert.node:type_name -> drover.structs.Node
+	65, // 40: drover.structs.NodeUpsert.evals:type_name -> drover.structs.Evaluation
+	65, // 41: drover.structs.NodeStatusUpdate.evals:type_name -> drover.structs.Evaluation
+	65, // 42: drover.structs.EvalUpsert.evals:type_name -> drover.structs.Evaluation
+	66, // 43: drover.structs.PlanApply.result:type_name -> drover.structs.PlanResult
+	65, // 44: drover.structs.PlanApply.eval:type_name -> drover.structs.Evaluation
+	65, // 45: drover.structs.PlanApply.new_evals:type_name -> drover.structs.Evaluation
+	62, // 46: drover.structs.PlanApply.job:type_name -> drover.structs.Job
+	63, // 47: drover.structs.AllocClientUpdate.allocations:type_name -> drover.structs.Allocation
+	65, // 48: drover.structs.AllocClientUpdate.evals:type_name -> drover.structs.Evaluation
 	32, // 49: drover.structs.GCReap.jobs:type_name -> drover.structs.JobRef
-	60, // 50: drover.structs.StateSnapshot.jobs:type_name -> drover.structs.Job
-	62, // 51: drover.structs.StateSnapshot.nodes:type_name -> drover.structs.Node
-	61, // 52: drover.structs.StateSnapshot.allocations:type_name -> drover.structs.Allocation
-	63, // 53: drover.structs.StateSnapshot.evals:type_name -> drover.structs.Evaluation
-	60, // 54: drover.structs.StateSnapshot.job_versions:type_name -> drover.structs.Job
-	65, // 55: drover.structs.StateSnapshot.scheduler_config:type_name -> drover.structs.SchedulerConfiguration
+	62, // 50: drover.structs.StateSnapshot.jobs:type_name -> drover.structs.Job
+	64, // 51: drover.structs.StateSnapshot.nodes:type_name -> drover.structs.Node
+	63, // 52: drover.structs.StateSnapshot.allocations:type_name -> drover.structs.Allocation
+	65, // 53: drover.structs.StateSnapshot.evals:type_name -> drover.structs.Evaluation
+	62, // 54: drover.structs.StateSnapshot.job_versions:type_name -> drover.structs.Job
+	67, // 55: drover.structs.StateSnapshot.scheduler_config:type_name -> drover.structs.SchedulerConfiguration
 	38, // 56: drover.structs.ServerInfoResponse.self:type_name -> drover.structs.RaftPeer
-	38, // 57: drover.structs.AddRaftPeerRequest.peer:type_name -> drover.structs.RaftPeer
-	0,  // 58: drover.structs.RaftConfigurationRequest.options:type_name -> drover.structs.QueryOptions
-	38, // 59: drover.structs.RaftServer.peer:type_name -> drover.structs.RaftPeer
-	44, // 60: drover.structs.RaftConfigurationResponse.servers:type_name -> drover.structs.RaftServer
-	38, // 61: drover.structs.SnapshotHeader.peers:type_name -> drover.structs.RaftPeer
-	49, // 62: drover.structs.StateRestore.records:type_name -> drover.structs.SnapshotRecord
-	65, // 63: drover.structs.SchedulerConfigSet.config:type_name -> drover.structs.SchedulerConfiguration
-	63, // 64: drover.structs.NodeEligibilityUpdate.evals:type_name -> drover.structs.Evaluation
-	0,  // 65: drover.structs.SchedulerConfigRequest.options:type_name -> drover.structs.QueryOptions
-	65, // 66: drover.structs.SchedulerConfigResponse.config:type_name -> drover.structs.SchedulerConfiguration
-	1,  // 67: drover.structs.SchedulerConfigResponse.meta:type_name -> drover.structs.QueryMeta
-	65, // 68: drover.structs.SchedulerSetConfigRequest.config:type_name -> drover.structs.SchedulerConfiguration
-	2,  // 69: drover.structs.SchedulerSetConfigResponse.meta:type_name -> drover.structs.WriteMeta
-	60, // 70: drover.structs.JobVersionsResponse.versions:type_name -> drover.structs.Job
-	1,  // 71: drover.structs.JobVersionsResponse.meta:type_name -> drover.structs.QueryMeta
-	3,  // 72: drover.structs.Drover.RegisterJob:input_type -> drover.structs.JobRegisterRequest
-	5,  // 73: drover.structs.Drover.DeregisterJob:input_type -> drover.structs.JobDeregisterRequest
-	7,  // 74: drover.structs.Drover.GetJob:input_type -> drover.structs.JobSpecificRequest
-	9,  // 75: drover.structs.Drover.ListJobs:input_type -> drover.structs.JobListRequest
-	11, // 76: drover.structs.Drover.ListAllocations:input_type -> drover.structs.AllocListRequest
-	13, // 77: drover.structs.Drover.ListNodes:input_type -> drover.structs.NodeListRequest
-	15, // 78: drover.structs.Drover.GetEvaluation:input_type -> drover.structs.EvalSpecificRequest
-	17, // 79: drover.structs.Drover.RegisterNode:input_type -> drover.structs.NodeRegisterRequest
-	18, // 80: drover.structs.Drover.Heartbeat:input_type -> drover.structs.NodeHeartbeatRequest
-	20, // 81: drover.structs.Drover.GetNodeAllocations:input_type -> drover.structs.NodeAllocsRequest
-	22, // 82: drover.structs.Drover.UpdateAllocations:input_type -> drover.structs.AllocUpdateRequest
-	35, // 83: drover.structs.Drover.Raft:input_type -> drover.structs.RaftMessage
-	46, // 84: drover.structs.Drover.InstallSnapshot:input_type -> drover.structs.SnapshotChunk
-	39, // 85: drover.structs.Drover.ServerInfo:input_type -> drover.structs.ServerInfoRequest
-	41, // 86: drover.structs.Drover.AddRaftPeer:input_type -> drover.structs.AddRaftPeerRequest
-	42, // 87: drover.structs.Drover.RemoveRaftPeer:input_type -> drover.structs.RemoveRaftPeerRequest
-	43, // 88: drover.structs.Drover.RaftConfiguration:input_type -> drover.structs.RaftConfigurationRequest
-	50, // 89: drover.structs.Drover.Restore:input_type -> drover.structs.RestoreChunk
-	54, // 90: drover.structs.Drover.GetSchedulerConfiguration:input_type -> drover.structs.SchedulerConfigRequest
-	56, // 91: drover.structs.Drover.SetSchedulerConfiguration:input_type -> drover.structs.SchedulerSetConfigRequest
-	7,  // 92: drover.structs.Drover.GetJobVersions:input_type -> drover.structs.JobSpecificRequest
-	4,  // 93: drover.structs.Drover.RegisterJob:output_type -> drover.structs.JobRegisterResponse
-	6,  // 94: drover.structs.Drover.DeregisterJob:output_type -> drover.structs.JobDeregisterResponse
-	8,  // 95: drover.structs.Drover.GetJob:output_type -> drover.structs.SingleJobResponse
-	10, // 96: drover.structs.Drover.ListJobs:output_type -> drover.structs.JobListResponse
-	12, // 97: drover.structs.Drover.ListAllocations:output_type -> drover.structs.AllocListResponse
-	14, // 98: drover.structs.Drover.ListNodes:output_type -> drover.structs.NodeListResponse
-	16, // 99: drover.structs.Drover.GetEvaluation:output_type -> drover.structs.SingleEvalResponse
-	19, // 100: drover.structs.Drover.RegisterNode:output_type -> drover.structs.NodeUpdateResponse
-	19, // 101: drover.structs.Drover.Heartbeat:output_type -> drover.structs.NodeUpdateResponse
-	21, // 102: drover.structs.Drover.GetNodeAllocations:output_type -> drover.structs.NodeAllocsResponse
-	23, // 103: drover.structs.Drover.UpdateAllocations:output_type -> drover.structs.GenericResponse
-	36, // 104: drover.structs.Drover.Raft:output_type -> drover.structs.Empty
-	36, // 105: drover.structs.Drover.InstallSnapshot:output_type -> drover.structs.Empty
-	40, // 106: drover.structs.Drover.ServerInfo:output_type -> drover.structs.ServerInfoResponse
-	23, // 107: drover.structs.Drover.AddRaftPeer:output_type -> drover.structs.GenericResponse
-	23, // 108: drover.structs.Drover.RemoveRaftPeer:output_type -> drover.structs.GenericResponse
-	45, // 109: drover.structs.Drover.RaftConfiguration:output_type -> drover.structs.RaftConfigurationResponse
-	23, // 110: drover.structs.Drover.Restore:output_type -> drover.structs.GenericResponse
-	55, // 111: drover.structs.Drover.GetSchedulerConfiguration:output_type -> drover.structs.SchedulerConfigResponse
-	57, // 112: drover.structs.Drover.SetSchedulerConfiguration:output_type -> drover.structs.SchedulerSetConfigResponse
-	58, // 113: drover.structs.Drover.GetJobVersions:output_type -> drover.structs.JobVersionsResponse
-	93, // [93:114] is the sub-list for method output_type
-	72, // [72:93] is the sub-list for method input_type
-	72, // [72:72] is the sub-list for extension type_name
-	72, // [72:72] is the sub-list for extension extendee
-	0,  // [0:72] is the sub-list for field type_name
+	38, // 57: drover.structs.ServerInfoResponse.peers:type_name -> drover.structs.RaftPeer
+	38, // 58: drover.structs.AddRaftPeerRequest.peer:type_name -> drover.structs.RaftPeer
+	0,  // 59: drover.structs.RaftConfigurationRequest.options:type_name -> drover.structs.QueryOptions
+	38, // 60: drover.structs.RaftServer.peer:type_name -> drover.structs.RaftPeer
+	44, // 61: drover.structs.RaftConfigurationResponse.servers:type_name -> drover.structs.RaftServer
+	38, // 62: drover.structs.SnapshotHeader.peers:type_name -> drover.structs.RaftPeer
+	49, // 63: drover.structs.StateRestore.records:type_name -> drover.structs.SnapshotRecord
+	67, // 64: drover.structs.SchedulerConfigSet.config:type_name -> drover.structs.SchedulerConfiguration
+	65, // 65: drover.structs.NodeEligibilityUpdate.evals:type_name -> drover.structs.Evaluation
+	0,  // 66: drover.structs.SchedulerConfigRequest.options:type_name -> drover.structs.QueryOptions
+	67, // 67: drover.structs.SchedulerConfigResponse.config:type_name -> drover.structs.SchedulerConfiguration
+	1,  // 68: drover.structs.SchedulerConfigResponse.meta:type_name -> drover.structs.QueryMeta
+	67, // 69: drover.structs.SchedulerSetConfigRequest.config:type_name -> drover.structs.SchedulerConfiguration
+	2,  // 70: drover.structs.SchedulerSetConfigResponse.meta:type_name -> drover.structs.WriteMeta
+	62, // 71: drover.structs.JobVersionsResponse.versions:type_name -> drover.structs.Job
+	1,  // 72: drover.structs.JobVersionsResponse.meta:type_name -> drover.structs.QueryMeta
+	3,  // 73: drover.structs.Drover.RegisterJob:input_type -> drover.structs.JobRegisterRequest
+	5,  // 74: drover.structs.Drover.DeregisterJob:input_type -> drover.structs.JobDeregisterRequest
+	7,  // 75: drover.structs.Drover.GetJob:input_type -> drover.structs.JobSpecificRequest
+	9,  // 76: drover.structs.Drover.ListJobs:input_type -> drover.structs.JobListRequest
+	11, // 77: drover.structs.Drover.ListAllocations:input_type -> drover.structs.AllocListRequest
+	13, // 78: drover.structs.Drover.ListNodes:input_type -> drover.structs.NodeListRequest
+	15, // 79: drover.structs.Drover.GetEvaluation:input_type -> drover.structs.EvalSpecificRequest
+	17, // 80: drover.structs.Drover.RegisterNode:input_type -> drover.structs.NodeRegisterRequest
+	18, // 81: drover.structs.Drover.Heartbeat:input_type -> drover.structs.NodeHeartbeatRequest
+	20, // 82: drover.structs.Drover.GetNodeAllocations:input_type -> drover.structs.NodeAllocsRequest
+	22, // 83: drover.structs.Drover.UpdateAllocations:input_type -> drover.structs.AllocUpdateRequest
+	35, // 84: drover.structs.Drover.Raft:input_type -> drover.structs.RaftMessage
+	46, // 85: drover.structs.Drover.InstallSnapshot:input_type -> drover.structs.SnapshotChunk
+	39, // 86: drover.structs.Drover.ServerInfo:input_type -> drover.structs.ServerInfoRequest
+	41, // 87: drover.structs.Drover.AddRaftPeer:input_type -> drover.structs.AddRaftPeerRequest
+	42, // 88: drover.structs.Drover.RemoveRaftPeer:input_type -> drover.structs.RemoveRaftPeerRequest
+	43, // 89: drover.structs.Drover.RaftConfiguration:input_type -> drover.structs.RaftConfigurationRequest
+	50, // 90: drover.structs.Drover.Restore:input_type -> drover.structs.RestoreChunk
+	53, // 91: drover.structs.Drover.GarbageCollect:input_type -> drover.structs.GarbageCollectRequest
+	57, // 92: drover.structs.Drover.GetSchedulerConfiguration:input_type -> drover.structs.SchedulerConfigRequest
+	59, // 93: drover.structs.Drover.SetSchedulerConfiguration:input_type -> drover.structs.SchedulerSetConfigRequest
+	7,  // 94: drover.structs.Drover.GetJobVersions:input_type -> drover.structs.JobSpecificRequest
+	4,  // 95: drover.structs.Drover.RegisterJob:output_type -> drover.structs.JobRegisterResponse
+	6,  // 96: drover.structs.Drover.DeregisterJob:output_type -> drover.structs.JobDeregisterResponse
+	8,  // 97: drover.structs.Drover.GetJob:output_type -> drover.structs.SingleJobResponse
+	10, // 98: drover.structs.Drover.ListJobs:output_type -> drover.structs.JobListResponse
+	12, // 99: drover.structs.Drover.ListAllocations:output_type -> drover.structs.AllocListResponse
+	14, // 100: drover.structs.Drover.ListNodes:output_type -> drover.structs.NodeListResponse
+	16, // 101: drover.structs.Drover.GetEvaluation:output_type -> drover.structs.SingleEvalResponse
+	19, // 102: drover.structs.Drover.RegisterNode:output_type -> drover.structs.NodeUpdateResponse
+	19, // 103: drover.structs.Drover.Heartbeat:output_type -> drover.structs.NodeUpdateResponse
+	21, // 104: drover.structs.Drover.GetNodeAllocations:output_type -> drover.structs.NodeAllocsResponse
+	23, // 105: drover.structs.Drover.UpdateAllocations:output_type -> drover.structs.GenericResponse
+	36, // 106: drover.structs.Drover.Raft:output_type -> drover.structs.Empty
+	36, // 107: drover.structs.Drover.InstallSnapshot:output_type -> drover.structs.Empty
+	40, // 108: drover.structs.Drover.ServerInfo:output_type -> drover.structs.ServerInfoResponse
+	23, // 109: drover.structs.Drover.AddRaftPeer:output_type -> drover.structs.GenericResponse
+	23, // 110: drover.structs.Drover.RemoveRaftPeer:output_type -> drover.structs.GenericResponse
+	45, // 111: drover.structs.Drover.RaftConfiguration:output_type -> drover.structs.RaftConfigurationResponse
+	23, // 112: drover.structs.Drover.Restore:output_type -> drover.structs.GenericResponse
+	54, // 113: drover.structs.Drover.GarbageCollect:output_type -> drover.structs.GarbageCollectResponse
+	58, // 114: drover.structs.Drover.GetSchedulerConfiguration:output_type -> drover.structs.SchedulerConfigResponse
+	60, // 115: drover.structs.Drover.SetSchedulerConfiguration:output_type -> drover.structs.SchedulerSetConfigResponse
+	61, // 116: drover.structs.Drover.GetJobVersions:output_type -> drover.structs.JobVersionsResponse
+	95, // [95:117] is the sub-list for method output_type
+	73, // [73:95] is the sub-list for method input_type
+	73, // [73:73] is the sub-list for extension type_name
+	73, // [73:73] is the sub-list for extension extendee
+	0,  // [0:73] is the sub-list for field type_name
 }
 
 func init() { file_structs_rpc_proto_init() }
@@ -4228,7 +4327,7 @@ func file_structs_rpc_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_structs_rpc_proto_rawDesc), len(file_structs_rpc_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   60,
+			NumMessages:   62,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

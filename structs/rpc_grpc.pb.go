@@ -40,6 +40,7 @@ const (
 	Drover_RemoveRaftPeer_FullMethodName            = "/drover.structs.Drover/RemoveRaftPeer"
 	Drover_RaftConfiguration_FullMethodName         = "/drover.structs.Drover/RaftConfiguration"
 	Drover_Restore_FullMethodName                   = "/drover.structs.Drover/Restore"
+	Drover_GarbageCollect_FullMethodName            = "/drover.structs.Drover/GarbageCollect"
 	Drover_GetSchedulerConfiguration_FullMethodName = "/drover.structs.Drover/GetSchedulerConfiguration"
 	Drover_SetSchedulerConfiguration_FullMethodName = "/drover.structs.Drover/SetSchedulerConfiguration"
 	Drover_GetJobVersions_FullMethodName            = "/drover.structs.Drover/GetJobVersions"
@@ -69,6 +70,7 @@ type DroverClient interface {
 	RemoveRaftPeer(ctx context.Context, in *RemoveRaftPeerRequest, opts ...grpc.CallOption) (*GenericResponse, error)
 	RaftConfiguration(ctx context.Context, in *RaftConfigurationRequest, opts ...grpc.CallOption) (*RaftConfigurationResponse, error)
 	Restore(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[RestoreChunk, GenericResponse], error)
+	GarbageCollect(ctx context.Context, in *GarbageCollectRequest, opts ...grpc.CallOption) (*GarbageCollectResponse, error)
 	GetSchedulerConfiguration(ctx context.Context, in *SchedulerConfigRequest, opts ...grpc.CallOption) (*SchedulerConfigResponse, error)
 	SetSchedulerConfiguration(ctx context.Context, in *SchedulerSetConfigRequest, opts ...grpc.CallOption) (*SchedulerSetConfigResponse, error)
 	GetJobVersions(ctx context.Context, in *JobSpecificRequest, opts ...grpc.CallOption) (*JobVersionsResponse, error)
@@ -271,6 +273,16 @@ func (c *droverClient) Restore(ctx context.Context, opts ...grpc.CallOption) (gr
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Drover_RestoreClient = grpc.ClientStreamingClient[RestoreChunk, GenericResponse]
 
+func (c *droverClient) GarbageCollect(ctx context.Context, in *GarbageCollectRequest, opts ...grpc.CallOption) (*GarbageCollectResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GarbageCollectResponse)
+	err := c.cc.Invoke(ctx, Drover_GarbageCollect_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *droverClient) GetSchedulerConfiguration(ctx context.Context, in *SchedulerConfigRequest, opts ...grpc.CallOption) (*SchedulerConfigResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(SchedulerConfigResponse)
@@ -325,6 +337,7 @@ type DroverServer interface {
 	RemoveRaftPeer(context.Context, *RemoveRaftPeerRequest) (*GenericResponse, error)
 	RaftConfiguration(context.Context, *RaftConfigurationRequest) (*RaftConfigurationResponse, error)
 	Restore(grpc.ClientStreamingServer[RestoreChunk, GenericResponse]) error
+	GarbageCollect(context.Context, *GarbageCollectRequest) (*GarbageCollectResponse, error)
 	GetSchedulerConfiguration(context.Context, *SchedulerConfigRequest) (*SchedulerConfigResponse, error)
 	SetSchedulerConfiguration(context.Context, *SchedulerSetConfigRequest) (*SchedulerSetConfigResponse, error)
 	GetJobVersions(context.Context, *JobSpecificRequest) (*JobVersionsResponse, error)
@@ -391,6 +404,9 @@ func (UnimplementedDroverServer) RaftConfiguration(context.Context, *RaftConfigu
 }
 func (UnimplementedDroverServer) Restore(grpc.ClientStreamingServer[RestoreChunk, GenericResponse]) error {
 	return status.Error(codes.Unimplemented, "method Restore not implemented")
+}
+func (UnimplementedDroverServer) GarbageCollect(context.Context, *GarbageCollectRequest) (*GarbageCollectResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GarbageCollect not implemented")
 }
 func (UnimplementedDroverServer) GetSchedulerConfiguration(context.Context, *SchedulerConfigRequest) (*SchedulerConfigResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetSchedulerConfiguration not implemented")
@@ -713,6 +729,24 @@ func _Drover_Restore_Handler(srv interface{}, stream grpc.ServerStream) error {
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Drover_RestoreServer = grpc.ClientStreamingServer[RestoreChunk, GenericResponse]
 
+func _Drover_GarbageCollect_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GarbageCollectRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DroverServer).GarbageCollect(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Drover_GarbageCollect_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DroverServer).GarbageCollect(ctx, req.(*GarbageCollectRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Drover_GetSchedulerConfiguration_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(SchedulerConfigRequest)
 	if err := dec(in); err != nil {
@@ -833,6 +867,10 @@ var Drover_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RaftConfiguration",
 			Handler:    _Drover_RaftConfiguration_Handler,
+		},
+		{
+			MethodName: "GarbageCollect",
+			Handler:    _Drover_GarbageCollect_Handler,
 		},
 		{
 			MethodName: "GetSchedulerConfiguration",

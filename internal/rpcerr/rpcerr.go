@@ -1,6 +1,7 @@
 // Package rpcerr carries drover's typed errors across gRPC: a server
-// turns them into status codes (with validation problems as details) and a
-// caller turns them back, so errors.Is works on both sides.
+// turns them into status codes, with the sentinel named in an ErrorKind
+// detail and validation problems as details, and a caller turns them back,
+// so errors.Is works on both sides.
 package rpcerr
 
 import (
@@ -13,31 +14,46 @@ import (
 	"github.com/droverhq/drover/structs"
 )
 
+// sentinels names every error that crosses the wire with its identity,
+// most specific first, and the status code it travels as.
+var sentinels = []struct {
+	name string
+	err  error
+	code codes.Code
+}{
+	{"not_found", structs.ErrNotFound, codes.NotFound},
+	{"permission_denied", structs.ErrPermissionDenied, codes.PermissionDenied},
+	{"bad_request", structs.ErrBadRequest, codes.InvalidArgument},
+	{"leadership_lost", structs.ErrLeadershipLost, codes.Aborted},
+	{"registration_rejected", structs.ErrRegistrationRejected, codes.FailedPrecondition},
+	{"not_leader", structs.ErrNotLeader, codes.FailedPrecondition},
+	{"no_leader", structs.ErrNoLeader, codes.Unavailable},
+	{"shutdown", structs.ErrShutdown, codes.Unavailable},
+}
+
 // To turns a server error into a gRPC status the remote side can map back.
 func To(err error) error {
 	if err == nil {
 		return nil
 	}
 	var verr *structs.ValidationError
-	switch {
-	case errors.As(err, &verr):
+	if errors.As(err, &verr) {
 		st := status.New(codes.InvalidArgument, err.Error())
 		if d, derr := st.WithDetails(&structs.ValidationProblems{Problems: verr.Problems}); derr == nil {
 			st = d
 		}
 		return st.Err()
-	case errors.Is(err, structs.ErrRegistrationRejected):
-		return withReason(codes.FailedPrecondition, err, reasonRegistrationRejected)
-	case errors.Is(err, structs.ErrNotFound):
-		return status.Error(codes.NotFound, err.Error())
-	case errors.Is(err, structs.ErrPermissionDenied):
-		return status.Error(codes.PermissionDenied, err.Error())
-	case errors.Is(err, structs.ErrBadRequest):
-		return status.Error(codes.InvalidArgument, err.Error())
-	case errors.Is(err, structs.ErrNotLeader):
-		return status.Error(codes.FailedPrecondition, err.Error())
-	case errors.Is(err, structs.ErrNoLeader), errors.Is(err, structs.ErrShutdown):
-		return status.Error(codes.Unavailable, err.Error())
+	}
+	for _, s := range sentinels {
+		if errors.Is(err, s.err) {
+			st := status.New(s.code, err.Error())
+			if d, derr := st.WithDetails(&structs.ErrorKind{Sentinel: s.name}); derr == nil {
+				st = d
+			}
+			return st.Err()
+		}
+	}
+	switch {
 	case errors.Is(err, context.DeadlineExceeded):
 		return status.Error(codes.DeadlineExceeded, err.Error())
 	case errors.Is(err, context.Canceled):
@@ -46,21 +62,29 @@ func To(err error) error {
 	return status.Error(codes.Internal, err.Error())
 }
 
-// From turns a gRPC status back into the matching sentinel error,
-// keeping the server's message.
+// From turns a gRPC status back into the matching sentinel error, keeping
+// the server's message. A status without a drover detail (one made by the
+// gRPC layer, such as an unreachable server) maps by its code alone.
 func From(err error) error {
 	st, ok := status.FromError(err)
 	if !ok || err == nil {
 		return err
 	}
+	for _, d := range st.Details() {
+		switch d := d.(type) {
+		case *structs.ValidationProblems:
+			return &structs.ValidationError{Problems: d.Problems}
+		case *structs.ErrorKind:
+			for _, s := range sentinels {
+				if s.name == d.Sentinel {
+					return &rpcError{msg: st.Message(), sentinel: s.err}
+				}
+			}
+		}
+	}
 	var sentinel error
 	switch st.Code() {
 	case codes.InvalidArgument:
-		for _, d := range st.Details() {
-			if p, ok := d.(*structs.ValidationProblems); ok {
-				return &structs.ValidationError{Problems: p.Problems}
-			}
-		}
 		sentinel = structs.ErrBadRequest
 	case codes.NotFound:
 		sentinel = structs.ErrNotFound
@@ -68,9 +92,8 @@ func From(err error) error {
 		sentinel = structs.ErrPermissionDenied
 	case codes.FailedPrecondition:
 		sentinel = structs.ErrNotLeader
-		if hasReason(st, reasonRegistrationRejected) {
-			sentinel = structs.ErrRegistrationRejected
-		}
+	case codes.Aborted:
+		sentinel = structs.ErrLeadershipLost
 	case codes.Unavailable:
 		sentinel = structs.ErrNoLeader
 	case codes.DeadlineExceeded:
@@ -83,6 +106,22 @@ func From(err error) error {
 	return &rpcError{msg: st.Message(), sentinel: sentinel}
 }
 
+// IsTransport reports whether err is a gRPC status made by the transport
+// rather than by a drover server: the request may not have been handled.
+func IsTransport(err error) bool {
+	st, ok := status.FromError(err)
+	if !ok || err == nil {
+		return false
+	}
+	for _, d := range st.Details() {
+		switch d.(type) {
+		case *structs.ValidationProblems, *structs.ErrorKind:
+			return false
+		}
+	}
+	return st.Code() == codes.Unavailable
+}
+
 // rpcError carries a remote message and matches its sentinel with errors.Is.
 type rpcError struct {
 	msg      string
@@ -91,23 +130,3 @@ type rpcError struct {
 
 func (e *rpcError) Error() string { return e.msg }
 func (e *rpcError) Unwrap() error { return e.sentinel }
-
-// Reasons told apart within one status code by an ErrorReason detail.
-const reasonRegistrationRejected = "registration_rejected"
-
-func withReason(code codes.Code, err error, reason string) error {
-	st := status.New(code, err.Error())
-	if d, derr := st.WithDetails(&structs.ErrorReason{Reason: reason}); derr == nil {
-		st = d
-	}
-	return st.Err()
-}
-
-func hasReason(st *status.Status, reason string) bool {
-	for _, d := range st.Details() {
-		if r, ok := d.(*structs.ErrorReason); ok && r.Reason == reason {
-			return true
-		}
-	}
-	return false
-}

@@ -1,0 +1,172 @@
+package drover_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/droverhq/drover"
+	"github.com/droverhq/drover/internal/testcluster"
+)
+
+// batchJob is a small valid job; nothing needs to run it for the raft tests.
+func batchJob(id string) *drover.Job {
+	return &drover.Job{
+		Id: id, Type: "batch", Datacenters: []string{"dc1"},
+		TaskGroups: []*drover.TaskGroup{{
+			Name: "g", Count: 1,
+			Tasks: []*drover.Task{{Name: "t", Driver: "mock"}},
+		}},
+	}
+}
+
+// registerRetrying registers a job through srv, retrying while the
+// cluster has no leader or lost one, until ctx ends.
+func registerRetrying(ctx context.Context, srv *drover.Server, job *drover.Job) error {
+	for {
+		_, err := srv.RegisterJob(ctx, job)
+		if err == nil || !(errors.Is(err, drover.ErrNoLeader) || errors.Is(err, drover.ErrLeadershipLost)) {
+			return err
+		}
+		if ctx.Err() != nil {
+			return err
+		}
+	}
+}
+
+func TestThreeServersFormOneCluster(t *testing.T) {
+	c := testcluster.New(t, testcluster.Options{Servers: 3})
+	leader := c.WaitLeader(30 * time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	peers, err := leader.Server().RaftConfiguration(ctx)
+	require.NoError(t, err)
+	require.Len(t, peers, 3)
+	leaders := 0
+	for _, p := range peers {
+		require.True(t, p.Voter)
+		if p.Leader {
+			leaders++
+			require.Equal(t, leader.Addr, p.Addr)
+		}
+	}
+	require.Equal(t, 1, leaders)
+
+	// Every server takes writes and consistent reads; the follower forwards.
+	for i, m := range c.Members() {
+		id := fmt.Sprintf("job-%d", i)
+		_, err := m.Server().RegisterJob(ctx, batchJob(id))
+		require.NoError(t, err, "write through %s", m.Name)
+		for _, other := range c.Members() {
+			j, err := other.Server().Job(ctx, "", id)
+			require.NoError(t, err, "consistent read on %s", other.Name)
+			require.Equal(t, id, j.Id)
+		}
+	}
+}
+
+func TestThreeServersSurviveLeaderLoss(t *testing.T) {
+	c := testcluster.New(t, testcluster.Options{Servers: 3})
+	old := c.WaitLeader(30 * time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	_, err := old.Server().RegisterJob(ctx, batchJob("before"))
+	require.NoError(t, err)
+
+	old.Stop() // hard: no leave
+	killed := time.Now()
+	leader := c.WaitLeader(30 * time.Second)
+	require.NotEqual(t, old.Name, leader.Name)
+	t.Logf("new leader %s after %s", leader.Name, time.Since(killed))
+
+	for _, m := range c.Running() {
+		require.NoError(t, registerRetrying(ctx, m.Server(), batchJob("after-"+m.Name)))
+	}
+	for _, m := range c.Running() {
+		for _, id := range []string{"before", "after-" + c.Running()[0].Name, "after-" + c.Running()[1].Name} {
+			_, err := m.Server().Job(ctx, "", id)
+			require.NoError(t, err, "%s reads %s", m.Name, id)
+		}
+	}
+
+	// The old leader comes back as a follower and catches up.
+	require.NoError(t, old.Start())
+	waitUntil(t, 30*time.Second, "the old leader to catch up", func() bool {
+		_, err := old.Server().Job(drover.AllowStale(ctx), "", "after-"+leader.Name)
+		return err == nil
+	})
+}
+
+// waitUntil polls cond until it holds or timeout passes.
+func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestFiveServersLoseTwoKeepWorkingLoseThreeFailFast(t *testing.T) {
+	c := testcluster.New(t, testcluster.Options{Servers: 5})
+	leader := c.WaitLeader(30 * time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	// Lose two (the leader among them): three of five keep a quorum.
+	var others []*testcluster.Member
+	for _, m := range c.Members() {
+		if m != leader {
+			others = append(others, m)
+		}
+	}
+	leader.Stop()
+	others[0].Stop()
+	c.WaitLeader(30 * time.Second)
+	for _, m := range c.Running() {
+		require.NoError(t, registerRetrying(ctx, m.Server(), batchJob("with-three-"+m.Name)))
+		_, err := m.Server().Job(ctx, "", "with-three-"+m.Name)
+		require.NoError(t, err)
+	}
+
+	// Lose a third: no quorum. Every write and every consistent read on
+	// the two left fails with ErrNoLeader within the bounded wait.
+	others[1].Stop()
+	left := c.Running()
+	require.Len(t, left, 2)
+	const bound = 15 * time.Second // the leader wait is 5 s at raft_multiplier 1
+	for _, m := range left {
+		start := time.Now()
+		_, err := m.Server().RegisterJob(ctx, batchJob("no-quorum"))
+		require.ErrorIs(t, err, drover.ErrNoLeader, "write on %s", m.Name)
+		require.Less(t, time.Since(start), bound)
+
+		start = time.Now()
+		_, err = m.Server().Job(ctx, "", "with-three-"+m.Name)
+		require.ErrorIs(t, err, drover.ErrNoLeader, "consistent read on %s", m.Name)
+		require.Less(t, time.Since(start), bound)
+
+		// A stale read still answers from local state.
+		j, err := m.Server().Job(drover.AllowStale(ctx), "", "with-three-"+m.Name)
+		require.NoError(t, err)
+		require.Equal(t, "with-three-"+m.Name, j.Id)
+	}
+
+	// One comes back: quorum again, and everything works.
+	require.NoError(t, others[1].Start())
+	c.WaitLeader(30 * time.Second)
+	for _, m := range c.Running() {
+		require.NoError(t, registerRetrying(ctx, m.Server(), batchJob("healed-"+m.Name)))
+		for _, id := range []string{"with-three-" + left[0].Name, "healed-" + m.Name} {
+			_, err := m.Server().Job(ctx, "", id)
+			require.NoError(t, err, "%s reads %s", m.Name, id)
+		}
+	}
+}

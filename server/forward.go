@@ -1,0 +1,140 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"google.golang.org/grpc/metadata"
+
+	"github.com/droverhq/drover/internal/rpcerr"
+	"github.com/droverhq/drover/structs"
+)
+
+// errUnreachable: a server could not be reached, so nothing was sent to it.
+var errUnreachable = errors.New("server unreachable")
+
+type ctxKey int
+
+const (
+	staleKey ctxKey = iota
+	forwardedKey
+)
+
+// forwardedHeader marks a call one server forwarded to another: the
+// receiver serves it or refuses it, and never forwards it again.
+const forwardedHeader = "x-drover-forwarded"
+
+// AllowStale returns a context under which reads are served from the
+// local state of whichever server receives them, without asking the
+// leader: faster, available without a quorum, and possibly behind the
+// latest writes (Nomad's AllowStale). Without it a read on any server
+// sees every write acknowledged before the read began.
+func AllowStale(ctx context.Context) context.Context {
+	return context.WithValue(ctx, staleKey, true)
+}
+
+func isStale(ctx context.Context) bool {
+	v, _ := ctx.Value(staleKey).(bool)
+	return v
+}
+
+// withForwarded marks ctx, on the receiving side, as a forwarded call.
+func withForwarded(ctx context.Context) context.Context {
+	return context.WithValue(ctx, forwardedKey, true)
+}
+
+func isForwarded(ctx context.Context) bool {
+	v, _ := ctx.Value(forwardedKey).(bool)
+	return v
+}
+
+// incomingForwarded reports whether an RPC's metadata marks it forwarded.
+func incomingForwarded(ctx context.Context) bool {
+	md, ok := metadata.FromIncomingContext(ctx)
+	return ok && len(md.Get(forwardedHeader)) > 0
+}
+
+// leaderCall runs a write where it must run: local on the leader, remote
+// against the leader from any other server. While there is no leader it
+// waits, up to the leader wait, and then fails with ErrNoLeader. A call
+// is retried only when it is certain it was not applied (this server or
+// the one it reached was not the leader, or the leader could not be
+// reached); once a request may have reached a leader that then failed, the
+// caller gets ErrLeadershipLost.
+func (s *Server) leaderCall(ctx context.Context, local func(context.Context) error, remote func(context.Context, structs.DroverClient) error) error {
+	wctx, cancel := context.WithTimeout(ctx, s.cfg.leaderWait())
+	defer cancel()
+	retry := time.NewTimer(0)
+	defer retry.Stop()
+	for {
+		if err := s.raft.Err(); err != nil {
+			return err
+		}
+		changed := s.raft.leaderChanged()
+		if s.raft.isLeader() {
+			err := local(ctx)
+			if !errors.Is(err, ErrNotLeader) || errors.Is(err, ErrLeadershipLost) {
+				return err
+			}
+		} else if isForwarded(ctx) {
+			return fmt.Errorf("%w: %s", ErrNotLeader, s.cfg.Name)
+		} else if addr := s.leaderAddr(); addr != "" {
+			c, err := s.pool.ready(wctx, addr)
+			if err == nil {
+				err = remote(metadata.AppendToOutgoingContext(ctx, forwardedHeader, s.cfg.Name), c)
+				if err == nil {
+					return nil
+				}
+				if rpcerr.IsTransport(err) {
+					return fmt.Errorf("%w: leader %s: %v", ErrLeadershipLost, addr, err)
+				}
+				err = rpcerr.From(err)
+				if !errors.Is(err, ErrNotLeader) || errors.Is(err, ErrLeadershipLost) {
+					return err
+				}
+			}
+		}
+		retry.Reset(s.cfg.retryInterval())
+		select {
+		case <-changed:
+		case <-retry.C:
+		case <-wctx.Done():
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("%w: none within %s", ErrNoLeader, s.cfg.leaderWait())
+		case <-s.stopCtx.Done():
+			return ErrShutdown
+		}
+	}
+}
+
+// leaderAddr is the RPC address of the leader this server knows, or "".
+func (s *Server) leaderAddr() string {
+	lead := s.raft.leaderID.Load()
+	if lead == 0 {
+		return ""
+	}
+	if lead == s.self.Id {
+		return s.self.Addr
+	}
+	if p := s.raft.peers.get(lead); p != nil {
+		return p.Addr
+	}
+	s.raft.transport.mu.Lock()
+	defer s.raft.transport.mu.Unlock()
+	return s.raft.transport.learned[lead]
+}
+
+// readBarrier makes this server's state at least as new as every write
+// acknowledged before the call (raft ReadIndex), unless ctx allows stale
+// reads. Without a quorum it fails with ErrNoLeader after the leader wait.
+func (s *Server) readBarrier(ctx context.Context) error {
+	if isStale(ctx) {
+		return nil
+	}
+	_, err := s.raft.readIndex(ctx)
+	return err
+}

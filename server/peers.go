@@ -1,0 +1,192 @@
+package server
+
+import (
+	"slices"
+	"sort"
+	"sync"
+
+	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/droverhq/drover/structs"
+)
+
+// peerSet is the raft peer set as the log describes it: who the servers
+// are and where their RPC listens. It changes only when a configuration
+// change or a snapshot is applied, on the raft goroutine, so every server
+// holds the same set at the same index. Raft ids are never reused: a
+// removed id stays in removed and may not come back.
+type peerSet struct {
+	mu      sync.RWMutex
+	peers   map[uint64]*structs.RaftPeer
+	removed map[uint64]bool
+	// addrs is every peer's RPC address, rebuilt on change: heartbeat
+	// replies hand it out without work per call.
+	addrs []string
+}
+
+func newPeerSet() *peerSet {
+	return &peerSet{peers: map[uint64]*structs.RaftPeer{}, removed: map[uint64]bool{}}
+}
+
+func encodePeer(p *structs.RaftPeer) []byte {
+	b, _ := proto.MarshalOptions{Deterministic: true}.Marshal(p)
+	return b
+}
+
+func decodePeer(b []byte) (*structs.RaftPeer, bool) {
+	p := &structs.RaftPeer{}
+	if err := proto.Unmarshal(b, p); err != nil || p.Id == 0 {
+		return nil, false
+	}
+	return p, true
+}
+
+// admit decides whether a configuration change may be applied. A change
+// that is refused is applied with its node id zeroed, which raft ignores;
+// every server decides alike because the set is the same at that index.
+func (ps *peerSet) admit(cc *raftpb.ConfChange) bool {
+	ps.mu.RLock()
+	defer ps.mu.RUnlock()
+	id := cc.GetNodeId()
+	if id == 0 {
+		return false
+	}
+	switch cc.GetType() {
+	case raftpb.ConfChangeType_ConfChangeAddNode, raftpb.ConfChangeType_ConfChangeAddLearnerNode, raftpb.ConfChangeType_ConfChangeUpdateNode:
+		if ps.removed[id] {
+			return false
+		}
+		p, ok := decodePeer(cc.GetContext())
+		if !ok || p.Id != id {
+			// A promotion of a known learner may carry no context.
+			_, known := ps.peers[id]
+			return known && len(cc.GetContext()) == 0 && cc.GetType() == raftpb.ConfChangeType_ConfChangeAddNode
+		}
+		return true
+	case raftpb.ConfChangeType_ConfChangeRemoveNode:
+		return true
+	}
+	return false
+}
+
+// apply records an admitted configuration change.
+func (ps *peerSet) apply(cc *raftpb.ConfChange) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	id := cc.GetNodeId()
+	switch cc.GetType() {
+	case raftpb.ConfChangeType_ConfChangeAddNode, raftpb.ConfChangeType_ConfChangeAddLearnerNode, raftpb.ConfChangeType_ConfChangeUpdateNode:
+		p, ok := decodePeer(cc.GetContext())
+		if !ok {
+			p = proto.CloneOf(ps.peers[id])
+		}
+		switch cc.GetType() {
+		case raftpb.ConfChangeType_ConfChangeAddNode:
+			p.Voter = true
+		case raftpb.ConfChangeType_ConfChangeAddLearnerNode:
+			p.Voter = false
+		case raftpb.ConfChangeType_ConfChangeUpdateNode:
+			if old := ps.peers[id]; old != nil {
+				p.Voter = old.Voter
+			}
+		}
+		ps.peers[id] = p
+	case raftpb.ConfChangeType_ConfChangeRemoveNode:
+		delete(ps.peers, id)
+		ps.removed[id] = true
+	}
+	ps.rebuildLocked()
+}
+
+// restore replaces the set with the one a snapshot recorded.
+func (ps *peerSet) restore(peers []*structs.RaftPeer, removed []uint64) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	ps.peers = make(map[uint64]*structs.RaftPeer, len(peers))
+	for _, p := range peers {
+		ps.peers[p.Id] = proto.CloneOf(p)
+	}
+	ps.removed = make(map[uint64]bool, len(removed))
+	for _, id := range removed {
+		ps.removed[id] = true
+	}
+	ps.rebuildLocked()
+}
+
+func (ps *peerSet) rebuildLocked() {
+	ps.addrs = ps.addrs[:0:0]
+	for _, p := range ps.peers {
+		if p.Addr != "" {
+			ps.addrs = append(ps.addrs, p.Addr)
+		}
+	}
+	sort.Strings(ps.addrs)
+}
+
+// snapshot returns the set's contents, sorted by id, for a snapshot header.
+func (ps *peerSet) snapshot() ([]*structs.RaftPeer, []uint64) {
+	ps.mu.RLock()
+	defer ps.mu.RUnlock()
+	peers := make([]*structs.RaftPeer, 0, len(ps.peers))
+	for _, p := range ps.peers {
+		peers = append(peers, proto.CloneOf(p))
+	}
+	slices.SortFunc(peers, func(a, b *structs.RaftPeer) int { return cmpUint(a.Id, b.Id) })
+	removed := make([]uint64, 0, len(ps.removed))
+	for id := range ps.removed {
+		removed = append(removed, id)
+	}
+	slices.Sort(removed)
+	return peers, removed
+}
+
+func cmpUint(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// get returns the peer with id, or nil.
+func (ps *peerSet) get(id uint64) *structs.RaftPeer {
+	ps.mu.RLock()
+	defer ps.mu.RUnlock()
+	return ps.peers[id]
+}
+
+// byName returns the peer named name, or nil.
+func (ps *peerSet) byName(name string) *structs.RaftPeer {
+	ps.mu.RLock()
+	defer ps.mu.RUnlock()
+	for _, p := range ps.peers {
+		if p.Name == name {
+			return p
+		}
+	}
+	return nil
+}
+
+// isRemoved reports whether id was removed from the set.
+func (ps *peerSet) isRemoved(id uint64) bool {
+	ps.mu.RLock()
+	defer ps.mu.RUnlock()
+	return ps.removed[id]
+}
+
+// addresses returns every peer's RPC address; the caller must not modify it.
+func (ps *peerSet) addresses() []string {
+	ps.mu.RLock()
+	defer ps.mu.RUnlock()
+	return ps.addrs
+}
+
+// len is the number of peers.
+func (ps *peerSet) len() int {
+	ps.mu.RLock()
+	defer ps.mu.RUnlock()
+	return len(ps.peers)
+}

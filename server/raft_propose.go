@@ -1,0 +1,207 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/droverhq/drover/structs"
+)
+
+// propose replicates cmd and waits until it is applied on this server,
+// returning the raft index it was applied at. Only the leader proposes:
+// elsewhere it returns ErrNotLeader before anything is sent. When the
+// server loses leadership while the entry is in flight, the outcome is
+// unknown: it returns ErrLeadershipLost if another leader appears within
+// the leader wait, ErrNoLeader if none does.
+func (rn *raftNode) propose(ctx context.Context, cmd *structs.LogCommand) (uint64, error) {
+	if err := rn.Err(); err != nil {
+		return 0, err
+	}
+	if !rn.started.Load() {
+		return 0, ErrNotLeader
+	}
+	select {
+	case <-rn.donec:
+		return 0, rn.stoppedErr()
+	default:
+	}
+	if !rn.leader.Load() {
+		return 0, ErrNotLeader
+	}
+	id := rn.nextID.Add(1)
+	cmd.RequestId = id
+	if cmd.Time == 0 {
+		cmd.Time = rn.cfg.now().UnixNano()
+	}
+	data, err := proto.Marshal(cmd)
+	if err != nil {
+		return 0, fmt.Errorf("encode command: %w", err)
+	}
+	ch := make(chan applyResult, 1)
+	rn.waitMu.Lock()
+	rn.waits[id] = ch
+	rn.waitMu.Unlock()
+	defer func() {
+		rn.waitMu.Lock()
+		delete(rn.waits, id)
+		rn.waitMu.Unlock()
+	}()
+
+	ctx, cancel := context.WithTimeout(ctx, rn.cfg.proposeTimeout)
+	defer cancel()
+	select {
+	case rn.propc <- data:
+	case <-ctx.Done():
+		return 0, ErrNotLeader
+	case <-rn.donec:
+		return 0, rn.stoppedErr()
+	}
+	select {
+	case res := <-ch:
+		if errors.Is(res.err, errLeadershipLost) {
+			return 0, rn.afterLeadershipLost(ctx)
+		}
+		return res.index, res.err
+	case <-ctx.Done():
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return 0, fmt.Errorf("%w: not committed within %s", ErrLeadershipLost, rn.cfg.proposeTimeout)
+		}
+		return 0, ctx.Err()
+	case <-rn.donec:
+		return 0, rn.stoppedErr()
+	}
+}
+
+// afterLeadershipLost tells a proposer whose entry was in flight when this
+// server stepped down what became of the cluster: a new leader (the entry
+// may or may not have been committed) or none within the leader wait.
+func (rn *raftNode) afterLeadershipLost(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, rn.cfg.leaderWait)
+	defer cancel()
+	for rn.leaderID.Load() == 0 {
+		select {
+		case <-rn.leaderChanged():
+		case <-ctx.Done():
+			return fmt.Errorf("%w: leadership was lost while the write was in flight", ErrNoLeader)
+		case <-rn.donec:
+			return rn.stoppedErr()
+		}
+	}
+	return ErrLeadershipLost
+}
+
+// barrier commits an empty command and waits for it: once it returns, this
+// server has applied everything committed before it.
+func (rn *raftNode) barrier(ctx context.Context) (uint64, error) {
+	return rn.propose(ctx, &structs.LogCommand{})
+}
+
+// readIndex returns an index such that every write acknowledged before the
+// call is applied on this server once the index is: raft's ReadIndex,
+// confirmed by a quorum of the leader's heartbeats. It works on any server
+// (a follower asks the leader) and waits until the index is applied here.
+// Without a leader or a quorum it fails with ErrNoLeader after the leader
+// wait.
+func (rn *raftNode) readIndex(ctx context.Context) (uint64, error) {
+	if err := rn.Err(); err != nil {
+		return 0, err
+	}
+	if !rn.started.Load() {
+		return 0, fmt.Errorf("%w: the server has not joined a cluster yet", ErrNoLeader)
+	}
+	id := rn.nextID.Add(1)
+	ch := make(chan uint64, 1)
+	rn.waitMu.Lock()
+	rn.reads[id] = ch
+	rn.waitMu.Unlock()
+	defer func() {
+		rn.waitMu.Lock()
+		delete(rn.reads, id)
+		rn.waitMu.Unlock()
+	}()
+	wctx, cancel := context.WithTimeout(ctx, rn.cfg.leaderWait)
+	defer cancel()
+	rctx := readCtx(id)
+	// Raft drops a read request it cannot serve (no leader yet, or a new
+	// leader that has not committed in its term): ask again now and then.
+	retry := time.NewTicker(rn.cfg.baseTick * time.Duration(max(rn.cfg.electionTicks/2, 1)))
+	defer retry.Stop()
+	for {
+		select {
+		case rn.readc <- rctx:
+		case <-wctx.Done():
+			return 0, rn.readTimeout(ctx)
+		case <-rn.donec:
+			return 0, rn.stoppedErr()
+		}
+		select {
+		case idx := <-ch:
+			return idx, nil
+		case <-retry.C:
+		case <-wctx.Done():
+			return 0, rn.readTimeout(ctx)
+		case <-rn.donec:
+			return 0, rn.stoppedErr()
+		}
+	}
+}
+
+func (rn *raftNode) readTimeout(ctx context.Context) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return fmt.Errorf("%w: no quorum confirmed a read within %s", ErrNoLeader, rn.cfg.leaderWait)
+}
+
+// changeMembership proposes cc until done reports that the peer set shows
+// it, or ctx ends. Raft silently ignores a change proposed while another is
+// pending, so the proposal is repeated.
+func (rn *raftNode) changeMembership(ctx context.Context, cc *raftpb.ConfChange, done func() bool) error {
+	if !rn.leader.Load() {
+		return ErrNotLeader
+	}
+	ctx, cancel := context.WithTimeout(ctx, rn.cfg.proposeTimeout)
+	defer cancel()
+	retry := time.NewTicker(rn.cfg.baseTick * time.Duration(rn.cfg.electionTicks))
+	defer retry.Stop()
+	for {
+		if done() {
+			return nil
+		}
+		if !rn.leader.Load() {
+			return ErrLeadershipLost
+		}
+		rn.notifyMu.Lock()
+		applied := rn.appliedCh
+		rn.notifyMu.Unlock()
+		select {
+		case rn.confc <- cc:
+		case <-ctx.Done():
+			return fmt.Errorf("membership change not applied: %w", ctx.Err())
+		case <-rn.donec:
+			return rn.stoppedErr()
+		}
+		for wait := true; wait; {
+			select {
+			case <-applied:
+				if done() {
+					return nil
+				}
+				rn.notifyMu.Lock()
+				applied = rn.appliedCh
+				rn.notifyMu.Unlock()
+			case <-retry.C:
+				wait = false
+			case <-ctx.Done():
+				return fmt.Errorf("membership change not applied: %w", ctx.Err())
+			case <-rn.donec:
+				return rn.stoppedErr()
+			}
+		}
+	}
+}

@@ -1,0 +1,177 @@
+package server
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/droverhq/drover/structs"
+)
+
+// snapshotStore keeps the snapshot streams of one server. The data a raft
+// snapshot carries (raftpb.Snapshot.Data) is whatever commit returned: a
+// small reference to a file for dirSnapshots, the stream itself for
+// memSnapshots. Either way open turns it back into the stream.
+type snapshotStore interface {
+	// create starts a snapshot at index and term.
+	create(index, term uint64) (snapshotSink, error)
+	// open returns the stream of the snapshot that data describes.
+	open(data []byte) (io.ReadCloser, error)
+	// prune removes the snapshots older than the one data describes; newer
+	// ones (received from the leader, not yet applied) stay.
+	prune(keep []byte)
+}
+
+// snapshotSink receives a snapshot stream; commit makes it durable.
+type snapshotSink interface {
+	io.Writer
+	// commit makes the snapshot durable and returns the data to record in
+	// the raft snapshot.
+	commit() ([]byte, error)
+	// abort discards a snapshot that will not be committed.
+	abort()
+}
+
+// dirSnapshots keeps each snapshot as a file of a directory: written to a
+// temporary name, synced, then renamed, so a crash leaves either the whole
+// file or none.
+type dirSnapshots struct {
+	dir string
+}
+
+const snapshotSuffix = ".snap"
+
+func newDirSnapshots(dir string) (*dirSnapshots, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create snapshot dir: %w", err)
+	}
+	// Leftovers of snapshots that were being written when the server stopped.
+	tmp, _ := filepath.Glob(filepath.Join(dir, "*.tmp"))
+	for _, f := range tmp {
+		_ = os.Remove(f)
+	}
+	return &dirSnapshots{dir: dir}, nil
+}
+
+func snapshotName(index, term uint64) string {
+	return fmt.Sprintf("%016x-%016x%s", term, index, snapshotSuffix)
+}
+
+func (d *dirSnapshots) create(index, term uint64) (snapshotSink, error) {
+	f, err := os.CreateTemp(d.dir, "*.tmp")
+	if err != nil {
+		return nil, fmt.Errorf("create snapshot file: %w", err)
+	}
+	return &fileSink{dir: d.dir, f: f, w: bufio.NewWriterSize(f, 256<<10), index: index, term: term}, nil
+}
+
+func (d *dirSnapshots) open(data []byte) (io.ReadCloser, error) {
+	ref, err := decodeSnapshotRef(data)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(filepath.Join(d.dir, ref.Name))
+	if err != nil {
+		return nil, fmt.Errorf("open snapshot %s: %w", ref.Name, err)
+	}
+	return f, nil
+}
+
+func (d *dirSnapshots) prune(keep []byte) {
+	ref, err := decodeSnapshotRef(keep)
+	if err != nil {
+		return
+	}
+	files, _ := filepath.Glob(filepath.Join(d.dir, "*"+snapshotSuffix))
+	for _, f := range files {
+		var term, index uint64
+		if _, err := fmt.Sscanf(filepath.Base(f), "%016x-%016x"+snapshotSuffix, &term, &index); err != nil {
+			continue
+		}
+		if index < ref.Index || (index == ref.Index && filepath.Base(f) != ref.Name) {
+			_ = os.Remove(f)
+		}
+	}
+}
+
+func decodeSnapshotRef(data []byte) (*structs.SnapshotRef, error) {
+	ref := &structs.SnapshotRef{}
+	if err := proto.Unmarshal(data, ref); err != nil {
+		return nil, fmt.Errorf("%w: snapshot reference: %w", ErrBadSnapshot, err)
+	}
+	if ref.Name == "" || ref.Name != filepath.Base(ref.Name) || !strings.HasSuffix(ref.Name, snapshotSuffix) {
+		return nil, fmt.Errorf("%w: snapshot reference names %q", ErrBadSnapshot, ref.Name)
+	}
+	return ref, nil
+}
+
+type fileSink struct {
+	dir         string
+	f           *os.File
+	w           *bufio.Writer
+	index, term uint64
+	size        int64
+}
+
+func (s *fileSink) Write(p []byte) (int, error) {
+	n, err := s.w.Write(p)
+	s.size += int64(n)
+	return n, err
+}
+
+func (s *fileSink) commit() ([]byte, error) {
+	name := snapshotName(s.index, s.term)
+	err := errors.Join(s.w.Flush(), s.f.Sync())
+	if cerr := s.f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(s.f.Name(), filepath.Join(s.dir, name))
+	}
+	if err == nil {
+		err = syncDir(s.dir)
+	}
+	if err != nil {
+		_ = os.Remove(s.f.Name())
+		return nil, fmt.Errorf("commit snapshot %s: %w", name, err)
+	}
+	return proto.Marshal(&structs.SnapshotRef{Name: name, Index: s.index, Term: s.term, Size: s.size})
+}
+
+func (s *fileSink) abort() {
+	_ = s.f.Close()
+	_ = os.Remove(s.f.Name())
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// memSnapshots keeps snapshots in the raft snapshot's data itself, for
+// servers without a data directory (an in-memory store).
+type memSnapshots struct{}
+
+func (memSnapshots) create(uint64, uint64) (snapshotSink, error) { return &memSink{}, nil }
+
+func (memSnapshots) open(data []byte) (io.ReadCloser, error) {
+	return io.NopCloser(bytes.NewReader(data)), nil
+}
+
+func (memSnapshots) prune([]byte) {}
+
+type memSink struct{ bytes.Buffer }
+
+func (m *memSink) commit() ([]byte, error) { return m.Bytes(), nil }
+func (m *memSink) abort()                  { m.Reset() }

@@ -105,7 +105,8 @@ func (ps *pass) reconcileAlloc(a *structs.Allocation, tg *structs.TaskGroup, hel
 		ps.reconcileFailed(a, tg, want, held, followups)
 	case node == nil:
 		want(placement{name: a.Name, previous: a, stopPrevious: true, stopReason: "alloc is lost since its node is gone"})
-	case a.DesiredTransition.GetMigrate() && node.node.DrainStrategy != nil || a.DesiredTransition.GetMigrate() && node.node.Status == structs.NodeStatusDown:
+	case a.DesiredTransition.GetMigrate():
+		// Its node drains: placed elsewhere, stopped in the same plan.
 		want(placement{name: a.Name, previous: a, stopPrevious: true, stopReason: "alloc is being migrated"})
 	case a.DesiredTransition.GetForceReschedule() || a.DesiredTransition.GetReschedule():
 		want(placement{name: a.Name, previous: a, stopPrevious: true, stopReason: "alloc is being rescheduled", reschedule: true})

@@ -242,7 +242,23 @@ func (ps *pass) recordGroup(group string, queued int32, m *structs.AllocMetric) 
 			d.FailedTGAllocs = map[string]*structs.AllocMetric{}
 		}
 		m.CoalescedFailures = queued - 1
+		ps.countAvailable(m)
 		d.FailedTGAllocs[group] = m
+	}
+}
+
+// countAvailable records, for a failed group, how many ready nodes each of
+// the job's datacenters has (what `nomad job status` shows as available).
+func (ps *pass) countAvailable(m *structs.AllocMetric) {
+	m.NodesAvailable = map[string]int32{}
+	for _, ns := range ps.nodes {
+		n := ns.node
+		if datacenterMatches(ps.job.Datacenters, n.Datacenter) {
+			m.NodesInPool++
+			if n.Status == structs.NodeStatusReady {
+				m.NodesAvailable[n.Datacenter]++
+			}
+		}
 	}
 }
 

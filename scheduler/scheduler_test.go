@@ -270,6 +270,8 @@ func TestFilteredNodesAreCountedPerReason(t *testing.T) {
 	}, m.ConstraintFiltered, "the metric spans both placements of the group, each node counted once")
 	require.Equal(t, int32(5), m.NodesFiltered)
 	require.Equal(t, int32(6), m.NodesEvaluated)
+	require.Equal(t, map[string]int32{"dc1": 4}, m.NodesAvailable, "ready nodes of the job's datacenters")
+	require.Equal(t, int32(5), m.NodesInPool)
 	require.Equal(t, map[string]int32{"memory": 1}, m.DimensionExhausted)
 }
 

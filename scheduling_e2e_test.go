@@ -191,3 +191,44 @@ func TestSchedulerConfigurationRejectsAndPauses(t *testing.T) {
 		return st["running"] == 1
 	})
 }
+
+func TestSystemJobFollowsNodesLeavingAndJoining(t *testing.T) {
+	dir := t.TempDir()
+	srv := shortTTLServer(t, filepath.Join(dir, "server"), nil, "127.0.0.1:0", nil)
+	defer shutdown(t, srv)
+	a := clientOn(t, filepath.Join(dir, "a"), srv, nil)
+	b := clientOn(t, filepath.Join(dir, "b"), srv, nil)
+	defer shutdown(t, a, b)
+	ctx := context.Background()
+
+	_, err := srv.RegisterJob(ctx, typedJob(t, "agent", "system", 1, "-1"))
+	require.NoError(t, err)
+	running := func() map[string]int {
+		allocs, err := srv.Allocations(ctx, "", "agent", "")
+		require.NoError(t, err)
+		out := map[string]int{}
+		for _, al := range allocs {
+			if al.ClientStatus == "running" && al.DesiredStatus == "run" {
+				out[al.NodeId]++
+			}
+		}
+		return out
+	}
+	waitFor(t, srv, 30*time.Second, "the system job on both nodes", func() bool {
+		return len(running()) == 2
+	})
+
+	shutdown(t, b) // b leaves without a word: its TTL expires
+	waitFor(t, srv, 30*time.Second, "b down and its allocation lost", func() bool {
+		st, _ := statusOn(t, srv, "agent")
+		return st["lost"] == 1
+	})
+	require.Equal(t, map[string]int{a.NodeID(): 1}, running(), "a system job is not moved to another node")
+
+	c := clientOn(t, filepath.Join(dir, "c"), srv, nil)
+	defer shutdown(t, c)
+	waitFor(t, srv, 30*time.Second, "the system job on the node that joined", func() bool {
+		r := running()
+		return r[c.NodeID()] == 1 && r[a.NodeID()] == 1 && len(r) == 2
+	})
+}

@@ -34,6 +34,7 @@ func reservedPorts(n *structs.Node) map[int32]bool {
 		return nil
 	}
 	out := map[int32]bool{}
+	budget := 1 << 17 // bounds the work a malformed spec can cause
 	for _, part := range strings.Split(spec, ",") {
 		part = strings.TrimSpace(part)
 		lo, hi, isRange := strings.Cut(part, "-")
@@ -47,8 +48,10 @@ func reservedPorts(n *structs.Node) map[int32]bool {
 				continue
 			}
 		}
-		for p := a; p <= b && p-a <= 65535; p++ {
+		a, b = max(a, 0), min(b, 65535)
+		for p := a; p <= b && budget > 0; p++ {
 			out[int32(p)] = true
+			budget--
 		}
 	}
 	return out

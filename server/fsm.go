@@ -103,6 +103,9 @@ func (f *fsm) apply(index uint64, data []byte) (*structs.LogCommand, any, error)
 // a changed one becomes a new version, recorded in the history.
 func (f *fsm) applyJobUpsert(tx *state.Txn, index uint64, now int64, c *structs.JobUpsert) []*structs.Evaluation {
 	job := c.Job
+	if job == nil {
+		return nil
+	}
 	old := tx.Job(job.Namespace, job.Id)
 	switch {
 	case old == nil:
@@ -149,6 +152,9 @@ func (f *fsm) applyJobDelete(tx *state.Txn, index uint64, now int64, c *structs.
 
 func (f *fsm) applyNodeUpsert(tx *state.Txn, index uint64, now int64, c *structs.NodeUpsert) ([]*structs.Evaluation, map[string]bool) {
 	node := c.Node
+	if node == nil {
+		return nil, nil
+	}
 	node.ComputedClass = structs.ComputeNodeClass(node)
 	classes := map[string]bool{node.ComputedClass: true}
 	if old := tx.Node(node.Id); old != nil {

@@ -283,8 +283,8 @@ func jobsForNode(snap *state.Snapshot, nodeID string, joining bool, add func(*st
 		return true
 	})
 	if joining {
-		for _, job := range snap.Jobs("", "") {
-			if job.Type == structs.JobTypeSystem || job.Type == structs.JobTypeSysBatch {
+		for _, t := range []string{structs.JobTypeSystem, structs.JobTypeSysBatch} {
+			for _, job := range snap.JobsByType(t) {
 				add(job)
 			}
 		}

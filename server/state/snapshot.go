@@ -45,6 +45,11 @@ func (s *Snapshot) Jobs(ns, prefix string) []*structs.Job {
 	return out
 }
 
+// JobsByType lists the jobs of one type, sorted by namespace then id.
+func (s *Snapshot) JobsByType(jobType string) []*structs.Job {
+	return collect(s.t.jobsByType, prefixKey(jobType))
+}
+
 // JobVersions lists the kept versions of a job, newest first; the first is
 // the current version.
 func (s *Snapshot) JobVersions(ns, id string) []*structs.Job {

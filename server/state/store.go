@@ -23,6 +23,8 @@ type tables struct {
 	index uint64
 	// jobs is keyed by namespace\x00id.
 	jobs btree[*structs.Job]
+	// jobsByType is keyed by type\x00namespace\x00id.
+	jobsByType btree[*structs.Job]
 	// jobVersions is keyed by namespace\x00id\x00version (8 bytes, big endian).
 	jobVersions btree[*structs.Job]
 	nodes       btree[*structs.Node]

@@ -124,7 +124,11 @@ func (tx *Txn) JobVersions(ns, id string) []*structs.Job {
 // UpsertJob stores a job as its current version; it does not record the
 // version in the history (see UpsertJobVersion).
 func (tx *Txn) UpsertJob(j *structs.Job) {
+	if old := tx.Job(j.Namespace, j.Id); old != nil && old.Type != j.Type {
+		tx.t.jobsByType = tx.t.jobsByType.del(tx.o, key(old.Type, old.Namespace, old.Id))
+	}
 	tx.t.jobs = tx.t.jobs.set(tx.o, key(j.Namespace, j.Id), j)
+	tx.t.jobsByType = tx.t.jobsByType.set(tx.o, key(j.Type, j.Namespace, j.Id), j)
 }
 
 // UpsertJobVersion stores j as the job's current version and records it in
@@ -143,6 +147,9 @@ func (tx *Txn) UpsertJobVersion(j *structs.Job, keep int) {
 
 // DeleteJob removes a job and its versions (its allocations and evaluations stay).
 func (tx *Txn) DeleteJob(ns, id string) {
+	if old := tx.Job(ns, id); old != nil {
+		tx.t.jobsByType = tx.t.jobsByType.del(tx.o, key(old.Type, ns, id))
+	}
 	tx.t.jobs = tx.t.jobs.del(tx.o, key(ns, id))
 	for _, v := range tx.JobVersions(ns, id) {
 		tx.t.jobVersions = tx.t.jobVersions.del(tx.o, versionKey(ns, id, v.Version))

@@ -142,3 +142,20 @@ func TestCloneAllocCopiesEveryField(t *testing.T) {
 	c := cloneAlloc(a)
 	require.True(t, proto.Equal(a, c), "cloneAlloc misses a field")
 }
+
+func TestJobsByTypeFollowsChanges(t *testing.T) {
+	s := NewStore()
+	tx := s.Begin()
+	tx.UpsertJob(&structs.Job{Id: "a", Namespace: "default", Type: "system"})
+	tx.UpsertJob(&structs.Job{Id: "b", Namespace: "default", Type: "service"})
+	tx.Commit(1)
+	require.Len(t, s.Snapshot().JobsByType("system"), 1)
+	tx = s.Begin()
+	tx.UpsertJob(&structs.Job{Id: "a", Namespace: "default", Type: "service"})
+	tx.DeleteJob("default", "b")
+	tx.Commit(2)
+	require.Empty(t, s.Snapshot().JobsByType("system"), "a job changing type leaves the old index")
+	got := s.Snapshot().JobsByType("service")
+	require.Len(t, got, 1)
+	require.Equal(t, "a", got[0].Id)
+}

@@ -255,3 +255,43 @@ func TestCustomJobTypeNeedsItsScheduler(t *testing.T) {
 	_, err := s.RegisterJob(context.Background(), j)
 	require.ErrorIs(t, err, structs.ErrValidation, "an unknown type is refused")
 }
+
+type panickyScheduler struct{}
+
+func (panickyScheduler) Schedule(scheduler.State, scheduler.Input) (*scheduler.Decision, error) {
+	panic("bug in a host's scheduler")
+}
+
+func TestCustomSchedulerBugsFailTheEvaluationNotTheServer(t *testing.T) {
+	s := schedTestServer(t, func(c *Config) {
+		c.EnabledSchedulers = append(c.EnabledSchedulers, "buggy", "silent")
+		c.Scheduling.Schedulers = map[string]scheduler.Factory{
+			"buggy":  func() scheduler.Scheduler { return panickyScheduler{} },
+			"silent": func() scheduler.Scheduler { return nilScheduler{} },
+		}
+	})
+	ctx := context.Background()
+	for _, typ := range []string{"buggy", "silent"} {
+		j := mockJob(typ, 1)
+		j.Type = typ
+		resp, err := s.RegisterJob(ctx, j)
+		require.NoError(t, err)
+		waitState(t, s, typ+" evaluation finished", func() bool {
+			e := s.state.Snapshot().Eval(resp.EvalId)
+			return e != nil && e.TerminalStatus()
+		})
+		e := s.state.Snapshot().Eval(resp.EvalId)
+		if typ == "buggy" {
+			require.Equal(t, structs.EvalStatusFailed, e.Status)
+			require.Contains(t, e.StatusDescription, "panicked")
+		} else {
+			require.Equal(t, structs.EvalStatusComplete, e.Status, "a nil decision changes nothing")
+		}
+	}
+}
+
+type nilScheduler struct{}
+
+func (nilScheduler) Schedule(scheduler.State, scheduler.Input) (*scheduler.Decision, error) {
+	return nil, nil
+}

@@ -78,7 +78,7 @@ func (w *worker) process(ctx context.Context, eval *structs.Evaluation) error {
 	}
 	var decision *scheduler.Decision
 	for attempt := 1; ; attempt++ {
-		decision, err = sched.Schedule(snap, scheduler.Input{
+		decision, err = runScheduler(sched, snap, scheduler.Input{
 			Eval: eval, Now: w.now(), NewID: newUUID, Config: snap.SchedulerConfig(),
 		})
 		if err != nil {
@@ -140,4 +140,20 @@ func (w *worker) finish(ctx context.Context, eval *structs.Evaluation, d *schedu
 		Command: &structs.LogCommand_EvalUpsert{EvalUpsert: &structs.EvalUpsert{Evals: evals}},
 	})
 	return err
+}
+
+// runScheduler runs one pass, turning a panic (a host's scheduler may have
+// bugs) into an error that fails the evaluation instead of the server, and
+// a nil decision into an empty one.
+func runScheduler(sched scheduler.Scheduler, st scheduler.State, in scheduler.Input) (d *scheduler.Decision, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			d, err = nil, fmt.Errorf("scheduler panicked: %v", r)
+		}
+	}()
+	d, err = sched.Schedule(st, in)
+	if err == nil && d == nil {
+		d = &scheduler.Decision{}
+	}
+	return d, err
 }

@@ -62,7 +62,8 @@ func (tx *Txn) ApplyPlanResult(res *structs.PlanResult, job *structs.Job, index 
 		if a.Job == nil {
 			a.Job = job
 		}
-		if cur := tx.Alloc(a.Id); cur != nil {
+		cur := tx.Alloc(a.Id)
+		if cur != nil {
 			a.CreateIndex = cur.CreateIndex
 			a.CreateTime = cur.CreateTime
 			a.ClientStatus = cur.ClientStatus
@@ -75,7 +76,7 @@ func (tx *Txn) ApplyPlanResult(res *structs.PlanResult, job *structs.Job, index 
 		if a.ClientStatus == "" {
 			a.ClientStatus = structs.AllocClientPending
 		}
-		tx.UpsertAlloc(a)
+		tx.upsertAlloc(a, cur)
 		if prev := a.PreviousAllocation; prev != "" {
 			if p := tx.Alloc(prev); p != nil && p.NextAllocation != a.Id {
 				upd := cloneAlloc(p)

@@ -2,6 +2,7 @@ package state
 
 import (
 	"encoding/binary"
+	"strings"
 
 	"github.com/droverhq/drover/structs"
 )
@@ -53,18 +54,19 @@ func (tx *Txn) Abort() {
 // Key builders. Ids never hold a NUL byte (job ids are validated; node,
 // allocation and evaluation ids are UUIDs), so NUL separates key parts.
 func key(parts ...string) string {
-	n := 0
+	n := len(parts) - 1
 	for _, p := range parts {
-		n += len(p) + 1
+		n += len(p)
 	}
-	b := make([]byte, 0, n)
+	var b strings.Builder
+	b.Grow(n)
 	for i, p := range parts {
 		if i > 0 {
-			b = append(b, 0)
+			b.WriteByte(0)
 		}
-		b = append(b, p...)
+		b.WriteString(p)
 	}
-	return string(b)
+	return b.String()
 }
 
 func prefixKey(parts ...string) string { return key(parts...) + "\x00" }
@@ -182,8 +184,11 @@ func (tx *Txn) DeleteEval(id string) {
 }
 
 // UpsertAlloc stores an allocation and indexes it by node and job.
-func (tx *Txn) UpsertAlloc(a *structs.Allocation) {
-	if old := tx.Alloc(a.Id); old != nil {
+func (tx *Txn) UpsertAlloc(a *structs.Allocation) { tx.upsertAlloc(a, tx.Alloc(a.Id)) }
+
+// upsertAlloc stores a, replacing old (nil when a is new).
+func (tx *Txn) upsertAlloc(a, old *structs.Allocation) {
+	if old != nil {
 		if old.NodeId != a.NodeId {
 			tx.t.allocByNode = tx.t.allocByNode.del(tx.o, key(old.NodeId, old.Id))
 		}

@@ -295,3 +295,42 @@ type nilScheduler struct{}
 func (nilScheduler) Schedule(scheduler.State, scheduler.Input) (*scheduler.Decision, error) {
 	return nil, nil
 }
+
+func TestSchedulerConfigAndJobVersionsSurviveARestart(t *testing.T) {
+	dir := t.TempDir()
+	cfg := Config{
+		Name: "s1", DataDir: dir, BindAddr: "127.0.0.1:0", NumSchedulers: 0,
+		Heartbeat: heartbeat.DefaultConfig(), RaftMultiplier: 1,
+		RaftSnapshotThreshold: 4, RaftSnapshotInterval: time.Millisecond, RaftTrailingLogs: 1,
+		JobDefaultPriority: 50, JobMaxPriority: 100, Logger: testLogger(),
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s, err := New(cfg)
+	require.NoError(t, err)
+	require.NoError(t, s.WaitForLeader(ctx))
+	_, _, err = s.SetSchedulerConfiguration(ctx, &structs.SchedulerConfiguration{SchedulerAlgorithm: "spread"}, false, 0)
+	require.NoError(t, err)
+	for i := 1; i <= 8; i++ {
+		_, err := s.RegisterJob(ctx, mockJob("web", int32(i)))
+		require.NoError(t, err)
+	}
+	require.Eventually(t, func() bool {
+		snap, err := s.store.Snapshot()
+		require.NoError(t, err)
+		return snap.GetMetadata().GetIndex() > 0
+	}, 10*time.Second, 10*time.Millisecond, "a snapshot is taken")
+	require.NoError(t, s.Shutdown(ctx))
+
+	s2, err := New(cfg)
+	require.NoError(t, err)
+	defer s2.Shutdown(ctx)
+	require.NoError(t, s2.WaitForLeader(ctx))
+	c, err := s2.SchedulerConfiguration(ctx)
+	require.NoError(t, err)
+	require.Equal(t, "spread", c.SchedulerAlgorithm)
+	versions, err := s2.JobVersions(ctx, "", "web")
+	require.NoError(t, err)
+	require.Len(t, versions, 6, "job_tracked_versions' default")
+	require.Equal(t, uint64(7), versions[0].Version)
+}

@@ -179,6 +179,7 @@ func (j *Job) Validate(limits Limits) error {
 		}
 	}
 	validateConstraints(&p, prefix, j.Constraints)
+	validatePlacement(&p, prefix, j.Affinities, j.Spreads)
 	if len(j.TaskGroups) == 0 {
 		p.addf(prefix, "at least one group is required")
 	}
@@ -204,6 +205,9 @@ func (tg *TaskGroup) validate(p *problems, prefix string) {
 		p.addf(prefix, "count must be >= 0")
 	}
 	validateConstraints(p, prefix, tg.Constraints)
+	validatePlacement(p, prefix, tg.Affinities, tg.Spreads)
+	validateNetwork(p, prefix, tg.Network)
+	validateReschedule(p, prefix, tg.ReschedulePolicy)
 	if rp := tg.RestartPolicy; rp != nil {
 		if rp.Attempts < 0 {
 			p.addf(prefix, "restart: attempts must be >= 0")
@@ -245,6 +249,9 @@ func (t *Task) validate(p *problems, prefix string) {
 		if r.MemoryMb < minTaskMemoryMB {
 			p.addf(prefix, "resources: memory must be >= %d MB", minTaskMemoryMB)
 		}
+		if r.MemoryMaxMb != 0 && r.MemoryMaxMb < r.MemoryMb {
+			p.addf(prefix, "resources: memory_max must be 0 or >= memory")
+		}
 		if r.DiskMb < 0 {
 			p.addf(prefix, "resources: disk must be >= 0 MB")
 		}
@@ -253,6 +260,7 @@ func (t *Task) validate(p *problems, prefix string) {
 		p.addf(prefix, "kill_timeout must be >= 0")
 	}
 	validateConstraints(p, prefix, t.Constraints)
+	validatePlacement(p, prefix, t.Affinities, nil)
 }
 
 func validateConstraints(p *problems, prefix string, cs []*Constraint) {

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/droverhq/drover"
@@ -113,6 +115,92 @@ func ExampleServer_RegisterJob_validation() {
 	// Output:
 	// job "web": group "api": count must be >= 0
 	// job "web": group "api": at least one task is required
+}
+
+// Three servers on three hosts bootstrap one cluster: each expects three
+// and knows the others' addresses. Any of them then takes every call.
+func ExampleNewServer_cluster() {
+	peers := []string{"10.0.0.11:4647", "10.0.0.12:4647", "10.0.0.13:4647"}
+	srv, err := drover.NewServer(drover.ServerOptions{
+		Name:            "server-1",
+		DataDir:         "/var/lib/app/drover",
+		BindAddr:        peers[0], // this host's address
+		BootstrapExpect: 3,
+		ServerJoin:      drover.ServerJoin{RetryJoin: peers},
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer srv.Shutdown(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := srv.WaitForLeader(ctx); err != nil {
+		fmt.Println(err) // wraps drover.ErrNoLeader until the others are up
+		return
+	}
+	peersNow, _ := srv.RaftConfiguration(ctx)
+	for _, p := range peersNow {
+		fmt.Println(p.Name, p.Role, p.LastIndex)
+	}
+}
+
+// A consistent read asks the leader for its commit index first; a stale
+// read answers from this server's own state at once.
+func ExampleAllowStale() {
+	var srv *drover.Server // a running server of a cluster
+	ctx := context.Background()
+	if srv == nil {
+		return
+	}
+	if _, err := srv.Job(ctx, "default", "web"); errors.Is(err, drover.ErrNoLeader) {
+		// No quorum: fall back to what this server has.
+		job, err := srv.Job(drover.AllowStale(ctx), "default", "web")
+		fmt.Println(job.GetId(), err)
+	}
+}
+
+// A backup of the whole state, and its restore into another cluster.
+func ExampleServer_Backup() {
+	var src, dst *drover.Server // servers of two running clusters
+	if src == nil || dst == nil {
+		return
+	}
+	ctx := context.Background()
+	f, err := os.CreateTemp("", "drover-*.backup")
+	if err != nil {
+		return
+	}
+	defer os.Remove(f.Name())
+	index, err := src.Backup(ctx, f)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	if _, err := f.Seek(0, 0); err != nil {
+		return
+	}
+	if _, err := dst.Restore(ctx, f); err != nil {
+		fmt.Println(err) // drover.ErrBadRequest for a damaged backup: nothing changed
+		return
+	}
+	fmt.Println("restored the state at index", index)
+}
+
+// A host serves the Nomad-compatible HTTP API next to the server, so that
+// Nomad's tools and Go client can drive it.
+func ExampleServer_HTTPHandler() {
+	dir, _ := os.MkdirTemp("", "drover-http-")
+	defer os.RemoveAll(dir)
+	srv, err := drover.NewServer(drover.ServerOptions{DataDir: dir, BindAddr: "127.0.0.1:0", Registerer: prometheus.NewRegistry()})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer srv.Shutdown(context.Background())
+	httpSrv := &http.Server{Addr: "127.0.0.1:4646", Handler: srv.HTTPHandler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = httpSrv.ListenAndServe() }()
+	defer httpSrv.Close()
 }
 
 // everywhere is a custom scheduler: it places one allocation of each group

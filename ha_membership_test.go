@@ -11,18 +11,6 @@ import (
 	"github.com/droverhq/drover/internal/testcluster"
 )
 
-// roles returns each server's role by name, as the leader reports them.
-func roles(t *testing.T, ctx context.Context, srv *drover.Server) map[string]string {
-	t.Helper()
-	peers, err := srv.RaftConfiguration(ctx)
-	require.NoError(t, err)
-	out := map[string]string{}
-	for _, p := range peers {
-		out[p.Name] = p.Role
-	}
-	return out
-}
-
 func waitRoles(t *testing.T, ctx context.Context, c *testcluster.Cluster, want map[string]string) {
 	t.Helper()
 	var got map[string]string

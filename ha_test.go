@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -169,4 +170,87 @@ func TestFiveServersLoseTwoKeepWorkingLoseThreeFailFast(t *testing.T) {
 			require.NoError(t, err, "%s reads %s", m.Name, id)
 		}
 	}
+}
+
+func TestCrashRestartOfEveryServerMidLoadLosesNoAcknowledgedWrite(t *testing.T) {
+	c := testcluster.New(t, testcluster.Options{Servers: 3})
+	c.WaitLeader(30 * time.Second)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	var (
+		mu    sync.Mutex
+		acked []string
+		wg    sync.WaitGroup
+	)
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ctx.Err() == nil; i++ {
+				running := c.Running()
+				if len(running) == 0 {
+					continue
+				}
+				srv := running[(w+i)%len(running)].Server()
+				if srv == nil {
+					continue
+				}
+				id := fmt.Sprintf("w%d-%d", w, i)
+				wctx, wcancel := context.WithTimeout(ctx, 5*time.Second)
+				_, err := srv.RegisterJob(wctx, batchJob(id))
+				wcancel()
+				if err == nil {
+					mu.Lock()
+					acked = append(acked, id)
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	ackedCount := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(acked)
+	}
+	waitUntil(t, 30*time.Second, "writes to flow", func() bool { return ackedCount() > 200 })
+
+	// Every server crashes at once, in the middle of the load.
+	var stop sync.WaitGroup
+	for _, m := range c.Members() {
+		stop.Add(1)
+		go func() {
+			defer stop.Done()
+			m.Stop()
+		}()
+	}
+	stop.Wait()
+	cancel()
+	wg.Wait()
+	mu.Lock()
+	want := append([]string(nil), acked...)
+	mu.Unlock()
+
+	for _, m := range c.Members() {
+		require.NoError(t, m.Start())
+	}
+	c.WaitLeader(30 * time.Second)
+	rctx, rcancel := context.WithTimeout(context.Background(), time.Minute)
+	defer rcancel()
+	for _, m := range c.Members() {
+		jobs, err := m.Server().Jobs(rctx, "", "")
+		require.NoError(t, err)
+		have := map[string]bool{}
+		for _, j := range jobs {
+			have[j.Id] = true
+		}
+		missing := 0
+		for _, id := range want {
+			if !have[id] {
+				missing++
+			}
+		}
+		require.Zero(t, missing, "%s lost %d of %d acknowledged writes", m.Name, missing, len(want))
+	}
+	t.Logf("%d acknowledged writes survived", len(want))
 }

@@ -14,8 +14,11 @@ package drover
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"maps"
 	"slices"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/droverhq/drover/client"
 	"github.com/droverhq/drover/driver"
@@ -52,6 +55,8 @@ type (
 	ValidationError = structs.ValidationError
 	// Driver runs tasks of one kind on a client.
 	Driver = driver.Driver
+	// RaftServer is one server of the raft peer set, as Server.RaftConfiguration reports it.
+	RaftServer = server.RaftServer
 )
 
 // Errors callers branch on with errors.Is.
@@ -71,6 +76,9 @@ var (
 	// ErrRegistrationRejected: the scheduler configuration refuses job
 	// registrations (reject_job_registration).
 	ErrRegistrationRejected = structs.ErrRegistrationRejected
+	// ErrBadRequest: a request is malformed (a damaged backup, a node
+	// without an id, …) and changed nothing.
+	ErrBadRequest = structs.ErrBadRequest
 	// ErrLeadershipLost: the leader was lost while a write was in flight,
 	// so it may or may not have been applied; retry it if it is idempotent.
 	ErrLeadershipLost = structs.ErrLeadershipLost
@@ -105,6 +113,9 @@ func (c *SchedulerConfiguration) proto() *structs.SchedulerConfiguration {
 // Server is a running server agent.
 type Server struct {
 	*server.Server
+	opts     ServerOptions
+	logger   *slog.Logger
+	gatherer prometheus.Gatherer
 }
 
 // NewServer validates opts, fills in defaults, and starts a server. It
@@ -166,13 +177,19 @@ func NewServer(opts ServerOptions) (*Server, error) {
 		},
 		JobGCInterval: o.JobGCInterval,
 
+		DisableEventBroker: o.DisableEventBroker,
+		EventBufferSize:    o.EventBufferSize,
+
 		Logger:     o.Logger,
 		Registerer: o.Registerer,
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &Server{Server: srv}, nil
+	// A registry the host passes (prometheus.NewRegistry) also gathers:
+	// then /v1/metrics serves it.
+	g, _ := o.Registerer.(prometheus.Gatherer)
+	return &Server{Server: srv, opts: o, logger: o.Logger, gatherer: g}, nil
 }
 
 // Client is a running client agent.

@@ -99,7 +99,8 @@ func New(cfg Config) (*Client, error) {
 	for _, d := range cfg.Drivers {
 		c.drivers[d.Name()] = d
 	}
-	if c.metrics, err = newMetrics(cfg.Registerer); err != nil {
+	c.allocs = newAllocManager(c)
+	if c.metrics, err = newMetrics(cfg.Registerer, c.allocs.running); err != nil {
 		return nil, err
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
@@ -110,7 +111,6 @@ func New(cfg Config) (*Client, error) {
 	}
 	c.node = node
 	c.updates = newAllocUpdater(c, cfg.UpdateInterval)
-	c.allocs = newAllocManager(c)
 
 	c.wg.Add(2)
 	go func() {

@@ -11,7 +11,9 @@ type metrics struct {
 	heartbeatFailures prometheus.Counter
 }
 
-func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+// newMetrics builds the collectors; running reports how many allocations
+// the client runs now.
+func newMetrics(reg prometheus.Registerer, running func() float64) (*metrics, error) {
 	counter := func(name, help string) prometheus.Counter {
 		return prometheus.NewCounter(prometheus.CounterOpts{Namespace: "drover", Subsystem: "client", Name: name, Help: help})
 	}
@@ -24,10 +26,27 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.taskStarts, m.taskRestarts, m.taskFailures, m.heartbeatFailures} {
+	allocsRunning := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: "drover", Subsystem: "client", Name: "allocs_running",
+		Help: "Allocations whose tasks this client is running.",
+	}, running)
+	for _, c := range []prometheus.Collector{m.taskStarts, m.taskRestarts, m.taskFailures, m.heartbeatFailures, allocsRunning} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
 	}
 	return m, nil
+}
+
+// running counts the allocations whose runners have not finished.
+func (m *allocManager) running() float64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for _, r := range m.runners {
+		if !r.finished() {
+			n++
+		}
+	}
+	return float64(n)
 }

@@ -104,10 +104,3 @@ func (b *blockedEvals) unblock(index uint64, classes map[string]bool) []*structs
 	}
 	return out
 }
-
-// len is how many evaluations are parked.
-func (b *blockedEvals) len() int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return len(b.byJob)
-}

@@ -28,7 +28,7 @@ func TestBlockedEvalsWakeOnlyForUsableClasses(t *testing.T) {
 	woken = b.unblock(12, map[string]bool{"new-class": true})
 	require.Len(t, woken, 1, "a class never seen may fit")
 	require.Equal(t, "gpu", woken[0].Id)
-	require.Zero(t, b.len())
+	require.Zero(t, b.count())
 }
 
 func TestBlockedEvalMissingAChangeRetriesAtOnce(t *testing.T) {

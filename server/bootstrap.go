@@ -165,7 +165,7 @@ func (s *Server) probePeers(ctx context.Context) []*structs.ServerInfoResponse {
 		wg    sync.WaitGroup
 		infos []*structs.ServerInfoResponse
 	)
-	for _, addr := range s.cfg.Join {
+	for _, addr := range s.probeAddrs() {
 		if addr == s.self.Addr {
 			continue
 		}
@@ -176,7 +176,7 @@ func (s *Server) probePeers(ctx context.Context) []*structs.ServerInfoResponse {
 			if err != nil {
 				return
 			}
-			in, err := c.ServerInfo(ctx, &structs.ServerInfoRequest{})
+			in, err := c.ServerInfo(ctx, &structs.ServerInfoRequest{Self: s.self})
 			if err != nil || in.GetSelf().GetId() == 0 || in.Self.Id == s.self.Id || in.Self.Region != s.cfg.Region {
 				return
 			}
@@ -188,6 +188,35 @@ func (s *Server) probePeers(ctx context.Context) []*structs.ServerInfoResponse {
 	wg.Wait()
 	slices.SortFunc(infos, func(a, b *structs.ServerInfoResponse) int { return cmpUint(a.Self.Id, b.Self.Id) })
 	return infos
+}
+
+// probeAddrs is Join plus the servers that asked this one about itself:
+// discovery works both ways even when only one side lists the other.
+func (s *Server) probeAddrs() []string {
+	s.discoverMu.Lock()
+	defer s.discoverMu.Unlock()
+	addrs := slices.Clone(s.cfg.Join)
+	for a := range s.discovered {
+		if !slices.Contains(addrs, a) {
+			addrs = append(addrs, a)
+		}
+	}
+	return addrs
+}
+
+// sawPeer records a server of this region that asked about this one.
+func (s *Server) sawPeer(p *structs.RaftPeer) {
+	if p.GetAddr() == "" || p.GetId() == s.self.Id || p.GetRegion() != s.cfg.Region {
+		return
+	}
+	s.discoverMu.Lock()
+	defer s.discoverMu.Unlock()
+	if s.discovered == nil {
+		s.discovered = map[string]bool{}
+	}
+	if len(s.discovered) < 64 {
+		s.discovered[p.Addr] = true
+	}
 }
 
 // askToJoin asks the cluster, through the server at via, to add this server.

@@ -138,3 +138,26 @@ func (s *Server) readBarrier(ctx context.Context) error {
 	_, err := s.raft.readIndex(ctx)
 	return err
 }
+
+// waitLeaderAddr waits, up to the leader wait, until a leader is known and
+// returns its RPC address.
+func (s *Server) waitLeaderAddr(ctx context.Context) (string, error) {
+	wctx, cancel := context.WithTimeout(ctx, s.cfg.leaderWait())
+	defer cancel()
+	for {
+		changed := s.raft.leaderChanged()
+		if addr := s.leaderAddr(); addr != "" {
+			return addr, nil
+		}
+		select {
+		case <-changed:
+		case <-wctx.Done():
+			if ctx.Err() != nil {
+				return "", ctx.Err()
+			}
+			return "", fmt.Errorf("%w: none within %s", ErrNoLeader, s.cfg.leaderWait())
+		case <-s.stopCtx.Done():
+			return "", ErrShutdown
+		}
+	}
+}

@@ -20,8 +20,12 @@ type applyListener interface {
 	capacityChanged(index uint64, classes map[string]bool)
 	// schedulerConfigChanged is called with the newly stored configuration.
 	schedulerConfigChanged(c *structs.SchedulerConfiguration)
-	// stateRestored is called when an operator restore replaced the state.
-	stateRestored()
+	// entryApplied is called after every applied command, with the state
+	// store at index (the event broker publishes from it).
+	entryApplied(index uint64, cmd *structs.LogCommand)
+	// stateRestored is called when a raft snapshot or an operator restore
+	// replaced the whole state at index.
+	stateRestored(index uint64)
 }
 
 // fsm applies committed raft commands to the state store. Apply runs on the
@@ -44,7 +48,7 @@ func (f *fsm) apply(index uint64, data []byte) (*structs.LogCommand, any, error)
 	}
 	if c, ok := cmd.Command.(*structs.LogCommand_StateRestore); ok {
 		if f.applyStateRestore(index, c.StateRestore) && f.listener != nil {
-			f.listener.stateRestored()
+			f.listener.stateRestored(index)
 		}
 		return &cmd, index, nil
 	}
@@ -59,7 +63,7 @@ func (f *fsm) apply(index uint64, data []byte) (*structs.LogCommand, any, error)
 	case *structs.LogCommand_JobUpsert:
 		evals = f.applyJobUpsert(tx, index, cmd.Time, c.JobUpsert)
 	case *structs.LogCommand_JobDelete:
-		evals = f.applyJobDelete(tx, index, cmd.Time, c.JobDelete)
+		evals, applyErr = f.applyJobDelete(tx, index, cmd.Time, c.JobDelete)
 	case *structs.LogCommand_NodeUpsert:
 		evals, capacity = f.applyNodeUpsert(tx, index, cmd.Time, c.NodeUpsert)
 	case *structs.LogCommand_NodeStatus:
@@ -76,7 +80,11 @@ func (f *fsm) apply(index uint64, data []byte) (*structs.LogCommand, any, error)
 	case *structs.LogCommand_SchedulerConfigSet:
 		config, applyErr = applySchedulerConfig(tx, index, c.SchedulerConfigSet)
 	case *structs.LogCommand_NodeEligibility:
-		evals, capacity = applyNodeEligibility(tx, index, cmd.Time, c.NodeEligibility)
+		var became bool
+		evals, became = applyNodeEligibility(tx, index, cmd.Time, c.NodeEligibility)
+		if became {
+			capacity = map[string]bool{tx.Node(c.NodeEligibility.NodeId).GetComputedClass(): true}
+		}
 	case nil:
 		// A barrier: nothing to change, but the index moves.
 	default:
@@ -94,6 +102,7 @@ func (f *fsm) apply(index uint64, data []byte) (*structs.LogCommand, any, error)
 		if config != nil {
 			f.listener.schedulerConfigChanged(config)
 		}
+		f.listener.entryApplied(index, &cmd)
 	}
 	return &cmd, index, applyErr
 }
@@ -131,13 +140,20 @@ func (f *fsm) applyJobUpsert(tx *state.Txn, index uint64, now int64, c *structs.
 	return upsertEvals(tx, index, now, []*structs.Evaluation{eval})
 }
 
-func (f *fsm) applyJobDelete(tx *state.Txn, index uint64, now int64, c *structs.JobDelete) []*structs.Evaluation {
+// applyJobDelete stops or purges a job. Whether the job exists is decided
+// here, as the entry applies, so concurrent deregistrations of one job see
+// it exactly once: the later ones find nothing and change nothing.
+func (f *fsm) applyJobDelete(tx *state.Txn, index uint64, now int64, c *structs.JobDelete) ([]*structs.Evaluation, error) {
+	cur := tx.Job(c.Namespace, c.JobId)
+	if cur == nil {
+		return nil, fmt.Errorf("%w: job %q in namespace %q", structs.ErrNotFound, c.JobId, c.Namespace)
+	}
 	if c.Purge {
 		tx.DeleteJob(c.Namespace, c.JobId)
-	} else if old := tx.Job(c.Namespace, c.JobId); old != nil && !old.Stop {
-		job := state.CloneJob(old)
+	} else {
+		job := proto.Clone(cur).(*structs.Job)
 		job.Stop = true
-		job.Version = old.Version + 1
+		job.Version = cur.Version + 1
 		job.ModifyIndex = index
 		job.JobModifyIndex = index
 		job.SubmitTime = now
@@ -145,9 +161,16 @@ func (f *fsm) applyJobDelete(tx *state.Txn, index uint64, now int64, c *structs.
 		tx.UpsertJobVersion(job, int(c.TrackedVersions))
 	}
 	if c.Eval == nil {
-		return nil
+		return nil, nil
 	}
-	return upsertEvals(tx, index, now, []*structs.Evaluation{c.Eval})
+	// The evaluation that stops the job's allocations takes the job's
+	// identity as stored, not as the proposer saw it.
+	eval := proto.Clone(c.Eval).(*structs.Evaluation)
+	eval.Namespace, eval.JobId, eval.Priority, eval.Type = cur.Namespace, cur.Id, cur.Priority, cur.Type
+	if eval.Status == "" {
+		eval.Status = structs.EvalStatusPending
+	}
+	return upsertEvals(tx, index, now, []*structs.Evaluation{eval}), nil
 }
 
 func (f *fsm) applyNodeUpsert(tx *state.Txn, index uint64, now int64, c *structs.NodeUpsert) ([]*structs.Evaluation, map[string]bool) {

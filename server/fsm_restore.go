@@ -66,4 +66,7 @@ func (f *fsm) restoring() bool { return f.restores.busy.Load() }
 func (f *fsm) restore(st *structs.StateSnapshot) {
 	f.restores.set(nil)
 	f.state.Restore(st)
+	if f.listener != nil {
+		f.listener.stateRestored(st.GetIndex())
+	}
 }

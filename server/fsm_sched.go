@@ -3,8 +3,6 @@ package server
 import (
 	"errors"
 
-	"google.golang.org/protobuf/proto"
-
 	"github.com/droverhq/drover/server/state"
 	"github.com/droverhq/drover/structs"
 )
@@ -32,21 +30,4 @@ func applySchedulerConfig(tx *state.Txn, index uint64, c *structs.SchedulerConfi
 	cfg.ModifyIndex = index
 	tx.SetSchedulerConfig(cfg)
 	return cfg, nil
-}
-
-// applyNodeEligibility changes whether a node takes new placements.
-func applyNodeEligibility(tx *state.Txn, index uint64, now int64, c *structs.NodeEligibilityUpdate) ([]*structs.Evaluation, map[string]bool) {
-	old := tx.Node(c.NodeId)
-	if old == nil {
-		return nil, nil
-	}
-	node := proto.Clone(old).(*structs.Node)
-	node.SchedulingEligibility = c.Eligibility
-	node.ModifyIndex = index
-	tx.UpsertNode(node)
-	var classes map[string]bool
-	if c.Eligibility == structs.NodeEligible {
-		classes = map[string]bool{node.ComputedClass: true}
-	}
-	return upsertEvals(tx, index, now, c.Evals), classes
 }

@@ -84,12 +84,19 @@ func (s *Server) runCoreEval(ctx context.Context, eval *structs.Evaluation) erro
 // GarbageCollect collects, now, every terminal node, job and evaluation
 // (the `nomad system gc` equivalent): thresholds are ignored, but nothing
 // still running is removed and the latest evaluation of a batch job is
-// kept. It runs on the leader and returns how many objects were removed.
+// kept. It runs on the leader (a call elsewhere is forwarded) and returns
+// how many objects were removed.
 func (s *Server) GarbageCollect(ctx context.Context) (int, error) {
-	if !s.raft.isLeader() {
-		return 0, ErrNotLeader
-	}
-	return s.collect(ctx, s.cfg.GC.Force(), gc.All)
+	var n int
+	err := s.leaderCall(ctx, func(ctx context.Context) (err error) {
+		n, err = s.collect(ctx, s.cfg.GC.Force(), gc.All)
+		return err
+	}, func(ctx context.Context, c structs.DroverClient) error {
+		resp, err := c.GarbageCollect(ctx, &structs.GarbageCollectRequest{})
+		n = int(resp.GetRemoved())
+		return err
+	})
+	return n, err
 }
 
 // collect runs the GC policy on a snapshot and commits the result in

@@ -61,11 +61,9 @@ func (s *Server) DeregisterJob(ctx context.Context, namespace, jobID string, pur
 	}
 	var resp *structs.JobDeregisterResponse
 	err := s.leaderCall(ctx, func(ctx context.Context) error {
-		job := s.job(namespace, jobID)
-		if job == nil {
-			return fmt.Errorf("%w: job %q in namespace %q", ErrNotFound, jobID, namespace)
-		}
-		eval := newEval(job, structs.EvalTriggerJobDeregister)
+		// Whether the job exists is decided as the entry applies, not here:
+		// this server's view could be behind a leader elected meanwhile.
+		eval := &structs.Evaluation{Id: uuid.NewString(), TriggeredBy: structs.EvalTriggerJobDeregister, Status: structs.EvalStatusPending}
 		idx, err := s.raft.propose(ctx, &structs.LogCommand{
 			Command: &structs.LogCommand_JobDelete{JobDelete: &structs.JobDelete{
 				Namespace: namespace, JobId: jobID, Purge: purge, Eval: eval, TrackedVersions: s.trackedVersions(),

@@ -121,10 +121,6 @@ func roleOf(p *structs.RaftPeer, lead uint64) string {
 // Peers returns the RPC addresses of every server of the raft peer set.
 func (s *Server) Peers() []string { return slices.Clone(s.raft.peers.addresses()) }
 
-// Leader returns the RPC address of the current leader, or "" when there
-// is none.
-func (s *Server) Leader() string { return s.leaderAddr() }
-
 // addPeer adds a server to the raft peer set (as a voter, or a learner if
 // it is non-voting), updates its address, or promotes a learner.
 func (s *Server) addPeer(ctx context.Context, peer *structs.RaftPeer, promote bool) error {

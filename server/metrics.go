@@ -1,6 +1,8 @@
 package server
 
 import (
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -8,23 +10,48 @@ import (
 // Registerer (never the global one); with no Registerer they are kept but
 // not exported.
 type metrics struct {
+	// reg and registered are what unregister takes back off the host's
+	// registry, so a server started again on it registers anew.
+	reg        prometheus.Registerer
+	registered []prometheus.Collector
+
 	leader         prometheus.Gauge
 	jobsRegistered prometheus.Counter
 	heartbeats     prometheus.Counter
 	nodesDown      prometheus.Counter
 	plansApplied   prometheus.Counter
-	// planNodesRefused counts nodes the plan applier refused.
-	planNodesRefused prometheus.Counter
 	gcReaped         *prometheus.CounterVec
 	// snapshots counts raft snapshots by event: taken (written locally),
 	// sent (streamed to a follower), installed (received from the leader).
 	snapshots     *prometheus.CounterVec
 	snapshotIndex prometheus.Gauge
+
+	// raft
+	commitTime    prometheus.Histogram
+	leaderChanges prometheus.Counter
+	// plans and scheduling
+	plansRejected     prometheus.Counter
+	planNodesRejected prometheus.Counter
+	placements        prometheus.Counter
+	evalLatency       *prometheus.HistogramVec
+	// heartbeats
+	heartbeatsExpired prometheus.Counter
 }
 
-func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+// gauges reads the live values the gauge functions report. Its fields are
+// nil until the server is fully built; the functions then report 0.
+type gauges interface {
+	appliedIndex() float64
+	brokerStats() (ready, unacked, blocked float64)
+	activeHeartbeatTimers() float64
+}
+
+func newMetrics(reg prometheus.Registerer, g gauges) (*metrics, error) {
 	counter := func(name, help string) prometheus.Counter {
 		return prometheus.NewCounter(prometheus.CounterOpts{Namespace: "drover", Subsystem: "server", Name: name, Help: help})
+	}
+	gaugeFunc := func(subsystem, name, help string, f func() float64) prometheus.GaugeFunc {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "drover", Subsystem: subsystem, Name: name, Help: help}, f)
 	}
 	m := &metrics{
 		leader: prometheus.NewGauge(prometheus.GaugeOpts{
@@ -35,8 +62,6 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		heartbeats:     counter("heartbeats_total", "Client heartbeats processed by this server as leader."),
 		nodesDown:      counter("nodes_marked_down_total", "Nodes marked down after missing their heartbeat TTL."),
 		plansApplied:   counter("plans_applied_total", "Scheduler plans committed by the plan applier."),
-		planNodesRefused: counter("plan_nodes_refused_total",
-			"Nodes the plan applier refused because they no longer took the plan's placements."),
 		gcReaped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "drover", Subsystem: "server", Name: "gc_reaped_total",
 			Help: "Objects removed by garbage collection, by kind (node, job, eval, alloc).",
@@ -49,6 +74,27 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Namespace: "drover", Subsystem: "raft", Name: "snapshot_index",
 			Help: "Raft index of this server's latest snapshot.",
 		}),
+		commitTime: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: "drover", Subsystem: "raft", Name: "commit_seconds",
+			Help:    "Time from proposing a raft entry to having it applied on this server.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+		}),
+		leaderChanges: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "drover", Subsystem: "raft", Name: "leader_changes_total",
+			Help: "Times this server saw the cluster leader change (a new leader, or none).",
+		}),
+		plansRejected:     counter("plans_rejected_total", "Plans of which the plan applier refused at least one node."),
+		planNodesRejected: counter("plan_nodes_rejected_total", "Nodes refused by the plan applier because they changed under a plan."),
+		placements: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "drover", Subsystem: "scheduler", Name: "placements_total",
+			Help: "Allocations placed or updated by committed plans.",
+		}),
+		evalLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "drover", Subsystem: "scheduler", Name: "eval_seconds",
+			Help:    "Time a worker spent processing one evaluation, by scheduler type.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"type"}),
+		heartbeatsExpired: counter("heartbeats_expired_total", "Heartbeat TTL timers that expired on the leader."),
 	}
 	for _, ev := range []string{"taken", "sent", "installed"} {
 		m.snapshots.WithLabelValues(ev)
@@ -56,11 +102,80 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.leader, m.jobsRegistered, m.heartbeats, m.nodesDown, m.plansApplied,
-		m.planNodesRefused, m.gcReaped, m.snapshots, m.snapshotIndex} {
+	brokerGauge := func(pick func(r, u, b float64) float64) func() float64 {
+		return func() float64 { return pick(g.brokerStats()) }
+	}
+	for _, c := range []prometheus.Collector{
+		m.leader, m.jobsRegistered, m.heartbeats, m.nodesDown, m.plansApplied, m.gcReaped,
+		m.commitTime, m.leaderChanges, m.plansRejected, m.planNodesRejected, m.placements, m.evalLatency, m.heartbeatsExpired,
+		m.snapshots, m.snapshotIndex,
+		gaugeFunc("raft", "applied_index", "Index of the last raft entry applied on this server.", g.appliedIndex),
+		gaugeFunc("server", "broker_ready_evals", "Evaluations ready in the leader's broker.",
+			brokerGauge(func(r, _, _ float64) float64 { return r })),
+		gaugeFunc("server", "broker_unacked_evals", "Evaluations handed to workers and not yet acknowledged.",
+			brokerGauge(func(_, u, _ float64) float64 { return u })),
+		gaugeFunc("server", "broker_blocked_evals", "Blocked evaluations waiting for capacity.",
+			brokerGauge(func(_, _, b float64) float64 { return b })),
+		gaugeFunc("server", "heartbeat_active_timers", "Client heartbeat TTL timers armed on the leader.", g.activeHeartbeatTimers),
+	} {
 		if err := reg.Register(c); err != nil {
+			m.unregister()
 			return nil, err
 		}
+		m.reg = reg
+		m.registered = append(m.registered, c)
 	}
 	return m, nil
+}
+
+// unregister removes the server's collectors from the host's registry.
+func (m *metrics) unregister() {
+	for _, c := range m.registered {
+		m.reg.Unregister(c)
+	}
+	m.registered = nil
+}
+
+// observeEval records how long a worker took over one evaluation.
+func (m *metrics) observeEval(evalType string, d time.Duration) {
+	m.evalLatency.WithLabelValues(evalType).Observe(d.Seconds())
+}
+
+// appliedIndex implements gauges.
+func (s *Server) appliedIndex() float64 {
+	if !s.built.Load() {
+		return 0
+	}
+	return float64(s.raft.applied.Load())
+}
+
+// brokerStats implements gauges.
+func (s *Server) brokerStats() (ready, unacked, blocked float64) {
+	if !s.built.Load() {
+		return 0, 0, 0
+	}
+	st := s.broker.stats()
+	return float64(st.ready), float64(st.unacked), float64(s.blocked.count())
+}
+
+// activeHeartbeatTimers implements gauges.
+func (s *Server) activeHeartbeatTimers() float64 {
+	if !s.built.Load() {
+		return 0
+	}
+	return float64(s.ttl.active())
+}
+
+// count is how many evaluations are parked.
+func (b *blockedEvals) count() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.byJob)
+}
+
+// active is how many nodes have an armed TTL timer.
+func (t *ttlTracker) active() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.timers)
 }

@@ -106,6 +106,7 @@ func (s *Server) authNode(nodeID, secretID string) (*structs.Node, error) {
 
 // nodeExpired is called by the TTL tracker; the reaper does the raft write.
 func (s *Server) nodeExpired(nodeID string) {
+	s.metrics.heartbeatsExpired.Inc()
 	select {
 	case s.expired <- nodeID:
 	case <-s.stopCtx.Done():

@@ -37,8 +37,9 @@ type planApplier struct {
 	queue chan pendingPlan
 	raft  proposer
 	state *state.Store
-	// applied counts committed plans; refused counts refused nodes.
-	applied, refused prometheus.Counter
+	// applied counts committed plans; rejected those with refused nodes,
+	// nodesRejected the refused nodes, placed the allocations committed.
+	applied, rejected, nodesRejected, placed prometheus.Counter
 	// rejections is nil when the tracker is disabled.
 	rejections *rejectionTracker
 	logger     *slog.Logger
@@ -76,8 +77,11 @@ func (p *planApplier) run(ctx context.Context) {
 func (p *planApplier) apply(ctx context.Context, plan *structs.Plan) (*structs.PlanResult, error) {
 	snap := p.state.Snapshot()
 	res := evaluatePlan(snap, plan)
-	if len(res.RefusedNodes) > 0 {
-		p.refused.Add(float64(len(res.RefusedNodes)))
+	if n := len(res.RefusedNodes); n > 0 {
+		if p.rejected != nil {
+			p.rejected.Inc()
+			p.nodesRejected.Add(float64(n))
+		}
 		p.trackRejections(ctx, res.RefusedNodes)
 	}
 	if len(res.NodeAllocation)+len(res.NodeUpdate)+len(res.NodePreemptions) == 0 {
@@ -93,6 +97,9 @@ func (p *planApplier) apply(ctx context.Context, plan *structs.Plan) (*structs.P
 		return nil, err
 	}
 	p.applied.Inc()
+	if p.placed != nil {
+		p.placed.Add(float64(len(res.NodeAllocation)))
+	}
 	res.AllocIndex = idx
 	return res, nil
 }

@@ -32,11 +32,15 @@ type raftConfig struct {
 	// with ErrNoLeader.
 	leaderWait time.Duration
 	// now is the clock recorded in proposed commands.
-	now             func() time.Time
-	logger          *slog.Logger
-	onLeaderChange  func(isLeader bool)
-	onCaughtUp      func()
-	onPeersChange   func()
+	now            func() time.Time
+	logger         *slog.Logger
+	onLeaderChange func(isLeader bool)
+	onCaughtUp     func()
+	onPeersChange  func()
+	// onCommit and onLeaderID, when set, observe commit latency and each
+	// change of the known leader (for metrics).
+	onCommit        func(time.Duration)
+	onLeaderID      func(lead uint64)
 	metrics         *metrics
 	baseTick        time.Duration
 	electionTicks   int
@@ -91,11 +95,14 @@ type raftNode struct {
 	waits  map[uint64]chan applyResult
 	reads  map[uint64]chan uint64
 
-	started  atomic.Bool
-	leader   atomic.Bool
-	leaderID atomic.Uint64
-	term     atomic.Uint64
-	applied  atomic.Uint64
+	started atomic.Bool
+	leader  atomic.Bool
+	// leaderReady: this server leads and has applied an entry of its own
+	// term, so its state holds everything committed before it led.
+	leaderReady atomic.Bool
+	leaderID    atomic.Uint64
+	term        atomic.Uint64
+	applied     atomic.Uint64
 	// lastContact is when a follower last heard from its leader (unix nanos).
 	lastContact atomic.Int64
 	// heard maps a peer's id to when a message from it last arrived (unix nanos).
@@ -378,6 +385,14 @@ func (rn *raftNode) handleReady(rd raft.Ready) error {
 	if !raft.IsEmptyHardState(rd.HardState) {
 		rn.term.Store(rd.HardState.GetTerm())
 	}
+	// A leader replicates while it writes its own disk (raft thesis
+	// 10.2.1): its messages are appends and heartbeats, never votes, so
+	// they do not depend on what this Ready persists. Anyone else sends
+	// only once the Ready is durable.
+	leading := rn.leader.Load()
+	if leading {
+		rn.transport.send(rd.Messages)
+	}
 	if err := rn.store.Save(rd.HardState, rd.Entries, rd.Snapshot); err != nil {
 		return fmt.Errorf("persist ready: %w", err)
 	}
@@ -389,7 +404,9 @@ func (rn *raftNode) handleReady(rd raft.Ready) error {
 		rn.snaps.prune(rd.Snapshot.GetData())
 		rn.setApplied(rd.Snapshot.GetMetadata().GetIndex())
 	}
-	rn.transport.send(rd.Messages)
+	if !leading {
+		rn.transport.send(rd.Messages)
+	}
 	for _, e := range rd.CommittedEntries {
 		if err := rn.applyEntry(e); err != nil {
 			return err
@@ -449,6 +466,9 @@ func (rn *raftNode) applyEntry(e *raftpb.Entry) error {
 		}
 		rn.confState = rn.rn.ApplyConfChange(cc)
 	}
+	if !rn.leaderReady.Load() && rn.leader.Load() && e.GetTerm() == rn.term.Load() {
+		rn.leaderReady.Store(true)
+	}
 	rn.setApplied(e.GetIndex())
 	return nil
 }
@@ -491,7 +511,13 @@ func (rn *raftNode) setApplied(index uint64) {
 
 func (rn *raftNode) setLeader(isLeader bool, lead uint64) {
 	old := rn.leaderID.Swap(lead)
+	if old != lead && rn.cfg.onLeaderID != nil {
+		rn.cfg.onLeaderID(lead)
+	}
 	was := rn.leader.Swap(isLeader)
+	if was != isLeader || old != lead {
+		rn.leaderReady.Store(false)
+	}
 	if was && !isLeader {
 		rn.failWaiters(errLeadershipLost)
 	}
@@ -514,25 +540,6 @@ func (rn *raftNode) leaderChanged() <-chan struct{} {
 	rn.notifyMu.Lock()
 	defer rn.notifyMu.Unlock()
 	return rn.leaderCh
-}
-
-// waitApplied blocks until index is applied on this server.
-func (rn *raftNode) waitApplied(ctx context.Context, index uint64) error {
-	for {
-		rn.notifyMu.Lock()
-		ch := rn.appliedCh
-		rn.notifyMu.Unlock()
-		if rn.applied.Load() >= index {
-			return nil
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-rn.donec:
-			return rn.stoppedErr()
-		}
-	}
 }
 
 func (rn *raftNode) stoppedErr() error {

@@ -30,7 +30,9 @@ func (rn *raftNode) propose(ctx context.Context, cmd *structs.LogCommand) (uint6
 		return 0, rn.stoppedErr()
 	default:
 	}
-	if !rn.leader.Load() {
+	if !rn.leaderReady.Load() {
+		// Not the leader, or a new one whose state may still lack entries
+		// its predecessor committed: nothing may be decided on it yet.
 		return 0, ErrNotLeader
 	}
 	id := rn.nextID.Add(1)
@@ -54,6 +56,7 @@ func (rn *raftNode) propose(ctx context.Context, cmd *structs.LogCommand) (uint6
 
 	ctx, cancel := context.WithTimeout(ctx, rn.cfg.proposeTimeout)
 	defer cancel()
+	start := time.Now()
 	select {
 	case rn.propc <- data:
 	case <-ctx.Done():
@@ -65,6 +68,9 @@ func (rn *raftNode) propose(ctx context.Context, cmd *structs.LogCommand) (uint6
 	case res := <-ch:
 		if errors.Is(res.err, errLeadershipLost) {
 			return 0, rn.afterLeadershipLost(ctx)
+		}
+		if res.err == nil && rn.cfg.onCommit != nil {
+			rn.cfg.onCommit(time.Since(start))
 		}
 		return res.index, res.err
 	case <-ctx.Done():
@@ -95,10 +101,30 @@ func (rn *raftNode) afterLeadershipLost(ctx context.Context) error {
 	return ErrLeadershipLost
 }
 
-// barrier commits an empty command and waits for it: once it returns, this
-// server has applied everything committed before it.
-func (rn *raftNode) barrier(ctx context.Context) (uint64, error) {
-	return rn.propose(ctx, &structs.LogCommand{})
+// waitLeaderReady waits until this leader has applied an entry of its own
+// term (raft appends one on every election): from then on its state holds
+// everything committed before it led. It fails with ErrNotLeader when
+// leadership is lost first.
+func (rn *raftNode) waitLeaderReady(ctx context.Context) error {
+	for {
+		rn.notifyMu.Lock()
+		applied, leader := rn.appliedCh, rn.leaderCh
+		rn.notifyMu.Unlock()
+		if rn.leaderReady.Load() {
+			return nil
+		}
+		if !rn.leader.Load() {
+			return ErrNotLeader
+		}
+		select {
+		case <-applied:
+		case <-leader:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-rn.donec:
+			return rn.stoppedErr()
+		}
+	}
 }
 
 // readIndex returns an index such that every write acknowledged before the
@@ -162,7 +188,7 @@ func (rn *raftNode) readTimeout(ctx context.Context) error {
 // it, or ctx ends. Raft silently ignores a change proposed while another is
 // pending, so the proposal is repeated.
 func (rn *raftNode) changeMembership(ctx context.Context, cc *raftpb.ConfChange, done func() bool) error {
-	if !rn.leader.Load() {
+	if !rn.leaderReady.Load() {
 		return ErrNotLeader
 	}
 	ctx, cancel := context.WithTimeout(ctx, rn.cfg.proposeTimeout)

@@ -144,7 +144,10 @@ func (r *rpcServer) UpdateAllocations(ctx context.Context, req *structs.AllocUpd
 	return &structs.GenericResponse{Meta: &structs.WriteMeta{Index: idx}}, nil
 }
 
-func (r *rpcServer) ServerInfo(context.Context, *structs.ServerInfoRequest) (*structs.ServerInfoResponse, error) {
+func (r *rpcServer) ServerInfo(_ context.Context, req *structs.ServerInfoRequest) (*structs.ServerInfoResponse, error) {
+	if !r.s.raft.started.Load() {
+		r.s.sawPeer(req.GetSelf())
+	}
 	return r.s.serverInfo(), nil
 }
 
@@ -188,6 +191,11 @@ func (r *rpcServer) GarbageCollect(ctx context.Context, _ *structs.GarbageCollec
 		return nil, rpcerr.To(err)
 	}
 	return &structs.GarbageCollectResponse{Removed: int64(n)}, nil
+}
+
+func (r *rpcServer) UpdateNodeEligibility(ctx context.Context, req *structs.NodeEligibilityRequest) (*structs.NodeEligibilityResponse, error) {
+	resp, err := r.s.UpdateNodeEligibility(callCtx(ctx, nil), req.GetNodeId(), req.GetEligibility())
+	return resp, rpcerr.To(err)
 }
 
 func (r *rpcServer) GetSchedulerConfiguration(ctx context.Context, req *structs.SchedulerConfigRequest) (*structs.SchedulerConfigResponse, error) {

@@ -296,7 +296,8 @@ func jobsForNode(snap *state.Snapshot, nodeID string, joining bool, add func(*st
 func (s *Server) newPlanApplier() *planApplier {
 	p := &planApplier{
 		queue: make(chan pendingPlan), raft: s.raft, state: s.state,
-		applied: s.metrics.plansApplied, refused: s.metrics.planNodesRefused, logger: s.logger,
+		applied: s.metrics.plansApplied, rejected: s.metrics.plansRejected,
+		nodesRejected: s.metrics.planNodesRejected, placed: s.metrics.placements, logger: s.logger,
 	}
 	if r := s.cfg.Scheduling.PlanRejection; r.Enabled {
 		threshold, window := r.NodeThreshold, r.NodeWindow

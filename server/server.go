@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/droverhq/drover/gc"
 	"github.com/droverhq/drover/heartbeat"
+	"github.com/droverhq/drover/server/events"
 	"github.com/droverhq/drover/server/state"
 	"github.com/droverhq/drover/store"
 	boltstore "github.com/droverhq/drover/store/bolt"
@@ -80,6 +82,11 @@ type Config struct {
 	GC            gc.Config
 	JobGCInterval time.Duration
 
+	// DisableEventBroker turns the event stream off; EventBufferSize is
+	// how many applied entries' events are kept for subscribers.
+	DisableEventBroker bool
+	EventBufferSize    int
+
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 
@@ -132,11 +139,21 @@ type Server struct {
 	ttl       *ttlTracker
 	applier   *planApplier
 	metrics   *metrics
+	events    *events.Broker
+	// built is set once every field is assigned, for the gauge functions.
+	built atomic.Bool
 	// gcBatchSize bounds the objects one GC raft entry removes.
 	gcBatchSize int
+	// restoreBatch bounds the bytes of records one restore entry carries.
+	restoreBatch int
 
 	listener net.Listener
 	grpc     *grpc.Server
+
+	// discovered holds servers that asked this one about itself while it
+	// had no raft state.
+	discoverMu sync.Mutex
+	discovered map[string]bool
 
 	leaderEvents chan bool
 	expired      chan string
@@ -183,13 +200,22 @@ func New(cfg Config) (*Server, error) {
 		ready:        make(chan struct{}),
 		done:         make(chan struct{}),
 		gcBatchSize:  gcBatchSize,
+		restoreBatch: restoreEntryBytes,
 	}
 	s.stopCtx, s.stopFunc = context.WithCancel(context.Background())
-	m, err := newMetrics(cfg.Registerer)
+	s.events = newEventBroker(cfg)
+	m, err := newMetrics(cfg.Registerer, s)
 	if err != nil {
 		return nil, err
 	}
 	s.metrics = m
+	started := false
+	defer func() {
+		if !started {
+			// A server that did not start leaves the host's registry as it was.
+			m.unregister()
+		}
+	}()
 	if err := s.openStore(); err != nil {
 		return nil, err
 	}
@@ -238,6 +264,8 @@ func New(cfg Config) (*Server, error) {
 		leaderWait:     cfg.leaderWait(),
 		now:            cfg.Clock,
 		logger:         s.logger,
+		onCommit:       func(d time.Duration) { s.metrics.commitTime.Observe(d.Seconds()) },
+		onLeaderID:     func(uint64) { s.metrics.leaderChanges.Inc() },
 		onLeaderChange: func(l bool) {
 			select {
 			case s.leaderEvents <- l:
@@ -260,6 +288,7 @@ func New(cfg Config) (*Server, error) {
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: time.Second, PermitWithoutStream: true}),
 	)
 	structs.RegisterDroverServer(s.grpc, &rpcServer{s: s})
+	s.built.Store(true)
 
 	has, err := hasState(s.store)
 	if err == nil {
@@ -303,6 +332,7 @@ func New(cfg Config) (*Server, error) {
 			s.joinOrBootstrap()
 		}()
 	}
+	started = true
 	s.logger.Info("server started", "addr", ln.Addr().String(), "advertise", advertise, "region", cfg.Region,
 		"datacenter", cfg.Datacenter, "bootstrap_expect", cfg.BootstrapExpect, "non_voting", cfg.NonVoting)
 	return s, nil
@@ -396,9 +426,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 		s.raft.stop()
 		s.pool.close()
+		if s.events != nil {
+			s.events.Close()
+		}
 		s.bgWG.Wait()
 		s.revokeLeadership()
 		s.closeStore()
+		s.metrics.unregister()
 		s.logger.Info("server stopped")
 		close(s.done)
 	})
@@ -437,9 +471,13 @@ func (s *Server) establishLeadership() {
 	s.leaderWG.Add(1)
 	go func() {
 		defer s.leaderWG.Done()
-		if _, err := s.raft.barrier(ctx); err != nil {
-			s.logger.Warn("leader barrier failed", "error", err)
+		if err := s.raft.waitLeaderReady(ctx); err != nil {
+			s.logger.Warn("leadership not established", "error", err)
 			return
+		}
+		if s.fsm.restoring() {
+			// A restore whose leader was lost midway can never complete.
+			s.abandonRestore(ctx)
 		}
 		config := s.primeSchedulerConfig(ctx)
 		snap := s.state.Snapshot()
@@ -488,7 +526,7 @@ func (s *Server) startLeaderServices(ctx context.Context) {
 		w := &worker{
 			broker: s.broker, applier: s.applier, state: s.state, raft: s.raft,
 			types: types, schedulers: s.schedulerFor, core: s.runCoreEval,
-			now: s.cfg.Clock, logger: s.logger,
+			now: s.cfg.Clock, logger: s.logger, observe: s.metrics.observeEval,
 		}
 		s.leaderWG.Add(1)
 		go func() {
@@ -569,9 +607,9 @@ func (s *Server) evalFailed(e *structs.Evaluation) {
 	}
 }
 
-// stateRestored implements applyListener: after an operator restore the
-// leader's services start over from the restored state.
-func (s *Server) stateRestored() {
+// restartLeaderServices makes the leader's services start over from the
+// state, after an operator restore replaced it.
+func (s *Server) restartLeaderServices() {
 	if !s.raft.isLeader() {
 		return
 	}

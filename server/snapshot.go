@@ -2,7 +2,6 @@ package server
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -98,6 +97,20 @@ func writeSnapshot(w io.Writer, hdr *structs.SnapshotHeader, st *structs.StateSn
 		}
 		return emit(data)
 	})
+	// Fields of a newer version, kept as unknown when this one read them,
+	// are passed on as they are.
+	for raw := m.GetUnknown(); len(raw) > 0 && ferr == nil; {
+		num, _, n := protowire.ConsumeField(raw)
+		if n < 0 {
+			ferr = protowire.ParseError(n)
+			break
+		}
+		rec.Field, rec.Data = uint32(num), raw[:n]
+		if ferr = sw.frame(rec); ferr == nil {
+			count++
+		}
+		raw = raw[n:]
+	}
 	if ferr != nil {
 		return fmt.Errorf("write snapshot: %w", ferr)
 	}
@@ -287,11 +300,4 @@ func noEOF(err error) error {
 		return io.ErrUnexpectedEOF
 	}
 	return err
-}
-
-// encodeSnapshot is writeSnapshot into memory, for tests and small states.
-func encodeSnapshot(hdr *structs.SnapshotHeader, st *structs.StateSnapshot) ([]byte, error) {
-	var b bytes.Buffer
-	err := writeSnapshot(&b, hdr, st)
-	return b.Bytes(), err
 }

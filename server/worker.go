@@ -30,6 +30,8 @@ type worker struct {
 	core   func(ctx context.Context, eval *structs.Evaluation) error
 	now    func() time.Time
 	logger *slog.Logger
+	// observe, when set, records how long each evaluation took.
+	observe func(evalType string, d time.Duration)
 }
 
 // run processes evaluations until ctx is done.
@@ -39,7 +41,12 @@ func (w *worker) run(ctx context.Context) {
 		if err != nil {
 			return
 		}
-		if err := w.process(ctx, eval); err != nil {
+		start := time.Now()
+		err = w.process(ctx, eval)
+		if w.observe != nil {
+			w.observe(eval.Type, time.Since(start))
+		}
+		if err != nil {
 			if ctx.Err() == nil {
 				w.logger.Warn("evaluation failed, will retry", "eval", eval.Id, "job", eval.JobId, "error", err)
 			}

@@ -1573,7 +1573,7 @@ type LogCommand_SchedulerConfigSet struct {
 }
 
 type LogCommand_NodeEligibility struct {
-	NodeEligibility *NodeEligibilityUpdate `protobuf:"bytes,31,opt,name=node_eligibility,json=nodeEligibility,proto3,oneof"`
+	NodeEligibility *NodeEligibilityUpdate `protobuf:"bytes,50,opt,name=node_eligibility,json=nodeEligibility,proto3,oneof"`
 }
 
 func (*LogCommand_JobUpsert) isLogCommand_Command() {}
@@ -2457,7 +2457,9 @@ func (x *RaftPeer) GetVoter() bool {
 }
 
 type ServerInfoRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// self is the asking server, so the one asked can ask it back.
+	Self          *RaftPeer `protobuf:"bytes,1,opt,name=self,proto3" json:"self,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2490,6 +2492,13 @@ func (x *ServerInfoRequest) ProtoReflect() protoreflect.Message {
 // Deprecated: Use ServerInfoRequest.ProtoReflect.Descriptor instead.
 func (*ServerInfoRequest) Descriptor() ([]byte, []int) {
 	return file_structs_rpc_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *ServerInfoRequest) GetSelf() *RaftPeer {
+	if x != nil {
+		return x.Self
+	}
+	return nil
 }
 
 // ServerInfoResponse is what a server tells a peer that considers
@@ -3481,7 +3490,8 @@ func (x *SchedulerConfigSet) GetCasIndex() uint64 {
 	return 0
 }
 
-// NodeEligibilityUpdate changes whether a node takes new placements.
+// NodeEligibilityUpdate sets a node's scheduling eligibility; evals are
+// created when the node becomes eligible, so waiting work can use it.
 type NodeEligibilityUpdate struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	NodeId        string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
@@ -3806,6 +3816,113 @@ func (x *JobVersionsResponse) GetMeta() *QueryMeta {
 	return nil
 }
 
+// NodeEligibilityRequest asks for a node to be made eligible or ineligible
+// for new placements.
+type NodeEligibilityRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	NodeId string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	// eligibility is "eligible" or "ineligible".
+	Eligibility   string `protobuf:"bytes,2,opt,name=eligibility,proto3" json:"eligibility,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeEligibilityRequest) Reset() {
+	*x = NodeEligibilityRequest{}
+	mi := &file_structs_rpc_proto_msgTypes[62]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeEligibilityRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeEligibilityRequest) ProtoMessage() {}
+
+func (x *NodeEligibilityRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[62]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeEligibilityRequest.ProtoReflect.Descriptor instead.
+func (*NodeEligibilityRequest) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{62}
+}
+
+func (x *NodeEligibilityRequest) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *NodeEligibilityRequest) GetEligibility() string {
+	if x != nil {
+		return x.Eligibility
+	}
+	return ""
+}
+
+type NodeEligibilityResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	EvalIds       []string               `protobuf:"bytes,1,rep,name=eval_ids,json=evalIds,proto3" json:"eval_ids,omitempty"`
+	Meta          *WriteMeta             `protobuf:"bytes,2,opt,name=meta,proto3" json:"meta,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeEligibilityResponse) Reset() {
+	*x = NodeEligibilityResponse{}
+	mi := &file_structs_rpc_proto_msgTypes[63]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeEligibilityResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeEligibilityResponse) ProtoMessage() {}
+
+func (x *NodeEligibilityResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[63]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeEligibilityResponse.ProtoReflect.Descriptor instead.
+func (*NodeEligibilityResponse) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{63}
+}
+
+func (x *NodeEligibilityResponse) GetEvalIds() []string {
+	if x != nil {
+		return x.EvalIds
+	}
+	return nil
+}
+
+func (x *NodeEligibilityResponse) GetMeta() *WriteMeta {
+	if x != nil {
+		return x.Meta
+	}
+	return nil
+}
+
 var File_structs_rpc_proto protoreflect.FileDescriptor
 
 const file_structs_rpc_proto_rawDesc = "" +
@@ -3915,7 +4032,7 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\agc_reap\x18\x11 \x01(\v2\x16.drover.structs.GCReapH\x00R\x06gcReap\x12C\n" +
 	"\rstate_restore\x18\x14 \x01(\v2\x1c.drover.structs.StateRestoreH\x00R\fstateRestore\x12V\n" +
 	"\x14scheduler_config_set\x18\x1e \x01(\v2\".drover.structs.SchedulerConfigSetH\x00R\x12schedulerConfigSet\x12R\n" +
-	"\x10node_eligibility\x18\x1f \x01(\v2%.drover.structs.NodeEligibilityUpdateH\x00R\x0fnodeEligibilityB\t\n" +
+	"\x10node_eligibility\x182 \x01(\v2%.drover.structs.NodeEligibilityUpdateH\x00R\x0fnodeEligibilityB\t\n" +
 	"\acommand\"\x8d\x01\n" +
 	"\tJobUpsert\x12%\n" +
 	"\x03job\x18\x01 \x01(\v2\x13.drover.structs.JobR\x03job\x12.\n" +
@@ -3976,8 +4093,9 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\n" +
 	"datacenter\x18\x05 \x01(\tR\n" +
 	"datacenter\x12\x14\n" +
-	"\x05voter\x18\x06 \x01(\bR\x05voter\"\x13\n" +
-	"\x11ServerInfoRequest\"\xfa\x01\n" +
+	"\x05voter\x18\x06 \x01(\bR\x05voter\"A\n" +
+	"\x11ServerInfoRequest\x12,\n" +
+	"\x04self\x18\x01 \x01(\v2\x18.drover.structs.RaftPeerR\x04self\"\xfa\x01\n" +
 	"\x12ServerInfoResponse\x12,\n" +
 	"\x04self\x18\x01 \x01(\v2\x18.drover.structs.RaftPeerR\x04self\x12)\n" +
 	"\x10bootstrap_expect\x18\x02 \x01(\x05R\x0fbootstrapExpect\x12\x1b\n" +
@@ -4068,7 +4186,13 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\x04meta\x18\x02 \x01(\v2\x19.drover.structs.WriteMetaR\x04meta\"u\n" +
 	"\x13JobVersionsResponse\x12/\n" +
 	"\bversions\x18\x01 \x03(\v2\x13.drover.structs.JobR\bversions\x12-\n" +
-	"\x04meta\x18\x02 \x01(\v2\x19.drover.structs.QueryMetaR\x04meta2\xa5\x0f\n" +
+	"\x04meta\x18\x02 \x01(\v2\x19.drover.structs.QueryMetaR\x04meta\"S\n" +
+	"\x16NodeEligibilityRequest\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12 \n" +
+	"\veligibility\x18\x02 \x01(\tR\veligibility\"c\n" +
+	"\x17NodeEligibilityResponse\x12\x19\n" +
+	"\beval_ids\x18\x01 \x03(\tR\aevalIds\x12-\n" +
+	"\x04meta\x18\x02 \x01(\v2\x19.drover.structs.WriteMetaR\x04meta2\x8f\x10\n" +
 	"\x06Drover\x12V\n" +
 	"\vRegisterJob\x12\".drover.structs.JobRegisterRequest\x1a#.drover.structs.JobRegisterResponse\x12\\\n" +
 	"\rDeregisterJob\x12$.drover.structs.JobDeregisterRequest\x1a%.drover.structs.JobDeregisterResponse\x12O\n" +
@@ -4089,7 +4213,8 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\x0eRemoveRaftPeer\x12%.drover.structs.RemoveRaftPeerRequest\x1a\x1f.drover.structs.GenericResponse\x12h\n" +
 	"\x11RaftConfiguration\x12(.drover.structs.RaftConfigurationRequest\x1a).drover.structs.RaftConfigurationResponse\x12J\n" +
 	"\aRestore\x12\x1c.drover.structs.RestoreChunk\x1a\x1f.drover.structs.GenericResponse(\x01\x12_\n" +
-	"\x0eGarbageCollect\x12%.drover.structs.GarbageCollectRequest\x1a&.drover.structs.GarbageCollectResponse\x12l\n" +
+	"\x0eGarbageCollect\x12%.drover.structs.GarbageCollectRequest\x1a&.drover.structs.GarbageCollectResponse\x12h\n" +
+	"\x15UpdateNodeEligibility\x12&.drover.structs.NodeEligibilityRequest\x1a'.drover.structs.NodeEligibilityResponse\x12l\n" +
 	"\x19GetSchedulerConfiguration\x12&.drover.structs.SchedulerConfigRequest\x1a'.drover.structs.SchedulerConfigResponse\x12r\n" +
 	"\x19SetSchedulerConfiguration\x12).drover.structs.SchedulerSetConfigRequest\x1a*.drover.structs.SchedulerSetConfigResponse\x12Y\n" +
 	"\x0eGetJobVersions\x12\".drover.structs.JobSpecificRequest\x1a#.drover.structs.JobVersionsResponseB$Z\"github.com/droverhq/drover/structsb\x06proto3"
@@ -4106,7 +4231,7 @@ func file_structs_rpc_proto_rawDescGZIP() []byte {
 	return file_structs_rpc_proto_rawDescData
 }
 
-var file_structs_rpc_proto_msgTypes = make([]protoimpl.MessageInfo, 62)
+var file_structs_rpc_proto_msgTypes = make([]protoimpl.MessageInfo, 64)
 var file_structs_rpc_proto_goTypes = []any{
 	(*QueryOptions)(nil),               // 0: drover.structs.QueryOptions
 	(*QueryMeta)(nil),                  // 1: drover.structs.QueryMeta
@@ -4170,38 +4295,40 @@ var file_structs_rpc_proto_goTypes = []any{
 	(*SchedulerSetConfigRequest)(nil),  // 59: drover.structs.SchedulerSetConfigRequest
 	(*SchedulerSetConfigResponse)(nil), // 60: drover.structs.SchedulerSetConfigResponse
 	(*JobVersionsResponse)(nil),        // 61: drover.structs.JobVersionsResponse
-	(*Job)(nil),                        // 62: drover.structs.Job
-	(*Allocation)(nil),                 // 63: drover.structs.Allocation
-	(*Node)(nil),                       // 64: drover.structs.Node
-	(*Evaluation)(nil),                 // 65: drover.structs.Evaluation
-	(*PlanResult)(nil),                 // 66: drover.structs.PlanResult
-	(*SchedulerConfiguration)(nil),     // 67: drover.structs.SchedulerConfiguration
+	(*NodeEligibilityRequest)(nil),     // 62: drover.structs.NodeEligibilityRequest
+	(*NodeEligibilityResponse)(nil),    // 63: drover.structs.NodeEligibilityResponse
+	(*Job)(nil),                        // 64: drover.structs.Job
+	(*Allocation)(nil),                 // 65: drover.structs.Allocation
+	(*Node)(nil),                       // 66: drover.structs.Node
+	(*Evaluation)(nil),                 // 67: drover.structs.Evaluation
+	(*PlanResult)(nil),                 // 68: drover.structs.PlanResult
+	(*SchedulerConfiguration)(nil),     // 69: drover.structs.SchedulerConfiguration
 }
 var file_structs_rpc_proto_depIdxs = []int32{
-	62, // 0: drover.structs.JobRegisterRequest.job:type_name -> drover.structs.Job
+	64, // 0: drover.structs.JobRegisterRequest.job:type_name -> drover.structs.Job
 	2,  // 1: drover.structs.JobRegisterResponse.meta:type_name -> drover.structs.WriteMeta
 	2,  // 2: drover.structs.JobDeregisterResponse.meta:type_name -> drover.structs.WriteMeta
 	0,  // 3: drover.structs.JobSpecificRequest.options:type_name -> drover.structs.QueryOptions
-	62, // 4: drover.structs.SingleJobResponse.job:type_name -> drover.structs.Job
+	64, // 4: drover.structs.SingleJobResponse.job:type_name -> drover.structs.Job
 	1,  // 5: drover.structs.SingleJobResponse.meta:type_name -> drover.structs.QueryMeta
 	0,  // 6: drover.structs.JobListRequest.options:type_name -> drover.structs.QueryOptions
-	62, // 7: drover.structs.JobListResponse.jobs:type_name -> drover.structs.Job
+	64, // 7: drover.structs.JobListResponse.jobs:type_name -> drover.structs.Job
 	1,  // 8: drover.structs.JobListResponse.meta:type_name -> drover.structs.QueryMeta
 	0,  // 9: drover.structs.AllocListRequest.options:type_name -> drover.structs.QueryOptions
-	63, // 10: drover.structs.AllocListResponse.allocations:type_name -> drover.structs.Allocation
+	65, // 10: drover.structs.AllocListResponse.allocations:type_name -> drover.structs.Allocation
 	1,  // 11: drover.structs.AllocListResponse.meta:type_name -> drover.structs.QueryMeta
 	0,  // 12: drover.structs.NodeListRequest.options:type_name -> drover.structs.QueryOptions
-	64, // 13: drover.structs.NodeListResponse.nodes:type_name -> drover.structs.Node
+	66, // 13: drover.structs.NodeListResponse.nodes:type_name -> drover.structs.Node
 	1,  // 14: drover.structs.NodeListResponse.meta:type_name -> drover.structs.QueryMeta
 	0,  // 15: drover.structs.EvalSpecificRequest.options:type_name -> drover.structs.QueryOptions
-	65, // 16: drover.structs.SingleEvalResponse.eval:type_name -> drover.structs.Evaluation
+	67, // 16: drover.structs.SingleEvalResponse.eval:type_name -> drover.structs.Evaluation
 	1,  // 17: drover.structs.SingleEvalResponse.meta:type_name -> drover.structs.QueryMeta
-	64, // 18: drover.structs.NodeRegisterRequest.node:type_name -> drover.structs.Node
+	66, // 18: drover.structs.NodeRegisterRequest.node:type_name -> drover.structs.Node
 	2,  // 19: drover.structs.NodeUpdateResponse.meta:type_name -> drover.structs.WriteMeta
 	0,  // 20: drover.structs.NodeAllocsRequest.options:type_name -> drover.structs.QueryOptions
-	63, // 21: drover.structs.NodeAllocsResponse.allocations:type_name -> drover.structs.Allocation
+	65, // 21: drover.structs.NodeAllocsResponse.allocations:type_name -> drover.structs.Allocation
 	1,  // 22: drover.structs.NodeAllocsResponse.meta:type_name -> drover.structs.QueryMeta
-	63, // 23: drover.structs.AllocUpdateRequest.allocations:type_name -> drover.structs.Allocation
+	65, // 23: drover.structs.AllocUpdateRequest.allocations:type_name -> drover.structs.Allocation
 	2,  // 24: drover.structs.GenericResponse.meta:type_name -> drover.structs.WriteMeta
 	25, // 25: drover.structs.LogCommand.job_upsert:type_name -> drover.structs.JobUpsert
 	26, // 26: drover.structs.LogCommand.job_delete:type_name -> drover.structs.JobDelete
@@ -4214,92 +4341,96 @@ var file_structs_rpc_proto_depIdxs = []int32{
 	51, // 33: drover.structs.LogCommand.state_restore:type_name -> drover.structs.StateRestore
 	55, // 34: drover.structs.LogCommand.scheduler_config_set:type_name -> drover.structs.SchedulerConfigSet
 	56, // 35: drover.structs.LogCommand.node_eligibility:type_name -> drover.structs.NodeEligibilityUpdate
-	62, // 36: drover.structs.JobUpsert.job:type_name -> drover.structs.Job
-	65, // 37: drover.structs.JobUpsert.eval:type_name -> drover.structs.Evaluation
-	65, // 38: drover.structs.JobDelete.eval:type_name -> drover.structs.Evaluation
-	64, // 39: drover.structs.NodeUpsert.node:type_name -> drover.structs.Node
-	65, // 40: drover.structs.NodeUpsert.evals:type_name -> drover.structs.Evaluation
-	65, // 41: drover.structs.NodeStatusUpdate.evals:type_name -> drover.structs.Evaluation
-	65, // 42: drover.structs.EvalUpsert.evals:type_name -> drover.structs.Evaluation
-	66, // 43: drover.structs.PlanApply.result:type_name -> drover.structs.PlanResult
-	65, // 44: drover.structs.PlanApply.eval:type_name -> drover.structs.Evaluation
-	65, // 45: drover.structs.PlanApply.new_evals:type_name -> drover.structs.Evaluation
-	62, // 46: drover.structs.PlanApply.job:type_name -> drover.structs.Job
-	63, // 47: drover.structs.AllocClientUpdate.allocations:type_name -> drover.structs.Allocation
-	65, // 48: drover.structs.AllocClientUpdate.evals:type_name -> drover.structs.Evaluation
+	64, // 36: drover.structs.JobUpsert.job:type_name -> drover.structs.Job
+	67, // 37: drover.structs.JobUpsert.eval:type_name -> drover.structs.Evaluation
+	67, // 38: drover.structs.JobDelete.eval:type_name -> drover.structs.Evaluation
+	66, // 39: drover.structs.NodeUpsert.node:type_name -> drover.structs.Node
+	67, // 40: drover.structs.NodeUpsert.evals:type_name -> drover.structs.Evaluation
+	67, // 41: drover.structs.NodeStatusUpdate.evals:type_name -> drover.structs.Evaluation
+	67, // 42: drover.structs.EvalUpsert.evals:type_name -> drover.structs.Evaluation
+	68, // 43: drover.structs.PlanApply.result:type_name -> drover.structs.PlanResult
+	67, // 44: drover.structs.PlanApply.eval:type_name -> drover.structs.Evaluation
+	67, // 45: drover.structs.PlanApply.new_evals:type_name -> drover.structs.Evaluation
+	64, // 46: drover.structs.PlanApply.job:type_name -> drover.structs.Job
+	65, // 47: drover.structs.AllocClientUpdate.allocations:type_name -> drover.structs.Allocation
+	67, // 48: drover.structs.AllocClientUpdate.evals:type_name -> drover.structs.Evaluation
 	32, // 49: drover.structs.GCReap.jobs:type_name -> drover.structs.JobRef
-	62, // 50: drover.structs.StateSnapshot.jobs:type_name -> drover.structs.Job
-	64, // 51: drover.structs.StateSnapshot.nodes:type_name -> drover.structs.Node
-	63, // 52: drover.structs.StateSnapshot.allocations:type_name -> drover.structs.Allocation
-	65, // 53: drover.structs.StateSnapshot.evals:type_name -> drover.structs.Evaluation
-	62, // 54: drover.structs.StateSnapshot.job_versions:type_name -> drover.structs.Job
-	67, // 55: drover.structs.StateSnapshot.scheduler_config:type_name -> drover.structs.SchedulerConfiguration
-	38, // 56: drover.structs.ServerInfoResponse.self:type_name -> drover.structs.RaftPeer
-	38, // 57: drover.structs.ServerInfoResponse.peers:type_name -> drover.structs.RaftPeer
-	38, // 58: drover.structs.AddRaftPeerRequest.peer:type_name -> drover.structs.RaftPeer
-	0,  // 59: drover.structs.RaftConfigurationRequest.options:type_name -> drover.structs.QueryOptions
-	38, // 60: drover.structs.RaftServer.peer:type_name -> drover.structs.RaftPeer
-	44, // 61: drover.structs.RaftConfigurationResponse.servers:type_name -> drover.structs.RaftServer
-	38, // 62: drover.structs.SnapshotHeader.peers:type_name -> drover.structs.RaftPeer
-	49, // 63: drover.structs.StateRestore.records:type_name -> drover.structs.SnapshotRecord
-	67, // 64: drover.structs.SchedulerConfigSet.config:type_name -> drover.structs.SchedulerConfiguration
-	65, // 65: drover.structs.NodeEligibilityUpdate.evals:type_name -> drover.structs.Evaluation
-	0,  // 66: drover.structs.SchedulerConfigRequest.options:type_name -> drover.structs.QueryOptions
-	67, // 67: drover.structs.SchedulerConfigResponse.config:type_name -> drover.structs.SchedulerConfiguration
-	1,  // 68: drover.structs.SchedulerConfigResponse.meta:type_name -> drover.structs.QueryMeta
-	67, // 69: drover.structs.SchedulerSetConfigRequest.config:type_name -> drover.structs.SchedulerConfiguration
-	2,  // 70: drover.structs.SchedulerSetConfigResponse.meta:type_name -> drover.structs.WriteMeta
-	62, // 71: drover.structs.JobVersionsResponse.versions:type_name -> drover.structs.Job
-	1,  // 72: drover.structs.JobVersionsResponse.meta:type_name -> drover.structs.QueryMeta
-	3,  // 73: drover.structs.Drover.RegisterJob:input_type -> drover.structs.JobRegisterRequest
-	5,  // 74: drover.structs.Drover.DeregisterJob:input_type -> drover.structs.JobDeregisterRequest
-	7,  // 75: drover.structs.Drover.GetJob:input_type -> drover.structs.JobSpecificRequest
-	9,  // 76: drover.structs.Drover.ListJobs:input_type -> drover.structs.JobListRequest
-	11, // 77: drover.structs.Drover.ListAllocations:input_type -> drover.structs.AllocListRequest
-	13, // 78: drover.structs.Drover.ListNodes:input_type -> drover.structs.NodeListRequest
-	15, // 79: drover.structs.Drover.GetEvaluation:input_type -> drover.structs.EvalSpecificRequest
-	17, // 80: drover.structs.Drover.RegisterNode:input_type -> drover.structs.NodeRegisterRequest
-	18, // 81: drover.structs.Drover.Heartbeat:input_type -> drover.structs.NodeHeartbeatRequest
-	20, // 82: drover.structs.Drover.GetNodeAllocations:input_type -> drover.structs.NodeAllocsRequest
-	22, // 83: drover.structs.Drover.UpdateAllocations:input_type -> drover.structs.AllocUpdateRequest
-	35, // 84: drover.structs.Drover.Raft:input_type -> drover.structs.RaftMessage
-	46, // 85: drover.structs.Drover.InstallSnapshot:input_type -> drover.structs.SnapshotChunk
-	39, // 86: drover.structs.Drover.ServerInfo:input_type -> drover.structs.ServerInfoRequest
-	41, // 87: drover.structs.Drover.AddRaftPeer:input_type -> drover.structs.AddRaftPeerRequest
-	42, // 88: drover.structs.Drover.RemoveRaftPeer:input_type -> drover.structs.RemoveRaftPeerRequest
-	43, // 89: drover.structs.Drover.RaftConfiguration:input_type -> drover.structs.RaftConfigurationRequest
-	50, // 90: drover.structs.Drover.Restore:input_type -> drover.structs.RestoreChunk
-	53, // 91: drover.structs.Drover.GarbageCollect:input_type -> drover.structs.GarbageCollectRequest
-	57, // 92: drover.structs.Drover.GetSchedulerConfiguration:input_type -> drover.structs.SchedulerConfigRequest
-	59, // 93: drover.structs.Drover.SetSchedulerConfiguration:input_type -> drover.structs.SchedulerSetConfigRequest
-	7,  // 94: drover.structs.Drover.GetJobVersions:input_type -> drover.structs.JobSpecificRequest
-	4,  // 95: drover.structs.Drover.RegisterJob:output_type -> drover.structs.JobRegisterResponse
-	6,  // 96: drover.structs.Drover.DeregisterJob:output_type -> drover.structs.JobDeregisterResponse
-	8,  // 97: drover.structs.Drover.GetJob:output_type -> drover.structs.SingleJobResponse
-	10, // 98: drover.structs.Drover.ListJobs:output_type -> drover.structs.JobListResponse
-	12, // 99: drover.structs.Drover.ListAllocations:output_type -> drover.structs.AllocListResponse
-	14, // 100: drover.structs.Drover.ListNodes:output_type -> drover.structs.NodeListResponse
-	16, // 101: drover.structs.Drover.GetEvaluation:output_type -> drover.structs.SingleEvalResponse
-	19, // 102: drover.structs.Drover.RegisterNode:output_type -> drover.structs.NodeUpdateResponse
-	19, // 103: drover.structs.Drover.Heartbeat:output_type -> drover.structs.NodeUpdateResponse
-	21, // 104: drover.structs.Drover.GetNodeAllocations:output_type -> drover.structs.NodeAllocsResponse
-	23, // 105: drover.structs.Drover.UpdateAllocations:output_type -> drover.structs.GenericResponse
-	36, // 106: drover.structs.Drover.Raft:output_type -> drover.structs.Empty
-	36, // 107: drover.structs.Drover.InstallSnapshot:output_type -> drover.structs.Empty
-	40, // 108: drover.structs.Drover.ServerInfo:output_type -> drover.structs.ServerInfoResponse
-	23, // 109: drover.structs.Drover.AddRaftPeer:output_type -> drover.structs.GenericResponse
-	23, // 110: drover.structs.Drover.RemoveRaftPeer:output_type -> drover.structs.GenericResponse
-	45, // 111: drover.structs.Drover.RaftConfiguration:output_type -> drover.structs.RaftConfigurationResponse
-	23, // 112: drover.structs.Drover.Restore:output_type -> drover.structs.GenericResponse
-	54, // 113: drover.structs.Drover.GarbageCollect:output_type -> drover.structs.GarbageCollectResponse
-	58, // 114: drover.structs.Drover.GetSchedulerConfiguration:output_type -> drover.structs.SchedulerConfigResponse
-	60, // 115: drover.structs.Drover.SetSchedulerConfiguration:output_type -> drover.structs.SchedulerSetConfigResponse
-	61, // 116: drover.structs.Drover.GetJobVersions:output_type -> drover.structs.JobVersionsResponse
-	95, // [95:117] is the sub-list for method output_type
-	73, // [73:95] is the sub-list for method input_type
-	73, // [73:73] is the sub-list for extension type_name
-	73, // [73:73] is the sub-list for extension extendee
-	0,  // [0:73] is the sub-list for field type_name
+	64, // 50: drover.structs.StateSnapshot.jobs:type_name -> drover.structs.Job
+	66, // 51: drover.structs.StateSnapshot.nodes:type_name -> drover.structs.Node
+	65, // 52: drover.structs.StateSnapshot.allocations:type_name -> drover.structs.Allocation
+	67, // 53: drover.structs.StateSnapshot.evals:type_name -> drover.structs.Evaluation
+	64, // 54: drover.structs.StateSnapshot.job_versions:type_name -> drover.structs.Job
+	69, // 55: drover.structs.StateSnapshot.scheduler_config:type_name -> drover.structs.SchedulerConfiguration
+	38, // 56: drover.structs.ServerInfoRequest.self:type_name -> drover.structs.RaftPeer
+	38, // 57: drover.structs.ServerInfoResponse.self:type_name -> drover.structs.RaftPeer
+	38, // 58: drover.structs.ServerInfoResponse.peers:type_name -> drover.structs.RaftPeer
+	38, // 59: drover.structs.AddRaftPeerRequest.peer:type_name -> drover.structs.RaftPeer
+	0,  // 60: drover.structs.RaftConfigurationRequest.options:type_name -> drover.structs.QueryOptions
+	38, // 61: drover.structs.RaftServer.peer:type_name -> drover.structs.RaftPeer
+	44, // 62: drover.structs.RaftConfigurationResponse.servers:type_name -> drover.structs.RaftServer
+	38, // 63: drover.structs.SnapshotHeader.peers:type_name -> drover.structs.RaftPeer
+	49, // 64: drover.structs.StateRestore.records:type_name -> drover.structs.SnapshotRecord
+	69, // 65: drover.structs.SchedulerConfigSet.config:type_name -> drover.structs.SchedulerConfiguration
+	67, // 66: drover.structs.NodeEligibilityUpdate.evals:type_name -> drover.structs.Evaluation
+	0,  // 67: drover.structs.SchedulerConfigRequest.options:type_name -> drover.structs.QueryOptions
+	69, // 68: drover.structs.SchedulerConfigResponse.config:type_name -> drover.structs.SchedulerConfiguration
+	1,  // 69: drover.structs.SchedulerConfigResponse.meta:type_name -> drover.structs.QueryMeta
+	69, // 70: drover.structs.SchedulerSetConfigRequest.config:type_name -> drover.structs.SchedulerConfiguration
+	2,  // 71: drover.structs.SchedulerSetConfigResponse.meta:type_name -> drover.structs.WriteMeta
+	64, // 72: drover.structs.JobVersionsResponse.versions:type_name -> drover.structs.Job
+	1,  // 73: drover.structs.JobVersionsResponse.meta:type_name -> drover.structs.QueryMeta
+	2,  // 74: drover.structs.NodeEligibilityResponse.meta:type_name -> drover.structs.WriteMeta
+	3,  // 75: drover.structs.Drover.RegisterJob:input_type -> drover.structs.JobRegisterRequest
+	5,  // 76: drover.structs.Drover.DeregisterJob:input_type -> drover.structs.JobDeregisterRequest
+	7,  // 77: drover.structs.Drover.GetJob:input_type -> drover.structs.JobSpecificRequest
+	9,  // 78: drover.structs.Drover.ListJobs:input_type -> drover.structs.JobListRequest
+	11, // 79: drover.structs.Drover.ListAllocations:input_type -> drover.structs.AllocListRequest
+	13, // 80: drover.structs.Drover.ListNodes:input_type -> drover.structs.NodeListRequest
+	15, // 81: drover.structs.Drover.GetEvaluation:input_type -> drover.structs.EvalSpecificRequest
+	17, // 82: drover.structs.Drover.RegisterNode:input_type -> drover.structs.NodeRegisterRequest
+	18, // 83: drover.structs.Drover.Heartbeat:input_type -> drover.structs.NodeHeartbeatRequest
+	20, // 84: drover.structs.Drover.GetNodeAllocations:input_type -> drover.structs.NodeAllocsRequest
+	22, // 85: drover.structs.Drover.UpdateAllocations:input_type -> drover.structs.AllocUpdateRequest
+	35, // 86: drover.structs.Drover.Raft:input_type -> drover.structs.RaftMessage
+	46, // 87: drover.structs.Drover.InstallSnapshot:input_type -> drover.structs.SnapshotChunk
+	39, // 88: drover.structs.Drover.ServerInfo:input_type -> drover.structs.ServerInfoRequest
+	41, // 89: drover.structs.Drover.AddRaftPeer:input_type -> drover.structs.AddRaftPeerRequest
+	42, // 90: drover.structs.Drover.RemoveRaftPeer:input_type -> drover.structs.RemoveRaftPeerRequest
+	43, // 91: drover.structs.Drover.RaftConfiguration:input_type -> drover.structs.RaftConfigurationRequest
+	50, // 92: drover.structs.Drover.Restore:input_type -> drover.structs.RestoreChunk
+	53, // 93: drover.structs.Drover.GarbageCollect:input_type -> drover.structs.GarbageCollectRequest
+	62, // 94: drover.structs.Drover.UpdateNodeEligibility:input_type -> drover.structs.NodeEligibilityRequest
+	57, // 95: drover.structs.Drover.GetSchedulerConfiguration:input_type -> drover.structs.SchedulerConfigRequest
+	59, // 96: drover.structs.Drover.SetSchedulerConfiguration:input_type -> drover.structs.SchedulerSetConfigRequest
+	7,  // 97: drover.structs.Drover.GetJobVersions:input_type -> drover.structs.JobSpecificRequest
+	4,  // 98: drover.structs.Drover.RegisterJob:output_type -> drover.structs.JobRegisterResponse
+	6,  // 99: drover.structs.Drover.DeregisterJob:output_type -> drover.structs.JobDeregisterResponse
+	8,  // 100: drover.structs.Drover.GetJob:output_type -> drover.structs.SingleJobResponse
+	10, // 101: drover.structs.Drover.ListJobs:output_type -> drover.structs.JobListResponse
+	12, // 102: drover.structs.Drover.ListAllocations:output_type -> drover.structs.AllocListResponse
+	14, // 103: drover.structs.Drover.ListNodes:output_type -> drover.structs.NodeListResponse
+	16, // 104: drover.structs.Drover.GetEvaluation:output_type -> drover.structs.SingleEvalResponse
+	19, // 105: drover.structs.Drover.RegisterNode:output_type -> drover.structs.NodeUpdateResponse
+	19, // 106: drover.structs.Drover.Heartbeat:output_type -> drover.structs.NodeUpdateResponse
+	21, // 107: drover.structs.Drover.GetNodeAllocations:output_type -> drover.structs.NodeAllocsResponse
+	23, // 108: drover.structs.Drover.UpdateAllocations:output_type -> drover.structs.GenericResponse
+	36, // 109: drover.structs.Drover.Raft:output_type -> drover.structs.Empty
+	36, // 110: drover.structs.Drover.InstallSnapshot:output_type -> drover.structs.Empty
+	40, // 111: drover.structs.Drover.ServerInfo:output_type -> drover.structs.ServerInfoResponse
+	23, // 112: drover.structs.Drover.AddRaftPeer:output_type -> drover.structs.GenericResponse
+	23, // 113: drover.structs.Drover.RemoveRaftPeer:output_type -> drover.structs.GenericResponse
+	45, // 114: drover.structs.Drover.RaftConfiguration:output_type -> drover.structs.RaftConfigurationResponse
+	23, // 115: drover.structs.Drover.Restore:output_type -> drover.structs.GenericResponse
+	54, // 116: drover.structs.Drover.GarbageCollect:output_type -> drover.structs.GarbageCollectResponse
+	63, // 117: drover.structs.Drover.UpdateNodeEligibility:output_type -> drover.structs.NodeEligibilityResponse
+	58, // 118: drover.structs.Drover.GetSchedulerConfiguration:output_type -> drover.structs.SchedulerConfigResponse
+	60, // 119: drover.structs.Drover.SetSchedulerConfiguration:output_type -> drover.structs.SchedulerSetConfigResponse
+	61, // 120: drover.structs.Drover.GetJobVersions:output_type -> drover.structs.JobVersionsResponse
+	98, // [98:121] is the sub-list for method output_type
+	75, // [75:98] is the sub-list for method input_type
+	75, // [75:75] is the sub-list for extension type_name
+	75, // [75:75] is the sub-list for extension extendee
+	0,  // [0:75] is the sub-list for field type_name
 }
 
 func init() { file_structs_rpc_proto_init() }
@@ -4327,7 +4458,7 @@ func file_structs_rpc_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_structs_rpc_proto_rawDesc), len(file_structs_rpc_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   62,
+			NumMessages:   64,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -41,6 +41,7 @@ const (
 	Drover_RaftConfiguration_FullMethodName         = "/drover.structs.Drover/RaftConfiguration"
 	Drover_Restore_FullMethodName                   = "/drover.structs.Drover/Restore"
 	Drover_GarbageCollect_FullMethodName            = "/drover.structs.Drover/GarbageCollect"
+	Drover_UpdateNodeEligibility_FullMethodName     = "/drover.structs.Drover/UpdateNodeEligibility"
 	Drover_GetSchedulerConfiguration_FullMethodName = "/drover.structs.Drover/GetSchedulerConfiguration"
 	Drover_SetSchedulerConfiguration_FullMethodName = "/drover.structs.Drover/SetSchedulerConfiguration"
 	Drover_GetJobVersions_FullMethodName            = "/drover.structs.Drover/GetJobVersions"
@@ -71,6 +72,7 @@ type DroverClient interface {
 	RaftConfiguration(ctx context.Context, in *RaftConfigurationRequest, opts ...grpc.CallOption) (*RaftConfigurationResponse, error)
 	Restore(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[RestoreChunk, GenericResponse], error)
 	GarbageCollect(ctx context.Context, in *GarbageCollectRequest, opts ...grpc.CallOption) (*GarbageCollectResponse, error)
+	UpdateNodeEligibility(ctx context.Context, in *NodeEligibilityRequest, opts ...grpc.CallOption) (*NodeEligibilityResponse, error)
 	GetSchedulerConfiguration(ctx context.Context, in *SchedulerConfigRequest, opts ...grpc.CallOption) (*SchedulerConfigResponse, error)
 	SetSchedulerConfiguration(ctx context.Context, in *SchedulerSetConfigRequest, opts ...grpc.CallOption) (*SchedulerSetConfigResponse, error)
 	GetJobVersions(ctx context.Context, in *JobSpecificRequest, opts ...grpc.CallOption) (*JobVersionsResponse, error)
@@ -283,6 +285,16 @@ func (c *droverClient) GarbageCollect(ctx context.Context, in *GarbageCollectReq
 	return out, nil
 }
 
+func (c *droverClient) UpdateNodeEligibility(ctx context.Context, in *NodeEligibilityRequest, opts ...grpc.CallOption) (*NodeEligibilityResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(NodeEligibilityResponse)
+	err := c.cc.Invoke(ctx, Drover_UpdateNodeEligibility_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *droverClient) GetSchedulerConfiguration(ctx context.Context, in *SchedulerConfigRequest, opts ...grpc.CallOption) (*SchedulerConfigResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(SchedulerConfigResponse)
@@ -338,6 +350,7 @@ type DroverServer interface {
 	RaftConfiguration(context.Context, *RaftConfigurationRequest) (*RaftConfigurationResponse, error)
 	Restore(grpc.ClientStreamingServer[RestoreChunk, GenericResponse]) error
 	GarbageCollect(context.Context, *GarbageCollectRequest) (*GarbageCollectResponse, error)
+	UpdateNodeEligibility(context.Context, *NodeEligibilityRequest) (*NodeEligibilityResponse, error)
 	GetSchedulerConfiguration(context.Context, *SchedulerConfigRequest) (*SchedulerConfigResponse, error)
 	SetSchedulerConfiguration(context.Context, *SchedulerSetConfigRequest) (*SchedulerSetConfigResponse, error)
 	GetJobVersions(context.Context, *JobSpecificRequest) (*JobVersionsResponse, error)
@@ -407,6 +420,9 @@ func (UnimplementedDroverServer) Restore(grpc.ClientStreamingServer[RestoreChunk
 }
 func (UnimplementedDroverServer) GarbageCollect(context.Context, *GarbageCollectRequest) (*GarbageCollectResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GarbageCollect not implemented")
+}
+func (UnimplementedDroverServer) UpdateNodeEligibility(context.Context, *NodeEligibilityRequest) (*NodeEligibilityResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateNodeEligibility not implemented")
 }
 func (UnimplementedDroverServer) GetSchedulerConfiguration(context.Context, *SchedulerConfigRequest) (*SchedulerConfigResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetSchedulerConfiguration not implemented")
@@ -747,6 +763,24 @@ func _Drover_GarbageCollect_Handler(srv interface{}, ctx context.Context, dec fu
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Drover_UpdateNodeEligibility_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(NodeEligibilityRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DroverServer).UpdateNodeEligibility(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Drover_UpdateNodeEligibility_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DroverServer).UpdateNodeEligibility(ctx, req.(*NodeEligibilityRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Drover_GetSchedulerConfiguration_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(SchedulerConfigRequest)
 	if err := dec(in); err != nil {
@@ -871,6 +905,10 @@ var Drover_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GarbageCollect",
 			Handler:    _Drover_GarbageCollect_Handler,
+		},
+		{
+			MethodName: "UpdateNodeEligibility",
+			Handler:    _Drover_UpdateNodeEligibility_Handler,
 		},
 		{
 			MethodName: "GetSchedulerConfiguration",

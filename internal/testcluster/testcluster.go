@@ -202,7 +202,7 @@ func (c *Cluster) stableLeader() *Member {
 		return nil
 	}
 	for _, m := range c.Running() {
-		if m.Server().Leader() != leader.Addr {
+		if m.Server().LeaderAddr() != leader.Addr {
 			return nil
 		}
 	}

@@ -1,0 +1,79 @@
+package api
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/droverhq/drover/structs"
+)
+
+func (h *Handler) listAllocations(w http.ResponseWriter, r *http.Request, _ []string) error {
+	return h.read(w, r, func(q queryOptions) (any, error) {
+		all, err := h.b.Allocations(q.ctx, "", "", "")
+		if err != nil {
+			return nil, err
+		}
+		var allocs []*structs.Allocation
+		for _, a := range all {
+			if (q.allNamespaces || a.Namespace == q.namespace) && strings.HasPrefix(a.Id, q.prefix) {
+				allocs = append(allocs, a)
+			}
+		}
+		allocs = paginate(w, q, allocs, func(a *structs.Allocation) string { return a.Id })
+		out := make([]*allocStubJSON, 0, len(allocs))
+		for _, a := range allocs {
+			out = append(out, allocStub(a))
+		}
+		return out, nil
+	})
+}
+
+func (h *Handler) getAllocation(w http.ResponseWriter, r *http.Request, params []string) error {
+	return h.read(w, r, func(q queryOptions) (any, error) {
+		a, err := h.b.Allocation(q.ctx, params[0])
+		if err != nil {
+			return nil, err
+		}
+		return allocToJSON(a), nil
+	})
+}
+
+func (h *Handler) listEvaluations(w http.ResponseWriter, r *http.Request, _ []string) error {
+	return h.read(w, r, func(q queryOptions) (any, error) {
+		evals, err := h.b.ListEvaluations(q.ctx, q.namespace, q.prefix)
+		if err != nil {
+			return nil, err
+		}
+		evals = paginate(w, q, evals, func(e *structs.Evaluation) string { return e.Id })
+		return evalsToJSON(evals), nil
+	})
+}
+
+func (h *Handler) getEvaluation(w http.ResponseWriter, r *http.Request, params []string) error {
+	return h.read(w, r, func(q queryOptions) (any, error) {
+		e, err := h.b.Evaluation(q.ctx, params[0])
+		if err != nil {
+			return nil, err
+		}
+		return evalToJSON(e), nil
+	})
+}
+
+func (h *Handler) evaluationAllocations(w http.ResponseWriter, r *http.Request, params []string) error {
+	return h.read(w, r, func(q queryOptions) (any, error) {
+		if _, err := h.b.Evaluation(q.ctx, params[0]); err != nil {
+			return nil, err
+		}
+		all, err := h.b.Allocations(q.ctx, "", "", "")
+		if err != nil {
+			return nil, err
+		}
+		out := []*allocStubJSON{}
+		for _, a := range all {
+			if a.EvalId == params[0] {
+				out = append(out, allocStub(a))
+			}
+		}
+		return out, nil
+	})
+}

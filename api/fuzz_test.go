@@ -1,0 +1,108 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/droverhq/drover"
+	"github.com/droverhq/drover/api"
+	"github.com/droverhq/drover/store/inmem"
+)
+
+// panicSpotter is a slog handler that remembers whether the HTTP handler
+// reported a recovered panic.
+type panicSpotter struct{ seen *atomic.Bool }
+
+func (p panicSpotter) Enabled(context.Context, slog.Level) bool { return true }
+func (p panicSpotter) Handle(_ context.Context, r slog.Record) error {
+	if strings.Contains(r.Message, "panicked") {
+		p.seen.Store(true)
+	}
+	return nil
+}
+func (p panicSpotter) WithAttrs([]slog.Attr) slog.Handler { return p }
+func (p panicSpotter) WithGroup(string) slog.Handler      { return p }
+
+// FuzzHandlers sends arbitrary methods, paths, queries and bodies to the
+// handler of a live server: every request gets a JSON answer with a
+// status code, none panics, and the server keeps serving.
+func FuzzHandlers(f *testing.F) {
+	seeds := []struct {
+		method      uint8
+		path, query string
+		body        string
+	}{
+		{1, "/v1/jobs", "", `{"Job":{"ID":"web","TaskGroups":[{"Name":"g","Count":1,"Tasks":[{"Name":"t","Driver":"mock","Config":{"run_for":"1s"}}]}]}}`},
+		{1, "/v1/job/web", "namespace=default", `{"Job":{"ID":"web","Periodic":{"Spec":"x"},"TaskGroups":[null]}}`},
+		{2, "/v1/jobs", "", `{"Job":{"ID":"x","TaskGroups":[{"Tasks":[{"Config":{"a":[1,{"b":null}]},"Resources":{"CPU":-5}}]}]}}`},
+		{0, "/v1/jobs", "prefix=w&per_page=1&next_token=z", ""},
+		{0, "/v1/job/web/allocations", "index=3&wait=1ms", ""},
+		{3, "/v1/job/web", "purge=true", ""},
+		{0, "/v1/event/stream", "topic=Job:web&topic=Node&index=0", ""},
+		{1, "/v1/node/abc/eligibility", "", `{"NodeID":"abc","Eligibility":"ineligible"}`},
+		{1, "/v1/node/abc/drain", "", `{"DrainSpec":{"Deadline":1}}`},
+		{1, "/v1/operator/scheduler/configuration", "cas=1", `{"SchedulerAlgorithm":"spread"}`},
+		{0, "/v1/metrics", "format=prometheus", ""},
+		{0, "/v1/agent/self", "region=global", ""},
+		{4, "/v1/%2e%2e/%zz", "index=%", "\x00\xff"},
+	}
+	for _, s := range seeds {
+		f.Add(s.method, s.path, s.query, []byte(s.body))
+	}
+	var sawPanic atomic.Bool
+	srv, err := drover.NewServer(drover.ServerOptions{
+		DataDir: f.TempDir(), Store: inmem.New(), BindAddr: "127.0.0.1:0", NumSchedulers: 1,
+		Logger: slog.New(panicSpotter{&sawPanic}),
+	})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { _ = srv.Shutdown(context.Background()) })
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := srv.WaitForLeader(ctx); err != nil {
+		f.Fatal(err)
+	}
+	h := srv.NewHTTPHandler(api.Options{
+		MaxRequestBytes: 1 << 16, MaxBlockingWait: 5 * time.Millisecond, EventHeartbeat: 5 * time.Millisecond,
+		Logger: slog.New(panicSpotter{&sawPanic}),
+	})
+	methods := []string{http.MethodGet, http.MethodPut, http.MethodPost, http.MethodDelete, "PATCH", http.MethodHead}
+
+	f.Fuzz(func(t *testing.T, method uint8, path, query string, body []byte) {
+		target := "/" + strings.TrimLeft(path, "/")
+		if query != "" {
+			target += "?" + query
+		}
+		req := httptest.NewRequest(http.MethodGet, "/", bytes.NewReader(body))
+		// Build the URL by hand: NewRequest panics on what a real client could still send.
+		if u, err := req.URL.Parse(target); err == nil {
+			req.URL = u
+		}
+		req.Method = methods[int(method)%len(methods)]
+		rctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
+		defer cancel()
+		req = req.WithContext(rctx)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if sawPanic.Load() {
+			t.Fatalf("%s %s panicked", req.Method, target)
+		}
+		if rec.Code == 0 || rec.Code >= 600 {
+			t.Fatalf("%s %s: status %d", req.Method, target, rec.Code)
+		}
+		if rec.Code != http.StatusOK && !strings.HasPrefix(rec.Header().Get("Content-Type"), "application/json") {
+			t.Fatalf("%s %s: error %d without a JSON body: %q", req.Method, target, rec.Code, rec.Body.String())
+		}
+		if rec.Code == http.StatusOK && rec.Body.Len() == 0 && req.URL.Path != "/v1/event/stream" {
+			t.Fatalf("%s %s: 200 with an empty body", req.Method, target)
+		}
+	})
+}

@@ -1,0 +1,329 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/droverhq/drover"
+	"github.com/droverhq/drover/api"
+	"github.com/droverhq/drover/driver/rawexec"
+	"github.com/droverhq/drover/examples/agent/internal/config"
+)
+
+// agent is one running agent: its server, client and HTTP listener.
+type agent struct {
+	flags    *config.Flags
+	cfg      *config.Agent
+	level    *slog.LevelVar
+	logger   *slog.Logger
+	registry *prometheus.Registry
+	srv      *drover.Server
+	cli      *drover.Client
+	http     *http.Server
+	httpAddr string
+	httpErr  chan error
+	stdout   io.Writer
+	stderr   io.Writer
+}
+
+// run starts the agent and serves until a stop signal; it returns the
+// process exit code.
+func run(args []string, stdout, stderr io.Writer, signals <-chan os.Signal) int {
+	flags, err := config.ParseFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "==> Error:", err)
+		return 1
+	}
+	cleanup, err := devDataDir(flags)
+	if err != nil {
+		fmt.Fprintln(stderr, "==> Error:", err)
+		return 1
+	}
+	defer cleanup()
+	a := &agent{flags: flags, level: new(slog.LevelVar), stdout: stdout, stderr: stderr, httpErr: make(chan error, 1)}
+	if err := a.start(); err != nil {
+		fmt.Fprintln(stderr, "==> Error starting agent:", err)
+		a.stop(context.Background())
+		return 1
+	}
+	return a.serve(signals)
+}
+
+// devDataDir gives -dev a temporary data dir unless one was set.
+func devDataDir(f *config.Flags) (func(), error) {
+	if !f.Dev || f.Overlay.DataDir != nil {
+		return func() {}, nil
+	}
+	for _, p := range f.Configs {
+		if c, err := config.Load([]string{p}); err == nil && c.DataDir != nil {
+			return func() {}, nil
+		}
+	}
+	dir, err := os.MkdirTemp("", "drover-dev-")
+	if err != nil {
+		return nil, err
+	}
+	f.Overlay.DataDir = &dir
+	return func() { _ = os.RemoveAll(dir) }, nil
+}
+
+func (a *agent) load() (*config.Agent, error) {
+	c, err := config.Resolve(a.flags)
+	if err != nil {
+		return nil, err
+	}
+	return config.Build(c)
+}
+
+func (a *agent) start() error {
+	cfg, err := a.load()
+	if err != nil {
+		return err
+	}
+	a.cfg = cfg
+	a.level.Set(cfg.LogLevel)
+	a.logger = slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: a.level}))
+	for _, w := range cfg.Warnings {
+		a.logger.Warn(w)
+	}
+	a.registry = prometheus.NewRegistry()
+	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	servers := cfg.Client.Servers
+	if cfg.ServerEnabled {
+		so := cfg.Server
+		so.Logger, so.Registerer = a.logger, a.registry
+		if a.srv, err = drover.NewServer(so); err != nil {
+			return err
+		}
+		if len(servers) == 0 {
+			servers = []string{a.srv.Addr()}
+		}
+		ln, err := net.Listen("tcp", cfg.HTTPAddr)
+		if err != nil {
+			return fmt.Errorf("listen for HTTP on %s: %w", cfg.HTTPAddr, err)
+		}
+		a.httpAddr = ln.Addr().String()
+		handler := a.srv.NewHTTPHandler(api.Options{Logger: a.logger, Client: cfg.ClientEnabled})
+		a.http = &http.Server{Handler: a.telemetryGate(handler), ReadHeaderTimeout: 10 * time.Second}
+		go func() { a.httpErr <- a.http.Serve(ln) }()
+	}
+	if cfg.ClientEnabled {
+		co := cfg.Client
+		co.Servers, co.Logger, co.Registerer = servers, a.logger, a.registry
+		if cfg.RawExec {
+			co.Drivers = append(co.Drivers, rawexec.New(a.logger))
+		}
+		if a.cli, err = drover.NewClient(co); err != nil {
+			return err
+		}
+	}
+	a.printSummary()
+	return nil
+}
+
+// telemetryGate refuses Prometheus-format metrics when telemetry turned
+// them off, as Nomad does.
+func (a *agent) telemetryGate(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v1/metrics" && r.URL.Query().Get("format") == "prometheus" && !a.cfg.PrometheusMetrics {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusUnsupportedMediaType)
+			fmt.Fprintln(w, `{"Error":"Prometheus metrics are disabled: set telemetry { prometheus_metrics = true }"}`)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+func (a *agent) printSummary() {
+	c := a.cfg
+	region, dc := c.Client.Region, c.Client.Datacenter
+	if c.ServerEnabled {
+		region, dc = c.Server.Region, c.Server.Datacenter
+	}
+	out := a.stdout
+	fmt.Fprintln(out, "==> Starting drover agent...")
+	fmt.Fprintln(out, "==> drover agent configuration:")
+	fmt.Fprintln(out)
+	row := func(k, v string) { fmt.Fprintf(out, "%20s: %s\n", k, v) }
+	if a.srv != nil {
+		row("Advertise Addrs", fmt.Sprintf("HTTP: %s; RPC: %s", advertised(c.AdvertiseHTTP, a.httpAddr), advertised(c.AdvertiseRPC, a.srv.Addr())))
+		row("Bind Addrs", fmt.Sprintf("HTTP: %s; RPC: %s", a.httpAddr, a.srv.Addr()))
+	}
+	row("Client", fmt.Sprint(c.ClientEnabled))
+	row("Log Level", c.LogLevelName)
+	row("Region", fmt.Sprintf("%s (DC: %s)", region, dc))
+	row("Server", fmt.Sprint(c.ServerEnabled))
+	row("Version", drover.Version)
+	fmt.Fprintln(out)
+	fmt.Fprintln(out, "==> drover agent started! Log data will stream in below:")
+	fmt.Fprintln(out)
+}
+
+// advertised is the configured address, or the bound one when the
+// configured port was 0 (pick a free one).
+func advertised(configured, bound string) string {
+	if strings.HasSuffix(configured, ":0") {
+		return bound
+	}
+	return configured
+}
+
+// serve handles signals until the agent stops.
+func (a *agent) serve(signals <-chan os.Signal) int {
+	var srvDone, cliDone <-chan struct{}
+	if a.srv != nil {
+		srvDone = a.srv.Done()
+	}
+	if a.cli != nil {
+		cliDone = a.cli.Done()
+	}
+	for {
+		select {
+		case sig := <-signals:
+			switch sig {
+			case syscall.SIGHUP:
+				a.reload()
+			case syscall.SIGUSR1:
+				a.dumpMetrics()
+			default:
+				return a.shutdown(sig, signals)
+			}
+		case err := <-a.httpErr:
+			a.logger.Error("HTTP server stopped", "error", err)
+			a.stop(context.Background())
+			return 1
+		case <-srvDone:
+			a.logger.Error("server stopped", "error", a.srv.Err())
+			a.stop(context.Background())
+			return 1
+		case <-cliDone:
+			a.logger.Error("client stopped")
+			a.stop(context.Background())
+			return 1
+		}
+	}
+}
+
+// reload re-reads the configuration and applies what can change while
+// running: the log level. Other changes wait for a restart.
+func (a *agent) reload() {
+	next, err := a.load()
+	if err != nil {
+		a.logger.Error("reloading configuration failed; keeping the running one", "error", err)
+		return
+	}
+	a.level.Set(next.LogLevel)
+	old := a.cfg
+	var restart []string
+	if next.Server.RaftSnapshotThreshold != old.Server.RaftSnapshotThreshold ||
+		next.Server.RaftSnapshotInterval != old.Server.RaftSnapshotInterval ||
+		next.Server.RaftTrailingLogs != old.Server.RaftTrailingLogs {
+		restart = append(restart, "raft snapshot settings")
+	}
+	a.cfg.LogLevel, a.cfg.LogLevelName = next.LogLevel, next.LogLevelName
+	a.logger.Info("configuration reloaded", "log_level", next.LogLevelName)
+	if len(restart) > 0 {
+		a.logger.Warn("changed settings take effect only after a restart", "settings", strings.Join(restart, ", "))
+	}
+}
+
+// dumpMetrics prints every metric to stderr, in Prometheus' text form.
+func (a *agent) dumpMetrics() {
+	families, err := a.registry.Gather()
+	if err != nil {
+		a.logger.Warn("gathering metrics", "error", err)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "==> metrics at %s\n", time.Now().UTC().Format(time.RFC3339))
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			labels := make([]string, 0, len(m.GetLabel()))
+			for _, l := range m.GetLabel() {
+				labels = append(labels, fmt.Sprintf("%s=%q", l.GetName(), l.GetValue()))
+			}
+			sort.Strings(labels)
+			name := f.GetName()
+			if len(labels) > 0 {
+				name += "{" + strings.Join(labels, ",") + "}"
+			}
+			switch {
+			case m.Counter != nil:
+				fmt.Fprintf(&b, "%s %g\n", name, m.GetCounter().GetValue())
+			case m.Gauge != nil:
+				fmt.Fprintf(&b, "%s %g\n", name, m.GetGauge().GetValue())
+			case m.Histogram != nil:
+				fmt.Fprintf(&b, "%s count=%d sum=%g\n", name, m.GetHistogram().GetSampleCount(), m.GetHistogram().GetSampleSum())
+			case m.Summary != nil:
+				fmt.Fprintf(&b, "%s count=%d sum=%g\n", name, m.GetSummary().GetSampleCount(), m.GetSummary().GetSampleSum())
+			case m.Untyped != nil:
+				fmt.Fprintf(&b, "%s %g\n", name, m.GetUntyped().GetValue())
+			}
+		}
+	}
+	_, _ = io.WriteString(a.stderr, b.String())
+}
+
+// shutdown stops the agent after a stop signal; a second one stops it at once.
+func (a *agent) shutdown(sig os.Signal, signals <-chan os.Signal) int {
+	leave := (sig == syscall.SIGINT && a.cfg.LeaveOnInterrupt) || (sig == syscall.SIGTERM && a.cfg.LeaveOnTerminate)
+	a.logger.Info("caught signal, shutting down", "signal", sig.String(), "leave", leave)
+	if leave && a.srv != nil {
+		a.logger.Warn("leaving the cluster is not available in this version: the server stops without leaving the raft peer set")
+	}
+	if leave && a.cli != nil && a.cfg.DrainOnShutdown != nil {
+		a.logger.Warn("drain_on_shutdown is not available in this version: the client stops its tasks without draining")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	done := make(chan struct{})
+	go func() {
+		a.stop(ctx)
+		close(done)
+	}()
+	select {
+	case <-done:
+		a.logger.Info("agent stopped")
+		return 0
+	case sig := <-signals:
+		a.logger.Error("second signal: stopping at once", "signal", sig.String())
+		return 1
+	}
+}
+
+// stop closes the HTTP listener, then the client, then the server (whose
+// Shutdown writes everything to its data dir). It is safe on a partly
+// started agent.
+func (a *agent) stop(ctx context.Context) {
+	if a.http != nil {
+		hctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		if err := a.http.Shutdown(hctx); err != nil {
+			_ = a.http.Close()
+		}
+		cancel()
+	}
+	if a.cli != nil {
+		_ = a.cli.Shutdown(ctx)
+	}
+	if a.srv != nil {
+		_ = a.srv.Shutdown(ctx)
+	}
+}

@@ -1,0 +1,286 @@
+package config
+
+import (
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/droverhq/drover"
+)
+
+func TestParseNomadSpelledSettings(t *testing.T) {
+	src := `
+data_dir   = "/opt/drover"
+name       = "edge-1"
+region     = "eu"
+datacenter = "fra1"
+bind_addr  = "10.0.0.5"
+log_level  = "debug"
+leave_on_interrupt = true
+ports {
+  http = 5646
+  rpc  = 5647
+  serf = 5648
+}
+advertise {
+  http = "192.0.2.10:5646"
+  rpc  = "192.0.2.10:5647"
+}
+server {
+  enabled                   = true
+  bootstrap_expect          = 1
+  authoritative_region      = "eu"
+  enabled_schedulers        = ["service", "batch"]
+  enable_event_broker       = false
+  event_buffer_size         = 500
+  node_gc_threshold         = "48h"
+  job_gc_interval           = "10m"
+  job_gc_threshold          = "8h"
+  eval_gc_threshold         = "2h"
+  batch_eval_gc_threshold   = "48h"
+  deployment_gc_threshold   = "2h"
+  heartbeat_grace           = "20s"
+  min_heartbeat_ttl         = "15s"
+  failover_heartbeat_ttl    = "10m"
+  max_heartbeats_per_second = 100.5
+  num_schedulers            = 3
+  raft_multiplier           = 2
+  raft_snapshot_threshold   = 100
+  raft_snapshot_interval    = "30s"
+  raft_trailing_logs        = 200
+  raft_protocol             = 3
+  job_max_priority          = 200
+  job_default_priority      = 60
+  job_tracked_versions      = 3
+  rejoin_after_leave        = true
+  raft_boltdb {
+    no_freelist_sync = true
+  }
+  plan_rejection_tracker {
+    enabled        = true
+    node_threshold = 20
+    node_window    = "1m"
+  }
+  default_scheduler_config {
+    scheduler_algorithm = "spread"
+    preemption_config {
+      service_scheduler_enabled = true
+    }
+  }
+  server_join {
+    retry_join     = ["10.0.0.6", "10.0.0.7"]
+    retry_max      = 3
+    retry_interval = "15s"
+  }
+}
+client {
+  enabled    = true
+  node_class = "edge"
+  meta {
+    rack = "r1"
+    tier = 2
+  }
+  options = {
+    "driver.raw_exec.enable" = "1"
+  }
+  drain_on_shutdown {
+    deadline = "1m"
+  }
+}
+telemetry {
+  prometheus_metrics  = true
+  collection_interval = "5s"
+  disable_hostname    = true
+}
+`
+	c, err := Parse([]byte(src), "agent.hcl")
+	require.NoError(t, err)
+	a, err := Build(Merge(Defaults(), c))
+	require.NoError(t, err)
+
+	require.True(t, a.ServerEnabled)
+	require.True(t, a.ClientEnabled)
+	require.True(t, a.RawExec)
+	require.True(t, a.LeaveOnInterrupt)
+	require.Equal(t, slog.LevelDebug, a.LogLevel)
+	require.Equal(t, "10.0.0.5:5646", a.HTTPAddr)
+	require.Equal(t, "192.0.2.10:5647", a.AdvertiseRPC)
+	require.Equal(t, "1m", *a.DrainOnShutdown.Deadline)
+	require.Contains(t, a.Warnings, "telemetry.disable_hostname is accepted but not applied by this agent")
+
+	s := a.Server
+	require.Equal(t, drover.ServerOptions{
+		Name: "edge-1", Region: "eu", Datacenter: "fra1", AuthoritativeRegion: "eu",
+		DataDir: "/opt/drover/server", BindAddr: "10.0.0.5:5647", BootstrapExpect: 1, RejoinAfterLeave: true,
+		ServerJoin:        drover.ServerJoin{RetryJoin: []string{"10.0.0.6", "10.0.0.7"}, RetryMax: 3, RetryInterval: 15 * time.Second},
+		NumSchedulers:     3,
+		EnabledSchedulers: []string{"service", "batch"},
+		DefaultSchedulerConfig: &drover.SchedulerConfiguration{
+			SchedulerAlgorithm: "spread",
+			PreemptionConfig:   drover.PreemptionConfig{SystemSchedulerEnabled: true, SysBatchSchedulerEnabled: true, ServiceSchedulerEnabled: true},
+		},
+		DisableEventBroker: true, EventBufferSize: 500,
+		NodeGCThreshold: 48 * time.Hour, JobGCInterval: 10 * time.Minute, JobGCThreshold: 8 * time.Hour,
+		EvalGCThreshold: 2 * time.Hour, BatchEvalGCThreshold: 48 * time.Hour, DeploymentGCThreshold: 2 * time.Hour,
+		HeartbeatGrace: 20 * time.Second, MinHeartbeatTTL: 15 * time.Second, MaxHeartbeatsPerSecond: 100.5,
+		FailoverHeartbeatTTL: 10 * time.Minute,
+		PlanRejectionTracker: drover.PlanRejectionTracker{Enabled: true, NodeThreshold: 20, NodeWindow: time.Minute},
+		RaftMultiplier:       2, RaftSnapshotThreshold: 100, RaftSnapshotInterval: 30 * time.Second, RaftTrailingLogs: 200,
+		RaftBoltNoFreelistSync: true,
+		JobDefaultPriority:     60, JobMaxPriority: 200, JobTrackedVersions: 3,
+	}, s)
+
+	cl := a.Client
+	require.Equal(t, "/opt/drover/client", cl.DataDir)
+	require.Equal(t, "edge", cl.NodeClass)
+	require.Equal(t, map[string]string{"rack": "r1", "tier": "2"}, cl.Meta)
+	require.Empty(t, cl.Servers, "a client next to a server is pointed at it when the agent starts")
+}
+
+func TestDeprecatedJoinFormsAreAcceptedWithAWarning(t *testing.T) {
+	c, err := Parse([]byte(`
+data_dir = "/var/lib/drover"
+server {
+  enabled        = true
+  start_join     = ["10.0.0.1"]
+  retry_join     = ["10.0.0.2"]
+  retry_interval = "5s"
+  retry_max      = 7
+}`), "old.hcl")
+	require.NoError(t, err)
+	a, err := Build(Merge(Defaults(), c))
+	require.NoError(t, err)
+	require.Equal(t, drover.ServerJoin{RetryJoin: []string{"10.0.0.1", "10.0.0.2"}, RetryMax: 7, RetryInterval: 5 * time.Second}, a.Server.ServerJoin)
+	for _, w := range []string{"retry_join", "retry_interval", "retry_max", "start_join"} {
+		require.Contains(t, a.Warnings, "server."+w+" is deprecated: use the server_join block")
+	}
+}
+
+func TestBadConfigurations(t *testing.T) {
+	cases := []struct{ name, src, want string }{
+		{"syntax", `server {`, "Unclosed configuration block"},
+		{"unknown top-level", `data_dir = "/d"
+frobnicate = true`, `Unsupported argument; An argument named "frobnicate"`},
+		{"unknown server setting", `server {
+  enabled = true
+  bogus = 1
+}`, `Unsupported argument; An argument named "bogus"`},
+		{"unknown block", `nope {}`, `Unsupported block type; Blocks of type "nope" are not expected here`},
+		{"wrong type", `server { bootstrap_expect = "three" }`, "a number is required"},
+		{"bad duration", `data_dir = "/d"
+server {
+  enabled = true
+  heartbeat_grace = "soon"
+}`, `heartbeat_grace "soon" is not a duration`},
+		{"relative data dir", `data_dir = "rel"
+server { enabled = true }`, `data_dir "rel" must be an absolute path`},
+		{"nothing enabled", `data_dir = "/d"`, "the agent would do nothing"},
+		{"no data dir", `server { enabled = true }`, "data_dir is required"},
+		{"bad log level", `data_dir = "/d"
+log_level = "LOUD"
+server { enabled = true }`, `log_level "LOUD" is not one of`},
+		{"client alone without servers", `data_dir = "/d"
+client { enabled = true }`, "client.servers is required"},
+		{"raft protocol", `data_dir = "/d"
+server {
+  enabled = true
+  raft_protocol = 2
+}`, "raft_protocol must be 3"},
+		{"server option validation", `data_dir = "/d"
+server {
+  enabled = true
+  job_max_priority = 5
+}`, "job_max_priority must be between 100 and 32766"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Parse([]byte(tc.src), "bad.hcl")
+			if err == nil {
+				_, err = Build(Merge(Defaults(), c))
+			}
+			require.ErrorIs(t, err, ErrConfig)
+			require.ErrorContains(t, err, tc.want)
+		})
+	}
+}
+
+func TestFilesInADirectoryMergeInLexicalOrderAndFlagsWin(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, src string) {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(src), 0o600))
+	}
+	write("10-base.hcl", `data_dir = "/srv/drover"
+log_level = "WARN"
+region = "eu"
+server {
+  enabled = true
+  num_schedulers = 2
+}
+client {
+  enabled = true
+  meta {
+    rack = "r1"
+  }
+}`)
+	write("20-override.hcl", `log_level = "ERROR"
+server { num_schedulers = 4 }
+client {
+  meta {
+    zone = "a"
+  }
+}`)
+	write("30-extra.json", `{"datacenter": "fra1"}`)
+	write("README.md", `not configuration`)
+
+	f, err := ParseFlags([]string{"-config", dir, "-log-level", "debug", "-meta", "rack=r9", "-node", "n1"}, io.Discard)
+	require.NoError(t, err)
+	c, err := Resolve(f)
+	require.NoError(t, err)
+	require.Len(t, c.Files, 3)
+	a, err := Build(c)
+	require.NoError(t, err)
+	require.Equal(t, slog.LevelDebug, a.LogLevel, "the flag beats both files")
+	require.Equal(t, 4, a.Server.NumSchedulers, "the later file beats the earlier")
+	require.Equal(t, "eu", a.Server.Region, "what only the earlier file sets stays")
+	require.Equal(t, "fra1", a.Server.Datacenter)
+	require.Equal(t, "n1", a.Client.Name)
+	require.Equal(t, map[string]string{"rack": "r9", "zone": "a"}, a.Client.Meta, "maps merge key by key")
+}
+
+func TestDevDefaults(t *testing.T) {
+	f, err := ParseFlags([]string{"-dev", "-data-dir", "/tmp/dev"}, io.Discard)
+	require.NoError(t, err)
+	c, err := Resolve(f)
+	require.NoError(t, err)
+	a, err := Build(c)
+	require.NoError(t, err)
+	require.True(t, a.ServerEnabled && a.ClientEnabled && a.RawExec)
+	require.Equal(t, "127.0.0.1:4646", a.HTTPAddr)
+	require.Equal(t, "127.0.0.1:4647", a.Server.BindAddr)
+	require.Equal(t, "INFO", a.LogLevelName)
+	require.Equal(t, "global", a.Server.Region)
+}
+
+func TestFlagErrors(t *testing.T) {
+	for _, args := range [][]string{{"-nope"}, {"-meta", "novalue"}, {"extra"}} {
+		_, err := ParseFlags(args, io.Discard)
+		require.ErrorIs(t, err, ErrConfig, "%v", args)
+	}
+}
+
+func TestMergeKeepsWhatOnlyOneSideSets(t *testing.T) {
+	a := &Config{Name: ptr("a"), Server: &Server{NumSchedulers: ptr(1), EnabledSchedulers: []string{"service"}}}
+	b := &Config{Region: ptr("eu"), Server: &Server{EnabledSchedulers: []string{"batch"}}}
+	m := Merge(a, b)
+	require.Equal(t, "a", *m.Name)
+	require.Equal(t, "eu", *m.Region)
+	require.Equal(t, 1, *m.Server.NumSchedulers)
+	require.Equal(t, []string{"batch"}, m.Server.EnabledSchedulers, "lists are replaced")
+	*m.Name = "changed"
+	require.Equal(t, "a", *a.Name, "merging copies values")
+}

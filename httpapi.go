@@ -1,0 +1,184 @@
+package drover
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/droverhq/drover/api"
+	"github.com/droverhq/drover/server"
+	"github.com/droverhq/drover/structs"
+)
+
+// Version is drover's version, reported by the HTTP API and the agent.
+const Version = "0.1.0-dev"
+
+// HTTPHandler returns a handler serving the Nomad-compatible /v1 HTTP API
+// for this server, with default limits. Mount it on the host's own
+// http.Server; see docs/http-api.md for what each endpoint supports.
+func (s *Server) HTTPHandler() http.Handler {
+	return s.NewHTTPHandler(api.Options{})
+}
+
+// NewHTTPHandler is HTTPHandler with explicit options (body size limit,
+// blocking-query cap, event heartbeat, logger, whether the agent also runs
+// a client). A nil Logger takes the server's.
+func (s *Server) NewHTTPHandler(opts api.Options) http.Handler {
+	if opts.Logger == nil {
+		opts.Logger = s.logger
+	}
+	return api.NewHandler(&apiBackend{Server: s.Server, gatherer: s.gatherer, opts: &s.opts}, opts)
+}
+
+// apiBackend adapts the server to what the HTTP handlers need.
+type apiBackend struct {
+	*server.Server
+	gatherer prometheus.Gatherer
+	opts     *ServerOptions
+}
+
+var _ api.Backend = (*apiBackend)(nil)
+
+func notYet(what string) error {
+	return fmt.Errorf("%w: %s", api.ErrNotImplemented, what)
+}
+
+// PrepareRead implements api.StateBackend.
+func (b *apiBackend) PrepareRead(ctx context.Context, stale bool) (context.Context, error) {
+	if stale {
+		return AllowStale(ctx), nil
+	}
+	return b.ConsistentRead(ctx)
+}
+
+// JobVersions implements api.JobBackend.
+func (b *apiBackend) JobVersions(ctx context.Context, namespace, jobID string) ([]*structs.Job, error) {
+	return b.Server.JobVersions(ctx, namespace, jobID)
+}
+
+// UpdateNodeEligibility implements api.NodeBackend.
+func (b *apiBackend) UpdateNodeEligibility(ctx context.Context, nodeID, eligibility string) (api.NodeUpdate, error) {
+	resp, err := b.Server.UpdateNodeEligibility(ctx, nodeID, eligibility)
+	if err != nil {
+		return api.NodeUpdate{}, err
+	}
+	return api.NodeUpdate{Index: resp.GetMeta().GetIndex(), EvalIDs: resp.EvalIds}, nil
+}
+
+// UpdateNodeDrain implements api.NodeBackend.
+func (b *apiBackend) UpdateNodeDrain(context.Context, string, *api.DrainSpec, bool, map[string]string) (api.NodeUpdate, error) {
+	return api.NodeUpdate{}, notYet("node drain is not available in this version")
+}
+
+// Self implements api.ClusterBackend.
+func (b *apiBackend) Self() api.AgentInfo {
+	o := b.opts
+	return api.AgentInfo{
+		Name: b.Name(), Region: b.Region(), Datacenter: b.Datacenter(), Addr: b.Addr(), Version: Version, Server: true,
+		Config: map[string]any{"DataDir": o.DataDir},
+	}
+}
+
+// Peers implements api.ClusterBackend: the RPC addresses of the raft peer set.
+func (b *apiBackend) Peers(context.Context) ([]string, error) {
+	if p := b.Server.Peers(); len(p) > 0 {
+		return p, nil
+	}
+	return []string{b.Addr()}, nil
+}
+
+// Members implements api.ClusterBackend: without gossip membership, the
+// server knows only itself.
+func (b *apiBackend) Members(context.Context) ([]api.Member, error) {
+	host, port := splitAddr(b.Addr())
+	return []api.Member{{
+		Name: b.Name() + "." + b.Region(), Addr: host, Port: port, Status: "alive",
+		Tags: map[string]string{
+			"role": "nomad", "region": b.Region(), "dc": b.Datacenter(), "build": Version,
+			"port": fmt.Sprint(port), "expect": fmt.Sprint(b.opts.BootstrapExpect),
+		},
+	}}, nil
+}
+
+// RaftConfiguration implements api.ClusterBackend: the raft peer set as
+// the leader reports it (or this server's own view under a stale read).
+func (b *apiBackend) RaftConfiguration(ctx context.Context) (api.RaftConfiguration, error) {
+	peers, err := b.Server.RaftConfiguration(ctx)
+	if err != nil {
+		return api.RaftConfiguration{}, err
+	}
+	out := api.RaftConfiguration{Index: b.StateIndex()}
+	for _, p := range peers {
+		out.Servers = append(out.Servers, api.RaftServer{
+			ID: fmt.Sprintf("%x", p.ID), Node: p.Name, Address: p.Addr, Leader: p.Leader, Voter: p.Voter,
+		})
+	}
+	return out, nil
+}
+
+// Regions implements api.ClusterBackend.
+func (b *apiBackend) Regions(context.Context) ([]string, error) { return []string{b.Region()}, nil }
+
+// SchedulerConfiguration implements api.ClusterBackend.
+func (b *apiBackend) SchedulerConfiguration(ctx context.Context) (api.SchedulerConfiguration, error) {
+	c, err := b.Server.SchedulerConfiguration(ctx)
+	if err != nil {
+		return api.SchedulerConfiguration{}, err
+	}
+	p := c.GetPreemptionConfig()
+	return api.SchedulerConfiguration{
+		SchedulerAlgorithm: c.SchedulerAlgorithm,
+		PreemptionConfig: api.PreemptionConfig{
+			SystemSchedulerEnabled: p.GetSystemSchedulerEnabled(), SysBatchSchedulerEnabled: p.GetSysbatchSchedulerEnabled(),
+			BatchSchedulerEnabled: p.GetBatchSchedulerEnabled(), ServiceSchedulerEnabled: p.GetServiceSchedulerEnabled(),
+		},
+		MemoryOversubscriptionEnabled: c.MemoryOversubscriptionEnabled,
+		RejectJobRegistration:         c.RejectJobRegistration,
+		PauseEvalBroker:               c.PauseEvalBroker,
+		CreateIndex:                   c.CreateIndex,
+		ModifyIndex:                   c.ModifyIndex,
+	}, nil
+}
+
+// SetSchedulerConfiguration implements api.ClusterBackend.
+func (b *apiBackend) SetSchedulerConfiguration(ctx context.Context, cfg api.SchedulerConfiguration, cas *uint64) (bool, uint64, error) {
+	c := (&SchedulerConfiguration{
+		SchedulerAlgorithm:            cfg.SchedulerAlgorithm,
+		MemoryOversubscriptionEnabled: cfg.MemoryOversubscriptionEnabled,
+		RejectJobRegistration:         cfg.RejectJobRegistration,
+		PauseEvalBroker:               cfg.PauseEvalBroker,
+		PreemptionConfig: PreemptionConfig{
+			SystemSchedulerEnabled: cfg.PreemptionConfig.SystemSchedulerEnabled, SysBatchSchedulerEnabled: cfg.PreemptionConfig.SysBatchSchedulerEnabled,
+			BatchSchedulerEnabled: cfg.PreemptionConfig.BatchSchedulerEnabled, ServiceSchedulerEnabled: cfg.PreemptionConfig.ServiceSchedulerEnabled,
+		},
+	}).proto()
+	var casIndex uint64
+	if cas != nil {
+		casIndex = *cas
+	}
+	return b.Server.SetSchedulerConfiguration(ctx, c, cas != nil, casIndex)
+}
+
+// GarbageCollect implements api.ClusterBackend.
+func (b *apiBackend) GarbageCollect(ctx context.Context) error {
+	_, err := b.Server.GarbageCollect(ctx)
+	return err
+}
+
+// Gatherer implements api.ClusterBackend.
+func (b *apiBackend) Gatherer() prometheus.Gatherer { return b.gatherer }
+
+func splitAddr(addr string) (string, int) {
+	var host string
+	var port int
+	for i := len(addr) - 1; i >= 0; i-- {
+		if addr[i] == ':' {
+			host = addr[:i]
+			_, _ = fmt.Sscan(addr[i+1:], &port)
+			return host, port
+		}
+	}
+	return addr, 0
+}

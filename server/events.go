@@ -1,0 +1,192 @@
+package server
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/droverhq/drover/server/events"
+	"github.com/droverhq/drover/server/state"
+	"github.com/droverhq/drover/structs"
+)
+
+// Events subscribes to the server's event stream: the changes this server
+// applies, from req.Index on, filtered by topic, key and namespace. The
+// subscription ends when ctx is done, when the server shuts down, or when
+// the caller closes it; a subscriber that reads too slowly for the buffer
+// gets events.ErrLagged. With the event broker disabled it returns
+// events.ErrDisabled.
+func (s *Server) Events(ctx context.Context, req events.SubscribeRequest) (*events.Subscription, error) {
+	if s.events == nil {
+		return nil, fmt.Errorf("%w: this server runs with enable_event_broker = false", events.ErrDisabled)
+	}
+	sub, err := s.events.Subscribe(req)
+	if err != nil {
+		return nil, err
+	}
+	context.AfterFunc(ctx, sub.Close)
+	return sub, nil
+}
+
+// newEventBroker returns the server's broker, or nil when disabled.
+func newEventBroker(cfg Config) *events.Broker {
+	if cfg.DisableEventBroker {
+		return nil
+	}
+	size := cfg.EventBufferSize
+	if size <= 0 {
+		size = 100
+	}
+	return events.New(size, 0)
+}
+
+// entryApplied implements applyListener: it turns the applied command into
+// events. It runs on the raft goroutine right after the command committed
+// to the state store, so the store is exactly at index.
+func (s *Server) entryApplied(index uint64, cmd *structs.LogCommand) {
+	if s.events == nil || cmd == nil || cmd.Command == nil {
+		return
+	}
+	var evs []events.Event
+	s.state.View(func(v *state.Snapshot) { evs = eventsFor(v, index, cmd) })
+	s.events.Publish(index, evs)
+}
+
+// stateRestored implements applyListener: the state jumped to index
+// without events, so subscribers reading across it must resubscribe, and
+// the leader's services start over from the new state.
+func (s *Server) stateRestored(index uint64) {
+	if s.events != nil {
+		s.events.Reset(index)
+	}
+	s.restartLeaderServices()
+}
+
+// eventCollector gathers the objects one command changed, once each.
+type eventCollector struct {
+	v     *state.Snapshot
+	index uint64
+	typ   string
+	out   []events.Event
+	seen  map[string]bool
+}
+
+func (c *eventCollector) once(k string) bool {
+	if c.seen[k] {
+		return false
+	}
+	c.seen[k] = true
+	return true
+}
+
+func (c *eventCollector) job(ns, id string) {
+	if !c.once("job\x00" + ns + "\x00" + id) {
+		return
+	}
+	if j := c.v.Job(ns, id); j != nil && j.ModifyIndex == c.index {
+		c.out = append(c.out, events.Event{Topic: events.TopicJob, Type: c.typ, Key: id, Namespace: ns, Index: c.index, Payload: j})
+	}
+}
+
+func (c *eventCollector) deletedJob(ns, id string) {
+	if c.once("job\x00" + ns + "\x00" + id) {
+		c.out = append(c.out, events.Event{
+			Topic: events.TopicJob, Type: c.typ, Key: id, Namespace: ns, Index: c.index,
+			Payload: &structs.Job{Id: id, Namespace: ns, Name: id}, Deleted: true,
+		})
+	}
+}
+
+func (c *eventCollector) node(id string) {
+	if !c.once("node\x00" + id) {
+		return
+	}
+	if n := c.v.Node(id); n != nil && n.ModifyIndex == c.index {
+		c.out = append(c.out, events.Event{Topic: events.TopicNode, Type: c.typ, Key: id, Index: c.index, Payload: redactNode(n)})
+	}
+}
+
+func (c *eventCollector) alloc(id string) {
+	if !c.once("alloc\x00" + id) {
+		return
+	}
+	a := c.v.Alloc(id)
+	if a == nil || a.ModifyIndex != c.index {
+		return
+	}
+	c.out = append(c.out, events.Event{
+		Topic: events.TopicAllocation, Type: c.typ, Key: id, Namespace: a.Namespace,
+		FilterKeys: []string{a.JobId, a.NodeId}, Index: c.index, Payload: a,
+	})
+	c.job(a.Namespace, a.JobId) // its job's status may have changed with it
+}
+
+func (c *eventCollector) evals(list []*structs.Evaluation) {
+	for _, e := range list {
+		if e == nil || !c.once("eval\x00"+e.Id) {
+			continue
+		}
+		if st := c.v.Eval(e.Id); st != nil && st.ModifyIndex == c.index {
+			c.out = append(c.out, events.Event{
+				Topic: events.TopicEvaluation, Type: c.typ, Key: st.Id, Namespace: st.Namespace,
+				FilterKeys: []string{st.JobId}, Index: c.index, Payload: st,
+			})
+		}
+	}
+}
+
+// eventsFor lists the events of one applied command, reading the objects
+// as stored. Only objects the entry modified (ModifyIndex == index) count.
+func eventsFor(v *state.Snapshot, index uint64, cmd *structs.LogCommand) []events.Event {
+	c := &eventCollector{v: v, index: index, seen: map[string]bool{}}
+	switch x := cmd.Command.(type) {
+	case *structs.LogCommand_JobUpsert:
+		c.typ = events.TypeJobRegistered
+		if j := x.JobUpsert.GetJob(); j != nil {
+			c.job(j.Namespace, j.Id)
+		}
+		c.evals([]*structs.Evaluation{x.JobUpsert.GetEval()})
+	case *structs.LogCommand_JobDelete:
+		c.typ = events.TypeJobDeregistered
+		d := x.JobDelete
+		if d.Purge {
+			c.deletedJob(d.Namespace, d.JobId)
+		} else {
+			c.job(d.Namespace, d.JobId)
+		}
+		c.evals([]*structs.Evaluation{d.GetEval()})
+	case *structs.LogCommand_NodeUpsert:
+		c.typ = events.TypeNodeRegistration
+		c.node(x.NodeUpsert.GetNode().GetId())
+		c.evals(x.NodeUpsert.GetEvals())
+	case *structs.LogCommand_NodeStatus:
+		c.typ = events.TypeNodeEvent
+		c.node(x.NodeStatus.NodeId)
+		for _, a := range v.AllocsByNode(x.NodeStatus.NodeId) {
+			c.alloc(a.Id)
+		}
+		c.evals(x.NodeStatus.GetEvals())
+	case *structs.LogCommand_NodeEligibility:
+		c.typ = events.TypeNodeEligibility
+		c.node(x.NodeEligibility.NodeId)
+		c.evals(x.NodeEligibility.GetEvals())
+	case *structs.LogCommand_EvalUpsert:
+		c.typ = events.TypeEvalUpdated
+		c.evals(x.EvalUpsert.GetEvals())
+	case *structs.LogCommand_PlanApply:
+		c.typ = events.TypePlanResult
+		for _, a := range x.PlanApply.GetResult().GetNodeUpdate() {
+			c.alloc(a.Id)
+		}
+		for _, a := range x.PlanApply.GetResult().GetNodeAllocation() {
+			c.alloc(a.Id)
+		}
+		c.evals(append([]*structs.Evaluation{x.PlanApply.GetEval()}, x.PlanApply.GetNewEvals()...))
+	case *structs.LogCommand_AllocClientUpdate:
+		c.typ = events.TypeAllocationUpdated
+		for _, a := range x.AllocClientUpdate.GetAllocations() {
+			c.alloc(a.Id)
+		}
+		c.evals(x.AllocClientUpdate.GetEvals())
+	}
+	return c.out
+}

@@ -20,7 +20,7 @@ type metrics struct {
 	heartbeats     prometheus.Counter
 	nodesDown      prometheus.Counter
 	plansApplied   prometheus.Counter
-	gcReaped         *prometheus.CounterVec
+	gcReaped       *prometheus.CounterVec
 	// snapshots counts raft snapshots by event: taken (written locally),
 	// sent (streamed to a follower), installed (received from the leader).
 	snapshots     *prometheus.CounterVec

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net"
 	"path/filepath"
 	"regexp"
 	"runtime"
@@ -17,6 +18,7 @@ import (
 	"github.com/droverhq/drover/driver/fn"
 	"github.com/droverhq/drover/fingerprint"
 	"github.com/droverhq/drover/scheduler"
+	"github.com/droverhq/drover/server"
 	"github.com/droverhq/drover/store"
 	"github.com/droverhq/drover/transport"
 )
@@ -63,6 +65,22 @@ type ServerOptions struct {
 	// Transport carries RPC and raft traffic. Default: plain TCP.
 	Transport transport.Transport
 
+	// SerfBindAddr is the gossip (serf) listen address, TCP and UDP.
+	// Default: BindAddr's host on port 4648 (ports.serf), or on a free port
+	// when BindAddr's port is 0; port 0 picks a free one (Server.GossipAddr
+	// reports it).
+	SerfBindAddr string
+	// SerfAdvertiseAddr is the gossip address other servers are told.
+	// Default: the bound address.
+	SerfAdvertiseAddr string
+	// DisableGossip turns serf off. The server then finds other servers
+	// only through StaticPeers and cannot federate with other regions;
+	// this suits a Transport that is not TCP, such as transport/inmem.
+	DisableGossip bool
+	// StaticPeers lists the RPC addresses of other servers of the region,
+	// for forming a cluster without gossip.
+	StaticPeers []string
+
 	// BootstrapExpect is how many voting servers of the region must know
 	// each other before they bootstrap the cluster together; a server
 	// expecting 3 never elects itself alone. Default 1: the server
@@ -75,8 +93,16 @@ type ServerOptions struct {
 	RejoinAfterLeave bool
 	// ServerJoin lists the servers to bootstrap or join with at start.
 	ServerJoin ServerJoin
-	// Encrypt is the base64 gossip encryption key (32 bytes).
+	// Encrypt is the base64 gossip encryption key (32 bytes). It is written
+	// to the keyring in DataDir on first start and the keyring is used on
+	// every later start; a key given once a keyring exists is ignored with
+	// a warning. Rotate keys with Server.KeyringInstall/Use/Remove.
 	Encrypt string
+	// DeadServerThreshold is how long a server must have been failed in the
+	// gossip pool before the leader removes it from the raft peer set,
+	// which it never does while that would leave too few healthy voters.
+	// Default 5m.
+	DeadServerThreshold time.Duration
 
 	// NumSchedulers is the number of scheduler workers. Default: the number
 	// of CPU cores. NoSchedulers disables scheduling on this server.
@@ -149,10 +175,10 @@ type ServerOptions struct {
 
 // ServerJoin is the server_join block: servers to contact at start.
 type ServerJoin struct {
-	// RetryJoin lists the RPC addresses (host:port) of other servers. A
-	// server without raft state asks them about themselves until it either
-	// joins the cluster one of them belongs to or bootstraps a new one with
-	// BootstrapExpect of them.
+	// RetryJoin lists gossip addresses of other servers (host:port, or a
+	// host name on the default serf port 4648) to join at start. Once in
+	// the gossip pool, a server without raft state joins the cluster of its
+	// region or bootstraps one with BootstrapExpect servers.
 	RetryJoin []string
 	// RetryMax is how many attempts are made; 0 means forever.
 	RetryMax int
@@ -251,6 +277,18 @@ func (o ServerOptions) WithDefaults() ServerOptions {
 	setDefault(&o.PlanRejectionTracker.NodeThreshold, 100)
 	setDefault(&o.PlanRejectionTracker.NodeWindow, 5*time.Minute)
 	setDefault(&o.ServerJoin.RetryInterval, 30*time.Second)
+	setDefault(&o.DeadServerThreshold, 5*time.Minute)
+	if o.SerfBindAddr == "" && !o.DisableGossip {
+		host, port, err := net.SplitHostPort(o.BindAddr)
+		if err != nil {
+			host, port = o.BindAddr, ""
+		}
+		serfPort := "4648"
+		if port == "0" {
+			serfPort = "0" // a free RPC port asks for a free gossip port too
+		}
+		o.SerfBindAddr = net.JoinHostPort(host, serfPort)
+	}
 	setDefault(&o.RaftMultiplier, 1)
 	setDefault(&o.RaftSnapshotThreshold, 8192)
 	setDefault(&o.RaftSnapshotInterval, 120*time.Second)
@@ -336,6 +374,7 @@ func (o ServerOptions) Validate() error {
 		"eval_gc_threshold": o.EvalGCThreshold, "batch_eval_gc_threshold": o.BatchEvalGCThreshold,
 		"deployment_gc_threshold": o.DeploymentGCThreshold, "raft_snapshot_interval": o.RaftSnapshotInterval,
 		"server_join.retry_interval": o.ServerJoin.RetryInterval, "plan_rejection_tracker.node_window": o.PlanRejectionTracker.NodeWindow,
+		"dead_server_threshold": o.DeadServerThreshold,
 	} {
 		if d < 0 {
 			add("%s must not be negative, got %v", name, d)
@@ -343,6 +382,17 @@ func (o ServerOptions) Validate() error {
 	}
 	if o.ServerJoin.RetryMax < 0 {
 		add("server_join.retry_max must be >= 0, got %d", o.ServerJoin.RetryMax)
+	}
+	if o.Encrypt != "" {
+		if _, err := server.DecodeGossipKey(o.Encrypt); err != nil {
+			add("encrypt: %v", err)
+		}
+	}
+	if o.DisableGossip && len(o.ServerJoin.RetryJoin) > 0 {
+		add("server_join.retry_join needs gossip; use StaticPeers with DisableGossip")
+	}
+	if o.RejoinAfterLeave && o.Store != nil {
+		add("rejoin_after_leave needs a server that owns its store (DataDir without Store)")
 	}
 	return errors.Join(errs...)
 }

@@ -57,6 +57,10 @@ type (
 	Driver = driver.Driver
 	// RaftServer is one server of the raft peer set, as Server.RaftConfiguration reports it.
 	RaftServer = server.RaftServer
+	// Member is one server of the gossip pool, as Server.Members reports it.
+	Member = server.Member
+	// KeyringResponse is what a gossip keyring operation found across the servers.
+	KeyringResponse = server.KeyringResponse
 )
 
 // Errors callers branch on with errors.Is.
@@ -82,6 +86,8 @@ var (
 	// ErrLeadershipLost: the leader was lost while a write was in flight,
 	// so it may or may not have been applied; retry it if it is idempotent.
 	ErrLeadershipLost = structs.ErrLeadershipLost
+	// ErrUnknownRegion: a call named a region no server of the federation serves.
+	ErrUnknownRegion = structs.ErrUnknownRegion
 )
 
 // AllowStale returns a context under which reads (Job, Jobs, Allocations,
@@ -108,6 +114,15 @@ func (c *SchedulerConfiguration) proto() *structs.SchedulerConfiguration {
 			ServiceSchedulerEnabled:  c.PreemptionConfig.ServiceSchedulerEnabled,
 		},
 	}
+}
+
+// InRegion returns a context under which job registration and
+// deregistration and the reads of jobs, allocations, nodes and evaluations
+// go to the servers of region, which may be another region of the
+// federation, instead of the receiving server's own. A job whose Region
+// is set goes to that region whatever the context says.
+func InRegion(ctx context.Context, region string) context.Context {
+	return server.InRegion(ctx, region)
 }
 
 // Server is a running server agent.
@@ -140,9 +155,19 @@ func NewServer(opts ServerOptions) (*Server, error) {
 		AdvertiseAddr: o.AdvertiseAddr,
 		Transport:     o.Transport,
 
-		BootstrapExpect: o.BootstrapExpect,
-		Join:            slices.Clone(o.ServerJoin.RetryJoin),
-		NonVoting:       o.NonVotingServer,
+		BootstrapExpect:     o.BootstrapExpect,
+		StaticPeers:         slices.Clone(o.StaticPeers),
+		NonVoting:           o.NonVotingServer,
+		DisableGossip:       o.DisableGossip,
+		SerfBindAddr:        o.SerfBindAddr,
+		SerfAdvertiseAddr:   o.SerfAdvertiseAddr,
+		RetryJoin:           slices.Clone(o.ServerJoin.RetryJoin),
+		RetryMax:            o.ServerJoin.RetryMax,
+		RetryInterval:       o.ServerJoin.RetryInterval,
+		Encrypt:             o.Encrypt,
+		RejoinAfterLeave:    o.RejoinAfterLeave,
+		DeadServerThreshold: o.DeadServerThreshold,
+		AuthoritativeRegion: o.AuthoritativeRegion,
 
 		NumSchedulers:     numSchedulers,
 		EnabledSchedulers: slices.Clone(o.EnabledSchedulers),

@@ -15,14 +15,14 @@ import (
 	nomad "github.com/hashicorp/nomad/api"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 
 	"github.com/droverhq/drover"
 	"github.com/droverhq/drover/api"
 	"github.com/droverhq/drover/driver/mock"
+	"github.com/droverhq/drover/internal/leakcheck"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { leakcheck.VerifyTestMain(m) }
 
 // cluster is a real server and client on loopback with the HTTP API
 // served over real TCP, and Nomad's Go client pointed at it.

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hashicorp/serf/serf"
+
 	"github.com/droverhq/drover/structs"
 )
 
@@ -190,12 +192,21 @@ func (s *Server) probePeers(ctx context.Context) []*structs.ServerInfoResponse {
 	return infos
 }
 
-// probeAddrs is Join plus the servers that asked this one about itself:
-// discovery works both ways even when only one side lists the other.
+// probeAddrs is where the servers to ask are: the RPC addresses of this
+// region's servers in the gossip pool, the static peers, and the servers
+// that asked this one about itself (discovery works both ways even when
+// only one side lists the other).
 func (s *Server) probeAddrs() []string {
+	addrs := slices.Clone(s.cfg.StaticPeers)
+	if s.gossip != nil {
+		for _, m := range s.gossip.servers(s.cfg.Region) {
+			if m.status == serf.StatusAlive && !slices.Contains(addrs, m.rpcAddr) {
+				addrs = append(addrs, m.rpcAddr)
+			}
+		}
+	}
 	s.discoverMu.Lock()
 	defer s.discoverMu.Unlock()
-	addrs := slices.Clone(s.cfg.Join)
 	for a := range s.discovered {
 		if !slices.Contains(addrs, a) {
 			addrs = append(addrs, a)

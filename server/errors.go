@@ -15,6 +15,7 @@ var (
 	ErrShutdown         = structs.ErrShutdown
 	ErrBadRequest       = structs.ErrBadRequest
 	ErrLeadershipLost   = structs.ErrLeadershipLost
+	ErrUnknownRegion    = structs.ErrUnknownRegion
 )
 
 // errLeadershipLost fails the waiters of a leader that stepped down; the

@@ -19,6 +19,14 @@ func (s *Server) RegisterJob(ctx context.Context, job *structs.Job) (*structs.Jo
 	if job == nil {
 		return nil, &structs.ValidationError{Problems: []string{"job is missing"}}
 	}
+	if r := s.otherRegion(ctx, job.Region); r != "" {
+		var resp *structs.JobRegisterResponse
+		err := s.regionCall(ctx, r, func(ctx context.Context, c structs.DroverClient) (err error) {
+			resp, err = c.RegisterJob(ctx, &structs.JobRegisterRequest{Job: job, Region: r})
+			return err
+		})
+		return resp, err
+	}
 	if s.registrationRejected() {
 		return nil, fmt.Errorf("%w: the scheduler configuration rejects job registrations", structs.ErrRegistrationRejected)
 	}
@@ -60,6 +68,13 @@ func (s *Server) DeregisterJob(ctx context.Context, namespace, jobID string, pur
 		namespace = structs.DefaultNamespace
 	}
 	var resp *structs.JobDeregisterResponse
+	if r := s.otherRegion(ctx, ""); r != "" {
+		err := s.regionCall(ctx, r, func(ctx context.Context, c structs.DroverClient) (err error) {
+			resp, err = c.DeregisterJob(ctx, &structs.JobDeregisterRequest{Namespace: namespace, JobId: jobID, Purge: purge})
+			return err
+		})
+		return resp, err
+	}
 	err := s.leaderCall(ctx, func(ctx context.Context) error {
 		// Whether the job exists is decided as the entry applies, not here:
 		// this server's view could be behind a leader elected meanwhile.
@@ -90,6 +105,14 @@ func (s *Server) DeregisterJob(ctx context.Context, namespace, jobID string, pur
 
 // Job reads one job.
 func (s *Server) Job(ctx context.Context, namespace, jobID string) (*structs.Job, error) {
+	if r := s.otherRegion(ctx, ""); r != "" {
+		var resp *structs.SingleJobResponse
+		err := s.regionCall(ctx, r, func(ctx context.Context, c structs.DroverClient) (err error) {
+			resp, err = c.GetJob(ctx, &structs.JobSpecificRequest{JobId: jobID, Options: remoteQuery(ctx, r, namespace)})
+			return err
+		})
+		return resp.GetJob(), err
+	}
 	if err := s.readBarrier(ctx); err != nil {
 		return nil, err
 	}
@@ -104,6 +127,14 @@ func (s *Server) Job(ctx context.Context, namespace, jobID string) (*structs.Job
 
 // Jobs lists the jobs of a namespace ("" for all) whose id has prefix.
 func (s *Server) Jobs(ctx context.Context, namespace, prefix string) ([]*structs.Job, error) {
+	if r := s.otherRegion(ctx, ""); r != "" {
+		var resp *structs.JobListResponse
+		err := s.regionCall(ctx, r, func(ctx context.Context, c structs.DroverClient) (err error) {
+			resp, err = c.ListJobs(ctx, &structs.JobListRequest{Prefix: prefix, Options: remoteQuery(ctx, r, namespace)})
+			return err
+		})
+		return resp.GetJobs(), err
+	}
 	if err := s.readBarrier(ctx); err != nil {
 		return nil, err
 	}
@@ -112,6 +143,14 @@ func (s *Server) Jobs(ctx context.Context, namespace, prefix string) ([]*structs
 
 // Allocations lists allocations of a job, of a node, or (both empty) all.
 func (s *Server) Allocations(ctx context.Context, namespace, jobID, nodeID string) ([]*structs.Allocation, error) {
+	if r := s.otherRegion(ctx, ""); r != "" {
+		var resp *structs.AllocListResponse
+		err := s.regionCall(ctx, r, func(ctx context.Context, c structs.DroverClient) (err error) {
+			resp, err = c.ListAllocations(ctx, &structs.AllocListRequest{JobId: jobID, NodeId: nodeID, Options: remoteQuery(ctx, r, namespace)})
+			return err
+		})
+		return resp.GetAllocations(), err
+	}
 	if err := s.readBarrier(ctx); err != nil {
 		return nil, err
 	}
@@ -132,6 +171,14 @@ func (s *Server) Allocations(ctx context.Context, namespace, jobID, nodeID strin
 
 // Nodes lists every node, without their secret ids.
 func (s *Server) Nodes(ctx context.Context) ([]*structs.Node, error) {
+	if r := s.otherRegion(ctx, ""); r != "" {
+		var resp *structs.NodeListResponse
+		err := s.regionCall(ctx, r, func(ctx context.Context, c structs.DroverClient) (err error) {
+			resp, err = c.ListNodes(ctx, &structs.NodeListRequest{Options: remoteQuery(ctx, r, "")})
+			return err
+		})
+		return resp.GetNodes(), err
+	}
 	if err := s.readBarrier(ctx); err != nil {
 		return nil, err
 	}
@@ -145,6 +192,14 @@ func (s *Server) Nodes(ctx context.Context) ([]*structs.Node, error) {
 
 // Evaluation reads one evaluation.
 func (s *Server) Evaluation(ctx context.Context, id string) (*structs.Evaluation, error) {
+	if r := s.otherRegion(ctx, ""); r != "" {
+		var resp *structs.SingleEvalResponse
+		err := s.regionCall(ctx, r, func(ctx context.Context, c structs.DroverClient) (err error) {
+			resp, err = c.GetEvaluation(ctx, &structs.EvalSpecificRequest{EvalId: id, Options: remoteQuery(ctx, r, "")})
+			return err
+		})
+		return resp.GetEval(), err
+	}
 	if err := s.readBarrier(ctx); err != nil {
 		return nil, err
 	}

@@ -249,11 +249,21 @@ func (s *Server) removePeerLocal(ctx context.Context, id uint64) error {
 // Leave leaves the cluster gracefully and shuts the server down: a leader
 // first hands leadership to another voter, then the server asks to be
 // removed from the raft peer set, so the others never count it toward a
-// quorum again. A server that is the only voter just shuts down.
+// quorum again, and then announces its leave to the gossip pool. Restarted
+// on the same data, it stays out unless RejoinAfterLeave is set. A server
+// that is the only voter just shuts down.
 func (s *Server) Leave(ctx context.Context) error {
 	if s.raft.started.Load() && s.raft.peers.get(s.self.Id) != nil {
 		if err := s.leave(ctx); err != nil {
 			return err
+		}
+	}
+	if err := markLeft(s.meta, true); err != nil {
+		s.logger.Warn("recording the leave failed", "error", err)
+	}
+	if s.gossip != nil {
+		if err := s.gossip.serf.Leave(); err != nil {
+			s.logger.Warn("announcing the leave to the gossip pool failed", "error", err)
 		}
 	}
 	return s.Shutdown(ctx)

@@ -123,12 +123,13 @@ type raftNode struct {
 	snapBusy  atomic.Bool
 	snapWG    sync.WaitGroup
 
-	lifeMu  sync.Mutex
-	stopped bool
-	stopc   chan struct{}
-	donec   chan struct{}
-	errMu   sync.Mutex
-	err     error
+	lifeMu   sync.Mutex
+	stopped  bool
+	startedc chan struct{} // closed by launch
+	stopc    chan struct{}
+	donec    chan struct{}
+	errMu    sync.Mutex
+	err      error
 }
 
 type pendingRead struct {
@@ -152,6 +153,7 @@ func newRaftNode(cfg raftConfig, st store.Store, f *fsm, snaps snapshotStore, po
 		leaderCh:  make(chan struct{}),
 		stopc:     make(chan struct{}),
 		donec:     make(chan struct{}),
+		startedc:  make(chan struct{}),
 	}
 	rn.nextID.Store(rand.Uint64() >> 1)
 	rn.transport = newRaftTransport(cfg.id, cfg.self.GetAddr(), pool, snaps, cfg.logger)
@@ -252,6 +254,7 @@ func (rn *raftNode) launch() error {
 		return ErrShutdown
 	}
 	rn.started.Store(true)
+	close(rn.startedc)
 	go rn.run()
 	return nil
 }

@@ -137,8 +137,17 @@ func (rn *raftNode) readIndex(ctx context.Context) (uint64, error) {
 	if err := rn.Err(); err != nil {
 		return 0, err
 	}
-	if !rn.started.Load() {
+	wctx, cancel := context.WithTimeout(ctx, rn.cfg.leaderWait)
+	defer cancel()
+	select {
+	case <-rn.startedc:
+	case <-wctx.Done():
+		if ctx.Err() != nil {
+			return 0, ctx.Err()
+		}
 		return 0, fmt.Errorf("%w: the server has not joined a cluster yet", ErrNoLeader)
+	case <-rn.stopc:
+		return 0, ErrShutdown
 	}
 	id := rn.nextID.Add(1)
 	ch := make(chan uint64, 1)
@@ -150,8 +159,6 @@ func (rn *raftNode) readIndex(ctx context.Context) (uint64, error) {
 		delete(rn.reads, id)
 		rn.waitMu.Unlock()
 	}()
-	wctx, cancel := context.WithTimeout(ctx, rn.cfg.leaderWait)
-	defer cancel()
 	rctx := readCtx(id)
 	// Raft drops a read request it cannot serve (no leader yet, or a new
 	// leader that has not committed in its term): ask again now and then.

@@ -24,6 +24,10 @@ func callCtx(ctx context.Context, q *structs.QueryOptions) context.Context {
 	if q.GetAllowStale() {
 		ctx = AllowStale(ctx)
 	}
+	ctx = incomingRegion(ctx)
+	if r := q.GetRegion(); r != "" {
+		ctx = InRegion(ctx, r)
+	}
 	return ctx
 }
 
@@ -37,7 +41,7 @@ func (r *rpcServer) block(ctx context.Context, q *structs.QueryOptions) {
 }
 
 func (r *rpcServer) RegisterJob(ctx context.Context, req *structs.JobRegisterRequest) (*structs.JobRegisterResponse, error) {
-	resp, err := r.s.RegisterJob(callCtx(ctx, nil), req.GetJob())
+	resp, err := r.s.RegisterJob(callCtx(ctx, &structs.QueryOptions{Region: req.GetRegion()}), req.GetJob())
 	return resp, rpcerr.To(err)
 }
 

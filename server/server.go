@@ -48,8 +48,32 @@ type Config struct {
 	// BootstrapExpect is how many voting servers of the region must know
 	// each other before they bootstrap the cluster together.
 	BootstrapExpect int
-	// Join lists the RPC addresses of other servers to bootstrap or join with.
-	Join []string
+	// StaticPeers lists the RPC addresses of other servers to bootstrap or
+	// join with, for finding them without gossip.
+	StaticPeers []string
+
+	// DisableGossip turns serf off: the server then finds others only
+	// through StaticPeers and cannot federate.
+	DisableGossip bool
+	// SerfBindAddr is the gossip listen address (host:port; port 0 picks one).
+	SerfBindAddr string
+	// SerfAdvertiseAddr is the gossip address others are told; default the bound one.
+	SerfAdvertiseAddr string
+	// RetryJoin lists gossip addresses to join at start, tried every
+	// RetryInterval; RetryMax > 0 bounds the attempts, after which the
+	// server stops with an error.
+	RetryJoin     []string
+	RetryMax      int
+	RetryInterval time.Duration
+	// Encrypt is the base64 gossip key used on first start.
+	Encrypt string
+	// RejoinAfterLeave lets a server that left rejoin when restarted.
+	RejoinAfterLeave bool
+	// DeadServerThreshold is how long a server must have been failed in the
+	// gossip pool before the leader removes it from the raft peer set.
+	DeadServerThreshold time.Duration
+	// AuthoritativeRegion is the region holding global configuration.
+	AuthoritativeRegion string
 	// NonVoting makes the server a raft learner: it replicates and serves
 	// stale reads but never votes, and never bootstraps a cluster.
 	NonVoting bool
@@ -133,6 +157,7 @@ type Server struct {
 	state     *state.Store
 	fsm       *fsm
 	raft      *raftNode
+	gossip    *gossip
 	pool      *connPool
 	broker    *evalBroker
 	blocked   *blockedEvals
@@ -150,6 +175,10 @@ type Server struct {
 	listener net.Listener
 	grpc     *grpc.Server
 
+	// left: this server left its cluster gracefully and, without
+	// RejoinAfterLeave, stays out of it on restart.
+	left bool
+	meta serverMeta
 	// discovered holds servers that asked this one about itself while it
 	// had no raft state.
 	discoverMu sync.Mutex
@@ -219,7 +248,11 @@ func New(cfg Config) (*Server, error) {
 	if err := s.openStore(); err != nil {
 		return nil, err
 	}
-	id, err := loadRaftID(s.store, cfg.DataDir)
+	if err := s.loadMeta(); err != nil {
+		s.closeStore()
+		return nil, err
+	}
+	id, err := loadRaftID(s.meta, s.store)
 	if err != nil {
 		s.closeStore()
 		return nil, err
@@ -290,17 +323,34 @@ func New(cfg Config) (*Server, error) {
 	structs.RegisterDroverServer(s.grpc, &rpcServer{s: s})
 	s.built.Store(true)
 
+	if !cfg.DisableGossip {
+		if s.cfg.SerfBindAddr == "" {
+			host, _, _ := net.SplitHostPort(ln.Addr().String())
+			s.cfg.SerfBindAddr = net.JoinHostPort(host, "0")
+		}
+		if s.gossip, err = s.startGossip(); err != nil {
+			ln.Close()
+			s.pool.close()
+			s.closeStore()
+			return nil, err
+		}
+	}
 	has, err := hasState(s.store)
 	if err == nil {
 		switch {
 		case has:
 			err = s.startRaft(startRestart, nil)
-		case cfg.BootstrapExpect <= 1 && len(cfg.Join) == 0 && !cfg.NonVoting:
+		case s.left:
+			// A server that left stays out: no raft until it is told to rejoin.
+		case cfg.BootstrapExpect <= 1 && len(cfg.StaticPeers) == 0 && len(cfg.RetryJoin) == 0 && !cfg.NonVoting:
 			err = s.startRaft(startBootstrap, []*structs.RaftPeer{s.self})
 		}
 	}
 	if err != nil {
 		ln.Close()
+		if s.gossip != nil {
+			s.gossip.shutdown()
+		}
 		s.pool.close()
 		s.closeStore()
 		return nil, err
@@ -325,12 +375,22 @@ func New(cfg Config) (*Server, error) {
 		case <-s.stopCtx.Done():
 		}
 	}()
-	if !s.raft.started.Load() {
+	if !s.raft.started.Load() && !s.left {
 		s.bgWG.Add(1)
 		go func() {
 			defer s.bgWG.Done()
 			s.joinOrBootstrap()
 		}()
+	}
+	if s.gossip != nil && len(cfg.RetryJoin) > 0 && !s.left {
+		s.bgWG.Add(1)
+		go func() {
+			defer s.bgWG.Done()
+			s.retryJoin()
+		}()
+	}
+	if s.left {
+		s.logger.Warn("this server left its cluster and stays out of it; set RejoinAfterLeave to rejoin as a new server on start")
 	}
 	started = true
 	s.logger.Info("server started", "addr", ln.Addr().String(), "advertise", advertise, "region", cfg.Region,
@@ -355,6 +415,33 @@ func (s *Server) openStore() error {
 		return fmt.Errorf("open raft store: %w", err)
 	}
 	s.store, s.ownsStore = bs, true
+	return nil
+}
+
+// loadMeta reads what the server keeps with its raft log and acts on a
+// graceful leave: with RejoinAfterLeave the server starts over as a new
+// one (a new raft id, the state taken from the cluster); without it, it
+// stays out.
+func (s *Server) loadMeta() error {
+	meta, err := newServerMeta(s.store, s.cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	left, err := hasLeft(meta)
+	if err != nil {
+		return fmt.Errorf("read leave mark: %w", err)
+	}
+	if left && s.cfg.RejoinAfterLeave {
+		s.logger.Info("this server left its cluster; rejoining as a new server (rejoin_after_leave)")
+		if err := s.resetRaftState(); err != nil {
+			return err
+		}
+		if meta, err = newServerMeta(s.store, s.cfg.DataDir); err != nil {
+			return err
+		}
+		left = false
+	}
+	s.meta, s.left = meta, left
 	return nil
 }
 
@@ -425,6 +512,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			<-stopped
 		}
 		s.raft.stop()
+		if s.gossip != nil {
+			s.gossip.shutdown()
+		}
 		s.pool.close()
 		if s.events != nil {
 			s.events.Close()
@@ -501,7 +591,11 @@ func (s *Server) establishLeadership() {
 }
 
 func (s *Server) startLeaderServices(ctx context.Context) {
-	s.leaderWG.Add(4)
+	s.leaderWG.Add(5)
+	go func() {
+		defer s.leaderWG.Done()
+		s.reconcileLoop(ctx)
+	}()
 	go func() {
 		defer s.leaderWG.Done()
 		s.gcLoop(ctx)

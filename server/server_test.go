@@ -8,14 +8,14 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 
 	"github.com/droverhq/drover/heartbeat"
+	"github.com/droverhq/drover/internal/leakcheck"
 	"github.com/droverhq/drover/structs"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	leakcheck.VerifyTestMain(m)
 }
 
 // testLogger logs to stderr when DROVER_TEST_LOG is set, else nowhere.

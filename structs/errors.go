@@ -22,4 +22,6 @@ var (
 	// ErrLeadershipLost: the leader was lost while a write was in flight, so
 	// it may or may not have been applied. Retry it if it is idempotent.
 	ErrLeadershipLost = errors.New("leadership lost while the write was in flight")
+	// ErrUnknownRegion: a call named a region no server of the federation serves.
+	ErrUnknownRegion = errors.New("unknown region")
 )

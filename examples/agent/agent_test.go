@@ -13,12 +13,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/droverhq/drover/internal/leakcheck"
 	nomad "github.com/hashicorp/nomad/api"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { leakcheck.VerifyTestMain(m) }
 
 // syncBuffer collects a child's output while the test reads it.
 type syncBuffer struct {

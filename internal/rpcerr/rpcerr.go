@@ -21,6 +21,7 @@ var sentinels = []struct {
 	err  error
 	code codes.Code
 }{
+	{"unknown_region", structs.ErrUnknownRegion, codes.NotFound},
 	{"not_found", structs.ErrNotFound, codes.NotFound},
 	{"permission_denied", structs.ErrPermissionDenied, codes.PermissionDenied},
 	{"bad_request", structs.ErrBadRequest, codes.InvalidArgument},

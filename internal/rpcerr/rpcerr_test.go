@@ -16,7 +16,7 @@ import (
 func TestRoundTripKeepsSentinels(t *testing.T) {
 	for _, sentinel := range []error{
 		structs.ErrNotFound, structs.ErrPermissionDenied, structs.ErrBadRequest,
-		structs.ErrNotLeader, structs.ErrNoLeader, structs.ErrShutdown, structs.ErrLeadershipLost,
+		structs.ErrNotLeader, structs.ErrNoLeader, structs.ErrShutdown, structs.ErrLeadershipLost, structs.ErrUnknownRegion,
 		context.DeadlineExceeded, context.Canceled,
 	} {
 		err := From(To(fmt.Errorf("%w: details", sentinel)))

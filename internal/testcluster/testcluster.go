@@ -58,6 +58,9 @@ type Member struct {
 	Name string
 	// Addr is the server's RPC address; it stays the same across restarts.
 	Addr string
+	// GossipAddr is the server's serf address (empty on an in-memory
+	// network, where the servers find each other through StaticPeers).
+	GossipAddr string
 
 	c      *Cluster
 	adjust func(o *drover.ServerOptions)
@@ -106,6 +109,7 @@ func (c *Cluster) newMember(i int) *Member {
 		m.store = inmem.New()
 	} else {
 		m.Addr = freeAddr(c.tb, i)
+		m.GossipAddr = freeAddr(c.tb, i)
 	}
 	return m
 }
@@ -121,16 +125,25 @@ func (c *Cluster) AddServer(adjust func(o *drover.ServerOptions)) (*Member, erro
 	return m, m.Start()
 }
 
-// freeAddr picks a free port on loopback address 127.0.0.(10+i): every
-// server has its own address, as on separate hosts.
+// freeAddr picks a port free for both TCP and UDP on loopback address
+// 127.0.0.(10+i): every server has its own address, as on separate hosts.
 func freeAddr(tb testing.TB, i int) string {
 	host := fmt.Sprintf("127.0.0.%d", 10+i%200)
-	ln, err := net.Listen("tcp", host+":0")
-	if err != nil {
-		tb.Fatalf("pick an address: %v", err)
+	for range 100 {
+		ln, err := net.Listen("tcp", host+":0")
+		if err != nil {
+			tb.Fatalf("pick an address: %v", err)
+		}
+		addr := ln.Addr().String()
+		pc, err := net.ListenPacket("udp", addr)
+		ln.Close()
+		if err == nil {
+			pc.Close()
+			return addr
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	tb.Fatalf("no port free for TCP and UDP on %s", host)
+	return ""
 }
 
 // Members returns every member, running or not.
@@ -147,6 +160,14 @@ func (c *Cluster) addrs() []string {
 	var out []string
 	for _, m := range c.Members() {
 		out = append(out, m.Addr)
+	}
+	return out
+}
+
+func (c *Cluster) gossipAddrs() []string {
+	var out []string
+	for _, m := range c.Members() {
+		out = append(out, m.GossipAddr)
 	}
 	return out
 }
@@ -236,13 +257,16 @@ func (m *Member) Start() error {
 		Name:            m.Name,
 		DataDir:         m.dir,
 		BindAddr:        m.Addr,
+		SerfBindAddr:    m.GossipAddr,
 		BootstrapExpect: m.c.opts.Servers,
-		ServerJoin:      drover.ServerJoin{RetryJoin: m.c.addrs()},
+		ServerJoin:      drover.ServerJoin{RetryJoin: m.c.gossipAddrs(), RetryInterval: 200 * time.Millisecond},
 		Logger:          m.c.opts.Logger.With("server", m.Name),
 		NumSchedulers:   1,
 	}
 	if m.store != nil {
 		o.Store, o.Transport, o.DataDir = m.store, m.tr, ""
+		o.DisableGossip, o.SerfBindAddr, o.ServerJoin.RetryJoin = true, "", nil
+		o.StaticPeers = m.c.addrs()
 	}
 	if m.c.opts.Server != nil {
 		m.c.opts.Server(m.Index, &o)

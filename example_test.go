@@ -14,6 +14,8 @@ import (
 
 	"github.com/droverhq/drover"
 	"github.com/droverhq/drover/driver/fn"
+	"github.com/droverhq/drover/scheduler"
+	"github.com/droverhq/drover/structs"
 )
 
 // A server and a client in one process run a Go function as a service.
@@ -199,4 +201,58 @@ func ExampleServer_HTTPHandler() {
 	httpSrv := &http.Server{Addr: "127.0.0.1:4646", Handler: srv.HTTPHandler(), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = httpSrv.ListenAndServe() }()
 	defer httpSrv.Close()
+}
+
+// everywhere is a custom scheduler: it places one allocation of each group
+// on the first ready node, and nothing else. Real ones look at the nodes'
+// attributes, meta and allocations; see docs/scheduling.md.
+type everywhere struct{}
+
+func (everywhere) Schedule(st scheduler.State, in scheduler.Input) (*scheduler.Decision, error) {
+	job := st.Job(in.Eval.Namespace, in.Eval.JobId)
+	d := &scheduler.Decision{}
+	if job == nil || job.Stop || len(st.AllocsByJob(job.Namespace, job.Id)) > 0 {
+		return d, nil
+	}
+	for _, n := range st.Nodes() {
+		if n.Status != structs.NodeStatusReady {
+			continue
+		}
+		d.Plan = &structs.Plan{EvalId: in.Eval.Id, Priority: in.Eval.Priority, Job: job, SnapshotIndex: st.Index()}
+		for _, tg := range job.TaskGroups {
+			d.Plan.NodeAllocation = append(d.Plan.NodeAllocation,
+				scheduler.NewAllocation(in, job, tg, scheduler.AllocName(job.Id, tg.Name, 0), n))
+		}
+		break
+	}
+	return d, nil
+}
+
+// A host registers its own scheduler for a job type; jobs of that type go
+// through the same broker, workers and plan applier as the built-in ones.
+func ExampleServerOptions_schedulers() {
+	dir, _ := os.MkdirTemp("", "drover-example-")
+	defer os.RemoveAll(dir)
+	srv, err := drover.NewServer(drover.ServerOptions{
+		DataDir: dir, BindAddr: "127.0.0.1:0",
+		Schedulers: map[string]drover.SchedulerFactory{
+			"first-node": func() drover.Scheduler { return everywhere{} },
+		},
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer srv.Shutdown(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_ = srv.WaitForLeader(ctx)
+
+	_, err = srv.RegisterJob(ctx, &drover.Job{
+		Id: "probe", Type: "first-node",
+		TaskGroups: []*drover.TaskGroup{{Name: "g", Count: 1, Tasks: []*drover.Task{{Name: "t", Driver: "fn"}}}},
+	})
+	fmt.Println("registered:", err == nil)
+	// Output:
+	// registered: true
 }

@@ -42,10 +42,6 @@ type apiBackend struct {
 
 var _ api.Backend = (*apiBackend)(nil)
 
-func notYet(what string) error {
-	return fmt.Errorf("%w: %s", api.ErrNotImplemented, what)
-}
-
 // PrepareRead implements api.StateBackend.
 func (b *apiBackend) PrepareRead(ctx context.Context, stale bool) (context.Context, error) {
 	if stale {
@@ -55,8 +51,8 @@ func (b *apiBackend) PrepareRead(ctx context.Context, stale bool) (context.Conte
 }
 
 // JobVersions implements api.JobBackend.
-func (b *apiBackend) JobVersions(context.Context, string, string) ([]*structs.Job, error) {
-	return nil, notYet("job version history is not kept yet")
+func (b *apiBackend) JobVersions(ctx context.Context, namespace, jobID string) ([]*structs.Job, error) {
+	return b.Server.JobVersions(ctx, namespace, jobID)
 }
 
 // UpdateNodeEligibility implements api.NodeBackend.
@@ -139,13 +135,43 @@ func (b *apiBackend) RaftConfiguration(ctx context.Context) (api.RaftConfigurati
 func (b *apiBackend) Regions(context.Context) ([]string, error) { return b.Server.Regions(), nil }
 
 // SchedulerConfiguration implements api.ClusterBackend.
-func (b *apiBackend) SchedulerConfiguration(context.Context) (api.SchedulerConfiguration, error) {
-	return api.SchedulerConfiguration{}, notYet("the scheduler configuration is not kept in cluster state yet")
+func (b *apiBackend) SchedulerConfiguration(ctx context.Context) (api.SchedulerConfiguration, error) {
+	c, err := b.Server.SchedulerConfiguration(ctx)
+	if err != nil {
+		return api.SchedulerConfiguration{}, err
+	}
+	p := c.GetPreemptionConfig()
+	return api.SchedulerConfiguration{
+		SchedulerAlgorithm: c.SchedulerAlgorithm,
+		PreemptionConfig: api.PreemptionConfig{
+			SystemSchedulerEnabled: p.GetSystemSchedulerEnabled(), SysBatchSchedulerEnabled: p.GetSysbatchSchedulerEnabled(),
+			BatchSchedulerEnabled: p.GetBatchSchedulerEnabled(), ServiceSchedulerEnabled: p.GetServiceSchedulerEnabled(),
+		},
+		MemoryOversubscriptionEnabled: c.MemoryOversubscriptionEnabled,
+		RejectJobRegistration:         c.RejectJobRegistration,
+		PauseEvalBroker:               c.PauseEvalBroker,
+		CreateIndex:                   c.CreateIndex,
+		ModifyIndex:                   c.ModifyIndex,
+	}, nil
 }
 
 // SetSchedulerConfiguration implements api.ClusterBackend.
-func (b *apiBackend) SetSchedulerConfiguration(context.Context, api.SchedulerConfiguration, *uint64) (bool, uint64, error) {
-	return false, 0, notYet("the scheduler configuration cannot be changed at run time yet")
+func (b *apiBackend) SetSchedulerConfiguration(ctx context.Context, cfg api.SchedulerConfiguration, cas *uint64) (bool, uint64, error) {
+	c := (&SchedulerConfiguration{
+		SchedulerAlgorithm:            cfg.SchedulerAlgorithm,
+		MemoryOversubscriptionEnabled: cfg.MemoryOversubscriptionEnabled,
+		RejectJobRegistration:         cfg.RejectJobRegistration,
+		PauseEvalBroker:               cfg.PauseEvalBroker,
+		PreemptionConfig: PreemptionConfig{
+			SystemSchedulerEnabled: cfg.PreemptionConfig.SystemSchedulerEnabled, SysBatchSchedulerEnabled: cfg.PreemptionConfig.SysBatchSchedulerEnabled,
+			BatchSchedulerEnabled: cfg.PreemptionConfig.BatchSchedulerEnabled, ServiceSchedulerEnabled: cfg.PreemptionConfig.ServiceSchedulerEnabled,
+		},
+	}).proto()
+	var casIndex uint64
+	if cas != nil {
+		casIndex = *cas
+	}
+	return b.Server.SetSchedulerConfiguration(ctx, c, cas != nil, casIndex)
 }
 
 // GarbageCollect implements api.ClusterBackend.

@@ -4,9 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"path/filepath"
+	"regexp"
 	"runtime"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -14,6 +17,7 @@ import (
 	"github.com/droverhq/drover/driver"
 	"github.com/droverhq/drover/driver/fn"
 	"github.com/droverhq/drover/fingerprint"
+	"github.com/droverhq/drover/scheduler"
 	"github.com/droverhq/drover/server"
 	"github.com/droverhq/drover/store"
 	"github.com/droverhq/drover/transport"
@@ -109,6 +113,11 @@ type ServerOptions struct {
 	// DefaultSchedulerConfig primes the scheduler configuration when the
 	// cluster bootstraps; it is ignored afterwards.
 	DefaultSchedulerConfig *SchedulerConfiguration
+	// Schedulers registers custom schedulers by job type: a job whose type
+	// is a key is scheduled by that factory's scheduler, through the same
+	// broker, workers and plan applier as the built-in ones. Keys must not
+	// be a built-in type or _core; they join EnabledSchedulers' default.
+	Schedulers map[string]SchedulerFactory
 
 	// DisableEventBroker turns the event stream off (enable_event_broker = false).
 	DisableEventBroker bool
@@ -218,6 +227,16 @@ func DefaultSchedulerConfiguration() *SchedulerConfiguration {
 	}
 }
 
+// SchedulerFactory makes the scheduler of one evaluation for a custom job
+// type (ServerOptions.Schedulers). The scheduler reads a state snapshot
+// and returns a plan; see docs/scheduling.md.
+type SchedulerFactory = scheduler.Factory
+
+// Scheduler decides placements for the evaluations of one job type.
+type Scheduler = scheduler.Scheduler
+
+var validSchedulerName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]*$`)
+
 // ErrInvalidOptions is matched (errors.Is) by every error Validate returns.
 var ErrInvalidOptions = errors.New("invalid options")
 
@@ -235,9 +254,13 @@ func (o ServerOptions) WithDefaults() ServerOptions {
 	setDefault(&o.NumSchedulers, runtime.NumCPU())
 	if len(o.EnabledSchedulers) == 0 {
 		o.EnabledSchedulers = []string{SchedulerService, SchedulerBatch, SchedulerSystem, SchedulerSysBatch, SchedulerCore}
+		o.EnabledSchedulers = append(o.EnabledSchedulers, slices.Sorted(maps.Keys(o.Schedulers))...)
 	}
 	if o.DefaultSchedulerConfig == nil {
 		o.DefaultSchedulerConfig = DefaultSchedulerConfiguration()
+	} else {
+		c := *o.DefaultSchedulerConfig // never write to the caller's
+		o.DefaultSchedulerConfig = &c
 	}
 	setDefault(&o.DefaultSchedulerConfig.SchedulerAlgorithm, "binpack")
 	setDefault(&o.EventBufferSize, 100)
@@ -305,8 +328,24 @@ func (o ServerOptions) Validate() error {
 		switch s {
 		case SchedulerService, SchedulerBatch, SchedulerSystem, SchedulerSysBatch, SchedulerCore:
 		default:
-			add("enabled_schedulers: unknown scheduler %q", s)
+			if o.Schedulers[s] == nil {
+				add("enabled_schedulers: unknown scheduler %q", s)
+			}
 		}
+	}
+	for name, f := range o.Schedulers {
+		switch {
+		case name == SchedulerService || name == SchedulerBatch || name == SchedulerSystem ||
+			name == SchedulerSysBatch || name == SchedulerCore:
+			add("schedulers: %q is a built-in scheduler and cannot be replaced", name)
+		case !validSchedulerName.MatchString(name):
+			add("schedulers: name %q must be letters, digits, '-' or '_', starting with a letter", name)
+		case f == nil:
+			add("schedulers: %q has no factory", name)
+		}
+	}
+	if o.PlanRejectionTracker.NodeThreshold < 1 {
+		add("plan_rejection_tracker.node_threshold must be >= 1, got %d", o.PlanRejectionTracker.NodeThreshold)
 	}
 	switch o.DefaultSchedulerConfig.SchedulerAlgorithm {
 	case "binpack", "spread":

@@ -92,3 +92,43 @@ func TestClientOptionsValidate(t *testing.T) {
 	require.Equal(t, "global", o.Region)
 	require.Equal(t, "dc1", o.Datacenter)
 }
+
+func TestServerOptionsSchedulers(t *testing.T) {
+	f := func() drover.Scheduler { return nil }
+	base := drover.ServerOptions{DataDir: "/data"}
+	for _, tc := range []struct {
+		name       string
+		schedulers map[string]drover.SchedulerFactory
+		enabled    []string
+		problem    string // "" when valid
+	}{
+		{name: "a custom type", schedulers: map[string]drover.SchedulerFactory{"by-tier": f}},
+		{name: "enabled by name", schedulers: map[string]drover.SchedulerFactory{"by-tier": f}, enabled: []string{"by-tier", "_core"}},
+		{name: "enabled but not registered", enabled: []string{"by-tier"}, problem: `unknown scheduler "by-tier"`},
+		{name: "replacing a built-in", schedulers: map[string]drover.SchedulerFactory{"service": f}, problem: "built-in"},
+		{name: "replacing _core", schedulers: map[string]drover.SchedulerFactory{"_core": f}, problem: "built-in"},
+		{name: "bad name", schedulers: map[string]drover.SchedulerFactory{"by tier": f}, problem: "must be letters"},
+		{name: "no factory", schedulers: map[string]drover.SchedulerFactory{"x": nil}, problem: "no factory"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := base
+			o.Schedulers, o.EnabledSchedulers = tc.schedulers, tc.enabled
+			err := o.Validate()
+			if tc.problem == "" {
+				require.NoError(t, err)
+				return
+			}
+			require.ErrorIs(t, err, drover.ErrInvalidOptions)
+			require.ErrorContains(t, err, tc.problem)
+		})
+	}
+	o := drover.ServerOptions{Schedulers: map[string]drover.SchedulerFactory{"b": f, "a": f}}.WithDefaults()
+	require.Equal(t, []string{"service", "batch", "system", "sysbatch", "_core", "a", "b"}, o.EnabledSchedulers,
+		"custom schedulers are enabled by default")
+}
+
+func TestDefaultSchedulerConfigIsNotModified(t *testing.T) {
+	c := &drover.SchedulerConfiguration{}
+	_ = drover.ServerOptions{DefaultSchedulerConfig: c}.WithDefaults()
+	require.Empty(t, c.SchedulerAlgorithm, "defaults are filled in a copy")
+}

@@ -15,6 +15,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -82,6 +83,9 @@ var (
 	ErrPermissionDenied = structs.ErrPermissionDenied
 	// ErrShutdown: the agent has been shut down.
 	ErrShutdown = structs.ErrShutdown
+	// ErrRegistrationRejected: the scheduler configuration refuses job
+	// registrations (reject_job_registration).
+	ErrRegistrationRejected = structs.ErrRegistrationRejected
 	// ErrBadRequest: a request is malformed (a damaged backup, a node
 	// without an id, …) and changed nothing.
 	ErrBadRequest = structs.ErrBadRequest
@@ -98,6 +102,25 @@ var (
 // quorum, but possibly behind the latest writes. By default a read on any
 // server sees every write acknowledged before it began.
 func AllowStale(ctx context.Context) context.Context { return server.AllowStale(ctx) }
+
+// proto converts the options' scheduler configuration to the replicated one.
+func (c *SchedulerConfiguration) proto() *structs.SchedulerConfiguration {
+	if c == nil {
+		return nil
+	}
+	return &structs.SchedulerConfiguration{
+		SchedulerAlgorithm:            c.SchedulerAlgorithm,
+		MemoryOversubscriptionEnabled: c.MemoryOversubscriptionEnabled,
+		RejectJobRegistration:         c.RejectJobRegistration,
+		PauseEvalBroker:               c.PauseEvalBroker,
+		PreemptionConfig: &structs.PreemptionConfig{
+			SystemSchedulerEnabled:   c.PreemptionConfig.SystemSchedulerEnabled,
+			SysbatchSchedulerEnabled: c.PreemptionConfig.SysBatchSchedulerEnabled,
+			BatchSchedulerEnabled:    c.PreemptionConfig.BatchSchedulerEnabled,
+			ServiceSchedulerEnabled:  c.PreemptionConfig.ServiceSchedulerEnabled,
+		},
+	}
+}
 
 // InRegion returns a context under which job registration and
 // deregistration and the reads of jobs, allocations, nodes and evaluations
@@ -154,6 +177,16 @@ func NewServer(opts ServerOptions) (*Server, error) {
 
 		NumSchedulers:     numSchedulers,
 		EnabledSchedulers: slices.Clone(o.EnabledSchedulers),
+		Scheduling: server.SchedulingConfig{
+			DefaultSchedulerConfig: o.DefaultSchedulerConfig.proto(),
+			Schedulers:             maps.Clone(o.Schedulers),
+			JobTrackedVersions:     o.JobTrackedVersions,
+			PlanRejection: server.PlanRejectionConfig{
+				Enabled:       o.PlanRejectionTracker.Enabled,
+				NodeThreshold: o.PlanRejectionTracker.NodeThreshold,
+				NodeWindow:    o.PlanRejectionTracker.NodeWindow,
+			},
+		},
 		Heartbeat: heartbeat.Config{
 			MinTTL: o.MinHeartbeatTTL, Grace: o.HeartbeatGrace,
 			FailoverTTL: o.FailoverHeartbeatTTL, MaxPerSecond: o.MaxHeartbeatsPerSecond,

@@ -310,10 +310,29 @@ func TestStatusAgentAndOperatorEndpoints(t *testing.T) {
 	require.True(t, raft.Servers[0].Leader)
 	require.Equal(t, c.srv.Addr(), raft.Servers[0].Address)
 
-	_, _, err = c.nomad.Operator().SchedulerGetConfiguration(nil)
-	requireStatus(t, err, http.StatusNotImplemented)
+	sched, _, err := c.nomad.Operator().SchedulerGetConfiguration(nil)
+	require.NoError(t, err)
+	require.EqualValues(t, "binpack", sched.SchedulerConfig.SchedulerAlgorithm)
+	require.True(t, sched.SchedulerConfig.PreemptionConfig.SystemSchedulerEnabled)
+	set, _, err := c.nomad.Operator().SchedulerCASConfiguration(&nomad.SchedulerConfiguration{
+		SchedulerAlgorithm: "spread",
+	}, nil)
+	require.NoError(t, err)
+	require.False(t, set.Updated, "a compare-and-set against index 0 loses once the configuration exists")
+	set, _, err = c.nomad.Operator().SchedulerSetConfiguration(&nomad.SchedulerConfiguration{SchedulerAlgorithm: "spread"}, nil)
+	require.NoError(t, err)
+	require.True(t, set.Updated)
+	sched, _, err = c.nomad.Operator().SchedulerGetConfiguration(nil)
+	require.NoError(t, err)
+	require.EqualValues(t, "spread", sched.SchedulerConfig.SchedulerAlgorithm)
+
 	_, _, _, err = c.nomad.Jobs().Versions("web", false, nil)
-	requireStatus(t, err, http.StatusNotImplemented)
+	requireStatus(t, err, http.StatusNotFound)
+	_, _, err = c.nomad.Jobs().Register(mockJob("web", 1), nil)
+	require.NoError(t, err)
+	versions, _, _, err := c.nomad.Jobs().Versions("web", false, nil)
+	require.NoError(t, err)
+	require.Len(t, versions, 1)
 
 	require.NoError(t, c.nomad.System().GarbageCollect())
 }

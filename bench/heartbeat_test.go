@@ -88,7 +88,9 @@ func nodeID(i int) string { return fmt.Sprintf("00000000-0000-0000-0000-%012d", 
 func simNode(i int) *structs.Node {
 	return &structs.Node{
 		Id: nodeID(i), SecretId: "secret-" + nodeID(i), Name: fmt.Sprintf("sim-%d", i), Datacenter: "dc1",
-		Resources: &structs.Resources{CpuMhz: 4000, MemoryMb: 8192},
-		Drivers:   map[string]*structs.DriverInfo{"mock": {Detected: true, Healthy: true}},
+		Resources:  &structs.Resources{CpuMhz: 4000, MemoryMb: 8192},
+		Attributes: map[string]string{"kernel.name": "linux"},
+		Meta:       map[string]string{"rack": fmt.Sprintf("r%d", i%4)},
+		Drivers:    map[string]*structs.DriverInfo{"mock": {Detected: true, Healthy: true}},
 	}
 }

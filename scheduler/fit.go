@@ -1,25 +1,26 @@
 package scheduler
 
-import "github.com/droverhq/drover/structs"
+import (
+	"fmt"
+
+	"github.com/droverhq/drover/structs"
+)
 
 // Usage is the sum of resources a set of allocations reserves.
 func Usage(allocs []*structs.Allocation) *structs.Resources {
-	u := &structs.Resources{}
+	var u resources
 	for _, a := range allocs {
-		if a.IsTerminal() {
-			continue
-		}
-		for _, r := range a.TaskResources {
-			u.CpuMhz += r.GetCpuMhz()
-			u.MemoryMb += r.GetMemoryMb()
-			u.DiskMb += r.GetDiskMb()
+		if !a.IsTerminal() {
+			u.add(allocResources(a))
 		}
 	}
-	return u
+	return &structs.Resources{CpuMhz: u.cpu, MemoryMb: u.mem, DiskMb: u.disk}
 }
 
-// AllocsFit reports whether the non-terminal allocations fit on node; when
-// they do not, dimension names the first exhausted resource.
+// AllocsFit reports whether the non-terminal allocations fit on node:
+// cpu, memory, disk (when the node reports it) and ports (no port given
+// twice, none of the node's reserved ones). When they do not, dimension
+// names the first exhausted resource.
 func AllocsFit(node *structs.Node, allocs []*structs.Allocation) (ok bool, dimension string) {
 	u := Usage(allocs)
 	capacity := node.GetResources()
@@ -31,20 +32,41 @@ func AllocsFit(node *structs.Node, allocs []*structs.Allocation) (ok bool, dimen
 	case capacity.GetDiskMb() > 0 && u.DiskMb > capacity.GetDiskMb():
 		return false, "disk"
 	}
+	reserved := reservedPorts(node)
+	used := map[int32]bool{}
+	for _, a := range allocs {
+		if a.IsTerminal() {
+			continue
+		}
+		for _, p := range a.AllocatedPorts {
+			if used[p.Value] || reserved[p.Value] {
+				return false, fmt.Sprintf("ports: %d used twice", p.Value)
+			}
+			used[p.Value] = true
+		}
+	}
 	return true, ""
 }
 
-// binpackScore rates how full node would be with allocs placed: higher is
-// fuller, so placements pack onto fewer nodes.
-func binpackScore(node *structs.Node, allocs []*structs.Allocation) float64 {
-	u := Usage(allocs)
-	capacity := node.GetResources()
-	score := 0.0
-	if c := capacity.GetCpuMhz(); c > 0 {
-		score += float64(u.CpuMhz) / float64(c)
+// fits checks an ask against a node's usage; dimension names what ran out.
+func (ns *nodeState) fits(ask resources) (bool, string) {
+	c := ns.capacity
+	switch {
+	case ns.used.cpu+ask.cpu > c.cpu:
+		return false, "cpu"
+	case ns.used.mem+ask.mem > c.mem:
+		return false, "memory"
+	case c.disk > 0 && ns.used.disk+ask.disk > c.disk:
+		return false, "disk"
 	}
-	if m := capacity.GetMemoryMb(); m > 0 {
-		score += float64(u.MemoryMb) / float64(m)
+	return true, ""
+}
+
+// usableNode is nodeUsable, answered once per node and pass.
+func (ns *nodeState) usableNode() (bool, string) {
+	if !ns.checked {
+		ns.checked = true
+		ns.usable, ns.unusable = nodeUsable(ns.node)
 	}
-	return score / 2
+	return ns.usable, ns.unusable
 }

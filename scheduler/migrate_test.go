@@ -24,7 +24,7 @@ func TestMigratingAllocationIsStoppedAndReplacedInOnePlan(t *testing.T) {
 			marked = append(marked, a.Name)
 		}
 	}
-	require.NotEmpty(t, marked, "binpacking put work on a")
+	require.NotEmpty(t, marked)
 
 	d := st.schedule(t, j)
 	require.False(t, d.Blocked())

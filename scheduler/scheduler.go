@@ -1,6 +1,17 @@
 // Package scheduler decides where allocations run. It is pure: a scheduler
 // reads a state snapshot and an evaluation and returns a plan; it starts no
-// goroutines and does no I/O, so it is tested without a cluster.
+// goroutines, does no I/O and is given the time, so it is tested without a
+// cluster.
+//
+// The built-in schedulers serve the four job types: service and batch keep
+// count allocations of each group (generic.go), system and sysbatch one per
+// eligible node (system.go). Placement visits a bounded, randomly ordered
+// set of feasible nodes per allocation (select.go), so its cost does not
+// grow with the cluster; feasibility is checked once per node class and
+// per node within a pass (feasible.go); ranking combines bin-packing or
+// spread, job anti-affinity, affinities and spread targets, all kept
+// incrementally (rank.go, spread.go); ports (ports.go) and preemption
+// (preempt.go) are part of the fit.
 package scheduler
 
 import (
@@ -10,11 +21,15 @@ import (
 	"github.com/droverhq/drover/structs"
 )
 
-// State is the read-only view of the cluster a scheduler works from.
+// State is the read-only view of the cluster a scheduler works from. A
+// state store snapshot implements it.
 type State interface {
+	// Index is the raft index the view reflects.
 	Index() uint64
 	Job(namespace, id string) *structs.Job
+	// Nodes lists every node.
 	Nodes() []*structs.Node
+	Node(id string) *structs.Node
 	AllocsByJob(namespace, id string) []*structs.Allocation
 	AllocsByNode(nodeID string) []*structs.Allocation
 }
@@ -22,33 +37,62 @@ type State interface {
 // Input is everything one scheduling pass needs besides the state.
 type Input struct {
 	Eval *structs.Evaluation
-	// Now is the time recorded on new allocations.
+	// Now is the time recorded on new allocations and compared with
+	// reschedule delays.
 	Now time.Time
-	// NewID returns a fresh unique id for each new allocation.
+	// NewID returns a fresh unique id for each new allocation or evaluation.
 	NewID func() string
+	// Config is the cluster's scheduler configuration; nil means the
+	// defaults (bin-packing, preemption for system and sysbatch jobs).
+	Config *structs.SchedulerConfiguration
 }
 
 // Decision is what a scheduler decided for one evaluation.
 type Decision struct {
-	// Plan holds the placements and stops; nil when nothing changes.
+	// Plan holds the placements, updates, stops and preemptions; nil when
+	// nothing changes.
 	Plan *structs.Plan
 	// FailedTGAllocs explains, per task group, why some placements failed.
 	FailedTGAllocs map[string]*structs.AllocMetric
 	// QueuedAllocations counts, per task group, the placements still wanted.
 	QueuedAllocations map[string]int32
+	// FollowupEvals are delayed evaluations (wait_until set) that will
+	// reschedule failed allocations once their delay has passed.
+	FollowupEvals []*structs.Evaluation
+	// ClassEligibility records, per computed node class seen, whether a
+	// node of that class could run the job; blocked evaluations wake only
+	// for classes that are eligible or unknown.
+	ClassEligibility map[string]bool
+	// EscapedComputedClass: the job's constraints look at node-unique
+	// values, so ClassEligibility does not decide for a whole class.
+	EscapedComputedClass bool
 }
 
 // Blocked reports whether some placements could not be made, so the
 // evaluation should wait for the cluster to change.
 func (d *Decision) Blocked() bool { return len(d.FailedTGAllocs) > 0 }
 
+// String describes a decision for logs.
+func (d *Decision) String() string {
+	if d.Plan == nil {
+		return fmt.Sprintf("no changes, failed groups %d", len(d.FailedTGAllocs))
+	}
+	return fmt.Sprintf("place %d, stop %d, preempt %d, failed groups %d", len(d.Plan.NodeAllocation),
+		len(d.Plan.NodeUpdate), len(d.Plan.NodePreemptions), len(d.FailedTGAllocs))
+}
+
 // Scheduler makes decisions for evaluations of the job types it serves.
+// Schedule must not modify the state's objects.
 type Scheduler interface {
 	Schedule(st State, in Input) (*Decision, error)
 }
 
-// Factory returns the built-in scheduler for a job type.
-func Factory(jobType string) (Scheduler, error) {
+// Factory makes the scheduler for one evaluation. A host registers one per
+// custom job type (drover.ServerOptions.Schedulers).
+type Factory func() Scheduler
+
+// Builtin returns the built-in scheduler for a job type.
+func Builtin(jobType string) (Scheduler, error) {
 	switch jobType {
 	case structs.JobTypeService, structs.JobTypeBatch:
 		return genericScheduler{}, nil
@@ -58,110 +102,39 @@ func Factory(jobType string) (Scheduler, error) {
 	return nil, fmt.Errorf("scheduler: no scheduler for job type %q", jobType)
 }
 
-// pass is one scheduling pass over an evaluation's job: the job's
-// allocations, the plan being built, and the placer tracking node usage.
-type pass struct {
-	in     Input
-	job    *structs.Job
-	allocs []*structs.Allocation
-	plan   *structs.Plan
-	p      *placer
-	d      *Decision
+// IsBuiltin reports whether jobType is served by a built-in scheduler.
+func IsBuiltin(jobType string) bool {
+	_, err := Builtin(jobType)
+	return err == nil
 }
 
-func newPass(st State, in Input) *pass {
-	eval := in.Eval
-	job := st.Job(eval.Namespace, eval.JobId)
-	return &pass{
-		in:     in,
-		job:    job,
-		allocs: st.AllocsByJob(eval.Namespace, eval.JobId),
-		plan:   &structs.Plan{EvalId: eval.Id, Priority: eval.Priority, Job: job, SnapshotIndex: st.Index()},
-		p:      newPlacer(st),
-		d:      &Decision{},
+// Scheduler algorithms of the configuration.
+const (
+	AlgorithmBinpack = "binpack"
+	AlgorithmSpread  = "spread"
+)
+
+// DefaultConfig is the configuration used when Input.Config is nil:
+// bin-packing, preemption for the system and sysbatch schedulers.
+func DefaultConfig() *structs.SchedulerConfiguration {
+	return &structs.SchedulerConfiguration{
+		SchedulerAlgorithm: AlgorithmBinpack,
+		PreemptionConfig:   &structs.PreemptionConfig{SystemSchedulerEnabled: true, SysbatchSchedulerEnabled: true},
 	}
 }
 
-// stop adds a stop of a to the plan, freeing its resources for this pass.
-func (ps *pass) stop(a *structs.Allocation, why string) {
-	ps.plan.NodeUpdate = append(ps.plan.NodeUpdate, stopAlloc(a, why))
-	ps.p.stop(a)
-}
-
-// place adds a placement to the plan.
-func (ps *pass) place(a *structs.Allocation) {
-	ps.plan.NodeAllocation = append(ps.plan.NodeAllocation, a)
-	ps.p.add(a)
-}
-
-// stopIfJobStopped stops every running allocation when the job is gone or
-// stopped, and reports whether it was.
-func (ps *pass) stopIfJobStopped() bool {
-	if ps.job != nil && !ps.job.Stop {
-		return false
+// preemptionEnabled reports whether cfg lets jobType's scheduler preempt.
+func preemptionEnabled(cfg *structs.SchedulerConfiguration, jobType string) bool {
+	p := cfg.GetPreemptionConfig()
+	switch jobType {
+	case structs.JobTypeService:
+		return p.GetServiceSchedulerEnabled()
+	case structs.JobTypeBatch:
+		return p.GetBatchSchedulerEnabled()
+	case structs.JobTypeSystem:
+		return p.GetSystemSchedulerEnabled()
+	case structs.JobTypeSysBatch:
+		return p.GetSysbatchSchedulerEnabled()
 	}
-	for _, a := range ps.allocs {
-		if a.DesiredStatus == structs.AllocDesiredRun {
-			ps.stop(a, "alloc not needed as job is stopped")
-		}
-	}
-	return true
-}
-
-// decision returns the pass's decision, without a plan when nothing changes.
-func (ps *pass) decision() *Decision {
-	if len(ps.plan.NodeAllocation)+len(ps.plan.NodeUpdate) > 0 {
-		ps.d.Plan = ps.plan
-	}
-	return ps.d
-}
-
-// stopAlloc returns a copy of a marked for stopping, with a reason.
-func stopAlloc(a *structs.Allocation, desc string) *structs.Allocation {
-	c := shallowCopy(a)
-	c.DesiredStatus = structs.AllocDesiredStop
-	c.DesiredDescription = desc
-	return c
-}
-
-// shallowCopy copies an allocation's own fields (the job pointer is shared).
-func shallowCopy(a *structs.Allocation) *structs.Allocation {
-	return &structs.Allocation{
-		Id: a.Id, Namespace: a.Namespace, EvalId: a.EvalId, Name: a.Name, NodeId: a.NodeId,
-		NodeName: a.NodeName, JobId: a.JobId, Job: a.Job, TaskGroup: a.TaskGroup,
-		TaskResources: a.TaskResources, DesiredStatus: a.DesiredStatus,
-		DesiredDescription: a.DesiredDescription, ClientStatus: a.ClientStatus,
-		ClientDescription: a.ClientDescription, TaskStates: a.TaskStates,
-		CreateIndex: a.CreateIndex, ModifyIndex: a.ModifyIndex, AllocModifyIndex: a.AllocModifyIndex,
-		CreateTime: a.CreateTime, ModifyTime: a.ModifyTime,
-	}
-}
-
-// AllocName is the conventional name of a group's index-th allocation.
-func AllocName(jobID, group string, index int) string {
-	return fmt.Sprintf("%s.%s[%d]", jobID, group, index)
-}
-
-// newAlloc builds a pending allocation of tg on node.
-func newAlloc(in Input, job *structs.Job, tg *structs.TaskGroup, name string, node *structs.Node) *structs.Allocation {
-	res := make(map[string]*structs.Resources, len(tg.Tasks))
-	for _, t := range tg.Tasks {
-		res[t.Name] = t.Resources
-	}
-	return &structs.Allocation{
-		Id: in.NewID(), Namespace: job.Namespace, EvalId: in.Eval.Id, Name: name,
-		NodeId: node.Id, NodeName: node.Name, JobId: job.Id, Job: job, TaskGroup: tg.Name,
-		TaskResources: res, DesiredStatus: structs.AllocDesiredRun,
-		ClientStatus: structs.AllocClientPending, CreateTime: in.Now.UnixNano(), ModifyTime: in.Now.UnixNano(),
-	}
-}
-
-// live reports whether an allocation still holds its slot: wanted running and not lost.
-func live(a *structs.Allocation) bool {
-	return a.DesiredStatus == structs.AllocDesiredRun && a.ClientStatus != structs.AllocClientLost
-}
-
-// outdated reports whether an allocation runs an older version of job.
-func outdated(a *structs.Allocation, job *structs.Job) bool {
-	return a.Job != nil && a.Job.JobModifyIndex != job.JobModifyIndex
+	return false
 }

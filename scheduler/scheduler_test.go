@@ -9,7 +9,7 @@ import (
 	"github.com/droverhq/drover/structs"
 )
 
-func TestFactory(t *testing.T) {
+func TestBuiltin(t *testing.T) {
 	for _, tc := range []struct {
 		jobType string
 		want    Scheduler
@@ -23,7 +23,7 @@ func TestFactory(t *testing.T) {
 		{"Service", nil},
 	} {
 		t.Run(tc.jobType, func(t *testing.T) {
-			s, err := Factory(tc.jobType)
+			s, err := Builtin(tc.jobType)
 			if tc.want == nil {
 				require.Error(t, err)
 				require.Contains(t, err.Error(), `"`+tc.jobType+`"`)
@@ -163,9 +163,9 @@ func TestExhaustedResourcesBlockWithMetrics(t *testing.T) {
 			require.Equal(t, map[string]int32{"api": 2}, d.QueuedAllocations)
 			m := d.FailedTGAllocs["api"]
 			require.NotNil(t, m)
-			require.Equal(t, map[string]int32{tc.dimension: 2}, m.DimensionExhausted)
-			require.Equal(t, int32(2), m.NodesExhausted)
-			require.Equal(t, int32(3), m.NodesEvaluated, "one node evaluated for each of three placements")
+			require.Equal(t, map[string]int32{tc.dimension: 1}, m.DimensionExhausted, "each node is counted once per group")
+			require.Equal(t, int32(1), m.NodesExhausted)
+			require.Equal(t, int32(1), m.NodesEvaluated, "the one node was evaluated")
 			require.Equal(t, int32(0), m.NodesFiltered)
 			require.Equal(t, int32(1), m.CoalescedFailures, "two failures reported as one plus one coalesced")
 		})
@@ -180,7 +180,7 @@ func TestNothingFitsLeavesNoPlan(t *testing.T) {
 	require.Nil(t, d.Plan)
 	require.True(t, d.Blocked())
 	require.Equal(t, int32(2), d.QueuedAllocations["api"])
-	require.Equal(t, map[string]int32{"cpu": 2}, d.FailedTGAllocs["api"].DimensionExhausted)
+	require.Equal(t, map[string]int32{"cpu": 1}, d.FailedTGAllocs["api"].DimensionExhausted)
 }
 
 func TestFeasibilityFilters(t *testing.T) {
@@ -266,10 +266,12 @@ func TestFilteredNodesAreCountedPerReason(t *testing.T) {
 	require.Equal(t, map[string]int{"ok": 1}, placedPerNode(d), "only the good node is used")
 	m := d.FailedTGAllocs["api"]
 	require.Equal(t, map[string]int32{
-		"node not ready": 2, "node ineligible": 2, "datacenter": 2, "missing driver mock": 4,
-	}, m.ConstraintFiltered, "the metric spans both placements of the group")
-	require.Equal(t, int32(10), m.NodesFiltered)
-	require.Equal(t, int32(12), m.NodesEvaluated)
+		"node not ready": 1, "node ineligible": 1, "datacenter": 1, "missing driver mock": 2,
+	}, m.ConstraintFiltered, "the metric spans both placements of the group, each node counted once")
+	require.Equal(t, int32(5), m.NodesFiltered)
+	require.Equal(t, int32(6), m.NodesEvaluated)
+	require.Equal(t, map[string]int32{"dc1": 4}, m.NodesAvailable, "ready nodes of the job's datacenters")
+	require.Equal(t, int32(5), m.NodesInPool)
 	require.Equal(t, map[string]int32{"memory": 1}, m.DimensionExhausted)
 }
 
@@ -371,8 +373,9 @@ func TestDistinctHosts(t *testing.T) {
 		{name: "job level", jobC: distinct("true"), wantPlaced: map[string]int{"a": 1, "b": 1}, wantQueued: 1},
 		{name: "group level", tgC: distinct("true"), wantPlaced: map[string]int{"a": 1, "b": 1}, wantQueued: 1},
 		{name: "empty value means true", tgC: distinct(""), wantPlaced: map[string]int{"a": 1, "b": 1}, wantQueued: 1},
-		{name: "false turns it off", tgC: distinct("false"), wantPlaced: map[string]int{"a": 3}, wantQueued: 0},
-		{name: "absent", wantPlaced: map[string]int{"a": 3}, wantQueued: 0},
+		// Without the constraint, job anti-affinity still prefers another node.
+		{name: "false turns it off", tgC: distinct("false"), wantPlaced: map[string]int{"a": 2, "b": 1}, wantQueued: 0},
+		{name: "absent", wantPlaced: map[string]int{"a": 2, "b": 1}, wantQueued: 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			st := newState(testNode("a", 1000, 1000), testNode("b", 1000, 1000))
@@ -385,8 +388,8 @@ func TestDistinctHosts(t *testing.T) {
 			require.Equal(t, tc.wantPlaced, placedPerNode(d))
 			require.Equal(t, tc.wantQueued, d.QueuedAllocations["api"])
 			if tc.wantQueued > 0 {
-				// The second placement skips a; the third finds both nodes taken.
-				require.Equal(t, int32(3), d.FailedTGAllocs["api"].ConstraintFiltered[structs.ConstraintDistinctHosts])
+				// The second placement finds a taken, the third b: each node once.
+				require.Equal(t, int32(2), d.FailedTGAllocs["api"].ConstraintFiltered[structs.ConstraintDistinctHosts])
 			}
 		})
 	}
@@ -702,14 +705,20 @@ func TestSystemJob(t *testing.T) {
 		require.Equal(t, map[string]int{"c": 1}, placedPerNode(d))
 		st.apply(d)
 	})
-	t.Run("an ineligible node loses it", func(t *testing.T) {
+	t.Run("an ineligible node keeps it but gets no new one", func(t *testing.T) {
 		st.node("a").SchedulingEligibility = structs.NodeIneligible
+		require.Nil(t, st.schedule(t, j).Plan)
+	})
+	t.Run("a node leaving the job's datacenters loses it", func(t *testing.T) {
+		st.node("a").Datacenter = "dc9"
+		j.Datacenters = []string{"dc1"}
 		d := st.schedule(t, j)
 		require.Empty(t, placements(d))
 		require.Len(t, stops(d), 1)
 		require.Equal(t, "a", stops(d)[0].NodeId)
 		require.Equal(t, "alloc not needed as node is no longer feasible", stops(d)[0].DesiredDescription)
 		st.apply(d)
+		st.node("a").Datacenter = "dc1"
 	})
 	t.Run("a node no longer matching a constraint loses it", func(t *testing.T) {
 		st.node("b").Attributes["kernel.name"] = "windows"
@@ -744,7 +753,9 @@ func TestSystemJob(t *testing.T) {
 
 func TestSystemJobOnAFullNodeIsBlocked(t *testing.T) {
 	st := newState(testNode("a", 1000, 1000), testNode("full", 1000, 1000))
-	st.allocs = []*structs.Allocation{otherAlloc("x", "full", 100, 950)}
+	other := otherAlloc("x", "full", 100, 950)
+	other.Job = &structs.Job{Id: "other", Priority: 50} // not lower: nothing to preempt
+	st.allocs = []*structs.Allocation{other}
 	j := testJob("agent", structs.JobTypeSystem, 1, 100, 100)
 	st.upsertJob(j)
 
@@ -763,7 +774,7 @@ func TestStopsFreeResourcesWithinThePlan(t *testing.T) {
 		{
 			name: "new version replaces the old on the only node",
 			change: func(j *structs.Job) *structs.Job {
-				u := testJob("web", structs.JobTypeService, 1, 100, 900)
+				u := testJob("web", structs.JobTypeService, 1, 200, 900)
 				u.JobModifyIndex = j.JobModifyIndex + 1
 				return u
 			},

@@ -58,6 +58,8 @@ func (s *fakeState) AllocsByNode(nodeID string) []*structs.Allocation {
 	return out
 }
 
+func (s *fakeState) Node(id string) *structs.Node { return s.node(id) }
+
 func (s *fakeState) upsertJob(j *structs.Job) { s.jobs[j.Namespace+"/"+j.Id] = j }
 
 func (s *fakeState) node(id string) *structs.Node {
@@ -110,9 +112,20 @@ func (s *fakeState) schedule(t *testing.T, j *structs.Job) *Decision {
 	return s.scheduleEval(t, j.Type, j.Namespace, j.Id)
 }
 
+// scheduleWith runs the job's scheduler under a scheduler configuration.
+func (s *fakeState) scheduleWith(t *testing.T, j *structs.Job, cfg *structs.SchedulerConfiguration) *Decision {
+	t.Helper()
+	return s.scheduleEvalWith(t, j.Type, j.Namespace, j.Id, cfg)
+}
+
 func (s *fakeState) scheduleEval(t *testing.T, jobType, namespace, jobID string) *Decision {
 	t.Helper()
-	sched, err := Factory(jobType)
+	return s.scheduleEvalWith(t, jobType, namespace, jobID, nil)
+}
+
+func (s *fakeState) scheduleEvalWith(t *testing.T, jobType, namespace, jobID string, cfg *structs.SchedulerConfiguration) *Decision {
+	t.Helper()
+	sched, err := Builtin(jobType)
 	require.NoError(t, err)
 	d, err := sched.Schedule(s, Input{
 		Eval: &structs.Evaluation{
@@ -124,6 +137,7 @@ func (s *fakeState) scheduleEval(t *testing.T, jobType, namespace, jobID string)
 			s.ids++
 			return fmt.Sprintf("alloc-%03d", s.ids)
 		},
+		Config: cfg,
 	})
 	require.NoError(t, err)
 	require.NotNil(t, d)
@@ -151,6 +165,23 @@ func (s *fakeState) apply(d *Decision) {
 		c.ClientStatus = structs.AllocClientRunning
 		s.allocs = append(s.allocs, c)
 	}
+}
+
+// applyWithPreemptions is apply plus the plan's evictions.
+func (s *fakeState) applyWithPreemptions(d *Decision) {
+	if d.Plan == nil {
+		return
+	}
+	for _, p := range d.Plan.NodePreemptions {
+		for i, a := range s.allocs {
+			if a.Id == p.Id {
+				c := proto.Clone(a).(*structs.Allocation)
+				c.DesiredStatus = structs.AllocDesiredEvict
+				s.allocs[i] = c
+			}
+		}
+	}
+	s.apply(d)
 }
 
 // setClientStatus records a client-reported status on the allocation named name.

@@ -5,70 +5,90 @@ import (
 )
 
 // systemScheduler serves system and sysbatch jobs: one allocation of each
-// group on every feasible node.
+// group on every node that is ready, eligible, not draining and feasible.
+// It follows nodes joining (placed on) and leaving (stopped when the node
+// is gone or no longer satisfies the job; kept on a node that is merely
+// ineligible or down, as Nomad does).
 type systemScheduler struct{}
 
-// Schedule places the job on feasible nodes that lack it and stops it on
-// nodes that are no longer feasible.
+// Schedule places the job on feasible nodes that lack it and stops it
+// where it no longer belongs.
 func (systemScheduler) Schedule(st State, in Input) (*Decision, error) {
 	ps := newPass(st, in)
 	if ps.stopIfJobStopped() {
 		return ps.decision(), nil
 	}
 	job := ps.job
-	nodes := map[string]*structs.Node{}
-	for _, n := range ps.p.nodes {
-		nodes[n.Id] = n
-	}
-	// held[group][node] is true when a live, current allocation runs there.
+	// held[group][node]: an allocation stays there; replace[group][node]
+	// is a destructive update to place there.
 	held := map[string]map[string]bool{}
-	groups := map[string]*structs.TaskGroup{}
+	replace := map[string]map[string]placement{}
 	for _, tg := range job.TaskGroups {
-		groups[tg.Name] = tg
 		held[tg.Name] = map[string]bool{}
+		replace[tg.Name] = map[string]placement{}
 	}
-	for _, a := range ps.allocs {
+	for _, a := range byStrength(ps.allocs) {
 		if !live(a) {
 			continue
 		}
-		tg, node := groups[a.TaskGroup], nodes[a.NodeId]
+		tg := groupOf(job, a.TaskGroup)
+		ns := ps.byID[a.NodeId]
+		terminal := a.ClientTerminal()
+		stop := func(why string) {
+			if !terminal {
+				ps.stop(a, why)
+			}
+		}
 		switch {
 		case tg == nil:
-			ps.stop(a, "alloc not needed as task group was removed")
-		case node == nil:
-			ps.stop(a, "alloc not needed as node was removed")
+			stop("alloc not needed as task group was removed")
+			continue
+		case ns == nil:
+			stop("alloc not needed as node was removed")
+			continue
 		case held[tg.Name][a.NodeId]:
-			ps.stop(a, "alloc is a duplicate")
+			stop("alloc is a duplicate")
+			continue
+		}
+		held[tg.Name][a.NodeId] = true
+		node := ns.node
+		switch {
+		case node.Status == structs.NodeStatusDown:
+			// The node-down path marks it lost.
+		case node.DrainStrategy != nil:
+			if !node.DrainStrategy.IgnoreSystemJobs && a.DesiredTransition.GetMigrate() {
+				stop("alloc is being migrated")
+			}
+		case !ps.checkStatic(tg, node).ok:
+			stop("alloc not needed as node is no longer feasible")
 		case outdated(a, job) && a.ClientStatus != structs.AllocClientComplete:
-			ps.stop(a, "alloc is being updated due to job update")
-		default:
-			if ok, _ := feasible(job, tg, node); !ok && node.Status != structs.NodeStatusDown {
-				ps.stop(a, "alloc not needed as node is no longer feasible")
+			if u := ps.inPlace(a, tg); u != nil && !terminal {
+				ps.plan.NodeAllocation = append(ps.plan.NodeAllocation, u)
 				continue
 			}
-			held[tg.Name][a.NodeId] = true
+			delete(held[tg.Name], a.NodeId)
+			replace[tg.Name][a.NodeId] = placement{
+				name: a.Name, previous: a, stopPrevious: true, stopReason: "alloc is being updated due to job update",
+			}
 		}
 	}
 	for _, tg := range job.TaskGroups {
-		var metric structs.AllocMetric
+		gp := ps.newGroupPlacer(tg)
 		var queued int32
-		for _, n := range ps.p.nodes {
-			if held[tg.Name][n.Id] {
+		name := AllocName(job.Id, tg.Name, 0)
+		for _, ns := range ps.nodes {
+			if held[tg.Name][ns.node.Id] {
 				continue
 			}
-			if ok, _ := feasible(job, tg, n); !ok {
-				metric.NodesEvaluated++
-				metric.NodesFiltered++
-				continue
+			w, ok := replace[tg.Name][ns.node.Id]
+			if !ok {
+				w = placement{name: name}
 			}
-			a := newAlloc(in, job, tg, AllocName(job.Id, tg.Name, 0), n)
-			if ok, _ := ps.p.fits(job, tg, n, a, &metric); !ok {
+			if gp.placeOn(ns, w) == exhausted {
 				queued++
-				continue
 			}
-			ps.place(a)
 		}
-		recordGroup(ps.d, tg.Name, queued, &metric)
+		ps.recordGroup(tg.Name, queued, gp.metric)
 	}
 	return ps.decision(), nil
 }

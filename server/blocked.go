@@ -7,22 +7,27 @@ import (
 )
 
 // blockedEvals holds evaluations that could not place everything, one per
-// job (the newest wins), until the cluster's capacity changes. Leader only.
+// job (the newest wins), until capacity they could use appears: a node of
+// a class they found eligible (or have not seen) joins, frees room or
+// changes. An evaluation whose constraints look at node-unique values
+// (escaped_computed_class) wakes on any change. Leader only.
 //
-// An evaluation scheduled on a snapshot older than the last capacity change
-// is not parked: the change it missed might let it place, so it goes back
-// to the broker at once. Without this, a node joining between the
-// scheduling pass and the blocked evaluation's commit would be missed.
+// An evaluation scheduled on a snapshot older than a relevant capacity
+// change is not parked: the change it missed might let it place, so it
+// goes back to the broker at once. Without this, a node joining between
+// the scheduling pass and the blocked evaluation's commit would be missed.
 type blockedEvals struct {
 	mu      sync.Mutex
 	enabled bool
 	byJob   map[string]*structs.Evaluation
-	// lastChange is the raft index of the latest capacity change.
-	lastChange uint64
+	// lastChange is the raft index of the latest capacity change of any
+	// class; classChange the latest per computed class.
+	lastChange  uint64
+	classChange map[string]uint64
 }
 
 func newBlockedEvals() *blockedEvals {
-	return &blockedEvals{byJob: map[string]*structs.Evaluation{}}
+	return &blockedEvals{byJob: map[string]*structs.Evaluation{}, classChange: map[string]uint64{}}
 }
 
 // setEnabled turns tracking on or off. Turning it on at index treats every
@@ -33,19 +38,31 @@ func (b *blockedEvals) setEnabled(on bool, index uint64) {
 	defer b.mu.Unlock()
 	b.enabled = on
 	b.lastChange = index
+	b.classChange = map[string]uint64{"": index}
 	b.byJob = map[string]*structs.Evaluation{}
 }
 
+// wakes reports whether a capacity change of class may help e.
+func wakes(e *structs.Evaluation, class string) bool {
+	if class == "" || e.EscapedComputedClass {
+		return true
+	}
+	eligible, known := e.ClassEligibility[class]
+	return !known || eligible
+}
+
 // block parks an evaluation, reporting false when it must be retried now
-// instead: it was scheduled before the latest capacity change.
+// instead: it was scheduled before a capacity change that may help it.
 func (b *blockedEvals) block(e *structs.Evaluation) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if !b.enabled {
 		return true
 	}
-	if e.SnapshotIndex < b.lastChange {
-		return false
+	for class, idx := range b.classChange {
+		if idx > e.SnapshotIndex && wakes(e, class) {
+			return false
+		}
 	}
 	k := jobKeyOf(e)
 	if old := b.byJob[k]; old != nil && old.ModifyIndex > e.ModifyIndex {
@@ -65,16 +82,25 @@ func (b *blockedEvals) forget(e *structs.Evaluation) {
 	}
 }
 
-// unblockAll records a capacity change at index and returns every parked
-// evaluation, forgetting them.
-func (b *blockedEvals) unblockAll(index uint64) []*structs.Evaluation {
+// unblock records a capacity change at index on nodes of the given
+// computed classes ("" for unknown) and returns, forgetting them, the
+// parked evaluations the change may help.
+func (b *blockedEvals) unblock(index uint64, classes map[string]bool) []*structs.Evaluation {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.lastChange = max(b.lastChange, index)
-	out := make([]*structs.Evaluation, 0, len(b.byJob))
-	for _, e := range b.byJob {
-		out = append(out, e)
+	for c := range classes {
+		b.classChange[c] = max(b.classChange[c], index)
 	}
-	b.byJob = map[string]*structs.Evaluation{}
+	var out []*structs.Evaluation
+	for k, e := range b.byJob {
+		for c := range classes {
+			if wakes(e, c) {
+				out = append(out, e)
+				delete(b.byJob, k)
+				break
+			}
+		}
+	}
 	return out
 }

@@ -10,28 +10,49 @@ import (
 	"github.com/droverhq/drover/structs"
 )
 
-// evalBroker hands pending evaluations to workers in priority order, at most
-// one outstanding per job, with acknowledgement: an evaluation not acked is
-// redelivered, up to a delivery limit, after which it is handed to onFailed.
-// It is only enabled on the leader.
+// evalBroker hands pending evaluations to workers in priority order. Per
+// job it holds at most one outstanding evaluation (handed to a worker, not
+// yet acked) and one pending one (ready or waiting for the outstanding one
+// to finish): any further evaluation of the job is folded into the pending
+// one, which will be scheduled on a snapshot newer than all of them, and
+// is queued for cancellation. A burst of node events for a job thus
+// becomes one scheduling pass.
+//
+// An evaluation not acked is redelivered after a growing delay, up to a
+// delivery limit, after which it is handed to onFailed. Evaluations with a
+// wait_until in the future are held until then. The broker only runs on
+// the leader.
 type evalBroker struct {
 	deliveryLimit int
 	nackDelay     time.Duration
 	onFailed      func(*structs.Evaluation)
+	// maxPin bounds how long pins may keep a pending evaluation from being
+	// handed out (see pin).
+	maxPin time.Duration
+	now    func() time.Time
 
 	mu      sync.Mutex
 	enabled bool
-	ready   evalHeap
-	// known holds every evaluation id in the broker, ready, unacked or waiting.
+	paused  bool
+	ready   readyHeap
+	// known holds every evaluation id in the broker.
 	known map[string]bool
 	// unacked holds evaluations handed to a worker, by id.
 	unacked map[string]*unackedEval
-	// jobBusy marks jobs with an evaluation ready or unacked; later ones wait in jobWaiting.
-	jobBusy    map[string]string
-	jobWaiting map[string][]*structs.Evaluation
-	deliveries map[string]int
-	timers     map[string]*time.Timer
+	// outstanding maps a job to its unacked (or nacked, awaiting
+	// redelivery) evaluation; pending to its ready or waiting one.
+	outstanding map[string]string
+	pending     map[string]*pendingEval
+	deliveries  map[string]int
+	timers      map[string]*time.Timer
+	// delayed holds evaluations until their wait_until.
+	delayed    delayHeap
+	delayTimer *time.Timer
+	// cancelable collects folded evaluations for the leader to cancel.
+	cancelable []*structs.Evaluation
+	cancelWake chan struct{}
 	wake       chan struct{}
+	folded     int
 }
 
 type unackedEval struct {
@@ -39,23 +60,45 @@ type unackedEval struct {
 	token string
 }
 
+// pendingEval is a job's pending evaluation: inHeap when ready, else
+// waiting behind the job's outstanding one.
+type pendingEval struct {
+	eval   *structs.Evaluation
+	inHeap bool
+	// pins count callers relying on the evaluation not being handed out
+	// before their raft entry is applied; pinnedAt is since when pins have
+	// been holding it back while ready (zero when they are not).
+	pins     int
+	pinnedAt time.Time
+}
+
 func newEvalBroker(deliveryLimit int, nackDelay time.Duration, onFailed func(*structs.Evaluation)) *evalBroker {
-	b := &evalBroker{deliveryLimit: deliveryLimit, nackDelay: nackDelay, onFailed: onFailed}
+	b := &evalBroker{
+		deliveryLimit: deliveryLimit, nackDelay: nackDelay, onFailed: onFailed,
+		maxPin: time.Second, now: time.Now,
+		cancelWake: make(chan struct{}, 1),
+	}
 	b.reset()
 	return b
 }
 
 func (b *evalBroker) reset() {
 	b.ready = nil
+	b.delayed = nil
 	b.known = map[string]bool{}
 	b.unacked = map[string]*unackedEval{}
-	b.jobBusy = map[string]string{}
-	b.jobWaiting = map[string][]*structs.Evaluation{}
+	b.outstanding = map[string]string{}
+	b.pending = map[string]*pendingEval{}
 	b.deliveries = map[string]int{}
 	for _, t := range b.timers {
 		t.Stop()
 	}
 	b.timers = map[string]*time.Timer{}
+	if b.delayTimer != nil {
+		b.delayTimer.Stop()
+		b.delayTimer = nil
+	}
+	b.cancelable = nil
 	b.wake = make(chan struct{})
 }
 
@@ -68,29 +111,98 @@ func (b *evalBroker) setEnabled(on bool) {
 	b.reset()
 }
 
+// setPaused stops (or resumes) handing evaluations to workers; they keep
+// queueing meanwhile.
+func (b *evalBroker) setPaused(paused bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.paused = paused
+	b.wakeLocked()
+}
+
+func (b *evalBroker) wakeLocked() {
+	close(b.wake)
+	b.wake = make(chan struct{})
+}
+
 func jobKeyOf(e *structs.Evaluation) string { return e.Namespace + "\x00" + e.JobId }
 
-// enqueue adds an evaluation unless the broker already holds it.
+// enqueue adds an evaluation unless the broker already holds it; a second
+// pending evaluation of a job is folded into the first.
 func (b *evalBroker) enqueue(e *structs.Evaluation) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if !b.enabled || b.known[e.Id] {
 		return
 	}
-	b.known[e.Id] = true
-	k := jobKeyOf(e)
-	if _, busy := b.jobBusy[k]; busy {
-		b.jobWaiting[k] = append(b.jobWaiting[k], e)
+	if e.WaitUntil > 0 && b.now().UnixNano() < e.WaitUntil {
+		b.known[e.Id] = true
+		heap.Push(&b.delayed, e)
+		b.armDelayLocked()
 		return
 	}
-	b.pushLocked(e)
+	b.enqueueLocked(e)
 }
 
-func (b *evalBroker) pushLocked(e *structs.Evaluation) {
-	b.jobBusy[jobKeyOf(e)] = e.Id
-	heap.Push(&b.ready, e)
-	close(b.wake)
-	b.wake = make(chan struct{})
+func (b *evalBroker) enqueueLocked(e *structs.Evaluation) {
+	k := jobKeyOf(e)
+	if p := b.pending[k]; p != nil {
+		// The pending evaluation has not been handed out: it will see a
+		// state at least as new as this one's, so this one is redundant.
+		b.known[e.Id] = true
+		b.foldLocked(e)
+		return
+	}
+	b.known[e.Id] = true
+	p := &pendingEval{eval: e}
+	b.pending[k] = p
+	if _, busy := b.outstanding[k]; !busy {
+		p.inHeap = true
+		heap.Push(&b.ready, e)
+		b.wakeLocked()
+	}
+}
+
+func (b *evalBroker) foldLocked(e *structs.Evaluation) {
+	delete(b.known, e.Id)
+	b.folded++
+	if e.Type == coreEvalType {
+		return
+	}
+	b.cancelable = append(b.cancelable, e)
+	select {
+	case b.cancelWake <- struct{}{}:
+	default:
+	}
+}
+
+// armDelayLocked sets the timer for the earliest delayed evaluation.
+func (b *evalBroker) armDelayLocked() {
+	if b.delayTimer != nil {
+		b.delayTimer.Stop()
+		b.delayTimer = nil
+	}
+	if b.delayed.Len() == 0 {
+		return
+	}
+	wait := time.Duration(b.delayed[0].WaitUntil - b.now().UnixNano())
+	b.delayTimer = time.AfterFunc(max(wait, 0), b.releaseDelayed)
+}
+
+// releaseDelayed moves the evaluations whose time has come to the queue.
+func (b *evalBroker) releaseDelayed() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.enabled {
+		return
+	}
+	now := b.now().UnixNano()
+	for b.delayed.Len() > 0 && b.delayed[0].WaitUntil <= now {
+		e := heap.Pop(&b.delayed).(*structs.Evaluation)
+		delete(b.known, e.Id)
+		b.enqueueLocked(e)
+	}
+	b.armDelayLocked()
 }
 
 // dequeue blocks until an evaluation of one of types is ready, and returns
@@ -98,8 +210,13 @@ func (b *evalBroker) pushLocked(e *structs.Evaluation) {
 func (b *evalBroker) dequeue(ctx context.Context, types map[string]bool) (*structs.Evaluation, string, error) {
 	for {
 		b.mu.Lock()
-		if b.enabled {
+		if b.enabled && !b.paused {
 			if e := b.popLocked(types); e != nil {
+				k := jobKeyOf(e)
+				if p := b.pending[k]; p != nil && p.eval.Id == e.Id {
+					delete(b.pending, k)
+				}
+				b.outstanding[k] = e.Id
 				b.deliveries[e.Id]++
 				token := fmt.Sprintf("%s/%d", e.Id, b.deliveries[e.Id])
 				b.unacked[e.Id] = &unackedEval{eval: e, token: token}
@@ -117,6 +234,8 @@ func (b *evalBroker) dequeue(ctx context.Context, types map[string]bool) (*struc
 	}
 }
 
+// popLocked takes the best ready evaluation of the given types that no
+// caller has pinned.
 func (b *evalBroker) popLocked(types map[string]bool) *structs.Evaluation {
 	var skipped []*structs.Evaluation
 	defer func() {
@@ -126,7 +245,7 @@ func (b *evalBroker) popLocked(types map[string]bool) *structs.Evaluation {
 	}()
 	for b.ready.Len() > 0 {
 		e := heap.Pop(&b.ready).(*structs.Evaluation)
-		if types[e.Type] {
+		if p := b.pending[jobKeyOf(e)]; types[e.Type] && (p == nil || p.eval.Id != e.Id || p.pins == 0) {
 			return e
 		}
 		skipped = append(skipped, e)
@@ -134,7 +253,48 @@ func (b *evalBroker) popLocked(types map[string]bool) *structs.Evaluation {
 	return nil
 }
 
-// ack completes an evaluation and releases the next one of its job.
+// pin reports whether the job has a pending evaluation not yet handed out,
+// and if so keeps it from being handed out until unpin: a caller about to
+// commit a node change may then leave the job out of the change's
+// evaluations, since the pending one will be scheduled after the change is
+// applied. Pins hold a ready evaluation back at most maxPin in a row, so a
+// stream of changes cannot starve it.
+func (b *evalBroker) pin(namespace, jobID string) (string, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.enabled {
+		return "", false
+	}
+	p := b.pending[namespace+"\x00"+jobID]
+	if p == nil {
+		return "", false
+	}
+	if p.inHeap && !p.pinnedAt.IsZero() && b.now().Sub(p.pinnedAt) > b.maxPin {
+		return "", false
+	}
+	if p.inHeap && p.pinnedAt.IsZero() {
+		p.pinnedAt = b.now()
+	}
+	p.pins++
+	return p.eval.Id, true
+}
+
+// unpin releases a pin taken on the job's pending evaluation.
+func (b *evalBroker) unpin(namespace, jobID, evalID string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	p := b.pending[namespace+"\x00"+jobID]
+	if p == nil || p.eval.Id != evalID || p.pins == 0 {
+		return
+	}
+	p.pins--
+	if p.pins == 0 {
+		p.pinnedAt = time.Time{}
+		b.wakeLocked()
+	}
+}
+
+// ack completes an evaluation and releases the job's pending one.
 func (b *evalBroker) ack(id, token string) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -151,21 +311,22 @@ func (b *evalBroker) finishLocked(e *structs.Evaluation) {
 	delete(b.known, e.Id)
 	delete(b.deliveries, e.Id)
 	k := jobKeyOf(e)
-	delete(b.jobBusy, k)
-	if waiting := b.jobWaiting[k]; len(waiting) > 0 {
-		next := waiting[0]
-		if len(waiting) == 1 {
-			delete(b.jobWaiting, k)
-		} else {
-			b.jobWaiting[k] = waiting[1:]
+	if b.outstanding[k] == e.Id {
+		delete(b.outstanding, k)
+	}
+	if p := b.pending[k]; p != nil && !p.inHeap {
+		p.inHeap = true
+		if p.pins > 0 {
+			p.pinnedAt = b.now()
 		}
-		b.pushLocked(next)
+		heap.Push(&b.ready, p.eval)
+		b.wakeLocked()
 	}
 }
 
 // nack returns an evaluation for redelivery after a growing delay, or, once
 // it reached the delivery limit, drops it and hands it to onFailed (which
-// runs on the caller's goroutine).
+// runs on the caller's goroutine). The job stays busy meanwhile.
 func (b *evalBroker) nack(id, token string) error {
 	b.mu.Lock()
 	u := b.unacked[id]
@@ -191,33 +352,73 @@ func (b *evalBroker) nack(id, token string) error {
 		}
 		delete(b.timers, id)
 		heap.Push(&b.ready, u.eval)
-		close(b.wake)
-		b.wake = make(chan struct{})
+		b.wakeLocked()
 	})
 	b.mu.Unlock()
 	return nil
 }
 
-// stats reports how many evaluations are ready and unacked.
-func (b *evalBroker) stats() (ready, unacked int) {
+// takeCancelable returns (and forgets) up to n folded evaluations to cancel.
+func (b *evalBroker) takeCancelable(n int) []*structs.Evaluation {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.ready.Len(), len(b.unacked)
+	n = min(n, len(b.cancelable))
+	out := b.cancelable[:n:n]
+	b.cancelable = b.cancelable[n:]
+	return out
 }
 
-// evalHeap orders evaluations by priority, then age.
-type evalHeap []*structs.Evaluation
+// brokerStats is a count of what the broker holds.
+type brokerStats struct {
+	ready, unacked, waiting, delayed, folded, cancelable int
+}
 
-func (h evalHeap) Len() int { return len(h) }
-func (h evalHeap) Less(i, j int) bool {
+func (b *evalBroker) stats() brokerStats {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return brokerStats{
+		ready: b.ready.Len(), unacked: len(b.unacked), waiting: len(b.pending) - b.inHeapLocked(),
+		delayed: b.delayed.Len(), folded: b.folded, cancelable: len(b.cancelable),
+	}
+}
+
+func (b *evalBroker) inHeapLocked() int {
+	n := 0
+	for _, p := range b.pending {
+		if p.inHeap {
+			n++
+		}
+	}
+	return n
+}
+
+// readyHeap orders evaluations by priority, then age.
+type readyHeap []*structs.Evaluation
+
+func (h readyHeap) Len() int { return len(h) }
+func (h readyHeap) Less(i, j int) bool {
 	if h[i].Priority != h[j].Priority {
 		return h[i].Priority > h[j].Priority
 	}
 	return h[i].CreateIndex < h[j].CreateIndex
 }
-func (h evalHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *evalHeap) Push(x any)   { *h = append(*h, x.(*structs.Evaluation)) }
-func (h *evalHeap) Pop() any {
+func (h readyHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *readyHeap) Push(x any)   { *h = append(*h, x.(*structs.Evaluation)) }
+func (h *readyHeap) Pop() any {
+	old := *h
+	e := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return e
+}
+
+// delayHeap orders evaluations by wait_until.
+type delayHeap []*structs.Evaluation
+
+func (h delayHeap) Len() int           { return len(h) }
+func (h delayHeap) Less(i, j int) bool { return h[i].WaitUntil < h[j].WaitUntil }
+func (h delayHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *delayHeap) Push(x any)        { *h = append(*h, x.(*structs.Evaluation)) }
+func (h *delayHeap) Pop() any {
 	old := *h
 	e := old[len(old)-1]
 	*h = old[:len(old)-1]

@@ -66,7 +66,9 @@ func (s *Server) updateNodeDrain(ctx context.Context, nodeID, secretID string, s
 			upd.Eligibility = structs.NodeEligible
 			if node.SchedulingEligibility != structs.NodeEligible {
 				// Work waiting for room (system jobs among it) may use the node again.
-				upd.Evals = s.nodeEvals(nodeID, true)
+				evals, release := s.nodeEventEvals(nodeID, true)
+				defer release()
+				upd.Evals = evals
 			}
 		}
 		if node.DrainStrategy != nil {

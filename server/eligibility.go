@@ -30,14 +30,16 @@ func (s *Server) UpdateNodeEligibility(ctx context.Context, nodeID, eligibility 
 			return fmt.Errorf("%w: node %q is draining; cancel the drain to make it eligible", ErrBadRequest, nodeID)
 		}
 		var evals []*structs.Evaluation
+		release := func() {}
 		if eligibility == structs.NodeEligible && node.SchedulingEligibility != structs.NodeEligible {
-			evals = s.nodeEvals(nodeID, true)
+			evals, release = s.nodeEventEvals(nodeID, true)
 		}
 		idx, err := s.raft.propose(ctx, &structs.LogCommand{
 			Command: &structs.LogCommand_NodeEligibility{NodeEligibility: &structs.NodeEligibilityUpdate{
 				NodeId: nodeID, Eligibility: eligibility, Evals: evals,
 			}},
 		})
+		release()
 		if err != nil {
 			return err
 		}

@@ -15,8 +15,11 @@ type applyListener interface {
 	// evalsApplied is called with evaluations as stored.
 	evalsApplied(evals []*structs.Evaluation)
 	// capacityChanged is called when a node or allocation change at index
-	// may let blocked evaluations place.
-	capacityChanged(index uint64)
+	// may let blocked evaluations place; classes are the computed classes
+	// of the nodes concerned ("" when unknown: wake every blocked one).
+	capacityChanged(index uint64, classes map[string]bool)
+	// schedulerConfigChanged is called with the newly stored configuration.
+	schedulerConfigChanged(c *structs.SchedulerConfiguration)
 	// entryApplied is called after every applied command, with the state
 	// store at index (the event broker publishes from it).
 	entryApplied(index uint64, cmd *structs.LogCommand)
@@ -52,7 +55,8 @@ func (f *fsm) apply(index uint64, data []byte) (*structs.LogCommand, any, error)
 	tx := f.state.Begin()
 	var (
 		evals    []*structs.Evaluation
-		capacity bool
+		capacity map[string]bool
+		config   *structs.SchedulerConfiguration
 		applyErr error
 	)
 	switch c := cmd.Command.(type) {
@@ -61,28 +65,33 @@ func (f *fsm) apply(index uint64, data []byte) (*structs.LogCommand, any, error)
 	case *structs.LogCommand_JobDelete:
 		evals, applyErr = f.applyJobDelete(tx, index, cmd.Time, c.JobDelete)
 	case *structs.LogCommand_NodeUpsert:
-		evals = f.applyNodeUpsert(tx, index, cmd.Time, c.NodeUpsert)
-		capacity = true
+		evals, capacity = f.applyNodeUpsert(tx, index, cmd.Time, c.NodeUpsert)
 	case *structs.LogCommand_NodeStatus:
-		evals = f.applyNodeStatus(tx, index, cmd.Time, c.NodeStatus)
-		capacity = true
+		evals, capacity = f.applyNodeStatus(tx, index, cmd.Time, c.NodeStatus)
 	case *structs.LogCommand_EvalUpsert:
 		evals = upsertEvals(tx, index, cmd.Time, c.EvalUpsert.Evals)
 	case *structs.LogCommand_PlanApply:
-		evals = f.applyPlan(tx, index, cmd.Time, c.PlanApply)
-		capacity = len(c.PlanApply.GetResult().GetNodeUpdate()) > 0
+		evals, capacity = f.applyPlan(tx, index, cmd.Time, c.PlanApply)
 	case *structs.LogCommand_AllocClientUpdate:
 		capacity = f.applyAllocClientUpdate(tx, index, cmd.Time, c.AllocClientUpdate)
 		evals = upsertEvals(tx, index, cmd.Time, c.AllocClientUpdate.Evals)
 	case *structs.LogCommand_GcReap:
 		applyGCReap(tx, c.GcReap)
+	case *structs.LogCommand_SchedulerConfigSet:
+		config, applyErr = applySchedulerConfig(tx, index, c.SchedulerConfigSet)
 	case *structs.LogCommand_NodeEligibility:
-		evals, capacity = applyNodeEligibility(tx, index, cmd.Time, c.NodeEligibility)
+		var became bool
+		evals, became = applyNodeEligibility(tx, index, cmd.Time, c.NodeEligibility)
+		if became {
+			capacity = map[string]bool{tx.Node(c.NodeEligibility.NodeId).GetComputedClass(): true}
+		}
 	case *structs.LogCommand_AllocTransition:
 		evals = f.applyAllocTransition(tx, index, cmd.Time, c.AllocTransition)
 	case *structs.LogCommand_NodeDrain:
 		evals = f.applyNodeDrain(tx, index, cmd.Time, c.NodeDrain)
-		capacity = c.NodeDrain.Eligibility == structs.NodeEligible
+		if c.NodeDrain.Eligibility == structs.NodeEligible {
+			capacity = map[string]bool{tx.Node(c.NodeDrain.NodeId).GetComputedClass(): true}
+		}
 	case nil:
 		// A barrier: nothing to change, but the index moves.
 	default:
@@ -94,36 +103,47 @@ func (f *fsm) apply(index uint64, data []byte) (*structs.LogCommand, any, error)
 		if len(evals) > 0 {
 			f.listener.evalsApplied(evals)
 		}
-		if capacity {
-			f.listener.capacityChanged(index)
+		if capacity != nil {
+			f.listener.capacityChanged(index, capacity)
+		}
+		if config != nil {
+			f.listener.schedulerConfigChanged(config)
 		}
 		f.listener.entryApplied(index, &cmd)
 	}
 	return &cmd, index, applyErr
 }
 
+// applyJobUpsert stores a job. A job whose specification did not change
+// keeps its version and job_modify_index, so its allocations stay current;
+// a changed one becomes a new version, recorded in the history.
 func (f *fsm) applyJobUpsert(tx *state.Txn, index uint64, now int64, c *structs.JobUpsert) []*structs.Evaluation {
-	if c.Job == nil {
-		return nil // a malformed entry changes nothing
+	job := c.Job
+	if job == nil {
+		return nil
 	}
-	job := proto.Clone(c.Job).(*structs.Job)
-	if old := tx.Job(job.Namespace, job.Id); old != nil {
-		job.CreateIndex = old.CreateIndex
-		job.Version = old.Version + 1
-	} else {
-		job.CreateIndex = index
-		job.Version = 0
+	old := tx.Job(job.Namespace, job.Id)
+	switch {
+	case old == nil:
+		job.CreateIndex, job.Version, job.JobModifyIndex = index, 0, index
+	case structs.SpecEqual(old, job):
+		job.CreateIndex, job.Version, job.JobModifyIndex = old.CreateIndex, old.Version, old.JobModifyIndex
+		job.SubmitTime = old.SubmitTime
+	default:
+		job.CreateIndex, job.Version, job.JobModifyIndex = old.CreateIndex, old.Version+1, index
 	}
 	job.ModifyIndex = index
-	job.JobModifyIndex = index
-	job.SubmitTime = now
-	setJobStatus(job, jobStatus(tx, job), now)
-	tx.UpsertJob(job)
+	if job.SubmitTime == 0 {
+		job.SubmitTime = now
+	}
+	job.Status, job.StatusUpdatedAt = old.GetStatus(), old.GetStatusUpdatedAt()
+	state.SetJobStatus(job, tx.JobStatus(job), now)
+	tx.UpsertJobVersion(job, int(c.TrackedVersions))
 	if c.Eval == nil {
 		return nil
 	}
-	eval := proto.Clone(c.Eval).(*structs.Evaluation)
-	eval.JobModifyIndex = index
+	eval := c.Eval
+	eval.JobModifyIndex = job.JobModifyIndex
 	return upsertEvals(tx, index, now, []*structs.Evaluation{eval})
 }
 
@@ -144,8 +164,8 @@ func (f *fsm) applyJobDelete(tx *state.Txn, index uint64, now int64, c *structs.
 		job.ModifyIndex = index
 		job.JobModifyIndex = index
 		job.SubmitTime = now
-		setJobStatus(job, jobStatus(tx, job), now)
-		tx.UpsertJob(job)
+		state.SetJobStatus(job, tx.JobStatus(job), now)
+		tx.UpsertJobVersion(job, int(c.TrackedVersions))
 	}
 	if c.Eval == nil {
 		return nil, nil
@@ -160,16 +180,22 @@ func (f *fsm) applyJobDelete(tx *state.Txn, index uint64, now int64, c *structs.
 	return upsertEvals(tx, index, now, []*structs.Evaluation{eval}), nil
 }
 
-func (f *fsm) applyNodeUpsert(tx *state.Txn, index uint64, now int64, c *structs.NodeUpsert) []*structs.Evaluation {
-	if c.Node == nil {
-		return nil // a malformed entry changes nothing
+func (f *fsm) applyNodeUpsert(tx *state.Txn, index uint64, now int64, c *structs.NodeUpsert) ([]*structs.Evaluation, map[string]bool) {
+	node := c.Node
+	if node == nil {
+		return nil, nil
 	}
-	node := proto.Clone(c.Node).(*structs.Node)
+	node.ComputedClass = structs.ComputeNodeClass(node)
+	classes := map[string]bool{node.ComputedClass: true}
 	if old := tx.Node(node.Id); old != nil {
 		node.CreateIndex = old.CreateIndex
 		if node.SchedulingEligibility == "" {
 			node.SchedulingEligibility = old.SchedulingEligibility
 		}
+		if node.DrainStrategy == nil {
+			node.DrainStrategy = old.DrainStrategy
+		}
+		classes[old.ComputedClass] = true
 	} else {
 		node.CreateIndex = index
 	}
@@ -179,13 +205,13 @@ func (f *fsm) applyNodeUpsert(tx *state.Txn, index uint64, now int64, c *structs
 	node.ModifyIndex = index
 	node.StatusUpdatedAt = now
 	tx.UpsertNode(node)
-	return upsertEvals(tx, index, now, c.Evals)
+	return upsertEvals(tx, index, now, c.Evals), classes
 }
 
-func (f *fsm) applyNodeStatus(tx *state.Txn, index uint64, now int64, c *structs.NodeStatusUpdate) []*structs.Evaluation {
+func (f *fsm) applyNodeStatus(tx *state.Txn, index uint64, now int64, c *structs.NodeStatusUpdate) ([]*structs.Evaluation, map[string]bool) {
 	old := tx.Node(c.NodeId)
 	if old == nil {
-		return nil
+		return nil, nil
 	}
 	node := proto.Clone(old).(*structs.Node)
 	node.Status = c.Status
@@ -194,11 +220,12 @@ func (f *fsm) applyNodeStatus(tx *state.Txn, index uint64, now int64, c *structs
 	tx.UpsertNode(node)
 	if c.Status == structs.NodeStatusDown {
 		// Everything the node ran is lost; the evaluations replace it.
+		jobs := map[[2]string]bool{}
 		for _, a := range tx.AllocsByNode(c.NodeId) {
 			if a.ClientTerminal() {
 				continue
 			}
-			lost := proto.Clone(a).(*structs.Allocation)
+			lost := state.CloneAlloc(a)
 			lost.ClientStatus = structs.AllocClientLost
 			lost.ClientDescription = "node is down"
 			if lost.DesiredStatus == structs.AllocDesiredRun {
@@ -209,73 +236,67 @@ func (f *fsm) applyNodeStatus(tx *state.Txn, index uint64, now int64, c *structs
 			lost.AllocModifyIndex = index
 			lost.ModifyTime = now
 			tx.UpsertAlloc(lost)
-			refreshJobStatus(tx, index, now, lost.Namespace, lost.JobId)
+			jobs[[2]string{lost.Namespace, lost.JobId}] = true
+		}
+		for k := range jobs {
+			tx.RefreshJobStatus(index, now, k[0], k[1])
 		}
 	}
-	return upsertEvals(tx, index, now, c.Evals)
+	return upsertEvals(tx, index, now, c.Evals), map[string]bool{node.ComputedClass: true}
 }
 
-func (f *fsm) applyPlan(tx *state.Txn, index uint64, now int64, c *structs.PlanApply) []*structs.Evaluation {
-	jobs := map[[2]string]bool{}
-	for _, a := range c.GetResult().GetNodeUpdate() {
-		cur := tx.Alloc(a.Id)
-		if cur == nil {
-			continue
+// applyPlan commits a plan result. Placements travel without their job
+// (it would be repeated in every one); the entry carries it once.
+func (f *fsm) applyPlan(tx *state.Txn, index uint64, now int64, c *structs.PlanApply) ([]*structs.Evaluation, map[string]bool) {
+	res := c.GetResult()
+	tx.ApplyPlanResult(res, c.Job, index, now)
+	var capacity map[string]bool
+	if len(res.GetNodeUpdate())+len(res.GetNodePreemptions()) > 0 {
+		capacity = map[string]bool{}
+		for _, list := range [][]*structs.Allocation{res.GetNodeUpdate(), res.GetNodePreemptions()} {
+			for _, a := range list {
+				if n := tx.Node(a.NodeId); n != nil {
+					capacity[n.ComputedClass] = true
+				}
+			}
 		}
-		stopped := proto.Clone(cur).(*structs.Allocation)
-		stopped.DesiredStatus = a.DesiredStatus
-		stopped.DesiredDescription = a.DesiredDescription
-		stopped.ModifyIndex = index
-		stopped.AllocModifyIndex = index
-		stopped.ModifyTime = now
-		tx.UpsertAlloc(stopped)
-		jobs[[2]string{stopped.Namespace, stopped.JobId}] = true
-	}
-	for _, a := range c.GetResult().GetNodeAllocation() {
-		alloc := proto.Clone(a).(*structs.Allocation)
-		if cur := tx.Alloc(alloc.Id); cur != nil {
-			alloc.CreateIndex = cur.CreateIndex
-			alloc.ClientStatus = cur.ClientStatus
-			alloc.TaskStates = cur.TaskStates
-		} else {
-			alloc.CreateIndex = index
-		}
-		alloc.ModifyIndex = index
-		alloc.AllocModifyIndex = index
-		alloc.ModifyTime = now
-		tx.UpsertAlloc(alloc)
-		jobs[[2]string{alloc.Namespace, alloc.JobId}] = true
-	}
-	for k := range jobs {
-		refreshJobStatus(tx, index, now, k[0], k[1])
 	}
 	var evals []*structs.Evaluation
 	if c.Eval != nil {
 		evals = append(evals, c.Eval)
 	}
-	return upsertEvals(tx, index, now, append(evals, c.NewEvals...))
+	return upsertEvals(tx, index, now, append(evals, c.NewEvals...)), capacity
 }
 
-// applyAllocClientUpdate records what a client reports; it returns true when
-// an allocation became terminal, freeing capacity.
-func (f *fsm) applyAllocClientUpdate(tx *state.Txn, index uint64, now int64, c *structs.AllocClientUpdate) bool {
-	freed := false
+// applyAllocClientUpdate records what a client reports; it returns the
+// classes of the nodes where an allocation became terminal, freeing capacity.
+func (f *fsm) applyAllocClientUpdate(tx *state.Txn, index uint64, now int64, c *structs.AllocClientUpdate) map[string]bool {
+	var freed map[string]bool
+	jobs := map[[2]string]bool{}
 	for _, a := range c.Allocations {
 		cur := tx.Alloc(a.Id)
 		if cur == nil {
 			continue
 		}
-		upd := proto.Clone(cur).(*structs.Allocation)
+		upd := state.CloneAlloc(cur)
 		upd.ClientStatus = a.ClientStatus
 		upd.ClientDescription = a.ClientDescription
 		upd.TaskStates = a.TaskStates
 		upd.ModifyIndex = index
 		upd.ModifyTime = now
 		if !cur.ClientTerminal() && upd.ClientTerminal() {
-			freed = true
+			if freed == nil {
+				freed = map[string]bool{}
+			}
+			if n := tx.Node(upd.NodeId); n != nil {
+				freed[n.ComputedClass] = true
+			}
 		}
 		tx.UpsertAlloc(upd)
-		refreshJobStatus(tx, index, now, upd.Namespace, upd.JobId)
+		jobs[[2]string{upd.Namespace, upd.JobId}] = true
+	}
+	for k := range jobs {
+		tx.RefreshJobStatus(index, now, k[0], k[1])
 	}
 	return freed
 }
@@ -300,29 +321,6 @@ func upsertEvals(tx *state.Txn, index uint64, now int64, in []*structs.Evaluatio
 	return out
 }
 
-// refreshJobStatus recomputes a job's status after its allocations changed.
-func refreshJobStatus(tx *state.Txn, index uint64, now int64, ns, id string) {
-	job := tx.Job(ns, id)
-	if job == nil {
-		return
-	}
-	if s := jobStatus(tx, job); s != job.Status {
-		upd := proto.Clone(job).(*structs.Job)
-		setJobStatus(upd, s, now)
-		upd.ModifyIndex = index
-		tx.UpsertJob(upd)
-	}
-}
-
-// setJobStatus records a status and, when it changes, when it did: the
-// time garbage collection measures a dead job's age from.
-func setJobStatus(job *structs.Job, status string, now int64) {
-	if job.Status != status || job.StatusUpdatedAt == 0 {
-		job.StatusUpdatedAt = now
-	}
-	job.Status = status
-}
-
 // applyGCReap removes collected objects.
 func applyGCReap(tx *state.Txn, c *structs.GCReap) {
 	for _, id := range c.AllocIds {
@@ -337,22 +335,4 @@ func applyGCReap(tx *state.Txn, c *structs.GCReap) {
 	for _, id := range c.NodeIds {
 		tx.DeleteNode(id)
 	}
-}
-
-// jobStatus is running while any allocation is not terminal, dead once a
-// stopped job (or a batch job that has run) has nothing left, else pending.
-func jobStatus(tx *state.Txn, job *structs.Job) string {
-	allocs := tx.AllocsByJob(job.Namespace, job.Id)
-	for _, a := range allocs {
-		if !a.ClientTerminal() && a.DesiredStatus == structs.AllocDesiredRun {
-			return structs.JobStatusRunning
-		}
-	}
-	if job.Stop {
-		return structs.JobStatusDead
-	}
-	if (job.Type == structs.JobTypeBatch || job.Type == structs.JobTypeSysBatch) && len(allocs) > 0 {
-		return structs.JobStatusDead
-	}
-	return structs.JobStatusPending
 }

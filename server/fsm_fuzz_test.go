@@ -29,6 +29,15 @@ func FuzzFSMApply(f *testing.F) {
 		{Command: &structs.LogCommand_AllocTransition{AllocTransition: &structs.AllocTransitionUpdate{
 			Transitions: map[string]*structs.DesiredTransition{"a": {Migrate: true}},
 		}}},
+		{Command: &structs.LogCommand_SchedulerConfigSet{SchedulerConfigSet: &structs.SchedulerConfigSet{
+			Config: &structs.SchedulerConfiguration{SchedulerAlgorithm: "spread"}, Cas: true,
+		}}},
+		{Command: &structs.LogCommand_NodeEligibility{NodeEligibility: &structs.NodeEligibilityUpdate{NodeId: "n", Eligibility: "ineligible"}}},
+		{Command: &structs.LogCommand_PlanApply{PlanApply: &structs.PlanApply{Job: mockJob("j", 1), Result: &structs.PlanResult{
+			NodeUpdate:      []*structs.Allocation{{Id: "a", DesiredStatus: "stop", FollowupEvalId: "f"}},
+			NodePreemptions: []*structs.Allocation{{Id: "a", PreemptedByAllocation: "b"}},
+			NodeAllocation:  []*structs.Allocation{{Id: "b", NodeId: "n", JobId: "j", Namespace: "default", PreviousAllocation: "a"}},
+		}}}},
 	}
 	for _, s := range seeds {
 		b, err := proto.Marshal(s)

@@ -27,12 +27,15 @@ func (s *Server) RegisterJob(ctx context.Context, job *structs.Job) (*structs.Jo
 		})
 		return resp, err
 	}
+	if s.registrationRejected() {
+		return nil, fmt.Errorf("%w: the scheduler configuration rejects job registrations", structs.ErrRegistrationRejected)
+	}
 	job = proto.Clone(job).(*structs.Job)
 	job.Canonicalize(int32(s.cfg.JobDefaultPriority))
 	if job.Region == "" {
 		job.Region = s.cfg.Region
 	}
-	if err := job.Validate(structs.Limits{MaxPriority: int32(s.cfg.JobMaxPriority)}); err != nil {
+	if err := job.Validate(structs.Limits{MaxPriority: int32(s.cfg.JobMaxPriority), JobTypes: s.jobTypes()}); err != nil {
 		return nil, err
 	}
 	// Server-owned fields are set by the FSM, never taken from the caller.
@@ -41,7 +44,9 @@ func (s *Server) RegisterJob(ctx context.Context, job *structs.Job) (*structs.Jo
 	err := s.leaderCall(ctx, func(ctx context.Context) error {
 		eval := newEval(job, structs.EvalTriggerJobRegister)
 		idx, err := s.raft.propose(ctx, &structs.LogCommand{
-			Command: &structs.LogCommand_JobUpsert{JobUpsert: &structs.JobUpsert{Job: job, Eval: eval}},
+			Command: &structs.LogCommand_JobUpsert{JobUpsert: &structs.JobUpsert{
+				Job: job, Eval: eval, TrackedVersions: s.trackedVersions(),
+			}},
 		})
 		if err != nil {
 			return err
@@ -76,7 +81,7 @@ func (s *Server) DeregisterJob(ctx context.Context, namespace, jobID string, pur
 		eval := &structs.Evaluation{Id: uuid.NewString(), TriggeredBy: structs.EvalTriggerJobDeregister, Status: structs.EvalStatusPending}
 		idx, err := s.raft.propose(ctx, &structs.LogCommand{
 			Command: &structs.LogCommand_JobDelete{JobDelete: &structs.JobDelete{
-				Namespace: namespace, JobId: jobID, Purge: purge, Eval: eval,
+				Namespace: namespace, JobId: jobID, Purge: purge, Eval: eval, TrackedVersions: s.trackedVersions(),
 			}},
 		})
 		if err != nil {

@@ -154,8 +154,8 @@ func (s *Server) brokerStats() (ready, unacked, blocked float64) {
 	if !s.built.Load() {
 		return 0, 0, 0
 	}
-	r, u := s.broker.stats()
-	return float64(r), float64(u), float64(s.blocked.count())
+	st := s.broker.stats()
+	return float64(st.ready), float64(st.unacked), float64(s.blocked.count())
 }
 
 // activeHeartbeatTimers implements gauges.

@@ -34,11 +34,11 @@ func (s *Server) RegisterNode(ctx context.Context, node *structs.Node) (*structs
 			n.DrainStrategy, n.LastDrain = old.DrainStrategy, old.LastDrain
 			n.SchedulingEligibility = old.SchedulingEligibility
 		}
+		evals, release := s.nodeEventEvals(n.Id, true)
 		idx, err := s.raft.propose(ctx, &structs.LogCommand{
-			Command: &structs.LogCommand_NodeUpsert{NodeUpsert: &structs.NodeUpsert{
-				Node: n, Evals: s.nodeEvals(n.Id, true),
-			}},
+			Command: &structs.LogCommand_NodeUpsert{NodeUpsert: &structs.NodeUpsert{Node: n, Evals: evals}},
 		})
+		release()
 		if err != nil {
 			return err
 		}
@@ -62,11 +62,13 @@ func (s *Server) Heartbeat(ctx context.Context, nodeID, secretID string) (*struc
 		}
 		idx := s.state.Index()
 		if node.Status != structs.NodeStatusReady {
+			evals, release := s.nodeEventEvals(nodeID, true)
 			idx, err = s.raft.propose(ctx, &structs.LogCommand{
 				Command: &structs.LogCommand_NodeStatus{NodeStatus: &structs.NodeStatusUpdate{
-					NodeId: nodeID, Status: structs.NodeStatusReady, Evals: s.nodeEvals(nodeID, true),
+					NodeId: nodeID, Status: structs.NodeStatusReady, Evals: evals,
 				}},
 			})
+			release()
 			if err != nil {
 				return err
 			}
@@ -110,45 +112,6 @@ func (s *Server) authNode(nodeID, secretID string) (*structs.Node, error) {
 	return node, nil
 }
 
-// nodeEvals returns an evaluation for every job with work on the node and,
-// when the node joins, for every system job (which should run on it too).
-func (s *Server) nodeEvals(nodeID string, joining bool) []*structs.Evaluation {
-	seen := map[[2]string]bool{}
-	var evals []*structs.Evaluation
-	add := func(job *structs.Job) {
-		k := [2]string{job.Namespace, job.Id}
-		if job.Stop || seen[k] {
-			return
-		}
-		seen[k] = true
-		e := newEval(job, structs.EvalTriggerNodeUpdate)
-		e.NodeId = nodeID
-		evals = append(evals, e)
-	}
-	s.state.View(func(snap *state.Snapshot) { jobsForNode(snap, nodeID, joining, add) })
-	return evals
-}
-
-// jobsForNode calls add for every job with work on the node and, when it
-// joins, every system job.
-func jobsForNode(snap *state.Snapshot, nodeID string, joining bool, add func(*structs.Job)) {
-	for _, a := range snap.AllocsByNode(nodeID) {
-		if a.IsTerminal() {
-			continue
-		}
-		if job := snap.Job(a.Namespace, a.JobId); job != nil {
-			add(job)
-		}
-	}
-	if joining {
-		for _, job := range snap.Jobs("", "") {
-			if job.Type == structs.JobTypeSystem || job.Type == structs.JobTypeSysBatch {
-				add(job)
-			}
-		}
-	}
-}
-
 // nodeExpired is called by the TTL tracker; the reaper does the raft write.
 func (s *Server) nodeExpired(nodeID string) {
 	s.metrics.heartbeatsExpired.Inc()
@@ -175,11 +138,13 @@ func (s *Server) reapExpiredNodes(ctx context.Context) {
 			}
 			s.logger.Warn("node missed its heartbeat TTL, marking it down", "node", nodeID, "name", node.Name)
 			pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			evals, release := s.nodeEventEvals(nodeID, false)
 			_, err := s.raft.propose(pctx, &structs.LogCommand{
 				Command: &structs.LogCommand_NodeStatus{NodeStatus: &structs.NodeStatusUpdate{
-					NodeId: nodeID, Status: structs.NodeStatusDown, Evals: s.nodeEvals(nodeID, false),
+					NodeId: nodeID, Status: structs.NodeStatusDown, Evals: evals,
 				}},
 			})
+			release()
 			cancel()
 			if err != nil {
 				s.logger.Warn("marking node down failed", "node", nodeID, "error", err)

@@ -2,7 +2,9 @@ package server
 
 import (
 	"context"
+	"log/slog"
 
+	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/droverhq/drover/scheduler"
@@ -21,19 +23,26 @@ type planOutcome struct {
 	err    error
 }
 
+// proposer is the raft node as the leader's services use it.
+type proposer interface {
+	propose(ctx context.Context, cmd *structs.LogCommand) (uint64, error)
+}
+
 // planApplier is the leader's single committer of plans: it re-checks each
 // node of a plan against the latest state (other workers may have placed
 // there since the plan's snapshot), commits what still fits as one raft
-// entry, and reports the nodes it refused.
+// entry, and reports the nodes it refused. Nodes refused too often are
+// marked ineligible by the rejection tracker.
 type planApplier struct {
 	queue chan pendingPlan
-	raft  interface {
-		propose(ctx context.Context, cmd *structs.LogCommand) (uint64, error)
-	}
+	raft  proposer
 	state *state.Store
 	// applied counts committed plans; rejected those with refused nodes,
 	// nodesRejected the refused nodes, placed the allocations committed.
 	applied, rejected, nodesRejected, placed prometheus.Counter
+	// rejections is nil when the tracker is disabled.
+	rejections *rejectionTracker
+	logger     *slog.Logger
 }
 
 // submit queues a plan and waits for its outcome.
@@ -66,18 +75,23 @@ func (p *planApplier) run(ctx context.Context) {
 }
 
 func (p *planApplier) apply(ctx context.Context, plan *structs.Plan) (*structs.PlanResult, error) {
-	var res *structs.PlanResult
-	p.state.View(func(v *state.Snapshot) { res = evaluatePlan(v, plan) })
-	if n := len(res.RefusedNodes); n > 0 && p.rejected != nil {
-		p.rejected.Inc()
-		p.nodesRejected.Add(float64(n))
+	snap := p.state.Snapshot()
+	res := evaluatePlan(snap, plan)
+	if n := len(res.RefusedNodes); n > 0 {
+		if p.rejected != nil {
+			p.rejected.Inc()
+			p.nodesRejected.Add(float64(n))
+		}
+		p.trackRejections(ctx, res.RefusedNodes)
 	}
-	if len(res.NodeAllocation)+len(res.NodeUpdate) == 0 {
-		res.AllocIndex = p.state.Index()
+	if len(res.NodeAllocation)+len(res.NodeUpdate)+len(res.NodePreemptions) == 0 {
+		res.AllocIndex = snap.Index()
 		return res, nil
 	}
 	idx, err := p.raft.propose(ctx, &structs.LogCommand{
-		Command: &structs.LogCommand_PlanApply{PlanApply: &structs.PlanApply{Result: res}},
+		Command: &structs.LogCommand_PlanApply{PlanApply: &structs.PlanApply{
+			Result: withoutJobs(res, plan.Job), Job: plan.Job, NewEvals: preemptedEvals(snap, res),
+		}},
 	})
 	if err != nil {
 		return nil, err
@@ -90,13 +104,76 @@ func (p *planApplier) apply(ctx context.Context, plan *structs.Plan) (*structs.P
 	return res, nil
 }
 
-// evaluatePlan keeps the plan's stops and, per node, its placements only if
-// the node is still ready, eligible and has room for them.
+// withoutJobs is res with placements that run the plan's job stripped of
+// it: the raft entry carries the job once.
+func withoutJobs(res *structs.PlanResult, job *structs.Job) *structs.PlanResult {
+	out := &structs.PlanResult{NodeUpdate: res.NodeUpdate, NodePreemptions: res.NodePreemptions}
+	out.NodeAllocation = make([]*structs.Allocation, len(res.NodeAllocation))
+	for i, a := range res.NodeAllocation {
+		if a.Job == job {
+			a = state.CloneAlloc(a)
+			a.Job = nil
+		}
+		out.NodeAllocation[i] = a
+	}
+	return out
+}
+
+// preemptedEvals are evaluations of the jobs whose allocations the plan
+// evicts, so they are placed elsewhere.
+func preemptedEvals(snap *state.Snapshot, res *structs.PlanResult) []*structs.Evaluation {
+	seen := map[[2]string]bool{}
+	var out []*structs.Evaluation
+	for _, a := range res.NodePreemptions {
+		k := [2]string{a.Namespace, a.JobId}
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		if job := snap.Job(a.Namespace, a.JobId); job != nil && !job.Stop {
+			out = append(out, newEval(job, structs.EvalTriggerPreemption))
+		}
+	}
+	return out
+}
+
+// trackRejections feeds refused nodes to the rejection tracker and marks
+// ineligible those refused too often.
+func (p *planApplier) trackRejections(ctx context.Context, nodes []string) {
+	if p.rejections == nil {
+		return
+	}
+	for _, id := range nodes {
+		if !p.rejections.add(id) {
+			continue
+		}
+		p.logger.Warn("node refused in too many plans, marking it ineligible", "node", id)
+		_, err := p.raft.propose(ctx, &structs.LogCommand{Command: &structs.LogCommand_NodeEligibility{
+			NodeEligibility: &structs.NodeEligibilityUpdate{NodeId: id, Eligibility: structs.NodeIneligible},
+		}})
+		if err != nil {
+			p.logger.Warn("marking node ineligible failed", "node", id, "error", err)
+		}
+	}
+}
+
+// evaluatePlan keeps, per node, the plan's placements (and the evictions
+// they need) only if the node still takes them and has room. Stops and
+// other updates are kept, except the stop of an allocation whose
+// replacement was refused: the old one keeps running until its
+// replacement is placed.
 func evaluatePlan(snap *state.Snapshot, plan *structs.Plan) *structs.PlanResult {
-	res := &structs.PlanResult{NodeUpdate: plan.NodeUpdate}
-	stopping := map[string]bool{}
+	res := &structs.PlanResult{}
+	freeing := map[string]bool{}
 	for _, a := range plan.NodeUpdate {
-		stopping[a.Id] = true
+		if a.DesiredStatus == structs.AllocDesiredStop || a.DesiredStatus == structs.AllocDesiredEvict {
+			freeing[a.Id] = true
+		}
+	}
+	preempting := map[string][]*structs.Allocation{}
+	for _, a := range plan.NodePreemptions {
+		freeing[a.Id] = true
+		preempting[a.NodeId] = append(preempting[a.NodeId], a)
 	}
 	byNode := map[string][]*structs.Allocation{}
 	var order []string
@@ -106,32 +183,59 @@ func evaluatePlan(snap *state.Snapshot, plan *structs.Plan) *structs.PlanResult 
 		}
 		byNode[a.NodeId] = append(byNode[a.NodeId], a)
 	}
+	keepStop := map[string]bool{}
 	for _, nodeID := range order {
 		placing := byNode[nodeID]
-		if nodeFits(snap, nodeID, placing, stopping) {
+		if nodeFits(snap, nodeID, placing, freeing) {
 			res.NodeAllocation = append(res.NodeAllocation, placing...)
-		} else {
-			res.RefusedNodes = append(res.RefusedNodes, nodeID)
+			res.NodePreemptions = append(res.NodePreemptions, preempting[nodeID]...)
+			continue
+		}
+		res.RefusedNodes = append(res.RefusedNodes, nodeID)
+		for _, a := range placing {
+			if a.PreviousAllocation != "" {
+				keepStop[a.PreviousAllocation] = true
+			}
+		}
+	}
+	for _, a := range plan.NodeUpdate {
+		if !keepStop[a.Id] {
+			res.NodeUpdate = append(res.NodeUpdate, a)
 		}
 	}
 	return res
 }
 
-func nodeFits(snap *state.Snapshot, nodeID string, placing []*structs.Allocation, stopping map[string]bool) bool {
+// nodeFits reports whether a node still takes the placements: new ones
+// need it ready, eligible and not draining; in-place updates of its own
+// allocations need it up. Either way everything must fit once the plan's
+// stops and evictions are done.
+func nodeFits(snap *state.Snapshot, nodeID string, placing []*structs.Allocation, freeing map[string]bool) bool {
 	node := snap.Node(nodeID)
-	if node == nil || node.Status != structs.NodeStatusReady || node.SchedulingEligibility == structs.NodeIneligible {
+	if node == nil || node.Status == structs.NodeStatusDown {
 		return false
 	}
-	replacing := map[string]bool{}
+	replacing := make(map[string]bool, len(placing))
+	fresh := false
 	for _, a := range placing {
 		replacing[a.Id] = true
-	}
-	var all []*structs.Allocation
-	for _, a := range snap.AllocsByNode(nodeID) {
-		if !stopping[a.Id] && !replacing[a.Id] {
-			all = append(all, a)
+		if cur := snap.Alloc(a.Id); cur == nil || cur.NodeId != nodeID {
+			fresh = true
 		}
 	}
+	if fresh && (node.Status != structs.NodeStatusReady || node.SchedulingEligibility == structs.NodeIneligible || node.DrainStrategy != nil) {
+		return false
+	}
+	all := make([]*structs.Allocation, 0, len(placing)+8)
+	snap.EachAllocOfNode(nodeID, func(a *structs.Allocation) bool {
+		if !freeing[a.Id] && !replacing[a.Id] {
+			all = append(all, a)
+		}
+		return true
+	})
 	ok, _ := scheduler.AllocsFit(node, append(all, placing...))
 	return ok
 }
+
+// newUUID is the id source of evaluations the server creates.
+var newUUID = uuid.NewString

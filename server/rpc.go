@@ -196,6 +196,7 @@ func (r *rpcServer) GarbageCollect(ctx context.Context, _ *structs.GarbageCollec
 	}
 	return &structs.GarbageCollectResponse{Removed: int64(n)}, nil
 }
+
 func (r *rpcServer) UpdateNodeEligibility(ctx context.Context, req *structs.NodeEligibilityRequest) (*structs.NodeEligibilityResponse, error) {
 	resp, err := r.s.UpdateNodeEligibility(callCtx(ctx, nil), req.GetNodeId(), req.GetEligibility())
 	return resp, rpcerr.To(err)
@@ -207,4 +208,40 @@ func (r *rpcServer) UpdateNodeDrain(ctx context.Context, req *structs.NodeDrainR
 		return nil, rpcerr.To(err)
 	}
 	return &structs.NodeDrainResponse{Meta: &structs.WriteMeta{Index: idx}}, nil
+}
+
+func (r *rpcServer) GetSchedulerConfiguration(ctx context.Context, req *structs.SchedulerConfigRequest) (*structs.SchedulerConfigResponse, error) {
+	ctx = callCtx(ctx, req.GetOptions())
+	if err := r.s.readBarrier(ctx); err != nil {
+		return nil, rpcerr.To(err)
+	}
+	r.block(ctx, req.GetOptions())
+	idx := r.s.state.Index()
+	c, err := r.s.SchedulerConfiguration(AllowStale(ctx))
+	if err != nil {
+		return nil, rpcerr.To(err)
+	}
+	return &structs.SchedulerConfigResponse{Config: c, Meta: r.queryMeta(idx)}, nil
+}
+
+func (r *rpcServer) SetSchedulerConfiguration(ctx context.Context, req *structs.SchedulerSetConfigRequest) (*structs.SchedulerSetConfigResponse, error) {
+	updated, idx, err := r.s.SetSchedulerConfiguration(callCtx(ctx, nil), req.GetConfig(), req.GetCas(), req.GetCasIndex())
+	if err != nil {
+		return nil, rpcerr.To(err)
+	}
+	return &structs.SchedulerSetConfigResponse{Updated: updated, Meta: &structs.WriteMeta{Index: idx}}, nil
+}
+
+func (r *rpcServer) GetJobVersions(ctx context.Context, req *structs.JobSpecificRequest) (*structs.JobVersionsResponse, error) {
+	ctx = callCtx(ctx, req.GetOptions())
+	if err := r.s.readBarrier(ctx); err != nil {
+		return nil, rpcerr.To(err)
+	}
+	r.block(ctx, req.GetOptions())
+	idx := r.s.state.Index()
+	versions, err := r.s.JobVersions(AllowStale(ctx), req.GetOptions().GetNamespace(), req.GetJobId())
+	if err != nil {
+		return nil, rpcerr.To(err)
+	}
+	return &structs.JobVersionsResponse{Versions: versions, Meta: r.queryMeta(idx)}, nil
 }

@@ -85,5 +85,18 @@ func FuzzRPCRequests(f *testing.F) {
 		if proto.Unmarshal(data, &drain) == nil {
 			_, _ = r.UpdateNodeDrain(ctx, &drain)
 		}
+		var setCfg structs.SchedulerSetConfigRequest
+		if proto.Unmarshal(data, &setCfg) == nil {
+			// Never pause or reject: the other calls must keep working.
+			if c := setCfg.GetConfig(); c != nil {
+				c.PauseEvalBroker, c.RejectJobRegistration = false, false
+			}
+			_, _ = r.SetSchedulerConfiguration(ctx, &setCfg)
+		}
+		var versions structs.JobSpecificRequest
+		if proto.Unmarshal(data, &versions) == nil {
+			versions.Options = nil
+			_, _ = r.GetJobVersions(ctx, &versions)
+		}
 	})
 }

@@ -22,7 +22,6 @@ import (
 
 	"github.com/droverhq/drover/gc"
 	"github.com/droverhq/drover/heartbeat"
-	"github.com/droverhq/drover/scheduler"
 	"github.com/droverhq/drover/server/events"
 	"github.com/droverhq/drover/server/state"
 	"github.com/droverhq/drover/store"
@@ -81,6 +80,9 @@ type Config struct {
 
 	NumSchedulers     int
 	EnabledSchedulers []string
+	// Scheduling holds the scheduler configuration's default, the host's
+	// custom schedulers, job versions kept and the plan rejection tracker.
+	Scheduling SchedulingConfig
 
 	Heartbeat heartbeat.Config
 	// FailoverTTLPinned means the operator chose Heartbeat.FailoverTTL and
@@ -263,6 +265,7 @@ func New(cfg Config) (*Server, error) {
 		}
 	}
 	s.broker = newEvalBroker(3, time.Second, s.evalFailed)
+	s.broker.now = cfg.Clock
 	s.blocked = newBlockedEvals()
 	s.ttl = newTTLTracker(cfg.Heartbeat, cfg.FailoverTTLPinned, s.logger, s.nodeExpired)
 
@@ -311,8 +314,7 @@ func New(cfg Config) (*Server, error) {
 		maxInflightMsgs: 256,
 	}, s.store, s.fsm, snaps, s.pool)
 	s.raft.transport.sent = func() { s.metrics.snapshots.WithLabelValues("sent").Inc() }
-	s.applier = &planApplier{queue: make(chan pendingPlan), raft: s.raft, state: s.state, applied: s.metrics.plansApplied,
-		rejected: s.metrics.plansRejected, nodesRejected: s.metrics.planNodesRejected, placed: s.metrics.placements}
+	s.applier = s.newPlanApplier()
 
 	s.grpc = grpc.NewServer(
 		grpc.MaxRecvMsgSize(maxRPCMessage),
@@ -567,8 +569,10 @@ func (s *Server) establishLeadership() {
 			// A restore whose leader was lost midway can never complete.
 			s.abandonRestore(ctx)
 		}
+		config := s.primeSchedulerConfig(ctx)
 		snap := s.state.Snapshot()
 		s.broker.setEnabled(true)
+		s.broker.setPaused(config.GetPauseEvalBroker())
 		s.blocked.setEnabled(true, snap.Index())
 		var live []string
 		for _, n := range snap.Nodes() {
@@ -587,7 +591,7 @@ func (s *Server) establishLeadership() {
 }
 
 func (s *Server) startLeaderServices(ctx context.Context) {
-	s.leaderWG.Add(4)
+	s.leaderWG.Add(5)
 	go func() {
 		defer s.leaderWG.Done()
 		s.reconcileLoop(ctx)
@@ -595,6 +599,10 @@ func (s *Server) startLeaderServices(ctx context.Context) {
 	go func() {
 		defer s.leaderWG.Done()
 		s.gcLoop(ctx)
+	}()
+	go func() {
+		defer s.leaderWG.Done()
+		s.cancelFolded(ctx)
 	}()
 	go func() {
 		defer s.leaderWG.Done()
@@ -616,7 +624,7 @@ func (s *Server) startLeaderServices(ctx context.Context) {
 	for i := 0; i < s.cfg.NumSchedulers; i++ {
 		w := &worker{
 			broker: s.broker, applier: s.applier, state: s.state, raft: s.raft,
-			types: types, schedulers: scheduler.Factory, core: s.runCoreEval,
+			types: types, schedulers: s.schedulerFor, core: s.runCoreEval,
 			now: s.cfg.Clock, logger: s.logger, observe: s.metrics.observeEval,
 		}
 		s.leaderWG.Add(1)
@@ -665,12 +673,13 @@ func (s *Server) evalsApplied(evals []*structs.Evaluation) {
 	}
 }
 
-// capacityChanged implements applyListener: blocked evaluations get another try.
-func (s *Server) capacityChanged(index uint64) {
+// capacityChanged implements applyListener: blocked evaluations that could
+// use nodes of the classes concerned get another try.
+func (s *Server) capacityChanged(index uint64, classes map[string]bool) {
 	if !s.raft.isLeader() {
 		return
 	}
-	for _, e := range s.blocked.unblockAll(index) {
+	for _, e := range s.blocked.unblock(index, classes) {
 		s.broker.enqueue(e)
 	}
 }
@@ -688,7 +697,9 @@ func (s *Server) evalFailed(e *structs.Evaluation) {
 	upd.Status = structs.EvalStatusFailed
 	upd.StatusDescription = "evaluation reached its delivery limit"
 	_, err := s.raft.propose(ctx, &structs.LogCommand{
-		Command: &structs.LogCommand_EvalUpsert{EvalUpsert: &structs.EvalUpsert{Evals: []*structs.Evaluation{upd}}},
+		Command: &structs.LogCommand_EvalUpsert{EvalUpsert: &structs.EvalUpsert{
+			Evals: []*structs.Evaluation{upd, failedFollowUp(e, s.cfg.Clock())},
+		}},
 	})
 	if err != nil && !errors.Is(err, ErrShutdown) {
 		s.logger.Warn("recording failed evaluation", "eval", e.Id, "error", err)

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/google/uuid"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/droverhq/drover/scheduler"
@@ -21,12 +20,10 @@ const maxPlanAttempts = 5
 // worker takes evaluations from the broker, runs the job type's scheduler on
 // a fresh snapshot, submits the plan, and records the evaluation's outcome.
 type worker struct {
-	broker  *evalBroker
-	applier *planApplier
-	state   *state.Store
-	raft    interface {
-		propose(ctx context.Context, cmd *structs.LogCommand) (uint64, error)
-	}
+	broker     *evalBroker
+	applier    *planApplier
+	state      *state.Store
+	raft       proposer
 	types      map[string]bool
 	schedulers func(jobType string) (scheduler.Scheduler, error)
 	// core runs the server's own maintenance evaluations (type _core).
@@ -88,7 +85,9 @@ func (w *worker) process(ctx context.Context, eval *structs.Evaluation) error {
 	}
 	var decision *scheduler.Decision
 	for attempt := 1; ; attempt++ {
-		decision, err = sched.Schedule(snap, scheduler.Input{Eval: eval, Now: w.now(), NewID: uuid.NewString})
+		decision, err = runScheduler(sched, snap, scheduler.Input{
+			Eval: eval, Now: w.now(), NewID: newUUID, Config: snap.SchedulerConfig(),
+		})
 		if err != nil {
 			return w.finish(ctx, eval, nil, snap.Index(), structs.EvalStatusFailed, err.Error())
 		}
@@ -124,16 +123,20 @@ func (w *worker) finish(ctx context.Context, eval *structs.Evaluation, d *schedu
 	if d != nil {
 		upd.FailedTgAllocs = d.FailedTGAllocs
 		upd.QueuedAllocations = d.QueuedAllocations
+		upd.ClassEligibility = d.ClassEligibility
+		upd.EscapedComputedClass = d.EscapedComputedClass
+		evals = append(evals, d.FollowupEvals...)
 		if d.Blocked() && status == structs.EvalStatusComplete {
 			if eval.Status == structs.EvalStatusBlocked {
 				// Still blocked: park the same evaluation again.
 				upd.Status = structs.EvalStatusBlocked
 			} else {
 				blocked := &structs.Evaluation{
-					Id: uuid.NewString(), Namespace: eval.Namespace, Priority: eval.Priority,
+					Id: newUUID(), Namespace: eval.Namespace, Priority: eval.Priority,
 					Type: eval.Type, TriggeredBy: structs.EvalTriggerQueuedAllocs, JobId: eval.JobId,
 					JobModifyIndex: eval.JobModifyIndex, Status: structs.EvalStatusBlocked,
 					PreviousEval: eval.Id, FailedTgAllocs: d.FailedTGAllocs, SnapshotIndex: snapIndex,
+					ClassEligibility: d.ClassEligibility, EscapedComputedClass: d.EscapedComputedClass,
 				}
 				upd.BlockedEval = blocked.Id
 				evals = append(evals, blocked)
@@ -144,4 +147,20 @@ func (w *worker) finish(ctx context.Context, eval *structs.Evaluation, d *schedu
 		Command: &structs.LogCommand_EvalUpsert{EvalUpsert: &structs.EvalUpsert{Evals: evals}},
 	})
 	return err
+}
+
+// runScheduler runs one pass, turning a panic (a host's scheduler may have
+// bugs) into an error that fails the evaluation instead of the server, and
+// a nil decision into an empty one.
+func runScheduler(sched scheduler.Scheduler, st scheduler.State, in scheduler.Input) (d *scheduler.Decision, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			d, err = nil, fmt.Errorf("scheduler panicked: %v", r)
+		}
+	}()
+	d, err = sched.Schedule(st, in)
+	if err == nil && d == nil {
+		d = &scheduler.Decision{}
+	}
+	return d, err
 }

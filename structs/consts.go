@@ -78,9 +78,6 @@ const (
 	DrainStatusCanceled = "canceled"
 )
 
-// EvalTriggerNodeDrain is the trigger of evaluations the drainer creates.
-const EvalTriggerNodeDrain = "node-drain"
-
 // Evaluation statuses.
 const (
 	EvalStatusPending  = "pending"
@@ -92,12 +89,16 @@ const (
 
 // Evaluation triggers.
 const (
-	EvalTriggerJobRegister   = "job-register"
-	EvalTriggerJobDeregister = "job-deregister"
-	EvalTriggerNodeUpdate    = "node-update"
-	EvalTriggerAllocStop     = "alloc-stop"
-	EvalTriggerRetryFailed   = "alloc-failure"
-	EvalTriggerQueuedAllocs  = "queued-allocs"
+	EvalTriggerJobRegister    = "job-register"
+	EvalTriggerJobDeregister  = "job-deregister"
+	EvalTriggerNodeUpdate     = "node-update"
+	EvalTriggerAllocStop      = "alloc-stop"
+	EvalTriggerRetryFailed    = "alloc-failure"
+	EvalTriggerQueuedAllocs   = "queued-allocs"
+	EvalTriggerPreemption     = "preemption"
+	EvalTriggerNodeDrain      = "node-drain"
+	EvalTriggerFailedFollowUp = "failed-follow-up"
+	EvalTriggerScheduled      = "scheduled"
 )
 
 // Restart policy modes.

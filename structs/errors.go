@@ -16,6 +16,9 @@ var (
 	ErrShutdown = errors.New("agent shut down")
 	// ErrBadRequest: a request is malformed.
 	ErrBadRequest = errors.New("bad request")
+	// ErrRegistrationRejected: the scheduler configuration refuses job
+	// registrations (reject_job_registration).
+	ErrRegistrationRejected = errors.New("job registration rejected")
 	// ErrLeadershipLost: the leader was lost while a write was in flight, so
 	// it may or may not have been applied. Retry it if it is idempotent.
 	ErrLeadershipLost = errors.New("leadership lost while the write was in flight")

@@ -1371,6 +1371,7 @@ type LogCommand struct {
 	//	*LogCommand_AllocClientUpdate
 	//	*LogCommand_GcReap
 	//	*LogCommand_StateRestore
+	//	*LogCommand_SchedulerConfigSet
 	//	*LogCommand_AllocTransition
 	//	*LogCommand_NodeDrain
 	//	*LogCommand_NodeEligibility
@@ -1511,6 +1512,15 @@ func (x *LogCommand) GetStateRestore() *StateRestore {
 	return nil
 }
 
+func (x *LogCommand) GetSchedulerConfigSet() *SchedulerConfigSet {
+	if x != nil {
+		if x, ok := x.Command.(*LogCommand_SchedulerConfigSet); ok {
+			return x.SchedulerConfigSet
+		}
+	}
+	return nil
+}
+
 func (x *LogCommand) GetAllocTransition() *AllocTransitionUpdate {
 	if x != nil {
 		if x, ok := x.Command.(*LogCommand_AllocTransition); ok {
@@ -1578,6 +1588,10 @@ type LogCommand_StateRestore struct {
 	StateRestore *StateRestore `protobuf:"bytes,20,opt,name=state_restore,json=stateRestore,proto3,oneof"`
 }
 
+type LogCommand_SchedulerConfigSet struct {
+	SchedulerConfigSet *SchedulerConfigSet `protobuf:"bytes,30,opt,name=scheduler_config_set,json=schedulerConfigSet,proto3,oneof"`
+}
+
 type LogCommand_AllocTransition struct {
 	AllocTransition *AllocTransitionUpdate `protobuf:"bytes,40,opt,name=alloc_transition,json=allocTransition,proto3,oneof"`
 }
@@ -1608,6 +1622,8 @@ func (*LogCommand_GcReap) isLogCommand_Command() {}
 
 func (*LogCommand_StateRestore) isLogCommand_Command() {}
 
+func (*LogCommand_SchedulerConfigSet) isLogCommand_Command() {}
+
 func (*LogCommand_AllocTransition) isLogCommand_Command() {}
 
 func (*LogCommand_NodeDrain) isLogCommand_Command() {}
@@ -1615,11 +1631,13 @@ func (*LogCommand_NodeDrain) isLogCommand_Command() {}
 func (*LogCommand_NodeEligibility) isLogCommand_Command() {}
 
 type JobUpsert struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Job           *Job                   `protobuf:"bytes,1,opt,name=job,proto3" json:"job,omitempty"`
-	Eval          *Evaluation            `protobuf:"bytes,2,opt,name=eval,proto3" json:"eval,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Job   *Job                   `protobuf:"bytes,1,opt,name=job,proto3" json:"job,omitempty"`
+	Eval  *Evaluation            `protobuf:"bytes,2,opt,name=eval,proto3" json:"eval,omitempty"`
+	// tracked_versions is how many versions of the job the state keeps.
+	TrackedVersions uint32 `protobuf:"varint,100,opt,name=tracked_versions,json=trackedVersions,proto3" json:"tracked_versions,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *JobUpsert) Reset() {
@@ -1666,14 +1684,23 @@ func (x *JobUpsert) GetEval() *Evaluation {
 	return nil
 }
 
+func (x *JobUpsert) GetTrackedVersions() uint32 {
+	if x != nil {
+		return x.TrackedVersions
+	}
+	return 0
+}
+
 type JobDelete struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Namespace     string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
-	JobId         string                 `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
-	Purge         bool                   `protobuf:"varint,3,opt,name=purge,proto3" json:"purge,omitempty"`
-	Eval          *Evaluation            `protobuf:"bytes,4,opt,name=eval,proto3" json:"eval,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Namespace string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	JobId     string                 `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	Purge     bool                   `protobuf:"varint,3,opt,name=purge,proto3" json:"purge,omitempty"`
+	Eval      *Evaluation            `protobuf:"bytes,4,opt,name=eval,proto3" json:"eval,omitempty"`
+	// tracked_versions is how many versions of the job the state keeps.
+	TrackedVersions uint32 `protobuf:"varint,100,opt,name=tracked_versions,json=trackedVersions,proto3" json:"tracked_versions,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *JobDelete) Reset() {
@@ -1732,6 +1759,13 @@ func (x *JobDelete) GetEval() *Evaluation {
 		return x.Eval
 	}
 	return nil
+}
+
+func (x *JobDelete) GetTrackedVersions() uint32 {
+	if x != nil {
+		return x.TrackedVersions
+	}
+	return 0
 }
 
 type NodeUpsert struct {
@@ -1891,10 +1925,12 @@ func (x *EvalUpsert) GetEvals() []*Evaluation {
 }
 
 type PlanApply struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Result        *PlanResult            `protobuf:"bytes,1,opt,name=result,proto3" json:"result,omitempty"`
-	Eval          *Evaluation            `protobuf:"bytes,2,opt,name=eval,proto3" json:"eval,omitempty"`
-	NewEvals      []*Evaluation          `protobuf:"bytes,3,rep,name=new_evals,json=newEvals,proto3" json:"new_evals,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Result   *PlanResult            `protobuf:"bytes,1,opt,name=result,proto3" json:"result,omitempty"`
+	Eval     *Evaluation            `protobuf:"bytes,2,opt,name=eval,proto3" json:"eval,omitempty"`
+	NewEvals []*Evaluation          `protobuf:"bytes,3,rep,name=new_evals,json=newEvals,proto3" json:"new_evals,omitempty"`
+	// job is the plan's job, attached to every placement (placements travel without it).
+	Job           *Job `protobuf:"bytes,100,opt,name=job,proto3" json:"job,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1946,6 +1982,13 @@ func (x *PlanApply) GetEval() *Evaluation {
 func (x *PlanApply) GetNewEvals() []*Evaluation {
 	if x != nil {
 		return x.NewEvals
+	}
+	return nil
+}
+
+func (x *PlanApply) GetJob() *Job {
+	if x != nil {
+		return x.Job
 	}
 	return nil
 }
@@ -2127,14 +2170,17 @@ func (x *GCReap) GetAllocIds() []string {
 
 // StateSnapshot is the whole state store, as written to a raft snapshot.
 type StateSnapshot struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Index         uint64                 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
-	Jobs          []*Job                 `protobuf:"bytes,2,rep,name=jobs,proto3" json:"jobs,omitempty"`
-	Nodes         []*Node                `protobuf:"bytes,3,rep,name=nodes,proto3" json:"nodes,omitempty"`
-	Allocations   []*Allocation          `protobuf:"bytes,4,rep,name=allocations,proto3" json:"allocations,omitempty"`
-	Evals         []*Evaluation          `protobuf:"bytes,5,rep,name=evals,proto3" json:"evals,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Index       uint64                 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	Jobs        []*Job                 `protobuf:"bytes,2,rep,name=jobs,proto3" json:"jobs,omitempty"`
+	Nodes       []*Node                `protobuf:"bytes,3,rep,name=nodes,proto3" json:"nodes,omitempty"`
+	Allocations []*Allocation          `protobuf:"bytes,4,rep,name=allocations,proto3" json:"allocations,omitempty"`
+	Evals       []*Evaluation          `protobuf:"bytes,5,rep,name=evals,proto3" json:"evals,omitempty"`
+	// job_versions holds the kept older versions of every job.
+	JobVersions     []*Job                  `protobuf:"bytes,100,rep,name=job_versions,json=jobVersions,proto3" json:"job_versions,omitempty"`
+	SchedulerConfig *SchedulerConfiguration `protobuf:"bytes,101,opt,name=scheduler_config,json=schedulerConfig,proto3" json:"scheduler_config,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *StateSnapshot) Reset() {
@@ -2198,6 +2244,20 @@ func (x *StateSnapshot) GetAllocations() []*Allocation {
 func (x *StateSnapshot) GetEvals() []*Evaluation {
 	if x != nil {
 		return x.Evals
+	}
+	return nil
+}
+
+func (x *StateSnapshot) GetJobVersions() []*Job {
+	if x != nil {
+		return x.JobVersions
+	}
+	return nil
+}
+
+func (x *StateSnapshot) GetSchedulerConfig() *SchedulerConfiguration {
+	if x != nil {
+		return x.SchedulerConfig
 	}
 	return nil
 }
@@ -3818,6 +3878,332 @@ func (x *NodeEligibilityResponse) GetMeta() *WriteMeta {
 	return nil
 }
 
+// SchedulerConfigSet replaces the scheduler configuration; with cas, only
+// if its modify index is still cas_index.
+type SchedulerConfigSet struct {
+	state         protoimpl.MessageState  `protogen:"open.v1"`
+	Config        *SchedulerConfiguration `protobuf:"bytes,1,opt,name=config,proto3" json:"config,omitempty"`
+	Cas           bool                    `protobuf:"varint,2,opt,name=cas,proto3" json:"cas,omitempty"`
+	CasIndex      uint64                  `protobuf:"varint,3,opt,name=cas_index,json=casIndex,proto3" json:"cas_index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SchedulerConfigSet) Reset() {
+	*x = SchedulerConfigSet{}
+	mi := &file_structs_rpc_proto_msgTypes[62]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SchedulerConfigSet) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SchedulerConfigSet) ProtoMessage() {}
+
+func (x *SchedulerConfigSet) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[62]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SchedulerConfigSet.ProtoReflect.Descriptor instead.
+func (*SchedulerConfigSet) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{62}
+}
+
+func (x *SchedulerConfigSet) GetConfig() *SchedulerConfiguration {
+	if x != nil {
+		return x.Config
+	}
+	return nil
+}
+
+func (x *SchedulerConfigSet) GetCas() bool {
+	if x != nil {
+		return x.Cas
+	}
+	return false
+}
+
+func (x *SchedulerConfigSet) GetCasIndex() uint64 {
+	if x != nil {
+		return x.CasIndex
+	}
+	return 0
+}
+
+type SchedulerConfigRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Options       *QueryOptions          `protobuf:"bytes,1,opt,name=options,proto3" json:"options,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SchedulerConfigRequest) Reset() {
+	*x = SchedulerConfigRequest{}
+	mi := &file_structs_rpc_proto_msgTypes[63]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SchedulerConfigRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SchedulerConfigRequest) ProtoMessage() {}
+
+func (x *SchedulerConfigRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[63]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SchedulerConfigRequest.ProtoReflect.Descriptor instead.
+func (*SchedulerConfigRequest) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{63}
+}
+
+func (x *SchedulerConfigRequest) GetOptions() *QueryOptions {
+	if x != nil {
+		return x.Options
+	}
+	return nil
+}
+
+type SchedulerConfigResponse struct {
+	state         protoimpl.MessageState  `protogen:"open.v1"`
+	Config        *SchedulerConfiguration `protobuf:"bytes,1,opt,name=config,proto3" json:"config,omitempty"`
+	Meta          *QueryMeta              `protobuf:"bytes,2,opt,name=meta,proto3" json:"meta,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SchedulerConfigResponse) Reset() {
+	*x = SchedulerConfigResponse{}
+	mi := &file_structs_rpc_proto_msgTypes[64]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SchedulerConfigResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SchedulerConfigResponse) ProtoMessage() {}
+
+func (x *SchedulerConfigResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[64]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SchedulerConfigResponse.ProtoReflect.Descriptor instead.
+func (*SchedulerConfigResponse) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{64}
+}
+
+func (x *SchedulerConfigResponse) GetConfig() *SchedulerConfiguration {
+	if x != nil {
+		return x.Config
+	}
+	return nil
+}
+
+func (x *SchedulerConfigResponse) GetMeta() *QueryMeta {
+	if x != nil {
+		return x.Meta
+	}
+	return nil
+}
+
+type SchedulerSetConfigRequest struct {
+	state  protoimpl.MessageState  `protogen:"open.v1"`
+	Config *SchedulerConfiguration `protobuf:"bytes,1,opt,name=config,proto3" json:"config,omitempty"`
+	// cas makes the update conditional on the configuration's modify index
+	// still being cas_index.
+	Cas           bool   `protobuf:"varint,2,opt,name=cas,proto3" json:"cas,omitempty"`
+	CasIndex      uint64 `protobuf:"varint,3,opt,name=cas_index,json=casIndex,proto3" json:"cas_index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SchedulerSetConfigRequest) Reset() {
+	*x = SchedulerSetConfigRequest{}
+	mi := &file_structs_rpc_proto_msgTypes[65]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SchedulerSetConfigRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SchedulerSetConfigRequest) ProtoMessage() {}
+
+func (x *SchedulerSetConfigRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[65]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SchedulerSetConfigRequest.ProtoReflect.Descriptor instead.
+func (*SchedulerSetConfigRequest) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{65}
+}
+
+func (x *SchedulerSetConfigRequest) GetConfig() *SchedulerConfiguration {
+	if x != nil {
+		return x.Config
+	}
+	return nil
+}
+
+func (x *SchedulerSetConfigRequest) GetCas() bool {
+	if x != nil {
+		return x.Cas
+	}
+	return false
+}
+
+func (x *SchedulerSetConfigRequest) GetCasIndex() uint64 {
+	if x != nil {
+		return x.CasIndex
+	}
+	return 0
+}
+
+type SchedulerSetConfigResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// updated is false when a cas update lost to another one.
+	Updated       bool       `protobuf:"varint,1,opt,name=updated,proto3" json:"updated,omitempty"`
+	Meta          *WriteMeta `protobuf:"bytes,2,opt,name=meta,proto3" json:"meta,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SchedulerSetConfigResponse) Reset() {
+	*x = SchedulerSetConfigResponse{}
+	mi := &file_structs_rpc_proto_msgTypes[66]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SchedulerSetConfigResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SchedulerSetConfigResponse) ProtoMessage() {}
+
+func (x *SchedulerSetConfigResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[66]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SchedulerSetConfigResponse.ProtoReflect.Descriptor instead.
+func (*SchedulerSetConfigResponse) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{66}
+}
+
+func (x *SchedulerSetConfigResponse) GetUpdated() bool {
+	if x != nil {
+		return x.Updated
+	}
+	return false
+}
+
+func (x *SchedulerSetConfigResponse) GetMeta() *WriteMeta {
+	if x != nil {
+		return x.Meta
+	}
+	return nil
+}
+
+type JobVersionsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// versions are newest first.
+	Versions      []*Job     `protobuf:"bytes,1,rep,name=versions,proto3" json:"versions,omitempty"`
+	Meta          *QueryMeta `protobuf:"bytes,2,opt,name=meta,proto3" json:"meta,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JobVersionsResponse) Reset() {
+	*x = JobVersionsResponse{}
+	mi := &file_structs_rpc_proto_msgTypes[67]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JobVersionsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JobVersionsResponse) ProtoMessage() {}
+
+func (x *JobVersionsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[67]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JobVersionsResponse.ProtoReflect.Descriptor instead.
+func (*JobVersionsResponse) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{67}
+}
+
+func (x *JobVersionsResponse) GetVersions() []*Job {
+	if x != nil {
+		return x.Versions
+	}
+	return nil
+}
+
+func (x *JobVersionsResponse) GetMeta() *QueryMeta {
+	if x != nil {
+		return x.Meta
+	}
+	return nil
+}
+
 var File_structs_rpc_proto protoreflect.FileDescriptor
 
 const file_structs_rpc_proto_rawDesc = "" +
@@ -3904,7 +4290,7 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\tsecret_id\x18\x02 \x01(\tR\bsecretId\x12<\n" +
 	"\vallocations\x18\x03 \x03(\v2\x1a.drover.structs.AllocationR\vallocations\"@\n" +
 	"\x0fGenericResponse\x12-\n" +
-	"\x04meta\x18\x01 \x01(\v2\x19.drover.structs.WriteMetaR\x04meta\"\xf8\x06\n" +
+	"\x04meta\x18\x01 \x01(\v2\x19.drover.structs.WriteMetaR\x04meta\"\xd0\a\n" +
 	"\n" +
 	"LogCommand\x12\x1d\n" +
 	"\n" +
@@ -3925,20 +4311,23 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"plan_apply\x18\x0f \x01(\v2\x19.drover.structs.PlanApplyH\x00R\tplanApply\x12S\n" +
 	"\x13alloc_client_update\x18\x10 \x01(\v2!.drover.structs.AllocClientUpdateH\x00R\x11allocClientUpdate\x121\n" +
 	"\agc_reap\x18\x11 \x01(\v2\x16.drover.structs.GCReapH\x00R\x06gcReap\x12C\n" +
-	"\rstate_restore\x18\x14 \x01(\v2\x1c.drover.structs.StateRestoreH\x00R\fstateRestore\x12R\n" +
+	"\rstate_restore\x18\x14 \x01(\v2\x1c.drover.structs.StateRestoreH\x00R\fstateRestore\x12V\n" +
+	"\x14scheduler_config_set\x18\x1e \x01(\v2\".drover.structs.SchedulerConfigSetH\x00R\x12schedulerConfigSet\x12R\n" +
 	"\x10alloc_transition\x18( \x01(\v2%.drover.structs.AllocTransitionUpdateH\x00R\x0fallocTransition\x12@\n" +
 	"\n" +
 	"node_drain\x18) \x01(\v2\x1f.drover.structs.NodeDrainUpdateH\x00R\tnodeDrain\x12R\n" +
 	"\x10node_eligibility\x182 \x01(\v2%.drover.structs.NodeEligibilityUpdateH\x00R\x0fnodeEligibilityB\t\n" +
-	"\acommand\"b\n" +
+	"\acommand\"\x8d\x01\n" +
 	"\tJobUpsert\x12%\n" +
 	"\x03job\x18\x01 \x01(\v2\x13.drover.structs.JobR\x03job\x12.\n" +
-	"\x04eval\x18\x02 \x01(\v2\x1a.drover.structs.EvaluationR\x04eval\"\x86\x01\n" +
+	"\x04eval\x18\x02 \x01(\v2\x1a.drover.structs.EvaluationR\x04eval\x12)\n" +
+	"\x10tracked_versions\x18d \x01(\rR\x0ftrackedVersions\"\xb1\x01\n" +
 	"\tJobDelete\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x15\n" +
 	"\x06job_id\x18\x02 \x01(\tR\x05jobId\x12\x14\n" +
 	"\x05purge\x18\x03 \x01(\bR\x05purge\x12.\n" +
-	"\x04eval\x18\x04 \x01(\v2\x1a.drover.structs.EvaluationR\x04eval\"h\n" +
+	"\x04eval\x18\x04 \x01(\v2\x1a.drover.structs.EvaluationR\x04eval\x12)\n" +
+	"\x10tracked_versions\x18d \x01(\rR\x0ftrackedVersions\"h\n" +
 	"\n" +
 	"NodeUpsert\x12(\n" +
 	"\x04node\x18\x01 \x01(\v2\x14.drover.structs.NodeR\x04node\x120\n" +
@@ -3949,11 +4338,12 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\x05evals\x18\x03 \x03(\v2\x1a.drover.structs.EvaluationR\x05evals\">\n" +
 	"\n" +
 	"EvalUpsert\x120\n" +
-	"\x05evals\x18\x01 \x03(\v2\x1a.drover.structs.EvaluationR\x05evals\"\xa8\x01\n" +
+	"\x05evals\x18\x01 \x03(\v2\x1a.drover.structs.EvaluationR\x05evals\"\xcf\x01\n" +
 	"\tPlanApply\x122\n" +
 	"\x06result\x18\x01 \x01(\v2\x1a.drover.structs.PlanResultR\x06result\x12.\n" +
 	"\x04eval\x18\x02 \x01(\v2\x1a.drover.structs.EvaluationR\x04eval\x127\n" +
-	"\tnew_evals\x18\x03 \x03(\v2\x1a.drover.structs.EvaluationR\bnewEvals\"\x83\x01\n" +
+	"\tnew_evals\x18\x03 \x03(\v2\x1a.drover.structs.EvaluationR\bnewEvals\x12%\n" +
+	"\x03job\x18d \x01(\v2\x13.drover.structs.JobR\x03job\"\x83\x01\n" +
 	"\x11AllocClientUpdate\x12<\n" +
 	"\vallocations\x18\x01 \x03(\v2\x1a.drover.structs.AllocationR\vallocations\x120\n" +
 	"\x05evals\x18\x02 \x03(\v2\x1a.drover.structs.EvaluationR\x05evals\"6\n" +
@@ -3964,13 +4354,15 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\bnode_ids\x18\x01 \x03(\tR\anodeIds\x12*\n" +
 	"\x04jobs\x18\x02 \x03(\v2\x16.drover.structs.JobRefR\x04jobs\x12\x19\n" +
 	"\beval_ids\x18\x03 \x03(\tR\aevalIds\x12\x1b\n" +
-	"\talloc_ids\x18\x04 \x03(\tR\ballocIds\"\xea\x01\n" +
+	"\talloc_ids\x18\x04 \x03(\tR\ballocIds\"\xf5\x02\n" +
 	"\rStateSnapshot\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\x12'\n" +
 	"\x04jobs\x18\x02 \x03(\v2\x13.drover.structs.JobR\x04jobs\x12*\n" +
 	"\x05nodes\x18\x03 \x03(\v2\x14.drover.structs.NodeR\x05nodes\x12<\n" +
 	"\vallocations\x18\x04 \x03(\v2\x1a.drover.structs.AllocationR\vallocations\x120\n" +
-	"\x05evals\x18\x05 \x03(\v2\x1a.drover.structs.EvaluationR\x05evals\">\n" +
+	"\x05evals\x18\x05 \x03(\v2\x1a.drover.structs.EvaluationR\x05evals\x126\n" +
+	"\fjob_versions\x18d \x03(\v2\x13.drover.structs.JobR\vjobVersions\x12Q\n" +
+	"\x10scheduler_config\x18e \x01(\v2&.drover.structs.SchedulerConfigurationR\x0fschedulerConfig\">\n" +
 	"\vRaftMessage\x12\x12\n" +
 	"\x04data\x18\x01 \x01(\fR\x04data\x12\x1b\n" +
 	"\tfrom_addr\x18\x02 \x01(\tR\bfromAddr\"\a\n" +
@@ -4084,7 +4476,26 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\veligibility\x18\x02 \x01(\tR\veligibility\"c\n" +
 	"\x17NodeEligibilityResponse\x12\x19\n" +
 	"\beval_ids\x18\x01 \x03(\tR\aevalIds\x12-\n" +
-	"\x04meta\x18\x02 \x01(\v2\x19.drover.structs.WriteMetaR\x04meta2\xaa\x0e\n" +
+	"\x04meta\x18\x02 \x01(\v2\x19.drover.structs.WriteMetaR\x04meta\"\x83\x01\n" +
+	"\x12SchedulerConfigSet\x12>\n" +
+	"\x06config\x18\x01 \x01(\v2&.drover.structs.SchedulerConfigurationR\x06config\x12\x10\n" +
+	"\x03cas\x18\x02 \x01(\bR\x03cas\x12\x1b\n" +
+	"\tcas_index\x18\x03 \x01(\x04R\bcasIndex\"P\n" +
+	"\x16SchedulerConfigRequest\x126\n" +
+	"\aoptions\x18\x01 \x01(\v2\x1c.drover.structs.QueryOptionsR\aoptions\"\x88\x01\n" +
+	"\x17SchedulerConfigResponse\x12>\n" +
+	"\x06config\x18\x01 \x01(\v2&.drover.structs.SchedulerConfigurationR\x06config\x12-\n" +
+	"\x04meta\x18\x02 \x01(\v2\x19.drover.structs.QueryMetaR\x04meta\"\x8a\x01\n" +
+	"\x19SchedulerSetConfigRequest\x12>\n" +
+	"\x06config\x18\x01 \x01(\v2&.drover.structs.SchedulerConfigurationR\x06config\x12\x10\n" +
+	"\x03cas\x18\x02 \x01(\bR\x03cas\x12\x1b\n" +
+	"\tcas_index\x18\x03 \x01(\x04R\bcasIndex\"e\n" +
+	"\x1aSchedulerSetConfigResponse\x12\x18\n" +
+	"\aupdated\x18\x01 \x01(\bR\aupdated\x12-\n" +
+	"\x04meta\x18\x02 \x01(\v2\x19.drover.structs.WriteMetaR\x04meta\"u\n" +
+	"\x13JobVersionsResponse\x12/\n" +
+	"\bversions\x18\x01 \x03(\v2\x13.drover.structs.JobR\bversions\x12-\n" +
+	"\x04meta\x18\x02 \x01(\v2\x19.drover.structs.QueryMetaR\x04meta2\xe7\x10\n" +
 	"\x06Drover\x12V\n" +
 	"\vRegisterJob\x12\".drover.structs.JobRegisterRequest\x1a#.drover.structs.JobRegisterResponse\x12\\\n" +
 	"\rDeregisterJob\x12$.drover.structs.JobDeregisterRequest\x1a%.drover.structs.JobDeregisterResponse\x12O\n" +
@@ -4107,7 +4518,10 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\aRestore\x12\x1c.drover.structs.RestoreChunk\x1a\x1f.drover.structs.GenericResponse(\x01\x12_\n" +
 	"\x0eGarbageCollect\x12%.drover.structs.GarbageCollectRequest\x1a&.drover.structs.GarbageCollectResponse\x12V\n" +
 	"\x0fUpdateNodeDrain\x12 .drover.structs.NodeDrainRequest\x1a!.drover.structs.NodeDrainResponse\x12h\n" +
-	"\x15UpdateNodeEligibility\x12&.drover.structs.NodeEligibilityRequest\x1a'.drover.structs.NodeEligibilityResponseB$Z\"github.com/droverhq/drover/structsb\x06proto3"
+	"\x15UpdateNodeEligibility\x12&.drover.structs.NodeEligibilityRequest\x1a'.drover.structs.NodeEligibilityResponse\x12l\n" +
+	"\x19GetSchedulerConfiguration\x12&.drover.structs.SchedulerConfigRequest\x1a'.drover.structs.SchedulerConfigResponse\x12r\n" +
+	"\x19SetSchedulerConfiguration\x12).drover.structs.SchedulerSetConfigRequest\x1a*.drover.structs.SchedulerSetConfigResponse\x12Y\n" +
+	"\x0eGetJobVersions\x12\".drover.structs.JobSpecificRequest\x1a#.drover.structs.JobVersionsResponseB$Z\"github.com/droverhq/drover/structsb\x06proto3"
 
 var (
 	file_structs_rpc_proto_rawDescOnce sync.Once
@@ -4121,199 +4535,224 @@ func file_structs_rpc_proto_rawDescGZIP() []byte {
 	return file_structs_rpc_proto_rawDescData
 }
 
-var file_structs_rpc_proto_msgTypes = make([]protoimpl.MessageInfo, 63)
+var file_structs_rpc_proto_msgTypes = make([]protoimpl.MessageInfo, 69)
 var file_structs_rpc_proto_goTypes = []any{
-	(*QueryOptions)(nil),              // 0: drover.structs.QueryOptions
-	(*QueryMeta)(nil),                 // 1: drover.structs.QueryMeta
-	(*WriteMeta)(nil),                 // 2: drover.structs.WriteMeta
-	(*JobRegisterRequest)(nil),        // 3: drover.structs.JobRegisterRequest
-	(*JobRegisterResponse)(nil),       // 4: drover.structs.JobRegisterResponse
-	(*JobDeregisterRequest)(nil),      // 5: drover.structs.JobDeregisterRequest
-	(*JobDeregisterResponse)(nil),     // 6: drover.structs.JobDeregisterResponse
-	(*JobSpecificRequest)(nil),        // 7: drover.structs.JobSpecificRequest
-	(*SingleJobResponse)(nil),         // 8: drover.structs.SingleJobResponse
-	(*JobListRequest)(nil),            // 9: drover.structs.JobListRequest
-	(*JobListResponse)(nil),           // 10: drover.structs.JobListResponse
-	(*AllocListRequest)(nil),          // 11: drover.structs.AllocListRequest
-	(*AllocListResponse)(nil),         // 12: drover.structs.AllocListResponse
-	(*NodeListRequest)(nil),           // 13: drover.structs.NodeListRequest
-	(*NodeListResponse)(nil),          // 14: drover.structs.NodeListResponse
-	(*EvalSpecificRequest)(nil),       // 15: drover.structs.EvalSpecificRequest
-	(*SingleEvalResponse)(nil),        // 16: drover.structs.SingleEvalResponse
-	(*NodeRegisterRequest)(nil),       // 17: drover.structs.NodeRegisterRequest
-	(*NodeHeartbeatRequest)(nil),      // 18: drover.structs.NodeHeartbeatRequest
-	(*NodeUpdateResponse)(nil),        // 19: drover.structs.NodeUpdateResponse
-	(*NodeAllocsRequest)(nil),         // 20: drover.structs.NodeAllocsRequest
-	(*NodeAllocsResponse)(nil),        // 21: drover.structs.NodeAllocsResponse
-	(*AllocUpdateRequest)(nil),        // 22: drover.structs.AllocUpdateRequest
-	(*GenericResponse)(nil),           // 23: drover.structs.GenericResponse
-	(*LogCommand)(nil),                // 24: drover.structs.LogCommand
-	(*JobUpsert)(nil),                 // 25: drover.structs.JobUpsert
-	(*JobDelete)(nil),                 // 26: drover.structs.JobDelete
-	(*NodeUpsert)(nil),                // 27: drover.structs.NodeUpsert
-	(*NodeStatusUpdate)(nil),          // 28: drover.structs.NodeStatusUpdate
-	(*EvalUpsert)(nil),                // 29: drover.structs.EvalUpsert
-	(*PlanApply)(nil),                 // 30: drover.structs.PlanApply
-	(*AllocClientUpdate)(nil),         // 31: drover.structs.AllocClientUpdate
-	(*JobRef)(nil),                    // 32: drover.structs.JobRef
-	(*GCReap)(nil),                    // 33: drover.structs.GCReap
-	(*StateSnapshot)(nil),             // 34: drover.structs.StateSnapshot
-	(*RaftMessage)(nil),               // 35: drover.structs.RaftMessage
-	(*Empty)(nil),                     // 36: drover.structs.Empty
-	(*ValidationProblems)(nil),        // 37: drover.structs.ValidationProblems
-	(*RaftPeer)(nil),                  // 38: drover.structs.RaftPeer
-	(*ServerInfoRequest)(nil),         // 39: drover.structs.ServerInfoRequest
-	(*ServerInfoResponse)(nil),        // 40: drover.structs.ServerInfoResponse
-	(*AddRaftPeerRequest)(nil),        // 41: drover.structs.AddRaftPeerRequest
-	(*RemoveRaftPeerRequest)(nil),     // 42: drover.structs.RemoveRaftPeerRequest
-	(*RaftConfigurationRequest)(nil),  // 43: drover.structs.RaftConfigurationRequest
-	(*RaftServer)(nil),                // 44: drover.structs.RaftServer
-	(*RaftConfigurationResponse)(nil), // 45: drover.structs.RaftConfigurationResponse
-	(*SnapshotChunk)(nil),             // 46: drover.structs.SnapshotChunk
-	(*SnapshotRef)(nil),               // 47: drover.structs.SnapshotRef
-	(*SnapshotHeader)(nil),            // 48: drover.structs.SnapshotHeader
-	(*SnapshotRecord)(nil),            // 49: drover.structs.SnapshotRecord
-	(*RestoreChunk)(nil),              // 50: drover.structs.RestoreChunk
-	(*StateRestore)(nil),              // 51: drover.structs.StateRestore
-	(*ErrorKind)(nil),                 // 52: drover.structs.ErrorKind
-	(*GarbageCollectRequest)(nil),     // 53: drover.structs.GarbageCollectRequest
-	(*GarbageCollectResponse)(nil),    // 54: drover.structs.GarbageCollectResponse
-	(*NodeDrainRequest)(nil),          // 55: drover.structs.NodeDrainRequest
-	(*NodeDrainResponse)(nil),         // 56: drover.structs.NodeDrainResponse
-	(*AllocTransitionUpdate)(nil),     // 57: drover.structs.AllocTransitionUpdate
-	(*NodeDrainUpdate)(nil),           // 58: drover.structs.NodeDrainUpdate
-	(*NodeEligibilityUpdate)(nil),     // 59: drover.structs.NodeEligibilityUpdate
-	(*NodeEligibilityRequest)(nil),    // 60: drover.structs.NodeEligibilityRequest
-	(*NodeEligibilityResponse)(nil),   // 61: drover.structs.NodeEligibilityResponse
-	nil,                               // 62: drover.structs.AllocTransitionUpdate.TransitionsEntry
-	(*Job)(nil),                       // 63: drover.structs.Job
-	(*Allocation)(nil),                // 64: drover.structs.Allocation
-	(*Node)(nil),                      // 65: drover.structs.Node
-	(*Evaluation)(nil),                // 66: drover.structs.Evaluation
-	(*PlanResult)(nil),                // 67: drover.structs.PlanResult
-	(*DrainStrategy)(nil),             // 68: drover.structs.DrainStrategy
-	(*DesiredTransition)(nil),         // 69: drover.structs.DesiredTransition
+	(*QueryOptions)(nil),               // 0: drover.structs.QueryOptions
+	(*QueryMeta)(nil),                  // 1: drover.structs.QueryMeta
+	(*WriteMeta)(nil),                  // 2: drover.structs.WriteMeta
+	(*JobRegisterRequest)(nil),         // 3: drover.structs.JobRegisterRequest
+	(*JobRegisterResponse)(nil),        // 4: drover.structs.JobRegisterResponse
+	(*JobDeregisterRequest)(nil),       // 5: drover.structs.JobDeregisterRequest
+	(*JobDeregisterResponse)(nil),      // 6: drover.structs.JobDeregisterResponse
+	(*JobSpecificRequest)(nil),         // 7: drover.structs.JobSpecificRequest
+	(*SingleJobResponse)(nil),          // 8: drover.structs.SingleJobResponse
+	(*JobListRequest)(nil),             // 9: drover.structs.JobListRequest
+	(*JobListResponse)(nil),            // 10: drover.structs.JobListResponse
+	(*AllocListRequest)(nil),           // 11: drover.structs.AllocListRequest
+	(*AllocListResponse)(nil),          // 12: drover.structs.AllocListResponse
+	(*NodeListRequest)(nil),            // 13: drover.structs.NodeListRequest
+	(*NodeListResponse)(nil),           // 14: drover.structs.NodeListResponse
+	(*EvalSpecificRequest)(nil),        // 15: drover.structs.EvalSpecificRequest
+	(*SingleEvalResponse)(nil),         // 16: drover.structs.SingleEvalResponse
+	(*NodeRegisterRequest)(nil),        // 17: drover.structs.NodeRegisterRequest
+	(*NodeHeartbeatRequest)(nil),       // 18: drover.structs.NodeHeartbeatRequest
+	(*NodeUpdateResponse)(nil),         // 19: drover.structs.NodeUpdateResponse
+	(*NodeAllocsRequest)(nil),          // 20: drover.structs.NodeAllocsRequest
+	(*NodeAllocsResponse)(nil),         // 21: drover.structs.NodeAllocsResponse
+	(*AllocUpdateRequest)(nil),         // 22: drover.structs.AllocUpdateRequest
+	(*GenericResponse)(nil),            // 23: drover.structs.GenericResponse
+	(*LogCommand)(nil),                 // 24: drover.structs.LogCommand
+	(*JobUpsert)(nil),                  // 25: drover.structs.JobUpsert
+	(*JobDelete)(nil),                  // 26: drover.structs.JobDelete
+	(*NodeUpsert)(nil),                 // 27: drover.structs.NodeUpsert
+	(*NodeStatusUpdate)(nil),           // 28: drover.structs.NodeStatusUpdate
+	(*EvalUpsert)(nil),                 // 29: drover.structs.EvalUpsert
+	(*PlanApply)(nil),                  // 30: drover.structs.PlanApply
+	(*AllocClientUpdate)(nil),          // 31: drover.structs.AllocClientUpdate
+	(*JobRef)(nil),                     // 32: drover.structs.JobRef
+	(*GCReap)(nil),                     // 33: drover.structs.GCReap
+	(*StateSnapshot)(nil),              // 34: drover.structs.StateSnapshot
+	(*RaftMessage)(nil),                // 35: drover.structs.RaftMessage
+	(*Empty)(nil),                      // 36: drover.structs.Empty
+	(*ValidationProblems)(nil),         // 37: drover.structs.ValidationProblems
+	(*RaftPeer)(nil),                   // 38: drover.structs.RaftPeer
+	(*ServerInfoRequest)(nil),          // 39: drover.structs.ServerInfoRequest
+	(*ServerInfoResponse)(nil),         // 40: drover.structs.ServerInfoResponse
+	(*AddRaftPeerRequest)(nil),         // 41: drover.structs.AddRaftPeerRequest
+	(*RemoveRaftPeerRequest)(nil),      // 42: drover.structs.RemoveRaftPeerRequest
+	(*RaftConfigurationRequest)(nil),   // 43: drover.structs.RaftConfigurationRequest
+	(*RaftServer)(nil),                 // 44: drover.structs.RaftServer
+	(*RaftConfigurationResponse)(nil),  // 45: drover.structs.RaftConfigurationResponse
+	(*SnapshotChunk)(nil),              // 46: drover.structs.SnapshotChunk
+	(*SnapshotRef)(nil),                // 47: drover.structs.SnapshotRef
+	(*SnapshotHeader)(nil),             // 48: drover.structs.SnapshotHeader
+	(*SnapshotRecord)(nil),             // 49: drover.structs.SnapshotRecord
+	(*RestoreChunk)(nil),               // 50: drover.structs.RestoreChunk
+	(*StateRestore)(nil),               // 51: drover.structs.StateRestore
+	(*ErrorKind)(nil),                  // 52: drover.structs.ErrorKind
+	(*GarbageCollectRequest)(nil),      // 53: drover.structs.GarbageCollectRequest
+	(*GarbageCollectResponse)(nil),     // 54: drover.structs.GarbageCollectResponse
+	(*NodeDrainRequest)(nil),           // 55: drover.structs.NodeDrainRequest
+	(*NodeDrainResponse)(nil),          // 56: drover.structs.NodeDrainResponse
+	(*AllocTransitionUpdate)(nil),      // 57: drover.structs.AllocTransitionUpdate
+	(*NodeDrainUpdate)(nil),            // 58: drover.structs.NodeDrainUpdate
+	(*NodeEligibilityUpdate)(nil),      // 59: drover.structs.NodeEligibilityUpdate
+	(*NodeEligibilityRequest)(nil),     // 60: drover.structs.NodeEligibilityRequest
+	(*NodeEligibilityResponse)(nil),    // 61: drover.structs.NodeEligibilityResponse
+	(*SchedulerConfigSet)(nil),         // 62: drover.structs.SchedulerConfigSet
+	(*SchedulerConfigRequest)(nil),     // 63: drover.structs.SchedulerConfigRequest
+	(*SchedulerConfigResponse)(nil),    // 64: drover.structs.SchedulerConfigResponse
+	(*SchedulerSetConfigRequest)(nil),  // 65: drover.structs.SchedulerSetConfigRequest
+	(*SchedulerSetConfigResponse)(nil), // 66: drover.structs.SchedulerSetConfigResponse
+	(*JobVersionsResponse)(nil),        // 67: drover.structs.JobVersionsResponse
+	nil,                                // 68: drover.structs.AllocTransitionUpdate.TransitionsEntry
+	(*Job)(nil),                        // 69: drover.structs.Job
+	(*Allocation)(nil),                 // 70: drover.structs.Allocation
+	(*Node)(nil),                       // 71: drover.structs.Node
+	(*Evaluation)(nil),                 // 72: drover.structs.Evaluation
+	(*PlanResult)(nil),                 // 73: drover.structs.PlanResult
+	(*SchedulerConfiguration)(nil),     // 74: drover.structs.SchedulerConfiguration
+	(*DrainStrategy)(nil),              // 75: drover.structs.DrainStrategy
+	(*DesiredTransition)(nil),          // 76: drover.structs.DesiredTransition
 }
 var file_structs_rpc_proto_depIdxs = []int32{
-	63, // 0: drover.structs.JobRegisterRequest.job:type_name -> drover.structs.Job
-	2,  // 1: drover.structs.JobRegisterResponse.meta:type_name -> drover.structs.WriteMeta
-	2,  // 2: drover.structs.JobDeregisterResponse.meta:type_name -> drover.structs.WriteMeta
-	0,  // 3: drover.structs.JobSpecificRequest.options:type_name -> drover.structs.QueryOptions
-	63, // 4: drover.structs.SingleJobResponse.job:type_name -> drover.structs.Job
-	1,  // 5: drover.structs.SingleJobResponse.meta:type_name -> drover.structs.QueryMeta
-	0,  // 6: drover.structs.JobListRequest.options:type_name -> drover.structs.QueryOptions
-	63, // 7: drover.structs.JobListResponse.jobs:type_name -> drover.structs.Job
-	1,  // 8: drover.structs.JobListResponse.meta:type_name -> drover.structs.QueryMeta
-	0,  // 9: drover.structs.AllocListRequest.options:type_name -> drover.structs.QueryOptions
-	64, // 10: drover.structs.AllocListResponse.allocations:type_name -> drover.structs.Allocation
-	1,  // 11: drover.structs.AllocListResponse.meta:type_name -> drover.structs.QueryMeta
-	0,  // 12: drover.structs.NodeListRequest.options:type_name -> drover.structs.QueryOptions
-	65, // 13: drover.structs.NodeListResponse.nodes:type_name -> drover.structs.Node
-	1,  // 14: drover.structs.NodeListResponse.meta:type_name -> drover.structs.QueryMeta
-	0,  // 15: drover.structs.EvalSpecificRequest.options:type_name -> drover.structs.QueryOptions
-	66, // 16: drover.structs.SingleEvalResponse.eval:type_name -> drover.structs.Evaluation
-	1,  // 17: drover.structs.SingleEvalResponse.meta:type_name -> drover.structs.QueryMeta
-	65, // 18: drover.structs.NodeRegisterRequest.node:type_name -> drover.structs.Node
-	2,  // 19: drover.structs.NodeUpdateResponse.meta:type_name -> drover.structs.WriteMeta
-	0,  // 20: drover.structs.NodeAllocsRequest.options:type_name -> drover.structs.QueryOptions
-	64, // 21: drover.structs.NodeAllocsResponse.allocations:type_name -> drover.structs.Allocation
-	1,  // 22: drover.structs.NodeAllocsResponse.meta:type_name -> drover.structs.QueryMeta
-	64, // 23: drover.structs.AllocUpdateRequest.allocations:type_name -> drover.structs.Allocation
-	2,  // 24: drover.structs.GenericResponse.meta:type_name -> drover.structs.WriteMeta
-	25, // 25: drover.structs.LogCommand.job_upsert:type_name -> drover.structs.JobUpsert
-	26, // 26: drover.structs.LogCommand.job_delete:type_name -> drover.structs.JobDelete
-	27, // 27: drover.structs.LogCommand.node_upsert:type_name -> drover.structs.NodeUpsert
-	28, // 28: drover.structs.LogCommand.node_status:type_name -> drover.structs.NodeStatusUpdate
-	29, // 29: drover.structs.LogCommand.eval_upsert:type_name -> drover.structs.EvalUpsert
-	30, // 30: drover.structs.LogCommand.plan_apply:type_name -> drover.structs.PlanApply
-	31, // 31: drover.structs.LogCommand.alloc_client_update:type_name -> drover.structs.AllocClientUpdate
-	33, // 32: drover.structs.LogCommand.gc_reap:type_name -> drover.structs.GCReap
-	51, // 33: drover.structs.LogCommand.state_restore:type_name -> drover.structs.StateRestore
-	57, // 34: drover.structs.LogCommand.alloc_transition:type_name -> drover.structs.AllocTransitionUpdate
-	58, // 35: drover.structs.LogCommand.node_drain:type_name -> drover.structs.NodeDrainUpdate
-	59, // 36: drover.structs.LogCommand.node_eligibility:type_name -> drover.structs.NodeEligibilityUpdate
-	63, // 37: drover.structs.JobUpsert.job:type_name -> drover.structs.Job
-	66, // 38: drover.structs.JobUpsert.eval:type_name -> drover.structs.Evaluation
-	66, // 39: drover.structs.JobDelete.eval:type_name -> drover.structs.Evaluation
-	65, // 40: drover.structs.NodeUpsert.node:type_name -> drover.structs.Node
-	66, // 41: drover.structs.NodeUpsert.evals:type_name -> drover.structs.Evaluation
-	66, // 42: drover.structs.NodeStatusUpdate.evals:type_name -> drover.structs.Evaluation
-	66, // 43: drover.structs.EvalUpsert.evals:type_name -> drover.structs.Evaluation
-	67, // 44: drover.structs.PlanApply.result:type_name -> drover.structs.PlanResult
-	66, // 45: drover.structs.PlanApply.eval:type_name -> drover.structs.Evaluation
-	66, // 46: drover.structs.PlanApply.new_evals:type_name -> drover.structs.Evaluation
-	64, // 47: drover.structs.AllocClientUpdate.allocations:type_name -> drover.structs.Allocation
-	66, // 48: drover.structs.AllocClientUpdate.evals:type_name -> drover.structs.Evaluation
-	32, // 49: drover.structs.GCReap.jobs:type_name -> drover.structs.JobRef
-	63, // 50: drover.structs.StateSnapshot.jobs:type_name -> drover.structs.Job
-	65, // 51: drover.structs.StateSnapshot.nodes:type_name -> drover.structs.Node
-	64, // 52: drover.structs.StateSnapshot.allocations:type_name -> drover.structs.Allocation
-	66, // 53: drover.structs.StateSnapshot.evals:type_name -> drover.structs.Evaluation
-	38, // 54: drover.structs.ServerInfoRequest.self:type_name -> drover.structs.RaftPeer
-	38, // 55: drover.structs.ServerInfoResponse.self:type_name -> drover.structs.RaftPeer
-	38, // 56: drover.structs.ServerInfoResponse.peers:type_name -> drover.structs.RaftPeer
-	38, // 57: drover.structs.AddRaftPeerRequest.peer:type_name -> drover.structs.RaftPeer
-	0,  // 58: drover.structs.RaftConfigurationRequest.options:type_name -> drover.structs.QueryOptions
-	38, // 59: drover.structs.RaftServer.peer:type_name -> drover.structs.RaftPeer
-	44, // 60: drover.structs.RaftConfigurationResponse.servers:type_name -> drover.structs.RaftServer
-	38, // 61: drover.structs.SnapshotHeader.peers:type_name -> drover.structs.RaftPeer
-	49, // 62: drover.structs.StateRestore.records:type_name -> drover.structs.SnapshotRecord
-	68, // 63: drover.structs.NodeDrainRequest.drain_strategy:type_name -> drover.structs.DrainStrategy
-	2,  // 64: drover.structs.NodeDrainResponse.meta:type_name -> drover.structs.WriteMeta
-	62, // 65: drover.structs.AllocTransitionUpdate.transitions:type_name -> drover.structs.AllocTransitionUpdate.TransitionsEntry
-	66, // 66: drover.structs.AllocTransitionUpdate.evals:type_name -> drover.structs.Evaluation
-	68, // 67: drover.structs.NodeDrainUpdate.drain_strategy:type_name -> drover.structs.DrainStrategy
-	66, // 68: drover.structs.NodeDrainUpdate.evals:type_name -> drover.structs.Evaluation
-	66, // 69: drover.structs.NodeEligibilityUpdate.evals:type_name -> drover.structs.Evaluation
-	2,  // 70: drover.structs.NodeEligibilityResponse.meta:type_name -> drover.structs.WriteMeta
-	69, // 71: drover.structs.AllocTransitionUpdate.TransitionsEntry.value:type_name -> drover.structs.DesiredTransition
-	3,  // 72: drover.structs.Drover.RegisterJob:input_type -> drover.structs.JobRegisterRequest
-	5,  // 73: drover.structs.Drover.DeregisterJob:input_type -> drover.structs.JobDeregisterRequest
-	7,  // 74: drover.structs.Drover.GetJob:input_type -> drover.structs.JobSpecificRequest
-	9,  // 75: drover.structs.Drover.ListJobs:input_type -> drover.structs.JobListRequest
-	11, // 76: drover.structs.Drover.ListAllocations:input_type -> drover.structs.AllocListRequest
-	13, // 77: drover.structs.Drover.ListNodes:input_type -> drover.structs.NodeListRequest
-	15, // 78: drover.structs.Drover.GetEvaluation:input_type -> drover.structs.EvalSpecificRequest
-	17, // 79: drover.structs.Drover.RegisterNode:input_type -> drover.structs.NodeRegisterRequest
-	18, // 80: drover.structs.Drover.Heartbeat:input_type -> drover.structs.NodeHeartbeatRequest
-	20, // 81: drover.structs.Drover.GetNodeAllocations:input_type -> drover.structs.NodeAllocsRequest
-	22, // 82: drover.structs.Drover.UpdateAllocations:input_type -> drover.structs.AllocUpdateRequest
-	35, // 83: drover.structs.Drover.Raft:input_type -> drover.structs.RaftMessage
-	46, // 84: drover.structs.Drover.InstallSnapshot:input_type -> drover.structs.SnapshotChunk
-	39, // 85: drover.structs.Drover.ServerInfo:input_type -> drover.structs.ServerInfoRequest
-	41, // 86: drover.structs.Drover.AddRaftPeer:input_type -> drover.structs.AddRaftPeerRequest
-	42, // 87: drover.structs.Drover.RemoveRaftPeer:input_type -> drover.structs.RemoveRaftPeerRequest
-	43, // 88: drover.structs.Drover.RaftConfiguration:input_type -> drover.structs.RaftConfigurationRequest
-	50, // 89: drover.structs.Drover.Restore:input_type -> drover.structs.RestoreChunk
-	53, // 90: drover.structs.Drover.GarbageCollect:input_type -> drover.structs.GarbageCollectRequest
-	55, // 91: drover.structs.Drover.UpdateNodeDrain:input_type -> drover.structs.NodeDrainRequest
-	60, // 92: drover.structs.Drover.UpdateNodeEligibility:input_type -> drover.structs.NodeEligibilityRequest
-	4,  // 93: drover.structs.Drover.RegisterJob:output_type -> drover.structs.JobRegisterResponse
-	6,  // 94: drover.structs.Drover.DeregisterJob:output_type -> drover.structs.JobDeregisterResponse
-	8,  // 95: drover.structs.Drover.GetJob:output_type -> drover.structs.SingleJobResponse
-	10, // 96: drover.structs.Drover.ListJobs:output_type -> drover.structs.JobListResponse
-	12, // 97: drover.structs.Drover.ListAllocations:output_type -> drover.structs.AllocListResponse
-	14, // 98: drover.structs.Drover.ListNodes:output_type -> drover.structs.NodeListResponse
-	16, // 99: drover.structs.Drover.GetEvaluation:output_type -> drover.structs.SingleEvalResponse
-	19, // 100: drover.structs.Drover.RegisterNode:output_type -> drover.structs.NodeUpdateResponse
-	19, // 101: drover.structs.Drover.Heartbeat:output_type -> drover.structs.NodeUpdateResponse
-	21, // 102: drover.structs.Drover.GetNodeAllocations:output_type -> drover.structs.NodeAllocsResponse
-	23, // 103: drover.structs.Drover.UpdateAllocations:output_type -> drover.structs.GenericResponse
-	36, // 104: drover.structs.Drover.Raft:output_type -> drover.structs.Empty
-	36, // 105: drover.structs.Drover.InstallSnapshot:output_type -> drover.structs.Empty
-	40, // 106: drover.structs.Drover.ServerInfo:output_type -> drover.structs.ServerInfoResponse
-	23, // 107: drover.structs.Drover.AddRaftPeer:output_type -> drover.structs.GenericResponse
-	23, // 108: drover.structs.Drover.RemoveRaftPeer:output_type -> drover.structs.GenericResponse
-	45, // 109: drover.structs.Drover.RaftConfiguration:output_type -> drover.structs.RaftConfigurationResponse
-	23, // 110: drover.structs.Drover.Restore:output_type -> drover.structs.GenericResponse
-	54, // 111: drover.structs.Drover.GarbageCollect:output_type -> drover.structs.GarbageCollectResponse
-	56, // 112: drover.structs.Drover.UpdateNodeDrain:output_type -> drover.structs.NodeDrainResponse
-	61, // 113: drover.structs.Drover.UpdateNodeEligibility:output_type -> drover.structs.NodeEligibilityResponse
-	93, // [93:114] is the sub-list for method output_type
-	72, // [72:93] is the sub-list for method input_type
-	72, // [72:72] is the sub-list for extension type_name
-	72, // [72:72] is the sub-list for extension extendee
-	0,  // [0:72] is the sub-list for field type_name
+	69,  // 0: drover.structs.JobRegisterRequest.job:type_name -> drover.structs.Job
+	2,   // 1: drover.structs.JobRegisterResponse.meta:type_name -> drover.structs.WriteMeta
+	2,   // 2: drover.structs.JobDeregisterResponse.meta:type_name -> drover.structs.WriteMeta
+	0,   // 3: drover.structs.JobSpecificRequest.options:type_name -> drover.structs.QueryOptions
+	69,  // 4: drover.structs.SingleJobResponse.job:type_name -> drover.structs.Job
+	1,   // 5: drover.structs.SingleJobResponse.meta:type_name -> drover.structs.QueryMeta
+	0,   // 6: drover.structs.JobListRequest.options:type_name -> drover.structs.QueryOptions
+	69,  // 7: drover.structs.JobListResponse.jobs:type_name -> drover.structs.Job
+	1,   // 8: drover.structs.JobListResponse.meta:type_name -> drover.structs.QueryMeta
+	0,   // 9: drover.structs.AllocListRequest.options:type_name -> drover.structs.QueryOptions
+	70,  // 10: drover.structs.AllocListResponse.allocations:type_name -> drover.structs.Allocation
+	1,   // 11: drover.structs.AllocListResponse.meta:type_name -> drover.structs.QueryMeta
+	0,   // 12: drover.structs.NodeListRequest.options:type_name -> drover.structs.QueryOptions
+	71,  // 13: drover.structs.NodeListResponse.nodes:type_name -> drover.structs.Node
+	1,   // 14: drover.structs.NodeListResponse.meta:type_name -> drover.structs.QueryMeta
+	0,   // 15: drover.structs.EvalSpecificRequest.options:type_name -> drover.structs.QueryOptions
+	72,  // 16: drover.structs.SingleEvalResponse.eval:type_name -> drover.structs.Evaluation
+	1,   // 17: drover.structs.SingleEvalResponse.meta:type_name -> drover.structs.QueryMeta
+	71,  // 18: drover.structs.NodeRegisterRequest.node:type_name -> drover.structs.Node
+	2,   // 19: drover.structs.NodeUpdateResponse.meta:type_name -> drover.structs.WriteMeta
+	0,   // 20: drover.structs.NodeAllocsRequest.options:type_name -> drover.structs.QueryOptions
+	70,  // 21: drover.structs.NodeAllocsResponse.allocations:type_name -> drover.structs.Allocation
+	1,   // 22: drover.structs.NodeAllocsResponse.meta:type_name -> drover.structs.QueryMeta
+	70,  // 23: drover.structs.AllocUpdateRequest.allocations:type_name -> drover.structs.Allocation
+	2,   // 24: drover.structs.GenericResponse.meta:type_name -> drover.structs.WriteMeta
+	25,  // 25: drover.structs.LogCommand.job_upsert:type_name -> drover.structs.JobUpsert
+	26,  // 26: drover.structs.LogCommand.job_delete:type_name -> drover.structs.JobDelete
+	27,  // 27: drover.structs.LogCommand.node_upsert:type_name -> drover.structs.NodeUpsert
+	28,  // 28: drover.structs.LogCommand.node_status:type_name -> drover.structs.NodeStatusUpdate
+	29,  // 29: drover.structs.LogCommand.eval_upsert:type_name -> drover.structs.EvalUpsert
+	30,  // 30: drover.structs.LogCommand.plan_apply:type_name -> drover.structs.PlanApply
+	31,  // 31: drover.structs.LogCommand.alloc_client_update:type_name -> drover.structs.AllocClientUpdate
+	33,  // 32: drover.structs.LogCommand.gc_reap:type_name -> drover.structs.GCReap
+	51,  // 33: drover.structs.LogCommand.state_restore:type_name -> drover.structs.StateRestore
+	62,  // 34: drover.structs.LogCommand.scheduler_config_set:type_name -> drover.structs.SchedulerConfigSet
+	57,  // 35: drover.structs.LogCommand.alloc_transition:type_name -> drover.structs.AllocTransitionUpdate
+	58,  // 36: drover.structs.LogCommand.node_drain:type_name -> drover.structs.NodeDrainUpdate
+	59,  // 37: drover.structs.LogCommand.node_eligibility:type_name -> drover.structs.NodeEligibilityUpdate
+	69,  // 38: drover.structs.JobUpsert.job:type_name -> drover.structs.Job
+	72,  // 39: drover.structs.JobUpsert.eval:type_name -> drover.structs.Evaluation
+	72,  // 40: drover.structs.JobDelete.eval:type_name -> drover.structs.Evaluation
+	71,  // 41: drover.structs.NodeUpsert.node:type_name -> drover.structs.Node
+	72,  // 42: drover.structs.NodeUpsert.evals:type_name -> drover.structs.Evaluation
+	72,  // 43: drover.structs.NodeStatusUpdate.evals:type_name -> drover.structs.Evaluation
+	72,  // 44: drover.structs.EvalUpsert.evals:type_name -> drover.structs.Evaluation
+	73,  // 45: drover.structs.PlanApply.result:type_name -> drover.structs.PlanResult
+	72,  // 46: drover.structs.PlanApply.eval:type_name -> drover.structs.Evaluation
+	72,  // 47: drover.structs.PlanApply.new_evals:type_name -> drover.structs.Evaluation
+	69,  // 48: drover.structs.PlanApply.job:type_name -> drover.structs.Job
+	70,  // 49: drover.structs.AllocClientUpdate.allocations:type_name -> drover.structs.Allocation
+	72,  // 50: drover.structs.AllocClientUpdate.evals:type_name -> drover.structs.Evaluation
+	32,  // 51: drover.structs.GCReap.jobs:type_name -> drover.structs.JobRef
+	69,  // 52: drover.structs.StateSnapshot.jobs:type_name -> drover.structs.Job
+	71,  // 53: drover.structs.StateSnapshot.nodes:type_name -> drover.structs.Node
+	70,  // 54: drover.structs.StateSnapshot.allocations:type_name -> drover.structs.Allocation
+	72,  // 55: drover.structs.StateSnapshot.evals:type_name -> drover.structs.Evaluation
+	69,  // 56: drover.structs.StateSnapshot.job_versions:type_name -> drover.structs.Job
+	74,  // 57: drover.structs.StateSnapshot.scheduler_config:type_name -> drover.structs.SchedulerConfiguration
+	38,  // 58: drover.structs.ServerInfoRequest.self:type_name -> drover.structs.RaftPeer
+	38,  // 59: drover.structs.ServerInfoResponse.self:type_name -> drover.structs.RaftPeer
+	38,  // 60: drover.structs.ServerInfoResponse.peers:type_name -> drover.structs.RaftPeer
+	38,  // 61: drover.structs.AddRaftPeerRequest.peer:type_name -> drover.structs.RaftPeer
+	0,   // 62: drover.structs.RaftConfigurationRequest.options:type_name -> drover.structs.QueryOptions
+	38,  // 63: drover.structs.RaftServer.peer:type_name -> drover.structs.RaftPeer
+	44,  // 64: drover.structs.RaftConfigurationResponse.servers:type_name -> drover.structs.RaftServer
+	38,  // 65: drover.structs.SnapshotHeader.peers:type_name -> drover.structs.RaftPeer
+	49,  // 66: drover.structs.StateRestore.records:type_name -> drover.structs.SnapshotRecord
+	75,  // 67: drover.structs.NodeDrainRequest.drain_strategy:type_name -> drover.structs.DrainStrategy
+	2,   // 68: drover.structs.NodeDrainResponse.meta:type_name -> drover.structs.WriteMeta
+	68,  // 69: drover.structs.AllocTransitionUpdate.transitions:type_name -> drover.structs.AllocTransitionUpdate.TransitionsEntry
+	72,  // 70: drover.structs.AllocTransitionUpdate.evals:type_name -> drover.structs.Evaluation
+	75,  // 71: drover.structs.NodeDrainUpdate.drain_strategy:type_name -> drover.structs.DrainStrategy
+	72,  // 72: drover.structs.NodeDrainUpdate.evals:type_name -> drover.structs.Evaluation
+	72,  // 73: drover.structs.NodeEligibilityUpdate.evals:type_name -> drover.structs.Evaluation
+	2,   // 74: drover.structs.NodeEligibilityResponse.meta:type_name -> drover.structs.WriteMeta
+	74,  // 75: drover.structs.SchedulerConfigSet.config:type_name -> drover.structs.SchedulerConfiguration
+	0,   // 76: drover.structs.SchedulerConfigRequest.options:type_name -> drover.structs.QueryOptions
+	74,  // 77: drover.structs.SchedulerConfigResponse.config:type_name -> drover.structs.SchedulerConfiguration
+	1,   // 78: drover.structs.SchedulerConfigResponse.meta:type_name -> drover.structs.QueryMeta
+	74,  // 79: drover.structs.SchedulerSetConfigRequest.config:type_name -> drover.structs.SchedulerConfiguration
+	2,   // 80: drover.structs.SchedulerSetConfigResponse.meta:type_name -> drover.structs.WriteMeta
+	69,  // 81: drover.structs.JobVersionsResponse.versions:type_name -> drover.structs.Job
+	1,   // 82: drover.structs.JobVersionsResponse.meta:type_name -> drover.structs.QueryMeta
+	76,  // 83: drover.structs.AllocTransitionUpdate.TransitionsEntry.value:type_name -> drover.structs.DesiredTransition
+	3,   // 84: drover.structs.Drover.RegisterJob:input_type -> drover.structs.JobRegisterRequest
+	5,   // 85: drover.structs.Drover.DeregisterJob:input_type -> drover.structs.JobDeregisterRequest
+	7,   // 86: drover.structs.Drover.GetJob:input_type -> drover.structs.JobSpecificRequest
+	9,   // 87: drover.structs.Drover.ListJobs:input_type -> drover.structs.JobListRequest
+	11,  // 88: drover.structs.Drover.ListAllocations:input_type -> drover.structs.AllocListRequest
+	13,  // 89: drover.structs.Drover.ListNodes:input_type -> drover.structs.NodeListRequest
+	15,  // 90: drover.structs.Drover.GetEvaluation:input_type -> drover.structs.EvalSpecificRequest
+	17,  // 91: drover.structs.Drover.RegisterNode:input_type -> drover.structs.NodeRegisterRequest
+	18,  // 92: drover.structs.Drover.Heartbeat:input_type -> drover.structs.NodeHeartbeatRequest
+	20,  // 93: drover.structs.Drover.GetNodeAllocations:input_type -> drover.structs.NodeAllocsRequest
+	22,  // 94: drover.structs.Drover.UpdateAllocations:input_type -> drover.structs.AllocUpdateRequest
+	35,  // 95: drover.structs.Drover.Raft:input_type -> drover.structs.RaftMessage
+	46,  // 96: drover.structs.Drover.InstallSnapshot:input_type -> drover.structs.SnapshotChunk
+	39,  // 97: drover.structs.Drover.ServerInfo:input_type -> drover.structs.ServerInfoRequest
+	41,  // 98: drover.structs.Drover.AddRaftPeer:input_type -> drover.structs.AddRaftPeerRequest
+	42,  // 99: drover.structs.Drover.RemoveRaftPeer:input_type -> drover.structs.RemoveRaftPeerRequest
+	43,  // 100: drover.structs.Drover.RaftConfiguration:input_type -> drover.structs.RaftConfigurationRequest
+	50,  // 101: drover.structs.Drover.Restore:input_type -> drover.structs.RestoreChunk
+	53,  // 102: drover.structs.Drover.GarbageCollect:input_type -> drover.structs.GarbageCollectRequest
+	55,  // 103: drover.structs.Drover.UpdateNodeDrain:input_type -> drover.structs.NodeDrainRequest
+	60,  // 104: drover.structs.Drover.UpdateNodeEligibility:input_type -> drover.structs.NodeEligibilityRequest
+	63,  // 105: drover.structs.Drover.GetSchedulerConfiguration:input_type -> drover.structs.SchedulerConfigRequest
+	65,  // 106: drover.structs.Drover.SetSchedulerConfiguration:input_type -> drover.structs.SchedulerSetConfigRequest
+	7,   // 107: drover.structs.Drover.GetJobVersions:input_type -> drover.structs.JobSpecificRequest
+	4,   // 108: drover.structs.Drover.RegisterJob:output_type -> drover.structs.JobRegisterResponse
+	6,   // 109: drover.structs.Drover.DeregisterJob:output_type -> drover.structs.JobDeregisterResponse
+	8,   // 110: drover.structs.Drover.GetJob:output_type -> drover.structs.SingleJobResponse
+	10,  // 111: drover.structs.Drover.ListJobs:output_type -> drover.structs.JobListResponse
+	12,  // 112: drover.structs.Drover.ListAllocations:output_type -> drover.structs.AllocListResponse
+	14,  // 113: drover.structs.Drover.ListNodes:output_type -> drover.structs.NodeListResponse
+	16,  // 114: drover.structs.Drover.GetEvaluation:output_type -> drover.structs.SingleEvalResponse
+	19,  // 115: drover.structs.Drover.RegisterNode:output_type -> drover.structs.NodeUpdateResponse
+	19,  // 116: drover.structs.Drover.Heartbeat:output_type -> drover.structs.NodeUpdateResponse
+	21,  // 117: drover.structs.Drover.GetNodeAllocations:output_type -> drover.structs.NodeAllocsResponse
+	23,  // 118: drover.structs.Drover.UpdateAllocations:output_type -> drover.structs.GenericResponse
+	36,  // 119: drover.structs.Drover.Raft:output_type -> drover.structs.Empty
+	36,  // 120: drover.structs.Drover.InstallSnapshot:output_type -> drover.structs.Empty
+	40,  // 121: drover.structs.Drover.ServerInfo:output_type -> drover.structs.ServerInfoResponse
+	23,  // 122: drover.structs.Drover.AddRaftPeer:output_type -> drover.structs.GenericResponse
+	23,  // 123: drover.structs.Drover.RemoveRaftPeer:output_type -> drover.structs.GenericResponse
+	45,  // 124: drover.structs.Drover.RaftConfiguration:output_type -> drover.structs.RaftConfigurationResponse
+	23,  // 125: drover.structs.Drover.Restore:output_type -> drover.structs.GenericResponse
+	54,  // 126: drover.structs.Drover.GarbageCollect:output_type -> drover.structs.GarbageCollectResponse
+	56,  // 127: drover.structs.Drover.UpdateNodeDrain:output_type -> drover.structs.NodeDrainResponse
+	61,  // 128: drover.structs.Drover.UpdateNodeEligibility:output_type -> drover.structs.NodeEligibilityResponse
+	64,  // 129: drover.structs.Drover.GetSchedulerConfiguration:output_type -> drover.structs.SchedulerConfigResponse
+	66,  // 130: drover.structs.Drover.SetSchedulerConfiguration:output_type -> drover.structs.SchedulerSetConfigResponse
+	67,  // 131: drover.structs.Drover.GetJobVersions:output_type -> drover.structs.JobVersionsResponse
+	108, // [108:132] is the sub-list for method output_type
+	84,  // [84:108] is the sub-list for method input_type
+	84,  // [84:84] is the sub-list for extension type_name
+	84,  // [84:84] is the sub-list for extension extendee
+	0,   // [0:84] is the sub-list for field type_name
 }
 
 func init() { file_structs_rpc_proto_init() }
@@ -4332,6 +4771,7 @@ func file_structs_rpc_proto_init() {
 		(*LogCommand_AllocClientUpdate)(nil),
 		(*LogCommand_GcReap)(nil),
 		(*LogCommand_StateRestore)(nil),
+		(*LogCommand_SchedulerConfigSet)(nil),
 		(*LogCommand_AllocTransition)(nil),
 		(*LogCommand_NodeDrain)(nil),
 		(*LogCommand_NodeEligibility)(nil),
@@ -4342,7 +4782,7 @@ func file_structs_rpc_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_structs_rpc_proto_rawDesc), len(file_structs_rpc_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   63,
+			NumMessages:   69,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

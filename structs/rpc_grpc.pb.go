@@ -22,27 +22,30 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Drover_RegisterJob_FullMethodName           = "/drover.structs.Drover/RegisterJob"
-	Drover_DeregisterJob_FullMethodName         = "/drover.structs.Drover/DeregisterJob"
-	Drover_GetJob_FullMethodName                = "/drover.structs.Drover/GetJob"
-	Drover_ListJobs_FullMethodName              = "/drover.structs.Drover/ListJobs"
-	Drover_ListAllocations_FullMethodName       = "/drover.structs.Drover/ListAllocations"
-	Drover_ListNodes_FullMethodName             = "/drover.structs.Drover/ListNodes"
-	Drover_GetEvaluation_FullMethodName         = "/drover.structs.Drover/GetEvaluation"
-	Drover_RegisterNode_FullMethodName          = "/drover.structs.Drover/RegisterNode"
-	Drover_Heartbeat_FullMethodName             = "/drover.structs.Drover/Heartbeat"
-	Drover_GetNodeAllocations_FullMethodName    = "/drover.structs.Drover/GetNodeAllocations"
-	Drover_UpdateAllocations_FullMethodName     = "/drover.structs.Drover/UpdateAllocations"
-	Drover_Raft_FullMethodName                  = "/drover.structs.Drover/Raft"
-	Drover_InstallSnapshot_FullMethodName       = "/drover.structs.Drover/InstallSnapshot"
-	Drover_ServerInfo_FullMethodName            = "/drover.structs.Drover/ServerInfo"
-	Drover_AddRaftPeer_FullMethodName           = "/drover.structs.Drover/AddRaftPeer"
-	Drover_RemoveRaftPeer_FullMethodName        = "/drover.structs.Drover/RemoveRaftPeer"
-	Drover_RaftConfiguration_FullMethodName     = "/drover.structs.Drover/RaftConfiguration"
-	Drover_Restore_FullMethodName               = "/drover.structs.Drover/Restore"
-	Drover_GarbageCollect_FullMethodName        = "/drover.structs.Drover/GarbageCollect"
-	Drover_UpdateNodeDrain_FullMethodName       = "/drover.structs.Drover/UpdateNodeDrain"
-	Drover_UpdateNodeEligibility_FullMethodName = "/drover.structs.Drover/UpdateNodeEligibility"
+	Drover_RegisterJob_FullMethodName               = "/drover.structs.Drover/RegisterJob"
+	Drover_DeregisterJob_FullMethodName             = "/drover.structs.Drover/DeregisterJob"
+	Drover_GetJob_FullMethodName                    = "/drover.structs.Drover/GetJob"
+	Drover_ListJobs_FullMethodName                  = "/drover.structs.Drover/ListJobs"
+	Drover_ListAllocations_FullMethodName           = "/drover.structs.Drover/ListAllocations"
+	Drover_ListNodes_FullMethodName                 = "/drover.structs.Drover/ListNodes"
+	Drover_GetEvaluation_FullMethodName             = "/drover.structs.Drover/GetEvaluation"
+	Drover_RegisterNode_FullMethodName              = "/drover.structs.Drover/RegisterNode"
+	Drover_Heartbeat_FullMethodName                 = "/drover.structs.Drover/Heartbeat"
+	Drover_GetNodeAllocations_FullMethodName        = "/drover.structs.Drover/GetNodeAllocations"
+	Drover_UpdateAllocations_FullMethodName         = "/drover.structs.Drover/UpdateAllocations"
+	Drover_Raft_FullMethodName                      = "/drover.structs.Drover/Raft"
+	Drover_InstallSnapshot_FullMethodName           = "/drover.structs.Drover/InstallSnapshot"
+	Drover_ServerInfo_FullMethodName                = "/drover.structs.Drover/ServerInfo"
+	Drover_AddRaftPeer_FullMethodName               = "/drover.structs.Drover/AddRaftPeer"
+	Drover_RemoveRaftPeer_FullMethodName            = "/drover.structs.Drover/RemoveRaftPeer"
+	Drover_RaftConfiguration_FullMethodName         = "/drover.structs.Drover/RaftConfiguration"
+	Drover_Restore_FullMethodName                   = "/drover.structs.Drover/Restore"
+	Drover_GarbageCollect_FullMethodName            = "/drover.structs.Drover/GarbageCollect"
+	Drover_UpdateNodeDrain_FullMethodName           = "/drover.structs.Drover/UpdateNodeDrain"
+	Drover_UpdateNodeEligibility_FullMethodName     = "/drover.structs.Drover/UpdateNodeEligibility"
+	Drover_GetSchedulerConfiguration_FullMethodName = "/drover.structs.Drover/GetSchedulerConfiguration"
+	Drover_SetSchedulerConfiguration_FullMethodName = "/drover.structs.Drover/SetSchedulerConfiguration"
+	Drover_GetJobVersions_FullMethodName            = "/drover.structs.Drover/GetJobVersions"
 )
 
 // DroverClient is the client API for Drover service.
@@ -72,6 +75,9 @@ type DroverClient interface {
 	GarbageCollect(ctx context.Context, in *GarbageCollectRequest, opts ...grpc.CallOption) (*GarbageCollectResponse, error)
 	UpdateNodeDrain(ctx context.Context, in *NodeDrainRequest, opts ...grpc.CallOption) (*NodeDrainResponse, error)
 	UpdateNodeEligibility(ctx context.Context, in *NodeEligibilityRequest, opts ...grpc.CallOption) (*NodeEligibilityResponse, error)
+	GetSchedulerConfiguration(ctx context.Context, in *SchedulerConfigRequest, opts ...grpc.CallOption) (*SchedulerConfigResponse, error)
+	SetSchedulerConfiguration(ctx context.Context, in *SchedulerSetConfigRequest, opts ...grpc.CallOption) (*SchedulerSetConfigResponse, error)
+	GetJobVersions(ctx context.Context, in *JobSpecificRequest, opts ...grpc.CallOption) (*JobVersionsResponse, error)
 }
 
 type droverClient struct {
@@ -301,6 +307,36 @@ func (c *droverClient) UpdateNodeEligibility(ctx context.Context, in *NodeEligib
 	return out, nil
 }
 
+func (c *droverClient) GetSchedulerConfiguration(ctx context.Context, in *SchedulerConfigRequest, opts ...grpc.CallOption) (*SchedulerConfigResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SchedulerConfigResponse)
+	err := c.cc.Invoke(ctx, Drover_GetSchedulerConfiguration_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *droverClient) SetSchedulerConfiguration(ctx context.Context, in *SchedulerSetConfigRequest, opts ...grpc.CallOption) (*SchedulerSetConfigResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SchedulerSetConfigResponse)
+	err := c.cc.Invoke(ctx, Drover_SetSchedulerConfiguration_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *droverClient) GetJobVersions(ctx context.Context, in *JobSpecificRequest, opts ...grpc.CallOption) (*JobVersionsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(JobVersionsResponse)
+	err := c.cc.Invoke(ctx, Drover_GetJobVersions_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // DroverServer is the server API for Drover service.
 // All implementations must embed UnimplementedDroverServer
 // for forward compatibility.
@@ -328,6 +364,9 @@ type DroverServer interface {
 	GarbageCollect(context.Context, *GarbageCollectRequest) (*GarbageCollectResponse, error)
 	UpdateNodeDrain(context.Context, *NodeDrainRequest) (*NodeDrainResponse, error)
 	UpdateNodeEligibility(context.Context, *NodeEligibilityRequest) (*NodeEligibilityResponse, error)
+	GetSchedulerConfiguration(context.Context, *SchedulerConfigRequest) (*SchedulerConfigResponse, error)
+	SetSchedulerConfiguration(context.Context, *SchedulerSetConfigRequest) (*SchedulerSetConfigResponse, error)
+	GetJobVersions(context.Context, *JobSpecificRequest) (*JobVersionsResponse, error)
 	mustEmbedUnimplementedDroverServer()
 }
 
@@ -400,6 +439,15 @@ func (UnimplementedDroverServer) UpdateNodeDrain(context.Context, *NodeDrainRequ
 }
 func (UnimplementedDroverServer) UpdateNodeEligibility(context.Context, *NodeEligibilityRequest) (*NodeEligibilityResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method UpdateNodeEligibility not implemented")
+}
+func (UnimplementedDroverServer) GetSchedulerConfiguration(context.Context, *SchedulerConfigRequest) (*SchedulerConfigResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetSchedulerConfiguration not implemented")
+}
+func (UnimplementedDroverServer) SetSchedulerConfiguration(context.Context, *SchedulerSetConfigRequest) (*SchedulerSetConfigResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetSchedulerConfiguration not implemented")
+}
+func (UnimplementedDroverServer) GetJobVersions(context.Context, *JobSpecificRequest) (*JobVersionsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetJobVersions not implemented")
 }
 func (UnimplementedDroverServer) mustEmbedUnimplementedDroverServer() {}
 func (UnimplementedDroverServer) testEmbeddedByValue()                {}
@@ -767,6 +815,60 @@ func _Drover_UpdateNodeEligibility_Handler(srv interface{}, ctx context.Context,
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Drover_GetSchedulerConfiguration_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SchedulerConfigRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DroverServer).GetSchedulerConfiguration(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Drover_GetSchedulerConfiguration_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DroverServer).GetSchedulerConfiguration(ctx, req.(*SchedulerConfigRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Drover_SetSchedulerConfiguration_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SchedulerSetConfigRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DroverServer).SetSchedulerConfiguration(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Drover_SetSchedulerConfiguration_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DroverServer).SetSchedulerConfiguration(ctx, req.(*SchedulerSetConfigRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Drover_GetJobVersions_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(JobSpecificRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DroverServer).GetJobVersions(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Drover_GetJobVersions_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DroverServer).GetJobVersions(ctx, req.(*JobSpecificRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Drover_ServiceDesc is the grpc.ServiceDesc for Drover service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -845,6 +947,18 @@ var Drover_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "UpdateNodeEligibility",
 			Handler:    _Drover_UpdateNodeEligibility_Handler,
+		},
+		{
+			MethodName: "GetSchedulerConfiguration",
+			Handler:    _Drover_GetSchedulerConfiguration_Handler,
+		},
+		{
+			MethodName: "SetSchedulerConfiguration",
+			Handler:    _Drover_SetSchedulerConfiguration_Handler,
+		},
+		{
+			MethodName: "GetJobVersions",
+			Handler:    _Drover_GetJobVersions_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

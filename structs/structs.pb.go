@@ -28,10 +28,13 @@ const (
 
 // Resources is an amount of compute: what a task asks for, what a node offers.
 type Resources struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	CpuMhz        int64                  `protobuf:"varint,1,opt,name=cpu_mhz,json=cpuMhz,proto3" json:"cpu_mhz,omitempty"`
-	MemoryMb      int64                  `protobuf:"varint,2,opt,name=memory_mb,json=memoryMb,proto3" json:"memory_mb,omitempty"`
-	DiskMb        int64                  `protobuf:"varint,3,opt,name=disk_mb,json=diskMb,proto3" json:"disk_mb,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	CpuMhz   int64                  `protobuf:"varint,1,opt,name=cpu_mhz,json=cpuMhz,proto3" json:"cpu_mhz,omitempty"`
+	MemoryMb int64                  `protobuf:"varint,2,opt,name=memory_mb,json=memoryMb,proto3" json:"memory_mb,omitempty"`
+	DiskMb   int64                  `protobuf:"varint,3,opt,name=disk_mb,json=diskMb,proto3" json:"disk_mb,omitempty"`
+	// memory_max_mb is the most memory the task may use when memory
+	// oversubscription is enabled; 0 means memory_mb is also the limit.
+	MemoryMaxMb   int64 `protobuf:"varint,100,opt,name=memory_max_mb,json=memoryMaxMb,proto3" json:"memory_max_mb,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -83,6 +86,13 @@ func (x *Resources) GetMemoryMb() int64 {
 func (x *Resources) GetDiskMb() int64 {
 	if x != nil {
 		return x.DiskMb
+	}
+	return 0
+}
+
+func (x *Resources) GetMemoryMaxMb() int64 {
+	if x != nil {
+		return x.MemoryMaxMb
 	}
 	return 0
 }
@@ -232,6 +242,8 @@ type Task struct {
 	KillTimeout *durationpb.Duration `protobuf:"bytes,7,opt,name=kill_timeout,json=killTimeout,proto3" json:"kill_timeout,omitempty"`
 	KillSignal  string               `protobuf:"bytes,8,opt,name=kill_signal,json=killSignal,proto3" json:"kill_signal,omitempty"`
 	Meta        map[string]string    `protobuf:"bytes,9,rep,name=meta,proto3" json:"meta,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// affinities prefer nodes for this task's group (weights add up with the group's).
+	Affinities []*Affinity `protobuf:"bytes,100,rep,name=affinities,proto3" json:"affinities,omitempty"`
 	// artifacts are fetched into the task directory before the task starts.
 	Artifacts []*Artifact `protobuf:"bytes,200,rep,name=artifacts,proto3" json:"artifacts,omitempty"`
 	// logs bounds the task's rotated stdout and stderr files.
@@ -333,6 +345,13 @@ func (x *Task) GetMeta() map[string]string {
 	return nil
 }
 
+func (x *Task) GetAffinities() []*Affinity {
+	if x != nil {
+		return x.Affinities
+	}
+	return nil
+}
+
 func (x *Task) GetArtifacts() []*Artifact {
 	if x != nil {
 		return x.Artifacts
@@ -356,8 +375,15 @@ type TaskGroup struct {
 	Constraints   []*Constraint          `protobuf:"bytes,4,rep,name=constraints,proto3" json:"constraints,omitempty"`
 	RestartPolicy *RestartPolicy         `protobuf:"bytes,5,opt,name=restart_policy,json=restartPolicy,proto3" json:"restart_policy,omitempty"`
 	Meta          map[string]string      `protobuf:"bytes,6,rep,name=meta,proto3" json:"meta,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// network asks for ports on the node the group is placed on.
+	Network    *NetworkResource `protobuf:"bytes,100,opt,name=network,proto3" json:"network,omitempty"`
+	Affinities []*Affinity      `protobuf:"bytes,101,rep,name=affinities,proto3" json:"affinities,omitempty"`
+	Spreads    []*Spread        `protobuf:"bytes,102,rep,name=spreads,proto3" json:"spreads,omitempty"`
+	// reschedule_policy says how a failed allocation is replaced; nil takes
+	// the job type's default.
+	ReschedulePolicy *ReschedulePolicy `protobuf:"bytes,103,opt,name=reschedule_policy,json=reschedulePolicy,proto3" json:"reschedule_policy,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *TaskGroup) Reset() {
@@ -432,6 +458,34 @@ func (x *TaskGroup) GetMeta() map[string]string {
 	return nil
 }
 
+func (x *TaskGroup) GetNetwork() *NetworkResource {
+	if x != nil {
+		return x.Network
+	}
+	return nil
+}
+
+func (x *TaskGroup) GetAffinities() []*Affinity {
+	if x != nil {
+		return x.Affinities
+	}
+	return nil
+}
+
+func (x *TaskGroup) GetSpreads() []*Spread {
+	if x != nil {
+		return x.Spreads
+	}
+	return nil
+}
+
+func (x *TaskGroup) GetReschedulePolicy() *ReschedulePolicy {
+	if x != nil {
+		return x.ReschedulePolicy
+	}
+	return nil
+}
+
 // Job is what a user submits: the desired state of one workload.
 type Job struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
@@ -454,7 +508,9 @@ type Job struct {
 	SubmitTime     int64                  `protobuf:"varint,17,opt,name=submit_time,json=submitTime,proto3" json:"submit_time,omitempty"`
 	// status_updated_at is when status last changed (unix nanos, the
 	// proposer's clock recorded in the raft entry): GC measures age from it.
-	StatusUpdatedAt int64 `protobuf:"varint,18,opt,name=status_updated_at,json=statusUpdatedAt,proto3" json:"status_updated_at,omitempty"`
+	StatusUpdatedAt int64       `protobuf:"varint,18,opt,name=status_updated_at,json=statusUpdatedAt,proto3" json:"status_updated_at,omitempty"`
+	Affinities      []*Affinity `protobuf:"bytes,100,rep,name=affinities,proto3" json:"affinities,omitempty"`
+	Spreads         []*Spread   `protobuf:"bytes,101,rep,name=spreads,proto3" json:"spreads,omitempty"`
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache
 }
@@ -615,6 +671,20 @@ func (x *Job) GetStatusUpdatedAt() int64 {
 	return 0
 }
 
+func (x *Job) GetAffinities() []*Affinity {
+	if x != nil {
+		return x.Affinities
+	}
+	return nil
+}
+
+func (x *Job) GetSpreads() []*Spread {
+	if x != nil {
+		return x.Spreads
+	}
+	return nil
+}
+
 // DriverInfo is a node's view of one driver.
 type DriverInfo struct {
 	state             protoimpl.MessageState `protogen:"open.v1"`
@@ -704,6 +774,16 @@ type Node struct {
 	ModifyIndex           uint64                 `protobuf:"varint,15,opt,name=modify_index,json=modifyIndex,proto3" json:"modify_index,omitempty"`
 	// drain_strategy is set while the node is draining; nil otherwise.
 	DrainStrategy *DrainStrategy `protobuf:"bytes,16,opt,name=drain_strategy,json=drainStrategy,proto3" json:"drain_strategy,omitempty"`
+	// computed_class summarises what placement depends on (datacenter,
+	// class, attributes, meta, drivers): nodes with the same one are
+	// interchangeable for feasibility. The servers compute it.
+	ComputedClass string `protobuf:"bytes,100,opt,name=computed_class,json=computedClass,proto3" json:"computed_class,omitempty"`
+	// min_dynamic_port and max_dynamic_port bound dynamic port assignment;
+	// zero means 20000 and 32000.
+	MinDynamicPort int32 `protobuf:"varint,101,opt,name=min_dynamic_port,json=minDynamicPort,proto3" json:"min_dynamic_port,omitempty"`
+	MaxDynamicPort int32 `protobuf:"varint,102,opt,name=max_dynamic_port,json=maxDynamicPort,proto3" json:"max_dynamic_port,omitempty"`
+	// reserved_ports lists ports never assigned, as "22,80,8000-8100".
+	ReservedPorts string `protobuf:"bytes,103,opt,name=reserved_ports,json=reservedPorts,proto3" json:"reserved_ports,omitempty"`
 	// last_drain records the most recent drain: when it started, last
 	// changed, and how it ended.
 	LastDrain     *DrainMetadata `protobuf:"bytes,200,opt,name=last_drain,json=lastDrain,proto3" json:"last_drain,omitempty"`
@@ -851,6 +931,34 @@ func (x *Node) GetDrainStrategy() *DrainStrategy {
 		return x.DrainStrategy
 	}
 	return nil
+}
+
+func (x *Node) GetComputedClass() string {
+	if x != nil {
+		return x.ComputedClass
+	}
+	return ""
+}
+
+func (x *Node) GetMinDynamicPort() int32 {
+	if x != nil {
+		return x.MinDynamicPort
+	}
+	return 0
+}
+
+func (x *Node) GetMaxDynamicPort() int32 {
+	if x != nil {
+		return x.MaxDynamicPort
+	}
+	return 0
+}
+
+func (x *Node) GetReservedPorts() string {
+	if x != nil {
+		return x.ReservedPorts
+	}
+	return ""
 }
 
 func (x *Node) GetLastDrain() *DrainMetadata {
@@ -1192,8 +1300,21 @@ type Allocation struct {
 	CreateTime         int64                  `protobuf:"varint,19,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	ModifyTime         int64                  `protobuf:"varint,20,opt,name=modify_time,json=modifyTime,proto3" json:"modify_time,omitempty"`
 	DesiredTransition  *DesiredTransition     `protobuf:"bytes,21,opt,name=desired_transition,json=desiredTransition,proto3" json:"desired_transition,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// allocated_ports are the group's ports as assigned on the node.
+	AllocatedPorts []*AllocatedPort `protobuf:"bytes,100,rep,name=allocated_ports,json=allocatedPorts,proto3" json:"allocated_ports,omitempty"`
+	// previous_allocation is the allocation this one replaces.
+	PreviousAllocation string `protobuf:"bytes,101,opt,name=previous_allocation,json=previousAllocation,proto3" json:"previous_allocation,omitempty"`
+	// next_allocation is the allocation that replaced this one.
+	NextAllocation    string             `protobuf:"bytes,102,opt,name=next_allocation,json=nextAllocation,proto3" json:"next_allocation,omitempty"`
+	RescheduleTracker *RescheduleTracker `protobuf:"bytes,103,opt,name=reschedule_tracker,json=rescheduleTracker,proto3" json:"reschedule_tracker,omitempty"`
+	// followup_eval_id is the delayed evaluation that will reschedule it.
+	FollowupEvalId string `protobuf:"bytes,104,opt,name=followup_eval_id,json=followupEvalId,proto3" json:"followup_eval_id,omitempty"`
+	// preempted_by_allocation is the allocation this one was evicted for.
+	PreemptedByAllocation string `protobuf:"bytes,105,opt,name=preempted_by_allocation,json=preemptedByAllocation,proto3" json:"preempted_by_allocation,omitempty"`
+	// preempted_allocations are the allocations evicted to make room for it.
+	PreemptedAllocations []string `protobuf:"bytes,106,rep,name=preempted_allocations,json=preemptedAllocations,proto3" json:"preempted_allocations,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *Allocation) Reset() {
@@ -1373,6 +1494,55 @@ func (x *Allocation) GetDesiredTransition() *DesiredTransition {
 	return nil
 }
 
+func (x *Allocation) GetAllocatedPorts() []*AllocatedPort {
+	if x != nil {
+		return x.AllocatedPorts
+	}
+	return nil
+}
+
+func (x *Allocation) GetPreviousAllocation() string {
+	if x != nil {
+		return x.PreviousAllocation
+	}
+	return ""
+}
+
+func (x *Allocation) GetNextAllocation() string {
+	if x != nil {
+		return x.NextAllocation
+	}
+	return ""
+}
+
+func (x *Allocation) GetRescheduleTracker() *RescheduleTracker {
+	if x != nil {
+		return x.RescheduleTracker
+	}
+	return nil
+}
+
+func (x *Allocation) GetFollowupEvalId() string {
+	if x != nil {
+		return x.FollowupEvalId
+	}
+	return ""
+}
+
+func (x *Allocation) GetPreemptedByAllocation() string {
+	if x != nil {
+		return x.PreemptedByAllocation
+	}
+	return ""
+}
+
+func (x *Allocation) GetPreemptedAllocations() []string {
+	if x != nil {
+		return x.PreemptedAllocations
+	}
+	return nil
+}
+
 // AllocMetric explains how the scheduler decided where (or why not) to place.
 type AllocMetric struct {
 	state              protoimpl.MessageState `protogen:"open.v1"`
@@ -1383,8 +1553,14 @@ type AllocMetric struct {
 	ConstraintFiltered map[string]int32       `protobuf:"bytes,5,rep,name=constraint_filtered,json=constraintFiltered,proto3" json:"constraint_filtered,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
 	DimensionExhausted map[string]int32       `protobuf:"bytes,6,rep,name=dimension_exhausted,json=dimensionExhausted,proto3" json:"dimension_exhausted,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
 	CoalescedFailures  int32                  `protobuf:"varint,7,opt,name=coalesced_failures,json=coalescedFailures,proto3" json:"coalesced_failures,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// nodes_available counts, per datacenter, the nodes in the job's datacenters.
+	NodesAvailable map[string]int32 `protobuf:"bytes,100,rep,name=nodes_available,json=nodesAvailable,proto3" json:"nodes_available,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	// class_exhausted counts exhausted nodes by node class.
+	ClassExhausted map[string]int32 `protobuf:"bytes,101,rep,name=class_exhausted,json=classExhausted,proto3" json:"class_exhausted,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	// nodes_in_pool is how many nodes the job's datacenters hold.
+	NodesInPool   int32 `protobuf:"varint,102,opt,name=nodes_in_pool,json=nodesInPool,proto3" json:"nodes_in_pool,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *AllocMetric) Reset() {
@@ -1466,6 +1642,27 @@ func (x *AllocMetric) GetCoalescedFailures() int32 {
 	return 0
 }
 
+func (x *AllocMetric) GetNodesAvailable() map[string]int32 {
+	if x != nil {
+		return x.NodesAvailable
+	}
+	return nil
+}
+
+func (x *AllocMetric) GetClassExhausted() map[string]int32 {
+	if x != nil {
+		return x.ClassExhausted
+	}
+	return nil
+}
+
+func (x *AllocMetric) GetNodesInPool() int32 {
+	if x != nil {
+		return x.NodesInPool
+	}
+	return 0
+}
+
 // Evaluation is the unit of scheduling work: something changed, reconsider a job.
 type Evaluation struct {
 	state             protoimpl.MessageState  `protogen:"open.v1"`
@@ -1488,8 +1685,16 @@ type Evaluation struct {
 	ModifyIndex       uint64                  `protobuf:"varint,17,opt,name=modify_index,json=modifyIndex,proto3" json:"modify_index,omitempty"`
 	CreateTime        int64                   `protobuf:"varint,18,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	ModifyTime        int64                   `protobuf:"varint,19,opt,name=modify_time,json=modifyTime,proto3" json:"modify_time,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// class_eligibility records, per computed node class, whether a node of
+	// that class could run the job (blocked evaluations use it to wake).
+	ClassEligibility map[string]bool `protobuf:"bytes,100,rep,name=class_eligibility,json=classEligibility,proto3" json:"class_eligibility,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	// escaped_computed_class: the job's constraints look at node-unique
+	// values, so class_eligibility cannot be trusted.
+	EscapedComputedClass bool `protobuf:"varint,101,opt,name=escaped_computed_class,json=escapedComputedClass,proto3" json:"escaped_computed_class,omitempty"`
+	// wait_until delays the evaluation until then (unix nanos).
+	WaitUntil     int64 `protobuf:"varint,102,opt,name=wait_until,json=waitUntil,proto3" json:"wait_until,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Evaluation) Reset() {
@@ -1655,6 +1860,27 @@ func (x *Evaluation) GetModifyTime() int64 {
 	return 0
 }
 
+func (x *Evaluation) GetClassEligibility() map[string]bool {
+	if x != nil {
+		return x.ClassEligibility
+	}
+	return nil
+}
+
+func (x *Evaluation) GetEscapedComputedClass() bool {
+	if x != nil {
+		return x.EscapedComputedClass
+	}
+	return false
+}
+
+func (x *Evaluation) GetWaitUntil() int64 {
+	if x != nil {
+		return x.WaitUntil
+	}
+	return 0
+}
+
 // Plan is a scheduler's proposed change: allocations to place and to stop.
 type Plan struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
@@ -1666,8 +1892,10 @@ type Plan struct {
 	// node_update holds allocations to stop or evict.
 	NodeUpdate    []*Allocation `protobuf:"bytes,5,rep,name=node_update,json=nodeUpdate,proto3" json:"node_update,omitempty"`
 	SnapshotIndex uint64        `protobuf:"varint,6,opt,name=snapshot_index,json=snapshotIndex,proto3" json:"snapshot_index,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// node_preemptions holds lower-priority allocations evicted to make room.
+	NodePreemptions []*Allocation `protobuf:"bytes,100,rep,name=node_preemptions,json=nodePreemptions,proto3" json:"node_preemptions,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Plan) Reset() {
@@ -1742,15 +1970,23 @@ func (x *Plan) GetSnapshotIndex() uint64 {
 	return 0
 }
 
+func (x *Plan) GetNodePreemptions() []*Allocation {
+	if x != nil {
+		return x.NodePreemptions
+	}
+	return nil
+}
+
 // PlanResult is what the plan applier committed of a plan.
 type PlanResult struct {
-	state          protoimpl.MessageState `protogen:"open.v1"`
-	NodeAllocation []*Allocation          `protobuf:"bytes,1,rep,name=node_allocation,json=nodeAllocation,proto3" json:"node_allocation,omitempty"`
-	NodeUpdate     []*Allocation          `protobuf:"bytes,2,rep,name=node_update,json=nodeUpdate,proto3" json:"node_update,omitempty"`
-	RefusedNodes   []string               `protobuf:"bytes,3,rep,name=refused_nodes,json=refusedNodes,proto3" json:"refused_nodes,omitempty"`
-	AllocIndex     uint64                 `protobuf:"varint,4,opt,name=alloc_index,json=allocIndex,proto3" json:"alloc_index,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	NodeAllocation  []*Allocation          `protobuf:"bytes,1,rep,name=node_allocation,json=nodeAllocation,proto3" json:"node_allocation,omitempty"`
+	NodeUpdate      []*Allocation          `protobuf:"bytes,2,rep,name=node_update,json=nodeUpdate,proto3" json:"node_update,omitempty"`
+	RefusedNodes    []string               `protobuf:"bytes,3,rep,name=refused_nodes,json=refusedNodes,proto3" json:"refused_nodes,omitempty"`
+	AllocIndex      uint64                 `protobuf:"varint,4,opt,name=alloc_index,json=allocIndex,proto3" json:"alloc_index,omitempty"`
+	NodePreemptions []*Allocation          `protobuf:"bytes,100,rep,name=node_preemptions,json=nodePreemptions,proto3" json:"node_preemptions,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *PlanResult) Reset() {
@@ -1809,6 +2045,13 @@ func (x *PlanResult) GetAllocIndex() uint64 {
 		return x.AllocIndex
 	}
 	return 0
+}
+
+func (x *PlanResult) GetNodePreemptions() []*Allocation {
+	if x != nil {
+		return x.NodePreemptions
+	}
+	return nil
 }
 
 // Artifact is a file or archive a task needs, fetched before it starts.
@@ -1993,15 +2236,746 @@ func (x *DrainMetadata) GetStatus() string {
 	return ""
 }
 
+// Port is one port a group asks for: static when value is set, else
+// assigned from the node's dynamic range.
+type Port struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Label string                 `protobuf:"bytes,1,opt,name=label,proto3" json:"label,omitempty"`
+	Value int32                  `protobuf:"varint,2,opt,name=value,proto3" json:"value,omitempty"`
+	// to is the port inside the task's network namespace, if it differs.
+	To            int32 `protobuf:"varint,3,opt,name=to,proto3" json:"to,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Port) Reset() {
+	*x = Port{}
+	mi := &file_structs_structs_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Port) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Port) ProtoMessage() {}
+
+func (x *Port) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_structs_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Port.ProtoReflect.Descriptor instead.
+func (*Port) Descriptor() ([]byte, []int) {
+	return file_structs_structs_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *Port) GetLabel() string {
+	if x != nil {
+		return x.Label
+	}
+	return ""
+}
+
+func (x *Port) GetValue() int32 {
+	if x != nil {
+		return x.Value
+	}
+	return 0
+}
+
+func (x *Port) GetTo() int32 {
+	if x != nil {
+		return x.To
+	}
+	return 0
+}
+
+// NetworkResource is a group's network ask.
+type NetworkResource struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Mode          string                 `protobuf:"bytes,1,opt,name=mode,proto3" json:"mode,omitempty"`
+	Ports         []*Port                `protobuf:"bytes,2,rep,name=ports,proto3" json:"ports,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NetworkResource) Reset() {
+	*x = NetworkResource{}
+	mi := &file_structs_structs_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NetworkResource) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NetworkResource) ProtoMessage() {}
+
+func (x *NetworkResource) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_structs_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NetworkResource.ProtoReflect.Descriptor instead.
+func (*NetworkResource) Descriptor() ([]byte, []int) {
+	return file_structs_structs_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *NetworkResource) GetMode() string {
+	if x != nil {
+		return x.Mode
+	}
+	return ""
+}
+
+func (x *NetworkResource) GetPorts() []*Port {
+	if x != nil {
+		return x.Ports
+	}
+	return nil
+}
+
+// AllocatedPort is a port assigned to an allocation on its node.
+type AllocatedPort struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Label         string                 `protobuf:"bytes,1,opt,name=label,proto3" json:"label,omitempty"`
+	Value         int32                  `protobuf:"varint,2,opt,name=value,proto3" json:"value,omitempty"`
+	To            int32                  `protobuf:"varint,3,opt,name=to,proto3" json:"to,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AllocatedPort) Reset() {
+	*x = AllocatedPort{}
+	mi := &file_structs_structs_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AllocatedPort) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AllocatedPort) ProtoMessage() {}
+
+func (x *AllocatedPort) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_structs_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AllocatedPort.ProtoReflect.Descriptor instead.
+func (*AllocatedPort) Descriptor() ([]byte, []int) {
+	return file_structs_structs_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *AllocatedPort) GetLabel() string {
+	if x != nil {
+		return x.Label
+	}
+	return ""
+}
+
+func (x *AllocatedPort) GetValue() int32 {
+	if x != nil {
+		return x.Value
+	}
+	return 0
+}
+
+func (x *AllocatedPort) GetTo() int32 {
+	if x != nil {
+		return x.To
+	}
+	return 0
+}
+
+// Affinity prefers (positive weight) or avoids (negative weight) nodes
+// whose attribute relates to r_target through operand.
+type Affinity struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	LTarget string                 `protobuf:"bytes,1,opt,name=l_target,json=lTarget,proto3" json:"l_target,omitempty"`
+	Operand string                 `protobuf:"bytes,2,opt,name=operand,proto3" json:"operand,omitempty"`
+	RTarget string                 `protobuf:"bytes,3,opt,name=r_target,json=rTarget,proto3" json:"r_target,omitempty"`
+	// weight is -100..100, not 0.
+	Weight        int32 `protobuf:"varint,4,opt,name=weight,proto3" json:"weight,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Affinity) Reset() {
+	*x = Affinity{}
+	mi := &file_structs_structs_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Affinity) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Affinity) ProtoMessage() {}
+
+func (x *Affinity) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_structs_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Affinity.ProtoReflect.Descriptor instead.
+func (*Affinity) Descriptor() ([]byte, []int) {
+	return file_structs_structs_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *Affinity) GetLTarget() string {
+	if x != nil {
+		return x.LTarget
+	}
+	return ""
+}
+
+func (x *Affinity) GetOperand() string {
+	if x != nil {
+		return x.Operand
+	}
+	return ""
+}
+
+func (x *Affinity) GetRTarget() string {
+	if x != nil {
+		return x.RTarget
+	}
+	return ""
+}
+
+func (x *Affinity) GetWeight() int32 {
+	if x != nil {
+		return x.Weight
+	}
+	return 0
+}
+
+// SpreadTarget is the share of a group's allocations wanted on nodes whose
+// attribute has value.
+type SpreadTarget struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Value         string                 `protobuf:"bytes,1,opt,name=value,proto3" json:"value,omitempty"`
+	Percent       int32                  `protobuf:"varint,2,opt,name=percent,proto3" json:"percent,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SpreadTarget) Reset() {
+	*x = SpreadTarget{}
+	mi := &file_structs_structs_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SpreadTarget) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SpreadTarget) ProtoMessage() {}
+
+func (x *SpreadTarget) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_structs_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SpreadTarget.ProtoReflect.Descriptor instead.
+func (*SpreadTarget) Descriptor() ([]byte, []int) {
+	return file_structs_structs_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *SpreadTarget) GetValue() string {
+	if x != nil {
+		return x.Value
+	}
+	return ""
+}
+
+func (x *SpreadTarget) GetPercent() int32 {
+	if x != nil {
+		return x.Percent
+	}
+	return 0
+}
+
+// Spread distributes a group's allocations across the values of a node
+// attribute, evenly or by targets.
+type Spread struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Attribute string                 `protobuf:"bytes,1,opt,name=attribute,proto3" json:"attribute,omitempty"`
+	// weight is 0..100; 0 means 50.
+	Weight        int32           `protobuf:"varint,2,opt,name=weight,proto3" json:"weight,omitempty"`
+	Targets       []*SpreadTarget `protobuf:"bytes,3,rep,name=targets,proto3" json:"targets,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Spread) Reset() {
+	*x = Spread{}
+	mi := &file_structs_structs_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Spread) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Spread) ProtoMessage() {}
+
+func (x *Spread) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_structs_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Spread.ProtoReflect.Descriptor instead.
+func (*Spread) Descriptor() ([]byte, []int) {
+	return file_structs_structs_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *Spread) GetAttribute() string {
+	if x != nil {
+		return x.Attribute
+	}
+	return ""
+}
+
+func (x *Spread) GetWeight() int32 {
+	if x != nil {
+		return x.Weight
+	}
+	return 0
+}
+
+func (x *Spread) GetTargets() []*SpreadTarget {
+	if x != nil {
+		return x.Targets
+	}
+	return nil
+}
+
+// ReschedulePolicy says how failed allocations are replaced.
+type ReschedulePolicy struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// attempts within interval; ignored when unlimited.
+	Attempts int32                `protobuf:"varint,1,opt,name=attempts,proto3" json:"attempts,omitempty"`
+	Interval *durationpb.Duration `protobuf:"bytes,2,opt,name=interval,proto3" json:"interval,omitempty"`
+	Delay    *durationpb.Duration `protobuf:"bytes,3,opt,name=delay,proto3" json:"delay,omitempty"`
+	// delay_function is "constant", "exponential" or "fibonacci".
+	DelayFunction string               `protobuf:"bytes,4,opt,name=delay_function,json=delayFunction,proto3" json:"delay_function,omitempty"`
+	MaxDelay      *durationpb.Duration `protobuf:"bytes,5,opt,name=max_delay,json=maxDelay,proto3" json:"max_delay,omitempty"`
+	Unlimited     bool                 `protobuf:"varint,6,opt,name=unlimited,proto3" json:"unlimited,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReschedulePolicy) Reset() {
+	*x = ReschedulePolicy{}
+	mi := &file_structs_structs_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReschedulePolicy) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReschedulePolicy) ProtoMessage() {}
+
+func (x *ReschedulePolicy) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_structs_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReschedulePolicy.ProtoReflect.Descriptor instead.
+func (*ReschedulePolicy) Descriptor() ([]byte, []int) {
+	return file_structs_structs_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *ReschedulePolicy) GetAttempts() int32 {
+	if x != nil {
+		return x.Attempts
+	}
+	return 0
+}
+
+func (x *ReschedulePolicy) GetInterval() *durationpb.Duration {
+	if x != nil {
+		return x.Interval
+	}
+	return nil
+}
+
+func (x *ReschedulePolicy) GetDelay() *durationpb.Duration {
+	if x != nil {
+		return x.Delay
+	}
+	return nil
+}
+
+func (x *ReschedulePolicy) GetDelayFunction() string {
+	if x != nil {
+		return x.DelayFunction
+	}
+	return ""
+}
+
+func (x *ReschedulePolicy) GetMaxDelay() *durationpb.Duration {
+	if x != nil {
+		return x.MaxDelay
+	}
+	return nil
+}
+
+func (x *ReschedulePolicy) GetUnlimited() bool {
+	if x != nil {
+		return x.Unlimited
+	}
+	return false
+}
+
+// RescheduleEvent is one past rescheduling of an allocation's predecessors.
+type RescheduleEvent struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	RescheduleTime int64                  `protobuf:"varint,1,opt,name=reschedule_time,json=rescheduleTime,proto3" json:"reschedule_time,omitempty"`
+	PrevAllocId    string                 `protobuf:"bytes,2,opt,name=prev_alloc_id,json=prevAllocId,proto3" json:"prev_alloc_id,omitempty"`
+	PrevNodeId     string                 `protobuf:"bytes,3,opt,name=prev_node_id,json=prevNodeId,proto3" json:"prev_node_id,omitempty"`
+	DelayNs        int64                  `protobuf:"varint,4,opt,name=delay_ns,json=delayNs,proto3" json:"delay_ns,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *RescheduleEvent) Reset() {
+	*x = RescheduleEvent{}
+	mi := &file_structs_structs_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RescheduleEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RescheduleEvent) ProtoMessage() {}
+
+func (x *RescheduleEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_structs_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RescheduleEvent.ProtoReflect.Descriptor instead.
+func (*RescheduleEvent) Descriptor() ([]byte, []int) {
+	return file_structs_structs_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *RescheduleEvent) GetRescheduleTime() int64 {
+	if x != nil {
+		return x.RescheduleTime
+	}
+	return 0
+}
+
+func (x *RescheduleEvent) GetPrevAllocId() string {
+	if x != nil {
+		return x.PrevAllocId
+	}
+	return ""
+}
+
+func (x *RescheduleEvent) GetPrevNodeId() string {
+	if x != nil {
+		return x.PrevNodeId
+	}
+	return ""
+}
+
+func (x *RescheduleEvent) GetDelayNs() int64 {
+	if x != nil {
+		return x.DelayNs
+	}
+	return 0
+}
+
+// RescheduleTracker is the history of reschedulings leading to an allocation.
+type RescheduleTracker struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Events        []*RescheduleEvent     `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RescheduleTracker) Reset() {
+	*x = RescheduleTracker{}
+	mi := &file_structs_structs_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RescheduleTracker) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RescheduleTracker) ProtoMessage() {}
+
+func (x *RescheduleTracker) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_structs_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RescheduleTracker.ProtoReflect.Descriptor instead.
+func (*RescheduleTracker) Descriptor() ([]byte, []int) {
+	return file_structs_structs_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *RescheduleTracker) GetEvents() []*RescheduleEvent {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+// PreemptionConfig enables preemption per scheduler type.
+type PreemptionConfig struct {
+	state                    protoimpl.MessageState `protogen:"open.v1"`
+	SystemSchedulerEnabled   bool                   `protobuf:"varint,1,opt,name=system_scheduler_enabled,json=systemSchedulerEnabled,proto3" json:"system_scheduler_enabled,omitempty"`
+	SysbatchSchedulerEnabled bool                   `protobuf:"varint,2,opt,name=sysbatch_scheduler_enabled,json=sysbatchSchedulerEnabled,proto3" json:"sysbatch_scheduler_enabled,omitempty"`
+	BatchSchedulerEnabled    bool                   `protobuf:"varint,3,opt,name=batch_scheduler_enabled,json=batchSchedulerEnabled,proto3" json:"batch_scheduler_enabled,omitempty"`
+	ServiceSchedulerEnabled  bool                   `protobuf:"varint,4,opt,name=service_scheduler_enabled,json=serviceSchedulerEnabled,proto3" json:"service_scheduler_enabled,omitempty"`
+	unknownFields            protoimpl.UnknownFields
+	sizeCache                protoimpl.SizeCache
+}
+
+func (x *PreemptionConfig) Reset() {
+	*x = PreemptionConfig{}
+	mi := &file_structs_structs_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PreemptionConfig) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PreemptionConfig) ProtoMessage() {}
+
+func (x *PreemptionConfig) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_structs_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PreemptionConfig.ProtoReflect.Descriptor instead.
+func (*PreemptionConfig) Descriptor() ([]byte, []int) {
+	return file_structs_structs_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *PreemptionConfig) GetSystemSchedulerEnabled() bool {
+	if x != nil {
+		return x.SystemSchedulerEnabled
+	}
+	return false
+}
+
+func (x *PreemptionConfig) GetSysbatchSchedulerEnabled() bool {
+	if x != nil {
+		return x.SysbatchSchedulerEnabled
+	}
+	return false
+}
+
+func (x *PreemptionConfig) GetBatchSchedulerEnabled() bool {
+	if x != nil {
+		return x.BatchSchedulerEnabled
+	}
+	return false
+}
+
+func (x *PreemptionConfig) GetServiceSchedulerEnabled() bool {
+	if x != nil {
+		return x.ServiceSchedulerEnabled
+	}
+	return false
+}
+
+// SchedulerConfiguration is the cluster-wide scheduler configuration,
+// replicated through raft.
+type SchedulerConfiguration struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// scheduler_algorithm is "binpack" or "spread".
+	SchedulerAlgorithm            string            `protobuf:"bytes,1,opt,name=scheduler_algorithm,json=schedulerAlgorithm,proto3" json:"scheduler_algorithm,omitempty"`
+	PreemptionConfig              *PreemptionConfig `protobuf:"bytes,2,opt,name=preemption_config,json=preemptionConfig,proto3" json:"preemption_config,omitempty"`
+	MemoryOversubscriptionEnabled bool              `protobuf:"varint,3,opt,name=memory_oversubscription_enabled,json=memoryOversubscriptionEnabled,proto3" json:"memory_oversubscription_enabled,omitempty"`
+	RejectJobRegistration         bool              `protobuf:"varint,4,opt,name=reject_job_registration,json=rejectJobRegistration,proto3" json:"reject_job_registration,omitempty"`
+	PauseEvalBroker               bool              `protobuf:"varint,5,opt,name=pause_eval_broker,json=pauseEvalBroker,proto3" json:"pause_eval_broker,omitempty"`
+	CreateIndex                   uint64            `protobuf:"varint,6,opt,name=create_index,json=createIndex,proto3" json:"create_index,omitempty"`
+	ModifyIndex                   uint64            `protobuf:"varint,7,opt,name=modify_index,json=modifyIndex,proto3" json:"modify_index,omitempty"`
+	unknownFields                 protoimpl.UnknownFields
+	sizeCache                     protoimpl.SizeCache
+}
+
+func (x *SchedulerConfiguration) Reset() {
+	*x = SchedulerConfiguration{}
+	mi := &file_structs_structs_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SchedulerConfiguration) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SchedulerConfiguration) ProtoMessage() {}
+
+func (x *SchedulerConfiguration) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_structs_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SchedulerConfiguration.ProtoReflect.Descriptor instead.
+func (*SchedulerConfiguration) Descriptor() ([]byte, []int) {
+	return file_structs_structs_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *SchedulerConfiguration) GetSchedulerAlgorithm() string {
+	if x != nil {
+		return x.SchedulerAlgorithm
+	}
+	return ""
+}
+
+func (x *SchedulerConfiguration) GetPreemptionConfig() *PreemptionConfig {
+	if x != nil {
+		return x.PreemptionConfig
+	}
+	return nil
+}
+
+func (x *SchedulerConfiguration) GetMemoryOversubscriptionEnabled() bool {
+	if x != nil {
+		return x.MemoryOversubscriptionEnabled
+	}
+	return false
+}
+
+func (x *SchedulerConfiguration) GetRejectJobRegistration() bool {
+	if x != nil {
+		return x.RejectJobRegistration
+	}
+	return false
+}
+
+func (x *SchedulerConfiguration) GetPauseEvalBroker() bool {
+	if x != nil {
+		return x.PauseEvalBroker
+	}
+	return false
+}
+
+func (x *SchedulerConfiguration) GetCreateIndex() uint64 {
+	if x != nil {
+		return x.CreateIndex
+	}
+	return 0
+}
+
+func (x *SchedulerConfiguration) GetModifyIndex() uint64 {
+	if x != nil {
+		return x.ModifyIndex
+	}
+	return 0
+}
+
 var File_structs_structs_proto protoreflect.FileDescriptor
 
 const file_structs_structs_proto_rawDesc = "" +
 	"\n" +
-	"\x15structs/structs.proto\x12\x0edrover.structs\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\"Z\n" +
+	"\x15structs/structs.proto\x12\x0edrover.structs\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\"~\n" +
 	"\tResources\x12\x17\n" +
 	"\acpu_mhz\x18\x01 \x01(\x03R\x06cpuMhz\x12\x1b\n" +
 	"\tmemory_mb\x18\x02 \x01(\x03R\bmemoryMb\x12\x17\n" +
-	"\adisk_mb\x18\x03 \x01(\x03R\x06diskMb\"\\\n" +
+	"\adisk_mb\x18\x03 \x01(\x03R\x06diskMb\x12\"\n" +
+	"\rmemory_max_mb\x18d \x01(\x03R\vmemoryMaxMb\"\\\n" +
 	"\n" +
 	"Constraint\x12\x19\n" +
 	"\bl_target\x18\x01 \x01(\tR\alTarget\x12\x18\n" +
@@ -2011,7 +2985,7 @@ const file_structs_structs_proto_rawDesc = "" +
 	"\battempts\x18\x01 \x01(\x05R\battempts\x125\n" +
 	"\binterval\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\binterval\x12/\n" +
 	"\x05delay\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x05delay\x12\x12\n" +
-	"\x04mode\x18\x04 \x01(\tR\x04mode\"\xf8\x04\n" +
+	"\x04mode\x18\x04 \x01(\tR\x04mode\"\xb2\x05\n" +
 	"\x04Task\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06driver\x18\x02 \x01(\tR\x06driver\x12/\n" +
@@ -2022,7 +2996,10 @@ const file_structs_structs_proto_rawDesc = "" +
 	"\fkill_timeout\x18\a \x01(\v2\x19.google.protobuf.DurationR\vkillTimeout\x12\x1f\n" +
 	"\vkill_signal\x18\b \x01(\tR\n" +
 	"killSignal\x122\n" +
-	"\x04meta\x18\t \x03(\v2\x1e.drover.structs.Task.MetaEntryR\x04meta\x127\n" +
+	"\x04meta\x18\t \x03(\v2\x1e.drover.structs.Task.MetaEntryR\x04meta\x128\n" +
+	"\n" +
+	"affinities\x18d \x03(\v2\x18.drover.structs.AffinityR\n" +
+	"affinities\x127\n" +
 	"\tartifacts\x18\xc8\x01 \x03(\v2\x18.drover.structs.ArtifactR\tartifacts\x12.\n" +
 	"\x04logs\x18\xc9\x01 \x01(\v2\x19.drover.structs.LogConfigR\x04logs\x1a6\n" +
 	"\bEnvEntry\x12\x10\n" +
@@ -2030,17 +3007,23 @@ const file_structs_structs_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a7\n" +
 	"\tMetaEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xd7\x02\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xcd\x04\n" +
 	"\tTaskGroup\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05count\x18\x02 \x01(\x05R\x05count\x12*\n" +
 	"\x05tasks\x18\x03 \x03(\v2\x14.drover.structs.TaskR\x05tasks\x12<\n" +
 	"\vconstraints\x18\x04 \x03(\v2\x1a.drover.structs.ConstraintR\vconstraints\x12D\n" +
 	"\x0erestart_policy\x18\x05 \x01(\v2\x1d.drover.structs.RestartPolicyR\rrestartPolicy\x127\n" +
-	"\x04meta\x18\x06 \x03(\v2#.drover.structs.TaskGroup.MetaEntryR\x04meta\x1a7\n" +
+	"\x04meta\x18\x06 \x03(\v2#.drover.structs.TaskGroup.MetaEntryR\x04meta\x129\n" +
+	"\anetwork\x18d \x01(\v2\x1f.drover.structs.NetworkResourceR\anetwork\x128\n" +
+	"\n" +
+	"affinities\x18e \x03(\v2\x18.drover.structs.AffinityR\n" +
+	"affinities\x120\n" +
+	"\aspreads\x18f \x03(\v2\x16.drover.structs.SpreadR\aspreads\x12M\n" +
+	"\x11reschedule_policy\x18g \x01(\v2 .drover.structs.ReschedulePolicyR\x10reschedulePolicy\x1a7\n" +
 	"\tMetaEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x9a\x05\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x86\x06\n" +
 	"\x03Job\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1c\n" +
@@ -2062,7 +3045,11 @@ const file_structs_structs_proto_rawDesc = "" +
 	"\x10job_modify_index\x18\x10 \x01(\x04R\x0ejobModifyIndex\x12\x1f\n" +
 	"\vsubmit_time\x18\x11 \x01(\x03R\n" +
 	"submitTime\x12*\n" +
-	"\x11status_updated_at\x18\x12 \x01(\x03R\x0fstatusUpdatedAt\x1a7\n" +
+	"\x11status_updated_at\x18\x12 \x01(\x03R\x0fstatusUpdatedAt\x128\n" +
+	"\n" +
+	"affinities\x18d \x03(\v2\x18.drover.structs.AffinityR\n" +
+	"affinities\x120\n" +
+	"\aspreads\x18e \x03(\v2\x16.drover.structs.SpreadR\aspreads\x1a7\n" +
 	"\tMetaEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xfc\x01\n" +
@@ -2076,7 +3063,7 @@ const file_structs_structs_proto_rawDesc = "" +
 	"attributes\x1a=\n" +
 	"\x0fAttributesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xbb\a\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xdd\b\n" +
 	"\x04Node\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
 	"\tsecret_id\x18\x02 \x01(\tR\bsecretId\x12\x12\n" +
@@ -2099,7 +3086,11 @@ const file_structs_structs_proto_rawDesc = "" +
 	"\x11status_updated_at\x18\r \x01(\x03R\x0fstatusUpdatedAt\x12!\n" +
 	"\fcreate_index\x18\x0e \x01(\x04R\vcreateIndex\x12!\n" +
 	"\fmodify_index\x18\x0f \x01(\x04R\vmodifyIndex\x12D\n" +
-	"\x0edrain_strategy\x18\x10 \x01(\v2\x1d.drover.structs.DrainStrategyR\rdrainStrategy\x12=\n" +
+	"\x0edrain_strategy\x18\x10 \x01(\v2\x1d.drover.structs.DrainStrategyR\rdrainStrategy\x12%\n" +
+	"\x0ecomputed_class\x18d \x01(\tR\rcomputedClass\x12(\n" +
+	"\x10min_dynamic_port\x18e \x01(\x05R\x0eminDynamicPort\x12(\n" +
+	"\x10max_dynamic_port\x18f \x01(\x05R\x0emaxDynamicPort\x12%\n" +
+	"\x0ereserved_ports\x18g \x01(\tR\rreservedPorts\x12=\n" +
 	"\n" +
 	"last_drain\x18\xc8\x01 \x01(\v2\x1d.drover.structs.DrainMetadataR\tlastDrain\x1a=\n" +
 	"\x0fAttributesEntry\x12\x10\n" +
@@ -2138,7 +3129,7 @@ const file_structs_structs_proto_rawDesc = "" +
 	"started_at\x18\x04 \x01(\x03R\tstartedAt\x12\x1f\n" +
 	"\vfinished_at\x18\x05 \x01(\x03R\n" +
 	"finishedAt\x121\n" +
-	"\x06events\x18\x06 \x03(\v2\x19.drover.structs.TaskEventR\x06events\"\x88\b\n" +
+	"\x06events\x18\x06 \x03(\v2\x19.drover.structs.TaskEventR\x06events\"\x93\v\n" +
 	"\n" +
 	"Allocation\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1c\n" +
@@ -2166,13 +3157,20 @@ const file_structs_structs_proto_rawDesc = "" +
 	"createTime\x12\x1f\n" +
 	"\vmodify_time\x18\x14 \x01(\x03R\n" +
 	"modifyTime\x12P\n" +
-	"\x12desired_transition\x18\x15 \x01(\v2!.drover.structs.DesiredTransitionR\x11desiredTransition\x1a[\n" +
+	"\x12desired_transition\x18\x15 \x01(\v2!.drover.structs.DesiredTransitionR\x11desiredTransition\x12F\n" +
+	"\x0fallocated_ports\x18d \x03(\v2\x1d.drover.structs.AllocatedPortR\x0eallocatedPorts\x12/\n" +
+	"\x13previous_allocation\x18e \x01(\tR\x12previousAllocation\x12'\n" +
+	"\x0fnext_allocation\x18f \x01(\tR\x0enextAllocation\x12P\n" +
+	"\x12reschedule_tracker\x18g \x01(\v2!.drover.structs.RescheduleTrackerR\x11rescheduleTracker\x12(\n" +
+	"\x10followup_eval_id\x18h \x01(\tR\x0efollowupEvalId\x126\n" +
+	"\x17preempted_by_allocation\x18i \x01(\tR\x15preemptedByAllocation\x123\n" +
+	"\x15preempted_allocations\x18j \x03(\tR\x14preemptedAllocations\x1a[\n" +
 	"\x12TaskResourcesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12/\n" +
 	"\x05value\x18\x02 \x01(\v2\x19.drover.structs.ResourcesR\x05value:\x028\x01\x1aX\n" +
 	"\x0fTaskStatesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12/\n" +
-	"\x05value\x18\x02 \x01(\v2\x19.drover.structs.TaskStateR\x05value:\x028\x01\"\xa8\x05\n" +
+	"\x05value\x18\x02 \x01(\v2\x19.drover.structs.TaskStateR\x05value:\x028\x01\"\x86\b\n" +
 	"\vAllocMetric\x12'\n" +
 	"\x0fnodes_evaluated\x18\x01 \x01(\x05R\x0enodesEvaluated\x12%\n" +
 	"\x0enodes_filtered\x18\x02 \x01(\x05R\rnodesFiltered\x12'\n" +
@@ -2180,7 +3178,10 @@ const file_structs_structs_proto_rawDesc = "" +
 	"\x0eclass_filtered\x18\x04 \x03(\v2..drover.structs.AllocMetric.ClassFilteredEntryR\rclassFiltered\x12d\n" +
 	"\x13constraint_filtered\x18\x05 \x03(\v23.drover.structs.AllocMetric.ConstraintFilteredEntryR\x12constraintFiltered\x12d\n" +
 	"\x13dimension_exhausted\x18\x06 \x03(\v23.drover.structs.AllocMetric.DimensionExhaustedEntryR\x12dimensionExhausted\x12-\n" +
-	"\x12coalesced_failures\x18\a \x01(\x05R\x11coalescedFailures\x1a@\n" +
+	"\x12coalesced_failures\x18\a \x01(\x05R\x11coalescedFailures\x12X\n" +
+	"\x0fnodes_available\x18d \x03(\v2/.drover.structs.AllocMetric.NodesAvailableEntryR\x0enodesAvailable\x12X\n" +
+	"\x0fclass_exhausted\x18e \x03(\v2/.drover.structs.AllocMetric.ClassExhaustedEntryR\x0eclassExhausted\x12\"\n" +
+	"\rnodes_in_pool\x18f \x01(\x05R\vnodesInPool\x1a@\n" +
 	"\x12ClassFilteredEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01\x1aE\n" +
@@ -2189,7 +3190,13 @@ const file_structs_structs_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01\x1aE\n" +
 	"\x17DimensionExhaustedEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01\"\x87\a\n" +
+	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01\x1aA\n" +
+	"\x13NodesAvailableEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01\x1aA\n" +
+	"\x13ClassExhaustedEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01\"\x80\t\n" +
 	"\n" +
 	"Evaluation\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1c\n" +
@@ -2213,13 +3220,20 @@ const file_structs_structs_proto_rawDesc = "" +
 	"\vcreate_time\x18\x12 \x01(\x03R\n" +
 	"createTime\x12\x1f\n" +
 	"\vmodify_time\x18\x13 \x01(\x03R\n" +
-	"modifyTime\x1a^\n" +
+	"modifyTime\x12]\n" +
+	"\x11class_eligibility\x18d \x03(\v20.drover.structs.Evaluation.ClassEligibilityEntryR\x10classEligibility\x124\n" +
+	"\x16escaped_computed_class\x18e \x01(\bR\x14escapedComputedClass\x12\x1d\n" +
+	"\n" +
+	"wait_until\x18f \x01(\x03R\twaitUntil\x1a^\n" +
 	"\x13FailedTgAllocsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x121\n" +
 	"\x05value\x18\x02 \x01(\v2\x1b.drover.structs.AllocMetricR\x05value:\x028\x01\x1aD\n" +
 	"\x16QueuedAllocationsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01\"\x8b\x02\n" +
+	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01\x1aC\n" +
+	"\x15ClassEligibilityEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\bR\x05value:\x028\x01\"\xd2\x02\n" +
 	"\x04Plan\x12\x17\n" +
 	"\aeval_id\x18\x01 \x01(\tR\x06evalId\x12\x1a\n" +
 	"\bpriority\x18\x02 \x01(\x05R\bpriority\x12%\n" +
@@ -2227,7 +3241,8 @@ const file_structs_structs_proto_rawDesc = "" +
 	"\x0fnode_allocation\x18\x04 \x03(\v2\x1a.drover.structs.AllocationR\x0enodeAllocation\x12;\n" +
 	"\vnode_update\x18\x05 \x03(\v2\x1a.drover.structs.AllocationR\n" +
 	"nodeUpdate\x12%\n" +
-	"\x0esnapshot_index\x18\x06 \x01(\x04R\rsnapshotIndex\"\xd4\x01\n" +
+	"\x0esnapshot_index\x18\x06 \x01(\x04R\rsnapshotIndex\x12E\n" +
+	"\x10node_preemptions\x18d \x03(\v2\x1a.drover.structs.AllocationR\x0fnodePreemptions\"\x9b\x02\n" +
 	"\n" +
 	"PlanResult\x12C\n" +
 	"\x0fnode_allocation\x18\x01 \x03(\v2\x1a.drover.structs.AllocationR\x0enodeAllocation\x12;\n" +
@@ -2235,7 +3250,8 @@ const file_structs_structs_proto_rawDesc = "" +
 	"nodeUpdate\x12#\n" +
 	"\rrefused_nodes\x18\x03 \x03(\tR\frefusedNodes\x12\x1f\n" +
 	"\valloc_index\x18\x04 \x01(\x04R\n" +
-	"allocIndex\"\xc1\x01\n" +
+	"allocIndex\x12E\n" +
+	"\x10node_preemptions\x18d \x03(\v2\x1a.drover.structs.AllocationR\x0fnodePreemptions\"\xc1\x01\n" +
 	"\bArtifact\x12\x16\n" +
 	"\x06source\x18\x01 \x01(\tR\x06source\x12 \n" +
 	"\vdestination\x18\x02 \x01(\tR\vdestination\x12?\n" +
@@ -2251,7 +3267,58 @@ const file_structs_structs_proto_rawDesc = "" +
 	"started_at\x18\x01 \x01(\x03R\tstartedAt\x12\x1d\n" +
 	"\n" +
 	"updated_at\x18\x02 \x01(\x03R\tupdatedAt\x12\x16\n" +
-	"\x06status\x18\x03 \x01(\tR\x06statusB$Z\"github.com/droverhq/drover/structsb\x06proto3"
+	"\x06status\x18\x03 \x01(\tR\x06status\"B\n" +
+	"\x04Port\x12\x14\n" +
+	"\x05label\x18\x01 \x01(\tR\x05label\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x05R\x05value\x12\x0e\n" +
+	"\x02to\x18\x03 \x01(\x05R\x02to\"Q\n" +
+	"\x0fNetworkResource\x12\x12\n" +
+	"\x04mode\x18\x01 \x01(\tR\x04mode\x12*\n" +
+	"\x05ports\x18\x02 \x03(\v2\x14.drover.structs.PortR\x05ports\"K\n" +
+	"\rAllocatedPort\x12\x14\n" +
+	"\x05label\x18\x01 \x01(\tR\x05label\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x05R\x05value\x12\x0e\n" +
+	"\x02to\x18\x03 \x01(\x05R\x02to\"r\n" +
+	"\bAffinity\x12\x19\n" +
+	"\bl_target\x18\x01 \x01(\tR\alTarget\x12\x18\n" +
+	"\aoperand\x18\x02 \x01(\tR\aoperand\x12\x19\n" +
+	"\br_target\x18\x03 \x01(\tR\arTarget\x12\x16\n" +
+	"\x06weight\x18\x04 \x01(\x05R\x06weight\">\n" +
+	"\fSpreadTarget\x12\x14\n" +
+	"\x05value\x18\x01 \x01(\tR\x05value\x12\x18\n" +
+	"\apercent\x18\x02 \x01(\x05R\apercent\"v\n" +
+	"\x06Spread\x12\x1c\n" +
+	"\tattribute\x18\x01 \x01(\tR\tattribute\x12\x16\n" +
+	"\x06weight\x18\x02 \x01(\x05R\x06weight\x126\n" +
+	"\atargets\x18\x03 \x03(\v2\x1c.drover.structs.SpreadTargetR\atargets\"\x93\x02\n" +
+	"\x10ReschedulePolicy\x12\x1a\n" +
+	"\battempts\x18\x01 \x01(\x05R\battempts\x125\n" +
+	"\binterval\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\binterval\x12/\n" +
+	"\x05delay\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x05delay\x12%\n" +
+	"\x0edelay_function\x18\x04 \x01(\tR\rdelayFunction\x126\n" +
+	"\tmax_delay\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\bmaxDelay\x12\x1c\n" +
+	"\tunlimited\x18\x06 \x01(\bR\tunlimited\"\x9b\x01\n" +
+	"\x0fRescheduleEvent\x12'\n" +
+	"\x0freschedule_time\x18\x01 \x01(\x03R\x0erescheduleTime\x12\"\n" +
+	"\rprev_alloc_id\x18\x02 \x01(\tR\vprevAllocId\x12 \n" +
+	"\fprev_node_id\x18\x03 \x01(\tR\n" +
+	"prevNodeId\x12\x19\n" +
+	"\bdelay_ns\x18\x04 \x01(\x03R\adelayNs\"L\n" +
+	"\x11RescheduleTracker\x127\n" +
+	"\x06events\x18\x01 \x03(\v2\x1f.drover.structs.RescheduleEventR\x06events\"\xfe\x01\n" +
+	"\x10PreemptionConfig\x128\n" +
+	"\x18system_scheduler_enabled\x18\x01 \x01(\bR\x16systemSchedulerEnabled\x12<\n" +
+	"\x1asysbatch_scheduler_enabled\x18\x02 \x01(\bR\x18sysbatchSchedulerEnabled\x126\n" +
+	"\x17batch_scheduler_enabled\x18\x03 \x01(\bR\x15batchSchedulerEnabled\x12:\n" +
+	"\x19service_scheduler_enabled\x18\x04 \x01(\bR\x17serviceSchedulerEnabled\"\x8a\x03\n" +
+	"\x16SchedulerConfiguration\x12/\n" +
+	"\x13scheduler_algorithm\x18\x01 \x01(\tR\x12schedulerAlgorithm\x12M\n" +
+	"\x11preemption_config\x18\x02 \x01(\v2 .drover.structs.PreemptionConfigR\x10preemptionConfig\x12F\n" +
+	"\x1fmemory_oversubscription_enabled\x18\x03 \x01(\bR\x1dmemoryOversubscriptionEnabled\x126\n" +
+	"\x17reject_job_registration\x18\x04 \x01(\bR\x15rejectJobRegistration\x12*\n" +
+	"\x11pause_eval_broker\x18\x05 \x01(\bR\x0fpauseEvalBroker\x12!\n" +
+	"\fcreate_index\x18\x06 \x01(\x04R\vcreateIndex\x12!\n" +
+	"\fmodify_index\x18\a \x01(\x04R\vmodifyIndexB$Z\"github.com/droverhq/drover/structsb\x06proto3"
 
 var (
 	file_structs_structs_proto_rawDescOnce sync.Once
@@ -2265,98 +3332,133 @@ func file_structs_structs_proto_rawDescGZIP() []byte {
 	return file_structs_structs_proto_rawDescData
 }
 
-var file_structs_structs_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
+var file_structs_structs_proto_msgTypes = make([]protoimpl.MessageInfo, 50)
 var file_structs_structs_proto_goTypes = []any{
-	(*Resources)(nil),           // 0: drover.structs.Resources
-	(*Constraint)(nil),          // 1: drover.structs.Constraint
-	(*RestartPolicy)(nil),       // 2: drover.structs.RestartPolicy
-	(*Task)(nil),                // 3: drover.structs.Task
-	(*TaskGroup)(nil),           // 4: drover.structs.TaskGroup
-	(*Job)(nil),                 // 5: drover.structs.Job
-	(*DriverInfo)(nil),          // 6: drover.structs.DriverInfo
-	(*Node)(nil),                // 7: drover.structs.Node
-	(*DrainStrategy)(nil),       // 8: drover.structs.DrainStrategy
-	(*DesiredTransition)(nil),   // 9: drover.structs.DesiredTransition
-	(*TaskEvent)(nil),           // 10: drover.structs.TaskEvent
-	(*TaskState)(nil),           // 11: drover.structs.TaskState
-	(*Allocation)(nil),          // 12: drover.structs.Allocation
-	(*AllocMetric)(nil),         // 13: drover.structs.AllocMetric
-	(*Evaluation)(nil),          // 14: drover.structs.Evaluation
-	(*Plan)(nil),                // 15: drover.structs.Plan
-	(*PlanResult)(nil),          // 16: drover.structs.PlanResult
-	(*Artifact)(nil),            // 17: drover.structs.Artifact
-	(*LogConfig)(nil),           // 18: drover.structs.LogConfig
-	(*DrainMetadata)(nil),       // 19: drover.structs.DrainMetadata
-	nil,                         // 20: drover.structs.Task.EnvEntry
-	nil,                         // 21: drover.structs.Task.MetaEntry
-	nil,                         // 22: drover.structs.TaskGroup.MetaEntry
-	nil,                         // 23: drover.structs.Job.MetaEntry
-	nil,                         // 24: drover.structs.DriverInfo.AttributesEntry
-	nil,                         // 25: drover.structs.Node.AttributesEntry
-	nil,                         // 26: drover.structs.Node.DriversEntry
-	nil,                         // 27: drover.structs.Node.MetaEntry
-	nil,                         // 28: drover.structs.Allocation.TaskResourcesEntry
-	nil,                         // 29: drover.structs.Allocation.TaskStatesEntry
-	nil,                         // 30: drover.structs.AllocMetric.ClassFilteredEntry
-	nil,                         // 31: drover.structs.AllocMetric.ConstraintFilteredEntry
-	nil,                         // 32: drover.structs.AllocMetric.DimensionExhaustedEntry
-	nil,                         // 33: drover.structs.Evaluation.FailedTgAllocsEntry
-	nil,                         // 34: drover.structs.Evaluation.QueuedAllocationsEntry
-	nil,                         // 35: drover.structs.Artifact.OptionsEntry
-	(*durationpb.Duration)(nil), // 36: google.protobuf.Duration
-	(*structpb.Struct)(nil),     // 37: google.protobuf.Struct
+	(*Resources)(nil),              // 0: drover.structs.Resources
+	(*Constraint)(nil),             // 1: drover.structs.Constraint
+	(*RestartPolicy)(nil),          // 2: drover.structs.RestartPolicy
+	(*Task)(nil),                   // 3: drover.structs.Task
+	(*TaskGroup)(nil),              // 4: drover.structs.TaskGroup
+	(*Job)(nil),                    // 5: drover.structs.Job
+	(*DriverInfo)(nil),             // 6: drover.structs.DriverInfo
+	(*Node)(nil),                   // 7: drover.structs.Node
+	(*DrainStrategy)(nil),          // 8: drover.structs.DrainStrategy
+	(*DesiredTransition)(nil),      // 9: drover.structs.DesiredTransition
+	(*TaskEvent)(nil),              // 10: drover.structs.TaskEvent
+	(*TaskState)(nil),              // 11: drover.structs.TaskState
+	(*Allocation)(nil),             // 12: drover.structs.Allocation
+	(*AllocMetric)(nil),            // 13: drover.structs.AllocMetric
+	(*Evaluation)(nil),             // 14: drover.structs.Evaluation
+	(*Plan)(nil),                   // 15: drover.structs.Plan
+	(*PlanResult)(nil),             // 16: drover.structs.PlanResult
+	(*Artifact)(nil),               // 17: drover.structs.Artifact
+	(*LogConfig)(nil),              // 18: drover.structs.LogConfig
+	(*DrainMetadata)(nil),          // 19: drover.structs.DrainMetadata
+	(*Port)(nil),                   // 20: drover.structs.Port
+	(*NetworkResource)(nil),        // 21: drover.structs.NetworkResource
+	(*AllocatedPort)(nil),          // 22: drover.structs.AllocatedPort
+	(*Affinity)(nil),               // 23: drover.structs.Affinity
+	(*SpreadTarget)(nil),           // 24: drover.structs.SpreadTarget
+	(*Spread)(nil),                 // 25: drover.structs.Spread
+	(*ReschedulePolicy)(nil),       // 26: drover.structs.ReschedulePolicy
+	(*RescheduleEvent)(nil),        // 27: drover.structs.RescheduleEvent
+	(*RescheduleTracker)(nil),      // 28: drover.structs.RescheduleTracker
+	(*PreemptionConfig)(nil),       // 29: drover.structs.PreemptionConfig
+	(*SchedulerConfiguration)(nil), // 30: drover.structs.SchedulerConfiguration
+	nil,                            // 31: drover.structs.Task.EnvEntry
+	nil,                            // 32: drover.structs.Task.MetaEntry
+	nil,                            // 33: drover.structs.TaskGroup.MetaEntry
+	nil,                            // 34: drover.structs.Job.MetaEntry
+	nil,                            // 35: drover.structs.DriverInfo.AttributesEntry
+	nil,                            // 36: drover.structs.Node.AttributesEntry
+	nil,                            // 37: drover.structs.Node.DriversEntry
+	nil,                            // 38: drover.structs.Node.MetaEntry
+	nil,                            // 39: drover.structs.Allocation.TaskResourcesEntry
+	nil,                            // 40: drover.structs.Allocation.TaskStatesEntry
+	nil,                            // 41: drover.structs.AllocMetric.ClassFilteredEntry
+	nil,                            // 42: drover.structs.AllocMetric.ConstraintFilteredEntry
+	nil,                            // 43: drover.structs.AllocMetric.DimensionExhaustedEntry
+	nil,                            // 44: drover.structs.AllocMetric.NodesAvailableEntry
+	nil,                            // 45: drover.structs.AllocMetric.ClassExhaustedEntry
+	nil,                            // 46: drover.structs.Evaluation.FailedTgAllocsEntry
+	nil,                            // 47: drover.structs.Evaluation.QueuedAllocationsEntry
+	nil,                            // 48: drover.structs.Evaluation.ClassEligibilityEntry
+	nil,                            // 49: drover.structs.Artifact.OptionsEntry
+	(*durationpb.Duration)(nil),    // 50: google.protobuf.Duration
+	(*structpb.Struct)(nil),        // 51: google.protobuf.Struct
 }
 var file_structs_structs_proto_depIdxs = []int32{
-	36, // 0: drover.structs.RestartPolicy.interval:type_name -> google.protobuf.Duration
-	36, // 1: drover.structs.RestartPolicy.delay:type_name -> google.protobuf.Duration
-	37, // 2: drover.structs.Task.config:type_name -> google.protobuf.Struct
-	20, // 3: drover.structs.Task.env:type_name -> drover.structs.Task.EnvEntry
+	50, // 0: drover.structs.RestartPolicy.interval:type_name -> google.protobuf.Duration
+	50, // 1: drover.structs.RestartPolicy.delay:type_name -> google.protobuf.Duration
+	51, // 2: drover.structs.Task.config:type_name -> google.protobuf.Struct
+	31, // 3: drover.structs.Task.env:type_name -> drover.structs.Task.EnvEntry
 	0,  // 4: drover.structs.Task.resources:type_name -> drover.structs.Resources
 	1,  // 5: drover.structs.Task.constraints:type_name -> drover.structs.Constraint
-	36, // 6: drover.structs.Task.kill_timeout:type_name -> google.protobuf.Duration
-	21, // 7: drover.structs.Task.meta:type_name -> drover.structs.Task.MetaEntry
-	17, // 8: drover.structs.Task.artifacts:type_name -> drover.structs.Artifact
-	18, // 9: drover.structs.Task.logs:type_name -> drover.structs.LogConfig
-	3,  // 10: drover.structs.TaskGroup.tasks:type_name -> drover.structs.Task
-	1,  // 11: drover.structs.TaskGroup.constraints:type_name -> drover.structs.Constraint
-	2,  // 12: drover.structs.TaskGroup.restart_policy:type_name -> drover.structs.RestartPolicy
-	22, // 13: drover.structs.TaskGroup.meta:type_name -> drover.structs.TaskGroup.MetaEntry
-	1,  // 14: drover.structs.Job.constraints:type_name -> drover.structs.Constraint
-	4,  // 15: drover.structs.Job.task_groups:type_name -> drover.structs.TaskGroup
-	23, // 16: drover.structs.Job.meta:type_name -> drover.structs.Job.MetaEntry
-	24, // 17: drover.structs.DriverInfo.attributes:type_name -> drover.structs.DriverInfo.AttributesEntry
-	25, // 18: drover.structs.Node.attributes:type_name -> drover.structs.Node.AttributesEntry
-	0,  // 19: drover.structs.Node.resources:type_name -> drover.structs.Resources
-	26, // 20: drover.structs.Node.drivers:type_name -> drover.structs.Node.DriversEntry
-	27, // 21: drover.structs.Node.meta:type_name -> drover.structs.Node.MetaEntry
-	8,  // 22: drover.structs.Node.drain_strategy:type_name -> drover.structs.DrainStrategy
-	19, // 23: drover.structs.Node.last_drain:type_name -> drover.structs.DrainMetadata
-	36, // 24: drover.structs.DrainStrategy.deadline:type_name -> google.protobuf.Duration
-	10, // 25: drover.structs.TaskState.events:type_name -> drover.structs.TaskEvent
-	5,  // 26: drover.structs.Allocation.job:type_name -> drover.structs.Job
-	28, // 27: drover.structs.Allocation.task_resources:type_name -> drover.structs.Allocation.TaskResourcesEntry
-	29, // 28: drover.structs.Allocation.task_states:type_name -> drover.structs.Allocation.TaskStatesEntry
-	9,  // 29: drover.structs.Allocation.desired_transition:type_name -> drover.structs.DesiredTransition
-	30, // 30: drover.structs.AllocMetric.class_filtered:type_name -> drover.structs.AllocMetric.ClassFilteredEntry
-	31, // 31: drover.structs.AllocMetric.constraint_filtered:type_name -> drover.structs.AllocMetric.ConstraintFilteredEntry
-	32, // 32: drover.structs.AllocMetric.dimension_exhausted:type_name -> drover.structs.AllocMetric.DimensionExhaustedEntry
-	33, // 33: drover.structs.Evaluation.failed_tg_allocs:type_name -> drover.structs.Evaluation.FailedTgAllocsEntry
-	34, // 34: drover.structs.Evaluation.queued_allocations:type_name -> drover.structs.Evaluation.QueuedAllocationsEntry
-	5,  // 35: drover.structs.Plan.job:type_name -> drover.structs.Job
-	12, // 36: drover.structs.Plan.node_allocation:type_name -> drover.structs.Allocation
-	12, // 37: drover.structs.Plan.node_update:type_name -> drover.structs.Allocation
-	12, // 38: drover.structs.PlanResult.node_allocation:type_name -> drover.structs.Allocation
-	12, // 39: drover.structs.PlanResult.node_update:type_name -> drover.structs.Allocation
-	35, // 40: drover.structs.Artifact.options:type_name -> drover.structs.Artifact.OptionsEntry
-	6,  // 41: drover.structs.Node.DriversEntry.value:type_name -> drover.structs.DriverInfo
-	0,  // 42: drover.structs.Allocation.TaskResourcesEntry.value:type_name -> drover.structs.Resources
-	11, // 43: drover.structs.Allocation.TaskStatesEntry.value:type_name -> drover.structs.TaskState
-	13, // 44: drover.structs.Evaluation.FailedTgAllocsEntry.value:type_name -> drover.structs.AllocMetric
-	45, // [45:45] is the sub-list for method output_type
-	45, // [45:45] is the sub-list for method input_type
-	45, // [45:45] is the sub-list for extension type_name
-	45, // [45:45] is the sub-list for extension extendee
-	0,  // [0:45] is the sub-list for field type_name
+	50, // 6: drover.structs.Task.kill_timeout:type_name -> google.protobuf.Duration
+	32, // 7: drover.structs.Task.meta:type_name -> drover.structs.Task.MetaEntry
+	23, // 8: drover.structs.Task.affinities:type_name -> drover.structs.Affinity
+	17, // 9: drover.structs.Task.artifacts:type_name -> drover.structs.Artifact
+	18, // 10: drover.structs.Task.logs:type_name -> drover.structs.LogConfig
+	3,  // 11: drover.structs.TaskGroup.tasks:type_name -> drover.structs.Task
+	1,  // 12: drover.structs.TaskGroup.constraints:type_name -> drover.structs.Constraint
+	2,  // 13: drover.structs.TaskGroup.restart_policy:type_name -> drover.structs.RestartPolicy
+	33, // 14: drover.structs.TaskGroup.meta:type_name -> drover.structs.TaskGroup.MetaEntry
+	21, // 15: drover.structs.TaskGroup.network:type_name -> drover.structs.NetworkResource
+	23, // 16: drover.structs.TaskGroup.affinities:type_name -> drover.structs.Affinity
+	25, // 17: drover.structs.TaskGroup.spreads:type_name -> drover.structs.Spread
+	26, // 18: drover.structs.TaskGroup.reschedule_policy:type_name -> drover.structs.ReschedulePolicy
+	1,  // 19: drover.structs.Job.constraints:type_name -> drover.structs.Constraint
+	4,  // 20: drover.structs.Job.task_groups:type_name -> drover.structs.TaskGroup
+	34, // 21: drover.structs.Job.meta:type_name -> drover.structs.Job.MetaEntry
+	23, // 22: drover.structs.Job.affinities:type_name -> drover.structs.Affinity
+	25, // 23: drover.structs.Job.spreads:type_name -> drover.structs.Spread
+	35, // 24: drover.structs.DriverInfo.attributes:type_name -> drover.structs.DriverInfo.AttributesEntry
+	36, // 25: drover.structs.Node.attributes:type_name -> drover.structs.Node.AttributesEntry
+	0,  // 26: drover.structs.Node.resources:type_name -> drover.structs.Resources
+	37, // 27: drover.structs.Node.drivers:type_name -> drover.structs.Node.DriversEntry
+	38, // 28: drover.structs.Node.meta:type_name -> drover.structs.Node.MetaEntry
+	8,  // 29: drover.structs.Node.drain_strategy:type_name -> drover.structs.DrainStrategy
+	19, // 30: drover.structs.Node.last_drain:type_name -> drover.structs.DrainMetadata
+	50, // 31: drover.structs.DrainStrategy.deadline:type_name -> google.protobuf.Duration
+	10, // 32: drover.structs.TaskState.events:type_name -> drover.structs.TaskEvent
+	5,  // 33: drover.structs.Allocation.job:type_name -> drover.structs.Job
+	39, // 34: drover.structs.Allocation.task_resources:type_name -> drover.structs.Allocation.TaskResourcesEntry
+	40, // 35: drover.structs.Allocation.task_states:type_name -> drover.structs.Allocation.TaskStatesEntry
+	9,  // 36: drover.structs.Allocation.desired_transition:type_name -> drover.structs.DesiredTransition
+	22, // 37: drover.structs.Allocation.allocated_ports:type_name -> drover.structs.AllocatedPort
+	28, // 38: drover.structs.Allocation.reschedule_tracker:type_name -> drover.structs.RescheduleTracker
+	41, // 39: drover.structs.AllocMetric.class_filtered:type_name -> drover.structs.AllocMetric.ClassFilteredEntry
+	42, // 40: drover.structs.AllocMetric.constraint_filtered:type_name -> drover.structs.AllocMetric.ConstraintFilteredEntry
+	43, // 41: drover.structs.AllocMetric.dimension_exhausted:type_name -> drover.structs.AllocMetric.DimensionExhaustedEntry
+	44, // 42: drover.structs.AllocMetric.nodes_available:type_name -> drover.structs.AllocMetric.NodesAvailableEntry
+	45, // 43: drover.structs.AllocMetric.class_exhausted:type_name -> drover.structs.AllocMetric.ClassExhaustedEntry
+	46, // 44: drover.structs.Evaluation.failed_tg_allocs:type_name -> drover.structs.Evaluation.FailedTgAllocsEntry
+	47, // 45: drover.structs.Evaluation.queued_allocations:type_name -> drover.structs.Evaluation.QueuedAllocationsEntry
+	48, // 46: drover.structs.Evaluation.class_eligibility:type_name -> drover.structs.Evaluation.ClassEligibilityEntry
+	5,  // 47: drover.structs.Plan.job:type_name -> drover.structs.Job
+	12, // 48: drover.structs.Plan.node_allocation:type_name -> drover.structs.Allocation
+	12, // 49: drover.structs.Plan.node_update:type_name -> drover.structs.Allocation
+	12, // 50: drover.structs.Plan.node_preemptions:type_name -> drover.structs.Allocation
+	12, // 51: drover.structs.PlanResult.node_allocation:type_name -> drover.structs.Allocation
+	12, // 52: drover.structs.PlanResult.node_update:type_name -> drover.structs.Allocation
+	12, // 53: drover.structs.PlanResult.node_preemptions:type_name -> drover.structs.Allocation
+	49, // 54: drover.structs.Artifact.options:type_name -> drover.structs.Artifact.OptionsEntry
+	20, // 55: drover.structs.NetworkResource.ports:type_name -> drover.structs.Port
+	24, // 56: drover.structs.Spread.targets:type_name -> drover.structs.SpreadTarget
+	50, // 57: drover.structs.ReschedulePolicy.interval:type_name -> google.protobuf.Duration
+	50, // 58: drover.structs.ReschedulePolicy.delay:type_name -> google.protobuf.Duration
+	50, // 59: drover.structs.ReschedulePolicy.max_delay:type_name -> google.protobuf.Duration
+	27, // 60: drover.structs.RescheduleTracker.events:type_name -> drover.structs.RescheduleEvent
+	29, // 61: drover.structs.SchedulerConfiguration.preemption_config:type_name -> drover.structs.PreemptionConfig
+	6,  // 62: drover.structs.Node.DriversEntry.value:type_name -> drover.structs.DriverInfo
+	0,  // 63: drover.structs.Allocation.TaskResourcesEntry.value:type_name -> drover.structs.Resources
+	11, // 64: drover.structs.Allocation.TaskStatesEntry.value:type_name -> drover.structs.TaskState
+	13, // 65: drover.structs.Evaluation.FailedTgAllocsEntry.value:type_name -> drover.structs.AllocMetric
+	66, // [66:66] is the sub-list for method output_type
+	66, // [66:66] is the sub-list for method input_type
+	66, // [66:66] is the sub-list for extension type_name
+	66, // [66:66] is the sub-list for extension extendee
+	0,  // [0:66] is the sub-list for field type_name
 }
 
 func init() { file_structs_structs_proto_init() }
@@ -2370,7 +3472,7 @@ func file_structs_structs_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_structs_structs_proto_rawDesc), len(file_structs_structs_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   36,
+			NumMessages:   50,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -51,6 +52,9 @@ func (p *problems) err() error {
 type Limits struct {
 	// MaxPriority is the highest priority a job may ask for.
 	MaxPriority int32
+	// JobTypes are job types accepted besides the built-in ones (those of
+	// the host's custom schedulers).
+	JobTypes []string
 }
 
 // Default values filled in by Canonicalize.
@@ -156,7 +160,9 @@ func (j *Job) Validate(limits Limits) error {
 	switch j.Type {
 	case JobTypeService, JobTypeBatch, JobTypeSystem, JobTypeSysBatch:
 	default:
-		p.addf(prefix, "type %q is not one of service, batch, system, sysbatch", j.Type)
+		if !slices.Contains(limits.JobTypes, j.Type) {
+			p.addf(prefix, "type %q is not one of service, batch, system, sysbatch%s", j.Type, extraTypes(limits.JobTypes))
+		}
 	}
 	maxPrio := limits.MaxPriority
 	if maxPrio == 0 {
@@ -173,6 +179,7 @@ func (j *Job) Validate(limits Limits) error {
 		}
 	}
 	validateConstraints(&p, prefix, j.Constraints)
+	validatePlacement(&p, prefix, j.Affinities, j.Spreads)
 	if len(j.TaskGroups) == 0 {
 		p.addf(prefix, "at least one group is required")
 	}
@@ -198,6 +205,9 @@ func (tg *TaskGroup) validate(p *problems, prefix string) {
 		p.addf(prefix, "count must be >= 0")
 	}
 	validateConstraints(p, prefix, tg.Constraints)
+	validatePlacement(p, prefix, tg.Affinities, tg.Spreads)
+	validateNetwork(p, prefix, tg.Network)
+	validateReschedule(p, prefix, tg.ReschedulePolicy)
 	if rp := tg.RestartPolicy; rp != nil {
 		if rp.Attempts < 0 {
 			p.addf(prefix, "restart: attempts must be >= 0")
@@ -239,6 +249,9 @@ func (t *Task) validate(p *problems, prefix string) {
 		if r.MemoryMb < minTaskMemoryMB {
 			p.addf(prefix, "resources: memory must be >= %d MB", minTaskMemoryMB)
 		}
+		if r.MemoryMaxMb != 0 && r.MemoryMaxMb < r.MemoryMb {
+			p.addf(prefix, "resources: memory_max must be 0 or >= memory")
+		}
 		if r.DiskMb < 0 {
 			p.addf(prefix, "resources: disk must be >= 0 MB")
 		}
@@ -248,6 +261,7 @@ func (t *Task) validate(p *problems, prefix string) {
 	}
 	validateConstraints(p, prefix, t.Constraints)
 	t.validateClientParts(p, prefix)
+	validatePlacement(p, prefix, t.Affinities, nil)
 }
 
 func validateConstraints(p *problems, prefix string, cs []*Constraint) {
@@ -273,4 +287,13 @@ func validateConstraints(p *problems, prefix string, cs []*Constraint) {
 			p.addf(prefix, "constraint %d: attribute is required", i)
 		}
 	}
+}
+
+func extraTypes(types []string) string {
+	if len(types) == 0 {
+		return ""
+	}
+	s := slices.Clone(types)
+	slices.Sort(s)
+	return ", " + strings.Join(s, ", ")
 }

@@ -302,7 +302,9 @@ func TestKnownConstraintOperand(t *testing.T) {
 	}{
 		{"=", true}, {"==", true}, {"!=", true}, {"regexp", true},
 		{"is_set", true}, {"is_not_set", true}, {"distinct_hosts", true},
-		{"", false}, {"~", false}, {"<", false}, {"version", false}, {"REGEXP", false},
+		{"<", true}, {"<=", true}, {">", true}, {">=", true}, {"version", true}, {"semver", true},
+		{"set_contains", true}, {"set_contains_any", true}, {"distinct_property", true}, {"is", true}, {"not", true},
+		{"", false}, {"~", false}, {"~>", false}, {"REGEXP", false}, {"set_contains_none", false},
 	} {
 		require.Equal(t, tc.known, KnownConstraintOperand(tc.op), "%q", tc.op)
 	}
@@ -347,5 +349,50 @@ func TestEvaluationTerminalStatus(t *testing.T) {
 		{"", false},
 	} {
 		require.Equal(t, tc.terminal, (&Evaluation{Status: tc.status}).TerminalStatus(), "%q", tc.status)
+	}
+}
+
+func TestValidatePlacementNetworkAndReschedule(t *testing.T) {
+	valid := func() *Job {
+		j := &Job{Id: "web", TaskGroups: []*TaskGroup{{Name: "api", Count: 1,
+			Tasks: []*Task{{Name: "t", Driver: "mock"}}}}}
+		j.Canonicalize(50)
+		return j
+	}
+	require.NoError(t, valid().Validate(Limits{}))
+	for _, tc := range []struct {
+		name    string
+		modify  func(j *Job)
+		problem string
+	}{
+		{"affinity weight", func(j *Job) { j.Affinities = []*Affinity{{LTarget: "${meta.a}", RTarget: "x", Weight: 0}} },
+			`job "web": affinity 0: weight 0 must be -100..100 and not 0`},
+		{"affinity operator", func(j *Job) {
+			j.TaskGroups[0].Affinities = []*Affinity{{LTarget: "${meta.a}", Operand: "distinct_hosts", Weight: 10}}
+		}, `job "web": group "api": affinity 0: unknown operator "distinct_hosts"`},
+		{"spread percents", func(j *Job) {
+			j.TaskGroups[0].Spreads = []*Spread{{Attribute: "${meta.rack}", Targets: []*SpreadTarget{{Value: "a", Percent: 70}, {Value: "b", Percent: 40}}}}
+		}, `job "web": group "api": spread 0: target percents add up to 110, more than 100`},
+		{"spread attribute", func(j *Job) { j.Spreads = []*Spread{{Weight: 10}} }, `job "web": spread 0: attribute is required`},
+		{"port twice", func(j *Job) {
+			j.TaskGroups[0].Network = &NetworkResource{Ports: []*Port{{Label: "http", Value: 80}, {Label: "http"}}}
+		}, `job "web": group "api": network: port "http" is given twice`},
+		{"static twice", func(j *Job) {
+			j.TaskGroups[0].Network = &NetworkResource{Ports: []*Port{{Label: "a", Value: 80}, {Label: "b", Value: 80}}}
+		}, `job "web": group "api": network: static port 80 is asked twice`},
+		{"port range", func(j *Job) {
+			j.TaskGroups[0].Network = &NetworkResource{Ports: []*Port{{Label: "a", Value: 70000}}}
+		}, `job "web": group "api": network: port "a": ports are 0..65535`},
+		{"delay function", func(j *Job) {
+			j.TaskGroups[0].ReschedulePolicy = &ReschedulePolicy{Unlimited: true, DelayFunction: "linear"}
+		}, `job "web": group "api": reschedule: delay_function "linear" is not one of constant, exponential, fibonacci`},
+		{"memory max", func(j *Job) { j.TaskGroups[0].Tasks[0].Resources.MemoryMaxMb = 100 },
+			`job "web": group "api": task "t": resources: memory_max must be 0 or >= memory`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			j := valid()
+			tc.modify(j)
+			requireProblems(t, j.Validate(Limits{}), tc.problem)
+		})
 	}
 }

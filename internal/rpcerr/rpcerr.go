@@ -26,6 +26,7 @@ var sentinels = []struct {
 	{"permission_denied", structs.ErrPermissionDenied, codes.PermissionDenied},
 	{"bad_request", structs.ErrBadRequest, codes.InvalidArgument},
 	{"leadership_lost", structs.ErrLeadershipLost, codes.Aborted},
+	{"registration_rejected", structs.ErrRegistrationRejected, codes.FailedPrecondition},
 	{"not_leader", structs.ErrNotLeader, codes.FailedPrecondition},
 	{"no_leader", structs.ErrNoLeader, codes.Unavailable},
 	{"shutdown", structs.ErrShutdown, codes.Unavailable},

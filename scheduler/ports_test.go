@@ -1,0 +1,117 @@
+package scheduler
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/droverhq/drover/structs"
+)
+
+func withPorts(j *structs.Job, ports ...*structs.Port) *structs.Job {
+	j.TaskGroups[0].Network = &structs.NetworkResource{Ports: ports}
+	return j
+}
+
+func TestStaticAndDynamicPorts(t *testing.T) {
+	st := newState(testNode("a", 10000, 10000), testNode("b", 10000, 10000))
+	j := withPorts(testJob("web", structs.JobTypeService, 3, 100, 100),
+		&structs.Port{Label: "http", Value: 8080}, &structs.Port{Label: "db"})
+	st.upsertJob(j)
+	d := st.schedule(t, j)
+	require.Equal(t, int32(1), d.QueuedAllocations["api"], "a static port fits once per node")
+	require.Len(t, placedPerNode(d), 2)
+	m := d.FailedTGAllocs["api"]
+	require.Equal(t, map[string]int32{"ports: http=8080 in use": 2}, m.DimensionExhausted)
+	for _, a := range placements(d) {
+		byLabel := map[string]int32{}
+		for _, p := range a.AllocatedPorts {
+			byLabel[p.Label] = p.Value
+		}
+		require.Equal(t, int32(8080), byLabel["http"])
+		require.GreaterOrEqual(t, byLabel["db"], int32(DefaultMinDynamicPort))
+		require.LessOrEqual(t, byLabel["db"], int32(DefaultMaxDynamicPort))
+	}
+}
+
+func TestReservedPortsAndRangeAreHonoured(t *testing.T) {
+	n := testNode("a", 100000, 100000)
+	n.ReservedPorts = "8080,30000-30002"
+	n.MinDynamicPort, n.MaxDynamicPort = 30000, 30005
+	st := newState(n)
+	j := withPorts(testJob("web", structs.JobTypeService, 5, 10, 10), &structs.Port{Label: "db"})
+	st.upsertJob(j)
+	d := st.schedule(t, j)
+	var got []int32
+	for _, a := range placements(d) {
+		got = append(got, a.AllocatedPorts[0].Value)
+	}
+	require.ElementsMatch(t, []int32{30003, 30004, 30005}, got, "only the free part of the range is used")
+	require.Equal(t, int32(2), d.QueuedAllocations["api"])
+
+	static := withPorts(testJob("s", structs.JobTypeService, 1, 10, 10), &structs.Port{Label: "http", Value: 8080})
+	st.upsertJob(static)
+	require.Empty(t, placements(st.schedule(t, static)), "a reserved port is never given")
+}
+
+// TestPlansNeverOvercommitOrReusePorts is a property test: random nodes,
+// random existing work and random jobs, scheduled and applied pass after
+// pass; after every pass no node holds more cpu, memory or disk than it
+// has, and no port is given twice on a node.
+func TestPlansNeverOvercommitOrReusePorts(t *testing.T) {
+	for seed := uint64(0); seed < 40; seed++ {
+		rng := rand.New(rand.NewPCG(seed, 7))
+		var nodes []*structs.Node
+		for i := 0; i < 2+rng.IntN(12); i++ {
+			n := testNode(fmt.Sprintf("n%02d", i), int64(500+rng.IntN(4000)), int64(500+rng.IntN(4000)))
+			n.Resources.DiskMb = int64(rng.IntN(3)) * 1000
+			n.MinDynamicPort, n.MaxDynamicPort = 20000, int32(20000+rng.IntN(6))
+			nodes = append(nodes, n)
+		}
+		st := newState(nodes...)
+		for k := 0; k < 6; k++ {
+			jobType := []string{structs.JobTypeService, structs.JobTypeBatch, structs.JobTypeSystem}[rng.IntN(3)]
+			j := testJob(fmt.Sprintf("j%d", k), jobType, int32(1+rng.IntN(15)), int64(50+rng.IntN(800)), int64(50+rng.IntN(800)))
+			j.Priority = int32(20 + rng.IntN(60))
+			j.TaskGroups[0].Tasks[0].Resources.DiskMb = int64(rng.IntN(400))
+			var ports []*structs.Port
+			if rng.IntN(2) == 0 {
+				ports = append(ports, &structs.Port{Label: "static", Value: int32(9000 + rng.IntN(3))})
+			}
+			for p := 0; p < rng.IntN(3); p++ {
+				ports = append(ports, &structs.Port{Label: fmt.Sprintf("dyn%d", p)})
+			}
+			if len(ports) > 0 {
+				withPorts(j, ports...)
+			}
+			st.upsertJob(j)
+			cfg := &structs.SchedulerConfiguration{SchedulerAlgorithm: AlgorithmBinpack, PreemptionConfig: &structs.PreemptionConfig{
+				ServiceSchedulerEnabled: true, BatchSchedulerEnabled: true, SystemSchedulerEnabled: true,
+			}}
+			d := st.scheduleWith(t, j, cfg)
+			st.applyWithPreemptions(d)
+			requireNoOvercommit(t, st, seed)
+		}
+	}
+}
+
+func requireNoOvercommit(t *testing.T, st *fakeState, seed uint64) {
+	t.Helper()
+	for _, n := range st.nodes {
+		allocs := st.AllocsByNode(n.Id)
+		ok, dim := AllocsFit(n, allocs)
+		require.True(t, ok, "seed %d: node %s over-committed on %s", seed, n.Id, dim)
+		seen := map[int32]string{}
+		for _, a := range allocs {
+			if a.IsTerminal() {
+				continue
+			}
+			for _, p := range a.AllocatedPorts {
+				require.Empty(t, seen[p.Value], "seed %d: port %d given twice on %s", seed, p.Value, n.Id)
+				seen[p.Value] = a.Id
+			}
+		}
+	}
+}

@@ -1,0 +1,199 @@
+package state
+
+import (
+	"slices"
+	"strings"
+)
+
+// btree is a persistent (copy-on-write) B+tree from string keys to values,
+// kept in key order. A value of the type is an immutable version of the
+// tree: copying it is a snapshot. A write transaction owns the nodes it
+// created (an owner token) and changes those in place, copying only the
+// nodes it reaches that another version may share, so a transaction of n
+// writes costs O(n log size) with the copying done once per node touched,
+// and a snapshot costs O(1).
+//
+// Deletes do not rebalance: a leaf left empty is unlinked, others may stay
+// under-full. The height never grows on delete, and later inserts fill them.
+type btree[T any] struct {
+	root *bnode[T]
+}
+
+// owner marks the nodes one transaction may change in place.
+type owner struct{ _ byte }
+
+const (
+	maxLeaf = 32
+	maxKids = 32
+)
+
+// bnode is a leaf (kids nil: keys and vals) or an internal node (kids, and
+// keys[i] is the smallest key that may be found in kids[i+1]).
+type bnode[T any] struct {
+	owner *owner
+	keys  []string
+	vals  []T
+	kids  []*bnode[T]
+}
+
+func (n *bnode[T]) leaf() bool { return n.kids == nil }
+
+// mutable returns n itself if o owns it, else a copy owned by o.
+func (n *bnode[T]) mutable(o *owner) *bnode[T] {
+	if n.owner == o {
+		return n
+	}
+	c := &bnode[T]{owner: o, keys: slices.Grow(slices.Clone(n.keys), 1)}
+	if n.leaf() {
+		c.vals = slices.Grow(slices.Clone(n.vals), 1)
+	} else {
+		c.kids = slices.Grow(slices.Clone(n.kids), 1)
+	}
+	return c
+}
+
+// childIndex is the kid of an internal node whose range holds k.
+func (n *bnode[T]) childIndex(k string) int {
+	i, found := slices.BinarySearch(n.keys, k)
+	if found {
+		return i + 1
+	}
+	return i
+}
+
+// get returns the value under k.
+func (t btree[T]) get(k string) (T, bool) {
+	n := t.root
+	for n != nil {
+		if n.leaf() {
+			if i, found := slices.BinarySearch(n.keys, k); found {
+				return n.vals[i], true
+			}
+			break
+		}
+		n = n.kids[n.childIndex(k)]
+	}
+	var zero T
+	return zero, false
+}
+
+// set stores v under k in a tree o may change, and returns the new version.
+func (t btree[T]) set(o *owner, k string, v T) btree[T] {
+	if t.root == nil {
+		return btree[T]{root: &bnode[T]{owner: o, keys: []string{k}, vals: []T{v}}}
+	}
+	root := t.root.mutable(o)
+	if sep, right := root.insert(o, k, v); right != nil {
+		root = &bnode[T]{owner: o, keys: []string{sep}, kids: []*bnode[T]{root, right}}
+	}
+	return btree[T]{root: root}
+}
+
+// insert adds k to a node o owns; when the node splits it returns the
+// separator and the new right sibling.
+func (n *bnode[T]) insert(o *owner, k string, v T) (string, *bnode[T]) {
+	if n.leaf() {
+		i, found := slices.BinarySearch(n.keys, k)
+		if found {
+			n.vals[i] = v
+			return "", nil
+		}
+		n.keys = slices.Insert(n.keys, i, k)
+		n.vals = slices.Insert(n.vals, i, v)
+		if len(n.keys) <= maxLeaf {
+			return "", nil
+		}
+		m := len(n.keys) / 2
+		right := &bnode[T]{owner: o, keys: slices.Clone(n.keys[m:]), vals: slices.Clone(n.vals[m:])}
+		n.keys, n.vals = n.keys[:m:m], n.vals[:m:m]
+		return right.keys[0], right
+	}
+	i := n.childIndex(k)
+	child := n.kids[i].mutable(o)
+	n.kids[i] = child
+	sep, right := child.insert(o, k, v)
+	if right == nil {
+		return "", nil
+	}
+	n.keys = slices.Insert(n.keys, i, sep)
+	n.kids = slices.Insert(n.kids, i+1, right)
+	if len(n.kids) <= maxKids {
+		return "", nil
+	}
+	m := len(n.kids) / 2
+	up := n.keys[m-1]
+	r := &bnode[T]{owner: o, keys: slices.Clone(n.keys[m:]), kids: slices.Clone(n.kids[m:])}
+	n.keys, n.kids = n.keys[:m-1:m-1], n.kids[:m:m]
+	return up, r
+}
+
+// del removes k from a tree o may change, and returns the new version.
+func (t btree[T]) del(o *owner, k string) btree[T] {
+	if t.root == nil {
+		return t
+	}
+	if _, ok := t.get(k); !ok {
+		return t
+	}
+	root := t.root.mutable(o)
+	root.remove(o, k)
+	for !root.leaf() && len(root.kids) == 1 {
+		root = root.kids[0]
+	}
+	if root.leaf() && len(root.keys) == 0 {
+		root = nil
+	}
+	return btree[T]{root: root}
+}
+
+// remove deletes k (which is present) from a node o owns.
+func (n *bnode[T]) remove(o *owner, k string) {
+	if n.leaf() {
+		i, _ := slices.BinarySearch(n.keys, k)
+		n.keys = slices.Delete(n.keys, i, i+1)
+		n.vals = slices.Delete(n.vals, i, i+1)
+		return
+	}
+	i := n.childIndex(k)
+	child := n.kids[i].mutable(o)
+	n.kids[i] = child
+	child.remove(o, k)
+	if (child.leaf() && len(child.keys) == 0) || (!child.leaf() && len(child.kids) == 0) {
+		n.kids = slices.Delete(n.kids, i, i+1)
+		switch {
+		case len(n.keys) == 0:
+		case i > 0:
+			n.keys = slices.Delete(n.keys, i-1, i)
+		default:
+			n.keys = slices.Delete(n.keys, 0, 1)
+		}
+	}
+}
+
+// walkPrefix calls f, in key order, for every entry whose key starts with
+// prefix, until f returns false.
+func (t btree[T]) walkPrefix(prefix string, f func(k string, v T) bool) {
+	if t.root != nil {
+		t.root.walk(prefix, prefix, f)
+	}
+}
+
+// walk visits the entries >= from with the prefix; it reports false once
+// it should stop (f said so, or the keys passed the prefix).
+func (n *bnode[T]) walk(from, prefix string, f func(string, T) bool) bool {
+	if n.leaf() {
+		i, _ := slices.BinarySearch(n.keys, from)
+		for ; i < len(n.keys); i++ {
+			if !strings.HasPrefix(n.keys[i], prefix) || !f(n.keys[i], n.vals[i]) {
+				return false
+			}
+		}
+		return true
+	}
+	for i := n.childIndex(from); i < len(n.kids); i++ {
+		if !n.kids[i].walk(from, prefix, f) {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,88 @@
+package state
+
+import (
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestBtreeMatchesAMap drives the tree and a map with the same random
+// inserts and deletes, in transactions, checking after each that the tree
+// lists exactly the map's content in key order, and that every version
+// taken before (a snapshot) still lists what it held.
+func TestBtreeMatchesAMap(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	var tr btree[int]
+	model := map[string]int{}
+	type version struct {
+		tree btree[int]
+		want map[string]int
+	}
+	var versions []version
+	for txn := 0; txn < 300; txn++ {
+		o := &owner{}
+		for op := 0; op < rng.IntN(200); op++ {
+			k := fmt.Sprintf("k%04d", rng.IntN(3000))
+			if rng.IntN(3) == 0 {
+				tr = tr.del(o, k)
+				delete(model, k)
+			} else {
+				v := rng.Int()
+				tr = tr.set(o, k, v)
+				model[k] = v
+			}
+		}
+		requireContent(t, tr, model)
+		versions = append(versions, version{tree: tr, want: maps.Clone(model)})
+	}
+	for _, v := range versions {
+		requireContent(t, v.tree, v.want)
+	}
+}
+
+func requireContent(t *testing.T, tr btree[int], want map[string]int) {
+	t.Helper()
+	keys := slices.Sorted(maps.Keys(want))
+	var got []string
+	tr.walkPrefix("", func(k string, v int) bool {
+		require.Equal(t, want[k], v)
+		got = append(got, k)
+		return true
+	})
+	require.Equal(t, len(keys), len(got))
+	if len(keys) > 0 {
+		require.Equal(t, keys, got)
+	}
+	for _, k := range keys {
+		v, ok := tr.get(k)
+		require.True(t, ok)
+		require.Equal(t, want[k], v)
+	}
+	_, ok := tr.get("absent")
+	require.False(t, ok)
+}
+
+func TestBtreePrefixWalk(t *testing.T) {
+	var tr btree[int]
+	o := &owner{}
+	for i := 0; i < 500; i++ {
+		tr = tr.set(o, fmt.Sprintf("n%d\x00a%03d", i%7, i), i)
+	}
+	var got []int
+	tr.walkPrefix("n3\x00", func(_ string, v int) bool {
+		got = append(got, v)
+		return true
+	})
+	require.Len(t, got, 71)
+	for _, v := range got {
+		require.Equal(t, 3, v%7)
+	}
+	n := 0
+	tr.walkPrefix("n3\x00", func(string, int) bool { n++; return n < 5 })
+	require.Equal(t, 5, n, "the walk stops when told")
+	tr.walkPrefix("zzz", func(string, int) bool { t.Fatal("nothing has that prefix"); return true })
+}

@@ -1,0 +1,152 @@
+package state
+
+import (
+	"fmt"
+
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/droverhq/drover/structs"
+)
+
+// Field numbers of structs.StateSnapshot that Walk tags objects with and
+// Restorer.Add accepts: each object is one element of that field.
+const (
+	FieldJobs            protowire.Number = 2
+	FieldNodes           protowire.Number = 3
+	FieldAllocations     protowire.Number = 4
+	FieldEvals           protowire.Number = 5
+	FieldJobVersions     protowire.Number = 100
+	FieldSchedulerConfig protowire.Number = 101
+)
+
+// Walk calls fn with every object of the snapshot, one at a time, tagged
+// with the number of the structs.StateSnapshot field that holds it: the
+// scheduler configuration first, then jobs, job versions, nodes,
+// allocations and evaluations, each in key order. It stops at the first
+// error fn returns. Nothing is copied: a snapshot of any size streams in
+// constant memory.
+func (s *Snapshot) Walk(fn func(field protowire.Number, m proto.Message) error) error {
+	if c := s.t.schedConfig; c != nil {
+		if err := fn(FieldSchedulerConfig, c); err != nil {
+			return err
+		}
+	}
+	var err error
+	visit := func(field protowire.Number) func(proto.Message) bool {
+		return func(m proto.Message) bool {
+			err = fn(field, m)
+			return err == nil
+		}
+	}
+	walkAs(s.t.jobs, visit(FieldJobs))
+	if err == nil {
+		walkAs(s.t.jobVersions, visit(FieldJobVersions))
+	}
+	if err == nil {
+		walkAs(s.t.nodes, visit(FieldNodes))
+	}
+	if err == nil {
+		walkAs(s.t.allocs, visit(FieldAllocations))
+	}
+	if err == nil {
+		walkAs(s.t.evals, visit(FieldEvals))
+	}
+	return err
+}
+
+func walkAs[T proto.Message](t btree[T], f func(proto.Message) bool) {
+	t.walkPrefix("", func(_ string, v T) bool { return f(v) })
+}
+
+// Restorer builds a whole new state from objects added one at a time (as
+// Walk produced them), away from the store: readers keep seeing the old
+// state until Install swaps the new one in at once. A Restorer may collect
+// objects over several raft entries.
+type Restorer struct {
+	tx *Txn
+}
+
+// NewRestorer starts an empty state.
+func NewRestorer() *Restorer {
+	return &Restorer{tx: &Txn{o: &owner{}}}
+}
+
+// Add takes one object, tagged with its StateSnapshot field number. An
+// object of the wrong type for its field is refused with ErrBadRequest.
+func (r *Restorer) Add(field protowire.Number, m proto.Message) error {
+	ok := false
+	switch field {
+	case FieldJobs:
+		var j *structs.Job
+		if j, ok = m.(*structs.Job); ok {
+			r.job(j)
+		}
+	case FieldJobVersions:
+		var j *structs.Job
+		if j, ok = m.(*structs.Job); ok {
+			r.jobVersion(j)
+		}
+	case FieldNodes:
+		var n *structs.Node
+		if n, ok = m.(*structs.Node); ok {
+			r.tx.UpsertNode(n)
+		}
+	case FieldAllocations:
+		var a *structs.Allocation
+		if a, ok = m.(*structs.Allocation); ok {
+			r.tx.UpsertAlloc(a)
+		}
+	case FieldEvals:
+		var e *structs.Evaluation
+		if e, ok = m.(*structs.Evaluation); ok {
+			r.tx.UpsertEval(e)
+		}
+	case FieldSchedulerConfig:
+		var c *structs.SchedulerConfiguration
+		if c, ok = m.(*structs.SchedulerConfiguration); ok {
+			r.tx.SetSchedulerConfig(c)
+		}
+	default:
+		return fmt.Errorf("%w: state snapshot field %d is not an object table", structs.ErrBadRequest, field)
+	}
+	if !ok {
+		return fmt.Errorf("%w: state snapshot field %d cannot hold a %T", structs.ErrBadRequest, field, m)
+	}
+	return nil
+}
+
+// NewMessage returns an empty object of the type field holds, to decode a
+// record into, or nil for a field that holds no objects.
+func NewMessage(field protowire.Number) proto.Message {
+	switch field {
+	case FieldJobs, FieldJobVersions:
+		return &structs.Job{}
+	case FieldNodes:
+		return &structs.Node{}
+	case FieldAllocations:
+		return &structs.Allocation{}
+	case FieldEvals:
+		return &structs.Evaluation{}
+	case FieldSchedulerConfig:
+		return &structs.SchedulerConfiguration{}
+	}
+	return nil
+}
+
+func (r *Restorer) job(j *structs.Job) { r.tx.UpsertJob(j) }
+
+func (r *Restorer) jobVersion(j *structs.Job) {
+	r.tx.t.jobVersions = r.tx.t.jobVersions.set(r.tx.o, versionKey(j.Namespace, j.Id, j.Version), j)
+}
+
+// Install replaces the whole content of the store with what r collected,
+// at index, and wakes blocked readers. r must not be used afterwards.
+func (s *Store) Install(r *Restorer, index uint64) {
+	t := r.tx.t
+	r.tx.o = nil
+	t.index = index
+	s.writeMu.Lock()
+	s.publish(t)
+	s.writeMu.Unlock()
+}

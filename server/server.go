@@ -277,7 +277,7 @@ func New(cfg Config) (*Server, error) {
 	s.listener = ln
 	advertise := cfg.AdvertiseAddr
 	if advertise == "" {
-		advertise = ln.Addr().String()
+		advertise = advertisable(ln.Addr().String())
 	}
 	s.self = &structs.RaftPeer{
 		Id: id, Name: cfg.Name, Addr: advertise, Region: cfg.Region, Datacenter: cfg.Datacenter, Voter: !cfg.NonVoting,
@@ -731,4 +731,30 @@ func (s *Server) queryMeta(index uint64) *structs.QueryMeta {
 		}
 	}
 	return m
+}
+
+// advertisable turns a bound address into one others can dial: a wildcard
+// host (0.0.0.0, ::) becomes this host's first private address.
+func advertisable(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || !ip.IsUnspecified() {
+		return addr
+	}
+	ifaces, _ := net.Interfaces()
+	for _, ifc := range ifaces {
+		if ifc.Flags&net.FlagUp == 0 || ifc.Flags&net.FlagLoopback != 0 {
+			continue
+		}
+		addrs, _ := ifc.Addrs()
+		for _, a := range addrs {
+			if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil && n.IP.IsPrivate() {
+				return net.JoinHostPort(n.IP.String(), port)
+			}
+		}
+	}
+	return net.JoinHostPort("127.0.0.1", port)
 }

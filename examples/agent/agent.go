@@ -286,9 +286,6 @@ func (a *agent) dumpMetrics() {
 func (a *agent) shutdown(sig os.Signal, signals <-chan os.Signal) int {
 	leave := (sig == syscall.SIGINT && a.cfg.LeaveOnInterrupt) || (sig == syscall.SIGTERM && a.cfg.LeaveOnTerminate)
 	a.logger.Info("caught signal, shutting down", "signal", sig.String(), "leave", leave)
-	if leave && a.srv != nil {
-		a.logger.Warn("leaving the cluster is not available in this version: the server stops without leaving the raft peer set")
-	}
 	if leave && a.cli != nil && a.cfg.DrainOnShutdown != nil {
 		a.logger.Info("draining the client's node before it stops")
 	}
@@ -326,6 +323,13 @@ func (a *agent) stop(ctx context.Context, sig os.Signal) {
 		_ = a.cli.ShutdownOnSignal(ctx, sig)
 	}
 	if a.srv != nil {
+		leave := (sig == syscall.SIGINT && a.cfg.LeaveOnInterrupt) || (sig == syscall.SIGTERM && a.cfg.LeaveOnTerminate)
+		if leave {
+			// Out of the raft peer set and the gossip pool, then stopped.
+			if err := a.srv.Leave(ctx); err != nil {
+				a.logger.Error("leaving the cluster failed; stopping without leaving", "error", err)
+			}
+		}
 		_ = a.srv.Shutdown(ctx)
 	}
 }

@@ -116,7 +116,7 @@ telemetry {
 	s := a.Server
 	require.Equal(t, drover.ServerOptions{
 		Name: "edge-1", Region: "eu", Datacenter: "fra1", AuthoritativeRegion: "eu",
-		DataDir: "/opt/drover/server", BindAddr: "10.0.0.5:5647", BootstrapExpect: 1, RejoinAfterLeave: true,
+		DataDir: "/opt/drover/server", BindAddr: "10.0.0.5:5647", AdvertiseAddr: "192.0.2.10:5647", SerfBindAddr: "10.0.0.5:5648", BootstrapExpect: 1, RejoinAfterLeave: true,
 		ServerJoin:        drover.ServerJoin{RetryJoin: []string{"10.0.0.6", "10.0.0.7"}, RetryMax: 3, RetryInterval: 15 * time.Second},
 		NumSchedulers:     3,
 		EnabledSchedulers: []string{"service", "batch"},

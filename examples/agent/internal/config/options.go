@@ -54,6 +54,9 @@ type Agent struct {
 	LogLevelName                string
 	LeaveOnInterrupt            bool
 	LeaveOnTerminate            bool
+	// SerfAddr is the gossip listen address (bind_addr and ports.serf);
+	// AdvertiseSerf the gossip address others are told (advertise.serf).
+	SerfAddr, AdvertiseSerf string
 	// DrainOnShutdown is set when the client asked to drain before stopping.
 	DrainOnShutdown   *DrainOnShutdown
 	RawExec           bool
@@ -88,6 +91,7 @@ func Build(c *Config) (*Agent, error) {
 	bind := deref(c.BindAddr)
 	a.HTTPAddr = net.JoinHostPort(bind, strconv.Itoa(deref(ports.HTTP)))
 	rpcAddr := net.JoinHostPort(bind, strconv.Itoa(deref(ports.RPC)))
+	a.SerfAddr = net.JoinHostPort(bind, strconv.Itoa(deref(ports.Serf)))
 	a.AdvertiseHTTP, a.AdvertiseRPC = a.HTTPAddr, rpcAddr
 	if adv := c.Advertise; adv != nil {
 		if adv.HTTP != nil {
@@ -97,7 +101,7 @@ func Build(c *Config) (*Agent, error) {
 			a.AdvertiseRPC = *adv.RPC
 		}
 		if adv.Serf != nil {
-			a.Warnings = append(a.Warnings, "advertise.serf is accepted but not applied: this version has no gossip membership")
+			a.AdvertiseSerf = *adv.Serf
 		}
 	}
 
@@ -233,8 +237,9 @@ func buildServer(c *Config, a *Agent, dataDir, rpcAddr string) error {
 		join.RetryInterval = dur("retry_interval", s.RetryInterval)
 	}
 	o.ServerJoin = join
-	if len(join.RetryJoin) > 0 {
-		a.Warnings = append(a.Warnings, "server_join is accepted but not applied: this version runs a single server and joins no others")
+	o.SerfBindAddr, o.SerfAdvertiseAddr = a.SerfAddr, a.AdvertiseSerf
+	if c.Advertise != nil && c.Advertise.RPC != nil {
+		o.AdvertiseAddr = *c.Advertise.RPC
 	}
 	a.Server = o
 	if err := errors.Join(errs...); err != nil {

@@ -118,15 +118,15 @@ func ExampleServer_RegisterJob_validation() {
 }
 
 // Three servers on three hosts bootstrap one cluster: each expects three
-// and knows the others' addresses. Any of them then takes every call.
+// and joins the others' gossip. Any of them then takes every call.
 func ExampleNewServer_cluster() {
-	peers := []string{"10.0.0.11:4647", "10.0.0.12:4647", "10.0.0.13:4647"}
 	srv, err := drover.NewServer(drover.ServerOptions{
 		Name:            "server-1",
 		DataDir:         "/var/lib/app/drover",
-		BindAddr:        peers[0], // this host's address
+		BindAddr:        "10.0.0.11:4647", // RPC; gossip on 10.0.0.11:4648
 		BootstrapExpect: 3,
-		ServerJoin:      drover.ServerJoin{RetryJoin: peers},
+		// Gossip addresses of the others (one would do: gossip spreads it).
+		ServerJoin: drover.ServerJoin{RetryJoin: []string{"10.0.0.12", "10.0.0.13"}},
 	})
 	if err != nil {
 		fmt.Println(err)
@@ -255,4 +255,20 @@ func ExampleServerOptions_schedulers() {
 	fmt.Println("registered:", err == nil)
 	// Output:
 	// registered: true
+}
+
+// A job for another region of the federation, registered through any
+// server: it is forwarded to that region's servers.
+func ExampleInRegion() {
+	var srv *drover.Server // a server of region "east", federated with "west"
+	if srv == nil {
+		return
+	}
+	ctx := context.Background()
+	job := &drover.Job{Id: "web", Region: "west" /* ... */}
+	if _, err := srv.RegisterJob(ctx, job); errors.Is(err, drover.ErrUnknownRegion) {
+		fmt.Println("no server of west is in the gossip pool")
+	}
+	jobs, _ := srv.Jobs(drover.InRegion(ctx, "west"), "", "")
+	fmt.Println(len(jobs))
 }

@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -209,9 +210,31 @@ func (c *Cluster) WaitLeader(timeout time.Duration) *Member {
 	}
 }
 
-func (c *Cluster) stableLeader() *Member {
+// WaitLeaderAmong is WaitLeader ignoring the members in except (servers
+// cut off from the others, say).
+func (c *Cluster) WaitLeaderAmong(timeout time.Duration, except ...*Member) *Member {
+	c.tb.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		if l := c.stableLeader(except...); l != nil {
+			return l
+		}
+		if time.Now().After(deadline) {
+			c.tb.Fatalf("no leader within %s", timeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (c *Cluster) stableLeader(except ...*Member) *Member {
 	var leader *Member
+	var running []*Member
 	for _, m := range c.Running() {
+		if !slices.Contains(except, m) {
+			running = append(running, m)
+		}
+	}
+	for _, m := range running {
 		if m.Server().IsLeader() {
 			if leader != nil {
 				return nil
@@ -222,7 +245,7 @@ func (c *Cluster) stableLeader() *Member {
 	if leader == nil {
 		return nil
 	}
-	for _, m := range c.Running() {
+	for _, m := range running {
 		if m.Server().LeaderAddr() != leader.Addr {
 			return nil
 		}

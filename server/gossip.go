@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -106,9 +107,28 @@ type gossip struct {
 	failedSince map[string]time.Time
 }
 
-// serfLogger routes serf's and memberlist's logs to the host's logger.
+// serfLogger routes serf's and memberlist's logs to the host's logger, at
+// the level their "[ERR]", "[WARN]", "[INFO]" or "[DEBUG]" prefix names.
 func serfLogger(l *slog.Logger) *log.Logger {
-	return slog.NewLogLogger(l.With("component", "serf").Handler(), slog.LevelDebug)
+	return log.New(levelWriter{l.With("component", "serf")}, "", 0)
+}
+
+type levelWriter struct{ l *slog.Logger }
+
+func (w levelWriter) Write(p []byte) (int, error) {
+	msg := strings.TrimSpace(string(p))
+	level := slog.LevelInfo
+	for prefix, lv := range map[string]slog.Level{
+		"[ERR]": slog.LevelError, "[ERROR]": slog.LevelError, "[WARN]": slog.LevelWarn,
+		"[INFO]": slog.LevelInfo, "[DEBUG]": slog.LevelDebug, "[TRACE]": slog.LevelDebug,
+	} {
+		if rest, ok := strings.CutPrefix(msg, prefix); ok {
+			level, msg = lv, strings.TrimSpace(rest)
+			break
+		}
+	}
+	w.l.Log(context.Background(), level, msg)
+	return len(p), nil
 }
 
 // startGossip creates the serf instance and starts draining its events.

@@ -183,3 +183,10 @@ func (ps *peerSet) addresses() []string {
 	defer ps.mu.RUnlock()
 	return ps.addrs
 }
+
+// len is the number of peers.
+func (ps *peerSet) len() int {
+	ps.mu.RLock()
+	defer ps.mu.RUnlock()
+	return len(ps.peers)
+}

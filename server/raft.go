@@ -641,6 +641,11 @@ func (rn *raftNode) step(ctx context.Context, m *raftpb.Message, fromAddr string
 	if m.GetTo() != rn.cfg.id {
 		return fmt.Errorf("%w: raft message for %x reached server %x", ErrBadRequest, m.GetTo(), rn.cfg.id)
 	}
+	// Only the peers of the set speak raft to this server; a server still
+	// joining (no set yet) hears from whoever leads.
+	if from := m.GetFrom(); from == 0 || from == rn.cfg.id || (rn.peers.len() > 0 && rn.peers.get(from) == nil) {
+		return fmt.Errorf("%w: raft message from %x, not a peer of server %x", ErrBadRequest, from, rn.cfg.id)
+	}
 	rn.transport.learn(m.GetFrom(), fromAddr)
 	now := time.Now().UnixNano()
 	rn.heard.Store(m.GetFrom(), now)

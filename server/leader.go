@@ -1,0 +1,194 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/droverhq/drover/structs"
+)
+
+// leaderLoop starts and stops the leader's services as leadership changes.
+func (s *Server) leaderLoop() {
+	for {
+		select {
+		case <-s.stopCtx.Done():
+			return
+		case isLeader := <-s.leaderEvents:
+			if isLeader {
+				s.establishLeadership()
+			} else {
+				s.revokeLeadership()
+			}
+		}
+	}
+}
+
+func (s *Server) establishLeadership() {
+	ctx, cancel := context.WithCancel(context.Background())
+	s.leaderCancel = cancel
+	s.metrics.leader.Set(1)
+	s.leaderWG.Add(1)
+	go func() {
+		defer s.leaderWG.Done()
+		if err := s.raft.waitLeaderReady(ctx); err != nil {
+			s.logger.Warn("leadership not established", "error", err)
+			return
+		}
+		if s.fsm.restoring() {
+			// A restore whose leader was lost midway can never complete.
+			s.abandonRestore(ctx)
+		}
+		config := s.primeSchedulerConfig(ctx)
+		snap := s.state.Snapshot()
+		s.broker.setEnabled(true)
+		s.broker.setPaused(config.GetPauseEvalBroker())
+		s.blocked.setEnabled(true, snap.Index())
+		var live []string
+		for _, n := range snap.Nodes() {
+			if n.Status != structs.NodeStatusDown {
+				live = append(live, n.Id)
+			}
+		}
+		s.ttl.enable(live)
+		for _, e := range snap.Evals() {
+			s.routeEval(e)
+		}
+		s.startLeaderServices(ctx)
+		s.logger.Info("leadership established", "index", snap.Index(), "nodes", len(live))
+		s.readyOnce.Do(func() { close(s.ready) })
+	}()
+}
+
+func (s *Server) startLeaderServices(ctx context.Context) {
+	s.leaderWG.Add(5)
+	go func() {
+		defer s.leaderWG.Done()
+		s.reconcileLoop(ctx)
+	}()
+	go func() {
+		defer s.leaderWG.Done()
+		s.gcLoop(ctx)
+	}()
+	go func() {
+		defer s.leaderWG.Done()
+		s.cancelFolded(ctx)
+	}()
+	go func() {
+		defer s.leaderWG.Done()
+		s.applier.run(ctx)
+	}()
+	go func() {
+		defer s.leaderWG.Done()
+		s.reapExpiredNodes(ctx)
+	}()
+	s.leaderWG.Add(1)
+	go func() {
+		defer s.leaderWG.Done()
+		s.drainLoop(ctx)
+	}()
+	types := map[string]bool{}
+	for _, t := range s.cfg.EnabledSchedulers {
+		types[t] = true
+	}
+	for i := 0; i < s.cfg.NumSchedulers; i++ {
+		w := &worker{
+			broker: s.broker, applier: s.applier, state: s.state, raft: s.raft,
+			types: types, schedulers: s.schedulerFor, core: s.runCoreEval,
+			now: s.cfg.Clock, logger: s.logger, observe: s.metrics.observeEval,
+		}
+		s.leaderWG.Add(1)
+		go func() {
+			defer s.leaderWG.Done()
+			w.run(ctx)
+		}()
+	}
+}
+
+func (s *Server) revokeLeadership() {
+	if s.leaderCancel == nil {
+		return
+	}
+	s.leaderCancel()
+	s.leaderCancel = nil
+	s.broker.setEnabled(false)
+	s.blocked.setEnabled(false, 0)
+	s.ttl.disable()
+	s.leaderWG.Wait()
+	s.metrics.leader.Set(0)
+	s.logger.Info("leadership revoked")
+}
+
+// routeEval sends an evaluation to the broker or the blocked set by status.
+func (s *Server) routeEval(e *structs.Evaluation) {
+	switch e.Status {
+	case structs.EvalStatusPending:
+		s.broker.enqueue(e)
+	case structs.EvalStatusBlocked:
+		if !s.blocked.block(e) {
+			s.broker.enqueue(e)
+		}
+	default:
+		s.blocked.forget(e)
+	}
+}
+
+// evalsApplied implements applyListener.
+func (s *Server) evalsApplied(evals []*structs.Evaluation) {
+	if !s.raft.isLeader() {
+		return
+	}
+	for _, e := range evals {
+		s.routeEval(e)
+	}
+}
+
+// capacityChanged implements applyListener: blocked evaluations that could
+// use nodes of the classes concerned get another try.
+func (s *Server) capacityChanged(index uint64, classes map[string]bool) {
+	if !s.raft.isLeader() {
+		return
+	}
+	for _, e := range s.blocked.unblock(index, classes) {
+		s.broker.enqueue(e)
+	}
+}
+
+// evalFailed records an evaluation that reached the delivery limit.
+func (s *Server) evalFailed(e *structs.Evaluation) {
+	if e.Type == coreEvalType {
+		// Core evaluations live only in the broker; the next interval retries.
+		s.logger.Warn("core evaluation failed repeatedly", "kind", e.JobId)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	upd := proto.Clone(e).(*structs.Evaluation)
+	upd.Status = structs.EvalStatusFailed
+	upd.StatusDescription = "evaluation reached its delivery limit"
+	_, err := s.raft.propose(ctx, &structs.LogCommand{
+		Command: &structs.LogCommand_EvalUpsert{EvalUpsert: &structs.EvalUpsert{
+			Evals: []*structs.Evaluation{upd, failedFollowUp(e, s.cfg.Clock())},
+		}},
+	})
+	if err != nil && !errors.Is(err, ErrShutdown) {
+		s.logger.Warn("recording failed evaluation", "eval", e.Id, "error", err)
+	}
+}
+
+// restartLeaderServices makes the leader's services start over from the
+// state, after an operator restore replaced it.
+func (s *Server) restartLeaderServices() {
+	if !s.raft.isLeader() {
+		return
+	}
+	for _, ev := range []bool{false, true} {
+		select {
+		case s.leaderEvents <- ev:
+		case <-s.stopCtx.Done():
+			return
+		}
+	}
+}

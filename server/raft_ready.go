@@ -1,0 +1,232 @@
+package server
+
+import (
+	"fmt"
+
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/droverhq/drover/structs"
+)
+
+// drainReady handles every Ready raft has: the documented order, one
+// durable batch per Ready, then Advance.
+func (rn *raftNode) drainReady() error {
+	for rn.rn.HasReady() {
+		rd := rn.rn.Ready()
+		if err := rn.handleReady(rd); err != nil {
+			return err
+		}
+		rn.rn.Advance(rd)
+		rn.campaignIfAlone()
+	}
+	return nil
+}
+
+func (rn *raftNode) handleReady(rd raft.Ready) error {
+	if rd.SoftState != nil {
+		// Losing leadership fails waiters before any further entry is applied.
+		rn.setLeader(rd.SoftState.RaftState == raft.StateLeader, rd.SoftState.Lead)
+	}
+	if !raft.IsEmptyHardState(rd.HardState) {
+		rn.term.Store(rd.HardState.GetTerm())
+	}
+	// A leader replicates while it writes its own disk (raft thesis
+	// 10.2.1): its messages are appends and heartbeats, never votes, so
+	// they do not depend on what this Ready persists. Anyone else sends
+	// only once the Ready is durable.
+	leading := rn.leader.Load()
+	if leading {
+		rn.transport.send(rd.Messages)
+	}
+	if err := rn.store.Save(rd.HardState, rd.Entries, rd.Snapshot); err != nil {
+		return fmt.Errorf("persist ready: %w", err)
+	}
+	if !raft.IsEmptySnap(rd.Snapshot) {
+		if err := rn.restoreSnapshot(rd.Snapshot); err != nil {
+			return err
+		}
+		rn.cfg.metrics.snapshots.WithLabelValues("installed").Inc()
+		rn.snaps.prune(rd.Snapshot.GetData())
+		rn.setApplied(rd.Snapshot.GetMetadata().GetIndex())
+	}
+	if !leading {
+		rn.transport.send(rd.Messages)
+	}
+	for _, e := range rd.CommittedEntries {
+		if err := rn.applyEntry(e); err != nil {
+			return err
+		}
+	}
+	for _, rs := range rd.ReadStates {
+		rn.pendingReads = append(rn.pendingReads, pendingRead{id: readID(rs.RequestCtx), index: rs.Index})
+	}
+	rn.releaseReads()
+	// A follower is caught up once it applied what the leader had committed
+	// when it first heard of it; a leader is ready once its services run.
+	if lead := rn.leaderID.Load(); !rn.caughtUp && lead != 0 && lead != rn.cfg.id && rn.applied.Load() >= rn.rn.BasicStatus().GetCommit() {
+		rn.caughtUp = true
+		if rn.cfg.onCaughtUp != nil {
+			rn.cfg.onCaughtUp()
+		}
+	}
+	return nil
+}
+
+// campaignIfAlone starts an election at once when this server is the only
+// voter and there is no leader: a lone voter need not wait out an election
+// timeout. It runs after Advance, once the configuration is applied.
+func (rn *raftNode) campaignIfAlone() {
+	if rn.leaderID.Load() != 0 || rn.campaigned {
+		return
+	}
+	if v := rn.confState.GetVoters(); len(v) == 1 && v[0] == rn.cfg.id {
+		rn.campaigned = true
+		_ = rn.rn.Campaign()
+	}
+}
+
+func (rn *raftNode) applyEntry(e *raftpb.Entry) error {
+	switch e.GetType() {
+	case raftpb.EntryType_EntryNormal:
+		cmd, _, err := rn.fsm.apply(e.GetIndex(), e.GetData())
+		if cmd == nil && err != nil {
+			// An entry no server can decode was proposed by a bug, not by input:
+			// skip it on every server alike rather than stop.
+			rn.cfg.logger.Error("skipping undecodable raft entry", "index", e.GetIndex(), "error", err)
+		} else if cmd != nil {
+			rn.trigger(cmd.RequestId, applyResult{index: e.GetIndex(), err: err})
+		}
+	case raftpb.EntryType_EntryConfChange:
+		cc := &raftpb.ConfChange{}
+		if err := proto.Unmarshal(e.GetData(), cc); err != nil {
+			return fmt.Errorf("decode conf change %d: %w", e.GetIndex(), err)
+		}
+		rn.applyConfChange(e.GetIndex(), cc)
+	case raftpb.EntryType_EntryConfChangeV2:
+		// This server never proposes joint changes; apply one faithfully if
+		// it appears, so raft's view stays whole.
+		cc := &raftpb.ConfChangeV2{}
+		if err := proto.Unmarshal(e.GetData(), cc); err != nil {
+			return fmt.Errorf("decode conf change %d: %w", e.GetIndex(), err)
+		}
+		rn.confState = rn.rn.ApplyConfChange(cc)
+	}
+	if !rn.leaderReady.Load() && rn.leader.Load() && e.GetTerm() == rn.term.Load() {
+		rn.leaderReady.Store(true)
+	}
+	rn.setApplied(e.GetIndex())
+	return nil
+}
+
+// applyConfChange applies one membership change. It always calls raft's
+// ApplyConfChange; a change the peer set refuses goes in with its node id
+// zeroed, which raft ignores.
+func (rn *raftNode) applyConfChange(index uint64, cc *raftpb.ConfChange) {
+	ok := rn.peers.admit(cc)
+	if ok {
+		rn.peers.apply(cc)
+	} else {
+		rn.cfg.logger.Warn("refusing raft configuration change", "index", index, "type", cc.GetType().String(), "id", fmt.Sprintf("%x", cc.GetNodeId()))
+		cc = proto.CloneOf(cc)
+		cc.NodeId = proto.Uint64(0)
+	}
+	rn.confState = rn.rn.ApplyConfChange(cc)
+	if ok {
+		rn.cfg.logger.Info("raft configuration changed", "index", index, "type", cc.GetType().String(),
+			"id", fmt.Sprintf("%x", cc.GetNodeId()), "voters", len(rn.confState.GetVoters()), "learners", len(rn.confState.GetLearners()))
+		rn.transport.setPeers(rn.peerList())
+		if rn.cfg.onPeersChange != nil {
+			rn.cfg.onPeersChange()
+		}
+	}
+}
+
+func (rn *raftNode) peerList() []*structs.RaftPeer {
+	peers, _ := rn.peers.snapshot()
+	return peers
+}
+
+func (rn *raftNode) setApplied(index uint64) {
+	rn.applied.Store(index)
+	rn.notifyMu.Lock()
+	close(rn.appliedCh)
+	rn.appliedCh = make(chan struct{})
+	rn.notifyMu.Unlock()
+}
+
+func (rn *raftNode) setLeader(isLeader bool, lead uint64) {
+	old := rn.leaderID.Swap(lead)
+	if old != lead && rn.cfg.onLeaderID != nil {
+		rn.cfg.onLeaderID(lead)
+	}
+	was := rn.leader.Swap(isLeader)
+	if was != isLeader || old != lead {
+		rn.leaderReady.Store(false)
+	}
+	if was && !isLeader {
+		rn.failWaiters(errLeadershipLost)
+	}
+	if old != lead {
+		rn.notifyMu.Lock()
+		close(rn.leaderCh)
+		rn.leaderCh = make(chan struct{})
+		rn.notifyMu.Unlock()
+		if lead != 0 {
+			rn.cfg.logger.Info("raft leader", "leader", fmt.Sprintf("%x", lead), "self", lead == rn.cfg.id)
+		}
+	}
+	if was != isLeader && rn.cfg.onLeaderChange != nil {
+		rn.cfg.onLeaderChange(isLeader)
+	}
+}
+
+// leaderChanged returns a channel closed at the next change of leader.
+func (rn *raftNode) leaderChanged() <-chan struct{} {
+	rn.notifyMu.Lock()
+	defer rn.notifyMu.Unlock()
+	return rn.leaderCh
+}
+
+// releaseReads answers read-index requests whose index is applied.
+func (rn *raftNode) releaseReads() {
+	if len(rn.pendingReads) == 0 {
+		return
+	}
+	applied := rn.applied.Load()
+	rest := rn.pendingReads[:0]
+	for _, r := range rn.pendingReads {
+		if r.index > applied {
+			rest = append(rest, r)
+			continue
+		}
+		rn.waitMu.Lock()
+		ch := rn.reads[r.id]
+		delete(rn.reads, r.id)
+		rn.waitMu.Unlock()
+		if ch != nil {
+			ch <- r.index
+		}
+	}
+	rn.pendingReads = rest
+}
+
+func (rn *raftNode) trigger(id uint64, res applyResult) {
+	rn.waitMu.Lock()
+	ch := rn.waits[id]
+	delete(rn.waits, id)
+	rn.waitMu.Unlock()
+	if ch != nil {
+		ch <- res
+	}
+}
+
+func (rn *raftNode) failWaiters(err error) {
+	rn.waitMu.Lock()
+	defer rn.waitMu.Unlock()
+	for id, ch := range rn.waits {
+		ch <- applyResult{err: err}
+		delete(rn.waits, id)
+	}
+}

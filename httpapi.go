@@ -42,6 +42,11 @@ type apiBackend struct {
 
 var _ api.Backend = (*apiBackend)(nil)
 
+// InRegion implements api.StateBackend.
+func (b *apiBackend) InRegion(ctx context.Context, region string) context.Context {
+	return InRegion(ctx, region)
+}
+
 // PrepareRead implements api.StateBackend.
 func (b *apiBackend) PrepareRead(ctx context.Context, stale bool) (context.Context, error) {
 	if stale {

@@ -50,6 +50,9 @@ type StateBackend interface {
 	// the returned context are served from local state without waiting
 	// again.
 	PrepareRead(ctx context.Context, stale bool) (context.Context, error)
+	// InRegion returns a context under which the backend's calls go to the
+	// servers of another region of the federation.
+	InRegion(ctx context.Context, region string) context.Context
 }
 
 // JobBackend registers and reads jobs, their allocations and evaluations.

@@ -24,7 +24,8 @@ func statusOf(err error) (int, string, []string) {
 		return http.StatusRequestEntityTooLarge, "request body larger than the limit of " + itoa(tooBig.Limit) + " bytes", nil
 	case errors.Is(err, ErrNotImplemented):
 		return http.StatusNotImplemented, err.Error(), nil
-	case errors.Is(err, structs.ErrValidation), errors.Is(err, structs.ErrBadRequest), errors.Is(err, events.ErrBadTopic):
+	case errors.Is(err, structs.ErrValidation), errors.Is(err, structs.ErrBadRequest), errors.Is(err, events.ErrBadTopic),
+		errors.Is(err, structs.ErrUnknownRegion):
 		return http.StatusBadRequest, err.Error(), nil
 	case errors.Is(err, structs.ErrNotFound), errors.Is(err, events.ErrDisabled):
 		return http.StatusNotFound, err.Error(), nil
@@ -34,7 +35,7 @@ func statusOf(err error) (int, string, []string) {
 		return http.StatusGone, err.Error(), nil
 	case errors.Is(err, structs.ErrNoLeader), errors.Is(err, structs.ErrNotLeader),
 		errors.Is(err, structs.ErrShutdown), errors.Is(err, events.ErrClosed),
-		errors.Is(err, context.DeadlineExceeded):
+		errors.Is(err, structs.ErrLeadershipLost), errors.Is(err, context.DeadlineExceeded):
 		return http.StatusServiceUnavailable, err.Error(), nil
 	}
 	return http.StatusInternalServerError, err.Error(), nil

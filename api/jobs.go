@@ -63,7 +63,7 @@ func (h *Handler) listJobs(w http.ResponseWriter, r *http.Request, _ []string) e
 
 // registerJob serves PUT and POST on /v1/jobs and /v1/job/:id.
 func (h *Handler) registerJob(w http.ResponseWriter, r *http.Request, params []string) error {
-	q, err := h.parseQuery(r)
+	q, err := h.parseQueryIn(r, true)
 	if err != nil {
 		return err
 	}
@@ -100,8 +100,8 @@ func (h *Handler) registerJob(w http.ResponseWriter, r *http.Request, params []s
 	case (q.namespaceSet || req.Namespace != "") && job.Namespace != ns:
 		return badRequest("job namespace %q does not match the request's namespace %q", job.Namespace, ns)
 	}
-	if job.Region != "" && job.Region != h.self().Region {
-		return badRequest("job region %q is not this server's region %q; multi-region jobs are not supported", job.Region, h.self().Region)
+	if job.Region == "" {
+		job.Region = q.region // a job of another region is forwarded there
 	}
 	resp, err := h.b.RegisterJob(r.Context(), job)
 	if err != nil {
@@ -125,7 +125,7 @@ func (h *Handler) getJob(w http.ResponseWriter, r *http.Request, params []string
 }
 
 func (h *Handler) deregisterJob(w http.ResponseWriter, r *http.Request, params []string) error {
-	q, err := h.parseQuery(r)
+	q, err := h.parseQueryIn(r, true)
 	if err != nil {
 		return err
 	}
@@ -138,7 +138,11 @@ func (h *Handler) deregisterJob(w http.ResponseWriter, r *http.Request, params [
 	} else if global {
 		return badRequest("global deregistration of multi-region jobs is not supported by drover")
 	}
-	resp, err := h.b.DeregisterJob(r.Context(), q.namespace, params[0], purge)
+	ctx := r.Context()
+	if q.region != "" {
+		ctx = h.b.InRegion(ctx, q.region)
+	}
+	resp, err := h.b.DeregisterJob(ctx, q.namespace, params[0], purge)
 	if err != nil {
 		return err
 	}

@@ -27,20 +27,32 @@ type queryOptions struct {
 	wait         time.Duration
 	perPage      int
 	nextToken    string
+	// region is set when the request names another region of the
+	// federation; the call is then forwarded there.
+	region string
 	// ctx is the request's context once the read is prepared: the
 	// backend's reads under it need no further consistency wait.
 	ctx context.Context
 }
 
 // parseQuery reads region, namespace, prefix, stale, index, wait, per_page
-// and next_token. A region other than the server's is refused: requests
-// are not forwarded between regions.
+// and next_token. A region other than the server's is refused: only the
+// endpoints that forward calls between regions accept one (forwardable).
 func (h *Handler) parseQuery(r *http.Request) (queryOptions, error) {
+	return h.parseQueryIn(r, false)
+}
+
+// parseQueryIn is parseQuery; with forwardable, a request may name another
+// region of the federation.
+func (h *Handler) parseQueryIn(r *http.Request, forwardable bool) (queryOptions, error) {
 	v := r.URL.Query()
 	q := queryOptions{namespace: structs.DefaultNamespace, prefix: v.Get("prefix"), nextToken: v.Get("next_token")}
 	if region := v.Get("region"); region != "" {
 		if own := h.self().Region; region != own {
-			return q, badRequest("no path to region %q: this server serves region %q and does not forward between regions", region, own)
+			if !forwardable {
+				return q, badRequest("no path to region %q: this endpoint serves region %q only", region, own)
+			}
+			q.region = region
 		}
 	}
 	if ns := v.Get("namespace"); ns != "" {
@@ -110,9 +122,26 @@ func (h *Handler) setMeta(w http.ResponseWriter, index uint64) {
 // read runs a (possibly blocking) read and sends what it returns. The index
 // is taken before reading, so a client never skips a change.
 func (h *Handler) read(w http.ResponseWriter, r *http.Request, fetch func(q queryOptions) (any, error)) error {
-	q, err := h.parseQuery(r)
+	q, err := h.parseQueryIn(r, true)
 	if err != nil {
 		return err
+	}
+	if q.region != "" {
+		// Another region's servers answer, with their own consistency; a
+		// blocking query does not block across regions.
+		ctx := h.b.InRegion(r.Context(), q.region)
+		if q.stale {
+			if ctx, err = h.b.PrepareRead(ctx, true); err != nil {
+				return err
+			}
+		}
+		q.ctx = ctx
+		out, err := fetch(q)
+		if err != nil {
+			return err
+		}
+		h.setMeta(w, h.b.StateIndex())
+		return writeJSON(w, out)
 	}
 	ctx, err := h.b.PrepareRead(r.Context(), q.stale)
 	if err != nil {

@@ -127,6 +127,10 @@ func (w levelWriter) Write(p []byte) (int, error) {
 			break
 		}
 	}
+	if strings.Contains(msg, "Shutdown without a Leave") {
+		// Every Shutdown that is not a Leave says so; that is the usual case.
+		level = slog.LevelDebug
+	}
 	w.l.Log(context.Background(), level, msg)
 	return len(p), nil
 }

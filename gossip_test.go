@@ -4,10 +4,11 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"fmt"
+	"net/http/httptest"
 	"testing"
 	"time"
 
+	nomad "github.com/hashicorp/nomad/api"
 	"github.com/stretchr/testify/require"
 
 	"github.com/droverhq/drover"
@@ -299,6 +300,24 @@ func TestTwoRegionsShareNothingButForwardCalls(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, jobs, 1)
 
+	// Nomad's own client, talking to a server of east, names west.
+	h := httptest.NewServer(a.Member(0).Server().HTTPHandler())
+	defer h.Close()
+	nc, err := nomad.NewClient(&nomad.Config{Address: h.URL, Region: "west"})
+	require.NoError(t, err)
+	stubs, _, err := nc.Jobs().List(nil)
+	require.NoError(t, err)
+	require.Len(t, stubs, 1)
+	require.Equal(t, "westward", stubs[0].ID)
+	ec, err := nomad.NewClient(&nomad.Config{Address: h.URL, Region: "east"})
+	require.NoError(t, err)
+	stubs, _, err = ec.Jobs().List(nil)
+	require.NoError(t, err)
+	require.Empty(t, stubs, "east has no jobs of its own")
+	regions, err := ec.Regions().List()
+	require.NoError(t, err)
+	require.Equal(t, []string{"east", "west"}, regions)
+
 	// Each region keeps its own raft.
 	pa, err := a.Member(0).Server().RaftConfiguration(ctx)
 	require.NoError(t, err)
@@ -308,5 +327,4 @@ func TestTwoRegionsShareNothingButForwardCalls(t *testing.T) {
 	}
 	_, err = a.Member(0).Server().RegisterJob(drover.InRegion(ctx, "north"), batchJob("nowhere"))
 	require.ErrorIs(t, err, drover.ErrUnknownRegion)
-	_ = fmt.Sprint
 }

@@ -238,11 +238,23 @@ func (g *gossip) drain() {
 				}
 			}
 			g.mu.Unlock()
+			g.countMembers()
 			select {
 			case g.changed <- struct{}{}:
 			default:
 			}
 		}
+	}
+}
+
+// countMembers updates the gossip metrics.
+func (g *gossip) countMembers() {
+	counts := map[string]float64{"alive": 0, "leaving": 0, "left": 0, "failed": 0}
+	for _, m := range g.servers("") {
+		counts[m.status.String()]++
+	}
+	for status, n := range counts {
+		g.s.metrics.gossipMembers.WithLabelValues(status).Set(n)
 	}
 }
 

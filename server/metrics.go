@@ -25,6 +25,8 @@ type metrics struct {
 	// sent (streamed to a follower), installed (received from the leader).
 	snapshots     *prometheus.CounterVec
 	snapshotIndex prometheus.Gauge
+	// gossipMembers counts the servers of the gossip pool by status.
+	gossipMembers *prometheus.GaugeVec
 
 	// raft
 	commitTime    prometheus.Histogram
@@ -74,6 +76,10 @@ func newMetrics(reg prometheus.Registerer, g gauges) (*metrics, error) {
 			Namespace: "drover", Subsystem: "raft", Name: "snapshot_index",
 			Help: "Raft index of this server's latest snapshot.",
 		}),
+		gossipMembers: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: "drover", Subsystem: "serf", Name: "members",
+			Help: "Servers of the gossip pool by status (alive, leaving, left, failed), of every region.",
+		}, []string{"status"}),
 		commitTime: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: "drover", Subsystem: "raft", Name: "commit_seconds",
 			Help:    "Time from proposing a raft entry to having it applied on this server.",
@@ -108,7 +114,7 @@ func newMetrics(reg prometheus.Registerer, g gauges) (*metrics, error) {
 	for _, c := range []prometheus.Collector{
 		m.leader, m.jobsRegistered, m.heartbeats, m.nodesDown, m.plansApplied, m.gcReaped,
 		m.commitTime, m.leaderChanges, m.plansRejected, m.planNodesRejected, m.placements, m.evalLatency, m.heartbeatsExpired,
-		m.snapshots, m.snapshotIndex,
+		m.snapshots, m.snapshotIndex, m.gossipMembers,
 		gaugeFunc("raft", "applied_index", "Index of the last raft entry applied on this server.", g.appliedIndex),
 		gaugeFunc("server", "broker_ready_evals", "Evaluations ready in the leader's broker.",
 			brokerGauge(func(r, _, _ float64) float64 { return r })),

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	nomad "github.com/hashicorp/nomad/api"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
 	"github.com/droverhq/drover"
@@ -114,8 +115,11 @@ func TestLeaveAndRejoinAfterLeave(t *testing.T) {
 }
 
 func TestKilledServerIsReapedAfterTheThreshold(t *testing.T) {
-	c := testcluster.New(t, testcluster.Options{Servers: 3, Server: func(_ int, o *drover.ServerOptions) {
+	regs := make([]*prometheus.Registry, 3)
+	c := testcluster.New(t, testcluster.Options{Servers: 3, Server: func(i int, o *drover.ServerOptions) {
 		o.DeadServerThreshold = 3 * time.Second
+		regs[i] = prometheus.NewRegistry()
+		o.Registerer = regs[i]
 	}})
 	leader := c.WaitLeader(30 * time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -139,6 +143,9 @@ func TestKilledServerIsReapedAfterTheThreshold(t *testing.T) {
 		}
 		return memberStatus(l.Server(), victim.Name+".global") == "failed"
 	})
+	l0 := c.Leader()
+	require.Equal(t, 1.0, counterValue(t, regs[l0.Index], "drover_serf_members", map[string]string{"status": "failed"}), "the failure shows in the metrics")
+	require.Equal(t, 2.0, counterValue(t, regs[l0.Index], "drover_serf_members", map[string]string{"status": "alive"}))
 	// The two left keep a quorum of their own: writes commit, and one more
 	// failure now is not survivable (two voters), as the peer set says.
 	l := c.WaitLeader(30 * time.Second)

@@ -83,7 +83,11 @@ func (s *Server) leaderCall(ctx context.Context, local func(context.Context) err
 		} else if addr := s.leaderAddr(); addr != "" {
 			c, err := s.pool.ready(wctx, addr)
 			if err == nil {
-				err = remote(metadata.AppendToOutgoingContext(ctx, forwardedHeader, s.cfg.Name), c)
+				// Bounded even if the leader hangs without closing the
+				// connection: as long as the leader itself could take.
+				rctx, rcancel := context.WithTimeout(ctx, proposeTimeout+s.cfg.leaderWait())
+				err = remote(metadata.AppendToOutgoingContext(rctx, forwardedHeader, s.cfg.Name), c)
+				rcancel()
 				if err == nil {
 					return nil
 				}

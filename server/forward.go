@@ -87,11 +87,12 @@ func (s *Server) leaderCall(ctx context.Context, local func(context.Context) err
 				// connection: as long as the leader itself could take.
 				rctx, rcancel := context.WithTimeout(ctx, proposeTimeout+s.cfg.leaderWait())
 				err = remote(metadata.AppendToOutgoingContext(rctx, forwardedHeader, s.cfg.Name), c)
+				timedOut := rctx.Err() != nil && ctx.Err() == nil
 				rcancel()
 				if err == nil {
 					return nil
 				}
-				if rpcerr.IsTransport(err) {
+				if rpcerr.IsTransport(err) || timedOut {
 					return fmt.Errorf("%w: leader %s: %v", ErrLeadershipLost, addr, err)
 				}
 				err = rpcerr.From(err)

@@ -20,7 +20,7 @@ func shortTTLServer(t *testing.T, dir string, tr transport.Transport, addr strin
 	t.Helper()
 	srv, err := drover.NewServer(drover.ServerOptions{
 		DataDir: dir, BindAddr: addr, Transport: tr, Registerer: reg, Logger: testLogger(t),
-		MinHeartbeatTTL: 300 * time.Millisecond, HeartbeatGrace: 200 * time.Millisecond,
+		MinHeartbeatTTL: 300 * time.Millisecond, HeartbeatGrace: 200 * time.Millisecond, DisableGossip: true,
 	})
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)

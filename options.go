@@ -21,6 +21,7 @@ import (
 	"github.com/droverhq/drover/server"
 	"github.com/droverhq/drover/store"
 	"github.com/droverhq/drover/transport"
+	"github.com/droverhq/drover/transport/tcp"
 )
 
 // NoSchedulers, as ServerOptions.NumSchedulers, stops a server from running
@@ -74,8 +75,9 @@ type ServerOptions struct {
 	// Default: the bound address.
 	SerfAdvertiseAddr string
 	// DisableGossip turns serf off. The server then finds other servers
-	// only through StaticPeers and cannot federate with other regions;
-	// this suits a Transport that is not TCP, such as transport/inmem.
+	// only through StaticPeers and cannot federate with other regions.
+	// Default: off with a Transport other than transport/tcp (such as
+	// transport/inmem) unless SerfBindAddr is set, on otherwise.
 	DisableGossip bool
 	// StaticPeers lists the RPC addresses of other servers of the region,
 	// for forming a cluster without gossip.
@@ -278,6 +280,11 @@ func (o ServerOptions) WithDefaults() ServerOptions {
 	setDefault(&o.PlanRejectionTracker.NodeWindow, 5*time.Minute)
 	setDefault(&o.ServerJoin.RetryInterval, 30*time.Second)
 	setDefault(&o.DeadServerThreshold, 5*time.Minute)
+	if o.Transport != nil && !isTCP(o.Transport) && o.SerfBindAddr == "" {
+		// Gossip runs on real sockets; a server on another transport (an
+		// in-memory network) finds its peers through StaticPeers.
+		o.DisableGossip = true
+	}
 	if o.SerfBindAddr == "" && !o.DisableGossip {
 		host, port, err := net.SplitHostPort(o.BindAddr)
 		if err != nil {
@@ -509,4 +516,12 @@ func setDefault[T comparable](p *T, v T) {
 	if *p == zero {
 		*p = v
 	}
+}
+
+func isTCP(t transport.Transport) bool {
+	switch t.(type) {
+	case tcp.Transport, *tcp.Transport:
+		return true
+	}
+	return false
 }

@@ -44,7 +44,9 @@ func startServer(t *testing.T, dir, addr string) *drover.Server {
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
-	srv, err := drover.NewServer(drover.ServerOptions{DataDir: dir, BindAddr: addr, Logger: testLogger(t).With("agent", "server")})
+	srv, err := drover.NewServer(drover.ServerOptions{
+		DataDir: dir, BindAddr: addr, SerfBindAddr: "127.0.0.1:0", Logger: testLogger(t).With("agent", "server"),
+	})
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), deadline)
 	defer cancel()

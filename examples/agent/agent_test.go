@@ -71,7 +71,7 @@ func TestAgentBinary(t *testing.T) {
 	write := func(name, src string) {
 		require.NoError(t, os.WriteFile(filepath.Join(cfgDir, name), []byte(src), 0o600))
 	}
-	write("10-ports.hcl", "ports {\n  http = 0\n  rpc  = 0\n}\n")
+	write("10-ports.hcl", "ports {\n  http = 0\n  rpc  = 0\n  serf = 0\n}\n")
 	write("20-dir.hcl", "data_dir = \""+filepath.Join(dir, "data")+"\"\nlog_level = \"INFO\"\n")
 
 	var stdout, stderr syncBuffer

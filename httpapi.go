@@ -86,8 +86,10 @@ func (b *apiBackend) UpdateNodeDrain(ctx context.Context, nodeID string, spec *a
 // Self implements api.ClusterBackend.
 func (b *apiBackend) Self() api.AgentInfo {
 	o := b.opts
+	term, applied := b.RaftState()
 	return api.AgentInfo{
-		Name: b.Name(), Region: b.Region(), Datacenter: b.Datacenter(), Addr: b.Addr(), Version: Version, Server: true,
+		Name: b.Name(), Region: b.Region(), Datacenter: b.Datacenter(), Addr: b.AdvertiseAddr(), Version: Version, Server: true,
+		RaftTerm: term, RaftAppliedIndex: applied, KnownRegions: len(b.Server.Regions()),
 		Config: map[string]any{"DataDir": o.DataDir},
 	}
 }
@@ -97,7 +99,7 @@ func (b *apiBackend) Peers(context.Context) ([]string, error) {
 	if p := b.Server.Peers(); len(p) > 0 {
 		return p, nil
 	}
-	return []string{b.Addr()}, nil
+	return []string{b.AdvertiseAddr()}, nil
 }
 
 // Members implements api.ClusterBackend: the servers of the gossip pool.
@@ -127,7 +129,7 @@ func (b *apiBackend) RaftConfiguration(ctx context.Context) (api.RaftConfigurati
 	if err != nil {
 		return api.RaftConfiguration{}, err
 	}
-	out := api.RaftConfiguration{Index: b.StateIndex()}
+	out := api.RaftConfiguration{Index: b.RaftConfigurationIndex()}
 	for _, p := range peers {
 		out.Servers = append(out.Servers, api.RaftServer{
 			ID: fmt.Sprintf("%x", p.ID), Node: p.Name, Address: p.Addr, Leader: p.Leader, Voter: p.Voter,

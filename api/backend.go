@@ -105,9 +105,13 @@ type AgentInfo struct {
 	Name       string
 	Region     string
 	Datacenter string
-	// Addr is the server's RPC address (host:port).
+	// Addr is the server's advertised RPC address (host:port).
 	Addr    string
 	Version string
+	// RaftTerm and RaftAppliedIndex describe the server's raft state.
+	RaftTerm, RaftAppliedIndex uint64
+	// KnownRegions is how many regions the server knows of.
+	KnownRegions int
 	// Server and Client say which roles the agent runs.
 	Server, Client bool
 	// Config holds further settings shown by /v1/agent/self.

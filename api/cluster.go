@@ -91,8 +91,8 @@ func (h *Handler) agentSelf(w http.ResponseWriter, r *http.Request, _ []string) 
 			"member": memberToJSON(member),
 			"stats": map[string]map[string]string{
 				"nomad": {"server": strconv.FormatBool(self.Server), "leader": strconv.FormatBool(leader != "" && leader == self.Addr),
-					"known_regions": "1", "leader_addr": leader},
-				"raft": {"applied_index": strconv.FormatUint(h.b.StateIndex(), 10)},
+					"known_regions": strconv.Itoa(max(self.KnownRegions, 1)), "leader_addr": leader},
+				"raft": {"applied_index": strconv.FormatUint(self.RaftAppliedIndex, 10), "term": strconv.FormatUint(self.RaftTerm, 10)},
 			},
 		}, nil
 	})

@@ -23,6 +23,8 @@ type peerSet struct {
 	// addrs is every peer's RPC address, rebuilt on change: heartbeat
 	// replies hand it out without work per call.
 	addrs []string
+	// changedAt is the raft index of the last change.
+	changedAt uint64
 }
 
 func newPeerSet() *peerSet {
@@ -70,10 +72,11 @@ func (ps *peerSet) admit(cc *raftpb.ConfChange) bool {
 	return false
 }
 
-// apply records an admitted configuration change.
-func (ps *peerSet) apply(cc *raftpb.ConfChange) {
+// apply records an admitted configuration change made at index.
+func (ps *peerSet) apply(index uint64, cc *raftpb.ConfChange) {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
+	ps.changedAt = index
 	id := cc.GetNodeId()
 	switch cc.GetType() {
 	case raftpb.ConfChangeType_ConfChangeAddNode, raftpb.ConfChangeType_ConfChangeAddLearnerNode, raftpb.ConfChangeType_ConfChangeUpdateNode:
@@ -99,10 +102,11 @@ func (ps *peerSet) apply(cc *raftpb.ConfChange) {
 	ps.rebuildLocked()
 }
 
-// restore replaces the set with the one a snapshot recorded.
-func (ps *peerSet) restore(peers []*structs.RaftPeer, removed []uint64) {
+// restore replaces the set with the one a snapshot at index recorded.
+func (ps *peerSet) restore(index uint64, peers []*structs.RaftPeer, removed []uint64) {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
+	ps.changedAt = max(ps.changedAt, index)
 	ps.peers = make(map[uint64]*structs.RaftPeer, len(peers))
 	for _, p := range peers {
 		ps.peers[p.Id] = proto.CloneOf(p)
@@ -189,4 +193,11 @@ func (ps *peerSet) len() int {
 	ps.mu.RLock()
 	defer ps.mu.RUnlock()
 	return len(ps.peers)
+}
+
+// index is the raft index of the set's last change.
+func (ps *peerSet) index() uint64 {
+	ps.mu.RLock()
+	defer ps.mu.RUnlock()
+	return ps.changedAt
 }

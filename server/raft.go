@@ -238,7 +238,7 @@ func (rn *raftNode) start(mode startMode, bootstrap []*structs.RaftPeer) (err er
 			all[i] = proto.CloneOf(p)
 			all[i].Voter = true
 		}
-		rn.peers.restore(all, nil)
+		rn.peers.restore(0, all, nil)
 	}
 	rn.transport.setPeers(rn.peerList())
 	rn.nextSnap = time.Now().Add(jitter(rn.cfg.snapInterval))

@@ -126,7 +126,7 @@ func (rn *raftNode) applyEntry(e *raftpb.Entry) error {
 func (rn *raftNode) applyConfChange(index uint64, cc *raftpb.ConfChange) {
 	ok := rn.peers.admit(cc)
 	if ok {
-		rn.peers.apply(cc)
+		rn.peers.apply(index, cc)
 	} else {
 		rn.cfg.logger.Warn("refusing raft configuration change", "index", index, "type", cc.GetType().String(), "id", fmt.Sprintf("%x", cc.GetNodeId()))
 		cc = proto.CloneOf(cc)

@@ -145,7 +145,7 @@ func (rn *raftNode) restoreSnapshot(snap *raftpb.Snapshot) error {
 		return fmt.Errorf("%w: snapshot file holds index %d, raft expects %d", ErrBadSnapshot, hdr.Index, idx)
 	}
 	rn.fsm.restore(st)
-	rn.peers.restore(hdr.Peers, hdr.RemovedIds)
+	rn.peers.restore(idx, hdr.Peers, hdr.RemovedIds)
 	rn.transport.setPeers(hdr.Peers)
 	rn.confState = snap.GetMetadata().GetConfState()
 	rn.snapIndex.Store(idx)

@@ -63,6 +63,19 @@ func (s *Server) Datacenter() string { return s.cfg.Datacenter }
 // KnownLeader reports whether the server knows a cluster leader.
 func (s *Server) KnownLeader() bool { return s.raft.leaderID.Load() != 0 }
 
+// AdvertiseAddr is the RPC address other servers and clients are told to
+// use (Addr is the one the listener is bound to).
+func (s *Server) AdvertiseAddr() string { return s.self.Addr }
+
+// RaftState returns the server's current raft term and last applied index.
+func (s *Server) RaftState() (term, applied uint64) {
+	return s.raft.term.Load(), s.raft.applied.Load()
+}
+
+// RaftConfigurationIndex is the raft index at which the peer set last
+// changed (through a configuration change or a snapshot).
+func (s *Server) RaftConfigurationIndex() uint64 { return s.raft.peers.index() }
+
 // LeaderAddr is the RPC address of the cluster leader, or "" when none is
 // known.
 func (s *Server) LeaderAddr() string { return s.leaderAddr() }

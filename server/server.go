@@ -561,6 +561,9 @@ func advertisable(addr string) string {
 	if ip == nil || !ip.IsUnspecified() {
 		return addr
 	}
+	// A private address first (what Nomad advertises), else any other
+	// global one; loopback only when the host has nothing else.
+	var public string
 	ifaces, _ := net.Interfaces()
 	for _, ifc := range ifaces {
 		if ifc.Flags&net.FlagUp == 0 || ifc.Flags&net.FlagLoopback != 0 {
@@ -568,10 +571,20 @@ func advertisable(addr string) string {
 		}
 		addrs, _ := ifc.Addrs()
 		for _, a := range addrs {
-			if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil && n.IP.IsPrivate() {
+			n, ok := a.(*net.IPNet)
+			if !ok || n.IP.To4() == nil {
+				continue
+			}
+			if n.IP.IsPrivate() {
 				return net.JoinHostPort(n.IP.String(), port)
 			}
+			if public == "" && n.IP.IsGlobalUnicast() {
+				public = n.IP.String()
+			}
 		}
+	}
+	if public != "" {
+		return net.JoinHostPort(public, port)
 	}
 	return net.JoinHostPort("127.0.0.1", port)
 }

@@ -165,7 +165,7 @@ func (a *agent) printSummary() {
 	fmt.Fprintln(out)
 	row := func(k, v string) { fmt.Fprintf(out, "%20s: %s\n", k, v) }
 	if a.srv != nil {
-		row("Advertise Addrs", fmt.Sprintf("HTTP: %s; RPC: %s", advertised(c.AdvertiseHTTP, a.httpAddr), advertised(c.AdvertiseRPC, a.srv.Addr())))
+		row("Advertise Addrs", fmt.Sprintf("HTTP: %s; RPC: %s", advertised(c.AdvertiseHTTP, a.httpAddr), a.srv.AdvertiseAddr()))
 		row("Bind Addrs", fmt.Sprintf("HTTP: %s; RPC: %s", a.httpAddr, a.srv.Addr()))
 	}
 	row("Client", fmt.Sprint(c.ClientEnabled))

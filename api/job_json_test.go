@@ -307,3 +307,82 @@ func TestObjectsRenderAsNomadReadsThem(t *testing.T) {
 	require.Equal(t, "complete", e.Status)
 	require.Equal(t, 2, e.FailedTGAllocs["api"].DimensionExhausted["memory"])
 }
+
+func TestAllocationPortsRenderAsNomadReadsThem(t *testing.T) {
+	job := &structs.Job{Id: "web", Type: "service", TaskGroups: []*structs.TaskGroup{{
+		Name:    "api",
+		Network: &structs.NetworkResource{Ports: []*structs.Port{{Label: "admin", Value: 9000}, {Label: "http", To: 8080}}},
+	}}}
+	alloc := &structs.Allocation{
+		Id: "a2", NodeId: "n1", JobId: "web", Job: job, TaskGroup: "api", ClientStatus: "running",
+		PreviousAllocation: "a1", FollowupEvalId: "e9",
+		TaskResources: map[string]*structs.Resources{
+			"server": {CpuMhz: 250, MemoryMb: 64, MemoryMaxMb: 128, DiskMb: 100},
+			"side":   {CpuMhz: 50, MemoryMb: 16, DiskMb: 20},
+		},
+		AllocatedPorts: []*structs.AllocatedPort{{Label: "admin", Value: 9000}, {Label: "http", Value: 23456, To: 8080}},
+		RescheduleTracker: &structs.RescheduleTracker{Events: []*structs.RescheduleEvent{
+			{RescheduleTime: 7e9, PrevAllocId: "a1", PrevNodeId: "n0", DelayNs: int64(30 * time.Second)},
+		}},
+	}
+	b, err := json.Marshal(allocToJSON(alloc, "10.0.0.5"))
+	require.NoError(t, err)
+	var a nomad.Allocation
+	require.NoError(t, json.Unmarshal(b, &a))
+	ar := a.AllocatedResources
+	require.Equal(t, []nomad.PortMapping{
+		{Label: "admin", Value: 9000, HostIP: "10.0.0.5"}, {Label: "http", Value: 23456, To: 8080, HostIP: "10.0.0.5"},
+	}, ar.Shared.Ports)
+	require.Equal(t, []*nomad.NetworkResource{{
+		Mode: "host", IP: "10.0.0.5",
+		ReservedPorts: []nomad.Port{{Label: "admin", Value: 9000, HostNetwork: "default"}},
+		DynamicPorts:  []nomad.Port{{Label: "http", Value: 23456, To: 8080, HostNetwork: "default"}},
+	}}, ar.Shared.Networks, "static and dynamic as the group asked for them, with their values")
+	require.Equal(t, int64(120), ar.Shared.DiskMB)
+	require.Equal(t, int64(250), ar.Tasks["server"].Cpu.CpuShares)
+	require.Equal(t, int64(128), ar.Tasks["server"].Memory.MemoryMaxMB)
+	require.Equal(t, "a1", a.PreviousAllocation)
+	require.Equal(t, "e9", a.FollowupEvalID)
+	require.Equal(t, []*nomad.RescheduleEvent{{RescheduleTime: 7e9, PrevAllocID: "a1", PrevNodeID: "n0"}}, a.RescheduleTracker.Events)
+
+	// Without ports, nothing is shared but the disk.
+	alloc.AllocatedPorts = nil
+	b, err = json.Marshal(allocToJSON(alloc, "10.0.0.5"))
+	require.NoError(t, err)
+	a = nomad.Allocation{}
+	require.NoError(t, json.Unmarshal(b, &a))
+	require.Empty(t, a.AllocatedResources.Shared.Ports)
+	require.Empty(t, a.AllocatedResources.Shared.Networks)
+}
+
+func TestNodeAndEvaluationFieldsRenderAsNomadReadsThem(t *testing.T) {
+	node := &structs.Node{
+		Id: "n1", MinDynamicPort: 21000, ReservedPorts: "22,8000-8100",
+		LastDrain: &structs.DrainMetadata{StartedAt: 4e9, UpdatedAt: 5e9, Status: "complete"},
+	}
+	b, err := json.Marshal(nodeToJSON(node))
+	require.NoError(t, err)
+	var n nomad.Node
+	require.NoError(t, json.Unmarshal(b, &n))
+	require.Equal(t, 21000, n.NodeResources.MinDynamicPort)
+	require.Equal(t, 32000, n.NodeResources.MaxDynamicPort, "the default")
+	require.Equal(t, "22,8000-8100", n.ReservedResources.Networks.ReservedHostPorts)
+	require.Equal(t, &nomad.DrainMetadata{StartedAt: time.Unix(4, 0).UTC(), UpdatedAt: time.Unix(5, 0).UTC(), Status: "complete"}, n.LastDrain)
+
+	eval := &structs.Evaluation{
+		Id: "e1", Status: "pending", WaitUntil: 6e9, ClassEligibility: map[string]bool{"v1:1": true},
+		FailedTgAllocs: map[string]*structs.AllocMetric{"api": {
+			NodesInPool: 3, NodesAvailable: map[string]int32{"dc1": 3}, ClassExhausted: map[string]int32{"big": 1},
+		}},
+	}
+	b, err = json.Marshal(evalToJSON(eval))
+	require.NoError(t, err)
+	var e nomad.Evaluation
+	require.NoError(t, json.Unmarshal(b, &e))
+	require.Equal(t, time.Unix(6, 0).UTC(), e.WaitUntil)
+	require.True(t, e.ClassEligibility["v1:1"])
+	m := e.FailedTGAllocs["api"]
+	require.Equal(t, 3, m.NodesInPool)
+	require.Equal(t, map[string]int{"dc1": 3}, m.NodesAvailable)
+	require.Equal(t, map[string]int{"big": 1}, m.ClassExhausted)
+}

@@ -88,6 +88,57 @@ func Example() {
 	// Output: 2 allocations running
 }
 
+// A job's summary counts its allocations per task group. With no client
+// to run them, both of this job's allocations stay queued.
+func ExampleServer_JobsWithSummaries() {
+	dir, _ := os.MkdirTemp("", "drover-example-")
+	defer os.RemoveAll(dir)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	srv, err := drover.NewServer(drover.ServerOptions{DataDir: dir, BindAddr: "127.0.0.1:0"})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer srv.Shutdown(context.Background())
+	if err := srv.WaitForLeader(ctx); err != nil {
+		fmt.Println(err)
+		return
+	}
+	_, err = srv.RegisterJob(ctx, &drover.Job{
+		Id: "api",
+		TaskGroups: []*drover.TaskGroup{{
+			Name: "web", Count: 2,
+			Tasks: []*drover.Task{{Name: "serve", Driver: "exec"}},
+		}},
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	// Summaries are kept as the state changes: block on the index until
+	// the job's evaluation has reported what it could not place.
+	var index uint64
+	for {
+		jobs, sums, err := srv.JobsWithSummaries(ctx, "default", "")
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		for _, s := range sums {
+			if g := s.Groups["web"]; g != nil && g.Queued == 2 {
+				fmt.Printf("%d job; %s.web: %d queued, %d running\n", len(jobs), s.JobId, g.Queued, g.Running)
+				return
+			}
+		}
+		if index = srv.WaitForIndex(ctx, index); ctx.Err() != nil {
+			fmt.Println("timed out")
+			return
+		}
+	}
+	// Output: 1 job; api.web: 2 queued, 0 running
+}
+
 // An invalid job is rejected whole, with every problem listed.
 func ExampleServer_RegisterJob_validation() {
 	dir, _ := os.MkdirTemp("", "drover-example-")

@@ -316,6 +316,12 @@ func TestTwoRegionsShareNothingButForwardCalls(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, stubs, 1)
 	require.Equal(t, "westward", stubs[0].ID)
+	// Its summary comes from west too: west has no client, so its
+	// allocation stays queued.
+	waitUntil(t, 30*time.Second, "west's summary to show the queued allocation", func() bool {
+		stubs, _, err := nc.Jobs().List(nil)
+		return err == nil && len(stubs) == 1 && stubs[0].JobSummary.Summary["g"].Queued == 1
+	})
 	ec, err := nomad.NewClient(&nomad.Config{Address: h.URL, Region: "east"})
 	require.NoError(t, err)
 	stubs, _, err = ec.Jobs().List(nil)

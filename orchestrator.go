@@ -57,6 +57,10 @@ type (
 	LogConfig = structs.LogConfig
 	// DrainStrategy says how a node drains.
 	DrainStrategy = structs.DrainStrategy
+	// JobSummary counts a job's allocations by task group and status.
+	JobSummary = structs.JobSummary
+	// TaskGroupSummary is one task group's counts in a JobSummary.
+	TaskGroupSummary = structs.TaskGroupSummary
 	// ValidationError lists every problem of an invalid job.
 	ValidationError = structs.ValidationError
 	// Driver runs tasks of one kind on a client.

@@ -8,6 +8,10 @@ import (
 )
 
 func (h *Handler) listAllocations(w http.ResponseWriter, r *http.Request, _ []string) error {
+	withResources, err := boolParam(r, "resources")
+	if err != nil {
+		return err
+	}
 	return h.read(w, r, func(q queryOptions) (any, error) {
 		all, err := h.b.Allocations(q.ctx, "", "", "")
 		if err != nil {
@@ -21,11 +25,31 @@ func (h *Handler) listAllocations(w http.ResponseWriter, r *http.Request, _ []st
 		}
 		allocs = paginate(w, q, allocs, func(a *structs.Allocation) string { return a.Id })
 		out := make([]*allocStubJSON, 0, len(allocs))
+		ips := map[string]string{}
 		for _, a := range allocs {
-			out = append(out, allocStub(a))
+			var res *allocatedResourcesJSON
+			if withResources {
+				ip, ok := ips[a.NodeId]
+				if !ok {
+					ip = h.nodeIP(q, a.NodeId)
+					ips[a.NodeId] = ip
+				}
+				res = allocatedResources(a, ip)
+			}
+			out = append(out, allocStub(a, res))
 		}
 		return out, nil
 	})
+}
+
+// nodeIP is the address of a node, or "" when it is not known (a node
+// collected while its allocations remain).
+func (h *Handler) nodeIP(q queryOptions, nodeID string) string {
+	n, err := h.b.Node(q.ctx, nodeID)
+	if err != nil {
+		return ""
+	}
+	return nodeIP(n)
 }
 
 func (h *Handler) getAllocation(w http.ResponseWriter, r *http.Request, params []string) error {
@@ -34,7 +58,7 @@ func (h *Handler) getAllocation(w http.ResponseWriter, r *http.Request, params [
 		if err != nil {
 			return nil, err
 		}
-		return allocToJSON(a), nil
+		return allocToJSON(a, h.nodeIP(q, a.NodeId)), nil
 	})
 }
 
@@ -71,7 +95,7 @@ func (h *Handler) evaluationAllocations(w http.ResponseWriter, r *http.Request, 
 		out := []*allocStubJSON{}
 		for _, a := range all {
 			if a.EvalId == params[0] {
-				out = append(out, allocStub(a))
+				out = append(out, allocStub(a, nil))
 			}
 		}
 		return out, nil

@@ -60,8 +60,11 @@ type JobBackend interface {
 	RegisterJob(ctx context.Context, job *structs.Job) (*structs.JobRegisterResponse, error)
 	DeregisterJob(ctx context.Context, namespace, jobID string, purge bool) (*structs.JobDeregisterResponse, error)
 	Job(ctx context.Context, namespace, jobID string) (*structs.Job, error)
-	// Jobs lists the jobs of a namespace ("" for all) whose id has prefix.
-	Jobs(ctx context.Context, namespace, prefix string) ([]*structs.Job, error)
+	// JobsWithSummaries lists the jobs of a namespace ("" for all) whose id
+	// has prefix, with the allocation summary of each listed job that has
+	// one, read from the same state. It should cost O(jobs): the job list
+	// calls it.
+	JobsWithSummaries(ctx context.Context, namespace, prefix string) ([]*structs.Job, []*structs.JobSummary, error)
 	// JobVersions lists the versions of a job kept by the server, newest first.
 	JobVersions(ctx context.Context, namespace, jobID string) ([]*structs.Job, error)
 	// Allocations lists allocations of a job, of a node, or (both empty) all.

@@ -122,7 +122,7 @@ func eventToJSON(e events.Event) eventJSON {
 	case *structs.Node:
 		out.Payload = map[string]any{"Node": nodeToJSON(p)}
 	case *structs.Allocation:
-		out.Payload = map[string]any{"Allocation": allocToJSON(p)}
+		out.Payload = map[string]any{"Allocation": allocToJSON(p, "")} // the node's address is not looked up per event
 	case *structs.Evaluation:
 		out.Payload = map[string]any{"Evaluation": evalToJSON(p)}
 	default:

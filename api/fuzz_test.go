@@ -42,7 +42,15 @@ func FuzzHandlers(f *testing.F) {
 		{1, "/v1/jobs", "", `{"Job":{"ID":"web","TaskGroups":[{"Name":"g","Count":1,"Tasks":[{"Name":"t","Driver":"mock","Config":{"run_for":"1s"}}]}]}}`},
 		{1, "/v1/job/web", "namespace=default", `{"Job":{"ID":"web","Periodic":{"Spec":"x"},"TaskGroups":[null]}}`},
 		{2, "/v1/jobs", "", `{"Job":{"ID":"x","TaskGroups":[{"Tasks":[{"Config":{"a":[1,{"b":null}]},"Resources":{"CPU":-5}}]}]}}`},
+		{1, "/v1/jobs", "", `{"Job":{"ID":"ports","Affinities":[{"LTarget":"${node.datacenter}","RTarget":"dc1","Operand":"=","Weight":40}],` +
+			`"TaskGroups":[{"Name":"g","Spreads":[{"Attribute":"${node.datacenter}","Weight":null,"SpreadTarget":[{"Value":"dc1","Percent":100},null]}],` +
+			`"Networks":[{"Mode":"host","ReservedPorts":[{"Label":"a","Value":8080}],"DynamicPorts":[{"Label":"b","To":-1}]}],` +
+			`"ReschedulePolicy":{"Attempts":2,"Interval":-1},"Disconnect":{"LostAfter":5},` +
+			`"Tasks":[{"Name":"t","Driver":"mock","Affinities":[null],"Resources":{"MemoryMB":32,"MemoryMaxMB":16},` +
+			`"LogConfig":{"MaxFiles":-3},"Artifacts":[{"GetterSource":"ftp://x","RelativeDest":"../../etc","GetterOptions":{"checksum":"md5:00"}},null]}]}]}}`},
 		{0, "/v1/jobs", "prefix=w&per_page=1&next_token=z", ""},
+		{0, "/v1/job/web/summary", "namespace=*", ""},
+		{0, "/v1/allocations", "resources=true&prefix=0", ""},
 		{0, "/v1/job/web/allocations", "index=3&wait=1ms", ""},
 		{3, "/v1/job/web", "purge=true", ""},
 		{0, "/v1/event/stream", "topic=Job:web&topic=Node&index=0", ""},

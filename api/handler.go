@@ -83,6 +83,7 @@ func (h *Handler) registerRoutes() {
 	h.handle("/v1/job/:/allocations", get(h.jobAllocations))
 	h.handle("/v1/job/:/evaluations", get(h.jobEvaluations))
 	h.handle("/v1/job/:/versions", get(h.jobVersions))
+	h.handle("/v1/job/:/summary", get(h.jobSummary))
 	h.handle("/v1/allocations", get(h.listAllocations))
 	h.handle("/v1/allocation/:", get(h.getAllocation))
 	h.handle("/v1/evaluations", get(h.listEvaluations))

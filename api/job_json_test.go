@@ -67,8 +67,9 @@ func TestNomadJobConvertsToDrover(t *testing.T) {
 }
 
 func TestCanonicalizedNomadJobIsAccepted(t *testing.T) {
-	// Nomad's CLI canonicalizes jobs, filling in policies drover does not
-	// apply yet (reschedule, migrate, log config, ephemeral disk).
+	// Nomad's CLI canonicalizes jobs, filling in defaults: the reschedule
+	// policy, log limits and artifact modes drover runs, and the update
+	// and migrate blocks it does not apply.
 	job := webJob()
 	job.Canonicalize()
 	got, warnings, err := jobFromJSON(decodeNomadJob(t, job))
@@ -76,10 +77,16 @@ func TestCanonicalizedNomadJobIsAccepted(t *testing.T) {
 	require.Equal(t, "web", got.Id)
 	require.Equal(t, int32(3), got.TaskGroups[0].Count)
 	require.Equal(t, int32(4), got.TaskGroups[0].RestartPolicy.Attempts, "the task's merged copy of the group policy changes nothing")
-	require.Contains(t, warnings, `job "web": group "api": ReschedulePolicy is accepted but not applied by drover`)
+	require.True(t, got.TaskGroups[0].ReschedulePolicy.Unlimited, "Nomad's service default")
+	require.Equal(t, &structs.LogConfig{MaxFiles: 10, MaxFileSizeMb: 10}, got.TaskGroups[0].Tasks[0].Logs)
+	require.ElementsMatch(t, []string{
+		`job "web": group "api": Update is accepted but not applied by drover`,
+		`job "web": group "api": Migrate is accepted but not applied by drover`,
+	}, warnings)
 }
 
 func TestJobConversionRefusesWhatDroverCannotRun(t *testing.T) {
+	task := func(j *nomad.Job) *nomad.Task { return j.TaskGroups[0].Tasks[0] }
 	cases := []struct {
 		name   string
 		modify func(j *nomad.Job)
@@ -89,36 +96,77 @@ func TestJobConversionRefusesWhatDroverCannotRun(t *testing.T) {
 			`job "web": Periodic is not supported by drover`},
 		{"parameterized", func(j *nomad.Job) { j.ParameterizedJob = &nomad.ParameterizedJobConfig{} },
 			`job "web": ParameterizedJob is not supported by drover`},
-		{"job affinity", func(j *nomad.Job) {
-			j.Affinities = []*nomad.Affinity{nomad.NewAffinity("${node.class}", "=", "big", 50)}
+		{"multiregion", func(j *nomad.Job) {
+			j.Multiregion = &nomad.Multiregion{Regions: []*nomad.MultiregionRegion{{Name: "a"}}}
 		},
-			`job "web": Affinities is not supported by drover`},
-		{"spread", func(j *nomad.Job) { j.Spreads = []*nomad.Spread{{Attribute: "${node.datacenter}"}} },
-			`job "web": Spreads is not supported by drover`},
+			`job "web": Multiregion is not supported by drover`},
 		{"node pool", func(j *nomad.Job) { j.NodePool = ptr("gpu") },
 			`job "web": node pool "gpu" is not supported by drover (only the default pool)`},
-		{"group network", func(j *nomad.Job) { j.TaskGroups[0].Networks = []*nomad.NetworkResource{{Mode: "bridge"}} },
-			`job "web": group "api": Networks is not supported by drover`},
+		{"spread weight 0", func(j *nomad.Job) { j.Spreads = []*nomad.Spread{nomad.NewSpread("${node.datacenter}", 0, nil)} },
+			`job "web": Spreads[0].Weight must be 1..100, got 0`},
+		{"bridge network", func(j *nomad.Job) { j.TaskGroups[0].Networks = []*nomad.NetworkResource{{Mode: "bridge"}} },
+			`job "web": group "api": Networks[0].Mode "bridge" is not supported by drover (only host)`},
+		{"two networks", func(j *nomad.Job) { j.TaskGroups[0].Networks = []*nomad.NetworkResource{{}, {}} },
+			`job "web": group "api": Networks: 2 networks given; drover (like Nomad) runs one per group`},
+		{"network DNS", func(j *nomad.Job) {
+			j.TaskGroups[0].Networks = []*nomad.NetworkResource{{DNS: &nomad.DNSConfig{Servers: []string{"1.1.1.1"}}}}
+		}, `job "web": group "api": Networks[0].DNS is not supported by drover`},
+		{"host network", func(j *nomad.Job) {
+			j.TaskGroups[0].Networks = []*nomad.NetworkResource{{DynamicPorts: []nomad.Port{{Label: "http", HostNetwork: "public"}}}}
+		}, `job "web": group "api": Networks[0].DynamicPorts[0].HostNetwork "public" is not supported by drover (only the default)`},
+		{"ignore collision", func(j *nomad.Job) {
+			j.TaskGroups[0].Networks = []*nomad.NetworkResource{{ReservedPorts: []nomad.Port{{Label: "db", Value: 5432, IgnoreCollision: true}}}}
+		}, `job "web": group "api": Networks[0].ReservedPorts[0].IgnoreCollision is not supported by drover`},
+		{"reserved port without a value", func(j *nomad.Job) {
+			j.TaskGroups[0].Networks = []*nomad.NetworkResource{{ReservedPorts: []nomad.Port{{Label: "db"}}}}
+		}, `job "web": group "api": Networks[0].ReservedPorts[0] ("db") needs a static Value`},
 		{"group service", func(j *nomad.Job) { j.TaskGroups[0].Services = []*nomad.Service{{Name: "web"}} },
 			`job "web": group "api": Services is not supported by drover`},
 		{"volume", func(j *nomad.Job) {
 			j.TaskGroups[0].Volumes = map[string]*nomad.VolumeRequest{"data": {Name: "data", Type: "host"}}
 		}, `job "web": group "api": Volumes is not supported by drover`},
-		{"template", func(j *nomad.Job) { j.TaskGroups[0].Tasks[0].Templates = []*nomad.Template{{EmbeddedTmpl: ptr("x")}} },
+		{"sticky disk", func(j *nomad.Job) { j.TaskGroups[0].EphemeralDisk = &nomad.EphemeralDisk{Sticky: ptr(true)} },
+			`job "web": group "api": EphemeralDisk.Sticky is not supported by drover`},
+		{"max client disconnect", func(j *nomad.Job) {
+			//lint:ignore SA1019 jobs written for older Nomads still send it
+			j.TaskGroups[0].MaxClientDisconnect = ptr(time.Minute)
+		}, `job "web": group "api": MaxClientDisconnect is not supported by drover`},
+		{"disconnect lost after", func(j *nomad.Job) {
+			j.TaskGroups[0].Disconnect = &nomad.DisconnectStrategy{LostAfter: ptr(time.Minute)}
+		}, `job "web": group "api": Disconnect.LostAfter is not supported by drover`},
+		{"disconnect stop", func(j *nomad.Job) {
+			j.TaskGroups[0].Disconnect = &nomad.DisconnectStrategy{StopOnClientAfter: ptr(time.Minute)}
+		}, `job "web": group "api": Disconnect.StopOnClientAfter is not supported by drover`},
+		{"disconnect without replacement", func(j *nomad.Job) {
+			j.TaskGroups[0].Disconnect = &nomad.DisconnectStrategy{Replace: ptr(false)}
+		}, `job "web": group "api": Disconnect.Replace is not supported by drover`},
+		{"system reschedule", func(j *nomad.Job) {
+			j.Type = ptr("system")
+			j.TaskGroups[0].ReschedulePolicy = &nomad.ReschedulePolicy{Attempts: ptr(1)}
+		}, `job "web": group "api": ReschedulePolicy is not supported by drover for system jobs: they are never rescheduled`},
+		{"template", func(j *nomad.Job) { task(j).Templates = []*nomad.Template{{EmbeddedTmpl: ptr("x")}} },
 			`job "web": group "api": task "server": Templates is not supported by drover`},
-		{"artifact", func(j *nomad.Job) {
-			j.TaskGroups[0].Tasks[0].Artifacts = []*nomad.TaskArtifact{{GetterSource: ptr("https://example.invalid/x")}}
-		}, `job "web": group "api": task "server": Artifacts is not supported by drover`},
-		{"user", func(j *nomad.Job) { j.TaskGroups[0].Tasks[0].User = "nobody" },
+		{"artifact headers", func(j *nomad.Job) {
+			task(j).Artifacts = []*nomad.TaskArtifact{{GetterSource: ptr("https://example.invalid/x"), GetterHeaders: map[string]string{"a": "b"}}}
+		}, `job "web": group "api": task "server": Artifacts[0].GetterHeaders is not supported by drover`},
+		{"artifact file mode", func(j *nomad.Job) {
+			task(j).Artifacts = []*nomad.TaskArtifact{{GetterSource: ptr("https://example.invalid/x"), GetterMode: ptr("file")}}
+		}, `job "web": group "api": task "server": Artifacts[0].GetterMode "file" is not supported by drover (only any)`},
+		{"artifact chown", func(j *nomad.Job) {
+			task(j).Artifacts = []*nomad.TaskArtifact{{GetterSource: ptr("https://example.invalid/x"), Chown: true}}
+		}, `job "web": group "api": task "server": Artifacts[0].Chown is not supported by drover`},
+		{"disabled logs", func(j *nomad.Job) { task(j).LogConfig = &nomad.LogConfig{Disabled: ptr(true)} },
+			`job "web": group "api": task "server": LogConfig.Disabled is not supported by drover`},
+		{"user", func(j *nomad.Job) { task(j).User = "nobody" },
 			`job "web": group "api": task "server": User is not supported by drover`},
-		{"lifecycle", func(j *nomad.Job) {
-			j.TaskGroups[0].Tasks[0].Lifecycle = &nomad.TaskLifecycle{Hook: "prestart"}
-		}, `job "web": group "api": task "server": Lifecycle is not supported by drover`},
-		{"cores", func(j *nomad.Job) { j.TaskGroups[0].Tasks[0].Resources.Cores = ptr(2) },
+		{"lifecycle", func(j *nomad.Job) { task(j).Lifecycle = &nomad.TaskLifecycle{Hook: "prestart"} },
+			`job "web": group "api": task "server": Lifecycle is not supported by drover`},
+		{"cores", func(j *nomad.Job) { task(j).Resources.Cores = ptr(2) },
 			`job "web": group "api": task "server": resources: Cores is not supported by drover`},
-		{"devices", func(j *nomad.Job) {
-			j.TaskGroups[0].Tasks[0].Resources.Devices = []*nomad.RequestedDevice{{Name: "nvidia/gpu"}}
-		}, `job "web": group "api": task "server": resources: Devices is not supported by drover`},
+		{"task network", func(j *nomad.Job) { task(j).Resources.Networks = []*nomad.NetworkResource{{MBits: ptr(10)}} },
+			`job "web": group "api": task "server": resources: Networks is not supported by drover`},
+		{"devices", func(j *nomad.Job) { task(j).Resources.Devices = []*nomad.RequestedDevice{{Name: "nvidia/gpu"}} },
+			`job "web": group "api": task "server": resources: Devices is not supported by drover`},
 		{"differing task restart policies", func(j *nomad.Job) {
 			second := nomad.NewTask("sidecar", "mock")
 			second.RestartPolicy = &nomad.RestartPolicy{Attempts: ptr(9)}
@@ -139,8 +187,9 @@ func TestJobConversionRefusesWhatDroverCannotRun(t *testing.T) {
 
 func TestJobConversionIgnoresWhatNomadIgnores(t *testing.T) {
 	raw := []byte(`{"ID":"web","Name":"web","NoSuchField":{"x":1},"Status":"running","Version":9,"CreateIndex":77,
-		"UI":{"Description":"shown in the UI"},"TaskGroups":[{"Name":"g","Count":1,"MaxClientDisconnect":60000000000,
-		"EphemeralDisk":{"SizeMB":300},"Tasks":[{"Name":"t","Driver":"mock","LogConfig":{"MaxFiles":10},"Unknown":true}]}]}`)
+		"UI":{"Description":"shown in the UI"},"TaskGroups":[{"Name":"g","Count":1,"StopAfterClientDisconnect":60000000000,
+		"PreventRescheduleOnLost":true,"EphemeralDisk":{"SizeMB":300},"Disconnect":{"Replace":true,"Reconcile":"best_score"},
+		"Tasks":[{"Name":"t","Driver":"mock","LogConfig":{"MaxFiles":10,"Enabled":false},"Resources":{"IOPS":5},"Unknown":true}]}]}`)
 	var in jobJSON
 	require.NoError(t, json.Unmarshal(raw, &in))
 	got, warnings, err := jobFromJSON(&in)
@@ -185,13 +234,29 @@ func TestStoredJobRendersAsNomadReadsIt(t *testing.T) {
 	require.Equal(t, 7*time.Second, *task.KillTimeout)
 	require.Equal(t, "linux", out.Constraints[0].RTarget)
 
-	// And what was rendered converts back to the same job.
+	// The defaults the servers apply are shown as applied.
+	require.True(t, *tg.ReschedulePolicy.Unlimited)
+	require.Equal(t, "exponential", *tg.ReschedulePolicy.DelayFunction)
+	require.Equal(t, 10, *task.LogConfig.MaxFiles)
+
+	// And what was rendered converts back to the same job, those defaults
+	// made explicit, which renders the same again.
 	var again jobJSON
 	require.NoError(t, json.Unmarshal(b, &again))
 	back, _, err := jobFromJSON(&again)
 	require.NoError(t, err)
-	require.Equal(t, in.TaskGroups[0].Tasks[0].Resources.CpuMhz, back.TaskGroups[0].Tasks[0].Resources.CpuMhz)
-	require.True(t, proto.Equal(in.TaskGroups[0], back.TaskGroups[0]))
+	want := proto.Clone(in.TaskGroups[0]).(*structs.TaskGroup)
+	want.ReschedulePolicy = &structs.ReschedulePolicy{
+		Unlimited: true, DelayFunction: "exponential", Delay: durationpb.New(30 * time.Second),
+		MaxDelay: durationpb.New(time.Hour), Interval: durationpb.New(0),
+	}
+	want.Tasks[0].Logs = &structs.LogConfig{MaxFiles: 10, MaxFileSizeMb: 10}
+	require.True(t, proto.Equal(want, back.TaskGroups[0]), "got %v", back.TaskGroups[0])
+	back.Namespace, back.Status, back.Version, back.CreateIndex, back.ModifyIndex, back.JobModifyIndex, back.SubmitTime =
+		in.Namespace, in.Status, in.Version, in.CreateIndex, in.ModifyIndex, in.JobModifyIndex, in.SubmitTime
+	b2, err := json.Marshal(jobToJSON(back))
+	require.NoError(t, err)
+	require.JSONEq(t, string(b), string(b2))
 }
 
 func TestObjectsRenderAsNomadReadsThem(t *testing.T) {
@@ -204,7 +269,7 @@ func TestObjectsRenderAsNomadReadsThem(t *testing.T) {
 			Events: []*structs.TaskEvent{{Type: structs.TaskEventRestarting, Time: 15e8, Message: "restarting"}},
 		}},
 	}
-	b, err := json.Marshal(allocToJSON(alloc))
+	b, err := json.Marshal(allocToJSON(alloc, ""))
 	require.NoError(t, err)
 	var a nomad.Allocation
 	require.NoError(t, json.Unmarshal(b, &a))
@@ -241,4 +306,83 @@ func TestObjectsRenderAsNomadReadsThem(t *testing.T) {
 	require.NoError(t, json.Unmarshal(b, &e))
 	require.Equal(t, "complete", e.Status)
 	require.Equal(t, 2, e.FailedTGAllocs["api"].DimensionExhausted["memory"])
+}
+
+func TestAllocationPortsRenderAsNomadReadsThem(t *testing.T) {
+	job := &structs.Job{Id: "web", Type: "service", TaskGroups: []*structs.TaskGroup{{
+		Name:    "api",
+		Network: &structs.NetworkResource{Ports: []*structs.Port{{Label: "admin", Value: 9000}, {Label: "http", To: 8080}}},
+	}}}
+	alloc := &structs.Allocation{
+		Id: "a2", NodeId: "n1", JobId: "web", Job: job, TaskGroup: "api", ClientStatus: "running",
+		PreviousAllocation: "a1", FollowupEvalId: "e9",
+		TaskResources: map[string]*structs.Resources{
+			"server": {CpuMhz: 250, MemoryMb: 64, MemoryMaxMb: 128, DiskMb: 100},
+			"side":   {CpuMhz: 50, MemoryMb: 16, DiskMb: 20},
+		},
+		AllocatedPorts: []*structs.AllocatedPort{{Label: "admin", Value: 9000}, {Label: "http", Value: 23456, To: 8080}},
+		RescheduleTracker: &structs.RescheduleTracker{Events: []*structs.RescheduleEvent{
+			{RescheduleTime: 7e9, PrevAllocId: "a1", PrevNodeId: "n0", DelayNs: int64(30 * time.Second)},
+		}},
+	}
+	b, err := json.Marshal(allocToJSON(alloc, "10.0.0.5"))
+	require.NoError(t, err)
+	var a nomad.Allocation
+	require.NoError(t, json.Unmarshal(b, &a))
+	ar := a.AllocatedResources
+	require.Equal(t, []nomad.PortMapping{
+		{Label: "admin", Value: 9000, HostIP: "10.0.0.5"}, {Label: "http", Value: 23456, To: 8080, HostIP: "10.0.0.5"},
+	}, ar.Shared.Ports)
+	require.Equal(t, []*nomad.NetworkResource{{
+		Mode: "host", IP: "10.0.0.5",
+		ReservedPorts: []nomad.Port{{Label: "admin", Value: 9000, HostNetwork: "default"}},
+		DynamicPorts:  []nomad.Port{{Label: "http", Value: 23456, To: 8080, HostNetwork: "default"}},
+	}}, ar.Shared.Networks, "static and dynamic as the group asked for them, with their values")
+	require.Equal(t, int64(120), ar.Shared.DiskMB)
+	require.Equal(t, int64(250), ar.Tasks["server"].Cpu.CpuShares)
+	require.Equal(t, int64(128), ar.Tasks["server"].Memory.MemoryMaxMB)
+	require.Equal(t, "a1", a.PreviousAllocation)
+	require.Equal(t, "e9", a.FollowupEvalID)
+	require.Equal(t, []*nomad.RescheduleEvent{{RescheduleTime: 7e9, PrevAllocID: "a1", PrevNodeID: "n0"}}, a.RescheduleTracker.Events)
+
+	// Without ports, nothing is shared but the disk.
+	alloc.AllocatedPorts = nil
+	b, err = json.Marshal(allocToJSON(alloc, "10.0.0.5"))
+	require.NoError(t, err)
+	a = nomad.Allocation{}
+	require.NoError(t, json.Unmarshal(b, &a))
+	require.Empty(t, a.AllocatedResources.Shared.Ports)
+	require.Empty(t, a.AllocatedResources.Shared.Networks)
+}
+
+func TestNodeAndEvaluationFieldsRenderAsNomadReadsThem(t *testing.T) {
+	node := &structs.Node{
+		Id: "n1", MinDynamicPort: 21000, ReservedPorts: "22,8000-8100",
+		LastDrain: &structs.DrainMetadata{StartedAt: 4e9, UpdatedAt: 5e9, Status: "complete"},
+	}
+	b, err := json.Marshal(nodeToJSON(node))
+	require.NoError(t, err)
+	var n nomad.Node
+	require.NoError(t, json.Unmarshal(b, &n))
+	require.Equal(t, 21000, n.NodeResources.MinDynamicPort)
+	require.Equal(t, 32000, n.NodeResources.MaxDynamicPort, "the default")
+	require.Equal(t, "22,8000-8100", n.ReservedResources.Networks.ReservedHostPorts)
+	require.Equal(t, &nomad.DrainMetadata{StartedAt: time.Unix(4, 0).UTC(), UpdatedAt: time.Unix(5, 0).UTC(), Status: "complete"}, n.LastDrain)
+
+	eval := &structs.Evaluation{
+		Id: "e1", Status: "pending", WaitUntil: 6e9, ClassEligibility: map[string]bool{"v1:1": true},
+		FailedTgAllocs: map[string]*structs.AllocMetric{"api": {
+			NodesInPool: 3, NodesAvailable: map[string]int32{"dc1": 3}, ClassExhausted: map[string]int32{"big": 1},
+		}},
+	}
+	b, err = json.Marshal(evalToJSON(eval))
+	require.NoError(t, err)
+	var e nomad.Evaluation
+	require.NoError(t, json.Unmarshal(b, &e))
+	require.Equal(t, time.Unix(6, 0).UTC(), e.WaitUntil)
+	require.True(t, e.ClassEligibility["v1:1"])
+	m := e.FailedTGAllocs["api"]
+	require.Equal(t, 3, m.NodesInPool)
+	require.Equal(t, map[string]int{"dc1": 3}, m.NodesAvailable)
+	require.Equal(t, map[string]int{"big": 1}, m.ClassExhausted)
 }

@@ -42,10 +42,11 @@ func (h *Handler) listJobs(w http.ResponseWriter, r *http.Request, _ []string) e
 		return err
 	}
 	return h.read(w, r, func(q queryOptions) (any, error) {
-		jobs, err := h.b.Jobs(q.ctx, q.namespace, q.prefix)
+		jobs, sums, err := h.b.JobsWithSummaries(q.ctx, q.namespace, q.prefix)
 		if err != nil {
 			return nil, err
 		}
+		idx := summaryIndex(sums)
 		key := func(j *structs.Job) string {
 			if q.allNamespaces {
 				return j.Namespace + "." + j.Id
@@ -55,7 +56,7 @@ func (h *Handler) listJobs(w http.ResponseWriter, r *http.Request, _ []string) e
 		jobs = paginate(w, q, jobs, key)
 		out := make([]jobListStub, 0, len(jobs))
 		for _, j := range jobs {
-			out = append(out, jobStub(j, withMeta))
+			out = append(out, jobStub(j, idx[[2]string{j.Namespace, j.Id}], withMeta))
 		}
 		return out, nil
 	})
@@ -158,7 +159,7 @@ func (h *Handler) jobAllocations(w http.ResponseWriter, r *http.Request, params 
 		}
 		out := make([]*allocStubJSON, 0, len(allocs))
 		for _, a := range allocs {
-			out = append(out, allocStub(a))
+			out = append(out, allocStub(a, nil))
 		}
 		return out, nil
 	})

@@ -48,7 +48,8 @@ func (h *Handler) getNode(w http.ResponseWriter, r *http.Request, params []strin
 
 func (h *Handler) nodeAllocations(w http.ResponseWriter, r *http.Request, params []string) error {
 	return h.read(w, r, func(q queryOptions) (any, error) {
-		if _, err := h.b.Node(q.ctx, params[0]); err != nil {
+		node, err := h.b.Node(q.ctx, params[0])
+		if err != nil {
 			return nil, err
 		}
 		allocs, err := h.b.Allocations(q.ctx, "", "", params[0])
@@ -57,7 +58,7 @@ func (h *Handler) nodeAllocations(w http.ResponseWriter, r *http.Request, params
 		}
 		out := make([]*allocJSON, 0, len(allocs))
 		for _, a := range allocs {
-			out = append(out, allocToJSON(a))
+			out = append(out, allocToJSON(a, nodeIP(node)))
 		}
 		return out, nil
 	})

@@ -71,6 +71,13 @@ func (r *rpcServer) ListJobs(ctx context.Context, req *structs.JobListRequest) (
 	}
 	r.block(ctx, req.GetOptions())
 	idx := r.s.state.Index()
+	if req.GetSummaries() {
+		jobs, sums, err := r.s.JobsWithSummaries(AllowStale(ctx), req.GetOptions().GetNamespace(), req.GetPrefix())
+		if err != nil {
+			return nil, rpcerr.To(err)
+		}
+		return &structs.JobListResponse{Jobs: jobs, Summaries: sums, Meta: r.queryMeta(idx)}, nil
+	}
 	jobs, err := r.s.Jobs(AllowStale(ctx), req.GetOptions().GetNamespace(), req.GetPrefix())
 	if err != nil {
 		return nil, rpcerr.To(err)

@@ -546,9 +546,11 @@ func (x *SingleJobResponse) GetMeta() *QueryMeta {
 }
 
 type JobListRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Prefix        string                 `protobuf:"bytes,1,opt,name=prefix,proto3" json:"prefix,omitempty"`
-	Options       *QueryOptions          `protobuf:"bytes,2,opt,name=options,proto3" json:"options,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Prefix  string                 `protobuf:"bytes,1,opt,name=prefix,proto3" json:"prefix,omitempty"`
+	Options *QueryOptions          `protobuf:"bytes,2,opt,name=options,proto3" json:"options,omitempty"`
+	// summaries asks for the jobs' allocation summaries too.
+	Summaries     bool `protobuf:"varint,300,opt,name=summaries,proto3" json:"summaries,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -597,10 +599,20 @@ func (x *JobListRequest) GetOptions() *QueryOptions {
 	return nil
 }
 
+func (x *JobListRequest) GetSummaries() bool {
+	if x != nil {
+		return x.Summaries
+	}
+	return false
+}
+
 type JobListResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Jobs          []*Job                 `protobuf:"bytes,1,rep,name=jobs,proto3" json:"jobs,omitempty"`
-	Meta          *QueryMeta             `protobuf:"bytes,2,opt,name=meta,proto3" json:"meta,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Jobs  []*Job                 `protobuf:"bytes,1,rep,name=jobs,proto3" json:"jobs,omitempty"`
+	Meta  *QueryMeta             `protobuf:"bytes,2,opt,name=meta,proto3" json:"meta,omitempty"`
+	// summaries, when asked for, hold the summary of each listed job that
+	// has one, in the order of jobs.
+	Summaries     []*JobSummary `protobuf:"bytes,300,rep,name=summaries,proto3" json:"summaries,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -645,6 +657,13 @@ func (x *JobListResponse) GetJobs() []*Job {
 func (x *JobListResponse) GetMeta() *QueryMeta {
 	if x != nil {
 		return x.Meta
+	}
+	return nil
+}
+
+func (x *JobListResponse) GetSummaries() []*JobSummary {
+	if x != nil {
+		return x.Summaries
 	}
 	return nil
 }
@@ -4242,13 +4261,15 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\aoptions\x18\x02 \x01(\v2\x1c.drover.structs.QueryOptionsR\aoptions\"i\n" +
 	"\x11SingleJobResponse\x12%\n" +
 	"\x03job\x18\x01 \x01(\v2\x13.drover.structs.JobR\x03job\x12-\n" +
-	"\x04meta\x18\x02 \x01(\v2\x19.drover.structs.QueryMetaR\x04meta\"`\n" +
+	"\x04meta\x18\x02 \x01(\v2\x19.drover.structs.QueryMetaR\x04meta\"\x7f\n" +
 	"\x0eJobListRequest\x12\x16\n" +
 	"\x06prefix\x18\x01 \x01(\tR\x06prefix\x126\n" +
-	"\aoptions\x18\x02 \x01(\v2\x1c.drover.structs.QueryOptionsR\aoptions\"i\n" +
+	"\aoptions\x18\x02 \x01(\v2\x1c.drover.structs.QueryOptionsR\aoptions\x12\x1d\n" +
+	"\tsummaries\x18\xac\x02 \x01(\bR\tsummaries\"\xa4\x01\n" +
 	"\x0fJobListResponse\x12'\n" +
 	"\x04jobs\x18\x01 \x03(\v2\x13.drover.structs.JobR\x04jobs\x12-\n" +
-	"\x04meta\x18\x02 \x01(\v2\x19.drover.structs.QueryMetaR\x04meta\"z\n" +
+	"\x04meta\x18\x02 \x01(\v2\x19.drover.structs.QueryMetaR\x04meta\x129\n" +
+	"\tsummaries\x18\xac\x02 \x03(\v2\x1a.drover.structs.JobSummaryR\tsummaries\"z\n" +
 	"\x10AllocListRequest\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x17\n" +
 	"\anode_id\x18\x02 \x01(\tR\x06nodeId\x126\n" +
@@ -4607,13 +4628,14 @@ var file_structs_rpc_proto_goTypes = []any{
 	(*JobVersionsResponse)(nil),        // 67: drover.structs.JobVersionsResponse
 	nil,                                // 68: drover.structs.AllocTransitionUpdate.TransitionsEntry
 	(*Job)(nil),                        // 69: drover.structs.Job
-	(*Allocation)(nil),                 // 70: drover.structs.Allocation
-	(*Node)(nil),                       // 71: drover.structs.Node
-	(*Evaluation)(nil),                 // 72: drover.structs.Evaluation
-	(*PlanResult)(nil),                 // 73: drover.structs.PlanResult
-	(*SchedulerConfiguration)(nil),     // 74: drover.structs.SchedulerConfiguration
-	(*DrainStrategy)(nil),              // 75: drover.structs.DrainStrategy
-	(*DesiredTransition)(nil),          // 76: drover.structs.DesiredTransition
+	(*JobSummary)(nil),                 // 70: drover.structs.JobSummary
+	(*Allocation)(nil),                 // 71: drover.structs.Allocation
+	(*Node)(nil),                       // 72: drover.structs.Node
+	(*Evaluation)(nil),                 // 73: drover.structs.Evaluation
+	(*PlanResult)(nil),                 // 74: drover.structs.PlanResult
+	(*SchedulerConfiguration)(nil),     // 75: drover.structs.SchedulerConfiguration
+	(*DrainStrategy)(nil),              // 76: drover.structs.DrainStrategy
+	(*DesiredTransition)(nil),          // 77: drover.structs.DesiredTransition
 }
 var file_structs_rpc_proto_depIdxs = []int32{
 	69,  // 0: drover.structs.JobRegisterRequest.job:type_name -> drover.structs.Job
@@ -4625,134 +4647,135 @@ var file_structs_rpc_proto_depIdxs = []int32{
 	0,   // 6: drover.structs.JobListRequest.options:type_name -> drover.structs.QueryOptions
 	69,  // 7: drover.structs.JobListResponse.jobs:type_name -> drover.structs.Job
 	1,   // 8: drover.structs.JobListResponse.meta:type_name -> drover.structs.QueryMeta
-	0,   // 9: drover.structs.AllocListRequest.options:type_name -> drover.structs.QueryOptions
-	70,  // 10: drover.structs.AllocListResponse.allocations:type_name -> drover.structs.Allocation
-	1,   // 11: drover.structs.AllocListResponse.meta:type_name -> drover.structs.QueryMeta
-	0,   // 12: drover.structs.NodeListRequest.options:type_name -> drover.structs.QueryOptions
-	71,  // 13: drover.structs.NodeListResponse.nodes:type_name -> drover.structs.Node
-	1,   // 14: drover.structs.NodeListResponse.meta:type_name -> drover.structs.QueryMeta
-	0,   // 15: drover.structs.EvalSpecificRequest.options:type_name -> drover.structs.QueryOptions
-	72,  // 16: drover.structs.SingleEvalResponse.eval:type_name -> drover.structs.Evaluation
-	1,   // 17: drover.structs.SingleEvalResponse.meta:type_name -> drover.structs.QueryMeta
-	71,  // 18: drover.structs.NodeRegisterRequest.node:type_name -> drover.structs.Node
-	2,   // 19: drover.structs.NodeUpdateResponse.meta:type_name -> drover.structs.WriteMeta
-	0,   // 20: drover.structs.NodeAllocsRequest.options:type_name -> drover.structs.QueryOptions
-	70,  // 21: drover.structs.NodeAllocsResponse.allocations:type_name -> drover.structs.Allocation
-	1,   // 22: drover.structs.NodeAllocsResponse.meta:type_name -> drover.structs.QueryMeta
-	70,  // 23: drover.structs.AllocUpdateRequest.allocations:type_name -> drover.structs.Allocation
-	2,   // 24: drover.structs.GenericResponse.meta:type_name -> drover.structs.WriteMeta
-	25,  // 25: drover.structs.LogCommand.job_upsert:type_name -> drover.structs.JobUpsert
-	26,  // 26: drover.structs.LogCommand.job_delete:type_name -> drover.structs.JobDelete
-	27,  // 27: drover.structs.LogCommand.node_upsert:type_name -> drover.structs.NodeUpsert
-	28,  // 28: drover.structs.LogCommand.node_status:type_name -> drover.structs.NodeStatusUpdate
-	29,  // 29: drover.structs.LogCommand.eval_upsert:type_name -> drover.structs.EvalUpsert
-	30,  // 30: drover.structs.LogCommand.plan_apply:type_name -> drover.structs.PlanApply
-	31,  // 31: drover.structs.LogCommand.alloc_client_update:type_name -> drover.structs.AllocClientUpdate
-	33,  // 32: drover.structs.LogCommand.gc_reap:type_name -> drover.structs.GCReap
-	51,  // 33: drover.structs.LogCommand.state_restore:type_name -> drover.structs.StateRestore
-	62,  // 34: drover.structs.LogCommand.scheduler_config_set:type_name -> drover.structs.SchedulerConfigSet
-	57,  // 35: drover.structs.LogCommand.alloc_transition:type_name -> drover.structs.AllocTransitionUpdate
-	58,  // 36: drover.structs.LogCommand.node_drain:type_name -> drover.structs.NodeDrainUpdate
-	59,  // 37: drover.structs.LogCommand.node_eligibility:type_name -> drover.structs.NodeEligibilityUpdate
-	69,  // 38: drover.structs.JobUpsert.job:type_name -> drover.structs.Job
-	72,  // 39: drover.structs.JobUpsert.eval:type_name -> drover.structs.Evaluation
-	72,  // 40: drover.structs.JobDelete.eval:type_name -> drover.structs.Evaluation
-	71,  // 41: drover.structs.NodeUpsert.node:type_name -> drover.structs.Node
-	72,  // 42: drover.structs.NodeUpsert.evals:type_name -> drover.structs.Evaluation
-	72,  // 43: drover.structs.NodeStatusUpdate.evals:type_name -> drover.structs.Evaluation
-	72,  // 44: drover.structs.EvalUpsert.evals:type_name -> drover.structs.Evaluation
-	73,  // 45: drover.structs.PlanApply.result:type_name -> drover.structs.PlanResult
-	72,  // 46: drover.structs.PlanApply.eval:type_name -> drover.structs.Evaluation
-	72,  // 47: drover.structs.PlanApply.new_evals:type_name -> drover.structs.Evaluation
-	69,  // 48: drover.structs.PlanApply.job:type_name -> drover.structs.Job
-	70,  // 49: drover.structs.AllocClientUpdate.allocations:type_name -> drover.structs.Allocation
-	72,  // 50: drover.structs.AllocClientUpdate.evals:type_name -> drover.structs.Evaluation
-	32,  // 51: drover.structs.GCReap.jobs:type_name -> drover.structs.JobRef
-	69,  // 52: drover.structs.StateSnapshot.jobs:type_name -> drover.structs.Job
-	71,  // 53: drover.structs.StateSnapshot.nodes:type_name -> drover.structs.Node
-	70,  // 54: drover.structs.StateSnapshot.allocations:type_name -> drover.structs.Allocation
-	72,  // 55: drover.structs.StateSnapshot.evals:type_name -> drover.structs.Evaluation
-	69,  // 56: drover.structs.StateSnapshot.job_versions:type_name -> drover.structs.Job
-	74,  // 57: drover.structs.StateSnapshot.scheduler_config:type_name -> drover.structs.SchedulerConfiguration
-	38,  // 58: drover.structs.ServerInfoRequest.self:type_name -> drover.structs.RaftPeer
-	38,  // 59: drover.structs.ServerInfoResponse.self:type_name -> drover.structs.RaftPeer
-	38,  // 60: drover.structs.ServerInfoResponse.peers:type_name -> drover.structs.RaftPeer
-	38,  // 61: drover.structs.AddRaftPeerRequest.peer:type_name -> drover.structs.RaftPeer
-	0,   // 62: drover.structs.RaftConfigurationRequest.options:type_name -> drover.structs.QueryOptions
-	38,  // 63: drover.structs.RaftServer.peer:type_name -> drover.structs.RaftPeer
-	44,  // 64: drover.structs.RaftConfigurationResponse.servers:type_name -> drover.structs.RaftServer
-	38,  // 65: drover.structs.SnapshotHeader.peers:type_name -> drover.structs.RaftPeer
-	49,  // 66: drover.structs.StateRestore.records:type_name -> drover.structs.SnapshotRecord
-	75,  // 67: drover.structs.NodeDrainRequest.drain_strategy:type_name -> drover.structs.DrainStrategy
-	2,   // 68: drover.structs.NodeDrainResponse.meta:type_name -> drover.structs.WriteMeta
-	68,  // 69: drover.structs.AllocTransitionUpdate.transitions:type_name -> drover.structs.AllocTransitionUpdate.TransitionsEntry
-	72,  // 70: drover.structs.AllocTransitionUpdate.evals:type_name -> drover.structs.Evaluation
-	75,  // 71: drover.structs.NodeDrainUpdate.drain_strategy:type_name -> drover.structs.DrainStrategy
-	72,  // 72: drover.structs.NodeDrainUpdate.evals:type_name -> drover.structs.Evaluation
-	72,  // 73: drover.structs.NodeEligibilityUpdate.evals:type_name -> drover.structs.Evaluation
-	2,   // 74: drover.structs.NodeEligibilityResponse.meta:type_name -> drover.structs.WriteMeta
-	74,  // 75: drover.structs.SchedulerConfigSet.config:type_name -> drover.structs.SchedulerConfiguration
-	0,   // 76: drover.structs.SchedulerConfigRequest.options:type_name -> drover.structs.QueryOptions
-	74,  // 77: drover.structs.SchedulerConfigResponse.config:type_name -> drover.structs.SchedulerConfiguration
-	1,   // 78: drover.structs.SchedulerConfigResponse.meta:type_name -> drover.structs.QueryMeta
-	74,  // 79: drover.structs.SchedulerSetConfigRequest.config:type_name -> drover.structs.SchedulerConfiguration
-	2,   // 80: drover.structs.SchedulerSetConfigResponse.meta:type_name -> drover.structs.WriteMeta
-	69,  // 81: drover.structs.JobVersionsResponse.versions:type_name -> drover.structs.Job
-	1,   // 82: drover.structs.JobVersionsResponse.meta:type_name -> drover.structs.QueryMeta
-	76,  // 83: drover.structs.AllocTransitionUpdate.TransitionsEntry.value:type_name -> drover.structs.DesiredTransition
-	3,   // 84: drover.structs.Drover.RegisterJob:input_type -> drover.structs.JobRegisterRequest
-	5,   // 85: drover.structs.Drover.DeregisterJob:input_type -> drover.structs.JobDeregisterRequest
-	7,   // 86: drover.structs.Drover.GetJob:input_type -> drover.structs.JobSpecificRequest
-	9,   // 87: drover.structs.Drover.ListJobs:input_type -> drover.structs.JobListRequest
-	11,  // 88: drover.structs.Drover.ListAllocations:input_type -> drover.structs.AllocListRequest
-	13,  // 89: drover.structs.Drover.ListNodes:input_type -> drover.structs.NodeListRequest
-	15,  // 90: drover.structs.Drover.GetEvaluation:input_type -> drover.structs.EvalSpecificRequest
-	17,  // 91: drover.structs.Drover.RegisterNode:input_type -> drover.structs.NodeRegisterRequest
-	18,  // 92: drover.structs.Drover.Heartbeat:input_type -> drover.structs.NodeHeartbeatRequest
-	20,  // 93: drover.structs.Drover.GetNodeAllocations:input_type -> drover.structs.NodeAllocsRequest
-	22,  // 94: drover.structs.Drover.UpdateAllocations:input_type -> drover.structs.AllocUpdateRequest
-	35,  // 95: drover.structs.Drover.Raft:input_type -> drover.structs.RaftMessage
-	46,  // 96: drover.structs.Drover.InstallSnapshot:input_type -> drover.structs.SnapshotChunk
-	39,  // 97: drover.structs.Drover.ServerInfo:input_type -> drover.structs.ServerInfoRequest
-	41,  // 98: drover.structs.Drover.AddRaftPeer:input_type -> drover.structs.AddRaftPeerRequest
-	42,  // 99: drover.structs.Drover.RemoveRaftPeer:input_type -> drover.structs.RemoveRaftPeerRequest
-	43,  // 100: drover.structs.Drover.RaftConfiguration:input_type -> drover.structs.RaftConfigurationRequest
-	50,  // 101: drover.structs.Drover.Restore:input_type -> drover.structs.RestoreChunk
-	53,  // 102: drover.structs.Drover.GarbageCollect:input_type -> drover.structs.GarbageCollectRequest
-	55,  // 103: drover.structs.Drover.UpdateNodeDrain:input_type -> drover.structs.NodeDrainRequest
-	60,  // 104: drover.structs.Drover.UpdateNodeEligibility:input_type -> drover.structs.NodeEligibilityRequest
-	63,  // 105: drover.structs.Drover.GetSchedulerConfiguration:input_type -> drover.structs.SchedulerConfigRequest
-	65,  // 106: drover.structs.Drover.SetSchedulerConfiguration:input_type -> drover.structs.SchedulerSetConfigRequest
-	7,   // 107: drover.structs.Drover.GetJobVersions:input_type -> drover.structs.JobSpecificRequest
-	4,   // 108: drover.structs.Drover.RegisterJob:output_type -> drover.structs.JobRegisterResponse
-	6,   // 109: drover.structs.Drover.DeregisterJob:output_type -> drover.structs.JobDeregisterResponse
-	8,   // 110: drover.structs.Drover.GetJob:output_type -> drover.structs.SingleJobResponse
-	10,  // 111: drover.structs.Drover.ListJobs:output_type -> drover.structs.JobListResponse
-	12,  // 112: drover.structs.Drover.ListAllocations:output_type -> drover.structs.AllocListResponse
-	14,  // 113: drover.structs.Drover.ListNodes:output_type -> drover.structs.NodeListResponse
-	16,  // 114: drover.structs.Drover.GetEvaluation:output_type -> drover.structs.SingleEvalResponse
-	19,  // 115: drover.structs.Drover.RegisterNode:output_type -> drover.structs.NodeUpdateResponse
-	19,  // 116: drover.structs.Drover.Heartbeat:output_type -> drover.structs.NodeUpdateResponse
-	21,  // 117: drover.structs.Drover.GetNodeAllocations:output_type -> drover.structs.NodeAllocsResponse
-	23,  // 118: drover.structs.Drover.UpdateAllocations:output_type -> drover.structs.GenericResponse
-	36,  // 119: drover.structs.Drover.Raft:output_type -> drover.structs.Empty
-	36,  // 120: drover.structs.Drover.InstallSnapshot:output_type -> drover.structs.Empty
-	40,  // 121: drover.structs.Drover.ServerInfo:output_type -> drover.structs.ServerInfoResponse
-	23,  // 122: drover.structs.Drover.AddRaftPeer:output_type -> drover.structs.GenericResponse
-	23,  // 123: drover.structs.Drover.RemoveRaftPeer:output_type -> drover.structs.GenericResponse
-	45,  // 124: drover.structs.Drover.RaftConfiguration:output_type -> drover.structs.RaftConfigurationResponse
-	23,  // 125: drover.structs.Drover.Restore:output_type -> drover.structs.GenericResponse
-	54,  // 126: drover.structs.Drover.GarbageCollect:output_type -> drover.structs.GarbageCollectResponse
-	56,  // 127: drover.structs.Drover.UpdateNodeDrain:output_type -> drover.structs.NodeDrainResponse
-	61,  // 128: drover.structs.Drover.UpdateNodeEligibility:output_type -> drover.structs.NodeEligibilityResponse
-	64,  // 129: drover.structs.Drover.GetSchedulerConfiguration:output_type -> drover.structs.SchedulerConfigResponse
-	66,  // 130: drover.structs.Drover.SetSchedulerConfiguration:output_type -> drover.structs.SchedulerSetConfigResponse
-	67,  // 131: drover.structs.Drover.GetJobVersions:output_type -> drover.structs.JobVersionsResponse
-	108, // [108:132] is the sub-list for method output_type
-	84,  // [84:108] is the sub-list for method input_type
-	84,  // [84:84] is the sub-list for extension type_name
-	84,  // [84:84] is the sub-list for extension extendee
-	0,   // [0:84] is the sub-list for field type_name
+	70,  // 9: drover.structs.JobListResponse.summaries:type_name -> drover.structs.JobSummary
+	0,   // 10: drover.structs.AllocListRequest.options:type_name -> drover.structs.QueryOptions
+	71,  // 11: drover.structs.AllocListResponse.allocations:type_name -> drover.structs.Allocation
+	1,   // 12: drover.structs.AllocListResponse.meta:type_name -> drover.structs.QueryMeta
+	0,   // 13: drover.structs.NodeListRequest.options:type_name -> drover.structs.QueryOptions
+	72,  // 14: drover.structs.NodeListResponse.nodes:type_name -> drover.structs.Node
+	1,   // 15: drover.structs.NodeListResponse.meta:type_name -> drover.structs.QueryMeta
+	0,   // 16: drover.structs.EvalSpecificRequest.options:type_name -> drover.structs.QueryOptions
+	73,  // 17: drover.structs.SingleEvalResponse.eval:type_name -> drover.structs.Evaluation
+	1,   // 18: drover.structs.SingleEvalResponse.meta:type_name -> drover.structs.QueryMeta
+	72,  // 19: drover.structs.NodeRegisterRequest.node:type_name -> drover.structs.Node
+	2,   // 20: drover.structs.NodeUpdateResponse.meta:type_name -> drover.structs.WriteMeta
+	0,   // 21: drover.structs.NodeAllocsRequest.options:type_name -> drover.structs.QueryOptions
+	71,  // 22: drover.structs.NodeAllocsResponse.allocations:type_name -> drover.structs.Allocation
+	1,   // 23: drover.structs.NodeAllocsResponse.meta:type_name -> drover.structs.QueryMeta
+	71,  // 24: drover.structs.AllocUpdateRequest.allocations:type_name -> drover.structs.Allocation
+	2,   // 25: drover.structs.GenericResponse.meta:type_name -> drover.structs.WriteMeta
+	25,  // 26: drover.structs.LogCommand.job_upsert:type_name -> drover.structs.JobUpsert
+	26,  // 27: drover.structs.LogCommand.job_delete:type_name -> drover.structs.JobDelete
+	27,  // 28: drover.structs.LogCommand.node_upsert:type_name -> drover.structs.NodeUpsert
+	28,  // 29: drover.structs.LogCommand.node_status:type_name -> drover.structs.NodeStatusUpdate
+	29,  // 30: drover.structs.LogCommand.eval_upsert:type_name -> drover.structs.EvalUpsert
+	30,  // 31: drover.structs.LogCommand.plan_apply:type_name -> drover.structs.PlanApply
+	31,  // 32: drover.structs.LogCommand.alloc_client_update:type_name -> drover.structs.AllocClientUpdate
+	33,  // 33: drover.structs.LogCommand.gc_reap:type_name -> drover.structs.GCReap
+	51,  // 34: drover.structs.LogCommand.state_restore:type_name -> drover.structs.StateRestore
+	62,  // 35: drover.structs.LogCommand.scheduler_config_set:type_name -> drover.structs.SchedulerConfigSet
+	57,  // 36: drover.structs.LogCommand.alloc_transition:type_name -> drover.structs.AllocTransitionUpdate
+	58,  // 37: drover.structs.LogCommand.node_drain:type_name -> drover.structs.NodeDrainUpdate
+	59,  // 38: drover.structs.LogCommand.node_eligibility:type_name -> drover.structs.NodeEligibilityUpdate
+	69,  // 39: drover.structs.JobUpsert.job:type_name -> drover.structs.Job
+	73,  // 40: drover.structs.JobUpsert.eval:type_name -> drover.structs.Evaluation
+	73,  // 41: drover.structs.JobDelete.eval:type_name -> drover.structs.Evaluation
+	72,  // 42: drover.structs.NodeUpsert.node:type_name -> drover.structs.Node
+	73,  // 43: drover.structs.NodeUpsert.evals:type_name -> drover.structs.Evaluation
+	73,  // 44: drover.structs.NodeStatusUpdate.evals:type_name -> drover.structs.Evaluation
+	73,  // 45: drover.structs.EvalUpsert.evals:type_name -> drover.structs.Evaluation
+	74,  // 46: drover.structs.PlanApply.result:type_name -> drover.structs.PlanResult
+	73,  // 47: drover.structs.PlanApply.eval:type_name -> drover.structs.Evaluation
+	73,  // 48: drover.structs.PlanApply.new_evals:type_name -> drover.structs.Evaluation
+	69,  // 49: drover.structs.PlanApply.job:type_name -> drover.structs.Job
+	71,  // 50: drover.structs.AllocClientUpdate.allocations:type_name -> drover.structs.Allocation
+	73,  // 51: drover.structs.AllocClientUpdate.evals:type_name -> drover.structs.Evaluation
+	32,  // 52: drover.structs.GCReap.jobs:type_name -> drover.structs.JobRef
+	69,  // 53: drover.structs.StateSnapshot.jobs:type_name -> drover.structs.Job
+	72,  // 54: drover.structs.StateSnapshot.nodes:type_name -> drover.structs.Node
+	71,  // 55: drover.structs.StateSnapshot.allocations:type_name -> drover.structs.Allocation
+	73,  // 56: drover.structs.StateSnapshot.evals:type_name -> drover.structs.Evaluation
+	69,  // 57: drover.structs.StateSnapshot.job_versions:type_name -> drover.structs.Job
+	75,  // 58: drover.structs.StateSnapshot.scheduler_config:type_name -> drover.structs.SchedulerConfiguration
+	38,  // 59: drover.structs.ServerInfoRequest.self:type_name -> drover.structs.RaftPeer
+	38,  // 60: drover.structs.ServerInfoResponse.self:type_name -> drover.structs.RaftPeer
+	38,  // 61: drover.structs.ServerInfoResponse.peers:type_name -> drover.structs.RaftPeer
+	38,  // 62: drover.structs.AddRaftPeerRequest.peer:type_name -> drover.structs.RaftPeer
+	0,   // 63: drover.structs.RaftConfigurationRequest.options:type_name -> drover.structs.QueryOptions
+	38,  // 64: drover.structs.RaftServer.peer:type_name -> drover.structs.RaftPeer
+	44,  // 65: drover.structs.RaftConfigurationResponse.servers:type_name -> drover.structs.RaftServer
+	38,  // 66: drover.structs.SnapshotHeader.peers:type_name -> drover.structs.RaftPeer
+	49,  // 67: drover.structs.StateRestore.records:type_name -> drover.structs.SnapshotRecord
+	76,  // 68: drover.structs.NodeDrainRequest.drain_strategy:type_name -> drover.structs.DrainStrategy
+	2,   // 69: drover.structs.NodeDrainResponse.meta:type_name -> drover.structs.WriteMeta
+	68,  // 70: drover.structs.AllocTransitionUpdate.transitions:type_name -> drover.structs.AllocTransitionUpdate.TransitionsEntry
+	73,  // 71: drover.structs.AllocTransitionUpdate.evals:type_name -> drover.structs.Evaluation
+	76,  // 72: drover.structs.NodeDrainUpdate.drain_strategy:type_name -> drover.structs.DrainStrategy
+	73,  // 73: drover.structs.NodeDrainUpdate.evals:type_name -> drover.structs.Evaluation
+	73,  // 74: drover.structs.NodeEligibilityUpdate.evals:type_name -> drover.structs.Evaluation
+	2,   // 75: drover.structs.NodeEligibilityResponse.meta:type_name -> drover.structs.WriteMeta
+	75,  // 76: drover.structs.SchedulerConfigSet.config:type_name -> drover.structs.SchedulerConfiguration
+	0,   // 77: drover.structs.SchedulerConfigRequest.options:type_name -> drover.structs.QueryOptions
+	75,  // 78: drover.structs.SchedulerConfigResponse.config:type_name -> drover.structs.SchedulerConfiguration
+	1,   // 79: drover.structs.SchedulerConfigResponse.meta:type_name -> drover.structs.QueryMeta
+	75,  // 80: drover.structs.SchedulerSetConfigRequest.config:type_name -> drover.structs.SchedulerConfiguration
+	2,   // 81: drover.structs.SchedulerSetConfigResponse.meta:type_name -> drover.structs.WriteMeta
+	69,  // 82: drover.structs.JobVersionsResponse.versions:type_name -> drover.structs.Job
+	1,   // 83: drover.structs.JobVersionsResponse.meta:type_name -> drover.structs.QueryMeta
+	77,  // 84: drover.structs.AllocTransitionUpdate.TransitionsEntry.value:type_name -> drover.structs.DesiredTransition
+	3,   // 85: drover.structs.Drover.RegisterJob:input_type -> drover.structs.JobRegisterRequest
+	5,   // 86: drover.structs.Drover.DeregisterJob:input_type -> drover.structs.JobDeregisterRequest
+	7,   // 87: drover.structs.Drover.GetJob:input_type -> drover.structs.JobSpecificRequest
+	9,   // 88: drover.structs.Drover.ListJobs:input_type -> drover.structs.JobListRequest
+	11,  // 89: drover.structs.Drover.ListAllocations:input_type -> drover.structs.AllocListRequest
+	13,  // 90: drover.structs.Drover.ListNodes:input_type -> drover.structs.NodeListRequest
+	15,  // 91: drover.structs.Drover.GetEvaluation:input_type -> drover.structs.EvalSpecificRequest
+	17,  // 92: drover.structs.Drover.RegisterNode:input_type -> drover.structs.NodeRegisterRequest
+	18,  // 93: drover.structs.Drover.Heartbeat:input_type -> drover.structs.NodeHeartbeatRequest
+	20,  // 94: drover.structs.Drover.GetNodeAllocations:input_type -> drover.structs.NodeAllocsRequest
+	22,  // 95: drover.structs.Drover.UpdateAllocations:input_type -> drover.structs.AllocUpdateRequest
+	35,  // 96: drover.structs.Drover.Raft:input_type -> drover.structs.RaftMessage
+	46,  // 97: drover.structs.Drover.InstallSnapshot:input_type -> drover.structs.SnapshotChunk
+	39,  // 98: drover.structs.Drover.ServerInfo:input_type -> drover.structs.ServerInfoRequest
+	41,  // 99: drover.structs.Drover.AddRaftPeer:input_type -> drover.structs.AddRaftPeerRequest
+	42,  // 100: drover.structs.Drover.RemoveRaftPeer:input_type -> drover.structs.RemoveRaftPeerRequest
+	43,  // 101: drover.structs.Drover.RaftConfiguration:input_type -> drover.structs.RaftConfigurationRequest
+	50,  // 102: drover.structs.Drover.Restore:input_type -> drover.structs.RestoreChunk
+	53,  // 103: drover.structs.Drover.GarbageCollect:input_type -> drover.structs.GarbageCollectRequest
+	55,  // 104: drover.structs.Drover.UpdateNodeDrain:input_type -> drover.structs.NodeDrainRequest
+	60,  // 105: drover.structs.Drover.UpdateNodeEligibility:input_type -> drover.structs.NodeEligibilityRequest
+	63,  // 106: drover.structs.Drover.GetSchedulerConfiguration:input_type -> drover.structs.SchedulerConfigRequest
+	65,  // 107: drover.structs.Drover.SetSchedulerConfiguration:input_type -> drover.structs.SchedulerSetConfigRequest
+	7,   // 108: drover.structs.Drover.GetJobVersions:input_type -> drover.structs.JobSpecificRequest
+	4,   // 109: drover.structs.Drover.RegisterJob:output_type -> drover.structs.JobRegisterResponse
+	6,   // 110: drover.structs.Drover.DeregisterJob:output_type -> drover.structs.JobDeregisterResponse
+	8,   // 111: drover.structs.Drover.GetJob:output_type -> drover.structs.SingleJobResponse
+	10,  // 112: drover.structs.Drover.ListJobs:output_type -> drover.structs.JobListResponse
+	12,  // 113: drover.structs.Drover.ListAllocations:output_type -> drover.structs.AllocListResponse
+	14,  // 114: drover.structs.Drover.ListNodes:output_type -> drover.structs.NodeListResponse
+	16,  // 115: drover.structs.Drover.GetEvaluation:output_type -> drover.structs.SingleEvalResponse
+	19,  // 116: drover.structs.Drover.RegisterNode:output_type -> drover.structs.NodeUpdateResponse
+	19,  // 117: drover.structs.Drover.Heartbeat:output_type -> drover.structs.NodeUpdateResponse
+	21,  // 118: drover.structs.Drover.GetNodeAllocations:output_type -> drover.structs.NodeAllocsResponse
+	23,  // 119: drover.structs.Drover.UpdateAllocations:output_type -> drover.structs.GenericResponse
+	36,  // 120: drover.structs.Drover.Raft:output_type -> drover.structs.Empty
+	36,  // 121: drover.structs.Drover.InstallSnapshot:output_type -> drover.structs.Empty
+	40,  // 122: drover.structs.Drover.ServerInfo:output_type -> drover.structs.ServerInfoResponse
+	23,  // 123: drover.structs.Drover.AddRaftPeer:output_type -> drover.structs.GenericResponse
+	23,  // 124: drover.structs.Drover.RemoveRaftPeer:output_type -> drover.structs.GenericResponse
+	45,  // 125: drover.structs.Drover.RaftConfiguration:output_type -> drover.structs.RaftConfigurationResponse
+	23,  // 126: drover.structs.Drover.Restore:output_type -> drover.structs.GenericResponse
+	54,  // 127: drover.structs.Drover.GarbageCollect:output_type -> drover.structs.GarbageCollectResponse
+	56,  // 128: drover.structs.Drover.UpdateNodeDrain:output_type -> drover.structs.NodeDrainResponse
+	61,  // 129: drover.structs.Drover.UpdateNodeEligibility:output_type -> drover.structs.NodeEligibilityResponse
+	64,  // 130: drover.structs.Drover.GetSchedulerConfiguration:output_type -> drover.structs.SchedulerConfigResponse
+	66,  // 131: drover.structs.Drover.SetSchedulerConfiguration:output_type -> drover.structs.SchedulerSetConfigResponse
+	67,  // 132: drover.structs.Drover.GetJobVersions:output_type -> drover.structs.JobVersionsResponse
+	109, // [109:133] is the sub-list for method output_type
+	85,  // [85:109] is the sub-list for method input_type
+	85,  // [85:85] is the sub-list for extension type_name
+	85,  // [85:85] is the sub-list for extension extendee
+	0,   // [0:85] is the sub-list for field type_name
 }
 
 func init() { file_structs_rpc_proto_init() }

@@ -2966,6 +2966,192 @@ func (x *SchedulerConfiguration) GetModifyIndex() uint64 {
 	return 0
 }
 
+// TaskGroupSummary counts a task group's allocations by client status
+// (starting is pending), and the placements still queued.
+type TaskGroupSummary struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Queued        int32                  `protobuf:"varint,1,opt,name=queued,proto3" json:"queued,omitempty"`
+	Starting      int32                  `protobuf:"varint,2,opt,name=starting,proto3" json:"starting,omitempty"`
+	Running       int32                  `protobuf:"varint,3,opt,name=running,proto3" json:"running,omitempty"`
+	Complete      int32                  `protobuf:"varint,4,opt,name=complete,proto3" json:"complete,omitempty"`
+	Failed        int32                  `protobuf:"varint,5,opt,name=failed,proto3" json:"failed,omitempty"`
+	Lost          int32                  `protobuf:"varint,6,opt,name=lost,proto3" json:"lost,omitempty"`
+	Unknown       int32                  `protobuf:"varint,7,opt,name=unknown,proto3" json:"unknown,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TaskGroupSummary) Reset() {
+	*x = TaskGroupSummary{}
+	mi := &file_structs_structs_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TaskGroupSummary) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TaskGroupSummary) ProtoMessage() {}
+
+func (x *TaskGroupSummary) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_structs_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TaskGroupSummary.ProtoReflect.Descriptor instead.
+func (*TaskGroupSummary) Descriptor() ([]byte, []int) {
+	return file_structs_structs_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *TaskGroupSummary) GetQueued() int32 {
+	if x != nil {
+		return x.Queued
+	}
+	return 0
+}
+
+func (x *TaskGroupSummary) GetStarting() int32 {
+	if x != nil {
+		return x.Starting
+	}
+	return 0
+}
+
+func (x *TaskGroupSummary) GetRunning() int32 {
+	if x != nil {
+		return x.Running
+	}
+	return 0
+}
+
+func (x *TaskGroupSummary) GetComplete() int32 {
+	if x != nil {
+		return x.Complete
+	}
+	return 0
+}
+
+func (x *TaskGroupSummary) GetFailed() int32 {
+	if x != nil {
+		return x.Failed
+	}
+	return 0
+}
+
+func (x *TaskGroupSummary) GetLost() int32 {
+	if x != nil {
+		return x.Lost
+	}
+	return 0
+}
+
+func (x *TaskGroupSummary) GetUnknown() int32 {
+	if x != nil {
+		return x.Unknown
+	}
+	return 0
+}
+
+// JobSummary is what a job's allocations are doing, per task group. The
+// state store derives it from the allocations and evaluations it holds
+// and keeps it current in the transactions that change them.
+type JobSummary struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Namespace string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	JobId     string                 `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	// groups holds only groups with something to count.
+	Groups map[string]*TaskGroupSummary `protobuf:"bytes,3,rep,name=groups,proto3" json:"groups,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// modify_index is the highest modify index among the allocations and
+	// evaluations that changed the summary.
+	ModifyIndex uint64 `protobuf:"varint,4,opt,name=modify_index,json=modifyIndex,proto3" json:"modify_index,omitempty"`
+	// queued_eval_id and queued_index name the evaluation the queued counts
+	// come from: the job's latest (by modify index, then id) that reported any.
+	QueuedEvalId  string `protobuf:"bytes,5,opt,name=queued_eval_id,json=queuedEvalId,proto3" json:"queued_eval_id,omitempty"`
+	QueuedIndex   uint64 `protobuf:"varint,6,opt,name=queued_index,json=queuedIndex,proto3" json:"queued_index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JobSummary) Reset() {
+	*x = JobSummary{}
+	mi := &file_structs_structs_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JobSummary) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JobSummary) ProtoMessage() {}
+
+func (x *JobSummary) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_structs_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JobSummary.ProtoReflect.Descriptor instead.
+func (*JobSummary) Descriptor() ([]byte, []int) {
+	return file_structs_structs_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *JobSummary) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *JobSummary) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *JobSummary) GetGroups() map[string]*TaskGroupSummary {
+	if x != nil {
+		return x.Groups
+	}
+	return nil
+}
+
+func (x *JobSummary) GetModifyIndex() uint64 {
+	if x != nil {
+		return x.ModifyIndex
+	}
+	return 0
+}
+
+func (x *JobSummary) GetQueuedEvalId() string {
+	if x != nil {
+		return x.QueuedEvalId
+	}
+	return ""
+}
+
+func (x *JobSummary) GetQueuedIndex() uint64 {
+	if x != nil {
+		return x.QueuedIndex
+	}
+	return 0
+}
+
 var File_structs_structs_proto protoreflect.FileDescriptor
 
 const file_structs_structs_proto_rawDesc = "" +
@@ -3318,7 +3504,26 @@ const file_structs_structs_proto_rawDesc = "" +
 	"\x17reject_job_registration\x18\x04 \x01(\bR\x15rejectJobRegistration\x12*\n" +
 	"\x11pause_eval_broker\x18\x05 \x01(\bR\x0fpauseEvalBroker\x12!\n" +
 	"\fcreate_index\x18\x06 \x01(\x04R\vcreateIndex\x12!\n" +
-	"\fmodify_index\x18\a \x01(\x04R\vmodifyIndexB$Z\"github.com/droverhq/drover/structsb\x06proto3"
+	"\fmodify_index\x18\a \x01(\x04R\vmodifyIndex\"\xc2\x01\n" +
+	"\x10TaskGroupSummary\x12\x16\n" +
+	"\x06queued\x18\x01 \x01(\x05R\x06queued\x12\x1a\n" +
+	"\bstarting\x18\x02 \x01(\x05R\bstarting\x12\x18\n" +
+	"\arunning\x18\x03 \x01(\x05R\arunning\x12\x1a\n" +
+	"\bcomplete\x18\x04 \x01(\x05R\bcomplete\x12\x16\n" +
+	"\x06failed\x18\x05 \x01(\x05R\x06failed\x12\x12\n" +
+	"\x04lost\x18\x06 \x01(\x05R\x04lost\x12\x18\n" +
+	"\aunknown\x18\a \x01(\x05R\aunknown\"\xca\x02\n" +
+	"\n" +
+	"JobSummary\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x15\n" +
+	"\x06job_id\x18\x02 \x01(\tR\x05jobId\x12>\n" +
+	"\x06groups\x18\x03 \x03(\v2&.drover.structs.JobSummary.GroupsEntryR\x06groups\x12!\n" +
+	"\fmodify_index\x18\x04 \x01(\x04R\vmodifyIndex\x12$\n" +
+	"\x0equeued_eval_id\x18\x05 \x01(\tR\fqueuedEvalId\x12!\n" +
+	"\fqueued_index\x18\x06 \x01(\x04R\vqueuedIndex\x1a[\n" +
+	"\vGroupsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x126\n" +
+	"\x05value\x18\x02 \x01(\v2 .drover.structs.TaskGroupSummaryR\x05value:\x028\x01B$Z\"github.com/droverhq/drover/structsb\x06proto3"
 
 var (
 	file_structs_structs_proto_rawDescOnce sync.Once
@@ -3332,7 +3537,7 @@ func file_structs_structs_proto_rawDescGZIP() []byte {
 	return file_structs_structs_proto_rawDescData
 }
 
-var file_structs_structs_proto_msgTypes = make([]protoimpl.MessageInfo, 50)
+var file_structs_structs_proto_msgTypes = make([]protoimpl.MessageInfo, 53)
 var file_structs_structs_proto_goTypes = []any{
 	(*Resources)(nil),              // 0: drover.structs.Resources
 	(*Constraint)(nil),             // 1: drover.structs.Constraint
@@ -3365,76 +3570,79 @@ var file_structs_structs_proto_goTypes = []any{
 	(*RescheduleTracker)(nil),      // 28: drover.structs.RescheduleTracker
 	(*PreemptionConfig)(nil),       // 29: drover.structs.PreemptionConfig
 	(*SchedulerConfiguration)(nil), // 30: drover.structs.SchedulerConfiguration
-	nil,                            // 31: drover.structs.Task.EnvEntry
-	nil,                            // 32: drover.structs.Task.MetaEntry
-	nil,                            // 33: drover.structs.TaskGroup.MetaEntry
-	nil,                            // 34: drover.structs.Job.MetaEntry
-	nil,                            // 35: drover.structs.DriverInfo.AttributesEntry
-	nil,                            // 36: drover.structs.Node.AttributesEntry
-	nil,                            // 37: drover.structs.Node.DriversEntry
-	nil,                            // 38: drover.structs.Node.MetaEntry
-	nil,                            // 39: drover.structs.Allocation.TaskResourcesEntry
-	nil,                            // 40: drover.structs.Allocation.TaskStatesEntry
-	nil,                            // 41: drover.structs.AllocMetric.ClassFilteredEntry
-	nil,                            // 42: drover.structs.AllocMetric.ConstraintFilteredEntry
-	nil,                            // 43: drover.structs.AllocMetric.DimensionExhaustedEntry
-	nil,                            // 44: drover.structs.AllocMetric.NodesAvailableEntry
-	nil,                            // 45: drover.structs.AllocMetric.ClassExhaustedEntry
-	nil,                            // 46: drover.structs.Evaluation.FailedTgAllocsEntry
-	nil,                            // 47: drover.structs.Evaluation.QueuedAllocationsEntry
-	nil,                            // 48: drover.structs.Evaluation.ClassEligibilityEntry
-	nil,                            // 49: drover.structs.Artifact.OptionsEntry
-	(*durationpb.Duration)(nil),    // 50: google.protobuf.Duration
-	(*structpb.Struct)(nil),        // 51: google.protobuf.Struct
+	(*TaskGroupSummary)(nil),       // 31: drover.structs.TaskGroupSummary
+	(*JobSummary)(nil),             // 32: drover.structs.JobSummary
+	nil,                            // 33: drover.structs.Task.EnvEntry
+	nil,                            // 34: drover.structs.Task.MetaEntry
+	nil,                            // 35: drover.structs.TaskGroup.MetaEntry
+	nil,                            // 36: drover.structs.Job.MetaEntry
+	nil,                            // 37: drover.structs.DriverInfo.AttributesEntry
+	nil,                            // 38: drover.structs.Node.AttributesEntry
+	nil,                            // 39: drover.structs.Node.DriversEntry
+	nil,                            // 40: drover.structs.Node.MetaEntry
+	nil,                            // 41: drover.structs.Allocation.TaskResourcesEntry
+	nil,                            // 42: drover.structs.Allocation.TaskStatesEntry
+	nil,                            // 43: drover.structs.AllocMetric.ClassFilteredEntry
+	nil,                            // 44: drover.structs.AllocMetric.ConstraintFilteredEntry
+	nil,                            // 45: drover.structs.AllocMetric.DimensionExhaustedEntry
+	nil,                            // 46: drover.structs.AllocMetric.NodesAvailableEntry
+	nil,                            // 47: drover.structs.AllocMetric.ClassExhaustedEntry
+	nil,                            // 48: drover.structs.Evaluation.FailedTgAllocsEntry
+	nil,                            // 49: drover.structs.Evaluation.QueuedAllocationsEntry
+	nil,                            // 50: drover.structs.Evaluation.ClassEligibilityEntry
+	nil,                            // 51: drover.structs.Artifact.OptionsEntry
+	nil,                            // 52: drover.structs.JobSummary.GroupsEntry
+	(*durationpb.Duration)(nil),    // 53: google.protobuf.Duration
+	(*structpb.Struct)(nil),        // 54: google.protobuf.Struct
 }
 var file_structs_structs_proto_depIdxs = []int32{
-	50, // 0: drover.structs.RestartPolicy.interval:type_name -> google.protobuf.Duration
-	50, // 1: drover.structs.RestartPolicy.delay:type_name -> google.protobuf.Duration
-	51, // 2: drover.structs.Task.config:type_name -> google.protobuf.Struct
-	31, // 3: drover.structs.Task.env:type_name -> drover.structs.Task.EnvEntry
+	53, // 0: drover.structs.RestartPolicy.interval:type_name -> google.protobuf.Duration
+	53, // 1: drover.structs.RestartPolicy.delay:type_name -> google.protobuf.Duration
+	54, // 2: drover.structs.Task.config:type_name -> google.protobuf.Struct
+	33, // 3: drover.structs.Task.env:type_name -> drover.structs.Task.EnvEntry
 	0,  // 4: drover.structs.Task.resources:type_name -> drover.structs.Resources
 	1,  // 5: drover.structs.Task.constraints:type_name -> drover.structs.Constraint
-	50, // 6: drover.structs.Task.kill_timeout:type_name -> google.protobuf.Duration
-	32, // 7: drover.structs.Task.meta:type_name -> drover.structs.Task.MetaEntry
+	53, // 6: drover.structs.Task.kill_timeout:type_name -> google.protobuf.Duration
+	34, // 7: drover.structs.Task.meta:type_name -> drover.structs.Task.MetaEntry
 	23, // 8: drover.structs.Task.affinities:type_name -> drover.structs.Affinity
 	17, // 9: drover.structs.Task.artifacts:type_name -> drover.structs.Artifact
 	18, // 10: drover.structs.Task.logs:type_name -> drover.structs.LogConfig
 	3,  // 11: drover.structs.TaskGroup.tasks:type_name -> drover.structs.Task
 	1,  // 12: drover.structs.TaskGroup.constraints:type_name -> drover.structs.Constraint
 	2,  // 13: drover.structs.TaskGroup.restart_policy:type_name -> drover.structs.RestartPolicy
-	33, // 14: drover.structs.TaskGroup.meta:type_name -> drover.structs.TaskGroup.MetaEntry
+	35, // 14: drover.structs.TaskGroup.meta:type_name -> drover.structs.TaskGroup.MetaEntry
 	21, // 15: drover.structs.TaskGroup.network:type_name -> drover.structs.NetworkResource
 	23, // 16: drover.structs.TaskGroup.affinities:type_name -> drover.structs.Affinity
 	25, // 17: drover.structs.TaskGroup.spreads:type_name -> drover.structs.Spread
 	26, // 18: drover.structs.TaskGroup.reschedule_policy:type_name -> drover.structs.ReschedulePolicy
 	1,  // 19: drover.structs.Job.constraints:type_name -> drover.structs.Constraint
 	4,  // 20: drover.structs.Job.task_groups:type_name -> drover.structs.TaskGroup
-	34, // 21: drover.structs.Job.meta:type_name -> drover.structs.Job.MetaEntry
+	36, // 21: drover.structs.Job.meta:type_name -> drover.structs.Job.MetaEntry
 	23, // 22: drover.structs.Job.affinities:type_name -> drover.structs.Affinity
 	25, // 23: drover.structs.Job.spreads:type_name -> drover.structs.Spread
-	35, // 24: drover.structs.DriverInfo.attributes:type_name -> drover.structs.DriverInfo.AttributesEntry
-	36, // 25: drover.structs.Node.attributes:type_name -> drover.structs.Node.AttributesEntry
+	37, // 24: drover.structs.DriverInfo.attributes:type_name -> drover.structs.DriverInfo.AttributesEntry
+	38, // 25: drover.structs.Node.attributes:type_name -> drover.structs.Node.AttributesEntry
 	0,  // 26: drover.structs.Node.resources:type_name -> drover.structs.Resources
-	37, // 27: drover.structs.Node.drivers:type_name -> drover.structs.Node.DriversEntry
-	38, // 28: drover.structs.Node.meta:type_name -> drover.structs.Node.MetaEntry
+	39, // 27: drover.structs.Node.drivers:type_name -> drover.structs.Node.DriversEntry
+	40, // 28: drover.structs.Node.meta:type_name -> drover.structs.Node.MetaEntry
 	8,  // 29: drover.structs.Node.drain_strategy:type_name -> drover.structs.DrainStrategy
 	19, // 30: drover.structs.Node.last_drain:type_name -> drover.structs.DrainMetadata
-	50, // 31: drover.structs.DrainStrategy.deadline:type_name -> google.protobuf.Duration
+	53, // 31: drover.structs.DrainStrategy.deadline:type_name -> google.protobuf.Duration
 	10, // 32: drover.structs.TaskState.events:type_name -> drover.structs.TaskEvent
 	5,  // 33: drover.structs.Allocation.job:type_name -> drover.structs.Job
-	39, // 34: drover.structs.Allocation.task_resources:type_name -> drover.structs.Allocation.TaskResourcesEntry
-	40, // 35: drover.structs.Allocation.task_states:type_name -> drover.structs.Allocation.TaskStatesEntry
+	41, // 34: drover.structs.Allocation.task_resources:type_name -> drover.structs.Allocation.TaskResourcesEntry
+	42, // 35: drover.structs.Allocation.task_states:type_name -> drover.structs.Allocation.TaskStatesEntry
 	9,  // 36: drover.structs.Allocation.desired_transition:type_name -> drover.structs.DesiredTransition
 	22, // 37: drover.structs.Allocation.allocated_ports:type_name -> drover.structs.AllocatedPort
 	28, // 38: drover.structs.Allocation.reschedule_tracker:type_name -> drover.structs.RescheduleTracker
-	41, // 39: drover.structs.AllocMetric.class_filtered:type_name -> drover.structs.AllocMetric.ClassFilteredEntry
-	42, // 40: drover.structs.AllocMetric.constraint_filtered:type_name -> drover.structs.AllocMetric.ConstraintFilteredEntry
-	43, // 41: drover.structs.AllocMetric.dimension_exhausted:type_name -> drover.structs.AllocMetric.DimensionExhaustedEntry
-	44, // 42: drover.structs.AllocMetric.nodes_available:type_name -> drover.structs.AllocMetric.NodesAvailableEntry
-	45, // 43: drover.structs.AllocMetric.class_exhausted:type_name -> drover.structs.AllocMetric.ClassExhaustedEntry
-	46, // 44: drover.structs.Evaluation.failed_tg_allocs:type_name -> drover.structs.Evaluation.FailedTgAllocsEntry
-	47, // 45: drover.structs.Evaluation.queued_allocations:type_name -> drover.structs.Evaluation.QueuedAllocationsEntry
-	48, // 46: drover.structs.Evaluation.class_eligibility:type_name -> drover.structs.Evaluation.ClassEligibilityEntry
+	43, // 39: drover.structs.AllocMetric.class_filtered:type_name -> drover.structs.AllocMetric.ClassFilteredEntry
+	44, // 40: drover.structs.AllocMetric.constraint_filtered:type_name -> drover.structs.AllocMetric.ConstraintFilteredEntry
+	45, // 41: drover.structs.AllocMetric.dimension_exhausted:type_name -> drover.structs.AllocMetric.DimensionExhaustedEntry
+	46, // 42: drover.structs.AllocMetric.nodes_available:type_name -> drover.structs.AllocMetric.NodesAvailableEntry
+	47, // 43: drover.structs.AllocMetric.class_exhausted:type_name -> drover.structs.AllocMetric.ClassExhaustedEntry
+	48, // 44: drover.structs.Evaluation.failed_tg_allocs:type_name -> drover.structs.Evaluation.FailedTgAllocsEntry
+	49, // 45: drover.structs.Evaluation.queued_allocations:type_name -> drover.structs.Evaluation.QueuedAllocationsEntry
+	50, // 46: drover.structs.Evaluation.class_eligibility:type_name -> drover.structs.Evaluation.ClassEligibilityEntry
 	5,  // 47: drover.structs.Plan.job:type_name -> drover.structs.Job
 	12, // 48: drover.structs.Plan.node_allocation:type_name -> drover.structs.Allocation
 	12, // 49: drover.structs.Plan.node_update:type_name -> drover.structs.Allocation
@@ -3442,23 +3650,25 @@ var file_structs_structs_proto_depIdxs = []int32{
 	12, // 51: drover.structs.PlanResult.node_allocation:type_name -> drover.structs.Allocation
 	12, // 52: drover.structs.PlanResult.node_update:type_name -> drover.structs.Allocation
 	12, // 53: drover.structs.PlanResult.node_preemptions:type_name -> drover.structs.Allocation
-	49, // 54: drover.structs.Artifact.options:type_name -> drover.structs.Artifact.OptionsEntry
+	51, // 54: drover.structs.Artifact.options:type_name -> drover.structs.Artifact.OptionsEntry
 	20, // 55: drover.structs.NetworkResource.ports:type_name -> drover.structs.Port
 	24, // 56: drover.structs.Spread.targets:type_name -> drover.structs.SpreadTarget
-	50, // 57: drover.structs.ReschedulePolicy.interval:type_name -> google.protobuf.Duration
-	50, // 58: drover.structs.ReschedulePolicy.delay:type_name -> google.protobuf.Duration
-	50, // 59: drover.structs.ReschedulePolicy.max_delay:type_name -> google.protobuf.Duration
+	53, // 57: drover.structs.ReschedulePolicy.interval:type_name -> google.protobuf.Duration
+	53, // 58: drover.structs.ReschedulePolicy.delay:type_name -> google.protobuf.Duration
+	53, // 59: drover.structs.ReschedulePolicy.max_delay:type_name -> google.protobuf.Duration
 	27, // 60: drover.structs.RescheduleTracker.events:type_name -> drover.structs.RescheduleEvent
 	29, // 61: drover.structs.SchedulerConfiguration.preemption_config:type_name -> drover.structs.PreemptionConfig
-	6,  // 62: drover.structs.Node.DriversEntry.value:type_name -> drover.structs.DriverInfo
-	0,  // 63: drover.structs.Allocation.TaskResourcesEntry.value:type_name -> drover.structs.Resources
-	11, // 64: drover.structs.Allocation.TaskStatesEntry.value:type_name -> drover.structs.TaskState
-	13, // 65: drover.structs.Evaluation.FailedTgAllocsEntry.value:type_name -> drover.structs.AllocMetric
-	66, // [66:66] is the sub-list for method output_type
-	66, // [66:66] is the sub-list for method input_type
-	66, // [66:66] is the sub-list for extension type_name
-	66, // [66:66] is the sub-list for extension extendee
-	0,  // [0:66] is the sub-list for field type_name
+	52, // 62: drover.structs.JobSummary.groups:type_name -> drover.structs.JobSummary.GroupsEntry
+	6,  // 63: drover.structs.Node.DriversEntry.value:type_name -> drover.structs.DriverInfo
+	0,  // 64: drover.structs.Allocation.TaskResourcesEntry.value:type_name -> drover.structs.Resources
+	11, // 65: drover.structs.Allocation.TaskStatesEntry.value:type_name -> drover.structs.TaskState
+	13, // 66: drover.structs.Evaluation.FailedTgAllocsEntry.value:type_name -> drover.structs.AllocMetric
+	31, // 67: drover.structs.JobSummary.GroupsEntry.value:type_name -> drover.structs.TaskGroupSummary
+	68, // [68:68] is the sub-list for method output_type
+	68, // [68:68] is the sub-list for method input_type
+	68, // [68:68] is the sub-list for extension type_name
+	68, // [68:68] is the sub-list for extension extendee
+	0,  // [0:68] is the sub-list for field type_name
 }
 
 func init() { file_structs_structs_proto_init() }
@@ -3472,7 +3682,7 @@ func file_structs_structs_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_structs_structs_proto_rawDesc), len(file_structs_structs_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   50,
+			NumMessages:   53,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -36,6 +36,9 @@ type tables struct {
 	// evalByJob is keyed by namespace\x00job\x00eval.
 	evalByJob   btree[*structs.Evaluation]
 	schedConfig *structs.SchedulerConfiguration
+	// summaries is keyed by namespace\x00job; derived from allocs and
+	// evals (see summary.go).
+	summaries btree[*structs.JobSummary]
 }
 
 func newTables() tables { return tables{} }

@@ -17,6 +17,9 @@ type Txn struct {
 	// Commit, after which they are never changed again.
 	o    *owner
 	done bool
+	// requeued are the jobs whose summaries' queued counts are recomputed
+	// at commit.
+	requeued map[jobKey]bool
 }
 
 // Begin starts a write transaction. Callers must Commit or Abort it.
@@ -34,6 +37,7 @@ func (tx *Txn) Commit(index uint64) {
 	if tx.done {
 		return
 	}
+	tx.finishSummaries()
 	tx.done = true
 	tx.o = nil
 	tx.t.index = max(index, tx.t.index)
@@ -48,6 +52,7 @@ func (tx *Txn) Abort() {
 	}
 	tx.done = true
 	tx.o = nil
+	tx.requeued = nil
 	tx.s.writeMu.Unlock()
 }
 
@@ -166,11 +171,15 @@ func (tx *Txn) DeleteNode(id string) { tx.t.nodes = tx.t.nodes.del(tx.o, id) }
 
 // UpsertEval stores an evaluation and indexes it by job.
 func (tx *Txn) UpsertEval(e *structs.Evaluation) {
-	if old := tx.Eval(e.Id); old != nil && (old.Namespace != e.Namespace || old.JobId != e.JobId) {
+	old := tx.Eval(e.Id)
+	if old != nil && (old.Namespace != e.Namespace || old.JobId != e.JobId) {
 		tx.t.evalByJob = tx.t.evalByJob.del(tx.o, key(old.Namespace, old.JobId, old.Id))
+		tx.forgetEval(old)
+		old = nil
 	}
 	tx.t.evals = tx.t.evals.set(tx.o, e.Id, e)
 	tx.t.evalByJob = tx.t.evalByJob.set(tx.o, key(e.Namespace, e.JobId, e.Id), e)
+	tx.summarizeEval(e, old)
 }
 
 // DeleteEval removes an evaluation.
@@ -181,6 +190,7 @@ func (tx *Txn) DeleteEval(id string) {
 	}
 	tx.t.evals = tx.t.evals.del(tx.o, id)
 	tx.t.evalByJob = tx.t.evalByJob.del(tx.o, key(old.Namespace, old.JobId, old.Id))
+	tx.forgetEval(old)
 }
 
 // UpsertAlloc stores an allocation and indexes it by node and job.
@@ -199,6 +209,7 @@ func (tx *Txn) upsertAlloc(a, old *structs.Allocation) {
 	tx.t.allocs = tx.t.allocs.set(tx.o, a.Id, a)
 	tx.t.allocByNode = tx.t.allocByNode.set(tx.o, key(a.NodeId, a.Id), a)
 	tx.t.allocByJob = tx.t.allocByJob.set(tx.o, key(a.Namespace, a.JobId, a.Id), a)
+	tx.summarizeAlloc(a, old)
 }
 
 // DeleteAlloc removes an allocation and its index entries.
@@ -210,6 +221,7 @@ func (tx *Txn) DeleteAlloc(id string) {
 	tx.t.allocs = tx.t.allocs.del(tx.o, id)
 	tx.t.allocByNode = tx.t.allocByNode.del(tx.o, key(old.NodeId, old.Id))
 	tx.t.allocByJob = tx.t.allocByJob.del(tx.o, key(old.Namespace, old.JobId, old.Id))
+	tx.summarizeAlloc(nil, old)
 }
 
 // SetSchedulerConfig stores the scheduler configuration.

@@ -143,6 +143,7 @@ func (r *Restorer) jobVersion(j *structs.Job) {
 // Install replaces the whole content of the store with what r collected,
 // at index, and wakes blocked readers. r must not be used afterwards.
 func (s *Store) Install(r *Restorer, index uint64) {
+	r.tx.finishSummaries()
 	t := r.tx.t
 	r.tx.o = nil
 	t.index = index

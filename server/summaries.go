@@ -1,0 +1,34 @@
+package server
+
+import (
+	"context"
+
+	"github.com/droverhq/drover/structs"
+)
+
+// JobsWithSummaries is Jobs with the allocation summary of each listed job
+// that has one, in the same order, read from the same state. Summaries are
+// kept by the state store as allocations and evaluations change, so the
+// list costs O(jobs), however many allocations they have.
+func (s *Server) JobsWithSummaries(ctx context.Context, namespace, prefix string) ([]*structs.Job, []*structs.JobSummary, error) {
+	if r := s.otherRegion(ctx, ""); r != "" {
+		var resp *structs.JobListResponse
+		err := s.regionCall(ctx, r, func(ctx context.Context, c structs.DroverClient) (err error) {
+			resp, err = c.ListJobs(ctx, &structs.JobListRequest{Prefix: prefix, Options: remoteQuery(ctx, r, namespace), Summaries: true})
+			return err
+		})
+		return resp.GetJobs(), resp.GetSummaries(), err
+	}
+	if err := s.readBarrier(ctx); err != nil {
+		return nil, nil, err
+	}
+	snap := s.state.Snapshot()
+	jobs := snap.Jobs(namespace, prefix)
+	var sums []*structs.JobSummary
+	for _, j := range jobs {
+		if js := snap.JobSummary(j.Namespace, j.Id); js != nil {
+			sums = append(sums, js)
+		}
+	}
+	return jobs, sums, nil
+}

@@ -121,8 +121,10 @@ func (s *Server) nodeExpired(nodeID string) {
 	}
 }
 
-// reapExpiredNodes marks nodes whose TTL expired down, with evaluations that
-// replace their work. It runs on the leader only.
+// reapExpiredNodes handles the nodes whose timer fired: a live node missed
+// its TTL and is marked down, or disconnected when some of its allocations
+// have a disconnect window; a disconnected node's window ran out (see
+// disconnect.go). Evaluations replace the work. It runs on the leader only.
 func (s *Server) reapExpiredNodes(ctx context.Context) {
 	for {
 		select {
@@ -132,25 +134,13 @@ func (s *Server) reapExpiredNodes(ctx context.Context) {
 			if !s.raft.isLeader() {
 				continue
 			}
-			node := s.node(nodeID)
-			if node == nil || node.Status == structs.NodeStatusDown {
-				continue
+			switch node := s.node(nodeID); {
+			case node == nil || node.Status == structs.NodeStatusDown:
+			case node.Status == structs.NodeStatusDisconnected:
+				s.disconnectExpired(ctx, node)
+			default:
+				s.missedTTL(ctx, node)
 			}
-			s.logger.Warn("node missed its heartbeat TTL, marking it down", "node", nodeID, "name", node.Name)
-			pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			evals, release := s.nodeEventEvals(nodeID, false)
-			_, err := s.raft.propose(pctx, &structs.LogCommand{
-				Command: &structs.LogCommand_NodeStatus{NodeStatus: &structs.NodeStatusUpdate{
-					NodeId: nodeID, Status: structs.NodeStatusDown, Evals: evals,
-				}},
-			})
-			release()
-			cancel()
-			if err != nil {
-				s.logger.Warn("marking node down failed", "node", nodeID, "error", err)
-				continue
-			}
-			s.metrics.nodesDown.Inc()
 		}
 	}
 }

@@ -112,9 +112,13 @@ func (s *Server) authNode(nodeID, secretID string) (*structs.Node, error) {
 	return node, nil
 }
 
-// nodeExpired is called by the TTL tracker; the reaper does the raft write.
+// nodeExpired is called by the TTL tracker (a TTL, or a disconnected
+// node's window, ran out); the reaper does the raft write.
 func (s *Server) nodeExpired(nodeID string) {
-	s.metrics.heartbeatsExpired.Inc()
+	if s.node(nodeID).GetStatus() != structs.NodeStatusDisconnected {
+		// A disconnected node's timer is its window's end, not a TTL.
+		s.metrics.heartbeatsExpired.Inc()
+	}
 	select {
 	case s.expired <- nodeID:
 	case <-s.stopCtx.Done():

@@ -19,6 +19,10 @@ import (
 // brings the node back. A new leader arms the timers of disconnected
 // nodes from the state.
 
+// retryNodeLoss is how soon a node's status change is tried again after
+// its raft write failed.
+const retryNodeLoss = time.Second
+
 // missedTTL handles a node whose TTL expired: it becomes disconnected when
 // one of its allocations can wait for it, down otherwise.
 func (s *Server) missedTTL(ctx context.Context, node *structs.Node) {
@@ -74,7 +78,11 @@ func (s *Server) proposeNodeLoss(ctx context.Context, nodeID string, cmd *struct
 	_, err := s.raft.propose(pctx, cmd)
 	release()
 	if err != nil {
-		s.logger.Warn("recording a node's missed heartbeats failed", "node", nodeID, "error", err)
+		// The node's timer is spent: try again soon, or the node would
+		// keep its status for good. A server that no longer leads has
+		// its timers off, and the next leader arms its own.
+		s.logger.Warn("recording a node's missed heartbeats failed, retrying", "node", nodeID, "error", err)
+		s.ttl.armIdle(nodeID, retryNodeLoss)
 		return
 	}
 	switch after := s.node(nodeID).GetStatus(); {

@@ -22,6 +22,9 @@ type allocRunner struct {
 	states map[string]*structs.TaskState
 	// shuttingDown: the client is stopping; nothing is reported any more.
 	shuttingDown bool
+	// announced is the modify index of the last unknown version of the
+	// allocation whose status was sent again.
+	announced uint64
 
 	stopOnce sync.Once
 	stopCh   chan struct{} // closed to stop every task
@@ -56,7 +59,18 @@ func (r *allocRunner) update(a *structs.Allocation) {
 	}
 	changed := a.DesiredStatus != r.alloc.DesiredStatus || a.AllocModifyIndex != r.alloc.AllocModifyIndex
 	r.alloc = a
+	// Unknown: the servers lost track of the node for a while (its
+	// heartbeats missed) and wait to hear how the allocation is. It is
+	// still wanted, so its tasks go on; its status is sent again, once per
+	// version of the allocation.
+	reannounce := a.ClientStatus == structs.AllocClientUnknown && a.ModifyIndex != r.announced
+	if reannounce {
+		r.announced = a.ModifyIndex
+	}
 	r.mu.Unlock()
+	if reannounce {
+		r.reannounce()
+	}
 	if changed {
 		if err := r.c.state.putAlloc(a); err != nil {
 			r.c.logger.Error("recording allocation", "alloc", a.Id, "error", err)
@@ -193,6 +207,26 @@ func (r *allocRunner) setTaskState(task string, st *structs.TaskState, rec *task
 	if err := r.c.state.putTask(id, task, rec, p); err != nil {
 		r.c.logger.Error("recording task state", "alloc", id, "task", task, "error", err)
 	}
+}
+
+// reannounce queues the allocation's current status for the servers
+// again; before its tasks are set up there is nothing to tell, and their
+// first states will be sent anyway.
+func (r *allocRunner) reannounce() {
+	r.mu.Lock()
+	if r.shuttingDown || len(r.states) == 0 {
+		r.mu.Unlock()
+		return
+	}
+	states := make(map[string]*structs.TaskState, len(r.states))
+	for k, v := range r.states {
+		states[k] = v
+	}
+	id := r.alloc.Id
+	r.mu.Unlock()
+	status, desc := clientStatus(states)
+	r.c.logger.Info("servers marked the allocation unknown while the node was away; reporting it again", "alloc", id, "status", status)
+	r.c.updates.push(&structs.Allocation{Id: id, ClientStatus: status, ClientDescription: desc, TaskStates: states})
 }
 
 // clientStatus derives an allocation's client status from its tasks.

@@ -28,7 +28,14 @@ func (genericScheduler) Schedule(st State, in Input) (*Decision, error) {
 	wants := map[string][]placement{}
 	held := map[string]bool{}
 	followups := map[int64]*structs.Evaluation{}
+	reconnected := ps.reconnect()
 	for _, a := range byStrength(ps.allocs) {
+		if ps.stopped[a.Id] {
+			continue // a replacement of an allocation that reconnected
+		}
+		if r := reconnected[a.Id]; r != nil {
+			a = r
+		}
 		tg := groupOf(job, a.TaskGroup)
 		if tg == nil {
 			if live(a) && !a.ClientTerminal() {
@@ -105,6 +112,11 @@ func (ps *pass) reconcileAlloc(a *structs.Allocation, tg *structs.TaskGroup, hel
 		ps.reconcileFailed(a, tg, want, held, followups)
 	case node == nil:
 		want(placement{name: a.Name, previous: a, stopPrevious: true, stopReason: "alloc is lost since its node is gone"})
+	case a.Disconnected():
+		// Its node missed its heartbeats: a replacement runs meanwhile,
+		// and the original stays, unknown, until its node comes back or
+		// its window runs out (see disconnect.go).
+		want(placement{name: a.Name, previous: a})
 	case a.DesiredTransition.GetMigrate():
 		// Its node drains: placed elsewhere, stopped in the same plan; once
 		// the drain's deadline has passed, stopped even with nowhere to go.

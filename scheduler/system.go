@@ -27,9 +27,13 @@ func (systemScheduler) Schedule(st State, in Input) (*Decision, error) {
 		held[tg.Name] = map[string]bool{}
 		replace[tg.Name] = map[string]placement{}
 	}
+	reconnected := ps.reconnect()
 	for _, a := range byStrength(ps.allocs) {
-		if !live(a) {
+		if !live(a) || ps.stopped[a.Id] {
 			continue
+		}
+		if r := reconnected[a.Id]; r != nil {
+			a = r
 		}
 		tg := groupOf(job, a.TaskGroup)
 		ns := ps.byID[a.NodeId]
@@ -53,8 +57,9 @@ func (systemScheduler) Schedule(st State, in Input) (*Decision, error) {
 		held[tg.Name][a.NodeId] = true
 		node := ns.node
 		switch {
-		case node.Status == structs.NodeStatusDown:
-			// The node-down path marks it lost.
+		case node.Status == structs.NodeStatusDown || node.Status == structs.NodeStatusDisconnected:
+			// The node-down path marks it lost; a disconnected node keeps
+			// it (unknown) until it comes back or the window runs out.
 		case node.DrainStrategy != nil:
 			if !node.DrainStrategy.IgnoreSystemJobs && a.DesiredTransition.GetMigrate() {
 				stop("alloc is being migrated")

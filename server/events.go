@@ -165,6 +165,13 @@ func eventsFor(v *state.Snapshot, index uint64, cmd *structs.LogCommand) []event
 			c.alloc(a.Id)
 		}
 		c.evals(x.NodeStatus.GetEvals())
+	case *structs.LogCommand_NodeDisconnectExpiry:
+		c.typ = events.TypeNodeEvent
+		c.node(x.NodeDisconnectExpiry.NodeId)
+		for _, a := range v.AllocsByNode(x.NodeDisconnectExpiry.NodeId) {
+			c.alloc(a.Id)
+		}
+		c.evals(x.NodeDisconnectExpiry.GetEvals())
 	case *structs.LogCommand_NodeEligibility:
 		c.typ = events.TypeNodeEligibility
 		c.node(x.NodeEligibility.NodeId)

@@ -68,6 +68,8 @@ func (f *fsm) apply(index uint64, data []byte) (*structs.LogCommand, any, error)
 		evals, capacity = f.applyNodeUpsert(tx, index, cmd.Time, c.NodeUpsert)
 	case *structs.LogCommand_NodeStatus:
 		evals, capacity = f.applyNodeStatus(tx, index, cmd.Time, c.NodeStatus)
+	case *structs.LogCommand_NodeDisconnectExpiry:
+		evals, capacity = f.applyNodeDisconnectExpiry(tx, index, cmd.Time, c.NodeDisconnectExpiry)
 	case *structs.LogCommand_EvalUpsert:
 		evals = upsertEvals(tx, index, cmd.Time, c.EvalUpsert.Evals)
 	case *structs.LogCommand_PlanApply:
@@ -215,33 +217,20 @@ func (f *fsm) applyNodeStatus(tx *state.Txn, index uint64, now int64, c *structs
 	}
 	node := proto.Clone(old).(*structs.Node)
 	node.Status = c.Status
+	switch c.Status {
+	case structs.NodeStatusDown:
+		// Everything the node ran is lost; the evaluations replace it.
+		markLost(tx, index, now, c.NodeId, "node is down", func(*structs.Allocation) bool { return true })
+	case structs.NodeStatusDisconnected:
+		// Allocations with a disconnect window wait for the node; the
+		// others are lost. With none waiting, the node is simply down.
+		if disconnectAllocs(tx, index, now, c.NodeId) == 0 {
+			node.Status = structs.NodeStatusDown
+		}
+	}
 	node.ModifyIndex = index
 	node.StatusUpdatedAt = now
 	tx.UpsertNode(node)
-	if c.Status == structs.NodeStatusDown {
-		// Everything the node ran is lost; the evaluations replace it.
-		jobs := map[[2]string]bool{}
-		for _, a := range tx.AllocsByNode(c.NodeId) {
-			if a.ClientTerminal() {
-				continue
-			}
-			lost := state.CloneAlloc(a)
-			lost.ClientStatus = structs.AllocClientLost
-			lost.ClientDescription = "node is down"
-			if lost.DesiredStatus == structs.AllocDesiredRun {
-				lost.DesiredStatus = structs.AllocDesiredStop
-				lost.DesiredDescription = "alloc is lost since its node is down"
-			}
-			lost.ModifyIndex = index
-			lost.AllocModifyIndex = index
-			lost.ModifyTime = now
-			tx.UpsertAlloc(lost)
-			jobs[[2]string{lost.Namespace, lost.JobId}] = true
-		}
-		for k := range jobs {
-			tx.RefreshJobStatus(index, now, k[0], k[1])
-		}
-	}
 	return upsertEvals(tx, index, now, c.Evals), map[string]bool{node.ComputedClass: true}
 }
 

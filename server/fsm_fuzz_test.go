@@ -16,6 +16,11 @@ func FuzzFSMApply(f *testing.F) {
 		{Command: &structs.LogCommand_JobUpsert{JobUpsert: &structs.JobUpsert{Job: mockJob("j", 1), Eval: &structs.Evaluation{Id: "e"}}}},
 		{Command: &structs.LogCommand_NodeUpsert{NodeUpsert: &structs.NodeUpsert{Node: mockNode("n")}}},
 		{Command: &structs.LogCommand_NodeStatus{NodeStatus: &structs.NodeStatusUpdate{NodeId: "n", Status: "down"}}},
+		{Command: &structs.LogCommand_NodeStatus{NodeStatus: &structs.NodeStatusUpdate{NodeId: "n", Status: "disconnected"}}},
+		{Command: &structs.LogCommand_NodeDisconnectExpiry{NodeDisconnectExpiry: &structs.NodeDisconnectExpiry{NodeId: "n"}}},
+		{Command: &structs.LogCommand_PlanApply{PlanApply: &structs.PlanApply{Result: &structs.PlanResult{
+			NodeUpdate: []*structs.Allocation{{Id: "a", ReconnectedAt: 1}},
+		}}}},
 		{Command: &structs.LogCommand_PlanApply{PlanApply: &structs.PlanApply{Result: &structs.PlanResult{
 			NodeAllocation: []*structs.Allocation{{Id: "a", NodeId: "n", JobId: "j", Namespace: "default"}},
 		}}}},

@@ -88,6 +88,17 @@ func (t *ttlTracker) enable(liveNodes []string) {
 	}
 }
 
+// armIdle arms a node's timer to fire after d, unless the node has one:
+// a disconnected node's next window end, which a heartbeat (that armed a
+// TTL meanwhile) overrides.
+func (t *ttlTracker) armIdle(nodeID string, d time.Duration) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.enabled && t.timers[nodeID] == nil {
+		t.setLocked(nodeID, max(d, 0))
+	}
+}
+
 // disable stops every timer (leadership lost or shutdown).
 func (t *ttlTracker) disable() {
 	t.mu.Lock()

@@ -46,13 +46,21 @@ func (s *Server) establishLeadership() {
 		s.broker.setEnabled(true)
 		s.broker.setPaused(config.GetPauseEvalBroker())
 		s.blocked.setEnabled(true, snap.Index())
-		var live []string
+		var live, disconnected []string
 		for _, n := range snap.Nodes() {
-			if n.Status != structs.NodeStatusDown {
+			switch n.Status {
+			case structs.NodeStatusDown:
+			case structs.NodeStatusDisconnected:
+				disconnected = append(disconnected, n.Id)
+			default:
 				live = append(live, n.Id)
 			}
 		}
 		s.ttl.enable(live)
+		for _, id := range disconnected {
+			// Their windows go on from the state, not from this election.
+			s.armDisconnected(id)
+		}
 		for _, e := range snap.Evals() {
 			s.routeEval(e)
 		}

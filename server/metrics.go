@@ -38,6 +38,9 @@ type metrics struct {
 	evalLatency       *prometheus.HistogramVec
 	// heartbeats
 	heartbeatsExpired prometheus.Counter
+	// nodesDisconnected counts nodes marked disconnected (allocations with
+	// a disconnect window wait for them) after missing their TTL.
+	nodesDisconnected prometheus.Counter
 }
 
 // gauges reads the live values the gauge functions report. Its fields are
@@ -101,6 +104,8 @@ func newMetrics(reg prometheus.Registerer, g gauges) (*metrics, error) {
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"type"}),
 		heartbeatsExpired: counter("heartbeats_expired_total", "Heartbeat TTL timers that expired on the leader."),
+		nodesDisconnected: counter("nodes_marked_disconnected_total",
+			"Nodes marked disconnected after missing their heartbeat TTL while allocations with max_client_disconnect wait for them."),
 	}
 	for _, ev := range []string{"taken", "sent", "installed"} {
 		m.snapshots.WithLabelValues(ev)
@@ -114,6 +119,7 @@ func newMetrics(reg prometheus.Registerer, g gauges) (*metrics, error) {
 	for _, c := range []prometheus.Collector{
 		m.leader, m.jobsRegistered, m.heartbeats, m.nodesDown, m.plansApplied, m.gcReaped,
 		m.commitTime, m.leaderChanges, m.plansRejected, m.planNodesRejected, m.placements, m.evalLatency, m.heartbeatsExpired,
+		m.nodesDisconnected,
 		m.snapshots, m.snapshotIndex, m.gossipMembers,
 		gaugeFunc("raft", "applied_index", "Index of the last raft entry applied on this server.", g.appliedIndex),
 		gaugeFunc("server", "broker_ready_evals", "Evaluations ready in the leader's broker.",

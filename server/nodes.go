@@ -112,17 +112,23 @@ func (s *Server) authNode(nodeID, secretID string) (*structs.Node, error) {
 	return node, nil
 }
 
-// nodeExpired is called by the TTL tracker; the reaper does the raft write.
+// nodeExpired is called by the TTL tracker (a TTL, or a disconnected
+// node's window, ran out); the reaper does the raft write.
 func (s *Server) nodeExpired(nodeID string) {
-	s.metrics.heartbeatsExpired.Inc()
+	if s.node(nodeID).GetStatus() != structs.NodeStatusDisconnected {
+		// A disconnected node's timer is its window's end, not a TTL.
+		s.metrics.heartbeatsExpired.Inc()
+	}
 	select {
 	case s.expired <- nodeID:
 	case <-s.stopCtx.Done():
 	}
 }
 
-// reapExpiredNodes marks nodes whose TTL expired down, with evaluations that
-// replace their work. It runs on the leader only.
+// reapExpiredNodes handles the nodes whose timer fired: a live node missed
+// its TTL and is marked down, or disconnected when some of its allocations
+// have a disconnect window; a disconnected node's window ran out (see
+// disconnect.go). Evaluations replace the work. It runs on the leader only.
 func (s *Server) reapExpiredNodes(ctx context.Context) {
 	for {
 		select {
@@ -132,25 +138,13 @@ func (s *Server) reapExpiredNodes(ctx context.Context) {
 			if !s.raft.isLeader() {
 				continue
 			}
-			node := s.node(nodeID)
-			if node == nil || node.Status == structs.NodeStatusDown {
-				continue
+			switch node := s.node(nodeID); {
+			case node == nil || node.Status == structs.NodeStatusDown:
+			case node.Status == structs.NodeStatusDisconnected:
+				s.disconnectExpired(ctx, node)
+			default:
+				s.missedTTL(ctx, node)
 			}
-			s.logger.Warn("node missed its heartbeat TTL, marking it down", "node", nodeID, "name", node.Name)
-			pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			evals, release := s.nodeEventEvals(nodeID, false)
-			_, err := s.raft.propose(pctx, &structs.LogCommand{
-				Command: &structs.LogCommand_NodeStatus{NodeStatus: &structs.NodeStatusUpdate{
-					NodeId: nodeID, Status: structs.NodeStatusDown, Evals: evals,
-				}},
-			})
-			release()
-			cancel()
-			if err != nil {
-				s.logger.Warn("marking node down failed", "node", nodeID, "error", err)
-				continue
-			}
-			s.metrics.nodesDown.Inc()
 		}
 	}
 }

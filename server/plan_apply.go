@@ -208,11 +208,12 @@ func evaluatePlan(snap *state.Snapshot, plan *structs.Plan) *structs.PlanResult 
 
 // nodeFits reports whether a node still takes the placements: new ones
 // need it ready, eligible and not draining; in-place updates of its own
-// allocations need it up. Either way everything must fit once the plan's
+// allocations need it up (neither down nor disconnected). Either way everything must fit once the plan's
 // stops and evictions are done.
 func nodeFits(snap *state.Snapshot, nodeID string, placing []*structs.Allocation, freeing map[string]bool) bool {
 	node := snap.Node(nodeID)
-	if node == nil || node.Status == structs.NodeStatusDown {
+	if node == nil || node.Status == structs.NodeStatusDown || node.Status == structs.NodeStatusDisconnected {
+		// A disconnected client would not see even an in-place update.
 		return false
 	}
 	replacing := make(map[string]bool, len(placing))

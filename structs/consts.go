@@ -25,6 +25,11 @@ const (
 	NodeStatusInit  = "initializing"
 	NodeStatusReady = "ready"
 	NodeStatusDown  = "down"
+	// NodeStatusDisconnected: the node missed its heartbeats while some of
+	// its allocations have a disconnect window (max_client_disconnect);
+	// it goes down when the last window runs out, or back to ready when it
+	// heartbeats again.
+	NodeStatusDisconnected = "disconnected"
 
 	NodeEligible   = "eligible"
 	NodeIneligible = "ineligible"
@@ -44,6 +49,10 @@ const (
 	AllocClientComplete = "complete"
 	AllocClientFailed   = "failed"
 	AllocClientLost     = "lost"
+	// AllocClientUnknown is set by the servers, never by a client: the
+	// allocation's node missed its heartbeats and the allocation's group
+	// has a disconnect window that has not run out yet.
+	AllocClientUnknown = "unknown"
 )
 
 // Task states.

@@ -1394,6 +1394,7 @@ type LogCommand struct {
 	//	*LogCommand_AllocTransition
 	//	*LogCommand_NodeDrain
 	//	*LogCommand_NodeEligibility
+	//	*LogCommand_NodeDisconnectExpiry
 	Command       isLogCommand_Command `protobuf_oneof:"command"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1567,6 +1568,15 @@ func (x *LogCommand) GetNodeEligibility() *NodeEligibilityUpdate {
 	return nil
 }
 
+func (x *LogCommand) GetNodeDisconnectExpiry() *NodeDisconnectExpiry {
+	if x != nil {
+		if x, ok := x.Command.(*LogCommand_NodeDisconnectExpiry); ok {
+			return x.NodeDisconnectExpiry
+		}
+	}
+	return nil
+}
+
 type isLogCommand_Command interface {
 	isLogCommand_Command()
 }
@@ -1623,6 +1633,10 @@ type LogCommand_NodeEligibility struct {
 	NodeEligibility *NodeEligibilityUpdate `protobuf:"bytes,50,opt,name=node_eligibility,json=nodeEligibility,proto3,oneof"`
 }
 
+type LogCommand_NodeDisconnectExpiry struct {
+	NodeDisconnectExpiry *NodeDisconnectExpiry `protobuf:"bytes,60,opt,name=node_disconnect_expiry,json=nodeDisconnectExpiry,proto3,oneof"`
+}
+
 func (*LogCommand_JobUpsert) isLogCommand_Command() {}
 
 func (*LogCommand_JobDelete) isLogCommand_Command() {}
@@ -1648,6 +1662,8 @@ func (*LogCommand_AllocTransition) isLogCommand_Command() {}
 func (*LogCommand_NodeDrain) isLogCommand_Command() {}
 
 func (*LogCommand_NodeEligibility) isLogCommand_Command() {}
+
+func (*LogCommand_NodeDisconnectExpiry) isLogCommand_Command() {}
 
 type JobUpsert struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -4223,6 +4239,61 @@ func (x *JobVersionsResponse) GetMeta() *QueryMeta {
 	return nil
 }
 
+// NodeDisconnectExpiry ends the disconnect windows of a disconnected
+// node's allocations that have run out by the entry's time: those become
+// lost. When no window is left, the node is down.
+type NodeDisconnectExpiry struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	NodeId        string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	Evals         []*Evaluation          `protobuf:"bytes,2,rep,name=evals,proto3" json:"evals,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeDisconnectExpiry) Reset() {
+	*x = NodeDisconnectExpiry{}
+	mi := &file_structs_rpc_proto_msgTypes[68]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeDisconnectExpiry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeDisconnectExpiry) ProtoMessage() {}
+
+func (x *NodeDisconnectExpiry) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[68]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeDisconnectExpiry.ProtoReflect.Descriptor instead.
+func (*NodeDisconnectExpiry) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{68}
+}
+
+func (x *NodeDisconnectExpiry) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *NodeDisconnectExpiry) GetEvals() []*Evaluation {
+	if x != nil {
+		return x.Evals
+	}
+	return nil
+}
+
 var File_structs_rpc_proto protoreflect.FileDescriptor
 
 const file_structs_rpc_proto_rawDesc = "" +
@@ -4311,7 +4382,7 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\tsecret_id\x18\x02 \x01(\tR\bsecretId\x12<\n" +
 	"\vallocations\x18\x03 \x03(\v2\x1a.drover.structs.AllocationR\vallocations\"@\n" +
 	"\x0fGenericResponse\x12-\n" +
-	"\x04meta\x18\x01 \x01(\v2\x19.drover.structs.WriteMetaR\x04meta\"\xd0\a\n" +
+	"\x04meta\x18\x01 \x01(\v2\x19.drover.structs.WriteMetaR\x04meta\"\xae\b\n" +
 	"\n" +
 	"LogCommand\x12\x1d\n" +
 	"\n" +
@@ -4337,7 +4408,8 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\x10alloc_transition\x18( \x01(\v2%.drover.structs.AllocTransitionUpdateH\x00R\x0fallocTransition\x12@\n" +
 	"\n" +
 	"node_drain\x18) \x01(\v2\x1f.drover.structs.NodeDrainUpdateH\x00R\tnodeDrain\x12R\n" +
-	"\x10node_eligibility\x182 \x01(\v2%.drover.structs.NodeEligibilityUpdateH\x00R\x0fnodeEligibilityB\t\n" +
+	"\x10node_eligibility\x182 \x01(\v2%.drover.structs.NodeEligibilityUpdateH\x00R\x0fnodeEligibility\x12\\\n" +
+	"\x16node_disconnect_expiry\x18< \x01(\v2$.drover.structs.NodeDisconnectExpiryH\x00R\x14nodeDisconnectExpiryB\t\n" +
 	"\acommand\"\x8d\x01\n" +
 	"\tJobUpsert\x12%\n" +
 	"\x03job\x18\x01 \x01(\v2\x13.drover.structs.JobR\x03job\x12.\n" +
@@ -4516,7 +4588,10 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\x04meta\x18\x02 \x01(\v2\x19.drover.structs.WriteMetaR\x04meta\"u\n" +
 	"\x13JobVersionsResponse\x12/\n" +
 	"\bversions\x18\x01 \x03(\v2\x13.drover.structs.JobR\bversions\x12-\n" +
-	"\x04meta\x18\x02 \x01(\v2\x19.drover.structs.QueryMetaR\x04meta2\xe7\x10\n" +
+	"\x04meta\x18\x02 \x01(\v2\x19.drover.structs.QueryMetaR\x04meta\"a\n" +
+	"\x14NodeDisconnectExpiry\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x120\n" +
+	"\x05evals\x18\x02 \x03(\v2\x1a.drover.structs.EvaluationR\x05evals2\xe7\x10\n" +
 	"\x06Drover\x12V\n" +
 	"\vRegisterJob\x12\".drover.structs.JobRegisterRequest\x1a#.drover.structs.JobRegisterResponse\x12\\\n" +
 	"\rDeregisterJob\x12$.drover.structs.JobDeregisterRequest\x1a%.drover.structs.JobDeregisterResponse\x12O\n" +
@@ -4556,7 +4631,7 @@ func file_structs_rpc_proto_rawDescGZIP() []byte {
 	return file_structs_rpc_proto_rawDescData
 }
 
-var file_structs_rpc_proto_msgTypes = make([]protoimpl.MessageInfo, 69)
+var file_structs_rpc_proto_msgTypes = make([]protoimpl.MessageInfo, 70)
 var file_structs_rpc_proto_goTypes = []any{
 	(*QueryOptions)(nil),               // 0: drover.structs.QueryOptions
 	(*QueryMeta)(nil),                  // 1: drover.structs.QueryMeta
@@ -4626,43 +4701,44 @@ var file_structs_rpc_proto_goTypes = []any{
 	(*SchedulerSetConfigRequest)(nil),  // 65: drover.structs.SchedulerSetConfigRequest
 	(*SchedulerSetConfigResponse)(nil), // 66: drover.structs.SchedulerSetConfigResponse
 	(*JobVersionsResponse)(nil),        // 67: drover.structs.JobVersionsResponse
-	nil,                                // 68: drover.structs.AllocTransitionUpdate.TransitionsEntry
-	(*Job)(nil),                        // 69: drover.structs.Job
-	(*JobSummary)(nil),                 // 70: drover.structs.JobSummary
-	(*Allocation)(nil),                 // 71: drover.structs.Allocation
-	(*Node)(nil),                       // 72: drover.structs.Node
-	(*Evaluation)(nil),                 // 73: drover.structs.Evaluation
-	(*PlanResult)(nil),                 // 74: drover.structs.PlanResult
-	(*SchedulerConfiguration)(nil),     // 75: drover.structs.SchedulerConfiguration
-	(*DrainStrategy)(nil),              // 76: drover.structs.DrainStrategy
-	(*DesiredTransition)(nil),          // 77: drover.structs.DesiredTransition
+	(*NodeDisconnectExpiry)(nil),       // 68: drover.structs.NodeDisconnectExpiry
+	nil,                                // 69: drover.structs.AllocTransitionUpdate.TransitionsEntry
+	(*Job)(nil),                        // 70: drover.structs.Job
+	(*JobSummary)(nil),                 // 71: drover.structs.JobSummary
+	(*Allocation)(nil),                 // 72: drover.structs.Allocation
+	(*Node)(nil),                       // 73: drover.structs.Node
+	(*Evaluation)(nil),                 // 74: drover.structs.Evaluation
+	(*PlanResult)(nil),                 // 75: drover.structs.PlanResult
+	(*SchedulerConfiguration)(nil),     // 76: drover.structs.SchedulerConfiguration
+	(*DrainStrategy)(nil),              // 77: drover.structs.DrainStrategy
+	(*DesiredTransition)(nil),          // 78: drover.structs.DesiredTransition
 }
 var file_structs_rpc_proto_depIdxs = []int32{
-	69,  // 0: drover.structs.JobRegisterRequest.job:type_name -> drover.structs.Job
+	70,  // 0: drover.structs.JobRegisterRequest.job:type_name -> drover.structs.Job
 	2,   // 1: drover.structs.JobRegisterResponse.meta:type_name -> drover.structs.WriteMeta
 	2,   // 2: drover.structs.JobDeregisterResponse.meta:type_name -> drover.structs.WriteMeta
 	0,   // 3: drover.structs.JobSpecificRequest.options:type_name -> drover.structs.QueryOptions
-	69,  // 4: drover.structs.SingleJobResponse.job:type_name -> drover.structs.Job
+	70,  // 4: drover.structs.SingleJobResponse.job:type_name -> drover.structs.Job
 	1,   // 5: drover.structs.SingleJobResponse.meta:type_name -> drover.structs.QueryMeta
 	0,   // 6: drover.structs.JobListRequest.options:type_name -> drover.structs.QueryOptions
-	69,  // 7: drover.structs.JobListResponse.jobs:type_name -> drover.structs.Job
+	70,  // 7: drover.structs.JobListResponse.jobs:type_name -> drover.structs.Job
 	1,   // 8: drover.structs.JobListResponse.meta:type_name -> drover.structs.QueryMeta
-	70,  // 9: drover.structs.JobListResponse.summaries:type_name -> drover.structs.JobSummary
+	71,  // 9: drover.structs.JobListResponse.summaries:type_name -> drover.structs.JobSummary
 	0,   // 10: drover.structs.AllocListRequest.options:type_name -> drover.structs.QueryOptions
-	71,  // 11: drover.structs.AllocListResponse.allocations:type_name -> drover.structs.Allocation
+	72,  // 11: drover.structs.AllocListResponse.allocations:type_name -> drover.structs.Allocation
 	1,   // 12: drover.structs.AllocListResponse.meta:type_name -> drover.structs.QueryMeta
 	0,   // 13: drover.structs.NodeListRequest.options:type_name -> drover.structs.QueryOptions
-	72,  // 14: drover.structs.NodeListResponse.nodes:type_name -> drover.structs.Node
+	73,  // 14: drover.structs.NodeListResponse.nodes:type_name -> drover.structs.Node
 	1,   // 15: drover.structs.NodeListResponse.meta:type_name -> drover.structs.QueryMeta
 	0,   // 16: drover.structs.EvalSpecificRequest.options:type_name -> drover.structs.QueryOptions
-	73,  // 17: drover.structs.SingleEvalResponse.eval:type_name -> drover.structs.Evaluation
+	74,  // 17: drover.structs.SingleEvalResponse.eval:type_name -> drover.structs.Evaluation
 	1,   // 18: drover.structs.SingleEvalResponse.meta:type_name -> drover.structs.QueryMeta
-	72,  // 19: drover.structs.NodeRegisterRequest.node:type_name -> drover.structs.Node
+	73,  // 19: drover.structs.NodeRegisterRequest.node:type_name -> drover.structs.Node
 	2,   // 20: drover.structs.NodeUpdateResponse.meta:type_name -> drover.structs.WriteMeta
 	0,   // 21: drover.structs.NodeAllocsRequest.options:type_name -> drover.structs.QueryOptions
-	71,  // 22: drover.structs.NodeAllocsResponse.allocations:type_name -> drover.structs.Allocation
+	72,  // 22: drover.structs.NodeAllocsResponse.allocations:type_name -> drover.structs.Allocation
 	1,   // 23: drover.structs.NodeAllocsResponse.meta:type_name -> drover.structs.QueryMeta
-	71,  // 24: drover.structs.AllocUpdateRequest.allocations:type_name -> drover.structs.Allocation
+	72,  // 24: drover.structs.AllocUpdateRequest.allocations:type_name -> drover.structs.Allocation
 	2,   // 25: drover.structs.GenericResponse.meta:type_name -> drover.structs.WriteMeta
 	25,  // 26: drover.structs.LogCommand.job_upsert:type_name -> drover.structs.JobUpsert
 	26,  // 27: drover.structs.LogCommand.job_delete:type_name -> drover.structs.JobDelete
@@ -4677,105 +4753,107 @@ var file_structs_rpc_proto_depIdxs = []int32{
 	57,  // 36: drover.structs.LogCommand.alloc_transition:type_name -> drover.structs.AllocTransitionUpdate
 	58,  // 37: drover.structs.LogCommand.node_drain:type_name -> drover.structs.NodeDrainUpdate
 	59,  // 38: drover.structs.LogCommand.node_eligibility:type_name -> drover.structs.NodeEligibilityUpdate
-	69,  // 39: drover.structs.JobUpsert.job:type_name -> drover.structs.Job
-	73,  // 40: drover.structs.JobUpsert.eval:type_name -> drover.structs.Evaluation
-	73,  // 41: drover.structs.JobDelete.eval:type_name -> drover.structs.Evaluation
-	72,  // 42: drover.structs.NodeUpsert.node:type_name -> drover.structs.Node
-	73,  // 43: drover.structs.NodeUpsert.evals:type_name -> drover.structs.Evaluation
-	73,  // 44: drover.structs.NodeStatusUpdate.evals:type_name -> drover.structs.Evaluation
-	73,  // 45: drover.structs.EvalUpsert.evals:type_name -> drover.structs.Evaluation
-	74,  // 46: drover.structs.PlanApply.result:type_name -> drover.structs.PlanResult
-	73,  // 47: drover.structs.PlanApply.eval:type_name -> drover.structs.Evaluation
-	73,  // 48: drover.structs.PlanApply.new_evals:type_name -> drover.structs.Evaluation
-	69,  // 49: drover.structs.PlanApply.job:type_name -> drover.structs.Job
-	71,  // 50: drover.structs.AllocClientUpdate.allocations:type_name -> drover.structs.Allocation
-	73,  // 51: drover.structs.AllocClientUpdate.evals:type_name -> drover.structs.Evaluation
-	32,  // 52: drover.structs.GCReap.jobs:type_name -> drover.structs.JobRef
-	69,  // 53: drover.structs.StateSnapshot.jobs:type_name -> drover.structs.Job
-	72,  // 54: drover.structs.StateSnapshot.nodes:type_name -> drover.structs.Node
-	71,  // 55: drover.structs.StateSnapshot.allocations:type_name -> drover.structs.Allocation
-	73,  // 56: drover.structs.StateSnapshot.evals:type_name -> drover.structs.Evaluation
-	69,  // 57: drover.structs.StateSnapshot.job_versions:type_name -> drover.structs.Job
-	75,  // 58: drover.structs.StateSnapshot.scheduler_config:type_name -> drover.structs.SchedulerConfiguration
-	38,  // 59: drover.structs.ServerInfoRequest.self:type_name -> drover.structs.RaftPeer
-	38,  // 60: drover.structs.ServerInfoResponse.self:type_name -> drover.structs.RaftPeer
-	38,  // 61: drover.structs.ServerInfoResponse.peers:type_name -> drover.structs.RaftPeer
-	38,  // 62: drover.structs.AddRaftPeerRequest.peer:type_name -> drover.structs.RaftPeer
-	0,   // 63: drover.structs.RaftConfigurationRequest.options:type_name -> drover.structs.QueryOptions
-	38,  // 64: drover.structs.RaftServer.peer:type_name -> drover.structs.RaftPeer
-	44,  // 65: drover.structs.RaftConfigurationResponse.servers:type_name -> drover.structs.RaftServer
-	38,  // 66: drover.structs.SnapshotHeader.peers:type_name -> drover.structs.RaftPeer
-	49,  // 67: drover.structs.StateRestore.records:type_name -> drover.structs.SnapshotRecord
-	76,  // 68: drover.structs.NodeDrainRequest.drain_strategy:type_name -> drover.structs.DrainStrategy
-	2,   // 69: drover.structs.NodeDrainResponse.meta:type_name -> drover.structs.WriteMeta
-	68,  // 70: drover.structs.AllocTransitionUpdate.transitions:type_name -> drover.structs.AllocTransitionUpdate.TransitionsEntry
-	73,  // 71: drover.structs.AllocTransitionUpdate.evals:type_name -> drover.structs.Evaluation
-	76,  // 72: drover.structs.NodeDrainUpdate.drain_strategy:type_name -> drover.structs.DrainStrategy
-	73,  // 73: drover.structs.NodeDrainUpdate.evals:type_name -> drover.structs.Evaluation
-	73,  // 74: drover.structs.NodeEligibilityUpdate.evals:type_name -> drover.structs.Evaluation
-	2,   // 75: drover.structs.NodeEligibilityResponse.meta:type_name -> drover.structs.WriteMeta
-	75,  // 76: drover.structs.SchedulerConfigSet.config:type_name -> drover.structs.SchedulerConfiguration
-	0,   // 77: drover.structs.SchedulerConfigRequest.options:type_name -> drover.structs.QueryOptions
-	75,  // 78: drover.structs.SchedulerConfigResponse.config:type_name -> drover.structs.SchedulerConfiguration
-	1,   // 79: drover.structs.SchedulerConfigResponse.meta:type_name -> drover.structs.QueryMeta
-	75,  // 80: drover.structs.SchedulerSetConfigRequest.config:type_name -> drover.structs.SchedulerConfiguration
-	2,   // 81: drover.structs.SchedulerSetConfigResponse.meta:type_name -> drover.structs.WriteMeta
-	69,  // 82: drover.structs.JobVersionsResponse.versions:type_name -> drover.structs.Job
-	1,   // 83: drover.structs.JobVersionsResponse.meta:type_name -> drover.structs.QueryMeta
-	77,  // 84: drover.structs.AllocTransitionUpdate.TransitionsEntry.value:type_name -> drover.structs.DesiredTransition
-	3,   // 85: drover.structs.Drover.RegisterJob:input_type -> drover.structs.JobRegisterRequest
-	5,   // 86: drover.structs.Drover.DeregisterJob:input_type -> drover.structs.JobDeregisterRequest
-	7,   // 87: drover.structs.Drover.GetJob:input_type -> drover.structs.JobSpecificRequest
-	9,   // 88: drover.structs.Drover.ListJobs:input_type -> drover.structs.JobListRequest
-	11,  // 89: drover.structs.Drover.ListAllocations:input_type -> drover.structs.AllocListRequest
-	13,  // 90: drover.structs.Drover.ListNodes:input_type -> drover.structs.NodeListRequest
-	15,  // 91: drover.structs.Drover.GetEvaluation:input_type -> drover.structs.EvalSpecificRequest
-	17,  // 92: drover.structs.Drover.RegisterNode:input_type -> drover.structs.NodeRegisterRequest
-	18,  // 93: drover.structs.Drover.Heartbeat:input_type -> drover.structs.NodeHeartbeatRequest
-	20,  // 94: drover.structs.Drover.GetNodeAllocations:input_type -> drover.structs.NodeAllocsRequest
-	22,  // 95: drover.structs.Drover.UpdateAllocations:input_type -> drover.structs.AllocUpdateRequest
-	35,  // 96: drover.structs.Drover.Raft:input_type -> drover.structs.RaftMessage
-	46,  // 97: drover.structs.Drover.InstallSnapshot:input_type -> drover.structs.SnapshotChunk
-	39,  // 98: drover.structs.Drover.ServerInfo:input_type -> drover.structs.ServerInfoRequest
-	41,  // 99: drover.structs.Drover.AddRaftPeer:input_type -> drover.structs.AddRaftPeerRequest
-	42,  // 100: drover.structs.Drover.RemoveRaftPeer:input_type -> drover.structs.RemoveRaftPeerRequest
-	43,  // 101: drover.structs.Drover.RaftConfiguration:input_type -> drover.structs.RaftConfigurationRequest
-	50,  // 102: drover.structs.Drover.Restore:input_type -> drover.structs.RestoreChunk
-	53,  // 103: drover.structs.Drover.GarbageCollect:input_type -> drover.structs.GarbageCollectRequest
-	55,  // 104: drover.structs.Drover.UpdateNodeDrain:input_type -> drover.structs.NodeDrainRequest
-	60,  // 105: drover.structs.Drover.UpdateNodeEligibility:input_type -> drover.structs.NodeEligibilityRequest
-	63,  // 106: drover.structs.Drover.GetSchedulerConfiguration:input_type -> drover.structs.SchedulerConfigRequest
-	65,  // 107: drover.structs.Drover.SetSchedulerConfiguration:input_type -> drover.structs.SchedulerSetConfigRequest
-	7,   // 108: drover.structs.Drover.GetJobVersions:input_type -> drover.structs.JobSpecificRequest
-	4,   // 109: drover.structs.Drover.RegisterJob:output_type -> drover.structs.JobRegisterResponse
-	6,   // 110: drover.structs.Drover.DeregisterJob:output_type -> drover.structs.JobDeregisterResponse
-	8,   // 111: drover.structs.Drover.GetJob:output_type -> drover.structs.SingleJobResponse
-	10,  // 112: drover.structs.Drover.ListJobs:output_type -> drover.structs.JobListResponse
-	12,  // 113: drover.structs.Drover.ListAllocations:output_type -> drover.structs.AllocListResponse
-	14,  // 114: drover.structs.Drover.ListNodes:output_type -> drover.structs.NodeListResponse
-	16,  // 115: drover.structs.Drover.GetEvaluation:output_type -> drover.structs.SingleEvalResponse
-	19,  // 116: drover.structs.Drover.RegisterNode:output_type -> drover.structs.NodeUpdateResponse
-	19,  // 117: drover.structs.Drover.Heartbeat:output_type -> drover.structs.NodeUpdateResponse
-	21,  // 118: drover.structs.Drover.GetNodeAllocations:output_type -> drover.structs.NodeAllocsResponse
-	23,  // 119: drover.structs.Drover.UpdateAllocations:output_type -> drover.structs.GenericResponse
-	36,  // 120: drover.structs.Drover.Raft:output_type -> drover.structs.Empty
-	36,  // 121: drover.structs.Drover.InstallSnapshot:output_type -> drover.structs.Empty
-	40,  // 122: drover.structs.Drover.ServerInfo:output_type -> drover.structs.ServerInfoResponse
-	23,  // 123: drover.structs.Drover.AddRaftPeer:output_type -> drover.structs.GenericResponse
-	23,  // 124: drover.structs.Drover.RemoveRaftPeer:output_type -> drover.structs.GenericResponse
-	45,  // 125: drover.structs.Drover.RaftConfiguration:output_type -> drover.structs.RaftConfigurationResponse
-	23,  // 126: drover.structs.Drover.Restore:output_type -> drover.structs.GenericResponse
-	54,  // 127: drover.structs.Drover.GarbageCollect:output_type -> drover.structs.GarbageCollectResponse
-	56,  // 128: drover.structs.Drover.UpdateNodeDrain:output_type -> drover.structs.NodeDrainResponse
-	61,  // 129: drover.structs.Drover.UpdateNodeEligibility:output_type -> drover.structs.NodeEligibilityResponse
-	64,  // 130: drover.structs.Drover.GetSchedulerConfiguration:output_type -> drover.structs.SchedulerConfigResponse
-	66,  // 131: drover.structs.Drover.SetSchedulerConfiguration:output_type -> drover.structs.SchedulerSetConfigResponse
-	67,  // 132: drover.structs.Drover.GetJobVersions:output_type -> drover.structs.JobVersionsResponse
-	109, // [109:133] is the sub-list for method output_type
-	85,  // [85:109] is the sub-list for method input_type
-	85,  // [85:85] is the sub-list for extension type_name
-	85,  // [85:85] is the sub-list for extension extendee
-	0,   // [0:85] is the sub-list for field type_name
+	68,  // 39: drover.structs.LogCommand.node_disconnect_expiry:type_name -> drover.structs.NodeDisconnectExpiry
+	70,  // 40: drover.structs.JobUpsert.job:type_name -> drover.structs.Job
+	74,  // 41: drover.structs.JobUpsert.eval:type_name -> drover.structs.Evaluation
+	74,  // 42: drover.structs.JobDelete.eval:type_name -> drover.structs.Evaluation
+	73,  // 43: drover.structs.NodeUpsert.node:type_name -> drover.structs.Node
+	74,  // 44: drover.structs.NodeUpsert.evals:type_name -> drover.structs.Evaluation
+	74,  // 45: drover.structs.NodeStatusUpdate.evals:type_name -> drover.structs.Evaluation
+	74,  // 46: drover.structs.EvalUpsert.evals:type_name -> drover.structs.Evaluation
+	75,  // 47: drover.structs.PlanApply.result:type_name -> drover.structs.PlanResult
+	74,  // 48: drover.structs.PlanApply.eval:type_name -> drover.structs.Evaluation
+	74,  // 49: drover.structs.PlanApply.new_evals:type_name -> drover.structs.Evaluation
+	70,  // 50: drover.structs.PlanApply.job:type_name -> drover.structs.Job
+	72,  // 51: drover.structs.AllocClientUpdate.allocations:type_name -> drover.structs.Allocation
+	74,  // 52: drover.structs.AllocClientUpdate.evals:type_name -> drover.structs.Evaluation
+	32,  // 53: drover.structs.GCReap.jobs:type_name -> drover.structs.JobRef
+	70,  // 54: drover.structs.StateSnapshot.jobs:type_name -> drover.structs.Job
+	73,  // 55: drover.structs.StateSnapshot.nodes:type_name -> drover.structs.Node
+	72,  // 56: drover.structs.StateSnapshot.allocations:type_name -> drover.structs.Allocation
+	74,  // 57: drover.structs.StateSnapshot.evals:type_name -> drover.structs.Evaluation
+	70,  // 58: drover.structs.StateSnapshot.job_versions:type_name -> drover.structs.Job
+	76,  // 59: drover.structs.StateSnapshot.scheduler_config:type_name -> drover.structs.SchedulerConfiguration
+	38,  // 60: drover.structs.ServerInfoRequest.self:type_name -> drover.structs.RaftPeer
+	38,  // 61: drover.structs.ServerInfoResponse.self:type_name -> drover.structs.RaftPeer
+	38,  // 62: drover.structs.ServerInfoResponse.peers:type_name -> drover.structs.RaftPeer
+	38,  // 63: drover.structs.AddRaftPeerRequest.peer:type_name -> drover.structs.RaftPeer
+	0,   // 64: drover.structs.RaftConfigurationRequest.options:type_name -> drover.structs.QueryOptions
+	38,  // 65: drover.structs.RaftServer.peer:type_name -> drover.structs.RaftPeer
+	44,  // 66: drover.structs.RaftConfigurationResponse.servers:type_name -> drover.structs.RaftServer
+	38,  // 67: drover.structs.SnapshotHeader.peers:type_name -> drover.structs.RaftPeer
+	49,  // 68: drover.structs.StateRestore.records:type_name -> drover.structs.SnapshotRecord
+	77,  // 69: drover.structs.NodeDrainRequest.drain_strategy:type_name -> drover.structs.DrainStrategy
+	2,   // 70: drover.structs.NodeDrainResponse.meta:type_name -> drover.structs.WriteMeta
+	69,  // 71: drover.structs.AllocTransitionUpdate.transitions:type_name -> drover.structs.AllocTransitionUpdate.TransitionsEntry
+	74,  // 72: drover.structs.AllocTransitionUpdate.evals:type_name -> drover.structs.Evaluation
+	77,  // 73: drover.structs.NodeDrainUpdate.drain_strategy:type_name -> drover.structs.DrainStrategy
+	74,  // 74: drover.structs.NodeDrainUpdate.evals:type_name -> drover.structs.Evaluation
+	74,  // 75: drover.structs.NodeEligibilityUpdate.evals:type_name -> drover.structs.Evaluation
+	2,   // 76: drover.structs.NodeEligibilityResponse.meta:type_name -> drover.structs.WriteMeta
+	76,  // 77: drover.structs.SchedulerConfigSet.config:type_name -> drover.structs.SchedulerConfiguration
+	0,   // 78: drover.structs.SchedulerConfigRequest.options:type_name -> drover.structs.QueryOptions
+	76,  // 79: drover.structs.SchedulerConfigResponse.config:type_name -> drover.structs.SchedulerConfiguration
+	1,   // 80: drover.structs.SchedulerConfigResponse.meta:type_name -> drover.structs.QueryMeta
+	76,  // 81: drover.structs.SchedulerSetConfigRequest.config:type_name -> drover.structs.SchedulerConfiguration
+	2,   // 82: drover.structs.SchedulerSetConfigResponse.meta:type_name -> drover.structs.WriteMeta
+	70,  // 83: drover.structs.JobVersionsResponse.versions:type_name -> drover.structs.Job
+	1,   // 84: drover.structs.JobVersionsResponse.meta:type_name -> drover.structs.QueryMeta
+	74,  // 85: drover.structs.NodeDisconnectExpiry.evals:type_name -> drover.structs.Evaluation
+	78,  // 86: drover.structs.AllocTransitionUpdate.TransitionsEntry.value:type_name -> drover.structs.DesiredTransition
+	3,   // 87: drover.structs.Drover.RegisterJob:input_type -> drover.structs.JobRegisterRequest
+	5,   // 88: drover.structs.Drover.DeregisterJob:input_type -> drover.structs.JobDeregisterRequest
+	7,   // 89: drover.structs.Drover.GetJob:input_type -> drover.structs.JobSpecificRequest
+	9,   // 90: drover.structs.Drover.ListJobs:input_type -> drover.structs.JobListRequest
+	11,  // 91: drover.structs.Drover.ListAllocations:input_type -> drover.structs.AllocListRequest
+	13,  // 92: drover.structs.Drover.ListNodes:input_type -> drover.structs.NodeListRequest
+	15,  // 93: drover.structs.Drover.GetEvaluation:input_type -> drover.structs.EvalSpecificRequest
+	17,  // 94: drover.structs.Drover.RegisterNode:input_type -> drover.structs.NodeRegisterRequest
+	18,  // 95: drover.structs.Drover.Heartbeat:input_type -> drover.structs.NodeHeartbeatRequest
+	20,  // 96: drover.structs.Drover.GetNodeAllocations:input_type -> drover.structs.NodeAllocsRequest
+	22,  // 97: drover.structs.Drover.UpdateAllocations:input_type -> drover.structs.AllocUpdateRequest
+	35,  // 98: drover.structs.Drover.Raft:input_type -> drover.structs.RaftMessage
+	46,  // 99: drover.structs.Drover.InstallSnapshot:input_type -> drover.structs.SnapshotChunk
+	39,  // 100: drover.structs.Drover.ServerInfo:input_type -> drover.structs.ServerInfoRequest
+	41,  // 101: drover.structs.Drover.AddRaftPeer:input_type -> drover.structs.AddRaftPeerRequest
+	42,  // 102: drover.structs.Drover.RemoveRaftPeer:input_type -> drover.structs.RemoveRaftPeerRequest
+	43,  // 103: drover.structs.Drover.RaftConfiguration:input_type -> drover.structs.RaftConfigurationRequest
+	50,  // 104: drover.structs.Drover.Restore:input_type -> drover.structs.RestoreChunk
+	53,  // 105: drover.structs.Drover.GarbageCollect:input_type -> drover.structs.GarbageCollectRequest
+	55,  // 106: drover.structs.Drover.UpdateNodeDrain:input_type -> drover.structs.NodeDrainRequest
+	60,  // 107: drover.structs.Drover.UpdateNodeEligibility:input_type -> drover.structs.NodeEligibilityRequest
+	63,  // 108: drover.structs.Drover.GetSchedulerConfiguration:input_type -> drover.structs.SchedulerConfigRequest
+	65,  // 109: drover.structs.Drover.SetSchedulerConfiguration:input_type -> drover.structs.SchedulerSetConfigRequest
+	7,   // 110: drover.structs.Drover.GetJobVersions:input_type -> drover.structs.JobSpecificRequest
+	4,   // 111: drover.structs.Drover.RegisterJob:output_type -> drover.structs.JobRegisterResponse
+	6,   // 112: drover.structs.Drover.DeregisterJob:output_type -> drover.structs.JobDeregisterResponse
+	8,   // 113: drover.structs.Drover.GetJob:output_type -> drover.structs.SingleJobResponse
+	10,  // 114: drover.structs.Drover.ListJobs:output_type -> drover.structs.JobListResponse
+	12,  // 115: drover.structs.Drover.ListAllocations:output_type -> drover.structs.AllocListResponse
+	14,  // 116: drover.structs.Drover.ListNodes:output_type -> drover.structs.NodeListResponse
+	16,  // 117: drover.structs.Drover.GetEvaluation:output_type -> drover.structs.SingleEvalResponse
+	19,  // 118: drover.structs.Drover.RegisterNode:output_type -> drover.structs.NodeUpdateResponse
+	19,  // 119: drover.structs.Drover.Heartbeat:output_type -> drover.structs.NodeUpdateResponse
+	21,  // 120: drover.structs.Drover.GetNodeAllocations:output_type -> drover.structs.NodeAllocsResponse
+	23,  // 121: drover.structs.Drover.UpdateAllocations:output_type -> drover.structs.GenericResponse
+	36,  // 122: drover.structs.Drover.Raft:output_type -> drover.structs.Empty
+	36,  // 123: drover.structs.Drover.InstallSnapshot:output_type -> drover.structs.Empty
+	40,  // 124: drover.structs.Drover.ServerInfo:output_type -> drover.structs.ServerInfoResponse
+	23,  // 125: drover.structs.Drover.AddRaftPeer:output_type -> drover.structs.GenericResponse
+	23,  // 126: drover.structs.Drover.RemoveRaftPeer:output_type -> drover.structs.GenericResponse
+	45,  // 127: drover.structs.Drover.RaftConfiguration:output_type -> drover.structs.RaftConfigurationResponse
+	23,  // 128: drover.structs.Drover.Restore:output_type -> drover.structs.GenericResponse
+	54,  // 129: drover.structs.Drover.GarbageCollect:output_type -> drover.structs.GarbageCollectResponse
+	56,  // 130: drover.structs.Drover.UpdateNodeDrain:output_type -> drover.structs.NodeDrainResponse
+	61,  // 131: drover.structs.Drover.UpdateNodeEligibility:output_type -> drover.structs.NodeEligibilityResponse
+	64,  // 132: drover.structs.Drover.GetSchedulerConfiguration:output_type -> drover.structs.SchedulerConfigResponse
+	66,  // 133: drover.structs.Drover.SetSchedulerConfiguration:output_type -> drover.structs.SchedulerSetConfigResponse
+	67,  // 134: drover.structs.Drover.GetJobVersions:output_type -> drover.structs.JobVersionsResponse
+	111, // [111:135] is the sub-list for method output_type
+	87,  // [87:111] is the sub-list for method input_type
+	87,  // [87:87] is the sub-list for extension type_name
+	87,  // [87:87] is the sub-list for extension extendee
+	0,   // [0:87] is the sub-list for field type_name
 }
 
 func init() { file_structs_rpc_proto_init() }
@@ -4798,6 +4876,7 @@ func file_structs_rpc_proto_init() {
 		(*LogCommand_AllocTransition)(nil),
 		(*LogCommand_NodeDrain)(nil),
 		(*LogCommand_NodeEligibility)(nil),
+		(*LogCommand_NodeDisconnectExpiry)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -4805,7 +4884,7 @@ func file_structs_rpc_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_structs_rpc_proto_rawDesc), len(file_structs_rpc_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   69,
+			NumMessages:   70,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -382,8 +382,14 @@ type TaskGroup struct {
 	// reschedule_policy says how a failed allocation is replaced; nil takes
 	// the job type's default.
 	ReschedulePolicy *ReschedulePolicy `protobuf:"bytes,103,opt,name=reschedule_policy,json=reschedulePolicy,proto3" json:"reschedule_policy,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// max_client_disconnect is how long an allocation of the group may stay
+	// on a node that missed its heartbeats before it counts as lost: within
+	// it the allocation is "unknown", a replacement is placed, and a node
+	// that comes back keeps the original. nil (or zero) means no window: the
+	// allocation is lost as soon as its node misses its TTL.
+	MaxClientDisconnect *durationpb.Duration `protobuf:"bytes,400,opt,name=max_client_disconnect,json=maxClientDisconnect,proto3" json:"max_client_disconnect,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *TaskGroup) Reset() {
@@ -482,6 +488,13 @@ func (x *TaskGroup) GetSpreads() []*Spread {
 func (x *TaskGroup) GetReschedulePolicy() *ReschedulePolicy {
 	if x != nil {
 		return x.ReschedulePolicy
+	}
+	return nil
+}
+
+func (x *TaskGroup) GetMaxClientDisconnect() *durationpb.Duration {
+	if x != nil {
+		return x.MaxClientDisconnect
 	}
 	return nil
 }
@@ -1313,8 +1326,17 @@ type Allocation struct {
 	PreemptedByAllocation string `protobuf:"bytes,105,opt,name=preempted_by_allocation,json=preemptedByAllocation,proto3" json:"preempted_by_allocation,omitempty"`
 	// preempted_allocations are the allocations evicted to make room for it.
 	PreemptedAllocations []string `protobuf:"bytes,106,rep,name=preempted_allocations,json=preemptedAllocations,proto3" json:"preempted_allocations,omitempty"`
-	unknownFields        protoimpl.UnknownFields
-	sizeCache            protoimpl.SizeCache
+	// disconnected_at is when the allocation became "unknown" because its
+	// node missed its heartbeats (unix nanos, the clock recorded in the raft
+	// entry); zero once the servers took it back after the node reconnected.
+	DisconnectedAt int64 `protobuf:"varint,400,opt,name=disconnected_at,json=disconnectedAt,proto3" json:"disconnected_at,omitempty"`
+	// reconnected_at is when the servers last took the allocation back after
+	// its node reconnected (unix nanos, the scheduler's clock). In a plan's
+	// node_update, a non-zero reconnected_at is that decision: the
+	// allocation's disconnected_at and next_allocation are cleared.
+	ReconnectedAt int64 `protobuf:"varint,401,opt,name=reconnected_at,json=reconnectedAt,proto3" json:"reconnected_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Allocation) Reset() {
@@ -1541,6 +1563,20 @@ func (x *Allocation) GetPreemptedAllocations() []string {
 		return x.PreemptedAllocations
 	}
 	return nil
+}
+
+func (x *Allocation) GetDisconnectedAt() int64 {
+	if x != nil {
+		return x.DisconnectedAt
+	}
+	return 0
+}
+
+func (x *Allocation) GetReconnectedAt() int64 {
+	if x != nil {
+		return x.ReconnectedAt
+	}
+	return 0
 }
 
 // AllocMetric explains how the scheduler decided where (or why not) to place.
@@ -3193,7 +3229,7 @@ const file_structs_structs_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a7\n" +
 	"\tMetaEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xcd\x04\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x9d\x05\n" +
 	"\tTaskGroup\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05count\x18\x02 \x01(\x05R\x05count\x12*\n" +
@@ -3206,7 +3242,8 @@ const file_structs_structs_proto_rawDesc = "" +
 	"affinities\x18e \x03(\v2\x18.drover.structs.AffinityR\n" +
 	"affinities\x120\n" +
 	"\aspreads\x18f \x03(\v2\x16.drover.structs.SpreadR\aspreads\x12M\n" +
-	"\x11reschedule_policy\x18g \x01(\v2 .drover.structs.ReschedulePolicyR\x10reschedulePolicy\x1a7\n" +
+	"\x11reschedule_policy\x18g \x01(\v2 .drover.structs.ReschedulePolicyR\x10reschedulePolicy\x12N\n" +
+	"\x15max_client_disconnect\x18\x90\x03 \x01(\v2\x19.google.protobuf.DurationR\x13maxClientDisconnect\x1a7\n" +
 	"\tMetaEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x86\x06\n" +
@@ -3315,7 +3352,7 @@ const file_structs_structs_proto_rawDesc = "" +
 	"started_at\x18\x04 \x01(\x03R\tstartedAt\x12\x1f\n" +
 	"\vfinished_at\x18\x05 \x01(\x03R\n" +
 	"finishedAt\x121\n" +
-	"\x06events\x18\x06 \x03(\v2\x19.drover.structs.TaskEventR\x06events\"\x93\v\n" +
+	"\x06events\x18\x06 \x03(\v2\x19.drover.structs.TaskEventR\x06events\"\xe5\v\n" +
 	"\n" +
 	"Allocation\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1c\n" +
@@ -3350,7 +3387,9 @@ const file_structs_structs_proto_rawDesc = "" +
 	"\x12reschedule_tracker\x18g \x01(\v2!.drover.structs.RescheduleTrackerR\x11rescheduleTracker\x12(\n" +
 	"\x10followup_eval_id\x18h \x01(\tR\x0efollowupEvalId\x126\n" +
 	"\x17preempted_by_allocation\x18i \x01(\tR\x15preemptedByAllocation\x123\n" +
-	"\x15preempted_allocations\x18j \x03(\tR\x14preemptedAllocations\x1a[\n" +
+	"\x15preempted_allocations\x18j \x03(\tR\x14preemptedAllocations\x12(\n" +
+	"\x0fdisconnected_at\x18\x90\x03 \x01(\x03R\x0edisconnectedAt\x12&\n" +
+	"\x0ereconnected_at\x18\x91\x03 \x01(\x03R\rreconnectedAt\x1a[\n" +
 	"\x12TaskResourcesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12/\n" +
 	"\x05value\x18\x02 \x01(\v2\x19.drover.structs.ResourcesR\x05value:\x028\x01\x1aX\n" +
@@ -3615,60 +3654,61 @@ var file_structs_structs_proto_depIdxs = []int32{
 	23, // 16: drover.structs.TaskGroup.affinities:type_name -> drover.structs.Affinity
 	25, // 17: drover.structs.TaskGroup.spreads:type_name -> drover.structs.Spread
 	26, // 18: drover.structs.TaskGroup.reschedule_policy:type_name -> drover.structs.ReschedulePolicy
-	1,  // 19: drover.structs.Job.constraints:type_name -> drover.structs.Constraint
-	4,  // 20: drover.structs.Job.task_groups:type_name -> drover.structs.TaskGroup
-	36, // 21: drover.structs.Job.meta:type_name -> drover.structs.Job.MetaEntry
-	23, // 22: drover.structs.Job.affinities:type_name -> drover.structs.Affinity
-	25, // 23: drover.structs.Job.spreads:type_name -> drover.structs.Spread
-	37, // 24: drover.structs.DriverInfo.attributes:type_name -> drover.structs.DriverInfo.AttributesEntry
-	38, // 25: drover.structs.Node.attributes:type_name -> drover.structs.Node.AttributesEntry
-	0,  // 26: drover.structs.Node.resources:type_name -> drover.structs.Resources
-	39, // 27: drover.structs.Node.drivers:type_name -> drover.structs.Node.DriversEntry
-	40, // 28: drover.structs.Node.meta:type_name -> drover.structs.Node.MetaEntry
-	8,  // 29: drover.structs.Node.drain_strategy:type_name -> drover.structs.DrainStrategy
-	19, // 30: drover.structs.Node.last_drain:type_name -> drover.structs.DrainMetadata
-	53, // 31: drover.structs.DrainStrategy.deadline:type_name -> google.protobuf.Duration
-	10, // 32: drover.structs.TaskState.events:type_name -> drover.structs.TaskEvent
-	5,  // 33: drover.structs.Allocation.job:type_name -> drover.structs.Job
-	41, // 34: drover.structs.Allocation.task_resources:type_name -> drover.structs.Allocation.TaskResourcesEntry
-	42, // 35: drover.structs.Allocation.task_states:type_name -> drover.structs.Allocation.TaskStatesEntry
-	9,  // 36: drover.structs.Allocation.desired_transition:type_name -> drover.structs.DesiredTransition
-	22, // 37: drover.structs.Allocation.allocated_ports:type_name -> drover.structs.AllocatedPort
-	28, // 38: drover.structs.Allocation.reschedule_tracker:type_name -> drover.structs.RescheduleTracker
-	43, // 39: drover.structs.AllocMetric.class_filtered:type_name -> drover.structs.AllocMetric.ClassFilteredEntry
-	44, // 40: drover.structs.AllocMetric.constraint_filtered:type_name -> drover.structs.AllocMetric.ConstraintFilteredEntry
-	45, // 41: drover.structs.AllocMetric.dimension_exhausted:type_name -> drover.structs.AllocMetric.DimensionExhaustedEntry
-	46, // 42: drover.structs.AllocMetric.nodes_available:type_name -> drover.structs.AllocMetric.NodesAvailableEntry
-	47, // 43: drover.structs.AllocMetric.class_exhausted:type_name -> drover.structs.AllocMetric.ClassExhaustedEntry
-	48, // 44: drover.structs.Evaluation.failed_tg_allocs:type_name -> drover.structs.Evaluation.FailedTgAllocsEntry
-	49, // 45: drover.structs.Evaluation.queued_allocations:type_name -> drover.structs.Evaluation.QueuedAllocationsEntry
-	50, // 46: drover.structs.Evaluation.class_eligibility:type_name -> drover.structs.Evaluation.ClassEligibilityEntry
-	5,  // 47: drover.structs.Plan.job:type_name -> drover.structs.Job
-	12, // 48: drover.structs.Plan.node_allocation:type_name -> drover.structs.Allocation
-	12, // 49: drover.structs.Plan.node_update:type_name -> drover.structs.Allocation
-	12, // 50: drover.structs.Plan.node_preemptions:type_name -> drover.structs.Allocation
-	12, // 51: drover.structs.PlanResult.node_allocation:type_name -> drover.structs.Allocation
-	12, // 52: drover.structs.PlanResult.node_update:type_name -> drover.structs.Allocation
-	12, // 53: drover.structs.PlanResult.node_preemptions:type_name -> drover.structs.Allocation
-	51, // 54: drover.structs.Artifact.options:type_name -> drover.structs.Artifact.OptionsEntry
-	20, // 55: drover.structs.NetworkResource.ports:type_name -> drover.structs.Port
-	24, // 56: drover.structs.Spread.targets:type_name -> drover.structs.SpreadTarget
-	53, // 57: drover.structs.ReschedulePolicy.interval:type_name -> google.protobuf.Duration
-	53, // 58: drover.structs.ReschedulePolicy.delay:type_name -> google.protobuf.Duration
-	53, // 59: drover.structs.ReschedulePolicy.max_delay:type_name -> google.protobuf.Duration
-	27, // 60: drover.structs.RescheduleTracker.events:type_name -> drover.structs.RescheduleEvent
-	29, // 61: drover.structs.SchedulerConfiguration.preemption_config:type_name -> drover.structs.PreemptionConfig
-	52, // 62: drover.structs.JobSummary.groups:type_name -> drover.structs.JobSummary.GroupsEntry
-	6,  // 63: drover.structs.Node.DriversEntry.value:type_name -> drover.structs.DriverInfo
-	0,  // 64: drover.structs.Allocation.TaskResourcesEntry.value:type_name -> drover.structs.Resources
-	11, // 65: drover.structs.Allocation.TaskStatesEntry.value:type_name -> drover.structs.TaskState
-	13, // 66: drover.structs.Evaluation.FailedTgAllocsEntry.value:type_name -> drover.structs.AllocMetric
-	31, // 67: drover.structs.JobSummary.GroupsEntry.value:type_name -> drover.structs.TaskGroupSummary
-	68, // [68:68] is the sub-list for method output_type
-	68, // [68:68] is the sub-list for method input_type
-	68, // [68:68] is the sub-list for extension type_name
-	68, // [68:68] is the sub-list for extension extendee
-	0,  // [0:68] is the sub-list for field type_name
+	53, // 19: drover.structs.TaskGroup.max_client_disconnect:type_name -> google.protobuf.Duration
+	1,  // 20: drover.structs.Job.constraints:type_name -> drover.structs.Constraint
+	4,  // 21: drover.structs.Job.task_groups:type_name -> drover.structs.TaskGroup
+	36, // 22: drover.structs.Job.meta:type_name -> drover.structs.Job.MetaEntry
+	23, // 23: drover.structs.Job.affinities:type_name -> drover.structs.Affinity
+	25, // 24: drover.structs.Job.spreads:type_name -> drover.structs.Spread
+	37, // 25: drover.structs.DriverInfo.attributes:type_name -> drover.structs.DriverInfo.AttributesEntry
+	38, // 26: drover.structs.Node.attributes:type_name -> drover.structs.Node.AttributesEntry
+	0,  // 27: drover.structs.Node.resources:type_name -> drover.structs.Resources
+	39, // 28: drover.structs.Node.drivers:type_name -> drover.structs.Node.DriversEntry
+	40, // 29: drover.structs.Node.meta:type_name -> drover.structs.Node.MetaEntry
+	8,  // 30: drover.structs.Node.drain_strategy:type_name -> drover.structs.DrainStrategy
+	19, // 31: drover.structs.Node.last_drain:type_name -> drover.structs.DrainMetadata
+	53, // 32: drover.structs.DrainStrategy.deadline:type_name -> google.protobuf.Duration
+	10, // 33: drover.structs.TaskState.events:type_name -> drover.structs.TaskEvent
+	5,  // 34: drover.structs.Allocation.job:type_name -> drover.structs.Job
+	41, // 35: drover.structs.Allocation.task_resources:type_name -> drover.structs.Allocation.TaskResourcesEntry
+	42, // 36: drover.structs.Allocation.task_states:type_name -> drover.structs.Allocation.TaskStatesEntry
+	9,  // 37: drover.structs.Allocation.desired_transition:type_name -> drover.structs.DesiredTransition
+	22, // 38: drover.structs.Allocation.allocated_ports:type_name -> drover.structs.AllocatedPort
+	28, // 39: drover.structs.Allocation.reschedule_tracker:type_name -> drover.structs.RescheduleTracker
+	43, // 40: drover.structs.AllocMetric.class_filtered:type_name -> drover.structs.AllocMetric.ClassFilteredEntry
+	44, // 41: drover.structs.AllocMetric.constraint_filtered:type_name -> drover.structs.AllocMetric.ConstraintFilteredEntry
+	45, // 42: drover.structs.AllocMetric.dimension_exhausted:type_name -> drover.structs.AllocMetric.DimensionExhaustedEntry
+	46, // 43: drover.structs.AllocMetric.nodes_available:type_name -> drover.structs.AllocMetric.NodesAvailableEntry
+	47, // 44: drover.structs.AllocMetric.class_exhausted:type_name -> drover.structs.AllocMetric.ClassExhaustedEntry
+	48, // 45: drover.structs.Evaluation.failed_tg_allocs:type_name -> drover.structs.Evaluation.FailedTgAllocsEntry
+	49, // 46: drover.structs.Evaluation.queued_allocations:type_name -> drover.structs.Evaluation.QueuedAllocationsEntry
+	50, // 47: drover.structs.Evaluation.class_eligibility:type_name -> drover.structs.Evaluation.ClassEligibilityEntry
+	5,  // 48: drover.structs.Plan.job:type_name -> drover.structs.Job
+	12, // 49: drover.structs.Plan.node_allocation:type_name -> drover.structs.Allocation
+	12, // 50: drover.structs.Plan.node_update:type_name -> drover.structs.Allocation
+	12, // 51: drover.structs.Plan.node_preemptions:type_name -> drover.structs.Allocation
+	12, // 52: drover.structs.PlanResult.node_allocation:type_name -> drover.structs.Allocation
+	12, // 53: drover.structs.PlanResult.node_update:type_name -> drover.structs.Allocation
+	12, // 54: drover.structs.PlanResult.node_preemptions:type_name -> drover.structs.Allocation
+	51, // 55: drover.structs.Artifact.options:type_name -> drover.structs.Artifact.OptionsEntry
+	20, // 56: drover.structs.NetworkResource.ports:type_name -> drover.structs.Port
+	24, // 57: drover.structs.Spread.targets:type_name -> drover.structs.SpreadTarget
+	53, // 58: drover.structs.ReschedulePolicy.interval:type_name -> google.protobuf.Duration
+	53, // 59: drover.structs.ReschedulePolicy.delay:type_name -> google.protobuf.Duration
+	53, // 60: drover.structs.ReschedulePolicy.max_delay:type_name -> google.protobuf.Duration
+	27, // 61: drover.structs.RescheduleTracker.events:type_name -> drover.structs.RescheduleEvent
+	29, // 62: drover.structs.SchedulerConfiguration.preemption_config:type_name -> drover.structs.PreemptionConfig
+	52, // 63: drover.structs.JobSummary.groups:type_name -> drover.structs.JobSummary.GroupsEntry
+	6,  // 64: drover.structs.Node.DriversEntry.value:type_name -> drover.structs.DriverInfo
+	0,  // 65: drover.structs.Allocation.TaskResourcesEntry.value:type_name -> drover.structs.Resources
+	11, // 66: drover.structs.Allocation.TaskStatesEntry.value:type_name -> drover.structs.TaskState
+	13, // 67: drover.structs.Evaluation.FailedTgAllocsEntry.value:type_name -> drover.structs.AllocMetric
+	31, // 68: drover.structs.JobSummary.GroupsEntry.value:type_name -> drover.structs.TaskGroupSummary
+	69, // [69:69] is the sub-list for method output_type
+	69, // [69:69] is the sub-list for method input_type
+	69, // [69:69] is the sub-list for extension type_name
+	69, // [69:69] is the sub-list for extension extendee
+	0,  // [0:69] is the sub-list for field type_name
 }
 
 func init() { file_structs_structs_proto_init() }

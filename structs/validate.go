@@ -71,7 +71,8 @@ const (
 )
 
 // Canonicalize fills in the defaults a job leaves out: namespace, name, type,
-// priority, datacenters, restart policies, kill timeouts and task resources.
+// priority, datacenters, restart policies, kill timeouts and task resources;
+// a zero max_client_disconnect becomes unset.
 // defaultPriority is used when the job sets none.
 func (j *Job) Canonicalize(defaultPriority int32) {
 	if j.Namespace == "" {
@@ -95,6 +96,11 @@ func (j *Job) Canonicalize(defaultPriority int32) {
 		}
 		if tg.RestartPolicy == nil {
 			tg.RestartPolicy = DefaultRestartPolicy(j.Type)
+		}
+		if d := tg.MaxClientDisconnect; d != nil && d.GetSeconds() == 0 && d.GetNanos() == 0 {
+			// A zero window is no window: stored as unset, so both spell
+			// the same job.
+			tg.MaxClientDisconnect = nil
 		}
 		for _, t := range tg.Tasks {
 			if t == nil {
@@ -208,6 +214,13 @@ func (tg *TaskGroup) validate(p *problems, prefix string) {
 	validatePlacement(p, prefix, tg.Affinities, tg.Spreads)
 	validateNetwork(p, prefix, tg.Network)
 	validateReschedule(p, prefix, tg.ReschedulePolicy)
+	if d := tg.MaxClientDisconnect; d != nil {
+		if err := d.CheckValid(); err != nil {
+			p.addf(prefix, "max_client_disconnect: %v", err)
+		} else if d.AsDuration() < 0 {
+			p.addf(prefix, "max_client_disconnect must be >= 0")
+		}
+	}
 	if rp := tg.RestartPolicy; rp != nil {
 		if rp.Attempts < 0 {
 			p.addf(prefix, "restart: attempts must be >= 0")

@@ -11,7 +11,9 @@ import (
 //
 //   - node_update entries change existing allocations: their desired
 //     status and description when set, and the follow-up evaluation,
-//     next allocation and desired transition they carry;
+//     next allocation and desired transition they carry; one with
+//     reconnected_at set takes back an allocation whose node reconnected
+//     (its disconnected_at and next_allocation are cleared);
 //   - node_preemptions are evicted, naming the allocation they make room for;
 //   - node_allocation entries are stored as given, with job attached to
 //     those that travel without one; an existing allocation (an in-place
@@ -40,6 +42,13 @@ func (tx *Txn) ApplyPlanResult(res *structs.PlanResult, job *structs.Job, index 
 		}
 		if u.DesiredTransition != nil {
 			upd.DesiredTransition = u.DesiredTransition
+		}
+		if u.ReconnectedAt != 0 {
+			// Taken back after its node reconnected: it replaces nothing
+			// and waits for nothing any more.
+			upd.ReconnectedAt = u.ReconnectedAt
+			upd.DisconnectedAt = 0
+			upd.NextAllocation = ""
 		}
 		upd.ModifyIndex, upd.AllocModifyIndex, upd.ModifyTime = index, index, now
 		tx.UpsertAlloc(upd)
@@ -111,7 +120,8 @@ func cloneAlloc(a *structs.Allocation) *structs.Allocation {
 		AllocatedPorts: a.AllocatedPorts, PreviousAllocation: a.PreviousAllocation,
 		NextAllocation: a.NextAllocation, RescheduleTracker: a.RescheduleTracker,
 		FollowupEvalId: a.FollowupEvalId, PreemptedByAllocation: a.PreemptedByAllocation,
-		PreemptedAllocations: a.PreemptedAllocations,
+		PreemptedAllocations: a.PreemptedAllocations, DisconnectedAt: a.DisconnectedAt,
+		ReconnectedAt: a.ReconnectedAt,
 	}
 }
 

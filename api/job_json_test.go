@@ -127,13 +127,14 @@ func TestJobConversionRefusesWhatDroverCannotRun(t *testing.T) {
 		}, `job "web": group "api": Volumes is not supported by drover`},
 		{"sticky disk", func(j *nomad.Job) { j.TaskGroups[0].EphemeralDisk = &nomad.EphemeralDisk{Sticky: ptr(true)} },
 			`job "web": group "api": EphemeralDisk.Sticky is not supported by drover`},
-		{"max client disconnect", func(j *nomad.Job) {
+		{"disconnect windows that disagree", func(j *nomad.Job) {
 			//lint:ignore SA1019 jobs written for older Nomads still send it
 			j.TaskGroups[0].MaxClientDisconnect = ptr(time.Minute)
-		}, `job "web": group "api": MaxClientDisconnect is not supported by drover`},
-		{"disconnect lost after", func(j *nomad.Job) {
-			j.TaskGroups[0].Disconnect = &nomad.DisconnectStrategy{LostAfter: ptr(time.Minute)}
-		}, `job "web": group "api": Disconnect.LostAfter is not supported by drover`},
+			j.TaskGroups[0].Disconnect = &nomad.DisconnectStrategy{LostAfter: ptr(time.Hour)}
+		}, `job "web": group "api": MaxClientDisconnect (1m0s) and Disconnect.LostAfter (1h0m0s) disagree`},
+		{"disconnect reconcile", func(j *nomad.Job) {
+			j.TaskGroups[0].Disconnect = &nomad.DisconnectStrategy{LostAfter: ptr(time.Minute), Reconcile: ptr("longest_running")}
+		}, `job "web": group "api": Disconnect.Reconcile "longest_running" is not supported by drover (only keep_original)`},
 		{"disconnect stop", func(j *nomad.Job) {
 			j.TaskGroups[0].Disconnect = &nomad.DisconnectStrategy{StopOnClientAfter: ptr(time.Minute)}
 		}, `job "web": group "api": Disconnect.StopOnClientAfter is not supported by drover`},
@@ -385,4 +386,28 @@ func TestNodeAndEvaluationFieldsRenderAsNomadReadsThem(t *testing.T) {
 	require.Equal(t, 3, m.NodesInPool)
 	require.Equal(t, map[string]int{"dc1": 3}, m.NodesAvailable)
 	require.Equal(t, map[string]int{"big": 1}, m.ClassExhausted)
+}
+
+func TestDisconnectWindowInEitherSpelling(t *testing.T) {
+	for name, set := range map[string]func(g *nomad.TaskGroup){
+		"max_client_disconnect": func(g *nomad.TaskGroup) {
+			//lint:ignore SA1019 jobs written for older Nomads still send it
+			g.MaxClientDisconnect = ptr(90 * time.Second)
+		},
+		"disconnect.lost_after": func(g *nomad.TaskGroup) {
+			g.Disconnect = &nomad.DisconnectStrategy{LostAfter: ptr(90 * time.Second), Replace: ptr(true), Reconcile: ptr("best_score")}
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			j := webJob()
+			set(j.TaskGroups[0])
+			got, warnings, err := jobFromJSON(decodeNomadJob(t, j))
+			require.NoError(t, err)
+			require.Empty(t, warnings)
+			require.Equal(t, 90*time.Second, got.TaskGroups[0].GetMaxClientDisconnect().AsDuration())
+			out := jobToJSON(got)
+			require.Equal(t, int64(90*time.Second), *out.TaskGroups[0].Disconnect.LostAfter)
+			require.Equal(t, int64(90*time.Second), *out.TaskGroups[0].MaxClientDisconnect)
+		})
+	}
 }

@@ -39,9 +39,9 @@ func TestLeaderFailoverOnThreeServersMarksNoneOfAThousandNodesDown(t *testing.T)
 			regs[i] = prometheus.NewRegistry()
 			o.Registerer = regs[i]
 		}
-		// TTLs of 1-2 s, so the test outlives many of them; the failover
+		// TTLs of 2-4 s, so the test outlives several of them; the failover
 		// TTL is left at its default (5m), the safe choice.
-		o.MinHeartbeatTTL, o.HeartbeatGrace, o.MaxHeartbeatsPerSecond = time.Second, 500*time.Millisecond, 10000
+		o.MinHeartbeatTTL, o.HeartbeatGrace, o.MaxHeartbeatsPerSecond = 2*time.Second, time.Second, 10000
 	}})
 	c.WaitLeader(30 * time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)

@@ -43,12 +43,20 @@ func (n *bnode[T]) mutable(o *owner) *bnode[T] {
 	if n.owner == o {
 		return n
 	}
-	c := &bnode[T]{owner: o, keys: slices.Grow(slices.Clone(n.keys), 1)}
+	c := &bnode[T]{owner: o, keys: cloneRoom(n.keys)}
 	if n.leaf() {
-		c.vals = slices.Grow(slices.Clone(n.vals), 1)
+		c.vals = cloneRoom(n.vals)
 	} else {
-		c.kids = slices.Grow(slices.Clone(n.kids), 1)
+		c.kids = cloneRoom(n.kids)
 	}
+	return c
+}
+
+// cloneRoom copies s into one allocation with room for one more element,
+// which an insert into the copy then needs.
+func cloneRoom[E any](s []E) []E {
+	c := make([]E, len(s), len(s)+1)
+	copy(c, s)
 	return c
 }
 

@@ -64,6 +64,12 @@ func incomingForwarded(ctx context.Context) bool {
 // reached); once a request may have reached a leader that then failed, the
 // caller gets ErrLeadershipLost.
 func (s *Server) leaderCall(ctx context.Context, local func(context.Context) error, remote func(context.Context, structs.DroverClient) error) error {
+	// The common case, a call on the leader, costs no timers.
+	if s.raft.isLeader() {
+		if err := local(ctx); !errors.Is(err, ErrNotLeader) || errors.Is(err, ErrLeadershipLost) {
+			return err
+		}
+	}
 	wctx, cancel := context.WithTimeout(ctx, s.cfg.leaderWait())
 	defer cancel()
 	retry := time.NewTimer(0)

@@ -108,8 +108,12 @@ func TestNodeStormCoalesces(t *testing.T) {
 		byStatus[e.Status]++
 	}
 	t.Logf("%d node events x %d jobs: %d evaluations created %v, at most %d in the broker", nodes, jobs, len(evals), byStatus, worst.Load())
-	require.Less(t, len(evals), 1000, "not one evaluation per node and job")
+	// Concurrent registrations may each create an evaluation before the
+	// first reaches the broker; the broker folds them, so what is queued
+	// and what runs stays per job, whatever the timing.
+	require.Less(t, len(evals), nodes*jobs/10, "not one evaluation per node and job")
 	require.LessOrEqual(t, worst.Load(), int64(2*jobs), "at most one outstanding and one pending per job")
+	require.Less(t, byStatus[structs.EvalStatusComplete], 10*jobs, "the burst coalesces into a few scheduling passes per job")
 }
 
 // racingScheduler wraps the service scheduler: on its first pass it lets

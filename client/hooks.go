@@ -83,9 +83,24 @@ func (envHook) prestart(_ context.Context, t *taskRunner, cfg *driver.TaskConfig
 		Region: t.ar.c.cfg.Region, Datacenter: node.Datacenter, NodeID: node.Id, NodeName: node.Name,
 		NodeClass: node.NodeClass, CPULimit: t.task.GetResources().GetCpuMhz(),
 		MemoryLimit: t.task.GetResources().GetMemoryMb(), Meta: meta, Env: t.task.Env,
+		Ports: allocPorts(t.alloc, node),
 	}
 	cfg.Env = e.Map()
 	return nil
+}
+
+// allocPorts are the ports the servers assigned to the allocation, on the
+// node's address.
+func allocPorts(a *structs.Allocation, node *structs.Node) []driver.Port {
+	ip := node.GetAttributes()["unique.network.ip-address"]
+	if ip == "" {
+		ip = "127.0.0.1"
+	}
+	var out []driver.Port
+	for _, p := range a.GetAllocatedPorts() {
+		out = append(out, driver.Port{Label: p.Label, HostIP: ip, Value: int(p.Value), To: int(p.To)})
+	}
+	return out
 }
 
 // allocIndex reads the index of an allocation named "job.group[i]".

@@ -60,7 +60,8 @@ func (rn *raftNode) propose(ctx context.Context, cmd *structs.LogCommand) (uint6
 	select {
 	case rn.propc <- data:
 	case <-ctx.Done():
-		return 0, ErrNotLeader
+		// Nothing was proposed.
+		return 0, fmt.Errorf("%w: the raft loop took no proposal: %w", ErrNotLeader, ctx.Err())
 	case <-rn.donec:
 		return 0, rn.stoppedErr()
 	}

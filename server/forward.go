@@ -66,7 +66,7 @@ func incomingForwarded(ctx context.Context) bool {
 func (s *Server) leaderCall(ctx context.Context, local func(context.Context) error, remote func(context.Context, structs.DroverClient) error) error {
 	// The common case, a call on the leader, costs no timers.
 	if s.raft.isLeader() {
-		if err := local(ctx); !errors.Is(err, ErrNotLeader) || errors.Is(err, ErrLeadershipLost) {
+		if err := local(ctx); !notSent(err) {
 			return err
 		}
 	}
@@ -80,8 +80,7 @@ func (s *Server) leaderCall(ctx context.Context, local func(context.Context) err
 		}
 		changed := s.raft.leaderChanged()
 		if s.raft.isLeader() {
-			err := local(ctx)
-			if !errors.Is(err, ErrNotLeader) || errors.Is(err, ErrLeadershipLost) {
+			if err := local(ctx); !notSent(err) {
 				return err
 			}
 		} else if isForwarded(ctx) {
@@ -101,8 +100,7 @@ func (s *Server) leaderCall(ctx context.Context, local func(context.Context) err
 				if rpcerr.IsTransport(err) || timedOut {
 					return fmt.Errorf("%w: leader %s: %v", ErrLeadershipLost, addr, err)
 				}
-				err = rpcerr.From(err)
-				if !errors.Is(err, ErrNotLeader) || errors.Is(err, ErrLeadershipLost) {
+				if err = rpcerr.From(err); !notSent(err) {
 					return err
 				}
 			}
@@ -122,6 +120,13 @@ func (s *Server) leaderCall(ctx context.Context, local func(context.Context) err
 	}
 }
 
+// notSent reports whether err says a write was refused before anything was
+// proposed (the server was not, or not yet, the leader): then it is safe
+// to try again elsewhere.
+func notSent(err error) bool {
+	return errors.Is(err, ErrNotLeader) && !errors.Is(err, ErrLeadershipLost)
+}
+
 // leaderAddr is the RPC address of the leader this server knows, or "".
 func (s *Server) leaderAddr() string {
 	lead := s.raft.leaderID.Load()
@@ -134,9 +139,7 @@ func (s *Server) leaderAddr() string {
 	if p := s.raft.peers.get(lead); p != nil {
 		return p.Addr
 	}
-	s.raft.transport.mu.Lock()
-	defer s.raft.transport.mu.Unlock()
-	return s.raft.transport.learned[lead]
+	return s.raft.transport.learnedAddr(lead)
 }
 
 // readBarrier makes this server's state at least as new as every write

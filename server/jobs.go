@@ -20,12 +20,9 @@ func (s *Server) RegisterJob(ctx context.Context, job *structs.Job) (*structs.Jo
 		return nil, &structs.ValidationError{Problems: []string{"job is missing"}}
 	}
 	if r := s.otherRegion(ctx, job.Region); r != "" {
-		var resp *structs.JobRegisterResponse
-		err := s.regionCall(ctx, r, func(ctx context.Context, c structs.DroverClient) (err error) {
-			resp, err = c.RegisterJob(ctx, &structs.JobRegisterRequest{Job: job, Region: r})
-			return err
+		return toRegion(s, ctx, r, func(ctx context.Context, c structs.DroverClient) (*structs.JobRegisterResponse, error) {
+			return c.RegisterJob(ctx, &structs.JobRegisterRequest{Job: job, Region: r})
 		})
-		return resp, err
 	}
 	if s.registrationRejected() {
 		return nil, fmt.Errorf("%w: the scheduler configuration rejects job registrations", structs.ErrRegistrationRejected)
@@ -67,14 +64,12 @@ func (s *Server) DeregisterJob(ctx context.Context, namespace, jobID string, pur
 	if namespace == "" {
 		namespace = structs.DefaultNamespace
 	}
-	var resp *structs.JobDeregisterResponse
 	if r := s.otherRegion(ctx, ""); r != "" {
-		err := s.regionCall(ctx, r, func(ctx context.Context, c structs.DroverClient) (err error) {
-			resp, err = c.DeregisterJob(ctx, &structs.JobDeregisterRequest{Namespace: namespace, JobId: jobID, Purge: purge})
-			return err
+		return toRegion(s, ctx, r, func(ctx context.Context, c structs.DroverClient) (*structs.JobDeregisterResponse, error) {
+			return c.DeregisterJob(ctx, &structs.JobDeregisterRequest{Namespace: namespace, JobId: jobID, Purge: purge})
 		})
-		return resp, err
 	}
+	var resp *structs.JobDeregisterResponse
 	err := s.leaderCall(ctx, func(ctx context.Context) error {
 		// Whether the job exists is decided as the entry applies, not here:
 		// this server's view could be behind a leader elected meanwhile.
@@ -106,10 +101,8 @@ func (s *Server) DeregisterJob(ctx context.Context, namespace, jobID string, pur
 // Job reads one job.
 func (s *Server) Job(ctx context.Context, namespace, jobID string) (*structs.Job, error) {
 	if r := s.otherRegion(ctx, ""); r != "" {
-		var resp *structs.SingleJobResponse
-		err := s.regionCall(ctx, r, func(ctx context.Context, c structs.DroverClient) (err error) {
-			resp, err = c.GetJob(ctx, &structs.JobSpecificRequest{JobId: jobID, Options: remoteQuery(ctx, r, namespace)})
-			return err
+		resp, err := toRegion(s, ctx, r, func(ctx context.Context, c structs.DroverClient) (*structs.SingleJobResponse, error) {
+			return c.GetJob(ctx, &structs.JobSpecificRequest{JobId: jobID, Options: remoteQuery(ctx, r, namespace)})
 		})
 		return resp.GetJob(), err
 	}
@@ -128,10 +121,8 @@ func (s *Server) Job(ctx context.Context, namespace, jobID string) (*structs.Job
 // Jobs lists the jobs of a namespace ("" for all) whose id has prefix.
 func (s *Server) Jobs(ctx context.Context, namespace, prefix string) ([]*structs.Job, error) {
 	if r := s.otherRegion(ctx, ""); r != "" {
-		var resp *structs.JobListResponse
-		err := s.regionCall(ctx, r, func(ctx context.Context, c structs.DroverClient) (err error) {
-			resp, err = c.ListJobs(ctx, &structs.JobListRequest{Prefix: prefix, Options: remoteQuery(ctx, r, namespace)})
-			return err
+		resp, err := toRegion(s, ctx, r, func(ctx context.Context, c structs.DroverClient) (*structs.JobListResponse, error) {
+			return c.ListJobs(ctx, &structs.JobListRequest{Prefix: prefix, Options: remoteQuery(ctx, r, namespace)})
 		})
 		return resp.GetJobs(), err
 	}
@@ -144,10 +135,8 @@ func (s *Server) Jobs(ctx context.Context, namespace, prefix string) ([]*structs
 // Allocations lists allocations of a job, of a node, or (both empty) all.
 func (s *Server) Allocations(ctx context.Context, namespace, jobID, nodeID string) ([]*structs.Allocation, error) {
 	if r := s.otherRegion(ctx, ""); r != "" {
-		var resp *structs.AllocListResponse
-		err := s.regionCall(ctx, r, func(ctx context.Context, c structs.DroverClient) (err error) {
-			resp, err = c.ListAllocations(ctx, &structs.AllocListRequest{JobId: jobID, NodeId: nodeID, Options: remoteQuery(ctx, r, namespace)})
-			return err
+		resp, err := toRegion(s, ctx, r, func(ctx context.Context, c structs.DroverClient) (*structs.AllocListResponse, error) {
+			return c.ListAllocations(ctx, &structs.AllocListRequest{JobId: jobID, NodeId: nodeID, Options: remoteQuery(ctx, r, namespace)})
 		})
 		return resp.GetAllocations(), err
 	}
@@ -172,10 +161,8 @@ func (s *Server) Allocations(ctx context.Context, namespace, jobID, nodeID strin
 // Nodes lists every node, without their secret ids.
 func (s *Server) Nodes(ctx context.Context) ([]*structs.Node, error) {
 	if r := s.otherRegion(ctx, ""); r != "" {
-		var resp *structs.NodeListResponse
-		err := s.regionCall(ctx, r, func(ctx context.Context, c structs.DroverClient) (err error) {
-			resp, err = c.ListNodes(ctx, &structs.NodeListRequest{Options: remoteQuery(ctx, r, "")})
-			return err
+		resp, err := toRegion(s, ctx, r, func(ctx context.Context, c structs.DroverClient) (*structs.NodeListResponse, error) {
+			return c.ListNodes(ctx, &structs.NodeListRequest{Options: remoteQuery(ctx, r, "")})
 		})
 		return resp.GetNodes(), err
 	}
@@ -193,10 +180,8 @@ func (s *Server) Nodes(ctx context.Context) ([]*structs.Node, error) {
 // Evaluation reads one evaluation.
 func (s *Server) Evaluation(ctx context.Context, id string) (*structs.Evaluation, error) {
 	if r := s.otherRegion(ctx, ""); r != "" {
-		var resp *structs.SingleEvalResponse
-		err := s.regionCall(ctx, r, func(ctx context.Context, c structs.DroverClient) (err error) {
-			resp, err = c.GetEvaluation(ctx, &structs.EvalSpecificRequest{EvalId: id, Options: remoteQuery(ctx, r, "")})
-			return err
+		resp, err := toRegion(s, ctx, r, func(ctx context.Context, c structs.DroverClient) (*structs.SingleEvalResponse, error) {
+			return c.GetEvaluation(ctx, &structs.EvalSpecificRequest{EvalId: id, Options: remoteQuery(ctx, r, "")})
 		})
 		return resp.GetEval(), err
 	}

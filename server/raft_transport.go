@@ -76,6 +76,13 @@ func (t *raftTransport) learn(id uint64, addr string) {
 	}
 }
 
+// learnedAddr is the address a server not in the peer set sent from, or "".
+func (t *raftTransport) learnedAddr(id uint64) string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.learned[id]
+}
+
 // setPeers makes the senders follow the peer set: one per peer but this
 // server, with the address the set records.
 func (t *raftTransport) setPeers(peers []*structs.RaftPeer) {

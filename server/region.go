@@ -81,6 +81,16 @@ func (s *Server) regionCall(ctx context.Context, region string, remote func(cont
 	return fmt.Errorf("%w: no server of region %q answered: %w", ErrNoLeader, region, lastErr)
 }
 
+// toRegion is regionCall for a call that returns a response.
+func toRegion[T any](s *Server, ctx context.Context, region string, call func(context.Context, structs.DroverClient) (T, error)) (T, error) {
+	var resp T
+	err := s.regionCall(ctx, region, func(ctx context.Context, c structs.DroverClient) (err error) {
+		resp, err = call(ctx, c)
+		return err
+	})
+	return resp, err
+}
+
 // incomingRegion carries a forwarded call's region into its context.
 func incomingRegion(ctx context.Context) context.Context {
 	if md, ok := metadata.FromIncomingContext(ctx); ok {

@@ -12,10 +12,8 @@ import (
 // list costs O(jobs), however many allocations they have.
 func (s *Server) JobsWithSummaries(ctx context.Context, namespace, prefix string) ([]*structs.Job, []*structs.JobSummary, error) {
 	if r := s.otherRegion(ctx, ""); r != "" {
-		var resp *structs.JobListResponse
-		err := s.regionCall(ctx, r, func(ctx context.Context, c structs.DroverClient) (err error) {
-			resp, err = c.ListJobs(ctx, &structs.JobListRequest{Prefix: prefix, Options: remoteQuery(ctx, r, namespace), Summaries: true})
-			return err
+		resp, err := toRegion(s, ctx, r, func(ctx context.Context, c structs.DroverClient) (*structs.JobListResponse, error) {
+			return c.ListJobs(ctx, &structs.JobListRequest{Prefix: prefix, Options: remoteQuery(ctx, r, namespace), Summaries: true})
 		})
 		return resp.GetJobs(), resp.GetSummaries(), err
 	}

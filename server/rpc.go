@@ -35,6 +35,23 @@ func (r *rpcServer) queryMeta(index uint64) *structs.QueryMeta {
 	return r.s.queryMeta(index)
 }
 
+// prepareRead readies a read. One for another region goes to the Server
+// methods as it is: they forward it, with its own consistency. A local
+// one waits until this server holds every acknowledged write (unless
+// stale) and for the blocking query's index, and returns the context the
+// methods then read under without waiting again, and the index to report.
+func (r *rpcServer) prepareRead(ctx context.Context, q *structs.QueryOptions) (context.Context, uint64, error) {
+	ctx = callCtx(ctx, q)
+	if r.s.otherRegion(ctx, "") != "" {
+		return ctx, r.s.state.Index(), nil
+	}
+	if err := r.s.readBarrier(ctx); err != nil {
+		return nil, 0, rpcerr.To(err)
+	}
+	r.block(ctx, q)
+	return AllowStale(ctx), r.s.state.Index(), nil
+}
+
 // block waits for a read's min_query_index, bounded by its max time.
 func (r *rpcServer) block(ctx context.Context, q *structs.QueryOptions) {
 	r.s.blockingQuery(ctx, q.GetMinQueryIndex(), time.Duration(q.GetMaxQueryTimeMs())*time.Millisecond)
@@ -51,13 +68,11 @@ func (r *rpcServer) DeregisterJob(ctx context.Context, req *structs.JobDeregiste
 }
 
 func (r *rpcServer) GetJob(ctx context.Context, req *structs.JobSpecificRequest) (*structs.SingleJobResponse, error) {
-	ctx = callCtx(ctx, req.GetOptions())
-	if err := r.s.readBarrier(ctx); err != nil {
-		return nil, rpcerr.To(err)
+	ctx, idx, err := r.prepareRead(ctx, req.GetOptions())
+	if err != nil {
+		return nil, err
 	}
-	r.block(ctx, req.GetOptions())
-	idx := r.s.state.Index()
-	job, err := r.s.Job(AllowStale(ctx), req.GetOptions().GetNamespace(), req.GetJobId())
+	job, err := r.s.Job(ctx, req.GetOptions().GetNamespace(), req.GetJobId())
 	if err != nil {
 		return nil, rpcerr.To(err)
 	}
@@ -65,20 +80,18 @@ func (r *rpcServer) GetJob(ctx context.Context, req *structs.JobSpecificRequest)
 }
 
 func (r *rpcServer) ListJobs(ctx context.Context, req *structs.JobListRequest) (*structs.JobListResponse, error) {
-	ctx = callCtx(ctx, req.GetOptions())
-	if err := r.s.readBarrier(ctx); err != nil {
-		return nil, rpcerr.To(err)
+	ctx, idx, err := r.prepareRead(ctx, req.GetOptions())
+	if err != nil {
+		return nil, err
 	}
-	r.block(ctx, req.GetOptions())
-	idx := r.s.state.Index()
 	if req.GetSummaries() {
-		jobs, sums, err := r.s.JobsWithSummaries(AllowStale(ctx), req.GetOptions().GetNamespace(), req.GetPrefix())
+		jobs, sums, err := r.s.JobsWithSummaries(ctx, req.GetOptions().GetNamespace(), req.GetPrefix())
 		if err != nil {
 			return nil, rpcerr.To(err)
 		}
 		return &structs.JobListResponse{Jobs: jobs, Summaries: sums, Meta: r.queryMeta(idx)}, nil
 	}
-	jobs, err := r.s.Jobs(AllowStale(ctx), req.GetOptions().GetNamespace(), req.GetPrefix())
+	jobs, err := r.s.Jobs(ctx, req.GetOptions().GetNamespace(), req.GetPrefix())
 	if err != nil {
 		return nil, rpcerr.To(err)
 	}
@@ -86,13 +99,11 @@ func (r *rpcServer) ListJobs(ctx context.Context, req *structs.JobListRequest) (
 }
 
 func (r *rpcServer) ListAllocations(ctx context.Context, req *structs.AllocListRequest) (*structs.AllocListResponse, error) {
-	ctx = callCtx(ctx, req.GetOptions())
-	if err := r.s.readBarrier(ctx); err != nil {
-		return nil, rpcerr.To(err)
+	ctx, idx, err := r.prepareRead(ctx, req.GetOptions())
+	if err != nil {
+		return nil, err
 	}
-	r.block(ctx, req.GetOptions())
-	idx := r.s.state.Index()
-	allocs, err := r.s.Allocations(AllowStale(ctx), req.GetOptions().GetNamespace(), req.GetJobId(), req.GetNodeId())
+	allocs, err := r.s.Allocations(ctx, req.GetOptions().GetNamespace(), req.GetJobId(), req.GetNodeId())
 	if err != nil {
 		return nil, rpcerr.To(err)
 	}
@@ -100,13 +111,11 @@ func (r *rpcServer) ListAllocations(ctx context.Context, req *structs.AllocListR
 }
 
 func (r *rpcServer) ListNodes(ctx context.Context, req *structs.NodeListRequest) (*structs.NodeListResponse, error) {
-	ctx = callCtx(ctx, req.GetOptions())
-	if err := r.s.readBarrier(ctx); err != nil {
-		return nil, rpcerr.To(err)
+	ctx, idx, err := r.prepareRead(ctx, req.GetOptions())
+	if err != nil {
+		return nil, err
 	}
-	r.block(ctx, req.GetOptions())
-	idx := r.s.state.Index()
-	nodes, err := r.s.Nodes(AllowStale(ctx))
+	nodes, err := r.s.Nodes(ctx)
 	if err != nil {
 		return nil, rpcerr.To(err)
 	}
@@ -114,13 +123,11 @@ func (r *rpcServer) ListNodes(ctx context.Context, req *structs.NodeListRequest)
 }
 
 func (r *rpcServer) GetEvaluation(ctx context.Context, req *structs.EvalSpecificRequest) (*structs.SingleEvalResponse, error) {
-	ctx = callCtx(ctx, req.GetOptions())
-	if err := r.s.readBarrier(ctx); err != nil {
-		return nil, rpcerr.To(err)
+	ctx, idx, err := r.prepareRead(ctx, req.GetOptions())
+	if err != nil {
+		return nil, err
 	}
-	r.block(ctx, req.GetOptions())
-	idx := r.s.state.Index()
-	e, err := r.s.Evaluation(AllowStale(ctx), req.GetEvalId())
+	e, err := r.s.Evaluation(ctx, req.GetEvalId())
 	if err != nil {
 		return nil, rpcerr.To(err)
 	}
@@ -218,13 +225,11 @@ func (r *rpcServer) UpdateNodeDrain(ctx context.Context, req *structs.NodeDrainR
 }
 
 func (r *rpcServer) GetSchedulerConfiguration(ctx context.Context, req *structs.SchedulerConfigRequest) (*structs.SchedulerConfigResponse, error) {
-	ctx = callCtx(ctx, req.GetOptions())
-	if err := r.s.readBarrier(ctx); err != nil {
-		return nil, rpcerr.To(err)
+	ctx, idx, err := r.prepareRead(ctx, req.GetOptions())
+	if err != nil {
+		return nil, err
 	}
-	r.block(ctx, req.GetOptions())
-	idx := r.s.state.Index()
-	c, err := r.s.SchedulerConfiguration(AllowStale(ctx))
+	c, err := r.s.SchedulerConfiguration(ctx)
 	if err != nil {
 		return nil, rpcerr.To(err)
 	}
@@ -240,13 +245,11 @@ func (r *rpcServer) SetSchedulerConfiguration(ctx context.Context, req *structs.
 }
 
 func (r *rpcServer) GetJobVersions(ctx context.Context, req *structs.JobSpecificRequest) (*structs.JobVersionsResponse, error) {
-	ctx = callCtx(ctx, req.GetOptions())
-	if err := r.s.readBarrier(ctx); err != nil {
-		return nil, rpcerr.To(err)
+	ctx, idx, err := r.prepareRead(ctx, req.GetOptions())
+	if err != nil {
+		return nil, err
 	}
-	r.block(ctx, req.GetOptions())
-	idx := r.s.state.Index()
-	versions, err := r.s.JobVersions(AllowStale(ctx), req.GetOptions().GetNamespace(), req.GetJobId())
+	versions, err := r.s.JobVersions(ctx, req.GetOptions().GetNamespace(), req.GetJobId())
 	if err != nil {
 		return nil, rpcerr.To(err)
 	}

@@ -59,6 +59,9 @@ func (rn *raftNode) handleReady(rd raft.Ready) error {
 			return err
 		}
 	}
+	if len(rd.CommittedEntries) > 0 {
+		rn.notifyApplied() // once per Ready, not per entry
+	}
 	for _, rs := range rd.ReadStates {
 		rn.pendingReads = append(rn.pendingReads, pendingRead{id: readID(rs.RequestCtx), index: rs.Index})
 	}
@@ -116,7 +119,7 @@ func (rn *raftNode) applyEntry(e *raftpb.Entry) error {
 	if !rn.leaderReady.Load() && rn.leader.Load() && e.GetTerm() == rn.term.Load() {
 		rn.leaderReady.Store(true)
 	}
-	rn.setApplied(e.GetIndex())
+	rn.applied.Store(e.GetIndex())
 	return nil
 }
 
@@ -150,6 +153,11 @@ func (rn *raftNode) peerList() []*structs.RaftPeer {
 
 func (rn *raftNode) setApplied(index uint64) {
 	rn.applied.Store(index)
+	rn.notifyApplied()
+}
+
+// notifyApplied wakes whoever waits for the applied index to move.
+func (rn *raftNode) notifyApplied() {
 	rn.notifyMu.Lock()
 	close(rn.appliedCh)
 	rn.appliedCh = make(chan struct{})

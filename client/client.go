@@ -231,7 +231,7 @@ func (c *Client) buildNode(ctx context.Context, drivers map[string]*structs.Driv
 		name, _ = os.Hostname()
 	}
 	return &structs.Node{
-		Id: c.id.NodeID, SecretId: c.id.SecretID, Name: name, Datacenter: c.cfg.Datacenter,
+		Id: c.id.NodeID, SecretId: c.id.SecretID, Name: name, Datacenter: c.cfg.Datacenter, Region: c.cfg.Region,
 		NodeClass: c.cfg.NodeClass, Attributes: attrs, Resources: res, Meta: c.cfg.Meta,
 		Drivers: drivers,
 	}, nil

@@ -1,5 +1,6 @@
 // Package gc decides which terminal objects a cluster can forget: nodes
-// down too long, dead jobs, old evaluations and their allocations. It is
+// down too long, dead jobs, old evaluations and their allocations, and ACL
+// tokens expired long enough ago. It is
 // pure: given a state snapshot, the thresholds and the current time it
 // returns what to reap; the leader commits that through raft.
 //
@@ -22,6 +23,8 @@ type Config struct {
 	JobGCThreshold       time.Duration
 	EvalGCThreshold      time.Duration
 	BatchEvalGCThreshold time.Duration
+	// ACLTokenGCThreshold is how long after it expired a token is reaped.
+	ACLTokenGCThreshold time.Duration
 }
 
 // Force returns c with every threshold at zero: collect everything that is
@@ -31,10 +34,14 @@ func (c Config) Force() Config { return Config{} }
 // Kinds selects what a pass collects.
 type Kinds struct {
 	Nodes, Jobs, Evals bool
+	// LocalACLTokens collects expired tokens that are not global;
+	// GlobalACLTokens the global ones, which only the authoritative region
+	// reaps (the others follow it by replication).
+	LocalACLTokens, GlobalACLTokens bool
 }
 
-// All collects every kind.
-var All = Kinds{Nodes: true, Jobs: true, Evals: true}
+// All collects every kind but global ACL tokens.
+var All = Kinds{Nodes: true, Jobs: true, Evals: true, LocalACLTokens: true}
 
 // State is the read-only view a pass works from.
 type State interface {
@@ -45,6 +52,7 @@ type State interface {
 	EvalsByJob(namespace, id string) []*structs.Evaluation
 	AllocsByJob(namespace, id string) []*structs.Allocation
 	AllocsByNode(nodeID string) []*structs.Allocation
+	ACLTokens(prefix string) []*structs.ACLToken
 }
 
 // JobRef names a job.
@@ -57,10 +65,14 @@ type Result struct {
 	Jobs   []JobRef
 	Evals  []string
 	Allocs []string
+	// ACLTokens lists accessor ids.
+	ACLTokens []string
 }
 
 // Len is the number of objects in the result.
-func (r *Result) Len() int { return len(r.Nodes) + len(r.Jobs) + len(r.Evals) + len(r.Allocs) }
+func (r *Result) Len() int {
+	return len(r.Nodes) + len(r.Jobs) + len(r.Evals) + len(r.Allocs) + len(r.ACLTokens)
+}
 
 // collector accumulates a result without duplicates.
 type collector struct {
@@ -113,6 +125,16 @@ func Collect(st State, cfg Config, now time.Time, kinds Kinds) *Result {
 	}
 	if kinds.Nodes {
 		collectNodes(st, cfg, now, c)
+	}
+	if kinds.LocalACLTokens || kinds.GlobalACLTokens {
+		for _, t := range st.ACLTokens("") {
+			if t.ExpirationTime == 0 || !older(t.ExpirationTime, cfg.ACLTokenGCThreshold, now) {
+				continue
+			}
+			if (t.Global && kinds.GlobalACLTokens) || (!t.Global && kinds.LocalACLTokens) {
+				c.res.ACLTokens = append(c.res.ACLTokens, t.AccessorId)
+			}
+		}
 	}
 	c.res.sort()
 	return &c.res
@@ -278,6 +300,9 @@ func Batches(r *Result, size int) []*Result {
 	for _, id := range r.Nodes {
 		add(func() { cur.Nodes = append(cur.Nodes, id) })
 	}
+	for _, id := range r.ACLTokens {
+		add(func() { cur.ACLTokens = append(cur.ACLTokens, id) })
+	}
 	flush()
 	return out
 }
@@ -287,6 +312,7 @@ func (r *Result) sort() {
 	sort.Strings(r.Nodes)
 	sort.Strings(r.Evals)
 	sort.Strings(r.Allocs)
+	sort.Strings(r.ACLTokens)
 	sort.Slice(r.Jobs, func(i, j int) bool {
 		if r.Jobs[i].Namespace != r.Jobs[j].Namespace {
 			return r.Jobs[i].Namespace < r.Jobs[j].Namespace

@@ -24,6 +24,9 @@ const restoreEntryBytes = 512 << 10
 // AllowStale it is this server's own state. It returns the raft index the
 // backup holds.
 func (s *Server) Backup(ctx context.Context, w io.Writer) (uint64, error) {
+	if err := s.allowManagement(ctx); err != nil {
+		return 0, err
+	}
 	if err := s.readBarrier(ctx); err != nil {
 		return 0, err
 	}
@@ -47,6 +50,9 @@ func (s *Server) Backup(ctx context.Context, w io.Writer) (uint64, error) {
 // own servers. It runs on the leader (a follower streams the backup to it)
 // and returns the raft index at which the restored state took effect.
 func (s *Server) Restore(ctx context.Context, r io.Reader) (uint64, error) {
+	if err := s.allowManagement(ctx); err != nil {
+		return 0, err
+	}
 	if s.raft.isLeader() || isForwarded(ctx) {
 		return s.restoreLocal(ctx, r)
 	}

@@ -7,6 +7,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/droverhq/drover/server/acl"
 	"github.com/droverhq/drover/server/state"
 	"github.com/droverhq/drover/structs"
 )
@@ -19,8 +20,14 @@ const maxDrainDeadline = 100 * 365 * 24 * time.Hour
 // in the node's last_drain, and leaves the rest to the leader's drainer,
 // which migrates the node's allocations. Ending one leaves the node
 // ineligible unless markEligible. A client draining itself passes its
-// secret, which must match; an operator passes "" (there are no ACLs yet).
+// secret, which must match; an operator passes "" and needs node write.
 func (s *Server) UpdateNodeDrain(ctx context.Context, nodeID, secretID string, strategy *structs.DrainStrategy, markEligible bool) (uint64, error) {
+	if secretID == "" {
+		// An operator's drain; a node's own carries its secret instead.
+		if err := s.allow(ctx, "node write", (*acl.ACL).AllowNodeWrite); err != nil {
+			return 0, err
+		}
+	}
 	var idx uint64
 	err := s.leaderCall(ctx, func(ctx context.Context) (err error) {
 		idx, err = s.updateNodeDrain(ctx, nodeID, secretID, strategy, markEligible)

@@ -6,6 +6,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/droverhq/drover/server/acl"
 	"github.com/droverhq/drover/server/state"
 	"github.com/droverhq/drover/structs"
 )
@@ -15,6 +16,9 @@ import (
 // becomes eligible gets evaluations for the jobs that might use it. A
 // draining node cannot be made eligible: cancel the drain instead.
 func (s *Server) UpdateNodeEligibility(ctx context.Context, nodeID, eligibility string) (*structs.NodeEligibilityResponse, error) {
+	if err := s.allow(ctx, "node write", (*acl.ACL).AllowNodeWrite); err != nil {
+		return nil, err
+	}
 	switch eligibility {
 	case structs.NodeEligible, structs.NodeIneligible:
 	default:

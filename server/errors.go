@@ -16,6 +16,9 @@ var (
 	ErrBadRequest       = structs.ErrBadRequest
 	ErrLeadershipLost   = structs.ErrLeadershipLost
 	ErrUnknownRegion    = structs.ErrUnknownRegion
+	ErrTokenNotFound    = structs.ErrTokenNotFound
+	ErrACLDisabled      = structs.ErrACLDisabled
+	ErrACLBootstrapped  = structs.ErrACLBootstrapped
 )
 
 // errLeadershipLost fails the waiters of a leader that stepped down; the

@@ -3,7 +3,9 @@ package server
 import (
 	"context"
 	"fmt"
+	"time"
 
+	"github.com/droverhq/drover/server/acl"
 	"github.com/droverhq/drover/server/events"
 	"github.com/droverhq/drover/server/state"
 	"github.com/droverhq/drover/structs"
@@ -15,16 +17,53 @@ import (
 // the caller closes it; a subscriber that reads too slowly for the buffer
 // gets events.ErrLagged. With the event broker disabled it returns
 // events.ErrDisabled.
+//
+// With ACLs on, the caller sees only events of the namespaces it may read
+// jobs in (and node events with node read), and its token is checked again
+// each time the subscription looks for events: once the token expires or
+// is deleted, the subscription ends with ErrTokenNotFound.
 func (s *Server) Events(ctx context.Context, req events.SubscribeRequest) (*events.Subscription, error) {
 	if s.events == nil {
 		return nil, fmt.Errorf("%w: this server runs with enable_event_broker = false", events.ErrDisabled)
+	}
+	_, tok, err := s.authorizeToken(ctx)
+	if err != nil {
+		return nil, err
+	}
+	req.Authorize = func() (func(events.Event) bool, error) {
+		a, err := s.authorize(AllowStale(ctx))
+		if err != nil {
+			return nil, err
+		}
+		return func(e events.Event) bool { return eventAllowed(a, e) }, nil
 	}
 	sub, err := s.events.Subscribe(req)
 	if err != nil {
 		return nil, err
 	}
 	context.AfterFunc(ctx, sub.Close)
+	if tok != nil && tok.ExpirationTime != 0 {
+		// A subscriber waiting for events is told when its token expires.
+		t := time.AfterFunc(time.Until(time.Unix(0, tok.ExpirationTime)), func() {
+			sub.End(fmt.Errorf("%w (expired)", ErrTokenNotFound))
+		})
+		context.AfterFunc(ctx, func() { t.Stop() })
+	}
 	return sub, nil
+}
+
+// eventAllowed reports whether a may see e.
+func eventAllowed(a *acl.ACL, e events.Event) bool {
+	if a.IsManagement() {
+		return true
+	}
+	switch e.Topic {
+	case events.TopicNode:
+		return a.AllowNodeRead()
+	case events.TopicJob, events.TopicAllocation, events.TopicEvaluation, events.TopicDeployment:
+		return a.AllowNamespaceOperation(e.Namespace, acl.NamespaceCapabilityReadJob)
+	}
+	return false
 }
 
 // newEventBroker returns the server's broker, or nil when disabled.

@@ -91,7 +91,7 @@ func (s *Server) leaderCall(ctx context.Context, local func(context.Context) err
 				// Bounded even if the leader hangs without closing the
 				// connection: as long as the leader itself could take.
 				rctx, rcancel := context.WithTimeout(ctx, proposeTimeout+s.cfg.leaderWait())
-				err = remote(metadata.AppendToOutgoingContext(rctx, forwardedHeader, s.cfg.Name), c)
+				err = remote(metadata.AppendToOutgoingContext(s.outgoingAuth(rctx, ""), forwardedHeader, s.cfg.Name), c)
 				timedOut := rctx.Err() != nil && ctx.Err() == nil
 				rcancel()
 				if err == nil {

@@ -94,6 +94,18 @@ func (f *fsm) apply(index uint64, data []byte) (*structs.LogCommand, any, error)
 		if c.NodeDrain.Eligibility == structs.NodeEligible {
 			capacity = map[string]bool{tx.Node(c.NodeDrain.NodeId).GetComputedClass(): true}
 		}
+	case *structs.LogCommand_AclPolicyUpsert:
+		applyACLPolicyUpsert(tx, index, c.AclPolicyUpsert)
+	case *structs.LogCommand_AclPolicyDelete:
+		applyACLPolicyDelete(tx, c.AclPolicyDelete)
+	case *structs.LogCommand_AclTokenUpsert:
+		applyErr = applyACLTokenUpsert(tx, index, c.AclTokenUpsert)
+	case *structs.LogCommand_AclTokenDelete:
+		applyACLTokenDelete(tx, c.AclTokenDelete)
+	case *structs.LogCommand_AclBootstrap:
+		applyErr = applyACLBootstrap(tx, index, c.AclBootstrap)
+	case *structs.LogCommand_ServerSecretSet:
+		applyServerSecret(tx, c.ServerSecretSet)
 	case nil:
 		// A barrier: nothing to change, but the index moves.
 	default:
@@ -323,5 +335,8 @@ func applyGCReap(tx *state.Txn, c *structs.GCReap) {
 	}
 	for _, id := range c.NodeIds {
 		tx.DeleteNode(id)
+	}
+	for _, a := range c.AclTokenAccessors {
+		tx.DeleteACLToken(a)
 	}
 }

@@ -19,6 +19,7 @@ const (
 	coreJobEval  = "eval-gc"
 	coreJobJob   = "job-gc"
 	coreJobNode  = "node-gc"
+	coreJobToken = "token-gc"
 	// corePriority puts maintenance ahead of user jobs of any priority.
 	corePriority = 1 << 30
 )
@@ -28,6 +29,8 @@ const (
 const (
 	evalGCInterval = 3 * time.Minute
 	nodeGCInterval = 5 * time.Minute
+	// tokenGCInterval is how often expired ACL tokens are looked for.
+	tokenGCInterval = 5 * time.Minute
 	// gcBatchSize bounds the objects removed by one raft entry.
 	gcBatchSize = 4096
 )
@@ -45,6 +48,8 @@ func (s *Server) gcLoop(ctx context.Context) {
 	defer evals.Stop()
 	nodes := time.NewTicker(nodeGCInterval)
 	defer nodes.Stop()
+	tokens := time.NewTicker(tokenGCInterval)
+	defer tokens.Stop()
 	for {
 		var kind string
 		select {
@@ -56,6 +61,11 @@ func (s *Server) gcLoop(ctx context.Context) {
 			kind = coreJobEval
 		case <-nodes.C:
 			kind = coreJobNode
+		case <-tokens.C:
+			if !s.cfg.ACL.Enabled {
+				continue
+			}
+			kind = coreJobToken
 		}
 		s.broker.enqueue(&structs.Evaluation{
 			Id: uuid.NewString(), Type: coreEvalType, JobId: kind, Priority: corePriority,
@@ -74,6 +84,8 @@ func (s *Server) runCoreEval(ctx context.Context, eval *structs.Evaluation) erro
 		kinds.Jobs = true
 	case coreJobNode:
 		kinds.Nodes = true
+	case coreJobToken:
+		kinds.LocalACLTokens, kinds.GlobalACLTokens = true, s.authoritative()
 	default:
 		return fmt.Errorf("unknown core evaluation %q", eval.JobId)
 	}
@@ -87,9 +99,14 @@ func (s *Server) runCoreEval(ctx context.Context, eval *structs.Evaluation) erro
 // kept. It runs on the leader (a call elsewhere is forwarded) and returns
 // how many objects were removed.
 func (s *Server) GarbageCollect(ctx context.Context) (int, error) {
+	if err := s.allowManagement(ctx); err != nil {
+		return 0, err
+	}
 	var n int
 	err := s.leaderCall(ctx, func(ctx context.Context) (err error) {
-		n, err = s.collect(ctx, s.cfg.GC.Force(), gc.All)
+		kinds := gc.All
+		kinds.GlobalACLTokens = s.authoritative()
+		n, err = s.collect(ctx, s.cfg.GC.Force(), kinds)
 		return err
 	}, func(ctx context.Context, c structs.DroverClient) error {
 		resp, err := c.GarbageCollect(ctx, &structs.GarbageCollectRequest{})
@@ -105,7 +122,7 @@ func (s *Server) collect(ctx context.Context, cfg gc.Config, kinds gc.Kinds) (in
 	res := gc.Collect(s.state.Snapshot(), cfg, s.cfg.Clock(), kinds)
 	removed := 0
 	for _, b := range gc.Batches(res, s.gcBatchSize) {
-		reap := &structs.GCReap{NodeIds: b.Nodes, EvalIds: b.Evals, AllocIds: b.Allocs}
+		reap := &structs.GCReap{NodeIds: b.Nodes, EvalIds: b.Evals, AllocIds: b.Allocs, AclTokenAccessors: b.ACLTokens}
 		for _, j := range b.Jobs {
 			reap.Jobs = append(reap.Jobs, &structs.JobRef{Namespace: j.Namespace, Id: j.ID})
 		}
@@ -117,9 +134,11 @@ func (s *Server) collect(ctx context.Context, cfg gc.Config, kinds gc.Kinds) (in
 		s.metrics.gcReaped.WithLabelValues("job").Add(float64(len(b.Jobs)))
 		s.metrics.gcReaped.WithLabelValues("eval").Add(float64(len(b.Evals)))
 		s.metrics.gcReaped.WithLabelValues("alloc").Add(float64(len(b.Allocs)))
+		s.metrics.gcReaped.WithLabelValues("acl_token").Add(float64(len(b.ACLTokens)))
 	}
 	if removed > 0 {
-		s.logger.Info("garbage collected", "nodes", len(res.Nodes), "jobs", len(res.Jobs), "evals", len(res.Evals), "allocs", len(res.Allocs))
+		s.logger.Info("garbage collected", "nodes", len(res.Nodes), "jobs", len(res.Jobs), "evals", len(res.Evals), "allocs", len(res.Allocs),
+			"acl_tokens", len(res.ACLTokens))
 	}
 	return removed, nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/hashicorp/memberlist"
 	"github.com/hashicorp/serf/serf"
 
+	"github.com/droverhq/drover/server/acl"
 	"github.com/droverhq/drover/structs"
 )
 
@@ -318,6 +319,9 @@ func withDefaultPort(addr string) string {
 // The servers of this region found that way become raft peers once the
 // leader sees them; servers of other regions federate.
 func (s *Server) Join(ctx context.Context, addrs ...string) (int, error) {
+	if err := s.allow(ctx, "agent write", (*acl.ACL).AllowAgentWrite); err != nil {
+		return 0, err
+	}
 	if s.gossip == nil {
 		return 0, fmt.Errorf("%w: gossip is disabled on this server", ErrBadRequest)
 	}
@@ -403,6 +407,9 @@ func (s *Server) GossipAddr() string {
 // raft peer set. name is the member name ("<server>.<region>") or the
 // server name.
 func (s *Server) ForceLeave(ctx context.Context, name string) error {
+	if err := s.allow(ctx, "agent write", (*acl.ACL).AllowAgentWrite); err != nil {
+		return err
+	}
 	if s.gossip == nil {
 		return s.RemoveServer(ctx, name)
 	}

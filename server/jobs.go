@@ -3,11 +3,13 @@ package server
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/droverhq/drover/server/acl"
 	"github.com/droverhq/drover/server/state"
 	"github.com/droverhq/drover/structs"
 )
@@ -18,6 +20,9 @@ import (
 func (s *Server) RegisterJob(ctx context.Context, job *structs.Job) (*structs.JobRegisterResponse, error) {
 	if job == nil {
 		return nil, &structs.ValidationError{Problems: []string{"job is missing"}}
+	}
+	if err := s.allowNamespace(ctx, job.Namespace, acl.NamespaceCapabilitySubmitJob); err != nil {
+		return nil, err
 	}
 	if r := s.otherRegion(ctx, job.Region); r != "" {
 		return toRegion(s, ctx, r, func(ctx context.Context, c structs.DroverClient) (*structs.JobRegisterResponse, error) {
@@ -64,6 +69,9 @@ func (s *Server) DeregisterJob(ctx context.Context, namespace, jobID string, pur
 	if namespace == "" {
 		namespace = structs.DefaultNamespace
 	}
+	if err := s.allowNamespace(ctx, namespace, acl.NamespaceCapabilitySubmitJob); err != nil {
+		return nil, err
+	}
 	if r := s.otherRegion(ctx, ""); r != "" {
 		return toRegion(s, ctx, r, func(ctx context.Context, c structs.DroverClient) (*structs.JobDeregisterResponse, error) {
 			return c.DeregisterJob(ctx, &structs.JobDeregisterRequest{Namespace: namespace, JobId: jobID, Purge: purge})
@@ -100,6 +108,9 @@ func (s *Server) DeregisterJob(ctx context.Context, namespace, jobID string, pur
 
 // Job reads one job.
 func (s *Server) Job(ctx context.Context, namespace, jobID string) (*structs.Job, error) {
+	if err := s.allowNamespace(ctx, namespace, acl.NamespaceCapabilityReadJob); err != nil {
+		return nil, err
+	}
 	if r := s.otherRegion(ctx, ""); r != "" {
 		resp, err := toRegion(s, ctx, r, func(ctx context.Context, c structs.DroverClient) (*structs.SingleJobResponse, error) {
 			return c.GetJob(ctx, &structs.JobSpecificRequest{JobId: jobID, Options: remoteQuery(ctx, r, namespace)})
@@ -120,6 +131,10 @@ func (s *Server) Job(ctx context.Context, namespace, jobID string) (*structs.Job
 
 // Jobs lists the jobs of a namespace ("" for all) whose id has prefix.
 func (s *Server) Jobs(ctx context.Context, namespace, prefix string) ([]*structs.Job, error) {
+	a, err := s.authorizeList(ctx, namespace, acl.NamespaceCapabilityListJobs)
+	if err != nil {
+		return nil, err
+	}
 	if r := s.otherRegion(ctx, ""); r != "" {
 		resp, err := toRegion(s, ctx, r, func(ctx context.Context, c structs.DroverClient) (*structs.JobListResponse, error) {
 			return c.ListJobs(ctx, &structs.JobListRequest{Prefix: prefix, Options: remoteQuery(ctx, r, namespace)})
@@ -129,11 +144,21 @@ func (s *Server) Jobs(ctx context.Context, namespace, prefix string) ([]*structs
 	if err := s.readBarrier(ctx); err != nil {
 		return nil, err
 	}
-	return s.state.Snapshot().Jobs(namespace, prefix), nil
+	return visible(a, acl.NamespaceCapabilityListJobs, s.state.Snapshot().Jobs(namespace, prefix)), nil
 }
 
 // Allocations lists allocations of a job, of a node, or (both empty) all.
 func (s *Server) Allocations(ctx context.Context, namespace, jobID, nodeID string) ([]*structs.Allocation, error) {
+	if jobID != "" && namespace == "" {
+		namespace = structs.DefaultNamespace
+	}
+	a, err := s.authorizeList(ctx, namespace, acl.NamespaceCapabilityReadJob)
+	if err != nil {
+		return nil, err
+	}
+	if nodeID != "" && !a.AllowNodeRead() {
+		return nil, errDenied("node read")
+	}
 	if r := s.otherRegion(ctx, ""); r != "" {
 		resp, err := toRegion(s, ctx, r, func(ctx context.Context, c structs.DroverClient) (*structs.AllocListResponse, error) {
 			return c.ListAllocations(ctx, &structs.AllocListRequest{JobId: jobID, NodeId: nodeID, Options: remoteQuery(ctx, r, namespace)})
@@ -144,22 +169,28 @@ func (s *Server) Allocations(ctx context.Context, namespace, jobID, nodeID strin
 		return nil, err
 	}
 	snap := s.state.Snapshot()
+	var all []*structs.Allocation
 	switch {
 	case jobID != "" && nodeID != "":
 		return nil, fmt.Errorf("%w: give a job id or a node id, not both", ErrBadRequest)
 	case jobID != "":
-		if namespace == "" {
-			namespace = structs.DefaultNamespace
-		}
-		return snap.AllocsByJob(namespace, jobID), nil
+		all = snap.AllocsByJob(namespace, jobID)
 	case nodeID != "":
-		return snap.AllocsByNode(nodeID), nil
+		all = snap.AllocsByNode(nodeID)
+	default:
+		all = snap.Allocs()
 	}
-	return snap.Allocs(), nil
+	if namespace != "" && jobID == "" {
+		all = slices.DeleteFunc(all, func(al *structs.Allocation) bool { return al.Namespace != namespace })
+	}
+	return visible(a, acl.NamespaceCapabilityReadJob, all), nil
 }
 
 // Nodes lists every node, without their secret ids.
 func (s *Server) Nodes(ctx context.Context) ([]*structs.Node, error) {
+	if err := s.allow(ctx, "node read", (*acl.ACL).AllowNodeRead); err != nil {
+		return nil, err
+	}
 	if r := s.otherRegion(ctx, ""); r != "" {
 		resp, err := toRegion(s, ctx, r, func(ctx context.Context, c structs.DroverClient) (*structs.NodeListResponse, error) {
 			return c.ListNodes(ctx, &structs.NodeListRequest{Options: remoteQuery(ctx, r, "")})
@@ -191,6 +222,10 @@ func (s *Server) Evaluation(ctx context.Context, id string) (*structs.Evaluation
 	var e *structs.Evaluation
 	s.state.View(func(v *state.Snapshot) { e = v.Eval(id) })
 	if e != nil {
+		// The evaluation's own namespace decides, never the caller's.
+		if err := s.allowNamespace(ctx, e.Namespace, acl.NamespaceCapabilityReadJob); err != nil {
+			return nil, err
+		}
 		return e, nil
 	}
 	return nil, fmt.Errorf("%w: evaluation %q", ErrNotFound, id)
@@ -198,11 +233,14 @@ func (s *Server) Evaluation(ctx context.Context, id string) (*structs.Evaluation
 
 // Evaluations lists a job's evaluations.
 func (s *Server) Evaluations(ctx context.Context, namespace, jobID string) ([]*structs.Evaluation, error) {
-	if err := s.readBarrier(ctx); err != nil {
-		return nil, err
-	}
 	if namespace == "" {
 		namespace = structs.DefaultNamespace
+	}
+	if err := s.allowNamespace(ctx, namespace, acl.NamespaceCapabilityReadJob); err != nil {
+		return nil, err
+	}
+	if err := s.readBarrier(ctx); err != nil {
+		return nil, err
 	}
 	return s.state.Snapshot().EvalsByJob(namespace, jobID), nil
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"sort"
 
+	"github.com/droverhq/drover/server/acl"
 	"github.com/hashicorp/memberlist"
 	"github.com/hashicorp/serf/serf"
 )
@@ -108,11 +109,17 @@ type KeyringResponse struct {
 
 // KeyringList lists the gossip keys installed on every server.
 func (s *Server) KeyringList(ctx context.Context) (*KeyringResponse, error) {
+	if err := s.allow(ctx, "agent read", (*acl.ACL).AllowAgentRead); err != nil {
+		return nil, err
+	}
 	return s.keyringOp(ctx, func(km *serf.KeyManager) (*serf.KeyResponse, error) { return km.ListKeys() })
 }
 
 // KeyringInstall adds a key to every server's keyring, without using it yet.
 func (s *Server) KeyringInstall(ctx context.Context, key string) (*KeyringResponse, error) {
+	if err := s.allow(ctx, "agent write", (*acl.ACL).AllowAgentWrite); err != nil {
+		return nil, err
+	}
 	if _, err := DecodeGossipKey(key); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadRequest, err)
 	}
@@ -121,6 +128,9 @@ func (s *Server) KeyringInstall(ctx context.Context, key string) (*KeyringRespon
 
 // KeyringUse makes an installed key the one every server encrypts with.
 func (s *Server) KeyringUse(ctx context.Context, key string) (*KeyringResponse, error) {
+	if err := s.allow(ctx, "agent write", (*acl.ACL).AllowAgentWrite); err != nil {
+		return nil, err
+	}
 	if _, err := DecodeGossipKey(key); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadRequest, err)
 	}
@@ -129,6 +139,9 @@ func (s *Server) KeyringUse(ctx context.Context, key string) (*KeyringResponse, 
 
 // KeyringRemove removes a key that is no longer primary from every server.
 func (s *Server) KeyringRemove(ctx context.Context, key string) (*KeyringResponse, error) {
+	if err := s.allow(ctx, "agent write", (*acl.ACL).AllowAgentWrite); err != nil {
+		return nil, err
+	}
 	if _, err := DecodeGossipKey(key); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadRequest, err)
 	}

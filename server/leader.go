@@ -42,6 +42,7 @@ func (s *Server) establishLeadership() {
 			s.abandonRestore(ctx)
 		}
 		config := s.primeSchedulerConfig(ctx)
+		s.primeServerSecret(ctx)
 		snap := s.state.Snapshot()
 		s.broker.setEnabled(true)
 		s.broker.setPaused(config.GetPauseEvalBroker())
@@ -97,6 +98,13 @@ func (s *Server) startLeaderServices(ctx context.Context) {
 		defer s.leaderWG.Done()
 		s.drainLoop(ctx)
 	}()
+	if s.cfg.ACL.Enabled && !s.authoritative() {
+		s.leaderWG.Add(1)
+		go func() {
+			defer s.leaderWG.Done()
+			s.replicateACLs(ctx)
+		}()
+	}
 	types := map[string]bool{}
 	for _, t := range s.cfg.EnabledSchedulers {
 		types[t] = true

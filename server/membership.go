@@ -11,6 +11,7 @@ import (
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/droverhq/drover/server/acl"
 	"github.com/droverhq/drover/structs"
 )
 
@@ -44,6 +45,9 @@ type RaftServer struct {
 // equivalent). It asks the leader; under AllowStale it answers from this
 // server's own view, without indexes.
 func (s *Server) RaftConfiguration(ctx context.Context) ([]RaftServer, error) {
+	if err := s.allow(ctx, "operator read", (*acl.ACL).AllowOperatorRead); err != nil {
+		return nil, err
+	}
 	var resp *structs.RaftConfigurationResponse
 	var err error
 	if isStale(ctx) {
@@ -182,6 +186,9 @@ func (s *Server) addPeerLocal(ctx context.Context, peer *structs.RaftPeer, promo
 // PromoteServer makes a non-voting server, named by name or hex raft id, a
 // voter.
 func (s *Server) PromoteServer(ctx context.Context, nameOrID string) error {
+	if err := s.allow(ctx, "operator write", (*acl.ACL).AllowOperatorWrite); err != nil {
+		return err
+	}
 	p, err := s.findPeer(nameOrID)
 	if err != nil {
 		return err
@@ -195,6 +202,9 @@ func (s *Server) PromoteServer(ctx context.Context, nameOrID string) error {
 // Removing servers until fewer than a quorum of the old set remain is
 // refused only by arithmetic: raft needs the change itself committed.
 func (s *Server) RemoveServer(ctx context.Context, nameOrID string) error {
+	if err := s.allow(ctx, "operator write", (*acl.ACL).AllowOperatorWrite); err != nil {
+		return err
+	}
 	p, err := s.findPeer(nameOrID)
 	if err != nil {
 		return err
@@ -253,6 +263,9 @@ func (s *Server) removePeerLocal(ctx context.Context, id uint64) error {
 // on the same data, it stays out unless RejoinAfterLeave is set. A server
 // that is the only voter just shuts down.
 func (s *Server) Leave(ctx context.Context) error {
+	if err := s.allow(ctx, "agent write", (*acl.ACL).AllowAgentWrite); err != nil {
+		return err
+	}
 	if s.raft.started.Load() && s.raft.peers.get(s.self.Id) != nil {
 		if err := s.leave(ctx); err != nil {
 			return err

@@ -12,10 +12,16 @@ import (
 )
 
 // RegisterNode records a client node as ready and starts its heartbeat TTL.
-// A node id already registered with another secret is refused.
+// A node id already registered with another secret is refused, and so is
+// a node of another region (one that names none is recorded in this one).
 func (s *Server) RegisterNode(ctx context.Context, node *structs.Node) (*structs.NodeUpdateResponse, error) {
 	if node == nil || node.Id == "" || node.SecretId == "" || node.Name == "" {
 		return nil, fmt.Errorf("%w: node id, secret id and name are required", ErrBadRequest)
+	}
+	if node.Region != "" && node.Region != s.cfg.Region {
+		s.logger.Warn("refused a node of another region", "node", node.Id, "node_region", structs.QuoteInput(node.Region))
+		return nil, fmt.Errorf("%w: node %s belongs to region %s; this server serves region %q",
+			ErrPermissionDenied, structs.QuoteInput(node.Id), structs.QuoteInput(node.Region), s.cfg.Region)
 	}
 	var resp *structs.NodeUpdateResponse
 	err := s.leaderCall(ctx, func(ctx context.Context) error {
@@ -23,6 +29,7 @@ func (s *Server) RegisterNode(ctx context.Context, node *structs.Node) (*structs
 			return fmt.Errorf("%w: node %s is registered with another secret", ErrPermissionDenied, node.Id)
 		}
 		n := proto.Clone(node).(*structs.Node)
+		n.Region = s.cfg.Region
 		n.Status = structs.NodeStatusReady
 		n.StatusDescription = ""
 		n.CreateIndex, n.ModifyIndex = 0, 0

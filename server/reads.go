@@ -7,18 +7,26 @@ import (
 	"strings"
 	"time"
 
+	"github.com/droverhq/drover/server/acl"
 	"github.com/droverhq/drover/server/state"
 	"github.com/droverhq/drover/structs"
 )
 
 // Allocation reads one allocation.
 func (s *Server) Allocation(ctx context.Context, id string) (*structs.Allocation, error) {
+	if _, err := s.authorize(ctx); err != nil {
+		return nil, err
+	}
 	if err := s.readBarrier(ctx); err != nil {
 		return nil, err
 	}
 	var a *structs.Allocation
 	s.state.View(func(v *state.Snapshot) { a = v.Alloc(id) })
 	if a != nil {
+		// The allocation's own namespace decides, never the caller's.
+		if err := s.allowNamespace(ctx, a.Namespace, acl.NamespaceCapabilityReadJob); err != nil {
+			return nil, err
+		}
 		return a, nil
 	}
 	return nil, fmt.Errorf("%w: allocation %q", ErrNotFound, id)
@@ -26,6 +34,9 @@ func (s *Server) Allocation(ctx context.Context, id string) (*structs.Allocation
 
 // Node reads one node, without its secret id.
 func (s *Server) Node(ctx context.Context, id string) (*structs.Node, error) {
+	if err := s.allow(ctx, "node read", (*acl.ACL).AllowNodeRead); err != nil {
+		return nil, err
+	}
 	if err := s.readBarrier(ctx); err != nil {
 		return nil, err
 	}
@@ -38,6 +49,10 @@ func (s *Server) Node(ctx context.Context, id string) (*structs.Node, error) {
 // ListEvaluations lists the evaluations of a namespace ("" for all) whose
 // id starts with prefix, sorted by id.
 func (s *Server) ListEvaluations(ctx context.Context, namespace, prefix string) ([]*structs.Evaluation, error) {
+	a, err := s.authorizeList(ctx, namespace, acl.NamespaceCapabilityReadJob)
+	if err != nil {
+		return nil, err
+	}
 	if err := s.readBarrier(ctx); err != nil {
 		return nil, err
 	}
@@ -48,7 +63,7 @@ func (s *Server) ListEvaluations(ctx context.Context, namespace, prefix string) 
 		}
 	}
 	sort.Slice(out, func(i, k int) bool { return out[i].Id < out[k].Id })
-	return out, nil
+	return visible(a, acl.NamespaceCapabilityReadJob, out), nil
 }
 
 // Name is the server's name among its peers.

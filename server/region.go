@@ -72,7 +72,7 @@ func (s *Server) regionCall(ctx context.Context, region string, remote func(cont
 			lastErr = err
 			continue
 		}
-		err = remote(metadata.AppendToOutgoingContext(ctx, regionHeader, region), c)
+		err = remote(metadata.AppendToOutgoingContext(s.outgoingAuth(ctx, region), regionHeader, region), c)
 		if err != nil && rpcerr.IsTransport(err) {
 			return fmt.Errorf("%w: region %q server %s: %v", ErrLeadershipLost, region, addr, err)
 		}

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/droverhq/drover/scheduler"
+	"github.com/droverhq/drover/server/acl"
 	"github.com/droverhq/drover/server/state"
 	"github.com/droverhq/drover/structs"
 )
@@ -70,6 +71,9 @@ func (s *Server) trackedVersions() uint32 {
 // SchedulerConfiguration returns the cluster's scheduler configuration as
 // this server's state holds it (the defaults before a leader primed it).
 func (s *Server) SchedulerConfiguration(ctx context.Context) (*structs.SchedulerConfiguration, error) {
+	if err := s.allow(ctx, "operator read", (*acl.ACL).AllowOperatorRead); err != nil {
+		return nil, err
+	}
 	if err := s.readBarrier(ctx); err != nil {
 		return nil, err
 	}
@@ -104,6 +108,9 @@ func ValidateSchedulerConfiguration(c *structs.SchedulerConfiguration) error {
 // through raft. With cas, the update only happens if the configuration's
 // modify index is still casIndex; updated reports whether it did.
 func (s *Server) SetSchedulerConfiguration(ctx context.Context, c *structs.SchedulerConfiguration, cas bool, casIndex uint64) (updated bool, index uint64, err error) {
+	if err := s.allow(ctx, "operator write", (*acl.ACL).AllowOperatorWrite); err != nil {
+		return false, 0, err
+	}
 	if c != nil && c.SchedulerAlgorithm == "" {
 		c = proto.Clone(c).(*structs.SchedulerConfiguration)
 		c.SchedulerAlgorithm = scheduler.AlgorithmBinpack
@@ -221,11 +228,14 @@ func (s *Server) cancelFolded(ctx context.Context) {
 
 // JobVersions lists the kept versions of a job, newest first.
 func (s *Server) JobVersions(ctx context.Context, namespace, jobID string) ([]*structs.Job, error) {
-	if err := s.readBarrier(ctx); err != nil {
-		return nil, err
-	}
 	if namespace == "" {
 		namespace = structs.DefaultNamespace
+	}
+	if err := s.allowNamespace(ctx, namespace, acl.NamespaceCapabilityReadJob); err != nil {
+		return nil, err
+	}
+	if err := s.readBarrier(ctx); err != nil {
+		return nil, err
 	}
 	snap := s.state.Snapshot()
 	if snap.Job(namespace, jobID) == nil {

@@ -106,6 +106,9 @@ type Config struct {
 	GC            gc.Config
 	JobGCInterval time.Duration
 
+	// ACL configures access control lists.
+	ACL ACLConfig
+
 	// DisableEventBroker turns the event stream off; EventBufferSize is
 	// how many applied entries' events are kept for subscribers.
 	DisableEventBroker bool
@@ -165,6 +168,7 @@ type Server struct {
 	applier   *planApplier
 	metrics   *metrics
 	events    *events.Broker
+	acls      *aclCache
 	// built is set once every field is assigned, for the gauge functions.
 	built atomic.Bool
 	// gcBatchSize bounds the objects one GC raft entry removes.
@@ -230,6 +234,7 @@ func New(cfg Config) (*Server, error) {
 		done:         make(chan struct{}),
 		gcBatchSize:  gcBatchSize,
 		restoreBatch: restoreEntryBytes,
+		acls:         newACLCache(),
 	}
 	s.stopCtx, s.stopFunc = context.WithCancel(context.Background())
 	s.events = newEventBroker(cfg)
@@ -318,6 +323,8 @@ func New(cfg Config) (*Server, error) {
 
 	s.grpc = grpc.NewServer(
 		grpc.MaxRecvMsgSize(maxRPCMessage),
+		grpc.ChainUnaryInterceptor(s.unaryInterceptor),
+		grpc.ChainStreamInterceptor(s.streamInterceptor),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: time.Second, PermitWithoutStream: true}),
 	)
 	structs.RegisterDroverServer(s.grpc, &rpcServer{s: s})

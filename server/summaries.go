@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 
+	"github.com/droverhq/drover/server/acl"
 	"github.com/droverhq/drover/structs"
 )
 
@@ -17,11 +18,15 @@ func (s *Server) JobsWithSummaries(ctx context.Context, namespace, prefix string
 		})
 		return resp.GetJobs(), resp.GetSummaries(), err
 	}
+	a, err := s.authorizeList(ctx, namespace, acl.NamespaceCapabilityListJobs)
+	if err != nil {
+		return nil, nil, err
+	}
 	if err := s.readBarrier(ctx); err != nil {
 		return nil, nil, err
 	}
 	snap := s.state.Snapshot()
-	jobs := snap.Jobs(namespace, prefix)
+	jobs := visible(a, acl.NamespaceCapabilityListJobs, snap.Jobs(namespace, prefix))
 	var sums []*structs.JobSummary
 	for _, j := range jobs {
 		if js := snap.JobSummary(j.Namespace, j.Id); js != nil {

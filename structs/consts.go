@@ -143,3 +143,11 @@ func (e *Evaluation) TerminalStatus() bool {
 	}
 	return false
 }
+
+// ACL token types.
+const (
+	// ACLTokenTypeClient tokens grant what their policies say.
+	ACLTokenTypeClient = "client"
+	// ACLTokenTypeManagement tokens grant everything.
+	ACLTokenTypeManagement = "management"
+)

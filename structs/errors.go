@@ -1,6 +1,9 @@
 package structs
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // Errors callers branch on with errors.Is. The drover package re-exports them.
 var (
@@ -24,4 +27,14 @@ var (
 	ErrLeadershipLost = errors.New("leadership lost while the write was in flight")
 	// ErrUnknownRegion: a call named a region no server of the federation serves.
 	ErrUnknownRegion = errors.New("unknown region")
+
+	// ErrTokenNotFound: the ACL token presented does not exist or has
+	// expired. It matches ErrPermissionDenied too.
+	ErrTokenNotFound = fmt.Errorf("%w: ACL token not found", ErrPermissionDenied)
+	// ErrACLDisabled: an ACL operation reached servers running without
+	// ACLs. It matches ErrBadRequest too.
+	ErrACLDisabled = fmt.Errorf("%w: ACL support disabled", ErrBadRequest)
+	// ErrACLBootstrapped: the ACL system was bootstrapped already. It
+	// matches ErrBadRequest too.
+	ErrACLBootstrapped = fmt.Errorf("%w: ACL bootstrap already done", ErrBadRequest)
 )

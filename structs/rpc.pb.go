@@ -1395,6 +1395,12 @@ type LogCommand struct {
 	//	*LogCommand_NodeDrain
 	//	*LogCommand_NodeEligibility
 	//	*LogCommand_NodeDisconnectExpiry
+	//	*LogCommand_AclPolicyUpsert
+	//	*LogCommand_AclPolicyDelete
+	//	*LogCommand_AclTokenUpsert
+	//	*LogCommand_AclTokenDelete
+	//	*LogCommand_AclBootstrap
+	//	*LogCommand_ServerSecretSet
 	Command       isLogCommand_Command `protobuf_oneof:"command"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1577,6 +1583,60 @@ func (x *LogCommand) GetNodeDisconnectExpiry() *NodeDisconnectExpiry {
 	return nil
 }
 
+func (x *LogCommand) GetAclPolicyUpsert() *ACLPolicyUpsert {
+	if x != nil {
+		if x, ok := x.Command.(*LogCommand_AclPolicyUpsert); ok {
+			return x.AclPolicyUpsert
+		}
+	}
+	return nil
+}
+
+func (x *LogCommand) GetAclPolicyDelete() *ACLPolicyDelete {
+	if x != nil {
+		if x, ok := x.Command.(*LogCommand_AclPolicyDelete); ok {
+			return x.AclPolicyDelete
+		}
+	}
+	return nil
+}
+
+func (x *LogCommand) GetAclTokenUpsert() *ACLTokenUpsert {
+	if x != nil {
+		if x, ok := x.Command.(*LogCommand_AclTokenUpsert); ok {
+			return x.AclTokenUpsert
+		}
+	}
+	return nil
+}
+
+func (x *LogCommand) GetAclTokenDelete() *ACLTokenDelete {
+	if x != nil {
+		if x, ok := x.Command.(*LogCommand_AclTokenDelete); ok {
+			return x.AclTokenDelete
+		}
+	}
+	return nil
+}
+
+func (x *LogCommand) GetAclBootstrap() *ACLBootstrap {
+	if x != nil {
+		if x, ok := x.Command.(*LogCommand_AclBootstrap); ok {
+			return x.AclBootstrap
+		}
+	}
+	return nil
+}
+
+func (x *LogCommand) GetServerSecretSet() *ServerSecretSet {
+	if x != nil {
+		if x, ok := x.Command.(*LogCommand_ServerSecretSet); ok {
+			return x.ServerSecretSet
+		}
+	}
+	return nil
+}
+
 type isLogCommand_Command interface {
 	isLogCommand_Command()
 }
@@ -1637,6 +1697,30 @@ type LogCommand_NodeDisconnectExpiry struct {
 	NodeDisconnectExpiry *NodeDisconnectExpiry `protobuf:"bytes,60,opt,name=node_disconnect_expiry,json=nodeDisconnectExpiry,proto3,oneof"`
 }
 
+type LogCommand_AclPolicyUpsert struct {
+	AclPolicyUpsert *ACLPolicyUpsert `protobuf:"bytes,70,opt,name=acl_policy_upsert,json=aclPolicyUpsert,proto3,oneof"`
+}
+
+type LogCommand_AclPolicyDelete struct {
+	AclPolicyDelete *ACLPolicyDelete `protobuf:"bytes,71,opt,name=acl_policy_delete,json=aclPolicyDelete,proto3,oneof"`
+}
+
+type LogCommand_AclTokenUpsert struct {
+	AclTokenUpsert *ACLTokenUpsert `protobuf:"bytes,72,opt,name=acl_token_upsert,json=aclTokenUpsert,proto3,oneof"`
+}
+
+type LogCommand_AclTokenDelete struct {
+	AclTokenDelete *ACLTokenDelete `protobuf:"bytes,73,opt,name=acl_token_delete,json=aclTokenDelete,proto3,oneof"`
+}
+
+type LogCommand_AclBootstrap struct {
+	AclBootstrap *ACLBootstrap `protobuf:"bytes,74,opt,name=acl_bootstrap,json=aclBootstrap,proto3,oneof"`
+}
+
+type LogCommand_ServerSecretSet struct {
+	ServerSecretSet *ServerSecretSet `protobuf:"bytes,75,opt,name=server_secret_set,json=serverSecretSet,proto3,oneof"`
+}
+
 func (*LogCommand_JobUpsert) isLogCommand_Command() {}
 
 func (*LogCommand_JobDelete) isLogCommand_Command() {}
@@ -1664,6 +1748,18 @@ func (*LogCommand_NodeDrain) isLogCommand_Command() {}
 func (*LogCommand_NodeEligibility) isLogCommand_Command() {}
 
 func (*LogCommand_NodeDisconnectExpiry) isLogCommand_Command() {}
+
+func (*LogCommand_AclPolicyUpsert) isLogCommand_Command() {}
+
+func (*LogCommand_AclPolicyDelete) isLogCommand_Command() {}
+
+func (*LogCommand_AclTokenUpsert) isLogCommand_Command() {}
+
+func (*LogCommand_AclTokenDelete) isLogCommand_Command() {}
+
+func (*LogCommand_AclBootstrap) isLogCommand_Command() {}
+
+func (*LogCommand_ServerSecretSet) isLogCommand_Command() {}
 
 type JobUpsert struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2136,13 +2232,15 @@ func (x *JobRef) GetId() string {
 // GCReap removes garbage-collected objects; a collection too large for one
 // raft entry is split into several.
 type GCReap struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	NodeIds       []string               `protobuf:"bytes,1,rep,name=node_ids,json=nodeIds,proto3" json:"node_ids,omitempty"`
-	Jobs          []*JobRef              `protobuf:"bytes,2,rep,name=jobs,proto3" json:"jobs,omitempty"`
-	EvalIds       []string               `protobuf:"bytes,3,rep,name=eval_ids,json=evalIds,proto3" json:"eval_ids,omitempty"`
-	AllocIds      []string               `protobuf:"bytes,4,rep,name=alloc_ids,json=allocIds,proto3" json:"alloc_ids,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	NodeIds  []string               `protobuf:"bytes,1,rep,name=node_ids,json=nodeIds,proto3" json:"node_ids,omitempty"`
+	Jobs     []*JobRef              `protobuf:"bytes,2,rep,name=jobs,proto3" json:"jobs,omitempty"`
+	EvalIds  []string               `protobuf:"bytes,3,rep,name=eval_ids,json=evalIds,proto3" json:"eval_ids,omitempty"`
+	AllocIds []string               `protobuf:"bytes,4,rep,name=alloc_ids,json=allocIds,proto3" json:"alloc_ids,omitempty"`
+	// acl_token_accessors lists expired ACL tokens to remove.
+	AclTokenAccessors []string `protobuf:"bytes,5,rep,name=acl_token_accessors,json=aclTokenAccessors,proto3" json:"acl_token_accessors,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *GCReap) Reset() {
@@ -2203,6 +2301,13 @@ func (x *GCReap) GetAllocIds() []string {
 	return nil
 }
 
+func (x *GCReap) GetAclTokenAccessors() []string {
+	if x != nil {
+		return x.AclTokenAccessors
+	}
+	return nil
+}
+
 // StateSnapshot is the whole state store, as written to a raft snapshot.
 type StateSnapshot struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
@@ -2214,6 +2319,9 @@ type StateSnapshot struct {
 	// job_versions holds the kept older versions of every job.
 	JobVersions     []*Job                  `protobuf:"bytes,100,rep,name=job_versions,json=jobVersions,proto3" json:"job_versions,omitempty"`
 	SchedulerConfig *SchedulerConfiguration `protobuf:"bytes,101,opt,name=scheduler_config,json=schedulerConfig,proto3" json:"scheduler_config,omitempty"`
+	AclPolicies     []*ACLPolicy            `protobuf:"bytes,102,rep,name=acl_policies,json=aclPolicies,proto3" json:"acl_policies,omitempty"`
+	AclTokens       []*ACLToken             `protobuf:"bytes,103,rep,name=acl_tokens,json=aclTokens,proto3" json:"acl_tokens,omitempty"`
+	ClusterMeta     *ClusterMeta            `protobuf:"bytes,104,opt,name=cluster_meta,json=clusterMeta,proto3" json:"cluster_meta,omitempty"`
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache
 }
@@ -2297,6 +2405,83 @@ func (x *StateSnapshot) GetSchedulerConfig() *SchedulerConfiguration {
 	return nil
 }
 
+func (x *StateSnapshot) GetAclPolicies() []*ACLPolicy {
+	if x != nil {
+		return x.AclPolicies
+	}
+	return nil
+}
+
+func (x *StateSnapshot) GetAclTokens() []*ACLToken {
+	if x != nil {
+		return x.AclTokens
+	}
+	return nil
+}
+
+func (x *StateSnapshot) GetClusterMeta() *ClusterMeta {
+	if x != nil {
+		return x.ClusterMeta
+	}
+	return nil
+}
+
+// ClusterMeta holds the region's singletons that are not objects of a table.
+type ClusterMeta struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// acl_bootstrap_index is the index of the ACL bootstrap, 0 before it.
+	AclBootstrapIndex uint64 `protobuf:"varint,1,opt,name=acl_bootstrap_index,json=aclBootstrapIndex,proto3" json:"acl_bootstrap_index,omitempty"`
+	// server_secret authenticates calls one server of the region forwards
+	// to another on its host's behalf. It never leaves the servers.
+	ServerSecret  string `protobuf:"bytes,2,opt,name=server_secret,json=serverSecret,proto3" json:"server_secret,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClusterMeta) Reset() {
+	*x = ClusterMeta{}
+	mi := &file_structs_rpc_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClusterMeta) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClusterMeta) ProtoMessage() {}
+
+func (x *ClusterMeta) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClusterMeta.ProtoReflect.Descriptor instead.
+func (*ClusterMeta) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *ClusterMeta) GetAclBootstrapIndex() uint64 {
+	if x != nil {
+		return x.AclBootstrapIndex
+	}
+	return 0
+}
+
+func (x *ClusterMeta) GetServerSecret() string {
+	if x != nil {
+		return x.ServerSecret
+	}
+	return ""
+}
+
 // RaftMessage carries one serialized raftpb.Message between servers.
 type RaftMessage struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2310,7 +2495,7 @@ type RaftMessage struct {
 
 func (x *RaftMessage) Reset() {
 	*x = RaftMessage{}
-	mi := &file_structs_rpc_proto_msgTypes[35]
+	mi := &file_structs_rpc_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2322,7 +2507,7 @@ func (x *RaftMessage) String() string {
 func (*RaftMessage) ProtoMessage() {}
 
 func (x *RaftMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[35]
+	mi := &file_structs_rpc_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2335,7 +2520,7 @@ func (x *RaftMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftMessage.ProtoReflect.Descriptor instead.
 func (*RaftMessage) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{35}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *RaftMessage) GetData() []byte {
@@ -2360,7 +2545,7 @@ type Empty struct {
 
 func (x *Empty) Reset() {
 	*x = Empty{}
-	mi := &file_structs_rpc_proto_msgTypes[36]
+	mi := &file_structs_rpc_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2372,7 +2557,7 @@ func (x *Empty) String() string {
 func (*Empty) ProtoMessage() {}
 
 func (x *Empty) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[36]
+	mi := &file_structs_rpc_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2385,7 +2570,7 @@ func (x *Empty) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Empty.ProtoReflect.Descriptor instead.
 func (*Empty) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{36}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{37}
 }
 
 // ValidationProblems travels as an error detail when a request is invalid,
@@ -2399,7 +2584,7 @@ type ValidationProblems struct {
 
 func (x *ValidationProblems) Reset() {
 	*x = ValidationProblems{}
-	mi := &file_structs_rpc_proto_msgTypes[37]
+	mi := &file_structs_rpc_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2411,7 +2596,7 @@ func (x *ValidationProblems) String() string {
 func (*ValidationProblems) ProtoMessage() {}
 
 func (x *ValidationProblems) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[37]
+	mi := &file_structs_rpc_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2424,7 +2609,7 @@ func (x *ValidationProblems) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidationProblems.ProtoReflect.Descriptor instead.
 func (*ValidationProblems) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{37}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ValidationProblems) GetProblems() []string {
@@ -2453,7 +2638,7 @@ type RaftPeer struct {
 
 func (x *RaftPeer) Reset() {
 	*x = RaftPeer{}
-	mi := &file_structs_rpc_proto_msgTypes[38]
+	mi := &file_structs_rpc_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2465,7 +2650,7 @@ func (x *RaftPeer) String() string {
 func (*RaftPeer) ProtoMessage() {}
 
 func (x *RaftPeer) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[38]
+	mi := &file_structs_rpc_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2478,7 +2663,7 @@ func (x *RaftPeer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftPeer.ProtoReflect.Descriptor instead.
 func (*RaftPeer) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{38}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *RaftPeer) GetId() uint64 {
@@ -2533,7 +2718,7 @@ type ServerInfoRequest struct {
 
 func (x *ServerInfoRequest) Reset() {
 	*x = ServerInfoRequest{}
-	mi := &file_structs_rpc_proto_msgTypes[39]
+	mi := &file_structs_rpc_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2545,7 +2730,7 @@ func (x *ServerInfoRequest) String() string {
 func (*ServerInfoRequest) ProtoMessage() {}
 
 func (x *ServerInfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[39]
+	mi := &file_structs_rpc_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2558,7 +2743,7 @@ func (x *ServerInfoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServerInfoRequest.ProtoReflect.Descriptor instead.
 func (*ServerInfoRequest) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{39}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ServerInfoRequest) GetSelf() *RaftPeer {
@@ -2587,7 +2772,7 @@ type ServerInfoResponse struct {
 
 func (x *ServerInfoResponse) Reset() {
 	*x = ServerInfoResponse{}
-	mi := &file_structs_rpc_proto_msgTypes[40]
+	mi := &file_structs_rpc_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2599,7 +2784,7 @@ func (x *ServerInfoResponse) String() string {
 func (*ServerInfoResponse) ProtoMessage() {}
 
 func (x *ServerInfoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[40]
+	mi := &file_structs_rpc_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2612,7 +2797,7 @@ func (x *ServerInfoResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServerInfoResponse.ProtoReflect.Descriptor instead.
 func (*ServerInfoResponse) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{40}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ServerInfoResponse) GetSelf() *RaftPeer {
@@ -2668,7 +2853,7 @@ type AddRaftPeerRequest struct {
 
 func (x *AddRaftPeerRequest) Reset() {
 	*x = AddRaftPeerRequest{}
-	mi := &file_structs_rpc_proto_msgTypes[41]
+	mi := &file_structs_rpc_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2680,7 +2865,7 @@ func (x *AddRaftPeerRequest) String() string {
 func (*AddRaftPeerRequest) ProtoMessage() {}
 
 func (x *AddRaftPeerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[41]
+	mi := &file_structs_rpc_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2693,7 +2878,7 @@ func (x *AddRaftPeerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddRaftPeerRequest.ProtoReflect.Descriptor instead.
 func (*AddRaftPeerRequest) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{41}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *AddRaftPeerRequest) GetPeer() *RaftPeer {
@@ -2721,7 +2906,7 @@ type RemoveRaftPeerRequest struct {
 
 func (x *RemoveRaftPeerRequest) Reset() {
 	*x = RemoveRaftPeerRequest{}
-	mi := &file_structs_rpc_proto_msgTypes[42]
+	mi := &file_structs_rpc_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2733,7 +2918,7 @@ func (x *RemoveRaftPeerRequest) String() string {
 func (*RemoveRaftPeerRequest) ProtoMessage() {}
 
 func (x *RemoveRaftPeerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[42]
+	mi := &file_structs_rpc_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2746,7 +2931,7 @@ func (x *RemoveRaftPeerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveRaftPeerRequest.ProtoReflect.Descriptor instead.
 func (*RemoveRaftPeerRequest) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{42}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *RemoveRaftPeerRequest) GetId() uint64 {
@@ -2772,7 +2957,7 @@ type RaftConfigurationRequest struct {
 
 func (x *RaftConfigurationRequest) Reset() {
 	*x = RaftConfigurationRequest{}
-	mi := &file_structs_rpc_proto_msgTypes[43]
+	mi := &file_structs_rpc_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2784,7 +2969,7 @@ func (x *RaftConfigurationRequest) String() string {
 func (*RaftConfigurationRequest) ProtoMessage() {}
 
 func (x *RaftConfigurationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[43]
+	mi := &file_structs_rpc_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2797,7 +2982,7 @@ func (x *RaftConfigurationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftConfigurationRequest.ProtoReflect.Descriptor instead.
 func (*RaftConfigurationRequest) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{43}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *RaftConfigurationRequest) GetOptions() *QueryOptions {
@@ -2825,7 +3010,7 @@ type RaftServer struct {
 
 func (x *RaftServer) Reset() {
 	*x = RaftServer{}
-	mi := &file_structs_rpc_proto_msgTypes[44]
+	mi := &file_structs_rpc_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2837,7 +3022,7 @@ func (x *RaftServer) String() string {
 func (*RaftServer) ProtoMessage() {}
 
 func (x *RaftServer) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[44]
+	mi := &file_structs_rpc_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2850,7 +3035,7 @@ func (x *RaftServer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftServer.ProtoReflect.Descriptor instead.
 func (*RaftServer) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{44}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *RaftServer) GetPeer() *RaftPeer {
@@ -2905,7 +3090,7 @@ type RaftConfigurationResponse struct {
 
 func (x *RaftConfigurationResponse) Reset() {
 	*x = RaftConfigurationResponse{}
-	mi := &file_structs_rpc_proto_msgTypes[45]
+	mi := &file_structs_rpc_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2917,7 +3102,7 @@ func (x *RaftConfigurationResponse) String() string {
 func (*RaftConfigurationResponse) ProtoMessage() {}
 
 func (x *RaftConfigurationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[45]
+	mi := &file_structs_rpc_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2930,7 +3115,7 @@ func (x *RaftConfigurationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftConfigurationResponse.ProtoReflect.Descriptor instead.
 func (*RaftConfigurationResponse) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{45}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *RaftConfigurationResponse) GetServers() []*RaftServer {
@@ -2961,7 +3146,7 @@ type SnapshotChunk struct {
 
 func (x *SnapshotChunk) Reset() {
 	*x = SnapshotChunk{}
-	mi := &file_structs_rpc_proto_msgTypes[46]
+	mi := &file_structs_rpc_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2973,7 +3158,7 @@ func (x *SnapshotChunk) String() string {
 func (*SnapshotChunk) ProtoMessage() {}
 
 func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[46]
+	mi := &file_structs_rpc_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2986,7 +3171,7 @@ func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotChunk.ProtoReflect.Descriptor instead.
 func (*SnapshotChunk) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{46}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *SnapshotChunk) GetMessage() []byte {
@@ -3024,7 +3209,7 @@ type SnapshotRef struct {
 
 func (x *SnapshotRef) Reset() {
 	*x = SnapshotRef{}
-	mi := &file_structs_rpc_proto_msgTypes[47]
+	mi := &file_structs_rpc_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3036,7 +3221,7 @@ func (x *SnapshotRef) String() string {
 func (*SnapshotRef) ProtoMessage() {}
 
 func (x *SnapshotRef) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[47]
+	mi := &file_structs_rpc_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3049,7 +3234,7 @@ func (x *SnapshotRef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotRef.ProtoReflect.Descriptor instead.
 func (*SnapshotRef) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{47}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *SnapshotRef) GetName() string {
@@ -3098,7 +3283,7 @@ type SnapshotHeader struct {
 
 func (x *SnapshotHeader) Reset() {
 	*x = SnapshotHeader{}
-	mi := &file_structs_rpc_proto_msgTypes[48]
+	mi := &file_structs_rpc_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3110,7 +3295,7 @@ func (x *SnapshotHeader) String() string {
 func (*SnapshotHeader) ProtoMessage() {}
 
 func (x *SnapshotHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[48]
+	mi := &file_structs_rpc_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3123,7 +3308,7 @@ func (x *SnapshotHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotHeader.ProtoReflect.Descriptor instead.
 func (*SnapshotHeader) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{48}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *SnapshotHeader) GetVersion() uint32 {
@@ -3197,7 +3382,7 @@ type SnapshotRecord struct {
 
 func (x *SnapshotRecord) Reset() {
 	*x = SnapshotRecord{}
-	mi := &file_structs_rpc_proto_msgTypes[49]
+	mi := &file_structs_rpc_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3209,7 +3394,7 @@ func (x *SnapshotRecord) String() string {
 func (*SnapshotRecord) ProtoMessage() {}
 
 func (x *SnapshotRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[49]
+	mi := &file_structs_rpc_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3222,7 +3407,7 @@ func (x *SnapshotRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotRecord.ProtoReflect.Descriptor instead.
 func (*SnapshotRecord) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{49}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *SnapshotRecord) GetField() uint32 {
@@ -3263,7 +3448,7 @@ type RestoreChunk struct {
 
 func (x *RestoreChunk) Reset() {
 	*x = RestoreChunk{}
-	mi := &file_structs_rpc_proto_msgTypes[50]
+	mi := &file_structs_rpc_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3275,7 +3460,7 @@ func (x *RestoreChunk) String() string {
 func (*RestoreChunk) ProtoMessage() {}
 
 func (x *RestoreChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[50]
+	mi := &file_structs_rpc_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3288,7 +3473,7 @@ func (x *RestoreChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestoreChunk.ProtoReflect.Descriptor instead.
 func (*RestoreChunk) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{50}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *RestoreChunk) GetData() []byte {
@@ -3313,7 +3498,7 @@ type StateRestore struct {
 
 func (x *StateRestore) Reset() {
 	*x = StateRestore{}
-	mi := &file_structs_rpc_proto_msgTypes[51]
+	mi := &file_structs_rpc_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3325,7 +3510,7 @@ func (x *StateRestore) String() string {
 func (*StateRestore) ProtoMessage() {}
 
 func (x *StateRestore) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[51]
+	mi := &file_structs_rpc_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3338,7 +3523,7 @@ func (x *StateRestore) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateRestore.ProtoReflect.Descriptor instead.
 func (*StateRestore) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{51}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *StateRestore) GetRestoreId() string {
@@ -3380,7 +3565,7 @@ type ErrorKind struct {
 
 func (x *ErrorKind) Reset() {
 	*x = ErrorKind{}
-	mi := &file_structs_rpc_proto_msgTypes[52]
+	mi := &file_structs_rpc_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3392,7 +3577,7 @@ func (x *ErrorKind) String() string {
 func (*ErrorKind) ProtoMessage() {}
 
 func (x *ErrorKind) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[52]
+	mi := &file_structs_rpc_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3405,7 +3590,7 @@ func (x *ErrorKind) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ErrorKind.ProtoReflect.Descriptor instead.
 func (*ErrorKind) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{52}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *ErrorKind) GetSentinel() string {
@@ -3423,7 +3608,7 @@ type GarbageCollectRequest struct {
 
 func (x *GarbageCollectRequest) Reset() {
 	*x = GarbageCollectRequest{}
-	mi := &file_structs_rpc_proto_msgTypes[53]
+	mi := &file_structs_rpc_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3435,7 +3620,7 @@ func (x *GarbageCollectRequest) String() string {
 func (*GarbageCollectRequest) ProtoMessage() {}
 
 func (x *GarbageCollectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[53]
+	mi := &file_structs_rpc_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3448,7 +3633,7 @@ func (x *GarbageCollectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GarbageCollectRequest.ProtoReflect.Descriptor instead.
 func (*GarbageCollectRequest) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{53}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{54}
 }
 
 type GarbageCollectResponse struct {
@@ -3460,7 +3645,7 @@ type GarbageCollectResponse struct {
 
 func (x *GarbageCollectResponse) Reset() {
 	*x = GarbageCollectResponse{}
-	mi := &file_structs_rpc_proto_msgTypes[54]
+	mi := &file_structs_rpc_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3472,7 +3657,7 @@ func (x *GarbageCollectResponse) String() string {
 func (*GarbageCollectResponse) ProtoMessage() {}
 
 func (x *GarbageCollectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[54]
+	mi := &file_structs_rpc_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3485,7 +3670,7 @@ func (x *GarbageCollectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GarbageCollectResponse.ProtoReflect.Descriptor instead.
 func (*GarbageCollectResponse) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{54}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *GarbageCollectResponse) GetRemoved() int64 {
@@ -3510,7 +3695,7 @@ type NodeDrainRequest struct {
 
 func (x *NodeDrainRequest) Reset() {
 	*x = NodeDrainRequest{}
-	mi := &file_structs_rpc_proto_msgTypes[55]
+	mi := &file_structs_rpc_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3522,7 +3707,7 @@ func (x *NodeDrainRequest) String() string {
 func (*NodeDrainRequest) ProtoMessage() {}
 
 func (x *NodeDrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[55]
+	mi := &file_structs_rpc_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3535,7 +3720,7 @@ func (x *NodeDrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeDrainRequest.ProtoReflect.Descriptor instead.
 func (*NodeDrainRequest) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{55}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *NodeDrainRequest) GetNodeId() string {
@@ -3575,7 +3760,7 @@ type NodeDrainResponse struct {
 
 func (x *NodeDrainResponse) Reset() {
 	*x = NodeDrainResponse{}
-	mi := &file_structs_rpc_proto_msgTypes[56]
+	mi := &file_structs_rpc_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3587,7 +3772,7 @@ func (x *NodeDrainResponse) String() string {
 func (*NodeDrainResponse) ProtoMessage() {}
 
 func (x *NodeDrainResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[56]
+	mi := &file_structs_rpc_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3600,7 +3785,7 @@ func (x *NodeDrainResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeDrainResponse.ProtoReflect.Descriptor instead.
 func (*NodeDrainResponse) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{56}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *NodeDrainResponse) GetMeta() *WriteMeta {
@@ -3622,7 +3807,7 @@ type AllocTransitionUpdate struct {
 
 func (x *AllocTransitionUpdate) Reset() {
 	*x = AllocTransitionUpdate{}
-	mi := &file_structs_rpc_proto_msgTypes[57]
+	mi := &file_structs_rpc_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3634,7 +3819,7 @@ func (x *AllocTransitionUpdate) String() string {
 func (*AllocTransitionUpdate) ProtoMessage() {}
 
 func (x *AllocTransitionUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[57]
+	mi := &file_structs_rpc_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3647,7 +3832,7 @@ func (x *AllocTransitionUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AllocTransitionUpdate.ProtoReflect.Descriptor instead.
 func (*AllocTransitionUpdate) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{57}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *AllocTransitionUpdate) GetTransitions() map[string]*DesiredTransition {
@@ -3681,7 +3866,7 @@ type NodeDrainUpdate struct {
 
 func (x *NodeDrainUpdate) Reset() {
 	*x = NodeDrainUpdate{}
-	mi := &file_structs_rpc_proto_msgTypes[58]
+	mi := &file_structs_rpc_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3693,7 +3878,7 @@ func (x *NodeDrainUpdate) String() string {
 func (*NodeDrainUpdate) ProtoMessage() {}
 
 func (x *NodeDrainUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[58]
+	mi := &file_structs_rpc_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3706,7 +3891,7 @@ func (x *NodeDrainUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeDrainUpdate.ProtoReflect.Descriptor instead.
 func (*NodeDrainUpdate) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{58}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *NodeDrainUpdate) GetNodeId() string {
@@ -3757,7 +3942,7 @@ type NodeEligibilityUpdate struct {
 
 func (x *NodeEligibilityUpdate) Reset() {
 	*x = NodeEligibilityUpdate{}
-	mi := &file_structs_rpc_proto_msgTypes[59]
+	mi := &file_structs_rpc_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3769,7 +3954,7 @@ func (x *NodeEligibilityUpdate) String() string {
 func (*NodeEligibilityUpdate) ProtoMessage() {}
 
 func (x *NodeEligibilityUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[59]
+	mi := &file_structs_rpc_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3782,7 +3967,7 @@ func (x *NodeEligibilityUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeEligibilityUpdate.ProtoReflect.Descriptor instead.
 func (*NodeEligibilityUpdate) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{59}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *NodeEligibilityUpdate) GetNodeId() string {
@@ -3819,7 +4004,7 @@ type NodeEligibilityRequest struct {
 
 func (x *NodeEligibilityRequest) Reset() {
 	*x = NodeEligibilityRequest{}
-	mi := &file_structs_rpc_proto_msgTypes[60]
+	mi := &file_structs_rpc_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3831,7 +4016,7 @@ func (x *NodeEligibilityRequest) String() string {
 func (*NodeEligibilityRequest) ProtoMessage() {}
 
 func (x *NodeEligibilityRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[60]
+	mi := &file_structs_rpc_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3844,7 +4029,7 @@ func (x *NodeEligibilityRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeEligibilityRequest.ProtoReflect.Descriptor instead.
 func (*NodeEligibilityRequest) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{60}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *NodeEligibilityRequest) GetNodeId() string {
@@ -3871,7 +4056,7 @@ type NodeEligibilityResponse struct {
 
 func (x *NodeEligibilityResponse) Reset() {
 	*x = NodeEligibilityResponse{}
-	mi := &file_structs_rpc_proto_msgTypes[61]
+	mi := &file_structs_rpc_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3883,7 +4068,7 @@ func (x *NodeEligibilityResponse) String() string {
 func (*NodeEligibilityResponse) ProtoMessage() {}
 
 func (x *NodeEligibilityResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[61]
+	mi := &file_structs_rpc_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3896,7 +4081,7 @@ func (x *NodeEligibilityResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeEligibilityResponse.ProtoReflect.Descriptor instead.
 func (*NodeEligibilityResponse) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{61}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *NodeEligibilityResponse) GetEvalIds() []string {
@@ -3926,7 +4111,7 @@ type SchedulerConfigSet struct {
 
 func (x *SchedulerConfigSet) Reset() {
 	*x = SchedulerConfigSet{}
-	mi := &file_structs_rpc_proto_msgTypes[62]
+	mi := &file_structs_rpc_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3938,7 +4123,7 @@ func (x *SchedulerConfigSet) String() string {
 func (*SchedulerConfigSet) ProtoMessage() {}
 
 func (x *SchedulerConfigSet) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[62]
+	mi := &file_structs_rpc_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3951,7 +4136,7 @@ func (x *SchedulerConfigSet) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SchedulerConfigSet.ProtoReflect.Descriptor instead.
 func (*SchedulerConfigSet) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{62}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *SchedulerConfigSet) GetConfig() *SchedulerConfiguration {
@@ -3984,7 +4169,7 @@ type SchedulerConfigRequest struct {
 
 func (x *SchedulerConfigRequest) Reset() {
 	*x = SchedulerConfigRequest{}
-	mi := &file_structs_rpc_proto_msgTypes[63]
+	mi := &file_structs_rpc_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3996,7 +4181,7 @@ func (x *SchedulerConfigRequest) String() string {
 func (*SchedulerConfigRequest) ProtoMessage() {}
 
 func (x *SchedulerConfigRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[63]
+	mi := &file_structs_rpc_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4009,7 +4194,7 @@ func (x *SchedulerConfigRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SchedulerConfigRequest.ProtoReflect.Descriptor instead.
 func (*SchedulerConfigRequest) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{63}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *SchedulerConfigRequest) GetOptions() *QueryOptions {
@@ -4029,7 +4214,7 @@ type SchedulerConfigResponse struct {
 
 func (x *SchedulerConfigResponse) Reset() {
 	*x = SchedulerConfigResponse{}
-	mi := &file_structs_rpc_proto_msgTypes[64]
+	mi := &file_structs_rpc_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4041,7 +4226,7 @@ func (x *SchedulerConfigResponse) String() string {
 func (*SchedulerConfigResponse) ProtoMessage() {}
 
 func (x *SchedulerConfigResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[64]
+	mi := &file_structs_rpc_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4054,7 +4239,7 @@ func (x *SchedulerConfigResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SchedulerConfigResponse.ProtoReflect.Descriptor instead.
 func (*SchedulerConfigResponse) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{64}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *SchedulerConfigResponse) GetConfig() *SchedulerConfiguration {
@@ -4084,7 +4269,7 @@ type SchedulerSetConfigRequest struct {
 
 func (x *SchedulerSetConfigRequest) Reset() {
 	*x = SchedulerSetConfigRequest{}
-	mi := &file_structs_rpc_proto_msgTypes[65]
+	mi := &file_structs_rpc_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4096,7 +4281,7 @@ func (x *SchedulerSetConfigRequest) String() string {
 func (*SchedulerSetConfigRequest) ProtoMessage() {}
 
 func (x *SchedulerSetConfigRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[65]
+	mi := &file_structs_rpc_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4109,7 +4294,7 @@ func (x *SchedulerSetConfigRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SchedulerSetConfigRequest.ProtoReflect.Descriptor instead.
 func (*SchedulerSetConfigRequest) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{65}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *SchedulerSetConfigRequest) GetConfig() *SchedulerConfiguration {
@@ -4144,7 +4329,7 @@ type SchedulerSetConfigResponse struct {
 
 func (x *SchedulerSetConfigResponse) Reset() {
 	*x = SchedulerSetConfigResponse{}
-	mi := &file_structs_rpc_proto_msgTypes[66]
+	mi := &file_structs_rpc_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4156,7 +4341,7 @@ func (x *SchedulerSetConfigResponse) String() string {
 func (*SchedulerSetConfigResponse) ProtoMessage() {}
 
 func (x *SchedulerSetConfigResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[66]
+	mi := &file_structs_rpc_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4169,7 +4354,7 @@ func (x *SchedulerSetConfigResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SchedulerSetConfigResponse.ProtoReflect.Descriptor instead.
 func (*SchedulerSetConfigResponse) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{66}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *SchedulerSetConfigResponse) GetUpdated() bool {
@@ -4197,7 +4382,7 @@ type JobVersionsResponse struct {
 
 func (x *JobVersionsResponse) Reset() {
 	*x = JobVersionsResponse{}
-	mi := &file_structs_rpc_proto_msgTypes[67]
+	mi := &file_structs_rpc_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4209,7 +4394,7 @@ func (x *JobVersionsResponse) String() string {
 func (*JobVersionsResponse) ProtoMessage() {}
 
 func (x *JobVersionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[67]
+	mi := &file_structs_rpc_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4222,7 +4407,7 @@ func (x *JobVersionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobVersionsResponse.ProtoReflect.Descriptor instead.
 func (*JobVersionsResponse) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{67}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *JobVersionsResponse) GetVersions() []*Job {
@@ -4252,7 +4437,7 @@ type NodeDisconnectExpiry struct {
 
 func (x *NodeDisconnectExpiry) Reset() {
 	*x = NodeDisconnectExpiry{}
-	mi := &file_structs_rpc_proto_msgTypes[68]
+	mi := &file_structs_rpc_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4264,7 +4449,7 @@ func (x *NodeDisconnectExpiry) String() string {
 func (*NodeDisconnectExpiry) ProtoMessage() {}
 
 func (x *NodeDisconnectExpiry) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[68]
+	mi := &file_structs_rpc_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4277,7 +4462,7 @@ func (x *NodeDisconnectExpiry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeDisconnectExpiry.ProtoReflect.Descriptor instead.
 func (*NodeDisconnectExpiry) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{68}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *NodeDisconnectExpiry) GetNodeId() string {
@@ -4290,6 +4475,884 @@ func (x *NodeDisconnectExpiry) GetNodeId() string {
 func (x *NodeDisconnectExpiry) GetEvals() []*Evaluation {
 	if x != nil {
 		return x.Evals
+	}
+	return nil
+}
+
+// ACLPolicyUpsert stores policies, replacing those of the same name.
+type ACLPolicyUpsert struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Policies      []*ACLPolicy           `protobuf:"bytes,1,rep,name=policies,proto3" json:"policies,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ACLPolicyUpsert) Reset() {
+	*x = ACLPolicyUpsert{}
+	mi := &file_structs_rpc_proto_msgTypes[70]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ACLPolicyUpsert) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ACLPolicyUpsert) ProtoMessage() {}
+
+func (x *ACLPolicyUpsert) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[70]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ACLPolicyUpsert.ProtoReflect.Descriptor instead.
+func (*ACLPolicyUpsert) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{70}
+}
+
+func (x *ACLPolicyUpsert) GetPolicies() []*ACLPolicy {
+	if x != nil {
+		return x.Policies
+	}
+	return nil
+}
+
+// ACLPolicyDelete removes policies by name.
+type ACLPolicyDelete struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Names         []string               `protobuf:"bytes,1,rep,name=names,proto3" json:"names,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ACLPolicyDelete) Reset() {
+	*x = ACLPolicyDelete{}
+	mi := &file_structs_rpc_proto_msgTypes[71]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ACLPolicyDelete) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ACLPolicyDelete) ProtoMessage() {}
+
+func (x *ACLPolicyDelete) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[71]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ACLPolicyDelete.ProtoReflect.Descriptor instead.
+func (*ACLPolicyDelete) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{71}
+}
+
+func (x *ACLPolicyDelete) GetNames() []string {
+	if x != nil {
+		return x.Names
+	}
+	return nil
+}
+
+// ACLTokenUpsert stores tokens, replacing those of the same accessor.
+type ACLTokenUpsert struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tokens        []*ACLToken            `protobuf:"bytes,1,rep,name=tokens,proto3" json:"tokens,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ACLTokenUpsert) Reset() {
+	*x = ACLTokenUpsert{}
+	mi := &file_structs_rpc_proto_msgTypes[72]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ACLTokenUpsert) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ACLTokenUpsert) ProtoMessage() {}
+
+func (x *ACLTokenUpsert) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[72]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ACLTokenUpsert.ProtoReflect.Descriptor instead.
+func (*ACLTokenUpsert) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{72}
+}
+
+func (x *ACLTokenUpsert) GetTokens() []*ACLToken {
+	if x != nil {
+		return x.Tokens
+	}
+	return nil
+}
+
+// ACLTokenDelete removes tokens by accessor.
+type ACLTokenDelete struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AccessorIds   []string               `protobuf:"bytes,1,rep,name=accessor_ids,json=accessorIds,proto3" json:"accessor_ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ACLTokenDelete) Reset() {
+	*x = ACLTokenDelete{}
+	mi := &file_structs_rpc_proto_msgTypes[73]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ACLTokenDelete) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ACLTokenDelete) ProtoMessage() {}
+
+func (x *ACLTokenDelete) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[73]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ACLTokenDelete.ProtoReflect.Descriptor instead.
+func (*ACLTokenDelete) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{73}
+}
+
+func (x *ACLTokenDelete) GetAccessorIds() []string {
+	if x != nil {
+		return x.AccessorIds
+	}
+	return nil
+}
+
+// ACLBootstrap stores the first management token; it is refused once the
+// ACL system has been bootstrapped.
+type ACLBootstrap struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Token         *ACLToken              `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ACLBootstrap) Reset() {
+	*x = ACLBootstrap{}
+	mi := &file_structs_rpc_proto_msgTypes[74]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ACLBootstrap) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ACLBootstrap) ProtoMessage() {}
+
+func (x *ACLBootstrap) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[74]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ACLBootstrap.ProtoReflect.Descriptor instead.
+func (*ACLBootstrap) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{74}
+}
+
+func (x *ACLBootstrap) GetToken() *ACLToken {
+	if x != nil {
+		return x.Token
+	}
+	return nil
+}
+
+// ServerSecretSet sets the region's server secret once.
+type ServerSecretSet struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Secret        string                 `protobuf:"bytes,1,opt,name=secret,proto3" json:"secret,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ServerSecretSet) Reset() {
+	*x = ServerSecretSet{}
+	mi := &file_structs_rpc_proto_msgTypes[75]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ServerSecretSet) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ServerSecretSet) ProtoMessage() {}
+
+func (x *ServerSecretSet) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[75]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ServerSecretSet.ProtoReflect.Descriptor instead.
+func (*ServerSecretSet) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{75}
+}
+
+func (x *ServerSecretSet) GetSecret() string {
+	if x != nil {
+		return x.Secret
+	}
+	return ""
+}
+
+type ACLBootstrapRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// secret_id, when set, is the bootstrap token's secret (Nomad's
+	// BootstrapSecret); otherwise one is generated.
+	SecretId      string `protobuf:"bytes,1,opt,name=secret_id,json=secretId,proto3" json:"secret_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ACLBootstrapRequest) Reset() {
+	*x = ACLBootstrapRequest{}
+	mi := &file_structs_rpc_proto_msgTypes[76]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ACLBootstrapRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ACLBootstrapRequest) ProtoMessage() {}
+
+func (x *ACLBootstrapRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[76]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ACLBootstrapRequest.ProtoReflect.Descriptor instead.
+func (*ACLBootstrapRequest) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{76}
+}
+
+func (x *ACLBootstrapRequest) GetSecretId() string {
+	if x != nil {
+		return x.SecretId
+	}
+	return ""
+}
+
+type ACLTokenResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Token         *ACLToken              `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	Meta          *QueryMeta             `protobuf:"bytes,2,opt,name=meta,proto3" json:"meta,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ACLTokenResponse) Reset() {
+	*x = ACLTokenResponse{}
+	mi := &file_structs_rpc_proto_msgTypes[77]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ACLTokenResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ACLTokenResponse) ProtoMessage() {}
+
+func (x *ACLTokenResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[77]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ACLTokenResponse.ProtoReflect.Descriptor instead.
+func (*ACLTokenResponse) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{77}
+}
+
+func (x *ACLTokenResponse) GetToken() *ACLToken {
+	if x != nil {
+		return x.Token
+	}
+	return nil
+}
+
+func (x *ACLTokenResponse) GetMeta() *QueryMeta {
+	if x != nil {
+		return x.Meta
+	}
+	return nil
+}
+
+type ACLPolicyUpsertRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Policies      []*ACLPolicy           `protobuf:"bytes,1,rep,name=policies,proto3" json:"policies,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ACLPolicyUpsertRequest) Reset() {
+	*x = ACLPolicyUpsertRequest{}
+	mi := &file_structs_rpc_proto_msgTypes[78]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ACLPolicyUpsertRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ACLPolicyUpsertRequest) ProtoMessage() {}
+
+func (x *ACLPolicyUpsertRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[78]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ACLPolicyUpsertRequest.ProtoReflect.Descriptor instead.
+func (*ACLPolicyUpsertRequest) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{78}
+}
+
+func (x *ACLPolicyUpsertRequest) GetPolicies() []*ACLPolicy {
+	if x != nil {
+		return x.Policies
+	}
+	return nil
+}
+
+type ACLPolicyDeleteRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Names         []string               `protobuf:"bytes,1,rep,name=names,proto3" json:"names,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ACLPolicyDeleteRequest) Reset() {
+	*x = ACLPolicyDeleteRequest{}
+	mi := &file_structs_rpc_proto_msgTypes[79]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ACLPolicyDeleteRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ACLPolicyDeleteRequest) ProtoMessage() {}
+
+func (x *ACLPolicyDeleteRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[79]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ACLPolicyDeleteRequest.ProtoReflect.Descriptor instead.
+func (*ACLPolicyDeleteRequest) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{79}
+}
+
+func (x *ACLPolicyDeleteRequest) GetNames() []string {
+	if x != nil {
+		return x.Names
+	}
+	return nil
+}
+
+type ACLPolicyRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Options       *QueryOptions          `protobuf:"bytes,2,opt,name=options,proto3" json:"options,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ACLPolicyRequest) Reset() {
+	*x = ACLPolicyRequest{}
+	mi := &file_structs_rpc_proto_msgTypes[80]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ACLPolicyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ACLPolicyRequest) ProtoMessage() {}
+
+func (x *ACLPolicyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[80]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ACLPolicyRequest.ProtoReflect.Descriptor instead.
+func (*ACLPolicyRequest) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{80}
+}
+
+func (x *ACLPolicyRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ACLPolicyRequest) GetOptions() *QueryOptions {
+	if x != nil {
+		return x.Options
+	}
+	return nil
+}
+
+type ACLPolicyResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Policy        *ACLPolicy             `protobuf:"bytes,1,opt,name=policy,proto3" json:"policy,omitempty"`
+	Meta          *QueryMeta             `protobuf:"bytes,2,opt,name=meta,proto3" json:"meta,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ACLPolicyResponse) Reset() {
+	*x = ACLPolicyResponse{}
+	mi := &file_structs_rpc_proto_msgTypes[81]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ACLPolicyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ACLPolicyResponse) ProtoMessage() {}
+
+func (x *ACLPolicyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[81]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ACLPolicyResponse.ProtoReflect.Descriptor instead.
+func (*ACLPolicyResponse) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{81}
+}
+
+func (x *ACLPolicyResponse) GetPolicy() *ACLPolicy {
+	if x != nil {
+		return x.Policy
+	}
+	return nil
+}
+
+func (x *ACLPolicyResponse) GetMeta() *QueryMeta {
+	if x != nil {
+		return x.Meta
+	}
+	return nil
+}
+
+// ACLListRequest lists policies or tokens whose name (policies) or
+// accessor (tokens) has prefix.
+type ACLListRequest struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Prefix  string                 `protobuf:"bytes,1,opt,name=prefix,proto3" json:"prefix,omitempty"`
+	Options *QueryOptions          `protobuf:"bytes,2,opt,name=options,proto3" json:"options,omitempty"`
+	// global_only lists only global tokens, with their secrets: what a
+	// region replicates from the authoritative one.
+	GlobalOnly    bool `protobuf:"varint,3,opt,name=global_only,json=globalOnly,proto3" json:"global_only,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ACLListRequest) Reset() {
+	*x = ACLListRequest{}
+	mi := &file_structs_rpc_proto_msgTypes[82]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ACLListRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ACLListRequest) ProtoMessage() {}
+
+func (x *ACLListRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[82]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ACLListRequest.ProtoReflect.Descriptor instead.
+func (*ACLListRequest) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{82}
+}
+
+func (x *ACLListRequest) GetPrefix() string {
+	if x != nil {
+		return x.Prefix
+	}
+	return ""
+}
+
+func (x *ACLListRequest) GetOptions() *QueryOptions {
+	if x != nil {
+		return x.Options
+	}
+	return nil
+}
+
+func (x *ACLListRequest) GetGlobalOnly() bool {
+	if x != nil {
+		return x.GlobalOnly
+	}
+	return false
+}
+
+type ACLPolicyListResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Policies      []*ACLPolicy           `protobuf:"bytes,1,rep,name=policies,proto3" json:"policies,omitempty"`
+	Meta          *QueryMeta             `protobuf:"bytes,2,opt,name=meta,proto3" json:"meta,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ACLPolicyListResponse) Reset() {
+	*x = ACLPolicyListResponse{}
+	mi := &file_structs_rpc_proto_msgTypes[83]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ACLPolicyListResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ACLPolicyListResponse) ProtoMessage() {}
+
+func (x *ACLPolicyListResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[83]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ACLPolicyListResponse.ProtoReflect.Descriptor instead.
+func (*ACLPolicyListResponse) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{83}
+}
+
+func (x *ACLPolicyListResponse) GetPolicies() []*ACLPolicy {
+	if x != nil {
+		return x.Policies
+	}
+	return nil
+}
+
+func (x *ACLPolicyListResponse) GetMeta() *QueryMeta {
+	if x != nil {
+		return x.Meta
+	}
+	return nil
+}
+
+type ACLTokenUpsertRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tokens        []*ACLToken            `protobuf:"bytes,1,rep,name=tokens,proto3" json:"tokens,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ACLTokenUpsertRequest) Reset() {
+	*x = ACLTokenUpsertRequest{}
+	mi := &file_structs_rpc_proto_msgTypes[84]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ACLTokenUpsertRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ACLTokenUpsertRequest) ProtoMessage() {}
+
+func (x *ACLTokenUpsertRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[84]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ACLTokenUpsertRequest.ProtoReflect.Descriptor instead.
+func (*ACLTokenUpsertRequest) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{84}
+}
+
+func (x *ACLTokenUpsertRequest) GetTokens() []*ACLToken {
+	if x != nil {
+		return x.Tokens
+	}
+	return nil
+}
+
+type ACLTokenListResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tokens        []*ACLToken            `protobuf:"bytes,1,rep,name=tokens,proto3" json:"tokens,omitempty"`
+	Meta          *QueryMeta             `protobuf:"bytes,2,opt,name=meta,proto3" json:"meta,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ACLTokenListResponse) Reset() {
+	*x = ACLTokenListResponse{}
+	mi := &file_structs_rpc_proto_msgTypes[85]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ACLTokenListResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ACLTokenListResponse) ProtoMessage() {}
+
+func (x *ACLTokenListResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[85]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ACLTokenListResponse.ProtoReflect.Descriptor instead.
+func (*ACLTokenListResponse) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{85}
+}
+
+func (x *ACLTokenListResponse) GetTokens() []*ACLToken {
+	if x != nil {
+		return x.Tokens
+	}
+	return nil
+}
+
+func (x *ACLTokenListResponse) GetMeta() *QueryMeta {
+	if x != nil {
+		return x.Meta
+	}
+	return nil
+}
+
+type ACLTokenDeleteRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AccessorIds   []string               `protobuf:"bytes,1,rep,name=accessor_ids,json=accessorIds,proto3" json:"accessor_ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ACLTokenDeleteRequest) Reset() {
+	*x = ACLTokenDeleteRequest{}
+	mi := &file_structs_rpc_proto_msgTypes[86]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ACLTokenDeleteRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ACLTokenDeleteRequest) ProtoMessage() {}
+
+func (x *ACLTokenDeleteRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[86]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ACLTokenDeleteRequest.ProtoReflect.Descriptor instead.
+func (*ACLTokenDeleteRequest) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{86}
+}
+
+func (x *ACLTokenDeleteRequest) GetAccessorIds() []string {
+	if x != nil {
+		return x.AccessorIds
+	}
+	return nil
+}
+
+type ACLTokenRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// accessor_id names the token; empty with self reads the caller's own.
+	AccessorId    string        `protobuf:"bytes,1,opt,name=accessor_id,json=accessorId,proto3" json:"accessor_id,omitempty"`
+	Self          bool          `protobuf:"varint,2,opt,name=self,proto3" json:"self,omitempty"`
+	Options       *QueryOptions `protobuf:"bytes,3,opt,name=options,proto3" json:"options,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ACLTokenRequest) Reset() {
+	*x = ACLTokenRequest{}
+	mi := &file_structs_rpc_proto_msgTypes[87]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ACLTokenRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ACLTokenRequest) ProtoMessage() {}
+
+func (x *ACLTokenRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[87]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ACLTokenRequest.ProtoReflect.Descriptor instead.
+func (*ACLTokenRequest) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{87}
+}
+
+func (x *ACLTokenRequest) GetAccessorId() string {
+	if x != nil {
+		return x.AccessorId
+	}
+	return ""
+}
+
+func (x *ACLTokenRequest) GetSelf() bool {
+	if x != nil {
+		return x.Self
+	}
+	return false
+}
+
+func (x *ACLTokenRequest) GetOptions() *QueryOptions {
+	if x != nil {
+		return x.Options
 	}
 	return nil
 }
@@ -4382,7 +5445,7 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\tsecret_id\x18\x02 \x01(\tR\bsecretId\x12<\n" +
 	"\vallocations\x18\x03 \x03(\v2\x1a.drover.structs.AllocationR\vallocations\"@\n" +
 	"\x0fGenericResponse\x12-\n" +
-	"\x04meta\x18\x01 \x01(\v2\x19.drover.structs.WriteMetaR\x04meta\"\xae\b\n" +
+	"\x04meta\x18\x01 \x01(\v2\x19.drover.structs.WriteMetaR\x04meta\"\xf8\v\n" +
 	"\n" +
 	"LogCommand\x12\x1d\n" +
 	"\n" +
@@ -4409,7 +5472,13 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\n" +
 	"node_drain\x18) \x01(\v2\x1f.drover.structs.NodeDrainUpdateH\x00R\tnodeDrain\x12R\n" +
 	"\x10node_eligibility\x182 \x01(\v2%.drover.structs.NodeEligibilityUpdateH\x00R\x0fnodeEligibility\x12\\\n" +
-	"\x16node_disconnect_expiry\x18< \x01(\v2$.drover.structs.NodeDisconnectExpiryH\x00R\x14nodeDisconnectExpiryB\t\n" +
+	"\x16node_disconnect_expiry\x18< \x01(\v2$.drover.structs.NodeDisconnectExpiryH\x00R\x14nodeDisconnectExpiry\x12M\n" +
+	"\x11acl_policy_upsert\x18F \x01(\v2\x1f.drover.structs.ACLPolicyUpsertH\x00R\x0faclPolicyUpsert\x12M\n" +
+	"\x11acl_policy_delete\x18G \x01(\v2\x1f.drover.structs.ACLPolicyDeleteH\x00R\x0faclPolicyDelete\x12J\n" +
+	"\x10acl_token_upsert\x18H \x01(\v2\x1e.drover.structs.ACLTokenUpsertH\x00R\x0eaclTokenUpsert\x12J\n" +
+	"\x10acl_token_delete\x18I \x01(\v2\x1e.drover.structs.ACLTokenDeleteH\x00R\x0eaclTokenDelete\x12C\n" +
+	"\racl_bootstrap\x18J \x01(\v2\x1c.drover.structs.ACLBootstrapH\x00R\faclBootstrap\x12M\n" +
+	"\x11server_secret_set\x18K \x01(\v2\x1f.drover.structs.ServerSecretSetH\x00R\x0fserverSecretSetB\t\n" +
 	"\acommand\"\x8d\x01\n" +
 	"\tJobUpsert\x12%\n" +
 	"\x03job\x18\x01 \x01(\v2\x13.drover.structs.JobR\x03job\x12.\n" +
@@ -4442,12 +5511,13 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\x05evals\x18\x02 \x03(\v2\x1a.drover.structs.EvaluationR\x05evals\"6\n" +
 	"\x06JobRef\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x0e\n" +
-	"\x02id\x18\x02 \x01(\tR\x02id\"\x87\x01\n" +
+	"\x02id\x18\x02 \x01(\tR\x02id\"\xb7\x01\n" +
 	"\x06GCReap\x12\x19\n" +
 	"\bnode_ids\x18\x01 \x03(\tR\anodeIds\x12*\n" +
 	"\x04jobs\x18\x02 \x03(\v2\x16.drover.structs.JobRefR\x04jobs\x12\x19\n" +
 	"\beval_ids\x18\x03 \x03(\tR\aevalIds\x12\x1b\n" +
-	"\talloc_ids\x18\x04 \x03(\tR\ballocIds\"\xf5\x02\n" +
+	"\talloc_ids\x18\x04 \x03(\tR\ballocIds\x12.\n" +
+	"\x13acl_token_accessors\x18\x05 \x03(\tR\x11aclTokenAccessors\"\xac\x04\n" +
 	"\rStateSnapshot\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\x12'\n" +
 	"\x04jobs\x18\x02 \x03(\v2\x13.drover.structs.JobR\x04jobs\x12*\n" +
@@ -4455,7 +5525,14 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\vallocations\x18\x04 \x03(\v2\x1a.drover.structs.AllocationR\vallocations\x120\n" +
 	"\x05evals\x18\x05 \x03(\v2\x1a.drover.structs.EvaluationR\x05evals\x126\n" +
 	"\fjob_versions\x18d \x03(\v2\x13.drover.structs.JobR\vjobVersions\x12Q\n" +
-	"\x10scheduler_config\x18e \x01(\v2&.drover.structs.SchedulerConfigurationR\x0fschedulerConfig\">\n" +
+	"\x10scheduler_config\x18e \x01(\v2&.drover.structs.SchedulerConfigurationR\x0fschedulerConfig\x12<\n" +
+	"\facl_policies\x18f \x03(\v2\x19.drover.structs.ACLPolicyR\vaclPolicies\x127\n" +
+	"\n" +
+	"acl_tokens\x18g \x03(\v2\x18.drover.structs.ACLTokenR\taclTokens\x12>\n" +
+	"\fcluster_meta\x18h \x01(\v2\x1b.drover.structs.ClusterMetaR\vclusterMeta\"b\n" +
+	"\vClusterMeta\x12.\n" +
+	"\x13acl_bootstrap_index\x18\x01 \x01(\x04R\x11aclBootstrapIndex\x12#\n" +
+	"\rserver_secret\x18\x02 \x01(\tR\fserverSecret\">\n" +
 	"\vRaftMessage\x12\x12\n" +
 	"\x04data\x18\x01 \x01(\fR\x04data\x12\x1b\n" +
 	"\tfrom_addr\x18\x02 \x01(\tR\bfromAddr\"\a\n" +
@@ -4591,7 +5668,54 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\x04meta\x18\x02 \x01(\v2\x19.drover.structs.QueryMetaR\x04meta\"a\n" +
 	"\x14NodeDisconnectExpiry\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x120\n" +
-	"\x05evals\x18\x02 \x03(\v2\x1a.drover.structs.EvaluationR\x05evals2\xe7\x10\n" +
+	"\x05evals\x18\x02 \x03(\v2\x1a.drover.structs.EvaluationR\x05evals\"H\n" +
+	"\x0fACLPolicyUpsert\x125\n" +
+	"\bpolicies\x18\x01 \x03(\v2\x19.drover.structs.ACLPolicyR\bpolicies\"'\n" +
+	"\x0fACLPolicyDelete\x12\x14\n" +
+	"\x05names\x18\x01 \x03(\tR\x05names\"B\n" +
+	"\x0eACLTokenUpsert\x120\n" +
+	"\x06tokens\x18\x01 \x03(\v2\x18.drover.structs.ACLTokenR\x06tokens\"3\n" +
+	"\x0eACLTokenDelete\x12!\n" +
+	"\faccessor_ids\x18\x01 \x03(\tR\vaccessorIds\">\n" +
+	"\fACLBootstrap\x12.\n" +
+	"\x05token\x18\x01 \x01(\v2\x18.drover.structs.ACLTokenR\x05token\")\n" +
+	"\x0fServerSecretSet\x12\x16\n" +
+	"\x06secret\x18\x01 \x01(\tR\x06secret\"2\n" +
+	"\x13ACLBootstrapRequest\x12\x1b\n" +
+	"\tsecret_id\x18\x01 \x01(\tR\bsecretId\"q\n" +
+	"\x10ACLTokenResponse\x12.\n" +
+	"\x05token\x18\x01 \x01(\v2\x18.drover.structs.ACLTokenR\x05token\x12-\n" +
+	"\x04meta\x18\x02 \x01(\v2\x19.drover.structs.QueryMetaR\x04meta\"O\n" +
+	"\x16ACLPolicyUpsertRequest\x125\n" +
+	"\bpolicies\x18\x01 \x03(\v2\x19.drover.structs.ACLPolicyR\bpolicies\".\n" +
+	"\x16ACLPolicyDeleteRequest\x12\x14\n" +
+	"\x05names\x18\x01 \x03(\tR\x05names\"^\n" +
+	"\x10ACLPolicyRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x126\n" +
+	"\aoptions\x18\x02 \x01(\v2\x1c.drover.structs.QueryOptionsR\aoptions\"u\n" +
+	"\x11ACLPolicyResponse\x121\n" +
+	"\x06policy\x18\x01 \x01(\v2\x19.drover.structs.ACLPolicyR\x06policy\x12-\n" +
+	"\x04meta\x18\x02 \x01(\v2\x19.drover.structs.QueryMetaR\x04meta\"\x81\x01\n" +
+	"\x0eACLListRequest\x12\x16\n" +
+	"\x06prefix\x18\x01 \x01(\tR\x06prefix\x126\n" +
+	"\aoptions\x18\x02 \x01(\v2\x1c.drover.structs.QueryOptionsR\aoptions\x12\x1f\n" +
+	"\vglobal_only\x18\x03 \x01(\bR\n" +
+	"globalOnly\"}\n" +
+	"\x15ACLPolicyListResponse\x125\n" +
+	"\bpolicies\x18\x01 \x03(\v2\x19.drover.structs.ACLPolicyR\bpolicies\x12-\n" +
+	"\x04meta\x18\x02 \x01(\v2\x19.drover.structs.QueryMetaR\x04meta\"I\n" +
+	"\x15ACLTokenUpsertRequest\x120\n" +
+	"\x06tokens\x18\x01 \x03(\v2\x18.drover.structs.ACLTokenR\x06tokens\"w\n" +
+	"\x14ACLTokenListResponse\x120\n" +
+	"\x06tokens\x18\x01 \x03(\v2\x18.drover.structs.ACLTokenR\x06tokens\x12-\n" +
+	"\x04meta\x18\x02 \x01(\v2\x19.drover.structs.QueryMetaR\x04meta\":\n" +
+	"\x15ACLTokenDeleteRequest\x12!\n" +
+	"\faccessor_ids\x18\x01 \x03(\tR\vaccessorIds\"~\n" +
+	"\x0fACLTokenRequest\x12\x1f\n" +
+	"\vaccessor_id\x18\x01 \x01(\tR\n" +
+	"accessorId\x12\x12\n" +
+	"\x04self\x18\x02 \x01(\bR\x04self\x126\n" +
+	"\aoptions\x18\x03 \x01(\v2\x1c.drover.structs.QueryOptionsR\aoptions2\x8d\x17\n" +
 	"\x06Drover\x12V\n" +
 	"\vRegisterJob\x12\".drover.structs.JobRegisterRequest\x1a#.drover.structs.JobRegisterResponse\x12\\\n" +
 	"\rDeregisterJob\x12$.drover.structs.JobDeregisterRequest\x1a%.drover.structs.JobDeregisterResponse\x12O\n" +
@@ -4617,7 +5741,16 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\x15UpdateNodeEligibility\x12&.drover.structs.NodeEligibilityRequest\x1a'.drover.structs.NodeEligibilityResponse\x12l\n" +
 	"\x19GetSchedulerConfiguration\x12&.drover.structs.SchedulerConfigRequest\x1a'.drover.structs.SchedulerConfigResponse\x12r\n" +
 	"\x19SetSchedulerConfiguration\x12).drover.structs.SchedulerSetConfigRequest\x1a*.drover.structs.SchedulerSetConfigResponse\x12Y\n" +
-	"\x0eGetJobVersions\x12\".drover.structs.JobSpecificRequest\x1a#.drover.structs.JobVersionsResponseB$Z\"github.com/droverhq/drover/structsb\x06proto3"
+	"\x0eGetJobVersions\x12\".drover.structs.JobSpecificRequest\x1a#.drover.structs.JobVersionsResponse\x12U\n" +
+	"\fACLBootstrap\x12#.drover.structs.ACLBootstrapRequest\x1a .drover.structs.ACLTokenResponse\x12\\\n" +
+	"\x11UpsertACLPolicies\x12&.drover.structs.ACLPolicyUpsertRequest\x1a\x1f.drover.structs.GenericResponse\x12\\\n" +
+	"\x11DeleteACLPolicies\x12&.drover.structs.ACLPolicyDeleteRequest\x1a\x1f.drover.structs.GenericResponse\x12S\n" +
+	"\fGetACLPolicy\x12 .drover.structs.ACLPolicyRequest\x1a!.drover.structs.ACLPolicyResponse\x12X\n" +
+	"\x0fListACLPolicies\x12\x1e.drover.structs.ACLListRequest\x1a%.drover.structs.ACLPolicyListResponse\x12^\n" +
+	"\x0fUpsertACLTokens\x12%.drover.structs.ACLTokenUpsertRequest\x1a$.drover.structs.ACLTokenListResponse\x12Y\n" +
+	"\x0fDeleteACLTokens\x12%.drover.structs.ACLTokenDeleteRequest\x1a\x1f.drover.structs.GenericResponse\x12P\n" +
+	"\vGetACLToken\x12\x1f.drover.structs.ACLTokenRequest\x1a .drover.structs.ACLTokenResponse\x12U\n" +
+	"\rListACLTokens\x12\x1e.drover.structs.ACLListRequest\x1a$.drover.structs.ACLTokenListResponseB$Z\"github.com/droverhq/drover/structsb\x06proto3"
 
 var (
 	file_structs_rpc_proto_rawDescOnce sync.Once
@@ -4631,7 +5764,7 @@ func file_structs_rpc_proto_rawDescGZIP() []byte {
 	return file_structs_rpc_proto_rawDescData
 }
 
-var file_structs_rpc_proto_msgTypes = make([]protoimpl.MessageInfo, 70)
+var file_structs_rpc_proto_msgTypes = make([]protoimpl.MessageInfo, 89)
 var file_structs_rpc_proto_goTypes = []any{
 	(*QueryOptions)(nil),               // 0: drover.structs.QueryOptions
 	(*QueryMeta)(nil),                  // 1: drover.structs.QueryMeta
@@ -4668,77 +5801,98 @@ var file_structs_rpc_proto_goTypes = []any{
 	(*JobRef)(nil),                     // 32: drover.structs.JobRef
 	(*GCReap)(nil),                     // 33: drover.structs.GCReap
 	(*StateSnapshot)(nil),              // 34: drover.structs.StateSnapshot
-	(*RaftMessage)(nil),                // 35: drover.structs.RaftMessage
-	(*Empty)(nil),                      // 36: drover.structs.Empty
-	(*ValidationProblems)(nil),         // 37: drover.structs.ValidationProblems
-	(*RaftPeer)(nil),                   // 38: drover.structs.RaftPeer
-	(*ServerInfoRequest)(nil),          // 39: drover.structs.ServerInfoRequest
-	(*ServerInfoResponse)(nil),         // 40: drover.structs.ServerInfoResponse
-	(*AddRaftPeerRequest)(nil),         // 41: drover.structs.AddRaftPeerRequest
-	(*RemoveRaftPeerRequest)(nil),      // 42: drover.structs.RemoveRaftPeerRequest
-	(*RaftConfigurationRequest)(nil),   // 43: drover.structs.RaftConfigurationRequest
-	(*RaftServer)(nil),                 // 44: drover.structs.RaftServer
-	(*RaftConfigurationResponse)(nil),  // 45: drover.structs.RaftConfigurationResponse
-	(*SnapshotChunk)(nil),              // 46: drover.structs.SnapshotChunk
-	(*SnapshotRef)(nil),                // 47: drover.structs.SnapshotRef
-	(*SnapshotHeader)(nil),             // 48: drover.structs.SnapshotHeader
-	(*SnapshotRecord)(nil),             // 49: drover.structs.SnapshotRecord
-	(*RestoreChunk)(nil),               // 50: drover.structs.RestoreChunk
-	(*StateRestore)(nil),               // 51: drover.structs.StateRestore
-	(*ErrorKind)(nil),                  // 52: drover.structs.ErrorKind
-	(*GarbageCollectRequest)(nil),      // 53: drover.structs.GarbageCollectRequest
-	(*GarbageCollectResponse)(nil),     // 54: drover.structs.GarbageCollectResponse
-	(*NodeDrainRequest)(nil),           // 55: drover.structs.NodeDrainRequest
-	(*NodeDrainResponse)(nil),          // 56: drover.structs.NodeDrainResponse
-	(*AllocTransitionUpdate)(nil),      // 57: drover.structs.AllocTransitionUpdate
-	(*NodeDrainUpdate)(nil),            // 58: drover.structs.NodeDrainUpdate
-	(*NodeEligibilityUpdate)(nil),      // 59: drover.structs.NodeEligibilityUpdate
-	(*NodeEligibilityRequest)(nil),     // 60: drover.structs.NodeEligibilityRequest
-	(*NodeEligibilityResponse)(nil),    // 61: drover.structs.NodeEligibilityResponse
-	(*SchedulerConfigSet)(nil),         // 62: drover.structs.SchedulerConfigSet
-	(*SchedulerConfigRequest)(nil),     // 63: drover.structs.SchedulerConfigRequest
-	(*SchedulerConfigResponse)(nil),    // 64: drover.structs.SchedulerConfigResponse
-	(*SchedulerSetConfigRequest)(nil),  // 65: drover.structs.SchedulerSetConfigRequest
-	(*SchedulerSetConfigResponse)(nil), // 66: drover.structs.SchedulerSetConfigResponse
-	(*JobVersionsResponse)(nil),        // 67: drover.structs.JobVersionsResponse
-	(*NodeDisconnectExpiry)(nil),       // 68: drover.structs.NodeDisconnectExpiry
-	nil,                                // 69: drover.structs.AllocTransitionUpdate.TransitionsEntry
-	(*Job)(nil),                        // 70: drover.structs.Job
-	(*JobSummary)(nil),                 // 71: drover.structs.JobSummary
-	(*Allocation)(nil),                 // 72: drover.structs.Allocation
-	(*Node)(nil),                       // 73: drover.structs.Node
-	(*Evaluation)(nil),                 // 74: drover.structs.Evaluation
-	(*PlanResult)(nil),                 // 75: drover.structs.PlanResult
-	(*SchedulerConfiguration)(nil),     // 76: drover.structs.SchedulerConfiguration
-	(*DrainStrategy)(nil),              // 77: drover.structs.DrainStrategy
-	(*DesiredTransition)(nil),          // 78: drover.structs.DesiredTransition
+	(*ClusterMeta)(nil),                // 35: drover.structs.ClusterMeta
+	(*RaftMessage)(nil),                // 36: drover.structs.RaftMessage
+	(*Empty)(nil),                      // 37: drover.structs.Empty
+	(*ValidationProblems)(nil),         // 38: drover.structs.ValidationProblems
+	(*RaftPeer)(nil),                   // 39: drover.structs.RaftPeer
+	(*ServerInfoRequest)(nil),          // 40: drover.structs.ServerInfoRequest
+	(*ServerInfoResponse)(nil),         // 41: drover.structs.ServerInfoResponse
+	(*AddRaftPeerRequest)(nil),         // 42: drover.structs.AddRaftPeerRequest
+	(*RemoveRaftPeerRequest)(nil),      // 43: drover.structs.RemoveRaftPeerRequest
+	(*RaftConfigurationRequest)(nil),   // 44: drover.structs.RaftConfigurationRequest
+	(*RaftServer)(nil),                 // 45: drover.structs.RaftServer
+	(*RaftConfigurationResponse)(nil),  // 46: drover.structs.RaftConfigurationResponse
+	(*SnapshotChunk)(nil),              // 47: drover.structs.SnapshotChunk
+	(*SnapshotRef)(nil),                // 48: drover.structs.SnapshotRef
+	(*SnapshotHeader)(nil),             // 49: drover.structs.SnapshotHeader
+	(*SnapshotRecord)(nil),             // 50: drover.structs.SnapshotRecord
+	(*RestoreChunk)(nil),               // 51: drover.structs.RestoreChunk
+	(*StateRestore)(nil),               // 52: drover.structs.StateRestore
+	(*ErrorKind)(nil),                  // 53: drover.structs.ErrorKind
+	(*GarbageCollectRequest)(nil),      // 54: drover.structs.GarbageCollectRequest
+	(*GarbageCollectResponse)(nil),     // 55: drover.structs.GarbageCollectResponse
+	(*NodeDrainRequest)(nil),           // 56: drover.structs.NodeDrainRequest
+	(*NodeDrainResponse)(nil),          // 57: drover.structs.NodeDrainResponse
+	(*AllocTransitionUpdate)(nil),      // 58: drover.structs.AllocTransitionUpdate
+	(*NodeDrainUpdate)(nil),            // 59: drover.structs.NodeDrainUpdate
+	(*NodeEligibilityUpdate)(nil),      // 60: drover.structs.NodeEligibilityUpdate
+	(*NodeEligibilityRequest)(nil),     // 61: drover.structs.NodeEligibilityRequest
+	(*NodeEligibilityResponse)(nil),    // 62: drover.structs.NodeEligibilityResponse
+	(*SchedulerConfigSet)(nil),         // 63: drover.structs.SchedulerConfigSet
+	(*SchedulerConfigRequest)(nil),     // 64: drover.structs.SchedulerConfigRequest
+	(*SchedulerConfigResponse)(nil),    // 65: drover.structs.SchedulerConfigResponse
+	(*SchedulerSetConfigRequest)(nil),  // 66: drover.structs.SchedulerSetConfigRequest
+	(*SchedulerSetConfigResponse)(nil), // 67: drover.structs.SchedulerSetConfigResponse
+	(*JobVersionsResponse)(nil),        // 68: drover.structs.JobVersionsResponse
+	(*NodeDisconnectExpiry)(nil),       // 69: drover.structs.NodeDisconnectExpiry
+	(*ACLPolicyUpsert)(nil),            // 70: drover.structs.ACLPolicyUpsert
+	(*ACLPolicyDelete)(nil),            // 71: drover.structs.ACLPolicyDelete
+	(*ACLTokenUpsert)(nil),             // 72: drover.structs.ACLTokenUpsert
+	(*ACLTokenDelete)(nil),             // 73: drover.structs.ACLTokenDelete
+	(*ACLBootstrap)(nil),               // 74: drover.structs.ACLBootstrap
+	(*ServerSecretSet)(nil),            // 75: drover.structs.ServerSecretSet
+	(*ACLBootstrapRequest)(nil),        // 76: drover.structs.ACLBootstrapRequest
+	(*ACLTokenResponse)(nil),           // 77: drover.structs.ACLTokenResponse
+	(*ACLPolicyUpsertRequest)(nil),     // 78: drover.structs.ACLPolicyUpsertRequest
+	(*ACLPolicyDeleteRequest)(nil),     // 79: drover.structs.ACLPolicyDeleteRequest
+	(*ACLPolicyRequest)(nil),           // 80: drover.structs.ACLPolicyRequest
+	(*ACLPolicyResponse)(nil),          // 81: drover.structs.ACLPolicyResponse
+	(*ACLListRequest)(nil),             // 82: drover.structs.ACLListRequest
+	(*ACLPolicyListResponse)(nil),      // 83: drover.structs.ACLPolicyListResponse
+	(*ACLTokenUpsertRequest)(nil),      // 84: drover.structs.ACLTokenUpsertRequest
+	(*ACLTokenListResponse)(nil),       // 85: drover.structs.ACLTokenListResponse
+	(*ACLTokenDeleteRequest)(nil),      // 86: drover.structs.ACLTokenDeleteRequest
+	(*ACLTokenRequest)(nil),            // 87: drover.structs.ACLTokenRequest
+	nil,                                // 88: drover.structs.AllocTransitionUpdate.TransitionsEntry
+	(*Job)(nil),                        // 89: drover.structs.Job
+	(*JobSummary)(nil),                 // 90: drover.structs.JobSummary
+	(*Allocation)(nil),                 // 91: drover.structs.Allocation
+	(*Node)(nil),                       // 92: drover.structs.Node
+	(*Evaluation)(nil),                 // 93: drover.structs.Evaluation
+	(*PlanResult)(nil),                 // 94: drover.structs.PlanResult
+	(*SchedulerConfiguration)(nil),     // 95: drover.structs.SchedulerConfiguration
+	(*ACLPolicy)(nil),                  // 96: drover.structs.ACLPolicy
+	(*ACLToken)(nil),                   // 97: drover.structs.ACLToken
+	(*DrainStrategy)(nil),              // 98: drover.structs.DrainStrategy
+	(*DesiredTransition)(nil),          // 99: drover.structs.DesiredTransition
 }
 var file_structs_rpc_proto_depIdxs = []int32{
-	70,  // 0: drover.structs.JobRegisterRequest.job:type_name -> drover.structs.Job
+	89,  // 0: drover.structs.JobRegisterRequest.job:type_name -> drover.structs.Job
 	2,   // 1: drover.structs.JobRegisterResponse.meta:type_name -> drover.structs.WriteMeta
 	2,   // 2: drover.structs.JobDeregisterResponse.meta:type_name -> drover.structs.WriteMeta
 	0,   // 3: drover.structs.JobSpecificRequest.options:type_name -> drover.structs.QueryOptions
-	70,  // 4: drover.structs.SingleJobResponse.job:type_name -> drover.structs.Job
+	89,  // 4: drover.structs.SingleJobResponse.job:type_name -> drover.structs.Job
 	1,   // 5: drover.structs.SingleJobResponse.meta:type_name -> drover.structs.QueryMeta
 	0,   // 6: drover.structs.JobListRequest.options:type_name -> drover.structs.QueryOptions
-	70,  // 7: drover.structs.JobListResponse.jobs:type_name -> drover.structs.Job
+	89,  // 7: drover.structs.JobListResponse.jobs:type_name -> drover.structs.Job
 	1,   // 8: drover.structs.JobListResponse.meta:type_name -> drover.structs.QueryMeta
-	71,  // 9: drover.structs.JobListResponse.summaries:type_name -> drover.structs.JobSummary
+	90,  // 9: drover.structs.JobListResponse.summaries:type_name -> drover.structs.JobSummary
 	0,   // 10: drover.structs.AllocListRequest.options:type_name -> drover.structs.QueryOptions
-	72,  // 11: drover.structs.AllocListResponse.allocations:type_name -> drover.structs.Allocation
+	91,  // 11: drover.structs.AllocListResponse.allocations:type_name -> drover.structs.Allocation
 	1,   // 12: drover.structs.AllocListResponse.meta:type_name -> drover.structs.QueryMeta
 	0,   // 13: drover.structs.NodeListRequest.options:type_name -> drover.structs.QueryOptions
-	73,  // 14: drover.structs.NodeListResponse.nodes:type_name -> drover.structs.Node
+	92,  // 14: drover.structs.NodeListResponse.nodes:type_name -> drover.structs.Node
 	1,   // 15: drover.structs.NodeListResponse.meta:type_name -> drover.structs.QueryMeta
 	0,   // 16: drover.structs.EvalSpecificRequest.options:type_name -> drover.structs.QueryOptions
-	74,  // 17: drover.structs.SingleEvalResponse.eval:type_name -> drover.structs.Evaluation
+	93,  // 17: drover.structs.SingleEvalResponse.eval:type_name -> drover.structs.Evaluation
 	1,   // 18: drover.structs.SingleEvalResponse.meta:type_name -> drover.structs.QueryMeta
-	73,  // 19: drover.structs.NodeRegisterRequest.node:type_name -> drover.structs.Node
+	92,  // 19: drover.structs.NodeRegisterRequest.node:type_name -> drover.structs.Node
 	2,   // 20: drover.structs.NodeUpdateResponse.meta:type_name -> drover.structs.WriteMeta
 	0,   // 21: drover.structs.NodeAllocsRequest.options:type_name -> drover.structs.QueryOptions
-	72,  // 22: drover.structs.NodeAllocsResponse.allocations:type_name -> drover.structs.Allocation
+	91,  // 22: drover.structs.NodeAllocsResponse.allocations:type_name -> drover.structs.Allocation
 	1,   // 23: drover.structs.NodeAllocsResponse.meta:type_name -> drover.structs.QueryMeta
-	72,  // 24: drover.structs.AllocUpdateRequest.allocations:type_name -> drover.structs.Allocation
+	91,  // 24: drover.structs.AllocUpdateRequest.allocations:type_name -> drover.structs.Allocation
 	2,   // 25: drover.structs.GenericResponse.meta:type_name -> drover.structs.WriteMeta
 	25,  // 26: drover.structs.LogCommand.job_upsert:type_name -> drover.structs.JobUpsert
 	26,  // 27: drover.structs.LogCommand.job_delete:type_name -> drover.structs.JobDelete
@@ -4748,112 +5902,155 @@ var file_structs_rpc_proto_depIdxs = []int32{
 	30,  // 31: drover.structs.LogCommand.plan_apply:type_name -> drover.structs.PlanApply
 	31,  // 32: drover.structs.LogCommand.alloc_client_update:type_name -> drover.structs.AllocClientUpdate
 	33,  // 33: drover.structs.LogCommand.gc_reap:type_name -> drover.structs.GCReap
-	51,  // 34: drover.structs.LogCommand.state_restore:type_name -> drover.structs.StateRestore
-	62,  // 35: drover.structs.LogCommand.scheduler_config_set:type_name -> drover.structs.SchedulerConfigSet
-	57,  // 36: drover.structs.LogCommand.alloc_transition:type_name -> drover.structs.AllocTransitionUpdate
-	58,  // 37: drover.structs.LogCommand.node_drain:type_name -> drover.structs.NodeDrainUpdate
-	59,  // 38: drover.structs.LogCommand.node_eligibility:type_name -> drover.structs.NodeEligibilityUpdate
-	68,  // 39: drover.structs.LogCommand.node_disconnect_expiry:type_name -> drover.structs.NodeDisconnectExpiry
-	70,  // 40: drover.structs.JobUpsert.job:type_name -> drover.structs.Job
-	74,  // 41: drover.structs.JobUpsert.eval:type_name -> drover.structs.Evaluation
-	74,  // 42: drover.structs.JobDelete.eval:type_name -> drover.structs.Evaluation
-	73,  // 43: drover.structs.NodeUpsert.node:type_name -> drover.structs.Node
-	74,  // 44: drover.structs.NodeUpsert.evals:type_name -> drover.structs.Evaluation
-	74,  // 45: drover.structs.NodeStatusUpdate.evals:type_name -> drover.structs.Evaluation
-	74,  // 46: drover.structs.EvalUpsert.evals:type_name -> drover.structs.Evaluation
-	75,  // 47: drover.structs.PlanApply.result:type_name -> drover.structs.PlanResult
-	74,  // 48: drover.structs.PlanApply.eval:type_name -> drover.structs.Evaluation
-	74,  // 49: drover.structs.PlanApply.new_evals:type_name -> drover.structs.Evaluation
-	70,  // 50: drover.structs.PlanApply.job:type_name -> drover.structs.Job
-	72,  // 51: drover.structs.AllocClientUpdate.allocations:type_name -> drover.structs.Allocation
-	74,  // 52: drover.structs.AllocClientUpdate.evals:type_name -> drover.structs.Evaluation
-	32,  // 53: drover.structs.GCReap.jobs:type_name -> drover.structs.JobRef
-	70,  // 54: drover.structs.StateSnapshot.jobs:type_name -> drover.structs.Job
-	73,  // 55: drover.structs.StateSnapshot.nodes:type_name -> drover.structs.Node
-	72,  // 56: drover.structs.StateSnapshot.allocations:type_name -> drover.structs.Allocation
-	74,  // 57: drover.structs.StateSnapshot.evals:type_name -> drover.structs.Evaluation
-	70,  // 58: drover.structs.StateSnapshot.job_versions:type_name -> drover.structs.Job
-	76,  // 59: drover.structs.StateSnapshot.scheduler_config:type_name -> drover.structs.SchedulerConfiguration
-	38,  // 60: drover.structs.ServerInfoRequest.self:type_name -> drover.structs.RaftPeer
-	38,  // 61: drover.structs.ServerInfoResponse.self:type_name -> drover.structs.RaftPeer
-	38,  // 62: drover.structs.ServerInfoResponse.peers:type_name -> drover.structs.RaftPeer
-	38,  // 63: drover.structs.AddRaftPeerRequest.peer:type_name -> drover.structs.RaftPeer
-	0,   // 64: drover.structs.RaftConfigurationRequest.options:type_name -> drover.structs.QueryOptions
-	38,  // 65: drover.structs.RaftServer.peer:type_name -> drover.structs.RaftPeer
-	44,  // 66: drover.structs.RaftConfigurationResponse.servers:type_name -> drover.structs.RaftServer
-	38,  // 67: drover.structs.SnapshotHeader.peers:type_name -> drover.structs.RaftPeer
-	49,  // 68: drover.structs.StateRestore.records:type_name -> drover.structs.SnapshotRecord
-	77,  // 69: drover.structs.NodeDrainRequest.drain_strategy:type_name -> drover.structs.DrainStrategy
-	2,   // 70: drover.structs.NodeDrainResponse.meta:type_name -> drover.structs.WriteMeta
-	69,  // 71: drover.structs.AllocTransitionUpdate.transitions:type_name -> drover.structs.AllocTransitionUpdate.TransitionsEntry
-	74,  // 72: drover.structs.AllocTransitionUpdate.evals:type_name -> drover.structs.Evaluation
-	77,  // 73: drover.structs.NodeDrainUpdate.drain_strategy:type_name -> drover.structs.DrainStrategy
-	74,  // 74: drover.structs.NodeDrainUpdate.evals:type_name -> drover.structs.Evaluation
-	74,  // 75: drover.structs.NodeEligibilityUpdate.evals:type_name -> drover.structs.Evaluation
-	2,   // 76: drover.structs.NodeEligibilityResponse.meta:type_name -> drover.structs.WriteMeta
-	76,  // 77: drover.structs.SchedulerConfigSet.config:type_name -> drover.structs.SchedulerConfiguration
-	0,   // 78: drover.structs.SchedulerConfigRequest.options:type_name -> drover.structs.QueryOptions
-	76,  // 79: drover.structs.SchedulerConfigResponse.config:type_name -> drover.structs.SchedulerConfiguration
-	1,   // 80: drover.structs.SchedulerConfigResponse.meta:type_name -> drover.structs.QueryMeta
-	76,  // 81: drover.structs.SchedulerSetConfigRequest.config:type_name -> drover.structs.SchedulerConfiguration
-	2,   // 82: drover.structs.SchedulerSetConfigResponse.meta:type_name -> drover.structs.WriteMeta
-	70,  // 83: drover.structs.JobVersionsResponse.versions:type_name -> drover.structs.Job
-	1,   // 84: drover.structs.JobVersionsResponse.meta:type_name -> drover.structs.QueryMeta
-	74,  // 85: drover.structs.NodeDisconnectExpiry.evals:type_name -> drover.structs.Evaluation
-	78,  // 86: drover.structs.AllocTransitionUpdate.TransitionsEntry.value:type_name -> drover.structs.DesiredTransition
-	3,   // 87: drover.structs.Drover.RegisterJob:input_type -> drover.structs.JobRegisterRequest
-	5,   // 88: drover.structs.Drover.DeregisterJob:input_type -> drover.structs.JobDeregisterRequest
-	7,   // 89: drover.structs.Drover.GetJob:input_type -> drover.structs.JobSpecificRequest
-	9,   // 90: drover.structs.Drover.ListJobs:input_type -> drover.structs.JobListRequest
-	11,  // 91: drover.structs.Drover.ListAllocations:input_type -> drover.structs.AllocListRequest
-	13,  // 92: drover.structs.Drover.ListNodes:input_type -> drover.structs.NodeListRequest
-	15,  // 93: drover.structs.Drover.GetEvaluation:input_type -> drover.structs.EvalSpecificRequest
-	17,  // 94: drover.structs.Drover.RegisterNode:input_type -> drover.structs.NodeRegisterRequest
-	18,  // 95: drover.structs.Drover.Heartbeat:input_type -> drover.structs.NodeHeartbeatRequest
-	20,  // 96: drover.structs.Drover.GetNodeAllocations:input_type -> drover.structs.NodeAllocsRequest
-	22,  // 97: drover.structs.Drover.UpdateAllocations:input_type -> drover.structs.AllocUpdateRequest
-	35,  // 98: drover.structs.Drover.Raft:input_type -> drover.structs.RaftMessage
-	46,  // 99: drover.structs.Drover.InstallSnapshot:input_type -> drover.structs.SnapshotChunk
-	39,  // 100: drover.structs.Drover.ServerInfo:input_type -> drover.structs.ServerInfoRequest
-	41,  // 101: drover.structs.Drover.AddRaftPeer:input_type -> drover.structs.AddRaftPeerRequest
-	42,  // 102: drover.structs.Drover.RemoveRaftPeer:input_type -> drover.structs.RemoveRaftPeerRequest
-	43,  // 103: drover.structs.Drover.RaftConfiguration:input_type -> drover.structs.RaftConfigurationRequest
-	50,  // 104: drover.structs.Drover.Restore:input_type -> drover.structs.RestoreChunk
-	53,  // 105: drover.structs.Drover.GarbageCollect:input_type -> drover.structs.GarbageCollectRequest
-	55,  // 106: drover.structs.Drover.UpdateNodeDrain:input_type -> drover.structs.NodeDrainRequest
-	60,  // 107: drover.structs.Drover.UpdateNodeEligibility:input_type -> drover.structs.NodeEligibilityRequest
-	63,  // 108: drover.structs.Drover.GetSchedulerConfiguration:input_type -> drover.structs.SchedulerConfigRequest
-	65,  // 109: drover.structs.Drover.SetSchedulerConfiguration:input_type -> drover.structs.SchedulerSetConfigRequest
-	7,   // 110: drover.structs.Drover.GetJobVersions:input_type -> drover.structs.JobSpecificRequest
-	4,   // 111: drover.structs.Drover.RegisterJob:output_type -> drover.structs.JobRegisterResponse
-	6,   // 112: drover.structs.Drover.DeregisterJob:output_type -> drover.structs.JobDeregisterResponse
-	8,   // 113: drover.structs.Drover.GetJob:output_type -> drover.structs.SingleJobResponse
-	10,  // 114: drover.structs.Drover.ListJobs:output_type -> drover.structs.JobListResponse
-	12,  // 115: drover.structs.Drover.ListAllocations:output_type -> drover.structs.AllocListResponse
-	14,  // 116: drover.structs.Drover.ListNodes:output_type -> drover.structs.NodeListResponse
-	16,  // 117: drover.structs.Drover.GetEvaluation:output_type -> drover.structs.SingleEvalResponse
-	19,  // 118: drover.structs.Drover.RegisterNode:output_type -> drover.structs.NodeUpdateResponse
-	19,  // 119: drover.structs.Drover.Heartbeat:output_type -> drover.structs.NodeUpdateResponse
-	21,  // 120: drover.structs.Drover.GetNodeAllocations:output_type -> drover.structs.NodeAllocsResponse
-	23,  // 121: drover.structs.Drover.UpdateAllocations:output_type -> drover.structs.GenericResponse
-	36,  // 122: drover.structs.Drover.Raft:output_type -> drover.structs.Empty
-	36,  // 123: drover.structs.Drover.InstallSnapshot:output_type -> drover.structs.Empty
-	40,  // 124: drover.structs.Drover.ServerInfo:output_type -> drover.structs.ServerInfoResponse
-	23,  // 125: drover.structs.Drover.AddRaftPeer:output_type -> drover.structs.GenericResponse
-	23,  // 126: drover.structs.Drover.RemoveRaftPeer:output_type -> drover.structs.GenericResponse
-	45,  // 127: drover.structs.Drover.RaftConfiguration:output_type -> drover.structs.RaftConfigurationResponse
-	23,  // 128: drover.structs.Drover.Restore:output_type -> drover.structs.GenericResponse
-	54,  // 129: drover.structs.Drover.GarbageCollect:output_type -> drover.structs.GarbageCollectResponse
-	56,  // 130: drover.structs.Drover.UpdateNodeDrain:output_type -> drover.structs.NodeDrainResponse
-	61,  // 131: drover.structs.Drover.UpdateNodeEligibility:output_type -> drover.structs.NodeEligibilityResponse
-	64,  // 132: drover.structs.Drover.GetSchedulerConfiguration:output_type -> drover.structs.SchedulerConfigResponse
-	66,  // 133: drover.structs.Drover.SetSchedulerConfiguration:output_type -> drover.structs.SchedulerSetConfigResponse
-	67,  // 134: drover.structs.Drover.GetJobVersions:output_type -> drover.structs.JobVersionsResponse
-	111, // [111:135] is the sub-list for method output_type
-	87,  // [87:111] is the sub-list for method input_type
-	87,  // [87:87] is the sub-list for extension type_name
-	87,  // [87:87] is the sub-list for extension extendee
-	0,   // [0:87] is the sub-list for field type_name
+	52,  // 34: drover.structs.LogCommand.state_restore:type_name -> drover.structs.StateRestore
+	63,  // 35: drover.structs.LogCommand.scheduler_config_set:type_name -> drover.structs.SchedulerConfigSet
+	58,  // 36: drover.structs.LogCommand.alloc_transition:type_name -> drover.structs.AllocTransitionUpdate
+	59,  // 37: drover.structs.LogCommand.node_drain:type_name -> drover.structs.NodeDrainUpdate
+	60,  // 38: drover.structs.LogCommand.node_eligibility:type_name -> drover.structs.NodeEligibilityUpdate
+	69,  // 39: drover.structs.LogCommand.node_disconnect_expiry:type_name -> drover.structs.NodeDisconnectExpiry
+	70,  // 40: drover.structs.LogCommand.acl_policy_upsert:type_name -> drover.structs.ACLPolicyUpsert
+	71,  // 41: drover.structs.LogCommand.acl_policy_delete:type_name -> drover.structs.ACLPolicyDelete
+	72,  // 42: drover.structs.LogCommand.acl_token_upsert:type_name -> drover.structs.ACLTokenUpsert
+	73,  // 43: drover.structs.LogCommand.acl_token_delete:type_name -> drover.structs.ACLTokenDelete
+	74,  // 44: drover.structs.LogCommand.acl_bootstrap:type_name -> drover.structs.ACLBootstrap
+	75,  // 45: drover.structs.LogCommand.server_secret_set:type_name -> drover.structs.ServerSecretSet
+	89,  // 46: drover.structs.JobUpsert.job:type_name -> drover.structs.Job
+	93,  // 47: drover.structs.JobUpsert.eval:type_name -> drover.structs.Evaluation
+	93,  // 48: drover.structs.JobDelete.eval:type_name -> drover.structs.Evaluation
+	92,  // 49: drover.structs.NodeUpsert.node:type_name -> drover.structs.Node
+	93,  // 50: drover.structs.NodeUpsert.evals:type_name -> drover.structs.Evaluation
+	93,  // 51: drover.structs.NodeStatusUpdate.evals:type_name -> drover.structs.Evaluation
+	93,  // 52: drover.structs.EvalUpsert.evals:type_name -> drover.structs.Evaluation
+	94,  // 53: drover.structs.PlanApply.result:type_name -> drover.structs.PlanResult
+	93,  // 54: drover.structs.PlanApply.eval:type_name -> drover.structs.Evaluation
+	93,  // 55: drover.structs.PlanApply.new_evals:type_name -> drover.structs.Evaluation
+	89,  // 56: drover.structs.PlanApply.job:type_name -> drover.structs.Job
+	91,  // 57: drover.structs.AllocClientUpdate.allocations:type_name -> drover.structs.Allocation
+	93,  // 58: drover.structs.AllocClientUpdate.evals:type_name -> drover.structs.Evaluation
+	32,  // 59: drover.structs.GCReap.jobs:type_name -> drover.structs.JobRef
+	89,  // 60: drover.structs.StateSnapshot.jobs:type_name -> drover.structs.Job
+	92,  // 61: drover.structs.StateSnapshot.nodes:type_name -> drover.structs.Node
+	91,  // 62: drover.structs.StateSnapshot.allocations:type_name -> drover.structs.Allocation
+	93,  // 63: drover.structs.StateSnapshot.evals:type_name -> drover.structs.Evaluation
+	89,  // 64: drover.structs.StateSnapshot.job_versions:type_name -> drover.structs.Job
+	95,  // 65: drover.structs.StateSnapshot.scheduler_config:type_name -> drover.structs.SchedulerConfiguration
+	96,  // 66: drover.structs.StateSnapshot.acl_policies:type_name -> drover.structs.ACLPolicy
+	97,  // 67: drover.structs.StateSnapshot.acl_tokens:type_name -> drover.structs.ACLToken
+	35,  // 68: drover.structs.StateSnapshot.cluster_meta:type_name -> drover.structs.ClusterMeta
+	39,  // 69: drover.structs.ServerInfoRequest.self:type_name -> drover.structs.RaftPeer
+	39,  // 70: drover.structs.ServerInfoResponse.self:type_name -> drover.structs.RaftPeer
+	39,  // 71: drover.structs.ServerInfoResponse.peers:type_name -> drover.structs.RaftPeer
+	39,  // 72: drover.structs.AddRaftPeerRequest.peer:type_name -> drover.structs.RaftPeer
+	0,   // 73: drover.structs.RaftConfigurationRequest.options:type_name -> drover.structs.QueryOptions
+	39,  // 74: drover.structs.RaftServer.peer:type_name -> drover.structs.RaftPeer
+	45,  // 75: drover.structs.RaftConfigurationResponse.servers:type_name -> drover.structs.RaftServer
+	39,  // 76: drover.structs.SnapshotHeader.peers:type_name -> drover.structs.RaftPeer
+	50,  // 77: drover.structs.StateRestore.records:type_name -> drover.structs.SnapshotRecord
+	98,  // 78: drover.structs.NodeDrainRequest.drain_strategy:type_name -> drover.structs.DrainStrategy
+	2,   // 79: drover.structs.NodeDrainResponse.meta:type_name -> drover.structs.WriteMeta
+	88,  // 80: drover.structs.AllocTransitionUpdate.transitions:type_name -> drover.structs.AllocTransitionUpdate.TransitionsEntry
+	93,  // 81: drover.structs.AllocTransitionUpdate.evals:type_name -> drover.structs.Evaluation
+	98,  // 82: drover.structs.NodeDrainUpdate.drain_strategy:type_name -> drover.structs.DrainStrategy
+	93,  // 83: drover.structs.NodeDrainUpdate.evals:type_name -> drover.structs.Evaluation
+	93,  // 84: drover.structs.NodeEligibilityUpdate.evals:type_name -> drover.structs.Evaluation
+	2,   // 85: drover.structs.NodeEligibilityResponse.meta:type_name -> drover.structs.WriteMeta
+	95,  // 86: drover.structs.SchedulerConfigSet.config:type_name -> drover.structs.SchedulerConfiguration
+	0,   // 87: drover.structs.SchedulerConfigRequest.options:type_name -> drover.structs.QueryOptions
+	95,  // 88: drover.structs.SchedulerConfigResponse.config:type_name -> drover.structs.SchedulerConfiguration
+	1,   // 89: drover.structs.SchedulerConfigResponse.meta:type_name -> drover.structs.QueryMeta
+	95,  // 90: drover.structs.SchedulerSetConfigRequest.config:type_name -> drover.structs.SchedulerConfiguration
+	2,   // 91: drover.structs.SchedulerSetConfigResponse.meta:type_name -> drover.structs.WriteMeta
+	89,  // 92: drover.structs.JobVersionsResponse.versions:type_name -> drover.structs.Job
+	1,   // 93: drover.structs.JobVersionsResponse.meta:type_name -> drover.structs.QueryMeta
+	93,  // 94: drover.structs.NodeDisconnectExpiry.evals:type_name -> drover.structs.Evaluation
+	96,  // 95: drover.structs.ACLPolicyUpsert.policies:type_name -> drover.structs.ACLPolicy
+	97,  // 96: drover.structs.ACLTokenUpsert.tokens:type_name -> drover.structs.ACLToken
+	97,  // 97: drover.structs.ACLBootstrap.token:type_name -> drover.structs.ACLToken
+	97,  // 98: drover.structs.ACLTokenResponse.token:type_name -> drover.structs.ACLToken
+	1,   // 99: drover.structs.ACLTokenResponse.meta:type_name -> drover.structs.QueryMeta
+	96,  // 100: drover.structs.ACLPolicyUpsertRequest.policies:type_name -> drover.structs.ACLPolicy
+	0,   // 101: drover.structs.ACLPolicyRequest.options:type_name -> drover.structs.QueryOptions
+	96,  // 102: drover.structs.ACLPolicyResponse.policy:type_name -> drover.structs.ACLPolicy
+	1,   // 103: drover.structs.ACLPolicyResponse.meta:type_name -> drover.structs.QueryMeta
+	0,   // 104: drover.structs.ACLListRequest.options:type_name -> drover.structs.QueryOptions
+	96,  // 105: drover.structs.ACLPolicyListResponse.policies:type_name -> drover.structs.ACLPolicy
+	1,   // 106: drover.structs.ACLPolicyListResponse.meta:type_name -> drover.structs.QueryMeta
+	97,  // 107: drover.structs.ACLTokenUpsertRequest.tokens:type_name -> drover.structs.ACLToken
+	97,  // 108: drover.structs.ACLTokenListResponse.tokens:type_name -> drover.structs.ACLToken
+	1,   // 109: drover.structs.ACLTokenListResponse.meta:type_name -> drover.structs.QueryMeta
+	0,   // 110: drover.structs.ACLTokenRequest.options:type_name -> drover.structs.QueryOptions
+	99,  // 111: drover.structs.AllocTransitionUpdate.TransitionsEntry.value:type_name -> drover.structs.DesiredTransition
+	3,   // 112: drover.structs.Drover.RegisterJob:input_type -> drover.structs.JobRegisterRequest
+	5,   // 113: drover.structs.Drover.DeregisterJob:input_type -> drover.structs.JobDeregisterRequest
+	7,   // 114: drover.structs.Drover.GetJob:input_type -> drover.structs.JobSpecificRequest
+	9,   // 115: drover.structs.Drover.ListJobs:input_type -> drover.structs.JobListRequest
+	11,  // 116: drover.structs.Drover.ListAllocations:input_type -> drover.structs.AllocListRequest
+	13,  // 117: drover.structs.Drover.ListNodes:input_type -> drover.structs.NodeListRequest
+	15,  // 118: drover.structs.Drover.GetEvaluation:input_type -> drover.structs.EvalSpecificRequest
+	17,  // 119: drover.structs.Drover.RegisterNode:input_type -> drover.structs.NodeRegisterRequest
+	18,  // 120: drover.structs.Drover.Heartbeat:input_type -> drover.structs.NodeHeartbeatRequest
+	20,  // 121: drover.structs.Drover.GetNodeAllocations:input_type -> drover.structs.NodeAllocsRequest
+	22,  // 122: drover.structs.Drover.UpdateAllocations:input_type -> drover.structs.AllocUpdateRequest
+	36,  // 123: drover.structs.Drover.Raft:input_type -> drover.structs.RaftMessage
+	47,  // 124: drover.structs.Drover.InstallSnapshot:input_type -> drover.structs.SnapshotChunk
+	40,  // 125: drover.structs.Drover.ServerInfo:input_type -> drover.structs.ServerInfoRequest
+	42,  // 126: drover.structs.Drover.AddRaftPeer:input_type -> drover.structs.AddRaftPeerRequest
+	43,  // 127: drover.structs.Drover.RemoveRaftPeer:input_type -> drover.structs.RemoveRaftPeerRequest
+	44,  // 128: drover.structs.Drover.RaftConfiguration:input_type -> drover.structs.RaftConfigurationRequest
+	51,  // 129: drover.structs.Drover.Restore:input_type -> drover.structs.RestoreChunk
+	54,  // 130: drover.structs.Drover.GarbageCollect:input_type -> drover.structs.GarbageCollectRequest
+	56,  // 131: drover.structs.Drover.UpdateNodeDrain:input_type -> drover.structs.NodeDrainRequest
+	61,  // 132: drover.structs.Drover.UpdateNodeEligibility:input_type -> drover.structs.NodeEligibilityRequest
+	64,  // 133: drover.structs.Drover.GetSchedulerConfiguration:input_type -> drover.structs.SchedulerConfigRequest
+	66,  // 134: drover.structs.Drover.SetSchedulerConfiguration:input_type -> drover.structs.SchedulerSetConfigRequest
+	7,   // 135: drover.structs.Drover.GetJobVersions:input_type -> drover.structs.JobSpecificRequest
+	76,  // 136: drover.structs.Drover.ACLBootstrap:input_type -> drover.structs.ACLBootstrapRequest
+	78,  // 137: drover.structs.Drover.UpsertACLPolicies:input_type -> drover.structs.ACLPolicyUpsertRequest
+	79,  // 138: drover.structs.Drover.DeleteACLPolicies:input_type -> drover.structs.ACLPolicyDeleteRequest
+	80,  // 139: drover.structs.Drover.GetACLPolicy:input_type -> drover.structs.ACLPolicyRequest
+	82,  // 140: drover.structs.Drover.ListACLPolicies:input_type -> drover.structs.ACLListRequest
+	84,  // 141: drover.structs.Drover.UpsertACLTokens:input_type -> drover.structs.ACLTokenUpsertRequest
+	86,  // 142: drover.structs.Drover.DeleteACLTokens:input_type -> drover.structs.ACLTokenDeleteRequest
+	87,  // 143: drover.structs.Drover.GetACLToken:input_type -> drover.structs.ACLTokenRequest
+	82,  // 144: drover.structs.Drover.ListACLTokens:input_type -> drover.structs.ACLListRequest
+	4,   // 145: drover.structs.Drover.RegisterJob:output_type -> drover.structs.JobRegisterResponse
+	6,   // 146: drover.structs.Drover.DeregisterJob:output_type -> drover.structs.JobDeregisterResponse
+	8,   // 147: drover.structs.Drover.GetJob:output_type -> drover.structs.SingleJobResponse
+	10,  // 148: drover.structs.Drover.ListJobs:output_type -> drover.structs.JobListResponse
+	12,  // 149: drover.structs.Drover.ListAllocations:output_type -> drover.structs.AllocListResponse
+	14,  // 150: drover.structs.Drover.ListNodes:output_type -> drover.structs.NodeListResponse
+	16,  // 151: drover.structs.Drover.GetEvaluation:output_type -> drover.structs.SingleEvalResponse
+	19,  // 152: drover.structs.Drover.RegisterNode:output_type -> drover.structs.NodeUpdateResponse
+	19,  // 153: drover.structs.Drover.Heartbeat:output_type -> drover.structs.NodeUpdateResponse
+	21,  // 154: drover.structs.Drover.GetNodeAllocations:output_type -> drover.structs.NodeAllocsResponse
+	23,  // 155: drover.structs.Drover.UpdateAllocations:output_type -> drover.structs.GenericResponse
+	37,  // 156: drover.structs.Drover.Raft:output_type -> drover.structs.Empty
+	37,  // 157: drover.structs.Drover.InstallSnapshot:output_type -> drover.structs.Empty
+	41,  // 158: drover.structs.Drover.ServerInfo:output_type -> drover.structs.ServerInfoResponse
+	23,  // 159: drover.structs.Drover.AddRaftPeer:output_type -> drover.structs.GenericResponse
+	23,  // 160: drover.structs.Drover.RemoveRaftPeer:output_type -> drover.structs.GenericResponse
+	46,  // 161: drover.structs.Drover.RaftConfiguration:output_type -> drover.structs.RaftConfigurationResponse
+	23,  // 162: drover.structs.Drover.Restore:output_type -> drover.structs.GenericResponse
+	55,  // 163: drover.structs.Drover.GarbageCollect:output_type -> drover.structs.GarbageCollectResponse
+	57,  // 164: drover.structs.Drover.UpdateNodeDrain:output_type -> drover.structs.NodeDrainResponse
+	62,  // 165: drover.structs.Drover.UpdateNodeEligibility:output_type -> drover.structs.NodeEligibilityResponse
+	65,  // 166: drover.structs.Drover.GetSchedulerConfiguration:output_type -> drover.structs.SchedulerConfigResponse
+	67,  // 167: drover.structs.Drover.SetSchedulerConfiguration:output_type -> drover.structs.SchedulerSetConfigResponse
+	68,  // 168: drover.structs.Drover.GetJobVersions:output_type -> drover.structs.JobVersionsResponse
+	77,  // 169: drover.structs.Drover.ACLBootstrap:output_type -> drover.structs.ACLTokenResponse
+	23,  // 170: drover.structs.Drover.UpsertACLPolicies:output_type -> drover.structs.GenericResponse
+	23,  // 171: drover.structs.Drover.DeleteACLPolicies:output_type -> drover.structs.GenericResponse
+	81,  // 172: drover.structs.Drover.GetACLPolicy:output_type -> drover.structs.ACLPolicyResponse
+	83,  // 173: drover.structs.Drover.ListACLPolicies:output_type -> drover.structs.ACLPolicyListResponse
+	85,  // 174: drover.structs.Drover.UpsertACLTokens:output_type -> drover.structs.ACLTokenListResponse
+	23,  // 175: drover.structs.Drover.DeleteACLTokens:output_type -> drover.structs.GenericResponse
+	77,  // 176: drover.structs.Drover.GetACLToken:output_type -> drover.structs.ACLTokenResponse
+	85,  // 177: drover.structs.Drover.ListACLTokens:output_type -> drover.structs.ACLTokenListResponse
+	145, // [145:178] is the sub-list for method output_type
+	112, // [112:145] is the sub-list for method input_type
+	112, // [112:112] is the sub-list for extension type_name
+	112, // [112:112] is the sub-list for extension extendee
+	0,   // [0:112] is the sub-list for field type_name
 }
 
 func init() { file_structs_rpc_proto_init() }
@@ -4877,6 +6074,12 @@ func file_structs_rpc_proto_init() {
 		(*LogCommand_NodeDrain)(nil),
 		(*LogCommand_NodeEligibility)(nil),
 		(*LogCommand_NodeDisconnectExpiry)(nil),
+		(*LogCommand_AclPolicyUpsert)(nil),
+		(*LogCommand_AclPolicyDelete)(nil),
+		(*LogCommand_AclTokenUpsert)(nil),
+		(*LogCommand_AclTokenDelete)(nil),
+		(*LogCommand_AclBootstrap)(nil),
+		(*LogCommand_ServerSecretSet)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -4884,7 +6087,7 @@ func file_structs_rpc_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_structs_rpc_proto_rawDesc), len(file_structs_rpc_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   70,
+			NumMessages:   89,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -46,6 +46,15 @@ const (
 	Drover_GetSchedulerConfiguration_FullMethodName = "/drover.structs.Drover/GetSchedulerConfiguration"
 	Drover_SetSchedulerConfiguration_FullMethodName = "/drover.structs.Drover/SetSchedulerConfiguration"
 	Drover_GetJobVersions_FullMethodName            = "/drover.structs.Drover/GetJobVersions"
+	Drover_ACLBootstrap_FullMethodName              = "/drover.structs.Drover/ACLBootstrap"
+	Drover_UpsertACLPolicies_FullMethodName         = "/drover.structs.Drover/UpsertACLPolicies"
+	Drover_DeleteACLPolicies_FullMethodName         = "/drover.structs.Drover/DeleteACLPolicies"
+	Drover_GetACLPolicy_FullMethodName              = "/drover.structs.Drover/GetACLPolicy"
+	Drover_ListACLPolicies_FullMethodName           = "/drover.structs.Drover/ListACLPolicies"
+	Drover_UpsertACLTokens_FullMethodName           = "/drover.structs.Drover/UpsertACLTokens"
+	Drover_DeleteACLTokens_FullMethodName           = "/drover.structs.Drover/DeleteACLTokens"
+	Drover_GetACLToken_FullMethodName               = "/drover.structs.Drover/GetACLToken"
+	Drover_ListACLTokens_FullMethodName             = "/drover.structs.Drover/ListACLTokens"
 )
 
 // DroverClient is the client API for Drover service.
@@ -78,6 +87,15 @@ type DroverClient interface {
 	GetSchedulerConfiguration(ctx context.Context, in *SchedulerConfigRequest, opts ...grpc.CallOption) (*SchedulerConfigResponse, error)
 	SetSchedulerConfiguration(ctx context.Context, in *SchedulerSetConfigRequest, opts ...grpc.CallOption) (*SchedulerSetConfigResponse, error)
 	GetJobVersions(ctx context.Context, in *JobSpecificRequest, opts ...grpc.CallOption) (*JobVersionsResponse, error)
+	ACLBootstrap(ctx context.Context, in *ACLBootstrapRequest, opts ...grpc.CallOption) (*ACLTokenResponse, error)
+	UpsertACLPolicies(ctx context.Context, in *ACLPolicyUpsertRequest, opts ...grpc.CallOption) (*GenericResponse, error)
+	DeleteACLPolicies(ctx context.Context, in *ACLPolicyDeleteRequest, opts ...grpc.CallOption) (*GenericResponse, error)
+	GetACLPolicy(ctx context.Context, in *ACLPolicyRequest, opts ...grpc.CallOption) (*ACLPolicyResponse, error)
+	ListACLPolicies(ctx context.Context, in *ACLListRequest, opts ...grpc.CallOption) (*ACLPolicyListResponse, error)
+	UpsertACLTokens(ctx context.Context, in *ACLTokenUpsertRequest, opts ...grpc.CallOption) (*ACLTokenListResponse, error)
+	DeleteACLTokens(ctx context.Context, in *ACLTokenDeleteRequest, opts ...grpc.CallOption) (*GenericResponse, error)
+	GetACLToken(ctx context.Context, in *ACLTokenRequest, opts ...grpc.CallOption) (*ACLTokenResponse, error)
+	ListACLTokens(ctx context.Context, in *ACLListRequest, opts ...grpc.CallOption) (*ACLTokenListResponse, error)
 }
 
 type droverClient struct {
@@ -337,6 +355,96 @@ func (c *droverClient) GetJobVersions(ctx context.Context, in *JobSpecificReques
 	return out, nil
 }
 
+func (c *droverClient) ACLBootstrap(ctx context.Context, in *ACLBootstrapRequest, opts ...grpc.CallOption) (*ACLTokenResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ACLTokenResponse)
+	err := c.cc.Invoke(ctx, Drover_ACLBootstrap_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *droverClient) UpsertACLPolicies(ctx context.Context, in *ACLPolicyUpsertRequest, opts ...grpc.CallOption) (*GenericResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GenericResponse)
+	err := c.cc.Invoke(ctx, Drover_UpsertACLPolicies_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *droverClient) DeleteACLPolicies(ctx context.Context, in *ACLPolicyDeleteRequest, opts ...grpc.CallOption) (*GenericResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GenericResponse)
+	err := c.cc.Invoke(ctx, Drover_DeleteACLPolicies_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *droverClient) GetACLPolicy(ctx context.Context, in *ACLPolicyRequest, opts ...grpc.CallOption) (*ACLPolicyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ACLPolicyResponse)
+	err := c.cc.Invoke(ctx, Drover_GetACLPolicy_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *droverClient) ListACLPolicies(ctx context.Context, in *ACLListRequest, opts ...grpc.CallOption) (*ACLPolicyListResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ACLPolicyListResponse)
+	err := c.cc.Invoke(ctx, Drover_ListACLPolicies_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *droverClient) UpsertACLTokens(ctx context.Context, in *ACLTokenUpsertRequest, opts ...grpc.CallOption) (*ACLTokenListResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ACLTokenListResponse)
+	err := c.cc.Invoke(ctx, Drover_UpsertACLTokens_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *droverClient) DeleteACLTokens(ctx context.Context, in *ACLTokenDeleteRequest, opts ...grpc.CallOption) (*GenericResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GenericResponse)
+	err := c.cc.Invoke(ctx, Drover_DeleteACLTokens_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *droverClient) GetACLToken(ctx context.Context, in *ACLTokenRequest, opts ...grpc.CallOption) (*ACLTokenResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ACLTokenResponse)
+	err := c.cc.Invoke(ctx, Drover_GetACLToken_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *droverClient) ListACLTokens(ctx context.Context, in *ACLListRequest, opts ...grpc.CallOption) (*ACLTokenListResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ACLTokenListResponse)
+	err := c.cc.Invoke(ctx, Drover_ListACLTokens_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // DroverServer is the server API for Drover service.
 // All implementations must embed UnimplementedDroverServer
 // for forward compatibility.
@@ -367,6 +475,15 @@ type DroverServer interface {
 	GetSchedulerConfiguration(context.Context, *SchedulerConfigRequest) (*SchedulerConfigResponse, error)
 	SetSchedulerConfiguration(context.Context, *SchedulerSetConfigRequest) (*SchedulerSetConfigResponse, error)
 	GetJobVersions(context.Context, *JobSpecificRequest) (*JobVersionsResponse, error)
+	ACLBootstrap(context.Context, *ACLBootstrapRequest) (*ACLTokenResponse, error)
+	UpsertACLPolicies(context.Context, *ACLPolicyUpsertRequest) (*GenericResponse, error)
+	DeleteACLPolicies(context.Context, *ACLPolicyDeleteRequest) (*GenericResponse, error)
+	GetACLPolicy(context.Context, *ACLPolicyRequest) (*ACLPolicyResponse, error)
+	ListACLPolicies(context.Context, *ACLListRequest) (*ACLPolicyListResponse, error)
+	UpsertACLTokens(context.Context, *ACLTokenUpsertRequest) (*ACLTokenListResponse, error)
+	DeleteACLTokens(context.Context, *ACLTokenDeleteRequest) (*GenericResponse, error)
+	GetACLToken(context.Context, *ACLTokenRequest) (*ACLTokenResponse, error)
+	ListACLTokens(context.Context, *ACLListRequest) (*ACLTokenListResponse, error)
 	mustEmbedUnimplementedDroverServer()
 }
 
@@ -448,6 +565,33 @@ func (UnimplementedDroverServer) SetSchedulerConfiguration(context.Context, *Sch
 }
 func (UnimplementedDroverServer) GetJobVersions(context.Context, *JobSpecificRequest) (*JobVersionsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetJobVersions not implemented")
+}
+func (UnimplementedDroverServer) ACLBootstrap(context.Context, *ACLBootstrapRequest) (*ACLTokenResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ACLBootstrap not implemented")
+}
+func (UnimplementedDroverServer) UpsertACLPolicies(context.Context, *ACLPolicyUpsertRequest) (*GenericResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpsertACLPolicies not implemented")
+}
+func (UnimplementedDroverServer) DeleteACLPolicies(context.Context, *ACLPolicyDeleteRequest) (*GenericResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteACLPolicies not implemented")
+}
+func (UnimplementedDroverServer) GetACLPolicy(context.Context, *ACLPolicyRequest) (*ACLPolicyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetACLPolicy not implemented")
+}
+func (UnimplementedDroverServer) ListACLPolicies(context.Context, *ACLListRequest) (*ACLPolicyListResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListACLPolicies not implemented")
+}
+func (UnimplementedDroverServer) UpsertACLTokens(context.Context, *ACLTokenUpsertRequest) (*ACLTokenListResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpsertACLTokens not implemented")
+}
+func (UnimplementedDroverServer) DeleteACLTokens(context.Context, *ACLTokenDeleteRequest) (*GenericResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteACLTokens not implemented")
+}
+func (UnimplementedDroverServer) GetACLToken(context.Context, *ACLTokenRequest) (*ACLTokenResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetACLToken not implemented")
+}
+func (UnimplementedDroverServer) ListACLTokens(context.Context, *ACLListRequest) (*ACLTokenListResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListACLTokens not implemented")
 }
 func (UnimplementedDroverServer) mustEmbedUnimplementedDroverServer() {}
 func (UnimplementedDroverServer) testEmbeddedByValue()                {}
@@ -869,6 +1013,168 @@ func _Drover_GetJobVersions_Handler(srv interface{}, ctx context.Context, dec fu
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Drover_ACLBootstrap_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ACLBootstrapRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DroverServer).ACLBootstrap(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Drover_ACLBootstrap_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DroverServer).ACLBootstrap(ctx, req.(*ACLBootstrapRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Drover_UpsertACLPolicies_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ACLPolicyUpsertRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DroverServer).UpsertACLPolicies(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Drover_UpsertACLPolicies_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DroverServer).UpsertACLPolicies(ctx, req.(*ACLPolicyUpsertRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Drover_DeleteACLPolicies_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ACLPolicyDeleteRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DroverServer).DeleteACLPolicies(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Drover_DeleteACLPolicies_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DroverServer).DeleteACLPolicies(ctx, req.(*ACLPolicyDeleteRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Drover_GetACLPolicy_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ACLPolicyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DroverServer).GetACLPolicy(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Drover_GetACLPolicy_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DroverServer).GetACLPolicy(ctx, req.(*ACLPolicyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Drover_ListACLPolicies_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ACLListRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DroverServer).ListACLPolicies(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Drover_ListACLPolicies_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DroverServer).ListACLPolicies(ctx, req.(*ACLListRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Drover_UpsertACLTokens_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ACLTokenUpsertRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DroverServer).UpsertACLTokens(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Drover_UpsertACLTokens_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DroverServer).UpsertACLTokens(ctx, req.(*ACLTokenUpsertRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Drover_DeleteACLTokens_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ACLTokenDeleteRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DroverServer).DeleteACLTokens(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Drover_DeleteACLTokens_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DroverServer).DeleteACLTokens(ctx, req.(*ACLTokenDeleteRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Drover_GetACLToken_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ACLTokenRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DroverServer).GetACLToken(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Drover_GetACLToken_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DroverServer).GetACLToken(ctx, req.(*ACLTokenRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Drover_ListACLTokens_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ACLListRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DroverServer).ListACLTokens(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Drover_ListACLTokens_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DroverServer).ListACLTokens(ctx, req.(*ACLListRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Drover_ServiceDesc is the grpc.ServiceDesc for Drover service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -959,6 +1265,42 @@ var Drover_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetJobVersions",
 			Handler:    _Drover_GetJobVersions_Handler,
+		},
+		{
+			MethodName: "ACLBootstrap",
+			Handler:    _Drover_ACLBootstrap_Handler,
+		},
+		{
+			MethodName: "UpsertACLPolicies",
+			Handler:    _Drover_UpsertACLPolicies_Handler,
+		},
+		{
+			MethodName: "DeleteACLPolicies",
+			Handler:    _Drover_DeleteACLPolicies_Handler,
+		},
+		{
+			MethodName: "GetACLPolicy",
+			Handler:    _Drover_GetACLPolicy_Handler,
+		},
+		{
+			MethodName: "ListACLPolicies",
+			Handler:    _Drover_ListACLPolicies_Handler,
+		},
+		{
+			MethodName: "UpsertACLTokens",
+			Handler:    _Drover_UpsertACLTokens_Handler,
+		},
+		{
+			MethodName: "DeleteACLTokens",
+			Handler:    _Drover_DeleteACLTokens_Handler,
+		},
+		{
+			MethodName: "GetACLToken",
+			Handler:    _Drover_GetACLToken_Handler,
+		},
+		{
+			MethodName: "ListACLTokens",
+			Handler:    _Drover_ListACLTokens_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

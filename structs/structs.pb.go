@@ -799,7 +799,10 @@ type Node struct {
 	ReservedPorts string `protobuf:"bytes,103,opt,name=reserved_ports,json=reservedPorts,proto3" json:"reserved_ports,omitempty"`
 	// last_drain records the most recent drain: when it started, last
 	// changed, and how it ended.
-	LastDrain     *DrainMetadata `protobuf:"bytes,200,opt,name=last_drain,json=lastDrain,proto3" json:"last_drain,omitempty"`
+	LastDrain *DrainMetadata `protobuf:"bytes,200,opt,name=last_drain,json=lastDrain,proto3" json:"last_drain,omitempty"`
+	// region is the region the node's client belongs to; the servers of
+	// another region refuse it.
+	Region        string `protobuf:"bytes,300,opt,name=region,proto3" json:"region,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -979,6 +982,13 @@ func (x *Node) GetLastDrain() *DrainMetadata {
 		return x.LastDrain
 	}
 	return nil
+}
+
+func (x *Node) GetRegion() string {
+	if x != nil {
+		return x.Region
+	}
+	return ""
 }
 
 // DrainStrategy says how a draining node gives up its allocations.
@@ -3188,6 +3198,218 @@ func (x *JobSummary) GetQueuedIndex() uint64 {
 	return 0
 }
 
+// ACLPolicy is a named set of rules in Nomad's ACL policy language.
+type ACLPolicy struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Name        string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Description string                 `protobuf:"bytes,2,opt,name=description,proto3" json:"description,omitempty"`
+	// rules is the policy's HCL (or JSON) text.
+	Rules         string `protobuf:"bytes,3,opt,name=rules,proto3" json:"rules,omitempty"`
+	CreateIndex   uint64 `protobuf:"varint,4,opt,name=create_index,json=createIndex,proto3" json:"create_index,omitempty"`
+	ModifyIndex   uint64 `protobuf:"varint,5,opt,name=modify_index,json=modifyIndex,proto3" json:"modify_index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ACLPolicy) Reset() {
+	*x = ACLPolicy{}
+	mi := &file_structs_structs_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ACLPolicy) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ACLPolicy) ProtoMessage() {}
+
+func (x *ACLPolicy) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_structs_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ACLPolicy.ProtoReflect.Descriptor instead.
+func (*ACLPolicy) Descriptor() ([]byte, []int) {
+	return file_structs_structs_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *ACLPolicy) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ACLPolicy) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+func (x *ACLPolicy) GetRules() string {
+	if x != nil {
+		return x.Rules
+	}
+	return ""
+}
+
+func (x *ACLPolicy) GetCreateIndex() uint64 {
+	if x != nil {
+		return x.CreateIndex
+	}
+	return 0
+}
+
+func (x *ACLPolicy) GetModifyIndex() uint64 {
+	if x != nil {
+		return x.ModifyIndex
+	}
+	return 0
+}
+
+// ACLToken grants the union of its policies' rules (type "client") or
+// everything (type "management") to whoever presents its secret.
+type ACLToken struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// accessor_id names the token in the API; it grants nothing.
+	AccessorId string `protobuf:"bytes,1,opt,name=accessor_id,json=accessorId,proto3" json:"accessor_id,omitempty"`
+	// secret_id is what a caller presents (X-Nomad-Token).
+	SecretId string `protobuf:"bytes,2,opt,name=secret_id,json=secretId,proto3" json:"secret_id,omitempty"`
+	Name     string `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	// type is "client" or "management".
+	Type     string   `protobuf:"bytes,4,opt,name=type,proto3" json:"type,omitempty"`
+	Policies []string `protobuf:"bytes,5,rep,name=policies,proto3" json:"policies,omitempty"`
+	// global tokens are created in the authoritative region and replicated
+	// to every other region.
+	Global bool `protobuf:"varint,6,opt,name=global,proto3" json:"global,omitempty"`
+	// create_time is unix nanos.
+	CreateTime int64 `protobuf:"varint,7,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	// expiration_time is unix nanos; 0 never expires.
+	ExpirationTime int64 `protobuf:"varint,8,opt,name=expiration_time,json=expirationTime,proto3" json:"expiration_time,omitempty"`
+	// expiration_ttl is the lifetime asked for at creation.
+	ExpirationTtl *durationpb.Duration `protobuf:"bytes,9,opt,name=expiration_ttl,json=expirationTtl,proto3" json:"expiration_ttl,omitempty"`
+	CreateIndex   uint64               `protobuf:"varint,10,opt,name=create_index,json=createIndex,proto3" json:"create_index,omitempty"`
+	ModifyIndex   uint64               `protobuf:"varint,11,opt,name=modify_index,json=modifyIndex,proto3" json:"modify_index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ACLToken) Reset() {
+	*x = ACLToken{}
+	mi := &file_structs_structs_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ACLToken) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ACLToken) ProtoMessage() {}
+
+func (x *ACLToken) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_structs_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ACLToken.ProtoReflect.Descriptor instead.
+func (*ACLToken) Descriptor() ([]byte, []int) {
+	return file_structs_structs_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *ACLToken) GetAccessorId() string {
+	if x != nil {
+		return x.AccessorId
+	}
+	return ""
+}
+
+func (x *ACLToken) GetSecretId() string {
+	if x != nil {
+		return x.SecretId
+	}
+	return ""
+}
+
+func (x *ACLToken) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ACLToken) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *ACLToken) GetPolicies() []string {
+	if x != nil {
+		return x.Policies
+	}
+	return nil
+}
+
+func (x *ACLToken) GetGlobal() bool {
+	if x != nil {
+		return x.Global
+	}
+	return false
+}
+
+func (x *ACLToken) GetCreateTime() int64 {
+	if x != nil {
+		return x.CreateTime
+	}
+	return 0
+}
+
+func (x *ACLToken) GetExpirationTime() int64 {
+	if x != nil {
+		return x.ExpirationTime
+	}
+	return 0
+}
+
+func (x *ACLToken) GetExpirationTtl() *durationpb.Duration {
+	if x != nil {
+		return x.ExpirationTtl
+	}
+	return nil
+}
+
+func (x *ACLToken) GetCreateIndex() uint64 {
+	if x != nil {
+		return x.CreateIndex
+	}
+	return 0
+}
+
+func (x *ACLToken) GetModifyIndex() uint64 {
+	if x != nil {
+		return x.ModifyIndex
+	}
+	return 0
+}
+
 var File_structs_structs_proto protoreflect.FileDescriptor
 
 const file_structs_structs_proto_rawDesc = "" +
@@ -3286,7 +3508,7 @@ const file_structs_structs_proto_rawDesc = "" +
 	"attributes\x1a=\n" +
 	"\x0fAttributesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xdd\b\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xf6\b\n" +
 	"\x04Node\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
 	"\tsecret_id\x18\x02 \x01(\tR\bsecretId\x12\x12\n" +
@@ -3315,7 +3537,8 @@ const file_structs_structs_proto_rawDesc = "" +
 	"\x10max_dynamic_port\x18f \x01(\x05R\x0emaxDynamicPort\x12%\n" +
 	"\x0ereserved_ports\x18g \x01(\tR\rreservedPorts\x12=\n" +
 	"\n" +
-	"last_drain\x18\xc8\x01 \x01(\v2\x1d.drover.structs.DrainMetadataR\tlastDrain\x1a=\n" +
+	"last_drain\x18\xc8\x01 \x01(\v2\x1d.drover.structs.DrainMetadataR\tlastDrain\x12\x17\n" +
+	"\x06region\x18\xac\x02 \x01(\tR\x06region\x1a=\n" +
 	"\x0fAttributesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1aV\n" +
@@ -3562,7 +3785,28 @@ const file_structs_structs_proto_rawDesc = "" +
 	"\fqueued_index\x18\x06 \x01(\x04R\vqueuedIndex\x1a[\n" +
 	"\vGroupsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x126\n" +
-	"\x05value\x18\x02 \x01(\v2 .drover.structs.TaskGroupSummaryR\x05value:\x028\x01B$Z\"github.com/droverhq/drover/structsb\x06proto3"
+	"\x05value\x18\x02 \x01(\v2 .drover.structs.TaskGroupSummaryR\x05value:\x028\x01\"\x9d\x01\n" +
+	"\tACLPolicy\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12 \n" +
+	"\vdescription\x18\x02 \x01(\tR\vdescription\x12\x14\n" +
+	"\x05rules\x18\x03 \x01(\tR\x05rules\x12!\n" +
+	"\fcreate_index\x18\x04 \x01(\x04R\vcreateIndex\x12!\n" +
+	"\fmodify_index\x18\x05 \x01(\x04R\vmodifyIndex\"\xf6\x02\n" +
+	"\bACLToken\x12\x1f\n" +
+	"\vaccessor_id\x18\x01 \x01(\tR\n" +
+	"accessorId\x12\x1b\n" +
+	"\tsecret_id\x18\x02 \x01(\tR\bsecretId\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12\x12\n" +
+	"\x04type\x18\x04 \x01(\tR\x04type\x12\x1a\n" +
+	"\bpolicies\x18\x05 \x03(\tR\bpolicies\x12\x16\n" +
+	"\x06global\x18\x06 \x01(\bR\x06global\x12\x1f\n" +
+	"\vcreate_time\x18\a \x01(\x03R\n" +
+	"createTime\x12'\n" +
+	"\x0fexpiration_time\x18\b \x01(\x03R\x0eexpirationTime\x12@\n" +
+	"\x0eexpiration_ttl\x18\t \x01(\v2\x19.google.protobuf.DurationR\rexpirationTtl\x12!\n" +
+	"\fcreate_index\x18\n" +
+	" \x01(\x04R\vcreateIndex\x12!\n" +
+	"\fmodify_index\x18\v \x01(\x04R\vmodifyIndexB$Z\"github.com/droverhq/drover/structsb\x06proto3"
 
 var (
 	file_structs_structs_proto_rawDescOnce sync.Once
@@ -3576,7 +3820,7 @@ func file_structs_structs_proto_rawDescGZIP() []byte {
 	return file_structs_structs_proto_rawDescData
 }
 
-var file_structs_structs_proto_msgTypes = make([]protoimpl.MessageInfo, 53)
+var file_structs_structs_proto_msgTypes = make([]protoimpl.MessageInfo, 55)
 var file_structs_structs_proto_goTypes = []any{
 	(*Resources)(nil),              // 0: drover.structs.Resources
 	(*Constraint)(nil),             // 1: drover.structs.Constraint
@@ -3611,78 +3855,80 @@ var file_structs_structs_proto_goTypes = []any{
 	(*SchedulerConfiguration)(nil), // 30: drover.structs.SchedulerConfiguration
 	(*TaskGroupSummary)(nil),       // 31: drover.structs.TaskGroupSummary
 	(*JobSummary)(nil),             // 32: drover.structs.JobSummary
-	nil,                            // 33: drover.structs.Task.EnvEntry
-	nil,                            // 34: drover.structs.Task.MetaEntry
-	nil,                            // 35: drover.structs.TaskGroup.MetaEntry
-	nil,                            // 36: drover.structs.Job.MetaEntry
-	nil,                            // 37: drover.structs.DriverInfo.AttributesEntry
-	nil,                            // 38: drover.structs.Node.AttributesEntry
-	nil,                            // 39: drover.structs.Node.DriversEntry
-	nil,                            // 40: drover.structs.Node.MetaEntry
-	nil,                            // 41: drover.structs.Allocation.TaskResourcesEntry
-	nil,                            // 42: drover.structs.Allocation.TaskStatesEntry
-	nil,                            // 43: drover.structs.AllocMetric.ClassFilteredEntry
-	nil,                            // 44: drover.structs.AllocMetric.ConstraintFilteredEntry
-	nil,                            // 45: drover.structs.AllocMetric.DimensionExhaustedEntry
-	nil,                            // 46: drover.structs.AllocMetric.NodesAvailableEntry
-	nil,                            // 47: drover.structs.AllocMetric.ClassExhaustedEntry
-	nil,                            // 48: drover.structs.Evaluation.FailedTgAllocsEntry
-	nil,                            // 49: drover.structs.Evaluation.QueuedAllocationsEntry
-	nil,                            // 50: drover.structs.Evaluation.ClassEligibilityEntry
-	nil,                            // 51: drover.structs.Artifact.OptionsEntry
-	nil,                            // 52: drover.structs.JobSummary.GroupsEntry
-	(*durationpb.Duration)(nil),    // 53: google.protobuf.Duration
-	(*structpb.Struct)(nil),        // 54: google.protobuf.Struct
+	(*ACLPolicy)(nil),              // 33: drover.structs.ACLPolicy
+	(*ACLToken)(nil),               // 34: drover.structs.ACLToken
+	nil,                            // 35: drover.structs.Task.EnvEntry
+	nil,                            // 36: drover.structs.Task.MetaEntry
+	nil,                            // 37: drover.structs.TaskGroup.MetaEntry
+	nil,                            // 38: drover.structs.Job.MetaEntry
+	nil,                            // 39: drover.structs.DriverInfo.AttributesEntry
+	nil,                            // 40: drover.structs.Node.AttributesEntry
+	nil,                            // 41: drover.structs.Node.DriversEntry
+	nil,                            // 42: drover.structs.Node.MetaEntry
+	nil,                            // 43: drover.structs.Allocation.TaskResourcesEntry
+	nil,                            // 44: drover.structs.Allocation.TaskStatesEntry
+	nil,                            // 45: drover.structs.AllocMetric.ClassFilteredEntry
+	nil,                            // 46: drover.structs.AllocMetric.ConstraintFilteredEntry
+	nil,                            // 47: drover.structs.AllocMetric.DimensionExhaustedEntry
+	nil,                            // 48: drover.structs.AllocMetric.NodesAvailableEntry
+	nil,                            // 49: drover.structs.AllocMetric.ClassExhaustedEntry
+	nil,                            // 50: drover.structs.Evaluation.FailedTgAllocsEntry
+	nil,                            // 51: drover.structs.Evaluation.QueuedAllocationsEntry
+	nil,                            // 52: drover.structs.Evaluation.ClassEligibilityEntry
+	nil,                            // 53: drover.structs.Artifact.OptionsEntry
+	nil,                            // 54: drover.structs.JobSummary.GroupsEntry
+	(*durationpb.Duration)(nil),    // 55: google.protobuf.Duration
+	(*structpb.Struct)(nil),        // 56: google.protobuf.Struct
 }
 var file_structs_structs_proto_depIdxs = []int32{
-	53, // 0: drover.structs.RestartPolicy.interval:type_name -> google.protobuf.Duration
-	53, // 1: drover.structs.RestartPolicy.delay:type_name -> google.protobuf.Duration
-	54, // 2: drover.structs.Task.config:type_name -> google.protobuf.Struct
-	33, // 3: drover.structs.Task.env:type_name -> drover.structs.Task.EnvEntry
+	55, // 0: drover.structs.RestartPolicy.interval:type_name -> google.protobuf.Duration
+	55, // 1: drover.structs.RestartPolicy.delay:type_name -> google.protobuf.Duration
+	56, // 2: drover.structs.Task.config:type_name -> google.protobuf.Struct
+	35, // 3: drover.structs.Task.env:type_name -> drover.structs.Task.EnvEntry
 	0,  // 4: drover.structs.Task.resources:type_name -> drover.structs.Resources
 	1,  // 5: drover.structs.Task.constraints:type_name -> drover.structs.Constraint
-	53, // 6: drover.structs.Task.kill_timeout:type_name -> google.protobuf.Duration
-	34, // 7: drover.structs.Task.meta:type_name -> drover.structs.Task.MetaEntry
+	55, // 6: drover.structs.Task.kill_timeout:type_name -> google.protobuf.Duration
+	36, // 7: drover.structs.Task.meta:type_name -> drover.structs.Task.MetaEntry
 	23, // 8: drover.structs.Task.affinities:type_name -> drover.structs.Affinity
 	17, // 9: drover.structs.Task.artifacts:type_name -> drover.structs.Artifact
 	18, // 10: drover.structs.Task.logs:type_name -> drover.structs.LogConfig
 	3,  // 11: drover.structs.TaskGroup.tasks:type_name -> drover.structs.Task
 	1,  // 12: drover.structs.TaskGroup.constraints:type_name -> drover.structs.Constraint
 	2,  // 13: drover.structs.TaskGroup.restart_policy:type_name -> drover.structs.RestartPolicy
-	35, // 14: drover.structs.TaskGroup.meta:type_name -> drover.structs.TaskGroup.MetaEntry
+	37, // 14: drover.structs.TaskGroup.meta:type_name -> drover.structs.TaskGroup.MetaEntry
 	21, // 15: drover.structs.TaskGroup.network:type_name -> drover.structs.NetworkResource
 	23, // 16: drover.structs.TaskGroup.affinities:type_name -> drover.structs.Affinity
 	25, // 17: drover.structs.TaskGroup.spreads:type_name -> drover.structs.Spread
 	26, // 18: drover.structs.TaskGroup.reschedule_policy:type_name -> drover.structs.ReschedulePolicy
-	53, // 19: drover.structs.TaskGroup.max_client_disconnect:type_name -> google.protobuf.Duration
+	55, // 19: drover.structs.TaskGroup.max_client_disconnect:type_name -> google.protobuf.Duration
 	1,  // 20: drover.structs.Job.constraints:type_name -> drover.structs.Constraint
 	4,  // 21: drover.structs.Job.task_groups:type_name -> drover.structs.TaskGroup
-	36, // 22: drover.structs.Job.meta:type_name -> drover.structs.Job.MetaEntry
+	38, // 22: drover.structs.Job.meta:type_name -> drover.structs.Job.MetaEntry
 	23, // 23: drover.structs.Job.affinities:type_name -> drover.structs.Affinity
 	25, // 24: drover.structs.Job.spreads:type_name -> drover.structs.Spread
-	37, // 25: drover.structs.DriverInfo.attributes:type_name -> drover.structs.DriverInfo.AttributesEntry
-	38, // 26: drover.structs.Node.attributes:type_name -> drover.structs.Node.AttributesEntry
+	39, // 25: drover.structs.DriverInfo.attributes:type_name -> drover.structs.DriverInfo.AttributesEntry
+	40, // 26: drover.structs.Node.attributes:type_name -> drover.structs.Node.AttributesEntry
 	0,  // 27: drover.structs.Node.resources:type_name -> drover.structs.Resources
-	39, // 28: drover.structs.Node.drivers:type_name -> drover.structs.Node.DriversEntry
-	40, // 29: drover.structs.Node.meta:type_name -> drover.structs.Node.MetaEntry
+	41, // 28: drover.structs.Node.drivers:type_name -> drover.structs.Node.DriversEntry
+	42, // 29: drover.structs.Node.meta:type_name -> drover.structs.Node.MetaEntry
 	8,  // 30: drover.structs.Node.drain_strategy:type_name -> drover.structs.DrainStrategy
 	19, // 31: drover.structs.Node.last_drain:type_name -> drover.structs.DrainMetadata
-	53, // 32: drover.structs.DrainStrategy.deadline:type_name -> google.protobuf.Duration
+	55, // 32: drover.structs.DrainStrategy.deadline:type_name -> google.protobuf.Duration
 	10, // 33: drover.structs.TaskState.events:type_name -> drover.structs.TaskEvent
 	5,  // 34: drover.structs.Allocation.job:type_name -> drover.structs.Job
-	41, // 35: drover.structs.Allocation.task_resources:type_name -> drover.structs.Allocation.TaskResourcesEntry
-	42, // 36: drover.structs.Allocation.task_states:type_name -> drover.structs.Allocation.TaskStatesEntry
+	43, // 35: drover.structs.Allocation.task_resources:type_name -> drover.structs.Allocation.TaskResourcesEntry
+	44, // 36: drover.structs.Allocation.task_states:type_name -> drover.structs.Allocation.TaskStatesEntry
 	9,  // 37: drover.structs.Allocation.desired_transition:type_name -> drover.structs.DesiredTransition
 	22, // 38: drover.structs.Allocation.allocated_ports:type_name -> drover.structs.AllocatedPort
 	28, // 39: drover.structs.Allocation.reschedule_tracker:type_name -> drover.structs.RescheduleTracker
-	43, // 40: drover.structs.AllocMetric.class_filtered:type_name -> drover.structs.AllocMetric.ClassFilteredEntry
-	44, // 41: drover.structs.AllocMetric.constraint_filtered:type_name -> drover.structs.AllocMetric.ConstraintFilteredEntry
-	45, // 42: drover.structs.AllocMetric.dimension_exhausted:type_name -> drover.structs.AllocMetric.DimensionExhaustedEntry
-	46, // 43: drover.structs.AllocMetric.nodes_available:type_name -> drover.structs.AllocMetric.NodesAvailableEntry
-	47, // 44: drover.structs.AllocMetric.class_exhausted:type_name -> drover.structs.AllocMetric.ClassExhaustedEntry
-	48, // 45: drover.structs.Evaluation.failed_tg_allocs:type_name -> drover.structs.Evaluation.FailedTgAllocsEntry
-	49, // 46: drover.structs.Evaluation.queued_allocations:type_name -> drover.structs.Evaluation.QueuedAllocationsEntry
-	50, // 47: drover.structs.Evaluation.class_eligibility:type_name -> drover.structs.Evaluation.ClassEligibilityEntry
+	45, // 40: drover.structs.AllocMetric.class_filtered:type_name -> drover.structs.AllocMetric.ClassFilteredEntry
+	46, // 41: drover.structs.AllocMetric.constraint_filtered:type_name -> drover.structs.AllocMetric.ConstraintFilteredEntry
+	47, // 42: drover.structs.AllocMetric.dimension_exhausted:type_name -> drover.structs.AllocMetric.DimensionExhaustedEntry
+	48, // 43: drover.structs.AllocMetric.nodes_available:type_name -> drover.structs.AllocMetric.NodesAvailableEntry
+	49, // 44: drover.structs.AllocMetric.class_exhausted:type_name -> drover.structs.AllocMetric.ClassExhaustedEntry
+	50, // 45: drover.structs.Evaluation.failed_tg_allocs:type_name -> drover.structs.Evaluation.FailedTgAllocsEntry
+	51, // 46: drover.structs.Evaluation.queued_allocations:type_name -> drover.structs.Evaluation.QueuedAllocationsEntry
+	52, // 47: drover.structs.Evaluation.class_eligibility:type_name -> drover.structs.Evaluation.ClassEligibilityEntry
 	5,  // 48: drover.structs.Plan.job:type_name -> drover.structs.Job
 	12, // 49: drover.structs.Plan.node_allocation:type_name -> drover.structs.Allocation
 	12, // 50: drover.structs.Plan.node_update:type_name -> drover.structs.Allocation
@@ -3690,25 +3936,26 @@ var file_structs_structs_proto_depIdxs = []int32{
 	12, // 52: drover.structs.PlanResult.node_allocation:type_name -> drover.structs.Allocation
 	12, // 53: drover.structs.PlanResult.node_update:type_name -> drover.structs.Allocation
 	12, // 54: drover.structs.PlanResult.node_preemptions:type_name -> drover.structs.Allocation
-	51, // 55: drover.structs.Artifact.options:type_name -> drover.structs.Artifact.OptionsEntry
+	53, // 55: drover.structs.Artifact.options:type_name -> drover.structs.Artifact.OptionsEntry
 	20, // 56: drover.structs.NetworkResource.ports:type_name -> drover.structs.Port
 	24, // 57: drover.structs.Spread.targets:type_name -> drover.structs.SpreadTarget
-	53, // 58: drover.structs.ReschedulePolicy.interval:type_name -> google.protobuf.Duration
-	53, // 59: drover.structs.ReschedulePolicy.delay:type_name -> google.protobuf.Duration
-	53, // 60: drover.structs.ReschedulePolicy.max_delay:type_name -> google.protobuf.Duration
+	55, // 58: drover.structs.ReschedulePolicy.interval:type_name -> google.protobuf.Duration
+	55, // 59: drover.structs.ReschedulePolicy.delay:type_name -> google.protobuf.Duration
+	55, // 60: drover.structs.ReschedulePolicy.max_delay:type_name -> google.protobuf.Duration
 	27, // 61: drover.structs.RescheduleTracker.events:type_name -> drover.structs.RescheduleEvent
 	29, // 62: drover.structs.SchedulerConfiguration.preemption_config:type_name -> drover.structs.PreemptionConfig
-	52, // 63: drover.structs.JobSummary.groups:type_name -> drover.structs.JobSummary.GroupsEntry
-	6,  // 64: drover.structs.Node.DriversEntry.value:type_name -> drover.structs.DriverInfo
-	0,  // 65: drover.structs.Allocation.TaskResourcesEntry.value:type_name -> drover.structs.Resources
-	11, // 66: drover.structs.Allocation.TaskStatesEntry.value:type_name -> drover.structs.TaskState
-	13, // 67: drover.structs.Evaluation.FailedTgAllocsEntry.value:type_name -> drover.structs.AllocMetric
-	31, // 68: drover.structs.JobSummary.GroupsEntry.value:type_name -> drover.structs.TaskGroupSummary
-	69, // [69:69] is the sub-list for method output_type
-	69, // [69:69] is the sub-list for method input_type
-	69, // [69:69] is the sub-list for extension type_name
-	69, // [69:69] is the sub-list for extension extendee
-	0,  // [0:69] is the sub-list for field type_name
+	54, // 63: drover.structs.JobSummary.groups:type_name -> drover.structs.JobSummary.GroupsEntry
+	55, // 64: drover.structs.ACLToken.expiration_ttl:type_name -> google.protobuf.Duration
+	6,  // 65: drover.structs.Node.DriversEntry.value:type_name -> drover.structs.DriverInfo
+	0,  // 66: drover.structs.Allocation.TaskResourcesEntry.value:type_name -> drover.structs.Resources
+	11, // 67: drover.structs.Allocation.TaskStatesEntry.value:type_name -> drover.structs.TaskState
+	13, // 68: drover.structs.Evaluation.FailedTgAllocsEntry.value:type_name -> drover.structs.AllocMetric
+	31, // 69: drover.structs.JobSummary.GroupsEntry.value:type_name -> drover.structs.TaskGroupSummary
+	70, // [70:70] is the sub-list for method output_type
+	70, // [70:70] is the sub-list for method input_type
+	70, // [70:70] is the sub-list for extension type_name
+	70, // [70:70] is the sub-list for extension extendee
+	0,  // [0:70] is the sub-list for field type_name
 }
 
 func init() { file_structs_structs_proto_init() }
@@ -3722,7 +3969,7 @@ func file_structs_structs_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_structs_structs_proto_rawDesc), len(file_structs_structs_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   53,
+			NumMessages:   55,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

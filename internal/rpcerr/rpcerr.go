@@ -22,6 +22,9 @@ var sentinels = []struct {
 	code codes.Code
 }{
 	{"unknown_region", structs.ErrUnknownRegion, codes.NotFound},
+	{"token_not_found", structs.ErrTokenNotFound, codes.PermissionDenied},
+	{"acl_disabled", structs.ErrACLDisabled, codes.InvalidArgument},
+	{"acl_bootstrapped", structs.ErrACLBootstrapped, codes.InvalidArgument},
 	{"not_found", structs.ErrNotFound, codes.NotFound},
 	{"permission_denied", structs.ErrPermissionDenied, codes.PermissionDenied},
 	{"bad_request", structs.ErrBadRequest, codes.InvalidArgument},

@@ -92,6 +92,11 @@ type SubscribeRequest struct {
 	// Index: deliver batches with an index at least this one. Zero starts
 	// with the oldest batch still buffered.
 	Index uint64
+	// Authorize, when set, is asked each time Next looks for events: an
+	// error ends the subscription with that error (a subscriber whose
+	// credentials expired or were revoked gets nothing more), and the
+	// function it returns says which events the subscriber may see.
+	Authorize func() (func(Event) bool, error)
 }
 
 // Broker buffers the latest batches and serves subscriptions.
@@ -186,7 +191,7 @@ func (b *Broker) Subscribe(req SubscribeRequest) (*Subscription, error) {
 	for cur < b.seq && b.ring[cur%uint64(b.size)].Index < req.Index {
 		cur++
 	}
-	return &Subscription{b: b, next: cur, filter: f, closed: make(chan struct{})}, nil
+	return &Subscription{b: b, next: cur, filter: f, authorize: req.Authorize, closed: make(chan struct{})}, nil
 }
 
 // oldestLocked is the sequence number of the oldest buffered batch.
@@ -199,9 +204,14 @@ func (b *Broker) oldestLocked() uint64 {
 
 // Subscription reads batches in index order. It is not safe for concurrent use.
 type Subscription struct {
-	b        *Broker
-	next     uint64
-	filter   filter
+	b         *Broker
+	next      uint64
+	filter    filter
+	authorize func() (func(Event) bool, error)
+	// endErr is the error that ended the subscription (End, or a failed
+	// Authorize).
+	endMu  sync.Mutex
+	endErr error
 	once     sync.Once
 	closed   chan struct{}
 	lastSeen uint64
@@ -214,6 +224,18 @@ type Subscription struct {
 // broker closed.
 func (s *Subscription) Next(ctx context.Context) (Batch, error) {
 	for {
+		allow := func(Event) bool { return true }
+		if err := s.ended(); err != nil {
+			return Batch{}, err
+		}
+		if s.authorize != nil {
+			a, err := s.authorize()
+			if err != nil {
+				s.End(err)
+				return Batch{}, err
+			}
+			allow = a
+		}
 		b := s.b
 		b.mu.Lock()
 		select {
@@ -236,7 +258,7 @@ func (s *Subscription) Next(ctx context.Context) (Batch, error) {
 			batch := b.ring[s.next%uint64(b.size)]
 			s.next++
 			s.lastSeen = batch.Index
-			if evs := s.filter.apply(batch.Events); len(evs) > 0 {
+			if evs := s.filter.apply(batch.Events, allow); len(evs) > 0 {
 				b.mu.Unlock()
 				return Batch{Index: batch.Index, Events: evs}, nil
 			}
@@ -255,6 +277,23 @@ func (s *Subscription) Next(ctx context.Context) (Batch, error) {
 // Close ends the subscription; a blocked Next returns ErrClosed. It is
 // idempotent and safe to call from any goroutine.
 func (s *Subscription) Close() { s.once.Do(func() { close(s.closed) }) }
+
+// End ends the subscription with err: Next returns err from then on. It is
+// safe to call from any goroutine; the first error sticks.
+func (s *Subscription) End(err error) {
+	s.endMu.Lock()
+	if s.endErr == nil {
+		s.endErr = err
+	}
+	s.endMu.Unlock()
+	s.Close()
+}
+
+func (s *Subscription) ended() error {
+	s.endMu.Lock()
+	defer s.endMu.Unlock()
+	return s.endErr
+}
 
 // filter matches events against a SubscribeRequest.
 type filter struct {
@@ -295,10 +334,10 @@ func newFilter(req SubscribeRequest) (filter, error) {
 // ErrBadTopic: a subscription named a topic the broker does not know.
 var ErrBadTopic = errors.New("bad event topic")
 
-func (f filter) apply(evs []Event) []Event {
+func (f filter) apply(evs []Event, allow func(Event) bool) []Event {
 	var out []Event
 	for _, e := range evs {
-		if f.match(e) {
+		if f.match(e) && allow(e) {
 			out = append(out, e)
 		}
 	}

@@ -127,6 +127,9 @@ func (s *Snapshot) Persist() *structs.StateSnapshot {
 		Allocations:     s.Allocs(),
 		Evals:           s.Evals(),
 		SchedulerConfig: s.t.schedConfig,
+		AclPolicies:     s.ACLPolicies(""),
+		AclTokens:       collect(s.t.aclTokens, ""),
+		ClusterMeta:     s.t.meta,
 	}
 }
 

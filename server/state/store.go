@@ -1,6 +1,6 @@
 // Package state is the server's in-memory view of the cluster: jobs (and
 // their kept versions), nodes, allocations, evaluations and the scheduler
-// configuration as of a raft index, with point-in-time snapshots for
+// configuration, ACL policies and tokens as of a raft index, with point-in-time snapshots for
 // readers and a watch channel for blocking queries.
 //
 // Every table is a persistent (copy-on-write) B+tree: a write transaction
@@ -39,6 +39,14 @@ type tables struct {
 	// summaries is keyed by namespace\x00job; derived from allocs and
 	// evals (see summary.go).
 	summaries btree[*structs.JobSummary]
+	// aclPolicies is keyed by name, aclTokens by accessor id and
+	// aclTokensBySecret by secret id.
+	aclPolicies       btree[*structs.ACLPolicy]
+	aclTokens         btree[*structs.ACLToken]
+	aclTokensBySecret btree[*structs.ACLToken]
+	// meta holds the ACL bootstrap index and the server secret; nil
+	// before either is set.
+	meta *structs.ClusterMeta
 }
 
 func newTables() tables { return tables{} }
@@ -123,6 +131,15 @@ func (s *Store) Restore(snap *structs.StateSnapshot) {
 	}
 	if c := snap.GetSchedulerConfig(); c != nil {
 		r.tx.SetSchedulerConfig(c)
+	}
+	for _, p := range snap.GetAclPolicies() {
+		r.tx.UpsertACLPolicy(p)
+	}
+	for _, t := range snap.GetAclTokens() {
+		r.tx.UpsertACLToken(t)
+	}
+	if m := snap.GetClusterMeta(); m != nil {
+		r.tx.t.meta = m
 	}
 	s.Install(r, snap.GetIndex())
 }

@@ -18,17 +18,26 @@ const (
 	FieldEvals           protowire.Number = 5
 	FieldJobVersions     protowire.Number = 100
 	FieldSchedulerConfig protowire.Number = 101
+	FieldACLPolicies     protowire.Number = 102
+	FieldACLTokens       protowire.Number = 103
+	FieldClusterMeta     protowire.Number = 104
 )
 
 // Walk calls fn with every object of the snapshot, one at a time, tagged
 // with the number of the structs.StateSnapshot field that holds it: the
-// scheduler configuration first, then jobs, job versions, nodes,
-// allocations and evaluations, each in key order. It stops at the first
+// scheduler configuration and the cluster's singletons first, then jobs,
+// job versions, nodes, allocations, evaluations, ACL policies and ACL
+// tokens, each in key order. It stops at the first
 // error fn returns. Nothing is copied: a snapshot of any size streams in
 // constant memory.
 func (s *Snapshot) Walk(fn func(field protowire.Number, m proto.Message) error) error {
 	if c := s.t.schedConfig; c != nil {
 		if err := fn(FieldSchedulerConfig, c); err != nil {
+			return err
+		}
+	}
+	if m := s.t.meta; m != nil {
+		if err := fn(FieldClusterMeta, m); err != nil {
 			return err
 		}
 	}
@@ -51,6 +60,12 @@ func (s *Snapshot) Walk(fn func(field protowire.Number, m proto.Message) error) 
 	}
 	if err == nil {
 		walkAs(s.t.evals, visit(FieldEvals))
+	}
+	if err == nil {
+		walkAs(s.t.aclPolicies, visit(FieldACLPolicies))
+	}
+	if err == nil {
+		walkAs(s.t.aclTokens, visit(FieldACLTokens))
 	}
 	return err
 }
@@ -107,6 +122,21 @@ func (r *Restorer) Add(field protowire.Number, m proto.Message) error {
 		if c, ok = m.(*structs.SchedulerConfiguration); ok {
 			r.tx.SetSchedulerConfig(c)
 		}
+	case FieldACLPolicies:
+		var p *structs.ACLPolicy
+		if p, ok = m.(*structs.ACLPolicy); ok {
+			r.tx.UpsertACLPolicy(p)
+		}
+	case FieldACLTokens:
+		var t *structs.ACLToken
+		if t, ok = m.(*structs.ACLToken); ok {
+			r.tx.UpsertACLToken(t)
+		}
+	case FieldClusterMeta:
+		var c *structs.ClusterMeta
+		if c, ok = m.(*structs.ClusterMeta); ok {
+			r.tx.t.meta = c
+		}
 	default:
 		return fmt.Errorf("%w: state snapshot field %d is not an object table", structs.ErrBadRequest, field)
 	}
@@ -130,6 +160,12 @@ func NewMessage(field protowire.Number) proto.Message {
 		return &structs.Evaluation{}
 	case FieldSchedulerConfig:
 		return &structs.SchedulerConfiguration{}
+	case FieldACLPolicies:
+		return &structs.ACLPolicy{}
+	case FieldACLTokens:
+		return &structs.ACLToken{}
+	case FieldClusterMeta:
+		return &structs.ClusterMeta{}
 	}
 	return nil
 }

@@ -47,6 +47,11 @@ func (b *apiBackend) InRegion(ctx context.Context, region string) context.Contex
 	return InRegion(ctx, region)
 }
 
+// WithToken implements api.StateBackend.
+func (b *apiBackend) WithToken(ctx context.Context, secret string) context.Context {
+	return server.WithToken(ctx, secret)
+}
+
 // PrepareRead implements api.StateBackend.
 func (b *apiBackend) PrepareRead(ctx context.Context, stale bool) (context.Context, error) {
 	if stale {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/droverhq/drover/server/acl"
 	"github.com/droverhq/drover/server/events"
 	"github.com/droverhq/drover/structs"
 )
@@ -27,6 +28,7 @@ type Backend interface {
 	JobBackend
 	NodeBackend
 	ClusterBackend
+	ACLBackend
 	// Events subscribes to the server's event stream.
 	Events(ctx context.Context, req events.SubscribeRequest) (*events.Subscription, error)
 }
@@ -53,6 +55,12 @@ type StateBackend interface {
 	// InRegion returns a context under which the backend's calls go to the
 	// servers of another region of the federation.
 	InRegion(ctx context.Context, region string) context.Context
+	// WithToken returns a context under which the backend's calls act as
+	// the caller whose ACL token secret is secret ("" is anonymous).
+	WithToken(ctx context.Context, secret string) context.Context
+	// CallerACL resolves the caller of ctx to what it may do, for the
+	// endpoints the handler checks itself (agent and member reads).
+	CallerACL(ctx context.Context) (*acl.ACL, error)
 }
 
 // JobBackend registers and reads jobs, their allocations and evaluations.

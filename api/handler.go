@@ -107,6 +107,18 @@ func (h *Handler) registerRoutes() {
 	h.handle("/v1/regions", get(h.regions))
 	h.handle("/v1/event/stream", get(h.eventStream))
 	h.handle("/v1/metrics", get(h.metrics))
+	h.handle("/v1/acl/bootstrap", write(h.aclBootstrap))
+	h.handle("/v1/acl/policies", get(h.listACLPolicies))
+	h.handle("/v1/acl/policy/self", get(h.selfACLPolicies))
+	h.handle("/v1/acl/policy/:", map[string]handlerFunc{
+		http.MethodGet: h.getACLPolicy, http.MethodPut: h.putACLPolicy, http.MethodPost: h.putACLPolicy, http.MethodDelete: h.deleteACLPolicy,
+	})
+	h.handle("/v1/acl/tokens", get(h.listACLTokens))
+	h.handle("/v1/acl/token", write(h.createACLToken))
+	h.handle("/v1/acl/token/self", get(h.selfACLToken))
+	h.handle("/v1/acl/token/:", map[string]handlerFunc{
+		http.MethodGet: h.getACLToken, http.MethodPut: h.updateACLToken, http.MethodPost: h.updateACLToken, http.MethodDelete: h.deleteACLToken,
+	})
 }
 
 // match finds the route of an escaped path and its unescaped wildcards.
@@ -171,6 +183,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Body != nil {
 		r.Body = http.MaxBytesReader(w, r.Body, h.opts.MaxRequestBytes)
 	}
+	// Every request acts as the caller its token names (none: anonymous),
+	// never with the host's own authority.
+	r = r.WithContext(h.b.WithToken(r.Context(), requestToken(r)))
 	if err := f(w, r, params); err != nil {
 		h.fail(w, r, err)
 	}

@@ -115,6 +115,12 @@ func (s *Server) authorize(ctx context.Context) (*acl.ACL, error) {
 	return a, err
 }
 
+// CallerACL resolves the caller of ctx to what it may do: the management
+// ACL for the host's own calls and with ACLs off, the token's policies
+// otherwise. It fails with ErrTokenNotFound for an unknown or expired
+// token.
+func (s *Server) CallerACL(ctx context.Context) (*acl.ACL, error) { return s.authorize(ctx) }
+
 // authorizeToken is authorize that also returns the caller's token (nil
 // for the host, the anonymous caller, or with ACLs off).
 func (s *Server) authorizeToken(ctx context.Context) (*acl.ACL, *structs.ACLToken, error) {

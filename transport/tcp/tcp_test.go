@@ -17,16 +17,14 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 	"golang.org/x/net/nettest"
 
+	"github.com/droverhq/drover/internal/leakcheck"
 	"github.com/droverhq/drover/transport"
 	"github.com/droverhq/drover/transport/tcp"
 )
 
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
-}
+func TestMain(m *testing.M) { leakcheck.VerifyTestMain(m) }
 
 // echoServer listens with tr and echoes every connection back until the
 // test ends.

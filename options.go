@@ -169,6 +169,17 @@ type ServerOptions struct {
 	// JobTrackedVersions is how many versions of a job are kept. Default 6.
 	JobTrackedVersions int
 
+	// TLS configures mutual TLS on RPC and HTTPS (the tls block); nil
+	// leaves both plain.
+	TLS *TLSOptions
+	// ACL configures access control (the acl block).
+	ACL ACLOptions
+	// ACLTokenGCThreshold is how long after it expired an ACL token is
+	// removed. Default 1h.
+	ACLTokenGCThreshold time.Duration
+	// Limits bounds connections and handshakes (the limits block).
+	Limits Limits
+
 	// Logger receives the server's logs. Default: discard.
 	Logger *slog.Logger
 	// Registerer receives the server's metrics. Default: none are registered.
@@ -303,6 +314,10 @@ func (o ServerOptions) WithDefaults() ServerOptions {
 	setDefault(&o.JobDefaultPriority, 50)
 	setDefault(&o.JobMaxPriority, 100)
 	setDefault(&o.JobTrackedVersions, 6)
+	setDefault(&o.ACLTokenGCThreshold, time.Hour)
+	setDefault(&o.ACL.TokenMinExpirationTTL, time.Minute)
+	setDefault(&o.ACL.TokenMaxExpirationTTL, 24*time.Hour)
+	o.Limits.setDefaults()
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -381,7 +396,7 @@ func (o ServerOptions) Validate() error {
 		"eval_gc_threshold": o.EvalGCThreshold, "batch_eval_gc_threshold": o.BatchEvalGCThreshold,
 		"deployment_gc_threshold": o.DeploymentGCThreshold, "raft_snapshot_interval": o.RaftSnapshotInterval,
 		"server_join.retry_interval": o.ServerJoin.RetryInterval, "plan_rejection_tracker.node_window": o.PlanRejectionTracker.NodeWindow,
-		"dead_server_threshold": o.DeadServerThreshold,
+		"dead_server_threshold": o.DeadServerThreshold, "acl_token_gc_threshold": o.ACLTokenGCThreshold,
 	} {
 		if d < 0 {
 			add("%s must not be negative, got %v", name, d)
@@ -400,6 +415,11 @@ func (o ServerOptions) Validate() error {
 	}
 	if o.RejoinAfterLeave && o.Store != nil {
 		add("rejoin_after_leave needs a server that owns its store (DataDir without Store)")
+	}
+	o.TLS.validate(add)
+	o.Limits.validate(add)
+	if o.ACL.TokenMinExpirationTTL > o.ACL.TokenMaxExpirationTTL {
+		add("acl: token_min_expiration_ttl (%v) is above token_max_expiration_ttl (%v)", o.ACL.TokenMinExpirationTTL, o.ACL.TokenMaxExpirationTTL)
 	}
 	return errors.Join(errs...)
 }
@@ -422,8 +442,12 @@ type ClientOptions struct {
 	DataDir string
 	// Servers are the RPC addresses of servers to register with. Required.
 	Servers []string
-	// Transport carries RPC traffic. Default: plain TCP.
+	// Transport carries RPC traffic. Default: plain TCP, or mutual TLS
+	// when TLS.RPC is set.
 	Transport transport.Transport
+	// TLS configures mutual TLS with the servers (the tls block); the
+	// client's certificate should carry client.<region>.nomad.
+	TLS *TLSOptions
 
 	// Drivers run tasks. Default: the fn driver alone, with Functions
 	// registered. exec (driver/exec) and raw_exec (driver/rawexec, host
@@ -497,6 +521,7 @@ func (o ClientOptions) Validate() error {
 	if d := o.DrainOnShutdown; d != nil && d.Deadline < 0 {
 		errs = append(errs, optErr("drain_on_shutdown.deadline must not be negative, got %v (use Force)", d.Deadline))
 	}
+	o.TLS.validate(func(format string, args ...any) { errs = append(errs, optErr(format, args...)) })
 	names := map[string]bool{}
 	for _, d := range o.Drivers {
 		if d == nil {

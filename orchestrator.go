@@ -27,6 +27,7 @@ import (
 	"github.com/droverhq/drover/heartbeat"
 	"github.com/droverhq/drover/server"
 	"github.com/droverhq/drover/structs"
+	"github.com/droverhq/drover/transport/tcp"
 )
 
 // The data model, under the names a user of the package writes.
@@ -141,6 +142,8 @@ type Server struct {
 	opts     ServerOptions
 	logger   *slog.Logger
 	gatherer prometheus.Gatherer
+	// tls is the certificate material of RPC and HTTPS; nil without TLS.
+	tls *tcp.Material
 }
 
 // NewServer validates opts, fills in defaults, and starts a server. It
@@ -155,6 +158,18 @@ func NewServer(opts ServerOptions) (*Server, error) {
 	if numSchedulers == NoSchedulers {
 		numSchedulers = 0
 	}
+	material, err := o.TLS.loadMaterial()
+	if err != nil {
+		return nil, err
+	}
+	var rpcTLS *tcp.Material
+	if o.TLS.enabled() && o.TLS.RPC {
+		rpcTLS = material
+	}
+	tr, err := secureTransport(o.Transport, rpcTLS, o.Limits.RPCHandshakeTimeout, connLimit(o.Limits.RPCMaxConnsPerClient))
+	if err != nil {
+		return nil, err
+	}
 	srv, err := server.New(server.Config{
 		Name:          o.Name,
 		Region:        o.Region,
@@ -163,7 +178,15 @@ func NewServer(opts ServerOptions) (*Server, error) {
 		Store:         o.Store,
 		BindAddr:      o.BindAddr,
 		AdvertiseAddr: o.AdvertiseAddr,
-		Transport:     o.Transport,
+		Transport:     tr,
+
+		TLS:                  rpcTLS,
+		VerifyServerHostname: o.TLS != nil && o.TLS.VerifyServerHostname,
+		RPCHandshakeTimeout:  o.Limits.RPCHandshakeTimeout,
+		ACL: server.ACLConfig{
+			Enabled: o.ACL.Enabled, ReplicationToken: o.ACL.ReplicationToken,
+			TokenMinExpirationTTL: o.ACL.TokenMinExpirationTTL, TokenMaxExpirationTTL: o.ACL.TokenMaxExpirationTTL,
+		},
 
 		BootstrapExpect:     o.BootstrapExpect,
 		StaticPeers:         slices.Clone(o.StaticPeers),
@@ -209,6 +232,7 @@ func NewServer(opts ServerOptions) (*Server, error) {
 		GC: gc.Config{
 			NodeGCThreshold: o.NodeGCThreshold, JobGCThreshold: o.JobGCThreshold,
 			EvalGCThreshold: o.EvalGCThreshold, BatchEvalGCThreshold: o.BatchEvalGCThreshold,
+			ACLTokenGCThreshold: o.ACLTokenGCThreshold,
 		},
 		JobGCInterval: o.JobGCInterval,
 
@@ -224,12 +248,14 @@ func NewServer(opts ServerOptions) (*Server, error) {
 	// A registry the host passes (prometheus.NewRegistry) also gathers:
 	// then /v1/metrics serves it.
 	g, _ := o.Registerer.(prometheus.Gatherer)
-	return &Server{Server: srv, opts: o, logger: o.Logger, gatherer: g}, nil
+	return &Server{Server: srv, opts: o, logger: o.Logger, gatherer: g, tls: material}, nil
 }
 
 // Client is a running client agent.
 type Client struct {
 	*client.Client
+	// tls is the certificate material of RPC; nil without TLS.
+	tls *tcp.Material
 }
 
 // NewClient validates opts, fingerprints the host and starts a client. It
@@ -256,6 +282,18 @@ func NewClient(opts ClientOptions) (*Client, error) {
 	} else if len(o.Functions) > 0 {
 		return nil, optErr("Functions are registered on the default fn driver; register them on the fn driver you passed instead")
 	}
+	material, err := o.TLS.loadMaterial()
+	if err != nil {
+		return nil, err
+	}
+	var rpcTLS *tcp.Material
+	if o.TLS.enabled() && o.TLS.RPC {
+		rpcTLS = material
+	}
+	tr, err := secureTransport(o.Transport, rpcTLS, 0, 0)
+	if err != nil {
+		return nil, err
+	}
 	var drain *client.DrainConfig
 	if d := o.DrainOnShutdown; d != nil {
 		drain = &client.DrainConfig{Deadline: d.Deadline, IgnoreSystemJobs: d.IgnoreSystemJobs}
@@ -264,18 +302,19 @@ func NewClient(opts ClientOptions) (*Client, error) {
 		}
 	}
 	c, err := client.New(client.Config{
-		Name:           o.Name,
-		Region:         o.Region,
-		Datacenter:     o.Datacenter,
-		NodeClass:      o.NodeClass,
-		Meta:           o.Meta,
-		DataDir:        o.DataDir,
-		Servers:        slices.Clone(o.Servers),
-		Transport:      o.Transport,
-		Drivers:        drivers,
-		Fingerprinters: o.Fingerprinters,
-		Logger:         o.Logger,
-		Registerer:     o.Registerer,
+		Name:             o.Name,
+		Region:           o.Region,
+		Datacenter:       o.Datacenter,
+		NodeClass:        o.NodeClass,
+		Meta:             o.Meta,
+		DataDir:          o.DataDir,
+		Servers:          slices.Clone(o.Servers),
+		Transport:        tr,
+		VerifyServerName: rpcTLS != nil && o.TLS.VerifyServerHostname,
+		Drivers:          drivers,
+		Fingerprinters:   o.Fingerprinters,
+		Logger:           o.Logger,
+		Registerer:       o.Registerer,
 
 		StopOnShutdown:   stopOnShutdown,
 		DrainOnShutdown:  drain,
@@ -285,5 +324,5 @@ func NewClient(opts ClientOptions) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Client{Client: c}, nil
+	return &Client{Client: c, tls: material}, nil
 }

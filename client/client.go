@@ -34,17 +34,21 @@ import (
 // Config is what a client needs; the drover package builds it from
 // ClientOptions with defaults applied and validated.
 type Config struct {
-	Name           string
-	Region         string
-	Datacenter     string
-	NodeClass      string
-	Meta           map[string]string
-	DataDir        string
-	Servers        []string
-	Transport      transport.Transport
-	Drivers        []driver.Driver
-	Fingerprinters []fingerprint.Fingerprinter
-	Logger         *slog.Logger
+	Name       string
+	Region     string
+	Datacenter string
+	NodeClass  string
+	Meta       map[string]string
+	DataDir    string
+	Servers    []string
+	Transport  transport.Transport
+	// VerifyServerName makes the client accept a server only with a
+	// certificate for server.<Region>.nomad (verify_server_hostname);
+	// Transport must carry the TLS material.
+	VerifyServerName bool
+	Drivers          []driver.Driver
+	Fingerprinters   []fingerprint.Fingerprinter
+	Logger           *slog.Logger
 	// Registerer receives the client's metrics; nil registers none.
 	Registerer prometheus.Registerer
 	// UpdateInterval is how often allocation status changes are batched to
@@ -142,7 +146,7 @@ func New(cfg Config) (*Client, error) {
 		logger:    cfg.Logger.With("agent", "client", "node_id", id.NodeID),
 		id:        id,
 		drivers:   map[string]driver.Driver{},
-		servers:   newServerConns(cfg.Transport, cfg.Servers),
+		servers:   newServerConns(cfg.Transport, cfg.Servers, serverNameFor(cfg)),
 		artifacts: &artifact.Fetcher{},
 		ready:     make(chan struct{}),
 		done:      make(chan struct{}),

@@ -8,17 +8,20 @@ import (
 	"sync"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/droverhq/drover/internal/rpcerr"
 	"github.com/droverhq/drover/structs"
 	"github.com/droverhq/drover/transport"
+	"github.com/droverhq/drover/transport/tcp"
 )
 
 // serverConns keeps one RPC connection per known server and fails over to
 // the next server when the current one is unreachable or not the leader.
 type serverConns struct {
 	transport transport.Transport
+	// serverName, when set, is the name a server's certificate must carry
+	// (server.<region>.nomad, with verify_server_hostname).
+	serverName string
 
 	mu      sync.Mutex
 	servers []string
@@ -26,8 +29,8 @@ type serverConns struct {
 	conns   map[string]*grpc.ClientConn
 }
 
-func newServerConns(t transport.Transport, servers []string) *serverConns {
-	return &serverConns{transport: t, servers: append([]string(nil), servers...), conns: map[string]*grpc.ClientConn{}}
+func newServerConns(t transport.Transport, servers []string, serverName string) *serverConns {
+	return &serverConns{transport: t, serverName: serverName, servers: append([]string(nil), servers...), conns: map[string]*grpc.ClientConn{}}
 }
 
 // setServers replaces the list of servers (from a heartbeat reply), keeping
@@ -64,8 +67,11 @@ func (s *serverConns) conn() (structs.DroverClient, string, error) {
 	if cc == nil {
 		var err error
 		cc, err = grpc.NewClient("passthrough:///"+addr,
-			grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithTransportCredentials(tcp.GRPCCredentials(0)),
 			grpc.WithContextDialer(func(ctx context.Context, a string) (net.Conn, error) {
+				if s.serverName != "" {
+					ctx = tcp.WithServerName(ctx, s.serverName)
+				}
 				return s.transport.Dial(ctx, a)
 			}),
 		)
@@ -121,4 +127,16 @@ func (s *serverConns) close() {
 		_ = cc.Close()
 		delete(s.conns, a)
 	}
+}
+
+// serverNameFor is the name servers must prove, or "" for no check.
+func serverNameFor(cfg Config) string {
+	if !cfg.VerifyServerName {
+		return ""
+	}
+	region := cfg.Region
+	if region == "" {
+		region = "global"
+	}
+	return tcp.ServerName(region)
 }

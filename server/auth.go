@@ -137,6 +137,7 @@ func (s *Server) authorizeToken(ctx context.Context) (*acl.ACL, *structs.ACLToke
 	}
 	tok, err := s.resolveToken(ctx, secret)
 	if err != nil {
+		s.metrics.aclDenied.Inc()
 		return nil, nil, err
 	}
 	if tok.Type == structs.ACLTokenTypeManagement {
@@ -180,6 +181,7 @@ func (s *Server) allow(ctx context.Context, what string, ok func(*acl.ACL) bool)
 		return err
 	}
 	if !ok(a) {
+		s.metrics.aclDenied.Inc()
 		return errDenied(what)
 	}
 	return nil

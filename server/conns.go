@@ -10,30 +10,40 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/connectivity"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
 
 	"github.com/droverhq/drover/structs"
 	"github.com/droverhq/drover/transport"
+	"github.com/droverhq/drover/transport/tcp"
 )
 
 // connPool keeps one gRPC connection per server address, for raft traffic
-// and for calls forwarded to the leader. Connections reconnect with a short
-// back-off, so a server that comes back is reached again within a second.
+// and for calls forwarded to the leader or to other regions. Connections
+// reconnect with a short back-off, so a server that comes back is reached
+// again within a second.
 type connPool struct {
 	transport transport.Transport
+	// region is this server's region; with verifyNames, a server dialed
+	// must prove it is a server of the region it is dialed for.
+	region      string
+	verifyNames bool
 
 	mu     sync.Mutex
 	conns  map[string]*grpc.ClientConn
 	closed bool
 }
 
-func newConnPool(t transport.Transport) *connPool {
-	return &connPool{transport: t, conns: map[string]*grpc.ClientConn{}}
+func newConnPool(t transport.Transport, region string, verifyNames bool) *connPool {
+	return &connPool{transport: t, region: region, verifyNames: verifyNames, conns: map[string]*grpc.ClientConn{}}
 }
 
-// get returns the connection to addr, creating it if needed.
-func (p *connPool) get(addr string) (*grpc.ClientConn, error) {
+// get returns the connection to addr, a server of this region, creating
+// it if needed.
+func (p *connPool) get(addr string) (*grpc.ClientConn, error) { return p.getIn(addr, "") }
+
+// getIn returns the connection to addr, a server of region ("" for this
+// one), creating it if needed.
+func (p *connPool) getIn(addr, region string) (*grpc.ClientConn, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
@@ -42,9 +52,15 @@ func (p *connPool) get(addr string) (*grpc.ClientConn, error) {
 	if cc := p.conns[addr]; cc != nil {
 		return cc, nil
 	}
+	if region == "" {
+		region = p.region
+	}
 	cc, err := grpc.NewClient("passthrough:///"+addr,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithTransportCredentials(tcp.GRPCCredentials(0)),
 		grpc.WithContextDialer(func(ctx context.Context, a string) (net.Conn, error) {
+			if p.verifyNames {
+				ctx = tcp.WithServerName(ctx, tcp.ServerName(region))
+			}
 			return p.transport.Dial(ctx, a)
 		}),
 		grpc.WithConnectParams(grpc.ConnectParams{
@@ -65,7 +81,12 @@ func (p *connPool) get(addr string) (*grpc.ClientConn, error) {
 // without sending anything when the server cannot be reached, so a caller
 // knows a request it then sends was not sent before.
 func (p *connPool) ready(ctx context.Context, addr string) (structs.DroverClient, error) {
-	cc, err := p.get(addr)
+	return p.readyIn(ctx, addr, "")
+}
+
+// readyIn is ready for a server of region ("" for this one).
+func (p *connPool) readyIn(ctx context.Context, addr, region string) (structs.DroverClient, error) {
+	cc, err := p.getIn(addr, region)
 	if err != nil {
 		return nil, err
 	}

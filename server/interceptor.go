@@ -2,8 +2,10 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"runtime/debug"
 
+	"github.com/droverhq/drover/internal/rpcerr"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -45,3 +47,9 @@ type authStream struct {
 }
 
 func (a *authStream) Context() context.Context { return a.ctx }
+
+// statusDenied is a PermissionDenied status that names the sentinel, so
+// the caller's errors.Is(err, ErrPermissionDenied) holds.
+func statusDenied(msg string) error {
+	return rpcerr.To(fmt.Errorf("%w: %s", ErrPermissionDenied, msg))
+}

@@ -41,6 +41,10 @@ type metrics struct {
 	// nodesDisconnected counts nodes marked disconnected (allocations with
 	// a disconnect window wait for them) after missing their TTL.
 	nodesDisconnected prometheus.Counter
+	// security
+	refusedPeers prometheus.Counter
+	refusedConns prometheus.Counter
+	aclDenied    prometheus.Counter
 }
 
 // gauges reads the live values the gauge functions report. Its fields are
@@ -106,6 +110,9 @@ func newMetrics(reg prometheus.Registerer, g gauges) (*metrics, error) {
 		heartbeatsExpired: counter("heartbeats_expired_total", "Heartbeat TTL timers that expired on the leader."),
 		nodesDisconnected: counter("nodes_marked_disconnected_total",
 			"Nodes marked disconnected after missing their heartbeat TTL while allocations with max_client_disconnect wait for them."),
+		refusedPeers: counter("rpc_peers_refused_total", "RPCs refused because the peer's certificate does not fit the role or region the call needs."),
+		refusedConns: counter("rpc_conns_refused_total", "RPC connections closed at once because their client already had rpc_max_conns_per_client open."),
+		aclDenied:    counter("acl_denied_total", "Calls refused by an ACL check or an unknown or expired token."),
 	}
 	for _, ev := range []string{"taken", "sent", "installed"} {
 		m.snapshots.WithLabelValues(ev)
@@ -119,7 +126,7 @@ func newMetrics(reg prometheus.Registerer, g gauges) (*metrics, error) {
 	for _, c := range []prometheus.Collector{
 		m.leader, m.jobsRegistered, m.heartbeats, m.nodesDown, m.plansApplied, m.gcReaped,
 		m.commitTime, m.leaderChanges, m.plansRejected, m.planNodesRejected, m.placements, m.evalLatency, m.heartbeatsExpired,
-		m.nodesDisconnected,
+		m.nodesDisconnected, m.refusedPeers, m.refusedConns, m.aclDenied,
 		m.snapshots, m.snapshotIndex, m.gossipMembers,
 		gaugeFunc("raft", "applied_index", "Index of the last raft entry applied on this server.", g.appliedIndex),
 		gaugeFunc("server", "broker_ready_evals", "Evaluations ready in the leader's broker.",

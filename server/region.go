@@ -67,7 +67,7 @@ func (s *Server) regionCall(ctx context.Context, region string, remote func(cont
 	rand.Shuffle(len(candidates), func(i, j int) { candidates[i], candidates[j] = candidates[j], candidates[i] })
 	var lastErr error
 	for _, addr := range candidates[:min(len(candidates), 3)] {
-		c, err := s.pool.ready(ctx, addr)
+		c, err := s.pool.readyIn(ctx, addr, region)
 		if err != nil {
 			lastErr = err
 			continue

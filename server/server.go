@@ -108,6 +108,16 @@ type Config struct {
 
 	// ACL configures access control lists.
 	ACL ACLConfig
+	// TLS, when set, is the mutual TLS material every RPC connection is
+	// authenticated with; Transport must have been built with it (a
+	// tcp.Transport whose Material it is). With VerifyServerHostname, a
+	// peer's certificate must name its role and region: servers take part
+	// in raft and forwarding only with server.<region>.nomad, and node calls
+	// need client.<region>.nomad or the server name.
+	TLS                  *tcp.Material
+	VerifyServerHostname bool
+	// RPCHandshakeTimeout bounds a peer's TLS handshake. Default 5s.
+	RPCHandshakeTimeout time.Duration
 
 	// DisableEventBroker turns the event stream off; EventBufferSize is
 	// how many applied entries' events are kept for subscribers.
@@ -288,7 +298,7 @@ func New(cfg Config) (*Server, error) {
 		Id: id, Name: cfg.Name, Addr: advertise, Region: cfg.Region, Datacenter: cfg.Datacenter, Voter: !cfg.NonVoting,
 	}
 	s.logger = s.logger.With("raft_id", fmt.Sprintf("%x", id))
-	s.pool = newConnPool(cfg.Transport)
+	s.pool = newConnPool(cfg.Transport, cfg.Region, cfg.TLS != nil && cfg.VerifyServerHostname)
 	s.fsm = &fsm{state: s.state, listener: s}
 
 	mult := max(cfg.RaftMultiplier, 1)
@@ -323,6 +333,7 @@ func New(cfg Config) (*Server, error) {
 
 	s.grpc = grpc.NewServer(
 		grpc.MaxRecvMsgSize(maxRPCMessage),
+		grpc.Creds(tcp.GRPCCredentials(cfg.RPCHandshakeTimeout)),
 		grpc.ChainUnaryInterceptor(s.unaryInterceptor),
 		grpc.ChainStreamInterceptor(s.streamInterceptor),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: time.Second, PermitWithoutStream: true}),

@@ -79,12 +79,23 @@ func decode(rules string) (*Policy, error) {
 		file  *hcl.File
 		diags hcl.Diagnostics
 	)
-	if err := parseSafely(func() {
-		if trimmed := bytes.TrimLeft(d.src, " \t\r\n"); len(trimmed) > 0 && trimmed[0] == '{' {
+	isJSON := false
+	if trimmed := bytes.TrimLeft(d.src, " \t\r\n"); len(trimmed) > 0 && trimmed[0] == '{' {
+		isJSON = true
+	}
+	if err := parseSafely(func() error {
+		if isJSON {
+			if err := checkJSONShape(d.src); err != nil {
+				return err
+			}
 			file, diags = hcljson.Parse(d.src, "policy.json")
-		} else {
-			file, diags = hclsyntax.ParseConfig(d.src, "policy.hcl", hcl.InitialPos)
+			return nil
 		}
+		if err := checkNativeShape(d.src); err != nil {
+			return err
+		}
+		file, diags = hclsyntax.ParseConfig(d.src, "policy.hcl", hcl.InitialPos)
+		return nil
 	}); err != nil {
 		return nil, err
 	}
@@ -98,16 +109,17 @@ func decode(rules string) (*Policy, error) {
 	return d.policy(file.Body)
 }
 
-// parseSafely runs an HCL parser, turning a panic inside it into an error:
-// the parsers are not ours, and a policy must never take the server down.
-func parseSafely(parse func()) (err error) {
+// parseSafely runs an HCL lexer and parser, turning a panic inside them into
+// an error: the parsers are not ours, and a policy must never take the
+// server down. (A stack overflow cannot be recovered: the shape checks run
+// first to rule it out.)
+func parseSafely(parse func() error) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = invalidf("policy: the HCL parser failed on it")
 		}
 	}()
-	parse()
-	return nil
+	return parse()
 }
 
 // whereAt names the innermost block that holds the first error of diags, as
@@ -125,6 +137,11 @@ func whereAt(body *hclsyntax.Body, diags hcl.Diagnostics) string {
 	for at != nil && body != nil {
 		var inner *hclsyntax.Body
 		for _, b := range body.Blocks {
+			if !knownBlockType(b.Type) {
+				// Only name the blocks of the language: any other name
+				// is input, of any length.
+				continue
+			}
 			if r := b.Range(); r.Start.Byte <= at.Start.Byte && at.Start.Byte < r.End.Byte {
 				where = blockWhere(where, b.Type, b.Labels)
 				inner = b.Body
@@ -137,6 +154,17 @@ func whereAt(body *hclsyntax.Body, diags hcl.Diagnostics) string {
 		return "policy"
 	}
 	return where
+}
+
+// knownBlockType reports whether typ is a block type of the policy language,
+// at any depth.
+func knownBlockType(typ string) bool {
+	for _, s := range []bodySchema{policySchema, namespaceSchema, variablesSchema} {
+		if _, ok := s.blocks[typ]; ok {
+			return true
+		}
+	}
+	return false
 }
 
 // blockWhere names a block for errors: `namespace "dev"`, `node block`,

@@ -323,6 +323,7 @@ func TestParseErrors(t *testing.T) {
 		{"json interpolation stays literal", `{"node": {"policy": "${x}"}}`, []string{`invalid policy "${x}"`}},
 		{"long bad capability", `namespace "a" { capabilities = ["` + long + `"] }`, []string{`invalid capability "xxxx`, `"...`}},
 		{"long unknown key", long + ` {}`, []string{`unknown key "xxxx`}},
+		{"syntax error in a long unknown block", long + " {\n 0\n}", []string{"policy: Argument or block definition required"}},
 		{"long json key", `{"` + long + `": {}}`, []string{`unknown key "xxxx`}},
 		{"too long", `namespace "a" {}` + strings.Repeat(" ", MaxRulesSize), []string{"65552 bytes", "limit of 65536"}},
 	}
@@ -365,4 +366,51 @@ func TestQuote(t *testing.T) {
 	require.Equal(t, `"`+strings.Repeat("a", 63)+`"...`, quote(s))
 	require.Equal(t, "ab...", clip("abcdef", 2))
 	require.Equal(t, "a...", clip("aé", 2))
+}
+
+// TestParseLimits feeds Parse inputs that once overflowed the parser's stack
+// (which kills the process) or took it seconds; each must now be refused
+// early.
+func TestParseLimits(t *testing.T) {
+	fill := func(prefix, unit, suffix string) string {
+		n := (MaxRulesSize - len(prefix) - len(suffix)) / len(unit)
+		return prefix + strings.Repeat(unit, n) + suffix
+	}
+	cases := []struct {
+		name, rules, want string
+	}{
+		{"brackets", fill("node { policy = ", "[", " }"), "nests deeper than 32 levels"},
+		{"braces", fill("", "a {\n", ""), "nests deeper than 32 levels"},
+		{"objects", fill("node { policy = ", "{a=", " }"), "nests deeper than 32 levels"},
+		{"parentheses", fill("node { policy = ", "(", " }"), "other tokens"},
+		{"unary minus", fill("node { policy = ", "-", "1 }"), "other tokens"},
+		{"negations", fill("node { policy = ", "!", "true }"), "other tokens"},
+		{"conditionals", fill("node { policy = ", "true ? 1 : ", "1 }"), "other tokens"},
+		{"interpolations", fill(`node { policy = "`, "${", `" }`), "other tokens"},
+		{"nested strings", fill("node { policy = ", `"${`, ` }`), "nests deeper"},
+		{"for expressions", fill("node { policy = ", "[for x in ", "] }"), "nests deeper"},
+		{"hidden closers in comments", fill("node { policy = ", "[ # ]\n", " }"), "nests deeper than 32 levels"},
+		{"hidden closers in strings", fill("node { policy = ", `["]",`, " }"), "nests deeper than 32 levels"},
+		{"mismatched closers", fill("node { policy = ", "[}", " }"), "policy"},
+		{"escapes", fill(`node { policy = "`, "$${", `" }`), "more than 256 lines or escapes"},
+		{"heredoc lines", fill("node {\n policy = <<EOT\n", "x\n", "EOT\n}\n"), "more than 256 lines or escapes"},
+		{"json arrays", fill(`{"node": `, "[", ""), "nests deeper than 32 levels"},
+		{"json objects", fill("", `{"a":`, ""), "nests deeper than 32 levels"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			require.LessOrEqual(t, len(tc.rules), MaxRulesSize)
+			_, err := Parse(tc.rules)
+			require.ErrorIs(t, err, ErrInvalidPolicy)
+			require.Contains(t, err.Error(), tc.want)
+		})
+	}
+
+	// The limits leave room for any real policy: a big valid one parses.
+	big := fill("namespace \"a\" {\n capabilities = [", `"read-job",`, "]\n}\n")
+	_, err := Parse(big)
+	require.NoError(t, err)
+	deep := `{"namespace": [{"a": [{"variables": [{"path": [{"x": [{"capabilities": ["read"]}]}]}]}]}]}`
+	_, err = Parse(deep)
+	require.NoError(t, err)
 }

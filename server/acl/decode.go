@@ -124,7 +124,8 @@ func parseSafely(parse func() error) (err error) {
 
 // whereAt names the innermost block that holds the first error of diags, as
 // the decoder names blocks in its own errors, or "policy" when the error is
-// outside every block.
+// outside every block. It only descends into blocks the schema allows where
+// they stand: any other block type is input, of any length.
 func whereAt(body *hclsyntax.Body, diags hcl.Diagnostics) string {
 	var at *hcl.Range
 	for _, diag := range diags {
@@ -133,18 +134,17 @@ func whereAt(body *hclsyntax.Body, diags hcl.Diagnostics) string {
 			break
 		}
 	}
-	where := ""
+	where, schema := "", policySchema
 	for at != nil && body != nil {
 		var inner *hclsyntax.Body
 		for _, b := range body.Blocks {
-			if !knownBlockType(b.Type) {
-				// Only name the blocks of the language: any other name
-				// is input, of any length.
+			if _, known := schema.blocks[b.Type]; !known {
 				continue
 			}
 			if r := b.Range(); r.Start.Byte <= at.Start.Byte && at.Start.Byte < r.End.Byte {
 				where = blockWhere(where, b.Type, b.Labels)
 				inner = b.Body
+				schema = blockSchemas[b.Type]
 				break
 			}
 		}
@@ -156,15 +156,11 @@ func whereAt(body *hclsyntax.Body, diags hcl.Diagnostics) string {
 	return where
 }
 
-// knownBlockType reports whether typ is a block type of the policy language,
-// at any depth.
-func knownBlockType(typ string) bool {
-	for _, s := range []bodySchema{policySchema, namespaceSchema, variablesSchema} {
-		if _, ok := s.blocks[typ]; ok {
-			return true
-		}
-	}
-	return false
+// blockSchemas maps each block type to the schema of its body.
+var blockSchemas = map[string]bodySchema{
+	"namespace": namespaceSchema, "variables": variablesSchema, "path": pathSchema,
+	"node_pool": namedSchema, "host_volume": namedSchema, "operator": operatorSchema,
+	"node": levelSchema, "agent": levelSchema, "quota": levelSchema, "plugin": levelSchema,
 }
 
 // blockWhere names a block for errors: `namespace "dev"`, `node block`,

@@ -5,9 +5,11 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // FuzzParse checks that Parse never panics, that its errors stay short and
@@ -109,4 +111,49 @@ func exercise(t *testing.T, a *ACL, p *Policy) {
 	for _, hv := range p.HostVolumes {
 		a.AllowHostVolume(hv.Name)
 	}
+}
+
+// FuzzDenyWins checks, for any namespace rule name and namespace, that a
+// deny for that name in one policy beats a write for it in another, even
+// with a write for every namespace in a third.
+func FuzzDenyWins(f *testing.F) {
+	f.Add("default", "default", "submit-job")
+	f.Add("prod-*", "prod-api", "read-job")
+	f.Add("**", "x", "alloc-exec")
+	f.Add("*-api-*", "a-api-b", "list-jobs")
+	f.Fuzz(func(t *testing.T, name, ns, capability string) {
+		if !validNamespaceName(name) {
+			return
+		}
+		a := compile(t,
+			`namespace "`+name+`" { policy = "write" }`,
+			`namespace "*" { policy = "write" }`,
+			`namespace "`+name+`" { capabilities = ["deny"] }`,
+		)
+		governed := name == ns || (isGlob(name) && globMatch(name, ns))
+		if governed && (a.AllowNamespace(ns) || a.AllowNamespaceOperation(ns, capability)) {
+			t.Fatalf("namespace %q: the deny for %q is ignored", ns, name)
+		}
+		if !governed && !isGlob(ns) && a.AllowNamespace(ns) != (name != "*" && !globMatch(name, ns)) {
+			t.Fatalf("namespace %q: the write for every namespace is lost", ns)
+		}
+	})
+}
+
+// FuzzGlobMatch compares globMatch with a regular expression built from the
+// same pattern.
+func FuzzGlobMatch(f *testing.F) {
+	f.Add("a*b*c", "aXbYc")
+	f.Add("*", "")
+	f.Fuzz(func(t *testing.T, pattern, name string) {
+		// The regexp works on UTF-8 and globMatch on bytes: compare only
+		// where both see the same characters.
+		if len(pattern) > 64 || len(name) > 64 || !utf8.ValidString(pattern) || !utf8.ValidString(name) {
+			return
+		}
+		re := regexp.MustCompile("(?s)^" + strings.ReplaceAll(regexp.QuoteMeta(pattern), `\*`, ".*") + "$")
+		if got, want := globMatch(pattern, name), re.MatchString(name); got != want {
+			t.Fatalf("globMatch(%q, %q) = %v, want %v", pattern, name, got, want)
+		}
+	})
 }

@@ -324,6 +324,7 @@ func TestParseErrors(t *testing.T) {
 		{"long bad capability", `namespace "a" { capabilities = ["` + long + `"] }`, []string{`invalid capability "xxxx`, `"...`}},
 		{"long unknown key", long + ` {}`, []string{`unknown key "xxxx`}},
 		{"syntax error in a long unknown block", long + " {\n 0\n}", []string{"policy: Argument or block definition required"}},
+		{"blocks where they do not belong", "node {\n agent {\n  policy = $\n }\n}", []string{"node block: Invalid character"}},
 		{"long json key", `{"` + long + `": {}}`, []string{`unknown key "xxxx`}},
 		{"too long", `namespace "a" {}` + strings.Repeat(" ", MaxRulesSize), []string{"65552 bytes", "limit of 65536"}},
 	}

@@ -248,11 +248,9 @@ func allows(kind *capKind, caps capSet, capability string) bool {
 }
 
 // atLeast reports whether the merged level l allows an operation needing
-// want: deny allows nothing, and a level allows what lower ones do.
+// want: deny allows nothing, and a level allows what lower ones do. a must
+// not be nil.
 func (a *ACL) atLeast(l, want level) bool {
-	if a == nil {
-		return false
-	}
 	return a.management || (l != levelDeny && l >= want)
 }
 

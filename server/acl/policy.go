@@ -27,13 +27,16 @@ type Policy struct {
 	NodePools []NamedRule
 	// HostVolumes holds the host_volume blocks in the order written.
 	HostVolumes []NamedRule
-	// Node, Agent, Operator, Quota and Plugin are nil when their block is
-	// absent.
-	Node     *LevelRule
-	Agent    *LevelRule
+	// Node is the node block, nil when absent.
+	Node *LevelRule
+	// Agent is the agent block, nil when absent.
+	Agent *LevelRule
+	// Operator is the operator block, nil when absent.
 	Operator *OperatorRule
-	Quota    *LevelRule
-	Plugin   *LevelRule
+	// Quota is the quota block, nil when absent.
+	Quota *LevelRule
+	// Plugin is the plugin block, nil when absent.
+	Plugin *LevelRule
 }
 
 // NamespaceRule is a namespace block: the capabilities it grants in the

@@ -187,13 +187,15 @@ func (s *Server) allow(ctx context.Context, what string, ok func(*acl.ACL) bool)
 	return nil
 }
 
-// allowNamespace checks a namespace capability.
-func (s *Server) allowNamespace(ctx context.Context, ns, capability string) error {
+// allowNamespace checks a namespace capability: any one of capabilities
+// will do (Nomad's fine-grained ones stand beside the broad ones, such as
+// register-job beside submit-job).
+func (s *Server) allowNamespace(ctx context.Context, ns string, capabilities ...string) error {
 	if ns == "" {
 		ns = structs.DefaultNamespace
 	}
-	return s.allow(ctx, capability+" in namespace "+strconv.Quote(ns), func(a *acl.ACL) bool {
-		return a.AllowNamespaceOperation(ns, capability)
+	return s.allow(ctx, capabilities[0]+" in namespace "+strconv.Quote(ns), func(a *acl.ACL) bool {
+		return a.AllowNamespaceOperationAnyOf(ns, capabilities...)
 	})
 }
 
@@ -262,7 +264,7 @@ func (c *aclCache) compile(snap *state.Snapshot, names []string) (*acl.ACL, erro
 		}
 		parsed = append(parsed, pp)
 	}
-	a, err := acl.NewACL(parsed)
+	a, err := acl.Compile(parsed)
 	if err != nil {
 		return nil, err
 	}

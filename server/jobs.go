@@ -21,7 +21,7 @@ func (s *Server) RegisterJob(ctx context.Context, job *structs.Job) (*structs.Jo
 	if job == nil {
 		return nil, &structs.ValidationError{Problems: []string{"job is missing"}}
 	}
-	if err := s.allowNamespace(ctx, job.Namespace, acl.NamespaceCapabilitySubmitJob); err != nil {
+	if err := s.allowNamespace(ctx, job.Namespace, acl.NamespaceCapabilitySubmitJob, acl.NamespaceCapabilityRegisterJob); err != nil {
 		return nil, err
 	}
 	if r := s.otherRegion(ctx, job.Region); r != "" {
@@ -69,7 +69,11 @@ func (s *Server) DeregisterJob(ctx context.Context, namespace, jobID string, pur
 	if namespace == "" {
 		namespace = structs.DefaultNamespace
 	}
-	if err := s.allowNamespace(ctx, namespace, acl.NamespaceCapabilitySubmitJob); err != nil {
+	capability := acl.NamespaceCapabilityDeregisterJob
+	if purge {
+		capability = acl.NamespaceCapabilityPurgeJob
+	}
+	if err := s.allowNamespace(ctx, namespace, acl.NamespaceCapabilitySubmitJob, capability); err != nil {
 		return nil, err
 	}
 	if r := s.otherRegion(ctx, ""); r != "" {

@@ -95,7 +95,9 @@ func (b *apiBackend) Self() api.AgentInfo {
 	return api.AgentInfo{
 		Name: b.Name(), Region: b.Region(), Datacenter: b.Datacenter(), Addr: b.AdvertiseAddr(), Version: Version, Server: true,
 		RaftTerm: term, RaftAppliedIndex: applied, KnownRegions: len(b.Server.Regions()),
-		Config: map[string]any{"DataDir": o.DataDir},
+		Config: map[string]any{"DataDir": o.DataDir, "ACL": map[string]any{"Enabled": o.ACL.Enabled},
+			"TLSConfig": map[string]any{"EnableRPC": o.TLS != nil && o.TLS.RPC, "EnableHTTP": o.TLS != nil && o.TLS.HTTP,
+				"VerifyServerHostname": o.TLS != nil && o.TLS.VerifyServerHostname}},
 	}
 }
 

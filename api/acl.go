@@ -10,6 +10,7 @@ import (
 
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/droverhq/drover/server/acl"
 	"github.com/droverhq/drover/structs"
 )
 
@@ -360,4 +361,17 @@ func (h *Handler) deleteACLToken(w http.ResponseWriter, r *http.Request, params 
 		return err
 	}
 	return h.writeResult(w, idx, nil)
+}
+
+// check refuses a request whose caller lacks a permission the handler
+// checks itself (for endpoints with no backend call of their own).
+func (h *Handler) check(r *http.Request, what string, ok func(*acl.ACL) bool) error {
+	a, err := h.b.CallerACL(r.Context())
+	if err != nil {
+		return err
+	}
+	if !ok(a) {
+		return fmt.Errorf("%w: %s", structs.ErrPermissionDenied, what)
+	}
+	return nil
 }

@@ -4,6 +4,8 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+
+	"github.com/droverhq/drover/server/acl"
 )
 
 func (h *Handler) statusLeader(w http.ResponseWriter, r *http.Request, _ []string) error {
@@ -69,6 +71,9 @@ func memberToJSON(m Member) agentMemberJSON {
 }
 
 func (h *Handler) agentSelf(w http.ResponseWriter, r *http.Request, _ []string) error {
+	if err := h.check(r, "agent read", (*acl.ACL).AllowAgentRead); err != nil {
+		return err
+	}
 	return h.readAny(w, r, func(queryOptions) (any, error) {
 		self := h.self()
 		cfg := map[string]any{
@@ -115,6 +120,9 @@ type serverMembersJSON struct {
 }
 
 func (h *Handler) agentMembers(w http.ResponseWriter, r *http.Request, _ []string) error {
+	if err := h.check(r, "node read", (*acl.ACL).AllowNodeRead); err != nil {
+		return err
+	}
 	return h.readAny(w, r, func(queryOptions) (any, error) {
 		members, err := h.b.Members(r.Context())
 		if err != nil {

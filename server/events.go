@@ -26,9 +26,13 @@ func (s *Server) Events(ctx context.Context, req events.SubscribeRequest) (*even
 	if s.events == nil {
 		return nil, fmt.Errorf("%w: this server runs with enable_event_broker = false", events.ErrDisabled)
 	}
-	_, tok, err := s.authorizeToken(ctx)
+	a, tok, err := s.authorizeToken(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if !a.IsManagement() && !a.AllowNodeRead() && !a.AllowAnyNamespaceOperation(acl.NamespaceCapabilityReadJob) {
+		s.metrics.aclDenied.Inc()
+		return nil, errDenied("the event stream needs read-job in some namespace or node read")
 	}
 	req.Authorize = func() (func(events.Event) bool, error) {
 		a, err := s.authorize(AllowStale(ctx))
@@ -44,7 +48,7 @@ func (s *Server) Events(ctx context.Context, req events.SubscribeRequest) (*even
 	context.AfterFunc(ctx, sub.Close)
 	if tok != nil && tok.ExpirationTime != 0 {
 		// A subscriber waiting for events is told when its token expires.
-		t := time.AfterFunc(time.Until(time.Unix(0, tok.ExpirationTime)), func() {
+		t := time.AfterFunc(time.Duration(tok.ExpirationTime-s.cfg.Clock().UnixNano()), func() {
 			sub.End(fmt.Errorf("%w (expired)", ErrTokenNotFound))
 		})
 		context.AfterFunc(ctx, func() { t.Stop() })

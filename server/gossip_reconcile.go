@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/droverhq/drover/internal/rpcerr"
+	"github.com/droverhq/drover/structs"
 	"github.com/hashicorp/serf/serf"
 )
 
@@ -61,6 +63,11 @@ func (s *Server) reconcile(ctx context.Context) {
 				}
 			}
 			if p := ps.get(m.id); p == nil || p.Addr != want.Addr {
+				if err := s.verifyGossipPeer(ctx, want); err != nil {
+					s.logger.Warn("not adding a server of the gossip pool that does not prove it is one", "server", want.Name,
+						"addr", want.Addr, "error", err)
+					continue
+				}
 				if err := s.addPeerLocal(ctx, want, false); err != nil {
 					s.logger.Warn("adding a server from the gossip pool failed", "server", want.Name, "error", err)
 				}
@@ -108,4 +115,29 @@ func (s *Server) canRemoveFailed(members []serverMember) bool {
 		}
 	}
 	return alive >= voters/2+1
+}
+
+// verifyGossipPeer checks, with TLS on, that a server the gossip pool
+// announces answers on its RPC address with a certificate fit for a
+// server of this region (when verify_server_hostname is on) and with the
+// raft id it announced, before it becomes a raft peer: gossip alone proves
+// neither.
+func (s *Server) verifyGossipPeer(ctx context.Context, p *structs.RaftPeer) error {
+	if s.cfg.TLS == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	c, err := s.pool.ready(ctx, p.Addr)
+	if err != nil {
+		return err
+	}
+	info, err := c.ServerInfo(ctx, &structs.ServerInfoRequest{Self: s.self})
+	if err != nil {
+		return rpcerr.From(err)
+	}
+	if info.GetSelf().GetId() != p.Id {
+		return fmt.Errorf("%w: %s answers with raft id %x, not %x", ErrPermissionDenied, p.Addr, info.GetSelf().GetId(), p.Id)
+	}
+	return nil
 }

@@ -1,10 +1,12 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -18,6 +20,9 @@ type Options struct {
 	// MaxRequestBytes caps a request body; larger ones get HTTP 413.
 	// Default 4 MiB.
 	MaxRequestBytes int64
+	// BodyReadTimeout bounds the reading of a request's body, so a client
+	// that sends it slowly cannot hold a handler. Default 30s.
+	BodyReadTimeout time.Duration
 	// MaxBlockingWait caps the wait of a blocking query. Default 5 minutes
 	// (also the wait when a query sets none).
 	MaxBlockingWait time.Duration
@@ -51,6 +56,9 @@ type route struct {
 func NewHandler(b Backend, opts Options) *Handler {
 	if opts.MaxRequestBytes <= 0 {
 		opts.MaxRequestBytes = 4 << 20
+	}
+	if opts.BodyReadTimeout <= 0 {
+		opts.BodyReadTimeout = 30 * time.Second
 	}
 	if opts.MaxBlockingWait <= 0 {
 		opts.MaxBlockingWait = 5 * time.Minute
@@ -180,8 +188,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			fmt.Sprintf("method %s not allowed on %s (allowed: %s)", r.Method, r.URL.Path, strings.Join(allowed, ", ")), nil)
 		return
 	}
-	if r.Body != nil {
-		r.Body = http.MaxBytesReader(w, r.Body, h.opts.MaxRequestBytes)
+	if err := h.readBody(w, r); err != nil {
+		h.fail(w, r, err)
+		return
 	}
 	// Every request acts as the caller its token names (none: anonymous),
 	// never with the host's own authority.
@@ -256,4 +265,29 @@ func (h *Handler) self() AgentInfo {
 	info := h.b.Self()
 	info.Client = info.Client || h.opts.Client
 	return info
+}
+
+// readBody reads the request's body whole, within the size limit and
+// BodyReadTimeout, before the handler runs: a client that trickles its
+// body, or sends too much, is cut off without holding a handler or the
+// server's memory.
+func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) error {
+	if r.Body == nil || r.Body == http.NoBody {
+		return nil
+	}
+	rc := http.NewResponseController(w)
+	deadline := rc.SetReadDeadline(time.Now().Add(h.opts.BodyReadTimeout)) == nil
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.opts.MaxRequestBytes))
+	if deadline {
+		_ = rc.SetReadDeadline(time.Time{})
+	}
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return err
+		}
+		return badRequest("reading the request body: %v", err)
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	return nil
 }

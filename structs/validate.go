@@ -150,7 +150,7 @@ func (j *Job) Validate(limits Limits) error {
 		p.addf("", "job is missing")
 		return p.err()
 	}
-	prefix := fmt.Sprintf("job %q: ", j.Id)
+	prefix := "job " + Quote(j.Id) + ": "
 	switch {
 	case j.Id == "":
 		prefix = "job: "
@@ -167,7 +167,7 @@ func (j *Job) Validate(limits Limits) error {
 	case JobTypeService, JobTypeBatch, JobTypeSystem, JobTypeSysBatch:
 	default:
 		if !slices.Contains(limits.JobTypes, j.Type) {
-			p.addf(prefix, "type %q is not one of service, batch, system, sysbatch%s", j.Type, extraTypes(limits.JobTypes))
+			p.addf(prefix, "type %s is not one of service, batch, system, sysbatch%s", Quote(j.Type), extraTypes(limits.JobTypes))
 		}
 	}
 	maxPrio := limits.MaxPriority
@@ -181,7 +181,7 @@ func (j *Job) Validate(limits Limits) error {
 		if dc == "" {
 			p.addf(prefix, "datacenter %d is empty", i)
 		} else if _, err := path.Match(dc, ""); err != nil {
-			p.addf(prefix, "datacenter %q is not a valid pattern", dc)
+			p.addf(prefix, "datacenter %s is not a valid pattern", Quote(dc))
 		}
 	}
 	validateConstraints(&p, prefix, j.Constraints)
@@ -198,10 +198,10 @@ func (j *Job) Validate(limits Limits) error {
 		if tg.Name == "" {
 			p.addf(prefix, "group %d: name is required", i)
 		} else if groups[tg.Name] {
-			p.addf(prefix, "group %q is defined more than once", tg.Name)
+			p.addf(prefix, "group %s is defined more than once", Quote(tg.Name))
 		}
 		groups[tg.Name] = true
-		tg.validate(&p, prefix+fmt.Sprintf("group %q: ", tg.Name))
+		tg.validate(&p, prefix+"group "+Quote(tg.Name)+": ")
 	}
 	return p.err()
 }
@@ -229,7 +229,7 @@ func (tg *TaskGroup) validate(p *problems, prefix string) {
 			p.addf(prefix, "restart: interval and delay must be >= 0")
 		}
 		if rp.Mode != RestartModeFail && rp.Mode != RestartModeDelay {
-			p.addf(prefix, "restart: mode %q is not one of fail, delay", rp.Mode)
+			p.addf(prefix, "restart: mode %s is not one of fail, delay", Quote(rp.Mode))
 		}
 	}
 	if len(tg.Tasks) == 0 {
@@ -244,10 +244,10 @@ func (tg *TaskGroup) validate(p *problems, prefix string) {
 		if t.Name == "" {
 			p.addf(prefix, "task %d: name is required", i)
 		} else if tasks[t.Name] {
-			p.addf(prefix, "task %q is defined more than once", t.Name)
+			p.addf(prefix, "task %s is defined more than once", Quote(t.Name))
 		}
 		tasks[t.Name] = true
-		t.validate(p, prefix+fmt.Sprintf("task %q: ", t.Name))
+		t.validate(p, prefix+"task "+Quote(t.Name)+": ")
 	}
 }
 
@@ -288,12 +288,12 @@ func validateConstraints(p *problems, prefix string, cs []*Constraint) {
 			op = "="
 		}
 		if !KnownConstraintOperand(op) {
-			p.addf(prefix, "constraint %d: unknown operator %q", i, c.Operand)
+			p.addf(prefix, "constraint %d: unknown operator %s", i, Quote(c.Operand))
 			continue
 		}
 		if op == ConstraintRegex {
 			if _, err := regexp.Compile(c.RTarget); err != nil {
-				p.addf(prefix, "constraint %d: bad regexp %q: %v", i, c.RTarget, err)
+				p.addf(prefix, "constraint %d: bad regexp %s: %s", i, Quote(c.RTarget), clipErr(err))
 			}
 		}
 		if c.LTarget == "" && op != ConstraintDistinctHosts {

@@ -166,7 +166,7 @@ func TestValidateReportsEachProblem(t *testing.T) {
 		{"id starting with a dash", Limits{}, func(j *Job) { j.Id = "-web" },
 			`job "-web": id may hold only letters, digits, '_', '-' and '.', and must start with a letter or digit`},
 		{"id too long", Limits{}, func(j *Job) { j.Id = strings.Repeat("a", 129) },
-			`job "` + strings.Repeat("a", 129) + `": id is longer than 128 characters`},
+			`job "` + strings.Repeat("a", 128) + `"…(129 bytes): id is longer than 128 characters`},
 		{"empty namespace", Limits{}, func(j *Job) { j.Namespace = "" },
 			`job "web": namespace is required`},
 		{"empty datacenter", Limits{}, func(j *Job) { j.Datacenters = []string{"dc1", ""} },

@@ -160,6 +160,9 @@ func (j *Job) Validate(limits Limits) error {
 	case !validJobID.MatchString(j.Id):
 		p.addf(prefix, "id may hold only letters, digits, '_', '-' and '.', and must start with a letter or digit")
 	}
+	if strings.ContainsRune(j.Name, 0) {
+		p.addf(prefix, "name may not contain a NUL byte")
+	}
 	if j.Namespace == "" {
 		p.addf(prefix, "namespace is required")
 	}
@@ -195,10 +198,15 @@ func (j *Job) Validate(limits Limits) error {
 			p.addf(prefix, "group %d is missing", i)
 			continue
 		}
-		if tg.Name == "" {
+		switch {
+		case tg.Name == "":
 			p.addf(prefix, "group %d: name is required", i)
-		} else if groups[tg.Name] {
+		case groups[tg.Name]:
 			p.addf(prefix, "group %s is defined more than once", Quote(tg.Name))
+		default:
+			if err := CheckPathName(tg.Name); err != nil {
+				p.addf(prefix, "group %d: name %s: %v", i, Quote(tg.Name), err)
+			}
 		}
 		groups[tg.Name] = true
 		tg.validate(&p, prefix+"group "+Quote(tg.Name)+": ")
@@ -241,10 +249,18 @@ func (tg *TaskGroup) validate(p *problems, prefix string) {
 			p.addf(prefix, "task %d is missing", i)
 			continue
 		}
-		if t.Name == "" {
+		switch {
+		case t.Name == "":
 			p.addf(prefix, "task %d: name is required", i)
-		} else if tasks[t.Name] {
+		case tasks[t.Name]:
 			p.addf(prefix, "task %s is defined more than once", Quote(t.Name))
+		case t.Name == ReservedTaskName:
+			p.addf(prefix, "task %d: name %s is reserved for the allocation's shared directory", i, Quote(t.Name))
+		default:
+			// The task's name is its directory's and its log files'.
+			if err := CheckPathName(t.Name); err != nil {
+				p.addf(prefix, "task %d: name %s: %v", i, Quote(t.Name), err)
+			}
 		}
 		tasks[t.Name] = true
 		t.validate(p, prefix+"task "+Quote(t.Name)+": ")

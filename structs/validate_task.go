@@ -4,7 +4,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/url"
-	"path"
 	"strings"
 )
 
@@ -45,9 +44,8 @@ func validateArtifact(p *problems, prefix string, a *Artifact) {
 			p.addf(prefix, "source %s: scheme must be http, https or file, or the source an absolute path", Quote(a.Source))
 		}
 	}
-	if d := path.Clean(strings.ReplaceAll(a.Destination, `\`, "/")); a.Destination != "" &&
-		(path.IsAbs(d) || d == ".." || strings.HasPrefix(d, "../")) {
-		p.addf(prefix, "destination %s must be inside the task directory", Quote(a.Destination))
+	if why := checkRelativePath(a.Destination); why != "" {
+		p.addf(prefix, "destination %s %s", Quote(a.Destination), why)
 	}
 	for k, v := range a.Options {
 		switch k {

@@ -100,6 +100,10 @@ type Config struct {
 
 	JobDefaultPriority int
 	JobMaxPriority     int
+	// JobMaxCount bounds the sum of a job's group counts at registration
+	// (job_max_count): 0 means structs.DefaultJobMaxCount, a negative
+	// value no limit.
+	JobMaxCount int
 
 	// GC holds the garbage-collection thresholds; JobGCInterval is how often
 	// jobs are collected (evaluations and nodes use fixed intervals).

@@ -55,6 +55,25 @@ type Limits struct {
 	// JobTypes are job types accepted besides the built-in ones (those of
 	// the host's custom schedulers).
 	JobTypes []string
+	// MaxCount bounds the sum of a job's group counts (Nomad's
+	// job_max_count): 0 means DefaultJobMaxCount, a negative value no
+	// limit.
+	MaxCount int
+}
+
+// DefaultJobMaxCount is the default bound on the sum of a job's group
+// counts, Nomad's.
+const DefaultJobMaxCount = 50_000
+
+// maxCount is the bound MaxCount sets, or -1 for none.
+func (l Limits) maxCount() int64 {
+	switch {
+	case l.MaxCount == 0:
+		return DefaultJobMaxCount
+	case l.MaxCount < 0:
+		return -1
+	}
+	return int64(l.MaxCount)
 }
 
 // Default values filled in by Canonicalize.
@@ -191,6 +210,13 @@ func (j *Job) Validate(limits Limits) error {
 	validatePlacement(&p, prefix, j.Affinities, j.Spreads)
 	if len(j.TaskGroups) == 0 {
 		p.addf(prefix, "at least one group is required")
+	}
+	var total int64
+	for _, tg := range j.TaskGroups {
+		total += int64(max(tg.GetCount(), 0))
+	}
+	if limit := limits.maxCount(); limit >= 0 && total > limit {
+		p.addf(prefix, "total count was greater than configured job_max_count: %d > %d", total, limit)
 	}
 	groups := map[string]bool{}
 	for i, tg := range j.TaskGroups {

@@ -333,9 +333,14 @@ func validateConstraints(p *problems, prefix string, cs []*Constraint) {
 			p.addf(prefix, "constraint %d: unknown operator %s", i, Quote(c.Operand))
 			continue
 		}
-		if op == ConstraintRegex {
+		switch op {
+		case ConstraintRegex:
 			if _, err := regexp.Compile(c.RTarget); err != nil {
 				p.addf(prefix, "constraint %d: bad regexp %s: %s", i, Quote(c.RTarget), clipErr(err))
+			}
+		case ConstraintVersion, ConstraintSemver:
+			if why := versionOperandProblem(op, c.RTarget); why != "" {
+				p.addf(prefix, "constraint %d (%s %s %s): %s", i, Quote(c.LTarget), op, Quote(c.RTarget), why)
 			}
 		}
 		if c.LTarget == "" && op != ConstraintDistinctHosts {

@@ -87,3 +87,34 @@ func TestCheckPathNameAndValidID(t *testing.T) {
 		require.False(t, ValidID(bad), bad)
 	}
 }
+
+func TestVersionConstraintOperandsMustParse(t *testing.T) {
+	withConstraint := func(op, target string) *Job {
+		j := goodJob()
+		j.TaskGroups[0].Constraints = []*Constraint{{LTarget: "${attr.kernel.version}", Operand: op, RTarget: target}}
+		j.TaskGroups[0].Tasks[0].Affinities = []*Affinity{{LTarget: "${attr.kernel.version}", Operand: op, RTarget: target, Weight: 50}}
+		j.Canonicalize(50)
+		return j
+	}
+	for _, tc := range []struct{ op, target string }{
+		{ConstraintVersion, ">= 1.2, < 2.0"}, {ConstraintVersion, "~> 1.4"}, {ConstraintVersion, "v2"},
+		{ConstraintSemver, ">= 1.4.2-alpha"}, {ConstraintSemver, "~> 1.4.0"},
+		{ConstraintVersion, "${meta.min_kernel}"}, // known only on each node
+	} {
+		require.NoError(t, withConstraint(tc.op, tc.target).Validate(Limits{}), "%s %s", tc.op, tc.target)
+	}
+	for _, tc := range []struct{ op, target, want string }{
+		{ConstraintVersion, ">= 1.x.y", `constraint 0 ("${attr.kernel.version}" version ">= 1.x.y"): "1.x.y" is not a version`},
+		{ConstraintVersion, "~> abc", `"abc" is not a version`},
+		{ConstraintVersion, "", `"" is not a version`},
+		{ConstraintSemver, ">= 5.15", `"5.15" is not a semantic version (major.minor.patch)`},
+		{ConstraintSemver, "~> abc", `constraint 0 ("${attr.kernel.version}" semver "~> abc"): "abc" is not a semantic version`},
+	} {
+		err := withConstraint(tc.op, tc.target).Validate(Limits{})
+		require.ErrorIs(t, err, ErrValidation)
+		require.ErrorContains(t, err, tc.want)
+		require.ErrorContains(t, err, `task "srv": affinity 0 ("${attr.kernel.version}" `+tc.op, "affinities are checked too")
+	}
+	j := withConstraint(ConstraintRegex, "(")
+	require.ErrorContains(t, j.Validate(Limits{}), "constraint 0: bad regexp")
+}

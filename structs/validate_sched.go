@@ -1,8 +1,13 @@
 package structs
 
 import (
+	"errors"
+	"fmt"
 	"regexp"
+	"strings"
 	"time"
+
+	"github.com/droverhq/drover/internal/version"
 )
 
 // validatePlacement checks affinities and spread blocks.
@@ -22,6 +27,10 @@ func validatePlacement(p *problems, prefix string, affs []*Affinity, spreads []*
 		case op == ConstraintRegex:
 			if _, err := regexp.Compile(a.RTarget); err != nil {
 				p.addf(prefix, "affinity %d: bad regexp %s: %s", i, Quote(a.RTarget), clipErr(err))
+			}
+		case op == ConstraintVersion || op == ConstraintSemver:
+			if why := versionOperandProblem(op, a.RTarget); why != "" {
+				p.addf(prefix, "affinity %d (%s %s %s): %s", i, Quote(a.LTarget), op, Quote(a.RTarget), why)
 			}
 		}
 		if a.LTarget == "" {
@@ -121,4 +130,23 @@ func validateReschedule(p *problems, prefix string, rp *ReschedulePolicy) {
 	if !rp.Unlimited && rp.Attempts > 0 && rp.Interval.AsDuration() <= 0 {
 		p.addf(prefix, "reschedule: a limited number of attempts needs an interval")
 	}
+}
+
+// versionOperandProblem parses the r_target of a version or semver
+// constraint with the scheduler's own parser and says why it can never
+// match, or "". A target that names a node value (${...}) is only known
+// on each node, so it is not checked.
+func versionOperandProblem(op, target string) string {
+	if strings.HasPrefix(target, "${") && strings.HasSuffix(target, "}") {
+		return ""
+	}
+	_, err := version.ParseConstraint(target, op == ConstraintSemver)
+	var perr *version.ParseError
+	if errors.As(err, &perr) {
+		return fmt.Sprintf("%s is not %s", Quote(perr.Part), perr.Want())
+	}
+	if err != nil {
+		return err.Error()
+	}
+	return ""
 }

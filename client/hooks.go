@@ -45,7 +45,7 @@ func (r *allocRunner) makeDir(id string) error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := makeDirMode(dir, allocDirMode, r.c.logger); err != nil {
 		return fmt.Errorf("create allocation dir: %w", err)
 	}
 	for _, d := range allocDirs {
@@ -53,7 +53,7 @@ func (r *allocRunner) makeDir(id string) error {
 		if err != nil {
 			return err
 		}
-		if err := os.MkdirAll(p, 0o755); err != nil {
+		if err := makeDirMode(p, sharedDirMode, r.c.logger); err != nil {
 			return fmt.Errorf("create allocation dir: %w", err)
 		}
 	}
@@ -62,7 +62,7 @@ func (r *allocRunner) makeDir(id string) error {
 
 // taskDirHook creates the task's directory: its root is the working
 // directory, local/ its private files, secrets/ (0700) its secrets, tmp/
-// its scratch space. It checks the task's paths again first, since a task
+// its scratch space (see perms.go for the modes). It checks the task's paths again first, since a task
 // may have changed its directories since the last start.
 type taskDirHook struct{}
 
@@ -79,12 +79,12 @@ func (taskDirHook) prestart(_ context.Context, t *taskRunner, cfg *driver.TaskCo
 	for _, d := range []struct {
 		sub  string
 		mode os.FileMode
-	}{{".", 0o755}, {"local", 0o755}, {"tmp", 0o1777}, {"secrets", 0o700}} {
+	}{{".", taskDirMode}, {"local", taskDirMode}, {"tmp", taskTmpMode}, {"secrets", secretsDirMode}} {
 		p, err := safepath.Join(cfg.TaskDir, d.sub)
 		if err != nil {
 			return &hookError{event: structs.TaskEventSetupFailure, err: err}
 		}
-		if err := os.MkdirAll(p, d.mode); err != nil {
+		if err := makeDirMode(p, d.mode, t.log); err != nil {
 			return fmt.Errorf("create task dir: %w", err)
 		}
 	}

@@ -24,7 +24,12 @@ import (
 // so the servers' validation is bypassed.
 func isolatedClient(t *testing.T) (c *Client, root string) {
 	t.Helper()
-	root = t.TempDir()
+	return isolatedClientAt(t, t.TempDir())
+}
+
+// isolatedClientAt is isolatedClient with its data dir in root/data.
+func isolatedClientAt(t *testing.T, root string) (*Client, string) {
+	t.Helper()
 	m := mock.New(nil)
 	t.Cleanup(m.Close)
 	// Nothing listens on port 1: registration keeps failing, harmlessly.

@@ -258,7 +258,7 @@ func (h *Handler) putACLPolicy(w http.ResponseWriter, r *http.Request, params []
 	}
 	if in.Name != params[0] {
 		return badRequest("policy name in the body (%s) differs from the one in the path (%s)",
-			structs.QuoteInput(in.Name), structs.QuoteInput(params[0]))
+			structs.Quote(in.Name), structs.Quote(params[0]))
 	}
 	idx, err := h.b.UpsertACLPolicies(r.Context(), []*structs.ACLPolicy{{Name: in.Name, Description: in.Description, Rules: in.Rules}})
 	if err != nil {

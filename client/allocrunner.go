@@ -4,8 +4,8 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sync"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 
@@ -14,8 +14,11 @@ import (
 
 // allocRunner runs the tasks of one allocation and reports its status.
 type allocRunner struct {
-	c   *Client
-	dir string
+	c *Client
+	// dir is the allocation's directory; "" when dirErr says why the
+	// allocation's id cannot name one.
+	dir    string
+	dirErr error
 
 	mu     sync.Mutex
 	alloc  *structs.Allocation
@@ -38,9 +41,11 @@ type allocRunner struct {
 }
 
 func newAllocRunner(c *Client, a *structs.Allocation, restored map[string]*taskRecord) *allocRunner {
+	dir, dirErr := allocDirFor(c.cfg.DataDir, a.Id)
 	return &allocRunner{
 		c:         c,
-		dir:       filepath.Join(c.cfg.DataDir, "alloc", a.Id),
+		dir:       dir,
+		dirErr:    dirErr,
 		alloc:     a,
 		states:    map[string]*structs.TaskState{},
 		stopCh:    make(chan struct{}),
@@ -115,8 +120,8 @@ func (r *allocRunner) run(ctx context.Context) {
 		r.fail(ctx, fmt.Sprintf("task group %q not found in job", alloc.TaskGroup))
 		return
 	}
-	if err := makeAllocDir(r.dir); err != nil {
-		r.fail(ctx, err.Error())
+	if err := r.makeDir(alloc.Id); err != nil {
+		r.failTasks(ctx, tg, err)
 		return
 	}
 	runners := make([]*taskRunner, 0, len(tg.Tasks))
@@ -157,8 +162,10 @@ func (r *allocRunner) run(ctx context.Context) {
 
 // remove deletes the allocation's directory and local state.
 func (r *allocRunner) remove() {
-	if err := os.RemoveAll(r.dir); err != nil {
-		r.c.logger.Warn("removing allocation dir", "alloc", r.alloc.Id, "error", err)
+	if r.dir != "" {
+		if err := os.RemoveAll(r.dir); err != nil {
+			r.c.logger.Warn("removing allocation dir", "alloc", r.alloc.Id, "error", err)
+		}
 	}
 	if err := r.c.state.deleteAlloc(r.alloc.Id); err != nil {
 		r.c.logger.Warn("forgetting allocation", "alloc", r.alloc.Id, "error", err)
@@ -181,6 +188,25 @@ func (r *allocRunner) fail(ctx context.Context, why string) {
 		return
 	}
 	r.c.updates.push(&structs.Allocation{Id: r.alloc.Id, ClientStatus: structs.AllocClientFailed, ClientDescription: why})
+}
+
+// failTasks fails every task of the allocation before any could start,
+// because its directory could not be made: each gets a setup-failure
+// event saying why.
+func (r *allocRunner) failTasks(ctx context.Context, tg *structs.TaskGroup, err error) {
+	r.c.logger.Error("allocation failed", "alloc", r.current().Id, "error", err)
+	if ctx.Err() != nil {
+		return
+	}
+	now := time.Now().UnixNano()
+	for _, task := range tg.Tasks {
+		r.c.metrics.taskFailures.Inc()
+		st := &structs.TaskState{State: structs.TaskStateDead, Failed: true, FinishedAt: now, Events: []*structs.TaskEvent{{
+			Type: structs.TaskEventSetupFailure, Time: now, Message: "allocation directory refused: " + err.Error(),
+		}}}
+		data, _ := proto.Marshal(st)
+		r.setTaskState(task.Name, st, &taskRecord{State: data})
+	}
 }
 
 // setTaskState records a task's new state locally, stops the other tasks

@@ -9,10 +9,8 @@ package client
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -131,11 +129,8 @@ func New(cfg Config) (*Client, error) {
 	if cfg.DataDir == "" {
 		return nil, errors.New("client data dir is required")
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("create client data dir: %w", err)
-	}
-	if err := os.MkdirAll(filepath.Join(cfg.DataDir, "alloc"), 0o711); err != nil {
-		return nil, fmt.Errorf("create client data dir: %w", err)
+	if err := prepareDataDir(cfg.DataDir, cfg.Logger.With("agent", "client")); err != nil {
+		return nil, err
 	}
 	id, err := loadIdentity(cfg.DataDir)
 	if err != nil {

@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/droverhq/drover/driver"
+	"github.com/droverhq/drover/internal/safepath"
 	"github.com/droverhq/drover/structs"
 )
 
@@ -28,14 +30,30 @@ type prestartHook interface {
 // prestartHooks are applied in this order.
 var prestartHooks = []prestartHook{taskDirHook{}, envHook{}, artifactHook{}}
 
-// allocDirs are created under an allocation's directory: alloc/ is shared
-// by its tasks (their logs are in alloc/logs).
+// allocDirs are created under an allocation's directory, in this order:
+// alloc/ is shared by its tasks (their logs are in alloc/logs).
 var allocDirs = []string{"alloc", "alloc/logs", "alloc/data", "alloc/tmp"}
 
-// makeAllocDir creates an allocation's directory.
-func makeAllocDir(dir string) error {
+// makeDir creates the allocation's directory, checking each path before
+// it is created: nothing is made outside the data dir.
+func (r *allocRunner) makeDir(id string) error {
+	if r.dirErr != nil {
+		return r.dirErr
+	}
+	// Checked again: a link may have appeared since the runner was made.
+	dir, err := allocDirFor(r.c.cfg.DataDir, id)
+	if err != nil {
+		return err
+	}
+	if err := makeDirMode(dir, allocDirMode, r.c.logger); err != nil {
+		return fmt.Errorf("create allocation dir: %w", err)
+	}
 	for _, d := range allocDirs {
-		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+		p, err := safepath.Join(dir, d)
+		if err != nil {
+			return err
+		}
+		if err := makeDirMode(p, sharedDirMode, r.c.logger); err != nil {
 			return fmt.Errorf("create allocation dir: %w", err)
 		}
 	}
@@ -44,18 +62,29 @@ func makeAllocDir(dir string) error {
 
 // taskDirHook creates the task's directory: its root is the working
 // directory, local/ its private files, secrets/ (0700) its secrets, tmp/
-// its scratch space.
+// its scratch space (see perms.go for the modes). It checks the task's paths again first, since a task
+// may have changed its directories since the last start.
 type taskDirHook struct{}
 
 func (taskDirHook) name() string { return "task dir" }
 
 func (taskDirHook) prestart(_ context.Context, t *taskRunner, cfg *driver.TaskConfig) error {
+	paths, err := taskPathsFor(t.ar.dir, t.task.Name)
+	if err != nil {
+		return &hookError{event: structs.TaskEventSetupFailure, err: err}
+	}
+	if paths != t.paths {
+		return &hookError{event: structs.TaskEventSetupFailure, err: errors.New("the task's paths changed")}
+	}
 	for _, d := range []struct {
-		path string
+		sub  string
 		mode os.FileMode
-	}{{cfg.TaskDir, 0o755}, {filepath.Join(cfg.TaskDir, "local"), 0o755},
-		{filepath.Join(cfg.TaskDir, "tmp"), 0o1777}, {filepath.Join(cfg.TaskDir, "secrets"), 0o700}} {
-		if err := os.MkdirAll(d.path, d.mode); err != nil {
+	}{{".", taskDirMode}, {"local", taskDirMode}, {"tmp", taskTmpMode}, {"secrets", secretsDirMode}} {
+		p, err := safepath.Join(cfg.TaskDir, d.sub)
+		if err != nil {
+			return &hookError{event: structs.TaskEventSetupFailure, err: err}
+		}
+		if err := makeDirMode(p, d.mode, t.log); err != nil {
 			return fmt.Errorf("create task dir: %w", err)
 		}
 	}

@@ -19,7 +19,7 @@ type identity struct {
 
 // loadIdentity reads the node identity from dir, creating one on first start.
 func loadIdentity(dir string) (identity, error) {
-	path := filepath.Join(dir, "node-identity.json")
+	path := filepath.Join(dir, identityFile)
 	data, err := os.ReadFile(path)
 	switch {
 	case err == nil:
@@ -34,7 +34,11 @@ func loadIdentity(dir string) (identity, error) {
 	id := identity{NodeID: uuid.NewString(), SecretID: uuid.NewString()}
 	data, _ = json.Marshal(id)
 	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+	// A leftover keeps its mode through WriteFile: start afresh.
+	if err := os.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return identity{}, fmt.Errorf("write node identity: %w", err)
+	}
+	if err := os.WriteFile(tmp, data, stateFileMode); err != nil {
 		return identity{}, fmt.Errorf("write node identity: %w", err)
 	}
 	if err := os.Rename(tmp, path); err != nil {

@@ -44,7 +44,7 @@ type taskRecord struct {
 
 func openState(dataDir string) (*localState, error) {
 	path := filepath.Join(dataDir, stateFile)
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	db, err := bolt.Open(path, stateFileMode, &bolt.Options{Timeout: 2 * time.Second})
 	if err != nil {
 		if errors.Is(err, berrors.ErrTimeout) {
 			return nil, fmt.Errorf("client state %s is locked: is another client running on this data dir? %w", path, err)

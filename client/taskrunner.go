@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -28,6 +27,10 @@ type taskRunner struct {
 	drv      driver.Driver
 	restarts *restartTracker
 	log      *slog.Logger
+	// paths are the task's directory and log files; pathErr says why the
+	// task's name cannot give any.
+	paths   taskPaths
+	pathErr error
 
 	st            *structs.TaskState
 	handle        *driver.TaskHandle
@@ -46,6 +49,11 @@ func newTaskRunner(ar *allocRunner, a *structs.Allocation, tg *structs.TaskGroup
 		st:       &structs.TaskState{State: structs.TaskStatePending},
 		restored: restored,
 		warned:   map[string]bool{},
+	}
+	if ar.dirErr == nil {
+		tr.paths, tr.pathErr = taskPathsFor(ar.dir, t.Name)
+	} else {
+		tr.pathErr = ar.dirErr
 	}
 	if restored != nil {
 		st := &structs.TaskState{}
@@ -114,6 +122,13 @@ func (t *taskRunner) run(ctx context.Context) {
 	}
 	if t.st.State == structs.TaskStateDead {
 		return // finished before the client restarted
+	}
+	if t.pathErr != nil {
+		// The same name can never give a safe directory: no restart.
+		t.event(structs.TaskEventSetupFailure, "task directory refused: "+t.pathErr.Error(), nil)
+		t.ar.c.metrics.taskFailures.Inc()
+		t.finish(true)
+		return
 	}
 	var res *driver.ExitResult
 	if t.restored != nil && t.handle != nil {
@@ -363,7 +378,6 @@ func (t *taskRunner) stopping() bool {
 // config is the task's driver config, without its environment (the env
 // hook sets it).
 func (t *taskRunner) config() *driver.TaskConfig {
-	logs := filepath.Join(t.ar.dir, "alloc", "logs")
 	cfg := &driver.TaskConfig{
 		ID:          t.alloc.Id + "/" + t.task.Name,
 		AllocID:     t.alloc.Id,
@@ -371,9 +385,9 @@ func (t *taskRunner) config() *driver.TaskConfig {
 		TaskGroup:   t.tg.Name,
 		TaskName:    t.task.Name,
 		Config:      t.task.GetConfig().AsMap(),
-		TaskDir:     filepath.Join(t.ar.dir, t.task.Name),
-		StdoutPath:  filepath.Join(logs, t.task.Name+".stdout.0"),
-		StderrPath:  filepath.Join(logs, t.task.Name+".stderr.0"),
+		TaskDir:     t.paths.dir,
+		StdoutPath:  t.paths.stdout,
+		StderrPath:  t.paths.stderr,
 		Resources:   t.task.Resources,
 		KillTimeout: t.task.GetKillTimeout().AsDuration(),
 		KillSignal:  t.task.KillSignal,

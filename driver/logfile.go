@@ -5,8 +5,8 @@ import (
 	"os"
 )
 
-// OpenLog opens a task's output file for appending, creating it if needed;
-// an empty path discards the output.
+// OpenLog opens a task's output file for appending, creating it if needed
+// (0640: not readable by other users); an empty path discards the output.
 func OpenLog(path string) (*os.File, error) {
 	if path == "" {
 		f, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
@@ -15,7 +15,7 @@ func OpenLog(path string) (*os.File, error) {
 		}
 		return f, nil
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
 	if err != nil {
 		return nil, fmt.Errorf("driver: open task log: %w", err)
 	}

@@ -102,7 +102,7 @@ func (r *LogRotator) copyLive(dst string) error {
 	}
 	defer src.Close()
 	tmp := dst + ".tmp"
-	out, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	out, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
 	if err != nil {
 		return fmt.Errorf("driver: log rotation: %w", err)
 	}

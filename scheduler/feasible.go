@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/droverhq/drover/internal/version"
 	"github.com/droverhq/drover/structs"
 )
 
@@ -189,9 +190,9 @@ func (ps *pass) compare(op, l string, lok bool, r string, rok bool) bool {
 		re := ps.regexp(r)
 		return re != nil && lok && re.MatchString(l)
 	case structs.ConstraintVersion:
-		return lok && rok && versionMatches(l, r, false)
+		return lok && rok && version.Matches(l, r, false)
 	case structs.ConstraintSemver:
-		return lok && rok && versionMatches(l, r, true)
+		return lok && rok && version.Matches(l, r, true)
 	case structs.ConstraintSetContains, structs.ConstraintSetContainsAll:
 		return lok && rok && setContains(l, r, true)
 	case structs.ConstraintSetContainsAny:

@@ -30,6 +30,9 @@ func (genericScheduler) Schedule(st State, in Input) (*Decision, error) {
 	followups := map[int64]*structs.Evaluation{}
 	reconnected := ps.reconnect()
 	for _, a := range byStrength(ps.allocs) {
+		if ps.interrupted() {
+			return nil, ErrInterrupted
+		}
 		if ps.stopped[a.Id] {
 			continue // a replacement of an allocation that reconnected
 		}
@@ -47,6 +50,9 @@ func (genericScheduler) Schedule(st State, in Input) (*Decision, error) {
 	}
 	for _, tg := range job.TaskGroups {
 		for i := 0; i < int(tg.Count); i++ {
+			if ps.interrupted() {
+				return nil, ErrInterrupted
+			}
 			name := AllocName(job.Id, tg.Name, i)
 			if !held[name] {
 				held[name] = true
@@ -64,6 +70,9 @@ func (genericScheduler) Schedule(st State, in Input) (*Decision, error) {
 			continue
 		}
 		ps.newGroupPlacer(tg).placeAll(w)
+		if ps.halted {
+			return nil, ErrInterrupted
+		}
 	}
 	return ps.decision(), nil
 }

@@ -34,6 +34,10 @@ type pass struct {
 	regexps map[string]*regexpResult
 	// props counts job-level distinct_property use across groups.
 	props map[string]*propertyCounts
+	// steps counts the pass's steps for Input.Interrupt; halted is set
+	// once it said to stop.
+	steps  int
+	halted bool
 }
 
 func newPass(st State, in Input) *pass {
@@ -205,6 +209,23 @@ func (ps *pass) unrelease(a *structs.Allocation) {
 func (ps *pass) place(ns *nodeState, a *structs.Allocation) {
 	ps.plan.NodeAllocation = append(ps.plan.NodeAllocation, a)
 	ps.account(ns, a, +1)
+}
+
+// interrupted counts one step of the pass and reports whether the pass
+// must stop: Input.Interrupt is asked at the first step and every
+// InterruptEvery steps after, and its yes is final.
+func (ps *pass) interrupted() bool {
+	if ps.halted {
+		return true
+	}
+	if ps.in.Interrupt == nil {
+		return false
+	}
+	ps.steps++
+	if (ps.steps-1)%InterruptEvery == 0 {
+		ps.halted = ps.in.Interrupt()
+	}
+	return ps.halted
 }
 
 // stopIfJobStopped stops every running allocation when the job is gone or

@@ -15,6 +15,7 @@
 package scheduler
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -45,7 +46,21 @@ type Input struct {
 	// Config is the cluster's scheduler configuration; nil means the
 	// defaults (bin-packing, preemption for system and sysbatch jobs).
 	Config *structs.SchedulerConfiguration
+	// Interrupt, when set, is asked as the pass goes (at its first step and
+	// then every InterruptEvery steps: allocation names built, placements
+	// tried); once it returns true the built-in schedulers stop and return
+	// ErrInterrupted and no decision. It must be cheap and not block; a
+	// host's scheduler may use it too.
+	Interrupt func() bool
 }
+
+// InterruptEvery is how many steps of a pass go between two calls of
+// Input.Interrupt.
+const InterruptEvery = 64
+
+// ErrInterrupted is what Schedule returns when Input.Interrupt stopped the
+// pass: nothing it decided is kept.
+var ErrInterrupted = errors.New("scheduler: pass interrupted")
 
 // Decision is what a scheduler decided for one evaluation.
 type Decision struct {

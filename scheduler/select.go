@@ -338,10 +338,14 @@ type placement struct {
 	reschedule bool
 }
 
-// placeAll places a group's wanted allocations and records its metric.
+// placeAll places a group's wanted allocations and records its metric;
+// it stops early when the pass is interrupted.
 func (gp *groupPlacer) placeAll(wants []placement) {
 	var queued int32
 	for _, w := range wants {
+		if gp.ps.interrupted() {
+			return
+		}
 		if !gp.placeOne(w) {
 			queued++
 		}

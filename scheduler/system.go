@@ -29,6 +29,9 @@ func (systemScheduler) Schedule(st State, in Input) (*Decision, error) {
 	}
 	reconnected := ps.reconnect()
 	for _, a := range byStrength(ps.allocs) {
+		if ps.interrupted() {
+			return nil, ErrInterrupted
+		}
 		if !live(a) || ps.stopped[a.Id] {
 			continue
 		}
@@ -82,6 +85,9 @@ func (systemScheduler) Schedule(st State, in Input) (*Decision, error) {
 		var queued int32
 		name := AllocName(job.Id, tg.Name, 0)
 		for _, ns := range ps.nodes {
+			if ps.interrupted() {
+				return nil, ErrInterrupted
+			}
 			if held[tg.Name][ns.node.Id] {
 				continue
 			}

@@ -143,13 +143,13 @@ func (s *Server) UpsertACLPolicies(ctx context.Context, policies []*structs.ACLP
 			continue
 		}
 		if !validPolicyName.MatchString(p.Name) {
-			problems = append(problems, fmt.Sprintf("policy %d: invalid name %s: want 1-128 letters, digits or dashes", i, structs.QuoteInput(p.Name)))
+			problems = append(problems, fmt.Sprintf("policy %d: invalid name %s: want 1-128 letters, digits or dashes", i, structs.Quote(p.Name)))
 		}
 		if len(p.Description) > 256 {
-			problems = append(problems, fmt.Sprintf("policy %s: description longer than 256 characters", structs.QuoteInput(p.Name)))
+			problems = append(problems, fmt.Sprintf("policy %s: description longer than 256 characters", structs.Quote(p.Name)))
 		}
 		if _, err := acl.Parse(p.Rules); err != nil {
-			problems = append(problems, fmt.Sprintf("policy %s: rules: %v", structs.QuoteInput(p.Name), err))
+			problems = append(problems, fmt.Sprintf("policy %s: rules: %v", structs.Quote(p.Name), err))
 		}
 		clean = append(clean, &structs.ACLPolicy{Name: p.Name, Description: p.Description, Rules: p.Rules})
 	}
@@ -235,7 +235,7 @@ func (s *Server) ACLPolicy(ctx context.Context, name string) (*structs.ACLPolicy
 	if p := s.state.Snapshot().ACLPolicy(name); p != nil {
 		return p, nil
 	}
-	return nil, fmt.Errorf("%w: ACL policy %s", ErrNotFound, structs.QuoteInput(name))
+	return nil, fmt.Errorf("%w: ACL policy %s", ErrNotFound, structs.Quote(name))
 }
 
 // ACLPolicies lists the policies whose name has prefix: all of them for a
@@ -357,11 +357,11 @@ func (s *Server) prepareTokens(tokens []*structs.ACLToken) ([]*structs.ACLToken,
 				problems = append(problems, where+": a management token takes no policies")
 			}
 		default:
-			problems = append(problems, fmt.Sprintf("%s: type %s: want client or management", where, structs.QuoteInput(t.Type)))
+			problems = append(problems, fmt.Sprintf("%s: type %s: want client or management", where, structs.Quote(t.Type)))
 		}
 		for _, p := range t.Policies {
 			if !validPolicyName.MatchString(p) {
-				problems = append(problems, fmt.Sprintf("%s: invalid policy name %s", where, structs.QuoteInput(p)))
+				problems = append(problems, fmt.Sprintf("%s: invalid policy name %s", where, structs.Quote(p)))
 			}
 		}
 		if in.AccessorId == "" {
@@ -383,7 +383,7 @@ func (s *Server) prepareTokens(tokens []*structs.ACLToken) ([]*structs.ACLToken,
 		} else {
 			old := snap.ACLToken(in.AccessorId)
 			if old == nil {
-				problems = append(problems, fmt.Sprintf("%s: no token with accessor %s", where, structs.QuoteInput(in.AccessorId)))
+				problems = append(problems, fmt.Sprintf("%s: no token with accessor %s", where, structs.Quote(in.AccessorId)))
 				continue
 			}
 			if old.Global != in.Global {
@@ -455,7 +455,7 @@ func (s *Server) ACLToken(ctx context.Context, accessor string) (*structs.ACLTok
 	if t := s.state.Snapshot().ACLToken(accessor); t != nil {
 		return t, nil
 	}
-	return nil, fmt.Errorf("%w: ACL token %s", ErrNotFound, structs.QuoteInput(accessor))
+	return nil, fmt.Errorf("%w: ACL token %s", ErrNotFound, structs.Quote(accessor))
 }
 
 // ACLTokenSelf returns the caller's own token, found by its secret.

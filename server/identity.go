@@ -44,7 +44,11 @@ func newServerMeta(st store.Store, dataDir string) (serverMeta, error) {
 		save: func(key string, b []byte) error {
 			path := filepath.Join(dataDir, "server", key)
 			tmp := path + ".tmp"
-			if err := os.WriteFile(tmp, b, 0o600); err != nil {
+			// A leftover keeps its mode through WriteFile: start afresh.
+			if err := os.Remove(tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return err
+			}
+			if err := os.WriteFile(tmp, b, serverFileMode); err != nil {
 				return err
 			}
 			if err := os.Rename(tmp, path); err != nil {

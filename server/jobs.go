@@ -37,7 +37,7 @@ func (s *Server) RegisterJob(ctx context.Context, job *structs.Job) (*structs.Jo
 	if job.Region == "" {
 		job.Region = s.cfg.Region
 	}
-	if err := job.Validate(structs.Limits{MaxPriority: int32(s.cfg.JobMaxPriority), JobTypes: s.jobTypes()}); err != nil {
+	if err := job.Validate(structs.Limits{MaxPriority: int32(s.cfg.JobMaxPriority), JobTypes: s.jobTypes(), MaxCount: s.cfg.JobMaxCount}); err != nil {
 		return nil, err
 	}
 	// Server-owned fields are set by the FSM, never taken from the caller.

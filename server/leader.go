@@ -113,7 +113,7 @@ func (s *Server) startLeaderServices(ctx context.Context) {
 		w := &worker{
 			broker: s.broker, applier: s.applier, state: s.state, raft: s.raft,
 			types: types, schedulers: s.schedulerFor, core: s.runCoreEval,
-			now: s.cfg.Clock, logger: s.logger, observe: s.metrics.observeEval,
+			now: s.cfg.Clock, logger: s.logger, observe: s.metrics.observeEval, stop: s.stopCtx,
 		}
 		s.leaderWG.Add(1)
 		go func() {

@@ -19,9 +19,9 @@ func (s *Server) RegisterNode(ctx context.Context, node *structs.Node) (*structs
 		return nil, fmt.Errorf("%w: node id, secret id and name are required", ErrBadRequest)
 	}
 	if node.Region != "" && node.Region != s.cfg.Region {
-		s.logger.Warn("refused a node of another region", "node", node.Id, "node_region", structs.QuoteInput(node.Region))
+		s.logger.Warn("refused a node of another region", "node", node.Id, "node_region", structs.Quote(node.Region))
 		return nil, fmt.Errorf("%w: node %s belongs to region %s; this server serves region %q",
-			ErrPermissionDenied, structs.QuoteInput(node.Id), structs.QuoteInput(node.Region), s.cfg.Region)
+			ErrPermissionDenied, structs.Quote(node.Id), structs.Quote(node.Region), s.cfg.Region)
 	}
 	var resp *structs.NodeUpdateResponse
 	err := s.leaderCall(ctx, func(ctx context.Context) error {

@@ -99,7 +99,7 @@ func ValidateSchedulerConfiguration(c *structs.SchedulerConfiguration) error {
 	case scheduler.AlgorithmBinpack, scheduler.AlgorithmSpread:
 	default:
 		return &structs.ValidationError{Problems: []string{
-			fmt.Sprintf("scheduler_algorithm %q is not one of binpack, spread", c.SchedulerAlgorithm)}}
+			fmt.Sprintf("scheduler_algorithm %s is not one of binpack, spread", structs.Quote(c.SchedulerAlgorithm))}}
 	}
 	return nil
 }

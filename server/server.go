@@ -100,6 +100,10 @@ type Config struct {
 
 	JobDefaultPriority int
 	JobMaxPriority     int
+	// JobMaxCount bounds the sum of a job's group counts at registration
+	// (job_max_count): 0 means structs.DefaultJobMaxCount, a negative
+	// value no limit.
+	JobMaxCount int
 
 	// GC holds the garbage-collection thresholds; JobGCInterval is how often
 	// jobs are collected (evaluations and nodes use fixed intervals).
@@ -417,6 +421,13 @@ func New(cfg Config) (*Server, error) {
 }
 
 func (s *Server) openStore() error {
+	if s.cfg.DataDir != "" {
+		// Also with the host's store: the snapshots and metadata files
+		// are kept there.
+		if err := s.privateServerDir(); err != nil {
+			return err
+		}
+	}
 	s.store = s.cfg.Store
 	if s.store != nil {
 		return nil
@@ -425,9 +436,6 @@ func (s *Server) openStore() error {
 		return errors.New("server: a data dir or a store is required")
 	}
 	dir := filepath.Join(s.cfg.DataDir, "server")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("create data dir: %w", err)
-	}
 	bs, err := boltstore.Open(filepath.Join(dir, "raft.db"), boltstore.Options{NoFreelistSync: s.cfg.RaftBoltNoFreelistSync})
 	if err != nil {
 		return fmt.Errorf("open raft store: %w", err)

@@ -12,6 +12,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/droverhq/drover/internal/fsperm"
 	"github.com/droverhq/drover/structs"
 )
 
@@ -48,14 +49,23 @@ type dirSnapshots struct {
 
 const snapshotSuffix = ".snap"
 
+// newDirSnapshots keeps snapshots in dir, created 0700; a dir or snapshot
+// files with looser permissions are tightened (the server logs that when
+// it prepares its data dir).
 func newDirSnapshots(dir string) (*dirSnapshots, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if _, err := fsperm.Dir(dir, serverDirMode); err != nil {
 		return nil, fmt.Errorf("create snapshot dir: %w", err)
 	}
 	// Leftovers of snapshots that were being written when the server stopped.
 	tmp, _ := filepath.Glob(filepath.Join(dir, "*.tmp"))
 	for _, f := range tmp {
 		_ = os.Remove(f)
+	}
+	snaps, _ := filepath.Glob(filepath.Join(dir, "*"+snapshotSuffix))
+	for _, f := range snaps {
+		if _, err := fsperm.File(f, serverFileMode); err != nil {
+			return nil, fmt.Errorf("snapshot dir: %w", err)
+		}
 	}
 	return &dirSnapshots{dir: dir}, nil
 }

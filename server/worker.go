@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -32,6 +33,9 @@ type worker struct {
 	logger *slog.Logger
 	// observe, when set, records how long each evaluation took.
 	observe func(evalType string, d time.Duration)
+	// stop is done once the server shuts down: it interrupts a pass at
+	// once, before leadership is given up.
+	stop context.Context
 }
 
 // run processes evaluations until ctx is done.
@@ -47,7 +51,7 @@ func (w *worker) run(ctx context.Context) {
 			w.observe(eval.Type, time.Since(start))
 		}
 		if err != nil {
-			if ctx.Err() == nil {
+			if ctx.Err() == nil && !errors.Is(err, scheduler.ErrInterrupted) {
 				w.logger.Warn("evaluation failed, will retry", "eval", eval.Id, "job", eval.JobId, "error", err)
 			}
 			_ = w.broker.nack(eval.Id, token)
@@ -87,7 +91,15 @@ func (w *worker) process(ctx context.Context, eval *structs.Evaluation) error {
 	for attempt := 1; ; attempt++ {
 		decision, err = runScheduler(sched, snap, scheduler.Input{
 			Eval: eval, Now: w.now(), NewID: newUUID, Config: snap.SchedulerConfig(),
+			Interrupt: w.interrupt(ctx, snap, eval),
 		})
+		if errors.Is(err, scheduler.ErrInterrupted) {
+			if ctx.Err() != nil || w.stop != nil && w.stop.Err() != nil {
+				return err // handed back to the broker
+			}
+			return w.finish(ctx, eval, nil, snap.Index(), structs.EvalStatusCanceled,
+				"the job changed while it was being scheduled; the newer evaluation takes over")
+		}
 		if err != nil {
 			return w.finish(ctx, eval, nil, snap.Index(), structs.EvalStatusFailed, err.Error())
 		}
@@ -109,6 +121,23 @@ func (w *worker) process(ctx context.Context, eval *structs.Evaluation) error {
 		}
 	}
 	return w.finish(ctx, eval, decision, snap.Index(), structs.EvalStatusComplete, "")
+}
+
+// interrupt is the Interrupt of a pass over snap: yes once leadership is
+// lost or the server stops, or once the job's specification in the live
+// state is no longer the snapshot's (changed, stopped or purged): every
+// such change comes with an evaluation of its own, which redoes the work
+// on the new specification.
+func (w *worker) interrupt(ctx context.Context, snap *state.Snapshot, eval *structs.Evaluation) func() bool {
+	version := func(j *structs.Job) (uint64, bool) { return j.GetJobModifyIndex(), j != nil }
+	wantIndex, wantExists := version(snap.Job(eval.Namespace, eval.JobId))
+	return func() bool {
+		if ctx.Err() != nil || w.stop != nil && w.stop.Err() != nil {
+			return true
+		}
+		index, exists := version(w.state.Snapshot().Job(eval.Namespace, eval.JobId))
+		return index != wantIndex || exists != wantExists
+	}
 }
 
 // finish records the evaluation's outcome and, when placements failed for

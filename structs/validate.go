@@ -55,6 +55,25 @@ type Limits struct {
 	// JobTypes are job types accepted besides the built-in ones (those of
 	// the host's custom schedulers).
 	JobTypes []string
+	// MaxCount bounds the sum of a job's group counts (Nomad's
+	// job_max_count): 0 means DefaultJobMaxCount, a negative value no
+	// limit.
+	MaxCount int
+}
+
+// DefaultJobMaxCount is the default bound on the sum of a job's group
+// counts, Nomad's.
+const DefaultJobMaxCount = 50_000
+
+// maxCount is the bound MaxCount sets, or -1 for none.
+func (l Limits) maxCount() int64 {
+	switch {
+	case l.MaxCount == 0:
+		return DefaultJobMaxCount
+	case l.MaxCount < 0:
+		return -1
+	}
+	return int64(l.MaxCount)
 }
 
 // Default values filled in by Canonicalize.
@@ -150,7 +169,7 @@ func (j *Job) Validate(limits Limits) error {
 		p.addf("", "job is missing")
 		return p.err()
 	}
-	prefix := fmt.Sprintf("job %q: ", j.Id)
+	prefix := "job " + Quote(j.Id) + ": "
 	switch {
 	case j.Id == "":
 		prefix = "job: "
@@ -160,6 +179,9 @@ func (j *Job) Validate(limits Limits) error {
 	case !validJobID.MatchString(j.Id):
 		p.addf(prefix, "id may hold only letters, digits, '_', '-' and '.', and must start with a letter or digit")
 	}
+	if strings.ContainsRune(j.Name, 0) {
+		p.addf(prefix, "name may not contain a NUL byte")
+	}
 	if j.Namespace == "" {
 		p.addf(prefix, "namespace is required")
 	}
@@ -167,7 +189,7 @@ func (j *Job) Validate(limits Limits) error {
 	case JobTypeService, JobTypeBatch, JobTypeSystem, JobTypeSysBatch:
 	default:
 		if !slices.Contains(limits.JobTypes, j.Type) {
-			p.addf(prefix, "type %q is not one of service, batch, system, sysbatch%s", j.Type, extraTypes(limits.JobTypes))
+			p.addf(prefix, "type %s is not one of service, batch, system, sysbatch%s", Quote(j.Type), extraTypes(limits.JobTypes))
 		}
 	}
 	maxPrio := limits.MaxPriority
@@ -181,7 +203,7 @@ func (j *Job) Validate(limits Limits) error {
 		if dc == "" {
 			p.addf(prefix, "datacenter %d is empty", i)
 		} else if _, err := path.Match(dc, ""); err != nil {
-			p.addf(prefix, "datacenter %q is not a valid pattern", dc)
+			p.addf(prefix, "datacenter %s is not a valid pattern", Quote(dc))
 		}
 	}
 	validateConstraints(&p, prefix, j.Constraints)
@@ -189,19 +211,31 @@ func (j *Job) Validate(limits Limits) error {
 	if len(j.TaskGroups) == 0 {
 		p.addf(prefix, "at least one group is required")
 	}
+	var total int64
+	for _, tg := range j.TaskGroups {
+		total += int64(max(tg.GetCount(), 0))
+	}
+	if limit := limits.maxCount(); limit >= 0 && total > limit {
+		p.addf(prefix, "total count was greater than configured job_max_count: %d > %d", total, limit)
+	}
 	groups := map[string]bool{}
 	for i, tg := range j.TaskGroups {
 		if tg == nil {
 			p.addf(prefix, "group %d is missing", i)
 			continue
 		}
-		if tg.Name == "" {
+		switch {
+		case tg.Name == "":
 			p.addf(prefix, "group %d: name is required", i)
-		} else if groups[tg.Name] {
-			p.addf(prefix, "group %q is defined more than once", tg.Name)
+		case groups[tg.Name]:
+			p.addf(prefix, "group %s is defined more than once", Quote(tg.Name))
+		default:
+			if err := CheckPathName(tg.Name); err != nil {
+				p.addf(prefix, "group %d: name %s: %v", i, Quote(tg.Name), err)
+			}
 		}
 		groups[tg.Name] = true
-		tg.validate(&p, prefix+fmt.Sprintf("group %q: ", tg.Name))
+		tg.validate(&p, prefix+"group "+Quote(tg.Name)+": ")
 	}
 	return p.err()
 }
@@ -229,7 +263,7 @@ func (tg *TaskGroup) validate(p *problems, prefix string) {
 			p.addf(prefix, "restart: interval and delay must be >= 0")
 		}
 		if rp.Mode != RestartModeFail && rp.Mode != RestartModeDelay {
-			p.addf(prefix, "restart: mode %q is not one of fail, delay", rp.Mode)
+			p.addf(prefix, "restart: mode %s is not one of fail, delay", Quote(rp.Mode))
 		}
 	}
 	if len(tg.Tasks) == 0 {
@@ -241,13 +275,21 @@ func (tg *TaskGroup) validate(p *problems, prefix string) {
 			p.addf(prefix, "task %d is missing", i)
 			continue
 		}
-		if t.Name == "" {
+		switch {
+		case t.Name == "":
 			p.addf(prefix, "task %d: name is required", i)
-		} else if tasks[t.Name] {
-			p.addf(prefix, "task %q is defined more than once", t.Name)
+		case tasks[t.Name]:
+			p.addf(prefix, "task %s is defined more than once", Quote(t.Name))
+		case t.Name == ReservedTaskName:
+			p.addf(prefix, "task %d: name %s is reserved for the allocation's shared directory", i, Quote(t.Name))
+		default:
+			// The task's name is its directory's and its log files'.
+			if err := CheckPathName(t.Name); err != nil {
+				p.addf(prefix, "task %d: name %s: %v", i, Quote(t.Name), err)
+			}
 		}
 		tasks[t.Name] = true
-		t.validate(p, prefix+fmt.Sprintf("task %q: ", t.Name))
+		t.validate(p, prefix+"task "+Quote(t.Name)+": ")
 	}
 }
 
@@ -288,12 +330,17 @@ func validateConstraints(p *problems, prefix string, cs []*Constraint) {
 			op = "="
 		}
 		if !KnownConstraintOperand(op) {
-			p.addf(prefix, "constraint %d: unknown operator %q", i, c.Operand)
+			p.addf(prefix, "constraint %d: unknown operator %s", i, Quote(c.Operand))
 			continue
 		}
-		if op == ConstraintRegex {
+		switch op {
+		case ConstraintRegex:
 			if _, err := regexp.Compile(c.RTarget); err != nil {
-				p.addf(prefix, "constraint %d: bad regexp %q: %v", i, c.RTarget, err)
+				p.addf(prefix, "constraint %d: bad regexp %s: %s", i, Quote(c.RTarget), clipErr(err))
+			}
+		case ConstraintVersion, ConstraintSemver:
+			if why := versionOperandProblem(op, c.RTarget); why != "" {
+				p.addf(prefix, "constraint %d (%s %s %s): %s", i, Quote(c.LTarget), op, Quote(c.RTarget), why)
 			}
 		}
 		if c.LTarget == "" && op != ConstraintDistinctHosts {

@@ -1,8 +1,13 @@
 package structs
 
 import (
+	"errors"
+	"fmt"
 	"regexp"
+	"strings"
 	"time"
+
+	"github.com/droverhq/drover/internal/version"
 )
 
 // validatePlacement checks affinities and spread blocks.
@@ -18,10 +23,14 @@ func validatePlacement(p *problems, prefix string, affs []*Affinity, spreads []*
 		}
 		switch {
 		case !KnownAffinityOperand(op):
-			p.addf(prefix, "affinity %d: unknown operator %q", i, a.Operand)
+			p.addf(prefix, "affinity %d: unknown operator %s", i, Quote(a.Operand))
 		case op == ConstraintRegex:
 			if _, err := regexp.Compile(a.RTarget); err != nil {
-				p.addf(prefix, "affinity %d: bad regexp %q: %v", i, a.RTarget, err)
+				p.addf(prefix, "affinity %d: bad regexp %s: %s", i, Quote(a.RTarget), clipErr(err))
+			}
+		case op == ConstraintVersion || op == ConstraintSemver:
+			if why := versionOperandProblem(op, a.RTarget); why != "" {
+				p.addf(prefix, "affinity %d (%s %s %s): %s", i, Quote(a.LTarget), op, Quote(a.RTarget), why)
 			}
 		}
 		if a.LTarget == "" {
@@ -52,11 +61,11 @@ func validatePlacement(p *problems, prefix string, affs []*Affinity, spreads []*
 			case t.Value == "":
 				p.addf(prefix, "spread %d: a target needs a value", i)
 			case seen[t.Value]:
-				p.addf(prefix, "spread %d: target %q is given twice", i, t.Value)
+				p.addf(prefix, "spread %d: target %s is given twice", i, Quote(t.Value))
 			}
 			seen[t.Value] = true
 			if t.Percent < 0 || t.Percent > 100 {
-				p.addf(prefix, "spread %d: target %q: percent %d must be 0..100", i, t.Value, t.Percent)
+				p.addf(prefix, "spread %d: target %s: percent %d must be 0..100", i, Quote(t.Value), t.Percent)
 			}
 			sum += t.Percent
 		}
@@ -83,11 +92,11 @@ func validateNetwork(p *problems, prefix string, nw *NetworkResource) {
 		case port.Label == "":
 			p.addf(prefix, "network: port %d needs a label", i)
 		case labels[port.Label]:
-			p.addf(prefix, "network: port %q is given twice", port.Label)
+			p.addf(prefix, "network: port %s is given twice", Quote(port.Label))
 		}
 		labels[port.Label] = true
 		if port.Value < 0 || port.Value > 65535 || port.To < 0 || port.To > 65535 {
-			p.addf(prefix, "network: port %q: ports are 0..65535", port.Label)
+			p.addf(prefix, "network: port %s: ports are 0..65535", Quote(port.Label))
 		}
 		if port.Value > 0 {
 			if static[port.Value] {
@@ -116,9 +125,28 @@ func validateReschedule(p *problems, prefix string, rp *ReschedulePolicy) {
 	switch rp.DelayFunction {
 	case "", "constant", "exponential", "fibonacci":
 	default:
-		p.addf(prefix, "reschedule: delay_function %q is not one of constant, exponential, fibonacci", rp.DelayFunction)
+		p.addf(prefix, "reschedule: delay_function %s is not one of constant, exponential, fibonacci", Quote(rp.DelayFunction))
 	}
 	if !rp.Unlimited && rp.Attempts > 0 && rp.Interval.AsDuration() <= 0 {
 		p.addf(prefix, "reschedule: a limited number of attempts needs an interval")
 	}
+}
+
+// versionOperandProblem parses the r_target of a version or semver
+// constraint with the scheduler's own parser and says why it can never
+// match, or "". A target that names a node value (${...}) is only known
+// on each node, so it is not checked.
+func versionOperandProblem(op, target string) string {
+	if strings.HasPrefix(target, "${") && strings.HasSuffix(target, "}") {
+		return ""
+	}
+	_, err := version.ParseConstraint(target, op == ConstraintSemver)
+	var perr *version.ParseError
+	if errors.As(err, &perr) {
+		return fmt.Sprintf("%s is not %s", Quote(perr.Part), perr.Want())
+	}
+	if err != nil {
+		return err.Error()
+	}
+	return ""
 }

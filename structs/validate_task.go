@@ -4,7 +4,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/url"
-	"path"
 	"strings"
 )
 
@@ -40,14 +39,13 @@ func validateArtifact(p *problems, prefix string, a *Artifact) {
 	default:
 		u, err := url.Parse(a.Source)
 		if err != nil {
-			p.addf(prefix, "source %q: %v", a.Source, err)
+			p.addf(prefix, "source %s: %s", Quote(a.Source), clipErr(err))
 		} else if u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "file" {
-			p.addf(prefix, "source %q: scheme must be http, https or file, or the source an absolute path", a.Source)
+			p.addf(prefix, "source %s: scheme must be http, https or file, or the source an absolute path", Quote(a.Source))
 		}
 	}
-	if d := path.Clean(strings.ReplaceAll(a.Destination, `\`, "/")); a.Destination != "" &&
-		(path.IsAbs(d) || d == ".." || strings.HasPrefix(d, "../")) {
-		p.addf(prefix, "destination %q must be inside the task directory", a.Destination)
+	if why := checkRelativePath(a.Destination); why != "" {
+		p.addf(prefix, "destination %s %s", Quote(a.Destination), why)
 	}
 	for k, v := range a.Options {
 		switch k {
@@ -57,16 +55,16 @@ func validateArtifact(p *problems, prefix string, a *Artifact) {
 			b, err := hex.DecodeString(sum)
 			switch {
 			case !ok || !known:
-				p.addf(prefix, "checksum %q must be sha256:<hex> or sha512:<hex>", v)
+				p.addf(prefix, "checksum %s must be sha256:<hex> or sha512:<hex>", Quote(v))
 			case err != nil || len(b) != size:
-				p.addf(prefix, "checksum %q: want %d hex-encoded bytes", v, size)
+				p.addf(prefix, "checksum %s: want %d hex-encoded bytes", Quote(v), size)
 			}
 		case "archive":
 			if v != "true" && v != "false" {
-				p.addf(prefix, "option archive must be true or false, got %q", v)
+				p.addf(prefix, "option archive must be true or false, got %s", Quote(v))
 			}
 		default:
-			p.addf(prefix, "unknown option %q (known: archive, checksum)", k)
+			p.addf(prefix, "unknown option %s (known: archive, checksum)", Quote(k))
 		}
 	}
 }

@@ -2,6 +2,7 @@ package structs
 
 import (
 	"errors"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -166,7 +167,7 @@ func TestValidateReportsEachProblem(t *testing.T) {
 		{"id starting with a dash", Limits{}, func(j *Job) { j.Id = "-web" },
 			`job "-web": id may hold only letters, digits, '_', '-' and '.', and must start with a letter or digit`},
 		{"id too long", Limits{}, func(j *Job) { j.Id = strings.Repeat("a", 129) },
-			`job "` + strings.Repeat("a", 129) + `": id is longer than 128 characters`},
+			`job "` + strings.Repeat("a", 128) + `"…(129 bytes): id is longer than 128 characters`},
 		{"empty namespace", Limits{}, func(j *Job) { j.Namespace = "" },
 			`job "web": namespace is required`},
 		{"empty datacenter", Limits{}, func(j *Job) { j.Datacenters = []string{"dc1", ""} },
@@ -395,4 +396,28 @@ func TestValidatePlacementNetworkAndReschedule(t *testing.T) {
 			requireProblems(t, j.Validate(Limits{}), tc.problem)
 		})
 	}
+}
+
+func TestJobMaxCountBoundsTheSumOfGroupCounts(t *testing.T) {
+	twoGroups := func(a, b int32) *Job {
+		j := goodJob()
+		g2 := proto.Clone(j.TaskGroups[0]).(*TaskGroup)
+		g2.Name = "other"
+		j.TaskGroups = append(j.TaskGroups, g2)
+		j.TaskGroups[0].Count, j.TaskGroups[1].Count = a, b
+		j.Canonicalize(50)
+		return j
+	}
+	require.NoError(t, twoGroups(25_000, 25_000).Validate(Limits{}), "the default allows 50,000")
+	err := twoGroups(25_000, 25_001).Validate(Limits{})
+	require.ErrorIs(t, err, ErrValidation)
+	require.Contains(t, err.Error(), "total count was greater than configured job_max_count: 50001 > 50000")
+
+	// Counts add up without overflowing.
+	err = twoGroups(math.MaxInt32, math.MaxInt32).Validate(Limits{})
+	require.Contains(t, err.Error(), "4294967294 > 50000")
+
+	require.NoError(t, twoGroups(5, 5).Validate(Limits{MaxCount: 10}))
+	require.ErrorContains(t, twoGroups(5, 6).Validate(Limits{MaxCount: 10}), "11 > 10")
+	require.NoError(t, twoGroups(math.MaxInt32, 1).Validate(Limits{MaxCount: -1}), "a negative limit is none")
 }

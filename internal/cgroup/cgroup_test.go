@@ -47,4 +47,7 @@ func TestWeight(t *testing.T) {
 
 func TestNameHasNoSlash(t *testing.T) {
 	require.Equal(t, "alloc.task", Name("alloc/task"))
+	require.Equal(t, "_.", Name("/"), "never the manager's own directory")
+	require.Equal(t, "_", Name(""))
+	require.Equal(t, "_..", Name(".."))
 }

@@ -81,14 +81,20 @@ func readList(path string) []string {
 	return strings.Fields(string(b))
 }
 
-// Name makes a group name from a task's id, which holds a '/'.
+// Name makes a group name from a task's id, which holds a '/': one path
+// component, never empty, "." or "..", so that the group is always a
+// directory of its own under the manager's.
 func Name(taskID string) string {
-	return strings.Map(func(r rune) rune {
+	n := strings.Map(func(r rune) rune {
 		if r == '/' || r == 0 || r == '\n' {
 			return '.'
 		}
 		return r
 	}, taskID)
+	if n == "" || n == "." || n == ".." {
+		n = "_" + n
+	}
+	return n
 }
 
 // Group is one task's cgroup.

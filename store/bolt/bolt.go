@@ -17,6 +17,7 @@ import (
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/droverhq/drover/internal/fsperm"
 	"github.com/droverhq/drover/store"
 )
 
@@ -61,11 +62,19 @@ type Store struct {
 
 var _ store.Store = (*Store)(nil)
 
-// Open opens the store in the file at path, creating it if needed. A store
-// reopened on a file sees exactly what was saved to it. Only one store can
-// have a file open at a time: Open fails with ErrLocked after
-// opts.Timeout.
+// FileMode is the permission of a store's file: it holds the whole raft
+// log, so only its owner may read it.
+const FileMode = 0o600
+
+// Open opens the store in the file at path, creating it with FileMode if
+// needed; an existing file whose permissions are looser is restricted to
+// FileMode. A store reopened on a file sees exactly what was saved to it.
+// Only one store can have a file open at a time: Open fails with ErrLocked
+// after opts.Timeout.
 func Open(path string, opts Options) (*Store, error) {
+	if _, err := fsperm.File(path, FileMode); err != nil {
+		return nil, fmt.Errorf("store/bolt: %w", err)
+	}
 	timeout := opts.Timeout
 	if timeout <= 0 {
 		timeout = DefaultTimeout
@@ -74,7 +83,7 @@ func Open(path string, opts Options) (*Store, error) {
 	if opts.NoFreelistSync {
 		bo.FreelistType = bbolt.FreelistMapType
 	}
-	db, err := bbolt.Open(path, 0o600, bo)
+	db, err := bbolt.Open(path, FileMode, bo)
 	if err != nil {
 		if errors.Is(err, bolterrors.ErrTimeout) {
 			return nil, fmt.Errorf("%w: %s (waited %s): %w", ErrLocked, path, timeout, err)

@@ -168,6 +168,9 @@ type ServerOptions struct {
 	JobMaxPriority int
 	// JobTrackedVersions is how many versions of a job are kept. Default 6.
 	JobTrackedVersions int
+	// JobMaxCount bounds the sum of a job's group counts at registration.
+	// Default 50,000; negative: no limit (Nomad's job_max_count = 0).
+	JobMaxCount int
 
 	// TLS configures mutual TLS on RPC and HTTPS (the tls block); nil
 	// leaves both plain.

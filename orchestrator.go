@@ -228,6 +228,7 @@ func NewServer(opts ServerOptions) (*Server, error) {
 
 		JobDefaultPriority: o.JobDefaultPriority,
 		JobMaxPriority:     o.JobMaxPriority,
+		JobMaxCount:        o.JobMaxCount,
 
 		GC: gc.Config{
 			NodeGCThreshold: o.NodeGCThreshold, JobGCThreshold: o.JobGCThreshold,

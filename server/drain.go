@@ -45,10 +45,10 @@ func (s *Server) UpdateNodeDrain(ctx context.Context, nodeID, secretID string, s
 func (s *Server) updateNodeDrain(ctx context.Context, nodeID, secretID string, strategy *structs.DrainStrategy, markEligible bool) (uint64, error) {
 	node := s.node(nodeID)
 	if node == nil {
-		return 0, fmt.Errorf("%w: node %q", ErrNotFound, nodeID)
+		return 0, fmt.Errorf("%w: node %s", ErrNotFound, structs.Quote(nodeID))
 	}
 	if secretID != "" && node.SecretId != secretID {
-		return 0, fmt.Errorf("%w: wrong secret for node %q", ErrPermissionDenied, nodeID)
+		return 0, fmt.Errorf("%w: wrong secret for node %s", ErrPermissionDenied, structs.Quote(nodeID))
 	}
 	upd := &structs.NodeDrainUpdate{NodeId: nodeID}
 	if strategy != nil {

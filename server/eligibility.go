@@ -22,16 +22,16 @@ func (s *Server) UpdateNodeEligibility(ctx context.Context, nodeID, eligibility 
 	switch eligibility {
 	case structs.NodeEligible, structs.NodeIneligible:
 	default:
-		return nil, fmt.Errorf("%w: eligibility must be %q or %q, got %q", ErrBadRequest, structs.NodeEligible, structs.NodeIneligible, eligibility)
+		return nil, fmt.Errorf("%w: eligibility must be %q or %q, got %s", ErrBadRequest, structs.NodeEligible, structs.NodeIneligible, structs.Quote(eligibility))
 	}
 	var resp *structs.NodeEligibilityResponse
 	err := s.leaderCall(ctx, func(ctx context.Context) error {
 		node := s.node(nodeID)
 		if node == nil {
-			return fmt.Errorf("%w: node %q", ErrNotFound, nodeID)
+			return fmt.Errorf("%w: node %s", ErrNotFound, structs.Quote(nodeID))
 		}
 		if eligibility == structs.NodeEligible && node.DrainStrategy != nil {
-			return fmt.Errorf("%w: node %q is draining; cancel the drain to make it eligible", ErrBadRequest, nodeID)
+			return fmt.Errorf("%w: node %s is draining; cancel the drain to make it eligible", ErrBadRequest, structs.Quote(nodeID))
 		}
 		var evals []*structs.Evaluation
 		release := func() {}

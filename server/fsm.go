@@ -167,7 +167,7 @@ func (f *fsm) applyJobUpsert(tx *state.Txn, index uint64, now int64, c *structs.
 func (f *fsm) applyJobDelete(tx *state.Txn, index uint64, now int64, c *structs.JobDelete) ([]*structs.Evaluation, error) {
 	cur := tx.Job(c.Namespace, c.JobId)
 	if cur == nil {
-		return nil, fmt.Errorf("%w: job %q in namespace %q", structs.ErrNotFound, c.JobId, c.Namespace)
+		return nil, fmt.Errorf("%w: job %s in namespace %s", structs.ErrNotFound, structs.Quote(c.JobId), structs.Quote(c.Namespace))
 	}
 	if c.Purge {
 		tx.DeleteJob(c.Namespace, c.JobId)

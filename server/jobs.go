@@ -130,7 +130,7 @@ func (s *Server) Job(ctx context.Context, namespace, jobID string) (*structs.Job
 	if j := s.job(namespace, jobID); j != nil {
 		return j, nil
 	}
-	return nil, fmt.Errorf("%w: job %q in namespace %q", ErrNotFound, jobID, namespace)
+	return nil, fmt.Errorf("%w: job %s in namespace %s", ErrNotFound, structs.Quote(jobID), structs.Quote(namespace))
 }
 
 // Jobs lists the jobs of a namespace ("" for all) whose id has prefix.
@@ -232,7 +232,7 @@ func (s *Server) Evaluation(ctx context.Context, id string) (*structs.Evaluation
 		}
 		return e, nil
 	}
-	return nil, fmt.Errorf("%w: evaluation %q", ErrNotFound, id)
+	return nil, fmt.Errorf("%w: evaluation %s", ErrNotFound, structs.Quote(id))
 }
 
 // Evaluations lists a job's evaluations.

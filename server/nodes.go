@@ -111,10 +111,10 @@ func (s *Server) heartbeatReply(nodeID string, idx uint64) *structs.NodeUpdateRe
 func (s *Server) authNode(nodeID, secretID string) (*structs.Node, error) {
 	node := s.node(nodeID)
 	if node == nil {
-		return nil, fmt.Errorf("%w: node %q", ErrNotFound, nodeID)
+		return nil, fmt.Errorf("%w: node %s", ErrNotFound, structs.Quote(nodeID))
 	}
 	if secretID == "" || node.SecretId != secretID {
-		return nil, fmt.Errorf("%w: wrong secret for node %q", ErrPermissionDenied, nodeID)
+		return nil, fmt.Errorf("%w: wrong secret for node %s", ErrPermissionDenied, structs.Quote(nodeID))
 	}
 	return node, nil
 }
@@ -208,15 +208,15 @@ func (s *Server) updateAllocations(ctx context.Context, nodeID, secretID string,
 		}
 		cur := current[a.Id]
 		if cur == nil {
-			return 0, fmt.Errorf("%w: allocation %q", ErrNotFound, a.Id)
+			return 0, fmt.Errorf("%w: allocation %s", ErrNotFound, structs.Quote(a.Id))
 		}
 		if cur.NodeId != nodeID {
-			return 0, fmt.Errorf("%w: allocation %q belongs to another node", ErrPermissionDenied, a.Id)
+			return 0, fmt.Errorf("%w: allocation %s belongs to another node", ErrPermissionDenied, structs.Quote(a.Id))
 		}
 		switch a.ClientStatus {
 		case structs.AllocClientPending, structs.AllocClientRunning, structs.AllocClientComplete, structs.AllocClientFailed:
 		default:
-			return 0, fmt.Errorf("%w: allocation %q: client status %q", ErrBadRequest, a.Id, a.ClientStatus)
+			return 0, fmt.Errorf("%w: allocation %s: client status %s", ErrBadRequest, structs.Quote(a.Id), structs.Quote(a.ClientStatus))
 		}
 		upd = append(upd, &structs.Allocation{
 			Id: a.Id, ClientStatus: a.ClientStatus, ClientDescription: a.ClientDescription, TaskStates: a.TaskStates,

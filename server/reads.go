@@ -29,7 +29,7 @@ func (s *Server) Allocation(ctx context.Context, id string) (*structs.Allocation
 		}
 		return a, nil
 	}
-	return nil, fmt.Errorf("%w: allocation %q", ErrNotFound, id)
+	return nil, fmt.Errorf("%w: allocation %s", ErrNotFound, structs.Quote(id))
 }
 
 // Node reads one node, without its secret id.
@@ -43,7 +43,7 @@ func (s *Server) Node(ctx context.Context, id string) (*structs.Node, error) {
 	if n := s.node(id); n != nil {
 		return redactNode(n), nil
 	}
-	return nil, fmt.Errorf("%w: node %q", ErrNotFound, id)
+	return nil, fmt.Errorf("%w: node %s", ErrNotFound, structs.Quote(id))
 }
 
 // ListEvaluations lists the evaluations of a namespace ("" for all) whose

@@ -239,7 +239,7 @@ func (s *Server) JobVersions(ctx context.Context, namespace, jobID string) ([]*s
 	}
 	snap := s.state.Snapshot()
 	if snap.Job(namespace, jobID) == nil {
-		return nil, fmt.Errorf("%w: job %q in namespace %q", ErrNotFound, jobID, namespace)
+		return nil, fmt.Errorf("%w: job %s in namespace %s", ErrNotFound, structs.Quote(jobID), structs.Quote(namespace))
 	}
 	versions := snap.JobVersions(namespace, jobID)
 	if len(versions) == 0 {

@@ -210,8 +210,8 @@ type Subscription struct {
 	authorize func() (func(Event) bool, error)
 	// endErr is the error that ended the subscription (End, or a failed
 	// Authorize).
-	endMu  sync.Mutex
-	endErr error
+	endMu    sync.Mutex
+	endErr   error
 	once     sync.Once
 	closed   chan struct{}
 	lastSeen uint64

@@ -72,6 +72,11 @@ type (
 	Member = server.Member
 	// KeyringResponse is what a gossip keyring operation found across the servers.
 	KeyringResponse = server.KeyringResponse
+	// ACLPolicy is a named set of rules in Nomad's ACL policy language.
+	ACLPolicy = structs.ACLPolicy
+	// ACLToken grants its policies' rules (or everything, for a management
+	// token) to whoever presents its secret.
+	ACLToken = structs.ACLToken
 )
 
 // Errors callers branch on with errors.Is.
@@ -99,6 +104,13 @@ var (
 	ErrLeadershipLost = structs.ErrLeadershipLost
 	// ErrUnknownRegion: a call named a region no server of the federation serves.
 	ErrUnknownRegion = structs.ErrUnknownRegion
+	// ErrTokenNotFound: the ACL token a call carries does not exist or has
+	// expired. It matches ErrPermissionDenied too.
+	ErrTokenNotFound = structs.ErrTokenNotFound
+	// ErrACLDisabled: an ACL operation reached servers running without ACLs.
+	ErrACLDisabled = structs.ErrACLDisabled
+	// ErrACLBootstrapped: the ACL system was bootstrapped already.
+	ErrACLBootstrapped = structs.ErrACLBootstrapped
 )
 
 // AllowStale returns a context under which reads (Job, Jobs, Allocations,

@@ -3,9 +3,12 @@ package drover_test
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
@@ -391,4 +394,53 @@ func (f tlsFiles) keyPEM(t *testing.T) []byte {
 	b, err := os.ReadFile(f.key)
 	require.NoError(t, err)
 	return b
+}
+
+// TestHTTPSWithAndWithoutClientCertificates covers both settings of
+// verify_https_client, and plain HTTP against the HTTPS port.
+func TestHTTPSWithAndWithoutClientCertificates(t *testing.T) {
+	ca := tlstest.NewCA(t)
+	f := writeTLSFiles(t, t.TempDir(), ca.PEM, ca.Issue(t, "server.global.nomad"))
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(ca.PEM)
+	userLeaf := ca.Issue(t, "cli.global.nomad")
+	userCert, err := tls.X509KeyPair(userLeaf.CertPEM, userLeaf.KeyPEM)
+	require.NoError(t, err)
+	for _, verify := range []bool{true, false} {
+		t.Run(fmt.Sprintf("verify_https_client=%v", verify), func(t *testing.T) {
+			srv, err := drover.NewServer(drover.ServerOptions{DataDir: t.TempDir(), BindAddr: "127.0.0.1:0", Logger: testLogger(t),
+				TLS: &drover.TLSOptions{HTTP: true, CAFile: f.ca, CertFile: f.cert, KeyFile: f.key, VerifyHTTPSClient: verify}})
+			require.NoError(t, err)
+			defer shutdown(t, srv)
+			ln, err := srv.ListenHTTP("127.0.0.1:0")
+			require.NoError(t, err)
+			hs := &http.Server{Handler: srv.HTTPHandler(), ReadHeaderTimeout: 5 * time.Second}
+			go func() { _ = hs.Serve(ln) }()
+			defer hs.Close()
+			url := "https://" + ln.Addr().String() + "/v1/status/leader"
+			get := func(certs ...tls.Certificate) (*http.Response, error) {
+				tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: certs, ServerName: "server.global.nomad"}}
+				defer tr.CloseIdleConnections()
+				return (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Get(url)
+			}
+			resp, err := get(userCert)
+			require.NoError(t, err, "with a certificate of the CA")
+			resp.Body.Close()
+			require.Equal(t, http.StatusOK, resp.StatusCode)
+			resp, err = get()
+			if verify {
+				require.Error(t, err, "no client certificate")
+			} else {
+				require.NoError(t, err, "no client certificate is needed")
+				resp.Body.Close()
+			}
+			plain, err := (&http.Client{Timeout: 10 * time.Second}).Get("http://" + ln.Addr().String() + "/v1/status/leader")
+			if err == nil {
+				body, _ := io.ReadAll(plain.Body)
+				plain.Body.Close()
+				require.NotEqual(t, http.StatusOK, plain.StatusCode, "plain HTTP gets nothing useful")
+				require.NotContains(t, string(body), srv.Addr())
+			}
+		})
+	}
 }

@@ -148,6 +148,14 @@ func (h *Handler) read(w http.ResponseWriter, r *http.Request, fetch func(q quer
 		return err
 	}
 	q.ctx = ctx
+	if q.index > 0 {
+		// A caller whose token is unknown or expired does not get to
+		// hold a blocking query open; fetch checks its rights after the
+		// wait, so a token deleted meanwhile gets nothing either.
+		if _, err := h.b.CallerACL(ctx); err != nil {
+			return err
+		}
+	}
 	if err := h.block(ctx, q); err != nil {
 		return err
 	}

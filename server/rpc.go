@@ -48,6 +48,13 @@ func (r *rpcServer) prepareRead(ctx context.Context, q *structs.QueryOptions) (c
 	if err := r.s.readBarrier(ctx); err != nil {
 		return nil, 0, rpcerr.To(err)
 	}
+	if q.GetMinQueryIndex() > 0 {
+		// An unknown or expired token holds no blocking query open; the
+		// read itself checks the caller's rights after the wait.
+		if _, err := r.s.authorize(ctx); err != nil {
+			return nil, 0, rpcerr.To(err)
+		}
+	}
 	r.block(ctx, q)
 	return AllowStale(ctx), r.s.state.Index(), nil
 }

@@ -202,3 +202,18 @@ func TestEventStreamOverHTTPEndsWhenItsTokenIsDeleted(t *testing.T) {
 	}
 	require.True(t, strings.Contains(last, "ACL token not found"), "last line %q", last)
 }
+
+// TestBlockingQueryNeedsAValidTokenBeforeItWaits: an unknown token does
+// not get to hold a blocking query open.
+func TestBlockingQueryNeedsAValidTokenBeforeItWaits(t *testing.T) {
+	c, _ := aclCluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.http.URL+"/v1/jobs?index=100000&wait=5m", nil)
+	require.NoError(t, err)
+	req.Header.Set("X-Nomad-Token", "f0000000-0000-4000-8000-000000000000")
+	resp, err := c.client.Do(req)
+	require.NoError(t, err, "answered at once, not after the wait")
+	resp.Body.Close()
+	require.Equal(t, http.StatusForbidden, resp.StatusCode)
+}

@@ -27,6 +27,7 @@ type inProcessAgent struct {
 	signals           chan os.Signal
 	exit              chan int
 	httpAddr, rpcAddr string
+	configFile        string
 }
 
 var bindAddrsRe = regexp.MustCompile(`Bind Addrs: HTTP: ([0-9.]+:[0-9]+); RPC: ([0-9.]+:[0-9]+)`)
@@ -39,7 +40,7 @@ func startAgent(t *testing.T, src string) *inProcessAgent {
 	require.NoError(t, os.WriteFile(cfg, []byte(src), 0o600))
 	a := &inProcessAgent{
 		stdout: &syncBuffer{}, stderr: &syncBuffer{},
-		signals: make(chan os.Signal, 1), exit: make(chan int, 1),
+		signals: make(chan os.Signal, 1), exit: make(chan int, 1), configFile: cfg,
 	}
 	go func() { a.exit <- run([]string{"-config", cfg}, a.stdout, a.stderr, a.signals) }()
 	t.Cleanup(func() { a.stop(t) })
@@ -329,12 +330,24 @@ tls {
 	require.Equal(t, next.Cert.SerialNumber, h, "a new HTTPS connection sees the new certificate")
 	require.Equal(t, next.Cert.SerialNumber, r, "a new RPC connection sees the new certificate")
 
+	require.NotContains(t, a.stderr.String(), "take effect only after a restart", "rotating the files changes no setting")
 	require.True(t, a.running(), "the agent kept running")
 	_, err := api.Status().Leader()
 	require.NoError(t, err)
 	nodes, _, err := api.Nodes().List(nil)
 	require.NoError(t, err)
 	require.Equal(t, "ready", nodes[0].Status)
+
+	// Changed settings, not files, wait for a restart.
+	f, err := os.OpenFile(a.configFile, os.O_APPEND|os.O_WRONLY, 0)
+	require.NoError(t, err)
+	_, err = io.WriteString(f, "limits { http_max_conns_per_client = 50 }\nacl { enabled = true }\n")
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+	a.signals <- syscall.SIGHUP
+	eventually(t, "the restart warning", 10*time.Second, func() bool {
+		return strings.Contains(a.stderr.String(), `msg="changed settings take effect only after a restart" settings="acl settings, limits"`)
+	})
 }
 
 // TestLimitsBoundTheHTTPAPI checks the limits block on the HTTP API: the

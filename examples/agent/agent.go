@@ -7,9 +7,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
+	"reflect"
 	"sort"
 	"strings"
 	"syscall"
@@ -22,6 +22,14 @@ import (
 	"github.com/droverhq/drover/api"
 	"github.com/droverhq/drover/driver/rawexec"
 	"github.com/droverhq/drover/examples/agent/internal/config"
+)
+
+// Bounds of the HTTP API's connections: a request (headers and body) must
+// be read within httpReadTimeout, and an idle keep-alive connection is
+// closed after httpIdleTimeout.
+const (
+	httpReadTimeout = time.Minute
+	httpIdleTimeout = 2 * time.Minute
 )
 
 // agent is one running agent: its server, client and HTTP listener.
@@ -116,13 +124,25 @@ func (a *agent) start() error {
 		if len(servers) == 0 {
 			servers = []string{a.srv.Addr()}
 		}
-		ln, err := net.Listen("tcp", cfg.HTTPAddr)
+		// The listener bounds connections per client address, and is
+		// HTTPS with tls.http.
+		ln, err := a.srv.ListenHTTP(cfg.HTTPAddr)
 		if err != nil {
-			return fmt.Errorf("listen for HTTP on %s: %w", cfg.HTTPAddr, err)
+			return err
 		}
 		a.httpAddr = ln.Addr().String()
 		handler := a.srv.NewHTTPHandler(api.Options{Logger: a.logger, Client: cfg.ClientEnabled})
-		a.http = &http.Server{Handler: a.telemetryGate(handler), ReadHeaderTimeout: 10 * time.Second}
+		a.http = &http.Server{
+			Handler: a.telemetryGate(handler),
+			// The TLS handshake and the request headers must arrive within
+			// limits.https_handshake_timeout, the body within
+			// httpReadTimeout; blocking queries and event streams, whose
+			// responses take long, are not bounded.
+			ReadHeaderTimeout: cfg.Server.WithDefaults().Limits.HTTPSHandshakeTimeout,
+			ReadTimeout:       httpReadTimeout,
+			IdleTimeout:       httpIdleTimeout,
+			ErrorLog:          slog.NewLogLogger(a.logger.Handler(), slog.LevelWarn),
+		}
 		go func() { a.httpErr <- a.http.Serve(ln) }()
 	}
 	if cfg.ClientEnabled {
@@ -165,6 +185,7 @@ func (a *agent) printSummary() {
 	fmt.Fprintln(out)
 	row := func(k, v string) { fmt.Fprintf(out, "%20s: %s\n", k, v) }
 	if a.srv != nil {
+		row("ACL", enabled(c.Server.ACL.Enabled))
 		row("Advertise Addrs", fmt.Sprintf("HTTP: %s; RPC: %s", advertised(c.AdvertiseHTTP, a.httpAddr), a.srv.AdvertiseAddr()))
 		row("Bind Addrs", fmt.Sprintf("HTTP: %s; RPC: %s", a.httpAddr, a.srv.Addr()))
 	}
@@ -172,10 +193,38 @@ func (a *agent) printSummary() {
 	row("Log Level", c.LogLevelName)
 	row("Region", fmt.Sprintf("%s (DC: %s)", region, dc))
 	row("Server", fmt.Sprint(c.ServerEnabled))
+	row("TLS", tlsSummary(c))
 	row("Version", drover.Version)
 	fmt.Fprintln(out)
 	fmt.Fprintln(out, "==> drover agent started! Log data will stream in below:")
 	fmt.Fprintln(out)
+}
+
+func enabled(on bool) string {
+	if on {
+		return "enabled"
+	}
+	return "disabled"
+}
+
+// tlsSummary says where TLS is on, as "RPC, HTTP", "RPC", "HTTP" or
+// "disabled".
+func tlsSummary(c *config.Agent) string {
+	t := c.Server.TLS
+	if !c.ServerEnabled {
+		t = c.Client.TLS
+	}
+	var on []string
+	if t != nil && t.RPC {
+		on = append(on, "RPC")
+	}
+	if t != nil && t.HTTP && c.ServerEnabled {
+		on = append(on, "HTTP")
+	}
+	if len(on) == 0 {
+		return "disabled"
+	}
+	return strings.Join(on, ", ")
 }
 
 // advertised is the configured address, or the bound one when the
@@ -224,8 +273,11 @@ func (a *agent) serve(signals <-chan os.Signal) int {
 }
 
 // reload re-reads the configuration and applies what can change while
-// running: the log level. Other changes wait for a restart.
+// running: the log level, and the TLS certificates, which are read again
+// from their files even when the configuration does not load. Other
+// changes wait for a restart.
 func (a *agent) reload() {
+	a.reloadTLS()
 	next, err := a.load()
 	if err != nil {
 		a.logger.Error("reloading configuration failed; keeping the running one", "error", err)
@@ -239,10 +291,41 @@ func (a *agent) reload() {
 		next.Server.RaftTrailingLogs != old.Server.RaftTrailingLogs {
 		restart = append(restart, "raft snapshot settings")
 	}
+	if !reflect.DeepEqual(next.Server.TLS, old.Server.TLS) || !reflect.DeepEqual(next.Client.TLS, old.Client.TLS) {
+		restart = append(restart, "tls settings (the certificate files are reloaded)")
+	}
+	if next.Server.ACL != old.Server.ACL || next.Server.ACLTokenGCThreshold != old.Server.ACLTokenGCThreshold {
+		restart = append(restart, "acl settings")
+	}
+	if next.Server.Limits != old.Server.Limits {
+		restart = append(restart, "limits")
+	}
 	a.cfg.LogLevel, a.cfg.LogLevelName = next.LogLevel, next.LogLevelName
 	a.logger.Info("configuration reloaded", "log_level", next.LogLevelName)
 	if len(restart) > 0 {
 		a.logger.Warn("changed settings take effect only after a restart", "settings", strings.Join(restart, ", "))
+	}
+}
+
+// reloadTLS reads the TLS certificates and CA again from their files. New
+// connections use them at once; on error the agent keeps those it had.
+func (a *agent) reloadTLS() {
+	tlsOn := func(t *drover.TLSOptions) bool { return t != nil && (t.RPC || t.HTTP) }
+	failed := false
+	if a.srv != nil && tlsOn(a.cfg.Server.TLS) {
+		if err := a.srv.Reload(); err != nil {
+			a.logger.Error("reloading the server's TLS certificates failed; keeping the current ones", "error", err)
+			failed = true
+		}
+	}
+	if a.cli != nil && tlsOn(a.cfg.Client.TLS) {
+		if err := a.cli.Reload(); err != nil {
+			a.logger.Error("reloading the client's TLS certificates failed; keeping the current ones", "error", err)
+			failed = true
+		}
+	}
+	if !failed && (tlsOn(a.cfg.Server.TLS) || tlsOn(a.cfg.Client.TLS)) {
+		a.logger.Info("TLS certificates reloaded")
 	}
 }
 

@@ -98,7 +98,7 @@ func TestAgentBinary(t *testing.T) {
 	addrRe := regexp.MustCompile(`Bind Addrs: HTTP: ([0-9.]+:[0-9]+)`)
 	eventually(t, "the start-up summary", 30*time.Second, func() bool { return addrRe.MatchString(stdout.String()) })
 	summary := stdout.String()
-	for _, want := range []string{"Client: true", "Log Level: INFO", "Region: global (DC: dc1)", "Server: true"} {
+	for _, want := range []string{"Client: true", "Log Level: INFO", "Region: global (DC: dc1)", "Server: true", "ACL: disabled", "TLS: disabled"} {
 		require.Contains(t, summary, want)
 	}
 	addr := addrRe.FindStringSubmatch(summary)[1]

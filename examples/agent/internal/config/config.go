@@ -24,6 +24,9 @@ type Config struct {
 	Server           *Server    `hcl:"server,block"`
 	Client           *Client    `hcl:"client,block"`
 	Telemetry        *Telemetry `hcl:"telemetry,block"`
+	TLS              *TLS       `hcl:"tls,block"`
+	ACL              *ACL       `hcl:"acl,block"`
+	Limits           *Limits    `hcl:"limits,block"`
 	Plugins          []*Plugin  `hcl:"plugin,block"`
 	Rest             hcl.Body   `hcl:",remain"`
 	Ignored          []string   // settings read but not applied, for warnings
@@ -80,6 +83,7 @@ type Server struct {
 	JobMaxPriority         *int                  `hcl:"job_max_priority,optional"`
 	JobDefaultPriority     *int                  `hcl:"job_default_priority,optional"`
 	JobTrackedVersions     *int                  `hcl:"job_tracked_versions,optional"`
+	ACLTokenGCThreshold    *string               `hcl:"acl_token_gc_threshold,optional"`
 	// Deprecated forms of server_join.
 	RetryJoin     []string `hcl:"retry_join,optional"`
 	RetryInterval *string  `hcl:"retry_interval,optional"`
@@ -148,6 +152,42 @@ type DrainOnShutdown struct {
 	Deadline         *string `hcl:"deadline,optional"`
 	Force            *bool   `hcl:"force,optional"`
 	IgnoreSystemJobs *bool   `hcl:"ignore_system_jobs,optional"`
+}
+
+// TLS is the tls block: mutual TLS on the RPC port and HTTPS on the HTTP
+// API, for the server and the client alike.
+type TLS struct {
+	HTTP                        *bool   `hcl:"http,optional"`
+	RPC                         *bool   `hcl:"rpc,optional"`
+	CAFile                      *string `hcl:"ca_file,optional"`
+	CertFile                    *string `hcl:"cert_file,optional"`
+	KeyFile                     *string `hcl:"key_file,optional"`
+	VerifyServerHostname        *bool   `hcl:"verify_server_hostname,optional"`
+	VerifyHTTPSClient           *bool   `hcl:"verify_https_client,optional"`
+	RPCUpgradeMode              *bool   `hcl:"rpc_upgrade_mode,optional"`
+	TLSMinVersion               *string `hcl:"tls_min_version,optional"`
+	TLSCipherSuites             *string `hcl:"tls_cipher_suites,optional"`
+	TLSPreferServerCipherSuites *bool   `hcl:"tls_prefer_server_cipher_suites,optional"`
+}
+
+// ACL is the acl block.
+type ACL struct {
+	Enabled               *bool   `hcl:"enabled,optional"`
+	TokenTTL              *string `hcl:"token_ttl,optional"`
+	PolicyTTL             *string `hcl:"policy_ttl,optional"`
+	RoleTTL               *string `hcl:"role_ttl,optional"`
+	ReplicationToken      *string `hcl:"replication_token,optional"`
+	TokenMinExpirationTTL *string `hcl:"token_min_expiration_ttl,optional"`
+	TokenMaxExpirationTTL *string `hcl:"token_max_expiration_ttl,optional"`
+}
+
+// Limits is the limits block. In Nomad a connection limit of 0 means no
+// limit.
+type Limits struct {
+	HTTPSHandshakeTimeout *string `hcl:"https_handshake_timeout,optional"`
+	HTTPMaxConnsPerClient *int    `hcl:"http_max_conns_per_client,optional"`
+	RPCHandshakeTimeout   *string `hcl:"rpc_handshake_timeout,optional"`
+	RPCMaxConnsPerClient  *int    `hcl:"rpc_max_conns_per_client,optional"`
 }
 
 // Telemetry is the telemetry block.

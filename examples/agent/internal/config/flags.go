@@ -30,8 +30,8 @@ func ParseFlags(args []string, out io.Writer) (*Flags, error) {
 		configs, retryJoin, startJoin, meta listFlag
 		dataDir, name, region, dc, bind     string
 		logLevel, servers, encrypt, class   string
-		retryInterval                       string
-		server, client                      bool
+		retryInterval, aclReplicationToken  string
+		server, client, aclEnabled          bool
 		bootstrapExpect, retryMax           int
 	)
 	fs.BoolVar(&f.Dev, "dev", false, "run a server and a client in one agent with development defaults")
@@ -53,6 +53,8 @@ func ParseFlags(args []string, out io.Writer) (*Flags, error) {
 	fs.StringVar(&servers, "servers", "", "comma-separated server RPC addresses for the client")
 	fs.StringVar(&class, "node-class", "", "the client's node class")
 	fs.Var(&meta, "meta", "client metadata as key=value (repeatable)")
+	fs.BoolVar(&aclEnabled, "acl-enabled", false, "turn ACLs on")
+	fs.StringVar(&aclReplicationToken, "acl-replication-token", "", "the token non-authoritative regions replicate ACLs with")
 	if err := fs.Parse(args); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
@@ -72,6 +74,12 @@ func ParseFlags(args []string, out io.Writer) (*Flags, error) {
 			o.Client = &Client{}
 		}
 		return o.Client
+	}
+	acl := func() *ACL {
+		if o.ACL == nil {
+			o.ACL = &ACL{}
+		}
+		return o.ACL
 	}
 	join := func() *ServerJoin {
 		if srv().ServerJoin == nil {
@@ -113,6 +121,10 @@ func ParseFlags(args []string, out io.Writer) (*Flags, error) {
 			o.Deprecated = append(o.Deprecated, "-join is deprecated: use -retry-join")
 		case "servers":
 			cli().Servers = splitList(servers)
+		case "acl-enabled":
+			acl().Enabled = ptr(aclEnabled)
+		case "acl-replication-token":
+			acl().ReplicationToken = ptr(aclReplicationToken)
 		case "node-class":
 			cli().NodeClass = ptr(class)
 		case "meta":

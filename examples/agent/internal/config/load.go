@@ -22,7 +22,7 @@ var ErrConfig = errors.New("invalid agent configuration")
 // configuration loads with a warning rather than an error.
 var (
 	ignoredTopLevel = []string{
-		"acl", "audit", "autopilot", "consul", "limits", "reporting", "sentinel", "tls", "ui", "vault", "keyring",
+		"audit", "autopilot", "consul", "reporting", "sentinel", "ui", "vault", "keyring",
 		"disable_update_check", "enable_debug", "enable_syslog", "syslog_facility", "log_json", "log_file",
 		"log_rotate_bytes", "log_rotate_duration", "log_rotate_max_files", "plugin_dir", "disable_anonymous_signature",
 		"http_api_response_headers", "addresses",

@@ -72,10 +72,12 @@ func Build(c *Config) (*Agent, error) {
 		errs = append(errs, fmt.Errorf("%w: "+format, append([]any{ErrConfig}, args...)...))
 	}
 	a := &Agent{}
+	warn := func(format string, args ...any) { a.Warnings = append(a.Warnings, fmt.Sprintf(format, args...)) }
 	for _, w := range c.Ignored {
-		a.Warnings = append(a.Warnings, fmt.Sprintf("%s is accepted but not applied by this agent", w))
+		warn("%s is accepted but not applied by this agent", w)
 	}
 	a.Warnings = append(a.Warnings, c.Deprecated...)
+	sec := buildSecurity(c, bad, warn)
 
 	level, err := ParseLogLevel(deref(c.LogLevel))
 	if err != nil {
@@ -133,12 +135,12 @@ func Build(c *Config) (*Agent, error) {
 		}
 	}
 	if a.ServerEnabled {
-		if err := buildServer(c, a, dataDir, rpcAddr); err != nil {
+		if err := buildServer(c, a, dataDir, rpcAddr, sec); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	if a.ClientEnabled {
-		if err := buildClient(c, a, dataDir); err != nil {
+		if err := buildClient(c, a, dataDir, sec); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -148,7 +150,7 @@ func Build(c *Config) (*Agent, error) {
 	return a, nil
 }
 
-func buildServer(c *Config, a *Agent, dataDir, rpcAddr string) error {
+func buildServer(c *Config, a *Agent, dataDir, rpcAddr string, sec security) error {
 	s := c.Server
 	var errs []error
 	bad := func(format string, args ...any) {
@@ -182,6 +184,8 @@ func buildServer(c *Config, a *Agent, dataDir, rpcAddr string) error {
 		RaftSnapshotInterval:  dur("raft_snapshot_interval", s.RaftSnapshotInterval),
 		JobMaxPriority:        deref(s.JobMaxPriority), JobDefaultPriority: deref(s.JobDefaultPriority),
 		JobTrackedVersions: deref(s.JobTrackedVersions),
+		TLS:                sec.copyTLS(), ACL: sec.acl, Limits: sec.limits,
+		ACLTokenGCThreshold: dur("acl_token_gc_threshold", s.ACLTokenGCThreshold),
 	}
 	if s.DataDir != nil {
 		o.DataDir = *s.DataDir
@@ -251,11 +255,11 @@ func buildServer(c *Config, a *Agent, dataDir, rpcAddr string) error {
 	return nil
 }
 
-func buildClient(c *Config, a *Agent, dataDir string) error {
+func buildClient(c *Config, a *Agent, dataDir string, sec security) error {
 	cl := c.Client
 	o := drover.ClientOptions{
 		Name: deref(c.Name), Region: deref(c.Region), Datacenter: deref(c.Datacenter),
-		NodeClass: deref(cl.NodeClass), Servers: cl.Servers,
+		NodeClass: deref(cl.NodeClass), Servers: cl.Servers, TLS: sec.copyTLS(),
 	}
 	switch {
 	case cl.StateDir != nil:

@@ -284,7 +284,12 @@ func (s *Server) authorizeList(ctx context.Context, namespace, capability string
 		return nil, err
 	}
 	if namespace != "" && !a.AllowNamespaceOperation(namespace, capability) {
+		s.metrics.aclDenied.Inc()
 		return nil, errDenied(capability + " in namespace " + strconv.Quote(namespace))
+	}
+	if namespace == "" && !a.IsManagement() && !a.AllowAnyNamespaceOperation(capability) {
+		s.metrics.aclDenied.Inc()
+		return nil, errDenied(capability + " in any namespace")
 	}
 	return a, nil
 }

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -96,7 +97,9 @@ func TestAgentBinary(t *testing.T) {
 	})
 
 	addrRe := regexp.MustCompile(`Bind Addrs: HTTP: ([0-9.]+:[0-9]+)`)
-	eventually(t, "the start-up summary", 30*time.Second, func() bool { return addrRe.MatchString(stdout.String()) })
+	eventually(t, "the start-up summary", 30*time.Second, func() bool {
+		return addrRe.MatchString(stdout.String()) && strings.Contains(stdout.String(), "agent started!")
+	})
 	summary := stdout.String()
 	for _, want := range []string{"Client: true", "Log Level: INFO", "Region: global (DC: dc1)", "Server: true", "ACL: disabled", "TLS: disabled"} {
 		require.Contains(t, summary, want)

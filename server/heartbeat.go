@@ -21,14 +21,18 @@ type ttlTracker struct {
 	mu      sync.Mutex
 	enabled bool
 	timers  map[string]*time.Timer
-	rng     *rand.Rand
+	// early holds the deadlines of nodes that heartbeated to this leader
+	// before its services were enabled: they get their own TTL, not the
+	// failover one, since they already know this leader.
+	early map[string]time.Time
+	rng   *rand.Rand
 }
 
 func newTTLTracker(cfg heartbeat.Config, pinned bool, logger *slog.Logger, onExpire func(string)) *ttlTracker {
 	return &ttlTracker{
 		cfg: cfg, pinned: pinned, logger: logger, onExpire: onExpire,
-		timers: map[string]*time.Timer{},
-		rng:    rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
+		timers: map[string]*time.Timer{}, early: map[string]time.Time{},
+		rng: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
 	}
 }
 
@@ -43,6 +47,8 @@ func (t *ttlTracker) reset(nodeID string) time.Duration {
 	ttl := t.cfg.ClientTTL(n, t.rng)
 	if t.enabled {
 		t.setLocked(nodeID, t.cfg.ServerTTL(ttl))
+	} else {
+		t.early[nodeID] = time.Now().Add(t.cfg.ServerTTL(ttl))
 	}
 	return ttl
 }
@@ -83,9 +89,15 @@ func (t *ttlTracker) enable(liveNodes []string) {
 				"configured", t.cfg.FailoverTTL, "using", failover, "nodes", len(liveNodes))
 		}
 	}
+	now := time.Now()
 	for _, id := range liveNodes {
+		if deadline, ok := t.early[id]; ok {
+			t.setLocked(id, max(deadline.Sub(now), 0))
+			continue
+		}
 		t.setLocked(id, failover)
 	}
+	clear(t.early)
 }
 
 // armIdle arms a node's timer to fire after d, unless the node has one:
@@ -104,6 +116,7 @@ func (t *ttlTracker) disable() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.enabled = false
+	clear(t.early)
 	for id, tm := range t.timers {
 		tm.Stop()
 		delete(t.timers, id)

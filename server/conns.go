@@ -37,10 +37,6 @@ func newConnPool(t transport.Transport, region string, verifyNames bool) *connPo
 	return &connPool{transport: t, region: region, verifyNames: verifyNames, conns: map[string]*grpc.ClientConn{}}
 }
 
-// get returns the connection to addr, a server of this region, creating
-// it if needed.
-func (p *connPool) get(addr string) (*grpc.ClientConn, error) { return p.getIn(addr, "") }
-
 // getIn returns the connection to addr, a server of region ("" for this
 // one), creating it if needed.
 func (p *connPool) getIn(addr, region string) (*grpc.ClientConn, error) {

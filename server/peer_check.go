@@ -17,16 +17,15 @@ import (
 type peerRole int
 
 const (
-	// peerAny: any certificate of the cluster's CA; the ACL token decides.
-	peerAny peerRole = iota
 	// peerNode: a client or a server of this region (node calls, which
 	// the node's secret then authenticates).
-	peerNode
+	peerNode peerRole = iota + 1
 	// peerServer: a server of this region (raft and membership).
 	peerServer
 )
 
-// methodRoles lists the RPCs that need more than any certificate.
+// methodRoles lists the RPCs that need more than any certificate of the
+// CA (for the others, the caller's ACL token decides).
 var methodRoles = map[string]peerRole{
 	structs.Drover_Raft_FullMethodName:               peerServer,
 	structs.Drover_InstallSnapshot_FullMethodName:    peerServer,

@@ -81,6 +81,7 @@ type Server struct {
 	RejoinAfterLeave       *bool                 `hcl:"rejoin_after_leave,optional"`
 	ServerJoin             *ServerJoin           `hcl:"server_join,block"`
 	JobMaxPriority         *int                  `hcl:"job_max_priority,optional"`
+	JobMaxCount            *int                  `hcl:"job_max_count,optional"`
 	JobDefaultPriority     *int                  `hcl:"job_default_priority,optional"`
 	JobTrackedVersions     *int                  `hcl:"job_tracked_versions,optional"`
 	ACLTokenGCThreshold    *string               `hcl:"acl_token_gc_threshold,optional"`

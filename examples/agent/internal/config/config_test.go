@@ -55,6 +55,7 @@ server {
   raft_trailing_logs        = 200
   raft_protocol             = 3
   job_max_priority          = 200
+  job_max_count             = 0
   job_default_priority      = 60
   job_tracked_versions      = 3
   rejoin_after_leave        = true
@@ -132,7 +133,7 @@ telemetry {
 		PlanRejectionTracker: drover.PlanRejectionTracker{Enabled: true, NodeThreshold: 20, NodeWindow: time.Minute},
 		RaftMultiplier:       2, RaftSnapshotThreshold: 100, RaftSnapshotInterval: 30 * time.Second, RaftTrailingLogs: 200,
 		RaftBoltNoFreelistSync: true,
-		JobDefaultPriority:     60, JobMaxPriority: 200, JobTrackedVersions: 3,
+		JobDefaultPriority:     60, JobMaxPriority: 200, JobTrackedVersions: 3, JobMaxCount: -1,
 	}, s)
 
 	cl := a.Client

@@ -195,6 +195,13 @@ func buildServer(c *Config, a *Agent, dataDir, rpcAddr string, sec security) err
 	if s.EnableEventBroker != nil {
 		o.DisableEventBroker = !*s.EnableEventBroker
 	}
+	if s.JobMaxCount != nil {
+		// Nomad spells "no limit" 0; drover's zero value is the default.
+		o.JobMaxCount = *s.JobMaxCount
+		if o.JobMaxCount == 0 {
+			o.JobMaxCount = -1
+		}
+	}
 	if s.NumSchedulers != nil {
 		o.NumSchedulers = *s.NumSchedulers
 		if o.NumSchedulers == 0 {

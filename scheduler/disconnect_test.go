@@ -11,53 +11,6 @@ import (
 	"github.com/droverhq/drover/structs"
 )
 
-// commit applies a decision's plan as the state store does: stops and
-// reconnections of existing allocations, new allocations (reported as
-// client, "" for running) linked to what they replace, in-place updates
-// keeping the client's status.
-func (s *fakeState) commit(d *Decision, client string) {
-	if d.Plan == nil {
-		return
-	}
-	if client == "" {
-		client = structs.AllocClientRunning
-	}
-	find := func(id string) int {
-		for i, a := range s.allocs {
-			if a.Id == id {
-				return i
-			}
-		}
-		return -1
-	}
-	for _, u := range d.Plan.NodeUpdate {
-		i := find(u.Id)
-		c := proto.Clone(s.allocs[i]).(*structs.Allocation)
-		if u.DesiredStatus != "" {
-			c.DesiredStatus, c.DesiredDescription = u.DesiredStatus, u.DesiredDescription
-		}
-		if u.ReconnectedAt != 0 {
-			c.ReconnectedAt, c.DisconnectedAt, c.NextAllocation = u.ReconnectedAt, 0, ""
-		}
-		s.allocs[i] = c
-	}
-	for _, a := range d.Plan.NodeAllocation {
-		c := proto.Clone(a).(*structs.Allocation)
-		if i := find(a.Id); i >= 0 {
-			c.ClientStatus = s.allocs[i].ClientStatus
-			s.allocs[i] = c
-			continue
-		}
-		c.ClientStatus = client
-		s.allocs = append(s.allocs, c)
-		if p := find(c.PreviousAllocation); p >= 0 {
-			prev := proto.Clone(s.allocs[p]).(*structs.Allocation)
-			prev.NextAllocation = c.Id
-			s.allocs[p] = prev
-		}
-	}
-}
-
 // disconnectNode does what the servers do when a node misses its TTL:
 // allocations with a window become unknown, the others lost.
 func (s *fakeState) disconnectNode(nodeID string) {
@@ -119,7 +72,7 @@ func disconnectedScenario(t *testing.T) (st *fakeState, j *structs.Job, orig, re
 	st.nodes = []*structs.Node{st.node("a"), st.node("b")}
 	d := st.schedule(t, j)
 	require.Equal(t, map[string]int{"a": 1, "b": 1}, placedPerNode(d))
-	st.commit(d, "")
+	st.commit(d.Plan, structs.AllocClientRunning, testNow.UnixNano())
 	st.nodes = append(st.nodes, c)
 	for _, a := range st.allocs {
 		if a.NodeId == "a" {
@@ -129,7 +82,7 @@ func disconnectedScenario(t *testing.T) (st *fakeState, j *structs.Job, orig, re
 	st.disconnectNode("a")
 	d = st.schedule(t, j)
 	require.Len(t, placements(d), 1)
-	st.commit(d, "")
+	st.commit(d.Plan, structs.AllocClientRunning, testNow.UnixNano())
 	repl = placements(d)[0]
 	return st, j, st.byID(t, orig.Id), st.byID(t, repl.Id)
 }
@@ -151,7 +104,7 @@ func TestUnknownAllocationsAreReplacedAndKept(t *testing.T) {
 				j.TaskGroups[0].MaxClientDisconnect = durationpb.New(time.Minute)
 			}
 			st.upsertJob(j)
-			st.commit(st.schedule(t, j), "")
+			st.commit(st.schedule(t, j).Plan, structs.AllocClientRunning, testNow.UnixNano())
 			orig := st.allocs[0]
 			st.disconnectNode(orig.NodeId)
 			before := st.clone()
@@ -167,7 +120,7 @@ func TestUnknownAllocationsAreReplacedAndKept(t *testing.T) {
 			require.NotEqual(t, orig.NodeId, repl.NodeId)
 			require.Nil(t, repl.RescheduleTracker, "a disconnection is not a failure")
 
-			st.commit(d, "")
+			st.commit(d.Plan, structs.AllocClientRunning, testNow.UnixNano())
 			want := structs.AllocClientLost
 			if tc.window {
 				want = structs.AllocClientUnknown
@@ -183,7 +136,7 @@ func TestUnknownAllocationWithoutRoomBlocks(t *testing.T) {
 	st.allocs = append(st.allocs, otherAlloc("x", "b", 1000, 1000))
 	j := windowJob(1)
 	st.upsertJob(j)
-	st.commit(st.schedule(t, j), "")
+	st.commit(st.schedule(t, j).Plan, structs.AllocClientRunning, testNow.UnixNano())
 	orig := st.allocs[len(st.allocs)-1]
 	require.Equal(t, "a", orig.NodeId)
 	st.disconnectNode("a")
@@ -302,7 +255,7 @@ func TestReconnectingAllocation(t *testing.T) {
 					require.Empty(t, back)
 				}
 			}
-			st.commit(d, "")
+			st.commit(d.Plan, structs.AllocClientRunning, testNow.UnixNano())
 			keep := st.byID(t, repl.Id)
 			if tc.keep == "orig" {
 				keep = st.byID(t, orig.Id)
@@ -343,7 +296,7 @@ func TestReconnectStopsEveryLiveReplacementInTheChain(t *testing.T) {
 	}
 	require.Equal(t, []string{"second"}, stopped, "the failed one needs no stop; the running one goes")
 	require.Empty(t, placements(d))
-	st.commit(d, "")
+	st.commit(d.Plan, structs.AllocClientRunning, testNow.UnixNano())
 	require.Equal(t, structs.AllocDesiredRun, st.byID(t, orig.Id).DesiredStatus)
 	require.Nil(t, st.schedule(t, j).Plan)
 }
@@ -363,7 +316,7 @@ func TestSystemJobOnDisconnectedNode(t *testing.T) {
 	j := testJob("agent", structs.JobTypeSystem, 1, 100, 100)
 	j.TaskGroups[0].MaxClientDisconnect = durationpb.New(time.Minute)
 	st.upsertJob(j)
-	st.commit(st.schedule(t, j), "")
+	st.commit(st.schedule(t, j).Plan, structs.AllocClientRunning, testNow.UnixNano())
 	require.Len(t, st.allocs, 2)
 	var orig *structs.Allocation
 	for _, a := range st.allocs {
@@ -381,7 +334,7 @@ func TestSystemJobOnDisconnectedNode(t *testing.T) {
 	for _, a := range placements(d) {
 		require.Equal(t, "b", a.NodeId, "no update reaches the disconnected node")
 	}
-	st.commit(d, "")
+	st.commit(d.Plan, structs.AllocClientRunning, testNow.UnixNano())
 
 	st.node("a").Status = structs.NodeStatusReady
 	d = st.schedule(t, u)
@@ -396,6 +349,6 @@ func TestSystemJobOnDisconnectedNode(t *testing.T) {
 	require.Len(t, placements(d), 1, "the outdated original is updated in place")
 	require.Equal(t, orig.Id, placements(d)[0].Id)
 	require.Zero(t, placements(d)[0].DisconnectedAt)
-	st.commit(d, "")
+	st.commit(d.Plan, structs.AllocClientRunning, testNow.UnixNano())
 	require.Nil(t, st.schedule(t, u).Plan)
 }

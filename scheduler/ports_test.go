@@ -92,24 +92,24 @@ func TestPlansNeverOvercommitOrReusePorts(t *testing.T) {
 			}}
 			d := st.scheduleWith(t, j, cfg)
 			st.applyWithPreemptions(d)
-			requireNoOvercommit(t, st, seed)
+			requireNoOvercommit(t, st, fmt.Sprintf("seed %d", seed))
 		}
 	}
 }
 
-func requireNoOvercommit(t *testing.T, st *fakeState, seed uint64) {
+func requireNoOvercommit(t *testing.T, st *fakeState, where string) {
 	t.Helper()
 	for _, n := range st.nodes {
 		allocs := st.AllocsByNode(n.Id)
 		ok, dim := AllocsFit(n, allocs)
-		require.True(t, ok, "seed %d: node %s over-committed on %s", seed, n.Id, dim)
+		require.True(t, ok, "%s: node %s over-committed on %s", where, n.Id, dim)
 		seen := map[int32]string{}
 		for _, a := range allocs {
 			if a.IsTerminal() {
 				continue
 			}
 			for _, p := range a.AllocatedPorts {
-				require.Empty(t, seen[p.Value], "seed %d: port %d given twice on %s", seed, p.Value, n.Id)
+				require.Empty(t, seen[p.Value], "%s: port %d given twice on %s", where, p.Value, n.Id)
 				seen[p.Value] = a.Id
 			}
 		}

@@ -78,7 +78,7 @@ func TestPreemptionFreesExactlyEnough(t *testing.T) {
 			}
 			require.ElementsMatch(t, got, placements(d)[0].PreemptedAllocations)
 			st.applyWithPreemptions(d)
-			requireNoOvercommit(t, st, 0)
+			requireNoOvercommit(t, st, tc.name)
 		})
 	}
 }

@@ -1,7 +1,9 @@
 package scheduler
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"sort"
 	"testing"
 	"time"
@@ -197,6 +199,61 @@ func (s *fakeState) setClientStatus(t *testing.T, name, status string) *structs.
 	}
 	t.Fatalf("no live allocation %q", name)
 	return nil
+}
+
+// commit applies a plan as state.Txn.ApplyPlanResult does, at time now:
+// stops, follow-up annotations and reconnections of existing allocations
+// (a reconnection clears disconnected_at and next_allocation), evictions,
+// in-place updates (keeping what the client reported), and new
+// allocations, reported client (pending if empty) and linked from what
+// they replace.
+func (s *fakeState) commit(p *structs.Plan, client string, now int64) {
+	if p == nil {
+		return
+	}
+	for _, u := range p.NodeUpdate {
+		s.update(u.Id, now, func(a *structs.Allocation) {
+			if u.DesiredStatus != "" {
+				a.DesiredStatus, a.DesiredDescription = u.DesiredStatus, u.DesiredDescription
+			}
+			if u.FollowupEvalId != "" {
+				a.FollowupEvalId = u.FollowupEvalId
+			}
+			if u.ReconnectedAt != 0 {
+				a.ReconnectedAt, a.DisconnectedAt, a.NextAllocation = u.ReconnectedAt, 0, ""
+			}
+		})
+	}
+	for _, e := range p.NodePreemptions {
+		s.update(e.Id, now, func(a *structs.Allocation) {
+			a.DesiredStatus, a.DesiredDescription = structs.AllocDesiredEvict, e.DesiredDescription
+			a.PreemptedByAllocation = e.PreemptedByAllocation
+		})
+	}
+	for _, n := range p.NodeAllocation {
+		n = shallowCopy(n)
+		if i := slices.IndexFunc(s.allocs, func(a *structs.Allocation) bool { return a.Id == n.Id }); i >= 0 {
+			cur := s.allocs[i]
+			n.CreateTime, n.ClientStatus, n.TaskStates = cur.CreateTime, cur.ClientStatus, cur.TaskStates
+			s.allocs[i] = n
+			continue
+		}
+		n.ClientStatus = cmp.Or(client, structs.AllocClientPending)
+		s.allocs = append(s.allocs, n)
+		s.update(n.PreviousAllocation, now, func(a *structs.Allocation) { a.NextAllocation = n.Id })
+	}
+}
+
+// update replaces the allocation id, if any, with a copy changed by f at
+// time now; the copy shares what the original points to, which is never
+// modified.
+func (s *fakeState) update(id string, now int64, f func(a *structs.Allocation)) {
+	if i := slices.IndexFunc(s.allocs, func(a *structs.Allocation) bool { return a.Id == id }); i >= 0 {
+		a := shallowCopy(s.allocs[i])
+		f(a)
+		a.ModifyTime = now
+		s.allocs[i] = a
+	}
 }
 
 var testNow = time.Unix(1_700_000_000, 0)

@@ -82,17 +82,6 @@ func (s *fakeState) removeNode(id string) {
 	}
 }
 
-// liveAllocs returns the allocations the servers still want running.
-func (s *fakeState) liveAllocs() []*structs.Allocation {
-	var out []*structs.Allocation
-	for _, a := range s.allocs {
-		if a.DesiredStatus == structs.AllocDesiredRun {
-			out = append(out, a)
-		}
-	}
-	return out
-}
-
 // clone deep-copies the state's objects, to detect a scheduler writing to them.
 func (s *fakeState) clone() *fakeState {
 	c := &fakeState{index: s.index, jobs: map[string]*structs.Job{}, ids: s.ids}
@@ -144,61 +133,6 @@ func (s *fakeState) scheduleEvalWith(t *testing.T, jobType, namespace, jobID str
 	require.NoError(t, err)
 	require.NotNil(t, d)
 	return d
-}
-
-// apply commits a decision's plan as the FSM would, and has the clients
-// report every new allocation running.
-func (s *fakeState) apply(d *Decision) {
-	if d.Plan == nil {
-		return
-	}
-	for _, u := range d.Plan.NodeUpdate {
-		for i, a := range s.allocs {
-			if a.Id == u.Id {
-				c := proto.Clone(a).(*structs.Allocation)
-				c.DesiredStatus = u.DesiredStatus
-				c.DesiredDescription = u.DesiredDescription
-				s.allocs[i] = c
-			}
-		}
-	}
-	for _, a := range d.Plan.NodeAllocation {
-		c := proto.Clone(a).(*structs.Allocation)
-		c.ClientStatus = structs.AllocClientRunning
-		s.allocs = append(s.allocs, c)
-	}
-}
-
-// applyWithPreemptions is apply plus the plan's evictions.
-func (s *fakeState) applyWithPreemptions(d *Decision) {
-	if d.Plan == nil {
-		return
-	}
-	for _, p := range d.Plan.NodePreemptions {
-		for i, a := range s.allocs {
-			if a.Id == p.Id {
-				c := proto.Clone(a).(*structs.Allocation)
-				c.DesiredStatus = structs.AllocDesiredEvict
-				s.allocs[i] = c
-			}
-		}
-	}
-	s.apply(d)
-}
-
-// setClientStatus records a client-reported status on the allocation named name.
-func (s *fakeState) setClientStatus(t *testing.T, name, status string) *structs.Allocation {
-	t.Helper()
-	for i, a := range s.allocs {
-		if a.Name == name && a.DesiredStatus == structs.AllocDesiredRun {
-			c := proto.Clone(a).(*structs.Allocation)
-			c.ClientStatus = status
-			s.allocs[i] = c
-			return c
-		}
-	}
-	t.Fatalf("no live allocation %q", name)
-	return nil
 }
 
 // commit applies a plan as state.Txn.ApplyPlanResult does, at time now:
@@ -282,15 +216,6 @@ func testJob(id, jobType string, count int32, cpu, memMB int64) *structs.Job {
 	return j
 }
 
-// otherAlloc is a running allocation of another job, reserving cpu and memory on node.
-func otherAlloc(id, nodeID string, cpu, memMB int64) *structs.Allocation {
-	return &structs.Allocation{
-		Id: id, Namespace: structs.DefaultNamespace, JobId: "other", Name: "other.g[0]", TaskGroup: "g", NodeId: nodeID,
-		DesiredStatus: structs.AllocDesiredRun, ClientStatus: structs.AllocClientRunning,
-		TaskResources: map[string]*structs.Resources{"t": {CpuMhz: cpu, MemoryMb: memMB}},
-	}
-}
-
 func names(allocs []*structs.Allocation) []string {
 	out := make([]string, 0, len(allocs))
 	for _, a := range allocs {
@@ -318,9 +243,24 @@ func placements(d *Decision) []*structs.Allocation {
 	return d.Plan.NodeAllocation
 }
 
-func stops(d *Decision) []*structs.Allocation {
-	if d.Plan == nil {
-		return nil
+func (s *fakeState) allocByID(id string) *structs.Allocation {
+	for _, a := range s.allocs {
+		if a.Id == id {
+			return a
+		}
 	}
-	return d.Plan.NodeUpdate
+	return nil
+}
+
+// requireStateUnchanged fails unless after holds objects equal to before's.
+func requireStateUnchanged(t *testing.T, before, after *fakeState) {
+	t.Helper()
+	require.Len(t, after.allocs, len(before.allocs))
+	for i := range before.allocs {
+		require.True(t, proto.Equal(before.allocs[i], after.allocs[i]), "allocation %s was modified", before.allocs[i].Id)
+	}
+	require.Len(t, after.nodes, len(before.nodes))
+	for i := range before.nodes {
+		require.True(t, proto.Equal(before.nodes[i], after.nodes[i]), "node %s was modified", before.nodes[i].Id)
+	}
 }

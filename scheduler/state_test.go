@@ -1,7 +1,9 @@
 package scheduler
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"sort"
 	"testing"
 	"time"
@@ -80,17 +82,6 @@ func (s *fakeState) removeNode(id string) {
 	}
 }
 
-// liveAllocs returns the allocations the servers still want running.
-func (s *fakeState) liveAllocs() []*structs.Allocation {
-	var out []*structs.Allocation
-	for _, a := range s.allocs {
-		if a.DesiredStatus == structs.AllocDesiredRun {
-			out = append(out, a)
-		}
-	}
-	return out
-}
-
 // clone deep-copies the state's objects, to detect a scheduler writing to them.
 func (s *fakeState) clone() *fakeState {
 	c := &fakeState{index: s.index, jobs: map[string]*structs.Job{}, ids: s.ids}
@@ -144,59 +135,59 @@ func (s *fakeState) scheduleEvalWith(t *testing.T, jobType, namespace, jobID str
 	return d
 }
 
-// apply commits a decision's plan as the FSM would, and has the clients
-// report every new allocation running.
-func (s *fakeState) apply(d *Decision) {
-	if d.Plan == nil {
+// commit applies a plan as state.Txn.ApplyPlanResult does, at time now:
+// stops, follow-up annotations and reconnections of existing allocations
+// (a reconnection clears disconnected_at and next_allocation), evictions,
+// in-place updates (keeping what the client reported), and new
+// allocations, reported client (pending if empty) and linked from what
+// they replace.
+func (s *fakeState) commit(p *structs.Plan, client string, now int64) {
+	if p == nil {
 		return
 	}
-	for _, u := range d.Plan.NodeUpdate {
-		for i, a := range s.allocs {
-			if a.Id == u.Id {
-				c := proto.Clone(a).(*structs.Allocation)
-				c.DesiredStatus = u.DesiredStatus
-				c.DesiredDescription = u.DesiredDescription
-				s.allocs[i] = c
+	for _, u := range p.NodeUpdate {
+		s.update(u.Id, now, func(a *structs.Allocation) {
+			if u.DesiredStatus != "" {
+				a.DesiredStatus, a.DesiredDescription = u.DesiredStatus, u.DesiredDescription
 			}
-		}
+			if u.FollowupEvalId != "" {
+				a.FollowupEvalId = u.FollowupEvalId
+			}
+			if u.ReconnectedAt != 0 {
+				a.ReconnectedAt, a.DisconnectedAt, a.NextAllocation = u.ReconnectedAt, 0, ""
+			}
+		})
 	}
-	for _, a := range d.Plan.NodeAllocation {
-		c := proto.Clone(a).(*structs.Allocation)
-		c.ClientStatus = structs.AllocClientRunning
-		s.allocs = append(s.allocs, c)
+	for _, e := range p.NodePreemptions {
+		s.update(e.Id, now, func(a *structs.Allocation) {
+			a.DesiredStatus, a.DesiredDescription = structs.AllocDesiredEvict, e.DesiredDescription
+			a.PreemptedByAllocation = e.PreemptedByAllocation
+		})
+	}
+	for _, n := range p.NodeAllocation {
+		n = shallowCopy(n)
+		if i := slices.IndexFunc(s.allocs, func(a *structs.Allocation) bool { return a.Id == n.Id }); i >= 0 {
+			cur := s.allocs[i]
+			n.CreateTime, n.ClientStatus, n.TaskStates = cur.CreateTime, cur.ClientStatus, cur.TaskStates
+			s.allocs[i] = n
+			continue
+		}
+		n.ClientStatus = cmp.Or(client, structs.AllocClientPending)
+		s.allocs = append(s.allocs, n)
+		s.update(n.PreviousAllocation, now, func(a *structs.Allocation) { a.NextAllocation = n.Id })
 	}
 }
 
-// applyWithPreemptions is apply plus the plan's evictions.
-func (s *fakeState) applyWithPreemptions(d *Decision) {
-	if d.Plan == nil {
-		return
+// update replaces the allocation id, if any, with a copy changed by f at
+// time now; the copy shares what the original points to, which is never
+// modified.
+func (s *fakeState) update(id string, now int64, f func(a *structs.Allocation)) {
+	if i := slices.IndexFunc(s.allocs, func(a *structs.Allocation) bool { return a.Id == id }); i >= 0 {
+		a := shallowCopy(s.allocs[i])
+		f(a)
+		a.ModifyTime = now
+		s.allocs[i] = a
 	}
-	for _, p := range d.Plan.NodePreemptions {
-		for i, a := range s.allocs {
-			if a.Id == p.Id {
-				c := proto.Clone(a).(*structs.Allocation)
-				c.DesiredStatus = structs.AllocDesiredEvict
-				s.allocs[i] = c
-			}
-		}
-	}
-	s.apply(d)
-}
-
-// setClientStatus records a client-reported status on the allocation named name.
-func (s *fakeState) setClientStatus(t *testing.T, name, status string) *structs.Allocation {
-	t.Helper()
-	for i, a := range s.allocs {
-		if a.Name == name && a.DesiredStatus == structs.AllocDesiredRun {
-			c := proto.Clone(a).(*structs.Allocation)
-			c.ClientStatus = status
-			s.allocs[i] = c
-			return c
-		}
-	}
-	t.Fatalf("no live allocation %q", name)
-	return nil
 }
 
 var testNow = time.Unix(1_700_000_000, 0)
@@ -223,15 +214,6 @@ func testJob(id, jobType string, count int32, cpu, memMB int64) *structs.Job {
 	}
 	j.Canonicalize(structs.DefaultJobPriority)
 	return j
-}
-
-// otherAlloc is a running allocation of another job, reserving cpu and memory on node.
-func otherAlloc(id, nodeID string, cpu, memMB int64) *structs.Allocation {
-	return &structs.Allocation{
-		Id: id, Namespace: structs.DefaultNamespace, JobId: "other", Name: "other.g[0]", TaskGroup: "g", NodeId: nodeID,
-		DesiredStatus: structs.AllocDesiredRun, ClientStatus: structs.AllocClientRunning,
-		TaskResources: map[string]*structs.Resources{"t": {CpuMhz: cpu, MemoryMb: memMB}},
-	}
 }
 
 func names(allocs []*structs.Allocation) []string {
@@ -261,9 +243,24 @@ func placements(d *Decision) []*structs.Allocation {
 	return d.Plan.NodeAllocation
 }
 
-func stops(d *Decision) []*structs.Allocation {
-	if d.Plan == nil {
-		return nil
+func (s *fakeState) allocByID(id string) *structs.Allocation {
+	for _, a := range s.allocs {
+		if a.Id == id {
+			return a
+		}
 	}
-	return d.Plan.NodeUpdate
+	return nil
+}
+
+// requireStateUnchanged fails unless after holds objects equal to before's.
+func requireStateUnchanged(t *testing.T, before, after *fakeState) {
+	t.Helper()
+	require.Len(t, after.allocs, len(before.allocs))
+	for i := range before.allocs {
+		require.True(t, proto.Equal(before.allocs[i], after.allocs[i]), "allocation %s was modified", before.allocs[i].Id)
+	}
+	require.Len(t, after.nodes, len(before.nodes))
+	for i := range before.nodes {
+		require.True(t, proto.Equal(before.nodes[i], after.nodes[i]), "node %s was modified", before.nodes[i].Id)
+	}
 }

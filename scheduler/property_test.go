@@ -15,47 +15,6 @@ func withPorts(j *structs.Job, ports ...*structs.Port) *structs.Job {
 	return j
 }
 
-func TestStaticAndDynamicPorts(t *testing.T) {
-	st := newState(testNode("a", 10000, 10000), testNode("b", 10000, 10000))
-	j := withPorts(testJob("web", structs.JobTypeService, 3, 100, 100),
-		&structs.Port{Label: "http", Value: 8080}, &structs.Port{Label: "db"})
-	st.upsertJob(j)
-	d := st.schedule(t, j)
-	require.Equal(t, int32(1), d.QueuedAllocations["api"], "a static port fits once per node")
-	require.Len(t, placedPerNode(d), 2)
-	m := d.FailedTGAllocs["api"]
-	require.Equal(t, map[string]int32{"ports: http=8080 in use": 2}, m.DimensionExhausted)
-	for _, a := range placements(d) {
-		byLabel := map[string]int32{}
-		for _, p := range a.AllocatedPorts {
-			byLabel[p.Label] = p.Value
-		}
-		require.Equal(t, int32(8080), byLabel["http"])
-		require.GreaterOrEqual(t, byLabel["db"], int32(DefaultMinDynamicPort))
-		require.LessOrEqual(t, byLabel["db"], int32(DefaultMaxDynamicPort))
-	}
-}
-
-func TestReservedPortsAndRangeAreHonoured(t *testing.T) {
-	n := testNode("a", 100000, 100000)
-	n.ReservedPorts = "8080,30000-30002"
-	n.MinDynamicPort, n.MaxDynamicPort = 30000, 30005
-	st := newState(n)
-	j := withPorts(testJob("web", structs.JobTypeService, 5, 10, 10), &structs.Port{Label: "db"})
-	st.upsertJob(j)
-	d := st.schedule(t, j)
-	var got []int32
-	for _, a := range placements(d) {
-		got = append(got, a.AllocatedPorts[0].Value)
-	}
-	require.ElementsMatch(t, []int32{30003, 30004, 30005}, got, "only the free part of the range is used")
-	require.Equal(t, int32(2), d.QueuedAllocations["api"])
-
-	static := withPorts(testJob("s", structs.JobTypeService, 1, 10, 10), &structs.Port{Label: "http", Value: 8080})
-	st.upsertJob(static)
-	require.Empty(t, placements(st.schedule(t, static)), "a reserved port is never given")
-}
-
 // TestPlansNeverOvercommitOrReusePorts is a property test: random nodes,
 // random existing work and random jobs, scheduled and applied pass after
 // pass; after every pass no node holds more cpu, memory or disk than it
@@ -91,25 +50,25 @@ func TestPlansNeverOvercommitOrReusePorts(t *testing.T) {
 				ServiceSchedulerEnabled: true, BatchSchedulerEnabled: true, SystemSchedulerEnabled: true,
 			}}
 			d := st.scheduleWith(t, j, cfg)
-			st.applyWithPreemptions(d)
-			requireNoOvercommit(t, st, seed)
+			st.commit(d.Plan, structs.AllocClientRunning, testNow.UnixNano())
+			requireNoOvercommit(t, st, fmt.Sprintf("seed %d", seed))
 		}
 	}
 }
 
-func requireNoOvercommit(t *testing.T, st *fakeState, seed uint64) {
+func requireNoOvercommit(t *testing.T, st *fakeState, where string) {
 	t.Helper()
 	for _, n := range st.nodes {
 		allocs := st.AllocsByNode(n.Id)
 		ok, dim := AllocsFit(n, allocs)
-		require.True(t, ok, "seed %d: node %s over-committed on %s", seed, n.Id, dim)
+		require.True(t, ok, "%s: node %s over-committed on %s", where, n.Id, dim)
 		seen := map[int32]string{}
 		for _, a := range allocs {
 			if a.IsTerminal() {
 				continue
 			}
 			for _, p := range a.AllocatedPorts {
-				require.Empty(t, seen[p.Value], "seed %d: port %d given twice on %s", seed, p.Value, n.Id)
+				require.Empty(t, seen[p.Value], "%s: port %d given twice on %s", where, p.Value, n.Id)
 				seen[p.Value] = a.Id
 			}
 		}

@@ -27,9 +27,11 @@ const (
 
 // groupPlacer places allocations of one task group. It keeps, for the
 // pass, a shuffled ring of the nodes still worth looking at: a node found
-// infeasible or exhausted is removed from it at once (usage only grows
-// while a group is placed), so every node is examined for the group at
-// most once more than it is chosen.
+// infeasible or exhausted is removed from it at once, so every node is
+// examined for the group at most once more than it is chosen. Usage only
+// grows while a group is placed, except where a placement replaces an
+// allocation (a destructive update, a migration): an exhausted node that
+// frees room that way goes back into the ring.
 type groupPlacer struct {
 	ps      *pass
 	tg      *structs.TaskGroup
@@ -40,6 +42,10 @@ type groupPlacer struct {
 	ring    []int32
 	cursor  int
 	limit   int
+	// full marks the nodes taken out of the ring for lack of room (not
+	// for infeasibility), which a release may bring back; exhaustedOnce
+	// the nodes the metric already counts as exhausted.
+	full, exhaustedOnce []bool
 	// checked marks nodes counted in the metric; usable caches node-level checks.
 	checked []bool
 	metric  *structs.AllocMetric
@@ -57,12 +63,14 @@ type groupPlacer struct {
 func (ps *pass) newGroupPlacer(tg *structs.TaskGroup) *groupPlacer {
 	gp := &groupPlacer{
 		ps: ps, tg: tg, ports: newPortAsk(tg),
-		res:     groupResources(tg, ps.cfg.GetMemoryOversubscriptionEnabled()),
-		escaped: escapesClass(ps.job, tg),
-		limit:   candidateLimit,
-		checked: make([]bool, len(ps.nodes)),
-		metric:  &structs.AllocMetric{},
-		preempt: preemptionEnabled(ps.cfg, ps.job.Type),
+		res:           groupResources(tg, ps.cfg.GetMemoryOversubscriptionEnabled()),
+		escaped:       escapesClass(ps.job, tg),
+		limit:         candidateLimit,
+		checked:       make([]bool, len(ps.nodes)),
+		full:          make([]bool, len(ps.nodes)),
+		exhaustedOnce: make([]bool, len(ps.nodes)),
+		metric:        &structs.AllocMetric{},
+		preempt:       preemptionEnabled(ps.cfg, ps.job.Type),
 	}
 	for _, r := range gp.res {
 		gp.ask.add(resources{cpu: r.GetCpuMhz(), mem: r.GetMemoryMb(), disk: r.GetDiskMb()})
@@ -153,6 +161,10 @@ func (gp *groupPlacer) filtered(reason string) {
 }
 
 func (gp *groupPlacer) exhaust(ns *nodeState, dim string) {
+	if gp.exhaustedOnce[ns.idx] {
+		return // looked at again after a release freed room on it
+	}
+	gp.exhaustedOnce[ns.idx] = true
 	m := gp.metric
 	m.NodesExhausted++
 	if m.DimensionExhausted == nil {
@@ -287,7 +299,8 @@ func (gp *groupPlacer) selectNode(penalty map[string]bool) *nodeState {
 			gp.cursor = 0
 		}
 		ns := nodes[gp.ring[gp.cursor]]
-		if !gp.feasible(ns) || !gp.fits(ns) {
+		if feasible := gp.feasible(ns); !feasible || !gp.fits(ns) {
+			gp.full[ns.idx] = feasible
 			last := len(gp.ring) - 1
 			gp.ring[gp.cursor] = gp.ring[last]
 			gp.ring = gp.ring[:last]
@@ -419,6 +432,11 @@ func (gp *groupPlacer) releasePrevious(w placement) (undo func()) {
 	}
 	ps.release(w.previous)
 	prevNode := ps.byID[w.previous.NodeId]
+	if prevNode != nil && gp.full[prevNode.idx] {
+		// It has room again: look at it again.
+		gp.full[prevNode.idx] = false
+		gp.ring = append(gp.ring, int32(prevNode.idx))
+	}
 	counted := prevNode != nil && gp.spread != nil && live(w.previous) && !w.previous.ClientTerminal()
 	if counted {
 		gp.spread.add(prevNode, -1)

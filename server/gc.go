@@ -67,7 +67,7 @@ func (s *Server) gcLoop(ctx context.Context) {
 			}
 			kind = coreJobToken
 		}
-		s.broker.enqueue(&structs.Evaluation{
+		s.broker.Enqueue(&structs.Evaluation{
 			Id: uuid.NewString(), Type: coreEvalType, JobId: kind, Priority: corePriority,
 			TriggeredBy: "scheduled", Status: structs.EvalStatusPending,
 		})

@@ -175,7 +175,7 @@ func TestCoreEvaluationsRunThroughTheBroker(t *testing.T) {
 	defer s.Shutdown(context.Background())
 	deadJob(t, s, "x")
 	clock.Advance(5 * time.Hour)
-	s.broker.enqueue(&structs.Evaluation{Id: "core-1", Type: coreEvalType, JobId: coreJobJob, Priority: corePriority})
+	s.broker.Enqueue(&structs.Evaluation{Id: "core-1", Type: coreEvalType, JobId: coreJobJob, Priority: corePriority})
 	waitState(t, s, "the core evaluation to collect the job", func() bool {
 		_, err := s.Job(context.Background(), "", "x")
 		return err != nil

@@ -44,9 +44,9 @@ func (s *Server) establishLeadership() {
 		config := s.primeSchedulerConfig(ctx)
 		s.primeServerSecret(ctx)
 		snap := s.state.Snapshot()
-		s.broker.setEnabled(true)
-		s.broker.setPaused(config.GetPauseEvalBroker())
-		s.blocked.setEnabled(true, snap.Index())
+		s.broker.SetEnabled(true)
+		s.broker.SetPaused(config.GetPauseEvalBroker())
+		s.blocked.SetEnabled(true, snap.Index())
 		var live, disconnected []string
 		for _, n := range snap.Nodes() {
 			switch n.Status {
@@ -129,8 +129,8 @@ func (s *Server) revokeLeadership() {
 	}
 	s.leaderCancel()
 	s.leaderCancel = nil
-	s.broker.setEnabled(false)
-	s.blocked.setEnabled(false, 0)
+	s.broker.SetEnabled(false)
+	s.blocked.SetEnabled(false, 0)
 	s.ttl.disable()
 	s.leaderWG.Wait()
 	s.metrics.leader.Set(0)
@@ -141,13 +141,13 @@ func (s *Server) revokeLeadership() {
 func (s *Server) routeEval(e *structs.Evaluation) {
 	switch e.Status {
 	case structs.EvalStatusPending:
-		s.broker.enqueue(e)
+		s.broker.Enqueue(e)
 	case structs.EvalStatusBlocked:
-		if !s.blocked.block(e) {
-			s.broker.enqueue(e)
+		if !s.blocked.Block(e) {
+			s.broker.Enqueue(e)
 		}
 	default:
-		s.blocked.forget(e)
+		s.blocked.Forget(e)
 	}
 }
 
@@ -167,8 +167,8 @@ func (s *Server) capacityChanged(index uint64, classes map[string]bool) {
 	if !s.raft.isLeader() {
 		return
 	}
-	for _, e := range s.blocked.unblock(index, classes) {
-		s.broker.enqueue(e)
+	for _, e := range s.blocked.Unblock(index, classes) {
+		s.broker.Enqueue(e)
 	}
 }
 

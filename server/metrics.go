@@ -173,8 +173,8 @@ func (s *Server) brokerStats() (ready, unacked, blocked float64) {
 	if !s.built.Load() {
 		return 0, 0, 0
 	}
-	st := s.broker.stats()
-	return float64(st.ready), float64(st.unacked), float64(s.blocked.count())
+	st := s.broker.Stats()
+	return float64(st.Ready), float64(st.Unacked), float64(s.blocked.Count())
 }
 
 // activeHeartbeatTimers implements gauges.
@@ -183,13 +183,6 @@ func (s *Server) activeHeartbeatTimers() float64 {
 		return 0
 	}
 	return float64(s.ttl.active())
-}
-
-// count is how many evaluations are parked.
-func (b *blockedEvals) count() int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return len(b.byJob)
 }
 
 // active is how many nodes have an armed TTL timer.

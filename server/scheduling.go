@@ -173,7 +173,7 @@ func (s *Server) schedulerConfigChanged(c *structs.SchedulerConfiguration) {
 	if !s.raft.isLeader() {
 		return
 	}
-	s.broker.setPaused(c.PauseEvalBroker)
+	s.broker.SetPaused(c.PauseEvalBroker)
 }
 
 // registrationRejected reports whether the scheduler configuration refuses
@@ -189,10 +189,10 @@ func (s *Server) cancelFolded(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-s.broker.cancelWake:
+		case <-s.broker.CancelWake():
 		}
 		for {
-			batch := s.broker.takeCancelable(cancelBatch)
+			batch := s.broker.TakeCancelable(cancelBatch)
 			if len(batch) == 0 {
 				break
 			}
@@ -265,7 +265,7 @@ func (s *Server) nodeEventEvals(nodeID string, joining bool) (evals []*structs.E
 			return
 		}
 		seen[k] = true
-		if id, ok := s.broker.pin(job.Namespace, job.Id); ok {
+		if id, ok := s.broker.Pin(job.Namespace, job.Id); ok {
 			pins = append(pins, pin{job.Namespace, job.Id, id})
 			return
 		}
@@ -276,7 +276,7 @@ func (s *Server) nodeEventEvals(nodeID string, joining bool) (evals []*structs.E
 	jobsForNode(s.state.Snapshot(), nodeID, joining, add)
 	return evals, func() {
 		for _, p := range pins {
-			s.broker.unpin(p.ns, p.job, p.eval)
+			s.broker.Unpin(p.ns, p.job, p.eval)
 		}
 	}
 }

@@ -22,6 +22,7 @@ import (
 
 	"github.com/droverhq/drover/gc"
 	"github.com/droverhq/drover/heartbeat"
+	"github.com/droverhq/drover/server/broker"
 	"github.com/droverhq/drover/server/events"
 	"github.com/droverhq/drover/server/state"
 	"github.com/droverhq/drover/store"
@@ -176,8 +177,8 @@ type Server struct {
 	raft      *raftNode
 	gossip    *gossip
 	pool      *connPool
-	broker    *evalBroker
-	blocked   *blockedEvals
+	broker    *broker.Broker
+	blocked   *broker.Blocked
 	ttl       *ttlTracker
 	applier   *planApplier
 	metrics   *metrics
@@ -283,9 +284,8 @@ func New(cfg Config) (*Server, error) {
 			return nil, err
 		}
 	}
-	s.broker = newEvalBroker(3, time.Second, s.evalFailed)
-	s.broker.now = cfg.Clock
-	s.blocked = newBlockedEvals()
+	s.broker = broker.New(broker.Config{DeliveryLimit: 3, NackDelay: time.Second, OnFailed: s.evalFailed, CoreType: coreEvalType, Now: cfg.Clock})
+	s.blocked = broker.NewBlocked()
 	s.ttl = newTTLTracker(cfg.Heartbeat, cfg.FailoverTTLPinned, s.logger, s.nodeExpired)
 
 	ln, err := cfg.Transport.Listen(cfg.BindAddr)

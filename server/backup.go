@@ -12,13 +12,15 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/droverhq/drover/internal/rpcerr"
+	"github.com/droverhq/drover/server/statestream"
 	"github.com/droverhq/drover/structs"
 )
 
 // restoreEntryBytes bounds the records one StateRestore raft entry carries.
 const restoreEntryBytes = 512 << 10
 
-// Backup writes the whole cluster state to w as a snapshot stream (the
+// Backup writes the whole cluster state to w as a state stream (package
+// statestream) (the
 // `nomad operator snapshot save` equivalent). By default the state is at
 // least as new as every write acknowledged before the call; under
 // AllowStale it is this server's own state. It returns the raft index the
@@ -36,7 +38,7 @@ func (s *Server) Backup(ctx context.Context, w io.Writer) (uint64, error) {
 		Index: snap.Index(), Peers: peers, RemovedIds: removed,
 		Region: s.cfg.Region, CreatedAt: s.cfg.Clock().UnixNano(),
 	}
-	if err := writeSnapshot(w, hdr, snap.Persist()); err != nil {
+	if err := statestream.Write(w, hdr, snap.Persist()); err != nil {
 		return 0, err
 	}
 	return snap.Index(), nil
@@ -103,7 +105,7 @@ func (s *Server) restoreLocal(ctx context.Context, r io.Reader) (uint64, error) 
 	if !s.raft.isLeader() {
 		return 0, ErrNotLeader
 	}
-	sr, hdr, err := newSnapshotReader(r)
+	sr, hdr, err := statestream.NewReader(r)
 	if err != nil {
 		return 0, fmt.Errorf("%w: %w", ErrBadRequest, err)
 	}
@@ -135,7 +137,7 @@ func (s *Server) restoreLocal(ctx context.Context, r io.Reader) (uint64, error) 
 		}
 		return 0, cause
 	}
-	err = sr.records(func(rec *structs.SnapshotRecord) error {
+	err = sr.Records(func(rec *structs.SnapshotRecord) error {
 		batch = append(batch, proto.CloneOf(rec))
 		size += len(rec.Data)
 		if size >= s.restoreBatch {
@@ -146,7 +148,7 @@ func (s *Server) restoreLocal(ctx context.Context, r io.Reader) (uint64, error) 
 		return nil
 	})
 	if err != nil {
-		if errors.Is(err, ErrBadSnapshot) {
+		if errors.Is(err, statestream.ErrBadStream) {
 			err = fmt.Errorf("%w: %w", ErrBadRequest, err)
 		}
 		return abort(err)

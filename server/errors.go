@@ -3,6 +3,7 @@ package server
 import (
 	"errors"
 
+	"github.com/droverhq/drover/server/statestream"
 	"github.com/droverhq/drover/structs"
 )
 
@@ -20,6 +21,10 @@ var (
 	ErrACLDisabled      = structs.ErrACLDisabled
 	ErrACLBootstrapped  = structs.ErrACLBootstrapped
 )
+
+// ErrBadSnapshot is returned when a state stream (a backup, or a raft
+// snapshot's content) is damaged, truncated or of an unknown version.
+var ErrBadSnapshot = statestream.ErrBadStream
 
 // errLeadershipLost fails the waiters of a leader that stepped down; the
 // proposer turns it into ErrLeadershipLost or ErrNoLeader.

@@ -3,6 +3,7 @@ package server
 import (
 	"sync/atomic"
 
+	"github.com/droverhq/drover/server/statestream"
 	"github.com/droverhq/drover/structs"
 )
 
@@ -38,7 +39,7 @@ func (f *fsm) applyStateRestore(index uint64, c *structs.StateRestore) (restored
 	}
 	p.seq = c.Seq
 	for _, rec := range c.Records {
-		if err := mergeRecord(p.state, rec); err != nil {
+		if err := statestream.MergeRecord(p.state, rec); err != nil {
 			f.restores.set(nil)
 			return false
 		}

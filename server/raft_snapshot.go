@@ -9,6 +9,7 @@ import (
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/droverhq/drover/server/statestream"
 	"github.com/droverhq/drover/structs"
 )
 
@@ -96,7 +97,7 @@ func (j *snapshotJob) write() error {
 	if err != nil {
 		return err
 	}
-	if err := writeSnapshot(sink, j.header, j.state); err != nil {
+	if err := statestream.Write(sink, j.header, j.state); err != nil {
 		sink.abort()
 		return err
 	}
@@ -137,7 +138,7 @@ func (rn *raftNode) restoreSnapshot(snap *raftpb.Snapshot) error {
 		return fmt.Errorf("open snapshot at %d: %w", idx, err)
 	}
 	defer r.Close()
-	hdr, st, err := readSnapshot(r)
+	hdr, st, err := statestream.Read(r)
 	if err != nil {
 		return fmt.Errorf("read snapshot at %d: %w", idx, err)
 	}

@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/droverhq/drover/internal/rpcerr"
+	"github.com/droverhq/drover/server/statestream"
 	"github.com/droverhq/drover/structs"
 )
 
@@ -120,7 +121,7 @@ func (r *rpcServer) checkSnapshot(data []byte, index uint64) error {
 		return err
 	}
 	defer rc.Close()
-	hdr, err := verifySnapshot(rc)
+	hdr, err := statestream.Verify(rc)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrBadRequest, err)
 	}

@@ -33,7 +33,7 @@ func (s *Server) Backup(ctx context.Context, w io.Writer) (uint64, error) {
 		return 0, err
 	}
 	snap := s.state.Snapshot()
-	peers, removed := s.raft.peers.snapshot()
+	peers, removed := s.raft.Peers().Contents()
 	hdr := &structs.SnapshotHeader{
 		Index: snap.Index(), Peers: peers, RemovedIds: removed,
 		Region: s.cfg.Region, CreatedAt: s.cfg.Clock().UnixNano(),
@@ -55,7 +55,7 @@ func (s *Server) Restore(ctx context.Context, r io.Reader) (uint64, error) {
 	if err := s.allowManagement(ctx); err != nil {
 		return 0, err
 	}
-	if s.raft.isLeader() || isForwarded(ctx) {
+	if s.raft.IsLeader() || isForwarded(ctx) {
 		return s.restoreLocal(ctx, r)
 	}
 	addr, err := s.waitLeaderAddr(ctx)
@@ -102,7 +102,7 @@ func (s *Server) restoreRemote(ctx context.Context, addr string, r io.Reader) (u
 }
 
 func (s *Server) restoreLocal(ctx context.Context, r io.Reader) (uint64, error) {
-	if !s.raft.isLeader() {
+	if !s.raft.IsLeader() {
 		return 0, ErrNotLeader
 	}
 	sr, hdr, err := statestream.NewReader(r)
@@ -120,7 +120,7 @@ func (s *Server) restoreLocal(ctx context.Context, r io.Reader) (uint64, error) 
 		started bool
 	)
 	flush := func(final bool) (uint64, error) {
-		idx, err := s.raft.propose(ctx, &structs.LogCommand{Command: &structs.LogCommand_StateRestore{
+		idx, err := s.raft.Propose(ctx, &structs.LogCommand{Command: &structs.LogCommand_StateRestore{
 			StateRestore: &structs.StateRestore{RestoreId: id, Seq: seq, Records: batch, Final: final},
 		}})
 		seq++
@@ -131,7 +131,7 @@ func (s *Server) restoreLocal(ctx context.Context, r io.Reader) (uint64, error) 
 	abort := func(cause error) (uint64, error) {
 		if started {
 			// An entry out of sequence abandons the restore on every server.
-			_, _ = s.raft.propose(context.WithoutCancel(ctx), &structs.LogCommand{Command: &structs.LogCommand_StateRestore{
+			_, _ = s.raft.Propose(context.WithoutCancel(ctx), &structs.LogCommand{Command: &structs.LogCommand_StateRestore{
 				StateRestore: &structs.StateRestore{RestoreId: id, Seq: math.MaxUint64},
 			}})
 		}
@@ -194,7 +194,7 @@ func (c *chunkReader) Read(p []byte) (int, error) {
 // entry out of sequence abandons it on every server.
 func (s *Server) abandonRestore(ctx context.Context) {
 	s.logger.Warn("abandoning a state restore an earlier leader left unfinished")
-	_, err := s.raft.propose(ctx, &structs.LogCommand{Command: &structs.LogCommand_StateRestore{
+	_, err := s.raft.Propose(ctx, &structs.LogCommand{Command: &structs.LogCommand_StateRestore{
 		StateRestore: &structs.StateRestore{RestoreId: "abandoned", Seq: math.MaxUint64},
 	}})
 	if err != nil {

@@ -133,7 +133,7 @@ func TestNodeGCNeverPurgesANodeWithWork(t *testing.T) {
 	for _, id := range []string{"idle", "busy"} {
 		n := mockNode(id)
 		n.Status = structs.NodeStatusDown
-		_, err := s.raft.propose(ctx, &structs.LogCommand{Command: &structs.LogCommand_NodeUpsert{
+		_, err := s.raft.Propose(ctx, &structs.LogCommand{Command: &structs.LogCommand_NodeUpsert{
 			NodeUpsert: &structs.NodeUpsert{Node: n}}})
 		require.NoError(t, err)
 	}

@@ -75,7 +75,7 @@ func loadRaftID(meta serverMeta, st store.Store) (uint64, error) {
 	if len(b) != 0 {
 		return 0, fmt.Errorf("read raft id: %d bytes, want 8", len(b))
 	}
-	has, err := hasState(st)
+	has, err := HasState(st)
 	if err != nil {
 		return 0, err
 	}

@@ -33,7 +33,7 @@ func (s *Server) establishLeadership() {
 	s.leaderWG.Add(1)
 	go func() {
 		defer s.leaderWG.Done()
-		if err := s.raft.waitLeaderReady(ctx); err != nil {
+		if err := s.raft.WaitLeaderReady(ctx); err != nil {
 			s.logger.Warn("leadership not established", "error", err)
 			return
 		}
@@ -153,7 +153,7 @@ func (s *Server) routeEval(e *structs.Evaluation) {
 
 // evalsApplied implements applyListener.
 func (s *Server) evalsApplied(evals []*structs.Evaluation) {
-	if !s.raft.isLeader() {
+	if !s.raft.IsLeader() {
 		return
 	}
 	for _, e := range evals {
@@ -164,7 +164,7 @@ func (s *Server) evalsApplied(evals []*structs.Evaluation) {
 // capacityChanged implements applyListener: blocked evaluations that could
 // use nodes of the classes concerned get another try.
 func (s *Server) capacityChanged(index uint64, classes map[string]bool) {
-	if !s.raft.isLeader() {
+	if !s.raft.IsLeader() {
 		return
 	}
 	for _, e := range s.blocked.Unblock(index, classes) {
@@ -184,7 +184,7 @@ func (s *Server) evalFailed(e *structs.Evaluation) {
 	upd := proto.Clone(e).(*structs.Evaluation)
 	upd.Status = structs.EvalStatusFailed
 	upd.StatusDescription = "evaluation reached its delivery limit"
-	_, err := s.raft.propose(ctx, &structs.LogCommand{
+	_, err := s.raft.Propose(ctx, &structs.LogCommand{
 		Command: &structs.LogCommand_EvalUpsert{EvalUpsert: &structs.EvalUpsert{
 			Evals: []*structs.Evaluation{upd, failedFollowUp(e, s.cfg.Clock())},
 		}},
@@ -197,7 +197,7 @@ func (s *Server) evalFailed(e *structs.Evaluation) {
 // restartLeaderServices makes the leader's services start over from the
 // state, after an operator restore replaced it.
 func (s *Server) restartLeaderServices() {
-	if !s.raft.isLeader() {
+	if !s.raft.IsLeader() {
 		return
 	}
 	for _, ev := range []bool{false, true} {

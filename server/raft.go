@@ -18,41 +18,63 @@ import (
 	"github.com/droverhq/drover/structs"
 )
 
-// raftConfig is what the raft node needs from the server's options.
+// raftConfig is what a node is built with: its identity, its timing, its
+// snapshot policy, and where it reports what happens.
 type raftConfig struct {
-	id   uint64
-	self *structs.RaftPeer
+	// ID is this server's raft id, never reused; Self describes this
+	// server to its peers (name, RPC address, region, voter).
+	ID   uint64
+	Self *structs.RaftPeer
 
-	snapThreshold  uint64
-	snapInterval   time.Duration
-	trailingLogs   uint64
-	proposeTimeout time.Duration
-	// leaderWait bounds how long a call waits for a leader before it fails
+	// BaseTick is the interval of raft's logical clock. An election times
+	// out after ElectionTicks ticks without hearing from a leader; a
+	// leader sends heartbeats every HeartbeatTicks.
+	BaseTick       time.Duration
+	ElectionTicks  int
+	HeartbeatTicks int
+	// MaxSizePerMsg bounds the bytes of entries in one append message;
+	// MaxInflightMsgs the append messages in flight to one follower.
+	MaxSizePerMsg   uint64
+	MaxInflightMsgs int
+
+	// SnapshotThreshold is how many entries must be applied since the last
+	// raft snapshot before a new one is taken; the node checks every
+	// SnapshotInterval, jittered so servers do not snapshot together.
+	// TrailingLogs entries stay in the log after a snapshot, so a follower
+	// a little behind catches up from the log.
+	SnapshotThreshold uint64
+	SnapshotInterval  time.Duration
+	TrailingLogs      uint64
+
+	// ProposeTimeout bounds how long Propose waits for its entry to apply.
+	ProposeTimeout time.Duration
+	// LeaderWait bounds how long a call waits for a leader before it fails
 	// with ErrNoLeader.
-	leaderWait time.Duration
-	// now is the clock recorded in proposed commands.
-	now            func() time.Time
-	logger         *slog.Logger
-	onLeaderChange func(isLeader bool)
-	onCaughtUp     func()
-	onPeersChange  func()
-	// onCommit and onLeaderID, when set, observe commit latency and each
-	// change of the known leader (for metrics).
-	onCommit        func(time.Duration)
-	onLeaderID      func(lead uint64)
-	metrics         *metrics
-	baseTick        time.Duration
-	electionTicks   int
-	heartbeatTicks  int
-	maxSizePerMsg   uint64
-	maxInflightMsgs int
+	LeaderWait time.Duration
+	// Now is the clock recorded in proposed commands and snapshot headers.
+	Now func() time.Time
+
+	Logger *slog.Logger
+	// Metrics are the collectors the node reports to; nil means a set of
+	// its own that nobody reads.
+	Metrics *raftMetrics
+
+	// OnLeaderChange is called when this server becomes (true) or stops
+	// being (false) the leader; OnCaughtUp once a follower has applied
+	// what its leader had committed when it first heard of it;
+	// OnPeersChange when the peer set changes (a configuration change or
+	// a raft snapshot applied). All run on the node's goroutine and must
+	// not block for long: nothing is applied meanwhile.
+	OnLeaderChange func(isLeader bool)
+	OnCaughtUp     func()
+	OnPeersChange  func()
 }
 
 // startMode says how a raft node begins.
 type startMode int
 
 const (
-	// startRestart continues from the state in the store.
+	// startRestart continues from the state in the log store.
 	startRestart startMode = iota
 	// startBootstrap begins a new cluster with a fixed set of voters.
 	startBootstrap
@@ -68,16 +90,17 @@ type applyResult struct {
 
 // raftNode owns an etcd raft.RawNode. One goroutine, run, does everything
 // with it: ticks, steps incoming messages, proposes, persists each Ready to
-// the Store, sends messages, applies committed entries to the FSM and hands
-// each proposer its result. Other goroutines talk to it through channels,
-// so many proposals made at once land in one Ready and one fsync.
+// the log store, sends messages, applies committed entries to the FSM and
+// hands each proposer its result. Other goroutines talk to it through
+// channels, so many proposals made at once land in one Ready and one fsync.
 type raftNode struct {
 	cfg       raftConfig
-	store     store.Store
-	fsm       *fsm
+	logs      store.Store
+	fsm       raftFSM
 	snaps     snapshotStore
 	peers     *peerSet
 	transport *raftTransport
+	metrics   *raftMetrics
 
 	rn *raft.RawNode // owned by run
 
@@ -114,7 +137,7 @@ type raftNode struct {
 	// Owned by run.
 	confState    *raftpb.ConfState
 	pendingReads []pendingRead
-	nextSnap     time.Time
+	snapPolicy   snapshotPolicy
 	campaigned   bool
 	caughtUp     bool
 
@@ -124,7 +147,7 @@ type raftNode struct {
 
 	lifeMu   sync.Mutex
 	stopped  bool
-	startedc chan struct{} // closed by launch
+	startedc chan struct{} // closed by Start
 	stopc    chan struct{}
 	donec    chan struct{}
 	errMu    sync.Mutex
@@ -136,52 +159,76 @@ type pendingRead struct {
 	index uint64
 }
 
-func newRaftNode(cfg raftConfig, st store.Store, f *fsm, snaps snapshotStore, pool *connPool) *raftNode {
+// newRaftNode returns a node that keeps its log in logs, applies committed
+// commands to fsm, keeps raft snapshot files in snaps and reaches its
+// peers through dialer. Nothing runs until Start.
+func newRaftNode(cfg raftConfig, logs store.Store, fsm raftFSM, snaps snapshotStore, dialer raftDialer) *raftNode {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = newRaftMetrics()
+	}
 	rn := &raftNode{
-		cfg: cfg, store: st, fsm: f, snaps: snaps, peers: newPeerSet(),
-		recvc:     make(chan *raftpb.Message, 4096),
-		propc:     make(chan []byte, 4096),
-		readc:     make(chan []byte, 1024),
-		confc:     make(chan *raftpb.ConfChange, 16),
-		statusc:   make(chan chan raft.Status),
-		xferc:     make(chan uint64, 1),
-		reportc:   make(chan func(*raft.RawNode), 4096),
-		waits:     map[uint64]chan applyResult{},
-		reads:     map[uint64]chan uint64{},
-		appliedCh: make(chan struct{}),
-		leaderCh:  make(chan struct{}),
-		stopc:     make(chan struct{}),
-		donec:     make(chan struct{}),
-		startedc:  make(chan struct{}),
+		cfg: cfg, logs: logs, fsm: fsm, snaps: snaps, peers: newPeerSet(), metrics: cfg.Metrics,
+		recvc:      make(chan *raftpb.Message, 4096),
+		propc:      make(chan []byte, 4096),
+		readc:      make(chan []byte, 1024),
+		confc:      make(chan *raftpb.ConfChange, 16),
+		statusc:    make(chan chan raft.Status),
+		xferc:      make(chan uint64, 1),
+		reportc:    make(chan func(*raft.RawNode), 4096),
+		waits:      map[uint64]chan applyResult{},
+		reads:      map[uint64]chan uint64{},
+		appliedCh:  make(chan struct{}),
+		leaderCh:   make(chan struct{}),
+		stopc:      make(chan struct{}),
+		donec:      make(chan struct{}),
+		startedc:   make(chan struct{}),
+		snapPolicy: snapshotPolicy{threshold: cfg.SnapshotThreshold, interval: cfg.SnapshotInterval},
 	}
 	rn.nextID.Store(rand.Uint64() >> 1)
-	rn.transport = newRaftTransport(cfg.id, cfg.self.GetAddr(), pool, snaps, cfg.logger)
+	rn.transport = newRaftTransport(cfg.ID, cfg.Self.GetAddr(), dialer, snaps, cfg.Logger)
 	rn.transport.report = reporter{rn}
+	rn.transport.sent = func() { rn.metrics.snapshots.WithLabelValues("sent").Inc() }
 	return rn
 }
 
-// hasState reports whether the store holds raft state: the server
+// HasState reports whether the log store holds raft state: the server
 // bootstrapped or joined before.
-func hasState(st store.Store) (bool, error) {
-	last, err := st.LastIndex()
+func HasState(logs store.Store) (bool, error) {
+	last, err := logs.LastIndex()
 	if err != nil {
 		return false, err
 	}
-	snap, err := st.Snapshot()
+	snap, err := logs.Snapshot()
 	if err != nil {
 		return false, err
 	}
-	hs, _, err := st.InitialState()
+	hs, _, err := logs.InitialState()
 	if err != nil {
 		return false, err
 	}
 	return last > 0 || !raft.IsEmptySnap(snap) || !raft.IsEmptyHardState(hs), nil
 }
 
-// start restores the FSM from the store's snapshot and creates the raw
-// node. Nothing is applied until run is called, so the caller can finish
-// wiring first.
-func (rn *raftNode) start(mode startMode, bootstrap []*structs.RaftPeer) (err error) {
+// Start restores the FSM from the latest raft snapshot, creates the raft
+// state machine (bootstrapping a cluster of the given voters in
+// startBootstrap) and starts the node's goroutine, which replays the log
+// after the snapshot. It fails with ErrShutdown once Stop was called.
+func (rn *raftNode) Start(mode startMode, bootstrap []*structs.RaftPeer) error {
+	if err := rn.init(mode, bootstrap); err != nil {
+		return err
+	}
+	return rn.launch()
+}
+
+// init restores the FSM from the log store's snapshot and creates the raw
+// node.
+func (rn *raftNode) init(mode startMode, bootstrap []*structs.RaftPeer) (err error) {
 	// etcd raft panics on a configuration or storage it cannot use; a
 	// library returns an error instead.
 	defer func() {
@@ -189,7 +236,7 @@ func (rn *raftNode) start(mode startMode, bootstrap []*structs.RaftPeer) (err er
 			err = fmt.Errorf("raft: start: %v", r)
 		}
 	}()
-	snap, err := rn.store.Snapshot()
+	snap, err := rn.logs.Snapshot()
 	if err != nil {
 		return fmt.Errorf("raft: read snapshot: %w", err)
 	}
@@ -198,24 +245,24 @@ func (rn *raftNode) start(mode startMode, bootstrap []*structs.RaftPeer) (err er
 			return err
 		}
 	}
-	_, cs, err := rn.store.InitialState()
+	_, cs, err := rn.logs.InitialState()
 	if err != nil {
 		return fmt.Errorf("raft: read initial state: %w", err)
 	}
 	rn.confState = cs
 	rc := &raft.Config{
-		ID:                        rn.cfg.id,
-		ElectionTick:              rn.cfg.electionTicks,
-		HeartbeatTick:             rn.cfg.heartbeatTicks,
-		Storage:                   rn.store,
+		ID:                        rn.cfg.ID,
+		ElectionTick:              rn.cfg.ElectionTicks,
+		HeartbeatTick:             rn.cfg.HeartbeatTicks,
+		Storage:                   rn.logs,
 		Applied:                   rn.snapIndex.Load(),
-		MaxSizePerMsg:             rn.cfg.maxSizePerMsg,
-		MaxInflightMsgs:           rn.cfg.maxInflightMsgs,
+		MaxSizePerMsg:             rn.cfg.MaxSizePerMsg,
+		MaxInflightMsgs:           rn.cfg.MaxInflightMsgs,
 		MaxUncommittedEntriesSize: 1 << 30,
 		CheckQuorum:               true,
 		PreVote:                   true,
 		StepDownOnRemoval:         true,
-		Logger:                    raftLogger{rn.cfg.logger},
+		Logger:                    raftLogger{rn.cfg.Logger},
 	}
 	rn.rn, err = raft.NewRawNode(rc)
 	if err != nil {
@@ -240,8 +287,8 @@ func (rn *raftNode) start(mode startMode, bootstrap []*structs.RaftPeer) (err er
 		}
 		rn.peers.restore(0, all, nil)
 	}
-	rn.transport.setPeers(rn.peerList())
-	rn.nextSnap = time.Now().Add(jitter(rn.cfg.snapInterval))
+	rn.transport.setPeers(rn.peers.List())
+	rn.snapPolicy.start(time.Now())
 	return nil
 }
 
@@ -258,14 +305,6 @@ func (rn *raftNode) launch() error {
 	return nil
 }
 
-// jitter returns a duration in [d, 2d), so servers do not snapshot together.
-func jitter(d time.Duration) time.Duration {
-	if d <= 0 {
-		return 0
-	}
-	return d + rand.N(d)
-}
-
 // run is the raft loop; it returns when the node stops. A panic inside
 // raft (a broken invariant, or a peer that lost its log) stops this server
 // with an error instead of crashing the host program.
@@ -276,16 +315,16 @@ func (rn *raftNode) run() {
 	defer func() {
 		if r := recover(); r != nil {
 			err := fmt.Errorf("raft: %v", r)
-			rn.cfg.logger.Error("raft node stopped after a panic", "error", err, "stack", string(debug.Stack()))
+			rn.cfg.Logger.Error("raft node stopped after a panic", "error", err, "stack", string(debug.Stack()))
 			rn.halt(err)
 		}
 	}()
-	tick := time.NewTicker(rn.cfg.baseTick)
+	tick := time.NewTicker(rn.cfg.BaseTick)
 	defer tick.Stop()
 	for {
 		if err := rn.drainReady(); err != nil {
 			// Fail-stop: a server that cannot persist must not go on.
-			rn.cfg.logger.Error("raft node stopped", "error", err)
+			rn.cfg.Logger.Error("raft node stopped", "error", err)
 			rn.halt(err)
 			return
 		}
@@ -303,7 +342,7 @@ func (rn *raftNode) run() {
 			rn.rn.ReadIndex(rctx)
 		case cc := <-rn.confc:
 			if err := rn.rn.ProposeConfChange(cc); err != nil {
-				rn.cfg.logger.Debug("configuration change not proposed", "error", err)
+				rn.cfg.Logger.Debug("configuration change not proposed", "error", err)
 			}
 		case to := <-rn.xferc:
 			rn.rn.TransferLeader(to)
@@ -328,7 +367,7 @@ func (rn *raftNode) halt(err error) {
 
 func (rn *raftNode) stepMsg(m *raftpb.Message) {
 	if err := rn.rn.Step(m); err != nil && !errors.Is(err, raft.ErrStepPeerNotFound) && !errors.Is(err, raft.ErrStepLocalMsg) {
-		rn.cfg.logger.Debug("raft step", "error", err)
+		rn.cfg.Logger.Debug("raft step", "error", err)
 	}
 }
 
@@ -389,11 +428,13 @@ func (rn *raftNode) Err() error {
 	return rn.err
 }
 
-// isLeader reports whether this server currently leads.
-func (rn *raftNode) isLeader() bool { return rn.leader.Load() }
+// Done is closed once the node has stopped, by Stop or a fatal error
+// (then Err says which).
+func (rn *raftNode) Done() <-chan struct{} { return rn.donec }
 
-// stop halts the raft loop and waits for it.
-func (rn *raftNode) stop() {
+// Stop halts the node's goroutine, fails every waiting call with
+// ErrShutdown and waits until the node is done. It is idempotent.
+func (rn *raftNode) Stop() {
 	rn.lifeMu.Lock()
 	first := !rn.stopped
 	rn.stopped = true

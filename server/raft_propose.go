@@ -6,19 +6,18 @@ import (
 	"fmt"
 	"time"
 
-	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/droverhq/drover/structs"
 )
 
-// propose replicates cmd and waits until it is applied on this server,
+// Propose replicates cmd and waits until it is applied on this server,
 // returning the raft index it was applied at. Only the leader proposes:
 // elsewhere it returns ErrNotLeader before anything is sent. When the
 // server loses leadership while the entry is in flight, the outcome is
 // unknown: it returns ErrLeadershipLost if another leader appears within
 // the leader wait, ErrNoLeader if none does.
-func (rn *raftNode) propose(ctx context.Context, cmd *structs.LogCommand) (uint64, error) {
+func (rn *raftNode) Propose(ctx context.Context, cmd *structs.LogCommand) (uint64, error) {
 	if err := rn.Err(); err != nil {
 		return 0, err
 	}
@@ -38,7 +37,7 @@ func (rn *raftNode) propose(ctx context.Context, cmd *structs.LogCommand) (uint6
 	id := rn.nextID.Add(1)
 	cmd.RequestId = id
 	if cmd.Time == 0 {
-		cmd.Time = rn.cfg.now().UnixNano()
+		cmd.Time = rn.cfg.Now().UnixNano()
 	}
 	data, err := proto.Marshal(cmd)
 	if err != nil {
@@ -54,7 +53,7 @@ func (rn *raftNode) propose(ctx context.Context, cmd *structs.LogCommand) (uint6
 		rn.waitMu.Unlock()
 	}()
 
-	ctx, cancel := context.WithTimeout(ctx, rn.cfg.proposeTimeout)
+	ctx, cancel := context.WithTimeout(ctx, rn.cfg.ProposeTimeout)
 	defer cancel()
 	start := time.Now()
 	select {
@@ -70,13 +69,13 @@ func (rn *raftNode) propose(ctx context.Context, cmd *structs.LogCommand) (uint6
 		if errors.Is(res.err, errLeadershipLost) {
 			return 0, rn.afterLeadershipLost(ctx)
 		}
-		if res.err == nil && rn.cfg.onCommit != nil {
-			rn.cfg.onCommit(time.Since(start))
+		if res.err == nil {
+			rn.metrics.commitTime.Observe(time.Since(start).Seconds())
 		}
 		return res.index, res.err
 	case <-ctx.Done():
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return 0, fmt.Errorf("%w: not committed within %s", ErrLeadershipLost, rn.cfg.proposeTimeout)
+			return 0, fmt.Errorf("%w: not committed within %s", ErrLeadershipLost, rn.cfg.ProposeTimeout)
 		}
 		return 0, ctx.Err()
 	case <-rn.donec:
@@ -88,11 +87,11 @@ func (rn *raftNode) propose(ctx context.Context, cmd *structs.LogCommand) (uint6
 // server stepped down what became of the cluster: a new leader (the entry
 // may or may not have been committed) or none within the leader wait.
 func (rn *raftNode) afterLeadershipLost(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, rn.cfg.leaderWait)
+	ctx, cancel := context.WithTimeout(ctx, rn.cfg.LeaderWait)
 	defer cancel()
 	for rn.leaderID.Load() == 0 {
 		select {
-		case <-rn.leaderChanged():
+		case <-rn.LeaderChanged():
 		case <-ctx.Done():
 			return fmt.Errorf("%w: leadership was lost while the write was in flight", ErrNoLeader)
 		case <-rn.donec:
@@ -102,11 +101,11 @@ func (rn *raftNode) afterLeadershipLost(ctx context.Context) error {
 	return ErrLeadershipLost
 }
 
-// waitLeaderReady waits until this leader has applied an entry of its own
+// WaitLeaderReady waits until this leader has applied an entry of its own
 // term (raft appends one on every election): from then on its state holds
 // everything committed before it led. It fails with ErrNotLeader when
 // leadership is lost first.
-func (rn *raftNode) waitLeaderReady(ctx context.Context) error {
+func (rn *raftNode) WaitLeaderReady(ctx context.Context) error {
 	for {
 		rn.notifyMu.Lock()
 		applied, leader := rn.appliedCh, rn.leaderCh
@@ -128,17 +127,17 @@ func (rn *raftNode) waitLeaderReady(ctx context.Context) error {
 	}
 }
 
-// readIndex returns an index such that every write acknowledged before the
+// ReadIndex returns an index such that every write acknowledged before the
 // call is applied on this server once the index is: raft's ReadIndex,
 // confirmed by a quorum of the leader's heartbeats. It works on any server
 // (a follower asks the leader) and waits until the index is applied here.
 // Without a leader or a quorum it fails with ErrNoLeader after the leader
 // wait.
-func (rn *raftNode) readIndex(ctx context.Context) (uint64, error) {
+func (rn *raftNode) ReadIndex(ctx context.Context) (uint64, error) {
 	if err := rn.Err(); err != nil {
 		return 0, err
 	}
-	wctx, cancel := context.WithTimeout(ctx, rn.cfg.leaderWait)
+	wctx, cancel := context.WithTimeout(ctx, rn.cfg.LeaderWait)
 	defer cancel()
 	select {
 	case <-rn.startedc:
@@ -163,7 +162,7 @@ func (rn *raftNode) readIndex(ctx context.Context) (uint64, error) {
 	rctx := readCtx(id)
 	// Raft drops a read request it cannot serve (no leader yet, or a new
 	// leader that has not committed in its term): ask again now and then.
-	retry := time.NewTicker(rn.cfg.baseTick * time.Duration(max(rn.cfg.electionTicks/2, 1)))
+	retry := time.NewTicker(rn.cfg.BaseTick * time.Duration(max(rn.cfg.ElectionTicks/2, 1)))
 	defer retry.Stop()
 	for {
 		select {
@@ -189,53 +188,5 @@ func (rn *raftNode) readTimeout(ctx context.Context) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	return fmt.Errorf("%w: no quorum confirmed a read within %s", ErrNoLeader, rn.cfg.leaderWait)
-}
-
-// changeMembership proposes cc until done reports that the peer set shows
-// it, or ctx ends. Raft silently ignores a change proposed while another is
-// pending, so the proposal is repeated.
-func (rn *raftNode) changeMembership(ctx context.Context, cc *raftpb.ConfChange, done func() bool) error {
-	if !rn.leaderReady.Load() {
-		return ErrNotLeader
-	}
-	ctx, cancel := context.WithTimeout(ctx, rn.cfg.proposeTimeout)
-	defer cancel()
-	retry := time.NewTicker(rn.cfg.baseTick * time.Duration(rn.cfg.electionTicks))
-	defer retry.Stop()
-	for {
-		if done() {
-			return nil
-		}
-		if !rn.leader.Load() {
-			return ErrLeadershipLost
-		}
-		rn.notifyMu.Lock()
-		applied := rn.appliedCh
-		rn.notifyMu.Unlock()
-		select {
-		case rn.confc <- cc:
-		case <-ctx.Done():
-			return fmt.Errorf("membership change not applied: %w", ctx.Err())
-		case <-rn.donec:
-			return rn.stoppedErr()
-		}
-		for wait := true; wait; {
-			select {
-			case <-applied:
-				if done() {
-					return nil
-				}
-				rn.notifyMu.Lock()
-				applied = rn.appliedCh
-				rn.notifyMu.Unlock()
-			case <-retry.C:
-				wait = false
-			case <-ctx.Done():
-				return fmt.Errorf("membership change not applied: %w", ctx.Err())
-			case <-rn.donec:
-				return rn.stoppedErr()
-			}
-		}
-	}
+	return fmt.Errorf("%w: no quorum confirmed a read within %s", ErrNoLeader, rn.cfg.LeaderWait)
 }

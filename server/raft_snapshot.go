@@ -13,32 +13,24 @@ import (
 	"github.com/droverhq/drover/structs"
 )
 
-// maybeSnapshot starts a snapshot when enough entries were applied since
-// the last one, checked on the jittered snapshot interval. The state is
-// captured here, on the raft goroutine, at the applied index; writing it
-// out happens in the background so raft keeps ticking.
+// maybeSnapshot takes a raft snapshot when the snapshot policy says one is
+// due. The FSM's state is captured here, on the raft goroutine, at the
+// applied index; writing it out happens in the background so raft keeps
+// ticking.
 func (rn *raftNode) maybeSnapshot() {
-	now := time.Now()
-	if now.Before(rn.nextSnap) {
-		return
-	}
-	rn.nextSnap = now.Add(jitter(rn.cfg.snapInterval))
 	applied := rn.applied.Load()
-	last := rn.snapIndex.Load()
-	if applied <= last || applied-last < rn.cfg.snapThreshold {
-		return
-	}
-	if rn.fsm.restoring() {
-		// A restore in progress lives only in the log until its last entry.
+	if !rn.snapPolicy.due(time.Now(), applied, rn.snapIndex.Load()) {
 		return
 	}
 	if !rn.snapBusy.CompareAndSwap(false, true) {
 		return
 	}
-	job, err := rn.captureSnapshot(applied)
-	if err != nil {
+	job, ok, err := rn.captureSnapshot(applied)
+	if !ok || err != nil {
 		rn.snapBusy.Store(false)
-		rn.cfg.logger.Warn("raft snapshot failed", "index", applied, "error", err)
+		if err != nil {
+			rn.cfg.Logger.Warn("raft snapshot failed", "index", applied, "error", err)
+		}
 		return
 	}
 	rn.snapWG.Add(1)
@@ -46,7 +38,7 @@ func (rn *raftNode) maybeSnapshot() {
 		defer rn.snapWG.Done()
 		defer rn.snapBusy.Store(false)
 		if err := job.write(); err != nil {
-			rn.cfg.logger.Warn("raft snapshot failed", "index", applied, "error", err)
+			rn.cfg.Logger.Warn("raft snapshot failed", "index", applied, "error", err)
 		}
 	}()
 }
@@ -61,19 +53,24 @@ type snapshotJob struct {
 	state  *structs.StateSnapshot
 }
 
-// captureSnapshot takes what a snapshot at applied needs; it runs on the
-// raft goroutine so that state, peers and conf state agree.
-func (rn *raftNode) captureSnapshot(applied uint64) (*snapshotJob, error) {
-	term, err := rn.store.Term(applied)
+// captureSnapshot takes what a raft snapshot at applied needs; it runs on
+// the raft goroutine so that state, peers and conf state agree. ok is
+// false when the FSM cannot be captured now.
+func (rn *raftNode) captureSnapshot(applied uint64) (job *snapshotJob, ok bool, err error) {
+	state, ok := rn.fsm.Snapshot()
+	if !ok {
+		return nil, false, nil
+	}
+	term, err := rn.logs.Term(applied)
 	if err != nil {
-		return nil, fmt.Errorf("term of %d: %w", applied, err)
+		return nil, true, fmt.Errorf("term of %d: %w", applied, err)
 	}
 	cs := proto.CloneOf(rn.confState)
 	hdr, err := rn.header(applied, term, cs)
 	if err != nil {
-		return nil, err
+		return nil, true, err
 	}
-	return &snapshotJob{rn: rn, index: applied, term: term, cs: cs, header: hdr, state: rn.fsm.state.Snapshot().Persist()}, nil
+	return &snapshotJob{rn: rn, index: applied, term: term, cs: cs, header: hdr, state: state}, true, nil
 }
 
 func (rn *raftNode) header(index, term uint64, cs *raftpb.ConfState) (*structs.SnapshotHeader, error) {
@@ -81,59 +78,61 @@ func (rn *raftNode) header(index, term uint64, cs *raftpb.ConfState) (*structs.S
 	if err != nil {
 		return nil, err
 	}
-	peers, removed := rn.peers.snapshot()
+	peers, removed := rn.peers.Contents()
 	return &structs.SnapshotHeader{
 		Index: index, Term: term, ConfState: csb, Peers: peers, RemovedIds: removed,
-		Region: rn.cfg.self.GetRegion(), CreatedAt: rn.cfg.now().UnixNano(),
+		Region: rn.cfg.Self.GetRegion(), CreatedAt: rn.cfg.Now().UnixNano(),
 	}, nil
 }
 
-// write streams the snapshot to the snapshot store, records it in the raft
-// store and compacts the log, keeping the trailing logs so slow followers
-// can catch up from the log rather than from a snapshot.
+// write streams the state to a new file of the snapshot store, records
+// the raft snapshot in the log store and compacts the log, keeping the
+// trailing logs so slow followers can catch up from the log rather than
+// from a snapshot.
 func (j *snapshotJob) write() error {
 	rn := j.rn
-	sink, err := rn.snaps.create(j.index, j.term)
+	sink, err := rn.snaps.Create(j.index, j.term)
 	if err != nil {
 		return err
 	}
 	if err := statestream.Write(sink, j.header, j.state); err != nil {
-		sink.abort()
+		sink.Abort()
 		return err
 	}
-	data, err := sink.commit()
+	data, err := sink.Commit()
 	if err != nil {
 		return err
 	}
-	if _, err := rn.store.CreateSnapshot(j.index, j.cs, data); err != nil {
+	if _, err := rn.logs.CreateSnapshot(j.index, j.cs, data); err != nil {
 		if errors.Is(err, raft.ErrSnapOutOfDate) {
 			return nil // a newer snapshot arrived from the leader meanwhile
 		}
 		return err
 	}
 	rn.snapIndex.Store(j.index)
-	rn.cfg.metrics.snapshots.WithLabelValues("taken").Inc()
-	rn.cfg.metrics.snapshotIndex.Set(float64(j.index))
-	rn.snaps.prune(data)
-	if j.index > rn.cfg.trailingLogs {
-		first, err := rn.store.FirstIndex()
+	rn.metrics.snapshots.WithLabelValues("taken").Inc()
+	rn.metrics.snapshotIndex.Set(float64(j.index))
+	rn.snaps.Prune(data)
+	if j.index > rn.cfg.TrailingLogs {
+		first, err := rn.logs.FirstIndex()
 		if err != nil {
 			return err
 		}
-		if compact := j.index - rn.cfg.trailingLogs; compact > first {
-			if err := rn.store.Compact(compact); err != nil && !errors.Is(err, raft.ErrCompacted) {
+		if compact := j.index - rn.cfg.TrailingLogs; compact > first {
+			if err := rn.logs.Compact(compact); err != nil && !errors.Is(err, raft.ErrCompacted) {
 				return err
 			}
 		}
 	}
-	rn.cfg.logger.Info("raft snapshot taken", "index", j.index, "term", j.term)
+	rn.cfg.Logger.Info("raft snapshot taken", "index", j.index, "term", j.term)
 	return nil
 }
 
-// restoreSnapshot replaces the FSM state and the peer set with a snapshot's.
+// restoreSnapshot replaces the FSM's state and the peer set with those a
+// raft snapshot holds.
 func (rn *raftNode) restoreSnapshot(snap *raftpb.Snapshot) error {
 	idx := snap.GetMetadata().GetIndex()
-	r, err := rn.snaps.open(snap.GetData())
+	r, err := rn.snaps.Open(snap.GetData())
 	if err != nil {
 		return fmt.Errorf("open snapshot at %d: %w", idx, err)
 	}
@@ -143,17 +142,17 @@ func (rn *raftNode) restoreSnapshot(snap *raftpb.Snapshot) error {
 		return fmt.Errorf("read snapshot at %d: %w", idx, err)
 	}
 	if hdr.Index != idx {
-		return fmt.Errorf("%w: snapshot file holds index %d, raft expects %d", ErrBadSnapshot, hdr.Index, idx)
+		return fmt.Errorf("%w: snapshot file holds index %d, raft expects %d", statestream.ErrBadStream, hdr.Index, idx)
 	}
-	rn.fsm.restore(st)
+	rn.fsm.Restore(st)
 	rn.peers.restore(idx, hdr.Peers, hdr.RemovedIds)
 	rn.transport.setPeers(hdr.Peers)
 	rn.confState = snap.GetMetadata().GetConfState()
 	rn.snapIndex.Store(idx)
-	rn.cfg.metrics.snapshotIndex.Set(float64(idx))
-	rn.cfg.logger.Info("state restored from raft snapshot", "index", idx)
-	if rn.cfg.onPeersChange != nil {
-		rn.cfg.onPeersChange()
+	rn.metrics.snapshotIndex.Set(float64(idx))
+	rn.cfg.Logger.Info("state restored from raft snapshot", "index", idx)
+	if rn.cfg.OnPeersChange != nil {
+		rn.cfg.OnPeersChange()
 	}
 	return nil
 }

@@ -2,46 +2,30 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
+
+	"github.com/droverhq/drover/server/statestream"
 )
 
-// status returns raft's status, read on the raft goroutine.
-func (rn *raftNode) status(ctx context.Context) (raft.Status, error) {
-	if !rn.started.Load() {
-		return raft.Status{}, ErrNoLeader
-	}
-	ch := make(chan raft.Status, 1)
-	select {
-	case rn.statusc <- ch:
-	case <-ctx.Done():
-		return raft.Status{}, ctx.Err()
-	case <-rn.donec:
-		return raft.Status{}, rn.stoppedErr()
-	}
-	select {
-	case st := <-ch:
-		return st, nil
-	case <-rn.donec:
-		return raft.Status{}, rn.stoppedErr()
-	}
-}
-
-// step hands a message from a peer to raft.
-func (rn *raftNode) step(ctx context.Context, m *raftpb.Message, fromAddr string) error {
+// Step hands a message a peer sent from fromAddr to raft. Only the peers
+// of the set speak raft to this server (a server still joining, with no
+// set yet, hears from whoever leads); anything else is refused with
+// ErrBadRequest.
+func (rn *raftNode) Step(ctx context.Context, m *raftpb.Message, fromAddr string) error {
 	if !rn.started.Load() {
 		return fmt.Errorf("%w: raft is not started yet", errUnreachable)
 	}
-	if m.GetTo() != rn.cfg.id {
-		return fmt.Errorf("%w: raft message for %x reached server %x", ErrBadRequest, m.GetTo(), rn.cfg.id)
+	if m.GetTo() != rn.cfg.ID {
+		return fmt.Errorf("%w: raft message for %x reached server %x", ErrBadRequest, m.GetTo(), rn.cfg.ID)
 	}
-	// Only the peers of the set speak raft to this server; a server still
-	// joining (no set yet) hears from whoever leads.
-	if from := m.GetFrom(); from == 0 || from == rn.cfg.id || (rn.peers.len() > 0 && rn.peers.get(from) == nil) {
-		return fmt.Errorf("%w: raft message from %x, not a peer of server %x", ErrBadRequest, from, rn.cfg.id)
+	if from := m.GetFrom(); from == 0 || from == rn.cfg.ID || (rn.peers.Len() > 0 && rn.peers.Get(from) == nil) {
+		return fmt.Errorf("%w: raft message from %x, not a peer of server %x", ErrBadRequest, from, rn.cfg.ID)
 	}
 	rn.transport.learn(m.GetFrom(), fromAddr)
 	now := time.Now().UnixNano()
@@ -59,20 +43,63 @@ func (rn *raftNode) step(ctx context.Context, m *raftpb.Message, fromAddr string
 	}
 }
 
-// heardFrom returns when a message from peer id last arrived, or zero.
-func (rn *raftNode) heardFrom(id uint64) time.Time {
-	if v, ok := rn.heard.Load(id); ok {
-		return time.Unix(0, v.(int64))
+// ReceiveSnapshot takes a raft snapshot the leader streams to this server:
+// m is its MsgSnap without data, next returns the stream's chunks until
+// io.EOF. The stream is written to the snapshot store and checked whole
+// before raft sees the message; anything malformed is refused with
+// ErrBadRequest.
+func (rn *raftNode) ReceiveSnapshot(ctx context.Context, m *raftpb.Message, fromAddr string, next func() ([]byte, error)) error {
+	meta := m.GetSnapshot().GetMetadata()
+	if m.GetType() != raftpb.MessageType_MsgSnap || meta.GetIndex() == 0 {
+		return fmt.Errorf("%w: InstallSnapshot carries a snapshot message", ErrBadRequest)
 	}
-	return time.Time{}
+	sink, err := rn.snaps.Create(meta.GetIndex(), meta.GetTerm())
+	if err != nil {
+		return err
+	}
+	for {
+		chunk, err := next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err == nil {
+			_, err = sink.Write(chunk)
+		}
+		if err != nil {
+			sink.Abort()
+			return err
+		}
+	}
+	data, err := sink.Commit()
+	if err != nil {
+		return err
+	}
+	if err := rn.checkSnapshot(data, meta.GetIndex()); err != nil {
+		return err
+	}
+	m.Snapshot.Data = data
+	if err := rn.Step(ctx, m, fromAddr); err != nil {
+		return err
+	}
+	rn.cfg.Logger.Info("raft snapshot received", "index", meta.GetIndex(), "from", fmt.Sprintf("%x", m.GetFrom()))
+	return nil
 }
 
-// transferLeadership asks raft to hand leadership to id.
-func (rn *raftNode) transferLeadership(id uint64) {
-	select {
-	case rn.xferc <- id:
-	default:
+// checkSnapshot verifies a received snapshot's stream end to end.
+func (rn *raftNode) checkSnapshot(data []byte, index uint64) error {
+	rc, err := rn.snaps.Open(data)
+	if err != nil {
+		return err
 	}
+	defer rc.Close()
+	hdr, err := statestream.Verify(rc)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrBadRequest, err)
+	}
+	if hdr.Index != index {
+		return fmt.Errorf("%w: snapshot holds index %d, message says %d", ErrBadRequest, hdr.Index, index)
+	}
+	return nil
 }
 
 // reporter passes the transport's delivery reports to the raft goroutine.

@@ -15,6 +15,14 @@ import (
 	"github.com/droverhq/drover/structs"
 )
 
+// raftDialer connects a node to its peers: Dial returns an RPC client of
+// the server at addr once a connection to it is up, and fails without
+// sending anything when the server cannot be reached. The server's
+// connection pool implements it.
+type raftDialer interface {
+	Dial(ctx context.Context, addr string) (structs.DroverClient, error)
+}
+
 // raftReporter is what the transport tells raft about delivery.
 type raftReporter interface {
 	ReportUnreachable(id uint64)
@@ -29,7 +37,7 @@ type raftReporter interface {
 type raftTransport struct {
 	selfID   uint64
 	selfAddr string
-	pool     *connPool
+	dialer   raftDialer
 	snaps    snapshotStore
 	logger   *slog.Logger
 	report   raftReporter
@@ -54,10 +62,10 @@ const (
 	snapshotChunk = 256 << 10
 )
 
-func newRaftTransport(selfID uint64, selfAddr string, pool *connPool, snaps snapshotStore, logger *slog.Logger) *raftTransport {
+func newRaftTransport(selfID uint64, selfAddr string, dialer raftDialer, snaps snapshotStore, logger *slog.Logger) *raftTransport {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &raftTransport{
-		selfID: selfID, selfAddr: selfAddr, pool: pool, snaps: snaps, logger: logger,
+		selfID: selfID, selfAddr: selfAddr, dialer: dialer, snaps: snaps, logger: logger,
 		senders: map[uint64]*peerSender{}, learned: map[uint64]string{},
 		ctx: ctx, cancel: cancel,
 	}
@@ -288,7 +296,7 @@ func (s *peerSender) open(ctx context.Context, addr string) (structs.Drover_Raft
 	}
 	dctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
-	client, err := s.t.pool.ready(dctx, addr)
+	client, err := s.t.dialer.Dial(dctx, addr)
 	if err != nil {
 		return nil, err
 	}
@@ -352,13 +360,13 @@ func (s *peerSender) sendSnapshot(m *raftpb.Message) error {
 		case <-ctx.Done():
 		}
 	}()
-	r, err := s.t.snaps.open(m.GetSnapshot().GetData())
+	r, err := s.t.snaps.Open(m.GetSnapshot().GetData())
 	if err != nil {
 		return err
 	}
 	defer r.Close()
 	dctx, dcancel := context.WithTimeout(ctx, 5*time.Second)
-	client, err := s.t.pool.ready(dctx, s.currentAddr())
+	client, err := s.t.dialer.Dial(dctx, s.currentAddr())
 	dcancel()
 	if err != nil {
 		return err

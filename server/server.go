@@ -307,32 +307,29 @@ func New(cfg Config) (*Server, error) {
 
 	mult := max(cfg.RaftMultiplier, 1)
 	s.raft = newRaftNode(raftConfig{
-		id:             id,
-		self:           s.self,
-		snapThreshold:  cfg.RaftSnapshotThreshold,
-		snapInterval:   cfg.RaftSnapshotInterval,
-		trailingLogs:   cfg.RaftTrailingLogs,
-		proposeTimeout: proposeTimeout,
-		leaderWait:     cfg.leaderWait(),
-		now:            cfg.Clock,
-		logger:         s.logger,
-		onCommit:       func(d time.Duration) { s.metrics.commitTime.Observe(d.Seconds()) },
-		onLeaderID:     func(uint64) { s.metrics.leaderChanges.Inc() },
-		onLeaderChange: func(l bool) {
+		ID:                id,
+		Self:              s.self,
+		BaseTick:          baseTick * time.Duration(mult),
+		ElectionTicks:     electionTicks,
+		HeartbeatTicks:    heartbeatTicks,
+		MaxSizePerMsg:     1 << 20,
+		MaxInflightMsgs:   256,
+		SnapshotThreshold: cfg.RaftSnapshotThreshold,
+		SnapshotInterval:  cfg.RaftSnapshotInterval,
+		TrailingLogs:      cfg.RaftTrailingLogs,
+		ProposeTimeout:    proposeTimeout,
+		LeaderWait:        cfg.leaderWait(),
+		Now:               cfg.Clock,
+		Logger:            s.logger,
+		Metrics:           s.metrics.raft,
+		OnLeaderChange: func(l bool) {
 			select {
 			case s.leaderEvents <- l:
 			case <-s.stopCtx.Done():
 			}
 		},
-		onCaughtUp:      func() { s.readyOnce.Do(func() { close(s.ready) }) },
-		metrics:         s.metrics,
-		baseTick:        baseTick * time.Duration(mult),
-		electionTicks:   electionTicks,
-		heartbeatTicks:  heartbeatTicks,
-		maxSizePerMsg:   1 << 20,
-		maxInflightMsgs: 256,
+		OnCaughtUp: func() { s.readyOnce.Do(func() { close(s.ready) }) },
 	}, s.store, s.fsm, snaps, s.pool)
-	s.raft.transport.sent = func() { s.metrics.snapshots.WithLabelValues("sent").Inc() }
 	s.applier = s.newPlanApplier()
 
 	s.grpc = grpc.NewServer(
@@ -357,7 +354,7 @@ func New(cfg Config) (*Server, error) {
 			return nil, err
 		}
 	}
-	has, err := hasState(s.store)
+	has, err := HasState(s.store)
 	if err == nil {
 		switch {
 		case has:
@@ -389,7 +386,7 @@ func New(cfg Config) (*Server, error) {
 	go func() {
 		defer s.bgWG.Done()
 		select {
-		case <-s.raft.donec:
+		case <-s.raft.Done():
 			if err := s.raft.Err(); err != nil {
 				s.setErr(err)
 				go s.Shutdown(context.Background())
@@ -397,7 +394,7 @@ func New(cfg Config) (*Server, error) {
 		case <-s.stopCtx.Done():
 		}
 	}()
-	if !s.raft.started.Load() && !s.left {
+	if !s.raft.Started() && !s.left {
 		s.bgWG.Add(1)
 		go func() {
 			defer s.bgWG.Done()
@@ -471,15 +468,15 @@ func (s *Server) loadMeta() error {
 	return nil
 }
 
-// startRaft starts the raft node in mode and its loop.
+// startRaft starts the raft node in mode.
 func (s *Server) startRaft(mode startMode, bootstrap []*structs.RaftPeer) error {
-	if err := s.raft.start(mode, bootstrap); err != nil {
+	if err := s.raft.Start(mode, bootstrap); err != nil {
 		return err
 	}
 	if mode == startBootstrap {
 		s.logger.Info("bootstrapping the cluster", "servers", len(bootstrap))
 	}
-	return s.raft.launch()
+	return nil
 }
 
 // Addr is the address the server's RPC listener is bound to.
@@ -507,7 +504,7 @@ func (s *Server) setErr(err error) {
 }
 
 // IsLeader reports whether this server currently leads the cluster.
-func (s *Server) IsLeader() bool { return s.raft.isLeader() }
+func (s *Server) IsLeader() bool { return s.raft.IsLeader() }
 
 // WaitForLeader blocks until the server is Ready or ctx is done.
 func (s *Server) WaitForLeader(ctx context.Context) error {
@@ -537,7 +534,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			s.grpc.Stop()
 			<-stopped
 		}
-		s.raft.stop()
+		s.raft.Stop()
 		if s.gossip != nil {
 			s.gossip.shutdown()
 		}
@@ -567,10 +564,10 @@ func (s *Server) closeStore() {
 // queryMeta describes a read served at index: whether a leader is known and
 // how long ago this server last heard from it.
 func (s *Server) queryMeta(index uint64) *structs.QueryMeta {
-	m := &structs.QueryMeta{Index: index, KnownLeader: s.raft.leaderID.Load() != 0}
-	if m.KnownLeader && !s.raft.isLeader() {
-		if t := s.raft.lastContact.Load(); t != 0 {
-			m.LastContactMs = time.Since(time.Unix(0, t)).Milliseconds()
+	m := &structs.QueryMeta{Index: index, KnownLeader: s.raft.LeaderID() != 0}
+	if m.KnownLeader && !s.raft.IsLeader() {
+		if t := s.raft.LastContact(); !t.IsZero() {
+			m.LastContactMs = time.Since(t).Milliseconds()
 		}
 	}
 	return m

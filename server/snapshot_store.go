@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,34 +14,36 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/droverhq/drover/internal/fsperm"
+	"github.com/droverhq/drover/server/statestream"
 	"github.com/droverhq/drover/structs"
 )
 
-// snapshotStore keeps the snapshot streams of one server. The data a raft
-// snapshot carries (raftpb.Snapshot.Data) is whatever commit returned: a
-// small reference to a file for dirSnapshots, the stream itself for
-// memSnapshots. Either way open turns it back into the stream.
+// snapshotStore keeps the raft snapshots of one server: each one a state
+// stream (package statestream) at one index. The data a raft snapshot
+// carries in the log store (raftpb.Snapshot.Data) is whatever Commit
+// returned: a small reference to a file for dirSnapshots, the stream
+// itself for memSnapshots. Either way Open turns it back into the stream.
 type snapshotStore interface {
-	// create starts a snapshot at index and term.
-	create(index, term uint64) (snapshotSink, error)
-	// open returns the stream of the snapshot that data describes.
-	open(data []byte) (io.ReadCloser, error)
-	// prune removes the snapshots older than the one data describes; newer
-	// ones (received from the leader, not yet applied) stay.
-	prune(keep []byte)
+	// Create starts a raft snapshot at index and term.
+	Create(index, term uint64) (snapshotSink, error)
+	// Open returns the stream of the raft snapshot that data describes.
+	Open(data []byte) (io.ReadCloser, error)
+	// Prune removes the raft snapshots older than the one data describes;
+	// newer ones (received from the leader, not yet applied) stay.
+	Prune(keep []byte)
 }
 
-// snapshotSink receives a snapshot stream; commit makes it durable.
+// snapshotSink receives a raft snapshot's stream; Commit makes it durable.
 type snapshotSink interface {
 	io.Writer
-	// commit makes the snapshot durable and returns the data to record in
+	// Commit makes the snapshot durable and returns the data to record in
 	// the raft snapshot.
-	commit() ([]byte, error)
-	// abort discards a snapshot that will not be committed.
-	abort()
+	Commit() ([]byte, error)
+	// Abort discards a snapshot that will not be committed.
+	Abort()
 }
 
-// dirSnapshots keeps each snapshot as a file of a directory: written to a
+// dirSnapshots keeps each raft snapshot as a file of a directory: written to a
 // temporary name, synced, then renamed, so a crash leaves either the whole
 // file or none.
 type dirSnapshots struct {
@@ -49,11 +52,18 @@ type dirSnapshots struct {
 
 const snapshotSuffix = ".snap"
 
+// Permissions of the snapshot directory and files: they hold the cluster's
+// whole state, secrets of nodes included, so they are the server's alone.
+const (
+	snapshotDirMode  fs.FileMode = 0o700
+	snapshotFileMode fs.FileMode = 0o600
+)
+
 // newDirSnapshots keeps snapshots in dir, created 0700; a dir or snapshot
 // files with looser permissions are tightened (the server logs that when
 // it prepares its data dir).
 func newDirSnapshots(dir string) (*dirSnapshots, error) {
-	if _, err := fsperm.Dir(dir, serverDirMode); err != nil {
+	if _, err := fsperm.Dir(dir, snapshotDirMode); err != nil {
 		return nil, fmt.Errorf("create snapshot dir: %w", err)
 	}
 	// Leftovers of snapshots that were being written when the server stopped.
@@ -63,7 +73,7 @@ func newDirSnapshots(dir string) (*dirSnapshots, error) {
 	}
 	snaps, _ := filepath.Glob(filepath.Join(dir, "*"+snapshotSuffix))
 	for _, f := range snaps {
-		if _, err := fsperm.File(f, serverFileMode); err != nil {
+		if _, err := fsperm.File(f, snapshotFileMode); err != nil {
 			return nil, fmt.Errorf("snapshot dir: %w", err)
 		}
 	}
@@ -74,7 +84,7 @@ func snapshotName(index, term uint64) string {
 	return fmt.Sprintf("%016x-%016x%s", term, index, snapshotSuffix)
 }
 
-func (d *dirSnapshots) create(index, term uint64) (snapshotSink, error) {
+func (d *dirSnapshots) Create(index, term uint64) (snapshotSink, error) {
 	f, err := os.CreateTemp(d.dir, "*.tmp")
 	if err != nil {
 		return nil, fmt.Errorf("create snapshot file: %w", err)
@@ -82,7 +92,7 @@ func (d *dirSnapshots) create(index, term uint64) (snapshotSink, error) {
 	return &fileSink{dir: d.dir, f: f, w: bufio.NewWriterSize(f, 256<<10), index: index, term: term}, nil
 }
 
-func (d *dirSnapshots) open(data []byte) (io.ReadCloser, error) {
+func (d *dirSnapshots) Open(data []byte) (io.ReadCloser, error) {
 	ref, err := decodeSnapshotRef(data)
 	if err != nil {
 		return nil, err
@@ -94,7 +104,7 @@ func (d *dirSnapshots) open(data []byte) (io.ReadCloser, error) {
 	return f, nil
 }
 
-func (d *dirSnapshots) prune(keep []byte) {
+func (d *dirSnapshots) Prune(keep []byte) {
 	ref, err := decodeSnapshotRef(keep)
 	if err != nil {
 		return
@@ -114,10 +124,10 @@ func (d *dirSnapshots) prune(keep []byte) {
 func decodeSnapshotRef(data []byte) (*structs.SnapshotRef, error) {
 	ref := &structs.SnapshotRef{}
 	if err := proto.Unmarshal(data, ref); err != nil {
-		return nil, fmt.Errorf("%w: snapshot reference: %w", ErrBadSnapshot, err)
+		return nil, fmt.Errorf("%w: snapshot reference: %w", statestream.ErrBadStream, err)
 	}
 	if ref.Name == "" || ref.Name != filepath.Base(ref.Name) || !strings.HasSuffix(ref.Name, snapshotSuffix) {
-		return nil, fmt.Errorf("%w: snapshot reference names %q", ErrBadSnapshot, ref.Name)
+		return nil, fmt.Errorf("%w: snapshot reference names %q", statestream.ErrBadStream, ref.Name)
 	}
 	return ref, nil
 }
@@ -136,7 +146,7 @@ func (s *fileSink) Write(p []byte) (int, error) {
 	return n, err
 }
 
-func (s *fileSink) commit() ([]byte, error) {
+func (s *fileSink) Commit() ([]byte, error) {
 	name := snapshotName(s.index, s.term)
 	err := errors.Join(s.w.Flush(), s.f.Sync())
 	if cerr := s.f.Close(); err == nil {
@@ -155,7 +165,7 @@ func (s *fileSink) commit() ([]byte, error) {
 	return proto.Marshal(&structs.SnapshotRef{Name: name, Index: s.index, Term: s.term, Size: s.size})
 }
 
-func (s *fileSink) abort() {
+func (s *fileSink) Abort() {
 	_ = s.f.Close()
 	_ = os.Remove(s.f.Name())
 }
@@ -169,19 +179,20 @@ func syncDir(dir string) error {
 	return d.Sync()
 }
 
-// memSnapshots keeps snapshots in the raft snapshot's data itself, for
-// servers without a data directory (an in-memory store).
+// memSnapshots keeps each raft snapshot's stream in the raft snapshot's
+// data itself, for servers without a data directory (an in-memory log
+// store).
 type memSnapshots struct{}
 
-func (memSnapshots) create(uint64, uint64) (snapshotSink, error) { return &memSink{}, nil }
+func (memSnapshots) Create(uint64, uint64) (snapshotSink, error) { return &memSink{}, nil }
 
-func (memSnapshots) open(data []byte) (io.ReadCloser, error) {
+func (memSnapshots) Open(data []byte) (io.ReadCloser, error) {
 	return io.NopCloser(bytes.NewReader(data)), nil
 }
 
-func (memSnapshots) prune([]byte) {}
+func (memSnapshots) Prune([]byte) {}
 
 type memSink struct{ bytes.Buffer }
 
-func (m *memSink) commit() ([]byte, error) { return m.Bytes(), nil }
-func (m *memSink) abort()                  { m.Reset() }
+func (m *memSink) Commit() ([]byte, error) { return m.Bytes(), nil }
+func (m *memSink) Abort()                  { m.Reset() }

@@ -173,7 +173,7 @@ func (w *worker) finish(ctx context.Context, eval *structs.Evaluation, d *schedu
 			}
 		}
 	}
-	_, err := w.raft.propose(ctx, &structs.LogCommand{
+	_, err := w.raft.Propose(ctx, &structs.LogCommand{
 		Command: &structs.LogCommand_EvalUpsert{EvalUpsert: &structs.EvalUpsert{Evals: evals}},
 	})
 	return err

@@ -19,6 +19,10 @@ import (
 // restoreEntryBytes bounds the records one StateRestore raft entry carries.
 const restoreEntryBytes = 512 << 10
 
+// restoreChunk is the size of the chunks a follower streams a backup to
+// the leader in.
+const restoreChunk = 256 << 10
+
 // Backup writes the whole cluster state to w as a state stream (package
 // statestream) (the
 // `nomad operator snapshot save` equivalent). By default the state is at
@@ -77,7 +81,7 @@ func (s *Server) restoreRemote(ctx context.Context, addr string, r io.Reader) (u
 	if err != nil {
 		return 0, rpcerr.From(err)
 	}
-	buf := make([]byte, snapshotChunk)
+	buf := make([]byte, restoreChunk)
 	for {
 		n, rerr := io.ReadFull(r, buf)
 		if n > 0 {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/hashicorp/serf/serf"
 
+	"github.com/droverhq/drover/server/raft"
 	"github.com/droverhq/drover/structs"
 )
 
@@ -51,19 +52,19 @@ func (s *Server) joinOrBootstrap() {
 			d := s.decide(infos, reported, &last)
 			switch d.mode {
 			case decideBootstrap:
-				if err := s.startRaft(startBootstrap, d.peers); err != nil {
+				if err := s.startRaft(raft.StartBootstrap, d.peers); err != nil {
 					s.failStart(err)
 				}
 				return
 			case decideJoinKnown:
 				s.logger.Info("joining the cluster that lists this server", "via", d.via)
-				if err := s.startRaft(startJoin, nil); err != nil {
+				if err := s.startRaft(raft.StartJoin, nil); err != nil {
 					s.failStart(err)
 				}
 				return
 			case decideJoinAsk:
 				s.logger.Info("joining an existing cluster", "via", d.via)
-				if err := s.startRaft(startJoin, nil); err != nil {
+				if err := s.startRaft(raft.StartJoin, nil); err != nil {
 					s.failStart(err)
 					return
 				}

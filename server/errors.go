@@ -1,8 +1,6 @@
 package server
 
 import (
-	"errors"
-
 	"github.com/droverhq/drover/server/statestream"
 	"github.com/droverhq/drover/structs"
 )
@@ -25,7 +23,3 @@ var (
 // ErrBadSnapshot is returned when a state stream (a backup, or a raft
 // snapshot's content) is damaged, truncated or of an unknown version.
 var ErrBadSnapshot = statestream.ErrBadStream
-
-// errLeadershipLost fails the waiters of a leader that stepped down; the
-// proposer turns it into ErrLeadershipLost or ErrNoLeader.
-var errLeadershipLost = errors.New("stepped down while the entry was in flight")

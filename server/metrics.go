@@ -3,6 +3,7 @@ package server
 import (
 	"time"
 
+	"github.com/droverhq/drover/server/raft"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -22,7 +23,7 @@ type metrics struct {
 	plansApplied   prometheus.Counter
 	gcReaped       *prometheus.CounterVec
 	// raft are the raft node's own collectors.
-	raft *raftMetrics
+	raft *raft.Metrics
 	// gossipMembers counts the servers of the gossip pool by status.
 	gossipMembers *prometheus.GaugeVec
 
@@ -70,7 +71,7 @@ func newMetrics(reg prometheus.Registerer, g gauges) (*metrics, error) {
 			Namespace: "drover", Subsystem: "server", Name: "gc_reaped_total",
 			Help: "Objects removed by garbage collection, by kind (node, job, eval, alloc).",
 		}, []string{"kind"}),
-		raft: newRaftMetrics(),
+		raft: raft.NewMetrics(),
 		gossipMembers: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: "drover", Subsystem: "serf", Name: "members",
 			Help: "Servers of the gossip pool by status (alive, leaving, left, failed), of every region.",

@@ -24,6 +24,7 @@ import (
 	"github.com/droverhq/drover/heartbeat"
 	"github.com/droverhq/drover/server/broker"
 	"github.com/droverhq/drover/server/events"
+	"github.com/droverhq/drover/server/raft"
 	"github.com/droverhq/drover/server/state"
 	"github.com/droverhq/drover/store"
 	boltstore "github.com/droverhq/drover/store/bolt"
@@ -174,7 +175,7 @@ type Server struct {
 	ownsStore bool
 	state     *state.Store
 	fsm       *fsm
-	raft      *raftNode
+	raft      *raft.Node
 	gossip    *gossip
 	pool      *connPool
 	broker    *broker.Broker
@@ -277,9 +278,9 @@ func New(cfg Config) (*Server, error) {
 		s.closeStore()
 		return nil, err
 	}
-	var snaps snapshotStore = memSnapshots{}
+	var snaps raft.SnapshotStore = raft.MemSnapshots{}
 	if cfg.DataDir != "" {
-		if snaps, err = newDirSnapshots(filepath.Join(cfg.DataDir, "server", "snapshots")); err != nil {
+		if snaps, err = raft.NewDirSnapshots(filepath.Join(cfg.DataDir, "server", "snapshots")); err != nil {
 			s.closeStore()
 			return nil, err
 		}
@@ -306,7 +307,7 @@ func New(cfg Config) (*Server, error) {
 	s.fsm = &fsm{state: s.state, listener: s}
 
 	mult := max(cfg.RaftMultiplier, 1)
-	s.raft = newRaftNode(raftConfig{
+	s.raft = raft.NewNode(raft.Config{
 		ID:                id,
 		Self:              s.self,
 		BaseTick:          baseTick * time.Duration(mult),
@@ -354,15 +355,15 @@ func New(cfg Config) (*Server, error) {
 			return nil, err
 		}
 	}
-	has, err := HasState(s.store)
+	has, err := raft.HasState(s.store)
 	if err == nil {
 		switch {
 		case has:
-			err = s.startRaft(startRestart, nil)
+			err = s.startRaft(raft.StartRestart, nil)
 		case s.left:
 			// A server that left stays out: no raft until it is told to rejoin.
 		case cfg.BootstrapExpect <= 1 && len(cfg.StaticPeers) == 0 && len(cfg.RetryJoin) == 0 && !cfg.NonVoting:
-			err = s.startRaft(startBootstrap, []*structs.RaftPeer{s.self})
+			err = s.startRaft(raft.StartBootstrap, []*structs.RaftPeer{s.self})
 		}
 	}
 	if err != nil {
@@ -469,11 +470,11 @@ func (s *Server) loadMeta() error {
 }
 
 // startRaft starts the raft node in mode.
-func (s *Server) startRaft(mode startMode, bootstrap []*structs.RaftPeer) error {
+func (s *Server) startRaft(mode raft.StartMode, bootstrap []*structs.RaftPeer) error {
 	if err := s.raft.Start(mode, bootstrap); err != nil {
 		return err
 	}
-	if mode == startBootstrap {
+	if mode == raft.StartBootstrap {
 		s.logger.Info("bootstrapping the cluster", "servers", len(bootstrap))
 	}
 	return nil

@@ -1,11 +1,11 @@
-package server
+package raft
 
 import (
 	"errors"
 	"fmt"
 	"time"
 
-	"go.etcd.io/raft/v3"
+	etcdraft "go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 
@@ -17,7 +17,7 @@ import (
 // due. The FSM's state is captured here, on the raft goroutine, at the
 // applied index; writing it out happens in the background so raft keeps
 // ticking.
-func (rn *raftNode) maybeSnapshot() {
+func (rn *Node) maybeSnapshot() {
 	applied := rn.applied.Load()
 	if !rn.snapPolicy.due(time.Now(), applied, rn.snapIndex.Load()) {
 		return
@@ -45,7 +45,7 @@ func (rn *raftNode) maybeSnapshot() {
 
 // snapshotJob is a state captured at one index, to be written out.
 type snapshotJob struct {
-	rn     *raftNode
+	rn     *Node
 	index  uint64
 	term   uint64
 	cs     *raftpb.ConfState
@@ -56,7 +56,7 @@ type snapshotJob struct {
 // captureSnapshot takes what a raft snapshot at applied needs; it runs on
 // the raft goroutine so that state, peers and conf state agree. ok is
 // false when the FSM cannot be captured now.
-func (rn *raftNode) captureSnapshot(applied uint64) (job *snapshotJob, ok bool, err error) {
+func (rn *Node) captureSnapshot(applied uint64) (job *snapshotJob, ok bool, err error) {
 	state, ok := rn.fsm.Snapshot()
 	if !ok {
 		return nil, false, nil
@@ -73,7 +73,7 @@ func (rn *raftNode) captureSnapshot(applied uint64) (job *snapshotJob, ok bool, 
 	return &snapshotJob{rn: rn, index: applied, term: term, cs: cs, header: hdr, state: state}, true, nil
 }
 
-func (rn *raftNode) header(index, term uint64, cs *raftpb.ConfState) (*structs.SnapshotHeader, error) {
+func (rn *Node) header(index, term uint64, cs *raftpb.ConfState) (*structs.SnapshotHeader, error) {
 	csb, err := proto.Marshal(cs)
 	if err != nil {
 		return nil, err
@@ -104,7 +104,7 @@ func (j *snapshotJob) write() error {
 		return err
 	}
 	if _, err := rn.logs.CreateSnapshot(j.index, j.cs, data); err != nil {
-		if errors.Is(err, raft.ErrSnapOutOfDate) {
+		if errors.Is(err, etcdraft.ErrSnapOutOfDate) {
 			return nil // a newer snapshot arrived from the leader meanwhile
 		}
 		return err
@@ -119,7 +119,7 @@ func (j *snapshotJob) write() error {
 			return err
 		}
 		if compact := j.index - rn.cfg.TrailingLogs; compact > first {
-			if err := rn.logs.Compact(compact); err != nil && !errors.Is(err, raft.ErrCompacted) {
+			if err := rn.logs.Compact(compact); err != nil && !errors.Is(err, etcdraft.ErrCompacted) {
 				return err
 			}
 		}
@@ -130,7 +130,7 @@ func (j *snapshotJob) write() error {
 
 // restoreSnapshot replaces the FSM's state and the peer set with those a
 // raft snapshot holds.
-func (rn *raftNode) restoreSnapshot(snap *raftpb.Snapshot) error {
+func (rn *Node) restoreSnapshot(snap *raftpb.Snapshot) error {
 	idx := snap.GetMetadata().GetIndex()
 	r, err := rn.snaps.Open(snap.GetData())
 	if err != nil {

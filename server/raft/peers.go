@@ -1,4 +1,4 @@
-package server
+package raft
 
 import (
 	"cmp"
@@ -12,13 +12,13 @@ import (
 	"github.com/droverhq/drover/structs"
 )
 
-// peerSet is the raft peer set as the log describes it: who the servers
+// PeerSet is the raft peer set as the log describes it: who the servers
 // are and where their RPC listens. It changes only when a configuration
 // change or a snapshot is applied, on the raft goroutine, so every server
 // holds the same set at the same index. Raft ids are never reused: a
 // removed id stays in removed and may not come back. Its exported methods
 // read it; only the node changes it.
-type peerSet struct {
+type PeerSet struct {
 	mu      sync.RWMutex
 	peers   map[uint64]*structs.RaftPeer
 	removed map[uint64]bool
@@ -29,8 +29,8 @@ type peerSet struct {
 	changedAt uint64
 }
 
-func newPeerSet() *peerSet {
-	return &peerSet{peers: map[uint64]*structs.RaftPeer{}, removed: map[uint64]bool{}}
+func newPeerSet() *PeerSet {
+	return &PeerSet{peers: map[uint64]*structs.RaftPeer{}, removed: map[uint64]bool{}}
 }
 
 func encodePeer(p *structs.RaftPeer) []byte {
@@ -49,7 +49,7 @@ func decodePeer(b []byte) (*structs.RaftPeer, bool) {
 // admit decides whether a configuration change may be applied. A change
 // that is refused is applied with its node id zeroed, which raft ignores;
 // every server decides alike because the set is the same at that index.
-func (ps *peerSet) admit(cc *raftpb.ConfChange) bool {
+func (ps *PeerSet) admit(cc *raftpb.ConfChange) bool {
 	ps.mu.RLock()
 	defer ps.mu.RUnlock()
 	id := cc.GetNodeId()
@@ -75,7 +75,7 @@ func (ps *peerSet) admit(cc *raftpb.ConfChange) bool {
 }
 
 // apply records an admitted configuration change made at index.
-func (ps *peerSet) apply(index uint64, cc *raftpb.ConfChange) {
+func (ps *PeerSet) apply(index uint64, cc *raftpb.ConfChange) {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	ps.changedAt = index
@@ -105,7 +105,7 @@ func (ps *peerSet) apply(index uint64, cc *raftpb.ConfChange) {
 }
 
 // restore replaces the set with the one a snapshot at index recorded.
-func (ps *peerSet) restore(index uint64, peers []*structs.RaftPeer, removed []uint64) {
+func (ps *PeerSet) restore(index uint64, peers []*structs.RaftPeer, removed []uint64) {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	ps.changedAt = max(ps.changedAt, index)
@@ -120,7 +120,7 @@ func (ps *peerSet) restore(index uint64, peers []*structs.RaftPeer, removed []ui
 	ps.rebuildLocked()
 }
 
-func (ps *peerSet) rebuildLocked() {
+func (ps *PeerSet) rebuildLocked() {
 	ps.addrs = ps.addrs[:0:0]
 	for _, p := range ps.peers {
 		if p.Addr != "" {
@@ -131,14 +131,14 @@ func (ps *peerSet) rebuildLocked() {
 }
 
 // List returns the peers, sorted by id.
-func (ps *peerSet) List() []*structs.RaftPeer {
+func (ps *PeerSet) List() []*structs.RaftPeer {
 	peers, _ := ps.Contents()
 	return peers
 }
 
 // Contents returns the peers, sorted by id, and the ids removed from the
 // set, sorted: what a raft snapshot's header records.
-func (ps *peerSet) Contents() ([]*structs.RaftPeer, []uint64) {
+func (ps *PeerSet) Contents() ([]*structs.RaftPeer, []uint64) {
 	ps.mu.RLock()
 	defer ps.mu.RUnlock()
 	peers := make([]*structs.RaftPeer, 0, len(ps.peers))
@@ -155,14 +155,14 @@ func (ps *peerSet) Contents() ([]*structs.RaftPeer, []uint64) {
 }
 
 // Get returns the peer with id, or nil.
-func (ps *peerSet) Get(id uint64) *structs.RaftPeer {
+func (ps *PeerSet) Get(id uint64) *structs.RaftPeer {
 	ps.mu.RLock()
 	defer ps.mu.RUnlock()
 	return ps.peers[id]
 }
 
 // ByName returns the peer named name, or nil.
-func (ps *peerSet) ByName(name string) *structs.RaftPeer {
+func (ps *PeerSet) ByName(name string) *structs.RaftPeer {
 	ps.mu.RLock()
 	defer ps.mu.RUnlock()
 	for _, p := range ps.peers {
@@ -174,7 +174,7 @@ func (ps *peerSet) ByName(name string) *structs.RaftPeer {
 }
 
 // IsRemoved reports whether id was removed from the set.
-func (ps *peerSet) IsRemoved(id uint64) bool {
+func (ps *PeerSet) IsRemoved(id uint64) bool {
 	ps.mu.RLock()
 	defer ps.mu.RUnlock()
 	return ps.removed[id]
@@ -182,21 +182,21 @@ func (ps *peerSet) IsRemoved(id uint64) bool {
 
 // Addrs returns every peer's RPC address, sorted; the caller must not
 // modify it.
-func (ps *peerSet) Addrs() []string {
+func (ps *PeerSet) Addrs() []string {
 	ps.mu.RLock()
 	defer ps.mu.RUnlock()
 	return ps.addrs
 }
 
 // Len is the number of peers.
-func (ps *peerSet) Len() int {
+func (ps *PeerSet) Len() int {
 	ps.mu.RLock()
 	defer ps.mu.RUnlock()
 	return len(ps.peers)
 }
 
 // Index is the raft index of the set's last change.
-func (ps *peerSet) Index() uint64 {
+func (ps *PeerSet) Index() uint64 {
 	ps.mu.RLock()
 	defer ps.mu.RUnlock()
 	return ps.changedAt

@@ -1,4 +1,4 @@
-package server
+package raft
 
 import (
 	"context"
@@ -7,25 +7,26 @@ import (
 	"io"
 	"time"
 
-	"go.etcd.io/raft/v3"
+	etcdraft "go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
 
 	"github.com/droverhq/drover/server/statestream"
+	"github.com/droverhq/drover/structs"
 )
 
 // Step hands a message a peer sent from fromAddr to raft. Only the peers
 // of the set speak raft to this server (a server still joining, with no
 // set yet, hears from whoever leads); anything else is refused with
-// ErrBadRequest.
-func (rn *raftNode) Step(ctx context.Context, m *raftpb.Message, fromAddr string) error {
+// structs.ErrBadRequest.
+func (rn *Node) Step(ctx context.Context, m *raftpb.Message, fromAddr string) error {
 	if !rn.started.Load() {
 		return fmt.Errorf("%w: raft is not started yet", errUnreachable)
 	}
 	if m.GetTo() != rn.cfg.ID {
-		return fmt.Errorf("%w: raft message for %x reached server %x", ErrBadRequest, m.GetTo(), rn.cfg.ID)
+		return fmt.Errorf("%w: raft message for %x reached server %x", structs.ErrBadRequest, m.GetTo(), rn.cfg.ID)
 	}
 	if from := m.GetFrom(); from == 0 || from == rn.cfg.ID || (rn.peers.Len() > 0 && rn.peers.Get(from) == nil) {
-		return fmt.Errorf("%w: raft message from %x, not a peer of server %x", ErrBadRequest, from, rn.cfg.ID)
+		return fmt.Errorf("%w: raft message from %x, not a peer of server %x", structs.ErrBadRequest, from, rn.cfg.ID)
 	}
 	rn.transport.learn(m.GetFrom(), fromAddr)
 	now := time.Now().UnixNano()
@@ -47,11 +48,11 @@ func (rn *raftNode) Step(ctx context.Context, m *raftpb.Message, fromAddr string
 // m is its MsgSnap without data, next returns the stream's chunks until
 // io.EOF. The stream is written to the snapshot store and checked whole
 // before raft sees the message; anything malformed is refused with
-// ErrBadRequest.
-func (rn *raftNode) ReceiveSnapshot(ctx context.Context, m *raftpb.Message, fromAddr string, next func() ([]byte, error)) error {
+// structs.ErrBadRequest.
+func (rn *Node) ReceiveSnapshot(ctx context.Context, m *raftpb.Message, fromAddr string, next func() ([]byte, error)) error {
 	meta := m.GetSnapshot().GetMetadata()
 	if m.GetType() != raftpb.MessageType_MsgSnap || meta.GetIndex() == 0 {
-		return fmt.Errorf("%w: InstallSnapshot carries a snapshot message", ErrBadRequest)
+		return fmt.Errorf("%w: InstallSnapshot carries a snapshot message", structs.ErrBadRequest)
 	}
 	sink, err := rn.snaps.Create(meta.GetIndex(), meta.GetTerm())
 	if err != nil {
@@ -86,7 +87,7 @@ func (rn *raftNode) ReceiveSnapshot(ctx context.Context, m *raftpb.Message, from
 }
 
 // checkSnapshot verifies a received snapshot's stream end to end.
-func (rn *raftNode) checkSnapshot(data []byte, index uint64) error {
+func (rn *Node) checkSnapshot(data []byte, index uint64) error {
 	rc, err := rn.snaps.Open(data)
 	if err != nil {
 		return err
@@ -94,28 +95,28 @@ func (rn *raftNode) checkSnapshot(data []byte, index uint64) error {
 	defer rc.Close()
 	hdr, err := statestream.Verify(rc)
 	if err != nil {
-		return fmt.Errorf("%w: %w", ErrBadRequest, err)
+		return fmt.Errorf("%w: %w", structs.ErrBadRequest, err)
 	}
 	if hdr.Index != index {
-		return fmt.Errorf("%w: snapshot holds index %d, message says %d", ErrBadRequest, hdr.Index, index)
+		return fmt.Errorf("%w: snapshot holds index %d, message says %d", structs.ErrBadRequest, hdr.Index, index)
 	}
 	return nil
 }
 
 // reporter passes the transport's delivery reports to the raft goroutine.
-type reporter struct{ rn *raftNode }
+type reporter struct{ rn *Node }
 
 func (r reporter) ReportUnreachable(id uint64) {
 	select {
-	case r.rn.reportc <- func(n *raft.RawNode) { n.ReportUnreachable(id) }:
+	case r.rn.reportc <- func(n *etcdraft.RawNode) { n.ReportUnreachable(id) }:
 	default:
 	}
 }
 
-func (r reporter) ReportSnapshot(id uint64, status raft.SnapshotStatus) {
+func (r reporter) ReportSnapshot(id uint64, status etcdraft.SnapshotStatus) {
 	// A lost snapshot report leaves the follower stuck: this one waits.
 	select {
-	case r.rn.reportc <- func(n *raft.RawNode) { n.ReportSnapshot(id, status) }:
+	case r.rn.reportc <- func(n *etcdraft.RawNode) { n.ReportSnapshot(id, status) }:
 	case <-r.rn.stopc:
 	}
 }

@@ -1,13 +1,13 @@
-package server
+package raft
 
 import "github.com/droverhq/drover/structs"
 
-// raftFSM is the state machine a node drives: it is how committed entries
+// FSM is the state machine a node drives: it is how committed entries
 // reach the server's state, and how that state goes into raft snapshots
 // and comes back out of them. The node calls it only from its own
 // goroutine, one call at a time, in log order; every server makes the same
 // calls with the same entries, so an implementation must be deterministic.
-type raftFSM interface {
+type FSM interface {
 	// Apply applies the command committed at index. The error is handed to
 	// the proposer if it waits on this server (a command refused by the
 	// state, such as deleting a job that does not exist); it does not stop

@@ -1,10 +1,10 @@
-package server
+package raft
 
 import "github.com/prometheus/client_golang/prometheus"
 
-// raftMetrics are a node's Prometheus collectors. newRaftMetrics makes
+// Metrics are a node's Prometheus collectors. NewMetrics makes
 // them; the server registers Collectors on the host's registry.
-type raftMetrics struct {
+type Metrics struct {
 	// snapshots counts raft snapshots by event: taken (written locally),
 	// sent (streamed to a follower), installed (received from the leader).
 	snapshots     *prometheus.CounterVec
@@ -13,9 +13,9 @@ type raftMetrics struct {
 	leaderChanges prometheus.Counter
 }
 
-// newRaftMetrics returns a node's collectors, not registered anywhere.
-func newRaftMetrics() *raftMetrics {
-	m := &raftMetrics{
+// NewMetrics returns a node's collectors, not registered anywhere.
+func NewMetrics() *Metrics {
+	m := &Metrics{
 		snapshots: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "drover", Subsystem: "raft", Name: "snapshots_total",
 			Help: "Raft snapshots by event: taken (written by this server), sent (streamed to a follower), installed (received from the leader).",
@@ -41,6 +41,6 @@ func newRaftMetrics() *raftMetrics {
 }
 
 // Collectors returns the collectors to register.
-func (m *raftMetrics) Collectors() []prometheus.Collector {
+func (m *Metrics) Collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.commitTime, m.leaderChanges, m.snapshots, m.snapshotIndex}
 }

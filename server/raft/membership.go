@@ -1,11 +1,11 @@
-package server
+package raft
 
 import (
 	"context"
 	"fmt"
 	"time"
 
-	"go.etcd.io/raft/v3"
+	etcdraft "go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 
@@ -17,10 +17,10 @@ import (
 // or, with promote, makes a learner a voter. It returns once the change is
 // applied here. An id that was removed can never come back; a name may
 // belong to one server only.
-func (rn *raftNode) AddPeer(ctx context.Context, peer *structs.RaftPeer, promote bool) error {
+func (rn *Node) AddPeer(ctx context.Context, peer *structs.RaftPeer, promote bool) error {
 	ps := rn.peers
 	if ps.IsRemoved(peer.Id) {
-		return fmt.Errorf("%w: raft id %x was removed from the cluster and cannot come back; start the server with an empty data dir", ErrBadRequest, peer.Id)
+		return fmt.Errorf("%w: raft id %x was removed from the cluster and cannot come back; start the server with an empty data dir", structs.ErrBadRequest, peer.Id)
 	}
 	existing := ps.Get(peer.Id)
 	var cc *raftpb.ConfChange
@@ -28,7 +28,7 @@ func (rn *raftNode) AddPeer(ctx context.Context, peer *structs.RaftPeer, promote
 	switch {
 	case promote:
 		if existing == nil {
-			return fmt.Errorf("%w: server %x", ErrNotFound, peer.Id)
+			return fmt.Errorf("%w: server %x", structs.ErrNotFound, peer.Id)
 		}
 		if existing.Voter {
 			return nil
@@ -45,7 +45,7 @@ func (rn *raftNode) AddPeer(ctx context.Context, peer *structs.RaftPeer, promote
 		done = func() bool { p := ps.Get(peer.Id); return p != nil && p.Addr == peer.Addr && p.Name == peer.Name }
 	default:
 		if other := ps.ByName(peer.Name); other != nil {
-			return fmt.Errorf("%w: a server named %q is already in the cluster (raft id %x); remove it first", ErrBadRequest, peer.Name, other.Id)
+			return fmt.Errorf("%w: a server named %q is already in the cluster (raft id %x); remove it first", structs.ErrBadRequest, peer.Name, other.Id)
 		}
 		typ := raftpb.ConfChangeType_ConfChangeAddNode
 		if !peer.Voter {
@@ -61,14 +61,14 @@ func (rn *raftNode) AddPeer(ctx context.Context, peer *structs.RaftPeer, promote
 // RemovePeer removes the server with raft id id from the peer set, on the
 // leader, and returns once the change is applied here. Its id can never be
 // used again. The last voter cannot be removed.
-func (rn *raftNode) RemovePeer(ctx context.Context, id uint64) error {
+func (rn *Node) RemovePeer(ctx context.Context, id uint64) error {
 	ps := rn.peers
 	p := ps.Get(id)
 	if p == nil {
 		if ps.IsRemoved(id) {
 			return nil
 		}
-		return fmt.Errorf("%w: server %x", ErrNotFound, id)
+		return fmt.Errorf("%w: server %x", structs.ErrNotFound, id)
 	}
 	voters := 0
 	for _, q := range ps.List() {
@@ -77,7 +77,7 @@ func (rn *raftNode) RemovePeer(ctx context.Context, id uint64) error {
 		}
 	}
 	if p.Voter && voters == 1 {
-		return fmt.Errorf("%w: %s is the last voting server", ErrBadRequest, p.Name)
+		return fmt.Errorf("%w: %s is the last voting server", structs.ErrBadRequest, p.Name)
 	}
 	rn.cfg.Logger.Info("removing a server from the raft peer set", "server", p.Name, "id", fmt.Sprintf("%x", id))
 	cc := &raftpb.ConfChange{Type: raftpb.ConfChangeType_ConfChangeRemoveNode.Enum(), NodeId: proto.Uint64(id)}
@@ -87,7 +87,7 @@ func (rn *raftNode) RemovePeer(ctx context.Context, id uint64) error {
 // TransferLeadership hands this leader's leadership to the most
 // up-to-date of voters and waits, up to three election timeouts, until it
 // has moved.
-func (rn *raftNode) TransferLeadership(ctx context.Context, voters []*structs.RaftPeer) {
+func (rn *Node) TransferLeadership(ctx context.Context, voters []*structs.RaftPeer) {
 	st, err := rn.status(ctx)
 	if err != nil {
 		return
@@ -120,7 +120,7 @@ func (rn *raftNode) TransferLeadership(ctx context.Context, voters []*structs.Ra
 
 // LocalConfiguration lists the peer set as this server sees it, with
 // roles and term but without the leader's replication indexes.
-func (rn *raftNode) LocalConfiguration() *structs.RaftConfigurationResponse {
+func (rn *Node) LocalConfiguration() *structs.RaftConfigurationResponse {
 	lead := rn.leaderID.Load()
 	resp := &structs.RaftConfigurationResponse{Index: rn.applied.Load()}
 	for _, p := range rn.peers.List() {
@@ -133,14 +133,14 @@ func (rn *raftNode) LocalConfiguration() *structs.RaftConfigurationResponse {
 
 // LeaderConfiguration lists the peer set as the leader sees it: each
 // server's role, the last index known to be on it and when the leader last
-// heard from it. It fails with ErrNotLeader elsewhere.
-func (rn *raftNode) LeaderConfiguration(ctx context.Context) (*structs.RaftConfigurationResponse, error) {
+// heard from it. It fails with structs.ErrNotLeader elsewhere.
+func (rn *Node) LeaderConfiguration(ctx context.Context) (*structs.RaftConfigurationResponse, error) {
 	st, err := rn.status(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if st.RaftState != raft.StateLeader {
-		return nil, ErrNotLeader
+	if st.RaftState != etcdraft.StateLeader {
+		return nil, structs.ErrNotLeader
 	}
 	resp := &structs.RaftConfigurationResponse{Index: st.Applied}
 	now := time.Now()
@@ -172,9 +172,9 @@ func roleOf(p *structs.RaftPeer, lead uint64) string {
 // changeMembership proposes cc until done reports that the peer set shows
 // it, or ctx ends. Raft silently ignores a change proposed while another is
 // pending, so the proposal is repeated.
-func (rn *raftNode) changeMembership(ctx context.Context, cc *raftpb.ConfChange, done func() bool) error {
+func (rn *Node) changeMembership(ctx context.Context, cc *raftpb.ConfChange, done func() bool) error {
 	if !rn.leaderReady.Load() {
-		return ErrNotLeader
+		return structs.ErrNotLeader
 	}
 	ctx, cancel := context.WithTimeout(ctx, rn.cfg.ProposeTimeout)
 	defer cancel()
@@ -185,7 +185,7 @@ func (rn *raftNode) changeMembership(ctx context.Context, cc *raftpb.ConfChange,
 			return nil
 		}
 		if !rn.leader.Load() {
-			return ErrLeadershipLost
+			return structs.ErrLeadershipLost
 		}
 		rn.notifyMu.Lock()
 		applied := rn.appliedCh

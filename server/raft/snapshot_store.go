@@ -1,4 +1,4 @@
-package server
+package raft
 
 import (
 	"bufio"
@@ -18,14 +18,14 @@ import (
 	"github.com/droverhq/drover/structs"
 )
 
-// snapshotStore keeps the raft snapshots of one server: each one a state
+// SnapshotStore keeps the raft snapshots of one server: each one a state
 // stream (package statestream) at one index. The data a raft snapshot
 // carries in the log store (raftpb.Snapshot.Data) is whatever Commit
-// returned: a small reference to a file for dirSnapshots, the stream
-// itself for memSnapshots. Either way Open turns it back into the stream.
-type snapshotStore interface {
+// returned: a small reference to a file for DirSnapshots, the stream
+// itself for MemSnapshots. Either way Open turns it back into the stream.
+type SnapshotStore interface {
 	// Create starts a raft snapshot at index and term.
-	Create(index, term uint64) (snapshotSink, error)
+	Create(index, term uint64) (SnapshotSink, error)
 	// Open returns the stream of the raft snapshot that data describes.
 	Open(data []byte) (io.ReadCloser, error)
 	// Prune removes the raft snapshots older than the one data describes;
@@ -33,8 +33,8 @@ type snapshotStore interface {
 	Prune(keep []byte)
 }
 
-// snapshotSink receives a raft snapshot's stream; Commit makes it durable.
-type snapshotSink interface {
+// SnapshotSink receives a raft snapshot's stream; Commit makes it durable.
+type SnapshotSink interface {
 	io.Writer
 	// Commit makes the snapshot durable and returns the data to record in
 	// the raft snapshot.
@@ -43,10 +43,10 @@ type snapshotSink interface {
 	Abort()
 }
 
-// dirSnapshots keeps each raft snapshot as a file of a directory: written to a
+// DirSnapshots keeps each raft snapshot as a file of a directory: written to a
 // temporary name, synced, then renamed, so a crash leaves either the whole
 // file or none.
-type dirSnapshots struct {
+type DirSnapshots struct {
 	dir string
 }
 
@@ -59,10 +59,10 @@ const (
 	snapshotFileMode fs.FileMode = 0o600
 )
 
-// newDirSnapshots keeps snapshots in dir, created 0700; a dir or snapshot
+// NewDirSnapshots keeps snapshots in dir, created 0700; a dir or snapshot
 // files with looser permissions are tightened (the server logs that when
 // it prepares its data dir).
-func newDirSnapshots(dir string) (*dirSnapshots, error) {
+func NewDirSnapshots(dir string) (*DirSnapshots, error) {
 	if _, err := fsperm.Dir(dir, snapshotDirMode); err != nil {
 		return nil, fmt.Errorf("create snapshot dir: %w", err)
 	}
@@ -77,14 +77,14 @@ func newDirSnapshots(dir string) (*dirSnapshots, error) {
 			return nil, fmt.Errorf("snapshot dir: %w", err)
 		}
 	}
-	return &dirSnapshots{dir: dir}, nil
+	return &DirSnapshots{dir: dir}, nil
 }
 
 func snapshotName(index, term uint64) string {
 	return fmt.Sprintf("%016x-%016x%s", term, index, snapshotSuffix)
 }
 
-func (d *dirSnapshots) Create(index, term uint64) (snapshotSink, error) {
+func (d *DirSnapshots) Create(index, term uint64) (SnapshotSink, error) {
 	f, err := os.CreateTemp(d.dir, "*.tmp")
 	if err != nil {
 		return nil, fmt.Errorf("create snapshot file: %w", err)
@@ -92,7 +92,7 @@ func (d *dirSnapshots) Create(index, term uint64) (snapshotSink, error) {
 	return &fileSink{dir: d.dir, f: f, w: bufio.NewWriterSize(f, 256<<10), index: index, term: term}, nil
 }
 
-func (d *dirSnapshots) Open(data []byte) (io.ReadCloser, error) {
+func (d *DirSnapshots) Open(data []byte) (io.ReadCloser, error) {
 	ref, err := decodeSnapshotRef(data)
 	if err != nil {
 		return nil, err
@@ -104,7 +104,7 @@ func (d *dirSnapshots) Open(data []byte) (io.ReadCloser, error) {
 	return f, nil
 }
 
-func (d *dirSnapshots) Prune(keep []byte) {
+func (d *DirSnapshots) Prune(keep []byte) {
 	ref, err := decodeSnapshotRef(keep)
 	if err != nil {
 		return
@@ -179,18 +179,18 @@ func syncDir(dir string) error {
 	return d.Sync()
 }
 
-// memSnapshots keeps each raft snapshot's stream in the raft snapshot's
+// MemSnapshots keeps each raft snapshot's stream in the raft snapshot's
 // data itself, for servers without a data directory (an in-memory log
 // store).
-type memSnapshots struct{}
+type MemSnapshots struct{}
 
-func (memSnapshots) Create(uint64, uint64) (snapshotSink, error) { return &memSink{}, nil }
+func (MemSnapshots) Create(uint64, uint64) (SnapshotSink, error) { return &memSink{}, nil }
 
-func (memSnapshots) Open(data []byte) (io.ReadCloser, error) {
+func (MemSnapshots) Open(data []byte) (io.ReadCloser, error) {
 	return io.NopCloser(bytes.NewReader(data)), nil
 }
 
-func (memSnapshots) Prune([]byte) {}
+func (MemSnapshots) Prune([]byte) {}
 
 type memSink struct{ bytes.Buffer }
 

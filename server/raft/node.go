@@ -1,4 +1,4 @@
-package server
+package raft
 
 import (
 	"errors"
@@ -10,7 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"go.etcd.io/raft/v3"
+	etcdraft "go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 
@@ -18,9 +18,9 @@ import (
 	"github.com/droverhq/drover/structs"
 )
 
-// raftConfig is what a node is built with: its identity, its timing, its
+// Config is what a node is built with: its identity, its timing, its
 // snapshot policy, and where it reports what happens.
-type raftConfig struct {
+type Config struct {
 	// ID is this server's raft id, never reused; Self describes this
 	// server to its peers (name, RPC address, region, voter).
 	ID   uint64
@@ -49,7 +49,7 @@ type raftConfig struct {
 	// ProposeTimeout bounds how long Propose waits for its entry to apply.
 	ProposeTimeout time.Duration
 	// LeaderWait bounds how long a call waits for a leader before it fails
-	// with ErrNoLeader.
+	// with structs.ErrNoLeader.
 	LeaderWait time.Duration
 	// Now is the clock recorded in proposed commands and snapshot headers.
 	Now func() time.Time
@@ -57,7 +57,7 @@ type raftConfig struct {
 	Logger *slog.Logger
 	// Metrics are the collectors the node reports to; nil means a set of
 	// its own that nobody reads.
-	Metrics *raftMetrics
+	Metrics *Metrics
 
 	// OnLeaderChange is called when this server becomes (true) or stops
 	// being (false) the leader; OnCaughtUp once a follower has applied
@@ -70,16 +70,16 @@ type raftConfig struct {
 	OnPeersChange  func()
 }
 
-// startMode says how a raft node begins.
-type startMode int
+// StartMode says how a raft node begins.
+type StartMode int
 
 const (
-	// startRestart continues from the state in the log store.
-	startRestart startMode = iota
-	// startBootstrap begins a new cluster with a fixed set of voters.
-	startBootstrap
-	// startJoin begins empty and waits for the leader to send the log.
-	startJoin
+	// StartRestart continues from the state in the log store.
+	StartRestart StartMode = iota
+	// StartBootstrap begins a new cluster with a fixed set of voters.
+	StartBootstrap
+	// StartJoin begins empty and waits for the leader to send the log.
+	StartJoin
 )
 
 // applyResult is what a proposer is told once its entry is applied.
@@ -88,29 +88,29 @@ type applyResult struct {
 	err   error
 }
 
-// raftNode owns an etcd raft.RawNode. One goroutine, run, does everything
+// Node owns an etcd etcdraft.RawNode. One goroutine, run, does everything
 // with it: ticks, steps incoming messages, proposes, persists each Ready to
 // the log store, sends messages, applies committed entries to the FSM and
 // hands each proposer its result. Other goroutines talk to it through
 // channels, so many proposals made at once land in one Ready and one fsync.
-type raftNode struct {
-	cfg       raftConfig
+type Node struct {
+	cfg       Config
 	logs      store.Store
-	fsm       raftFSM
-	snaps     snapshotStore
-	peers     *peerSet
+	fsm       FSM
+	snaps     SnapshotStore
+	peers     *PeerSet
 	transport *raftTransport
-	metrics   *raftMetrics
+	metrics   *Metrics
 
-	rn *raft.RawNode // owned by run
+	rn *etcdraft.RawNode // owned by run
 
 	recvc   chan *raftpb.Message
 	propc   chan []byte
 	readc   chan []byte
 	confc   chan *raftpb.ConfChange
-	statusc chan chan raft.Status
+	statusc chan chan etcdraft.Status
 	xferc   chan uint64
-	reportc chan func(*raft.RawNode)
+	reportc chan func(*etcdraft.RawNode)
 
 	nextID atomic.Uint64
 	waitMu sync.Mutex
@@ -159,10 +159,10 @@ type pendingRead struct {
 	index uint64
 }
 
-// newRaftNode returns a node that keeps its log in logs, applies committed
+// NewNode returns a node that keeps its log in logs, applies committed
 // commands to fsm, keeps raft snapshot files in snaps and reaches its
 // peers through dialer. Nothing runs until Start.
-func newRaftNode(cfg raftConfig, logs store.Store, fsm raftFSM, snaps snapshotStore, dialer raftDialer) *raftNode {
+func NewNode(cfg Config, logs store.Store, fsm FSM, snaps SnapshotStore, dialer Dialer) *Node {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -170,17 +170,17 @@ func newRaftNode(cfg raftConfig, logs store.Store, fsm raftFSM, snaps snapshotSt
 		cfg.Now = time.Now
 	}
 	if cfg.Metrics == nil {
-		cfg.Metrics = newRaftMetrics()
+		cfg.Metrics = NewMetrics()
 	}
-	rn := &raftNode{
+	rn := &Node{
 		cfg: cfg, logs: logs, fsm: fsm, snaps: snaps, peers: newPeerSet(), metrics: cfg.Metrics,
 		recvc:      make(chan *raftpb.Message, 4096),
 		propc:      make(chan []byte, 4096),
 		readc:      make(chan []byte, 1024),
 		confc:      make(chan *raftpb.ConfChange, 16),
-		statusc:    make(chan chan raft.Status),
+		statusc:    make(chan chan etcdraft.Status),
 		xferc:      make(chan uint64, 1),
-		reportc:    make(chan func(*raft.RawNode), 4096),
+		reportc:    make(chan func(*etcdraft.RawNode), 4096),
 		waits:      map[uint64]chan applyResult{},
 		reads:      map[uint64]chan uint64{},
 		appliedCh:  make(chan struct{}),
@@ -212,14 +212,14 @@ func HasState(logs store.Store) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	return last > 0 || !raft.IsEmptySnap(snap) || !raft.IsEmptyHardState(hs), nil
+	return last > 0 || !etcdraft.IsEmptySnap(snap) || !etcdraft.IsEmptyHardState(hs), nil
 }
 
 // Start restores the FSM from the latest raft snapshot, creates the raft
 // state machine (bootstrapping a cluster of the given voters in
-// startBootstrap) and starts the node's goroutine, which replays the log
-// after the snapshot. It fails with ErrShutdown once Stop was called.
-func (rn *raftNode) Start(mode startMode, bootstrap []*structs.RaftPeer) error {
+// StartBootstrap) and starts the node's goroutine, which replays the log
+// after the snapshot. It fails with structs.ErrShutdown once Stop was called.
+func (rn *Node) Start(mode StartMode, bootstrap []*structs.RaftPeer) error {
 	if err := rn.init(mode, bootstrap); err != nil {
 		return err
 	}
@@ -228,7 +228,7 @@ func (rn *raftNode) Start(mode startMode, bootstrap []*structs.RaftPeer) error {
 
 // init restores the FSM from the log store's snapshot and creates the raw
 // node.
-func (rn *raftNode) init(mode startMode, bootstrap []*structs.RaftPeer) (err error) {
+func (rn *Node) init(mode StartMode, bootstrap []*structs.RaftPeer) (err error) {
 	// etcd raft panics on a configuration or storage it cannot use; a
 	// library returns an error instead.
 	defer func() {
@@ -240,7 +240,7 @@ func (rn *raftNode) init(mode startMode, bootstrap []*structs.RaftPeer) (err err
 	if err != nil {
 		return fmt.Errorf("raft: read snapshot: %w", err)
 	}
-	if !raft.IsEmptySnap(snap) {
+	if !etcdraft.IsEmptySnap(snap) {
 		if err := rn.restoreSnapshot(snap); err != nil {
 			return err
 		}
@@ -250,7 +250,7 @@ func (rn *raftNode) init(mode startMode, bootstrap []*structs.RaftPeer) (err err
 		return fmt.Errorf("raft: read initial state: %w", err)
 	}
 	rn.confState = cs
-	rc := &raft.Config{
+	rc := &etcdraft.Config{
 		ID:                        rn.cfg.ID,
 		ElectionTick:              rn.cfg.ElectionTicks,
 		HeartbeatTick:             rn.cfg.HeartbeatTicks,
@@ -264,16 +264,16 @@ func (rn *raftNode) init(mode startMode, bootstrap []*structs.RaftPeer) (err err
 		StepDownOnRemoval:         true,
 		Logger:                    raftLogger{rn.cfg.Logger},
 	}
-	rn.rn, err = raft.NewRawNode(rc)
+	rn.rn, err = etcdraft.NewRawNode(rc)
 	if err != nil {
 		return fmt.Errorf("raft: start: %w", err)
 	}
-	if mode == startBootstrap {
-		peers := make([]raft.Peer, len(bootstrap))
+	if mode == StartBootstrap {
+		peers := make([]etcdraft.Peer, len(bootstrap))
 		for i, p := range bootstrap {
 			p = proto.CloneOf(p)
 			p.Voter = true
-			peers[i] = raft.Peer{ID: p.Id, Context: encodePeer(p)}
+			peers[i] = etcdraft.Peer{ID: p.Id, Context: encodePeer(p)}
 		}
 		if err := rn.rn.Bootstrap(peers); err != nil {
 			return fmt.Errorf("raft: bootstrap: %w", err)
@@ -293,11 +293,11 @@ func (rn *raftNode) init(mode startMode, bootstrap []*structs.RaftPeer) (err err
 }
 
 // launch starts the raft loop, unless the node was stopped first.
-func (rn *raftNode) launch() error {
+func (rn *Node) launch() error {
 	rn.lifeMu.Lock()
 	defer rn.lifeMu.Unlock()
 	if rn.stopped {
-		return ErrShutdown
+		return structs.ErrShutdown
 	}
 	rn.started.Store(true)
 	close(rn.startedc)
@@ -308,7 +308,7 @@ func (rn *raftNode) launch() error {
 // run is the raft loop; it returns when the node stops. A panic inside
 // raft (a broken invariant, or a peer that lost its log) stops this server
 // with an error instead of crashing the host program.
-func (rn *raftNode) run() {
+func (rn *Node) run() {
 	defer close(rn.donec)
 	defer rn.transport.stop()
 	defer rn.snapWG.Wait()
@@ -352,27 +352,27 @@ func (rn *raftNode) run() {
 			ch <- rn.rn.Status()
 		case <-rn.stopc:
 			rn.setLeader(false, 0)
-			rn.failWaiters(ErrShutdown)
+			rn.failWaiters(structs.ErrShutdown)
 			return
 		}
 	}
 }
 
 // halt records err, gives up leadership and fails every waiter.
-func (rn *raftNode) halt(err error) {
+func (rn *Node) halt(err error) {
 	rn.setErr(err)
 	rn.setLeader(false, 0)
 	rn.failWaiters(err)
 }
 
-func (rn *raftNode) stepMsg(m *raftpb.Message) {
-	if err := rn.rn.Step(m); err != nil && !errors.Is(err, raft.ErrStepPeerNotFound) && !errors.Is(err, raft.ErrStepLocalMsg) {
+func (rn *Node) stepMsg(m *raftpb.Message) {
+	if err := rn.rn.Step(m); err != nil && !errors.Is(err, etcdraft.ErrStepPeerNotFound) && !errors.Is(err, etcdraft.ErrStepLocalMsg) {
 		rn.cfg.Logger.Debug("raft step", "error", err)
 	}
 }
 
 // drainRecv steps what else has arrived, so one Ready answers many messages.
-func (rn *raftNode) drainRecv() {
+func (rn *Node) drainRecv() {
 	for range 256 {
 		select {
 		case m := <-rn.recvc:
@@ -383,19 +383,19 @@ func (rn *raftNode) drainRecv() {
 	}
 }
 
-func (rn *raftNode) proposeData(data []byte) {
+func (rn *Node) proposeData(data []byte) {
 	if err := rn.rn.Propose(data); err != nil {
 		// Dropped (no leader, or a leadership transfer): the proposer's
 		// wait learns it from its decoded request id.
 		var cmd structs.LogCommand
 		if proto.Unmarshal(data, &cmd) == nil {
-			rn.trigger(cmd.RequestId, applyResult{err: ErrNotLeader})
+			rn.trigger(cmd.RequestId, applyResult{err: structs.ErrNotLeader})
 		}
 	}
 }
 
 // drainProposals takes every proposal already queued: they share a Ready.
-func (rn *raftNode) drainProposals() {
+func (rn *Node) drainProposals() {
 	for range 4096 {
 		select {
 		case data := <-rn.propc:
@@ -406,14 +406,14 @@ func (rn *raftNode) drainProposals() {
 	}
 }
 
-func (rn *raftNode) stoppedErr() error {
+func (rn *Node) stoppedErr() error {
 	if err := rn.Err(); err != nil {
 		return err
 	}
-	return ErrShutdown
+	return structs.ErrShutdown
 }
 
-func (rn *raftNode) setErr(err error) {
+func (rn *Node) setErr(err error) {
 	rn.errMu.Lock()
 	defer rn.errMu.Unlock()
 	if rn.err == nil {
@@ -422,7 +422,7 @@ func (rn *raftNode) setErr(err error) {
 }
 
 // Err is the error that stopped the node, if any.
-func (rn *raftNode) Err() error {
+func (rn *Node) Err() error {
 	rn.errMu.Lock()
 	defer rn.errMu.Unlock()
 	return rn.err
@@ -430,11 +430,11 @@ func (rn *raftNode) Err() error {
 
 // Done is closed once the node has stopped, by Stop or a fatal error
 // (then Err says which).
-func (rn *raftNode) Done() <-chan struct{} { return rn.donec }
+func (rn *Node) Done() <-chan struct{} { return rn.donec }
 
 // Stop halts the node's goroutine, fails every waiting call with
-// ErrShutdown and waits until the node is done. It is idempotent.
-func (rn *raftNode) Stop() {
+// structs.ErrShutdown and waits until the node is done. It is idempotent.
+func (rn *Node) Stop() {
 	rn.lifeMu.Lock()
 	first := !rn.stopped
 	rn.stopped = true

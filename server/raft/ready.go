@@ -1,9 +1,9 @@
-package server
+package raft
 
 import (
 	"fmt"
 
-	"go.etcd.io/raft/v3"
+	etcdraft "go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 
@@ -12,7 +12,7 @@ import (
 
 // drainReady handles every Ready raft has: the documented order, one
 // durable batch per Ready, then Advance.
-func (rn *raftNode) drainReady() error {
+func (rn *Node) drainReady() error {
 	for rn.rn.HasReady() {
 		rd := rn.rn.Ready()
 		if err := rn.handleReady(rd); err != nil {
@@ -24,12 +24,12 @@ func (rn *raftNode) drainReady() error {
 	return nil
 }
 
-func (rn *raftNode) handleReady(rd raft.Ready) error {
+func (rn *Node) handleReady(rd etcdraft.Ready) error {
 	if rd.SoftState != nil {
 		// Losing leadership fails waiters before any further entry is applied.
-		rn.setLeader(rd.SoftState.RaftState == raft.StateLeader, rd.SoftState.Lead)
+		rn.setLeader(rd.SoftState.RaftState == etcdraft.StateLeader, rd.SoftState.Lead)
 	}
-	if !raft.IsEmptyHardState(rd.HardState) {
+	if !etcdraft.IsEmptyHardState(rd.HardState) {
 		rn.term.Store(rd.HardState.GetTerm())
 	}
 	// A leader replicates while it writes its own disk (raft thesis
@@ -43,7 +43,7 @@ func (rn *raftNode) handleReady(rd raft.Ready) error {
 	if err := rn.logs.Save(rd.HardState, rd.Entries, rd.Snapshot); err != nil {
 		return fmt.Errorf("persist ready: %w", err)
 	}
-	if !raft.IsEmptySnap(rd.Snapshot) {
+	if !etcdraft.IsEmptySnap(rd.Snapshot) {
 		if err := rn.restoreSnapshot(rd.Snapshot); err != nil {
 			return err
 		}
@@ -80,7 +80,7 @@ func (rn *raftNode) handleReady(rd raft.Ready) error {
 // campaignIfAlone starts an election at once when this server is the only
 // voter and there is no leader: a lone voter need not wait out an election
 // timeout. It runs after Advance, once the configuration is applied.
-func (rn *raftNode) campaignIfAlone() {
+func (rn *Node) campaignIfAlone() {
 	if rn.leaderID.Load() != 0 || rn.campaigned {
 		return
 	}
@@ -90,7 +90,7 @@ func (rn *raftNode) campaignIfAlone() {
 	}
 }
 
-func (rn *raftNode) applyEntry(e *raftpb.Entry) error {
+func (rn *Node) applyEntry(e *raftpb.Entry) error {
 	switch e.GetType() {
 	case raftpb.EntryType_EntryNormal:
 		// An empty entry is the one a new leader appends: nothing to apply.
@@ -132,7 +132,7 @@ func (rn *raftNode) applyEntry(e *raftpb.Entry) error {
 // applyConfChange applies one membership change. It always calls raft's
 // ApplyConfChange; a change the peer set refuses goes in with its node id
 // zeroed, which raft ignores.
-func (rn *raftNode) applyConfChange(index uint64, cc *raftpb.ConfChange) {
+func (rn *Node) applyConfChange(index uint64, cc *raftpb.ConfChange) {
 	ok := rn.peers.admit(cc)
 	if ok {
 		rn.peers.apply(index, cc)
@@ -152,20 +152,20 @@ func (rn *raftNode) applyConfChange(index uint64, cc *raftpb.ConfChange) {
 	}
 }
 
-func (rn *raftNode) setApplied(index uint64) {
+func (rn *Node) setApplied(index uint64) {
 	rn.applied.Store(index)
 	rn.notifyApplied()
 }
 
 // notifyApplied wakes whoever waits for the applied index to move.
-func (rn *raftNode) notifyApplied() {
+func (rn *Node) notifyApplied() {
 	rn.notifyMu.Lock()
 	close(rn.appliedCh)
 	rn.appliedCh = make(chan struct{})
 	rn.notifyMu.Unlock()
 }
 
-func (rn *raftNode) setLeader(isLeader bool, lead uint64) {
+func (rn *Node) setLeader(isLeader bool, lead uint64) {
 	old := rn.leaderID.Swap(lead)
 	if old != lead {
 		rn.metrics.leaderChanges.Inc()
@@ -192,7 +192,7 @@ func (rn *raftNode) setLeader(isLeader bool, lead uint64) {
 }
 
 // releaseReads answers read-index requests whose index is applied.
-func (rn *raftNode) releaseReads() {
+func (rn *Node) releaseReads() {
 	if len(rn.pendingReads) == 0 {
 		return
 	}
@@ -214,7 +214,7 @@ func (rn *raftNode) releaseReads() {
 	rn.pendingReads = rest
 }
 
-func (rn *raftNode) trigger(id uint64, res applyResult) {
+func (rn *Node) trigger(id uint64, res applyResult) {
 	rn.waitMu.Lock()
 	ch := rn.waits[id]
 	delete(rn.waits, id)
@@ -224,7 +224,7 @@ func (rn *raftNode) trigger(id uint64, res applyResult) {
 	}
 }
 
-func (rn *raftNode) failWaiters(err error) {
+func (rn *Node) failWaiters(err error) {
 	rn.waitMu.Lock()
 	defer rn.waitMu.Unlock()
 	for id, ch := range rn.waits {

@@ -1,7 +1,10 @@
-// Package server is the server agent: a raft node with its FSM and state
-// store, gossip membership, the RPC endpoints with forwarding to the
-// leader and to other regions, and the leader's services (evaluation
-// broker, plan applier, scheduler workers, heartbeat timers, drainer, GC).
+// Package server is the server agent: the FSM over the state store
+// (package state), driven by a raft node (package raft) through the
+// raft.FSM contract; gossip membership; the RPC endpoints with forwarding
+// to the leader and to other regions; and the leader's services (the
+// evaluation broker and blocked evaluations of package broker, plan
+// applier, scheduler workers, heartbeat timers, drainer, membership
+// reconciliation, GC).
 package server
 
 import (

@@ -14,7 +14,6 @@ import (
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/droverhq/drover/store"
 	"github.com/droverhq/drover/structs"
 )
 
@@ -54,6 +53,7 @@ type Config struct {
 	// Now is the clock recorded in proposed commands and snapshot headers.
 	Now func() time.Time
 
+	// Logger receives the node's logs and etcd raft's; default discard.
 	Logger *slog.Logger
 	// Metrics are the collectors the node reports to; nil means a set of
 	// its own that nobody reads.
@@ -88,14 +88,14 @@ type applyResult struct {
 	err   error
 }
 
-// Node owns an etcd etcdraft.RawNode. One goroutine, run, does everything
+// Node owns an etcd raft RawNode. One goroutine, run, does everything
 // with it: ticks, steps incoming messages, proposes, persists each Ready to
 // the log store, sends messages, applies committed entries to the FSM and
 // hands each proposer its result. Other goroutines talk to it through
 // channels, so many proposals made at once land in one Ready and one fsync.
 type Node struct {
 	cfg       Config
-	logs      store.Store
+	logs      LogStore
 	fsm       FSM
 	snaps     SnapshotStore
 	peers     *PeerSet
@@ -162,7 +162,7 @@ type pendingRead struct {
 // NewNode returns a node that keeps its log in logs, applies committed
 // commands to fsm, keeps raft snapshot files in snaps and reaches its
 // peers through dialer. Nothing runs until Start.
-func NewNode(cfg Config, logs store.Store, fsm FSM, snaps SnapshotStore, dialer Dialer) *Node {
+func NewNode(cfg Config, logs LogStore, fsm FSM, snaps SnapshotStore, dialer Dialer) *Node {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -199,7 +199,7 @@ func NewNode(cfg Config, logs store.Store, fsm FSM, snaps SnapshotStore, dialer 
 
 // HasState reports whether the log store holds raft state: the server
 // bootstrapped or joined before.
-func HasState(logs store.Store) (bool, error) {
+func HasState(logs LogStore) (bool, error) {
 	last, err := logs.LastIndex()
 	if err != nil {
 		return false, err

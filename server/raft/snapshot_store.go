@@ -84,6 +84,7 @@ func snapshotName(index, term uint64) string {
 	return fmt.Sprintf("%016x-%016x%s", term, index, snapshotSuffix)
 }
 
+// Create starts a raft snapshot file under a temporary name.
 func (d *DirSnapshots) Create(index, term uint64) (SnapshotSink, error) {
 	f, err := os.CreateTemp(d.dir, "*.tmp")
 	if err != nil {
@@ -92,6 +93,7 @@ func (d *DirSnapshots) Create(index, term uint64) (SnapshotSink, error) {
 	return &fileSink{dir: d.dir, f: f, w: bufio.NewWriterSize(f, 256<<10), index: index, term: term}, nil
 }
 
+// Open opens the file that data, a reference Commit returned, names.
 func (d *DirSnapshots) Open(data []byte) (io.ReadCloser, error) {
 	ref, err := decodeSnapshotRef(data)
 	if err != nil {
@@ -104,6 +106,8 @@ func (d *DirSnapshots) Open(data []byte) (io.ReadCloser, error) {
 	return f, nil
 }
 
+// Prune removes the files of raft snapshots older than the one keep
+// refers to.
 func (d *DirSnapshots) Prune(keep []byte) {
 	ref, err := decodeSnapshotRef(keep)
 	if err != nil {
@@ -184,12 +188,15 @@ func syncDir(dir string) error {
 // store).
 type MemSnapshots struct{}
 
+// Create starts a raft snapshot held in memory.
 func (MemSnapshots) Create(uint64, uint64) (SnapshotSink, error) { return &memSink{}, nil }
 
+// Open reads the stream that data is.
 func (MemSnapshots) Open(data []byte) (io.ReadCloser, error) {
 	return io.NopCloser(bytes.NewReader(data)), nil
 }
 
+// Prune does nothing: each raft snapshot lives in its own data.
 func (MemSnapshots) Prune([]byte) {}
 
 type memSink struct{ bytes.Buffer }

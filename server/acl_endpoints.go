@@ -101,7 +101,7 @@ func (s *Server) ACLBootstrap(ctx context.Context, secret string) (*structs.ACLT
 			AccessorId: newSecret(), SecretId: secret, Name: "Bootstrap Token", Type: structs.ACLTokenTypeManagement,
 			Global: true, CreateTime: s.cfg.Clock().UnixNano(),
 		}
-		idx, err := s.raft.propose(ctx, &structs.LogCommand{Command: &structs.LogCommand_AclBootstrap{
+		idx, err := s.raft.Propose(ctx, &structs.LogCommand{Command: &structs.LogCommand_AclBootstrap{
 			AclBootstrap: &structs.ACLBootstrap{Token: t},
 		}})
 		if err != nil {
@@ -199,7 +199,7 @@ func (s *Server) proposeACL(ctx context.Context, cmd *structs.LogCommand,
 	remote func(context.Context, structs.DroverClient) (*structs.GenericResponse, error)) (uint64, error) {
 	var index uint64
 	err := s.leaderCall(ctx, func(ctx context.Context) error {
-		idx, err := s.raft.propose(ctx, cmd)
+		idx, err := s.raft.Propose(ctx, cmd)
 		index = idx
 		return err
 	}, func(ctx context.Context, c structs.DroverClient) error {
@@ -302,7 +302,7 @@ func (s *Server) UpsertACLTokens(ctx context.Context, tokens []*structs.ACLToken
 	}
 	var stored []*structs.ACLToken
 	err = s.leaderCall(ctx, func(ctx context.Context) error {
-		idx, err := s.raft.propose(ctx, &structs.LogCommand{Command: &structs.LogCommand_AclTokenUpsert{
+		idx, err := s.raft.Propose(ctx, &structs.LogCommand{Command: &structs.LogCommand_AclTokenUpsert{
 			AclTokenUpsert: &structs.ACLTokenUpsert{Tokens: out},
 		}})
 		if err != nil {

@@ -16,7 +16,7 @@ func (s *Server) primeServerSecret(ctx context.Context) {
 	if s.state.Snapshot().ServerSecret() != "" {
 		return
 	}
-	_, err := s.raft.propose(ctx, &structs.LogCommand{Command: &structs.LogCommand_ServerSecretSet{
+	_, err := s.raft.Propose(ctx, &structs.LogCommand{Command: &structs.LogCommand_ServerSecretSet{
 		ServerSecretSet: &structs.ServerSecretSet{Secret: newSecret() + newSecret()},
 	}})
 	if err != nil {
@@ -130,7 +130,7 @@ func (s *Server) replicateACLsOnce(ctx context.Context, index uint64) (uint64, e
 		cmds = append(cmds, &structs.LogCommand{Command: &structs.LogCommand_AclTokenUpsert{AclTokenUpsert: &structs.ACLTokenUpsert{Tokens: upsertT}}})
 	}
 	for _, c := range cmds {
-		if _, err := s.raft.propose(ctx, c); err != nil {
+		if _, err := s.raft.Propose(ctx, c); err != nil {
 			return index, err
 		}
 	}

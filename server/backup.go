@@ -12,13 +12,19 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/droverhq/drover/internal/rpcerr"
+	"github.com/droverhq/drover/server/statestream"
 	"github.com/droverhq/drover/structs"
 )
 
 // restoreEntryBytes bounds the records one StateRestore raft entry carries.
 const restoreEntryBytes = 512 << 10
 
-// Backup writes the whole cluster state to w as a snapshot stream (the
+// restoreChunk is the size of the chunks a follower streams a backup to
+// the leader in.
+const restoreChunk = 256 << 10
+
+// Backup writes the whole cluster state to w as a state stream (package
+// statestream) (the
 // `nomad operator snapshot save` equivalent). By default the state is at
 // least as new as every write acknowledged before the call; under
 // AllowStale it is this server's own state. It returns the raft index the
@@ -31,12 +37,12 @@ func (s *Server) Backup(ctx context.Context, w io.Writer) (uint64, error) {
 		return 0, err
 	}
 	snap := s.state.Snapshot()
-	peers, removed := s.raft.peers.snapshot()
+	peers, removed := s.raft.Peers().Contents()
 	hdr := &structs.SnapshotHeader{
 		Index: snap.Index(), Peers: peers, RemovedIds: removed,
 		Region: s.cfg.Region, CreatedAt: s.cfg.Clock().UnixNano(),
 	}
-	if err := writeSnapshot(w, hdr, snap.Persist()); err != nil {
+	if err := statestream.Write(w, hdr, snap.Persist()); err != nil {
 		return 0, err
 	}
 	return snap.Index(), nil
@@ -53,7 +59,7 @@ func (s *Server) Restore(ctx context.Context, r io.Reader) (uint64, error) {
 	if err := s.allowManagement(ctx); err != nil {
 		return 0, err
 	}
-	if s.raft.isLeader() || isForwarded(ctx) {
+	if s.raft.IsLeader() || isForwarded(ctx) {
 		return s.restoreLocal(ctx, r)
 	}
 	addr, err := s.waitLeaderAddr(ctx)
@@ -75,7 +81,7 @@ func (s *Server) restoreRemote(ctx context.Context, addr string, r io.Reader) (u
 	if err != nil {
 		return 0, rpcerr.From(err)
 	}
-	buf := make([]byte, snapshotChunk)
+	buf := make([]byte, restoreChunk)
 	for {
 		n, rerr := io.ReadFull(r, buf)
 		if n > 0 {
@@ -100,10 +106,10 @@ func (s *Server) restoreRemote(ctx context.Context, addr string, r io.Reader) (u
 }
 
 func (s *Server) restoreLocal(ctx context.Context, r io.Reader) (uint64, error) {
-	if !s.raft.isLeader() {
+	if !s.raft.IsLeader() {
 		return 0, ErrNotLeader
 	}
-	sr, hdr, err := newSnapshotReader(r)
+	sr, hdr, err := statestream.NewReader(r)
 	if err != nil {
 		return 0, fmt.Errorf("%w: %w", ErrBadRequest, err)
 	}
@@ -118,7 +124,7 @@ func (s *Server) restoreLocal(ctx context.Context, r io.Reader) (uint64, error) 
 		started bool
 	)
 	flush := func(final bool) (uint64, error) {
-		idx, err := s.raft.propose(ctx, &structs.LogCommand{Command: &structs.LogCommand_StateRestore{
+		idx, err := s.raft.Propose(ctx, &structs.LogCommand{Command: &structs.LogCommand_StateRestore{
 			StateRestore: &structs.StateRestore{RestoreId: id, Seq: seq, Records: batch, Final: final},
 		}})
 		seq++
@@ -129,13 +135,13 @@ func (s *Server) restoreLocal(ctx context.Context, r io.Reader) (uint64, error) 
 	abort := func(cause error) (uint64, error) {
 		if started {
 			// An entry out of sequence abandons the restore on every server.
-			_, _ = s.raft.propose(context.WithoutCancel(ctx), &structs.LogCommand{Command: &structs.LogCommand_StateRestore{
+			_, _ = s.raft.Propose(context.WithoutCancel(ctx), &structs.LogCommand{Command: &structs.LogCommand_StateRestore{
 				StateRestore: &structs.StateRestore{RestoreId: id, Seq: math.MaxUint64},
 			}})
 		}
 		return 0, cause
 	}
-	err = sr.records(func(rec *structs.SnapshotRecord) error {
+	err = sr.Records(func(rec *structs.SnapshotRecord) error {
 		batch = append(batch, proto.CloneOf(rec))
 		size += len(rec.Data)
 		if size >= s.restoreBatch {
@@ -146,7 +152,7 @@ func (s *Server) restoreLocal(ctx context.Context, r io.Reader) (uint64, error) 
 		return nil
 	})
 	if err != nil {
-		if errors.Is(err, ErrBadSnapshot) {
+		if errors.Is(err, statestream.ErrBadStream) {
 			err = fmt.Errorf("%w: %w", ErrBadRequest, err)
 		}
 		return abort(err)
@@ -192,7 +198,7 @@ func (c *chunkReader) Read(p []byte) (int, error) {
 // entry out of sequence abandons it on every server.
 func (s *Server) abandonRestore(ctx context.Context) {
 	s.logger.Warn("abandoning a state restore an earlier leader left unfinished")
-	_, err := s.raft.propose(ctx, &structs.LogCommand{Command: &structs.LogCommand_StateRestore{
+	_, err := s.raft.Propose(ctx, &structs.LogCommand{Command: &structs.LogCommand_StateRestore{
 		StateRestore: &structs.StateRestore{RestoreId: "abandoned", Seq: math.MaxUint64},
 	}})
 	if err != nil {

@@ -34,10 +34,10 @@ func TestRestoreOfManyEntriesAppliesAtOnceOrNotAtAll(t *testing.T) {
 	// damage shows; the restore is abandoned and nothing changes.
 	bad := bytes.Clone(backup.Bytes())
 	bad[len(bad)-40] ^= 0xff
-	before := s.raft.applied.Load()
+	before := s.raft.Applied()
 	_, err = s.Restore(ctx, bytes.NewReader(bad))
 	require.ErrorIs(t, err, ErrBadRequest)
-	require.Greater(t, s.raft.applied.Load(), before+2, "restore entries went through the log before the damage showed")
+	require.Greater(t, s.raft.Applied(), before+2, "restore entries went through the log before the damage showed")
 	require.False(t, s.fsm.restoring(), "the abandoned restore is gone")
 	jobs, err := s.Jobs(ctx, "", "")
 	require.NoError(t, err)

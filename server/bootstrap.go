@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/hashicorp/serf/serf"
 
+	"github.com/droverhq/drover/server/raft"
 	"github.com/droverhq/drover/structs"
 )
 
@@ -39,7 +41,7 @@ func (s *Server) joinOrBootstrap() {
 	defer tick.Stop()
 	for {
 		if joining != "" {
-			if s.raft.peers.get(s.self.Id) != nil {
+			if s.raft.Peers().Get(s.self.Id) != nil {
 				return
 			}
 			if err := s.askToJoin(ctx, joining); err != nil {
@@ -50,19 +52,19 @@ func (s *Server) joinOrBootstrap() {
 			d := s.decide(infos, reported, &last)
 			switch d.mode {
 			case decideBootstrap:
-				if err := s.startRaft(startBootstrap, d.peers); err != nil {
+				if err := s.startRaft(raft.StartBootstrap, d.peers); err != nil {
 					s.failStart(err)
 				}
 				return
 			case decideJoinKnown:
 				s.logger.Info("joining the cluster that lists this server", "via", d.via)
-				if err := s.startRaft(startJoin, nil); err != nil {
+				if err := s.startRaft(raft.StartJoin, nil); err != nil {
 					s.failStart(err)
 				}
 				return
 			case decideJoinAsk:
 				s.logger.Info("joining an existing cluster", "via", d.via)
-				if err := s.startRaft(startJoin, nil); err != nil {
+				if err := s.startRaft(raft.StartJoin, nil); err != nil {
 					s.failStart(err)
 					return
 				}
@@ -143,7 +145,7 @@ func (s *Server) decide(infos []*structs.ServerInfoResponse, reported map[string
 		*last = nil
 		return decision{}
 	}
-	slices.SortFunc(candidates, func(a, b *structs.RaftPeer) int { return cmpUint(a.Id, b.Id) })
+	slices.SortFunc(candidates, func(a, b *structs.RaftPeer) int { return cmp.Compare(a.Id, b.Id) })
 	ids := make([]uint64, len(candidates))
 	for i, c := range candidates {
 		ids[i] = c.Id
@@ -188,7 +190,7 @@ func (s *Server) probePeers(ctx context.Context) []*structs.ServerInfoResponse {
 		}()
 	}
 	wg.Wait()
-	slices.SortFunc(infos, func(a, b *structs.ServerInfoResponse) int { return cmpUint(a.Self.Id, b.Self.Id) })
+	slices.SortFunc(infos, func(a, b *structs.ServerInfoResponse) int { return cmp.Compare(a.Self.Id, b.Self.Id) })
 	return infos
 }
 
@@ -247,12 +249,12 @@ func (s *Server) serverInfo() *structs.ServerInfoResponse {
 	in := &structs.ServerInfoResponse{
 		Self:            s.self,
 		BootstrapExpect: int32(s.cfg.BootstrapExpect),
-		HasState:        s.raft.started.Load(),
+		HasState:        s.raft.Started(),
 		LeaderAddr:      s.leaderAddr(),
 		NonVoting:       s.cfg.NonVoting,
 	}
-	if s.raft.started.Load() {
-		in.Peers = s.raft.peerList()
+	if s.raft.Started() {
+		in.Peers = s.raft.Peers().List()
 	}
 	return in
 }

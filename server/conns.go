@@ -80,6 +80,11 @@ func (p *connPool) ready(ctx context.Context, addr string) (structs.DroverClient
 	return p.readyIn(ctx, addr, "")
 }
 
+// Dial is ready: it connects the raft node to its peers.
+func (p *connPool) Dial(ctx context.Context, addr string) (structs.DroverClient, error) {
+	return p.ready(ctx, addr)
+}
+
 // readyIn is ready for a server of region ("" for this one).
 func (p *connPool) readyIn(ctx context.Context, addr, region string) (structs.DroverClient, error) {
 	cc, err := p.getIn(addr, region)

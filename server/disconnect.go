@@ -75,7 +75,7 @@ func (s *Server) proposeNodeLoss(ctx context.Context, nodeID string, cmd *struct
 		c.NodeDisconnectExpiry.Evals = evals
 	}
 	before := s.node(nodeID).GetStatus()
-	_, err := s.raft.propose(pctx, cmd)
+	_, err := s.raft.Propose(pctx, cmd)
 	release()
 	if err != nil {
 		// The node's timer is spent: try again soon, or the node would

@@ -82,7 +82,7 @@ func (s *Server) updateNodeDrain(ctx context.Context, nodeID, secretID string, s
 			upd.DrainStatus = structs.DrainStatusCanceled
 		}
 	}
-	return s.raft.propose(ctx, &structs.LogCommand{Command: &structs.LogCommand_NodeDrain{NodeDrain: upd}})
+	return s.raft.Propose(ctx, &structs.LogCommand{Command: &structs.LogCommand_NodeDrain{NodeDrain: upd}})
 }
 
 // applyNodeDrain sets a node's drain strategy and eligibility.

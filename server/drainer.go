@@ -75,7 +75,7 @@ type drainWork struct {
 // drains with nothing left. It returns the nearest deadline still ahead
 // (zero if none).
 func (s *Server) drainPass(ctx context.Context) time.Time {
-	if !s.raft.isLeader() {
+	if !s.raft.IsLeader() {
 		return time.Time{}
 	}
 	now := s.cfg.Clock()
@@ -121,7 +121,7 @@ func (s *Server) drainPass(ctx context.Context) time.Time {
 func (s *Server) proposeDrain(ctx context.Context, nodeID string, cmd *structs.LogCommand) {
 	pctx, cancel := context.WithTimeout(ctx, drainerTimeout)
 	defer cancel()
-	if _, err := s.raft.propose(pctx, cmd); err != nil && ctx.Err() == nil {
+	if _, err := s.raft.Propose(pctx, cmd); err != nil && ctx.Err() == nil {
 		s.logger.Warn("drainer write failed; the next pass retries", "node", nodeID, "error", err)
 	}
 }

@@ -38,7 +38,7 @@ func (s *Server) UpdateNodeEligibility(ctx context.Context, nodeID, eligibility 
 		if eligibility == structs.NodeEligible && node.SchedulingEligibility != structs.NodeEligible {
 			evals, release = s.nodeEventEvals(nodeID, true)
 		}
-		idx, err := s.raft.propose(ctx, &structs.LogCommand{
+		idx, err := s.raft.Propose(ctx, &structs.LogCommand{
 			Command: &structs.LogCommand_NodeEligibility{NodeEligibility: &structs.NodeEligibilityUpdate{
 				NodeId: nodeID, Eligibility: eligibility, Evals: evals,
 			}},

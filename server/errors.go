@@ -1,8 +1,7 @@
 package server
 
 import (
-	"errors"
-
+	"github.com/droverhq/drover/server/statestream"
 	"github.com/droverhq/drover/structs"
 )
 
@@ -21,6 +20,6 @@ var (
 	ErrACLBootstrapped  = structs.ErrACLBootstrapped
 )
 
-// errLeadershipLost fails the waiters of a leader that stepped down; the
-// proposer turns it into ErrLeadershipLost or ErrNoLeader.
-var errLeadershipLost = errors.New("stepped down while the entry was in flight")
+// ErrBadSnapshot is returned when a state stream (a backup, or a raft
+// snapshot's content) is damaged, truncated or of an unknown version.
+var ErrBadSnapshot = statestream.ErrBadStream

@@ -65,7 +65,7 @@ func incomingForwarded(ctx context.Context) bool {
 // caller gets ErrLeadershipLost.
 func (s *Server) leaderCall(ctx context.Context, local func(context.Context) error, remote func(context.Context, structs.DroverClient) error) error {
 	// The common case, a call on the leader, costs no timers.
-	if s.raft.isLeader() {
+	if s.raft.IsLeader() {
 		if err := local(ctx); !notSent(err) {
 			return err
 		}
@@ -78,8 +78,8 @@ func (s *Server) leaderCall(ctx context.Context, local func(context.Context) err
 		if err := s.raft.Err(); err != nil {
 			return err
 		}
-		changed := s.raft.leaderChanged()
-		if s.raft.isLeader() {
+		changed := s.raft.LeaderChanged()
+		if s.raft.IsLeader() {
 			if err := local(ctx); !notSent(err) {
 				return err
 			}
@@ -128,19 +128,7 @@ func notSent(err error) bool {
 }
 
 // leaderAddr is the RPC address of the leader this server knows, or "".
-func (s *Server) leaderAddr() string {
-	lead := s.raft.leaderID.Load()
-	if lead == 0 {
-		return ""
-	}
-	if lead == s.self.Id {
-		return s.self.Addr
-	}
-	if p := s.raft.peers.get(lead); p != nil {
-		return p.Addr
-	}
-	return s.raft.transport.learnedAddr(lead)
-}
+func (s *Server) leaderAddr() string { return s.raft.LeaderAddr() }
 
 // readBarrier makes this server's state at least as new as every write
 // acknowledged before the call (raft ReadIndex), unless ctx allows stale
@@ -149,7 +137,7 @@ func (s *Server) readBarrier(ctx context.Context) error {
 	if isStale(ctx) {
 		return nil
 	}
-	_, err := s.raft.readIndex(ctx)
+	_, err := s.raft.ReadIndex(ctx)
 	return err
 }
 
@@ -159,7 +147,7 @@ func (s *Server) waitLeaderAddr(ctx context.Context) (string, error) {
 	wctx, cancel := context.WithTimeout(ctx, s.cfg.leaderWait())
 	defer cancel()
 	for {
-		changed := s.raft.leaderChanged()
+		changed := s.raft.LeaderChanged()
 		if addr := s.leaderAddr(); addr != "" {
 			return addr, nil
 		}

@@ -28,29 +28,23 @@ type applyListener interface {
 	stateRestored(index uint64)
 }
 
-// fsm applies committed raft commands to the state store. Apply runs on the
-// raft goroutine only; every server applies the same commands in the same order.
+// fsm applies committed raft commands to the state store: it is the raft
+// node's FSM. It runs on the raft goroutine only; every server applies the
+// same commands in the same order.
 type fsm struct {
 	state    *state.Store
 	listener applyListener
 	restores restoreState
 }
 
-// apply decodes and applies the entry at index; the result is handed to
+// Apply applies the command committed at index; the error is handed to
 // the proposer, if it waits on this server.
-func (f *fsm) apply(index uint64, data []byte) (*structs.LogCommand, any, error) {
-	if len(data) == 0 {
-		return nil, nil, nil
-	}
-	var cmd structs.LogCommand
-	if err := proto.Unmarshal(data, &cmd); err != nil {
-		return nil, nil, fmt.Errorf("fsm: decode entry %d: %w", index, err)
-	}
+func (f *fsm) Apply(index uint64, cmd *structs.LogCommand) error {
 	if c, ok := cmd.Command.(*structs.LogCommand_StateRestore); ok {
 		if f.applyStateRestore(index, c.StateRestore) && f.listener != nil {
 			f.listener.stateRestored(index)
 		}
-		return &cmd, index, nil
+		return nil
 	}
 	tx := f.state.Begin()
 	var (
@@ -110,7 +104,7 @@ func (f *fsm) apply(index uint64, data []byte) (*structs.LogCommand, any, error)
 		// A barrier: nothing to change, but the index moves.
 	default:
 		tx.Commit(index)
-		return &cmd, nil, fmt.Errorf("fsm: unknown command %T at %d", c, index)
+		return fmt.Errorf("fsm: unknown command %T at %d", c, index)
 	}
 	tx.Commit(index)
 	if f.listener != nil {
@@ -123,9 +117,9 @@ func (f *fsm) apply(index uint64, data []byte) (*structs.LogCommand, any, error)
 		if config != nil {
 			f.listener.schedulerConfigChanged(config)
 		}
-		f.listener.entryApplied(index, &cmd)
+		f.listener.entryApplied(index, cmd)
 	}
-	return &cmd, index, applyErr
+	return applyErr
 }
 
 // applyJobUpsert stores a job. A job whose specification did not change

@@ -52,10 +52,7 @@ func windowFSM(t *testing.T) *fsm {
 func applyAt(t *testing.T, f *fsm, index uint64, at time.Time, cmd *structs.LogCommand) {
 	t.Helper()
 	cmd.Time = at.UnixNano()
-	b, err := proto.Marshal(cmd)
-	require.NoError(t, err)
-	_, _, err = f.apply(index, b)
-	require.NoError(t, err)
+	require.NoError(t, f.Apply(index, proto.CloneOf(cmd)))
 }
 
 func nodeStatusCmd(status string) *structs.LogCommand {

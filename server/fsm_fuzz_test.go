@@ -9,8 +9,9 @@ import (
 	"github.com/droverhq/drover/structs"
 )
 
-// FuzzFSMApply feeds arbitrary raft entry bytes to the FSM: whatever a log
-// holds, applying it returns an error or a result, never a panic.
+// FuzzFSMApply feeds the FSM whatever commands arbitrary raft entry bytes
+// decode to: whatever a log holds, applying it returns an error or a
+// result, never a panic.
 func FuzzFSMApply(f *testing.F) {
 	seeds := []*structs.LogCommand{
 		{Command: &structs.LogCommand_JobUpsert{JobUpsert: &structs.JobUpsert{Job: mockJob("j", 1), Eval: &structs.Evaluation{Id: "e"}}}},
@@ -54,8 +55,13 @@ func FuzzFSMApply(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		fsm := &fsm{state: state.NewStore()}
 		// Apply the same bytes twice so updates meet existing objects.
-		_, _, _ = fsm.apply(1, data)
-		_, _, _ = fsm.apply(2, data)
+		for index := uint64(1); index <= 2; index++ {
+			var cmd structs.LogCommand
+			if proto.Unmarshal(data, &cmd) != nil {
+				return
+			}
+			_ = fsm.Apply(index, &cmd)
+		}
 		_ = fsm.state.Snapshot().Persist()
 	})
 }

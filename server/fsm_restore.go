@@ -3,6 +3,7 @@ package server
 import (
 	"sync/atomic"
 
+	"github.com/droverhq/drover/server/statestream"
 	"github.com/droverhq/drover/structs"
 )
 
@@ -38,7 +39,7 @@ func (f *fsm) applyStateRestore(index uint64, c *structs.StateRestore) (restored
 	}
 	p.seq = c.Seq
 	for _, rec := range c.Records {
-		if err := mergeRecord(p.state, rec); err != nil {
+		if err := statestream.MergeRecord(p.state, rec); err != nil {
 			f.restores.set(nil)
 			return false
 		}
@@ -57,13 +58,22 @@ func (r *restoreState) set(p *pendingRestore) {
 	r.busy.Store(p != nil)
 }
 
-// restoring reports whether a restore is being assembled; snapshots wait
-// until it is done, since its entries are only in the log.
+// restoring reports whether a restore is being assembled; raft snapshots
+// wait until it is done, since its entries are only in the log.
 func (f *fsm) restoring() bool { return f.restores.busy.Load() }
 
-// restore replaces the state with a raft snapshot's, dropping any restore
+// Snapshot captures the state store's current view for a raft snapshot,
+// unless a restore is being assembled.
+func (f *fsm) Snapshot() (*structs.StateSnapshot, bool) {
+	if f.restoring() {
+		return nil, false
+	}
+	return f.state.Snapshot().Persist(), true
+}
+
+// Restore replaces the state with a raft snapshot's, dropping any restore
 // in progress (the snapshot is newer than its entries).
-func (f *fsm) restore(st *structs.StateSnapshot) {
+func (f *fsm) Restore(st *structs.StateSnapshot) {
 	f.restores.set(nil)
 	f.state.Restore(st)
 	if f.listener != nil {

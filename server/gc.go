@@ -67,7 +67,7 @@ func (s *Server) gcLoop(ctx context.Context) {
 			}
 			kind = coreJobToken
 		}
-		s.broker.enqueue(&structs.Evaluation{
+		s.broker.Enqueue(&structs.Evaluation{
 			Id: uuid.NewString(), Type: coreEvalType, JobId: kind, Priority: corePriority,
 			TriggeredBy: "scheduled", Status: structs.EvalStatusPending,
 		})
@@ -126,7 +126,7 @@ func (s *Server) collect(ctx context.Context, cfg gc.Config, kinds gc.Kinds) (in
 		for _, j := range b.Jobs {
 			reap.Jobs = append(reap.Jobs, &structs.JobRef{Namespace: j.Namespace, Id: j.ID})
 		}
-		if _, err := s.raft.propose(ctx, &structs.LogCommand{Command: &structs.LogCommand_GcReap{GcReap: reap}}); err != nil {
+		if _, err := s.raft.Propose(ctx, &structs.LogCommand{Command: &structs.LogCommand_GcReap{GcReap: reap}}); err != nil {
 			return removed, fmt.Errorf("commit garbage collection: %w", err)
 		}
 		removed += b.Len()

@@ -133,7 +133,7 @@ func TestNodeGCNeverPurgesANodeWithWork(t *testing.T) {
 	for _, id := range []string{"idle", "busy"} {
 		n := mockNode(id)
 		n.Status = structs.NodeStatusDown
-		_, err := s.raft.propose(ctx, &structs.LogCommand{Command: &structs.LogCommand_NodeUpsert{
+		_, err := s.raft.Propose(ctx, &structs.LogCommand{Command: &structs.LogCommand_NodeUpsert{
 			NodeUpsert: &structs.NodeUpsert{Node: n}}})
 		require.NoError(t, err)
 	}
@@ -175,7 +175,7 @@ func TestCoreEvaluationsRunThroughTheBroker(t *testing.T) {
 	defer s.Shutdown(context.Background())
 	deadJob(t, s, "x")
 	clock.Advance(5 * time.Hour)
-	s.broker.enqueue(&structs.Evaluation{Id: "core-1", Type: coreEvalType, JobId: coreJobJob, Priority: corePriority})
+	s.broker.Enqueue(&structs.Evaluation{Id: "core-1", Type: coreEvalType, JobId: coreJobJob, Priority: corePriority})
 	waitState(t, s, "the core evaluation to collect the job", func() bool {
 		_, err := s.Job(context.Background(), "", "x")
 		return err != nil

@@ -37,50 +37,50 @@ func (s *Server) reconcileLoop(ctx context.Context) {
 }
 
 func (s *Server) reconcile(ctx context.Context) {
-	if !s.raft.leaderReady.Load() {
+	if !s.raft.LeaderReady() {
 		return
 	}
 	members := s.gossip.servers(s.cfg.Region)
-	ps := s.raft.peers
+	ps := s.raft.Peers()
 	for _, m := range members {
 		if m.id == s.self.Id || ctx.Err() != nil {
 			continue
 		}
 		switch m.status {
 		case serf.StatusAlive:
-			if ps.isRemoved(m.id) {
+			if ps.IsRemoved(m.id) {
 				continue
 			}
 			want := m.peer()
-			if old := ps.byName(want.Name); old != nil && old.Id != m.id {
+			if old := ps.ByName(want.Name); old != nil && old.Id != m.id {
 				// The same server came back with a new identity (an empty
 				// data dir): its old one is gone for good.
 				s.logger.Info("a server came back with a new raft id; removing the old one", "server", want.Name,
 					"old", fmt.Sprintf("%x", old.Id), "new", fmt.Sprintf("%x", m.id))
-				if err := s.removePeerLocal(ctx, old.Id); err != nil {
+				if err := s.raft.RemovePeer(ctx, old.Id); err != nil {
 					s.logger.Warn("removing a replaced server failed", "server", want.Name, "error", err)
 					continue
 				}
 			}
-			if p := ps.get(m.id); p == nil || p.Addr != want.Addr {
+			if p := ps.Get(m.id); p == nil || p.Addr != want.Addr {
 				if err := s.verifyGossipPeer(ctx, want); err != nil {
 					s.logger.Warn("not adding a server of the gossip pool that does not prove it is one", "server", want.Name,
 						"addr", want.Addr, "error", err)
 					continue
 				}
-				if err := s.addPeerLocal(ctx, want, false); err != nil {
+				if err := s.raft.AddPeer(ctx, want, false); err != nil {
 					s.logger.Warn("adding a server from the gossip pool failed", "server", want.Name, "error", err)
 				}
 			}
 		case serf.StatusLeft:
-			if ps.get(m.id) != nil {
+			if ps.Get(m.id) != nil {
 				s.logger.Info("a server left the gossip pool; removing it from the raft peer set", "server", m.name)
-				if err := s.removePeerLocal(ctx, m.id); err != nil {
+				if err := s.raft.RemovePeer(ctx, m.id); err != nil {
 					s.logger.Warn("removing a server that left failed", "server", m.name, "error", err)
 				}
 			}
 		case serf.StatusFailed:
-			if ps.get(m.id) == nil || s.gossip.failedFor(m.name) < s.cfg.DeadServerThreshold {
+			if ps.Get(m.id) == nil || s.gossip.failedFor(m.name) < s.cfg.DeadServerThreshold {
 				continue
 			}
 			if !s.canRemoveFailed(members) {
@@ -89,7 +89,7 @@ func (s *Server) reconcile(ctx context.Context) {
 			}
 			s.logger.Warn("removing a server failed for longer than the dead-server threshold", "server", m.name,
 				"threshold", s.cfg.DeadServerThreshold)
-			if err := s.removePeerLocal(ctx, m.id); err != nil {
+			if err := s.raft.RemovePeer(ctx, m.id); err != nil {
 				s.logger.Warn("removing a dead server failed", "server", m.name, "error", err)
 			}
 		}
@@ -105,7 +105,7 @@ func (s *Server) canRemoveFailed(members []serverMember) bool {
 		status[m.id] = m.status
 	}
 	voters, alive := 0, 0
-	for _, p := range s.raft.peerList() {
+	for _, p := range s.raft.Peers().List() {
 		if !p.Voter {
 			continue
 		}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/droverhq/drover/server/raft"
 	"github.com/droverhq/drover/store"
 )
 
@@ -75,7 +76,7 @@ func loadRaftID(meta serverMeta, st store.Store) (uint64, error) {
 	if len(b) != 0 {
 		return 0, fmt.Errorf("read raft id: %d bytes, want 8", len(b))
 	}
-	has, err := hasState(st)
+	has, err := raft.HasState(st)
 	if err != nil {
 		return 0, err
 	}
@@ -87,6 +88,15 @@ func loadRaftID(meta serverMeta, st store.Store) (uint64, error) {
 		return 0, fmt.Errorf("save raft id: %w", err)
 	}
 	return id, nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
 
 // hasLeft reports whether the server left its cluster gracefully.

@@ -45,7 +45,7 @@ func (s *Server) RegisterJob(ctx context.Context, job *structs.Job) (*structs.Jo
 	var resp *structs.JobRegisterResponse
 	err := s.leaderCall(ctx, func(ctx context.Context) error {
 		eval := newEval(job, structs.EvalTriggerJobRegister)
-		idx, err := s.raft.propose(ctx, &structs.LogCommand{
+		idx, err := s.raft.Propose(ctx, &structs.LogCommand{
 			Command: &structs.LogCommand_JobUpsert{JobUpsert: &structs.JobUpsert{
 				Job: job, Eval: eval, TrackedVersions: s.trackedVersions(),
 			}},
@@ -86,7 +86,7 @@ func (s *Server) DeregisterJob(ctx context.Context, namespace, jobID string, pur
 		// Whether the job exists is decided as the entry applies, not here:
 		// this server's view could be behind a leader elected meanwhile.
 		eval := &structs.Evaluation{Id: uuid.NewString(), TriggeredBy: structs.EvalTriggerJobDeregister, Status: structs.EvalStatusPending}
-		idx, err := s.raft.propose(ctx, &structs.LogCommand{
+		idx, err := s.raft.Propose(ctx, &structs.LogCommand{
 			Command: &structs.LogCommand_JobDelete{JobDelete: &structs.JobDelete{
 				Namespace: namespace, JobId: jobID, Purge: purge, Eval: eval, TrackedVersions: s.trackedVersions(),
 			}},

@@ -33,7 +33,7 @@ func (s *Server) establishLeadership() {
 	s.leaderWG.Add(1)
 	go func() {
 		defer s.leaderWG.Done()
-		if err := s.raft.waitLeaderReady(ctx); err != nil {
+		if err := s.raft.WaitLeaderReady(ctx); err != nil {
 			s.logger.Warn("leadership not established", "error", err)
 			return
 		}
@@ -44,9 +44,9 @@ func (s *Server) establishLeadership() {
 		config := s.primeSchedulerConfig(ctx)
 		s.primeServerSecret(ctx)
 		snap := s.state.Snapshot()
-		s.broker.setEnabled(true)
-		s.broker.setPaused(config.GetPauseEvalBroker())
-		s.blocked.setEnabled(true, snap.Index())
+		s.broker.SetEnabled(true)
+		s.broker.SetPaused(config.GetPauseEvalBroker())
+		s.blocked.SetEnabled(true, snap.Index())
 		var live, disconnected []string
 		for _, n := range snap.Nodes() {
 			switch n.Status {
@@ -129,8 +129,8 @@ func (s *Server) revokeLeadership() {
 	}
 	s.leaderCancel()
 	s.leaderCancel = nil
-	s.broker.setEnabled(false)
-	s.blocked.setEnabled(false, 0)
+	s.broker.SetEnabled(false)
+	s.blocked.SetEnabled(false, 0)
 	s.ttl.disable()
 	s.leaderWG.Wait()
 	s.metrics.leader.Set(0)
@@ -141,19 +141,19 @@ func (s *Server) revokeLeadership() {
 func (s *Server) routeEval(e *structs.Evaluation) {
 	switch e.Status {
 	case structs.EvalStatusPending:
-		s.broker.enqueue(e)
+		s.broker.Enqueue(e)
 	case structs.EvalStatusBlocked:
-		if !s.blocked.block(e) {
-			s.broker.enqueue(e)
+		if !s.blocked.Block(e) {
+			s.broker.Enqueue(e)
 		}
 	default:
-		s.blocked.forget(e)
+		s.blocked.Forget(e)
 	}
 }
 
 // evalsApplied implements applyListener.
 func (s *Server) evalsApplied(evals []*structs.Evaluation) {
-	if !s.raft.isLeader() {
+	if !s.raft.IsLeader() {
 		return
 	}
 	for _, e := range evals {
@@ -164,11 +164,11 @@ func (s *Server) evalsApplied(evals []*structs.Evaluation) {
 // capacityChanged implements applyListener: blocked evaluations that could
 // use nodes of the classes concerned get another try.
 func (s *Server) capacityChanged(index uint64, classes map[string]bool) {
-	if !s.raft.isLeader() {
+	if !s.raft.IsLeader() {
 		return
 	}
-	for _, e := range s.blocked.unblock(index, classes) {
-		s.broker.enqueue(e)
+	for _, e := range s.blocked.Unblock(index, classes) {
+		s.broker.Enqueue(e)
 	}
 }
 
@@ -184,7 +184,7 @@ func (s *Server) evalFailed(e *structs.Evaluation) {
 	upd := proto.Clone(e).(*structs.Evaluation)
 	upd.Status = structs.EvalStatusFailed
 	upd.StatusDescription = "evaluation reached its delivery limit"
-	_, err := s.raft.propose(ctx, &structs.LogCommand{
+	_, err := s.raft.Propose(ctx, &structs.LogCommand{
 		Command: &structs.LogCommand_EvalUpsert{EvalUpsert: &structs.EvalUpsert{
 			Evals: []*structs.Evaluation{upd, failedFollowUp(e, s.cfg.Clock())},
 		}},
@@ -197,7 +197,7 @@ func (s *Server) evalFailed(e *structs.Evaluation) {
 // restartLeaderServices makes the leader's services start over from the
 // state, after an operator restore replaced it.
 func (s *Server) restartLeaderServices() {
-	if !s.raft.isLeader() {
+	if !s.raft.IsLeader() {
 		return
 	}
 	for _, ev := range []bool{false, true} {

@@ -7,10 +7,6 @@ import (
 	"strconv"
 	"time"
 
-	"go.etcd.io/raft/v3"
-	"go.etcd.io/raft/v3/raftpb"
-	"google.golang.org/protobuf/proto"
-
 	"github.com/droverhq/drover/server/acl"
 	"github.com/droverhq/drover/structs"
 )
@@ -51,10 +47,10 @@ func (s *Server) RaftConfiguration(ctx context.Context) ([]RaftServer, error) {
 	var resp *structs.RaftConfigurationResponse
 	var err error
 	if isStale(ctx) {
-		resp = s.localRaftConfiguration()
+		resp = s.raft.LocalConfiguration()
 	} else {
 		err = s.leaderCall(ctx, func(ctx context.Context) error {
-			resp, err = s.leaderRaftConfiguration(ctx)
+			resp, err = s.raft.LeaderConfiguration(ctx)
 			return err
 		}, func(ctx context.Context, c structs.DroverClient) error {
 			resp, err = c.RaftConfiguration(ctx, &structs.RaftConfigurationRequest{})
@@ -76,54 +72,8 @@ func (s *Server) RaftConfiguration(ctx context.Context) ([]RaftServer, error) {
 	return out, nil
 }
 
-func (s *Server) localRaftConfiguration() *structs.RaftConfigurationResponse {
-	lead := s.raft.leaderID.Load()
-	resp := &structs.RaftConfigurationResponse{Index: s.raft.applied.Load()}
-	for _, p := range s.raft.peerList() {
-		resp.Servers = append(resp.Servers, &structs.RaftServer{
-			Peer: p, Leader: p.Id == lead, Role: roleOf(p, lead), Term: s.raft.term.Load(),
-		})
-	}
-	return resp
-}
-
-func (s *Server) leaderRaftConfiguration(ctx context.Context) (*structs.RaftConfigurationResponse, error) {
-	st, err := s.raft.status(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if st.RaftState != raft.StateLeader {
-		return nil, ErrNotLeader
-	}
-	resp := &structs.RaftConfigurationResponse{Index: st.Applied}
-	now := time.Now()
-	for _, p := range s.raft.peerList() {
-		rs := &structs.RaftServer{Peer: p, Leader: p.Id == st.Lead, Role: roleOf(p, st.Lead), Term: st.GetTerm()}
-		if pr, ok := st.Progress[p.Id]; ok {
-			rs.LastIndex = pr.Match
-		}
-		if p.Id != s.self.Id {
-			if t := s.raft.heardFrom(p.Id); !t.IsZero() {
-				rs.LastContactMs = now.Sub(t).Milliseconds()
-			}
-		}
-		resp.Servers = append(resp.Servers, rs)
-	}
-	return resp, nil
-}
-
-func roleOf(p *structs.RaftPeer, lead uint64) string {
-	switch {
-	case p.Id == lead:
-		return "leader"
-	case !p.Voter:
-		return "learner"
-	}
-	return "follower"
-}
-
 // Peers returns the RPC addresses of every server of the raft peer set.
-func (s *Server) Peers() []string { return slices.Clone(s.raft.peers.addresses()) }
+func (s *Server) Peers() []string { return slices.Clone(s.raft.Peers().Addrs()) }
 
 // addPeer adds a server to the raft peer set (as a voter, or a learner if
 // it is non-voting), updates its address, or promotes a learner.
@@ -135,52 +85,11 @@ func (s *Server) addPeer(ctx context.Context, peer *structs.RaftPeer, promote bo
 		return fmt.Errorf("%w: server %s is in region %q, this cluster is %q", ErrBadRequest, peer.Name, peer.Region, s.cfg.Region)
 	}
 	return s.leaderCall(ctx, func(ctx context.Context) error {
-		return s.addPeerLocal(ctx, peer, promote)
+		return s.raft.AddPeer(ctx, peer, promote)
 	}, func(ctx context.Context, c structs.DroverClient) error {
 		_, err := c.AddRaftPeer(ctx, &structs.AddRaftPeerRequest{Peer: peer, Promote: promote})
 		return err
 	})
-}
-
-func (s *Server) addPeerLocal(ctx context.Context, peer *structs.RaftPeer, promote bool) error {
-	ps := s.raft.peers
-	if ps.isRemoved(peer.Id) {
-		return fmt.Errorf("%w: raft id %x was removed from the cluster and cannot come back; start the server with an empty data dir", ErrBadRequest, peer.Id)
-	}
-	existing := ps.get(peer.Id)
-	var cc *raftpb.ConfChange
-	var done func() bool
-	switch {
-	case promote:
-		if existing == nil {
-			return fmt.Errorf("%w: server %x", ErrNotFound, peer.Id)
-		}
-		if existing.Voter {
-			return nil
-		}
-		cc = &raftpb.ConfChange{Type: raftpb.ConfChangeType_ConfChangeAddNode.Enum(), NodeId: proto.Uint64(peer.Id)}
-		done = func() bool { p := ps.get(peer.Id); return p != nil && p.Voter }
-	case existing != nil:
-		if existing.Addr == peer.Addr && existing.Name == peer.Name {
-			return nil
-		}
-		upd := proto.CloneOf(existing)
-		upd.Addr, upd.Name, upd.Datacenter = peer.Addr, peer.Name, peer.Datacenter
-		cc = &raftpb.ConfChange{Type: raftpb.ConfChangeType_ConfChangeUpdateNode.Enum(), NodeId: proto.Uint64(peer.Id), Context: encodePeer(upd)}
-		done = func() bool { p := ps.get(peer.Id); return p != nil && p.Addr == peer.Addr && p.Name == peer.Name }
-	default:
-		if other := ps.byName(peer.Name); other != nil {
-			return fmt.Errorf("%w: a server named %q is already in the cluster (raft id %x); remove it first", ErrBadRequest, peer.Name, other.Id)
-		}
-		typ := raftpb.ConfChangeType_ConfChangeAddNode
-		if !peer.Voter {
-			typ = raftpb.ConfChangeType_ConfChangeAddLearnerNode
-		}
-		cc = &raftpb.ConfChange{Type: typ.Enum(), NodeId: proto.Uint64(peer.Id), Context: encodePeer(peer)}
-		done = func() bool { return ps.get(peer.Id) != nil }
-	}
-	s.logger.Info("changing the raft peer set", "change", cc.GetType().String(), "server", peer.Name, "id", fmt.Sprintf("%x", peer.Id), "addr", peer.Addr)
-	return s.raft.changeMembership(ctx, cc, done)
 }
 
 // PromoteServer makes a non-voting server, named by name or hex raft id, a
@@ -213,11 +122,11 @@ func (s *Server) RemoveServer(ctx context.Context, nameOrID string) error {
 }
 
 func (s *Server) findPeer(nameOrID string) (*structs.RaftPeer, error) {
-	if p := s.raft.peers.byName(nameOrID); p != nil {
+	if p := s.raft.Peers().ByName(nameOrID); p != nil {
 		return p, nil
 	}
 	if id, err := strconv.ParseUint(nameOrID, 16, 64); err == nil {
-		if p := s.raft.peers.get(id); p != nil {
+		if p := s.raft.Peers().Get(id); p != nil {
 			return p, nil
 		}
 	}
@@ -226,34 +135,11 @@ func (s *Server) findPeer(nameOrID string) (*structs.RaftPeer, error) {
 
 func (s *Server) removePeer(ctx context.Context, id uint64) error {
 	return s.leaderCall(ctx, func(ctx context.Context) error {
-		return s.removePeerLocal(ctx, id)
+		return s.raft.RemovePeer(ctx, id)
 	}, func(ctx context.Context, c structs.DroverClient) error {
 		_, err := c.RemoveRaftPeer(ctx, &structs.RemoveRaftPeerRequest{Id: id})
 		return err
 	})
-}
-
-func (s *Server) removePeerLocal(ctx context.Context, id uint64) error {
-	ps := s.raft.peers
-	p := ps.get(id)
-	if p == nil {
-		if ps.isRemoved(id) {
-			return nil
-		}
-		return fmt.Errorf("%w: server %x", ErrNotFound, id)
-	}
-	voters := 0
-	for _, q := range s.raft.peerList() {
-		if q.Voter {
-			voters++
-		}
-	}
-	if p.Voter && voters == 1 {
-		return fmt.Errorf("%w: %s is the last voting server", ErrBadRequest, p.Name)
-	}
-	s.logger.Info("removing a server from the raft peer set", "server", p.Name, "id", fmt.Sprintf("%x", id))
-	cc := &raftpb.ConfChange{Type: raftpb.ConfChangeType_ConfChangeRemoveNode.Enum(), NodeId: proto.Uint64(id)}
-	return s.raft.changeMembership(ctx, cc, func() bool { return ps.get(id) == nil })
 }
 
 // Leave leaves the cluster gracefully and shuts the server down: a leader
@@ -266,7 +152,7 @@ func (s *Server) Leave(ctx context.Context) error {
 	if err := s.allow(ctx, "agent write", (*acl.ACL).AllowAgentWrite); err != nil {
 		return err
 	}
-	if s.raft.started.Load() && s.raft.peers.get(s.self.Id) != nil {
+	if s.raft.Started() && s.raft.Peers().Get(s.self.Id) != nil {
 		if err := s.leave(ctx); err != nil {
 			return err
 		}
@@ -284,7 +170,7 @@ func (s *Server) Leave(ctx context.Context) error {
 
 func (s *Server) leave(ctx context.Context) error {
 	var others []*structs.RaftPeer
-	for _, p := range s.raft.peerList() {
+	for _, p := range s.raft.Peers().List() {
 		if p.Voter && p.Id != s.self.Id {
 			others = append(others, p)
 		}
@@ -293,42 +179,12 @@ func (s *Server) leave(ctx context.Context) error {
 		s.logger.Warn("leaving as the last voting server: the cluster stops with it")
 		return nil
 	}
-	if s.raft.isLeader() {
-		s.handOffLeadership(ctx, others)
+	if s.raft.IsLeader() {
+		s.raft.TransferLeadership(ctx, others)
 	}
 	s.logger.Info("leaving the cluster")
 	if err := s.removePeer(ctx, s.self.Id); err != nil {
 		return fmt.Errorf("leave: %w", err)
 	}
 	return nil
-}
-
-// handOffLeadership transfers leadership to the most up-to-date voter and
-// waits, up to an election timeout or three, until it has moved.
-func (s *Server) handOffLeadership(ctx context.Context, voters []*structs.RaftPeer) {
-	st, err := s.raft.status(ctx)
-	if err != nil {
-		return
-	}
-	var best uint64
-	var match uint64
-	for _, p := range voters {
-		if pr, ok := st.Progress[p.Id]; ok && (best == 0 || pr.Match > match) {
-			best, match = p.Id, pr.Match
-		}
-	}
-	if best == 0 {
-		return
-	}
-	s.raft.transferLeadership(best)
-	wctx, cancel := context.WithTimeout(ctx, 3*s.cfg.electionTimeout())
-	defer cancel()
-	for s.raft.isLeader() {
-		select {
-		case <-s.raft.leaderChanged():
-		case <-wctx.Done():
-			s.logger.Warn("leadership transfer did not complete; removing this server as leader")
-			return
-		}
-	}
 }

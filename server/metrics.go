@@ -3,6 +3,7 @@ package server
 import (
 	"time"
 
+	"github.com/droverhq/drover/server/raft"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -21,16 +22,11 @@ type metrics struct {
 	nodesDown      prometheus.Counter
 	plansApplied   prometheus.Counter
 	gcReaped       *prometheus.CounterVec
-	// snapshots counts raft snapshots by event: taken (written locally),
-	// sent (streamed to a follower), installed (received from the leader).
-	snapshots     *prometheus.CounterVec
-	snapshotIndex prometheus.Gauge
+	// raft are the raft node's own collectors.
+	raft *raft.Metrics
 	// gossipMembers counts the servers of the gossip pool by status.
 	gossipMembers *prometheus.GaugeVec
 
-	// raft
-	commitTime    prometheus.Histogram
-	leaderChanges prometheus.Counter
 	// plans and scheduling
 	plansRejected     prometheus.Counter
 	planNodesRejected prometheus.Counter
@@ -75,27 +71,11 @@ func newMetrics(reg prometheus.Registerer, g gauges) (*metrics, error) {
 			Namespace: "drover", Subsystem: "server", Name: "gc_reaped_total",
 			Help: "Objects removed by garbage collection, by kind (node, job, eval, alloc).",
 		}, []string{"kind"}),
-		snapshots: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "drover", Subsystem: "raft", Name: "snapshots_total",
-			Help: "Raft snapshots by event: taken (written by this server), sent (streamed to a follower), installed (received from the leader).",
-		}, []string{"event"}),
-		snapshotIndex: prometheus.NewGauge(prometheus.GaugeOpts{
-			Namespace: "drover", Subsystem: "raft", Name: "snapshot_index",
-			Help: "Raft index of this server's latest snapshot.",
-		}),
+		raft: raft.NewMetrics(),
 		gossipMembers: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: "drover", Subsystem: "serf", Name: "members",
 			Help: "Servers of the gossip pool by status (alive, leaving, left, failed), of every region.",
 		}, []string{"status"}),
-		commitTime: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Namespace: "drover", Subsystem: "raft", Name: "commit_seconds",
-			Help:    "Time from proposing a raft entry to having it applied on this server.",
-			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
-		}),
-		leaderChanges: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: "drover", Subsystem: "raft", Name: "leader_changes_total",
-			Help: "Times this server saw the cluster leader change (a new leader, or none).",
-		}),
 		plansRejected:     counter("plans_rejected_total", "Plans of which the plan applier refused at least one node."),
 		planNodesRejected: counter("plan_nodes_rejected_total", "Nodes refused by the plan applier because they changed under a plan."),
 		placements: prometheus.NewCounter(prometheus.CounterOpts{
@@ -114,20 +94,16 @@ func newMetrics(reg prometheus.Registerer, g gauges) (*metrics, error) {
 		refusedConns: counter("rpc_conns_refused_total", "RPC connections closed at once because their client already had rpc_max_conns_per_client open."),
 		aclDenied:    counter("acl_denied_total", "Calls refused by an ACL check or an unknown or expired token."),
 	}
-	for _, ev := range []string{"taken", "sent", "installed"} {
-		m.snapshots.WithLabelValues(ev)
-	}
 	if reg == nil {
 		return m, nil
 	}
 	brokerGauge := func(pick func(r, u, b float64) float64) func() float64 {
 		return func() float64 { return pick(g.brokerStats()) }
 	}
-	for _, c := range []prometheus.Collector{
+	for _, c := range append(m.raft.Collectors(),
 		m.leader, m.jobsRegistered, m.heartbeats, m.nodesDown, m.plansApplied, m.gcReaped,
-		m.commitTime, m.leaderChanges, m.plansRejected, m.planNodesRejected, m.placements, m.evalLatency, m.heartbeatsExpired,
-		m.nodesDisconnected, m.refusedPeers, m.refusedConns, m.aclDenied,
-		m.snapshots, m.snapshotIndex, m.gossipMembers,
+		m.plansRejected, m.planNodesRejected, m.placements, m.evalLatency, m.heartbeatsExpired,
+		m.nodesDisconnected, m.refusedPeers, m.refusedConns, m.aclDenied, m.gossipMembers,
 		gaugeFunc("raft", "applied_index", "Index of the last raft entry applied on this server.", g.appliedIndex),
 		gaugeFunc("server", "broker_ready_evals", "Evaluations ready in the leader's broker.",
 			brokerGauge(func(r, _, _ float64) float64 { return r })),
@@ -136,7 +112,7 @@ func newMetrics(reg prometheus.Registerer, g gauges) (*metrics, error) {
 		gaugeFunc("server", "broker_blocked_evals", "Blocked evaluations waiting for capacity.",
 			brokerGauge(func(_, _, b float64) float64 { return b })),
 		gaugeFunc("server", "heartbeat_active_timers", "Client heartbeat TTL timers armed on the leader.", g.activeHeartbeatTimers),
-	} {
+	) {
 		if err := reg.Register(c); err != nil {
 			m.unregister()
 			return nil, err
@@ -165,7 +141,7 @@ func (s *Server) appliedIndex() float64 {
 	if !s.built.Load() {
 		return 0
 	}
-	return float64(s.raft.applied.Load())
+	return float64(s.raft.Applied())
 }
 
 // brokerStats implements gauges.
@@ -173,8 +149,8 @@ func (s *Server) brokerStats() (ready, unacked, blocked float64) {
 	if !s.built.Load() {
 		return 0, 0, 0
 	}
-	st := s.broker.stats()
-	return float64(st.ready), float64(st.unacked), float64(s.blocked.count())
+	st := s.broker.Stats()
+	return float64(st.Ready), float64(st.Unacked), float64(s.blocked.Count())
 }
 
 // activeHeartbeatTimers implements gauges.
@@ -183,13 +159,6 @@ func (s *Server) activeHeartbeatTimers() float64 {
 		return 0
 	}
 	return float64(s.ttl.active())
-}
-
-// count is how many evaluations are parked.
-func (b *blockedEvals) count() int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return len(b.byJob)
 }
 
 // active is how many nodes have an armed TTL timer.

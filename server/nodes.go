@@ -42,7 +42,7 @@ func (s *Server) RegisterNode(ctx context.Context, node *structs.Node) (*structs
 			n.SchedulingEligibility = old.SchedulingEligibility
 		}
 		evals, release := s.nodeEventEvals(n.Id, true)
-		idx, err := s.raft.propose(ctx, &structs.LogCommand{
+		idx, err := s.raft.Propose(ctx, &structs.LogCommand{
 			Command: &structs.LogCommand_NodeUpsert{NodeUpsert: &structs.NodeUpsert{Node: n, Evals: evals}},
 		})
 		release()
@@ -70,7 +70,7 @@ func (s *Server) Heartbeat(ctx context.Context, nodeID, secretID string) (*struc
 		idx := s.state.Index()
 		if node.Status != structs.NodeStatusReady {
 			evals, release := s.nodeEventEvals(nodeID, true)
-			idx, err = s.raft.propose(ctx, &structs.LogCommand{
+			idx, err = s.raft.Propose(ctx, &structs.LogCommand{
 				Command: &structs.LogCommand_NodeStatus{NodeStatus: &structs.NodeStatusUpdate{
 					NodeId: nodeID, Status: structs.NodeStatusReady, Evals: evals,
 				}},
@@ -95,7 +95,7 @@ func (s *Server) Heartbeat(ctx context.Context, nodeID, secretID string) (*struc
 // the peer set changes, so a reply costs nothing per server.
 func (s *Server) heartbeatReply(nodeID string, idx uint64) *structs.NodeUpdateResponse {
 	ttl := s.ttl.reset(nodeID)
-	servers := s.raft.peers.addresses()
+	servers := s.raft.Peers().Addrs()
 	if len(servers) == 0 {
 		servers = []string{s.self.Addr}
 	}
@@ -142,7 +142,7 @@ func (s *Server) reapExpiredNodes(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case nodeID := <-s.expired:
-			if !s.raft.isLeader() {
+			if !s.raft.IsLeader() {
 				continue
 			}
 			switch node := s.node(nodeID); {
@@ -225,7 +225,7 @@ func (s *Server) updateAllocations(ctx context.Context, nodeID, secretID string,
 	if len(upd) == 0 {
 		return s.state.Index(), nil
 	}
-	return s.raft.propose(ctx, &structs.LogCommand{
+	return s.raft.Propose(ctx, &structs.LogCommand{
 		Command: &structs.LogCommand_AllocClientUpdate{AllocClientUpdate: &structs.AllocClientUpdate{Allocations: upd}},
 	})
 }

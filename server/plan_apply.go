@@ -25,7 +25,7 @@ type planOutcome struct {
 
 // proposer is the raft node as the leader's services use it.
 type proposer interface {
-	propose(ctx context.Context, cmd *structs.LogCommand) (uint64, error)
+	Propose(ctx context.Context, cmd *structs.LogCommand) (uint64, error)
 }
 
 // planApplier is the leader's single committer of plans: it re-checks each
@@ -88,7 +88,7 @@ func (p *planApplier) apply(ctx context.Context, plan *structs.Plan) (*structs.P
 		res.AllocIndex = snap.Index()
 		return res, nil
 	}
-	idx, err := p.raft.propose(ctx, &structs.LogCommand{
+	idx, err := p.raft.Propose(ctx, &structs.LogCommand{
 		Command: &structs.LogCommand_PlanApply{PlanApply: &structs.PlanApply{
 			Result: withoutJobs(res, plan.Job), Job: plan.Job, NewEvals: preemptedEvals(snap, res),
 		}},
@@ -148,7 +148,7 @@ func (p *planApplier) trackRejections(ctx context.Context, nodes []string) {
 			continue
 		}
 		p.logger.Warn("node refused in too many plans, marking it ineligible", "node", id)
-		_, err := p.raft.propose(ctx, &structs.LogCommand{Command: &structs.LogCommand_NodeEligibility{
+		_, err := p.raft.Propose(ctx, &structs.LogCommand{Command: &structs.LogCommand_NodeEligibility{
 			NodeEligibility: &structs.NodeEligibilityUpdate{NodeId: id, Eligibility: structs.NodeIneligible},
 		}})
 		if err != nil {

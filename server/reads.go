@@ -76,7 +76,7 @@ func (s *Server) Region() string { return s.cfg.Region }
 func (s *Server) Datacenter() string { return s.cfg.Datacenter }
 
 // KnownLeader reports whether the server knows a cluster leader.
-func (s *Server) KnownLeader() bool { return s.raft.leaderID.Load() != 0 }
+func (s *Server) KnownLeader() bool { return s.raft.LeaderID() != 0 }
 
 // AdvertiseAddr is the RPC address other servers and clients are told to
 // use (Addr is the one the listener is bound to).
@@ -84,12 +84,12 @@ func (s *Server) AdvertiseAddr() string { return s.self.Addr }
 
 // RaftState returns the server's current raft term and last applied index.
 func (s *Server) RaftState() (term, applied uint64) {
-	return s.raft.term.Load(), s.raft.applied.Load()
+	return s.raft.Term(), s.raft.Applied()
 }
 
 // RaftConfigurationIndex is the raft index at which the peer set last
 // changed (through a configuration change or a snapshot).
-func (s *Server) RaftConfigurationIndex() uint64 { return s.raft.peers.index() }
+func (s *Server) RaftConfigurationIndex() uint64 { return s.raft.Peers().Index() }
 
 // LeaderAddr is the RPC address of the cluster leader, or "" when none is
 // known.

@@ -170,7 +170,7 @@ func (r *rpcServer) UpdateAllocations(ctx context.Context, req *structs.AllocUpd
 }
 
 func (r *rpcServer) ServerInfo(_ context.Context, req *structs.ServerInfoRequest) (*structs.ServerInfoResponse, error) {
-	if !r.s.raft.started.Load() {
+	if !r.s.raft.Started() {
 		r.s.sawPeer(req.GetSelf())
 	}
 	return r.s.serverInfo(), nil
@@ -200,13 +200,13 @@ func (r *rpcServer) RemoveRaftPeer(ctx context.Context, req *structs.RemoveRaftP
 func (r *rpcServer) RaftConfiguration(ctx context.Context, req *structs.RaftConfigurationRequest) (*structs.RaftConfigurationResponse, error) {
 	ctx = callCtx(ctx, req.GetOptions())
 	if isStale(ctx) {
-		return r.s.localRaftConfiguration(), nil
+		return r.s.raft.LocalConfiguration(), nil
 	}
-	if !r.s.raft.isLeader() {
+	if !r.s.raft.IsLeader() {
 		// Forwarded here by a server that thought this one leads.
 		return nil, rpcerr.To(ErrNotLeader)
 	}
-	resp, err := r.s.leaderRaftConfiguration(ctx)
+	resp, err := r.s.raft.LeaderConfiguration(ctx)
 	return resp, rpcerr.To(err)
 }
 

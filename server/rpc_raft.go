@@ -55,15 +55,15 @@ func (r *rpcServer) Raft(stream structs.Drover_RaftServer) error {
 		if m.GetType() == raftpb.MessageType_MsgSnap {
 			return rpcerr.To(fmt.Errorf("%w: snapshots travel through InstallSnapshot", ErrBadRequest))
 		}
-		if err := r.s.raft.step(ctx, m, in.m.GetFromAddr()); err != nil {
+		if err := r.s.raft.Step(ctx, m, in.m.GetFromAddr()); err != nil {
 			return rpcerr.To(err)
 		}
 	}
 }
 
-// InstallSnapshot receives a snapshot the leader streams to this server:
-// the MsgSnap first, then the stream's bytes. The stream is written to the
-// snapshot store and checked whole before raft sees the message.
+// InstallSnapshot receives a raft snapshot the leader streams to this
+// server: the MsgSnap first, then the stream's bytes, which the raft node
+// writes to its snapshot store and checks whole before raft sees them.
 func (r *rpcServer) InstallSnapshot(stream structs.Drover_InstallSnapshotServer) error {
 	first, err := stream.Recv()
 	if err != nil {
@@ -73,59 +73,15 @@ func (r *rpcServer) InstallSnapshot(stream structs.Drover_InstallSnapshotServer)
 	if err := proto.Unmarshal(first.GetMessage(), m); err != nil {
 		return rpcerr.To(fmt.Errorf("%w: snapshot message: %w", ErrBadRequest, err))
 	}
-	meta := m.GetSnapshot().GetMetadata()
-	if m.GetType() != raftpb.MessageType_MsgSnap || meta.GetIndex() == 0 {
-		return rpcerr.To(fmt.Errorf("%w: InstallSnapshot carries a snapshot message", ErrBadRequest))
-	}
-	rn := r.s.raft
-	sink, err := rn.snaps.create(meta.GetIndex(), meta.GetTerm())
-	if err != nil {
-		return rpcerr.To(err)
-	}
-	for {
+	next := func() ([]byte, error) {
 		c, err := stream.Recv()
-		if errors.Is(err, io.EOF) {
-			break
-		}
 		if err == nil && r.s.stopCtx.Err() != nil {
 			err = ErrShutdown
 		}
-		if err == nil {
-			_, err = sink.Write(c.GetData())
-		}
-		if err != nil {
-			sink.abort()
-			return rpcerr.To(err)
-		}
+		return c.GetData(), err
 	}
-	data, err := sink.commit()
-	if err != nil {
+	if err := r.s.raft.ReceiveSnapshot(stream.Context(), m, first.GetFromAddr(), next); err != nil {
 		return rpcerr.To(err)
 	}
-	if err := r.checkSnapshot(data, meta.GetIndex()); err != nil {
-		return rpcerr.To(err)
-	}
-	m.Snapshot.Data = data
-	if err := rn.step(stream.Context(), m, first.GetFromAddr()); err != nil {
-		return rpcerr.To(err)
-	}
-	rn.cfg.logger.Info("raft snapshot received", "index", meta.GetIndex(), "from", fmt.Sprintf("%x", m.GetFrom()))
 	return stream.SendAndClose(&structs.Empty{})
-}
-
-// checkSnapshot verifies a received snapshot stream end to end.
-func (r *rpcServer) checkSnapshot(data []byte, index uint64) error {
-	rc, err := r.s.raft.snaps.open(data)
-	if err != nil {
-		return err
-	}
-	defer rc.Close()
-	hdr, err := verifySnapshot(rc)
-	if err != nil {
-		return fmt.Errorf("%w: %w", ErrBadRequest, err)
-	}
-	if hdr.Index != index {
-		return fmt.Errorf("%w: snapshot holds index %d, message says %d", ErrBadRequest, hdr.Index, index)
-	}
-	return nil
 }

@@ -121,7 +121,7 @@ func (s *Server) SetSchedulerConfiguration(ctx context.Context, c *structs.Sched
 	c = proto.Clone(c).(*structs.SchedulerConfiguration)
 	c.CreateIndex, c.ModifyIndex = 0, 0
 	err = s.leaderCall(ctx, func(ctx context.Context) error {
-		idx, err := s.raft.propose(ctx, &structs.LogCommand{Command: &structs.LogCommand_SchedulerConfigSet{
+		idx, err := s.raft.Propose(ctx, &structs.LogCommand{Command: &structs.LogCommand_SchedulerConfigSet{
 			SchedulerConfigSet: &structs.SchedulerConfigSet{Config: c, Cas: cas, CasIndex: casIndex},
 		}})
 		switch {
@@ -155,7 +155,7 @@ func (s *Server) primeSchedulerConfig(ctx context.Context) *structs.SchedulerCon
 		return c
 	}
 	c := s.defaultSchedulerConfig()
-	_, err := s.raft.propose(ctx, &structs.LogCommand{Command: &structs.LogCommand_SchedulerConfigSet{
+	_, err := s.raft.Propose(ctx, &structs.LogCommand{Command: &structs.LogCommand_SchedulerConfigSet{
 		SchedulerConfigSet: &structs.SchedulerConfigSet{Config: c, Cas: true, CasIndex: 0},
 	}})
 	if err != nil && !errors.Is(err, errConfigCASMismatch) {
@@ -170,10 +170,10 @@ func (s *Server) primeSchedulerConfig(ctx context.Context) *structs.SchedulerCon
 // schedulerConfigChanged implements applyListener: the broker follows
 // pause_eval_broker at once.
 func (s *Server) schedulerConfigChanged(c *structs.SchedulerConfiguration) {
-	if !s.raft.isLeader() {
+	if !s.raft.IsLeader() {
 		return
 	}
-	s.broker.setPaused(c.PauseEvalBroker)
+	s.broker.SetPaused(c.PauseEvalBroker)
 }
 
 // registrationRejected reports whether the scheduler configuration refuses
@@ -189,10 +189,10 @@ func (s *Server) cancelFolded(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-s.broker.cancelWake:
+		case <-s.broker.CancelWake():
 		}
 		for {
-			batch := s.broker.takeCancelable(cancelBatch)
+			batch := s.broker.TakeCancelable(cancelBatch)
 			if len(batch) == 0 {
 				break
 			}
@@ -212,7 +212,7 @@ func (s *Server) cancelFolded(ctx context.Context) {
 				continue
 			}
 			pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			_, err := s.raft.propose(pctx, &structs.LogCommand{
+			_, err := s.raft.Propose(pctx, &structs.LogCommand{
 				Command: &structs.LogCommand_EvalUpsert{EvalUpsert: &structs.EvalUpsert{Evals: upd}},
 			})
 			cancel()
@@ -265,7 +265,7 @@ func (s *Server) nodeEventEvals(nodeID string, joining bool) (evals []*structs.E
 			return
 		}
 		seen[k] = true
-		if id, ok := s.broker.pin(job.Namespace, job.Id); ok {
+		if id, ok := s.broker.Pin(job.Namespace, job.Id); ok {
 			pins = append(pins, pin{job.Namespace, job.Id, id})
 			return
 		}
@@ -276,7 +276,7 @@ func (s *Server) nodeEventEvals(nodeID string, joining bool) (evals []*structs.E
 	jobsForNode(s.state.Snapshot(), nodeID, joining, add)
 	return evals, func() {
 		for _, p := range pins {
-			s.broker.unpin(p.ns, p.job, p.eval)
+			s.broker.Unpin(p.ns, p.job, p.eval)
 		}
 	}
 }

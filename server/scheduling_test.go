@@ -66,8 +66,8 @@ func TestNodeStormCoalesces(t *testing.T) {
 	go func() {
 		defer sampler.Done()
 		for {
-			st := s.broker.stats()
-			worst.Store(max(worst.Load(), int64(st.ready+st.waiting+st.unacked)))
+			st := s.broker.Stats()
+			worst.Store(max(worst.Load(), int64(st.Ready+st.Waiting+st.Unacked)))
 			select {
 			case <-stop:
 				return
@@ -151,7 +151,7 @@ func TestPlanRaceIsPartlyRefusedAndRetried(t *testing.T) {
 	}
 	resp, err := s.RegisterJob(ctx, mockJob("web", 4))
 	require.NoError(t, err)
-	eval, token, err := s.broker.dequeue(ctx, map[string]bool{"service": true})
+	eval, token, err := s.broker.Dequeue(ctx, map[string]bool{"service": true})
 	require.NoError(t, err)
 	require.Equal(t, resp.EvalId, eval.Id)
 
@@ -162,7 +162,7 @@ func TestPlanRaceIsPartlyRefusedAndRetried(t *testing.T) {
 		now:        time.Now, logger: s.logger,
 	}
 	require.NoError(t, w.process(ctx, eval))
-	require.NoError(t, s.broker.ack(eval.Id, token))
+	require.NoError(t, s.broker.Ack(eval.Id, token))
 	require.Equal(t, int32(2), rs.passes.Load(), "the refused part was scheduled again on a fresh snapshot")
 
 	snap := s.state.Snapshot()
@@ -184,11 +184,7 @@ func TestPlanRaceIsPartlyRefusedAndRetried(t *testing.T) {
 func TestPauseEvalBrokerFollowsTheConfiguration(t *testing.T) {
 	s := schedTestServer(t, nil)
 	ctx := context.Background()
-	paused := func() bool {
-		s.broker.mu.Lock()
-		defer s.broker.mu.Unlock()
-		return s.broker.paused
-	}
+	paused := s.broker.Paused
 	require.False(t, paused())
 	_, _, err := s.SetSchedulerConfiguration(ctx, &structs.SchedulerConfiguration{PauseEvalBroker: true}, false, 0)
 	require.NoError(t, err)

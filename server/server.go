@@ -1,7 +1,10 @@
-// Package server is the server agent: a raft node with its FSM and state
-// store, gossip membership, the RPC endpoints with forwarding to the
-// leader and to other regions, and the leader's services (evaluation
-// broker, plan applier, scheduler workers, heartbeat timers, drainer, GC).
+// Package server is the server agent: the FSM over the state store
+// (package state), driven by a raft node (package raft) through the
+// raft.FSM contract; gossip membership; the RPC endpoints with forwarding
+// to the leader and to other regions; and the leader's services (the
+// evaluation broker and blocked evaluations of package broker, plan
+// applier, scheduler workers, heartbeat timers, drainer, membership
+// reconciliation, GC).
 package server
 
 import (
@@ -16,151 +19,17 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/keepalive"
 
-	"github.com/droverhq/drover/gc"
-	"github.com/droverhq/drover/heartbeat"
+	"github.com/droverhq/drover/server/broker"
 	"github.com/droverhq/drover/server/events"
+	"github.com/droverhq/drover/server/raft"
 	"github.com/droverhq/drover/server/state"
 	"github.com/droverhq/drover/store"
 	boltstore "github.com/droverhq/drover/store/bolt"
 	"github.com/droverhq/drover/structs"
-	"github.com/droverhq/drover/transport"
 	"github.com/droverhq/drover/transport/tcp"
-)
-
-// Config is what a server needs; the drover package builds it from
-// ServerOptions with defaults applied and validated.
-type Config struct {
-	Name       string
-	Region     string
-	Datacenter string
-	DataDir    string
-	Store      store.Store
-	BindAddr   string
-	// AdvertiseAddr is the RPC address other servers and clients are told;
-	// default the address the listener is bound to.
-	AdvertiseAddr string
-	Transport     transport.Transport
-
-	// BootstrapExpect is how many voting servers of the region must know
-	// each other before they bootstrap the cluster together.
-	BootstrapExpect int
-	// StaticPeers lists the RPC addresses of other servers to bootstrap or
-	// join with, for finding them without gossip.
-	StaticPeers []string
-
-	// DisableGossip turns serf off: the server then finds others only
-	// through StaticPeers and cannot federate.
-	DisableGossip bool
-	// SerfBindAddr is the gossip listen address (host:port; port 0 picks one).
-	SerfBindAddr string
-	// SerfAdvertiseAddr is the gossip address others are told; default the bound one.
-	SerfAdvertiseAddr string
-	// RetryJoin lists gossip addresses to join at start, tried every
-	// RetryInterval; RetryMax > 0 bounds the attempts, after which the
-	// server stops with an error.
-	RetryJoin     []string
-	RetryMax      int
-	RetryInterval time.Duration
-	// Encrypt is the base64 gossip key used on first start.
-	Encrypt string
-	// RejoinAfterLeave lets a server that left rejoin when restarted.
-	RejoinAfterLeave bool
-	// DeadServerThreshold is how long a server must have been failed in the
-	// gossip pool before the leader removes it from the raft peer set.
-	DeadServerThreshold time.Duration
-	// AuthoritativeRegion is the region holding global configuration.
-	AuthoritativeRegion string
-	// NonVoting makes the server a raft learner: it replicates and serves
-	// stale reads but never votes, and never bootstraps a cluster.
-	NonVoting bool
-
-	NumSchedulers     int
-	EnabledSchedulers []string
-	// Scheduling holds the scheduler configuration's default, the host's
-	// custom schedulers, job versions kept and the plan rejection tracker.
-	Scheduling SchedulingConfig
-
-	Heartbeat heartbeat.Config
-	// FailoverTTLPinned means the operator chose Heartbeat.FailoverTTL and
-	// it is used even when unsafe for the cluster size.
-	FailoverTTLPinned bool
-
-	RaftMultiplier         int
-	RaftSnapshotThreshold  uint64
-	RaftSnapshotInterval   time.Duration
-	RaftTrailingLogs       uint64
-	RaftBoltNoFreelistSync bool
-	// LeaderWait bounds how long a call waits for a leader before failing
-	// with ErrNoLeader. Default five election timeouts.
-	LeaderWait time.Duration
-
-	JobDefaultPriority int
-	JobMaxPriority     int
-	// JobMaxCount bounds the sum of a job's group counts at registration
-	// (job_max_count): 0 means structs.DefaultJobMaxCount, a negative
-	// value no limit.
-	JobMaxCount int
-
-	// GC holds the garbage-collection thresholds; JobGCInterval is how often
-	// jobs are collected (evaluations and nodes use fixed intervals).
-	GC            gc.Config
-	JobGCInterval time.Duration
-
-	// ACL configures access control lists.
-	ACL ACLConfig
-	// TLS, when set, is the mutual TLS material every RPC connection is
-	// authenticated with; Transport must have been built with it (a
-	// tcp.Transport whose Material it is). With VerifyServerHostname, a
-	// peer's certificate must name its role and region: servers take part
-	// in raft and forwarding only with server.<region>.nomad, and node calls
-	// need client.<region>.nomad or the server name.
-	TLS                  *tcp.Material
-	VerifyServerHostname bool
-	// RPCHandshakeTimeout bounds a peer's TLS handshake. Default 5s.
-	RPCHandshakeTimeout time.Duration
-
-	// DisableEventBroker turns the event stream off; EventBufferSize is
-	// how many applied entries' events are kept for subscribers.
-	DisableEventBroker bool
-	EventBufferSize    int
-
-	Logger     *slog.Logger
-	Registerer prometheus.Registerer
-
-	// Clock is the time source recorded in raft entries and used by GC.
-	// Default time.Now; tests inject their own.
-	Clock func() time.Time
-}
-
-// electionTimeout is the raft election timeout at the configured multiplier.
-func (c *Config) electionTimeout() time.Duration {
-	return baseTick * time.Duration(max(c.RaftMultiplier, 1)) * electionTicks
-}
-
-func (c *Config) leaderWait() time.Duration {
-	if c.LeaderWait > 0 {
-		return c.LeaderWait
-	}
-	return 5 * c.electionTimeout()
-}
-
-// retryInterval is how often a call waiting for a leader looks again.
-func (c *Config) retryInterval() time.Duration {
-	return c.electionTimeout() / 10
-}
-
-// raft timing at raft_multiplier 1: a 100 ms tick, election after 10 ticks.
-const (
-	baseTick       = 100 * time.Millisecond
-	electionTicks  = 10
-	heartbeatTicks = 1
-	proposeTimeout = 30 * time.Second
-	// maxBlockingQuery caps how long a blocking read waits.
-	maxBlockingQuery = 5 * time.Minute
 )
 
 // Server is a running server agent.
@@ -173,11 +42,11 @@ type Server struct {
 	ownsStore bool
 	state     *state.Store
 	fsm       *fsm
-	raft      *raftNode
+	raft      *raft.Node
 	gossip    *gossip
 	pool      *connPool
-	broker    *evalBroker
-	blocked   *blockedEvals
+	broker    *broker.Broker
+	blocked   *broker.Blocked
 	ttl       *ttlTracker
 	applier   *planApplier
 	metrics   *metrics
@@ -276,16 +145,15 @@ func New(cfg Config) (*Server, error) {
 		s.closeStore()
 		return nil, err
 	}
-	var snaps snapshotStore = memSnapshots{}
+	var snaps raft.SnapshotStore = raft.MemSnapshots{}
 	if cfg.DataDir != "" {
-		if snaps, err = newDirSnapshots(filepath.Join(cfg.DataDir, "server", "snapshots")); err != nil {
+		if snaps, err = raft.NewDirSnapshots(filepath.Join(cfg.DataDir, "server", "snapshots")); err != nil {
 			s.closeStore()
 			return nil, err
 		}
 	}
-	s.broker = newEvalBroker(3, time.Second, s.evalFailed)
-	s.broker.now = cfg.Clock
-	s.blocked = newBlockedEvals()
+	s.broker = broker.New(broker.Config{DeliveryLimit: 3, NackDelay: time.Second, OnFailed: s.evalFailed, CoreType: coreEvalType, Now: cfg.Clock})
+	s.blocked = broker.NewBlocked()
 	s.ttl = newTTLTracker(cfg.Heartbeat, cfg.FailoverTTLPinned, s.logger, s.nodeExpired)
 
 	ln, err := cfg.Transport.Listen(cfg.BindAddr)
@@ -306,33 +174,30 @@ func New(cfg Config) (*Server, error) {
 	s.fsm = &fsm{state: s.state, listener: s}
 
 	mult := max(cfg.RaftMultiplier, 1)
-	s.raft = newRaftNode(raftConfig{
-		id:             id,
-		self:           s.self,
-		snapThreshold:  cfg.RaftSnapshotThreshold,
-		snapInterval:   cfg.RaftSnapshotInterval,
-		trailingLogs:   cfg.RaftTrailingLogs,
-		proposeTimeout: proposeTimeout,
-		leaderWait:     cfg.leaderWait(),
-		now:            cfg.Clock,
-		logger:         s.logger,
-		onCommit:       func(d time.Duration) { s.metrics.commitTime.Observe(d.Seconds()) },
-		onLeaderID:     func(uint64) { s.metrics.leaderChanges.Inc() },
-		onLeaderChange: func(l bool) {
+	s.raft = raft.NewNode(raft.Config{
+		ID:                id,
+		Self:              s.self,
+		BaseTick:          baseTick * time.Duration(mult),
+		ElectionTicks:     electionTicks,
+		HeartbeatTicks:    heartbeatTicks,
+		MaxSizePerMsg:     1 << 20,
+		MaxInflightMsgs:   256,
+		SnapshotThreshold: cfg.RaftSnapshotThreshold,
+		SnapshotInterval:  cfg.RaftSnapshotInterval,
+		TrailingLogs:      cfg.RaftTrailingLogs,
+		ProposeTimeout:    proposeTimeout,
+		LeaderWait:        cfg.leaderWait(),
+		Now:               cfg.Clock,
+		Logger:            s.logger,
+		Metrics:           s.metrics.raft,
+		OnLeaderChange: func(l bool) {
 			select {
 			case s.leaderEvents <- l:
 			case <-s.stopCtx.Done():
 			}
 		},
-		onCaughtUp:      func() { s.readyOnce.Do(func() { close(s.ready) }) },
-		metrics:         s.metrics,
-		baseTick:        baseTick * time.Duration(mult),
-		electionTicks:   electionTicks,
-		heartbeatTicks:  heartbeatTicks,
-		maxSizePerMsg:   1 << 20,
-		maxInflightMsgs: 256,
+		OnCaughtUp: func() { s.readyOnce.Do(func() { close(s.ready) }) },
 	}, s.store, s.fsm, snaps, s.pool)
-	s.raft.transport.sent = func() { s.metrics.snapshots.WithLabelValues("sent").Inc() }
 	s.applier = s.newPlanApplier()
 
 	s.grpc = grpc.NewServer(
@@ -357,15 +222,15 @@ func New(cfg Config) (*Server, error) {
 			return nil, err
 		}
 	}
-	has, err := hasState(s.store)
+	has, err := raft.HasState(s.store)
 	if err == nil {
 		switch {
 		case has:
-			err = s.startRaft(startRestart, nil)
+			err = s.startRaft(raft.StartRestart, nil)
 		case s.left:
 			// A server that left stays out: no raft until it is told to rejoin.
 		case cfg.BootstrapExpect <= 1 && len(cfg.StaticPeers) == 0 && len(cfg.RetryJoin) == 0 && !cfg.NonVoting:
-			err = s.startRaft(startBootstrap, []*structs.RaftPeer{s.self})
+			err = s.startRaft(raft.StartBootstrap, []*structs.RaftPeer{s.self})
 		}
 	}
 	if err != nil {
@@ -389,7 +254,7 @@ func New(cfg Config) (*Server, error) {
 	go func() {
 		defer s.bgWG.Done()
 		select {
-		case <-s.raft.donec:
+		case <-s.raft.Done():
 			if err := s.raft.Err(); err != nil {
 				s.setErr(err)
 				go s.Shutdown(context.Background())
@@ -397,7 +262,7 @@ func New(cfg Config) (*Server, error) {
 		case <-s.stopCtx.Done():
 		}
 	}()
-	if !s.raft.started.Load() && !s.left {
+	if !s.raft.Started() && !s.left {
 		s.bgWG.Add(1)
 		go func() {
 			defer s.bgWG.Done()
@@ -471,15 +336,15 @@ func (s *Server) loadMeta() error {
 	return nil
 }
 
-// startRaft starts the raft node in mode and its loop.
-func (s *Server) startRaft(mode startMode, bootstrap []*structs.RaftPeer) error {
-	if err := s.raft.start(mode, bootstrap); err != nil {
+// startRaft starts the raft node in mode.
+func (s *Server) startRaft(mode raft.StartMode, bootstrap []*structs.RaftPeer) error {
+	if err := s.raft.Start(mode, bootstrap); err != nil {
 		return err
 	}
-	if mode == startBootstrap {
+	if mode == raft.StartBootstrap {
 		s.logger.Info("bootstrapping the cluster", "servers", len(bootstrap))
 	}
-	return s.raft.launch()
+	return nil
 }
 
 // Addr is the address the server's RPC listener is bound to.
@@ -507,7 +372,7 @@ func (s *Server) setErr(err error) {
 }
 
 // IsLeader reports whether this server currently leads the cluster.
-func (s *Server) IsLeader() bool { return s.raft.isLeader() }
+func (s *Server) IsLeader() bool { return s.raft.IsLeader() }
 
 // WaitForLeader blocks until the server is Ready or ctx is done.
 func (s *Server) WaitForLeader(ctx context.Context) error {
@@ -537,7 +402,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			s.grpc.Stop()
 			<-stopped
 		}
-		s.raft.stop()
+		s.raft.Stop()
 		if s.gossip != nil {
 			s.gossip.shutdown()
 		}
@@ -567,10 +432,10 @@ func (s *Server) closeStore() {
 // queryMeta describes a read served at index: whether a leader is known and
 // how long ago this server last heard from it.
 func (s *Server) queryMeta(index uint64) *structs.QueryMeta {
-	m := &structs.QueryMeta{Index: index, KnownLeader: s.raft.leaderID.Load() != 0}
-	if m.KnownLeader && !s.raft.isLeader() {
-		if t := s.raft.lastContact.Load(); t != 0 {
-			m.LastContactMs = time.Since(time.Unix(0, t)).Milliseconds()
+	m := &structs.QueryMeta{Index: index, KnownLeader: s.raft.LeaderID() != 0}
+	if m.KnownLeader && !s.raft.IsLeader() {
+		if t := s.raft.LastContact(); !t.IsZero() {
+			m.LastContactMs = time.Since(t).Milliseconds()
 		}
 	}
 	return m

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/droverhq/drover/scheduler"
+	"github.com/droverhq/drover/server/broker"
 	"github.com/droverhq/drover/server/state"
 	"github.com/droverhq/drover/structs"
 )
@@ -21,7 +22,7 @@ const maxPlanAttempts = 5
 // worker takes evaluations from the broker, runs the job type's scheduler on
 // a fresh snapshot, submits the plan, and records the evaluation's outcome.
 type worker struct {
-	broker     *evalBroker
+	broker     *broker.Broker
 	applier    *planApplier
 	state      *state.Store
 	raft       proposer
@@ -41,7 +42,7 @@ type worker struct {
 // run processes evaluations until ctx is done.
 func (w *worker) run(ctx context.Context) {
 	for {
-		eval, token, err := w.broker.dequeue(ctx, w.types)
+		eval, token, err := w.broker.Dequeue(ctx, w.types)
 		if err != nil {
 			return
 		}
@@ -54,10 +55,10 @@ func (w *worker) run(ctx context.Context) {
 			if ctx.Err() == nil && !errors.Is(err, scheduler.ErrInterrupted) {
 				w.logger.Warn("evaluation failed, will retry", "eval", eval.Id, "job", eval.JobId, "error", err)
 			}
-			_ = w.broker.nack(eval.Id, token)
+			_ = w.broker.Nack(eval.Id, token)
 			continue
 		}
-		_ = w.broker.ack(eval.Id, token)
+		_ = w.broker.Ack(eval.Id, token)
 	}
 }
 
@@ -172,7 +173,7 @@ func (w *worker) finish(ctx context.Context, eval *structs.Evaluation, d *schedu
 			}
 		}
 	}
-	_, err := w.raft.propose(ctx, &structs.LogCommand{
+	_, err := w.raft.Propose(ctx, &structs.LogCommand{
 		Command: &structs.LogCommand_EvalUpsert{EvalUpsert: &structs.EvalUpsert{Evals: evals}},
 	})
 	return err

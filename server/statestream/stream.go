@@ -1,4 +1,20 @@
-package server
+// Package statestream is the format of a server's whole state at one raft
+// index written as a byte stream: the content of every raft snapshot file,
+// what a leader streams to a follower too far behind, and what an operator
+// backup (Server.Backup, Server.Restore) holds. It is one format so that a
+// backup is exactly what a raft snapshot would hold.
+//
+// The layout:
+//
+//	magic "DRVRSNP1"
+//	frame: SnapshotHeader (index, term, conf state, raft peers)
+//	frame: SnapshotRecord, one per object (one element of a StateSnapshot field)
+//	frame: SnapshotRecord with field 0: the record count and the CRC-32C of every byte before it
+//
+// A frame is a uvarint length followed by that many bytes of protobuf. The
+// stream is written and read one object at a time, so no step holds the
+// whole encoding in memory.
+package statestream
 
 import (
 	"bufio"
@@ -16,42 +32,31 @@ import (
 	"github.com/droverhq/drover/structs"
 )
 
-// A snapshot stream holds the whole state of a server at one raft index. It
-// is what raft snapshots are made of, what a leader streams to a follower
-// that is too far behind, and what an operator backup contains:
-//
-//	magic "DRVRSNP1"
-//	frame: SnapshotHeader (index, term, conf state, raft peers)
-//	frame: SnapshotRecord, one per object (one element of a StateSnapshot field)
-//	frame: SnapshotRecord with field 0: the record count and the CRC-32C of every byte before it
-//
-// A frame is a uvarint length followed by that many bytes of protobuf. The
-// stream is written and read one object at a time, so no step holds the
-// whole encoding in memory.
-const snapshotMagic = "DRVRSNP1"
+// magic opens every stream.
+const magic = "DRVRSNP1"
 
-// snapshotVersion is the stream layout this package writes and reads.
-const snapshotVersion = 1
+// version is the stream layout this package writes and reads.
+const version = 1
 
-// maxSnapshotFrame bounds one frame of a stream read from disk or the
+// maxFrame bounds one frame of a stream read from disk or the
 // network: a bigger frame means the stream is damaged.
-const maxSnapshotFrame = 64 << 20
+const maxFrame = 64 << 20
 
-// ErrBadSnapshot is returned when a snapshot or backup stream is damaged,
-// truncated or of an unknown version.
-var ErrBadSnapshot = errors.New("bad snapshot stream")
+// ErrBadStream is returned when a stream (in a raft snapshot file, from a
+// leader, or a backup) is damaged, truncated or of an unknown version.
+var ErrBadStream = errors.New("bad snapshot stream")
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-// writeSnapshot writes hdr and every object of st to w as a snapshot stream.
-func writeSnapshot(w io.Writer, hdr *structs.SnapshotHeader, st *structs.StateSnapshot) error {
+// Write writes hdr and every object of st to w as a stream.
+func Write(w io.Writer, hdr *structs.SnapshotHeader, st *structs.StateSnapshot) error {
 	bw := bufio.NewWriterSize(w, 256<<10)
-	sw := &snapshotWriter{w: bw, crc: crc32.New(castagnoli)}
-	if _, err := sw.write([]byte(snapshotMagic)); err != nil {
+	sw := &writer{w: bw, crc: crc32.New(castagnoli)}
+	if _, err := sw.write([]byte(magic)); err != nil {
 		return err
 	}
 	hdr = proto.CloneOf(hdr)
-	hdr.Version = snapshotVersion
+	hdr.Version = version
 	if err := sw.frame(hdr); err != nil {
 		return err
 	}
@@ -129,13 +134,13 @@ func writeSnapshot(w io.Writer, hdr *structs.SnapshotHeader, st *structs.StateSn
 // stateIndexField is StateSnapshot's index field, which the header carries.
 const stateIndexField = 1
 
-type snapshotWriter struct {
+type writer struct {
 	w   io.Writer
 	crc hash.Hash32
 	buf []byte
 }
 
-func (sw *snapshotWriter) write(p []byte) (int, error) {
+func (sw *writer) write(p []byte) (int, error) {
 	if sw.crc != nil {
 		sw.crc.Write(p)
 	}
@@ -146,7 +151,7 @@ func (sw *snapshotWriter) write(p []byte) (int, error) {
 	return n, nil
 }
 
-func (sw *snapshotWriter) frame(m proto.Message) error {
+func (sw *writer) frame(m proto.Message) error {
 	var err error
 	sw.buf, err = proto.MarshalOptions{Deterministic: true}.MarshalAppend(sw.buf[:0], m)
 	if err != nil {
@@ -161,72 +166,75 @@ func (sw *snapshotWriter) frame(m proto.Message) error {
 	return err
 }
 
-// snapshotReader reads a snapshot stream frame by frame, checking its
-// checksum as it goes.
-type snapshotReader struct {
+// Reader reads a stream record by record, checking its checksum as it
+// goes; an operator restore uses it to pass records on without decoding
+// the whole state.
+type Reader struct {
 	r   *bufio.Reader
 	crc hash.Hash32
 	buf []byte
 }
 
-func newSnapshotReader(r io.Reader) (*snapshotReader, *structs.SnapshotHeader, error) {
-	sr := &snapshotReader{r: bufio.NewReaderSize(r, 256<<10), crc: crc32.New(castagnoli)}
-	magic := make([]byte, len(snapshotMagic))
-	if _, err := io.ReadFull(sr.r, magic); err != nil {
-		return nil, nil, fmt.Errorf("%w: reading magic: %w", ErrBadSnapshot, err)
+// NewReader reads the stream's magic and header from r and returns a
+// Reader positioned at the first record.
+func NewReader(r io.Reader) (*Reader, *structs.SnapshotHeader, error) {
+	sr := &Reader{r: bufio.NewReaderSize(r, 256<<10), crc: crc32.New(castagnoli)}
+	head := make([]byte, len(magic))
+	if _, err := io.ReadFull(sr.r, head); err != nil {
+		return nil, nil, fmt.Errorf("%w: reading magic: %w", ErrBadStream, err)
 	}
-	if string(magic) != snapshotMagic {
-		return nil, nil, fmt.Errorf("%w: not a drover snapshot", ErrBadSnapshot)
+	if string(head) != magic {
+		return nil, nil, fmt.Errorf("%w: not a drover snapshot", ErrBadStream)
 	}
-	sr.crc.Write(magic)
+	sr.crc.Write(head)
 	hdr := &structs.SnapshotHeader{}
 	if err := sr.frame(hdr); err != nil {
 		return nil, nil, err
 	}
-	if hdr.Version != snapshotVersion {
-		return nil, nil, fmt.Errorf("%w: version %d, this server reads %d", ErrBadSnapshot, hdr.Version, snapshotVersion)
+	if hdr.Version != version {
+		return nil, nil, fmt.Errorf("%w: version %d, this server reads %d", ErrBadStream, hdr.Version, version)
 	}
 	return sr, hdr, nil
 }
 
-func (sr *snapshotReader) frame(m proto.Message) error {
+func (sr *Reader) frame(m proto.Message) error {
 	before := sr.crc.Sum32()
 	size, err := binary.ReadUvarint(byteCounter{sr})
 	if err != nil {
-		return fmt.Errorf("%w: %w", ErrBadSnapshot, noEOF(err))
+		return fmt.Errorf("%w: %w", ErrBadStream, noEOF(err))
 	}
-	if size > maxSnapshotFrame {
-		return fmt.Errorf("%w: frame of %d bytes", ErrBadSnapshot, size)
+	if size > maxFrame {
+		return fmt.Errorf("%w: frame of %d bytes", ErrBadStream, size)
 	}
 	if uint64(cap(sr.buf)) < size {
 		sr.buf = make([]byte, size)
 	}
 	sr.buf = sr.buf[:size]
 	if _, err := io.ReadFull(sr.r, sr.buf); err != nil {
-		return fmt.Errorf("%w: %w", ErrBadSnapshot, noEOF(err))
+		return fmt.Errorf("%w: %w", ErrBadStream, noEOF(err))
 	}
 	sr.crc.Write(sr.buf)
 	if err := proto.Unmarshal(sr.buf, m); err != nil {
-		return fmt.Errorf("%w: %w", ErrBadSnapshot, err)
+		return fmt.Errorf("%w: %w", ErrBadStream, err)
 	}
 	if rec, ok := m.(*structs.SnapshotRecord); ok && rec.Field == 0 && rec.Crc32C != before {
-		return fmt.Errorf("%w: checksum mismatch", ErrBadSnapshot)
+		return fmt.Errorf("%w: checksum mismatch", ErrBadStream)
 	}
 	return nil
 }
 
 // next reads the next record; it returns io.EOF after a valid trailer.
-func (sr *snapshotReader) next(count *uint64) (*structs.SnapshotRecord, error) {
+func (sr *Reader) next(count *uint64) (*structs.SnapshotRecord, error) {
 	rec := &structs.SnapshotRecord{}
 	if err := sr.frame(rec); err != nil {
 		return nil, err
 	}
 	if rec.Field == 0 {
 		if rec.Count != *count {
-			return nil, fmt.Errorf("%w: trailer counts %d records, read %d", ErrBadSnapshot, rec.Count, *count)
+			return nil, fmt.Errorf("%w: trailer counts %d records, read %d", ErrBadStream, rec.Count, *count)
 		}
 		if _, err := sr.r.ReadByte(); err != io.EOF {
-			return nil, fmt.Errorf("%w: data after the trailer", ErrBadSnapshot)
+			return nil, fmt.Errorf("%w: data after the trailer", ErrBadStream)
 		}
 		return nil, io.EOF
 	}
@@ -234,22 +242,24 @@ func (sr *snapshotReader) next(count *uint64) (*structs.SnapshotRecord, error) {
 	return rec, nil
 }
 
-// readSnapshot decodes a whole snapshot stream.
-func readSnapshot(r io.Reader) (*structs.SnapshotHeader, *structs.StateSnapshot, error) {
-	sr, hdr, err := newSnapshotReader(r)
+// Read decodes a whole stream.
+func Read(r io.Reader) (*structs.SnapshotHeader, *structs.StateSnapshot, error) {
+	sr, hdr, err := NewReader(r)
 	if err != nil {
 		return nil, nil, err
 	}
 	st := &structs.StateSnapshot{}
-	if err := sr.records(func(rec *structs.SnapshotRecord) error { return mergeRecord(st, rec) }); err != nil {
+	if err := sr.Records(func(rec *structs.SnapshotRecord) error { return MergeRecord(st, rec) }); err != nil {
 		return nil, nil, err
 	}
 	st.Index = hdr.Index
 	return hdr, st, nil
 }
 
-// records calls f for every record up to a valid trailer.
-func (sr *snapshotReader) records(f func(*structs.SnapshotRecord) error) error {
+// Records calls f for every record up to a valid trailer; it fails with
+// ErrBadStream when the stream ends early, holds a damaged frame or does
+// not match its trailer.
+func (sr *Reader) Records(f func(*structs.SnapshotRecord) error) error {
 	var count uint64
 	for {
 		rec, err := sr.next(&count)
@@ -265,27 +275,27 @@ func (sr *snapshotReader) records(f func(*structs.SnapshotRecord) error) error {
 	}
 }
 
-// mergeRecord adds one record's object to st. Records of fields this
+// MergeRecord adds one record's object to st. Records of fields this
 // version does not know are kept as unknown fields, not dropped.
-func mergeRecord(st *structs.StateSnapshot, rec *structs.SnapshotRecord) error {
+func MergeRecord(st *structs.StateSnapshot, rec *structs.SnapshotRecord) error {
 	if err := (proto.UnmarshalOptions{Merge: true}).Unmarshal(rec.Data, st); err != nil {
-		return fmt.Errorf("%w: record of field %d: %w", ErrBadSnapshot, rec.Field, err)
+		return fmt.Errorf("%w: record of field %d: %w", ErrBadStream, rec.Field, err)
 	}
 	return nil
 }
 
-// verifySnapshot reads a stream to its end, checking framing, header,
+// Verify reads a stream to its end, checking framing, header,
 // record count and checksum without decoding the objects.
-func verifySnapshot(r io.Reader) (*structs.SnapshotHeader, error) {
-	sr, hdr, err := newSnapshotReader(r)
+func Verify(r io.Reader) (*structs.SnapshotHeader, error) {
+	sr, hdr, err := NewReader(r)
 	if err != nil {
 		return nil, err
 	}
-	return hdr, sr.records(func(*structs.SnapshotRecord) error { return nil })
+	return hdr, sr.Records(func(*structs.SnapshotRecord) error { return nil })
 }
 
 // byteCounter feeds the bytes of a uvarint through the reader's checksum.
-type byteCounter struct{ sr *snapshotReader }
+type byteCounter struct{ sr *Reader }
 
 func (b byteCounter) ReadByte() (byte, error) {
 	c, err := b.sr.r.ReadByte()

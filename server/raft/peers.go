@@ -1,6 +1,7 @@
-package server
+package raft
 
 import (
+	"cmp"
 	"slices"
 	"sort"
 	"sync"
@@ -11,12 +12,13 @@ import (
 	"github.com/droverhq/drover/structs"
 )
 
-// peerSet is the raft peer set as the log describes it: who the servers
+// PeerSet is the raft peer set as the log describes it: who the servers
 // are and where their RPC listens. It changes only when a configuration
 // change or a snapshot is applied, on the raft goroutine, so every server
 // holds the same set at the same index. Raft ids are never reused: a
-// removed id stays in removed and may not come back.
-type peerSet struct {
+// removed id stays in removed and may not come back. Its exported methods
+// read it; only the node changes it.
+type PeerSet struct {
 	mu      sync.RWMutex
 	peers   map[uint64]*structs.RaftPeer
 	removed map[uint64]bool
@@ -27,8 +29,8 @@ type peerSet struct {
 	changedAt uint64
 }
 
-func newPeerSet() *peerSet {
-	return &peerSet{peers: map[uint64]*structs.RaftPeer{}, removed: map[uint64]bool{}}
+func newPeerSet() *PeerSet {
+	return &PeerSet{peers: map[uint64]*structs.RaftPeer{}, removed: map[uint64]bool{}}
 }
 
 func encodePeer(p *structs.RaftPeer) []byte {
@@ -47,7 +49,7 @@ func decodePeer(b []byte) (*structs.RaftPeer, bool) {
 // admit decides whether a configuration change may be applied. A change
 // that is refused is applied with its node id zeroed, which raft ignores;
 // every server decides alike because the set is the same at that index.
-func (ps *peerSet) admit(cc *raftpb.ConfChange) bool {
+func (ps *PeerSet) admit(cc *raftpb.ConfChange) bool {
 	ps.mu.RLock()
 	defer ps.mu.RUnlock()
 	id := cc.GetNodeId()
@@ -73,7 +75,7 @@ func (ps *peerSet) admit(cc *raftpb.ConfChange) bool {
 }
 
 // apply records an admitted configuration change made at index.
-func (ps *peerSet) apply(index uint64, cc *raftpb.ConfChange) {
+func (ps *PeerSet) apply(index uint64, cc *raftpb.ConfChange) {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	ps.changedAt = index
@@ -103,7 +105,7 @@ func (ps *peerSet) apply(index uint64, cc *raftpb.ConfChange) {
 }
 
 // restore replaces the set with the one a snapshot at index recorded.
-func (ps *peerSet) restore(index uint64, peers []*structs.RaftPeer, removed []uint64) {
+func (ps *PeerSet) restore(index uint64, peers []*structs.RaftPeer, removed []uint64) {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	ps.changedAt = max(ps.changedAt, index)
@@ -118,7 +120,7 @@ func (ps *peerSet) restore(index uint64, peers []*structs.RaftPeer, removed []ui
 	ps.rebuildLocked()
 }
 
-func (ps *peerSet) rebuildLocked() {
+func (ps *PeerSet) rebuildLocked() {
 	ps.addrs = ps.addrs[:0:0]
 	for _, p := range ps.peers {
 		if p.Addr != "" {
@@ -128,15 +130,22 @@ func (ps *peerSet) rebuildLocked() {
 	sort.Strings(ps.addrs)
 }
 
-// snapshot returns the set's contents, sorted by id, for a snapshot header.
-func (ps *peerSet) snapshot() ([]*structs.RaftPeer, []uint64) {
+// List returns the peers, sorted by id.
+func (ps *PeerSet) List() []*structs.RaftPeer {
+	peers, _ := ps.Contents()
+	return peers
+}
+
+// Contents returns the peers, sorted by id, and the ids removed from the
+// set, sorted: what a raft snapshot's header records.
+func (ps *PeerSet) Contents() ([]*structs.RaftPeer, []uint64) {
 	ps.mu.RLock()
 	defer ps.mu.RUnlock()
 	peers := make([]*structs.RaftPeer, 0, len(ps.peers))
 	for _, p := range ps.peers {
 		peers = append(peers, proto.CloneOf(p))
 	}
-	slices.SortFunc(peers, func(a, b *structs.RaftPeer) int { return cmpUint(a.Id, b.Id) })
+	slices.SortFunc(peers, func(a, b *structs.RaftPeer) int { return cmp.Compare(a.Id, b.Id) })
 	removed := make([]uint64, 0, len(ps.removed))
 	for id := range ps.removed {
 		removed = append(removed, id)
@@ -145,25 +154,15 @@ func (ps *peerSet) snapshot() ([]*structs.RaftPeer, []uint64) {
 	return peers, removed
 }
 
-func cmpUint(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
-// get returns the peer with id, or nil.
-func (ps *peerSet) get(id uint64) *structs.RaftPeer {
+// Get returns the peer with id, or nil.
+func (ps *PeerSet) Get(id uint64) *structs.RaftPeer {
 	ps.mu.RLock()
 	defer ps.mu.RUnlock()
 	return ps.peers[id]
 }
 
-// byName returns the peer named name, or nil.
-func (ps *peerSet) byName(name string) *structs.RaftPeer {
+// ByName returns the peer named name, or nil.
+func (ps *PeerSet) ByName(name string) *structs.RaftPeer {
 	ps.mu.RLock()
 	defer ps.mu.RUnlock()
 	for _, p := range ps.peers {
@@ -174,29 +173,30 @@ func (ps *peerSet) byName(name string) *structs.RaftPeer {
 	return nil
 }
 
-// isRemoved reports whether id was removed from the set.
-func (ps *peerSet) isRemoved(id uint64) bool {
+// IsRemoved reports whether id was removed from the set.
+func (ps *PeerSet) IsRemoved(id uint64) bool {
 	ps.mu.RLock()
 	defer ps.mu.RUnlock()
 	return ps.removed[id]
 }
 
-// addresses returns every peer's RPC address; the caller must not modify it.
-func (ps *peerSet) addresses() []string {
+// Addrs returns every peer's RPC address, sorted; the caller must not
+// modify it.
+func (ps *PeerSet) Addrs() []string {
 	ps.mu.RLock()
 	defer ps.mu.RUnlock()
 	return ps.addrs
 }
 
-// len is the number of peers.
-func (ps *peerSet) len() int {
+// Len is the number of peers.
+func (ps *PeerSet) Len() int {
 	ps.mu.RLock()
 	defer ps.mu.RUnlock()
 	return len(ps.peers)
 }
 
-// index is the raft index of the set's last change.
-func (ps *peerSet) index() uint64 {
+// Index is the raft index of the set's last change.
+func (ps *PeerSet) Index() uint64 {
 	ps.mu.RLock()
 	defer ps.mu.RUnlock()
 	return ps.changedAt

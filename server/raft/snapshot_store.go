@@ -1,4 +1,4 @@
-package server
+package raft
 
 import (
 	"bufio"
@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,47 +14,56 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/droverhq/drover/internal/fsperm"
+	"github.com/droverhq/drover/server/statestream"
 	"github.com/droverhq/drover/structs"
 )
 
-// snapshotStore keeps the snapshot streams of one server. The data a raft
-// snapshot carries (raftpb.Snapshot.Data) is whatever commit returned: a
-// small reference to a file for dirSnapshots, the stream itself for
-// memSnapshots. Either way open turns it back into the stream.
-type snapshotStore interface {
-	// create starts a snapshot at index and term.
-	create(index, term uint64) (snapshotSink, error)
-	// open returns the stream of the snapshot that data describes.
-	open(data []byte) (io.ReadCloser, error)
-	// prune removes the snapshots older than the one data describes; newer
-	// ones (received from the leader, not yet applied) stay.
-	prune(keep []byte)
+// SnapshotStore keeps the raft snapshots of one server: each one a state
+// stream (package statestream) at one index. The data a raft snapshot
+// carries in the log store (raftpb.Snapshot.Data) is whatever Commit
+// returned: a small reference to a file for DirSnapshots, the stream
+// itself for MemSnapshots. Either way Open turns it back into the stream.
+type SnapshotStore interface {
+	// Create starts a raft snapshot at index and term.
+	Create(index, term uint64) (SnapshotSink, error)
+	// Open returns the stream of the raft snapshot that data describes.
+	Open(data []byte) (io.ReadCloser, error)
+	// Prune removes the raft snapshots older than the one data describes;
+	// newer ones (received from the leader, not yet applied) stay.
+	Prune(keep []byte)
 }
 
-// snapshotSink receives a snapshot stream; commit makes it durable.
-type snapshotSink interface {
+// SnapshotSink receives a raft snapshot's stream; Commit makes it durable.
+type SnapshotSink interface {
 	io.Writer
-	// commit makes the snapshot durable and returns the data to record in
+	// Commit makes the snapshot durable and returns the data to record in
 	// the raft snapshot.
-	commit() ([]byte, error)
-	// abort discards a snapshot that will not be committed.
-	abort()
+	Commit() ([]byte, error)
+	// Abort discards a snapshot that will not be committed.
+	Abort()
 }
 
-// dirSnapshots keeps each snapshot as a file of a directory: written to a
+// DirSnapshots keeps each raft snapshot as a file of a directory: written to a
 // temporary name, synced, then renamed, so a crash leaves either the whole
 // file or none.
-type dirSnapshots struct {
+type DirSnapshots struct {
 	dir string
 }
 
 const snapshotSuffix = ".snap"
 
-// newDirSnapshots keeps snapshots in dir, created 0700; a dir or snapshot
+// Permissions of the snapshot directory and files: they hold the cluster's
+// whole state, secrets of nodes included, so they are the server's alone.
+const (
+	snapshotDirMode  fs.FileMode = 0o700
+	snapshotFileMode fs.FileMode = 0o600
+)
+
+// NewDirSnapshots keeps snapshots in dir, created 0700; a dir or snapshot
 // files with looser permissions are tightened (the server logs that when
 // it prepares its data dir).
-func newDirSnapshots(dir string) (*dirSnapshots, error) {
-	if _, err := fsperm.Dir(dir, serverDirMode); err != nil {
+func NewDirSnapshots(dir string) (*DirSnapshots, error) {
+	if _, err := fsperm.Dir(dir, snapshotDirMode); err != nil {
 		return nil, fmt.Errorf("create snapshot dir: %w", err)
 	}
 	// Leftovers of snapshots that were being written when the server stopped.
@@ -63,18 +73,19 @@ func newDirSnapshots(dir string) (*dirSnapshots, error) {
 	}
 	snaps, _ := filepath.Glob(filepath.Join(dir, "*"+snapshotSuffix))
 	for _, f := range snaps {
-		if _, err := fsperm.File(f, serverFileMode); err != nil {
+		if _, err := fsperm.File(f, snapshotFileMode); err != nil {
 			return nil, fmt.Errorf("snapshot dir: %w", err)
 		}
 	}
-	return &dirSnapshots{dir: dir}, nil
+	return &DirSnapshots{dir: dir}, nil
 }
 
 func snapshotName(index, term uint64) string {
 	return fmt.Sprintf("%016x-%016x%s", term, index, snapshotSuffix)
 }
 
-func (d *dirSnapshots) create(index, term uint64) (snapshotSink, error) {
+// Create starts a raft snapshot file under a temporary name.
+func (d *DirSnapshots) Create(index, term uint64) (SnapshotSink, error) {
 	f, err := os.CreateTemp(d.dir, "*.tmp")
 	if err != nil {
 		return nil, fmt.Errorf("create snapshot file: %w", err)
@@ -82,7 +93,8 @@ func (d *dirSnapshots) create(index, term uint64) (snapshotSink, error) {
 	return &fileSink{dir: d.dir, f: f, w: bufio.NewWriterSize(f, 256<<10), index: index, term: term}, nil
 }
 
-func (d *dirSnapshots) open(data []byte) (io.ReadCloser, error) {
+// Open opens the file that data, a reference Commit returned, names.
+func (d *DirSnapshots) Open(data []byte) (io.ReadCloser, error) {
 	ref, err := decodeSnapshotRef(data)
 	if err != nil {
 		return nil, err
@@ -94,7 +106,9 @@ func (d *dirSnapshots) open(data []byte) (io.ReadCloser, error) {
 	return f, nil
 }
 
-func (d *dirSnapshots) prune(keep []byte) {
+// Prune removes the files of raft snapshots older than the one keep
+// refers to.
+func (d *DirSnapshots) Prune(keep []byte) {
 	ref, err := decodeSnapshotRef(keep)
 	if err != nil {
 		return
@@ -114,10 +128,10 @@ func (d *dirSnapshots) prune(keep []byte) {
 func decodeSnapshotRef(data []byte) (*structs.SnapshotRef, error) {
 	ref := &structs.SnapshotRef{}
 	if err := proto.Unmarshal(data, ref); err != nil {
-		return nil, fmt.Errorf("%w: snapshot reference: %w", ErrBadSnapshot, err)
+		return nil, fmt.Errorf("%w: snapshot reference: %w", statestream.ErrBadStream, err)
 	}
 	if ref.Name == "" || ref.Name != filepath.Base(ref.Name) || !strings.HasSuffix(ref.Name, snapshotSuffix) {
-		return nil, fmt.Errorf("%w: snapshot reference names %q", ErrBadSnapshot, ref.Name)
+		return nil, fmt.Errorf("%w: snapshot reference names %q", statestream.ErrBadStream, ref.Name)
 	}
 	return ref, nil
 }
@@ -136,7 +150,7 @@ func (s *fileSink) Write(p []byte) (int, error) {
 	return n, err
 }
 
-func (s *fileSink) commit() ([]byte, error) {
+func (s *fileSink) Commit() ([]byte, error) {
 	name := snapshotName(s.index, s.term)
 	err := errors.Join(s.w.Flush(), s.f.Sync())
 	if cerr := s.f.Close(); err == nil {
@@ -155,7 +169,7 @@ func (s *fileSink) commit() ([]byte, error) {
 	return proto.Marshal(&structs.SnapshotRef{Name: name, Index: s.index, Term: s.term, Size: s.size})
 }
 
-func (s *fileSink) abort() {
+func (s *fileSink) Abort() {
 	_ = s.f.Close()
 	_ = os.Remove(s.f.Name())
 }
@@ -169,19 +183,23 @@ func syncDir(dir string) error {
 	return d.Sync()
 }
 
-// memSnapshots keeps snapshots in the raft snapshot's data itself, for
-// servers without a data directory (an in-memory store).
-type memSnapshots struct{}
+// MemSnapshots keeps each raft snapshot's stream in the raft snapshot's
+// data itself, for servers without a data directory (an in-memory log
+// store).
+type MemSnapshots struct{}
 
-func (memSnapshots) create(uint64, uint64) (snapshotSink, error) { return &memSink{}, nil }
+// Create starts a raft snapshot held in memory.
+func (MemSnapshots) Create(uint64, uint64) (SnapshotSink, error) { return &memSink{}, nil }
 
-func (memSnapshots) open(data []byte) (io.ReadCloser, error) {
+// Open reads the stream that data is.
+func (MemSnapshots) Open(data []byte) (io.ReadCloser, error) {
 	return io.NopCloser(bytes.NewReader(data)), nil
 }
 
-func (memSnapshots) prune([]byte) {}
+// Prune does nothing: each raft snapshot lives in its own data.
+func (MemSnapshots) Prune([]byte) {}
 
 type memSink struct{ bytes.Buffer }
 
-func (m *memSink) commit() ([]byte, error) { return m.Bytes(), nil }
-func (m *memSink) abort()                  { m.Reset() }
+func (m *memSink) Commit() ([]byte, error) { return m.Bytes(), nil }
+func (m *memSink) Abort()                  { m.Reset() }

@@ -1,4 +1,4 @@
-package server
+package raft
 
 import (
 	"context"
@@ -8,17 +8,25 @@ import (
 	"sync"
 	"time"
 
-	"go.etcd.io/raft/v3"
+	etcdraft "go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/droverhq/drover/structs"
 )
 
+// Dialer connects a node to its peers: Dial returns an RPC client of
+// the server at addr once a connection to it is up, and fails without
+// sending anything when the server cannot be reached. The server's
+// connection pool implements it.
+type Dialer interface {
+	Dial(ctx context.Context, addr string) (structs.DroverClient, error)
+}
+
 // raftReporter is what the transport tells raft about delivery.
 type raftReporter interface {
 	ReportUnreachable(id uint64)
-	ReportSnapshot(id uint64, status raft.SnapshotStatus)
+	ReportSnapshot(id uint64, status etcdraft.SnapshotStatus)
 }
 
 // raftTransport carries raft messages to the other servers: one sender
@@ -29,8 +37,8 @@ type raftReporter interface {
 type raftTransport struct {
 	selfID   uint64
 	selfAddr string
-	pool     *connPool
-	snaps    snapshotStore
+	dialer   Dialer
+	snaps    SnapshotStore
 	logger   *slog.Logger
 	report   raftReporter
 	// sent is called after each snapshot a follower received whole.
@@ -54,10 +62,10 @@ const (
 	snapshotChunk = 256 << 10
 )
 
-func newRaftTransport(selfID uint64, selfAddr string, pool *connPool, snaps snapshotStore, logger *slog.Logger) *raftTransport {
+func newRaftTransport(selfID uint64, selfAddr string, dialer Dialer, snaps SnapshotStore, logger *slog.Logger) *raftTransport {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &raftTransport{
-		selfID: selfID, selfAddr: selfAddr, pool: pool, snaps: snaps, logger: logger,
+		selfID: selfID, selfAddr: selfAddr, dialer: dialer, snaps: snaps, logger: logger,
 		senders: map[uint64]*peerSender{}, learned: map[uint64]string{},
 		ctx: ctx, cancel: cancel,
 	}
@@ -140,7 +148,7 @@ func (t *raftTransport) send(msgs []*raftpb.Message) {
 		if s == nil {
 			t.report.ReportUnreachable(to)
 			if m.GetType() == raftpb.MessageType_MsgSnap {
-				t.report.ReportSnapshot(to, raft.SnapshotFailure)
+				t.report.ReportSnapshot(to, etcdraft.SnapshotFailure)
 			}
 			continue
 		}
@@ -149,7 +157,7 @@ func (t *raftTransport) send(msgs []*raftpb.Message) {
 			case s.snapc <- m:
 			default:
 				// One snapshot at a time per peer; raft asks again later.
-				t.report.ReportSnapshot(to, raft.SnapshotFailure)
+				t.report.ReportSnapshot(to, etcdraft.SnapshotFailure)
 			}
 			continue
 		}
@@ -288,7 +296,7 @@ func (s *peerSender) open(ctx context.Context, addr string) (structs.Drover_Raft
 	}
 	dctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
-	client, err := s.t.pool.ready(dctx, addr)
+	client, err := s.t.dialer.Dial(dctx, addr)
 	if err != nil {
 		return nil, err
 	}
@@ -325,9 +333,9 @@ func (s *peerSender) runSnapshots() {
 			return
 		case m := <-s.snapc:
 			err := s.sendSnapshot(m)
-			status := raft.SnapshotFinish
+			status := etcdraft.SnapshotFinish
 			if err != nil {
-				status = raft.SnapshotFailure
+				status = etcdraft.SnapshotFailure
 				s.t.logger.Warn("sending raft snapshot failed", "peer", fmt.Sprintf("%x", s.id),
 					"index", m.GetSnapshot().GetMetadata().GetIndex(), "error", err)
 				s.t.report.ReportUnreachable(s.id)
@@ -352,13 +360,13 @@ func (s *peerSender) sendSnapshot(m *raftpb.Message) error {
 		case <-ctx.Done():
 		}
 	}()
-	r, err := s.t.snaps.open(m.GetSnapshot().GetData())
+	r, err := s.t.snaps.Open(m.GetSnapshot().GetData())
 	if err != nil {
 		return err
 	}
 	defer r.Close()
 	dctx, dcancel := context.WithTimeout(ctx, 5*time.Second)
-	client, err := s.t.pool.ready(dctx, s.currentAddr())
+	client, err := s.t.dialer.Dial(dctx, s.currentAddr())
 	dcancel()
 	if err != nil {
 		return err

@@ -1,4 +1,4 @@
-package server
+package broker
 
 import (
 	"sync"
@@ -6,7 +6,7 @@ import (
 	"github.com/droverhq/drover/structs"
 )
 
-// blockedEvals holds evaluations that could not place everything, one per
+// Blocked holds evaluations that could not place everything, one per
 // job (the newest wins), until capacity they could use appears: a node of
 // a class they found eligible (or have not seen) joins, frees room or
 // changes. An evaluation whose constraints look at node-unique values
@@ -16,7 +16,7 @@ import (
 // change is not parked: the change it missed might let it place, so it
 // goes back to the broker at once. Without this, a node joining between
 // the scheduling pass and the blocked evaluation's commit would be missed.
-type blockedEvals struct {
+type Blocked struct {
 	mu      sync.Mutex
 	enabled bool
 	byJob   map[string]*structs.Evaluation
@@ -26,14 +26,15 @@ type blockedEvals struct {
 	classChange map[string]uint64
 }
 
-func newBlockedEvals() *blockedEvals {
-	return &blockedEvals{byJob: map[string]*structs.Evaluation{}, classChange: map[string]uint64{}}
+// NewBlocked returns a disabled set; SetEnabled turns it on.
+func NewBlocked() *Blocked {
+	return &Blocked{byJob: map[string]*structs.Evaluation{}, classChange: map[string]uint64{}}
 }
 
-// setEnabled turns tracking on or off. Turning it on at index treats every
+// SetEnabled turns tracking on or off. Turning it on at index treats every
 // evaluation blocked before index as having missed a change: a new leader
 // cannot know what happened while there was none.
-func (b *blockedEvals) setEnabled(on bool, index uint64) {
+func (b *Blocked) SetEnabled(on bool, index uint64) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.enabled = on
@@ -51,9 +52,9 @@ func wakes(e *structs.Evaluation, class string) bool {
 	return !known || eligible
 }
 
-// block parks an evaluation, reporting false when it must be retried now
+// Block parks an evaluation, reporting false when it must be retried now
 // instead: it was scheduled before a capacity change that may help it.
-func (b *blockedEvals) block(e *structs.Evaluation) bool {
+func (b *Blocked) Block(e *structs.Evaluation) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if !b.enabled {
@@ -72,8 +73,8 @@ func (b *blockedEvals) block(e *structs.Evaluation) bool {
 	return true
 }
 
-// forget drops a job's parked evaluation once a newer one supersedes it.
-func (b *blockedEvals) forget(e *structs.Evaluation) {
+// Forget drops a job's parked evaluation once a newer one supersedes it.
+func (b *Blocked) Forget(e *structs.Evaluation) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	k := jobKeyOf(e)
@@ -82,10 +83,10 @@ func (b *blockedEvals) forget(e *structs.Evaluation) {
 	}
 }
 
-// unblock records a capacity change at index on nodes of the given
+// Unblock records a capacity change at index on nodes of the given
 // computed classes ("" for unknown) and returns, forgetting them, the
 // parked evaluations the change may help.
-func (b *blockedEvals) unblock(index uint64, classes map[string]bool) []*structs.Evaluation {
+func (b *Blocked) Unblock(index uint64, classes map[string]bool) []*structs.Evaluation {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.lastChange = max(b.lastChange, index)
@@ -103,4 +104,11 @@ func (b *blockedEvals) unblock(index uint64, classes map[string]bool) []*structs
 		}
 	}
 	return out
+}
+
+// Count is how many evaluations are parked.
+func (b *Blocked) Count() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.byJob)
 }

@@ -1,4 +1,4 @@
-package server
+package raft
 
 import (
 	"context"
@@ -6,24 +6,23 @@ import (
 	"fmt"
 	"time"
 
-	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/droverhq/drover/structs"
 )
 
-// propose replicates cmd and waits until it is applied on this server,
+// Propose replicates cmd and waits until it is applied on this server,
 // returning the raft index it was applied at. Only the leader proposes:
-// elsewhere it returns ErrNotLeader before anything is sent. When the
+// elsewhere it returns structs.ErrNotLeader before anything is sent. When the
 // server loses leadership while the entry is in flight, the outcome is
-// unknown: it returns ErrLeadershipLost if another leader appears within
-// the leader wait, ErrNoLeader if none does.
-func (rn *raftNode) propose(ctx context.Context, cmd *structs.LogCommand) (uint64, error) {
+// unknown: it returns structs.ErrLeadershipLost if another leader appears within
+// the leader wait, structs.ErrNoLeader if none does.
+func (rn *Node) Propose(ctx context.Context, cmd *structs.LogCommand) (uint64, error) {
 	if err := rn.Err(); err != nil {
 		return 0, err
 	}
 	if !rn.started.Load() {
-		return 0, ErrNotLeader
+		return 0, structs.ErrNotLeader
 	}
 	select {
 	case <-rn.donec:
@@ -33,12 +32,12 @@ func (rn *raftNode) propose(ctx context.Context, cmd *structs.LogCommand) (uint6
 	if !rn.leaderReady.Load() {
 		// Not the leader, or a new one whose state may still lack entries
 		// its predecessor committed: nothing may be decided on it yet.
-		return 0, ErrNotLeader
+		return 0, structs.ErrNotLeader
 	}
 	id := rn.nextID.Add(1)
 	cmd.RequestId = id
 	if cmd.Time == 0 {
-		cmd.Time = rn.cfg.now().UnixNano()
+		cmd.Time = rn.cfg.Now().UnixNano()
 	}
 	data, err := proto.Marshal(cmd)
 	if err != nil {
@@ -54,14 +53,14 @@ func (rn *raftNode) propose(ctx context.Context, cmd *structs.LogCommand) (uint6
 		rn.waitMu.Unlock()
 	}()
 
-	ctx, cancel := context.WithTimeout(ctx, rn.cfg.proposeTimeout)
+	ctx, cancel := context.WithTimeout(ctx, rn.cfg.ProposeTimeout)
 	defer cancel()
 	start := time.Now()
 	select {
 	case rn.propc <- data:
 	case <-ctx.Done():
 		// Nothing was proposed.
-		return 0, fmt.Errorf("%w: the raft loop took no proposal: %w", ErrNotLeader, ctx.Err())
+		return 0, fmt.Errorf("%w: the raft loop took no proposal: %w", structs.ErrNotLeader, ctx.Err())
 	case <-rn.donec:
 		return 0, rn.stoppedErr()
 	}
@@ -70,13 +69,13 @@ func (rn *raftNode) propose(ctx context.Context, cmd *structs.LogCommand) (uint6
 		if errors.Is(res.err, errLeadershipLost) {
 			return 0, rn.afterLeadershipLost(ctx)
 		}
-		if res.err == nil && rn.cfg.onCommit != nil {
-			rn.cfg.onCommit(time.Since(start))
+		if res.err == nil {
+			rn.metrics.commitTime.Observe(time.Since(start).Seconds())
 		}
 		return res.index, res.err
 	case <-ctx.Done():
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return 0, fmt.Errorf("%w: not committed within %s", ErrLeadershipLost, rn.cfg.proposeTimeout)
+			return 0, fmt.Errorf("%w: not committed within %s", structs.ErrLeadershipLost, rn.cfg.ProposeTimeout)
 		}
 		return 0, ctx.Err()
 	case <-rn.donec:
@@ -87,26 +86,26 @@ func (rn *raftNode) propose(ctx context.Context, cmd *structs.LogCommand) (uint6
 // afterLeadershipLost tells a proposer whose entry was in flight when this
 // server stepped down what became of the cluster: a new leader (the entry
 // may or may not have been committed) or none within the leader wait.
-func (rn *raftNode) afterLeadershipLost(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, rn.cfg.leaderWait)
+func (rn *Node) afterLeadershipLost(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, rn.cfg.LeaderWait)
 	defer cancel()
 	for rn.leaderID.Load() == 0 {
 		select {
-		case <-rn.leaderChanged():
+		case <-rn.LeaderChanged():
 		case <-ctx.Done():
-			return fmt.Errorf("%w: leadership was lost while the write was in flight", ErrNoLeader)
+			return fmt.Errorf("%w: leadership was lost while the write was in flight", structs.ErrNoLeader)
 		case <-rn.donec:
 			return rn.stoppedErr()
 		}
 	}
-	return ErrLeadershipLost
+	return structs.ErrLeadershipLost
 }
 
-// waitLeaderReady waits until this leader has applied an entry of its own
+// WaitLeaderReady waits until this leader has applied an entry of its own
 // term (raft appends one on every election): from then on its state holds
-// everything committed before it led. It fails with ErrNotLeader when
+// everything committed before it led. It fails with structs.ErrNotLeader when
 // leadership is lost first.
-func (rn *raftNode) waitLeaderReady(ctx context.Context) error {
+func (rn *Node) WaitLeaderReady(ctx context.Context) error {
 	for {
 		rn.notifyMu.Lock()
 		applied, leader := rn.appliedCh, rn.leaderCh
@@ -115,7 +114,7 @@ func (rn *raftNode) waitLeaderReady(ctx context.Context) error {
 			return nil
 		}
 		if !rn.leader.Load() {
-			return ErrNotLeader
+			return structs.ErrNotLeader
 		}
 		select {
 		case <-applied:
@@ -128,17 +127,17 @@ func (rn *raftNode) waitLeaderReady(ctx context.Context) error {
 	}
 }
 
-// readIndex returns an index such that every write acknowledged before the
+// ReadIndex returns an index such that every write acknowledged before the
 // call is applied on this server once the index is: raft's ReadIndex,
 // confirmed by a quorum of the leader's heartbeats. It works on any server
 // (a follower asks the leader) and waits until the index is applied here.
-// Without a leader or a quorum it fails with ErrNoLeader after the leader
+// Without a leader or a quorum it fails with structs.ErrNoLeader after the leader
 // wait.
-func (rn *raftNode) readIndex(ctx context.Context) (uint64, error) {
+func (rn *Node) ReadIndex(ctx context.Context) (uint64, error) {
 	if err := rn.Err(); err != nil {
 		return 0, err
 	}
-	wctx, cancel := context.WithTimeout(ctx, rn.cfg.leaderWait)
+	wctx, cancel := context.WithTimeout(ctx, rn.cfg.LeaderWait)
 	defer cancel()
 	select {
 	case <-rn.startedc:
@@ -146,9 +145,9 @@ func (rn *raftNode) readIndex(ctx context.Context) (uint64, error) {
 		if ctx.Err() != nil {
 			return 0, ctx.Err()
 		}
-		return 0, fmt.Errorf("%w: the server has not joined a cluster yet", ErrNoLeader)
+		return 0, fmt.Errorf("%w: the server has not joined a cluster yet", structs.ErrNoLeader)
 	case <-rn.stopc:
-		return 0, ErrShutdown
+		return 0, structs.ErrShutdown
 	}
 	id := rn.nextID.Add(1)
 	ch := make(chan uint64, 1)
@@ -163,7 +162,7 @@ func (rn *raftNode) readIndex(ctx context.Context) (uint64, error) {
 	rctx := readCtx(id)
 	// Raft drops a read request it cannot serve (no leader yet, or a new
 	// leader that has not committed in its term): ask again now and then.
-	retry := time.NewTicker(rn.cfg.baseTick * time.Duration(max(rn.cfg.electionTicks/2, 1)))
+	retry := time.NewTicker(rn.cfg.BaseTick * time.Duration(max(rn.cfg.ElectionTicks/2, 1)))
 	defer retry.Stop()
 	for {
 		select {
@@ -185,57 +184,9 @@ func (rn *raftNode) readIndex(ctx context.Context) (uint64, error) {
 	}
 }
 
-func (rn *raftNode) readTimeout(ctx context.Context) error {
+func (rn *Node) readTimeout(ctx context.Context) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	return fmt.Errorf("%w: no quorum confirmed a read within %s", ErrNoLeader, rn.cfg.leaderWait)
-}
-
-// changeMembership proposes cc until done reports that the peer set shows
-// it, or ctx ends. Raft silently ignores a change proposed while another is
-// pending, so the proposal is repeated.
-func (rn *raftNode) changeMembership(ctx context.Context, cc *raftpb.ConfChange, done func() bool) error {
-	if !rn.leaderReady.Load() {
-		return ErrNotLeader
-	}
-	ctx, cancel := context.WithTimeout(ctx, rn.cfg.proposeTimeout)
-	defer cancel()
-	retry := time.NewTicker(rn.cfg.baseTick * time.Duration(rn.cfg.electionTicks))
-	defer retry.Stop()
-	for {
-		if done() {
-			return nil
-		}
-		if !rn.leader.Load() {
-			return ErrLeadershipLost
-		}
-		rn.notifyMu.Lock()
-		applied := rn.appliedCh
-		rn.notifyMu.Unlock()
-		select {
-		case rn.confc <- cc:
-		case <-ctx.Done():
-			return fmt.Errorf("membership change not applied: %w", ctx.Err())
-		case <-rn.donec:
-			return rn.stoppedErr()
-		}
-		for wait := true; wait; {
-			select {
-			case <-applied:
-				if done() {
-					return nil
-				}
-				rn.notifyMu.Lock()
-				applied = rn.appliedCh
-				rn.notifyMu.Unlock()
-			case <-retry.C:
-				wait = false
-			case <-ctx.Done():
-				return fmt.Errorf("membership change not applied: %w", ctx.Err())
-			case <-rn.donec:
-				return rn.stoppedErr()
-			}
-		}
-	}
+	return fmt.Errorf("%w: no quorum confirmed a read within %s", structs.ErrNoLeader, rn.cfg.LeaderWait)
 }

@@ -1,4 +1,9 @@
-package server
+// Package broker holds the leader's evaluation queues: the Broker, which
+// hands pending evaluations to scheduler workers in priority order with one
+// in flight per job, and Blocked, which parks evaluations that could not
+// place everything until capacity they could use appears. Both run on the
+// leader only and are switched on and off with leadership.
+package broker
 
 import (
 	"container/heap"
@@ -10,7 +15,7 @@ import (
 	"github.com/droverhq/drover/structs"
 )
 
-// evalBroker hands pending evaluations to workers in priority order. Per
+// Broker hands pending evaluations to workers in priority order. Per
 // job it holds at most one outstanding evaluation (handed to a worker, not
 // yet acked) and one pending one (ready or waiting for the outstanding one
 // to finish): any further evaluation of the job is folded into the pending
@@ -19,13 +24,14 @@ import (
 // becomes one scheduling pass.
 //
 // An evaluation not acked is redelivered after a growing delay, up to a
-// delivery limit, after which it is handed to onFailed. Evaluations with a
+// delivery limit, after which it is handed to Config.OnFailed. Evaluations with a
 // wait_until in the future are held until then. The broker only runs on
 // the leader.
-type evalBroker struct {
+type Broker struct {
 	deliveryLimit int
 	nackDelay     time.Duration
 	onFailed      func(*structs.Evaluation)
+	coreType      string
 	// maxPin bounds how long pins may keep a pending evaluation from being
 	// handed out (see pin).
 	maxPin time.Duration
@@ -72,17 +78,40 @@ type pendingEval struct {
 	pinnedAt time.Time
 }
 
-func newEvalBroker(deliveryLimit int, nackDelay time.Duration, onFailed func(*structs.Evaluation)) *evalBroker {
-	b := &evalBroker{
-		deliveryLimit: deliveryLimit, nackDelay: nackDelay, onFailed: onFailed,
-		maxPin: time.Second, now: time.Now,
+// Config is what a Broker is built with.
+type Config struct {
+	// DeliveryLimit is how many times an evaluation is handed out before
+	// it is given up on and passed to OnFailed.
+	DeliveryLimit int
+	// NackDelay is the delay before a nacked evaluation is handed out
+	// again, multiplied by the deliveries so far.
+	NackDelay time.Duration
+	// OnFailed, when set, receives an evaluation that reached the delivery
+	// limit, on the goroutine that nacked it.
+	OnFailed func(*structs.Evaluation)
+	// CoreType is the type of the server's own evaluations, which live only
+	// in the broker: folded ones are dropped, not handed back for
+	// cancellation, since there is nothing stored to cancel.
+	CoreType string
+	// Now is the clock of delays and pins; default time.Now.
+	Now func() time.Time
+}
+
+// New returns a disabled broker; SetEnabled turns it on.
+func New(cfg Config) *Broker {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	b := &Broker{
+		deliveryLimit: cfg.DeliveryLimit, nackDelay: cfg.NackDelay, onFailed: cfg.OnFailed, coreType: cfg.CoreType,
+		maxPin: time.Second, now: cfg.Now,
 		cancelWake: make(chan struct{}, 1),
 	}
 	b.reset()
 	return b
 }
 
-func (b *evalBroker) reset() {
+func (b *Broker) reset() {
 	b.ready = nil
 	b.delayed = nil
 	b.known = map[string]bool{}
@@ -102,8 +131,8 @@ func (b *evalBroker) reset() {
 	b.wake = make(chan struct{})
 }
 
-// setEnabled turns the broker on (leader) or off, dropping everything it held.
-func (b *evalBroker) setEnabled(on bool) {
+// SetEnabled turns the broker on (leader) or off, dropping everything it held.
+func (b *Broker) SetEnabled(on bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.enabled = on
@@ -111,25 +140,32 @@ func (b *evalBroker) setEnabled(on bool) {
 	b.reset()
 }
 
-// setPaused stops (or resumes) handing evaluations to workers; they keep
+// SetPaused stops (or resumes) handing evaluations to workers; they keep
 // queueing meanwhile.
-func (b *evalBroker) setPaused(paused bool) {
+func (b *Broker) SetPaused(paused bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.paused = paused
 	b.wakeLocked()
 }
 
-func (b *evalBroker) wakeLocked() {
+// Paused reports whether the broker is paused.
+func (b *Broker) Paused() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.paused
+}
+
+func (b *Broker) wakeLocked() {
 	close(b.wake)
 	b.wake = make(chan struct{})
 }
 
 func jobKeyOf(e *structs.Evaluation) string { return e.Namespace + "\x00" + e.JobId }
 
-// enqueue adds an evaluation unless the broker already holds it; a second
+// Enqueue adds an evaluation unless the broker already holds it; a second
 // pending evaluation of a job is folded into the first.
-func (b *evalBroker) enqueue(e *structs.Evaluation) {
+func (b *Broker) Enqueue(e *structs.Evaluation) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if !b.enabled || b.known[e.Id] {
@@ -144,7 +180,7 @@ func (b *evalBroker) enqueue(e *structs.Evaluation) {
 	b.enqueueLocked(e)
 }
 
-func (b *evalBroker) enqueueLocked(e *structs.Evaluation) {
+func (b *Broker) enqueueLocked(e *structs.Evaluation) {
 	k := jobKeyOf(e)
 	if p := b.pending[k]; p != nil {
 		// The pending evaluation has not been handed out: it will see a
@@ -163,10 +199,10 @@ func (b *evalBroker) enqueueLocked(e *structs.Evaluation) {
 	}
 }
 
-func (b *evalBroker) foldLocked(e *structs.Evaluation) {
+func (b *Broker) foldLocked(e *structs.Evaluation) {
 	delete(b.known, e.Id)
 	b.folded++
-	if e.Type == coreEvalType {
+	if b.coreType != "" && e.Type == b.coreType {
 		return
 	}
 	b.cancelable = append(b.cancelable, e)
@@ -177,7 +213,7 @@ func (b *evalBroker) foldLocked(e *structs.Evaluation) {
 }
 
 // armDelayLocked sets the timer for the earliest delayed evaluation.
-func (b *evalBroker) armDelayLocked() {
+func (b *Broker) armDelayLocked() {
 	if b.delayTimer != nil {
 		b.delayTimer.Stop()
 		b.delayTimer = nil
@@ -190,7 +226,7 @@ func (b *evalBroker) armDelayLocked() {
 }
 
 // releaseDelayed moves the evaluations whose time has come to the queue.
-func (b *evalBroker) releaseDelayed() {
+func (b *Broker) releaseDelayed() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if !b.enabled {
@@ -205,9 +241,9 @@ func (b *evalBroker) releaseDelayed() {
 	b.armDelayLocked()
 }
 
-// dequeue blocks until an evaluation of one of types is ready, and returns
+// Dequeue blocks until an evaluation of one of types is ready, and returns
 // it with the token that acks or nacks it.
-func (b *evalBroker) dequeue(ctx context.Context, types map[string]bool) (*structs.Evaluation, string, error) {
+func (b *Broker) Dequeue(ctx context.Context, types map[string]bool) (*structs.Evaluation, string, error) {
 	for {
 		b.mu.Lock()
 		if b.enabled && !b.paused {
@@ -236,7 +272,7 @@ func (b *evalBroker) dequeue(ctx context.Context, types map[string]bool) (*struc
 
 // popLocked takes the best ready evaluation of the given types that no
 // caller has pinned.
-func (b *evalBroker) popLocked(types map[string]bool) *structs.Evaluation {
+func (b *Broker) popLocked(types map[string]bool) *structs.Evaluation {
 	var skipped []*structs.Evaluation
 	defer func() {
 		for _, e := range skipped {
@@ -253,13 +289,13 @@ func (b *evalBroker) popLocked(types map[string]bool) *structs.Evaluation {
 	return nil
 }
 
-// pin reports whether the job has a pending evaluation not yet handed out,
-// and if so keeps it from being handed out until unpin: a caller about to
+// Pin reports whether the job has a pending evaluation not yet handed out,
+// and if so keeps it from being handed out until Unpin: a caller about to
 // commit a node change may then leave the job out of the change's
 // evaluations, since the pending one will be scheduled after the change is
 // applied. Pins hold a ready evaluation back at most maxPin in a row, so a
 // stream of changes cannot starve it.
-func (b *evalBroker) pin(namespace, jobID string) (string, bool) {
+func (b *Broker) Pin(namespace, jobID string) (string, bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if !b.enabled {
@@ -279,8 +315,8 @@ func (b *evalBroker) pin(namespace, jobID string) (string, bool) {
 	return p.eval.Id, true
 }
 
-// unpin releases a pin taken on the job's pending evaluation.
-func (b *evalBroker) unpin(namespace, jobID, evalID string) {
+// Unpin releases a pin taken on the job's pending evaluation.
+func (b *Broker) Unpin(namespace, jobID, evalID string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	p := b.pending[namespace+"\x00"+jobID]
@@ -294,19 +330,19 @@ func (b *evalBroker) unpin(namespace, jobID, evalID string) {
 	}
 }
 
-// ack completes an evaluation and releases the job's pending one.
-func (b *evalBroker) ack(id, token string) error {
+// Ack completes an evaluation and releases the job's pending one.
+func (b *Broker) Ack(id, token string) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	u := b.unacked[id]
 	if u == nil || u.token != token {
-		return fmt.Errorf("%w: evaluation %s is not outstanding with this token", ErrBadRequest, id)
+		return fmt.Errorf("%w: evaluation %s is not outstanding with this token", structs.ErrBadRequest, id)
 	}
 	b.finishLocked(u.eval)
 	return nil
 }
 
-func (b *evalBroker) finishLocked(e *structs.Evaluation) {
+func (b *Broker) finishLocked(e *structs.Evaluation) {
 	delete(b.unacked, e.Id)
 	delete(b.known, e.Id)
 	delete(b.deliveries, e.Id)
@@ -324,15 +360,15 @@ func (b *evalBroker) finishLocked(e *structs.Evaluation) {
 	}
 }
 
-// nack returns an evaluation for redelivery after a growing delay, or, once
-// it reached the delivery limit, drops it and hands it to onFailed (which
+// Nack returns an evaluation for redelivery after a growing delay, or, once
+// it reached the delivery limit, drops it and hands it to Config.OnFailed (which
 // runs on the caller's goroutine). The job stays busy meanwhile.
-func (b *evalBroker) nack(id, token string) error {
+func (b *Broker) Nack(id, token string) error {
 	b.mu.Lock()
 	u := b.unacked[id]
 	if u == nil || u.token != token {
 		b.mu.Unlock()
-		return fmt.Errorf("%w: evaluation %s is not outstanding with this token", ErrBadRequest, id)
+		return fmt.Errorf("%w: evaluation %s is not outstanding with this token", structs.ErrBadRequest, id)
 	}
 	delete(b.unacked, id)
 	if b.deliveries[id] >= b.deliveryLimit {
@@ -358,8 +394,8 @@ func (b *evalBroker) nack(id, token string) error {
 	return nil
 }
 
-// takeCancelable returns (and forgets) up to n folded evaluations to cancel.
-func (b *evalBroker) takeCancelable(n int) []*structs.Evaluation {
+// TakeCancelable returns (and forgets) up to n folded evaluations to cancel.
+func (b *Broker) TakeCancelable(n int) []*structs.Evaluation {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	n = min(n, len(b.cancelable))
@@ -368,21 +404,33 @@ func (b *evalBroker) takeCancelable(n int) []*structs.Evaluation {
 	return out
 }
 
-// brokerStats is a count of what the broker holds.
-type brokerStats struct {
-	ready, unacked, waiting, delayed, folded, cancelable int
+// CancelWake receives a value when folded evaluations are waiting to be
+// taken with TakeCancelable.
+func (b *Broker) CancelWake() <-chan struct{} { return b.cancelWake }
+
+// Stats is a count of what the broker holds.
+type Stats struct {
+	// Ready evaluations wait for a worker; Unacked ones are with a worker.
+	Ready, Unacked int
+	// Waiting evaluations are pending behind their job's outstanding one;
+	// Delayed ones wait for their wait_until.
+	Waiting, Delayed int
+	// Folded counts the evaluations folded into a pending one so far;
+	// Cancelable those of them not yet taken for cancellation.
+	Folded, Cancelable int
 }
 
-func (b *evalBroker) stats() brokerStats {
+// Stats returns a count of what the broker holds.
+func (b *Broker) Stats() Stats {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return brokerStats{
-		ready: b.ready.Len(), unacked: len(b.unacked), waiting: len(b.pending) - b.inHeapLocked(),
-		delayed: b.delayed.Len(), folded: b.folded, cancelable: len(b.cancelable),
+	return Stats{
+		Ready: b.ready.Len(), Unacked: len(b.unacked), Waiting: len(b.pending) - b.inHeapLocked(),
+		Delayed: b.delayed.Len(), Folded: b.folded, Cancelable: len(b.cancelable),
 	}
 }
 
-func (b *evalBroker) inHeapLocked() int {
+func (b *Broker) inHeapLocked() int {
 	n := 0
 	for _, p := range b.pending {
 		if p.inHeap {

@@ -1,9 +1,9 @@
-package server
+package raft
 
 import (
 	"fmt"
 
-	"go.etcd.io/raft/v3"
+	etcdraft "go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 
@@ -12,7 +12,7 @@ import (
 
 // drainReady handles every Ready raft has: the documented order, one
 // durable batch per Ready, then Advance.
-func (rn *raftNode) drainReady() error {
+func (rn *Node) drainReady() error {
 	for rn.rn.HasReady() {
 		rd := rn.rn.Ready()
 		if err := rn.handleReady(rd); err != nil {
@@ -24,12 +24,12 @@ func (rn *raftNode) drainReady() error {
 	return nil
 }
 
-func (rn *raftNode) handleReady(rd raft.Ready) error {
+func (rn *Node) handleReady(rd etcdraft.Ready) error {
 	if rd.SoftState != nil {
 		// Losing leadership fails waiters before any further entry is applied.
-		rn.setLeader(rd.SoftState.RaftState == raft.StateLeader, rd.SoftState.Lead)
+		rn.setLeader(rd.SoftState.RaftState == etcdraft.StateLeader, rd.SoftState.Lead)
 	}
-	if !raft.IsEmptyHardState(rd.HardState) {
+	if !etcdraft.IsEmptyHardState(rd.HardState) {
 		rn.term.Store(rd.HardState.GetTerm())
 	}
 	// A leader replicates while it writes its own disk (raft thesis
@@ -40,15 +40,15 @@ func (rn *raftNode) handleReady(rd raft.Ready) error {
 	if leading {
 		rn.transport.send(rd.Messages)
 	}
-	if err := rn.store.Save(rd.HardState, rd.Entries, rd.Snapshot); err != nil {
+	if err := rn.logs.Save(rd.HardState, rd.Entries, rd.Snapshot); err != nil {
 		return fmt.Errorf("persist ready: %w", err)
 	}
-	if !raft.IsEmptySnap(rd.Snapshot) {
+	if !etcdraft.IsEmptySnap(rd.Snapshot) {
 		if err := rn.restoreSnapshot(rd.Snapshot); err != nil {
 			return err
 		}
-		rn.cfg.metrics.snapshots.WithLabelValues("installed").Inc()
-		rn.snaps.prune(rd.Snapshot.GetData())
+		rn.metrics.snapshots.WithLabelValues("installed").Inc()
+		rn.snaps.Prune(rd.Snapshot.GetData())
 		rn.setApplied(rd.Snapshot.GetMetadata().GetIndex())
 	}
 	if !leading {
@@ -68,10 +68,10 @@ func (rn *raftNode) handleReady(rd raft.Ready) error {
 	rn.releaseReads()
 	// A follower is caught up once it applied what the leader had committed
 	// when it first heard of it; a leader is ready once its services run.
-	if lead := rn.leaderID.Load(); !rn.caughtUp && lead != 0 && lead != rn.cfg.id && rn.applied.Load() >= rn.rn.BasicStatus().GetCommit() {
+	if lead := rn.leaderID.Load(); !rn.caughtUp && lead != 0 && lead != rn.cfg.ID && rn.applied.Load() >= rn.rn.BasicStatus().GetCommit() {
 		rn.caughtUp = true
-		if rn.cfg.onCaughtUp != nil {
-			rn.cfg.onCaughtUp()
+		if rn.cfg.OnCaughtUp != nil {
+			rn.cfg.OnCaughtUp()
 		}
 	}
 	return nil
@@ -80,27 +80,33 @@ func (rn *raftNode) handleReady(rd raft.Ready) error {
 // campaignIfAlone starts an election at once when this server is the only
 // voter and there is no leader: a lone voter need not wait out an election
 // timeout. It runs after Advance, once the configuration is applied.
-func (rn *raftNode) campaignIfAlone() {
+func (rn *Node) campaignIfAlone() {
 	if rn.leaderID.Load() != 0 || rn.campaigned {
 		return
 	}
-	if v := rn.confState.GetVoters(); len(v) == 1 && v[0] == rn.cfg.id {
+	if v := rn.confState.GetVoters(); len(v) == 1 && v[0] == rn.cfg.ID {
 		rn.campaigned = true
 		_ = rn.rn.Campaign()
 	}
 }
 
-func (rn *raftNode) applyEntry(e *raftpb.Entry) error {
+func (rn *Node) applyEntry(e *raftpb.Entry) error {
 	switch e.GetType() {
 	case raftpb.EntryType_EntryNormal:
-		cmd, _, err := rn.fsm.apply(e.GetIndex(), e.GetData())
-		if cmd == nil && err != nil {
+		// An empty entry is the one a new leader appends: nothing to apply.
+		if len(e.GetData()) == 0 {
+			break
+		}
+		var cmd structs.LogCommand
+		if err := proto.Unmarshal(e.GetData(), &cmd); err != nil {
 			// An entry no server can decode was proposed by a bug, not by input:
 			// skip it on every server alike rather than stop.
-			rn.cfg.logger.Error("skipping undecodable raft entry", "index", e.GetIndex(), "error", err)
-		} else if cmd != nil {
-			rn.trigger(cmd.RequestId, applyResult{index: e.GetIndex(), err: err})
+			rn.cfg.Logger.Error("skipping undecodable raft entry", "index", e.GetIndex(),
+				"error", fmt.Errorf("fsm: decode entry %d: %w", e.GetIndex(), err))
+			break
 		}
+		err := rn.fsm.Apply(e.GetIndex(), &cmd)
+		rn.trigger(cmd.RequestId, applyResult{index: e.GetIndex(), err: err})
 	case raftpb.EntryType_EntryConfChange:
 		cc := &raftpb.ConfChange{}
 		if err := proto.Unmarshal(e.GetData(), cc); err != nil {
@@ -126,48 +132,43 @@ func (rn *raftNode) applyEntry(e *raftpb.Entry) error {
 // applyConfChange applies one membership change. It always calls raft's
 // ApplyConfChange; a change the peer set refuses goes in with its node id
 // zeroed, which raft ignores.
-func (rn *raftNode) applyConfChange(index uint64, cc *raftpb.ConfChange) {
+func (rn *Node) applyConfChange(index uint64, cc *raftpb.ConfChange) {
 	ok := rn.peers.admit(cc)
 	if ok {
 		rn.peers.apply(index, cc)
 	} else {
-		rn.cfg.logger.Warn("refusing raft configuration change", "index", index, "type", cc.GetType().String(), "id", fmt.Sprintf("%x", cc.GetNodeId()))
+		rn.cfg.Logger.Warn("refusing raft configuration change", "index", index, "type", cc.GetType().String(), "id", fmt.Sprintf("%x", cc.GetNodeId()))
 		cc = proto.CloneOf(cc)
 		cc.NodeId = proto.Uint64(0)
 	}
 	rn.confState = rn.rn.ApplyConfChange(cc)
 	if ok {
-		rn.cfg.logger.Info("raft configuration changed", "index", index, "type", cc.GetType().String(),
+		rn.cfg.Logger.Info("raft configuration changed", "index", index, "type", cc.GetType().String(),
 			"id", fmt.Sprintf("%x", cc.GetNodeId()), "voters", len(rn.confState.GetVoters()), "learners", len(rn.confState.GetLearners()))
-		rn.transport.setPeers(rn.peerList())
-		if rn.cfg.onPeersChange != nil {
-			rn.cfg.onPeersChange()
+		rn.transport.setPeers(rn.peers.List())
+		if rn.cfg.OnPeersChange != nil {
+			rn.cfg.OnPeersChange()
 		}
 	}
 }
 
-func (rn *raftNode) peerList() []*structs.RaftPeer {
-	peers, _ := rn.peers.snapshot()
-	return peers
-}
-
-func (rn *raftNode) setApplied(index uint64) {
+func (rn *Node) setApplied(index uint64) {
 	rn.applied.Store(index)
 	rn.notifyApplied()
 }
 
 // notifyApplied wakes whoever waits for the applied index to move.
-func (rn *raftNode) notifyApplied() {
+func (rn *Node) notifyApplied() {
 	rn.notifyMu.Lock()
 	close(rn.appliedCh)
 	rn.appliedCh = make(chan struct{})
 	rn.notifyMu.Unlock()
 }
 
-func (rn *raftNode) setLeader(isLeader bool, lead uint64) {
+func (rn *Node) setLeader(isLeader bool, lead uint64) {
 	old := rn.leaderID.Swap(lead)
-	if old != lead && rn.cfg.onLeaderID != nil {
-		rn.cfg.onLeaderID(lead)
+	if old != lead {
+		rn.metrics.leaderChanges.Inc()
 	}
 	was := rn.leader.Swap(isLeader)
 	if was != isLeader || old != lead {
@@ -182,23 +183,16 @@ func (rn *raftNode) setLeader(isLeader bool, lead uint64) {
 		rn.leaderCh = make(chan struct{})
 		rn.notifyMu.Unlock()
 		if lead != 0 {
-			rn.cfg.logger.Info("raft leader", "leader", fmt.Sprintf("%x", lead), "self", lead == rn.cfg.id)
+			rn.cfg.Logger.Info("raft leader", "leader", fmt.Sprintf("%x", lead), "self", lead == rn.cfg.ID)
 		}
 	}
-	if was != isLeader && rn.cfg.onLeaderChange != nil {
-		rn.cfg.onLeaderChange(isLeader)
+	if was != isLeader && rn.cfg.OnLeaderChange != nil {
+		rn.cfg.OnLeaderChange(isLeader)
 	}
-}
-
-// leaderChanged returns a channel closed at the next change of leader.
-func (rn *raftNode) leaderChanged() <-chan struct{} {
-	rn.notifyMu.Lock()
-	defer rn.notifyMu.Unlock()
-	return rn.leaderCh
 }
 
 // releaseReads answers read-index requests whose index is applied.
-func (rn *raftNode) releaseReads() {
+func (rn *Node) releaseReads() {
 	if len(rn.pendingReads) == 0 {
 		return
 	}
@@ -220,7 +214,7 @@ func (rn *raftNode) releaseReads() {
 	rn.pendingReads = rest
 }
 
-func (rn *raftNode) trigger(id uint64, res applyResult) {
+func (rn *Node) trigger(id uint64, res applyResult) {
 	rn.waitMu.Lock()
 	ch := rn.waits[id]
 	delete(rn.waits, id)
@@ -230,7 +224,7 @@ func (rn *raftNode) trigger(id uint64, res applyResult) {
 	}
 }
 
-func (rn *raftNode) failWaiters(err error) {
+func (rn *Node) failWaiters(err error) {
 	rn.waitMu.Lock()
 	defer rn.waitMu.Unlock()
 	for id, ch := range rn.waits {

@@ -1,0 +1,146 @@
+package server
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/droverhq/drover/gc"
+	"github.com/droverhq/drover/heartbeat"
+	"github.com/droverhq/drover/store"
+	"github.com/droverhq/drover/transport"
+	"github.com/droverhq/drover/transport/tcp"
+)
+
+// Config is what a server needs; the drover package builds it from
+// ServerOptions with defaults applied and validated.
+type Config struct {
+	Name       string
+	Region     string
+	Datacenter string
+	DataDir    string
+	Store      store.Store
+	BindAddr   string
+	// AdvertiseAddr is the RPC address other servers and clients are told;
+	// default the address the listener is bound to.
+	AdvertiseAddr string
+	Transport     transport.Transport
+
+	// BootstrapExpect is how many voting servers of the region must know
+	// each other before they bootstrap the cluster together.
+	BootstrapExpect int
+	// StaticPeers lists the RPC addresses of other servers to bootstrap or
+	// join with, for finding them without gossip.
+	StaticPeers []string
+
+	// DisableGossip turns serf off: the server then finds others only
+	// through StaticPeers and cannot federate.
+	DisableGossip bool
+	// SerfBindAddr is the gossip listen address (host:port; port 0 picks one).
+	SerfBindAddr string
+	// SerfAdvertiseAddr is the gossip address others are told; default the bound one.
+	SerfAdvertiseAddr string
+	// RetryJoin lists gossip addresses to join at start, tried every
+	// RetryInterval; RetryMax > 0 bounds the attempts, after which the
+	// server stops with an error.
+	RetryJoin     []string
+	RetryMax      int
+	RetryInterval time.Duration
+	// Encrypt is the base64 gossip key used on first start.
+	Encrypt string
+	// RejoinAfterLeave lets a server that left rejoin when restarted.
+	RejoinAfterLeave bool
+	// DeadServerThreshold is how long a server must have been failed in the
+	// gossip pool before the leader removes it from the raft peer set.
+	DeadServerThreshold time.Duration
+	// AuthoritativeRegion is the region holding global configuration.
+	AuthoritativeRegion string
+	// NonVoting makes the server a raft learner: it replicates and serves
+	// stale reads but never votes, and never bootstraps a cluster.
+	NonVoting bool
+
+	NumSchedulers     int
+	EnabledSchedulers []string
+	// Scheduling holds the scheduler configuration's default, the host's
+	// custom schedulers, job versions kept and the plan rejection tracker.
+	Scheduling SchedulingConfig
+
+	Heartbeat heartbeat.Config
+	// FailoverTTLPinned means the operator chose Heartbeat.FailoverTTL and
+	// it is used even when unsafe for the cluster size.
+	FailoverTTLPinned bool
+
+	RaftMultiplier         int
+	RaftSnapshotThreshold  uint64
+	RaftSnapshotInterval   time.Duration
+	RaftTrailingLogs       uint64
+	RaftBoltNoFreelistSync bool
+	// LeaderWait bounds how long a call waits for a leader before failing
+	// with ErrNoLeader. Default five election timeouts.
+	LeaderWait time.Duration
+
+	JobDefaultPriority int
+	JobMaxPriority     int
+	// JobMaxCount bounds the sum of a job's group counts at registration
+	// (job_max_count): 0 means structs.DefaultJobMaxCount, a negative
+	// value no limit.
+	JobMaxCount int
+
+	// GC holds the garbage-collection thresholds; JobGCInterval is how often
+	// jobs are collected (evaluations and nodes use fixed intervals).
+	GC            gc.Config
+	JobGCInterval time.Duration
+
+	// ACL configures access control lists.
+	ACL ACLConfig
+	// TLS, when set, is the mutual TLS material every RPC connection is
+	// authenticated with; Transport must have been built with it (a
+	// tcp.Transport whose Material it is). With VerifyServerHostname, a
+	// peer's certificate must name its role and region: servers take part
+	// in raft and forwarding only with server.<region>.nomad, and node calls
+	// need client.<region>.nomad or the server name.
+	TLS                  *tcp.Material
+	VerifyServerHostname bool
+	// RPCHandshakeTimeout bounds a peer's TLS handshake. Default 5s.
+	RPCHandshakeTimeout time.Duration
+
+	// DisableEventBroker turns the event stream off; EventBufferSize is
+	// how many applied entries' events are kept for subscribers.
+	DisableEventBroker bool
+	EventBufferSize    int
+
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+
+	// Clock is the time source recorded in raft entries and used by GC.
+	// Default time.Now; tests inject their own.
+	Clock func() time.Time
+}
+
+// electionTimeout is the raft election timeout at the configured multiplier.
+func (c *Config) electionTimeout() time.Duration {
+	return baseTick * time.Duration(max(c.RaftMultiplier, 1)) * electionTicks
+}
+
+func (c *Config) leaderWait() time.Duration {
+	if c.LeaderWait > 0 {
+		return c.LeaderWait
+	}
+	return 5 * c.electionTimeout()
+}
+
+// retryInterval is how often a call waiting for a leader looks again.
+func (c *Config) retryInterval() time.Duration {
+	return c.electionTimeout() / 10
+}
+
+// raft timing at raft_multiplier 1: a 100 ms tick, election after 10 ticks.
+const (
+	baseTick       = 100 * time.Millisecond
+	electionTicks  = 10
+	heartbeatTicks = 1
+	proposeTimeout = 30 * time.Second
+	// maxBlockingQuery caps how long a blocking read waits.
+	maxBlockingQuery = 5 * time.Minute
+)

@@ -1014,7 +1014,8 @@ func (x *Node) GetDynamicMetaUnset() []string {
 type DrainStrategy struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// deadline bounds the drain: when it passes, remaining allocations are
-	// stopped; zero or negative means stop everything at once (force).
+	// stopped. Zero means no deadline; negative stops everything at once
+	// (force), as in Nomad.
 	Deadline *durationpb.Duration `protobuf:"bytes,1,opt,name=deadline,proto3" json:"deadline,omitempty"`
 	// ignore_system_jobs leaves system-job allocations running on the node.
 	IgnoreSystemJobs bool `protobuf:"varint,2,opt,name=ignore_system_jobs,json=ignoreSystemJobs,proto3" json:"ignore_system_jobs,omitempty"`

@@ -183,6 +183,8 @@ type Server struct {
 	metrics   *metrics
 	events    *events.Broker
 	acls      *aclCache
+	// autopilot remembers since when each server is healthy.
+	autopilot autopilotState
 	// built is set once every field is assigned, for the gauge functions.
 	built atomic.Bool
 	// gcBatchSize bounds the objects one GC raft entry removes.

@@ -53,6 +53,9 @@ func (h *Handler) listJobs(w http.ResponseWriter, r *http.Request, _ []string) e
 			}
 			return j.Id
 		}
+		if jobs, err = filterBy(q, jobs, func(j *structs.Job) jobListStub { return jobStub(j, idx[[2]string{j.Namespace, j.Id}], withMeta) }); err != nil {
+			return nil, err
+		}
 		jobs = paginate(w, q, jobs, key)
 		out := make([]jobListStub, 0, len(jobs))
 		for _, j := range jobs {

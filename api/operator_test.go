@@ -288,3 +288,34 @@ func TestNomadClientMonitorsTheLog(t *testing.T) {
 		}
 	}
 }
+
+func TestNomadClientFiltersLists(t *testing.T) {
+	c := newCluster(t, api.Options{})
+	for _, id := range []string{"web", "db"} {
+		_, _, err := c.nomad.Jobs().Register(mockJob(id, 1), nil)
+		require.NoError(t, err)
+		waitAllocs(t, c, id, running(1))
+	}
+	jobs, _, err := c.nomad.Jobs().List(&nomad.QueryOptions{Filter: `ID == "web"`})
+	require.NoError(t, err)
+	require.Len(t, jobs, 1)
+	require.Equal(t, "web", jobs[0].ID)
+	jobs, _, err = c.nomad.Jobs().List(&nomad.QueryOptions{Filter: `Status == "running" and Name matches "^d"`})
+	require.NoError(t, err)
+	require.Len(t, jobs, 1)
+	require.Equal(t, "db", jobs[0].ID)
+	allocs, _, err := c.nomad.Allocations().List(&nomad.QueryOptions{Filter: `JobID == "db"`})
+	require.NoError(t, err)
+	require.Len(t, allocs, 1)
+	evals, _, err := c.nomad.Evaluations().List(&nomad.QueryOptions{Filter: `JobID == "web"`})
+	require.NoError(t, err)
+	require.NotEmpty(t, evals)
+	for _, e := range evals {
+		require.Equal(t, "web", e.JobID)
+	}
+	nodes, _, err := c.nomad.Nodes().List(&nomad.QueryOptions{Filter: `Status == "down"`})
+	require.NoError(t, err)
+	require.Empty(t, nodes)
+	_, _, err = c.nomad.Jobs().List(&nomad.QueryOptions{Filter: `ID ==`})
+	require.ErrorContains(t, err, "400")
+}

@@ -72,7 +72,9 @@ type applyResult struct {
 // each proposer its result. Other goroutines talk to it through channels,
 // so many proposals made at once land in one Ready and one fsync.
 type raftNode struct {
-	cfg       raftConfig
+	cfg raftConfig
+	// tuning, once set, overrides cfg's snapshot settings (see reload.go).
+	tuning    atomic.Pointer[snapshotTuning]
 	store     store.Store
 	fsm       *fsm
 	snaps     snapshotStore
@@ -241,7 +243,7 @@ func (rn *raftNode) start(mode startMode, bootstrap []*structs.RaftPeer) (err er
 		rn.peers.restore(0, all, nil)
 	}
 	rn.transport.setPeers(rn.peerList())
-	rn.nextSnap = time.Now().Add(jitter(rn.cfg.snapInterval))
+	rn.nextSnap = time.Now().Add(jitter(rn.snapTuning().interval))
 	return nil
 }
 

@@ -21,10 +21,11 @@ func (rn *raftNode) maybeSnapshot() {
 	if now.Before(rn.nextSnap) {
 		return
 	}
-	rn.nextSnap = now.Add(jitter(rn.cfg.snapInterval))
+	tune := rn.snapTuning()
+	rn.nextSnap = now.Add(jitter(tune.interval))
 	applied := rn.applied.Load()
 	last := rn.snapIndex.Load()
-	if applied <= last || applied-last < rn.cfg.snapThreshold {
+	if applied <= last || applied-last < tune.threshold {
 		return
 	}
 	if rn.fsm.restoring() {
@@ -114,12 +115,12 @@ func (j *snapshotJob) write() error {
 	rn.cfg.metrics.snapshots.WithLabelValues("taken").Inc()
 	rn.cfg.metrics.snapshotIndex.Set(float64(j.index))
 	rn.snaps.prune(data)
-	if j.index > rn.cfg.trailingLogs {
+	if trailing := rn.snapTuning().trailing; j.index > trailing {
 		first, err := rn.store.FirstIndex()
 		if err != nil {
 			return err
 		}
-		if compact := j.index - rn.cfg.trailingLogs; compact > first {
+		if compact := j.index - trailing; compact > first {
 			if err := rn.store.Compact(compact); err != nil && !errors.Is(err, raft.ErrCompacted) {
 				return err
 			}

@@ -319,3 +319,39 @@ func TestNomadClientFiltersLists(t *testing.T) {
 	_, _, err = c.nomad.Jobs().List(&nomad.QueryOptions{Filter: `ID ==`})
 	require.ErrorContains(t, err, "400")
 }
+
+// A job purged and registered again under the same id lists only the
+// allocations of its new instance; all=true lists every one.
+func TestJobAllocationsKeepToTheJobsLineage(t *testing.T) {
+	c := newCluster(t, api.Options{})
+	_, _, err := c.nomad.Jobs().Register(mockJob("again", 1), nil)
+	require.NoError(t, err)
+	first := waitAllocs(t, c, "again", running(1))
+	_, _, err = c.nomad.Jobs().Deregister("again", true, nil)
+	require.NoError(t, err)
+	_, _, err = c.nomad.Jobs().Register(mockJob("again", 1), nil)
+	require.NoError(t, err)
+	second := waitAllocs(t, c, "again", running(1))
+	for _, a := range second {
+		require.NotEqual(t, first[0].ID, a.ID, "the purged instance's allocation is not listed")
+	}
+	all, _, err := c.nomad.Jobs().Allocations("again", true, nil)
+	require.NoError(t, err)
+	ids := map[string]bool{}
+	for _, a := range all {
+		ids[a.ID] = true
+	}
+	require.True(t, ids[first[0].ID], "all=true lists the earlier instance's too")
+}
+
+func TestNodePurgeRemovesTheNode(t *testing.T) {
+	c := newCluster(t, api.Options{})
+	_, _, err := c.nomad.Jobs().Register(mockJob("on-node", 1), nil)
+	require.NoError(t, err)
+	waitAllocs(t, c, "on-node", running(1))
+	resp, _, err := c.nomad.Nodes().Purge(c.cli.NodeID(), nil)
+	require.NoError(t, err)
+	require.NotEmpty(t, resp.EvalIDs, "the node's jobs are evaluated again")
+	_, _, err = c.nomad.Nodes().Purge("no-such-node", nil)
+	require.ErrorContains(t, err, "404")
+}

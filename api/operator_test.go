@@ -355,3 +355,28 @@ func TestNodePurgeRemovesTheNode(t *testing.T) {
 	_, _, err = c.nomad.Nodes().Purge("no-such-node", nil)
 	require.ErrorContains(t, err, "404")
 }
+
+func TestNomadClientGossipKeyringAndJoin(t *testing.T) {
+	const oldKey = "ZHJvdmVyIGFnZW50IHRlc3Qga2V5OiAzMiBieXRlcyE="
+	const newKey = "bmV3IGRyb3ZlciBnb3NzaXAga2V5IG9mIDMyIGJ5dGU="
+	c := newClusterWith(t, drover.ServerOptions{Encrypt: oldKey}, api.Options{})
+	agent := c.nomad.Agent()
+	keys, err := agent.ListKeys()
+	require.NoError(t, err)
+	require.Equal(t, map[string]int{oldKey: 1}, keys.Keys)
+	_, err = agent.InstallKey(newKey)
+	require.NoError(t, err)
+	_, err = agent.UseKey(newKey)
+	require.NoError(t, err)
+	_, err = agent.RemoveKey(oldKey)
+	require.NoError(t, err)
+	keys, err = agent.ListKeys()
+	require.NoError(t, err)
+	require.Equal(t, map[string]int{newKey: 1}, keys.Keys)
+
+	n, err := agent.Join(c.srv.GossipAddr())
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	_, err = agent.Join("127.0.0.1:1")
+	require.Error(t, err)
+}

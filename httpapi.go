@@ -30,6 +30,9 @@ func (s *Server) NewHTTPHandler(opts api.Options) http.Handler {
 	if opts.Logger == nil {
 		opts.Logger = s.logger
 	}
+	if opts.Logs == nil {
+		opts.Logs = logStream(s.logger)
+	}
 	return api.NewHandler(&apiBackend{Server: s.Server, gatherer: s.gatherer, opts: &s.opts}, opts)
 }
 

@@ -23,6 +23,9 @@ func (h *Handler) listAllocations(w http.ResponseWriter, r *http.Request, _ []st
 				allocs = append(allocs, a)
 			}
 		}
+		if allocs, err = filterBy(q, allocs, func(a *structs.Allocation) *allocStubJSON { return allocStub(a, nil) }); err != nil {
+			return nil, err
+		}
 		allocs = paginate(w, q, allocs, func(a *structs.Allocation) string { return a.Id })
 		out := make([]*allocStubJSON, 0, len(allocs))
 		ips := map[string]string{}
@@ -66,6 +69,9 @@ func (h *Handler) listEvaluations(w http.ResponseWriter, r *http.Request, _ []st
 	return h.read(w, r, func(q queryOptions) (any, error) {
 		evals, err := h.b.ListEvaluations(q.ctx, q.namespace, q.prefix)
 		if err != nil {
+			return nil, err
+		}
+		if evals, err = filterBy(q, evals, evalToJSON); err != nil {
 			return nil, err
 		}
 		evals = paginate(w, q, evals, func(e *structs.Evaluation) string { return e.Id })

@@ -29,6 +29,7 @@ type Backend interface {
 	NodeBackend
 	ClusterBackend
 	ACLBackend
+	OperatorBackend
 	// Events subscribes to the server's event stream.
 	Events(ctx context.Context, req events.SubscribeRequest) (*events.Subscription, error)
 }
@@ -95,7 +96,8 @@ type NodeUpdate struct {
 
 // DrainSpec says how to drain a node; nil cancels a drain.
 type DrainSpec struct {
-	// Deadline bounds the drain; zero or less stops everything at once.
+	// Deadline bounds the drain, as in Nomad: zero means no deadline, a
+	// negative one forces the drain (everything stops at once).
 	Deadline time.Duration
 	// IgnoreSystemJobs leaves system jobs running on the node.
 	IgnoreSystemJobs bool

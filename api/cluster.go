@@ -1,6 +1,7 @@
 package api
 
 import (
+	"maps"
 	"net"
 	"net/http"
 	"strconv"
@@ -64,6 +65,11 @@ type agentMemberJSON struct {
 }
 
 func memberToJSON(m Member) agentMemberJSON {
+	if m.Tags != nil && m.Tags["raft_vsn"] == "" {
+		// nomad server members shows the raft protocol: drover speaks 3.
+		m.Tags = maps.Clone(m.Tags)
+		m.Tags["raft_vsn"] = "3"
+	}
 	return agentMemberJSON{
 		Name: m.Name, Addr: m.Addr, Port: uint16(min(max(m.Port, 0), 65535)), Tags: m.Tags, Status: m.Status,
 		ProtocolMin: 1, ProtocolMax: 5, ProtocolCur: 2, DelegateMin: 2, DelegateMax: 5, DelegateCur: 4,
@@ -91,15 +97,13 @@ func (h *Handler) agentSelf(w http.ResponseWriter, r *http.Request, _ []string) 
 			Tags: map[string]string{"role": "nomad", "region": self.Region, "dc": self.Datacenter, "build": self.Version, "port": strconv.Itoa(port)},
 		}
 		leader := h.b.LeaderAddr()
-		return map[string]any{
-			"config": cfg,
-			"member": memberToJSON(member),
-			"stats": map[string]map[string]string{
-				"nomad": {"server": strconv.FormatBool(self.Server), "leader": strconv.FormatBool(leader != "" && leader == self.Addr),
-					"known_regions": strconv.Itoa(max(self.KnownRegions, 1)), "leader_addr": leader},
-				"raft": {"applied_index": strconv.FormatUint(self.RaftAppliedIndex, 10), "term": strconv.FormatUint(self.RaftTerm, 10)},
-			},
-		}, nil
+		stats := map[string]map[string]string{
+			"nomad": {"server": strconv.FormatBool(self.Server), "leader": strconv.FormatBool(leader != "" && leader == self.Addr),
+				"known_regions": strconv.Itoa(max(self.KnownRegions, 1)), "leader_addr": leader},
+			"raft": {"applied_index": strconv.FormatUint(self.RaftAppliedIndex, 10), "term": strconv.FormatUint(self.RaftTerm, 10)},
+		}
+		h.clientStats(stats, cfg)
+		return map[string]any{"config": cfg, "member": memberToJSON(member), "stats": stats}, nil
 	})
 }
 

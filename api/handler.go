@@ -33,6 +33,16 @@ type Options struct {
 	// Client says the agent serving the API also runs a client, as
 	// /v1/agent/self and /v1/agent/health report.
 	Client bool
+	// ClientAgent is that client, when the agent runs one: its node id
+	// goes into /v1/agent/self (nomad node status -self) and its servers
+	// are served on /v1/agent/servers.
+	ClientAgent ClientAgent
+	// Logs is the agent's log, streamed by /v1/agent/monitor (nomad
+	// monitor); nil answers 501. See drover.NewLogBroadcaster.
+	Logs LogStream
+	// MaxSnapshotBytes caps a snapshot restored through
+	// /v1/operator/snapshot. Default 1 GiB.
+	MaxSnapshotBytes int64
 }
 
 // Handler serves the /v1 endpoints. It is safe for concurrent use.
@@ -50,6 +60,9 @@ type route struct {
 	// segments of the path; ":" marks a wildcard.
 	segments []string
 	methods  map[string]handlerFunc
+	// streamBody: the handler reads the body itself, as a stream (a
+	// snapshot restore), within its own limit.
+	streamBody bool
 }
 
 // NewHandler returns a handler serving b.
@@ -68,6 +81,12 @@ func NewHandler(b Backend, opts Options) *Handler {
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.MaxSnapshotBytes <= 0 {
+		opts.MaxSnapshotBytes = 1 << 30
+	}
+	if opts.ClientAgent != nil {
+		opts.Client = true
 	}
 	h := &Handler{b: b, opts: opts, logger: opts.Logger}
 	h.registerRoutes()
@@ -127,36 +146,44 @@ func (h *Handler) registerRoutes() {
 	h.handle("/v1/acl/token/:", map[string]handlerFunc{
 		http.MethodGet: h.getACLToken, http.MethodPut: h.updateACLToken, http.MethodPost: h.updateACLToken, http.MethodDelete: h.deleteACLToken,
 	})
+	h.registerOperatorRoutes()
 }
 
-// match finds the route of an escaped path and its unescaped wildcards.
+// match finds the route of an escaped path and its unescaped wildcards;
+// of several routes that match, the one with the fewest wildcards wins
+// (/v1/node/pools over /v1/node/:).
 func (h *Handler) match(escapedPath string) (*route, []string, bool) {
 	segs := strings.Split(strings.Trim(escapedPath, "/"), "/")
+	var best *route
+	var bestParams []string
 	for i := range h.routes {
 		rt := &h.routes[i]
-		if len(rt.segments) != len(segs) {
-			continue
-		}
-		var params []string
-		ok := true
-		for k, s := range rt.segments {
-			if s == ":" {
-				p, err := url.PathUnescape(segs[k])
-				if err != nil || p == "" {
-					ok = false
-					break
-				}
-				params = append(params, p)
-			} else if s != segs[k] {
-				ok = false
-				break
-			}
-		}
-		if ok {
-			return rt, params, true
+		if params, ok := rt.matches(segs); ok && (best == nil || len(params) < len(bestParams)) {
+			best, bestParams = rt, params
 		}
 	}
-	return nil, nil, false
+	return best, bestParams, best != nil
+}
+
+// matches reports whether the route matches a path's escaped segments,
+// with the unescaped wildcards.
+func (rt *route) matches(segs []string) ([]string, bool) {
+	if len(rt.segments) != len(segs) {
+		return nil, false
+	}
+	var params []string
+	for k, s := range rt.segments {
+		if s == ":" {
+			p, err := url.PathUnescape(segs[k])
+			if err != nil || p == "" {
+				return nil, false
+			}
+			params = append(params, p)
+		} else if s != segs[k] {
+			return nil, false
+		}
+	}
+	return params, true
 }
 
 // ServeHTTP routes the request. Unknown paths get 404, wrong methods 405,
@@ -173,7 +200,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 	rt, params, ok := h.match(r.URL.EscapedPath())
 	if !ok {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint: %s", r.URL.Path), nil)
+		h.noRoute(w, r)
 		return
 	}
 	f := rt.methods[r.Method]
@@ -188,9 +215,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			fmt.Sprintf("method %s not allowed on %s (allowed: %s)", r.Method, r.URL.Path, strings.Join(allowed, ", ")), nil)
 		return
 	}
-	if err := h.readBody(w, r); err != nil {
-		h.fail(w, r, err)
-		return
+	if !rt.streamBody {
+		if err := h.readBody(w, r); err != nil {
+			h.fail(w, r, err)
+			return
+		}
 	}
 	// Every request acts as the caller its token names (none: anonymous),
 	// never with the host's own authority.

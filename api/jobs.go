@@ -53,6 +53,9 @@ func (h *Handler) listJobs(w http.ResponseWriter, r *http.Request, _ []string) e
 			}
 			return j.Id
 		}
+		if jobs, err = filterBy(q, jobs, func(j *structs.Job) jobListStub { return jobStub(j, idx[[2]string{j.Namespace, j.Id}], withMeta) }); err != nil {
+			return nil, err
+		}
 		jobs = paginate(w, q, jobs, key)
 		out := make([]jobListStub, 0, len(jobs))
 		for _, j := range jobs {
@@ -75,10 +78,7 @@ func (h *Handler) registerJob(w http.ResponseWriter, r *http.Request, params []s
 	if req.Job == nil {
 		return badRequest("job is missing: the body must be {\"Job\": {...}}")
 	}
-	switch {
-	case req.EnforceIndex:
-		return badRequest("EnforceIndex (check-and-set registration) is not supported by drover")
-	case req.PreserveCounts, req.PreserveResources:
+	if req.PreserveCounts || req.PreserveResources {
 		return badRequest("PreserveCounts and PreserveResources are not supported by drover")
 	}
 	if req.Region != "" && req.Region != h.self().Region {
@@ -104,7 +104,12 @@ func (h *Handler) registerJob(w http.ResponseWriter, r *http.Request, params []s
 	if job.Region == "" {
 		job.Region = q.region // a job of another region is forwarded there
 	}
-	resp, err := h.b.RegisterJob(r.Context(), job)
+	var resp *structs.JobRegisterResponse
+	if req.EnforceIndex {
+		resp, err = h.b.RegisterJobIfIndex(r.Context(), job, req.JobModifyIndex)
+	} else {
+		resp, err = h.b.RegisterJob(r.Context(), job)
+	}
 	if err != nil {
 		return err
 	}
@@ -152,10 +157,17 @@ func (h *Handler) deregisterJob(w http.ResponseWriter, r *http.Request, params [
 }
 
 func (h *Handler) jobAllocations(w http.ResponseWriter, r *http.Request, params []string) error {
+	all, err := boolParam(r, "all")
+	if err != nil {
+		return err
+	}
 	return h.read(w, r, func(q queryOptions) (any, error) {
 		allocs, err := h.b.Allocations(q.ctx, q.namespace, params[0], "")
 		if err != nil {
 			return nil, err
+		}
+		if !all {
+			allocs = h.currentInstance(q, params[0], allocs)
 		}
 		out := make([]*allocStubJSON, 0, len(allocs))
 		for _, a := range allocs {
@@ -177,14 +189,13 @@ func (h *Handler) jobEvaluations(w http.ResponseWriter, r *http.Request, params 
 
 type jobVersionsResponse struct {
 	Versions []*jobJSON
-	Diffs    []any
+	Diffs    []*jobDiff
 }
 
 func (h *Handler) jobVersions(w http.ResponseWriter, r *http.Request, params []string) error {
-	if diffs, err := boolParam(r, "diffs"); err != nil {
+	diffs, err := boolParam(r, "diffs")
+	if err != nil {
 		return err
-	} else if diffs {
-		return badRequest("job version diffs are not supported by drover")
 	}
 	return h.read(w, r, func(q queryOptions) (any, error) {
 		versions, err := h.b.JobVersions(q.ctx, q.namespace, params[0])
@@ -194,6 +205,9 @@ func (h *Handler) jobVersions(w http.ResponseWriter, r *http.Request, params []s
 		out := jobVersionsResponse{Versions: make([]*jobJSON, 0, len(versions))}
 		for _, j := range versions {
 			out.Versions = append(out.Versions, jobToJSON(j))
+		}
+		if diffs {
+			out.Diffs = versionDiffs(versions)
 		}
 		return out, nil
 	})

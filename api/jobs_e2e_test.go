@@ -159,8 +159,9 @@ func TestJobVersionsReadAsNomadsClientReadsThem(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, stale, 2)
 
-	_, _, _, err = c.nomad.Jobs().Versions("web", true, nil)
-	requireStatus(t, err, http.StatusBadRequest)
+	_, diffs, _, err = c.nomad.Jobs().Versions("web", true, nil)
+	require.NoError(t, err)
+	require.Len(t, diffs, 1, "one diff between two versions")
 	_, _, _, err = c.nomad.Jobs().Versions("ghost", false, nil)
 	requireStatus(t, err, http.StatusNotFound)
 }

@@ -27,6 +27,9 @@ func (h *Handler) listNodes(w http.ResponseWriter, r *http.Request, _ []string) 
 				nodes = append(nodes, n)
 			}
 		}
+		if nodes, err = filterBy(q, nodes, func(n *structs.Node) *nodeStubJSON { return nodeStub(n, withAttrs, withResources) }); err != nil {
+			return nil, err
+		}
 		nodes = paginate(w, q, nodes, func(n *structs.Node) string { return n.Id })
 		out := make([]*nodeStubJSON, 0, len(nodes))
 		for _, n := range nodes {

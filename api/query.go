@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hashicorp/go-bexpr"
+
 	"github.com/droverhq/drover/structs"
 )
 
@@ -30,6 +32,8 @@ type queryOptions struct {
 	// region is set when the request names another region of the
 	// federation; the call is then forwarded there.
 	region string
+	// filter is the request's filter= expression, nil when none.
+	filter *bexpr.Evaluator
 	// ctx is the request's context once the read is prepared: the
 	// backend's reads under it need no further consistency wait.
 	ctx context.Context
@@ -79,6 +83,11 @@ func (h *Handler) parseQueryIn(r *http.Request, forwardable bool) (queryOptions,
 		}
 		q.wait = d
 	}
+	f, err := compileFilter(v.Get("filter"))
+	if err != nil {
+		return q, err
+	}
+	q.filter = f
 	if s := v.Get("per_page"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 0 {

@@ -19,7 +19,13 @@ func (c *Client) Drain(ctx context.Context, deadline time.Duration) error {
 }
 
 func (c *Client) drain(ctx context.Context, d *DrainConfig) error {
-	return c.updateDrain(ctx, &structs.DrainStrategy{Deadline: durationpb.New(d.Deadline), IgnoreSystemJobs: d.IgnoreSystemJobs}, false)
+	deadline := d.Deadline
+	if deadline <= 0 {
+		// The servers read a zero deadline as none, as Nomad does; a
+		// negative one forces the drain.
+		deadline = -1
+	}
+	return c.updateDrain(ctx, &structs.DrainStrategy{Deadline: durationpb.New(deadline), IgnoreSystemJobs: d.IgnoreSystemJobs}, false)
 }
 
 // CancelDrain ends a drain of this node; with markEligible the node takes

@@ -60,7 +60,16 @@ func (s *Server) updateNodeDrain(ctx context.Context, nodeID, secretID string, s
 		st := proto.Clone(strategy).(*structs.DrainStrategy)
 		now := s.cfg.Clock()
 		st.StartedAt = now.UnixNano()
-		st.ForceDeadline = now.Add(min(max(st.GetDeadline().AsDuration(), 0), maxDrainDeadline)).UnixNano()
+		// Nomad's meaning: a negative deadline forces the drain (everything
+		// stops at once), zero means no deadline at all.
+		switch d := st.GetDeadline().AsDuration(); {
+		case d < 0:
+			st.ForceDeadline = now.UnixNano()
+		case d == 0:
+			st.ForceDeadline = 0
+		default:
+			st.ForceDeadline = now.Add(min(d, maxDrainDeadline)).UnixNano()
+		}
 		if old := node.DrainStrategy; old != nil {
 			// A new deadline for a drain under way keeps its start.
 			st.StartedAt = old.StartedAt

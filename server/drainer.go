@@ -19,6 +19,13 @@ import (
 //   - system allocations last, once nothing else is left (or at the
 //     deadline); none with ignore_system_jobs.
 //
+// When the deadline passes, every allocation still on the node is stopped,
+// whether or not its replacement found room elsewhere: allocations marked
+// earlier whose migration is still waiting get one more evaluation of
+// their jobs, once per drain, in which the scheduler stops them. A drain
+// without a deadline (0, as Nomad's -no-deadline) waits for as long as it
+// takes; a negative one (-force) stops everything at once.
+//
 // When no allocation that should be drained remains, the drain completes:
 // the node's drain strategy is cleared (it stays ineligible) and its
 // last_drain records "complete".
@@ -34,9 +41,10 @@ const drainerSpacing = 50 * time.Millisecond
 // nearest drain deadline passes, until ctx is done.
 func (s *Server) drainLoop(ctx context.Context) {
 	var index uint64
+	overdue := map[string]int64{}
 	for ctx.Err() == nil {
 		began := time.Now()
-		next := s.drainPass(ctx)
+		next := s.drainPass(ctx, overdue)
 		wctx, cancel := ctx, context.CancelFunc(func() {})
 		if !next.IsZero() {
 			wctx, cancel = context.WithDeadline(ctx, next)
@@ -66,15 +74,19 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 
 // drainWork is what one pass decided for one node.
 type drainWork struct {
-	marks    map[string]*structs.DesiredTransition
-	jobs     map[[2]string]*structs.Job
+	marks map[string]*structs.DesiredTransition
+	jobs  map[[2]string]*structs.Job
+	// overdue are the jobs of allocations marked before the deadline that
+	// are still running past it.
+	overdue  map[[2]string]*structs.Job
 	complete bool
 }
 
 // drainPass marks what is due on every draining node and completes the
 // drains with nothing left. It returns the nearest deadline still ahead
-// (zero if none).
-func (s *Server) drainPass(ctx context.Context) time.Time {
+// (zero if none). overdue remembers, per node, the deadline whose
+// overdue allocations were already given their evaluations.
+func (s *Server) drainPass(ctx context.Context, overdue map[string]int64) time.Time {
 	if !s.raft.IsLeader() {
 		return time.Time{}
 	}
@@ -88,14 +100,33 @@ func (s *Server) drainPass(ctx context.Context) time.Time {
 				continue
 			}
 			deadline := time.Unix(0, ds.ForceDeadline)
-			past := !now.Before(deadline)
-			if !past && (next.IsZero() || deadline.Before(next)) {
+			past := ds.ForceDeadline != 0 && !now.Before(deadline)
+			if ds.ForceDeadline != 0 && !past && (next.IsZero() || deadline.Before(next)) {
 				next = deadline
 			}
 			work[n.Id] = planDrain(snap, n, past)
 		}
 	})
+	for nodeID := range overdue {
+		if w := work[nodeID]; w == nil || len(w.overdue) == 0 {
+			delete(overdue, nodeID)
+		}
+	}
 	for nodeID, w := range work {
+		if len(w.overdue) > 0 && overdue[nodeID] == 0 {
+			evals := make([]*structs.Evaluation, 0, len(w.overdue))
+			for _, job := range w.overdue {
+				e := newEval(job, structs.EvalTriggerNodeDrain)
+				e.NodeId = nodeID
+				evals = append(evals, e)
+			}
+			s.logger.Info("node drain deadline passed; stopping what is left", "node", nodeID, "jobs", len(evals))
+			if s.proposeDrain(ctx, nodeID, &structs.LogCommand{Command: &structs.LogCommand_EvalUpsert{
+				EvalUpsert: &structs.EvalUpsert{Evals: evals},
+			}}) {
+				overdue[nodeID] = 1
+			}
+		}
 		if len(w.marks) > 0 {
 			evals := make([]*structs.Evaluation, 0, len(w.jobs))
 			for _, job := range w.jobs {
@@ -118,18 +149,23 @@ func (s *Server) drainPass(ctx context.Context) time.Time {
 	return next
 }
 
-func (s *Server) proposeDrain(ctx context.Context, nodeID string, cmd *structs.LogCommand) {
+// proposeDrain writes one drainer entry and reports whether it committed.
+func (s *Server) proposeDrain(ctx context.Context, nodeID string, cmd *structs.LogCommand) bool {
 	pctx, cancel := context.WithTimeout(ctx, drainerTimeout)
 	defer cancel()
-	if _, err := s.raft.Propose(pctx, cmd); err != nil && ctx.Err() == nil {
-		s.logger.Warn("drainer write failed; the next pass retries", "node", nodeID, "error", err)
+	if _, err := s.raft.Propose(pctx, cmd); err != nil {
+		if ctx.Err() == nil {
+			s.logger.Warn("drainer write failed; the next pass retries", "node", nodeID, "error", err)
+		}
+		return false
 	}
+	return true
 }
 
 // planDrain decides which of a draining node's allocations to mark now,
 // and whether the drain is complete.
 func planDrain(snap *state.Snapshot, n *structs.Node, pastDeadline bool) *drainWork {
-	w := &drainWork{marks: map[string]*structs.DesiredTransition{}, jobs: map[[2]string]*structs.Job{}}
+	w := &drainWork{marks: map[string]*structs.DesiredTransition{}, jobs: map[[2]string]*structs.Job{}, overdue: map[[2]string]*structs.Job{}}
 	ignoreSystem := n.DrainStrategy.GetIgnoreSystemJobs()
 	var system []*structs.Allocation
 	othersLeft := false
@@ -146,6 +182,11 @@ func planDrain(snap *state.Snapshot, n *structs.Node, pastDeadline bool) *drainW
 		}
 		othersLeft = true
 		if a.GetDesiredTransition().GetMigrate() {
+			if pastDeadline && a.DesiredStatus == structs.AllocDesiredRun {
+				if job := snap.Job(a.Namespace, a.JobId); job != nil {
+					w.overdue[[2]string{job.Namespace, job.Id}] = job
+				}
+			}
 			continue
 		}
 		batch := jobType == structs.JobTypeBatch || jobType == structs.JobTypeSysBatch

@@ -55,7 +55,7 @@ func (f *fsm) Apply(index uint64, cmd *structs.LogCommand) error {
 	)
 	switch c := cmd.Command.(type) {
 	case *structs.LogCommand_JobUpsert:
-		evals = f.applyJobUpsert(tx, index, cmd.Time, c.JobUpsert)
+		evals, applyErr = f.applyJobUpsert(tx, index, cmd.Time, c.JobUpsert)
 	case *structs.LogCommand_JobDelete:
 		evals, applyErr = f.applyJobDelete(tx, index, cmd.Time, c.JobDelete)
 	case *structs.LogCommand_NodeUpsert:
@@ -100,6 +100,14 @@ func (f *fsm) Apply(index uint64, cmd *structs.LogCommand) error {
 		applyErr = applyACLBootstrap(tx, index, c.AclBootstrap)
 	case *structs.LogCommand_ServerSecretSet:
 		applyServerSecret(tx, c.ServerSecretSet)
+	case *structs.LogCommand_NodeMetaUpdate:
+		evals, capacity = applyNodeMetaUpdate(tx, index, cmd.Time, c.NodeMetaUpdate)
+	case *structs.LogCommand_NodePurge:
+		evals, capacity = applyNodePurge(tx, index, cmd.Time, c.NodePurge)
+	case *structs.LogCommand_AutopilotConfigSet:
+		applyErr = applyAutopilotConfig(tx, index, c.AutopilotConfigSet)
+	case *structs.LogCommand_SummariesReconcile:
+		tx.RebuildSummaries()
 	case nil:
 		// A barrier: nothing to change, but the index moves.
 	default:
@@ -125,12 +133,15 @@ func (f *fsm) Apply(index uint64, cmd *structs.LogCommand) error {
 // applyJobUpsert stores a job. A job whose specification did not change
 // keeps its version and job_modify_index, so its allocations stay current;
 // a changed one becomes a new version, recorded in the history.
-func (f *fsm) applyJobUpsert(tx *state.Txn, index uint64, now int64, c *structs.JobUpsert) []*structs.Evaluation {
+func (f *fsm) applyJobUpsert(tx *state.Txn, index uint64, now int64, c *structs.JobUpsert) ([]*structs.Evaluation, error) {
 	job := c.Job
 	if job == nil {
-		return nil
+		return nil, nil
 	}
 	old := tx.Job(job.Namespace, job.Id)
+	if err := checkJobIndex(c, old); err != nil {
+		return nil, err
+	}
 	switch {
 	case old == nil:
 		job.CreateIndex, job.Version, job.JobModifyIndex = index, 0, index
@@ -148,11 +159,11 @@ func (f *fsm) applyJobUpsert(tx *state.Txn, index uint64, now int64, c *structs.
 	state.SetJobStatus(job, tx.JobStatus(job), now)
 	tx.UpsertJobVersion(job, int(c.TrackedVersions))
 	if c.Eval == nil {
-		return nil
+		return nil, nil
 	}
 	eval := c.Eval
 	eval.JobModifyIndex = job.JobModifyIndex
-	return upsertEvals(tx, index, now, []*structs.Evaluation{eval})
+	return upsertEvals(tx, index, now, []*structs.Evaluation{eval}), nil
 }
 
 // applyJobDelete stops or purges a job. Whether the job exists is decided
@@ -193,6 +204,7 @@ func (f *fsm) applyNodeUpsert(tx *state.Txn, index uint64, now int64, c *structs
 	if node == nil {
 		return nil, nil
 	}
+	overlayDynamicMeta(node, tx.Node(node.Id))
 	node.ComputedClass = structs.ComputeNodeClass(node)
 	classes := map[string]bool{node.ComputedClass: true}
 	if old := tx.Node(node.Id); old != nil {

@@ -38,10 +38,7 @@ const (
 // gcLoop enqueues a core evaluation for each kind of collection on its
 // interval, until ctx is done (leadership lost or shutdown).
 func (s *Server) gcLoop(ctx context.Context) {
-	jobInterval := s.cfg.JobGCInterval
-	if jobInterval <= 0 {
-		jobInterval = 5 * time.Minute
-	}
+	jobInterval := s.gcSettings().jobInterval
 	jobs := time.NewTicker(jobInterval)
 	defer jobs.Stop()
 	evals := time.NewTicker(evalGCInterval)
@@ -57,6 +54,10 @@ func (s *Server) gcLoop(ctx context.Context) {
 			return
 		case <-jobs.C:
 			kind = coreJobJob
+			if iv := s.gcSettings().jobInterval; iv != jobInterval {
+				jobInterval = iv // reloaded: from the next collection on
+				jobs.Reset(iv)
+			}
 		case <-evals.C:
 			kind = coreJobEval
 		case <-nodes.C:
@@ -89,7 +90,7 @@ func (s *Server) runCoreEval(ctx context.Context, eval *structs.Evaluation) erro
 	default:
 		return fmt.Errorf("unknown core evaluation %q", eval.JobId)
 	}
-	_, err := s.collect(ctx, s.cfg.GC, kinds)
+	_, err := s.collect(ctx, s.gcSettings().cfg, kinds)
 	return err
 }
 
@@ -106,7 +107,7 @@ func (s *Server) GarbageCollect(ctx context.Context) (int, error) {
 	err := s.leaderCall(ctx, func(ctx context.Context) (err error) {
 		kinds := gc.All
 		kinds.GlobalACLTokens = s.authoritative()
-		n, err = s.collect(ctx, s.cfg.GC.Force(), kinds)
+		n, err = s.collect(ctx, s.gcSettings().cfg.Force(), kinds)
 		return err
 	}, func(ctx context.Context, c structs.DroverClient) error {
 		resp, err := c.GarbageCollect(ctx, &structs.GarbageCollectRequest{})

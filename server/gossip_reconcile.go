@@ -80,7 +80,8 @@ func (s *Server) reconcile(ctx context.Context) {
 				}
 			}
 		case serf.StatusFailed:
-			if ps.Get(m.id) == nil || s.gossip.failedFor(m.name) < s.cfg.DeadServerThreshold {
+			cleanup, threshold := s.deadServerCleanup()
+			if ps.Get(m.id) == nil || !cleanup || s.gossip.failedFor(m.name) < threshold {
 				continue
 			}
 			if !s.canRemoveFailed(members) {
@@ -88,7 +89,7 @@ func (s *Server) reconcile(ctx context.Context) {
 				continue
 			}
 			s.logger.Warn("removing a server failed for longer than the dead-server threshold", "server", m.name,
-				"threshold", s.cfg.DeadServerThreshold)
+				"threshold", threshold)
 			if err := s.raft.RemovePeer(ctx, m.id); err != nil {
 				s.logger.Warn("removing a dead server failed", "server", m.name, "error", err)
 			}

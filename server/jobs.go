@@ -18,6 +18,22 @@ import (
 // schedules it. An invalid job is rejected whole (a *structs.ValidationError
 // listing every problem) and changes nothing.
 func (s *Server) RegisterJob(ctx context.Context, job *structs.Job) (*structs.JobRegisterResponse, error) {
+	return s.RegisterJobWithOptions(ctx, job, RegisterOptions{})
+}
+
+// RegisterOptions make a registration conditional.
+type RegisterOptions struct {
+	// EnforceIndex registers the job only if its current JobModifyIndex
+	// equals JobModifyIndex (0: only if no such job exists), decided
+	// atomically as the raft entry applies (nomad job run -check-index).
+	EnforceIndex   bool
+	JobModifyIndex uint64
+}
+
+// RegisterJobWithOptions is RegisterJob with a check-and-set condition. A
+// registration whose condition fails changes nothing and returns an error
+// matching ErrBadRequest that names both indexes, as Nomad words it.
+func (s *Server) RegisterJobWithOptions(ctx context.Context, job *structs.Job, opts RegisterOptions) (*structs.JobRegisterResponse, error) {
 	if job == nil {
 		return nil, &structs.ValidationError{Problems: []string{"job is missing"}}
 	}
@@ -26,28 +42,24 @@ func (s *Server) RegisterJob(ctx context.Context, job *structs.Job) (*structs.Jo
 	}
 	if r := s.otherRegion(ctx, job.Region); r != "" {
 		return toRegion(s, ctx, r, func(ctx context.Context, c structs.DroverClient) (*structs.JobRegisterResponse, error) {
-			return c.RegisterJob(ctx, &structs.JobRegisterRequest{Job: job, Region: r})
+			return c.RegisterJob(ctx, &structs.JobRegisterRequest{Job: job, Region: r,
+				EnforceIndex: opts.EnforceIndex, JobModifyIndex: opts.JobModifyIndex})
 		})
 	}
 	if s.registrationRejected() {
 		return nil, fmt.Errorf("%w: the scheduler configuration rejects job registrations", structs.ErrRegistrationRejected)
 	}
-	job = proto.Clone(job).(*structs.Job)
-	job.Canonicalize(int32(s.cfg.JobDefaultPriority))
-	if job.Region == "" {
-		job.Region = s.cfg.Region
-	}
-	if err := job.Validate(structs.Limits{MaxPriority: int32(s.cfg.JobMaxPriority), JobTypes: s.jobTypes(), MaxCount: s.cfg.JobMaxCount}); err != nil {
+	job, err := s.prepareJob(job)
+	if err != nil {
 		return nil, err
 	}
-	// Server-owned fields are set by the FSM, never taken from the caller.
-	job.Status, job.Version, job.CreateIndex, job.ModifyIndex, job.JobModifyIndex = "", 0, 0, 0, 0
 	var resp *structs.JobRegisterResponse
-	err := s.leaderCall(ctx, func(ctx context.Context) error {
+	err = s.leaderCall(ctx, func(ctx context.Context) error {
 		eval := newEval(job, structs.EvalTriggerJobRegister)
 		idx, err := s.raft.Propose(ctx, &structs.LogCommand{
 			Command: &structs.LogCommand_JobUpsert{JobUpsert: &structs.JobUpsert{
 				Job: job, Eval: eval, TrackedVersions: s.trackedVersions(),
+				EnforceIndex: opts.EnforceIndex, JobModifyIndex: opts.JobModifyIndex,
 			}},
 		})
 		if err != nil {
@@ -57,7 +69,8 @@ func (s *Server) RegisterJob(ctx context.Context, job *structs.Job) (*structs.Jo
 		resp = &structs.JobRegisterResponse{EvalId: eval.Id, JobModifyIndex: idx, Meta: &structs.WriteMeta{Index: idx}}
 		return nil
 	}, func(ctx context.Context, c structs.DroverClient) (err error) {
-		resp, err = c.RegisterJob(ctx, &structs.JobRegisterRequest{Job: job})
+		resp, err = c.RegisterJob(ctx, &structs.JobRegisterRequest{Job: job,
+			EnforceIndex: opts.EnforceIndex, JobModifyIndex: opts.JobModifyIndex})
 		return err
 	})
 	return resp, err

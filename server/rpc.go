@@ -65,7 +65,8 @@ func (r *rpcServer) block(ctx context.Context, q *structs.QueryOptions) {
 }
 
 func (r *rpcServer) RegisterJob(ctx context.Context, req *structs.JobRegisterRequest) (*structs.JobRegisterResponse, error) {
-	resp, err := r.s.RegisterJob(callCtx(ctx, &structs.QueryOptions{Region: req.GetRegion()}), req.GetJob())
+	resp, err := r.s.RegisterJobWithOptions(callCtx(ctx, &structs.QueryOptions{Region: req.GetRegion()}), req.GetJob(),
+		RegisterOptions{EnforceIndex: req.GetEnforceIndex(), JobModifyIndex: req.GetJobModifyIndex()})
 	return resp, rpcerr.To(err)
 }
 

@@ -52,6 +52,10 @@ type Server struct {
 	metrics   *metrics
 	events    *events.Broker
 	acls      *aclCache
+	// autopilot remembers since when each server is healthy.
+	autopilot autopilotState
+	// gcTuning, once set by Tune, overrides the configured GC settings.
+	gcTuning atomic.Pointer[gcTuned]
 	// built is set once every field is assigned, for the gauge functions.
 	built atomic.Bool
 	// gcBatchSize bounds the objects one GC raft entry removes.

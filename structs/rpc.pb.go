@@ -12,6 +12,7 @@ package structs
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -210,11 +211,15 @@ func (x *WriteMeta) GetIndex() uint64 {
 }
 
 type JobRegisterRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Job           *Job                   `protobuf:"bytes,1,opt,name=job,proto3" json:"job,omitempty"`
-	Region        string                 `protobuf:"bytes,2,opt,name=region,proto3" json:"region,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Job    *Job                   `protobuf:"bytes,1,opt,name=job,proto3" json:"job,omitempty"`
+	Region string                 `protobuf:"bytes,2,opt,name=region,proto3" json:"region,omitempty"`
+	// enforce_index registers the job only if its current job_modify_index
+	// equals job_modify_index (0: only if the job does not exist).
+	EnforceIndex   bool   `protobuf:"varint,550,opt,name=enforce_index,json=enforceIndex,proto3" json:"enforce_index,omitempty"`
+	JobModifyIndex uint64 `protobuf:"varint,551,opt,name=job_modify_index,json=jobModifyIndex,proto3" json:"job_modify_index,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *JobRegisterRequest) Reset() {
@@ -259,6 +264,20 @@ func (x *JobRegisterRequest) GetRegion() string {
 		return x.Region
 	}
 	return ""
+}
+
+func (x *JobRegisterRequest) GetEnforceIndex() bool {
+	if x != nil {
+		return x.EnforceIndex
+	}
+	return false
+}
+
+func (x *JobRegisterRequest) GetJobModifyIndex() uint64 {
+	if x != nil {
+		return x.JobModifyIndex
+	}
+	return 0
 }
 
 type JobRegisterResponse struct {
@@ -1401,6 +1420,10 @@ type LogCommand struct {
 	//	*LogCommand_AclTokenDelete
 	//	*LogCommand_AclBootstrap
 	//	*LogCommand_ServerSecretSet
+	//	*LogCommand_NodeMetaUpdate
+	//	*LogCommand_NodePurge
+	//	*LogCommand_AutopilotConfigSet
+	//	*LogCommand_SummariesReconcile
 	Command       isLogCommand_Command `protobuf_oneof:"command"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1637,6 +1660,42 @@ func (x *LogCommand) GetServerSecretSet() *ServerSecretSet {
 	return nil
 }
 
+func (x *LogCommand) GetNodeMetaUpdate() *NodeMetaUpdate {
+	if x != nil {
+		if x, ok := x.Command.(*LogCommand_NodeMetaUpdate); ok {
+			return x.NodeMetaUpdate
+		}
+	}
+	return nil
+}
+
+func (x *LogCommand) GetNodePurge() *NodePurge {
+	if x != nil {
+		if x, ok := x.Command.(*LogCommand_NodePurge); ok {
+			return x.NodePurge
+		}
+	}
+	return nil
+}
+
+func (x *LogCommand) GetAutopilotConfigSet() *AutopilotConfigSet {
+	if x != nil {
+		if x, ok := x.Command.(*LogCommand_AutopilotConfigSet); ok {
+			return x.AutopilotConfigSet
+		}
+	}
+	return nil
+}
+
+func (x *LogCommand) GetSummariesReconcile() *SummariesReconcile {
+	if x != nil {
+		if x, ok := x.Command.(*LogCommand_SummariesReconcile); ok {
+			return x.SummariesReconcile
+		}
+	}
+	return nil
+}
+
 type isLogCommand_Command interface {
 	isLogCommand_Command()
 }
@@ -1721,6 +1780,22 @@ type LogCommand_ServerSecretSet struct {
 	ServerSecretSet *ServerSecretSet `protobuf:"bytes,75,opt,name=server_secret_set,json=serverSecretSet,proto3,oneof"`
 }
 
+type LogCommand_NodeMetaUpdate struct {
+	NodeMetaUpdate *NodeMetaUpdate `protobuf:"bytes,90,opt,name=node_meta_update,json=nodeMetaUpdate,proto3,oneof"`
+}
+
+type LogCommand_NodePurge struct {
+	NodePurge *NodePurge `protobuf:"bytes,91,opt,name=node_purge,json=nodePurge,proto3,oneof"`
+}
+
+type LogCommand_AutopilotConfigSet struct {
+	AutopilotConfigSet *AutopilotConfigSet `protobuf:"bytes,92,opt,name=autopilot_config_set,json=autopilotConfigSet,proto3,oneof"`
+}
+
+type LogCommand_SummariesReconcile struct {
+	SummariesReconcile *SummariesReconcile `protobuf:"bytes,93,opt,name=summaries_reconcile,json=summariesReconcile,proto3,oneof"`
+}
+
 func (*LogCommand_JobUpsert) isLogCommand_Command() {}
 
 func (*LogCommand_JobDelete) isLogCommand_Command() {}
@@ -1761,14 +1836,27 @@ func (*LogCommand_AclBootstrap) isLogCommand_Command() {}
 
 func (*LogCommand_ServerSecretSet) isLogCommand_Command() {}
 
+func (*LogCommand_NodeMetaUpdate) isLogCommand_Command() {}
+
+func (*LogCommand_NodePurge) isLogCommand_Command() {}
+
+func (*LogCommand_AutopilotConfigSet) isLogCommand_Command() {}
+
+func (*LogCommand_SummariesReconcile) isLogCommand_Command() {}
+
 type JobUpsert struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Job   *Job                   `protobuf:"bytes,1,opt,name=job,proto3" json:"job,omitempty"`
 	Eval  *Evaluation            `protobuf:"bytes,2,opt,name=eval,proto3" json:"eval,omitempty"`
 	// tracked_versions is how many versions of the job the state keeps.
 	TrackedVersions uint32 `protobuf:"varint,100,opt,name=tracked_versions,json=trackedVersions,proto3" json:"tracked_versions,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// enforce_index makes the upsert conditional, decided as the entry
+	// applies: the stored job's job_modify_index must equal
+	// job_modify_index (0: no job may be stored).
+	EnforceIndex   bool   `protobuf:"varint,550,opt,name=enforce_index,json=enforceIndex,proto3" json:"enforce_index,omitempty"`
+	JobModifyIndex uint64 `protobuf:"varint,551,opt,name=job_modify_index,json=jobModifyIndex,proto3" json:"job_modify_index,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *JobUpsert) Reset() {
@@ -1818,6 +1906,20 @@ func (x *JobUpsert) GetEval() *Evaluation {
 func (x *JobUpsert) GetTrackedVersions() uint32 {
 	if x != nil {
 		return x.TrackedVersions
+	}
+	return 0
+}
+
+func (x *JobUpsert) GetEnforceIndex() bool {
+	if x != nil {
+		return x.EnforceIndex
+	}
+	return false
+}
+
+func (x *JobUpsert) GetJobModifyIndex() uint64 {
+	if x != nil {
+		return x.JobModifyIndex
 	}
 	return 0
 }
@@ -2433,7 +2535,9 @@ type ClusterMeta struct {
 	AclBootstrapIndex uint64 `protobuf:"varint,1,opt,name=acl_bootstrap_index,json=aclBootstrapIndex,proto3" json:"acl_bootstrap_index,omitempty"`
 	// server_secret authenticates calls one server of the region forwards
 	// to another on its host's behalf. It never leaves the servers.
-	ServerSecret  string `protobuf:"bytes,2,opt,name=server_secret,json=serverSecret,proto3" json:"server_secret,omitempty"`
+	ServerSecret string `protobuf:"bytes,2,opt,name=server_secret,json=serverSecret,proto3" json:"server_secret,omitempty"`
+	// autopilot is the operator's autopilot configuration; nil until set.
+	Autopilot     *AutopilotConfiguration `protobuf:"bytes,550,opt,name=autopilot,proto3" json:"autopilot,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2480,6 +2584,13 @@ func (x *ClusterMeta) GetServerSecret() string {
 		return x.ServerSecret
 	}
 	return ""
+}
+
+func (x *ClusterMeta) GetAutopilot() *AutopilotConfiguration {
+	if x != nil {
+		return x.Autopilot
+	}
+	return nil
 }
 
 // RaftMessage carries one serialized raftpb.Message between servers.
@@ -5357,11 +5468,728 @@ func (x *ACLTokenRequest) GetOptions() *QueryOptions {
 	return nil
 }
 
+// NodeMetaUpdate changes a node's dynamic metadata: set adds or replaces
+// keys, unset removes them (static ones too). The changes outlive the
+// node's re-registrations.
+type NodeMetaUpdate struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	NodeId        string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	Set           map[string]string      `protobuf:"bytes,2,rep,name=set,proto3" json:"set,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Unset         []string               `protobuf:"bytes,3,rep,name=unset,proto3" json:"unset,omitempty"`
+	Evals         []*Evaluation          `protobuf:"bytes,4,rep,name=evals,proto3" json:"evals,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeMetaUpdate) Reset() {
+	*x = NodeMetaUpdate{}
+	mi := &file_structs_rpc_proto_msgTypes[88]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeMetaUpdate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeMetaUpdate) ProtoMessage() {}
+
+func (x *NodeMetaUpdate) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[88]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeMetaUpdate.ProtoReflect.Descriptor instead.
+func (*NodeMetaUpdate) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{88}
+}
+
+func (x *NodeMetaUpdate) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *NodeMetaUpdate) GetSet() map[string]string {
+	if x != nil {
+		return x.Set
+	}
+	return nil
+}
+
+func (x *NodeMetaUpdate) GetUnset() []string {
+	if x != nil {
+		return x.Unset
+	}
+	return nil
+}
+
+func (x *NodeMetaUpdate) GetEvals() []*Evaluation {
+	if x != nil {
+		return x.Evals
+	}
+	return nil
+}
+
+// NodePurge removes a node from the state; its allocations are lost and
+// the evaluations reschedule them.
+type NodePurge struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	NodeId        string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	Evals         []*Evaluation          `protobuf:"bytes,2,rep,name=evals,proto3" json:"evals,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodePurge) Reset() {
+	*x = NodePurge{}
+	mi := &file_structs_rpc_proto_msgTypes[89]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodePurge) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodePurge) ProtoMessage() {}
+
+func (x *NodePurge) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[89]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodePurge.ProtoReflect.Descriptor instead.
+func (*NodePurge) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{89}
+}
+
+func (x *NodePurge) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *NodePurge) GetEvals() []*Evaluation {
+	if x != nil {
+		return x.Evals
+	}
+	return nil
+}
+
+// AutopilotConfiguration is the operator's replicated autopilot settings.
+type AutopilotConfiguration struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// cleanup_dead_servers removes failed servers from the raft peer set
+	// once they were failed for dead_server_threshold.
+	CleanupDeadServers bool `protobuf:"varint,1,opt,name=cleanup_dead_servers,json=cleanupDeadServers,proto3" json:"cleanup_dead_servers,omitempty"`
+	// last_contact_threshold: a server the leader has not heard from for
+	// longer is unhealthy.
+	LastContactThreshold *durationpb.Duration `protobuf:"bytes,2,opt,name=last_contact_threshold,json=lastContactThreshold,proto3" json:"last_contact_threshold,omitempty"`
+	// max_trailing_logs: a server further behind the leader's log is unhealthy.
+	MaxTrailingLogs uint64 `protobuf:"varint,3,opt,name=max_trailing_logs,json=maxTrailingLogs,proto3" json:"max_trailing_logs,omitempty"`
+	// min_quorum is the least number of servers dead-server cleanup leaves.
+	MinQuorum uint32 `protobuf:"varint,4,opt,name=min_quorum,json=minQuorum,proto3" json:"min_quorum,omitempty"`
+	// server_stabilization_time: a server must be healthy this long to be stable.
+	ServerStabilizationTime *durationpb.Duration `protobuf:"bytes,5,opt,name=server_stabilization_time,json=serverStabilizationTime,proto3" json:"server_stabilization_time,omitempty"`
+	// dead_server_threshold: how long a server stays failed before cleanup.
+	DeadServerThreshold *durationpb.Duration `protobuf:"bytes,6,opt,name=dead_server_threshold,json=deadServerThreshold,proto3" json:"dead_server_threshold,omitempty"`
+	CreateIndex         uint64               `protobuf:"varint,7,opt,name=create_index,json=createIndex,proto3" json:"create_index,omitempty"`
+	ModifyIndex         uint64               `protobuf:"varint,8,opt,name=modify_index,json=modifyIndex,proto3" json:"modify_index,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
+}
+
+func (x *AutopilotConfiguration) Reset() {
+	*x = AutopilotConfiguration{}
+	mi := &file_structs_rpc_proto_msgTypes[90]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AutopilotConfiguration) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AutopilotConfiguration) ProtoMessage() {}
+
+func (x *AutopilotConfiguration) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[90]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AutopilotConfiguration.ProtoReflect.Descriptor instead.
+func (*AutopilotConfiguration) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{90}
+}
+
+func (x *AutopilotConfiguration) GetCleanupDeadServers() bool {
+	if x != nil {
+		return x.CleanupDeadServers
+	}
+	return false
+}
+
+func (x *AutopilotConfiguration) GetLastContactThreshold() *durationpb.Duration {
+	if x != nil {
+		return x.LastContactThreshold
+	}
+	return nil
+}
+
+func (x *AutopilotConfiguration) GetMaxTrailingLogs() uint64 {
+	if x != nil {
+		return x.MaxTrailingLogs
+	}
+	return 0
+}
+
+func (x *AutopilotConfiguration) GetMinQuorum() uint32 {
+	if x != nil {
+		return x.MinQuorum
+	}
+	return 0
+}
+
+func (x *AutopilotConfiguration) GetServerStabilizationTime() *durationpb.Duration {
+	if x != nil {
+		return x.ServerStabilizationTime
+	}
+	return nil
+}
+
+func (x *AutopilotConfiguration) GetDeadServerThreshold() *durationpb.Duration {
+	if x != nil {
+		return x.DeadServerThreshold
+	}
+	return nil
+}
+
+func (x *AutopilotConfiguration) GetCreateIndex() uint64 {
+	if x != nil {
+		return x.CreateIndex
+	}
+	return 0
+}
+
+func (x *AutopilotConfiguration) GetModifyIndex() uint64 {
+	if x != nil {
+		return x.ModifyIndex
+	}
+	return 0
+}
+
+// AutopilotConfigSet replaces the autopilot configuration; with cas, only
+// if its modify index is still cas_index.
+type AutopilotConfigSet struct {
+	state         protoimpl.MessageState  `protogen:"open.v1"`
+	Config        *AutopilotConfiguration `protobuf:"bytes,1,opt,name=config,proto3" json:"config,omitempty"`
+	Cas           bool                    `protobuf:"varint,2,opt,name=cas,proto3" json:"cas,omitempty"`
+	CasIndex      uint64                  `protobuf:"varint,3,opt,name=cas_index,json=casIndex,proto3" json:"cas_index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AutopilotConfigSet) Reset() {
+	*x = AutopilotConfigSet{}
+	mi := &file_structs_rpc_proto_msgTypes[91]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AutopilotConfigSet) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AutopilotConfigSet) ProtoMessage() {}
+
+func (x *AutopilotConfigSet) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[91]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AutopilotConfigSet.ProtoReflect.Descriptor instead.
+func (*AutopilotConfigSet) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{91}
+}
+
+func (x *AutopilotConfigSet) GetConfig() *AutopilotConfiguration {
+	if x != nil {
+		return x.Config
+	}
+	return nil
+}
+
+func (x *AutopilotConfigSet) GetCas() bool {
+	if x != nil {
+		return x.Cas
+	}
+	return false
+}
+
+func (x *AutopilotConfigSet) GetCasIndex() uint64 {
+	if x != nil {
+		return x.CasIndex
+	}
+	return 0
+}
+
+// SummariesReconcile rebuilds every job summary from the allocations and
+// evaluations.
+type SummariesReconcile struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SummariesReconcile) Reset() {
+	*x = SummariesReconcile{}
+	mi := &file_structs_rpc_proto_msgTypes[92]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SummariesReconcile) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SummariesReconcile) ProtoMessage() {}
+
+func (x *SummariesReconcile) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[92]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SummariesReconcile.ProtoReflect.Descriptor instead.
+func (*SummariesReconcile) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{92}
+}
+
+type JobEvaluateRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Namespace string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	JobId     string                 `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	// force_reschedule reschedules the job's failed allocations at once.
+	ForceReschedule bool `protobuf:"varint,3,opt,name=force_reschedule,json=forceReschedule,proto3" json:"force_reschedule,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *JobEvaluateRequest) Reset() {
+	*x = JobEvaluateRequest{}
+	mi := &file_structs_rpc_proto_msgTypes[93]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JobEvaluateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JobEvaluateRequest) ProtoMessage() {}
+
+func (x *JobEvaluateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[93]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JobEvaluateRequest.ProtoReflect.Descriptor instead.
+func (*JobEvaluateRequest) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{93}
+}
+
+func (x *JobEvaluateRequest) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *JobEvaluateRequest) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *JobEvaluateRequest) GetForceReschedule() bool {
+	if x != nil {
+		return x.ForceReschedule
+	}
+	return false
+}
+
+type JobEvaluateResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	EvalId        string                 `protobuf:"bytes,1,opt,name=eval_id,json=evalId,proto3" json:"eval_id,omitempty"`
+	Meta          *WriteMeta             `protobuf:"bytes,2,opt,name=meta,proto3" json:"meta,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JobEvaluateResponse) Reset() {
+	*x = JobEvaluateResponse{}
+	mi := &file_structs_rpc_proto_msgTypes[94]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JobEvaluateResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JobEvaluateResponse) ProtoMessage() {}
+
+func (x *JobEvaluateResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[94]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JobEvaluateResponse.ProtoReflect.Descriptor instead.
+func (*JobEvaluateResponse) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{94}
+}
+
+func (x *JobEvaluateResponse) GetEvalId() string {
+	if x != nil {
+		return x.EvalId
+	}
+	return ""
+}
+
+func (x *JobEvaluateResponse) GetMeta() *WriteMeta {
+	if x != nil {
+		return x.Meta
+	}
+	return nil
+}
+
+type NodeMetaRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	NodeId        string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	Set           map[string]string      `protobuf:"bytes,2,rep,name=set,proto3" json:"set,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Unset         []string               `protobuf:"bytes,3,rep,name=unset,proto3" json:"unset,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeMetaRequest) Reset() {
+	*x = NodeMetaRequest{}
+	mi := &file_structs_rpc_proto_msgTypes[95]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeMetaRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeMetaRequest) ProtoMessage() {}
+
+func (x *NodeMetaRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[95]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeMetaRequest.ProtoReflect.Descriptor instead.
+func (*NodeMetaRequest) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{95}
+}
+
+func (x *NodeMetaRequest) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *NodeMetaRequest) GetSet() map[string]string {
+	if x != nil {
+		return x.Set
+	}
+	return nil
+}
+
+func (x *NodeMetaRequest) GetUnset() []string {
+	if x != nil {
+		return x.Unset
+	}
+	return nil
+}
+
+type NodePurgeRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	NodeId        string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodePurgeRequest) Reset() {
+	*x = NodePurgeRequest{}
+	mi := &file_structs_rpc_proto_msgTypes[96]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodePurgeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodePurgeRequest) ProtoMessage() {}
+
+func (x *NodePurgeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[96]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodePurgeRequest.ProtoReflect.Descriptor instead.
+func (*NodePurgeRequest) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{96}
+}
+
+func (x *NodePurgeRequest) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+// TransferLeadershipRequest names the server to hand leadership to, by
+// raft id (hex) or RPC address; empty lets the leader choose.
+type TransferLeadershipRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Address       string                 `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TransferLeadershipRequest) Reset() {
+	*x = TransferLeadershipRequest{}
+	mi := &file_structs_rpc_proto_msgTypes[97]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TransferLeadershipRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TransferLeadershipRequest) ProtoMessage() {}
+
+func (x *TransferLeadershipRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[97]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TransferLeadershipRequest.ProtoReflect.Descriptor instead.
+func (*TransferLeadershipRequest) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{97}
+}
+
+func (x *TransferLeadershipRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *TransferLeadershipRequest) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+type AutopilotSetConfigRequest struct {
+	state         protoimpl.MessageState  `protogen:"open.v1"`
+	Config        *AutopilotConfiguration `protobuf:"bytes,1,opt,name=config,proto3" json:"config,omitempty"`
+	Cas           bool                    `protobuf:"varint,2,opt,name=cas,proto3" json:"cas,omitempty"`
+	CasIndex      uint64                  `protobuf:"varint,3,opt,name=cas_index,json=casIndex,proto3" json:"cas_index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AutopilotSetConfigRequest) Reset() {
+	*x = AutopilotSetConfigRequest{}
+	mi := &file_structs_rpc_proto_msgTypes[98]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AutopilotSetConfigRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AutopilotSetConfigRequest) ProtoMessage() {}
+
+func (x *AutopilotSetConfigRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[98]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AutopilotSetConfigRequest.ProtoReflect.Descriptor instead.
+func (*AutopilotSetConfigRequest) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{98}
+}
+
+func (x *AutopilotSetConfigRequest) GetConfig() *AutopilotConfiguration {
+	if x != nil {
+		return x.Config
+	}
+	return nil
+}
+
+func (x *AutopilotSetConfigRequest) GetCas() bool {
+	if x != nil {
+		return x.Cas
+	}
+	return false
+}
+
+func (x *AutopilotSetConfigRequest) GetCasIndex() uint64 {
+	if x != nil {
+		return x.CasIndex
+	}
+	return 0
+}
+
+type AutopilotSetConfigResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Updated       bool                   `protobuf:"varint,1,opt,name=updated,proto3" json:"updated,omitempty"`
+	Meta          *WriteMeta             `protobuf:"bytes,2,opt,name=meta,proto3" json:"meta,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AutopilotSetConfigResponse) Reset() {
+	*x = AutopilotSetConfigResponse{}
+	mi := &file_structs_rpc_proto_msgTypes[99]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AutopilotSetConfigResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AutopilotSetConfigResponse) ProtoMessage() {}
+
+func (x *AutopilotSetConfigResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[99]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AutopilotSetConfigResponse.ProtoReflect.Descriptor instead.
+func (*AutopilotSetConfigResponse) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{99}
+}
+
+func (x *AutopilotSetConfigResponse) GetUpdated() bool {
+	if x != nil {
+		return x.Updated
+	}
+	return false
+}
+
+func (x *AutopilotSetConfigResponse) GetMeta() *WriteMeta {
+	if x != nil {
+		return x.Meta
+	}
+	return nil
+}
+
 var File_structs_rpc_proto protoreflect.FileDescriptor
 
 const file_structs_rpc_proto_rawDesc = "" +
 	"\n" +
-	"\x11structs/rpc.proto\x12\x0edrover.structs\x1a\x15structs/structs.proto\"\xb8\x01\n" +
+	"\x11structs/rpc.proto\x12\x0edrover.structs\x1a\x1egoogle/protobuf/duration.proto\x1a\x15structs/structs.proto\"\xb8\x01\n" +
 	"\fQueryOptions\x12\x16\n" +
 	"\x06region\x18\x01 \x01(\tR\x06region\x12\x1c\n" +
 	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12&\n" +
@@ -5374,10 +6202,12 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\fknown_leader\x18\x02 \x01(\bR\vknownLeader\x12&\n" +
 	"\x0flast_contact_ms\x18\x03 \x01(\x03R\rlastContactMs\"!\n" +
 	"\tWriteMeta\x12\x14\n" +
-	"\x05index\x18\x01 \x01(\x04R\x05index\"S\n" +
+	"\x05index\x18\x01 \x01(\x04R\x05index\"\xa4\x01\n" +
 	"\x12JobRegisterRequest\x12%\n" +
 	"\x03job\x18\x01 \x01(\v2\x13.drover.structs.JobR\x03job\x12\x16\n" +
-	"\x06region\x18\x02 \x01(\tR\x06region\"\x87\x01\n" +
+	"\x06region\x18\x02 \x01(\tR\x06region\x12$\n" +
+	"\renforce_index\x18\xa6\x04 \x01(\bR\fenforceIndex\x12)\n" +
+	"\x10job_modify_index\x18\xa7\x04 \x01(\x04R\x0ejobModifyIndex\"\x87\x01\n" +
 	"\x13JobRegisterResponse\x12\x17\n" +
 	"\aeval_id\x18\x01 \x01(\tR\x06evalId\x12(\n" +
 	"\x10job_modify_index\x18\x02 \x01(\x04R\x0ejobModifyIndex\x12-\n" +
@@ -5445,7 +6275,7 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\tsecret_id\x18\x02 \x01(\tR\bsecretId\x12<\n" +
 	"\vallocations\x18\x03 \x03(\v2\x1a.drover.structs.AllocationR\vallocations\"@\n" +
 	"\x0fGenericResponse\x12-\n" +
-	"\x04meta\x18\x01 \x01(\v2\x19.drover.structs.WriteMetaR\x04meta\"\xf8\v\n" +
+	"\x04meta\x18\x01 \x01(\v2\x19.drover.structs.WriteMetaR\x04meta\"\xaf\x0e\n" +
 	"\n" +
 	"LogCommand\x12\x1d\n" +
 	"\n" +
@@ -5478,12 +6308,19 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\x10acl_token_upsert\x18H \x01(\v2\x1e.drover.structs.ACLTokenUpsertH\x00R\x0eaclTokenUpsert\x12J\n" +
 	"\x10acl_token_delete\x18I \x01(\v2\x1e.drover.structs.ACLTokenDeleteH\x00R\x0eaclTokenDelete\x12C\n" +
 	"\racl_bootstrap\x18J \x01(\v2\x1c.drover.structs.ACLBootstrapH\x00R\faclBootstrap\x12M\n" +
-	"\x11server_secret_set\x18K \x01(\v2\x1f.drover.structs.ServerSecretSetH\x00R\x0fserverSecretSetB\t\n" +
-	"\acommand\"\x8d\x01\n" +
+	"\x11server_secret_set\x18K \x01(\v2\x1f.drover.structs.ServerSecretSetH\x00R\x0fserverSecretSet\x12J\n" +
+	"\x10node_meta_update\x18Z \x01(\v2\x1e.drover.structs.NodeMetaUpdateH\x00R\x0enodeMetaUpdate\x12:\n" +
+	"\n" +
+	"node_purge\x18[ \x01(\v2\x19.drover.structs.NodePurgeH\x00R\tnodePurge\x12V\n" +
+	"\x14autopilot_config_set\x18\\ \x01(\v2\".drover.structs.AutopilotConfigSetH\x00R\x12autopilotConfigSet\x12U\n" +
+	"\x13summaries_reconcile\x18] \x01(\v2\".drover.structs.SummariesReconcileH\x00R\x12summariesReconcileB\t\n" +
+	"\acommand\"\xde\x01\n" +
 	"\tJobUpsert\x12%\n" +
 	"\x03job\x18\x01 \x01(\v2\x13.drover.structs.JobR\x03job\x12.\n" +
 	"\x04eval\x18\x02 \x01(\v2\x1a.drover.structs.EvaluationR\x04eval\x12)\n" +
-	"\x10tracked_versions\x18d \x01(\rR\x0ftrackedVersions\"\xb1\x01\n" +
+	"\x10tracked_versions\x18d \x01(\rR\x0ftrackedVersions\x12$\n" +
+	"\renforce_index\x18\xa6\x04 \x01(\bR\fenforceIndex\x12)\n" +
+	"\x10job_modify_index\x18\xa7\x04 \x01(\x04R\x0ejobModifyIndex\"\xb1\x01\n" +
 	"\tJobDelete\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x15\n" +
 	"\x06job_id\x18\x02 \x01(\tR\x05jobId\x12\x14\n" +
@@ -5529,10 +6366,11 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\facl_policies\x18f \x03(\v2\x19.drover.structs.ACLPolicyR\vaclPolicies\x127\n" +
 	"\n" +
 	"acl_tokens\x18g \x03(\v2\x18.drover.structs.ACLTokenR\taclTokens\x12>\n" +
-	"\fcluster_meta\x18h \x01(\v2\x1b.drover.structs.ClusterMetaR\vclusterMeta\"b\n" +
+	"\fcluster_meta\x18h \x01(\v2\x1b.drover.structs.ClusterMetaR\vclusterMeta\"\xa9\x01\n" +
 	"\vClusterMeta\x12.\n" +
 	"\x13acl_bootstrap_index\x18\x01 \x01(\x04R\x11aclBootstrapIndex\x12#\n" +
-	"\rserver_secret\x18\x02 \x01(\tR\fserverSecret\">\n" +
+	"\rserver_secret\x18\x02 \x01(\tR\fserverSecret\x12E\n" +
+	"\tautopilot\x18\xa6\x04 \x01(\v2&.drover.structs.AutopilotConfigurationR\tautopilot\">\n" +
 	"\vRaftMessage\x12\x12\n" +
 	"\x04data\x18\x01 \x01(\fR\x04data\x12\x1b\n" +
 	"\tfrom_addr\x18\x02 \x01(\tR\bfromAddr\"\a\n" +
@@ -5715,7 +6553,59 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\vaccessor_id\x18\x01 \x01(\tR\n" +
 	"accessorId\x12\x12\n" +
 	"\x04self\x18\x02 \x01(\bR\x04self\x126\n" +
-	"\aoptions\x18\x03 \x01(\v2\x1c.drover.structs.QueryOptionsR\aoptions2\x8d\x17\n" +
+	"\aoptions\x18\x03 \x01(\v2\x1c.drover.structs.QueryOptionsR\aoptions\"\xe4\x01\n" +
+	"\x0eNodeMetaUpdate\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x129\n" +
+	"\x03set\x18\x02 \x03(\v2'.drover.structs.NodeMetaUpdate.SetEntryR\x03set\x12\x14\n" +
+	"\x05unset\x18\x03 \x03(\tR\x05unset\x120\n" +
+	"\x05evals\x18\x04 \x03(\v2\x1a.drover.structs.EvaluationR\x05evals\x1a6\n" +
+	"\bSetEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"V\n" +
+	"\tNodePurge\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x120\n" +
+	"\x05evals\x18\x02 \x03(\v2\x1a.drover.structs.EvaluationR\x05evals\"\xd2\x03\n" +
+	"\x16AutopilotConfiguration\x120\n" +
+	"\x14cleanup_dead_servers\x18\x01 \x01(\bR\x12cleanupDeadServers\x12O\n" +
+	"\x16last_contact_threshold\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x14lastContactThreshold\x12*\n" +
+	"\x11max_trailing_logs\x18\x03 \x01(\x04R\x0fmaxTrailingLogs\x12\x1d\n" +
+	"\n" +
+	"min_quorum\x18\x04 \x01(\rR\tminQuorum\x12U\n" +
+	"\x19server_stabilization_time\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\x17serverStabilizationTime\x12M\n" +
+	"\x15dead_server_threshold\x18\x06 \x01(\v2\x19.google.protobuf.DurationR\x13deadServerThreshold\x12!\n" +
+	"\fcreate_index\x18\a \x01(\x04R\vcreateIndex\x12!\n" +
+	"\fmodify_index\x18\b \x01(\x04R\vmodifyIndex\"\x83\x01\n" +
+	"\x12AutopilotConfigSet\x12>\n" +
+	"\x06config\x18\x01 \x01(\v2&.drover.structs.AutopilotConfigurationR\x06config\x12\x10\n" +
+	"\x03cas\x18\x02 \x01(\bR\x03cas\x12\x1b\n" +
+	"\tcas_index\x18\x03 \x01(\x04R\bcasIndex\"\x14\n" +
+	"\x12SummariesReconcile\"t\n" +
+	"\x12JobEvaluateRequest\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x15\n" +
+	"\x06job_id\x18\x02 \x01(\tR\x05jobId\x12)\n" +
+	"\x10force_reschedule\x18\x03 \x01(\bR\x0fforceReschedule\"]\n" +
+	"\x13JobEvaluateResponse\x12\x17\n" +
+	"\aeval_id\x18\x01 \x01(\tR\x06evalId\x12-\n" +
+	"\x04meta\x18\x02 \x01(\v2\x19.drover.structs.WriteMetaR\x04meta\"\xb4\x01\n" +
+	"\x0fNodeMetaRequest\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12:\n" +
+	"\x03set\x18\x02 \x03(\v2(.drover.structs.NodeMetaRequest.SetEntryR\x03set\x12\x14\n" +
+	"\x05unset\x18\x03 \x03(\tR\x05unset\x1a6\n" +
+	"\bSetEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"+\n" +
+	"\x10NodePurgeRequest\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\"E\n" +
+	"\x19TransferLeadershipRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
+	"\aaddress\x18\x02 \x01(\tR\aaddress\"\x8a\x01\n" +
+	"\x19AutopilotSetConfigRequest\x12>\n" +
+	"\x06config\x18\x01 \x01(\v2&.drover.structs.AutopilotConfigurationR\x06config\x12\x10\n" +
+	"\x03cas\x18\x02 \x01(\bR\x03cas\x12\x1b\n" +
+	"\tcas_index\x18\x03 \x01(\x04R\bcasIndex\"e\n" +
+	"\x1aAutopilotSetConfigResponse\x12\x18\n" +
+	"\aupdated\x18\x01 \x01(\bR\aupdated\x12-\n" +
+	"\x04meta\x18\x02 \x01(\v2\x19.drover.structs.WriteMetaR\x04meta2\xb8\x1b\n" +
 	"\x06Drover\x12V\n" +
 	"\vRegisterJob\x12\".drover.structs.JobRegisterRequest\x1a#.drover.structs.JobRegisterResponse\x12\\\n" +
 	"\rDeregisterJob\x12$.drover.structs.JobDeregisterRequest\x1a%.drover.structs.JobDeregisterResponse\x12O\n" +
@@ -5750,7 +6640,13 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\x0fUpsertACLTokens\x12%.drover.structs.ACLTokenUpsertRequest\x1a$.drover.structs.ACLTokenListResponse\x12Y\n" +
 	"\x0fDeleteACLTokens\x12%.drover.structs.ACLTokenDeleteRequest\x1a\x1f.drover.structs.GenericResponse\x12P\n" +
 	"\vGetACLToken\x12\x1f.drover.structs.ACLTokenRequest\x1a .drover.structs.ACLTokenResponse\x12U\n" +
-	"\rListACLTokens\x12\x1e.drover.structs.ACLListRequest\x1a$.drover.structs.ACLTokenListResponseB$Z\"github.com/droverhq/drover/structsb\x06proto3"
+	"\rListACLTokens\x12\x1e.drover.structs.ACLListRequest\x1a$.drover.structs.ACLTokenListResponse\x12V\n" +
+	"\vEvaluateJob\x12\".drover.structs.JobEvaluateRequest\x1a#.drover.structs.JobEvaluateResponse\x12R\n" +
+	"\x0eUpdateNodeMeta\x12\x1f.drover.structs.NodeMetaRequest\x1a\x1f.drover.structs.GenericResponse\x12V\n" +
+	"\tPurgeNode\x12 .drover.structs.NodePurgeRequest\x1a'.drover.structs.NodeEligibilityResponse\x12`\n" +
+	"\x12TransferLeadership\x12).drover.structs.TransferLeadershipRequest\x1a\x1f.drover.structs.GenericResponse\x12r\n" +
+	"\x19SetAutopilotConfiguration\x12).drover.structs.AutopilotSetConfigRequest\x1a*.drover.structs.AutopilotSetConfigResponse\x12O\n" +
+	"\x15ReconcileJobSummaries\x12\x15.drover.structs.Empty\x1a\x1f.drover.structs.GenericResponseB$Z\"github.com/droverhq/drover/structsb\x06proto3"
 
 var (
 	file_structs_rpc_proto_rawDescOnce sync.Once
@@ -5764,7 +6660,7 @@ func file_structs_rpc_proto_rawDescGZIP() []byte {
 	return file_structs_rpc_proto_rawDescData
 }
 
-var file_structs_rpc_proto_msgTypes = make([]protoimpl.MessageInfo, 89)
+var file_structs_rpc_proto_msgTypes = make([]protoimpl.MessageInfo, 103)
 var file_structs_rpc_proto_goTypes = []any{
 	(*QueryOptions)(nil),               // 0: drover.structs.QueryOptions
 	(*QueryMeta)(nil),                  // 1: drover.structs.QueryMeta
@@ -5854,45 +6750,60 @@ var file_structs_rpc_proto_goTypes = []any{
 	(*ACLTokenListResponse)(nil),       // 85: drover.structs.ACLTokenListResponse
 	(*ACLTokenDeleteRequest)(nil),      // 86: drover.structs.ACLTokenDeleteRequest
 	(*ACLTokenRequest)(nil),            // 87: drover.structs.ACLTokenRequest
-	nil,                                // 88: drover.structs.AllocTransitionUpdate.TransitionsEntry
-	(*Job)(nil),                        // 89: drover.structs.Job
-	(*JobSummary)(nil),                 // 90: drover.structs.JobSummary
-	(*Allocation)(nil),                 // 91: drover.structs.Allocation
-	(*Node)(nil),                       // 92: drover.structs.Node
-	(*Evaluation)(nil),                 // 93: drover.structs.Evaluation
-	(*PlanResult)(nil),                 // 94: drover.structs.PlanResult
-	(*SchedulerConfiguration)(nil),     // 95: drover.structs.SchedulerConfiguration
-	(*ACLPolicy)(nil),                  // 96: drover.structs.ACLPolicy
-	(*ACLToken)(nil),                   // 97: drover.structs.ACLToken
-	(*DrainStrategy)(nil),              // 98: drover.structs.DrainStrategy
-	(*DesiredTransition)(nil),          // 99: drover.structs.DesiredTransition
+	(*NodeMetaUpdate)(nil),             // 88: drover.structs.NodeMetaUpdate
+	(*NodePurge)(nil),                  // 89: drover.structs.NodePurge
+	(*AutopilotConfiguration)(nil),     // 90: drover.structs.AutopilotConfiguration
+	(*AutopilotConfigSet)(nil),         // 91: drover.structs.AutopilotConfigSet
+	(*SummariesReconcile)(nil),         // 92: drover.structs.SummariesReconcile
+	(*JobEvaluateRequest)(nil),         // 93: drover.structs.JobEvaluateRequest
+	(*JobEvaluateResponse)(nil),        // 94: drover.structs.JobEvaluateResponse
+	(*NodeMetaRequest)(nil),            // 95: drover.structs.NodeMetaRequest
+	(*NodePurgeRequest)(nil),           // 96: drover.structs.NodePurgeRequest
+	(*TransferLeadershipRequest)(nil),  // 97: drover.structs.TransferLeadershipRequest
+	(*AutopilotSetConfigRequest)(nil),  // 98: drover.structs.AutopilotSetConfigRequest
+	(*AutopilotSetConfigResponse)(nil), // 99: drover.structs.AutopilotSetConfigResponse
+	nil,                                // 100: drover.structs.AllocTransitionUpdate.TransitionsEntry
+	nil,                                // 101: drover.structs.NodeMetaUpdate.SetEntry
+	nil,                                // 102: drover.structs.NodeMetaRequest.SetEntry
+	(*Job)(nil),                        // 103: drover.structs.Job
+	(*JobSummary)(nil),                 // 104: drover.structs.JobSummary
+	(*Allocation)(nil),                 // 105: drover.structs.Allocation
+	(*Node)(nil),                       // 106: drover.structs.Node
+	(*Evaluation)(nil),                 // 107: drover.structs.Evaluation
+	(*PlanResult)(nil),                 // 108: drover.structs.PlanResult
+	(*SchedulerConfiguration)(nil),     // 109: drover.structs.SchedulerConfiguration
+	(*ACLPolicy)(nil),                  // 110: drover.structs.ACLPolicy
+	(*ACLToken)(nil),                   // 111: drover.structs.ACLToken
+	(*DrainStrategy)(nil),              // 112: drover.structs.DrainStrategy
+	(*durationpb.Duration)(nil),        // 113: google.protobuf.Duration
+	(*DesiredTransition)(nil),          // 114: drover.structs.DesiredTransition
 }
 var file_structs_rpc_proto_depIdxs = []int32{
-	89,  // 0: drover.structs.JobRegisterRequest.job:type_name -> drover.structs.Job
+	103, // 0: drover.structs.JobRegisterRequest.job:type_name -> drover.structs.Job
 	2,   // 1: drover.structs.JobRegisterResponse.meta:type_name -> drover.structs.WriteMeta
 	2,   // 2: drover.structs.JobDeregisterResponse.meta:type_name -> drover.structs.WriteMeta
 	0,   // 3: drover.structs.JobSpecificRequest.options:type_name -> drover.structs.QueryOptions
-	89,  // 4: drover.structs.SingleJobResponse.job:type_name -> drover.structs.Job
+	103, // 4: drover.structs.SingleJobResponse.job:type_name -> drover.structs.Job
 	1,   // 5: drover.structs.SingleJobResponse.meta:type_name -> drover.structs.QueryMeta
 	0,   // 6: drover.structs.JobListRequest.options:type_name -> drover.structs.QueryOptions
-	89,  // 7: drover.structs.JobListResponse.jobs:type_name -> drover.structs.Job
+	103, // 7: drover.structs.JobListResponse.jobs:type_name -> drover.structs.Job
 	1,   // 8: drover.structs.JobListResponse.meta:type_name -> drover.structs.QueryMeta
-	90,  // 9: drover.structs.JobListResponse.summaries:type_name -> drover.structs.JobSummary
+	104, // 9: drover.structs.JobListResponse.summaries:type_name -> drover.structs.JobSummary
 	0,   // 10: drover.structs.AllocListRequest.options:type_name -> drover.structs.QueryOptions
-	91,  // 11: drover.structs.AllocListResponse.allocations:type_name -> drover.structs.Allocation
+	105, // 11: drover.structs.AllocListResponse.allocations:type_name -> drover.structs.Allocation
 	1,   // 12: drover.structs.AllocListResponse.meta:type_name -> drover.structs.QueryMeta
 	0,   // 13: drover.structs.NodeListRequest.options:type_name -> drover.structs.QueryOptions
-	92,  // 14: drover.structs.NodeListResponse.nodes:type_name -> drover.structs.Node
+	106, // 14: drover.structs.NodeListResponse.nodes:type_name -> drover.structs.Node
 	1,   // 15: drover.structs.NodeListResponse.meta:type_name -> drover.structs.QueryMeta
 	0,   // 16: drover.structs.EvalSpecificRequest.options:type_name -> drover.structs.QueryOptions
-	93,  // 17: drover.structs.SingleEvalResponse.eval:type_name -> drover.structs.Evaluation
+	107, // 17: drover.structs.SingleEvalResponse.eval:type_name -> drover.structs.Evaluation
 	1,   // 18: drover.structs.SingleEvalResponse.meta:type_name -> drover.structs.QueryMeta
-	92,  // 19: drover.structs.NodeRegisterRequest.node:type_name -> drover.structs.Node
+	106, // 19: drover.structs.NodeRegisterRequest.node:type_name -> drover.structs.Node
 	2,   // 20: drover.structs.NodeUpdateResponse.meta:type_name -> drover.structs.WriteMeta
 	0,   // 21: drover.structs.NodeAllocsRequest.options:type_name -> drover.structs.QueryOptions
-	91,  // 22: drover.structs.NodeAllocsResponse.allocations:type_name -> drover.structs.Allocation
+	105, // 22: drover.structs.NodeAllocsResponse.allocations:type_name -> drover.structs.Allocation
 	1,   // 23: drover.structs.NodeAllocsResponse.meta:type_name -> drover.structs.QueryMeta
-	91,  // 24: drover.structs.AllocUpdateRequest.allocations:type_name -> drover.structs.Allocation
+	105, // 24: drover.structs.AllocUpdateRequest.allocations:type_name -> drover.structs.Allocation
 	2,   // 25: drover.structs.GenericResponse.meta:type_name -> drover.structs.WriteMeta
 	25,  // 26: drover.structs.LogCommand.job_upsert:type_name -> drover.structs.JobUpsert
 	26,  // 27: drover.structs.LogCommand.job_delete:type_name -> drover.structs.JobDelete
@@ -5914,143 +6825,171 @@ var file_structs_rpc_proto_depIdxs = []int32{
 	73,  // 43: drover.structs.LogCommand.acl_token_delete:type_name -> drover.structs.ACLTokenDelete
 	74,  // 44: drover.structs.LogCommand.acl_bootstrap:type_name -> drover.structs.ACLBootstrap
 	75,  // 45: drover.structs.LogCommand.server_secret_set:type_name -> drover.structs.ServerSecretSet
-	89,  // 46: drover.structs.JobUpsert.job:type_name -> drover.structs.Job
-	93,  // 47: drover.structs.JobUpsert.eval:type_name -> drover.structs.Evaluation
-	93,  // 48: drover.structs.JobDelete.eval:type_name -> drover.structs.Evaluation
-	92,  // 49: drover.structs.NodeUpsert.node:type_name -> drover.structs.Node
-	93,  // 50: drover.structs.NodeUpsert.evals:type_name -> drover.structs.Evaluation
-	93,  // 51: drover.structs.NodeStatusUpdate.evals:type_name -> drover.structs.Evaluation
-	93,  // 52: drover.structs.EvalUpsert.evals:type_name -> drover.structs.Evaluation
-	94,  // 53: drover.structs.PlanApply.result:type_name -> drover.structs.PlanResult
-	93,  // 54: drover.structs.PlanApply.eval:type_name -> drover.structs.Evaluation
-	93,  // 55: drover.structs.PlanApply.new_evals:type_name -> drover.structs.Evaluation
-	89,  // 56: drover.structs.PlanApply.job:type_name -> drover.structs.Job
-	91,  // 57: drover.structs.AllocClientUpdate.allocations:type_name -> drover.structs.Allocation
-	93,  // 58: drover.structs.AllocClientUpdate.evals:type_name -> drover.structs.Evaluation
-	32,  // 59: drover.structs.GCReap.jobs:type_name -> drover.structs.JobRef
-	89,  // 60: drover.structs.StateSnapshot.jobs:type_name -> drover.structs.Job
-	92,  // 61: drover.structs.StateSnapshot.nodes:type_name -> drover.structs.Node
-	91,  // 62: drover.structs.StateSnapshot.allocations:type_name -> drover.structs.Allocation
-	93,  // 63: drover.structs.StateSnapshot.evals:type_name -> drover.structs.Evaluation
-	89,  // 64: drover.structs.StateSnapshot.job_versions:type_name -> drover.structs.Job
-	95,  // 65: drover.structs.StateSnapshot.scheduler_config:type_name -> drover.structs.SchedulerConfiguration
-	96,  // 66: drover.structs.StateSnapshot.acl_policies:type_name -> drover.structs.ACLPolicy
-	97,  // 67: drover.structs.StateSnapshot.acl_tokens:type_name -> drover.structs.ACLToken
-	35,  // 68: drover.structs.StateSnapshot.cluster_meta:type_name -> drover.structs.ClusterMeta
-	39,  // 69: drover.structs.ServerInfoRequest.self:type_name -> drover.structs.RaftPeer
-	39,  // 70: drover.structs.ServerInfoResponse.self:type_name -> drover.structs.RaftPeer
-	39,  // 71: drover.structs.ServerInfoResponse.peers:type_name -> drover.structs.RaftPeer
-	39,  // 72: drover.structs.AddRaftPeerRequest.peer:type_name -> drover.structs.RaftPeer
-	0,   // 73: drover.structs.RaftConfigurationRequest.options:type_name -> drover.structs.QueryOptions
-	39,  // 74: drover.structs.RaftServer.peer:type_name -> drover.structs.RaftPeer
-	45,  // 75: drover.structs.RaftConfigurationResponse.servers:type_name -> drover.structs.RaftServer
-	39,  // 76: drover.structs.SnapshotHeader.peers:type_name -> drover.structs.RaftPeer
-	50,  // 77: drover.structs.StateRestore.records:type_name -> drover.structs.SnapshotRecord
-	98,  // 78: drover.structs.NodeDrainRequest.drain_strategy:type_name -> drover.structs.DrainStrategy
-	2,   // 79: drover.structs.NodeDrainResponse.meta:type_name -> drover.structs.WriteMeta
-	88,  // 80: drover.structs.AllocTransitionUpdate.transitions:type_name -> drover.structs.AllocTransitionUpdate.TransitionsEntry
-	93,  // 81: drover.structs.AllocTransitionUpdate.evals:type_name -> drover.structs.Evaluation
-	98,  // 82: drover.structs.NodeDrainUpdate.drain_strategy:type_name -> drover.structs.DrainStrategy
-	93,  // 83: drover.structs.NodeDrainUpdate.evals:type_name -> drover.structs.Evaluation
-	93,  // 84: drover.structs.NodeEligibilityUpdate.evals:type_name -> drover.structs.Evaluation
-	2,   // 85: drover.structs.NodeEligibilityResponse.meta:type_name -> drover.structs.WriteMeta
-	95,  // 86: drover.structs.SchedulerConfigSet.config:type_name -> drover.structs.SchedulerConfiguration
-	0,   // 87: drover.structs.SchedulerConfigRequest.options:type_name -> drover.structs.QueryOptions
-	95,  // 88: drover.structs.SchedulerConfigResponse.config:type_name -> drover.structs.SchedulerConfiguration
-	1,   // 89: drover.structs.SchedulerConfigResponse.meta:type_name -> drover.structs.QueryMeta
-	95,  // 90: drover.structs.SchedulerSetConfigRequest.config:type_name -> drover.structs.SchedulerConfiguration
-	2,   // 91: drover.structs.SchedulerSetConfigResponse.meta:type_name -> drover.structs.WriteMeta
-	89,  // 92: drover.structs.JobVersionsResponse.versions:type_name -> drover.structs.Job
-	1,   // 93: drover.structs.JobVersionsResponse.meta:type_name -> drover.structs.QueryMeta
-	93,  // 94: drover.structs.NodeDisconnectExpiry.evals:type_name -> drover.structs.Evaluation
-	96,  // 95: drover.structs.ACLPolicyUpsert.policies:type_name -> drover.structs.ACLPolicy
-	97,  // 96: drover.structs.ACLTokenUpsert.tokens:type_name -> drover.structs.ACLToken
-	97,  // 97: drover.structs.ACLBootstrap.token:type_name -> drover.structs.ACLToken
-	97,  // 98: drover.structs.ACLTokenResponse.token:type_name -> drover.structs.ACLToken
-	1,   // 99: drover.structs.ACLTokenResponse.meta:type_name -> drover.structs.QueryMeta
-	96,  // 100: drover.structs.ACLPolicyUpsertRequest.policies:type_name -> drover.structs.ACLPolicy
-	0,   // 101: drover.structs.ACLPolicyRequest.options:type_name -> drover.structs.QueryOptions
-	96,  // 102: drover.structs.ACLPolicyResponse.policy:type_name -> drover.structs.ACLPolicy
-	1,   // 103: drover.structs.ACLPolicyResponse.meta:type_name -> drover.structs.QueryMeta
-	0,   // 104: drover.structs.ACLListRequest.options:type_name -> drover.structs.QueryOptions
-	96,  // 105: drover.structs.ACLPolicyListResponse.policies:type_name -> drover.structs.ACLPolicy
-	1,   // 106: drover.structs.ACLPolicyListResponse.meta:type_name -> drover.structs.QueryMeta
-	97,  // 107: drover.structs.ACLTokenUpsertRequest.tokens:type_name -> drover.structs.ACLToken
-	97,  // 108: drover.structs.ACLTokenListResponse.tokens:type_name -> drover.structs.ACLToken
-	1,   // 109: drover.structs.ACLTokenListResponse.meta:type_name -> drover.structs.QueryMeta
-	0,   // 110: drover.structs.ACLTokenRequest.options:type_name -> drover.structs.QueryOptions
-	99,  // 111: drover.structs.AllocTransitionUpdate.TransitionsEntry.value:type_name -> drover.structs.DesiredTransition
-	3,   // 112: drover.structs.Drover.RegisterJob:input_type -> drover.structs.JobRegisterRequest
-	5,   // 113: drover.structs.Drover.DeregisterJob:input_type -> drover.structs.JobDeregisterRequest
-	7,   // 114: drover.structs.Drover.GetJob:input_type -> drover.structs.JobSpecificRequest
-	9,   // 115: drover.structs.Drover.ListJobs:input_type -> drover.structs.JobListRequest
-	11,  // 116: drover.structs.Drover.ListAllocations:input_type -> drover.structs.AllocListRequest
-	13,  // 117: drover.structs.Drover.ListNodes:input_type -> drover.structs.NodeListRequest
-	15,  // 118: drover.structs.Drover.GetEvaluation:input_type -> drover.structs.EvalSpecificRequest
-	17,  // 119: drover.structs.Drover.RegisterNode:input_type -> drover.structs.NodeRegisterRequest
-	18,  // 120: drover.structs.Drover.Heartbeat:input_type -> drover.structs.NodeHeartbeatRequest
-	20,  // 121: drover.structs.Drover.GetNodeAllocations:input_type -> drover.structs.NodeAllocsRequest
-	22,  // 122: drover.structs.Drover.UpdateAllocations:input_type -> drover.structs.AllocUpdateRequest
-	36,  // 123: drover.structs.Drover.Raft:input_type -> drover.structs.RaftMessage
-	47,  // 124: drover.structs.Drover.InstallSnapshot:input_type -> drover.structs.SnapshotChunk
-	40,  // 125: drover.structs.Drover.ServerInfo:input_type -> drover.structs.ServerInfoRequest
-	42,  // 126: drover.structs.Drover.AddRaftPeer:input_type -> drover.structs.AddRaftPeerRequest
-	43,  // 127: drover.structs.Drover.RemoveRaftPeer:input_type -> drover.structs.RemoveRaftPeerRequest
-	44,  // 128: drover.structs.Drover.RaftConfiguration:input_type -> drover.structs.RaftConfigurationRequest
-	51,  // 129: drover.structs.Drover.Restore:input_type -> drover.structs.RestoreChunk
-	54,  // 130: drover.structs.Drover.GarbageCollect:input_type -> drover.structs.GarbageCollectRequest
-	56,  // 131: drover.structs.Drover.UpdateNodeDrain:input_type -> drover.structs.NodeDrainRequest
-	61,  // 132: drover.structs.Drover.UpdateNodeEligibility:input_type -> drover.structs.NodeEligibilityRequest
-	64,  // 133: drover.structs.Drover.GetSchedulerConfiguration:input_type -> drover.structs.SchedulerConfigRequest
-	66,  // 134: drover.structs.Drover.SetSchedulerConfiguration:input_type -> drover.structs.SchedulerSetConfigRequest
-	7,   // 135: drover.structs.Drover.GetJobVersions:input_type -> drover.structs.JobSpecificRequest
-	76,  // 136: drover.structs.Drover.ACLBootstrap:input_type -> drover.structs.ACLBootstrapRequest
-	78,  // 137: drover.structs.Drover.UpsertACLPolicies:input_type -> drover.structs.ACLPolicyUpsertRequest
-	79,  // 138: drover.structs.Drover.DeleteACLPolicies:input_type -> drover.structs.ACLPolicyDeleteRequest
-	80,  // 139: drover.structs.Drover.GetACLPolicy:input_type -> drover.structs.ACLPolicyRequest
-	82,  // 140: drover.structs.Drover.ListACLPolicies:input_type -> drover.structs.ACLListRequest
-	84,  // 141: drover.structs.Drover.UpsertACLTokens:input_type -> drover.structs.ACLTokenUpsertRequest
-	86,  // 142: drover.structs.Drover.DeleteACLTokens:input_type -> drover.structs.ACLTokenDeleteRequest
-	87,  // 143: drover.structs.Drover.GetACLToken:input_type -> drover.structs.ACLTokenRequest
-	82,  // 144: drover.structs.Drover.ListACLTokens:input_type -> drover.structs.ACLListRequest
-	4,   // 145: drover.structs.Drover.RegisterJob:output_type -> drover.structs.JobRegisterResponse
-	6,   // 146: drover.structs.Drover.DeregisterJob:output_type -> drover.structs.JobDeregisterResponse
-	8,   // 147: drover.structs.Drover.GetJob:output_type -> drover.structs.SingleJobResponse
-	10,  // 148: drover.structs.Drover.ListJobs:output_type -> drover.structs.JobListResponse
-	12,  // 149: drover.structs.Drover.ListAllocations:output_type -> drover.structs.AllocListResponse
-	14,  // 150: drover.structs.Drover.ListNodes:output_type -> drover.structs.NodeListResponse
-	16,  // 151: drover.structs.Drover.GetEvaluation:output_type -> drover.structs.SingleEvalResponse
-	19,  // 152: drover.structs.Drover.RegisterNode:output_type -> drover.structs.NodeUpdateResponse
-	19,  // 153: drover.structs.Drover.Heartbeat:output_type -> drover.structs.NodeUpdateResponse
-	21,  // 154: drover.structs.Drover.GetNodeAllocations:output_type -> drover.structs.NodeAllocsResponse
-	23,  // 155: drover.structs.Drover.UpdateAllocations:output_type -> drover.structs.GenericResponse
-	37,  // 156: drover.structs.Drover.Raft:output_type -> drover.structs.Empty
-	37,  // 157: drover.structs.Drover.InstallSnapshot:output_type -> drover.structs.Empty
-	41,  // 158: drover.structs.Drover.ServerInfo:output_type -> drover.structs.ServerInfoResponse
-	23,  // 159: drover.structs.Drover.AddRaftPeer:output_type -> drover.structs.GenericResponse
-	23,  // 160: drover.structs.Drover.RemoveRaftPeer:output_type -> drover.structs.GenericResponse
-	46,  // 161: drover.structs.Drover.RaftConfiguration:output_type -> drover.structs.RaftConfigurationResponse
-	23,  // 162: drover.structs.Drover.Restore:output_type -> drover.structs.GenericResponse
-	55,  // 163: drover.structs.Drover.GarbageCollect:output_type -> drover.structs.GarbageCollectResponse
-	57,  // 164: drover.structs.Drover.UpdateNodeDrain:output_type -> drover.structs.NodeDrainResponse
-	62,  // 165: drover.structs.Drover.UpdateNodeEligibility:output_type -> drover.structs.NodeEligibilityResponse
-	65,  // 166: drover.structs.Drover.GetSchedulerConfiguration:output_type -> drover.structs.SchedulerConfigResponse
-	67,  // 167: drover.structs.Drover.SetSchedulerConfiguration:output_type -> drover.structs.SchedulerSetConfigResponse
-	68,  // 168: drover.structs.Drover.GetJobVersions:output_type -> drover.structs.JobVersionsResponse
-	77,  // 169: drover.structs.Drover.ACLBootstrap:output_type -> drover.structs.ACLTokenResponse
-	23,  // 170: drover.structs.Drover.UpsertACLPolicies:output_type -> drover.structs.GenericResponse
-	23,  // 171: drover.structs.Drover.DeleteACLPolicies:output_type -> drover.structs.GenericResponse
-	81,  // 172: drover.structs.Drover.GetACLPolicy:output_type -> drover.structs.ACLPolicyResponse
-	83,  // 173: drover.structs.Drover.ListACLPolicies:output_type -> drover.structs.ACLPolicyListResponse
-	85,  // 174: drover.structs.Drover.UpsertACLTokens:output_type -> drover.structs.ACLTokenListResponse
-	23,  // 175: drover.structs.Drover.DeleteACLTokens:output_type -> drover.structs.GenericResponse
-	77,  // 176: drover.structs.Drover.GetACLToken:output_type -> drover.structs.ACLTokenResponse
-	85,  // 177: drover.structs.Drover.ListACLTokens:output_type -> drover.structs.ACLTokenListResponse
-	145, // [145:178] is the sub-list for method output_type
-	112, // [112:145] is the sub-list for method input_type
-	112, // [112:112] is the sub-list for extension type_name
-	112, // [112:112] is the sub-list for extension extendee
-	0,   // [0:112] is the sub-list for field type_name
+	88,  // 46: drover.structs.LogCommand.node_meta_update:type_name -> drover.structs.NodeMetaUpdate
+	89,  // 47: drover.structs.LogCommand.node_purge:type_name -> drover.structs.NodePurge
+	91,  // 48: drover.structs.LogCommand.autopilot_config_set:type_name -> drover.structs.AutopilotConfigSet
+	92,  // 49: drover.structs.LogCommand.summaries_reconcile:type_name -> drover.structs.SummariesReconcile
+	103, // 50: drover.structs.JobUpsert.job:type_name -> drover.structs.Job
+	107, // 51: drover.structs.JobUpsert.eval:type_name -> drover.structs.Evaluation
+	107, // 52: drover.structs.JobDelete.eval:type_name -> drover.structs.Evaluation
+	106, // 53: drover.structs.NodeUpsert.node:type_name -> drover.structs.Node
+	107, // 54: drover.structs.NodeUpsert.evals:type_name -> drover.structs.Evaluation
+	107, // 55: drover.structs.NodeStatusUpdate.evals:type_name -> drover.structs.Evaluation
+	107, // 56: drover.structs.EvalUpsert.evals:type_name -> drover.structs.Evaluation
+	108, // 57: drover.structs.PlanApply.result:type_name -> drover.structs.PlanResult
+	107, // 58: drover.structs.PlanApply.eval:type_name -> drover.structs.Evaluation
+	107, // 59: drover.structs.PlanApply.new_evals:type_name -> drover.structs.Evaluation
+	103, // 60: drover.structs.PlanApply.job:type_name -> drover.structs.Job
+	105, // 61: drover.structs.AllocClientUpdate.allocations:type_name -> drover.structs.Allocation
+	107, // 62: drover.structs.AllocClientUpdate.evals:type_name -> drover.structs.Evaluation
+	32,  // 63: drover.structs.GCReap.jobs:type_name -> drover.structs.JobRef
+	103, // 64: drover.structs.StateSnapshot.jobs:type_name -> drover.structs.Job
+	106, // 65: drover.structs.StateSnapshot.nodes:type_name -> drover.structs.Node
+	105, // 66: drover.structs.StateSnapshot.allocations:type_name -> drover.structs.Allocation
+	107, // 67: drover.structs.StateSnapshot.evals:type_name -> drover.structs.Evaluation
+	103, // 68: drover.structs.StateSnapshot.job_versions:type_name -> drover.structs.Job
+	109, // 69: drover.structs.StateSnapshot.scheduler_config:type_name -> drover.structs.SchedulerConfiguration
+	110, // 70: drover.structs.StateSnapshot.acl_policies:type_name -> drover.structs.ACLPolicy
+	111, // 71: drover.structs.StateSnapshot.acl_tokens:type_name -> drover.structs.ACLToken
+	35,  // 72: drover.structs.StateSnapshot.cluster_meta:type_name -> drover.structs.ClusterMeta
+	90,  // 73: drover.structs.ClusterMeta.autopilot:type_name -> drover.structs.AutopilotConfiguration
+	39,  // 74: drover.structs.ServerInfoRequest.self:type_name -> drover.structs.RaftPeer
+	39,  // 75: drover.structs.ServerInfoResponse.self:type_name -> drover.structs.RaftPeer
+	39,  // 76: drover.structs.ServerInfoResponse.peers:type_name -> drover.structs.RaftPeer
+	39,  // 77: drover.structs.AddRaftPeerRequest.peer:type_name -> drover.structs.RaftPeer
+	0,   // 78: drover.structs.RaftConfigurationRequest.options:type_name -> drover.structs.QueryOptions
+	39,  // 79: drover.structs.RaftServer.peer:type_name -> drover.structs.RaftPeer
+	45,  // 80: drover.structs.RaftConfigurationResponse.servers:type_name -> drover.structs.RaftServer
+	39,  // 81: drover.structs.SnapshotHeader.peers:type_name -> drover.structs.RaftPeer
+	50,  // 82: drover.structs.StateRestore.records:type_name -> drover.structs.SnapshotRecord
+	112, // 83: drover.structs.NodeDrainRequest.drain_strategy:type_name -> drover.structs.DrainStrategy
+	2,   // 84: drover.structs.NodeDrainResponse.meta:type_name -> drover.structs.WriteMeta
+	100, // 85: drover.structs.AllocTransitionUpdate.transitions:type_name -> drover.structs.AllocTransitionUpdate.TransitionsEntry
+	107, // 86: drover.structs.AllocTransitionUpdate.evals:type_name -> drover.structs.Evaluation
+	112, // 87: drover.structs.NodeDrainUpdate.drain_strategy:type_name -> drover.structs.DrainStrategy
+	107, // 88: drover.structs.NodeDrainUpdate.evals:type_name -> drover.structs.Evaluation
+	107, // 89: drover.structs.NodeEligibilityUpdate.evals:type_name -> drover.structs.Evaluation
+	2,   // 90: drover.structs.NodeEligibilityResponse.meta:type_name -> drover.structs.WriteMeta
+	109, // 91: drover.structs.SchedulerConfigSet.config:type_name -> drover.structs.SchedulerConfiguration
+	0,   // 92: drover.structs.SchedulerConfigRequest.options:type_name -> drover.structs.QueryOptions
+	109, // 93: drover.structs.SchedulerConfigResponse.config:type_name -> drover.structs.SchedulerConfiguration
+	1,   // 94: drover.structs.SchedulerConfigResponse.meta:type_name -> drover.structs.QueryMeta
+	109, // 95: drover.structs.SchedulerSetConfigRequest.config:type_name -> drover.structs.SchedulerConfiguration
+	2,   // 96: drover.structs.SchedulerSetConfigResponse.meta:type_name -> drover.structs.WriteMeta
+	103, // 97: drover.structs.JobVersionsResponse.versions:type_name -> drover.structs.Job
+	1,   // 98: drover.structs.JobVersionsResponse.meta:type_name -> drover.structs.QueryMeta
+	107, // 99: drover.structs.NodeDisconnectExpiry.evals:type_name -> drover.structs.Evaluation
+	110, // 100: drover.structs.ACLPolicyUpsert.policies:type_name -> drover.structs.ACLPolicy
+	111, // 101: drover.structs.ACLTokenUpsert.tokens:type_name -> drover.structs.ACLToken
+	111, // 102: drover.structs.ACLBootstrap.token:type_name -> drover.structs.ACLToken
+	111, // 103: drover.structs.ACLTokenResponse.token:type_name -> drover.structs.ACLToken
+	1,   // 104: drover.structs.ACLTokenResponse.meta:type_name -> drover.structs.QueryMeta
+	110, // 105: drover.structs.ACLPolicyUpsertRequest.policies:type_name -> drover.structs.ACLPolicy
+	0,   // 106: drover.structs.ACLPolicyRequest.options:type_name -> drover.structs.QueryOptions
+	110, // 107: drover.structs.ACLPolicyResponse.policy:type_name -> drover.structs.ACLPolicy
+	1,   // 108: drover.structs.ACLPolicyResponse.meta:type_name -> drover.structs.QueryMeta
+	0,   // 109: drover.structs.ACLListRequest.options:type_name -> drover.structs.QueryOptions
+	110, // 110: drover.structs.ACLPolicyListResponse.policies:type_name -> drover.structs.ACLPolicy
+	1,   // 111: drover.structs.ACLPolicyListResponse.meta:type_name -> drover.structs.QueryMeta
+	111, // 112: drover.structs.ACLTokenUpsertRequest.tokens:type_name -> drover.structs.ACLToken
+	111, // 113: drover.structs.ACLTokenListResponse.tokens:type_name -> drover.structs.ACLToken
+	1,   // 114: drover.structs.ACLTokenListResponse.meta:type_name -> drover.structs.QueryMeta
+	0,   // 115: drover.structs.ACLTokenRequest.options:type_name -> drover.structs.QueryOptions
+	101, // 116: drover.structs.NodeMetaUpdate.set:type_name -> drover.structs.NodeMetaUpdate.SetEntry
+	107, // 117: drover.structs.NodeMetaUpdate.evals:type_name -> drover.structs.Evaluation
+	107, // 118: drover.structs.NodePurge.evals:type_name -> drover.structs.Evaluation
+	113, // 119: drover.structs.AutopilotConfiguration.last_contact_threshold:type_name -> google.protobuf.Duration
+	113, // 120: drover.structs.AutopilotConfiguration.server_stabilization_time:type_name -> google.protobuf.Duration
+	113, // 121: drover.structs.AutopilotConfiguration.dead_server_threshold:type_name -> google.protobuf.Duration
+	90,  // 122: drover.structs.AutopilotConfigSet.config:type_name -> drover.structs.AutopilotConfiguration
+	2,   // 123: drover.structs.JobEvaluateResponse.meta:type_name -> drover.structs.WriteMeta
+	102, // 124: drover.structs.NodeMetaRequest.set:type_name -> drover.structs.NodeMetaRequest.SetEntry
+	90,  // 125: drover.structs.AutopilotSetConfigRequest.config:type_name -> drover.structs.AutopilotConfiguration
+	2,   // 126: drover.structs.AutopilotSetConfigResponse.meta:type_name -> drover.structs.WriteMeta
+	114, // 127: drover.structs.AllocTransitionUpdate.TransitionsEntry.value:type_name -> drover.structs.DesiredTransition
+	3,   // 128: drover.structs.Drover.RegisterJob:input_type -> drover.structs.JobRegisterRequest
+	5,   // 129: drover.structs.Drover.DeregisterJob:input_type -> drover.structs.JobDeregisterRequest
+	7,   // 130: drover.structs.Drover.GetJob:input_type -> drover.structs.JobSpecificRequest
+	9,   // 131: drover.structs.Drover.ListJobs:input_type -> drover.structs.JobListRequest
+	11,  // 132: drover.structs.Drover.ListAllocations:input_type -> drover.structs.AllocListRequest
+	13,  // 133: drover.structs.Drover.ListNodes:input_type -> drover.structs.NodeListRequest
+	15,  // 134: drover.structs.Drover.GetEvaluation:input_type -> drover.structs.EvalSpecificRequest
+	17,  // 135: drover.structs.Drover.RegisterNode:input_type -> drover.structs.NodeRegisterRequest
+	18,  // 136: drover.structs.Drover.Heartbeat:input_type -> drover.structs.NodeHeartbeatRequest
+	20,  // 137: drover.structs.Drover.GetNodeAllocations:input_type -> drover.structs.NodeAllocsRequest
+	22,  // 138: drover.structs.Drover.UpdateAllocations:input_type -> drover.structs.AllocUpdateRequest
+	36,  // 139: drover.structs.Drover.Raft:input_type -> drover.structs.RaftMessage
+	47,  // 140: drover.structs.Drover.InstallSnapshot:input_type -> drover.structs.SnapshotChunk
+	40,  // 141: drover.structs.Drover.ServerInfo:input_type -> drover.structs.ServerInfoRequest
+	42,  // 142: drover.structs.Drover.AddRaftPeer:input_type -> drover.structs.AddRaftPeerRequest
+	43,  // 143: drover.structs.Drover.RemoveRaftPeer:input_type -> drover.structs.RemoveRaftPeerRequest
+	44,  // 144: drover.structs.Drover.RaftConfiguration:input_type -> drover.structs.RaftConfigurationRequest
+	51,  // 145: drover.structs.Drover.Restore:input_type -> drover.structs.RestoreChunk
+	54,  // 146: drover.structs.Drover.GarbageCollect:input_type -> drover.structs.GarbageCollectRequest
+	56,  // 147: drover.structs.Drover.UpdateNodeDrain:input_type -> drover.structs.NodeDrainRequest
+	61,  // 148: drover.structs.Drover.UpdateNodeEligibility:input_type -> drover.structs.NodeEligibilityRequest
+	64,  // 149: drover.structs.Drover.GetSchedulerConfiguration:input_type -> drover.structs.SchedulerConfigRequest
+	66,  // 150: drover.structs.Drover.SetSchedulerConfiguration:input_type -> drover.structs.SchedulerSetConfigRequest
+	7,   // 151: drover.structs.Drover.GetJobVersions:input_type -> drover.structs.JobSpecificRequest
+	76,  // 152: drover.structs.Drover.ACLBootstrap:input_type -> drover.structs.ACLBootstrapRequest
+	78,  // 153: drover.structs.Drover.UpsertACLPolicies:input_type -> drover.structs.ACLPolicyUpsertRequest
+	79,  // 154: drover.structs.Drover.DeleteACLPolicies:input_type -> drover.structs.ACLPolicyDeleteRequest
+	80,  // 155: drover.structs.Drover.GetACLPolicy:input_type -> drover.structs.ACLPolicyRequest
+	82,  // 156: drover.structs.Drover.ListACLPolicies:input_type -> drover.structs.ACLListRequest
+	84,  // 157: drover.structs.Drover.UpsertACLTokens:input_type -> drover.structs.ACLTokenUpsertRequest
+	86,  // 158: drover.structs.Drover.DeleteACLTokens:input_type -> drover.structs.ACLTokenDeleteRequest
+	87,  // 159: drover.structs.Drover.GetACLToken:input_type -> drover.structs.ACLTokenRequest
+	82,  // 160: drover.structs.Drover.ListACLTokens:input_type -> drover.structs.ACLListRequest
+	93,  // 161: drover.structs.Drover.EvaluateJob:input_type -> drover.structs.JobEvaluateRequest
+	95,  // 162: drover.structs.Drover.UpdateNodeMeta:input_type -> drover.structs.NodeMetaRequest
+	96,  // 163: drover.structs.Drover.PurgeNode:input_type -> drover.structs.NodePurgeRequest
+	97,  // 164: drover.structs.Drover.TransferLeadership:input_type -> drover.structs.TransferLeadershipRequest
+	98,  // 165: drover.structs.Drover.SetAutopilotConfiguration:input_type -> drover.structs.AutopilotSetConfigRequest
+	37,  // 166: drover.structs.Drover.ReconcileJobSummaries:input_type -> drover.structs.Empty
+	4,   // 167: drover.structs.Drover.RegisterJob:output_type -> drover.structs.JobRegisterResponse
+	6,   // 168: drover.structs.Drover.DeregisterJob:output_type -> drover.structs.JobDeregisterResponse
+	8,   // 169: drover.structs.Drover.GetJob:output_type -> drover.structs.SingleJobResponse
+	10,  // 170: drover.structs.Drover.ListJobs:output_type -> drover.structs.JobListResponse
+	12,  // 171: drover.structs.Drover.ListAllocations:output_type -> drover.structs.AllocListResponse
+	14,  // 172: drover.structs.Drover.ListNodes:output_type -> drover.structs.NodeListResponse
+	16,  // 173: drover.structs.Drover.GetEvaluation:output_type -> drover.structs.SingleEvalResponse
+	19,  // 174: drover.structs.Drover.RegisterNode:output_type -> drover.structs.NodeUpdateResponse
+	19,  // 175: drover.structs.Drover.Heartbeat:output_type -> drover.structs.NodeUpdateResponse
+	21,  // 176: drover.structs.Drover.GetNodeAllocations:output_type -> drover.structs.NodeAllocsResponse
+	23,  // 177: drover.structs.Drover.UpdateAllocations:output_type -> drover.structs.GenericResponse
+	37,  // 178: drover.structs.Drover.Raft:output_type -> drover.structs.Empty
+	37,  // 179: drover.structs.Drover.InstallSnapshot:output_type -> drover.structs.Empty
+	41,  // 180: drover.structs.Drover.ServerInfo:output_type -> drover.structs.ServerInfoResponse
+	23,  // 181: drover.structs.Drover.AddRaftPeer:output_type -> drover.structs.GenericResponse
+	23,  // 182: drover.structs.Drover.RemoveRaftPeer:output_type -> drover.structs.GenericResponse
+	46,  // 183: drover.structs.Drover.RaftConfiguration:output_type -> drover.structs.RaftConfigurationResponse
+	23,  // 184: drover.structs.Drover.Restore:output_type -> drover.structs.GenericResponse
+	55,  // 185: drover.structs.Drover.GarbageCollect:output_type -> drover.structs.GarbageCollectResponse
+	57,  // 186: drover.structs.Drover.UpdateNodeDrain:output_type -> drover.structs.NodeDrainResponse
+	62,  // 187: drover.structs.Drover.UpdateNodeEligibility:output_type -> drover.structs.NodeEligibilityResponse
+	65,  // 188: drover.structs.Drover.GetSchedulerConfiguration:output_type -> drover.structs.SchedulerConfigResponse
+	67,  // 189: drover.structs.Drover.SetSchedulerConfiguration:output_type -> drover.structs.SchedulerSetConfigResponse
+	68,  // 190: drover.structs.Drover.GetJobVersions:output_type -> drover.structs.JobVersionsResponse
+	77,  // 191: drover.structs.Drover.ACLBootstrap:output_type -> drover.structs.ACLTokenResponse
+	23,  // 192: drover.structs.Drover.UpsertACLPolicies:output_type -> drover.structs.GenericResponse
+	23,  // 193: drover.structs.Drover.DeleteACLPolicies:output_type -> drover.structs.GenericResponse
+	81,  // 194: drover.structs.Drover.GetACLPolicy:output_type -> drover.structs.ACLPolicyResponse
+	83,  // 195: drover.structs.Drover.ListACLPolicies:output_type -> drover.structs.ACLPolicyListResponse
+	85,  // 196: drover.structs.Drover.UpsertACLTokens:output_type -> drover.structs.ACLTokenListResponse
+	23,  // 197: drover.structs.Drover.DeleteACLTokens:output_type -> drover.structs.GenericResponse
+	77,  // 198: drover.structs.Drover.GetACLToken:output_type -> drover.structs.ACLTokenResponse
+	85,  // 199: drover.structs.Drover.ListACLTokens:output_type -> drover.structs.ACLTokenListResponse
+	94,  // 200: drover.structs.Drover.EvaluateJob:output_type -> drover.structs.JobEvaluateResponse
+	23,  // 201: drover.structs.Drover.UpdateNodeMeta:output_type -> drover.structs.GenericResponse
+	62,  // 202: drover.structs.Drover.PurgeNode:output_type -> drover.structs.NodeEligibilityResponse
+	23,  // 203: drover.structs.Drover.TransferLeadership:output_type -> drover.structs.GenericResponse
+	99,  // 204: drover.structs.Drover.SetAutopilotConfiguration:output_type -> drover.structs.AutopilotSetConfigResponse
+	23,  // 205: drover.structs.Drover.ReconcileJobSummaries:output_type -> drover.structs.GenericResponse
+	167, // [167:206] is the sub-list for method output_type
+	128, // [128:167] is the sub-list for method input_type
+	128, // [128:128] is the sub-list for extension type_name
+	128, // [128:128] is the sub-list for extension extendee
+	0,   // [0:128] is the sub-list for field type_name
 }
 
 func init() { file_structs_rpc_proto_init() }
@@ -6080,6 +7019,10 @@ func file_structs_rpc_proto_init() {
 		(*LogCommand_AclTokenDelete)(nil),
 		(*LogCommand_AclBootstrap)(nil),
 		(*LogCommand_ServerSecretSet)(nil),
+		(*LogCommand_NodeMetaUpdate)(nil),
+		(*LogCommand_NodePurge)(nil),
+		(*LogCommand_AutopilotConfigSet)(nil),
+		(*LogCommand_SummariesReconcile)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -6087,7 +7030,7 @@ func file_structs_rpc_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_structs_rpc_proto_rawDesc), len(file_structs_rpc_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   89,
+			NumMessages:   103,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -55,6 +55,12 @@ const (
 	Drover_DeleteACLTokens_FullMethodName           = "/drover.structs.Drover/DeleteACLTokens"
 	Drover_GetACLToken_FullMethodName               = "/drover.structs.Drover/GetACLToken"
 	Drover_ListACLTokens_FullMethodName             = "/drover.structs.Drover/ListACLTokens"
+	Drover_EvaluateJob_FullMethodName               = "/drover.structs.Drover/EvaluateJob"
+	Drover_UpdateNodeMeta_FullMethodName            = "/drover.structs.Drover/UpdateNodeMeta"
+	Drover_PurgeNode_FullMethodName                 = "/drover.structs.Drover/PurgeNode"
+	Drover_TransferLeadership_FullMethodName        = "/drover.structs.Drover/TransferLeadership"
+	Drover_SetAutopilotConfiguration_FullMethodName = "/drover.structs.Drover/SetAutopilotConfiguration"
+	Drover_ReconcileJobSummaries_FullMethodName     = "/drover.structs.Drover/ReconcileJobSummaries"
 )
 
 // DroverClient is the client API for Drover service.
@@ -96,6 +102,13 @@ type DroverClient interface {
 	DeleteACLTokens(ctx context.Context, in *ACLTokenDeleteRequest, opts ...grpc.CallOption) (*GenericResponse, error)
 	GetACLToken(ctx context.Context, in *ACLTokenRequest, opts ...grpc.CallOption) (*ACLTokenResponse, error)
 	ListACLTokens(ctx context.Context, in *ACLListRequest, opts ...grpc.CallOption) (*ACLTokenListResponse, error)
+	// operator
+	EvaluateJob(ctx context.Context, in *JobEvaluateRequest, opts ...grpc.CallOption) (*JobEvaluateResponse, error)
+	UpdateNodeMeta(ctx context.Context, in *NodeMetaRequest, opts ...grpc.CallOption) (*GenericResponse, error)
+	PurgeNode(ctx context.Context, in *NodePurgeRequest, opts ...grpc.CallOption) (*NodeEligibilityResponse, error)
+	TransferLeadership(ctx context.Context, in *TransferLeadershipRequest, opts ...grpc.CallOption) (*GenericResponse, error)
+	SetAutopilotConfiguration(ctx context.Context, in *AutopilotSetConfigRequest, opts ...grpc.CallOption) (*AutopilotSetConfigResponse, error)
+	ReconcileJobSummaries(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*GenericResponse, error)
 }
 
 type droverClient struct {
@@ -445,6 +458,66 @@ func (c *droverClient) ListACLTokens(ctx context.Context, in *ACLListRequest, op
 	return out, nil
 }
 
+func (c *droverClient) EvaluateJob(ctx context.Context, in *JobEvaluateRequest, opts ...grpc.CallOption) (*JobEvaluateResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(JobEvaluateResponse)
+	err := c.cc.Invoke(ctx, Drover_EvaluateJob_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *droverClient) UpdateNodeMeta(ctx context.Context, in *NodeMetaRequest, opts ...grpc.CallOption) (*GenericResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GenericResponse)
+	err := c.cc.Invoke(ctx, Drover_UpdateNodeMeta_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *droverClient) PurgeNode(ctx context.Context, in *NodePurgeRequest, opts ...grpc.CallOption) (*NodeEligibilityResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(NodeEligibilityResponse)
+	err := c.cc.Invoke(ctx, Drover_PurgeNode_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *droverClient) TransferLeadership(ctx context.Context, in *TransferLeadershipRequest, opts ...grpc.CallOption) (*GenericResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GenericResponse)
+	err := c.cc.Invoke(ctx, Drover_TransferLeadership_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *droverClient) SetAutopilotConfiguration(ctx context.Context, in *AutopilotSetConfigRequest, opts ...grpc.CallOption) (*AutopilotSetConfigResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AutopilotSetConfigResponse)
+	err := c.cc.Invoke(ctx, Drover_SetAutopilotConfiguration_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *droverClient) ReconcileJobSummaries(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*GenericResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GenericResponse)
+	err := c.cc.Invoke(ctx, Drover_ReconcileJobSummaries_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // DroverServer is the server API for Drover service.
 // All implementations must embed UnimplementedDroverServer
 // for forward compatibility.
@@ -484,6 +557,13 @@ type DroverServer interface {
 	DeleteACLTokens(context.Context, *ACLTokenDeleteRequest) (*GenericResponse, error)
 	GetACLToken(context.Context, *ACLTokenRequest) (*ACLTokenResponse, error)
 	ListACLTokens(context.Context, *ACLListRequest) (*ACLTokenListResponse, error)
+	// operator
+	EvaluateJob(context.Context, *JobEvaluateRequest) (*JobEvaluateResponse, error)
+	UpdateNodeMeta(context.Context, *NodeMetaRequest) (*GenericResponse, error)
+	PurgeNode(context.Context, *NodePurgeRequest) (*NodeEligibilityResponse, error)
+	TransferLeadership(context.Context, *TransferLeadershipRequest) (*GenericResponse, error)
+	SetAutopilotConfiguration(context.Context, *AutopilotSetConfigRequest) (*AutopilotSetConfigResponse, error)
+	ReconcileJobSummaries(context.Context, *Empty) (*GenericResponse, error)
 	mustEmbedUnimplementedDroverServer()
 }
 
@@ -592,6 +672,24 @@ func (UnimplementedDroverServer) GetACLToken(context.Context, *ACLTokenRequest) 
 }
 func (UnimplementedDroverServer) ListACLTokens(context.Context, *ACLListRequest) (*ACLTokenListResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListACLTokens not implemented")
+}
+func (UnimplementedDroverServer) EvaluateJob(context.Context, *JobEvaluateRequest) (*JobEvaluateResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method EvaluateJob not implemented")
+}
+func (UnimplementedDroverServer) UpdateNodeMeta(context.Context, *NodeMetaRequest) (*GenericResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateNodeMeta not implemented")
+}
+func (UnimplementedDroverServer) PurgeNode(context.Context, *NodePurgeRequest) (*NodeEligibilityResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PurgeNode not implemented")
+}
+func (UnimplementedDroverServer) TransferLeadership(context.Context, *TransferLeadershipRequest) (*GenericResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method TransferLeadership not implemented")
+}
+func (UnimplementedDroverServer) SetAutopilotConfiguration(context.Context, *AutopilotSetConfigRequest) (*AutopilotSetConfigResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetAutopilotConfiguration not implemented")
+}
+func (UnimplementedDroverServer) ReconcileJobSummaries(context.Context, *Empty) (*GenericResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReconcileJobSummaries not implemented")
 }
 func (UnimplementedDroverServer) mustEmbedUnimplementedDroverServer() {}
 func (UnimplementedDroverServer) testEmbeddedByValue()                {}
@@ -1175,6 +1273,114 @@ func _Drover_ListACLTokens_Handler(srv interface{}, ctx context.Context, dec fun
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Drover_EvaluateJob_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(JobEvaluateRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DroverServer).EvaluateJob(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Drover_EvaluateJob_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DroverServer).EvaluateJob(ctx, req.(*JobEvaluateRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Drover_UpdateNodeMeta_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(NodeMetaRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DroverServer).UpdateNodeMeta(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Drover_UpdateNodeMeta_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DroverServer).UpdateNodeMeta(ctx, req.(*NodeMetaRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Drover_PurgeNode_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(NodePurgeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DroverServer).PurgeNode(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Drover_PurgeNode_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DroverServer).PurgeNode(ctx, req.(*NodePurgeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Drover_TransferLeadership_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TransferLeadershipRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DroverServer).TransferLeadership(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Drover_TransferLeadership_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DroverServer).TransferLeadership(ctx, req.(*TransferLeadershipRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Drover_SetAutopilotConfiguration_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AutopilotSetConfigRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DroverServer).SetAutopilotConfiguration(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Drover_SetAutopilotConfiguration_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DroverServer).SetAutopilotConfiguration(ctx, req.(*AutopilotSetConfigRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Drover_ReconcileJobSummaries_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(Empty)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DroverServer).ReconcileJobSummaries(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Drover_ReconcileJobSummaries_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DroverServer).ReconcileJobSummaries(ctx, req.(*Empty))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Drover_ServiceDesc is the grpc.ServiceDesc for Drover service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1301,6 +1507,30 @@ var Drover_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListACLTokens",
 			Handler:    _Drover_ListACLTokens_Handler,
+		},
+		{
+			MethodName: "EvaluateJob",
+			Handler:    _Drover_EvaluateJob_Handler,
+		},
+		{
+			MethodName: "UpdateNodeMeta",
+			Handler:    _Drover_UpdateNodeMeta_Handler,
+		},
+		{
+			MethodName: "PurgeNode",
+			Handler:    _Drover_PurgeNode_Handler,
+		},
+		{
+			MethodName: "TransferLeadership",
+			Handler:    _Drover_TransferLeadership_Handler,
+		},
+		{
+			MethodName: "SetAutopilotConfiguration",
+			Handler:    _Drover_SetAutopilotConfiguration_Handler,
+		},
+		{
+			MethodName: "ReconcileJobSummaries",
+			Handler:    _Drover_ReconcileJobSummaries_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

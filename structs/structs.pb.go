@@ -802,9 +802,14 @@ type Node struct {
 	LastDrain *DrainMetadata `protobuf:"bytes,200,opt,name=last_drain,json=lastDrain,proto3" json:"last_drain,omitempty"`
 	// region is the region the node's client belongs to; the servers of
 	// another region refuse it.
-	Region        string `protobuf:"bytes,300,opt,name=region,proto3" json:"region,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Region string `protobuf:"bytes,300,opt,name=region,proto3" json:"region,omitempty"`
+	// dynamic_meta holds the metadata an operator set at run time (nomad
+	// node meta apply); it overrides meta and outlives re-registrations.
+	DynamicMeta map[string]string `protobuf:"bytes,550,rep,name=dynamic_meta,json=dynamicMeta,proto3" json:"dynamic_meta,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// dynamic_meta_unset lists keys an operator removed, static ones too.
+	DynamicMetaUnset []string `protobuf:"bytes,551,rep,name=dynamic_meta_unset,json=dynamicMetaUnset,proto3" json:"dynamic_meta_unset,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Node) Reset() {
@@ -991,11 +996,26 @@ func (x *Node) GetRegion() string {
 	return ""
 }
 
+func (x *Node) GetDynamicMeta() map[string]string {
+	if x != nil {
+		return x.DynamicMeta
+	}
+	return nil
+}
+
+func (x *Node) GetDynamicMetaUnset() []string {
+	if x != nil {
+		return x.DynamicMetaUnset
+	}
+	return nil
+}
+
 // DrainStrategy says how a draining node gives up its allocations.
 type DrainStrategy struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// deadline bounds the drain: when it passes, remaining allocations are
-	// stopped; zero or negative means stop everything at once (force).
+	// stopped. Zero means no deadline; negative stops everything at once
+	// (force), as in Nomad.
 	Deadline *durationpb.Duration `protobuf:"bytes,1,opt,name=deadline,proto3" json:"deadline,omitempty"`
 	// ignore_system_jobs leaves system-job allocations running on the node.
 	IgnoreSystemJobs bool `protobuf:"varint,2,opt,name=ignore_system_jobs,json=ignoreSystemJobs,proto3" json:"ignore_system_jobs,omitempty"`
@@ -3508,7 +3528,8 @@ const file_structs_structs_proto_rawDesc = "" +
 	"attributes\x1a=\n" +
 	"\x0fAttributesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xf6\b\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xb0\n" +
+	"\n" +
 	"\x04Node\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
 	"\tsecret_id\x18\x02 \x01(\tR\bsecretId\x12\x12\n" +
@@ -3538,7 +3559,9 @@ const file_structs_structs_proto_rawDesc = "" +
 	"\x0ereserved_ports\x18g \x01(\tR\rreservedPorts\x12=\n" +
 	"\n" +
 	"last_drain\x18\xc8\x01 \x01(\v2\x1d.drover.structs.DrainMetadataR\tlastDrain\x12\x17\n" +
-	"\x06region\x18\xac\x02 \x01(\tR\x06region\x1a=\n" +
+	"\x06region\x18\xac\x02 \x01(\tR\x06region\x12I\n" +
+	"\fdynamic_meta\x18\xa6\x04 \x03(\v2%.drover.structs.Node.DynamicMetaEntryR\vdynamicMeta\x12-\n" +
+	"\x12dynamic_meta_unset\x18\xa7\x04 \x03(\tR\x10dynamicMetaUnset\x1a=\n" +
 	"\x0fAttributesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1aV\n" +
@@ -3546,6 +3569,9 @@ const file_structs_structs_proto_rawDesc = "" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x120\n" +
 	"\x05value\x18\x02 \x01(\v2\x1a.drover.structs.DriverInfoR\x05value:\x028\x01\x1a7\n" +
 	"\tMetaEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a>\n" +
+	"\x10DynamicMetaEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xba\x01\n" +
 	"\rDrainStrategy\x125\n" +
@@ -3820,7 +3846,7 @@ func file_structs_structs_proto_rawDescGZIP() []byte {
 	return file_structs_structs_proto_rawDescData
 }
 
-var file_structs_structs_proto_msgTypes = make([]protoimpl.MessageInfo, 55)
+var file_structs_structs_proto_msgTypes = make([]protoimpl.MessageInfo, 56)
 var file_structs_structs_proto_goTypes = []any{
 	(*Resources)(nil),              // 0: drover.structs.Resources
 	(*Constraint)(nil),             // 1: drover.structs.Constraint
@@ -3865,29 +3891,30 @@ var file_structs_structs_proto_goTypes = []any{
 	nil,                            // 40: drover.structs.Node.AttributesEntry
 	nil,                            // 41: drover.structs.Node.DriversEntry
 	nil,                            // 42: drover.structs.Node.MetaEntry
-	nil,                            // 43: drover.structs.Allocation.TaskResourcesEntry
-	nil,                            // 44: drover.structs.Allocation.TaskStatesEntry
-	nil,                            // 45: drover.structs.AllocMetric.ClassFilteredEntry
-	nil,                            // 46: drover.structs.AllocMetric.ConstraintFilteredEntry
-	nil,                            // 47: drover.structs.AllocMetric.DimensionExhaustedEntry
-	nil,                            // 48: drover.structs.AllocMetric.NodesAvailableEntry
-	nil,                            // 49: drover.structs.AllocMetric.ClassExhaustedEntry
-	nil,                            // 50: drover.structs.Evaluation.FailedTgAllocsEntry
-	nil,                            // 51: drover.structs.Evaluation.QueuedAllocationsEntry
-	nil,                            // 52: drover.structs.Evaluation.ClassEligibilityEntry
-	nil,                            // 53: drover.structs.Artifact.OptionsEntry
-	nil,                            // 54: drover.structs.JobSummary.GroupsEntry
-	(*durationpb.Duration)(nil),    // 55: google.protobuf.Duration
-	(*structpb.Struct)(nil),        // 56: google.protobuf.Struct
+	nil,                            // 43: drover.structs.Node.DynamicMetaEntry
+	nil,                            // 44: drover.structs.Allocation.TaskResourcesEntry
+	nil,                            // 45: drover.structs.Allocation.TaskStatesEntry
+	nil,                            // 46: drover.structs.AllocMetric.ClassFilteredEntry
+	nil,                            // 47: drover.structs.AllocMetric.ConstraintFilteredEntry
+	nil,                            // 48: drover.structs.AllocMetric.DimensionExhaustedEntry
+	nil,                            // 49: drover.structs.AllocMetric.NodesAvailableEntry
+	nil,                            // 50: drover.structs.AllocMetric.ClassExhaustedEntry
+	nil,                            // 51: drover.structs.Evaluation.FailedTgAllocsEntry
+	nil,                            // 52: drover.structs.Evaluation.QueuedAllocationsEntry
+	nil,                            // 53: drover.structs.Evaluation.ClassEligibilityEntry
+	nil,                            // 54: drover.structs.Artifact.OptionsEntry
+	nil,                            // 55: drover.structs.JobSummary.GroupsEntry
+	(*durationpb.Duration)(nil),    // 56: google.protobuf.Duration
+	(*structpb.Struct)(nil),        // 57: google.protobuf.Struct
 }
 var file_structs_structs_proto_depIdxs = []int32{
-	55, // 0: drover.structs.RestartPolicy.interval:type_name -> google.protobuf.Duration
-	55, // 1: drover.structs.RestartPolicy.delay:type_name -> google.protobuf.Duration
-	56, // 2: drover.structs.Task.config:type_name -> google.protobuf.Struct
+	56, // 0: drover.structs.RestartPolicy.interval:type_name -> google.protobuf.Duration
+	56, // 1: drover.structs.RestartPolicy.delay:type_name -> google.protobuf.Duration
+	57, // 2: drover.structs.Task.config:type_name -> google.protobuf.Struct
 	35, // 3: drover.structs.Task.env:type_name -> drover.structs.Task.EnvEntry
 	0,  // 4: drover.structs.Task.resources:type_name -> drover.structs.Resources
 	1,  // 5: drover.structs.Task.constraints:type_name -> drover.structs.Constraint
-	55, // 6: drover.structs.Task.kill_timeout:type_name -> google.protobuf.Duration
+	56, // 6: drover.structs.Task.kill_timeout:type_name -> google.protobuf.Duration
 	36, // 7: drover.structs.Task.meta:type_name -> drover.structs.Task.MetaEntry
 	23, // 8: drover.structs.Task.affinities:type_name -> drover.structs.Affinity
 	17, // 9: drover.structs.Task.artifacts:type_name -> drover.structs.Artifact
@@ -3900,7 +3927,7 @@ var file_structs_structs_proto_depIdxs = []int32{
 	23, // 16: drover.structs.TaskGroup.affinities:type_name -> drover.structs.Affinity
 	25, // 17: drover.structs.TaskGroup.spreads:type_name -> drover.structs.Spread
 	26, // 18: drover.structs.TaskGroup.reschedule_policy:type_name -> drover.structs.ReschedulePolicy
-	55, // 19: drover.structs.TaskGroup.max_client_disconnect:type_name -> google.protobuf.Duration
+	56, // 19: drover.structs.TaskGroup.max_client_disconnect:type_name -> google.protobuf.Duration
 	1,  // 20: drover.structs.Job.constraints:type_name -> drover.structs.Constraint
 	4,  // 21: drover.structs.Job.task_groups:type_name -> drover.structs.TaskGroup
 	38, // 22: drover.structs.Job.meta:type_name -> drover.structs.Job.MetaEntry
@@ -3913,49 +3940,50 @@ var file_structs_structs_proto_depIdxs = []int32{
 	42, // 29: drover.structs.Node.meta:type_name -> drover.structs.Node.MetaEntry
 	8,  // 30: drover.structs.Node.drain_strategy:type_name -> drover.structs.DrainStrategy
 	19, // 31: drover.structs.Node.last_drain:type_name -> drover.structs.DrainMetadata
-	55, // 32: drover.structs.DrainStrategy.deadline:type_name -> google.protobuf.Duration
-	10, // 33: drover.structs.TaskState.events:type_name -> drover.structs.TaskEvent
-	5,  // 34: drover.structs.Allocation.job:type_name -> drover.structs.Job
-	43, // 35: drover.structs.Allocation.task_resources:type_name -> drover.structs.Allocation.TaskResourcesEntry
-	44, // 36: drover.structs.Allocation.task_states:type_name -> drover.structs.Allocation.TaskStatesEntry
-	9,  // 37: drover.structs.Allocation.desired_transition:type_name -> drover.structs.DesiredTransition
-	22, // 38: drover.structs.Allocation.allocated_ports:type_name -> drover.structs.AllocatedPort
-	28, // 39: drover.structs.Allocation.reschedule_tracker:type_name -> drover.structs.RescheduleTracker
-	45, // 40: drover.structs.AllocMetric.class_filtered:type_name -> drover.structs.AllocMetric.ClassFilteredEntry
-	46, // 41: drover.structs.AllocMetric.constraint_filtered:type_name -> drover.structs.AllocMetric.ConstraintFilteredEntry
-	47, // 42: drover.structs.AllocMetric.dimension_exhausted:type_name -> drover.structs.AllocMetric.DimensionExhaustedEntry
-	48, // 43: drover.structs.AllocMetric.nodes_available:type_name -> drover.structs.AllocMetric.NodesAvailableEntry
-	49, // 44: drover.structs.AllocMetric.class_exhausted:type_name -> drover.structs.AllocMetric.ClassExhaustedEntry
-	50, // 45: drover.structs.Evaluation.failed_tg_allocs:type_name -> drover.structs.Evaluation.FailedTgAllocsEntry
-	51, // 46: drover.structs.Evaluation.queued_allocations:type_name -> drover.structs.Evaluation.QueuedAllocationsEntry
-	52, // 47: drover.structs.Evaluation.class_eligibility:type_name -> drover.structs.Evaluation.ClassEligibilityEntry
-	5,  // 48: drover.structs.Plan.job:type_name -> drover.structs.Job
-	12, // 49: drover.structs.Plan.node_allocation:type_name -> drover.structs.Allocation
-	12, // 50: drover.structs.Plan.node_update:type_name -> drover.structs.Allocation
-	12, // 51: drover.structs.Plan.node_preemptions:type_name -> drover.structs.Allocation
-	12, // 52: drover.structs.PlanResult.node_allocation:type_name -> drover.structs.Allocation
-	12, // 53: drover.structs.PlanResult.node_update:type_name -> drover.structs.Allocation
-	12, // 54: drover.structs.PlanResult.node_preemptions:type_name -> drover.structs.Allocation
-	53, // 55: drover.structs.Artifact.options:type_name -> drover.structs.Artifact.OptionsEntry
-	20, // 56: drover.structs.NetworkResource.ports:type_name -> drover.structs.Port
-	24, // 57: drover.structs.Spread.targets:type_name -> drover.structs.SpreadTarget
-	55, // 58: drover.structs.ReschedulePolicy.interval:type_name -> google.protobuf.Duration
-	55, // 59: drover.structs.ReschedulePolicy.delay:type_name -> google.protobuf.Duration
-	55, // 60: drover.structs.ReschedulePolicy.max_delay:type_name -> google.protobuf.Duration
-	27, // 61: drover.structs.RescheduleTracker.events:type_name -> drover.structs.RescheduleEvent
-	29, // 62: drover.structs.SchedulerConfiguration.preemption_config:type_name -> drover.structs.PreemptionConfig
-	54, // 63: drover.structs.JobSummary.groups:type_name -> drover.structs.JobSummary.GroupsEntry
-	55, // 64: drover.structs.ACLToken.expiration_ttl:type_name -> google.protobuf.Duration
-	6,  // 65: drover.structs.Node.DriversEntry.value:type_name -> drover.structs.DriverInfo
-	0,  // 66: drover.structs.Allocation.TaskResourcesEntry.value:type_name -> drover.structs.Resources
-	11, // 67: drover.structs.Allocation.TaskStatesEntry.value:type_name -> drover.structs.TaskState
-	13, // 68: drover.structs.Evaluation.FailedTgAllocsEntry.value:type_name -> drover.structs.AllocMetric
-	31, // 69: drover.structs.JobSummary.GroupsEntry.value:type_name -> drover.structs.TaskGroupSummary
-	70, // [70:70] is the sub-list for method output_type
-	70, // [70:70] is the sub-list for method input_type
-	70, // [70:70] is the sub-list for extension type_name
-	70, // [70:70] is the sub-list for extension extendee
-	0,  // [0:70] is the sub-list for field type_name
+	43, // 32: drover.structs.Node.dynamic_meta:type_name -> drover.structs.Node.DynamicMetaEntry
+	56, // 33: drover.structs.DrainStrategy.deadline:type_name -> google.protobuf.Duration
+	10, // 34: drover.structs.TaskState.events:type_name -> drover.structs.TaskEvent
+	5,  // 35: drover.structs.Allocation.job:type_name -> drover.structs.Job
+	44, // 36: drover.structs.Allocation.task_resources:type_name -> drover.structs.Allocation.TaskResourcesEntry
+	45, // 37: drover.structs.Allocation.task_states:type_name -> drover.structs.Allocation.TaskStatesEntry
+	9,  // 38: drover.structs.Allocation.desired_transition:type_name -> drover.structs.DesiredTransition
+	22, // 39: drover.structs.Allocation.allocated_ports:type_name -> drover.structs.AllocatedPort
+	28, // 40: drover.structs.Allocation.reschedule_tracker:type_name -> drover.structs.RescheduleTracker
+	46, // 41: drover.structs.AllocMetric.class_filtered:type_name -> drover.structs.AllocMetric.ClassFilteredEntry
+	47, // 42: drover.structs.AllocMetric.constraint_filtered:type_name -> drover.structs.AllocMetric.ConstraintFilteredEntry
+	48, // 43: drover.structs.AllocMetric.dimension_exhausted:type_name -> drover.structs.AllocMetric.DimensionExhaustedEntry
+	49, // 44: drover.structs.AllocMetric.nodes_available:type_name -> drover.structs.AllocMetric.NodesAvailableEntry
+	50, // 45: drover.structs.AllocMetric.class_exhausted:type_name -> drover.structs.AllocMetric.ClassExhaustedEntry
+	51, // 46: drover.structs.Evaluation.failed_tg_allocs:type_name -> drover.structs.Evaluation.FailedTgAllocsEntry
+	52, // 47: drover.structs.Evaluation.queued_allocations:type_name -> drover.structs.Evaluation.QueuedAllocationsEntry
+	53, // 48: drover.structs.Evaluation.class_eligibility:type_name -> drover.structs.Evaluation.ClassEligibilityEntry
+	5,  // 49: drover.structs.Plan.job:type_name -> drover.structs.Job
+	12, // 50: drover.structs.Plan.node_allocation:type_name -> drover.structs.Allocation
+	12, // 51: drover.structs.Plan.node_update:type_name -> drover.structs.Allocation
+	12, // 52: drover.structs.Plan.node_preemptions:type_name -> drover.structs.Allocation
+	12, // 53: drover.structs.PlanResult.node_allocation:type_name -> drover.structs.Allocation
+	12, // 54: drover.structs.PlanResult.node_update:type_name -> drover.structs.Allocation
+	12, // 55: drover.structs.PlanResult.node_preemptions:type_name -> drover.structs.Allocation
+	54, // 56: drover.structs.Artifact.options:type_name -> drover.structs.Artifact.OptionsEntry
+	20, // 57: drover.structs.NetworkResource.ports:type_name -> drover.structs.Port
+	24, // 58: drover.structs.Spread.targets:type_name -> drover.structs.SpreadTarget
+	56, // 59: drover.structs.ReschedulePolicy.interval:type_name -> google.protobuf.Duration
+	56, // 60: drover.structs.ReschedulePolicy.delay:type_name -> google.protobuf.Duration
+	56, // 61: drover.structs.ReschedulePolicy.max_delay:type_name -> google.protobuf.Duration
+	27, // 62: drover.structs.RescheduleTracker.events:type_name -> drover.structs.RescheduleEvent
+	29, // 63: drover.structs.SchedulerConfiguration.preemption_config:type_name -> drover.structs.PreemptionConfig
+	55, // 64: drover.structs.JobSummary.groups:type_name -> drover.structs.JobSummary.GroupsEntry
+	56, // 65: drover.structs.ACLToken.expiration_ttl:type_name -> google.protobuf.Duration
+	6,  // 66: drover.structs.Node.DriversEntry.value:type_name -> drover.structs.DriverInfo
+	0,  // 67: drover.structs.Allocation.TaskResourcesEntry.value:type_name -> drover.structs.Resources
+	11, // 68: drover.structs.Allocation.TaskStatesEntry.value:type_name -> drover.structs.TaskState
+	13, // 69: drover.structs.Evaluation.FailedTgAllocsEntry.value:type_name -> drover.structs.AllocMetric
+	31, // 70: drover.structs.JobSummary.GroupsEntry.value:type_name -> drover.structs.TaskGroupSummary
+	71, // [71:71] is the sub-list for method output_type
+	71, // [71:71] is the sub-list for method input_type
+	71, // [71:71] is the sub-list for extension type_name
+	71, // [71:71] is the sub-list for extension extendee
+	0,  // [0:71] is the sub-list for field type_name
 }
 
 func init() { file_structs_structs_proto_init() }
@@ -3969,7 +3997,7 @@ func file_structs_structs_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_structs_structs_proto_rawDesc), len(file_structs_structs_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   55,
+			NumMessages:   56,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -41,6 +41,9 @@ type agent struct {
 	registry *prometheus.Registry
 	srv      *drover.Server
 	cli      *drover.Client
+	// client is the client as the HTTP API sees it, once it runs.
+	client   clientAgent
+	logs     *drover.LogBroadcaster
 	http     *http.Server
 	httpAddr string
 	httpErr  chan error
@@ -107,7 +110,9 @@ func (a *agent) start() error {
 	}
 	a.cfg = cfg
 	a.level.Set(cfg.LogLevel)
-	a.logger = slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: a.level}))
+	// nomad monitor streams the log through the broadcaster.
+	a.logs = drover.NewLogBroadcaster(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: a.level}))
+	a.logger = slog.New(a.logs)
 	for _, w := range cfg.Warnings {
 		a.logger.Warn(w)
 	}
@@ -131,7 +136,11 @@ func (a *agent) start() error {
 			return err
 		}
 		a.httpAddr = ln.Addr().String()
-		handler := a.srv.NewHTTPHandler(api.Options{Logger: a.logger, Client: cfg.ClientEnabled})
+		opts := api.Options{Logger: a.logger, Client: cfg.ClientEnabled, Logs: a.logs}
+		if cfg.ClientEnabled {
+			opts.ClientAgent = &a.client
+		}
+		handler := a.srv.NewHTTPHandler(opts)
 		a.http = &http.Server{
 			Handler: a.telemetryGate(handler),
 			// The TLS handshake and the request headers must arrive within
@@ -154,6 +163,7 @@ func (a *agent) start() error {
 		if a.cli, err = drover.NewClient(co); err != nil {
 			return err
 		}
+		a.client.c.Store(a.cli)
 	}
 	a.printSummary()
 	return nil
@@ -273,9 +283,10 @@ func (a *agent) serve(signals <-chan os.Signal) int {
 }
 
 // reload re-reads the configuration and applies what can change while
-// running: the log level, and the TLS certificates, which are read again
+// running: the log level, the raft snapshot, heartbeat and garbage
+// collection settings, and the TLS certificates, which are read again
 // from their files even when the configuration does not load. Other
-// changes wait for a restart.
+// changes are logged as waiting for a restart.
 func (a *agent) reload() {
 	a.reloadTLS()
 	next, err := a.load()
@@ -283,14 +294,8 @@ func (a *agent) reload() {
 		a.logger.Error("reloading configuration failed; keeping the running one", "error", err)
 		return
 	}
-	a.level.Set(next.LogLevel)
 	old := a.cfg
 	var restart []string
-	if next.Server.RaftSnapshotThreshold != old.Server.RaftSnapshotThreshold ||
-		next.Server.RaftSnapshotInterval != old.Server.RaftSnapshotInterval ||
-		next.Server.RaftTrailingLogs != old.Server.RaftTrailingLogs {
-		restart = append(restart, "raft snapshot settings")
-	}
 	if !reflect.DeepEqual(next.Server.TLS, old.Server.TLS) || !reflect.DeepEqual(next.Client.TLS, old.Client.TLS) {
 		restart = append(restart, "tls settings (the certificate files are reloaded)")
 	}
@@ -300,6 +305,23 @@ func (a *agent) reload() {
 	if next.Server.Limits != old.Server.Limits {
 		restart = append(restart, "limits")
 	}
+	if a.srv != nil {
+		so := next.Server
+		so.Logger, so.Registerer = a.logger, a.registry
+		others, err := a.srv.ReloadOptions(so)
+		if err != nil {
+			a.logger.Error("reloading the server's settings failed; keeping the running ones", "error", err)
+			return
+		}
+		for _, name := range others {
+			switch name {
+			case "TLS", "ACL", "ACLTokenGCThreshold", "Limits":
+			default:
+				restart = append(restart, name)
+			}
+		}
+	}
+	a.level.Set(next.LogLevel)
 	a.cfg.LogLevel, a.cfg.LogLevelName = next.LogLevel, next.LogLevelName
 	a.logger.Info("configuration reloaded", "log_level", next.LogLevelName)
 	if len(restart) > 0 {

@@ -112,7 +112,7 @@ func (rn *Node) TransferLeadership(ctx context.Context, voters []*structs.RaftPe
 		select {
 		case <-rn.LeaderChanged():
 		case <-wctx.Done():
-			rn.cfg.Logger.Warn("leadership transfer did not complete; removing this server as leader")
+			rn.cfg.Logger.Warn("leadership transfer did not complete in time")
 			return
 		}
 	}

@@ -141,6 +141,8 @@ type Node struct {
 	campaigned   bool
 	caughtUp     bool
 
+	// settings, once set, replace the configured snapshot settings.
+	settings  atomic.Pointer[SnapshotSettings]
 	snapIndex atomic.Uint64
 	snapBusy  atomic.Bool
 	snapWG    sync.WaitGroup

@@ -19,6 +19,8 @@ import (
 // ticking.
 func (rn *Node) maybeSnapshot() {
 	applied := rn.applied.Load()
+	set := rn.SnapshotSettings()
+	rn.snapPolicy.threshold, rn.snapPolicy.interval = set.Threshold, set.Interval
 	if !rn.snapPolicy.due(time.Now(), applied, rn.snapIndex.Load()) {
 		return
 	}
@@ -113,12 +115,12 @@ func (j *snapshotJob) write() error {
 	rn.metrics.snapshots.WithLabelValues("taken").Inc()
 	rn.metrics.snapshotIndex.Set(float64(j.index))
 	rn.snaps.Prune(data)
-	if j.index > rn.cfg.TrailingLogs {
+	if trailing := rn.SnapshotSettings().TrailingLogs; j.index > trailing {
 		first, err := rn.logs.FirstIndex()
 		if err != nil {
 			return err
 		}
-		if compact := j.index - rn.cfg.TrailingLogs; compact > first {
+		if compact := j.index - trailing; compact > first {
 			if err := rn.logs.Compact(compact); err != nil && !errors.Is(err, etcdraft.ErrCompacted) {
 				return err
 			}

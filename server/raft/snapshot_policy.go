@@ -36,3 +36,39 @@ func jitter(d time.Duration) time.Duration {
 	}
 	return d + rand.N(d)
 }
+
+// SnapshotSettings are the snapshot settings a running node can change
+// (a configuration reload): how many applied entries make a snapshot due,
+// how often that is checked, and how many entries stay in the log after
+// one.
+type SnapshotSettings struct {
+	Threshold    uint64
+	Interval     time.Duration
+	TrailingLogs uint64
+}
+
+// SnapshotSettings returns the settings in force: those last set, or the
+// configured ones.
+func (rn *Node) SnapshotSettings() SnapshotSettings {
+	if s := rn.settings.Load(); s != nil {
+		return *s
+	}
+	return SnapshotSettings{Threshold: rn.cfg.SnapshotThreshold, Interval: rn.cfg.SnapshotInterval, TrailingLogs: rn.cfg.TrailingLogs}
+}
+
+// SetSnapshotSettings changes the snapshot settings from the next check
+// on; a zero field keeps its setting. It is safe to call from any
+// goroutine.
+func (rn *Node) SetSnapshotSettings(s SnapshotSettings) {
+	cur := rn.SnapshotSettings()
+	if s.Threshold > 0 {
+		cur.Threshold = s.Threshold
+	}
+	if s.Interval > 0 {
+		cur.Interval = s.Interval
+	}
+	if s.TrailingLogs > 0 {
+		cur.TrailingLogs = s.TrailingLogs
+	}
+	rn.settings.Store(&cur)
+}

@@ -5361,7 +5361,7 @@ var File_structs_rpc_proto protoreflect.FileDescriptor
 
 const file_structs_rpc_proto_rawDesc = "" +
 	"\n" +
-	"\x11structs/rpc.proto\x12\x0edrover.structs\x1a\x15structs/structs.proto\"\xb8\x01\n" +
+	"\x11structs/rpc.proto\x12\x0edrover.structs\x1a\x15structs/structs.proto\x1a\x14structs/client.proto\"\xb8\x01\n" +
 	"\fQueryOptions\x12\x16\n" +
 	"\x06region\x18\x01 \x01(\tR\x06region\x12\x1c\n" +
 	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12&\n" +
@@ -5715,7 +5715,7 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\vaccessor_id\x18\x01 \x01(\tR\n" +
 	"accessorId\x12\x12\n" +
 	"\x04self\x18\x02 \x01(\bR\x04self\x126\n" +
-	"\aoptions\x18\x03 \x01(\v2\x1c.drover.structs.QueryOptionsR\aoptions2\x8d\x17\n" +
+	"\aoptions\x18\x03 \x01(\v2\x1c.drover.structs.QueryOptionsR\aoptions2\xde\x1f\n" +
 	"\x06Drover\x12V\n" +
 	"\vRegisterJob\x12\".drover.structs.JobRegisterRequest\x1a#.drover.structs.JobRegisterResponse\x12\\\n" +
 	"\rDeregisterJob\x12$.drover.structs.JobDeregisterRequest\x1a%.drover.structs.JobDeregisterResponse\x12O\n" +
@@ -5750,7 +5750,22 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\x0fUpsertACLTokens\x12%.drover.structs.ACLTokenUpsertRequest\x1a$.drover.structs.ACLTokenListResponse\x12Y\n" +
 	"\x0fDeleteACLTokens\x12%.drover.structs.ACLTokenDeleteRequest\x1a\x1f.drover.structs.GenericResponse\x12P\n" +
 	"\vGetACLToken\x12\x1f.drover.structs.ACLTokenRequest\x1a .drover.structs.ACLTokenResponse\x12U\n" +
-	"\rListACLTokens\x12\x1e.drover.structs.ACLListRequest\x1a$.drover.structs.ACLTokenListResponseB$Z\"github.com/droverhq/drover/structsb\x06proto3"
+	"\rListACLTokens\x12\x1e.drover.structs.ACLListRequest\x1a$.drover.structs.ACLTokenListResponse\x12[\n" +
+	"\rClientConnect\x12\".drover.structs.ClientConnectFrame\x1a\".drover.structs.ClientConnectFrame(\x010\x01\x12S\n" +
+	"\x0eNodeConnHolder\x12\x1f.drover.structs.NodeConnRequest\x1a .drover.structs.NodeConnResponse\x12b\n" +
+	"\x0fClientAuthorize\x12&.drover.structs.ClientAuthorizeRequest\x1a'.drover.structs.ClientAuthorizeResponse\x12M\n" +
+	"\fClientFsList\x12\x1d.drover.structs.FsListRequest\x1a\x1e.drover.structs.FsListResponse\x12M\n" +
+	"\fClientFsStat\x12\x1d.drover.structs.FsStatRequest\x1a\x1e.drover.structs.FsStatResponse\x12P\n" +
+	"\x0eClientFsStream\x12\x1f.drover.structs.FsStreamRequest\x1a\x1b.drover.structs.StreamFrame0\x01\x12H\n" +
+	"\n" +
+	"ClientLogs\x12\x1b.drover.structs.LogsRequest\x1a\x1b.drover.structs.StreamFrame0\x01\x12G\n" +
+	"\n" +
+	"ClientExec\x12\x19.drover.structs.ExecInput\x1a\x1a.drover.structs.ExecOutput(\x010\x01\x12Z\n" +
+	"\x12ClientAllocRestart\x12#.drover.structs.AllocRestartRequest\x1a\x1f.drover.structs.GenericResponse\x12X\n" +
+	"\x11ClientAllocSignal\x12\".drover.structs.AllocSignalRequest\x1a\x1f.drover.structs.GenericResponse\x12Y\n" +
+	"\x10ClientAllocStats\x12!.drover.structs.AllocStatsRequest\x1a\".drover.structs.AllocResourceUsage\x12N\n" +
+	"\x0fClientNodeStats\x12 .drover.structs.NodeStatsRequest\x1a\x19.drover.structs.HostStats\x12U\n" +
+	"\x0eStopAllocation\x12 .drover.structs.AllocStopRequest\x1a!.drover.structs.AllocStopResponseB$Z\"github.com/droverhq/drover/structsb\x06proto3"
 
 var (
 	file_structs_rpc_proto_rawDescOnce sync.Once
@@ -5866,6 +5881,28 @@ var file_structs_rpc_proto_goTypes = []any{
 	(*ACLToken)(nil),                   // 97: drover.structs.ACLToken
 	(*DrainStrategy)(nil),              // 98: drover.structs.DrainStrategy
 	(*DesiredTransition)(nil),          // 99: drover.structs.DesiredTransition
+	(*ClientConnectFrame)(nil),         // 100: drover.structs.ClientConnectFrame
+	(*NodeConnRequest)(nil),            // 101: drover.structs.NodeConnRequest
+	(*ClientAuthorizeRequest)(nil),     // 102: drover.structs.ClientAuthorizeRequest
+	(*FsListRequest)(nil),              // 103: drover.structs.FsListRequest
+	(*FsStatRequest)(nil),              // 104: drover.structs.FsStatRequest
+	(*FsStreamRequest)(nil),            // 105: drover.structs.FsStreamRequest
+	(*LogsRequest)(nil),                // 106: drover.structs.LogsRequest
+	(*ExecInput)(nil),                  // 107: drover.structs.ExecInput
+	(*AllocRestartRequest)(nil),        // 108: drover.structs.AllocRestartRequest
+	(*AllocSignalRequest)(nil),         // 109: drover.structs.AllocSignalRequest
+	(*AllocStatsRequest)(nil),          // 110: drover.structs.AllocStatsRequest
+	(*NodeStatsRequest)(nil),           // 111: drover.structs.NodeStatsRequest
+	(*AllocStopRequest)(nil),           // 112: drover.structs.AllocStopRequest
+	(*NodeConnResponse)(nil),           // 113: drover.structs.NodeConnResponse
+	(*ClientAuthorizeResponse)(nil),    // 114: drover.structs.ClientAuthorizeResponse
+	(*FsListResponse)(nil),             // 115: drover.structs.FsListResponse
+	(*FsStatResponse)(nil),             // 116: drover.structs.FsStatResponse
+	(*StreamFrame)(nil),                // 117: drover.structs.StreamFrame
+	(*ExecOutput)(nil),                 // 118: drover.structs.ExecOutput
+	(*AllocResourceUsage)(nil),         // 119: drover.structs.AllocResourceUsage
+	(*HostStats)(nil),                  // 120: drover.structs.HostStats
+	(*AllocStopResponse)(nil),          // 121: drover.structs.AllocStopResponse
 }
 var file_structs_rpc_proto_depIdxs = []int32{
 	89,  // 0: drover.structs.JobRegisterRequest.job:type_name -> drover.structs.Job
@@ -6013,41 +6050,67 @@ var file_structs_rpc_proto_depIdxs = []int32{
 	86,  // 142: drover.structs.Drover.DeleteACLTokens:input_type -> drover.structs.ACLTokenDeleteRequest
 	87,  // 143: drover.structs.Drover.GetACLToken:input_type -> drover.structs.ACLTokenRequest
 	82,  // 144: drover.structs.Drover.ListACLTokens:input_type -> drover.structs.ACLListRequest
-	4,   // 145: drover.structs.Drover.RegisterJob:output_type -> drover.structs.JobRegisterResponse
-	6,   // 146: drover.structs.Drover.DeregisterJob:output_type -> drover.structs.JobDeregisterResponse
-	8,   // 147: drover.structs.Drover.GetJob:output_type -> drover.structs.SingleJobResponse
-	10,  // 148: drover.structs.Drover.ListJobs:output_type -> drover.structs.JobListResponse
-	12,  // 149: drover.structs.Drover.ListAllocations:output_type -> drover.structs.AllocListResponse
-	14,  // 150: drover.structs.Drover.ListNodes:output_type -> drover.structs.NodeListResponse
-	16,  // 151: drover.structs.Drover.GetEvaluation:output_type -> drover.structs.SingleEvalResponse
-	19,  // 152: drover.structs.Drover.RegisterNode:output_type -> drover.structs.NodeUpdateResponse
-	19,  // 153: drover.structs.Drover.Heartbeat:output_type -> drover.structs.NodeUpdateResponse
-	21,  // 154: drover.structs.Drover.GetNodeAllocations:output_type -> drover.structs.NodeAllocsResponse
-	23,  // 155: drover.structs.Drover.UpdateAllocations:output_type -> drover.structs.GenericResponse
-	37,  // 156: drover.structs.Drover.Raft:output_type -> drover.structs.Empty
-	37,  // 157: drover.structs.Drover.InstallSnapshot:output_type -> drover.structs.Empty
-	41,  // 158: drover.structs.Drover.ServerInfo:output_type -> drover.structs.ServerInfoResponse
-	23,  // 159: drover.structs.Drover.AddRaftPeer:output_type -> drover.structs.GenericResponse
-	23,  // 160: drover.structs.Drover.RemoveRaftPeer:output_type -> drover.structs.GenericResponse
-	46,  // 161: drover.structs.Drover.RaftConfiguration:output_type -> drover.structs.RaftConfigurationResponse
-	23,  // 162: drover.structs.Drover.Restore:output_type -> drover.structs.GenericResponse
-	55,  // 163: drover.structs.Drover.GarbageCollect:output_type -> drover.structs.GarbageCollectResponse
-	57,  // 164: drover.structs.Drover.UpdateNodeDrain:output_type -> drover.structs.NodeDrainResponse
-	62,  // 165: drover.structs.Drover.UpdateNodeEligibility:output_type -> drover.structs.NodeEligibilityResponse
-	65,  // 166: drover.structs.Drover.GetSchedulerConfiguration:output_type -> drover.structs.SchedulerConfigResponse
-	67,  // 167: drover.structs.Drover.SetSchedulerConfiguration:output_type -> drover.structs.SchedulerSetConfigResponse
-	68,  // 168: drover.structs.Drover.GetJobVersions:output_type -> drover.structs.JobVersionsResponse
-	77,  // 169: drover.structs.Drover.ACLBootstrap:output_type -> drover.structs.ACLTokenResponse
-	23,  // 170: drover.structs.Drover.UpsertACLPolicies:output_type -> drover.structs.GenericResponse
-	23,  // 171: drover.structs.Drover.DeleteACLPolicies:output_type -> drover.structs.GenericResponse
-	81,  // 172: drover.structs.Drover.GetACLPolicy:output_type -> drover.structs.ACLPolicyResponse
-	83,  // 173: drover.structs.Drover.ListACLPolicies:output_type -> drover.structs.ACLPolicyListResponse
-	85,  // 174: drover.structs.Drover.UpsertACLTokens:output_type -> drover.structs.ACLTokenListResponse
-	23,  // 175: drover.structs.Drover.DeleteACLTokens:output_type -> drover.structs.GenericResponse
-	77,  // 176: drover.structs.Drover.GetACLToken:output_type -> drover.structs.ACLTokenResponse
-	85,  // 177: drover.structs.Drover.ListACLTokens:output_type -> drover.structs.ACLTokenListResponse
-	145, // [145:178] is the sub-list for method output_type
-	112, // [112:145] is the sub-list for method input_type
+	100, // 145: drover.structs.Drover.ClientConnect:input_type -> drover.structs.ClientConnectFrame
+	101, // 146: drover.structs.Drover.NodeConnHolder:input_type -> drover.structs.NodeConnRequest
+	102, // 147: drover.structs.Drover.ClientAuthorize:input_type -> drover.structs.ClientAuthorizeRequest
+	103, // 148: drover.structs.Drover.ClientFsList:input_type -> drover.structs.FsListRequest
+	104, // 149: drover.structs.Drover.ClientFsStat:input_type -> drover.structs.FsStatRequest
+	105, // 150: drover.structs.Drover.ClientFsStream:input_type -> drover.structs.FsStreamRequest
+	106, // 151: drover.structs.Drover.ClientLogs:input_type -> drover.structs.LogsRequest
+	107, // 152: drover.structs.Drover.ClientExec:input_type -> drover.structs.ExecInput
+	108, // 153: drover.structs.Drover.ClientAllocRestart:input_type -> drover.structs.AllocRestartRequest
+	109, // 154: drover.structs.Drover.ClientAllocSignal:input_type -> drover.structs.AllocSignalRequest
+	110, // 155: drover.structs.Drover.ClientAllocStats:input_type -> drover.structs.AllocStatsRequest
+	111, // 156: drover.structs.Drover.ClientNodeStats:input_type -> drover.structs.NodeStatsRequest
+	112, // 157: drover.structs.Drover.StopAllocation:input_type -> drover.structs.AllocStopRequest
+	4,   // 158: drover.structs.Drover.RegisterJob:output_type -> drover.structs.JobRegisterResponse
+	6,   // 159: drover.structs.Drover.DeregisterJob:output_type -> drover.structs.JobDeregisterResponse
+	8,   // 160: drover.structs.Drover.GetJob:output_type -> drover.structs.SingleJobResponse
+	10,  // 161: drover.structs.Drover.ListJobs:output_type -> drover.structs.JobListResponse
+	12,  // 162: drover.structs.Drover.ListAllocations:output_type -> drover.structs.AllocListResponse
+	14,  // 163: drover.structs.Drover.ListNodes:output_type -> drover.structs.NodeListResponse
+	16,  // 164: drover.structs.Drover.GetEvaluation:output_type -> drover.structs.SingleEvalResponse
+	19,  // 165: drover.structs.Drover.RegisterNode:output_type -> drover.structs.NodeUpdateResponse
+	19,  // 166: drover.structs.Drover.Heartbeat:output_type -> drover.structs.NodeUpdateResponse
+	21,  // 167: drover.structs.Drover.GetNodeAllocations:output_type -> drover.structs.NodeAllocsResponse
+	23,  // 168: drover.structs.Drover.UpdateAllocations:output_type -> drover.structs.GenericResponse
+	37,  // 169: drover.structs.Drover.Raft:output_type -> drover.structs.Empty
+	37,  // 170: drover.structs.Drover.InstallSnapshot:output_type -> drover.structs.Empty
+	41,  // 171: drover.structs.Drover.ServerInfo:output_type -> drover.structs.ServerInfoResponse
+	23,  // 172: drover.structs.Drover.AddRaftPeer:output_type -> drover.structs.GenericResponse
+	23,  // 173: drover.structs.Drover.RemoveRaftPeer:output_type -> drover.structs.GenericResponse
+	46,  // 174: drover.structs.Drover.RaftConfiguration:output_type -> drover.structs.RaftConfigurationResponse
+	23,  // 175: drover.structs.Drover.Restore:output_type -> drover.structs.GenericResponse
+	55,  // 176: drover.structs.Drover.GarbageCollect:output_type -> drover.structs.GarbageCollectResponse
+	57,  // 177: drover.structs.Drover.UpdateNodeDrain:output_type -> drover.structs.NodeDrainResponse
+	62,  // 178: drover.structs.Drover.UpdateNodeEligibility:output_type -> drover.structs.NodeEligibilityResponse
+	65,  // 179: drover.structs.Drover.GetSchedulerConfiguration:output_type -> drover.structs.SchedulerConfigResponse
+	67,  // 180: drover.structs.Drover.SetSchedulerConfiguration:output_type -> drover.structs.SchedulerSetConfigResponse
+	68,  // 181: drover.structs.Drover.GetJobVersions:output_type -> drover.structs.JobVersionsResponse
+	77,  // 182: drover.structs.Drover.ACLBootstrap:output_type -> drover.structs.ACLTokenResponse
+	23,  // 183: drover.structs.Drover.UpsertACLPolicies:output_type -> drover.structs.GenericResponse
+	23,  // 184: drover.structs.Drover.DeleteACLPolicies:output_type -> drover.structs.GenericResponse
+	81,  // 185: drover.structs.Drover.GetACLPolicy:output_type -> drover.structs.ACLPolicyResponse
+	83,  // 186: drover.structs.Drover.ListACLPolicies:output_type -> drover.structs.ACLPolicyListResponse
+	85,  // 187: drover.structs.Drover.UpsertACLTokens:output_type -> drover.structs.ACLTokenListResponse
+	23,  // 188: drover.structs.Drover.DeleteACLTokens:output_type -> drover.structs.GenericResponse
+	77,  // 189: drover.structs.Drover.GetACLToken:output_type -> drover.structs.ACLTokenResponse
+	85,  // 190: drover.structs.Drover.ListACLTokens:output_type -> drover.structs.ACLTokenListResponse
+	100, // 191: drover.structs.Drover.ClientConnect:output_type -> drover.structs.ClientConnectFrame
+	113, // 192: drover.structs.Drover.NodeConnHolder:output_type -> drover.structs.NodeConnResponse
+	114, // 193: drover.structs.Drover.ClientAuthorize:output_type -> drover.structs.ClientAuthorizeResponse
+	115, // 194: drover.structs.Drover.ClientFsList:output_type -> drover.structs.FsListResponse
+	116, // 195: drover.structs.Drover.ClientFsStat:output_type -> drover.structs.FsStatResponse
+	117, // 196: drover.structs.Drover.ClientFsStream:output_type -> drover.structs.StreamFrame
+	117, // 197: drover.structs.Drover.ClientLogs:output_type -> drover.structs.StreamFrame
+	118, // 198: drover.structs.Drover.ClientExec:output_type -> drover.structs.ExecOutput
+	23,  // 199: drover.structs.Drover.ClientAllocRestart:output_type -> drover.structs.GenericResponse
+	23,  // 200: drover.structs.Drover.ClientAllocSignal:output_type -> drover.structs.GenericResponse
+	119, // 201: drover.structs.Drover.ClientAllocStats:output_type -> drover.structs.AllocResourceUsage
+	120, // 202: drover.structs.Drover.ClientNodeStats:output_type -> drover.structs.HostStats
+	121, // 203: drover.structs.Drover.StopAllocation:output_type -> drover.structs.AllocStopResponse
+	158, // [158:204] is the sub-list for method output_type
+	112, // [112:158] is the sub-list for method input_type
 	112, // [112:112] is the sub-list for extension type_name
 	112, // [112:112] is the sub-list for extension extendee
 	0,   // [0:112] is the sub-list for field type_name
@@ -6059,6 +6122,7 @@ func file_structs_rpc_proto_init() {
 		return
 	}
 	file_structs_structs_proto_init()
+	file_structs_client_proto_init()
 	file_structs_rpc_proto_msgTypes[24].OneofWrappers = []any{
 		(*LogCommand_JobUpsert)(nil),
 		(*LogCommand_JobDelete)(nil),

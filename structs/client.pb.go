@@ -333,7 +333,9 @@ type ClientAuthorizeRequest struct {
 	Capabilities []string `protobuf:"bytes,5,rep,name=capabilities,proto3" json:"capabilities,omitempty"`
 	AnyOf        bool     `protobuf:"varint,6,opt,name=any_of,json=anyOf,proto3" json:"any_of,omitempty"`
 	// node_read asks for node read instead of namespace capabilities.
-	NodeRead      bool `protobuf:"varint,7,opt,name=node_read,json=nodeRead,proto3" json:"node_read,omitempty"`
+	NodeRead bool `protobuf:"varint,7,opt,name=node_read,json=nodeRead,proto3" json:"node_read,omitempty"`
+	// agent_read asks for agent read instead.
+	AgentRead     bool `protobuf:"varint,8,opt,name=agent_read,json=agentRead,proto3" json:"agent_read,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -413,6 +415,13 @@ func (x *ClientAuthorizeRequest) GetAnyOf() bool {
 func (x *ClientAuthorizeRequest) GetNodeRead() bool {
 	if x != nil {
 		return x.NodeRead
+	}
+	return false
+}
+
+func (x *ClientAuthorizeRequest) GetAgentRead() bool {
+	if x != nil {
+		return x.AgentRead
 	}
 	return false
 }
@@ -2280,7 +2289,7 @@ const file_structs_client_proto_rawDesc = "" +
 	"\x04held\x18\x01 \x01(\bR\x04held\x12\x1d\n" +
 	"\n" +
 	"started_at\x18\x02 \x01(\x03R\tstartedAt\x12\x18\n" +
-	"\aattempt\x18\x03 \x01(\x04R\aattempt\"\xda\x01\n" +
+	"\aattempt\x18\x03 \x01(\x04R\aattempt\"\xf9\x01\n" +
 	"\x16ClientAuthorizeRequest\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x1b\n" +
 	"\tsecret_id\x18\x02 \x01(\tR\bsecretId\x12\x14\n" +
@@ -2288,7 +2297,9 @@ const file_structs_client_proto_rawDesc = "" +
 	"\tnamespace\x18\x04 \x01(\tR\tnamespace\x12\"\n" +
 	"\fcapabilities\x18\x05 \x03(\tR\fcapabilities\x12\x15\n" +
 	"\x06any_of\x18\x06 \x01(\bR\x05anyOf\x12\x1b\n" +
-	"\tnode_read\x18\a \x01(\bR\bnodeRead\":\n" +
+	"\tnode_read\x18\a \x01(\bR\bnodeRead\x12\x1d\n" +
+	"\n" +
+	"agent_read\x18\b \x01(\bR\tagentRead\":\n" +
 	"\x17ClientAuthorizeResponse\x12\x1f\n" +
 	"\vacl_enabled\x18\x01 \x01(\bR\n" +
 	"aclEnabled\"\xa9\x01\n" +

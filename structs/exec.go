@@ -28,3 +28,9 @@ const (
 	FileEventTruncated = "file truncated"
 	FileEventDeleted   = "file deleted"
 )
+
+// Task events of the operator's requests, as Nomad names them.
+const (
+	TaskEventRestartSignal = "Restart Signaled"
+	TaskEventSignaling     = "Signaling"
+)

@@ -183,6 +183,9 @@ type Server struct {
 	metrics   *metrics
 	events    *events.Broker
 	acls      *aclCache
+	// nodeConns are the connections of the clients connected to this
+	// server, through which it calls their endpoints.
+	nodeConns *nodeConns
 	// built is set once every field is assigned, for the gauge functions.
 	built atomic.Bool
 	// gcBatchSize bounds the objects one GC raft entry removes.
@@ -249,6 +252,7 @@ func New(cfg Config) (*Server, error) {
 		gcBatchSize:  gcBatchSize,
 		restoreBatch: restoreEntryBytes,
 		acls:         newACLCache(),
+		nodeConns:    newNodeConns(),
 	}
 	s.stopCtx, s.stopFunc = context.WithCancel(context.Background())
 	s.events = newEventBroker(cfg)

@@ -29,6 +29,9 @@ type Backend interface {
 	NodeBackend
 	ClusterBackend
 	ACLBackend
+	// ClientBackend reaches the clients holding allocations.
+	ClientBackend
+	AllocStopper
 	// Events subscribes to the server's event stream.
 	Events(ctx context.Context, req events.SubscribeRequest) (*events.Subscription, error)
 }

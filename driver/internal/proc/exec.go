@@ -122,7 +122,12 @@ func (d *Driver) execTTY(ctx context.Context, cmd *exec.Cmd, opts *driver.ExecOp
 		_, _ = io.Copy(opts.Stdout, ptmx)
 	}()
 	done := make(chan struct{})
-	defer close(done)
+	var resizing sync.WaitGroup
+	// The terminal is resized only while it is open.
+	defer func() {
+		close(done)
+		resizing.Wait()
+	}()
 	go func() {
 		_, _ = io.Copy(ptmx, opts.Stdin)
 		// A closed input reads as end-of-file at the terminal.
@@ -132,7 +137,9 @@ func (d *Driver) execTTY(ctx context.Context, cmd *exec.Cmd, opts *driver.ExecOp
 			_, _ = ptmx.Write([]byte{4})
 		}
 	}()
+	resizing.Add(1)
 	go func() {
+		defer resizing.Done()
 		for {
 			select {
 			case <-done:

@@ -269,6 +269,8 @@ type Client struct {
 	*client.Client
 	// tls is the certificate material of RPC; nil without TLS.
 	tls *tcp.Material
+	// tlsOpts are the TLS options, for the client's own HTTP API.
+	tlsOpts *TLSOptions
 }
 
 // NewClient validates opts, fingerprints the host and starts a client. It
@@ -337,5 +339,5 @@ func NewClient(opts ClientOptions) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Client{Client: c, tls: material}, nil
+	return &Client{Client: c, tls: material, tlsOpts: o.TLS}, nil
 }

@@ -34,11 +34,13 @@ type allocJSON struct {
 	RescheduleTracker     *rescheduleTrackerJSON
 	PreemptedAllocations  []string
 	PreemptedByAllocation string
-	CreateIndex           uint64
-	ModifyIndex           uint64
-	AllocModifyIndex      uint64
-	CreateTime            int64
-	ModifyTime            int64
+	// Metrics is never null: Nomad's CLI reads it unchecked.
+	Metrics          *allocMetricJSON
+	CreateIndex      uint64
+	ModifyIndex      uint64
+	AllocModifyIndex uint64
+	CreateTime       int64
+	ModifyTime       int64
 }
 
 type desiredTransitionJSON struct {
@@ -239,8 +241,8 @@ func allocToJSON(a *structs.Allocation, hostIP string) *allocJSON {
 		ClientStatus: a.ClientStatus, ClientDescription: a.ClientDescription, TaskStates: taskStatesToJSON(a.TaskStates),
 		FollowupEvalID: a.FollowupEvalId, PreviousAllocation: a.PreviousAllocation, NextAllocation: a.NextAllocation,
 		RescheduleTracker: rescheduleTrackerToJSON(a.RescheduleTracker), PreemptedAllocations: a.PreemptedAllocations,
-		PreemptedByAllocation: a.PreemptedByAllocation,
-		CreateIndex:           a.CreateIndex, ModifyIndex: a.ModifyIndex, AllocModifyIndex: a.AllocModifyIndex,
+		PreemptedByAllocation: a.PreemptedByAllocation, Metrics: allocMetricToJSON(a.Metrics),
+		CreateIndex: a.CreateIndex, ModifyIndex: a.ModifyIndex, AllocModifyIndex: a.AllocModifyIndex,
 		CreateTime: a.CreateTime, ModifyTime: a.ModifyTime,
 	}
 	if dt := a.DesiredTransition; dt != nil {
@@ -274,5 +276,17 @@ func allocStub(a *structs.Allocation, resources *allocatedResourcesJSON) *allocS
 		RescheduleTracker: rescheduleTrackerToJSON(a.RescheduleTracker), PreemptedAllocations: a.PreemptedAllocations,
 		PreemptedByAllocation: a.PreemptedByAllocation,
 		CreateIndex:           a.CreateIndex, ModifyIndex: a.ModifyIndex, CreateTime: a.CreateTime, ModifyTime: a.ModifyTime,
+	}
+}
+
+// allocMetricToJSON renders placement metrics as Nomad's AllocationMetric;
+// nil renders as an empty one.
+func allocMetricToJSON(m *structs.AllocMetric) *allocMetricJSON {
+	return &allocMetricJSON{
+		NodesEvaluated: int(m.GetNodesEvaluated()), NodesFiltered: int(m.GetNodesFiltered()), NodePool: "default",
+		NodesInPool: int(m.GetNodesInPool()), NodesAvailable: intMap(m.GetNodesAvailable()), ClassExhausted: intMap(m.GetClassExhausted()),
+		ClassFiltered: intMap(m.GetClassFiltered()), ConstraintFiltered: intMap(m.GetConstraintFiltered()),
+		NodesExhausted: int(m.GetNodesExhausted()), DimensionExhausted: intMap(m.GetDimensionExhausted()),
+		CoalescedFailures: int(m.GetCoalescedFailures()),
 	}
 }

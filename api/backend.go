@@ -30,6 +30,9 @@ type Backend interface {
 	ClusterBackend
 	ACLBackend
 	OperatorBackend
+	// ClientBackend reaches the clients holding allocations.
+	ClientBackend
+	AllocStopper
 	// Events subscribes to the server's event stream.
 	Events(ctx context.Context, req events.SubscribeRequest) (*events.Subscription, error)
 }

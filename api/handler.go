@@ -47,10 +47,11 @@ type Options struct {
 
 // Handler serves the /v1 endpoints. It is safe for concurrent use.
 type Handler struct {
-	b      Backend
-	opts   Options
-	logger *slog.Logger
-	routes []route
+	b         Backend
+	opts      Options
+	logger    *slog.Logger
+	routes    []route
+	withToken func(ctx context.Context, secret string) context.Context
 }
 
 // handlerFunc serves one route; params holds the unescaped path wildcards.
@@ -67,6 +68,17 @@ type route struct {
 
 // NewHandler returns a handler serving b.
 func NewHandler(b Backend, opts Options) *Handler {
+	opts = opts.withDefaults()
+	h := &Handler{b: b, opts: opts, logger: opts.Logger, withToken: b.WithToken}
+	h.registerRoutes()
+	cr := &clientRoutes{b: b, region: func() string { return h.self().Region }, meta: func(w http.ResponseWriter) { h.setMeta(w, b.StateIndex()) }}
+	cr.register(h)
+	h.handle("/v1/allocation/:/stop", map[string]handlerFunc{http.MethodPut: stopAllocation(b), http.MethodPost: stopAllocation(b)})
+	return h
+}
+
+// withDefaults fills in the options' zero fields.
+func (opts Options) withDefaults() Options {
 	if opts.MaxRequestBytes <= 0 {
 		opts.MaxRequestBytes = 4 << 20
 	}
@@ -88,9 +100,7 @@ func NewHandler(b Backend, opts Options) *Handler {
 	if opts.ClientAgent != nil {
 		opts.Client = true
 	}
-	h := &Handler{b: b, opts: opts, logger: opts.Logger}
-	h.registerRoutes()
-	return h
+	return opts
 }
 
 // handle adds a route; pattern is like "/v1/job/:/allocations".
@@ -223,7 +233,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// Every request acts as the caller its token names (none: anonymous),
 	// never with the host's own authority.
-	r = r.WithContext(h.b.WithToken(r.Context(), requestToken(r)))
+	r = r.WithContext(h.withToken(r.Context(), requestToken(r)))
 	if err := f(w, r, params); err != nil {
 		h.fail(w, r, err)
 	}

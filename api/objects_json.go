@@ -79,13 +79,7 @@ func evalToJSON(e *structs.Evaluation) *evalJSON {
 	if len(e.FailedTgAllocs) > 0 {
 		out.FailedTGAllocs = make(map[string]*allocMetricJSON, len(e.FailedTgAllocs))
 		for g, m := range e.FailedTgAllocs {
-			out.FailedTGAllocs[g] = &allocMetricJSON{
-				NodesEvaluated: int(m.NodesEvaluated), NodesFiltered: int(m.NodesFiltered), NodePool: "default",
-				NodesInPool: int(m.NodesInPool), NodesAvailable: intMap(m.NodesAvailable), ClassExhausted: intMap(m.ClassExhausted),
-				ClassFiltered: intMap(m.ClassFiltered), ConstraintFiltered: intMap(m.ConstraintFiltered),
-				NodesExhausted: int(m.NodesExhausted), DimensionExhausted: intMap(m.DimensionExhausted),
-				CoalescedFailures: int(m.CoalescedFailures),
-			}
+			out.FailedTGAllocs[g] = allocMetricToJSON(m)
 		}
 	}
 	return out

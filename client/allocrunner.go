@@ -38,6 +38,8 @@ type allocRunner struct {
 	done        chan struct{}
 
 	restored map[string]*taskRecord
+	// tasks are the task runners, by name, once run has made them.
+	tasks map[string]*taskRunner
 }
 
 func newAllocRunner(c *Client, a *structs.Allocation, restored map[string]*taskRecord) *allocRunner {
@@ -125,13 +127,18 @@ func (r *allocRunner) run(ctx context.Context) {
 		return
 	}
 	runners := make([]*taskRunner, 0, len(tg.Tasks))
+	byName := make(map[string]*taskRunner, len(tg.Tasks))
 	for _, task := range tg.Tasks {
 		tr := newTaskRunner(r, alloc, tg, task, r.restored[task.Name])
 		runners = append(runners, tr)
+		byName[task.Name] = tr
 		r.mu.Lock()
 		r.states[task.Name] = proto.Clone(tr.st).(*structs.TaskState)
 		r.mu.Unlock()
 	}
+	r.mu.Lock()
+	r.tasks = byName
+	r.mu.Unlock()
 	if r.restored == nil {
 		// A new allocation: its tasks are received.
 		for _, tr := range runners {

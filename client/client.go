@@ -95,6 +95,12 @@ type Client struct {
 	metrics   *metrics
 	facts     *fingerprint.Manager
 	artifacts *artifact.Fetcher
+	// logs tracks the rotations of live task logs, for their readers.
+	logs *logWatches
+	// link is the connection through which the servers reach the client.
+	link *serverLink
+	// hostCPU is the previous host cpu sample, for node stats.
+	hostCPU hostCPUSample
 
 	nodeMu sync.Mutex
 	node   *structs.Node
@@ -143,12 +149,14 @@ func New(cfg Config) (*Client, error) {
 		drivers:   map[string]driver.Driver{},
 		servers:   newServerConns(cfg.Transport, cfg.Servers, serverNameFor(cfg)),
 		artifacts: &artifact.Fetcher{},
+		logs:      newLogWatches(),
 		ready:     make(chan struct{}),
 		done:      make(chan struct{}),
 	}
 	for _, d := range cfg.Drivers {
 		c.drivers[d.Name()] = d
 	}
+	c.link = newServerLink(c)
 	c.allocs = newAllocManager(c)
 	if c.metrics, err = newMetrics(cfg.Registerer, c.allocs.running); err != nil {
 		return nil, err
@@ -304,6 +312,7 @@ func (c *Client) ShutdownOnSignal(ctx context.Context, sig os.Signal) error {
 		c.cancel()
 		c.allocs.shutdown()
 		c.wg.Wait()
+		c.link.stop()
 		c.servers.close()
 		if cerr := c.state.close(); cerr != nil {
 			c.logger.Warn("closing client state", "error", cerr)
@@ -323,10 +332,14 @@ func (c *Client) run(ctx context.Context) {
 		return
 	}
 	c.readyOnce.Do(func() { close(c.ready) })
-	c.wg.Add(2)
+	c.wg.Add(3)
 	go func() {
 		defer c.wg.Done()
 		c.allocs.watch(ctx)
+	}()
+	go func() {
+		defer c.wg.Done()
+		c.link.run(ctx)
 	}()
 	go func() {
 		defer c.wg.Done()

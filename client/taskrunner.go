@@ -39,6 +39,9 @@ type taskRunner struct {
 	// restored is what the local state held of the task before a client
 	// restart; nil for a task new to this client.
 	restored *taskRecord
+	// ctl takes the operator's requests (restart, signal) while the task
+	// runs; see lifecycle.go.
+	ctl taskControl
 }
 
 func newTaskRunner(ar *allocRunner, a *structs.Allocation, tg *structs.TaskGroup, t *structs.Task, restored *taskRecord) *taskRunner {
@@ -107,10 +110,11 @@ func (t *taskRunner) finish(failed bool) {
 type outcome int
 
 const (
-	exited   outcome = iota // the task ended by itself (or failed to start)
-	stopped                 // the servers, or a failed sibling, stopped it
-	detached                // the client is shutting down and left it running
-	lost                    // a restored task could not be reattached
+	exited    outcome = iota // the task ended by itself (or failed to start)
+	stopped                  // the servers, or a failed sibling, stopped it
+	detached                 // the client is shutting down and left it running
+	lost                     // a restored task could not be reattached
+	restarted                // the operator restarted it: start it again at once
 )
 
 func (t *taskRunner) run(ctx context.Context) {
@@ -139,10 +143,14 @@ func (t *taskRunner) run(ctx context.Context) {
 			return
 		case exited:
 			res = r
+		case restarted:
+			res = restartNow
 		}
 	}
 	for {
-		if res != nil {
+		if res == restartNow {
+			t.userRestart()
+		} else if res != nil {
 			if !t.restartAfter(ctx, res) {
 				return
 			}
@@ -153,10 +161,14 @@ func (t *taskRunner) run(ctx context.Context) {
 			return
 		}
 		out, r := t.runOnce(ctx)
-		if out != exited {
+		switch out {
+		case exited:
+			res = r
+		case restarted:
+			res = restartNow
+		default:
 			return
 		}
-		res = r
 	}
 }
 
@@ -254,27 +266,40 @@ func (t *taskRunner) wait(ctx context.Context, cfg *driver.TaskConfig) (outcome,
 	}
 	stopRotation := t.rotateLogs(cfg)
 	defer stopRotation()
-	select {
-	case res, ok := <-exit:
-		if !ok || res == nil {
-			res = &driver.ExitResult{ExitCode: -1, Err: errors.New("exit status unknown")}
-		}
-		t.event(structs.TaskEventTerminated, exitMessage(res), res)
-		if err := t.drv.DestroyTask(cfg.ID, true); err != nil && !errors.Is(err, driver.ErrTaskNotFound) {
-			t.log.Warn("releasing task", "error", err)
-		}
-		t.handle = nil
-		return exited, res
-	case <-t.ar.stopCh:
-		t.kill(cfg, exit)
-		t.finish(false)
-		return stopped, nil
-	case <-ctx.Done():
-		if t.ar.c.stopsOnShutdown(t.task.Driver) {
-			// Tasks of this driver cannot outlive the client.
+	ctlCh, closeCtl := t.ctl.open()
+	defer closeCtl()
+	for {
+		select {
+		case req := <-ctlCh:
+			if req.signal != "" {
+				t.signal(cfg, req)
+				continue
+			}
+			t.event(structs.TaskEventRestartSignal, "User requested restart", nil)
 			t.kill(cfg, exit)
+			req.reply <- nil
+			return restarted, nil
+		case res, ok := <-exit:
+			if !ok || res == nil {
+				res = &driver.ExitResult{ExitCode: -1, Err: errors.New("exit status unknown")}
+			}
+			t.event(structs.TaskEventTerminated, exitMessage(res), res)
+			if err := t.drv.DestroyTask(cfg.ID, true); err != nil && !errors.Is(err, driver.ErrTaskNotFound) {
+				t.log.Warn("releasing task", "error", err)
+			}
+			t.handle = nil
+			return exited, res
+		case <-t.ar.stopCh:
+			t.kill(cfg, exit)
+			t.finish(false)
+			return stopped, nil
+		case <-ctx.Done():
+			if t.ar.c.stopsOnShutdown(t.task.Driver) {
+				// Tasks of this driver cannot outlive the client.
+				t.kill(cfg, exit)
+			}
+			return detached, nil
 		}
-		return detached, nil
 	}
 }
 
@@ -319,7 +344,11 @@ func (t *taskRunner) rotateLogs(cfg *driver.TaskConfig) func() {
 	done := make(chan struct{}, 2)
 	for _, p := range []string{cfg.StdoutPath, cfg.StderrPath} {
 		r := driver.NewLogRotator(p, maxFiles, maxBytes)
+		// Readers following the log learn of each rotation.
+		w := t.ar.c.logs.acquire(p, r.MaxFiles)
+		r.Rotation = w.rotation
 		go func() {
+			defer t.ar.c.logs.release(w)
 			defer func() { done <- struct{}{} }()
 			r.Run(ctx, t.ar.c.cfg.LogCheckInterval, func(err error) { t.log.Warn("rotating task log", "error", err) })
 		}()

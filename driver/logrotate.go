@@ -36,6 +36,12 @@ type LogRotator struct {
 	MaxFiles int
 	// MaxBytes is the size above which the live file is rotated.
 	MaxBytes int64
+	// Rotation, when set, brackets each rotation, for readers that follow
+	// the live file across it: it is called once the copy is in place and
+	// before the live file is truncated, with the copy's path ("" when
+	// MaxFiles is 1, which keeps no copy) and the bytes it holds; the
+	// function it returns is called once the live file is truncated.
+	Rotation func(copyPath string, copied int64) (done func())
 }
 
 // NewLogRotator returns a rotator for path; maxFiles < 1 and maxBytes < 1
@@ -66,13 +72,19 @@ func (r *LogRotator) Rotate() (bool, error) {
 	if fi.Size() <= r.MaxBytes {
 		return false, nil
 	}
+	copyPath, copied := "", fi.Size()
 	if r.MaxFiles > 1 {
 		if err := r.shift(); err != nil {
 			return false, err
 		}
-		if err := r.copyLive(r.rotated(1)); err != nil {
+		copyPath = r.rotated(1)
+		if copied, err = r.copyLive(copyPath); err != nil {
 			return false, err
 		}
+	}
+	if r.Rotation != nil {
+		done := r.Rotation(copyPath, copied)
+		defer done()
 	}
 	if err := os.Truncate(r.Path, 0); err != nil {
 		return false, fmt.Errorf("driver: log rotation: %w", err)
@@ -94,24 +106,27 @@ func (r *LogRotator) shift() error {
 }
 
 // copyLive copies the live file to dst, catching up with what the task
-// appends meanwhile until a read finds nothing new.
-func (r *LogRotator) copyLive(dst string) error {
+// appends meanwhile until a read finds nothing new, and returns the bytes
+// copied.
+func (r *LogRotator) copyLive(dst string) (int64, error) {
 	src, err := os.Open(r.Path)
 	if err != nil {
-		return fmt.Errorf("driver: log rotation: %w", err)
+		return 0, fmt.Errorf("driver: log rotation: %w", err)
 	}
 	defer src.Close()
 	tmp := dst + ".tmp"
 	out, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
 	if err != nil {
-		return fmt.Errorf("driver: log rotation: %w", err)
+		return 0, fmt.Errorf("driver: log rotation: %w", err)
 	}
+	var total int64
 	for {
 		n, err := io.Copy(out, src)
+		total += n
 		if err != nil {
 			out.Close()
 			os.Remove(tmp)
-			return fmt.Errorf("driver: log rotation: %w", err)
+			return 0, fmt.Errorf("driver: log rotation: %w", err)
 		}
 		if n == 0 {
 			break
@@ -119,12 +134,12 @@ func (r *LogRotator) copyLive(dst string) error {
 	}
 	if err := out.Close(); err != nil {
 		os.Remove(tmp)
-		return fmt.Errorf("driver: log rotation: %w", err)
+		return 0, fmt.Errorf("driver: log rotation: %w", err)
 	}
 	if err := os.Rename(tmp, dst); err != nil {
-		return fmt.Errorf("driver: log rotation: %w", err)
+		return 0, fmt.Errorf("driver: log rotation: %w", err)
 	}
-	return nil
+	return total, nil
 }
 
 // Run rotates every interval (0 means DefaultLogCheckInterval) until ctx

@@ -4,6 +4,8 @@ import (
 	"math"
 	"strconv"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/droverhq/drover/structs"
 )
 
@@ -475,6 +477,9 @@ func (gp *groupPlacer) commit(ns *nodeState, w placement, victims []*structs.All
 	if gp.ports != nil {
 		a.AllocatedPorts = gp.ports.assign(ps, ns)
 	}
+	// The allocation keeps the placement metrics as they stand when it
+	// was placed (alloc status -verbose shows them).
+	a.Metrics = proto.Clone(gp.metric).(*structs.AllocMetric)
 	ps.place(ns, a)
 	if gp.spread != nil {
 		gp.spread.add(ns, 1)

@@ -57,7 +57,7 @@ func (ps *pass) inPlace(a *structs.Allocation, tg *structs.TaskGroup) *structs.A
 		ClientStatus: a.ClientStatus, AllocatedPorts: a.AllocatedPorts, PreviousAllocation: a.PreviousAllocation,
 		RescheduleTracker: a.RescheduleTracker, PreemptedAllocations: a.PreemptedAllocations,
 		CreateTime: a.CreateTime, ModifyTime: ps.in.Now.UnixNano(),
-		DisconnectedAt: a.DisconnectedAt, ReconnectedAt: a.ReconnectedAt,
+		DisconnectedAt: a.DisconnectedAt, ReconnectedAt: a.ReconnectedAt, Metrics: a.Metrics,
 	}
 	return u
 }

@@ -36,6 +36,9 @@ var methodRoles = map[string]peerRole{
 	structs.Drover_Heartbeat_FullMethodName:          peerNode,
 	structs.Drover_GetNodeAllocations_FullMethodName: peerNode,
 	structs.Drover_UpdateAllocations_FullMethodName:  peerNode,
+	structs.Drover_ClientConnect_FullMethodName:      peerNode,
+	structs.Drover_ClientAuthorize_FullMethodName:    peerNode,
+	structs.Drover_NodeConnHolder_FullMethodName:     peerServer,
 }
 
 // checkPeer checks that the peer of an RPC may call method. Without TLS

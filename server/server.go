@@ -56,6 +56,9 @@ type Server struct {
 	autopilot autopilotState
 	// gcTuning, once set by Tune, overrides the configured GC settings.
 	gcTuning atomic.Pointer[gcTuned]
+	// nodeConns are the connections of the clients connected to this
+	// server, through which it calls their endpoints.
+	nodeConns *nodeConns
 	// built is set once every field is assigned, for the gauge functions.
 	built atomic.Bool
 	// gcBatchSize bounds the objects one GC raft entry removes.
@@ -122,6 +125,7 @@ func New(cfg Config) (*Server, error) {
 		gcBatchSize:  gcBatchSize,
 		restoreBatch: restoreEntryBytes,
 		acls:         newACLCache(),
+		nodeConns:    newNodeConns(),
 	}
 	s.stopCtx, s.stopFunc = context.WithCancel(context.Background())
 	s.events = newEventBroker(cfg)

@@ -37,4 +37,8 @@ var (
 	// ErrACLBootstrapped: the ACL system was bootstrapped already. It
 	// matches ErrBadRequest too.
 	ErrACLBootstrapped = fmt.Errorf("%w: ACL bootstrap already done", ErrBadRequest)
+	// ErrNoNodeConnection: no server of the region holds a connection to
+	// the node an allocation runs on (the client is down or reconnecting),
+	// so a call to that client cannot be made. It matches ErrNotFound too.
+	ErrNoNodeConnection = fmt.Errorf("%w: no connection to the node", ErrNotFound)
 )

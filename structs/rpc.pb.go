@@ -6189,7 +6189,7 @@ var File_structs_rpc_proto protoreflect.FileDescriptor
 
 const file_structs_rpc_proto_rawDesc = "" +
 	"\n" +
-	"\x11structs/rpc.proto\x12\x0edrover.structs\x1a\x1egoogle/protobuf/duration.proto\x1a\x15structs/structs.proto\"\xb8\x01\n" +
+	"\x11structs/rpc.proto\x12\x0edrover.structs\x1a\x1egoogle/protobuf/duration.proto\x1a\x15structs/structs.proto\x1a\x14structs/client.proto\"\xb8\x01\n" +
 	"\fQueryOptions\x12\x16\n" +
 	"\x06region\x18\x01 \x01(\tR\x06region\x12\x1c\n" +
 	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12&\n" +
@@ -6605,7 +6605,7 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\tcas_index\x18\x03 \x01(\x04R\bcasIndex\"e\n" +
 	"\x1aAutopilotSetConfigResponse\x12\x18\n" +
 	"\aupdated\x18\x01 \x01(\bR\aupdated\x12-\n" +
-	"\x04meta\x18\x02 \x01(\v2\x19.drover.structs.WriteMetaR\x04meta2\xb8\x1b\n" +
+	"\x04meta\x18\x02 \x01(\v2\x19.drover.structs.WriteMetaR\x04meta2\x89$\n" +
 	"\x06Drover\x12V\n" +
 	"\vRegisterJob\x12\".drover.structs.JobRegisterRequest\x1a#.drover.structs.JobRegisterResponse\x12\\\n" +
 	"\rDeregisterJob\x12$.drover.structs.JobDeregisterRequest\x1a%.drover.structs.JobDeregisterResponse\x12O\n" +
@@ -6646,7 +6646,22 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\tPurgeNode\x12 .drover.structs.NodePurgeRequest\x1a'.drover.structs.NodeEligibilityResponse\x12`\n" +
 	"\x12TransferLeadership\x12).drover.structs.TransferLeadershipRequest\x1a\x1f.drover.structs.GenericResponse\x12r\n" +
 	"\x19SetAutopilotConfiguration\x12).drover.structs.AutopilotSetConfigRequest\x1a*.drover.structs.AutopilotSetConfigResponse\x12O\n" +
-	"\x15ReconcileJobSummaries\x12\x15.drover.structs.Empty\x1a\x1f.drover.structs.GenericResponseB$Z\"github.com/droverhq/drover/structsb\x06proto3"
+	"\x15ReconcileJobSummaries\x12\x15.drover.structs.Empty\x1a\x1f.drover.structs.GenericResponse\x12[\n" +
+	"\rClientConnect\x12\".drover.structs.ClientConnectFrame\x1a\".drover.structs.ClientConnectFrame(\x010\x01\x12S\n" +
+	"\x0eNodeConnHolder\x12\x1f.drover.structs.NodeConnRequest\x1a .drover.structs.NodeConnResponse\x12b\n" +
+	"\x0fClientAuthorize\x12&.drover.structs.ClientAuthorizeRequest\x1a'.drover.structs.ClientAuthorizeResponse\x12M\n" +
+	"\fClientFsList\x12\x1d.drover.structs.FsListRequest\x1a\x1e.drover.structs.FsListResponse\x12M\n" +
+	"\fClientFsStat\x12\x1d.drover.structs.FsStatRequest\x1a\x1e.drover.structs.FsStatResponse\x12P\n" +
+	"\x0eClientFsStream\x12\x1f.drover.structs.FsStreamRequest\x1a\x1b.drover.structs.StreamFrame0\x01\x12H\n" +
+	"\n" +
+	"ClientLogs\x12\x1b.drover.structs.LogsRequest\x1a\x1b.drover.structs.StreamFrame0\x01\x12G\n" +
+	"\n" +
+	"ClientExec\x12\x19.drover.structs.ExecInput\x1a\x1a.drover.structs.ExecOutput(\x010\x01\x12Z\n" +
+	"\x12ClientAllocRestart\x12#.drover.structs.AllocRestartRequest\x1a\x1f.drover.structs.GenericResponse\x12X\n" +
+	"\x11ClientAllocSignal\x12\".drover.structs.AllocSignalRequest\x1a\x1f.drover.structs.GenericResponse\x12Y\n" +
+	"\x10ClientAllocStats\x12!.drover.structs.AllocStatsRequest\x1a\".drover.structs.AllocResourceUsage\x12N\n" +
+	"\x0fClientNodeStats\x12 .drover.structs.NodeStatsRequest\x1a\x19.drover.structs.HostStats\x12U\n" +
+	"\x0eStopAllocation\x12 .drover.structs.AllocStopRequest\x1a!.drover.structs.AllocStopResponseB$Z\"github.com/droverhq/drover/structsb\x06proto3"
 
 var (
 	file_structs_rpc_proto_rawDescOnce sync.Once
@@ -6777,6 +6792,28 @@ var file_structs_rpc_proto_goTypes = []any{
 	(*DrainStrategy)(nil),              // 112: drover.structs.DrainStrategy
 	(*durationpb.Duration)(nil),        // 113: google.protobuf.Duration
 	(*DesiredTransition)(nil),          // 114: drover.structs.DesiredTransition
+	(*ClientConnectFrame)(nil),         // 115: drover.structs.ClientConnectFrame
+	(*NodeConnRequest)(nil),            // 116: drover.structs.NodeConnRequest
+	(*ClientAuthorizeRequest)(nil),     // 117: drover.structs.ClientAuthorizeRequest
+	(*FsListRequest)(nil),              // 118: drover.structs.FsListRequest
+	(*FsStatRequest)(nil),              // 119: drover.structs.FsStatRequest
+	(*FsStreamRequest)(nil),            // 120: drover.structs.FsStreamRequest
+	(*LogsRequest)(nil),                // 121: drover.structs.LogsRequest
+	(*ExecInput)(nil),                  // 122: drover.structs.ExecInput
+	(*AllocRestartRequest)(nil),        // 123: drover.structs.AllocRestartRequest
+	(*AllocSignalRequest)(nil),         // 124: drover.structs.AllocSignalRequest
+	(*AllocStatsRequest)(nil),          // 125: drover.structs.AllocStatsRequest
+	(*NodeStatsRequest)(nil),           // 126: drover.structs.NodeStatsRequest
+	(*AllocStopRequest)(nil),           // 127: drover.structs.AllocStopRequest
+	(*NodeConnResponse)(nil),           // 128: drover.structs.NodeConnResponse
+	(*ClientAuthorizeResponse)(nil),    // 129: drover.structs.ClientAuthorizeResponse
+	(*FsListResponse)(nil),             // 130: drover.structs.FsListResponse
+	(*FsStatResponse)(nil),             // 131: drover.structs.FsStatResponse
+	(*StreamFrame)(nil),                // 132: drover.structs.StreamFrame
+	(*ExecOutput)(nil),                 // 133: drover.structs.ExecOutput
+	(*AllocResourceUsage)(nil),         // 134: drover.structs.AllocResourceUsage
+	(*HostStats)(nil),                  // 135: drover.structs.HostStats
+	(*AllocStopResponse)(nil),          // 136: drover.structs.AllocStopResponse
 }
 var file_structs_rpc_proto_depIdxs = []int32{
 	103, // 0: drover.structs.JobRegisterRequest.job:type_name -> drover.structs.Job
@@ -6946,47 +6983,73 @@ var file_structs_rpc_proto_depIdxs = []int32{
 	97,  // 164: drover.structs.Drover.TransferLeadership:input_type -> drover.structs.TransferLeadershipRequest
 	98,  // 165: drover.structs.Drover.SetAutopilotConfiguration:input_type -> drover.structs.AutopilotSetConfigRequest
 	37,  // 166: drover.structs.Drover.ReconcileJobSummaries:input_type -> drover.structs.Empty
-	4,   // 167: drover.structs.Drover.RegisterJob:output_type -> drover.structs.JobRegisterResponse
-	6,   // 168: drover.structs.Drover.DeregisterJob:output_type -> drover.structs.JobDeregisterResponse
-	8,   // 169: drover.structs.Drover.GetJob:output_type -> drover.structs.SingleJobResponse
-	10,  // 170: drover.structs.Drover.ListJobs:output_type -> drover.structs.JobListResponse
-	12,  // 171: drover.structs.Drover.ListAllocations:output_type -> drover.structs.AllocListResponse
-	14,  // 172: drover.structs.Drover.ListNodes:output_type -> drover.structs.NodeListResponse
-	16,  // 173: drover.structs.Drover.GetEvaluation:output_type -> drover.structs.SingleEvalResponse
-	19,  // 174: drover.structs.Drover.RegisterNode:output_type -> drover.structs.NodeUpdateResponse
-	19,  // 175: drover.structs.Drover.Heartbeat:output_type -> drover.structs.NodeUpdateResponse
-	21,  // 176: drover.structs.Drover.GetNodeAllocations:output_type -> drover.structs.NodeAllocsResponse
-	23,  // 177: drover.structs.Drover.UpdateAllocations:output_type -> drover.structs.GenericResponse
-	37,  // 178: drover.structs.Drover.Raft:output_type -> drover.structs.Empty
-	37,  // 179: drover.structs.Drover.InstallSnapshot:output_type -> drover.structs.Empty
-	41,  // 180: drover.structs.Drover.ServerInfo:output_type -> drover.structs.ServerInfoResponse
-	23,  // 181: drover.structs.Drover.AddRaftPeer:output_type -> drover.structs.GenericResponse
-	23,  // 182: drover.structs.Drover.RemoveRaftPeer:output_type -> drover.structs.GenericResponse
-	46,  // 183: drover.structs.Drover.RaftConfiguration:output_type -> drover.structs.RaftConfigurationResponse
-	23,  // 184: drover.structs.Drover.Restore:output_type -> drover.structs.GenericResponse
-	55,  // 185: drover.structs.Drover.GarbageCollect:output_type -> drover.structs.GarbageCollectResponse
-	57,  // 186: drover.structs.Drover.UpdateNodeDrain:output_type -> drover.structs.NodeDrainResponse
-	62,  // 187: drover.structs.Drover.UpdateNodeEligibility:output_type -> drover.structs.NodeEligibilityResponse
-	65,  // 188: drover.structs.Drover.GetSchedulerConfiguration:output_type -> drover.structs.SchedulerConfigResponse
-	67,  // 189: drover.structs.Drover.SetSchedulerConfiguration:output_type -> drover.structs.SchedulerSetConfigResponse
-	68,  // 190: drover.structs.Drover.GetJobVersions:output_type -> drover.structs.JobVersionsResponse
-	77,  // 191: drover.structs.Drover.ACLBootstrap:output_type -> drover.structs.ACLTokenResponse
-	23,  // 192: drover.structs.Drover.UpsertACLPolicies:output_type -> drover.structs.GenericResponse
-	23,  // 193: drover.structs.Drover.DeleteACLPolicies:output_type -> drover.structs.GenericResponse
-	81,  // 194: drover.structs.Drover.GetACLPolicy:output_type -> drover.structs.ACLPolicyResponse
-	83,  // 195: drover.structs.Drover.ListACLPolicies:output_type -> drover.structs.ACLPolicyListResponse
-	85,  // 196: drover.structs.Drover.UpsertACLTokens:output_type -> drover.structs.ACLTokenListResponse
-	23,  // 197: drover.structs.Drover.DeleteACLTokens:output_type -> drover.structs.GenericResponse
-	77,  // 198: drover.structs.Drover.GetACLToken:output_type -> drover.structs.ACLTokenResponse
-	85,  // 199: drover.structs.Drover.ListACLTokens:output_type -> drover.structs.ACLTokenListResponse
-	94,  // 200: drover.structs.Drover.EvaluateJob:output_type -> drover.structs.JobEvaluateResponse
-	23,  // 201: drover.structs.Drover.UpdateNodeMeta:output_type -> drover.structs.GenericResponse
-	62,  // 202: drover.structs.Drover.PurgeNode:output_type -> drover.structs.NodeEligibilityResponse
-	23,  // 203: drover.structs.Drover.TransferLeadership:output_type -> drover.structs.GenericResponse
-	99,  // 204: drover.structs.Drover.SetAutopilotConfiguration:output_type -> drover.structs.AutopilotSetConfigResponse
-	23,  // 205: drover.structs.Drover.ReconcileJobSummaries:output_type -> drover.structs.GenericResponse
-	167, // [167:206] is the sub-list for method output_type
-	128, // [128:167] is the sub-list for method input_type
+	115, // 167: drover.structs.Drover.ClientConnect:input_type -> drover.structs.ClientConnectFrame
+	116, // 168: drover.structs.Drover.NodeConnHolder:input_type -> drover.structs.NodeConnRequest
+	117, // 169: drover.structs.Drover.ClientAuthorize:input_type -> drover.structs.ClientAuthorizeRequest
+	118, // 170: drover.structs.Drover.ClientFsList:input_type -> drover.structs.FsListRequest
+	119, // 171: drover.structs.Drover.ClientFsStat:input_type -> drover.structs.FsStatRequest
+	120, // 172: drover.structs.Drover.ClientFsStream:input_type -> drover.structs.FsStreamRequest
+	121, // 173: drover.structs.Drover.ClientLogs:input_type -> drover.structs.LogsRequest
+	122, // 174: drover.structs.Drover.ClientExec:input_type -> drover.structs.ExecInput
+	123, // 175: drover.structs.Drover.ClientAllocRestart:input_type -> drover.structs.AllocRestartRequest
+	124, // 176: drover.structs.Drover.ClientAllocSignal:input_type -> drover.structs.AllocSignalRequest
+	125, // 177: drover.structs.Drover.ClientAllocStats:input_type -> drover.structs.AllocStatsRequest
+	126, // 178: drover.structs.Drover.ClientNodeStats:input_type -> drover.structs.NodeStatsRequest
+	127, // 179: drover.structs.Drover.StopAllocation:input_type -> drover.structs.AllocStopRequest
+	4,   // 180: drover.structs.Drover.RegisterJob:output_type -> drover.structs.JobRegisterResponse
+	6,   // 181: drover.structs.Drover.DeregisterJob:output_type -> drover.structs.JobDeregisterResponse
+	8,   // 182: drover.structs.Drover.GetJob:output_type -> drover.structs.SingleJobResponse
+	10,  // 183: drover.structs.Drover.ListJobs:output_type -> drover.structs.JobListResponse
+	12,  // 184: drover.structs.Drover.ListAllocations:output_type -> drover.structs.AllocListResponse
+	14,  // 185: drover.structs.Drover.ListNodes:output_type -> drover.structs.NodeListResponse
+	16,  // 186: drover.structs.Drover.GetEvaluation:output_type -> drover.structs.SingleEvalResponse
+	19,  // 187: drover.structs.Drover.RegisterNode:output_type -> drover.structs.NodeUpdateResponse
+	19,  // 188: drover.structs.Drover.Heartbeat:output_type -> drover.structs.NodeUpdateResponse
+	21,  // 189: drover.structs.Drover.GetNodeAllocations:output_type -> drover.structs.NodeAllocsResponse
+	23,  // 190: drover.structs.Drover.UpdateAllocations:output_type -> drover.structs.GenericResponse
+	37,  // 191: drover.structs.Drover.Raft:output_type -> drover.structs.Empty
+	37,  // 192: drover.structs.Drover.InstallSnapshot:output_type -> drover.structs.Empty
+	41,  // 193: drover.structs.Drover.ServerInfo:output_type -> drover.structs.ServerInfoResponse
+	23,  // 194: drover.structs.Drover.AddRaftPeer:output_type -> drover.structs.GenericResponse
+	23,  // 195: drover.structs.Drover.RemoveRaftPeer:output_type -> drover.structs.GenericResponse
+	46,  // 196: drover.structs.Drover.RaftConfiguration:output_type -> drover.structs.RaftConfigurationResponse
+	23,  // 197: drover.structs.Drover.Restore:output_type -> drover.structs.GenericResponse
+	55,  // 198: drover.structs.Drover.GarbageCollect:output_type -> drover.structs.GarbageCollectResponse
+	57,  // 199: drover.structs.Drover.UpdateNodeDrain:output_type -> drover.structs.NodeDrainResponse
+	62,  // 200: drover.structs.Drover.UpdateNodeEligibility:output_type -> drover.structs.NodeEligibilityResponse
+	65,  // 201: drover.structs.Drover.GetSchedulerConfiguration:output_type -> drover.structs.SchedulerConfigResponse
+	67,  // 202: drover.structs.Drover.SetSchedulerConfiguration:output_type -> drover.structs.SchedulerSetConfigResponse
+	68,  // 203: drover.structs.Drover.GetJobVersions:output_type -> drover.structs.JobVersionsResponse
+	77,  // 204: drover.structs.Drover.ACLBootstrap:output_type -> drover.structs.ACLTokenResponse
+	23,  // 205: drover.structs.Drover.UpsertACLPolicies:output_type -> drover.structs.GenericResponse
+	23,  // 206: drover.structs.Drover.DeleteACLPolicies:output_type -> drover.structs.GenericResponse
+	81,  // 207: drover.structs.Drover.GetACLPolicy:output_type -> drover.structs.ACLPolicyResponse
+	83,  // 208: drover.structs.Drover.ListACLPolicies:output_type -> drover.structs.ACLPolicyListResponse
+	85,  // 209: drover.structs.Drover.UpsertACLTokens:output_type -> drover.structs.ACLTokenListResponse
+	23,  // 210: drover.structs.Drover.DeleteACLTokens:output_type -> drover.structs.GenericResponse
+	77,  // 211: drover.structs.Drover.GetACLToken:output_type -> drover.structs.ACLTokenResponse
+	85,  // 212: drover.structs.Drover.ListACLTokens:output_type -> drover.structs.ACLTokenListResponse
+	94,  // 213: drover.structs.Drover.EvaluateJob:output_type -> drover.structs.JobEvaluateResponse
+	23,  // 214: drover.structs.Drover.UpdateNodeMeta:output_type -> drover.structs.GenericResponse
+	62,  // 215: drover.structs.Drover.PurgeNode:output_type -> drover.structs.NodeEligibilityResponse
+	23,  // 216: drover.structs.Drover.TransferLeadership:output_type -> drover.structs.GenericResponse
+	99,  // 217: drover.structs.Drover.SetAutopilotConfiguration:output_type -> drover.structs.AutopilotSetConfigResponse
+	23,  // 218: drover.structs.Drover.ReconcileJobSummaries:output_type -> drover.structs.GenericResponse
+	115, // 219: drover.structs.Drover.ClientConnect:output_type -> drover.structs.ClientConnectFrame
+	128, // 220: drover.structs.Drover.NodeConnHolder:output_type -> drover.structs.NodeConnResponse
+	129, // 221: drover.structs.Drover.ClientAuthorize:output_type -> drover.structs.ClientAuthorizeResponse
+	130, // 222: drover.structs.Drover.ClientFsList:output_type -> drover.structs.FsListResponse
+	131, // 223: drover.structs.Drover.ClientFsStat:output_type -> drover.structs.FsStatResponse
+	132, // 224: drover.structs.Drover.ClientFsStream:output_type -> drover.structs.StreamFrame
+	132, // 225: drover.structs.Drover.ClientLogs:output_type -> drover.structs.StreamFrame
+	133, // 226: drover.structs.Drover.ClientExec:output_type -> drover.structs.ExecOutput
+	23,  // 227: drover.structs.Drover.ClientAllocRestart:output_type -> drover.structs.GenericResponse
+	23,  // 228: drover.structs.Drover.ClientAllocSignal:output_type -> drover.structs.GenericResponse
+	134, // 229: drover.structs.Drover.ClientAllocStats:output_type -> drover.structs.AllocResourceUsage
+	135, // 230: drover.structs.Drover.ClientNodeStats:output_type -> drover.structs.HostStats
+	136, // 231: drover.structs.Drover.StopAllocation:output_type -> drover.structs.AllocStopResponse
+	180, // [180:232] is the sub-list for method output_type
+	128, // [128:180] is the sub-list for method input_type
 	128, // [128:128] is the sub-list for extension type_name
 	128, // [128:128] is the sub-list for extension extendee
 	0,   // [0:128] is the sub-list for field type_name
@@ -6998,6 +7061,7 @@ func file_structs_rpc_proto_init() {
 		return
 	}
 	file_structs_structs_proto_init()
+	file_structs_client_proto_init()
 	file_structs_rpc_proto_msgTypes[24].OneofWrappers = []any{
 		(*LogCommand_JobUpsert)(nil),
 		(*LogCommand_JobDelete)(nil),

@@ -61,6 +61,19 @@ const (
 	Drover_TransferLeadership_FullMethodName        = "/drover.structs.Drover/TransferLeadership"
 	Drover_SetAutopilotConfiguration_FullMethodName = "/drover.structs.Drover/SetAutopilotConfiguration"
 	Drover_ReconcileJobSummaries_FullMethodName     = "/drover.structs.Drover/ReconcileJobSummaries"
+	Drover_ClientConnect_FullMethodName             = "/drover.structs.Drover/ClientConnect"
+	Drover_NodeConnHolder_FullMethodName            = "/drover.structs.Drover/NodeConnHolder"
+	Drover_ClientAuthorize_FullMethodName           = "/drover.structs.Drover/ClientAuthorize"
+	Drover_ClientFsList_FullMethodName              = "/drover.structs.Drover/ClientFsList"
+	Drover_ClientFsStat_FullMethodName              = "/drover.structs.Drover/ClientFsStat"
+	Drover_ClientFsStream_FullMethodName            = "/drover.structs.Drover/ClientFsStream"
+	Drover_ClientLogs_FullMethodName                = "/drover.structs.Drover/ClientLogs"
+	Drover_ClientExec_FullMethodName                = "/drover.structs.Drover/ClientExec"
+	Drover_ClientAllocRestart_FullMethodName        = "/drover.structs.Drover/ClientAllocRestart"
+	Drover_ClientAllocSignal_FullMethodName         = "/drover.structs.Drover/ClientAllocSignal"
+	Drover_ClientAllocStats_FullMethodName          = "/drover.structs.Drover/ClientAllocStats"
+	Drover_ClientNodeStats_FullMethodName           = "/drover.structs.Drover/ClientNodeStats"
+	Drover_StopAllocation_FullMethodName            = "/drover.structs.Drover/StopAllocation"
 )
 
 // DroverClient is the client API for Drover service.
@@ -109,6 +122,26 @@ type DroverClient interface {
 	TransferLeadership(ctx context.Context, in *TransferLeadershipRequest, opts ...grpc.CallOption) (*GenericResponse, error)
 	SetAutopilotConfiguration(ctx context.Context, in *AutopilotSetConfigRequest, opts ...grpc.CallOption) (*AutopilotSetConfigResponse, error)
 	ReconcileJobSummaries(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*GenericResponse, error)
+	// client endpoints
+	//
+	// A client keeps ClientConnect open to one server; over it the server
+	// calls the client endpoints below on the client (which serves them
+	// for its own allocations). Servers serve the same endpoints to callers
+	// with a token, forwarding each to the server that holds the
+	// allocation's node; NodeConnHolder finds that server.
+	ClientConnect(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ClientConnectFrame, ClientConnectFrame], error)
+	NodeConnHolder(ctx context.Context, in *NodeConnRequest, opts ...grpc.CallOption) (*NodeConnResponse, error)
+	ClientAuthorize(ctx context.Context, in *ClientAuthorizeRequest, opts ...grpc.CallOption) (*ClientAuthorizeResponse, error)
+	ClientFsList(ctx context.Context, in *FsListRequest, opts ...grpc.CallOption) (*FsListResponse, error)
+	ClientFsStat(ctx context.Context, in *FsStatRequest, opts ...grpc.CallOption) (*FsStatResponse, error)
+	ClientFsStream(ctx context.Context, in *FsStreamRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[StreamFrame], error)
+	ClientLogs(ctx context.Context, in *LogsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[StreamFrame], error)
+	ClientExec(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ExecInput, ExecOutput], error)
+	ClientAllocRestart(ctx context.Context, in *AllocRestartRequest, opts ...grpc.CallOption) (*GenericResponse, error)
+	ClientAllocSignal(ctx context.Context, in *AllocSignalRequest, opts ...grpc.CallOption) (*GenericResponse, error)
+	ClientAllocStats(ctx context.Context, in *AllocStatsRequest, opts ...grpc.CallOption) (*AllocResourceUsage, error)
+	ClientNodeStats(ctx context.Context, in *NodeStatsRequest, opts ...grpc.CallOption) (*HostStats, error)
+	StopAllocation(ctx context.Context, in *AllocStopRequest, opts ...grpc.CallOption) (*AllocStopResponse, error)
 }
 
 type droverClient struct {
@@ -518,6 +551,160 @@ func (c *droverClient) ReconcileJobSummaries(ctx context.Context, in *Empty, opt
 	return out, nil
 }
 
+func (c *droverClient) ClientConnect(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ClientConnectFrame, ClientConnectFrame], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Drover_ServiceDesc.Streams[3], Drover_ClientConnect_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ClientConnectFrame, ClientConnectFrame]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Drover_ClientConnectClient = grpc.BidiStreamingClient[ClientConnectFrame, ClientConnectFrame]
+
+func (c *droverClient) NodeConnHolder(ctx context.Context, in *NodeConnRequest, opts ...grpc.CallOption) (*NodeConnResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(NodeConnResponse)
+	err := c.cc.Invoke(ctx, Drover_NodeConnHolder_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *droverClient) ClientAuthorize(ctx context.Context, in *ClientAuthorizeRequest, opts ...grpc.CallOption) (*ClientAuthorizeResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ClientAuthorizeResponse)
+	err := c.cc.Invoke(ctx, Drover_ClientAuthorize_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *droverClient) ClientFsList(ctx context.Context, in *FsListRequest, opts ...grpc.CallOption) (*FsListResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(FsListResponse)
+	err := c.cc.Invoke(ctx, Drover_ClientFsList_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *droverClient) ClientFsStat(ctx context.Context, in *FsStatRequest, opts ...grpc.CallOption) (*FsStatResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(FsStatResponse)
+	err := c.cc.Invoke(ctx, Drover_ClientFsStat_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *droverClient) ClientFsStream(ctx context.Context, in *FsStreamRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[StreamFrame], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Drover_ServiceDesc.Streams[4], Drover_ClientFsStream_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[FsStreamRequest, StreamFrame]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Drover_ClientFsStreamClient = grpc.ServerStreamingClient[StreamFrame]
+
+func (c *droverClient) ClientLogs(ctx context.Context, in *LogsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[StreamFrame], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Drover_ServiceDesc.Streams[5], Drover_ClientLogs_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[LogsRequest, StreamFrame]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Drover_ClientLogsClient = grpc.ServerStreamingClient[StreamFrame]
+
+func (c *droverClient) ClientExec(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ExecInput, ExecOutput], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Drover_ServiceDesc.Streams[6], Drover_ClientExec_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ExecInput, ExecOutput]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Drover_ClientExecClient = grpc.BidiStreamingClient[ExecInput, ExecOutput]
+
+func (c *droverClient) ClientAllocRestart(ctx context.Context, in *AllocRestartRequest, opts ...grpc.CallOption) (*GenericResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GenericResponse)
+	err := c.cc.Invoke(ctx, Drover_ClientAllocRestart_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *droverClient) ClientAllocSignal(ctx context.Context, in *AllocSignalRequest, opts ...grpc.CallOption) (*GenericResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GenericResponse)
+	err := c.cc.Invoke(ctx, Drover_ClientAllocSignal_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *droverClient) ClientAllocStats(ctx context.Context, in *AllocStatsRequest, opts ...grpc.CallOption) (*AllocResourceUsage, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AllocResourceUsage)
+	err := c.cc.Invoke(ctx, Drover_ClientAllocStats_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *droverClient) ClientNodeStats(ctx context.Context, in *NodeStatsRequest, opts ...grpc.CallOption) (*HostStats, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(HostStats)
+	err := c.cc.Invoke(ctx, Drover_ClientNodeStats_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *droverClient) StopAllocation(ctx context.Context, in *AllocStopRequest, opts ...grpc.CallOption) (*AllocStopResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AllocStopResponse)
+	err := c.cc.Invoke(ctx, Drover_StopAllocation_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // DroverServer is the server API for Drover service.
 // All implementations must embed UnimplementedDroverServer
 // for forward compatibility.
@@ -564,6 +751,26 @@ type DroverServer interface {
 	TransferLeadership(context.Context, *TransferLeadershipRequest) (*GenericResponse, error)
 	SetAutopilotConfiguration(context.Context, *AutopilotSetConfigRequest) (*AutopilotSetConfigResponse, error)
 	ReconcileJobSummaries(context.Context, *Empty) (*GenericResponse, error)
+	// client endpoints
+	//
+	// A client keeps ClientConnect open to one server; over it the server
+	// calls the client endpoints below on the client (which serves them
+	// for its own allocations). Servers serve the same endpoints to callers
+	// with a token, forwarding each to the server that holds the
+	// allocation's node; NodeConnHolder finds that server.
+	ClientConnect(grpc.BidiStreamingServer[ClientConnectFrame, ClientConnectFrame]) error
+	NodeConnHolder(context.Context, *NodeConnRequest) (*NodeConnResponse, error)
+	ClientAuthorize(context.Context, *ClientAuthorizeRequest) (*ClientAuthorizeResponse, error)
+	ClientFsList(context.Context, *FsListRequest) (*FsListResponse, error)
+	ClientFsStat(context.Context, *FsStatRequest) (*FsStatResponse, error)
+	ClientFsStream(*FsStreamRequest, grpc.ServerStreamingServer[StreamFrame]) error
+	ClientLogs(*LogsRequest, grpc.ServerStreamingServer[StreamFrame]) error
+	ClientExec(grpc.BidiStreamingServer[ExecInput, ExecOutput]) error
+	ClientAllocRestart(context.Context, *AllocRestartRequest) (*GenericResponse, error)
+	ClientAllocSignal(context.Context, *AllocSignalRequest) (*GenericResponse, error)
+	ClientAllocStats(context.Context, *AllocStatsRequest) (*AllocResourceUsage, error)
+	ClientNodeStats(context.Context, *NodeStatsRequest) (*HostStats, error)
+	StopAllocation(context.Context, *AllocStopRequest) (*AllocStopResponse, error)
 	mustEmbedUnimplementedDroverServer()
 }
 
@@ -690,6 +897,45 @@ func (UnimplementedDroverServer) SetAutopilotConfiguration(context.Context, *Aut
 }
 func (UnimplementedDroverServer) ReconcileJobSummaries(context.Context, *Empty) (*GenericResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ReconcileJobSummaries not implemented")
+}
+func (UnimplementedDroverServer) ClientConnect(grpc.BidiStreamingServer[ClientConnectFrame, ClientConnectFrame]) error {
+	return status.Error(codes.Unimplemented, "method ClientConnect not implemented")
+}
+func (UnimplementedDroverServer) NodeConnHolder(context.Context, *NodeConnRequest) (*NodeConnResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method NodeConnHolder not implemented")
+}
+func (UnimplementedDroverServer) ClientAuthorize(context.Context, *ClientAuthorizeRequest) (*ClientAuthorizeResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ClientAuthorize not implemented")
+}
+func (UnimplementedDroverServer) ClientFsList(context.Context, *FsListRequest) (*FsListResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ClientFsList not implemented")
+}
+func (UnimplementedDroverServer) ClientFsStat(context.Context, *FsStatRequest) (*FsStatResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ClientFsStat not implemented")
+}
+func (UnimplementedDroverServer) ClientFsStream(*FsStreamRequest, grpc.ServerStreamingServer[StreamFrame]) error {
+	return status.Error(codes.Unimplemented, "method ClientFsStream not implemented")
+}
+func (UnimplementedDroverServer) ClientLogs(*LogsRequest, grpc.ServerStreamingServer[StreamFrame]) error {
+	return status.Error(codes.Unimplemented, "method ClientLogs not implemented")
+}
+func (UnimplementedDroverServer) ClientExec(grpc.BidiStreamingServer[ExecInput, ExecOutput]) error {
+	return status.Error(codes.Unimplemented, "method ClientExec not implemented")
+}
+func (UnimplementedDroverServer) ClientAllocRestart(context.Context, *AllocRestartRequest) (*GenericResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ClientAllocRestart not implemented")
+}
+func (UnimplementedDroverServer) ClientAllocSignal(context.Context, *AllocSignalRequest) (*GenericResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ClientAllocSignal not implemented")
+}
+func (UnimplementedDroverServer) ClientAllocStats(context.Context, *AllocStatsRequest) (*AllocResourceUsage, error) {
+	return nil, status.Error(codes.Unimplemented, "method ClientAllocStats not implemented")
+}
+func (UnimplementedDroverServer) ClientNodeStats(context.Context, *NodeStatsRequest) (*HostStats, error) {
+	return nil, status.Error(codes.Unimplemented, "method ClientNodeStats not implemented")
+}
+func (UnimplementedDroverServer) StopAllocation(context.Context, *AllocStopRequest) (*AllocStopResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method StopAllocation not implemented")
 }
 func (UnimplementedDroverServer) mustEmbedUnimplementedDroverServer() {}
 func (UnimplementedDroverServer) testEmbeddedByValue()                {}
@@ -1381,6 +1627,204 @@ func _Drover_ReconcileJobSummaries_Handler(srv interface{}, ctx context.Context,
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Drover_ClientConnect_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(DroverServer).ClientConnect(&grpc.GenericServerStream[ClientConnectFrame, ClientConnectFrame]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Drover_ClientConnectServer = grpc.BidiStreamingServer[ClientConnectFrame, ClientConnectFrame]
+
+func _Drover_NodeConnHolder_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(NodeConnRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DroverServer).NodeConnHolder(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Drover_NodeConnHolder_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DroverServer).NodeConnHolder(ctx, req.(*NodeConnRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Drover_ClientAuthorize_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ClientAuthorizeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DroverServer).ClientAuthorize(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Drover_ClientAuthorize_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DroverServer).ClientAuthorize(ctx, req.(*ClientAuthorizeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Drover_ClientFsList_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(FsListRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DroverServer).ClientFsList(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Drover_ClientFsList_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DroverServer).ClientFsList(ctx, req.(*FsListRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Drover_ClientFsStat_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(FsStatRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DroverServer).ClientFsStat(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Drover_ClientFsStat_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DroverServer).ClientFsStat(ctx, req.(*FsStatRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Drover_ClientFsStream_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(FsStreamRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(DroverServer).ClientFsStream(m, &grpc.GenericServerStream[FsStreamRequest, StreamFrame]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Drover_ClientFsStreamServer = grpc.ServerStreamingServer[StreamFrame]
+
+func _Drover_ClientLogs_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(LogsRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(DroverServer).ClientLogs(m, &grpc.GenericServerStream[LogsRequest, StreamFrame]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Drover_ClientLogsServer = grpc.ServerStreamingServer[StreamFrame]
+
+func _Drover_ClientExec_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(DroverServer).ClientExec(&grpc.GenericServerStream[ExecInput, ExecOutput]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Drover_ClientExecServer = grpc.BidiStreamingServer[ExecInput, ExecOutput]
+
+func _Drover_ClientAllocRestart_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AllocRestartRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DroverServer).ClientAllocRestart(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Drover_ClientAllocRestart_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DroverServer).ClientAllocRestart(ctx, req.(*AllocRestartRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Drover_ClientAllocSignal_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AllocSignalRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DroverServer).ClientAllocSignal(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Drover_ClientAllocSignal_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DroverServer).ClientAllocSignal(ctx, req.(*AllocSignalRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Drover_ClientAllocStats_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AllocStatsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DroverServer).ClientAllocStats(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Drover_ClientAllocStats_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DroverServer).ClientAllocStats(ctx, req.(*AllocStatsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Drover_ClientNodeStats_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(NodeStatsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DroverServer).ClientNodeStats(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Drover_ClientNodeStats_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DroverServer).ClientNodeStats(ctx, req.(*NodeStatsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Drover_StopAllocation_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AllocStopRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DroverServer).StopAllocation(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Drover_StopAllocation_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DroverServer).StopAllocation(ctx, req.(*AllocStopRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Drover_ServiceDesc is the grpc.ServiceDesc for Drover service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1532,6 +1976,42 @@ var Drover_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "ReconcileJobSummaries",
 			Handler:    _Drover_ReconcileJobSummaries_Handler,
 		},
+		{
+			MethodName: "NodeConnHolder",
+			Handler:    _Drover_NodeConnHolder_Handler,
+		},
+		{
+			MethodName: "ClientAuthorize",
+			Handler:    _Drover_ClientAuthorize_Handler,
+		},
+		{
+			MethodName: "ClientFsList",
+			Handler:    _Drover_ClientFsList_Handler,
+		},
+		{
+			MethodName: "ClientFsStat",
+			Handler:    _Drover_ClientFsStat_Handler,
+		},
+		{
+			MethodName: "ClientAllocRestart",
+			Handler:    _Drover_ClientAllocRestart_Handler,
+		},
+		{
+			MethodName: "ClientAllocSignal",
+			Handler:    _Drover_ClientAllocSignal_Handler,
+		},
+		{
+			MethodName: "ClientAllocStats",
+			Handler:    _Drover_ClientAllocStats_Handler,
+		},
+		{
+			MethodName: "ClientNodeStats",
+			Handler:    _Drover_ClientNodeStats_Handler,
+		},
+		{
+			MethodName: "StopAllocation",
+			Handler:    _Drover_StopAllocation_Handler,
+		},
 	},
 	Streams: []grpc.StreamDesc{
 		{
@@ -1547,6 +2027,28 @@ var Drover_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "Restore",
 			Handler:       _Drover_Restore_Handler,
+			ClientStreams: true,
+		},
+		{
+			StreamName:    "ClientConnect",
+			Handler:       _Drover_ClientConnect_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
+		},
+		{
+			StreamName:    "ClientFsStream",
+			Handler:       _Drover_ClientFsStream_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "ClientLogs",
+			Handler:       _Drover_ClientLogs_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "ClientExec",
+			Handler:       _Drover_ClientExec_Handler,
+			ServerStreams: true,
 			ClientStreams: true,
 		},
 	},

@@ -1365,6 +1365,9 @@ type Allocation struct {
 	// node_update, a non-zero reconnected_at is that decision: the
 	// allocation's disconnected_at and next_allocation are cleared.
 	ReconnectedAt int64 `protobuf:"varint,401,opt,name=reconnected_at,json=reconnectedAt,proto3" json:"reconnected_at,omitempty"`
+	// metrics are the scheduler's placement metrics for the allocation:
+	// the nodes it looked at, filtered and found exhausted.
+	Metrics       *AllocMetric `protobuf:"bytes,600,opt,name=metrics,proto3" json:"metrics,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1607,6 +1610,13 @@ func (x *Allocation) GetReconnectedAt() int64 {
 		return x.ReconnectedAt
 	}
 	return 0
+}
+
+func (x *Allocation) GetMetrics() *AllocMetric {
+	if x != nil {
+		return x.Metrics
+	}
+	return nil
 }
 
 // AllocMetric explains how the scheduler decided where (or why not) to place.
@@ -3601,7 +3611,7 @@ const file_structs_structs_proto_rawDesc = "" +
 	"started_at\x18\x04 \x01(\x03R\tstartedAt\x12\x1f\n" +
 	"\vfinished_at\x18\x05 \x01(\x03R\n" +
 	"finishedAt\x121\n" +
-	"\x06events\x18\x06 \x03(\v2\x19.drover.structs.TaskEventR\x06events\"\xe5\v\n" +
+	"\x06events\x18\x06 \x03(\v2\x19.drover.structs.TaskEventR\x06events\"\x9d\f\n" +
 	"\n" +
 	"Allocation\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1c\n" +
@@ -3638,7 +3648,8 @@ const file_structs_structs_proto_rawDesc = "" +
 	"\x17preempted_by_allocation\x18i \x01(\tR\x15preemptedByAllocation\x123\n" +
 	"\x15preempted_allocations\x18j \x03(\tR\x14preemptedAllocations\x12(\n" +
 	"\x0fdisconnected_at\x18\x90\x03 \x01(\x03R\x0edisconnectedAt\x12&\n" +
-	"\x0ereconnected_at\x18\x91\x03 \x01(\x03R\rreconnectedAt\x1a[\n" +
+	"\x0ereconnected_at\x18\x91\x03 \x01(\x03R\rreconnectedAt\x126\n" +
+	"\ametrics\x18\xd8\x04 \x01(\v2\x1b.drover.structs.AllocMetricR\ametrics\x1a[\n" +
 	"\x12TaskResourcesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12/\n" +
 	"\x05value\x18\x02 \x01(\v2\x19.drover.structs.ResourcesR\x05value:\x028\x01\x1aX\n" +
@@ -3949,41 +3960,42 @@ var file_structs_structs_proto_depIdxs = []int32{
 	9,  // 38: drover.structs.Allocation.desired_transition:type_name -> drover.structs.DesiredTransition
 	22, // 39: drover.structs.Allocation.allocated_ports:type_name -> drover.structs.AllocatedPort
 	28, // 40: drover.structs.Allocation.reschedule_tracker:type_name -> drover.structs.RescheduleTracker
-	46, // 41: drover.structs.AllocMetric.class_filtered:type_name -> drover.structs.AllocMetric.ClassFilteredEntry
-	47, // 42: drover.structs.AllocMetric.constraint_filtered:type_name -> drover.structs.AllocMetric.ConstraintFilteredEntry
-	48, // 43: drover.structs.AllocMetric.dimension_exhausted:type_name -> drover.structs.AllocMetric.DimensionExhaustedEntry
-	49, // 44: drover.structs.AllocMetric.nodes_available:type_name -> drover.structs.AllocMetric.NodesAvailableEntry
-	50, // 45: drover.structs.AllocMetric.class_exhausted:type_name -> drover.structs.AllocMetric.ClassExhaustedEntry
-	51, // 46: drover.structs.Evaluation.failed_tg_allocs:type_name -> drover.structs.Evaluation.FailedTgAllocsEntry
-	52, // 47: drover.structs.Evaluation.queued_allocations:type_name -> drover.structs.Evaluation.QueuedAllocationsEntry
-	53, // 48: drover.structs.Evaluation.class_eligibility:type_name -> drover.structs.Evaluation.ClassEligibilityEntry
-	5,  // 49: drover.structs.Plan.job:type_name -> drover.structs.Job
-	12, // 50: drover.structs.Plan.node_allocation:type_name -> drover.structs.Allocation
-	12, // 51: drover.structs.Plan.node_update:type_name -> drover.structs.Allocation
-	12, // 52: drover.structs.Plan.node_preemptions:type_name -> drover.structs.Allocation
-	12, // 53: drover.structs.PlanResult.node_allocation:type_name -> drover.structs.Allocation
-	12, // 54: drover.structs.PlanResult.node_update:type_name -> drover.structs.Allocation
-	12, // 55: drover.structs.PlanResult.node_preemptions:type_name -> drover.structs.Allocation
-	54, // 56: drover.structs.Artifact.options:type_name -> drover.structs.Artifact.OptionsEntry
-	20, // 57: drover.structs.NetworkResource.ports:type_name -> drover.structs.Port
-	24, // 58: drover.structs.Spread.targets:type_name -> drover.structs.SpreadTarget
-	56, // 59: drover.structs.ReschedulePolicy.interval:type_name -> google.protobuf.Duration
-	56, // 60: drover.structs.ReschedulePolicy.delay:type_name -> google.protobuf.Duration
-	56, // 61: drover.structs.ReschedulePolicy.max_delay:type_name -> google.protobuf.Duration
-	27, // 62: drover.structs.RescheduleTracker.events:type_name -> drover.structs.RescheduleEvent
-	29, // 63: drover.structs.SchedulerConfiguration.preemption_config:type_name -> drover.structs.PreemptionConfig
-	55, // 64: drover.structs.JobSummary.groups:type_name -> drover.structs.JobSummary.GroupsEntry
-	56, // 65: drover.structs.ACLToken.expiration_ttl:type_name -> google.protobuf.Duration
-	6,  // 66: drover.structs.Node.DriversEntry.value:type_name -> drover.structs.DriverInfo
-	0,  // 67: drover.structs.Allocation.TaskResourcesEntry.value:type_name -> drover.structs.Resources
-	11, // 68: drover.structs.Allocation.TaskStatesEntry.value:type_name -> drover.structs.TaskState
-	13, // 69: drover.structs.Evaluation.FailedTgAllocsEntry.value:type_name -> drover.structs.AllocMetric
-	31, // 70: drover.structs.JobSummary.GroupsEntry.value:type_name -> drover.structs.TaskGroupSummary
-	71, // [71:71] is the sub-list for method output_type
-	71, // [71:71] is the sub-list for method input_type
-	71, // [71:71] is the sub-list for extension type_name
-	71, // [71:71] is the sub-list for extension extendee
-	0,  // [0:71] is the sub-list for field type_name
+	13, // 41: drover.structs.Allocation.metrics:type_name -> drover.structs.AllocMetric
+	46, // 42: drover.structs.AllocMetric.class_filtered:type_name -> drover.structs.AllocMetric.ClassFilteredEntry
+	47, // 43: drover.structs.AllocMetric.constraint_filtered:type_name -> drover.structs.AllocMetric.ConstraintFilteredEntry
+	48, // 44: drover.structs.AllocMetric.dimension_exhausted:type_name -> drover.structs.AllocMetric.DimensionExhaustedEntry
+	49, // 45: drover.structs.AllocMetric.nodes_available:type_name -> drover.structs.AllocMetric.NodesAvailableEntry
+	50, // 46: drover.structs.AllocMetric.class_exhausted:type_name -> drover.structs.AllocMetric.ClassExhaustedEntry
+	51, // 47: drover.structs.Evaluation.failed_tg_allocs:type_name -> drover.structs.Evaluation.FailedTgAllocsEntry
+	52, // 48: drover.structs.Evaluation.queued_allocations:type_name -> drover.structs.Evaluation.QueuedAllocationsEntry
+	53, // 49: drover.structs.Evaluation.class_eligibility:type_name -> drover.structs.Evaluation.ClassEligibilityEntry
+	5,  // 50: drover.structs.Plan.job:type_name -> drover.structs.Job
+	12, // 51: drover.structs.Plan.node_allocation:type_name -> drover.structs.Allocation
+	12, // 52: drover.structs.Plan.node_update:type_name -> drover.structs.Allocation
+	12, // 53: drover.structs.Plan.node_preemptions:type_name -> drover.structs.Allocation
+	12, // 54: drover.structs.PlanResult.node_allocation:type_name -> drover.structs.Allocation
+	12, // 55: drover.structs.PlanResult.node_update:type_name -> drover.structs.Allocation
+	12, // 56: drover.structs.PlanResult.node_preemptions:type_name -> drover.structs.Allocation
+	54, // 57: drover.structs.Artifact.options:type_name -> drover.structs.Artifact.OptionsEntry
+	20, // 58: drover.structs.NetworkResource.ports:type_name -> drover.structs.Port
+	24, // 59: drover.structs.Spread.targets:type_name -> drover.structs.SpreadTarget
+	56, // 60: drover.structs.ReschedulePolicy.interval:type_name -> google.protobuf.Duration
+	56, // 61: drover.structs.ReschedulePolicy.delay:type_name -> google.protobuf.Duration
+	56, // 62: drover.structs.ReschedulePolicy.max_delay:type_name -> google.protobuf.Duration
+	27, // 63: drover.structs.RescheduleTracker.events:type_name -> drover.structs.RescheduleEvent
+	29, // 64: drover.structs.SchedulerConfiguration.preemption_config:type_name -> drover.structs.PreemptionConfig
+	55, // 65: drover.structs.JobSummary.groups:type_name -> drover.structs.JobSummary.GroupsEntry
+	56, // 66: drover.structs.ACLToken.expiration_ttl:type_name -> google.protobuf.Duration
+	6,  // 67: drover.structs.Node.DriversEntry.value:type_name -> drover.structs.DriverInfo
+	0,  // 68: drover.structs.Allocation.TaskResourcesEntry.value:type_name -> drover.structs.Resources
+	11, // 69: drover.structs.Allocation.TaskStatesEntry.value:type_name -> drover.structs.TaskState
+	13, // 70: drover.structs.Evaluation.FailedTgAllocsEntry.value:type_name -> drover.structs.AllocMetric
+	31, // 71: drover.structs.JobSummary.GroupsEntry.value:type_name -> drover.structs.TaskGroupSummary
+	72, // [72:72] is the sub-list for method output_type
+	72, // [72:72] is the sub-list for method input_type
+	72, // [72:72] is the sub-list for extension type_name
+	72, // [72:72] is the sub-list for extension extendee
+	0,  // [0:72] is the sub-list for field type_name
 }
 
 func init() { file_structs_structs_proto_init() }

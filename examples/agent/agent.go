@@ -164,6 +164,22 @@ func (a *agent) start() error {
 			return err
 		}
 		a.client.c.Store(a.cli)
+		if !cfg.ServerEnabled {
+			// A client alone serves its own allocations' endpoints
+			// (/v1/client/*) and /v1/agent/self, for an operator on
+			// this host.
+			ln, err := a.cli.ListenHTTP(cfg.HTTPAddr)
+			if err != nil {
+				return err
+			}
+			a.httpAddr = ln.Addr().String()
+			a.http = &http.Server{
+				Handler:           a.cli.NewHTTPHandler(api.Options{Logger: a.logger, Client: true}),
+				ReadHeaderTimeout: 5 * time.Second, ReadTimeout: httpReadTimeout, IdleTimeout: httpIdleTimeout,
+				ErrorLog: slog.NewLogLogger(a.logger.Handler(), slog.LevelWarn),
+			}
+			go func() { a.httpErr <- a.http.Serve(ln) }()
+		}
 	}
 	a.printSummary()
 	return nil
@@ -198,6 +214,8 @@ func (a *agent) printSummary() {
 		row("ACL", enabled(c.Server.ACL.Enabled))
 		row("Advertise Addrs", fmt.Sprintf("HTTP: %s; RPC: %s", advertised(c.AdvertiseHTTP, a.httpAddr), a.srv.AdvertiseAddr()))
 		row("Bind Addrs", fmt.Sprintf("HTTP: %s; RPC: %s", a.httpAddr, a.srv.Addr()))
+	} else if a.http != nil {
+		row("Bind Addrs", "HTTP: "+a.httpAddr)
 	}
 	row("Client", fmt.Sprint(c.ClientEnabled))
 	row("Log Level", c.LogLevelName)

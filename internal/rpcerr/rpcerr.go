@@ -25,6 +25,7 @@ var sentinels = []struct {
 	{"token_not_found", structs.ErrTokenNotFound, codes.PermissionDenied},
 	{"acl_disabled", structs.ErrACLDisabled, codes.InvalidArgument},
 	{"acl_bootstrapped", structs.ErrACLBootstrapped, codes.InvalidArgument},
+	{"no_node_connection", structs.ErrNoNodeConnection, codes.NotFound},
 	{"not_found", structs.ErrNotFound, codes.NotFound},
 	{"permission_denied", structs.ErrPermissionDenied, codes.PermissionDenied},
 	{"bad_request", structs.ErrBadRequest, codes.InvalidArgument},

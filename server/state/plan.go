@@ -121,7 +121,7 @@ func cloneAlloc(a *structs.Allocation) *structs.Allocation {
 		NextAllocation: a.NextAllocation, RescheduleTracker: a.RescheduleTracker,
 		FollowupEvalId: a.FollowupEvalId, PreemptedByAllocation: a.PreemptedByAllocation,
 		PreemptedAllocations: a.PreemptedAllocations, DisconnectedAt: a.DisconnectedAt,
-		ReconnectedAt: a.ReconnectedAt,
+		ReconnectedAt: a.ReconnectedAt, Metrics: a.Metrics,
 	}
 }
 

@@ -92,6 +92,8 @@ type task struct {
 	exit       *driver.Exit
 	// stopPoll ends the watch of a reattached process.
 	stopPoll chan struct{}
+	// usage remembers the last measurement, for cpu percentages.
+	usage usageSample
 }
 
 // New returns a process driver.

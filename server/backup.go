@@ -106,7 +106,16 @@ func (s *Server) restoreRemote(ctx context.Context, addr string, r io.Reader) (u
 }
 
 func (s *Server) restoreLocal(ctx context.Context, r io.Reader) (uint64, error) {
-	if !s.raft.IsLeader() {
+	// A leader just elected decides nothing until it has applied an entry
+	// of its own term; the backup is a stream that cannot be sent again,
+	// so wait for that rather than fail.
+	wctx, cancel := context.WithTimeout(ctx, s.cfg.leaderWait())
+	err := s.raft.WaitLeaderReady(wctx)
+	cancel()
+	if err != nil {
+		if ctx.Err() != nil {
+			return 0, ctx.Err()
+		}
 		return 0, ErrNotLeader
 	}
 	sr, hdr, err := statestream.NewReader(r)

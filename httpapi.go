@@ -13,9 +13,6 @@ import (
 	"github.com/droverhq/drover/structs"
 )
 
-// Version is drover's version, reported by the HTTP API and the agent.
-const Version = "0.1.0-dev"
-
 // HTTPHandler returns a handler serving the Nomad-compatible /v1 HTTP API
 // for this server, with default limits. Mount it on the host's own
 // http.Server; see docs/http-api.md for what each endpoint supports.

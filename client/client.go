@@ -24,6 +24,7 @@ import (
 	"github.com/droverhq/drover/client/artifact"
 	"github.com/droverhq/drover/driver"
 	"github.com/droverhq/drover/fingerprint"
+	"github.com/droverhq/drover/internal/wait"
 	"github.com/droverhq/drover/structs"
 	"github.com/droverhq/drover/transport"
 	"github.com/droverhq/drover/transport/tcp"
@@ -344,7 +345,7 @@ func (c *Client) register(ctx context.Context) (time.Duration, error) {
 			return ttl, nil
 		}
 		c.logger.Debug("registration failed, retrying", "error", err, "in", backoff)
-		if !sleep(ctx, backoff) {
+		if !wait.Sleep(ctx, backoff) {
 			return 0, ctx.Err()
 		}
 		backoff = min(2*backoff, 5*time.Second)
@@ -370,9 +371,9 @@ func (c *Client) registerOnce(ctx context.Context) (time.Duration, error) {
 // heartbeatLoop heartbeats once per TTL. A failed heartbeat is retried
 // sooner; a server that no longer knows the node gets a new registration.
 func (c *Client) heartbeatLoop(ctx context.Context, ttl time.Duration) {
-	wait := ttl
+	next := ttl
 	for {
-		if !sleep(ctx, wait) {
+		if !wait.Sleep(ctx, next) {
 			return
 		}
 		hctx, cancel := context.WithTimeout(ctx, max(ttl/2, time.Second))
@@ -384,20 +385,20 @@ func (c *Client) heartbeatLoop(ctx context.Context, ttl time.Duration) {
 		case err == nil:
 			c.servers.setServers(resp.Servers)
 			ttl = time.Duration(resp.HeartbeatTtlMs) * time.Millisecond
-			wait = ttl
+			next = ttl
 		case errors.Is(err, structs.ErrNotFound):
 			c.logger.Warn("servers no longer know this node, registering again")
 			if ttl, err = c.register(ctx); err != nil {
 				return
 			}
-			wait = ttl
+			next = ttl
 		default:
 			if ctx.Err() != nil {
 				return
 			}
 			c.metrics.heartbeatFailures.Inc()
 			c.logger.Warn("heartbeat failed, retrying", "error", err)
-			wait = min(time.Second, ttl)
+			next = min(time.Second, ttl)
 		}
 	}
 }
@@ -416,7 +417,7 @@ func (c *Client) refreshFacts(ctx context.Context) {
 		if dirty {
 			wake = time.Now().Add(time.Second)
 		}
-		if !sleep(ctx, time.Until(wake)) {
+		if !wait.Sleep(ctx, time.Until(wake)) {
 			return
 		}
 		now := time.Now()
@@ -463,19 +464,4 @@ func driversEqual(a, b map[string]*structs.DriverInfo) bool {
 		}
 	}
 	return true
-}
-
-// sleep waits d or until ctx is done, reporting whether the wait completed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }

@@ -63,7 +63,7 @@ func TestLeaderFailoverOnThreeServersMarksNoneOfAThousandNodesDown(t *testing.T)
 	ttls := make([]time.Duration, nodes)
 	for i := range ids {
 		ids[i] = fmt.Sprintf("sim-%04d", i)
-		resp, err := pick().RegisterNode(ctx, simNode(ids[i]))
+		resp, err := drover.ServerOf(pick()).RegisterNode(ctx, simNode(ids[i]))
 		require.NoError(t, err)
 		ttls[i] = time.Duration(resp.HeartbeatTtlMs) * time.Millisecond
 	}
@@ -84,7 +84,7 @@ func TestLeaderFailoverOnThreeServersMarksNoneOfAThousandNodesDown(t *testing.T)
 				case <-tm.C:
 				}
 				hctx, hcancel := context.WithTimeout(simCtx, 2*time.Second)
-				resp, err := pick().Heartbeat(hctx, ids[i], ids[i]+"-secret")
+				resp, err := drover.ServerOf(pick()).Heartbeat(hctx, ids[i], ids[i]+"-secret")
 				hcancel()
 				if err != nil {
 					wait = 200 * time.Millisecond

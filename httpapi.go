@@ -27,7 +27,7 @@ func (s *Server) NewHTTPHandler(opts api.Options) http.Handler {
 	if opts.Logger == nil {
 		opts.Logger = s.logger
 	}
-	return api.NewHandler(&apiBackend{Server: s.Server, gatherer: s.gatherer, opts: &s.opts}, opts)
+	return api.NewHandler(&apiBackend{Server: s.srv, gatherer: s.gatherer, opts: &s.opts}, opts)
 }
 
 // apiBackend adapts the server to what the HTTP handlers need.

@@ -160,16 +160,19 @@ func TestSchedulerConfigurationRejectsAndPauses(t *testing.T) {
 	defer shutdown(t, cli)
 	ctx := context.Background()
 
-	cur, err := srv.SchedulerConfiguration(ctx)
+	cur, curIndex, err := srv.SchedulerConfiguration(ctx)
 	require.NoError(t, err)
 	require.Equal(t, "spread", cur.SchedulerAlgorithm, "primed from the options on the first leadership")
-	require.NotZero(t, cur.ModifyIndex, "stored through raft")
+	require.NotZero(t, curIndex, "stored through raft")
 
-	rejected := &structs.SchedulerConfiguration{SchedulerAlgorithm: "binpack", RejectJobRegistration: true}
-	ok, _, err := srv.SetSchedulerConfiguration(ctx, rejected, true, cur.ModifyIndex)
+	rejected := &drover.SchedulerConfiguration{SchedulerAlgorithm: "binpack", RejectJobRegistration: true}
+	ok, _, err := srv.SetSchedulerConfiguration(ctx, rejected, true, curIndex)
 	require.NoError(t, err)
 	require.True(t, ok)
-	ok, _, err = srv.SetSchedulerConfiguration(ctx, rejected, true, cur.ModifyIndex)
+	got, _, err := srv.SchedulerConfiguration(ctx)
+	require.NoError(t, err)
+	require.Equal(t, rejected, got)
+	ok, _, err = srv.SetSchedulerConfiguration(ctx, rejected, true, curIndex)
 	require.NoError(t, err)
 	require.False(t, ok, "a compare-and-set against an old index loses")
 	_, err = srv.RegisterJob(ctx, serviceJob(t, "web", 1))
@@ -177,14 +180,14 @@ func TestSchedulerConfigurationRejectsAndPauses(t *testing.T) {
 	jobs, err := srv.Jobs(ctx, "", "")
 	require.NoError(t, err)
 	require.Empty(t, jobs, "a rejected registration changes nothing")
-	_, _, err = srv.SetSchedulerConfiguration(ctx, &structs.SchedulerConfiguration{SchedulerAlgorithm: "fastest"}, false, 0)
+	_, _, err = srv.SetSchedulerConfiguration(ctx, &drover.SchedulerConfiguration{SchedulerAlgorithm: "fastest"}, false, 0)
 	require.ErrorIs(t, err, drover.ErrValidation)
 
-	_, _, err = srv.SetSchedulerConfiguration(ctx, &structs.SchedulerConfiguration{SchedulerAlgorithm: "binpack", PauseEvalBroker: true}, false, 0)
+	_, _, err = srv.SetSchedulerConfiguration(ctx, &drover.SchedulerConfiguration{SchedulerAlgorithm: "binpack", PauseEvalBroker: true}, false, 0)
 	require.NoError(t, err)
 	_, err = srv.RegisterJob(ctx, serviceJob(t, "web", 1))
 	require.NoError(t, err, "a paused broker still takes registrations")
-	_, _, err = srv.SetSchedulerConfiguration(ctx, &structs.SchedulerConfiguration{SchedulerAlgorithm: "binpack"}, false, 0)
+	_, _, err = srv.SetSchedulerConfiguration(ctx, &drover.SchedulerConfiguration{SchedulerAlgorithm: "binpack"}, false, 0)
 	require.NoError(t, err)
 	waitFor(t, srv, 30*time.Second, "the job placed once the broker resumes", func() bool {
 		st, _ := statusOn(t, srv, "web")

@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/droverhq/drover"
 	"github.com/droverhq/drover/client"
 	"github.com/droverhq/drover/driver"
 	"github.com/droverhq/drover/driver/mock"
@@ -121,7 +122,7 @@ func TestDrainDeadlineStopsBatchWorkLeftOnTheNode(t *testing.T) {
 	// An operator drains the node: service work goes at once, batch work
 	// may finish until the deadline.
 	const drainDeadline = 3 * time.Second
-	_, err := srv.UpdateNodeDrain(ctx, a.NodeID(), "", &structs.DrainStrategy{Deadline: durationpbOf(drainDeadline)}, false)
+	_, err := srv.UpdateNodeDrain(ctx, a.NodeID(), &drover.NodeDrain{Deadline: drainDeadline}, false)
 	require.NoError(t, err)
 	began := time.Now()
 	batchMarked := true
@@ -140,7 +141,7 @@ func TestDrainDeadlineStopsBatchWorkLeftOnTheNode(t *testing.T) {
 	waitFor(t, srv, "the drain to complete", func() bool {
 		return nodeOf(t, ctx, srv, a.NodeID()).GetLastDrain().GetStatus() == structs.DrainStatusComplete
 	})
-	_, err = srv.UpdateNodeDrain(ctx, "no-such-node", "", &structs.DrainStrategy{}, false)
+	_, err = srv.UpdateNodeDrain(ctx, "no-such-node", &drover.NodeDrain{}, false)
 	require.ErrorIs(t, err, structs.ErrNotFound)
 }
 

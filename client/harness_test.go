@@ -179,8 +179,6 @@ func events(st *structs.TaskState, typ string) []*structs.TaskEvent {
 // allocDir is where a client keeps an allocation.
 func allocDir(clientDir, allocID string) string { return filepath.Join(clientDir, "alloc", allocID) }
 
-func durationpbOf(d time.Duration) *durationpb.Duration { return durationpb.New(d) }
-
 func readFile(t *testing.T, path string) string {
 	t.Helper()
 	b, err := os.ReadFile(path)

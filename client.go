@@ -1,0 +1,54 @@
+package drover
+
+import (
+	"context"
+	"os"
+	"time"
+)
+
+// NodeID is the client's node id, stable across restarts with the same
+// DataDir: the NodeId of the allocations placed on it.
+func (c *Client) NodeID() string { return c.cli.NodeID() }
+
+// Node returns the node as the client registers it, with what it
+// fingerprinted (without its secret).
+func (c *Client) Node() *Node { return c.cli.Node() }
+
+// Ready is closed once the node has registered with a server.
+func (c *Client) Ready() <-chan struct{} { return c.cli.Ready() }
+
+// Done is closed once the client has stopped.
+func (c *Client) Done() <-chan struct{} { return c.cli.Done() }
+
+// Shutdown stops the client as a terminate signal would: with
+// LeaveOnTerminate and DrainOnShutdown set, the node drains first (see
+// ShutdownOnSignal). Its state is written to its DataDir and its tasks
+// keep running, to be reattached by the next client started on the same
+// DataDir; only the tasks of the default fn driver, which nothing else
+// could reattach to, are stopped. It is idempotent; ctx bounds the drain
+// and the stopping of tasks.
+func (c *Client) Shutdown(ctx context.Context) error { return c.cli.Shutdown(ctx) }
+
+// ShutdownOnSignal stops the client in answer to sig: on SIGINT with
+// LeaveOnInterrupt, or SIGTERM with LeaveOnTerminate, the client leaves,
+// which with DrainOnShutdown means its node is drained (its allocations
+// migrated, bounded by the drain deadline and ctx) before it stops. Any
+// other signal, or none of those options, stops it at once, as Shutdown
+// describes.
+func (c *Client) ShutdownOnSignal(ctx context.Context, sig os.Signal) error {
+	return c.cli.ShutdownOnSignal(ctx, sig)
+}
+
+// Drain asks the servers to drain this node: it becomes ineligible for new
+// work and its allocations are migrated to other nodes; past deadline
+// (zero or negative: at once) what is left is stopped. It returns once the
+// servers have recorded the drain, not when it is done.
+func (c *Client) Drain(ctx context.Context, deadline time.Duration) error {
+	return c.cli.Drain(ctx, deadline)
+}
+
+// CancelDrain ends a drain of this node; with markEligible the node takes
+// new work again (it stays ineligible otherwise).
+func (c *Client) CancelDrain(ctx context.Context, markEligible bool) error {
+	return c.cli.CancelDrain(ctx, markEligible)
+}

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/droverhq/drover"
+	"github.com/droverhq/drover/internal/testing/harness"
 )
 
 // TestFacadeKeepsTheNodeProtocolInternal: what clients say to servers is
@@ -30,9 +31,9 @@ func TestFacadeKeepsTheNodeProtocolInternal(t *testing.T) {
 
 func TestOperatorEligibilityAndDrain(t *testing.T) {
 	dir := t.TempDir()
-	srv := startServer(t, filepath.Join(dir, "server"))
-	cli := startClient(t, filepath.Join(dir, "client"), srv)
-	defer shutdown(t, cli, srv)
+	srv := harness.StartServer(t, drover.ServerOptions{DataDir: filepath.Join(dir, "server")})
+	cli := harness.StartClient(t, clientOptions(filepath.Join(dir, "client"), srv))
+	defer harness.Shutdown(t, cli, srv)
 	ctx := context.Background()
 	node := func() *drover.Node {
 		n, err := srv.Node(ctx, cli.NodeID())

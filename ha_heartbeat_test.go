@@ -13,7 +13,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/droverhq/drover"
-	"github.com/droverhq/drover/internal/testcluster"
+	"github.com/droverhq/drover/internal/testing/harness"
+	"github.com/droverhq/drover/internal/testing/testcluster"
 )
 
 // simNode is a simulated client: it registers and heartbeats through any
@@ -98,7 +99,7 @@ func TestLeaderFailoverOnThreeServersMarksNoneOfAThousandNodesDown(t *testing.T)
 	defer func() { stopSim(); wg.Wait() }()
 
 	// Everyone heartbeats, then the leader dies (no leave).
-	waitUntil(t, 60*time.Second, "every node to heartbeat", func() bool {
+	harness.Eventually(t, 60*time.Second, "every node to heartbeat", func() bool {
 		for i := range beats {
 			if beats[i].Load() == 0 {
 				return false
@@ -115,7 +116,7 @@ func TestLeaderFailoverOnThreeServersMarksNoneOfAThousandNodesDown(t *testing.T)
 	}
 	// Each node outlives several TTLs it was told before the election,
 	// heartbeating through the survivors.
-	waitUntil(t, 90*time.Second, "every node to heartbeat three times through the new leader", func() bool {
+	harness.Eventually(t, 90*time.Second, "every node to heartbeat three times through the new leader", func() bool {
 		for i := range beats {
 			if beats[i].Load() < before[i]+3 {
 				return false

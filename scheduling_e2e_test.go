@@ -10,6 +10,7 @@ import (
 
 	"github.com/droverhq/drover"
 	"github.com/droverhq/drover/driver/mock"
+	"github.com/droverhq/drover/internal/testing/harness"
 	"github.com/droverhq/drover/scheduler"
 	"github.com/droverhq/drover/structs"
 )
@@ -51,33 +52,21 @@ func (metaScheduler) Schedule(st scheduler.State, in scheduler.Input) (*schedule
 func schedServer(t *testing.T, dir string, mod func(*drover.ServerOptions)) *drover.Server {
 	t.Helper()
 	opts := drover.ServerOptions{
-		DataDir: dir, BindAddr: "127.0.0.1:0", Logger: testLogger(t),
+		DataDir:    dir,
 		Schedulers: map[string]drover.SchedulerFactory{"pinned": func() drover.Scheduler { return metaScheduler{} }},
 	}
 	if mod != nil {
 		mod(&opts)
 	}
-	srv, err := drover.NewServer(opts)
-	require.NoError(t, err)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	require.NoError(t, srv.WaitForLeader(ctx))
-	return srv
+	return harness.StartServer(t, opts)
 }
 
 func metaClient(t *testing.T, dir string, srv *drover.Server, meta map[string]string) *drover.Client {
 	t.Helper()
-	cli, err := drover.NewClient(drover.ClientOptions{
+	return harness.StartClient(t, drover.ClientOptions{
 		DataDir: dir, Servers: []string{srv.Addr()}, Meta: meta,
-		Drivers: []drover.Driver{mock.New(nil)}, Logger: testLogger(t),
+		Drivers: []drover.Driver{mock.New(nil)},
 	})
-	require.NoError(t, err)
-	select {
-	case <-cli.Ready():
-	case <-time.After(20 * time.Second):
-		t.Fatal("client did not register")
-	}
-	return cli
 }
 
 func typedJob(t *testing.T, id, jobType string, count int32, runFor string) *drover.Job {
@@ -103,10 +92,10 @@ func statusOn(t *testing.T, srv *drover.Server, jobID string) (byStatus map[stri
 func TestEveryJobTypeSchedulesInACluster(t *testing.T) {
 	dir := t.TempDir()
 	srv := schedServer(t, filepath.Join(dir, "server"), nil)
-	defer shutdown(t, srv)
+	defer harness.Shutdown(t, srv)
 	a := metaClient(t, filepath.Join(dir, "a"), srv, map[string]string{"pool": "edge"})
 	b := metaClient(t, filepath.Join(dir, "b"), srv, map[string]string{"pool": "core"})
-	defer shutdown(t, a, b)
+	defer harness.Shutdown(t, a, b)
 	ctx := context.Background()
 
 	pinned := typedJob(t, "pinned", "pinned", 1, "-1")
@@ -121,7 +110,7 @@ func TestEveryJobTypeSchedulesInACluster(t *testing.T) {
 		_, err := srv.RegisterJob(ctx, j)
 		require.NoError(t, err, j.Id)
 	}
-	waitFor(t, srv, 60*time.Second, "every job type placed and run", func() bool {
+	harness.WaitFor(t, srv, 60*time.Second, "every job type placed and run", func() bool {
 		svc, _ := statusOn(t, srv, "svc")
 		batch, _ := statusOn(t, srv, "batch")
 		sys, sysNodes := statusOn(t, srv, "sys")
@@ -143,8 +132,8 @@ func TestEveryJobTypeSchedulesInACluster(t *testing.T) {
 
 	// A system job follows a node joining.
 	c := metaClient(t, filepath.Join(dir, "c"), srv, nil)
-	defer shutdown(t, c)
-	waitFor(t, srv, 30*time.Second, "the system job on the new node", func() bool {
+	defer harness.Shutdown(t, c)
+	harness.WaitFor(t, srv, 30*time.Second, "the system job on the new node", func() bool {
 		_, nodes := statusOn(t, srv, "sys")
 		return nodes[c.NodeID()] == 1 && len(nodes) == 3
 	})
@@ -155,9 +144,9 @@ func TestSchedulerConfigurationRejectsAndPauses(t *testing.T) {
 	srv := schedServer(t, filepath.Join(dir, "server"), func(o *drover.ServerOptions) {
 		o.DefaultSchedulerConfig = &drover.SchedulerConfiguration{SchedulerAlgorithm: "spread"}
 	})
-	defer shutdown(t, srv)
+	defer harness.Shutdown(t, srv)
 	cli := metaClient(t, filepath.Join(dir, "a"), srv, nil)
-	defer shutdown(t, cli)
+	defer harness.Shutdown(t, cli)
 	ctx := context.Background()
 
 	cur, curIndex, err := srv.SchedulerConfiguration(ctx)
@@ -189,7 +178,7 @@ func TestSchedulerConfigurationRejectsAndPauses(t *testing.T) {
 	require.NoError(t, err, "a paused broker still takes registrations")
 	_, _, err = srv.SetSchedulerConfiguration(ctx, &drover.SchedulerConfiguration{SchedulerAlgorithm: "binpack"}, false, 0)
 	require.NoError(t, err)
-	waitFor(t, srv, 30*time.Second, "the job placed once the broker resumes", func() bool {
+	harness.WaitFor(t, srv, 30*time.Second, "the job placed once the broker resumes", func() bool {
 		st, _ := statusOn(t, srv, "web")
 		return st["running"] == 1
 	})
@@ -198,10 +187,10 @@ func TestSchedulerConfigurationRejectsAndPauses(t *testing.T) {
 func TestSystemJobFollowsNodesLeavingAndJoining(t *testing.T) {
 	dir := t.TempDir()
 	srv := shortTTLServer(t, filepath.Join(dir, "server"), nil, "127.0.0.1:0", nil)
-	defer shutdown(t, srv)
+	defer harness.Shutdown(t, srv)
 	a := clientOn(t, filepath.Join(dir, "a"), srv, nil)
 	b := clientOn(t, filepath.Join(dir, "b"), srv, nil)
-	defer shutdown(t, a, b)
+	defer harness.Shutdown(t, a, b)
 	ctx := context.Background()
 
 	_, err := srv.RegisterJob(ctx, typedJob(t, "agent", "system", 1, "-1"))
@@ -217,20 +206,20 @@ func TestSystemJobFollowsNodesLeavingAndJoining(t *testing.T) {
 		}
 		return out
 	}
-	waitFor(t, srv, 30*time.Second, "the system job on both nodes", func() bool {
+	harness.WaitFor(t, srv, 30*time.Second, "the system job on both nodes", func() bool {
 		return len(running()) == 2
 	})
 
-	shutdown(t, b) // b leaves without a word: its TTL expires
-	waitFor(t, srv, 30*time.Second, "b down and its allocation lost", func() bool {
+	harness.Shutdown(t, b) // b leaves without a word: its TTL expires
+	harness.WaitFor(t, srv, 30*time.Second, "b down and its allocation lost", func() bool {
 		st, _ := statusOn(t, srv, "agent")
 		return st["lost"] == 1
 	})
 	require.Equal(t, map[string]int{a.NodeID(): 1}, running(), "a system job is not moved to another node")
 
 	c := clientOn(t, filepath.Join(dir, "c"), srv, nil)
-	defer shutdown(t, c)
-	waitFor(t, srv, 30*time.Second, "the system job on the node that joined", func() bool {
+	defer harness.Shutdown(t, c)
+	harness.WaitFor(t, srv, 30*time.Second, "the system job on the node that joined", func() bool {
 		r := running()
 		return r[c.NodeID()] == 1 && r[a.NodeID()] == 1 && len(r) == 2
 	})

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/droverhq/drover"
+	"github.com/droverhq/drover/internal/testing/harness"
 	"github.com/droverhq/drover/structs"
 )
 
@@ -97,7 +98,7 @@ func BenchmarkExpiryToReplacement(b *testing.B) {
 				EventBufferSize:        4096,
 			})
 			ctx, cancel := context.WithCancel(context.Background())
-			h := &beater{rpc: rpcClient(b, srv.Addr()), nodes: nodes, pause: map[string]bool{}, last: map[string]beat{}, done: make(chan struct{})}
+			h := &beater{rpc: harness.DialRPC(b, srv.Addr()), nodes: nodes, pause: map[string]bool{}, last: map[string]beat{}, done: make(chan struct{})}
 			go h.run(ctx)
 			defer func() { cancel(); <-h.done }()
 

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/droverhq/drover"
+	"github.com/droverhq/drover/internal/testing/harness"
 	"github.com/droverhq/drover/structs"
 )
 
@@ -34,7 +35,7 @@ func BenchmarkHeartbeats(b *testing.B) {
 			}
 			conns := make([]structs.DroverClient, 8)
 			for i := range conns {
-				conns[i] = rpcClient(b, srv.Addr())
+				conns[i] = harness.DialRPC(b, srv.Addr())
 			}
 			// Register every simulated node (raft writes, many at once).
 			g, gctx := errgroup.WithContext(ctx)

@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/droverhq/drover"
+	"github.com/droverhq/drover/internal/testing/harness"
 	"github.com/droverhq/drover/structs"
 )
 
@@ -28,7 +29,7 @@ func placementCluster(b *testing.B, m int, opts drover.ServerOptions) *drover.Se
 	if err := srv.WaitForLeader(ctx); err != nil {
 		b.Fatal(err)
 	}
-	rpc := rpcClient(b, srv.Addr())
+	rpc := harness.DialRPC(b, srv.Addr())
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(64)
 	for i := range m {

@@ -2,8 +2,6 @@ package client_test
 
 import (
 	"context"
-	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -15,82 +13,25 @@ import (
 
 	"github.com/droverhq/drover"
 	"github.com/droverhq/drover/client"
+	"github.com/droverhq/drover/internal/testing/harness"
 	"github.com/droverhq/drover/structs"
 )
 
-// deadline bounds every wait in these tests: generous, for a loaded machine.
-const deadline = 60 * time.Second
+// deadline bounds every wait in these tests.
+const deadline = harness.Deadline
 
-func testLogger(t *testing.T) *slog.Logger {
-	if os.Getenv("DROVER_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("test", t.Name())
-	}
-	return slog.New(slog.DiscardHandler)
-}
-
-// freeAddr returns a loopback address nothing listens on, for a server
-// that must come back on the same address.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := l.Addr().String()
-	require.NoError(t, l.Close())
-	return addr
-}
-
-func startServer(t *testing.T, dir, addr string) *drover.Server {
-	t.Helper()
-	if addr == "" {
-		addr = "127.0.0.1:0"
-	}
-	srv, err := drover.NewServer(drover.ServerOptions{
-		DataDir: dir, BindAddr: addr, SerfBindAddr: "127.0.0.1:0", Logger: testLogger(t).With("agent", "server"),
-	})
-	require.NoError(t, err)
-	ctx, cancel := context.WithTimeout(context.Background(), deadline)
-	defer cancel()
-	require.NoError(t, srv.WaitForLeader(ctx))
-	return srv
-}
-
+// startClient starts a client of this package (not the drover facade)
+// with cfg in datacenter dc1 and waits until it has registered.
 func startClient(t *testing.T, cfg client.Config) *client.Client {
 	t.Helper()
 	if cfg.Logger == nil {
-		cfg.Logger = testLogger(t).With("agent", "client")
+		cfg.Logger = harness.Logger(t).With("agent", "client")
 	}
 	cfg.Datacenter = "dc1"
 	c, err := client.New(cfg)
 	require.NoError(t, err)
-	select {
-	case <-c.Ready():
-	case <-time.After(deadline):
-		t.Fatal("client did not register")
-	}
+	harness.WaitReady(t, "client registration", c.Ready())
 	return c
-}
-
-func shutdown(t *testing.T, agents ...interface{ Shutdown(context.Context) error }) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), deadline)
-	defer cancel()
-	for _, a := range agents {
-		require.NoError(t, a.Shutdown(ctx))
-	}
-}
-
-// waitFor re-checks cond after every state change until it holds.
-func waitFor(t *testing.T, srv *drover.Server, what string, cond func() bool) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), deadline)
-	defer cancel()
-	var index uint64
-	for !cond() {
-		if ctx.Err() != nil {
-			t.Fatalf("timed out after %s waiting for %s", deadline, what)
-		}
-		index = srv.WaitForIndex(ctx, index)
-	}
 }
 
 // mustConfig builds a task config from literals the tests write.

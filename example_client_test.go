@@ -69,14 +69,14 @@ func ExampleClientOptions_fingerprinters() {
 			index = srv.WaitForIndex(ctx, index)
 		}
 	}
-	waitAlloc("running")
+	waitAlloc(drover.AllocClientRunning)
 
 	// With no other node to take it, a drain stops the work.
 	if err := cli.Drain(ctx, 0); err != nil {
 		fmt.Println(err)
 		return
 	}
-	waitAlloc("complete")
+	waitAlloc(drover.AllocClientComplete)
 	// Output:
 	// allocation running on the licensed node: true
 	// allocation complete on the licensed node: true

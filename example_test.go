@@ -72,7 +72,7 @@ func Example() {
 		allocs, _ := srv.Allocations(ctx, "default", "api", "")
 		running := 0
 		for _, a := range allocs {
-			if a.ClientStatus == "running" {
+			if a.ClientStatus == drover.AllocClientRunning {
 				running++
 			}
 		}
@@ -266,7 +266,7 @@ func (everywhere) Schedule(st scheduler.State, in scheduler.Input) (*scheduler.D
 		return d, nil
 	}
 	for _, n := range st.Nodes() {
-		if n.Status != structs.NodeStatusReady {
+		if n.Status != drover.NodeStatusReady {
 			continue
 		}
 		d.Plan = &structs.Plan{EvalId: in.Eval.Id, Priority: in.Eval.Priority, Job: job, SnapshotIndex: st.Index()}

@@ -27,13 +27,13 @@ func (metaScheduler) Schedule(st scheduler.State, in scheduler.Input) (*schedule
 	}
 	held := map[string]bool{}
 	for _, a := range st.AllocsByJob(job.Namespace, job.Id) {
-		if a.DesiredStatus == structs.AllocDesiredRun && !a.ClientTerminal() {
+		if a.DesiredStatus == drover.AllocDesiredRun && !a.ClientTerminal() {
 			held[a.Name] = true
 		}
 	}
 	plan := &structs.Plan{EvalId: in.Eval.Id, Priority: in.Eval.Priority, Job: job, SnapshotIndex: st.Index()}
 	for _, n := range st.Nodes() {
-		if n.Meta["pool"] != job.Meta["pool"] || n.Status != structs.NodeStatusReady {
+		if n.Meta["pool"] != job.Meta["pool"] || n.Status != drover.NodeStatusReady {
 			continue
 		}
 		for _, tg := range job.TaskGroups {

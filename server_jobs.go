@@ -107,9 +107,9 @@ func (s *Server) Nodes(ctx context.Context) ([]*Node, error) {
 // it. A draining node cannot be made eligible: cancel the drain instead.
 // index is the raft index of the write.
 func (s *Server) UpdateNodeEligibility(ctx context.Context, nodeID string, eligible bool) (index uint64, evalIDs []string, err error) {
-	e := structs.NodeIneligible
+	e := NodeIneligible
 	if eligible {
-		e = structs.NodeEligible
+		e = NodeEligible
 	}
 	resp, err := s.srv.UpdateNodeEligibility(ctx, nodeID, e)
 	if err != nil {

@@ -68,7 +68,7 @@ func run() error {
 		return err
 	}
 	job := &drover.Job{
-		Id: "liftoff", Type: "batch",
+		Id: "liftoff", Type: drover.JobTypeBatch,
 		TaskGroups: []*drover.TaskGroup{{
 			Name: "launch", Count: 1,
 			Tasks: []*drover.Task{{
@@ -103,9 +103,9 @@ func waitComplete(ctx context.Context, srv *drover.Server, jobID string) (*drove
 		}
 		for _, a := range allocs {
 			switch a.ClientStatus {
-			case "complete":
+			case drover.AllocClientComplete:
 				return a, nil
-			case "failed":
+			case drover.AllocClientFailed:
 				return nil, fmt.Errorf("allocation failed: %s", a.ClientDescription)
 			}
 		}

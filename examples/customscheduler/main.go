@@ -44,7 +44,7 @@ func (byTier) Schedule(st scheduler.State, in scheduler.Input) (*scheduler.Decis
 	d := &scheduler.Decision{QueuedAllocations: map[string]int32{}}
 	held := map[string]bool{}
 	for _, a := range st.AllocsByJob(eval.Namespace, eval.JobId) {
-		if a.DesiredStatus != structs.AllocDesiredRun || a.ClientTerminal() {
+		if a.DesiredStatus != drover.AllocDesiredRun || a.ClientTerminal() {
 			continue
 		}
 		if job == nil || job.Stop {
@@ -56,7 +56,7 @@ func (byTier) Schedule(st scheduler.State, in scheduler.Input) (*scheduler.Decis
 	if job != nil && !job.Stop {
 		var nodes []*structs.Node
 		for _, n := range st.Nodes() {
-			if n.Status == structs.NodeStatusReady && n.SchedulingEligibility != structs.NodeIneligible &&
+			if n.Status == drover.NodeStatusReady && n.SchedulingEligibility != drover.NodeIneligible &&
 				n.DrainStrategy == nil && n.Meta["tier"] == job.Meta["tier"] {
 				nodes = append(nodes, n)
 			}
@@ -147,7 +147,7 @@ func run(out io.Writer) error {
 		}
 		running := 0
 		for _, a := range allocs {
-			if a.ClientStatus == structs.AllocClientRunning {
+			if a.ClientStatus == drover.AllocClientRunning {
 				running++
 			}
 		}

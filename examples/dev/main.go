@@ -101,7 +101,7 @@ func greeter(ctx context.Context, t *fn.Task) error {
 
 func serviceJob() *drover.Job {
 	return &drover.Job{
-		Id: "greeter", Type: "service",
+		Id: "greeter", Type: drover.JobTypeService,
 		TaskGroups: []*drover.TaskGroup{{
 			Name: "web", Count: 3,
 			Tasks: []*drover.Task{{
@@ -115,7 +115,7 @@ func serviceJob() *drover.Job {
 
 func batchJob() *drover.Job {
 	return &drover.Job{
-		Id: "uname", Type: "batch",
+		Id: "uname", Type: drover.JobTypeBatch,
 		TaskGroups: []*drover.TaskGroup{{
 			Name: "report", Count: 1,
 			Tasks: []*drover.Task{{
@@ -155,11 +155,11 @@ func watch(ctx context.Context, srv *drover.Server, out io.Writer) error {
 				fmt.Fprintf(out, row, a.Id[:8], a.JobId, a.Name, a.ClientStatus, taskSummary(a))
 			}
 			switch {
-			case a.JobId == "greeter" && a.ClientStatus == "running":
+			case a.JobId == "greeter" && a.ClientStatus == drover.AllocClientRunning:
 				running++
-			case a.JobId == "uname" && a.ClientStatus == "complete":
+			case a.JobId == "uname" && a.ClientStatus == drover.AllocClientComplete:
 				complete++
-			case a.ClientStatus == "failed":
+			case a.ClientStatus == drover.AllocClientFailed:
 				return fmt.Errorf("allocation %s failed: %s", a.Name, taskSummary(a))
 			}
 		}

@@ -33,7 +33,6 @@ import (
 
 	"github.com/droverhq/drover"
 	"github.com/droverhq/drover/driver/fn"
-	"github.com/droverhq/drover/structs"
 )
 
 func main() {
@@ -102,13 +101,13 @@ func run(out io.Writer) error {
 	}
 	fmt.Fprintf(out, "ACLs bootstrapped: management token with accessor %s...\n", boot.AccessorId[:8])
 	asManager := drover.WithToken(ctx, boot.SecretId)
-	if _, err := srv.UpsertACLPolicies(asManager, []*structs.ACLPolicy{
+	if _, err := srv.UpsertACLPolicies(asManager, []*drover.ACLPolicy{
 		{Name: "readonly", Rules: `namespace "default" { policy = "read" }`},
 		{Name: "deploy", Rules: `namespace "default" { policy = "write" }`},
 	}); err != nil {
 		return err
 	}
-	tokens, err := srv.UpsertACLTokens(asManager, []*structs.ACLToken{
+	tokens, err := srv.UpsertACLTokens(asManager, []*drover.ACLToken{
 		{Name: "reader", Type: "client", Policies: []string{"readonly"}},
 		{Name: "deployer", Type: "client", Policies: []string{"deploy"}},
 	})
@@ -158,10 +157,10 @@ func run(out io.Writer) error {
 		}
 		for _, a := range allocs {
 			switch a.ClientStatus {
-			case "complete":
+			case drover.AllocClientComplete:
 				fmt.Fprintf(out, "%q completed on client %s\n", job.Id, a.NodeId[:8])
 				return nil
-			case "failed":
+			case drover.AllocClientFailed:
 				return fmt.Errorf("allocation failed: %s", a.ClientDescription)
 			}
 		}
@@ -180,7 +179,7 @@ func hello(_ context.Context, t *fn.Task) error {
 func helloJob() *drover.Job {
 	cfg := &structpb.Struct{Fields: map[string]*structpb.Value{"func": structpb.NewStringValue("hello")}}
 	return &drover.Job{
-		Id: "hello", Type: "batch",
+		Id: "hello", Type: drover.JobTypeBatch,
 		TaskGroups: []*drover.TaskGroup{{
 			Name: "greet", Count: 1,
 			Tasks: []*drover.Task{{

@@ -10,7 +10,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/types/known/durationpb"
-	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/droverhq/drover"
 	"github.com/droverhq/drover/driver/mock"
@@ -33,12 +32,6 @@ func clientOptions(dir string, srv *drover.Server) drover.ClientOptions {
 	}
 }
 
-func cfg(t *testing.T, m map[string]any) *structpb.Struct {
-	s, err := structpb.NewStruct(m)
-	require.NoError(t, err)
-	return s
-}
-
 func serviceJob(t *testing.T, id string, count int32) *drover.Job {
 	return &drover.Job{
 		Id: id, Type: "service",
@@ -46,7 +39,7 @@ func serviceJob(t *testing.T, id string, count int32) *drover.Job {
 			Name: "api", Count: count,
 			Tasks: []*drover.Task{{
 				Name: "server", Driver: "mock",
-				Config:    cfg(t, map[string]any{"run_for": "-1"}),
+				Config:    drover.TaskConfig(map[string]any{"run_for": "-1"}),
 				Resources: &drover.Resources{CpuMhz: 20, MemoryMb: 16},
 			}},
 		}},
@@ -133,7 +126,7 @@ func TestTaskExitCodeReportedAsFailure(t *testing.T) {
 			},
 			Tasks: []*drover.Task{{
 				Name: "sh", Driver: "raw_exec",
-				Config:    cfg(t, map[string]any{"command": "/bin/sh", "args": []any{"-c", "exit 3"}}),
+				Config:    drover.TaskConfig(map[string]any{"command": "/bin/sh", "args": []any{"-c", "exit 3"}}),
 				Resources: &drover.Resources{CpuMhz: 20, MemoryMb: 16},
 			}},
 		}},

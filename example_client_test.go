@@ -7,8 +7,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"google.golang.org/protobuf/types/known/structpb"
-
 	"github.com/droverhq/drover"
 	"github.com/droverhq/drover/driver/fn"
 	"github.com/droverhq/drover/fingerprint"
@@ -45,12 +43,11 @@ func ExampleClientOptions_fingerprinters() {
 	defer cli.Shutdown(context.Background())
 	<-cli.Ready()
 
-	config, _ := structpb.NewStruct(map[string]any{"func": "cad"})
 	_, err = srv.RegisterJob(ctx, &drover.Job{
 		Id:          "cad",
 		Constraints: []*drover.Constraint{{LTarget: "${attr.licence.cad}", Operand: "=", RTarget: "enterprise"}},
 		TaskGroups: []*drover.TaskGroup{{Name: "g", Count: 1, Tasks: []*drover.Task{{
-			Name: "cad", Driver: "fn", Config: config, Resources: &drover.Resources{CpuMhz: 10, MemoryMb: 16}}}}},
+			Name: "cad", Driver: "fn", Config: drover.TaskConfig(map[string]any{"func": "cad"}), Resources: &drover.Resources{CpuMhz: 10, MemoryMb: 16}}}}},
 	})
 	if err != nil {
 		fmt.Println(err)

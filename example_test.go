@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/droverhq/drover"
 	"github.com/droverhq/drover/driver/fn"
@@ -52,12 +51,11 @@ func Example() {
 	}
 	defer cli.Shutdown(context.Background())
 
-	config, _ := structpb.NewStruct(map[string]any{"func": "serve"})
 	_, err = srv.RegisterJob(ctx, &drover.Job{
 		Id: "api",
 		TaskGroups: []*drover.TaskGroup{{
 			Name: "web", Count: 2,
-			Tasks: []*drover.Task{{Name: "serve", Driver: "fn", Config: config,
+			Tasks: []*drover.Task{{Name: "serve", Driver: "fn", Config: drover.TaskConfig(map[string]any{"func": "serve"}),
 				Resources: &drover.Resources{CpuMhz: 10, MemoryMb: 16}}},
 		}},
 	})
@@ -322,4 +320,35 @@ func ExampleInRegion() {
 	}
 	jobs, _ := srv.Jobs(drover.InRegion(ctx, "west"), "", "")
 	fmt.Println(len(jobs))
+}
+
+// A task's driver configuration is written as plain Go values; an update
+// is RegisterJob of a changed copy of the job.
+func ExampleTaskConfig() {
+	job := &drover.Job{
+		Id: "report", Type: drover.JobTypeBatch,
+		TaskGroups: []*drover.TaskGroup{{
+			Name: "g", Count: 1,
+			Tasks: []*drover.Task{{
+				Name: "report", Driver: "raw_exec",
+				Config: drover.TaskConfig(map[string]any{
+					"command": "/bin/sh",
+					"args":    []string{"-c", "date"},
+					"timeout": 90 * time.Second,
+				}),
+				KillTimeout: drover.Duration(10 * time.Second),
+				Resources:   &drover.Resources{CpuMhz: 50, MemoryMb: 32},
+			}},
+		}},
+	}
+	fmt.Println(job.TaskGroups[0].Tasks[0].Config.AsMap())
+
+	// To update a job, change a copy (a job read from a server is shared
+	// with its state) and register it again.
+	update := drover.CloneJob(job)
+	update.TaskGroups[0].Count = 3
+	fmt.Println(job.TaskGroups[0].Count, update.TaskGroups[0].Count)
+	// Output:
+	// map[args:[-c date] command:/bin/sh timeout:1m30s]
+	// 1 3
 }

@@ -72,7 +72,7 @@ func metaClient(t *testing.T, dir string, srv *drover.Server, meta map[string]st
 func typedJob(t *testing.T, id, jobType string, count int32, runFor string) *drover.Job {
 	j := serviceJob(t, id, count)
 	j.Type = jobType
-	j.TaskGroups[0].Tasks[0].Config = cfg(t, map[string]any{"run_for": runFor})
+	j.TaskGroups[0].Tasks[0].Config = drover.TaskConfig(map[string]any{"run_for": runFor})
 	return j
 }
 

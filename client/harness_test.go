@@ -9,7 +9,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/types/known/durationpb"
-	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/droverhq/drover"
 	"github.com/droverhq/drover/client"
@@ -34,15 +33,6 @@ func startClient(t *testing.T, cfg client.Config) *client.Client {
 	return c
 }
 
-// mustConfig builds a task config from literals the tests write.
-func mustConfig(m map[string]any) *structpb.Struct {
-	s, err := structpb.NewStruct(m)
-	if err != nil {
-		panic(err)
-	}
-	return s
-}
-
 // job is a one-group, one-task job of the given type.
 func job(id, typ string, count int32, task *structs.Task) *structs.Job {
 	if task.Resources == nil {
@@ -61,7 +51,7 @@ func job(id, typ string, count int32, task *structs.Task) *structs.Job {
 func shTask(name, script string) *structs.Task {
 	return &structs.Task{
 		Name: name, Driver: "exec",
-		Config:      mustConfig(map[string]any{"command": "/bin/sh", "args": []any{"-c", script}}),
+		Config:      drover.TaskConfig(map[string]any{"command": "/bin/sh", "args": []any{"-c", script}}),
 		Env:         map[string]string{"PATH": "/usr/bin:/bin"},
 		KillTimeout: durationpb.New(time.Second), KillSignal: "SIGTERM",
 		Resources: &structs.Resources{CpuMhz: 50, MemoryMb: 32},
@@ -70,7 +60,7 @@ func shTask(name, script string) *structs.Task {
 
 // mockTask is a mock-driver task.
 func mockTask(name string, cfg map[string]any) *structs.Task {
-	return &structs.Task{Name: name, Driver: "mock", Config: mustConfig(cfg), Resources: &structs.Resources{CpuMhz: 20, MemoryMb: 16}}
+	return &structs.Task{Name: name, Driver: "mock", Config: drover.TaskConfig(cfg), Resources: &structs.Resources{CpuMhz: 20, MemoryMb: 16}}
 }
 
 func register(t *testing.T, srv *drover.Server, j *structs.Job) {

@@ -254,7 +254,7 @@ func TestShutdownLeavesTasksRunningForTheNextClient(t *testing.T) {
 	cli := startClient(t, cfg)
 
 	register(t, srv, job("web", "service", 1, mockTask("web", map[string]any{"run_for": "-1"})))
-	fnTask := &structs.Task{Name: "serve", Driver: "fn", Config: mustConfig(map[string]any{"func": "serve"}),
+	fnTask := &structs.Task{Name: "serve", Driver: "fn", Config: drover.TaskConfig(map[string]any{"func": "serve"}),
 		Resources: &structs.Resources{CpuMhz: 20, MemoryMb: 16}}
 	register(t, srv, job("fn", "service", 1, fnTask))
 	harness.WaitFor(t, srv, deadline, "both tasks to run", func() bool {

@@ -16,8 +16,6 @@ import (
 	"sync"
 	"time"
 
-	"google.golang.org/protobuf/types/known/structpb"
-
 	"github.com/droverhq/drover"
 	"github.com/droverhq/drover/driver"
 )
@@ -63,16 +61,13 @@ func run() error {
 	fmt.Printf("client registered; its countdown driver reports version %s\n",
 		cli.Node().Attributes["driver.countdown.version"])
 
-	cfg, err := structpb.NewStruct(map[string]any{"from": 3.0, "tick": "20ms"})
-	if err != nil {
-		return err
-	}
 	job := &drover.Job{
 		Id: "liftoff", Type: drover.JobTypeBatch,
 		TaskGroups: []*drover.TaskGroup{{
 			Name: "launch", Count: 1,
 			Tasks: []*drover.Task{{
-				Name: "count", Driver: "countdown", Config: cfg,
+				Name: "count", Driver: "countdown",
+				Config:    drover.TaskConfig(map[string]any{"from": 3, "tick": 20 * time.Millisecond}),
 				Resources: &drover.Resources{CpuMhz: 10, MemoryMb: 10},
 			}},
 		}},

@@ -17,8 +17,6 @@ import (
 	"sort"
 	"time"
 
-	"google.golang.org/protobuf/types/known/structpb"
-
 	"github.com/droverhq/drover"
 	"github.com/droverhq/drover/driver/fn"
 	"github.com/droverhq/drover/scheduler"
@@ -126,12 +124,11 @@ func run(out io.Writer) error {
 		}
 		tiers[cli.NodeID()] = tier
 	}
-	cfg, _ := structpb.NewStruct(map[string]any{"func": "serve"})
 	job := &drover.Job{
 		Id: "cache", Type: "by-tier", Meta: map[string]string{"tier": "gold"},
 		TaskGroups: []*drover.TaskGroup{{
 			Name: "shard", Count: 3,
-			Tasks: []*drover.Task{{Name: "serve", Driver: "fn", Config: cfg,
+			Tasks: []*drover.Task{{Name: "serve", Driver: "fn", Config: drover.TaskConfig(map[string]any{"func": "serve"}),
 				Resources: &drover.Resources{CpuMhz: 50, MemoryMb: 32}}},
 		}},
 	}

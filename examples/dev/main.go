@@ -16,8 +16,6 @@ import (
 	"strings"
 	"time"
 
-	"google.golang.org/protobuf/types/known/structpb"
-
 	"github.com/droverhq/drover"
 	"github.com/droverhq/drover/driver/fn"
 	"github.com/droverhq/drover/driver/rawexec"
@@ -106,7 +104,7 @@ func serviceJob() *drover.Job {
 			Name: "web", Count: 3,
 			Tasks: []*drover.Task{{
 				Name: "greet", Driver: "fn",
-				Config:    mustStruct(map[string]any{"func": "greeter"}),
+				Config:    drover.TaskConfig(map[string]any{"func": "greeter"}),
 				Resources: &drover.Resources{CpuMhz: 50, MemoryMb: 32},
 			}},
 		}},
@@ -120,19 +118,11 @@ func batchJob() *drover.Job {
 			Name: "report", Count: 1,
 			Tasks: []*drover.Task{{
 				Name: "uname", Driver: "raw_exec",
-				Config:    mustStruct(map[string]any{"command": "/bin/sh", "args": []any{"-c", "uname -a; echo done"}}),
+				Config:    drover.TaskConfig(map[string]any{"command": "/bin/sh", "args": []string{"-c", "uname -a; echo done"}}),
 				Resources: &drover.Resources{CpuMhz: 50, MemoryMb: 32},
 			}},
 		}},
 	}
-}
-
-func mustStruct(m map[string]any) *structpb.Struct {
-	s, err := structpb.NewStruct(m)
-	if err != nil {
-		panic(err) // the literals above are always valid
-	}
-	return s
 }
 
 // watch prints every allocation change until the service job has three

@@ -29,8 +29,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"google.golang.org/protobuf/types/known/structpb"
-
 	"github.com/droverhq/drover"
 	"github.com/droverhq/drover/driver/fn"
 )
@@ -177,13 +175,12 @@ func hello(_ context.Context, t *fn.Task) error {
 }
 
 func helloJob() *drover.Job {
-	cfg := &structpb.Struct{Fields: map[string]*structpb.Value{"func": structpb.NewStringValue("hello")}}
 	return &drover.Job{
 		Id: "hello", Type: drover.JobTypeBatch,
 		TaskGroups: []*drover.TaskGroup{{
 			Name: "greet", Count: 1,
 			Tasks: []*drover.Task{{
-				Name: "hello", Driver: "fn", Config: cfg,
+				Name: "hello", Driver: "fn", Config: drover.TaskConfig(map[string]any{"func": "hello"}),
 				Resources: &drover.Resources{CpuMhz: 10, MemoryMb: 10},
 			}},
 		}},

@@ -54,16 +54,13 @@ func ExampleClientOptions_fingerprinters() {
 		return
 	}
 	waitAlloc := func(status string) {
-		var index uint64
-		for ctx.Err() == nil {
-			allocs, _ := srv.Allocations(ctx, "", "cad", "")
+		for allocs := range srv.WatchAllocations(ctx, "", "cad") {
 			for _, a := range allocs {
 				if a.ClientStatus == status {
 					fmt.Printf("allocation %s on the licensed node: %v\n", status, a.NodeId == cli.NodeID())
 					return
 				}
 			}
-			index = srv.WaitForIndex(ctx, index)
 		}
 	}
 	waitAlloc(drover.AllocClientRunning)

@@ -64,25 +64,27 @@ func Example() {
 		return
 	}
 
-	// Block on the state index until both allocations run.
-	var index uint64
-	for {
-		allocs, _ := srv.Allocations(ctx, "default", "api", "")
-		running := 0
+	// Watch the job's allocations until both run.
+	up := func(allocs []*drover.Allocation) int { // allocations running
+		n := 0
 		for _, a := range allocs {
-			if a.ClientStatus == drover.AllocClientRunning {
-				running++
+			if a.ClientStatus == drover.AllocClientRunning && a.DesiredStatus == drover.AllocDesiredRun {
+				n++
 			}
 		}
-		if running == 2 {
+		return n
+	}
+	for allocs, err := range srv.WatchAllocations(ctx, "", "api") {
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		if up(allocs) == 2 {
 			fmt.Println("2 allocations running")
 			return
 		}
-		if index = srv.WaitForIndex(ctx, index); ctx.Err() != nil {
-			fmt.Println("timed out")
-			return
-		}
 	}
+	fmt.Println("timed out")
 	// Output: 2 allocations running
 }
 
@@ -351,4 +353,79 @@ func ExampleTaskConfig() {
 	// Output:
 	// map[args:[-c date] command:/bin/sh timeout:1m30s]
 	// 1 3
+}
+
+// An update is RegisterJob of a changed copy of the job; WatchAllocations
+// follows its allocations as the servers and the client act on it.
+func ExampleServer_WatchAllocations() {
+	dir, _ := os.MkdirTemp("", "drover-example-")
+	defer os.RemoveAll(dir)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	srv, err := drover.NewServer(drover.ServerOptions{DataDir: filepath.Join(dir, "server"), BindAddr: "127.0.0.1:0"})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer srv.Shutdown(context.Background())
+	cli, err := drover.NewClient(drover.ClientOptions{
+		DataDir: filepath.Join(dir, "client"), Servers: []string{srv.Addr()},
+		Functions: map[string]fn.Func{"serve": func(ctx context.Context, _ *fn.Task) error { <-ctx.Done(); return nil }},
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer cli.Shutdown(context.Background())
+	if err := srv.WaitForLeader(ctx); err != nil {
+		fmt.Println(err)
+		return
+	}
+
+	job := &drover.Job{
+		Id: "web", Type: drover.JobTypeService,
+		TaskGroups: []*drover.TaskGroup{{
+			Name: "g", Count: 1,
+			Tasks: []*drover.Task{{Name: "serve", Driver: "fn", Config: drover.TaskConfig(map[string]any{"func": "serve"}),
+				Resources: &drover.Resources{CpuMhz: 10, MemoryMb: 16}}},
+		}},
+	}
+	if _, err := srv.RegisterJob(ctx, job); err != nil {
+		fmt.Println(err)
+		return
+	}
+	up := func(allocs []*drover.Allocation) int { // allocations running
+		n := 0
+		for _, a := range allocs {
+			if a.ClientStatus == drover.AllocClientRunning && a.DesiredStatus == drover.AllocDesiredRun {
+				n++
+			}
+		}
+		return n
+	}
+	want := 1
+	for allocs, err := range srv.WatchAllocations(ctx, "", "web") {
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		if up(allocs) != want {
+			continue
+		}
+		fmt.Println(want, "running")
+		if want == 3 {
+			return
+		}
+		update := drover.CloneJob(job)
+		update.TaskGroups[0].Count = 3
+		if _, err := srv.RegisterJob(ctx, update); err != nil {
+			fmt.Println(err)
+			return
+		}
+		want = 3
+	}
+	fmt.Println("timed out")
+	// Output:
+	// 1 running
+	// 3 running
 }

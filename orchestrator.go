@@ -132,7 +132,7 @@ func InRegion(ctx context.Context, region string) context.Context {
 // Server is a running server agent. Its methods are what a host uses:
 // lifecycle (Ready, WaitForLeader, Shutdown, Leave, Reload), jobs
 // (RegisterJob, DeregisterJob, Job, Jobs), allocations, evaluations and
-// nodes (reads, node eligibility and drains),
+// nodes (reads, WatchAllocations, WatchJob, node eligibility and drains),
 // the cluster (Join, Members, RaftConfiguration, RemoveServer, the gossip
 // keyring, Backup, Restore, the scheduler configuration, GarbageCollect,
 // Events), ACLs, and the HTTP API (HTTPHandler, ListenHTTP). Every method

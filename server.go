@@ -73,7 +73,8 @@ func (s *Server) StateIndex() uint64 { return s.srv.StateIndex() }
 
 // WaitForIndex blocks until this server has applied a change past min, ctx
 // is done or the server shuts down, and returns the index seen. A loop of
-// WaitForIndex and reads is a blocking query.
+// WaitForIndex and reads is a blocking query; WatchAllocations and
+// WatchJob are that loop, written once.
 func (s *Server) WaitForIndex(ctx context.Context, min uint64) uint64 {
 	return s.srv.WaitForIndex(ctx, min)
 }

@@ -90,9 +90,7 @@ func run() error {
 
 // waitComplete waits for the job's allocation to complete.
 func waitComplete(ctx context.Context, srv *drover.Server, jobID string) (*drover.Allocation, error) {
-	var index uint64
-	for {
-		allocs, err := srv.Allocations(ctx, "", jobID, "")
+	for allocs, err := range srv.WatchAllocations(ctx, "", jobID) {
 		if err != nil {
 			return nil, err
 		}
@@ -104,11 +102,8 @@ func waitComplete(ctx context.Context, srv *drover.Server, jobID string) (*drove
 				return nil, fmt.Errorf("allocation failed: %s", a.ClientDescription)
 			}
 		}
-		index = srv.WaitForIndex(ctx, index)
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
 	}
+	return nil, ctx.Err()
 }
 
 // countdown is the custom driver. Its tasks are goroutines of the host,

@@ -136,9 +136,7 @@ func run(out io.Writer) error {
 		return err
 	}
 	fmt.Fprintln(out, `registered job "cache" of type "by-tier" for tier gold`)
-	var index uint64
-	for {
-		allocs, err := srv.Allocations(ctx, "", "cache", "")
+	for allocs, err := range srv.WatchAllocations(ctx, "", "cache") {
 		if err != nil {
 			return err
 		}
@@ -158,10 +156,8 @@ func run(out io.Writer) error {
 			}
 			return nil
 		}
-		if index = srv.WaitForIndex(ctx, index); ctx.Err() != nil {
-			return fmt.Errorf("waiting for placements: %w", ctx.Err())
-		}
 	}
+	return fmt.Errorf("waiting for placements: %w", ctx.Err())
 }
 
 // serve is the task: a Go function that runs until stopped.

@@ -147,9 +147,7 @@ func run(out io.Writer) error {
 	fmt.Fprintf(out, "register %q with the deploy token: accepted (evaluation %s)\n", job.Id, resp.EvalId[:8])
 
 	// The reader may watch the job it could not register.
-	var index uint64
-	for {
-		allocs, err := srv.Allocations(asReader, "", job.Id, "")
+	for allocs, err := range srv.WatchAllocations(asReader, "", job.Id) {
 		if err != nil {
 			return err
 		}
@@ -162,10 +160,8 @@ func run(out io.Writer) error {
 				return fmt.Errorf("allocation failed: %s", a.ClientDescription)
 			}
 		}
-		if index = srv.WaitForIndex(ctx, index); ctx.Err() != nil {
-			return ctx.Err()
-		}
 	}
+	return ctx.Err()
 }
 
 // hello is the job's task, a Go function run by the client's fn driver.

@@ -2,8 +2,11 @@ package drover
 
 import (
 	"context"
+	"io"
 	"os"
 	"time"
+
+	"github.com/droverhq/drover/client"
 )
 
 // NodeID is the client's node id, stable across restarts with the same
@@ -51,4 +54,29 @@ func (c *Client) Drain(ctx context.Context, deadline time.Duration) error {
 // new work again (it stays ineligible otherwise).
 func (c *Client) CancelDrain(ctx context.Context, markEligible bool) error {
 	return c.cli.CancelDrain(ctx, markEligible)
+}
+
+// Log streams of a task, as TaskLogs takes them.
+const (
+	StreamStdout = client.StreamStdout
+	StreamStderr = client.StreamStderr
+)
+
+// TaskLogs returns a reader of the output of a task of an allocation on
+// this client: stream is StreamStdout or StreamStderr. It reads what the
+// client kept (the rotated copies, oldest first, then the live file: see
+// the task's LogConfig) up to what is written when the reader reaches the
+// end. An allocation without a directory on this client, or a task that
+// is not one of its own, is ErrNotFound; a task that has not written yet
+// has an empty log. The caller closes the reader.
+func (c *Client) TaskLogs(allocID, task, stream string) (io.ReadCloser, error) {
+	return c.cli.TaskLogs(allocID, task, stream)
+}
+
+// FollowTaskLogs is TaskLogs that waits for more output at the end of the
+// log, as `nomad alloc logs -f` does, across rotations: its reader returns
+// io.EOF once the task has ended and everything it wrote was read, and
+// ctx's error once ctx is done. Close ends a Read that waits.
+func (c *Client) FollowTaskLogs(ctx context.Context, allocID, task, stream string) (io.ReadCloser, error) {
+	return c.cli.FollowTaskLogs(ctx, allocID, task, stream)
 }

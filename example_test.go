@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -428,4 +429,66 @@ func ExampleServer_WatchAllocations() {
 	// Output:
 	// 1 running
 	// 3 running
+}
+
+// A task's output is read from the client that ran it.
+func ExampleClient_TaskLogs() {
+	dir, _ := os.MkdirTemp("", "drover-example-")
+	defer os.RemoveAll(dir)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	srv, err := drover.NewServer(drover.ServerOptions{DataDir: filepath.Join(dir, "server"), BindAddr: "127.0.0.1:0"})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer srv.Shutdown(context.Background())
+	cli, err := drover.NewClient(drover.ClientOptions{
+		DataDir: filepath.Join(dir, "client"), Servers: []string{srv.Addr()},
+		Functions: map[string]fn.Func{"greet": func(_ context.Context, t *fn.Task) error {
+			_, err := fmt.Fprintln(t.Stdout, "hello from", t.TaskName)
+			return err
+		}},
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer cli.Shutdown(context.Background())
+	if err := srv.WaitForLeader(ctx); err != nil {
+		fmt.Println(err)
+		return
+	}
+	_, err = srv.RegisterJob(ctx, &drover.Job{
+		Id: "greeting", Type: drover.JobTypeBatch,
+		TaskGroups: []*drover.TaskGroup{{
+			Name: "g", Count: 1,
+			Tasks: []*drover.Task{{Name: "greet", Driver: "fn", Config: drover.TaskConfig(map[string]any{"func": "greet"}),
+				Resources: &drover.Resources{CpuMhz: 10, MemoryMb: 16}}},
+		}},
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for allocs, err := range srv.WatchAllocations(ctx, "", "greeting") {
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		if len(allocs) == 0 || allocs[0].ClientStatus != drover.AllocClientComplete {
+			continue
+		}
+		logs, err := cli.TaskLogs(allocs[0].Id, "greet", drover.StreamStdout)
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		defer logs.Close()
+		if _, err := io.Copy(os.Stdout, logs); err != nil {
+			fmt.Println(err)
+		}
+		return
+	}
+	// Output: hello from greet
 }

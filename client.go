@@ -28,9 +28,21 @@ func (c *Client) Done() <-chan struct{} { return c.cli.Done() }
 // ShutdownOnSignal). Its state is written to its DataDir and its tasks
 // keep running, to be reattached by the next client started on the same
 // DataDir; only the tasks of the default fn driver, which nothing else
-// could reattach to, are stopped. It is idempotent; ctx bounds the drain
-// and the stopping of tasks.
+// could reattach to, are stopped. A raw_exec or exec task therefore
+// outlives the host program unless ShutdownAndStopTasks is used instead.
+// It is idempotent; ctx bounds the drain.
 func (c *Client) Shutdown(ctx context.Context) error { return c.cli.Shutdown(ctx) }
+
+// ShutdownAndStopTasks is Shutdown that also stops every task the client
+// runs, whatever its driver, as a stop of its allocation would (the
+// task's kill signal, then SIGKILL past its kill timeout). Use it when
+// nothing will reattach to the tasks: a host that removes the client's
+// DataDir afterwards (a temporary directory, say), or whose tasks must not
+// outlive it. The servers find the node gone once its heartbeats stop, as
+// after Shutdown, and place its allocations elsewhere.
+func (c *Client) ShutdownAndStopTasks(ctx context.Context) error {
+	return c.cli.ShutdownAndStopTasks(ctx)
+}
 
 // ShutdownOnSignal stops the client in answer to sig: on SIGINT with
 // LeaveOnInterrupt, or SIGTERM with LeaveOnTerminate, the client leaves,

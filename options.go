@@ -469,7 +469,8 @@ type ClientOptions struct {
 	Drivers []driver.Driver
 	// Functions are registered on the default fn driver, by name. That
 	// driver belongs to the client, so its tasks stop when the client
-	// shuts down; tasks of other drivers keep running, to be reattached.
+	// shuts down; tasks of other drivers keep running, to be reattached,
+	// unless the client stops with Client.ShutdownAndStopTasks.
 	Functions map[string]fn.Func
 	// Fingerprinters add facts to the built-in fingerprint of the host.
 	// Their attributes are usable in constraints as ${attr.NAME}; those

@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -108,6 +109,8 @@ type Client struct {
 	ready        chan struct{}
 	done         chan struct{}
 	shutdownOnce sync.Once
+	// stopTasks: the shutdown stops every task (ShutdownAndStopTasks).
+	stopTasks atomic.Bool
 }
 
 // New fingerprints the host, restores what the client ran before a
@@ -273,17 +276,32 @@ func (c *Client) Done() <-chan struct{} { return c.done }
 
 // stopsOnShutdown reports whether tasks of the driver stop with the client.
 func (c *Client) stopsOnShutdown(driverName string) bool {
-	return slices.Contains(c.cfg.StopOnShutdown, driverName)
+	return c.stopTasks.Load() || slices.Contains(c.cfg.StopOnShutdown, driverName)
 }
 
 // Shutdown stops the client as a terminate signal would: with
 // LeaveOnTerminate and DrainOnShutdown set, the node drains first (see
 // ShutdownOnSignal). Its state is written to its data dir and its tasks
 // keep running, to be reattached by the next client started on the same
-// data dir; only tasks of StopOnShutdown drivers are stopped. It is
-// idempotent; ctx bounds the drain and the stopping of tasks.
+// data dir; only tasks of StopOnShutdown drivers are stopped
+// (ShutdownAndStopTasks stops them all). It is idempotent; ctx bounds the
+// drain.
 func (c *Client) Shutdown(ctx context.Context) error {
 	return c.ShutdownOnSignal(ctx, syscall.SIGTERM)
+}
+
+// ShutdownAndStopTasks is Shutdown that also stops every task the client
+// runs, whatever its driver, each as a stop of its allocation would: its
+// kill signal, then SIGKILL past its kill timeout. Use it when nothing
+// will reattach to the tasks: a host that removes the client's DataDir
+// afterwards, or one whose tasks must not outlive it. Their allocations
+// are not reported as stopped: the servers find the node gone once its
+// heartbeats stop, as after Shutdown, and place them elsewhere; a client
+// started again on the same DataDir starts again those the servers still
+// want on it. Called after a Shutdown has begun, it stops nothing more.
+func (c *Client) ShutdownAndStopTasks(ctx context.Context) error {
+	c.stopTasks.Store(true)
+	return c.Shutdown(ctx)
 }
 
 // ShutdownOnSignal stops the client in answer to sig: on SIGINT with

@@ -119,12 +119,18 @@ type countdownTask struct {
 	exit     *driver.Exit
 }
 
+// Exit implements driver.Exiting: the task table's WaitTask and
+// RemoveExited use it.
+func (t *countdownTask) Exit() *driver.Exit { return t.exit }
+
 // halt asks the task to end; it may be called any number of times.
 func (t *countdownTask) halt() { t.stopOnce.Do(func() { close(t.stop) }) }
 
 var _ driver.Driver = (*countdown)(nil)
 
-func newCountdown() *countdown { return &countdown{} }
+func newCountdown() *countdown {
+	return &countdown{tasks: driver.Tasks[*countdownTask]{Name: "countdown"}}
+}
 
 func (d *countdown) Name() string { return "countdown" }
 
@@ -182,11 +188,7 @@ func (d *countdown) StartTask(ctx context.Context, cfg *driver.TaskConfig) (*dri
 }
 
 func (d *countdown) WaitTask(ctx context.Context, id string) (<-chan *driver.ExitResult, error) {
-	t, err := d.tasks.Get(id)
-	if err != nil {
-		return nil, err
-	}
-	return t.exit.Wait(ctx), nil
+	return driver.WaitTask(ctx, &d.tasks, id)
 }
 
 func (d *countdown) StopTask(ctx context.Context, id string, _ time.Duration, _ string) error {
@@ -195,21 +197,11 @@ func (d *countdown) StopTask(ctx context.Context, id string, _ time.Duration, _ 
 		return err
 	}
 	t.halt()
-	select {
-	case <-t.exit.Done():
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return t.exit.Await(ctx)
 }
 
 func (d *countdown) DestroyTask(id string, force bool) error {
-	t, err := d.tasks.Remove(id, func(t *countdownTask) error {
-		if !force && t.exit.Result() == nil {
-			return driver.ErrTaskRunning
-		}
-		return nil
-	})
+	t, err := driver.RemoveExited(&d.tasks, id, force)
 	if err != nil {
 		return err
 	}

@@ -15,7 +15,8 @@ import (
 
 	"github.com/droverhq/drover"
 	"github.com/droverhq/drover/api"
-	"github.com/droverhq/drover/internal/testcluster"
+	"github.com/droverhq/drover/internal/testing/harness"
+	"github.com/droverhq/drover/internal/testing/testcluster"
 )
 
 // nomadFor serves srv's HTTP API and returns Nomad's Go client for it.
@@ -65,7 +66,7 @@ func TestNomadCLIAgainstAFollowerOfThreeServers(t *testing.T) {
 		CleanupDeadServers: true, LastContactThreshold: time.Second, MaxTrailingLogs: 500, ServerStabilizationTime: time.Second,
 	}, nil)
 	require.NoError(t, err)
-	waitUntil(t, 30*time.Second, "three healthy servers", func() bool {
+	harness.Eventually(t, 30*time.Second, "three healthy servers", func() bool {
 		h, _, err := n.Operator().AutopilotServerHealth(nil)
 		return err == nil && h.Healthy && len(h.Servers) == 3 && h.FailureTolerance == 1
 	})
@@ -86,7 +87,7 @@ func TestNomadCLIAgainstAFollowerOfThreeServers(t *testing.T) {
 	}
 	require.NotEmpty(t, target)
 	require.NoError(t, n.Operator().RaftTransferLeadershipByID(target, nil))
-	waitUntil(t, 30*time.Second, "the follower to lead", func() bool { return f.Server().IsLeader() })
+	harness.Eventually(t, 30*time.Second, "the follower to lead", func() bool { return f.Server().IsLeader() })
 	require.False(t, leader.Server().IsLeader())
 
 	// A server dies; force-leave (through another server) ejects it.
@@ -102,11 +103,11 @@ func TestNomadCLIAgainstAFollowerOfThreeServers(t *testing.T) {
 	}
 	victim.Stop()
 	o := nomadFor(t, other.Server())
-	waitUntil(t, 60*time.Second, "the pool to see the server fail", func() bool {
+	harness.Eventually(t, 60*time.Second, "the pool to see the server fail", func() bool {
 		return memberStatus(other.Server(), victim.Name+".global") == "failed"
 	})
 	require.NoError(t, o.Agent().ForceLeave(victim.Name))
-	waitUntil(t, 60*time.Second, "the dead server to leave the peer set", func() bool {
+	harness.Eventually(t, 60*time.Second, "the dead server to leave the peer set", func() bool {
 		cfg, err := o.Operator().RaftGetConfiguration(nil)
 		return err == nil && len(cfg.Servers) == 2
 	})

@@ -17,6 +17,7 @@ import (
 	"github.com/droverhq/drover"
 	"github.com/droverhq/drover/api"
 	"github.com/droverhq/drover/driver/rawexec"
+	"github.com/droverhq/drover/internal/testing/harness"
 	"github.com/droverhq/drover/structs"
 )
 
@@ -37,7 +38,7 @@ func TestClientServesItsOwnAllocations(t *testing.T) {
 	})
 	require.NoError(t, err)
 	defer cli.Shutdown(context.Background())
-	require.NoError(t, cli.WaitServerConnection(ctx))
+	require.NoError(t, drover.ClientOf(cli).WaitServerConnection(ctx))
 
 	job := &drover.Job{Id: "local", Type: structs.JobTypeService, TaskGroups: []*drover.TaskGroup{{
 		Name: "g", Count: 1, Tasks: []*drover.Task{{
@@ -49,10 +50,10 @@ func TestClientServesItsOwnAllocations(t *testing.T) {
 	require.NoError(t, err)
 	defer func() {
 		_, _ = srv.DeregisterJob(context.Background(), "default", "local", false)
-		waitUntil(t, time.Minute, "the allocation", func() bool { return cli.AllocationCount() == 0 || allStopped(srv) })
+		harness.Eventually(t, time.Minute, "the allocation", func() bool { return drover.ClientOf(cli).AllocationCount() == 0 || allStopped(srv) })
 	}()
 	var allocID string
-	waitUntil(t, time.Minute, "the allocation", func() bool {
+	harness.Eventually(t, time.Minute, "the allocation", func() bool {
 		allocs, _ := srv.Allocations(ctx, "default", "local", "")
 		for _, a := range allocs {
 			if a.ClientStatus == structs.AllocClientRunning {

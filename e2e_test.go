@@ -3,8 +3,6 @@ package drover_test
 import (
 	"context"
 	"errors"
-	"log/slog"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -12,84 +10,26 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/types/known/durationpb"
-	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/droverhq/drover"
 	"github.com/droverhq/drover/driver/mock"
 	"github.com/droverhq/drover/driver/rawexec"
 	"github.com/droverhq/drover/internal/leakcheck"
+	"github.com/droverhq/drover/internal/testing/harness"
 )
 
 func TestMain(m *testing.M) {
 	leakcheck.VerifyTestMain(m)
 }
 
-func testLogger(t *testing.T) *slog.Logger {
-	if os.Getenv("DROVER_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.DiscardHandler)
-}
-
-func startServer(t *testing.T, dir string) *drover.Server {
-	t.Helper()
-	srv, err := drover.NewServer(drover.ServerOptions{
-		DataDir:  dir,
-		BindAddr: "127.0.0.1:0",
-		Logger:   testLogger(t).With("test", t.Name()),
-	})
-	require.NoError(t, err)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	require.NoError(t, srv.WaitForLeader(ctx))
-	return srv
-}
-
-func startClient(t *testing.T, dir string, srv *drover.Server) *drover.Client {
-	t.Helper()
-	cli, err := drover.NewClient(drover.ClientOptions{
+// clientOptions are the options of the tests' client: mock and raw_exec
+// drivers, registering with srv.
+func clientOptions(dir string, srv *drover.Server) drover.ClientOptions {
+	return drover.ClientOptions{
 		DataDir: dir,
 		Servers: []string{srv.Addr()},
 		Drivers: []drover.Driver{mock.New(nil), rawexec.New(nil)},
-		Logger:  testLogger(t).With("test", t.Name()),
-	})
-	require.NoError(t, err)
-	select {
-	case <-cli.Ready():
-	case <-time.After(20 * time.Second):
-		t.Fatal("client did not register")
 	}
-	return cli
-}
-
-func shutdown(t *testing.T, agents ...interface{ Shutdown(context.Context) error }) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	for _, a := range agents {
-		require.NoError(t, a.Shutdown(ctx))
-	}
-}
-
-// waitFor re-checks cond after every state change until it holds or the
-// deadline passes.
-func waitFor(t *testing.T, srv *drover.Server, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	var index uint64
-	for !cond() {
-		if ctx.Err() != nil {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		index = srv.WaitForIndex(ctx, index)
-	}
-}
-
-func cfg(t *testing.T, m map[string]any) *structpb.Struct {
-	s, err := structpb.NewStruct(m)
-	require.NoError(t, err)
-	return s
 }
 
 func serviceJob(t *testing.T, id string, count int32) *drover.Job {
@@ -99,7 +39,7 @@ func serviceJob(t *testing.T, id string, count int32) *drover.Job {
 			Name: "api", Count: count,
 			Tasks: []*drover.Task{{
 				Name: "server", Driver: "mock",
-				Config:    cfg(t, map[string]any{"run_for": "-1"}),
+				Config:    drover.TaskConfig(map[string]any{"run_for": "-1"}),
 				Resources: &drover.Resources{CpuMhz: 20, MemoryMb: 16},
 			}},
 		}},
@@ -118,8 +58,8 @@ func allocsByStatus(t *testing.T, srv *drover.Server, jobID string) map[string]i
 
 func TestEndToEndJobRunsAndSurvivesServerRestart(t *testing.T) {
 	dir := t.TempDir()
-	srv := startServer(t, filepath.Join(dir, "server"))
-	cli := startClient(t, filepath.Join(dir, "client"), srv)
+	srv := harness.StartServer(t, drover.ServerOptions{DataDir: filepath.Join(dir, "server")})
+	cli := harness.StartClient(t, clientOptions(filepath.Join(dir, "client"), srv))
 	ctx := context.Background()
 
 	nodes, err := srv.Nodes(ctx)
@@ -132,7 +72,7 @@ func TestEndToEndJobRunsAndSurvivesServerRestart(t *testing.T) {
 
 	resp, err := srv.RegisterJob(ctx, serviceJob(t, "web", 3))
 	require.NoError(t, err)
-	waitFor(t, srv, 30*time.Second, "3 running allocations", func() bool {
+	harness.WaitFor(t, srv, 30*time.Second, "3 running allocations", func() bool {
 		return allocsByStatus(t, srv, "web")["running"] == 3
 	})
 	eval, err := srv.Evaluation(ctx, resp.EvalId)
@@ -147,9 +87,9 @@ func TestEndToEndJobRunsAndSurvivesServerRestart(t *testing.T) {
 	beforeIndex := srv.StateIndex()
 
 	// Stop both agents, then bring the server back on the same data dir.
-	shutdown(t, cli, srv)
-	srv = startServer(t, filepath.Join(dir, "server"))
-	defer shutdown(t, srv)
+	harness.Shutdown(t, cli, srv)
+	srv = harness.StartServer(t, drover.ServerOptions{DataDir: filepath.Join(dir, "server")})
+	defer harness.Shutdown(t, srv)
 
 	require.GreaterOrEqual(t, srv.StateIndex(), beforeIndex)
 	job, err = srv.Job(ctx, "", "web")
@@ -173,9 +113,9 @@ func TestEndToEndJobRunsAndSurvivesServerRestart(t *testing.T) {
 
 func TestTaskExitCodeReportedAsFailure(t *testing.T) {
 	dir := t.TempDir()
-	srv := startServer(t, filepath.Join(dir, "server"))
-	cli := startClient(t, filepath.Join(dir, "client"), srv)
-	defer shutdown(t, cli, srv)
+	srv := harness.StartServer(t, drover.ServerOptions{DataDir: filepath.Join(dir, "server")})
+	cli := harness.StartClient(t, clientOptions(filepath.Join(dir, "client"), srv))
+	defer harness.Shutdown(t, cli, srv)
 
 	job := &drover.Job{
 		Id: "fails", Type: "batch",
@@ -186,14 +126,14 @@ func TestTaskExitCodeReportedAsFailure(t *testing.T) {
 			},
 			Tasks: []*drover.Task{{
 				Name: "sh", Driver: "raw_exec",
-				Config:    cfg(t, map[string]any{"command": "/bin/sh", "args": []any{"-c", "exit 3"}}),
+				Config:    drover.TaskConfig(map[string]any{"command": "/bin/sh", "args": []any{"-c", "exit 3"}}),
 				Resources: &drover.Resources{CpuMhz: 20, MemoryMb: 16},
 			}},
 		}},
 	}
 	_, err := srv.RegisterJob(context.Background(), job)
 	require.NoError(t, err)
-	waitFor(t, srv, 30*time.Second, "a failed allocation", func() bool {
+	harness.WaitFor(t, srv, 30*time.Second, "a failed allocation", func() bool {
 		return allocsByStatus(t, srv, "fails")["failed"] == 1
 	})
 	allocs, err := srv.Allocations(context.Background(), "", "fails", "")
@@ -213,8 +153,8 @@ func TestTaskExitCodeReportedAsFailure(t *testing.T) {
 
 func TestInvalidJobRejectedWhole(t *testing.T) {
 	dir := t.TempDir()
-	srv := startServer(t, filepath.Join(dir, "server"))
-	defer shutdown(t, srv)
+	srv := harness.StartServer(t, drover.ServerOptions{DataDir: filepath.Join(dir, "server")})
+	defer harness.Shutdown(t, srv)
 	index := srv.StateIndex()
 
 	job := &drover.Job{
@@ -243,16 +183,16 @@ func TestInvalidJobRejectedWhole(t *testing.T) {
 
 func TestUnplaceableJobProducesBlockedEvaluation(t *testing.T) {
 	dir := t.TempDir()
-	srv := startServer(t, filepath.Join(dir, "server"))
-	cli := startClient(t, filepath.Join(dir, "client"), srv)
-	defer shutdown(t, cli, srv)
+	srv := harness.StartServer(t, drover.ServerOptions{DataDir: filepath.Join(dir, "server")})
+	cli := harness.StartClient(t, clientOptions(filepath.Join(dir, "client"), srv))
+	defer harness.Shutdown(t, cli, srv)
 	ctx := context.Background()
 
 	job := serviceJob(t, "huge", 1)
 	job.TaskGroups[0].Tasks[0].Resources.MemoryMb = 1 << 40
 	resp, err := srv.RegisterJob(ctx, job)
 	require.NoError(t, err)
-	waitFor(t, srv, 30*time.Second, "the evaluation to complete", func() bool {
+	harness.WaitFor(t, srv, 30*time.Second, "the evaluation to complete", func() bool {
 		e, err := srv.Evaluation(ctx, resp.EvalId)
 		return err == nil && e.Status == "complete"
 	})
@@ -270,7 +210,7 @@ func TestUnplaceableJobProducesBlockedEvaluation(t *testing.T) {
 	job2.Datacenters = []string{"dc9"}
 	resp2, err := srv.RegisterJob(ctx, job2)
 	require.NoError(t, err)
-	waitFor(t, srv, 30*time.Second, "the evaluation to complete", func() bool {
+	harness.WaitFor(t, srv, 30*time.Second, "the evaluation to complete", func() bool {
 		e, err := srv.Evaluation(ctx, resp2.EvalId)
 		return err == nil && e.Status == "complete"
 	})
@@ -281,10 +221,10 @@ func TestUnplaceableJobProducesBlockedEvaluation(t *testing.T) {
 
 func TestShutdownIsIdempotent(t *testing.T) {
 	dir := t.TempDir()
-	srv := startServer(t, filepath.Join(dir, "server"))
-	cli := startClient(t, filepath.Join(dir, "client"), srv)
-	shutdown(t, cli, srv)
-	shutdown(t, cli, srv)
+	srv := harness.StartServer(t, drover.ServerOptions{DataDir: filepath.Join(dir, "server")})
+	cli := harness.StartClient(t, clientOptions(filepath.Join(dir, "client"), srv))
+	harness.Shutdown(t, cli, srv)
+	harness.Shutdown(t, cli, srv)
 	select {
 	case <-srv.Done():
 	default:
@@ -298,22 +238,22 @@ func TestShutdownIsIdempotent(t *testing.T) {
 func TestMetricsGoToTheHostsRegistry(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	srv, err := drover.NewServer(drover.ServerOptions{
-		DataDir: t.TempDir(), BindAddr: "127.0.0.1:0", Registerer: reg, Logger: testLogger(t),
+		DataDir: t.TempDir(), BindAddr: "127.0.0.1:0", Registerer: reg, Logger: harness.Logger(t),
 	})
 	require.NoError(t, err)
-	defer shutdown(t, srv)
+	defer harness.Shutdown(t, srv)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	require.NoError(t, srv.WaitForLeader(ctx))
 	cli, err := drover.NewClient(drover.ClientOptions{
 		DataDir: t.TempDir(), Servers: []string{srv.Addr()}, Registerer: reg,
-		Drivers: []drover.Driver{mock.New(nil)}, Logger: testLogger(t),
+		Drivers: []drover.Driver{mock.New(nil)}, Logger: harness.Logger(t),
 	})
 	require.NoError(t, err)
-	defer shutdown(t, cli)
+	defer harness.Shutdown(t, cli)
 	_, err = srv.RegisterJob(ctx, serviceJob(t, "m", 1))
 	require.NoError(t, err)
-	waitFor(t, srv, 30*time.Second, "a running allocation", func() bool {
+	harness.WaitFor(t, srv, 30*time.Second, "a running allocation", func() bool {
 		return allocsByStatus(t, srv, "m")["running"] == 1
 	})
 
@@ -338,14 +278,14 @@ func TestMetricsGoToTheHostsRegistry(t *testing.T) {
 
 func TestClientKeepsItsIdentityAcrossRestarts(t *testing.T) {
 	dir := t.TempDir()
-	srv := startServer(t, filepath.Join(dir, "server"))
-	defer shutdown(t, srv)
-	cli := startClient(t, filepath.Join(dir, "client"), srv)
+	srv := harness.StartServer(t, drover.ServerOptions{DataDir: filepath.Join(dir, "server")})
+	defer harness.Shutdown(t, srv)
+	cli := harness.StartClient(t, clientOptions(filepath.Join(dir, "client"), srv))
 	id := cli.NodeID()
-	shutdown(t, cli)
+	harness.Shutdown(t, cli)
 
-	cli = startClient(t, filepath.Join(dir, "client"), srv)
-	defer shutdown(t, cli)
+	cli = harness.StartClient(t, clientOptions(filepath.Join(dir, "client"), srv))
+	defer harness.Shutdown(t, cli)
 	require.Equal(t, id, cli.NodeID())
 	nodes, err := srv.Nodes(context.Background())
 	require.NoError(t, err)
@@ -354,9 +294,9 @@ func TestClientKeepsItsIdentityAcrossRestarts(t *testing.T) {
 
 func TestServerShutdownDoesNotWaitForBlockedClients(t *testing.T) {
 	dir := t.TempDir()
-	srv := startServer(t, filepath.Join(dir, "server"))
-	cli := startClient(t, filepath.Join(dir, "client"), srv)
-	defer shutdown(t, cli)
+	srv := harness.StartServer(t, drover.ServerOptions{DataDir: filepath.Join(dir, "server")})
+	cli := harness.StartClient(t, clientOptions(filepath.Join(dir, "client"), srv))
+	defer harness.Shutdown(t, cli)
 
 	// The client long-polls its allocations for up to 30 s at a time; the
 	// server must end those calls rather than wait them out.
@@ -368,19 +308,19 @@ func TestServerShutdownDoesNotWaitForBlockedClients(t *testing.T) {
 
 func TestDeregisterStopsTheJobsTasks(t *testing.T) {
 	dir := t.TempDir()
-	srv := startServer(t, filepath.Join(dir, "server"))
-	cli := startClient(t, filepath.Join(dir, "client"), srv)
-	defer shutdown(t, cli, srv)
+	srv := harness.StartServer(t, drover.ServerOptions{DataDir: filepath.Join(dir, "server")})
+	cli := harness.StartClient(t, clientOptions(filepath.Join(dir, "client"), srv))
+	defer harness.Shutdown(t, cli, srv)
 	ctx := context.Background()
 
 	_, err := srv.RegisterJob(ctx, serviceJob(t, "web", 2))
 	require.NoError(t, err)
-	waitFor(t, srv, 30*time.Second, "2 running allocations", func() bool {
+	harness.WaitFor(t, srv, 30*time.Second, "2 running allocations", func() bool {
 		return allocsByStatus(t, srv, "web")["running"] == 2
 	})
 	_, err = srv.DeregisterJob(ctx, "", "web", false)
 	require.NoError(t, err)
-	waitFor(t, srv, 30*time.Second, "the client to stop both tasks", func() bool {
+	harness.WaitFor(t, srv, 30*time.Second, "the client to stop both tasks", func() bool {
 		return allocsByStatus(t, srv, "web")["complete"] == 2
 	})
 	job, err := srv.Job(ctx, "", "web")

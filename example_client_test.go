@@ -7,8 +7,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"google.golang.org/protobuf/types/known/structpb"
-
 	"github.com/droverhq/drover"
 	"github.com/droverhq/drover/driver/fn"
 	"github.com/droverhq/drover/fingerprint"
@@ -45,38 +43,34 @@ func ExampleClientOptions_fingerprinters() {
 	defer cli.Shutdown(context.Background())
 	<-cli.Ready()
 
-	config, _ := structpb.NewStruct(map[string]any{"func": "cad"})
 	_, err = srv.RegisterJob(ctx, &drover.Job{
 		Id:          "cad",
 		Constraints: []*drover.Constraint{{LTarget: "${attr.licence.cad}", Operand: "=", RTarget: "enterprise"}},
 		TaskGroups: []*drover.TaskGroup{{Name: "g", Count: 1, Tasks: []*drover.Task{{
-			Name: "cad", Driver: "fn", Config: config, Resources: &drover.Resources{CpuMhz: 10, MemoryMb: 16}}}}},
+			Name: "cad", Driver: "fn", Config: drover.TaskConfig(map[string]any{"func": "cad"}), Resources: &drover.Resources{CpuMhz: 10, MemoryMb: 16}}}}},
 	})
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
 	waitAlloc := func(status string) {
-		var index uint64
-		for ctx.Err() == nil {
-			allocs, _ := srv.Allocations(ctx, "", "cad", "")
+		for allocs := range srv.WatchAllocations(ctx, "", "cad") {
 			for _, a := range allocs {
 				if a.ClientStatus == status {
 					fmt.Printf("allocation %s on the licensed node: %v\n", status, a.NodeId == cli.NodeID())
 					return
 				}
 			}
-			index = srv.WaitForIndex(ctx, index)
 		}
 	}
-	waitAlloc("running")
+	waitAlloc(drover.AllocClientRunning)
 
 	// With no other node to take it, a drain stops the work.
 	if err := cli.Drain(ctx, 0); err != nil {
 		fmt.Println(err)
 		return
 	}
-	waitAlloc("complete")
+	waitAlloc(drover.AllocClientComplete)
 	// Output:
 	// allocation running on the licensed node: true
 	// allocation complete on the licensed node: true

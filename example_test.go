@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/droverhq/drover"
 	"github.com/droverhq/drover/driver/fn"
@@ -52,12 +52,11 @@ func Example() {
 	}
 	defer cli.Shutdown(context.Background())
 
-	config, _ := structpb.NewStruct(map[string]any{"func": "serve"})
 	_, err = srv.RegisterJob(ctx, &drover.Job{
 		Id: "api",
 		TaskGroups: []*drover.TaskGroup{{
 			Name: "web", Count: 2,
-			Tasks: []*drover.Task{{Name: "serve", Driver: "fn", Config: config,
+			Tasks: []*drover.Task{{Name: "serve", Driver: "fn", Config: drover.TaskConfig(map[string]any{"func": "serve"}),
 				Resources: &drover.Resources{CpuMhz: 10, MemoryMb: 16}}},
 		}},
 	})
@@ -66,25 +65,27 @@ func Example() {
 		return
 	}
 
-	// Block on the state index until both allocations run.
-	var index uint64
-	for {
-		allocs, _ := srv.Allocations(ctx, "default", "api", "")
-		running := 0
+	// Watch the job's allocations until both run.
+	up := func(allocs []*drover.Allocation) int { // allocations running
+		n := 0
 		for _, a := range allocs {
-			if a.ClientStatus == "running" {
-				running++
+			if a.ClientStatus == drover.AllocClientRunning && a.DesiredStatus == drover.AllocDesiredRun {
+				n++
 			}
 		}
-		if running == 2 {
+		return n
+	}
+	for allocs, err := range srv.WatchAllocations(ctx, "", "api") {
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		if up(allocs) == 2 {
 			fmt.Println("2 allocations running")
 			return
 		}
-		if index = srv.WaitForIndex(ctx, index); ctx.Err() != nil {
-			fmt.Println("timed out")
-			return
-		}
 	}
+	fmt.Println("timed out")
 	// Output: 2 allocations running
 }
 
@@ -266,7 +267,7 @@ func (everywhere) Schedule(st scheduler.State, in scheduler.Input) (*scheduler.D
 		return d, nil
 	}
 	for _, n := range st.Nodes() {
-		if n.Status != structs.NodeStatusReady {
+		if n.Status != drover.NodeStatusReady {
 			continue
 		}
 		d.Plan = &structs.Plan{EvalId: in.Eval.Id, Priority: in.Eval.Priority, Job: job, SnapshotIndex: st.Index()}
@@ -322,4 +323,172 @@ func ExampleInRegion() {
 	}
 	jobs, _ := srv.Jobs(drover.InRegion(ctx, "west"), "", "")
 	fmt.Println(len(jobs))
+}
+
+// A task's driver configuration is written as plain Go values; an update
+// is RegisterJob of a changed copy of the job.
+func ExampleTaskConfig() {
+	job := &drover.Job{
+		Id: "report", Type: drover.JobTypeBatch,
+		TaskGroups: []*drover.TaskGroup{{
+			Name: "g", Count: 1,
+			Tasks: []*drover.Task{{
+				Name: "report", Driver: "raw_exec",
+				Config: drover.TaskConfig(map[string]any{
+					"command": "/bin/sh",
+					"args":    []string{"-c", "date"},
+					"timeout": 90 * time.Second,
+				}),
+				KillTimeout: drover.Duration(10 * time.Second),
+				Resources:   &drover.Resources{CpuMhz: 50, MemoryMb: 32},
+			}},
+		}},
+	}
+	fmt.Println(job.TaskGroups[0].Tasks[0].Config.AsMap())
+
+	// To update a job, change a copy (a job read from a server is shared
+	// with its state) and register it again.
+	update := drover.CloneJob(job)
+	update.TaskGroups[0].Count = 3
+	fmt.Println(job.TaskGroups[0].Count, update.TaskGroups[0].Count)
+	// Output:
+	// map[args:[-c date] command:/bin/sh timeout:1m30s]
+	// 1 3
+}
+
+// An update is RegisterJob of a changed copy of the job; WatchAllocations
+// follows its allocations as the servers and the client act on it.
+func ExampleServer_WatchAllocations() {
+	dir, _ := os.MkdirTemp("", "drover-example-")
+	defer os.RemoveAll(dir)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	srv, err := drover.NewServer(drover.ServerOptions{DataDir: filepath.Join(dir, "server"), BindAddr: "127.0.0.1:0"})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer srv.Shutdown(context.Background())
+	cli, err := drover.NewClient(drover.ClientOptions{
+		DataDir: filepath.Join(dir, "client"), Servers: []string{srv.Addr()},
+		Functions: map[string]fn.Func{"serve": func(ctx context.Context, _ *fn.Task) error { <-ctx.Done(); return nil }},
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer cli.Shutdown(context.Background())
+	if err := srv.WaitForLeader(ctx); err != nil {
+		fmt.Println(err)
+		return
+	}
+
+	job := &drover.Job{
+		Id: "web", Type: drover.JobTypeService,
+		TaskGroups: []*drover.TaskGroup{{
+			Name: "g", Count: 1,
+			Tasks: []*drover.Task{{Name: "serve", Driver: "fn", Config: drover.TaskConfig(map[string]any{"func": "serve"}),
+				Resources: &drover.Resources{CpuMhz: 10, MemoryMb: 16}}},
+		}},
+	}
+	if _, err := srv.RegisterJob(ctx, job); err != nil {
+		fmt.Println(err)
+		return
+	}
+	up := func(allocs []*drover.Allocation) int { // allocations running
+		n := 0
+		for _, a := range allocs {
+			if a.ClientStatus == drover.AllocClientRunning && a.DesiredStatus == drover.AllocDesiredRun {
+				n++
+			}
+		}
+		return n
+	}
+	want := 1
+	for allocs, err := range srv.WatchAllocations(ctx, "", "web") {
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		if up(allocs) != want {
+			continue
+		}
+		fmt.Println(want, "running")
+		if want == 3 {
+			return
+		}
+		update := drover.CloneJob(job)
+		update.TaskGroups[0].Count = 3
+		if _, err := srv.RegisterJob(ctx, update); err != nil {
+			fmt.Println(err)
+			return
+		}
+		want = 3
+	}
+	fmt.Println("timed out")
+	// Output:
+	// 1 running
+	// 3 running
+}
+
+// A task's output is read from the client that ran it.
+func ExampleClient_TaskLogs() {
+	dir, _ := os.MkdirTemp("", "drover-example-")
+	defer os.RemoveAll(dir)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	srv, err := drover.NewServer(drover.ServerOptions{DataDir: filepath.Join(dir, "server"), BindAddr: "127.0.0.1:0"})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer srv.Shutdown(context.Background())
+	cli, err := drover.NewClient(drover.ClientOptions{
+		DataDir: filepath.Join(dir, "client"), Servers: []string{srv.Addr()},
+		Functions: map[string]fn.Func{"greet": func(_ context.Context, t *fn.Task) error {
+			_, err := fmt.Fprintln(t.Stdout, "hello from", t.TaskName)
+			return err
+		}},
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer cli.Shutdown(context.Background())
+	if err := srv.WaitForLeader(ctx); err != nil {
+		fmt.Println(err)
+		return
+	}
+	_, err = srv.RegisterJob(ctx, &drover.Job{
+		Id: "greeting", Type: drover.JobTypeBatch,
+		TaskGroups: []*drover.TaskGroup{{
+			Name: "g", Count: 1,
+			Tasks: []*drover.Task{{Name: "greet", Driver: "fn", Config: drover.TaskConfig(map[string]any{"func": "greet"}),
+				Resources: &drover.Resources{CpuMhz: 10, MemoryMb: 16}}},
+		}},
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for allocs, err := range srv.WatchAllocations(ctx, "", "greeting") {
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		if len(allocs) == 0 || allocs[0].ClientStatus != drover.AllocClientComplete {
+			continue
+		}
+		logs, err := cli.TaskLogs(allocs[0].Id, "greet", drover.StreamStdout)
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		defer logs.Close()
+		if _, err := io.Copy(os.Stdout, logs); err != nil {
+			fmt.Println(err)
+		}
+		return
+	}
+	// Output: hello from greet
 }

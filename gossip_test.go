@@ -13,7 +13,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/droverhq/drover"
-	"github.com/droverhq/drover/internal/testcluster"
+	"github.com/droverhq/drover/internal/testing/harness"
+	"github.com/droverhq/drover/internal/testing/testcluster"
 )
 
 func gossipKey(t *testing.T) string {
@@ -77,7 +78,7 @@ func TestLeaveAndRejoinAfterLeave(t *testing.T) {
 	leaving := c.Member(2)
 	require.NoError(t, leaving.Server().Leave(ctx))
 	leaving.Stop()
-	waitUntil(t, 30*time.Second, "server-2 to be out of the peer set and gossip", func() bool {
+	harness.Eventually(t, 30*time.Second, "server-2 to be out of the peer set and gossip", func() bool {
 		l := c.Leader()
 		if l == nil {
 			return false
@@ -102,7 +103,7 @@ func TestLeaveAndRejoinAfterLeave(t *testing.T) {
 	leaving.Stop()
 	rejoin[2] = true
 	require.NoError(t, leaving.Start())
-	waitUntil(t, 60*time.Second, "server-2 to rejoin", func() bool {
+	harness.Eventually(t, 60*time.Second, "server-2 to rejoin", func() bool {
 		l := c.Leader()
 		if l == nil {
 			return false
@@ -132,7 +133,7 @@ func TestKilledServerIsReapedAfterTheThreshold(t *testing.T) {
 		}
 	}
 	victim.Stop() // no leave: the pool sees it fail
-	waitUntil(t, 60*time.Second, "the dead server to be reaped", func() bool {
+	harness.Eventually(t, 60*time.Second, "the dead server to be reaped", func() bool {
 		l := c.Leader()
 		if l == nil {
 			return false
@@ -224,7 +225,7 @@ func TestGossipKeyRotationOnALiveCluster(t *testing.T) {
 	m := c.Member(2)
 	m.Stop()
 	require.NoError(t, m.Start())
-	waitUntil(t, 30*time.Second, "the restarted server to be alive in the pool", func() bool {
+	harness.Eventually(t, 30*time.Second, "the restarted server to be alive in the pool", func() bool {
 		if memberStatus(leader.Server(), m.Name+".global") != "alive" {
 			return false
 		}
@@ -273,7 +274,7 @@ func TestTwoRegionsShareNothingButForwardCalls(t *testing.T) {
 			}
 		}
 	})
-	waitUntil(t, 30*time.Second, "every server to see both regions", func() bool {
+	harness.Eventually(t, 30*time.Second, "every server to see both regions", func() bool {
 		ok := true
 		for _, c := range []*testcluster.Cluster{a, b} {
 			for _, m := range c.Members() {
@@ -318,7 +319,7 @@ func TestTwoRegionsShareNothingButForwardCalls(t *testing.T) {
 	require.Equal(t, "westward", stubs[0].ID)
 	// Its summary comes from west too: west has no client, so its
 	// allocation stays queued.
-	waitUntil(t, 30*time.Second, "west's summary to show the queued allocation", func() bool {
+	harness.Eventually(t, 30*time.Second, "west's summary to show the queued allocation", func() bool {
 		stubs, _, err := nc.Jobs().List(nil)
 		return err == nil && len(stubs) == 1 && stubs[0].JobSummary.Summary["g"].Queued == 1
 	})

@@ -12,7 +12,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/droverhq/drover"
-	"github.com/droverhq/drover/internal/testcluster"
+	"github.com/droverhq/drover/internal/testing/harness"
+	"github.com/droverhq/drover/internal/testing/testcluster"
 )
 
 // syncBuffer is a log sink the servers write to concurrently.
@@ -68,7 +69,7 @@ func TestMismatchedBootstrapExpectIsReportedNotBootstrapped(t *testing.T) {
 			}
 		},
 	})
-	waitUntil(t, 30*time.Second, "the mismatch to be reported", func() bool {
+	harness.Eventually(t, 30*time.Second, "the mismatch to be reported", func() bool {
 		return strings.Contains(logs.String(), "peer expects a different number of servers")
 	})
 	// Two servers expecting three never bootstrap with the one expecting five.
@@ -115,7 +116,7 @@ func TestRejoiningPartitionedServerDoesNotDeposeTheLeader(t *testing.T) {
 	require.LessOrEqual(t, isolatedTerm, leaderTerm, "the cut-off server did not move to a higher term")
 
 	f.Rejoin()
-	waitUntil(t, 30*time.Second, "the follower to follow the leader again", func() bool {
+	harness.Eventually(t, 30*time.Second, "the follower to follow the leader again", func() bool {
 		return f.Server().LeaderAddr() == l.Addr
 	})
 	require.True(t, l.Server().IsLeader(), "the leader kept its place")

@@ -13,7 +13,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/droverhq/drover"
-	"github.com/droverhq/drover/internal/testcluster"
+	"github.com/droverhq/drover/internal/testing/harness"
+	"github.com/droverhq/drover/internal/testing/testcluster"
 )
 
 // simNode is a simulated client: it registers and heartbeats through any
@@ -63,7 +64,7 @@ func TestLeaderFailoverOnThreeServersMarksNoneOfAThousandNodesDown(t *testing.T)
 	ttls := make([]time.Duration, nodes)
 	for i := range ids {
 		ids[i] = fmt.Sprintf("sim-%04d", i)
-		resp, err := pick().RegisterNode(ctx, simNode(ids[i]))
+		resp, err := drover.ServerOf(pick()).RegisterNode(ctx, simNode(ids[i]))
 		require.NoError(t, err)
 		ttls[i] = time.Duration(resp.HeartbeatTtlMs) * time.Millisecond
 	}
@@ -84,7 +85,7 @@ func TestLeaderFailoverOnThreeServersMarksNoneOfAThousandNodesDown(t *testing.T)
 				case <-tm.C:
 				}
 				hctx, hcancel := context.WithTimeout(simCtx, 2*time.Second)
-				resp, err := pick().Heartbeat(hctx, ids[i], ids[i]+"-secret")
+				resp, err := drover.ServerOf(pick()).Heartbeat(hctx, ids[i], ids[i]+"-secret")
 				hcancel()
 				if err != nil {
 					wait = 200 * time.Millisecond
@@ -98,7 +99,7 @@ func TestLeaderFailoverOnThreeServersMarksNoneOfAThousandNodesDown(t *testing.T)
 	defer func() { stopSim(); wg.Wait() }()
 
 	// Everyone heartbeats, then the leader dies (no leave).
-	waitUntil(t, 60*time.Second, "every node to heartbeat", func() bool {
+	harness.Eventually(t, 60*time.Second, "every node to heartbeat", func() bool {
 		for i := range beats {
 			if beats[i].Load() == 0 {
 				return false
@@ -115,7 +116,7 @@ func TestLeaderFailoverOnThreeServersMarksNoneOfAThousandNodesDown(t *testing.T)
 	}
 	// Each node outlives several TTLs it was told before the election,
 	// heartbeating through the survivors.
-	waitUntil(t, 90*time.Second, "every node to heartbeat three times through the new leader", func() bool {
+	harness.Eventually(t, 90*time.Second, "every node to heartbeat three times through the new leader", func() bool {
 		for i := range beats {
 			if beats[i].Load() < before[i]+3 {
 				return false

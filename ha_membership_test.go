@@ -8,13 +8,14 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/droverhq/drover"
-	"github.com/droverhq/drover/internal/testcluster"
+	"github.com/droverhq/drover/internal/testing/harness"
+	"github.com/droverhq/drover/internal/testing/testcluster"
 )
 
 func waitRoles(t *testing.T, ctx context.Context, c *testcluster.Cluster, want map[string]string) {
 	t.Helper()
 	var got map[string]string
-	waitUntil(t, 30*time.Second, "the raft configuration to settle", func() bool {
+	harness.Eventually(t, 30*time.Second, "the raft configuration to settle", func() bool {
 		l := c.Leader()
 		if l == nil {
 			return false
@@ -62,7 +63,7 @@ func TestServersJoinLeaveAndAreRemoved(t *testing.T) {
 	learner, err := c.AddServer(func(o *drover.ServerOptions) { o.NonVotingServer = true })
 	require.NoError(t, err)
 	waitRoles(t, ctx, c, map[string]string{"server-0": "voter", "server-1": "voter", "server-2": "voter", "server-3": "voter", "server-4": "learner"})
-	waitUntil(t, 30*time.Second, "the learner to replicate", func() bool {
+	harness.Eventually(t, 30*time.Second, "the learner to replicate", func() bool {
 		_, err := learner.Server().Job(drover.AllowStale(ctx), "", "early")
 		return err == nil
 	})

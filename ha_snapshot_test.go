@@ -10,7 +10,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/droverhq/drover"
-	"github.com/droverhq/drover/internal/testcluster"
+	"github.com/droverhq/drover/internal/testing/harness"
+	"github.com/droverhq/drover/internal/testing/testcluster"
 )
 
 // counterValue reads one sample of a metric family from reg; labels pick it.
@@ -71,13 +72,13 @@ func TestFollowerFarBehindCatchesUpFromSnapshot(t *testing.T) {
 	for i := range 300 {
 		require.NoError(t, registerRetrying(ctx, leader.Server(), batchJob(fmt.Sprintf("job-%03d", i))))
 	}
-	waitUntil(t, 30*time.Second, "the leader to snapshot", func() bool {
+	harness.Eventually(t, 30*time.Second, "the leader to snapshot", func() bool {
 		return counterValue(t, regs[leader.Index], "drover_raft_snapshots_total", map[string]string{"event": "taken"}) > 0 &&
 			counterValue(t, regs[leader.Index], "drover_raft_snapshot_index", nil) > 250
 	})
 
 	require.NoError(t, follower.Start())
-	waitUntil(t, 30*time.Second, "the follower to hold every job", func() bool {
+	harness.Eventually(t, 30*time.Second, "the follower to hold every job", func() bool {
 		jobs, err := follower.Server().Jobs(drover.AllowStale(ctx), "", "")
 		return err == nil && len(jobs) == 300
 	})
@@ -101,7 +102,7 @@ func TestEveryServerRestartsFromSnapshotAndLog(t *testing.T) {
 		require.NoError(t, registerRetrying(ctx, leader.Server(), batchJob(fmt.Sprintf("job-%03d", i))))
 	}
 	// Once every server has a snapshot, write more that only the log holds.
-	waitUntil(t, 30*time.Second, "every server to snapshot", func() bool {
+	harness.Eventually(t, 30*time.Second, "every server to snapshot", func() bool {
 		for _, r := range regs {
 			if counterValue(t, r, "drover_raft_snapshot_index", nil) < 100 {
 				return false

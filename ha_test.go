@@ -11,7 +11,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/droverhq/drover"
-	"github.com/droverhq/drover/internal/testcluster"
+	"github.com/droverhq/drover/internal/testing/harness"
+	"github.com/droverhq/drover/internal/testing/testcluster"
 )
 
 // batchJob is a small valid job; nothing needs to run it for the raft tests.
@@ -97,22 +98,10 @@ func TestThreeServersSurviveLeaderLoss(t *testing.T) {
 
 	// The old leader comes back as a follower and catches up.
 	require.NoError(t, old.Start())
-	waitUntil(t, 30*time.Second, "the old leader to catch up", func() bool {
+	harness.Eventually(t, 30*time.Second, "the old leader to catch up", func() bool {
 		_, err := old.Server().Job(drover.AllowStale(ctx), "", "after-"+leader.Name)
 		return err == nil
 	})
-}
-
-// waitUntil polls cond until it holds or timeout passes.
-func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 func TestFiveServersLoseTwoKeepWorkingLoseThreeFailFast(t *testing.T) {
@@ -218,7 +207,7 @@ func TestCrashRestartOfEveryServerMidLoadLosesNoAcknowledgedWrite(t *testing.T) 
 		defer mu.Unlock()
 		return len(acked)
 	}
-	waitUntil(t, 30*time.Second, "writes to flow", func() bool { return ackedCount() > 200 })
+	harness.Eventually(t, 30*time.Second, "writes to flow", func() bool { return ackedCount() > 200 })
 
 	// Every server crashes at once, in the middle of the load.
 	var stop sync.WaitGroup

@@ -11,6 +11,7 @@ import (
 
 	"github.com/droverhq/drover"
 	"github.com/droverhq/drover/driver/mock"
+	"github.com/droverhq/drover/internal/testing/harness"
 	"github.com/droverhq/drover/transport"
 	"github.com/droverhq/drover/transport/inmem"
 )
@@ -19,7 +20,7 @@ import (
 func shortTTLServer(t *testing.T, dir string, tr transport.Transport, addr string, reg prometheus.Registerer) *drover.Server {
 	t.Helper()
 	srv, err := drover.NewServer(drover.ServerOptions{
-		DataDir: dir, BindAddr: addr, Transport: tr, Registerer: reg, Logger: testLogger(t),
+		DataDir: dir, BindAddr: addr, Transport: tr, Registerer: reg, Logger: harness.Logger(t),
 		MinHeartbeatTTL: 300 * time.Millisecond, HeartbeatGrace: 200 * time.Millisecond, DisableGossip: true,
 	})
 	require.NoError(t, err)
@@ -33,7 +34,7 @@ func clientOn(t *testing.T, dir string, srv *drover.Server, tr transport.Transpo
 	t.Helper()
 	cli, err := drover.NewClient(drover.ClientOptions{
 		DataDir: dir, Servers: []string{srv.Addr()}, Transport: tr,
-		Drivers: []drover.Driver{mock.New(nil)}, Logger: testLogger(t),
+		Drivers: []drover.Driver{mock.New(nil)}, Logger: harness.Logger(t),
 	})
 	require.NoError(t, err)
 	select {
@@ -47,15 +48,15 @@ func clientOn(t *testing.T, dir string, srv *drover.Server, tr transport.Transpo
 func TestDeadClientsWorkMovesToAnotherClient(t *testing.T) {
 	dir := t.TempDir()
 	srv := shortTTLServer(t, filepath.Join(dir, "server"), nil, "127.0.0.1:0", nil)
-	defer shutdown(t, srv)
+	defer harness.Shutdown(t, srv)
 	a := clientOn(t, filepath.Join(dir, "a"), srv, nil)
 	b := clientOn(t, filepath.Join(dir, "b"), srv, nil)
-	defer shutdown(t, a, b) // Shutdown is idempotent: the victim's second one is a no-op
+	defer harness.Shutdown(t, a, b) // Shutdown is idempotent: the victim's second one is a no-op
 	ctx := context.Background()
 
 	_, err := srv.RegisterJob(ctx, serviceJob(t, "web", 2))
 	require.NoError(t, err)
-	waitFor(t, srv, 30*time.Second, "2 running allocations", func() bool {
+	harness.WaitFor(t, srv, 30*time.Second, "2 running allocations", func() bool {
 		return allocsByStatus(t, srv, "web")["running"] == 2
 	})
 	allocs, err := srv.Allocations(ctx, "", "web", "")
@@ -71,9 +72,9 @@ func TestDeadClientsWorkMovesToAnotherClient(t *testing.T) {
 		}
 	}
 	// The client vanishes: no more heartbeats, no goodbye.
-	shutdown(t, victim)
+	harness.Shutdown(t, victim)
 
-	waitFor(t, srv, 30*time.Second, "the work to run on the surviving client", func() bool {
+	harness.WaitFor(t, srv, 30*time.Second, "the work to run on the surviving client", func() bool {
 		running := 0
 		all, _ := srv.Allocations(ctx, "", "web", "")
 		for _, al := range all {
@@ -110,21 +111,21 @@ func TestShortNetworkPauseReschedulesNothing(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	srv, err := drover.NewServer(drover.ServerOptions{
 		DataDir: filepath.Join(dir, "server"), BindAddr: "server:0", Transport: network.Transport(),
-		Registerer: reg, Logger: testLogger(t),
+		Registerer: reg, Logger: harness.Logger(t),
 		// TTLs of 3-6 s plus 2 s of grace: far longer than the pause below.
 		MinHeartbeatTTL: 3 * time.Second, HeartbeatGrace: 2 * time.Second,
 	})
 	require.NoError(t, err)
-	defer shutdown(t, srv)
+	defer harness.Shutdown(t, srv)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	require.NoError(t, srv.WaitForLeader(ctx))
 	cli := clientOn(t, filepath.Join(dir, "client"), srv, network.Transport())
-	defer shutdown(t, cli)
+	defer harness.Shutdown(t, cli)
 
 	_, err = srv.RegisterJob(ctx, serviceJob(t, "web", 2))
 	require.NoError(t, err)
-	waitFor(t, srv, 30*time.Second, "2 running allocations", func() bool {
+	harness.WaitFor(t, srv, 30*time.Second, "2 running allocations", func() bool {
 		return allocsByStatus(t, srv, "web")["running"] == 2
 	})
 	before, err := srv.Allocations(ctx, "", "web", "")

@@ -13,9 +13,6 @@ import (
 	"github.com/droverhq/drover/structs"
 )
 
-// Version is drover's version, reported by the HTTP API and the agent.
-const Version = "0.1.0-dev"
-
 // HTTPHandler returns a handler serving the Nomad-compatible /v1 HTTP API
 // for this server, with default limits. Mount it on the host's own
 // http.Server; see docs/http-api.md for what each endpoint supports.
@@ -33,7 +30,7 @@ func (s *Server) NewHTTPHandler(opts api.Options) http.Handler {
 	if opts.Logs == nil {
 		opts.Logs = logStream(s.logger)
 	}
-	return api.NewHandler(&apiBackend{Server: s.Server, gatherer: s.gatherer, opts: &s.opts}, opts)
+	return api.NewHandler(&apiBackend{Server: s.srv, gatherer: s.gatherer, opts: &s.opts}, opts)
 }
 
 // apiBackend adapts the server to what the HTTP handlers need.

@@ -19,7 +19,7 @@ import (
 // request's token. An agent that also runs a server serves the server's
 // handler instead, which reaches every client, this one included.
 func (c *Client) NewHTTPHandler(opts api.Options) http.Handler {
-	return api.NewClientHandler(&clientAPIBackend{Client: c.Client}, opts)
+	return api.NewClientHandler(&clientAPIBackend{Client: c.cli}, opts)
 }
 
 // ListenHTTP listens on addr for the client's HTTP API, with TLS when

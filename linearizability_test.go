@@ -16,7 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/droverhq/drover"
-	"github.com/droverhq/drover/internal/testcluster"
+	"github.com/droverhq/drover/internal/testing/testcluster"
 )
 
 // The linearizability check: clients register, deregister and read jobs

@@ -28,13 +28,22 @@ import (
 // any scheduler worker (Nomad's num_schedulers = 0).
 const NoSchedulers = -1
 
-// Scheduler names accepted in ServerOptions.EnabledSchedulers.
+// SchedulerCore, in ServerOptions.EnabledSchedulers, is the scheduler of
+// the servers' own housekeeping evaluations (garbage collection). The
+// other names the list takes are job types (JobTypeService, ...).
+const SchedulerCore = "_core"
+
+// The job types under their former names, from when
+// ServerOptions.EnabledSchedulers named schedulers apart from job types.
 const (
-	SchedulerService  = "service"
-	SchedulerBatch    = "batch"
-	SchedulerSystem   = "system"
-	SchedulerSysBatch = "sysbatch"
-	SchedulerCore     = "_core"
+	// Deprecated: use JobTypeService; a scheduler is named by its job type.
+	SchedulerService = JobTypeService
+	// Deprecated: use JobTypeBatch; a scheduler is named by its job type.
+	SchedulerBatch = JobTypeBatch
+	// Deprecated: use JobTypeSystem; a scheduler is named by its job type.
+	SchedulerSystem = JobTypeSystem
+	// Deprecated: use JobTypeSysBatch; a scheduler is named by its job type.
+	SchedulerSysBatch = JobTypeSysBatch
 )
 
 // ServerOptions configures a server agent. Each field left at its zero value
@@ -109,8 +118,9 @@ type ServerOptions struct {
 	// NumSchedulers is the number of scheduler workers. Default: the number
 	// of CPU cores. NoSchedulers disables scheduling on this server.
 	NumSchedulers int
-	// EnabledSchedulers restricts the evaluation types the workers take.
-	// Default: service, batch, system, sysbatch and _core.
+	// EnabledSchedulers restricts the evaluations the workers take, by job
+	// type (JobTypeService, JobTypeBatch, JobTypeSystem, JobTypeSysBatch,
+	// a custom type of Schedulers) and SchedulerCore. Default: all of them.
 	EnabledSchedulers []string
 	// DefaultSchedulerConfig primes the scheduler configuration when the
 	// cluster bootstraps; it is ignored afterwards.
@@ -269,7 +279,7 @@ func (o ServerOptions) WithDefaults() ServerOptions {
 	setDefault(&o.BootstrapExpect, 1)
 	setDefault(&o.NumSchedulers, runtime.NumCPU())
 	if len(o.EnabledSchedulers) == 0 {
-		o.EnabledSchedulers = []string{SchedulerService, SchedulerBatch, SchedulerSystem, SchedulerSysBatch, SchedulerCore}
+		o.EnabledSchedulers = []string{JobTypeService, JobTypeBatch, JobTypeSystem, JobTypeSysBatch, SchedulerCore}
 		o.EnabledSchedulers = append(o.EnabledSchedulers, slices.Sorted(maps.Keys(o.Schedulers))...)
 	}
 	if o.DefaultSchedulerConfig == nil {
@@ -351,7 +361,7 @@ func (o ServerOptions) Validate() error {
 	}
 	for _, s := range o.EnabledSchedulers {
 		switch s {
-		case SchedulerService, SchedulerBatch, SchedulerSystem, SchedulerSysBatch, SchedulerCore:
+		case JobTypeService, JobTypeBatch, JobTypeSystem, JobTypeSysBatch, SchedulerCore:
 		default:
 			if o.Schedulers[s] == nil {
 				add("enabled_schedulers: unknown scheduler %q", s)
@@ -360,8 +370,8 @@ func (o ServerOptions) Validate() error {
 	}
 	for name, f := range o.Schedulers {
 		switch {
-		case name == SchedulerService || name == SchedulerBatch || name == SchedulerSystem ||
-			name == SchedulerSysBatch || name == SchedulerCore:
+		case name == JobTypeService || name == JobTypeBatch || name == JobTypeSystem ||
+			name == JobTypeSysBatch || name == SchedulerCore:
 			add("schedulers: %q is a built-in scheduler and cannot be replaced", name)
 		case !validSchedulerName.MatchString(name):
 			add("schedulers: name %q must be letters, digits, '-' or '_', starting with a letter", name)
@@ -459,7 +469,8 @@ type ClientOptions struct {
 	Drivers []driver.Driver
 	// Functions are registered on the default fn driver, by name. That
 	// driver belongs to the client, so its tasks stop when the client
-	// shuts down; tasks of other drivers keep running, to be reattached.
+	// shuts down; tasks of other drivers keep running, to be reattached,
+	// unless the client stops with Client.ShutdownAndStopTasks.
 	Functions map[string]fn.Func
 	// Fingerprinters add facts to the built-in fingerprint of the host.
 	// Their attributes are usable in constraints as ${attr.NAME}; those

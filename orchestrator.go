@@ -120,25 +120,6 @@ var (
 // server sees every write acknowledged before it began.
 func AllowStale(ctx context.Context) context.Context { return server.AllowStale(ctx) }
 
-// proto converts the options' scheduler configuration to the replicated one.
-func (c *SchedulerConfiguration) proto() *structs.SchedulerConfiguration {
-	if c == nil {
-		return nil
-	}
-	return &structs.SchedulerConfiguration{
-		SchedulerAlgorithm:            c.SchedulerAlgorithm,
-		MemoryOversubscriptionEnabled: c.MemoryOversubscriptionEnabled,
-		RejectJobRegistration:         c.RejectJobRegistration,
-		PauseEvalBroker:               c.PauseEvalBroker,
-		PreemptionConfig: &structs.PreemptionConfig{
-			SystemSchedulerEnabled:   c.PreemptionConfig.SystemSchedulerEnabled,
-			SysbatchSchedulerEnabled: c.PreemptionConfig.SysBatchSchedulerEnabled,
-			BatchSchedulerEnabled:    c.PreemptionConfig.BatchSchedulerEnabled,
-			ServiceSchedulerEnabled:  c.PreemptionConfig.ServiceSchedulerEnabled,
-		},
-	}
-}
-
 // InRegion returns a context under which job registration and
 // deregistration and the reads of jobs, allocations, nodes and evaluations
 // go to the servers of region, which may be another region of the
@@ -148,9 +129,20 @@ func InRegion(ctx context.Context, region string) context.Context {
 	return server.InRegion(ctx, region)
 }
 
-// Server is a running server agent.
+// Server is a running server agent. Its methods are what a host uses:
+// lifecycle (Ready, WaitForLeader, Shutdown, Leave, Reload), jobs
+// (RegisterJob, DeregisterJob, Job, Jobs), allocations, evaluations and
+// nodes (reads, WatchAllocations, WatchJob, node eligibility and drains),
+// the cluster (Join, Members, RaftConfiguration, RemoveServer, the gossip
+// keyring, Backup, Restore, the scheduler configuration, GarbageCollect,
+// Events), ACLs, and the HTTP API (HTTPHandler, ListenHTTP). Every method
+// is safe for concurrent use; the ones that take a context act with the
+// host's full authority unless WithToken attaches a caller's token, and
+// answer for another region under InRegion. What clients say to servers
+// (registration, heartbeats, allocation updates) travels over RPC and is
+// not part of this type.
 type Server struct {
-	*server.Server
+	srv      *server.Server
 	opts     ServerOptions
 	logger   *slog.Logger
 	gatherer prometheus.Gatherer
@@ -261,12 +253,14 @@ func NewServer(opts ServerOptions) (*Server, error) {
 	// A registry the host passes (prometheus.NewRegistry) also gathers:
 	// then /v1/metrics serves it.
 	g, _ := o.Registerer.(prometheus.Gatherer)
-	return &Server{Server: srv, opts: o, logger: o.Logger, gatherer: g, tls: material}, nil
+	return &Server{srv: srv, opts: o, logger: o.Logger, gatherer: g, tls: material}, nil
 }
 
-// Client is a running client agent.
+// Client is a running client agent: it registers its node with the
+// servers, heartbeats, and runs the tasks placed on the node. Its methods
+// are safe for concurrent use.
 type Client struct {
-	*client.Client
+	cli *client.Client
 	// tls is the certificate material of RPC; nil without TLS.
 	tls *tcp.Material
 	// tlsOpts are the TLS options, for the client's own HTTP API.
@@ -339,5 +333,5 @@ func NewClient(opts ClientOptions) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Client{Client: c, tls: material, tlsOpts: o.TLS}, nil
+	return &Client{cli: c, tls: material, tlsOpts: o.TLS}, nil
 }

@@ -12,16 +12,17 @@ import (
 
 	"github.com/droverhq/drover"
 	"github.com/droverhq/drover/driver/fn"
+	"github.com/droverhq/drover/internal/testing/harness"
 	"github.com/droverhq/drover/structs"
 )
 
 func TestTasksAreToldTheirAssignedPorts(t *testing.T) {
 	dir := t.TempDir()
-	srv := startServer(t, filepath.Join(dir, "server"))
-	defer shutdown(t, srv)
+	srv := harness.StartServer(t, drover.ServerOptions{DataDir: filepath.Join(dir, "server")})
+	defer harness.Shutdown(t, srv)
 	envs := make(chan map[string]string, 1)
 	cli, err := drover.NewClient(drover.ClientOptions{
-		DataDir: filepath.Join(dir, "client"), Servers: []string{srv.Addr()}, Logger: testLogger(t),
+		DataDir: filepath.Join(dir, "client"), Servers: []string{srv.Addr()}, Logger: harness.Logger(t),
 		Functions: map[string]fn.Func{"listen": func(ctx context.Context, task *fn.Task) error {
 			envs <- task.Env
 			<-ctx.Done()
@@ -29,7 +30,7 @@ func TestTasksAreToldTheirAssignedPorts(t *testing.T) {
 		}},
 	})
 	require.NoError(t, err)
-	defer shutdown(t, cli)
+	defer harness.Shutdown(t, cli)
 	<-cli.Ready()
 
 	config, err := structpb.NewStruct(map[string]any{"func": "listen"})

@@ -49,7 +49,7 @@ func (s *Server) ReloadOptions(opts ServerOptions) (needRestart []string, err er
 		EvalGCThreshold: next.EvalGCThreshold, BatchEvalGCThreshold: next.BatchEvalGCThreshold,
 		ACLTokenGCThreshold: next.ACLTokenGCThreshold,
 	}
-	if err := s.Server.Tune(server.Tuning{
+	if err := s.srv.Tune(server.Tuning{
 		RaftSnapshotThreshold: next.RaftSnapshotThreshold, RaftSnapshotInterval: next.RaftSnapshotInterval,
 		RaftTrailingLogs: next.RaftTrailingLogs, Heartbeat: &hb, GC: &gcc, JobGCInterval: next.JobGCInterval,
 	}); err != nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/droverhq/drover"
 	"github.com/droverhq/drover/driver/mock"
+	"github.com/droverhq/drover/internal/testing/harness"
 	"github.com/droverhq/drover/scheduler"
 	"github.com/droverhq/drover/structs"
 )
@@ -26,13 +27,13 @@ func (metaScheduler) Schedule(st scheduler.State, in scheduler.Input) (*schedule
 	}
 	held := map[string]bool{}
 	for _, a := range st.AllocsByJob(job.Namespace, job.Id) {
-		if a.DesiredStatus == structs.AllocDesiredRun && !a.ClientTerminal() {
+		if a.DesiredStatus == drover.AllocDesiredRun && !a.ClientTerminal() {
 			held[a.Name] = true
 		}
 	}
 	plan := &structs.Plan{EvalId: in.Eval.Id, Priority: in.Eval.Priority, Job: job, SnapshotIndex: st.Index()}
 	for _, n := range st.Nodes() {
-		if n.Meta["pool"] != job.Meta["pool"] || n.Status != structs.NodeStatusReady {
+		if n.Meta["pool"] != job.Meta["pool"] || n.Status != drover.NodeStatusReady {
 			continue
 		}
 		for _, tg := range job.TaskGroups {
@@ -51,39 +52,27 @@ func (metaScheduler) Schedule(st scheduler.State, in scheduler.Input) (*schedule
 func schedServer(t *testing.T, dir string, mod func(*drover.ServerOptions)) *drover.Server {
 	t.Helper()
 	opts := drover.ServerOptions{
-		DataDir: dir, BindAddr: "127.0.0.1:0", Logger: testLogger(t),
+		DataDir:    dir,
 		Schedulers: map[string]drover.SchedulerFactory{"pinned": func() drover.Scheduler { return metaScheduler{} }},
 	}
 	if mod != nil {
 		mod(&opts)
 	}
-	srv, err := drover.NewServer(opts)
-	require.NoError(t, err)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	require.NoError(t, srv.WaitForLeader(ctx))
-	return srv
+	return harness.StartServer(t, opts)
 }
 
 func metaClient(t *testing.T, dir string, srv *drover.Server, meta map[string]string) *drover.Client {
 	t.Helper()
-	cli, err := drover.NewClient(drover.ClientOptions{
+	return harness.StartClient(t, drover.ClientOptions{
 		DataDir: dir, Servers: []string{srv.Addr()}, Meta: meta,
-		Drivers: []drover.Driver{mock.New(nil)}, Logger: testLogger(t),
+		Drivers: []drover.Driver{mock.New(nil)},
 	})
-	require.NoError(t, err)
-	select {
-	case <-cli.Ready():
-	case <-time.After(20 * time.Second):
-		t.Fatal("client did not register")
-	}
-	return cli
 }
 
 func typedJob(t *testing.T, id, jobType string, count int32, runFor string) *drover.Job {
 	j := serviceJob(t, id, count)
 	j.Type = jobType
-	j.TaskGroups[0].Tasks[0].Config = cfg(t, map[string]any{"run_for": runFor})
+	j.TaskGroups[0].Tasks[0].Config = drover.TaskConfig(map[string]any{"run_for": runFor})
 	return j
 }
 
@@ -103,10 +92,10 @@ func statusOn(t *testing.T, srv *drover.Server, jobID string) (byStatus map[stri
 func TestEveryJobTypeSchedulesInACluster(t *testing.T) {
 	dir := t.TempDir()
 	srv := schedServer(t, filepath.Join(dir, "server"), nil)
-	defer shutdown(t, srv)
+	defer harness.Shutdown(t, srv)
 	a := metaClient(t, filepath.Join(dir, "a"), srv, map[string]string{"pool": "edge"})
 	b := metaClient(t, filepath.Join(dir, "b"), srv, map[string]string{"pool": "core"})
-	defer shutdown(t, a, b)
+	defer harness.Shutdown(t, a, b)
 	ctx := context.Background()
 
 	pinned := typedJob(t, "pinned", "pinned", 1, "-1")
@@ -121,7 +110,7 @@ func TestEveryJobTypeSchedulesInACluster(t *testing.T) {
 		_, err := srv.RegisterJob(ctx, j)
 		require.NoError(t, err, j.Id)
 	}
-	waitFor(t, srv, 60*time.Second, "every job type placed and run", func() bool {
+	harness.WaitFor(t, srv, 60*time.Second, "every job type placed and run", func() bool {
 		svc, _ := statusOn(t, srv, "svc")
 		batch, _ := statusOn(t, srv, "batch")
 		sys, sysNodes := statusOn(t, srv, "sys")
@@ -143,8 +132,8 @@ func TestEveryJobTypeSchedulesInACluster(t *testing.T) {
 
 	// A system job follows a node joining.
 	c := metaClient(t, filepath.Join(dir, "c"), srv, nil)
-	defer shutdown(t, c)
-	waitFor(t, srv, 30*time.Second, "the system job on the new node", func() bool {
+	defer harness.Shutdown(t, c)
+	harness.WaitFor(t, srv, 30*time.Second, "the system job on the new node", func() bool {
 		_, nodes := statusOn(t, srv, "sys")
 		return nodes[c.NodeID()] == 1 && len(nodes) == 3
 	})
@@ -155,21 +144,24 @@ func TestSchedulerConfigurationRejectsAndPauses(t *testing.T) {
 	srv := schedServer(t, filepath.Join(dir, "server"), func(o *drover.ServerOptions) {
 		o.DefaultSchedulerConfig = &drover.SchedulerConfiguration{SchedulerAlgorithm: "spread"}
 	})
-	defer shutdown(t, srv)
+	defer harness.Shutdown(t, srv)
 	cli := metaClient(t, filepath.Join(dir, "a"), srv, nil)
-	defer shutdown(t, cli)
+	defer harness.Shutdown(t, cli)
 	ctx := context.Background()
 
-	cur, err := srv.SchedulerConfiguration(ctx)
+	cur, curIndex, err := srv.SchedulerConfiguration(ctx)
 	require.NoError(t, err)
 	require.Equal(t, "spread", cur.SchedulerAlgorithm, "primed from the options on the first leadership")
-	require.NotZero(t, cur.ModifyIndex, "stored through raft")
+	require.NotZero(t, curIndex, "stored through raft")
 
-	rejected := &structs.SchedulerConfiguration{SchedulerAlgorithm: "binpack", RejectJobRegistration: true}
-	ok, _, err := srv.SetSchedulerConfiguration(ctx, rejected, true, cur.ModifyIndex)
+	rejected := &drover.SchedulerConfiguration{SchedulerAlgorithm: "binpack", RejectJobRegistration: true}
+	ok, _, err := srv.SetSchedulerConfiguration(ctx, rejected, true, curIndex)
 	require.NoError(t, err)
 	require.True(t, ok)
-	ok, _, err = srv.SetSchedulerConfiguration(ctx, rejected, true, cur.ModifyIndex)
+	got, _, err := srv.SchedulerConfiguration(ctx)
+	require.NoError(t, err)
+	require.Equal(t, rejected, got)
+	ok, _, err = srv.SetSchedulerConfiguration(ctx, rejected, true, curIndex)
 	require.NoError(t, err)
 	require.False(t, ok, "a compare-and-set against an old index loses")
 	_, err = srv.RegisterJob(ctx, serviceJob(t, "web", 1))
@@ -177,16 +169,16 @@ func TestSchedulerConfigurationRejectsAndPauses(t *testing.T) {
 	jobs, err := srv.Jobs(ctx, "", "")
 	require.NoError(t, err)
 	require.Empty(t, jobs, "a rejected registration changes nothing")
-	_, _, err = srv.SetSchedulerConfiguration(ctx, &structs.SchedulerConfiguration{SchedulerAlgorithm: "fastest"}, false, 0)
+	_, _, err = srv.SetSchedulerConfiguration(ctx, &drover.SchedulerConfiguration{SchedulerAlgorithm: "fastest"}, false, 0)
 	require.ErrorIs(t, err, drover.ErrValidation)
 
-	_, _, err = srv.SetSchedulerConfiguration(ctx, &structs.SchedulerConfiguration{SchedulerAlgorithm: "binpack", PauseEvalBroker: true}, false, 0)
+	_, _, err = srv.SetSchedulerConfiguration(ctx, &drover.SchedulerConfiguration{SchedulerAlgorithm: "binpack", PauseEvalBroker: true}, false, 0)
 	require.NoError(t, err)
 	_, err = srv.RegisterJob(ctx, serviceJob(t, "web", 1))
 	require.NoError(t, err, "a paused broker still takes registrations")
-	_, _, err = srv.SetSchedulerConfiguration(ctx, &structs.SchedulerConfiguration{SchedulerAlgorithm: "binpack"}, false, 0)
+	_, _, err = srv.SetSchedulerConfiguration(ctx, &drover.SchedulerConfiguration{SchedulerAlgorithm: "binpack"}, false, 0)
 	require.NoError(t, err)
-	waitFor(t, srv, 30*time.Second, "the job placed once the broker resumes", func() bool {
+	harness.WaitFor(t, srv, 30*time.Second, "the job placed once the broker resumes", func() bool {
 		st, _ := statusOn(t, srv, "web")
 		return st["running"] == 1
 	})
@@ -195,10 +187,10 @@ func TestSchedulerConfigurationRejectsAndPauses(t *testing.T) {
 func TestSystemJobFollowsNodesLeavingAndJoining(t *testing.T) {
 	dir := t.TempDir()
 	srv := shortTTLServer(t, filepath.Join(dir, "server"), nil, "127.0.0.1:0", nil)
-	defer shutdown(t, srv)
+	defer harness.Shutdown(t, srv)
 	a := clientOn(t, filepath.Join(dir, "a"), srv, nil)
 	b := clientOn(t, filepath.Join(dir, "b"), srv, nil)
-	defer shutdown(t, a, b)
+	defer harness.Shutdown(t, a, b)
 	ctx := context.Background()
 
 	_, err := srv.RegisterJob(ctx, typedJob(t, "agent", "system", 1, "-1"))
@@ -214,20 +206,20 @@ func TestSystemJobFollowsNodesLeavingAndJoining(t *testing.T) {
 		}
 		return out
 	}
-	waitFor(t, srv, 30*time.Second, "the system job on both nodes", func() bool {
+	harness.WaitFor(t, srv, 30*time.Second, "the system job on both nodes", func() bool {
 		return len(running()) == 2
 	})
 
-	shutdown(t, b) // b leaves without a word: its TTL expires
-	waitFor(t, srv, 30*time.Second, "b down and its allocation lost", func() bool {
+	harness.Shutdown(t, b) // b leaves without a word: its TTL expires
+	harness.WaitFor(t, srv, 30*time.Second, "b down and its allocation lost", func() bool {
 		st, _ := statusOn(t, srv, "agent")
 		return st["lost"] == 1
 	})
 	require.Equal(t, map[string]int{a.NodeID(): 1}, running(), "a system job is not moved to another node")
 
 	c := clientOn(t, filepath.Join(dir, "c"), srv, nil)
-	defer shutdown(t, c)
-	waitFor(t, srv, 30*time.Second, "the system job on the node that joined", func() bool {
+	defer harness.Shutdown(t, c)
+	harness.WaitFor(t, srv, 30*time.Second, "the system job on the node that joined", func() bool {
 		r := running()
 		return r[c.NodeID()] == 1 && r[a.NodeID()] == 1 && len(r) == 2
 	})

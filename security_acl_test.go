@@ -9,7 +9,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/droverhq/drover"
-	"github.com/droverhq/drover/internal/testcluster"
+	"github.com/droverhq/drover/internal/testing/harness"
+	"github.com/droverhq/drover/internal/testing/testcluster"
 	"github.com/droverhq/drover/structs"
 )
 
@@ -41,7 +42,7 @@ func TestACLsReplicateFromTheAuthoritativeRegion(t *testing.T) {
 	require.NoError(t, err)
 	globalReader := toks[0]
 
-	waitUntil(t, time.Minute, "west to replicate the policy and the global tokens", func() bool {
+	harness.Eventually(t, time.Minute, "west to replicate the policy and the global tokens", func() bool {
 		_, err := w.Jobs(drover.WithToken(drover.AllowStale(ctx), globalReader.SecretId), "default", "")
 		return err == nil
 	})
@@ -59,7 +60,7 @@ func TestACLsReplicateFromTheAuthoritativeRegion(t *testing.T) {
 	// A local token of west works in west only.
 	local, err := w.UpsertACLTokens(root, []*structs.ACLToken{{Name: "west-writer", Policies: []string{"writer"}}})
 	require.NoError(t, err)
-	waitUntil(t, time.Minute, "west to have the writer policy", func() bool {
+	harness.Eventually(t, time.Minute, "west to have the writer policy", func() bool {
 		_, err := w.RegisterJob(drover.WithToken(ctx, local[0].SecretId), batchJob("by-local"))
 		return err == nil
 	})
@@ -69,7 +70,7 @@ func TestACLsReplicateFromTheAuthoritativeRegion(t *testing.T) {
 	// Deleting the global token in east revokes it in west.
 	_, err = e.DeleteACLTokens(root, []string{globalReader.AccessorId})
 	require.NoError(t, err)
-	waitUntil(t, time.Minute, "west to drop the deleted token", func() bool {
+	harness.Eventually(t, time.Minute, "west to drop the deleted token", func() bool {
 		_, err := w.Jobs(drover.WithToken(drover.AllowStale(ctx), globalReader.SecretId), "default", "")
 		return errors.Is(err, drover.ErrTokenNotFound)
 	})

@@ -25,7 +25,8 @@ import (
 	"github.com/droverhq/drover"
 	"github.com/droverhq/drover/driver/mock"
 	"github.com/droverhq/drover/internal/rpcerr"
-	"github.com/droverhq/drover/internal/testcluster"
+	"github.com/droverhq/drover/internal/testing/harness"
+	"github.com/droverhq/drover/internal/testing/testcluster"
 	"github.com/droverhq/drover/internal/testing/tlstest"
 	"github.com/droverhq/drover/structs"
 	"github.com/droverhq/drover/transport/tcp"
@@ -107,9 +108,9 @@ func TestMutualTLSClusterRunsAClientsWork(t *testing.T) {
 	leaf := ca.Issue(t, "client.global.nomad")
 	cf := writeTLSFiles(t, t.TempDir(), ca.PEM, leaf)
 	cli, err := drover.NewClient(drover.ClientOptions{DataDir: t.TempDir(), Servers: servers, TLS: cf.options(true),
-		Drivers: []drover.Driver{mock.New(nil)}, Logger: testLogger(t)})
+		Drivers: []drover.Driver{mock.New(nil)}, Logger: harness.Logger(t)})
 	require.NoError(t, err)
-	defer shutdown(t, cli)
+	defer harness.Shutdown(t, cli)
 	select {
 	case <-cli.Ready():
 	case <-time.After(30 * time.Second):
@@ -119,7 +120,7 @@ func TestMutualTLSClusterRunsAClientsWork(t *testing.T) {
 	ctx := context.Background()
 	_, err = srv.RegisterJob(ctx, serviceJob(t, "web", 2))
 	require.NoError(t, err)
-	waitFor(t, srv, 30*time.Second, "both allocations running", func() bool { return allocsByStatus(t, srv, "web")["running"] == 2 })
+	harness.WaitFor(t, srv, 30*time.Second, "both allocations running", func() bool { return allocsByStatus(t, srv, "web")["running"] == 2 })
 	// A write sent to a follower is forwarded to the leader over TLS.
 	for _, m := range c.Running() {
 		if m != leader {
@@ -197,10 +198,10 @@ func TestAServerWithAClientCertificateCannotJoin(t *testing.T) {
 	// them; the servers count and refuse each attempt.
 	_, err := c.AddServer(func(o *drover.ServerOptions) { o.TLS = impostor.options(true) })
 	require.NoError(t, err)
-	waitUntil(t, 30*time.Second, "the cluster to refuse the impostor", func() bool {
+	harness.Eventually(t, 30*time.Second, "the cluster to refuse the impostor", func() bool {
 		return refusedPeers(t, regs) > 0
 	})
-	waitUntil(t, 30*time.Second, "the leader to see the impostor in the gossip pool", func() bool {
+	harness.Eventually(t, 30*time.Second, "the leader to see the impostor in the gossip pool", func() bool {
 		for _, m := range leader.Server().Members() {
 			if m.Name == "server-3.global" && m.Status == "alive" {
 				return true
@@ -230,8 +231,8 @@ func refusedPeers(t *testing.T, regs []*prometheus.Registry) int {
 }
 
 func TestANodeOfAnotherRegionIsRefused(t *testing.T) {
-	srv := startServer(t, t.TempDir())
-	defer shutdown(t, srv)
+	srv := harness.StartServer(t, drover.ServerOptions{DataDir: t.TempDir()})
+	defer harness.Shutdown(t, srv)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	cc, err := grpc.NewClient("passthrough:///"+srv.Addr(), grpc.WithTransportCredentials(tcp.GRPCCredentials(0)))
@@ -292,7 +293,7 @@ func TestCertificateRotationUnderWriteLoadLosesNoWrite(t *testing.T) {
 			require.NoError(t, m.Server().Reload(), "%s: server %d", step, i)
 		}
 		before := ackedCount()
-		waitUntil(t, 30*time.Second, "writes to go on after "+step, func() bool { return ackedCount() > before+20 })
+		harness.Eventually(t, 30*time.Second, "writes to go on after "+step, func() bool { return ackedCount() > before+20 })
 	}
 	for i := range files {
 		require.NoError(t, os.WriteFile(files[i].ca, both, 0o600))
@@ -332,9 +333,9 @@ func TestConnectionFloodDoesNotStarveOthers(t *testing.T) {
 	ca := tlstest.NewCA(t)
 	f := writeTLSFiles(t, t.TempDir(), ca.PEM, ca.Issue(t, "server.global.nomad"))
 	srv, err := drover.NewServer(drover.ServerOptions{DataDir: t.TempDir(), BindAddr: "127.0.0.1:0", TLS: f.options(true),
-		Limits: drover.Limits{RPCMaxConnsPerClient: 5, RPCHandshakeTimeout: 500 * time.Millisecond}, Logger: testLogger(t)})
+		Limits: drover.Limits{RPCMaxConnsPerClient: 5, RPCHandshakeTimeout: 500 * time.Millisecond}, Logger: harness.Logger(t)})
 	require.NoError(t, err)
-	defer shutdown(t, srv)
+	defer harness.Shutdown(t, srv)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	require.NoError(t, srv.WaitForLeader(ctx))
@@ -408,10 +409,10 @@ func TestHTTPSWithAndWithoutClientCertificates(t *testing.T) {
 	require.NoError(t, err)
 	for _, verify := range []bool{true, false} {
 		t.Run(fmt.Sprintf("verify_https_client=%v", verify), func(t *testing.T) {
-			srv, err := drover.NewServer(drover.ServerOptions{DataDir: t.TempDir(), BindAddr: "127.0.0.1:0", Logger: testLogger(t),
+			srv, err := drover.NewServer(drover.ServerOptions{DataDir: t.TempDir(), BindAddr: "127.0.0.1:0", Logger: harness.Logger(t),
 				TLS: &drover.TLSOptions{HTTP: true, CAFile: f.ca, CertFile: f.cert, KeyFile: f.key, VerifyHTTPSClient: verify}})
 			require.NoError(t, err)
-			defer shutdown(t, srv)
+			defer harness.Shutdown(t, srv)
 			ln, err := srv.ListenHTTP("127.0.0.1:0")
 			require.NoError(t, err)
 			hs := &http.Server{Handler: srv.HTTPHandler(), ReadHeaderTimeout: 5 * time.Second}

@@ -20,6 +20,7 @@ import (
 	"github.com/droverhq/drover/api"
 	"github.com/droverhq/drover/driver/mock"
 	"github.com/droverhq/drover/internal/leakcheck"
+	"github.com/droverhq/drover/internal/testing/harness"
 )
 
 func TestMain(m *testing.M) { leakcheck.VerifyTestMain(m) }
@@ -42,35 +43,23 @@ func newClusterWith(t *testing.T, so drover.ServerOptions, opts api.Options) *cl
 	t.Helper()
 	dir := t.TempDir()
 	reg := prometheus.NewRegistry()
-	so.DataDir, so.BindAddr, so.Registerer, so.NumSchedulers = filepath.Join(dir, "server"), "127.0.0.1:0", reg, 1
-	srv, err := drover.NewServer(so)
-	require.NoError(t, err)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	require.NoError(t, srv.WaitForLeader(ctx))
-	cli, err := drover.NewClient(drover.ClientOptions{
+	so.DataDir, so.Registerer, so.NumSchedulers = filepath.Join(dir, "server"), reg, 1
+	srv := harness.StartServer(t, so)
+	cli := harness.StartClient(t, drover.ClientOptions{
 		DataDir: filepath.Join(dir, "client"), Servers: []string{srv.Addr()}, Drivers: []drover.Driver{mock.New(nil)}, Registerer: reg,
 	})
-	require.NoError(t, err)
-	select {
-	case <-cli.Ready():
-	case <-ctx.Done():
-		t.Fatal("client did not register")
-	}
 	c := &cluster{srv: srv, cli: cli}
 	c.http = httptest.NewServer(srv.NewHTTPHandler(opts))
 	tr := &http.Transport{}
 	c.client = &http.Client{Transport: tr}
+	var err error
 	c.nomad, err = nomad.NewClient(&nomad.Config{Address: c.http.URL, HttpClient: c.client})
 	require.NoError(t, err)
 	t.Cleanup(func() {
 		tr.CloseIdleConnections()
 		c.http.CloseClientConnections()
 		c.http.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		require.NoError(t, cli.Shutdown(ctx))
-		require.NoError(t, srv.Shutdown(ctx))
+		harness.Shutdown(t, cli, srv)
 	})
 	return c
 }

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/droverhq/drover"
-	"github.com/droverhq/drover/server/events"
+	"github.com/droverhq/drover/internal/testing/harness"
 	"github.com/droverhq/drover/structs"
 )
 
@@ -17,7 +17,7 @@ import (
 // paused, and remembers each node's last heartbeat; it stops with its
 // context.
 type beater struct {
-	srv   *drover.Server
+	rpc   structs.DroverClient
 	nodes int
 	mu    sync.Mutex
 	pause map[string]bool
@@ -66,7 +66,7 @@ func (h *beater) run(ctx context.Context) {
 		case <-tk.C:
 		}
 		if id := nodeID(i); !h.paused(id) {
-			resp, err := h.srv.Heartbeat(ctx, id, "secret-"+id)
+			resp, err := h.rpc.Heartbeat(ctx, &structs.NodeHeartbeatRequest{NodeId: id, SecretId: "secret-" + id})
 			if err == nil {
 				h.mu.Lock()
 				h.last[id] = beat{at: time.Now(), ttl: time.Duration(resp.HeartbeatTtlMs) * time.Millisecond}
@@ -98,7 +98,7 @@ func BenchmarkExpiryToReplacement(b *testing.B) {
 				EventBufferSize:        4096,
 			})
 			ctx, cancel := context.WithCancel(context.Background())
-			h := &beater{srv: srv, nodes: nodes, pause: map[string]bool{}, last: map[string]beat{}, done: make(chan struct{})}
+			h := &beater{rpc: harness.DialRPC(b, srv.Addr()), nodes: nodes, pause: map[string]bool{}, last: map[string]beat{}, done: make(chan struct{})}
 			go h.run(ctx)
 			defer func() { cancel(); <-h.done }()
 
@@ -164,9 +164,9 @@ func expiryToReplacement(b *testing.B, srv *drover.Server, h *beater, victim str
 	b.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	sub, err := srv.Events(ctx, events.SubscribeRequest{
+	sub, err := srv.Events(ctx, drover.EventRequest{
 		Index:  srv.StateIndex() + 1,
-		Topics: map[events.Topic][]string{events.TopicNode: {victim}, events.TopicAllocation: {"spread"}},
+		Topics: map[drover.EventTopic][]string{drover.TopicNode: {victim}, drover.TopicAllocation: {"spread"}},
 	})
 	if err != nil {
 		b.Fatal(err)

@@ -3,17 +3,15 @@ package bench
 import (
 	"context"
 	"fmt"
-	"net"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"golang.org/x/sync/errgroup"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/droverhq/drover"
+	"github.com/droverhq/drover/internal/testing/harness"
 	"github.com/droverhq/drover/structs"
 )
 
@@ -37,17 +35,7 @@ func BenchmarkHeartbeats(b *testing.B) {
 			}
 			conns := make([]structs.DroverClient, 8)
 			for i := range conns {
-				cc, err := grpc.NewClient("passthrough:///"+srv.Addr(),
-					grpc.WithTransportCredentials(insecure.NewCredentials()),
-					grpc.WithContextDialer(func(ctx context.Context, a string) (net.Conn, error) {
-						var d net.Dialer
-						return d.DialContext(ctx, "tcp", a)
-					}))
-				if err != nil {
-					b.Fatal(err)
-				}
-				defer cc.Close()
-				conns[i] = structs.NewDroverClient(cc)
+				conns[i] = harness.DialRPC(b, srv.Addr())
 			}
 			// Register every simulated node (raft writes, many at once).
 			g, gctx := errgroup.WithContext(ctx)

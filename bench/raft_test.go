@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/droverhq/drover"
-	"github.com/droverhq/drover/internal/testcluster"
+	"github.com/droverhq/drover/internal/testing/testcluster"
 )
 
 // quietCluster is a 3-server cluster on TCP loopback with bbolt, with no

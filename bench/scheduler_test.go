@@ -10,11 +10,12 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/droverhq/drover"
+	"github.com/droverhq/drover/internal/testing/harness"
 	"github.com/droverhq/drover/structs"
 )
 
 // placementCluster starts a real server (raft over bbolt) with m simulated
-// ready nodes of 4,000 MHz / 8,192 MB registered through the server.
+// ready nodes of 4,000 MHz / 8,192 MB registered over RPC, as clients do.
 func placementCluster(b *testing.B, m int, opts drover.ServerOptions) *drover.Server {
 	b.Helper()
 	opts.DataDir, opts.BindAddr = b.TempDir(), "127.0.0.1:0"
@@ -28,11 +29,12 @@ func placementCluster(b *testing.B, m int, opts drover.ServerOptions) *drover.Se
 	if err := srv.WaitForLeader(ctx); err != nil {
 		b.Fatal(err)
 	}
+	rpc := harness.DialRPC(b, srv.Addr())
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(64)
 	for i := range m {
 		g.Go(func() error {
-			_, err := srv.RegisterNode(gctx, simNode(i))
+			_, err := rpc.RegisterNode(gctx, &structs.NodeRegisterRequest{Node: simNode(i)})
 			return err
 		})
 	}

@@ -13,7 +13,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/droverhq/drover"
-	"github.com/droverhq/drover/internal/testcluster"
+	"github.com/droverhq/drover/internal/testing/testcluster"
 	"github.com/droverhq/drover/internal/testing/tlstest"
 	"github.com/droverhq/drover/structs"
 	"github.com/droverhq/drover/transport/tcp"

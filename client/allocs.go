@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/droverhq/drover/internal/wait"
 	"github.com/droverhq/drover/structs"
 )
 
@@ -85,7 +86,7 @@ func (m *allocManager) watch(ctx context.Context) {
 			if !errors.Is(err, structs.ErrNotFound) {
 				m.c.logger.Warn("watching allocations failed, retrying", "error", err)
 			}
-			if !sleep(ctx, backoff) {
+			if !wait.Sleep(ctx, backoff) {
 				return
 			}
 			backoff = min(2*backoff, 5*time.Second)

@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -24,6 +25,7 @@ import (
 	"github.com/droverhq/drover/client/artifact"
 	"github.com/droverhq/drover/driver"
 	"github.com/droverhq/drover/fingerprint"
+	"github.com/droverhq/drover/internal/wait"
 	"github.com/droverhq/drover/structs"
 	"github.com/droverhq/drover/transport"
 	"github.com/droverhq/drover/transport/tcp"
@@ -113,6 +115,8 @@ type Client struct {
 	ready        chan struct{}
 	done         chan struct{}
 	shutdownOnce sync.Once
+	// stopTasks: the shutdown stops every task (ShutdownAndStopTasks).
+	stopTasks atomic.Bool
 }
 
 // New fingerprints the host, restores what the client ran before a
@@ -280,17 +284,32 @@ func (c *Client) Done() <-chan struct{} { return c.done }
 
 // stopsOnShutdown reports whether tasks of the driver stop with the client.
 func (c *Client) stopsOnShutdown(driverName string) bool {
-	return slices.Contains(c.cfg.StopOnShutdown, driverName)
+	return c.stopTasks.Load() || slices.Contains(c.cfg.StopOnShutdown, driverName)
 }
 
 // Shutdown stops the client as a terminate signal would: with
 // LeaveOnTerminate and DrainOnShutdown set, the node drains first (see
 // ShutdownOnSignal). Its state is written to its data dir and its tasks
 // keep running, to be reattached by the next client started on the same
-// data dir; only tasks of StopOnShutdown drivers are stopped. It is
-// idempotent; ctx bounds the drain and the stopping of tasks.
+// data dir; only tasks of StopOnShutdown drivers are stopped
+// (ShutdownAndStopTasks stops them all). It is idempotent; ctx bounds the
+// drain.
 func (c *Client) Shutdown(ctx context.Context) error {
 	return c.ShutdownOnSignal(ctx, syscall.SIGTERM)
+}
+
+// ShutdownAndStopTasks is Shutdown that also stops every task the client
+// runs, whatever its driver, each as a stop of its allocation would: its
+// kill signal, then SIGKILL past its kill timeout. Use it when nothing
+// will reattach to the tasks: a host that removes the client's DataDir
+// afterwards, or one whose tasks must not outlive it. Their allocations
+// are not reported as stopped: the servers find the node gone once its
+// heartbeats stop, as after Shutdown, and place them elsewhere; a client
+// started again on the same DataDir starts again those the servers still
+// want on it. Called after a Shutdown has begun, it stops nothing more.
+func (c *Client) ShutdownAndStopTasks(ctx context.Context) error {
+	c.stopTasks.Store(true)
+	return c.Shutdown(ctx)
 }
 
 // ShutdownOnSignal stops the client in answer to sig: on SIGINT with
@@ -357,7 +376,7 @@ func (c *Client) register(ctx context.Context) (time.Duration, error) {
 			return ttl, nil
 		}
 		c.logger.Debug("registration failed, retrying", "error", err, "in", backoff)
-		if !sleep(ctx, backoff) {
+		if !wait.Sleep(ctx, backoff) {
 			return 0, ctx.Err()
 		}
 		backoff = min(2*backoff, 5*time.Second)
@@ -383,9 +402,9 @@ func (c *Client) registerOnce(ctx context.Context) (time.Duration, error) {
 // heartbeatLoop heartbeats once per TTL. A failed heartbeat is retried
 // sooner; a server that no longer knows the node gets a new registration.
 func (c *Client) heartbeatLoop(ctx context.Context, ttl time.Duration) {
-	wait := ttl
+	next := ttl
 	for {
-		if !sleep(ctx, wait) {
+		if !wait.Sleep(ctx, next) {
 			return
 		}
 		hctx, cancel := context.WithTimeout(ctx, max(ttl/2, time.Second))
@@ -397,20 +416,20 @@ func (c *Client) heartbeatLoop(ctx context.Context, ttl time.Duration) {
 		case err == nil:
 			c.servers.setServers(resp.Servers)
 			ttl = time.Duration(resp.HeartbeatTtlMs) * time.Millisecond
-			wait = ttl
+			next = ttl
 		case errors.Is(err, structs.ErrNotFound):
 			c.logger.Warn("servers no longer know this node, registering again")
 			if ttl, err = c.register(ctx); err != nil {
 				return
 			}
-			wait = ttl
+			next = ttl
 		default:
 			if ctx.Err() != nil {
 				return
 			}
 			c.metrics.heartbeatFailures.Inc()
 			c.logger.Warn("heartbeat failed, retrying", "error", err)
-			wait = min(time.Second, ttl)
+			next = min(time.Second, ttl)
 		}
 	}
 }
@@ -429,7 +448,7 @@ func (c *Client) refreshFacts(ctx context.Context) {
 		if dirty {
 			wake = time.Now().Add(time.Second)
 		}
-		if !sleep(ctx, time.Until(wake)) {
+		if !wait.Sleep(ctx, time.Until(wake)) {
 			return
 		}
 		now := time.Now()
@@ -476,19 +495,4 @@ func driversEqual(a, b map[string]*structs.DriverInfo) bool {
 		}
 	}
 	return true
-}
-
-// sleep waits d or until ctx is done, reporting whether the wait completed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }

@@ -3,7 +3,6 @@
 package client_test
 
 import (
-	"context"
 	"path/filepath"
 	"testing"
 	"time"
@@ -14,6 +13,7 @@ import (
 	"github.com/droverhq/drover/client"
 	"github.com/droverhq/drover/driver"
 	"github.com/droverhq/drover/driver/mock"
+	"github.com/droverhq/drover/internal/testing/harness"
 	"github.com/droverhq/drover/structs"
 )
 
@@ -21,15 +21,9 @@ import (
 // 300-600ms and are missed 200ms after that.
 func startShortTTLServer(t *testing.T, dir string) *drover.Server {
 	t.Helper()
-	srv, err := drover.NewServer(drover.ServerOptions{
-		DataDir: dir, BindAddr: "127.0.0.1:0", Logger: testLogger(t).With("agent", "server"),
-		MinHeartbeatTTL: 300 * time.Millisecond, HeartbeatGrace: 200 * time.Millisecond,
+	return harness.StartServer(t, drover.ServerOptions{
+		DataDir: dir, MinHeartbeatTTL: 300 * time.Millisecond, HeartbeatGrace: 200 * time.Millisecond,
 	})
-	require.NoError(t, err)
-	ctx, cancel := context.WithTimeout(context.Background(), deadline)
-	defer cancel()
-	require.NoError(t, srv.WaitForLeader(ctx))
-	return srv
 }
 
 // disconnectScenario runs jobID's one allocation on a client in another
@@ -41,7 +35,7 @@ func disconnectScenario(t *testing.T, srv *drover.Server, clientDir, jobID strin
 	t.Helper()
 	victim := startChildClient(t, clientDir, srv.Addr(), "victim")
 	register(t, srv, windowJob(jobID, window))
-	waitFor(t, srv, "the allocation to run on the first client", func() bool {
+	harness.WaitFor(t, srv, deadline, "the allocation to run on the first client", func() bool {
 		a := only(t, srv, jobID)
 		return a != nil && a.ClientStatus == structs.AllocClientRunning
 	})
@@ -51,10 +45,10 @@ func disconnectScenario(t *testing.T, srv *drover.Server, clientDir, jobID strin
 	t.Cleanup(m.Close)
 	other := startClient(t, client.Config{DataDir: filepath.Join(t.TempDir(), "other"), Servers: []string{srv.Addr()},
 		Drivers: []driver.Driver{m}, UpdateInterval: 50 * time.Millisecond})
-	t.Cleanup(func() { shutdown(t, other) })
+	t.Cleanup(func() { harness.Shutdown(t, other) })
 
 	victim.killHard(t)
-	waitFor(t, srv, "the replacement to run on the second client, the original waiting", func() bool {
+	harness.WaitFor(t, srv, deadline, "the replacement to run on the second client, the original waiting", func() bool {
 		a := allocByID(t, srv, jobID, orig.Id)
 		if a.ClientStatus != structs.AllocClientUnknown || a.NextAllocation == "" {
 			return false
@@ -72,12 +66,12 @@ func disconnectScenario(t *testing.T, srv *drover.Server, clientDir, jobID strin
 func TestClientBackWithinItsDisconnectWindowKeepsItsAllocation(t *testing.T) {
 	dir := t.TempDir()
 	srv := startShortTTLServer(t, filepath.Join(dir, "server"))
-	defer shutdown(t, srv)
+	defer harness.Shutdown(t, srv)
 	clientDir := filepath.Join(dir, "victim")
 	orig, replID, _ := disconnectScenario(t, srv, clientDir, "kept", 5*time.Minute)
 
 	back := startChildClient(t, clientDir, srv.Addr(), "victim-again")
-	waitFor(t, srv, "the original running again and its replacement stopped", func() bool {
+	harness.WaitFor(t, srv, deadline, "the original running again and its replacement stopped", func() bool {
 		a, r := allocByID(t, srv, "kept", orig.Id), allocByID(t, srv, "kept", replID)
 		return a.ClientStatus == structs.AllocClientRunning && a.DisconnectedAt == 0 &&
 			r.DesiredStatus == structs.AllocDesiredStop && r.ClientStatus == structs.AllocClientComplete
@@ -103,18 +97,18 @@ func TestClientBackWithinItsDisconnectWindowKeepsItsAllocation(t *testing.T) {
 func TestClientAwayPastItsDisconnectWindowLosesItsAllocation(t *testing.T) {
 	dir := t.TempDir()
 	srv := startShortTTLServer(t, filepath.Join(dir, "server"))
-	defer shutdown(t, srv)
+	defer harness.Shutdown(t, srv)
 	clientDir := filepath.Join(dir, "victim")
 	const window = 2 * time.Second
 	orig, replID, other := disconnectScenario(t, srv, clientDir, "lost", window)
 
-	waitFor(t, srv, "the window to run out", func() bool {
+	harness.WaitFor(t, srv, deadline, "the window to run out", func() bool {
 		return allocByID(t, srv, "lost", orig.Id).ClientStatus == structs.AllocClientLost
 	})
 	a := allocByID(t, srv, "lost", orig.Id)
 	require.Equal(t, structs.AllocDesiredStop, a.DesiredStatus)
 	require.GreaterOrEqual(t, a.ModifyTime, a.DisconnectedAt+int64(window), "lost only once its window ran out")
-	waitFor(t, srv, "the node to be down", func() bool { return nodeStatus(t, srv, orig.NodeId) == structs.NodeStatusDown })
+	harness.WaitFor(t, srv, deadline, "the node to be down", func() bool { return nodeStatus(t, srv, orig.NodeId) == structs.NodeStatusDown })
 	r := allocByID(t, srv, "lost", replID)
 	require.Equal(t, structs.AllocDesiredRun, r.DesiredStatus, "the replacement carries on")
 	require.Equal(t, structs.AllocClientRunning, r.ClientStatus)
@@ -123,7 +117,7 @@ func TestClientAwayPastItsDisconnectWindowLosesItsAllocation(t *testing.T) {
 	// The client comes back too late: it stops what the servers gave up
 	// on, and the replacement is untouched.
 	back := startChildClient(t, clientDir, srv.Addr(), "victim-late")
-	waitFor(t, srv, "the node ready and the original stopped on it", func() bool {
+	harness.WaitFor(t, srv, deadline, "the node ready and the original stopped on it", func() bool {
 		a := allocByID(t, srv, "lost", orig.Id)
 		return nodeStatus(t, srv, orig.NodeId) == structs.NodeStatusReady &&
 			a.TaskStates["work"].GetState() == structs.TaskStateDead

@@ -11,7 +11,8 @@ import (
 	"github.com/droverhq/drover/client"
 	"github.com/droverhq/drover/driver"
 	"github.com/droverhq/drover/driver/mock"
-	"github.com/droverhq/drover/internal/testcluster"
+	"github.com/droverhq/drover/internal/testing/harness"
+	"github.com/droverhq/drover/internal/testing/testcluster"
 	"github.com/droverhq/drover/structs"
 )
 
@@ -32,14 +33,14 @@ func TestDisconnectWindowSurvivesALeaderFailover(t *testing.T) {
 		t.Cleanup(m.Close)
 		c := startClient(t, client.Config{DataDir: filepath.Join(t.TempDir(), name), Servers: servers,
 			Drivers: []driver.Driver{m}, UpdateInterval: 50 * time.Millisecond})
-		t.Cleanup(func() { shutdown(t, c) })
+		t.Cleanup(func() { harness.Shutdown(t, c) })
 		return c, m
 	}
 	victim, _ := start("victim")
 	srv := leader.Server()
 	const window = 10 * time.Second
 	register(t, srv, windowJob("failover", window))
-	waitFor(t, srv, "the allocation to run", func() bool {
+	harness.WaitFor(t, srv, deadline, "the allocation to run", func() bool {
 		a := only(t, srv, "failover")
 		return a != nil && a.ClientStatus == structs.AllocClientRunning
 	})
@@ -47,8 +48,8 @@ func TestDisconnectWindowSurvivesALeaderFailover(t *testing.T) {
 	other, _ := start("other")
 
 	// The victim stops heartbeating (no drain, no goodbye).
-	shutdown(t, victim)
-	waitFor(t, srv, "the node disconnected and the replacement running", func() bool {
+	harness.Shutdown(t, victim)
+	harness.WaitFor(t, srv, deadline, "the node disconnected and the replacement running", func() bool {
 		a := allocByID(t, srv, "failover", orig.Id)
 		if a.ClientStatus != structs.AllocClientUnknown || a.NextAllocation == "" {
 			return false
@@ -66,7 +67,7 @@ func TestDisconnectWindowSurvivesALeaderFailover(t *testing.T) {
 	require.NotEqual(t, leader.Name, next.Name)
 	srv = next.Server()
 	require.Equal(t, structs.NodeStatusDisconnected, nodeStatus(t, srv, orig.NodeId), "the window is still open")
-	waitFor(t, srv, "the new leader to end the window", func() bool {
+	harness.WaitFor(t, srv, deadline, "the new leader to end the window", func() bool {
 		return allocByID(t, srv, "failover", orig.Id).ClientStatus == structs.AllocClientLost &&
 			nodeStatus(t, srv, orig.NodeId) == structs.NodeStatusDown
 	})

@@ -13,6 +13,7 @@ import (
 	"github.com/droverhq/drover/client"
 	"github.com/droverhq/drover/driver"
 	"github.com/droverhq/drover/driver/mock"
+	"github.com/droverhq/drover/internal/testing/harness"
 	"github.com/droverhq/drover/structs"
 	"github.com/droverhq/drover/transport/inmem"
 )
@@ -52,11 +53,11 @@ func TestNetworkCutInsideTheDisconnectWindowKeepsTheTaskRunning(t *testing.T) {
 	srvTr, victimTr, otherTr := network.Transport(), network.Transport(), network.Transport()
 	srv, err := drover.NewServer(drover.ServerOptions{
 		DataDir: filepath.Join(dir, "server"), BindAddr: "server:0", Transport: srvTr,
-		Logger:          testLogger(t).With("agent", "server"),
+		Logger:          harness.Logger(t).With("agent", "server"),
 		MinHeartbeatTTL: 300 * time.Millisecond, HeartbeatGrace: 200 * time.Millisecond,
 	})
 	require.NoError(t, err)
-	defer shutdown(t, srv)
+	defer harness.Shutdown(t, srv)
 	ctx, cancel := context.WithTimeout(context.Background(), deadline)
 	defer cancel()
 	require.NoError(t, srv.WaitForLeader(ctx))
@@ -65,9 +66,9 @@ func TestNetworkCutInsideTheDisconnectWindowKeepsTheTaskRunning(t *testing.T) {
 	defer vm.Close()
 	victim := startClient(t, client.Config{DataDir: filepath.Join(dir, "victim"), Servers: []string{srv.Addr()},
 		Transport: victimTr, Drivers: []driver.Driver{vm}, UpdateInterval: 50 * time.Millisecond})
-	defer shutdown(t, victim)
+	defer harness.Shutdown(t, victim)
 	register(t, srv, windowJob("cut", 5*time.Minute))
-	waitFor(t, srv, "the allocation to run on the first client", func() bool {
+	harness.WaitFor(t, srv, deadline, "the allocation to run on the first client", func() bool {
 		a := only(t, srv, "cut")
 		return a != nil && a.ClientStatus == structs.AllocClientRunning
 	})
@@ -79,12 +80,12 @@ func TestNetworkCutInsideTheDisconnectWindowKeepsTheTaskRunning(t *testing.T) {
 	defer om.Close()
 	other := startClient(t, client.Config{DataDir: filepath.Join(dir, "other"), Servers: []string{srv.Addr()},
 		Transport: otherTr, Drivers: []driver.Driver{om}, UpdateInterval: 50 * time.Millisecond})
-	defer shutdown(t, other)
+	defer harness.Shutdown(t, other)
 
 	// The first client's host loses the network (its transport's name).
 	network.Isolate("host-2")
 	var replID string
-	waitFor(t, srv, "the replacement to run elsewhere, the original unknown", func() bool {
+	harness.WaitFor(t, srv, deadline, "the replacement to run elsewhere, the original unknown", func() bool {
 		a := allocByID(t, srv, "cut", orig.Id)
 		if a.ClientStatus != structs.AllocClientUnknown || a.NextAllocation == "" {
 			return false
@@ -101,7 +102,7 @@ func TestNetworkCutInsideTheDisconnectWindowKeepsTheTaskRunning(t *testing.T) {
 	}
 
 	network.Rejoin("host-2")
-	waitFor(t, srv, "the original reported running again and the replacement stopped", func() bool {
+	harness.WaitFor(t, srv, deadline, "the original reported running again and the replacement stopped", func() bool {
 		a, r := allocByID(t, srv, "cut", orig.Id), allocByID(t, srv, "cut", replID)
 		return a.ClientStatus == structs.AllocClientRunning && a.DisconnectedAt == 0 &&
 			r.ClientStatus == structs.AllocClientComplete

@@ -7,6 +7,7 @@ import (
 
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/droverhq/drover/internal/wait"
 	"github.com/droverhq/drover/structs"
 )
 
@@ -48,7 +49,7 @@ func (c *Client) updateDrain(ctx context.Context, strategy *structs.DrainStrateg
 			return err
 		}
 		// Unreachable or leaderless servers: the next one may answer.
-		if !sleep(ctx, backoff) {
+		if !wait.Sleep(ctx, backoff) {
 			return fmt.Errorf("drain: %w (last error: %w)", ctx.Err(), err)
 		}
 		backoff = min(2*backoff, 2*time.Second)

@@ -7,9 +7,11 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/droverhq/drover"
 	"github.com/droverhq/drover/client"
 	"github.com/droverhq/drover/driver"
 	"github.com/droverhq/drover/driver/mock"
+	"github.com/droverhq/drover/internal/testing/harness"
 	"github.com/droverhq/drover/structs"
 )
 
@@ -18,20 +20,20 @@ import (
 func TestDrainDeadlineStopsServiceWorkWithNowhereToGo(t *testing.T) {
 	dir := t.TempDir()
 	ctx := t.Context()
-	srv := startServer(t, filepath.Join(dir, "server"), "")
-	defer shutdown(t, srv)
+	srv := harness.StartServer(t, drover.ServerOptions{DataDir: filepath.Join(dir, "server")})
+	defer harness.Shutdown(t, srv)
 	m := mock.New(nil)
 	defer m.Close()
 	a := startClient(t, client.Config{DataDir: filepath.Join(dir, "a"), Servers: []string{srv.Addr()}, Drivers: []driver.Driver{m}})
-	defer shutdown(t, a)
+	defer harness.Shutdown(t, a)
 	register(t, srv, job("web", "service", 2, mockTask("web", map[string]any{"run_for": "-1"})))
-	waitFor(t, srv, "the service to run", func() bool { return countStatus(allocs(t, srv, "web"), structs.AllocClientRunning) == 2 })
+	harness.WaitFor(t, srv, deadline, "the service to run", func() bool { return countStatus(allocs(t, srv, "web"), structs.AllocClientRunning) == 2 })
 
 	const deadline = 2 * time.Second
 	began := time.Now()
-	_, err := srv.UpdateNodeDrain(ctx, a.NodeID(), "", &structs.DrainStrategy{Deadline: durationpbOf(deadline)}, false)
+	_, err := srv.UpdateNodeDrain(ctx, a.NodeID(), &drover.NodeDrain{Deadline: deadline}, false)
 	require.NoError(t, err)
-	waitFor(t, srv, "the deadline to stop the service allocations", func() bool {
+	harness.WaitFor(t, srv, deadline, "the deadline to stop the service allocations", func() bool {
 		for _, al := range allocs(t, srv, "web") {
 			if al.NodeId == a.NodeID() && al.DesiredStatus == structs.AllocDesiredRun {
 				return false
@@ -40,7 +42,7 @@ func TestDrainDeadlineStopsServiceWorkWithNowhereToGo(t *testing.T) {
 		return true
 	})
 	require.GreaterOrEqual(t, time.Since(began), deadline-time.Second/2, "not before the deadline")
-	waitFor(t, srv, "the drain to complete", func() bool {
+	harness.WaitFor(t, srv, deadline, "the drain to complete", func() bool {
 		return nodeOf(t, ctx, srv, a.NodeID()).GetLastDrain().GetStatus() == structs.DrainStatusComplete
 	})
 }
@@ -49,27 +51,27 @@ func TestDrainDeadlineStopsServiceWorkWithNowhereToGo(t *testing.T) {
 func TestDrainDeadlineZeroIsNoneAndNegativeForces(t *testing.T) {
 	dir := t.TempDir()
 	ctx := t.Context()
-	srv := startServer(t, filepath.Join(dir, "server"), "")
-	defer shutdown(t, srv)
+	srv := harness.StartServer(t, drover.ServerOptions{DataDir: filepath.Join(dir, "server")})
+	defer harness.Shutdown(t, srv)
 	m := mock.New(nil)
 	defer m.Close()
 	a := startClient(t, client.Config{DataDir: filepath.Join(dir, "a"), Servers: []string{srv.Addr()}, Drivers: []driver.Driver{m}})
-	defer shutdown(t, a)
+	defer harness.Shutdown(t, a)
 	register(t, srv, job("web", "service", 1, mockTask("web", map[string]any{"run_for": "-1"})))
-	waitFor(t, srv, "the service to run", func() bool { return countStatus(allocs(t, srv, "web"), structs.AllocClientRunning) == 1 })
+	harness.WaitFor(t, srv, deadline, "the service to run", func() bool { return countStatus(allocs(t, srv, "web"), structs.AllocClientRunning) == 1 })
 
-	_, err := srv.UpdateNodeDrain(ctx, a.NodeID(), "", &structs.DrainStrategy{Deadline: durationpbOf(0)}, false)
+	_, err := srv.UpdateNodeDrain(ctx, a.NodeID(), &drover.NodeDrain{Deadline: 0}, false)
 	require.NoError(t, err)
 	ds := nodeOf(t, ctx, srv, a.NodeID()).GetDrainStrategy()
 	require.NotNil(t, ds)
 	require.Zero(t, ds.ForceDeadline, "no deadline: the drain waits for as long as it takes")
 
-	_, err = srv.UpdateNodeDrain(ctx, a.NodeID(), "", &structs.DrainStrategy{Deadline: durationpbOf(-1)}, false)
+	_, err = srv.UpdateNodeDrain(ctx, a.NodeID(), &drover.NodeDrain{Deadline: -1}, false)
 	require.NoError(t, err)
-	waitFor(t, srv, "the forced drain to stop the allocation", func() bool {
+	harness.WaitFor(t, srv, deadline, "the forced drain to stop the allocation", func() bool {
 		return only(t, srv, "web").DesiredStatus == structs.AllocDesiredStop
 	})
-	waitFor(t, srv, "the drain to complete", func() bool {
+	harness.WaitFor(t, srv, deadline, "the drain to complete", func() bool {
 		return nodeOf(t, ctx, srv, a.NodeID()).GetLastDrain().GetStatus() == structs.DrainStatusComplete
 	})
 }

@@ -8,9 +8,11 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/droverhq/drover"
 	"github.com/droverhq/drover/client"
 	"github.com/droverhq/drover/driver"
 	"github.com/droverhq/drover/driver/mock"
+	"github.com/droverhq/drover/internal/testing/harness"
 	"github.com/droverhq/drover/structs"
 )
 
@@ -32,20 +34,20 @@ func nodeOf(t *testing.T, ctx context.Context, srv interface {
 func TestDrainMovesAllocationsToAnotherClient(t *testing.T) {
 	dir := t.TempDir()
 	ctx := t.Context()
-	srv := startServer(t, filepath.Join(dir, "server"), "")
-	defer shutdown(t, srv)
+	srv := harness.StartServer(t, drover.ServerOptions{DataDir: filepath.Join(dir, "server")})
+	defer harness.Shutdown(t, srv)
 	mockA, mockB := mock.New(nil), mock.New(nil)
 	defer mockA.Close()
 	defer mockB.Close()
 	a := startClient(t, client.Config{DataDir: filepath.Join(dir, "a"), Servers: []string{srv.Addr()}, Drivers: []driver.Driver{mockA}})
-	defer shutdown(t, a)
+	defer harness.Shutdown(t, a)
 
 	register(t, srv, job("web", "service", 3, mockTask("web", map[string]any{"run_for": "-1"})))
-	waitFor(t, srv, "3 running allocations on a", func() bool {
+	harness.WaitFor(t, srv, deadline, "3 running allocations on a", func() bool {
 		return countStatus(allocs(t, srv, "web"), structs.AllocClientRunning) == 3
 	})
 	b := startClient(t, client.Config{DataDir: filepath.Join(dir, "b"), Servers: []string{srv.Addr()}, Drivers: []driver.Driver{mockB}})
-	defer shutdown(t, b)
+	defer harness.Shutdown(t, b)
 	old := allocs(t, srv, "web")
 
 	require.NoError(t, a.Drain(ctx, time.Hour))
@@ -53,7 +55,7 @@ func TestDrainMovesAllocationsToAnotherClient(t *testing.T) {
 	require.Equal(t, structs.NodeIneligible, n.SchedulingEligibility)
 	require.NotNil(t, n.DrainStrategy)
 
-	waitFor(t, srv, "the work to run on b and the drain to complete", func() bool {
+	harness.WaitFor(t, srv, deadline, "the work to run on b and the drain to complete", func() bool {
 		running := 0
 		for _, al := range allocs(t, srv, "web") {
 			if al.ClientStatus == structs.AllocClientRunning && al.DesiredStatus == structs.AllocDesiredRun {
@@ -81,7 +83,7 @@ func TestDrainMovesAllocationsToAnotherClient(t *testing.T) {
 		require.Equal(t, structs.AllocDesiredStop, al.DesiredStatus)
 		names[al.Name] = true
 	}
-	waitFor(t, srv, "a to stop the migrated tasks", func() bool {
+	harness.WaitFor(t, srv, deadline, "a to stop the migrated tasks", func() bool {
 		for _, o := range old {
 			for _, al := range allocs(t, srv, "web") {
 				if al.Id == o.Id && al.ClientStatus != structs.AllocClientComplete {
@@ -105,49 +107,49 @@ func TestDrainMovesAllocationsToAnotherClient(t *testing.T) {
 func TestDrainDeadlineStopsBatchWorkLeftOnTheNode(t *testing.T) {
 	dir := t.TempDir()
 	ctx := t.Context()
-	srv := startServer(t, filepath.Join(dir, "server"), "")
-	defer shutdown(t, srv)
+	srv := harness.StartServer(t, drover.ServerOptions{DataDir: filepath.Join(dir, "server")})
+	defer harness.Shutdown(t, srv)
 	m := mock.New(nil)
 	defer m.Close()
 	a := startClient(t, client.Config{DataDir: filepath.Join(dir, "a"), Servers: []string{srv.Addr()}, Drivers: []driver.Driver{m}})
-	defer shutdown(t, a)
+	defer harness.Shutdown(t, a)
 
 	register(t, srv, job("report", "batch", 1, mockTask("report", map[string]any{"run_for": "-1"})))
 	register(t, srv, job("web", "service", 1, mockTask("web", map[string]any{"run_for": "-1"})))
-	waitFor(t, srv, "both tasks to run", func() bool {
+	harness.WaitFor(t, srv, deadline, "both tasks to run", func() bool {
 		return countStatus(allocs(t, srv, "report"), structs.AllocClientRunning) == 1 &&
 			countStatus(allocs(t, srv, "web"), structs.AllocClientRunning) == 1
 	})
 	// An operator drains the node: service work goes at once, batch work
 	// may finish until the deadline.
 	const drainDeadline = 3 * time.Second
-	_, err := srv.UpdateNodeDrain(ctx, a.NodeID(), "", &structs.DrainStrategy{Deadline: durationpbOf(drainDeadline)}, false)
+	_, err := srv.UpdateNodeDrain(ctx, a.NodeID(), &drover.NodeDrain{Deadline: drainDeadline}, false)
 	require.NoError(t, err)
 	began := time.Now()
 	batchMarked := true
-	waitFor(t, srv, "the service allocation to be migrated", func() bool {
+	harness.WaitFor(t, srv, deadline, "the service allocation to be migrated", func() bool {
 		batchMarked = allocs(t, srv, "report")[0].GetDesiredTransition().GetMigrate()
 		return allocs(t, srv, "web")[0].GetDesiredTransition().GetMigrate()
 	})
 	if time.Since(began) < drainDeadline {
 		require.False(t, batchMarked, "batch work is left alone before the deadline")
 	}
-	waitFor(t, srv, "the deadline to stop the batch task", func() bool {
+	harness.WaitFor(t, srv, deadline, "the deadline to stop the batch task", func() bool {
 		al := allocs(t, srv, "report")[0]
 		return al.DesiredStatus == structs.AllocDesiredStop && al.ClientStatus == structs.AllocClientComplete
 	})
 	require.GreaterOrEqual(t, time.Since(began), drainDeadline-time.Second/2, "not before the deadline")
-	waitFor(t, srv, "the drain to complete", func() bool {
+	harness.WaitFor(t, srv, deadline, "the drain to complete", func() bool {
 		return nodeOf(t, ctx, srv, a.NodeID()).GetLastDrain().GetStatus() == structs.DrainStatusComplete
 	})
-	_, err = srv.UpdateNodeDrain(ctx, "no-such-node", "", &structs.DrainStrategy{}, false)
+	_, err = srv.UpdateNodeDrain(ctx, "no-such-node", &drover.NodeDrain{}, false)
 	require.ErrorIs(t, err, structs.ErrNotFound)
 }
 
 func TestDrainOnShutdownMigratesBeforeTheClientStops(t *testing.T) {
 	dir := t.TempDir()
-	srv := startServer(t, filepath.Join(dir, "server"), "")
-	defer shutdown(t, srv)
+	srv := harness.StartServer(t, drover.ServerOptions{DataDir: filepath.Join(dir, "server")})
+	defer harness.Shutdown(t, srv)
 	mockA, mockB := mock.New(nil), mock.New(nil)
 	defer mockA.Close()
 	defer mockB.Close()
@@ -156,20 +158,20 @@ func TestDrainOnShutdownMigratesBeforeTheClientStops(t *testing.T) {
 		DrainOnShutdown: &client.DrainConfig{Deadline: time.Hour}, LeaveOnTerminate: true,
 	})
 	register(t, srv, job("web", "service", 2, mockTask("web", map[string]any{"run_for": "-1"})))
-	waitFor(t, srv, "2 running allocations", func() bool {
+	harness.WaitFor(t, srv, deadline, "2 running allocations", func() bool {
 		return countStatus(allocs(t, srv, "web"), structs.AllocClientRunning) == 2
 	})
 	b := startClient(t, client.Config{DataDir: filepath.Join(dir, "b"), Servers: []string{srv.Addr()}, Drivers: []driver.Driver{mockB}})
-	defer shutdown(t, b)
+	defer harness.Shutdown(t, b)
 
-	shutdown(t, a) // leaves: drains first
+	harness.Shutdown(t, a) // leaves: drains first
 	for _, al := range allocs(t, srv, "web") {
 		if al.NodeId == a.NodeID() {
 			require.Equal(t, structs.AllocDesiredStop, al.DesiredStatus)
 			require.Equal(t, structs.AllocClientComplete, al.ClientStatus, "stopped, and said so, before Shutdown returned")
 		}
 	}
-	waitFor(t, srv, "the work to run on b", func() bool {
+	harness.WaitFor(t, srv, deadline, "the work to run on b", func() bool {
 		n := 0
 		for _, al := range allocs(t, srv, "web") {
 			if al.NodeId == b.NodeID() && al.ClientStatus == structs.AllocClientRunning {

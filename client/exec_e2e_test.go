@@ -14,9 +14,11 @@ import (
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/droverhq/drover"
 	"github.com/droverhq/drover/client"
 	"github.com/droverhq/drover/driver"
 	execdriver "github.com/droverhq/drover/driver/exec"
+	"github.com/droverhq/drover/internal/testing/harness"
 	"github.com/droverhq/drover/structs"
 )
 
@@ -52,12 +54,12 @@ func pidsIn(t *testing.T, path string) []int {
 
 func TestExecTaskRunsWritesItsLogAndIsStoppedWithItsWholeTree(t *testing.T) {
 	dir := t.TempDir()
-	srv := startServer(t, filepath.Join(dir, "server"), "")
-	defer shutdown(t, srv)
+	srv := harness.StartServer(t, drover.ServerOptions{DataDir: filepath.Join(dir, "server")})
+	defer harness.Shutdown(t, srv)
 	exec := execdriver.New(nil)
 	cliDir := filepath.Join(dir, "client")
 	cli := startClient(t, client.Config{DataDir: cliDir, Servers: []string{srv.Addr()}, Drivers: []driver.Driver{exec}})
-	defer shutdown(t, cli)
+	defer harness.Shutdown(t, cli)
 
 	// The task logs, then ignores SIGTERM: only the kill after the kill
 	// timeout ends it. One child stays in its process group; a second one
@@ -75,7 +77,7 @@ while true; do sleep 0.05; done`)
 	register(t, srv, job("web", "service", 1, task))
 
 	var alloc *structs.Allocation
-	waitFor(t, srv, "the task to run", func() bool {
+	harness.WaitFor(t, srv, deadline, "the task to run", func() bool {
 		alloc = only(t, srv, "web")
 		return alloc != nil && alloc.ClientStatus == structs.AllocClientRunning
 	})
@@ -91,7 +93,7 @@ while true; do sleep 0.05; done`)
 
 	_, err := srv.DeregisterJob(t.Context(), "", "web", false)
 	require.NoError(t, err)
-	waitFor(t, srv, "the task to be stopped", func() bool {
+	harness.WaitFor(t, srv, deadline, "the task to be stopped", func() bool {
 		return only(t, srv, "web").ClientStatus == structs.AllocClientComplete
 	})
 	st := only(t, srv, "web").TaskStates["web"]
@@ -119,11 +121,11 @@ while true; do sleep 0.05; done`)
 
 func TestCrashingTaskIsRestartedPerPolicyThenFailsTheAllocation(t *testing.T) {
 	dir := t.TempDir()
-	srv := startServer(t, filepath.Join(dir, "server"), "")
-	defer shutdown(t, srv)
+	srv := harness.StartServer(t, drover.ServerOptions{DataDir: filepath.Join(dir, "server")})
+	defer harness.Shutdown(t, srv)
 	cli := startClient(t, client.Config{DataDir: filepath.Join(dir, "client"), Servers: []string{srv.Addr()},
 		Drivers: []driver.Driver{execdriver.New(nil)}})
-	defer shutdown(t, cli)
+	defer harness.Shutdown(t, cli)
 
 	counter := filepath.Join(dir, "runs")
 	j := job("crash", "service", 1, shTask("crash", `echo run >> `+counter+`; exit 3`))
@@ -131,7 +133,7 @@ func TestCrashingTaskIsRestartedPerPolicyThenFailsTheAllocation(t *testing.T) {
 		Attempts: 2, Interval: durationpb.New(time.Hour), Delay: durationpb.New(50 * time.Millisecond), Mode: structs.RestartModeFail,
 	}
 	register(t, srv, j)
-	waitFor(t, srv, "the allocation to fail", func() bool {
+	harness.WaitFor(t, srv, deadline, "the allocation to fail", func() bool {
 		a := only(t, srv, "crash")
 		return a != nil && a.ClientStatus == structs.AllocClientFailed
 	})

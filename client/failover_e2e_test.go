@@ -11,7 +11,8 @@ import (
 	"github.com/droverhq/drover/client"
 	"github.com/droverhq/drover/driver"
 	"github.com/droverhq/drover/driver/mock"
-	"github.com/droverhq/drover/internal/testcluster"
+	"github.com/droverhq/drover/internal/testing/harness"
+	"github.com/droverhq/drover/internal/testing/testcluster"
 	"github.com/droverhq/drover/structs"
 )
 
@@ -29,11 +30,11 @@ func TestUpdatesSurviveALeaderFailover(t *testing.T) {
 	defer m.Close()
 	cli := startClient(t, client.Config{DataDir: filepath.Join(t.TempDir(), "client"), Servers: servers,
 		Drivers: []driver.Driver{m}, UpdateInterval: 50 * time.Millisecond})
-	defer shutdown(t, cli)
+	defer harness.Shutdown(t, cli)
 
 	srv := leader.Server()
 	register(t, srv, job("report", "batch", 1, mockTask("report", map[string]any{"run_for": "-1"})))
-	waitFor(t, srv, "the task to run", func() bool {
+	harness.WaitFor(t, srv, deadline, "the task to run", func() bool {
 		a := only(t, srv, "report")
 		return a != nil && a.ClientStatus == structs.AllocClientRunning
 	})
@@ -45,7 +46,7 @@ func TestUpdatesSurviveALeaderFailover(t *testing.T) {
 	next := cluster.WaitLeader(deadline)
 	require.NotEqual(t, leader.Name, next.Name)
 	srv = next.Server()
-	waitFor(t, srv, "the new leader to learn how the task ended", func() bool {
+	harness.WaitFor(t, srv, deadline, "the new leader to learn how the task ended", func() bool {
 		a := only(t, srv, "report")
 		return a != nil && a.ClientStatus == structs.AllocClientFailed
 	})

@@ -9,10 +9,12 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/droverhq/drover"
 	"github.com/droverhq/drover/client"
 	"github.com/droverhq/drover/driver"
 	"github.com/droverhq/drover/driver/mock"
 	"github.com/droverhq/drover/fingerprint"
+	"github.com/droverhq/drover/internal/testing/harness"
 	"github.com/droverhq/drover/structs"
 )
 
@@ -38,24 +40,24 @@ func (l *licences) Fingerprint(context.Context) (*fingerprint.Result, error) {
 
 func TestCustomFingerprinterAttributeDrivesAConstraint(t *testing.T) {
 	dir := t.TempDir()
-	srv := startServer(t, filepath.Join(dir, "server"), "")
-	defer shutdown(t, srv)
+	srv := harness.StartServer(t, drover.ServerOptions{DataDir: filepath.Join(dir, "server")})
+	defer harness.Shutdown(t, srv)
 	plain, gpu := mock.New(nil), mock.New(nil)
 	defer plain.Close()
 	defer gpu.Close()
 	seats := &licences{seats: "0"}
 	a := startClient(t, client.Config{DataDir: filepath.Join(dir, "a"), Servers: []string{srv.Addr()}, Drivers: []driver.Driver{plain}})
-	defer shutdown(t, a)
+	defer harness.Shutdown(t, a)
 	b := startClient(t, client.Config{DataDir: filepath.Join(dir, "b"), Servers: []string{srv.Addr()}, Drivers: []driver.Driver{gpu},
 		Fingerprinters: []fingerprint.Fingerprinter{fingerprint.Static("gpu", map[string]string{"gpu.model": "a100"}), seats}})
-	defer shutdown(t, b)
+	defer harness.Shutdown(t, b)
 	require.Equal(t, "a100", b.Node().Attributes["gpu.model"])
 	require.NotContains(t, a.Node().Attributes, "gpu.model")
 
 	train := job("train", "service", 2, mockTask("train", map[string]any{"run_for": "-1"}))
 	train.Constraints = []*structs.Constraint{{LTarget: "${attr.gpu.model}", Operand: "=", RTarget: "a100"}}
 	register(t, srv, train)
-	waitFor(t, srv, "the job to run", func() bool {
+	harness.WaitFor(t, srv, deadline, "the job to run", func() bool {
 		return countStatus(allocs(t, srv, "train"), structs.AllocClientRunning) == 2
 	})
 	for _, al := range allocs(t, srv, "train") {
@@ -67,10 +69,10 @@ func TestCustomFingerprinterAttributeDrivesAConstraint(t *testing.T) {
 	cad := job("cad", "service", 1, mockTask("cad", map[string]any{"run_for": "-1"}))
 	cad.Constraints = []*structs.Constraint{{LTarget: "${attr.licence.cad.seats}", Operand: "=", RTarget: "5"}}
 	register(t, srv, cad)
-	waitFor(t, srv, "the evaluation to block", func() bool { return hasBlockedEval(t, srv, "cad") })
+	harness.WaitFor(t, srv, deadline, "the evaluation to block", func() bool { return hasBlockedEval(t, srv, "cad") })
 	require.Empty(t, allocs(t, srv, "cad"), "no node has five seats yet")
 	seats.set("5")
-	waitFor(t, srv, "the new fact to place the job", func() bool {
+	harness.WaitFor(t, srv, deadline, "the new fact to place the job", func() bool {
 		al := only(t, srv, "cad")
 		return al != nil && al.ClientStatus == structs.AllocClientRunning && al.NodeId == b.NodeID()
 	})
@@ -103,24 +105,24 @@ func (f *flaky) Fingerprint(ctx context.Context) driver.Fingerprint {
 
 func TestDriverHealthIsRefreshed(t *testing.T) {
 	dir := t.TempDir()
-	srv := startServer(t, filepath.Join(dir, "server"), "")
-	defer shutdown(t, srv)
+	srv := harness.StartServer(t, drover.ServerOptions{DataDir: filepath.Join(dir, "server")})
+	defer harness.Shutdown(t, srv)
 	d := &flaky{Driver: mock.New(nil), healthy: true}
 	defer d.Close()
 	c := startClient(t, client.Config{DataDir: filepath.Join(dir, "c"), Servers: []string{srv.Addr()},
 		Drivers: []driver.Driver{d}, DriverFingerprintInterval: 20 * time.Millisecond})
-	defer shutdown(t, c)
+	defer harness.Shutdown(t, c)
 	require.True(t, nodeOf(t, t.Context(), srv, c.NodeID()).Drivers["mock"].Healthy)
 	d.setHealthy(false)
-	waitFor(t, srv, "the servers to learn the driver is unhealthy", func() bool {
+	harness.WaitFor(t, srv, deadline, "the servers to learn the driver is unhealthy", func() bool {
 		info := nodeOf(t, t.Context(), srv, c.NodeID()).Drivers["mock"]
 		return !info.Healthy && info.HealthDescription == "backend unreachable"
 	})
 	register(t, srv, job("web", "service", 1, mockTask("web", map[string]any{"run_for": "-1"})))
-	waitFor(t, srv, "a blocked evaluation", func() bool { return hasBlockedEval(t, srv, "web") })
+	harness.WaitFor(t, srv, deadline, "a blocked evaluation", func() bool { return hasBlockedEval(t, srv, "web") })
 	require.Empty(t, allocs(t, srv, "web"), "an unhealthy driver takes no work")
 	d.setHealthy(true)
-	waitFor(t, srv, "the job to run once the driver is healthy again", func() bool {
+	harness.WaitFor(t, srv, deadline, "the job to run once the driver is healthy again", func() bool {
 		al := only(t, srv, "web")
 		return al != nil && al.ClientStatus == structs.AllocClientRunning
 	})

@@ -2,8 +2,6 @@ package client_test
 
 import (
 	"context"
-	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -11,95 +9,28 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/types/known/durationpb"
-	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/droverhq/drover"
 	"github.com/droverhq/drover/client"
+	"github.com/droverhq/drover/internal/testing/harness"
 	"github.com/droverhq/drover/structs"
 )
 
-// deadline bounds every wait in these tests: generous, for a loaded machine.
-const deadline = 60 * time.Second
+// deadline bounds every wait in these tests.
+const deadline = harness.Deadline
 
-func testLogger(t *testing.T) *slog.Logger {
-	if os.Getenv("DROVER_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("test", t.Name())
-	}
-	return slog.New(slog.DiscardHandler)
-}
-
-// freeAddr returns a loopback address nothing listens on, for a server
-// that must come back on the same address.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := l.Addr().String()
-	require.NoError(t, l.Close())
-	return addr
-}
-
-func startServer(t *testing.T, dir, addr string) *drover.Server {
-	t.Helper()
-	if addr == "" {
-		addr = "127.0.0.1:0"
-	}
-	srv, err := drover.NewServer(drover.ServerOptions{
-		DataDir: dir, BindAddr: addr, SerfBindAddr: "127.0.0.1:0", Logger: testLogger(t).With("agent", "server"),
-	})
-	require.NoError(t, err)
-	ctx, cancel := context.WithTimeout(context.Background(), deadline)
-	defer cancel()
-	require.NoError(t, srv.WaitForLeader(ctx))
-	return srv
-}
-
+// startClient starts a client of this package (not the drover facade)
+// with cfg in datacenter dc1 and waits until it has registered.
 func startClient(t *testing.T, cfg client.Config) *client.Client {
 	t.Helper()
 	if cfg.Logger == nil {
-		cfg.Logger = testLogger(t).With("agent", "client")
+		cfg.Logger = harness.Logger(t).With("agent", "client")
 	}
 	cfg.Datacenter = "dc1"
 	c, err := client.New(cfg)
 	require.NoError(t, err)
-	select {
-	case <-c.Ready():
-	case <-time.After(deadline):
-		t.Fatal("client did not register")
-	}
+	harness.WaitReady(t, "client registration", c.Ready())
 	return c
-}
-
-func shutdown(t *testing.T, agents ...interface{ Shutdown(context.Context) error }) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), deadline)
-	defer cancel()
-	for _, a := range agents {
-		require.NoError(t, a.Shutdown(ctx))
-	}
-}
-
-// waitFor re-checks cond after every state change until it holds.
-func waitFor(t *testing.T, srv *drover.Server, what string, cond func() bool) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), deadline)
-	defer cancel()
-	var index uint64
-	for !cond() {
-		if ctx.Err() != nil {
-			t.Fatalf("timed out after %s waiting for %s", deadline, what)
-		}
-		index = srv.WaitForIndex(ctx, index)
-	}
-}
-
-// mustConfig builds a task config from literals the tests write.
-func mustConfig(m map[string]any) *structpb.Struct {
-	s, err := structpb.NewStruct(m)
-	if err != nil {
-		panic(err)
-	}
-	return s
 }
 
 // job is a one-group, one-task job of the given type.
@@ -120,7 +51,7 @@ func job(id, typ string, count int32, task *structs.Task) *structs.Job {
 func shTask(name, script string) *structs.Task {
 	return &structs.Task{
 		Name: name, Driver: "exec",
-		Config:      mustConfig(map[string]any{"command": "/bin/sh", "args": []any{"-c", script}}),
+		Config:      drover.TaskConfig(map[string]any{"command": "/bin/sh", "args": []any{"-c", script}}),
 		Env:         map[string]string{"PATH": "/usr/bin:/bin"},
 		KillTimeout: durationpb.New(time.Second), KillSignal: "SIGTERM",
 		Resources: &structs.Resources{CpuMhz: 50, MemoryMb: 32},
@@ -129,7 +60,7 @@ func shTask(name, script string) *structs.Task {
 
 // mockTask is a mock-driver task.
 func mockTask(name string, cfg map[string]any) *structs.Task {
-	return &structs.Task{Name: name, Driver: "mock", Config: mustConfig(cfg), Resources: &structs.Resources{CpuMhz: 20, MemoryMb: 16}}
+	return &structs.Task{Name: name, Driver: "mock", Config: drover.TaskConfig(cfg), Resources: &structs.Resources{CpuMhz: 20, MemoryMb: 16}}
 }
 
 func register(t *testing.T, srv *drover.Server, j *structs.Job) {
@@ -178,8 +109,6 @@ func events(st *structs.TaskState, typ string) []*structs.TaskEvent {
 
 // allocDir is where a client keeps an allocation.
 func allocDir(clientDir, allocID string) string { return filepath.Join(clientDir, "alloc", allocID) }
-
-func durationpbOf(d time.Duration) *durationpb.Duration { return durationpb.New(d) }
 
 func readFile(t *testing.T, path string) string {
 	t.Helper()

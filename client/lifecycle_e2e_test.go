@@ -19,10 +19,12 @@ import (
 	bolt "go.etcd.io/bbolt"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/droverhq/drover"
 	"github.com/droverhq/drover/client"
 	"github.com/droverhq/drover/driver"
 	"github.com/droverhq/drover/driver/fn"
 	"github.com/droverhq/drover/driver/mock"
+	"github.com/droverhq/drover/internal/testing/harness"
 	"github.com/droverhq/drover/structs"
 )
 
@@ -57,13 +59,13 @@ func TestArtifactsAreFetchedIntoTheTaskDirBeforeItStarts(t *testing.T) {
 	defer http.DefaultClient.CloseIdleConnections()
 
 	dir := t.TempDir()
-	srv := startServer(t, filepath.Join(dir, "server"), "")
-	defer shutdown(t, srv)
+	srv := harness.StartServer(t, drover.ServerOptions{DataDir: filepath.Join(dir, "server")})
+	defer harness.Shutdown(t, srv)
 	m := mock.New(nil)
 	defer m.Close()
 	cliDir := filepath.Join(dir, "client")
 	cli := startClient(t, client.Config{DataDir: cliDir, Servers: []string{srv.Addr()}, Drivers: []driver.Driver{m}})
-	defer shutdown(t, cli)
+	defer harness.Shutdown(t, cli)
 
 	task := mockTask("app", map[string]any{"run_for": "-1"})
 	task.Artifacts = []*structs.Artifact{
@@ -71,7 +73,7 @@ func TestArtifactsAreFetchedIntoTheTaskDirBeforeItStarts(t *testing.T) {
 		{Source: web.URL + "/app.conf", Destination: "local/etc", Options: map[string]string{"checksum": "sha256:" + hex.EncodeToString(sum[:])}},
 	}
 	register(t, srv, job("app", "service", 1, task))
-	waitFor(t, srv, "the task to run", func() bool {
+	harness.WaitFor(t, srv, deadline, "the task to run", func() bool {
 		a := only(t, srv, "app")
 		return a != nil && a.ClientStatus == structs.AllocClientRunning
 	})
@@ -85,7 +87,7 @@ func TestArtifactsAreFetchedIntoTheTaskDirBeforeItStarts(t *testing.T) {
 	bad := mockTask("bad", map[string]any{"run_for": "-1"})
 	bad.Artifacts = []*structs.Artifact{{Source: web.URL + "/app.conf", Options: map[string]string{"checksum": "sha256:" + hex.EncodeToString(make([]byte, 32))}}}
 	register(t, srv, job("bad", "service", 1, bad))
-	waitFor(t, srv, "the task to fail", func() bool {
+	harness.WaitFor(t, srv, deadline, "the task to fail", func() bool {
 		a := only(t, srv, "bad")
 		return a != nil && a.ClientStatus == structs.AllocClientFailed
 	})
@@ -111,18 +113,18 @@ func counterValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
 
 func TestStatusUpdatesOfManyAllocationsTravelTogether(t *testing.T) {
 	dir := t.TempDir()
-	srv := startServer(t, filepath.Join(dir, "server"), "")
-	defer shutdown(t, srv)
+	srv := harness.StartServer(t, drover.ServerOptions{DataDir: filepath.Join(dir, "server")})
+	defer harness.Shutdown(t, srv)
 	m := mock.New(nil)
 	defer m.Close()
 	reg := prometheus.NewRegistry()
 	cli := startClient(t, client.Config{DataDir: filepath.Join(dir, "client"), Servers: []string{srv.Addr()},
 		Drivers: []driver.Driver{m}, Registerer: reg, UpdateInterval: time.Second})
-	defer shutdown(t, cli)
+	defer harness.Shutdown(t, cli)
 
 	const count = 20
 	register(t, srv, job("many", "service", count, mockTask("t", map[string]any{"run_for": "-1"})))
-	waitFor(t, srv, "every allocation to run", func() bool {
+	harness.WaitFor(t, srv, deadline, "every allocation to run", func() bool {
 		return countStatus(allocs(t, srv, "many"), structs.AllocClientRunning) == count
 	})
 	// The servers applied the last batch before the client saw the answer.
@@ -137,8 +139,8 @@ func TestStatusUpdatesOfManyAllocationsTravelTogether(t *testing.T) {
 
 func TestUpdatesMadeWhileTheServerIsDownAreNotLost(t *testing.T) {
 	dir := t.TempDir()
-	addr := freeAddr(t)
-	srv := startServer(t, filepath.Join(dir, "server"), addr)
+	addr := harness.FreeAddr(t)
+	srv := harness.StartServer(t, drover.ServerOptions{DataDir: filepath.Join(dir, "server"), BindAddr: addr})
 	m := mock.New(nil)
 	defer m.Close()
 	cliDir := filepath.Join(dir, "client")
@@ -148,12 +150,12 @@ func TestUpdatesMadeWhileTheServerIsDownAreNotLost(t *testing.T) {
 	cli := startClient(t, cfg)
 
 	register(t, srv, job("report", "batch", 1, mockTask("report", map[string]any{"run_for": "-1"})))
-	waitFor(t, srv, "the task to run", func() bool {
+	harness.WaitFor(t, srv, deadline, "the task to run", func() bool {
 		a := only(t, srv, "report")
 		return a != nil && a.ClientStatus == structs.AllocClientRunning
 	})
 	allocID := only(t, srv, "report").Id
-	shutdown(t, srv)
+	harness.Shutdown(t, srv)
 
 	// With no server to tell, the task ends, and the client restarts.
 	ch, err := m.WaitTask(context.Background(), allocID+"/report")
@@ -163,17 +165,17 @@ func TestUpdatesMadeWhileTheServerIsDownAreNotLost(t *testing.T) {
 	require.Eventually(t, func() bool {
 		return counterValue(t, reg, "drover_client_alloc_update_failures_total") > 0
 	}, deadline, 10*time.Millisecond, "the client tries to send how the task ended")
-	shutdown(t, cli)
+	harness.Shutdown(t, cli)
 	require.Equal(t, structs.AllocClientFailed, unsentUpdate(t, cliDir, allocID).GetClientStatus(),
 		"the update the servers never got is in the client's state")
 	cfg.Registerer = nil
 	cli, err = client.New(cfg)
 	require.NoError(t, err)
-	defer shutdown(t, cli)
+	defer harness.Shutdown(t, cli)
 
-	srv = startServer(t, filepath.Join(dir, "server"), addr)
-	defer shutdown(t, srv)
-	waitFor(t, srv, "the servers to learn how the task ended", func() bool {
+	srv = harness.StartServer(t, drover.ServerOptions{DataDir: filepath.Join(dir, "server"), BindAddr: addr})
+	defer harness.Shutdown(t, srv)
+	harness.WaitFor(t, srv, deadline, "the servers to learn how the task ended", func() bool {
 		return only(t, srv, "report").ClientStatus == structs.AllocClientFailed
 	})
 	term := events(only(t, srv, "report").TaskStates["report"], structs.TaskEventTerminated)
@@ -202,16 +204,16 @@ func unsentUpdate(t *testing.T, dir, allocID string) *structs.Allocation {
 
 func TestAllocationsTheServersForgetAreCleanedUp(t *testing.T) {
 	dir := t.TempDir()
-	srv := startServer(t, filepath.Join(dir, "server"), "")
-	defer shutdown(t, srv)
+	srv := harness.StartServer(t, drover.ServerOptions{DataDir: filepath.Join(dir, "server")})
+	defer harness.Shutdown(t, srv)
 	m := mock.New(nil)
 	defer m.Close()
 	cliDir := filepath.Join(dir, "client")
 	cli := startClient(t, client.Config{DataDir: cliDir, Servers: []string{srv.Addr()}, Drivers: []driver.Driver{m}})
-	defer shutdown(t, cli)
+	defer harness.Shutdown(t, cli)
 
 	register(t, srv, job("web", "service", 1, mockTask("web", map[string]any{"run_for": "-1"})))
-	waitFor(t, srv, "the task to run", func() bool {
+	harness.WaitFor(t, srv, deadline, "the task to run", func() bool {
 		a := only(t, srv, "web")
 		return a != nil && a.ClientStatus == structs.AllocClientRunning
 	})
@@ -222,7 +224,7 @@ func TestAllocationsTheServersForgetAreCleanedUp(t *testing.T) {
 	require.Equal(t, os.FileMode(0o700), fi.Mode().Perm(), "the data dir is the client's alone")
 	_, err = srv.DeregisterJob(t.Context(), "", "web", false)
 	require.NoError(t, err)
-	waitFor(t, srv, "the task to stop", func() bool { return only(t, srv, "web").ClientStatus == structs.AllocClientComplete })
+	harness.WaitFor(t, srv, deadline, "the task to stop", func() bool { return only(t, srv, "web").ClientStatus == structs.AllocClientComplete })
 	require.DirExists(t, allocDir(cliDir, a.Id), "a stopped allocation is kept while the servers know it")
 
 	_, err = srv.GarbageCollect(t.Context())
@@ -236,8 +238,8 @@ func TestAllocationsTheServersForgetAreCleanedUp(t *testing.T) {
 
 func TestShutdownLeavesTasksRunningForTheNextClient(t *testing.T) {
 	dir := t.TempDir()
-	srv := startServer(t, filepath.Join(dir, "server"), "")
-	defer shutdown(t, srv)
+	srv := harness.StartServer(t, drover.ServerOptions{DataDir: filepath.Join(dir, "server")})
+	defer harness.Shutdown(t, srv)
 	m := mock.New(nil)
 	defer m.Close()
 	f := fn.New(nil)
@@ -252,15 +254,15 @@ func TestShutdownLeavesTasksRunningForTheNextClient(t *testing.T) {
 	cli := startClient(t, cfg)
 
 	register(t, srv, job("web", "service", 1, mockTask("web", map[string]any{"run_for": "-1"})))
-	fnTask := &structs.Task{Name: "serve", Driver: "fn", Config: mustConfig(map[string]any{"func": "serve"}),
+	fnTask := &structs.Task{Name: "serve", Driver: "fn", Config: drover.TaskConfig(map[string]any{"func": "serve"}),
 		Resources: &structs.Resources{CpuMhz: 20, MemoryMb: 16}}
 	register(t, srv, job("fn", "service", 1, fnTask))
-	waitFor(t, srv, "both tasks to run", func() bool {
+	harness.WaitFor(t, srv, deadline, "both tasks to run", func() bool {
 		return countStatus(allocs(t, srv, "web"), structs.AllocClientRunning) == 1 &&
 			countStatus(allocs(t, srv, "fn"), structs.AllocClientRunning) == 1
 	})
 	web := only(t, srv, "web")
-	shutdown(t, cli)
+	harness.Shutdown(t, cli)
 	select {
 	case <-stopped:
 	case <-time.After(deadline):
@@ -275,8 +277,8 @@ func TestShutdownLeavesTasksRunningForTheNextClient(t *testing.T) {
 	}
 
 	cli = startClient(t, cfg)
-	defer shutdown(t, cli)
-	waitFor(t, srv, "the fn task to start again and the mock task to be reported", func() bool {
+	defer harness.Shutdown(t, cli)
+	harness.WaitFor(t, srv, deadline, "the fn task to start again and the mock task to be reported", func() bool {
 		f := only(t, srv, "fn").TaskStates["serve"]
 		w := only(t, srv, "web")
 		return len(events(f, structs.TaskEventStarted)) == 2 && f.GetState() == structs.TaskStateRunning &&
@@ -291,23 +293,23 @@ func TestShutdownLeavesTasksRunningForTheNextClient(t *testing.T) {
 	require.Zero(t, st.Restarts)
 	_, err = srv.DeregisterJob(t.Context(), "", "fn", false)
 	require.NoError(t, err)
-	waitFor(t, srv, "the fn task to stop", func() bool { return only(t, srv, "fn").ClientStatus == structs.AllocClientComplete })
+	harness.WaitFor(t, srv, deadline, "the fn task to stop", func() bool { return only(t, srv, "fn").ClientStatus == structs.AllocClientComplete })
 	<-stopped
 }
 
 func TestClientMovesOnFromAServerThatDoesNotAnswer(t *testing.T) {
 	dir := t.TempDir()
-	srv := startServer(t, filepath.Join(dir, "server"), "")
-	defer shutdown(t, srv)
+	srv := harness.StartServer(t, drover.ServerOptions{DataDir: filepath.Join(dir, "server")})
+	defer harness.Shutdown(t, srv)
 	m := mock.New(nil)
 	defer m.Close()
 	// The first server listed is gone: registration, the watch and the
 	// updates all go on to the next one.
-	cli := startClient(t, client.Config{DataDir: filepath.Join(dir, "client"), Servers: []string{freeAddr(t), srv.Addr()},
+	cli := startClient(t, client.Config{DataDir: filepath.Join(dir, "client"), Servers: []string{harness.FreeAddr(t), srv.Addr()},
 		Drivers: []driver.Driver{m}})
-	defer shutdown(t, cli)
+	defer harness.Shutdown(t, cli)
 	register(t, srv, job("web", "service", 1, mockTask("web", map[string]any{"run_for": "-1"})))
-	waitFor(t, srv, "the task to run", func() bool {
+	harness.WaitFor(t, srv, deadline, "the task to run", func() bool {
 		a := only(t, srv, "web")
 		return a != nil && a.ClientStatus == structs.AllocClientRunning
 	})

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/keepalive"
 
 	"github.com/droverhq/drover/internal/streamconn"
+	"github.com/droverhq/drover/internal/wait"
 	"github.com/droverhq/drover/structs"
 	"github.com/droverhq/drover/transport/tcp"
 )
@@ -85,7 +86,7 @@ func (l *serverLink) setServer(addr string) {
 // run keeps a connection open until ctx ends, moving to the next server
 // when one fails.
 func (l *serverLink) run(ctx context.Context) {
-	wait := 100 * time.Millisecond
+	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
 		addr := l.c.servers.currentAddr()
 		began := time.Now()
@@ -95,13 +96,13 @@ func (l *serverLink) run(ctx context.Context) {
 		}
 		l.c.servers.rotate(addr)
 		if time.Since(began) > 10*time.Second {
-			wait = 100 * time.Millisecond
+			backoff = 100 * time.Millisecond
 		}
-		l.c.logger.Debug("connection to the servers ended; opening another", "server", addr, "error", err, "in", wait)
-		if !sleep(ctx, wait) {
+		l.c.logger.Debug("connection to the servers ended; opening another", "server", addr, "error", err, "in", backoff)
+		if !wait.Sleep(ctx, backoff) {
 			return
 		}
-		wait = min(2*wait, 5*time.Second)
+		backoff = min(2*backoff, 5*time.Second)
 	}
 }
 

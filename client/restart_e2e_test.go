@@ -16,6 +16,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/droverhq/drover"
+	"github.com/droverhq/drover/internal/testing/harness"
 	"github.com/droverhq/drover/structs"
 )
 
@@ -94,8 +96,8 @@ func startTime(t *testing.T, pid int) string {
 
 func TestHardKilledClientFindsItsTaskStillRunningAfterRestart(t *testing.T) {
 	dir := t.TempDir()
-	srv := startServer(t, filepath.Join(dir, "server"), "")
-	defer shutdown(t, srv)
+	srv := harness.StartServer(t, drover.ServerOptions{DataDir: filepath.Join(dir, "server")})
+	defer harness.Shutdown(t, srv)
 	clientDir := filepath.Join(dir, "client")
 	first := startChildClient(t, clientDir, srv.Addr(), "first")
 
@@ -106,7 +108,7 @@ func TestHardKilledClientFindsItsTaskStillRunningAfterRestart(t *testing.T) {
 		Attempts: 1, Interval: durationpb.New(time.Hour), Delay: durationpb.New(0), Mode: structs.RestartModeFail,
 	}
 	register(t, srv, j)
-	waitFor(t, srv, "the task to run", func() bool {
+	harness.WaitFor(t, srv, deadline, "the task to run", func() bool {
 		a := only(t, srv, "worker")
 		return a != nil && a.ClientStatus == structs.AllocClientRunning
 	})
@@ -118,7 +120,7 @@ func TestHardKilledClientFindsItsTaskStillRunningAfterRestart(t *testing.T) {
 	require.True(t, alive(pid), "the task outlives its client")
 
 	second := startChildClient(t, clientDir, srv.Addr(), "second")
-	waitFor(t, srv, "the restarted client to report the task", func() bool {
+	harness.WaitFor(t, srv, deadline, "the restarted client to report the task", func() bool {
 		return only(t, srv, "worker").ModifyIndex > before.ModifyIndex
 	})
 	after := only(t, srv, "worker")
@@ -136,7 +138,7 @@ func TestHardKilledClientFindsItsTaskStillRunningAfterRestart(t *testing.T) {
 	// dies, its restart policy applies.
 	require.NoError(t, os.Remove(pidFile))
 	require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
-	waitFor(t, srv, "the task to be restarted", func() bool {
+	harness.WaitFor(t, srv, deadline, "the task to be restarted", func() bool {
 		return only(t, srv, "worker").TaskStates["worker"].GetRestarts() == 1 &&
 			only(t, srv, "worker").ClientStatus == structs.AllocClientRunning
 	})
@@ -149,7 +151,7 @@ func TestHardKilledClientFindsItsTaskStillRunningAfterRestart(t *testing.T) {
 
 	_, err := srv.DeregisterJob(t.Context(), "", "worker", false)
 	require.NoError(t, err)
-	waitFor(t, srv, "the task to stop", func() bool {
+	harness.WaitFor(t, srv, deadline, "the task to stop", func() bool {
 		return only(t, srv, "worker").ClientStatus == structs.AllocClientComplete
 	})
 	require.Eventually(t, func() bool { return !alive(newPid) }, deadline, 10*time.Millisecond)

@@ -31,6 +31,17 @@ func (e *Exit) Set(res *ExitResult) bool {
 // Done is closed once the result is set.
 func (e *Exit) Done() <-chan struct{} { return e.done }
 
+// Await blocks until the result is set, then returns nil, or until ctx
+// ends, then returns its error.
+func (e *Exit) Await(ctx context.Context) error {
+	select {
+	case <-e.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // Result is the result, or nil before Set.
 func (e *Exit) Result() *ExitResult {
 	select {

@@ -1,6 +1,7 @@
 package driver
 
 import (
+	"context"
 	"fmt"
 	"sync"
 )
@@ -11,6 +12,10 @@ import (
 // An id may also be reserved while its task is being started: it is then
 // taken (Has, Add and Reserve see it) but not yet found (Get does not).
 type Tasks[T any] struct {
+	// Name, when set, starts the message of every error the table returns
+	// ("mock: task x: task not found"): the driver's name.
+	Name string
+
 	mu       sync.Mutex
 	m        map[string]T
 	reserved map[string]struct{}
@@ -22,9 +27,21 @@ func (t *Tasks[T]) Get(id string) (T, error) {
 	defer t.mu.Unlock()
 	v, ok := t.m[id]
 	if !ok {
-		return v, fmt.Errorf("task %s: %w", id, ErrTaskNotFound)
+		return v, t.notFound(id)
 	}
 	return v, nil
+}
+
+func (t *Tasks[T]) notFound(id string) error {
+	return t.named(fmt.Errorf("task %s: %w", id, ErrTaskNotFound))
+}
+
+// named prefixes err with the table's Name.
+func (t *Tasks[T]) named(err error) error {
+	if t.Name == "" {
+		return err
+	}
+	return fmt.Errorf("%s: %w", t.Name, err)
 }
 
 // Has reports whether id is taken: a task is stored or reserved under it.
@@ -90,18 +107,19 @@ func (t *Tasks[T]) Release(id string) {
 // Remove deletes the task with id and returns it, provided check (if not
 // nil) returns no error for it; both happen under the table's lock, so
 // of concurrent Removes of one task only one succeeds. It returns an error
-// wrapping ErrTaskNotFound if there is no such task, or check's error.
+// wrapping ErrTaskNotFound if there is no such task, or one wrapping
+// check's error.
 func (t *Tasks[T]) Remove(id string, check func(T) error) (T, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	v, ok := t.m[id]
 	if !ok {
-		return v, fmt.Errorf("task %s: %w", id, ErrTaskNotFound)
+		return v, t.notFound(id)
 	}
 	if check != nil {
 		if err := check(v); err != nil {
 			var zero T
-			return zero, err
+			return zero, t.named(err)
 		}
 	}
 	delete(t.m, id)
@@ -124,4 +142,33 @@ func (t *Tasks[T]) All() []T {
 		out = append(out, v)
 	}
 	return out
+}
+
+// Exiting is a task that records its end in an Exit, as the tasks of
+// every built-in driver do: what WaitTask and RemoveExited need of them.
+type Exiting interface {
+	Exit() *Exit
+}
+
+// WaitTask implements Driver.WaitTask for a driver whose tasks are in
+// tasks: the channel Exit.Wait returns for the task with id, or an error
+// wrapping ErrTaskNotFound.
+func WaitTask[T Exiting](ctx context.Context, tasks *Tasks[T], id string) (<-chan *ExitResult, error) {
+	v, err := tasks.Get(id)
+	if err != nil {
+		return nil, err
+	}
+	return v.Exit().Wait(ctx), nil
+}
+
+// RemoveExited removes the task with id from tasks and returns it, as
+// DestroyTask does: a task that has not exited yet is removed only with
+// force, and refused with an error wrapping ErrTaskRunning otherwise.
+func RemoveExited[T Exiting](tasks *Tasks[T], id string, force bool) (T, error) {
+	return tasks.Remove(id, func(v T) error {
+		if !force && v.Exit().Result() == nil {
+			return fmt.Errorf("task %s: %w", id, ErrTaskRunning)
+		}
+		return nil
+	})
 }

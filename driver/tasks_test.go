@@ -1,6 +1,7 @@
 package driver
 
 import (
+	"context"
 	"errors"
 	"sync"
 	"testing"
@@ -67,4 +68,41 @@ func TestTasksRemove(t *testing.T) {
 	}
 	wg.Wait()
 	require.Equal(t, 1, removed, "only one of concurrent removals wins")
+}
+
+// exiting is a task of the tests of WaitTask and RemoveExited.
+type exiting struct{ exit *Exit }
+
+func (e *exiting) Exit() *Exit { return e.exit }
+
+func TestTasksOfExitingTasks(t *testing.T) {
+	tasks := Tasks[*exiting]{Name: "mock"}
+	_, err := WaitTask(context.Background(), &tasks, "a")
+	require.ErrorIs(t, err, ErrTaskNotFound)
+	require.EqualError(t, err, "mock: task a: driver: task not found", "errors carry the table's name")
+
+	task := &exiting{exit: NewExit()}
+	require.True(t, tasks.Add("a", task))
+	ch, err := WaitTask(context.Background(), &tasks, "a")
+	require.NoError(t, err)
+
+	_, err = RemoveExited(&tasks, "a", false)
+	require.ErrorIs(t, err, ErrTaskRunning, "a running task is removed only with force")
+	require.True(t, tasks.Has("a"))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	require.ErrorIs(t, task.exit.Await(ctx), context.Canceled)
+	task.exit.Set(&ExitResult{ExitCode: 3})
+	require.NoError(t, task.exit.Await(context.Background()))
+	require.Equal(t, 3, (<-ch).ExitCode)
+
+	got, err := RemoveExited(&tasks, "a", false)
+	require.NoError(t, err)
+	require.Same(t, task, got)
+	require.False(t, tasks.Has("a"))
+
+	require.True(t, tasks.Add("b", &exiting{exit: NewExit()}))
+	_, err = RemoveExited(&tasks, "b", true)
+	require.NoError(t, err, "force removes a running task")
 }

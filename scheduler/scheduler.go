@@ -9,8 +9,9 @@
 // set of feasible nodes per allocation (select.go), so its cost does not
 // grow with the cluster; feasibility is checked once per node class and
 // per node within a pass (feasible.go); ranking combines bin-packing or
-// spread, job anti-affinity, affinities and spread targets, all kept
-// incrementally (rank.go, spread.go); ports (ports.go) and preemption
+// spread, job anti-affinity, the reschedule penalty, affinities and spread
+// targets, all kept incrementally (the node scores in select.go, affinity
+// and spread scores in spread.go); ports (ports.go) and preemption
 // (preempt.go) are part of the fit.
 package scheduler
 

@@ -110,7 +110,7 @@ func New(logger *slog.Logger) *Driver {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Driver{logger: logger, funcs: map[string]Func{}}
+	return &Driver{logger: logger, funcs: map[string]Func{}, tasks: driver.Tasks[*task]{Name: Name}}
 }
 
 // Register makes f runnable under name. It fails for an empty name or a nil

@@ -20,6 +20,9 @@ type task struct {
 	exit        *driver.Exit
 }
 
+// Exit implements driver.Exiting.
+func (t *task) Exit() *driver.Exit { return t.exit }
+
 // StartTask implements driver.Driver. The function runs with a context of
 // its own, cancelled by StopTask or a forced DestroyTask, not by ctx.
 func (d *Driver) StartTask(ctx context.Context, cfg *driver.TaskConfig) (*driver.TaskHandle, error) {
@@ -118,21 +121,9 @@ func (d *Driver) run(ctx context.Context, f Func, t *Task) (res *driver.ExitResu
 	return &driver.ExitResult{ExitCode: 1, Err: err}
 }
 
-func (d *Driver) get(id string) (*task, error) {
-	t, err := d.tasks.Get(id)
-	if err != nil {
-		return nil, fmt.Errorf("fn: %w", err)
-	}
-	return t, nil
-}
-
 // WaitTask implements driver.Driver.
 func (d *Driver) WaitTask(ctx context.Context, taskID string) (<-chan *driver.ExitResult, error) {
-	t, err := d.get(taskID)
-	if err != nil {
-		return nil, err
-	}
-	return t.exit.Wait(ctx), nil
+	return driver.WaitTask(ctx, &d.tasks, taskID)
 }
 
 // StopTask implements driver.Driver: it cancels the function's context and
@@ -140,7 +131,7 @@ func (d *Driver) WaitTask(ctx context.Context, taskID string) (<-chan *driver.Ex
 // then the task is reported ended with ErrAbandoned. Functions get no
 // signals: signal is ignored.
 func (d *Driver) StopTask(ctx context.Context, taskID string, timeout time.Duration, _ string) error {
-	t, err := d.get(taskID)
+	t, err := d.tasks.Get(taskID)
 	if err != nil {
 		return err
 	}
@@ -170,14 +161,9 @@ func (d *Driver) stop(ctx context.Context, t *task, timeout time.Duration) error
 // DestroyTask implements driver.Driver. With force, a running function is
 // stopped first, waiting up to the task's kill timeout.
 func (d *Driver) DestroyTask(taskID string, force bool) error {
-	t, err := d.tasks.Remove(taskID, func(t *task) error {
-		if !force && t.exit.Result() == nil {
-			return fmt.Errorf("task %s: %w", taskID, driver.ErrTaskRunning)
-		}
-		return nil
-	})
+	t, err := driver.RemoveExited(&d.tasks, taskID, force)
 	if err != nil {
-		return fmt.Errorf("fn: %w", err)
+		return err
 	}
 	return d.stop(context.Background(), t, t.killTimeout)
 }

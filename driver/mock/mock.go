@@ -55,6 +55,9 @@ type task struct {
 	exit  *driver.Exit
 }
 
+// Exit implements driver.Exiting.
+func (t *task) Exit() *driver.Exit { return t.exit }
+
 // halt ends the task as stopped, unless it has ended already.
 func (t *task) halt() {
 	t.mu.Lock()
@@ -79,7 +82,7 @@ func New(logger *slog.Logger) *Driver {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Driver{logger: logger}
+	return &Driver{logger: logger, tasks: driver.Tasks[*task]{Name: Name}}
 }
 
 // Name implements driver.Driver.
@@ -151,49 +154,27 @@ func writeStdout(path, s string) error {
 	return f.Close()
 }
 
-func (d *Driver) get(id string) (*task, error) {
-	t, err := d.tasks.Get(id)
-	if err != nil {
-		return nil, fmt.Errorf("mock: %w", err)
-	}
-	return t, nil
-}
-
 // WaitTask implements driver.Driver.
 func (d *Driver) WaitTask(ctx context.Context, taskID string) (<-chan *driver.ExitResult, error) {
-	t, err := d.get(taskID)
-	if err != nil {
-		return nil, err
-	}
-	return t.exit.Wait(ctx), nil
+	return driver.WaitTask(ctx, &d.tasks, taskID)
 }
 
 // StopTask implements driver.Driver: a running task ends at once, as if
 // killed by SIGTERM, whatever the timeout and signal.
 func (d *Driver) StopTask(ctx context.Context, taskID string, _ time.Duration, _ string) error {
-	t, err := d.get(taskID)
+	t, err := d.tasks.Get(taskID)
 	if err != nil {
 		return err
 	}
 	t.halt()
-	select {
-	case <-t.exit.Done():
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return t.exit.Await(ctx)
 }
 
 // DestroyTask implements driver.Driver.
 func (d *Driver) DestroyTask(taskID string, force bool) error {
-	t, err := d.tasks.Remove(taskID, func(t *task) error {
-		if !force && t.exit.Result() == nil {
-			return fmt.Errorf("task %s: %w", taskID, driver.ErrTaskRunning)
-		}
-		return nil
-	})
+	t, err := driver.RemoveExited(&d.tasks, taskID, force)
 	if err != nil {
-		return fmt.Errorf("mock: %w", err)
+		return err
 	}
 	t.halt()
 	return nil

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/droverhq/drover/internal/leakcheck"
+	"github.com/droverhq/drover/internal/testing/harness"
 	nomad "github.com/hashicorp/nomad/api"
 	"github.com/stretchr/testify/require"
 )
@@ -37,18 +38,6 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
-}
-
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t *testing.T, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 func buildAgent(t *testing.T) string {
@@ -97,7 +86,7 @@ func TestAgentBinary(t *testing.T) {
 	})
 
 	addrRe := regexp.MustCompile(`Bind Addrs: HTTP: ([0-9.]+:[0-9]+)`)
-	eventually(t, "the start-up summary", 30*time.Second, func() bool {
+	harness.Eventually(t, 30*time.Second, "the start-up summary", func() bool {
 		return addrRe.MatchString(stdout.String()) && strings.Contains(stdout.String(), "agent started!")
 	})
 	summary := stdout.String()
@@ -111,7 +100,7 @@ func TestAgentBinary(t *testing.T) {
 	require.NoError(t, err)
 
 	var nodes []*nomad.NodeListStub
-	eventually(t, "the client to register", 30*time.Second, func() bool {
+	harness.Eventually(t, 30*time.Second, "the client to register", func() bool {
 		nodes, _, err = c.Nodes().List(nil)
 		return err == nil && len(nodes) == 1 && nodes[0].Status == "ready"
 	})
@@ -165,13 +154,13 @@ func TestAgentBinary(t *testing.T) {
 
 	// SIGUSR1 prints metrics and keeps running.
 	require.NoError(t, cmd.Process.Signal(syscall.SIGUSR1))
-	eventually(t, "the metrics dump", 10*time.Second, func() bool {
+	harness.Eventually(t, 10*time.Second, "the metrics dump", func() bool {
 		return bytes.Contains([]byte(stderr.String()), []byte("drover_raft_applied_index"))
 	})
 	// SIGHUP reloads the log level from the files.
 	write("20-dir.hcl", "data_dir = \""+filepath.Join(dir, "data")+"\"\nlog_level = \"DEBUG\"\n")
 	require.NoError(t, cmd.Process.Signal(syscall.SIGHUP))
-	eventually(t, "the reload", 10*time.Second, func() bool {
+	harness.Eventually(t, 10*time.Second, "the reload", func() bool {
 		return bytes.Contains([]byte(stderr.String()), []byte(`msg="configuration reloaded" log_level=DEBUG`))
 	})
 	_, err = c.Status().Leader()
@@ -179,7 +168,7 @@ func TestAgentBinary(t *testing.T) {
 
 	_, _, err = c.Jobs().Deregister("sleeper", true, nil)
 	require.NoError(t, err)
-	eventually(t, "the allocation to stop", 30*time.Second, func() bool {
+	harness.Eventually(t, 30*time.Second, "the allocation to stop", func() bool {
 		a, _, err := c.Allocations().Info(allocID, nil)
 		return err == nil && a.ClientStatus == "complete"
 	})

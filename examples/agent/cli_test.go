@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/droverhq/drover/internal/testing/harness"
 	nomad "github.com/hashicorp/nomad/api"
 	"github.com/stretchr/testify/require"
 )
@@ -66,12 +67,12 @@ client { enabled = true }
 	c, err := nomad.NewClient(&nomad.Config{Address: "http://" + a.httpAddr})
 	require.NoError(t, err)
 	var self *nomad.AgentSelf
-	eventually(t, "the node id in agent self", 30*time.Second, func() bool {
+	harness.Eventually(t, 30*time.Second, "the node id in agent self", func() bool {
 		self, err = c.Agent().Self()
 		return err == nil && self.Stats["client"]["node_id"] != ""
 	})
 	nodeID := self.Stats["client"]["node_id"]
-	eventually(t, "the node to register", 30*time.Second, func() bool {
+	harness.Eventually(t, 30*time.Second, "the node to register", func() bool {
 		_, _, err := c.Nodes().Info(nodeID, nil)
 		return err == nil
 	})

@@ -18,6 +18,7 @@ import (
 	nomad "github.com/hashicorp/nomad/api"
 	"github.com/stretchr/testify/require"
 
+	"github.com/droverhq/drover/internal/testing/harness"
 	"github.com/droverhq/drover/internal/testing/tlstest"
 )
 
@@ -165,7 +166,7 @@ acl { enabled = true }
 	require.ErrorContains(t, err, "HTTP request to an HTTPS server")
 
 	anon := nomadClient(t, url, withCert)
-	eventually(t, "a leader", 30*time.Second, func() bool {
+	harness.Eventually(t, 30*time.Second, "a leader", func() bool {
 		l, err := anon.Status().Leader()
 		return err == nil && l != ""
 	})
@@ -218,7 +219,7 @@ acl { enabled = true }
 
 	// The client in the agent registered over mutual TLS with its
 	// client.global.nomad name.
-	eventually(t, "the node to be ready", 30*time.Second, func() bool {
+	harness.Eventually(t, 30*time.Second, "the node to be ready", func() bool {
 		nodes, _, err := mgmt.Nodes().List(nil)
 		return err == nil && len(nodes) == 1 && nodes[0].Status == "ready"
 	})
@@ -301,7 +302,7 @@ tls {
 	api := nomadClient(t, "https://"+a.httpAddr, &nomad.TLSConfig{
 		CACert: pki.ca.File, ClientCert: pki.operator.CertFile, ClientKey: pki.operator.KeyFile,
 	})
-	eventually(t, "the node to be ready", 30*time.Second, func() bool {
+	harness.Eventually(t, 30*time.Second, "the node to be ready", func() bool {
 		nodes, _, err := api.Nodes().List(nil)
 		return err == nil && len(nodes) == 1 && nodes[0].Status == "ready"
 	})
@@ -310,7 +311,7 @@ tls {
 	// old certificate stays.
 	install([]byte("not a certificate\n"), pki.agent.KeyPEM)
 	a.signals <- syscall.SIGHUP
-	eventually(t, "the failed reload to be logged", 10*time.Second, func() bool {
+	harness.Eventually(t, 10*time.Second, "the failed reload to be logged", func() bool {
 		s := a.stderr.String()
 		return strings.Contains(s, "reloading the server's TLS certificates failed; keeping the current ones") &&
 			strings.Contains(s, "reloading the client's TLS certificates failed; keeping the current ones")
@@ -323,7 +324,7 @@ tls {
 	next := pki.ca.Issue(t, "server.global.nomad", "client.global.nomad")
 	install(next.CertPEM, next.KeyPEM)
 	a.signals <- syscall.SIGHUP
-	eventually(t, "the reload to be logged", 10*time.Second, func() bool {
+	harness.Eventually(t, 10*time.Second, "the reload to be logged", func() bool {
 		return strings.Contains(a.stderr.String(), `msg="TLS certificates reloaded"`)
 	})
 	h, r = serials()
@@ -345,7 +346,7 @@ tls {
 	require.NoError(t, err)
 	require.NoError(t, f.Close())
 	a.signals <- syscall.SIGHUP
-	eventually(t, "the restart warning", 10*time.Second, func() bool {
+	harness.Eventually(t, 10*time.Second, "the restart warning", func() bool {
 		return strings.Contains(a.stderr.String(), `msg="changed settings take effect only after a restart" settings="acl settings, limits"`)
 	})
 }
@@ -403,7 +404,7 @@ limits {
 	require.NoError(t, first.Close())
 	start := time.Now()
 	var idle net.Conn
-	eventually(t, "a connection slot to free up", 10*time.Second, func() bool {
+	harness.Eventually(t, 10*time.Second, "a connection slot to free up", func() bool {
 		idle = dial()
 		start = time.Now()
 		return !closedWithin(idle, 500*time.Millisecond)

@@ -16,8 +16,6 @@ import (
 	"sync"
 	"time"
 
-	"google.golang.org/protobuf/types/known/structpb"
-
 	"github.com/droverhq/drover"
 	"github.com/droverhq/drover/driver"
 )
@@ -63,16 +61,13 @@ func run() error {
 	fmt.Printf("client registered; its countdown driver reports version %s\n",
 		cli.Node().Attributes["driver.countdown.version"])
 
-	cfg, err := structpb.NewStruct(map[string]any{"from": 3.0, "tick": "20ms"})
-	if err != nil {
-		return err
-	}
 	job := &drover.Job{
-		Id: "liftoff", Type: "batch",
+		Id: "liftoff", Type: drover.JobTypeBatch,
 		TaskGroups: []*drover.TaskGroup{{
 			Name: "launch", Count: 1,
 			Tasks: []*drover.Task{{
-				Name: "count", Driver: "countdown", Config: cfg,
+				Name: "count", Driver: "countdown",
+				Config:    drover.TaskConfig(map[string]any{"from": 3, "tick": 20 * time.Millisecond}),
 				Resources: &drover.Resources{CpuMhz: 10, MemoryMb: 10},
 			}},
 		}},
@@ -95,25 +90,20 @@ func run() error {
 
 // waitComplete waits for the job's allocation to complete.
 func waitComplete(ctx context.Context, srv *drover.Server, jobID string) (*drover.Allocation, error) {
-	var index uint64
-	for {
-		allocs, err := srv.Allocations(ctx, "", jobID, "")
+	for allocs, err := range srv.WatchAllocations(ctx, "", jobID) {
 		if err != nil {
 			return nil, err
 		}
 		for _, a := range allocs {
 			switch a.ClientStatus {
-			case "complete":
+			case drover.AllocClientComplete:
 				return a, nil
-			case "failed":
+			case drover.AllocClientFailed:
 				return nil, fmt.Errorf("allocation failed: %s", a.ClientDescription)
 			}
 		}
-		index = srv.WaitForIndex(ctx, index)
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
 	}
+	return nil, ctx.Err()
 }
 
 // countdown is the custom driver. Its tasks are goroutines of the host,
@@ -129,12 +119,18 @@ type countdownTask struct {
 	exit     *driver.Exit
 }
 
+// Exit implements driver.Exiting: the task table's WaitTask and
+// RemoveExited use it.
+func (t *countdownTask) Exit() *driver.Exit { return t.exit }
+
 // halt asks the task to end; it may be called any number of times.
 func (t *countdownTask) halt() { t.stopOnce.Do(func() { close(t.stop) }) }
 
 var _ driver.Driver = (*countdown)(nil)
 
-func newCountdown() *countdown { return &countdown{} }
+func newCountdown() *countdown {
+	return &countdown{tasks: driver.Tasks[*countdownTask]{Name: "countdown"}}
+}
 
 func (d *countdown) Name() string { return "countdown" }
 
@@ -192,11 +188,7 @@ func (d *countdown) StartTask(ctx context.Context, cfg *driver.TaskConfig) (*dri
 }
 
 func (d *countdown) WaitTask(ctx context.Context, id string) (<-chan *driver.ExitResult, error) {
-	t, err := d.tasks.Get(id)
-	if err != nil {
-		return nil, err
-	}
-	return t.exit.Wait(ctx), nil
+	return driver.WaitTask(ctx, &d.tasks, id)
 }
 
 func (d *countdown) StopTask(ctx context.Context, id string, _ time.Duration, _ string) error {
@@ -205,21 +197,11 @@ func (d *countdown) StopTask(ctx context.Context, id string, _ time.Duration, _ 
 		return err
 	}
 	t.halt()
-	select {
-	case <-t.exit.Done():
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return t.exit.Await(ctx)
 }
 
 func (d *countdown) DestroyTask(id string, force bool) error {
-	t, err := d.tasks.Remove(id, func(t *countdownTask) error {
-		if !force && t.exit.Result() == nil {
-			return driver.ErrTaskRunning
-		}
-		return nil
-	})
+	t, err := driver.RemoveExited(&d.tasks, id, force)
 	if err != nil {
 		return err
 	}

@@ -17,8 +17,6 @@ import (
 	"sort"
 	"time"
 
-	"google.golang.org/protobuf/types/known/structpb"
-
 	"github.com/droverhq/drover"
 	"github.com/droverhq/drover/driver/fn"
 	"github.com/droverhq/drover/scheduler"
@@ -44,7 +42,7 @@ func (byTier) Schedule(st scheduler.State, in scheduler.Input) (*scheduler.Decis
 	d := &scheduler.Decision{QueuedAllocations: map[string]int32{}}
 	held := map[string]bool{}
 	for _, a := range st.AllocsByJob(eval.Namespace, eval.JobId) {
-		if a.DesiredStatus != structs.AllocDesiredRun || a.ClientTerminal() {
+		if a.DesiredStatus != drover.AllocDesiredRun || a.ClientTerminal() {
 			continue
 		}
 		if job == nil || job.Stop {
@@ -56,7 +54,7 @@ func (byTier) Schedule(st scheduler.State, in scheduler.Input) (*scheduler.Decis
 	if job != nil && !job.Stop {
 		var nodes []*structs.Node
 		for _, n := range st.Nodes() {
-			if n.Status == structs.NodeStatusReady && n.SchedulingEligibility != structs.NodeIneligible &&
+			if n.Status == drover.NodeStatusReady && n.SchedulingEligibility != drover.NodeIneligible &&
 				n.DrainStrategy == nil && n.Meta["tier"] == job.Meta["tier"] {
 				nodes = append(nodes, n)
 			}
@@ -126,12 +124,11 @@ func run(out io.Writer) error {
 		}
 		tiers[cli.NodeID()] = tier
 	}
-	cfg, _ := structpb.NewStruct(map[string]any{"func": "serve"})
 	job := &drover.Job{
 		Id: "cache", Type: "by-tier", Meta: map[string]string{"tier": "gold"},
 		TaskGroups: []*drover.TaskGroup{{
 			Name: "shard", Count: 3,
-			Tasks: []*drover.Task{{Name: "serve", Driver: "fn", Config: cfg,
+			Tasks: []*drover.Task{{Name: "serve", Driver: "fn", Config: drover.TaskConfig(map[string]any{"func": "serve"}),
 				Resources: &drover.Resources{CpuMhz: 50, MemoryMb: 32}}},
 		}},
 	}
@@ -139,15 +136,13 @@ func run(out io.Writer) error {
 		return err
 	}
 	fmt.Fprintln(out, `registered job "cache" of type "by-tier" for tier gold`)
-	var index uint64
-	for {
-		allocs, err := srv.Allocations(ctx, "", "cache", "")
+	for allocs, err := range srv.WatchAllocations(ctx, "", "cache") {
 		if err != nil {
 			return err
 		}
 		running := 0
 		for _, a := range allocs {
-			if a.ClientStatus == structs.AllocClientRunning {
+			if a.ClientStatus == drover.AllocClientRunning {
 				running++
 			}
 		}
@@ -161,10 +156,8 @@ func run(out io.Writer) error {
 			}
 			return nil
 		}
-		if index = srv.WaitForIndex(ctx, index); ctx.Err() != nil {
-			return fmt.Errorf("waiting for placements: %w", ctx.Err())
-		}
 	}
+	return fmt.Errorf("waiting for placements: %w", ctx.Err())
 }
 
 // serve is the task: a Go function that runs until stopped.

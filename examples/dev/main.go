@@ -16,8 +16,6 @@ import (
 	"strings"
 	"time"
 
-	"google.golang.org/protobuf/types/known/structpb"
-
 	"github.com/droverhq/drover"
 	"github.com/droverhq/drover/driver/fn"
 	"github.com/droverhq/drover/driver/rawexec"
@@ -101,12 +99,12 @@ func greeter(ctx context.Context, t *fn.Task) error {
 
 func serviceJob() *drover.Job {
 	return &drover.Job{
-		Id: "greeter", Type: "service",
+		Id: "greeter", Type: drover.JobTypeService,
 		TaskGroups: []*drover.TaskGroup{{
 			Name: "web", Count: 3,
 			Tasks: []*drover.Task{{
 				Name: "greet", Driver: "fn",
-				Config:    mustStruct(map[string]any{"func": "greeter"}),
+				Config:    drover.TaskConfig(map[string]any{"func": "greeter"}),
 				Resources: &drover.Resources{CpuMhz: 50, MemoryMb: 32},
 			}},
 		}},
@@ -115,24 +113,16 @@ func serviceJob() *drover.Job {
 
 func batchJob() *drover.Job {
 	return &drover.Job{
-		Id: "uname", Type: "batch",
+		Id: "uname", Type: drover.JobTypeBatch,
 		TaskGroups: []*drover.TaskGroup{{
 			Name: "report", Count: 1,
 			Tasks: []*drover.Task{{
 				Name: "uname", Driver: "raw_exec",
-				Config:    mustStruct(map[string]any{"command": "/bin/sh", "args": []any{"-c", "uname -a; echo done"}}),
+				Config:    drover.TaskConfig(map[string]any{"command": "/bin/sh", "args": []string{"-c", "uname -a; echo done"}}),
 				Resources: &drover.Resources{CpuMhz: 50, MemoryMb: 32},
 			}},
 		}},
 	}
-}
-
-func mustStruct(m map[string]any) *structpb.Struct {
-	s, err := structpb.NewStruct(m)
-	if err != nil {
-		panic(err) // the literals above are always valid
-	}
-	return s
 }
 
 // watch prints every allocation change until the service job has three
@@ -155,11 +145,11 @@ func watch(ctx context.Context, srv *drover.Server, out io.Writer) error {
 				fmt.Fprintf(out, row, a.Id[:8], a.JobId, a.Name, a.ClientStatus, taskSummary(a))
 			}
 			switch {
-			case a.JobId == "greeter" && a.ClientStatus == "running":
+			case a.JobId == "greeter" && a.ClientStatus == drover.AllocClientRunning:
 				running++
-			case a.JobId == "uname" && a.ClientStatus == "complete":
+			case a.JobId == "uname" && a.ClientStatus == drover.AllocClientComplete:
 				complete++
-			case a.ClientStatus == "failed":
+			case a.ClientStatus == drover.AllocClientFailed:
 				return fmt.Errorf("allocation %s failed: %s", a.Name, taskSummary(a))
 			}
 		}

@@ -29,11 +29,8 @@ import (
 	"path/filepath"
 	"time"
 
-	"google.golang.org/protobuf/types/known/structpb"
-
 	"github.com/droverhq/drover"
 	"github.com/droverhq/drover/driver/fn"
-	"github.com/droverhq/drover/structs"
 )
 
 func main() {
@@ -102,13 +99,13 @@ func run(out io.Writer) error {
 	}
 	fmt.Fprintf(out, "ACLs bootstrapped: management token with accessor %s...\n", boot.AccessorId[:8])
 	asManager := drover.WithToken(ctx, boot.SecretId)
-	if _, err := srv.UpsertACLPolicies(asManager, []*structs.ACLPolicy{
+	if _, err := srv.UpsertACLPolicies(asManager, []*drover.ACLPolicy{
 		{Name: "readonly", Rules: `namespace "default" { policy = "read" }`},
 		{Name: "deploy", Rules: `namespace "default" { policy = "write" }`},
 	}); err != nil {
 		return err
 	}
-	tokens, err := srv.UpsertACLTokens(asManager, []*structs.ACLToken{
+	tokens, err := srv.UpsertACLTokens(asManager, []*drover.ACLToken{
 		{Name: "reader", Type: "client", Policies: []string{"readonly"}},
 		{Name: "deployer", Type: "client", Policies: []string{"deploy"}},
 	})
@@ -150,25 +147,21 @@ func run(out io.Writer) error {
 	fmt.Fprintf(out, "register %q with the deploy token: accepted (evaluation %s)\n", job.Id, resp.EvalId[:8])
 
 	// The reader may watch the job it could not register.
-	var index uint64
-	for {
-		allocs, err := srv.Allocations(asReader, "", job.Id, "")
+	for allocs, err := range srv.WatchAllocations(asReader, "", job.Id) {
 		if err != nil {
 			return err
 		}
 		for _, a := range allocs {
 			switch a.ClientStatus {
-			case "complete":
+			case drover.AllocClientComplete:
 				fmt.Fprintf(out, "%q completed on client %s\n", job.Id, a.NodeId[:8])
 				return nil
-			case "failed":
+			case drover.AllocClientFailed:
 				return fmt.Errorf("allocation failed: %s", a.ClientDescription)
 			}
 		}
-		if index = srv.WaitForIndex(ctx, index); ctx.Err() != nil {
-			return ctx.Err()
-		}
 	}
+	return ctx.Err()
 }
 
 // hello is the job's task, a Go function run by the client's fn driver.
@@ -178,13 +171,12 @@ func hello(_ context.Context, t *fn.Task) error {
 }
 
 func helloJob() *drover.Job {
-	cfg := &structpb.Struct{Fields: map[string]*structpb.Value{"func": structpb.NewStringValue("hello")}}
 	return &drover.Job{
-		Id: "hello", Type: "batch",
+		Id: "hello", Type: drover.JobTypeBatch,
 		TaskGroups: []*drover.TaskGroup{{
 			Name: "greet", Count: 1,
 			Tasks: []*drover.Task{{
-				Name: "hello", Driver: "fn", Config: cfg,
+				Name: "hello", Driver: "fn", Config: drover.TaskConfig(map[string]any{"func": "hello"}),
 				Resources: &drover.Resources{CpuMhz: 10, MemoryMb: 10},
 			}},
 		}},

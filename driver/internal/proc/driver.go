@@ -96,12 +96,15 @@ type task struct {
 	usage usageSample
 }
 
+// Exit implements driver.Exiting.
+func (t *task) Exit() *driver.Exit { return t.exit }
+
 // New returns a process driver.
 func New(o Options) *Driver {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Driver{name: o.Name, logger: o.Logger, isolation: o.Isolation}
+	return &Driver{name: o.Name, logger: o.Logger, isolation: o.Isolation, tasks: driver.Tasks[*task]{Name: o.Name}}
 }
 
 // Name implements driver.Driver.
@@ -119,21 +122,9 @@ func (d *Driver) errorf(format string, args ...any) error {
 	return fmt.Errorf(d.name+": "+format, args...)
 }
 
-func (d *Driver) get(id string) (*task, error) {
-	t, err := d.tasks.Get(id)
-	if err != nil {
-		return nil, d.errorf("%w", err)
-	}
-	return t, nil
-}
-
 // WaitTask implements driver.Driver.
 func (d *Driver) WaitTask(ctx context.Context, taskID string) (<-chan *driver.ExitResult, error) {
-	t, err := d.get(taskID)
-	if err != nil {
-		return nil, err
-	}
-	return t.exit.Wait(ctx), nil
+	return driver.WaitTask(ctx, &d.tasks, taskID)
 }
 
 // StopTask implements driver.Driver: it sends signal ("" means SIGINT) to
@@ -141,7 +132,7 @@ func (d *Driver) WaitTask(ctx context.Context, taskID string) (<-chan *driver.Ex
 // (0 means driver.DefaultKillTimeout), SIGKILL to the group and every
 // process the confinement holds.
 func (d *Driver) StopTask(ctx context.Context, taskID string, timeout time.Duration, signal string) error {
-	t, err := d.get(taskID)
+	t, err := d.tasks.Get(taskID)
 	if err != nil {
 		return err
 	}
@@ -171,26 +162,16 @@ func (d *Driver) StopTask(ctx context.Context, taskID string, timeout time.Durat
 	if err := t.kill(); err != nil {
 		return d.errorf("kill %s: %w", taskID, err)
 	}
-	select {
-	case <-t.exit.Done():
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return t.exit.Await(ctx)
 }
 
 // DestroyTask implements driver.Driver. Whatever is left of the task's
 // processes, such as children that outlived the main process, is killed,
 // and the confinement released.
 func (d *Driver) DestroyTask(taskID string, force bool) error {
-	t, err := d.tasks.Remove(taskID, func(t *task) error {
-		if !force && t.exit.Result() == nil {
-			return fmt.Errorf("task %s: %w", taskID, driver.ErrTaskRunning)
-		}
-		return nil
-	})
+	t, err := driver.RemoveExited(&d.tasks, taskID, force)
 	if err != nil {
-		return d.errorf("%w", err)
+		return err
 	}
 	running := t.exit.Result() == nil
 

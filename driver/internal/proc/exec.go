@@ -36,7 +36,7 @@ type Joiner interface {
 // terminal, a session of its own) and, for a confined task, in its
 // confinement. Cancelling ctx kills the command's group.
 func (d *Driver) ExecTask(ctx context.Context, taskID string, opts *driver.ExecOptions) (*driver.ExitResult, error) {
-	t, err := d.get(taskID)
+	t, err := d.tasks.Get(taskID)
 	if err != nil {
 		return nil, err
 	}
@@ -198,7 +198,7 @@ func (d *Driver) waitExec(ctx context.Context, cmd *exec.Cmd, closeInput func())
 // SignalTask implements driver.SignalDriver: the signal goes to the
 // task's process group.
 func (d *Driver) SignalTask(taskID, signal string) error {
-	t, err := d.get(taskID)
+	t, err := d.tasks.Get(taskID)
 	if err != nil {
 		return err
 	}

@@ -31,7 +31,7 @@ type procLister interface {
 // processes are those of its process group and of its confinement; memory
 // is the sum of their resident sets, cpu the sum of their times.
 func (d *Driver) TaskStats(_ context.Context, taskID string) (*driver.TaskUsage, error) {
-	t, err := d.get(taskID)
+	t, err := d.tasks.Get(taskID)
 	if err != nil {
 		return nil, err
 	}

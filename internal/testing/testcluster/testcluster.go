@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -19,6 +18,7 @@ import (
 	"time"
 
 	"github.com/droverhq/drover"
+	"github.com/droverhq/drover/internal/testing/harness"
 	"github.com/droverhq/drover/store"
 	"github.com/droverhq/drover/store/inmem"
 	"github.com/droverhq/drover/transport"
@@ -81,10 +81,7 @@ func New(tb testing.TB, opts Options) *Cluster {
 		opts.Servers = 3
 	}
 	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-		if os.Getenv("DROVER_TEST_LOG") != "" {
-			opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-		}
+		opts.Logger = harness.Logger(tb)
 	}
 	c := &Cluster{tb: tb, opts: opts, dir: tb.TempDir()}
 	if opts.InMemory {

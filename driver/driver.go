@@ -41,8 +41,19 @@ type TaskConfig struct {
 	Config map[string]any
 	// Env is the task's whole environment.
 	Env map[string]string
-	// TaskDir is the task's existing working directory.
+	// TaskDir is the task's existing working directory, holding its local/,
+	// secrets/ and tmp/.
 	TaskDir string
+	// AllocDir is the directory the allocation's tasks share (its logs/,
+	// data/ and tmp/), published to tasks as NOMAD_ALLOC_DIR; "" when the
+	// task has none.
+	AllocDir string
+	// Ports are the ports the servers assigned to the task's allocation
+	// (the group's network block); Env publishes them too.
+	Ports []Port
+	// User is the task's user field: who the task should run as, for
+	// drivers that can choose; "" takes the driver's default.
+	User string
 	// StdoutPath and StderrPath are files the task's output is appended to.
 	StdoutPath string
 	StderrPath string

@@ -23,6 +23,9 @@ var (
 	// driver config, environment or kill signal); StartTask returns it before
 	// starting anything, and retrying the same config cannot succeed.
 	ErrInvalidConfig = errors.New("driver: invalid task config")
+	// ErrOOMKilled is the Err of the exit result of a task the kernel
+	// killed for using more memory than its limit.
+	ErrOOMKilled = errors.New("OOM killed: the task used more memory than its limit")
 )
 
 // DefaultKillTimeout is the wait between the kill signal and a forced kill

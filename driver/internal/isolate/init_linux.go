@@ -1,0 +1,140 @@
+package isolate
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// statusFD is where the init reports to the driver.
+const statusFD = 3
+
+func init() {
+	if len(os.Args) == 2 && os.Args[0] == Arg0 {
+		os.Exit(runInit(os.Args[1]))
+	}
+}
+
+// runInit is the task's init: it sets up the task's root, starts the
+// task, reaps until the task exits and returns the task's status.
+func runInit(specJSON string) int {
+	// Signals meant for the task reach it directly (it shares the init's
+	// process group); the init must survive them to report its exit.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs)
+	status := os.NewFile(statusFD, "status")
+	syscall.CloseOnExec(statusFD)
+
+	var spec Spec
+	if err := json.Unmarshal([]byte(specJSON), &spec); err != nil {
+		return fail(status, fmt.Errorf("task init: bad spec: %w", err))
+	}
+	if err := setUp(&spec); err != nil {
+		return fail(status, err)
+	}
+	// no_new_privs is a thread's attribute, inherited by what it forks:
+	// the task is forked from this locked thread.
+	runtime.LockOSThread()
+	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+		return fail(status, fmt.Errorf("task init: no_new_privs: %w", err))
+	}
+	path, err := lookPath(spec.Command, spec.Dir)
+	if err != nil {
+		return fail(status, err)
+	}
+	proc, err := os.StartProcess(path, append([]string{spec.Command}, spec.Args...), &os.ProcAttr{
+		Dir: spec.Dir, Env: os.Environ(), Files: []*os.File{os.Stdin, os.Stdout, os.Stderr},
+		Sys: &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: spec.UID, Gid: spec.GID, Groups: spec.Groups}},
+	})
+	if err != nil {
+		return fail(status, fmt.Errorf("start %q: %w", spec.Command, err))
+	}
+	fmt.Fprintf(status, "ok %d\n", proc.Pid)
+	code, sig := reap(proc.Pid)
+	fmt.Fprintf(status, "exit %d %d\n", code, sig)
+	if sig != 0 {
+		return 128 + sig
+	}
+	return code
+}
+
+func fail(status *os.File, err error) int {
+	fmt.Fprintf(status, "err %s\n", strings.ReplaceAll(err.Error(), "\n", " "))
+	return 127
+}
+
+// reap waits for every child, as PID 1 must, until the task exits, and
+// returns its exit code and signal.
+func reap(task int) (code, sig int) {
+	for {
+		var ws unix.WaitStatus
+		pid, err := unix.Wait4(-1, &ws, 0, nil)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return -1, 0
+		}
+		if pid != task {
+			continue
+		}
+		if ws.Signaled() {
+			return 128 + int(ws.Signal()), int(ws.Signal())
+		}
+		return ws.ExitStatus(), 0
+	}
+}
+
+// defaultPath is searched for a bare command when the task sets no PATH.
+const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// lookPath finds command in the task's root: a path with a slash is
+// relative to dir, a bare name is searched in PATH.
+func lookPath(command, dir string) (string, error) {
+	if strings.Contains(command, "/") {
+		p := command
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(dir, p)
+		}
+		if err := executable(p); err != nil {
+			return "", fmt.Errorf("command %q in the task's root: %w", command, err)
+		}
+		return p, nil
+	}
+	pathEnv := os.Getenv("PATH")
+	if pathEnv == "" {
+		pathEnv = defaultPath
+	}
+	for _, d := range filepath.SplitList(pathEnv) {
+		if d == "" {
+			d = "."
+		}
+		if !filepath.IsAbs(d) {
+			d = filepath.Join(dir, d)
+		}
+		if p := filepath.Join(d, command); executable(p) == nil {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("command %q not found in the task's root (PATH %q)", command, pathEnv)
+}
+
+func executable(p string) error {
+	fi, err := os.Stat(p)
+	if err != nil {
+		return err
+	}
+	if fi.IsDir() || fi.Mode()&0o111 == 0 {
+		return fmt.Errorf("%s is not an executable file: %w", p, fs.ErrPermission)
+	}
+	return nil
+}

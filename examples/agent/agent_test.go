@@ -16,6 +16,7 @@ import (
 
 	"github.com/droverhq/drover/internal/leakcheck"
 	nomad "github.com/hashicorp/nomad/api"
+	mobyclient "github.com/moby/moby/client"
 	"github.com/stretchr/testify/require"
 )
 
@@ -49,6 +50,19 @@ func eventually(t *testing.T, what string, timeout time.Duration, cond func() bo
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// engineAnswers reports whether a Docker Engine answers here.
+func engineAnswers() bool {
+	c, err := mobyclient.New(mobyclient.FromEnv)
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err = c.Ping(ctx, mobyclient.PingOptions{})
+	return err == nil
 }
 
 func buildAgent(t *testing.T) string {
@@ -117,6 +131,13 @@ func TestAgentBinary(t *testing.T) {
 	})
 	require.Equal(t, "agent-test", nodes[0].Name)
 	require.True(t, nodes[0].Drivers["raw_exec"].Detected, "-dev turns raw_exec on")
+	require.True(t, nodes[0].Drivers["exec"].Detected, "exec is on, as in Nomad")
+	if engineAnswers() {
+		require.True(t, nodes[0].Drivers["docker"].Detected, "docker is detected where an engine answers")
+		require.True(t, nodes[0].Drivers["docker"].Healthy)
+	} else {
+		require.False(t, nodes[0].Drivers["docker"].Detected, "no engine here: docker is not detected")
+	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

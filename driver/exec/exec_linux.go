@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/droverhq/drover/driver"
+	"github.com/droverhq/drover/driver/internal/isolate"
 	"github.com/droverhq/drover/driver/internal/proc"
 	"github.com/droverhq/drover/internal/cgroup"
 )
@@ -63,7 +64,9 @@ func NewWithOptions(o Options) *Driver {
 	case os.Geteuid() != 0:
 		iso.chrootWhy = "the client does not run as root, which namespaces and a chroot need"
 	default:
-		iso.chrootWhy = namespacesMissing()
+		if err := isolate.Probe(); err != nil {
+			iso.chrootWhy = "this host does not let the client give tasks a root and namespaces of their own: " + err.Error()
+		}
 	}
 	iso.chroot = iso.chrootWhy == ""
 	if iso.chrootWhy != "" {
@@ -75,16 +78,6 @@ func NewWithOptions(o Options) *Driver {
 		iso.chooseCgroups(o.CgroupMount, o.Logger)
 	}
 	return &Driver{Driver: proc.New(proc.Options{Name: Name, Logger: o.Logger, Isolation: iso}), iso: iso}
-}
-
-// namespacesMissing says which namespace the kernel lacks, or "".
-func namespacesMissing() string {
-	for _, ns := range []string{"pid", "mnt", "ipc"} {
-		if _, err := os.Stat("/proc/self/ns/" + ns); err != nil {
-			return "the kernel has no " + ns + " namespaces"
-		}
-	}
-	return ""
 }
 
 // chooseCgroups picks where task groups go: the v2 hierarchy when it

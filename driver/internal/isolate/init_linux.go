@@ -41,6 +41,10 @@ func runInit(specJSON string) int {
 	if err := setUp(&spec); err != nil {
 		return fail(status, err)
 	}
+	if spec.Probe {
+		fmt.Fprintln(status, "ok")
+		return 0
+	}
 	// no_new_privs is a thread's attribute, inherited by what it forks:
 	// the task is forked from this locked thread.
 	runtime.LockOSThread()

@@ -43,6 +43,8 @@ type Spec struct {
 	Args    []string `json:"args,omitempty"`
 	// Dir is the task's working directory inside its root.
 	Dir string `json:"dir"`
+	// Probe: set the root up, then exit without starting anything.
+	Probe bool `json:"probe,omitempty"`
 }
 
 // Mount kinds.
@@ -144,6 +146,28 @@ func (l *Launch) Exit() (code, signal int, ok bool) {
 		return 0, 0, false
 	}
 	return c, s, true
+}
+
+// Probe sets up an empty root the way a task's init does, in a
+// directory of its own, and reports why it could not: whether this host
+// (its kernel, privileges, seccomp or LSM policy) lets tasks be isolated.
+func Probe() error {
+	dir, err := os.MkdirTemp("", "drover-isolate-probe")
+	if err != nil {
+		return fmt.Errorf("isolate: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	cmd := &exec.Cmd{SysProcAttr: &syscall.SysProcAttr{Setpgid: true}}
+	l, err := Wrap(cmd, &Spec{Root: dir, Dir: "/", Probe: true})
+	if err != nil {
+		return err
+	}
+	err = l.Started(cmd.Start())
+	if cmd.Process != nil {
+		_ = cmd.Wait()
+	}
+	l.Close()
+	return err
 }
 
 // Close releases the status pipe.

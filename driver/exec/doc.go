@@ -18,7 +18,9 @@
 //     own) name those mounts;
 //   - as the task's user (DefaultUser, nobody, unless the task sets
 //     user: a name, a uid or uid:gid), who is given its local/ and
-//     secrets/, with no_new_privs set, so setuid binaries grant nothing;
+//     secrets/, with no_new_privs set, so setuid binaries grant nothing,
+//     and Nomad's default capabilities at most (a task running as root
+//     cannot mount, and its writable mounts are nosuid and nodev);
 //   - in its working directory /, with exactly the task's environment.
 //
 // Without root the task runs as a host process in its own process group,

@@ -2,6 +2,7 @@ package exec
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -13,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/droverhq/drover/driver"
+	"github.com/droverhq/drover/driver/internal/isolate"
 	"github.com/droverhq/drover/driver/internal/proctest"
 )
 
@@ -271,4 +273,26 @@ func TestRecoveredIsolatedTaskIsStoppedThroughItsInit(t *testing.T) {
 	for _, dir := range first.CgroupV1(cfg.ID) {
 		require.NoDirExists(t, dir)
 	}
+}
+
+func TestAnIsolatedRootTaskHoldsOnlyNomadsDefaultCapabilities(t *testing.T) {
+	d := isolated(t)
+	cfg := isolatedConfig(t, "rootcaps", `echo "bnd=$(grep CapBnd /proc/self/status | cut -f2)"
+mkdir -p /tmp/m && mount -t tmpfs none /tmp/m 2>/dev/null && echo mount=allowed || echo mount=refused
+mknod /tmp/null c 1 3 2>/dev/null; (echo x > /tmp/null) 2>/dev/null && echo device=usable || echo device=refused
+touch /dev/made 2>/dev/null && echo dev=writable || echo dev=readonly`)
+	cfg.User = "root"
+	_, err := d.StartTask(context.Background(), cfg)
+	require.NoError(t, err)
+	require.True(t, wait(t, d, cfg.ID).Successful(), readOr(cfg.StderrPath))
+	require.NoError(t, d.DestroyTask(cfg.ID, false))
+	got := report(t, cfg.StdoutPath)
+	var want uint64
+	for _, c := range isolate.Capabilities {
+		want |= 1 << c
+	}
+	require.Equal(t, fmt.Sprintf("%016x", want), got["bnd"], "the bounding set is Nomad's default for exec")
+	require.Equal(t, "refused", got["mount"], "no CAP_SYS_ADMIN")
+	require.Equal(t, "refused", got["device"], "the task's writable mounts are nodev")
+	require.Equal(t, "readonly", got["dev"])
 }

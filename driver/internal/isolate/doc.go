@@ -7,10 +7,12 @@
 //   - builds the task's root on a tmpfs mounted over the task directory
 //     (seen only in the task's mount namespace): the host directories of
 //     the chroot environment bound read-only, the task's local/, secrets/
-//     and tmp/, the allocation's shared directory at /alloc, a minimal
-//     /dev and a /proc of the new PID namespace; then pivots into it;
+//     and tmp/ and the allocation's shared directory at /alloc (nosuid,
+//     nodev), a read-only /dev with a few devices and a /proc of the new
+//     PID namespace; then pivots into it;
 //   - joins the task's cgroup v1 groups, if it has any;
-//   - sets no_new_privs and starts the task as its user.
+//   - bounds the task's capabilities to Nomad's default set for exec,
+//     sets no_new_privs and starts the task as its user.
 //
 // The init stays as PID 1 of the namespace: it reaps orphans, ignores
 // the signals a stop sends to the task's process group (the task gets

@@ -9,6 +9,8 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -45,9 +47,13 @@ func runInit(specJSON string) int {
 		fmt.Fprintln(status, "ok")
 		return 0
 	}
-	// no_new_privs is a thread's attribute, inherited by what it forks:
-	// the task is forked from this locked thread.
+	// The capability bounding set and no_new_privs are a thread's
+	// attributes, inherited by what it forks: the task is forked from this
+	// locked thread.
 	runtime.LockOSThread()
+	if err := boundCapabilities(); err != nil {
+		return fail(status, err)
+	}
 	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 		return fail(status, fmt.Errorf("task init: no_new_privs: %w", err))
 	}
@@ -96,6 +102,33 @@ func reap(task int) (code, sig int) {
 		}
 		return ws.ExitStatus(), 0
 	}
+}
+
+// Capabilities are the only ones a task may hold (one running as root):
+// Nomad's default for exec, Docker's less NET_RAW.
+var Capabilities = []uintptr{
+	unix.CAP_AUDIT_WRITE, unix.CAP_CHOWN, unix.CAP_DAC_OVERRIDE, unix.CAP_FOWNER, unix.CAP_FSETID, unix.CAP_KILL,
+	unix.CAP_MKNOD, unix.CAP_NET_BIND_SERVICE, unix.CAP_SETFCAP, unix.CAP_SETGID, unix.CAP_SETPCAP, unix.CAP_SETUID,
+	unix.CAP_SYS_CHROOT,
+}
+
+// boundCapabilities drops every other capability from the bounding set.
+func boundCapabilities() error {
+	last := uintptr(unix.CAP_LAST_CAP)
+	if b, err := os.ReadFile("/proc/sys/kernel/cap_last_cap"); err == nil {
+		if n, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+			last = uintptr(n)
+		}
+	}
+	for c := uintptr(0); c <= last; c++ {
+		if slices.Contains(Capabilities, c) {
+			continue
+		}
+		if err := unix.Prctl(unix.PR_CAPBSET_DROP, c, 0, 0, 0); err != nil && !errors.Is(err, unix.EINVAL) {
+			return fmt.Errorf("task init: drop capability %d: %w", c, err)
+		}
+	}
+	return nil
 }
 
 // defaultPath is searched for a bare command when the task sets no PATH.

@@ -98,19 +98,22 @@ func mountOne(root string, m Mount, fd int) error {
 	if err := unix.Mount(src, target, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 		return fmt.Errorf("task init: bind %s at %s: %w", m.Source, m.Target, err)
 	}
-	if m.ReadOnly {
-		if err := readOnly(target); err != nil {
-			return fmt.Errorf("task init: make %s read-only: %w", m.Target, err)
-		}
+	if err := restrict(target, m.ReadOnly); err != nil {
+		return fmt.Errorf("task init: restrict %s: %w", m.Target, err)
 	}
 	return nil
 }
 
-// readOnly makes a bind mount and its submounts read-only (and nosuid,
-// nodev): in one call where the kernel has mount_setattr (5.12), else the
-// top mount alone.
-func readOnly(target string) error {
-	attr := &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV}
+// restrict makes a bind mount and its submounts nosuid and nodev, and
+// read-only if asked: in one call where the kernel has mount_setattr
+// (5.12), else the top mount alone.
+func restrict(target string, readOnly bool) error {
+	attr := &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV}
+	flags := uintptr(unix.MS_REMOUNT | unix.MS_BIND | unix.MS_NOSUID | unix.MS_NODEV)
+	if readOnly {
+		attr.Attr_set |= unix.MOUNT_ATTR_RDONLY
+		flags |= unix.MS_RDONLY
+	}
 	err := unix.MountSetattr(-1, target, unix.AT_RECURSIVE, attr)
 	if err == nil {
 		return nil
@@ -118,7 +121,7 @@ func readOnly(target string) error {
 	if !errors.Is(err, unix.ENOSYS) {
 		return err
 	}
-	return unix.Mount("", target, "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV, "")
+	return unix.Mount("", target, "", flags, "")
 }
 
 // mountDev gives the task a /dev of its own: a tmpfs with the host's
@@ -157,6 +160,10 @@ func mountDev(root string) error {
 	}
 	if err := unix.Mount("shm", shm, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=1777,size=64m"); err != nil {
 		return fmt.Errorf("task init: mount /dev/shm: %w", err)
+	}
+	// No device nodes but these: /dev itself is read-only.
+	if err := unix.Mount("", dev, "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NOEXEC, ""); err != nil {
+		return fmt.Errorf("task init: make /dev read-only: %w", err)
 	}
 	return nil
 }

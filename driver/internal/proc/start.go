@@ -76,6 +76,10 @@ func (d *Driver) StartTask(ctx context.Context, cfg *driver.TaskConfig) (*driver
 	if err != nil {
 		return nil, d.errorf("%w", err)
 	}
+	if cfg.User != "" && d.isolation == nil {
+		// Rather than run it as the client's user behind its back.
+		return nil, d.errorf("%w: user %q: %s runs tasks as the client's own user", driver.ErrInvalidConfig, cfg.User, d.name)
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}

@@ -71,15 +71,30 @@ func inspectContainer(t *testing.T, engine *mobyclient.Client, id string) mobycl
 
 // startDockerClient runs an in-process client with a docker driver,
 // closed after the client.
-func startDockerClient(t *testing.T, srv interface{ Addr() string }, dir string) *client.Client {
+func startDockerClient(t *testing.T, engine *mobyclient.Client, srv interface{ Addr() string }, dir string) *client.Client {
 	t.Helper()
 	d := docker.New(docker.Config{Logger: testLogger(t)})
 	cli := startClient(t, client.Config{DataDir: dir, Servers: []string{srv.Addr()}, Drivers: []driver.Driver{d}})
 	t.Cleanup(func() {
 		shutdown(t, cli)
 		require.NoError(t, d.Close())
+		removeLeftContainers(t, engine, dir)
 	})
 	return cli
+}
+
+// removeLeftContainers removes the containers of the allocations a
+// client's data dir holds, which a shut down client leaves running (and
+// a failed test may leave).
+func removeLeftContainers(t *testing.T, engine *mobyclient.Client, clientDir string) {
+	t.Helper()
+	entries, _ := os.ReadDir(filepath.Join(clientDir, "alloc"))
+	for _, e := range entries {
+		for _, id := range containersOf(t, engine, e.Name()) {
+			_, err := engine.ContainerRemove(context.Background(), id, mobyclient.ContainerRemoveOptions{Force: true})
+			require.NoError(t, err)
+		}
+	}
 }
 
 func TestDockerTaskServesOnItsHostPortWithItsLimitAndIsRemovedWhenStopped(t *testing.T) {
@@ -89,7 +104,7 @@ func TestDockerTaskServesOnItsHostPortWithItsLimitAndIsRemovedWhenStopped(t *tes
 	srv := startServer(t, filepath.Join(dir, "server"), "")
 	defer shutdown(t, srv)
 	cliDir := filepath.Join(dir, "client")
-	cli := startDockerClient(t, srv, cliDir)
+	cli := startDockerClient(t, engine, srv, cliDir)
 
 	task := dockerTask("web", image, "serve")
 	task.Config = mustConfig(map[string]any{"image": image, "args": []any{"serve"}, "ports": []any{"http"}})
@@ -148,7 +163,7 @@ func TestDockerContainerKilledBehindTheClientsBackIsRestartedByPolicy(t *testing
 	dir := t.TempDir()
 	srv := startServer(t, filepath.Join(dir, "server"), "")
 	defer shutdown(t, srv)
-	startDockerClient(t, srv, filepath.Join(dir, "client"))
+	startDockerClient(t, engine, srv, filepath.Join(dir, "client"))
 
 	j := job("victim", "service", 1, dockerTask("victim", image, "sleep"))
 	j.TaskGroups[0].RestartPolicy = &structs.RestartPolicy{
@@ -174,6 +189,11 @@ func TestDockerContainerKilledBehindTheClientsBackIsRestartedByPolicy(t *testing
 	term := events(st, structs.TaskEventTerminated)
 	require.Len(t, term, 1)
 	require.Equal(t, int32(137), term[0].ExitCode)
+	require.Len(t, containersOf(t, engine, alloc.Id), 1, "the killed container was removed")
+
+	_, err = srv.DeregisterJob(t.Context(), "", "victim", false)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return len(containersOf(t, engine, alloc.Id)) == 0 }, deadline, 50*time.Millisecond)
 }
 
 func TestDockerTaskWithAMissingImageFailsAndSaysSo(t *testing.T) {
@@ -181,8 +201,7 @@ func TestDockerTaskWithAMissingImageFailsAndSaysSo(t *testing.T) {
 	dir := t.TempDir()
 	srv := startServer(t, filepath.Join(dir, "server"), "")
 	defer shutdown(t, srv)
-	startDockerClient(t, srv, filepath.Join(dir, "client"))
-	_ = engine
+	startDockerClient(t, engine, srv, filepath.Join(dir, "client"))
 
 	task := dockerTask("ghost", dockertest.Repository+":no-such-tag")
 	task.Config = mustConfig(map[string]any{"image": dockertest.Repository + ":no-such-tag", "image_pull_timeout": "20s"})
@@ -202,7 +221,7 @@ func TestDockerOOMKillIsReportedAsSuch(t *testing.T) {
 	dir := t.TempDir()
 	srv := startServer(t, filepath.Join(dir, "server"), "")
 	defer shutdown(t, srv)
-	startDockerClient(t, srv, filepath.Join(dir, "client"))
+	startDockerClient(t, engine, srv, filepath.Join(dir, "client"))
 
 	task := dockerTask("hog", image, "hog", "256")
 	task.Resources.MemoryMb = 32
@@ -224,6 +243,7 @@ func TestHardKilledClientReattachesToItsContainerTwiceAndRemovesItOnceStopped(t 
 	srv := startServer(t, filepath.Join(dir, "server"), "")
 	defer shutdown(t, srv)
 	clientDir := filepath.Join(dir, "client")
+	t.Cleanup(func() { removeLeftContainers(t, engine, clientDir) })
 	child := startChildClient(t, clientDir, srv.Addr(), "first")
 
 	register(t, srv, job("keeper", "service", 1, dockerTask("keeper", image, "sleep")))

@@ -164,7 +164,7 @@ func updateApplies(job, group json.RawMessage) bool {
 func (c *jobConversion) task(groupPath string, in *taskJSON) (*structs.Task, *structs.RestartPolicy) {
 	path := fmt.Sprintf("%stask %q: ", groupPath, in.Name)
 	c.refuse(path, map[string]bool{
-		"User": in.User != "", "Lifecycle": isSet(in.Lifecycle), "Services": isSet(in.Services),
+		"Lifecycle": isSet(in.Lifecycle), "Services": isSet(in.Services),
 		"Vault": isSet(in.Vault), "Consul": isSet(in.Consul), "Templates": isSet(in.Templates),
 		"DispatchPayload": isSet(in.DispatchPayload), "VolumeMounts": isSet(in.VolumeMounts),
 		"CSIPluginConfig": isSet(in.CSIPluginConfig), "Leader": in.Leader, "ShutdownDelay": in.ShutdownDelay > 0,
@@ -175,7 +175,7 @@ func (c *jobConversion) task(groupPath string, in *taskJSON) (*structs.Task, *st
 	t := &structs.Task{
 		Name: in.Name, Driver: in.Driver, Env: in.Env, Constraints: constraintsFromJSON(in.Constraints),
 		Meta: in.Meta, KillSignal: in.KillSignal, Affinities: affinitiesFromJSON(in.Affinities),
-		Artifacts: c.artifacts(path, in.Artifacts), Logs: c.logConfig(path, in.LogConfig),
+		Artifacts: c.artifacts(path, in.Artifacts), Logs: c.logConfig(path, in.LogConfig), User: in.User,
 	}
 	if in.Config != nil {
 		cfg, err := structpb.NewStruct(in.Config)

@@ -36,6 +36,7 @@ func webJob() *nomad.Job {
 	task.Env = map[string]string{"PORT": "8080"}
 	task.KillTimeout = ptr(7 * time.Second)
 	task.KillSignal = "SIGTERM"
+	task.User = "nobody"
 	group := nomad.NewTaskGroup("api", 3).AddTask(task)
 	group.RestartPolicy = &nomad.RestartPolicy{Attempts: ptr(4), Interval: ptr(time.Minute), Delay: ptr(5 * time.Second), Mode: ptr("delay")}
 	return job.AddTaskGroup(group)
@@ -59,7 +60,7 @@ func TestNomadJobConvertsToDrover(t *testing.T) {
 			Tasks: []*structs.Task{{
 				Name: "server", Driver: "mock", Config: cfg, Env: map[string]string{"PORT": "8080"},
 				Resources:   &structs.Resources{CpuMhz: 250, MemoryMb: 64, DiskMb: 10},
-				KillTimeout: durationpb.New(7 * time.Second), KillSignal: "SIGTERM",
+				KillTimeout: durationpb.New(7 * time.Second), KillSignal: "SIGTERM", User: "nobody",
 			}},
 		}},
 	}
@@ -158,8 +159,6 @@ func TestJobConversionRefusesWhatDroverCannotRun(t *testing.T) {
 		}, `job "web": group "api": task "server": Artifacts[0].Chown is not supported by drover`},
 		{"disabled logs", func(j *nomad.Job) { task(j).LogConfig = &nomad.LogConfig{Disabled: ptr(true)} },
 			`job "web": group "api": task "server": LogConfig.Disabled is not supported by drover`},
-		{"user", func(j *nomad.Job) { task(j).User = "nobody" },
-			`job "web": group "api": task "server": User is not supported by drover`},
 		{"lifecycle", func(j *nomad.Job) { task(j).Lifecycle = &nomad.TaskLifecycle{Hook: "prestart"} },
 			`job "web": group "api": task "server": Lifecycle is not supported by drover`},
 		{"cores", func(j *nomad.Job) { task(j).Resources.Cores = ptr(2) },
@@ -233,6 +232,7 @@ func TestStoredJobRendersAsNomadReadsIt(t *testing.T) {
 	require.Equal(t, "1h", task.Config["run_for"])
 	require.Equal(t, 250, *task.Resources.CPU)
 	require.Equal(t, 7*time.Second, *task.KillTimeout)
+	require.Equal(t, "nobody", task.User)
 	require.Equal(t, "linux", out.Constraints[0].RTarget)
 
 	// The defaults the servers apply are shown as applied.

@@ -39,7 +39,7 @@ func groupToJSON(jobType string, g *structs.TaskGroup) *taskGroupJSON {
 			Name: t.Name, Driver: t.Driver, Env: t.Env, Constraints: constraintsToJSON(t.Constraints),
 			Affinities: affinitiesToJSON(t.Affinities), RestartPolicy: restartToJSON(g.RestartPolicy), Meta: t.Meta,
 			KillSignal: t.KillSignal, Resources: resourcesToJSON(t.Resources), LogConfig: logConfigToJSON(t.Logs),
-			Artifacts: artifactsToJSON(t.Artifacts),
+			Artifacts: artifactsToJSON(t.Artifacts), User: t.User,
 		}
 		if t.Config != nil {
 			tj.Config = t.Config.AsMap()

@@ -5,12 +5,14 @@ package client_test
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/types/known/durationpb"
 
@@ -52,6 +54,55 @@ func pidsIn(t *testing.T, path string) []int {
 	return pids
 }
 
+// waitForLine waits until path holds a complete line.
+func waitForLine(t *testing.T, path string) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		b, err := os.ReadFile(path)
+		return err == nil && strings.HasSuffix(string(b), "\n")
+	}, deadline, 10*time.Millisecond, "waiting for %s", path)
+}
+
+// markedProcs lists the live host processes whose environment holds
+// marker (a KEY=value the test gave a task), and their command lines: an
+// isolated task's pids are its namespace's, so the test finds them so.
+func markedProcs(t *testing.T, marker string) map[int]string {
+	t.Helper()
+	entries, err := os.ReadDir("/proc")
+	require.NoError(t, err)
+	out := map[int]string{}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || !alive(pid) {
+			continue
+		}
+		env, err := os.ReadFile("/proc/" + e.Name() + "/environ")
+		if err != nil || !slices.Contains(strings.Split(string(env), "\x00"), marker) {
+			continue
+		}
+		cmd, _ := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		out[pid] = strings.TrimSpace(strings.ReplaceAll(string(cmd), "\x00", " "))
+	}
+	return out
+}
+
+// markedProc waits for the one live process with marker whose command
+// line starts with prefix, and returns its pid.
+func markedProc(t *testing.T, marker, prefix string) int {
+	t.Helper()
+	var pid int
+	require.Eventually(t, func() bool {
+		pid = 0
+		for p, cmd := range markedProcs(t, marker) {
+			if strings.HasPrefix(cmd, prefix) {
+				pid = p
+			}
+		}
+		return pid != 0
+	}, deadline, 10*time.Millisecond, "waiting for the task's %q", prefix)
+	return pid
+}
+
 func TestExecTaskRunsWritesItsLogAndIsStoppedWithItsWholeTree(t *testing.T) {
 	dir := t.TempDir()
 	srv := harness.StartServer(t, drover.ServerOptions{DataDir: filepath.Join(dir, "server")})
@@ -63,15 +114,17 @@ func TestExecTaskRunsWritesItsLogAndIsStoppedWithItsWholeTree(t *testing.T) {
 
 	// The task logs, then ignores SIGTERM: only the kill after the kill
 	// timeout ends it. One child stays in its process group; a second one
-	// leaves it (setsid), which only a cgroup still holds.
-	pidFile := filepath.Join(dir, "pids")
-	task := shTask("web", `echo "hello from $DROVER_TASK_NAME of $NOMAD_ALLOC_ID in $(pwd)"
+	// leaves it (setsid), which only a pid namespace or a cgroup still
+	// holds.
+	task := shTask("web", `echo "hello from $DROVER_TASK_NAME of $NOMAD_ALLOC_ID in $(pwd) as $(id -u)"
 echo "to stderr" >&2
 trap "" TERM
-sleep 300 & a=$!
-setsid sleep 300 & b=$!
-echo "$$ $a $b" > `+pidFile+`
+sleep 300 &
+setsid sleep 300 &
+echo started > $NOMAD_TASK_DIR/started
 while true; do sleep 0.05; done`)
+	marker := "TREE_MARKER=" + uuid.NewString()
+	task.Env["TREE_MARKER"] = strings.TrimPrefix(marker, "TREE_MARKER=")
 	const killTimeout = 700 * time.Millisecond
 	task.KillTimeout = durationpb.New(killTimeout)
 	register(t, srv, job("web", "service", 1, task))
@@ -81,14 +134,23 @@ while true; do sleep 0.05; done`)
 		alloc = only(t, srv, "web")
 		return alloc != nil && alloc.ClientStatus == structs.AllocClientRunning
 	})
-	pids := pidsIn(t, pidFile)
-	require.Len(t, pids, 3)
-	for _, p := range pids {
-		require.True(t, alive(p), "process %d runs", p)
+	taskDir := filepath.Join(allocDir(cliDir, alloc.Id), "web")
+	waitForLine(t, filepath.Join(taskDir, "local", "started"))
+	sleepers := 0
+	tree := markedProcs(t, marker)
+	for _, cmd := range tree {
+		if cmd == "sleep 300" {
+			sleepers++
+		}
+	}
+	require.Equal(t, 2, sleepers, "both children run: %v", tree)
+	wantDir, wantUser := taskDir, strconv.Itoa(os.Getuid())
+	if exec.Isolated() {
+		wantDir, wantUser = "/", "65534"
 	}
 	logs := filepath.Join(allocDir(cliDir, alloc.Id), "alloc", "logs")
-	require.Equal(t, "hello from web of "+alloc.Id+" in "+filepath.Join(allocDir(cliDir, alloc.Id), "web")+"\n",
-		readFile(t, filepath.Join(logs, "web.stdout.0")), "the task ran in its dir, with drover's and Nomad's variables, logging to its file")
+	require.Equal(t, "hello from web of "+alloc.Id+" in "+wantDir+" as "+wantUser+"\n",
+		readFile(t, filepath.Join(logs, "web.stdout.0")), "the task ran in its dir, as its user, with drover's and Nomad's variables, logging to its file")
 	require.Equal(t, "to stderr\n", readFile(t, filepath.Join(logs, "web.stderr.0")))
 
 	_, err := srv.DeregisterJob(t.Context(), "", "web", false)
@@ -106,16 +168,15 @@ while true; do sleep 0.05; done`)
 	require.Equal(t, int32(syscall.SIGKILL), killed[0].Signal)
 	require.False(t, st.Failed, "a stop is not a failure")
 
-	if exec.Cgroup("x") != "" {
-		for _, p := range pids {
-			require.Eventually(t, func() bool { return !alive(p) }, deadline, 10*time.Millisecond, "process %d is gone", p)
-		}
+	if exec.Isolated() || exec.Cgroup("x") != "" {
+		require.Eventually(t, func() bool { return len(markedProcs(t, marker)) == 0 }, deadline, 10*time.Millisecond,
+			"every process of the task is gone")
 	} else {
-		t.Log("no writable cgroup v2: the process that left the task's group is not tracked; checking the group")
-		for _, p := range pids[:2] {
-			require.Eventually(t, func() bool { return !alive(p) }, deadline, 10*time.Millisecond, "process %d is gone", p)
+		t.Log("no isolation and no writable cgroup v2: the process that left the task's group is not tracked; checking the group")
+		require.Eventually(t, func() bool { return len(markedProcs(t, marker)) <= 1 }, deadline, 10*time.Millisecond)
+		for pid := range markedProcs(t, marker) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
-		_ = syscall.Kill(pids[2], syscall.SIGKILL)
 	}
 }
 
@@ -127,8 +188,7 @@ func TestCrashingTaskIsRestartedPerPolicyThenFailsTheAllocation(t *testing.T) {
 		Drivers: []driver.Driver{execdriver.New(nil)}})
 	defer harness.Shutdown(t, cli)
 
-	counter := filepath.Join(dir, "runs")
-	j := job("crash", "service", 1, shTask("crash", `echo run >> `+counter+`; exit 3`))
+	j := job("crash", "service", 1, shTask("crash", `echo run >> $NOMAD_TASK_DIR/runs; exit 3`))
 	j.TaskGroups[0].RestartPolicy = &structs.RestartPolicy{
 		Attempts: 2, Interval: durationpb.New(time.Hour), Delay: durationpb.New(50 * time.Millisecond), Mode: structs.RestartModeFail,
 	}
@@ -152,5 +212,6 @@ func TestCrashingTaskIsRestartedPerPolicyThenFailsTheAllocation(t *testing.T) {
 	notRestarting := events(st, structs.TaskEventNotRestarting)
 	require.Len(t, notRestarting, 1)
 	require.Contains(t, notRestarting[0].Message, "fail mode")
+	counter := filepath.Join(allocDir(filepath.Join(dir, "client"), a.Id), "crash", "local", "runs")
 	require.Equal(t, "run\nrun\nrun\n", readFile(t, counter), "three runs: the first and two restarts")
 }

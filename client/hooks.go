@@ -115,6 +115,7 @@ func (envHook) prestart(_ context.Context, t *taskRunner, cfg *driver.TaskConfig
 		Ports: allocPorts(t.alloc, node),
 	}
 	cfg.Env = e.Map()
+	cfg.Ports = e.Ports
 	return nil
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/droverhq/drover/client"
 	"github.com/droverhq/drover/driver"
+	"github.com/droverhq/drover/driver/docker"
 	execdriver "github.com/droverhq/drover/driver/exec"
 	"github.com/droverhq/drover/driver/mock"
 	"github.com/droverhq/drover/driver/rawexec"
@@ -38,9 +39,11 @@ func runChildClient(dir, server string) int {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	exec := execdriver.New(logger)
 	exec.PollInterval = 50 * time.Millisecond
+	containers := docker.New(docker.Config{Logger: logger})
+	defer containers.Close()
 	c, err := client.New(client.Config{
 		DataDir: dir, Servers: []string{server}, Logger: logger,
-		Drivers: []driver.Driver{exec, rawexec.New(logger), mock.New(logger)},
+		Drivers: []driver.Driver{exec, rawexec.New(logger), mock.New(logger), containers},
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "child client:", err)

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/types/known/durationpb"
 
@@ -101,8 +102,11 @@ func TestHardKilledClientFindsItsTaskStillRunningAfterRestart(t *testing.T) {
 	clientDir := filepath.Join(dir, "client")
 	first := startChildClient(t, clientDir, srv.Addr(), "first")
 
-	pidFile := filepath.Join(dir, "pid")
-	task := shTask("worker", `echo $$ > `+pidFile+`; exec sleep 600`)
+	// The task may run in a pid namespace of its own: the test finds its
+	// process on the host by a variable only it has.
+	task := shTask("worker", `echo $$ >> $NOMAD_TASK_DIR/runs; exec sleep 600`)
+	marker := "WORKER_MARKER=" + uuid.NewString()
+	task.Env["WORKER_MARKER"] = strings.TrimPrefix(marker, "WORKER_MARKER=")
 	j := job("worker", "service", 1, task)
 	j.TaskGroups[0].RestartPolicy = &structs.RestartPolicy{
 		Attempts: 1, Interval: durationpb.New(time.Hour), Delay: durationpb.New(0), Mode: structs.RestartModeFail,
@@ -112,9 +116,11 @@ func TestHardKilledClientFindsItsTaskStillRunningAfterRestart(t *testing.T) {
 		a := only(t, srv, "worker")
 		return a != nil && a.ClientStatus == structs.AllocClientRunning
 	})
-	pid := pidsIn(t, pidFile)[0]
-	started := startTime(t, pid)
 	before := only(t, srv, "worker")
+	runs := filepath.Join(allocDir(clientDir, before.Id), "worker", "local", "runs")
+	pid := markedProc(t, marker, "sleep 600")
+	started := startTime(t, pid)
+	require.Len(t, pidsIn(t, runs), 1)
 
 	first.killHard(t)
 	require.True(t, alive(pid), "the task outlives its client")
@@ -132,18 +138,18 @@ func TestHardKilledClientFindsItsTaskStillRunningAfterRestart(t *testing.T) {
 	require.Len(t, events(st, structs.TaskEventStarted), 1)
 	require.True(t, alive(pid))
 	require.Equal(t, started, startTime(t, pid), "the very same process")
-	require.Equal(t, pid, pidsIn(t, pidFile)[0], "the task never ran again")
+	require.Len(t, pidsIn(t, runs), 1, "the task never ran again")
 
 	// The restarted client watches the process it reattached to: when it
 	// dies, its restart policy applies.
-	require.NoError(t, os.Remove(pidFile))
 	require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
 	harness.WaitFor(t, srv, deadline, "the task to be restarted", func() bool {
 		return only(t, srv, "worker").TaskStates["worker"].GetRestarts() == 1 &&
 			only(t, srv, "worker").ClientStatus == structs.AllocClientRunning
 	})
-	newPid := pidsIn(t, pidFile)[0]
+	newPid := markedProc(t, marker, "sleep 600")
 	require.NotEqual(t, pid, newPid)
+	require.Len(t, pidsIn(t, runs), 2)
 	st = only(t, srv, "worker").TaskStates["worker"]
 	term := events(st, structs.TaskEventTerminated)
 	require.NotEmpty(t, term)
@@ -154,6 +160,6 @@ func TestHardKilledClientFindsItsTaskStillRunningAfterRestart(t *testing.T) {
 	harness.WaitFor(t, srv, deadline, "the task to stop", func() bool {
 		return only(t, srv, "worker").ClientStatus == structs.AllocClientComplete
 	})
-	require.Eventually(t, func() bool { return !alive(newPid) }, deadline, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return len(markedProcs(t, marker)) == 0 }, deadline, 10*time.Millisecond)
 	second.stop(t)
 }

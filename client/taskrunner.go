@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -415,6 +416,8 @@ func (t *taskRunner) config() *driver.TaskConfig {
 		TaskName:    t.task.Name,
 		Config:      t.task.GetConfig().AsMap(),
 		TaskDir:     t.paths.dir,
+		AllocDir:    filepath.Join(t.ar.dir, "alloc"),
+		User:        t.task.User,
 		StdoutPath:  t.paths.stdout,
 		StderrPath:  t.paths.stderr,
 		Resources:   t.task.Resources,

@@ -105,3 +105,16 @@ func ConfigDuration(cfg map[string]any, key string) (time.Duration, error) {
 	}
 	return d, nil
 }
+
+// ConfigBool reads an optional boolean key of a task config.
+func ConfigBool(cfg map[string]any, key string) (bool, error) {
+	v, ok := cfg[key]
+	if !ok || v == nil {
+		return false, nil
+	}
+	b, ok := v.(bool)
+	if !ok {
+		return false, fmt.Errorf("%w: %s must be true or false, got %T", ErrInvalidConfig, key, v)
+	}
+	return b, nil
+}

@@ -23,6 +23,9 @@ var (
 	// driver config, environment or kill signal); StartTask returns it before
 	// starting anything, and retrying the same config cannot succeed.
 	ErrInvalidConfig = errors.New("driver: invalid task config")
+	// ErrOOMKilled is the Err of the exit result of a task the kernel
+	// killed for using more memory than its limit.
+	ErrOOMKilled = errors.New("OOM killed: the task used more memory than its limit")
 )
 
 // DefaultKillTimeout is the wait between the kill signal and a forced kill
@@ -41,8 +44,19 @@ type TaskConfig struct {
 	Config map[string]any
 	// Env is the task's whole environment.
 	Env map[string]string
-	// TaskDir is the task's existing working directory.
+	// TaskDir is the task's existing working directory, holding its local/,
+	// secrets/ and tmp/.
 	TaskDir string
+	// AllocDir is the directory the allocation's tasks share (its logs/,
+	// data/ and tmp/), published to tasks as NOMAD_ALLOC_DIR; "" when the
+	// task has none.
+	AllocDir string
+	// Ports are the ports the servers assigned to the task's allocation
+	// (the group's network block); Env publishes them too.
+	Ports []Port
+	// User is the task's user field: who the task should run as, for
+	// drivers that can choose; "" takes the driver's default.
+	User string
 	// StdoutPath and StderrPath are files the task's output is appended to.
 	StdoutPath string
 	StderrPath string

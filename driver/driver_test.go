@@ -95,6 +95,15 @@ func TestConfigHelpers(t *testing.T) {
 	_, err = ConfigDuration(cfg, "badd")
 	require.ErrorIs(t, err, ErrInvalidConfig)
 
+	b, err := ConfigBool(map[string]any{"t": true}, "t")
+	require.NoError(t, err)
+	require.True(t, b)
+	b, err = ConfigBool(cfg, "null")
+	require.NoError(t, err)
+	require.False(t, b)
+	_, err = ConfigBool(cfg, "s")
+	require.ErrorIs(t, err, ErrInvalidConfig)
+
 	require.NoError(t, CheckKeys(map[string]any{"a": 1}, "a", "b"))
 	err = CheckKeys(map[string]any{"a": 1, "z": 2, "y": 3}, "a")
 	require.ErrorIs(t, err, ErrInvalidConfig)

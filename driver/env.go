@@ -14,6 +14,37 @@ const (
 	NomadEnvPrefix = "NOMAD_"
 )
 
+// Where a driver that gives a task a root of its own (exec's chroot, a
+// container) mounts the task's directories in it, as Nomad does.
+const (
+	// AllocDirInTask is the allocation's shared directory.
+	AllocDirInTask = "/alloc"
+	// LocalDirInTask is the task's local/.
+	LocalDirInTask = "/local"
+	// SecretsDirInTask is the task's secrets/.
+	SecretsDirInTask = "/secrets"
+)
+
+// EnvInOwnRoot returns a copy of env whose directory variables
+// (ALLOC_DIR, TASK_DIR and SECRETS_DIR, drover's and Nomad's) name the
+// directories where a task with a root of its own finds them.
+func EnvInOwnRoot(env map[string]string) map[string]string {
+	out := make(map[string]string, len(env))
+	for k, v := range env {
+		out[k] = v
+	}
+	for _, p := range []string{EnvPrefix, NomadEnvPrefix} {
+		for name, dir := range map[string]string{
+			"ALLOC_DIR": AllocDirInTask, "TASK_DIR": LocalDirInTask, "SECRETS_DIR": SecretsDirInTask,
+		} {
+			if _, ok := out[p+name]; ok {
+				out[p+name] = dir
+			}
+		}
+	}
+	return out
+}
+
 // Port is a network port reserved for a task, published to it as
 // <prefix>PORT_<label> and friends.
 type Port struct {

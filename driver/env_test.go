@@ -33,3 +33,19 @@ func TestTaskEnvUnderBothPrefixes(t *testing.T) {
 	require.Equal(t, "overridden", env["DROVER_TASK_NAME"], "the job's own env wins")
 	require.Equal(t, "hi", env["GREETING"])
 }
+
+func TestEnvInOwnRootNamesTheMountedDirectories(t *testing.T) {
+	e := &TaskEnv{AllocDir: "/data/alloc/a1/alloc", TaskDir: "/data/alloc/a1/web/local", SecretsDir: "/data/alloc/a1/web/secrets",
+		Env: map[string]string{"KEEP": "me"}}
+	host := e.Map()
+	env := EnvInOwnRoot(host)
+	for _, p := range []string{"DROVER_", "NOMAD_"} {
+		require.Equal(t, "/alloc", env[p+"ALLOC_DIR"])
+		require.Equal(t, "/local", env[p+"TASK_DIR"])
+		require.Equal(t, "/secrets", env[p+"SECRETS_DIR"])
+	}
+	require.Equal(t, "me", env["KEEP"])
+	require.Equal(t, "/data/alloc/a1/alloc", host["NOMAD_ALLOC_DIR"], "the host's environment is left alone")
+	_, ok := EnvInOwnRoot(map[string]string{})["NOMAD_TASK_DIR"]
+	require.False(t, ok, "a variable the task does not have is not added")
+}

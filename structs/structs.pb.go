@@ -247,7 +247,10 @@ type Task struct {
 	// artifacts are fetched into the task directory before the task starts.
 	Artifacts []*Artifact `protobuf:"bytes,200,rep,name=artifacts,proto3" json:"artifacts,omitempty"`
 	// logs bounds the task's rotated stdout and stderr files.
-	Logs          *LogConfig `protobuf:"bytes,201,opt,name=logs,proto3" json:"logs,omitempty"`
+	Logs *LogConfig `protobuf:"bytes,201,opt,name=logs,proto3" json:"logs,omitempty"`
+	// user is the user the task runs as, for drivers that can change it
+	// (exec; "" takes the driver's default, nobody for exec).
+	User          string `protobuf:"bytes,300,opt,name=user,proto3" json:"user,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -364,6 +367,13 @@ func (x *Task) GetLogs() *LogConfig {
 		return x.Logs
 	}
 	return nil
+}
+
+func (x *Task) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
 }
 
 // TaskGroup is a set of tasks always placed together on one node.
@@ -3459,7 +3469,7 @@ const file_structs_structs_proto_rawDesc = "" +
 	"\battempts\x18\x01 \x01(\x05R\battempts\x125\n" +
 	"\binterval\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\binterval\x12/\n" +
 	"\x05delay\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x05delay\x12\x12\n" +
-	"\x04mode\x18\x04 \x01(\tR\x04mode\"\xb2\x05\n" +
+	"\x04mode\x18\x04 \x01(\tR\x04mode\"\xc7\x05\n" +
 	"\x04Task\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06driver\x18\x02 \x01(\tR\x06driver\x12/\n" +
@@ -3475,7 +3485,8 @@ const file_structs_structs_proto_rawDesc = "" +
 	"affinities\x18d \x03(\v2\x18.drover.structs.AffinityR\n" +
 	"affinities\x127\n" +
 	"\tartifacts\x18\xc8\x01 \x03(\v2\x18.drover.structs.ArtifactR\tartifacts\x12.\n" +
-	"\x04logs\x18\xc9\x01 \x01(\v2\x19.drover.structs.LogConfigR\x04logs\x1a6\n" +
+	"\x04logs\x18\xc9\x01 \x01(\v2\x19.drover.structs.LogConfigR\x04logs\x12\x13\n" +
+	"\x04user\x18\xac\x02 \x01(\tR\x04user\x1a6\n" +
 	"\bEnvEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a7\n" +

@@ -7,6 +7,9 @@ import (
 	"strings"
 )
 
+// maxUserLen bounds a task's user field.
+const maxUserLen = 256
+
 // checksumSizes are the checksum types artifacts accept, with their sizes.
 var checksumSizes = map[string]int{"sha256": 32, "sha512": 64}
 
@@ -20,6 +23,9 @@ func (t *Task) validateClientParts(p *problems, prefix string) {
 			continue
 		}
 		validateArtifact(p, ap, a)
+	}
+	if u := t.User; u != "" && (len(u) > maxUserLen || strings.ContainsAny(u, "\x00\n/ ")) {
+		p.addf(prefix, "user %s must be a user name or id (uid or uid:gid)", Quote(u))
 	}
 	if l := t.Logs; l != nil {
 		if l.MaxFiles < 0 {

@@ -2,15 +2,14 @@ package exec
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 
 	"github.com/droverhq/drover/driver"
+	"github.com/droverhq/drover/driver/internal/isolate"
 	"github.com/droverhq/drover/driver/internal/proc"
 	"github.com/droverhq/drover/internal/cgroup"
 )
@@ -28,6 +27,13 @@ type Options struct {
 	CgroupMount string
 	// NoCgroups runs tasks without cgroups even where they are available.
 	NoCgroups bool
+	// ChrootEnv maps host paths to where they appear in each task's root
+	// (the client's chroot_env); nil takes DefaultChrootEnv. Host paths
+	// that do not exist are left out.
+	ChrootEnv map[string]string
+	// NoIsolation runs tasks as host processes, without a root and
+	// namespaces of their own, even where the driver could isolate them.
+	NoIsolation bool
 }
 
 // Driver is the exec driver. Its methods are safe for concurrent use; set
@@ -39,8 +45,8 @@ type Driver struct {
 
 var _ driver.Driver = (*Driver)(nil)
 
-// New returns an exec driver using the host's cgroup v2 hierarchy when it
-// can; logger may be nil.
+// New returns an exec driver that isolates tasks and limits them as far
+// as the host allows; logger may be nil.
 func New(logger *slog.Logger) *Driver { return NewWithOptions(Options{Logger: logger}) }
 
 // NewWithOptions returns an exec driver configured by o.
@@ -48,152 +54,119 @@ func NewWithOptions(o Options) *Driver {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	iso := &isolation{}
-	if !o.NoCgroups {
-		mount := o.CgroupMount
-		if mount == "" {
-			mount = cgroup.Detect().V2
+	iso := &isolation{chrootEnv: o.ChrootEnv}
+	if iso.chrootEnv == nil {
+		iso.chrootEnv = DefaultChrootEnv
+	}
+	switch {
+	case o.NoIsolation:
+		iso.chrootWhy = "isolation is turned off for this driver"
+	case os.Geteuid() != 0:
+		iso.chrootWhy = "the client does not run as root, which namespaces and a chroot need"
+	default:
+		if err := isolate.Probe(); err != nil {
+			iso.chrootWhy = "this host does not let the client give tasks a root and namespaces of their own: " + err.Error()
 		}
-		m, err := cgroup.NewManager(mount)
-		if err != nil {
-			iso.why = err.Error()
-			o.Logger.Info("exec tasks run without cgroups", "reason", err)
-		} else {
-			iso.m = m
-			if !m.Limits {
-				iso.why = fmt.Sprintf("the cgroup v2 hierarchy at %s offers no cpu and memory controllers (it has %q)",
-					filepath.Dir(m.Dir), strings.Join(m.Controllers, " "))
-			}
-		}
+	}
+	iso.chroot = iso.chrootWhy == ""
+	if iso.chrootWhy != "" {
+		o.Logger.Info("exec tasks run without isolation", "reason", iso.chrootWhy)
+	}
+	if o.NoCgroups {
+		iso.limitsWhy = "cgroups are turned off for this driver"
 	} else {
-		iso.why = "cgroups are turned off for this driver"
+		iso.chooseCgroups(o.CgroupMount, o.Logger)
 	}
 	return &Driver{Driver: proc.New(proc.Options{Name: Name, Logger: o.Logger, Isolation: iso}), iso: iso}
 }
 
-// Fingerprint implements driver.Driver.
-func (d *Driver) Fingerprint(context.Context) driver.Fingerprint {
-	attrs := map[string]string{"driver.exec": "1", "driver.exec.cgroup": "none", "driver.exec.limits": "none"}
-	desc := "healthy; tasks run without cgroups and without cpu and memory limits: " + d.iso.why
-	if d.iso.m != nil {
-		attrs["driver.exec.cgroup"] = cgroup.V2
-		if d.iso.m.Limits {
-			attrs["driver.exec.limits"] = "cpu,memory"
-			desc = "healthy; cpu and memory limits enforced through cgroup v2"
-		} else {
-			desc = "healthy; tasks run in cgroups but without cpu and memory limits: " + d.iso.why
+// chooseCgroups picks where task groups go: the v2 hierarchy when it
+// offers the cpu and memory controllers; else, for isolated tasks (whose
+// init can join a group itself), the v1 memory and cpu hierarchies; else
+// the v2 hierarchy without limits, which still groups a task's processes.
+func (i *isolation) chooseCgroups(mount string, logger *slog.Logger) {
+	if mount == "" {
+		mount = cgroup.Detect().V2
+	}
+	v2, v2err := cgroup.NewManager(mount)
+	if v2err == nil && v2.Limits {
+		i.v2 = v2
+		return
+	}
+	var v1err error
+	if i.chroot {
+		if i.v1, v1err = cgroup.NewV1Manager(cgroup.Detect()); v1err == nil {
+			return
 		}
 	}
-	return driver.Fingerprint{Detected: true, Healthy: true, HealthDescription: desc, Attributes: attrs}
+	switch {
+	case v2err != nil:
+		i.limitsWhy = v2err.Error()
+	default:
+		i.v2 = v2
+		i.limitsWhy = fmt.Sprintf("the cgroup v2 hierarchy at %s offers no cpu and memory controllers (it has %q)",
+			filepath.Dir(v2.Dir), strings.Join(v2.Controllers, " "))
+	}
+	if v1err != nil {
+		i.limitsWhy += "; cgroup v1: " + v1err.Error()
+	}
+	logger.Info("exec tasks run without cpu and memory limits", "reason", i.limitsWhy)
+}
+
+// Fingerprint implements driver.Driver.
+func (d *Driver) Fingerprint(context.Context) driver.Fingerprint {
+	i := d.iso
+	attrs := map[string]string{
+		"driver.exec": "1", "driver.exec.cgroup": "none", "driver.exec.limits": "none", "driver.exec.isolation": "none",
+	}
+	var says []string
+	if i.chroot {
+		attrs["driver.exec.isolation"] = "chroot"
+		says = append(says, "tasks run in a chroot with their own pid, mount and ipc namespaces")
+	} else {
+		says = append(says, "tasks run without isolation: "+i.chrootWhy)
+	}
+	switch {
+	case i.v1 != nil:
+		attrs["driver.exec.cgroup"] = cgroup.V1
+	case i.v2 != nil:
+		attrs["driver.exec.cgroup"] = cgroup.V2
+	}
+	if i.limitsWhy == "" {
+		attrs["driver.exec.limits"] = "cpu,memory"
+		says = append(says, "cpu and memory limits enforced through cgroup "+attrs["driver.exec.cgroup"])
+	} else {
+		says = append(says, "without cpu and memory limits: "+i.limitsWhy)
+	}
+	return driver.Fingerprint{Detected: true, Healthy: true, HealthDescription: "healthy; " + strings.Join(says, "; "),
+		Attributes: attrs}
 }
 
 // Limited reports whether tasks get cpu and memory limits.
-func (d *Driver) Limited() bool { return d.iso.m != nil && d.iso.m.Limits }
+func (d *Driver) Limited() bool { return d.iso.limitsWhy == "" }
 
-// isolation puts each task in a cgroup of its own, when there is a
-// hierarchy to do it in.
-type isolation struct {
-	m   *cgroup.Manager // nil: no cgroups
-	why string          // why limits are not enforced; "" when they are
-}
+// Isolated reports whether tasks run in a chroot with namespaces of their
+// own.
+func (d *Driver) Isolated() bool { return d.iso.chroot }
 
-// groupState is what a handle records of a task's cgroup.
-type groupState struct {
-	Path string `json:"cgroup"`
-}
-
-func (i *isolation) Prepare(cfg *driver.TaskConfig) (proc.Confinement, error) {
-	if i.m == nil {
-		return &group{warn: i.warning()}, nil
-	}
-	g, err := i.m.Create(cgroup.Name(cfg.ID), cgroup.Limits{
-		CPUMHz: cfg.Resources.GetCpuMhz(), MemoryMB: cfg.Resources.GetMemoryMb(),
-	})
-	if err != nil {
-		return nil, err
-	}
-	return &group{g: g, warn: i.warning()}, nil
-}
-
-func (i *isolation) warning() []string {
-	if i.why == "" {
-		return nil
-	}
-	return []string{"cpu and memory limits are not enforced: " + i.why}
-}
-
-func (i *isolation) Reopen(state json.RawMessage) (proc.Confinement, error) {
-	var st groupState
-	if err := json.Unmarshal(state, &st); err != nil {
-		return nil, fmt.Errorf("cgroup state: %w", err)
-	}
-	if st.Path == "" {
-		return &group{}, nil
-	}
-	// Never adopt a group outside drover's parent: a stop writes cgroup.kill.
-	if i.m == nil || filepath.Dir(filepath.Clean(st.Path)) != i.m.Dir {
-		return nil, fmt.Errorf("cgroup %s is not one of this driver's", st.Path)
-	}
-	return &group{g: &cgroup.Group{Path: filepath.Clean(st.Path)}}, nil
-}
-
-// group is one task's cgroup; g is nil when the task runs without one.
-type group struct {
-	g    *cgroup.Group
-	fd   *os.File
-	warn []string
-}
-
-func (c *group) Apply(attr *syscall.SysProcAttr) error {
-	if c.g == nil {
-		return nil
-	}
-	f, err := c.g.Open()
-	if err != nil {
-		return err
-	}
-	c.fd = f
-	attr.UseCgroupFD = true
-	attr.CgroupFD = int(f.Fd())
-	return nil
-}
-
-func (c *group) Started() {
-	if c.fd != nil {
-		c.fd.Close()
-		c.fd = nil
-	}
-}
-
-func (c *group) KillAll() error {
-	if c.g == nil {
-		return nil
-	}
-	return c.g.Kill()
-}
-
-func (c *group) Release() error {
-	if c.g == nil {
-		return nil
-	}
-	return c.g.Remove()
-}
-
-func (c *group) State() json.RawMessage {
-	if c.g == nil {
-		return nil
-	}
-	b, _ := json.Marshal(groupState{Path: c.g.Path})
-	return b
-}
-
-func (c *group) Warnings() []string { return c.warn }
-
-// Cgroup returns the cgroup directory of a task the driver holds, or ""
-// when it runs without one.
+// Cgroup returns the cgroup v2 directory of a task the driver holds, or
+// "" when tasks get none (cgroup v1, or no cgroups).
 func (d *Driver) Cgroup(taskID string) string {
-	if d.iso.m == nil {
+	if d.iso.v2 == nil {
 		return ""
 	}
-	return filepath.Join(d.iso.m.Dir, cgroup.Name(taskID))
+	return filepath.Join(d.iso.v2.Dir, cgroup.Name(taskID))
+}
+
+// CgroupV1 returns the cgroup v1 directories of a task the driver holds,
+// by controller, or nil when tasks get none.
+func (d *Driver) CgroupV1(taskID string) map[string]string {
+	if d.iso.v1 == nil {
+		return nil
+	}
+	out := map[string]string{}
+	for c, dir := range d.iso.v1.Dirs {
+		out[c] = filepath.Join(dir, cgroup.Name(taskID))
+	}
+	return out
 }

@@ -22,6 +22,12 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 const deadline = proctest.Deadline
 
+// hostDriver runs tasks as host processes, as raw_exec does, with
+// cgroups where the host has them: what these tests look at from the
+// host (process groups, pids, files) is only there without isolation;
+// isolation_linux_test.go tests isolated tasks.
+func hostDriver() *Driver { return NewWithOptions(Options{NoIsolation: true}) }
+
 func taskConfig(t *testing.T, id, script string) *driver.TaskConfig {
 	t.Helper()
 	dir := t.TempDir()
@@ -63,7 +69,7 @@ func cgroupOf(pid int) string {
 }
 
 func TestTaskRunsInItsDirWithItsEnvAndWritesItsLog(t *testing.T) {
-	d := New(nil)
+	d := hostDriver()
 	cfg := taskConfig(t, "log", `echo "$GREETING from $(pwd)"; echo oops >&2`)
 	h, err := d.StartTask(context.Background(), cfg)
 	require.NoError(t, err)
@@ -83,7 +89,7 @@ func TestTaskRunsInItsDirWithItsEnvAndWritesItsLog(t *testing.T) {
 }
 
 func TestStopKillsTheWholeTreeWithinTheKillTimeout(t *testing.T) {
-	d := New(nil)
+	d := hostDriver()
 	pids := filepath.Join(t.TempDir(), "pids")
 	// The task ignores SIGTERM; one child stays in its process group, one
 	// (setsid) leaves it: only a cgroup still holds that one.
@@ -137,20 +143,29 @@ while true; do sleep 0.05; done`)
 func TestLimitsAreWrittenToTheTasksCgroup(t *testing.T) {
 	d := New(nil)
 	if !d.Limited() {
-		t.Skipf("needs a writable cgroup v2 hierarchy with the cpu and memory controllers; here: %s",
+		t.Skipf("needs a writable cgroup hierarchy with the cpu and memory controllers; here: %s",
 			d.Fingerprint(context.Background()).HealthDescription)
 	}
 	cfg := taskConfig(t, "limits", "sleep 60")
+	cfg.Resources.MemoryMaxMb = 128
 	h, err := d.StartTask(context.Background(), cfg)
 	require.NoError(t, err)
 	require.Empty(t, h.Warnings)
-	read := func(f string) string {
-		b, err := os.ReadFile(filepath.Join(d.Cgroup(cfg.ID), f))
+	read := func(dir, f string) string {
+		b, err := os.ReadFile(filepath.Join(dir, f))
 		require.NoError(t, err)
 		return strings.TrimSpace(string(b))
 	}
-	require.Equal(t, strconv.Itoa(64<<20), read("memory.max"))
-	require.Equal(t, "10", read("cpu.weight"))
+	if dir := d.Cgroup(cfg.ID); dir != "" {
+		require.Equal(t, strconv.Itoa(128<<20), read(dir, "memory.max"), "memory_max is the hard limit")
+		require.Equal(t, strconv.Itoa(64<<20), read(dir, "memory.low"), "memory the soft one")
+		require.Equal(t, "10", read(dir, "cpu.weight"))
+	} else {
+		v1 := d.CgroupV1(cfg.ID)
+		require.Equal(t, strconv.Itoa(128<<20), read(v1["memory"], "memory.limit_in_bytes"), "memory_max is the hard limit")
+		require.Equal(t, strconv.Itoa(64<<20), read(v1["memory"], "memory.soft_limit_in_bytes"), "memory the soft one")
+		require.Equal(t, "250", read(v1["cpu"], "cpu.shares"))
+	}
 	require.NoError(t, d.DestroyTask(cfg.ID, true))
 }
 
@@ -166,12 +181,11 @@ func TestWithoutCgroupsTheTaskRunsAndSaysItIsUnlimited(t *testing.T) {
 	cfg := taskConfig(t, "unlimited", "exit 0")
 	h, err := d.StartTask(context.Background(), cfg)
 	require.NoError(t, err)
-	require.Len(t, h.Warnings, 1)
 	require.Contains(t, h.Warnings[0], "limits are not enforced")
 	require.True(t, wait(t, d, cfg.ID).Successful())
 	require.NoError(t, d.DestroyTask(cfg.ID, false))
 
-	other := NewWithOptions(Options{CgroupMount: t.TempDir()})
+	other := NewWithOptions(Options{CgroupMount: t.TempDir(), NoIsolation: true})
 	require.Equal(t, "none", other.Fingerprint(context.Background()).Attributes["driver.exec.cgroup"],
 		"a directory that is not a cgroup2 mount is not used")
 	cfg = taskConfig(t, "unconfined", "exit 0")
@@ -185,12 +199,13 @@ func TestWithoutCgroupsTheTaskRunsAndSaysItIsUnlimited(t *testing.T) {
 func TestFingerprintSaysWhatTheHostOffers(t *testing.T) {
 	fp := New(nil).Fingerprint(context.Background())
 	require.Equal(t, "1", fp.Attributes["driver.exec"])
-	require.Contains(t, []string{"v2", "none"}, fp.Attributes["driver.exec.cgroup"])
+	require.Contains(t, []string{"v2", "v1", "none"}, fp.Attributes["driver.exec.cgroup"])
+	require.Contains(t, []string{"chroot", "none"}, fp.Attributes["driver.exec.isolation"])
 	t.Logf("exec on this host: %s (%v)", fp.HealthDescription, fp.Attributes)
 }
 
 func TestRecoveredTaskIsStoppedWithItsWholeTree(t *testing.T) {
-	first := New(nil)
+	first := hostDriver()
 	pids := filepath.Join(t.TempDir(), "pids")
 	cfg := taskConfig(t, "recover", `setsid sleep 60 & echo "$$ $!" > `+pids+`; exec sleep 60`)
 	h, err := first.StartTask(context.Background(), cfg)
@@ -199,7 +214,7 @@ func TestRecoveredTaskIsStoppedWithItsWholeTree(t *testing.T) {
 	escaped, err := strconv.Atoi(fields[1])
 	require.NoError(t, err)
 
-	second := New(nil)
+	second := hostDriver()
 	second.PollInterval = 10 * time.Millisecond
 	require.NoError(t, second.RecoverTask(h))
 	require.NoError(t, second.StopTask(context.Background(), cfg.ID, deadline, "SIGTERM"))
@@ -217,17 +232,17 @@ func TestRecoveredTaskIsStoppedWithItsWholeTree(t *testing.T) {
 }
 
 func TestRecoverRefusesACgroupOutsideDrovers(t *testing.T) {
-	d := New(nil)
-	if d.iso.m == nil {
+	d := hostDriver()
+	if d.iso.v2 == nil {
 		t.Skip("needs a writable cgroup v2 hierarchy")
 	}
 	_, err := d.iso.Reopen([]byte(`{"cgroup":"/sys/fs/cgroup/system.slice"}`))
 	require.Error(t, err)
-	_, err = d.iso.Reopen([]byte(`{"cgroup":"` + d.iso.m.Dir + `/../../elsewhere"}`))
+	_, err = d.iso.Reopen([]byte(`{"cgroup":"` + d.iso.v2.Dir + `/../../elsewhere"}`))
 	require.Error(t, err)
 	_, err = d.iso.Reopen([]byte(`{`))
 	require.Error(t, err)
-	c, err := d.iso.Reopen([]byte(`{"cgroup":"` + d.iso.m.Dir + `/a.b"}`))
+	c, err := d.iso.Reopen([]byte(`{"cgroup":"` + d.iso.v2.Dir + `/a.b"}`))
 	require.NoError(t, err)
 	require.NotNil(t, c)
 }

@@ -21,6 +21,8 @@ type Options struct {
 	Logger      *slog.Logger
 	CgroupMount string
 	NoCgroups   bool
+	ChrootEnv   map[string]string
+	NoIsolation bool
 }
 
 // Driver is the exec driver; off Linux every method reports
@@ -51,8 +53,14 @@ func (d *Driver) Fingerprint(context.Context) driver.Fingerprint {
 // Limited reports false: no limits off Linux.
 func (d *Driver) Limited() bool { return false }
 
+// Isolated reports false: no isolation off Linux.
+func (d *Driver) Isolated() bool { return false }
+
 // Cgroup returns "": no cgroups off Linux.
 func (d *Driver) Cgroup(string) string { return "" }
+
+// CgroupV1 returns nil: no cgroups off Linux.
+func (d *Driver) CgroupV1(string) map[string]string { return nil }
 
 // StartTask implements driver.Driver: unsupported.
 func (d *Driver) StartTask(context.Context, *driver.TaskConfig) (*driver.TaskHandle, error) {

@@ -1,21 +1,31 @@
 package exec
 
 import (
+	"errors"
 	"syscall"
 
 	"github.com/droverhq/drover/driver"
 	"github.com/droverhq/drover/driver/internal/proc"
 )
 
-var _ proc.Joiner = (*group)(nil)
+var _ proc.Joiner = (*confinement)(nil)
+
+// errExecIsolated: a command cannot yet be run inside an isolated task's
+// root and namespaces.
+var errExecIsolated = errors.New("running a command inside an exec task with a root and namespaces of its own is not supported yet")
 
 // Join puts a command run inside the task (an exec session) into the
-// task's cgroup, so its limits hold and a stop kills it too.
-func (c *group) Join(attr *syscall.SysProcAttr) (func(), error) {
-	if c.g == nil {
+// task's cgroup v2 group, so its limits hold and a stop kills it too. A
+// task isolated in a root of its own refuses: the command would run
+// outside that root.
+func (c *confinement) Join(attr *syscall.SysProcAttr) (func(), error) {
+	if c.spec != nil {
+		return nil, errExecIsolated
+	}
+	if c.v2 == nil {
 		return func() {}, nil
 	}
-	f, err := c.g.Open()
+	f, err := c.v2.Open()
 	if err != nil {
 		return nil, err
 	}
@@ -25,11 +35,14 @@ func (c *group) Join(attr *syscall.SysProcAttr) (func(), error) {
 }
 
 // Procs lists the processes in the task's cgroup.
-func (c *group) Procs() ([]int, error) {
-	if c.g == nil {
-		return nil, nil
+func (c *confinement) Procs() ([]int, error) {
+	switch {
+	case c.v2 != nil:
+		return c.v2.Procs()
+	case c.v1 != nil:
+		return c.v1.Procs()
 	}
-	return c.g.Procs()
+	return nil, nil
 }
 
 // exec runs commands in its tasks (nomad alloc exec), inside their

@@ -118,6 +118,7 @@ func TestBadConfigStartsNothing(t *testing.T) {
 		"empty id":        func(c *driver.TaskConfig) { c.ID = "" },
 		"env name":        func(c *driver.TaskConfig) { c.Env["A=B"] = "x" },
 		"env value":       func(c *driver.TaskConfig) { c.Env["A"] = "x\x00y" },
+		"user":            func(c *driver.TaskConfig) { c.User = "nobody" },
 	} {
 		cfg := valid()
 		mutate(cfg)

@@ -20,6 +20,8 @@ import (
 
 	"github.com/droverhq/drover"
 	"github.com/droverhq/drover/api"
+	"github.com/droverhq/drover/driver/docker"
+	execdriver "github.com/droverhq/drover/driver/exec"
 	"github.com/droverhq/drover/driver/rawexec"
 	"github.com/droverhq/drover/examples/agent/internal/config"
 )
@@ -44,6 +46,7 @@ type agent struct {
 	// client is the client as the HTTP API sees it, once it runs.
 	client   clientAgent
 	logs     *drover.LogBroadcaster
+	docker   *docker.Driver
 	http     *http.Server
 	httpAddr string
 	httpErr  chan error
@@ -157,6 +160,15 @@ func (a *agent) start() error {
 	if cfg.ClientEnabled {
 		co := cfg.Client
 		co.Servers, co.Logger, co.Registerer = servers, a.logger, a.registry
+		if cfg.ExecEnabled {
+			co.Drivers = append(co.Drivers, execdriver.NewWithOptions(execdriver.Options{Logger: a.logger, ChrootEnv: cfg.ChrootEnv}))
+		}
+		if cfg.DockerEnabled {
+			dc := cfg.Docker
+			dc.Logger = a.logger
+			a.docker = docker.New(dc)
+			co.Drivers = append(co.Drivers, a.docker)
+		}
 		if cfg.RawExec {
 			co.Drivers = append(co.Drivers, rawexec.New(a.logger))
 		}
@@ -444,6 +456,10 @@ func (a *agent) stop(ctx context.Context, sig os.Signal) {
 		// The client honours leave_on_interrupt / leave_on_terminate (and
 		// with them drain_on_shutdown) for the signal.
 		_ = a.cli.ShutdownOnSignal(ctx, sig)
+	}
+	if a.docker != nil {
+		// Containers keep running; the next agent reattaches to them.
+		_ = a.docker.Close()
 	}
 	if a.srv != nil {
 		leave := (sig == syscall.SIGINT && a.cfg.LeaveOnInterrupt) || (sig == syscall.SIGTERM && a.cfg.LeaveOnTerminate)

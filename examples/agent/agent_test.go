@@ -17,6 +17,7 @@ import (
 	"github.com/droverhq/drover/internal/leakcheck"
 	"github.com/droverhq/drover/internal/testing/harness"
 	nomad "github.com/hashicorp/nomad/api"
+	mobyclient "github.com/moby/moby/client"
 	"github.com/stretchr/testify/require"
 )
 
@@ -38,6 +39,19 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// engineAnswers reports whether a Docker Engine answers here.
+func engineAnswers() bool {
+	c, err := mobyclient.New(mobyclient.FromEnv)
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err = c.Ping(ctx, mobyclient.PingOptions{})
+	return err == nil
 }
 
 func buildAgent(t *testing.T) string {
@@ -106,6 +120,13 @@ func TestAgentBinary(t *testing.T) {
 	})
 	require.Equal(t, "agent-test", nodes[0].Name)
 	require.True(t, nodes[0].Drivers["raw_exec"].Detected, "-dev turns raw_exec on")
+	require.True(t, nodes[0].Drivers["exec"].Detected, "exec is on, as in Nomad")
+	if engineAnswers() {
+		require.True(t, nodes[0].Drivers["docker"].Detected, "docker is detected where an engine answers")
+		require.True(t, nodes[0].Drivers["docker"].Healthy)
+	} else {
+		require.False(t, nodes[0].Drivers["docker"].Detected, "no engine here: docker is not detected")
+	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

@@ -37,6 +37,9 @@ type Mounts struct {
 	// V2 is where a cgroup2 filesystem is mounted, also on a hybrid host
 	// (often /sys/fs/cgroup/unified); "" if nowhere.
 	V2 string
+	// V1 maps each cgroup v1 controller (such as "memory" or "cpu") to
+	// where its hierarchy is mounted; nil without v1 hierarchies.
+	V1 map[string]string
 }
 
 // parseMounts reads /proc/self/mountinfo's format.
@@ -59,6 +62,16 @@ func parseMounts(r io.Reader) Mounts {
 			}
 		case "cgroup":
 			v1 = append(v1, point)
+			if sep+3 < len(fields) {
+				for _, opt := range strings.Split(fields[sep+3], ",") {
+					if opt != "rw" && opt != "ro" && !strings.Contains(opt, "=") {
+						if m.V1 == nil {
+							m.V1 = map[string]string{}
+						}
+						m.V1[opt] = point
+					}
+				}
+			}
 		}
 	}
 	switch {
@@ -106,11 +119,30 @@ func isOctal(c byte) bool { return c >= '0' && c <= '7' }
 
 // Limits are what a task may use; zero fields are not limited.
 type Limits struct {
-	// CPUMHz becomes cpu.weight, the task's share of contended cpu time.
+	// CPUMHz becomes cpu.weight (v2) or cpu.shares (v1), the task's share
+	// of contended cpu time.
 	CPUMHz int64
-	// MemoryMB becomes memory.max.
+	// MemoryMB is the task's memory: its hard limit (memory.max, v1's
+	// memory.limit_in_bytes) unless MemoryMaxMB is larger, and then its
+	// soft one (memory.low, v1's memory.soft_limit_in_bytes).
 	MemoryMB int64
+	// MemoryMaxMB, when larger than MemoryMB, is the hard limit
+	// (memory oversubscription's memory_max).
+	MemoryMaxMB int64
 }
+
+// Memory returns the hard and soft memory limits in bytes; soft is 0 when
+// there is none (the hard limit is the task's memory).
+func (l Limits) Memory() (hard, soft int64) {
+	if l.MemoryMaxMB > l.MemoryMB {
+		return l.MemoryMaxMB << 20, l.MemoryMB << 20
+	}
+	return l.MemoryMB << 20, 0
+}
+
+// Shares converts MHz to cgroup v1's cpu.shares (2..262144), as Nomad
+// does: one share per MHz.
+func Shares(mhz int64) int64 { return min(max(mhz, 2), 262144) }
 
 // Weight converts MHz, as Nomad converts cpu shares, to cgroup v2's
 // cpu.weight range 1..10000.

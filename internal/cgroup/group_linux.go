@@ -122,19 +122,51 @@ func (m *Manager) Create(name string, l Limits) (*Group, error) {
 	return g, nil
 }
 
-// SetLimits writes cpu.weight and memory.max.
+// SetLimits writes cpu.weight, memory.max and (with a memory_max above
+// the task's memory) memory.low.
 func (g *Group) SetLimits(l Limits) error {
 	if l.CPUMHz > 0 {
 		if err := g.write("cpu.weight", strconv.FormatInt(Weight(l.CPUMHz), 10)); err != nil {
 			return err
 		}
 	}
-	if l.MemoryMB > 0 {
-		if err := g.write("memory.max", strconv.FormatInt(l.MemoryMB<<20, 10)); err != nil {
+	hard, soft := l.Memory()
+	if hard > 0 {
+		if err := g.write("memory.max", strconv.FormatInt(hard, 10)); err != nil {
+			return err
+		}
+	}
+	if soft > 0 {
+		if err := g.write("memory.low", strconv.FormatInt(soft, 10)); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// OOMKills counts the processes of the group the kernel killed for
+// running out of memory (memory.events' oom_kill).
+func (g *Group) OOMKills() (int, error) {
+	return readCounter(filepath.Join(g.Path, "memory.events"), "oom_kill")
+}
+
+// readCounter reads the value of key in a flat keyed file ("key value"
+// lines), such as memory.events; a missing key reads as 0.
+func readCounter(path, key string) (int, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, fmt.Errorf("cgroup: %w", err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, " "); ok && k == key {
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil {
+				return 0, fmt.Errorf("cgroup: %s: %s: %w", path, key, err)
+			}
+			return n, nil
+		}
+	}
+	return 0, nil
 }
 
 func (g *Group) write(file, value string) error {

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os/exec"
 	"syscall"
 	"time"
 
@@ -40,11 +41,21 @@ type Isolation interface {
 
 // Confinement is one task's share of an Isolation.
 type Confinement interface {
-	// Apply sets what the process must start with, such as its cgroup.
-	Apply(attr *syscall.SysProcAttr) error
-	// Started is called once the start has been tried, to release what
-	// Apply held for it.
-	Started()
+	// OwnRoot reports whether the task runs in a root of its own, where
+	// the confinement finds its command: the driver then leaves the
+	// command as the job wrote it instead of looking it up on the host.
+	OwnRoot() bool
+	// Apply adapts the command about to start, which is complete (path,
+	// arguments, environment, stdio, process group): it may set its
+	// cgroup, or wrap it in an init that sets the task up.
+	Apply(cmd *exec.Cmd) error
+	// Started is called once the start has been tried, with its error, to
+	// release what Apply held for it. After a successful start it may
+	// still fail the task (its setup failed); the driver then kills it.
+	Started(startErr error) error
+	// Exited may correct the exit result of the process the driver
+	// started (the task's own, when the process was its init).
+	Exited(res *driver.ExitResult) *driver.ExitResult
 	// KillAll kills every process of the task, in its group or not.
 	KillAll() error
 	// Release frees the confinement once the task is gone.

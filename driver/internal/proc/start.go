@@ -76,14 +76,14 @@ func (d *Driver) StartTask(ctx context.Context, cfg *driver.TaskConfig) (*driver
 	if err != nil {
 		return nil, d.errorf("%w", err)
 	}
+	if cfg.User != "" && d.isolation == nil {
+		// Rather than run it as the client's user behind its back.
+		return nil, d.errorf("%w: user %q: %s runs tasks as the client's own user", driver.ErrInvalidConfig, cfg.User, d.name)
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	env := environ(cfg.Env)
-	path, err := resolveCommand(c.command, cfg.TaskDir, cfg.Env["PATH"])
-	if err != nil {
-		return nil, d.errorf("%w", err)
-	}
 
 	// Reserve the ID so a concurrent start of the same task fails.
 	if !d.tasks.Reserve(cfg.ID) {
@@ -96,7 +96,14 @@ func (d *Driver) StartTask(ctx context.Context, cfg *driver.TaskConfig) (*driver
 			return nil, d.errorf("%w", err)
 		}
 	}
-	t, err := d.start(cfg, c, path, env, confined)
+	path := c.command
+	if confined == nil || !confined.OwnRoot() {
+		path, err = resolveCommand(c.command, cfg.TaskDir, cfg.Env["PATH"])
+	}
+	var t *task
+	if err == nil {
+		t, err = d.start(cfg, c, path, env, confined)
+	}
 	if err != nil {
 		if confined != nil {
 			_ = confined.Release()
@@ -141,12 +148,20 @@ func (d *Driver) start(cfg *driver.TaskConfig, c *config, path string, env []str
 		SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
 	}
 	if confined != nil {
-		if err := confined.Apply(cmd.SysProcAttr); err != nil {
+		if err := confined.Apply(cmd); err != nil {
 			return nil, err
 		}
-		defer confined.Started()
 	}
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	if confined != nil {
+		if serr := confined.Started(err); serr != nil && err == nil {
+			// The process runs but the task could not be set up in it.
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			_ = cmd.Wait()
+			return nil, fmt.Errorf("start %q: %w", c.command, serr)
+		}
+	}
+	if err != nil {
 		return nil, fmt.Errorf("start %q: %w", c.command, err)
 	}
 	pid := cmd.Process.Pid
@@ -160,7 +175,11 @@ func (d *Driver) start(cfg *driver.TaskConfig, c *config, path string, env []str
 	}
 	go func() {
 		err := cmd.Wait()
-		t.exit.Set(exitResult(cmd.ProcessState, err))
+		res := exitResult(cmd.ProcessState, err)
+		if confined != nil {
+			res = confined.Exited(res)
+		}
+		t.exit.Set(res)
 	}()
 	return t, nil
 }

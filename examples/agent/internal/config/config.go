@@ -134,10 +134,13 @@ type Client struct {
 	Servers   []string `hcl:"servers,optional"`
 	StateDir  *string  `hcl:"state_dir,optional"`
 	NodeClass *string  `hcl:"node_class,optional"`
-	// Meta and Options are read from Rest: each may be written as a block
+	// Meta, Options and ChrootEnv are read from Rest: each may be written as a block
 	// (meta { rack = "r1" }) or as a map (options = { "a.b" = "1" }).
-	Meta            *KeyValues
-	Options         *KeyValues
+	Meta    *KeyValues
+	Options *KeyValues
+	// ChrootEnv is the chroot_env block (or map): host paths and where
+	// exec tasks see them.
+	ChrootEnv       *KeyValues
 	ServerJoin      *ServerJoin      `hcl:"server_join,block"`
 	DrainOnShutdown *DrainOnShutdown `hcl:"drain_on_shutdown,block"`
 	Rest            hcl.Body         `hcl:",remain"`
@@ -198,10 +201,13 @@ type Telemetry struct {
 	Rest               hcl.Body `hcl:",remain"`
 }
 
-// Plugin is a plugin "name" { config { ... } } block; the agent knows raw_exec.
+// Plugin is a plugin "name" { config { ... } } block; the agent knows
+// raw_exec, exec and docker.
 type Plugin struct {
 	Name   string        `hcl:"name,label"`
 	Config *PluginConfig `hcl:"config,block"`
+	// Docker is the config block of plugin "docker", read from Config.
+	Docker *DockerConfig
 }
 
 // PluginConfig is a plugin's config block.

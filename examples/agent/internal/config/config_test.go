@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/droverhq/drover"
+	"github.com/droverhq/drover/driver/docker"
 )
 
 func TestParseNomadSpelledSettings(t *testing.T) {
@@ -284,4 +285,105 @@ func TestMergeKeepsWhatOnlyOneSideSets(t *testing.T) {
 	require.Equal(t, []string{"batch"}, m.Server.EnabledSchedulers, "lists are replaced")
 	*m.Name = "changed"
 	require.Equal(t, "a", *a.Name, "merging copies values")
+}
+
+func TestDockerPluginAndChrootEnv(t *testing.T) {
+	src := `
+data_dir = "/opt/drover"
+client {
+  enabled = true
+  servers = ["10.0.0.1:4647"]
+  # HCL 2 takes quoted keys in a map, not in a block.
+  chroot_env = {
+    "/usr"     = "/usr"
+    "/etc/ssl" = "/etc/ssl"
+  }
+}
+plugin "docker" {
+  config {
+    endpoint              = "unix:///run/docker.sock"
+    allow_privileged      = true
+    pull_activity_timeout = "5m"
+    infra_image           = "pause:3"
+    volumes {
+      enabled      = true
+      selinuxlabel = "z"
+    }
+    gc {
+      image       = false
+      image_delay = "1h"
+      container   = false
+      dangling_containers {
+        enabled = true
+      }
+    }
+  }
+}
+plugin "exec" {
+  config {
+    enabled = false
+  }
+}
+`
+	c, err := Parse([]byte(src), "agent.hcl")
+	require.NoError(t, err)
+	a, err := Build(Merge(Defaults(), c))
+	require.NoError(t, err)
+	require.True(t, a.DockerEnabled)
+	require.False(t, a.ExecEnabled)
+	require.Equal(t, docker.Config{
+		Endpoint: "unix:///run/docker.sock", AllowPrivileged: true, PullActivityTimeout: 5 * time.Minute,
+		Volumes: docker.VolumesConfig{Enabled: true},
+		GC:      docker.GCConfig{KeepImages: true, ImageDelay: time.Hour, KeepContainers: true},
+	}, a.Docker)
+	require.Equal(t, map[string]string{"/usr": "/usr", "/etc/ssl": "/etc/ssl"}, a.ChrootEnv)
+	for _, w := range []string{
+		`plugin "docker" config.infra_image is accepted but not applied by this agent`,
+		`plugin "docker" config.volumes.selinuxlabel is accepted but not applied by this agent`,
+		`plugin "docker" config.gc.dangling_containers is accepted but not applied by this agent`,
+	} {
+		require.Contains(t, a.Warnings, w)
+	}
+
+	// The defaults: both on, Nomad's gc, the default chroot.
+	c, err = Parse([]byte(`data_dir = "/opt/drover"
+client {
+  enabled = true
+  servers = ["10.0.0.1:4647"]
+}
+plugin "docker" {
+  config {
+    gc { image_delay = "0s" }
+  }
+}`), "agent.hcl")
+	require.NoError(t, err)
+	a, err = Build(Merge(Defaults(), c))
+	require.NoError(t, err)
+	require.True(t, a.DockerEnabled)
+	require.True(t, a.ExecEnabled)
+	require.Nil(t, a.ChrootEnv)
+	require.Negative(t, a.Docker.GC.ImageDelay, `"0s" removes unused images at once`)
+
+	for src, want := range map[string]string{
+		"plugin \"docker\" {\n config {\n no_such_setting = 1\n }\n}":               "no_such_setting",
+		"plugin \"docker\" {\n config {\n gc {\n image_delay = \"soon\"\n }\n }\n}": "image_delay",
+		"plugin \"docker\" {\n config {\n pull_activity_timeout = \"-1s\"\n }\n}":   "pull_activity_timeout",
+		"client {\n chroot_env = { \"bin\" = \"/bin\" }\n}":                         "chroot_env",
+	} {
+		c, err := Parse([]byte(src), "agent.hcl")
+		if err == nil {
+			c.DataDir = ptr("/opt/drover")
+			c.Client = &Client{Enabled: ptr(true), Servers: []string{"10.0.0.1:4647"}, ChrootEnv: clientChroot(c)}
+			_, err = Build(Merge(Defaults(), c))
+		}
+		require.ErrorIs(t, err, ErrConfig, src)
+		require.ErrorContains(t, err, want, src)
+	}
+}
+
+func clientChroot(c *Config) *KeyValues {
+	if c.Client == nil {
+		return nil
+	}
+	return c.Client.ChrootEnv
 }

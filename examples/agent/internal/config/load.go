@@ -29,7 +29,7 @@ var (
 	}
 	ignoredClient = []string{
 		"alloc_dir", "alloc_mounts_dir", "network_interface", "network_speed", "cpu_total_compute", "memory_total_mb",
-		"disk_total_mb", "disk_free_mb", "max_kill_timeout", "reserved", "chroot_env", "host_volume", "host_network",
+		"disk_total_mb", "disk_free_mb", "max_kill_timeout", "reserved", "host_volume", "host_network",
 		"gc_interval", "gc_disk_usage_threshold", "gc_inode_usage_threshold", "gc_max_allocs", "gc_parallel_destroys",
 		"no_host_uuid", "cni_path", "cni_config_dir", "bridge_network_name", "bridge_network_subnet", "template",
 		"artifact", "node_pool", "preferred_address_family", "min_dynamic_port", "max_dynamic_port",
@@ -104,15 +104,8 @@ func (c *Config) finish() error {
 		c.Ignored = append(c.Ignored, more...)
 	}
 	for _, p := range c.Plugins {
-		if p.Config == nil {
-			continue
-		}
-		attrs, diags := p.Config.Rest.JustAttributes()
-		if diags.HasErrors() {
-			return fmt.Errorf("%w: %s", ErrConfig, diags.Error())
-		}
-		for name := range attrs {
-			c.Ignored = append(c.Ignored, fmt.Sprintf("plugin %q config.%s", p.Name, name))
+		if err := c.readPlugin(p); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -148,13 +141,13 @@ func leftovers(body hcl.Body, prefix string, known []string) ([]string, error) {
 	return out, nil
 }
 
-// readKeyValues takes meta and options out of the client's leftovers, in
-// block or map form.
+// readKeyValues takes meta, options and chroot_env out of the client's
+// leftovers, in block or map form.
 func (cl *Client) readKeyValues() error {
 	if cl.Rest == nil {
 		return nil
 	}
-	names := []string{"meta", "options"}
+	names := []string{"meta", "options", "chroot_env"}
 	schema := &hcl.BodySchema{}
 	for _, n := range names {
 		schema.Attributes = append(schema.Attributes, hcl.AttributeSchema{Name: n})
@@ -212,6 +205,9 @@ func (cl *Client) readKeyValues() error {
 	}
 	if o, ok := found["options"]; ok {
 		cl.Options = &KeyValues{Values: o}
+	}
+	if e, ok := found["chroot_env"]; ok {
+		cl.ChrootEnv = &KeyValues{Values: e}
 	}
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/droverhq/drover"
+	"github.com/droverhq/drover/driver/docker"
 )
 
 // Default ports, as Nomad's.
@@ -58,8 +59,17 @@ type Agent struct {
 	// AdvertiseSerf the gossip address others are told (advertise.serf).
 	SerfAddr, AdvertiseSerf string
 	// DrainOnShutdown is set when the client asked to drain before stopping.
-	DrainOnShutdown   *DrainOnShutdown
-	RawExec           bool
+	DrainOnShutdown *DrainOnShutdown
+	// RawExec turns raw_exec on (off unless asked, as in Nomad).
+	RawExec bool
+	// ExecEnabled and DockerEnabled keep exec and docker on (the
+	// default; plugin "exec"/"docker" { config { enabled = false } }
+	// turns them off). docker is detected where an engine answers.
+	ExecEnabled, DockerEnabled bool
+	// ChrootEnv is the client's chroot_env for exec; nil: the default.
+	ChrootEnv map[string]string
+	// Docker is the docker plugin's configuration.
+	Docker            docker.Config
 	PrometheusMetrics bool
 	// Warnings lists settings read but not applied, and deprecated forms.
 	Warnings []string
@@ -119,13 +129,7 @@ func Build(c *Config) (*Agent, error) {
 	if dataDir == "" && (a.ServerEnabled || a.ClientEnabled) {
 		bad("data_dir is required (or run with -dev)")
 	}
-	for _, p := range c.Plugins {
-		if p.Name == "raw_exec" && p.Config != nil {
-			a.RawExec = deref(p.Config.Enabled)
-		} else if p.Name != "raw_exec" {
-			a.Warnings = append(a.Warnings, fmt.Sprintf("plugin %q is not known to this agent and is ignored", p.Name))
-		}
-	}
+	buildPlugins(c, a, bad, warn)
 	if t := c.Telemetry; t != nil {
 		a.PrometheusMetrics = deref(t.PrometheusMetrics)
 		if iv := t.CollectionInterval; iv != nil {

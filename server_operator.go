@@ -28,7 +28,9 @@ func (s *Server) ValidateJob(ctx context.Context, job *Job) error { return s.srv
 // PlanJob runs the job's scheduler on the current state as if the job were
 // registered, and reports what it would do (the diff with the stored job,
 // the placements and their failures); it writes nothing.
-func (s *Server) PlanJob(ctx context.Context, job *Job) (*JobPlan, error) { return s.srv.PlanJob(ctx, job) }
+func (s *Server) PlanJob(ctx context.Context, job *Job) (*JobPlan, error) {
+	return s.srv.PlanJob(ctx, job)
+}
 
 // RegisterJobWithOptions is RegisterJob with options, such as a
 // check-and-set on the job's modify index (opts.EnforceIndex).

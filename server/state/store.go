@@ -1,6 +1,6 @@
 // Package state is the server's in-memory view of the cluster: jobs (and
-// their kept versions), nodes, allocations, evaluations and the scheduler
-// configuration, ACL policies and tokens as of a raft index, with point-in-time snapshots for
+// their kept versions), nodes, allocations, evaluations, deployments and
+// the scheduler configuration, ACL policies and tokens as of a raft index, with point-in-time snapshots for
 // readers and a watch channel for blocking queries.
 //
 // Every table is a persistent (copy-on-write) B+tree: a write transaction
@@ -47,6 +47,12 @@ type tables struct {
 	// meta holds the ACL bootstrap index and the server secret; nil
 	// before either is set.
 	meta *structs.ClusterMeta
+	// deployments is keyed by id, deploymentsByJob by
+	// namespace\x00job\x00id; deploymentsActive holds the running and
+	// paused ones, by id.
+	deployments       btree[*structs.Deployment]
+	deploymentsByJob  btree[*structs.Deployment]
+	deploymentsActive btree[*structs.Deployment]
 }
 
 func newTables() tables { return tables{} }
@@ -140,6 +146,9 @@ func (s *Store) Restore(snap *structs.StateSnapshot) {
 	}
 	if m := snap.GetClusterMeta(); m != nil {
 		r.tx.t.meta = m
+	}
+	for _, d := range snap.GetDeployments() {
+		r.tx.UpsertDeployment(d)
 	}
 	s.Install(r, snap.GetIndex())
 }

@@ -42,6 +42,7 @@ func (s *Server) RegisterJob(ctx context.Context, job *structs.Job) (*structs.Jo
 	}
 	// Server-owned fields are set by the FSM, never taken from the caller.
 	job.Status, job.Version, job.CreateIndex, job.ModifyIndex, job.JobModifyIndex = "", 0, 0, 0, 0
+	job.Stable = false
 	var resp *structs.JobRegisterResponse
 	err := s.leaderCall(ctx, func(ctx context.Context) error {
 		eval := newEval(job, structs.EvalTriggerJobRegister)

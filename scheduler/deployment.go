@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"slices"
+	"time"
 
 	"github.com/droverhq/drover/structs"
 )
@@ -223,4 +224,17 @@ func (ro *rollout) markBusy(group string) {
 	if gr := ro.rolling(group); gr != nil {
 		gr.busy = true
 	}
+}
+
+// RescheduleEligible reports whether an allocation of job that failed (or
+// was found unhealthy) may still be replaced at now under its group's
+// reschedule policy: the deployment watcher fails a deployment at once
+// when it may not.
+func RescheduleEligible(a *structs.Allocation, job *structs.Job, now time.Time) bool {
+	tg := groupOf(job, a.TaskGroup)
+	if tg == nil {
+		return false
+	}
+	_, ok := rescheduleAt(a, reschedulePolicy(job, tg), now)
+	return ok
 }

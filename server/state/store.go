@@ -108,6 +108,24 @@ func (s *Store) WaitForIndex(ctx context.Context, min uint64) uint64 {
 	}
 }
 
+// NotifyAfter returns a channel that is closed once the store's index
+// exceeds min (at once if it already does): a loop can wait on it beside
+// timers of its own.
+func (s *Store) NotifyAfter(min uint64) <-chan struct{} {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.t.index > min {
+		return closedChan
+	}
+	return s.notify
+}
+
+var closedChan = func() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
+
 // publish swaps in new tables and wakes blocked readers.
 func (s *Store) publish(t tables) {
 	s.mu.Lock()

@@ -29,6 +29,10 @@ const (
 	CheckPending  = "pending"
 )
 
+// TaskEventRestartSignal is the task event of a restart a failing
+// check's check_restart asked for.
+const TaskEventRestartSignal = "Restart Signaled"
+
 // minCheckInterval is the shortest check interval and timeout Nomad
 // accepts.
 const minCheckInterval = time.Second

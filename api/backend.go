@@ -29,6 +29,7 @@ type Backend interface {
 	NodeBackend
 	ClusterBackend
 	ACLBackend
+	DeploymentBackend
 	// Events subscribes to the server's event stream.
 	Events(ctx context.Context, req events.SubscribeRequest) (*events.Subscription, error)
 }

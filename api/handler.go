@@ -127,6 +127,7 @@ func (h *Handler) registerRoutes() {
 	h.handle("/v1/acl/token/:", map[string]handlerFunc{
 		http.MethodGet: h.getACLToken, http.MethodPut: h.updateACLToken, http.MethodPost: h.updateACLToken, http.MethodDelete: h.deleteACLToken,
 	})
+	h.registerDeploymentRoutes()
 }
 
 // match finds the route of an escaped path and its unescaped wildcards.

@@ -58,9 +58,9 @@ func DefaultMigrateStrategy() *MigrateStrategy {
 // a deployment: max_parallel above zero.
 func (u *UpdateStrategy) Rolling() bool { return u.GetMaxParallel() > 0 }
 
-// mergeUpdate returns over's fields over base's, field by field (nil
+// MergeUpdate returns over's fields over base's, field by field (nil
 // when both are nil). Neither is modified.
-func mergeUpdate(base, over *UpdateStrategy) *UpdateStrategy {
+func MergeUpdate(base, over *UpdateStrategy) *UpdateStrategy {
 	if base == nil && over == nil {
 		return nil
 	}
@@ -128,8 +128,8 @@ func (j *Job) canonicalizeStrategies() {
 			continue
 		}
 		if j.Type == JobTypeService || j.Type == JobTypeSystem {
-			if u := mergeUpdate(j.Update, tg.Update); u != nil {
-				tg.Update = mergeUpdate(DefaultUpdateStrategy(), u)
+			if u := MergeUpdate(j.Update, tg.Update); u != nil {
+				tg.Update = MergeUpdate(DefaultUpdateStrategy(), u)
 			}
 		}
 		if tg.Migrate != nil {

@@ -126,11 +126,6 @@ func (ro *rollout) cancel(d *structs.Deployment, why string) {
 	}
 }
 
-// active reports whether the current deployment takes placements.
-func (ro *rollout) active() bool {
-	return ro.cur != nil && ro.cur.Status == structs.DeploymentStatusRunning
-}
-
 // state is a group's state in the current deployment, or nil.
 func (ro *rollout) state(group string) *structs.DeploymentState {
 	if ro.cur == nil {

@@ -82,7 +82,6 @@ type fsmProposer struct {
 	f     *fsm
 	index uint64
 	clock func() time.Time
-	cmds  []*structs.LogCommand
 }
 
 func (p *fsmProposer) propose(_ context.Context, cmd *structs.LogCommand) (uint64, error) {
@@ -94,15 +93,8 @@ func (p *fsmProposer) propose(_ context.Context, cmd *structs.LogCommand) (uint6
 	if err != nil {
 		return 0, err
 	}
-	p.cmds = append(p.cmds, cmd)
 	_, _, err = p.f.apply(p.index, data)
 	return p.index, err
-}
-
-func (p *fsmProposer) commands() []*structs.LogCommand {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return append([]*structs.LogCommand(nil), p.cmds...)
 }
 
 // watchWorld is a state store driven through an FSM, a watcher over it,

@@ -11,26 +11,24 @@ const (
 
 // Deployment status descriptions, Nomad's wording.
 const (
-	DeploymentDescRunning                  = "Deployment is running"
-	DeploymentDescRunningNeedsPromotion    = "Deployment is running but requires manual promotion"
-	DeploymentDescRunningAutoPromotion     = "Deployment is running pending automatic promotion"
-	DeploymentDescPaused                   = "Deployment is paused"
-	DeploymentDescSuccessful               = "Deployment completed successfully"
-	DeploymentDescStoppedJob               = "Cancelled because job is stopped"
-	DeploymentDescNewerJob                 = "Cancelled due to newer version of job"
-	DeploymentDescFailedAllocations        = "Failed due to unhealthy allocations"
-	DeploymentDescProgressDeadline         = "Failed due to progress deadline"
-	DeploymentDescFailedByUser             = "Deployment marked as failed"
-	DeploymentDescRollbackSuffix           = " - rolling back to job version %d"
-	DeploymentDescNoRollbackTargetSuffix   = " - no stable job version to auto revert to"
-	DeploymentDescRollbackNoopSuffix       = " - not rolling back to stable job version %d as current job has same specification"
-	DeploymentDescNoRollbackTargetUnstable = " - rolling back is not possible: the latest stable version is the failed one"
+	DeploymentDescRunning                = "Deployment is running"
+	DeploymentDescRunningNeedsPromotion  = "Deployment is running but requires manual promotion"
+	DeploymentDescRunningAutoPromotion   = "Deployment is running pending automatic promotion"
+	DeploymentDescPaused                 = "Deployment is paused"
+	DeploymentDescSuccessful             = "Deployment completed successfully"
+	DeploymentDescStoppedJob             = "Cancelled because job is stopped"
+	DeploymentDescNewerJob               = "Cancelled due to newer version of job"
+	DeploymentDescFailedAllocations      = "Failed due to unhealthy allocations"
+	DeploymentDescProgressDeadline       = "Failed due to progress deadline"
+	DeploymentDescFailedByUser           = "Deployment marked as failed"
+	DeploymentDescRollbackSuffix         = " - rolling back to job version %d"
+	DeploymentDescNoRollbackTargetSuffix = " - no stable job version to auto revert to"
+	DeploymentDescRollbackNoopSuffix     = " - not rolling back to stable job version %d as current job has same specification"
 )
 
 // Evaluation triggers of deployments.
 const (
 	EvalTriggerDeploymentWatcher = "deployment-watcher"
-	EvalTriggerRollingUpdate     = "rolling-update"
 	EvalTriggerJobRevert         = "job-revert"
 )
 

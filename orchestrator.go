@@ -237,7 +237,7 @@ func NewServer(opts ServerOptions) (*Server, error) {
 		GC: gc.Config{
 			NodeGCThreshold: o.NodeGCThreshold, JobGCThreshold: o.JobGCThreshold,
 			EvalGCThreshold: o.EvalGCThreshold, BatchEvalGCThreshold: o.BatchEvalGCThreshold,
-			ACLTokenGCThreshold: o.ACLTokenGCThreshold,
+			ACLTokenGCThreshold: o.ACLTokenGCThreshold, DeploymentGCThreshold: o.DeploymentGCThreshold,
 		},
 		JobGCInterval: o.JobGCInterval,
 

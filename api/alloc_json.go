@@ -9,25 +9,29 @@ import (
 // Allocations in the JSON shapes of Nomad's API.
 
 type allocJSON struct {
-	ID                    string
-	Namespace             string
-	EvalID                string
-	Name                  string
-	NodeID                string
-	NodeName              string
-	JobID                 string
-	Job                   *jobJSON
-	TaskGroup             string
-	Resources             *resourcesJSON
-	TaskResources         map[string]*resourcesJSON
-	AllocatedResources    *allocatedResourcesJSON
-	DesiredStatus         string
-	DesiredDescription    string
-	DesiredTransition     desiredTransitionJSON
-	ClientStatus          string
-	ClientDescription     string
-	TaskStates            map[string]*taskStateJSON
-	DeploymentID          string
+	ID                 string
+	Namespace          string
+	EvalID             string
+	Name               string
+	NodeID             string
+	NodeName           string
+	JobID              string
+	Job                *jobJSON
+	TaskGroup          string
+	Resources          *resourcesJSON
+	TaskResources      map[string]*resourcesJSON
+	AllocatedResources *allocatedResourcesJSON
+	DesiredStatus      string
+	DesiredDescription string
+	DesiredTransition  desiredTransitionJSON
+	ClientStatus       string
+	ClientDescription  string
+	TaskStates         map[string]*taskStateJSON
+	DeploymentID       string
+	DeploymentStatus   *allocDeploymentStatusJSON
+	// Checks are the results of the allocation's service checks (drover's;
+	// Nomad serves them at /v1/client/allocation/:id/checks).
+	Checks                []*checkStatusJSON `json:",omitempty"`
 	FollowupEvalID        string
 	PreviousAllocation    string
 	NextAllocation        string
@@ -66,6 +70,7 @@ type allocStubJSON struct {
 	ClientStatus          string
 	ClientDescription     string
 	TaskStates            map[string]*taskStateJSON
+	DeploymentStatus      *allocDeploymentStatusJSON
 	FollowupEvalID        string
 	NextAllocation        string
 	RescheduleTracker     *rescheduleTrackerJSON
@@ -244,6 +249,8 @@ func allocToJSON(a *structs.Allocation, hostIP string) *allocJSON {
 		PreemptedByAllocation: a.PreemptedByAllocation, Metrics: allocMetricToJSON(a.Metrics),
 		CreateIndex: a.CreateIndex, ModifyIndex: a.ModifyIndex, AllocModifyIndex: a.AllocModifyIndex,
 		CreateTime: a.CreateTime, ModifyTime: a.ModifyTime,
+		DeploymentID: a.DeploymentId, DeploymentStatus: allocDeploymentStatusToJSON(a.DeploymentStatus),
+		Checks: checksToJSON(a.Checks),
 	}
 	if dt := a.DesiredTransition; dt != nil {
 		out.DesiredTransition = desiredTransitionJSON{Migrate: ptr(dt.Migrate), Reschedule: ptr(dt.Reschedule), ForceReschedule: ptr(dt.ForceReschedule)}
@@ -276,6 +283,7 @@ func allocStub(a *structs.Allocation, resources *allocatedResourcesJSON) *allocS
 		RescheduleTracker: rescheduleTrackerToJSON(a.RescheduleTracker), PreemptedAllocations: a.PreemptedAllocations,
 		PreemptedByAllocation: a.PreemptedByAllocation,
 		CreateIndex:           a.CreateIndex, ModifyIndex: a.ModifyIndex, CreateTime: a.CreateTime, ModifyTime: a.ModifyTime,
+		DeploymentStatus: allocDeploymentStatusToJSON(a.DeploymentStatus),
 	}
 }
 

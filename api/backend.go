@@ -33,6 +33,7 @@ type Backend interface {
 	// ClientBackend reaches the clients holding allocations.
 	ClientBackend
 	AllocStopper
+	DeploymentBackend
 	// Events subscribes to the server's event stream.
 	Events(ctx context.Context, req events.SubscribeRequest) (*events.Subscription, error)
 }

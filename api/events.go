@@ -125,6 +125,8 @@ func eventToJSON(e events.Event) eventJSON {
 		out.Payload = map[string]any{"Allocation": allocToJSON(p, "")} // the node's address is not looked up per event
 	case *structs.Evaluation:
 		out.Payload = map[string]any{"Evaluation": evalToJSON(p)}
+	case *structs.Deployment:
+		out.Payload = map[string]any{"Deployment": deploymentToJSON(p)}
 	default:
 		out.Payload = map[string]any{}
 	}

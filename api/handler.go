@@ -157,6 +157,7 @@ func (h *Handler) registerRoutes() {
 		http.MethodGet: h.getACLToken, http.MethodPut: h.updateACLToken, http.MethodPost: h.updateACLToken, http.MethodDelete: h.deleteACLToken,
 	})
 	h.registerOperatorRoutes()
+	h.registerDeploymentRoutes()
 }
 
 // match finds the route of an escaped path and its unescaped wildcards;

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
@@ -20,11 +19,11 @@ import (
 type jobConversion struct {
 	problems []string
 	warnings []string
-	// jobType picks the reschedule defaults; reschedule and update are the
-	// job's blocks, which the groups' own override field by field.
+	// jobType picks the reschedule defaults; reschedule and migrate are
+	// the job's blocks, which the groups' own override field by field.
 	jobType    string
 	reschedule *rescheduleJSON
-	update     json.RawMessage
+	migrate    *migrateJSON
 }
 
 func (c *jobConversion) problem(path, format string, args ...any) {
@@ -55,7 +54,7 @@ func jobFromJSON(in *jobJSON) (*structs.Job, []string, error) {
 	if in == nil {
 		return nil, nil, &structs.ValidationError{Problems: []string{"job is missing"}}
 	}
-	c := &jobConversion{jobType: deref(in.Type), reschedule: in.Reschedule, update: in.Update}
+	c := &jobConversion{jobType: deref(in.Type), reschedule: in.Reschedule, migrate: in.Migrate}
 	if c.jobType == "" {
 		c.jobType = structs.JobTypeService
 	}
@@ -65,7 +64,10 @@ func jobFromJSON(in *jobJSON) (*structs.Job, []string, error) {
 		"Multiregion": isSet(in.Multiregion), "Periodic": isSet(in.Periodic), "ParameterizedJob": isSet(in.ParameterizedJob),
 		"Payload": isSet(in.Payload), "DispatchIdempotencyToken": deref(in.DispatchIdempotencyToken) != "",
 	})
-	c.warn(path, map[string]bool{"Migrate": isSet(in.Migrate), "AllAtOnce": deref(in.AllAtOnce)})
+	c.warn(path, map[string]bool{"AllAtOnce": deref(in.AllAtOnce)})
+	if in.Update != nil && c.jobType == structs.JobTypeSystem {
+		c.warnings = append(c.warnings, path+"Update is accepted but not applied by drover to system jobs: they are updated at once")
+	}
 	switch pool := deref(in.NodePool); pool {
 	case "", "default", "all":
 	default:
@@ -79,6 +81,7 @@ func jobFromJSON(in *jobJSON) (*structs.Job, []string, error) {
 		Type: deref(in.Type), Priority: int32(clampInt(deref(in.Priority))), Datacenters: in.Datacenters,
 		Constraints: constraintsFromJSON(in.Constraints), Meta: in.Meta, Stop: deref(in.Stop),
 		Affinities: affinitiesFromJSON(in.Affinities), Spreads: c.spreads(path, in.Spreads),
+		Update: updateFromJSON(in.Update),
 	}
 	for i, g := range in.TaskGroups {
 		if g == nil {
@@ -97,14 +100,13 @@ func (c *jobConversion) group(jobPath string, in *taskGroupJSON) *structs.TaskGr
 	name := deref(in.Name)
 	path := fmt.Sprintf("%sgroup %q: ", jobPath, name)
 	c.refuse(path, map[string]bool{
-		"Volumes": isSet(in.Volumes), "Services": isSet(in.Services), "Scaling": isSet(in.Scaling),
+		"Volumes": isSet(in.Volumes), "Scaling": isSet(in.Scaling),
 		"Consul": isSet(in.Consul), "ShutdownDelay": deref(in.ShutdownDelay) > 0,
 		"MaxRunDuration": deref(in.MaxRunDuration) > 0,
 	})
 	if d := in.EphemeralDisk; d != nil {
 		c.refuse(path+"EphemeralDisk.", map[string]bool{"Sticky": deref(d.Sticky), "Migrate": deref(d.Migrate)})
 	}
-	c.warn(path, map[string]bool{"Update": !updateApplies(c.update, in.Update), "Migrate": isSet(in.Migrate)})
 	count := 1
 	if in.Count != nil {
 		count = *in.Count
@@ -115,6 +117,8 @@ func (c *jobConversion) group(jobPath string, in *taskGroupJSON) *structs.TaskGr
 		Affinities: affinitiesFromJSON(in.Affinities), Spreads: c.spreads(path, in.Spreads),
 		Network:          c.network(path, in.Networks),
 		ReschedulePolicy: c.reschedulePolicy(path, in.ReschedulePolicy),
+		Update:           updateFromJSON(in.Update), Migrate: migrateFromJSON(c.migrate, in.Migrate),
+		Services: c.services(path, in.Services),
 	}
 	c.disconnect(path, in, g)
 	var taskPolicy *structs.RestartPolicy
@@ -140,32 +144,11 @@ func (c *jobConversion) group(jobPath string, in *taskGroupJSON) *structs.TaskGr
 	return g
 }
 
-// updateApplies reports whether the update block in force for a group
-// (the group's fields over the job's) asks for nothing drover does not
-// do: none at all, or one with MaxParallel 0, which in Nomad turns rolling
-// updates off and replaces every changed allocation at once, as drover
-// does. drover has no deployments, so anything else (rolling batches,
-// canaries, health checks, auto-revert) is not applied.
-func updateApplies(job, group json.RawMessage) bool {
-	if !isSet(job) && !isSet(group) {
-		return true
-	}
-	var j, g updateJSON
-	if isSet(job) && json.Unmarshal(job, &j) != nil || isSet(group) && json.Unmarshal(group, &g) != nil {
-		return false
-	}
-	maxParallel := j.MaxParallel
-	if g.MaxParallel != nil {
-		maxParallel = g.MaxParallel
-	}
-	return maxParallel != nil && *maxParallel == 0
-}
-
 func (c *jobConversion) task(groupPath string, in *taskJSON) (*structs.Task, *structs.RestartPolicy) {
 	path := fmt.Sprintf("%stask %q: ", groupPath, in.Name)
 	c.refuse(path, map[string]bool{
-		"Lifecycle": isSet(in.Lifecycle), "Services": isSet(in.Services),
-		"Vault": isSet(in.Vault), "Consul": isSet(in.Consul), "Templates": isSet(in.Templates),
+		"Lifecycle": isSet(in.Lifecycle),
+		"Vault":     isSet(in.Vault), "Consul": isSet(in.Consul), "Templates": isSet(in.Templates),
 		"DispatchPayload": isSet(in.DispatchPayload), "VolumeMounts": isSet(in.VolumeMounts),
 		"CSIPluginConfig": isSet(in.CSIPluginConfig), "Leader": in.Leader, "ShutdownDelay": in.ShutdownDelay > 0,
 		"Kind": in.Kind != "", "ScalingPolicies": isSet(in.ScalingPolicies), "Secrets": isSet(in.Secrets),
@@ -176,6 +159,7 @@ func (c *jobConversion) task(groupPath string, in *taskJSON) (*structs.Task, *st
 		Name: in.Name, Driver: in.Driver, Env: in.Env, Constraints: constraintsFromJSON(in.Constraints),
 		Meta: in.Meta, KillSignal: in.KillSignal, Affinities: affinitiesFromJSON(in.Affinities),
 		Artifacts: c.artifacts(path, in.Artifacts), Logs: c.logConfig(path, in.LogConfig), User: in.User,
+		Services: c.services(path, in.Services),
 	}
 	if in.Config != nil {
 		cfg, err := structpb.NewStruct(in.Config)

@@ -241,30 +241,46 @@ func TestNomadFieldsRoundTrip(t *testing.T) {
 	}
 }
 
-func TestUpdateBlockWarnsUnlessRollingUpdatesAreOff(t *testing.T) {
+func TestUpdateBlockIsApplied(t *testing.T) {
 	cases := []struct {
-		name       string
-		job, group *nomad.UpdateStrategy
-		warn       bool
+		name        string
+		job, group  *nomad.UpdateStrategy
+		maxParallel int32
+		canary      int32
 	}{
-		{"none", nil, nil, false},
-		{"rolling", &nomad.UpdateStrategy{MaxParallel: ptr(2)}, nil, true},
-		{"off for the job", &nomad.UpdateStrategy{MaxParallel: ptr(0), HealthCheck: ptr("checks")}, nil, false},
-		{"off for the job, on for the group", &nomad.UpdateStrategy{MaxParallel: ptr(0)}, &nomad.UpdateStrategy{MaxParallel: ptr(1)}, true},
-		{"on for the job, off for the group", &nomad.UpdateStrategy{MaxParallel: ptr(3)}, &nomad.UpdateStrategy{MaxParallel: ptr(0)}, false},
-		{"canaries with Nomad's default parallelism", nil, &nomad.UpdateStrategy{Canary: ptr(1)}, true},
+		{"none", nil, nil, 0, 0},
+		{"rolling", &nomad.UpdateStrategy{MaxParallel: ptr(2)}, nil, 2, 0},
+		{"off for the job", &nomad.UpdateStrategy{MaxParallel: ptr(0), HealthCheck: ptr("checks")}, nil, 0, 0},
+		{"off for the job, on for the group", &nomad.UpdateStrategy{MaxParallel: ptr(0)}, &nomad.UpdateStrategy{MaxParallel: ptr(1)}, 1, 0},
+		{"on for the job, off for the group", &nomad.UpdateStrategy{MaxParallel: ptr(3)}, &nomad.UpdateStrategy{MaxParallel: ptr(0)}, 0, 0},
+		{"canaries with Nomad's default parallelism", nil, &nomad.UpdateStrategy{Canary: ptr(1)}, 1, 1},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			j := webJob()
 			j.Update, j.TaskGroups[0].Update = tc.job, tc.group
-			_, warnings, err := jobFromJSON(decodeNomadJob(t, j))
+			got, warnings, err := jobFromJSON(decodeNomadJob(t, j))
 			require.NoError(t, err)
-			if tc.warn {
-				require.Equal(t, []string{`job "web": group "api": Update is accepted but not applied by drover`}, warnings)
-			} else {
-				require.Empty(t, warnings)
+			require.Empty(t, warnings)
+			got.Canonicalize(50)
+			require.NoError(t, got.Validate(structs.Limits{}))
+			u := got.TaskGroups[0].Update
+			require.Equal(t, tc.maxParallel, u.GetMaxParallel())
+			require.Equal(t, tc.canary, u.GetCanary())
+			back := renderNomad(t, got)
+			if u != nil {
+				require.Equal(t, int(tc.maxParallel), *back.TaskGroups[0].Update.MaxParallel, "reads show the block in force")
+				require.Equal(t, 5*time.Minute, *back.TaskGroups[0].Update.HealthyDeadline)
 			}
 		})
 	}
+}
+
+func TestUpdateOfSystemJobsWarns(t *testing.T) {
+	j := webJob()
+	j.Type = ptr("system")
+	j.Update = &nomad.UpdateStrategy{MaxParallel: ptr(2)}
+	_, warnings, err := jobFromJSON(decodeNomadJob(t, j))
+	require.NoError(t, err)
+	require.Equal(t, []string{`job "web": Update is accepted but not applied by drover to system jobs: they are updated at once`}, warnings)
 }

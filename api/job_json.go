@@ -30,6 +30,10 @@ type jobJSON struct {
 	// Reschedule is the default of the groups' policies (merged into each
 	// on registration, as Nomad does); reads show it on the groups only.
 	Reschedule *rescheduleJSON
+	// Update is the default of the groups' update blocks; Migrate is
+	// merged into each group's migrate block.
+	Update  *updateJSON
+	Migrate *migrateJSON
 
 	// Known to Nomad, not run by drover: refused when set.
 	Multiregion              json.RawMessage
@@ -37,10 +41,6 @@ type jobJSON struct {
 	ParameterizedJob         json.RawMessage
 	Payload                  json.RawMessage
 	DispatchIdempotencyToken *string
-	// Known to Nomad, applied only in part (see updateApplies) or not yet:
-	// accepted with a warning.
-	Update  json.RawMessage
-	Migrate json.RawMessage
 	// Informational or server-set: ignored on input.
 	UI                json.RawMessage
 	ParentID          *string
@@ -103,15 +103,15 @@ type taskGroupJSON struct {
 	Disconnect          *disconnectJSON
 	MaxClientDisconnect *int64
 
+	Services []*serviceJSON
+	Update   *updateJSON
+	Migrate  *migrateJSON
+
 	Volumes        json.RawMessage
-	Services       json.RawMessage
 	Scaling        json.RawMessage
 	Consul         json.RawMessage
 	ShutdownDelay  *int64
 	MaxRunDuration *int64
-
-	Update  json.RawMessage
-	Migrate json.RawMessage
 
 	// Only its size is ignored (drover sizes disk per task): sticky and
 	// migrating disks are refused.
@@ -135,10 +135,10 @@ type taskJSON struct {
 	KillSignal    string
 	LogConfig     *logConfigJSON
 	Artifacts     []*artifactJSON
+	Services      []*serviceJSON
 
 	User            string
 	Lifecycle       json.RawMessage
-	Services        json.RawMessage
 	Vault           json.RawMessage
 	Consul          json.RawMessage
 	Templates       json.RawMessage
@@ -242,12 +242,6 @@ type ephemeralDiskJSON struct {
 	Sticky  *bool
 	Migrate *bool
 	SizeMB  *int
-}
-
-// updateJSON is the part of Nomad's UpdateStrategy that decides whether
-// it asks for anything.
-type updateJSON struct {
-	MaxParallel *int
 }
 
 // isSet reports whether a raw field holds anything but an empty value.

@@ -69,8 +69,8 @@ func TestNomadJobConvertsToDrover(t *testing.T) {
 
 func TestCanonicalizedNomadJobIsAccepted(t *testing.T) {
 	// Nomad's CLI canonicalizes jobs, filling in defaults: the reschedule
-	// policy, log limits and artifact modes drover runs, and the update
-	// and migrate blocks it does not apply.
+	// policy, log limits, artifact modes, and the update and migrate
+	// blocks, all of which drover runs.
 	job := webJob()
 	job.Canonicalize()
 	got, warnings, err := jobFromJSON(decodeNomadJob(t, job))
@@ -80,10 +80,14 @@ func TestCanonicalizedNomadJobIsAccepted(t *testing.T) {
 	require.Equal(t, int32(4), got.TaskGroups[0].RestartPolicy.Attempts, "the task's merged copy of the group policy changes nothing")
 	require.True(t, got.TaskGroups[0].ReschedulePolicy.Unlimited, "Nomad's service default")
 	require.Equal(t, &structs.LogConfig{MaxFiles: 10, MaxFileSizeMb: 10}, got.TaskGroups[0].Tasks[0].Logs)
-	require.ElementsMatch(t, []string{
-		`job "web": group "api": Update is accepted but not applied by drover`,
-		`job "web": group "api": Migrate is accepted but not applied by drover`,
-	}, warnings)
+	require.Empty(t, warnings)
+	got.Canonicalize(50)
+	u := got.TaskGroups[0].Update
+	require.Equal(t, int32(1), u.GetMaxParallel(), "Nomad's default update block: one at a time")
+	require.Equal(t, structs.HealthCheckChecks, u.GetHealthCheck())
+	require.Equal(t, 10*time.Minute, u.ProgressDeadline.AsDuration())
+	require.Equal(t, int32(1), got.TaskGroups[0].Migrate.GetMaxParallel())
+	require.NoError(t, got.Validate(structs.Limits{}))
 }
 
 func TestJobConversionRefusesWhatDroverCannotRun(t *testing.T) {
@@ -121,8 +125,12 @@ func TestJobConversionRefusesWhatDroverCannotRun(t *testing.T) {
 		{"reserved port without a value", func(j *nomad.Job) {
 			j.TaskGroups[0].Networks = []*nomad.NetworkResource{{ReservedPorts: []nomad.Port{{Label: "db"}}}}
 		}, `job "web": group "api": Networks[0].ReservedPorts[0] ("db") needs a static Value`},
-		{"group service", func(j *nomad.Job) { j.TaskGroups[0].Services = []*nomad.Service{{Name: "web"}} },
-			`job "web": group "api": Services is not supported by drover`},
+		{"service mesh", func(j *nomad.Job) {
+			j.TaskGroups[0].Services = []*nomad.Service{{Name: "web", Connect: &nomad.ConsulConnect{Native: true}}}
+		}, `job "web": group "api": service "web": Connect is not supported by drover`},
+		{"grpc check", func(j *nomad.Job) {
+			task(j).Services = []*nomad.Service{{Name: "web", Checks: []nomad.ServiceCheck{{Name: "c", Type: "grpc", GRPCService: "x"}}}}
+		}, `job "web": group "api": task "server": service "web": check "c": GRPCService is not supported by drover`},
 		{"volume", func(j *nomad.Job) {
 			j.TaskGroups[0].Volumes = map[string]*nomad.VolumeRequest{"data": {Name: "data", Type: "host"}}
 		}, `job "web": group "api": Volumes is not supported by drover`},

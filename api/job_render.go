@@ -16,7 +16,8 @@ func jobToJSON(j *structs.Job) *jobJSON {
 		Priority: ptr(int(j.Priority)), AllAtOnce: ptr(false), Datacenters: j.Datacenters, NodePool: ptr("default"),
 		Constraints: constraintsToJSON(j.Constraints), Affinities: affinitiesToJSON(j.Affinities),
 		Spreads: spreadsToJSON(j.Spreads), Meta: j.Meta, ParentID: ptr(""),
-		Stop: ptr(j.Stop), Status: ptr(j.Status), StatusDescription: ptr(""), Stable: ptr(false),
+		Stop: ptr(j.Stop), Status: ptr(j.Status), StatusDescription: ptr(""), Stable: ptr(j.Stable),
+		Update:  jobUpdateToJSON(j.Update),
 		Version: ptr(j.Version), SubmitTime: ptr(j.SubmitTime), CreateIndex: ptr(j.CreateIndex),
 		ModifyIndex: ptr(j.ModifyIndex), JobModifyIndex: ptr(j.JobModifyIndex),
 	}
@@ -32,6 +33,7 @@ func groupToJSON(jobType string, g *structs.TaskGroup) *taskGroupJSON {
 		Affinities: affinitiesToJSON(g.Affinities), Spreads: spreadsToJSON(g.Spreads),
 		RestartPolicy: restartToJSON(g.RestartPolicy), ReschedulePolicy: rescheduleToJSON(jobType, g.ReschedulePolicy),
 		Networks: networkToJSON(g.Network), Meta: g.Meta,
+		Update: updateToJSON(g.Update), Migrate: migrateToJSON(g.Migrate), Services: servicesToJSON(g.Services),
 	}
 	disconnectToJSON(g, tg)
 	for _, t := range g.Tasks {
@@ -39,7 +41,7 @@ func groupToJSON(jobType string, g *structs.TaskGroup) *taskGroupJSON {
 			Name: t.Name, Driver: t.Driver, Env: t.Env, Constraints: constraintsToJSON(t.Constraints),
 			Affinities: affinitiesToJSON(t.Affinities), RestartPolicy: restartToJSON(g.RestartPolicy), Meta: t.Meta,
 			KillSignal: t.KillSignal, Resources: resourcesToJSON(t.Resources), LogConfig: logConfigToJSON(t.Logs),
-			Artifacts: artifactsToJSON(t.Artifacts), User: t.User,
+			Artifacts: artifactsToJSON(t.Artifacts), User: t.User, Services: servicesToJSON(t.Services),
 		}
 		if t.Config != nil {
 			tj.Config = t.Config.AsMap()

@@ -28,6 +28,22 @@ type allocRunner struct {
 	// announced is the modify index of the last unknown version of the
 	// allocation whose status was sent again.
 	announced uint64
+	// runners are the task runners by task; envs what script checks need
+	// of each task; checks the service checks and their results.
+	runners map[string]*taskRunner
+	envs    map[string]taskEnv
+	checks  map[string]*checkState
+	// health is the allocation's health for its deployment (status nil
+	// while undecided); healthCh is closed and replaced when its inputs
+	// change; healthCancel stops the watch; runCtx is run's context.
+	health       *reportedHealth
+	healthCh     chan struct{}
+	healthCancel context.CancelFunc
+	runCtx       context.Context
+	// aux counts the check and health goroutines; run waits for them,
+	// and auxClosed refuses new ones once it does.
+	aux       sync.WaitGroup
+	auxClosed bool
 
 	stopOnce sync.Once
 	stopCh   chan struct{} // closed to stop every task
@@ -54,6 +70,8 @@ func newAllocRunner(c *Client, a *structs.Allocation, restored map[string]*taskR
 		destroyCh: make(chan struct{}),
 		done:      make(chan struct{}),
 		restored:  restored,
+		healthCh:  make(chan struct{}),
+		envs:      map[string]taskEnv{},
 	}
 }
 
@@ -65,7 +83,9 @@ func (r *allocRunner) update(a *structs.Allocation) {
 		return // an older version, from a server behind
 	}
 	changed := a.DesiredStatus != r.alloc.DesiredStatus || a.AllocModifyIndex != r.alloc.AllocModifyIndex
+	redeployed := a.DeploymentId != r.alloc.DeploymentId
 	r.alloc = a
+	runCtx := r.runCtx
 	// Unknown: the servers lost track of the node for a while (its
 	// heartbeats missed) and wait to hear how the allocation is. It is
 	// still wanted, so its tasks go on; its status is sent again, once per
@@ -77,6 +97,10 @@ func (r *allocRunner) update(a *structs.Allocation) {
 	r.mu.Unlock()
 	if reannounce {
 		r.reannounce()
+	}
+	if redeployed && runCtx != nil && a.DesiredStatus == structs.AllocDesiredRun {
+		// Updated in place into a new deployment: its health is decided again.
+		r.startHealth(runCtx, a)
 	}
 	if changed {
 		if err := r.c.state.putAlloc(a); err != nil {
@@ -126,19 +150,35 @@ func (r *allocRunner) run(ctx context.Context) {
 		r.failTasks(ctx, tg, err)
 		return
 	}
+	actx, cancel := context.WithCancel(ctx)
+	defer func() {
+		r.mu.Lock()
+		r.auxClosed, r.runCtx = true, nil
+		r.mu.Unlock()
+		cancel()
+		r.aux.Wait()
+	}()
 	runners := make([]*taskRunner, 0, len(tg.Tasks))
 	byName := make(map[string]*taskRunner, len(tg.Tasks))
+	r.mu.Lock()
+	r.runners = map[string]*taskRunner{}
+	r.runCtx = actx
+	r.mu.Unlock()
 	for _, task := range tg.Tasks {
 		tr := newTaskRunner(r, alloc, tg, task, r.restored[task.Name])
 		runners = append(runners, tr)
 		byName[task.Name] = tr
 		r.mu.Lock()
 		r.states[task.Name] = proto.Clone(tr.st).(*structs.TaskState)
+		r.runners[task.Name] = tr
 		r.mu.Unlock()
 	}
 	r.mu.Lock()
 	r.tasks = byName
 	r.mu.Unlock()
+	r.initChecks(tg)
+	r.runChecks(actx)
+	r.startHealth(actx, alloc)
 	if r.restored == nil {
 		// A new allocation: its tasks are received.
 		for _, tr := range runners {
@@ -221,18 +261,14 @@ func (r *allocRunner) failTasks(ctx context.Context, tg *structs.TaskGroup, err 
 func (r *allocRunner) setTaskState(task string, st *structs.TaskState, rec *taskRecord) {
 	r.mu.Lock()
 	r.states[task] = st
-	states := make(map[string]*structs.TaskState, len(r.states))
-	for k, v := range r.states {
-		states[k] = v
-	}
+	upd := r.statusUpdateLocked()
+	r.healthChangedLocked()
 	id := r.alloc.Id
 	quiet := r.shuttingDown
 	r.mu.Unlock()
-	status, desc := clientStatus(states)
-	if status == structs.AllocClientFailed {
+	if upd.ClientStatus == structs.AllocClientFailed {
 		r.stop()
 	}
-	upd := &structs.Allocation{Id: id, ClientStatus: status, ClientDescription: desc, TaskStates: states}
 	var p *pendingUpdate
 	if !quiet {
 		p = r.c.updates.next(upd)
@@ -251,15 +287,10 @@ func (r *allocRunner) reannounce() {
 		r.mu.Unlock()
 		return
 	}
-	states := make(map[string]*structs.TaskState, len(r.states))
-	for k, v := range r.states {
-		states[k] = v
-	}
-	id := r.alloc.Id
+	upd := r.statusUpdateLocked()
 	r.mu.Unlock()
-	status, desc := clientStatus(states)
-	r.c.logger.Info("servers marked the allocation unknown while the node was away; reporting it again", "alloc", id, "status", status)
-	r.c.updates.push(&structs.Allocation{Id: id, ClientStatus: status, ClientDescription: desc, TaskStates: states})
+	r.c.logger.Info("servers marked the allocation unknown while the node was away; reporting it again", "alloc", upd.Id, "status", upd.ClientStatus)
+	r.c.updates.push(upd)
 }
 
 // clientStatus derives an allocation's client status from its tasks.

@@ -43,16 +43,19 @@ type taskRunner struct {
 	// ctl takes the operator's requests (restart, signal) while the task
 	// runs; see lifecycle.go.
 	ctl taskControl
+	// restartCh asks for a restart (a check's check_restart), with why.
+	restartCh chan string
 }
 
 func newTaskRunner(ar *allocRunner, a *structs.Allocation, tg *structs.TaskGroup, t *structs.Task, restored *taskRecord) *taskRunner {
 	tr := &taskRunner{
 		ar: ar, alloc: a, tg: tg, task: t, drv: ar.c.drivers[t.Driver],
-		restarts: newRestartTracker(tg.RestartPolicy, a.GetJob().GetType()),
-		log:      ar.c.logger.With("alloc", a.Id, "task", t.Name),
-		st:       &structs.TaskState{State: structs.TaskStatePending},
-		restored: restored,
-		warned:   map[string]bool{},
+		restarts:  newRestartTracker(tg.RestartPolicy, a.GetJob().GetType()),
+		log:       ar.c.logger.With("alloc", a.Id, "task", t.Name),
+		st:        &structs.TaskState{State: structs.TaskStatePending},
+		restored:  restored,
+		warned:    map[string]bool{},
+		restartCh: make(chan string, 1),
 	}
 	if ar.dirErr == nil {
 		tr.paths, tr.pathErr = taskPathsFor(ar.dir, t.Name)
@@ -222,6 +225,7 @@ func (t *taskRunner) runOnce(ctx context.Context) (outcome, *driver.ExitResult) 
 			return exited, &driver.ExitResult{ExitCode: -1, Err: err}
 		}
 	}
+	t.ar.setTaskEnv(t.task.Name, taskEnv{dir: cfg.TaskDir, env: cfg.Env})
 	h, err := t.drv.StartTask(ctx, cfg)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -271,6 +275,11 @@ func (t *taskRunner) wait(ctx context.Context, cfg *driver.TaskConfig) (outcome,
 	defer closeCtl()
 	for {
 		select {
+		case why := <-t.restartCh:
+			// A failing check restarts the task; the restart policy counts it.
+			t.event(structs.TaskEventRestartSignal, why, nil)
+			t.kill(cfg, exit)
+			return exited, &driver.ExitResult{ExitCode: -1, Err: errors.New(why)}
 		case req := <-ctlCh:
 			if req.signal != "" {
 				t.signal(cfg, req)
@@ -428,4 +437,13 @@ func (t *taskRunner) config() *driver.TaskConfig {
 		cfg.KillTimeout = structs.DefaultKillTimeout
 	}
 	return cfg
+}
+
+// requestRestart asks the task's runner to restart the task, unless a
+// restart is asked already.
+func (t *taskRunner) requestRestart(why string) {
+	select {
+	case t.restartCh <- why:
+	default:
+	}
 }

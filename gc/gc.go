@@ -1,6 +1,6 @@
 // Package gc decides which terminal objects a cluster can forget: nodes
-// down too long, dead jobs, old evaluations and their allocations, and ACL
-// tokens expired long enough ago. It is
+// down too long, dead jobs, old evaluations and their allocations, ACL
+// tokens expired long enough ago, and finished deployments. It is
 // pure: given a state snapshot, the thresholds and the current time it
 // returns what to reap; the leader commits that through raft.
 //
@@ -25,6 +25,9 @@ type Config struct {
 	BatchEvalGCThreshold time.Duration
 	// ACLTokenGCThreshold is how long after it expired a token is reaped.
 	ACLTokenGCThreshold time.Duration
+	// DeploymentGCThreshold is how long a deployment must have been
+	// finished (successful, failed or cancelled) before it is reaped.
+	DeploymentGCThreshold time.Duration
 }
 
 // Force returns c with every threshold at zero: collect everything that is
@@ -38,10 +41,12 @@ type Kinds struct {
 	// GlobalACLTokens the global ones, which only the authoritative region
 	// reaps (the others follow it by replication).
 	LocalACLTokens, GlobalACLTokens bool
+	// Deployments collects finished deployments.
+	Deployments bool
 }
 
 // All collects every kind but global ACL tokens.
-var All = Kinds{Nodes: true, Jobs: true, Evals: true, LocalACLTokens: true}
+var All = Kinds{Nodes: true, Jobs: true, Evals: true, LocalACLTokens: true, Deployments: true}
 
 // State is the read-only view a pass works from.
 type State interface {
@@ -53,6 +58,8 @@ type State interface {
 	AllocsByJob(namespace, id string) []*structs.Allocation
 	AllocsByNode(nodeID string) []*structs.Allocation
 	ACLTokens(prefix string) []*structs.ACLToken
+	// Deployments lists the deployments of a namespace ("" for all).
+	Deployments(namespace, prefix string) []*structs.Deployment
 }
 
 // JobRef names a job.
@@ -67,11 +74,13 @@ type Result struct {
 	Allocs []string
 	// ACLTokens lists accessor ids.
 	ACLTokens []string
+	// Deployments lists deployment ids.
+	Deployments []string
 }
 
 // Len is the number of objects in the result.
 func (r *Result) Len() int {
-	return len(r.Nodes) + len(r.Jobs) + len(r.Evals) + len(r.Allocs) + len(r.ACLTokens)
+	return len(r.Nodes) + len(r.Jobs) + len(r.Evals) + len(r.Allocs) + len(r.ACLTokens) + len(r.Deployments)
 }
 
 // collector accumulates a result without duplicates.
@@ -136,8 +145,35 @@ func Collect(st State, cfg Config, now time.Time, kinds Kinds) *Result {
 			}
 		}
 	}
+	if kinds.Deployments {
+		collectDeployments(st, cfg, now, c)
+	}
 	c.res.sort()
 	return &c.res
+}
+
+// collectDeployments reaps deployments finished for at least the
+// deployment threshold that no allocation refers to any more, as Nomad
+// does: a job's allocations keep their deployment readable.
+func collectDeployments(st State, cfg Config, now time.Time, c *collector) {
+	referenced := map[string]bool{}
+	looked := map[JobRef]bool{}
+	for _, d := range st.Deployments("", "") {
+		if d.Active() || !older(d.ModifyTime, cfg.DeploymentGCThreshold, now) {
+			continue
+		}
+		if ref := (JobRef{d.Namespace, d.JobId}); !looked[ref] {
+			looked[ref] = true
+			for _, a := range st.AllocsByJob(d.Namespace, d.JobId) {
+				if !c.allocs[a.Id] {
+					referenced[a.DeploymentId] = true
+				}
+			}
+		}
+		if !referenced[d.Id] {
+			c.res.Deployments = append(c.res.Deployments, d.Id)
+		}
+	}
 }
 
 // collectJobs reaps jobs dead for at least the job threshold, with their
@@ -303,6 +339,9 @@ func Batches(r *Result, size int) []*Result {
 	for _, id := range r.ACLTokens {
 		add(func() { cur.ACLTokens = append(cur.ACLTokens, id) })
 	}
+	for _, id := range r.Deployments {
+		add(func() { cur.Deployments = append(cur.Deployments, id) })
+	}
 	flush()
 	return out
 }
@@ -313,6 +352,7 @@ func (r *Result) sort() {
 	sort.Strings(r.Evals)
 	sort.Strings(r.Allocs)
 	sort.Strings(r.ACLTokens)
+	sort.Strings(r.Deployments)
 	sort.Slice(r.Jobs, func(i, j int) bool {
 		if r.Jobs[i].Namespace != r.Jobs[j].Namespace {
 			return r.Jobs[i].Namespace < r.Jobs[j].Namespace

@@ -21,6 +21,8 @@ const followupWindow = 5 * time.Second
 // Schedule reconciles the job's allocations with its desired count.
 func (genericScheduler) Schedule(st State, in Input) (*Decision, error) {
 	ps := newPass(st, in)
+	ro := ps.newRollout()
+	ps.rollout = ro
 	if ps.stopIfJobStopped() {
 		return ps.decision(), nil
 	}
@@ -29,12 +31,12 @@ func (genericScheduler) Schedule(st State, in Input) (*Decision, error) {
 	held := map[string]bool{}
 	followups := map[int64]*structs.Evaluation{}
 	reconnected := ps.reconnect()
-	for _, a := range byStrength(ps.allocs) {
+	for _, a := range byStrength(ro.order(ps.allocs)) {
 		if ps.interrupted() {
 			return nil, ErrInterrupted
 		}
-		if ps.stopped[a.Id] {
-			continue // a replacement of an allocation that reconnected
+		if ps.stopped[a.Id] || ro.skip[a.Id] {
+			continue // a replacement of an allocation that reconnected, or a canary
 		}
 		if r := reconnected[a.Id]; r != nil {
 			a = r
@@ -63,6 +65,10 @@ func (genericScheduler) Schedule(st State, in Input) (*Decision, error) {
 	for _, e := range followups {
 		ps.d.FollowupEvals = append(ps.d.FollowupEvals, e)
 	}
+	for _, tg := range job.TaskGroups {
+		wants[tg.Name] = ro.rollGroup(tg, wants[tg.Name])
+	}
+	ro.finish()
 	for _, tg := range job.TaskGroups {
 		w := wants[tg.Name]
 		if len(w) == 0 {
@@ -103,7 +109,11 @@ func (ps *pass) reconcileAlloc(a *structs.Allocation, tg *structs.TaskGroup, hel
 	switch {
 	case held[a.Name]:
 		if !a.ClientTerminal() {
-			ps.stop(a, "alloc is a duplicate")
+			why := "alloc is a duplicate"
+			if ps.rollout != nil && ps.rollout.canaryNames[a.Name] {
+				why = reasonReplacedByCanary
+			}
+			ps.stop(a, why)
 		}
 		return
 	case !nameInRange(a.Name, job.Id, tg):
@@ -134,12 +144,22 @@ func (ps *pass) reconcileAlloc(a *structs.Allocation, tg *structs.TaskGroup, hel
 	case a.DesiredTransition.GetForceReschedule() || a.DesiredTransition.GetReschedule():
 		want(placement{name: a.Name, previous: a, stopPrevious: true, stopReason: "alloc is being rescheduled", reschedule: true})
 	case outdated(a, job):
+		gr := ps.rollout.rolling(tg.Name)
 		if u := ps.inPlace(a, tg); u != nil {
 			held[a.Name] = true
 			ps.plan.NodeAllocation = append(ps.plan.NodeAllocation, u)
+			if gr != nil {
+				gr.inplace = append(gr.inplace, u)
+			}
 			return
 		}
-		want(placement{name: a.Name, previous: a, stopPrevious: true, stopReason: "alloc is being updated due to job update"})
+		if gr != nil {
+			// A rolling group: the deployment decides how many go now.
+			held[a.Name] = true
+			gr.destructive = append(gr.destructive, a)
+			return
+		}
+		want(placement{name: a.Name, previous: a, stopPrevious: true, stopReason: reasonUpdating})
 	default:
 		held[a.Name] = true
 	}
@@ -160,6 +180,14 @@ func (ps *pass) reconcileFailed(a *structs.Allocation, tg *structs.TaskGroup, wa
 		want(placement{name: a.Name, previous: a, reschedule: true})
 		return
 	}
+	if ro := ps.rollout; ro != nil && ro.cur != nil && a.DeploymentId == ro.cur.Id && !a.DesiredTransition.GetReschedule() {
+		// Part of the current deployment: while it runs, the deployment
+		// watcher decides whether it may be replaced; once it failed, it
+		// is not.
+		held[a.Name] = true
+		ro.markBusy(tg.Name)
+		return
+	}
 	when, ok := rescheduleAt(a, reschedulePolicy(job, tg), now)
 	switch {
 	case !ok:
@@ -168,6 +196,7 @@ func (ps *pass) reconcileFailed(a *structs.Allocation, tg *structs.TaskGroup, wa
 		want(placement{name: a.Name, previous: a, reschedule: true})
 	default:
 		held[a.Name] = true
+		ps.rollout.markBusy(tg.Name)
 		if a.FollowupEvalId != "" {
 			return
 		}

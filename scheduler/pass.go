@@ -38,6 +38,9 @@ type pass struct {
 	// once it said to stop.
 	steps  int
 	halted bool
+	// rollout is the job's deployment as the generic scheduler sees it;
+	// nil in the system scheduler.
+	rollout *rollout
 }
 
 func newPass(st State, in Input) *pass {
@@ -245,7 +248,7 @@ func (ps *pass) stopIfJobStopped() bool {
 // decision returns the pass's decision, without a plan when nothing changes.
 func (ps *pass) decision() *Decision {
 	p := ps.plan
-	if len(p.NodeAllocation)+len(p.NodeUpdate)+len(p.NodePreemptions) > 0 {
+	if len(p.NodeAllocation)+len(p.NodeUpdate)+len(p.NodePreemptions)+len(p.DeploymentUpdates) > 0 || p.Deployment != nil {
 		ps.d.Plan = p
 	}
 	return ps.d

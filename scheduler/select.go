@@ -60,6 +60,8 @@ type groupPlacer struct {
 	affinities                 []*structs.Affinity
 	affinity                   []float64
 	spread                     *spreadState
+	// deployment is the deployment the group's placements join, or "".
+	deployment string
 }
 
 func (ps *pass) newGroupPlacer(tg *structs.TaskGroup) *groupPlacer {
@@ -93,6 +95,9 @@ func (ps *pass) newGroupPlacer(tg *structs.TaskGroup) *groupPlacer {
 		gp.limit = scoredCandidateLimit
 	}
 	gp.props = ps.propertyLimits(tg)
+	if ps.rollout != nil {
+		gp.deployment = ps.rollout.idFor(tg.Name)
+	}
 	if gp.spread != nil {
 		for _, a := range ps.allocs {
 			if a.TaskGroup == tg.Name && live(a) && !ps.stopped[a.Id] && !a.ClientTerminal() {
@@ -351,6 +356,8 @@ type placement struct {
 	stopAnyway bool
 	// reschedule carries the reschedule history and penalises the previous node.
 	reschedule bool
+	// canary places a canary of the group's deployment.
+	canary bool
 }
 
 // placeAll places a group's wanted allocations and records its metric;
@@ -456,6 +463,10 @@ func (gp *groupPlacer) releasePrevious(w placement) (undo func()) {
 func (gp *groupPlacer) commit(ns *nodeState, w placement, victims []*structs.Allocation) {
 	ps := gp.ps
 	a := newAlloc(ps.in, ps.job, gp.tg, w.name, ns.node, gp.res)
+	a.DeploymentId = gp.deployment
+	if w.canary {
+		a.DeploymentStatus = &structs.AllocDeploymentStatus{Canary: true}
+	}
 	if w.previous != nil {
 		a.PreviousAllocation = w.previous.Id
 		if w.stopPrevious {

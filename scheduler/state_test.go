@@ -264,3 +264,11 @@ func requireStateUnchanged(t *testing.T, before, after *fakeState) {
 		require.True(t, proto.Equal(before.nodes[i], after.nodes[i]), "node %s was modified", before.nodes[i].Id)
 	}
 }
+
+// stops lists a decision's stops and evictions.
+func stops(d *Decision) []*structs.Allocation {
+	if d.Plan == nil {
+		return nil
+	}
+	return d.Plan.NodeUpdate
+}

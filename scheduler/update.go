@@ -58,6 +58,7 @@ func (ps *pass) inPlace(a *structs.Allocation, tg *structs.TaskGroup) *structs.A
 		RescheduleTracker: a.RescheduleTracker, PreemptedAllocations: a.PreemptedAllocations,
 		CreateTime: a.CreateTime, ModifyTime: ps.in.Now.UnixNano(),
 		DisconnectedAt: a.DisconnectedAt, ReconnectedAt: a.ReconnectedAt, Metrics: a.Metrics,
+		DeploymentId: a.DeploymentId, DeploymentStatus: a.DeploymentStatus,
 	}
 	return u
 }

@@ -13,7 +13,9 @@ import (
 // evaluation per affected job, so that the scheduler stops each and places
 // its replacement on another node in the same plan:
 //
-//   - service allocations at once;
+//   - service allocations at once, or, for a group with a migrate block,
+//     at most its max_parallel at a time across every draining node,
+//     waiting for the replacements to be healthy (drain_migrate.go);
 //   - batch and sysbatch allocations are left to finish until the
 //     deadline, then migrated;
 //   - system allocations last, once nothing else is left (or at the
@@ -94,6 +96,7 @@ func (s *Server) drainPass(ctx context.Context, overdue map[string]int64) time.T
 	var next time.Time
 	work := map[string]*drainWork{}
 	s.state.View(func(snap *state.Snapshot) {
+		budget := newMigrateBudget(snap)
 		for _, n := range snap.Nodes() {
 			ds := n.DrainStrategy
 			if ds == nil {
@@ -104,7 +107,7 @@ func (s *Server) drainPass(ctx context.Context, overdue map[string]int64) time.T
 			if ds.ForceDeadline != 0 && !past && (next.IsZero() || deadline.Before(next)) {
 				next = deadline
 			}
-			work[n.Id] = planDrain(snap, n, past)
+			work[n.Id] = planDrainWithin(snap, n, past, budget)
 		}
 	})
 	for nodeID := range overdue {
@@ -165,6 +168,11 @@ func (s *Server) proposeDrain(ctx context.Context, nodeID string, cmd *structs.L
 // planDrain decides which of a draining node's allocations to mark now,
 // and whether the drain is complete.
 func planDrain(snap *state.Snapshot, n *structs.Node, pastDeadline bool) *drainWork {
+	return planDrainWithin(snap, n, pastDeadline, newMigrateBudget(snap))
+}
+
+// planDrainWithin is planDrain with the migrate budget of the whole pass.
+func planDrainWithin(snap *state.Snapshot, n *structs.Node, pastDeadline bool, budget *migrateBudget) *drainWork {
 	w := &drainWork{marks: map[string]*structs.DesiredTransition{}, jobs: map[[2]string]*structs.Job{}, overdue: map[[2]string]*structs.Job{}}
 	ignoreSystem := n.DrainStrategy.GetIgnoreSystemJobs()
 	var system []*structs.Allocation
@@ -192,6 +200,9 @@ func planDrain(snap *state.Snapshot, n *structs.Node, pastDeadline bool) *drainW
 		batch := jobType == structs.JobTypeBatch || jobType == structs.JobTypeSysBatch
 		if batch && !pastDeadline {
 			continue
+		}
+		if !pastDeadline && !budget.allow(a) {
+			continue // its group migrates max_parallel at a time
 		}
 		w.mark(snap, a)
 	}

@@ -238,5 +238,6 @@ func eventsFor(v *state.Snapshot, index uint64, cmd *structs.LogCommand) []event
 		}
 		c.evals(x.AllocClientUpdate.GetEvals())
 	}
+	deploymentEvents(c, cmd)
 	return c.out
 }

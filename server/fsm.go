@@ -108,6 +108,14 @@ func (f *fsm) Apply(index uint64, cmd *structs.LogCommand) error {
 		applyErr = applyAutopilotConfig(tx, index, c.AutopilotConfigSet)
 	case *structs.LogCommand_SummariesReconcile:
 		tx.RebuildSummaries()
+	case *structs.LogCommand_DeploymentStatus:
+		evals = f.applyDeploymentStatus(tx, index, cmd.Time, c.DeploymentStatus)
+	case *structs.LogCommand_DeploymentPromote:
+		evals, applyErr = f.applyDeploymentPromote(tx, index, cmd.Time, c.DeploymentPromote)
+	case *structs.LogCommand_DeploymentAllocHealth:
+		evals, applyErr = f.applyDeploymentAllocHealth(tx, index, cmd.Time, c.DeploymentAllocHealth)
+	case *structs.LogCommand_JobStability:
+		applyErr = applyJobStability(tx, index, c.JobStability)
 	case nil:
 		// A barrier: nothing to change, but the index moves.
 	default:
@@ -291,6 +299,7 @@ func (f *fsm) applyAllocClientUpdate(tx *state.Txn, index uint64, now int64, c *
 		upd.TaskStates = a.TaskStates
 		upd.ModifyIndex = index
 		upd.ModifyTime = now
+		applyAllocHealth(tx, index, now, a, upd, cur)
 		if !cur.ClientTerminal() && upd.ClientTerminal() {
 			if freed == nil {
 				freed = map[string]bool{}
@@ -300,6 +309,7 @@ func (f *fsm) applyAllocClientUpdate(tx *state.Txn, index uint64, now int64, c *
 			}
 		}
 		tx.UpsertAlloc(upd)
+		tx.TrackDeploymentAlloc(index, now, upd, cur)
 		jobs[[2]string{upd.Namespace, upd.JobId}] = true
 	}
 	for k := range jobs {
@@ -344,5 +354,8 @@ func applyGCReap(tx *state.Txn, c *structs.GCReap) {
 	}
 	for _, a := range c.AclTokenAccessors {
 		tx.DeleteACLToken(a)
+	}
+	for _, id := range c.DeploymentIds {
+		tx.DeleteDeployment(id)
 	}
 }

@@ -20,6 +20,8 @@ const (
 	coreJobJob   = "job-gc"
 	coreJobNode  = "node-gc"
 	coreJobToken = "token-gc"
+	// coreJobDeployment collects finished deployments.
+	coreJobDeployment = "deployment-gc"
 	// corePriority puts maintenance ahead of user jobs of any priority.
 	corePriority = 1 << 30
 )
@@ -31,6 +33,8 @@ const (
 	nodeGCInterval = 5 * time.Minute
 	// tokenGCInterval is how often expired ACL tokens are looked for.
 	tokenGCInterval = 5 * time.Minute
+	// deploymentGCInterval is Nomad's deployment_gc_interval.
+	deploymentGCInterval = 5 * time.Minute
 	// gcBatchSize bounds the objects removed by one raft entry.
 	gcBatchSize = 4096
 )
@@ -47,6 +51,8 @@ func (s *Server) gcLoop(ctx context.Context) {
 	defer nodes.Stop()
 	tokens := time.NewTicker(tokenGCInterval)
 	defer tokens.Stop()
+	deployments := time.NewTicker(deploymentGCInterval)
+	defer deployments.Stop()
 	for {
 		var kind string
 		select {
@@ -67,6 +73,8 @@ func (s *Server) gcLoop(ctx context.Context) {
 				continue
 			}
 			kind = coreJobToken
+		case <-deployments.C:
+			kind = coreJobDeployment
 		}
 		s.broker.Enqueue(&structs.Evaluation{
 			Id: uuid.NewString(), Type: coreEvalType, JobId: kind, Priority: corePriority,
@@ -87,6 +95,8 @@ func (s *Server) runCoreEval(ctx context.Context, eval *structs.Evaluation) erro
 		kinds.Nodes = true
 	case coreJobToken:
 		kinds.LocalACLTokens, kinds.GlobalACLTokens = true, s.authoritative()
+	case coreJobDeployment:
+		kinds.Deployments = true
 	default:
 		return fmt.Errorf("unknown core evaluation %q", eval.JobId)
 	}
@@ -94,10 +104,10 @@ func (s *Server) runCoreEval(ctx context.Context, eval *structs.Evaluation) erro
 	return err
 }
 
-// GarbageCollect collects, now, every terminal node, job and evaluation
-// (the `nomad system gc` equivalent): thresholds are ignored, but nothing
-// still running is removed and the latest evaluation of a batch job is
-// kept. It runs on the leader (a call elsewhere is forwarded) and returns
+// GarbageCollect collects, now, every terminal node, job, evaluation and
+// deployment (the `nomad system gc` equivalent): thresholds are ignored,
+// but nothing still running is removed, the latest evaluation of a batch
+// job is kept, and so is a deployment an allocation refers to. It runs on the leader (a call elsewhere is forwarded) and returns
 // how many objects were removed.
 func (s *Server) GarbageCollect(ctx context.Context) (int, error) {
 	if err := s.allowManagement(ctx); err != nil {
@@ -123,7 +133,8 @@ func (s *Server) collect(ctx context.Context, cfg gc.Config, kinds gc.Kinds) (in
 	res := gc.Collect(s.state.Snapshot(), cfg, s.cfg.Clock(), kinds)
 	removed := 0
 	for _, b := range gc.Batches(res, s.gcBatchSize) {
-		reap := &structs.GCReap{NodeIds: b.Nodes, EvalIds: b.Evals, AllocIds: b.Allocs, AclTokenAccessors: b.ACLTokens}
+		reap := &structs.GCReap{NodeIds: b.Nodes, EvalIds: b.Evals, AllocIds: b.Allocs, AclTokenAccessors: b.ACLTokens,
+			DeploymentIds: b.Deployments}
 		for _, j := range b.Jobs {
 			reap.Jobs = append(reap.Jobs, &structs.JobRef{Namespace: j.Namespace, Id: j.ID})
 		}
@@ -136,10 +147,11 @@ func (s *Server) collect(ctx context.Context, cfg gc.Config, kinds gc.Kinds) (in
 		s.metrics.gcReaped.WithLabelValues("eval").Add(float64(len(b.Evals)))
 		s.metrics.gcReaped.WithLabelValues("alloc").Add(float64(len(b.Allocs)))
 		s.metrics.gcReaped.WithLabelValues("acl_token").Add(float64(len(b.ACLTokens)))
+		s.metrics.gcReaped.WithLabelValues("deployment").Add(float64(len(b.Deployments)))
 	}
 	if removed > 0 {
 		s.logger.Info("garbage collected", "nodes", len(res.Nodes), "jobs", len(res.Jobs), "evals", len(res.Evals), "allocs", len(res.Allocs),
-			"acl_tokens", len(res.ACLTokens))
+			"acl_tokens", len(res.ACLTokens), "deployments", len(res.Deployments))
 	}
 	return removed, nil
 }

@@ -25,6 +25,7 @@ func (s *Server) prepareJob(job *structs.Job) (*structs.Job, error) {
 	}
 	// Server-owned fields are set by the FSM, never taken from the caller.
 	job.Status, job.Version, job.CreateIndex, job.ModifyIndex, job.JobModifyIndex = "", 0, 0, 0, 0
+	job.Stable = false
 	return job, nil
 }
 

@@ -93,10 +93,14 @@ func (s *Server) startLeaderServices(ctx context.Context) {
 		defer s.leaderWG.Done()
 		s.reapExpiredNodes(ctx)
 	}()
-	s.leaderWG.Add(1)
+	s.leaderWG.Add(2)
 	go func() {
 		defer s.leaderWG.Done()
 		s.drainLoop(ctx)
+	}()
+	go func() {
+		defer s.leaderWG.Done()
+		newDeploymentWatcher(s, clockTimers{now: s.cfg.Clock}).run(ctx)
 	}()
 	if s.cfg.ACL.Enabled && !s.authoritative() {
 		s.leaderWG.Add(1)

@@ -41,6 +41,10 @@ type metrics struct {
 	refusedPeers prometheus.Counter
 	refusedConns prometheus.Counter
 	aclDenied    prometheus.Counter
+	// deployments: the leader's watcher's decision time (raft waits
+	// excluded) and passes.
+	watcherSeconds prometheus.Counter
+	watcherPasses  prometheus.Counter
 }
 
 // gauges reads the live values the gauge functions report. Its fields are
@@ -93,6 +97,9 @@ func newMetrics(reg prometheus.Registerer, g gauges) (*metrics, error) {
 		refusedPeers: counter("rpc_peers_refused_total", "RPCs refused because the peer's certificate does not fit the role or region the call needs."),
 		refusedConns: counter("rpc_conns_refused_total", "RPC connections closed at once because their client already had rpc_max_conns_per_client open."),
 		aclDenied:    counter("acl_denied_total", "Calls refused by an ACL check or an unknown or expired token."),
+		watcherSeconds: counter("deployment_watcher_seconds_total",
+			"Time the leader's deployment watcher spent deciding, waits for raft excluded."),
+		watcherPasses: counter("deployment_watcher_passes_total", "Passes of the leader's deployment watcher over the active deployments."),
 	}
 	if reg == nil {
 		return m, nil
@@ -103,7 +110,7 @@ func newMetrics(reg prometheus.Registerer, g gauges) (*metrics, error) {
 	for _, c := range append(m.raft.Collectors(),
 		m.leader, m.jobsRegistered, m.heartbeats, m.nodesDown, m.plansApplied, m.gcReaped,
 		m.plansRejected, m.planNodesRejected, m.placements, m.evalLatency, m.heartbeatsExpired,
-		m.nodesDisconnected, m.refusedPeers, m.refusedConns, m.aclDenied, m.gossipMembers,
+		m.nodesDisconnected, m.refusedPeers, m.refusedConns, m.aclDenied, m.watcherSeconds, m.watcherPasses, m.gossipMembers,
 		gaugeFunc("raft", "applied_index", "Index of the last raft entry applied on this server.", g.appliedIndex),
 		gaugeFunc("server", "broker_ready_evals", "Evaluations ready in the leader's broker.",
 			brokerGauge(func(r, _, _ float64) float64 { return r })),

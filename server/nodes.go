@@ -220,6 +220,7 @@ func (s *Server) updateAllocations(ctx context.Context, nodeID, secretID string,
 		}
 		upd = append(upd, &structs.Allocation{
 			Id: a.Id, ClientStatus: a.ClientStatus, ClientDescription: a.ClientDescription, TaskStates: a.TaskStates,
+			DeploymentId: a.DeploymentId, DeploymentStatus: reportedHealth(a.DeploymentStatus), Checks: boundedChecks(a.Checks),
 		})
 	}
 	if len(upd) == 0 {

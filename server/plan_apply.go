@@ -84,7 +84,7 @@ func (p *planApplier) apply(ctx context.Context, plan *structs.Plan) (*structs.P
 		}
 		p.trackRejections(ctx, res.RefusedNodes)
 	}
-	if len(res.NodeAllocation)+len(res.NodeUpdate)+len(res.NodePreemptions) == 0 {
+	if len(res.NodeAllocation)+len(res.NodeUpdate)+len(res.NodePreemptions)+len(res.DeploymentUpdates) == 0 && res.Deployment == nil {
 		res.AllocIndex = snap.Index()
 		return res, nil
 	}
@@ -107,7 +107,10 @@ func (p *planApplier) apply(ctx context.Context, plan *structs.Plan) (*structs.P
 // withoutJobs is res with placements that run the plan's job stripped of
 // it: the raft entry carries the job once.
 func withoutJobs(res *structs.PlanResult, job *structs.Job) *structs.PlanResult {
-	out := &structs.PlanResult{NodeUpdate: res.NodeUpdate, NodePreemptions: res.NodePreemptions}
+	out := &structs.PlanResult{
+		NodeUpdate: res.NodeUpdate, NodePreemptions: res.NodePreemptions,
+		Deployment: res.Deployment, DeploymentUpdates: res.DeploymentUpdates,
+	}
 	out.NodeAllocation = make([]*structs.Allocation, len(res.NodeAllocation))
 	for i, a := range res.NodeAllocation {
 		if a.Job == job {
@@ -161,9 +164,10 @@ func (p *planApplier) trackRejections(ctx context.Context, nodes []string) {
 // they need) only if the node still takes them and has room. Stops and
 // other updates are kept, except the stop of an allocation whose
 // replacement was refused: the old one keeps running until its
-// replacement is placed.
+// replacement is placed. The deployment the plan creates and its status
+// updates are kept whole.
 func evaluatePlan(snap *state.Snapshot, plan *structs.Plan) *structs.PlanResult {
-	res := &structs.PlanResult{}
+	res := &structs.PlanResult{Deployment: plan.Deployment, DeploymentUpdates: plan.DeploymentUpdates}
 	freeing := map[string]bool{}
 	for _, a := range plan.NodeUpdate {
 		if a.DesiredStatus == structs.AllocDesiredStop || a.DesiredStatus == structs.AllocDesiredEvict {

@@ -1424,6 +1424,10 @@ type LogCommand struct {
 	//	*LogCommand_NodePurge
 	//	*LogCommand_AutopilotConfigSet
 	//	*LogCommand_SummariesReconcile
+	//	*LogCommand_DeploymentStatus
+	//	*LogCommand_DeploymentPromote
+	//	*LogCommand_DeploymentAllocHealth
+	//	*LogCommand_JobStability
 	Command       isLogCommand_Command `protobuf_oneof:"command"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1696,6 +1700,42 @@ func (x *LogCommand) GetSummariesReconcile() *SummariesReconcile {
 	return nil
 }
 
+func (x *LogCommand) GetDeploymentStatus() *DeploymentStatusCommand {
+	if x != nil {
+		if x, ok := x.Command.(*LogCommand_DeploymentStatus); ok {
+			return x.DeploymentStatus
+		}
+	}
+	return nil
+}
+
+func (x *LogCommand) GetDeploymentPromote() *DeploymentPromote {
+	if x != nil {
+		if x, ok := x.Command.(*LogCommand_DeploymentPromote); ok {
+			return x.DeploymentPromote
+		}
+	}
+	return nil
+}
+
+func (x *LogCommand) GetDeploymentAllocHealth() *DeploymentAllocHealth {
+	if x != nil {
+		if x, ok := x.Command.(*LogCommand_DeploymentAllocHealth); ok {
+			return x.DeploymentAllocHealth
+		}
+	}
+	return nil
+}
+
+func (x *LogCommand) GetJobStability() *JobStability {
+	if x != nil {
+		if x, ok := x.Command.(*LogCommand_JobStability); ok {
+			return x.JobStability
+		}
+	}
+	return nil
+}
+
 type isLogCommand_Command interface {
 	isLogCommand_Command()
 }
@@ -1796,6 +1836,22 @@ type LogCommand_SummariesReconcile struct {
 	SummariesReconcile *SummariesReconcile `protobuf:"bytes,93,opt,name=summaries_reconcile,json=summariesReconcile,proto3,oneof"`
 }
 
+type LogCommand_DeploymentStatus struct {
+	DeploymentStatus *DeploymentStatusCommand `protobuf:"bytes,80,opt,name=deployment_status,json=deploymentStatus,proto3,oneof"`
+}
+
+type LogCommand_DeploymentPromote struct {
+	DeploymentPromote *DeploymentPromote `protobuf:"bytes,81,opt,name=deployment_promote,json=deploymentPromote,proto3,oneof"`
+}
+
+type LogCommand_DeploymentAllocHealth struct {
+	DeploymentAllocHealth *DeploymentAllocHealth `protobuf:"bytes,82,opt,name=deployment_alloc_health,json=deploymentAllocHealth,proto3,oneof"`
+}
+
+type LogCommand_JobStability struct {
+	JobStability *JobStability `protobuf:"bytes,83,opt,name=job_stability,json=jobStability,proto3,oneof"`
+}
+
 func (*LogCommand_JobUpsert) isLogCommand_Command() {}
 
 func (*LogCommand_JobDelete) isLogCommand_Command() {}
@@ -1843,6 +1899,14 @@ func (*LogCommand_NodePurge) isLogCommand_Command() {}
 func (*LogCommand_AutopilotConfigSet) isLogCommand_Command() {}
 
 func (*LogCommand_SummariesReconcile) isLogCommand_Command() {}
+
+func (*LogCommand_DeploymentStatus) isLogCommand_Command() {}
+
+func (*LogCommand_DeploymentPromote) isLogCommand_Command() {}
+
+func (*LogCommand_DeploymentAllocHealth) isLogCommand_Command() {}
+
+func (*LogCommand_JobStability) isLogCommand_Command() {}
 
 type JobUpsert struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2341,8 +2405,10 @@ type GCReap struct {
 	AllocIds []string               `protobuf:"bytes,4,rep,name=alloc_ids,json=allocIds,proto3" json:"alloc_ids,omitempty"`
 	// acl_token_accessors lists expired ACL tokens to remove.
 	AclTokenAccessors []string `protobuf:"bytes,5,rep,name=acl_token_accessors,json=aclTokenAccessors,proto3" json:"acl_token_accessors,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// deployment_ids lists terminal deployments to remove.
+	DeploymentIds []string `protobuf:"bytes,500,rep,name=deployment_ids,json=deploymentIds,proto3" json:"deployment_ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GCReap) Reset() {
@@ -2410,6 +2476,13 @@ func (x *GCReap) GetAclTokenAccessors() []string {
 	return nil
 }
 
+func (x *GCReap) GetDeploymentIds() []string {
+	if x != nil {
+		return x.DeploymentIds
+	}
+	return nil
+}
+
 // StateSnapshot is the whole state store, as written to a raft snapshot.
 type StateSnapshot struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
@@ -2424,6 +2497,7 @@ type StateSnapshot struct {
 	AclPolicies     []*ACLPolicy            `protobuf:"bytes,102,rep,name=acl_policies,json=aclPolicies,proto3" json:"acl_policies,omitempty"`
 	AclTokens       []*ACLToken             `protobuf:"bytes,103,rep,name=acl_tokens,json=aclTokens,proto3" json:"acl_tokens,omitempty"`
 	ClusterMeta     *ClusterMeta            `protobuf:"bytes,104,opt,name=cluster_meta,json=clusterMeta,proto3" json:"cluster_meta,omitempty"`
+	Deployments     []*Deployment           `protobuf:"bytes,110,rep,name=deployments,proto3" json:"deployments,omitempty"`
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache
 }
@@ -2524,6 +2598,13 @@ func (x *StateSnapshot) GetAclTokens() []*ACLToken {
 func (x *StateSnapshot) GetClusterMeta() *ClusterMeta {
 	if x != nil {
 		return x.ClusterMeta
+	}
+	return nil
+}
+
+func (x *StateSnapshot) GetDeployments() []*Deployment {
+	if x != nil {
+		return x.Deployments
 	}
 	return nil
 }
@@ -6185,6 +6266,1013 @@ func (x *AutopilotSetConfigResponse) GetMeta() *WriteMeta {
 	return nil
 }
 
+// DeploymentStatusCommand changes a deployment's status; with job, the
+// job is registered again as a new version (auto-revert), and eval
+// schedules what the change calls for.
+type DeploymentStatusCommand struct {
+	state           protoimpl.MessageState  `protogen:"open.v1"`
+	Update          *DeploymentStatusUpdate `protobuf:"bytes,1,opt,name=update,proto3" json:"update,omitempty"`
+	Job             *Job                    `protobuf:"bytes,2,opt,name=job,proto3" json:"job,omitempty"`
+	Eval            *Evaluation             `protobuf:"bytes,3,opt,name=eval,proto3" json:"eval,omitempty"`
+	TrackedVersions uint32                  `protobuf:"varint,4,opt,name=tracked_versions,json=trackedVersions,proto3" json:"tracked_versions,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *DeploymentStatusCommand) Reset() {
+	*x = DeploymentStatusCommand{}
+	mi := &file_structs_rpc_proto_msgTypes[100]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeploymentStatusCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeploymentStatusCommand) ProtoMessage() {}
+
+func (x *DeploymentStatusCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[100]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeploymentStatusCommand.ProtoReflect.Descriptor instead.
+func (*DeploymentStatusCommand) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{100}
+}
+
+func (x *DeploymentStatusCommand) GetUpdate() *DeploymentStatusUpdate {
+	if x != nil {
+		return x.Update
+	}
+	return nil
+}
+
+func (x *DeploymentStatusCommand) GetJob() *Job {
+	if x != nil {
+		return x.Job
+	}
+	return nil
+}
+
+func (x *DeploymentStatusCommand) GetEval() *Evaluation {
+	if x != nil {
+		return x.Eval
+	}
+	return nil
+}
+
+func (x *DeploymentStatusCommand) GetTrackedVersions() uint32 {
+	if x != nil {
+		return x.TrackedVersions
+	}
+	return 0
+}
+
+// DeploymentPromote promotes the canaries of a deployment's groups (all,
+// or those named), with the evaluation that rolls the rest out.
+type DeploymentPromote struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	DeploymentId  string                 `protobuf:"bytes,1,opt,name=deployment_id,json=deploymentId,proto3" json:"deployment_id,omitempty"`
+	All           bool                   `protobuf:"varint,2,opt,name=all,proto3" json:"all,omitempty"`
+	Groups        []string               `protobuf:"bytes,3,rep,name=groups,proto3" json:"groups,omitempty"`
+	Eval          *Evaluation            `protobuf:"bytes,4,opt,name=eval,proto3" json:"eval,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeploymentPromote) Reset() {
+	*x = DeploymentPromote{}
+	mi := &file_structs_rpc_proto_msgTypes[101]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeploymentPromote) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeploymentPromote) ProtoMessage() {}
+
+func (x *DeploymentPromote) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[101]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeploymentPromote.ProtoReflect.Descriptor instead.
+func (*DeploymentPromote) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{101}
+}
+
+func (x *DeploymentPromote) GetDeploymentId() string {
+	if x != nil {
+		return x.DeploymentId
+	}
+	return ""
+}
+
+func (x *DeploymentPromote) GetAll() bool {
+	if x != nil {
+		return x.All
+	}
+	return false
+}
+
+func (x *DeploymentPromote) GetGroups() []string {
+	if x != nil {
+		return x.Groups
+	}
+	return nil
+}
+
+func (x *DeploymentPromote) GetEval() *Evaluation {
+	if x != nil {
+		return x.Eval
+	}
+	return nil
+}
+
+// DeploymentAllocHealth records health an operator (or the watcher) set
+// for allocations of a deployment; update, job and eval are as in
+// DeploymentStatusCommand.
+type DeploymentAllocHealth struct {
+	state           protoimpl.MessageState  `protogen:"open.v1"`
+	DeploymentId    string                  `protobuf:"bytes,1,opt,name=deployment_id,json=deploymentId,proto3" json:"deployment_id,omitempty"`
+	HealthyIds      []string                `protobuf:"bytes,2,rep,name=healthy_ids,json=healthyIds,proto3" json:"healthy_ids,omitempty"`
+	UnhealthyIds    []string                `protobuf:"bytes,3,rep,name=unhealthy_ids,json=unhealthyIds,proto3" json:"unhealthy_ids,omitempty"`
+	Update          *DeploymentStatusUpdate `protobuf:"bytes,4,opt,name=update,proto3" json:"update,omitempty"`
+	Job             *Job                    `protobuf:"bytes,5,opt,name=job,proto3" json:"job,omitempty"`
+	Eval            *Evaluation             `protobuf:"bytes,6,opt,name=eval,proto3" json:"eval,omitempty"`
+	TrackedVersions uint32                  `protobuf:"varint,7,opt,name=tracked_versions,json=trackedVersions,proto3" json:"tracked_versions,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *DeploymentAllocHealth) Reset() {
+	*x = DeploymentAllocHealth{}
+	mi := &file_structs_rpc_proto_msgTypes[102]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeploymentAllocHealth) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeploymentAllocHealth) ProtoMessage() {}
+
+func (x *DeploymentAllocHealth) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[102]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeploymentAllocHealth.ProtoReflect.Descriptor instead.
+func (*DeploymentAllocHealth) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{102}
+}
+
+func (x *DeploymentAllocHealth) GetDeploymentId() string {
+	if x != nil {
+		return x.DeploymentId
+	}
+	return ""
+}
+
+func (x *DeploymentAllocHealth) GetHealthyIds() []string {
+	if x != nil {
+		return x.HealthyIds
+	}
+	return nil
+}
+
+func (x *DeploymentAllocHealth) GetUnhealthyIds() []string {
+	if x != nil {
+		return x.UnhealthyIds
+	}
+	return nil
+}
+
+func (x *DeploymentAllocHealth) GetUpdate() *DeploymentStatusUpdate {
+	if x != nil {
+		return x.Update
+	}
+	return nil
+}
+
+func (x *DeploymentAllocHealth) GetJob() *Job {
+	if x != nil {
+		return x.Job
+	}
+	return nil
+}
+
+func (x *DeploymentAllocHealth) GetEval() *Evaluation {
+	if x != nil {
+		return x.Eval
+	}
+	return nil
+}
+
+func (x *DeploymentAllocHealth) GetTrackedVersions() uint32 {
+	if x != nil {
+		return x.TrackedVersions
+	}
+	return 0
+}
+
+// JobStability marks one kept version of a job stable or not.
+type JobStability struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Namespace     string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	JobId         string                 `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	Version       uint64                 `protobuf:"varint,3,opt,name=version,proto3" json:"version,omitempty"`
+	Stable        bool                   `protobuf:"varint,4,opt,name=stable,proto3" json:"stable,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JobStability) Reset() {
+	*x = JobStability{}
+	mi := &file_structs_rpc_proto_msgTypes[103]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JobStability) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JobStability) ProtoMessage() {}
+
+func (x *JobStability) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[103]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JobStability.ProtoReflect.Descriptor instead.
+func (*JobStability) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{103}
+}
+
+func (x *JobStability) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *JobStability) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *JobStability) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *JobStability) GetStable() bool {
+	if x != nil {
+		return x.Stable
+	}
+	return false
+}
+
+type DeploymentListRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Prefix string                 `protobuf:"bytes,1,opt,name=prefix,proto3" json:"prefix,omitempty"`
+	// job_id lists the job's deployments only; with all, also those of
+	// earlier incarnations of a job of the same id.
+	JobId         string        `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	All           bool          `protobuf:"varint,3,opt,name=all,proto3" json:"all,omitempty"`
+	Options       *QueryOptions `protobuf:"bytes,4,opt,name=options,proto3" json:"options,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeploymentListRequest) Reset() {
+	*x = DeploymentListRequest{}
+	mi := &file_structs_rpc_proto_msgTypes[104]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeploymentListRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeploymentListRequest) ProtoMessage() {}
+
+func (x *DeploymentListRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[104]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeploymentListRequest.ProtoReflect.Descriptor instead.
+func (*DeploymentListRequest) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{104}
+}
+
+func (x *DeploymentListRequest) GetPrefix() string {
+	if x != nil {
+		return x.Prefix
+	}
+	return ""
+}
+
+func (x *DeploymentListRequest) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *DeploymentListRequest) GetAll() bool {
+	if x != nil {
+		return x.All
+	}
+	return false
+}
+
+func (x *DeploymentListRequest) GetOptions() *QueryOptions {
+	if x != nil {
+		return x.Options
+	}
+	return nil
+}
+
+type DeploymentListResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Deployments   []*Deployment          `protobuf:"bytes,1,rep,name=deployments,proto3" json:"deployments,omitempty"`
+	Meta          *QueryMeta             `protobuf:"bytes,2,opt,name=meta,proto3" json:"meta,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeploymentListResponse) Reset() {
+	*x = DeploymentListResponse{}
+	mi := &file_structs_rpc_proto_msgTypes[105]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeploymentListResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeploymentListResponse) ProtoMessage() {}
+
+func (x *DeploymentListResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[105]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeploymentListResponse.ProtoReflect.Descriptor instead.
+func (*DeploymentListResponse) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{105}
+}
+
+func (x *DeploymentListResponse) GetDeployments() []*Deployment {
+	if x != nil {
+		return x.Deployments
+	}
+	return nil
+}
+
+func (x *DeploymentListResponse) GetMeta() *QueryMeta {
+	if x != nil {
+		return x.Meta
+	}
+	return nil
+}
+
+type DeploymentSpecificRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	DeploymentId  string                 `protobuf:"bytes,1,opt,name=deployment_id,json=deploymentId,proto3" json:"deployment_id,omitempty"`
+	Options       *QueryOptions          `protobuf:"bytes,2,opt,name=options,proto3" json:"options,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeploymentSpecificRequest) Reset() {
+	*x = DeploymentSpecificRequest{}
+	mi := &file_structs_rpc_proto_msgTypes[106]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeploymentSpecificRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeploymentSpecificRequest) ProtoMessage() {}
+
+func (x *DeploymentSpecificRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[106]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeploymentSpecificRequest.ProtoReflect.Descriptor instead.
+func (*DeploymentSpecificRequest) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{106}
+}
+
+func (x *DeploymentSpecificRequest) GetDeploymentId() string {
+	if x != nil {
+		return x.DeploymentId
+	}
+	return ""
+}
+
+func (x *DeploymentSpecificRequest) GetOptions() *QueryOptions {
+	if x != nil {
+		return x.Options
+	}
+	return nil
+}
+
+type SingleDeploymentResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Deployment    *Deployment            `protobuf:"bytes,1,opt,name=deployment,proto3" json:"deployment,omitempty"`
+	Meta          *QueryMeta             `protobuf:"bytes,2,opt,name=meta,proto3" json:"meta,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SingleDeploymentResponse) Reset() {
+	*x = SingleDeploymentResponse{}
+	mi := &file_structs_rpc_proto_msgTypes[107]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SingleDeploymentResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SingleDeploymentResponse) ProtoMessage() {}
+
+func (x *SingleDeploymentResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[107]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SingleDeploymentResponse.ProtoReflect.Descriptor instead.
+func (*SingleDeploymentResponse) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{107}
+}
+
+func (x *SingleDeploymentResponse) GetDeployment() *Deployment {
+	if x != nil {
+		return x.Deployment
+	}
+	return nil
+}
+
+func (x *SingleDeploymentResponse) GetMeta() *QueryMeta {
+	if x != nil {
+		return x.Meta
+	}
+	return nil
+}
+
+type DeploymentPromoteRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	DeploymentId  string                 `protobuf:"bytes,1,opt,name=deployment_id,json=deploymentId,proto3" json:"deployment_id,omitempty"`
+	All           bool                   `protobuf:"varint,2,opt,name=all,proto3" json:"all,omitempty"`
+	Groups        []string               `protobuf:"bytes,3,rep,name=groups,proto3" json:"groups,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeploymentPromoteRequest) Reset() {
+	*x = DeploymentPromoteRequest{}
+	mi := &file_structs_rpc_proto_msgTypes[108]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeploymentPromoteRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeploymentPromoteRequest) ProtoMessage() {}
+
+func (x *DeploymentPromoteRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[108]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeploymentPromoteRequest.ProtoReflect.Descriptor instead.
+func (*DeploymentPromoteRequest) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{108}
+}
+
+func (x *DeploymentPromoteRequest) GetDeploymentId() string {
+	if x != nil {
+		return x.DeploymentId
+	}
+	return ""
+}
+
+func (x *DeploymentPromoteRequest) GetAll() bool {
+	if x != nil {
+		return x.All
+	}
+	return false
+}
+
+func (x *DeploymentPromoteRequest) GetGroups() []string {
+	if x != nil {
+		return x.Groups
+	}
+	return nil
+}
+
+type DeploymentFailRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	DeploymentId  string                 `protobuf:"bytes,1,opt,name=deployment_id,json=deploymentId,proto3" json:"deployment_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeploymentFailRequest) Reset() {
+	*x = DeploymentFailRequest{}
+	mi := &file_structs_rpc_proto_msgTypes[109]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeploymentFailRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeploymentFailRequest) ProtoMessage() {}
+
+func (x *DeploymentFailRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[109]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeploymentFailRequest.ProtoReflect.Descriptor instead.
+func (*DeploymentFailRequest) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{109}
+}
+
+func (x *DeploymentFailRequest) GetDeploymentId() string {
+	if x != nil {
+		return x.DeploymentId
+	}
+	return ""
+}
+
+type DeploymentPauseRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	DeploymentId  string                 `protobuf:"bytes,1,opt,name=deployment_id,json=deploymentId,proto3" json:"deployment_id,omitempty"`
+	Pause         bool                   `protobuf:"varint,2,opt,name=pause,proto3" json:"pause,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeploymentPauseRequest) Reset() {
+	*x = DeploymentPauseRequest{}
+	mi := &file_structs_rpc_proto_msgTypes[110]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeploymentPauseRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeploymentPauseRequest) ProtoMessage() {}
+
+func (x *DeploymentPauseRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[110]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeploymentPauseRequest.ProtoReflect.Descriptor instead.
+func (*DeploymentPauseRequest) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{110}
+}
+
+func (x *DeploymentPauseRequest) GetDeploymentId() string {
+	if x != nil {
+		return x.DeploymentId
+	}
+	return ""
+}
+
+func (x *DeploymentPauseRequest) GetPause() bool {
+	if x != nil {
+		return x.Pause
+	}
+	return false
+}
+
+type DeploymentAllocHealthRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	DeploymentId  string                 `protobuf:"bytes,1,opt,name=deployment_id,json=deploymentId,proto3" json:"deployment_id,omitempty"`
+	HealthyIds    []string               `protobuf:"bytes,2,rep,name=healthy_ids,json=healthyIds,proto3" json:"healthy_ids,omitempty"`
+	UnhealthyIds  []string               `protobuf:"bytes,3,rep,name=unhealthy_ids,json=unhealthyIds,proto3" json:"unhealthy_ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeploymentAllocHealthRequest) Reset() {
+	*x = DeploymentAllocHealthRequest{}
+	mi := &file_structs_rpc_proto_msgTypes[111]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeploymentAllocHealthRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeploymentAllocHealthRequest) ProtoMessage() {}
+
+func (x *DeploymentAllocHealthRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[111]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeploymentAllocHealthRequest.ProtoReflect.Descriptor instead.
+func (*DeploymentAllocHealthRequest) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{111}
+}
+
+func (x *DeploymentAllocHealthRequest) GetDeploymentId() string {
+	if x != nil {
+		return x.DeploymentId
+	}
+	return ""
+}
+
+func (x *DeploymentAllocHealthRequest) GetHealthyIds() []string {
+	if x != nil {
+		return x.HealthyIds
+	}
+	return nil
+}
+
+func (x *DeploymentAllocHealthRequest) GetUnhealthyIds() []string {
+	if x != nil {
+		return x.UnhealthyIds
+	}
+	return nil
+}
+
+// DeploymentUpdateResponse answers a change to a deployment.
+type DeploymentUpdateResponse struct {
+	state                 protoimpl.MessageState `protogen:"open.v1"`
+	EvalId                string                 `protobuf:"bytes,1,opt,name=eval_id,json=evalId,proto3" json:"eval_id,omitempty"`
+	DeploymentModifyIndex uint64                 `protobuf:"varint,2,opt,name=deployment_modify_index,json=deploymentModifyIndex,proto3" json:"deployment_modify_index,omitempty"`
+	// reverted_job_version is set when the change reverted the job.
+	RevertedJobVersion *uint64    `protobuf:"varint,3,opt,name=reverted_job_version,json=revertedJobVersion,proto3,oneof" json:"reverted_job_version,omitempty"`
+	Meta               *WriteMeta `protobuf:"bytes,4,opt,name=meta,proto3" json:"meta,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *DeploymentUpdateResponse) Reset() {
+	*x = DeploymentUpdateResponse{}
+	mi := &file_structs_rpc_proto_msgTypes[112]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeploymentUpdateResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeploymentUpdateResponse) ProtoMessage() {}
+
+func (x *DeploymentUpdateResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[112]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeploymentUpdateResponse.ProtoReflect.Descriptor instead.
+func (*DeploymentUpdateResponse) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{112}
+}
+
+func (x *DeploymentUpdateResponse) GetEvalId() string {
+	if x != nil {
+		return x.EvalId
+	}
+	return ""
+}
+
+func (x *DeploymentUpdateResponse) GetDeploymentModifyIndex() uint64 {
+	if x != nil {
+		return x.DeploymentModifyIndex
+	}
+	return 0
+}
+
+func (x *DeploymentUpdateResponse) GetRevertedJobVersion() uint64 {
+	if x != nil && x.RevertedJobVersion != nil {
+		return *x.RevertedJobVersion
+	}
+	return 0
+}
+
+func (x *DeploymentUpdateResponse) GetMeta() *WriteMeta {
+	if x != nil {
+		return x.Meta
+	}
+	return nil
+}
+
+type JobRevertRequest struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Namespace  string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	JobId      string                 `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	JobVersion uint64                 `protobuf:"varint,3,opt,name=job_version,json=jobVersion,proto3" json:"job_version,omitempty"`
+	// enforce_prior_version, when set, makes the revert conditional on the
+	// job being at that version.
+	EnforcePriorVersion *uint64 `protobuf:"varint,4,opt,name=enforce_prior_version,json=enforcePriorVersion,proto3,oneof" json:"enforce_prior_version,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
+}
+
+func (x *JobRevertRequest) Reset() {
+	*x = JobRevertRequest{}
+	mi := &file_structs_rpc_proto_msgTypes[113]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JobRevertRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JobRevertRequest) ProtoMessage() {}
+
+func (x *JobRevertRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[113]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JobRevertRequest.ProtoReflect.Descriptor instead.
+func (*JobRevertRequest) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{113}
+}
+
+func (x *JobRevertRequest) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *JobRevertRequest) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *JobRevertRequest) GetJobVersion() uint64 {
+	if x != nil {
+		return x.JobVersion
+	}
+	return 0
+}
+
+func (x *JobRevertRequest) GetEnforcePriorVersion() uint64 {
+	if x != nil && x.EnforcePriorVersion != nil {
+		return *x.EnforcePriorVersion
+	}
+	return 0
+}
+
+type JobStabilityRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Namespace     string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	JobId         string                 `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	JobVersion    uint64                 `protobuf:"varint,3,opt,name=job_version,json=jobVersion,proto3" json:"job_version,omitempty"`
+	Stable        bool                   `protobuf:"varint,4,opt,name=stable,proto3" json:"stable,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JobStabilityRequest) Reset() {
+	*x = JobStabilityRequest{}
+	mi := &file_structs_rpc_proto_msgTypes[114]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JobStabilityRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JobStabilityRequest) ProtoMessage() {}
+
+func (x *JobStabilityRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[114]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JobStabilityRequest.ProtoReflect.Descriptor instead.
+func (*JobStabilityRequest) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{114}
+}
+
+func (x *JobStabilityRequest) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *JobStabilityRequest) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *JobStabilityRequest) GetJobVersion() uint64 {
+	if x != nil {
+		return x.JobVersion
+	}
+	return 0
+}
+
+func (x *JobStabilityRequest) GetStable() bool {
+	if x != nil {
+		return x.Stable
+	}
+	return false
+}
+
+type JobStabilityResponse struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	JobModifyIndex uint64                 `protobuf:"varint,1,opt,name=job_modify_index,json=jobModifyIndex,proto3" json:"job_modify_index,omitempty"`
+	Meta           *WriteMeta             `protobuf:"bytes,2,opt,name=meta,proto3" json:"meta,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *JobStabilityResponse) Reset() {
+	*x = JobStabilityResponse{}
+	mi := &file_structs_rpc_proto_msgTypes[115]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JobStabilityResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JobStabilityResponse) ProtoMessage() {}
+
+func (x *JobStabilityResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[115]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JobStabilityResponse.ProtoReflect.Descriptor instead.
+func (*JobStabilityResponse) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{115}
+}
+
+func (x *JobStabilityResponse) GetJobModifyIndex() uint64 {
+	if x != nil {
+		return x.JobModifyIndex
+	}
+	return 0
+}
+
+func (x *JobStabilityResponse) GetMeta() *WriteMeta {
+	if x != nil {
+		return x.Meta
+	}
+	return nil
+}
+
 var File_structs_rpc_proto protoreflect.FileDescriptor
 
 const file_structs_rpc_proto_rawDesc = "" +
@@ -6275,7 +7363,7 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\tsecret_id\x18\x02 \x01(\tR\bsecretId\x12<\n" +
 	"\vallocations\x18\x03 \x03(\v2\x1a.drover.structs.AllocationR\vallocations\"@\n" +
 	"\x0fGenericResponse\x12-\n" +
-	"\x04meta\x18\x01 \x01(\v2\x19.drover.structs.WriteMetaR\x04meta\"\xaf\x0e\n" +
+	"\x04meta\x18\x01 \x01(\v2\x19.drover.structs.WriteMetaR\x04meta\"\x81\x11\n" +
 	"\n" +
 	"LogCommand\x12\x1d\n" +
 	"\n" +
@@ -6313,7 +7401,11 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\n" +
 	"node_purge\x18[ \x01(\v2\x19.drover.structs.NodePurgeH\x00R\tnodePurge\x12V\n" +
 	"\x14autopilot_config_set\x18\\ \x01(\v2\".drover.structs.AutopilotConfigSetH\x00R\x12autopilotConfigSet\x12U\n" +
-	"\x13summaries_reconcile\x18] \x01(\v2\".drover.structs.SummariesReconcileH\x00R\x12summariesReconcileB\t\n" +
+	"\x13summaries_reconcile\x18] \x01(\v2\".drover.structs.SummariesReconcileH\x00R\x12summariesReconcile\x12V\n" +
+	"\x11deployment_status\x18P \x01(\v2'.drover.structs.DeploymentStatusCommandH\x00R\x10deploymentStatus\x12R\n" +
+	"\x12deployment_promote\x18Q \x01(\v2!.drover.structs.DeploymentPromoteH\x00R\x11deploymentPromote\x12_\n" +
+	"\x17deployment_alloc_health\x18R \x01(\v2%.drover.structs.DeploymentAllocHealthH\x00R\x15deploymentAllocHealth\x12C\n" +
+	"\rjob_stability\x18S \x01(\v2\x1c.drover.structs.JobStabilityH\x00R\fjobStabilityB\t\n" +
 	"\acommand\"\xde\x01\n" +
 	"\tJobUpsert\x12%\n" +
 	"\x03job\x18\x01 \x01(\v2\x13.drover.structs.JobR\x03job\x12.\n" +
@@ -6348,13 +7440,14 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\x05evals\x18\x02 \x03(\v2\x1a.drover.structs.EvaluationR\x05evals\"6\n" +
 	"\x06JobRef\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x0e\n" +
-	"\x02id\x18\x02 \x01(\tR\x02id\"\xb7\x01\n" +
+	"\x02id\x18\x02 \x01(\tR\x02id\"\xdf\x01\n" +
 	"\x06GCReap\x12\x19\n" +
 	"\bnode_ids\x18\x01 \x03(\tR\anodeIds\x12*\n" +
 	"\x04jobs\x18\x02 \x03(\v2\x16.drover.structs.JobRefR\x04jobs\x12\x19\n" +
 	"\beval_ids\x18\x03 \x03(\tR\aevalIds\x12\x1b\n" +
 	"\talloc_ids\x18\x04 \x03(\tR\ballocIds\x12.\n" +
-	"\x13acl_token_accessors\x18\x05 \x03(\tR\x11aclTokenAccessors\"\xac\x04\n" +
+	"\x13acl_token_accessors\x18\x05 \x03(\tR\x11aclTokenAccessors\x12&\n" +
+	"\x0edeployment_ids\x18\xf4\x03 \x03(\tR\rdeploymentIds\"\xea\x04\n" +
 	"\rStateSnapshot\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\x12'\n" +
 	"\x04jobs\x18\x02 \x03(\v2\x13.drover.structs.JobR\x04jobs\x12*\n" +
@@ -6366,7 +7459,8 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\facl_policies\x18f \x03(\v2\x19.drover.structs.ACLPolicyR\vaclPolicies\x127\n" +
 	"\n" +
 	"acl_tokens\x18g \x03(\v2\x18.drover.structs.ACLTokenR\taclTokens\x12>\n" +
-	"\fcluster_meta\x18h \x01(\v2\x1b.drover.structs.ClusterMetaR\vclusterMeta\"\xa9\x01\n" +
+	"\fcluster_meta\x18h \x01(\v2\x1b.drover.structs.ClusterMetaR\vclusterMeta\x12<\n" +
+	"\vdeployments\x18n \x03(\v2\x1a.drover.structs.DeploymentR\vdeployments\"\xa9\x01\n" +
 	"\vClusterMeta\x12.\n" +
 	"\x13acl_bootstrap_index\x18\x01 \x01(\x04R\x11aclBootstrapIndex\x12#\n" +
 	"\rserver_secret\x18\x02 \x01(\tR\fserverSecret\x12E\n" +
@@ -6605,7 +7699,83 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\tcas_index\x18\x03 \x01(\x04R\bcasIndex\"e\n" +
 	"\x1aAutopilotSetConfigResponse\x12\x18\n" +
 	"\aupdated\x18\x01 \x01(\bR\aupdated\x12-\n" +
-	"\x04meta\x18\x02 \x01(\v2\x19.drover.structs.WriteMetaR\x04meta2\x89$\n" +
+	"\x04meta\x18\x02 \x01(\v2\x19.drover.structs.WriteMetaR\x04meta\"\xdb\x01\n" +
+	"\x17DeploymentStatusCommand\x12>\n" +
+	"\x06update\x18\x01 \x01(\v2&.drover.structs.DeploymentStatusUpdateR\x06update\x12%\n" +
+	"\x03job\x18\x02 \x01(\v2\x13.drover.structs.JobR\x03job\x12.\n" +
+	"\x04eval\x18\x03 \x01(\v2\x1a.drover.structs.EvaluationR\x04eval\x12)\n" +
+	"\x10tracked_versions\x18\x04 \x01(\rR\x0ftrackedVersions\"\x92\x01\n" +
+	"\x11DeploymentPromote\x12#\n" +
+	"\rdeployment_id\x18\x01 \x01(\tR\fdeploymentId\x12\x10\n" +
+	"\x03all\x18\x02 \x01(\bR\x03all\x12\x16\n" +
+	"\x06groups\x18\x03 \x03(\tR\x06groups\x12.\n" +
+	"\x04eval\x18\x04 \x01(\v2\x1a.drover.structs.EvaluationR\x04eval\"\xc4\x02\n" +
+	"\x15DeploymentAllocHealth\x12#\n" +
+	"\rdeployment_id\x18\x01 \x01(\tR\fdeploymentId\x12\x1f\n" +
+	"\vhealthy_ids\x18\x02 \x03(\tR\n" +
+	"healthyIds\x12#\n" +
+	"\runhealthy_ids\x18\x03 \x03(\tR\funhealthyIds\x12>\n" +
+	"\x06update\x18\x04 \x01(\v2&.drover.structs.DeploymentStatusUpdateR\x06update\x12%\n" +
+	"\x03job\x18\x05 \x01(\v2\x13.drover.structs.JobR\x03job\x12.\n" +
+	"\x04eval\x18\x06 \x01(\v2\x1a.drover.structs.EvaluationR\x04eval\x12)\n" +
+	"\x10tracked_versions\x18\a \x01(\rR\x0ftrackedVersions\"u\n" +
+	"\fJobStability\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x15\n" +
+	"\x06job_id\x18\x02 \x01(\tR\x05jobId\x12\x18\n" +
+	"\aversion\x18\x03 \x01(\x04R\aversion\x12\x16\n" +
+	"\x06stable\x18\x04 \x01(\bR\x06stable\"\x90\x01\n" +
+	"\x15DeploymentListRequest\x12\x16\n" +
+	"\x06prefix\x18\x01 \x01(\tR\x06prefix\x12\x15\n" +
+	"\x06job_id\x18\x02 \x01(\tR\x05jobId\x12\x10\n" +
+	"\x03all\x18\x03 \x01(\bR\x03all\x126\n" +
+	"\aoptions\x18\x04 \x01(\v2\x1c.drover.structs.QueryOptionsR\aoptions\"\x85\x01\n" +
+	"\x16DeploymentListResponse\x12<\n" +
+	"\vdeployments\x18\x01 \x03(\v2\x1a.drover.structs.DeploymentR\vdeployments\x12-\n" +
+	"\x04meta\x18\x02 \x01(\v2\x19.drover.structs.QueryMetaR\x04meta\"x\n" +
+	"\x19DeploymentSpecificRequest\x12#\n" +
+	"\rdeployment_id\x18\x01 \x01(\tR\fdeploymentId\x126\n" +
+	"\aoptions\x18\x02 \x01(\v2\x1c.drover.structs.QueryOptionsR\aoptions\"\x85\x01\n" +
+	"\x18SingleDeploymentResponse\x12:\n" +
+	"\n" +
+	"deployment\x18\x01 \x01(\v2\x1a.drover.structs.DeploymentR\n" +
+	"deployment\x12-\n" +
+	"\x04meta\x18\x02 \x01(\v2\x19.drover.structs.QueryMetaR\x04meta\"i\n" +
+	"\x18DeploymentPromoteRequest\x12#\n" +
+	"\rdeployment_id\x18\x01 \x01(\tR\fdeploymentId\x12\x10\n" +
+	"\x03all\x18\x02 \x01(\bR\x03all\x12\x16\n" +
+	"\x06groups\x18\x03 \x03(\tR\x06groups\"<\n" +
+	"\x15DeploymentFailRequest\x12#\n" +
+	"\rdeployment_id\x18\x01 \x01(\tR\fdeploymentId\"S\n" +
+	"\x16DeploymentPauseRequest\x12#\n" +
+	"\rdeployment_id\x18\x01 \x01(\tR\fdeploymentId\x12\x14\n" +
+	"\x05pause\x18\x02 \x01(\bR\x05pause\"\x89\x01\n" +
+	"\x1cDeploymentAllocHealthRequest\x12#\n" +
+	"\rdeployment_id\x18\x01 \x01(\tR\fdeploymentId\x12\x1f\n" +
+	"\vhealthy_ids\x18\x02 \x03(\tR\n" +
+	"healthyIds\x12#\n" +
+	"\runhealthy_ids\x18\x03 \x03(\tR\funhealthyIds\"\xea\x01\n" +
+	"\x18DeploymentUpdateResponse\x12\x17\n" +
+	"\aeval_id\x18\x01 \x01(\tR\x06evalId\x126\n" +
+	"\x17deployment_modify_index\x18\x02 \x01(\x04R\x15deploymentModifyIndex\x125\n" +
+	"\x14reverted_job_version\x18\x03 \x01(\x04H\x00R\x12revertedJobVersion\x88\x01\x01\x12-\n" +
+	"\x04meta\x18\x04 \x01(\v2\x19.drover.structs.WriteMetaR\x04metaB\x17\n" +
+	"\x15_reverted_job_version\"\xbb\x01\n" +
+	"\x10JobRevertRequest\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x15\n" +
+	"\x06job_id\x18\x02 \x01(\tR\x05jobId\x12\x1f\n" +
+	"\vjob_version\x18\x03 \x01(\x04R\n" +
+	"jobVersion\x127\n" +
+	"\x15enforce_prior_version\x18\x04 \x01(\x04H\x00R\x13enforcePriorVersion\x88\x01\x01B\x18\n" +
+	"\x16_enforce_prior_version\"\x83\x01\n" +
+	"\x13JobStabilityRequest\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x15\n" +
+	"\x06job_id\x18\x02 \x01(\tR\x05jobId\x12\x1f\n" +
+	"\vjob_version\x18\x03 \x01(\x04R\n" +
+	"jobVersion\x12\x16\n" +
+	"\x06stable\x18\x04 \x01(\bR\x06stable\"o\n" +
+	"\x14JobStabilityResponse\x12(\n" +
+	"\x10job_modify_index\x18\x01 \x01(\x04R\x0ejobModifyIndex\x12-\n" +
+	"\x04meta\x18\x02 \x01(\v2\x19.drover.structs.WriteMetaR\x04meta2\x9e*\n" +
 	"\x06Drover\x12V\n" +
 	"\vRegisterJob\x12\".drover.structs.JobRegisterRequest\x1a#.drover.structs.JobRegisterResponse\x12\\\n" +
 	"\rDeregisterJob\x12$.drover.structs.JobDeregisterRequest\x1a%.drover.structs.JobDeregisterResponse\x12O\n" +
@@ -6661,7 +7831,15 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\x11ClientAllocSignal\x12\".drover.structs.AllocSignalRequest\x1a\x1f.drover.structs.GenericResponse\x12Y\n" +
 	"\x10ClientAllocStats\x12!.drover.structs.AllocStatsRequest\x1a\".drover.structs.AllocResourceUsage\x12N\n" +
 	"\x0fClientNodeStats\x12 .drover.structs.NodeStatsRequest\x1a\x19.drover.structs.HostStats\x12U\n" +
-	"\x0eStopAllocation\x12 .drover.structs.AllocStopRequest\x1a!.drover.structs.AllocStopResponseB$Z\"github.com/droverhq/drover/structsb\x06proto3"
+	"\x0eStopAllocation\x12 .drover.structs.AllocStopRequest\x1a!.drover.structs.AllocStopResponse\x12`\n" +
+	"\x0fListDeployments\x12%.drover.structs.DeploymentListRequest\x1a&.drover.structs.DeploymentListResponse\x12d\n" +
+	"\rGetDeployment\x12).drover.structs.DeploymentSpecificRequest\x1a(.drover.structs.SingleDeploymentResponse\x12g\n" +
+	"\x11PromoteDeployment\x12(.drover.structs.DeploymentPromoteRequest\x1a(.drover.structs.DeploymentUpdateResponse\x12a\n" +
+	"\x0eFailDeployment\x12%.drover.structs.DeploymentFailRequest\x1a(.drover.structs.DeploymentUpdateResponse\x12c\n" +
+	"\x0fPauseDeployment\x12&.drover.structs.DeploymentPauseRequest\x1a(.drover.structs.DeploymentUpdateResponse\x12h\n" +
+	"\x0eSetAllocHealth\x12,.drover.structs.DeploymentAllocHealthRequest\x1a(.drover.structs.DeploymentUpdateResponse\x12R\n" +
+	"\tRevertJob\x12 .drover.structs.JobRevertRequest\x1a#.drover.structs.JobRegisterResponse\x12\\\n" +
+	"\x0fSetJobStability\x12#.drover.structs.JobStabilityRequest\x1a$.drover.structs.JobStabilityResponseB$Z\"github.com/droverhq/drover/structsb\x06proto3"
 
 var (
 	file_structs_rpc_proto_rawDescOnce sync.Once
@@ -6675,172 +7853,190 @@ func file_structs_rpc_proto_rawDescGZIP() []byte {
 	return file_structs_rpc_proto_rawDescData
 }
 
-var file_structs_rpc_proto_msgTypes = make([]protoimpl.MessageInfo, 103)
+var file_structs_rpc_proto_msgTypes = make([]protoimpl.MessageInfo, 119)
 var file_structs_rpc_proto_goTypes = []any{
-	(*QueryOptions)(nil),               // 0: drover.structs.QueryOptions
-	(*QueryMeta)(nil),                  // 1: drover.structs.QueryMeta
-	(*WriteMeta)(nil),                  // 2: drover.structs.WriteMeta
-	(*JobRegisterRequest)(nil),         // 3: drover.structs.JobRegisterRequest
-	(*JobRegisterResponse)(nil),        // 4: drover.structs.JobRegisterResponse
-	(*JobDeregisterRequest)(nil),       // 5: drover.structs.JobDeregisterRequest
-	(*JobDeregisterResponse)(nil),      // 6: drover.structs.JobDeregisterResponse
-	(*JobSpecificRequest)(nil),         // 7: drover.structs.JobSpecificRequest
-	(*SingleJobResponse)(nil),          // 8: drover.structs.SingleJobResponse
-	(*JobListRequest)(nil),             // 9: drover.structs.JobListRequest
-	(*JobListResponse)(nil),            // 10: drover.structs.JobListResponse
-	(*AllocListRequest)(nil),           // 11: drover.structs.AllocListRequest
-	(*AllocListResponse)(nil),          // 12: drover.structs.AllocListResponse
-	(*NodeListRequest)(nil),            // 13: drover.structs.NodeListRequest
-	(*NodeListResponse)(nil),           // 14: drover.structs.NodeListResponse
-	(*EvalSpecificRequest)(nil),        // 15: drover.structs.EvalSpecificRequest
-	(*SingleEvalResponse)(nil),         // 16: drover.structs.SingleEvalResponse
-	(*NodeRegisterRequest)(nil),        // 17: drover.structs.NodeRegisterRequest
-	(*NodeHeartbeatRequest)(nil),       // 18: drover.structs.NodeHeartbeatRequest
-	(*NodeUpdateResponse)(nil),         // 19: drover.structs.NodeUpdateResponse
-	(*NodeAllocsRequest)(nil),          // 20: drover.structs.NodeAllocsRequest
-	(*NodeAllocsResponse)(nil),         // 21: drover.structs.NodeAllocsResponse
-	(*AllocUpdateRequest)(nil),         // 22: drover.structs.AllocUpdateRequest
-	(*GenericResponse)(nil),            // 23: drover.structs.GenericResponse
-	(*LogCommand)(nil),                 // 24: drover.structs.LogCommand
-	(*JobUpsert)(nil),                  // 25: drover.structs.JobUpsert
-	(*JobDelete)(nil),                  // 26: drover.structs.JobDelete
-	(*NodeUpsert)(nil),                 // 27: drover.structs.NodeUpsert
-	(*NodeStatusUpdate)(nil),           // 28: drover.structs.NodeStatusUpdate
-	(*EvalUpsert)(nil),                 // 29: drover.structs.EvalUpsert
-	(*PlanApply)(nil),                  // 30: drover.structs.PlanApply
-	(*AllocClientUpdate)(nil),          // 31: drover.structs.AllocClientUpdate
-	(*JobRef)(nil),                     // 32: drover.structs.JobRef
-	(*GCReap)(nil),                     // 33: drover.structs.GCReap
-	(*StateSnapshot)(nil),              // 34: drover.structs.StateSnapshot
-	(*ClusterMeta)(nil),                // 35: drover.structs.ClusterMeta
-	(*RaftMessage)(nil),                // 36: drover.structs.RaftMessage
-	(*Empty)(nil),                      // 37: drover.structs.Empty
-	(*ValidationProblems)(nil),         // 38: drover.structs.ValidationProblems
-	(*RaftPeer)(nil),                   // 39: drover.structs.RaftPeer
-	(*ServerInfoRequest)(nil),          // 40: drover.structs.ServerInfoRequest
-	(*ServerInfoResponse)(nil),         // 41: drover.structs.ServerInfoResponse
-	(*AddRaftPeerRequest)(nil),         // 42: drover.structs.AddRaftPeerRequest
-	(*RemoveRaftPeerRequest)(nil),      // 43: drover.structs.RemoveRaftPeerRequest
-	(*RaftConfigurationRequest)(nil),   // 44: drover.structs.RaftConfigurationRequest
-	(*RaftServer)(nil),                 // 45: drover.structs.RaftServer
-	(*RaftConfigurationResponse)(nil),  // 46: drover.structs.RaftConfigurationResponse
-	(*SnapshotChunk)(nil),              // 47: drover.structs.SnapshotChunk
-	(*SnapshotRef)(nil),                // 48: drover.structs.SnapshotRef
-	(*SnapshotHeader)(nil),             // 49: drover.structs.SnapshotHeader
-	(*SnapshotRecord)(nil),             // 50: drover.structs.SnapshotRecord
-	(*RestoreChunk)(nil),               // 51: drover.structs.RestoreChunk
-	(*StateRestore)(nil),               // 52: drover.structs.StateRestore
-	(*ErrorKind)(nil),                  // 53: drover.structs.ErrorKind
-	(*GarbageCollectRequest)(nil),      // 54: drover.structs.GarbageCollectRequest
-	(*GarbageCollectResponse)(nil),     // 55: drover.structs.GarbageCollectResponse
-	(*NodeDrainRequest)(nil),           // 56: drover.structs.NodeDrainRequest
-	(*NodeDrainResponse)(nil),          // 57: drover.structs.NodeDrainResponse
-	(*AllocTransitionUpdate)(nil),      // 58: drover.structs.AllocTransitionUpdate
-	(*NodeDrainUpdate)(nil),            // 59: drover.structs.NodeDrainUpdate
-	(*NodeEligibilityUpdate)(nil),      // 60: drover.structs.NodeEligibilityUpdate
-	(*NodeEligibilityRequest)(nil),     // 61: drover.structs.NodeEligibilityRequest
-	(*NodeEligibilityResponse)(nil),    // 62: drover.structs.NodeEligibilityResponse
-	(*SchedulerConfigSet)(nil),         // 63: drover.structs.SchedulerConfigSet
-	(*SchedulerConfigRequest)(nil),     // 64: drover.structs.SchedulerConfigRequest
-	(*SchedulerConfigResponse)(nil),    // 65: drover.structs.SchedulerConfigResponse
-	(*SchedulerSetConfigRequest)(nil),  // 66: drover.structs.SchedulerSetConfigRequest
-	(*SchedulerSetConfigResponse)(nil), // 67: drover.structs.SchedulerSetConfigResponse
-	(*JobVersionsResponse)(nil),        // 68: drover.structs.JobVersionsResponse
-	(*NodeDisconnectExpiry)(nil),       // 69: drover.structs.NodeDisconnectExpiry
-	(*ACLPolicyUpsert)(nil),            // 70: drover.structs.ACLPolicyUpsert
-	(*ACLPolicyDelete)(nil),            // 71: drover.structs.ACLPolicyDelete
-	(*ACLTokenUpsert)(nil),             // 72: drover.structs.ACLTokenUpsert
-	(*ACLTokenDelete)(nil),             // 73: drover.structs.ACLTokenDelete
-	(*ACLBootstrap)(nil),               // 74: drover.structs.ACLBootstrap
-	(*ServerSecretSet)(nil),            // 75: drover.structs.ServerSecretSet
-	(*ACLBootstrapRequest)(nil),        // 76: drover.structs.ACLBootstrapRequest
-	(*ACLTokenResponse)(nil),           // 77: drover.structs.ACLTokenResponse
-	(*ACLPolicyUpsertRequest)(nil),     // 78: drover.structs.ACLPolicyUpsertRequest
-	(*ACLPolicyDeleteRequest)(nil),     // 79: drover.structs.ACLPolicyDeleteRequest
-	(*ACLPolicyRequest)(nil),           // 80: drover.structs.ACLPolicyRequest
-	(*ACLPolicyResponse)(nil),          // 81: drover.structs.ACLPolicyResponse
-	(*ACLListRequest)(nil),             // 82: drover.structs.ACLListRequest
-	(*ACLPolicyListResponse)(nil),      // 83: drover.structs.ACLPolicyListResponse
-	(*ACLTokenUpsertRequest)(nil),      // 84: drover.structs.ACLTokenUpsertRequest
-	(*ACLTokenListResponse)(nil),       // 85: drover.structs.ACLTokenListResponse
-	(*ACLTokenDeleteRequest)(nil),      // 86: drover.structs.ACLTokenDeleteRequest
-	(*ACLTokenRequest)(nil),            // 87: drover.structs.ACLTokenRequest
-	(*NodeMetaUpdate)(nil),             // 88: drover.structs.NodeMetaUpdate
-	(*NodePurge)(nil),                  // 89: drover.structs.NodePurge
-	(*AutopilotConfiguration)(nil),     // 90: drover.structs.AutopilotConfiguration
-	(*AutopilotConfigSet)(nil),         // 91: drover.structs.AutopilotConfigSet
-	(*SummariesReconcile)(nil),         // 92: drover.structs.SummariesReconcile
-	(*JobEvaluateRequest)(nil),         // 93: drover.structs.JobEvaluateRequest
-	(*JobEvaluateResponse)(nil),        // 94: drover.structs.JobEvaluateResponse
-	(*NodeMetaRequest)(nil),            // 95: drover.structs.NodeMetaRequest
-	(*NodePurgeRequest)(nil),           // 96: drover.structs.NodePurgeRequest
-	(*TransferLeadershipRequest)(nil),  // 97: drover.structs.TransferLeadershipRequest
-	(*AutopilotSetConfigRequest)(nil),  // 98: drover.structs.AutopilotSetConfigRequest
-	(*AutopilotSetConfigResponse)(nil), // 99: drover.structs.AutopilotSetConfigResponse
-	nil,                                // 100: drover.structs.AllocTransitionUpdate.TransitionsEntry
-	nil,                                // 101: drover.structs.NodeMetaUpdate.SetEntry
-	nil,                                // 102: drover.structs.NodeMetaRequest.SetEntry
-	(*Job)(nil),                        // 103: drover.structs.Job
-	(*JobSummary)(nil),                 // 104: drover.structs.JobSummary
-	(*Allocation)(nil),                 // 105: drover.structs.Allocation
-	(*Node)(nil),                       // 106: drover.structs.Node
-	(*Evaluation)(nil),                 // 107: drover.structs.Evaluation
-	(*PlanResult)(nil),                 // 108: drover.structs.PlanResult
-	(*SchedulerConfiguration)(nil),     // 109: drover.structs.SchedulerConfiguration
-	(*ACLPolicy)(nil),                  // 110: drover.structs.ACLPolicy
-	(*ACLToken)(nil),                   // 111: drover.structs.ACLToken
-	(*DrainStrategy)(nil),              // 112: drover.structs.DrainStrategy
-	(*durationpb.Duration)(nil),        // 113: google.protobuf.Duration
-	(*DesiredTransition)(nil),          // 114: drover.structs.DesiredTransition
-	(*ClientConnectFrame)(nil),         // 115: drover.structs.ClientConnectFrame
-	(*NodeConnRequest)(nil),            // 116: drover.structs.NodeConnRequest
-	(*ClientAuthorizeRequest)(nil),     // 117: drover.structs.ClientAuthorizeRequest
-	(*FsListRequest)(nil),              // 118: drover.structs.FsListRequest
-	(*FsStatRequest)(nil),              // 119: drover.structs.FsStatRequest
-	(*FsStreamRequest)(nil),            // 120: drover.structs.FsStreamRequest
-	(*LogsRequest)(nil),                // 121: drover.structs.LogsRequest
-	(*ExecInput)(nil),                  // 122: drover.structs.ExecInput
-	(*AllocRestartRequest)(nil),        // 123: drover.structs.AllocRestartRequest
-	(*AllocSignalRequest)(nil),         // 124: drover.structs.AllocSignalRequest
-	(*AllocStatsRequest)(nil),          // 125: drover.structs.AllocStatsRequest
-	(*NodeStatsRequest)(nil),           // 126: drover.structs.NodeStatsRequest
-	(*AllocStopRequest)(nil),           // 127: drover.structs.AllocStopRequest
-	(*NodeConnResponse)(nil),           // 128: drover.structs.NodeConnResponse
-	(*ClientAuthorizeResponse)(nil),    // 129: drover.structs.ClientAuthorizeResponse
-	(*FsListResponse)(nil),             // 130: drover.structs.FsListResponse
-	(*FsStatResponse)(nil),             // 131: drover.structs.FsStatResponse
-	(*StreamFrame)(nil),                // 132: drover.structs.StreamFrame
-	(*ExecOutput)(nil),                 // 133: drover.structs.ExecOutput
-	(*AllocResourceUsage)(nil),         // 134: drover.structs.AllocResourceUsage
-	(*HostStats)(nil),                  // 135: drover.structs.HostStats
-	(*AllocStopResponse)(nil),          // 136: drover.structs.AllocStopResponse
+	(*QueryOptions)(nil),                 // 0: drover.structs.QueryOptions
+	(*QueryMeta)(nil),                    // 1: drover.structs.QueryMeta
+	(*WriteMeta)(nil),                    // 2: drover.structs.WriteMeta
+	(*JobRegisterRequest)(nil),           // 3: drover.structs.JobRegisterRequest
+	(*JobRegisterResponse)(nil),          // 4: drover.structs.JobRegisterResponse
+	(*JobDeregisterRequest)(nil),         // 5: drover.structs.JobDeregisterRequest
+	(*JobDeregisterResponse)(nil),        // 6: drover.structs.JobDeregisterResponse
+	(*JobSpecificRequest)(nil),           // 7: drover.structs.JobSpecificRequest
+	(*SingleJobResponse)(nil),            // 8: drover.structs.SingleJobResponse
+	(*JobListRequest)(nil),               // 9: drover.structs.JobListRequest
+	(*JobListResponse)(nil),              // 10: drover.structs.JobListResponse
+	(*AllocListRequest)(nil),             // 11: drover.structs.AllocListRequest
+	(*AllocListResponse)(nil),            // 12: drover.structs.AllocListResponse
+	(*NodeListRequest)(nil),              // 13: drover.structs.NodeListRequest
+	(*NodeListResponse)(nil),             // 14: drover.structs.NodeListResponse
+	(*EvalSpecificRequest)(nil),          // 15: drover.structs.EvalSpecificRequest
+	(*SingleEvalResponse)(nil),           // 16: drover.structs.SingleEvalResponse
+	(*NodeRegisterRequest)(nil),          // 17: drover.structs.NodeRegisterRequest
+	(*NodeHeartbeatRequest)(nil),         // 18: drover.structs.NodeHeartbeatRequest
+	(*NodeUpdateResponse)(nil),           // 19: drover.structs.NodeUpdateResponse
+	(*NodeAllocsRequest)(nil),            // 20: drover.structs.NodeAllocsRequest
+	(*NodeAllocsResponse)(nil),           // 21: drover.structs.NodeAllocsResponse
+	(*AllocUpdateRequest)(nil),           // 22: drover.structs.AllocUpdateRequest
+	(*GenericResponse)(nil),              // 23: drover.structs.GenericResponse
+	(*LogCommand)(nil),                   // 24: drover.structs.LogCommand
+	(*JobUpsert)(nil),                    // 25: drover.structs.JobUpsert
+	(*JobDelete)(nil),                    // 26: drover.structs.JobDelete
+	(*NodeUpsert)(nil),                   // 27: drover.structs.NodeUpsert
+	(*NodeStatusUpdate)(nil),             // 28: drover.structs.NodeStatusUpdate
+	(*EvalUpsert)(nil),                   // 29: drover.structs.EvalUpsert
+	(*PlanApply)(nil),                    // 30: drover.structs.PlanApply
+	(*AllocClientUpdate)(nil),            // 31: drover.structs.AllocClientUpdate
+	(*JobRef)(nil),                       // 32: drover.structs.JobRef
+	(*GCReap)(nil),                       // 33: drover.structs.GCReap
+	(*StateSnapshot)(nil),                // 34: drover.structs.StateSnapshot
+	(*ClusterMeta)(nil),                  // 35: drover.structs.ClusterMeta
+	(*RaftMessage)(nil),                  // 36: drover.structs.RaftMessage
+	(*Empty)(nil),                        // 37: drover.structs.Empty
+	(*ValidationProblems)(nil),           // 38: drover.structs.ValidationProblems
+	(*RaftPeer)(nil),                     // 39: drover.structs.RaftPeer
+	(*ServerInfoRequest)(nil),            // 40: drover.structs.ServerInfoRequest
+	(*ServerInfoResponse)(nil),           // 41: drover.structs.ServerInfoResponse
+	(*AddRaftPeerRequest)(nil),           // 42: drover.structs.AddRaftPeerRequest
+	(*RemoveRaftPeerRequest)(nil),        // 43: drover.structs.RemoveRaftPeerRequest
+	(*RaftConfigurationRequest)(nil),     // 44: drover.structs.RaftConfigurationRequest
+	(*RaftServer)(nil),                   // 45: drover.structs.RaftServer
+	(*RaftConfigurationResponse)(nil),    // 46: drover.structs.RaftConfigurationResponse
+	(*SnapshotChunk)(nil),                // 47: drover.structs.SnapshotChunk
+	(*SnapshotRef)(nil),                  // 48: drover.structs.SnapshotRef
+	(*SnapshotHeader)(nil),               // 49: drover.structs.SnapshotHeader
+	(*SnapshotRecord)(nil),               // 50: drover.structs.SnapshotRecord
+	(*RestoreChunk)(nil),                 // 51: drover.structs.RestoreChunk
+	(*StateRestore)(nil),                 // 52: drover.structs.StateRestore
+	(*ErrorKind)(nil),                    // 53: drover.structs.ErrorKind
+	(*GarbageCollectRequest)(nil),        // 54: drover.structs.GarbageCollectRequest
+	(*GarbageCollectResponse)(nil),       // 55: drover.structs.GarbageCollectResponse
+	(*NodeDrainRequest)(nil),             // 56: drover.structs.NodeDrainRequest
+	(*NodeDrainResponse)(nil),            // 57: drover.structs.NodeDrainResponse
+	(*AllocTransitionUpdate)(nil),        // 58: drover.structs.AllocTransitionUpdate
+	(*NodeDrainUpdate)(nil),              // 59: drover.structs.NodeDrainUpdate
+	(*NodeEligibilityUpdate)(nil),        // 60: drover.structs.NodeEligibilityUpdate
+	(*NodeEligibilityRequest)(nil),       // 61: drover.structs.NodeEligibilityRequest
+	(*NodeEligibilityResponse)(nil),      // 62: drover.structs.NodeEligibilityResponse
+	(*SchedulerConfigSet)(nil),           // 63: drover.structs.SchedulerConfigSet
+	(*SchedulerConfigRequest)(nil),       // 64: drover.structs.SchedulerConfigRequest
+	(*SchedulerConfigResponse)(nil),      // 65: drover.structs.SchedulerConfigResponse
+	(*SchedulerSetConfigRequest)(nil),    // 66: drover.structs.SchedulerSetConfigRequest
+	(*SchedulerSetConfigResponse)(nil),   // 67: drover.structs.SchedulerSetConfigResponse
+	(*JobVersionsResponse)(nil),          // 68: drover.structs.JobVersionsResponse
+	(*NodeDisconnectExpiry)(nil),         // 69: drover.structs.NodeDisconnectExpiry
+	(*ACLPolicyUpsert)(nil),              // 70: drover.structs.ACLPolicyUpsert
+	(*ACLPolicyDelete)(nil),              // 71: drover.structs.ACLPolicyDelete
+	(*ACLTokenUpsert)(nil),               // 72: drover.structs.ACLTokenUpsert
+	(*ACLTokenDelete)(nil),               // 73: drover.structs.ACLTokenDelete
+	(*ACLBootstrap)(nil),                 // 74: drover.structs.ACLBootstrap
+	(*ServerSecretSet)(nil),              // 75: drover.structs.ServerSecretSet
+	(*ACLBootstrapRequest)(nil),          // 76: drover.structs.ACLBootstrapRequest
+	(*ACLTokenResponse)(nil),             // 77: drover.structs.ACLTokenResponse
+	(*ACLPolicyUpsertRequest)(nil),       // 78: drover.structs.ACLPolicyUpsertRequest
+	(*ACLPolicyDeleteRequest)(nil),       // 79: drover.structs.ACLPolicyDeleteRequest
+	(*ACLPolicyRequest)(nil),             // 80: drover.structs.ACLPolicyRequest
+	(*ACLPolicyResponse)(nil),            // 81: drover.structs.ACLPolicyResponse
+	(*ACLListRequest)(nil),               // 82: drover.structs.ACLListRequest
+	(*ACLPolicyListResponse)(nil),        // 83: drover.structs.ACLPolicyListResponse
+	(*ACLTokenUpsertRequest)(nil),        // 84: drover.structs.ACLTokenUpsertRequest
+	(*ACLTokenListResponse)(nil),         // 85: drover.structs.ACLTokenListResponse
+	(*ACLTokenDeleteRequest)(nil),        // 86: drover.structs.ACLTokenDeleteRequest
+	(*ACLTokenRequest)(nil),              // 87: drover.structs.ACLTokenRequest
+	(*NodeMetaUpdate)(nil),               // 88: drover.structs.NodeMetaUpdate
+	(*NodePurge)(nil),                    // 89: drover.structs.NodePurge
+	(*AutopilotConfiguration)(nil),       // 90: drover.structs.AutopilotConfiguration
+	(*AutopilotConfigSet)(nil),           // 91: drover.structs.AutopilotConfigSet
+	(*SummariesReconcile)(nil),           // 92: drover.structs.SummariesReconcile
+	(*JobEvaluateRequest)(nil),           // 93: drover.structs.JobEvaluateRequest
+	(*JobEvaluateResponse)(nil),          // 94: drover.structs.JobEvaluateResponse
+	(*NodeMetaRequest)(nil),              // 95: drover.structs.NodeMetaRequest
+	(*NodePurgeRequest)(nil),             // 96: drover.structs.NodePurgeRequest
+	(*TransferLeadershipRequest)(nil),    // 97: drover.structs.TransferLeadershipRequest
+	(*AutopilotSetConfigRequest)(nil),    // 98: drover.structs.AutopilotSetConfigRequest
+	(*AutopilotSetConfigResponse)(nil),   // 99: drover.structs.AutopilotSetConfigResponse
+	(*DeploymentStatusCommand)(nil),      // 100: drover.structs.DeploymentStatusCommand
+	(*DeploymentPromote)(nil),            // 101: drover.structs.DeploymentPromote
+	(*DeploymentAllocHealth)(nil),        // 102: drover.structs.DeploymentAllocHealth
+	(*JobStability)(nil),                 // 103: drover.structs.JobStability
+	(*DeploymentListRequest)(nil),        // 104: drover.structs.DeploymentListRequest
+	(*DeploymentListResponse)(nil),       // 105: drover.structs.DeploymentListResponse
+	(*DeploymentSpecificRequest)(nil),    // 106: drover.structs.DeploymentSpecificRequest
+	(*SingleDeploymentResponse)(nil),     // 107: drover.structs.SingleDeploymentResponse
+	(*DeploymentPromoteRequest)(nil),     // 108: drover.structs.DeploymentPromoteRequest
+	(*DeploymentFailRequest)(nil),        // 109: drover.structs.DeploymentFailRequest
+	(*DeploymentPauseRequest)(nil),       // 110: drover.structs.DeploymentPauseRequest
+	(*DeploymentAllocHealthRequest)(nil), // 111: drover.structs.DeploymentAllocHealthRequest
+	(*DeploymentUpdateResponse)(nil),     // 112: drover.structs.DeploymentUpdateResponse
+	(*JobRevertRequest)(nil),             // 113: drover.structs.JobRevertRequest
+	(*JobStabilityRequest)(nil),          // 114: drover.structs.JobStabilityRequest
+	(*JobStabilityResponse)(nil),         // 115: drover.structs.JobStabilityResponse
+	nil,                                  // 116: drover.structs.AllocTransitionUpdate.TransitionsEntry
+	nil,                                  // 117: drover.structs.NodeMetaUpdate.SetEntry
+	nil,                                  // 118: drover.structs.NodeMetaRequest.SetEntry
+	(*Job)(nil),                          // 119: drover.structs.Job
+	(*JobSummary)(nil),                   // 120: drover.structs.JobSummary
+	(*Allocation)(nil),                   // 121: drover.structs.Allocation
+	(*Node)(nil),                         // 122: drover.structs.Node
+	(*Evaluation)(nil),                   // 123: drover.structs.Evaluation
+	(*PlanResult)(nil),                   // 124: drover.structs.PlanResult
+	(*SchedulerConfiguration)(nil),       // 125: drover.structs.SchedulerConfiguration
+	(*ACLPolicy)(nil),                    // 126: drover.structs.ACLPolicy
+	(*ACLToken)(nil),                     // 127: drover.structs.ACLToken
+	(*Deployment)(nil),                   // 128: drover.structs.Deployment
+	(*DrainStrategy)(nil),                // 129: drover.structs.DrainStrategy
+	(*durationpb.Duration)(nil),          // 130: google.protobuf.Duration
+	(*DeploymentStatusUpdate)(nil),       // 131: drover.structs.DeploymentStatusUpdate
+	(*DesiredTransition)(nil),            // 132: drover.structs.DesiredTransition
+	(*ClientConnectFrame)(nil),           // 133: drover.structs.ClientConnectFrame
+	(*NodeConnRequest)(nil),              // 134: drover.structs.NodeConnRequest
+	(*ClientAuthorizeRequest)(nil),       // 135: drover.structs.ClientAuthorizeRequest
+	(*FsListRequest)(nil),                // 136: drover.structs.FsListRequest
+	(*FsStatRequest)(nil),                // 137: drover.structs.FsStatRequest
+	(*FsStreamRequest)(nil),              // 138: drover.structs.FsStreamRequest
+	(*LogsRequest)(nil),                  // 139: drover.structs.LogsRequest
+	(*ExecInput)(nil),                    // 140: drover.structs.ExecInput
+	(*AllocRestartRequest)(nil),          // 141: drover.structs.AllocRestartRequest
+	(*AllocSignalRequest)(nil),           // 142: drover.structs.AllocSignalRequest
+	(*AllocStatsRequest)(nil),            // 143: drover.structs.AllocStatsRequest
+	(*NodeStatsRequest)(nil),             // 144: drover.structs.NodeStatsRequest
+	(*AllocStopRequest)(nil),             // 145: drover.structs.AllocStopRequest
+	(*NodeConnResponse)(nil),             // 146: drover.structs.NodeConnResponse
+	(*ClientAuthorizeResponse)(nil),      // 147: drover.structs.ClientAuthorizeResponse
+	(*FsListResponse)(nil),               // 148: drover.structs.FsListResponse
+	(*FsStatResponse)(nil),               // 149: drover.structs.FsStatResponse
+	(*StreamFrame)(nil),                  // 150: drover.structs.StreamFrame
+	(*ExecOutput)(nil),                   // 151: drover.structs.ExecOutput
+	(*AllocResourceUsage)(nil),           // 152: drover.structs.AllocResourceUsage
+	(*HostStats)(nil),                    // 153: drover.structs.HostStats
+	(*AllocStopResponse)(nil),            // 154: drover.structs.AllocStopResponse
 }
 var file_structs_rpc_proto_depIdxs = []int32{
-	103, // 0: drover.structs.JobRegisterRequest.job:type_name -> drover.structs.Job
+	119, // 0: drover.structs.JobRegisterRequest.job:type_name -> drover.structs.Job
 	2,   // 1: drover.structs.JobRegisterResponse.meta:type_name -> drover.structs.WriteMeta
 	2,   // 2: drover.structs.JobDeregisterResponse.meta:type_name -> drover.structs.WriteMeta
 	0,   // 3: drover.structs.JobSpecificRequest.options:type_name -> drover.structs.QueryOptions
-	103, // 4: drover.structs.SingleJobResponse.job:type_name -> drover.structs.Job
+	119, // 4: drover.structs.SingleJobResponse.job:type_name -> drover.structs.Job
 	1,   // 5: drover.structs.SingleJobResponse.meta:type_name -> drover.structs.QueryMeta
 	0,   // 6: drover.structs.JobListRequest.options:type_name -> drover.structs.QueryOptions
-	103, // 7: drover.structs.JobListResponse.jobs:type_name -> drover.structs.Job
+	119, // 7: drover.structs.JobListResponse.jobs:type_name -> drover.structs.Job
 	1,   // 8: drover.structs.JobListResponse.meta:type_name -> drover.structs.QueryMeta
-	104, // 9: drover.structs.JobListResponse.summaries:type_name -> drover.structs.JobSummary
+	120, // 9: drover.structs.JobListResponse.summaries:type_name -> drover.structs.JobSummary
 	0,   // 10: drover.structs.AllocListRequest.options:type_name -> drover.structs.QueryOptions
-	105, // 11: drover.structs.AllocListResponse.allocations:type_name -> drover.structs.Allocation
+	121, // 11: drover.structs.AllocListResponse.allocations:type_name -> drover.structs.Allocation
 	1,   // 12: drover.structs.AllocListResponse.meta:type_name -> drover.structs.QueryMeta
 	0,   // 13: drover.structs.NodeListRequest.options:type_name -> drover.structs.QueryOptions
-	106, // 14: drover.structs.NodeListResponse.nodes:type_name -> drover.structs.Node
+	122, // 14: drover.structs.NodeListResponse.nodes:type_name -> drover.structs.Node
 	1,   // 15: drover.structs.NodeListResponse.meta:type_name -> drover.structs.QueryMeta
 	0,   // 16: drover.structs.EvalSpecificRequest.options:type_name -> drover.structs.QueryOptions
-	107, // 17: drover.structs.SingleEvalResponse.eval:type_name -> drover.structs.Evaluation
+	123, // 17: drover.structs.SingleEvalResponse.eval:type_name -> drover.structs.Evaluation
 	1,   // 18: drover.structs.SingleEvalResponse.meta:type_name -> drover.structs.QueryMeta
-	106, // 19: drover.structs.NodeRegisterRequest.node:type_name -> drover.structs.Node
+	122, // 19: drover.structs.NodeRegisterRequest.node:type_name -> drover.structs.Node
 	2,   // 20: drover.structs.NodeUpdateResponse.meta:type_name -> drover.structs.WriteMeta
 	0,   // 21: drover.structs.NodeAllocsRequest.options:type_name -> drover.structs.QueryOptions
-	105, // 22: drover.structs.NodeAllocsResponse.allocations:type_name -> drover.structs.Allocation
+	121, // 22: drover.structs.NodeAllocsResponse.allocations:type_name -> drover.structs.Allocation
 	1,   // 23: drover.structs.NodeAllocsResponse.meta:type_name -> drover.structs.QueryMeta
-	105, // 24: drover.structs.AllocUpdateRequest.allocations:type_name -> drover.structs.Allocation
+	121, // 24: drover.structs.AllocUpdateRequest.allocations:type_name -> drover.structs.Allocation
 	2,   // 25: drover.structs.GenericResponse.meta:type_name -> drover.structs.WriteMeta
 	25,  // 26: drover.structs.LogCommand.job_upsert:type_name -> drover.structs.JobUpsert
 	26,  // 27: drover.structs.LogCommand.job_delete:type_name -> drover.structs.JobDelete
@@ -6866,193 +8062,229 @@ var file_structs_rpc_proto_depIdxs = []int32{
 	89,  // 47: drover.structs.LogCommand.node_purge:type_name -> drover.structs.NodePurge
 	91,  // 48: drover.structs.LogCommand.autopilot_config_set:type_name -> drover.structs.AutopilotConfigSet
 	92,  // 49: drover.structs.LogCommand.summaries_reconcile:type_name -> drover.structs.SummariesReconcile
-	103, // 50: drover.structs.JobUpsert.job:type_name -> drover.structs.Job
-	107, // 51: drover.structs.JobUpsert.eval:type_name -> drover.structs.Evaluation
-	107, // 52: drover.structs.JobDelete.eval:type_name -> drover.structs.Evaluation
-	106, // 53: drover.structs.NodeUpsert.node:type_name -> drover.structs.Node
-	107, // 54: drover.structs.NodeUpsert.evals:type_name -> drover.structs.Evaluation
-	107, // 55: drover.structs.NodeStatusUpdate.evals:type_name -> drover.structs.Evaluation
-	107, // 56: drover.structs.EvalUpsert.evals:type_name -> drover.structs.Evaluation
-	108, // 57: drover.structs.PlanApply.result:type_name -> drover.structs.PlanResult
-	107, // 58: drover.structs.PlanApply.eval:type_name -> drover.structs.Evaluation
-	107, // 59: drover.structs.PlanApply.new_evals:type_name -> drover.structs.Evaluation
-	103, // 60: drover.structs.PlanApply.job:type_name -> drover.structs.Job
-	105, // 61: drover.structs.AllocClientUpdate.allocations:type_name -> drover.structs.Allocation
-	107, // 62: drover.structs.AllocClientUpdate.evals:type_name -> drover.structs.Evaluation
-	32,  // 63: drover.structs.GCReap.jobs:type_name -> drover.structs.JobRef
-	103, // 64: drover.structs.StateSnapshot.jobs:type_name -> drover.structs.Job
-	106, // 65: drover.structs.StateSnapshot.nodes:type_name -> drover.structs.Node
-	105, // 66: drover.structs.StateSnapshot.allocations:type_name -> drover.structs.Allocation
-	107, // 67: drover.structs.StateSnapshot.evals:type_name -> drover.structs.Evaluation
-	103, // 68: drover.structs.StateSnapshot.job_versions:type_name -> drover.structs.Job
-	109, // 69: drover.structs.StateSnapshot.scheduler_config:type_name -> drover.structs.SchedulerConfiguration
-	110, // 70: drover.structs.StateSnapshot.acl_policies:type_name -> drover.structs.ACLPolicy
-	111, // 71: drover.structs.StateSnapshot.acl_tokens:type_name -> drover.structs.ACLToken
-	35,  // 72: drover.structs.StateSnapshot.cluster_meta:type_name -> drover.structs.ClusterMeta
-	90,  // 73: drover.structs.ClusterMeta.autopilot:type_name -> drover.structs.AutopilotConfiguration
-	39,  // 74: drover.structs.ServerInfoRequest.self:type_name -> drover.structs.RaftPeer
-	39,  // 75: drover.structs.ServerInfoResponse.self:type_name -> drover.structs.RaftPeer
-	39,  // 76: drover.structs.ServerInfoResponse.peers:type_name -> drover.structs.RaftPeer
-	39,  // 77: drover.structs.AddRaftPeerRequest.peer:type_name -> drover.structs.RaftPeer
-	0,   // 78: drover.structs.RaftConfigurationRequest.options:type_name -> drover.structs.QueryOptions
-	39,  // 79: drover.structs.RaftServer.peer:type_name -> drover.structs.RaftPeer
-	45,  // 80: drover.structs.RaftConfigurationResponse.servers:type_name -> drover.structs.RaftServer
-	39,  // 81: drover.structs.SnapshotHeader.peers:type_name -> drover.structs.RaftPeer
-	50,  // 82: drover.structs.StateRestore.records:type_name -> drover.structs.SnapshotRecord
-	112, // 83: drover.structs.NodeDrainRequest.drain_strategy:type_name -> drover.structs.DrainStrategy
-	2,   // 84: drover.structs.NodeDrainResponse.meta:type_name -> drover.structs.WriteMeta
-	100, // 85: drover.structs.AllocTransitionUpdate.transitions:type_name -> drover.structs.AllocTransitionUpdate.TransitionsEntry
-	107, // 86: drover.structs.AllocTransitionUpdate.evals:type_name -> drover.structs.Evaluation
-	112, // 87: drover.structs.NodeDrainUpdate.drain_strategy:type_name -> drover.structs.DrainStrategy
-	107, // 88: drover.structs.NodeDrainUpdate.evals:type_name -> drover.structs.Evaluation
-	107, // 89: drover.structs.NodeEligibilityUpdate.evals:type_name -> drover.structs.Evaluation
-	2,   // 90: drover.structs.NodeEligibilityResponse.meta:type_name -> drover.structs.WriteMeta
-	109, // 91: drover.structs.SchedulerConfigSet.config:type_name -> drover.structs.SchedulerConfiguration
-	0,   // 92: drover.structs.SchedulerConfigRequest.options:type_name -> drover.structs.QueryOptions
-	109, // 93: drover.structs.SchedulerConfigResponse.config:type_name -> drover.structs.SchedulerConfiguration
-	1,   // 94: drover.structs.SchedulerConfigResponse.meta:type_name -> drover.structs.QueryMeta
-	109, // 95: drover.structs.SchedulerSetConfigRequest.config:type_name -> drover.structs.SchedulerConfiguration
-	2,   // 96: drover.structs.SchedulerSetConfigResponse.meta:type_name -> drover.structs.WriteMeta
-	103, // 97: drover.structs.JobVersionsResponse.versions:type_name -> drover.structs.Job
-	1,   // 98: drover.structs.JobVersionsResponse.meta:type_name -> drover.structs.QueryMeta
-	107, // 99: drover.structs.NodeDisconnectExpiry.evals:type_name -> drover.structs.Evaluation
-	110, // 100: drover.structs.ACLPolicyUpsert.policies:type_name -> drover.structs.ACLPolicy
-	111, // 101: drover.structs.ACLTokenUpsert.tokens:type_name -> drover.structs.ACLToken
-	111, // 102: drover.structs.ACLBootstrap.token:type_name -> drover.structs.ACLToken
-	111, // 103: drover.structs.ACLTokenResponse.token:type_name -> drover.structs.ACLToken
-	1,   // 104: drover.structs.ACLTokenResponse.meta:type_name -> drover.structs.QueryMeta
-	110, // 105: drover.structs.ACLPolicyUpsertRequest.policies:type_name -> drover.structs.ACLPolicy
-	0,   // 106: drover.structs.ACLPolicyRequest.options:type_name -> drover.structs.QueryOptions
-	110, // 107: drover.structs.ACLPolicyResponse.policy:type_name -> drover.structs.ACLPolicy
-	1,   // 108: drover.structs.ACLPolicyResponse.meta:type_name -> drover.structs.QueryMeta
-	0,   // 109: drover.structs.ACLListRequest.options:type_name -> drover.structs.QueryOptions
-	110, // 110: drover.structs.ACLPolicyListResponse.policies:type_name -> drover.structs.ACLPolicy
-	1,   // 111: drover.structs.ACLPolicyListResponse.meta:type_name -> drover.structs.QueryMeta
-	111, // 112: drover.structs.ACLTokenUpsertRequest.tokens:type_name -> drover.structs.ACLToken
-	111, // 113: drover.structs.ACLTokenListResponse.tokens:type_name -> drover.structs.ACLToken
-	1,   // 114: drover.structs.ACLTokenListResponse.meta:type_name -> drover.structs.QueryMeta
-	0,   // 115: drover.structs.ACLTokenRequest.options:type_name -> drover.structs.QueryOptions
-	101, // 116: drover.structs.NodeMetaUpdate.set:type_name -> drover.structs.NodeMetaUpdate.SetEntry
-	107, // 117: drover.structs.NodeMetaUpdate.evals:type_name -> drover.structs.Evaluation
-	107, // 118: drover.structs.NodePurge.evals:type_name -> drover.structs.Evaluation
-	113, // 119: drover.structs.AutopilotConfiguration.last_contact_threshold:type_name -> google.protobuf.Duration
-	113, // 120: drover.structs.AutopilotConfiguration.server_stabilization_time:type_name -> google.protobuf.Duration
-	113, // 121: drover.structs.AutopilotConfiguration.dead_server_threshold:type_name -> google.protobuf.Duration
-	90,  // 122: drover.structs.AutopilotConfigSet.config:type_name -> drover.structs.AutopilotConfiguration
-	2,   // 123: drover.structs.JobEvaluateResponse.meta:type_name -> drover.structs.WriteMeta
-	102, // 124: drover.structs.NodeMetaRequest.set:type_name -> drover.structs.NodeMetaRequest.SetEntry
-	90,  // 125: drover.structs.AutopilotSetConfigRequest.config:type_name -> drover.structs.AutopilotConfiguration
-	2,   // 126: drover.structs.AutopilotSetConfigResponse.meta:type_name -> drover.structs.WriteMeta
-	114, // 127: drover.structs.AllocTransitionUpdate.TransitionsEntry.value:type_name -> drover.structs.DesiredTransition
-	3,   // 128: drover.structs.Drover.RegisterJob:input_type -> drover.structs.JobRegisterRequest
-	5,   // 129: drover.structs.Drover.DeregisterJob:input_type -> drover.structs.JobDeregisterRequest
-	7,   // 130: drover.structs.Drover.GetJob:input_type -> drover.structs.JobSpecificRequest
-	9,   // 131: drover.structs.Drover.ListJobs:input_type -> drover.structs.JobListRequest
-	11,  // 132: drover.structs.Drover.ListAllocations:input_type -> drover.structs.AllocListRequest
-	13,  // 133: drover.structs.Drover.ListNodes:input_type -> drover.structs.NodeListRequest
-	15,  // 134: drover.structs.Drover.GetEvaluation:input_type -> drover.structs.EvalSpecificRequest
-	17,  // 135: drover.structs.Drover.RegisterNode:input_type -> drover.structs.NodeRegisterRequest
-	18,  // 136: drover.structs.Drover.Heartbeat:input_type -> drover.structs.NodeHeartbeatRequest
-	20,  // 137: drover.structs.Drover.GetNodeAllocations:input_type -> drover.structs.NodeAllocsRequest
-	22,  // 138: drover.structs.Drover.UpdateAllocations:input_type -> drover.structs.AllocUpdateRequest
-	36,  // 139: drover.structs.Drover.Raft:input_type -> drover.structs.RaftMessage
-	47,  // 140: drover.structs.Drover.InstallSnapshot:input_type -> drover.structs.SnapshotChunk
-	40,  // 141: drover.structs.Drover.ServerInfo:input_type -> drover.structs.ServerInfoRequest
-	42,  // 142: drover.structs.Drover.AddRaftPeer:input_type -> drover.structs.AddRaftPeerRequest
-	43,  // 143: drover.structs.Drover.RemoveRaftPeer:input_type -> drover.structs.RemoveRaftPeerRequest
-	44,  // 144: drover.structs.Drover.RaftConfiguration:input_type -> drover.structs.RaftConfigurationRequest
-	51,  // 145: drover.structs.Drover.Restore:input_type -> drover.structs.RestoreChunk
-	54,  // 146: drover.structs.Drover.GarbageCollect:input_type -> drover.structs.GarbageCollectRequest
-	56,  // 147: drover.structs.Drover.UpdateNodeDrain:input_type -> drover.structs.NodeDrainRequest
-	61,  // 148: drover.structs.Drover.UpdateNodeEligibility:input_type -> drover.structs.NodeEligibilityRequest
-	64,  // 149: drover.structs.Drover.GetSchedulerConfiguration:input_type -> drover.structs.SchedulerConfigRequest
-	66,  // 150: drover.structs.Drover.SetSchedulerConfiguration:input_type -> drover.structs.SchedulerSetConfigRequest
-	7,   // 151: drover.structs.Drover.GetJobVersions:input_type -> drover.structs.JobSpecificRequest
-	76,  // 152: drover.structs.Drover.ACLBootstrap:input_type -> drover.structs.ACLBootstrapRequest
-	78,  // 153: drover.structs.Drover.UpsertACLPolicies:input_type -> drover.structs.ACLPolicyUpsertRequest
-	79,  // 154: drover.structs.Drover.DeleteACLPolicies:input_type -> drover.structs.ACLPolicyDeleteRequest
-	80,  // 155: drover.structs.Drover.GetACLPolicy:input_type -> drover.structs.ACLPolicyRequest
-	82,  // 156: drover.structs.Drover.ListACLPolicies:input_type -> drover.structs.ACLListRequest
-	84,  // 157: drover.structs.Drover.UpsertACLTokens:input_type -> drover.structs.ACLTokenUpsertRequest
-	86,  // 158: drover.structs.Drover.DeleteACLTokens:input_type -> drover.structs.ACLTokenDeleteRequest
-	87,  // 159: drover.structs.Drover.GetACLToken:input_type -> drover.structs.ACLTokenRequest
-	82,  // 160: drover.structs.Drover.ListACLTokens:input_type -> drover.structs.ACLListRequest
-	93,  // 161: drover.structs.Drover.EvaluateJob:input_type -> drover.structs.JobEvaluateRequest
-	95,  // 162: drover.structs.Drover.UpdateNodeMeta:input_type -> drover.structs.NodeMetaRequest
-	96,  // 163: drover.structs.Drover.PurgeNode:input_type -> drover.structs.NodePurgeRequest
-	97,  // 164: drover.structs.Drover.TransferLeadership:input_type -> drover.structs.TransferLeadershipRequest
-	98,  // 165: drover.structs.Drover.SetAutopilotConfiguration:input_type -> drover.structs.AutopilotSetConfigRequest
-	37,  // 166: drover.structs.Drover.ReconcileJobSummaries:input_type -> drover.structs.Empty
-	115, // 167: drover.structs.Drover.ClientConnect:input_type -> drover.structs.ClientConnectFrame
-	116, // 168: drover.structs.Drover.NodeConnHolder:input_type -> drover.structs.NodeConnRequest
-	117, // 169: drover.structs.Drover.ClientAuthorize:input_type -> drover.structs.ClientAuthorizeRequest
-	118, // 170: drover.structs.Drover.ClientFsList:input_type -> drover.structs.FsListRequest
-	119, // 171: drover.structs.Drover.ClientFsStat:input_type -> drover.structs.FsStatRequest
-	120, // 172: drover.structs.Drover.ClientFsStream:input_type -> drover.structs.FsStreamRequest
-	121, // 173: drover.structs.Drover.ClientLogs:input_type -> drover.structs.LogsRequest
-	122, // 174: drover.structs.Drover.ClientExec:input_type -> drover.structs.ExecInput
-	123, // 175: drover.structs.Drover.ClientAllocRestart:input_type -> drover.structs.AllocRestartRequest
-	124, // 176: drover.structs.Drover.ClientAllocSignal:input_type -> drover.structs.AllocSignalRequest
-	125, // 177: drover.structs.Drover.ClientAllocStats:input_type -> drover.structs.AllocStatsRequest
-	126, // 178: drover.structs.Drover.ClientNodeStats:input_type -> drover.structs.NodeStatsRequest
-	127, // 179: drover.structs.Drover.StopAllocation:input_type -> drover.structs.AllocStopRequest
-	4,   // 180: drover.structs.Drover.RegisterJob:output_type -> drover.structs.JobRegisterResponse
-	6,   // 181: drover.structs.Drover.DeregisterJob:output_type -> drover.structs.JobDeregisterResponse
-	8,   // 182: drover.structs.Drover.GetJob:output_type -> drover.structs.SingleJobResponse
-	10,  // 183: drover.structs.Drover.ListJobs:output_type -> drover.structs.JobListResponse
-	12,  // 184: drover.structs.Drover.ListAllocations:output_type -> drover.structs.AllocListResponse
-	14,  // 185: drover.structs.Drover.ListNodes:output_type -> drover.structs.NodeListResponse
-	16,  // 186: drover.structs.Drover.GetEvaluation:output_type -> drover.structs.SingleEvalResponse
-	19,  // 187: drover.structs.Drover.RegisterNode:output_type -> drover.structs.NodeUpdateResponse
-	19,  // 188: drover.structs.Drover.Heartbeat:output_type -> drover.structs.NodeUpdateResponse
-	21,  // 189: drover.structs.Drover.GetNodeAllocations:output_type -> drover.structs.NodeAllocsResponse
-	23,  // 190: drover.structs.Drover.UpdateAllocations:output_type -> drover.structs.GenericResponse
-	37,  // 191: drover.structs.Drover.Raft:output_type -> drover.structs.Empty
-	37,  // 192: drover.structs.Drover.InstallSnapshot:output_type -> drover.structs.Empty
-	41,  // 193: drover.structs.Drover.ServerInfo:output_type -> drover.structs.ServerInfoResponse
-	23,  // 194: drover.structs.Drover.AddRaftPeer:output_type -> drover.structs.GenericResponse
-	23,  // 195: drover.structs.Drover.RemoveRaftPeer:output_type -> drover.structs.GenericResponse
-	46,  // 196: drover.structs.Drover.RaftConfiguration:output_type -> drover.structs.RaftConfigurationResponse
-	23,  // 197: drover.structs.Drover.Restore:output_type -> drover.structs.GenericResponse
-	55,  // 198: drover.structs.Drover.GarbageCollect:output_type -> drover.structs.GarbageCollectResponse
-	57,  // 199: drover.structs.Drover.UpdateNodeDrain:output_type -> drover.structs.NodeDrainResponse
-	62,  // 200: drover.structs.Drover.UpdateNodeEligibility:output_type -> drover.structs.NodeEligibilityResponse
-	65,  // 201: drover.structs.Drover.GetSchedulerConfiguration:output_type -> drover.structs.SchedulerConfigResponse
-	67,  // 202: drover.structs.Drover.SetSchedulerConfiguration:output_type -> drover.structs.SchedulerSetConfigResponse
-	68,  // 203: drover.structs.Drover.GetJobVersions:output_type -> drover.structs.JobVersionsResponse
-	77,  // 204: drover.structs.Drover.ACLBootstrap:output_type -> drover.structs.ACLTokenResponse
-	23,  // 205: drover.structs.Drover.UpsertACLPolicies:output_type -> drover.structs.GenericResponse
-	23,  // 206: drover.structs.Drover.DeleteACLPolicies:output_type -> drover.structs.GenericResponse
-	81,  // 207: drover.structs.Drover.GetACLPolicy:output_type -> drover.structs.ACLPolicyResponse
-	83,  // 208: drover.structs.Drover.ListACLPolicies:output_type -> drover.structs.ACLPolicyListResponse
-	85,  // 209: drover.structs.Drover.UpsertACLTokens:output_type -> drover.structs.ACLTokenListResponse
-	23,  // 210: drover.structs.Drover.DeleteACLTokens:output_type -> drover.structs.GenericResponse
-	77,  // 211: drover.structs.Drover.GetACLToken:output_type -> drover.structs.ACLTokenResponse
-	85,  // 212: drover.structs.Drover.ListACLTokens:output_type -> drover.structs.ACLTokenListResponse
-	94,  // 213: drover.structs.Drover.EvaluateJob:output_type -> drover.structs.JobEvaluateResponse
-	23,  // 214: drover.structs.Drover.UpdateNodeMeta:output_type -> drover.structs.GenericResponse
-	62,  // 215: drover.structs.Drover.PurgeNode:output_type -> drover.structs.NodeEligibilityResponse
-	23,  // 216: drover.structs.Drover.TransferLeadership:output_type -> drover.structs.GenericResponse
-	99,  // 217: drover.structs.Drover.SetAutopilotConfiguration:output_type -> drover.structs.AutopilotSetConfigResponse
-	23,  // 218: drover.structs.Drover.ReconcileJobSummaries:output_type -> drover.structs.GenericResponse
-	115, // 219: drover.structs.Drover.ClientConnect:output_type -> drover.structs.ClientConnectFrame
-	128, // 220: drover.structs.Drover.NodeConnHolder:output_type -> drover.structs.NodeConnResponse
-	129, // 221: drover.structs.Drover.ClientAuthorize:output_type -> drover.structs.ClientAuthorizeResponse
-	130, // 222: drover.structs.Drover.ClientFsList:output_type -> drover.structs.FsListResponse
-	131, // 223: drover.structs.Drover.ClientFsStat:output_type -> drover.structs.FsStatResponse
-	132, // 224: drover.structs.Drover.ClientFsStream:output_type -> drover.structs.StreamFrame
-	132, // 225: drover.structs.Drover.ClientLogs:output_type -> drover.structs.StreamFrame
-	133, // 226: drover.structs.Drover.ClientExec:output_type -> drover.structs.ExecOutput
-	23,  // 227: drover.structs.Drover.ClientAllocRestart:output_type -> drover.structs.GenericResponse
-	23,  // 228: drover.structs.Drover.ClientAllocSignal:output_type -> drover.structs.GenericResponse
-	134, // 229: drover.structs.Drover.ClientAllocStats:output_type -> drover.structs.AllocResourceUsage
-	135, // 230: drover.structs.Drover.ClientNodeStats:output_type -> drover.structs.HostStats
-	136, // 231: drover.structs.Drover.StopAllocation:output_type -> drover.structs.AllocStopResponse
-	180, // [180:232] is the sub-list for method output_type
-	128, // [128:180] is the sub-list for method input_type
-	128, // [128:128] is the sub-list for extension type_name
-	128, // [128:128] is the sub-list for extension extendee
-	0,   // [0:128] is the sub-list for field type_name
+	100, // 50: drover.structs.LogCommand.deployment_status:type_name -> drover.structs.DeploymentStatusCommand
+	101, // 51: drover.structs.LogCommand.deployment_promote:type_name -> drover.structs.DeploymentPromote
+	102, // 52: drover.structs.LogCommand.deployment_alloc_health:type_name -> drover.structs.DeploymentAllocHealth
+	103, // 53: drover.structs.LogCommand.job_stability:type_name -> drover.structs.JobStability
+	119, // 54: drover.structs.JobUpsert.job:type_name -> drover.structs.Job
+	123, // 55: drover.structs.JobUpsert.eval:type_name -> drover.structs.Evaluation
+	123, // 56: drover.structs.JobDelete.eval:type_name -> drover.structs.Evaluation
+	122, // 57: drover.structs.NodeUpsert.node:type_name -> drover.structs.Node
+	123, // 58: drover.structs.NodeUpsert.evals:type_name -> drover.structs.Evaluation
+	123, // 59: drover.structs.NodeStatusUpdate.evals:type_name -> drover.structs.Evaluation
+	123, // 60: drover.structs.EvalUpsert.evals:type_name -> drover.structs.Evaluation
+	124, // 61: drover.structs.PlanApply.result:type_name -> drover.structs.PlanResult
+	123, // 62: drover.structs.PlanApply.eval:type_name -> drover.structs.Evaluation
+	123, // 63: drover.structs.PlanApply.new_evals:type_name -> drover.structs.Evaluation
+	119, // 64: drover.structs.PlanApply.job:type_name -> drover.structs.Job
+	121, // 65: drover.structs.AllocClientUpdate.allocations:type_name -> drover.structs.Allocation
+	123, // 66: drover.structs.AllocClientUpdate.evals:type_name -> drover.structs.Evaluation
+	32,  // 67: drover.structs.GCReap.jobs:type_name -> drover.structs.JobRef
+	119, // 68: drover.structs.StateSnapshot.jobs:type_name -> drover.structs.Job
+	122, // 69: drover.structs.StateSnapshot.nodes:type_name -> drover.structs.Node
+	121, // 70: drover.structs.StateSnapshot.allocations:type_name -> drover.structs.Allocation
+	123, // 71: drover.structs.StateSnapshot.evals:type_name -> drover.structs.Evaluation
+	119, // 72: drover.structs.StateSnapshot.job_versions:type_name -> drover.structs.Job
+	125, // 73: drover.structs.StateSnapshot.scheduler_config:type_name -> drover.structs.SchedulerConfiguration
+	126, // 74: drover.structs.StateSnapshot.acl_policies:type_name -> drover.structs.ACLPolicy
+	127, // 75: drover.structs.StateSnapshot.acl_tokens:type_name -> drover.structs.ACLToken
+	35,  // 76: drover.structs.StateSnapshot.cluster_meta:type_name -> drover.structs.ClusterMeta
+	128, // 77: drover.structs.StateSnapshot.deployments:type_name -> drover.structs.Deployment
+	90,  // 78: drover.structs.ClusterMeta.autopilot:type_name -> drover.structs.AutopilotConfiguration
+	39,  // 79: drover.structs.ServerInfoRequest.self:type_name -> drover.structs.RaftPeer
+	39,  // 80: drover.structs.ServerInfoResponse.self:type_name -> drover.structs.RaftPeer
+	39,  // 81: drover.structs.ServerInfoResponse.peers:type_name -> drover.structs.RaftPeer
+	39,  // 82: drover.structs.AddRaftPeerRequest.peer:type_name -> drover.structs.RaftPeer
+	0,   // 83: drover.structs.RaftConfigurationRequest.options:type_name -> drover.structs.QueryOptions
+	39,  // 84: drover.structs.RaftServer.peer:type_name -> drover.structs.RaftPeer
+	45,  // 85: drover.structs.RaftConfigurationResponse.servers:type_name -> drover.structs.RaftServer
+	39,  // 86: drover.structs.SnapshotHeader.peers:type_name -> drover.structs.RaftPeer
+	50,  // 87: drover.structs.StateRestore.records:type_name -> drover.structs.SnapshotRecord
+	129, // 88: drover.structs.NodeDrainRequest.drain_strategy:type_name -> drover.structs.DrainStrategy
+	2,   // 89: drover.structs.NodeDrainResponse.meta:type_name -> drover.structs.WriteMeta
+	116, // 90: drover.structs.AllocTransitionUpdate.transitions:type_name -> drover.structs.AllocTransitionUpdate.TransitionsEntry
+	123, // 91: drover.structs.AllocTransitionUpdate.evals:type_name -> drover.structs.Evaluation
+	129, // 92: drover.structs.NodeDrainUpdate.drain_strategy:type_name -> drover.structs.DrainStrategy
+	123, // 93: drover.structs.NodeDrainUpdate.evals:type_name -> drover.structs.Evaluation
+	123, // 94: drover.structs.NodeEligibilityUpdate.evals:type_name -> drover.structs.Evaluation
+	2,   // 95: drover.structs.NodeEligibilityResponse.meta:type_name -> drover.structs.WriteMeta
+	125, // 96: drover.structs.SchedulerConfigSet.config:type_name -> drover.structs.SchedulerConfiguration
+	0,   // 97: drover.structs.SchedulerConfigRequest.options:type_name -> drover.structs.QueryOptions
+	125, // 98: drover.structs.SchedulerConfigResponse.config:type_name -> drover.structs.SchedulerConfiguration
+	1,   // 99: drover.structs.SchedulerConfigResponse.meta:type_name -> drover.structs.QueryMeta
+	125, // 100: drover.structs.SchedulerSetConfigRequest.config:type_name -> drover.structs.SchedulerConfiguration
+	2,   // 101: drover.structs.SchedulerSetConfigResponse.meta:type_name -> drover.structs.WriteMeta
+	119, // 102: drover.structs.JobVersionsResponse.versions:type_name -> drover.structs.Job
+	1,   // 103: drover.structs.JobVersionsResponse.meta:type_name -> drover.structs.QueryMeta
+	123, // 104: drover.structs.NodeDisconnectExpiry.evals:type_name -> drover.structs.Evaluation
+	126, // 105: drover.structs.ACLPolicyUpsert.policies:type_name -> drover.structs.ACLPolicy
+	127, // 106: drover.structs.ACLTokenUpsert.tokens:type_name -> drover.structs.ACLToken
+	127, // 107: drover.structs.ACLBootstrap.token:type_name -> drover.structs.ACLToken
+	127, // 108: drover.structs.ACLTokenResponse.token:type_name -> drover.structs.ACLToken
+	1,   // 109: drover.structs.ACLTokenResponse.meta:type_name -> drover.structs.QueryMeta
+	126, // 110: drover.structs.ACLPolicyUpsertRequest.policies:type_name -> drover.structs.ACLPolicy
+	0,   // 111: drover.structs.ACLPolicyRequest.options:type_name -> drover.structs.QueryOptions
+	126, // 112: drover.structs.ACLPolicyResponse.policy:type_name -> drover.structs.ACLPolicy
+	1,   // 113: drover.structs.ACLPolicyResponse.meta:type_name -> drover.structs.QueryMeta
+	0,   // 114: drover.structs.ACLListRequest.options:type_name -> drover.structs.QueryOptions
+	126, // 115: drover.structs.ACLPolicyListResponse.policies:type_name -> drover.structs.ACLPolicy
+	1,   // 116: drover.structs.ACLPolicyListResponse.meta:type_name -> drover.structs.QueryMeta
+	127, // 117: drover.structs.ACLTokenUpsertRequest.tokens:type_name -> drover.structs.ACLToken
+	127, // 118: drover.structs.ACLTokenListResponse.tokens:type_name -> drover.structs.ACLToken
+	1,   // 119: drover.structs.ACLTokenListResponse.meta:type_name -> drover.structs.QueryMeta
+	0,   // 120: drover.structs.ACLTokenRequest.options:type_name -> drover.structs.QueryOptions
+	117, // 121: drover.structs.NodeMetaUpdate.set:type_name -> drover.structs.NodeMetaUpdate.SetEntry
+	123, // 122: drover.structs.NodeMetaUpdate.evals:type_name -> drover.structs.Evaluation
+	123, // 123: drover.structs.NodePurge.evals:type_name -> drover.structs.Evaluation
+	130, // 124: drover.structs.AutopilotConfiguration.last_contact_threshold:type_name -> google.protobuf.Duration
+	130, // 125: drover.structs.AutopilotConfiguration.server_stabilization_time:type_name -> google.protobuf.Duration
+	130, // 126: drover.structs.AutopilotConfiguration.dead_server_threshold:type_name -> google.protobuf.Duration
+	90,  // 127: drover.structs.AutopilotConfigSet.config:type_name -> drover.structs.AutopilotConfiguration
+	2,   // 128: drover.structs.JobEvaluateResponse.meta:type_name -> drover.structs.WriteMeta
+	118, // 129: drover.structs.NodeMetaRequest.set:type_name -> drover.structs.NodeMetaRequest.SetEntry
+	90,  // 130: drover.structs.AutopilotSetConfigRequest.config:type_name -> drover.structs.AutopilotConfiguration
+	2,   // 131: drover.structs.AutopilotSetConfigResponse.meta:type_name -> drover.structs.WriteMeta
+	131, // 132: drover.structs.DeploymentStatusCommand.update:type_name -> drover.structs.DeploymentStatusUpdate
+	119, // 133: drover.structs.DeploymentStatusCommand.job:type_name -> drover.structs.Job
+	123, // 134: drover.structs.DeploymentStatusCommand.eval:type_name -> drover.structs.Evaluation
+	123, // 135: drover.structs.DeploymentPromote.eval:type_name -> drover.structs.Evaluation
+	131, // 136: drover.structs.DeploymentAllocHealth.update:type_name -> drover.structs.DeploymentStatusUpdate
+	119, // 137: drover.structs.DeploymentAllocHealth.job:type_name -> drover.structs.Job
+	123, // 138: drover.structs.DeploymentAllocHealth.eval:type_name -> drover.structs.Evaluation
+	0,   // 139: drover.structs.DeploymentListRequest.options:type_name -> drover.structs.QueryOptions
+	128, // 140: drover.structs.DeploymentListResponse.deployments:type_name -> drover.structs.Deployment
+	1,   // 141: drover.structs.DeploymentListResponse.meta:type_name -> drover.structs.QueryMeta
+	0,   // 142: drover.structs.DeploymentSpecificRequest.options:type_name -> drover.structs.QueryOptions
+	128, // 143: drover.structs.SingleDeploymentResponse.deployment:type_name -> drover.structs.Deployment
+	1,   // 144: drover.structs.SingleDeploymentResponse.meta:type_name -> drover.structs.QueryMeta
+	2,   // 145: drover.structs.DeploymentUpdateResponse.meta:type_name -> drover.structs.WriteMeta
+	2,   // 146: drover.structs.JobStabilityResponse.meta:type_name -> drover.structs.WriteMeta
+	132, // 147: drover.structs.AllocTransitionUpdate.TransitionsEntry.value:type_name -> drover.structs.DesiredTransition
+	3,   // 148: drover.structs.Drover.RegisterJob:input_type -> drover.structs.JobRegisterRequest
+	5,   // 149: drover.structs.Drover.DeregisterJob:input_type -> drover.structs.JobDeregisterRequest
+	7,   // 150: drover.structs.Drover.GetJob:input_type -> drover.structs.JobSpecificRequest
+	9,   // 151: drover.structs.Drover.ListJobs:input_type -> drover.structs.JobListRequest
+	11,  // 152: drover.structs.Drover.ListAllocations:input_type -> drover.structs.AllocListRequest
+	13,  // 153: drover.structs.Drover.ListNodes:input_type -> drover.structs.NodeListRequest
+	15,  // 154: drover.structs.Drover.GetEvaluation:input_type -> drover.structs.EvalSpecificRequest
+	17,  // 155: drover.structs.Drover.RegisterNode:input_type -> drover.structs.NodeRegisterRequest
+	18,  // 156: drover.structs.Drover.Heartbeat:input_type -> drover.structs.NodeHeartbeatRequest
+	20,  // 157: drover.structs.Drover.GetNodeAllocations:input_type -> drover.structs.NodeAllocsRequest
+	22,  // 158: drover.structs.Drover.UpdateAllocations:input_type -> drover.structs.AllocUpdateRequest
+	36,  // 159: drover.structs.Drover.Raft:input_type -> drover.structs.RaftMessage
+	47,  // 160: drover.structs.Drover.InstallSnapshot:input_type -> drover.structs.SnapshotChunk
+	40,  // 161: drover.structs.Drover.ServerInfo:input_type -> drover.structs.ServerInfoRequest
+	42,  // 162: drover.structs.Drover.AddRaftPeer:input_type -> drover.structs.AddRaftPeerRequest
+	43,  // 163: drover.structs.Drover.RemoveRaftPeer:input_type -> drover.structs.RemoveRaftPeerRequest
+	44,  // 164: drover.structs.Drover.RaftConfiguration:input_type -> drover.structs.RaftConfigurationRequest
+	51,  // 165: drover.structs.Drover.Restore:input_type -> drover.structs.RestoreChunk
+	54,  // 166: drover.structs.Drover.GarbageCollect:input_type -> drover.structs.GarbageCollectRequest
+	56,  // 167: drover.structs.Drover.UpdateNodeDrain:input_type -> drover.structs.NodeDrainRequest
+	61,  // 168: drover.structs.Drover.UpdateNodeEligibility:input_type -> drover.structs.NodeEligibilityRequest
+	64,  // 169: drover.structs.Drover.GetSchedulerConfiguration:input_type -> drover.structs.SchedulerConfigRequest
+	66,  // 170: drover.structs.Drover.SetSchedulerConfiguration:input_type -> drover.structs.SchedulerSetConfigRequest
+	7,   // 171: drover.structs.Drover.GetJobVersions:input_type -> drover.structs.JobSpecificRequest
+	76,  // 172: drover.structs.Drover.ACLBootstrap:input_type -> drover.structs.ACLBootstrapRequest
+	78,  // 173: drover.structs.Drover.UpsertACLPolicies:input_type -> drover.structs.ACLPolicyUpsertRequest
+	79,  // 174: drover.structs.Drover.DeleteACLPolicies:input_type -> drover.structs.ACLPolicyDeleteRequest
+	80,  // 175: drover.structs.Drover.GetACLPolicy:input_type -> drover.structs.ACLPolicyRequest
+	82,  // 176: drover.structs.Drover.ListACLPolicies:input_type -> drover.structs.ACLListRequest
+	84,  // 177: drover.structs.Drover.UpsertACLTokens:input_type -> drover.structs.ACLTokenUpsertRequest
+	86,  // 178: drover.structs.Drover.DeleteACLTokens:input_type -> drover.structs.ACLTokenDeleteRequest
+	87,  // 179: drover.structs.Drover.GetACLToken:input_type -> drover.structs.ACLTokenRequest
+	82,  // 180: drover.structs.Drover.ListACLTokens:input_type -> drover.structs.ACLListRequest
+	93,  // 181: drover.structs.Drover.EvaluateJob:input_type -> drover.structs.JobEvaluateRequest
+	95,  // 182: drover.structs.Drover.UpdateNodeMeta:input_type -> drover.structs.NodeMetaRequest
+	96,  // 183: drover.structs.Drover.PurgeNode:input_type -> drover.structs.NodePurgeRequest
+	97,  // 184: drover.structs.Drover.TransferLeadership:input_type -> drover.structs.TransferLeadershipRequest
+	98,  // 185: drover.structs.Drover.SetAutopilotConfiguration:input_type -> drover.structs.AutopilotSetConfigRequest
+	37,  // 186: drover.structs.Drover.ReconcileJobSummaries:input_type -> drover.structs.Empty
+	133, // 187: drover.structs.Drover.ClientConnect:input_type -> drover.structs.ClientConnectFrame
+	134, // 188: drover.structs.Drover.NodeConnHolder:input_type -> drover.structs.NodeConnRequest
+	135, // 189: drover.structs.Drover.ClientAuthorize:input_type -> drover.structs.ClientAuthorizeRequest
+	136, // 190: drover.structs.Drover.ClientFsList:input_type -> drover.structs.FsListRequest
+	137, // 191: drover.structs.Drover.ClientFsStat:input_type -> drover.structs.FsStatRequest
+	138, // 192: drover.structs.Drover.ClientFsStream:input_type -> drover.structs.FsStreamRequest
+	139, // 193: drover.structs.Drover.ClientLogs:input_type -> drover.structs.LogsRequest
+	140, // 194: drover.structs.Drover.ClientExec:input_type -> drover.structs.ExecInput
+	141, // 195: drover.structs.Drover.ClientAllocRestart:input_type -> drover.structs.AllocRestartRequest
+	142, // 196: drover.structs.Drover.ClientAllocSignal:input_type -> drover.structs.AllocSignalRequest
+	143, // 197: drover.structs.Drover.ClientAllocStats:input_type -> drover.structs.AllocStatsRequest
+	144, // 198: drover.structs.Drover.ClientNodeStats:input_type -> drover.structs.NodeStatsRequest
+	145, // 199: drover.structs.Drover.StopAllocation:input_type -> drover.structs.AllocStopRequest
+	104, // 200: drover.structs.Drover.ListDeployments:input_type -> drover.structs.DeploymentListRequest
+	106, // 201: drover.structs.Drover.GetDeployment:input_type -> drover.structs.DeploymentSpecificRequest
+	108, // 202: drover.structs.Drover.PromoteDeployment:input_type -> drover.structs.DeploymentPromoteRequest
+	109, // 203: drover.structs.Drover.FailDeployment:input_type -> drover.structs.DeploymentFailRequest
+	110, // 204: drover.structs.Drover.PauseDeployment:input_type -> drover.structs.DeploymentPauseRequest
+	111, // 205: drover.structs.Drover.SetAllocHealth:input_type -> drover.structs.DeploymentAllocHealthRequest
+	113, // 206: drover.structs.Drover.RevertJob:input_type -> drover.structs.JobRevertRequest
+	114, // 207: drover.structs.Drover.SetJobStability:input_type -> drover.structs.JobStabilityRequest
+	4,   // 208: drover.structs.Drover.RegisterJob:output_type -> drover.structs.JobRegisterResponse
+	6,   // 209: drover.structs.Drover.DeregisterJob:output_type -> drover.structs.JobDeregisterResponse
+	8,   // 210: drover.structs.Drover.GetJob:output_type -> drover.structs.SingleJobResponse
+	10,  // 211: drover.structs.Drover.ListJobs:output_type -> drover.structs.JobListResponse
+	12,  // 212: drover.structs.Drover.ListAllocations:output_type -> drover.structs.AllocListResponse
+	14,  // 213: drover.structs.Drover.ListNodes:output_type -> drover.structs.NodeListResponse
+	16,  // 214: drover.structs.Drover.GetEvaluation:output_type -> drover.structs.SingleEvalResponse
+	19,  // 215: drover.structs.Drover.RegisterNode:output_type -> drover.structs.NodeUpdateResponse
+	19,  // 216: drover.structs.Drover.Heartbeat:output_type -> drover.structs.NodeUpdateResponse
+	21,  // 217: drover.structs.Drover.GetNodeAllocations:output_type -> drover.structs.NodeAllocsResponse
+	23,  // 218: drover.structs.Drover.UpdateAllocations:output_type -> drover.structs.GenericResponse
+	37,  // 219: drover.structs.Drover.Raft:output_type -> drover.structs.Empty
+	37,  // 220: drover.structs.Drover.InstallSnapshot:output_type -> drover.structs.Empty
+	41,  // 221: drover.structs.Drover.ServerInfo:output_type -> drover.structs.ServerInfoResponse
+	23,  // 222: drover.structs.Drover.AddRaftPeer:output_type -> drover.structs.GenericResponse
+	23,  // 223: drover.structs.Drover.RemoveRaftPeer:output_type -> drover.structs.GenericResponse
+	46,  // 224: drover.structs.Drover.RaftConfiguration:output_type -> drover.structs.RaftConfigurationResponse
+	23,  // 225: drover.structs.Drover.Restore:output_type -> drover.structs.GenericResponse
+	55,  // 226: drover.structs.Drover.GarbageCollect:output_type -> drover.structs.GarbageCollectResponse
+	57,  // 227: drover.structs.Drover.UpdateNodeDrain:output_type -> drover.structs.NodeDrainResponse
+	62,  // 228: drover.structs.Drover.UpdateNodeEligibility:output_type -> drover.structs.NodeEligibilityResponse
+	65,  // 229: drover.structs.Drover.GetSchedulerConfiguration:output_type -> drover.structs.SchedulerConfigResponse
+	67,  // 230: drover.structs.Drover.SetSchedulerConfiguration:output_type -> drover.structs.SchedulerSetConfigResponse
+	68,  // 231: drover.structs.Drover.GetJobVersions:output_type -> drover.structs.JobVersionsResponse
+	77,  // 232: drover.structs.Drover.ACLBootstrap:output_type -> drover.structs.ACLTokenResponse
+	23,  // 233: drover.structs.Drover.UpsertACLPolicies:output_type -> drover.structs.GenericResponse
+	23,  // 234: drover.structs.Drover.DeleteACLPolicies:output_type -> drover.structs.GenericResponse
+	81,  // 235: drover.structs.Drover.GetACLPolicy:output_type -> drover.structs.ACLPolicyResponse
+	83,  // 236: drover.structs.Drover.ListACLPolicies:output_type -> drover.structs.ACLPolicyListResponse
+	85,  // 237: drover.structs.Drover.UpsertACLTokens:output_type -> drover.structs.ACLTokenListResponse
+	23,  // 238: drover.structs.Drover.DeleteACLTokens:output_type -> drover.structs.GenericResponse
+	77,  // 239: drover.structs.Drover.GetACLToken:output_type -> drover.structs.ACLTokenResponse
+	85,  // 240: drover.structs.Drover.ListACLTokens:output_type -> drover.structs.ACLTokenListResponse
+	94,  // 241: drover.structs.Drover.EvaluateJob:output_type -> drover.structs.JobEvaluateResponse
+	23,  // 242: drover.structs.Drover.UpdateNodeMeta:output_type -> drover.structs.GenericResponse
+	62,  // 243: drover.structs.Drover.PurgeNode:output_type -> drover.structs.NodeEligibilityResponse
+	23,  // 244: drover.structs.Drover.TransferLeadership:output_type -> drover.structs.GenericResponse
+	99,  // 245: drover.structs.Drover.SetAutopilotConfiguration:output_type -> drover.structs.AutopilotSetConfigResponse
+	23,  // 246: drover.structs.Drover.ReconcileJobSummaries:output_type -> drover.structs.GenericResponse
+	133, // 247: drover.structs.Drover.ClientConnect:output_type -> drover.structs.ClientConnectFrame
+	146, // 248: drover.structs.Drover.NodeConnHolder:output_type -> drover.structs.NodeConnResponse
+	147, // 249: drover.structs.Drover.ClientAuthorize:output_type -> drover.structs.ClientAuthorizeResponse
+	148, // 250: drover.structs.Drover.ClientFsList:output_type -> drover.structs.FsListResponse
+	149, // 251: drover.structs.Drover.ClientFsStat:output_type -> drover.structs.FsStatResponse
+	150, // 252: drover.structs.Drover.ClientFsStream:output_type -> drover.structs.StreamFrame
+	150, // 253: drover.structs.Drover.ClientLogs:output_type -> drover.structs.StreamFrame
+	151, // 254: drover.structs.Drover.ClientExec:output_type -> drover.structs.ExecOutput
+	23,  // 255: drover.structs.Drover.ClientAllocRestart:output_type -> drover.structs.GenericResponse
+	23,  // 256: drover.structs.Drover.ClientAllocSignal:output_type -> drover.structs.GenericResponse
+	152, // 257: drover.structs.Drover.ClientAllocStats:output_type -> drover.structs.AllocResourceUsage
+	153, // 258: drover.structs.Drover.ClientNodeStats:output_type -> drover.structs.HostStats
+	154, // 259: drover.structs.Drover.StopAllocation:output_type -> drover.structs.AllocStopResponse
+	105, // 260: drover.structs.Drover.ListDeployments:output_type -> drover.structs.DeploymentListResponse
+	107, // 261: drover.structs.Drover.GetDeployment:output_type -> drover.structs.SingleDeploymentResponse
+	112, // 262: drover.structs.Drover.PromoteDeployment:output_type -> drover.structs.DeploymentUpdateResponse
+	112, // 263: drover.structs.Drover.FailDeployment:output_type -> drover.structs.DeploymentUpdateResponse
+	112, // 264: drover.structs.Drover.PauseDeployment:output_type -> drover.structs.DeploymentUpdateResponse
+	112, // 265: drover.structs.Drover.SetAllocHealth:output_type -> drover.structs.DeploymentUpdateResponse
+	4,   // 266: drover.structs.Drover.RevertJob:output_type -> drover.structs.JobRegisterResponse
+	115, // 267: drover.structs.Drover.SetJobStability:output_type -> drover.structs.JobStabilityResponse
+	208, // [208:268] is the sub-list for method output_type
+	148, // [148:208] is the sub-list for method input_type
+	148, // [148:148] is the sub-list for extension type_name
+	148, // [148:148] is the sub-list for extension extendee
+	0,   // [0:148] is the sub-list for field type_name
 }
 
 func init() { file_structs_rpc_proto_init() }
@@ -7087,14 +8319,20 @@ func file_structs_rpc_proto_init() {
 		(*LogCommand_NodePurge)(nil),
 		(*LogCommand_AutopilotConfigSet)(nil),
 		(*LogCommand_SummariesReconcile)(nil),
+		(*LogCommand_DeploymentStatus)(nil),
+		(*LogCommand_DeploymentPromote)(nil),
+		(*LogCommand_DeploymentAllocHealth)(nil),
+		(*LogCommand_JobStability)(nil),
 	}
+	file_structs_rpc_proto_msgTypes[112].OneofWrappers = []any{}
+	file_structs_rpc_proto_msgTypes[113].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_structs_rpc_proto_rawDesc), len(file_structs_rpc_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   103,
+			NumMessages:   119,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -74,6 +74,14 @@ const (
 	Drover_ClientAllocStats_FullMethodName          = "/drover.structs.Drover/ClientAllocStats"
 	Drover_ClientNodeStats_FullMethodName           = "/drover.structs.Drover/ClientNodeStats"
 	Drover_StopAllocation_FullMethodName            = "/drover.structs.Drover/StopAllocation"
+	Drover_ListDeployments_FullMethodName           = "/drover.structs.Drover/ListDeployments"
+	Drover_GetDeployment_FullMethodName             = "/drover.structs.Drover/GetDeployment"
+	Drover_PromoteDeployment_FullMethodName         = "/drover.structs.Drover/PromoteDeployment"
+	Drover_FailDeployment_FullMethodName            = "/drover.structs.Drover/FailDeployment"
+	Drover_PauseDeployment_FullMethodName           = "/drover.structs.Drover/PauseDeployment"
+	Drover_SetAllocHealth_FullMethodName            = "/drover.structs.Drover/SetAllocHealth"
+	Drover_RevertJob_FullMethodName                 = "/drover.structs.Drover/RevertJob"
+	Drover_SetJobStability_FullMethodName           = "/drover.structs.Drover/SetJobStability"
 )
 
 // DroverClient is the client API for Drover service.
@@ -142,6 +150,15 @@ type DroverClient interface {
 	ClientAllocStats(ctx context.Context, in *AllocStatsRequest, opts ...grpc.CallOption) (*AllocResourceUsage, error)
 	ClientNodeStats(ctx context.Context, in *NodeStatsRequest, opts ...grpc.CallOption) (*HostStats, error)
 	StopAllocation(ctx context.Context, in *AllocStopRequest, opts ...grpc.CallOption) (*AllocStopResponse, error)
+	// deployments
+	ListDeployments(ctx context.Context, in *DeploymentListRequest, opts ...grpc.CallOption) (*DeploymentListResponse, error)
+	GetDeployment(ctx context.Context, in *DeploymentSpecificRequest, opts ...grpc.CallOption) (*SingleDeploymentResponse, error)
+	PromoteDeployment(ctx context.Context, in *DeploymentPromoteRequest, opts ...grpc.CallOption) (*DeploymentUpdateResponse, error)
+	FailDeployment(ctx context.Context, in *DeploymentFailRequest, opts ...grpc.CallOption) (*DeploymentUpdateResponse, error)
+	PauseDeployment(ctx context.Context, in *DeploymentPauseRequest, opts ...grpc.CallOption) (*DeploymentUpdateResponse, error)
+	SetAllocHealth(ctx context.Context, in *DeploymentAllocHealthRequest, opts ...grpc.CallOption) (*DeploymentUpdateResponse, error)
+	RevertJob(ctx context.Context, in *JobRevertRequest, opts ...grpc.CallOption) (*JobRegisterResponse, error)
+	SetJobStability(ctx context.Context, in *JobStabilityRequest, opts ...grpc.CallOption) (*JobStabilityResponse, error)
 }
 
 type droverClient struct {
@@ -705,6 +722,86 @@ func (c *droverClient) StopAllocation(ctx context.Context, in *AllocStopRequest,
 	return out, nil
 }
 
+func (c *droverClient) ListDeployments(ctx context.Context, in *DeploymentListRequest, opts ...grpc.CallOption) (*DeploymentListResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeploymentListResponse)
+	err := c.cc.Invoke(ctx, Drover_ListDeployments_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *droverClient) GetDeployment(ctx context.Context, in *DeploymentSpecificRequest, opts ...grpc.CallOption) (*SingleDeploymentResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SingleDeploymentResponse)
+	err := c.cc.Invoke(ctx, Drover_GetDeployment_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *droverClient) PromoteDeployment(ctx context.Context, in *DeploymentPromoteRequest, opts ...grpc.CallOption) (*DeploymentUpdateResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeploymentUpdateResponse)
+	err := c.cc.Invoke(ctx, Drover_PromoteDeployment_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *droverClient) FailDeployment(ctx context.Context, in *DeploymentFailRequest, opts ...grpc.CallOption) (*DeploymentUpdateResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeploymentUpdateResponse)
+	err := c.cc.Invoke(ctx, Drover_FailDeployment_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *droverClient) PauseDeployment(ctx context.Context, in *DeploymentPauseRequest, opts ...grpc.CallOption) (*DeploymentUpdateResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeploymentUpdateResponse)
+	err := c.cc.Invoke(ctx, Drover_PauseDeployment_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *droverClient) SetAllocHealth(ctx context.Context, in *DeploymentAllocHealthRequest, opts ...grpc.CallOption) (*DeploymentUpdateResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeploymentUpdateResponse)
+	err := c.cc.Invoke(ctx, Drover_SetAllocHealth_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *droverClient) RevertJob(ctx context.Context, in *JobRevertRequest, opts ...grpc.CallOption) (*JobRegisterResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(JobRegisterResponse)
+	err := c.cc.Invoke(ctx, Drover_RevertJob_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *droverClient) SetJobStability(ctx context.Context, in *JobStabilityRequest, opts ...grpc.CallOption) (*JobStabilityResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(JobStabilityResponse)
+	err := c.cc.Invoke(ctx, Drover_SetJobStability_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // DroverServer is the server API for Drover service.
 // All implementations must embed UnimplementedDroverServer
 // for forward compatibility.
@@ -771,6 +868,15 @@ type DroverServer interface {
 	ClientAllocStats(context.Context, *AllocStatsRequest) (*AllocResourceUsage, error)
 	ClientNodeStats(context.Context, *NodeStatsRequest) (*HostStats, error)
 	StopAllocation(context.Context, *AllocStopRequest) (*AllocStopResponse, error)
+	// deployments
+	ListDeployments(context.Context, *DeploymentListRequest) (*DeploymentListResponse, error)
+	GetDeployment(context.Context, *DeploymentSpecificRequest) (*SingleDeploymentResponse, error)
+	PromoteDeployment(context.Context, *DeploymentPromoteRequest) (*DeploymentUpdateResponse, error)
+	FailDeployment(context.Context, *DeploymentFailRequest) (*DeploymentUpdateResponse, error)
+	PauseDeployment(context.Context, *DeploymentPauseRequest) (*DeploymentUpdateResponse, error)
+	SetAllocHealth(context.Context, *DeploymentAllocHealthRequest) (*DeploymentUpdateResponse, error)
+	RevertJob(context.Context, *JobRevertRequest) (*JobRegisterResponse, error)
+	SetJobStability(context.Context, *JobStabilityRequest) (*JobStabilityResponse, error)
 	mustEmbedUnimplementedDroverServer()
 }
 
@@ -936,6 +1042,30 @@ func (UnimplementedDroverServer) ClientNodeStats(context.Context, *NodeStatsRequ
 }
 func (UnimplementedDroverServer) StopAllocation(context.Context, *AllocStopRequest) (*AllocStopResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method StopAllocation not implemented")
+}
+func (UnimplementedDroverServer) ListDeployments(context.Context, *DeploymentListRequest) (*DeploymentListResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListDeployments not implemented")
+}
+func (UnimplementedDroverServer) GetDeployment(context.Context, *DeploymentSpecificRequest) (*SingleDeploymentResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetDeployment not implemented")
+}
+func (UnimplementedDroverServer) PromoteDeployment(context.Context, *DeploymentPromoteRequest) (*DeploymentUpdateResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PromoteDeployment not implemented")
+}
+func (UnimplementedDroverServer) FailDeployment(context.Context, *DeploymentFailRequest) (*DeploymentUpdateResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method FailDeployment not implemented")
+}
+func (UnimplementedDroverServer) PauseDeployment(context.Context, *DeploymentPauseRequest) (*DeploymentUpdateResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PauseDeployment not implemented")
+}
+func (UnimplementedDroverServer) SetAllocHealth(context.Context, *DeploymentAllocHealthRequest) (*DeploymentUpdateResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetAllocHealth not implemented")
+}
+func (UnimplementedDroverServer) RevertJob(context.Context, *JobRevertRequest) (*JobRegisterResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RevertJob not implemented")
+}
+func (UnimplementedDroverServer) SetJobStability(context.Context, *JobStabilityRequest) (*JobStabilityResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetJobStability not implemented")
 }
 func (UnimplementedDroverServer) mustEmbedUnimplementedDroverServer() {}
 func (UnimplementedDroverServer) testEmbeddedByValue()                {}
@@ -1825,6 +1955,150 @@ func _Drover_StopAllocation_Handler(srv interface{}, ctx context.Context, dec fu
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Drover_ListDeployments_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeploymentListRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DroverServer).ListDeployments(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Drover_ListDeployments_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DroverServer).ListDeployments(ctx, req.(*DeploymentListRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Drover_GetDeployment_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeploymentSpecificRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DroverServer).GetDeployment(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Drover_GetDeployment_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DroverServer).GetDeployment(ctx, req.(*DeploymentSpecificRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Drover_PromoteDeployment_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeploymentPromoteRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DroverServer).PromoteDeployment(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Drover_PromoteDeployment_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DroverServer).PromoteDeployment(ctx, req.(*DeploymentPromoteRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Drover_FailDeployment_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeploymentFailRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DroverServer).FailDeployment(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Drover_FailDeployment_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DroverServer).FailDeployment(ctx, req.(*DeploymentFailRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Drover_PauseDeployment_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeploymentPauseRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DroverServer).PauseDeployment(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Drover_PauseDeployment_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DroverServer).PauseDeployment(ctx, req.(*DeploymentPauseRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Drover_SetAllocHealth_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeploymentAllocHealthRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DroverServer).SetAllocHealth(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Drover_SetAllocHealth_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DroverServer).SetAllocHealth(ctx, req.(*DeploymentAllocHealthRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Drover_RevertJob_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(JobRevertRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DroverServer).RevertJob(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Drover_RevertJob_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DroverServer).RevertJob(ctx, req.(*JobRevertRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Drover_SetJobStability_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(JobStabilityRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DroverServer).SetJobStability(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Drover_SetJobStability_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DroverServer).SetJobStability(ctx, req.(*JobStabilityRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Drover_ServiceDesc is the grpc.ServiceDesc for Drover service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -2011,6 +2285,38 @@ var Drover_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "StopAllocation",
 			Handler:    _Drover_StopAllocation_Handler,
+		},
+		{
+			MethodName: "ListDeployments",
+			Handler:    _Drover_ListDeployments_Handler,
+		},
+		{
+			MethodName: "GetDeployment",
+			Handler:    _Drover_GetDeployment_Handler,
+		},
+		{
+			MethodName: "PromoteDeployment",
+			Handler:    _Drover_PromoteDeployment_Handler,
+		},
+		{
+			MethodName: "FailDeployment",
+			Handler:    _Drover_FailDeployment_Handler,
+		},
+		{
+			MethodName: "PauseDeployment",
+			Handler:    _Drover_PauseDeployment_Handler,
+		},
+		{
+			MethodName: "SetAllocHealth",
+			Handler:    _Drover_SetAllocHealth_Handler,
+		},
+		{
+			MethodName: "RevertJob",
+			Handler:    _Drover_RevertJob_Handler,
+		},
+		{
+			MethodName: "SetJobStability",
+			Handler:    _Drover_SetJobStability_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

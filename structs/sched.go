@@ -19,7 +19,7 @@ func SpecEqual(a, b *Job) bool {
 func specOf(j *Job) *Job {
 	c := proto.Clone(j).(*Job)
 	c.Status, c.Version, c.CreateIndex, c.ModifyIndex, c.JobModifyIndex = "", 0, 0, 0, 0
-	c.SubmitTime, c.StatusUpdatedAt = 0, 0
+	c.SubmitTime, c.StatusUpdatedAt, c.Stable = 0, 0, false
 	return c
 }
 

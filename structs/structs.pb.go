@@ -250,7 +250,10 @@ type Task struct {
 	Logs *LogConfig `protobuf:"bytes,201,opt,name=logs,proto3" json:"logs,omitempty"`
 	// user is the user the task runs as, for drivers that can change it
 	// (exec; "" takes the driver's default, nobody for exec).
-	User          string `protobuf:"bytes,300,opt,name=user,proto3" json:"user,omitempty"`
+	User string `protobuf:"bytes,300,opt,name=user,proto3" json:"user,omitempty"`
+	// services are the task's services, whose checks the client runs and
+	// whose results decide the allocation's health.
+	Services      []*Service `protobuf:"bytes,500,rep,name=services,proto3" json:"services,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -376,6 +379,13 @@ func (x *Task) GetUser() string {
 	return ""
 }
 
+func (x *Task) GetServices() []*Service {
+	if x != nil {
+		return x.Services
+	}
+	return nil
+}
+
 // TaskGroup is a set of tasks always placed together on one node.
 type TaskGroup struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -398,8 +408,19 @@ type TaskGroup struct {
 	// that comes back keeps the original. nil (or zero) means no window: the
 	// allocation is lost as soon as its node misses its TTL.
 	MaxClientDisconnect *durationpb.Duration `protobuf:"bytes,400,opt,name=max_client_disconnect,json=maxClientDisconnect,proto3" json:"max_client_disconnect,omitempty"`
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	// update says how a new version of the job replaces the group's
+	// allocations; Job.Canonicalize merges the job's block into it and
+	// fills in the defaults, so a stored group carries the whole strategy.
+	// nil (or max_parallel 0) replaces every changed allocation at once.
+	Update *UpdateStrategy `protobuf:"bytes,500,opt,name=update,proto3" json:"update,omitempty"`
+	// migrate says how the group's allocations leave a draining node; nil
+	// migrates them all at once.
+	Migrate *MigrateStrategy `protobuf:"bytes,501,opt,name=migrate,proto3" json:"migrate,omitempty"`
+	// services are the group's services; their checks run against the
+	// group's ports.
+	Services      []*Service `protobuf:"bytes,502,rep,name=services,proto3" json:"services,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *TaskGroup) Reset() {
@@ -509,6 +530,27 @@ func (x *TaskGroup) GetMaxClientDisconnect() *durationpb.Duration {
 	return nil
 }
 
+func (x *TaskGroup) GetUpdate() *UpdateStrategy {
+	if x != nil {
+		return x.Update
+	}
+	return nil
+}
+
+func (x *TaskGroup) GetMigrate() *MigrateStrategy {
+	if x != nil {
+		return x.Migrate
+	}
+	return nil
+}
+
+func (x *TaskGroup) GetServices() []*Service {
+	if x != nil {
+		return x.Services
+	}
+	return nil
+}
+
 // Job is what a user submits: the desired state of one workload.
 type Job struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
@@ -534,8 +576,13 @@ type Job struct {
 	StatusUpdatedAt int64       `protobuf:"varint,18,opt,name=status_updated_at,json=statusUpdatedAt,proto3" json:"status_updated_at,omitempty"`
 	Affinities      []*Affinity `protobuf:"bytes,100,rep,name=affinities,proto3" json:"affinities,omitempty"`
 	Spreads         []*Spread   `protobuf:"bytes,101,rep,name=spreads,proto3" json:"spreads,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// update is the job's update block, the default of every group's.
+	Update *UpdateStrategy `protobuf:"bytes,500,opt,name=update,proto3" json:"update,omitempty"`
+	// stable marks a version whose deployment succeeded (or that an
+	// operator marked): what auto_revert goes back to.
+	Stable        bool `protobuf:"varint,501,opt,name=stable,proto3" json:"stable,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Job) Reset() {
@@ -706,6 +753,20 @@ func (x *Job) GetSpreads() []*Spread {
 		return x.Spreads
 	}
 	return nil
+}
+
+func (x *Job) GetUpdate() *UpdateStrategy {
+	if x != nil {
+		return x.Update
+	}
+	return nil
+}
+
+func (x *Job) GetStable() bool {
+	if x != nil {
+		return x.Stable
+	}
+	return false
 }
 
 // DriverInfo is a node's view of one driver.
@@ -1377,7 +1438,15 @@ type Allocation struct {
 	ReconnectedAt int64 `protobuf:"varint,401,opt,name=reconnected_at,json=reconnectedAt,proto3" json:"reconnected_at,omitempty"`
 	// metrics are the scheduler's placement metrics for the allocation:
 	// the nodes it looked at, filtered and found exhausted.
-	Metrics       *AllocMetric `protobuf:"bytes,600,opt,name=metrics,proto3" json:"metrics,omitempty"`
+	Metrics *AllocMetric `protobuf:"bytes,600,opt,name=metrics,proto3" json:"metrics,omitempty"`
+	// deployment_id is the deployment the allocation was placed (or
+	// updated in place) by.
+	DeploymentId string `protobuf:"bytes,500,opt,name=deployment_id,json=deploymentId,proto3" json:"deployment_id,omitempty"`
+	// deployment_status is the allocation's health as its client (or an
+	// operator) reported it, and whether it is a canary.
+	DeploymentStatus *AllocDeploymentStatus `protobuf:"bytes,501,opt,name=deployment_status,json=deploymentStatus,proto3" json:"deployment_status,omitempty"`
+	// checks are the latest results of the allocation's service checks.
+	Checks        []*CheckStatus `protobuf:"bytes,502,rep,name=checks,proto3" json:"checks,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1629,6 +1698,27 @@ func (x *Allocation) GetMetrics() *AllocMetric {
 	return nil
 }
 
+func (x *Allocation) GetDeploymentId() string {
+	if x != nil {
+		return x.DeploymentId
+	}
+	return ""
+}
+
+func (x *Allocation) GetDeploymentStatus() *AllocDeploymentStatus {
+	if x != nil {
+		return x.DeploymentStatus
+	}
+	return nil
+}
+
+func (x *Allocation) GetChecks() []*CheckStatus {
+	if x != nil {
+		return x.Checks
+	}
+	return nil
+}
+
 // AllocMetric explains how the scheduler decided where (or why not) to place.
 type AllocMetric struct {
 	state              protoimpl.MessageState `protogen:"open.v1"`
@@ -1778,7 +1868,9 @@ type Evaluation struct {
 	// values, so class_eligibility cannot be trusted.
 	EscapedComputedClass bool `protobuf:"varint,101,opt,name=escaped_computed_class,json=escapedComputedClass,proto3" json:"escaped_computed_class,omitempty"`
 	// wait_until delays the evaluation until then (unix nanos).
-	WaitUntil     int64 `protobuf:"varint,102,opt,name=wait_until,json=waitUntil,proto3" json:"wait_until,omitempty"`
+	WaitUntil int64 `protobuf:"varint,102,opt,name=wait_until,json=waitUntil,proto3" json:"wait_until,omitempty"`
+	// deployment_id is the deployment the evaluation was created for.
+	DeploymentId  string `protobuf:"bytes,500,opt,name=deployment_id,json=deploymentId,proto3" json:"deployment_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1967,6 +2059,13 @@ func (x *Evaluation) GetWaitUntil() int64 {
 	return 0
 }
 
+func (x *Evaluation) GetDeploymentId() string {
+	if x != nil {
+		return x.DeploymentId
+	}
+	return ""
+}
+
 // Plan is a scheduler's proposed change: allocations to place and to stop.
 type Plan struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
@@ -1980,8 +2079,12 @@ type Plan struct {
 	SnapshotIndex uint64        `protobuf:"varint,6,opt,name=snapshot_index,json=snapshotIndex,proto3" json:"snapshot_index,omitempty"`
 	// node_preemptions holds lower-priority allocations evicted to make room.
 	NodePreemptions []*Allocation `protobuf:"bytes,100,rep,name=node_preemptions,json=nodePreemptions,proto3" json:"node_preemptions,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// deployment is a deployment the plan creates (or replaces whole).
+	Deployment *Deployment `protobuf:"bytes,500,opt,name=deployment,proto3" json:"deployment,omitempty"`
+	// deployment_updates change the status of existing deployments.
+	DeploymentUpdates []*DeploymentStatusUpdate `protobuf:"bytes,501,rep,name=deployment_updates,json=deploymentUpdates,proto3" json:"deployment_updates,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *Plan) Reset() {
@@ -2063,16 +2166,32 @@ func (x *Plan) GetNodePreemptions() []*Allocation {
 	return nil
 }
 
+func (x *Plan) GetDeployment() *Deployment {
+	if x != nil {
+		return x.Deployment
+	}
+	return nil
+}
+
+func (x *Plan) GetDeploymentUpdates() []*DeploymentStatusUpdate {
+	if x != nil {
+		return x.DeploymentUpdates
+	}
+	return nil
+}
+
 // PlanResult is what the plan applier committed of a plan.
 type PlanResult struct {
-	state           protoimpl.MessageState `protogen:"open.v1"`
-	NodeAllocation  []*Allocation          `protobuf:"bytes,1,rep,name=node_allocation,json=nodeAllocation,proto3" json:"node_allocation,omitempty"`
-	NodeUpdate      []*Allocation          `protobuf:"bytes,2,rep,name=node_update,json=nodeUpdate,proto3" json:"node_update,omitempty"`
-	RefusedNodes    []string               `protobuf:"bytes,3,rep,name=refused_nodes,json=refusedNodes,proto3" json:"refused_nodes,omitempty"`
-	AllocIndex      uint64                 `protobuf:"varint,4,opt,name=alloc_index,json=allocIndex,proto3" json:"alloc_index,omitempty"`
-	NodePreemptions []*Allocation          `protobuf:"bytes,100,rep,name=node_preemptions,json=nodePreemptions,proto3" json:"node_preemptions,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	state             protoimpl.MessageState    `protogen:"open.v1"`
+	NodeAllocation    []*Allocation             `protobuf:"bytes,1,rep,name=node_allocation,json=nodeAllocation,proto3" json:"node_allocation,omitempty"`
+	NodeUpdate        []*Allocation             `protobuf:"bytes,2,rep,name=node_update,json=nodeUpdate,proto3" json:"node_update,omitempty"`
+	RefusedNodes      []string                  `protobuf:"bytes,3,rep,name=refused_nodes,json=refusedNodes,proto3" json:"refused_nodes,omitempty"`
+	AllocIndex        uint64                    `protobuf:"varint,4,opt,name=alloc_index,json=allocIndex,proto3" json:"alloc_index,omitempty"`
+	NodePreemptions   []*Allocation             `protobuf:"bytes,100,rep,name=node_preemptions,json=nodePreemptions,proto3" json:"node_preemptions,omitempty"`
+	Deployment        *Deployment               `protobuf:"bytes,500,opt,name=deployment,proto3" json:"deployment,omitempty"`
+	DeploymentUpdates []*DeploymentStatusUpdate `protobuf:"bytes,501,rep,name=deployment_updates,json=deploymentUpdates,proto3" json:"deployment_updates,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *PlanResult) Reset() {
@@ -2136,6 +2255,20 @@ func (x *PlanResult) GetAllocIndex() uint64 {
 func (x *PlanResult) GetNodePreemptions() []*Allocation {
 	if x != nil {
 		return x.NodePreemptions
+	}
+	return nil
+}
+
+func (x *PlanResult) GetDeployment() *Deployment {
+	if x != nil {
+		return x.Deployment
+	}
+	return nil
+}
+
+func (x *PlanResult) GetDeploymentUpdates() []*DeploymentStatusUpdate {
+	if x != nil {
+		return x.DeploymentUpdates
 	}
 	return nil
 }
@@ -3450,6 +3583,1003 @@ func (x *ACLToken) GetModifyIndex() uint64 {
 	return 0
 }
 
+// UpdateStrategy is a group's update block: how a new version of the job
+// replaces its allocations. Unset fields of a group's block take the
+// job's, then Nomad's defaults (Job.Canonicalize).
+type UpdateStrategy struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// max_parallel is how many allocations are replaced at a time; 0
+	// turns rolling updates and deployments off.
+	MaxParallel *int32 `protobuf:"varint,1,opt,name=max_parallel,json=maxParallel,proto3,oneof" json:"max_parallel,omitempty"`
+	// health_check is "checks", "task_states" or "manual".
+	HealthCheck *string `protobuf:"bytes,2,opt,name=health_check,json=healthCheck,proto3,oneof" json:"health_check,omitempty"`
+	// min_healthy_time is how long a new allocation must be healthy before
+	// it counts as healthy.
+	MinHealthyTime *durationpb.Duration `protobuf:"bytes,3,opt,name=min_healthy_time,json=minHealthyTime,proto3" json:"min_healthy_time,omitempty"`
+	// healthy_deadline is how long a new allocation has to become healthy
+	// before it is unhealthy.
+	HealthyDeadline *durationpb.Duration `protobuf:"bytes,4,opt,name=healthy_deadline,json=healthyDeadline,proto3" json:"healthy_deadline,omitempty"`
+	// progress_deadline fails the deployment when no allocation becomes
+	// healthy within it; 0 fails it at the first unhealthy allocation.
+	ProgressDeadline *durationpb.Duration `protobuf:"bytes,5,opt,name=progress_deadline,json=progressDeadline,proto3" json:"progress_deadline,omitempty"`
+	// auto_revert: a failed deployment re-registers the latest stable version.
+	AutoRevert *bool `protobuf:"varint,6,opt,name=auto_revert,json=autoRevert,proto3,oneof" json:"auto_revert,omitempty"`
+	// auto_promote promotes the canaries once they are all healthy.
+	AutoPromote *bool `protobuf:"varint,7,opt,name=auto_promote,json=autoPromote,proto3,oneof" json:"auto_promote,omitempty"`
+	// canary new-version allocations are placed beside the old ones and
+	// wait for promotion before the rolling update goes on.
+	Canary *int32 `protobuf:"varint,8,opt,name=canary,proto3,oneof" json:"canary,omitempty"`
+	// stagger is accepted for compatibility (Nomad deprecated it).
+	Stagger       *durationpb.Duration `protobuf:"bytes,9,opt,name=stagger,proto3" json:"stagger,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateStrategy) Reset() {
+	*x = UpdateStrategy{}
+	mi := &file_structs_structs_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateStrategy) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateStrategy) ProtoMessage() {}
+
+func (x *UpdateStrategy) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_structs_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateStrategy.ProtoReflect.Descriptor instead.
+func (*UpdateStrategy) Descriptor() ([]byte, []int) {
+	return file_structs_structs_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *UpdateStrategy) GetMaxParallel() int32 {
+	if x != nil && x.MaxParallel != nil {
+		return *x.MaxParallel
+	}
+	return 0
+}
+
+func (x *UpdateStrategy) GetHealthCheck() string {
+	if x != nil && x.HealthCheck != nil {
+		return *x.HealthCheck
+	}
+	return ""
+}
+
+func (x *UpdateStrategy) GetMinHealthyTime() *durationpb.Duration {
+	if x != nil {
+		return x.MinHealthyTime
+	}
+	return nil
+}
+
+func (x *UpdateStrategy) GetHealthyDeadline() *durationpb.Duration {
+	if x != nil {
+		return x.HealthyDeadline
+	}
+	return nil
+}
+
+func (x *UpdateStrategy) GetProgressDeadline() *durationpb.Duration {
+	if x != nil {
+		return x.ProgressDeadline
+	}
+	return nil
+}
+
+func (x *UpdateStrategy) GetAutoRevert() bool {
+	if x != nil && x.AutoRevert != nil {
+		return *x.AutoRevert
+	}
+	return false
+}
+
+func (x *UpdateStrategy) GetAutoPromote() bool {
+	if x != nil && x.AutoPromote != nil {
+		return *x.AutoPromote
+	}
+	return false
+}
+
+func (x *UpdateStrategy) GetCanary() int32 {
+	if x != nil && x.Canary != nil {
+		return *x.Canary
+	}
+	return 0
+}
+
+func (x *UpdateStrategy) GetStagger() *durationpb.Duration {
+	if x != nil {
+		return x.Stagger
+	}
+	return nil
+}
+
+// MigrateStrategy is a group's migrate block: how many of its allocations
+// leave a draining node at a time, and when a replacement counts as healthy.
+type MigrateStrategy struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	MaxParallel *int32                 `protobuf:"varint,1,opt,name=max_parallel,json=maxParallel,proto3,oneof" json:"max_parallel,omitempty"`
+	// health_check is "checks" or "task_states".
+	HealthCheck     *string              `protobuf:"bytes,2,opt,name=health_check,json=healthCheck,proto3,oneof" json:"health_check,omitempty"`
+	MinHealthyTime  *durationpb.Duration `protobuf:"bytes,3,opt,name=min_healthy_time,json=minHealthyTime,proto3" json:"min_healthy_time,omitempty"`
+	HealthyDeadline *durationpb.Duration `protobuf:"bytes,4,opt,name=healthy_deadline,json=healthyDeadline,proto3" json:"healthy_deadline,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *MigrateStrategy) Reset() {
+	*x = MigrateStrategy{}
+	mi := &file_structs_structs_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MigrateStrategy) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MigrateStrategy) ProtoMessage() {}
+
+func (x *MigrateStrategy) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_structs_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MigrateStrategy.ProtoReflect.Descriptor instead.
+func (*MigrateStrategy) Descriptor() ([]byte, []int) {
+	return file_structs_structs_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *MigrateStrategy) GetMaxParallel() int32 {
+	if x != nil && x.MaxParallel != nil {
+		return *x.MaxParallel
+	}
+	return 0
+}
+
+func (x *MigrateStrategy) GetHealthCheck() string {
+	if x != nil && x.HealthCheck != nil {
+		return *x.HealthCheck
+	}
+	return ""
+}
+
+func (x *MigrateStrategy) GetMinHealthyTime() *durationpb.Duration {
+	if x != nil {
+		return x.MinHealthyTime
+	}
+	return nil
+}
+
+func (x *MigrateStrategy) GetHealthyDeadline() *durationpb.Duration {
+	if x != nil {
+		return x.HealthyDeadline
+	}
+	return nil
+}
+
+// Service is a named endpoint of a task or group, with the checks that
+// tell whether it is healthy.
+type Service struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// port is a label of the group's network ports, or a port number.
+	Port   string          `protobuf:"bytes,2,opt,name=port,proto3" json:"port,omitempty"`
+	Tags   []string        `protobuf:"bytes,3,rep,name=tags,proto3" json:"tags,omitempty"`
+	Checks []*ServiceCheck `protobuf:"bytes,4,rep,name=checks,proto3" json:"checks,omitempty"`
+	// task is the task a group service's script checks run in.
+	Task          string `protobuf:"bytes,5,opt,name=task,proto3" json:"task,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Service) Reset() {
+	*x = Service{}
+	mi := &file_structs_structs_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Service) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Service) ProtoMessage() {}
+
+func (x *Service) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_structs_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Service.ProtoReflect.Descriptor instead.
+func (*Service) Descriptor() ([]byte, []int) {
+	return file_structs_structs_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *Service) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Service) GetPort() string {
+	if x != nil {
+		return x.Port
+	}
+	return ""
+}
+
+func (x *Service) GetTags() []string {
+	if x != nil {
+		return x.Tags
+	}
+	return nil
+}
+
+func (x *Service) GetChecks() []*ServiceCheck {
+	if x != nil {
+		return x.Checks
+	}
+	return nil
+}
+
+func (x *Service) GetTask() string {
+	if x != nil {
+		return x.Task
+	}
+	return ""
+}
+
+// ServiceCheck is one health check of a service, run by the client.
+type ServiceCheck struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// type is "http", "tcp" or "script".
+	Type string `protobuf:"bytes,2,opt,name=type,proto3" json:"type,omitempty"`
+	// path is the http check's path.
+	Path string `protobuf:"bytes,3,opt,name=path,proto3" json:"path,omitempty"`
+	// port overrides the service's port.
+	Port     string               `protobuf:"bytes,4,opt,name=port,proto3" json:"port,omitempty"`
+	Interval *durationpb.Duration `protobuf:"bytes,5,opt,name=interval,proto3" json:"interval,omitempty"`
+	Timeout  *durationpb.Duration `protobuf:"bytes,6,opt,name=timeout,proto3" json:"timeout,omitempty"`
+	// method is the http method; default GET.
+	Method string `protobuf:"bytes,7,opt,name=method,proto3" json:"method,omitempty"`
+	// protocol is "http" (default) or "https".
+	Protocol string `protobuf:"bytes,8,opt,name=protocol,proto3" json:"protocol,omitempty"`
+	// command and args are the script check's program.
+	Command string   `protobuf:"bytes,9,opt,name=command,proto3" json:"command,omitempty"`
+	Args    []string `protobuf:"bytes,10,rep,name=args,proto3" json:"args,omitempty"`
+	// on_update is "require_healthy" (default), "ignore_warnings" or
+	// "ignore": whether the check decides the allocation's health.
+	OnUpdate     string        `protobuf:"bytes,11,opt,name=on_update,json=onUpdate,proto3" json:"on_update,omitempty"`
+	CheckRestart *CheckRestart `protobuf:"bytes,12,opt,name=check_restart,json=checkRestart,proto3" json:"check_restart,omitempty"`
+	// task is the task a group check's script runs in.
+	Task          string `protobuf:"bytes,13,opt,name=task,proto3" json:"task,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ServiceCheck) Reset() {
+	*x = ServiceCheck{}
+	mi := &file_structs_structs_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ServiceCheck) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ServiceCheck) ProtoMessage() {}
+
+func (x *ServiceCheck) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_structs_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ServiceCheck.ProtoReflect.Descriptor instead.
+func (*ServiceCheck) Descriptor() ([]byte, []int) {
+	return file_structs_structs_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *ServiceCheck) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ServiceCheck) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *ServiceCheck) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *ServiceCheck) GetPort() string {
+	if x != nil {
+		return x.Port
+	}
+	return ""
+}
+
+func (x *ServiceCheck) GetInterval() *durationpb.Duration {
+	if x != nil {
+		return x.Interval
+	}
+	return nil
+}
+
+func (x *ServiceCheck) GetTimeout() *durationpb.Duration {
+	if x != nil {
+		return x.Timeout
+	}
+	return nil
+}
+
+func (x *ServiceCheck) GetMethod() string {
+	if x != nil {
+		return x.Method
+	}
+	return ""
+}
+
+func (x *ServiceCheck) GetProtocol() string {
+	if x != nil {
+		return x.Protocol
+	}
+	return ""
+}
+
+func (x *ServiceCheck) GetCommand() string {
+	if x != nil {
+		return x.Command
+	}
+	return ""
+}
+
+func (x *ServiceCheck) GetArgs() []string {
+	if x != nil {
+		return x.Args
+	}
+	return nil
+}
+
+func (x *ServiceCheck) GetOnUpdate() string {
+	if x != nil {
+		return x.OnUpdate
+	}
+	return ""
+}
+
+func (x *ServiceCheck) GetCheckRestart() *CheckRestart {
+	if x != nil {
+		return x.CheckRestart
+	}
+	return nil
+}
+
+func (x *ServiceCheck) GetTask() string {
+	if x != nil {
+		return x.Task
+	}
+	return ""
+}
+
+// CheckRestart restarts a task whose check failed limit times in a row,
+// counting only after grace from the task's start.
+type CheckRestart struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Limit          int32                  `protobuf:"varint,1,opt,name=limit,proto3" json:"limit,omitempty"`
+	Grace          *durationpb.Duration   `protobuf:"bytes,2,opt,name=grace,proto3" json:"grace,omitempty"`
+	IgnoreWarnings bool                   `protobuf:"varint,3,opt,name=ignore_warnings,json=ignoreWarnings,proto3" json:"ignore_warnings,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *CheckRestart) Reset() {
+	*x = CheckRestart{}
+	mi := &file_structs_structs_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckRestart) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckRestart) ProtoMessage() {}
+
+func (x *CheckRestart) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_structs_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckRestart.ProtoReflect.Descriptor instead.
+func (*CheckRestart) Descriptor() ([]byte, []int) {
+	return file_structs_structs_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *CheckRestart) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+func (x *CheckRestart) GetGrace() *durationpb.Duration {
+	if x != nil {
+		return x.Grace
+	}
+	return nil
+}
+
+func (x *CheckRestart) GetIgnoreWarnings() bool {
+	if x != nil {
+		return x.IgnoreWarnings
+	}
+	return false
+}
+
+// AllocDeploymentStatus is an allocation's health in its deployment.
+type AllocDeploymentStatus struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// healthy is unset until the client (or an operator) decides.
+	Healthy *bool `protobuf:"varint,1,opt,name=healthy,proto3,oneof" json:"healthy,omitempty"`
+	// timestamp is when health was decided (unix nanos).
+	Timestamp int64 `protobuf:"varint,2,opt,name=timestamp,proto3" json:"timestamp,omitempty"`
+	// canary marks an allocation placed as a canary.
+	Canary        bool   `protobuf:"varint,3,opt,name=canary,proto3" json:"canary,omitempty"`
+	ModifyIndex   uint64 `protobuf:"varint,4,opt,name=modify_index,json=modifyIndex,proto3" json:"modify_index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AllocDeploymentStatus) Reset() {
+	*x = AllocDeploymentStatus{}
+	mi := &file_structs_structs_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AllocDeploymentStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AllocDeploymentStatus) ProtoMessage() {}
+
+func (x *AllocDeploymentStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_structs_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AllocDeploymentStatus.ProtoReflect.Descriptor instead.
+func (*AllocDeploymentStatus) Descriptor() ([]byte, []int) {
+	return file_structs_structs_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *AllocDeploymentStatus) GetHealthy() bool {
+	if x != nil && x.Healthy != nil {
+		return *x.Healthy
+	}
+	return false
+}
+
+func (x *AllocDeploymentStatus) GetTimestamp() int64 {
+	if x != nil {
+		return x.Timestamp
+	}
+	return 0
+}
+
+func (x *AllocDeploymentStatus) GetCanary() bool {
+	if x != nil {
+		return x.Canary
+	}
+	return false
+}
+
+func (x *AllocDeploymentStatus) GetModifyIndex() uint64 {
+	if x != nil {
+		return x.ModifyIndex
+	}
+	return 0
+}
+
+// CheckStatus is the latest result of one service check of an allocation.
+type CheckStatus struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Name    string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Service string                 `protobuf:"bytes,2,opt,name=service,proto3" json:"service,omitempty"`
+	Task    string                 `protobuf:"bytes,3,opt,name=task,proto3" json:"task,omitempty"`
+	// status is "passing", "warning", "critical" or "pending".
+	Status string `protobuf:"bytes,4,opt,name=status,proto3" json:"status,omitempty"`
+	Output string `protobuf:"bytes,5,opt,name=output,proto3" json:"output,omitempty"`
+	// timestamp is when the check last ran (unix nanos).
+	Timestamp     int64 `protobuf:"varint,6,opt,name=timestamp,proto3" json:"timestamp,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckStatus) Reset() {
+	*x = CheckStatus{}
+	mi := &file_structs_structs_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckStatus) ProtoMessage() {}
+
+func (x *CheckStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_structs_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckStatus.ProtoReflect.Descriptor instead.
+func (*CheckStatus) Descriptor() ([]byte, []int) {
+	return file_structs_structs_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *CheckStatus) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *CheckStatus) GetService() string {
+	if x != nil {
+		return x.Service
+	}
+	return ""
+}
+
+func (x *CheckStatus) GetTask() string {
+	if x != nil {
+		return x.Task
+	}
+	return ""
+}
+
+func (x *CheckStatus) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *CheckStatus) GetOutput() string {
+	if x != nil {
+		return x.Output
+	}
+	return ""
+}
+
+func (x *CheckStatus) GetTimestamp() int64 {
+	if x != nil {
+		return x.Timestamp
+	}
+	return 0
+}
+
+// DeploymentState is one group's progress in a deployment.
+type DeploymentState struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	AutoRevert       bool                   `protobuf:"varint,1,opt,name=auto_revert,json=autoRevert,proto3" json:"auto_revert,omitempty"`
+	AutoPromote      bool                   `protobuf:"varint,2,opt,name=auto_promote,json=autoPromote,proto3" json:"auto_promote,omitempty"`
+	ProgressDeadline *durationpb.Duration   `protobuf:"bytes,3,opt,name=progress_deadline,json=progressDeadline,proto3" json:"progress_deadline,omitempty"`
+	// require_progress_by is when the deployment fails unless an allocation
+	// becomes healthy (unix nanos); 0 before the first placement.
+	RequireProgressBy int64 `protobuf:"varint,4,opt,name=require_progress_by,json=requireProgressBy,proto3" json:"require_progress_by,omitempty"`
+	Promoted          bool  `protobuf:"varint,5,opt,name=promoted,proto3" json:"promoted,omitempty"`
+	// placed_canaries are the ids of the canaries placed.
+	PlacedCanaries  []string `protobuf:"bytes,6,rep,name=placed_canaries,json=placedCanaries,proto3" json:"placed_canaries,omitempty"`
+	DesiredCanaries int32    `protobuf:"varint,7,opt,name=desired_canaries,json=desiredCanaries,proto3" json:"desired_canaries,omitempty"`
+	DesiredTotal    int32    `protobuf:"varint,8,opt,name=desired_total,json=desiredTotal,proto3" json:"desired_total,omitempty"`
+	PlacedAllocs    int32    `protobuf:"varint,9,opt,name=placed_allocs,json=placedAllocs,proto3" json:"placed_allocs,omitempty"`
+	HealthyAllocs   int32    `protobuf:"varint,10,opt,name=healthy_allocs,json=healthyAllocs,proto3" json:"healthy_allocs,omitempty"`
+	UnhealthyAllocs int32    `protobuf:"varint,11,opt,name=unhealthy_allocs,json=unhealthyAllocs,proto3" json:"unhealthy_allocs,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *DeploymentState) Reset() {
+	*x = DeploymentState{}
+	mi := &file_structs_structs_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeploymentState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeploymentState) ProtoMessage() {}
+
+func (x *DeploymentState) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_structs_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeploymentState.ProtoReflect.Descriptor instead.
+func (*DeploymentState) Descriptor() ([]byte, []int) {
+	return file_structs_structs_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *DeploymentState) GetAutoRevert() bool {
+	if x != nil {
+		return x.AutoRevert
+	}
+	return false
+}
+
+func (x *DeploymentState) GetAutoPromote() bool {
+	if x != nil {
+		return x.AutoPromote
+	}
+	return false
+}
+
+func (x *DeploymentState) GetProgressDeadline() *durationpb.Duration {
+	if x != nil {
+		return x.ProgressDeadline
+	}
+	return nil
+}
+
+func (x *DeploymentState) GetRequireProgressBy() int64 {
+	if x != nil {
+		return x.RequireProgressBy
+	}
+	return 0
+}
+
+func (x *DeploymentState) GetPromoted() bool {
+	if x != nil {
+		return x.Promoted
+	}
+	return false
+}
+
+func (x *DeploymentState) GetPlacedCanaries() []string {
+	if x != nil {
+		return x.PlacedCanaries
+	}
+	return nil
+}
+
+func (x *DeploymentState) GetDesiredCanaries() int32 {
+	if x != nil {
+		return x.DesiredCanaries
+	}
+	return 0
+}
+
+func (x *DeploymentState) GetDesiredTotal() int32 {
+	if x != nil {
+		return x.DesiredTotal
+	}
+	return 0
+}
+
+func (x *DeploymentState) GetPlacedAllocs() int32 {
+	if x != nil {
+		return x.PlacedAllocs
+	}
+	return 0
+}
+
+func (x *DeploymentState) GetHealthyAllocs() int32 {
+	if x != nil {
+		return x.HealthyAllocs
+	}
+	return 0
+}
+
+func (x *DeploymentState) GetUnhealthyAllocs() int32 {
+	if x != nil {
+		return x.UnhealthyAllocs
+	}
+	return 0
+}
+
+// Deployment tracks the rollout of one version of a service job.
+type Deployment struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Id         string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Namespace  string                 `protobuf:"bytes,2,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	JobId      string                 `protobuf:"bytes,3,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	JobVersion uint64                 `protobuf:"varint,4,opt,name=job_version,json=jobVersion,proto3" json:"job_version,omitempty"`
+	// job_modify_index is the job's modify index, job_spec_modify_index
+	// its job_modify_index, job_create_index its create index, when the
+	// deployment was created.
+	JobModifyIndex     uint64                      `protobuf:"varint,5,opt,name=job_modify_index,json=jobModifyIndex,proto3" json:"job_modify_index,omitempty"`
+	JobSpecModifyIndex uint64                      `protobuf:"varint,6,opt,name=job_spec_modify_index,json=jobSpecModifyIndex,proto3" json:"job_spec_modify_index,omitempty"`
+	JobCreateIndex     uint64                      `protobuf:"varint,7,opt,name=job_create_index,json=jobCreateIndex,proto3" json:"job_create_index,omitempty"`
+	TaskGroups         map[string]*DeploymentState `protobuf:"bytes,8,rep,name=task_groups,json=taskGroups,proto3" json:"task_groups,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// status is running, paused, failed, successful or cancelled.
+	Status            string `protobuf:"bytes,9,opt,name=status,proto3" json:"status,omitempty"`
+	StatusDescription string `protobuf:"bytes,10,opt,name=status_description,json=statusDescription,proto3" json:"status_description,omitempty"`
+	CreateIndex       uint64 `protobuf:"varint,11,opt,name=create_index,json=createIndex,proto3" json:"create_index,omitempty"`
+	ModifyIndex       uint64 `protobuf:"varint,12,opt,name=modify_index,json=modifyIndex,proto3" json:"modify_index,omitempty"`
+	CreateTime        int64  `protobuf:"varint,13,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	ModifyTime        int64  `protobuf:"varint,14,opt,name=modify_time,json=modifyTime,proto3" json:"modify_time,omitempty"`
+	EvalPriority      int32  `protobuf:"varint,15,opt,name=eval_priority,json=evalPriority,proto3" json:"eval_priority,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *Deployment) Reset() {
+	*x = Deployment{}
+	mi := &file_structs_structs_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Deployment) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Deployment) ProtoMessage() {}
+
+func (x *Deployment) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_structs_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Deployment.ProtoReflect.Descriptor instead.
+func (*Deployment) Descriptor() ([]byte, []int) {
+	return file_structs_structs_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *Deployment) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Deployment) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *Deployment) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *Deployment) GetJobVersion() uint64 {
+	if x != nil {
+		return x.JobVersion
+	}
+	return 0
+}
+
+func (x *Deployment) GetJobModifyIndex() uint64 {
+	if x != nil {
+		return x.JobModifyIndex
+	}
+	return 0
+}
+
+func (x *Deployment) GetJobSpecModifyIndex() uint64 {
+	if x != nil {
+		return x.JobSpecModifyIndex
+	}
+	return 0
+}
+
+func (x *Deployment) GetJobCreateIndex() uint64 {
+	if x != nil {
+		return x.JobCreateIndex
+	}
+	return 0
+}
+
+func (x *Deployment) GetTaskGroups() map[string]*DeploymentState {
+	if x != nil {
+		return x.TaskGroups
+	}
+	return nil
+}
+
+func (x *Deployment) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *Deployment) GetStatusDescription() string {
+	if x != nil {
+		return x.StatusDescription
+	}
+	return ""
+}
+
+func (x *Deployment) GetCreateIndex() uint64 {
+	if x != nil {
+		return x.CreateIndex
+	}
+	return 0
+}
+
+func (x *Deployment) GetModifyIndex() uint64 {
+	if x != nil {
+		return x.ModifyIndex
+	}
+	return 0
+}
+
+func (x *Deployment) GetCreateTime() int64 {
+	if x != nil {
+		return x.CreateTime
+	}
+	return 0
+}
+
+func (x *Deployment) GetModifyTime() int64 {
+	if x != nil {
+		return x.ModifyTime
+	}
+	return 0
+}
+
+func (x *Deployment) GetEvalPriority() int32 {
+	if x != nil {
+		return x.EvalPriority
+	}
+	return 0
+}
+
+// DeploymentStatusUpdate changes a deployment's status.
+type DeploymentStatusUpdate struct {
+	state             protoimpl.MessageState `protogen:"open.v1"`
+	DeploymentId      string                 `protobuf:"bytes,1,opt,name=deployment_id,json=deploymentId,proto3" json:"deployment_id,omitempty"`
+	Status            string                 `protobuf:"bytes,2,opt,name=status,proto3" json:"status,omitempty"`
+	StatusDescription string                 `protobuf:"bytes,3,opt,name=status_description,json=statusDescription,proto3" json:"status_description,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *DeploymentStatusUpdate) Reset() {
+	*x = DeploymentStatusUpdate{}
+	mi := &file_structs_structs_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeploymentStatusUpdate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeploymentStatusUpdate) ProtoMessage() {}
+
+func (x *DeploymentStatusUpdate) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_structs_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeploymentStatusUpdate.ProtoReflect.Descriptor instead.
+func (*DeploymentStatusUpdate) Descriptor() ([]byte, []int) {
+	return file_structs_structs_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *DeploymentStatusUpdate) GetDeploymentId() string {
+	if x != nil {
+		return x.DeploymentId
+	}
+	return ""
+}
+
+func (x *DeploymentStatusUpdate) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *DeploymentStatusUpdate) GetStatusDescription() string {
+	if x != nil {
+		return x.StatusDescription
+	}
+	return ""
+}
+
 var File_structs_structs_proto protoreflect.FileDescriptor
 
 const file_structs_structs_proto_rawDesc = "" +
@@ -3469,7 +4599,7 @@ const file_structs_structs_proto_rawDesc = "" +
 	"\battempts\x18\x01 \x01(\x05R\battempts\x125\n" +
 	"\binterval\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\binterval\x12/\n" +
 	"\x05delay\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x05delay\x12\x12\n" +
-	"\x04mode\x18\x04 \x01(\tR\x04mode\"\xc7\x05\n" +
+	"\x04mode\x18\x04 \x01(\tR\x04mode\"\xfd\x05\n" +
 	"\x04Task\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06driver\x18\x02 \x01(\tR\x06driver\x12/\n" +
@@ -3486,13 +4616,14 @@ const file_structs_structs_proto_rawDesc = "" +
 	"affinities\x127\n" +
 	"\tartifacts\x18\xc8\x01 \x03(\v2\x18.drover.structs.ArtifactR\tartifacts\x12.\n" +
 	"\x04logs\x18\xc9\x01 \x01(\v2\x19.drover.structs.LogConfigR\x04logs\x12\x13\n" +
-	"\x04user\x18\xac\x02 \x01(\tR\x04user\x1a6\n" +
+	"\x04user\x18\xac\x02 \x01(\tR\x04user\x124\n" +
+	"\bservices\x18\xf4\x03 \x03(\v2\x17.drover.structs.ServiceR\bservices\x1a6\n" +
 	"\bEnvEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a7\n" +
 	"\tMetaEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x9d\x05\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xc8\x06\n" +
 	"\tTaskGroup\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05count\x18\x02 \x01(\x05R\x05count\x12*\n" +
@@ -3506,10 +4637,13 @@ const file_structs_structs_proto_rawDesc = "" +
 	"affinities\x120\n" +
 	"\aspreads\x18f \x03(\v2\x16.drover.structs.SpreadR\aspreads\x12M\n" +
 	"\x11reschedule_policy\x18g \x01(\v2 .drover.structs.ReschedulePolicyR\x10reschedulePolicy\x12N\n" +
-	"\x15max_client_disconnect\x18\x90\x03 \x01(\v2\x19.google.protobuf.DurationR\x13maxClientDisconnect\x1a7\n" +
+	"\x15max_client_disconnect\x18\x90\x03 \x01(\v2\x19.google.protobuf.DurationR\x13maxClientDisconnect\x127\n" +
+	"\x06update\x18\xf4\x03 \x01(\v2\x1e.drover.structs.UpdateStrategyR\x06update\x12:\n" +
+	"\amigrate\x18\xf5\x03 \x01(\v2\x1f.drover.structs.MigrateStrategyR\amigrate\x124\n" +
+	"\bservices\x18\xf6\x03 \x03(\v2\x17.drover.structs.ServiceR\bservices\x1a7\n" +
 	"\tMetaEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x86\x06\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xd8\x06\n" +
 	"\x03Job\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1c\n" +
@@ -3535,7 +4669,9 @@ const file_structs_structs_proto_rawDesc = "" +
 	"\n" +
 	"affinities\x18d \x03(\v2\x18.drover.structs.AffinityR\n" +
 	"affinities\x120\n" +
-	"\aspreads\x18e \x03(\v2\x16.drover.structs.SpreadR\aspreads\x1a7\n" +
+	"\aspreads\x18e \x03(\v2\x16.drover.structs.SpreadR\aspreads\x127\n" +
+	"\x06update\x18\xf4\x03 \x01(\v2\x1e.drover.structs.UpdateStrategyR\x06update\x12\x17\n" +
+	"\x06stable\x18\xf5\x03 \x01(\bR\x06stable\x1a7\n" +
 	"\tMetaEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xfc\x01\n" +
@@ -3622,7 +4758,7 @@ const file_structs_structs_proto_rawDesc = "" +
 	"started_at\x18\x04 \x01(\x03R\tstartedAt\x12\x1f\n" +
 	"\vfinished_at\x18\x05 \x01(\x03R\n" +
 	"finishedAt\x121\n" +
-	"\x06events\x18\x06 \x03(\v2\x19.drover.structs.TaskEventR\x06events\"\x9d\f\n" +
+	"\x06events\x18\x06 \x03(\v2\x19.drover.structs.TaskEventR\x06events\"\xce\r\n" +
 	"\n" +
 	"Allocation\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1c\n" +
@@ -3660,7 +4796,10 @@ const file_structs_structs_proto_rawDesc = "" +
 	"\x15preempted_allocations\x18j \x03(\tR\x14preemptedAllocations\x12(\n" +
 	"\x0fdisconnected_at\x18\x90\x03 \x01(\x03R\x0edisconnectedAt\x12&\n" +
 	"\x0ereconnected_at\x18\x91\x03 \x01(\x03R\rreconnectedAt\x126\n" +
-	"\ametrics\x18\xd8\x04 \x01(\v2\x1b.drover.structs.AllocMetricR\ametrics\x1a[\n" +
+	"\ametrics\x18\xd8\x04 \x01(\v2\x1b.drover.structs.AllocMetricR\ametrics\x12$\n" +
+	"\rdeployment_id\x18\xf4\x03 \x01(\tR\fdeploymentId\x12S\n" +
+	"\x11deployment_status\x18\xf5\x03 \x01(\v2%.drover.structs.AllocDeploymentStatusR\x10deploymentStatus\x124\n" +
+	"\x06checks\x18\xf6\x03 \x03(\v2\x1b.drover.structs.CheckStatusR\x06checks\x1a[\n" +
 	"\x12TaskResourcesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12/\n" +
 	"\x05value\x18\x02 \x01(\v2\x19.drover.structs.ResourcesR\x05value:\x028\x01\x1aX\n" +
@@ -3692,7 +4831,7 @@ const file_structs_structs_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01\x1aA\n" +
 	"\x13ClassExhaustedEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01\"\x80\t\n" +
+	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01\"\xa6\t\n" +
 	"\n" +
 	"Evaluation\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1c\n" +
@@ -3720,7 +4859,8 @@ const file_structs_structs_proto_rawDesc = "" +
 	"\x11class_eligibility\x18d \x03(\v20.drover.structs.Evaluation.ClassEligibilityEntryR\x10classEligibility\x124\n" +
 	"\x16escaped_computed_class\x18e \x01(\bR\x14escapedComputedClass\x12\x1d\n" +
 	"\n" +
-	"wait_until\x18f \x01(\x03R\twaitUntil\x1a^\n" +
+	"wait_until\x18f \x01(\x03R\twaitUntil\x12$\n" +
+	"\rdeployment_id\x18\xf4\x03 \x01(\tR\fdeploymentId\x1a^\n" +
 	"\x13FailedTgAllocsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x121\n" +
 	"\x05value\x18\x02 \x01(\v2\x1b.drover.structs.AllocMetricR\x05value:\x028\x01\x1aD\n" +
@@ -3729,7 +4869,7 @@ const file_structs_structs_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01\x1aC\n" +
 	"\x15ClassEligibilityEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\bR\x05value:\x028\x01\"\xd2\x02\n" +
+	"\x05value\x18\x02 \x01(\bR\x05value:\x028\x01\"\xe7\x03\n" +
 	"\x04Plan\x12\x17\n" +
 	"\aeval_id\x18\x01 \x01(\tR\x06evalId\x12\x1a\n" +
 	"\bpriority\x18\x02 \x01(\x05R\bpriority\x12%\n" +
@@ -3738,7 +4878,11 @@ const file_structs_structs_proto_rawDesc = "" +
 	"\vnode_update\x18\x05 \x03(\v2\x1a.drover.structs.AllocationR\n" +
 	"nodeUpdate\x12%\n" +
 	"\x0esnapshot_index\x18\x06 \x01(\x04R\rsnapshotIndex\x12E\n" +
-	"\x10node_preemptions\x18d \x03(\v2\x1a.drover.structs.AllocationR\x0fnodePreemptions\"\x9b\x02\n" +
+	"\x10node_preemptions\x18d \x03(\v2\x1a.drover.structs.AllocationR\x0fnodePreemptions\x12;\n" +
+	"\n" +
+	"deployment\x18\xf4\x03 \x01(\v2\x1a.drover.structs.DeploymentR\n" +
+	"deployment\x12V\n" +
+	"\x12deployment_updates\x18\xf5\x03 \x03(\v2&.drover.structs.DeploymentStatusUpdateR\x11deploymentUpdates\"\xb0\x03\n" +
 	"\n" +
 	"PlanResult\x12C\n" +
 	"\x0fnode_allocation\x18\x01 \x03(\v2\x1a.drover.structs.AllocationR\x0enodeAllocation\x12;\n" +
@@ -3747,7 +4891,11 @@ const file_structs_structs_proto_rawDesc = "" +
 	"\rrefused_nodes\x18\x03 \x03(\tR\frefusedNodes\x12\x1f\n" +
 	"\valloc_index\x18\x04 \x01(\x04R\n" +
 	"allocIndex\x12E\n" +
-	"\x10node_preemptions\x18d \x03(\v2\x1a.drover.structs.AllocationR\x0fnodePreemptions\"\xc1\x01\n" +
+	"\x10node_preemptions\x18d \x03(\v2\x1a.drover.structs.AllocationR\x0fnodePreemptions\x12;\n" +
+	"\n" +
+	"deployment\x18\xf4\x03 \x01(\v2\x1a.drover.structs.DeploymentR\n" +
+	"deployment\x12V\n" +
+	"\x12deployment_updates\x18\xf5\x03 \x03(\v2&.drover.structs.DeploymentStatusUpdateR\x11deploymentUpdates\"\xc1\x01\n" +
 	"\bArtifact\x12\x16\n" +
 	"\x06source\x18\x01 \x01(\tR\x06source\x12 \n" +
 	"\vdestination\x18\x02 \x01(\tR\vdestination\x12?\n" +
@@ -3854,7 +5002,112 @@ const file_structs_structs_proto_rawDesc = "" +
 	"\x0eexpiration_ttl\x18\t \x01(\v2\x19.google.protobuf.DurationR\rexpirationTtl\x12!\n" +
 	"\fcreate_index\x18\n" +
 	" \x01(\x04R\vcreateIndex\x12!\n" +
-	"\fmodify_index\x18\v \x01(\x04R\vmodifyIndexB$Z\"github.com/droverhq/drover/structsb\x06proto3"
+	"\fmodify_index\x18\v \x01(\x04R\vmodifyIndex\"\xa1\x04\n" +
+	"\x0eUpdateStrategy\x12&\n" +
+	"\fmax_parallel\x18\x01 \x01(\x05H\x00R\vmaxParallel\x88\x01\x01\x12&\n" +
+	"\fhealth_check\x18\x02 \x01(\tH\x01R\vhealthCheck\x88\x01\x01\x12C\n" +
+	"\x10min_healthy_time\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x0eminHealthyTime\x12D\n" +
+	"\x10healthy_deadline\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\x0fhealthyDeadline\x12F\n" +
+	"\x11progress_deadline\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\x10progressDeadline\x12$\n" +
+	"\vauto_revert\x18\x06 \x01(\bH\x02R\n" +
+	"autoRevert\x88\x01\x01\x12&\n" +
+	"\fauto_promote\x18\a \x01(\bH\x03R\vautoPromote\x88\x01\x01\x12\x1b\n" +
+	"\x06canary\x18\b \x01(\x05H\x04R\x06canary\x88\x01\x01\x123\n" +
+	"\astagger\x18\t \x01(\v2\x19.google.protobuf.DurationR\astaggerB\x0f\n" +
+	"\r_max_parallelB\x0f\n" +
+	"\r_health_checkB\x0e\n" +
+	"\f_auto_revertB\x0f\n" +
+	"\r_auto_promoteB\t\n" +
+	"\a_canary\"\x8e\x02\n" +
+	"\x0fMigrateStrategy\x12&\n" +
+	"\fmax_parallel\x18\x01 \x01(\x05H\x00R\vmaxParallel\x88\x01\x01\x12&\n" +
+	"\fhealth_check\x18\x02 \x01(\tH\x01R\vhealthCheck\x88\x01\x01\x12C\n" +
+	"\x10min_healthy_time\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x0eminHealthyTime\x12D\n" +
+	"\x10healthy_deadline\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\x0fhealthyDeadlineB\x0f\n" +
+	"\r_max_parallelB\x0f\n" +
+	"\r_health_check\"\x8f\x01\n" +
+	"\aService\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04port\x18\x02 \x01(\tR\x04port\x12\x12\n" +
+	"\x04tags\x18\x03 \x03(\tR\x04tags\x124\n" +
+	"\x06checks\x18\x04 \x03(\v2\x1c.drover.structs.ServiceCheckR\x06checks\x12\x12\n" +
+	"\x04task\x18\x05 \x01(\tR\x04task\"\xa0\x03\n" +
+	"\fServiceCheck\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04type\x18\x02 \x01(\tR\x04type\x12\x12\n" +
+	"\x04path\x18\x03 \x01(\tR\x04path\x12\x12\n" +
+	"\x04port\x18\x04 \x01(\tR\x04port\x125\n" +
+	"\binterval\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\binterval\x123\n" +
+	"\atimeout\x18\x06 \x01(\v2\x19.google.protobuf.DurationR\atimeout\x12\x16\n" +
+	"\x06method\x18\a \x01(\tR\x06method\x12\x1a\n" +
+	"\bprotocol\x18\b \x01(\tR\bprotocol\x12\x18\n" +
+	"\acommand\x18\t \x01(\tR\acommand\x12\x12\n" +
+	"\x04args\x18\n" +
+	" \x03(\tR\x04args\x12\x1b\n" +
+	"\ton_update\x18\v \x01(\tR\bonUpdate\x12A\n" +
+	"\rcheck_restart\x18\f \x01(\v2\x1c.drover.structs.CheckRestartR\fcheckRestart\x12\x12\n" +
+	"\x04task\x18\r \x01(\tR\x04task\"~\n" +
+	"\fCheckRestart\x12\x14\n" +
+	"\x05limit\x18\x01 \x01(\x05R\x05limit\x12/\n" +
+	"\x05grace\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x05grace\x12'\n" +
+	"\x0fignore_warnings\x18\x03 \x01(\bR\x0eignoreWarnings\"\x9b\x01\n" +
+	"\x15AllocDeploymentStatus\x12\x1d\n" +
+	"\ahealthy\x18\x01 \x01(\bH\x00R\ahealthy\x88\x01\x01\x12\x1c\n" +
+	"\ttimestamp\x18\x02 \x01(\x03R\ttimestamp\x12\x16\n" +
+	"\x06canary\x18\x03 \x01(\bR\x06canary\x12!\n" +
+	"\fmodify_index\x18\x04 \x01(\x04R\vmodifyIndexB\n" +
+	"\n" +
+	"\b_healthy\"\x9d\x01\n" +
+	"\vCheckStatus\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
+	"\aservice\x18\x02 \x01(\tR\aservice\x12\x12\n" +
+	"\x04task\x18\x03 \x01(\tR\x04task\x12\x16\n" +
+	"\x06status\x18\x04 \x01(\tR\x06status\x12\x16\n" +
+	"\x06output\x18\x05 \x01(\tR\x06output\x12\x1c\n" +
+	"\ttimestamp\x18\x06 \x01(\x03R\ttimestamp\"\xd9\x03\n" +
+	"\x0fDeploymentState\x12\x1f\n" +
+	"\vauto_revert\x18\x01 \x01(\bR\n" +
+	"autoRevert\x12!\n" +
+	"\fauto_promote\x18\x02 \x01(\bR\vautoPromote\x12F\n" +
+	"\x11progress_deadline\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x10progressDeadline\x12.\n" +
+	"\x13require_progress_by\x18\x04 \x01(\x03R\x11requireProgressBy\x12\x1a\n" +
+	"\bpromoted\x18\x05 \x01(\bR\bpromoted\x12'\n" +
+	"\x0fplaced_canaries\x18\x06 \x03(\tR\x0eplacedCanaries\x12)\n" +
+	"\x10desired_canaries\x18\a \x01(\x05R\x0fdesiredCanaries\x12#\n" +
+	"\rdesired_total\x18\b \x01(\x05R\fdesiredTotal\x12#\n" +
+	"\rplaced_allocs\x18\t \x01(\x05R\fplacedAllocs\x12%\n" +
+	"\x0ehealthy_allocs\x18\n" +
+	" \x01(\x05R\rhealthyAllocs\x12)\n" +
+	"\x10unhealthy_allocs\x18\v \x01(\x05R\x0funhealthyAllocs\"\x9a\x05\n" +
+	"\n" +
+	"Deployment\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1c\n" +
+	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12\x15\n" +
+	"\x06job_id\x18\x03 \x01(\tR\x05jobId\x12\x1f\n" +
+	"\vjob_version\x18\x04 \x01(\x04R\n" +
+	"jobVersion\x12(\n" +
+	"\x10job_modify_index\x18\x05 \x01(\x04R\x0ejobModifyIndex\x121\n" +
+	"\x15job_spec_modify_index\x18\x06 \x01(\x04R\x12jobSpecModifyIndex\x12(\n" +
+	"\x10job_create_index\x18\a \x01(\x04R\x0ejobCreateIndex\x12K\n" +
+	"\vtask_groups\x18\b \x03(\v2*.drover.structs.Deployment.TaskGroupsEntryR\n" +
+	"taskGroups\x12\x16\n" +
+	"\x06status\x18\t \x01(\tR\x06status\x12-\n" +
+	"\x12status_description\x18\n" +
+	" \x01(\tR\x11statusDescription\x12!\n" +
+	"\fcreate_index\x18\v \x01(\x04R\vcreateIndex\x12!\n" +
+	"\fmodify_index\x18\f \x01(\x04R\vmodifyIndex\x12\x1f\n" +
+	"\vcreate_time\x18\r \x01(\x03R\n" +
+	"createTime\x12\x1f\n" +
+	"\vmodify_time\x18\x0e \x01(\x03R\n" +
+	"modifyTime\x12#\n" +
+	"\reval_priority\x18\x0f \x01(\x05R\fevalPriority\x1a^\n" +
+	"\x0fTaskGroupsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x125\n" +
+	"\x05value\x18\x02 \x01(\v2\x1f.drover.structs.DeploymentStateR\x05value:\x028\x01\"\x84\x01\n" +
+	"\x16DeploymentStatusUpdate\x12#\n" +
+	"\rdeployment_id\x18\x01 \x01(\tR\fdeploymentId\x12\x16\n" +
+	"\x06status\x18\x02 \x01(\tR\x06status\x12-\n" +
+	"\x12status_description\x18\x03 \x01(\tR\x11statusDescriptionB$Z\"github.com/droverhq/drover/structsb\x06proto3"
 
 var (
 	file_structs_structs_proto_rawDescOnce sync.Once
@@ -3868,7 +5121,7 @@ func file_structs_structs_proto_rawDescGZIP() []byte {
 	return file_structs_structs_proto_rawDescData
 }
 
-var file_structs_structs_proto_msgTypes = make([]protoimpl.MessageInfo, 56)
+var file_structs_structs_proto_msgTypes = make([]protoimpl.MessageInfo, 67)
 var file_structs_structs_proto_goTypes = []any{
 	(*Resources)(nil),              // 0: drover.structs.Resources
 	(*Constraint)(nil),             // 1: drover.structs.Constraint
@@ -3905,108 +5158,144 @@ var file_structs_structs_proto_goTypes = []any{
 	(*JobSummary)(nil),             // 32: drover.structs.JobSummary
 	(*ACLPolicy)(nil),              // 33: drover.structs.ACLPolicy
 	(*ACLToken)(nil),               // 34: drover.structs.ACLToken
-	nil,                            // 35: drover.structs.Task.EnvEntry
-	nil,                            // 36: drover.structs.Task.MetaEntry
-	nil,                            // 37: drover.structs.TaskGroup.MetaEntry
-	nil,                            // 38: drover.structs.Job.MetaEntry
-	nil,                            // 39: drover.structs.DriverInfo.AttributesEntry
-	nil,                            // 40: drover.structs.Node.AttributesEntry
-	nil,                            // 41: drover.structs.Node.DriversEntry
-	nil,                            // 42: drover.structs.Node.MetaEntry
-	nil,                            // 43: drover.structs.Node.DynamicMetaEntry
-	nil,                            // 44: drover.structs.Allocation.TaskResourcesEntry
-	nil,                            // 45: drover.structs.Allocation.TaskStatesEntry
-	nil,                            // 46: drover.structs.AllocMetric.ClassFilteredEntry
-	nil,                            // 47: drover.structs.AllocMetric.ConstraintFilteredEntry
-	nil,                            // 48: drover.structs.AllocMetric.DimensionExhaustedEntry
-	nil,                            // 49: drover.structs.AllocMetric.NodesAvailableEntry
-	nil,                            // 50: drover.structs.AllocMetric.ClassExhaustedEntry
-	nil,                            // 51: drover.structs.Evaluation.FailedTgAllocsEntry
-	nil,                            // 52: drover.structs.Evaluation.QueuedAllocationsEntry
-	nil,                            // 53: drover.structs.Evaluation.ClassEligibilityEntry
-	nil,                            // 54: drover.structs.Artifact.OptionsEntry
-	nil,                            // 55: drover.structs.JobSummary.GroupsEntry
-	(*durationpb.Duration)(nil),    // 56: google.protobuf.Duration
-	(*structpb.Struct)(nil),        // 57: google.protobuf.Struct
+	(*UpdateStrategy)(nil),         // 35: drover.structs.UpdateStrategy
+	(*MigrateStrategy)(nil),        // 36: drover.structs.MigrateStrategy
+	(*Service)(nil),                // 37: drover.structs.Service
+	(*ServiceCheck)(nil),           // 38: drover.structs.ServiceCheck
+	(*CheckRestart)(nil),           // 39: drover.structs.CheckRestart
+	(*AllocDeploymentStatus)(nil),  // 40: drover.structs.AllocDeploymentStatus
+	(*CheckStatus)(nil),            // 41: drover.structs.CheckStatus
+	(*DeploymentState)(nil),        // 42: drover.structs.DeploymentState
+	(*Deployment)(nil),             // 43: drover.structs.Deployment
+	(*DeploymentStatusUpdate)(nil), // 44: drover.structs.DeploymentStatusUpdate
+	nil,                            // 45: drover.structs.Task.EnvEntry
+	nil,                            // 46: drover.structs.Task.MetaEntry
+	nil,                            // 47: drover.structs.TaskGroup.MetaEntry
+	nil,                            // 48: drover.structs.Job.MetaEntry
+	nil,                            // 49: drover.structs.DriverInfo.AttributesEntry
+	nil,                            // 50: drover.structs.Node.AttributesEntry
+	nil,                            // 51: drover.structs.Node.DriversEntry
+	nil,                            // 52: drover.structs.Node.MetaEntry
+	nil,                            // 53: drover.structs.Node.DynamicMetaEntry
+	nil,                            // 54: drover.structs.Allocation.TaskResourcesEntry
+	nil,                            // 55: drover.structs.Allocation.TaskStatesEntry
+	nil,                            // 56: drover.structs.AllocMetric.ClassFilteredEntry
+	nil,                            // 57: drover.structs.AllocMetric.ConstraintFilteredEntry
+	nil,                            // 58: drover.structs.AllocMetric.DimensionExhaustedEntry
+	nil,                            // 59: drover.structs.AllocMetric.NodesAvailableEntry
+	nil,                            // 60: drover.structs.AllocMetric.ClassExhaustedEntry
+	nil,                            // 61: drover.structs.Evaluation.FailedTgAllocsEntry
+	nil,                            // 62: drover.structs.Evaluation.QueuedAllocationsEntry
+	nil,                            // 63: drover.structs.Evaluation.ClassEligibilityEntry
+	nil,                            // 64: drover.structs.Artifact.OptionsEntry
+	nil,                            // 65: drover.structs.JobSummary.GroupsEntry
+	nil,                            // 66: drover.structs.Deployment.TaskGroupsEntry
+	(*durationpb.Duration)(nil),    // 67: google.protobuf.Duration
+	(*structpb.Struct)(nil),        // 68: google.protobuf.Struct
 }
 var file_structs_structs_proto_depIdxs = []int32{
-	56, // 0: drover.structs.RestartPolicy.interval:type_name -> google.protobuf.Duration
-	56, // 1: drover.structs.RestartPolicy.delay:type_name -> google.protobuf.Duration
-	57, // 2: drover.structs.Task.config:type_name -> google.protobuf.Struct
-	35, // 3: drover.structs.Task.env:type_name -> drover.structs.Task.EnvEntry
+	67, // 0: drover.structs.RestartPolicy.interval:type_name -> google.protobuf.Duration
+	67, // 1: drover.structs.RestartPolicy.delay:type_name -> google.protobuf.Duration
+	68, // 2: drover.structs.Task.config:type_name -> google.protobuf.Struct
+	45, // 3: drover.structs.Task.env:type_name -> drover.structs.Task.EnvEntry
 	0,  // 4: drover.structs.Task.resources:type_name -> drover.structs.Resources
 	1,  // 5: drover.structs.Task.constraints:type_name -> drover.structs.Constraint
-	56, // 6: drover.structs.Task.kill_timeout:type_name -> google.protobuf.Duration
-	36, // 7: drover.structs.Task.meta:type_name -> drover.structs.Task.MetaEntry
+	67, // 6: drover.structs.Task.kill_timeout:type_name -> google.protobuf.Duration
+	46, // 7: drover.structs.Task.meta:type_name -> drover.structs.Task.MetaEntry
 	23, // 8: drover.structs.Task.affinities:type_name -> drover.structs.Affinity
 	17, // 9: drover.structs.Task.artifacts:type_name -> drover.structs.Artifact
 	18, // 10: drover.structs.Task.logs:type_name -> drover.structs.LogConfig
-	3,  // 11: drover.structs.TaskGroup.tasks:type_name -> drover.structs.Task
-	1,  // 12: drover.structs.TaskGroup.constraints:type_name -> drover.structs.Constraint
-	2,  // 13: drover.structs.TaskGroup.restart_policy:type_name -> drover.structs.RestartPolicy
-	37, // 14: drover.structs.TaskGroup.meta:type_name -> drover.structs.TaskGroup.MetaEntry
-	21, // 15: drover.structs.TaskGroup.network:type_name -> drover.structs.NetworkResource
-	23, // 16: drover.structs.TaskGroup.affinities:type_name -> drover.structs.Affinity
-	25, // 17: drover.structs.TaskGroup.spreads:type_name -> drover.structs.Spread
-	26, // 18: drover.structs.TaskGroup.reschedule_policy:type_name -> drover.structs.ReschedulePolicy
-	56, // 19: drover.structs.TaskGroup.max_client_disconnect:type_name -> google.protobuf.Duration
-	1,  // 20: drover.structs.Job.constraints:type_name -> drover.structs.Constraint
-	4,  // 21: drover.structs.Job.task_groups:type_name -> drover.structs.TaskGroup
-	38, // 22: drover.structs.Job.meta:type_name -> drover.structs.Job.MetaEntry
-	23, // 23: drover.structs.Job.affinities:type_name -> drover.structs.Affinity
-	25, // 24: drover.structs.Job.spreads:type_name -> drover.structs.Spread
-	39, // 25: drover.structs.DriverInfo.attributes:type_name -> drover.structs.DriverInfo.AttributesEntry
-	40, // 26: drover.structs.Node.attributes:type_name -> drover.structs.Node.AttributesEntry
-	0,  // 27: drover.structs.Node.resources:type_name -> drover.structs.Resources
-	41, // 28: drover.structs.Node.drivers:type_name -> drover.structs.Node.DriversEntry
-	42, // 29: drover.structs.Node.meta:type_name -> drover.structs.Node.MetaEntry
-	8,  // 30: drover.structs.Node.drain_strategy:type_name -> drover.structs.DrainStrategy
-	19, // 31: drover.structs.Node.last_drain:type_name -> drover.structs.DrainMetadata
-	43, // 32: drover.structs.Node.dynamic_meta:type_name -> drover.structs.Node.DynamicMetaEntry
-	56, // 33: drover.structs.DrainStrategy.deadline:type_name -> google.protobuf.Duration
-	10, // 34: drover.structs.TaskState.events:type_name -> drover.structs.TaskEvent
-	5,  // 35: drover.structs.Allocation.job:type_name -> drover.structs.Job
-	44, // 36: drover.structs.Allocation.task_resources:type_name -> drover.structs.Allocation.TaskResourcesEntry
-	45, // 37: drover.structs.Allocation.task_states:type_name -> drover.structs.Allocation.TaskStatesEntry
-	9,  // 38: drover.structs.Allocation.desired_transition:type_name -> drover.structs.DesiredTransition
-	22, // 39: drover.structs.Allocation.allocated_ports:type_name -> drover.structs.AllocatedPort
-	28, // 40: drover.structs.Allocation.reschedule_tracker:type_name -> drover.structs.RescheduleTracker
-	13, // 41: drover.structs.Allocation.metrics:type_name -> drover.structs.AllocMetric
-	46, // 42: drover.structs.AllocMetric.class_filtered:type_name -> drover.structs.AllocMetric.ClassFilteredEntry
-	47, // 43: drover.structs.AllocMetric.constraint_filtered:type_name -> drover.structs.AllocMetric.ConstraintFilteredEntry
-	48, // 44: drover.structs.AllocMetric.dimension_exhausted:type_name -> drover.structs.AllocMetric.DimensionExhaustedEntry
-	49, // 45: drover.structs.AllocMetric.nodes_available:type_name -> drover.structs.AllocMetric.NodesAvailableEntry
-	50, // 46: drover.structs.AllocMetric.class_exhausted:type_name -> drover.structs.AllocMetric.ClassExhaustedEntry
-	51, // 47: drover.structs.Evaluation.failed_tg_allocs:type_name -> drover.structs.Evaluation.FailedTgAllocsEntry
-	52, // 48: drover.structs.Evaluation.queued_allocations:type_name -> drover.structs.Evaluation.QueuedAllocationsEntry
-	53, // 49: drover.structs.Evaluation.class_eligibility:type_name -> drover.structs.Evaluation.ClassEligibilityEntry
-	5,  // 50: drover.structs.Plan.job:type_name -> drover.structs.Job
-	12, // 51: drover.structs.Plan.node_allocation:type_name -> drover.structs.Allocation
-	12, // 52: drover.structs.Plan.node_update:type_name -> drover.structs.Allocation
-	12, // 53: drover.structs.Plan.node_preemptions:type_name -> drover.structs.Allocation
-	12, // 54: drover.structs.PlanResult.node_allocation:type_name -> drover.structs.Allocation
-	12, // 55: drover.structs.PlanResult.node_update:type_name -> drover.structs.Allocation
-	12, // 56: drover.structs.PlanResult.node_preemptions:type_name -> drover.structs.Allocation
-	54, // 57: drover.structs.Artifact.options:type_name -> drover.structs.Artifact.OptionsEntry
-	20, // 58: drover.structs.NetworkResource.ports:type_name -> drover.structs.Port
-	24, // 59: drover.structs.Spread.targets:type_name -> drover.structs.SpreadTarget
-	56, // 60: drover.structs.ReschedulePolicy.interval:type_name -> google.protobuf.Duration
-	56, // 61: drover.structs.ReschedulePolicy.delay:type_name -> google.protobuf.Duration
-	56, // 62: drover.structs.ReschedulePolicy.max_delay:type_name -> google.protobuf.Duration
-	27, // 63: drover.structs.RescheduleTracker.events:type_name -> drover.structs.RescheduleEvent
-	29, // 64: drover.structs.SchedulerConfiguration.preemption_config:type_name -> drover.structs.PreemptionConfig
-	55, // 65: drover.structs.JobSummary.groups:type_name -> drover.structs.JobSummary.GroupsEntry
-	56, // 66: drover.structs.ACLToken.expiration_ttl:type_name -> google.protobuf.Duration
-	6,  // 67: drover.structs.Node.DriversEntry.value:type_name -> drover.structs.DriverInfo
-	0,  // 68: drover.structs.Allocation.TaskResourcesEntry.value:type_name -> drover.structs.Resources
-	11, // 69: drover.structs.Allocation.TaskStatesEntry.value:type_name -> drover.structs.TaskState
-	13, // 70: drover.structs.Evaluation.FailedTgAllocsEntry.value:type_name -> drover.structs.AllocMetric
-	31, // 71: drover.structs.JobSummary.GroupsEntry.value:type_name -> drover.structs.TaskGroupSummary
-	72, // [72:72] is the sub-list for method output_type
-	72, // [72:72] is the sub-list for method input_type
-	72, // [72:72] is the sub-list for extension type_name
-	72, // [72:72] is the sub-list for extension extendee
-	0,  // [0:72] is the sub-list for field type_name
+	37, // 11: drover.structs.Task.services:type_name -> drover.structs.Service
+	3,  // 12: drover.structs.TaskGroup.tasks:type_name -> drover.structs.Task
+	1,  // 13: drover.structs.TaskGroup.constraints:type_name -> drover.structs.Constraint
+	2,  // 14: drover.structs.TaskGroup.restart_policy:type_name -> drover.structs.RestartPolicy
+	47, // 15: drover.structs.TaskGroup.meta:type_name -> drover.structs.TaskGroup.MetaEntry
+	21, // 16: drover.structs.TaskGroup.network:type_name -> drover.structs.NetworkResource
+	23, // 17: drover.structs.TaskGroup.affinities:type_name -> drover.structs.Affinity
+	25, // 18: drover.structs.TaskGroup.spreads:type_name -> drover.structs.Spread
+	26, // 19: drover.structs.TaskGroup.reschedule_policy:type_name -> drover.structs.ReschedulePolicy
+	67, // 20: drover.structs.TaskGroup.max_client_disconnect:type_name -> google.protobuf.Duration
+	35, // 21: drover.structs.TaskGroup.update:type_name -> drover.structs.UpdateStrategy
+	36, // 22: drover.structs.TaskGroup.migrate:type_name -> drover.structs.MigrateStrategy
+	37, // 23: drover.structs.TaskGroup.services:type_name -> drover.structs.Service
+	1,  // 24: drover.structs.Job.constraints:type_name -> drover.structs.Constraint
+	4,  // 25: drover.structs.Job.task_groups:type_name -> drover.structs.TaskGroup
+	48, // 26: drover.structs.Job.meta:type_name -> drover.structs.Job.MetaEntry
+	23, // 27: drover.structs.Job.affinities:type_name -> drover.structs.Affinity
+	25, // 28: drover.structs.Job.spreads:type_name -> drover.structs.Spread
+	35, // 29: drover.structs.Job.update:type_name -> drover.structs.UpdateStrategy
+	49, // 30: drover.structs.DriverInfo.attributes:type_name -> drover.structs.DriverInfo.AttributesEntry
+	50, // 31: drover.structs.Node.attributes:type_name -> drover.structs.Node.AttributesEntry
+	0,  // 32: drover.structs.Node.resources:type_name -> drover.structs.Resources
+	51, // 33: drover.structs.Node.drivers:type_name -> drover.structs.Node.DriversEntry
+	52, // 34: drover.structs.Node.meta:type_name -> drover.structs.Node.MetaEntry
+	8,  // 35: drover.structs.Node.drain_strategy:type_name -> drover.structs.DrainStrategy
+	19, // 36: drover.structs.Node.last_drain:type_name -> drover.structs.DrainMetadata
+	53, // 37: drover.structs.Node.dynamic_meta:type_name -> drover.structs.Node.DynamicMetaEntry
+	67, // 38: drover.structs.DrainStrategy.deadline:type_name -> google.protobuf.Duration
+	10, // 39: drover.structs.TaskState.events:type_name -> drover.structs.TaskEvent
+	5,  // 40: drover.structs.Allocation.job:type_name -> drover.structs.Job
+	54, // 41: drover.structs.Allocation.task_resources:type_name -> drover.structs.Allocation.TaskResourcesEntry
+	55, // 42: drover.structs.Allocation.task_states:type_name -> drover.structs.Allocation.TaskStatesEntry
+	9,  // 43: drover.structs.Allocation.desired_transition:type_name -> drover.structs.DesiredTransition
+	22, // 44: drover.structs.Allocation.allocated_ports:type_name -> drover.structs.AllocatedPort
+	28, // 45: drover.structs.Allocation.reschedule_tracker:type_name -> drover.structs.RescheduleTracker
+	13, // 46: drover.structs.Allocation.metrics:type_name -> drover.structs.AllocMetric
+	40, // 47: drover.structs.Allocation.deployment_status:type_name -> drover.structs.AllocDeploymentStatus
+	41, // 48: drover.structs.Allocation.checks:type_name -> drover.structs.CheckStatus
+	56, // 49: drover.structs.AllocMetric.class_filtered:type_name -> drover.structs.AllocMetric.ClassFilteredEntry
+	57, // 50: drover.structs.AllocMetric.constraint_filtered:type_name -> drover.structs.AllocMetric.ConstraintFilteredEntry
+	58, // 51: drover.structs.AllocMetric.dimension_exhausted:type_name -> drover.structs.AllocMetric.DimensionExhaustedEntry
+	59, // 52: drover.structs.AllocMetric.nodes_available:type_name -> drover.structs.AllocMetric.NodesAvailableEntry
+	60, // 53: drover.structs.AllocMetric.class_exhausted:type_name -> drover.structs.AllocMetric.ClassExhaustedEntry
+	61, // 54: drover.structs.Evaluation.failed_tg_allocs:type_name -> drover.structs.Evaluation.FailedTgAllocsEntry
+	62, // 55: drover.structs.Evaluation.queued_allocations:type_name -> drover.structs.Evaluation.QueuedAllocationsEntry
+	63, // 56: drover.structs.Evaluation.class_eligibility:type_name -> drover.structs.Evaluation.ClassEligibilityEntry
+	5,  // 57: drover.structs.Plan.job:type_name -> drover.structs.Job
+	12, // 58: drover.structs.Plan.node_allocation:type_name -> drover.structs.Allocation
+	12, // 59: drover.structs.Plan.node_update:type_name -> drover.structs.Allocation
+	12, // 60: drover.structs.Plan.node_preemptions:type_name -> drover.structs.Allocation
+	43, // 61: drover.structs.Plan.deployment:type_name -> drover.structs.Deployment
+	44, // 62: drover.structs.Plan.deployment_updates:type_name -> drover.structs.DeploymentStatusUpdate
+	12, // 63: drover.structs.PlanResult.node_allocation:type_name -> drover.structs.Allocation
+	12, // 64: drover.structs.PlanResult.node_update:type_name -> drover.structs.Allocation
+	12, // 65: drover.structs.PlanResult.node_preemptions:type_name -> drover.structs.Allocation
+	43, // 66: drover.structs.PlanResult.deployment:type_name -> drover.structs.Deployment
+	44, // 67: drover.structs.PlanResult.deployment_updates:type_name -> drover.structs.DeploymentStatusUpdate
+	64, // 68: drover.structs.Artifact.options:type_name -> drover.structs.Artifact.OptionsEntry
+	20, // 69: drover.structs.NetworkResource.ports:type_name -> drover.structs.Port
+	24, // 70: drover.structs.Spread.targets:type_name -> drover.structs.SpreadTarget
+	67, // 71: drover.structs.ReschedulePolicy.interval:type_name -> google.protobuf.Duration
+	67, // 72: drover.structs.ReschedulePolicy.delay:type_name -> google.protobuf.Duration
+	67, // 73: drover.structs.ReschedulePolicy.max_delay:type_name -> google.protobuf.Duration
+	27, // 74: drover.structs.RescheduleTracker.events:type_name -> drover.structs.RescheduleEvent
+	29, // 75: drover.structs.SchedulerConfiguration.preemption_config:type_name -> drover.structs.PreemptionConfig
+	65, // 76: drover.structs.JobSummary.groups:type_name -> drover.structs.JobSummary.GroupsEntry
+	67, // 77: drover.structs.ACLToken.expiration_ttl:type_name -> google.protobuf.Duration
+	67, // 78: drover.structs.UpdateStrategy.min_healthy_time:type_name -> google.protobuf.Duration
+	67, // 79: drover.structs.UpdateStrategy.healthy_deadline:type_name -> google.protobuf.Duration
+	67, // 80: drover.structs.UpdateStrategy.progress_deadline:type_name -> google.protobuf.Duration
+	67, // 81: drover.structs.UpdateStrategy.stagger:type_name -> google.protobuf.Duration
+	67, // 82: drover.structs.MigrateStrategy.min_healthy_time:type_name -> google.protobuf.Duration
+	67, // 83: drover.structs.MigrateStrategy.healthy_deadline:type_name -> google.protobuf.Duration
+	38, // 84: drover.structs.Service.checks:type_name -> drover.structs.ServiceCheck
+	67, // 85: drover.structs.ServiceCheck.interval:type_name -> google.protobuf.Duration
+	67, // 86: drover.structs.ServiceCheck.timeout:type_name -> google.protobuf.Duration
+	39, // 87: drover.structs.ServiceCheck.check_restart:type_name -> drover.structs.CheckRestart
+	67, // 88: drover.structs.CheckRestart.grace:type_name -> google.protobuf.Duration
+	67, // 89: drover.structs.DeploymentState.progress_deadline:type_name -> google.protobuf.Duration
+	66, // 90: drover.structs.Deployment.task_groups:type_name -> drover.structs.Deployment.TaskGroupsEntry
+	6,  // 91: drover.structs.Node.DriversEntry.value:type_name -> drover.structs.DriverInfo
+	0,  // 92: drover.structs.Allocation.TaskResourcesEntry.value:type_name -> drover.structs.Resources
+	11, // 93: drover.structs.Allocation.TaskStatesEntry.value:type_name -> drover.structs.TaskState
+	13, // 94: drover.structs.Evaluation.FailedTgAllocsEntry.value:type_name -> drover.structs.AllocMetric
+	31, // 95: drover.structs.JobSummary.GroupsEntry.value:type_name -> drover.structs.TaskGroupSummary
+	42, // 96: drover.structs.Deployment.TaskGroupsEntry.value:type_name -> drover.structs.DeploymentState
+	97, // [97:97] is the sub-list for method output_type
+	97, // [97:97] is the sub-list for method input_type
+	97, // [97:97] is the sub-list for extension type_name
+	97, // [97:97] is the sub-list for extension extendee
+	0,  // [0:97] is the sub-list for field type_name
 }
 
 func init() { file_structs_structs_proto_init() }
@@ -4014,13 +5303,16 @@ func file_structs_structs_proto_init() {
 	if File_structs_structs_proto != nil {
 		return
 	}
+	file_structs_structs_proto_msgTypes[35].OneofWrappers = []any{}
+	file_structs_structs_proto_msgTypes[36].OneofWrappers = []any{}
+	file_structs_structs_proto_msgTypes[40].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_structs_structs_proto_rawDesc), len(file_structs_structs_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   56,
+			NumMessages:   67,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

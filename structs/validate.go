@@ -91,7 +91,10 @@ const (
 
 // Canonicalize fills in the defaults a job leaves out: namespace, name, type,
 // priority, datacenters, restart policies, kill timeouts and task resources;
-// a zero max_client_disconnect becomes unset.
+// a zero max_client_disconnect becomes unset. Each group of a service or
+// system job gets the update block in force for it (its own fields over
+// the job's over Nomad's defaults); migrate blocks, services and checks
+// get their defaults.
 // defaultPriority is used when the job sets none.
 func (j *Job) Canonicalize(defaultPriority int32) {
 	if j.Namespace == "" {
@@ -139,6 +142,7 @@ func (j *Job) Canonicalize(defaultPriority int32) {
 			}
 		}
 	}
+	j.canonicalizeStrategies()
 }
 
 // DefaultRestartPolicy is the restart policy of a group that sets none.
@@ -208,6 +212,9 @@ func (j *Job) Validate(limits Limits) error {
 	}
 	validateConstraints(&p, prefix, j.Constraints)
 	validatePlacement(&p, prefix, j.Affinities, j.Spreads)
+	if j.Update != nil && j.Type != JobTypeService && j.Type != JobTypeSystem {
+		p.addf(prefix, "update: job type %s does not allow an update block", Quote(j.Type))
+	}
 	if len(j.TaskGroups) == 0 {
 		p.addf(prefix, "at least one group is required")
 	}
@@ -235,7 +242,10 @@ func (j *Job) Validate(limits Limits) error {
 			}
 		}
 		groups[tg.Name] = true
-		tg.validate(&p, prefix+"group "+Quote(tg.Name)+": ")
+		gp := prefix + "group " + Quote(tg.Name) + ": "
+		tg.validate(&p, gp)
+		validateStrategies(&p, gp, j.Type, tg)
+		validateServices(&p, gp, tg)
 	}
 	return p.err()
 }

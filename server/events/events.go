@@ -41,6 +41,11 @@ const (
 	TypeEvalUpdated       = "EvaluationUpdated"
 	TypePlanResult        = "PlanResult"
 	TypeAllocationUpdated = "AllocationUpdated"
+
+	TypeDeploymentStatusUpdate = "DeploymentStatusUpdate"
+	TypeDeploymentPromotion    = "DeploymentPromotion"
+	TypeDeploymentAllocHealth  = "DeploymentAllocHealth"
+	TypeJobStability           = "JobStability"
 )
 
 // Errors subscribers branch on with errors.Is.

@@ -17,13 +17,30 @@ import (
 //   - node_preemptions are evicted, naming the allocation they make room for;
 //   - node_allocation entries are stored as given, with job attached to
 //     those that travel without one; an existing allocation (an in-place
-//     update) keeps its client-side state.
+//     update) keeps its client-side state, and its health unless it
+//     joins another deployment;
+//   - the deployment the plan creates is stored first, and its status
+//     updates applied, so placements count in their deployment
+//     (TrackDeploymentAlloc).
 //
 // The transaction takes ownership of res's placements (the FSM hands over
 // freshly decoded objects), so they are not copied. The job of every
 // allocation touched has its status refreshed once.
 func (tx *Txn) ApplyPlanResult(res *structs.PlanResult, job *structs.Job, index uint64, now int64) {
 	touched := map[jobKey]bool{}
+	if d := res.GetDeployment(); d != nil {
+		d = CloneDeployment(d)
+		if old := tx.Deployment(d.Id); old != nil {
+			d.CreateIndex, d.CreateTime = old.CreateIndex, old.CreateTime
+		} else {
+			d.CreateIndex, d.CreateTime = index, now
+		}
+		d.ModifyIndex, d.ModifyTime = index, now
+		tx.UpsertDeployment(d)
+	}
+	for _, u := range res.GetDeploymentUpdates() {
+		tx.UpdateDeploymentStatus(index, now, u)
+	}
 	for _, u := range res.GetNodeUpdate() {
 		cur := tx.Alloc(u.Id)
 		if cur == nil {
@@ -78,6 +95,10 @@ func (tx *Txn) ApplyPlanResult(res *structs.PlanResult, job *structs.Job, index 
 			a.ClientStatus = cur.ClientStatus
 			a.ClientDescription = cur.ClientDescription
 			a.TaskStates = cur.TaskStates
+			a.Checks = cur.Checks
+			if a.DeploymentId == cur.DeploymentId {
+				a.DeploymentStatus = cur.DeploymentStatus
+			}
 		} else {
 			a.CreateIndex = index
 		}
@@ -86,6 +107,7 @@ func (tx *Txn) ApplyPlanResult(res *structs.PlanResult, job *structs.Job, index 
 			a.ClientStatus = structs.AllocClientPending
 		}
 		tx.upsertAlloc(a, cur)
+		tx.TrackDeploymentAlloc(index, now, a, cur)
 		if prev := a.PreviousAllocation; prev != "" {
 			if p := tx.Alloc(prev); p != nil && p.NextAllocation != a.Id {
 				upd := cloneAlloc(p)
@@ -121,7 +143,8 @@ func cloneAlloc(a *structs.Allocation) *structs.Allocation {
 		NextAllocation: a.NextAllocation, RescheduleTracker: a.RescheduleTracker,
 		FollowupEvalId: a.FollowupEvalId, PreemptedByAllocation: a.PreemptedByAllocation,
 		PreemptedAllocations: a.PreemptedAllocations, DisconnectedAt: a.DisconnectedAt,
-		ReconnectedAt: a.ReconnectedAt, Metrics: a.Metrics,
+		ReconnectedAt: a.ReconnectedAt, Metrics: a.Metrics, DeploymentId: a.DeploymentId, DeploymentStatus: a.DeploymentStatus,
+		Checks: a.Checks,
 	}
 }
 

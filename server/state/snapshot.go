@@ -130,6 +130,7 @@ func (s *Snapshot) Persist() *structs.StateSnapshot {
 		AclPolicies:     s.ACLPolicies(""),
 		AclTokens:       collect(s.t.aclTokens, ""),
 		ClusterMeta:     s.t.meta,
+		Deployments:     collect(s.t.deployments, ""),
 	}
 }
 

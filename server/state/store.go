@@ -1,6 +1,6 @@
 // Package state is the server's in-memory view of the cluster: jobs (and
-// their kept versions), nodes, allocations, evaluations and the scheduler
-// configuration, ACL policies and tokens as of a raft index, with point-in-time snapshots for
+// their kept versions), nodes, allocations, evaluations, deployments and
+// the scheduler configuration, ACL policies and tokens as of a raft index, with point-in-time snapshots for
 // readers and a watch channel for blocking queries.
 //
 // Every table is a persistent (copy-on-write) B+tree: a write transaction
@@ -47,6 +47,12 @@ type tables struct {
 	// meta holds the ACL bootstrap index and the server secret; nil
 	// before either is set.
 	meta *structs.ClusterMeta
+	// deployments is keyed by id, deploymentsByJob by
+	// namespace\x00job\x00id; deploymentsActive holds the running and
+	// paused ones, by id.
+	deployments       btree[*structs.Deployment]
+	deploymentsByJob  btree[*structs.Deployment]
+	deploymentsActive btree[*structs.Deployment]
 }
 
 func newTables() tables { return tables{} }
@@ -102,6 +108,24 @@ func (s *Store) WaitForIndex(ctx context.Context, min uint64) uint64 {
 	}
 }
 
+// NotifyAfter returns a channel that is closed once the store's index
+// exceeds min (at once if it already does): a loop can wait on it beside
+// timers of its own.
+func (s *Store) NotifyAfter(min uint64) <-chan struct{} {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.t.index > min {
+		return closedChan
+	}
+	return s.notify
+}
+
+var closedChan = func() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
+
 // publish swaps in new tables and wakes blocked readers.
 func (s *Store) publish(t tables) {
 	s.mu.Lock()
@@ -140,6 +164,9 @@ func (s *Store) Restore(snap *structs.StateSnapshot) {
 	}
 	if m := snap.GetClusterMeta(); m != nil {
 		r.tx.t.meta = m
+	}
+	for _, d := range snap.GetDeployments() {
+		r.tx.UpsertDeployment(d)
 	}
 	s.Install(r, snap.GetIndex())
 }

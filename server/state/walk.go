@@ -21,13 +21,14 @@ const (
 	FieldACLPolicies     protowire.Number = 102
 	FieldACLTokens       protowire.Number = 103
 	FieldClusterMeta     protowire.Number = 104
+	FieldDeployments     protowire.Number = 110
 )
 
 // Walk calls fn with every object of the snapshot, one at a time, tagged
 // with the number of the structs.StateSnapshot field that holds it: the
 // scheduler configuration and the cluster's singletons first, then jobs,
-// job versions, nodes, allocations, evaluations, ACL policies and ACL
-// tokens, each in key order. It stops at the first
+// job versions, nodes, allocations, evaluations, ACL policies, ACL
+// tokens and deployments, each in key order. It stops at the first
 // error fn returns. Nothing is copied: a snapshot of any size streams in
 // constant memory.
 func (s *Snapshot) Walk(fn func(field protowire.Number, m proto.Message) error) error {
@@ -66,6 +67,9 @@ func (s *Snapshot) Walk(fn func(field protowire.Number, m proto.Message) error) 
 	}
 	if err == nil {
 		walkAs(s.t.aclTokens, visit(FieldACLTokens))
+	}
+	if err == nil {
+		walkAs(s.t.deployments, visit(FieldDeployments))
 	}
 	return err
 }
@@ -137,6 +141,11 @@ func (r *Restorer) Add(field protowire.Number, m proto.Message) error {
 		if c, ok = m.(*structs.ClusterMeta); ok {
 			r.tx.t.meta = c
 		}
+	case FieldDeployments:
+		var d *structs.Deployment
+		if d, ok = m.(*structs.Deployment); ok {
+			r.tx.UpsertDeployment(d)
+		}
 	default:
 		return fmt.Errorf("%w: state snapshot field %d is not an object table", structs.ErrBadRequest, field)
 	}
@@ -166,6 +175,8 @@ func NewMessage(field protowire.Number) proto.Message {
 		return &structs.ACLToken{}
 	case FieldClusterMeta:
 		return &structs.ClusterMeta{}
+	case FieldDeployments:
+		return &structs.Deployment{}
 	}
 	return nil
 }

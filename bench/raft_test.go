@@ -31,33 +31,38 @@ func BenchmarkRaftWrites(b *testing.B) {
 		b.Run(fmt.Sprintf("writers=%d", writers), func(b *testing.B) {
 			c := quietCluster(b)
 			leader := c.WaitLeader(30 * time.Second).Server()
-			ctx := context.Background()
-			var next atomic.Int64
-			var wg sync.WaitGroup
-			b.ResetTimer()
-			for range writers {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for {
-						i := next.Add(1)
-						if i > int64(b.N) {
-							return
-						}
-						job := benchJob(1)
-						job.Id = fmt.Sprintf("job-%d", i)
-						if _, err := leader.RegisterJob(ctx, job); err != nil {
-							b.Error(err)
-							return
-						}
-					}
-				}()
-			}
-			wg.Wait()
-			b.StopTimer()
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "writes/s")
+			raftWrites(b, context.Background(), leader, writers)
 		})
 	}
+}
+
+// raftWrites registers b.N jobs through leader from writers concurrent
+// callers acting as the caller of ctx, and reports writes/s.
+func raftWrites(b *testing.B, ctx context.Context, leader *drover.Server, writers int) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	for range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1)
+				if i > int64(b.N) {
+					return
+				}
+				job := benchJob(1)
+				job.Id = fmt.Sprintf("job-%d", i)
+				if _, err := leader.RegisterJob(ctx, job); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "writes/s")
 }
 
 // BenchmarkLeaderFailover measures, b.N times on one 3-server cluster with

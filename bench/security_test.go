@@ -2,14 +2,10 @@ package bench
 
 import (
 	"context"
-	"fmt"
 	"net"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 
 	"github.com/droverhq/drover"
@@ -57,31 +53,7 @@ func BenchmarkRaftWritesSecured(b *testing.B) {
 				}
 				ctx = drover.WithToken(ctx, toks[0].SecretId)
 			}
-			const writers = 256
-			var next atomic.Int64
-			var wg sync.WaitGroup
-			b.ResetTimer()
-			for range writers {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for {
-						i := next.Add(1)
-						if i > int64(b.N) {
-							return
-						}
-						job := benchJob(1)
-						job.Id = fmt.Sprintf("job-%d", i)
-						if _, err := leader.RegisterJob(ctx, job); err != nil {
-							b.Error(err)
-							return
-						}
-					}
-				}()
-			}
-			wg.Wait()
-			b.StopTimer()
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "writes/s")
+			raftWrites(b, ctx, leader, 256)
 		})
 	}
 }
@@ -129,35 +101,7 @@ func BenchmarkHeartbeatsSecured(b *testing.B) {
 				defer cc.Close()
 				conns[i] = structs.NewDroverClient(cc)
 			}
-			g, gctx := errgroup.WithContext(ctx)
-			g.SetLimit(64)
-			for i := range nodes {
-				g.Go(func() error {
-					_, err := conns[i%len(conns)].RegisterNode(gctx, &structs.NodeRegisterRequest{Node: simNode(i)})
-					return err
-				})
-			}
-			if err := g.Wait(); err != nil {
-				b.Fatal(err)
-			}
-			var next atomic.Int64
-			var once sync.Once
-			b.SetParallelism(16)
-			b.ResetTimer()
-			start := time.Now()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					i := int(next.Add(1)) % nodes
-					_, err := conns[i%len(conns)].Heartbeat(context.Background(), &structs.NodeHeartbeatRequest{
-						NodeId: nodeID(i), SecretId: "secret-" + nodeID(i),
-					})
-					if err != nil {
-						once.Do(func() { b.Error(err) })
-						return
-					}
-				}
-			})
-			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "heartbeats/s")
+			heartbeats(b, ctx, conns, nodes)
 		})
 	}
 }

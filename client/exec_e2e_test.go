@@ -136,14 +136,19 @@ while true; do sleep 0.05; done`)
 	})
 	taskDir := filepath.Join(allocDir(cliDir, alloc.Id), "web")
 	waitForLine(t, filepath.Join(taskDir, "local", "started"))
-	sleepers := 0
-	tree := markedProcs(t, marker)
-	for _, cmd := range tree {
-		if cmd == "sleep 300" {
-			sleepers++
+	// The shell forks both children before it writes "started", but a
+	// child may not have executed sleep yet.
+	var tree map[int]string
+	harness.Eventually(t, deadline, "both children to run", func() bool {
+		sleepers := 0
+		tree = markedProcs(t, marker)
+		for _, cmd := range tree {
+			if cmd == "sleep 300" {
+				sleepers++
+			}
 		}
-	}
-	require.Equal(t, 2, sleepers, "both children run: %v", tree)
+		return sleepers == 2
+	})
 	wantDir, wantUser := taskDir, strconv.Itoa(os.Getuid())
 	if exec.Isolated() {
 		wantDir, wantUser = "/", "65534"

@@ -159,7 +159,7 @@ func TestRaftMultiplierFiveElectsAndFailsOverWithinItsTimings(t *testing.T) {
 	const within = 6                                      // election timeouts: generous
 	start := time.Now()
 	c := testcluster.New(t, testcluster.Options{Servers: 3, InMemory: true, Server: func(_ int, o *drover.ServerOptions) {
-		o.RaftMultiplier = mult
+		o.Raft.Multiplier = mult
 	}})
 	leader := c.WaitLeader(within * electionTimeout)
 	require.NotNil(t, leader)

@@ -492,3 +492,29 @@ func ExampleClient_TaskLogs() {
 	}
 	// Output: hello from greet
 }
+
+// The settings of a server's parts travel in the parts' own
+// configurations. A field left at zero takes its default, field by field;
+// Validate reports every impossible value, in a stable order.
+func ExampleServerOptions_parts() {
+	opts := drover.ServerOptions{
+		DataDir:   "/var/lib/drover",
+		Heartbeat: drover.HeartbeatConfig{MinTTL: 30 * time.Second},
+		GC:        drover.GCConfig{JobGCThreshold: 24 * time.Hour},
+		Raft:      drover.RaftConfig{Multiplier: 5},
+	}
+	o := opts.WithDefaults()
+	fmt.Println("heartbeat:", o.Heartbeat.MinTTL, o.Heartbeat.Grace)
+	fmt.Println("gc:", o.GC.JobGCThreshold, o.GC.JobGCInterval)
+	fmt.Println("raft:", o.Raft.Multiplier, o.Raft.ElectionTimeout())
+
+	opts.Heartbeat.Grace = -time.Second
+	opts.Raft.Multiplier = 11
+	fmt.Println(opts.Validate())
+	// Output:
+	// heartbeat: 30s 10s
+	// gc: 24h0m0s 5m0s
+	// raft: 5 5s
+	// invalid options: heartbeat: invalid config: heartbeat_grace must not be negative, got -1s
+	// invalid options: raft: invalid config: raft_multiplier must be between 1 and 10, got 11
+}

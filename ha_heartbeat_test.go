@@ -42,7 +42,7 @@ func TestLeaderFailoverOnThreeServersMarksNoneOfAThousandNodesDown(t *testing.T)
 		}
 		// TTLs of 2-4 s, so the test outlives several of them; the failover
 		// TTL is left at its default (5m), the safe choice.
-		o.MinHeartbeatTTL, o.HeartbeatGrace, o.MaxHeartbeatsPerSecond = 2*time.Second, time.Second, 10000
+		o.Heartbeat.MinTTL, o.Heartbeat.Grace, o.Heartbeat.MaxPerSecond = 2*time.Second, time.Second, 10000
 	}})
 	c.WaitLeader(30 * time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)

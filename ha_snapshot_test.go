@@ -46,9 +46,9 @@ func snapshotCluster(t *testing.T) (*testcluster.Cluster, []*prometheus.Registry
 	c := testcluster.New(t, testcluster.Options{Servers: 3, Server: func(i int, o *drover.ServerOptions) {
 		regs[i] = prometheus.NewRegistry()
 		o.Registerer = regs[i]
-		o.RaftSnapshotThreshold = 50
-		o.RaftSnapshotInterval = 100 * time.Millisecond
-		o.RaftTrailingLogs = 20
+		o.Raft.SnapshotThreshold = 50
+		o.Raft.SnapshotInterval = 100 * time.Millisecond
+		o.Raft.TrailingLogs = 20
 	}})
 	return c, regs
 }

@@ -21,7 +21,7 @@ func shortTTLServer(t *testing.T, dir string, tr transport.Transport, addr strin
 	t.Helper()
 	srv, err := drover.NewServer(drover.ServerOptions{
 		DataDir: dir, BindAddr: addr, Transport: tr, Registerer: reg, Logger: harness.Logger(t),
-		MinHeartbeatTTL: 300 * time.Millisecond, HeartbeatGrace: 200 * time.Millisecond, DisableGossip: true,
+		Heartbeat: drover.HeartbeatConfig{MinTTL: 300 * time.Millisecond, Grace: 200 * time.Millisecond}, DisableGossip: true,
 	})
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -113,7 +113,7 @@ func TestShortNetworkPauseReschedulesNothing(t *testing.T) {
 		DataDir: filepath.Join(dir, "server"), BindAddr: "server:0", Transport: network.Transport(),
 		Registerer: reg, Logger: harness.Logger(t),
 		// TTLs of 3-6 s plus 2 s of grace: far longer than the pause below.
-		MinHeartbeatTTL: 3 * time.Second, HeartbeatGrace: 2 * time.Second,
+		Heartbeat: drover.HeartbeatConfig{MinTTL: 3 * time.Second, Grace: 2 * time.Second},
 	})
 	require.NoError(t, err)
 	defer harness.Shutdown(t, srv)

@@ -17,8 +17,11 @@ import (
 	"github.com/droverhq/drover/driver"
 	"github.com/droverhq/drover/driver/fn"
 	"github.com/droverhq/drover/fingerprint"
+	"github.com/droverhq/drover/gc"
+	"github.com/droverhq/drover/heartbeat"
 	"github.com/droverhq/drover/scheduler"
 	"github.com/droverhq/drover/server"
+	"github.com/droverhq/drover/server/raft"
 	"github.com/droverhq/drover/store"
 	"github.com/droverhq/drover/transport"
 	"github.com/droverhq/drover/transport/tcp"
@@ -136,41 +139,27 @@ type ServerOptions struct {
 	// EventBufferSize is how many events are held for late subscribers. Default 100.
 	EventBufferSize int
 
-	// NodeGCThreshold: how long a node stays terminal before it is purged. Default 24h.
-	NodeGCThreshold time.Duration
-	// JobGCInterval: time between job collections. Default 5m.
-	JobGCInterval time.Duration
-	// JobGCThreshold: how long a job stays terminal before it is collected. Default 4h.
-	JobGCThreshold time.Duration
-	// EvalGCThreshold: how long an evaluation stays terminal before it is collected. Default 1h.
-	EvalGCThreshold time.Duration
-	// BatchEvalGCThreshold: the same for evaluations of batch jobs. Default 24h.
-	BatchEvalGCThreshold time.Duration
-	// DeploymentGCThreshold: how long a deployment stays terminal before it is collected. Default 1h.
-	DeploymentGCThreshold time.Duration
+	// GC holds the garbage collection thresholds (node_gc_threshold,
+	// job_gc_threshold, eval_gc_threshold, batch_eval_gc_threshold,
+	// acl_token_gc_threshold, deployment_gc_threshold) and
+	// job_gc_interval. Each zero field takes its default (GCConfig).
+	GC GCConfig
 
-	// HeartbeatGrace is added to a client's TTL before it is marked down. Default 10s.
-	HeartbeatGrace time.Duration
-	// MinHeartbeatTTL is the floor of client heartbeat TTLs. Default 10s.
-	MinHeartbeatTTL time.Duration
-	// MaxHeartbeatsPerSecond is the heartbeat rate the leader targets. Default 50.
-	MaxHeartbeatsPerSecond float64
-	// FailoverHeartbeatTTL is the TTL every client gets after a leader election. Default 5m.
-	FailoverHeartbeatTTL time.Duration
+	// Heartbeat holds the client heartbeat settings (min_heartbeat_ttl,
+	// heartbeat_grace, failover_heartbeat_ttl, max_heartbeats_per_second).
+	// Each zero field takes its default (HeartbeatConfig). A failover TTL
+	// left at zero is raised when the cluster grows too large for the
+	// default; one the host sets is used as given.
+	Heartbeat HeartbeatConfig
 
 	// PlanRejectionTracker marks nodes ineligible after repeated plan rejections.
 	PlanRejectionTracker PlanRejectionTracker
 
-	// RaftMultiplier scales raft timing, 1 (fastest) to 10. Default 1.
-	RaftMultiplier int
-	// RaftSnapshotThreshold is how many entries are applied between snapshots. Default 8192.
-	RaftSnapshotThreshold uint64
-	// RaftSnapshotInterval is how often the threshold is checked (jittered up to 2x). Default 120s.
-	RaftSnapshotInterval time.Duration
-	// RaftTrailingLogs is how many entries are kept after a snapshot. Default 10240.
-	RaftTrailingLogs uint64
-	// RaftBoltNoFreelistSync skips syncing bbolt's freelist (raft_boltdb.no_freelist_sync).
-	RaftBoltNoFreelistSync bool
+	// Raft holds raft_multiplier, the raft snapshot policy
+	// (raft_snapshot_threshold, raft_snapshot_interval,
+	// raft_trailing_logs) and raft_boltdb.no_freelist_sync. Each zero
+	// field takes its default (RaftConfig).
+	Raft RaftConfig
 
 	// JobDefaultPriority is the priority of a job that sets none. Default 50.
 	JobDefaultPriority int
@@ -187,9 +176,6 @@ type ServerOptions struct {
 	TLS *TLSOptions
 	// ACL configures access control (the acl block).
 	ACL ACLOptions
-	// ACLTokenGCThreshold is how long after it expired an ACL token is
-	// removed. Default 1h.
-	ACLTokenGCThreshold time.Duration
 	// Limits bounds connections and handshakes (the limits block).
 	Limits Limits
 
@@ -198,6 +184,22 @@ type ServerOptions struct {
 	// Registerer receives the server's metrics. Default: none are registered.
 	Registerer prometheus.Registerer
 }
+
+// HeartbeatConfig is the client heartbeat settings of a server
+// (ServerOptions.Heartbeat). Defaults, Nomad's: MinTTL 10s, Grace 10s,
+// FailoverTTL 5m, MaxPerSecond 50 (heartbeat.DefaultConfig).
+type HeartbeatConfig = heartbeat.Config
+
+// GCConfig is the garbage collection settings of a server
+// (ServerOptions.GC). Defaults, Nomad's: nodes 24h, jobs 4h collected
+// every 5m, evaluations 1h (batch 24h), expired ACL tokens 1h,
+// deployments 1h (gc.DefaultConfig).
+type GCConfig = gc.Config
+
+// RaftConfig is the raft settings of a server (ServerOptions.Raft).
+// Defaults, Nomad's: Multiplier 1, SnapshotThreshold 8192,
+// SnapshotInterval 120s, TrailingLogs 10240 (raft.DefaultConfig).
+type RaftConfig = raft.Config
 
 // ServerJoin is the server_join block: servers to contact at start.
 type ServerJoin struct {
@@ -247,10 +249,7 @@ type PreemptionConfig struct {
 // DefaultSchedulerConfiguration is Nomad's default: bin-packing, with
 // preemption on for the system and sysbatch schedulers only.
 func DefaultSchedulerConfiguration() *SchedulerConfiguration {
-	return &SchedulerConfiguration{
-		SchedulerAlgorithm: "binpack",
-		PreemptionConfig:   PreemptionConfig{SystemSchedulerEnabled: true, SysBatchSchedulerEnabled: true},
-	}
+	return schedulerConfigurationOf(scheduler.DefaultConfig())
 }
 
 // SchedulerFactory makes the scheduler of one evaluation for a custom job
@@ -288,18 +287,11 @@ func (o ServerOptions) WithDefaults() ServerOptions {
 		c := *o.DefaultSchedulerConfig // never write to the caller's
 		o.DefaultSchedulerConfig = &c
 	}
-	setDefault(&o.DefaultSchedulerConfig.SchedulerAlgorithm, "binpack")
+	setDefault(&o.DefaultSchedulerConfig.SchedulerAlgorithm, scheduler.AlgorithmBinpack)
 	setDefault(&o.EventBufferSize, 100)
-	setDefault(&o.NodeGCThreshold, 24*time.Hour)
-	setDefault(&o.JobGCInterval, 5*time.Minute)
-	setDefault(&o.JobGCThreshold, 4*time.Hour)
-	setDefault(&o.EvalGCThreshold, time.Hour)
-	setDefault(&o.BatchEvalGCThreshold, 24*time.Hour)
-	setDefault(&o.DeploymentGCThreshold, time.Hour)
-	setDefault(&o.HeartbeatGrace, 10*time.Second)
-	setDefault(&o.MinHeartbeatTTL, 10*time.Second)
-	setDefault(&o.MaxHeartbeatsPerSecond, 50)
-	setDefault(&o.FailoverHeartbeatTTL, 5*time.Minute)
+	o.GC = o.GC.WithDefaults()
+	o.Heartbeat = o.Heartbeat.WithDefaults()
+	o.Raft = o.Raft.WithDefaults()
 	setDefault(&o.PlanRejectionTracker.NodeThreshold, 100)
 	setDefault(&o.PlanRejectionTracker.NodeWindow, 5*time.Minute)
 	setDefault(&o.ServerJoin.RetryInterval, 30*time.Second)
@@ -320,14 +312,9 @@ func (o ServerOptions) WithDefaults() ServerOptions {
 		}
 		o.SerfBindAddr = net.JoinHostPort(host, serfPort)
 	}
-	setDefault(&o.RaftMultiplier, 1)
-	setDefault(&o.RaftSnapshotThreshold, 8192)
-	setDefault(&o.RaftSnapshotInterval, 120*time.Second)
-	setDefault(&o.RaftTrailingLogs, 10240)
 	setDefault(&o.JobDefaultPriority, 50)
 	setDefault(&o.JobMaxPriority, 100)
 	setDefault(&o.JobTrackedVersions, 6)
-	setDefault(&o.ACLTokenGCThreshold, time.Hour)
 	setDefault(&o.ACL.TokenMinExpirationTTL, time.Minute)
 	setDefault(&o.ACL.TokenMaxExpirationTTL, 24*time.Hour)
 	o.Limits.setDefaults()
@@ -337,12 +324,26 @@ func (o ServerOptions) WithDefaults() ServerOptions {
 	return o
 }
 
-// Validate reports the first impossible value among the options, after
-// defaults are applied.
+// Validate reports every impossible value among the options, after
+// defaults are applied, in a stable order: the server's own settings,
+// then those of the parts (GC, Heartbeat, Raft), then TLS, limits and
+// ACLs. Every error it returns matches ErrInvalidOptions.
 func (o ServerOptions) Validate() error {
 	o = o.WithDefaults()
 	var errs []error
 	add := func(format string, args ...any) { errs = append(errs, optErr(format, args...)) }
+	addPart := func(err error) {
+		if err == nil {
+			return
+		}
+		all := []error{err}
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			all = j.Unwrap()
+		}
+		for _, e := range all {
+			errs = append(errs, fmt.Errorf("%w: %w", ErrInvalidOptions, e))
+		}
+	}
 	if o.Store == nil {
 		if o.DataDir == "" {
 			add("data dir is required (or set Store)")
@@ -352,9 +353,6 @@ func (o ServerOptions) Validate() error {
 	}
 	if o.BootstrapExpect < 1 {
 		add("bootstrap_expect must be >= 1, got %d", o.BootstrapExpect)
-	}
-	if o.RaftMultiplier < 1 || o.RaftMultiplier > 10 {
-		add("raft_multiplier must be between 1 and 10, got %d", o.RaftMultiplier)
 	}
 	if o.NumSchedulers < NoSchedulers {
 		add("num_schedulers must be >= 0 (or NoSchedulers), got %d", o.NumSchedulers)
@@ -399,20 +397,16 @@ func (o ServerOptions) Validate() error {
 	if o.EventBufferSize < 1 {
 		add("event_buffer_size must be >= 1, got %d", o.EventBufferSize)
 	}
-	if o.MaxHeartbeatsPerSecond <= 0 {
-		add("max_heartbeats_per_second must be > 0, got %v", o.MaxHeartbeatsPerSecond)
-	}
-	for name, d := range map[string]time.Duration{
-		"heartbeat_grace": o.HeartbeatGrace, "min_heartbeat_ttl": o.MinHeartbeatTTL,
-		"failover_heartbeat_ttl": o.FailoverHeartbeatTTL, "node_gc_threshold": o.NodeGCThreshold,
-		"job_gc_interval": o.JobGCInterval, "job_gc_threshold": o.JobGCThreshold,
-		"eval_gc_threshold": o.EvalGCThreshold, "batch_eval_gc_threshold": o.BatchEvalGCThreshold,
-		"deployment_gc_threshold": o.DeploymentGCThreshold, "raft_snapshot_interval": o.RaftSnapshotInterval,
-		"server_join.retry_interval": o.ServerJoin.RetryInterval, "plan_rejection_tracker.node_window": o.PlanRejectionTracker.NodeWindow,
-		"dead_server_threshold": o.DeadServerThreshold, "acl_token_gc_threshold": o.ACLTokenGCThreshold,
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"server_join.retry_interval", o.ServerJoin.RetryInterval},
+		{"plan_rejection_tracker.node_window", o.PlanRejectionTracker.NodeWindow},
+		{"dead_server_threshold", o.DeadServerThreshold},
 	} {
-		if d < 0 {
-			add("%s must not be negative, got %v", name, d)
+		if d.v < 0 {
+			add("%s must not be negative, got %v", d.name, d.v)
 		}
 	}
 	if o.ServerJoin.RetryMax < 0 {
@@ -429,6 +423,9 @@ func (o ServerOptions) Validate() error {
 	if o.RejoinAfterLeave && o.Store != nil {
 		add("rejoin_after_leave needs a server that owns its store (DataDir without Store)")
 	}
+	addPart(o.GC.Validate())
+	addPart(o.Heartbeat.Validate())
+	addPart(o.Raft.Validate())
 	o.TLS.validate(add)
 	o.Limits.validate(add)
 	if o.ACL.TokenMinExpirationTTL > o.ACL.TokenMaxExpirationTTL {

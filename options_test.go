@@ -2,6 +2,7 @@ package drover_test
 
 import (
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -19,20 +20,21 @@ func TestServerOptionDefaultsMatchNomad(t *testing.T) {
 	require.Equal(t, runtime.NumCPU(), o.NumSchedulers)
 	require.ElementsMatch(t, []string{"service", "batch", "system", "sysbatch", "_core"}, o.EnabledSchedulers)
 	require.Equal(t, 100, o.EventBufferSize)
-	require.Equal(t, 24*time.Hour, o.NodeGCThreshold)
-	require.Equal(t, 5*time.Minute, o.JobGCInterval)
-	require.Equal(t, 4*time.Hour, o.JobGCThreshold)
-	require.Equal(t, time.Hour, o.EvalGCThreshold)
-	require.Equal(t, 24*time.Hour, o.BatchEvalGCThreshold)
-	require.Equal(t, time.Hour, o.DeploymentGCThreshold)
-	require.Equal(t, 10*time.Second, o.HeartbeatGrace)
-	require.Equal(t, 10*time.Second, o.MinHeartbeatTTL)
-	require.Equal(t, 50.0, o.MaxHeartbeatsPerSecond)
-	require.Equal(t, 5*time.Minute, o.FailoverHeartbeatTTL)
-	require.Equal(t, 1, o.RaftMultiplier)
-	require.Equal(t, uint64(8192), o.RaftSnapshotThreshold)
-	require.Equal(t, 120*time.Second, o.RaftSnapshotInterval)
-	require.Equal(t, uint64(10240), o.RaftTrailingLogs)
+	require.Equal(t, 24*time.Hour, o.GC.NodeGCThreshold)
+	require.Equal(t, 5*time.Minute, o.GC.JobGCInterval)
+	require.Equal(t, 4*time.Hour, o.GC.JobGCThreshold)
+	require.Equal(t, time.Hour, o.GC.EvalGCThreshold)
+	require.Equal(t, 24*time.Hour, o.GC.BatchEvalGCThreshold)
+	require.Equal(t, time.Hour, o.GC.DeploymentGCThreshold)
+	require.Equal(t, time.Hour, o.GC.ACLTokenGCThreshold)
+	require.Equal(t, 10*time.Second, o.Heartbeat.Grace)
+	require.Equal(t, 10*time.Second, o.Heartbeat.MinTTL)
+	require.Equal(t, 50.0, o.Heartbeat.MaxPerSecond)
+	require.Equal(t, 5*time.Minute, o.Heartbeat.FailoverTTL)
+	require.Equal(t, 1, o.Raft.Multiplier)
+	require.Equal(t, uint64(8192), o.Raft.SnapshotThreshold)
+	require.Equal(t, 120*time.Second, o.Raft.SnapshotInterval)
+	require.Equal(t, uint64(10240), o.Raft.TrailingLogs)
 	require.Equal(t, 50, o.JobDefaultPriority)
 	require.Equal(t, 100, o.JobMaxPriority)
 	require.Equal(t, 6, o.JobTrackedVersions)
@@ -47,8 +49,9 @@ func TestServerOptionDefaultsMatchNomad(t *testing.T) {
 }
 
 func TestServerOptionsExplicitValuesKept(t *testing.T) {
-	o := drover.ServerOptions{DataDir: "/d", RaftMultiplier: 5, NumSchedulers: drover.NoSchedulers, JobMaxPriority: 200, JobDefaultPriority: 150}.WithDefaults()
-	require.Equal(t, 5, o.RaftMultiplier)
+	o := drover.ServerOptions{DataDir: "/d", Raft: drover.RaftConfig{Multiplier: 5}, NumSchedulers: drover.NoSchedulers, JobMaxPriority: 200, JobDefaultPriority: 150}.WithDefaults()
+	require.Equal(t, 5, o.Raft.Multiplier)
+	require.Equal(t, uint64(8192), o.Raft.SnapshotThreshold, "the unset fields of a part take its defaults")
 	require.Equal(t, drover.NoSchedulers, o.NumSchedulers)
 	require.Equal(t, 200, o.JobMaxPriority)
 	require.Equal(t, 150, o.JobDefaultPriority)
@@ -63,13 +66,13 @@ func TestServerOptionsValidate(t *testing.T) {
 	}{
 		{"no data dir", drover.ServerOptions{}, "data dir is required"},
 		{"relative data dir", drover.ServerOptions{DataDir: "data"}, `data dir "data" must be an absolute path`},
-		{"raft multiplier", drover.ServerOptions{DataDir: "/d", RaftMultiplier: 11}, "raft_multiplier must be between 1 and 10, got 11"},
+		{"raft multiplier", drover.ServerOptions{DataDir: "/d", Raft: drover.RaftConfig{Multiplier: 11}}, "raft_multiplier must be between 1 and 10, got 11"},
 		{"default above max priority", drover.ServerOptions{DataDir: "/d", JobDefaultPriority: 120}, "job_default_priority must be between 50 and job_max_priority (100), got 120"},
 		{"max priority too low", drover.ServerOptions{DataDir: "/d", JobMaxPriority: 99}, "job_max_priority must be between 100 and 32766, got 99"},
 		{"max priority too high", drover.ServerOptions{DataDir: "/d", JobMaxPriority: 40000}, "job_max_priority must be between 100 and 32766"},
 		{"unknown scheduler", drover.ServerOptions{DataDir: "/d", EnabledSchedulers: []string{"cron"}}, `unknown scheduler "cron"`},
-		{"heartbeat rate", drover.ServerOptions{DataDir: "/d", MaxHeartbeatsPerSecond: -1}, "max_heartbeats_per_second must be > 0"},
-		{"negative duration", drover.ServerOptions{DataDir: "/d", HeartbeatGrace: -time.Second}, "heartbeat_grace must not be negative"},
+		{"heartbeat rate", drover.ServerOptions{DataDir: "/d", Heartbeat: drover.HeartbeatConfig{MaxPerSecond: -1}}, "max_heartbeats_per_second must be > 0"},
+		{"negative duration", drover.ServerOptions{DataDir: "/d", Heartbeat: drover.HeartbeatConfig{Grace: -time.Second}}, "heartbeat_grace must not be negative"},
 		{"bad algorithm", drover.ServerOptions{DataDir: "/d", DefaultSchedulerConfig: &drover.SchedulerConfiguration{SchedulerAlgorithm: "random"}}, "scheduler_algorithm must be binpack or spread"},
 		{"schedulers", drover.ServerOptions{DataDir: "/d", NumSchedulers: -5}, "num_schedulers must be >= 0"},
 	} {
@@ -131,4 +134,30 @@ func TestDefaultSchedulerConfigIsNotModified(t *testing.T) {
 	c := &drover.SchedulerConfiguration{}
 	_ = drover.ServerOptions{DefaultSchedulerConfig: c}.WithDefaults()
 	require.Empty(t, c.SchedulerAlgorithm, "defaults are filled in a copy")
+}
+
+func TestServerOptionsValidateReportsEveryProblemInAStableOrder(t *testing.T) {
+	o := drover.ServerOptions{
+		DataDir:             "/d",
+		DeadServerThreshold: -time.Second,
+		GC:                  drover.GCConfig{JobGCThreshold: -time.Second, EvalGCThreshold: -time.Second},
+		Heartbeat:           drover.HeartbeatConfig{Grace: -time.Second},
+		Raft:                drover.RaftConfig{Multiplier: 11, SnapshotInterval: -time.Second},
+	}
+	first := o.Validate()
+	require.ErrorIs(t, first, drover.ErrInvalidOptions)
+	for _, want := range []string{
+		"dead_server_threshold must not be negative",
+		"job_gc_threshold must not be negative", "eval_gc_threshold must not be negative",
+		"heartbeat_grace must not be negative",
+		"raft_multiplier must be between 1 and 10", "raft_snapshot_interval must not be negative",
+	} {
+		require.ErrorContains(t, first, want)
+	}
+	msg := first.Error()
+	require.Less(t, strings.Index(msg, "job_gc_threshold"), strings.Index(msg, "heartbeat_grace"))
+	require.Less(t, strings.Index(msg, "heartbeat_grace"), strings.Index(msg, "raft_multiplier"))
+	for range 20 {
+		require.Equal(t, msg, o.Validate().Error(), "the same problems in the same order every time")
+	}
 }

@@ -23,8 +23,6 @@ import (
 	"github.com/droverhq/drover/client"
 	"github.com/droverhq/drover/driver"
 	"github.com/droverhq/drover/driver/fn"
-	"github.com/droverhq/drover/gc"
-	"github.com/droverhq/drover/heartbeat"
 	"github.com/droverhq/drover/server"
 	"github.com/droverhq/drover/structs"
 	"github.com/droverhq/drover/transport/tcp"
@@ -153,7 +151,7 @@ type Server struct {
 // NewServer validates opts, fills in defaults, and starts a server. It
 // returns once the server is listening; Ready tells when it has a leader.
 func NewServer(opts ServerOptions) (*Server, error) {
-	pinnedFailover := opts.FailoverHeartbeatTTL != 0
+	pinnedFailover := opts.Heartbeat.FailoverTTL != 0
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
@@ -218,28 +216,14 @@ func NewServer(opts ServerOptions) (*Server, error) {
 				NodeWindow:    o.PlanRejectionTracker.NodeWindow,
 			},
 		},
-		Heartbeat: heartbeat.Config{
-			MinTTL: o.MinHeartbeatTTL, Grace: o.HeartbeatGrace,
-			FailoverTTL: o.FailoverHeartbeatTTL, MaxPerSecond: o.MaxHeartbeatsPerSecond,
-		},
+		Heartbeat:         o.Heartbeat,
 		FailoverTTLPinned: pinnedFailover,
-
-		RaftMultiplier:         o.RaftMultiplier,
-		RaftSnapshotThreshold:  o.RaftSnapshotThreshold,
-		RaftSnapshotInterval:   o.RaftSnapshotInterval,
-		RaftTrailingLogs:       o.RaftTrailingLogs,
-		RaftBoltNoFreelistSync: o.RaftBoltNoFreelistSync,
+		Raft:              o.Raft,
+		GC:                o.GC,
 
 		JobDefaultPriority: o.JobDefaultPriority,
 		JobMaxPriority:     o.JobMaxPriority,
 		JobMaxCount:        o.JobMaxCount,
-
-		GC: gc.Config{
-			NodeGCThreshold: o.NodeGCThreshold, JobGCThreshold: o.JobGCThreshold,
-			EvalGCThreshold: o.EvalGCThreshold, BatchEvalGCThreshold: o.BatchEvalGCThreshold,
-			ACLTokenGCThreshold: o.ACLTokenGCThreshold, DeploymentGCThreshold: o.DeploymentGCThreshold,
-		},
-		JobGCInterval: o.JobGCInterval,
 
 		DisableEventBroker: o.DisableEventBroker,
 		EventBufferSize:    o.EventBufferSize,

@@ -112,7 +112,7 @@ func waitDeployment(b *testing.B, srv *drover.Server, jobID string, version uint
 func BenchmarkRollingUpdate(b *testing.B) {
 	const count, maxParallel = 1000, 50
 	reg := prometheus.NewRegistry()
-	srv := placementCluster(b, 100, drover.ServerOptions{Registerer: reg, MinHeartbeatTTL: time.Hour})
+	srv := placementCluster(b, 100, drover.ServerOptions{Registerer: reg, Heartbeat: drover.HeartbeatConfig{MinTTL: time.Hour}})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {

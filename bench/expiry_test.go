@@ -93,7 +93,7 @@ func BenchmarkExpiryToReplacement(b *testing.B) {
 			srv := placementCluster(b, nodes, drover.ServerOptions{
 				// TTLs of 2-4 s plus 1 s of grace whatever the cluster's size,
 				// with heartbeats every second.
-				MinHeartbeatTTL: 2 * time.Second, HeartbeatGrace: time.Second, MaxHeartbeatsPerSecond: 1e6,
+				Heartbeat:              drover.HeartbeatConfig{MinTTL: 2 * time.Second, Grace: time.Second, MaxPerSecond: 1e6},
 				DefaultSchedulerConfig: &drover.SchedulerConfiguration{SchedulerAlgorithm: "spread"},
 				EventBufferSize:        4096,
 			})

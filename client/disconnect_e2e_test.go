@@ -22,7 +22,7 @@ import (
 func startShortTTLServer(t *testing.T, dir string) *drover.Server {
 	t.Helper()
 	return harness.StartServer(t, drover.ServerOptions{
-		DataDir: dir, MinHeartbeatTTL: 300 * time.Millisecond, HeartbeatGrace: 200 * time.Millisecond,
+		DataDir: dir, Heartbeat: drover.HeartbeatConfig{MinTTL: 300 * time.Millisecond, Grace: 200 * time.Millisecond},
 	})
 }
 

@@ -21,7 +21,7 @@ import (
 // giving the node the failover heartbeat TTL (5 minutes here).
 func TestDisconnectWindowSurvivesALeaderFailover(t *testing.T) {
 	cluster := testcluster.New(t, testcluster.Options{Servers: 3, Server: func(_ int, o *drover.ServerOptions) {
-		o.MinHeartbeatTTL, o.HeartbeatGrace = 300*time.Millisecond, 200*time.Millisecond
+		o.Heartbeat.MinTTL, o.Heartbeat.Grace = 300*time.Millisecond, 200*time.Millisecond
 	}})
 	leader := cluster.WaitLeader(deadline)
 	var servers []string

@@ -53,8 +53,8 @@ func TestNetworkCutInsideTheDisconnectWindowKeepsTheTaskRunning(t *testing.T) {
 	srvTr, victimTr, otherTr := network.Transport(), network.Transport(), network.Transport()
 	srv, err := drover.NewServer(drover.ServerOptions{
 		DataDir: filepath.Join(dir, "server"), BindAddr: "server:0", Transport: srvTr,
-		Logger:          harness.Logger(t).With("agent", "server"),
-		MinHeartbeatTTL: 300 * time.Millisecond, HeartbeatGrace: 200 * time.Millisecond,
+		Logger:    harness.Logger(t).With("agent", "server"),
+		Heartbeat: drover.HeartbeatConfig{MinTTL: 300 * time.Millisecond, Grace: 200 * time.Millisecond},
 	})
 	require.NoError(t, err)
 	defer harness.Shutdown(t, srv)

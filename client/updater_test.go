@@ -20,8 +20,7 @@ func testServer(t *testing.T) *server.Server {
 	s, err := server.New(server.Config{
 		Name: "s", Region: "global", Datacenter: "dc1", Store: inmem.New(), BindAddr: "127.0.0.1:0",
 		NumSchedulers: 1, EnabledSchedulers: []string{"service", "batch", "system", "sysbatch"},
-		Heartbeat: heartbeat.DefaultConfig(), RaftMultiplier: 1,
-		RaftSnapshotThreshold: 8192, RaftSnapshotInterval: time.Minute, RaftTrailingLogs: 10240,
+		Heartbeat:          heartbeat.DefaultConfig(),
 		JobDefaultPriority: 50, JobMaxPriority: 100,
 	})
 	require.NoError(t, err)

@@ -10,29 +10,99 @@
 package gc
 
 import (
+	"errors"
+	"fmt"
 	"sort"
 	"time"
 
 	"github.com/droverhq/drover/structs"
 )
 
-// Config holds the thresholds: how long an object must have been terminal
-// before it is collected.
+// Config holds the thresholds, how long an object must have been terminal
+// before it is collected (the *_gc_threshold parameters of Nomad's server
+// block), and how often the leader collects jobs.
 type Config struct {
-	NodeGCThreshold      time.Duration
-	JobGCThreshold       time.Duration
-	EvalGCThreshold      time.Duration
+	// NodeGCThreshold: how long a node stays down before it is purged.
+	NodeGCThreshold time.Duration
+	// JobGCThreshold: how long a job stays dead before it is collected.
+	JobGCThreshold time.Duration
+	// EvalGCThreshold: how long an evaluation stays terminal before it is collected.
+	EvalGCThreshold time.Duration
+	// BatchEvalGCThreshold: the same for evaluations of batch jobs.
 	BatchEvalGCThreshold time.Duration
 	// ACLTokenGCThreshold is how long after it expired a token is reaped.
 	ACLTokenGCThreshold time.Duration
 	// DeploymentGCThreshold is how long a deployment must have been
 	// finished (successful, failed or cancelled) before it is reaped.
 	DeploymentGCThreshold time.Duration
+	// JobGCInterval is how often the leader collects jobs (job_gc_interval).
+	// Collect does not read it.
+	JobGCInterval time.Duration
+}
+
+// DefaultConfig returns Nomad's defaults: nodes after 24h, jobs after 4h
+// (collected every 5m), evaluations after 1h (24h for batch jobs'),
+// expired ACL tokens after 1h, deployments after 1h.
+func DefaultConfig() Config {
+	return Config{
+		NodeGCThreshold: 24 * time.Hour, JobGCThreshold: 4 * time.Hour,
+		EvalGCThreshold: time.Hour, BatchEvalGCThreshold: 24 * time.Hour,
+		ACLTokenGCThreshold: time.Hour, DeploymentGCThreshold: time.Hour,
+		JobGCInterval: 5 * time.Minute,
+	}
+}
+
+// WithDefaults returns c with every zero field set to DefaultConfig's.
+func (c Config) WithDefaults() Config {
+	d := DefaultConfig()
+	for _, f := range c.fields(&d) {
+		if *f.v == 0 {
+			*f.v = *f.def
+		}
+	}
+	return c
+}
+
+// ErrInvalidConfig is matched by every error Validate returns.
+var ErrInvalidConfig = errors.New("gc: invalid config")
+
+// Validate reports every negative duration, in field order, under the
+// names of Nomad's server block.
+func (c Config) Validate() error {
+	var errs []error
+	for _, f := range c.fields(nil) {
+		if *f.v < 0 {
+			errs = append(errs, fmt.Errorf("%w: %s must not be negative, got %v", ErrInvalidConfig, f.name, *f.v))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+type configField struct {
+	name   string
+	v, def *time.Duration
+}
+
+// fields lists c's settings in field order, each with the matching one of
+// def (when def is not nil).
+func (c *Config) fields(def *Config) []configField {
+	if def == nil {
+		def = &Config{}
+	}
+	return []configField{
+		{"node_gc_threshold", &c.NodeGCThreshold, &def.NodeGCThreshold},
+		{"job_gc_threshold", &c.JobGCThreshold, &def.JobGCThreshold},
+		{"eval_gc_threshold", &c.EvalGCThreshold, &def.EvalGCThreshold},
+		{"batch_eval_gc_threshold", &c.BatchEvalGCThreshold, &def.BatchEvalGCThreshold},
+		{"acl_token_gc_threshold", &c.ACLTokenGCThreshold, &def.ACLTokenGCThreshold},
+		{"deployment_gc_threshold", &c.DeploymentGCThreshold, &def.DeploymentGCThreshold},
+		{"job_gc_interval", &c.JobGCInterval, &def.JobGCInterval},
+	}
 }
 
 // Force returns c with every threshold at zero: collect everything that is
 // terminal now, still keeping what the safety rules keep.
-func (c Config) Force() Config { return Config{} }
+func (c Config) Force() Config { return Config{JobGCInterval: c.JobGCInterval} }
 
 // Kinds selects what a pass collects.
 type Kinds struct {

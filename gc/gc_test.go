@@ -142,3 +142,15 @@ func TestBatchesSplitAndKeepEverything(t *testing.T) {
 	require.Equal(t, []string{"a1", "a2", "a3"}, batches[0].Allocs, "allocations go first, so no batch orphans them")
 	require.Empty(t, Batches(&Result{}, 3))
 }
+
+func TestConfigDefaultsAndValidate(t *testing.T) {
+	require.NoError(t, DefaultConfig().Validate())
+	require.Equal(t, DefaultConfig(), Config{}.WithDefaults())
+	c := Config{JobGCThreshold: time.Minute}.WithDefaults()
+	require.Equal(t, time.Minute, c.JobGCThreshold)
+	require.Equal(t, 24*time.Hour, c.NodeGCThreshold)
+	err := Config{JobGCInterval: -1, NodeGCThreshold: -2}.Validate()
+	require.ErrorIs(t, err, ErrInvalidConfig)
+	require.Equal(t, "gc: invalid config: node_gc_threshold must not be negative, got -2ns\n"+
+		"gc: invalid config: job_gc_interval must not be negative, got -1ns", err.Error(), "every problem, in field order")
+}

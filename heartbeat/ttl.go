@@ -35,20 +35,39 @@ func DefaultConfig() Config {
 // ErrInvalidConfig is matched by every error Validate returns.
 var ErrInvalidConfig = errors.New("heartbeat: invalid config")
 
-// Validate rejects parameters with which no TTL can be computed.
+// WithDefaults returns c with every zero field set to DefaultConfig's.
+func (c Config) WithDefaults() Config {
+	d := DefaultConfig()
+	if c.MinTTL == 0 {
+		c.MinTTL = d.MinTTL
+	}
+	if c.Grace == 0 {
+		c.Grace = d.Grace
+	}
+	if c.FailoverTTL == 0 {
+		c.FailoverTTL = d.FailoverTTL
+	}
+	if c.MaxPerSecond == 0 {
+		c.MaxPerSecond = d.MaxPerSecond
+	}
+	return c
+}
+
+// Validate reports every parameter with which no TTL can be computed, in
+// field order, under the names of Nomad's server block.
 func (c Config) Validate() error {
 	var errs []error
-	if c.MaxPerSecond <= 0 {
-		errs = append(errs, fmt.Errorf("%w: max heartbeats per second must be > 0, got %v", ErrInvalidConfig, c.MaxPerSecond))
-	}
 	if c.MinTTL <= 0 {
-		errs = append(errs, fmt.Errorf("%w: min heartbeat TTL must be > 0, got %v", ErrInvalidConfig, c.MinTTL))
+		errs = append(errs, fmt.Errorf("%w: min_heartbeat_ttl must be > 0, got %v", ErrInvalidConfig, c.MinTTL))
 	}
 	if c.Grace < 0 {
-		errs = append(errs, fmt.Errorf("%w: heartbeat grace must be >= 0, got %v", ErrInvalidConfig, c.Grace))
+		errs = append(errs, fmt.Errorf("%w: heartbeat_grace must not be negative, got %v", ErrInvalidConfig, c.Grace))
 	}
 	if c.FailoverTTL <= 0 {
-		errs = append(errs, fmt.Errorf("%w: failover heartbeat TTL must be > 0, got %v", ErrInvalidConfig, c.FailoverTTL))
+		errs = append(errs, fmt.Errorf("%w: failover_heartbeat_ttl must be > 0, got %v", ErrInvalidConfig, c.FailoverTTL))
+	}
+	if c.MaxPerSecond <= 0 {
+		errs = append(errs, fmt.Errorf("%w: max_heartbeats_per_second must be > 0, got %v", ErrInvalidConfig, c.MaxPerSecond))
 	}
 	return errors.Join(errs...)
 }

@@ -52,6 +52,15 @@ func TestValidate(t *testing.T) {
 	bad.MinTTL = -1
 	err := bad.Validate()
 	require.ErrorIs(t, err, ErrInvalidConfig)
-	require.Contains(t, err.Error(), "per second must be > 0")
-	require.Contains(t, err.Error(), "min heartbeat TTL")
+	require.Equal(t, "heartbeat: invalid config: min_heartbeat_ttl must be > 0, got -1ns\n"+
+		"heartbeat: invalid config: max_heartbeats_per_second must be > 0, got 0", err.Error(),
+		"every problem, in field order")
+}
+
+func TestWithDefaultsFillsOnlyZeroFields(t *testing.T) {
+	c := Config{Grace: time.Second}.WithDefaults()
+	want := DefaultConfig()
+	want.Grace = time.Second
+	require.Equal(t, want, c)
+	require.Equal(t, DefaultConfig(), Config{}.WithDefaults())
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"log/slog"
 	"time"
 
@@ -8,6 +9,7 @@ import (
 
 	"github.com/droverhq/drover/gc"
 	"github.com/droverhq/drover/heartbeat"
+	"github.com/droverhq/drover/server/raft"
 	"github.com/droverhq/drover/store"
 	"github.com/droverhq/drover/transport"
 	"github.com/droverhq/drover/transport/tcp"
@@ -71,11 +73,9 @@ type Config struct {
 	// it is used even when unsafe for the cluster size.
 	FailoverTTLPinned bool
 
-	RaftMultiplier         int
-	RaftSnapshotThreshold  uint64
-	RaftSnapshotInterval   time.Duration
-	RaftTrailingLogs       uint64
-	RaftBoltNoFreelistSync bool
+	// Raft holds the raft timing multiplier and snapshot policy; zero
+	// fields take raft.DefaultConfig's.
+	Raft raft.Config
 	// LeaderWait bounds how long a call waits for a leader before failing
 	// with ErrNoLeader. Default five election timeouts.
 	LeaderWait time.Duration
@@ -87,10 +87,10 @@ type Config struct {
 	// value no limit.
 	JobMaxCount int
 
-	// GC holds the garbage-collection thresholds; JobGCInterval is how often
-	// jobs are collected (evaluations and nodes use fixed intervals).
-	GC            gc.Config
-	JobGCInterval time.Duration
+	// GC holds the garbage-collection thresholds and how often jobs are
+	// collected (evaluations and nodes use fixed intervals); a zero
+	// JobGCInterval takes gc.DefaultConfig's.
+	GC gc.Config
 
 	// ACL configures access control lists.
 	ACL ACLConfig
@@ -118,10 +118,14 @@ type Config struct {
 	Clock func() time.Time
 }
 
-// electionTimeout is the raft election timeout at the configured multiplier.
-func (c *Config) electionTimeout() time.Duration {
-	return baseTick * time.Duration(max(c.RaftMultiplier, 1)) * electionTicks
+// Validate reports every impossible setting of the parts' own
+// configurations (heartbeat, GC, raft), in that order.
+func (c *Config) Validate() error {
+	return errors.Join(c.Heartbeat.Validate(), c.GC.Validate(), c.Raft.Validate())
 }
+
+// electionTimeout is the raft election timeout at the configured multiplier.
+func (c *Config) electionTimeout() time.Duration { return c.Raft.ElectionTimeout() }
 
 func (c *Config) leaderWait() time.Duration {
 	if c.LeaderWait > 0 {
@@ -135,11 +139,7 @@ func (c *Config) retryInterval() time.Duration {
 	return c.electionTimeout() / 10
 }
 
-// raft timing at raft_multiplier 1: a 100 ms tick, election after 10 ticks.
 const (
-	baseTick       = 100 * time.Millisecond
-	electionTicks  = 10
-	heartbeatTicks = 1
 	proposeTimeout = 30 * time.Second
 	// maxBlockingQuery caps how long a blocking read waits.
 	maxBlockingQuery = 5 * time.Minute

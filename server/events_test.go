@@ -9,6 +9,7 @@ import (
 
 	"github.com/droverhq/drover/heartbeat"
 	"github.com/droverhq/drover/server/events"
+	"github.com/droverhq/drover/server/raft"
 	"github.com/droverhq/drover/structs"
 )
 
@@ -103,7 +104,7 @@ func TestEligibilityChangesAreCommittedAndPublished(t *testing.T) {
 func TestEventsDisabled(t *testing.T) {
 	s, err := New(Config{
 		Name: "s1", DataDir: t.TempDir(), BindAddr: "127.0.0.1:0", Heartbeat: heartbeat.DefaultConfig(),
-		RaftMultiplier: 1, RaftSnapshotThreshold: 8192, RaftSnapshotInterval: time.Minute, RaftTrailingLogs: 10240,
+
 		JobDefaultPriority: 50, JobMaxPriority: 100, DisableEventBroker: true,
 	})
 	require.NoError(t, err)
@@ -132,7 +133,7 @@ func TestRestoredServerRefusesIndexesBeforeItsSnapshot(t *testing.T) {
 	dir := t.TempDir()
 	cfg := Config{
 		Name: "s1", DataDir: dir, BindAddr: "127.0.0.1:0", NumSchedulers: 0, Heartbeat: heartbeat.DefaultConfig(),
-		RaftMultiplier: 1, RaftSnapshotThreshold: 3, RaftSnapshotInterval: time.Millisecond, RaftTrailingLogs: 1,
+		Raft:               raft.Config{SnapshotThreshold: 3, SnapshotInterval: time.Millisecond, TrailingLogs: 1},
 		JobDefaultPriority: 50, JobMaxPriority: 100, Logger: testLogger(),
 	}
 	s, err := New(cfg)

@@ -55,7 +55,7 @@ func failoverRun(t *testing.T, failover time.Duration, pinned bool) int {
 	cfg := Config{
 		Name: "s1", DataDir: t.TempDir(), BindAddr: "127.0.0.1:0", NumSchedulers: 1,
 		EnabledSchedulers: []string{"service"}, Heartbeat: hb, FailoverTTLPinned: pinned,
-		RaftMultiplier: 1, RaftSnapshotThreshold: 8192, RaftSnapshotInterval: time.Minute, RaftTrailingLogs: 10240,
+
 		JobDefaultPriority: 50, JobMaxPriority: 100, Logger: testLogger(),
 	}
 	s, err := New(cfg)

@@ -34,14 +34,12 @@ func (c *fakeClock) Advance(d time.Duration) {
 func gcConfig(dir string, clock *fakeClock) Config {
 	return Config{
 		Name: "s1", DataDir: dir, BindAddr: "127.0.0.1:0", NumSchedulers: 1,
-		EnabledSchedulers: []string{"service", "batch", "system", "sysbatch", "_core"},
-		Heartbeat:         heartbeat.DefaultConfig(), RaftMultiplier: 1,
-		RaftSnapshotThreshold: 8192, RaftSnapshotInterval: time.Minute, RaftTrailingLogs: 10240,
+		EnabledSchedulers:  []string{"service", "batch", "system", "sysbatch", "_core"},
+		Heartbeat:          heartbeat.DefaultConfig(),
 		JobDefaultPriority: 50, JobMaxPriority: 100, Logger: testLogger(),
 		GC: gc.Config{NodeGCThreshold: 24 * time.Hour, JobGCThreshold: 4 * time.Hour,
 			EvalGCThreshold: time.Hour, BatchEvalGCThreshold: 24 * time.Hour},
-		JobGCInterval: 5 * time.Minute,
-		Clock:         clock.Now,
+		Clock: clock.Now,
 	}
 }
 

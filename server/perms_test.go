@@ -37,8 +37,7 @@ func TestServerTightensLoosePermissionsOfItsDataDir(t *testing.T) {
 	s, err := New(Config{
 		Name: "s1", Region: "global", Datacenter: "dc1", DataDir: data, BindAddr: "127.0.0.1:0",
 		NumSchedulers: 1, EnabledSchedulers: []string{"service", "batch", "system", "sysbatch", "_core"},
-		Heartbeat: heartbeat.DefaultConfig(), RaftMultiplier: 1,
-		RaftSnapshotThreshold: 8192, RaftSnapshotInterval: time.Minute, RaftTrailingLogs: 10240,
+		Heartbeat:          heartbeat.DefaultConfig(),
 		JobDefaultPriority: 50, JobMaxPriority: 100, Logger: testLogger(),
 	})
 	require.NoError(t, err)
@@ -66,7 +65,7 @@ func TestServerCreatesItsDataDirPrivate(t *testing.T) {
 	s, err := New(Config{
 		Name: "s1", Region: "global", Datacenter: "dc1", DataDir: data, BindAddr: "127.0.0.1:0",
 		NumSchedulers: 1, EnabledSchedulers: []string{"service"}, Heartbeat: heartbeat.DefaultConfig(),
-		RaftMultiplier: 1, RaftSnapshotThreshold: 8192, RaftSnapshotInterval: time.Minute, RaftTrailingLogs: 10240,
+
 		JobDefaultPriority: 50, JobMaxPriority: 100, Logger: testLogger(),
 	})
 	require.NoError(t, err)

@@ -32,9 +32,8 @@ func FuzzRPCRequests(f *testing.F) {
 	}
 	s, err := New(Config{
 		Name: "fuzz", Store: inmem.New(), BindAddr: "127.0.0.1:0", NumSchedulers: 1,
-		EnabledSchedulers: []string{"service", "batch", "system", "sysbatch"},
-		Heartbeat:         heartbeat.DefaultConfig(), RaftMultiplier: 1,
-		RaftSnapshotThreshold: 8192, RaftSnapshotInterval: time.Minute, RaftTrailingLogs: 10240,
+		EnabledSchedulers:  []string{"service", "batch", "system", "sysbatch"},
+		Heartbeat:          heartbeat.DefaultConfig(),
 		JobDefaultPriority: 50, JobMaxPriority: 100,
 	})
 	if err != nil {

@@ -39,8 +39,7 @@ func (f *fakeStream[Req]) SendAndClose(*structs.Empty) error { return nil }
 func FuzzRaftStreams(f *testing.F) {
 	s, err := New(Config{
 		Name: "fuzz", Store: inmem.New(), BindAddr: "127.0.0.1:0", NumSchedulers: 0, DisableGossip: true,
-		Heartbeat: heartbeat.DefaultConfig(), RaftMultiplier: 1,
-		RaftSnapshotThreshold: 8192, RaftSnapshotInterval: time.Minute, RaftTrailingLogs: 10240,
+		Heartbeat:          heartbeat.DefaultConfig(),
 		JobDefaultPriority: 50, JobMaxPriority: 100,
 	})
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/droverhq/drover/heartbeat"
 	"github.com/droverhq/drover/scheduler"
+	"github.com/droverhq/drover/server/raft"
 	"github.com/droverhq/drover/store/inmem"
 	"github.com/droverhq/drover/structs"
 )
@@ -22,8 +23,7 @@ func schedTestServer(t *testing.T, mod func(*Config)) *Server {
 	cfg := Config{
 		Name: "s1", Region: "global", Datacenter: "dc1", Store: inmem.New(), BindAddr: "127.0.0.1:0",
 		NumSchedulers: 2, EnabledSchedulers: []string{"service", "batch", "system", "sysbatch", "_core"},
-		Heartbeat: heartbeat.DefaultConfig(), RaftMultiplier: 1,
-		RaftSnapshotThreshold: 1 << 30, RaftSnapshotInterval: time.Hour, RaftTrailingLogs: 10240,
+		Heartbeat: heartbeat.DefaultConfig(), Raft: raft.Config{SnapshotThreshold: 1 << 30, SnapshotInterval: time.Hour, TrailingLogs: 10240},
 		JobDefaultPriority: 50, JobMaxPriority: 100, Logger: testLogger(),
 	}
 	if mod != nil {
@@ -300,8 +300,7 @@ func TestSchedulerConfigAndJobVersionsSurviveARestart(t *testing.T) {
 	dir := t.TempDir()
 	cfg := Config{
 		Name: "s1", DataDir: dir, BindAddr: "127.0.0.1:0", NumSchedulers: 0,
-		Heartbeat: heartbeat.DefaultConfig(), RaftMultiplier: 1,
-		RaftSnapshotThreshold: 4, RaftSnapshotInterval: time.Millisecond, RaftTrailingLogs: 1,
+		Heartbeat: heartbeat.DefaultConfig(), Raft: raft.Config{SnapshotThreshold: 4, SnapshotInterval: time.Millisecond, TrailingLogs: 1},
 		JobDefaultPriority: 50, JobMaxPriority: 100, Logger: testLogger(),
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -114,6 +114,10 @@ func New(cfg Config) (*Server, error) {
 		cfg.Clock = time.Now
 	}
 	cfg.BootstrapExpect = max(cfg.BootstrapExpect, 1)
+	cfg.Raft = cfg.Raft.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	s := &Server{
 		cfg:          cfg,
 		logger:       cfg.Logger.With("agent", "server", "name", cfg.Name),
@@ -181,23 +185,19 @@ func New(cfg Config) (*Server, error) {
 	s.pool = newConnPool(cfg.Transport, cfg.Region, cfg.TLS != nil && cfg.VerifyServerHostname)
 	s.fsm = &fsm{state: s.state, listener: s}
 
-	mult := max(cfg.RaftMultiplier, 1)
-	s.raft = raft.NewNode(raft.Config{
-		ID:                id,
-		Self:              s.self,
-		BaseTick:          baseTick * time.Duration(mult),
-		ElectionTicks:     electionTicks,
-		HeartbeatTicks:    heartbeatTicks,
-		MaxSizePerMsg:     1 << 20,
-		MaxInflightMsgs:   256,
-		SnapshotThreshold: cfg.RaftSnapshotThreshold,
-		SnapshotInterval:  cfg.RaftSnapshotInterval,
-		TrailingLogs:      cfg.RaftTrailingLogs,
-		ProposeTimeout:    proposeTimeout,
-		LeaderWait:        cfg.leaderWait(),
-		Now:               cfg.Clock,
-		Logger:            s.logger,
-		Metrics:           s.metrics.raft,
+	s.raft = raft.NewNode(raft.NodeConfig{
+		Config:          cfg.Raft,
+		ID:              id,
+		Self:            s.self,
+		ElectionTicks:   raft.ElectionTicks,
+		HeartbeatTicks:  raft.HeartbeatTicks,
+		MaxSizePerMsg:   1 << 20,
+		MaxInflightMsgs: 256,
+		ProposeTimeout:  proposeTimeout,
+		LeaderWait:      cfg.leaderWait(),
+		Now:             cfg.Clock,
+		Logger:          s.logger,
+		Metrics:         s.metrics.raft,
 		OnLeaderChange: func(l bool) {
 			select {
 			case s.leaderEvents <- l:
@@ -309,7 +309,7 @@ func (s *Server) openStore() error {
 		return errors.New("server: a data dir or a store is required")
 	}
 	dir := filepath.Join(s.cfg.DataDir, "server")
-	bs, err := boltstore.Open(filepath.Join(dir, "raft.db"), boltstore.Options{NoFreelistSync: s.cfg.RaftBoltNoFreelistSync})
+	bs, err := boltstore.Open(filepath.Join(dir, "raft.db"), boltstore.Options{NoFreelistSync: s.cfg.Raft.BoltNoFreelistSync})
 	if err != nil {
 		return fmt.Errorf("open raft store: %w", err)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/droverhq/drover/heartbeat"
 	"github.com/droverhq/drover/internal/leakcheck"
+	"github.com/droverhq/drover/server/raft"
 	"github.com/droverhq/drover/structs"
 )
 
@@ -32,8 +33,7 @@ func testServer(t *testing.T, hb heartbeat.Config) *Server {
 		Name: "s1", Region: "global", Datacenter: "dc1",
 		DataDir: t.TempDir(), BindAddr: "127.0.0.1:0",
 		NumSchedulers: 1, EnabledSchedulers: []string{"service", "batch", "system", "sysbatch", "_core"},
-		Heartbeat: hb, RaftMultiplier: 1,
-		RaftSnapshotThreshold: 8192, RaftSnapshotInterval: time.Minute, RaftTrailingLogs: 10240,
+		Heartbeat:          hb,
 		JobDefaultPriority: 50, JobMaxPriority: 100, Logger: testLogger(),
 	})
 	require.NoError(t, err)
@@ -177,7 +177,7 @@ func TestSnapshotAndRestoreKeepState(t *testing.T) {
 	cfg := Config{
 		Name: "s1", DataDir: dir, BindAddr: "127.0.0.1:0", NumSchedulers: 1,
 		EnabledSchedulers: []string{"service"}, Heartbeat: heartbeat.DefaultConfig(),
-		RaftMultiplier: 1, RaftSnapshotThreshold: 5, RaftSnapshotInterval: time.Millisecond, RaftTrailingLogs: 2,
+		Raft:               raft.Config{SnapshotThreshold: 5, SnapshotInterval: time.Millisecond, TrailingLogs: 2},
 		JobDefaultPriority: 50, JobMaxPriority: 100, Logger: testLogger(),
 	}
 	s, err := New(cfg)

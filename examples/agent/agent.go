@@ -329,7 +329,7 @@ func (a *agent) reload() {
 	if !reflect.DeepEqual(next.Server.TLS, old.Server.TLS) || !reflect.DeepEqual(next.Client.TLS, old.Client.TLS) {
 		restart = append(restart, "tls settings (the certificate files are reloaded)")
 	}
-	if next.Server.ACL != old.Server.ACL || next.Server.ACLTokenGCThreshold != old.Server.ACLTokenGCThreshold {
+	if next.Server.ACL != old.Server.ACL || next.Server.GC.ACLTokenGCThreshold != old.Server.GC.ACLTokenGCThreshold {
 		restart = append(restart, "acl settings")
 	}
 	if next.Server.Limits != old.Server.Limits {
@@ -345,7 +345,7 @@ func (a *agent) reload() {
 		}
 		for _, name := range others {
 			switch name {
-			case "TLS", "ACL", "ACLTokenGCThreshold", "Limits":
+			case "TLS", "ACL", "Limits":
 			default:
 				restart = append(restart, name)
 			}

@@ -11,7 +11,7 @@
 //     applied on this server, with its index and the FSM's error.
 //   - Step and ReceiveSnapshot: raft messages and snapshot streams from
 //     peers (the server's gRPC raft handlers call them).
-//   - Ticks: the node ticks itself every Config.BaseTick, and at each tick
+//   - Ticks: the node ticks itself every NodeConfig.BaseTick, and at each tick
 //     asks its snapshot policy whether a raft snapshot is due.
 //   - ReadIndex: a linearizable read barrier on any server;
 //     WaitLeaderReady: a new leader's barrier before it decides anything.
@@ -28,7 +28,7 @@
 //     applied; a persistence error stops the node (Err, Done);
 //   - messages to peers, queued per peer without blocking, over
 //     connections from the Dialer;
-//   - leadership changes and the caught-up signal to Config's callbacks
+//   - leadership changes and the caught-up signal to NodeConfig's callbacks
 //     and the LeaderChanged channel; peer set changes to OnPeersChange;
 //   - observations to Metrics.
 //

@@ -17,17 +17,23 @@ import (
 	"github.com/droverhq/drover/structs"
 )
 
-// Config is what a node is built with: its identity, its timing, its
-// snapshot policy, and where it reports what happens.
-type Config struct {
+// NodeConfig is what a node is built with: the operator's settings
+// (Config: timing multiplier, snapshot policy), its identity, its
+// timing, and where it reports what happens.
+type NodeConfig struct {
+	// Config holds the operator's settings. Its snapshot policy is used as
+	// given; its Multiplier is read through BaseTick.
+	Config
+
 	// ID is this server's raft id, never reused; Self describes this
 	// server to its peers (name, RPC address, region, voter).
 	ID   uint64
 	Self *structs.RaftPeer
 
-	// BaseTick is the interval of raft's logical clock. An election times
-	// out after ElectionTicks ticks without hearing from a leader; a
-	// leader sends heartbeats every HeartbeatTicks.
+	// BaseTick is the interval of raft's logical clock, default
+	// Config.TickInterval(). An election times out after ElectionTicks
+	// ticks without hearing from a leader; a leader sends heartbeats every
+	// HeartbeatTicks.
 	BaseTick       time.Duration
 	ElectionTicks  int
 	HeartbeatTicks int
@@ -35,15 +41,6 @@ type Config struct {
 	// MaxInflightMsgs the append messages in flight to one follower.
 	MaxSizePerMsg   uint64
 	MaxInflightMsgs int
-
-	// SnapshotThreshold is how many entries must be applied since the last
-	// raft snapshot before a new one is taken; the node checks every
-	// SnapshotInterval, jittered so servers do not snapshot together.
-	// TrailingLogs entries stay in the log after a snapshot, so a follower
-	// a little behind catches up from the log.
-	SnapshotThreshold uint64
-	SnapshotInterval  time.Duration
-	TrailingLogs      uint64
 
 	// ProposeTimeout bounds how long Propose waits for its entry to apply.
 	ProposeTimeout time.Duration
@@ -94,7 +91,7 @@ type applyResult struct {
 // hands each proposer its result. Other goroutines talk to it through
 // channels, so many proposals made at once land in one Ready and one fsync.
 type Node struct {
-	cfg       Config
+	cfg       NodeConfig
 	logs      LogStore
 	fsm       FSM
 	snaps     SnapshotStore
@@ -164,7 +161,7 @@ type pendingRead struct {
 // NewNode returns a node that keeps its log in logs, applies committed
 // commands to fsm, keeps raft snapshot files in snaps and reaches its
 // peers through dialer. Nothing runs until Start.
-func NewNode(cfg Config, logs LogStore, fsm FSM, snaps SnapshotStore, dialer Dialer) *Node {
+func NewNode(cfg NodeConfig, logs LogStore, fsm FSM, snaps SnapshotStore, dialer Dialer) *Node {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -173,6 +170,9 @@ func NewNode(cfg Config, logs LogStore, fsm FSM, snaps SnapshotStore, dialer Dia
 	}
 	if cfg.Metrics == nil {
 		cfg.Metrics = NewMetrics()
+	}
+	if cfg.BaseTick <= 0 {
+		cfg.BaseTick = cfg.TickInterval()
 	}
 	rn := &Node{
 		cfg: cfg, logs: logs, fsm: fsm, snaps: snaps, peers: newPeerSet(), metrics: cfg.Metrics,

@@ -94,21 +94,21 @@ func (noPeers) Dial(context.Context, string) (structs.DroverClient, error) {
 
 const testID = 1<<32 | 7
 
-func testConfig() Config {
-	return Config{
+func testConfig() NodeConfig {
+	return NodeConfig{
 		ID:   testID,
 		Self: &structs.RaftPeer{Id: testID, Name: "n1", Addr: "127.0.0.1:1", Region: "global", Voter: true},
 		// A short tick: a lone voter campaigns at once anyway.
 		BaseTick: 10 * time.Millisecond, ElectionTicks: 10, HeartbeatTicks: 1,
 		MaxSizePerMsg: 1 << 20, MaxInflightMsgs: 256,
-		SnapshotThreshold: 1 << 20, SnapshotInterval: time.Hour, TrailingLogs: 10240,
+		Config:         Config{SnapshotThreshold: 1 << 20, SnapshotInterval: time.Hour, TrailingLogs: 10240},
 		ProposeTimeout: 30 * time.Second, LeaderWait: 5 * time.Second,
 	}
 }
 
 // startNode starts a node in mode and waits until it leads, ready to
 // propose; it is stopped at the end of the test.
-func startNode(t *testing.T, cfg Config, logs LogStore, fsm FSM, snaps SnapshotStore, mode StartMode) *Node {
+func startNode(t *testing.T, cfg NodeConfig, logs LogStore, fsm FSM, snaps SnapshotStore, mode StartMode) *Node {
 	t.Helper()
 	n := NewNode(cfg, logs, fsm, snaps, noPeers{})
 	t.Cleanup(n.Stop)

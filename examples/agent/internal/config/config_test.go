@@ -127,14 +127,16 @@ telemetry {
 			PreemptionConfig:   drover.PreemptionConfig{SystemSchedulerEnabled: true, SysBatchSchedulerEnabled: true, ServiceSchedulerEnabled: true},
 		},
 		DisableEventBroker: true, EventBufferSize: 500,
-		NodeGCThreshold: 48 * time.Hour, JobGCInterval: 10 * time.Minute, JobGCThreshold: 8 * time.Hour,
-		EvalGCThreshold: 2 * time.Hour, BatchEvalGCThreshold: 48 * time.Hour, DeploymentGCThreshold: 2 * time.Hour,
-		HeartbeatGrace: 20 * time.Second, MinHeartbeatTTL: 15 * time.Second, MaxHeartbeatsPerSecond: 100.5,
-		FailoverHeartbeatTTL: 10 * time.Minute,
+		GC: drover.GCConfig{
+			NodeGCThreshold: 48 * time.Hour, JobGCInterval: 10 * time.Minute, JobGCThreshold: 8 * time.Hour,
+			EvalGCThreshold: 2 * time.Hour, BatchEvalGCThreshold: 48 * time.Hour, DeploymentGCThreshold: 2 * time.Hour,
+		},
+		Heartbeat:            drover.HeartbeatConfig{Grace: 20 * time.Second, MinTTL: 15 * time.Second, MaxPerSecond: 100.5, FailoverTTL: 10 * time.Minute},
 		PlanRejectionTracker: drover.PlanRejectionTracker{Enabled: true, NodeThreshold: 20, NodeWindow: time.Minute},
-		RaftMultiplier:       2, RaftSnapshotThreshold: 100, RaftSnapshotInterval: 30 * time.Second, RaftTrailingLogs: 200,
-		RaftBoltNoFreelistSync: true,
-		JobDefaultPriority:     60, JobMaxPriority: 200, JobTrackedVersions: 3, JobMaxCount: -1,
+		Raft: drover.RaftConfig{
+			Multiplier: 2, SnapshotThreshold: 100, SnapshotInterval: 30 * time.Second, TrailingLogs: 200, BoltNoFreelistSync: true,
+		},
+		JobDefaultPriority: 60, JobMaxPriority: 200, JobTrackedVersions: 3, JobMaxCount: -1,
 	}, s)
 
 	cl := a.Client

@@ -176,20 +176,26 @@ func buildServer(c *Config, a *Agent, dataDir, rpcAddr string, sec security) err
 		BootstrapExpect: deref(s.BootstrapExpect), NonVotingServer: deref(s.NonVotingServer),
 		RejoinAfterLeave: deref(s.RejoinAfterLeave), Encrypt: deref(s.Encrypt),
 		EnabledSchedulers: s.EnabledSchedulers, EventBufferSize: deref(s.EventBufferSize),
-		NodeGCThreshold: dur("node_gc_threshold", s.NodeGCThreshold), JobGCInterval: dur("job_gc_interval", s.JobGCInterval),
-		JobGCThreshold: dur("job_gc_threshold", s.JobGCThreshold), EvalGCThreshold: dur("eval_gc_threshold", s.EvalGCThreshold),
-		BatchEvalGCThreshold:  dur("batch_eval_gc_threshold", s.BatchEvalGCThreshold),
-		DeploymentGCThreshold: dur("deployment_gc_threshold", s.DeploymentGCThreshold),
-		HeartbeatGrace:        dur("heartbeat_grace", s.HeartbeatGrace), MinHeartbeatTTL: dur("min_heartbeat_ttl", s.MinHeartbeatTTL),
-		FailoverHeartbeatTTL:   dur("failover_heartbeat_ttl", s.FailoverHeartbeatTTL),
-		MaxHeartbeatsPerSecond: deref(s.MaxHeartbeatsPerSecond),
-		RaftMultiplier:         deref(s.RaftMultiplier), RaftTrailingLogs: uint64(max(deref(s.RaftTrailingLogs), 0)),
-		RaftSnapshotThreshold: uint64(max(deref(s.RaftSnapshotThreshold), 0)),
-		RaftSnapshotInterval:  dur("raft_snapshot_interval", s.RaftSnapshotInterval),
-		JobMaxPriority:        deref(s.JobMaxPriority), JobDefaultPriority: deref(s.JobDefaultPriority),
+		GC: drover.GCConfig{
+			NodeGCThreshold: dur("node_gc_threshold", s.NodeGCThreshold), JobGCInterval: dur("job_gc_interval", s.JobGCInterval),
+			JobGCThreshold: dur("job_gc_threshold", s.JobGCThreshold), EvalGCThreshold: dur("eval_gc_threshold", s.EvalGCThreshold),
+			BatchEvalGCThreshold:  dur("batch_eval_gc_threshold", s.BatchEvalGCThreshold),
+			DeploymentGCThreshold: dur("deployment_gc_threshold", s.DeploymentGCThreshold),
+			ACLTokenGCThreshold:   dur("acl_token_gc_threshold", s.ACLTokenGCThreshold),
+		},
+		Heartbeat: drover.HeartbeatConfig{
+			Grace: dur("heartbeat_grace", s.HeartbeatGrace), MinTTL: dur("min_heartbeat_ttl", s.MinHeartbeatTTL),
+			FailoverTTL:  dur("failover_heartbeat_ttl", s.FailoverHeartbeatTTL),
+			MaxPerSecond: deref(s.MaxHeartbeatsPerSecond),
+		},
+		Raft: drover.RaftConfig{
+			Multiplier: deref(s.RaftMultiplier), TrailingLogs: uint64(max(deref(s.RaftTrailingLogs), 0)),
+			SnapshotThreshold: uint64(max(deref(s.RaftSnapshotThreshold), 0)),
+			SnapshotInterval:  dur("raft_snapshot_interval", s.RaftSnapshotInterval),
+		},
+		JobMaxPriority: deref(s.JobMaxPriority), JobDefaultPriority: deref(s.JobDefaultPriority),
 		JobTrackedVersions: deref(s.JobTrackedVersions),
 		TLS:                sec.copyTLS(), ACL: sec.acl, Limits: sec.limits,
-		ACLTokenGCThreshold: dur("acl_token_gc_threshold", s.ACLTokenGCThreshold),
 	}
 	if s.DataDir != nil {
 		o.DataDir = *s.DataDir
@@ -216,7 +222,7 @@ func buildServer(c *Config, a *Agent, dataDir, rpcAddr string, sec security) err
 		bad("raft_protocol must be 3, got %d", *p)
 	}
 	if r := s.RaftBoltDB; r != nil {
-		o.RaftBoltNoFreelistSync = deref(r.NoFreelistSync)
+		o.Raft.BoltNoFreelistSync = deref(r.NoFreelistSync)
 	}
 	if t := s.PlanRejectionTracker; t != nil {
 		o.PlanRejectionTracker = drover.PlanRejectionTracker{

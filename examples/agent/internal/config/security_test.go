@@ -67,7 +67,7 @@ limits {
 		Enabled: true, ReplicationToken: "repl-secret",
 		TokenMinExpirationTTL: 5 * time.Minute, TokenMaxExpirationTTL: 72 * time.Hour,
 	}, a.Server.ACL)
-	require.Equal(t, 2*time.Hour, a.Server.ACLTokenGCThreshold)
+	require.Equal(t, 2*time.Hour, a.Server.GC.ACLTokenGCThreshold)
 	require.Equal(t, drover.Limits{
 		HTTPSHandshakeTimeout: 3 * time.Second, HTTPMaxConnsPerClient: drover.Unlimited,
 		RPCHandshakeTimeout: 7 * time.Second, RPCMaxConnsPerClient: 250,
@@ -91,7 +91,7 @@ limits {}`)
 	require.Equal(t, &drover.TLSOptions{RPC: true, CAFile: "/ca.pem", CertFile: "/cert.pem", KeyFile: "/key.pem"}, a.Server.TLS)
 	require.Equal(t, drover.ACLOptions{Enabled: true}, a.Server.ACL, "unset TTLs take the library's defaults")
 	require.Equal(t, drover.Limits{}, a.Server.Limits)
-	require.Zero(t, a.Server.ACLTokenGCThreshold)
+	require.Zero(t, a.Server.GC.ACLTokenGCThreshold)
 
 	a, err = build(t, `
 data_dir = "/opt/drover"

@@ -99,8 +99,30 @@ type Server struct {
 // BindAddr and starts raft: at once when the server has raft state or
 // bootstraps alone, otherwise once it has found its peers (see Join and
 // BootstrapExpect). It returns once the server is listening; Ready tells
-// when the server has a leader.
-func New(cfg Config) (*Server, error) {
+// when the server has a leader. A server that fails to start releases
+// everything it acquired and leaves the host's registry as it was.
+func New(cfg Config) (_ *Server, err error) {
+	s, err := newServer(cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			s.release()
+		}
+	}()
+	if err := s.build(); err != nil {
+		return nil, err
+	}
+	if err := s.start(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// newServer checks cfg, fills in what New defaults, and returns a server
+// that holds nothing yet.
+func newServer(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -133,35 +155,33 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.stopCtx, s.stopFunc = context.WithCancel(context.Background())
 	s.events = newEventBroker(cfg)
+	return s, nil
+}
+
+// build acquires what the server runs on (its metrics, the store, the
+// raft snapshot directory, the RPC listener) and wires its parts
+// together; nothing runs yet.
+func (s *Server) build() error {
+	cfg := &s.cfg
 	m, err := newMetrics(cfg.Registerer, s)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	s.metrics = m
-	started := false
-	defer func() {
-		if !started {
-			// A server that did not start leaves the host's registry as it was.
-			m.unregister()
-		}
-	}()
 	if err := s.openStore(); err != nil {
-		return nil, err
+		return err
 	}
 	if err := s.loadMeta(); err != nil {
-		s.closeStore()
-		return nil, err
+		return err
 	}
 	id, err := loadRaftID(s.meta, s.store)
 	if err != nil {
-		s.closeStore()
-		return nil, err
+		return err
 	}
 	var snaps raft.SnapshotStore = raft.MemSnapshots{}
 	if cfg.DataDir != "" {
 		if snaps, err = raft.NewDirSnapshots(filepath.Join(cfg.DataDir, "server", "snapshots")); err != nil {
-			s.closeStore()
-			return nil, err
+			return err
 		}
 	}
 	s.broker = broker.New(broker.Config{DeliveryLimit: 3, NackDelay: time.Second, OnFailed: s.evalFailed, CoreType: coreEvalType, Now: cfg.Clock})
@@ -170,8 +190,7 @@ func New(cfg Config) (*Server, error) {
 
 	ln, err := cfg.Transport.Listen(cfg.BindAddr)
 	if err != nil {
-		s.closeStore()
-		return nil, fmt.Errorf("listen on %s: %w", cfg.BindAddr, err)
+		return fmt.Errorf("listen on %s: %w", cfg.BindAddr, err)
 	}
 	s.listener = ln
 	advertise := cfg.AdvertiseAddr
@@ -217,80 +236,99 @@ func New(cfg Config) (*Server, error) {
 	)
 	structs.RegisterDroverServer(s.grpc, &rpcServer{s: s})
 	s.built.Store(true)
+	return nil
+}
 
+// start joins the gossip pool, starts raft when the server can (it has
+// raft state, or bootstraps alone) and launches the server's goroutines.
+func (s *Server) start() error {
+	cfg := &s.cfg
 	if !cfg.DisableGossip {
-		if s.cfg.SerfBindAddr == "" {
-			host, _, _ := net.SplitHostPort(ln.Addr().String())
-			s.cfg.SerfBindAddr = net.JoinHostPort(host, "0")
+		if cfg.SerfBindAddr == "" {
+			host, _, _ := net.SplitHostPort(s.listener.Addr().String())
+			cfg.SerfBindAddr = net.JoinHostPort(host, "0")
 		}
-		if s.gossip, err = s.startGossip(); err != nil {
-			ln.Close()
-			s.pool.close()
-			s.closeStore()
-			return nil, err
+		g, err := s.startGossip()
+		if err != nil {
+			return err
 		}
+		s.gossip = g
 	}
 	has, err := raft.HasState(s.store)
-	if err == nil {
-		switch {
-		case has:
-			err = s.startRaft(raft.StartRestart, nil)
-		case s.left:
-			// A server that left stays out: no raft until it is told to rejoin.
-		case cfg.BootstrapExpect <= 1 && len(cfg.StaticPeers) == 0 && len(cfg.RetryJoin) == 0 && !cfg.NonVoting:
-			err = s.startRaft(raft.StartBootstrap, []*structs.RaftPeer{s.self})
-		}
+	if err != nil {
+		return err
+	}
+	switch {
+	case has:
+		err = s.startRaft(raft.StartRestart, nil)
+	case s.left:
+		// A server that left stays out: no raft until it is told to rejoin.
+	case cfg.BootstrapExpect <= 1 && len(cfg.StaticPeers) == 0 && len(cfg.RetryJoin) == 0 && !cfg.NonVoting:
+		err = s.startRaft(raft.StartBootstrap, []*structs.RaftPeer{s.self})
 	}
 	if err != nil {
-		ln.Close()
-		if s.gossip != nil {
-			s.gossip.shutdown()
-		}
-		s.pool.close()
-		s.closeStore()
-		return nil, err
+		return err
 	}
-	s.bgWG.Add(3)
-	go func() {
-		defer s.bgWG.Done()
-		_ = s.grpc.Serve(ln)
-	}()
-	go func() {
-		defer s.bgWG.Done()
-		s.leaderLoop()
-	}()
-	go func() {
-		defer s.bgWG.Done()
-		select {
-		case <-s.raft.Done():
-			if err := s.raft.Err(); err != nil {
-				s.setErr(err)
-				go s.Shutdown(context.Background())
-			}
-		case <-s.stopCtx.Done():
-		}
-	}()
+	ln := s.listener
+	s.background(func() { _ = s.grpc.Serve(ln) })
+	s.background(s.leaderLoop)
+	s.background(s.watchRaft)
 	if !s.raft.Started() && !s.left {
-		s.bgWG.Add(1)
-		go func() {
-			defer s.bgWG.Done()
-			s.joinOrBootstrap()
-		}()
+		s.background(s.joinOrBootstrap)
 	}
 	if s.gossip != nil && len(cfg.RetryJoin) > 0 && !s.left {
-		s.bgWG.Add(1)
-		go func() {
-			defer s.bgWG.Done()
-			s.retryJoin()
-		}()
+		s.background(s.retryJoin)
 	}
 	if s.left {
 		s.logger.Warn("this server left its cluster and stays out of it; set RejoinAfterLeave to rejoin as a new server on start")
 	}
-	started = true
-	s.logger.Info("server started", "addr", ln.Addr().String(), "advertise", advertise, "region", cfg.Region,
+	s.logger.Info("server started", "addr", ln.Addr().String(), "advertise", s.self.Addr, "region", cfg.Region,
 		"datacenter", cfg.Datacenter, "bootstrap_expect", cfg.BootstrapExpect, "non_voting", cfg.NonVoting)
-	return s, nil
+	return nil
+}
+
+// background runs f on a goroutine Shutdown waits for.
+func (s *Server) background(f func()) {
+	s.bgWG.Add(1)
+	go func() {
+		defer s.bgWG.Done()
+		f()
+	}()
+}
+
+// watchRaft stops the server when its raft node stops with an error.
+func (s *Server) watchRaft() {
+	select {
+	case <-s.raft.Done():
+		if err := s.raft.Err(); err != nil {
+			s.setErr(err)
+			go s.Shutdown(context.Background())
+		}
+	case <-s.stopCtx.Done():
+	}
+}
+
+// release gives back what a server that failed to start acquired: its
+// listener, gossip membership, connections, store and metrics.
+func (s *Server) release() {
+	s.stopFunc()
+	if s.listener != nil {
+		s.listener.Close()
+	}
+	if s.gossip != nil {
+		s.gossip.shutdown()
+	}
+	if s.pool != nil {
+		s.pool.close()
+	}
+	s.closeStore()
+	if s.events != nil {
+		s.events.Close()
+	}
+	if s.metrics != nil {
+		// A server that did not start leaves the host's registry as it was.
+		s.metrics.unregister()
+	}
 }
 
 func (s *Server) openStore() error {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/droverhq/drover/clock"
 	"github.com/droverhq/drover/driver"
 	"github.com/droverhq/drover/driver/fn"
 	"github.com/droverhq/drover/fingerprint"
@@ -183,6 +184,11 @@ type ServerOptions struct {
 	Logger *slog.Logger
 	// Registerer receives the server's metrics. Default: none are registered.
 	Registerer prometheus.Registerer
+	// Clock is the server's time: raft ticks, heartbeat timers, the
+	// broker's delays, GC, drains, deployments, the times recorded in the
+	// replicated state. Default clock.Real(); a test may pass a
+	// *clock.Fake and step it.
+	Clock clock.Clock
 }
 
 // HeartbeatConfig is the client heartbeat settings of a server
@@ -321,6 +327,7 @@ func (o ServerOptions) WithDefaults() ServerOptions {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	o.Clock = clock.Or(o.Clock)
 	return o
 }
 
@@ -490,6 +497,10 @@ type ClientOptions struct {
 	Logger *slog.Logger
 	// Registerer receives the client's metrics. Default: none are registered.
 	Registerer prometheus.Registerer
+	// Clock is the client's time: heartbeats, backoffs, restart delays,
+	// health and check timers, the times recorded in task states.
+	// Default clock.Real().
+	Clock clock.Clock
 }
 
 // DrainOnShutdown is Nomad's drain_on_shutdown block: how a leaving
@@ -515,6 +526,7 @@ func (o ClientOptions) WithDefaults() ClientOptions {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	o.Clock = clock.Or(o.Clock)
 	return o
 }
 

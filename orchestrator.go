@@ -230,6 +230,7 @@ func NewServer(opts ServerOptions) (*Server, error) {
 
 		Logger:     o.Logger,
 		Registerer: o.Registerer,
+		Clock:      o.Clock,
 	})
 	if err != nil {
 		return nil, err
@@ -308,6 +309,7 @@ func NewClient(opts ClientOptions) (*Client, error) {
 		Fingerprinters:   o.Fingerprinters,
 		Logger:           o.Logger,
 		Registerer:       o.Registerer,
+		Clock:            o.Clock,
 
 		StopOnShutdown:   stopOnShutdown,
 		DrainOnShutdown:  drain,

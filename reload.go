@@ -13,7 +13,7 @@ import (
 var reloadable = map[string]bool{
 	"Heartbeat": true, "GC": true, "Raft": true,
 	// Set by the host for the process, not compared.
-	"Logger": true, "Registerer": true, "Transport": true, "Store": true, "Schedulers": true,
+	"Logger": true, "Registerer": true, "Clock": true, "Transport": true, "Store": true, "Schedulers": true,
 }
 
 // ReloadOptions applies a new configuration to the running server, as

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"sync"
-	"time"
 
 	"google.golang.org/protobuf/proto"
 
@@ -245,7 +244,7 @@ func (r *allocRunner) failTasks(ctx context.Context, tg *structs.TaskGroup, err 
 	if ctx.Err() != nil {
 		return
 	}
-	now := time.Now().UnixNano()
+	now := r.c.clock.Now().UnixNano()
 	for _, task := range tg.Tasks {
 		r.c.metrics.taskFailures.Inc()
 		st := &structs.TaskState{State: structs.TaskStateDead, Failed: true, FinishedAt: now, Events: []*structs.TaskEvent{{

@@ -6,7 +6,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/droverhq/drover/internal/wait"
+	"github.com/droverhq/drover/clock"
 	"github.com/droverhq/drover/structs"
 )
 
@@ -86,7 +86,7 @@ func (m *allocManager) watch(ctx context.Context) {
 			if !errors.Is(err, structs.ErrNotFound) {
 				m.c.logger.Warn("watching allocations failed, retrying", "error", err)
 			}
-			if !wait.Sleep(ctx, backoff) {
+			if !clock.Sleep(ctx, m.c.clock, backoff) {
 				return
 			}
 			backoff = min(2*backoff, 5*time.Second)

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/droverhq/drover/clock"
 	"github.com/droverhq/drover/structs"
 )
 
@@ -98,7 +99,7 @@ func (r *allocRunner) runChecks(ctx context.Context) {
 // runCheck runs one check on its interval while its task runs.
 func (r *allocRunner) runCheck(ctx context.Context, c *checkState) {
 	interval := max(c.ref.Check.Interval.AsDuration(), time.Second)
-	t := time.NewTimer(0)
+	t := r.c.clock.NewTimer(0)
 	defer t.Stop()
 	for {
 		select {
@@ -106,7 +107,7 @@ func (r *allocRunner) runCheck(ctx context.Context, c *checkState) {
 			return
 		case <-r.stopCh:
 			return
-		case <-t.C:
+		case <-t.C():
 		}
 		if env, running := r.taskRunning(c.ref.Task); running {
 			status, output := r.checkOnce(ctx, c.ref, env)
@@ -261,13 +262,13 @@ func (r *allocRunner) checkResult(c *checkState, status, output string) {
 	r.mu.Lock()
 	changed := c.status.Status != status
 	c.status = &structs.CheckStatus{Name: c.status.Name, Service: c.status.Service, Task: c.status.Task,
-		Status: status, Output: output, Timestamp: time.Now().UnixNano()}
+		Status: status, Output: output, Timestamp: r.c.clock.Now().UnixNano()}
 	restart := false
 	if cr := c.ref.Check.GetCheckRestart(); cr != nil && cr.Limit > 0 {
 		bad := status == structs.CheckCritical || (status == structs.CheckWarning && !cr.IgnoreWarnings)
 		if !bad {
 			c.failures = 0
-		} else if st := r.states[c.ref.Task]; st != nil && time.Since(time.Unix(0, st.StartedAt)) >= cr.Grace.AsDuration() {
+		} else if st := r.states[c.ref.Task]; st != nil && clock.Since(r.c.clock, time.Unix(0, st.StartedAt)) >= cr.Grace.AsDuration() {
 			c.failures++
 			if c.failures >= int(cr.Limit) {
 				c.failures, restart = 0, true

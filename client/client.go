@@ -23,9 +23,9 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/droverhq/drover/client/artifact"
+	"github.com/droverhq/drover/clock"
 	"github.com/droverhq/drover/driver"
 	"github.com/droverhq/drover/fingerprint"
-	"github.com/droverhq/drover/internal/wait"
 	"github.com/droverhq/drover/structs"
 	"github.com/droverhq/drover/transport"
 	"github.com/droverhq/drover/transport/tcp"
@@ -49,6 +49,10 @@ type Config struct {
 	Drivers          []driver.Driver
 	Fingerprinters   []fingerprint.Fingerprinter
 	Logger           *slog.Logger
+	// Clock is the client's time: heartbeats, backoffs, restart delays,
+	// health and check timers, the times recorded in task states. Default
+	// the real clock.
+	Clock clock.Clock
 	// Registerer receives the client's metrics; nil registers none.
 	Registerer prometheus.Registerer
 	// UpdateInterval is how often allocation status changes are batched to
@@ -87,6 +91,7 @@ type DrainConfig struct {
 // Client is a running client agent.
 type Client struct {
 	cfg       Config
+	clock     clock.Clock
 	logger    *slog.Logger
 	id        identity
 	drivers   map[string]driver.Driver
@@ -148,6 +153,7 @@ func New(cfg Config) (*Client, error) {
 	}
 	c := &Client{
 		cfg:       cfg,
+		clock:     clock.Or(cfg.Clock),
 		logger:    cfg.Logger.With("agent", "client", "node_id", id.NodeID),
 		id:        id,
 		drivers:   map[string]driver.Driver{},
@@ -171,7 +177,7 @@ func New(cfg Config) (*Client, error) {
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	fps := append(fingerprint.Builtins(), fingerprint.Disk(cfg.DataDir))
 	c.facts = fingerprint.NewManager(append(fps, cfg.Fingerprinters...))
-	if err := c.facts.RunAll(c.ctx, time.Now()); err != nil {
+	if err := c.facts.RunAll(c.ctx, c.clock.Now()); err != nil {
 		// Partial facts are still useful; the node registers with what was found.
 		c.logger.Warn("fingerprinting incomplete", "error", err)
 	}
@@ -376,7 +382,7 @@ func (c *Client) register(ctx context.Context) (time.Duration, error) {
 			return ttl, nil
 		}
 		c.logger.Debug("registration failed, retrying", "error", err, "in", backoff)
-		if !wait.Sleep(ctx, backoff) {
+		if !clock.Sleep(ctx, c.clock, backoff) {
 			return 0, ctx.Err()
 		}
 		backoff = min(2*backoff, 5*time.Second)
@@ -404,7 +410,7 @@ func (c *Client) registerOnce(ctx context.Context) (time.Duration, error) {
 func (c *Client) heartbeatLoop(ctx context.Context, ttl time.Duration) {
 	next := ttl
 	for {
-		if !wait.Sleep(ctx, next) {
+		if !clock.Sleep(ctx, c.clock, next) {
 			return
 		}
 		hctx, cancel := context.WithTimeout(ctx, max(ttl/2, time.Second))
@@ -438,7 +444,7 @@ func (c *Client) heartbeatLoop(ctx context.Context, ttl time.Duration) {
 // fingerprints on their intervals; when the node's facts change, the node
 // registers again so that the servers place work by the new facts.
 func (c *Client) refreshFacts(ctx context.Context) {
-	nextDrivers := time.Now().Add(c.cfg.DriverFingerprintInterval)
+	nextDrivers := c.clock.Now().Add(c.cfg.DriverFingerprintInterval)
 	dirty := false
 	for {
 		wake := nextDrivers
@@ -446,12 +452,12 @@ func (c *Client) refreshFacts(ctx context.Context) {
 			wake = due
 		}
 		if dirty {
-			wake = time.Now().Add(time.Second)
+			wake = c.clock.Now().Add(time.Second)
 		}
-		if !wait.Sleep(ctx, time.Until(wake)) {
+		if !clock.Sleep(ctx, c.clock, clock.Until(c.clock, wake)) {
 			return
 		}
-		now := time.Now()
+		now := c.clock.Now()
 		changed, err := c.facts.RunDue(ctx, now)
 		if err != nil {
 			c.logger.Debug("fingerprint refresh", "error", err)

@@ -7,7 +7,7 @@ import (
 
 	"google.golang.org/protobuf/types/known/durationpb"
 
-	"github.com/droverhq/drover/internal/wait"
+	"github.com/droverhq/drover/clock"
 	"github.com/droverhq/drover/structs"
 )
 
@@ -49,7 +49,7 @@ func (c *Client) updateDrain(ctx context.Context, strategy *structs.DrainStrateg
 			return err
 		}
 		// Unreachable or leaderless servers: the next one may answer.
-		if !wait.Sleep(ctx, backoff) {
+		if !clock.Sleep(ctx, c.clock, backoff) {
 			return fmt.Errorf("drain: %w (last error: %w)", ctx.Err(), err)
 		}
 		backoff = min(2*backoff, 2*time.Second)
@@ -80,10 +80,10 @@ func (c *Client) drainAndWait(ctx context.Context, d *DrainConfig) error {
 			// The final statuses are on their way: give the updater a beat.
 			changed = nil
 		}
-		t := time.NewTimer(c.cfg.UpdateInterval)
+		t := c.clock.NewTimer(c.cfg.UpdateInterval)
 		select {
 		case <-changed:
-		case <-t.C:
+		case <-t.C():
 		case <-wctx.Done():
 			t.Stop()
 			return fmt.Errorf("drain: %w", wctx.Err())

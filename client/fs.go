@@ -11,8 +11,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"time"
 
+	"github.com/droverhq/drover/clock"
 	"github.com/droverhq/drover/internal/safepath"
 	"github.com/droverhq/drover/structs"
 )
@@ -186,7 +186,7 @@ func (c *Client) streamFile(ctx context.Context, req *structs.FsStreamRequest, s
 	}
 	left := req.GetLimit()
 	buf := make([]byte, frameSize)
-	idle := time.Now()
+	idle := c.clock.Now()
 	for {
 		if ctx.Err() != nil {
 			return nil
@@ -202,7 +202,7 @@ func (c *Client) streamFile(ctx context.Context, req *structs.FsStreamRequest, s
 		if n > 0 {
 			pos += int64(n)
 			left -= int64(n)
-			idle = time.Now()
+			idle = c.clock.Now()
 			if err := send(&structs.StreamFrame{File: rel, Offset: pos, Data: chunk[:n]}); err != nil {
 				return err
 			}
@@ -224,15 +224,15 @@ func (c *Client) streamFile(ctx context.Context, req *structs.FsStreamRequest, s
 			}
 			continue
 		}
-		if time.Since(idle) >= heartbeatInterval {
-			idle = time.Now()
+		if clock.Since(c.clock, idle) >= heartbeatInterval {
+			idle = c.clock.Now()
 			if err := send(&structs.StreamFrame{}); err != nil {
 				return err
 			}
 		}
-		t := time.NewTimer(pollInterval)
+		t := c.clock.NewTimer(pollInterval)
 		select {
-		case <-t.C:
+		case <-t.C():
 		case <-ctx.Done():
 			t.Stop()
 			return nil

@@ -6,6 +6,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/droverhq/drover/clock"
 	"github.com/droverhq/drover/structs"
 )
 
@@ -100,11 +101,11 @@ func judge(states map[string]*structs.TaskState, tasks int, checks map[string]*c
 // returns when it did, when ctx is done, or when the allocation's tasks
 // are stopped.
 func (r *allocRunner) watchHealth(ctx context.Context, p healthParams, tasks int) {
-	deadline := time.NewTimer(p.deadline)
+	deadline := r.c.clock.NewTimer(p.deadline)
 	defer deadline.Stop()
 	var (
 		since   time.Time
-		healthy *time.Timer
+		healthy clock.Timer
 		fire    <-chan time.Time
 	)
 	defer func() {
@@ -124,9 +125,9 @@ func (r *allocRunner) watchHealth(ctx context.Context, p healthParams, tasks int
 			return
 		case candidate:
 			if since.IsZero() {
-				since = time.Now()
-				healthy = time.NewTimer(p.minHealthy)
-				fire = healthy.C
+				since = r.c.clock.Now()
+				healthy = r.c.clock.NewTimer(p.minHealthy)
+				fire = healthy.C()
 			}
 		default:
 			if healthy != nil {
@@ -143,7 +144,7 @@ func (r *allocRunner) watchHealth(ctx context.Context, p healthParams, tasks int
 		case <-fire:
 			r.setHealth(p.deploymentID, true)
 			return
-		case <-deadline.C:
+		case <-deadline.C():
 			r.c.logger.Info("allocation not healthy within its healthy deadline", "alloc", r.current().Id, "deadline", p.deadline)
 			r.setHealth(p.deploymentID, false)
 			return
@@ -166,7 +167,7 @@ func (r *allocRunner) setHealth(deployment string, healthy bool) {
 		return // the allocation moved to another deployment meanwhile
 	}
 	r.health = &reportedHealth{deploymentID: deployment, status: &structs.AllocDeploymentStatus{
-		Healthy: proto.Bool(healthy), Timestamp: time.Now().UnixNano(),
+		Healthy: proto.Bool(healthy), Timestamp: r.c.clock.Now().UnixNano(),
 	}}
 	quiet := r.shuttingDown
 	r.mu.Unlock()

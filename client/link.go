@@ -13,8 +13,8 @@ import (
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/keepalive"
 
+	"github.com/droverhq/drover/clock"
 	"github.com/droverhq/drover/internal/streamconn"
-	"github.com/droverhq/drover/internal/wait"
 	"github.com/droverhq/drover/structs"
 	"github.com/droverhq/drover/transport/tcp"
 )
@@ -49,7 +49,7 @@ type serverLink struct {
 
 func newServerLink(c *Client) *serverLink {
 	l := &serverLink{
-		c: c, startedAt: time.Now().UnixNano(), changed: make(chan struct{}),
+		c: c, startedAt: c.clock.Now().UnixNano(), changed: make(chan struct{}),
 		ln: streamconn.NewListener(streamconn.Addr("client:" + c.id.NodeID)),
 	}
 	l.grpc = grpc.NewServer(
@@ -89,17 +89,17 @@ func (l *serverLink) run(ctx context.Context) {
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
 		addr := l.c.servers.currentAddr()
-		began := time.Now()
+		began := l.c.clock.Now()
 		err := l.connect(ctx, addr)
 		if ctx.Err() != nil {
 			return
 		}
 		l.c.servers.rotate(addr)
-		if time.Since(began) > 10*time.Second {
+		if clock.Since(l.c.clock, began) > 10*time.Second {
 			backoff = 100 * time.Millisecond
 		}
 		l.c.logger.Debug("connection to the servers ended; opening another", "server", addr, "error", err, "in", backoff)
-		if !wait.Sleep(ctx, backoff) {
+		if !clock.Sleep(ctx, l.c.clock, backoff) {
 			return
 		}
 		backoff = min(2*backoff, 5*time.Second)
@@ -136,7 +136,7 @@ func (l *serverLink) connect(ctx context.Context, addr string) error {
 	if err := stream.Send(&structs.ClientConnectFrame{Hello: hello}); err != nil {
 		return err
 	}
-	timer := time.AfterFunc(linkAckTimeout, cancel)
+	timer := l.c.clock.AfterFunc(linkAckTimeout, cancel)
 	first, err := stream.Recv()
 	timer.Stop()
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/droverhq/drover/clock"
 	"github.com/droverhq/drover/driver"
 	"github.com/droverhq/drover/structs"
 )
@@ -66,7 +67,7 @@ func (c *Client) streamLogs(ctx context.Context, req *structs.LogsRequest, send 
 	}
 	w := c.logs.acquire(live, maxFiles)
 	defer c.logs.release(w)
-	lr := &logReader{w: w, dir: r.dir, send: send, follow: req.GetFollow()}
+	lr := &logReader{w: w, dir: r.dir, send: send, follow: req.GetFollow(), clock: c.clock}
 	return lr.run(ctx, origin, req.GetOffset())
 }
 
@@ -99,6 +100,7 @@ type logReader struct {
 	follow bool
 	buf    []byte
 	idle   time.Time
+	clock  clock.Clock
 }
 
 // segment is a file of the log, open, with the bytes to read from it.
@@ -109,7 +111,7 @@ type segment struct {
 
 func (lr *logReader) run(ctx context.Context, origin string, offset int64) error {
 	lr.buf = make([]byte, frameSize)
-	lr.idle = time.Now()
+	lr.idle = lr.clock.Now()
 	copies, live, gen, err := lr.open(ctx)
 	if err != nil {
 		return err
@@ -285,15 +287,15 @@ func (lr *logReader) followLive(ctx context.Context, live *os.File, gen *logGen,
 // pause waits a poll interval, for a rotation, or for ctx; it sends a
 // heartbeat when nothing was sent for a while.
 func (lr *logReader) pause(ctx context.Context, rotated <-chan struct{}) error {
-	if time.Since(lr.idle) >= heartbeatInterval {
+	if clock.Since(lr.clock, lr.idle) >= heartbeatInterval {
 		if err := lr.emit(&structs.StreamFrame{}); err != nil {
 			return err
 		}
 	}
-	t := time.NewTimer(pollInterval)
+	t := lr.clock.NewTimer(pollInterval)
 	defer t.Stop()
 	select {
-	case <-t.C:
+	case <-t.C():
 	case <-rotated:
 	case <-ctx.Done():
 		return ctx.Err()
@@ -302,7 +304,7 @@ func (lr *logReader) pause(ctx context.Context, rotated <-chan struct{}) error {
 }
 
 func (lr *logReader) emit(f *structs.StreamFrame) error {
-	lr.idle = time.Now()
+	lr.idle = lr.clock.Now()
 	return lr.send(f)
 }
 

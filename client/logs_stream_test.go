@@ -13,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/droverhq/drover/clock"
 	"github.com/droverhq/drover/driver"
 	"github.com/droverhq/drover/structs"
 )
@@ -64,7 +65,7 @@ func TestFollowerBehindARotationReadsTheRestFromTheCopy(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	lr := &logReader{w: watch, dir: dir, send: send, follow: true}
+	lr := &logReader{w: watch, dir: dir, send: send, follow: true, clock: clock.Real()}
 	go func() { done <- lr.run(ctx, structs.OriginStart, 0) }()
 	// Hold the reader after its first frame; rotate twice under it.
 	for size() == 0 {

@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -35,7 +34,7 @@ func (c *Client) allocStats(ctx context.Context, allocID, task string) (*structs
 		}
 		runners = map[string]*taskRunner{task: tr}
 	}
-	now := time.Now()
+	now := c.clock.Now()
 	out := &structs.AllocResourceUsage{Usage: emptyUsage(), Tasks: map[string]*structs.TaskResourceUsage{}, Timestamp: now.UnixNano()}
 	mhz := c.mhzPerCore()
 	for name, tr := range runners {
@@ -61,7 +60,7 @@ func emptyUsage() *structs.ResourceUsage {
 // taskStats measures one task; a task that is not running, or whose
 // driver cannot measure it, reports zeros and a note saying why.
 func (c *Client) taskStats(ctx context.Context, tr *taskRunner, mhz float64) *structs.TaskResourceUsage {
-	tu := &structs.TaskResourceUsage{Usage: emptyUsage(), Timestamp: time.Now().UnixNano()}
+	tu := &structs.TaskResourceUsage{Usage: emptyUsage(), Timestamp: c.clock.Now().UnixNano()}
 	sd, ok := tr.drv.(driver.StatsDriver)
 	switch {
 	case !tr.ctl.running():
@@ -120,7 +119,7 @@ type hostCPUSample struct {
 // hostStats measures the host: memory, cpu per core (since the previous
 // call; since boot for the first), the data dir's disk and uptime.
 func (c *Client) hostStats() (*structs.HostStats, error) {
-	st := &structs.HostStats{Timestamp: time.Now().UnixNano(), Memory: &structs.HostMemoryStats{}}
+	st := &structs.HostStats{Timestamp: c.clock.Now().UnixNano(), Memory: &structs.HostMemoryStats{}}
 	if mem, err := readKV("/proc/meminfo"); err == nil {
 		st.Memory.Total, st.Memory.Available, st.Memory.Free = mem["MemTotal"]*1024, mem["MemAvailable"]*1024, mem["MemFree"]*1024
 		st.Memory.Used = st.Memory.Total - min(st.Memory.Available, st.Memory.Total)

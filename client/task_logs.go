@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/droverhq/drover/clock"
 	"github.com/droverhq/drover/structs"
 )
 
@@ -94,6 +95,7 @@ func (c *Client) openLogs(allocID, task, stream string) (*taskLogReader, error) 
 		live = paths.stderr
 	}
 	l := newLogReader(filepath.Dir(live), filepath.Base(live))
+	l.clock = c.clock
 	if err := l.openRoot(); err != nil {
 		return nil, err
 	}
@@ -200,8 +202,9 @@ type taskLogReader struct {
 	closed    chan struct{}
 	closeOnce sync.Once
 
-	dir  string // the logs directory
-	live string // the live file's name in it
+	dir   string // the logs directory
+	live  string // the live file's name in it
+	clock clock.Clock
 
 	mu    sync.Mutex // guards what follows; not held while waiting
 	root  *os.Root   // dir, once it exists
@@ -217,7 +220,7 @@ type logPart struct {
 }
 
 func newLogReader(dir, live string) *taskLogReader {
-	return &taskLogReader{dir: dir, live: live, closed: make(chan struct{})}
+	return &taskLogReader{dir: dir, live: live, closed: make(chan struct{}), clock: clock.Real()}
 }
 
 // openRoot opens the logs directory if it exists (it is made when the
@@ -264,7 +267,7 @@ func (l *taskLogReader) Read(p []byte) (int, error) {
 			}
 			return 0, io.EOF
 		}
-		t := time.NewTimer(followInterval)
+		t := l.clock.NewTimer(followInterval)
 		select {
 		case <-l.ctx.Done():
 			t.Stop()
@@ -272,7 +275,7 @@ func (l *taskLogReader) Read(p []byte) (int, error) {
 				return 0, fs.ErrClosed
 			}
 			return 0, l.ctx.Err()
-		case <-t.C:
+		case <-t.C():
 		}
 	}
 }

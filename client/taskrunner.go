@@ -77,7 +77,7 @@ func newTaskRunner(ar *allocRunner, a *structs.Allocation, tg *structs.TaskGroup
 
 // event appends a task event, keeping the last maxTaskEvents.
 func (t *taskRunner) event(typ, msg string, res *driver.ExitResult) {
-	ev := &structs.TaskEvent{Type: typ, Time: time.Now().UnixNano(), Message: msg}
+	ev := &structs.TaskEvent{Type: typ, Time: t.ar.c.clock.Now().UnixNano(), Message: msg}
 	if res != nil {
 		ev.ExitCode = int32(res.ExitCode)
 		ev.Signal = int32(res.Signal)
@@ -105,7 +105,7 @@ func (t *taskRunner) publish() {
 func (t *taskRunner) finish(failed bool) {
 	t.st.State = structs.TaskStateDead
 	t.st.Failed = failed
-	t.st.FinishedAt = time.Now().UnixNano()
+	t.st.FinishedAt = t.ar.c.clock.Now().UnixNano()
 	t.handle = nil
 	t.publish()
 }
@@ -244,7 +244,7 @@ func (t *taskRunner) runOnce(ctx context.Context) (outcome, *driver.ExitResult) 
 	t.handle = h
 	t.ar.c.metrics.taskStarts.Inc()
 	t.st.State = structs.TaskStateRunning
-	t.st.StartedAt = time.Now().UnixNano()
+	t.st.StartedAt = t.ar.c.clock.Now().UnixNano()
 	t.event(structs.TaskEventStarted, "task started by client", nil)
 	for _, w := range h.Warnings {
 		if !t.warned[w] {
@@ -316,7 +316,7 @@ func (t *taskRunner) wait(ctx context.Context, cfg *driver.TaskConfig) (outcome,
 // restartAfter applies the restart policy to an exit, waiting the delay.
 // It reports whether to start the task again.
 func (t *taskRunner) restartAfter(ctx context.Context, res *driver.ExitResult) bool {
-	d := t.restarts.next(time.Now(), res.Successful())
+	d := t.restarts.next(t.ar.c.clock.Now(), res.Successful())
 	if !d.restart {
 		if res.Successful() {
 			t.finish(false)
@@ -332,10 +332,10 @@ func (t *taskRunner) restartAfter(ctx context.Context, res *driver.ExitResult) b
 	t.event(structs.TaskEventRestarting, fmt.Sprintf("task restarting in %s", d.wait), nil)
 	t.st.State = structs.TaskStatePending
 	t.publish()
-	timer := time.NewTimer(d.wait)
+	timer := t.ar.c.clock.NewTimer(d.wait)
 	defer timer.Stop()
 	select {
-	case <-timer.C:
+	case <-timer.C():
 		return true
 	case <-t.ar.stopCh:
 		t.finish(false)

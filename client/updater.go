@@ -66,7 +66,7 @@ func (u *allocUpdater) push(a *structs.Allocation) {
 }
 
 func (u *allocUpdater) run(ctx context.Context) {
-	t := time.NewTicker(u.interval)
+	t := u.c.clock.NewTicker(u.interval)
 	defer t.Stop()
 	for {
 		select {
@@ -77,7 +77,7 @@ func (u *allocUpdater) run(ctx context.Context) {
 			u.flush(fctx)
 			cancel()
 			return
-		case <-t.C:
+		case <-t.C():
 			u.flush(ctx)
 		}
 	}

@@ -99,7 +99,7 @@ func (s *Server) ACLBootstrap(ctx context.Context, secret string) (*structs.ACLT
 	err := s.leaderCall(ctx, func(ctx context.Context) error {
 		t := &structs.ACLToken{
 			AccessorId: newSecret(), SecretId: secret, Name: "Bootstrap Token", Type: structs.ACLTokenTypeManagement,
-			Global: true, CreateTime: s.cfg.Clock().UnixNano(),
+			Global: true, CreateTime: s.cfg.Clock.Now().UnixNano(),
 		}
 		idx, err := s.raft.Propose(ctx, &structs.LogCommand{Command: &structs.LogCommand_AclBootstrap{
 			AclBootstrap: &structs.ACLBootstrap{Token: t},
@@ -331,7 +331,7 @@ func (s *Server) UpsertACLTokens(ctx context.Context, tokens []*structs.ACLToken
 // prepareTokens validates tokens and fills in what the server owns.
 func (s *Server) prepareTokens(tokens []*structs.ACLToken) ([]*structs.ACLToken, error) {
 	snap := s.state.Snapshot()
-	now := s.cfg.Clock()
+	now := s.cfg.Clock.Now()
 	var problems []string
 	out := make([]*structs.ACLToken, 0, len(tokens))
 	for i, in := range tokens {

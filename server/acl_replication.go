@@ -7,6 +7,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/droverhq/drover/clock"
 	"github.com/droverhq/drover/structs"
 )
 
@@ -53,12 +54,8 @@ func (s *Server) replicateACLs(ctx context.Context) {
 		} else {
 			index = next
 		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !clock.Sleep(ctx, s.cfg.Clock, wait) {
 			return
-		case <-t.C:
 		}
 	}
 }

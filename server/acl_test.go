@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/droverhq/drover/clock"
 	"github.com/droverhq/drover/internal/rpcerr"
 	"github.com/droverhq/drover/server/events"
 	"github.com/droverhq/drover/structs"
@@ -20,9 +21,9 @@ import (
 
 // aclServer starts a single server with ACLs on (or off) and a clock the
 // test moves.
-func aclServer(t *testing.T, enabled bool) (*Server, *fakeClock) {
+func aclServer(t *testing.T, enabled bool) (*Server, *clock.Fake) {
 	t.Helper()
-	clock := &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clock := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	cfg := gcConfig(t.TempDir(), clock)
 	cfg.ACL = ACLConfig{Enabled: enabled}
 	cfg.GC.ACLTokenGCThreshold = time.Hour

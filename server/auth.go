@@ -162,7 +162,7 @@ func (s *Server) resolveToken(ctx context.Context, secret string) (*structs.ACLT
 	if tok == nil {
 		return nil, ErrTokenNotFound
 	}
-	if tokenExpired(tok, s.cfg.Clock().UnixNano()) {
+	if tokenExpired(tok, s.cfg.Clock.Now().UnixNano()) {
 		return nil, fmt.Errorf("%w (expired)", ErrTokenNotFound)
 	}
 	return tok, nil

@@ -40,7 +40,7 @@ func (s *Server) Backup(ctx context.Context, w io.Writer) (uint64, error) {
 	peers, removed := s.raft.Peers().Contents()
 	hdr := &structs.SnapshotHeader{
 		Index: snap.Index(), Peers: peers, RemovedIds: removed,
-		Region: s.cfg.Region, CreatedAt: s.cfg.Clock().UnixNano(),
+		Region: s.cfg.Region, CreatedAt: s.cfg.Clock.Now().UnixNano(),
 	}
 	if err := statestream.Write(w, hdr, snap.Persist()); err != nil {
 		return 0, err

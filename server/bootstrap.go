@@ -37,7 +37,7 @@ func (s *Server) joinOrBootstrap() {
 		reported = map[string]bool{}
 		joining  string
 	)
-	tick := time.NewTicker(discoveryInterval)
+	tick := s.cfg.Clock.NewTicker(discoveryInterval)
 	defer tick.Stop()
 	for {
 		if joining != "" {
@@ -75,7 +75,7 @@ func (s *Server) joinOrBootstrap() {
 		select {
 		case <-ctx.Done():
 			return
-		case <-tick.C:
+		case <-tick.C():
 		}
 	}
 }

@@ -173,7 +173,7 @@ func recvHello(ctx context.Context, stream structs.Drover_ClientConnectServer) (
 		f, err := stream.Recv()
 		got <- result{f, err}
 	}()
-	timer := time.NewTimer(helloTimeout)
+	timer := time.NewTimer(helloTimeout) // a network deadline, like the RPC contexts' ones
 	defer timer.Stop()
 	select {
 	case res := <-got:

@@ -7,6 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/droverhq/drover/clock"
 	"github.com/droverhq/drover/gc"
 	"github.com/droverhq/drover/heartbeat"
 	"github.com/droverhq/drover/server/raft"
@@ -113,9 +114,10 @@ type Config struct {
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 
-	// Clock is the time source recorded in raft entries and used by GC.
-	// Default time.Now; tests inject their own.
-	Clock func() time.Time
+	// Clock is the server's time: raft ticks, the times recorded in raft
+	// entries, heartbeat timers, the broker's delays, GC, drains,
+	// deployments. Default the real clock; tests step a clock.Fake.
+	Clock clock.Clock
 }
 
 // Validate reports every impossible setting of the parts' own

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/droverhq/drover/clock"
 	"github.com/droverhq/drover/scheduler"
 	"github.com/droverhq/drover/server/state"
 	"github.com/droverhq/drover/structs"
@@ -31,34 +32,14 @@ import (
 //   - fails a deployment whose progress deadline passed without enough
 //     healthy allocations.
 //
-// Its only timer is the nearest progress deadline, taken from an
-// injectable timerSource, so tests step a fake clock.
-
-// timerSource is the watcher's time: the clock it compares deadlines
-// with, and its timers.
-type timerSource interface {
-	Now() time.Time
-	// After returns a channel that receives once d has passed, and a
-	// function that stops the timer.
-	After(d time.Duration) (<-chan time.Time, func() bool)
-}
-
-// clockTimers is the production timerSource: the server's clock and
-// runtime timers.
-type clockTimers struct{ now func() time.Time }
-
-func (c clockTimers) Now() time.Time { return c.now() }
-
-func (clockTimers) After(d time.Duration) (<-chan time.Time, func() bool) {
-	t := time.NewTimer(d)
-	return t.C, t.Stop
-}
+// Its only timer is the nearest progress deadline, on the server's clock,
+// so tests step a fake one.
 
 // deploymentWatcher drives the active deployments; see above.
 type deploymentWatcher struct {
 	state  *state.Store
 	raft   proposer
-	timers timerSource
+	clock  clock.Clock
 	logger *slog.Logger
 	// fail builds the raft entry that fails a deployment (Server.failCommand).
 	fail func(snap *state.Snapshot, d *structs.Deployment, desc string, rollback bool) *structs.LogCommand
@@ -82,9 +63,9 @@ type watchedDeployment struct {
 	evalID string
 }
 
-func newDeploymentWatcher(s *Server, timers timerSource) *deploymentWatcher {
+func newDeploymentWatcher(s *Server, c clock.Clock) *deploymentWatcher {
 	return &deploymentWatcher{
-		state: s.state, raft: s.raft, timers: timers, logger: s.logger.With("component", "deployment watcher"),
+		state: s.state, raft: s.raft, clock: c, logger: s.logger.With("component", "deployment watcher"),
 		fail:    s.failCommand,
 		busy:    func(d time.Duration) { s.metrics.watcherSeconds.Add(d.Seconds()) },
 		passes:  s.metrics.watcherPasses.Inc,
@@ -100,18 +81,21 @@ func (w *deploymentWatcher) run(ctx context.Context) {
 		next := w.pass(ctx, snap, resume)
 		resume = false
 		var (
-			fire <-chan time.Time
-			stop = func() bool { return false }
+			fire  <-chan time.Time
+			timer clock.Timer
 		)
 		if !next.IsZero() {
-			fire, stop = w.timers.After(max(next.Sub(w.timers.Now()), 0))
+			timer = w.clock.NewTimer(max(next.Sub(w.clock.Now()), 0))
+			fire = timer.C()
 		}
 		select {
 		case <-ctx.Done():
 		case <-w.state.NotifyAfter(snap.Index()):
 		case <-fire:
 		}
-		stop()
+		if timer != nil {
+			timer.Stop()
+		}
 	}
 }
 
@@ -172,7 +156,7 @@ func (w *deploymentWatcher) step(ctx context.Context, snap *state.Snapshot, d *s
 		}
 	}
 	cutoff := progressCutoff(d)
-	if !cutoff.IsZero() && !w.timers.Now().Before(cutoff) {
+	if !cutoff.IsZero() && !w.clock.Now().Before(cutoff) {
 		if failed, rollback := deadlineFailure(d); failed {
 			w.logger.Info("deployment missed its progress deadline", "deployment", d.Id, "job", d.JobId)
 			w.propose(ctx, w.fail(snap, d, structs.DeploymentDescProgressDeadline, rollback))
@@ -204,7 +188,7 @@ func (w *deploymentWatcher) unhealthy(ctx context.Context, snap *state.Snapshot,
 		return false
 	}
 	job := snap.Job(d.Namespace, d.JobId)
-	now := w.timers.Now()
+	now := w.clock.Now()
 	marks := map[string]*structs.DesiredTransition{}
 	for _, a := range snap.AllocsByDeployment(d.Id) {
 		g := d.TaskGroups[a.TaskGroup]

@@ -11,69 +11,10 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/droverhq/drover/clock"
 	"github.com/droverhq/drover/server/state"
 	"github.com/droverhq/drover/structs"
 )
-
-// fakeTimers is a clock the test steps; timers fire when it passes them.
-type fakeTimers struct {
-	mu     sync.Mutex
-	now    time.Time
-	timers map[*fakeTimer]bool
-}
-
-type fakeTimer struct {
-	at time.Time
-	ch chan time.Time
-}
-
-func newFakeTimers() *fakeTimers {
-	return &fakeTimers{now: time.Unix(1_700_000_000, 0), timers: map[*fakeTimer]bool{}}
-}
-
-func (f *fakeTimers) Now() time.Time {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.now
-}
-
-func (f *fakeTimers) After(d time.Duration) (<-chan time.Time, func() bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	t := &fakeTimer{at: f.now.Add(d), ch: make(chan time.Time, 1)}
-	if d <= 0 {
-		t.ch <- f.now
-		return t.ch, func() bool { return false }
-	}
-	f.timers[t] = true
-	return t.ch, func() bool {
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		armed := f.timers[t]
-		delete(f.timers, t)
-		return armed
-	}
-}
-
-// advance moves the clock and fires the timers it passes.
-func (f *fakeTimers) advance(d time.Duration) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.now = f.now.Add(d)
-	for t := range f.timers {
-		if !f.now.Before(t.at) {
-			t.ch <- f.now
-			delete(f.timers, t)
-		}
-	}
-}
-
-// armed is how many timers wait.
-func (f *fakeTimers) armed() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return len(f.timers)
-}
 
 // fsmProposer commits entries by applying them to an FSM at once, with
 // the fake clock's time, as a one-server raft would.
@@ -100,7 +41,7 @@ func (p *fsmProposer) Propose(_ context.Context, cmd *structs.LogCommand) (uint6
 type watchWorld struct {
 	t      *testing.T
 	st     *state.Store
-	clock  *fakeTimers
+	clock  *clock.Fake
 	raft   *fsmProposer
 	w      *deploymentWatcher
 	server *Server
@@ -108,10 +49,10 @@ type watchWorld struct {
 
 func newWatchWorld(t *testing.T) *watchWorld {
 	st := state.NewStore()
-	clock := newFakeTimers()
+	clock := clock.NewFake(time.Unix(1_700_000_000, 0))
 	p := &fsmProposer{f: &fsm{state: st}, clock: clock.Now}
-	s := &Server{cfg: Config{Clock: clock.Now}, state: st, logger: slog.New(slog.DiscardHandler)}
-	w := &deploymentWatcher{state: st, raft: p, timers: clock, logger: s.logger, fail: s.failCommand,
+	s := &Server{cfg: Config{Clock: clock}, state: st, logger: slog.New(slog.DiscardHandler)}
+	w := &deploymentWatcher{state: st, raft: p, clock: clock, logger: s.logger, fail: s.failCommand,
 		watched: map[string]*watchedDeployment{}}
 	return &watchWorld{t: t, st: st, clock: clock, raft: p, w: w, server: s}
 }
@@ -281,15 +222,15 @@ func TestWatcherProgressDeadlineWithAFakeClock(t *testing.T) {
 		cancel()
 		<-done
 	}()
-	waitFor(t, "the progress deadline armed", func() bool { return ww.clock.armed() == 1 })
-	ww.clock.advance(5 * time.Minute)
+	waitFor(t, "the progress deadline armed", func() bool { return ww.clock.Waiters() == 1 })
+	ww.clock.Advance(5 * time.Minute)
 	ww.health(true, ids[0]) // progress: the deadline moves to 5m + 10m
 	waitFor(t, "the deadline moved on", func() bool {
-		return ww.deployment(d.Id).TaskGroups["api"].RequireProgressBy == ww.clock.Now().Add(10*time.Minute).UnixNano() && ww.clock.armed() == 1
+		return ww.deployment(d.Id).TaskGroups["api"].RequireProgressBy == ww.clock.Now().Add(10*time.Minute).UnixNano() && ww.clock.Waiters() == 1
 	})
-	ww.clock.advance(9 * time.Minute)
+	ww.clock.Advance(9 * time.Minute)
 	require.Equal(t, structs.DeploymentStatusRunning, ww.deployment(d.Id).Status, "14 minutes in, 9 since the last progress")
-	ww.clock.advance(time.Minute)
+	ww.clock.Advance(time.Minute)
 	waitFor(t, "the deployment failed", func() bool { return ww.deployment(d.Id).Status == structs.DeploymentStatusFailed })
 	require.Equal(t, structs.DeploymentDescProgressDeadline, ww.deployment(d.Id).StatusDescription)
 }
@@ -328,7 +269,7 @@ func TestWatcherLeavesPausedDeploymentsAlone(t *testing.T) {
 	d, ids := ww.deploy(u, 2, 0)
 	ww.apply(&structs.LogCommand{Command: &structs.LogCommand_DeploymentStatus{DeploymentStatus: &structs.DeploymentStatusCommand{
 		Update: &structs.DeploymentStatusUpdate{DeploymentId: d.Id, Status: structs.DeploymentStatusPaused}}}})
-	ww.clock.advance(time.Hour)
+	ww.clock.Advance(time.Hour)
 	ww.health(false, ids[0])
 	require.True(t, ww.pass().IsZero(), "no deadline runs while paused")
 	require.Equal(t, structs.DeploymentStatusPaused, ww.deployment(d.Id).Status)

@@ -50,9 +50,9 @@ func (s *Server) missedTTL(ctx context.Context, node *structs.Node) {
 // disconnectExpired handles the timer of a disconnected node: the windows
 // that ran out end through raft; the timer is armed for the next one.
 func (s *Server) disconnectExpired(ctx context.Context, node *structs.Node) {
-	if next, ok := s.nextDisconnectExpiry(node.Id); ok && next.After(s.cfg.Clock()) {
+	if next, ok := s.nextDisconnectExpiry(node.Id); ok && next.After(s.cfg.Clock.Now()) {
 		// Early (a new leader's clock, or a window ended meanwhile).
-		s.ttl.armIdle(node.Id, next.Sub(s.cfg.Clock()))
+		s.ttl.armIdle(node.Id, next.Sub(s.cfg.Clock.Now()))
 		return
 	}
 	s.logger.Warn("disconnect window ran out", "node", node.Id, "name", node.Name)
@@ -104,7 +104,7 @@ func (s *Server) armDisconnected(nodeID string) {
 	}
 	var d time.Duration
 	if next, ok := s.nextDisconnectExpiry(nodeID); ok {
-		d = next.Sub(s.cfg.Clock())
+		d = next.Sub(s.cfg.Clock.Now())
 	}
 	s.ttl.armIdle(nodeID, d)
 }

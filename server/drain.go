@@ -58,7 +58,7 @@ func (s *Server) updateNodeDrain(ctx context.Context, nodeID, secretID string, s
 			}
 		}
 		st := proto.Clone(strategy).(*structs.DrainStrategy)
-		now := s.cfg.Clock()
+		now := s.cfg.Clock.Now()
 		st.StartedAt = now.UnixNano()
 		// Nomad's meaning: a negative deadline forces the drain (everything
 		// stops at once), zero means no deadline at all.

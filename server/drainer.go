@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/droverhq/drover/clock"
 	"github.com/droverhq/drover/server/state"
 	"github.com/droverhq/drover/structs"
 )
@@ -45,32 +46,20 @@ func (s *Server) drainLoop(ctx context.Context) {
 	var index uint64
 	overdue := map[string]int64{}
 	for ctx.Err() == nil {
-		began := time.Now()
+		began := s.cfg.Clock.Now()
 		next := s.drainPass(ctx, overdue)
-		wctx, cancel := ctx, context.CancelFunc(func() {})
+		wctx, cancel := context.WithCancel(ctx)
 		if !next.IsZero() {
-			wctx, cancel = context.WithDeadline(ctx, next)
+			t := s.cfg.Clock.AfterFunc(clock.Until(s.cfg.Clock, next), cancel)
+			index = s.state.WaitForIndex(wctx, index)
+			t.Stop()
+		} else {
+			index = s.state.WaitForIndex(wctx, index)
 		}
-		index = s.state.WaitForIndex(wctx, index)
 		cancel()
-		if !sleepCtx(ctx, drainerSpacing-time.Since(began)) {
+		if !clock.Sleep(ctx, s.cfg.Clock, drainerSpacing-clock.Since(s.cfg.Clock, began)) {
 			return
 		}
-	}
-}
-
-// sleepCtx waits d or until ctx is done, reporting whether ctx is still live.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
 	}
 }
 
@@ -92,7 +81,7 @@ func (s *Server) drainPass(ctx context.Context, overdue map[string]int64) time.T
 	if !s.raft.IsLeader() {
 		return time.Time{}
 	}
-	now := s.cfg.Clock()
+	now := s.cfg.Clock.Now()
 	var next time.Time
 	work := map[string]*drainWork{}
 	s.state.View(func(snap *state.Snapshot) {

@@ -48,7 +48,7 @@ func (s *Server) Events(ctx context.Context, req events.SubscribeRequest) (*even
 	context.AfterFunc(ctx, sub.Close)
 	if tok != nil && tok.ExpirationTime != 0 {
 		// A subscriber waiting for events is told when its token expires.
-		t := time.AfterFunc(time.Duration(tok.ExpirationTime-s.cfg.Clock().UnixNano()), func() {
+		t := s.cfg.Clock.AfterFunc(time.Duration(tok.ExpirationTime-s.cfg.Clock.Now().UnixNano()), func() {
 			sub.End(fmt.Errorf("%w (expired)", ErrTokenNotFound))
 		})
 		context.AfterFunc(ctx, func() { t.Stop() })

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"google.golang.org/grpc/metadata"
 
@@ -72,7 +71,7 @@ func (s *Server) leaderCall(ctx context.Context, local func(context.Context) err
 	}
 	wctx, cancel := context.WithTimeout(ctx, s.cfg.leaderWait())
 	defer cancel()
-	retry := time.NewTimer(0)
+	retry := s.cfg.Clock.NewTimer(0)
 	defer retry.Stop()
 	for {
 		if err := s.raft.Err(); err != nil {
@@ -108,7 +107,7 @@ func (s *Server) leaderCall(ctx context.Context, local func(context.Context) err
 		retry.Reset(s.cfg.retryInterval())
 		select {
 		case <-changed:
-		case <-retry.C:
+		case <-retry.C():
 		case <-wctx.Done():
 			if ctx.Err() != nil {
 				return ctx.Err()

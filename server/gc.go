@@ -43,37 +43,37 @@ const (
 // interval, until ctx is done (leadership lost or shutdown).
 func (s *Server) gcLoop(ctx context.Context) {
 	jobInterval := s.gcSettings().jobInterval
-	jobs := time.NewTicker(jobInterval)
+	jobs := s.cfg.Clock.NewTicker(jobInterval)
 	defer jobs.Stop()
-	evals := time.NewTicker(evalGCInterval)
+	evals := s.cfg.Clock.NewTicker(evalGCInterval)
 	defer evals.Stop()
-	nodes := time.NewTicker(nodeGCInterval)
+	nodes := s.cfg.Clock.NewTicker(nodeGCInterval)
 	defer nodes.Stop()
-	tokens := time.NewTicker(tokenGCInterval)
+	tokens := s.cfg.Clock.NewTicker(tokenGCInterval)
 	defer tokens.Stop()
-	deployments := time.NewTicker(deploymentGCInterval)
+	deployments := s.cfg.Clock.NewTicker(deploymentGCInterval)
 	defer deployments.Stop()
 	for {
 		var kind string
 		select {
 		case <-ctx.Done():
 			return
-		case <-jobs.C:
+		case <-jobs.C():
 			kind = coreJobJob
 			if iv := s.gcSettings().jobInterval; iv != jobInterval {
 				jobInterval = iv // reloaded: from the next collection on
 				jobs.Reset(iv)
 			}
-		case <-evals.C:
+		case <-evals.C():
 			kind = coreJobEval
-		case <-nodes.C:
+		case <-nodes.C():
 			kind = coreJobNode
-		case <-tokens.C:
+		case <-tokens.C():
 			if !s.cfg.ACL.Enabled {
 				continue
 			}
 			kind = coreJobToken
-		case <-deployments.C:
+		case <-deployments.C():
 			kind = coreJobDeployment
 		}
 		s.broker.Enqueue(&structs.Evaluation{
@@ -130,7 +130,7 @@ func (s *Server) GarbageCollect(ctx context.Context) (int, error) {
 // collect runs the GC policy on a snapshot and commits the result in
 // batches of at most gcBatchSize objects.
 func (s *Server) collect(ctx context.Context, cfg gc.Config, kinds gc.Kinds) (int, error) {
-	res := gc.Collect(s.state.Snapshot(), cfg, s.cfg.Clock(), kinds)
+	res := gc.Collect(s.state.Snapshot(), cfg, s.cfg.Clock.Now(), kinds)
 	removed := 0
 	for _, b := range gc.Batches(res, s.gcBatchSize) {
 		reap := &structs.GCReap{NodeIds: b.Nodes, EvalIds: b.Evals, AllocIds: b.Allocs, AclTokenAccessors: b.ACLTokens,

@@ -2,44 +2,30 @@ package server
 
 import (
 	"context"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/droverhq/drover/clock"
 	"github.com/droverhq/drover/gc"
 	"github.com/droverhq/drover/heartbeat"
 	"github.com/droverhq/drover/structs"
 )
 
-// fakeClock is a settable time source.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
-func gcConfig(dir string, clock *fakeClock) Config {
+// gcConfig is a server with GC thresholds, on a clock the test steps.
+// Its workers take no _core evaluation: the ones the leader's GC loop
+// enqueues as the test steps the clock wait in the broker, and the test
+// collects by hand.
+func gcConfig(dir string, clock *clock.Fake) Config {
 	return Config{
 		Name: "s1", DataDir: dir, BindAddr: "127.0.0.1:0", NumSchedulers: 1,
-		EnabledSchedulers:  []string{"service", "batch", "system", "sysbatch", "_core"},
+		EnabledSchedulers:  []string{"service", "batch", "system", "sysbatch"},
 		Heartbeat:          heartbeat.DefaultConfig(),
 		JobDefaultPriority: 50, JobMaxPriority: 100, Logger: testLogger(),
 		GC: gc.Config{NodeGCThreshold: 24 * time.Hour, JobGCThreshold: 4 * time.Hour,
 			EvalGCThreshold: time.Hour, BatchEvalGCThreshold: 24 * time.Hour},
-		Clock: clock.Now,
+		Clock: clock,
 	}
 }
 
@@ -73,7 +59,7 @@ func deadJob(t *testing.T, s *Server, id string) {
 }
 
 func TestJobGCUsesTheRecordedTimeAcrossLeaderChange(t *testing.T) {
-	clock := &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clock := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	dir := t.TempDir()
 	cfg := gcConfig(dir, clock)
 	s := startGCServer(t, cfg)
@@ -103,7 +89,7 @@ func TestJobGCUsesTheRecordedTimeAcrossLeaderChange(t *testing.T) {
 }
 
 func TestNodeGCNeverPurgesANodeWithWork(t *testing.T) {
-	clock := &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clock := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	cfg := gcConfig(t.TempDir(), clock)
 	s := startGCServer(t, cfg)
 	defer s.Shutdown(context.Background())
@@ -146,7 +132,7 @@ func TestNodeGCNeverPurgesANodeWithWork(t *testing.T) {
 }
 
 func TestGCSplitsLargeCollectionsAcrossEntries(t *testing.T) {
-	clock := &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clock := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	cfg := gcConfig(t.TempDir(), clock)
 	s := startGCServer(t, cfg)
 	defer s.Shutdown(context.Background())
@@ -167,8 +153,9 @@ func TestGCSplitsLargeCollectionsAcrossEntries(t *testing.T) {
 }
 
 func TestCoreEvaluationsRunThroughTheBroker(t *testing.T) {
-	clock := &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clock := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	cfg := gcConfig(t.TempDir(), clock)
+	cfg.EnabledSchedulers = append(cfg.EnabledSchedulers, coreEvalType)
 	s := startGCServer(t, cfg)
 	defer s.Shutdown(context.Background())
 	deadJob(t, s, "x")
@@ -181,7 +168,7 @@ func TestCoreEvaluationsRunThroughTheBroker(t *testing.T) {
 }
 
 func TestForcedGCIgnoresThresholdsButKeepsTheLatestBatchEval(t *testing.T) {
-	clock := &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clock := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	cfg := gcConfig(t.TempDir(), clock)
 	s := startGCServer(t, cfg)
 	defer s.Shutdown(context.Background())

@@ -18,6 +18,7 @@ import (
 	"github.com/hashicorp/memberlist"
 	"github.com/hashicorp/serf/serf"
 
+	"github.com/droverhq/drover/clock"
 	"github.com/droverhq/drover/server/acl"
 	"github.com/droverhq/drover/structs"
 )
@@ -232,7 +233,7 @@ func (g *gossip) drain() {
 			for _, m := range me.Members {
 				if m.Status == serf.StatusFailed {
 					if _, ok := g.failedSince[m.Name]; !ok {
-						g.failedSince[m.Name] = time.Now()
+						g.failedSince[m.Name] = g.s.cfg.Clock.Now()
 					}
 				} else {
 					delete(g.failedSince, m.Name)
@@ -276,7 +277,7 @@ func (g *gossip) failedFor(name string) time.Duration {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if t, ok := g.failedSince[name]; ok {
-		return time.Since(t)
+		return clock.Since(g.s.cfg.Clock, t)
 	}
 	return 0
 }
@@ -473,11 +474,7 @@ func (s *Server) retryJoin() {
 			return
 		}
 		s.logger.Warn("join failed, retrying", "addrs", addrs, "attempt", attempt, "retry_in", interval, "error", err)
-		t := time.NewTimer(interval)
-		select {
-		case <-t.C:
-		case <-s.stopCtx.Done():
-			t.Stop()
+		if !clock.Sleep(s.stopCtx, s.cfg.Clock, interval) {
 			return
 		}
 	}

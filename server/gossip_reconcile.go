@@ -23,7 +23,7 @@ func (s *Server) reconcileLoop(ctx context.Context) {
 	if s.gossip == nil {
 		return
 	}
-	tick := time.NewTicker(min(reconcileInterval, max(s.cfg.DeadServerThreshold/4, 100*time.Millisecond)))
+	tick := s.cfg.Clock.NewTicker(min(reconcileInterval, max(s.cfg.DeadServerThreshold/4, 100*time.Millisecond)))
 	defer tick.Stop()
 	for {
 		s.reconcile(ctx)
@@ -31,7 +31,7 @@ func (s *Server) reconcileLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-s.gossip.changed:
-		case <-tick.C:
+		case <-tick.C():
 		}
 	}
 }

@@ -6,21 +6,23 @@ import (
 	"sync"
 	"time"
 
+	"github.com/droverhq/drover/clock"
 	"github.com/droverhq/drover/heartbeat"
 )
 
 // ttlTracker keeps one deadline per node on the leader. A heartbeat resets
 // the node's timer in memory; when a timer fires, onExpire marks the node
-// down through raft. Timers are runtime timers, not goroutines.
+// down through raft. Timers are the clock's timers, not goroutines.
 type ttlTracker struct {
 	cfg      heartbeat.Config
 	pinned   bool // the operator set the failover TTL explicitly
+	clock    clock.Clock
 	logger   *slog.Logger
 	onExpire func(nodeID string)
 
 	mu      sync.Mutex
 	enabled bool
-	timers  map[string]*time.Timer
+	timers  map[string]clock.Timer
 	// early holds the deadlines of nodes that heartbeated to this leader
 	// before its services were enabled: they get their own TTL, not the
 	// failover one, since they already know this leader.
@@ -28,10 +30,10 @@ type ttlTracker struct {
 	rng   *rand.Rand
 }
 
-func newTTLTracker(cfg heartbeat.Config, pinned bool, logger *slog.Logger, onExpire func(string)) *ttlTracker {
+func newTTLTracker(cfg heartbeat.Config, pinned bool, c clock.Clock, logger *slog.Logger, onExpire func(string)) *ttlTracker {
 	return &ttlTracker{
-		cfg: cfg, pinned: pinned, logger: logger, onExpire: onExpire,
-		timers: map[string]*time.Timer{}, early: map[string]time.Time{},
+		cfg: cfg, pinned: pinned, clock: clock.Or(c), logger: logger, onExpire: onExpire,
+		timers: map[string]clock.Timer{}, early: map[string]time.Time{},
 		rng: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
 	}
 }
@@ -48,7 +50,7 @@ func (t *ttlTracker) reset(nodeID string) time.Duration {
 	if t.enabled {
 		t.setLocked(nodeID, t.cfg.ServerTTL(ttl))
 	} else {
-		t.early[nodeID] = time.Now().Add(t.cfg.ServerTTL(ttl))
+		t.early[nodeID] = t.clock.Now().Add(t.cfg.ServerTTL(ttl))
 	}
 	return ttl
 }
@@ -58,7 +60,7 @@ func (t *ttlTracker) setLocked(nodeID string, d time.Duration) {
 		old.Reset(d)
 		return
 	}
-	t.timers[nodeID] = time.AfterFunc(d, func() { t.expire(nodeID) })
+	t.timers[nodeID] = t.clock.AfterFunc(d, func() { t.expire(nodeID) })
 }
 
 func (t *ttlTracker) expire(nodeID string) {
@@ -89,7 +91,7 @@ func (t *ttlTracker) enable(liveNodes []string) {
 				"configured", t.cfg.FailoverTTL, "using", failover, "nodes", len(liveNodes))
 		}
 	}
-	now := time.Now()
+	now := t.clock.Now()
 	for _, id := range liveNodes {
 		if deadline, ok := t.early[id]; ok {
 			t.setLocked(id, max(deadline.Sub(now), 0))

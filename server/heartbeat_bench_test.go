@@ -27,7 +27,7 @@ func BenchmarkTTLTracker(b *testing.B) {
 			var before, after runtime.MemStats
 			runtime.GC()
 			runtime.ReadMemStats(&before)
-			tr := newTTLTracker(cfg, false, slog.New(slog.DiscardHandler), func(string) {})
+			tr := newTTLTracker(cfg, false, nil, slog.New(slog.DiscardHandler), func(string) {})
 			tr.enable(nil)
 			for _, id := range ids {
 				tr.reset(id)
@@ -41,7 +41,7 @@ func BenchmarkTTLTracker(b *testing.B) {
 	})
 
 	b.Run("reset/nodes=100000", func(b *testing.B) {
-		tr := newTTLTracker(cfg, false, slog.New(slog.DiscardHandler), func(string) {})
+		tr := newTTLTracker(cfg, false, nil, slog.New(slog.DiscardHandler), func(string) {})
 		tr.enable(nil)
 		defer tr.disable()
 		for _, id := range ids {

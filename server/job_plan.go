@@ -115,7 +115,7 @@ func (s *Server) PlanJob(ctx context.Context, job *structs.Job) (*JobPlan, error
 	eval := newEval(job, structs.EvalTriggerJobRegister)
 	eval.JobModifyIndex, eval.CreateIndex, eval.ModifyIndex = job.JobModifyIndex, next, next
 	d, err := runScheduler(sched, planState{Snapshot: snap, job: job}, scheduler.Input{
-		Eval: eval, Now: s.cfg.Clock(), NewID: newUUID, Config: snap.SchedulerConfig(),
+		Eval: eval, Now: s.cfg.Clock.Now(), NewID: newUUID, Config: snap.SchedulerConfig(),
 		Interrupt: func() bool { return ctx.Err() != nil },
 	})
 	if err != nil {

@@ -100,7 +100,7 @@ func (s *Server) startLeaderServices(ctx context.Context) {
 	}()
 	go func() {
 		defer s.leaderWG.Done()
-		newDeploymentWatcher(s, clockTimers{now: s.cfg.Clock}).run(ctx)
+		newDeploymentWatcher(s, s.cfg.Clock).run(ctx)
 	}()
 	if s.cfg.ACL.Enabled && !s.authoritative() {
 		s.leaderWG.Add(1)
@@ -117,7 +117,7 @@ func (s *Server) startLeaderServices(ctx context.Context) {
 		w := &worker{
 			broker: s.broker, applier: s.applier, state: s.state, raft: s.raft,
 			types: types, schedulers: s.schedulerFor, core: s.runCoreEval,
-			now: s.cfg.Clock, logger: s.logger, observe: s.metrics.observeEval, stop: s.stopCtx,
+			now: s.cfg.Clock.Now, logger: s.logger, observe: s.metrics.observeEval, stop: s.stopCtx,
 		}
 		s.leaderWG.Add(1)
 		go func() {
@@ -190,7 +190,7 @@ func (s *Server) evalFailed(e *structs.Evaluation) {
 	upd.StatusDescription = "evaluation reached its delivery limit"
 	_, err := s.raft.Propose(ctx, &structs.LogCommand{
 		Command: &structs.LogCommand_EvalUpsert{EvalUpsert: &structs.EvalUpsert{
-			Evals: []*structs.Evaluation{upd, failedFollowUp(e, s.cfg.Clock())},
+			Evals: []*structs.Evaluation{upd, failedFollowUp(e, s.cfg.Clock.Now())},
 		}},
 	})
 	if err != nil && !errors.Is(err, ErrShutdown) {

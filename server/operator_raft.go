@@ -181,7 +181,7 @@ func (s *Server) AutopilotHealth(ctx context.Context) (*OperatorHealth, error) {
 			leaderIndex = p.LastIndex
 		}
 	}
-	now := s.cfg.Clock()
+	now := s.cfg.Clock.Now()
 	out := &OperatorHealth{Healthy: true}
 	voters, healthyVoters := 0, 0
 	s.autopilot.mu.Lock()

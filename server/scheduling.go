@@ -317,7 +317,7 @@ func (s *Server) newPlanApplier() *planApplier {
 		if window <= 0 {
 			window = 5 * time.Minute
 		}
-		p.rejections = newRejectionTracker(threshold, window, s.cfg.Clock)
+		p.rejections = newRejectionTracker(threshold, window, s.cfg.Clock.Now)
 	}
 	return p
 }

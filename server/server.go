@@ -22,6 +22,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/keepalive"
 
+	"github.com/droverhq/drover/clock"
 	"github.com/droverhq/drover/server/broker"
 	"github.com/droverhq/drover/server/events"
 	"github.com/droverhq/drover/server/raft"
@@ -132,9 +133,7 @@ func newServer(cfg Config) (*Server, error) {
 	if cfg.Name == "" {
 		cfg.Name, _ = os.Hostname()
 	}
-	if cfg.Clock == nil {
-		cfg.Clock = time.Now
-	}
+	cfg.Clock = clock.Or(cfg.Clock)
 	cfg.BootstrapExpect = max(cfg.BootstrapExpect, 1)
 	cfg.Raft = cfg.Raft.WithDefaults()
 	if err := cfg.Validate(); err != nil {
@@ -184,9 +183,9 @@ func (s *Server) build() error {
 			return err
 		}
 	}
-	s.broker = broker.New(broker.Config{DeliveryLimit: 3, NackDelay: time.Second, OnFailed: s.evalFailed, CoreType: coreEvalType, Now: cfg.Clock})
+	s.broker = broker.New(broker.Config{DeliveryLimit: 3, NackDelay: time.Second, OnFailed: s.evalFailed, CoreType: coreEvalType, Clock: cfg.Clock})
 	s.blocked = broker.NewBlocked()
-	s.ttl = newTTLTracker(cfg.Heartbeat, cfg.FailoverTTLPinned, s.logger, s.nodeExpired)
+	s.ttl = newTTLTracker(cfg.Heartbeat, cfg.FailoverTTLPinned, cfg.Clock, s.logger, s.nodeExpired)
 
 	ln, err := cfg.Transport.Listen(cfg.BindAddr)
 	if err != nil {
@@ -214,7 +213,7 @@ func (s *Server) build() error {
 		MaxInflightMsgs: 256,
 		ProposeTimeout:  proposeTimeout,
 		LeaderWait:      cfg.leaderWait(),
-		Now:             cfg.Clock,
+		Clock:           cfg.Clock,
 		Logger:          s.logger,
 		Metrics:         s.metrics.raft,
 		OnLeaderChange: func(l bool) {
@@ -481,7 +480,7 @@ func (s *Server) queryMeta(index uint64) *structs.QueryMeta {
 	m := &structs.QueryMeta{Index: index, KnownLeader: s.raft.LeaderID() != 0}
 	if m.KnownLeader && !s.raft.IsLeader() {
 		if t := s.raft.LastContact(); !t.IsZero() {
-			m.LastContactMs = time.Since(t).Milliseconds()
+			m.LastContactMs = clock.Since(s.cfg.Clock, t).Milliseconds()
 		}
 	}
 	return m

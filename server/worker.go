@@ -46,10 +46,10 @@ func (w *worker) run(ctx context.Context) {
 		if err != nil {
 			return
 		}
-		start := time.Now()
+		start := w.now()
 		err = w.process(ctx, eval)
 		if w.observe != nil {
-			w.observe(eval.Type, time.Since(start))
+			w.observe(eval.Type, w.now().Sub(start))
 		}
 		if err != nil {
 			if ctx.Err() == nil && !errors.Is(err, scheduler.ErrInterrupted) {

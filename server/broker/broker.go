@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/droverhq/drover/clock"
 	"github.com/droverhq/drover/structs"
 )
 
@@ -35,7 +36,7 @@ type Broker struct {
 	// maxPin bounds how long pins may keep a pending evaluation from being
 	// handed out (see pin).
 	maxPin time.Duration
-	now    func() time.Time
+	clock  clock.Clock
 
 	mu      sync.Mutex
 	enabled bool
@@ -50,10 +51,10 @@ type Broker struct {
 	outstanding map[string]string
 	pending     map[string]*pendingEval
 	deliveries  map[string]int
-	timers      map[string]*time.Timer
+	timers      map[string]clock.Timer
 	// delayed holds evaluations until their wait_until.
 	delayed    delayHeap
-	delayTimer *time.Timer
+	delayTimer clock.Timer
 	// cancelable collects folded evaluations for the leader to cancel.
 	cancelable []*structs.Evaluation
 	cancelWake chan struct{}
@@ -93,18 +94,16 @@ type Config struct {
 	// in the broker: folded ones are dropped, not handed back for
 	// cancellation, since there is nothing stored to cancel.
 	CoreType string
-	// Now is the clock of delays and pins; default time.Now.
-	Now func() time.Time
+	// Clock is the time of delays, nack timers and pins; default the real
+	// clock.
+	Clock clock.Clock
 }
 
 // New returns a disabled broker; SetEnabled turns it on.
 func New(cfg Config) *Broker {
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
 	b := &Broker{
 		deliveryLimit: cfg.DeliveryLimit, nackDelay: cfg.NackDelay, onFailed: cfg.OnFailed, coreType: cfg.CoreType,
-		maxPin: time.Second, now: cfg.Now,
+		maxPin: time.Second, clock: clock.Or(cfg.Clock),
 		cancelWake: make(chan struct{}, 1),
 	}
 	b.reset()
@@ -122,7 +121,7 @@ func (b *Broker) reset() {
 	for _, t := range b.timers {
 		t.Stop()
 	}
-	b.timers = map[string]*time.Timer{}
+	b.timers = map[string]clock.Timer{}
 	if b.delayTimer != nil {
 		b.delayTimer.Stop()
 		b.delayTimer = nil
@@ -171,7 +170,7 @@ func (b *Broker) Enqueue(e *structs.Evaluation) {
 	if !b.enabled || b.known[e.Id] {
 		return
 	}
-	if e.WaitUntil > 0 && b.now().UnixNano() < e.WaitUntil {
+	if e.WaitUntil > 0 && b.clock.Now().UnixNano() < e.WaitUntil {
 		b.known[e.Id] = true
 		heap.Push(&b.delayed, e)
 		b.armDelayLocked()
@@ -221,8 +220,8 @@ func (b *Broker) armDelayLocked() {
 	if b.delayed.Len() == 0 {
 		return
 	}
-	wait := time.Duration(b.delayed[0].WaitUntil - b.now().UnixNano())
-	b.delayTimer = time.AfterFunc(max(wait, 0), b.releaseDelayed)
+	wait := time.Duration(b.delayed[0].WaitUntil - b.clock.Now().UnixNano())
+	b.delayTimer = b.clock.AfterFunc(max(wait, 0), b.releaseDelayed)
 }
 
 // releaseDelayed moves the evaluations whose time has come to the queue.
@@ -232,7 +231,7 @@ func (b *Broker) releaseDelayed() {
 	if !b.enabled {
 		return
 	}
-	now := b.now().UnixNano()
+	now := b.clock.Now().UnixNano()
 	for b.delayed.Len() > 0 && b.delayed[0].WaitUntil <= now {
 		e := heap.Pop(&b.delayed).(*structs.Evaluation)
 		delete(b.known, e.Id)
@@ -305,11 +304,11 @@ func (b *Broker) Pin(namespace, jobID string) (string, bool) {
 	if p == nil {
 		return "", false
 	}
-	if p.inHeap && !p.pinnedAt.IsZero() && b.now().Sub(p.pinnedAt) > b.maxPin {
+	if p.inHeap && !p.pinnedAt.IsZero() && b.clock.Now().Sub(p.pinnedAt) > b.maxPin {
 		return "", false
 	}
 	if p.inHeap && p.pinnedAt.IsZero() {
-		p.pinnedAt = b.now()
+		p.pinnedAt = b.clock.Now()
 	}
 	p.pins++
 	return p.eval.Id, true
@@ -353,7 +352,7 @@ func (b *Broker) finishLocked(e *structs.Evaluation) {
 	if p := b.pending[k]; p != nil && !p.inHeap {
 		p.inHeap = true
 		if p.pins > 0 {
-			p.pinnedAt = b.now()
+			p.pinnedAt = b.clock.Now()
 		}
 		heap.Push(&b.ready, p.eval)
 		b.wakeLocked()
@@ -380,7 +379,7 @@ func (b *Broker) Nack(id, token string) error {
 		return nil
 	}
 	delay := b.nackDelay * time.Duration(b.deliveries[id])
-	b.timers[id] = time.AfterFunc(delay, func() {
+	b.timers[id] = b.clock.AfterFunc(delay, func() {
 		b.mu.Lock()
 		defer b.mu.Unlock()
 		if b.timers[id] == nil {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/droverhq/drover/clock"
 	"github.com/droverhq/drover/internal/leakcheck"
 	"github.com/droverhq/drover/structs"
 )
@@ -86,18 +87,17 @@ func TestBrokerPinHoldsThePendingEvaluation(t *testing.T) {
 }
 
 func TestBrokerPinIsBounded(t *testing.T) {
-	now := time.Unix(100, 0)
-	b := New(Config{DeliveryLimit: 3, NackDelay: time.Millisecond})
-	b.now = func() time.Time { return now }
+	now := clock.NewFake(time.Unix(100, 0))
+	b := New(Config{DeliveryLimit: 3, NackDelay: time.Millisecond, Clock: now})
 	b.SetEnabled(true)
 	defer b.SetEnabled(false)
 	b.Enqueue(ev("e1", "a", 50))
 	_, ok := b.Pin("default", "a")
 	require.True(t, ok)
-	now = now.Add(b.maxPin / 2)
+	now.Advance(b.maxPin / 2)
 	_, ok = b.Pin("default", "a")
 	require.True(t, ok, "overlapping pins within the bound")
-	now = now.Add(b.maxPin)
+	now.Advance(b.maxPin)
 	_, ok = b.Pin("default", "a")
 	require.False(t, ok, "past the bound new pins are refused, so the evaluation runs")
 }

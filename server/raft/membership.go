@@ -143,7 +143,7 @@ func (rn *Node) LeaderConfiguration(ctx context.Context) (*structs.RaftConfigura
 		return nil, structs.ErrNotLeader
 	}
 	resp := &structs.RaftConfigurationResponse{Index: st.Applied}
-	now := time.Now()
+	now := rn.cfg.Clock.Now()
 	for _, p := range rn.peers.List() {
 		rs := &structs.RaftServer{Peer: p, Leader: p.Id == st.Lead, Role: roleOf(p, st.Lead), Term: st.GetTerm()}
 		if pr, ok := st.Progress[p.Id]; ok {
@@ -178,7 +178,7 @@ func (rn *Node) changeMembership(ctx context.Context, cc *raftpb.ConfChange, don
 	}
 	ctx, cancel := context.WithTimeout(ctx, rn.cfg.ProposeTimeout)
 	defer cancel()
-	retry := time.NewTicker(rn.cfg.BaseTick * time.Duration(rn.cfg.ElectionTicks))
+	retry := rn.cfg.Clock.NewTicker(rn.cfg.BaseTick * time.Duration(rn.cfg.ElectionTicks))
 	defer retry.Stop()
 	for {
 		if done() {
@@ -206,7 +206,7 @@ func (rn *Node) changeMembership(ctx context.Context, cc *raftpb.ConfChange, don
 				rn.notifyMu.Lock()
 				applied = rn.appliedCh
 				rn.notifyMu.Unlock()
-			case <-retry.C:
+			case <-retry.C():
 				wait = false
 			case <-ctx.Done():
 				return fmt.Errorf("membership change not applied: %w", ctx.Err())

@@ -14,6 +14,7 @@ import (
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/droverhq/drover/clock"
 	"github.com/droverhq/drover/structs"
 )
 
@@ -47,8 +48,10 @@ type NodeConfig struct {
 	// LeaderWait bounds how long a call waits for a leader before it fails
 	// with structs.ErrNoLeader.
 	LeaderWait time.Duration
-	// Now is the clock recorded in proposed commands and snapshot headers.
-	Now func() time.Time
+	// Clock is the node's time: its tick (a ticker of BaseTick on it), the
+	// snapshot checks, the times recorded in proposed commands and
+	// snapshot headers. Default the real clock.
+	Clock clock.Clock
 
 	// Logger receives the node's logs and etcd raft's; default discard.
 	Logger *slog.Logger
@@ -106,6 +109,7 @@ type Node struct {
 	readc   chan []byte
 	confc   chan *raftpb.ConfChange
 	statusc chan chan etcdraft.Status
+	tickc   chan struct{}
 	xferc   chan uint64
 	reportc chan func(*etcdraft.RawNode)
 
@@ -165,9 +169,7 @@ func NewNode(cfg NodeConfig, logs LogStore, fsm FSM, snaps SnapshotStore, dialer
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
+	cfg.Clock = clock.Or(cfg.Clock)
 	if cfg.Metrics == nil {
 		cfg.Metrics = NewMetrics()
 	}
@@ -181,6 +183,7 @@ func NewNode(cfg NodeConfig, logs LogStore, fsm FSM, snaps SnapshotStore, dialer
 		readc:      make(chan []byte, 1024),
 		confc:      make(chan *raftpb.ConfChange, 16),
 		statusc:    make(chan chan etcdraft.Status),
+		tickc:      make(chan struct{}),
 		xferc:      make(chan uint64, 1),
 		reportc:    make(chan func(*etcdraft.RawNode), 4096),
 		waits:      map[uint64]chan applyResult{},
@@ -193,7 +196,7 @@ func NewNode(cfg NodeConfig, logs LogStore, fsm FSM, snaps SnapshotStore, dialer
 		snapPolicy: snapshotPolicy{threshold: cfg.SnapshotThreshold, interval: cfg.SnapshotInterval},
 	}
 	rn.nextID.Store(rand.Uint64() >> 1)
-	rn.transport = newRaftTransport(cfg.ID, cfg.Self.GetAddr(), dialer, snaps, cfg.Logger)
+	rn.transport = newRaftTransport(cfg.ID, cfg.Self.GetAddr(), dialer, snaps, cfg.Logger, cfg.Clock)
 	rn.transport.report = reporter{rn}
 	rn.transport.sent = func() { rn.metrics.snapshots.WithLabelValues("sent").Inc() }
 	return rn
@@ -290,7 +293,7 @@ func (rn *Node) init(mode StartMode, bootstrap []*structs.RaftPeer) (err error) 
 		rn.peers.restore(0, all, nil)
 	}
 	rn.transport.setPeers(rn.peers.List())
-	rn.snapPolicy.start(time.Now())
+	rn.snapPolicy.start(rn.cfg.Clock.Now())
 	return nil
 }
 
@@ -321,7 +324,7 @@ func (rn *Node) run() {
 			rn.halt(err)
 		}
 	}()
-	tick := time.NewTicker(rn.cfg.BaseTick)
+	tick := rn.cfg.Clock.NewTicker(rn.cfg.BaseTick)
 	defer tick.Stop()
 	for {
 		if err := rn.drainReady(); err != nil {
@@ -331,9 +334,10 @@ func (rn *Node) run() {
 			return
 		}
 		select {
-		case <-tick.C:
-			rn.rn.Tick()
-			rn.maybeSnapshot()
+		case <-tick.C():
+			rn.tick()
+		case <-rn.tickc:
+			rn.tick()
 		case m := <-rn.recvc:
 			rn.stepMsg(m)
 			rn.drainRecv()
@@ -358,6 +362,29 @@ func (rn *Node) run() {
 			return
 		}
 	}
+}
+
+// Tick advances the node's logical clock by one tick, as the ticker of
+// its clock does every BaseTick: elections and heartbeats are counted in
+// ticks, and a due raft snapshot is taken on a tick. A test drives a node
+// with a fake clock and Tick. It returns once the node has ticked, or at
+// once when the node is not running.
+func (rn *Node) Tick() {
+	select {
+	case <-rn.startedc:
+	default:
+		return
+	}
+	select {
+	case rn.tickc <- struct{}{}:
+	case <-rn.donec:
+	}
+}
+
+// tick is one tick, on the node's goroutine.
+func (rn *Node) tick() {
+	rn.rn.Tick()
+	rn.maybeSnapshot()
 }
 
 // halt records err, gives up leadership and fails every waiter.

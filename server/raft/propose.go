@@ -8,6 +8,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/droverhq/drover/clock"
 	"github.com/droverhq/drover/structs"
 )
 
@@ -37,7 +38,7 @@ func (rn *Node) Propose(ctx context.Context, cmd *structs.LogCommand) (uint64, e
 	id := rn.nextID.Add(1)
 	cmd.RequestId = id
 	if cmd.Time == 0 {
-		cmd.Time = rn.cfg.Now().UnixNano()
+		cmd.Time = rn.cfg.Clock.Now().UnixNano()
 	}
 	data, err := proto.Marshal(cmd)
 	if err != nil {
@@ -55,7 +56,7 @@ func (rn *Node) Propose(ctx context.Context, cmd *structs.LogCommand) (uint64, e
 
 	ctx, cancel := context.WithTimeout(ctx, rn.cfg.ProposeTimeout)
 	defer cancel()
-	start := time.Now()
+	start := rn.cfg.Clock.Now()
 	select {
 	case rn.propc <- data:
 	case <-ctx.Done():
@@ -70,7 +71,7 @@ func (rn *Node) Propose(ctx context.Context, cmd *structs.LogCommand) (uint64, e
 			return 0, rn.afterLeadershipLost(ctx)
 		}
 		if res.err == nil {
-			rn.metrics.commitTime.Observe(time.Since(start).Seconds())
+			rn.metrics.commitTime.Observe(clock.Since(rn.cfg.Clock, start).Seconds())
 		}
 		return res.index, res.err
 	case <-ctx.Done():
@@ -162,7 +163,7 @@ func (rn *Node) ReadIndex(ctx context.Context) (uint64, error) {
 	rctx := readCtx(id)
 	// Raft drops a read request it cannot serve (no leader yet, or a new
 	// leader that has not committed in its term): ask again now and then.
-	retry := time.NewTicker(rn.cfg.BaseTick * time.Duration(max(rn.cfg.ElectionTicks/2, 1)))
+	retry := rn.cfg.Clock.NewTicker(rn.cfg.BaseTick * time.Duration(max(rn.cfg.ElectionTicks/2, 1)))
 	defer retry.Stop()
 	for {
 		select {
@@ -175,7 +176,7 @@ func (rn *Node) ReadIndex(ctx context.Context) (uint64, error) {
 		select {
 		case idx := <-ch:
 			return idx, nil
-		case <-retry.C:
+		case <-retry.C():
 		case <-wctx.Done():
 			return 0, rn.readTimeout(ctx)
 		case <-rn.donec:

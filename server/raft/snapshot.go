@@ -3,7 +3,6 @@ package raft
 import (
 	"errors"
 	"fmt"
-	"time"
 
 	etcdraft "go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
@@ -21,7 +20,7 @@ func (rn *Node) maybeSnapshot() {
 	applied := rn.applied.Load()
 	set := rn.SnapshotSettings()
 	rn.snapPolicy.threshold, rn.snapPolicy.interval = set.Threshold, set.Interval
-	if !rn.snapPolicy.due(time.Now(), applied, rn.snapIndex.Load()) {
+	if !rn.snapPolicy.due(rn.cfg.Clock.Now(), applied, rn.snapIndex.Load()) {
 		return
 	}
 	if !rn.snapBusy.CompareAndSwap(false, true) {
@@ -83,7 +82,7 @@ func (rn *Node) header(index, term uint64, cs *raftpb.ConfState) (*structs.Snaps
 	peers, removed := rn.peers.Contents()
 	return &structs.SnapshotHeader{
 		Index: index, Term: term, ConfState: csb, Peers: peers, RemovedIds: removed,
-		Region: rn.cfg.Self.GetRegion(), CreatedAt: rn.cfg.Now().UnixNano(),
+		Region: rn.cfg.Self.GetRegion(), CreatedAt: rn.cfg.Clock.Now().UnixNano(),
 	}, nil
 }
 

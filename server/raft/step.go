@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"time"
 
 	etcdraft "go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
@@ -29,7 +28,7 @@ func (rn *Node) Step(ctx context.Context, m *raftpb.Message, fromAddr string) er
 		return fmt.Errorf("%w: raft message from %x, not a peer of server %x", structs.ErrBadRequest, from, rn.cfg.ID)
 	}
 	rn.transport.learn(m.GetFrom(), fromAddr)
-	now := time.Now().UnixNano()
+	now := rn.cfg.Clock.Now().UnixNano()
 	rn.heard.Store(m.GetFrom(), now)
 	if m.GetFrom() == rn.leaderID.Load() {
 		rn.lastContact.Store(now)

@@ -12,6 +12,7 @@ import (
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/droverhq/drover/clock"
 	"github.com/droverhq/drover/structs"
 )
 
@@ -40,6 +41,7 @@ type raftTransport struct {
 	dialer   Dialer
 	snaps    SnapshotStore
 	logger   *slog.Logger
+	clock    clock.Clock
 	report   raftReporter
 	// sent is called after each snapshot a follower received whole.
 	sent func()
@@ -62,10 +64,10 @@ const (
 	snapshotChunk = 256 << 10
 )
 
-func newRaftTransport(selfID uint64, selfAddr string, dialer Dialer, snaps SnapshotStore, logger *slog.Logger) *raftTransport {
+func newRaftTransport(selfID uint64, selfAddr string, dialer Dialer, snaps SnapshotStore, logger *slog.Logger, c clock.Clock) *raftTransport {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &raftTransport{
-		selfID: selfID, selfAddr: selfAddr, dialer: dialer, snaps: snaps, logger: logger,
+		selfID: selfID, selfAddr: selfAddr, dialer: dialer, snaps: snaps, logger: logger, clock: clock.Or(c),
 		senders: map[uint64]*peerSender{}, learned: map[uint64]string{},
 		ctx: ctx, cancel: cancel,
 	}
@@ -315,12 +317,7 @@ func (s *peerSender) drain() {
 }
 
 func (s *peerSender) backoff(ctx context.Context) {
-	t := time.NewTimer(100 * time.Millisecond)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
+	clock.Sleep(ctx, s.t.clock, 100*time.Millisecond)
 }
 
 func (s *peerSender) runSnapshots() {

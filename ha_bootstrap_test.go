@@ -108,9 +108,13 @@ func TestRejoiningPartitionedServerDoesNotDeposeTheLeader(t *testing.T) {
 		return peers[0].Term
 	}
 	f.Isolate()
-	// Cut off for three election timeouts, the follower would have started
-	// three elections; with pre-vote it never raises its term.
-	time.Sleep(3 * time.Second)
+	// Cut off, the follower times out and asks for pre-votes: it no longer
+	// knows a leader. With pre-vote it never raises its term, however many
+	// timeouts pass (server/raft/testdata/cluster/prevote.txt ticks through
+	// many of them).
+	harness.Eventually(t, 30*time.Second, "the cut-off follower to stop following", func() bool {
+		return f.Server().LeaderAddr() == ""
+	})
 	l := c.WaitLeaderAmong(30*time.Second, f)
 	isolatedTerm, leaderTerm := term(f), term(l)
 	require.LessOrEqual(t, isolatedTerm, leaderTerm, "the cut-off server did not move to a higher term")

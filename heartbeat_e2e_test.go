@@ -131,8 +131,13 @@ func TestShortNetworkPauseReschedulesNothing(t *testing.T) {
 	before, err := srv.Allocations(ctx, "", "web", "")
 	require.NoError(t, err)
 
+	// The pause lasts until the client has noticed it (its link to the
+	// server broke), far shorter than any TTL.
 	network.Isolate(srv.Addr())
-	time.Sleep(300 * time.Millisecond) // the pause itself, not a wait for a result
+	harness.Eventually(t, 30*time.Second, "the client to lose its server", func() bool {
+		addr, _ := drover.ClientOf(cli).ServerConnection()
+		return addr == ""
+	})
 	network.Rejoin(srv.Addr())
 
 	// Two heartbeats after the pause: the node has outlived every TTL it

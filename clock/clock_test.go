@@ -68,8 +68,9 @@ func TestFakeAfterFuncRunsOnceDue(t *testing.T) {
 	stopped := f.AfterFunc(time.Minute, func() { ran.Add(10) })
 	require.True(t, stopped.Stop())
 	f.Advance(time.Minute)
-	<-done
+	f.Wait()
 	require.Equal(t, int32(1), ran.Load())
+	<-done
 }
 
 func TestSleepOnAFakeClockWaitsForTheStep(t *testing.T) {

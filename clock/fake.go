@@ -17,6 +17,8 @@ type Fake struct {
 	waiters []*fakeWaiter
 	// added is closed and replaced whenever a waiter is added.
 	added chan struct{}
+	// funcs counts the AfterFunc functions running.
+	funcs sync.WaitGroup
 }
 
 // NewFake returns a fake clock at start.
@@ -69,7 +71,7 @@ func (f *Fake) Set(t time.Time) {
 		}
 		f.mu.Unlock()
 		if w.fn != nil {
-			go w.fn()
+			f.funcs.Go(w.fn)
 			continue
 		}
 		select {
@@ -78,6 +80,10 @@ func (f *Fake) Set(t time.Time) {
 		}
 	}
 }
+
+// Wait waits for the AfterFunc functions fired so far to return: a test
+// that steps the clock then sees what they did.
+func (f *Fake) Wait() { f.funcs.Wait() }
 
 // Waiters is how many timers, tickers and AfterFunc functions are
 // pending: a test waits for a goroutine to have armed its timer before it

@@ -14,8 +14,8 @@ import (
 	"github.com/droverhq/drover"
 	"github.com/droverhq/drover/driver/mock"
 	"github.com/droverhq/drover/driver/rawexec"
-	"github.com/droverhq/drover/internal/leakcheck"
 	"github.com/droverhq/drover/internal/testing/harness"
+	"github.com/droverhq/drover/internal/testing/leakcheck"
 )
 
 func TestMain(m *testing.M) {

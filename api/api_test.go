@@ -19,8 +19,8 @@ import (
 	"github.com/droverhq/drover"
 	"github.com/droverhq/drover/api"
 	"github.com/droverhq/drover/driver/mock"
-	"github.com/droverhq/drover/internal/leakcheck"
 	"github.com/droverhq/drover/internal/testing/harness"
+	"github.com/droverhq/drover/internal/testing/leakcheck"
 )
 
 func TestMain(m *testing.M) { leakcheck.VerifyTestMain(m) }

@@ -16,7 +16,7 @@ import (
 	execdriver "github.com/droverhq/drover/driver/exec"
 	"github.com/droverhq/drover/driver/mock"
 	"github.com/droverhq/drover/driver/rawexec"
-	"github.com/droverhq/drover/internal/leakcheck"
+	"github.com/droverhq/drover/internal/testing/leakcheck"
 )
 
 // childEnv, when set, makes the test binary run a client instead of the

@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/droverhq/drover/heartbeat"
-	"github.com/droverhq/drover/internal/leakcheck"
+	"github.com/droverhq/drover/internal/testing/leakcheck"
 	"github.com/droverhq/drover/server/raft"
 	"github.com/droverhq/drover/structs"
 )

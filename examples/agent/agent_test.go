@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/droverhq/drover/internal/leakcheck"
 	"github.com/droverhq/drover/internal/testing/harness"
+	"github.com/droverhq/drover/internal/testing/leakcheck"
 	nomad "github.com/hashicorp/nomad/api"
 	mobyclient "github.com/moby/moby/client"
 	"github.com/stretchr/testify/require"

@@ -15,7 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.etcd.io/raft/v3/raftpb"
 
-	"github.com/droverhq/drover/internal/leakcheck"
+	"github.com/droverhq/drover/internal/testing/leakcheck"
 	boltstore "github.com/droverhq/drover/store/bolt"
 	"github.com/droverhq/drover/store/inmem"
 	"github.com/droverhq/drover/structs"

@@ -19,7 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/net/nettest"
 
-	"github.com/droverhq/drover/internal/leakcheck"
+	"github.com/droverhq/drover/internal/testing/leakcheck"
 	"github.com/droverhq/drover/transport"
 	"github.com/droverhq/drover/transport/tcp"
 )

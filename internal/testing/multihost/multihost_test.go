@@ -8,7 +8,7 @@ import (
 
 	nomad "github.com/hashicorp/nomad/api"
 
-	"github.com/droverhq/drover/internal/leakcheck"
+	"github.com/droverhq/drover/internal/testing/leakcheck"
 )
 
 func TestMain(m *testing.M) { leakcheck.VerifyTestMain(m) }

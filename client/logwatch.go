@@ -2,6 +2,7 @@ package client
 
 import (
 	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 )
@@ -97,13 +98,14 @@ func (w *logWatch) rotation(copyPath string, copied int64) func() {
 }
 
 // openCopy finds the copy of generation g among the live file's copies
-// (path.1 is the newest); nil when it is gone.
-func (w *logWatch) openCopy(g *logGen) *os.File {
-	if g.copyInfo == nil {
+// (path.1 is the newest), through root, the logs directory; nil when it
+// is gone.
+func (w *logWatch) openCopy(root *os.Root, g *logGen) *os.File {
+	if g.copyInfo == nil || root == nil {
 		return nil
 	}
 	for n := 1; n < max(w.maxFiles, 2)+1; n++ {
-		f, err := os.Open(w.path + "." + strconv.Itoa(n))
+		f, err := root.Open(filepath.Base(w.path) + "." + strconv.Itoa(n))
 		if err != nil {
 			continue
 		}

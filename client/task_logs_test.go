@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
+	"github.com/droverhq/drover/clock"
 	"github.com/droverhq/drover/structs"
 )
 
@@ -71,28 +72,34 @@ func TestTaskLogsReadsTheRotatedCopiesThenTheLiveFile(t *testing.T) {
 	require.ErrorIs(t, err, structs.ErrNotFound)
 }
 
-// TestFollowedLogSurvivesARotation: what the task wrote before a rotation
-// that the reader had not read yet comes from the newest copy.
-func TestFollowedLogSurvivesARotation(t *testing.T) {
+// TestFollowerReadsTheRestOfAnUnannouncedRotationFromTheCopy: what the
+// task wrote before a rotation the reader was not told of (another
+// process rotated the file) and that the reader had not read yet comes
+// from the newest copy.
+func TestFollowerReadsTheRestOfAnUnannouncedRotationFromTheCopy(t *testing.T) {
 	dir := t.TempDir()
-	live := filepath.Join(dir, "web.stdout.0")
+	logs := filepath.Join(dir, "alloc", "logs")
+	require.NoError(t, os.MkdirAll(logs, 0o755))
+	live := filepath.Join(logs, "web.stdout.0")
 	require.NoError(t, os.WriteFile(live, []byte("one\n"), 0o640))
-	l := newLogReader(dir, "web.stdout.0")
-	require.NoError(t, l.openRoot())
+	frames := make(chan string, 64)
+	lr := &logReader{
+		w: newLogWatches().acquire(live, 5), dir: dir, follow: true, poll: time.Millisecond, clock: clock.Real(),
+		send: func(f *structs.StreamFrame) error {
+			if len(f.Data) > 0 {
+				frames <- string(f.Data)
+			}
+			return nil
+		},
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	l.ctx, l.cancel = context.WithCancel(ctx)
-	running := true
-	l.follow = func() bool { return running }
-	defer l.Close()
-
-	buf := make([]byte, 64)
-	n, err := l.Read(buf)
-	require.NoError(t, err)
-	require.Equal(t, "one\n", string(buf[:n]))
+	done := make(chan error, 1)
+	go func() { done <- lr.run(ctx, structs.OriginStart, 0) }()
+	require.Equal(t, "one\n", <-frames)
 
 	// The task writes more, then a rotation copies and truncates the file
-	// before the reader looks again; the task goes on writing.
+	// behind the reader's back; the task goes on writing.
 	f, err := os.OpenFile(live, os.O_WRONLY|os.O_APPEND, 0)
 	require.NoError(t, err)
 	_, err = f.WriteString("two\n")
@@ -105,25 +112,33 @@ func TestFollowedLogSurvivesARotation(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, f.Close())
 
-	var got []byte
-	for string(got) != "two\n3\n" {
-		n, err := l.Read(buf)
-		require.NoError(t, err)
-		got = append(got, buf[:n]...)
-		require.LessOrEqual(t, len(got), len("two\n3\n"), "read %q", got)
+	var got string
+	for got != "two\n3\n" {
+		select {
+		case s := <-frames:
+			got += s
+			require.LessOrEqual(t, len(got), len("two\n3\n"), "read %q", got)
+		case <-ctx.Done():
+			t.Fatalf("read %q only", got)
+		}
 	}
+	cancel()
+	require.NoError(t, <-done)
+}
 
-	// Nothing more: the reader waits until the task ends, then ends.
+// TestClosingEndsAWaitingRead: Close ends a Read that waits for output.
+func TestClosingEndsAWaitingRead(t *testing.T) {
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	_, cancel := context.WithCancel(context.Background())
+	r := &taskLogReader{pr: pr, cancel: cancel, closed: make(chan struct{})}
 	done := make(chan error, 1)
 	go func() {
-		_, err := l.Read(buf)
+		_, err := r.Read(make([]byte, 8))
 		done <- err
 	}()
-	select {
-	case err := <-done:
-		t.Fatalf("read returned %v while the task runs", err)
-	case <-time.After(3 * followInterval):
-	}
-	require.NoError(t, l.Close())
-	require.ErrorIs(t, <-done, fs.ErrClosed, "closing ends a waiting read")
+	require.NoError(t, r.Close())
+	require.ErrorIs(t, <-done, fs.ErrClosed)
+	_, err := r.Read(make([]byte, 8))
+	require.ErrorIs(t, err, fs.ErrClosed)
 }

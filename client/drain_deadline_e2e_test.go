@@ -29,10 +29,12 @@ func TestDrainDeadlineStopsServiceWorkWithNowhereToGo(t *testing.T) {
 	register(t, srv, job("web", "service", 2, mockTask("web", map[string]any{"run_for": "-1"})))
 	harness.WaitFor(t, srv, deadline, "the service to run", func() bool { return countStatus(allocs(t, srv, "web"), structs.AllocClientRunning) == 2 })
 
-	const deadline = 2 * time.Second
+	const drainDeadline = 2 * time.Second
 	began := time.Now()
-	_, err := srv.UpdateNodeDrain(ctx, a.NodeID(), &drover.NodeDrain{Deadline: deadline}, false)
+	_, err := srv.UpdateNodeDrain(ctx, a.NodeID(), &drover.NodeDrain{Deadline: drainDeadline}, false)
 	require.NoError(t, err)
+	// The wait is bounded by the test's deadline, not the drain's: the
+	// allocations stop once the drain's deadline has passed.
 	harness.WaitFor(t, srv, deadline, "the deadline to stop the service allocations", func() bool {
 		for _, al := range allocs(t, srv, "web") {
 			if al.NodeId == a.NodeID() && al.DesiredStatus == structs.AllocDesiredRun {
@@ -41,7 +43,7 @@ func TestDrainDeadlineStopsServiceWorkWithNowhereToGo(t *testing.T) {
 		}
 		return true
 	})
-	require.GreaterOrEqual(t, time.Since(began), deadline-time.Second/2, "not before the deadline")
+	require.GreaterOrEqual(t, time.Since(began), drainDeadline-time.Second/2, "not before the deadline")
 	harness.WaitFor(t, srv, deadline, "the drain to complete", func() bool {
 		return nodeOf(t, ctx, srv, a.NodeID()).GetLastDrain().GetStatus() == structs.DrainStatusComplete
 	})

@@ -171,16 +171,18 @@ func (b *apiBackend) SchedulerConfiguration(ctx context.Context) (api.SchedulerC
 
 // SetSchedulerConfiguration implements api.ClusterBackend.
 func (b *apiBackend) SetSchedulerConfiguration(ctx context.Context, cfg api.SchedulerConfiguration, cas *uint64) (bool, uint64, error) {
-	c := (&SchedulerConfiguration{
+	// The HTTP form converts to the replicated one directly, as the read
+	// above converts back: one converter pair per boundary.
+	c := &structs.SchedulerConfiguration{
 		SchedulerAlgorithm:            cfg.SchedulerAlgorithm,
 		MemoryOversubscriptionEnabled: cfg.MemoryOversubscriptionEnabled,
 		RejectJobRegistration:         cfg.RejectJobRegistration,
 		PauseEvalBroker:               cfg.PauseEvalBroker,
-		PreemptionConfig: PreemptionConfig{
-			SystemSchedulerEnabled: cfg.PreemptionConfig.SystemSchedulerEnabled, SysBatchSchedulerEnabled: cfg.PreemptionConfig.SysBatchSchedulerEnabled,
+		PreemptionConfig: &structs.PreemptionConfig{
+			SystemSchedulerEnabled: cfg.PreemptionConfig.SystemSchedulerEnabled, SysbatchSchedulerEnabled: cfg.PreemptionConfig.SysBatchSchedulerEnabled,
 			BatchSchedulerEnabled: cfg.PreemptionConfig.BatchSchedulerEnabled, ServiceSchedulerEnabled: cfg.PreemptionConfig.ServiceSchedulerEnabled,
 		},
-	}).proto()
+	}
 	var casIndex uint64
 	if cas != nil {
 		casIndex = *cas

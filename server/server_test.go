@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/droverhq/drover/clock"
 	"github.com/droverhq/drover/heartbeat"
 	"github.com/droverhq/drover/internal/testing/leakcheck"
 	"github.com/droverhq/drover/server/raft"
@@ -29,8 +30,15 @@ func testLogger() *slog.Logger {
 
 func testServer(t *testing.T, hb heartbeat.Config) *Server {
 	t.Helper()
+	return testServerOn(t, hb, nil)
+}
+
+// testServerOn is testServer on clock c (nil: the real clock).
+func testServerOn(t *testing.T, hb heartbeat.Config, c clock.Clock) *Server {
+	t.Helper()
 	s, err := New(Config{
-		Name: "s1", Region: "global", Datacenter: "dc1",
+		Clock: c,
+		Name:  "s1", Region: "global", Datacenter: "dc1",
 		DataDir: t.TempDir(), BindAddr: "127.0.0.1:0",
 		NumSchedulers: 1, EnabledSchedulers: []string{"service", "batch", "system", "sysbatch", "_core"},
 		Heartbeat:          hb,
@@ -117,7 +125,8 @@ func TestClientCannotTouchAnotherNodesAllocations(t *testing.T) {
 
 func TestMissedHeartbeatMarksNodeDownAndReplacesWork(t *testing.T) {
 	hb := heartbeat.Config{MinTTL: 200 * time.Millisecond, Grace: 100 * time.Millisecond, FailoverTTL: time.Second, MaxPerSecond: 50}
-	s := testServer(t, hb)
+	c := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	s := testServerOn(t, hb, c)
 	ctx := context.Background()
 	_, err := s.RegisterNode(ctx, mockNode("a"))
 	require.NoError(t, err)
@@ -127,25 +136,18 @@ func TestMissedHeartbeatMarksNodeDownAndReplacesWork(t *testing.T) {
 		allocs, _ := s.Allocations(ctx, "", "", "a")
 		return len(allocs) == 2
 	})
-	// Node b keeps heartbeating; node a goes silent.
+	// Node b keeps heartbeating as time is stepped; node a goes silent.
+	// Its TTL (at most 2·200ms, plus 100ms of grace) runs out within the
+	// steps; b's is reset every step.
 	_, err = s.RegisterNode(ctx, mockNode("b"))
 	require.NoError(t, err)
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		tk := time.NewTicker(50 * time.Millisecond)
-		defer tk.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-tk.C:
-				_, _ = s.Heartbeat(ctx, "b", "b-secret")
-			}
-		}
-	}()
-	defer func() { close(stop); <-done }()
+	for range 6 {
+		_, err = s.Heartbeat(ctx, "b", "b-secret")
+		require.NoError(t, err)
+		c.Advance(100 * time.Millisecond)
+	}
+	c.Wait()
+	require.Equal(t, structs.NodeStatusReady, s.state.Snapshot().Node("b").Status)
 
 	waitState(t, s, "node a down and its work replaced on b", func() bool {
 		snap := s.state.Snapshot()
@@ -164,7 +166,7 @@ func TestMissedHeartbeatMarksNodeDownAndReplacesWork(t *testing.T) {
 		require.Equal(t, structs.AllocClientLost, a.ClientStatus)
 		require.Equal(t, structs.AllocDesiredStop, a.DesiredStatus)
 	}
-	require.Equal(t, structs.NodeStatusReady, s.state.Snapshot().Node("b").Status)
+	require.Equal(t, structs.NodeStatusReady, s.state.Snapshot().Node("b").Status, "b, stepped past nothing, stays ready")
 
 	// A node that comes back is ready again.
 	_, err = s.Heartbeat(ctx, "a", "a-secret")

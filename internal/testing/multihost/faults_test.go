@@ -1,0 +1,404 @@
+package multihost
+
+import (
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/anishathalye/porcupine"
+	nomad "github.com/hashicorp/nomad/api"
+
+	"github.com/droverhq/drover/internal/testing/linmodel"
+)
+
+// faultsEnv selects the fault suite's scenarios: "quick" (1, 2 and 6),
+// "all", or scenario numbers separated by commas. Unset, TestFaults skips:
+// the suite takes minutes and is run by make test-multihost(-quick).
+const faultsEnv = "DROVER_FAULTS"
+
+// scenario is one fault scenario of the suite.
+type scenario struct {
+	id   int
+	name string
+	run  func(t *testing.T, fx *fixture)
+	// budget bounds the scenario, cluster start-up included.
+	budget time.Duration
+}
+
+var scenarios = []scenario{
+	{1, "LeaderKilledFiveTimes", testLeaderKilledFiveTimes, 4 * time.Minute},
+	{2, "LeaderIsolated", testLeaderIsolated, 3 * time.Minute},
+	{6, "ClientKilledAndRestarted", testClientKilledAndRestarted, 3 * time.Minute},
+}
+
+// selectedScenarios reads faultsEnv.
+func selectedScenarios(t *testing.T) map[int]bool {
+	v := strings.TrimSpace(os.Getenv(faultsEnv))
+	switch v {
+	case "":
+		t.Skipf("the fault suite runs for minutes: set %s=quick (scenarios 1, 2, 6), %s=all or %s=1,3 "+
+			"(or run make test-multihost)", faultsEnv, faultsEnv, faultsEnv)
+	case "quick":
+		return map[int]bool{1: true, 2: true, 6: true}
+	case "all":
+		all := map[int]bool{}
+		for _, s := range scenarios {
+			all[s.id] = true
+		}
+		return all
+	}
+	out := map[int]bool{}
+	for _, f := range strings.Split(v, ",") {
+		var id int
+		if _, err := fmt.Sscanf(strings.TrimSpace(f), "%d", &id); err != nil {
+			t.Fatalf("%s=%q: want quick, all or scenario numbers separated by commas", faultsEnv, v)
+		}
+		out[id] = true
+	}
+	return out
+}
+
+// TestFaults is the fault suite: each scenario starts servers and
+// client-only agents in containers of their own, runs the load generator
+// through a fault, heals it, and checks that nothing acknowledged was lost
+// (linmodel.Durable), that the history is linearizable (porcupine) and
+// that no count-1 job ran twice (duplicateWatch). See docs/testing.md.
+func TestFaults(t *testing.T) {
+	which := selectedScenarios(t)
+	fx := newFixture(t)
+	for _, s := range scenarios {
+		if !which[s.id] {
+			continue
+		}
+		t.Run(fmt.Sprintf("%d-%s", s.id, s.name), func(t *testing.T) {
+			start := time.Now()
+			s.run(t, fx)
+			took := time.Since(start)
+			t.Logf("scenario %d took %.0fs (budget %s; %s)", s.id, took.Seconds(), s.budget, loadNote())
+			if took > s.budget {
+				t.Errorf("scenario %d took %s, over its budget of %s", s.id, took.Round(time.Second), s.budget)
+			}
+		})
+	}
+}
+
+// waitWriteAfter waits until the load has a write acknowledged after at.
+func (l *load) waitWriteAfter(t *testing.T, at time.Time, what string) {
+	t.Helper()
+	waitFor(t, stepDeadline, what, func() error {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if n := len(l.writeOK); n > 0 && l.writeOK[n-1].After(at) {
+			return nil
+		}
+		return fmt.Errorf("no write acknowledged since %s", at.Format("15:04:05.000"))
+	})
+}
+
+// testLeaderKilledFiveTimes: under load, the leader's container is
+// killed (SIGKILL) five times in a row; each time the two others elect a
+// new leader and writes resume, and the killed server is started again on
+// its data before the next kill.
+func testLeaderKilledFiveTimes(t *testing.T, fx *fixture) {
+	fc := newFaultCluster(t, fx, "s1", 3, 3)
+	l := startLoad(t, fc, "s1", loadOptions{})
+	dw := watchDuplicates(t, fc, "s1")
+	l.waitWriteAfter(t, time.Now(), "the load to get a first write through")
+
+	for i := range 5 {
+		old := fc.currentLeader()
+		killed := time.Now()
+		l.mark(fmt.Sprintf("kill %d of the leader %s", i+1, old.node))
+		fc.sigkill(old)
+		var leader *agent
+		waitFor(t, stepDeadline, "the survivors to elect a new leader", func() error {
+			var err error
+			leader, err = fc.agreedLeader(fc.liveServers(), old.rpcAddr())
+			return err
+		})
+		elected := time.Since(killed)
+		l.waitWriteAfter(t, killed, "a write acknowledged after the kill")
+		t.Logf("kill %d: %s killed, %s elected after %.1fs, writes resumed after %.1fs",
+			i+1, old.node, leader.node, elected.Seconds(), l.lastWrite().Sub(killed).Seconds())
+		fc.restart(old)
+		fc.waitHealthy(stepDeadline)
+		waitFor(t, stepDeadline, old.node+" to follow "+leader.node+" again", func() error {
+			l, err := old.api.Status().Leader()
+			if err == nil && l == "" {
+				err = fmt.Errorf("it knows no leader")
+			}
+			return err
+		})
+	}
+	l.waitWriteAfter(t, time.Now(), "a write after the last restart")
+	l.finish(t, "1 leader SIGKILL x5")
+	dw.check(t)
+}
+
+// lastWrite is when the last acknowledged write was answered.
+func (l *load) lastWrite() time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.writeOK) == 0 {
+		return time.Time{}
+	}
+	return l.writeOK[len(l.writeOK)-1]
+}
+
+// testLeaderIsolated: under load, the leader is cut off from both
+// followers (the test still reaches its HTTP API on the control network).
+// The followers elect a new leader and keep taking writes; the isolated
+// server refuses writes and consistent reads with a clear error, and
+// answers only the reads that ask for stale data, with its stale state —
+// which porcupine, fed that read as if it were a consistent one, rejects.
+// Healed, it follows the new leader and has what was written meanwhile.
+func testLeaderIsolated(t *testing.T, fx *fixture) {
+	fc := newFaultCluster(t, fx, "s2", 3, 3)
+	l := startLoad(t, fc, "s2", loadOptions{})
+	dw := watchDuplicates(t, fc, "s2")
+	l.waitWriteAfter(t, time.Now(), "the load to get a first write through")
+
+	old := fc.currentLeader()
+	majority := fc.others(old)
+	// A job written before the cut, seen by every server.
+	marker := linmodel.NewHistory()
+	const markerJob = "s2-marker"
+	register := func(via *agent, value string) {
+		t.Helper()
+		in := linmodel.Input{Kind: linmodel.Register, Key: markerJob, Value: value}
+		call := time.Now()
+		if _, _, err := via.api.Jobs().Register(loadJob(markerJob, value), nil); err != nil {
+			t.Fatalf("register %s=%s through %s: %v", markerJob, value, via.node, err)
+		}
+		marker.Record(0, in, call, time.Now(), linmodel.Output{})
+	}
+	register(old, "before")
+	waitFor(t, stepDeadline, "every server to have the marker job", func() error {
+		for _, a := range fc.agents {
+			j, _, err := a.api.Jobs().Info(markerJob, &nomad.QueryOptions{AllowStale: true})
+			if err != nil {
+				return fmt.Errorf("%s: %w", a.node, err)
+			}
+			if j.Meta["v"] != "before" {
+				return fmt.Errorf("%s has %q", a.node, j.Meta["v"])
+			}
+		}
+		return nil
+	})
+
+	cut := time.Now()
+	l.mark("leader " + old.node + " isolated")
+	fc.cut(old)
+	var leader *agent
+	waitFor(t, stepDeadline, "the majority to elect a new leader", func() error {
+		var err error
+		leader, err = fc.agreedLeader(majority, old.rpcAddr())
+		return err
+	})
+	t.Logf("%s isolated; %s elected after %.1fs", old.node, leader.node, time.Since(cut).Seconds())
+	l.waitWriteAfter(t, time.Now(), "the majority to take writes")
+	register(majority[0], "during")
+
+	// The minority side: writes refused with a clear error; no
+	// consistent read; a stale read only when asked, and stale.
+	start := time.Now()
+	_, _, err := old.api.Jobs().Register(loadJob("s2-minority", "x"), nil)
+	t.Logf("a write to the isolated server: %v (after %.1fs)", err, time.Since(start).Seconds())
+	if err == nil {
+		t.Fatal("the isolated server acknowledged a write")
+	}
+	if !strings.Contains(err.Error(), "503") || !strings.Contains(err.Error(), "leader") {
+		t.Errorf("the isolated server refused a write with %q, want a 503 naming the missing leader", err)
+	}
+	start = time.Now()
+	_, _, err = old.api.Jobs().Info(markerJob, nil)
+	t.Logf("a consistent read from the isolated server: %v (after %.1fs)", err, time.Since(start).Seconds())
+	if err == nil {
+		t.Error("the isolated server answered a consistent read without a quorum")
+	} else if !strings.Contains(err.Error(), "503") {
+		t.Errorf("the isolated server refused a consistent read with %q, want a 503", err)
+	}
+	call := time.Now()
+	j, _, err := old.api.Jobs().Info(markerJob, &nomad.QueryOptions{AllowStale: true})
+	if err != nil {
+		t.Fatalf("a stale read from the isolated server: %v", err)
+	}
+	if j.Meta["v"] != "before" {
+		t.Errorf("the isolated server's stale state has %q, want the value from before the cut", j.Meta["v"])
+	}
+	// The injected bug: that stale read recorded as a consistent one.
+	staleRead := marker.Operation(9, linmodel.Input{Kind: linmodel.Read, Key: markerJob}, call, time.Now(), linmodel.Output{Value: j.Meta["v"]})
+	checkStaleReadCaught(t, marker, staleRead)
+
+	healed := time.Now()
+	l.mark("leader " + old.node + " healed")
+	fc.heal(old)
+	fc.waitHealthy(stepDeadline)
+	waitFor(t, stepDeadline, "the healed server to follow "+leader.node+" and have the marker's new value", func() error {
+		if l, err := old.api.Status().Leader(); err != nil || l != leader.rpcAddr() {
+			return fmt.Errorf("it reports leader %q (%v), want %s", l, err, leader.rpcAddr())
+		}
+		j, _, err := old.api.Jobs().Info(markerJob, &nomad.QueryOptions{AllowStale: true})
+		if err != nil {
+			return err
+		}
+		if j.Meta["v"] != "during" {
+			return fmt.Errorf("it has %q", j.Meta["v"])
+		}
+		return nil
+	})
+	t.Logf("%s back in %.1fs", old.node, time.Since(healed).Seconds())
+	if _, _, err := old.api.Jobs().Info("s2-minority", &nomad.QueryOptions{AllowStale: true}); !isNotFound(err) {
+		t.Errorf("the write refused during the isolation: %v, want no such job", err)
+	}
+	l.waitWriteAfter(t, time.Now(), "a write after the heal")
+	l.finish(t, "2 leader isolated")
+	dw.check(t)
+}
+
+// checkStaleReadCaught shows porcupine catches a stale read: the marker's
+// history with staleRead (invoked after a later write was acknowledged)
+// is rejected, and the same history without it accepted.
+func checkStaleReadCaught(t *testing.T, marker *linmodel.History, staleRead porcupine.Operation) {
+	t.Helper()
+	ops := marker.Operations()
+	if res := linmodel.Check(t, ops, time.Minute); res != porcupine.Ok {
+		t.Errorf("the marker's own history is not linearizable (%v)", res)
+	}
+	if porcupine.CheckOperations(linmodel.Model, append(slices.Clone(ops), staleRead)) {
+		t.Errorf("porcupine accepted a stale read (%s, after a later write was acknowledged): the check cannot fail",
+			linmodel.Model.DescribeOperation(staleRead.Input, staleRead.Output))
+	} else {
+		t.Logf("porcupine rejects the history with the isolated server's stale read (%s) passed off as consistent, as it must",
+			linmodel.Model.DescribeOperation(staleRead.Input, staleRead.Output))
+	}
+}
+
+// testClientKilledAndRestarted: under load, the client running the most
+// of a few pinned count-1 jobs is killed; its allocations are replaced on
+// the other clients within the heartbeat TTL plus scheduling time. Started
+// again, it does not run the replaced allocations again: they are
+// stopped, each job runs once.
+func testClientKilledAndRestarted(t *testing.T, fx *fixture) {
+	fc := newFaultCluster(t, fx, "s6", 3, 3)
+	l := startLoad(t, fc, "s6-load", loadOptions{})
+	dw := watchDuplicates(t, fc, "s6")
+	leader := fc.currentLeader()
+	var pinned []string
+	for i := range 3 {
+		id := fmt.Sprintf("s6-pinned-%d", i)
+		pinned = append(pinned, id)
+		if _, _, err := leader.api.Jobs().Register(loadJob(id, "pinned"), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	where := map[string]string{} // job → node
+	for _, id := range pinned {
+		where[id] = nodeNames(waitRunning(t, leader, id, 1))[0]
+	}
+	perNode := map[string]int{}
+	for _, n := range where {
+		perNode[n]++
+	}
+	var victim *agent
+	for _, c := range fc.clients {
+		if victim == nil || perNode[c.node] > perNode[victim.node] {
+			victim = c
+		}
+	}
+	var moved []string
+	for id, n := range where {
+		if n == victim.node {
+			moved = append(moved, id)
+		}
+	}
+	slices.Sort(moved)
+
+	killed := time.Now()
+	l.mark("client " + victim.node + " killed")
+	fc.sigkill(victim)
+	// The bound: the node's TTL (the minimum, up to twice it as the
+	// leader spreads TTLs; the failover TTL if an election came first is
+	// not expected here) plus the grace, plus scheduling and start-up.
+	bound := 2*clientTTL + heartbeatGrace + 15*time.Second
+	waitFor(t, bound, fmt.Sprintf("%v to run on other clients", moved), func() error {
+		for _, id := range moved {
+			on, err := runningOn(leader, id)
+			if err != nil {
+				return err
+			}
+			nodes := nodesOf(on)
+			if len(nodes) != 1 || nodes[0] == victim.node {
+				return fmt.Errorf("%s runs on %v", id, nodes)
+			}
+		}
+		return nil
+	})
+	replaced := time.Since(killed)
+	t.Logf("%s killed; %v replaced on other clients after %.1fs (bound %s)", victim.node, moved, replaced.Seconds(), bound)
+	node, _, err := leader.api.Nodes().Info(nodeID(t, leader, victim.node), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if node.Status != "down" {
+		t.Errorf("the killed client's node is %q, want down", node.Status)
+	}
+
+	restarted := time.Now()
+	l.mark("client " + victim.node + " restarted")
+	fc.restart(victim)
+	fc.waitHealthy(stepDeadline)
+	t.Logf("%s ready again after %.1fs", victim.node, time.Since(restarted).Seconds())
+	// Give the restarted client time to act on what it restored, then
+	// check it runs none of the replaced allocations, as the servers see
+	// it and in its container.
+	waitFor(t, stepDeadline, "the restarted client's stale allocations to be stopped", func() error {
+		allocs, _, err := leader.api.Nodes().Allocations(nodeID(t, leader, victim.node), nil)
+		if err != nil {
+			return err
+		}
+		for _, a := range allocs {
+			if slices.Contains(moved, a.JobID) && (a.ClientStatus == "running" || a.ClientStatus == "pending") {
+				return fmt.Errorf("allocation %s of %s is %s/%s on %s", a.ID[:8], a.JobID, a.DesiredStatus, a.ClientStatus, victim.node)
+			}
+		}
+		procs, err := sleepers(victim)
+		if err != nil {
+			return err
+		}
+		for _, id := range moved {
+			if len(procs[id]) > 0 {
+				return fmt.Errorf("%s runs %s in its container", victim.node, id)
+			}
+		}
+		return nil
+	})
+	for _, id := range pinned {
+		if on := waitRunning(t, leader, id, 1); len(on) != 1 {
+			t.Errorf("%s runs %d allocations", id, len(on))
+		}
+	}
+	l.waitWriteAfter(t, time.Now(), "a write after the restart")
+	l.finish(t, "6 client killed and restarted")
+	t.Logf("FIGURES 6 client killed and restarted: allocations replaced after %.1fs", replaced.Seconds())
+	dw.check(t)
+}
+
+// nodeID is the id of the node named name.
+func nodeID(t *testing.T, a *agent, name string) string {
+	t.Helper()
+	nodes, _, err := a.api.Nodes().List(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nodes {
+		if n.Name == name {
+			return n.ID
+		}
+	}
+	t.Fatalf("no node named %s", name)
+	return ""
+}

@@ -151,16 +151,17 @@ func (w *duplicateWatch) sampleHosts(prev map[string][]string) map[string][]stri
 // sleepers lists, by job, the allocations whose sleeper runs in c's
 // container, from the processes' arguments (see testdata/sleeper).
 func sleepers(c *agent) (map[string][]string, error) {
-	out, err := docker("top", c.name, "-o", "args")
+	out, err := docker("top", c.name, "-o", "pid,args")
 	if err != nil {
 		return nil, err
 	}
 	procs := map[string][]string{}
 	for _, line := range strings.Split(out, "\n") {
-		f := strings.Fields(line)
-		if len(f) != 3 || !strings.HasSuffix(f[0], "/sleeper") {
+		f := strings.Fields(line) // pid, then the arguments
+		if len(f) != 4 || !strings.HasSuffix(f[1], "/sleeper") {
 			continue
 		}
+		f = f[1:]
 		job, okJob := strings.CutPrefix(f[1], "job=")
 		alloc, okAlloc := strings.CutPrefix(f[2], "alloc=")
 		if okJob && okAlloc {

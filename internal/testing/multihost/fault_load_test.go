@@ -81,7 +81,7 @@ func isNotFound(err error) bool {
 
 // loadOptions tune a load run.
 type loadOptions struct {
-	// workers is the number of concurrent clients (default 3).
+	// workers is the number of concurrent clients (default 5).
 	workers int
 	// keys is the number of job ids they share (default 4).
 	keys int
@@ -106,8 +106,9 @@ type load struct {
 	// counts of calls by outcome, for figures.
 	counts [3]int
 	// writeOK are the response times of the writes answered with
-	// success, in order: the gaps between them are unavailability.
-	writeOK []time.Time
+	// success, in order: the gaps between them are unavailability;
+	// writeOKCall are their invocation times.
+	writeOK, writeOKCall []time.Time
 	// errs are a few sample error messages by outcome.
 	errs map[outcome][]string
 	// marks are named instants of the scenario (a fault, a heal).
@@ -123,7 +124,7 @@ type mark struct {
 func startLoad(t *testing.T, fc *faultCluster, jobPrefix string, opts loadOptions) *load {
 	t.Helper()
 	if opts.workers == 0 {
-		opts.workers = 3
+		opts.workers = 5
 	}
 	if opts.keys == 0 {
 		opts.keys = 4
@@ -178,7 +179,7 @@ func (l *load) work(ctx context.Context, worker int, rng *rand.Rand) {
 		call := time.Now()
 		out, res, err := l.do(srv, in)
 		ret := time.Now()
-		l.note(in, res, err, ret)
+		l.note(in, res, err, call, ret)
 		if res != failed && !(in.Kind == linmodel.Read && res == unknown) {
 			// A failed call had no effect and a failed read constrains
 			// nothing: neither is part of the history.
@@ -216,12 +217,13 @@ func (l *load) do(srv *agent, in linmodel.Input) (linmodel.Output, outcome, erro
 	}
 }
 
-func (l *load) note(in linmodel.Input, res outcome, err error, ret time.Time) {
+func (l *load) note(in linmodel.Input, res outcome, err error, call, ret time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.counts[res]++
 	if res == ok && in.Kind != linmodel.Read {
 		l.writeOK = append(l.writeOK, ret)
+		l.writeOKCall = append(l.writeOKCall, call)
 	}
 	if err != nil && res != ok && len(l.errs[res]) < 3 {
 		msg := err.Error()
@@ -243,7 +245,7 @@ type figures struct {
 	ok, failed, unknown int
 	// longestGap is the longest time without a successful write while
 	// the load ran; recovery the longest time from a fault or heal mark
-	// to the first successful write after it.
+	// to the answer of the first successful write invoked after it.
 	longestGap, recovery time.Duration
 }
 
@@ -263,12 +265,13 @@ func (l *load) figures(end time.Time) figures {
 		prev = at
 	}
 	for _, m := range l.marks {
-		i, _ := slices.BinarySearchFunc(l.writeOK, m.at, func(a, b time.Time) int { return a.Compare(b) })
-		if i < len(l.writeOK) {
-			f.recovery = max(f.recovery, l.writeOK[i].Sub(m.at))
-		} else {
-			f.recovery = max(f.recovery, end.Sub(m.at))
+		first := end
+		for i, call := range l.writeOKCall {
+			if call.After(m.at) && l.writeOK[i].Before(first) {
+				first = l.writeOK[i]
+			}
 		}
+		f.recovery = max(f.recovery, first.Sub(m.at))
 	}
 	return f
 }
@@ -308,7 +311,7 @@ func (l *load) finish(t *testing.T, scenario string) figures {
 	l.mu.Lock()
 	for res, msgs := range l.errs {
 		for _, m := range msgs {
-			t.Logf("load: a %s call: %s", res, m)
+			t.Logf("load: a call with outcome %s: %s", res, m)
 		}
 	}
 	l.mu.Unlock()

@@ -86,15 +86,19 @@ func TestFaults(t *testing.T) {
 }
 
 // waitWriteAfter waits until the load has a write acknowledged after at.
-func (l *load) waitWriteAfter(t *testing.T, at time.Time, what string) {
+func (l *load) waitWriteAfter(t *testing.T, at time.Time, what string) { t.Helper(); l.waitWrites(t, at, 1, what) }
+
+// waitWrites waits until the load has n writes acknowledged after at.
+func (l *load) waitWrites(t *testing.T, at time.Time, n int, what string) {
 	t.Helper()
 	waitFor(t, stepDeadline, what, func() error {
 		l.mu.Lock()
 		defer l.mu.Unlock()
-		if n := len(l.writeOK); n > 0 && l.writeOK[n-1].After(at) {
-			return nil
+		i, _ := slices.BinarySearchFunc(l.writeOK, at, func(a, b time.Time) int { return a.Compare(b) })
+		if got := len(l.writeOK) - i; got < n {
+			return fmt.Errorf("%d writes acknowledged since %s", got, at.Format("15:04:05.000"))
 		}
-		return fmt.Errorf("no write acknowledged since %s", at.Format("15:04:05.000"))
+		return nil
 	})
 }
 
@@ -106,7 +110,7 @@ func testLeaderKilledFiveTimes(t *testing.T, fx *fixture) {
 	fc := newFaultCluster(t, fx, "s1", 3, 3)
 	l := startLoad(t, fc, "s1", loadOptions{})
 	dw := watchDuplicates(t, fc, "s1")
-	l.waitWriteAfter(t, time.Now(), "the load to get a first write through")
+	l.waitWrites(t, time.Now(), 10, "the load to get ten writes through")
 
 	for i := range 5 {
 		old := fc.currentLeader()
@@ -133,7 +137,7 @@ func testLeaderKilledFiveTimes(t *testing.T, fx *fixture) {
 			return err
 		})
 	}
-	l.waitWriteAfter(t, time.Now(), "a write after the last restart")
+	l.waitWrites(t, time.Now(), 10, "writes after the last restart")
 	l.finish(t, "1 leader SIGKILL x5")
 	dw.check(t)
 }
@@ -159,7 +163,7 @@ func testLeaderIsolated(t *testing.T, fx *fixture) {
 	fc := newFaultCluster(t, fx, "s2", 3, 3)
 	l := startLoad(t, fc, "s2", loadOptions{})
 	dw := watchDuplicates(t, fc, "s2")
-	l.waitWriteAfter(t, time.Now(), "the load to get a first write through")
+	l.waitWrites(t, time.Now(), 10, "the load to get ten writes through")
 
 	old := fc.currentLeader()
 	majority := fc.others(old)
@@ -199,7 +203,7 @@ func testLeaderIsolated(t *testing.T, fx *fixture) {
 		return err
 	})
 	t.Logf("%s isolated; %s elected after %.1fs", old.node, leader.node, time.Since(cut).Seconds())
-	l.waitWriteAfter(t, time.Now(), "the majority to take writes")
+	l.waitWrites(t, time.Now(), 5, "the majority to take writes")
 	register(majority[0], "during")
 
 	// The minority side: writes refused with a clear error; no
@@ -254,7 +258,7 @@ func testLeaderIsolated(t *testing.T, fx *fixture) {
 	if _, _, err := old.api.Jobs().Info("s2-minority", &nomad.QueryOptions{AllowStale: true}); !isNotFound(err) {
 		t.Errorf("the write refused during the isolation: %v, want no such job", err)
 	}
-	l.waitWriteAfter(t, time.Now(), "a write after the heal")
+	l.waitWrites(t, time.Now(), 10, "writes after the heal")
 	l.finish(t, "2 leader isolated")
 	dw.check(t)
 }
@@ -381,7 +385,7 @@ func testClientKilledAndRestarted(t *testing.T, fx *fixture) {
 			t.Errorf("%s runs %d allocations", id, len(on))
 		}
 	}
-	l.waitWriteAfter(t, time.Now(), "a write after the restart")
+	l.waitWrites(t, time.Now(), 10, "writes after the restart")
 	l.finish(t, "6 client killed and restarted")
 	t.Logf("FIGURES 6 client killed and restarted: allocations replaced after %.1fs", replaced.Seconds())
 	dw.check(t)

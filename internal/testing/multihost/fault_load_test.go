@@ -210,7 +210,7 @@ func (l *load) do(srv *agent, in linmodel.Input) (linmodel.Output, outcome, erro
 		case isNotFound(err):
 			return out, ok, nil
 		case err != nil:
-			return out, unknown, err
+			return out, classify(err), err
 		}
 		out.Value = job.Meta["v"]
 		return out, ok, nil

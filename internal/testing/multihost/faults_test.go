@@ -31,7 +31,11 @@ type scenario struct {
 var scenarios = []scenario{
 	{1, "LeaderKilledFiveTimes", testLeaderKilledFiveTimes, 4 * time.Minute},
 	{2, "LeaderIsolated", testLeaderIsolated, 3 * time.Minute},
+	{3, "FlappingPartition", testFlappingPartition, 3 * time.Minute},
+	{4, "RollingRestartTwice", testRollingRestart, 4 * time.Minute},
+	{5, "FiveServersLoseQuorum", testQuorumLost, 3 * time.Minute},
 	{6, "ClientKilledAndRestarted", testClientKilledAndRestarted, 3 * time.Minute},
+	{8, "LeaderPausedAndWoken", testPausedLeader, 3 * time.Minute},
 }
 
 // selectedScenarios reads faultsEnv.

@@ -26,7 +26,7 @@ import (
 // election), and its work is then placed elsewhere.
 const (
 	clientTTL      = 5 * time.Second
-	heartbeatGrace = 3 * time.Second
+	heartbeatGrace = 5 * time.Second
 	failoverTTL    = 15 * time.Second
 )
 

@@ -118,6 +118,9 @@ type load struct {
 type mark struct {
 	what string
 	at   time.Time
+	// outage marks a fault after which writes are expected to stop (a
+	// quorum lost): it does not count for the time to recover.
+	outage bool
 }
 
 // startLoad starts the workers; stop ends them.
@@ -161,7 +164,28 @@ func (l *load) stop() {
 func (l *load) mark(what string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.marks = append(l.marks, mark{what, time.Now()})
+	l.marks = append(l.marks, mark{what: what, at: time.Now()})
+}
+
+// markOutage records the start of an outage the scenario means to cause.
+func (l *load) markOutage(what string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.marks = append(l.marks, mark{what: what, at: time.Now(), outage: true})
+}
+
+// firstWriteAfter is when the first write invoked after at was
+// acknowledged, or the zero time.
+func (l *load) firstWriteAfter(at time.Time) time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var first time.Time
+	for i, call := range l.writeOKCall {
+		if call.After(at) && (first.IsZero() || l.writeOK[i].Before(first)) {
+			first = l.writeOK[i]
+		}
+	}
+	return first
 }
 
 func (l *load) work(ctx context.Context, worker int, rng *rand.Rand) {
@@ -265,6 +289,9 @@ func (l *load) figures(end time.Time) figures {
 		prev = at
 	}
 	for _, m := range l.marks {
+		if m.outage {
+			continue
+		}
 		first := end
 		for i, call := range l.writeOKCall {
 			if call.After(m.at) && l.writeOK[i].Before(first) {

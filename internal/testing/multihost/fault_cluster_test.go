@@ -103,6 +103,13 @@ type faultCluster struct {
 // servers form a cluster and every client is a ready node.
 func newFaultCluster(t *testing.T, fx *fixture, scenario string, servers, clients int) *faultCluster {
 	t.Helper()
+	return newFaultClusterWith(t, fx, scenario, servers, clients, nil)
+}
+
+// newFaultClusterWith is newFaultCluster with some agents' data dirs
+// mounted from host directories (agent name → host directory).
+func newFaultClusterWith(t *testing.T, fx *fixture, scenario string, servers, clients int, dataDirs map[string]string) *faultCluster {
+	t.Helper()
 	base := fx.prefix + "-" + scenario
 	n := newNetwork(t, base, fx.prefix)
 	ctl := newNetwork(t, base+"-ctl", fx.prefix)
@@ -121,7 +128,11 @@ func newFaultCluster(t *testing.T, fx *fixture, scenario string, servers, client
 			t.Fatal(err)
 		}
 		file := writeFile(t, cfgDir, "10-node.hcl", cfg)
-		ct := createContainer(t, fx.prefix, base+"-"+name, fx.image, n, ip, map[string]string{file: "/etc/drover.d/"})
+		var flags []string
+		if dir, ok := dataDirs[name]; ok {
+			flags = []string{"--mount", "type=bind,source=" + dir + ",target=/data"}
+		}
+		ct := createContainerWith(t, fx.prefix, base+"-"+name, fx.image, n, ip, flags, map[string]string{file: "/etc/drover.d/"})
 		ctlIP := ctl.addr(11 + ctlIPs)
 		ctlIPs++
 		mustDocker(t, "network", "connect", "--ip", ctlIP, ctl.name, ct.name)

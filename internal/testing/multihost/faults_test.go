@@ -37,6 +37,7 @@ var scenarios = []scenario{
 	{6, "ClientKilledAndRestarted", testClientKilledAndRestarted, 3 * time.Minute},
 	{7, "ClientPartitions", testClientPartitions, 4 * time.Minute},
 	{8, "LeaderPausedAndWoken", testPausedLeader, 3 * time.Minute},
+	{9, "ServerDiskFull", testDiskFull, 3 * time.Minute},
 }
 
 // selectedScenarios reads faultsEnv.

@@ -92,7 +92,10 @@ func TestFaults(t *testing.T) {
 }
 
 // waitWriteAfter waits until the load has a write acknowledged after at.
-func (l *load) waitWriteAfter(t *testing.T, at time.Time, what string) { t.Helper(); l.waitWrites(t, at, 1, what) }
+func (l *load) waitWriteAfter(t *testing.T, at time.Time, what string) {
+	t.Helper()
+	l.waitWrites(t, at, 1, what)
+}
 
 // waitWrites waits until the load has n writes invoked after at
 // acknowledged.
@@ -282,4 +285,3 @@ func checkStaleReadCaught(t *testing.T, marker *linmodel.History, staleRead porc
 			linmodel.Model.DescribeOperation(staleRead.Input, staleRead.Output))
 	}
 }
-

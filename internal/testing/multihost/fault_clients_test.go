@@ -54,8 +54,8 @@ func testClientKilledAndRestarted(t *testing.T, fx *fixture) {
 	slices.Sort(moved)
 
 	killed := time.Now()
-	l.mark("client " + victim.node + " killed")
 	fc.sigkill(victim)
+	l.mark("client " + victim.node + " killed")
 	// The bound: the node's TTL (the minimum, up to twice it as the
 	// leader spreads TTLs; the failover TTL if an election came first is
 	// not expected here) plus the grace, plus scheduling and start-up.
@@ -84,8 +84,8 @@ func testClientKilledAndRestarted(t *testing.T, fx *fixture) {
 	}
 
 	restarted := time.Now()
-	l.mark("client " + victim.node + " restarted")
 	fc.restart(victim)
+	l.mark("client " + victim.node + " restarted")
 	fc.waitHealthy(stepDeadline)
 	t.Logf("%s ready again after %.1fs", victim.node, time.Since(restarted).Seconds())
 	// Give the restarted client time to act on what it restored, then
@@ -234,8 +234,8 @@ func testClientPartitions(t *testing.T, fx *fixture) {
 	// leaves (a client heartbeats once per TTL, the leader waits TTL plus
 	// grace, a failed heartbeat is retried every second).
 	short := heartbeatGrace - 3*time.Second
-	l.mark("client " + victim.node + " cut off briefly")
 	fc.cut(victim)
+	l.mark("client " + victim.node + " cut off briefly")
 	time.Sleep(short) // the fault's own duration
 	fc.heal(victim)
 	// Watch for as long as the longest TTL plus grace: the node stays
@@ -267,8 +267,8 @@ func testClientPartitions(t *testing.T, fx *fixture) {
 
 	// Long: until both jobs are replaced.
 	cut := time.Now()
-	l.mark("client " + victim.node + " cut off past its TTL")
 	fc.cut(victim)
+	l.mark("client " + victim.node + " cut off past its TTL")
 	var during map[string]map[string]string
 	waitFor(t, 2*clientTTL+heartbeatGrace+30*time.Second, "both jobs to be replaced on other clients", func() error {
 		var err error
@@ -297,8 +297,8 @@ func testClientPartitions(t *testing.T, fx *fixture) {
 	}
 
 	healed := time.Now()
-	l.mark("client " + victim.node + " back")
 	fc.healClient(victim, leader)
+	l.mark("client " + victim.node + " back")
 	t.Logf("%s ready again %.1fs after the heal", victim.node, time.Since(healed).Seconds())
 	var originalKeep string
 	for id := range before[keep] {

@@ -76,9 +76,9 @@ func testDiskFull(t *testing.T, fx *fixture) {
 	l.waitWrites(t, time.Now(), 10, "the load to get ten writes through")
 
 	filled := time.Now()
-	l.mark(victim.node + "'s disk filled")
 	fc.setOut(victim, "disk full")
 	filler := fill(t, disk, 16<<10)
+	l.mark(victim.node + "'s disk filled")
 	waitFor(t, 2*stepDeadline, victim.node+" to stop on the full disk", func() error {
 		running, err := docker("inspect", "--type", "container", "--format", "{{.State.Running}} {{.State.ExitCode}}", victim.name)
 		if err != nil {
@@ -111,8 +111,8 @@ func testDiskFull(t *testing.T, fx *fixture) {
 		t.Fatal(err)
 	}
 	freed := time.Now()
-	l.mark(victim.node + "'s disk freed and the server started")
 	fc.restart(victim)
+	l.mark(victim.node + "'s disk freed and the server started")
 	fc.waitHealthy(stepDeadline)
 	waitCaughtUp(t, fc, victim)
 	t.Logf("%s rejoined and caught up %.1fs after the space was freed", victim.node, time.Since(freed).Seconds())

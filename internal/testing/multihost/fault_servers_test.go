@@ -27,11 +27,11 @@ func testFlappingPartition(t *testing.T, fx *fixture) {
 	const period, span = 3 * time.Second, time.Minute
 	flaps := 0
 	for end := time.Now().Add(span); time.Now().Before(end); flaps++ {
-		l.mark(fmt.Sprintf("flap %d: %s cut off", flaps+1, flapper.node))
 		fc.cut(flapper)
+		l.mark(fmt.Sprintf("flap %d: %s cut off", flaps+1, flapper.node))
 		time.Sleep(period) // the fault's own duration, not a wait for a state
-		l.mark(fmt.Sprintf("flap %d: %s back", flaps+1, flapper.node))
 		fc.heal(flapper)
+		l.mark(fmt.Sprintf("flap %d: %s back", flaps+1, flapper.node))
 		time.Sleep(period)
 	}
 	now := fc.waitHealthy(stepDeadline)
@@ -76,8 +76,8 @@ func testRollingRestart(t *testing.T, fx *fixture) {
 	for round := range 2 {
 		for _, a := range fc.agents {
 			stopped := time.Now()
-			l.mark(fmt.Sprintf("round %d: %s stopped", round+1, a.node))
 			fc.stopGracefully(a)
+			l.mark(fmt.Sprintf("round %d: %s stopped", round+1, a.node))
 			l.waitWriteAfter(t, stopped, "a write with "+a.node+" stopped")
 			fc.restart(a)
 			fc.waitHealthy(stepDeadline)
@@ -114,9 +114,9 @@ func testPausedLeader(t *testing.T, fx *fixture) {
 		t.Fatal(err)
 	}
 	paused := time.Now()
-	l.mark("leader " + old.node + " paused")
 	fc.setOut(old, "paused")
 	fc.signal(old, "SIGSTOP")
+	l.mark("leader " + old.node + " paused")
 	var leader *agent
 	waitFor(t, stepDeadline, "the others to elect a new leader", func() error {
 		var err error
@@ -132,9 +132,9 @@ func testPausedLeader(t *testing.T, fx *fixture) {
 	if d := 10*time.Second - time.Since(paused); d > 0 {
 		time.Sleep(d) // the fault's own duration
 	}
-	l.mark("old leader " + old.node + " woken")
 	fc.signal(old, "SIGCONT")
 	fc.setOut(old, "")
+	l.mark("old leader " + old.node + " woken")
 	woke := time.Now()
 	j, _, err := old.api.Jobs().Info(marker, nil)
 	switch {
@@ -175,15 +175,15 @@ func testQuorumLost(t *testing.T, fx *fixture) {
 		}
 	}
 	killed := time.Now()
-	l.mark("two servers killed")
 	fc.sigkill(lost[0])
 	fc.sigkill(lost[1])
+	l.mark("two servers killed")
 	fc.currentLeader()
 	l.waitWriteAfter(t, killed, "a write with two of five servers lost")
 	t.Logf("%s and %s killed: writes resumed after %.1fs", lost[0].node, lost[1].node, l.firstWriteAfter(killed).Sub(killed).Seconds())
 
-	l.markOutage("a third server killed")
 	fc.sigkill(lost[2])
+	l.markOutage("a third server killed")
 	noQuorum := time.Now()
 	survivor := fc.liveServers()[0]
 	start := time.Now()
@@ -205,10 +205,10 @@ func testQuorumLost(t *testing.T, fx *fixture) {
 	}
 
 	back := time.Now()
-	l.mark("three servers back")
 	for _, a := range lost {
 		fc.restart(a)
 	}
+	l.mark("three servers back")
 	fc.waitHealthy(stepDeadline)
 	l.waitWriteAfter(t, back, "a write after the servers came back")
 	t.Logf("writes resumed %.1fs after the three servers were started again", l.firstWriteAfter(back).Sub(back).Seconds())

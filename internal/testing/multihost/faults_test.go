@@ -130,8 +130,8 @@ func testLeaderKilledFiveTimes(t *testing.T, fx *fixture) {
 	for i := range 5 {
 		old := fc.currentLeader()
 		killed := time.Now()
-		l.mark(fmt.Sprintf("kill %d of the leader %s", i+1, old.node))
 		fc.sigkill(old)
+		l.mark(fmt.Sprintf("kill %d of the leader %s", i+1, old.node))
 		var leader *agent
 		waitFor(t, stepDeadline, "the survivors to elect a new leader", func() error {
 			var err error
@@ -199,8 +199,8 @@ func testLeaderIsolated(t *testing.T, fx *fixture) {
 	})
 
 	cut := time.Now()
-	l.mark("leader " + old.node + " isolated")
 	fc.cut(old)
+	l.mark("leader " + old.node + " isolated")
 	var leader *agent
 	waitFor(t, stepDeadline, "the majority to elect a new leader", func() error {
 		var err error
@@ -243,8 +243,8 @@ func testLeaderIsolated(t *testing.T, fx *fixture) {
 	checkStaleReadCaught(t, marker, staleRead)
 
 	healed := time.Now()
-	l.mark("leader " + old.node + " healed")
 	fc.heal(old)
+	l.mark("leader " + old.node + " healed")
 	fc.waitHealthy(stepDeadline)
 	waitFor(t, stepDeadline, "the healed server to follow "+leader.node+" and have the marker's new value", func() error {
 		if l, err := old.api.Status().Leader(); err != nil || l != leader.rpcAddr() {

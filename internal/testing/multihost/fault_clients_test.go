@@ -211,7 +211,8 @@ func testClientPartitions(t *testing.T, fx *fixture) {
 	const plain, keep = "s7-plain", "s7-keep"
 	window := 2 * time.Minute
 	keepJob := loadJob(keep, "keep")
-	keepJob.TaskGroups[0].MaxClientDisconnect = &window
+	// max_client_disconnect, in the spelling Nomad's client now uses.
+	keepJob.TaskGroups[0].Disconnect = &nomad.DisconnectStrategy{LostAfter: &window}
 	for _, job := range []*nomad.Job{loadJob(plain, "plain"), keepJob} {
 		if _, _, err := leader.api.Jobs().Register(job, nil); err != nil {
 			t.Fatal(err)

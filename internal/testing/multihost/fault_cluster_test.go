@@ -281,18 +281,6 @@ func (fc *faultCluster) restart(a *agent) {
 	fc.setOut(a, "")
 }
 
-// pause freezes every process of a's container (SIGSTOP through the
-// freezer); resume thaws them (SIGCONT).
-func (fc *faultCluster) pause(a *agent) {
-	fc.setOut(a, "paused")
-	mustDocker(fc.t, "pause", a.name)
-}
-
-func (fc *faultCluster) resume(a *agent) {
-	mustDocker(fc.t, "unpause", a.name)
-	fc.setOut(a, "")
-}
-
 // cut disconnects a from the network; heal puts it back at its address.
 func (fc *faultCluster) cut(a *agent) {
 	fc.setOut(a, "cut off")

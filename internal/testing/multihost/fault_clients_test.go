@@ -300,7 +300,8 @@ func testClientPartitions(t *testing.T, fx *fixture) {
 	healed := time.Now()
 	fc.healClient(victim, leader)
 	l.mark("client " + victim.node + " back")
-	t.Logf("%s ready again %.1fs after the heal", victim.node, time.Since(healed).Seconds())
+	ready := time.Now()
+	t.Logf("%s ready again %.1fs after the heal", victim.node, ready.Sub(healed).Seconds())
 	var originalKeep string
 	for id := range before[keep] {
 		originalKeep = id
@@ -334,8 +335,8 @@ func testClientPartitions(t *testing.T, fx *fixture) {
 		}
 		return nil
 	})
-	t.Logf("FIGURES 7 client partitions: replaced after %.1fs of a cut; %.1fs after the heal the old copies were stopped or kept as their window says",
-		replaced.Seconds(), time.Since(healed).Seconds())
+	t.Logf("FIGURES 7 client partitions: replaced after %.1fs of a cut; back, the node was ready after %.1fs and the old copies were stopped "+
+		"(or kept, as the window says) %.1fs after that", replaced.Seconds(), ready.Sub(healed).Seconds(), time.Since(ready).Seconds())
 	l.waitWrites(t, time.Now(), 10, "writes after the heal")
 	l.finish(t, "7 client partitions")
 	dw.check(t)

@@ -139,11 +139,15 @@ func nodeID(t *testing.T, a *agent, name string) string {
 	return ""
 }
 
-// healClient puts a cut-off client back on the network, and back in
-// service for the invariants once the servers hold its node ready again:
-// until it heartbeats it is not a live node.
-func (fc *faultCluster) healClient(a *agent, leader *agent) {
+// healClient puts a cut-off client back on the network. It counts as a
+// live node again, for the invariants, once the servers hold its node
+// ready and it runs none of the allocations replaced while it was away:
+// it learns of those only when it asks the servers again, after its node
+// is ready. How long that takes is returned and is a figure of the
+// scenario; it must be within stepDeadline.
+func (fc *faultCluster) healClient(a *agent, leader *agent) (ready, synced time.Duration) {
 	fc.t.Helper()
+	start := time.Now()
 	a.connect(fc.t)
 	id := nodeID(fc.t, leader, a.node)
 	waitFor(fc.t, stepDeadline, a.node+" to be a ready node again", func() error {
@@ -156,7 +160,33 @@ func (fc *faultCluster) healClient(a *agent, leader *agent) {
 		}
 		return nil
 	})
+	ready = time.Since(start)
+	waitFor(fc.t, stepDeadline, a.node+" to stop the allocations replaced while it was away", func() error {
+		allocs, _, err := leader.api.Nodes().Allocations(id, nil)
+		if err != nil {
+			return err
+		}
+		wanted := map[string]bool{}
+		for _, al := range allocs {
+			if al.DesiredStatus == "run" {
+				wanted[al.ID[:8]] = true
+			}
+		}
+		procs, err := sleepers(a)
+		if err != nil {
+			return err
+		}
+		for job, ids := range procs {
+			for _, alloc := range ids {
+				if !wanted[alloc] {
+					return fmt.Errorf("it still runs %s of %s", alloc, job)
+				}
+			}
+		}
+		return nil
+	})
 	fc.setOut(a, "")
+	return ready, time.Since(start) - ready
 }
 
 // setEligible makes the named clients' nodes eligible or not for new work.
@@ -298,10 +328,10 @@ func testClientPartitions(t *testing.T, fx *fixture) {
 	}
 
 	healed := time.Now()
-	fc.healClient(victim, leader)
+	readyAfter, syncedAfter := fc.healClient(victim, leader)
 	l.mark("client " + victim.node + " back")
-	ready := time.Now()
-	t.Logf("%s ready again %.1fs after the heal", victim.node, ready.Sub(healed).Seconds())
+	t.Logf("%s back: ready %.1fs after the heal, and running none of its replaced allocations %.1fs after that",
+		victim.node, readyAfter.Seconds(), syncedAfter.Seconds())
 	var originalKeep string
 	for id := range before[keep] {
 		originalKeep = id
@@ -335,8 +365,8 @@ func testClientPartitions(t *testing.T, fx *fixture) {
 		}
 		return nil
 	})
-	t.Logf("FIGURES 7 client partitions: replaced after %.1fs of a cut; back, the node was ready after %.1fs and the old copies were stopped "+
-		"(or kept, as the window says) %.1fs after that", replaced.Seconds(), ready.Sub(healed).Seconds(), time.Since(ready).Seconds())
+	t.Logf("FIGURES 7 client partitions: replaced after %.1fs of a cut; back, the node was ready after %.1fs, its replaced copies stopped %.1fs after that, "+
+		"the windowed job settled %.1fs after the heal", replaced.Seconds(), readyAfter.Seconds(), syncedAfter.Seconds(), time.Since(healed).Seconds())
 	l.waitWrites(t, time.Now(), 10, "writes after the heal")
 	l.finish(t, "7 client partitions")
 	dw.check(t)

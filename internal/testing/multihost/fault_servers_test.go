@@ -174,9 +174,9 @@ func testQuorumLost(t *testing.T, fx *fixture) {
 			lost = append(lost, a)
 		}
 	}
-	killed := time.Now()
 	fc.sigkill(lost[0])
 	fc.sigkill(lost[1])
+	killed := time.Now()
 	l.mark("two servers killed")
 	fc.currentLeader()
 	l.waitWriteAfter(t, killed, "a write with two of five servers lost")

@@ -132,8 +132,8 @@ func testLeaderKilledFiveTimes(t *testing.T, fx *fixture) {
 
 	for i := range 5 {
 		old := fc.currentLeader()
-		killed := time.Now()
 		fc.sigkill(old)
+		killed := time.Now()
 		l.mark(fmt.Sprintf("kill %d of the leader %s", i+1, old.node))
 		var leader *agent
 		waitFor(t, stepDeadline, "the survivors to elect a new leader", func() error {

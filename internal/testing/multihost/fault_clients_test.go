@@ -84,8 +84,8 @@ func testClientKilledAndRestarted(t *testing.T, fx *fixture) {
 	}
 
 	restarted := time.Now()
-	fc.restart(victim)
 	l.mark("client " + victim.node + " restarted")
+	fc.restart(victim)
 	fc.waitHealthy(stepDeadline)
 	t.Logf("%s ready again after %.1fs", victim.node, time.Since(restarted).Seconds())
 	// Give the restarted client time to act on what it restored, then
@@ -328,8 +328,8 @@ func testClientPartitions(t *testing.T, fx *fixture) {
 	}
 
 	healed := time.Now()
-	readyAfter, syncedAfter := fc.healClient(victim, leader)
 	l.mark("client " + victim.node + " back")
+	readyAfter, syncedAfter := fc.healClient(victim, leader)
 	t.Logf("%s back: ready %.1fs after the heal, and running none of its replaced allocations %.1fs after that",
 		victim.node, readyAfter.Seconds(), syncedAfter.Seconds())
 	var originalKeep string

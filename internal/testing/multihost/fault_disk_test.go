@@ -111,8 +111,8 @@ func testDiskFull(t *testing.T, fx *fixture) {
 		t.Fatal(err)
 	}
 	freed := time.Now()
-	fc.restart(victim)
 	l.mark(victim.node + "'s disk freed and the server started")
+	fc.restart(victim)
 	fc.waitHealthy(stepDeadline)
 	waitCaughtUp(t, fc, victim)
 	t.Logf("%s rejoined and caught up %.1fs after the space was freed", victim.node, time.Since(freed).Seconds())

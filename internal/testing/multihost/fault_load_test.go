@@ -160,7 +160,8 @@ func (l *load) stop() {
 	l.wg.Wait()
 }
 
-// mark records a named instant (a fault injected, a fault healed).
+// mark records a named instant: a fault once injected, a heal (or a
+// restart) as it is started. The time to recover is measured from each.
 func (l *load) mark(what string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()

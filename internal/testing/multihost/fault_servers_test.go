@@ -30,8 +30,8 @@ func testFlappingPartition(t *testing.T, fx *fixture) {
 		fc.cut(flapper)
 		l.mark(fmt.Sprintf("flap %d: %s cut off", flaps+1, flapper.node))
 		time.Sleep(period) // the fault's own duration, not a wait for a state
-		fc.heal(flapper)
 		l.mark(fmt.Sprintf("flap %d: %s back", flaps+1, flapper.node))
+		fc.heal(flapper)
 		time.Sleep(period)
 	}
 	now := fc.waitHealthy(stepDeadline)
@@ -132,9 +132,9 @@ func testPausedLeader(t *testing.T, fx *fixture) {
 	if d := 10*time.Second - time.Since(paused); d > 0 {
 		time.Sleep(d) // the fault's own duration
 	}
+	l.mark("old leader " + old.node + " woken")
 	fc.signal(old, "SIGCONT")
 	fc.setOut(old, "")
-	l.mark("old leader " + old.node + " woken")
 	woke := time.Now()
 	j, _, err := old.api.Jobs().Info(marker, nil)
 	switch {
@@ -205,10 +205,10 @@ func testQuorumLost(t *testing.T, fx *fixture) {
 	}
 
 	back := time.Now()
+	l.mark("three servers back")
 	for _, a := range lost {
 		fc.restart(a)
 	}
-	l.mark("three servers back")
 	fc.waitHealthy(stepDeadline)
 	l.waitWriteAfter(t, back, "a write after the servers came back")
 	t.Logf("writes resumed %.1fs after the three servers were started again", l.firstWriteAfter(back).Sub(back).Seconds())

@@ -246,8 +246,8 @@ func testLeaderIsolated(t *testing.T, fx *fixture) {
 	checkStaleReadCaught(t, marker, staleRead)
 
 	healed := time.Now()
-	fc.heal(old)
 	l.mark("leader " + old.node + " healed")
+	fc.heal(old)
 	fc.waitHealthy(stepDeadline)
 	waitFor(t, stepDeadline, "the healed server to follow "+leader.node+" and have the marker's new value", func() error {
 		if l, err := old.api.Status().Leader(); err != nil || l != leader.rpcAddr() {

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/droverhq/drover/clock"
 	"github.com/droverhq/drover/heartbeat"
 	"github.com/droverhq/drover/structs"
 )
@@ -21,24 +22,36 @@ func counterValue(t *testing.T, c prometheus.Counter) float64 {
 	return m.GetCounter().GetValue()
 }
 
-// keepBeating heartbeats for node id every 50ms until the test ends.
-func keepBeating(t *testing.T, s *Server, id string) {
-	t.Helper()
-	stop, done := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(done)
-		tk := time.NewTicker(50 * time.Millisecond)
-		defer tk.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-tk.C:
-				_, _ = s.Heartbeat(context.Background(), id, id+"-secret")
-			}
+// stepper moves a fake clock in 50ms steps, heartbeating for the nodes
+// that stay alive at each step: their TTLs never run out, a silent
+// node's does, exactly as the clock says.
+type stepper struct {
+	t       *testing.T
+	s       *Server
+	c       *clock.Fake
+	beating []string
+}
+
+// until steps until cond holds, giving the server's goroutines the
+// entries each step set off before looking again.
+func (st *stepper) until(what string, cond func() bool) {
+	st.t.Helper()
+	for range 4000 { // 200 s of stepped time
+		if cond() {
+			return
 		}
-	}()
-	t.Cleanup(func() { close(stop); <-done })
+		for _, id := range st.beating {
+			_, err := st.s.Heartbeat(context.Background(), id, id+"-secret")
+			require.NoError(st.t, err)
+		}
+		idx := st.s.state.Snapshot().Index()
+		st.c.Advance(50 * time.Millisecond)
+		st.c.Wait()
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		st.s.WaitForIndex(ctx, idx)
+		cancel()
+	}
+	st.t.Fatalf("%s did not happen within 200 s of stepped time", what)
 }
 
 // reportRunning reports every allocation of the node wanted running and
@@ -59,9 +72,10 @@ func reportRunning(t *testing.T, s *Server, node string) {
 
 // windowScenario runs job j (2 allocations, the given window) on node a,
 // then registers node b, which keeps heartbeating while a goes silent.
-func windowScenario(t *testing.T, window time.Duration) (*Server, []*structs.Allocation) {
+func windowScenario(t *testing.T, window time.Duration) (*Server, *stepper, []*structs.Allocation) {
 	t.Helper()
-	s := testServer(t, heartbeat.Config{MinTTL: 200 * time.Millisecond, Grace: 100 * time.Millisecond, FailoverTTL: time.Second, MaxPerSecond: 50})
+	c := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	s := testServerOn(t, heartbeat.Config{MinTTL: 200 * time.Millisecond, Grace: 100 * time.Millisecond, FailoverTTL: time.Second, MaxPerSecond: 50}, c)
 	ctx := context.Background()
 	_, err := s.RegisterNode(ctx, mockNode("a"))
 	require.NoError(t, err)
@@ -74,9 +88,9 @@ func windowScenario(t *testing.T, window time.Duration) (*Server, []*structs.All
 	originals := s.state.Snapshot().AllocsByNode("a")
 	_, err = s.RegisterNode(ctx, mockNode("b"))
 	require.NoError(t, err)
-	keepBeating(t, s, "b")
+	st := &stepper{t: t, s: s, c: c, beating: []string{"b"}}
 
-	waitState(t, s, "node a disconnected and its work replaced on b", func() bool {
+	st.until("node a disconnected and its work replaced on b", func() bool {
 		snap := s.state.Snapshot()
 		return snap.Node("a").GetStatus() == structs.NodeStatusDisconnected && len(snap.AllocsByNode("b")) == 2
 	})
@@ -92,18 +106,18 @@ func windowScenario(t *testing.T, window time.Duration) (*Server, []*structs.All
 		require.Equal(t, a.Name, repl.Name)
 	}
 	reportRunning(t, s, "b")
-	return s, originals
+	return s, st, originals
 }
 
 func TestNodeBackWithinItsWindowKeepsItsAllocations(t *testing.T) {
-	s, originals := windowScenario(t, time.Minute)
+	s, _, originals := windowScenario(t, time.Minute)
 	ctx := context.Background()
 	require.Eventually(t, func() bool { return counterValue(t, s.metrics.nodesDisconnected) == 1 }, 10*time.Second, 5*time.Millisecond)
 	require.Zero(t, counterValue(t, s.metrics.nodesDown), "disconnected, not down")
 
+	// Back within its window; time does not move meanwhile.
 	_, err := s.Heartbeat(ctx, "a", "a-secret")
 	require.NoError(t, err)
-	keepBeating(t, s, "a")
 	waitState(t, s, "the replacements stopped and the originals taken back", func() bool {
 		snap := s.state.Snapshot()
 		for _, a := range snap.AllocsByNode("b") {
@@ -141,8 +155,8 @@ func TestNodeBackWithinItsWindowKeepsItsAllocations(t *testing.T) {
 }
 
 func TestNodeAwayPastItsWindowLosesItsAllocations(t *testing.T) {
-	s, originals := windowScenario(t, time.Second)
-	waitState(t, s, "node a down once the window ran out", func() bool {
+	s, st, originals := windowScenario(t, time.Second)
+	st.until("node a down once the window ran out", func() bool {
 		return s.state.Snapshot().Node("a").GetStatus() == structs.NodeStatusDown
 	})
 	snap := s.state.Snapshot()

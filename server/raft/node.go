@@ -109,7 +109,7 @@ type Node struct {
 	readc   chan []byte
 	confc   chan *raftpb.ConfChange
 	statusc chan chan etcdraft.Status
-	tickc   chan struct{}
+	tickc   chan chan struct{}
 	xferc   chan uint64
 	reportc chan func(*etcdraft.RawNode)
 
@@ -183,7 +183,7 @@ func NewNode(cfg NodeConfig, logs LogStore, fsm FSM, snaps SnapshotStore, dialer
 		readc:      make(chan []byte, 1024),
 		confc:      make(chan *raftpb.ConfChange, 16),
 		statusc:    make(chan chan etcdraft.Status),
-		tickc:      make(chan struct{}),
+		tickc:      make(chan chan struct{}),
 		xferc:      make(chan uint64, 1),
 		reportc:    make(chan func(*etcdraft.RawNode), 4096),
 		waits:      map[uint64]chan applyResult{},
@@ -336,8 +336,9 @@ func (rn *Node) run() {
 		select {
 		case <-tick.C():
 			rn.tick()
-		case <-rn.tickc:
+		case done := <-rn.tickc:
 			rn.tick()
+			close(done)
 		case m := <-rn.recvc:
 			rn.stepMsg(m)
 			rn.drainRecv()
@@ -375,8 +376,14 @@ func (rn *Node) Tick() {
 	default:
 		return
 	}
+	done := make(chan struct{})
 	select {
-	case rn.tickc <- struct{}{}:
+	case rn.tickc <- done:
+	case <-rn.donec:
+		return
+	}
+	select {
+	case <-done:
 	case <-rn.donec:
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.etcd.io/raft/v3/raftpb"
 
+	"github.com/droverhq/drover/clock"
 	"github.com/droverhq/drover/internal/testing/leakcheck"
 	boltstore "github.com/droverhq/drover/store/bolt"
 	"github.com/droverhq/drover/store/inmem"
@@ -209,7 +210,15 @@ func TestRaftSnapshotCompactsTheLogAndRestartRestoresIt(t *testing.T) {
 	snaps, err := NewDirSnapshots(dir + "/snapshots")
 	require.NoError(t, err)
 	cfg := testConfig()
-	cfg.SnapshotThreshold, cfg.SnapshotInterval, cfg.TrailingLogs = 20, 10*time.Millisecond, 5
+	cfg.SnapshotThreshold, cfg.SnapshotInterval, cfg.TrailingLogs = 20, time.Minute, 5
+	c := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	cfg.Clock = c
+	cfg.BaseTick = time.Hour // the node's own ticker stays quiet: only Tick ticks
+	// A snapshot check: past the jittered interval (under twice it), a tick.
+	check := func(n *Node) {
+		c.Advance(2 * cfg.SnapshotInterval)
+		n.Tick()
+	}
 
 	fsm := newJobFSM()
 	fsm.busy = true // no raft snapshot while the FSM declines
@@ -220,12 +229,16 @@ func TestRaftSnapshotCompactsTheLogAndRestartRestoresIt(t *testing.T) {
 		_, err := n.Propose(ctx, jobCmd(fmt.Sprintf("job-%02d", i)))
 		require.NoError(t, err)
 	}
-	require.Eventually(t, func() bool { return fsm.declined.Load() >= 2 }, 10*time.Second, time.Millisecond, "raft snapshots are due")
+	check(n)
+	check(n)
+	require.EqualValues(t, 2, fsm.declined.Load(), "a raft snapshot is due at each check")
 	require.Zero(t, n.snapIndex.Load(), "the FSM declined every raft snapshot")
 	fsm.mu.Lock()
 	fsm.busy = false
 	fsm.mu.Unlock()
-	require.Eventually(t, func() bool { return n.snapIndex.Load() > 0 && !n.snapBusy.Load() }, 10*time.Second, 5*time.Millisecond)
+	check(n)
+	n.snapWG.Wait() // written in the background
+	require.Positive(t, n.snapIndex.Load())
 	snapIndex := n.snapIndex.Load()
 	first, err := bs.FirstIndex()
 	require.NoError(t, err)

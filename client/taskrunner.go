@@ -10,6 +10,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/droverhq/drover/client/interpolate"
 	"github.com/droverhq/drover/driver"
 	"github.com/droverhq/drover/structs"
 )
@@ -45,6 +46,11 @@ type taskRunner struct {
 	ctl taskControl
 	// restartCh asks for a restart (a check's check_restart), with why.
 	restartCh chan string
+	// vars are what the task's fields are interpolated with, as the
+	// client sees its directories; set by the env hook at every start.
+	vars interpolate.Vars
+	// templateEnv holds the variables of the task's env templates.
+	templateEnv map[string]string
 }
 
 func newTaskRunner(ar *allocRunner, a *structs.Allocation, tg *structs.TaskGroup, t *structs.Task, restored *taskRecord) *taskRunner {

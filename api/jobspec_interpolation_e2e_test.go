@@ -68,7 +68,7 @@ func TestInterpolationThroughTheNomadClient(t *testing.T) {
 		"alloc_id": alloc.ID, "alloc_name": alloc.Name, "alloc_index": "0",
 		"task_dir": filepath.Join(taskDir, "local"), "alloc_dir": filepath.Join(node.dir, "alloc", alloc.ID, "alloc"),
 		"secrets_dir": filepath.Join(taskDir, "secrets"),
-		"port": strconv.Itoa(port.Value), "addr": port.HostIP + ":" + strconv.Itoa(port.Value), "ip": port.HostIP, "host_port": strconv.Itoa(port.Value),
+		"port":        strconv.Itoa(port.Value), "addr": port.HostIP + ":" + strconv.Itoa(port.Value), "ip": port.HostIP, "host_port": strconv.Itoa(port.Value),
 		"meta": "team-batchy", "region": "global", "dc": "dc1", "job": "interp", "group": "g", "task": "web",
 		"node_id": alloc.NodeID, "node_name": "n1", "node_dc": "dc1", "node_class": "batchy", "node_region": "global",
 		"kernel": nodeInfo.Attributes["kernel.name"], "rack": "r7", "greeting": "hello",

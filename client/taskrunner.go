@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -51,6 +52,12 @@ type taskRunner struct {
 	vars interpolate.Vars
 	// templateEnv holds the variables of the task's env templates.
 	templateEnv map[string]string
+	// stopCh is closed to stop the task; the allocation's lifecycle
+	// closes it (see task_order.go). gate, when not nil, is closed when
+	// the task may start.
+	stopCh   chan struct{}
+	stopOnce sync.Once
+	gate     chan struct{}
 }
 
 func newTaskRunner(ar *allocRunner, a *structs.Allocation, tg *structs.TaskGroup, t *structs.Task, restored *taskRecord) *taskRunner {
@@ -62,6 +69,8 @@ func newTaskRunner(ar *allocRunner, a *structs.Allocation, tg *structs.TaskGroup
 		restored:  restored,
 		warned:    map[string]bool{},
 		restartCh: make(chan string, 1),
+		stopCh:    make(chan struct{}),
+		gate:      make(chan struct{}),
 	}
 	if ar.dirErr == nil {
 		tr.paths, tr.pathErr = taskPathsFor(ar.dir, t.Name)
@@ -144,6 +153,9 @@ func (t *taskRunner) run(ctx context.Context) {
 		t.finish(true)
 		return
 	}
+	if (t.restored == nil || t.handle == nil) && !t.waitGate(ctx) {
+		return
+	}
 	var res *driver.ExitResult
 	if t.restored != nil && t.handle != nil {
 		// A task that could not be reattached is started again without
@@ -208,7 +220,7 @@ func (t *taskRunner) runOnce(ctx context.Context) (outcome, *driver.ExitResult) 
 	defer cancel()
 	go func() {
 		select {
-		case <-t.ar.stopCh:
+		case <-t.stopCh:
 			cancel()
 		case <-hctx.Done():
 		}
@@ -305,7 +317,7 @@ func (t *taskRunner) wait(ctx context.Context, cfg *driver.TaskConfig) (outcome,
 			}
 			t.handle = nil
 			return exited, res
-		case <-t.ar.stopCh:
+		case <-t.stopCh:
 			t.kill(cfg, exit)
 			t.finish(false)
 			return stopped, nil
@@ -322,6 +334,11 @@ func (t *taskRunner) wait(ctx context.Context, cfg *driver.TaskConfig) (outcome,
 // restartAfter applies the restart policy to an exit, waiting the delay.
 // It reports whether to start the task again.
 func (t *taskRunner) restartAfter(ctx context.Context, res *driver.ExitResult) bool {
+	if res.Successful() && runsOnce(t.task) {
+		// A lifecycle task that is no sidecar is done once it succeeds.
+		t.finish(false)
+		return false
+	}
 	d := t.restarts.next(time.Now(), res.Successful())
 	if !d.restart {
 		if res.Successful() {
@@ -343,7 +360,7 @@ func (t *taskRunner) restartAfter(ctx context.Context, res *driver.ExitResult) b
 	select {
 	case <-timer.C:
 		return true
-	case <-t.ar.stopCh:
+	case <-t.stopCh:
 		t.finish(false)
 		return false
 	case <-ctx.Done():
@@ -413,7 +430,7 @@ func exitMessage(res *driver.ExitResult) string {
 // stopping reports whether the allocation's tasks are being stopped.
 func (t *taskRunner) stopping() bool {
 	select {
-	case <-t.ar.stopCh:
+	case <-t.stopCh:
 		return true
 	default:
 		return false

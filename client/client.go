@@ -23,6 +23,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/droverhq/drover/client/artifact"
+	"github.com/droverhq/drover/client/template"
 	"github.com/droverhq/drover/driver"
 	"github.com/droverhq/drover/fingerprint"
 	"github.com/droverhq/drover/internal/wait"
@@ -61,6 +62,14 @@ type Config struct {
 	// rotation. Default driver.DefaultLogCheckInterval.
 	LogCheckInterval time.Duration
 
+	// TemplateInterval is how often running tasks' templates are
+	// rendered again. Default DefaultTemplateInterval.
+	TemplateInterval time.Duration
+	// TemplateLookups answers templates' nomadVar, nomadVarList,
+	// nomadService and nomadServices; nil answers that they are not
+	// available.
+	TemplateLookups template.Lookups
+
 	// StopOnShutdown names drivers whose tasks Shutdown stops, because
 	// nothing could reattach to them (the default fn driver, which only
 	// this client holds). Other tasks keep running across a shutdown.
@@ -97,6 +106,8 @@ type Client struct {
 	metrics   *metrics
 	facts     *fingerprint.Manager
 	artifacts *artifact.Fetcher
+	// templateLookups answers templates' lookups.
+	templateLookups template.Lookups
 	// logs tracks the rotations of live task logs, for their readers.
 	logs *logWatches
 	// link is the connection through which the servers reach the client.
@@ -159,6 +170,10 @@ func New(cfg Config) (*Client, error) {
 	}
 	for _, d := range cfg.Drivers {
 		c.drivers[d.Name()] = d
+	}
+	c.templateLookups = cfg.TemplateLookups
+	if c.templateLookups == nil {
+		c.templateLookups = template.NoLookups{}
 	}
 	c.link = newServerLink(c)
 	c.allocs = newAllocManager(c)

@@ -29,7 +29,7 @@ type prestartHook interface {
 }
 
 // prestartHooks are applied in this order.
-var prestartHooks = []prestartHook{taskDirHook{}, envHook{}, artifactHook{}}
+var prestartHooks = []prestartHook{taskDirHook{}, envHook{}, artifactHook{}, templateHook{}}
 
 // allocDirs are created under an allocation's directory, in this order:
 // alloc/ is shared by its tasks (their logs are in alloc/logs).
@@ -123,21 +123,23 @@ func (envHook) prestart(_ context.Context, t *taskRunner, cfg *driver.TaskConfig
 	e.Meta = meta
 	base.Env = e.Map()
 	e.Env = base.Map(t.task.Env)
-	for k, v := range t.templateEnv {
-		if _, set := e.Env[k]; !set {
-			e.Env[k] = v
-		}
-	}
 	cfg.Env = e.Map()
 	cfg.Ports = e.Ports
-	t.vars = interpolate.Vars{Env: cfg.Env, Node: base.Node}
+	t.nodeVars = base.Node
+	t.interpolateConfig(cfg)
+	return nil
+}
+
+// interpolateConfig interpolates the task's driver config with cfg.Env
+// and sets t.vars for the task's other fields.
+func (t *taskRunner) interpolateConfig(cfg *driver.TaskConfig) {
+	t.vars = interpolate.Vars{Env: cfg.Env, Node: t.nodeVars}
 	inTask := t.vars
 	if ownRoot(t.drv) {
 		// The task sees its directories where its root mounts them.
 		inTask.Env = driver.EnvInOwnRoot(cfg.Env)
 	}
-	cfg.Config = inTask.Config(cfg.Config)
-	return nil
+	cfg.Config = inTask.Config(t.task.GetConfig().AsMap())
 }
 
 // ownRoot reports whether the driver gives its tasks a root of their own

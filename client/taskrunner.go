@@ -50,8 +50,14 @@ type taskRunner struct {
 	// vars are what the task's fields are interpolated with, as the
 	// client sees its directories; set by the env hook at every start.
 	vars interpolate.Vars
-	// templateEnv holds the variables of the task's env templates.
-	templateEnv map[string]string
+	// nodeVars are the node's variables for interpolation.
+	nodeVars map[string]string
+	// rendered is what each template last rendered; nil before the first
+	// render.
+	rendered [][]byte
+	// restartWhy says why the next restart outside the policy happens;
+	// "" for the operator's.
+	restartWhy string
 	// stopCh is closed to stop the task; the allocation's lifecycle
 	// closes it (see task_order.go). gate, when not nil, is closed when
 	// the task may start.
@@ -291,8 +297,16 @@ func (t *taskRunner) wait(ctx context.Context, cfg *driver.TaskConfig) (outcome,
 	defer stopRotation()
 	ctlCh, closeCtl := t.ctl.open()
 	defer closeCtl()
+	tmplCh, stopTemplates := t.watchTemplates(cfg)
+	defer stopTemplates()
 	for {
 		select {
+		case c := <-tmplCh:
+			if t.applyTemplateChange(cfg, c) {
+				t.kill(cfg, exit)
+				t.restartWhy = "task restarting: a template changed"
+				return restarted, nil
+			}
 		case why := <-t.restartCh:
 			// A failing check restarts the task; the restart policy counts it.
 			t.event(structs.TaskEventRestartSignal, why, nil)

@@ -310,7 +310,15 @@ func NewClient(opts ClientOptions) (*Client, error) {
 			drain.Deadline = 0
 		}
 	}
+	var vols map[string]client.HostVolume
+	for name, v := range o.HostVolumes {
+		if vols == nil {
+			vols = map[string]client.HostVolume{}
+		}
+		vols[name] = client.HostVolume{Path: v.Path, ReadOnly: v.ReadOnly}
+	}
 	c, err := client.New(client.Config{
+		HostVolumes:      vols,
 		Name:             o.Name,
 		Region:           o.Region,
 		Datacenter:       o.Datacenter,

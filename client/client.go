@@ -62,6 +62,10 @@ type Config struct {
 	// rotation. Default driver.DefaultLogCheckInterval.
 	LogCheckInterval time.Duration
 
+	// HostVolumes are the node's host volumes, by name: directories jobs
+	// may mount into their tasks (group volume blocks of type host). Each
+	// path must be an absolute path to an existing directory.
+	HostVolumes map[string]HostVolume
 	// TemplateInterval is how often running tasks' templates are
 	// rendered again. Default DefaultTemplateInterval.
 	TemplateInterval time.Duration
@@ -82,6 +86,14 @@ type Config struct {
 	// counts as terminate.
 	LeaveOnInterrupt bool
 	LeaveOnTerminate bool
+}
+
+// HostVolume is a directory of the node that jobs may mount.
+type HostVolume struct {
+	// Path is the directory on the host.
+	Path string
+	// ReadOnly: tasks may only read it, whatever they ask for.
+	ReadOnly bool
 }
 
 // DrainConfig is how a node drains on shutdown.
@@ -151,6 +163,9 @@ func New(cfg Config) (*Client, error) {
 		return nil, errors.New("client data dir is required")
 	}
 	if err := prepareDataDir(cfg.DataDir, cfg.Logger.With("agent", "client")); err != nil {
+		return nil, err
+	}
+	if err := checkHostVolumes(cfg.HostVolumes); err != nil {
 		return nil, err
 	}
 	id, err := loadIdentity(cfg.DataDir)
@@ -256,10 +271,17 @@ func (c *Client) buildNode(ctx context.Context, drivers map[string]*structs.Driv
 	if name == "" {
 		name, _ = os.Hostname()
 	}
+	var vols map[string]*structs.ClientHostVolume
+	for name, v := range c.cfg.HostVolumes {
+		if vols == nil {
+			vols = map[string]*structs.ClientHostVolume{}
+		}
+		vols[name] = &structs.ClientHostVolume{Path: v.Path, ReadOnly: v.ReadOnly}
+	}
 	return &structs.Node{
 		Id: c.id.NodeID, SecretId: c.id.SecretID, Name: name, Datacenter: c.cfg.Datacenter, Region: c.cfg.Region,
 		NodeClass: c.cfg.NodeClass, Attributes: attrs, Resources: res, Meta: c.cfg.Meta,
-		Drivers: drivers,
+		Drivers: drivers, HostVolumes: vols,
 	}, nil
 }
 

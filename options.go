@@ -7,10 +7,10 @@ import (
 	"maps"
 	"net"
 	"path/filepath"
-	"strings"
 	"regexp"
 	"runtime"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"

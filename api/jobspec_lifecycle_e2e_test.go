@@ -3,6 +3,7 @@ package api_test
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -146,4 +147,43 @@ func TestLeaderTaskEndsItsGroup(t *testing.T) {
 		require.NoError(t, err)
 		return len(as) == 1 && as[0].ClientStatus == "complete" && as[0].TaskStates["helper"].State == "dead"
 	})
+}
+
+// TestShutdownDelayAndKillSignal: a stop waits the group's and the
+// task's shutdown_delay, then sends the task's kill_signal.
+func TestShutdownDelayAndKillSignal(t *testing.T) {
+	dir := t.TempDir()
+	srv := startServer(t, filepath.Join(dir, "server"), false)
+	node := startClientNode(t, filepath.Join(dir, "client"), srv.Addr())
+	defer node.stop(t)
+	s := serveAPI(t, srv.NewHTTPHandler(api.Options{}), "")
+
+	job := shJob("delay", `trap 'echo got-usr2 > got; exit 0' USR2; echo up > up; while true; do sleep 0.05; done`)
+	task := job.TaskGroups[0].Tasks[0]
+	task.KillSignal = "SIGUSR2"
+	task.ShutdownDelay = 300 * time.Millisecond
+	job.TaskGroups[0].ShutdownDelay = ptr(200 * time.Millisecond)
+	alloc := runJob(t, s.nomad, job)
+	taskDir := node.taskDir(alloc.ID, "web")
+	waitFor(t, "the task to start", func() bool { _, err := os.Stat(filepath.Join(taskDir, "up")); return err == nil })
+
+	_, _, err := s.nomad.Jobs().Deregister("delay", false, nil)
+	require.NoError(t, err)
+	waitFor(t, "the task to stop", func() bool {
+		a := allocInfo(t, s.nomad, alloc.ID)
+		return a.ClientStatus == "complete"
+	})
+	b, err := os.ReadFile(filepath.Join(taskDir, "got"))
+	require.NoError(t, err)
+	require.Equal(t, "got-usr2\n", string(b), "the kill signal")
+	var delayed bool
+	for _, e := range allocInfo(t, s.nomad, alloc.ID).TaskStates["web"].Events {
+		delayed = delayed || (e.Type == "Killing" && e.DisplayMessage != "" && strings.Contains(e.DisplayMessage, "shutdown_delay 300ms"))
+	}
+	require.True(t, delayed, "the task's shutdown delay is reported")
+
+	back, _, err := s.nomad.Jobs().Info("delay", nil)
+	require.NoError(t, err)
+	require.Equal(t, 200*time.Millisecond, *back.TaskGroups[0].ShutdownDelay)
+	require.Equal(t, 300*time.Millisecond, back.TaskGroups[0].Tasks[0].ShutdownDelay)
 }

@@ -153,6 +153,9 @@ func (r *allocRunner) run(ctx context.Context) {
 		r.failTasks(ctx, tg, err)
 		return
 	}
+	if r.restored == nil {
+		r.takeStickyData(ctx, alloc, tg)
+	}
 	actx, cancel := context.WithCancel(ctx)
 	defer func() {
 		r.mu.Lock()

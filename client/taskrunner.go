@@ -332,6 +332,13 @@ func (t *taskRunner) wait(ctx context.Context, cfg *driver.TaskConfig) (outcome,
 			t.handle = nil
 			return exited, res
 		case <-t.stopCh:
+			if res, exited := t.shutdownDelay(exit); exited {
+				t.event(structs.TaskEventTerminated, exitMessage(res), res)
+				_ = t.drv.DestroyTask(cfg.ID, true)
+				t.handle = nil
+				t.finish(false)
+				return stopped, nil
+			}
 			t.kill(cfg, exit)
 			t.finish(false)
 			return stopped, nil
@@ -342,6 +349,25 @@ func (t *taskRunner) wait(ctx context.Context, cfg *driver.TaskConfig) (outcome,
 			}
 			return detached, nil
 		}
+	}
+}
+
+// shutdownDelay waits the task's shutdown_delay before a stop kills it,
+// unless the task exits first (then it reports so, with the exit).
+func (t *taskRunner) shutdownDelay(exit <-chan *driver.ExitResult) (*driver.ExitResult, bool) {
+	d := t.task.GetShutdownDelay().AsDuration()
+	if d <= 0 {
+		return nil, false
+	}
+	t.event(structs.TaskEventKilling, "waiting shutdown_delay "+d.String()+" before killing the task", nil)
+	t.publish()
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return nil, false
+	case res := <-exit:
+		return res, true
 	}
 }
 

@@ -257,6 +257,9 @@ func (a *args) group(tg *structs.TaskGroup, p string) {
 	tg.Count = int32(a.int("count", int64(tg.Count)))
 	tg.Constraints, tg.Affinities = a.constraints(p+"constraint", tg.Constraints), a.affinities(p+"affinity", tg.Affinities)
 	tg.Spreads, tg.Meta = a.spreads(p+"spread", tg.Spreads), a.merge(p+"meta", tg.Meta)
+	if a.has(p + "sticky") {
+		tg.EphemeralDisk = &structs.EphemeralDisk{Sticky: a.str(p+"sticky") == "true"}
+	}
 	if a.has(p + "volumes") {
 		tg.Volumes = map[string]*structs.VolumeRequest{}
 		for _, v := range a.list(p + "volumes") {

@@ -107,3 +107,17 @@ func FuzzString(f *testing.F) {
 		}
 	})
 }
+
+func TestService(t *testing.T) {
+	v := testVars()
+	in := &structs.Service{Name: "web-${node.class}", Port: "http", Tags: []string{"alloc-${NOMAD_ALLOC_ID}"},
+		Checks: []*structs.ServiceCheck{{Name: "c", Path: "/health/${node.unique.name}", Command: "${env[\"HOME_DIR\"]}/check", Args: []string{"${NOMAD_PORT_http}"}}}}
+	out := v.Service(in)
+	require.Equal(t, "web-gpu", out.Name)
+	require.Equal(t, []string{"alloc-a1"}, out.Tags)
+	require.Equal(t, "/health/node-name", out.Checks[0].Path)
+	require.Equal(t, "/h/check", out.Checks[0].Command)
+	require.Equal(t, []string{"8080"}, out.Checks[0].Args)
+	require.Equal(t, "web-${node.class}", in.Name, "the input is unchanged")
+	require.Nil(t, v.Service(nil))
+}

@@ -147,6 +147,9 @@ func TestLeaderTaskEndsItsGroup(t *testing.T) {
 		require.NoError(t, err)
 		return len(as) == 1 && as[0].ClientStatus == "complete" && as[0].TaskStates["helper"].State == "dead"
 	})
+	as, _, err := s.nomad.Jobs().Allocations("lead", true, nil)
+	require.NoError(t, err)
+	require.EqualValues(t, 1, countType(as[0].TaskStates["helper"].Events, "Leader Task Dead"), "the helper says why it stopped")
 }
 
 // TestShutdownDelayAndKillSignal: a stop waits the group's and the

@@ -26,6 +26,8 @@ func (s *Server) prepareJob(job *structs.Job) (*structs.Job, error) {
 	// Server-owned fields are set by the FSM, never taken from the caller.
 	job.Status, job.Version, job.CreateIndex, job.ModifyIndex, job.JobModifyIndex = "", 0, 0, 0, 0
 	job.Stable = false
+	// So are a child's: children are made by the server only.
+	job.ParentId, job.Dispatched, job.Payload, job.DispatchIdempotencyToken = "", false, nil, ""
 	return job, nil
 }
 

@@ -253,9 +253,12 @@ type Task struct {
 	User string `protobuf:"bytes,300,opt,name=user,proto3" json:"user,omitempty"`
 	// services are the task's services, whose checks the client runs and
 	// whose results decide the allocation's health.
-	Services      []*Service `protobuf:"bytes,500,rep,name=services,proto3" json:"services,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Services []*Service `protobuf:"bytes,500,rep,name=services,proto3" json:"services,omitempty"`
+	// dispatch_payload says where the client writes a dispatched job's
+	// payload, relative to the task's local/ directory; nil: nowhere.
+	DispatchPayload *DispatchPayloadConfig `protobuf:"bytes,650,opt,name=dispatch_payload,json=dispatchPayload,proto3" json:"dispatch_payload,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Task) Reset() {
@@ -386,6 +389,13 @@ func (x *Task) GetServices() []*Service {
 	return nil
 }
 
+func (x *Task) GetDispatchPayload() *DispatchPayloadConfig {
+	if x != nil {
+		return x.DispatchPayload
+	}
+	return nil
+}
+
 // TaskGroup is a set of tasks always placed together on one node.
 type TaskGroup struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -418,7 +428,9 @@ type TaskGroup struct {
 	Migrate *MigrateStrategy `protobuf:"bytes,501,opt,name=migrate,proto3" json:"migrate,omitempty"`
 	// services are the group's services; their checks run against the
 	// group's ports.
-	Services      []*Service `protobuf:"bytes,502,rep,name=services,proto3" json:"services,omitempty"`
+	Services []*Service `protobuf:"bytes,502,rep,name=services,proto3" json:"services,omitempty"`
+	// scaling bounds the group's count for scale requests; nil: any count.
+	Scaling       *ScalingPolicy `protobuf:"bytes,650,opt,name=scaling,proto3" json:"scaling,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -551,6 +563,13 @@ func (x *TaskGroup) GetServices() []*Service {
 	return nil
 }
 
+func (x *TaskGroup) GetScaling() *ScalingPolicy {
+	if x != nil {
+		return x.Scaling
+	}
+	return nil
+}
+
 // Job is what a user submits: the desired state of one workload.
 type Job struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
@@ -580,9 +599,25 @@ type Job struct {
 	Update *UpdateStrategy `protobuf:"bytes,500,opt,name=update,proto3" json:"update,omitempty"`
 	// stable marks a version whose deployment succeeded (or that an
 	// operator marked): what auto_revert goes back to.
-	Stable        bool `protobuf:"varint,501,opt,name=stable,proto3" json:"stable,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Stable bool `protobuf:"varint,501,opt,name=stable,proto3" json:"stable,omitempty"`
+	// periodic makes the job a template that the leader launches as child
+	// jobs on a cron schedule; the job itself never runs.
+	Periodic *PeriodicConfig `protobuf:"bytes,650,opt,name=periodic,proto3" json:"periodic,omitempty"`
+	// parameterized makes the job a template that runs only as the child
+	// jobs dispatched from it, with a payload and meta.
+	Parameterized *ParameterizedJobConfig `protobuf:"bytes,651,opt,name=parameterized,proto3" json:"parameterized,omitempty"`
+	// payload is the dispatched input of a child of a parameterized job.
+	Payload []byte `protobuf:"bytes,652,opt,name=payload,proto3" json:"payload,omitempty"`
+	// parent_id is the periodic or parameterized job this job was launched
+	// from ("" for a job registered by a user).
+	ParentId string `protobuf:"bytes,653,opt,name=parent_id,json=parentId,proto3" json:"parent_id,omitempty"`
+	// dispatched marks a child of a parameterized job.
+	Dispatched bool `protobuf:"varint,654,opt,name=dispatched,proto3" json:"dispatched,omitempty"`
+	// dispatch_idempotency_token, on a dispatched child, is the token of
+	// the dispatch that created it: a repeat returns this child.
+	DispatchIdempotencyToken string `protobuf:"bytes,655,opt,name=dispatch_idempotency_token,json=dispatchIdempotencyToken,proto3" json:"dispatch_idempotency_token,omitempty"`
+	unknownFields            protoimpl.UnknownFields
+	sizeCache                protoimpl.SizeCache
 }
 
 func (x *Job) Reset() {
@@ -769,6 +804,665 @@ func (x *Job) GetStable() bool {
 	return false
 }
 
+func (x *Job) GetPeriodic() *PeriodicConfig {
+	if x != nil {
+		return x.Periodic
+	}
+	return nil
+}
+
+func (x *Job) GetParameterized() *ParameterizedJobConfig {
+	if x != nil {
+		return x.Parameterized
+	}
+	return nil
+}
+
+func (x *Job) GetPayload() []byte {
+	if x != nil {
+		return x.Payload
+	}
+	return nil
+}
+
+func (x *Job) GetParentId() string {
+	if x != nil {
+		return x.ParentId
+	}
+	return ""
+}
+
+func (x *Job) GetDispatched() bool {
+	if x != nil {
+		return x.Dispatched
+	}
+	return false
+}
+
+func (x *Job) GetDispatchIdempotencyToken() string {
+	if x != nil {
+		return x.DispatchIdempotencyToken
+	}
+	return ""
+}
+
+// PeriodicConfig is the periodic block of a job.
+type PeriodicConfig struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// specs are the cron expressions; a launch is due at the earliest next
+	// time of any of them.
+	Specs []string `protobuf:"bytes,1,rep,name=specs,proto3" json:"specs,omitempty"`
+	// prohibit_overlap skips a launch while a previous child still runs.
+	ProhibitOverlap bool `protobuf:"varint,2,opt,name=prohibit_overlap,json=prohibitOverlap,proto3" json:"prohibit_overlap,omitempty"`
+	// time_zone is the IANA zone the specs are read in ("" is UTC).
+	TimeZone string `protobuf:"bytes,3,opt,name=time_zone,json=timeZone,proto3" json:"time_zone,omitempty"`
+	// disabled turns launching off (HCL and JSON: enabled = false); a
+	// disabled periodic job is kept but never launched.
+	Disabled      bool `protobuf:"varint,4,opt,name=disabled,proto3" json:"disabled,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PeriodicConfig) Reset() {
+	*x = PeriodicConfig{}
+	mi := &file_structs_structs_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PeriodicConfig) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PeriodicConfig) ProtoMessage() {}
+
+func (x *PeriodicConfig) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_structs_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PeriodicConfig.ProtoReflect.Descriptor instead.
+func (*PeriodicConfig) Descriptor() ([]byte, []int) {
+	return file_structs_structs_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *PeriodicConfig) GetSpecs() []string {
+	if x != nil {
+		return x.Specs
+	}
+	return nil
+}
+
+func (x *PeriodicConfig) GetProhibitOverlap() bool {
+	if x != nil {
+		return x.ProhibitOverlap
+	}
+	return false
+}
+
+func (x *PeriodicConfig) GetTimeZone() string {
+	if x != nil {
+		return x.TimeZone
+	}
+	return ""
+}
+
+func (x *PeriodicConfig) GetDisabled() bool {
+	if x != nil {
+		return x.Disabled
+	}
+	return false
+}
+
+// ParameterizedJobConfig is the parameterized block of a job.
+type ParameterizedJobConfig struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// payload is "optional" (the default), "required" or "forbidden".
+	Payload string `protobuf:"bytes,1,opt,name=payload,proto3" json:"payload,omitempty"`
+	// meta_required lists the meta keys a dispatch must give.
+	MetaRequired []string `protobuf:"bytes,2,rep,name=meta_required,json=metaRequired,proto3" json:"meta_required,omitempty"`
+	// meta_optional lists the further meta keys a dispatch may give.
+	MetaOptional  []string `protobuf:"bytes,3,rep,name=meta_optional,json=metaOptional,proto3" json:"meta_optional,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ParameterizedJobConfig) Reset() {
+	*x = ParameterizedJobConfig{}
+	mi := &file_structs_structs_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ParameterizedJobConfig) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ParameterizedJobConfig) ProtoMessage() {}
+
+func (x *ParameterizedJobConfig) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_structs_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ParameterizedJobConfig.ProtoReflect.Descriptor instead.
+func (*ParameterizedJobConfig) Descriptor() ([]byte, []int) {
+	return file_structs_structs_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *ParameterizedJobConfig) GetPayload() string {
+	if x != nil {
+		return x.Payload
+	}
+	return ""
+}
+
+func (x *ParameterizedJobConfig) GetMetaRequired() []string {
+	if x != nil {
+		return x.MetaRequired
+	}
+	return nil
+}
+
+func (x *ParameterizedJobConfig) GetMetaOptional() []string {
+	if x != nil {
+		return x.MetaOptional
+	}
+	return nil
+}
+
+// DispatchPayloadConfig is the dispatch_payload block of a task.
+type DispatchPayloadConfig struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// file is the payload's file name within the task's local/ directory.
+	File          string `protobuf:"bytes,1,opt,name=file,proto3" json:"file,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DispatchPayloadConfig) Reset() {
+	*x = DispatchPayloadConfig{}
+	mi := &file_structs_structs_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DispatchPayloadConfig) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DispatchPayloadConfig) ProtoMessage() {}
+
+func (x *DispatchPayloadConfig) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_structs_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DispatchPayloadConfig.ProtoReflect.Descriptor instead.
+func (*DispatchPayloadConfig) Descriptor() ([]byte, []int) {
+	return file_structs_structs_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *DispatchPayloadConfig) GetFile() string {
+	if x != nil {
+		return x.File
+	}
+	return ""
+}
+
+// ScalingPolicy is the scaling block of a task group.
+type ScalingPolicy struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// min and max bound the group's count; max is required.
+	Min int64 `protobuf:"varint,1,opt,name=min,proto3" json:"min,omitempty"`
+	Max int64 `protobuf:"varint,2,opt,name=max,proto3" json:"max,omitempty"`
+	// disabled (HCL and JSON: enabled = false) is informational for
+	// autoscalers; drover enforces the bounds either way.
+	Disabled bool `protobuf:"varint,3,opt,name=disabled,proto3" json:"disabled,omitempty"`
+	// policy is the autoscaler's own configuration, kept and shown as given.
+	Policy        *structpb.Struct `protobuf:"bytes,4,opt,name=policy,proto3" json:"policy,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ScalingPolicy) Reset() {
+	*x = ScalingPolicy{}
+	mi := &file_structs_structs_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ScalingPolicy) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ScalingPolicy) ProtoMessage() {}
+
+func (x *ScalingPolicy) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_structs_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ScalingPolicy.ProtoReflect.Descriptor instead.
+func (*ScalingPolicy) Descriptor() ([]byte, []int) {
+	return file_structs_structs_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ScalingPolicy) GetMin() int64 {
+	if x != nil {
+		return x.Min
+	}
+	return 0
+}
+
+func (x *ScalingPolicy) GetMax() int64 {
+	if x != nil {
+		return x.Max
+	}
+	return 0
+}
+
+func (x *ScalingPolicy) GetDisabled() bool {
+	if x != nil {
+		return x.Disabled
+	}
+	return false
+}
+
+func (x *ScalingPolicy) GetPolicy() *structpb.Struct {
+	if x != nil {
+		return x.Policy
+	}
+	return nil
+}
+
+// ScalingEvent is one entry of a group's scaling history.
+type ScalingEvent struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// time is when the request was committed (unix nanos).
+	Time int64 `protobuf:"varint,1,opt,name=time,proto3" json:"time,omitempty"`
+	// count is the requested count; has_count is false for an event that
+	// changed nothing (a message or an error from an autoscaler).
+	Count         int64             `protobuf:"varint,2,opt,name=count,proto3" json:"count,omitempty"`
+	HasCount      bool              `protobuf:"varint,3,opt,name=has_count,json=hasCount,proto3" json:"has_count,omitempty"`
+	PreviousCount int64             `protobuf:"varint,4,opt,name=previous_count,json=previousCount,proto3" json:"previous_count,omitempty"`
+	Message       string            `protobuf:"bytes,5,opt,name=message,proto3" json:"message,omitempty"`
+	Error         bool              `protobuf:"varint,6,opt,name=error,proto3" json:"error,omitempty"`
+	Meta          map[string]string `protobuf:"bytes,7,rep,name=meta,proto3" json:"meta,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// eval_id is the evaluation the scale created, if it changed the count.
+	EvalId        string `protobuf:"bytes,8,opt,name=eval_id,json=evalId,proto3" json:"eval_id,omitempty"`
+	CreateIndex   uint64 `protobuf:"varint,9,opt,name=create_index,json=createIndex,proto3" json:"create_index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ScalingEvent) Reset() {
+	*x = ScalingEvent{}
+	mi := &file_structs_structs_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ScalingEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ScalingEvent) ProtoMessage() {}
+
+func (x *ScalingEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_structs_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ScalingEvent.ProtoReflect.Descriptor instead.
+func (*ScalingEvent) Descriptor() ([]byte, []int) {
+	return file_structs_structs_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *ScalingEvent) GetTime() int64 {
+	if x != nil {
+		return x.Time
+	}
+	return 0
+}
+
+func (x *ScalingEvent) GetCount() int64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+func (x *ScalingEvent) GetHasCount() bool {
+	if x != nil {
+		return x.HasCount
+	}
+	return false
+}
+
+func (x *ScalingEvent) GetPreviousCount() int64 {
+	if x != nil {
+		return x.PreviousCount
+	}
+	return 0
+}
+
+func (x *ScalingEvent) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *ScalingEvent) GetError() bool {
+	if x != nil {
+		return x.Error
+	}
+	return false
+}
+
+func (x *ScalingEvent) GetMeta() map[string]string {
+	if x != nil {
+		return x.Meta
+	}
+	return nil
+}
+
+func (x *ScalingEvent) GetEvalId() string {
+	if x != nil {
+		return x.EvalId
+	}
+	return ""
+}
+
+func (x *ScalingEvent) GetCreateIndex() uint64 {
+	if x != nil {
+		return x.CreateIndex
+	}
+	return 0
+}
+
+// ScalingEventList is the history of one group, oldest first.
+type ScalingEventList struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Events        []*ScalingEvent        `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ScalingEventList) Reset() {
+	*x = ScalingEventList{}
+	mi := &file_structs_structs_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ScalingEventList) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ScalingEventList) ProtoMessage() {}
+
+func (x *ScalingEventList) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_structs_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ScalingEventList.ProtoReflect.Descriptor instead.
+func (*ScalingEventList) Descriptor() ([]byte, []int) {
+	return file_structs_structs_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *ScalingEventList) GetEvents() []*ScalingEvent {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+// JobScalingEvents holds the scaling history of a job's groups.
+type JobScalingEvents struct {
+	state         protoimpl.MessageState       `protogen:"open.v1"`
+	Namespace     string                       `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	JobId         string                       `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	Groups        map[string]*ScalingEventList `protobuf:"bytes,3,rep,name=groups,proto3" json:"groups,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	ModifyIndex   uint64                       `protobuf:"varint,4,opt,name=modify_index,json=modifyIndex,proto3" json:"modify_index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JobScalingEvents) Reset() {
+	*x = JobScalingEvents{}
+	mi := &file_structs_structs_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JobScalingEvents) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JobScalingEvents) ProtoMessage() {}
+
+func (x *JobScalingEvents) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_structs_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JobScalingEvents.ProtoReflect.Descriptor instead.
+func (*JobScalingEvents) Descriptor() ([]byte, []int) {
+	return file_structs_structs_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *JobScalingEvents) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *JobScalingEvents) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *JobScalingEvents) GetGroups() map[string]*ScalingEventList {
+	if x != nil {
+		return x.Groups
+	}
+	return nil
+}
+
+func (x *JobScalingEvents) GetModifyIndex() uint64 {
+	if x != nil {
+		return x.ModifyIndex
+	}
+	return 0
+}
+
+// PeriodicLaunch records the latest scheduled launch of a periodic job,
+// so that a new leader neither repeats nor skips one.
+type PeriodicLaunch struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Namespace string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	JobId     string                 `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	// launch is the launch time (unix nanos).
+	Launch        int64  `protobuf:"varint,3,opt,name=launch,proto3" json:"launch,omitempty"`
+	ModifyIndex   uint64 `protobuf:"varint,4,opt,name=modify_index,json=modifyIndex,proto3" json:"modify_index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PeriodicLaunch) Reset() {
+	*x = PeriodicLaunch{}
+	mi := &file_structs_structs_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PeriodicLaunch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PeriodicLaunch) ProtoMessage() {}
+
+func (x *PeriodicLaunch) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_structs_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PeriodicLaunch.ProtoReflect.Descriptor instead.
+func (*PeriodicLaunch) Descriptor() ([]byte, []int) {
+	return file_structs_structs_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *PeriodicLaunch) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *PeriodicLaunch) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *PeriodicLaunch) GetLaunch() int64 {
+	if x != nil {
+		return x.Launch
+	}
+	return 0
+}
+
+func (x *PeriodicLaunch) GetModifyIndex() uint64 {
+	if x != nil {
+		return x.ModifyIndex
+	}
+	return 0
+}
+
+// JobChildrenSummary counts the children of a periodic or parameterized job by status.
+type JobChildrenSummary struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Pending       int64                  `protobuf:"varint,1,opt,name=pending,proto3" json:"pending,omitempty"`
+	Running       int64                  `protobuf:"varint,2,opt,name=running,proto3" json:"running,omitempty"`
+	Dead          int64                  `protobuf:"varint,3,opt,name=dead,proto3" json:"dead,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JobChildrenSummary) Reset() {
+	*x = JobChildrenSummary{}
+	mi := &file_structs_structs_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JobChildrenSummary) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JobChildrenSummary) ProtoMessage() {}
+
+func (x *JobChildrenSummary) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_structs_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JobChildrenSummary.ProtoReflect.Descriptor instead.
+func (*JobChildrenSummary) Descriptor() ([]byte, []int) {
+	return file_structs_structs_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *JobChildrenSummary) GetPending() int64 {
+	if x != nil {
+		return x.Pending
+	}
+	return 0
+}
+
+func (x *JobChildrenSummary) GetRunning() int64 {
+	if x != nil {
+		return x.Running
+	}
+	return 0
+}
+
+func (x *JobChildrenSummary) GetDead() int64 {
+	if x != nil {
+		return x.Dead
+	}
+	return 0
+}
+
 // DriverInfo is a node's view of one driver.
 type DriverInfo struct {
 	state             protoimpl.MessageState `protogen:"open.v1"`
@@ -782,7 +1476,7 @@ type DriverInfo struct {
 
 func (x *DriverInfo) Reset() {
 	*x = DriverInfo{}
-	mi := &file_structs_structs_proto_msgTypes[6]
+	mi := &file_structs_structs_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -794,7 +1488,7 @@ func (x *DriverInfo) String() string {
 func (*DriverInfo) ProtoMessage() {}
 
 func (x *DriverInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[6]
+	mi := &file_structs_structs_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -807,7 +1501,7 @@ func (x *DriverInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DriverInfo.ProtoReflect.Descriptor instead.
 func (*DriverInfo) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{6}
+	return file_structs_structs_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *DriverInfo) GetDetected() bool {
@@ -885,7 +1579,7 @@ type Node struct {
 
 func (x *Node) Reset() {
 	*x = Node{}
-	mi := &file_structs_structs_proto_msgTypes[7]
+	mi := &file_structs_structs_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -897,7 +1591,7 @@ func (x *Node) String() string {
 func (*Node) ProtoMessage() {}
 
 func (x *Node) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[7]
+	mi := &file_structs_structs_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -910,7 +1604,7 @@ func (x *Node) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Node.ProtoReflect.Descriptor instead.
 func (*Node) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{7}
+	return file_structs_structs_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Node) GetId() string {
@@ -1100,7 +1794,7 @@ type DrainStrategy struct {
 
 func (x *DrainStrategy) Reset() {
 	*x = DrainStrategy{}
-	mi := &file_structs_structs_proto_msgTypes[8]
+	mi := &file_structs_structs_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1112,7 +1806,7 @@ func (x *DrainStrategy) String() string {
 func (*DrainStrategy) ProtoMessage() {}
 
 func (x *DrainStrategy) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[8]
+	mi := &file_structs_structs_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1125,7 +1819,7 @@ func (x *DrainStrategy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainStrategy.ProtoReflect.Descriptor instead.
 func (*DrainStrategy) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{8}
+	return file_structs_structs_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *DrainStrategy) GetDeadline() *durationpb.Duration {
@@ -1171,7 +1865,7 @@ type DesiredTransition struct {
 
 func (x *DesiredTransition) Reset() {
 	*x = DesiredTransition{}
-	mi := &file_structs_structs_proto_msgTypes[9]
+	mi := &file_structs_structs_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1183,7 +1877,7 @@ func (x *DesiredTransition) String() string {
 func (*DesiredTransition) ProtoMessage() {}
 
 func (x *DesiredTransition) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[9]
+	mi := &file_structs_structs_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1196,7 +1890,7 @@ func (x *DesiredTransition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DesiredTransition.ProtoReflect.Descriptor instead.
 func (*DesiredTransition) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{9}
+	return file_structs_structs_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *DesiredTransition) GetMigrate() bool {
@@ -1235,7 +1929,7 @@ type TaskEvent struct {
 
 func (x *TaskEvent) Reset() {
 	*x = TaskEvent{}
-	mi := &file_structs_structs_proto_msgTypes[10]
+	mi := &file_structs_structs_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1247,7 +1941,7 @@ func (x *TaskEvent) String() string {
 func (*TaskEvent) ProtoMessage() {}
 
 func (x *TaskEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[10]
+	mi := &file_structs_structs_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1260,7 +1954,7 @@ func (x *TaskEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskEvent.ProtoReflect.Descriptor instead.
 func (*TaskEvent) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{10}
+	return file_structs_structs_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *TaskEvent) GetType() string {
@@ -1320,7 +2014,7 @@ type TaskState struct {
 
 func (x *TaskState) Reset() {
 	*x = TaskState{}
-	mi := &file_structs_structs_proto_msgTypes[11]
+	mi := &file_structs_structs_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1332,7 +2026,7 @@ func (x *TaskState) String() string {
 func (*TaskState) ProtoMessage() {}
 
 func (x *TaskState) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[11]
+	mi := &file_structs_structs_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1345,7 +2039,7 @@ func (x *TaskState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskState.ProtoReflect.Descriptor instead.
 func (*TaskState) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{11}
+	return file_structs_structs_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *TaskState) GetState() string {
@@ -1453,7 +2147,7 @@ type Allocation struct {
 
 func (x *Allocation) Reset() {
 	*x = Allocation{}
-	mi := &file_structs_structs_proto_msgTypes[12]
+	mi := &file_structs_structs_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1465,7 +2159,7 @@ func (x *Allocation) String() string {
 func (*Allocation) ProtoMessage() {}
 
 func (x *Allocation) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[12]
+	mi := &file_structs_structs_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1478,7 +2172,7 @@ func (x *Allocation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Allocation.ProtoReflect.Descriptor instead.
 func (*Allocation) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{12}
+	return file_structs_structs_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Allocation) GetId() string {
@@ -1741,7 +2435,7 @@ type AllocMetric struct {
 
 func (x *AllocMetric) Reset() {
 	*x = AllocMetric{}
-	mi := &file_structs_structs_proto_msgTypes[13]
+	mi := &file_structs_structs_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1753,7 +2447,7 @@ func (x *AllocMetric) String() string {
 func (*AllocMetric) ProtoMessage() {}
 
 func (x *AllocMetric) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[13]
+	mi := &file_structs_structs_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1766,7 +2460,7 @@ func (x *AllocMetric) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AllocMetric.ProtoReflect.Descriptor instead.
 func (*AllocMetric) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{13}
+	return file_structs_structs_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *AllocMetric) GetNodesEvaluated() int32 {
@@ -1877,7 +2571,7 @@ type Evaluation struct {
 
 func (x *Evaluation) Reset() {
 	*x = Evaluation{}
-	mi := &file_structs_structs_proto_msgTypes[14]
+	mi := &file_structs_structs_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1889,7 +2583,7 @@ func (x *Evaluation) String() string {
 func (*Evaluation) ProtoMessage() {}
 
 func (x *Evaluation) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[14]
+	mi := &file_structs_structs_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1902,7 +2596,7 @@ func (x *Evaluation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Evaluation.ProtoReflect.Descriptor instead.
 func (*Evaluation) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{14}
+	return file_structs_structs_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Evaluation) GetId() string {
@@ -2089,7 +2783,7 @@ type Plan struct {
 
 func (x *Plan) Reset() {
 	*x = Plan{}
-	mi := &file_structs_structs_proto_msgTypes[15]
+	mi := &file_structs_structs_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2101,7 +2795,7 @@ func (x *Plan) String() string {
 func (*Plan) ProtoMessage() {}
 
 func (x *Plan) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[15]
+	mi := &file_structs_structs_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2114,7 +2808,7 @@ func (x *Plan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Plan.ProtoReflect.Descriptor instead.
 func (*Plan) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{15}
+	return file_structs_structs_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Plan) GetEvalId() string {
@@ -2196,7 +2890,7 @@ type PlanResult struct {
 
 func (x *PlanResult) Reset() {
 	*x = PlanResult{}
-	mi := &file_structs_structs_proto_msgTypes[16]
+	mi := &file_structs_structs_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2208,7 +2902,7 @@ func (x *PlanResult) String() string {
 func (*PlanResult) ProtoMessage() {}
 
 func (x *PlanResult) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[16]
+	mi := &file_structs_structs_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2221,7 +2915,7 @@ func (x *PlanResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanResult.ProtoReflect.Descriptor instead.
 func (*PlanResult) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{16}
+	return file_structs_structs_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *PlanResult) GetNodeAllocation() []*Allocation {
@@ -2289,7 +2983,7 @@ type Artifact struct {
 
 func (x *Artifact) Reset() {
 	*x = Artifact{}
-	mi := &file_structs_structs_proto_msgTypes[17]
+	mi := &file_structs_structs_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2301,7 +2995,7 @@ func (x *Artifact) String() string {
 func (*Artifact) ProtoMessage() {}
 
 func (x *Artifact) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[17]
+	mi := &file_structs_structs_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2314,7 +3008,7 @@ func (x *Artifact) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Artifact.ProtoReflect.Descriptor instead.
 func (*Artifact) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{17}
+	return file_structs_structs_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *Artifact) GetSource() string {
@@ -2350,7 +3044,7 @@ type LogConfig struct {
 
 func (x *LogConfig) Reset() {
 	*x = LogConfig{}
-	mi := &file_structs_structs_proto_msgTypes[18]
+	mi := &file_structs_structs_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2362,7 +3056,7 @@ func (x *LogConfig) String() string {
 func (*LogConfig) ProtoMessage() {}
 
 func (x *LogConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[18]
+	mi := &file_structs_structs_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2375,7 +3069,7 @@ func (x *LogConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogConfig.ProtoReflect.Descriptor instead.
 func (*LogConfig) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{18}
+	return file_structs_structs_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *LogConfig) GetMaxFiles() int32 {
@@ -2406,7 +3100,7 @@ type DrainMetadata struct {
 
 func (x *DrainMetadata) Reset() {
 	*x = DrainMetadata{}
-	mi := &file_structs_structs_proto_msgTypes[19]
+	mi := &file_structs_structs_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2418,7 +3112,7 @@ func (x *DrainMetadata) String() string {
 func (*DrainMetadata) ProtoMessage() {}
 
 func (x *DrainMetadata) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[19]
+	mi := &file_structs_structs_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2431,7 +3125,7 @@ func (x *DrainMetadata) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainMetadata.ProtoReflect.Descriptor instead.
 func (*DrainMetadata) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{19}
+	return file_structs_structs_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *DrainMetadata) GetStartedAt() int64 {
@@ -2469,7 +3163,7 @@ type Port struct {
 
 func (x *Port) Reset() {
 	*x = Port{}
-	mi := &file_structs_structs_proto_msgTypes[20]
+	mi := &file_structs_structs_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2481,7 +3175,7 @@ func (x *Port) String() string {
 func (*Port) ProtoMessage() {}
 
 func (x *Port) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[20]
+	mi := &file_structs_structs_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2494,7 +3188,7 @@ func (x *Port) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Port.ProtoReflect.Descriptor instead.
 func (*Port) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{20}
+	return file_structs_structs_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *Port) GetLabel() string {
@@ -2529,7 +3223,7 @@ type NetworkResource struct {
 
 func (x *NetworkResource) Reset() {
 	*x = NetworkResource{}
-	mi := &file_structs_structs_proto_msgTypes[21]
+	mi := &file_structs_structs_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2541,7 +3235,7 @@ func (x *NetworkResource) String() string {
 func (*NetworkResource) ProtoMessage() {}
 
 func (x *NetworkResource) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[21]
+	mi := &file_structs_structs_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2554,7 +3248,7 @@ func (x *NetworkResource) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NetworkResource.ProtoReflect.Descriptor instead.
 func (*NetworkResource) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{21}
+	return file_structs_structs_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *NetworkResource) GetMode() string {
@@ -2583,7 +3277,7 @@ type AllocatedPort struct {
 
 func (x *AllocatedPort) Reset() {
 	*x = AllocatedPort{}
-	mi := &file_structs_structs_proto_msgTypes[22]
+	mi := &file_structs_structs_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2595,7 +3289,7 @@ func (x *AllocatedPort) String() string {
 func (*AllocatedPort) ProtoMessage() {}
 
 func (x *AllocatedPort) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[22]
+	mi := &file_structs_structs_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2608,7 +3302,7 @@ func (x *AllocatedPort) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AllocatedPort.ProtoReflect.Descriptor instead.
 func (*AllocatedPort) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{22}
+	return file_structs_structs_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *AllocatedPort) GetLabel() string {
@@ -2647,7 +3341,7 @@ type Affinity struct {
 
 func (x *Affinity) Reset() {
 	*x = Affinity{}
-	mi := &file_structs_structs_proto_msgTypes[23]
+	mi := &file_structs_structs_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2659,7 +3353,7 @@ func (x *Affinity) String() string {
 func (*Affinity) ProtoMessage() {}
 
 func (x *Affinity) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[23]
+	mi := &file_structs_structs_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2672,7 +3366,7 @@ func (x *Affinity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Affinity.ProtoReflect.Descriptor instead.
 func (*Affinity) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{23}
+	return file_structs_structs_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *Affinity) GetLTarget() string {
@@ -2715,7 +3409,7 @@ type SpreadTarget struct {
 
 func (x *SpreadTarget) Reset() {
 	*x = SpreadTarget{}
-	mi := &file_structs_structs_proto_msgTypes[24]
+	mi := &file_structs_structs_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2727,7 +3421,7 @@ func (x *SpreadTarget) String() string {
 func (*SpreadTarget) ProtoMessage() {}
 
 func (x *SpreadTarget) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[24]
+	mi := &file_structs_structs_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2740,7 +3434,7 @@ func (x *SpreadTarget) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SpreadTarget.ProtoReflect.Descriptor instead.
 func (*SpreadTarget) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{24}
+	return file_structs_structs_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *SpreadTarget) GetValue() string {
@@ -2771,7 +3465,7 @@ type Spread struct {
 
 func (x *Spread) Reset() {
 	*x = Spread{}
-	mi := &file_structs_structs_proto_msgTypes[25]
+	mi := &file_structs_structs_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2783,7 +3477,7 @@ func (x *Spread) String() string {
 func (*Spread) ProtoMessage() {}
 
 func (x *Spread) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[25]
+	mi := &file_structs_structs_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2796,7 +3490,7 @@ func (x *Spread) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Spread.ProtoReflect.Descriptor instead.
 func (*Spread) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{25}
+	return file_structs_structs_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *Spread) GetAttribute() string {
@@ -2837,7 +3531,7 @@ type ReschedulePolicy struct {
 
 func (x *ReschedulePolicy) Reset() {
 	*x = ReschedulePolicy{}
-	mi := &file_structs_structs_proto_msgTypes[26]
+	mi := &file_structs_structs_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2849,7 +3543,7 @@ func (x *ReschedulePolicy) String() string {
 func (*ReschedulePolicy) ProtoMessage() {}
 
 func (x *ReschedulePolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[26]
+	mi := &file_structs_structs_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2862,7 +3556,7 @@ func (x *ReschedulePolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReschedulePolicy.ProtoReflect.Descriptor instead.
 func (*ReschedulePolicy) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{26}
+	return file_structs_structs_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ReschedulePolicy) GetAttempts() int32 {
@@ -2920,7 +3614,7 @@ type RescheduleEvent struct {
 
 func (x *RescheduleEvent) Reset() {
 	*x = RescheduleEvent{}
-	mi := &file_structs_structs_proto_msgTypes[27]
+	mi := &file_structs_structs_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2932,7 +3626,7 @@ func (x *RescheduleEvent) String() string {
 func (*RescheduleEvent) ProtoMessage() {}
 
 func (x *RescheduleEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[27]
+	mi := &file_structs_structs_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2945,7 +3639,7 @@ func (x *RescheduleEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RescheduleEvent.ProtoReflect.Descriptor instead.
 func (*RescheduleEvent) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{27}
+	return file_structs_structs_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *RescheduleEvent) GetRescheduleTime() int64 {
@@ -2986,7 +3680,7 @@ type RescheduleTracker struct {
 
 func (x *RescheduleTracker) Reset() {
 	*x = RescheduleTracker{}
-	mi := &file_structs_structs_proto_msgTypes[28]
+	mi := &file_structs_structs_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2998,7 +3692,7 @@ func (x *RescheduleTracker) String() string {
 func (*RescheduleTracker) ProtoMessage() {}
 
 func (x *RescheduleTracker) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[28]
+	mi := &file_structs_structs_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3011,7 +3705,7 @@ func (x *RescheduleTracker) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RescheduleTracker.ProtoReflect.Descriptor instead.
 func (*RescheduleTracker) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{28}
+	return file_structs_structs_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *RescheduleTracker) GetEvents() []*RescheduleEvent {
@@ -3034,7 +3728,7 @@ type PreemptionConfig struct {
 
 func (x *PreemptionConfig) Reset() {
 	*x = PreemptionConfig{}
-	mi := &file_structs_structs_proto_msgTypes[29]
+	mi := &file_structs_structs_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3046,7 +3740,7 @@ func (x *PreemptionConfig) String() string {
 func (*PreemptionConfig) ProtoMessage() {}
 
 func (x *PreemptionConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[29]
+	mi := &file_structs_structs_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3059,7 +3753,7 @@ func (x *PreemptionConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PreemptionConfig.ProtoReflect.Descriptor instead.
 func (*PreemptionConfig) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{29}
+	return file_structs_structs_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *PreemptionConfig) GetSystemSchedulerEnabled() bool {
@@ -3108,7 +3802,7 @@ type SchedulerConfiguration struct {
 
 func (x *SchedulerConfiguration) Reset() {
 	*x = SchedulerConfiguration{}
-	mi := &file_structs_structs_proto_msgTypes[30]
+	mi := &file_structs_structs_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3120,7 +3814,7 @@ func (x *SchedulerConfiguration) String() string {
 func (*SchedulerConfiguration) ProtoMessage() {}
 
 func (x *SchedulerConfiguration) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[30]
+	mi := &file_structs_structs_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3133,7 +3827,7 @@ func (x *SchedulerConfiguration) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SchedulerConfiguration.ProtoReflect.Descriptor instead.
 func (*SchedulerConfiguration) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{30}
+	return file_structs_structs_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *SchedulerConfiguration) GetSchedulerAlgorithm() string {
@@ -3202,7 +3896,7 @@ type TaskGroupSummary struct {
 
 func (x *TaskGroupSummary) Reset() {
 	*x = TaskGroupSummary{}
-	mi := &file_structs_structs_proto_msgTypes[31]
+	mi := &file_structs_structs_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3214,7 +3908,7 @@ func (x *TaskGroupSummary) String() string {
 func (*TaskGroupSummary) ProtoMessage() {}
 
 func (x *TaskGroupSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[31]
+	mi := &file_structs_structs_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3227,7 +3921,7 @@ func (x *TaskGroupSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskGroupSummary.ProtoReflect.Descriptor instead.
 func (*TaskGroupSummary) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{31}
+	return file_structs_structs_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *TaskGroupSummary) GetQueued() int32 {
@@ -3293,15 +3987,18 @@ type JobSummary struct {
 	ModifyIndex uint64 `protobuf:"varint,4,opt,name=modify_index,json=modifyIndex,proto3" json:"modify_index,omitempty"`
 	// queued_eval_id and queued_index name the evaluation the queued counts
 	// come from: the job's latest (by modify index, then id) that reported any.
-	QueuedEvalId  string `protobuf:"bytes,5,opt,name=queued_eval_id,json=queuedEvalId,proto3" json:"queued_eval_id,omitempty"`
-	QueuedIndex   uint64 `protobuf:"varint,6,opt,name=queued_index,json=queuedIndex,proto3" json:"queued_index,omitempty"`
+	QueuedEvalId string `protobuf:"bytes,5,opt,name=queued_eval_id,json=queuedEvalId,proto3" json:"queued_eval_id,omitempty"`
+	QueuedIndex  uint64 `protobuf:"varint,6,opt,name=queued_index,json=queuedIndex,proto3" json:"queued_index,omitempty"`
+	// children counts the child jobs of a periodic or parameterized job; it
+	// is computed when the summary is read, never stored.
+	Children      *JobChildrenSummary `protobuf:"bytes,650,opt,name=children,proto3" json:"children,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *JobSummary) Reset() {
 	*x = JobSummary{}
-	mi := &file_structs_structs_proto_msgTypes[32]
+	mi := &file_structs_structs_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3313,7 +4010,7 @@ func (x *JobSummary) String() string {
 func (*JobSummary) ProtoMessage() {}
 
 func (x *JobSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[32]
+	mi := &file_structs_structs_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3326,7 +4023,7 @@ func (x *JobSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobSummary.ProtoReflect.Descriptor instead.
 func (*JobSummary) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{32}
+	return file_structs_structs_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *JobSummary) GetNamespace() string {
@@ -3371,6 +4068,13 @@ func (x *JobSummary) GetQueuedIndex() uint64 {
 	return 0
 }
 
+func (x *JobSummary) GetChildren() *JobChildrenSummary {
+	if x != nil {
+		return x.Children
+	}
+	return nil
+}
+
 // ACLPolicy is a named set of rules in Nomad's ACL policy language.
 type ACLPolicy struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
@@ -3386,7 +4090,7 @@ type ACLPolicy struct {
 
 func (x *ACLPolicy) Reset() {
 	*x = ACLPolicy{}
-	mi := &file_structs_structs_proto_msgTypes[33]
+	mi := &file_structs_structs_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3398,7 +4102,7 @@ func (x *ACLPolicy) String() string {
 func (*ACLPolicy) ProtoMessage() {}
 
 func (x *ACLPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[33]
+	mi := &file_structs_structs_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3411,7 +4115,7 @@ func (x *ACLPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ACLPolicy.ProtoReflect.Descriptor instead.
 func (*ACLPolicy) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{33}
+	return file_structs_structs_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ACLPolicy) GetName() string {
@@ -3478,7 +4182,7 @@ type ACLToken struct {
 
 func (x *ACLToken) Reset() {
 	*x = ACLToken{}
-	mi := &file_structs_structs_proto_msgTypes[34]
+	mi := &file_structs_structs_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3490,7 +4194,7 @@ func (x *ACLToken) String() string {
 func (*ACLToken) ProtoMessage() {}
 
 func (x *ACLToken) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[34]
+	mi := &file_structs_structs_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3503,7 +4207,7 @@ func (x *ACLToken) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ACLToken.ProtoReflect.Descriptor instead.
 func (*ACLToken) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{34}
+	return file_structs_structs_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *ACLToken) GetAccessorId() string {
@@ -3617,7 +4321,7 @@ type UpdateStrategy struct {
 
 func (x *UpdateStrategy) Reset() {
 	*x = UpdateStrategy{}
-	mi := &file_structs_structs_proto_msgTypes[35]
+	mi := &file_structs_structs_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3629,7 +4333,7 @@ func (x *UpdateStrategy) String() string {
 func (*UpdateStrategy) ProtoMessage() {}
 
 func (x *UpdateStrategy) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[35]
+	mi := &file_structs_structs_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3642,7 +4346,7 @@ func (x *UpdateStrategy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateStrategy.ProtoReflect.Descriptor instead.
 func (*UpdateStrategy) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{35}
+	return file_structs_structs_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *UpdateStrategy) GetMaxParallel() int32 {
@@ -3723,7 +4427,7 @@ type MigrateStrategy struct {
 
 func (x *MigrateStrategy) Reset() {
 	*x = MigrateStrategy{}
-	mi := &file_structs_structs_proto_msgTypes[36]
+	mi := &file_structs_structs_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3735,7 +4439,7 @@ func (x *MigrateStrategy) String() string {
 func (*MigrateStrategy) ProtoMessage() {}
 
 func (x *MigrateStrategy) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[36]
+	mi := &file_structs_structs_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3748,7 +4452,7 @@ func (x *MigrateStrategy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MigrateStrategy.ProtoReflect.Descriptor instead.
 func (*MigrateStrategy) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{36}
+	return file_structs_structs_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *MigrateStrategy) GetMaxParallel() int32 {
@@ -3796,7 +4500,7 @@ type Service struct {
 
 func (x *Service) Reset() {
 	*x = Service{}
-	mi := &file_structs_structs_proto_msgTypes[37]
+	mi := &file_structs_structs_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3808,7 +4512,7 @@ func (x *Service) String() string {
 func (*Service) ProtoMessage() {}
 
 func (x *Service) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[37]
+	mi := &file_structs_structs_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3821,7 +4525,7 @@ func (x *Service) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Service.ProtoReflect.Descriptor instead.
 func (*Service) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{37}
+	return file_structs_structs_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *Service) GetName() string {
@@ -3890,7 +4594,7 @@ type ServiceCheck struct {
 
 func (x *ServiceCheck) Reset() {
 	*x = ServiceCheck{}
-	mi := &file_structs_structs_proto_msgTypes[38]
+	mi := &file_structs_structs_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3902,7 +4606,7 @@ func (x *ServiceCheck) String() string {
 func (*ServiceCheck) ProtoMessage() {}
 
 func (x *ServiceCheck) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[38]
+	mi := &file_structs_structs_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3915,7 +4619,7 @@ func (x *ServiceCheck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceCheck.ProtoReflect.Descriptor instead.
 func (*ServiceCheck) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{38}
+	return file_structs_structs_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *ServiceCheck) GetName() string {
@@ -4022,7 +4726,7 @@ type CheckRestart struct {
 
 func (x *CheckRestart) Reset() {
 	*x = CheckRestart{}
-	mi := &file_structs_structs_proto_msgTypes[39]
+	mi := &file_structs_structs_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4034,7 +4738,7 @@ func (x *CheckRestart) String() string {
 func (*CheckRestart) ProtoMessage() {}
 
 func (x *CheckRestart) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[39]
+	mi := &file_structs_structs_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4047,7 +4751,7 @@ func (x *CheckRestart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckRestart.ProtoReflect.Descriptor instead.
 func (*CheckRestart) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{39}
+	return file_structs_structs_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *CheckRestart) GetLimit() int32 {
@@ -4087,7 +4791,7 @@ type AllocDeploymentStatus struct {
 
 func (x *AllocDeploymentStatus) Reset() {
 	*x = AllocDeploymentStatus{}
-	mi := &file_structs_structs_proto_msgTypes[40]
+	mi := &file_structs_structs_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4099,7 +4803,7 @@ func (x *AllocDeploymentStatus) String() string {
 func (*AllocDeploymentStatus) ProtoMessage() {}
 
 func (x *AllocDeploymentStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[40]
+	mi := &file_structs_structs_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4112,7 +4816,7 @@ func (x *AllocDeploymentStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AllocDeploymentStatus.ProtoReflect.Descriptor instead.
 func (*AllocDeploymentStatus) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{40}
+	return file_structs_structs_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *AllocDeploymentStatus) GetHealthy() bool {
@@ -4160,7 +4864,7 @@ type CheckStatus struct {
 
 func (x *CheckStatus) Reset() {
 	*x = CheckStatus{}
-	mi := &file_structs_structs_proto_msgTypes[41]
+	mi := &file_structs_structs_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4172,7 +4876,7 @@ func (x *CheckStatus) String() string {
 func (*CheckStatus) ProtoMessage() {}
 
 func (x *CheckStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[41]
+	mi := &file_structs_structs_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4185,7 +4889,7 @@ func (x *CheckStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckStatus.ProtoReflect.Descriptor instead.
 func (*CheckStatus) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{41}
+	return file_structs_structs_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *CheckStatus) GetName() string {
@@ -4253,7 +4957,7 @@ type DeploymentState struct {
 
 func (x *DeploymentState) Reset() {
 	*x = DeploymentState{}
-	mi := &file_structs_structs_proto_msgTypes[42]
+	mi := &file_structs_structs_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4265,7 +4969,7 @@ func (x *DeploymentState) String() string {
 func (*DeploymentState) ProtoMessage() {}
 
 func (x *DeploymentState) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[42]
+	mi := &file_structs_structs_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4278,7 +4982,7 @@ func (x *DeploymentState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeploymentState.ProtoReflect.Descriptor instead.
 func (*DeploymentState) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{42}
+	return file_structs_structs_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *DeploymentState) GetAutoRevert() bool {
@@ -4386,7 +5090,7 @@ type Deployment struct {
 
 func (x *Deployment) Reset() {
 	*x = Deployment{}
-	mi := &file_structs_structs_proto_msgTypes[43]
+	mi := &file_structs_structs_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4398,7 +5102,7 @@ func (x *Deployment) String() string {
 func (*Deployment) ProtoMessage() {}
 
 func (x *Deployment) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[43]
+	mi := &file_structs_structs_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4411,7 +5115,7 @@ func (x *Deployment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Deployment.ProtoReflect.Descriptor instead.
 func (*Deployment) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{43}
+	return file_structs_structs_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *Deployment) GetId() string {
@@ -4531,7 +5235,7 @@ type DeploymentStatusUpdate struct {
 
 func (x *DeploymentStatusUpdate) Reset() {
 	*x = DeploymentStatusUpdate{}
-	mi := &file_structs_structs_proto_msgTypes[44]
+	mi := &file_structs_structs_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4543,7 +5247,7 @@ func (x *DeploymentStatusUpdate) String() string {
 func (*DeploymentStatusUpdate) ProtoMessage() {}
 
 func (x *DeploymentStatusUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[44]
+	mi := &file_structs_structs_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4556,7 +5260,7 @@ func (x *DeploymentStatusUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeploymentStatusUpdate.ProtoReflect.Descriptor instead.
 func (*DeploymentStatusUpdate) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{44}
+	return file_structs_structs_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *DeploymentStatusUpdate) GetDeploymentId() string {
@@ -4599,7 +5303,7 @@ const file_structs_structs_proto_rawDesc = "" +
 	"\battempts\x18\x01 \x01(\x05R\battempts\x125\n" +
 	"\binterval\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\binterval\x12/\n" +
 	"\x05delay\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x05delay\x12\x12\n" +
-	"\x04mode\x18\x04 \x01(\tR\x04mode\"\xfd\x05\n" +
+	"\x04mode\x18\x04 \x01(\tR\x04mode\"\xd0\x06\n" +
 	"\x04Task\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06driver\x18\x02 \x01(\tR\x06driver\x12/\n" +
@@ -4617,13 +5321,14 @@ const file_structs_structs_proto_rawDesc = "" +
 	"\tartifacts\x18\xc8\x01 \x03(\v2\x18.drover.structs.ArtifactR\tartifacts\x12.\n" +
 	"\x04logs\x18\xc9\x01 \x01(\v2\x19.drover.structs.LogConfigR\x04logs\x12\x13\n" +
 	"\x04user\x18\xac\x02 \x01(\tR\x04user\x124\n" +
-	"\bservices\x18\xf4\x03 \x03(\v2\x17.drover.structs.ServiceR\bservices\x1a6\n" +
+	"\bservices\x18\xf4\x03 \x03(\v2\x17.drover.structs.ServiceR\bservices\x12Q\n" +
+	"\x10dispatch_payload\x18\x8a\x05 \x01(\v2%.drover.structs.DispatchPayloadConfigR\x0fdispatchPayload\x1a6\n" +
 	"\bEnvEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a7\n" +
 	"\tMetaEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xc8\x06\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x82\a\n" +
 	"\tTaskGroup\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05count\x18\x02 \x01(\x05R\x05count\x12*\n" +
@@ -4640,10 +5345,11 @@ const file_structs_structs_proto_rawDesc = "" +
 	"\x15max_client_disconnect\x18\x90\x03 \x01(\v2\x19.google.protobuf.DurationR\x13maxClientDisconnect\x127\n" +
 	"\x06update\x18\xf4\x03 \x01(\v2\x1e.drover.structs.UpdateStrategyR\x06update\x12:\n" +
 	"\amigrate\x18\xf5\x03 \x01(\v2\x1f.drover.structs.MigrateStrategyR\amigrate\x124\n" +
-	"\bservices\x18\xf6\x03 \x03(\v2\x17.drover.structs.ServiceR\bservices\x1a7\n" +
+	"\bservices\x18\xf6\x03 \x03(\v2\x17.drover.structs.ServiceR\bservices\x128\n" +
+	"\ascaling\x18\x8a\x05 \x01(\v2\x1d.drover.structs.ScalingPolicyR\ascaling\x1a7\n" +
 	"\tMetaEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xd8\x06\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xfd\b\n" +
 	"\x03Job\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1c\n" +
@@ -4671,10 +5377,66 @@ const file_structs_structs_proto_rawDesc = "" +
 	"affinities\x120\n" +
 	"\aspreads\x18e \x03(\v2\x16.drover.structs.SpreadR\aspreads\x127\n" +
 	"\x06update\x18\xf4\x03 \x01(\v2\x1e.drover.structs.UpdateStrategyR\x06update\x12\x17\n" +
-	"\x06stable\x18\xf5\x03 \x01(\bR\x06stable\x1a7\n" +
+	"\x06stable\x18\xf5\x03 \x01(\bR\x06stable\x12;\n" +
+	"\bperiodic\x18\x8a\x05 \x01(\v2\x1e.drover.structs.PeriodicConfigR\bperiodic\x12M\n" +
+	"\rparameterized\x18\x8b\x05 \x01(\v2&.drover.structs.ParameterizedJobConfigR\rparameterized\x12\x19\n" +
+	"\apayload\x18\x8c\x05 \x01(\fR\apayload\x12\x1c\n" +
+	"\tparent_id\x18\x8d\x05 \x01(\tR\bparentId\x12\x1f\n" +
+	"\n" +
+	"dispatched\x18\x8e\x05 \x01(\bR\n" +
+	"dispatched\x12=\n" +
+	"\x1adispatch_idempotency_token\x18\x8f\x05 \x01(\tR\x18dispatchIdempotencyToken\x1a7\n" +
 	"\tMetaEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xfc\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x8a\x01\n" +
+	"\x0ePeriodicConfig\x12\x14\n" +
+	"\x05specs\x18\x01 \x03(\tR\x05specs\x12)\n" +
+	"\x10prohibit_overlap\x18\x02 \x01(\bR\x0fprohibitOverlap\x12\x1b\n" +
+	"\ttime_zone\x18\x03 \x01(\tR\btimeZone\x12\x1a\n" +
+	"\bdisabled\x18\x04 \x01(\bR\bdisabled\"|\n" +
+	"\x16ParameterizedJobConfig\x12\x18\n" +
+	"\apayload\x18\x01 \x01(\tR\apayload\x12#\n" +
+	"\rmeta_required\x18\x02 \x03(\tR\fmetaRequired\x12#\n" +
+	"\rmeta_optional\x18\x03 \x03(\tR\fmetaOptional\"+\n" +
+	"\x15DispatchPayloadConfig\x12\x12\n" +
+	"\x04file\x18\x01 \x01(\tR\x04file\"\x80\x01\n" +
+	"\rScalingPolicy\x12\x10\n" +
+	"\x03min\x18\x01 \x01(\x03R\x03min\x12\x10\n" +
+	"\x03max\x18\x02 \x01(\x03R\x03max\x12\x1a\n" +
+	"\bdisabled\x18\x03 \x01(\bR\bdisabled\x12/\n" +
+	"\x06policy\x18\x04 \x01(\v2\x17.google.protobuf.StructR\x06policy\"\xdd\x02\n" +
+	"\fScalingEvent\x12\x12\n" +
+	"\x04time\x18\x01 \x01(\x03R\x04time\x12\x14\n" +
+	"\x05count\x18\x02 \x01(\x03R\x05count\x12\x1b\n" +
+	"\thas_count\x18\x03 \x01(\bR\bhasCount\x12%\n" +
+	"\x0eprevious_count\x18\x04 \x01(\x03R\rpreviousCount\x12\x18\n" +
+	"\amessage\x18\x05 \x01(\tR\amessage\x12\x14\n" +
+	"\x05error\x18\x06 \x01(\bR\x05error\x12:\n" +
+	"\x04meta\x18\a \x03(\v2&.drover.structs.ScalingEvent.MetaEntryR\x04meta\x12\x17\n" +
+	"\aeval_id\x18\b \x01(\tR\x06evalId\x12!\n" +
+	"\fcreate_index\x18\t \x01(\x04R\vcreateIndex\x1a7\n" +
+	"\tMetaEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"H\n" +
+	"\x10ScalingEventList\x124\n" +
+	"\x06events\x18\x01 \x03(\v2\x1c.drover.structs.ScalingEventR\x06events\"\x8d\x02\n" +
+	"\x10JobScalingEvents\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x15\n" +
+	"\x06job_id\x18\x02 \x01(\tR\x05jobId\x12D\n" +
+	"\x06groups\x18\x03 \x03(\v2,.drover.structs.JobScalingEvents.GroupsEntryR\x06groups\x12!\n" +
+	"\fmodify_index\x18\x04 \x01(\x04R\vmodifyIndex\x1a[\n" +
+	"\vGroupsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x126\n" +
+	"\x05value\x18\x02 \x01(\v2 .drover.structs.ScalingEventListR\x05value:\x028\x01\"\x80\x01\n" +
+	"\x0ePeriodicLaunch\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x15\n" +
+	"\x06job_id\x18\x02 \x01(\tR\x05jobId\x12\x16\n" +
+	"\x06launch\x18\x03 \x01(\x03R\x06launch\x12!\n" +
+	"\fmodify_index\x18\x04 \x01(\x04R\vmodifyIndex\"\\\n" +
+	"\x12JobChildrenSummary\x12\x18\n" +
+	"\apending\x18\x01 \x01(\x03R\apending\x12\x18\n" +
+	"\arunning\x18\x02 \x01(\x03R\arunning\x12\x12\n" +
+	"\x04dead\x18\x03 \x01(\x03R\x04dead\"\xfc\x01\n" +
 	"\n" +
 	"DriverInfo\x12\x1a\n" +
 	"\bdetected\x18\x01 \x01(\bR\bdetected\x12\x18\n" +
@@ -4970,7 +5732,7 @@ const file_structs_structs_proto_rawDesc = "" +
 	"\bcomplete\x18\x04 \x01(\x05R\bcomplete\x12\x16\n" +
 	"\x06failed\x18\x05 \x01(\x05R\x06failed\x12\x12\n" +
 	"\x04lost\x18\x06 \x01(\x05R\x04lost\x12\x18\n" +
-	"\aunknown\x18\a \x01(\x05R\aunknown\"\xca\x02\n" +
+	"\aunknown\x18\a \x01(\x05R\aunknown\"\x8b\x03\n" +
 	"\n" +
 	"JobSummary\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x15\n" +
@@ -4978,7 +5740,8 @@ const file_structs_structs_proto_rawDesc = "" +
 	"\x06groups\x18\x03 \x03(\v2&.drover.structs.JobSummary.GroupsEntryR\x06groups\x12!\n" +
 	"\fmodify_index\x18\x04 \x01(\x04R\vmodifyIndex\x12$\n" +
 	"\x0equeued_eval_id\x18\x05 \x01(\tR\fqueuedEvalId\x12!\n" +
-	"\fqueued_index\x18\x06 \x01(\x04R\vqueuedIndex\x1a[\n" +
+	"\fqueued_index\x18\x06 \x01(\x04R\vqueuedIndex\x12?\n" +
+	"\bchildren\x18\x8a\x05 \x01(\v2\".drover.structs.JobChildrenSummaryR\bchildren\x1a[\n" +
 	"\vGroupsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x126\n" +
 	"\x05value\x18\x02 \x01(\v2 .drover.structs.TaskGroupSummaryR\x05value:\x028\x01\"\x9d\x01\n" +
@@ -5121,7 +5884,7 @@ func file_structs_structs_proto_rawDescGZIP() []byte {
 	return file_structs_structs_proto_rawDescData
 }
 
-var file_structs_structs_proto_msgTypes = make([]protoimpl.MessageInfo, 67)
+var file_structs_structs_proto_msgTypes = make([]protoimpl.MessageInfo, 78)
 var file_structs_structs_proto_goTypes = []any{
 	(*Resources)(nil),              // 0: drover.structs.Resources
 	(*Constraint)(nil),             // 1: drover.structs.Constraint
@@ -5129,173 +5892,194 @@ var file_structs_structs_proto_goTypes = []any{
 	(*Task)(nil),                   // 3: drover.structs.Task
 	(*TaskGroup)(nil),              // 4: drover.structs.TaskGroup
 	(*Job)(nil),                    // 5: drover.structs.Job
-	(*DriverInfo)(nil),             // 6: drover.structs.DriverInfo
-	(*Node)(nil),                   // 7: drover.structs.Node
-	(*DrainStrategy)(nil),          // 8: drover.structs.DrainStrategy
-	(*DesiredTransition)(nil),      // 9: drover.structs.DesiredTransition
-	(*TaskEvent)(nil),              // 10: drover.structs.TaskEvent
-	(*TaskState)(nil),              // 11: drover.structs.TaskState
-	(*Allocation)(nil),             // 12: drover.structs.Allocation
-	(*AllocMetric)(nil),            // 13: drover.structs.AllocMetric
-	(*Evaluation)(nil),             // 14: drover.structs.Evaluation
-	(*Plan)(nil),                   // 15: drover.structs.Plan
-	(*PlanResult)(nil),             // 16: drover.structs.PlanResult
-	(*Artifact)(nil),               // 17: drover.structs.Artifact
-	(*LogConfig)(nil),              // 18: drover.structs.LogConfig
-	(*DrainMetadata)(nil),          // 19: drover.structs.DrainMetadata
-	(*Port)(nil),                   // 20: drover.structs.Port
-	(*NetworkResource)(nil),        // 21: drover.structs.NetworkResource
-	(*AllocatedPort)(nil),          // 22: drover.structs.AllocatedPort
-	(*Affinity)(nil),               // 23: drover.structs.Affinity
-	(*SpreadTarget)(nil),           // 24: drover.structs.SpreadTarget
-	(*Spread)(nil),                 // 25: drover.structs.Spread
-	(*ReschedulePolicy)(nil),       // 26: drover.structs.ReschedulePolicy
-	(*RescheduleEvent)(nil),        // 27: drover.structs.RescheduleEvent
-	(*RescheduleTracker)(nil),      // 28: drover.structs.RescheduleTracker
-	(*PreemptionConfig)(nil),       // 29: drover.structs.PreemptionConfig
-	(*SchedulerConfiguration)(nil), // 30: drover.structs.SchedulerConfiguration
-	(*TaskGroupSummary)(nil),       // 31: drover.structs.TaskGroupSummary
-	(*JobSummary)(nil),             // 32: drover.structs.JobSummary
-	(*ACLPolicy)(nil),              // 33: drover.structs.ACLPolicy
-	(*ACLToken)(nil),               // 34: drover.structs.ACLToken
-	(*UpdateStrategy)(nil),         // 35: drover.structs.UpdateStrategy
-	(*MigrateStrategy)(nil),        // 36: drover.structs.MigrateStrategy
-	(*Service)(nil),                // 37: drover.structs.Service
-	(*ServiceCheck)(nil),           // 38: drover.structs.ServiceCheck
-	(*CheckRestart)(nil),           // 39: drover.structs.CheckRestart
-	(*AllocDeploymentStatus)(nil),  // 40: drover.structs.AllocDeploymentStatus
-	(*CheckStatus)(nil),            // 41: drover.structs.CheckStatus
-	(*DeploymentState)(nil),        // 42: drover.structs.DeploymentState
-	(*Deployment)(nil),             // 43: drover.structs.Deployment
-	(*DeploymentStatusUpdate)(nil), // 44: drover.structs.DeploymentStatusUpdate
-	nil,                            // 45: drover.structs.Task.EnvEntry
-	nil,                            // 46: drover.structs.Task.MetaEntry
-	nil,                            // 47: drover.structs.TaskGroup.MetaEntry
-	nil,                            // 48: drover.structs.Job.MetaEntry
-	nil,                            // 49: drover.structs.DriverInfo.AttributesEntry
-	nil,                            // 50: drover.structs.Node.AttributesEntry
-	nil,                            // 51: drover.structs.Node.DriversEntry
-	nil,                            // 52: drover.structs.Node.MetaEntry
-	nil,                            // 53: drover.structs.Node.DynamicMetaEntry
-	nil,                            // 54: drover.structs.Allocation.TaskResourcesEntry
-	nil,                            // 55: drover.structs.Allocation.TaskStatesEntry
-	nil,                            // 56: drover.structs.AllocMetric.ClassFilteredEntry
-	nil,                            // 57: drover.structs.AllocMetric.ConstraintFilteredEntry
-	nil,                            // 58: drover.structs.AllocMetric.DimensionExhaustedEntry
-	nil,                            // 59: drover.structs.AllocMetric.NodesAvailableEntry
-	nil,                            // 60: drover.structs.AllocMetric.ClassExhaustedEntry
-	nil,                            // 61: drover.structs.Evaluation.FailedTgAllocsEntry
-	nil,                            // 62: drover.structs.Evaluation.QueuedAllocationsEntry
-	nil,                            // 63: drover.structs.Evaluation.ClassEligibilityEntry
-	nil,                            // 64: drover.structs.Artifact.OptionsEntry
-	nil,                            // 65: drover.structs.JobSummary.GroupsEntry
-	nil,                            // 66: drover.structs.Deployment.TaskGroupsEntry
-	(*durationpb.Duration)(nil),    // 67: google.protobuf.Duration
-	(*structpb.Struct)(nil),        // 68: google.protobuf.Struct
+	(*PeriodicConfig)(nil),         // 6: drover.structs.PeriodicConfig
+	(*ParameterizedJobConfig)(nil), // 7: drover.structs.ParameterizedJobConfig
+	(*DispatchPayloadConfig)(nil),  // 8: drover.structs.DispatchPayloadConfig
+	(*ScalingPolicy)(nil),          // 9: drover.structs.ScalingPolicy
+	(*ScalingEvent)(nil),           // 10: drover.structs.ScalingEvent
+	(*ScalingEventList)(nil),       // 11: drover.structs.ScalingEventList
+	(*JobScalingEvents)(nil),       // 12: drover.structs.JobScalingEvents
+	(*PeriodicLaunch)(nil),         // 13: drover.structs.PeriodicLaunch
+	(*JobChildrenSummary)(nil),     // 14: drover.structs.JobChildrenSummary
+	(*DriverInfo)(nil),             // 15: drover.structs.DriverInfo
+	(*Node)(nil),                   // 16: drover.structs.Node
+	(*DrainStrategy)(nil),          // 17: drover.structs.DrainStrategy
+	(*DesiredTransition)(nil),      // 18: drover.structs.DesiredTransition
+	(*TaskEvent)(nil),              // 19: drover.structs.TaskEvent
+	(*TaskState)(nil),              // 20: drover.structs.TaskState
+	(*Allocation)(nil),             // 21: drover.structs.Allocation
+	(*AllocMetric)(nil),            // 22: drover.structs.AllocMetric
+	(*Evaluation)(nil),             // 23: drover.structs.Evaluation
+	(*Plan)(nil),                   // 24: drover.structs.Plan
+	(*PlanResult)(nil),             // 25: drover.structs.PlanResult
+	(*Artifact)(nil),               // 26: drover.structs.Artifact
+	(*LogConfig)(nil),              // 27: drover.structs.LogConfig
+	(*DrainMetadata)(nil),          // 28: drover.structs.DrainMetadata
+	(*Port)(nil),                   // 29: drover.structs.Port
+	(*NetworkResource)(nil),        // 30: drover.structs.NetworkResource
+	(*AllocatedPort)(nil),          // 31: drover.structs.AllocatedPort
+	(*Affinity)(nil),               // 32: drover.structs.Affinity
+	(*SpreadTarget)(nil),           // 33: drover.structs.SpreadTarget
+	(*Spread)(nil),                 // 34: drover.structs.Spread
+	(*ReschedulePolicy)(nil),       // 35: drover.structs.ReschedulePolicy
+	(*RescheduleEvent)(nil),        // 36: drover.structs.RescheduleEvent
+	(*RescheduleTracker)(nil),      // 37: drover.structs.RescheduleTracker
+	(*PreemptionConfig)(nil),       // 38: drover.structs.PreemptionConfig
+	(*SchedulerConfiguration)(nil), // 39: drover.structs.SchedulerConfiguration
+	(*TaskGroupSummary)(nil),       // 40: drover.structs.TaskGroupSummary
+	(*JobSummary)(nil),             // 41: drover.structs.JobSummary
+	(*ACLPolicy)(nil),              // 42: drover.structs.ACLPolicy
+	(*ACLToken)(nil),               // 43: drover.structs.ACLToken
+	(*UpdateStrategy)(nil),         // 44: drover.structs.UpdateStrategy
+	(*MigrateStrategy)(nil),        // 45: drover.structs.MigrateStrategy
+	(*Service)(nil),                // 46: drover.structs.Service
+	(*ServiceCheck)(nil),           // 47: drover.structs.ServiceCheck
+	(*CheckRestart)(nil),           // 48: drover.structs.CheckRestart
+	(*AllocDeploymentStatus)(nil),  // 49: drover.structs.AllocDeploymentStatus
+	(*CheckStatus)(nil),            // 50: drover.structs.CheckStatus
+	(*DeploymentState)(nil),        // 51: drover.structs.DeploymentState
+	(*Deployment)(nil),             // 52: drover.structs.Deployment
+	(*DeploymentStatusUpdate)(nil), // 53: drover.structs.DeploymentStatusUpdate
+	nil,                            // 54: drover.structs.Task.EnvEntry
+	nil,                            // 55: drover.structs.Task.MetaEntry
+	nil,                            // 56: drover.structs.TaskGroup.MetaEntry
+	nil,                            // 57: drover.structs.Job.MetaEntry
+	nil,                            // 58: drover.structs.ScalingEvent.MetaEntry
+	nil,                            // 59: drover.structs.JobScalingEvents.GroupsEntry
+	nil,                            // 60: drover.structs.DriverInfo.AttributesEntry
+	nil,                            // 61: drover.structs.Node.AttributesEntry
+	nil,                            // 62: drover.structs.Node.DriversEntry
+	nil,                            // 63: drover.structs.Node.MetaEntry
+	nil,                            // 64: drover.structs.Node.DynamicMetaEntry
+	nil,                            // 65: drover.structs.Allocation.TaskResourcesEntry
+	nil,                            // 66: drover.structs.Allocation.TaskStatesEntry
+	nil,                            // 67: drover.structs.AllocMetric.ClassFilteredEntry
+	nil,                            // 68: drover.structs.AllocMetric.ConstraintFilteredEntry
+	nil,                            // 69: drover.structs.AllocMetric.DimensionExhaustedEntry
+	nil,                            // 70: drover.structs.AllocMetric.NodesAvailableEntry
+	nil,                            // 71: drover.structs.AllocMetric.ClassExhaustedEntry
+	nil,                            // 72: drover.structs.Evaluation.FailedTgAllocsEntry
+	nil,                            // 73: drover.structs.Evaluation.QueuedAllocationsEntry
+	nil,                            // 74: drover.structs.Evaluation.ClassEligibilityEntry
+	nil,                            // 75: drover.structs.Artifact.OptionsEntry
+	nil,                            // 76: drover.structs.JobSummary.GroupsEntry
+	nil,                            // 77: drover.structs.Deployment.TaskGroupsEntry
+	(*durationpb.Duration)(nil),    // 78: google.protobuf.Duration
+	(*structpb.Struct)(nil),        // 79: google.protobuf.Struct
 }
 var file_structs_structs_proto_depIdxs = []int32{
-	67, // 0: drover.structs.RestartPolicy.interval:type_name -> google.protobuf.Duration
-	67, // 1: drover.structs.RestartPolicy.delay:type_name -> google.protobuf.Duration
-	68, // 2: drover.structs.Task.config:type_name -> google.protobuf.Struct
-	45, // 3: drover.structs.Task.env:type_name -> drover.structs.Task.EnvEntry
-	0,  // 4: drover.structs.Task.resources:type_name -> drover.structs.Resources
-	1,  // 5: drover.structs.Task.constraints:type_name -> drover.structs.Constraint
-	67, // 6: drover.structs.Task.kill_timeout:type_name -> google.protobuf.Duration
-	46, // 7: drover.structs.Task.meta:type_name -> drover.structs.Task.MetaEntry
-	23, // 8: drover.structs.Task.affinities:type_name -> drover.structs.Affinity
-	17, // 9: drover.structs.Task.artifacts:type_name -> drover.structs.Artifact
-	18, // 10: drover.structs.Task.logs:type_name -> drover.structs.LogConfig
-	37, // 11: drover.structs.Task.services:type_name -> drover.structs.Service
-	3,  // 12: drover.structs.TaskGroup.tasks:type_name -> drover.structs.Task
-	1,  // 13: drover.structs.TaskGroup.constraints:type_name -> drover.structs.Constraint
-	2,  // 14: drover.structs.TaskGroup.restart_policy:type_name -> drover.structs.RestartPolicy
-	47, // 15: drover.structs.TaskGroup.meta:type_name -> drover.structs.TaskGroup.MetaEntry
-	21, // 16: drover.structs.TaskGroup.network:type_name -> drover.structs.NetworkResource
-	23, // 17: drover.structs.TaskGroup.affinities:type_name -> drover.structs.Affinity
-	25, // 18: drover.structs.TaskGroup.spreads:type_name -> drover.structs.Spread
-	26, // 19: drover.structs.TaskGroup.reschedule_policy:type_name -> drover.structs.ReschedulePolicy
-	67, // 20: drover.structs.TaskGroup.max_client_disconnect:type_name -> google.protobuf.Duration
-	35, // 21: drover.structs.TaskGroup.update:type_name -> drover.structs.UpdateStrategy
-	36, // 22: drover.structs.TaskGroup.migrate:type_name -> drover.structs.MigrateStrategy
-	37, // 23: drover.structs.TaskGroup.services:type_name -> drover.structs.Service
-	1,  // 24: drover.structs.Job.constraints:type_name -> drover.structs.Constraint
-	4,  // 25: drover.structs.Job.task_groups:type_name -> drover.structs.TaskGroup
-	48, // 26: drover.structs.Job.meta:type_name -> drover.structs.Job.MetaEntry
-	23, // 27: drover.structs.Job.affinities:type_name -> drover.structs.Affinity
-	25, // 28: drover.structs.Job.spreads:type_name -> drover.structs.Spread
-	35, // 29: drover.structs.Job.update:type_name -> drover.structs.UpdateStrategy
-	49, // 30: drover.structs.DriverInfo.attributes:type_name -> drover.structs.DriverInfo.AttributesEntry
-	50, // 31: drover.structs.Node.attributes:type_name -> drover.structs.Node.AttributesEntry
-	0,  // 32: drover.structs.Node.resources:type_name -> drover.structs.Resources
-	51, // 33: drover.structs.Node.drivers:type_name -> drover.structs.Node.DriversEntry
-	52, // 34: drover.structs.Node.meta:type_name -> drover.structs.Node.MetaEntry
-	8,  // 35: drover.structs.Node.drain_strategy:type_name -> drover.structs.DrainStrategy
-	19, // 36: drover.structs.Node.last_drain:type_name -> drover.structs.DrainMetadata
-	53, // 37: drover.structs.Node.dynamic_meta:type_name -> drover.structs.Node.DynamicMetaEntry
-	67, // 38: drover.structs.DrainStrategy.deadline:type_name -> google.protobuf.Duration
-	10, // 39: drover.structs.TaskState.events:type_name -> drover.structs.TaskEvent
-	5,  // 40: drover.structs.Allocation.job:type_name -> drover.structs.Job
-	54, // 41: drover.structs.Allocation.task_resources:type_name -> drover.structs.Allocation.TaskResourcesEntry
-	55, // 42: drover.structs.Allocation.task_states:type_name -> drover.structs.Allocation.TaskStatesEntry
-	9,  // 43: drover.structs.Allocation.desired_transition:type_name -> drover.structs.DesiredTransition
-	22, // 44: drover.structs.Allocation.allocated_ports:type_name -> drover.structs.AllocatedPort
-	28, // 45: drover.structs.Allocation.reschedule_tracker:type_name -> drover.structs.RescheduleTracker
-	13, // 46: drover.structs.Allocation.metrics:type_name -> drover.structs.AllocMetric
-	40, // 47: drover.structs.Allocation.deployment_status:type_name -> drover.structs.AllocDeploymentStatus
-	41, // 48: drover.structs.Allocation.checks:type_name -> drover.structs.CheckStatus
-	56, // 49: drover.structs.AllocMetric.class_filtered:type_name -> drover.structs.AllocMetric.ClassFilteredEntry
-	57, // 50: drover.structs.AllocMetric.constraint_filtered:type_name -> drover.structs.AllocMetric.ConstraintFilteredEntry
-	58, // 51: drover.structs.AllocMetric.dimension_exhausted:type_name -> drover.structs.AllocMetric.DimensionExhaustedEntry
-	59, // 52: drover.structs.AllocMetric.nodes_available:type_name -> drover.structs.AllocMetric.NodesAvailableEntry
-	60, // 53: drover.structs.AllocMetric.class_exhausted:type_name -> drover.structs.AllocMetric.ClassExhaustedEntry
-	61, // 54: drover.structs.Evaluation.failed_tg_allocs:type_name -> drover.structs.Evaluation.FailedTgAllocsEntry
-	62, // 55: drover.structs.Evaluation.queued_allocations:type_name -> drover.structs.Evaluation.QueuedAllocationsEntry
-	63, // 56: drover.structs.Evaluation.class_eligibility:type_name -> drover.structs.Evaluation.ClassEligibilityEntry
-	5,  // 57: drover.structs.Plan.job:type_name -> drover.structs.Job
-	12, // 58: drover.structs.Plan.node_allocation:type_name -> drover.structs.Allocation
-	12, // 59: drover.structs.Plan.node_update:type_name -> drover.structs.Allocation
-	12, // 60: drover.structs.Plan.node_preemptions:type_name -> drover.structs.Allocation
-	43, // 61: drover.structs.Plan.deployment:type_name -> drover.structs.Deployment
-	44, // 62: drover.structs.Plan.deployment_updates:type_name -> drover.structs.DeploymentStatusUpdate
-	12, // 63: drover.structs.PlanResult.node_allocation:type_name -> drover.structs.Allocation
-	12, // 64: drover.structs.PlanResult.node_update:type_name -> drover.structs.Allocation
-	12, // 65: drover.structs.PlanResult.node_preemptions:type_name -> drover.structs.Allocation
-	43, // 66: drover.structs.PlanResult.deployment:type_name -> drover.structs.Deployment
-	44, // 67: drover.structs.PlanResult.deployment_updates:type_name -> drover.structs.DeploymentStatusUpdate
-	64, // 68: drover.structs.Artifact.options:type_name -> drover.structs.Artifact.OptionsEntry
-	20, // 69: drover.structs.NetworkResource.ports:type_name -> drover.structs.Port
-	24, // 70: drover.structs.Spread.targets:type_name -> drover.structs.SpreadTarget
-	67, // 71: drover.structs.ReschedulePolicy.interval:type_name -> google.protobuf.Duration
-	67, // 72: drover.structs.ReschedulePolicy.delay:type_name -> google.protobuf.Duration
-	67, // 73: drover.structs.ReschedulePolicy.max_delay:type_name -> google.protobuf.Duration
-	27, // 74: drover.structs.RescheduleTracker.events:type_name -> drover.structs.RescheduleEvent
-	29, // 75: drover.structs.SchedulerConfiguration.preemption_config:type_name -> drover.structs.PreemptionConfig
-	65, // 76: drover.structs.JobSummary.groups:type_name -> drover.structs.JobSummary.GroupsEntry
-	67, // 77: drover.structs.ACLToken.expiration_ttl:type_name -> google.protobuf.Duration
-	67, // 78: drover.structs.UpdateStrategy.min_healthy_time:type_name -> google.protobuf.Duration
-	67, // 79: drover.structs.UpdateStrategy.healthy_deadline:type_name -> google.protobuf.Duration
-	67, // 80: drover.structs.UpdateStrategy.progress_deadline:type_name -> google.protobuf.Duration
-	67, // 81: drover.structs.UpdateStrategy.stagger:type_name -> google.protobuf.Duration
-	67, // 82: drover.structs.MigrateStrategy.min_healthy_time:type_name -> google.protobuf.Duration
-	67, // 83: drover.structs.MigrateStrategy.healthy_deadline:type_name -> google.protobuf.Duration
-	38, // 84: drover.structs.Service.checks:type_name -> drover.structs.ServiceCheck
-	67, // 85: drover.structs.ServiceCheck.interval:type_name -> google.protobuf.Duration
-	67, // 86: drover.structs.ServiceCheck.timeout:type_name -> google.protobuf.Duration
-	39, // 87: drover.structs.ServiceCheck.check_restart:type_name -> drover.structs.CheckRestart
-	67, // 88: drover.structs.CheckRestart.grace:type_name -> google.protobuf.Duration
-	67, // 89: drover.structs.DeploymentState.progress_deadline:type_name -> google.protobuf.Duration
-	66, // 90: drover.structs.Deployment.task_groups:type_name -> drover.structs.Deployment.TaskGroupsEntry
-	6,  // 91: drover.structs.Node.DriversEntry.value:type_name -> drover.structs.DriverInfo
-	0,  // 92: drover.structs.Allocation.TaskResourcesEntry.value:type_name -> drover.structs.Resources
-	11, // 93: drover.structs.Allocation.TaskStatesEntry.value:type_name -> drover.structs.TaskState
-	13, // 94: drover.structs.Evaluation.FailedTgAllocsEntry.value:type_name -> drover.structs.AllocMetric
-	31, // 95: drover.structs.JobSummary.GroupsEntry.value:type_name -> drover.structs.TaskGroupSummary
-	42, // 96: drover.structs.Deployment.TaskGroupsEntry.value:type_name -> drover.structs.DeploymentState
-	97, // [97:97] is the sub-list for method output_type
-	97, // [97:97] is the sub-list for method input_type
-	97, // [97:97] is the sub-list for extension type_name
-	97, // [97:97] is the sub-list for extension extendee
-	0,  // [0:97] is the sub-list for field type_name
+	78,  // 0: drover.structs.RestartPolicy.interval:type_name -> google.protobuf.Duration
+	78,  // 1: drover.structs.RestartPolicy.delay:type_name -> google.protobuf.Duration
+	79,  // 2: drover.structs.Task.config:type_name -> google.protobuf.Struct
+	54,  // 3: drover.structs.Task.env:type_name -> drover.structs.Task.EnvEntry
+	0,   // 4: drover.structs.Task.resources:type_name -> drover.structs.Resources
+	1,   // 5: drover.structs.Task.constraints:type_name -> drover.structs.Constraint
+	78,  // 6: drover.structs.Task.kill_timeout:type_name -> google.protobuf.Duration
+	55,  // 7: drover.structs.Task.meta:type_name -> drover.structs.Task.MetaEntry
+	32,  // 8: drover.structs.Task.affinities:type_name -> drover.structs.Affinity
+	26,  // 9: drover.structs.Task.artifacts:type_name -> drover.structs.Artifact
+	27,  // 10: drover.structs.Task.logs:type_name -> drover.structs.LogConfig
+	46,  // 11: drover.structs.Task.services:type_name -> drover.structs.Service
+	8,   // 12: drover.structs.Task.dispatch_payload:type_name -> drover.structs.DispatchPayloadConfig
+	3,   // 13: drover.structs.TaskGroup.tasks:type_name -> drover.structs.Task
+	1,   // 14: drover.structs.TaskGroup.constraints:type_name -> drover.structs.Constraint
+	2,   // 15: drover.structs.TaskGroup.restart_policy:type_name -> drover.structs.RestartPolicy
+	56,  // 16: drover.structs.TaskGroup.meta:type_name -> drover.structs.TaskGroup.MetaEntry
+	30,  // 17: drover.structs.TaskGroup.network:type_name -> drover.structs.NetworkResource
+	32,  // 18: drover.structs.TaskGroup.affinities:type_name -> drover.structs.Affinity
+	34,  // 19: drover.structs.TaskGroup.spreads:type_name -> drover.structs.Spread
+	35,  // 20: drover.structs.TaskGroup.reschedule_policy:type_name -> drover.structs.ReschedulePolicy
+	78,  // 21: drover.structs.TaskGroup.max_client_disconnect:type_name -> google.protobuf.Duration
+	44,  // 22: drover.structs.TaskGroup.update:type_name -> drover.structs.UpdateStrategy
+	45,  // 23: drover.structs.TaskGroup.migrate:type_name -> drover.structs.MigrateStrategy
+	46,  // 24: drover.structs.TaskGroup.services:type_name -> drover.structs.Service
+	9,   // 25: drover.structs.TaskGroup.scaling:type_name -> drover.structs.ScalingPolicy
+	1,   // 26: drover.structs.Job.constraints:type_name -> drover.structs.Constraint
+	4,   // 27: drover.structs.Job.task_groups:type_name -> drover.structs.TaskGroup
+	57,  // 28: drover.structs.Job.meta:type_name -> drover.structs.Job.MetaEntry
+	32,  // 29: drover.structs.Job.affinities:type_name -> drover.structs.Affinity
+	34,  // 30: drover.structs.Job.spreads:type_name -> drover.structs.Spread
+	44,  // 31: drover.structs.Job.update:type_name -> drover.structs.UpdateStrategy
+	6,   // 32: drover.structs.Job.periodic:type_name -> drover.structs.PeriodicConfig
+	7,   // 33: drover.structs.Job.parameterized:type_name -> drover.structs.ParameterizedJobConfig
+	79,  // 34: drover.structs.ScalingPolicy.policy:type_name -> google.protobuf.Struct
+	58,  // 35: drover.structs.ScalingEvent.meta:type_name -> drover.structs.ScalingEvent.MetaEntry
+	10,  // 36: drover.structs.ScalingEventList.events:type_name -> drover.structs.ScalingEvent
+	59,  // 37: drover.structs.JobScalingEvents.groups:type_name -> drover.structs.JobScalingEvents.GroupsEntry
+	60,  // 38: drover.structs.DriverInfo.attributes:type_name -> drover.structs.DriverInfo.AttributesEntry
+	61,  // 39: drover.structs.Node.attributes:type_name -> drover.structs.Node.AttributesEntry
+	0,   // 40: drover.structs.Node.resources:type_name -> drover.structs.Resources
+	62,  // 41: drover.structs.Node.drivers:type_name -> drover.structs.Node.DriversEntry
+	63,  // 42: drover.structs.Node.meta:type_name -> drover.structs.Node.MetaEntry
+	17,  // 43: drover.structs.Node.drain_strategy:type_name -> drover.structs.DrainStrategy
+	28,  // 44: drover.structs.Node.last_drain:type_name -> drover.structs.DrainMetadata
+	64,  // 45: drover.structs.Node.dynamic_meta:type_name -> drover.structs.Node.DynamicMetaEntry
+	78,  // 46: drover.structs.DrainStrategy.deadline:type_name -> google.protobuf.Duration
+	19,  // 47: drover.structs.TaskState.events:type_name -> drover.structs.TaskEvent
+	5,   // 48: drover.structs.Allocation.job:type_name -> drover.structs.Job
+	65,  // 49: drover.structs.Allocation.task_resources:type_name -> drover.structs.Allocation.TaskResourcesEntry
+	66,  // 50: drover.structs.Allocation.task_states:type_name -> drover.structs.Allocation.TaskStatesEntry
+	18,  // 51: drover.structs.Allocation.desired_transition:type_name -> drover.structs.DesiredTransition
+	31,  // 52: drover.structs.Allocation.allocated_ports:type_name -> drover.structs.AllocatedPort
+	37,  // 53: drover.structs.Allocation.reschedule_tracker:type_name -> drover.structs.RescheduleTracker
+	22,  // 54: drover.structs.Allocation.metrics:type_name -> drover.structs.AllocMetric
+	49,  // 55: drover.structs.Allocation.deployment_status:type_name -> drover.structs.AllocDeploymentStatus
+	50,  // 56: drover.structs.Allocation.checks:type_name -> drover.structs.CheckStatus
+	67,  // 57: drover.structs.AllocMetric.class_filtered:type_name -> drover.structs.AllocMetric.ClassFilteredEntry
+	68,  // 58: drover.structs.AllocMetric.constraint_filtered:type_name -> drover.structs.AllocMetric.ConstraintFilteredEntry
+	69,  // 59: drover.structs.AllocMetric.dimension_exhausted:type_name -> drover.structs.AllocMetric.DimensionExhaustedEntry
+	70,  // 60: drover.structs.AllocMetric.nodes_available:type_name -> drover.structs.AllocMetric.NodesAvailableEntry
+	71,  // 61: drover.structs.AllocMetric.class_exhausted:type_name -> drover.structs.AllocMetric.ClassExhaustedEntry
+	72,  // 62: drover.structs.Evaluation.failed_tg_allocs:type_name -> drover.structs.Evaluation.FailedTgAllocsEntry
+	73,  // 63: drover.structs.Evaluation.queued_allocations:type_name -> drover.structs.Evaluation.QueuedAllocationsEntry
+	74,  // 64: drover.structs.Evaluation.class_eligibility:type_name -> drover.structs.Evaluation.ClassEligibilityEntry
+	5,   // 65: drover.structs.Plan.job:type_name -> drover.structs.Job
+	21,  // 66: drover.structs.Plan.node_allocation:type_name -> drover.structs.Allocation
+	21,  // 67: drover.structs.Plan.node_update:type_name -> drover.structs.Allocation
+	21,  // 68: drover.structs.Plan.node_preemptions:type_name -> drover.structs.Allocation
+	52,  // 69: drover.structs.Plan.deployment:type_name -> drover.structs.Deployment
+	53,  // 70: drover.structs.Plan.deployment_updates:type_name -> drover.structs.DeploymentStatusUpdate
+	21,  // 71: drover.structs.PlanResult.node_allocation:type_name -> drover.structs.Allocation
+	21,  // 72: drover.structs.PlanResult.node_update:type_name -> drover.structs.Allocation
+	21,  // 73: drover.structs.PlanResult.node_preemptions:type_name -> drover.structs.Allocation
+	52,  // 74: drover.structs.PlanResult.deployment:type_name -> drover.structs.Deployment
+	53,  // 75: drover.structs.PlanResult.deployment_updates:type_name -> drover.structs.DeploymentStatusUpdate
+	75,  // 76: drover.structs.Artifact.options:type_name -> drover.structs.Artifact.OptionsEntry
+	29,  // 77: drover.structs.NetworkResource.ports:type_name -> drover.structs.Port
+	33,  // 78: drover.structs.Spread.targets:type_name -> drover.structs.SpreadTarget
+	78,  // 79: drover.structs.ReschedulePolicy.interval:type_name -> google.protobuf.Duration
+	78,  // 80: drover.structs.ReschedulePolicy.delay:type_name -> google.protobuf.Duration
+	78,  // 81: drover.structs.ReschedulePolicy.max_delay:type_name -> google.protobuf.Duration
+	36,  // 82: drover.structs.RescheduleTracker.events:type_name -> drover.structs.RescheduleEvent
+	38,  // 83: drover.structs.SchedulerConfiguration.preemption_config:type_name -> drover.structs.PreemptionConfig
+	76,  // 84: drover.structs.JobSummary.groups:type_name -> drover.structs.JobSummary.GroupsEntry
+	14,  // 85: drover.structs.JobSummary.children:type_name -> drover.structs.JobChildrenSummary
+	78,  // 86: drover.structs.ACLToken.expiration_ttl:type_name -> google.protobuf.Duration
+	78,  // 87: drover.structs.UpdateStrategy.min_healthy_time:type_name -> google.protobuf.Duration
+	78,  // 88: drover.structs.UpdateStrategy.healthy_deadline:type_name -> google.protobuf.Duration
+	78,  // 89: drover.structs.UpdateStrategy.progress_deadline:type_name -> google.protobuf.Duration
+	78,  // 90: drover.structs.UpdateStrategy.stagger:type_name -> google.protobuf.Duration
+	78,  // 91: drover.structs.MigrateStrategy.min_healthy_time:type_name -> google.protobuf.Duration
+	78,  // 92: drover.structs.MigrateStrategy.healthy_deadline:type_name -> google.protobuf.Duration
+	47,  // 93: drover.structs.Service.checks:type_name -> drover.structs.ServiceCheck
+	78,  // 94: drover.structs.ServiceCheck.interval:type_name -> google.protobuf.Duration
+	78,  // 95: drover.structs.ServiceCheck.timeout:type_name -> google.protobuf.Duration
+	48,  // 96: drover.structs.ServiceCheck.check_restart:type_name -> drover.structs.CheckRestart
+	78,  // 97: drover.structs.CheckRestart.grace:type_name -> google.protobuf.Duration
+	78,  // 98: drover.structs.DeploymentState.progress_deadline:type_name -> google.protobuf.Duration
+	77,  // 99: drover.structs.Deployment.task_groups:type_name -> drover.structs.Deployment.TaskGroupsEntry
+	11,  // 100: drover.structs.JobScalingEvents.GroupsEntry.value:type_name -> drover.structs.ScalingEventList
+	15,  // 101: drover.structs.Node.DriversEntry.value:type_name -> drover.structs.DriverInfo
+	0,   // 102: drover.structs.Allocation.TaskResourcesEntry.value:type_name -> drover.structs.Resources
+	20,  // 103: drover.structs.Allocation.TaskStatesEntry.value:type_name -> drover.structs.TaskState
+	22,  // 104: drover.structs.Evaluation.FailedTgAllocsEntry.value:type_name -> drover.structs.AllocMetric
+	40,  // 105: drover.structs.JobSummary.GroupsEntry.value:type_name -> drover.structs.TaskGroupSummary
+	51,  // 106: drover.structs.Deployment.TaskGroupsEntry.value:type_name -> drover.structs.DeploymentState
+	107, // [107:107] is the sub-list for method output_type
+	107, // [107:107] is the sub-list for method input_type
+	107, // [107:107] is the sub-list for extension type_name
+	107, // [107:107] is the sub-list for extension extendee
+	0,   // [0:107] is the sub-list for field type_name
 }
 
 func init() { file_structs_structs_proto_init() }
@@ -5303,16 +6087,16 @@ func file_structs_structs_proto_init() {
 	if File_structs_structs_proto != nil {
 		return
 	}
-	file_structs_structs_proto_msgTypes[35].OneofWrappers = []any{}
-	file_structs_structs_proto_msgTypes[36].OneofWrappers = []any{}
-	file_structs_structs_proto_msgTypes[40].OneofWrappers = []any{}
+	file_structs_structs_proto_msgTypes[44].OneofWrappers = []any{}
+	file_structs_structs_proto_msgTypes[45].OneofWrappers = []any{}
+	file_structs_structs_proto_msgTypes[49].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_structs_structs_proto_rawDesc), len(file_structs_structs_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   67,
+			NumMessages:   78,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -103,7 +103,8 @@ type Scale struct {
 	Message string
 	// Error marks the event as an autoscaler's error report (no Count).
 	Error bool
-	Meta  map[string]string
+	// Meta is free-form detail kept with the event.
+	Meta map[string]any
 }
 
 // ScaleJob sets a group's count. The scale is a new version of the job

@@ -61,8 +61,7 @@ func jobFromJSON(in *jobJSON) (*structs.Job, []string, error) {
 	id := deref(in.ID)
 	path := fmt.Sprintf("job %q: ", id)
 	c.refuse(path, map[string]bool{
-		"Multiregion": isSet(in.Multiregion), "Periodic": isSet(in.Periodic), "ParameterizedJob": isSet(in.ParameterizedJob),
-		"Payload": isSet(in.Payload), "DispatchIdempotencyToken": deref(in.DispatchIdempotencyToken) != "",
+		"Multiregion": isSet(in.Multiregion),
 	})
 	c.warn(path, map[string]bool{"AllAtOnce": deref(in.AllAtOnce)})
 	if in.Update != nil && c.jobType == structs.JobTypeSystem {
@@ -81,8 +80,11 @@ func jobFromJSON(in *jobJSON) (*structs.Job, []string, error) {
 		Type: deref(in.Type), Priority: int32(clampInt(deref(in.Priority))), Datacenters: in.Datacenters,
 		Constraints: constraintsFromJSON(in.Constraints), Meta: in.Meta, Stop: deref(in.Stop),
 		Affinities: affinitiesFromJSON(in.Affinities), Spreads: c.spreads(path, in.Spreads),
-		Update: updateFromJSON(in.Update),
+		Update:   updateFromJSON(in.Update),
+		Periodic: c.periodicFromJSON(path, in.Periodic), Parameterized: c.parameterizedFromJSON(path, in.ParameterizedJob),
 	}
+	// Payload, Dispatched, ParentID and DispatchIdempotencyToken belong to
+	// dispatched children, which the server makes: ignored on input.
 	for i, g := range in.TaskGroups {
 		if g == nil {
 			c.problem(path, "group %d is null", i)
@@ -100,8 +102,8 @@ func (c *jobConversion) group(jobPath string, in *taskGroupJSON) *structs.TaskGr
 	name := deref(in.Name)
 	path := fmt.Sprintf("%sgroup %q: ", jobPath, name)
 	c.refuse(path, map[string]bool{
-		"Volumes": isSet(in.Volumes), "Scaling": isSet(in.Scaling),
-		"Consul": isSet(in.Consul), "ShutdownDelay": deref(in.ShutdownDelay) > 0,
+		"Volumes": isSet(in.Volumes),
+		"Consul":  isSet(in.Consul), "ShutdownDelay": deref(in.ShutdownDelay) > 0,
 		"MaxRunDuration": deref(in.MaxRunDuration) > 0,
 	})
 	if d := in.EphemeralDisk; d != nil {
@@ -119,6 +121,7 @@ func (c *jobConversion) group(jobPath string, in *taskGroupJSON) *structs.TaskGr
 		ReschedulePolicy: c.reschedulePolicy(path, in.ReschedulePolicy),
 		Update:           updateFromJSON(in.Update), Migrate: migrateFromJSON(c.migrate, in.Migrate),
 		Services: c.services(path, in.Services),
+		Scaling:  c.scalingFromJSON(path, in.Scaling, count),
 	}
 	c.disconnect(path, in, g)
 	var taskPolicy *structs.RestartPolicy
@@ -149,7 +152,7 @@ func (c *jobConversion) task(groupPath string, in *taskJSON) (*structs.Task, *st
 	c.refuse(path, map[string]bool{
 		"Lifecycle": isSet(in.Lifecycle),
 		"Vault":     isSet(in.Vault), "Consul": isSet(in.Consul), "Templates": isSet(in.Templates),
-		"DispatchPayload": isSet(in.DispatchPayload), "VolumeMounts": isSet(in.VolumeMounts),
+		"VolumeMounts":    isSet(in.VolumeMounts),
 		"CSIPluginConfig": isSet(in.CSIPluginConfig), "Leader": in.Leader, "ShutdownDelay": in.ShutdownDelay > 0,
 		"Kind": in.Kind != "", "ScalingPolicies": isSet(in.ScalingPolicies), "Secrets": isSet(in.Secrets),
 		"Identity": isSet(in.Identity), "Identities": isSet(in.Identities), "Actions": isSet(in.Actions),
@@ -159,7 +162,8 @@ func (c *jobConversion) task(groupPath string, in *taskJSON) (*structs.Task, *st
 		Name: in.Name, Driver: in.Driver, Env: in.Env, Constraints: constraintsFromJSON(in.Constraints),
 		Meta: in.Meta, KillSignal: in.KillSignal, Affinities: affinitiesFromJSON(in.Affinities),
 		Artifacts: c.artifacts(path, in.Artifacts), Logs: c.logConfig(path, in.LogConfig), User: in.User,
-		Services: c.services(path, in.Services),
+		Services:        c.services(path, in.Services),
+		DispatchPayload: c.dispatchPayloadFromJSON(path, in.DispatchPayload),
 	}
 	if in.Config != nil {
 		cfg, err := structpb.NewStruct(in.Config)

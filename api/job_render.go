@@ -21,8 +21,11 @@ func jobToJSON(j *structs.Job) *jobJSON {
 		Version: ptr(j.Version), SubmitTime: ptr(j.SubmitTime), CreateIndex: ptr(j.CreateIndex),
 		ModifyIndex: ptr(j.ModifyIndex), JobModifyIndex: ptr(j.JobModifyIndex),
 	}
+	jobBatchToJSON(j, out)
 	for _, g := range j.TaskGroups {
-		out.TaskGroups = append(out.TaskGroups, groupToJSON(j.Type, g))
+		tg := groupToJSON(j.Type, g)
+		tg.Scaling = scalingToJSON(j, g)
+		out.TaskGroups = append(out.TaskGroups, tg)
 	}
 	return out
 }
@@ -43,6 +46,7 @@ func groupToJSON(jobType string, g *structs.TaskGroup) *taskGroupJSON {
 			KillSignal: t.KillSignal, Resources: resourcesToJSON(t.Resources), LogConfig: logConfigToJSON(t.Logs),
 			Artifacts: artifactsToJSON(t.Artifacts), User: t.User, Services: servicesToJSON(t.Services),
 		}
+		tj.DispatchPayload = dispatchPayloadToJSON(t)
 		if t.Config != nil {
 			tj.Config = t.Config.AsMap()
 		}

@@ -26,6 +26,11 @@ type DispatchRequest struct {
 	// IdempotencyToken, when set, makes a repeated dispatch with the same
 	// token return the child the first one created.
 	IdempotencyToken string
+	// IDPrefix, when set, goes into the child's id:
+	// <parent>/dispatch-<prefix>-<unix>-<8 hex>.
+	IDPrefix string
+	// Priority, when set, replaces the parent's priority for the child.
+	Priority int32
 }
 
 // DispatchJob creates a child of a parameterized job that runs once, with
@@ -46,6 +51,7 @@ func (s *Server) DispatchJob(ctx context.Context, req DispatchRequest) (*structs
 	}, func(ctx context.Context, c structs.DroverClient) (err error) {
 		resp, err = c.DispatchJob(ctx, &structs.JobDispatchRequest{
 			Namespace: req.Namespace, JobId: req.JobID, Payload: req.Payload, Meta: req.Meta, IdempotencyToken: req.IdempotencyToken,
+			IdPrefix: req.IDPrefix, Priority: req.Priority,
 		})
 		return err
 	})
@@ -67,13 +73,23 @@ func (s *Server) dispatchOnLeader(ctx context.Context, req DispatchRequest) (*st
 	if err := parent.ValidateDispatch(req.Payload, req.Meta); err != nil {
 		return nil, err
 	}
+	if err := s.checkDispatchOptions(req); err != nil {
+		return nil, err
+	}
 	if req.IdempotencyToken != "" {
 		if prior := findDispatched(snap, parent, req.IdempotencyToken); prior != nil {
 			return dispatchedResponse(snap, prior, snap.Index()), nil
 		}
 	}
 	now := s.cfg.Clock()
-	child := childJob(parent, parent.Id+structs.DispatchLaunchSuffix+strconv.FormatInt(now.Unix(), 10)+"-"+uuid.NewString()[:8])
+	suffix := strconv.FormatInt(now.Unix(), 10) + "-" + uuid.NewString()[:8]
+	if req.IDPrefix != "" {
+		suffix = req.IDPrefix + "-" + suffix
+	}
+	child := childJob(parent, parent.Id+structs.DispatchLaunchSuffix+suffix)
+	if req.Priority != 0 {
+		child.Priority = req.Priority
+	}
 	child.Dispatched = true
 	child.Payload = req.Payload
 	child.DispatchIdempotencyToken = req.IdempotencyToken
@@ -100,6 +116,22 @@ func (s *Server) dispatchOnLeader(ctx context.Context, req DispatchRequest) (*st
 		}
 	}
 	return &structs.JobDispatchResponse{DispatchedJobId: child.Id, EvalId: eval.Id, JobCreateIndex: idx, Meta: &structs.WriteMeta{Index: idx}}, nil
+}
+
+// checkDispatchOptions checks a dispatch's id prefix and priority.
+func (s *Server) checkDispatchOptions(req DispatchRequest) error {
+	var problems []string
+	if req.IDPrefix != "" && (len(req.IDPrefix) > 64 || !structs.ValidID(req.IDPrefix)) {
+		problems = append(problems, fmt.Sprintf("dispatch of job %s: id prefix %s may hold only up to 64 letters, digits, '_', '-' and '.'",
+			structs.Quote(req.JobID), structs.Quote(req.IDPrefix)))
+	}
+	if p := req.Priority; p != 0 && (p < 1 || int(p) > s.cfg.JobMaxPriority) {
+		problems = append(problems, fmt.Sprintf("dispatch of job %s: priority %d is outside 1..%d", structs.Quote(req.JobID), p, s.cfg.JobMaxPriority))
+	}
+	if len(problems) > 0 {
+		return &structs.ValidationError{Problems: problems}
+	}
+	return nil
 }
 
 // findDispatched finds the parent's child dispatched with token.

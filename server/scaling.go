@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	"google.golang.org/protobuf/types/known/structpb"
+
 	"github.com/droverhq/drover/server/acl"
 	"github.com/droverhq/drover/structs"
 )
@@ -17,7 +19,8 @@ type ScaleRequest struct {
 	Message string
 	// Error marks the event as an autoscaler's error report.
 	Error bool
-	Meta  map[string]string
+	// Meta is free-form detail kept with the event.
+	Meta map[string]any
 	// EnforceIndex scales only if the job's JobModifyIndex is JobModifyIndex.
 	EnforceIndex   bool
 	JobModifyIndex uint64
@@ -36,6 +39,13 @@ func (s *Server) ScaleJob(ctx context.Context, req ScaleRequest) (*structs.JobRe
 	if req.Count != nil && req.Error {
 		return nil, fmt.Errorf("%w: a scale that reports an error cannot set a count", ErrBadRequest)
 	}
+	var meta *structpb.Struct
+	if len(req.Meta) > 0 {
+		var err error
+		if meta, err = structpb.NewStruct(req.Meta); err != nil {
+			return nil, fmt.Errorf("%w: scale meta: %v", ErrBadRequest, err)
+		}
+	}
 	var resp *structs.JobRegisterResponse
 	err := s.leaderCall(ctx, func(ctx context.Context) error {
 		job := s.job(req.Namespace, req.JobID)
@@ -45,7 +55,7 @@ func (s *Server) ScaleJob(ctx context.Context, req ScaleRequest) (*structs.JobRe
 		if job.Stop && req.Count != nil {
 			return fmt.Errorf("%w: job %s is stopped: register it again to scale it", ErrBadRequest, structs.Quote(req.JobID))
 		}
-		ev := &structs.ScalingEvent{Message: req.Message, Error: req.Error, Meta: req.Meta}
+		ev := &structs.ScalingEvent{Message: req.Message, Error: req.Error, Meta: meta}
 		var eval *structs.Evaluation
 		if req.Count != nil {
 			if err := job.ValidateScale(req.Group, *req.Count); err != nil {
@@ -71,7 +81,7 @@ func (s *Server) ScaleJob(ctx context.Context, req ScaleRequest) (*structs.JobRe
 	}, func(ctx context.Context, c structs.DroverClient) (err error) {
 		resp, err = c.ScaleJob(ctx, &structs.JobScaleRequest{
 			Namespace: req.Namespace, JobId: req.JobID, Group: req.Group, Count: req.Count, Message: req.Message,
-			Error: req.Error, Meta: req.Meta, EnforceIndex: req.EnforceIndex, JobModifyIndex: req.JobModifyIndex,
+			Error: req.Error, Meta: meta, EnforceIndex: req.EnforceIndex, JobModifyIndex: req.JobModifyIndex,
 		})
 		return err
 	})

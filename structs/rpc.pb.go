@@ -13,6 +13,7 @@ import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	durationpb "google.golang.org/protobuf/types/known/durationpb"
+	structpb "google.golang.org/protobuf/types/known/structpb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -7605,6 +7606,8 @@ type JobDispatchRequest struct {
 	Payload          []byte                 `protobuf:"bytes,3,opt,name=payload,proto3" json:"payload,omitempty"`
 	Meta             map[string]string      `protobuf:"bytes,4,rep,name=meta,proto3" json:"meta,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	IdempotencyToken string                 `protobuf:"bytes,5,opt,name=idempotency_token,json=idempotencyToken,proto3" json:"idempotency_token,omitempty"`
+	IdPrefix         string                 `protobuf:"bytes,6,opt,name=id_prefix,json=idPrefix,proto3" json:"id_prefix,omitempty"`
+	Priority         int32                  `protobuf:"varint,7,opt,name=priority,proto3" json:"priority,omitempty"`
 	unknownFields    protoimpl.UnknownFields
 	sizeCache        protoimpl.SizeCache
 }
@@ -7672,6 +7675,20 @@ func (x *JobDispatchRequest) GetIdempotencyToken() string {
 		return x.IdempotencyToken
 	}
 	return ""
+}
+
+func (x *JobDispatchRequest) GetIdPrefix() string {
+	if x != nil {
+		return x.IdPrefix
+	}
+	return ""
+}
+
+func (x *JobDispatchRequest) GetPriority() int32 {
+	if x != nil {
+		return x.Priority
+	}
+	return 0
 }
 
 type JobDispatchResponse struct {
@@ -7860,12 +7877,12 @@ type JobScaleRequest struct {
 	JobId     string                 `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
 	Group     string                 `protobuf:"bytes,3,opt,name=group,proto3" json:"group,omitempty"`
 	// count is the new count; unset records the event only.
-	Count          *int64            `protobuf:"varint,4,opt,name=count,proto3,oneof" json:"count,omitempty"`
-	Message        string            `protobuf:"bytes,5,opt,name=message,proto3" json:"message,omitempty"`
-	Error          bool              `protobuf:"varint,6,opt,name=error,proto3" json:"error,omitempty"`
-	Meta           map[string]string `protobuf:"bytes,7,rep,name=meta,proto3" json:"meta,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	EnforceIndex   bool              `protobuf:"varint,8,opt,name=enforce_index,json=enforceIndex,proto3" json:"enforce_index,omitempty"`
-	JobModifyIndex uint64            `protobuf:"varint,9,opt,name=job_modify_index,json=jobModifyIndex,proto3" json:"job_modify_index,omitempty"`
+	Count          *int64           `protobuf:"varint,4,opt,name=count,proto3,oneof" json:"count,omitempty"`
+	Message        string           `protobuf:"bytes,5,opt,name=message,proto3" json:"message,omitempty"`
+	Error          bool             `protobuf:"varint,6,opt,name=error,proto3" json:"error,omitempty"`
+	Meta           *structpb.Struct `protobuf:"bytes,7,opt,name=meta,proto3" json:"meta,omitempty"`
+	EnforceIndex   bool             `protobuf:"varint,8,opt,name=enforce_index,json=enforceIndex,proto3" json:"enforce_index,omitempty"`
+	JobModifyIndex uint64           `protobuf:"varint,9,opt,name=job_modify_index,json=jobModifyIndex,proto3" json:"job_modify_index,omitempty"`
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
@@ -7942,7 +7959,7 @@ func (x *JobScaleRequest) GetError() bool {
 	return false
 }
 
-func (x *JobScaleRequest) GetMeta() map[string]string {
+func (x *JobScaleRequest) GetMeta() *structpb.Struct {
 	if x != nil {
 		return x.Meta
 	}
@@ -7967,7 +7984,7 @@ var File_structs_rpc_proto protoreflect.FileDescriptor
 
 const file_structs_rpc_proto_rawDesc = "" +
 	"\n" +
-	"\x11structs/rpc.proto\x12\x0edrover.structs\x1a\x1egoogle/protobuf/duration.proto\x1a\x15structs/structs.proto\x1a\x14structs/client.proto\"\xb8\x01\n" +
+	"\x11structs/rpc.proto\x12\x0edrover.structs\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x15structs/structs.proto\x1a\x14structs/client.proto\"\xb8\x01\n" +
 	"\fQueryOptions\x12\x16\n" +
 	"\x06region\x18\x01 \x01(\tR\x06region\x12\x1c\n" +
 	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12&\n" +
@@ -8491,13 +8508,15 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\x04eval\x18\x05 \x01(\v2\x1a.drover.structs.EvaluationR\x04eval\x12)\n" +
 	"\x10tracked_versions\x18\x06 \x01(\rR\x0ftrackedVersions\x12#\n" +
 	"\renforce_index\x18\a \x01(\bR\fenforceIndex\x12(\n" +
-	"\x10job_modify_index\x18\b \x01(\x04R\x0ejobModifyIndex\"\x8b\x02\n" +
+	"\x10job_modify_index\x18\b \x01(\x04R\x0ejobModifyIndex\"\xc4\x02\n" +
 	"\x12JobDispatchRequest\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x15\n" +
 	"\x06job_id\x18\x02 \x01(\tR\x05jobId\x12\x18\n" +
 	"\apayload\x18\x03 \x01(\fR\apayload\x12@\n" +
 	"\x04meta\x18\x04 \x03(\v2,.drover.structs.JobDispatchRequest.MetaEntryR\x04meta\x12+\n" +
-	"\x11idempotency_token\x18\x05 \x01(\tR\x10idempotencyToken\x1a7\n" +
+	"\x11idempotency_token\x18\x05 \x01(\tR\x10idempotencyToken\x12\x1b\n" +
+	"\tid_prefix\x18\x06 \x01(\tR\bidPrefix\x12\x1a\n" +
+	"\bpriority\x18\a \x01(\x05R\bpriority\x1a7\n" +
 	"\tMetaEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xb3\x01\n" +
@@ -8512,20 +8531,17 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\x15PeriodicForceResponse\x12\x17\n" +
 	"\aeval_id\x18\x01 \x01(\tR\x06evalId\x12\x19\n" +
 	"\bchild_id\x18\x02 \x01(\tR\achildId\x12-\n" +
-	"\x04meta\x18\x03 \x01(\v2\x19.drover.structs.WriteMetaR\x04meta\"\xf8\x02\n" +
+	"\x04meta\x18\x03 \x01(\v2\x19.drover.structs.WriteMetaR\x04meta\"\xad\x02\n" +
 	"\x0fJobScaleRequest\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x15\n" +
 	"\x06job_id\x18\x02 \x01(\tR\x05jobId\x12\x14\n" +
 	"\x05group\x18\x03 \x01(\tR\x05group\x12\x19\n" +
 	"\x05count\x18\x04 \x01(\x03H\x00R\x05count\x88\x01\x01\x12\x18\n" +
 	"\amessage\x18\x05 \x01(\tR\amessage\x12\x14\n" +
-	"\x05error\x18\x06 \x01(\bR\x05error\x12=\n" +
-	"\x04meta\x18\a \x03(\v2).drover.structs.JobScaleRequest.MetaEntryR\x04meta\x12#\n" +
+	"\x05error\x18\x06 \x01(\bR\x05error\x12+\n" +
+	"\x04meta\x18\a \x01(\v2\x17.google.protobuf.StructR\x04meta\x12#\n" +
 	"\renforce_index\x18\b \x01(\bR\fenforceIndex\x12(\n" +
-	"\x10job_modify_index\x18\t \x01(\x04R\x0ejobModifyIndex\x1a7\n" +
-	"\tMetaEntry\x12\x10\n" +
-	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\b\n" +
+	"\x10job_modify_index\x18\t \x01(\x04R\x0ejobModifyIndexB\b\n" +
 	"\x06_count2\xa6,\n" +
 	"\x06Drover\x12V\n" +
 	"\vRegisterJob\x12\".drover.structs.JobRegisterRequest\x1a#.drover.structs.JobRegisterResponse\x12\\\n" +
@@ -8607,7 +8623,7 @@ func file_structs_rpc_proto_rawDescGZIP() []byte {
 	return file_structs_rpc_proto_rawDescData
 }
 
-var file_structs_rpc_proto_msgTypes = make([]protoimpl.MessageInfo, 129)
+var file_structs_rpc_proto_msgTypes = make([]protoimpl.MessageInfo, 128)
 var file_structs_rpc_proto_goTypes = []any{
 	(*QueryOptions)(nil),                 // 0: drover.structs.QueryOptions
 	(*QueryMeta)(nil),                    // 1: drover.structs.QueryMeta
@@ -8737,23 +8753,23 @@ var file_structs_rpc_proto_goTypes = []any{
 	nil,                                  // 125: drover.structs.NodeMetaUpdate.SetEntry
 	nil,                                  // 126: drover.structs.NodeMetaRequest.SetEntry
 	nil,                                  // 127: drover.structs.JobDispatchRequest.MetaEntry
-	nil,                                  // 128: drover.structs.JobScaleRequest.MetaEntry
-	(*Job)(nil),                          // 129: drover.structs.Job
-	(*JobSummary)(nil),                   // 130: drover.structs.JobSummary
-	(*Allocation)(nil),                   // 131: drover.structs.Allocation
-	(*Node)(nil),                         // 132: drover.structs.Node
-	(*Evaluation)(nil),                   // 133: drover.structs.Evaluation
-	(*PlanResult)(nil),                   // 134: drover.structs.PlanResult
-	(*SchedulerConfiguration)(nil),       // 135: drover.structs.SchedulerConfiguration
-	(*ACLPolicy)(nil),                    // 136: drover.structs.ACLPolicy
-	(*ACLToken)(nil),                     // 137: drover.structs.ACLToken
-	(*Deployment)(nil),                   // 138: drover.structs.Deployment
-	(*PeriodicLaunch)(nil),               // 139: drover.structs.PeriodicLaunch
-	(*JobScalingEvents)(nil),             // 140: drover.structs.JobScalingEvents
-	(*DrainStrategy)(nil),                // 141: drover.structs.DrainStrategy
-	(*durationpb.Duration)(nil),          // 142: google.protobuf.Duration
-	(*DeploymentStatusUpdate)(nil),       // 143: drover.structs.DeploymentStatusUpdate
-	(*ScalingEvent)(nil),                 // 144: drover.structs.ScalingEvent
+	(*Job)(nil),                          // 128: drover.structs.Job
+	(*JobSummary)(nil),                   // 129: drover.structs.JobSummary
+	(*Allocation)(nil),                   // 130: drover.structs.Allocation
+	(*Node)(nil),                         // 131: drover.structs.Node
+	(*Evaluation)(nil),                   // 132: drover.structs.Evaluation
+	(*PlanResult)(nil),                   // 133: drover.structs.PlanResult
+	(*SchedulerConfiguration)(nil),       // 134: drover.structs.SchedulerConfiguration
+	(*ACLPolicy)(nil),                    // 135: drover.structs.ACLPolicy
+	(*ACLToken)(nil),                     // 136: drover.structs.ACLToken
+	(*Deployment)(nil),                   // 137: drover.structs.Deployment
+	(*PeriodicLaunch)(nil),               // 138: drover.structs.PeriodicLaunch
+	(*JobScalingEvents)(nil),             // 139: drover.structs.JobScalingEvents
+	(*DrainStrategy)(nil),                // 140: drover.structs.DrainStrategy
+	(*durationpb.Duration)(nil),          // 141: google.protobuf.Duration
+	(*DeploymentStatusUpdate)(nil),       // 142: drover.structs.DeploymentStatusUpdate
+	(*ScalingEvent)(nil),                 // 143: drover.structs.ScalingEvent
+	(*structpb.Struct)(nil),              // 144: google.protobuf.Struct
 	(*DesiredTransition)(nil),            // 145: drover.structs.DesiredTransition
 	(*ClientConnectFrame)(nil),           // 146: drover.structs.ClientConnectFrame
 	(*NodeConnRequest)(nil),              // 147: drover.structs.NodeConnRequest
@@ -8779,31 +8795,31 @@ var file_structs_rpc_proto_goTypes = []any{
 	(*AllocStopResponse)(nil),            // 167: drover.structs.AllocStopResponse
 }
 var file_structs_rpc_proto_depIdxs = []int32{
-	129, // 0: drover.structs.JobRegisterRequest.job:type_name -> drover.structs.Job
+	128, // 0: drover.structs.JobRegisterRequest.job:type_name -> drover.structs.Job
 	2,   // 1: drover.structs.JobRegisterResponse.meta:type_name -> drover.structs.WriteMeta
 	2,   // 2: drover.structs.JobDeregisterResponse.meta:type_name -> drover.structs.WriteMeta
 	0,   // 3: drover.structs.JobSpecificRequest.options:type_name -> drover.structs.QueryOptions
-	129, // 4: drover.structs.SingleJobResponse.job:type_name -> drover.structs.Job
+	128, // 4: drover.structs.SingleJobResponse.job:type_name -> drover.structs.Job
 	1,   // 5: drover.structs.SingleJobResponse.meta:type_name -> drover.structs.QueryMeta
 	0,   // 6: drover.structs.JobListRequest.options:type_name -> drover.structs.QueryOptions
-	129, // 7: drover.structs.JobListResponse.jobs:type_name -> drover.structs.Job
+	128, // 7: drover.structs.JobListResponse.jobs:type_name -> drover.structs.Job
 	1,   // 8: drover.structs.JobListResponse.meta:type_name -> drover.structs.QueryMeta
-	130, // 9: drover.structs.JobListResponse.summaries:type_name -> drover.structs.JobSummary
+	129, // 9: drover.structs.JobListResponse.summaries:type_name -> drover.structs.JobSummary
 	0,   // 10: drover.structs.AllocListRequest.options:type_name -> drover.structs.QueryOptions
-	131, // 11: drover.structs.AllocListResponse.allocations:type_name -> drover.structs.Allocation
+	130, // 11: drover.structs.AllocListResponse.allocations:type_name -> drover.structs.Allocation
 	1,   // 12: drover.structs.AllocListResponse.meta:type_name -> drover.structs.QueryMeta
 	0,   // 13: drover.structs.NodeListRequest.options:type_name -> drover.structs.QueryOptions
-	132, // 14: drover.structs.NodeListResponse.nodes:type_name -> drover.structs.Node
+	131, // 14: drover.structs.NodeListResponse.nodes:type_name -> drover.structs.Node
 	1,   // 15: drover.structs.NodeListResponse.meta:type_name -> drover.structs.QueryMeta
 	0,   // 16: drover.structs.EvalSpecificRequest.options:type_name -> drover.structs.QueryOptions
-	133, // 17: drover.structs.SingleEvalResponse.eval:type_name -> drover.structs.Evaluation
+	132, // 17: drover.structs.SingleEvalResponse.eval:type_name -> drover.structs.Evaluation
 	1,   // 18: drover.structs.SingleEvalResponse.meta:type_name -> drover.structs.QueryMeta
-	132, // 19: drover.structs.NodeRegisterRequest.node:type_name -> drover.structs.Node
+	131, // 19: drover.structs.NodeRegisterRequest.node:type_name -> drover.structs.Node
 	2,   // 20: drover.structs.NodeUpdateResponse.meta:type_name -> drover.structs.WriteMeta
 	0,   // 21: drover.structs.NodeAllocsRequest.options:type_name -> drover.structs.QueryOptions
-	131, // 22: drover.structs.NodeAllocsResponse.allocations:type_name -> drover.structs.Allocation
+	130, // 22: drover.structs.NodeAllocsResponse.allocations:type_name -> drover.structs.Allocation
 	1,   // 23: drover.structs.NodeAllocsResponse.meta:type_name -> drover.structs.QueryMeta
-	131, // 24: drover.structs.AllocUpdateRequest.allocations:type_name -> drover.structs.Allocation
+	130, // 24: drover.structs.AllocUpdateRequest.allocations:type_name -> drover.structs.Allocation
 	2,   // 25: drover.structs.GenericResponse.meta:type_name -> drover.structs.WriteMeta
 	25,  // 26: drover.structs.LogCommand.job_upsert:type_name -> drover.structs.JobUpsert
 	26,  // 27: drover.structs.LogCommand.job_delete:type_name -> drover.structs.JobDelete
@@ -8836,32 +8852,32 @@ var file_structs_rpc_proto_depIdxs = []int32{
 	116, // 54: drover.structs.LogCommand.job_dispatch:type_name -> drover.structs.JobDispatch
 	117, // 55: drover.structs.LogCommand.periodic_launch:type_name -> drover.structs.PeriodicLaunchCommand
 	118, // 56: drover.structs.LogCommand.job_scale:type_name -> drover.structs.JobScale
-	129, // 57: drover.structs.JobUpsert.job:type_name -> drover.structs.Job
-	133, // 58: drover.structs.JobUpsert.eval:type_name -> drover.structs.Evaluation
-	133, // 59: drover.structs.JobDelete.eval:type_name -> drover.structs.Evaluation
-	132, // 60: drover.structs.NodeUpsert.node:type_name -> drover.structs.Node
-	133, // 61: drover.structs.NodeUpsert.evals:type_name -> drover.structs.Evaluation
-	133, // 62: drover.structs.NodeStatusUpdate.evals:type_name -> drover.structs.Evaluation
-	133, // 63: drover.structs.EvalUpsert.evals:type_name -> drover.structs.Evaluation
-	134, // 64: drover.structs.PlanApply.result:type_name -> drover.structs.PlanResult
-	133, // 65: drover.structs.PlanApply.eval:type_name -> drover.structs.Evaluation
-	133, // 66: drover.structs.PlanApply.new_evals:type_name -> drover.structs.Evaluation
-	129, // 67: drover.structs.PlanApply.job:type_name -> drover.structs.Job
-	131, // 68: drover.structs.AllocClientUpdate.allocations:type_name -> drover.structs.Allocation
-	133, // 69: drover.structs.AllocClientUpdate.evals:type_name -> drover.structs.Evaluation
+	128, // 57: drover.structs.JobUpsert.job:type_name -> drover.structs.Job
+	132, // 58: drover.structs.JobUpsert.eval:type_name -> drover.structs.Evaluation
+	132, // 59: drover.structs.JobDelete.eval:type_name -> drover.structs.Evaluation
+	131, // 60: drover.structs.NodeUpsert.node:type_name -> drover.structs.Node
+	132, // 61: drover.structs.NodeUpsert.evals:type_name -> drover.structs.Evaluation
+	132, // 62: drover.structs.NodeStatusUpdate.evals:type_name -> drover.structs.Evaluation
+	132, // 63: drover.structs.EvalUpsert.evals:type_name -> drover.structs.Evaluation
+	133, // 64: drover.structs.PlanApply.result:type_name -> drover.structs.PlanResult
+	132, // 65: drover.structs.PlanApply.eval:type_name -> drover.structs.Evaluation
+	132, // 66: drover.structs.PlanApply.new_evals:type_name -> drover.structs.Evaluation
+	128, // 67: drover.structs.PlanApply.job:type_name -> drover.structs.Job
+	130, // 68: drover.structs.AllocClientUpdate.allocations:type_name -> drover.structs.Allocation
+	132, // 69: drover.structs.AllocClientUpdate.evals:type_name -> drover.structs.Evaluation
 	32,  // 70: drover.structs.GCReap.jobs:type_name -> drover.structs.JobRef
-	129, // 71: drover.structs.StateSnapshot.jobs:type_name -> drover.structs.Job
-	132, // 72: drover.structs.StateSnapshot.nodes:type_name -> drover.structs.Node
-	131, // 73: drover.structs.StateSnapshot.allocations:type_name -> drover.structs.Allocation
-	133, // 74: drover.structs.StateSnapshot.evals:type_name -> drover.structs.Evaluation
-	129, // 75: drover.structs.StateSnapshot.job_versions:type_name -> drover.structs.Job
-	135, // 76: drover.structs.StateSnapshot.scheduler_config:type_name -> drover.structs.SchedulerConfiguration
-	136, // 77: drover.structs.StateSnapshot.acl_policies:type_name -> drover.structs.ACLPolicy
-	137, // 78: drover.structs.StateSnapshot.acl_tokens:type_name -> drover.structs.ACLToken
+	128, // 71: drover.structs.StateSnapshot.jobs:type_name -> drover.structs.Job
+	131, // 72: drover.structs.StateSnapshot.nodes:type_name -> drover.structs.Node
+	130, // 73: drover.structs.StateSnapshot.allocations:type_name -> drover.structs.Allocation
+	132, // 74: drover.structs.StateSnapshot.evals:type_name -> drover.structs.Evaluation
+	128, // 75: drover.structs.StateSnapshot.job_versions:type_name -> drover.structs.Job
+	134, // 76: drover.structs.StateSnapshot.scheduler_config:type_name -> drover.structs.SchedulerConfiguration
+	135, // 77: drover.structs.StateSnapshot.acl_policies:type_name -> drover.structs.ACLPolicy
+	136, // 78: drover.structs.StateSnapshot.acl_tokens:type_name -> drover.structs.ACLToken
 	35,  // 79: drover.structs.StateSnapshot.cluster_meta:type_name -> drover.structs.ClusterMeta
-	138, // 80: drover.structs.StateSnapshot.deployments:type_name -> drover.structs.Deployment
-	139, // 81: drover.structs.StateSnapshot.periodic_launches:type_name -> drover.structs.PeriodicLaunch
-	140, // 82: drover.structs.StateSnapshot.scaling_events:type_name -> drover.structs.JobScalingEvents
+	137, // 80: drover.structs.StateSnapshot.deployments:type_name -> drover.structs.Deployment
+	138, // 81: drover.structs.StateSnapshot.periodic_launches:type_name -> drover.structs.PeriodicLaunch
+	139, // 82: drover.structs.StateSnapshot.scaling_events:type_name -> drover.structs.JobScalingEvents
 	90,  // 83: drover.structs.ClusterMeta.autopilot:type_name -> drover.structs.AutopilotConfiguration
 	39,  // 84: drover.structs.ServerInfoRequest.self:type_name -> drover.structs.RaftPeer
 	39,  // 85: drover.structs.ServerInfoResponse.self:type_name -> drover.structs.RaftPeer
@@ -8872,75 +8888,75 @@ var file_structs_rpc_proto_depIdxs = []int32{
 	45,  // 90: drover.structs.RaftConfigurationResponse.servers:type_name -> drover.structs.RaftServer
 	39,  // 91: drover.structs.SnapshotHeader.peers:type_name -> drover.structs.RaftPeer
 	50,  // 92: drover.structs.StateRestore.records:type_name -> drover.structs.SnapshotRecord
-	141, // 93: drover.structs.NodeDrainRequest.drain_strategy:type_name -> drover.structs.DrainStrategy
+	140, // 93: drover.structs.NodeDrainRequest.drain_strategy:type_name -> drover.structs.DrainStrategy
 	2,   // 94: drover.structs.NodeDrainResponse.meta:type_name -> drover.structs.WriteMeta
 	124, // 95: drover.structs.AllocTransitionUpdate.transitions:type_name -> drover.structs.AllocTransitionUpdate.TransitionsEntry
-	133, // 96: drover.structs.AllocTransitionUpdate.evals:type_name -> drover.structs.Evaluation
-	141, // 97: drover.structs.NodeDrainUpdate.drain_strategy:type_name -> drover.structs.DrainStrategy
-	133, // 98: drover.structs.NodeDrainUpdate.evals:type_name -> drover.structs.Evaluation
-	133, // 99: drover.structs.NodeEligibilityUpdate.evals:type_name -> drover.structs.Evaluation
+	132, // 96: drover.structs.AllocTransitionUpdate.evals:type_name -> drover.structs.Evaluation
+	140, // 97: drover.structs.NodeDrainUpdate.drain_strategy:type_name -> drover.structs.DrainStrategy
+	132, // 98: drover.structs.NodeDrainUpdate.evals:type_name -> drover.structs.Evaluation
+	132, // 99: drover.structs.NodeEligibilityUpdate.evals:type_name -> drover.structs.Evaluation
 	2,   // 100: drover.structs.NodeEligibilityResponse.meta:type_name -> drover.structs.WriteMeta
-	135, // 101: drover.structs.SchedulerConfigSet.config:type_name -> drover.structs.SchedulerConfiguration
+	134, // 101: drover.structs.SchedulerConfigSet.config:type_name -> drover.structs.SchedulerConfiguration
 	0,   // 102: drover.structs.SchedulerConfigRequest.options:type_name -> drover.structs.QueryOptions
-	135, // 103: drover.structs.SchedulerConfigResponse.config:type_name -> drover.structs.SchedulerConfiguration
+	134, // 103: drover.structs.SchedulerConfigResponse.config:type_name -> drover.structs.SchedulerConfiguration
 	1,   // 104: drover.structs.SchedulerConfigResponse.meta:type_name -> drover.structs.QueryMeta
-	135, // 105: drover.structs.SchedulerSetConfigRequest.config:type_name -> drover.structs.SchedulerConfiguration
+	134, // 105: drover.structs.SchedulerSetConfigRequest.config:type_name -> drover.structs.SchedulerConfiguration
 	2,   // 106: drover.structs.SchedulerSetConfigResponse.meta:type_name -> drover.structs.WriteMeta
-	129, // 107: drover.structs.JobVersionsResponse.versions:type_name -> drover.structs.Job
+	128, // 107: drover.structs.JobVersionsResponse.versions:type_name -> drover.structs.Job
 	1,   // 108: drover.structs.JobVersionsResponse.meta:type_name -> drover.structs.QueryMeta
-	133, // 109: drover.structs.NodeDisconnectExpiry.evals:type_name -> drover.structs.Evaluation
-	136, // 110: drover.structs.ACLPolicyUpsert.policies:type_name -> drover.structs.ACLPolicy
-	137, // 111: drover.structs.ACLTokenUpsert.tokens:type_name -> drover.structs.ACLToken
-	137, // 112: drover.structs.ACLBootstrap.token:type_name -> drover.structs.ACLToken
-	137, // 113: drover.structs.ACLTokenResponse.token:type_name -> drover.structs.ACLToken
+	132, // 109: drover.structs.NodeDisconnectExpiry.evals:type_name -> drover.structs.Evaluation
+	135, // 110: drover.structs.ACLPolicyUpsert.policies:type_name -> drover.structs.ACLPolicy
+	136, // 111: drover.structs.ACLTokenUpsert.tokens:type_name -> drover.structs.ACLToken
+	136, // 112: drover.structs.ACLBootstrap.token:type_name -> drover.structs.ACLToken
+	136, // 113: drover.structs.ACLTokenResponse.token:type_name -> drover.structs.ACLToken
 	1,   // 114: drover.structs.ACLTokenResponse.meta:type_name -> drover.structs.QueryMeta
-	136, // 115: drover.structs.ACLPolicyUpsertRequest.policies:type_name -> drover.structs.ACLPolicy
+	135, // 115: drover.structs.ACLPolicyUpsertRequest.policies:type_name -> drover.structs.ACLPolicy
 	0,   // 116: drover.structs.ACLPolicyRequest.options:type_name -> drover.structs.QueryOptions
-	136, // 117: drover.structs.ACLPolicyResponse.policy:type_name -> drover.structs.ACLPolicy
+	135, // 117: drover.structs.ACLPolicyResponse.policy:type_name -> drover.structs.ACLPolicy
 	1,   // 118: drover.structs.ACLPolicyResponse.meta:type_name -> drover.structs.QueryMeta
 	0,   // 119: drover.structs.ACLListRequest.options:type_name -> drover.structs.QueryOptions
-	136, // 120: drover.structs.ACLPolicyListResponse.policies:type_name -> drover.structs.ACLPolicy
+	135, // 120: drover.structs.ACLPolicyListResponse.policies:type_name -> drover.structs.ACLPolicy
 	1,   // 121: drover.structs.ACLPolicyListResponse.meta:type_name -> drover.structs.QueryMeta
-	137, // 122: drover.structs.ACLTokenUpsertRequest.tokens:type_name -> drover.structs.ACLToken
-	137, // 123: drover.structs.ACLTokenListResponse.tokens:type_name -> drover.structs.ACLToken
+	136, // 122: drover.structs.ACLTokenUpsertRequest.tokens:type_name -> drover.structs.ACLToken
+	136, // 123: drover.structs.ACLTokenListResponse.tokens:type_name -> drover.structs.ACLToken
 	1,   // 124: drover.structs.ACLTokenListResponse.meta:type_name -> drover.structs.QueryMeta
 	0,   // 125: drover.structs.ACLTokenRequest.options:type_name -> drover.structs.QueryOptions
 	125, // 126: drover.structs.NodeMetaUpdate.set:type_name -> drover.structs.NodeMetaUpdate.SetEntry
-	133, // 127: drover.structs.NodeMetaUpdate.evals:type_name -> drover.structs.Evaluation
-	133, // 128: drover.structs.NodePurge.evals:type_name -> drover.structs.Evaluation
-	142, // 129: drover.structs.AutopilotConfiguration.last_contact_threshold:type_name -> google.protobuf.Duration
-	142, // 130: drover.structs.AutopilotConfiguration.server_stabilization_time:type_name -> google.protobuf.Duration
-	142, // 131: drover.structs.AutopilotConfiguration.dead_server_threshold:type_name -> google.protobuf.Duration
+	132, // 127: drover.structs.NodeMetaUpdate.evals:type_name -> drover.structs.Evaluation
+	132, // 128: drover.structs.NodePurge.evals:type_name -> drover.structs.Evaluation
+	141, // 129: drover.structs.AutopilotConfiguration.last_contact_threshold:type_name -> google.protobuf.Duration
+	141, // 130: drover.structs.AutopilotConfiguration.server_stabilization_time:type_name -> google.protobuf.Duration
+	141, // 131: drover.structs.AutopilotConfiguration.dead_server_threshold:type_name -> google.protobuf.Duration
 	90,  // 132: drover.structs.AutopilotConfigSet.config:type_name -> drover.structs.AutopilotConfiguration
 	2,   // 133: drover.structs.JobEvaluateResponse.meta:type_name -> drover.structs.WriteMeta
 	126, // 134: drover.structs.NodeMetaRequest.set:type_name -> drover.structs.NodeMetaRequest.SetEntry
 	90,  // 135: drover.structs.AutopilotSetConfigRequest.config:type_name -> drover.structs.AutopilotConfiguration
 	2,   // 136: drover.structs.AutopilotSetConfigResponse.meta:type_name -> drover.structs.WriteMeta
-	143, // 137: drover.structs.DeploymentStatusCommand.update:type_name -> drover.structs.DeploymentStatusUpdate
-	129, // 138: drover.structs.DeploymentStatusCommand.job:type_name -> drover.structs.Job
-	133, // 139: drover.structs.DeploymentStatusCommand.eval:type_name -> drover.structs.Evaluation
-	133, // 140: drover.structs.DeploymentPromote.eval:type_name -> drover.structs.Evaluation
-	143, // 141: drover.structs.DeploymentAllocHealth.update:type_name -> drover.structs.DeploymentStatusUpdate
-	129, // 142: drover.structs.DeploymentAllocHealth.job:type_name -> drover.structs.Job
-	133, // 143: drover.structs.DeploymentAllocHealth.eval:type_name -> drover.structs.Evaluation
+	142, // 137: drover.structs.DeploymentStatusCommand.update:type_name -> drover.structs.DeploymentStatusUpdate
+	128, // 138: drover.structs.DeploymentStatusCommand.job:type_name -> drover.structs.Job
+	132, // 139: drover.structs.DeploymentStatusCommand.eval:type_name -> drover.structs.Evaluation
+	132, // 140: drover.structs.DeploymentPromote.eval:type_name -> drover.structs.Evaluation
+	142, // 141: drover.structs.DeploymentAllocHealth.update:type_name -> drover.structs.DeploymentStatusUpdate
+	128, // 142: drover.structs.DeploymentAllocHealth.job:type_name -> drover.structs.Job
+	132, // 143: drover.structs.DeploymentAllocHealth.eval:type_name -> drover.structs.Evaluation
 	0,   // 144: drover.structs.DeploymentListRequest.options:type_name -> drover.structs.QueryOptions
-	138, // 145: drover.structs.DeploymentListResponse.deployments:type_name -> drover.structs.Deployment
+	137, // 145: drover.structs.DeploymentListResponse.deployments:type_name -> drover.structs.Deployment
 	1,   // 146: drover.structs.DeploymentListResponse.meta:type_name -> drover.structs.QueryMeta
 	0,   // 147: drover.structs.DeploymentSpecificRequest.options:type_name -> drover.structs.QueryOptions
-	138, // 148: drover.structs.SingleDeploymentResponse.deployment:type_name -> drover.structs.Deployment
+	137, // 148: drover.structs.SingleDeploymentResponse.deployment:type_name -> drover.structs.Deployment
 	1,   // 149: drover.structs.SingleDeploymentResponse.meta:type_name -> drover.structs.QueryMeta
 	2,   // 150: drover.structs.DeploymentUpdateResponse.meta:type_name -> drover.structs.WriteMeta
 	2,   // 151: drover.structs.JobStabilityResponse.meta:type_name -> drover.structs.WriteMeta
-	129, // 152: drover.structs.JobDispatch.child:type_name -> drover.structs.Job
-	133, // 153: drover.structs.JobDispatch.eval:type_name -> drover.structs.Evaluation
-	129, // 154: drover.structs.PeriodicLaunchCommand.child:type_name -> drover.structs.Job
-	133, // 155: drover.structs.PeriodicLaunchCommand.eval:type_name -> drover.structs.Evaluation
-	144, // 156: drover.structs.JobScale.event:type_name -> drover.structs.ScalingEvent
-	133, // 157: drover.structs.JobScale.eval:type_name -> drover.structs.Evaluation
+	128, // 152: drover.structs.JobDispatch.child:type_name -> drover.structs.Job
+	132, // 153: drover.structs.JobDispatch.eval:type_name -> drover.structs.Evaluation
+	128, // 154: drover.structs.PeriodicLaunchCommand.child:type_name -> drover.structs.Job
+	132, // 155: drover.structs.PeriodicLaunchCommand.eval:type_name -> drover.structs.Evaluation
+	143, // 156: drover.structs.JobScale.event:type_name -> drover.structs.ScalingEvent
+	132, // 157: drover.structs.JobScale.eval:type_name -> drover.structs.Evaluation
 	127, // 158: drover.structs.JobDispatchRequest.meta:type_name -> drover.structs.JobDispatchRequest.MetaEntry
 	2,   // 159: drover.structs.JobDispatchResponse.meta:type_name -> drover.structs.WriteMeta
 	2,   // 160: drover.structs.PeriodicForceResponse.meta:type_name -> drover.structs.WriteMeta
-	128, // 161: drover.structs.JobScaleRequest.meta:type_name -> drover.structs.JobScaleRequest.MetaEntry
+	144, // 161: drover.structs.JobScaleRequest.meta:type_name -> google.protobuf.Struct
 	145, // 162: drover.structs.AllocTransitionUpdate.TransitionsEntry.value:type_name -> drover.structs.DesiredTransition
 	3,   // 163: drover.structs.Drover.RegisterJob:input_type -> drover.structs.JobRegisterRequest
 	5,   // 164: drover.structs.Drover.DeregisterJob:input_type -> drover.structs.JobDeregisterRequest
@@ -9124,7 +9140,7 @@ func file_structs_rpc_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_structs_rpc_proto_rawDesc), len(file_structs_rpc_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   129,
+			NumMessages:   128,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -1111,12 +1111,12 @@ type ScalingEvent struct {
 	Time int64 `protobuf:"varint,1,opt,name=time,proto3" json:"time,omitempty"`
 	// count is the requested count; has_count is false for an event that
 	// changed nothing (a message or an error from an autoscaler).
-	Count         int64             `protobuf:"varint,2,opt,name=count,proto3" json:"count,omitempty"`
-	HasCount      bool              `protobuf:"varint,3,opt,name=has_count,json=hasCount,proto3" json:"has_count,omitempty"`
-	PreviousCount int64             `protobuf:"varint,4,opt,name=previous_count,json=previousCount,proto3" json:"previous_count,omitempty"`
-	Message       string            `protobuf:"bytes,5,opt,name=message,proto3" json:"message,omitempty"`
-	Error         bool              `protobuf:"varint,6,opt,name=error,proto3" json:"error,omitempty"`
-	Meta          map[string]string `protobuf:"bytes,7,rep,name=meta,proto3" json:"meta,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Count         int64            `protobuf:"varint,2,opt,name=count,proto3" json:"count,omitempty"`
+	HasCount      bool             `protobuf:"varint,3,opt,name=has_count,json=hasCount,proto3" json:"has_count,omitempty"`
+	PreviousCount int64            `protobuf:"varint,4,opt,name=previous_count,json=previousCount,proto3" json:"previous_count,omitempty"`
+	Message       string           `protobuf:"bytes,5,opt,name=message,proto3" json:"message,omitempty"`
+	Error         bool             `protobuf:"varint,6,opt,name=error,proto3" json:"error,omitempty"`
+	Meta          *structpb.Struct `protobuf:"bytes,7,opt,name=meta,proto3" json:"meta,omitempty"`
 	// eval_id is the evaluation the scale created, if it changed the count.
 	EvalId        string `protobuf:"bytes,8,opt,name=eval_id,json=evalId,proto3" json:"eval_id,omitempty"`
 	CreateIndex   uint64 `protobuf:"varint,9,opt,name=create_index,json=createIndex,proto3" json:"create_index,omitempty"`
@@ -1196,7 +1196,7 @@ func (x *ScalingEvent) GetError() bool {
 	return false
 }
 
-func (x *ScalingEvent) GetMeta() map[string]string {
+func (x *ScalingEvent) GetMeta() *structpb.Struct {
 	if x != nil {
 		return x.Meta
 	}
@@ -5404,20 +5404,17 @@ const file_structs_structs_proto_rawDesc = "" +
 	"\x03min\x18\x01 \x01(\x03R\x03min\x12\x10\n" +
 	"\x03max\x18\x02 \x01(\x03R\x03max\x12\x1a\n" +
 	"\bdisabled\x18\x03 \x01(\bR\bdisabled\x12/\n" +
-	"\x06policy\x18\x04 \x01(\v2\x17.google.protobuf.StructR\x06policy\"\xdd\x02\n" +
+	"\x06policy\x18\x04 \x01(\v2\x17.google.protobuf.StructR\x06policy\"\x95\x02\n" +
 	"\fScalingEvent\x12\x12\n" +
 	"\x04time\x18\x01 \x01(\x03R\x04time\x12\x14\n" +
 	"\x05count\x18\x02 \x01(\x03R\x05count\x12\x1b\n" +
 	"\thas_count\x18\x03 \x01(\bR\bhasCount\x12%\n" +
 	"\x0eprevious_count\x18\x04 \x01(\x03R\rpreviousCount\x12\x18\n" +
 	"\amessage\x18\x05 \x01(\tR\amessage\x12\x14\n" +
-	"\x05error\x18\x06 \x01(\bR\x05error\x12:\n" +
-	"\x04meta\x18\a \x03(\v2&.drover.structs.ScalingEvent.MetaEntryR\x04meta\x12\x17\n" +
+	"\x05error\x18\x06 \x01(\bR\x05error\x12+\n" +
+	"\x04meta\x18\a \x01(\v2\x17.google.protobuf.StructR\x04meta\x12\x17\n" +
 	"\aeval_id\x18\b \x01(\tR\x06evalId\x12!\n" +
-	"\fcreate_index\x18\t \x01(\x04R\vcreateIndex\x1a7\n" +
-	"\tMetaEntry\x12\x10\n" +
-	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"H\n" +
+	"\fcreate_index\x18\t \x01(\x04R\vcreateIndex\"H\n" +
 	"\x10ScalingEventList\x124\n" +
 	"\x06events\x18\x01 \x03(\v2\x1c.drover.structs.ScalingEventR\x06events\"\x8d\x02\n" +
 	"\x10JobScalingEvents\x12\x1c\n" +
@@ -5884,7 +5881,7 @@ func file_structs_structs_proto_rawDescGZIP() []byte {
 	return file_structs_structs_proto_rawDescData
 }
 
-var file_structs_structs_proto_msgTypes = make([]protoimpl.MessageInfo, 78)
+var file_structs_structs_proto_msgTypes = make([]protoimpl.MessageInfo, 77)
 var file_structs_structs_proto_goTypes = []any{
 	(*Resources)(nil),              // 0: drover.structs.Resources
 	(*Constraint)(nil),             // 1: drover.structs.Constraint
@@ -5944,37 +5941,36 @@ var file_structs_structs_proto_goTypes = []any{
 	nil,                            // 55: drover.structs.Task.MetaEntry
 	nil,                            // 56: drover.structs.TaskGroup.MetaEntry
 	nil,                            // 57: drover.structs.Job.MetaEntry
-	nil,                            // 58: drover.structs.ScalingEvent.MetaEntry
-	nil,                            // 59: drover.structs.JobScalingEvents.GroupsEntry
-	nil,                            // 60: drover.structs.DriverInfo.AttributesEntry
-	nil,                            // 61: drover.structs.Node.AttributesEntry
-	nil,                            // 62: drover.structs.Node.DriversEntry
-	nil,                            // 63: drover.structs.Node.MetaEntry
-	nil,                            // 64: drover.structs.Node.DynamicMetaEntry
-	nil,                            // 65: drover.structs.Allocation.TaskResourcesEntry
-	nil,                            // 66: drover.structs.Allocation.TaskStatesEntry
-	nil,                            // 67: drover.structs.AllocMetric.ClassFilteredEntry
-	nil,                            // 68: drover.structs.AllocMetric.ConstraintFilteredEntry
-	nil,                            // 69: drover.structs.AllocMetric.DimensionExhaustedEntry
-	nil,                            // 70: drover.structs.AllocMetric.NodesAvailableEntry
-	nil,                            // 71: drover.structs.AllocMetric.ClassExhaustedEntry
-	nil,                            // 72: drover.structs.Evaluation.FailedTgAllocsEntry
-	nil,                            // 73: drover.structs.Evaluation.QueuedAllocationsEntry
-	nil,                            // 74: drover.structs.Evaluation.ClassEligibilityEntry
-	nil,                            // 75: drover.structs.Artifact.OptionsEntry
-	nil,                            // 76: drover.structs.JobSummary.GroupsEntry
-	nil,                            // 77: drover.structs.Deployment.TaskGroupsEntry
-	(*durationpb.Duration)(nil),    // 78: google.protobuf.Duration
-	(*structpb.Struct)(nil),        // 79: google.protobuf.Struct
+	nil,                            // 58: drover.structs.JobScalingEvents.GroupsEntry
+	nil,                            // 59: drover.structs.DriverInfo.AttributesEntry
+	nil,                            // 60: drover.structs.Node.AttributesEntry
+	nil,                            // 61: drover.structs.Node.DriversEntry
+	nil,                            // 62: drover.structs.Node.MetaEntry
+	nil,                            // 63: drover.structs.Node.DynamicMetaEntry
+	nil,                            // 64: drover.structs.Allocation.TaskResourcesEntry
+	nil,                            // 65: drover.structs.Allocation.TaskStatesEntry
+	nil,                            // 66: drover.structs.AllocMetric.ClassFilteredEntry
+	nil,                            // 67: drover.structs.AllocMetric.ConstraintFilteredEntry
+	nil,                            // 68: drover.structs.AllocMetric.DimensionExhaustedEntry
+	nil,                            // 69: drover.structs.AllocMetric.NodesAvailableEntry
+	nil,                            // 70: drover.structs.AllocMetric.ClassExhaustedEntry
+	nil,                            // 71: drover.structs.Evaluation.FailedTgAllocsEntry
+	nil,                            // 72: drover.structs.Evaluation.QueuedAllocationsEntry
+	nil,                            // 73: drover.structs.Evaluation.ClassEligibilityEntry
+	nil,                            // 74: drover.structs.Artifact.OptionsEntry
+	nil,                            // 75: drover.structs.JobSummary.GroupsEntry
+	nil,                            // 76: drover.structs.Deployment.TaskGroupsEntry
+	(*durationpb.Duration)(nil),    // 77: google.protobuf.Duration
+	(*structpb.Struct)(nil),        // 78: google.protobuf.Struct
 }
 var file_structs_structs_proto_depIdxs = []int32{
-	78,  // 0: drover.structs.RestartPolicy.interval:type_name -> google.protobuf.Duration
-	78,  // 1: drover.structs.RestartPolicy.delay:type_name -> google.protobuf.Duration
-	79,  // 2: drover.structs.Task.config:type_name -> google.protobuf.Struct
+	77,  // 0: drover.structs.RestartPolicy.interval:type_name -> google.protobuf.Duration
+	77,  // 1: drover.structs.RestartPolicy.delay:type_name -> google.protobuf.Duration
+	78,  // 2: drover.structs.Task.config:type_name -> google.protobuf.Struct
 	54,  // 3: drover.structs.Task.env:type_name -> drover.structs.Task.EnvEntry
 	0,   // 4: drover.structs.Task.resources:type_name -> drover.structs.Resources
 	1,   // 5: drover.structs.Task.constraints:type_name -> drover.structs.Constraint
-	78,  // 6: drover.structs.Task.kill_timeout:type_name -> google.protobuf.Duration
+	77,  // 6: drover.structs.Task.kill_timeout:type_name -> google.protobuf.Duration
 	55,  // 7: drover.structs.Task.meta:type_name -> drover.structs.Task.MetaEntry
 	32,  // 8: drover.structs.Task.affinities:type_name -> drover.structs.Affinity
 	26,  // 9: drover.structs.Task.artifacts:type_name -> drover.structs.Artifact
@@ -5989,7 +5985,7 @@ var file_structs_structs_proto_depIdxs = []int32{
 	32,  // 18: drover.structs.TaskGroup.affinities:type_name -> drover.structs.Affinity
 	34,  // 19: drover.structs.TaskGroup.spreads:type_name -> drover.structs.Spread
 	35,  // 20: drover.structs.TaskGroup.reschedule_policy:type_name -> drover.structs.ReschedulePolicy
-	78,  // 21: drover.structs.TaskGroup.max_client_disconnect:type_name -> google.protobuf.Duration
+	77,  // 21: drover.structs.TaskGroup.max_client_disconnect:type_name -> google.protobuf.Duration
 	44,  // 22: drover.structs.TaskGroup.update:type_name -> drover.structs.UpdateStrategy
 	45,  // 23: drover.structs.TaskGroup.migrate:type_name -> drover.structs.MigrateStrategy
 	46,  // 24: drover.structs.TaskGroup.services:type_name -> drover.structs.Service
@@ -6002,37 +5998,37 @@ var file_structs_structs_proto_depIdxs = []int32{
 	44,  // 31: drover.structs.Job.update:type_name -> drover.structs.UpdateStrategy
 	6,   // 32: drover.structs.Job.periodic:type_name -> drover.structs.PeriodicConfig
 	7,   // 33: drover.structs.Job.parameterized:type_name -> drover.structs.ParameterizedJobConfig
-	79,  // 34: drover.structs.ScalingPolicy.policy:type_name -> google.protobuf.Struct
-	58,  // 35: drover.structs.ScalingEvent.meta:type_name -> drover.structs.ScalingEvent.MetaEntry
+	78,  // 34: drover.structs.ScalingPolicy.policy:type_name -> google.protobuf.Struct
+	78,  // 35: drover.structs.ScalingEvent.meta:type_name -> google.protobuf.Struct
 	10,  // 36: drover.structs.ScalingEventList.events:type_name -> drover.structs.ScalingEvent
-	59,  // 37: drover.structs.JobScalingEvents.groups:type_name -> drover.structs.JobScalingEvents.GroupsEntry
-	60,  // 38: drover.structs.DriverInfo.attributes:type_name -> drover.structs.DriverInfo.AttributesEntry
-	61,  // 39: drover.structs.Node.attributes:type_name -> drover.structs.Node.AttributesEntry
+	58,  // 37: drover.structs.JobScalingEvents.groups:type_name -> drover.structs.JobScalingEvents.GroupsEntry
+	59,  // 38: drover.structs.DriverInfo.attributes:type_name -> drover.structs.DriverInfo.AttributesEntry
+	60,  // 39: drover.structs.Node.attributes:type_name -> drover.structs.Node.AttributesEntry
 	0,   // 40: drover.structs.Node.resources:type_name -> drover.structs.Resources
-	62,  // 41: drover.structs.Node.drivers:type_name -> drover.structs.Node.DriversEntry
-	63,  // 42: drover.structs.Node.meta:type_name -> drover.structs.Node.MetaEntry
+	61,  // 41: drover.structs.Node.drivers:type_name -> drover.structs.Node.DriversEntry
+	62,  // 42: drover.structs.Node.meta:type_name -> drover.structs.Node.MetaEntry
 	17,  // 43: drover.structs.Node.drain_strategy:type_name -> drover.structs.DrainStrategy
 	28,  // 44: drover.structs.Node.last_drain:type_name -> drover.structs.DrainMetadata
-	64,  // 45: drover.structs.Node.dynamic_meta:type_name -> drover.structs.Node.DynamicMetaEntry
-	78,  // 46: drover.structs.DrainStrategy.deadline:type_name -> google.protobuf.Duration
+	63,  // 45: drover.structs.Node.dynamic_meta:type_name -> drover.structs.Node.DynamicMetaEntry
+	77,  // 46: drover.structs.DrainStrategy.deadline:type_name -> google.protobuf.Duration
 	19,  // 47: drover.structs.TaskState.events:type_name -> drover.structs.TaskEvent
 	5,   // 48: drover.structs.Allocation.job:type_name -> drover.structs.Job
-	65,  // 49: drover.structs.Allocation.task_resources:type_name -> drover.structs.Allocation.TaskResourcesEntry
-	66,  // 50: drover.structs.Allocation.task_states:type_name -> drover.structs.Allocation.TaskStatesEntry
+	64,  // 49: drover.structs.Allocation.task_resources:type_name -> drover.structs.Allocation.TaskResourcesEntry
+	65,  // 50: drover.structs.Allocation.task_states:type_name -> drover.structs.Allocation.TaskStatesEntry
 	18,  // 51: drover.structs.Allocation.desired_transition:type_name -> drover.structs.DesiredTransition
 	31,  // 52: drover.structs.Allocation.allocated_ports:type_name -> drover.structs.AllocatedPort
 	37,  // 53: drover.structs.Allocation.reschedule_tracker:type_name -> drover.structs.RescheduleTracker
 	22,  // 54: drover.structs.Allocation.metrics:type_name -> drover.structs.AllocMetric
 	49,  // 55: drover.structs.Allocation.deployment_status:type_name -> drover.structs.AllocDeploymentStatus
 	50,  // 56: drover.structs.Allocation.checks:type_name -> drover.structs.CheckStatus
-	67,  // 57: drover.structs.AllocMetric.class_filtered:type_name -> drover.structs.AllocMetric.ClassFilteredEntry
-	68,  // 58: drover.structs.AllocMetric.constraint_filtered:type_name -> drover.structs.AllocMetric.ConstraintFilteredEntry
-	69,  // 59: drover.structs.AllocMetric.dimension_exhausted:type_name -> drover.structs.AllocMetric.DimensionExhaustedEntry
-	70,  // 60: drover.structs.AllocMetric.nodes_available:type_name -> drover.structs.AllocMetric.NodesAvailableEntry
-	71,  // 61: drover.structs.AllocMetric.class_exhausted:type_name -> drover.structs.AllocMetric.ClassExhaustedEntry
-	72,  // 62: drover.structs.Evaluation.failed_tg_allocs:type_name -> drover.structs.Evaluation.FailedTgAllocsEntry
-	73,  // 63: drover.structs.Evaluation.queued_allocations:type_name -> drover.structs.Evaluation.QueuedAllocationsEntry
-	74,  // 64: drover.structs.Evaluation.class_eligibility:type_name -> drover.structs.Evaluation.ClassEligibilityEntry
+	66,  // 57: drover.structs.AllocMetric.class_filtered:type_name -> drover.structs.AllocMetric.ClassFilteredEntry
+	67,  // 58: drover.structs.AllocMetric.constraint_filtered:type_name -> drover.structs.AllocMetric.ConstraintFilteredEntry
+	68,  // 59: drover.structs.AllocMetric.dimension_exhausted:type_name -> drover.structs.AllocMetric.DimensionExhaustedEntry
+	69,  // 60: drover.structs.AllocMetric.nodes_available:type_name -> drover.structs.AllocMetric.NodesAvailableEntry
+	70,  // 61: drover.structs.AllocMetric.class_exhausted:type_name -> drover.structs.AllocMetric.ClassExhaustedEntry
+	71,  // 62: drover.structs.Evaluation.failed_tg_allocs:type_name -> drover.structs.Evaluation.FailedTgAllocsEntry
+	72,  // 63: drover.structs.Evaluation.queued_allocations:type_name -> drover.structs.Evaluation.QueuedAllocationsEntry
+	73,  // 64: drover.structs.Evaluation.class_eligibility:type_name -> drover.structs.Evaluation.ClassEligibilityEntry
 	5,   // 65: drover.structs.Plan.job:type_name -> drover.structs.Job
 	21,  // 66: drover.structs.Plan.node_allocation:type_name -> drover.structs.Allocation
 	21,  // 67: drover.structs.Plan.node_update:type_name -> drover.structs.Allocation
@@ -6044,30 +6040,30 @@ var file_structs_structs_proto_depIdxs = []int32{
 	21,  // 73: drover.structs.PlanResult.node_preemptions:type_name -> drover.structs.Allocation
 	52,  // 74: drover.structs.PlanResult.deployment:type_name -> drover.structs.Deployment
 	53,  // 75: drover.structs.PlanResult.deployment_updates:type_name -> drover.structs.DeploymentStatusUpdate
-	75,  // 76: drover.structs.Artifact.options:type_name -> drover.structs.Artifact.OptionsEntry
+	74,  // 76: drover.structs.Artifact.options:type_name -> drover.structs.Artifact.OptionsEntry
 	29,  // 77: drover.structs.NetworkResource.ports:type_name -> drover.structs.Port
 	33,  // 78: drover.structs.Spread.targets:type_name -> drover.structs.SpreadTarget
-	78,  // 79: drover.structs.ReschedulePolicy.interval:type_name -> google.protobuf.Duration
-	78,  // 80: drover.structs.ReschedulePolicy.delay:type_name -> google.protobuf.Duration
-	78,  // 81: drover.structs.ReschedulePolicy.max_delay:type_name -> google.protobuf.Duration
+	77,  // 79: drover.structs.ReschedulePolicy.interval:type_name -> google.protobuf.Duration
+	77,  // 80: drover.structs.ReschedulePolicy.delay:type_name -> google.protobuf.Duration
+	77,  // 81: drover.structs.ReschedulePolicy.max_delay:type_name -> google.protobuf.Duration
 	36,  // 82: drover.structs.RescheduleTracker.events:type_name -> drover.structs.RescheduleEvent
 	38,  // 83: drover.structs.SchedulerConfiguration.preemption_config:type_name -> drover.structs.PreemptionConfig
-	76,  // 84: drover.structs.JobSummary.groups:type_name -> drover.structs.JobSummary.GroupsEntry
+	75,  // 84: drover.structs.JobSummary.groups:type_name -> drover.structs.JobSummary.GroupsEntry
 	14,  // 85: drover.structs.JobSummary.children:type_name -> drover.structs.JobChildrenSummary
-	78,  // 86: drover.structs.ACLToken.expiration_ttl:type_name -> google.protobuf.Duration
-	78,  // 87: drover.structs.UpdateStrategy.min_healthy_time:type_name -> google.protobuf.Duration
-	78,  // 88: drover.structs.UpdateStrategy.healthy_deadline:type_name -> google.protobuf.Duration
-	78,  // 89: drover.structs.UpdateStrategy.progress_deadline:type_name -> google.protobuf.Duration
-	78,  // 90: drover.structs.UpdateStrategy.stagger:type_name -> google.protobuf.Duration
-	78,  // 91: drover.structs.MigrateStrategy.min_healthy_time:type_name -> google.protobuf.Duration
-	78,  // 92: drover.structs.MigrateStrategy.healthy_deadline:type_name -> google.protobuf.Duration
+	77,  // 86: drover.structs.ACLToken.expiration_ttl:type_name -> google.protobuf.Duration
+	77,  // 87: drover.structs.UpdateStrategy.min_healthy_time:type_name -> google.protobuf.Duration
+	77,  // 88: drover.structs.UpdateStrategy.healthy_deadline:type_name -> google.protobuf.Duration
+	77,  // 89: drover.structs.UpdateStrategy.progress_deadline:type_name -> google.protobuf.Duration
+	77,  // 90: drover.structs.UpdateStrategy.stagger:type_name -> google.protobuf.Duration
+	77,  // 91: drover.structs.MigrateStrategy.min_healthy_time:type_name -> google.protobuf.Duration
+	77,  // 92: drover.structs.MigrateStrategy.healthy_deadline:type_name -> google.protobuf.Duration
 	47,  // 93: drover.structs.Service.checks:type_name -> drover.structs.ServiceCheck
-	78,  // 94: drover.structs.ServiceCheck.interval:type_name -> google.protobuf.Duration
-	78,  // 95: drover.structs.ServiceCheck.timeout:type_name -> google.protobuf.Duration
+	77,  // 94: drover.structs.ServiceCheck.interval:type_name -> google.protobuf.Duration
+	77,  // 95: drover.structs.ServiceCheck.timeout:type_name -> google.protobuf.Duration
 	48,  // 96: drover.structs.ServiceCheck.check_restart:type_name -> drover.structs.CheckRestart
-	78,  // 97: drover.structs.CheckRestart.grace:type_name -> google.protobuf.Duration
-	78,  // 98: drover.structs.DeploymentState.progress_deadline:type_name -> google.protobuf.Duration
-	77,  // 99: drover.structs.Deployment.task_groups:type_name -> drover.structs.Deployment.TaskGroupsEntry
+	77,  // 97: drover.structs.CheckRestart.grace:type_name -> google.protobuf.Duration
+	77,  // 98: drover.structs.DeploymentState.progress_deadline:type_name -> google.protobuf.Duration
+	76,  // 99: drover.structs.Deployment.task_groups:type_name -> drover.structs.Deployment.TaskGroupsEntry
 	11,  // 100: drover.structs.JobScalingEvents.GroupsEntry.value:type_name -> drover.structs.ScalingEventList
 	15,  // 101: drover.structs.Node.DriversEntry.value:type_name -> drover.structs.DriverInfo
 	0,   // 102: drover.structs.Allocation.TaskResourcesEntry.value:type_name -> drover.structs.Resources
@@ -6096,7 +6092,7 @@ func file_structs_structs_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_structs_structs_proto_rawDesc), len(file_structs_structs_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   78,
+			NumMessages:   77,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -60,7 +60,9 @@ func (p *PeriodicConfig) Location() (*time.Location, error) {
 }
 
 // Next returns the earliest launch time of any cron strictly after
-// after, read in the block's time zone; the zero time when none comes.
+// after, read in the block's time zone; the zero time when none comes. A
+// wall-clock time that happens twice, when the clocks go back, launches
+// once: at its first occurrence.
 func (p *PeriodicConfig) Next(after time.Time) (time.Time, error) {
 	loc, err := p.Location()
 	if err != nil {
@@ -73,11 +75,31 @@ func (p *PeriodicConfig) Next(after time.Time) (time.Time, error) {
 			return time.Time{}, fmt.Errorf("cron %s: %w", Quote(spec), err)
 		}
 		n := e.Next(after.In(loc))
+		for range 4 {
+			if n.IsZero() || !repeatedWallClock(n) {
+				break
+			}
+			n = e.Next(n)
+		}
 		if !n.IsZero() && (next.IsZero() || n.Before(next)) {
 			next = n
 		}
 	}
 	return next, nil
+}
+
+// repeatedWallClock reports whether t's wall-clock time already happened
+// earlier, before the zone's clocks went back.
+func repeatedWallClock(t time.Time) bool {
+	_, now := t.Zone()
+	_, before := t.Add(-3 * time.Hour).Zone()
+	shift := time.Duration(before-now) * time.Second
+	if shift <= 0 {
+		return false
+	}
+	earlier := t.Add(-shift)
+	_, off := earlier.Zone()
+	return off == before && earlier.Format(time.DateTime) == t.Format(time.DateTime)
 }
 
 // LatestDue returns the latest launch time in (after, now], or the zero

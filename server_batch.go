@@ -2,6 +2,7 @@ package drover
 
 import (
 	"context"
+	"iter"
 
 	"github.com/droverhq/drover/server"
 	"github.com/droverhq/drover/structs"
@@ -146,4 +147,23 @@ func (s *Server) ScaleStatus(ctx context.Context, namespace, jobID string) (map[
 			Unhealthy: g.Unhealthy, Events: g.Events}
 	}
 	return out, nil
+}
+
+// WatchJobChildren yields the children of a periodic or parameterized job
+// at once, and again each time one of them is added or changes (its
+// status, say). It blocks between changes and ends as WatchJob does.
+func (s *Server) WatchJobChildren(ctx context.Context, namespace, jobID string) iter.Seq2[[]*Job, error] {
+	return watch(ctx, s, func(ctx context.Context) ([]*Job, error) {
+		return s.JobChildren(ctx, namespace, jobID)
+	}, func(a, b []*Job) bool {
+		if len(a) != len(b) {
+			return false
+		}
+		for i := range a {
+			if a[i].Id != b[i].Id || a[i].ModifyIndex != b[i].ModifyIndex {
+				return false
+			}
+		}
+		return true
+	})
 }

@@ -97,3 +97,34 @@ func TestScaleBeyondBoundsIsRefusedAndScalesAreRecorded(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, st.Groups["g"].Events, 20)
 }
+
+// TestScaleRollsThroughADeployment: with an update block, a scale is a
+// version whose new allocations go through a deployment like any change.
+func TestScaleRollsThroughADeployment(t *testing.T) {
+	s, _ := aclServer(t, false)
+	ctx := context.Background()
+	registerNodes(t, s, "n1", "n2")
+	j := rollingJob("1", 2, 1, false)
+	j.TaskGroups[0].Scaling = &structs.ScalingPolicy{Min: 1, Max: 5}
+	_, err := s.RegisterJob(ctx, j)
+	require.NoError(t, err)
+	first := rollOut(t, s, 0, nil)
+	require.Equal(t, structs.DeploymentStatusSuccessful, first.Status)
+
+	_, err = s.ScaleJob(ctx, ScaleRequest{JobID: "web", Group: "g", Count: proto.Int64(4), Message: "more"})
+	require.NoError(t, err)
+	second := rollOut(t, s, 1, nil)
+	require.Equal(t, structs.DeploymentStatusSuccessful, second.Status)
+	require.NotEqual(t, first.Id, second.Id)
+	require.EqualValues(t, 4, second.TaskGroups["g"].GetDesiredTotal())
+	live := 0
+	for _, a := range mustAllocs(t, s, "web") {
+		if a.DesiredStatus == structs.AllocDesiredRun && !a.ClientTerminal() {
+			live++
+		}
+	}
+	require.Equal(t, 4, live)
+	st, err := s.ScaleStatus(ctx, "", "web")
+	require.NoError(t, err)
+	require.Equal(t, 4, st.Groups["g"].Healthy, "the scale status counts the healthy allocations of the version")
+}

@@ -77,6 +77,7 @@ func TestDispatchIsRefusedWholeNamingTheProblem(t *testing.T) {
 	_, err = s.DispatchJob(ctx, DispatchRequest{JobID: "strict", Meta: map[string]string{"user": "a"}})
 	require.ErrorIs(t, err, structs.ErrValidation)
 	require.Contains(t, err.Error(), `required meta key "team" is missing`)
+	require.Equal(t, before, s.StateIndex(), "a refused dispatch changes nothing")
 
 	_, err = s.RegisterJob(ctx, paramJob("needs", structs.DispatchPayloadRequired, nil, nil))
 	require.NoError(t, err)

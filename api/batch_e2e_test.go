@@ -215,3 +215,43 @@ func TestNomadClientScalesAGroup(t *testing.T) {
 	require.Equal(t, int64(3), *versions[0].TaskGroups[0].Scaling.Max)
 	require.Equal(t, "1m", versions[0].TaskGroups[0].Scaling.Policy["cooldown"])
 }
+
+// TestBatchEndpointsCheckTheirCapabilities: over HTTP too, each endpoint
+// is refused (403) without its capability and served with it.
+func TestBatchEndpointsCheckTheirCapabilities(t *testing.T) {
+	c, boot := aclCluster(t)
+	admin := c.as(t, boot.SecretID)
+	param := batchJob("work")
+	param.ParameterizedJob = &nomad.ParameterizedJobConfig{}
+	periodic := batchJob("cron")
+	periodic.Periodic = &nomad.PeriodicConfig{Spec: ptr("0 3 * * *")}
+	for _, j := range []*nomad.Job{param, periodic, mockJob("pool", 1)} {
+		_, _, err := admin.Jobs().Register(j, nil)
+		require.NoError(t, err)
+	}
+	_, err := admin.ACLPolicies().Upsert(&nomad.ACLPolicy{Name: "list", Rules: `namespace "default" { capabilities = ["list-jobs"] }`}, nil)
+	require.NoError(t, err)
+	_, err = admin.ACLPolicies().Upsert(&nomad.ACLPolicy{Name: "batch",
+		Rules: `namespace "default" { capabilities = ["dispatch-job", "force-periodic-job", "scale-job", "read-job-scaling"] }`}, nil)
+	require.NoError(t, err)
+	tok := func(policy string) *nomad.Client {
+		tk, _, err := admin.ACLTokens().Create(&nomad.ACLToken{Name: policy, Type: "client", Policies: []string{policy}}, nil)
+		require.NoError(t, err)
+		return c.as(t, tk.SecretID)
+	}
+	without, with := tok("list"), tok("batch")
+	calls := map[string]func(n *nomad.Client) error{
+		"dispatch": func(n *nomad.Client) error { _, _, err := n.Jobs().Dispatch("work", nil, nil, "", nil); return err },
+		"force":    func(n *nomad.Client) error { _, _, err := n.Jobs().PeriodicForce("cron", nil); return err },
+		"scale": func(n *nomad.Client) error {
+			_, _, err := n.Jobs().Scale("pool", "api", ptr(2), "", false, nil, nil)
+			return err
+		},
+		"scale status": func(n *nomad.Client) error { _, _, err := n.Jobs().ScaleStatus("pool", nil); return err },
+	}
+	for name, call := range calls {
+		require.Equal(t, http.StatusForbidden, statusCode(call(without)), name)
+		require.Equal(t, http.StatusForbidden, statusCode(call(c.nomad)), name+" anonymous")
+		require.NoError(t, call(with), name)
+	}
+}

@@ -142,6 +142,11 @@ func TestNomadClientForcesPeriodicLaunches(t *testing.T) {
 	require.Equal(t, "Europe/Paris", *got.Periodic.TimeZone)
 	require.True(t, *got.Periodic.Enabled)
 
+	plan, _, err := jobs.Plan(job, false, nil)
+	require.NoError(t, err)
+	paris, _ := time.LoadLocation("Europe/Paris")
+	require.Equal(t, 3, plan.NextPeriodicLaunch.In(paris).Hour(), "the plan says when the next launch is, in the job's zone")
+
 	evalID, _, err := jobs.PeriodicForce("nightly", nil)
 	require.NoError(t, err)
 	require.NotEmpty(t, evalID)

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 
@@ -79,6 +80,9 @@ type JobPlan struct {
 	FailedTGAllocs map[string]*structs.AllocMetric
 	// Preempted are the other jobs' allocations that would be evicted.
 	Preempted []*structs.Allocation
+	// NextPeriodicLaunch is when a periodic job would next launch (zero
+	// for other jobs, or a disabled schedule).
+	NextPeriodicLaunch time.Time
 }
 
 // PlanJob runs the job type's scheduler on a snapshot of the state as if
@@ -130,6 +134,9 @@ func (s *Server) PlanJob(ctx context.Context, job *structs.Job) (*JobPlan, error
 	}
 	if d.Plan != nil {
 		out.Preempted = d.Plan.NodePreemptions
+	}
+	if p := job.Periodic; p != nil && !p.Disabled {
+		out.NextPeriodicLaunch, _ = p.Next(s.cfg.Clock())
 	}
 	return out, nil
 }

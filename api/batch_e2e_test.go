@@ -260,3 +260,20 @@ func TestBatchEndpointsCheckTheirCapabilities(t *testing.T) {
 		require.NoError(t, call(with), name)
 	}
 }
+
+func TestPlanDiffShowsAPeriodicChange(t *testing.T) {
+	c, _ := batchCluster(t)
+	job := batchJob("nightly")
+	job.Periodic = &nomad.PeriodicConfig{Spec: ptr("0 3 * * *")}
+	_, _, err := c.nomad.Jobs().Register(job, nil)
+	require.NoError(t, err)
+	job.Periodic.Spec = ptr("0 4 * * *")
+	plan, _, err := c.nomad.Jobs().Plan(job, true, nil)
+	require.NoError(t, err)
+	require.Equal(t, "Edited", plan.Diff.Type)
+	var found bool
+	for _, o := range plan.Diff.Objects {
+		found = found || o.Name == "Periodic"
+	}
+	require.True(t, found, "the periodic block's change is in the diff: %+v", plan.Diff)
+}

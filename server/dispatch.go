@@ -118,12 +118,18 @@ func (s *Server) dispatchOnLeader(ctx context.Context, req DispatchRequest) (*st
 	return &structs.JobDispatchResponse{DispatchedJobId: child.Id, EvalId: eval.Id, JobCreateIndex: idx, Meta: &structs.WriteMeta{Index: idx}}, nil
 }
 
+// maxIdempotencyToken bounds a dispatch's idempotency token.
+const maxIdempotencyToken = 256
+
 // checkDispatchOptions checks a dispatch's id prefix and priority.
 func (s *Server) checkDispatchOptions(req DispatchRequest) error {
 	var problems []string
 	if req.IDPrefix != "" && (len(req.IDPrefix) > 64 || !structs.ValidID(req.IDPrefix)) {
 		problems = append(problems, fmt.Sprintf("dispatch of job %s: id prefix %s may hold only up to 64 letters, digits, '_', '-' and '.'",
 			structs.Quote(req.JobID), structs.Quote(req.IDPrefix)))
+	}
+	if len(req.IdempotencyToken) > maxIdempotencyToken {
+		problems = append(problems, fmt.Sprintf("dispatch of job %s: idempotency token is longer than %d bytes", structs.Quote(req.JobID), maxIdempotencyToken))
 	}
 	if p := req.Priority; p != 0 && (p < 1 || int(p) > s.cfg.JobMaxPriority) {
 		problems = append(problems, fmt.Sprintf("dispatch of job %s: priority %d is outside 1..%d", structs.Quote(req.JobID), p, s.cfg.JobMaxPriority))

@@ -212,3 +212,21 @@ func countPlaced(s *Server, prefix string) int {
 	}
 	return len(jobs)
 }
+
+func TestDispatchOptionsAreChecked(t *testing.T) {
+	s := testServer(t, heartbeat.DefaultConfig())
+	ctx := context.Background()
+	_, err := s.RegisterJob(ctx, paramJob("opts", "", nil, nil))
+	require.NoError(t, err)
+	_, err = s.DispatchJob(ctx, DispatchRequest{JobID: "opts", IDPrefix: "../x", Priority: 1000, IdempotencyToken: strings.Repeat("t", 300)})
+	require.ErrorIs(t, err, structs.ErrValidation)
+	for _, want := range []string{"id prefix", "priority 1000", "idempotency token"} {
+		require.Contains(t, err.Error(), want)
+	}
+	resp, err := s.DispatchJob(ctx, DispatchRequest{JobID: "opts", IDPrefix: "nightly", Priority: 70})
+	require.NoError(t, err)
+	require.Regexp(t, `^opts/dispatch-nightly-\d+-[0-9a-f]{8}$`, resp.DispatchedJobId)
+	child, err := s.Job(ctx, "", resp.DispatchedJobId)
+	require.NoError(t, err)
+	require.EqualValues(t, 70, child.Priority)
+}

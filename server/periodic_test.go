@@ -201,3 +201,25 @@ func TestDeadChildrenAreCollectedAndTheParentKept(t *testing.T) {
 	require.NoError(t, err, "a running parent is never collected")
 	require.Equal(t, structs.JobStatusRunning, parent.Status)
 }
+
+func TestDisabledPeriodicJobLaunchesNothingAndSeveralCronsAllLaunch(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	clock := &fakeClock{now: t0}
+	s := startGCServer(t, gcConfig(t.TempDir(), clock))
+	t.Cleanup(func() { _ = s.Shutdown(context.Background()) })
+	ctx := context.Background()
+	off := periodicJob("off", "* * * * * * *", false)
+	off.Periodic.Disabled = true
+	_, err := s.RegisterJob(ctx, off)
+	require.NoError(t, err)
+	two := periodicJob("two", "0 10 * * *", false)
+	two.Periodic.Specs = append(two.Periodic.Specs, "30 * * * *")
+	_, err = s.RegisterJob(ctx, two)
+	require.NoError(t, err)
+	step(t, s, clock, 30*time.Minute, "two", 1) // 00:30
+	step(t, s, clock, time.Hour, "two", 2)      // 01:30
+	require.Empty(t, childIDs(t, s, "off"), "a disabled schedule launches nothing")
+	_, err = s.ForcePeriodic(ctx, "", "off")
+	require.NoError(t, err, "a disabled job can still be forced")
+	require.Len(t, childIDs(t, s, "off"), 1)
+}

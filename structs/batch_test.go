@@ -130,3 +130,24 @@ func requireProblemsLike(t *testing.T, err error, want ...string) {
 		require.True(t, found, "no problem says %q: %q", w, verr.Problems)
 	}
 }
+
+func FuzzValidateDispatch(f *testing.F) {
+	f.Add("required", "a", "b", []byte("x"), "a", "1")
+	f.Add("forbidden", "", "", []byte{}, "z", "")
+	f.Fuzz(func(t *testing.T, rule, required, optional string, payload []byte, key, value string) {
+		j := &Job{Id: "f", Parameterized: &ParameterizedJobConfig{Payload: rule, MetaRequired: []string{required}, MetaOptional: []string{optional}}}
+		err := j.ValidateDispatch(payload, map[string]string{key: value})
+		if err == nil {
+			// Accepted: the key is declared and every required key given.
+			if key != required && key != optional {
+				t.Fatalf("undeclared key %q accepted", key)
+			}
+			if required != key {
+				t.Fatalf("required key %q missing but accepted", required)
+			}
+			if len(payload) > DispatchPayloadSizeLimit {
+				t.Fatal("oversized payload accepted")
+			}
+		}
+	})
+}

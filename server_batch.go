@@ -50,6 +50,11 @@ type Dispatch struct {
 	// IdempotencyToken, when set, makes a repeated dispatch with the same
 	// token return the child the first one created instead of a new one.
 	IdempotencyToken string
+	// IDPrefix, when set, goes into the child's id:
+	// <parent>/dispatch-<prefix>-<unix time>-<8 hex>.
+	IDPrefix string
+	// Priority, when set, replaces the job's priority for the child.
+	Priority int32
 }
 
 // Dispatched is the child job a dispatch created.
@@ -70,6 +75,7 @@ type Dispatched struct {
 func (s *Server) DispatchJob(ctx context.Context, d Dispatch) (Dispatched, error) {
 	resp, err := s.srv.DispatchJob(ctx, server.DispatchRequest{
 		Namespace: d.Namespace, JobID: d.JobID, Payload: d.Payload, Meta: d.Meta, IdempotencyToken: d.IdempotencyToken,
+		IDPrefix: d.IDPrefix, Priority: d.Priority,
 	})
 	if err != nil {
 		return Dispatched{}, err

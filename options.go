@@ -186,8 +186,8 @@ type ServerOptions struct {
 	// Registerer receives the server's metrics. Default: none are registered.
 	Registerer prometheus.Registerer
 	// Clock is the server's time: raft ticks, heartbeat timers, the
-	// broker's delays, GC, drains, deployments, the times recorded in the
-	// replicated state. Default clock.Real(); a test may pass a
+	// broker's delays, GC, drains, deployments, periodic launches, the
+	// times recorded in the replicated state. Default clock.Real(); a test may pass a
 	// *clock.Fake and step it.
 	Clock clock.Clock
 }

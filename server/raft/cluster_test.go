@@ -250,8 +250,8 @@ func (n *memNet) deliverAll() int {
 // nothing new sent over several looks. Each node handles what it is
 // given on its own goroutine, so quiet is observed, not known.
 func (n *memNet) settle(nodes []*Node) {
-	for quiet := 0; quiet < 5; {
-		if n.deliverAll() > 0 {
+	for quiet := 0; quiet < 10; {
+		if n.deliverAll() > 0 || !idle(nodes) {
 			quiet = 0
 		} else {
 			quiet++
@@ -261,6 +261,25 @@ func (n *memNet) settle(nodes []*Node) {
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
+}
+
+// idle reports whether no node has messages waiting to be stepped or
+// sent.
+func idle(nodes []*Node) bool {
+	for _, node := range nodes {
+		if len(node.recvc) > 0 || len(node.propc) > 0 {
+			return false
+		}
+		node.transport.mu.Lock()
+		for _, s := range node.transport.senders {
+			if len(s.queue) > 0 {
+				node.transport.mu.Unlock()
+				return false
+			}
+		}
+		node.transport.mu.Unlock()
+	}
+	return true
 }
 
 func (n *memNet) dialer(self string) Dialer { return memDialer{n: n, self: self} }

@@ -60,6 +60,12 @@ func (rn *Node) handleReady(rd etcdraft.Ready) error {
 		}
 	}
 	if len(rd.CommittedEntries) > 0 {
+		var size int
+		for _, e := range rd.CommittedEntries {
+			size += len(e.GetData())
+		}
+		rn.metrics.appliedEntries.Add(float64(len(rd.CommittedEntries)))
+		rn.metrics.appliedBytes.Add(float64(size))
 		rn.notifyApplied() // once per Ready, not per entry
 	}
 	for _, rs := range rd.ReadStates {

@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"fmt"
 	"io"
+	"os"
 	"runtime/pprof"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -17,6 +18,8 @@ import (
 type cpuByLabel struct {
 	buf bytes.Buffer
 	on  bool
+	// file, when set, receives the profile as well (for go tool pprof).
+	file string
 }
 
 func (c *cpuByLabel) start() error {
@@ -35,6 +38,11 @@ func (c *cpuByLabel) stop(label string) (map[string]float64, error) {
 	}
 	pprof.StopCPUProfile()
 	c.on = false
+	if c.file != "" {
+		if err := os.WriteFile(c.file, c.buf.Bytes(), 0o644); err != nil {
+			return nil, err
+		}
+	}
 	zr, err := gzip.NewReader(&c.buf)
 	if err != nil {
 		return nil, err

@@ -40,6 +40,8 @@ func main() {
 	flag.IntVar(&cfg.schedulers, "schedulers", 0, "scheduler workers per server (0: one per core)")
 	flag.Float64Var(&cfg.heartbeatRate, "heartbeat-rate", 0, "servers' max_heartbeats_per_second (0: the default, 50)")
 	flag.DurationVar(&cfg.progress, "progress", 3*time.Second, "interval of the progress lines")
+	flag.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write the run's CPU profile (every server and client goroutine) to this file")
+	flag.StringVar(&cfg.memProfile, "memprofile", "", "write a heap profile taken at the end of the run to this file")
 	flag.BoolVar(&cfg.verbose, "v", false, "log the servers' warnings and errors to stderr")
 	flag.Parse()
 
@@ -74,6 +76,7 @@ type config struct {
 	duration, timeout, batch    time.Duration
 	progress                    time.Duration
 	jsonFile                    string
+	cpuProfile, memProfile      string
 	conns, schedulers           int
 	heartbeatRate               float64
 	verbose                     bool

@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -42,7 +43,7 @@ func run(ctx context.Context, cfg config) (*result, error) {
 	}
 	res.Allocs = total
 
-	var prof cpuByLabel
+	prof := cpuByLabel{file: cfg.cpuProfile}
 	if err := prof.start(); err != nil {
 		return nil, err
 	}
@@ -194,6 +195,11 @@ func run(ctx context.Context, cfg config) (*result, error) {
 		res.HeapBytesPerAlloc = (float64(after.HeapAlloc) - float64(before.HeapAlloc)) / float64(total)
 	}
 	res.HeapBytes = after.HeapAlloc
+	if cfg.memProfile != "" {
+		if err := writeHeapProfile(cfg.memProfile); err != nil {
+			return res, err
+		}
+	}
 	res.ProcessCPUSeconds = processCPU() - cpuStart
 	res.LoadAvgEnd = loadAvg()
 	stopFleet()
@@ -387,4 +393,16 @@ func processCPU() float64 {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+}
+
+func writeHeapProfile(file string) error {
+	fh, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	if err := pprof.WriteHeapProfile(fh); err != nil {
+		_ = fh.Close()
+		return err
+	}
+	return fh.Close()
 }

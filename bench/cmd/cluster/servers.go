@@ -133,11 +133,13 @@ func (c *cluster) leader() *member {
 	return nil
 }
 
-// kill stops m at once, without leaving, as a crash would.
+// kill shuts m down without leaving the cluster, as a host stopping its
+// server does (Shutdown with up to 10 s for in-flight calls), and returns
+// how long Shutdown took: its peers see it vanish.
 func (c *cluster) kill(m *member) time.Duration {
 	start := time.Now()
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
 	_ = m.srv.Shutdown(ctx)
 	m.killed = true
 	return time.Since(start)

@@ -162,10 +162,11 @@ func simNodeSpec(i, capacity int) *structs.Node {
 	}
 }
 
-// register registers every node, 64 at a time.
+// register registers every node, 256 at a time: the registrations of a
+// fleet starting together share raft rounds.
 func (f *fleet) register(ctx context.Context, capacity int) error {
 	f.capacity = capacity
-	sem := make(chan struct{}, 64)
+	sem := make(chan struct{}, 256)
 	var wg sync.WaitGroup
 	var firstErr atomic.Value
 	for _, n := range f.nodes {
@@ -259,9 +260,22 @@ func (n *simNode) beat(ctx context.Context) time.Duration {
 	}
 }
 
-// watchAll starts every node's allocation long-poll.
+// watchAll starts every node's allocation long-poll, at most
+// watchStartRate a second, as clients starting over some time do: each
+// first poll is answered at once, and a hundred thousand of them in one
+// burst would only measure the burst.
 func (f *fleet) watchAll(ctx context.Context) {
-	for _, n := range f.nodes {
+	const watchStartRate = 5000
+	tick := time.NewTicker(time.Second / watchStartRate * 100)
+	defer tick.Stop()
+	for i, n := range f.nodes {
+		if i > 0 && i%100 == 0 {
+			select {
+			case <-tick.C:
+			case <-ctx.Done():
+				return
+			}
+		}
 		f.wg.Add(1)
 		go func() {
 			defer f.wg.Done()

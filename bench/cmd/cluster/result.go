@@ -50,6 +50,11 @@ type result struct {
 	KillShutdownSeconds float64 `json:"kill_shutdown_seconds,omitempty"`
 	FailoverSeconds     float64 `json:"failover_seconds,omitempty"`
 
+	Evals             int64   `json:"evals"`
+	EvalSecondsMean   float64 `json:"eval_seconds_mean"`
+	PlansRejected     int64   `json:"plans_rejected"`
+	PlanNodesRejected int64   `json:"plan_nodes_rejected"`
+
 	NodesMarkedDown   int   `json:"nodes_marked_down"`
 	NodesNotReady     int   `json:"nodes_not_ready"`
 	AllocsLost        int   `json:"allocs_lost"`
@@ -83,6 +88,7 @@ func (r *result) printTable(w io.Writer) {
 	row("heap per allocation", fmt.Sprintf("%.0f B (3 servers' states and the clients' tracking)", r.HeapBytesPerAlloc))
 	row("raft entries / bytes", fmt.Sprintf("%d / %s", r.RaftEntries, mib(uint64(max(r.RaftBytes, 0)))))
 	row("update calls", r.UpdateCalls)
+	row("evaluations", fmt.Sprintf("%d, mean %.3fs; plans rejected %d (nodes %d)", r.Evals, r.EvalSecondsMean, r.PlansRejected, r.PlanNodesRejected))
 	row("leader CPU", fmt.Sprintf("%.1fs (%.0f%% of one core; process %.1fs)", r.LeaderCPUSeconds, 100*r.LeaderCPUShare, r.ProcessCPUSeconds))
 	names := make([]string, 0, len(r.ServerCPUSeconds))
 	for k := range r.ServerCPUSeconds {

@@ -157,8 +157,9 @@ func run(ctx context.Context, cfg config) (*result, error) {
 		}
 		if time.Since(lastLine) >= cfg.progress {
 			rate := float64(placed-lastPlaced) / time.Since(lastLine).Seconds()
-			fmt.Printf("%6.1fs placed %d/%d running %d (clients acked %d) rate %.0f/s rss %s heartbeats %d polls %d\n",
-				elapsed.Seconds(), placed, total, running, f.running.Load(), rate, mib(rss()), f.hbs.Load(), f.polls.Load())
+			fmt.Printf("%6.1fs placed %d/%d running %d (clients acked %d) rate %.0f/s rss %s heartbeats %d polls %d blocked evals %.0f\n",
+				elapsed.Seconds(), placed, total, running, f.running.Load(), rate, mib(rss()), f.hbs.Load(), f.polls.Load(),
+				counterSum(c, "drover_server_broker_blocked_evals"))
 			lastLine, lastPlaced = time.Now(), placed
 		}
 		done := total == 0 || (placedAt > 0 && runningAt > 0)
@@ -183,6 +184,11 @@ func run(ctx context.Context, cfg config) (*result, error) {
 	res.RaftEntriesApplied, res.RaftBytes = entries-entriesStart, bytes-bytesStart
 	if res.RaftEntries == 0 {
 		res.RaftEntries = res.RaftEntriesApplied
+	}
+	res.PlansRejected = int64(counterSum(c, "drover_server_plans_rejected_total"))
+	res.PlanNodesRejected = int64(counterSum(c, "drover_server_plan_nodes_rejected_total"))
+	if n, sum := histogramSum(c, "drover_scheduler_eval_seconds"); n > 0 {
+		res.Evals, res.EvalSecondsMean = int64(n), sum/n
 	}
 	res.NodesMarkedDown = int(counterSum(c, "drover_server_nodes_marked_down_total") + counterSum(c, "drover_server_nodes_marked_disconnected_total"))
 	if err := check(ctx, c, cfg, res); err != nil && res.Error == "" {
@@ -405,4 +411,24 @@ func writeHeapProfile(file string) error {
 		return err
 	}
 	return fh.Close()
+}
+
+// histogramSum adds up, over every server, a histogram's count and sum.
+func histogramSum(c *cluster, name string) (count, sum float64) {
+	for _, m := range c.members {
+		fams, err := m.reg.Gather()
+		if err != nil {
+			continue
+		}
+		for _, f := range fams {
+			if f.GetName() != name {
+				continue
+			}
+			for _, mt := range f.GetMetric() {
+				count += float64(mt.GetHistogram().GetSampleCount())
+				sum += mt.GetHistogram().GetSampleSum()
+			}
+		}
+	}
+	return count, sum
 }

@@ -257,7 +257,5 @@ func (s *Server) updateAllocations(ctx context.Context, nodeID, secretID string,
 	if len(upd) == 0 {
 		return s.state.Index(), nil
 	}
-	return s.raft.Propose(ctx, &structs.LogCommand{
-		Command: &structs.LogCommand_AllocClientUpdate{AllocClientUpdate: &structs.AllocClientUpdate{Allocations: upd}},
-	})
+	return s.batchAllocUpdates(ctx, upd)
 }

@@ -90,6 +90,8 @@ type Server struct {
 	shutdownOnce sync.Once
 	// inflight counts the RPCs being handled.
 	inflight atomic.Int64
+	// allocUpdates coalesces clients' allocation updates into raft entries.
+	allocUpdates allocUpdateBatcher
 	// stopCtx is cancelled when Shutdown starts: everything waiting gives up.
 	stopCtx  context.Context
 	stopFunc context.CancelFunc

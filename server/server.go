@@ -92,6 +92,8 @@ type Server struct {
 	inflight atomic.Int64
 	// allocUpdates coalesces clients' allocation updates into raft entries.
 	allocUpdates allocUpdateBatcher
+	// reads shares raft read-index rounds among concurrent reads.
+	reads readBarriers
 	// stopCtx is cancelled when Shutdown starts: everything waiting gives up.
 	stopCtx  context.Context
 	stopFunc context.CancelFunc

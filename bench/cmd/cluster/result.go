@@ -40,8 +40,9 @@ type result struct {
 	RaftBytes          int64 `json:"raft_bytes"`
 
 	Leader            string             `json:"leader"`
+	LeaderChanges     int64              `json:"leader_changes"`
 	LeaderCPUSeconds  float64            `json:"leader_cpu_seconds"`
-	LeaderCPUShare    float64            `json:"leader_cpu_share_of_one_core"`
+	LeaderCPUShare    float64            `json:"leader_cpu_share_of_one_core"` // over the whole run
 	ServerCPUSeconds  map[string]float64 `json:"cpu_seconds_by_server"`
 	ProcessCPUSeconds float64            `json:"process_cpu_seconds"`
 
@@ -89,7 +90,7 @@ func (r *result) printTable(w io.Writer) {
 	row("raft entries / bytes", fmt.Sprintf("%d / %s", r.RaftEntries, mib(uint64(max(r.RaftBytes, 0)))))
 	row("update calls", r.UpdateCalls)
 	row("evaluations", fmt.Sprintf("%d, mean %.3fs; plans rejected %d (nodes %d)", r.Evals, r.EvalSecondsMean, r.PlansRejected, r.PlanNodesRejected))
-	row("leader CPU", fmt.Sprintf("%.1fs (%.0f%% of one core; process %.1fs)", r.LeaderCPUSeconds, 100*r.LeaderCPUShare, r.ProcessCPUSeconds))
+	row("leader CPU", fmt.Sprintf("%.1fs (%.0f%% of one core over the run; process %.1fs); leader changes seen %d", r.LeaderCPUSeconds, 100*r.LeaderCPUShare, r.ProcessCPUSeconds, r.LeaderChanges))
 	names := make([]string, 0, len(r.ServerCPUSeconds))
 	for k := range r.ServerCPUSeconds {
 		names = append(names, k)

@@ -185,6 +185,7 @@ func run(ctx context.Context, cfg config) (*result, error) {
 	if res.RaftEntries == 0 {
 		res.RaftEntries = res.RaftEntriesApplied
 	}
+	res.LeaderChanges = int64(counterMax(c, "drover_raft_leader_changes_total"))
 	res.PlansRejected = int64(counterSum(c, "drover_server_plans_rejected_total"))
 	res.PlanNodesRejected = int64(counterSum(c, "drover_server_plan_nodes_rejected_total"))
 	if n, sum := histogramSum(c, "drover_scheduler_eval_seconds"); n > 0 {
@@ -217,7 +218,8 @@ func run(ctx context.Context, cfg config) (*result, error) {
 			res.LeaderCPUSeconds = byServer[l.name]
 			res.Leader = l.name
 		}
-		res.LeaderCPUShare = res.LeaderCPUSeconds / res.WallSeconds
+		// The profile covers the whole run, registrations included.
+		res.LeaderCPUShare = res.LeaderCPUSeconds / time.Since(wallStart).Seconds()
 	}
 	if res.Error != "" {
 		return res, errors.New(res.Error)

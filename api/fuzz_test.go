@@ -48,6 +48,10 @@ func FuzzHandlers(f *testing.F) {
 			`"ReschedulePolicy":{"Attempts":2,"Interval":-1},"Disconnect":{"LostAfter":5},` +
 			`"Tasks":[{"Name":"t","Driver":"mock","Affinities":[null],"Resources":{"MemoryMB":32,"MemoryMaxMB":16},` +
 			`"LogConfig":{"MaxFiles":-3},"Artifacts":[{"GetterSource":"ftp://x","RelativeDest":"../../etc","GetterOptions":{"checksum":"md5:00"}},null]}]}]}}`},
+		{1, "/v1/jobs", "", `{"Job":{"ID":"spec","TaskGroups":[{"Name":"g","ShutdownDelay":-1,"EphemeralDisk":{"Sticky":true,"SizeMB":-1},` +
+			`"Volumes":{"v":{"Type":"host","Source":"s"},"n":null,"c":{"Type":"csi"}},"Tasks":[{"Name":"t","Driver":"mock","Leader":true,` +
+			`"Lifecycle":{"Hook":"prestart","Sidecar":true},"VolumeMounts":[{"Volume":"v","Destination":"${NOMAD_TASK_DIR}/../.."},null],` +
+			`"Templates":[{"EmbeddedTmpl":"{{ env \"A\" }}","DestPath":"../x","ChangeMode":"script","ChangeScript":null,"Perms":"9"},null]}]}]}}`},
 		{0, "/v1/jobs", "prefix=w&per_page=1&next_token=z", ""},
 		{0, "/v1/job/web/summary", "namespace=*", ""},
 		{0, "/v1/allocations", "resources=true&prefix=0", ""},

@@ -74,7 +74,8 @@ var (
 	flatMaps = set("Meta", "Env")
 	// destructiveTaskFields change how a task runs: changing them replaces
 	// its allocations (see scheduler's destructive).
-	destructiveTaskFields = set("Driver", "Config", "Env", "Resources", "KillSignal", "User", "Artifacts", "Templates")
+	destructiveTaskFields = set("Driver", "Config", "Env", "Resources", "KillSignal", "User", "Artifacts", "Templates",
+		"Lifecycle", "VolumeMounts", "Leader")
 )
 
 func set(names ...string) map[string]bool {

@@ -166,9 +166,11 @@ type RestartPolicy struct {
 	Interval *durationpb.Duration   `protobuf:"bytes,2,opt,name=interval,proto3" json:"interval,omitempty"`
 	Delay    *durationpb.Duration   `protobuf:"bytes,3,opt,name=delay,proto3" json:"delay,omitempty"`
 	// mode is "fail" (give up after attempts) or "delay" (wait out the interval).
-	Mode          string `protobuf:"bytes,4,opt,name=mode,proto3" json:"mode,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Mode string `protobuf:"bytes,4,opt,name=mode,proto3" json:"mode,omitempty"`
+	// render_templates renders a task's templates again before a restart.
+	RenderTemplates bool `protobuf:"varint,700,opt,name=render_templates,json=renderTemplates,proto3" json:"render_templates,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *RestartPolicy) Reset() {
@@ -229,6 +231,13 @@ func (x *RestartPolicy) GetMode() string {
 	return ""
 }
 
+func (x *RestartPolicy) GetRenderTemplates() bool {
+	if x != nil {
+		return x.RenderTemplates
+	}
+	return false
+}
+
 // Task is one unit of work run by a driver.
 type Task struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
@@ -253,7 +262,21 @@ type Task struct {
 	User string `protobuf:"bytes,300,opt,name=user,proto3" json:"user,omitempty"`
 	// services are the task's services, whose checks the client runs and
 	// whose results decide the allocation's health.
-	Services      []*Service `protobuf:"bytes,500,rep,name=services,proto3" json:"services,omitempty"`
+	Services []*Service `protobuf:"bytes,500,rep,name=services,proto3" json:"services,omitempty"`
+	// lifecycle runs the task before (prestart), after (poststart) or
+	// around the stop (poststop) of the group's main tasks; nil makes a
+	// main task.
+	Lifecycle *TaskLifecycle `protobuf:"bytes,700,opt,name=lifecycle,proto3" json:"lifecycle,omitempty"`
+	// templates are rendered into the task's directories before it starts
+	// and again when what they read changes.
+	Templates []*Template `protobuf:"bytes,701,rep,name=templates,proto3" json:"templates,omitempty"`
+	// volume_mounts mount the group's volumes into the task.
+	VolumeMounts []*VolumeMount `protobuf:"bytes,702,rep,name=volume_mounts,json=volumeMounts,proto3" json:"volume_mounts,omitempty"`
+	// leader: when this task exits, the group's other tasks are stopped.
+	Leader bool `protobuf:"varint,703,opt,name=leader,proto3" json:"leader,omitempty"`
+	// shutdown_delay is the wait between the task being told to stop and
+	// its kill signal.
+	ShutdownDelay *durationpb.Duration `protobuf:"bytes,704,opt,name=shutdown_delay,json=shutdownDelay,proto3" json:"shutdown_delay,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -386,6 +409,553 @@ func (x *Task) GetServices() []*Service {
 	return nil
 }
 
+func (x *Task) GetLifecycle() *TaskLifecycle {
+	if x != nil {
+		return x.Lifecycle
+	}
+	return nil
+}
+
+func (x *Task) GetTemplates() []*Template {
+	if x != nil {
+		return x.Templates
+	}
+	return nil
+}
+
+func (x *Task) GetVolumeMounts() []*VolumeMount {
+	if x != nil {
+		return x.VolumeMounts
+	}
+	return nil
+}
+
+func (x *Task) GetLeader() bool {
+	if x != nil {
+		return x.Leader
+	}
+	return false
+}
+
+func (x *Task) GetShutdownDelay() *durationpb.Duration {
+	if x != nil {
+		return x.ShutdownDelay
+	}
+	return nil
+}
+
+// TaskLifecycle places a task in its group's lifecycle.
+type TaskLifecycle struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// hook is "prestart", "poststart" or "poststop".
+	Hook string `protobuf:"bytes,1,opt,name=hook,proto3" json:"hook,omitempty"`
+	// sidecar keeps the task running alongside the main tasks (prestart
+	// and poststart hooks only).
+	Sidecar       bool `protobuf:"varint,2,opt,name=sidecar,proto3" json:"sidecar,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TaskLifecycle) Reset() {
+	*x = TaskLifecycle{}
+	mi := &file_structs_structs_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TaskLifecycle) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TaskLifecycle) ProtoMessage() {}
+
+func (x *TaskLifecycle) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_structs_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TaskLifecycle.ProtoReflect.Descriptor instead.
+func (*TaskLifecycle) Descriptor() ([]byte, []int) {
+	return file_structs_structs_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *TaskLifecycle) GetHook() string {
+	if x != nil {
+		return x.Hook
+	}
+	return ""
+}
+
+func (x *TaskLifecycle) GetSidecar() bool {
+	if x != nil {
+		return x.Sidecar
+	}
+	return false
+}
+
+// Template is a file rendered for a task with Go's text/template.
+type Template struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// source is a file (inside the task's directories) holding the
+	// template; data is the template itself. Exactly one is set.
+	Source string `protobuf:"bytes,1,opt,name=source,proto3" json:"source,omitempty"`
+	Data   string `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
+	// destination is the rendered file, relative to the task's directory.
+	Destination string `protobuf:"bytes,3,opt,name=destination,proto3" json:"destination,omitempty"`
+	// change_mode is what a re-render does to the running task: "restart"
+	// (default), "signal", "noop" or "script".
+	ChangeMode   string `protobuf:"bytes,4,opt,name=change_mode,json=changeMode,proto3" json:"change_mode,omitempty"`
+	ChangeSignal string `protobuf:"bytes,5,opt,name=change_signal,json=changeSignal,proto3" json:"change_signal,omitempty"`
+	// change_script runs in the task when change_mode is "script".
+	ChangeScript *ChangeScript `protobuf:"bytes,6,opt,name=change_script,json=changeScript,proto3" json:"change_script,omitempty"`
+	// perms are the file's octal permissions ("0644" by default).
+	Perms string `protobuf:"bytes,7,opt,name=perms,proto3" json:"perms,omitempty"`
+	// splay is the most a change is delayed, at random.
+	Splay *durationpb.Duration `protobuf:"bytes,8,opt,name=splay,proto3" json:"splay,omitempty"`
+	// env: the rendered file holds KEY=value lines added to the task's
+	// environment.
+	Env            bool   `protobuf:"varint,9,opt,name=env,proto3" json:"env,omitempty"`
+	LeftDelimiter  string `protobuf:"bytes,10,opt,name=left_delimiter,json=leftDelimiter,proto3" json:"left_delimiter,omitempty"`
+	RightDelimiter string `protobuf:"bytes,11,opt,name=right_delimiter,json=rightDelimiter,proto3" json:"right_delimiter,omitempty"`
+	// error_on_missing_key fails the render on a missing map key.
+	ErrorOnMissingKey bool `protobuf:"varint,12,opt,name=error_on_missing_key,json=errorOnMissingKey,proto3" json:"error_on_missing_key,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *Template) Reset() {
+	*x = Template{}
+	mi := &file_structs_structs_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Template) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Template) ProtoMessage() {}
+
+func (x *Template) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_structs_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Template.ProtoReflect.Descriptor instead.
+func (*Template) Descriptor() ([]byte, []int) {
+	return file_structs_structs_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *Template) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *Template) GetData() string {
+	if x != nil {
+		return x.Data
+	}
+	return ""
+}
+
+func (x *Template) GetDestination() string {
+	if x != nil {
+		return x.Destination
+	}
+	return ""
+}
+
+func (x *Template) GetChangeMode() string {
+	if x != nil {
+		return x.ChangeMode
+	}
+	return ""
+}
+
+func (x *Template) GetChangeSignal() string {
+	if x != nil {
+		return x.ChangeSignal
+	}
+	return ""
+}
+
+func (x *Template) GetChangeScript() *ChangeScript {
+	if x != nil {
+		return x.ChangeScript
+	}
+	return nil
+}
+
+func (x *Template) GetPerms() string {
+	if x != nil {
+		return x.Perms
+	}
+	return ""
+}
+
+func (x *Template) GetSplay() *durationpb.Duration {
+	if x != nil {
+		return x.Splay
+	}
+	return nil
+}
+
+func (x *Template) GetEnv() bool {
+	if x != nil {
+		return x.Env
+	}
+	return false
+}
+
+func (x *Template) GetLeftDelimiter() string {
+	if x != nil {
+		return x.LeftDelimiter
+	}
+	return ""
+}
+
+func (x *Template) GetRightDelimiter() string {
+	if x != nil {
+		return x.RightDelimiter
+	}
+	return ""
+}
+
+func (x *Template) GetErrorOnMissingKey() bool {
+	if x != nil {
+		return x.ErrorOnMissingKey
+	}
+	return false
+}
+
+// ChangeScript is the command a template's change_mode "script" runs.
+type ChangeScript struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Command       string                 `protobuf:"bytes,1,opt,name=command,proto3" json:"command,omitempty"`
+	Args          []string               `protobuf:"bytes,2,rep,name=args,proto3" json:"args,omitempty"`
+	Timeout       *durationpb.Duration   `protobuf:"bytes,3,opt,name=timeout,proto3" json:"timeout,omitempty"`
+	FailOnError   bool                   `protobuf:"varint,4,opt,name=fail_on_error,json=failOnError,proto3" json:"fail_on_error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChangeScript) Reset() {
+	*x = ChangeScript{}
+	mi := &file_structs_structs_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChangeScript) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChangeScript) ProtoMessage() {}
+
+func (x *ChangeScript) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_structs_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChangeScript.ProtoReflect.Descriptor instead.
+func (*ChangeScript) Descriptor() ([]byte, []int) {
+	return file_structs_structs_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *ChangeScript) GetCommand() string {
+	if x != nil {
+		return x.Command
+	}
+	return ""
+}
+
+func (x *ChangeScript) GetArgs() []string {
+	if x != nil {
+		return x.Args
+	}
+	return nil
+}
+
+func (x *ChangeScript) GetTimeout() *durationpb.Duration {
+	if x != nil {
+		return x.Timeout
+	}
+	return nil
+}
+
+func (x *ChangeScript) GetFailOnError() bool {
+	if x != nil {
+		return x.FailOnError
+	}
+	return false
+}
+
+// VolumeRequest is a group's volume: a host volume of the node.
+type VolumeRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// type is "host".
+	Type string `protobuf:"bytes,1,opt,name=type,proto3" json:"type,omitempty"`
+	// source is the name of the node's host volume.
+	Source        string `protobuf:"bytes,2,opt,name=source,proto3" json:"source,omitempty"`
+	ReadOnly      bool   `protobuf:"varint,3,opt,name=read_only,json=readOnly,proto3" json:"read_only,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VolumeRequest) Reset() {
+	*x = VolumeRequest{}
+	mi := &file_structs_structs_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VolumeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VolumeRequest) ProtoMessage() {}
+
+func (x *VolumeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_structs_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VolumeRequest.ProtoReflect.Descriptor instead.
+func (*VolumeRequest) Descriptor() ([]byte, []int) {
+	return file_structs_structs_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *VolumeRequest) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *VolumeRequest) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *VolumeRequest) GetReadOnly() bool {
+	if x != nil {
+		return x.ReadOnly
+	}
+	return false
+}
+
+// VolumeMount mounts one of the group's volumes into a task.
+type VolumeMount struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// volume names the group's volume.
+	Volume string `protobuf:"bytes,1,opt,name=volume,proto3" json:"volume,omitempty"`
+	// destination is where the task sees it.
+	Destination   string `protobuf:"bytes,2,opt,name=destination,proto3" json:"destination,omitempty"`
+	ReadOnly      bool   `protobuf:"varint,3,opt,name=read_only,json=readOnly,proto3" json:"read_only,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VolumeMount) Reset() {
+	*x = VolumeMount{}
+	mi := &file_structs_structs_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VolumeMount) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VolumeMount) ProtoMessage() {}
+
+func (x *VolumeMount) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_structs_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VolumeMount.ProtoReflect.Descriptor instead.
+func (*VolumeMount) Descriptor() ([]byte, []int) {
+	return file_structs_structs_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *VolumeMount) GetVolume() string {
+	if x != nil {
+		return x.Volume
+	}
+	return ""
+}
+
+func (x *VolumeMount) GetDestination() string {
+	if x != nil {
+		return x.Destination
+	}
+	return ""
+}
+
+func (x *VolumeMount) GetReadOnly() bool {
+	if x != nil {
+		return x.ReadOnly
+	}
+	return false
+}
+
+// ClientHostVolume is a directory of a node that jobs may mount.
+type ClientHostVolume struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Path          string                 `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
+	ReadOnly      bool                   `protobuf:"varint,2,opt,name=read_only,json=readOnly,proto3" json:"read_only,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClientHostVolume) Reset() {
+	*x = ClientHostVolume{}
+	mi := &file_structs_structs_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClientHostVolume) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClientHostVolume) ProtoMessage() {}
+
+func (x *ClientHostVolume) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_structs_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClientHostVolume.ProtoReflect.Descriptor instead.
+func (*ClientHostVolume) Descriptor() ([]byte, []int) {
+	return file_structs_structs_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ClientHostVolume) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *ClientHostVolume) GetReadOnly() bool {
+	if x != nil {
+		return x.ReadOnly
+	}
+	return false
+}
+
+// EphemeralDisk is the group's allocation data directory.
+type EphemeralDisk struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	SizeMb int64                  `protobuf:"varint,1,opt,name=size_mb,json=sizeMb,proto3" json:"size_mb,omitempty"`
+	// sticky: a replacement on the same node takes over the previous
+	// allocation's alloc/data.
+	Sticky bool `protobuf:"varint,2,opt,name=sticky,proto3" json:"sticky,omitempty"`
+	// migrate: the data follows a replacement to another node.
+	Migrate       bool `protobuf:"varint,3,opt,name=migrate,proto3" json:"migrate,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EphemeralDisk) Reset() {
+	*x = EphemeralDisk{}
+	mi := &file_structs_structs_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EphemeralDisk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EphemeralDisk) ProtoMessage() {}
+
+func (x *EphemeralDisk) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_structs_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EphemeralDisk.ProtoReflect.Descriptor instead.
+func (*EphemeralDisk) Descriptor() ([]byte, []int) {
+	return file_structs_structs_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *EphemeralDisk) GetSizeMb() int64 {
+	if x != nil {
+		return x.SizeMb
+	}
+	return 0
+}
+
+func (x *EphemeralDisk) GetSticky() bool {
+	if x != nil {
+		return x.Sticky
+	}
+	return false
+}
+
+func (x *EphemeralDisk) GetMigrate() bool {
+	if x != nil {
+		return x.Migrate
+	}
+	return false
+}
+
 // TaskGroup is a set of tasks always placed together on one node.
 type TaskGroup struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -418,14 +988,20 @@ type TaskGroup struct {
 	Migrate *MigrateStrategy `protobuf:"bytes,501,opt,name=migrate,proto3" json:"migrate,omitempty"`
 	// services are the group's services; their checks run against the
 	// group's ports.
-	Services      []*Service `protobuf:"bytes,502,rep,name=services,proto3" json:"services,omitempty"`
+	Services []*Service `protobuf:"bytes,502,rep,name=services,proto3" json:"services,omitempty"`
+	// volumes are the group's volumes, by the name its tasks mount them as.
+	Volumes map[string]*VolumeRequest `protobuf:"bytes,700,rep,name=volumes,proto3" json:"volumes,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// shutdown_delay is waited between deregistering the group's services
+	// and stopping its tasks.
+	ShutdownDelay *durationpb.Duration `protobuf:"bytes,701,opt,name=shutdown_delay,json=shutdownDelay,proto3" json:"shutdown_delay,omitempty"`
+	EphemeralDisk *EphemeralDisk       `protobuf:"bytes,702,opt,name=ephemeral_disk,json=ephemeralDisk,proto3" json:"ephemeral_disk,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *TaskGroup) Reset() {
 	*x = TaskGroup{}
-	mi := &file_structs_structs_proto_msgTypes[4]
+	mi := &file_structs_structs_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -437,7 +1013,7 @@ func (x *TaskGroup) String() string {
 func (*TaskGroup) ProtoMessage() {}
 
 func (x *TaskGroup) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[4]
+	mi := &file_structs_structs_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -450,7 +1026,7 @@ func (x *TaskGroup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskGroup.ProtoReflect.Descriptor instead.
 func (*TaskGroup) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{4}
+	return file_structs_structs_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *TaskGroup) GetName() string {
@@ -551,6 +1127,27 @@ func (x *TaskGroup) GetServices() []*Service {
 	return nil
 }
 
+func (x *TaskGroup) GetVolumes() map[string]*VolumeRequest {
+	if x != nil {
+		return x.Volumes
+	}
+	return nil
+}
+
+func (x *TaskGroup) GetShutdownDelay() *durationpb.Duration {
+	if x != nil {
+		return x.ShutdownDelay
+	}
+	return nil
+}
+
+func (x *TaskGroup) GetEphemeralDisk() *EphemeralDisk {
+	if x != nil {
+		return x.EphemeralDisk
+	}
+	return nil
+}
+
 // Job is what a user submits: the desired state of one workload.
 type Job struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
@@ -587,7 +1184,7 @@ type Job struct {
 
 func (x *Job) Reset() {
 	*x = Job{}
-	mi := &file_structs_structs_proto_msgTypes[5]
+	mi := &file_structs_structs_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -599,7 +1196,7 @@ func (x *Job) String() string {
 func (*Job) ProtoMessage() {}
 
 func (x *Job) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[5]
+	mi := &file_structs_structs_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -612,7 +1209,7 @@ func (x *Job) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Job.ProtoReflect.Descriptor instead.
 func (*Job) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{5}
+	return file_structs_structs_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Job) GetId() string {
@@ -782,7 +1379,7 @@ type DriverInfo struct {
 
 func (x *DriverInfo) Reset() {
 	*x = DriverInfo{}
-	mi := &file_structs_structs_proto_msgTypes[6]
+	mi := &file_structs_structs_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -794,7 +1391,7 @@ func (x *DriverInfo) String() string {
 func (*DriverInfo) ProtoMessage() {}
 
 func (x *DriverInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[6]
+	mi := &file_structs_structs_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -807,7 +1404,7 @@ func (x *DriverInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DriverInfo.ProtoReflect.Descriptor instead.
 func (*DriverInfo) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{6}
+	return file_structs_structs_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *DriverInfo) GetDetected() bool {
@@ -879,13 +1476,15 @@ type Node struct {
 	DynamicMeta map[string]string `protobuf:"bytes,550,rep,name=dynamic_meta,json=dynamicMeta,proto3" json:"dynamic_meta,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// dynamic_meta_unset lists keys an operator removed, static ones too.
 	DynamicMetaUnset []string `protobuf:"bytes,551,rep,name=dynamic_meta_unset,json=dynamicMetaUnset,proto3" json:"dynamic_meta_unset,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// host_volumes are the directories the node lets jobs mount, by name.
+	HostVolumes   map[string]*ClientHostVolume `protobuf:"bytes,700,rep,name=host_volumes,json=hostVolumes,proto3" json:"host_volumes,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Node) Reset() {
 	*x = Node{}
-	mi := &file_structs_structs_proto_msgTypes[7]
+	mi := &file_structs_structs_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -897,7 +1496,7 @@ func (x *Node) String() string {
 func (*Node) ProtoMessage() {}
 
 func (x *Node) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[7]
+	mi := &file_structs_structs_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -910,7 +1509,7 @@ func (x *Node) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Node.ProtoReflect.Descriptor instead.
 func (*Node) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{7}
+	return file_structs_structs_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Node) GetId() string {
@@ -1081,6 +1680,13 @@ func (x *Node) GetDynamicMetaUnset() []string {
 	return nil
 }
 
+func (x *Node) GetHostVolumes() map[string]*ClientHostVolume {
+	if x != nil {
+		return x.HostVolumes
+	}
+	return nil
+}
+
 // DrainStrategy says how a draining node gives up its allocations.
 type DrainStrategy struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1100,7 +1706,7 @@ type DrainStrategy struct {
 
 func (x *DrainStrategy) Reset() {
 	*x = DrainStrategy{}
-	mi := &file_structs_structs_proto_msgTypes[8]
+	mi := &file_structs_structs_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1112,7 +1718,7 @@ func (x *DrainStrategy) String() string {
 func (*DrainStrategy) ProtoMessage() {}
 
 func (x *DrainStrategy) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[8]
+	mi := &file_structs_structs_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1125,7 +1731,7 @@ func (x *DrainStrategy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainStrategy.ProtoReflect.Descriptor instead.
 func (*DrainStrategy) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{8}
+	return file_structs_structs_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *DrainStrategy) GetDeadline() *durationpb.Duration {
@@ -1171,7 +1777,7 @@ type DesiredTransition struct {
 
 func (x *DesiredTransition) Reset() {
 	*x = DesiredTransition{}
-	mi := &file_structs_structs_proto_msgTypes[9]
+	mi := &file_structs_structs_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1183,7 +1789,7 @@ func (x *DesiredTransition) String() string {
 func (*DesiredTransition) ProtoMessage() {}
 
 func (x *DesiredTransition) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[9]
+	mi := &file_structs_structs_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1196,7 +1802,7 @@ func (x *DesiredTransition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DesiredTransition.ProtoReflect.Descriptor instead.
 func (*DesiredTransition) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{9}
+	return file_structs_structs_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *DesiredTransition) GetMigrate() bool {
@@ -1235,7 +1841,7 @@ type TaskEvent struct {
 
 func (x *TaskEvent) Reset() {
 	*x = TaskEvent{}
-	mi := &file_structs_structs_proto_msgTypes[10]
+	mi := &file_structs_structs_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1247,7 +1853,7 @@ func (x *TaskEvent) String() string {
 func (*TaskEvent) ProtoMessage() {}
 
 func (x *TaskEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[10]
+	mi := &file_structs_structs_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1260,7 +1866,7 @@ func (x *TaskEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskEvent.ProtoReflect.Descriptor instead.
 func (*TaskEvent) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{10}
+	return file_structs_structs_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *TaskEvent) GetType() string {
@@ -1320,7 +1926,7 @@ type TaskState struct {
 
 func (x *TaskState) Reset() {
 	*x = TaskState{}
-	mi := &file_structs_structs_proto_msgTypes[11]
+	mi := &file_structs_structs_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1332,7 +1938,7 @@ func (x *TaskState) String() string {
 func (*TaskState) ProtoMessage() {}
 
 func (x *TaskState) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[11]
+	mi := &file_structs_structs_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1345,7 +1951,7 @@ func (x *TaskState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskState.ProtoReflect.Descriptor instead.
 func (*TaskState) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{11}
+	return file_structs_structs_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *TaskState) GetState() string {
@@ -1453,7 +2059,7 @@ type Allocation struct {
 
 func (x *Allocation) Reset() {
 	*x = Allocation{}
-	mi := &file_structs_structs_proto_msgTypes[12]
+	mi := &file_structs_structs_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1465,7 +2071,7 @@ func (x *Allocation) String() string {
 func (*Allocation) ProtoMessage() {}
 
 func (x *Allocation) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[12]
+	mi := &file_structs_structs_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1478,7 +2084,7 @@ func (x *Allocation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Allocation.ProtoReflect.Descriptor instead.
 func (*Allocation) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{12}
+	return file_structs_structs_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Allocation) GetId() string {
@@ -1741,7 +2347,7 @@ type AllocMetric struct {
 
 func (x *AllocMetric) Reset() {
 	*x = AllocMetric{}
-	mi := &file_structs_structs_proto_msgTypes[13]
+	mi := &file_structs_structs_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1753,7 +2359,7 @@ func (x *AllocMetric) String() string {
 func (*AllocMetric) ProtoMessage() {}
 
 func (x *AllocMetric) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[13]
+	mi := &file_structs_structs_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1766,7 +2372,7 @@ func (x *AllocMetric) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AllocMetric.ProtoReflect.Descriptor instead.
 func (*AllocMetric) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{13}
+	return file_structs_structs_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *AllocMetric) GetNodesEvaluated() int32 {
@@ -1877,7 +2483,7 @@ type Evaluation struct {
 
 func (x *Evaluation) Reset() {
 	*x = Evaluation{}
-	mi := &file_structs_structs_proto_msgTypes[14]
+	mi := &file_structs_structs_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1889,7 +2495,7 @@ func (x *Evaluation) String() string {
 func (*Evaluation) ProtoMessage() {}
 
 func (x *Evaluation) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[14]
+	mi := &file_structs_structs_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1902,7 +2508,7 @@ func (x *Evaluation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Evaluation.ProtoReflect.Descriptor instead.
 func (*Evaluation) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{14}
+	return file_structs_structs_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Evaluation) GetId() string {
@@ -2089,7 +2695,7 @@ type Plan struct {
 
 func (x *Plan) Reset() {
 	*x = Plan{}
-	mi := &file_structs_structs_proto_msgTypes[15]
+	mi := &file_structs_structs_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2101,7 +2707,7 @@ func (x *Plan) String() string {
 func (*Plan) ProtoMessage() {}
 
 func (x *Plan) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[15]
+	mi := &file_structs_structs_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2114,7 +2720,7 @@ func (x *Plan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Plan.ProtoReflect.Descriptor instead.
 func (*Plan) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{15}
+	return file_structs_structs_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Plan) GetEvalId() string {
@@ -2196,7 +2802,7 @@ type PlanResult struct {
 
 func (x *PlanResult) Reset() {
 	*x = PlanResult{}
-	mi := &file_structs_structs_proto_msgTypes[16]
+	mi := &file_structs_structs_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2208,7 +2814,7 @@ func (x *PlanResult) String() string {
 func (*PlanResult) ProtoMessage() {}
 
 func (x *PlanResult) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[16]
+	mi := &file_structs_structs_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2221,7 +2827,7 @@ func (x *PlanResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanResult.ProtoReflect.Descriptor instead.
 func (*PlanResult) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{16}
+	return file_structs_structs_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *PlanResult) GetNodeAllocation() []*Allocation {
@@ -2289,7 +2895,7 @@ type Artifact struct {
 
 func (x *Artifact) Reset() {
 	*x = Artifact{}
-	mi := &file_structs_structs_proto_msgTypes[17]
+	mi := &file_structs_structs_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2301,7 +2907,7 @@ func (x *Artifact) String() string {
 func (*Artifact) ProtoMessage() {}
 
 func (x *Artifact) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[17]
+	mi := &file_structs_structs_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2314,7 +2920,7 @@ func (x *Artifact) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Artifact.ProtoReflect.Descriptor instead.
 func (*Artifact) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{17}
+	return file_structs_structs_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Artifact) GetSource() string {
@@ -2350,7 +2956,7 @@ type LogConfig struct {
 
 func (x *LogConfig) Reset() {
 	*x = LogConfig{}
-	mi := &file_structs_structs_proto_msgTypes[18]
+	mi := &file_structs_structs_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2362,7 +2968,7 @@ func (x *LogConfig) String() string {
 func (*LogConfig) ProtoMessage() {}
 
 func (x *LogConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[18]
+	mi := &file_structs_structs_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2375,7 +2981,7 @@ func (x *LogConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogConfig.ProtoReflect.Descriptor instead.
 func (*LogConfig) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{18}
+	return file_structs_structs_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *LogConfig) GetMaxFiles() int32 {
@@ -2406,7 +3012,7 @@ type DrainMetadata struct {
 
 func (x *DrainMetadata) Reset() {
 	*x = DrainMetadata{}
-	mi := &file_structs_structs_proto_msgTypes[19]
+	mi := &file_structs_structs_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2418,7 +3024,7 @@ func (x *DrainMetadata) String() string {
 func (*DrainMetadata) ProtoMessage() {}
 
 func (x *DrainMetadata) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[19]
+	mi := &file_structs_structs_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2431,7 +3037,7 @@ func (x *DrainMetadata) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainMetadata.ProtoReflect.Descriptor instead.
 func (*DrainMetadata) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{19}
+	return file_structs_structs_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *DrainMetadata) GetStartedAt() int64 {
@@ -2469,7 +3075,7 @@ type Port struct {
 
 func (x *Port) Reset() {
 	*x = Port{}
-	mi := &file_structs_structs_proto_msgTypes[20]
+	mi := &file_structs_structs_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2481,7 +3087,7 @@ func (x *Port) String() string {
 func (*Port) ProtoMessage() {}
 
 func (x *Port) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[20]
+	mi := &file_structs_structs_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2494,7 +3100,7 @@ func (x *Port) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Port.ProtoReflect.Descriptor instead.
 func (*Port) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{20}
+	return file_structs_structs_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *Port) GetLabel() string {
@@ -2529,7 +3135,7 @@ type NetworkResource struct {
 
 func (x *NetworkResource) Reset() {
 	*x = NetworkResource{}
-	mi := &file_structs_structs_proto_msgTypes[21]
+	mi := &file_structs_structs_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2541,7 +3147,7 @@ func (x *NetworkResource) String() string {
 func (*NetworkResource) ProtoMessage() {}
 
 func (x *NetworkResource) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[21]
+	mi := &file_structs_structs_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2554,7 +3160,7 @@ func (x *NetworkResource) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NetworkResource.ProtoReflect.Descriptor instead.
 func (*NetworkResource) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{21}
+	return file_structs_structs_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *NetworkResource) GetMode() string {
@@ -2583,7 +3189,7 @@ type AllocatedPort struct {
 
 func (x *AllocatedPort) Reset() {
 	*x = AllocatedPort{}
-	mi := &file_structs_structs_proto_msgTypes[22]
+	mi := &file_structs_structs_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2595,7 +3201,7 @@ func (x *AllocatedPort) String() string {
 func (*AllocatedPort) ProtoMessage() {}
 
 func (x *AllocatedPort) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[22]
+	mi := &file_structs_structs_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2608,7 +3214,7 @@ func (x *AllocatedPort) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AllocatedPort.ProtoReflect.Descriptor instead.
 func (*AllocatedPort) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{22}
+	return file_structs_structs_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *AllocatedPort) GetLabel() string {
@@ -2647,7 +3253,7 @@ type Affinity struct {
 
 func (x *Affinity) Reset() {
 	*x = Affinity{}
-	mi := &file_structs_structs_proto_msgTypes[23]
+	mi := &file_structs_structs_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2659,7 +3265,7 @@ func (x *Affinity) String() string {
 func (*Affinity) ProtoMessage() {}
 
 func (x *Affinity) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[23]
+	mi := &file_structs_structs_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2672,7 +3278,7 @@ func (x *Affinity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Affinity.ProtoReflect.Descriptor instead.
 func (*Affinity) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{23}
+	return file_structs_structs_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *Affinity) GetLTarget() string {
@@ -2715,7 +3321,7 @@ type SpreadTarget struct {
 
 func (x *SpreadTarget) Reset() {
 	*x = SpreadTarget{}
-	mi := &file_structs_structs_proto_msgTypes[24]
+	mi := &file_structs_structs_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2727,7 +3333,7 @@ func (x *SpreadTarget) String() string {
 func (*SpreadTarget) ProtoMessage() {}
 
 func (x *SpreadTarget) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[24]
+	mi := &file_structs_structs_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2740,7 +3346,7 @@ func (x *SpreadTarget) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SpreadTarget.ProtoReflect.Descriptor instead.
 func (*SpreadTarget) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{24}
+	return file_structs_structs_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *SpreadTarget) GetValue() string {
@@ -2771,7 +3377,7 @@ type Spread struct {
 
 func (x *Spread) Reset() {
 	*x = Spread{}
-	mi := &file_structs_structs_proto_msgTypes[25]
+	mi := &file_structs_structs_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2783,7 +3389,7 @@ func (x *Spread) String() string {
 func (*Spread) ProtoMessage() {}
 
 func (x *Spread) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[25]
+	mi := &file_structs_structs_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2796,7 +3402,7 @@ func (x *Spread) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Spread.ProtoReflect.Descriptor instead.
 func (*Spread) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{25}
+	return file_structs_structs_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *Spread) GetAttribute() string {
@@ -2837,7 +3443,7 @@ type ReschedulePolicy struct {
 
 func (x *ReschedulePolicy) Reset() {
 	*x = ReschedulePolicy{}
-	mi := &file_structs_structs_proto_msgTypes[26]
+	mi := &file_structs_structs_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2849,7 +3455,7 @@ func (x *ReschedulePolicy) String() string {
 func (*ReschedulePolicy) ProtoMessage() {}
 
 func (x *ReschedulePolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[26]
+	mi := &file_structs_structs_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2862,7 +3468,7 @@ func (x *ReschedulePolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReschedulePolicy.ProtoReflect.Descriptor instead.
 func (*ReschedulePolicy) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{26}
+	return file_structs_structs_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ReschedulePolicy) GetAttempts() int32 {
@@ -2920,7 +3526,7 @@ type RescheduleEvent struct {
 
 func (x *RescheduleEvent) Reset() {
 	*x = RescheduleEvent{}
-	mi := &file_structs_structs_proto_msgTypes[27]
+	mi := &file_structs_structs_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2932,7 +3538,7 @@ func (x *RescheduleEvent) String() string {
 func (*RescheduleEvent) ProtoMessage() {}
 
 func (x *RescheduleEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[27]
+	mi := &file_structs_structs_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2945,7 +3551,7 @@ func (x *RescheduleEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RescheduleEvent.ProtoReflect.Descriptor instead.
 func (*RescheduleEvent) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{27}
+	return file_structs_structs_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *RescheduleEvent) GetRescheduleTime() int64 {
@@ -2986,7 +3592,7 @@ type RescheduleTracker struct {
 
 func (x *RescheduleTracker) Reset() {
 	*x = RescheduleTracker{}
-	mi := &file_structs_structs_proto_msgTypes[28]
+	mi := &file_structs_structs_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2998,7 +3604,7 @@ func (x *RescheduleTracker) String() string {
 func (*RescheduleTracker) ProtoMessage() {}
 
 func (x *RescheduleTracker) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[28]
+	mi := &file_structs_structs_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3011,7 +3617,7 @@ func (x *RescheduleTracker) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RescheduleTracker.ProtoReflect.Descriptor instead.
 func (*RescheduleTracker) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{28}
+	return file_structs_structs_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *RescheduleTracker) GetEvents() []*RescheduleEvent {
@@ -3034,7 +3640,7 @@ type PreemptionConfig struct {
 
 func (x *PreemptionConfig) Reset() {
 	*x = PreemptionConfig{}
-	mi := &file_structs_structs_proto_msgTypes[29]
+	mi := &file_structs_structs_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3046,7 +3652,7 @@ func (x *PreemptionConfig) String() string {
 func (*PreemptionConfig) ProtoMessage() {}
 
 func (x *PreemptionConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[29]
+	mi := &file_structs_structs_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3059,7 +3665,7 @@ func (x *PreemptionConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PreemptionConfig.ProtoReflect.Descriptor instead.
 func (*PreemptionConfig) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{29}
+	return file_structs_structs_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *PreemptionConfig) GetSystemSchedulerEnabled() bool {
@@ -3108,7 +3714,7 @@ type SchedulerConfiguration struct {
 
 func (x *SchedulerConfiguration) Reset() {
 	*x = SchedulerConfiguration{}
-	mi := &file_structs_structs_proto_msgTypes[30]
+	mi := &file_structs_structs_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3120,7 +3726,7 @@ func (x *SchedulerConfiguration) String() string {
 func (*SchedulerConfiguration) ProtoMessage() {}
 
 func (x *SchedulerConfiguration) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[30]
+	mi := &file_structs_structs_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3133,7 +3739,7 @@ func (x *SchedulerConfiguration) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SchedulerConfiguration.ProtoReflect.Descriptor instead.
 func (*SchedulerConfiguration) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{30}
+	return file_structs_structs_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *SchedulerConfiguration) GetSchedulerAlgorithm() string {
@@ -3202,7 +3808,7 @@ type TaskGroupSummary struct {
 
 func (x *TaskGroupSummary) Reset() {
 	*x = TaskGroupSummary{}
-	mi := &file_structs_structs_proto_msgTypes[31]
+	mi := &file_structs_structs_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3214,7 +3820,7 @@ func (x *TaskGroupSummary) String() string {
 func (*TaskGroupSummary) ProtoMessage() {}
 
 func (x *TaskGroupSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[31]
+	mi := &file_structs_structs_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3227,7 +3833,7 @@ func (x *TaskGroupSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskGroupSummary.ProtoReflect.Descriptor instead.
 func (*TaskGroupSummary) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{31}
+	return file_structs_structs_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *TaskGroupSummary) GetQueued() int32 {
@@ -3301,7 +3907,7 @@ type JobSummary struct {
 
 func (x *JobSummary) Reset() {
 	*x = JobSummary{}
-	mi := &file_structs_structs_proto_msgTypes[32]
+	mi := &file_structs_structs_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3313,7 +3919,7 @@ func (x *JobSummary) String() string {
 func (*JobSummary) ProtoMessage() {}
 
 func (x *JobSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[32]
+	mi := &file_structs_structs_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3326,7 +3932,7 @@ func (x *JobSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobSummary.ProtoReflect.Descriptor instead.
 func (*JobSummary) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{32}
+	return file_structs_structs_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *JobSummary) GetNamespace() string {
@@ -3386,7 +3992,7 @@ type ACLPolicy struct {
 
 func (x *ACLPolicy) Reset() {
 	*x = ACLPolicy{}
-	mi := &file_structs_structs_proto_msgTypes[33]
+	mi := &file_structs_structs_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3398,7 +4004,7 @@ func (x *ACLPolicy) String() string {
 func (*ACLPolicy) ProtoMessage() {}
 
 func (x *ACLPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[33]
+	mi := &file_structs_structs_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3411,7 +4017,7 @@ func (x *ACLPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ACLPolicy.ProtoReflect.Descriptor instead.
 func (*ACLPolicy) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{33}
+	return file_structs_structs_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ACLPolicy) GetName() string {
@@ -3478,7 +4084,7 @@ type ACLToken struct {
 
 func (x *ACLToken) Reset() {
 	*x = ACLToken{}
-	mi := &file_structs_structs_proto_msgTypes[34]
+	mi := &file_structs_structs_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3490,7 +4096,7 @@ func (x *ACLToken) String() string {
 func (*ACLToken) ProtoMessage() {}
 
 func (x *ACLToken) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[34]
+	mi := &file_structs_structs_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3503,7 +4109,7 @@ func (x *ACLToken) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ACLToken.ProtoReflect.Descriptor instead.
 func (*ACLToken) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{34}
+	return file_structs_structs_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ACLToken) GetAccessorId() string {
@@ -3617,7 +4223,7 @@ type UpdateStrategy struct {
 
 func (x *UpdateStrategy) Reset() {
 	*x = UpdateStrategy{}
-	mi := &file_structs_structs_proto_msgTypes[35]
+	mi := &file_structs_structs_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3629,7 +4235,7 @@ func (x *UpdateStrategy) String() string {
 func (*UpdateStrategy) ProtoMessage() {}
 
 func (x *UpdateStrategy) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[35]
+	mi := &file_structs_structs_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3642,7 +4248,7 @@ func (x *UpdateStrategy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateStrategy.ProtoReflect.Descriptor instead.
 func (*UpdateStrategy) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{35}
+	return file_structs_structs_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *UpdateStrategy) GetMaxParallel() int32 {
@@ -3723,7 +4329,7 @@ type MigrateStrategy struct {
 
 func (x *MigrateStrategy) Reset() {
 	*x = MigrateStrategy{}
-	mi := &file_structs_structs_proto_msgTypes[36]
+	mi := &file_structs_structs_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3735,7 +4341,7 @@ func (x *MigrateStrategy) String() string {
 func (*MigrateStrategy) ProtoMessage() {}
 
 func (x *MigrateStrategy) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[36]
+	mi := &file_structs_structs_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3748,7 +4354,7 @@ func (x *MigrateStrategy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MigrateStrategy.ProtoReflect.Descriptor instead.
 func (*MigrateStrategy) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{36}
+	return file_structs_structs_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *MigrateStrategy) GetMaxParallel() int32 {
@@ -3796,7 +4402,7 @@ type Service struct {
 
 func (x *Service) Reset() {
 	*x = Service{}
-	mi := &file_structs_structs_proto_msgTypes[37]
+	mi := &file_structs_structs_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3808,7 +4414,7 @@ func (x *Service) String() string {
 func (*Service) ProtoMessage() {}
 
 func (x *Service) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[37]
+	mi := &file_structs_structs_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3821,7 +4427,7 @@ func (x *Service) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Service.ProtoReflect.Descriptor instead.
 func (*Service) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{37}
+	return file_structs_structs_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *Service) GetName() string {
@@ -3890,7 +4496,7 @@ type ServiceCheck struct {
 
 func (x *ServiceCheck) Reset() {
 	*x = ServiceCheck{}
-	mi := &file_structs_structs_proto_msgTypes[38]
+	mi := &file_structs_structs_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3902,7 +4508,7 @@ func (x *ServiceCheck) String() string {
 func (*ServiceCheck) ProtoMessage() {}
 
 func (x *ServiceCheck) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[38]
+	mi := &file_structs_structs_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3915,7 +4521,7 @@ func (x *ServiceCheck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceCheck.ProtoReflect.Descriptor instead.
 func (*ServiceCheck) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{38}
+	return file_structs_structs_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *ServiceCheck) GetName() string {
@@ -4022,7 +4628,7 @@ type CheckRestart struct {
 
 func (x *CheckRestart) Reset() {
 	*x = CheckRestart{}
-	mi := &file_structs_structs_proto_msgTypes[39]
+	mi := &file_structs_structs_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4034,7 +4640,7 @@ func (x *CheckRestart) String() string {
 func (*CheckRestart) ProtoMessage() {}
 
 func (x *CheckRestart) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[39]
+	mi := &file_structs_structs_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4047,7 +4653,7 @@ func (x *CheckRestart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckRestart.ProtoReflect.Descriptor instead.
 func (*CheckRestart) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{39}
+	return file_structs_structs_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *CheckRestart) GetLimit() int32 {
@@ -4087,7 +4693,7 @@ type AllocDeploymentStatus struct {
 
 func (x *AllocDeploymentStatus) Reset() {
 	*x = AllocDeploymentStatus{}
-	mi := &file_structs_structs_proto_msgTypes[40]
+	mi := &file_structs_structs_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4099,7 +4705,7 @@ func (x *AllocDeploymentStatus) String() string {
 func (*AllocDeploymentStatus) ProtoMessage() {}
 
 func (x *AllocDeploymentStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[40]
+	mi := &file_structs_structs_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4112,7 +4718,7 @@ func (x *AllocDeploymentStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AllocDeploymentStatus.ProtoReflect.Descriptor instead.
 func (*AllocDeploymentStatus) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{40}
+	return file_structs_structs_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *AllocDeploymentStatus) GetHealthy() bool {
@@ -4160,7 +4766,7 @@ type CheckStatus struct {
 
 func (x *CheckStatus) Reset() {
 	*x = CheckStatus{}
-	mi := &file_structs_structs_proto_msgTypes[41]
+	mi := &file_structs_structs_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4172,7 +4778,7 @@ func (x *CheckStatus) String() string {
 func (*CheckStatus) ProtoMessage() {}
 
 func (x *CheckStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[41]
+	mi := &file_structs_structs_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4185,7 +4791,7 @@ func (x *CheckStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckStatus.ProtoReflect.Descriptor instead.
 func (*CheckStatus) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{41}
+	return file_structs_structs_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *CheckStatus) GetName() string {
@@ -4253,7 +4859,7 @@ type DeploymentState struct {
 
 func (x *DeploymentState) Reset() {
 	*x = DeploymentState{}
-	mi := &file_structs_structs_proto_msgTypes[42]
+	mi := &file_structs_structs_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4265,7 +4871,7 @@ func (x *DeploymentState) String() string {
 func (*DeploymentState) ProtoMessage() {}
 
 func (x *DeploymentState) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[42]
+	mi := &file_structs_structs_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4278,7 +4884,7 @@ func (x *DeploymentState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeploymentState.ProtoReflect.Descriptor instead.
 func (*DeploymentState) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{42}
+	return file_structs_structs_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *DeploymentState) GetAutoRevert() bool {
@@ -4386,7 +4992,7 @@ type Deployment struct {
 
 func (x *Deployment) Reset() {
 	*x = Deployment{}
-	mi := &file_structs_structs_proto_msgTypes[43]
+	mi := &file_structs_structs_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4398,7 +5004,7 @@ func (x *Deployment) String() string {
 func (*Deployment) ProtoMessage() {}
 
 func (x *Deployment) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[43]
+	mi := &file_structs_structs_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4411,7 +5017,7 @@ func (x *Deployment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Deployment.ProtoReflect.Descriptor instead.
 func (*Deployment) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{43}
+	return file_structs_structs_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *Deployment) GetId() string {
@@ -4531,7 +5137,7 @@ type DeploymentStatusUpdate struct {
 
 func (x *DeploymentStatusUpdate) Reset() {
 	*x = DeploymentStatusUpdate{}
-	mi := &file_structs_structs_proto_msgTypes[44]
+	mi := &file_structs_structs_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4543,7 +5149,7 @@ func (x *DeploymentStatusUpdate) String() string {
 func (*DeploymentStatusUpdate) ProtoMessage() {}
 
 func (x *DeploymentStatusUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[44]
+	mi := &file_structs_structs_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4556,7 +5162,7 @@ func (x *DeploymentStatusUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeploymentStatusUpdate.ProtoReflect.Descriptor instead.
 func (*DeploymentStatusUpdate) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{44}
+	return file_structs_structs_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *DeploymentStatusUpdate) GetDeploymentId() string {
@@ -4594,12 +5200,13 @@ const file_structs_structs_proto_rawDesc = "" +
 	"Constraint\x12\x19\n" +
 	"\bl_target\x18\x01 \x01(\tR\alTarget\x12\x18\n" +
 	"\aoperand\x18\x02 \x01(\tR\aoperand\x12\x19\n" +
-	"\br_target\x18\x03 \x01(\tR\arTarget\"\xa7\x01\n" +
+	"\br_target\x18\x03 \x01(\tR\arTarget\"\xd3\x01\n" +
 	"\rRestartPolicy\x12\x1a\n" +
 	"\battempts\x18\x01 \x01(\x05R\battempts\x125\n" +
 	"\binterval\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\binterval\x12/\n" +
 	"\x05delay\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x05delay\x12\x12\n" +
-	"\x04mode\x18\x04 \x01(\tR\x04mode\"\xfd\x05\n" +
+	"\x04mode\x18\x04 \x01(\tR\x04mode\x12*\n" +
+	"\x10render_templates\x18\xbc\x05 \x01(\bR\x0frenderTemplates\"\x93\b\n" +
 	"\x04Task\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06driver\x18\x02 \x01(\tR\x06driver\x12/\n" +
@@ -4617,13 +5224,56 @@ const file_structs_structs_proto_rawDesc = "" +
 	"\tartifacts\x18\xc8\x01 \x03(\v2\x18.drover.structs.ArtifactR\tartifacts\x12.\n" +
 	"\x04logs\x18\xc9\x01 \x01(\v2\x19.drover.structs.LogConfigR\x04logs\x12\x13\n" +
 	"\x04user\x18\xac\x02 \x01(\tR\x04user\x124\n" +
-	"\bservices\x18\xf4\x03 \x03(\v2\x17.drover.structs.ServiceR\bservices\x1a6\n" +
+	"\bservices\x18\xf4\x03 \x03(\v2\x17.drover.structs.ServiceR\bservices\x12<\n" +
+	"\tlifecycle\x18\xbc\x05 \x01(\v2\x1d.drover.structs.TaskLifecycleR\tlifecycle\x127\n" +
+	"\ttemplates\x18\xbd\x05 \x03(\v2\x18.drover.structs.TemplateR\ttemplates\x12A\n" +
+	"\rvolume_mounts\x18\xbe\x05 \x03(\v2\x1b.drover.structs.VolumeMountR\fvolumeMounts\x12\x17\n" +
+	"\x06leader\x18\xbf\x05 \x01(\bR\x06leader\x12A\n" +
+	"\x0eshutdown_delay\x18\xc0\x05 \x01(\v2\x19.google.protobuf.DurationR\rshutdownDelay\x1a6\n" +
 	"\bEnvEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a7\n" +
 	"\tMetaEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xc8\x06\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"=\n" +
+	"\rTaskLifecycle\x12\x12\n" +
+	"\x04hook\x18\x01 \x01(\tR\x04hook\x12\x18\n" +
+	"\asidecar\x18\x02 \x01(\bR\asidecar\"\xbb\x03\n" +
+	"\bTemplate\x12\x16\n" +
+	"\x06source\x18\x01 \x01(\tR\x06source\x12\x12\n" +
+	"\x04data\x18\x02 \x01(\tR\x04data\x12 \n" +
+	"\vdestination\x18\x03 \x01(\tR\vdestination\x12\x1f\n" +
+	"\vchange_mode\x18\x04 \x01(\tR\n" +
+	"changeMode\x12#\n" +
+	"\rchange_signal\x18\x05 \x01(\tR\fchangeSignal\x12A\n" +
+	"\rchange_script\x18\x06 \x01(\v2\x1c.drover.structs.ChangeScriptR\fchangeScript\x12\x14\n" +
+	"\x05perms\x18\a \x01(\tR\x05perms\x12/\n" +
+	"\x05splay\x18\b \x01(\v2\x19.google.protobuf.DurationR\x05splay\x12\x10\n" +
+	"\x03env\x18\t \x01(\bR\x03env\x12%\n" +
+	"\x0eleft_delimiter\x18\n" +
+	" \x01(\tR\rleftDelimiter\x12'\n" +
+	"\x0fright_delimiter\x18\v \x01(\tR\x0erightDelimiter\x12/\n" +
+	"\x14error_on_missing_key\x18\f \x01(\bR\x11errorOnMissingKey\"\x95\x01\n" +
+	"\fChangeScript\x12\x18\n" +
+	"\acommand\x18\x01 \x01(\tR\acommand\x12\x12\n" +
+	"\x04args\x18\x02 \x03(\tR\x04args\x123\n" +
+	"\atimeout\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\atimeout\x12\"\n" +
+	"\rfail_on_error\x18\x04 \x01(\bR\vfailOnError\"X\n" +
+	"\rVolumeRequest\x12\x12\n" +
+	"\x04type\x18\x01 \x01(\tR\x04type\x12\x16\n" +
+	"\x06source\x18\x02 \x01(\tR\x06source\x12\x1b\n" +
+	"\tread_only\x18\x03 \x01(\bR\breadOnly\"d\n" +
+	"\vVolumeMount\x12\x16\n" +
+	"\x06volume\x18\x01 \x01(\tR\x06volume\x12 \n" +
+	"\vdestination\x18\x02 \x01(\tR\vdestination\x12\x1b\n" +
+	"\tread_only\x18\x03 \x01(\bR\breadOnly\"C\n" +
+	"\x10ClientHostVolume\x12\x12\n" +
+	"\x04path\x18\x01 \x01(\tR\x04path\x12\x1b\n" +
+	"\tread_only\x18\x02 \x01(\bR\breadOnly\"Z\n" +
+	"\rEphemeralDisk\x12\x17\n" +
+	"\asize_mb\x18\x01 \x01(\x03R\x06sizeMb\x12\x16\n" +
+	"\x06sticky\x18\x02 \x01(\bR\x06sticky\x12\x18\n" +
+	"\amigrate\x18\x03 \x01(\bR\amigrate\"\xf0\b\n" +
 	"\tTaskGroup\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05count\x18\x02 \x01(\x05R\x05count\x12*\n" +
@@ -4640,10 +5290,16 @@ const file_structs_structs_proto_rawDesc = "" +
 	"\x15max_client_disconnect\x18\x90\x03 \x01(\v2\x19.google.protobuf.DurationR\x13maxClientDisconnect\x127\n" +
 	"\x06update\x18\xf4\x03 \x01(\v2\x1e.drover.structs.UpdateStrategyR\x06update\x12:\n" +
 	"\amigrate\x18\xf5\x03 \x01(\v2\x1f.drover.structs.MigrateStrategyR\amigrate\x124\n" +
-	"\bservices\x18\xf6\x03 \x03(\v2\x17.drover.structs.ServiceR\bservices\x1a7\n" +
+	"\bservices\x18\xf6\x03 \x03(\v2\x17.drover.structs.ServiceR\bservices\x12A\n" +
+	"\avolumes\x18\xbc\x05 \x03(\v2&.drover.structs.TaskGroup.VolumesEntryR\avolumes\x12A\n" +
+	"\x0eshutdown_delay\x18\xbd\x05 \x01(\v2\x19.google.protobuf.DurationR\rshutdownDelay\x12E\n" +
+	"\x0eephemeral_disk\x18\xbe\x05 \x01(\v2\x1d.drover.structs.EphemeralDiskR\rephemeralDisk\x1a7\n" +
 	"\tMetaEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xd8\x06\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1aY\n" +
+	"\fVolumesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x123\n" +
+	"\x05value\x18\x02 \x01(\v2\x1d.drover.structs.VolumeRequestR\x05value:\x028\x01\"\xd8\x06\n" +
 	"\x03Job\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1c\n" +
@@ -4685,8 +5341,7 @@ const file_structs_structs_proto_rawDesc = "" +
 	"attributes\x1a=\n" +
 	"\x0fAttributesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xb0\n" +
-	"\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xdd\v\n" +
 	"\x04Node\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
 	"\tsecret_id\x18\x02 \x01(\tR\bsecretId\x12\x12\n" +
@@ -4718,7 +5373,8 @@ const file_structs_structs_proto_rawDesc = "" +
 	"last_drain\x18\xc8\x01 \x01(\v2\x1d.drover.structs.DrainMetadataR\tlastDrain\x12\x17\n" +
 	"\x06region\x18\xac\x02 \x01(\tR\x06region\x12I\n" +
 	"\fdynamic_meta\x18\xa6\x04 \x03(\v2%.drover.structs.Node.DynamicMetaEntryR\vdynamicMeta\x12-\n" +
-	"\x12dynamic_meta_unset\x18\xa7\x04 \x03(\tR\x10dynamicMetaUnset\x1a=\n" +
+	"\x12dynamic_meta_unset\x18\xa7\x04 \x03(\tR\x10dynamicMetaUnset\x12I\n" +
+	"\fhost_volumes\x18\xbc\x05 \x03(\v2%.drover.structs.Node.HostVolumesEntryR\vhostVolumes\x1a=\n" +
 	"\x0fAttributesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1aV\n" +
@@ -4730,7 +5386,10 @@ const file_structs_structs_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a>\n" +
 	"\x10DynamicMetaEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xba\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a`\n" +
+	"\x10HostVolumesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x126\n" +
+	"\x05value\x18\x02 \x01(\v2 .drover.structs.ClientHostVolumeR\x05value:\x028\x01\"\xba\x01\n" +
 	"\rDrainStrategy\x125\n" +
 	"\bdeadline\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\bdeadline\x12,\n" +
 	"\x12ignore_system_jobs\x18\x02 \x01(\bR\x10ignoreSystemJobs\x12%\n" +
@@ -5121,181 +5780,203 @@ func file_structs_structs_proto_rawDescGZIP() []byte {
 	return file_structs_structs_proto_rawDescData
 }
 
-var file_structs_structs_proto_msgTypes = make([]protoimpl.MessageInfo, 67)
+var file_structs_structs_proto_msgTypes = make([]protoimpl.MessageInfo, 76)
 var file_structs_structs_proto_goTypes = []any{
 	(*Resources)(nil),              // 0: drover.structs.Resources
 	(*Constraint)(nil),             // 1: drover.structs.Constraint
 	(*RestartPolicy)(nil),          // 2: drover.structs.RestartPolicy
 	(*Task)(nil),                   // 3: drover.structs.Task
-	(*TaskGroup)(nil),              // 4: drover.structs.TaskGroup
-	(*Job)(nil),                    // 5: drover.structs.Job
-	(*DriverInfo)(nil),             // 6: drover.structs.DriverInfo
-	(*Node)(nil),                   // 7: drover.structs.Node
-	(*DrainStrategy)(nil),          // 8: drover.structs.DrainStrategy
-	(*DesiredTransition)(nil),      // 9: drover.structs.DesiredTransition
-	(*TaskEvent)(nil),              // 10: drover.structs.TaskEvent
-	(*TaskState)(nil),              // 11: drover.structs.TaskState
-	(*Allocation)(nil),             // 12: drover.structs.Allocation
-	(*AllocMetric)(nil),            // 13: drover.structs.AllocMetric
-	(*Evaluation)(nil),             // 14: drover.structs.Evaluation
-	(*Plan)(nil),                   // 15: drover.structs.Plan
-	(*PlanResult)(nil),             // 16: drover.structs.PlanResult
-	(*Artifact)(nil),               // 17: drover.structs.Artifact
-	(*LogConfig)(nil),              // 18: drover.structs.LogConfig
-	(*DrainMetadata)(nil),          // 19: drover.structs.DrainMetadata
-	(*Port)(nil),                   // 20: drover.structs.Port
-	(*NetworkResource)(nil),        // 21: drover.structs.NetworkResource
-	(*AllocatedPort)(nil),          // 22: drover.structs.AllocatedPort
-	(*Affinity)(nil),               // 23: drover.structs.Affinity
-	(*SpreadTarget)(nil),           // 24: drover.structs.SpreadTarget
-	(*Spread)(nil),                 // 25: drover.structs.Spread
-	(*ReschedulePolicy)(nil),       // 26: drover.structs.ReschedulePolicy
-	(*RescheduleEvent)(nil),        // 27: drover.structs.RescheduleEvent
-	(*RescheduleTracker)(nil),      // 28: drover.structs.RescheduleTracker
-	(*PreemptionConfig)(nil),       // 29: drover.structs.PreemptionConfig
-	(*SchedulerConfiguration)(nil), // 30: drover.structs.SchedulerConfiguration
-	(*TaskGroupSummary)(nil),       // 31: drover.structs.TaskGroupSummary
-	(*JobSummary)(nil),             // 32: drover.structs.JobSummary
-	(*ACLPolicy)(nil),              // 33: drover.structs.ACLPolicy
-	(*ACLToken)(nil),               // 34: drover.structs.ACLToken
-	(*UpdateStrategy)(nil),         // 35: drover.structs.UpdateStrategy
-	(*MigrateStrategy)(nil),        // 36: drover.structs.MigrateStrategy
-	(*Service)(nil),                // 37: drover.structs.Service
-	(*ServiceCheck)(nil),           // 38: drover.structs.ServiceCheck
-	(*CheckRestart)(nil),           // 39: drover.structs.CheckRestart
-	(*AllocDeploymentStatus)(nil),  // 40: drover.structs.AllocDeploymentStatus
-	(*CheckStatus)(nil),            // 41: drover.structs.CheckStatus
-	(*DeploymentState)(nil),        // 42: drover.structs.DeploymentState
-	(*Deployment)(nil),             // 43: drover.structs.Deployment
-	(*DeploymentStatusUpdate)(nil), // 44: drover.structs.DeploymentStatusUpdate
-	nil,                            // 45: drover.structs.Task.EnvEntry
-	nil,                            // 46: drover.structs.Task.MetaEntry
-	nil,                            // 47: drover.structs.TaskGroup.MetaEntry
-	nil,                            // 48: drover.structs.Job.MetaEntry
-	nil,                            // 49: drover.structs.DriverInfo.AttributesEntry
-	nil,                            // 50: drover.structs.Node.AttributesEntry
-	nil,                            // 51: drover.structs.Node.DriversEntry
-	nil,                            // 52: drover.structs.Node.MetaEntry
-	nil,                            // 53: drover.structs.Node.DynamicMetaEntry
-	nil,                            // 54: drover.structs.Allocation.TaskResourcesEntry
-	nil,                            // 55: drover.structs.Allocation.TaskStatesEntry
-	nil,                            // 56: drover.structs.AllocMetric.ClassFilteredEntry
-	nil,                            // 57: drover.structs.AllocMetric.ConstraintFilteredEntry
-	nil,                            // 58: drover.structs.AllocMetric.DimensionExhaustedEntry
-	nil,                            // 59: drover.structs.AllocMetric.NodesAvailableEntry
-	nil,                            // 60: drover.structs.AllocMetric.ClassExhaustedEntry
-	nil,                            // 61: drover.structs.Evaluation.FailedTgAllocsEntry
-	nil,                            // 62: drover.structs.Evaluation.QueuedAllocationsEntry
-	nil,                            // 63: drover.structs.Evaluation.ClassEligibilityEntry
-	nil,                            // 64: drover.structs.Artifact.OptionsEntry
-	nil,                            // 65: drover.structs.JobSummary.GroupsEntry
-	nil,                            // 66: drover.structs.Deployment.TaskGroupsEntry
-	(*durationpb.Duration)(nil),    // 67: google.protobuf.Duration
-	(*structpb.Struct)(nil),        // 68: google.protobuf.Struct
+	(*TaskLifecycle)(nil),          // 4: drover.structs.TaskLifecycle
+	(*Template)(nil),               // 5: drover.structs.Template
+	(*ChangeScript)(nil),           // 6: drover.structs.ChangeScript
+	(*VolumeRequest)(nil),          // 7: drover.structs.VolumeRequest
+	(*VolumeMount)(nil),            // 8: drover.structs.VolumeMount
+	(*ClientHostVolume)(nil),       // 9: drover.structs.ClientHostVolume
+	(*EphemeralDisk)(nil),          // 10: drover.structs.EphemeralDisk
+	(*TaskGroup)(nil),              // 11: drover.structs.TaskGroup
+	(*Job)(nil),                    // 12: drover.structs.Job
+	(*DriverInfo)(nil),             // 13: drover.structs.DriverInfo
+	(*Node)(nil),                   // 14: drover.structs.Node
+	(*DrainStrategy)(nil),          // 15: drover.structs.DrainStrategy
+	(*DesiredTransition)(nil),      // 16: drover.structs.DesiredTransition
+	(*TaskEvent)(nil),              // 17: drover.structs.TaskEvent
+	(*TaskState)(nil),              // 18: drover.structs.TaskState
+	(*Allocation)(nil),             // 19: drover.structs.Allocation
+	(*AllocMetric)(nil),            // 20: drover.structs.AllocMetric
+	(*Evaluation)(nil),             // 21: drover.structs.Evaluation
+	(*Plan)(nil),                   // 22: drover.structs.Plan
+	(*PlanResult)(nil),             // 23: drover.structs.PlanResult
+	(*Artifact)(nil),               // 24: drover.structs.Artifact
+	(*LogConfig)(nil),              // 25: drover.structs.LogConfig
+	(*DrainMetadata)(nil),          // 26: drover.structs.DrainMetadata
+	(*Port)(nil),                   // 27: drover.structs.Port
+	(*NetworkResource)(nil),        // 28: drover.structs.NetworkResource
+	(*AllocatedPort)(nil),          // 29: drover.structs.AllocatedPort
+	(*Affinity)(nil),               // 30: drover.structs.Affinity
+	(*SpreadTarget)(nil),           // 31: drover.structs.SpreadTarget
+	(*Spread)(nil),                 // 32: drover.structs.Spread
+	(*ReschedulePolicy)(nil),       // 33: drover.structs.ReschedulePolicy
+	(*RescheduleEvent)(nil),        // 34: drover.structs.RescheduleEvent
+	(*RescheduleTracker)(nil),      // 35: drover.structs.RescheduleTracker
+	(*PreemptionConfig)(nil),       // 36: drover.structs.PreemptionConfig
+	(*SchedulerConfiguration)(nil), // 37: drover.structs.SchedulerConfiguration
+	(*TaskGroupSummary)(nil),       // 38: drover.structs.TaskGroupSummary
+	(*JobSummary)(nil),             // 39: drover.structs.JobSummary
+	(*ACLPolicy)(nil),              // 40: drover.structs.ACLPolicy
+	(*ACLToken)(nil),               // 41: drover.structs.ACLToken
+	(*UpdateStrategy)(nil),         // 42: drover.structs.UpdateStrategy
+	(*MigrateStrategy)(nil),        // 43: drover.structs.MigrateStrategy
+	(*Service)(nil),                // 44: drover.structs.Service
+	(*ServiceCheck)(nil),           // 45: drover.structs.ServiceCheck
+	(*CheckRestart)(nil),           // 46: drover.structs.CheckRestart
+	(*AllocDeploymentStatus)(nil),  // 47: drover.structs.AllocDeploymentStatus
+	(*CheckStatus)(nil),            // 48: drover.structs.CheckStatus
+	(*DeploymentState)(nil),        // 49: drover.structs.DeploymentState
+	(*Deployment)(nil),             // 50: drover.structs.Deployment
+	(*DeploymentStatusUpdate)(nil), // 51: drover.structs.DeploymentStatusUpdate
+	nil,                            // 52: drover.structs.Task.EnvEntry
+	nil,                            // 53: drover.structs.Task.MetaEntry
+	nil,                            // 54: drover.structs.TaskGroup.MetaEntry
+	nil,                            // 55: drover.structs.TaskGroup.VolumesEntry
+	nil,                            // 56: drover.structs.Job.MetaEntry
+	nil,                            // 57: drover.structs.DriverInfo.AttributesEntry
+	nil,                            // 58: drover.structs.Node.AttributesEntry
+	nil,                            // 59: drover.structs.Node.DriversEntry
+	nil,                            // 60: drover.structs.Node.MetaEntry
+	nil,                            // 61: drover.structs.Node.DynamicMetaEntry
+	nil,                            // 62: drover.structs.Node.HostVolumesEntry
+	nil,                            // 63: drover.structs.Allocation.TaskResourcesEntry
+	nil,                            // 64: drover.structs.Allocation.TaskStatesEntry
+	nil,                            // 65: drover.structs.AllocMetric.ClassFilteredEntry
+	nil,                            // 66: drover.structs.AllocMetric.ConstraintFilteredEntry
+	nil,                            // 67: drover.structs.AllocMetric.DimensionExhaustedEntry
+	nil,                            // 68: drover.structs.AllocMetric.NodesAvailableEntry
+	nil,                            // 69: drover.structs.AllocMetric.ClassExhaustedEntry
+	nil,                            // 70: drover.structs.Evaluation.FailedTgAllocsEntry
+	nil,                            // 71: drover.structs.Evaluation.QueuedAllocationsEntry
+	nil,                            // 72: drover.structs.Evaluation.ClassEligibilityEntry
+	nil,                            // 73: drover.structs.Artifact.OptionsEntry
+	nil,                            // 74: drover.structs.JobSummary.GroupsEntry
+	nil,                            // 75: drover.structs.Deployment.TaskGroupsEntry
+	(*durationpb.Duration)(nil),    // 76: google.protobuf.Duration
+	(*structpb.Struct)(nil),        // 77: google.protobuf.Struct
 }
 var file_structs_structs_proto_depIdxs = []int32{
-	67, // 0: drover.structs.RestartPolicy.interval:type_name -> google.protobuf.Duration
-	67, // 1: drover.structs.RestartPolicy.delay:type_name -> google.protobuf.Duration
-	68, // 2: drover.structs.Task.config:type_name -> google.protobuf.Struct
-	45, // 3: drover.structs.Task.env:type_name -> drover.structs.Task.EnvEntry
-	0,  // 4: drover.structs.Task.resources:type_name -> drover.structs.Resources
-	1,  // 5: drover.structs.Task.constraints:type_name -> drover.structs.Constraint
-	67, // 6: drover.structs.Task.kill_timeout:type_name -> google.protobuf.Duration
-	46, // 7: drover.structs.Task.meta:type_name -> drover.structs.Task.MetaEntry
-	23, // 8: drover.structs.Task.affinities:type_name -> drover.structs.Affinity
-	17, // 9: drover.structs.Task.artifacts:type_name -> drover.structs.Artifact
-	18, // 10: drover.structs.Task.logs:type_name -> drover.structs.LogConfig
-	37, // 11: drover.structs.Task.services:type_name -> drover.structs.Service
-	3,  // 12: drover.structs.TaskGroup.tasks:type_name -> drover.structs.Task
-	1,  // 13: drover.structs.TaskGroup.constraints:type_name -> drover.structs.Constraint
-	2,  // 14: drover.structs.TaskGroup.restart_policy:type_name -> drover.structs.RestartPolicy
-	47, // 15: drover.structs.TaskGroup.meta:type_name -> drover.structs.TaskGroup.MetaEntry
-	21, // 16: drover.structs.TaskGroup.network:type_name -> drover.structs.NetworkResource
-	23, // 17: drover.structs.TaskGroup.affinities:type_name -> drover.structs.Affinity
-	25, // 18: drover.structs.TaskGroup.spreads:type_name -> drover.structs.Spread
-	26, // 19: drover.structs.TaskGroup.reschedule_policy:type_name -> drover.structs.ReschedulePolicy
-	67, // 20: drover.structs.TaskGroup.max_client_disconnect:type_name -> google.protobuf.Duration
-	35, // 21: drover.structs.TaskGroup.update:type_name -> drover.structs.UpdateStrategy
-	36, // 22: drover.structs.TaskGroup.migrate:type_name -> drover.structs.MigrateStrategy
-	37, // 23: drover.structs.TaskGroup.services:type_name -> drover.structs.Service
-	1,  // 24: drover.structs.Job.constraints:type_name -> drover.structs.Constraint
-	4,  // 25: drover.structs.Job.task_groups:type_name -> drover.structs.TaskGroup
-	48, // 26: drover.structs.Job.meta:type_name -> drover.structs.Job.MetaEntry
-	23, // 27: drover.structs.Job.affinities:type_name -> drover.structs.Affinity
-	25, // 28: drover.structs.Job.spreads:type_name -> drover.structs.Spread
-	35, // 29: drover.structs.Job.update:type_name -> drover.structs.UpdateStrategy
-	49, // 30: drover.structs.DriverInfo.attributes:type_name -> drover.structs.DriverInfo.AttributesEntry
-	50, // 31: drover.structs.Node.attributes:type_name -> drover.structs.Node.AttributesEntry
-	0,  // 32: drover.structs.Node.resources:type_name -> drover.structs.Resources
-	51, // 33: drover.structs.Node.drivers:type_name -> drover.structs.Node.DriversEntry
-	52, // 34: drover.structs.Node.meta:type_name -> drover.structs.Node.MetaEntry
-	8,  // 35: drover.structs.Node.drain_strategy:type_name -> drover.structs.DrainStrategy
-	19, // 36: drover.structs.Node.last_drain:type_name -> drover.structs.DrainMetadata
-	53, // 37: drover.structs.Node.dynamic_meta:type_name -> drover.structs.Node.DynamicMetaEntry
-	67, // 38: drover.structs.DrainStrategy.deadline:type_name -> google.protobuf.Duration
-	10, // 39: drover.structs.TaskState.events:type_name -> drover.structs.TaskEvent
-	5,  // 40: drover.structs.Allocation.job:type_name -> drover.structs.Job
-	54, // 41: drover.structs.Allocation.task_resources:type_name -> drover.structs.Allocation.TaskResourcesEntry
-	55, // 42: drover.structs.Allocation.task_states:type_name -> drover.structs.Allocation.TaskStatesEntry
-	9,  // 43: drover.structs.Allocation.desired_transition:type_name -> drover.structs.DesiredTransition
-	22, // 44: drover.structs.Allocation.allocated_ports:type_name -> drover.structs.AllocatedPort
-	28, // 45: drover.structs.Allocation.reschedule_tracker:type_name -> drover.structs.RescheduleTracker
-	13, // 46: drover.structs.Allocation.metrics:type_name -> drover.structs.AllocMetric
-	40, // 47: drover.structs.Allocation.deployment_status:type_name -> drover.structs.AllocDeploymentStatus
-	41, // 48: drover.structs.Allocation.checks:type_name -> drover.structs.CheckStatus
-	56, // 49: drover.structs.AllocMetric.class_filtered:type_name -> drover.structs.AllocMetric.ClassFilteredEntry
-	57, // 50: drover.structs.AllocMetric.constraint_filtered:type_name -> drover.structs.AllocMetric.ConstraintFilteredEntry
-	58, // 51: drover.structs.AllocMetric.dimension_exhausted:type_name -> drover.structs.AllocMetric.DimensionExhaustedEntry
-	59, // 52: drover.structs.AllocMetric.nodes_available:type_name -> drover.structs.AllocMetric.NodesAvailableEntry
-	60, // 53: drover.structs.AllocMetric.class_exhausted:type_name -> drover.structs.AllocMetric.ClassExhaustedEntry
-	61, // 54: drover.structs.Evaluation.failed_tg_allocs:type_name -> drover.structs.Evaluation.FailedTgAllocsEntry
-	62, // 55: drover.structs.Evaluation.queued_allocations:type_name -> drover.structs.Evaluation.QueuedAllocationsEntry
-	63, // 56: drover.structs.Evaluation.class_eligibility:type_name -> drover.structs.Evaluation.ClassEligibilityEntry
-	5,  // 57: drover.structs.Plan.job:type_name -> drover.structs.Job
-	12, // 58: drover.structs.Plan.node_allocation:type_name -> drover.structs.Allocation
-	12, // 59: drover.structs.Plan.node_update:type_name -> drover.structs.Allocation
-	12, // 60: drover.structs.Plan.node_preemptions:type_name -> drover.structs.Allocation
-	43, // 61: drover.structs.Plan.deployment:type_name -> drover.structs.Deployment
-	44, // 62: drover.structs.Plan.deployment_updates:type_name -> drover.structs.DeploymentStatusUpdate
-	12, // 63: drover.structs.PlanResult.node_allocation:type_name -> drover.structs.Allocation
-	12, // 64: drover.structs.PlanResult.node_update:type_name -> drover.structs.Allocation
-	12, // 65: drover.structs.PlanResult.node_preemptions:type_name -> drover.structs.Allocation
-	43, // 66: drover.structs.PlanResult.deployment:type_name -> drover.structs.Deployment
-	44, // 67: drover.structs.PlanResult.deployment_updates:type_name -> drover.structs.DeploymentStatusUpdate
-	64, // 68: drover.structs.Artifact.options:type_name -> drover.structs.Artifact.OptionsEntry
-	20, // 69: drover.structs.NetworkResource.ports:type_name -> drover.structs.Port
-	24, // 70: drover.structs.Spread.targets:type_name -> drover.structs.SpreadTarget
-	67, // 71: drover.structs.ReschedulePolicy.interval:type_name -> google.protobuf.Duration
-	67, // 72: drover.structs.ReschedulePolicy.delay:type_name -> google.protobuf.Duration
-	67, // 73: drover.structs.ReschedulePolicy.max_delay:type_name -> google.protobuf.Duration
-	27, // 74: drover.structs.RescheduleTracker.events:type_name -> drover.structs.RescheduleEvent
-	29, // 75: drover.structs.SchedulerConfiguration.preemption_config:type_name -> drover.structs.PreemptionConfig
-	65, // 76: drover.structs.JobSummary.groups:type_name -> drover.structs.JobSummary.GroupsEntry
-	67, // 77: drover.structs.ACLToken.expiration_ttl:type_name -> google.protobuf.Duration
-	67, // 78: drover.structs.UpdateStrategy.min_healthy_time:type_name -> google.protobuf.Duration
-	67, // 79: drover.structs.UpdateStrategy.healthy_deadline:type_name -> google.protobuf.Duration
-	67, // 80: drover.structs.UpdateStrategy.progress_deadline:type_name -> google.protobuf.Duration
-	67, // 81: drover.structs.UpdateStrategy.stagger:type_name -> google.protobuf.Duration
-	67, // 82: drover.structs.MigrateStrategy.min_healthy_time:type_name -> google.protobuf.Duration
-	67, // 83: drover.structs.MigrateStrategy.healthy_deadline:type_name -> google.protobuf.Duration
-	38, // 84: drover.structs.Service.checks:type_name -> drover.structs.ServiceCheck
-	67, // 85: drover.structs.ServiceCheck.interval:type_name -> google.protobuf.Duration
-	67, // 86: drover.structs.ServiceCheck.timeout:type_name -> google.protobuf.Duration
-	39, // 87: drover.structs.ServiceCheck.check_restart:type_name -> drover.structs.CheckRestart
-	67, // 88: drover.structs.CheckRestart.grace:type_name -> google.protobuf.Duration
-	67, // 89: drover.structs.DeploymentState.progress_deadline:type_name -> google.protobuf.Duration
-	66, // 90: drover.structs.Deployment.task_groups:type_name -> drover.structs.Deployment.TaskGroupsEntry
-	6,  // 91: drover.structs.Node.DriversEntry.value:type_name -> drover.structs.DriverInfo
-	0,  // 92: drover.structs.Allocation.TaskResourcesEntry.value:type_name -> drover.structs.Resources
-	11, // 93: drover.structs.Allocation.TaskStatesEntry.value:type_name -> drover.structs.TaskState
-	13, // 94: drover.structs.Evaluation.FailedTgAllocsEntry.value:type_name -> drover.structs.AllocMetric
-	31, // 95: drover.structs.JobSummary.GroupsEntry.value:type_name -> drover.structs.TaskGroupSummary
-	42, // 96: drover.structs.Deployment.TaskGroupsEntry.value:type_name -> drover.structs.DeploymentState
-	97, // [97:97] is the sub-list for method output_type
-	97, // [97:97] is the sub-list for method input_type
-	97, // [97:97] is the sub-list for extension type_name
-	97, // [97:97] is the sub-list for extension extendee
-	0,  // [0:97] is the sub-list for field type_name
+	76,  // 0: drover.structs.RestartPolicy.interval:type_name -> google.protobuf.Duration
+	76,  // 1: drover.structs.RestartPolicy.delay:type_name -> google.protobuf.Duration
+	77,  // 2: drover.structs.Task.config:type_name -> google.protobuf.Struct
+	52,  // 3: drover.structs.Task.env:type_name -> drover.structs.Task.EnvEntry
+	0,   // 4: drover.structs.Task.resources:type_name -> drover.structs.Resources
+	1,   // 5: drover.structs.Task.constraints:type_name -> drover.structs.Constraint
+	76,  // 6: drover.structs.Task.kill_timeout:type_name -> google.protobuf.Duration
+	53,  // 7: drover.structs.Task.meta:type_name -> drover.structs.Task.MetaEntry
+	30,  // 8: drover.structs.Task.affinities:type_name -> drover.structs.Affinity
+	24,  // 9: drover.structs.Task.artifacts:type_name -> drover.structs.Artifact
+	25,  // 10: drover.structs.Task.logs:type_name -> drover.structs.LogConfig
+	44,  // 11: drover.structs.Task.services:type_name -> drover.structs.Service
+	4,   // 12: drover.structs.Task.lifecycle:type_name -> drover.structs.TaskLifecycle
+	5,   // 13: drover.structs.Task.templates:type_name -> drover.structs.Template
+	8,   // 14: drover.structs.Task.volume_mounts:type_name -> drover.structs.VolumeMount
+	76,  // 15: drover.structs.Task.shutdown_delay:type_name -> google.protobuf.Duration
+	6,   // 16: drover.structs.Template.change_script:type_name -> drover.structs.ChangeScript
+	76,  // 17: drover.structs.Template.splay:type_name -> google.protobuf.Duration
+	76,  // 18: drover.structs.ChangeScript.timeout:type_name -> google.protobuf.Duration
+	3,   // 19: drover.structs.TaskGroup.tasks:type_name -> drover.structs.Task
+	1,   // 20: drover.structs.TaskGroup.constraints:type_name -> drover.structs.Constraint
+	2,   // 21: drover.structs.TaskGroup.restart_policy:type_name -> drover.structs.RestartPolicy
+	54,  // 22: drover.structs.TaskGroup.meta:type_name -> drover.structs.TaskGroup.MetaEntry
+	28,  // 23: drover.structs.TaskGroup.network:type_name -> drover.structs.NetworkResource
+	30,  // 24: drover.structs.TaskGroup.affinities:type_name -> drover.structs.Affinity
+	32,  // 25: drover.structs.TaskGroup.spreads:type_name -> drover.structs.Spread
+	33,  // 26: drover.structs.TaskGroup.reschedule_policy:type_name -> drover.structs.ReschedulePolicy
+	76,  // 27: drover.structs.TaskGroup.max_client_disconnect:type_name -> google.protobuf.Duration
+	42,  // 28: drover.structs.TaskGroup.update:type_name -> drover.structs.UpdateStrategy
+	43,  // 29: drover.structs.TaskGroup.migrate:type_name -> drover.structs.MigrateStrategy
+	44,  // 30: drover.structs.TaskGroup.services:type_name -> drover.structs.Service
+	55,  // 31: drover.structs.TaskGroup.volumes:type_name -> drover.structs.TaskGroup.VolumesEntry
+	76,  // 32: drover.structs.TaskGroup.shutdown_delay:type_name -> google.protobuf.Duration
+	10,  // 33: drover.structs.TaskGroup.ephemeral_disk:type_name -> drover.structs.EphemeralDisk
+	1,   // 34: drover.structs.Job.constraints:type_name -> drover.structs.Constraint
+	11,  // 35: drover.structs.Job.task_groups:type_name -> drover.structs.TaskGroup
+	56,  // 36: drover.structs.Job.meta:type_name -> drover.structs.Job.MetaEntry
+	30,  // 37: drover.structs.Job.affinities:type_name -> drover.structs.Affinity
+	32,  // 38: drover.structs.Job.spreads:type_name -> drover.structs.Spread
+	42,  // 39: drover.structs.Job.update:type_name -> drover.structs.UpdateStrategy
+	57,  // 40: drover.structs.DriverInfo.attributes:type_name -> drover.structs.DriverInfo.AttributesEntry
+	58,  // 41: drover.structs.Node.attributes:type_name -> drover.structs.Node.AttributesEntry
+	0,   // 42: drover.structs.Node.resources:type_name -> drover.structs.Resources
+	59,  // 43: drover.structs.Node.drivers:type_name -> drover.structs.Node.DriversEntry
+	60,  // 44: drover.structs.Node.meta:type_name -> drover.structs.Node.MetaEntry
+	15,  // 45: drover.structs.Node.drain_strategy:type_name -> drover.structs.DrainStrategy
+	26,  // 46: drover.structs.Node.last_drain:type_name -> drover.structs.DrainMetadata
+	61,  // 47: drover.structs.Node.dynamic_meta:type_name -> drover.structs.Node.DynamicMetaEntry
+	62,  // 48: drover.structs.Node.host_volumes:type_name -> drover.structs.Node.HostVolumesEntry
+	76,  // 49: drover.structs.DrainStrategy.deadline:type_name -> google.protobuf.Duration
+	17,  // 50: drover.structs.TaskState.events:type_name -> drover.structs.TaskEvent
+	12,  // 51: drover.structs.Allocation.job:type_name -> drover.structs.Job
+	63,  // 52: drover.structs.Allocation.task_resources:type_name -> drover.structs.Allocation.TaskResourcesEntry
+	64,  // 53: drover.structs.Allocation.task_states:type_name -> drover.structs.Allocation.TaskStatesEntry
+	16,  // 54: drover.structs.Allocation.desired_transition:type_name -> drover.structs.DesiredTransition
+	29,  // 55: drover.structs.Allocation.allocated_ports:type_name -> drover.structs.AllocatedPort
+	35,  // 56: drover.structs.Allocation.reschedule_tracker:type_name -> drover.structs.RescheduleTracker
+	20,  // 57: drover.structs.Allocation.metrics:type_name -> drover.structs.AllocMetric
+	47,  // 58: drover.structs.Allocation.deployment_status:type_name -> drover.structs.AllocDeploymentStatus
+	48,  // 59: drover.structs.Allocation.checks:type_name -> drover.structs.CheckStatus
+	65,  // 60: drover.structs.AllocMetric.class_filtered:type_name -> drover.structs.AllocMetric.ClassFilteredEntry
+	66,  // 61: drover.structs.AllocMetric.constraint_filtered:type_name -> drover.structs.AllocMetric.ConstraintFilteredEntry
+	67,  // 62: drover.structs.AllocMetric.dimension_exhausted:type_name -> drover.structs.AllocMetric.DimensionExhaustedEntry
+	68,  // 63: drover.structs.AllocMetric.nodes_available:type_name -> drover.structs.AllocMetric.NodesAvailableEntry
+	69,  // 64: drover.structs.AllocMetric.class_exhausted:type_name -> drover.structs.AllocMetric.ClassExhaustedEntry
+	70,  // 65: drover.structs.Evaluation.failed_tg_allocs:type_name -> drover.structs.Evaluation.FailedTgAllocsEntry
+	71,  // 66: drover.structs.Evaluation.queued_allocations:type_name -> drover.structs.Evaluation.QueuedAllocationsEntry
+	72,  // 67: drover.structs.Evaluation.class_eligibility:type_name -> drover.structs.Evaluation.ClassEligibilityEntry
+	12,  // 68: drover.structs.Plan.job:type_name -> drover.structs.Job
+	19,  // 69: drover.structs.Plan.node_allocation:type_name -> drover.structs.Allocation
+	19,  // 70: drover.structs.Plan.node_update:type_name -> drover.structs.Allocation
+	19,  // 71: drover.structs.Plan.node_preemptions:type_name -> drover.structs.Allocation
+	50,  // 72: drover.structs.Plan.deployment:type_name -> drover.structs.Deployment
+	51,  // 73: drover.structs.Plan.deployment_updates:type_name -> drover.structs.DeploymentStatusUpdate
+	19,  // 74: drover.structs.PlanResult.node_allocation:type_name -> drover.structs.Allocation
+	19,  // 75: drover.structs.PlanResult.node_update:type_name -> drover.structs.Allocation
+	19,  // 76: drover.structs.PlanResult.node_preemptions:type_name -> drover.structs.Allocation
+	50,  // 77: drover.structs.PlanResult.deployment:type_name -> drover.structs.Deployment
+	51,  // 78: drover.structs.PlanResult.deployment_updates:type_name -> drover.structs.DeploymentStatusUpdate
+	73,  // 79: drover.structs.Artifact.options:type_name -> drover.structs.Artifact.OptionsEntry
+	27,  // 80: drover.structs.NetworkResource.ports:type_name -> drover.structs.Port
+	31,  // 81: drover.structs.Spread.targets:type_name -> drover.structs.SpreadTarget
+	76,  // 82: drover.structs.ReschedulePolicy.interval:type_name -> google.protobuf.Duration
+	76,  // 83: drover.structs.ReschedulePolicy.delay:type_name -> google.protobuf.Duration
+	76,  // 84: drover.structs.ReschedulePolicy.max_delay:type_name -> google.protobuf.Duration
+	34,  // 85: drover.structs.RescheduleTracker.events:type_name -> drover.structs.RescheduleEvent
+	36,  // 86: drover.structs.SchedulerConfiguration.preemption_config:type_name -> drover.structs.PreemptionConfig
+	74,  // 87: drover.structs.JobSummary.groups:type_name -> drover.structs.JobSummary.GroupsEntry
+	76,  // 88: drover.structs.ACLToken.expiration_ttl:type_name -> google.protobuf.Duration
+	76,  // 89: drover.structs.UpdateStrategy.min_healthy_time:type_name -> google.protobuf.Duration
+	76,  // 90: drover.structs.UpdateStrategy.healthy_deadline:type_name -> google.protobuf.Duration
+	76,  // 91: drover.structs.UpdateStrategy.progress_deadline:type_name -> google.protobuf.Duration
+	76,  // 92: drover.structs.UpdateStrategy.stagger:type_name -> google.protobuf.Duration
+	76,  // 93: drover.structs.MigrateStrategy.min_healthy_time:type_name -> google.protobuf.Duration
+	76,  // 94: drover.structs.MigrateStrategy.healthy_deadline:type_name -> google.protobuf.Duration
+	45,  // 95: drover.structs.Service.checks:type_name -> drover.structs.ServiceCheck
+	76,  // 96: drover.structs.ServiceCheck.interval:type_name -> google.protobuf.Duration
+	76,  // 97: drover.structs.ServiceCheck.timeout:type_name -> google.protobuf.Duration
+	46,  // 98: drover.structs.ServiceCheck.check_restart:type_name -> drover.structs.CheckRestart
+	76,  // 99: drover.structs.CheckRestart.grace:type_name -> google.protobuf.Duration
+	76,  // 100: drover.structs.DeploymentState.progress_deadline:type_name -> google.protobuf.Duration
+	75,  // 101: drover.structs.Deployment.task_groups:type_name -> drover.structs.Deployment.TaskGroupsEntry
+	7,   // 102: drover.structs.TaskGroup.VolumesEntry.value:type_name -> drover.structs.VolumeRequest
+	13,  // 103: drover.structs.Node.DriversEntry.value:type_name -> drover.structs.DriverInfo
+	9,   // 104: drover.structs.Node.HostVolumesEntry.value:type_name -> drover.structs.ClientHostVolume
+	0,   // 105: drover.structs.Allocation.TaskResourcesEntry.value:type_name -> drover.structs.Resources
+	18,  // 106: drover.structs.Allocation.TaskStatesEntry.value:type_name -> drover.structs.TaskState
+	20,  // 107: drover.structs.Evaluation.FailedTgAllocsEntry.value:type_name -> drover.structs.AllocMetric
+	38,  // 108: drover.structs.JobSummary.GroupsEntry.value:type_name -> drover.structs.TaskGroupSummary
+	49,  // 109: drover.structs.Deployment.TaskGroupsEntry.value:type_name -> drover.structs.DeploymentState
+	110, // [110:110] is the sub-list for method output_type
+	110, // [110:110] is the sub-list for method input_type
+	110, // [110:110] is the sub-list for extension type_name
+	110, // [110:110] is the sub-list for extension extendee
+	0,   // [0:110] is the sub-list for field type_name
 }
 
 func init() { file_structs_structs_proto_init() }
@@ -5303,16 +5984,16 @@ func file_structs_structs_proto_init() {
 	if File_structs_structs_proto != nil {
 		return
 	}
-	file_structs_structs_proto_msgTypes[35].OneofWrappers = []any{}
-	file_structs_structs_proto_msgTypes[36].OneofWrappers = []any{}
-	file_structs_structs_proto_msgTypes[40].OneofWrappers = []any{}
+	file_structs_structs_proto_msgTypes[42].OneofWrappers = []any{}
+	file_structs_structs_proto_msgTypes[43].OneofWrappers = []any{}
+	file_structs_structs_proto_msgTypes[47].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_structs_structs_proto_rawDesc), len(file_structs_structs_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   67,
+			NumMessages:   76,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

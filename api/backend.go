@@ -34,6 +34,7 @@ type Backend interface {
 	ClientBackend
 	AllocStopper
 	DeploymentBackend
+	BatchBackend
 	// Events subscribes to the server's event stream.
 	Events(ctx context.Context, req events.SubscribeRequest) (*events.Subscription, error)
 }

@@ -64,6 +64,13 @@ func FuzzHandlers(f *testing.F) {
 		{0, "/v1/metrics", "format=prometheus", ""},
 		{0, "/v1/agent/self", "region=global", ""},
 		{4, "/v1/%2e%2e/%zz", "index=%", "\x00\xff"},
+		{1, "/v1/jobs", "", `{"Job":{"ID":"p","Type":"batch","ParameterizedJob":{"Payload":"required","MetaRequired":["a"]},` +
+			`"TaskGroups":[{"Name":"g","Scaling":{"Min":1,"Max":2,"Policy":{"x":[1]}},"Tasks":[{"Name":"t","Driver":"mock","DispatchPayload":{"File":"../x"}}]}]}}`},
+		{1, "/v1/job/p/dispatch", "idempotency_token=t", `{"JobID":"p","Payload":"aGk=","Meta":{"a":"1","b":"2"},"IdPrefixTemplate":"../x","Priority":-1}`},
+		{1, "/v1/jobs", "", `{"Job":{"ID":"c","Type":"batch","Periodic":{"Specs":["* * * * * * *"],"TimeZone":"Nowhere/X","SpecType":"cron"},"TaskGroups":[{"Name":"g","Tasks":[{"Name":"t","Driver":"mock"}]}]}}`},
+		{2, "/v1/job/c/periodic/force", "", ""},
+		{1, "/v1/job/p/scale", "", `{"Count":-3,"Target":{"Group":"g"},"Meta":{"k":{"n":1}},"Error":true}`},
+		{0, "/v1/job/p%2Fdispatch-1-abc/scale", "", ""},
 	}
 	for _, s := range seeds {
 		f.Add(s.method, s.path, s.query, []byte(s.body))

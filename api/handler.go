@@ -158,6 +158,7 @@ func (h *Handler) registerRoutes() {
 	})
 	h.registerOperatorRoutes()
 	h.registerDeploymentRoutes()
+	h.registerBatchRoutes()
 }
 
 // match finds the route of an escaped path and its unescaped wildcards;

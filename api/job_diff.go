@@ -67,7 +67,7 @@ type jobDiff struct {
 
 // Fields left out of diffs: set by the servers, or shown elsewhere.
 var (
-	jobDiffSkip   = set("ID", "Status", "StatusDescription", "Version", "Stable", "CreateIndex", "ModifyIndex", "JobModifyIndex", "Update", "SubmitTime", "NomadTokenID", "VaultToken", "TaskGroups", "Dispatched", "ParentID", "VersionTag", "Submission")
+	jobDiffSkip   = set("ID", "Status", "StatusDescription", "Version", "Stable", "CreateIndex", "ModifyIndex", "JobModifyIndex", "Update", "SubmitTime", "NomadTokenID", "VaultToken", "TaskGroups", "Dispatched", "ParentID", "VersionTag", "Submission", "Payload", "DispatchIdempotencyToken")
 	groupDiffSkip = set("Name", "Tasks", "Update")
 	taskDiffSkip  = set("Name")
 	// flatMaps are shown entry by entry, as Nomad flattens them.

@@ -21,8 +21,11 @@ func jobToJSON(j *structs.Job) *jobJSON {
 		Version: ptr(j.Version), SubmitTime: ptr(j.SubmitTime), CreateIndex: ptr(j.CreateIndex),
 		ModifyIndex: ptr(j.ModifyIndex), JobModifyIndex: ptr(j.JobModifyIndex),
 	}
+	jobBatchToJSON(j, out)
 	for _, g := range j.TaskGroups {
-		out.TaskGroups = append(out.TaskGroups, groupToJSON(j.Type, g))
+		tg := groupToJSON(j.Type, g)
+		tg.Scaling = scalingToJSON(j, g)
+		out.TaskGroups = append(out.TaskGroups, tg)
 	}
 	return out
 }
@@ -48,6 +51,7 @@ func groupToJSON(jobType string, g *structs.TaskGroup) *taskGroupJSON {
 			VolumeMounts: volumeMountsToJSON(t.VolumeMounts), Leader: t.Leader,
 			ShutdownDelay: int64(t.ShutdownDelay.AsDuration()),
 		}
+		tj.DispatchPayload = dispatchPayloadToJSON(t)
 		if t.Config != nil {
 			tj.Config = t.Config.AsMap()
 		}

@@ -91,9 +91,13 @@ func (s *Server) eventsAt(r objectReader, index uint64, cmd *structs.LogCommand)
 	return eventsFor(r, index, cmd)
 }
 
-// entryApplied implements applyListener: it publishes the events of the
-// command applied at index, once the state holding it is committed.
-func (s *Server) entryApplied(index uint64, evs []events.Event) {
+// entryApplied implements applyListener: once the state holding the
+// command applied at index is committed, it wakes the periodic dispatcher
+// if the command concerns it and publishes the command's events.
+func (s *Server) entryApplied(index uint64, cmd *structs.LogCommand, evs []events.Event) {
+	if periodicChange(cmd) {
+		s.kickPeriodic()
+	}
 	if s.events == nil {
 		return
 	}
@@ -215,6 +219,22 @@ func eventsFor(v objectReader, index uint64, cmd *structs.LogCommand) []events.E
 			c.job(d.Namespace, d.JobId)
 		}
 		c.evals([]*structs.Evaluation{d.GetEval()})
+	case *structs.LogCommand_JobDispatch:
+		c.typ = events.TypeJobRegistered
+		if j := x.JobDispatch.GetChild(); j != nil {
+			c.job(j.Namespace, j.Id)
+		}
+		c.evals([]*structs.Evaluation{x.JobDispatch.GetEval()})
+	case *structs.LogCommand_PeriodicLaunch:
+		c.typ = events.TypeJobRegistered
+		if j := x.PeriodicLaunch.GetChild(); j != nil {
+			c.job(j.Namespace, j.Id)
+			c.evals([]*structs.Evaluation{x.PeriodicLaunch.GetEval()})
+		}
+	case *structs.LogCommand_JobScale:
+		c.typ = events.TypeJobRegistered
+		c.job(x.JobScale.Namespace, x.JobScale.JobId)
+		c.evals([]*structs.Evaluation{x.JobScale.GetEval()})
 	case *structs.LogCommand_NodeUpsert:
 		c.typ = events.TypeNodeRegistration
 		c.node(x.NodeUpsert.GetNode().GetId())

@@ -27,7 +27,7 @@ type applyListener interface {
 	eventsAt(r objectReader, index uint64, cmd *structs.LogCommand) []events.Event
 	// entryApplied is called after every applied command, once the state
 	// holding it is committed, with the events eventsAt returned.
-	entryApplied(index uint64, evs []events.Event)
+	entryApplied(index uint64, cmd *structs.LogCommand, evs []events.Event)
 	// stateRestored is called when a raft snapshot or an operator restore
 	// replaced the whole state at index.
 	stateRestored(index uint64)
@@ -96,6 +96,7 @@ func (f *fsm) ApplyBatch(cmds []raft.Command) []error {
 // appliedCommand is what applying one command did, for the listener.
 type appliedCommand struct {
 	index    uint64
+	cmd      *structs.LogCommand
 	evals    []*structs.Evaluation
 	capacity map[string]bool
 	config   *structs.SchedulerConfiguration
@@ -117,12 +118,12 @@ func (f *fsm) notify(a appliedCommand) {
 	if a.config != nil {
 		f.listener.schedulerConfigChanged(a.config)
 	}
-	f.listener.entryApplied(a.index, a.events)
+	f.listener.entryApplied(a.index, a.cmd, a.events)
 }
 
 // applyIn applies one command within tx.
 func (f *fsm) applyIn(tx *state.Txn, index uint64, cmd *structs.LogCommand) appliedCommand {
-	a := appliedCommand{index: index}
+	a := appliedCommand{index: index, cmd: cmd}
 	switch c := cmd.Command.(type) {
 	case *structs.LogCommand_JobUpsert:
 		a.evals, a.err = f.applyJobUpsert(tx, index, cmd.Time, c.JobUpsert)
@@ -186,6 +187,12 @@ func (f *fsm) applyIn(tx *state.Txn, index uint64, cmd *structs.LogCommand) appl
 		a.evals, a.err = f.applyDeploymentAllocHealth(tx, index, cmd.Time, c.DeploymentAllocHealth)
 	case *structs.LogCommand_JobStability:
 		a.err = applyJobStability(tx, index, c.JobStability)
+	case *structs.LogCommand_JobDispatch:
+		a.evals, a.err = f.applyJobDispatch(tx, index, cmd.Time, c.JobDispatch)
+	case *structs.LogCommand_PeriodicLaunch:
+		a.evals, a.err = f.applyPeriodicLaunch(tx, index, cmd.Time, c.PeriodicLaunch)
+	case *structs.LogCommand_JobScale:
+		a.evals, a.err = f.applyJobScale(tx, index, cmd.Time, c.JobScale)
 	case nil:
 		// A barrier: nothing to change, but the index moves.
 	default:
@@ -222,6 +229,10 @@ func (f *fsm) applyJobUpsert(tx *state.Txn, index uint64, now int64, c *structs.
 	job.Status, job.StatusUpdatedAt = old.GetStatus(), old.GetStatusUpdatedAt()
 	state.SetJobStatus(job, tx.JobStatus(job), now)
 	tx.UpsertJobVersion(job, int(c.TrackedVersions))
+	if job.IsPeriodic() && tx.PeriodicLaunch(job.Namespace, job.Id) == nil {
+		// Launches start after the registration, never before it.
+		tx.SetPeriodicLaunch(&structs.PeriodicLaunch{Namespace: job.Namespace, JobId: job.Id, Launch: now, ModifyIndex: index})
+	}
 	if c.Eval == nil {
 		return nil, nil
 	}

@@ -30,7 +30,7 @@ func (l *recordingListener) stateRestored(uint64)                               
 func (l *recordingListener) eventsAt(r objectReader, index uint64, cmd *structs.LogCommand) []events.Event {
 	return eventsFor(r, index, cmd)
 }
-func (l *recordingListener) entryApplied(index uint64, evs []events.Event) {
+func (l *recordingListener) entryApplied(index uint64, _ *structs.LogCommand, evs []events.Event) {
 	if l.events == nil {
 		l.events = map[uint64][]events.Event{}
 	}

@@ -13,6 +13,7 @@ import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	durationpb "google.golang.org/protobuf/types/known/durationpb"
+	structpb "google.golang.org/protobuf/types/known/structpb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -1428,6 +1429,9 @@ type LogCommand struct {
 	//	*LogCommand_DeploymentPromote
 	//	*LogCommand_DeploymentAllocHealth
 	//	*LogCommand_JobStability
+	//	*LogCommand_JobDispatch
+	//	*LogCommand_PeriodicLaunch
+	//	*LogCommand_JobScale
 	Command       isLogCommand_Command `protobuf_oneof:"command"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1736,6 +1740,33 @@ func (x *LogCommand) GetJobStability() *JobStability {
 	return nil
 }
 
+func (x *LogCommand) GetJobDispatch() *JobDispatch {
+	if x != nil {
+		if x, ok := x.Command.(*LogCommand_JobDispatch); ok {
+			return x.JobDispatch
+		}
+	}
+	return nil
+}
+
+func (x *LogCommand) GetPeriodicLaunch() *PeriodicLaunchCommand {
+	if x != nil {
+		if x, ok := x.Command.(*LogCommand_PeriodicLaunch); ok {
+			return x.PeriodicLaunch
+		}
+	}
+	return nil
+}
+
+func (x *LogCommand) GetJobScale() *JobScale {
+	if x != nil {
+		if x, ok := x.Command.(*LogCommand_JobScale); ok {
+			return x.JobScale
+		}
+	}
+	return nil
+}
+
 type isLogCommand_Command interface {
 	isLogCommand_Command()
 }
@@ -1852,6 +1883,18 @@ type LogCommand_JobStability struct {
 	JobStability *JobStability `protobuf:"bytes,83,opt,name=job_stability,json=jobStability,proto3,oneof"`
 }
 
+type LogCommand_JobDispatch struct {
+	JobDispatch *JobDispatch `protobuf:"bytes,111,opt,name=job_dispatch,json=jobDispatch,proto3,oneof"`
+}
+
+type LogCommand_PeriodicLaunch struct {
+	PeriodicLaunch *PeriodicLaunchCommand `protobuf:"bytes,112,opt,name=periodic_launch,json=periodicLaunch,proto3,oneof"`
+}
+
+type LogCommand_JobScale struct {
+	JobScale *JobScale `protobuf:"bytes,113,opt,name=job_scale,json=jobScale,proto3,oneof"`
+}
+
 func (*LogCommand_JobUpsert) isLogCommand_Command() {}
 
 func (*LogCommand_JobDelete) isLogCommand_Command() {}
@@ -1907,6 +1950,12 @@ func (*LogCommand_DeploymentPromote) isLogCommand_Command() {}
 func (*LogCommand_DeploymentAllocHealth) isLogCommand_Command() {}
 
 func (*LogCommand_JobStability) isLogCommand_Command() {}
+
+func (*LogCommand_JobDispatch) isLogCommand_Command() {}
+
+func (*LogCommand_PeriodicLaunch) isLogCommand_Command() {}
+
+func (*LogCommand_JobScale) isLogCommand_Command() {}
 
 type JobUpsert struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2492,14 +2541,16 @@ type StateSnapshot struct {
 	Allocations []*Allocation          `protobuf:"bytes,4,rep,name=allocations,proto3" json:"allocations,omitempty"`
 	Evals       []*Evaluation          `protobuf:"bytes,5,rep,name=evals,proto3" json:"evals,omitempty"`
 	// job_versions holds the kept older versions of every job.
-	JobVersions     []*Job                  `protobuf:"bytes,100,rep,name=job_versions,json=jobVersions,proto3" json:"job_versions,omitempty"`
-	SchedulerConfig *SchedulerConfiguration `protobuf:"bytes,101,opt,name=scheduler_config,json=schedulerConfig,proto3" json:"scheduler_config,omitempty"`
-	AclPolicies     []*ACLPolicy            `protobuf:"bytes,102,rep,name=acl_policies,json=aclPolicies,proto3" json:"acl_policies,omitempty"`
-	AclTokens       []*ACLToken             `protobuf:"bytes,103,rep,name=acl_tokens,json=aclTokens,proto3" json:"acl_tokens,omitempty"`
-	ClusterMeta     *ClusterMeta            `protobuf:"bytes,104,opt,name=cluster_meta,json=clusterMeta,proto3" json:"cluster_meta,omitempty"`
-	Deployments     []*Deployment           `protobuf:"bytes,110,rep,name=deployments,proto3" json:"deployments,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	JobVersions      []*Job                  `protobuf:"bytes,100,rep,name=job_versions,json=jobVersions,proto3" json:"job_versions,omitempty"`
+	SchedulerConfig  *SchedulerConfiguration `protobuf:"bytes,101,opt,name=scheduler_config,json=schedulerConfig,proto3" json:"scheduler_config,omitempty"`
+	AclPolicies      []*ACLPolicy            `protobuf:"bytes,102,rep,name=acl_policies,json=aclPolicies,proto3" json:"acl_policies,omitempty"`
+	AclTokens        []*ACLToken             `protobuf:"bytes,103,rep,name=acl_tokens,json=aclTokens,proto3" json:"acl_tokens,omitempty"`
+	ClusterMeta      *ClusterMeta            `protobuf:"bytes,104,opt,name=cluster_meta,json=clusterMeta,proto3" json:"cluster_meta,omitempty"`
+	Deployments      []*Deployment           `protobuf:"bytes,110,rep,name=deployments,proto3" json:"deployments,omitempty"`
+	PeriodicLaunches []*PeriodicLaunch       `protobuf:"bytes,130,rep,name=periodic_launches,json=periodicLaunches,proto3" json:"periodic_launches,omitempty"`
+	ScalingEvents    []*JobScalingEvents     `protobuf:"bytes,131,rep,name=scaling_events,json=scalingEvents,proto3" json:"scaling_events,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *StateSnapshot) Reset() {
@@ -2605,6 +2656,20 @@ func (x *StateSnapshot) GetClusterMeta() *ClusterMeta {
 func (x *StateSnapshot) GetDeployments() []*Deployment {
 	if x != nil {
 		return x.Deployments
+	}
+	return nil
+}
+
+func (x *StateSnapshot) GetPeriodicLaunches() []*PeriodicLaunch {
+	if x != nil {
+		return x.PeriodicLaunches
+	}
+	return nil
+}
+
+func (x *StateSnapshot) GetScalingEvents() []*JobScalingEvents {
+	if x != nil {
+		return x.ScalingEvents
 	}
 	return nil
 }
@@ -7273,11 +7338,653 @@ func (x *JobStabilityResponse) GetMeta() *WriteMeta {
 	return nil
 }
 
+// JobDispatch creates a child of a parameterized job. When the parent
+// already has a child with the child's idempotency token, nothing changes.
+type JobDispatch struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Child           *Job                   `protobuf:"bytes,1,opt,name=child,proto3" json:"child,omitempty"`
+	Eval            *Evaluation            `protobuf:"bytes,2,opt,name=eval,proto3" json:"eval,omitempty"`
+	TrackedVersions uint32                 `protobuf:"varint,3,opt,name=tracked_versions,json=trackedVersions,proto3" json:"tracked_versions,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *JobDispatch) Reset() {
+	*x = JobDispatch{}
+	mi := &file_structs_rpc_proto_msgTypes[116]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JobDispatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JobDispatch) ProtoMessage() {}
+
+func (x *JobDispatch) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[116]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JobDispatch.ProtoReflect.Descriptor instead.
+func (*JobDispatch) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{116}
+}
+
+func (x *JobDispatch) GetChild() *Job {
+	if x != nil {
+		return x.Child
+	}
+	return nil
+}
+
+func (x *JobDispatch) GetEval() *Evaluation {
+	if x != nil {
+		return x.Eval
+	}
+	return nil
+}
+
+func (x *JobDispatch) GetTrackedVersions() uint32 {
+	if x != nil {
+		return x.TrackedVersions
+	}
+	return 0
+}
+
+// PeriodicLaunchCommand launches a child of a periodic job. A scheduled
+// launch (force false) applies only if launch is later than the job's
+// recorded last launch, which it then becomes; a child that exists
+// already is never launched again.
+type PeriodicLaunchCommand struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Namespace       string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	JobId           string                 `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	Launch          int64                  `protobuf:"varint,3,opt,name=launch,proto3" json:"launch,omitempty"`
+	Force           bool                   `protobuf:"varint,4,opt,name=force,proto3" json:"force,omitempty"`
+	Child           *Job                   `protobuf:"bytes,5,opt,name=child,proto3" json:"child,omitempty"`
+	Eval            *Evaluation            `protobuf:"bytes,6,opt,name=eval,proto3" json:"eval,omitempty"`
+	TrackedVersions uint32                 `protobuf:"varint,7,opt,name=tracked_versions,json=trackedVersions,proto3" json:"tracked_versions,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *PeriodicLaunchCommand) Reset() {
+	*x = PeriodicLaunchCommand{}
+	mi := &file_structs_rpc_proto_msgTypes[117]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PeriodicLaunchCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PeriodicLaunchCommand) ProtoMessage() {}
+
+func (x *PeriodicLaunchCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[117]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PeriodicLaunchCommand.ProtoReflect.Descriptor instead.
+func (*PeriodicLaunchCommand) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{117}
+}
+
+func (x *PeriodicLaunchCommand) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *PeriodicLaunchCommand) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *PeriodicLaunchCommand) GetLaunch() int64 {
+	if x != nil {
+		return x.Launch
+	}
+	return 0
+}
+
+func (x *PeriodicLaunchCommand) GetForce() bool {
+	if x != nil {
+		return x.Force
+	}
+	return false
+}
+
+func (x *PeriodicLaunchCommand) GetChild() *Job {
+	if x != nil {
+		return x.Child
+	}
+	return nil
+}
+
+func (x *PeriodicLaunchCommand) GetEval() *Evaluation {
+	if x != nil {
+		return x.Eval
+	}
+	return nil
+}
+
+func (x *PeriodicLaunchCommand) GetTrackedVersions() uint32 {
+	if x != nil {
+		return x.TrackedVersions
+	}
+	return 0
+}
+
+// JobScale changes a group's count (when event.has_count) as a new job
+// version, and records the event in the group's history.
+type JobScale struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Namespace       string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	JobId           string                 `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	Group           string                 `protobuf:"bytes,3,opt,name=group,proto3" json:"group,omitempty"`
+	Event           *ScalingEvent          `protobuf:"bytes,4,opt,name=event,proto3" json:"event,omitempty"`
+	Eval            *Evaluation            `protobuf:"bytes,5,opt,name=eval,proto3" json:"eval,omitempty"`
+	TrackedVersions uint32                 `protobuf:"varint,6,opt,name=tracked_versions,json=trackedVersions,proto3" json:"tracked_versions,omitempty"`
+	// enforce_index: the job's job_modify_index must equal job_modify_index.
+	EnforceIndex   bool   `protobuf:"varint,7,opt,name=enforce_index,json=enforceIndex,proto3" json:"enforce_index,omitempty"`
+	JobModifyIndex uint64 `protobuf:"varint,8,opt,name=job_modify_index,json=jobModifyIndex,proto3" json:"job_modify_index,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *JobScale) Reset() {
+	*x = JobScale{}
+	mi := &file_structs_rpc_proto_msgTypes[118]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JobScale) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JobScale) ProtoMessage() {}
+
+func (x *JobScale) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[118]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JobScale.ProtoReflect.Descriptor instead.
+func (*JobScale) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{118}
+}
+
+func (x *JobScale) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *JobScale) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *JobScale) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *JobScale) GetEvent() *ScalingEvent {
+	if x != nil {
+		return x.Event
+	}
+	return nil
+}
+
+func (x *JobScale) GetEval() *Evaluation {
+	if x != nil {
+		return x.Eval
+	}
+	return nil
+}
+
+func (x *JobScale) GetTrackedVersions() uint32 {
+	if x != nil {
+		return x.TrackedVersions
+	}
+	return 0
+}
+
+func (x *JobScale) GetEnforceIndex() bool {
+	if x != nil {
+		return x.EnforceIndex
+	}
+	return false
+}
+
+func (x *JobScale) GetJobModifyIndex() uint64 {
+	if x != nil {
+		return x.JobModifyIndex
+	}
+	return 0
+}
+
+type JobDispatchRequest struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	Namespace        string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	JobId            string                 `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	Payload          []byte                 `protobuf:"bytes,3,opt,name=payload,proto3" json:"payload,omitempty"`
+	Meta             map[string]string      `protobuf:"bytes,4,rep,name=meta,proto3" json:"meta,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	IdempotencyToken string                 `protobuf:"bytes,5,opt,name=idempotency_token,json=idempotencyToken,proto3" json:"idempotency_token,omitempty"`
+	IdPrefix         string                 `protobuf:"bytes,6,opt,name=id_prefix,json=idPrefix,proto3" json:"id_prefix,omitempty"`
+	Priority         int32                  `protobuf:"varint,7,opt,name=priority,proto3" json:"priority,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *JobDispatchRequest) Reset() {
+	*x = JobDispatchRequest{}
+	mi := &file_structs_rpc_proto_msgTypes[119]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JobDispatchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JobDispatchRequest) ProtoMessage() {}
+
+func (x *JobDispatchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[119]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JobDispatchRequest.ProtoReflect.Descriptor instead.
+func (*JobDispatchRequest) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{119}
+}
+
+func (x *JobDispatchRequest) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *JobDispatchRequest) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *JobDispatchRequest) GetPayload() []byte {
+	if x != nil {
+		return x.Payload
+	}
+	return nil
+}
+
+func (x *JobDispatchRequest) GetMeta() map[string]string {
+	if x != nil {
+		return x.Meta
+	}
+	return nil
+}
+
+func (x *JobDispatchRequest) GetIdempotencyToken() string {
+	if x != nil {
+		return x.IdempotencyToken
+	}
+	return ""
+}
+
+func (x *JobDispatchRequest) GetIdPrefix() string {
+	if x != nil {
+		return x.IdPrefix
+	}
+	return ""
+}
+
+func (x *JobDispatchRequest) GetPriority() int32 {
+	if x != nil {
+		return x.Priority
+	}
+	return 0
+}
+
+type JobDispatchResponse struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	DispatchedJobId string                 `protobuf:"bytes,1,opt,name=dispatched_job_id,json=dispatchedJobId,proto3" json:"dispatched_job_id,omitempty"`
+	EvalId          string                 `protobuf:"bytes,2,opt,name=eval_id,json=evalId,proto3" json:"eval_id,omitempty"`
+	JobCreateIndex  uint64                 `protobuf:"varint,3,opt,name=job_create_index,json=jobCreateIndex,proto3" json:"job_create_index,omitempty"`
+	Meta            *WriteMeta             `protobuf:"bytes,4,opt,name=meta,proto3" json:"meta,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *JobDispatchResponse) Reset() {
+	*x = JobDispatchResponse{}
+	mi := &file_structs_rpc_proto_msgTypes[120]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JobDispatchResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JobDispatchResponse) ProtoMessage() {}
+
+func (x *JobDispatchResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[120]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JobDispatchResponse.ProtoReflect.Descriptor instead.
+func (*JobDispatchResponse) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{120}
+}
+
+func (x *JobDispatchResponse) GetDispatchedJobId() string {
+	if x != nil {
+		return x.DispatchedJobId
+	}
+	return ""
+}
+
+func (x *JobDispatchResponse) GetEvalId() string {
+	if x != nil {
+		return x.EvalId
+	}
+	return ""
+}
+
+func (x *JobDispatchResponse) GetJobCreateIndex() uint64 {
+	if x != nil {
+		return x.JobCreateIndex
+	}
+	return 0
+}
+
+func (x *JobDispatchResponse) GetMeta() *WriteMeta {
+	if x != nil {
+		return x.Meta
+	}
+	return nil
+}
+
+type PeriodicForceRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Namespace     string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	JobId         string                 `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PeriodicForceRequest) Reset() {
+	*x = PeriodicForceRequest{}
+	mi := &file_structs_rpc_proto_msgTypes[121]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PeriodicForceRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PeriodicForceRequest) ProtoMessage() {}
+
+func (x *PeriodicForceRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[121]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PeriodicForceRequest.ProtoReflect.Descriptor instead.
+func (*PeriodicForceRequest) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{121}
+}
+
+func (x *PeriodicForceRequest) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *PeriodicForceRequest) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+type PeriodicForceResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	EvalId        string                 `protobuf:"bytes,1,opt,name=eval_id,json=evalId,proto3" json:"eval_id,omitempty"`
+	ChildId       string                 `protobuf:"bytes,2,opt,name=child_id,json=childId,proto3" json:"child_id,omitempty"`
+	Meta          *WriteMeta             `protobuf:"bytes,3,opt,name=meta,proto3" json:"meta,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PeriodicForceResponse) Reset() {
+	*x = PeriodicForceResponse{}
+	mi := &file_structs_rpc_proto_msgTypes[122]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PeriodicForceResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PeriodicForceResponse) ProtoMessage() {}
+
+func (x *PeriodicForceResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[122]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PeriodicForceResponse.ProtoReflect.Descriptor instead.
+func (*PeriodicForceResponse) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{122}
+}
+
+func (x *PeriodicForceResponse) GetEvalId() string {
+	if x != nil {
+		return x.EvalId
+	}
+	return ""
+}
+
+func (x *PeriodicForceResponse) GetChildId() string {
+	if x != nil {
+		return x.ChildId
+	}
+	return ""
+}
+
+func (x *PeriodicForceResponse) GetMeta() *WriteMeta {
+	if x != nil {
+		return x.Meta
+	}
+	return nil
+}
+
+type JobScaleRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Namespace string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	JobId     string                 `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	Group     string                 `protobuf:"bytes,3,opt,name=group,proto3" json:"group,omitempty"`
+	// count is the new count; unset records the event only.
+	Count          *int64           `protobuf:"varint,4,opt,name=count,proto3,oneof" json:"count,omitempty"`
+	Message        string           `protobuf:"bytes,5,opt,name=message,proto3" json:"message,omitempty"`
+	Error          bool             `protobuf:"varint,6,opt,name=error,proto3" json:"error,omitempty"`
+	Meta           *structpb.Struct `protobuf:"bytes,7,opt,name=meta,proto3" json:"meta,omitempty"`
+	EnforceIndex   bool             `protobuf:"varint,8,opt,name=enforce_index,json=enforceIndex,proto3" json:"enforce_index,omitempty"`
+	JobModifyIndex uint64           `protobuf:"varint,9,opt,name=job_modify_index,json=jobModifyIndex,proto3" json:"job_modify_index,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *JobScaleRequest) Reset() {
+	*x = JobScaleRequest{}
+	mi := &file_structs_rpc_proto_msgTypes[123]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JobScaleRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JobScaleRequest) ProtoMessage() {}
+
+func (x *JobScaleRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[123]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JobScaleRequest.ProtoReflect.Descriptor instead.
+func (*JobScaleRequest) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{123}
+}
+
+func (x *JobScaleRequest) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *JobScaleRequest) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *JobScaleRequest) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *JobScaleRequest) GetCount() int64 {
+	if x != nil && x.Count != nil {
+		return *x.Count
+	}
+	return 0
+}
+
+func (x *JobScaleRequest) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *JobScaleRequest) GetError() bool {
+	if x != nil {
+		return x.Error
+	}
+	return false
+}
+
+func (x *JobScaleRequest) GetMeta() *structpb.Struct {
+	if x != nil {
+		return x.Meta
+	}
+	return nil
+}
+
+func (x *JobScaleRequest) GetEnforceIndex() bool {
+	if x != nil {
+		return x.EnforceIndex
+	}
+	return false
+}
+
+func (x *JobScaleRequest) GetJobModifyIndex() uint64 {
+	if x != nil {
+		return x.JobModifyIndex
+	}
+	return 0
+}
+
 var File_structs_rpc_proto protoreflect.FileDescriptor
 
 const file_structs_rpc_proto_rawDesc = "" +
 	"\n" +
-	"\x11structs/rpc.proto\x12\x0edrover.structs\x1a\x1egoogle/protobuf/duration.proto\x1a\x15structs/structs.proto\x1a\x14structs/client.proto\"\xb8\x01\n" +
+	"\x11structs/rpc.proto\x12\x0edrover.structs\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x15structs/structs.proto\x1a\x14structs/client.proto\"\xb8\x01\n" +
 	"\fQueryOptions\x12\x16\n" +
 	"\x06region\x18\x01 \x01(\tR\x06region\x12\x1c\n" +
 	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12&\n" +
@@ -7363,7 +8070,7 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\tsecret_id\x18\x02 \x01(\tR\bsecretId\x12<\n" +
 	"\vallocations\x18\x03 \x03(\v2\x1a.drover.structs.AllocationR\vallocations\"@\n" +
 	"\x0fGenericResponse\x12-\n" +
-	"\x04meta\x18\x01 \x01(\v2\x19.drover.structs.WriteMetaR\x04meta\"\x81\x11\n" +
+	"\x04meta\x18\x01 \x01(\v2\x19.drover.structs.WriteMetaR\x04meta\"\xce\x12\n" +
 	"\n" +
 	"LogCommand\x12\x1d\n" +
 	"\n" +
@@ -7405,7 +8112,10 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\x11deployment_status\x18P \x01(\v2'.drover.structs.DeploymentStatusCommandH\x00R\x10deploymentStatus\x12R\n" +
 	"\x12deployment_promote\x18Q \x01(\v2!.drover.structs.DeploymentPromoteH\x00R\x11deploymentPromote\x12_\n" +
 	"\x17deployment_alloc_health\x18R \x01(\v2%.drover.structs.DeploymentAllocHealthH\x00R\x15deploymentAllocHealth\x12C\n" +
-	"\rjob_stability\x18S \x01(\v2\x1c.drover.structs.JobStabilityH\x00R\fjobStabilityB\t\n" +
+	"\rjob_stability\x18S \x01(\v2\x1c.drover.structs.JobStabilityH\x00R\fjobStability\x12@\n" +
+	"\fjob_dispatch\x18o \x01(\v2\x1b.drover.structs.JobDispatchH\x00R\vjobDispatch\x12P\n" +
+	"\x0fperiodic_launch\x18p \x01(\v2%.drover.structs.PeriodicLaunchCommandH\x00R\x0eperiodicLaunch\x127\n" +
+	"\tjob_scale\x18q \x01(\v2\x18.drover.structs.JobScaleH\x00R\bjobScaleB\t\n" +
 	"\acommand\"\xde\x01\n" +
 	"\tJobUpsert\x12%\n" +
 	"\x03job\x18\x01 \x01(\v2\x13.drover.structs.JobR\x03job\x12.\n" +
@@ -7447,7 +8157,7 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\beval_ids\x18\x03 \x03(\tR\aevalIds\x12\x1b\n" +
 	"\talloc_ids\x18\x04 \x03(\tR\ballocIds\x12.\n" +
 	"\x13acl_token_accessors\x18\x05 \x03(\tR\x11aclTokenAccessors\x12&\n" +
-	"\x0edeployment_ids\x18\xf4\x03 \x03(\tR\rdeploymentIds\"\xea\x04\n" +
+	"\x0edeployment_ids\x18\xf4\x03 \x03(\tR\rdeploymentIds\"\x82\x06\n" +
 	"\rStateSnapshot\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\x12'\n" +
 	"\x04jobs\x18\x02 \x03(\v2\x13.drover.structs.JobR\x04jobs\x12*\n" +
@@ -7460,7 +8170,9 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\n" +
 	"acl_tokens\x18g \x03(\v2\x18.drover.structs.ACLTokenR\taclTokens\x12>\n" +
 	"\fcluster_meta\x18h \x01(\v2\x1b.drover.structs.ClusterMetaR\vclusterMeta\x12<\n" +
-	"\vdeployments\x18n \x03(\v2\x1a.drover.structs.DeploymentR\vdeployments\"\xa9\x01\n" +
+	"\vdeployments\x18n \x03(\v2\x1a.drover.structs.DeploymentR\vdeployments\x12L\n" +
+	"\x11periodic_launches\x18\x82\x01 \x03(\v2\x1e.drover.structs.PeriodicLaunchR\x10periodicLaunches\x12H\n" +
+	"\x0escaling_events\x18\x83\x01 \x03(\v2 .drover.structs.JobScalingEventsR\rscalingEvents\"\xa9\x01\n" +
 	"\vClusterMeta\x12.\n" +
 	"\x13acl_bootstrap_index\x18\x01 \x01(\x04R\x11aclBootstrapIndex\x12#\n" +
 	"\rserver_secret\x18\x02 \x01(\tR\fserverSecret\x12E\n" +
@@ -7775,7 +8487,62 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\x06stable\x18\x04 \x01(\bR\x06stable\"o\n" +
 	"\x14JobStabilityResponse\x12(\n" +
 	"\x10job_modify_index\x18\x01 \x01(\x04R\x0ejobModifyIndex\x12-\n" +
-	"\x04meta\x18\x02 \x01(\v2\x19.drover.structs.WriteMetaR\x04meta2\x9e*\n" +
+	"\x04meta\x18\x02 \x01(\v2\x19.drover.structs.WriteMetaR\x04meta\"\x93\x01\n" +
+	"\vJobDispatch\x12)\n" +
+	"\x05child\x18\x01 \x01(\v2\x13.drover.structs.JobR\x05child\x12.\n" +
+	"\x04eval\x18\x02 \x01(\v2\x1a.drover.structs.EvaluationR\x04eval\x12)\n" +
+	"\x10tracked_versions\x18\x03 \x01(\rR\x0ftrackedVersions\"\x80\x02\n" +
+	"\x15PeriodicLaunchCommand\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x15\n" +
+	"\x06job_id\x18\x02 \x01(\tR\x05jobId\x12\x16\n" +
+	"\x06launch\x18\x03 \x01(\x03R\x06launch\x12\x14\n" +
+	"\x05force\x18\x04 \x01(\bR\x05force\x12)\n" +
+	"\x05child\x18\x05 \x01(\v2\x13.drover.structs.JobR\x05child\x12.\n" +
+	"\x04eval\x18\x06 \x01(\v2\x1a.drover.structs.EvaluationR\x04eval\x12)\n" +
+	"\x10tracked_versions\x18\a \x01(\rR\x0ftrackedVersions\"\xb3\x02\n" +
+	"\bJobScale\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x15\n" +
+	"\x06job_id\x18\x02 \x01(\tR\x05jobId\x12\x14\n" +
+	"\x05group\x18\x03 \x01(\tR\x05group\x122\n" +
+	"\x05event\x18\x04 \x01(\v2\x1c.drover.structs.ScalingEventR\x05event\x12.\n" +
+	"\x04eval\x18\x05 \x01(\v2\x1a.drover.structs.EvaluationR\x04eval\x12)\n" +
+	"\x10tracked_versions\x18\x06 \x01(\rR\x0ftrackedVersions\x12#\n" +
+	"\renforce_index\x18\a \x01(\bR\fenforceIndex\x12(\n" +
+	"\x10job_modify_index\x18\b \x01(\x04R\x0ejobModifyIndex\"\xc4\x02\n" +
+	"\x12JobDispatchRequest\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x15\n" +
+	"\x06job_id\x18\x02 \x01(\tR\x05jobId\x12\x18\n" +
+	"\apayload\x18\x03 \x01(\fR\apayload\x12@\n" +
+	"\x04meta\x18\x04 \x03(\v2,.drover.structs.JobDispatchRequest.MetaEntryR\x04meta\x12+\n" +
+	"\x11idempotency_token\x18\x05 \x01(\tR\x10idempotencyToken\x12\x1b\n" +
+	"\tid_prefix\x18\x06 \x01(\tR\bidPrefix\x12\x1a\n" +
+	"\bpriority\x18\a \x01(\x05R\bpriority\x1a7\n" +
+	"\tMetaEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xb3\x01\n" +
+	"\x13JobDispatchResponse\x12*\n" +
+	"\x11dispatched_job_id\x18\x01 \x01(\tR\x0fdispatchedJobId\x12\x17\n" +
+	"\aeval_id\x18\x02 \x01(\tR\x06evalId\x12(\n" +
+	"\x10job_create_index\x18\x03 \x01(\x04R\x0ejobCreateIndex\x12-\n" +
+	"\x04meta\x18\x04 \x01(\v2\x19.drover.structs.WriteMetaR\x04meta\"K\n" +
+	"\x14PeriodicForceRequest\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x15\n" +
+	"\x06job_id\x18\x02 \x01(\tR\x05jobId\"z\n" +
+	"\x15PeriodicForceResponse\x12\x17\n" +
+	"\aeval_id\x18\x01 \x01(\tR\x06evalId\x12\x19\n" +
+	"\bchild_id\x18\x02 \x01(\tR\achildId\x12-\n" +
+	"\x04meta\x18\x03 \x01(\v2\x19.drover.structs.WriteMetaR\x04meta\"\xad\x02\n" +
+	"\x0fJobScaleRequest\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x15\n" +
+	"\x06job_id\x18\x02 \x01(\tR\x05jobId\x12\x14\n" +
+	"\x05group\x18\x03 \x01(\tR\x05group\x12\x19\n" +
+	"\x05count\x18\x04 \x01(\x03H\x00R\x05count\x88\x01\x01\x12\x18\n" +
+	"\amessage\x18\x05 \x01(\tR\amessage\x12\x14\n" +
+	"\x05error\x18\x06 \x01(\bR\x05error\x12+\n" +
+	"\x04meta\x18\a \x01(\v2\x17.google.protobuf.StructR\x04meta\x12#\n" +
+	"\renforce_index\x18\b \x01(\bR\fenforceIndex\x12(\n" +
+	"\x10job_modify_index\x18\t \x01(\x04R\x0ejobModifyIndexB\b\n" +
+	"\x06_count2\xa6,\n" +
 	"\x06Drover\x12V\n" +
 	"\vRegisterJob\x12\".drover.structs.JobRegisterRequest\x1a#.drover.structs.JobRegisterResponse\x12\\\n" +
 	"\rDeregisterJob\x12$.drover.structs.JobDeregisterRequest\x1a%.drover.structs.JobDeregisterResponse\x12O\n" +
@@ -7839,7 +8606,10 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\x0fPauseDeployment\x12&.drover.structs.DeploymentPauseRequest\x1a(.drover.structs.DeploymentUpdateResponse\x12h\n" +
 	"\x0eSetAllocHealth\x12,.drover.structs.DeploymentAllocHealthRequest\x1a(.drover.structs.DeploymentUpdateResponse\x12R\n" +
 	"\tRevertJob\x12 .drover.structs.JobRevertRequest\x1a#.drover.structs.JobRegisterResponse\x12\\\n" +
-	"\x0fSetJobStability\x12#.drover.structs.JobStabilityRequest\x1a$.drover.structs.JobStabilityResponseB$Z\"github.com/droverhq/drover/structsb\x06proto3"
+	"\x0fSetJobStability\x12#.drover.structs.JobStabilityRequest\x1a$.drover.structs.JobStabilityResponse\x12V\n" +
+	"\vDispatchJob\x12\".drover.structs.JobDispatchRequest\x1a#.drover.structs.JobDispatchResponse\x12\\\n" +
+	"\rForcePeriodic\x12$.drover.structs.PeriodicForceRequest\x1a%.drover.structs.PeriodicForceResponse\x12P\n" +
+	"\bScaleJob\x12\x1f.drover.structs.JobScaleRequest\x1a#.drover.structs.JobRegisterResponseB$Z\"github.com/droverhq/drover/structsb\x06proto3"
 
 var (
 	file_structs_rpc_proto_rawDescOnce sync.Once
@@ -7853,7 +8623,7 @@ func file_structs_rpc_proto_rawDescGZIP() []byte {
 	return file_structs_rpc_proto_rawDescData
 }
 
-var file_structs_rpc_proto_msgTypes = make([]protoimpl.MessageInfo, 119)
+var file_structs_rpc_proto_msgTypes = make([]protoimpl.MessageInfo, 128)
 var file_structs_rpc_proto_goTypes = []any{
 	(*QueryOptions)(nil),                 // 0: drover.structs.QueryOptions
 	(*QueryMeta)(nil),                    // 1: drover.structs.QueryMeta
@@ -7971,72 +8741,85 @@ var file_structs_rpc_proto_goTypes = []any{
 	(*JobRevertRequest)(nil),             // 113: drover.structs.JobRevertRequest
 	(*JobStabilityRequest)(nil),          // 114: drover.structs.JobStabilityRequest
 	(*JobStabilityResponse)(nil),         // 115: drover.structs.JobStabilityResponse
-	nil,                                  // 116: drover.structs.AllocTransitionUpdate.TransitionsEntry
-	nil,                                  // 117: drover.structs.NodeMetaUpdate.SetEntry
-	nil,                                  // 118: drover.structs.NodeMetaRequest.SetEntry
-	(*Job)(nil),                          // 119: drover.structs.Job
-	(*JobSummary)(nil),                   // 120: drover.structs.JobSummary
-	(*Allocation)(nil),                   // 121: drover.structs.Allocation
-	(*Node)(nil),                         // 122: drover.structs.Node
-	(*Evaluation)(nil),                   // 123: drover.structs.Evaluation
-	(*PlanResult)(nil),                   // 124: drover.structs.PlanResult
-	(*SchedulerConfiguration)(nil),       // 125: drover.structs.SchedulerConfiguration
-	(*ACLPolicy)(nil),                    // 126: drover.structs.ACLPolicy
-	(*ACLToken)(nil),                     // 127: drover.structs.ACLToken
-	(*Deployment)(nil),                   // 128: drover.structs.Deployment
-	(*DrainStrategy)(nil),                // 129: drover.structs.DrainStrategy
-	(*durationpb.Duration)(nil),          // 130: google.protobuf.Duration
-	(*DeploymentStatusUpdate)(nil),       // 131: drover.structs.DeploymentStatusUpdate
-	(*DesiredTransition)(nil),            // 132: drover.structs.DesiredTransition
-	(*ClientConnectFrame)(nil),           // 133: drover.structs.ClientConnectFrame
-	(*NodeConnRequest)(nil),              // 134: drover.structs.NodeConnRequest
-	(*ClientAuthorizeRequest)(nil),       // 135: drover.structs.ClientAuthorizeRequest
-	(*FsListRequest)(nil),                // 136: drover.structs.FsListRequest
-	(*FsStatRequest)(nil),                // 137: drover.structs.FsStatRequest
-	(*FsStreamRequest)(nil),              // 138: drover.structs.FsStreamRequest
-	(*LogsRequest)(nil),                  // 139: drover.structs.LogsRequest
-	(*ExecInput)(nil),                    // 140: drover.structs.ExecInput
-	(*AllocRestartRequest)(nil),          // 141: drover.structs.AllocRestartRequest
-	(*AllocSignalRequest)(nil),           // 142: drover.structs.AllocSignalRequest
-	(*AllocStatsRequest)(nil),            // 143: drover.structs.AllocStatsRequest
-	(*NodeStatsRequest)(nil),             // 144: drover.structs.NodeStatsRequest
-	(*AllocStopRequest)(nil),             // 145: drover.structs.AllocStopRequest
-	(*NodeConnResponse)(nil),             // 146: drover.structs.NodeConnResponse
-	(*ClientAuthorizeResponse)(nil),      // 147: drover.structs.ClientAuthorizeResponse
-	(*FsListResponse)(nil),               // 148: drover.structs.FsListResponse
-	(*FsStatResponse)(nil),               // 149: drover.structs.FsStatResponse
-	(*StreamFrame)(nil),                  // 150: drover.structs.StreamFrame
-	(*ExecOutput)(nil),                   // 151: drover.structs.ExecOutput
-	(*AllocResourceUsage)(nil),           // 152: drover.structs.AllocResourceUsage
-	(*HostStats)(nil),                    // 153: drover.structs.HostStats
-	(*AllocStopResponse)(nil),            // 154: drover.structs.AllocStopResponse
+	(*JobDispatch)(nil),                  // 116: drover.structs.JobDispatch
+	(*PeriodicLaunchCommand)(nil),        // 117: drover.structs.PeriodicLaunchCommand
+	(*JobScale)(nil),                     // 118: drover.structs.JobScale
+	(*JobDispatchRequest)(nil),           // 119: drover.structs.JobDispatchRequest
+	(*JobDispatchResponse)(nil),          // 120: drover.structs.JobDispatchResponse
+	(*PeriodicForceRequest)(nil),         // 121: drover.structs.PeriodicForceRequest
+	(*PeriodicForceResponse)(nil),        // 122: drover.structs.PeriodicForceResponse
+	(*JobScaleRequest)(nil),              // 123: drover.structs.JobScaleRequest
+	nil,                                  // 124: drover.structs.AllocTransitionUpdate.TransitionsEntry
+	nil,                                  // 125: drover.structs.NodeMetaUpdate.SetEntry
+	nil,                                  // 126: drover.structs.NodeMetaRequest.SetEntry
+	nil,                                  // 127: drover.structs.JobDispatchRequest.MetaEntry
+	(*Job)(nil),                          // 128: drover.structs.Job
+	(*JobSummary)(nil),                   // 129: drover.structs.JobSummary
+	(*Allocation)(nil),                   // 130: drover.structs.Allocation
+	(*Node)(nil),                         // 131: drover.structs.Node
+	(*Evaluation)(nil),                   // 132: drover.structs.Evaluation
+	(*PlanResult)(nil),                   // 133: drover.structs.PlanResult
+	(*SchedulerConfiguration)(nil),       // 134: drover.structs.SchedulerConfiguration
+	(*ACLPolicy)(nil),                    // 135: drover.structs.ACLPolicy
+	(*ACLToken)(nil),                     // 136: drover.structs.ACLToken
+	(*Deployment)(nil),                   // 137: drover.structs.Deployment
+	(*PeriodicLaunch)(nil),               // 138: drover.structs.PeriodicLaunch
+	(*JobScalingEvents)(nil),             // 139: drover.structs.JobScalingEvents
+	(*DrainStrategy)(nil),                // 140: drover.structs.DrainStrategy
+	(*durationpb.Duration)(nil),          // 141: google.protobuf.Duration
+	(*DeploymentStatusUpdate)(nil),       // 142: drover.structs.DeploymentStatusUpdate
+	(*ScalingEvent)(nil),                 // 143: drover.structs.ScalingEvent
+	(*structpb.Struct)(nil),              // 144: google.protobuf.Struct
+	(*DesiredTransition)(nil),            // 145: drover.structs.DesiredTransition
+	(*ClientConnectFrame)(nil),           // 146: drover.structs.ClientConnectFrame
+	(*NodeConnRequest)(nil),              // 147: drover.structs.NodeConnRequest
+	(*ClientAuthorizeRequest)(nil),       // 148: drover.structs.ClientAuthorizeRequest
+	(*FsListRequest)(nil),                // 149: drover.structs.FsListRequest
+	(*FsStatRequest)(nil),                // 150: drover.structs.FsStatRequest
+	(*FsStreamRequest)(nil),              // 151: drover.structs.FsStreamRequest
+	(*LogsRequest)(nil),                  // 152: drover.structs.LogsRequest
+	(*ExecInput)(nil),                    // 153: drover.structs.ExecInput
+	(*AllocRestartRequest)(nil),          // 154: drover.structs.AllocRestartRequest
+	(*AllocSignalRequest)(nil),           // 155: drover.structs.AllocSignalRequest
+	(*AllocStatsRequest)(nil),            // 156: drover.structs.AllocStatsRequest
+	(*NodeStatsRequest)(nil),             // 157: drover.structs.NodeStatsRequest
+	(*AllocStopRequest)(nil),             // 158: drover.structs.AllocStopRequest
+	(*NodeConnResponse)(nil),             // 159: drover.structs.NodeConnResponse
+	(*ClientAuthorizeResponse)(nil),      // 160: drover.structs.ClientAuthorizeResponse
+	(*FsListResponse)(nil),               // 161: drover.structs.FsListResponse
+	(*FsStatResponse)(nil),               // 162: drover.structs.FsStatResponse
+	(*StreamFrame)(nil),                  // 163: drover.structs.StreamFrame
+	(*ExecOutput)(nil),                   // 164: drover.structs.ExecOutput
+	(*AllocResourceUsage)(nil),           // 165: drover.structs.AllocResourceUsage
+	(*HostStats)(nil),                    // 166: drover.structs.HostStats
+	(*AllocStopResponse)(nil),            // 167: drover.structs.AllocStopResponse
 }
 var file_structs_rpc_proto_depIdxs = []int32{
-	119, // 0: drover.structs.JobRegisterRequest.job:type_name -> drover.structs.Job
+	128, // 0: drover.structs.JobRegisterRequest.job:type_name -> drover.structs.Job
 	2,   // 1: drover.structs.JobRegisterResponse.meta:type_name -> drover.structs.WriteMeta
 	2,   // 2: drover.structs.JobDeregisterResponse.meta:type_name -> drover.structs.WriteMeta
 	0,   // 3: drover.structs.JobSpecificRequest.options:type_name -> drover.structs.QueryOptions
-	119, // 4: drover.structs.SingleJobResponse.job:type_name -> drover.structs.Job
+	128, // 4: drover.structs.SingleJobResponse.job:type_name -> drover.structs.Job
 	1,   // 5: drover.structs.SingleJobResponse.meta:type_name -> drover.structs.QueryMeta
 	0,   // 6: drover.structs.JobListRequest.options:type_name -> drover.structs.QueryOptions
-	119, // 7: drover.structs.JobListResponse.jobs:type_name -> drover.structs.Job
+	128, // 7: drover.structs.JobListResponse.jobs:type_name -> drover.structs.Job
 	1,   // 8: drover.structs.JobListResponse.meta:type_name -> drover.structs.QueryMeta
-	120, // 9: drover.structs.JobListResponse.summaries:type_name -> drover.structs.JobSummary
+	129, // 9: drover.structs.JobListResponse.summaries:type_name -> drover.structs.JobSummary
 	0,   // 10: drover.structs.AllocListRequest.options:type_name -> drover.structs.QueryOptions
-	121, // 11: drover.structs.AllocListResponse.allocations:type_name -> drover.structs.Allocation
+	130, // 11: drover.structs.AllocListResponse.allocations:type_name -> drover.structs.Allocation
 	1,   // 12: drover.structs.AllocListResponse.meta:type_name -> drover.structs.QueryMeta
 	0,   // 13: drover.structs.NodeListRequest.options:type_name -> drover.structs.QueryOptions
-	122, // 14: drover.structs.NodeListResponse.nodes:type_name -> drover.structs.Node
+	131, // 14: drover.structs.NodeListResponse.nodes:type_name -> drover.structs.Node
 	1,   // 15: drover.structs.NodeListResponse.meta:type_name -> drover.structs.QueryMeta
 	0,   // 16: drover.structs.EvalSpecificRequest.options:type_name -> drover.structs.QueryOptions
-	123, // 17: drover.structs.SingleEvalResponse.eval:type_name -> drover.structs.Evaluation
+	132, // 17: drover.structs.SingleEvalResponse.eval:type_name -> drover.structs.Evaluation
 	1,   // 18: drover.structs.SingleEvalResponse.meta:type_name -> drover.structs.QueryMeta
-	122, // 19: drover.structs.NodeRegisterRequest.node:type_name -> drover.structs.Node
+	131, // 19: drover.structs.NodeRegisterRequest.node:type_name -> drover.structs.Node
 	2,   // 20: drover.structs.NodeUpdateResponse.meta:type_name -> drover.structs.WriteMeta
 	0,   // 21: drover.structs.NodeAllocsRequest.options:type_name -> drover.structs.QueryOptions
-	121, // 22: drover.structs.NodeAllocsResponse.allocations:type_name -> drover.structs.Allocation
+	130, // 22: drover.structs.NodeAllocsResponse.allocations:type_name -> drover.structs.Allocation
 	1,   // 23: drover.structs.NodeAllocsResponse.meta:type_name -> drover.structs.QueryMeta
-	121, // 24: drover.structs.AllocUpdateRequest.allocations:type_name -> drover.structs.Allocation
+	130, // 24: drover.structs.AllocUpdateRequest.allocations:type_name -> drover.structs.Allocation
 	2,   // 25: drover.structs.GenericResponse.meta:type_name -> drover.structs.WriteMeta
 	25,  // 26: drover.structs.LogCommand.job_upsert:type_name -> drover.structs.JobUpsert
 	26,  // 27: drover.structs.LogCommand.job_delete:type_name -> drover.structs.JobDelete
@@ -8066,225 +8849,246 @@ var file_structs_rpc_proto_depIdxs = []int32{
 	101, // 51: drover.structs.LogCommand.deployment_promote:type_name -> drover.structs.DeploymentPromote
 	102, // 52: drover.structs.LogCommand.deployment_alloc_health:type_name -> drover.structs.DeploymentAllocHealth
 	103, // 53: drover.structs.LogCommand.job_stability:type_name -> drover.structs.JobStability
-	119, // 54: drover.structs.JobUpsert.job:type_name -> drover.structs.Job
-	123, // 55: drover.structs.JobUpsert.eval:type_name -> drover.structs.Evaluation
-	123, // 56: drover.structs.JobDelete.eval:type_name -> drover.structs.Evaluation
-	122, // 57: drover.structs.NodeUpsert.node:type_name -> drover.structs.Node
-	123, // 58: drover.structs.NodeUpsert.evals:type_name -> drover.structs.Evaluation
-	123, // 59: drover.structs.NodeStatusUpdate.evals:type_name -> drover.structs.Evaluation
-	123, // 60: drover.structs.EvalUpsert.evals:type_name -> drover.structs.Evaluation
-	124, // 61: drover.structs.PlanApply.result:type_name -> drover.structs.PlanResult
-	123, // 62: drover.structs.PlanApply.eval:type_name -> drover.structs.Evaluation
-	123, // 63: drover.structs.PlanApply.new_evals:type_name -> drover.structs.Evaluation
-	119, // 64: drover.structs.PlanApply.job:type_name -> drover.structs.Job
-	121, // 65: drover.structs.AllocClientUpdate.allocations:type_name -> drover.structs.Allocation
-	123, // 66: drover.structs.AllocClientUpdate.evals:type_name -> drover.structs.Evaluation
-	32,  // 67: drover.structs.GCReap.jobs:type_name -> drover.structs.JobRef
-	119, // 68: drover.structs.StateSnapshot.jobs:type_name -> drover.structs.Job
-	122, // 69: drover.structs.StateSnapshot.nodes:type_name -> drover.structs.Node
-	121, // 70: drover.structs.StateSnapshot.allocations:type_name -> drover.structs.Allocation
-	123, // 71: drover.structs.StateSnapshot.evals:type_name -> drover.structs.Evaluation
-	119, // 72: drover.structs.StateSnapshot.job_versions:type_name -> drover.structs.Job
-	125, // 73: drover.structs.StateSnapshot.scheduler_config:type_name -> drover.structs.SchedulerConfiguration
-	126, // 74: drover.structs.StateSnapshot.acl_policies:type_name -> drover.structs.ACLPolicy
-	127, // 75: drover.structs.StateSnapshot.acl_tokens:type_name -> drover.structs.ACLToken
-	35,  // 76: drover.structs.StateSnapshot.cluster_meta:type_name -> drover.structs.ClusterMeta
-	128, // 77: drover.structs.StateSnapshot.deployments:type_name -> drover.structs.Deployment
-	90,  // 78: drover.structs.ClusterMeta.autopilot:type_name -> drover.structs.AutopilotConfiguration
-	39,  // 79: drover.structs.ServerInfoRequest.self:type_name -> drover.structs.RaftPeer
-	39,  // 80: drover.structs.ServerInfoResponse.self:type_name -> drover.structs.RaftPeer
-	39,  // 81: drover.structs.ServerInfoResponse.peers:type_name -> drover.structs.RaftPeer
-	39,  // 82: drover.structs.AddRaftPeerRequest.peer:type_name -> drover.structs.RaftPeer
-	0,   // 83: drover.structs.RaftConfigurationRequest.options:type_name -> drover.structs.QueryOptions
-	39,  // 84: drover.structs.RaftServer.peer:type_name -> drover.structs.RaftPeer
-	45,  // 85: drover.structs.RaftConfigurationResponse.servers:type_name -> drover.structs.RaftServer
-	39,  // 86: drover.structs.SnapshotHeader.peers:type_name -> drover.structs.RaftPeer
-	50,  // 87: drover.structs.StateRestore.records:type_name -> drover.structs.SnapshotRecord
-	129, // 88: drover.structs.NodeDrainRequest.drain_strategy:type_name -> drover.structs.DrainStrategy
-	2,   // 89: drover.structs.NodeDrainResponse.meta:type_name -> drover.structs.WriteMeta
-	116, // 90: drover.structs.AllocTransitionUpdate.transitions:type_name -> drover.structs.AllocTransitionUpdate.TransitionsEntry
-	123, // 91: drover.structs.AllocTransitionUpdate.evals:type_name -> drover.structs.Evaluation
-	129, // 92: drover.structs.NodeDrainUpdate.drain_strategy:type_name -> drover.structs.DrainStrategy
-	123, // 93: drover.structs.NodeDrainUpdate.evals:type_name -> drover.structs.Evaluation
-	123, // 94: drover.structs.NodeEligibilityUpdate.evals:type_name -> drover.structs.Evaluation
-	2,   // 95: drover.structs.NodeEligibilityResponse.meta:type_name -> drover.structs.WriteMeta
-	125, // 96: drover.structs.SchedulerConfigSet.config:type_name -> drover.structs.SchedulerConfiguration
-	0,   // 97: drover.structs.SchedulerConfigRequest.options:type_name -> drover.structs.QueryOptions
-	125, // 98: drover.structs.SchedulerConfigResponse.config:type_name -> drover.structs.SchedulerConfiguration
-	1,   // 99: drover.structs.SchedulerConfigResponse.meta:type_name -> drover.structs.QueryMeta
-	125, // 100: drover.structs.SchedulerSetConfigRequest.config:type_name -> drover.structs.SchedulerConfiguration
-	2,   // 101: drover.structs.SchedulerSetConfigResponse.meta:type_name -> drover.structs.WriteMeta
-	119, // 102: drover.structs.JobVersionsResponse.versions:type_name -> drover.structs.Job
-	1,   // 103: drover.structs.JobVersionsResponse.meta:type_name -> drover.structs.QueryMeta
-	123, // 104: drover.structs.NodeDisconnectExpiry.evals:type_name -> drover.structs.Evaluation
-	126, // 105: drover.structs.ACLPolicyUpsert.policies:type_name -> drover.structs.ACLPolicy
-	127, // 106: drover.structs.ACLTokenUpsert.tokens:type_name -> drover.structs.ACLToken
-	127, // 107: drover.structs.ACLBootstrap.token:type_name -> drover.structs.ACLToken
-	127, // 108: drover.structs.ACLTokenResponse.token:type_name -> drover.structs.ACLToken
-	1,   // 109: drover.structs.ACLTokenResponse.meta:type_name -> drover.structs.QueryMeta
-	126, // 110: drover.structs.ACLPolicyUpsertRequest.policies:type_name -> drover.structs.ACLPolicy
-	0,   // 111: drover.structs.ACLPolicyRequest.options:type_name -> drover.structs.QueryOptions
-	126, // 112: drover.structs.ACLPolicyResponse.policy:type_name -> drover.structs.ACLPolicy
-	1,   // 113: drover.structs.ACLPolicyResponse.meta:type_name -> drover.structs.QueryMeta
-	0,   // 114: drover.structs.ACLListRequest.options:type_name -> drover.structs.QueryOptions
-	126, // 115: drover.structs.ACLPolicyListResponse.policies:type_name -> drover.structs.ACLPolicy
-	1,   // 116: drover.structs.ACLPolicyListResponse.meta:type_name -> drover.structs.QueryMeta
-	127, // 117: drover.structs.ACLTokenUpsertRequest.tokens:type_name -> drover.structs.ACLToken
-	127, // 118: drover.structs.ACLTokenListResponse.tokens:type_name -> drover.structs.ACLToken
-	1,   // 119: drover.structs.ACLTokenListResponse.meta:type_name -> drover.structs.QueryMeta
-	0,   // 120: drover.structs.ACLTokenRequest.options:type_name -> drover.structs.QueryOptions
-	117, // 121: drover.structs.NodeMetaUpdate.set:type_name -> drover.structs.NodeMetaUpdate.SetEntry
-	123, // 122: drover.structs.NodeMetaUpdate.evals:type_name -> drover.structs.Evaluation
-	123, // 123: drover.structs.NodePurge.evals:type_name -> drover.structs.Evaluation
-	130, // 124: drover.structs.AutopilotConfiguration.last_contact_threshold:type_name -> google.protobuf.Duration
-	130, // 125: drover.structs.AutopilotConfiguration.server_stabilization_time:type_name -> google.protobuf.Duration
-	130, // 126: drover.structs.AutopilotConfiguration.dead_server_threshold:type_name -> google.protobuf.Duration
-	90,  // 127: drover.structs.AutopilotConfigSet.config:type_name -> drover.structs.AutopilotConfiguration
-	2,   // 128: drover.structs.JobEvaluateResponse.meta:type_name -> drover.structs.WriteMeta
-	118, // 129: drover.structs.NodeMetaRequest.set:type_name -> drover.structs.NodeMetaRequest.SetEntry
-	90,  // 130: drover.structs.AutopilotSetConfigRequest.config:type_name -> drover.structs.AutopilotConfiguration
-	2,   // 131: drover.structs.AutopilotSetConfigResponse.meta:type_name -> drover.structs.WriteMeta
-	131, // 132: drover.structs.DeploymentStatusCommand.update:type_name -> drover.structs.DeploymentStatusUpdate
-	119, // 133: drover.structs.DeploymentStatusCommand.job:type_name -> drover.structs.Job
-	123, // 134: drover.structs.DeploymentStatusCommand.eval:type_name -> drover.structs.Evaluation
-	123, // 135: drover.structs.DeploymentPromote.eval:type_name -> drover.structs.Evaluation
-	131, // 136: drover.structs.DeploymentAllocHealth.update:type_name -> drover.structs.DeploymentStatusUpdate
-	119, // 137: drover.structs.DeploymentAllocHealth.job:type_name -> drover.structs.Job
-	123, // 138: drover.structs.DeploymentAllocHealth.eval:type_name -> drover.structs.Evaluation
-	0,   // 139: drover.structs.DeploymentListRequest.options:type_name -> drover.structs.QueryOptions
-	128, // 140: drover.structs.DeploymentListResponse.deployments:type_name -> drover.structs.Deployment
-	1,   // 141: drover.structs.DeploymentListResponse.meta:type_name -> drover.structs.QueryMeta
-	0,   // 142: drover.structs.DeploymentSpecificRequest.options:type_name -> drover.structs.QueryOptions
-	128, // 143: drover.structs.SingleDeploymentResponse.deployment:type_name -> drover.structs.Deployment
-	1,   // 144: drover.structs.SingleDeploymentResponse.meta:type_name -> drover.structs.QueryMeta
-	2,   // 145: drover.structs.DeploymentUpdateResponse.meta:type_name -> drover.structs.WriteMeta
-	2,   // 146: drover.structs.JobStabilityResponse.meta:type_name -> drover.structs.WriteMeta
-	132, // 147: drover.structs.AllocTransitionUpdate.TransitionsEntry.value:type_name -> drover.structs.DesiredTransition
-	3,   // 148: drover.structs.Drover.RegisterJob:input_type -> drover.structs.JobRegisterRequest
-	5,   // 149: drover.structs.Drover.DeregisterJob:input_type -> drover.structs.JobDeregisterRequest
-	7,   // 150: drover.structs.Drover.GetJob:input_type -> drover.structs.JobSpecificRequest
-	9,   // 151: drover.structs.Drover.ListJobs:input_type -> drover.structs.JobListRequest
-	11,  // 152: drover.structs.Drover.ListAllocations:input_type -> drover.structs.AllocListRequest
-	13,  // 153: drover.structs.Drover.ListNodes:input_type -> drover.structs.NodeListRequest
-	15,  // 154: drover.structs.Drover.GetEvaluation:input_type -> drover.structs.EvalSpecificRequest
-	17,  // 155: drover.structs.Drover.RegisterNode:input_type -> drover.structs.NodeRegisterRequest
-	18,  // 156: drover.structs.Drover.Heartbeat:input_type -> drover.structs.NodeHeartbeatRequest
-	20,  // 157: drover.structs.Drover.GetNodeAllocations:input_type -> drover.structs.NodeAllocsRequest
-	22,  // 158: drover.structs.Drover.UpdateAllocations:input_type -> drover.structs.AllocUpdateRequest
-	36,  // 159: drover.structs.Drover.Raft:input_type -> drover.structs.RaftMessage
-	47,  // 160: drover.structs.Drover.InstallSnapshot:input_type -> drover.structs.SnapshotChunk
-	40,  // 161: drover.structs.Drover.ServerInfo:input_type -> drover.structs.ServerInfoRequest
-	42,  // 162: drover.structs.Drover.AddRaftPeer:input_type -> drover.structs.AddRaftPeerRequest
-	43,  // 163: drover.structs.Drover.RemoveRaftPeer:input_type -> drover.structs.RemoveRaftPeerRequest
-	44,  // 164: drover.structs.Drover.RaftConfiguration:input_type -> drover.structs.RaftConfigurationRequest
-	51,  // 165: drover.structs.Drover.Restore:input_type -> drover.structs.RestoreChunk
-	54,  // 166: drover.structs.Drover.GarbageCollect:input_type -> drover.structs.GarbageCollectRequest
-	56,  // 167: drover.structs.Drover.UpdateNodeDrain:input_type -> drover.structs.NodeDrainRequest
-	61,  // 168: drover.structs.Drover.UpdateNodeEligibility:input_type -> drover.structs.NodeEligibilityRequest
-	64,  // 169: drover.structs.Drover.GetSchedulerConfiguration:input_type -> drover.structs.SchedulerConfigRequest
-	66,  // 170: drover.structs.Drover.SetSchedulerConfiguration:input_type -> drover.structs.SchedulerSetConfigRequest
-	7,   // 171: drover.structs.Drover.GetJobVersions:input_type -> drover.structs.JobSpecificRequest
-	76,  // 172: drover.structs.Drover.ACLBootstrap:input_type -> drover.structs.ACLBootstrapRequest
-	78,  // 173: drover.structs.Drover.UpsertACLPolicies:input_type -> drover.structs.ACLPolicyUpsertRequest
-	79,  // 174: drover.structs.Drover.DeleteACLPolicies:input_type -> drover.structs.ACLPolicyDeleteRequest
-	80,  // 175: drover.structs.Drover.GetACLPolicy:input_type -> drover.structs.ACLPolicyRequest
-	82,  // 176: drover.structs.Drover.ListACLPolicies:input_type -> drover.structs.ACLListRequest
-	84,  // 177: drover.structs.Drover.UpsertACLTokens:input_type -> drover.structs.ACLTokenUpsertRequest
-	86,  // 178: drover.structs.Drover.DeleteACLTokens:input_type -> drover.structs.ACLTokenDeleteRequest
-	87,  // 179: drover.structs.Drover.GetACLToken:input_type -> drover.structs.ACLTokenRequest
-	82,  // 180: drover.structs.Drover.ListACLTokens:input_type -> drover.structs.ACLListRequest
-	93,  // 181: drover.structs.Drover.EvaluateJob:input_type -> drover.structs.JobEvaluateRequest
-	95,  // 182: drover.structs.Drover.UpdateNodeMeta:input_type -> drover.structs.NodeMetaRequest
-	96,  // 183: drover.structs.Drover.PurgeNode:input_type -> drover.structs.NodePurgeRequest
-	97,  // 184: drover.structs.Drover.TransferLeadership:input_type -> drover.structs.TransferLeadershipRequest
-	98,  // 185: drover.structs.Drover.SetAutopilotConfiguration:input_type -> drover.structs.AutopilotSetConfigRequest
-	37,  // 186: drover.structs.Drover.ReconcileJobSummaries:input_type -> drover.structs.Empty
-	133, // 187: drover.structs.Drover.ClientConnect:input_type -> drover.structs.ClientConnectFrame
-	134, // 188: drover.structs.Drover.NodeConnHolder:input_type -> drover.structs.NodeConnRequest
-	135, // 189: drover.structs.Drover.ClientAuthorize:input_type -> drover.structs.ClientAuthorizeRequest
-	136, // 190: drover.structs.Drover.ClientFsList:input_type -> drover.structs.FsListRequest
-	137, // 191: drover.structs.Drover.ClientFsStat:input_type -> drover.structs.FsStatRequest
-	138, // 192: drover.structs.Drover.ClientFsStream:input_type -> drover.structs.FsStreamRequest
-	139, // 193: drover.structs.Drover.ClientLogs:input_type -> drover.structs.LogsRequest
-	140, // 194: drover.structs.Drover.ClientExec:input_type -> drover.structs.ExecInput
-	141, // 195: drover.structs.Drover.ClientAllocRestart:input_type -> drover.structs.AllocRestartRequest
-	142, // 196: drover.structs.Drover.ClientAllocSignal:input_type -> drover.structs.AllocSignalRequest
-	143, // 197: drover.structs.Drover.ClientAllocStats:input_type -> drover.structs.AllocStatsRequest
-	144, // 198: drover.structs.Drover.ClientNodeStats:input_type -> drover.structs.NodeStatsRequest
-	145, // 199: drover.structs.Drover.StopAllocation:input_type -> drover.structs.AllocStopRequest
-	104, // 200: drover.structs.Drover.ListDeployments:input_type -> drover.structs.DeploymentListRequest
-	106, // 201: drover.structs.Drover.GetDeployment:input_type -> drover.structs.DeploymentSpecificRequest
-	108, // 202: drover.structs.Drover.PromoteDeployment:input_type -> drover.structs.DeploymentPromoteRequest
-	109, // 203: drover.structs.Drover.FailDeployment:input_type -> drover.structs.DeploymentFailRequest
-	110, // 204: drover.structs.Drover.PauseDeployment:input_type -> drover.structs.DeploymentPauseRequest
-	111, // 205: drover.structs.Drover.SetAllocHealth:input_type -> drover.structs.DeploymentAllocHealthRequest
-	113, // 206: drover.structs.Drover.RevertJob:input_type -> drover.structs.JobRevertRequest
-	114, // 207: drover.structs.Drover.SetJobStability:input_type -> drover.structs.JobStabilityRequest
-	4,   // 208: drover.structs.Drover.RegisterJob:output_type -> drover.structs.JobRegisterResponse
-	6,   // 209: drover.structs.Drover.DeregisterJob:output_type -> drover.structs.JobDeregisterResponse
-	8,   // 210: drover.structs.Drover.GetJob:output_type -> drover.structs.SingleJobResponse
-	10,  // 211: drover.structs.Drover.ListJobs:output_type -> drover.structs.JobListResponse
-	12,  // 212: drover.structs.Drover.ListAllocations:output_type -> drover.structs.AllocListResponse
-	14,  // 213: drover.structs.Drover.ListNodes:output_type -> drover.structs.NodeListResponse
-	16,  // 214: drover.structs.Drover.GetEvaluation:output_type -> drover.structs.SingleEvalResponse
-	19,  // 215: drover.structs.Drover.RegisterNode:output_type -> drover.structs.NodeUpdateResponse
-	19,  // 216: drover.structs.Drover.Heartbeat:output_type -> drover.structs.NodeUpdateResponse
-	21,  // 217: drover.structs.Drover.GetNodeAllocations:output_type -> drover.structs.NodeAllocsResponse
-	23,  // 218: drover.structs.Drover.UpdateAllocations:output_type -> drover.structs.GenericResponse
-	37,  // 219: drover.structs.Drover.Raft:output_type -> drover.structs.Empty
-	37,  // 220: drover.structs.Drover.InstallSnapshot:output_type -> drover.structs.Empty
-	41,  // 221: drover.structs.Drover.ServerInfo:output_type -> drover.structs.ServerInfoResponse
-	23,  // 222: drover.structs.Drover.AddRaftPeer:output_type -> drover.structs.GenericResponse
-	23,  // 223: drover.structs.Drover.RemoveRaftPeer:output_type -> drover.structs.GenericResponse
-	46,  // 224: drover.structs.Drover.RaftConfiguration:output_type -> drover.structs.RaftConfigurationResponse
-	23,  // 225: drover.structs.Drover.Restore:output_type -> drover.structs.GenericResponse
-	55,  // 226: drover.structs.Drover.GarbageCollect:output_type -> drover.structs.GarbageCollectResponse
-	57,  // 227: drover.structs.Drover.UpdateNodeDrain:output_type -> drover.structs.NodeDrainResponse
-	62,  // 228: drover.structs.Drover.UpdateNodeEligibility:output_type -> drover.structs.NodeEligibilityResponse
-	65,  // 229: drover.structs.Drover.GetSchedulerConfiguration:output_type -> drover.structs.SchedulerConfigResponse
-	67,  // 230: drover.structs.Drover.SetSchedulerConfiguration:output_type -> drover.structs.SchedulerSetConfigResponse
-	68,  // 231: drover.structs.Drover.GetJobVersions:output_type -> drover.structs.JobVersionsResponse
-	77,  // 232: drover.structs.Drover.ACLBootstrap:output_type -> drover.structs.ACLTokenResponse
-	23,  // 233: drover.structs.Drover.UpsertACLPolicies:output_type -> drover.structs.GenericResponse
-	23,  // 234: drover.structs.Drover.DeleteACLPolicies:output_type -> drover.structs.GenericResponse
-	81,  // 235: drover.structs.Drover.GetACLPolicy:output_type -> drover.structs.ACLPolicyResponse
-	83,  // 236: drover.structs.Drover.ListACLPolicies:output_type -> drover.structs.ACLPolicyListResponse
-	85,  // 237: drover.structs.Drover.UpsertACLTokens:output_type -> drover.structs.ACLTokenListResponse
-	23,  // 238: drover.structs.Drover.DeleteACLTokens:output_type -> drover.structs.GenericResponse
-	77,  // 239: drover.structs.Drover.GetACLToken:output_type -> drover.structs.ACLTokenResponse
-	85,  // 240: drover.structs.Drover.ListACLTokens:output_type -> drover.structs.ACLTokenListResponse
-	94,  // 241: drover.structs.Drover.EvaluateJob:output_type -> drover.structs.JobEvaluateResponse
-	23,  // 242: drover.structs.Drover.UpdateNodeMeta:output_type -> drover.structs.GenericResponse
-	62,  // 243: drover.structs.Drover.PurgeNode:output_type -> drover.structs.NodeEligibilityResponse
-	23,  // 244: drover.structs.Drover.TransferLeadership:output_type -> drover.structs.GenericResponse
-	99,  // 245: drover.structs.Drover.SetAutopilotConfiguration:output_type -> drover.structs.AutopilotSetConfigResponse
-	23,  // 246: drover.structs.Drover.ReconcileJobSummaries:output_type -> drover.structs.GenericResponse
-	133, // 247: drover.structs.Drover.ClientConnect:output_type -> drover.structs.ClientConnectFrame
-	146, // 248: drover.structs.Drover.NodeConnHolder:output_type -> drover.structs.NodeConnResponse
-	147, // 249: drover.structs.Drover.ClientAuthorize:output_type -> drover.structs.ClientAuthorizeResponse
-	148, // 250: drover.structs.Drover.ClientFsList:output_type -> drover.structs.FsListResponse
-	149, // 251: drover.structs.Drover.ClientFsStat:output_type -> drover.structs.FsStatResponse
-	150, // 252: drover.structs.Drover.ClientFsStream:output_type -> drover.structs.StreamFrame
-	150, // 253: drover.structs.Drover.ClientLogs:output_type -> drover.structs.StreamFrame
-	151, // 254: drover.structs.Drover.ClientExec:output_type -> drover.structs.ExecOutput
-	23,  // 255: drover.structs.Drover.ClientAllocRestart:output_type -> drover.structs.GenericResponse
-	23,  // 256: drover.structs.Drover.ClientAllocSignal:output_type -> drover.structs.GenericResponse
-	152, // 257: drover.structs.Drover.ClientAllocStats:output_type -> drover.structs.AllocResourceUsage
-	153, // 258: drover.structs.Drover.ClientNodeStats:output_type -> drover.structs.HostStats
-	154, // 259: drover.structs.Drover.StopAllocation:output_type -> drover.structs.AllocStopResponse
-	105, // 260: drover.structs.Drover.ListDeployments:output_type -> drover.structs.DeploymentListResponse
-	107, // 261: drover.structs.Drover.GetDeployment:output_type -> drover.structs.SingleDeploymentResponse
-	112, // 262: drover.structs.Drover.PromoteDeployment:output_type -> drover.structs.DeploymentUpdateResponse
-	112, // 263: drover.structs.Drover.FailDeployment:output_type -> drover.structs.DeploymentUpdateResponse
-	112, // 264: drover.structs.Drover.PauseDeployment:output_type -> drover.structs.DeploymentUpdateResponse
-	112, // 265: drover.structs.Drover.SetAllocHealth:output_type -> drover.structs.DeploymentUpdateResponse
-	4,   // 266: drover.structs.Drover.RevertJob:output_type -> drover.structs.JobRegisterResponse
-	115, // 267: drover.structs.Drover.SetJobStability:output_type -> drover.structs.JobStabilityResponse
-	208, // [208:268] is the sub-list for method output_type
-	148, // [148:208] is the sub-list for method input_type
-	148, // [148:148] is the sub-list for extension type_name
-	148, // [148:148] is the sub-list for extension extendee
-	0,   // [0:148] is the sub-list for field type_name
+	116, // 54: drover.structs.LogCommand.job_dispatch:type_name -> drover.structs.JobDispatch
+	117, // 55: drover.structs.LogCommand.periodic_launch:type_name -> drover.structs.PeriodicLaunchCommand
+	118, // 56: drover.structs.LogCommand.job_scale:type_name -> drover.structs.JobScale
+	128, // 57: drover.structs.JobUpsert.job:type_name -> drover.structs.Job
+	132, // 58: drover.structs.JobUpsert.eval:type_name -> drover.structs.Evaluation
+	132, // 59: drover.structs.JobDelete.eval:type_name -> drover.structs.Evaluation
+	131, // 60: drover.structs.NodeUpsert.node:type_name -> drover.structs.Node
+	132, // 61: drover.structs.NodeUpsert.evals:type_name -> drover.structs.Evaluation
+	132, // 62: drover.structs.NodeStatusUpdate.evals:type_name -> drover.structs.Evaluation
+	132, // 63: drover.structs.EvalUpsert.evals:type_name -> drover.structs.Evaluation
+	133, // 64: drover.structs.PlanApply.result:type_name -> drover.structs.PlanResult
+	132, // 65: drover.structs.PlanApply.eval:type_name -> drover.structs.Evaluation
+	132, // 66: drover.structs.PlanApply.new_evals:type_name -> drover.structs.Evaluation
+	128, // 67: drover.structs.PlanApply.job:type_name -> drover.structs.Job
+	130, // 68: drover.structs.AllocClientUpdate.allocations:type_name -> drover.structs.Allocation
+	132, // 69: drover.structs.AllocClientUpdate.evals:type_name -> drover.structs.Evaluation
+	32,  // 70: drover.structs.GCReap.jobs:type_name -> drover.structs.JobRef
+	128, // 71: drover.structs.StateSnapshot.jobs:type_name -> drover.structs.Job
+	131, // 72: drover.structs.StateSnapshot.nodes:type_name -> drover.structs.Node
+	130, // 73: drover.structs.StateSnapshot.allocations:type_name -> drover.structs.Allocation
+	132, // 74: drover.structs.StateSnapshot.evals:type_name -> drover.structs.Evaluation
+	128, // 75: drover.structs.StateSnapshot.job_versions:type_name -> drover.structs.Job
+	134, // 76: drover.structs.StateSnapshot.scheduler_config:type_name -> drover.structs.SchedulerConfiguration
+	135, // 77: drover.structs.StateSnapshot.acl_policies:type_name -> drover.structs.ACLPolicy
+	136, // 78: drover.structs.StateSnapshot.acl_tokens:type_name -> drover.structs.ACLToken
+	35,  // 79: drover.structs.StateSnapshot.cluster_meta:type_name -> drover.structs.ClusterMeta
+	137, // 80: drover.structs.StateSnapshot.deployments:type_name -> drover.structs.Deployment
+	138, // 81: drover.structs.StateSnapshot.periodic_launches:type_name -> drover.structs.PeriodicLaunch
+	139, // 82: drover.structs.StateSnapshot.scaling_events:type_name -> drover.structs.JobScalingEvents
+	90,  // 83: drover.structs.ClusterMeta.autopilot:type_name -> drover.structs.AutopilotConfiguration
+	39,  // 84: drover.structs.ServerInfoRequest.self:type_name -> drover.structs.RaftPeer
+	39,  // 85: drover.structs.ServerInfoResponse.self:type_name -> drover.structs.RaftPeer
+	39,  // 86: drover.structs.ServerInfoResponse.peers:type_name -> drover.structs.RaftPeer
+	39,  // 87: drover.structs.AddRaftPeerRequest.peer:type_name -> drover.structs.RaftPeer
+	0,   // 88: drover.structs.RaftConfigurationRequest.options:type_name -> drover.structs.QueryOptions
+	39,  // 89: drover.structs.RaftServer.peer:type_name -> drover.structs.RaftPeer
+	45,  // 90: drover.structs.RaftConfigurationResponse.servers:type_name -> drover.structs.RaftServer
+	39,  // 91: drover.structs.SnapshotHeader.peers:type_name -> drover.structs.RaftPeer
+	50,  // 92: drover.structs.StateRestore.records:type_name -> drover.structs.SnapshotRecord
+	140, // 93: drover.structs.NodeDrainRequest.drain_strategy:type_name -> drover.structs.DrainStrategy
+	2,   // 94: drover.structs.NodeDrainResponse.meta:type_name -> drover.structs.WriteMeta
+	124, // 95: drover.structs.AllocTransitionUpdate.transitions:type_name -> drover.structs.AllocTransitionUpdate.TransitionsEntry
+	132, // 96: drover.structs.AllocTransitionUpdate.evals:type_name -> drover.structs.Evaluation
+	140, // 97: drover.structs.NodeDrainUpdate.drain_strategy:type_name -> drover.structs.DrainStrategy
+	132, // 98: drover.structs.NodeDrainUpdate.evals:type_name -> drover.structs.Evaluation
+	132, // 99: drover.structs.NodeEligibilityUpdate.evals:type_name -> drover.structs.Evaluation
+	2,   // 100: drover.structs.NodeEligibilityResponse.meta:type_name -> drover.structs.WriteMeta
+	134, // 101: drover.structs.SchedulerConfigSet.config:type_name -> drover.structs.SchedulerConfiguration
+	0,   // 102: drover.structs.SchedulerConfigRequest.options:type_name -> drover.structs.QueryOptions
+	134, // 103: drover.structs.SchedulerConfigResponse.config:type_name -> drover.structs.SchedulerConfiguration
+	1,   // 104: drover.structs.SchedulerConfigResponse.meta:type_name -> drover.structs.QueryMeta
+	134, // 105: drover.structs.SchedulerSetConfigRequest.config:type_name -> drover.structs.SchedulerConfiguration
+	2,   // 106: drover.structs.SchedulerSetConfigResponse.meta:type_name -> drover.structs.WriteMeta
+	128, // 107: drover.structs.JobVersionsResponse.versions:type_name -> drover.structs.Job
+	1,   // 108: drover.structs.JobVersionsResponse.meta:type_name -> drover.structs.QueryMeta
+	132, // 109: drover.structs.NodeDisconnectExpiry.evals:type_name -> drover.structs.Evaluation
+	135, // 110: drover.structs.ACLPolicyUpsert.policies:type_name -> drover.structs.ACLPolicy
+	136, // 111: drover.structs.ACLTokenUpsert.tokens:type_name -> drover.structs.ACLToken
+	136, // 112: drover.structs.ACLBootstrap.token:type_name -> drover.structs.ACLToken
+	136, // 113: drover.structs.ACLTokenResponse.token:type_name -> drover.structs.ACLToken
+	1,   // 114: drover.structs.ACLTokenResponse.meta:type_name -> drover.structs.QueryMeta
+	135, // 115: drover.structs.ACLPolicyUpsertRequest.policies:type_name -> drover.structs.ACLPolicy
+	0,   // 116: drover.structs.ACLPolicyRequest.options:type_name -> drover.structs.QueryOptions
+	135, // 117: drover.structs.ACLPolicyResponse.policy:type_name -> drover.structs.ACLPolicy
+	1,   // 118: drover.structs.ACLPolicyResponse.meta:type_name -> drover.structs.QueryMeta
+	0,   // 119: drover.structs.ACLListRequest.options:type_name -> drover.structs.QueryOptions
+	135, // 120: drover.structs.ACLPolicyListResponse.policies:type_name -> drover.structs.ACLPolicy
+	1,   // 121: drover.structs.ACLPolicyListResponse.meta:type_name -> drover.structs.QueryMeta
+	136, // 122: drover.structs.ACLTokenUpsertRequest.tokens:type_name -> drover.structs.ACLToken
+	136, // 123: drover.structs.ACLTokenListResponse.tokens:type_name -> drover.structs.ACLToken
+	1,   // 124: drover.structs.ACLTokenListResponse.meta:type_name -> drover.structs.QueryMeta
+	0,   // 125: drover.structs.ACLTokenRequest.options:type_name -> drover.structs.QueryOptions
+	125, // 126: drover.structs.NodeMetaUpdate.set:type_name -> drover.structs.NodeMetaUpdate.SetEntry
+	132, // 127: drover.structs.NodeMetaUpdate.evals:type_name -> drover.structs.Evaluation
+	132, // 128: drover.structs.NodePurge.evals:type_name -> drover.structs.Evaluation
+	141, // 129: drover.structs.AutopilotConfiguration.last_contact_threshold:type_name -> google.protobuf.Duration
+	141, // 130: drover.structs.AutopilotConfiguration.server_stabilization_time:type_name -> google.protobuf.Duration
+	141, // 131: drover.structs.AutopilotConfiguration.dead_server_threshold:type_name -> google.protobuf.Duration
+	90,  // 132: drover.structs.AutopilotConfigSet.config:type_name -> drover.structs.AutopilotConfiguration
+	2,   // 133: drover.structs.JobEvaluateResponse.meta:type_name -> drover.structs.WriteMeta
+	126, // 134: drover.structs.NodeMetaRequest.set:type_name -> drover.structs.NodeMetaRequest.SetEntry
+	90,  // 135: drover.structs.AutopilotSetConfigRequest.config:type_name -> drover.structs.AutopilotConfiguration
+	2,   // 136: drover.structs.AutopilotSetConfigResponse.meta:type_name -> drover.structs.WriteMeta
+	142, // 137: drover.structs.DeploymentStatusCommand.update:type_name -> drover.structs.DeploymentStatusUpdate
+	128, // 138: drover.structs.DeploymentStatusCommand.job:type_name -> drover.structs.Job
+	132, // 139: drover.structs.DeploymentStatusCommand.eval:type_name -> drover.structs.Evaluation
+	132, // 140: drover.structs.DeploymentPromote.eval:type_name -> drover.structs.Evaluation
+	142, // 141: drover.structs.DeploymentAllocHealth.update:type_name -> drover.structs.DeploymentStatusUpdate
+	128, // 142: drover.structs.DeploymentAllocHealth.job:type_name -> drover.structs.Job
+	132, // 143: drover.structs.DeploymentAllocHealth.eval:type_name -> drover.structs.Evaluation
+	0,   // 144: drover.structs.DeploymentListRequest.options:type_name -> drover.structs.QueryOptions
+	137, // 145: drover.structs.DeploymentListResponse.deployments:type_name -> drover.structs.Deployment
+	1,   // 146: drover.structs.DeploymentListResponse.meta:type_name -> drover.structs.QueryMeta
+	0,   // 147: drover.structs.DeploymentSpecificRequest.options:type_name -> drover.structs.QueryOptions
+	137, // 148: drover.structs.SingleDeploymentResponse.deployment:type_name -> drover.structs.Deployment
+	1,   // 149: drover.structs.SingleDeploymentResponse.meta:type_name -> drover.structs.QueryMeta
+	2,   // 150: drover.structs.DeploymentUpdateResponse.meta:type_name -> drover.structs.WriteMeta
+	2,   // 151: drover.structs.JobStabilityResponse.meta:type_name -> drover.structs.WriteMeta
+	128, // 152: drover.structs.JobDispatch.child:type_name -> drover.structs.Job
+	132, // 153: drover.structs.JobDispatch.eval:type_name -> drover.structs.Evaluation
+	128, // 154: drover.structs.PeriodicLaunchCommand.child:type_name -> drover.structs.Job
+	132, // 155: drover.structs.PeriodicLaunchCommand.eval:type_name -> drover.structs.Evaluation
+	143, // 156: drover.structs.JobScale.event:type_name -> drover.structs.ScalingEvent
+	132, // 157: drover.structs.JobScale.eval:type_name -> drover.structs.Evaluation
+	127, // 158: drover.structs.JobDispatchRequest.meta:type_name -> drover.structs.JobDispatchRequest.MetaEntry
+	2,   // 159: drover.structs.JobDispatchResponse.meta:type_name -> drover.structs.WriteMeta
+	2,   // 160: drover.structs.PeriodicForceResponse.meta:type_name -> drover.structs.WriteMeta
+	144, // 161: drover.structs.JobScaleRequest.meta:type_name -> google.protobuf.Struct
+	145, // 162: drover.structs.AllocTransitionUpdate.TransitionsEntry.value:type_name -> drover.structs.DesiredTransition
+	3,   // 163: drover.structs.Drover.RegisterJob:input_type -> drover.structs.JobRegisterRequest
+	5,   // 164: drover.structs.Drover.DeregisterJob:input_type -> drover.structs.JobDeregisterRequest
+	7,   // 165: drover.structs.Drover.GetJob:input_type -> drover.structs.JobSpecificRequest
+	9,   // 166: drover.structs.Drover.ListJobs:input_type -> drover.structs.JobListRequest
+	11,  // 167: drover.structs.Drover.ListAllocations:input_type -> drover.structs.AllocListRequest
+	13,  // 168: drover.structs.Drover.ListNodes:input_type -> drover.structs.NodeListRequest
+	15,  // 169: drover.structs.Drover.GetEvaluation:input_type -> drover.structs.EvalSpecificRequest
+	17,  // 170: drover.structs.Drover.RegisterNode:input_type -> drover.structs.NodeRegisterRequest
+	18,  // 171: drover.structs.Drover.Heartbeat:input_type -> drover.structs.NodeHeartbeatRequest
+	20,  // 172: drover.structs.Drover.GetNodeAllocations:input_type -> drover.structs.NodeAllocsRequest
+	22,  // 173: drover.structs.Drover.UpdateAllocations:input_type -> drover.structs.AllocUpdateRequest
+	36,  // 174: drover.structs.Drover.Raft:input_type -> drover.structs.RaftMessage
+	47,  // 175: drover.structs.Drover.InstallSnapshot:input_type -> drover.structs.SnapshotChunk
+	40,  // 176: drover.structs.Drover.ServerInfo:input_type -> drover.structs.ServerInfoRequest
+	42,  // 177: drover.structs.Drover.AddRaftPeer:input_type -> drover.structs.AddRaftPeerRequest
+	43,  // 178: drover.structs.Drover.RemoveRaftPeer:input_type -> drover.structs.RemoveRaftPeerRequest
+	44,  // 179: drover.structs.Drover.RaftConfiguration:input_type -> drover.structs.RaftConfigurationRequest
+	51,  // 180: drover.structs.Drover.Restore:input_type -> drover.structs.RestoreChunk
+	54,  // 181: drover.structs.Drover.GarbageCollect:input_type -> drover.structs.GarbageCollectRequest
+	56,  // 182: drover.structs.Drover.UpdateNodeDrain:input_type -> drover.structs.NodeDrainRequest
+	61,  // 183: drover.structs.Drover.UpdateNodeEligibility:input_type -> drover.structs.NodeEligibilityRequest
+	64,  // 184: drover.structs.Drover.GetSchedulerConfiguration:input_type -> drover.structs.SchedulerConfigRequest
+	66,  // 185: drover.structs.Drover.SetSchedulerConfiguration:input_type -> drover.structs.SchedulerSetConfigRequest
+	7,   // 186: drover.structs.Drover.GetJobVersions:input_type -> drover.structs.JobSpecificRequest
+	76,  // 187: drover.structs.Drover.ACLBootstrap:input_type -> drover.structs.ACLBootstrapRequest
+	78,  // 188: drover.structs.Drover.UpsertACLPolicies:input_type -> drover.structs.ACLPolicyUpsertRequest
+	79,  // 189: drover.structs.Drover.DeleteACLPolicies:input_type -> drover.structs.ACLPolicyDeleteRequest
+	80,  // 190: drover.structs.Drover.GetACLPolicy:input_type -> drover.structs.ACLPolicyRequest
+	82,  // 191: drover.structs.Drover.ListACLPolicies:input_type -> drover.structs.ACLListRequest
+	84,  // 192: drover.structs.Drover.UpsertACLTokens:input_type -> drover.structs.ACLTokenUpsertRequest
+	86,  // 193: drover.structs.Drover.DeleteACLTokens:input_type -> drover.structs.ACLTokenDeleteRequest
+	87,  // 194: drover.structs.Drover.GetACLToken:input_type -> drover.structs.ACLTokenRequest
+	82,  // 195: drover.structs.Drover.ListACLTokens:input_type -> drover.structs.ACLListRequest
+	93,  // 196: drover.structs.Drover.EvaluateJob:input_type -> drover.structs.JobEvaluateRequest
+	95,  // 197: drover.structs.Drover.UpdateNodeMeta:input_type -> drover.structs.NodeMetaRequest
+	96,  // 198: drover.structs.Drover.PurgeNode:input_type -> drover.structs.NodePurgeRequest
+	97,  // 199: drover.structs.Drover.TransferLeadership:input_type -> drover.structs.TransferLeadershipRequest
+	98,  // 200: drover.structs.Drover.SetAutopilotConfiguration:input_type -> drover.structs.AutopilotSetConfigRequest
+	37,  // 201: drover.structs.Drover.ReconcileJobSummaries:input_type -> drover.structs.Empty
+	146, // 202: drover.structs.Drover.ClientConnect:input_type -> drover.structs.ClientConnectFrame
+	147, // 203: drover.structs.Drover.NodeConnHolder:input_type -> drover.structs.NodeConnRequest
+	148, // 204: drover.structs.Drover.ClientAuthorize:input_type -> drover.structs.ClientAuthorizeRequest
+	149, // 205: drover.structs.Drover.ClientFsList:input_type -> drover.structs.FsListRequest
+	150, // 206: drover.structs.Drover.ClientFsStat:input_type -> drover.structs.FsStatRequest
+	151, // 207: drover.structs.Drover.ClientFsStream:input_type -> drover.structs.FsStreamRequest
+	152, // 208: drover.structs.Drover.ClientLogs:input_type -> drover.structs.LogsRequest
+	153, // 209: drover.structs.Drover.ClientExec:input_type -> drover.structs.ExecInput
+	154, // 210: drover.structs.Drover.ClientAllocRestart:input_type -> drover.structs.AllocRestartRequest
+	155, // 211: drover.structs.Drover.ClientAllocSignal:input_type -> drover.structs.AllocSignalRequest
+	156, // 212: drover.structs.Drover.ClientAllocStats:input_type -> drover.structs.AllocStatsRequest
+	157, // 213: drover.structs.Drover.ClientNodeStats:input_type -> drover.structs.NodeStatsRequest
+	158, // 214: drover.structs.Drover.StopAllocation:input_type -> drover.structs.AllocStopRequest
+	104, // 215: drover.structs.Drover.ListDeployments:input_type -> drover.structs.DeploymentListRequest
+	106, // 216: drover.structs.Drover.GetDeployment:input_type -> drover.structs.DeploymentSpecificRequest
+	108, // 217: drover.structs.Drover.PromoteDeployment:input_type -> drover.structs.DeploymentPromoteRequest
+	109, // 218: drover.structs.Drover.FailDeployment:input_type -> drover.structs.DeploymentFailRequest
+	110, // 219: drover.structs.Drover.PauseDeployment:input_type -> drover.structs.DeploymentPauseRequest
+	111, // 220: drover.structs.Drover.SetAllocHealth:input_type -> drover.structs.DeploymentAllocHealthRequest
+	113, // 221: drover.structs.Drover.RevertJob:input_type -> drover.structs.JobRevertRequest
+	114, // 222: drover.structs.Drover.SetJobStability:input_type -> drover.structs.JobStabilityRequest
+	119, // 223: drover.structs.Drover.DispatchJob:input_type -> drover.structs.JobDispatchRequest
+	121, // 224: drover.structs.Drover.ForcePeriodic:input_type -> drover.structs.PeriodicForceRequest
+	123, // 225: drover.structs.Drover.ScaleJob:input_type -> drover.structs.JobScaleRequest
+	4,   // 226: drover.structs.Drover.RegisterJob:output_type -> drover.structs.JobRegisterResponse
+	6,   // 227: drover.structs.Drover.DeregisterJob:output_type -> drover.structs.JobDeregisterResponse
+	8,   // 228: drover.structs.Drover.GetJob:output_type -> drover.structs.SingleJobResponse
+	10,  // 229: drover.structs.Drover.ListJobs:output_type -> drover.structs.JobListResponse
+	12,  // 230: drover.structs.Drover.ListAllocations:output_type -> drover.structs.AllocListResponse
+	14,  // 231: drover.structs.Drover.ListNodes:output_type -> drover.structs.NodeListResponse
+	16,  // 232: drover.structs.Drover.GetEvaluation:output_type -> drover.structs.SingleEvalResponse
+	19,  // 233: drover.structs.Drover.RegisterNode:output_type -> drover.structs.NodeUpdateResponse
+	19,  // 234: drover.structs.Drover.Heartbeat:output_type -> drover.structs.NodeUpdateResponse
+	21,  // 235: drover.structs.Drover.GetNodeAllocations:output_type -> drover.structs.NodeAllocsResponse
+	23,  // 236: drover.structs.Drover.UpdateAllocations:output_type -> drover.structs.GenericResponse
+	37,  // 237: drover.structs.Drover.Raft:output_type -> drover.structs.Empty
+	37,  // 238: drover.structs.Drover.InstallSnapshot:output_type -> drover.structs.Empty
+	41,  // 239: drover.structs.Drover.ServerInfo:output_type -> drover.structs.ServerInfoResponse
+	23,  // 240: drover.structs.Drover.AddRaftPeer:output_type -> drover.structs.GenericResponse
+	23,  // 241: drover.structs.Drover.RemoveRaftPeer:output_type -> drover.structs.GenericResponse
+	46,  // 242: drover.structs.Drover.RaftConfiguration:output_type -> drover.structs.RaftConfigurationResponse
+	23,  // 243: drover.structs.Drover.Restore:output_type -> drover.structs.GenericResponse
+	55,  // 244: drover.structs.Drover.GarbageCollect:output_type -> drover.structs.GarbageCollectResponse
+	57,  // 245: drover.structs.Drover.UpdateNodeDrain:output_type -> drover.structs.NodeDrainResponse
+	62,  // 246: drover.structs.Drover.UpdateNodeEligibility:output_type -> drover.structs.NodeEligibilityResponse
+	65,  // 247: drover.structs.Drover.GetSchedulerConfiguration:output_type -> drover.structs.SchedulerConfigResponse
+	67,  // 248: drover.structs.Drover.SetSchedulerConfiguration:output_type -> drover.structs.SchedulerSetConfigResponse
+	68,  // 249: drover.structs.Drover.GetJobVersions:output_type -> drover.structs.JobVersionsResponse
+	77,  // 250: drover.structs.Drover.ACLBootstrap:output_type -> drover.structs.ACLTokenResponse
+	23,  // 251: drover.structs.Drover.UpsertACLPolicies:output_type -> drover.structs.GenericResponse
+	23,  // 252: drover.structs.Drover.DeleteACLPolicies:output_type -> drover.structs.GenericResponse
+	81,  // 253: drover.structs.Drover.GetACLPolicy:output_type -> drover.structs.ACLPolicyResponse
+	83,  // 254: drover.structs.Drover.ListACLPolicies:output_type -> drover.structs.ACLPolicyListResponse
+	85,  // 255: drover.structs.Drover.UpsertACLTokens:output_type -> drover.structs.ACLTokenListResponse
+	23,  // 256: drover.structs.Drover.DeleteACLTokens:output_type -> drover.structs.GenericResponse
+	77,  // 257: drover.structs.Drover.GetACLToken:output_type -> drover.structs.ACLTokenResponse
+	85,  // 258: drover.structs.Drover.ListACLTokens:output_type -> drover.structs.ACLTokenListResponse
+	94,  // 259: drover.structs.Drover.EvaluateJob:output_type -> drover.structs.JobEvaluateResponse
+	23,  // 260: drover.structs.Drover.UpdateNodeMeta:output_type -> drover.structs.GenericResponse
+	62,  // 261: drover.structs.Drover.PurgeNode:output_type -> drover.structs.NodeEligibilityResponse
+	23,  // 262: drover.structs.Drover.TransferLeadership:output_type -> drover.structs.GenericResponse
+	99,  // 263: drover.structs.Drover.SetAutopilotConfiguration:output_type -> drover.structs.AutopilotSetConfigResponse
+	23,  // 264: drover.structs.Drover.ReconcileJobSummaries:output_type -> drover.structs.GenericResponse
+	146, // 265: drover.structs.Drover.ClientConnect:output_type -> drover.structs.ClientConnectFrame
+	159, // 266: drover.structs.Drover.NodeConnHolder:output_type -> drover.structs.NodeConnResponse
+	160, // 267: drover.structs.Drover.ClientAuthorize:output_type -> drover.structs.ClientAuthorizeResponse
+	161, // 268: drover.structs.Drover.ClientFsList:output_type -> drover.structs.FsListResponse
+	162, // 269: drover.structs.Drover.ClientFsStat:output_type -> drover.structs.FsStatResponse
+	163, // 270: drover.structs.Drover.ClientFsStream:output_type -> drover.structs.StreamFrame
+	163, // 271: drover.structs.Drover.ClientLogs:output_type -> drover.structs.StreamFrame
+	164, // 272: drover.structs.Drover.ClientExec:output_type -> drover.structs.ExecOutput
+	23,  // 273: drover.structs.Drover.ClientAllocRestart:output_type -> drover.structs.GenericResponse
+	23,  // 274: drover.structs.Drover.ClientAllocSignal:output_type -> drover.structs.GenericResponse
+	165, // 275: drover.structs.Drover.ClientAllocStats:output_type -> drover.structs.AllocResourceUsage
+	166, // 276: drover.structs.Drover.ClientNodeStats:output_type -> drover.structs.HostStats
+	167, // 277: drover.structs.Drover.StopAllocation:output_type -> drover.structs.AllocStopResponse
+	105, // 278: drover.structs.Drover.ListDeployments:output_type -> drover.structs.DeploymentListResponse
+	107, // 279: drover.structs.Drover.GetDeployment:output_type -> drover.structs.SingleDeploymentResponse
+	112, // 280: drover.structs.Drover.PromoteDeployment:output_type -> drover.structs.DeploymentUpdateResponse
+	112, // 281: drover.structs.Drover.FailDeployment:output_type -> drover.structs.DeploymentUpdateResponse
+	112, // 282: drover.structs.Drover.PauseDeployment:output_type -> drover.structs.DeploymentUpdateResponse
+	112, // 283: drover.structs.Drover.SetAllocHealth:output_type -> drover.structs.DeploymentUpdateResponse
+	4,   // 284: drover.structs.Drover.RevertJob:output_type -> drover.structs.JobRegisterResponse
+	115, // 285: drover.structs.Drover.SetJobStability:output_type -> drover.structs.JobStabilityResponse
+	120, // 286: drover.structs.Drover.DispatchJob:output_type -> drover.structs.JobDispatchResponse
+	122, // 287: drover.structs.Drover.ForcePeriodic:output_type -> drover.structs.PeriodicForceResponse
+	4,   // 288: drover.structs.Drover.ScaleJob:output_type -> drover.structs.JobRegisterResponse
+	226, // [226:289] is the sub-list for method output_type
+	163, // [163:226] is the sub-list for method input_type
+	163, // [163:163] is the sub-list for extension type_name
+	163, // [163:163] is the sub-list for extension extendee
+	0,   // [0:163] is the sub-list for field type_name
 }
 
 func init() { file_structs_rpc_proto_init() }
@@ -8323,16 +9127,20 @@ func file_structs_rpc_proto_init() {
 		(*LogCommand_DeploymentPromote)(nil),
 		(*LogCommand_DeploymentAllocHealth)(nil),
 		(*LogCommand_JobStability)(nil),
+		(*LogCommand_JobDispatch)(nil),
+		(*LogCommand_PeriodicLaunch)(nil),
+		(*LogCommand_JobScale)(nil),
 	}
 	file_structs_rpc_proto_msgTypes[112].OneofWrappers = []any{}
 	file_structs_rpc_proto_msgTypes[113].OneofWrappers = []any{}
+	file_structs_rpc_proto_msgTypes[123].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_structs_rpc_proto_rawDesc), len(file_structs_rpc_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   119,
+			NumMessages:   128,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -82,6 +82,9 @@ const (
 	Drover_SetAllocHealth_FullMethodName            = "/drover.structs.Drover/SetAllocHealth"
 	Drover_RevertJob_FullMethodName                 = "/drover.structs.Drover/RevertJob"
 	Drover_SetJobStability_FullMethodName           = "/drover.structs.Drover/SetJobStability"
+	Drover_DispatchJob_FullMethodName               = "/drover.structs.Drover/DispatchJob"
+	Drover_ForcePeriodic_FullMethodName             = "/drover.structs.Drover/ForcePeriodic"
+	Drover_ScaleJob_FullMethodName                  = "/drover.structs.Drover/ScaleJob"
 )
 
 // DroverClient is the client API for Drover service.
@@ -159,6 +162,10 @@ type DroverClient interface {
 	SetAllocHealth(ctx context.Context, in *DeploymentAllocHealthRequest, opts ...grpc.CallOption) (*DeploymentUpdateResponse, error)
 	RevertJob(ctx context.Context, in *JobRevertRequest, opts ...grpc.CallOption) (*JobRegisterResponse, error)
 	SetJobStability(ctx context.Context, in *JobStabilityRequest, opts ...grpc.CallOption) (*JobStabilityResponse, error)
+	// batch
+	DispatchJob(ctx context.Context, in *JobDispatchRequest, opts ...grpc.CallOption) (*JobDispatchResponse, error)
+	ForcePeriodic(ctx context.Context, in *PeriodicForceRequest, opts ...grpc.CallOption) (*PeriodicForceResponse, error)
+	ScaleJob(ctx context.Context, in *JobScaleRequest, opts ...grpc.CallOption) (*JobRegisterResponse, error)
 }
 
 type droverClient struct {
@@ -802,6 +809,36 @@ func (c *droverClient) SetJobStability(ctx context.Context, in *JobStabilityRequ
 	return out, nil
 }
 
+func (c *droverClient) DispatchJob(ctx context.Context, in *JobDispatchRequest, opts ...grpc.CallOption) (*JobDispatchResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(JobDispatchResponse)
+	err := c.cc.Invoke(ctx, Drover_DispatchJob_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *droverClient) ForcePeriodic(ctx context.Context, in *PeriodicForceRequest, opts ...grpc.CallOption) (*PeriodicForceResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PeriodicForceResponse)
+	err := c.cc.Invoke(ctx, Drover_ForcePeriodic_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *droverClient) ScaleJob(ctx context.Context, in *JobScaleRequest, opts ...grpc.CallOption) (*JobRegisterResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(JobRegisterResponse)
+	err := c.cc.Invoke(ctx, Drover_ScaleJob_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // DroverServer is the server API for Drover service.
 // All implementations must embed UnimplementedDroverServer
 // for forward compatibility.
@@ -877,6 +914,10 @@ type DroverServer interface {
 	SetAllocHealth(context.Context, *DeploymentAllocHealthRequest) (*DeploymentUpdateResponse, error)
 	RevertJob(context.Context, *JobRevertRequest) (*JobRegisterResponse, error)
 	SetJobStability(context.Context, *JobStabilityRequest) (*JobStabilityResponse, error)
+	// batch
+	DispatchJob(context.Context, *JobDispatchRequest) (*JobDispatchResponse, error)
+	ForcePeriodic(context.Context, *PeriodicForceRequest) (*PeriodicForceResponse, error)
+	ScaleJob(context.Context, *JobScaleRequest) (*JobRegisterResponse, error)
 	mustEmbedUnimplementedDroverServer()
 }
 
@@ -1066,6 +1107,15 @@ func (UnimplementedDroverServer) RevertJob(context.Context, *JobRevertRequest) (
 }
 func (UnimplementedDroverServer) SetJobStability(context.Context, *JobStabilityRequest) (*JobStabilityResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method SetJobStability not implemented")
+}
+func (UnimplementedDroverServer) DispatchJob(context.Context, *JobDispatchRequest) (*JobDispatchResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DispatchJob not implemented")
+}
+func (UnimplementedDroverServer) ForcePeriodic(context.Context, *PeriodicForceRequest) (*PeriodicForceResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ForcePeriodic not implemented")
+}
+func (UnimplementedDroverServer) ScaleJob(context.Context, *JobScaleRequest) (*JobRegisterResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ScaleJob not implemented")
 }
 func (UnimplementedDroverServer) mustEmbedUnimplementedDroverServer() {}
 func (UnimplementedDroverServer) testEmbeddedByValue()                {}
@@ -2099,6 +2149,60 @@ func _Drover_SetJobStability_Handler(srv interface{}, ctx context.Context, dec f
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Drover_DispatchJob_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(JobDispatchRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DroverServer).DispatchJob(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Drover_DispatchJob_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DroverServer).DispatchJob(ctx, req.(*JobDispatchRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Drover_ForcePeriodic_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PeriodicForceRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DroverServer).ForcePeriodic(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Drover_ForcePeriodic_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DroverServer).ForcePeriodic(ctx, req.(*PeriodicForceRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Drover_ScaleJob_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(JobScaleRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DroverServer).ScaleJob(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Drover_ScaleJob_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DroverServer).ScaleJob(ctx, req.(*JobScaleRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Drover_ServiceDesc is the grpc.ServiceDesc for Drover service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -2317,6 +2421,18 @@ var Drover_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "SetJobStability",
 			Handler:    _Drover_SetJobStability_Handler,
+		},
+		{
+			MethodName: "DispatchJob",
+			Handler:    _Drover_DispatchJob_Handler,
+		},
+		{
+			MethodName: "ForcePeriodic",
+			Handler:    _Drover_ForcePeriodic_Handler,
+		},
+		{
+			MethodName: "ScaleJob",
+			Handler:    _Drover_ScaleJob_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -277,8 +277,11 @@ type Task struct {
 	// shutdown_delay is the wait between the task being told to stop and
 	// its kill signal.
 	ShutdownDelay *durationpb.Duration `protobuf:"bytes,704,opt,name=shutdown_delay,json=shutdownDelay,proto3" json:"shutdown_delay,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// dispatch_payload says where the client writes a dispatched job's
+	// payload, relative to the task's local/ directory; nil: nowhere.
+	DispatchPayload *DispatchPayloadConfig `protobuf:"bytes,650,opt,name=dispatch_payload,json=dispatchPayload,proto3" json:"dispatch_payload,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Task) Reset() {
@@ -440,6 +443,13 @@ func (x *Task) GetLeader() bool {
 func (x *Task) GetShutdownDelay() *durationpb.Duration {
 	if x != nil {
 		return x.ShutdownDelay
+	}
+	return nil
+}
+
+func (x *Task) GetDispatchPayload() *DispatchPayloadConfig {
+	if x != nil {
+		return x.DispatchPayload
 	}
 	return nil
 }
@@ -995,6 +1005,8 @@ type TaskGroup struct {
 	// and stopping its tasks.
 	ShutdownDelay *durationpb.Duration `protobuf:"bytes,701,opt,name=shutdown_delay,json=shutdownDelay,proto3" json:"shutdown_delay,omitempty"`
 	EphemeralDisk *EphemeralDisk       `protobuf:"bytes,702,opt,name=ephemeral_disk,json=ephemeralDisk,proto3" json:"ephemeral_disk,omitempty"`
+	// scaling bounds the group's count for scale requests; nil: any count.
+	Scaling       *ScalingPolicy `protobuf:"bytes,650,opt,name=scaling,proto3" json:"scaling,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1148,6 +1160,13 @@ func (x *TaskGroup) GetEphemeralDisk() *EphemeralDisk {
 	return nil
 }
 
+func (x *TaskGroup) GetScaling() *ScalingPolicy {
+	if x != nil {
+		return x.Scaling
+	}
+	return nil
+}
+
 // Job is what a user submits: the desired state of one workload.
 type Job struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
@@ -1177,9 +1196,25 @@ type Job struct {
 	Update *UpdateStrategy `protobuf:"bytes,500,opt,name=update,proto3" json:"update,omitempty"`
 	// stable marks a version whose deployment succeeded (or that an
 	// operator marked): what auto_revert goes back to.
-	Stable        bool `protobuf:"varint,501,opt,name=stable,proto3" json:"stable,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Stable bool `protobuf:"varint,501,opt,name=stable,proto3" json:"stable,omitempty"`
+	// periodic makes the job a template that the leader launches as child
+	// jobs on a cron schedule; the job itself never runs.
+	Periodic *PeriodicConfig `protobuf:"bytes,650,opt,name=periodic,proto3" json:"periodic,omitempty"`
+	// parameterized makes the job a template that runs only as the child
+	// jobs dispatched from it, with a payload and meta.
+	Parameterized *ParameterizedJobConfig `protobuf:"bytes,651,opt,name=parameterized,proto3" json:"parameterized,omitempty"`
+	// payload is the dispatched input of a child of a parameterized job.
+	Payload []byte `protobuf:"bytes,652,opt,name=payload,proto3" json:"payload,omitempty"`
+	// parent_id is the periodic or parameterized job this job was launched
+	// from ("" for a job registered by a user).
+	ParentId string `protobuf:"bytes,653,opt,name=parent_id,json=parentId,proto3" json:"parent_id,omitempty"`
+	// dispatched marks a child of a parameterized job.
+	Dispatched bool `protobuf:"varint,654,opt,name=dispatched,proto3" json:"dispatched,omitempty"`
+	// dispatch_idempotency_token, on a dispatched child, is the token of
+	// the dispatch that created it: a repeat returns this child.
+	DispatchIdempotencyToken string `protobuf:"bytes,655,opt,name=dispatch_idempotency_token,json=dispatchIdempotencyToken,proto3" json:"dispatch_idempotency_token,omitempty"`
+	unknownFields            protoimpl.UnknownFields
+	sizeCache                protoimpl.SizeCache
 }
 
 func (x *Job) Reset() {
@@ -1366,6 +1401,665 @@ func (x *Job) GetStable() bool {
 	return false
 }
 
+func (x *Job) GetPeriodic() *PeriodicConfig {
+	if x != nil {
+		return x.Periodic
+	}
+	return nil
+}
+
+func (x *Job) GetParameterized() *ParameterizedJobConfig {
+	if x != nil {
+		return x.Parameterized
+	}
+	return nil
+}
+
+func (x *Job) GetPayload() []byte {
+	if x != nil {
+		return x.Payload
+	}
+	return nil
+}
+
+func (x *Job) GetParentId() string {
+	if x != nil {
+		return x.ParentId
+	}
+	return ""
+}
+
+func (x *Job) GetDispatched() bool {
+	if x != nil {
+		return x.Dispatched
+	}
+	return false
+}
+
+func (x *Job) GetDispatchIdempotencyToken() string {
+	if x != nil {
+		return x.DispatchIdempotencyToken
+	}
+	return ""
+}
+
+// PeriodicConfig is the periodic block of a job.
+type PeriodicConfig struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// specs are the cron expressions; a launch is due at the earliest next
+	// time of any of them.
+	Specs []string `protobuf:"bytes,1,rep,name=specs,proto3" json:"specs,omitempty"`
+	// prohibit_overlap skips a launch while a previous child still runs.
+	ProhibitOverlap bool `protobuf:"varint,2,opt,name=prohibit_overlap,json=prohibitOverlap,proto3" json:"prohibit_overlap,omitempty"`
+	// time_zone is the IANA zone the specs are read in ("" is UTC).
+	TimeZone string `protobuf:"bytes,3,opt,name=time_zone,json=timeZone,proto3" json:"time_zone,omitempty"`
+	// disabled turns launching off (HCL and JSON: enabled = false); a
+	// disabled periodic job is kept but never launched.
+	Disabled      bool `protobuf:"varint,4,opt,name=disabled,proto3" json:"disabled,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PeriodicConfig) Reset() {
+	*x = PeriodicConfig{}
+	mi := &file_structs_structs_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PeriodicConfig) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PeriodicConfig) ProtoMessage() {}
+
+func (x *PeriodicConfig) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_structs_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PeriodicConfig.ProtoReflect.Descriptor instead.
+func (*PeriodicConfig) Descriptor() ([]byte, []int) {
+	return file_structs_structs_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *PeriodicConfig) GetSpecs() []string {
+	if x != nil {
+		return x.Specs
+	}
+	return nil
+}
+
+func (x *PeriodicConfig) GetProhibitOverlap() bool {
+	if x != nil {
+		return x.ProhibitOverlap
+	}
+	return false
+}
+
+func (x *PeriodicConfig) GetTimeZone() string {
+	if x != nil {
+		return x.TimeZone
+	}
+	return ""
+}
+
+func (x *PeriodicConfig) GetDisabled() bool {
+	if x != nil {
+		return x.Disabled
+	}
+	return false
+}
+
+// ParameterizedJobConfig is the parameterized block of a job.
+type ParameterizedJobConfig struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// payload is "optional" (the default), "required" or "forbidden".
+	Payload string `protobuf:"bytes,1,opt,name=payload,proto3" json:"payload,omitempty"`
+	// meta_required lists the meta keys a dispatch must give.
+	MetaRequired []string `protobuf:"bytes,2,rep,name=meta_required,json=metaRequired,proto3" json:"meta_required,omitempty"`
+	// meta_optional lists the further meta keys a dispatch may give.
+	MetaOptional  []string `protobuf:"bytes,3,rep,name=meta_optional,json=metaOptional,proto3" json:"meta_optional,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ParameterizedJobConfig) Reset() {
+	*x = ParameterizedJobConfig{}
+	mi := &file_structs_structs_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ParameterizedJobConfig) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ParameterizedJobConfig) ProtoMessage() {}
+
+func (x *ParameterizedJobConfig) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_structs_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ParameterizedJobConfig.ProtoReflect.Descriptor instead.
+func (*ParameterizedJobConfig) Descriptor() ([]byte, []int) {
+	return file_structs_structs_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *ParameterizedJobConfig) GetPayload() string {
+	if x != nil {
+		return x.Payload
+	}
+	return ""
+}
+
+func (x *ParameterizedJobConfig) GetMetaRequired() []string {
+	if x != nil {
+		return x.MetaRequired
+	}
+	return nil
+}
+
+func (x *ParameterizedJobConfig) GetMetaOptional() []string {
+	if x != nil {
+		return x.MetaOptional
+	}
+	return nil
+}
+
+// DispatchPayloadConfig is the dispatch_payload block of a task.
+type DispatchPayloadConfig struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// file is the payload's file name within the task's local/ directory.
+	File          string `protobuf:"bytes,1,opt,name=file,proto3" json:"file,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DispatchPayloadConfig) Reset() {
+	*x = DispatchPayloadConfig{}
+	mi := &file_structs_structs_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DispatchPayloadConfig) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DispatchPayloadConfig) ProtoMessage() {}
+
+func (x *DispatchPayloadConfig) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_structs_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DispatchPayloadConfig.ProtoReflect.Descriptor instead.
+func (*DispatchPayloadConfig) Descriptor() ([]byte, []int) {
+	return file_structs_structs_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *DispatchPayloadConfig) GetFile() string {
+	if x != nil {
+		return x.File
+	}
+	return ""
+}
+
+// ScalingPolicy is the scaling block of a task group.
+type ScalingPolicy struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// min and max bound the group's count; max is required.
+	Min int64 `protobuf:"varint,1,opt,name=min,proto3" json:"min,omitempty"`
+	Max int64 `protobuf:"varint,2,opt,name=max,proto3" json:"max,omitempty"`
+	// disabled (HCL and JSON: enabled = false) is informational for
+	// autoscalers; drover enforces the bounds either way.
+	Disabled bool `protobuf:"varint,3,opt,name=disabled,proto3" json:"disabled,omitempty"`
+	// policy is the autoscaler's own configuration, kept and shown as given.
+	Policy        *structpb.Struct `protobuf:"bytes,4,opt,name=policy,proto3" json:"policy,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ScalingPolicy) Reset() {
+	*x = ScalingPolicy{}
+	mi := &file_structs_structs_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ScalingPolicy) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ScalingPolicy) ProtoMessage() {}
+
+func (x *ScalingPolicy) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_structs_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ScalingPolicy.ProtoReflect.Descriptor instead.
+func (*ScalingPolicy) Descriptor() ([]byte, []int) {
+	return file_structs_structs_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *ScalingPolicy) GetMin() int64 {
+	if x != nil {
+		return x.Min
+	}
+	return 0
+}
+
+func (x *ScalingPolicy) GetMax() int64 {
+	if x != nil {
+		return x.Max
+	}
+	return 0
+}
+
+func (x *ScalingPolicy) GetDisabled() bool {
+	if x != nil {
+		return x.Disabled
+	}
+	return false
+}
+
+func (x *ScalingPolicy) GetPolicy() *structpb.Struct {
+	if x != nil {
+		return x.Policy
+	}
+	return nil
+}
+
+// ScalingEvent is one entry of a group's scaling history.
+type ScalingEvent struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// time is when the request was committed (unix nanos).
+	Time int64 `protobuf:"varint,1,opt,name=time,proto3" json:"time,omitempty"`
+	// count is the requested count; has_count is false for an event that
+	// changed nothing (a message or an error from an autoscaler).
+	Count         int64            `protobuf:"varint,2,opt,name=count,proto3" json:"count,omitempty"`
+	HasCount      bool             `protobuf:"varint,3,opt,name=has_count,json=hasCount,proto3" json:"has_count,omitempty"`
+	PreviousCount int64            `protobuf:"varint,4,opt,name=previous_count,json=previousCount,proto3" json:"previous_count,omitempty"`
+	Message       string           `protobuf:"bytes,5,opt,name=message,proto3" json:"message,omitempty"`
+	Error         bool             `protobuf:"varint,6,opt,name=error,proto3" json:"error,omitempty"`
+	Meta          *structpb.Struct `protobuf:"bytes,7,opt,name=meta,proto3" json:"meta,omitempty"`
+	// eval_id is the evaluation the scale created, if it changed the count.
+	EvalId        string `protobuf:"bytes,8,opt,name=eval_id,json=evalId,proto3" json:"eval_id,omitempty"`
+	CreateIndex   uint64 `protobuf:"varint,9,opt,name=create_index,json=createIndex,proto3" json:"create_index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ScalingEvent) Reset() {
+	*x = ScalingEvent{}
+	mi := &file_structs_structs_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ScalingEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ScalingEvent) ProtoMessage() {}
+
+func (x *ScalingEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_structs_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ScalingEvent.ProtoReflect.Descriptor instead.
+func (*ScalingEvent) Descriptor() ([]byte, []int) {
+	return file_structs_structs_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *ScalingEvent) GetTime() int64 {
+	if x != nil {
+		return x.Time
+	}
+	return 0
+}
+
+func (x *ScalingEvent) GetCount() int64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+func (x *ScalingEvent) GetHasCount() bool {
+	if x != nil {
+		return x.HasCount
+	}
+	return false
+}
+
+func (x *ScalingEvent) GetPreviousCount() int64 {
+	if x != nil {
+		return x.PreviousCount
+	}
+	return 0
+}
+
+func (x *ScalingEvent) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *ScalingEvent) GetError() bool {
+	if x != nil {
+		return x.Error
+	}
+	return false
+}
+
+func (x *ScalingEvent) GetMeta() *structpb.Struct {
+	if x != nil {
+		return x.Meta
+	}
+	return nil
+}
+
+func (x *ScalingEvent) GetEvalId() string {
+	if x != nil {
+		return x.EvalId
+	}
+	return ""
+}
+
+func (x *ScalingEvent) GetCreateIndex() uint64 {
+	if x != nil {
+		return x.CreateIndex
+	}
+	return 0
+}
+
+// ScalingEventList is the history of one group, oldest first.
+type ScalingEventList struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Events        []*ScalingEvent        `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ScalingEventList) Reset() {
+	*x = ScalingEventList{}
+	mi := &file_structs_structs_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ScalingEventList) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ScalingEventList) ProtoMessage() {}
+
+func (x *ScalingEventList) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_structs_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ScalingEventList.ProtoReflect.Descriptor instead.
+func (*ScalingEventList) Descriptor() ([]byte, []int) {
+	return file_structs_structs_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *ScalingEventList) GetEvents() []*ScalingEvent {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+// JobScalingEvents holds the scaling history of a job's groups.
+type JobScalingEvents struct {
+	state         protoimpl.MessageState       `protogen:"open.v1"`
+	Namespace     string                       `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	JobId         string                       `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	Groups        map[string]*ScalingEventList `protobuf:"bytes,3,rep,name=groups,proto3" json:"groups,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	ModifyIndex   uint64                       `protobuf:"varint,4,opt,name=modify_index,json=modifyIndex,proto3" json:"modify_index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JobScalingEvents) Reset() {
+	*x = JobScalingEvents{}
+	mi := &file_structs_structs_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JobScalingEvents) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JobScalingEvents) ProtoMessage() {}
+
+func (x *JobScalingEvents) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_structs_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JobScalingEvents.ProtoReflect.Descriptor instead.
+func (*JobScalingEvents) Descriptor() ([]byte, []int) {
+	return file_structs_structs_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *JobScalingEvents) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *JobScalingEvents) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *JobScalingEvents) GetGroups() map[string]*ScalingEventList {
+	if x != nil {
+		return x.Groups
+	}
+	return nil
+}
+
+func (x *JobScalingEvents) GetModifyIndex() uint64 {
+	if x != nil {
+		return x.ModifyIndex
+	}
+	return 0
+}
+
+// PeriodicLaunch records the latest scheduled launch of a periodic job,
+// so that a new leader neither repeats nor skips one.
+type PeriodicLaunch struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Namespace string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	JobId     string                 `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	// launch is the launch time (unix nanos).
+	Launch        int64  `protobuf:"varint,3,opt,name=launch,proto3" json:"launch,omitempty"`
+	ModifyIndex   uint64 `protobuf:"varint,4,opt,name=modify_index,json=modifyIndex,proto3" json:"modify_index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PeriodicLaunch) Reset() {
+	*x = PeriodicLaunch{}
+	mi := &file_structs_structs_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PeriodicLaunch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PeriodicLaunch) ProtoMessage() {}
+
+func (x *PeriodicLaunch) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_structs_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PeriodicLaunch.ProtoReflect.Descriptor instead.
+func (*PeriodicLaunch) Descriptor() ([]byte, []int) {
+	return file_structs_structs_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *PeriodicLaunch) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *PeriodicLaunch) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *PeriodicLaunch) GetLaunch() int64 {
+	if x != nil {
+		return x.Launch
+	}
+	return 0
+}
+
+func (x *PeriodicLaunch) GetModifyIndex() uint64 {
+	if x != nil {
+		return x.ModifyIndex
+	}
+	return 0
+}
+
+// JobChildrenSummary counts the children of a periodic or parameterized job by status.
+type JobChildrenSummary struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Pending       int64                  `protobuf:"varint,1,opt,name=pending,proto3" json:"pending,omitempty"`
+	Running       int64                  `protobuf:"varint,2,opt,name=running,proto3" json:"running,omitempty"`
+	Dead          int64                  `protobuf:"varint,3,opt,name=dead,proto3" json:"dead,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JobChildrenSummary) Reset() {
+	*x = JobChildrenSummary{}
+	mi := &file_structs_structs_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JobChildrenSummary) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JobChildrenSummary) ProtoMessage() {}
+
+func (x *JobChildrenSummary) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_structs_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JobChildrenSummary.ProtoReflect.Descriptor instead.
+func (*JobChildrenSummary) Descriptor() ([]byte, []int) {
+	return file_structs_structs_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *JobChildrenSummary) GetPending() int64 {
+	if x != nil {
+		return x.Pending
+	}
+	return 0
+}
+
+func (x *JobChildrenSummary) GetRunning() int64 {
+	if x != nil {
+		return x.Running
+	}
+	return 0
+}
+
+func (x *JobChildrenSummary) GetDead() int64 {
+	if x != nil {
+		return x.Dead
+	}
+	return 0
+}
+
 // DriverInfo is a node's view of one driver.
 type DriverInfo struct {
 	state             protoimpl.MessageState `protogen:"open.v1"`
@@ -1379,7 +2073,7 @@ type DriverInfo struct {
 
 func (x *DriverInfo) Reset() {
 	*x = DriverInfo{}
-	mi := &file_structs_structs_proto_msgTypes[13]
+	mi := &file_structs_structs_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1391,7 +2085,7 @@ func (x *DriverInfo) String() string {
 func (*DriverInfo) ProtoMessage() {}
 
 func (x *DriverInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[13]
+	mi := &file_structs_structs_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1404,7 +2098,7 @@ func (x *DriverInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DriverInfo.ProtoReflect.Descriptor instead.
 func (*DriverInfo) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{13}
+	return file_structs_structs_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *DriverInfo) GetDetected() bool {
@@ -1484,7 +2178,7 @@ type Node struct {
 
 func (x *Node) Reset() {
 	*x = Node{}
-	mi := &file_structs_structs_proto_msgTypes[14]
+	mi := &file_structs_structs_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1496,7 +2190,7 @@ func (x *Node) String() string {
 func (*Node) ProtoMessage() {}
 
 func (x *Node) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[14]
+	mi := &file_structs_structs_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1509,7 +2203,7 @@ func (x *Node) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Node.ProtoReflect.Descriptor instead.
 func (*Node) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{14}
+	return file_structs_structs_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Node) GetId() string {
@@ -1706,7 +2400,7 @@ type DrainStrategy struct {
 
 func (x *DrainStrategy) Reset() {
 	*x = DrainStrategy{}
-	mi := &file_structs_structs_proto_msgTypes[15]
+	mi := &file_structs_structs_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1718,7 +2412,7 @@ func (x *DrainStrategy) String() string {
 func (*DrainStrategy) ProtoMessage() {}
 
 func (x *DrainStrategy) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[15]
+	mi := &file_structs_structs_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1731,7 +2425,7 @@ func (x *DrainStrategy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainStrategy.ProtoReflect.Descriptor instead.
 func (*DrainStrategy) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{15}
+	return file_structs_structs_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *DrainStrategy) GetDeadline() *durationpb.Duration {
@@ -1777,7 +2471,7 @@ type DesiredTransition struct {
 
 func (x *DesiredTransition) Reset() {
 	*x = DesiredTransition{}
-	mi := &file_structs_structs_proto_msgTypes[16]
+	mi := &file_structs_structs_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1789,7 +2483,7 @@ func (x *DesiredTransition) String() string {
 func (*DesiredTransition) ProtoMessage() {}
 
 func (x *DesiredTransition) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[16]
+	mi := &file_structs_structs_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1802,7 +2496,7 @@ func (x *DesiredTransition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DesiredTransition.ProtoReflect.Descriptor instead.
 func (*DesiredTransition) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{16}
+	return file_structs_structs_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *DesiredTransition) GetMigrate() bool {
@@ -1841,7 +2535,7 @@ type TaskEvent struct {
 
 func (x *TaskEvent) Reset() {
 	*x = TaskEvent{}
-	mi := &file_structs_structs_proto_msgTypes[17]
+	mi := &file_structs_structs_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1853,7 +2547,7 @@ func (x *TaskEvent) String() string {
 func (*TaskEvent) ProtoMessage() {}
 
 func (x *TaskEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[17]
+	mi := &file_structs_structs_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1866,7 +2560,7 @@ func (x *TaskEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskEvent.ProtoReflect.Descriptor instead.
 func (*TaskEvent) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{17}
+	return file_structs_structs_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *TaskEvent) GetType() string {
@@ -1926,7 +2620,7 @@ type TaskState struct {
 
 func (x *TaskState) Reset() {
 	*x = TaskState{}
-	mi := &file_structs_structs_proto_msgTypes[18]
+	mi := &file_structs_structs_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1938,7 +2632,7 @@ func (x *TaskState) String() string {
 func (*TaskState) ProtoMessage() {}
 
 func (x *TaskState) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[18]
+	mi := &file_structs_structs_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1951,7 +2645,7 @@ func (x *TaskState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskState.ProtoReflect.Descriptor instead.
 func (*TaskState) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{18}
+	return file_structs_structs_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *TaskState) GetState() string {
@@ -2059,7 +2753,7 @@ type Allocation struct {
 
 func (x *Allocation) Reset() {
 	*x = Allocation{}
-	mi := &file_structs_structs_proto_msgTypes[19]
+	mi := &file_structs_structs_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2071,7 +2765,7 @@ func (x *Allocation) String() string {
 func (*Allocation) ProtoMessage() {}
 
 func (x *Allocation) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[19]
+	mi := &file_structs_structs_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2084,7 +2778,7 @@ func (x *Allocation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Allocation.ProtoReflect.Descriptor instead.
 func (*Allocation) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{19}
+	return file_structs_structs_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *Allocation) GetId() string {
@@ -2347,7 +3041,7 @@ type AllocMetric struct {
 
 func (x *AllocMetric) Reset() {
 	*x = AllocMetric{}
-	mi := &file_structs_structs_proto_msgTypes[20]
+	mi := &file_structs_structs_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2359,7 +3053,7 @@ func (x *AllocMetric) String() string {
 func (*AllocMetric) ProtoMessage() {}
 
 func (x *AllocMetric) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[20]
+	mi := &file_structs_structs_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2372,7 +3066,7 @@ func (x *AllocMetric) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AllocMetric.ProtoReflect.Descriptor instead.
 func (*AllocMetric) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{20}
+	return file_structs_structs_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *AllocMetric) GetNodesEvaluated() int32 {
@@ -2483,7 +3177,7 @@ type Evaluation struct {
 
 func (x *Evaluation) Reset() {
 	*x = Evaluation{}
-	mi := &file_structs_structs_proto_msgTypes[21]
+	mi := &file_structs_structs_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2495,7 +3189,7 @@ func (x *Evaluation) String() string {
 func (*Evaluation) ProtoMessage() {}
 
 func (x *Evaluation) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[21]
+	mi := &file_structs_structs_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2508,7 +3202,7 @@ func (x *Evaluation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Evaluation.ProtoReflect.Descriptor instead.
 func (*Evaluation) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{21}
+	return file_structs_structs_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *Evaluation) GetId() string {
@@ -2695,7 +3389,7 @@ type Plan struct {
 
 func (x *Plan) Reset() {
 	*x = Plan{}
-	mi := &file_structs_structs_proto_msgTypes[22]
+	mi := &file_structs_structs_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2707,7 +3401,7 @@ func (x *Plan) String() string {
 func (*Plan) ProtoMessage() {}
 
 func (x *Plan) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[22]
+	mi := &file_structs_structs_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2720,7 +3414,7 @@ func (x *Plan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Plan.ProtoReflect.Descriptor instead.
 func (*Plan) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{22}
+	return file_structs_structs_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *Plan) GetEvalId() string {
@@ -2802,7 +3496,7 @@ type PlanResult struct {
 
 func (x *PlanResult) Reset() {
 	*x = PlanResult{}
-	mi := &file_structs_structs_proto_msgTypes[23]
+	mi := &file_structs_structs_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2814,7 +3508,7 @@ func (x *PlanResult) String() string {
 func (*PlanResult) ProtoMessage() {}
 
 func (x *PlanResult) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[23]
+	mi := &file_structs_structs_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2827,7 +3521,7 @@ func (x *PlanResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanResult.ProtoReflect.Descriptor instead.
 func (*PlanResult) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{23}
+	return file_structs_structs_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *PlanResult) GetNodeAllocation() []*Allocation {
@@ -2895,7 +3589,7 @@ type Artifact struct {
 
 func (x *Artifact) Reset() {
 	*x = Artifact{}
-	mi := &file_structs_structs_proto_msgTypes[24]
+	mi := &file_structs_structs_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2907,7 +3601,7 @@ func (x *Artifact) String() string {
 func (*Artifact) ProtoMessage() {}
 
 func (x *Artifact) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[24]
+	mi := &file_structs_structs_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2920,7 +3614,7 @@ func (x *Artifact) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Artifact.ProtoReflect.Descriptor instead.
 func (*Artifact) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{24}
+	return file_structs_structs_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *Artifact) GetSource() string {
@@ -2956,7 +3650,7 @@ type LogConfig struct {
 
 func (x *LogConfig) Reset() {
 	*x = LogConfig{}
-	mi := &file_structs_structs_proto_msgTypes[25]
+	mi := &file_structs_structs_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2968,7 +3662,7 @@ func (x *LogConfig) String() string {
 func (*LogConfig) ProtoMessage() {}
 
 func (x *LogConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[25]
+	mi := &file_structs_structs_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2981,7 +3675,7 @@ func (x *LogConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogConfig.ProtoReflect.Descriptor instead.
 func (*LogConfig) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{25}
+	return file_structs_structs_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *LogConfig) GetMaxFiles() int32 {
@@ -3012,7 +3706,7 @@ type DrainMetadata struct {
 
 func (x *DrainMetadata) Reset() {
 	*x = DrainMetadata{}
-	mi := &file_structs_structs_proto_msgTypes[26]
+	mi := &file_structs_structs_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3024,7 +3718,7 @@ func (x *DrainMetadata) String() string {
 func (*DrainMetadata) ProtoMessage() {}
 
 func (x *DrainMetadata) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[26]
+	mi := &file_structs_structs_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3037,7 +3731,7 @@ func (x *DrainMetadata) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainMetadata.ProtoReflect.Descriptor instead.
 func (*DrainMetadata) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{26}
+	return file_structs_structs_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *DrainMetadata) GetStartedAt() int64 {
@@ -3075,7 +3769,7 @@ type Port struct {
 
 func (x *Port) Reset() {
 	*x = Port{}
-	mi := &file_structs_structs_proto_msgTypes[27]
+	mi := &file_structs_structs_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3087,7 +3781,7 @@ func (x *Port) String() string {
 func (*Port) ProtoMessage() {}
 
 func (x *Port) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[27]
+	mi := &file_structs_structs_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3100,7 +3794,7 @@ func (x *Port) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Port.ProtoReflect.Descriptor instead.
 func (*Port) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{27}
+	return file_structs_structs_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *Port) GetLabel() string {
@@ -3135,7 +3829,7 @@ type NetworkResource struct {
 
 func (x *NetworkResource) Reset() {
 	*x = NetworkResource{}
-	mi := &file_structs_structs_proto_msgTypes[28]
+	mi := &file_structs_structs_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3147,7 +3841,7 @@ func (x *NetworkResource) String() string {
 func (*NetworkResource) ProtoMessage() {}
 
 func (x *NetworkResource) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[28]
+	mi := &file_structs_structs_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3160,7 +3854,7 @@ func (x *NetworkResource) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NetworkResource.ProtoReflect.Descriptor instead.
 func (*NetworkResource) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{28}
+	return file_structs_structs_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *NetworkResource) GetMode() string {
@@ -3189,7 +3883,7 @@ type AllocatedPort struct {
 
 func (x *AllocatedPort) Reset() {
 	*x = AllocatedPort{}
-	mi := &file_structs_structs_proto_msgTypes[29]
+	mi := &file_structs_structs_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3201,7 +3895,7 @@ func (x *AllocatedPort) String() string {
 func (*AllocatedPort) ProtoMessage() {}
 
 func (x *AllocatedPort) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[29]
+	mi := &file_structs_structs_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3214,7 +3908,7 @@ func (x *AllocatedPort) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AllocatedPort.ProtoReflect.Descriptor instead.
 func (*AllocatedPort) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{29}
+	return file_structs_structs_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *AllocatedPort) GetLabel() string {
@@ -3253,7 +3947,7 @@ type Affinity struct {
 
 func (x *Affinity) Reset() {
 	*x = Affinity{}
-	mi := &file_structs_structs_proto_msgTypes[30]
+	mi := &file_structs_structs_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3265,7 +3959,7 @@ func (x *Affinity) String() string {
 func (*Affinity) ProtoMessage() {}
 
 func (x *Affinity) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[30]
+	mi := &file_structs_structs_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3278,7 +3972,7 @@ func (x *Affinity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Affinity.ProtoReflect.Descriptor instead.
 func (*Affinity) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{30}
+	return file_structs_structs_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *Affinity) GetLTarget() string {
@@ -3321,7 +4015,7 @@ type SpreadTarget struct {
 
 func (x *SpreadTarget) Reset() {
 	*x = SpreadTarget{}
-	mi := &file_structs_structs_proto_msgTypes[31]
+	mi := &file_structs_structs_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3333,7 +4027,7 @@ func (x *SpreadTarget) String() string {
 func (*SpreadTarget) ProtoMessage() {}
 
 func (x *SpreadTarget) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[31]
+	mi := &file_structs_structs_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3346,7 +4040,7 @@ func (x *SpreadTarget) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SpreadTarget.ProtoReflect.Descriptor instead.
 func (*SpreadTarget) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{31}
+	return file_structs_structs_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *SpreadTarget) GetValue() string {
@@ -3377,7 +4071,7 @@ type Spread struct {
 
 func (x *Spread) Reset() {
 	*x = Spread{}
-	mi := &file_structs_structs_proto_msgTypes[32]
+	mi := &file_structs_structs_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3389,7 +4083,7 @@ func (x *Spread) String() string {
 func (*Spread) ProtoMessage() {}
 
 func (x *Spread) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[32]
+	mi := &file_structs_structs_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3402,7 +4096,7 @@ func (x *Spread) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Spread.ProtoReflect.Descriptor instead.
 func (*Spread) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{32}
+	return file_structs_structs_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *Spread) GetAttribute() string {
@@ -3443,7 +4137,7 @@ type ReschedulePolicy struct {
 
 func (x *ReschedulePolicy) Reset() {
 	*x = ReschedulePolicy{}
-	mi := &file_structs_structs_proto_msgTypes[33]
+	mi := &file_structs_structs_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3455,7 +4149,7 @@ func (x *ReschedulePolicy) String() string {
 func (*ReschedulePolicy) ProtoMessage() {}
 
 func (x *ReschedulePolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[33]
+	mi := &file_structs_structs_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3468,7 +4162,7 @@ func (x *ReschedulePolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReschedulePolicy.ProtoReflect.Descriptor instead.
 func (*ReschedulePolicy) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{33}
+	return file_structs_structs_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ReschedulePolicy) GetAttempts() int32 {
@@ -3526,7 +4220,7 @@ type RescheduleEvent struct {
 
 func (x *RescheduleEvent) Reset() {
 	*x = RescheduleEvent{}
-	mi := &file_structs_structs_proto_msgTypes[34]
+	mi := &file_structs_structs_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3538,7 +4232,7 @@ func (x *RescheduleEvent) String() string {
 func (*RescheduleEvent) ProtoMessage() {}
 
 func (x *RescheduleEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[34]
+	mi := &file_structs_structs_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3551,7 +4245,7 @@ func (x *RescheduleEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RescheduleEvent.ProtoReflect.Descriptor instead.
 func (*RescheduleEvent) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{34}
+	return file_structs_structs_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *RescheduleEvent) GetRescheduleTime() int64 {
@@ -3592,7 +4286,7 @@ type RescheduleTracker struct {
 
 func (x *RescheduleTracker) Reset() {
 	*x = RescheduleTracker{}
-	mi := &file_structs_structs_proto_msgTypes[35]
+	mi := &file_structs_structs_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3604,7 +4298,7 @@ func (x *RescheduleTracker) String() string {
 func (*RescheduleTracker) ProtoMessage() {}
 
 func (x *RescheduleTracker) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[35]
+	mi := &file_structs_structs_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3617,7 +4311,7 @@ func (x *RescheduleTracker) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RescheduleTracker.ProtoReflect.Descriptor instead.
 func (*RescheduleTracker) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{35}
+	return file_structs_structs_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *RescheduleTracker) GetEvents() []*RescheduleEvent {
@@ -3640,7 +4334,7 @@ type PreemptionConfig struct {
 
 func (x *PreemptionConfig) Reset() {
 	*x = PreemptionConfig{}
-	mi := &file_structs_structs_proto_msgTypes[36]
+	mi := &file_structs_structs_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3652,7 +4346,7 @@ func (x *PreemptionConfig) String() string {
 func (*PreemptionConfig) ProtoMessage() {}
 
 func (x *PreemptionConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[36]
+	mi := &file_structs_structs_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3665,7 +4359,7 @@ func (x *PreemptionConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PreemptionConfig.ProtoReflect.Descriptor instead.
 func (*PreemptionConfig) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{36}
+	return file_structs_structs_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *PreemptionConfig) GetSystemSchedulerEnabled() bool {
@@ -3714,7 +4408,7 @@ type SchedulerConfiguration struct {
 
 func (x *SchedulerConfiguration) Reset() {
 	*x = SchedulerConfiguration{}
-	mi := &file_structs_structs_proto_msgTypes[37]
+	mi := &file_structs_structs_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3726,7 +4420,7 @@ func (x *SchedulerConfiguration) String() string {
 func (*SchedulerConfiguration) ProtoMessage() {}
 
 func (x *SchedulerConfiguration) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[37]
+	mi := &file_structs_structs_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3739,7 +4433,7 @@ func (x *SchedulerConfiguration) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SchedulerConfiguration.ProtoReflect.Descriptor instead.
 func (*SchedulerConfiguration) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{37}
+	return file_structs_structs_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *SchedulerConfiguration) GetSchedulerAlgorithm() string {
@@ -3808,7 +4502,7 @@ type TaskGroupSummary struct {
 
 func (x *TaskGroupSummary) Reset() {
 	*x = TaskGroupSummary{}
-	mi := &file_structs_structs_proto_msgTypes[38]
+	mi := &file_structs_structs_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3820,7 +4514,7 @@ func (x *TaskGroupSummary) String() string {
 func (*TaskGroupSummary) ProtoMessage() {}
 
 func (x *TaskGroupSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[38]
+	mi := &file_structs_structs_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3833,7 +4527,7 @@ func (x *TaskGroupSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskGroupSummary.ProtoReflect.Descriptor instead.
 func (*TaskGroupSummary) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{38}
+	return file_structs_structs_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *TaskGroupSummary) GetQueued() int32 {
@@ -3899,15 +4593,18 @@ type JobSummary struct {
 	ModifyIndex uint64 `protobuf:"varint,4,opt,name=modify_index,json=modifyIndex,proto3" json:"modify_index,omitempty"`
 	// queued_eval_id and queued_index name the evaluation the queued counts
 	// come from: the job's latest (by modify index, then id) that reported any.
-	QueuedEvalId  string `protobuf:"bytes,5,opt,name=queued_eval_id,json=queuedEvalId,proto3" json:"queued_eval_id,omitempty"`
-	QueuedIndex   uint64 `protobuf:"varint,6,opt,name=queued_index,json=queuedIndex,proto3" json:"queued_index,omitempty"`
+	QueuedEvalId string `protobuf:"bytes,5,opt,name=queued_eval_id,json=queuedEvalId,proto3" json:"queued_eval_id,omitempty"`
+	QueuedIndex  uint64 `protobuf:"varint,6,opt,name=queued_index,json=queuedIndex,proto3" json:"queued_index,omitempty"`
+	// children counts the child jobs of a periodic or parameterized job; it
+	// is computed when the summary is read, never stored.
+	Children      *JobChildrenSummary `protobuf:"bytes,650,opt,name=children,proto3" json:"children,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *JobSummary) Reset() {
 	*x = JobSummary{}
-	mi := &file_structs_structs_proto_msgTypes[39]
+	mi := &file_structs_structs_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3919,7 +4616,7 @@ func (x *JobSummary) String() string {
 func (*JobSummary) ProtoMessage() {}
 
 func (x *JobSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[39]
+	mi := &file_structs_structs_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3932,7 +4629,7 @@ func (x *JobSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobSummary.ProtoReflect.Descriptor instead.
 func (*JobSummary) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{39}
+	return file_structs_structs_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *JobSummary) GetNamespace() string {
@@ -3977,6 +4674,13 @@ func (x *JobSummary) GetQueuedIndex() uint64 {
 	return 0
 }
 
+func (x *JobSummary) GetChildren() *JobChildrenSummary {
+	if x != nil {
+		return x.Children
+	}
+	return nil
+}
+
 // ACLPolicy is a named set of rules in Nomad's ACL policy language.
 type ACLPolicy struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
@@ -3992,7 +4696,7 @@ type ACLPolicy struct {
 
 func (x *ACLPolicy) Reset() {
 	*x = ACLPolicy{}
-	mi := &file_structs_structs_proto_msgTypes[40]
+	mi := &file_structs_structs_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4004,7 +4708,7 @@ func (x *ACLPolicy) String() string {
 func (*ACLPolicy) ProtoMessage() {}
 
 func (x *ACLPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[40]
+	mi := &file_structs_structs_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4017,7 +4721,7 @@ func (x *ACLPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ACLPolicy.ProtoReflect.Descriptor instead.
 func (*ACLPolicy) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{40}
+	return file_structs_structs_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *ACLPolicy) GetName() string {
@@ -4084,7 +4788,7 @@ type ACLToken struct {
 
 func (x *ACLToken) Reset() {
 	*x = ACLToken{}
-	mi := &file_structs_structs_proto_msgTypes[41]
+	mi := &file_structs_structs_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4096,7 +4800,7 @@ func (x *ACLToken) String() string {
 func (*ACLToken) ProtoMessage() {}
 
 func (x *ACLToken) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[41]
+	mi := &file_structs_structs_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4109,7 +4813,7 @@ func (x *ACLToken) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ACLToken.ProtoReflect.Descriptor instead.
 func (*ACLToken) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{41}
+	return file_structs_structs_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *ACLToken) GetAccessorId() string {
@@ -4223,7 +4927,7 @@ type UpdateStrategy struct {
 
 func (x *UpdateStrategy) Reset() {
 	*x = UpdateStrategy{}
-	mi := &file_structs_structs_proto_msgTypes[42]
+	mi := &file_structs_structs_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4235,7 +4939,7 @@ func (x *UpdateStrategy) String() string {
 func (*UpdateStrategy) ProtoMessage() {}
 
 func (x *UpdateStrategy) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[42]
+	mi := &file_structs_structs_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4248,7 +4952,7 @@ func (x *UpdateStrategy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateStrategy.ProtoReflect.Descriptor instead.
 func (*UpdateStrategy) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{42}
+	return file_structs_structs_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *UpdateStrategy) GetMaxParallel() int32 {
@@ -4329,7 +5033,7 @@ type MigrateStrategy struct {
 
 func (x *MigrateStrategy) Reset() {
 	*x = MigrateStrategy{}
-	mi := &file_structs_structs_proto_msgTypes[43]
+	mi := &file_structs_structs_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4341,7 +5045,7 @@ func (x *MigrateStrategy) String() string {
 func (*MigrateStrategy) ProtoMessage() {}
 
 func (x *MigrateStrategy) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[43]
+	mi := &file_structs_structs_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4354,7 +5058,7 @@ func (x *MigrateStrategy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MigrateStrategy.ProtoReflect.Descriptor instead.
 func (*MigrateStrategy) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{43}
+	return file_structs_structs_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *MigrateStrategy) GetMaxParallel() int32 {
@@ -4402,7 +5106,7 @@ type Service struct {
 
 func (x *Service) Reset() {
 	*x = Service{}
-	mi := &file_structs_structs_proto_msgTypes[44]
+	mi := &file_structs_structs_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4414,7 +5118,7 @@ func (x *Service) String() string {
 func (*Service) ProtoMessage() {}
 
 func (x *Service) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[44]
+	mi := &file_structs_structs_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4427,7 +5131,7 @@ func (x *Service) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Service.ProtoReflect.Descriptor instead.
 func (*Service) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{44}
+	return file_structs_structs_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *Service) GetName() string {
@@ -4496,7 +5200,7 @@ type ServiceCheck struct {
 
 func (x *ServiceCheck) Reset() {
 	*x = ServiceCheck{}
-	mi := &file_structs_structs_proto_msgTypes[45]
+	mi := &file_structs_structs_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4508,7 +5212,7 @@ func (x *ServiceCheck) String() string {
 func (*ServiceCheck) ProtoMessage() {}
 
 func (x *ServiceCheck) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[45]
+	mi := &file_structs_structs_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4521,7 +5225,7 @@ func (x *ServiceCheck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceCheck.ProtoReflect.Descriptor instead.
 func (*ServiceCheck) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{45}
+	return file_structs_structs_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *ServiceCheck) GetName() string {
@@ -4628,7 +5332,7 @@ type CheckRestart struct {
 
 func (x *CheckRestart) Reset() {
 	*x = CheckRestart{}
-	mi := &file_structs_structs_proto_msgTypes[46]
+	mi := &file_structs_structs_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4640,7 +5344,7 @@ func (x *CheckRestart) String() string {
 func (*CheckRestart) ProtoMessage() {}
 
 func (x *CheckRestart) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[46]
+	mi := &file_structs_structs_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4653,7 +5357,7 @@ func (x *CheckRestart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckRestart.ProtoReflect.Descriptor instead.
 func (*CheckRestart) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{46}
+	return file_structs_structs_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *CheckRestart) GetLimit() int32 {
@@ -4693,7 +5397,7 @@ type AllocDeploymentStatus struct {
 
 func (x *AllocDeploymentStatus) Reset() {
 	*x = AllocDeploymentStatus{}
-	mi := &file_structs_structs_proto_msgTypes[47]
+	mi := &file_structs_structs_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4705,7 +5409,7 @@ func (x *AllocDeploymentStatus) String() string {
 func (*AllocDeploymentStatus) ProtoMessage() {}
 
 func (x *AllocDeploymentStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[47]
+	mi := &file_structs_structs_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4718,7 +5422,7 @@ func (x *AllocDeploymentStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AllocDeploymentStatus.ProtoReflect.Descriptor instead.
 func (*AllocDeploymentStatus) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{47}
+	return file_structs_structs_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *AllocDeploymentStatus) GetHealthy() bool {
@@ -4766,7 +5470,7 @@ type CheckStatus struct {
 
 func (x *CheckStatus) Reset() {
 	*x = CheckStatus{}
-	mi := &file_structs_structs_proto_msgTypes[48]
+	mi := &file_structs_structs_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4778,7 +5482,7 @@ func (x *CheckStatus) String() string {
 func (*CheckStatus) ProtoMessage() {}
 
 func (x *CheckStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[48]
+	mi := &file_structs_structs_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4791,7 +5495,7 @@ func (x *CheckStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckStatus.ProtoReflect.Descriptor instead.
 func (*CheckStatus) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{48}
+	return file_structs_structs_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *CheckStatus) GetName() string {
@@ -4859,7 +5563,7 @@ type DeploymentState struct {
 
 func (x *DeploymentState) Reset() {
 	*x = DeploymentState{}
-	mi := &file_structs_structs_proto_msgTypes[49]
+	mi := &file_structs_structs_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4871,7 +5575,7 @@ func (x *DeploymentState) String() string {
 func (*DeploymentState) ProtoMessage() {}
 
 func (x *DeploymentState) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[49]
+	mi := &file_structs_structs_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4884,7 +5588,7 @@ func (x *DeploymentState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeploymentState.ProtoReflect.Descriptor instead.
 func (*DeploymentState) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{49}
+	return file_structs_structs_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *DeploymentState) GetAutoRevert() bool {
@@ -4992,7 +5696,7 @@ type Deployment struct {
 
 func (x *Deployment) Reset() {
 	*x = Deployment{}
-	mi := &file_structs_structs_proto_msgTypes[50]
+	mi := &file_structs_structs_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5004,7 +5708,7 @@ func (x *Deployment) String() string {
 func (*Deployment) ProtoMessage() {}
 
 func (x *Deployment) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[50]
+	mi := &file_structs_structs_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5017,7 +5721,7 @@ func (x *Deployment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Deployment.ProtoReflect.Descriptor instead.
 func (*Deployment) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{50}
+	return file_structs_structs_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *Deployment) GetId() string {
@@ -5137,7 +5841,7 @@ type DeploymentStatusUpdate struct {
 
 func (x *DeploymentStatusUpdate) Reset() {
 	*x = DeploymentStatusUpdate{}
-	mi := &file_structs_structs_proto_msgTypes[51]
+	mi := &file_structs_structs_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5149,7 +5853,7 @@ func (x *DeploymentStatusUpdate) String() string {
 func (*DeploymentStatusUpdate) ProtoMessage() {}
 
 func (x *DeploymentStatusUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[51]
+	mi := &file_structs_structs_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5162,7 +5866,7 @@ func (x *DeploymentStatusUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeploymentStatusUpdate.ProtoReflect.Descriptor instead.
 func (*DeploymentStatusUpdate) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{51}
+	return file_structs_structs_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *DeploymentStatusUpdate) GetDeploymentId() string {
@@ -5206,7 +5910,7 @@ const file_structs_structs_proto_rawDesc = "" +
 	"\binterval\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\binterval\x12/\n" +
 	"\x05delay\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x05delay\x12\x12\n" +
 	"\x04mode\x18\x04 \x01(\tR\x04mode\x12*\n" +
-	"\x10render_templates\x18\xbc\x05 \x01(\bR\x0frenderTemplates\"\x93\b\n" +
+	"\x10render_templates\x18\xbc\x05 \x01(\bR\x0frenderTemplates\"\xe6\b\n" +
 	"\x04Task\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06driver\x18\x02 \x01(\tR\x06driver\x12/\n" +
@@ -5229,7 +5933,8 @@ const file_structs_structs_proto_rawDesc = "" +
 	"\ttemplates\x18\xbd\x05 \x03(\v2\x18.drover.structs.TemplateR\ttemplates\x12A\n" +
 	"\rvolume_mounts\x18\xbe\x05 \x03(\v2\x1b.drover.structs.VolumeMountR\fvolumeMounts\x12\x17\n" +
 	"\x06leader\x18\xbf\x05 \x01(\bR\x06leader\x12A\n" +
-	"\x0eshutdown_delay\x18\xc0\x05 \x01(\v2\x19.google.protobuf.DurationR\rshutdownDelay\x1a6\n" +
+	"\x0eshutdown_delay\x18\xc0\x05 \x01(\v2\x19.google.protobuf.DurationR\rshutdownDelay\x12Q\n" +
+	"\x10dispatch_payload\x18\x8a\x05 \x01(\v2%.drover.structs.DispatchPayloadConfigR\x0fdispatchPayload\x1a6\n" +
 	"\bEnvEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a7\n" +
@@ -5273,7 +5978,7 @@ const file_structs_structs_proto_rawDesc = "" +
 	"\rEphemeralDisk\x12\x17\n" +
 	"\asize_mb\x18\x01 \x01(\x03R\x06sizeMb\x12\x16\n" +
 	"\x06sticky\x18\x02 \x01(\bR\x06sticky\x12\x18\n" +
-	"\amigrate\x18\x03 \x01(\bR\amigrate\"\xf0\b\n" +
+	"\amigrate\x18\x03 \x01(\bR\amigrate\"\xaa\t\n" +
 	"\tTaskGroup\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05count\x18\x02 \x01(\x05R\x05count\x12*\n" +
@@ -5293,13 +5998,14 @@ const file_structs_structs_proto_rawDesc = "" +
 	"\bservices\x18\xf6\x03 \x03(\v2\x17.drover.structs.ServiceR\bservices\x12A\n" +
 	"\avolumes\x18\xbc\x05 \x03(\v2&.drover.structs.TaskGroup.VolumesEntryR\avolumes\x12A\n" +
 	"\x0eshutdown_delay\x18\xbd\x05 \x01(\v2\x19.google.protobuf.DurationR\rshutdownDelay\x12E\n" +
-	"\x0eephemeral_disk\x18\xbe\x05 \x01(\v2\x1d.drover.structs.EphemeralDiskR\rephemeralDisk\x1a7\n" +
+	"\x0eephemeral_disk\x18\xbe\x05 \x01(\v2\x1d.drover.structs.EphemeralDiskR\rephemeralDisk\x128\n" +
+	"\ascaling\x18\x8a\x05 \x01(\v2\x1d.drover.structs.ScalingPolicyR\ascaling\x1a7\n" +
 	"\tMetaEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1aY\n" +
 	"\fVolumesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x123\n" +
-	"\x05value\x18\x02 \x01(\v2\x1d.drover.structs.VolumeRequestR\x05value:\x028\x01\"\xd8\x06\n" +
+	"\x05value\x18\x02 \x01(\v2\x1d.drover.structs.VolumeRequestR\x05value:\x028\x01\"\xfd\b\n" +
 	"\x03Job\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1c\n" +
@@ -5327,10 +6033,63 @@ const file_structs_structs_proto_rawDesc = "" +
 	"affinities\x120\n" +
 	"\aspreads\x18e \x03(\v2\x16.drover.structs.SpreadR\aspreads\x127\n" +
 	"\x06update\x18\xf4\x03 \x01(\v2\x1e.drover.structs.UpdateStrategyR\x06update\x12\x17\n" +
-	"\x06stable\x18\xf5\x03 \x01(\bR\x06stable\x1a7\n" +
+	"\x06stable\x18\xf5\x03 \x01(\bR\x06stable\x12;\n" +
+	"\bperiodic\x18\x8a\x05 \x01(\v2\x1e.drover.structs.PeriodicConfigR\bperiodic\x12M\n" +
+	"\rparameterized\x18\x8b\x05 \x01(\v2&.drover.structs.ParameterizedJobConfigR\rparameterized\x12\x19\n" +
+	"\apayload\x18\x8c\x05 \x01(\fR\apayload\x12\x1c\n" +
+	"\tparent_id\x18\x8d\x05 \x01(\tR\bparentId\x12\x1f\n" +
+	"\n" +
+	"dispatched\x18\x8e\x05 \x01(\bR\n" +
+	"dispatched\x12=\n" +
+	"\x1adispatch_idempotency_token\x18\x8f\x05 \x01(\tR\x18dispatchIdempotencyToken\x1a7\n" +
 	"\tMetaEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xfc\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x8a\x01\n" +
+	"\x0ePeriodicConfig\x12\x14\n" +
+	"\x05specs\x18\x01 \x03(\tR\x05specs\x12)\n" +
+	"\x10prohibit_overlap\x18\x02 \x01(\bR\x0fprohibitOverlap\x12\x1b\n" +
+	"\ttime_zone\x18\x03 \x01(\tR\btimeZone\x12\x1a\n" +
+	"\bdisabled\x18\x04 \x01(\bR\bdisabled\"|\n" +
+	"\x16ParameterizedJobConfig\x12\x18\n" +
+	"\apayload\x18\x01 \x01(\tR\apayload\x12#\n" +
+	"\rmeta_required\x18\x02 \x03(\tR\fmetaRequired\x12#\n" +
+	"\rmeta_optional\x18\x03 \x03(\tR\fmetaOptional\"+\n" +
+	"\x15DispatchPayloadConfig\x12\x12\n" +
+	"\x04file\x18\x01 \x01(\tR\x04file\"\x80\x01\n" +
+	"\rScalingPolicy\x12\x10\n" +
+	"\x03min\x18\x01 \x01(\x03R\x03min\x12\x10\n" +
+	"\x03max\x18\x02 \x01(\x03R\x03max\x12\x1a\n" +
+	"\bdisabled\x18\x03 \x01(\bR\bdisabled\x12/\n" +
+	"\x06policy\x18\x04 \x01(\v2\x17.google.protobuf.StructR\x06policy\"\x95\x02\n" +
+	"\fScalingEvent\x12\x12\n" +
+	"\x04time\x18\x01 \x01(\x03R\x04time\x12\x14\n" +
+	"\x05count\x18\x02 \x01(\x03R\x05count\x12\x1b\n" +
+	"\thas_count\x18\x03 \x01(\bR\bhasCount\x12%\n" +
+	"\x0eprevious_count\x18\x04 \x01(\x03R\rpreviousCount\x12\x18\n" +
+	"\amessage\x18\x05 \x01(\tR\amessage\x12\x14\n" +
+	"\x05error\x18\x06 \x01(\bR\x05error\x12+\n" +
+	"\x04meta\x18\a \x01(\v2\x17.google.protobuf.StructR\x04meta\x12\x17\n" +
+	"\aeval_id\x18\b \x01(\tR\x06evalId\x12!\n" +
+	"\fcreate_index\x18\t \x01(\x04R\vcreateIndex\"H\n" +
+	"\x10ScalingEventList\x124\n" +
+	"\x06events\x18\x01 \x03(\v2\x1c.drover.structs.ScalingEventR\x06events\"\x8d\x02\n" +
+	"\x10JobScalingEvents\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x15\n" +
+	"\x06job_id\x18\x02 \x01(\tR\x05jobId\x12D\n" +
+	"\x06groups\x18\x03 \x03(\v2,.drover.structs.JobScalingEvents.GroupsEntryR\x06groups\x12!\n" +
+	"\fmodify_index\x18\x04 \x01(\x04R\vmodifyIndex\x1a[\n" +
+	"\vGroupsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x126\n" +
+	"\x05value\x18\x02 \x01(\v2 .drover.structs.ScalingEventListR\x05value:\x028\x01\"\x80\x01\n" +
+	"\x0ePeriodicLaunch\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x15\n" +
+	"\x06job_id\x18\x02 \x01(\tR\x05jobId\x12\x16\n" +
+	"\x06launch\x18\x03 \x01(\x03R\x06launch\x12!\n" +
+	"\fmodify_index\x18\x04 \x01(\x04R\vmodifyIndex\"\\\n" +
+	"\x12JobChildrenSummary\x12\x18\n" +
+	"\apending\x18\x01 \x01(\x03R\apending\x12\x18\n" +
+	"\arunning\x18\x02 \x01(\x03R\arunning\x12\x12\n" +
+	"\x04dead\x18\x03 \x01(\x03R\x04dead\"\xfc\x01\n" +
 	"\n" +
 	"DriverInfo\x12\x1a\n" +
 	"\bdetected\x18\x01 \x01(\bR\bdetected\x12\x18\n" +
@@ -5629,7 +6388,7 @@ const file_structs_structs_proto_rawDesc = "" +
 	"\bcomplete\x18\x04 \x01(\x05R\bcomplete\x12\x16\n" +
 	"\x06failed\x18\x05 \x01(\x05R\x06failed\x12\x12\n" +
 	"\x04lost\x18\x06 \x01(\x05R\x04lost\x12\x18\n" +
-	"\aunknown\x18\a \x01(\x05R\aunknown\"\xca\x02\n" +
+	"\aunknown\x18\a \x01(\x05R\aunknown\"\x8b\x03\n" +
 	"\n" +
 	"JobSummary\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x15\n" +
@@ -5637,7 +6396,8 @@ const file_structs_structs_proto_rawDesc = "" +
 	"\x06groups\x18\x03 \x03(\v2&.drover.structs.JobSummary.GroupsEntryR\x06groups\x12!\n" +
 	"\fmodify_index\x18\x04 \x01(\x04R\vmodifyIndex\x12$\n" +
 	"\x0equeued_eval_id\x18\x05 \x01(\tR\fqueuedEvalId\x12!\n" +
-	"\fqueued_index\x18\x06 \x01(\x04R\vqueuedIndex\x1a[\n" +
+	"\fqueued_index\x18\x06 \x01(\x04R\vqueuedIndex\x12?\n" +
+	"\bchildren\x18\x8a\x05 \x01(\v2\".drover.structs.JobChildrenSummaryR\bchildren\x1a[\n" +
 	"\vGroupsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x126\n" +
 	"\x05value\x18\x02 \x01(\v2 .drover.structs.TaskGroupSummaryR\x05value:\x028\x01\"\x9d\x01\n" +
@@ -5780,7 +6540,7 @@ func file_structs_structs_proto_rawDescGZIP() []byte {
 	return file_structs_structs_proto_rawDescData
 }
 
-var file_structs_structs_proto_msgTypes = make([]protoimpl.MessageInfo, 76)
+var file_structs_structs_proto_msgTypes = make([]protoimpl.MessageInfo, 86)
 var file_structs_structs_proto_goTypes = []any{
 	(*Resources)(nil),              // 0: drover.structs.Resources
 	(*Constraint)(nil),             // 1: drover.structs.Constraint
@@ -5795,188 +6555,208 @@ var file_structs_structs_proto_goTypes = []any{
 	(*EphemeralDisk)(nil),          // 10: drover.structs.EphemeralDisk
 	(*TaskGroup)(nil),              // 11: drover.structs.TaskGroup
 	(*Job)(nil),                    // 12: drover.structs.Job
-	(*DriverInfo)(nil),             // 13: drover.structs.DriverInfo
-	(*Node)(nil),                   // 14: drover.structs.Node
-	(*DrainStrategy)(nil),          // 15: drover.structs.DrainStrategy
-	(*DesiredTransition)(nil),      // 16: drover.structs.DesiredTransition
-	(*TaskEvent)(nil),              // 17: drover.structs.TaskEvent
-	(*TaskState)(nil),              // 18: drover.structs.TaskState
-	(*Allocation)(nil),             // 19: drover.structs.Allocation
-	(*AllocMetric)(nil),            // 20: drover.structs.AllocMetric
-	(*Evaluation)(nil),             // 21: drover.structs.Evaluation
-	(*Plan)(nil),                   // 22: drover.structs.Plan
-	(*PlanResult)(nil),             // 23: drover.structs.PlanResult
-	(*Artifact)(nil),               // 24: drover.structs.Artifact
-	(*LogConfig)(nil),              // 25: drover.structs.LogConfig
-	(*DrainMetadata)(nil),          // 26: drover.structs.DrainMetadata
-	(*Port)(nil),                   // 27: drover.structs.Port
-	(*NetworkResource)(nil),        // 28: drover.structs.NetworkResource
-	(*AllocatedPort)(nil),          // 29: drover.structs.AllocatedPort
-	(*Affinity)(nil),               // 30: drover.structs.Affinity
-	(*SpreadTarget)(nil),           // 31: drover.structs.SpreadTarget
-	(*Spread)(nil),                 // 32: drover.structs.Spread
-	(*ReschedulePolicy)(nil),       // 33: drover.structs.ReschedulePolicy
-	(*RescheduleEvent)(nil),        // 34: drover.structs.RescheduleEvent
-	(*RescheduleTracker)(nil),      // 35: drover.structs.RescheduleTracker
-	(*PreemptionConfig)(nil),       // 36: drover.structs.PreemptionConfig
-	(*SchedulerConfiguration)(nil), // 37: drover.structs.SchedulerConfiguration
-	(*TaskGroupSummary)(nil),       // 38: drover.structs.TaskGroupSummary
-	(*JobSummary)(nil),             // 39: drover.structs.JobSummary
-	(*ACLPolicy)(nil),              // 40: drover.structs.ACLPolicy
-	(*ACLToken)(nil),               // 41: drover.structs.ACLToken
-	(*UpdateStrategy)(nil),         // 42: drover.structs.UpdateStrategy
-	(*MigrateStrategy)(nil),        // 43: drover.structs.MigrateStrategy
-	(*Service)(nil),                // 44: drover.structs.Service
-	(*ServiceCheck)(nil),           // 45: drover.structs.ServiceCheck
-	(*CheckRestart)(nil),           // 46: drover.structs.CheckRestart
-	(*AllocDeploymentStatus)(nil),  // 47: drover.structs.AllocDeploymentStatus
-	(*CheckStatus)(nil),            // 48: drover.structs.CheckStatus
-	(*DeploymentState)(nil),        // 49: drover.structs.DeploymentState
-	(*Deployment)(nil),             // 50: drover.structs.Deployment
-	(*DeploymentStatusUpdate)(nil), // 51: drover.structs.DeploymentStatusUpdate
-	nil,                            // 52: drover.structs.Task.EnvEntry
-	nil,                            // 53: drover.structs.Task.MetaEntry
-	nil,                            // 54: drover.structs.TaskGroup.MetaEntry
-	nil,                            // 55: drover.structs.TaskGroup.VolumesEntry
-	nil,                            // 56: drover.structs.Job.MetaEntry
-	nil,                            // 57: drover.structs.DriverInfo.AttributesEntry
-	nil,                            // 58: drover.structs.Node.AttributesEntry
-	nil,                            // 59: drover.structs.Node.DriversEntry
-	nil,                            // 60: drover.structs.Node.MetaEntry
-	nil,                            // 61: drover.structs.Node.DynamicMetaEntry
-	nil,                            // 62: drover.structs.Node.HostVolumesEntry
-	nil,                            // 63: drover.structs.Allocation.TaskResourcesEntry
-	nil,                            // 64: drover.structs.Allocation.TaskStatesEntry
-	nil,                            // 65: drover.structs.AllocMetric.ClassFilteredEntry
-	nil,                            // 66: drover.structs.AllocMetric.ConstraintFilteredEntry
-	nil,                            // 67: drover.structs.AllocMetric.DimensionExhaustedEntry
-	nil,                            // 68: drover.structs.AllocMetric.NodesAvailableEntry
-	nil,                            // 69: drover.structs.AllocMetric.ClassExhaustedEntry
-	nil,                            // 70: drover.structs.Evaluation.FailedTgAllocsEntry
-	nil,                            // 71: drover.structs.Evaluation.QueuedAllocationsEntry
-	nil,                            // 72: drover.structs.Evaluation.ClassEligibilityEntry
-	nil,                            // 73: drover.structs.Artifact.OptionsEntry
-	nil,                            // 74: drover.structs.JobSummary.GroupsEntry
-	nil,                            // 75: drover.structs.Deployment.TaskGroupsEntry
-	(*durationpb.Duration)(nil),    // 76: google.protobuf.Duration
-	(*structpb.Struct)(nil),        // 77: google.protobuf.Struct
+	(*PeriodicConfig)(nil),         // 13: drover.structs.PeriodicConfig
+	(*ParameterizedJobConfig)(nil), // 14: drover.structs.ParameterizedJobConfig
+	(*DispatchPayloadConfig)(nil),  // 15: drover.structs.DispatchPayloadConfig
+	(*ScalingPolicy)(nil),          // 16: drover.structs.ScalingPolicy
+	(*ScalingEvent)(nil),           // 17: drover.structs.ScalingEvent
+	(*ScalingEventList)(nil),       // 18: drover.structs.ScalingEventList
+	(*JobScalingEvents)(nil),       // 19: drover.structs.JobScalingEvents
+	(*PeriodicLaunch)(nil),         // 20: drover.structs.PeriodicLaunch
+	(*JobChildrenSummary)(nil),     // 21: drover.structs.JobChildrenSummary
+	(*DriverInfo)(nil),             // 22: drover.structs.DriverInfo
+	(*Node)(nil),                   // 23: drover.structs.Node
+	(*DrainStrategy)(nil),          // 24: drover.structs.DrainStrategy
+	(*DesiredTransition)(nil),      // 25: drover.structs.DesiredTransition
+	(*TaskEvent)(nil),              // 26: drover.structs.TaskEvent
+	(*TaskState)(nil),              // 27: drover.structs.TaskState
+	(*Allocation)(nil),             // 28: drover.structs.Allocation
+	(*AllocMetric)(nil),            // 29: drover.structs.AllocMetric
+	(*Evaluation)(nil),             // 30: drover.structs.Evaluation
+	(*Plan)(nil),                   // 31: drover.structs.Plan
+	(*PlanResult)(nil),             // 32: drover.structs.PlanResult
+	(*Artifact)(nil),               // 33: drover.structs.Artifact
+	(*LogConfig)(nil),              // 34: drover.structs.LogConfig
+	(*DrainMetadata)(nil),          // 35: drover.structs.DrainMetadata
+	(*Port)(nil),                   // 36: drover.structs.Port
+	(*NetworkResource)(nil),        // 37: drover.structs.NetworkResource
+	(*AllocatedPort)(nil),          // 38: drover.structs.AllocatedPort
+	(*Affinity)(nil),               // 39: drover.structs.Affinity
+	(*SpreadTarget)(nil),           // 40: drover.structs.SpreadTarget
+	(*Spread)(nil),                 // 41: drover.structs.Spread
+	(*ReschedulePolicy)(nil),       // 42: drover.structs.ReschedulePolicy
+	(*RescheduleEvent)(nil),        // 43: drover.structs.RescheduleEvent
+	(*RescheduleTracker)(nil),      // 44: drover.structs.RescheduleTracker
+	(*PreemptionConfig)(nil),       // 45: drover.structs.PreemptionConfig
+	(*SchedulerConfiguration)(nil), // 46: drover.structs.SchedulerConfiguration
+	(*TaskGroupSummary)(nil),       // 47: drover.structs.TaskGroupSummary
+	(*JobSummary)(nil),             // 48: drover.structs.JobSummary
+	(*ACLPolicy)(nil),              // 49: drover.structs.ACLPolicy
+	(*ACLToken)(nil),               // 50: drover.structs.ACLToken
+	(*UpdateStrategy)(nil),         // 51: drover.structs.UpdateStrategy
+	(*MigrateStrategy)(nil),        // 52: drover.structs.MigrateStrategy
+	(*Service)(nil),                // 53: drover.structs.Service
+	(*ServiceCheck)(nil),           // 54: drover.structs.ServiceCheck
+	(*CheckRestart)(nil),           // 55: drover.structs.CheckRestart
+	(*AllocDeploymentStatus)(nil),  // 56: drover.structs.AllocDeploymentStatus
+	(*CheckStatus)(nil),            // 57: drover.structs.CheckStatus
+	(*DeploymentState)(nil),        // 58: drover.structs.DeploymentState
+	(*Deployment)(nil),             // 59: drover.structs.Deployment
+	(*DeploymentStatusUpdate)(nil), // 60: drover.structs.DeploymentStatusUpdate
+	nil,                            // 61: drover.structs.Task.EnvEntry
+	nil,                            // 62: drover.structs.Task.MetaEntry
+	nil,                            // 63: drover.structs.TaskGroup.MetaEntry
+	nil,                            // 64: drover.structs.TaskGroup.VolumesEntry
+	nil,                            // 65: drover.structs.Job.MetaEntry
+	nil,                            // 66: drover.structs.JobScalingEvents.GroupsEntry
+	nil,                            // 67: drover.structs.DriverInfo.AttributesEntry
+	nil,                            // 68: drover.structs.Node.AttributesEntry
+	nil,                            // 69: drover.structs.Node.DriversEntry
+	nil,                            // 70: drover.structs.Node.MetaEntry
+	nil,                            // 71: drover.structs.Node.DynamicMetaEntry
+	nil,                            // 72: drover.structs.Node.HostVolumesEntry
+	nil,                            // 73: drover.structs.Allocation.TaskResourcesEntry
+	nil,                            // 74: drover.structs.Allocation.TaskStatesEntry
+	nil,                            // 75: drover.structs.AllocMetric.ClassFilteredEntry
+	nil,                            // 76: drover.structs.AllocMetric.ConstraintFilteredEntry
+	nil,                            // 77: drover.structs.AllocMetric.DimensionExhaustedEntry
+	nil,                            // 78: drover.structs.AllocMetric.NodesAvailableEntry
+	nil,                            // 79: drover.structs.AllocMetric.ClassExhaustedEntry
+	nil,                            // 80: drover.structs.Evaluation.FailedTgAllocsEntry
+	nil,                            // 81: drover.structs.Evaluation.QueuedAllocationsEntry
+	nil,                            // 82: drover.structs.Evaluation.ClassEligibilityEntry
+	nil,                            // 83: drover.structs.Artifact.OptionsEntry
+	nil,                            // 84: drover.structs.JobSummary.GroupsEntry
+	nil,                            // 85: drover.structs.Deployment.TaskGroupsEntry
+	(*durationpb.Duration)(nil),    // 86: google.protobuf.Duration
+	(*structpb.Struct)(nil),        // 87: google.protobuf.Struct
 }
 var file_structs_structs_proto_depIdxs = []int32{
-	76,  // 0: drover.structs.RestartPolicy.interval:type_name -> google.protobuf.Duration
-	76,  // 1: drover.structs.RestartPolicy.delay:type_name -> google.protobuf.Duration
-	77,  // 2: drover.structs.Task.config:type_name -> google.protobuf.Struct
-	52,  // 3: drover.structs.Task.env:type_name -> drover.structs.Task.EnvEntry
+	86,  // 0: drover.structs.RestartPolicy.interval:type_name -> google.protobuf.Duration
+	86,  // 1: drover.structs.RestartPolicy.delay:type_name -> google.protobuf.Duration
+	87,  // 2: drover.structs.Task.config:type_name -> google.protobuf.Struct
+	61,  // 3: drover.structs.Task.env:type_name -> drover.structs.Task.EnvEntry
 	0,   // 4: drover.structs.Task.resources:type_name -> drover.structs.Resources
 	1,   // 5: drover.structs.Task.constraints:type_name -> drover.structs.Constraint
-	76,  // 6: drover.structs.Task.kill_timeout:type_name -> google.protobuf.Duration
-	53,  // 7: drover.structs.Task.meta:type_name -> drover.structs.Task.MetaEntry
-	30,  // 8: drover.structs.Task.affinities:type_name -> drover.structs.Affinity
-	24,  // 9: drover.structs.Task.artifacts:type_name -> drover.structs.Artifact
-	25,  // 10: drover.structs.Task.logs:type_name -> drover.structs.LogConfig
-	44,  // 11: drover.structs.Task.services:type_name -> drover.structs.Service
+	86,  // 6: drover.structs.Task.kill_timeout:type_name -> google.protobuf.Duration
+	62,  // 7: drover.structs.Task.meta:type_name -> drover.structs.Task.MetaEntry
+	39,  // 8: drover.structs.Task.affinities:type_name -> drover.structs.Affinity
+	33,  // 9: drover.structs.Task.artifacts:type_name -> drover.structs.Artifact
+	34,  // 10: drover.structs.Task.logs:type_name -> drover.structs.LogConfig
+	53,  // 11: drover.structs.Task.services:type_name -> drover.structs.Service
 	4,   // 12: drover.structs.Task.lifecycle:type_name -> drover.structs.TaskLifecycle
 	5,   // 13: drover.structs.Task.templates:type_name -> drover.structs.Template
 	8,   // 14: drover.structs.Task.volume_mounts:type_name -> drover.structs.VolumeMount
-	76,  // 15: drover.structs.Task.shutdown_delay:type_name -> google.protobuf.Duration
-	6,   // 16: drover.structs.Template.change_script:type_name -> drover.structs.ChangeScript
-	76,  // 17: drover.structs.Template.splay:type_name -> google.protobuf.Duration
-	76,  // 18: drover.structs.ChangeScript.timeout:type_name -> google.protobuf.Duration
-	3,   // 19: drover.structs.TaskGroup.tasks:type_name -> drover.structs.Task
-	1,   // 20: drover.structs.TaskGroup.constraints:type_name -> drover.structs.Constraint
-	2,   // 21: drover.structs.TaskGroup.restart_policy:type_name -> drover.structs.RestartPolicy
-	54,  // 22: drover.structs.TaskGroup.meta:type_name -> drover.structs.TaskGroup.MetaEntry
-	28,  // 23: drover.structs.TaskGroup.network:type_name -> drover.structs.NetworkResource
-	30,  // 24: drover.structs.TaskGroup.affinities:type_name -> drover.structs.Affinity
-	32,  // 25: drover.structs.TaskGroup.spreads:type_name -> drover.structs.Spread
-	33,  // 26: drover.structs.TaskGroup.reschedule_policy:type_name -> drover.structs.ReschedulePolicy
-	76,  // 27: drover.structs.TaskGroup.max_client_disconnect:type_name -> google.protobuf.Duration
-	42,  // 28: drover.structs.TaskGroup.update:type_name -> drover.structs.UpdateStrategy
-	43,  // 29: drover.structs.TaskGroup.migrate:type_name -> drover.structs.MigrateStrategy
-	44,  // 30: drover.structs.TaskGroup.services:type_name -> drover.structs.Service
-	55,  // 31: drover.structs.TaskGroup.volumes:type_name -> drover.structs.TaskGroup.VolumesEntry
-	76,  // 32: drover.structs.TaskGroup.shutdown_delay:type_name -> google.protobuf.Duration
-	10,  // 33: drover.structs.TaskGroup.ephemeral_disk:type_name -> drover.structs.EphemeralDisk
-	1,   // 34: drover.structs.Job.constraints:type_name -> drover.structs.Constraint
-	11,  // 35: drover.structs.Job.task_groups:type_name -> drover.structs.TaskGroup
-	56,  // 36: drover.structs.Job.meta:type_name -> drover.structs.Job.MetaEntry
-	30,  // 37: drover.structs.Job.affinities:type_name -> drover.structs.Affinity
-	32,  // 38: drover.structs.Job.spreads:type_name -> drover.structs.Spread
-	42,  // 39: drover.structs.Job.update:type_name -> drover.structs.UpdateStrategy
-	57,  // 40: drover.structs.DriverInfo.attributes:type_name -> drover.structs.DriverInfo.AttributesEntry
-	58,  // 41: drover.structs.Node.attributes:type_name -> drover.structs.Node.AttributesEntry
-	0,   // 42: drover.structs.Node.resources:type_name -> drover.structs.Resources
-	59,  // 43: drover.structs.Node.drivers:type_name -> drover.structs.Node.DriversEntry
-	60,  // 44: drover.structs.Node.meta:type_name -> drover.structs.Node.MetaEntry
-	15,  // 45: drover.structs.Node.drain_strategy:type_name -> drover.structs.DrainStrategy
-	26,  // 46: drover.structs.Node.last_drain:type_name -> drover.structs.DrainMetadata
-	61,  // 47: drover.structs.Node.dynamic_meta:type_name -> drover.structs.Node.DynamicMetaEntry
-	62,  // 48: drover.structs.Node.host_volumes:type_name -> drover.structs.Node.HostVolumesEntry
-	76,  // 49: drover.structs.DrainStrategy.deadline:type_name -> google.protobuf.Duration
-	17,  // 50: drover.structs.TaskState.events:type_name -> drover.structs.TaskEvent
-	12,  // 51: drover.structs.Allocation.job:type_name -> drover.structs.Job
-	63,  // 52: drover.structs.Allocation.task_resources:type_name -> drover.structs.Allocation.TaskResourcesEntry
-	64,  // 53: drover.structs.Allocation.task_states:type_name -> drover.structs.Allocation.TaskStatesEntry
-	16,  // 54: drover.structs.Allocation.desired_transition:type_name -> drover.structs.DesiredTransition
-	29,  // 55: drover.structs.Allocation.allocated_ports:type_name -> drover.structs.AllocatedPort
-	35,  // 56: drover.structs.Allocation.reschedule_tracker:type_name -> drover.structs.RescheduleTracker
-	20,  // 57: drover.structs.Allocation.metrics:type_name -> drover.structs.AllocMetric
-	47,  // 58: drover.structs.Allocation.deployment_status:type_name -> drover.structs.AllocDeploymentStatus
-	48,  // 59: drover.structs.Allocation.checks:type_name -> drover.structs.CheckStatus
-	65,  // 60: drover.structs.AllocMetric.class_filtered:type_name -> drover.structs.AllocMetric.ClassFilteredEntry
-	66,  // 61: drover.structs.AllocMetric.constraint_filtered:type_name -> drover.structs.AllocMetric.ConstraintFilteredEntry
-	67,  // 62: drover.structs.AllocMetric.dimension_exhausted:type_name -> drover.structs.AllocMetric.DimensionExhaustedEntry
-	68,  // 63: drover.structs.AllocMetric.nodes_available:type_name -> drover.structs.AllocMetric.NodesAvailableEntry
-	69,  // 64: drover.structs.AllocMetric.class_exhausted:type_name -> drover.structs.AllocMetric.ClassExhaustedEntry
-	70,  // 65: drover.structs.Evaluation.failed_tg_allocs:type_name -> drover.structs.Evaluation.FailedTgAllocsEntry
-	71,  // 66: drover.structs.Evaluation.queued_allocations:type_name -> drover.structs.Evaluation.QueuedAllocationsEntry
-	72,  // 67: drover.structs.Evaluation.class_eligibility:type_name -> drover.structs.Evaluation.ClassEligibilityEntry
-	12,  // 68: drover.structs.Plan.job:type_name -> drover.structs.Job
-	19,  // 69: drover.structs.Plan.node_allocation:type_name -> drover.structs.Allocation
-	19,  // 70: drover.structs.Plan.node_update:type_name -> drover.structs.Allocation
-	19,  // 71: drover.structs.Plan.node_preemptions:type_name -> drover.structs.Allocation
-	50,  // 72: drover.structs.Plan.deployment:type_name -> drover.structs.Deployment
-	51,  // 73: drover.structs.Plan.deployment_updates:type_name -> drover.structs.DeploymentStatusUpdate
-	19,  // 74: drover.structs.PlanResult.node_allocation:type_name -> drover.structs.Allocation
-	19,  // 75: drover.structs.PlanResult.node_update:type_name -> drover.structs.Allocation
-	19,  // 76: drover.structs.PlanResult.node_preemptions:type_name -> drover.structs.Allocation
-	50,  // 77: drover.structs.PlanResult.deployment:type_name -> drover.structs.Deployment
-	51,  // 78: drover.structs.PlanResult.deployment_updates:type_name -> drover.structs.DeploymentStatusUpdate
-	73,  // 79: drover.structs.Artifact.options:type_name -> drover.structs.Artifact.OptionsEntry
-	27,  // 80: drover.structs.NetworkResource.ports:type_name -> drover.structs.Port
-	31,  // 81: drover.structs.Spread.targets:type_name -> drover.structs.SpreadTarget
-	76,  // 82: drover.structs.ReschedulePolicy.interval:type_name -> google.protobuf.Duration
-	76,  // 83: drover.structs.ReschedulePolicy.delay:type_name -> google.protobuf.Duration
-	76,  // 84: drover.structs.ReschedulePolicy.max_delay:type_name -> google.protobuf.Duration
-	34,  // 85: drover.structs.RescheduleTracker.events:type_name -> drover.structs.RescheduleEvent
-	36,  // 86: drover.structs.SchedulerConfiguration.preemption_config:type_name -> drover.structs.PreemptionConfig
-	74,  // 87: drover.structs.JobSummary.groups:type_name -> drover.structs.JobSummary.GroupsEntry
-	76,  // 88: drover.structs.ACLToken.expiration_ttl:type_name -> google.protobuf.Duration
-	76,  // 89: drover.structs.UpdateStrategy.min_healthy_time:type_name -> google.protobuf.Duration
-	76,  // 90: drover.structs.UpdateStrategy.healthy_deadline:type_name -> google.protobuf.Duration
-	76,  // 91: drover.structs.UpdateStrategy.progress_deadline:type_name -> google.protobuf.Duration
-	76,  // 92: drover.structs.UpdateStrategy.stagger:type_name -> google.protobuf.Duration
-	76,  // 93: drover.structs.MigrateStrategy.min_healthy_time:type_name -> google.protobuf.Duration
-	76,  // 94: drover.structs.MigrateStrategy.healthy_deadline:type_name -> google.protobuf.Duration
-	45,  // 95: drover.structs.Service.checks:type_name -> drover.structs.ServiceCheck
-	76,  // 96: drover.structs.ServiceCheck.interval:type_name -> google.protobuf.Duration
-	76,  // 97: drover.structs.ServiceCheck.timeout:type_name -> google.protobuf.Duration
-	46,  // 98: drover.structs.ServiceCheck.check_restart:type_name -> drover.structs.CheckRestart
-	76,  // 99: drover.structs.CheckRestart.grace:type_name -> google.protobuf.Duration
-	76,  // 100: drover.structs.DeploymentState.progress_deadline:type_name -> google.protobuf.Duration
-	75,  // 101: drover.structs.Deployment.task_groups:type_name -> drover.structs.Deployment.TaskGroupsEntry
-	7,   // 102: drover.structs.TaskGroup.VolumesEntry.value:type_name -> drover.structs.VolumeRequest
-	13,  // 103: drover.structs.Node.DriversEntry.value:type_name -> drover.structs.DriverInfo
-	9,   // 104: drover.structs.Node.HostVolumesEntry.value:type_name -> drover.structs.ClientHostVolume
-	0,   // 105: drover.structs.Allocation.TaskResourcesEntry.value:type_name -> drover.structs.Resources
-	18,  // 106: drover.structs.Allocation.TaskStatesEntry.value:type_name -> drover.structs.TaskState
-	20,  // 107: drover.structs.Evaluation.FailedTgAllocsEntry.value:type_name -> drover.structs.AllocMetric
-	38,  // 108: drover.structs.JobSummary.GroupsEntry.value:type_name -> drover.structs.TaskGroupSummary
-	49,  // 109: drover.structs.Deployment.TaskGroupsEntry.value:type_name -> drover.structs.DeploymentState
-	110, // [110:110] is the sub-list for method output_type
-	110, // [110:110] is the sub-list for method input_type
-	110, // [110:110] is the sub-list for extension type_name
-	110, // [110:110] is the sub-list for extension extendee
-	0,   // [0:110] is the sub-list for field type_name
+	86,  // 15: drover.structs.Task.shutdown_delay:type_name -> google.protobuf.Duration
+	15,  // 16: drover.structs.Task.dispatch_payload:type_name -> drover.structs.DispatchPayloadConfig
+	6,   // 17: drover.structs.Template.change_script:type_name -> drover.structs.ChangeScript
+	86,  // 18: drover.structs.Template.splay:type_name -> google.protobuf.Duration
+	86,  // 19: drover.structs.ChangeScript.timeout:type_name -> google.protobuf.Duration
+	3,   // 20: drover.structs.TaskGroup.tasks:type_name -> drover.structs.Task
+	1,   // 21: drover.structs.TaskGroup.constraints:type_name -> drover.structs.Constraint
+	2,   // 22: drover.structs.TaskGroup.restart_policy:type_name -> drover.structs.RestartPolicy
+	63,  // 23: drover.structs.TaskGroup.meta:type_name -> drover.structs.TaskGroup.MetaEntry
+	37,  // 24: drover.structs.TaskGroup.network:type_name -> drover.structs.NetworkResource
+	39,  // 25: drover.structs.TaskGroup.affinities:type_name -> drover.structs.Affinity
+	41,  // 26: drover.structs.TaskGroup.spreads:type_name -> drover.structs.Spread
+	42,  // 27: drover.structs.TaskGroup.reschedule_policy:type_name -> drover.structs.ReschedulePolicy
+	86,  // 28: drover.structs.TaskGroup.max_client_disconnect:type_name -> google.protobuf.Duration
+	51,  // 29: drover.structs.TaskGroup.update:type_name -> drover.structs.UpdateStrategy
+	52,  // 30: drover.structs.TaskGroup.migrate:type_name -> drover.structs.MigrateStrategy
+	53,  // 31: drover.structs.TaskGroup.services:type_name -> drover.structs.Service
+	64,  // 32: drover.structs.TaskGroup.volumes:type_name -> drover.structs.TaskGroup.VolumesEntry
+	86,  // 33: drover.structs.TaskGroup.shutdown_delay:type_name -> google.protobuf.Duration
+	10,  // 34: drover.structs.TaskGroup.ephemeral_disk:type_name -> drover.structs.EphemeralDisk
+	16,  // 35: drover.structs.TaskGroup.scaling:type_name -> drover.structs.ScalingPolicy
+	1,   // 36: drover.structs.Job.constraints:type_name -> drover.structs.Constraint
+	11,  // 37: drover.structs.Job.task_groups:type_name -> drover.structs.TaskGroup
+	65,  // 38: drover.structs.Job.meta:type_name -> drover.structs.Job.MetaEntry
+	39,  // 39: drover.structs.Job.affinities:type_name -> drover.structs.Affinity
+	41,  // 40: drover.structs.Job.spreads:type_name -> drover.structs.Spread
+	51,  // 41: drover.structs.Job.update:type_name -> drover.structs.UpdateStrategy
+	13,  // 42: drover.structs.Job.periodic:type_name -> drover.structs.PeriodicConfig
+	14,  // 43: drover.structs.Job.parameterized:type_name -> drover.structs.ParameterizedJobConfig
+	87,  // 44: drover.structs.ScalingPolicy.policy:type_name -> google.protobuf.Struct
+	87,  // 45: drover.structs.ScalingEvent.meta:type_name -> google.protobuf.Struct
+	17,  // 46: drover.structs.ScalingEventList.events:type_name -> drover.structs.ScalingEvent
+	66,  // 47: drover.structs.JobScalingEvents.groups:type_name -> drover.structs.JobScalingEvents.GroupsEntry
+	67,  // 48: drover.structs.DriverInfo.attributes:type_name -> drover.structs.DriverInfo.AttributesEntry
+	68,  // 49: drover.structs.Node.attributes:type_name -> drover.structs.Node.AttributesEntry
+	0,   // 50: drover.structs.Node.resources:type_name -> drover.structs.Resources
+	69,  // 51: drover.structs.Node.drivers:type_name -> drover.structs.Node.DriversEntry
+	70,  // 52: drover.structs.Node.meta:type_name -> drover.structs.Node.MetaEntry
+	24,  // 53: drover.structs.Node.drain_strategy:type_name -> drover.structs.DrainStrategy
+	35,  // 54: drover.structs.Node.last_drain:type_name -> drover.structs.DrainMetadata
+	71,  // 55: drover.structs.Node.dynamic_meta:type_name -> drover.structs.Node.DynamicMetaEntry
+	72,  // 56: drover.structs.Node.host_volumes:type_name -> drover.structs.Node.HostVolumesEntry
+	86,  // 57: drover.structs.DrainStrategy.deadline:type_name -> google.protobuf.Duration
+	26,  // 58: drover.structs.TaskState.events:type_name -> drover.structs.TaskEvent
+	12,  // 59: drover.structs.Allocation.job:type_name -> drover.structs.Job
+	73,  // 60: drover.structs.Allocation.task_resources:type_name -> drover.structs.Allocation.TaskResourcesEntry
+	74,  // 61: drover.structs.Allocation.task_states:type_name -> drover.structs.Allocation.TaskStatesEntry
+	25,  // 62: drover.structs.Allocation.desired_transition:type_name -> drover.structs.DesiredTransition
+	38,  // 63: drover.structs.Allocation.allocated_ports:type_name -> drover.structs.AllocatedPort
+	44,  // 64: drover.structs.Allocation.reschedule_tracker:type_name -> drover.structs.RescheduleTracker
+	29,  // 65: drover.structs.Allocation.metrics:type_name -> drover.structs.AllocMetric
+	56,  // 66: drover.structs.Allocation.deployment_status:type_name -> drover.structs.AllocDeploymentStatus
+	57,  // 67: drover.structs.Allocation.checks:type_name -> drover.structs.CheckStatus
+	75,  // 68: drover.structs.AllocMetric.class_filtered:type_name -> drover.structs.AllocMetric.ClassFilteredEntry
+	76,  // 69: drover.structs.AllocMetric.constraint_filtered:type_name -> drover.structs.AllocMetric.ConstraintFilteredEntry
+	77,  // 70: drover.structs.AllocMetric.dimension_exhausted:type_name -> drover.structs.AllocMetric.DimensionExhaustedEntry
+	78,  // 71: drover.structs.AllocMetric.nodes_available:type_name -> drover.structs.AllocMetric.NodesAvailableEntry
+	79,  // 72: drover.structs.AllocMetric.class_exhausted:type_name -> drover.structs.AllocMetric.ClassExhaustedEntry
+	80,  // 73: drover.structs.Evaluation.failed_tg_allocs:type_name -> drover.structs.Evaluation.FailedTgAllocsEntry
+	81,  // 74: drover.structs.Evaluation.queued_allocations:type_name -> drover.structs.Evaluation.QueuedAllocationsEntry
+	82,  // 75: drover.structs.Evaluation.class_eligibility:type_name -> drover.structs.Evaluation.ClassEligibilityEntry
+	12,  // 76: drover.structs.Plan.job:type_name -> drover.structs.Job
+	28,  // 77: drover.structs.Plan.node_allocation:type_name -> drover.structs.Allocation
+	28,  // 78: drover.structs.Plan.node_update:type_name -> drover.structs.Allocation
+	28,  // 79: drover.structs.Plan.node_preemptions:type_name -> drover.structs.Allocation
+	59,  // 80: drover.structs.Plan.deployment:type_name -> drover.structs.Deployment
+	60,  // 81: drover.structs.Plan.deployment_updates:type_name -> drover.structs.DeploymentStatusUpdate
+	28,  // 82: drover.structs.PlanResult.node_allocation:type_name -> drover.structs.Allocation
+	28,  // 83: drover.structs.PlanResult.node_update:type_name -> drover.structs.Allocation
+	28,  // 84: drover.structs.PlanResult.node_preemptions:type_name -> drover.structs.Allocation
+	59,  // 85: drover.structs.PlanResult.deployment:type_name -> drover.structs.Deployment
+	60,  // 86: drover.structs.PlanResult.deployment_updates:type_name -> drover.structs.DeploymentStatusUpdate
+	83,  // 87: drover.structs.Artifact.options:type_name -> drover.structs.Artifact.OptionsEntry
+	36,  // 88: drover.structs.NetworkResource.ports:type_name -> drover.structs.Port
+	40,  // 89: drover.structs.Spread.targets:type_name -> drover.structs.SpreadTarget
+	86,  // 90: drover.structs.ReschedulePolicy.interval:type_name -> google.protobuf.Duration
+	86,  // 91: drover.structs.ReschedulePolicy.delay:type_name -> google.protobuf.Duration
+	86,  // 92: drover.structs.ReschedulePolicy.max_delay:type_name -> google.protobuf.Duration
+	43,  // 93: drover.structs.RescheduleTracker.events:type_name -> drover.structs.RescheduleEvent
+	45,  // 94: drover.structs.SchedulerConfiguration.preemption_config:type_name -> drover.structs.PreemptionConfig
+	84,  // 95: drover.structs.JobSummary.groups:type_name -> drover.structs.JobSummary.GroupsEntry
+	21,  // 96: drover.structs.JobSummary.children:type_name -> drover.structs.JobChildrenSummary
+	86,  // 97: drover.structs.ACLToken.expiration_ttl:type_name -> google.protobuf.Duration
+	86,  // 98: drover.structs.UpdateStrategy.min_healthy_time:type_name -> google.protobuf.Duration
+	86,  // 99: drover.structs.UpdateStrategy.healthy_deadline:type_name -> google.protobuf.Duration
+	86,  // 100: drover.structs.UpdateStrategy.progress_deadline:type_name -> google.protobuf.Duration
+	86,  // 101: drover.structs.UpdateStrategy.stagger:type_name -> google.protobuf.Duration
+	86,  // 102: drover.structs.MigrateStrategy.min_healthy_time:type_name -> google.protobuf.Duration
+	86,  // 103: drover.structs.MigrateStrategy.healthy_deadline:type_name -> google.protobuf.Duration
+	54,  // 104: drover.structs.Service.checks:type_name -> drover.structs.ServiceCheck
+	86,  // 105: drover.structs.ServiceCheck.interval:type_name -> google.protobuf.Duration
+	86,  // 106: drover.structs.ServiceCheck.timeout:type_name -> google.protobuf.Duration
+	55,  // 107: drover.structs.ServiceCheck.check_restart:type_name -> drover.structs.CheckRestart
+	86,  // 108: drover.structs.CheckRestart.grace:type_name -> google.protobuf.Duration
+	86,  // 109: drover.structs.DeploymentState.progress_deadline:type_name -> google.protobuf.Duration
+	85,  // 110: drover.structs.Deployment.task_groups:type_name -> drover.structs.Deployment.TaskGroupsEntry
+	7,   // 111: drover.structs.TaskGroup.VolumesEntry.value:type_name -> drover.structs.VolumeRequest
+	18,  // 112: drover.structs.JobScalingEvents.GroupsEntry.value:type_name -> drover.structs.ScalingEventList
+	22,  // 113: drover.structs.Node.DriversEntry.value:type_name -> drover.structs.DriverInfo
+	9,   // 114: drover.structs.Node.HostVolumesEntry.value:type_name -> drover.structs.ClientHostVolume
+	0,   // 115: drover.structs.Allocation.TaskResourcesEntry.value:type_name -> drover.structs.Resources
+	27,  // 116: drover.structs.Allocation.TaskStatesEntry.value:type_name -> drover.structs.TaskState
+	29,  // 117: drover.structs.Evaluation.FailedTgAllocsEntry.value:type_name -> drover.structs.AllocMetric
+	47,  // 118: drover.structs.JobSummary.GroupsEntry.value:type_name -> drover.structs.TaskGroupSummary
+	58,  // 119: drover.structs.Deployment.TaskGroupsEntry.value:type_name -> drover.structs.DeploymentState
+	120, // [120:120] is the sub-list for method output_type
+	120, // [120:120] is the sub-list for method input_type
+	120, // [120:120] is the sub-list for extension type_name
+	120, // [120:120] is the sub-list for extension extendee
+	0,   // [0:120] is the sub-list for field type_name
 }
 
 func init() { file_structs_structs_proto_init() }
@@ -5984,16 +6764,16 @@ func file_structs_structs_proto_init() {
 	if File_structs_structs_proto != nil {
 		return
 	}
-	file_structs_structs_proto_msgTypes[42].OneofWrappers = []any{}
-	file_structs_structs_proto_msgTypes[43].OneofWrappers = []any{}
-	file_structs_structs_proto_msgTypes[47].OneofWrappers = []any{}
+	file_structs_structs_proto_msgTypes[51].OneofWrappers = []any{}
+	file_structs_structs_proto_msgTypes[52].OneofWrappers = []any{}
+	file_structs_structs_proto_msgTypes[56].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_structs_structs_proto_rawDesc), len(file_structs_structs_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   76,
+			NumMessages:   86,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

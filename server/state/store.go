@@ -53,6 +53,9 @@ type tables struct {
 	deployments       btree[*structs.Deployment]
 	deploymentsByJob  btree[*structs.Deployment]
 	deploymentsActive btree[*structs.Deployment]
+	// periodicLaunches and scalingEvents are keyed by namespace\x00job.
+	periodicLaunches btree[*structs.PeriodicLaunch]
+	scalingEvents    btree[*structs.JobScalingEvents]
 }
 
 func newTables() tables { return tables{} }
@@ -169,6 +172,12 @@ func (s *Store) Restore(snap *structs.StateSnapshot) {
 	}
 	for _, d := range snap.GetDeployments() {
 		r.tx.UpsertDeployment(d)
+	}
+	for _, l := range snap.GetPeriodicLaunches() {
+		r.tx.SetPeriodicLaunch(l)
+	}
+	for _, e := range snap.GetScalingEvents() {
+		r.tx.t.scalingEvents = r.tx.t.scalingEvents.set(r.tx.o, key(e.Namespace, e.JobId), e)
 	}
 	s.Install(r, snap.GetIndex())
 }

@@ -43,6 +43,8 @@ func (s *Server) batchAllocUpdates(ctx context.Context, allocs []*structs.Alloca
 	if batch == nil {
 		batch = &allocUpdateBatch{done: make(chan struct{})}
 		b.pending = batch
+		// A coalescing window in wall time, as a network deadline: it bounds
+		// how long a client's report waits, whatever the server's clock says.
 		time.AfterFunc(allocUpdateWindow, func() { s.flushAllocUpdates(batch) })
 	}
 	batch.allocs = append(batch.allocs, allocs...)

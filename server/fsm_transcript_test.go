@@ -9,6 +9,7 @@ import (
 	"github.com/cockroachdb/datadriven"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/droverhq/drover/server/events"
 	"github.com/droverhq/drover/server/state"
 	"github.com/droverhq/drover/structs"
 )
@@ -22,7 +23,7 @@ import (
 //	state                 the jobs, nodes, allocations and evaluations held
 func TestFSMTranscripts(t *testing.T) {
 	datadriven.Walk(t, "testdata/fsm", func(t *testing.T, path string) {
-		rec := &recordingListener{}
+		rec := &transcriptListener{}
 		f := &fsm{state: state.NewStore(), listener: rec}
 		var index uint64
 		datadriven.RunTest(t, path, func(t *testing.T, d *datadriven.TestData) string {
@@ -54,25 +55,25 @@ func TestFSMTranscripts(t *testing.T) {
 	})
 }
 
-// recordingListener writes down what the FSM tells the leader's services.
-type recordingListener struct{ lines []string }
+// transcriptListener writes down what the FSM tells the leader's services.
+type transcriptListener struct{ lines []string }
 
-func (r *recordingListener) reset() { r.lines = nil }
+func (r *transcriptListener) reset() { r.lines = nil }
 
-func (r *recordingListener) String() string {
+func (r *transcriptListener) String() string {
 	if len(r.lines) == 0 {
 		return ""
 	}
 	return strings.Join(r.lines, "\n") + "\n"
 }
 
-func (r *recordingListener) evalsApplied(evals []*structs.Evaluation) {
+func (r *transcriptListener) evalsApplied(evals []*structs.Evaluation) {
 	for _, e := range evals {
 		r.lines = append(r.lines, fmt.Sprintf("eval %s: job=%s type=%s triggered_by=%s status=%s", e.Id, e.JobId, e.Type, e.TriggeredBy, e.Status))
 	}
 }
 
-func (r *recordingListener) capacityChanged(index uint64, classes map[string]bool) {
+func (r *transcriptListener) capacityChanged(index uint64, classes map[string]bool) {
 	names := make([]string, 0, len(classes))
 	for c := range classes {
 		if c == "" {
@@ -84,13 +85,17 @@ func (r *recordingListener) capacityChanged(index uint64, classes map[string]boo
 	r.lines = append(r.lines, fmt.Sprintf("capacity changed at %d: classes %v", index, names))
 }
 
-func (r *recordingListener) schedulerConfigChanged(c *structs.SchedulerConfiguration) {
+func (r *transcriptListener) schedulerConfigChanged(c *structs.SchedulerConfiguration) {
 	r.lines = append(r.lines, fmt.Sprintf("scheduler config: algorithm=%s", c.GetSchedulerAlgorithm()))
 }
 
-func (r *recordingListener) entryApplied(uint64, *structs.LogCommand) {}
+func (r *transcriptListener) eventsAt(objectReader, uint64, *structs.LogCommand) []events.Event {
+	return nil
+}
 
-func (r *recordingListener) stateRestored(index uint64) {
+func (r *transcriptListener) entryApplied(uint64, *structs.LogCommand, []events.Event) {}
+
+func (r *transcriptListener) stateRestored(index uint64) {
 	r.lines = append(r.lines, fmt.Sprintf("state restored at %d", index))
 }
 

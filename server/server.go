@@ -457,7 +457,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			s.grpc.GracefulStop()
 			close(stopped)
 		}()
-		grace := time.NewTimer(shutdownGrace)
+		grace := time.NewTimer(shutdownGrace) // bounds the host's wait, on the wall clock as ctx does
 		select {
 		case <-stopped:
 		case <-ctx.Done():

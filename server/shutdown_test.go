@@ -22,8 +22,7 @@ func TestShutdownDoesNotWaitForLongPolls(t *testing.T) {
 		Name: "s1", Region: "global", Datacenter: "dc1",
 		DataDir: t.TempDir(), BindAddr: "127.0.0.1:0",
 		NumSchedulers: 1, EnabledSchedulers: []string{"service", "batch", "system", "sysbatch", "_core"},
-		Heartbeat: heartbeat.DefaultConfig(), RaftMultiplier: 1,
-		RaftSnapshotThreshold: 8192, RaftSnapshotInterval: time.Minute, RaftTrailingLogs: 10240,
+		Heartbeat:          heartbeat.DefaultConfig(),
 		JobDefaultPriority: 50, JobMaxPriority: 100, Logger: testLogger(),
 	})
 	require.NoError(t, err)

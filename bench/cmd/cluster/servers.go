@@ -54,17 +54,17 @@ func startCluster(ctx context.Context, n int, dir string, schedulers int, heartb
 	}
 	for _, m := range c.members {
 		o := drover.ServerOptions{
-			Name:                   m.name,
-			DataDir:                filepath.Join(dir, m.name),
-			BindAddr:               m.addr,
-			SerfBindAddr:           m.gossip,
-			BootstrapExpect:        n,
-			ServerJoin:             drover.ServerJoin{RetryJoin: join, RetryInterval: 200 * time.Millisecond},
-			Logger:                 logger.With("server", m.name),
-			Registerer:             m.reg,
-			NumSchedulers:          schedulers,
-			JobMaxCount:            -1,
-			MaxHeartbeatsPerSecond: heartbeatRate,
+			Name:            m.name,
+			DataDir:         filepath.Join(dir, m.name),
+			BindAddr:        m.addr,
+			SerfBindAddr:    m.gossip,
+			BootstrapExpect: n,
+			ServerJoin:      drover.ServerJoin{RetryJoin: join, RetryInterval: 200 * time.Millisecond},
+			Logger:          logger.With("server", m.name),
+			Registerer:      m.reg,
+			NumSchedulers:   schedulers,
+			JobMaxCount:     -1,
+			Heartbeat:       drover.HeartbeatConfig{MaxPerSecond: heartbeatRate},
 		}
 		var err error
 		pprof.Do(ctx, pprof.Labels("server", m.name), func(context.Context) {

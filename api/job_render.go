@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/json"
 	"github.com/droverhq/drover/structs"
 )
 
@@ -42,6 +43,9 @@ func groupToJSON(jobType string, g *structs.TaskGroup) *taskGroupJSON {
 			Affinities: affinitiesToJSON(t.Affinities), RestartPolicy: restartToJSON(g.RestartPolicy), Meta: t.Meta,
 			KillSignal: t.KillSignal, Resources: resourcesToJSON(t.Resources), LogConfig: logConfigToJSON(t.Logs),
 			Artifacts: artifactsToJSON(t.Artifacts), User: t.User, Services: servicesToJSON(t.Services),
+		}
+		if id := identityToJSON(t.Identity); id != nil {
+			tj.Identity, _ = json.Marshal(id)
 		}
 		if t.Config != nil {
 			tj.Config = t.Config.AsMap()

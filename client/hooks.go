@@ -28,7 +28,7 @@ type prestartHook interface {
 }
 
 // prestartHooks are applied in this order.
-var prestartHooks = []prestartHook{taskDirHook{}, envHook{}, artifactHook{}}
+var prestartHooks = []prestartHook{taskDirHook{}, envHook{}, identityHook{}, artifactHook{}}
 
 // allocDirs are created under an allocation's directory, in this order:
 // alloc/ is shared by its tasks (their logs are in alloc/logs).

@@ -116,6 +116,18 @@ func (f *fsm) Apply(index uint64, cmd *structs.LogCommand) error {
 		evals, applyErr = f.applyDeploymentAllocHealth(tx, index, cmd.Time, c.DeploymentAllocHealth)
 	case *structs.LogCommand_JobStability:
 		applyErr = applyJobStability(tx, index, c.JobStability)
+	case *structs.LogCommand_ServiceRegistrationUpsert:
+		applyServiceUpsert(tx, index, c.ServiceRegistrationUpsert)
+	case *structs.LogCommand_ServiceRegistrationDelete:
+		applyServiceDelete(tx, c.ServiceRegistrationDelete)
+	case *structs.LogCommand_VariableUpsert:
+		applyErr = applyVariableUpsert(tx, index, cmd.Time, c.VariableUpsert)
+	case *structs.LogCommand_VariableDelete:
+		applyErr = applyVariableDelete(tx, c.VariableDelete)
+	case *structs.LogCommand_RootKeyUpsert:
+		applyErr = applyRootKeyUpsert(tx, index, cmd.Time, c.RootKeyUpsert)
+	case *structs.LogCommand_RootKeyDelete:
+		applyRootKeyDelete(tx, c.RootKeyDelete)
 	case nil:
 		// A barrier: nothing to change, but the index moves.
 	default:

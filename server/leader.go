@@ -93,10 +93,14 @@ func (s *Server) startLeaderServices(ctx context.Context) {
 		defer s.leaderWG.Done()
 		s.reapExpiredNodes(ctx)
 	}()
-	s.leaderWG.Add(2)
+	s.leaderWG.Add(3)
 	go func() {
 		defer s.leaderWG.Done()
 		s.drainLoop(ctx)
+	}()
+	go func() {
+		defer s.leaderWG.Done()
+		s.keyringLoop(ctx)
 	}()
 	go func() {
 		defer s.leaderWG.Done()

@@ -52,6 +52,8 @@ type Server struct {
 	metrics   *metrics
 	events    *events.Broker
 	acls      *aclCache
+	// rootKeys opens the root keys of the state: variables and workload identities.
+	rootKeys *rootKeyring
 	// autopilot remembers since when each server is healthy.
 	autopilot autopilotState
 	// gcTuning, once set by Tune, overrides the configured GC settings.
@@ -129,6 +131,11 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.stopCtx, s.stopFunc = context.WithCancel(context.Background())
 	s.events = newEventBroker(cfg)
+	rk, err := newRootKeyring(cfg.Keyring.KeyEncryptionKey)
+	if err != nil {
+		return nil, err
+	}
+	s.rootKeys = rk
 	m, err := newMetrics(cfg.Registerer, s)
 	if err != nil {
 		return nil, err

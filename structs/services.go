@@ -227,3 +227,13 @@ type ServiceCheckRef struct {
 	Check   *ServiceCheck
 	Task    string
 }
+
+// Service providers.
+const (
+	// ServiceProviderNomad registers a service with the servers (native
+	// service discovery).
+	ServiceProviderNomad = "nomad"
+	// ServiceProviderConsul is Nomad's default provider: drover runs the
+	// service's checks but registers it nowhere.
+	ServiceProviderConsul = "consul"
+)

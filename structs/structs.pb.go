@@ -253,7 +253,10 @@ type Task struct {
 	User string `protobuf:"bytes,300,opt,name=user,proto3" json:"user,omitempty"`
 	// services are the task's services, whose checks the client runs and
 	// whose results decide the allocation's health.
-	Services      []*Service `protobuf:"bytes,500,rep,name=services,proto3" json:"services,omitempty"`
+	Services []*Service `protobuf:"bytes,500,rep,name=services,proto3" json:"services,omitempty"`
+	// identity is the task's workload identity: a token the servers sign,
+	// exposed to the task as its identity block says.
+	Identity      *WorkloadIdentity `protobuf:"bytes,750,opt,name=identity,proto3" json:"identity,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -382,6 +385,13 @@ func (x *Task) GetUser() string {
 func (x *Task) GetServices() []*Service {
 	if x != nil {
 		return x.Services
+	}
+	return nil
+}
+
+func (x *Task) GetIdentity() *WorkloadIdentity {
+	if x != nil {
+		return x.Identity
 	}
 	return nil
 }
@@ -3789,7 +3799,13 @@ type Service struct {
 	Tags   []string        `protobuf:"bytes,3,rep,name=tags,proto3" json:"tags,omitempty"`
 	Checks []*ServiceCheck `protobuf:"bytes,4,rep,name=checks,proto3" json:"checks,omitempty"`
 	// task is the task a group service's script checks run in.
-	Task          string `protobuf:"bytes,5,opt,name=task,proto3" json:"task,omitempty"`
+	Task string `protobuf:"bytes,5,opt,name=task,proto3" json:"task,omitempty"`
+	// provider is "nomad" (registered with the servers) or "consul"
+	// (checks run, nothing registered).
+	Provider string            `protobuf:"bytes,750,opt,name=provider,proto3" json:"provider,omitempty"`
+	Meta     map[string]string `protobuf:"bytes,751,rep,name=meta,proto3" json:"meta,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// address_mode is "auto" or "host".
+	AddressMode   string `protobuf:"bytes,752,opt,name=address_mode,json=addressMode,proto3" json:"address_mode,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3855,6 +3871,27 @@ func (x *Service) GetChecks() []*ServiceCheck {
 func (x *Service) GetTask() string {
 	if x != nil {
 		return x.Task
+	}
+	return ""
+}
+
+func (x *Service) GetProvider() string {
+	if x != nil {
+		return x.Provider
+	}
+	return ""
+}
+
+func (x *Service) GetMeta() map[string]string {
+	if x != nil {
+		return x.Meta
+	}
+	return nil
+}
+
+func (x *Service) GetAddressMode() string {
+	if x != nil {
+		return x.AddressMode
 	}
 	return ""
 }
@@ -4580,6 +4617,413 @@ func (x *DeploymentStatusUpdate) GetStatusDescription() string {
 	return ""
 }
 
+// WorkloadIdentity is a task's identity block.
+type WorkloadIdentity struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// env exposes the token as NOMAD_TOKEN, file writes it to
+	// secrets/nomad_token.
+	Env           bool `protobuf:"varint,1,opt,name=env,proto3" json:"env,omitempty"`
+	File          bool `protobuf:"varint,2,opt,name=file,proto3" json:"file,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WorkloadIdentity) Reset() {
+	*x = WorkloadIdentity{}
+	mi := &file_structs_structs_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WorkloadIdentity) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WorkloadIdentity) ProtoMessage() {}
+
+func (x *WorkloadIdentity) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_structs_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WorkloadIdentity.ProtoReflect.Descriptor instead.
+func (*WorkloadIdentity) Descriptor() ([]byte, []int) {
+	return file_structs_structs_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *WorkloadIdentity) GetEnv() bool {
+	if x != nil {
+		return x.Env
+	}
+	return false
+}
+
+func (x *WorkloadIdentity) GetFile() bool {
+	if x != nil {
+		return x.File
+	}
+	return false
+}
+
+// ServiceRegistration is one registered instance of a service with
+// provider "nomad": where an allocation serves it.
+type ServiceRegistration struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	ServiceName   string                 `protobuf:"bytes,2,opt,name=service_name,json=serviceName,proto3" json:"service_name,omitempty"`
+	Namespace     string                 `protobuf:"bytes,3,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	NodeId        string                 `protobuf:"bytes,4,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	Datacenter    string                 `protobuf:"bytes,5,opt,name=datacenter,proto3" json:"datacenter,omitempty"`
+	JobId         string                 `protobuf:"bytes,6,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	AllocId       string                 `protobuf:"bytes,7,opt,name=alloc_id,json=allocId,proto3" json:"alloc_id,omitempty"`
+	Tags          []string               `protobuf:"bytes,8,rep,name=tags,proto3" json:"tags,omitempty"`
+	Address       string                 `protobuf:"bytes,9,opt,name=address,proto3" json:"address,omitempty"`
+	Port          int32                  `protobuf:"varint,10,opt,name=port,proto3" json:"port,omitempty"`
+	CreateIndex   uint64                 `protobuf:"varint,11,opt,name=create_index,json=createIndex,proto3" json:"create_index,omitempty"`
+	ModifyIndex   uint64                 `protobuf:"varint,12,opt,name=modify_index,json=modifyIndex,proto3" json:"modify_index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ServiceRegistration) Reset() {
+	*x = ServiceRegistration{}
+	mi := &file_structs_structs_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ServiceRegistration) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ServiceRegistration) ProtoMessage() {}
+
+func (x *ServiceRegistration) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_structs_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ServiceRegistration.ProtoReflect.Descriptor instead.
+func (*ServiceRegistration) Descriptor() ([]byte, []int) {
+	return file_structs_structs_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *ServiceRegistration) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ServiceRegistration) GetServiceName() string {
+	if x != nil {
+		return x.ServiceName
+	}
+	return ""
+}
+
+func (x *ServiceRegistration) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *ServiceRegistration) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *ServiceRegistration) GetDatacenter() string {
+	if x != nil {
+		return x.Datacenter
+	}
+	return ""
+}
+
+func (x *ServiceRegistration) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *ServiceRegistration) GetAllocId() string {
+	if x != nil {
+		return x.AllocId
+	}
+	return ""
+}
+
+func (x *ServiceRegistration) GetTags() []string {
+	if x != nil {
+		return x.Tags
+	}
+	return nil
+}
+
+func (x *ServiceRegistration) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+func (x *ServiceRegistration) GetPort() int32 {
+	if x != nil {
+		return x.Port
+	}
+	return 0
+}
+
+func (x *ServiceRegistration) GetCreateIndex() uint64 {
+	if x != nil {
+		return x.CreateIndex
+	}
+	return 0
+}
+
+func (x *ServiceRegistration) GetModifyIndex() uint64 {
+	if x != nil {
+		return x.ModifyIndex
+	}
+	return 0
+}
+
+// Variable is a Nomad variable. As stored, items is empty and
+// encrypted_items holds them sealed under the root key key_id; items
+// travels in plain text only between a caller and the server.
+type Variable struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Namespace      string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	Path           string                 `protobuf:"bytes,2,opt,name=path,proto3" json:"path,omitempty"`
+	Items          map[string]string      `protobuf:"bytes,3,rep,name=items,proto3" json:"items,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	KeyId          string                 `protobuf:"bytes,4,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	EncryptedItems []byte                 `protobuf:"bytes,5,opt,name=encrypted_items,json=encryptedItems,proto3" json:"encrypted_items,omitempty"`
+	CreateIndex    uint64                 `protobuf:"varint,6,opt,name=create_index,json=createIndex,proto3" json:"create_index,omitempty"`
+	ModifyIndex    uint64                 `protobuf:"varint,7,opt,name=modify_index,json=modifyIndex,proto3" json:"modify_index,omitempty"`
+	CreateTime     int64                  `protobuf:"varint,8,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	ModifyTime     int64                  `protobuf:"varint,9,opt,name=modify_time,json=modifyTime,proto3" json:"modify_time,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *Variable) Reset() {
+	*x = Variable{}
+	mi := &file_structs_structs_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Variable) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Variable) ProtoMessage() {}
+
+func (x *Variable) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_structs_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Variable.ProtoReflect.Descriptor instead.
+func (*Variable) Descriptor() ([]byte, []int) {
+	return file_structs_structs_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *Variable) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *Variable) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *Variable) GetItems() map[string]string {
+	if x != nil {
+		return x.Items
+	}
+	return nil
+}
+
+func (x *Variable) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+func (x *Variable) GetEncryptedItems() []byte {
+	if x != nil {
+		return x.EncryptedItems
+	}
+	return nil
+}
+
+func (x *Variable) GetCreateIndex() uint64 {
+	if x != nil {
+		return x.CreateIndex
+	}
+	return 0
+}
+
+func (x *Variable) GetModifyIndex() uint64 {
+	if x != nil {
+		return x.ModifyIndex
+	}
+	return 0
+}
+
+func (x *Variable) GetCreateTime() int64 {
+	if x != nil {
+		return x.CreateTime
+	}
+	return 0
+}
+
+func (x *Variable) GetModifyTime() int64 {
+	if x != nil {
+		return x.ModifyTime
+	}
+	return 0
+}
+
+// RootKey is one key of the servers' keyring: it encrypts variables and
+// signs workload identities. material is the key's 32 random bytes,
+// wrapped (sealed) under the servers' key-encryption key when wrapped is
+// set.
+type RootKey struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	KeyId string                 `protobuf:"bytes,1,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	// algorithm is "aes256-gcm".
+	Algorithm string `protobuf:"bytes,2,opt,name=algorithm,proto3" json:"algorithm,omitempty"`
+	// state is "active" (encrypts and signs), "inactive" (decrypts and
+	// verifies) or "deprecated".
+	State         string `protobuf:"bytes,3,opt,name=state,proto3" json:"state,omitempty"`
+	Material      []byte `protobuf:"bytes,4,opt,name=material,proto3" json:"material,omitempty"`
+	Wrapped       bool   `protobuf:"varint,5,opt,name=wrapped,proto3" json:"wrapped,omitempty"`
+	CreateIndex   uint64 `protobuf:"varint,6,opt,name=create_index,json=createIndex,proto3" json:"create_index,omitempty"`
+	ModifyIndex   uint64 `protobuf:"varint,7,opt,name=modify_index,json=modifyIndex,proto3" json:"modify_index,omitempty"`
+	CreateTime    int64  `protobuf:"varint,8,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RootKey) Reset() {
+	*x = RootKey{}
+	mi := &file_structs_structs_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RootKey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RootKey) ProtoMessage() {}
+
+func (x *RootKey) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_structs_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RootKey.ProtoReflect.Descriptor instead.
+func (*RootKey) Descriptor() ([]byte, []int) {
+	return file_structs_structs_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *RootKey) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+func (x *RootKey) GetAlgorithm() string {
+	if x != nil {
+		return x.Algorithm
+	}
+	return ""
+}
+
+func (x *RootKey) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *RootKey) GetMaterial() []byte {
+	if x != nil {
+		return x.Material
+	}
+	return nil
+}
+
+func (x *RootKey) GetWrapped() bool {
+	if x != nil {
+		return x.Wrapped
+	}
+	return false
+}
+
+func (x *RootKey) GetCreateIndex() uint64 {
+	if x != nil {
+		return x.CreateIndex
+	}
+	return 0
+}
+
+func (x *RootKey) GetModifyIndex() uint64 {
+	if x != nil {
+		return x.ModifyIndex
+	}
+	return 0
+}
+
+func (x *RootKey) GetCreateTime() int64 {
+	if x != nil {
+		return x.CreateTime
+	}
+	return 0
+}
+
 var File_structs_structs_proto protoreflect.FileDescriptor
 
 const file_structs_structs_proto_rawDesc = "" +
@@ -4599,7 +5043,7 @@ const file_structs_structs_proto_rawDesc = "" +
 	"\battempts\x18\x01 \x01(\x05R\battempts\x125\n" +
 	"\binterval\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\binterval\x12/\n" +
 	"\x05delay\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x05delay\x12\x12\n" +
-	"\x04mode\x18\x04 \x01(\tR\x04mode\"\xfd\x05\n" +
+	"\x04mode\x18\x04 \x01(\tR\x04mode\"\xbc\x06\n" +
 	"\x04Task\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06driver\x18\x02 \x01(\tR\x06driver\x12/\n" +
@@ -4617,7 +5061,8 @@ const file_structs_structs_proto_rawDesc = "" +
 	"\tartifacts\x18\xc8\x01 \x03(\v2\x18.drover.structs.ArtifactR\tartifacts\x12.\n" +
 	"\x04logs\x18\xc9\x01 \x01(\v2\x19.drover.structs.LogConfigR\x04logs\x12\x13\n" +
 	"\x04user\x18\xac\x02 \x01(\tR\x04user\x124\n" +
-	"\bservices\x18\xf4\x03 \x03(\v2\x17.drover.structs.ServiceR\bservices\x1a6\n" +
+	"\bservices\x18\xf4\x03 \x03(\v2\x17.drover.structs.ServiceR\bservices\x12=\n" +
+	"\bidentity\x18\xee\x05 \x01(\v2 .drover.structs.WorkloadIdentityR\bidentity\x1a6\n" +
 	"\bEnvEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a7\n" +
@@ -5025,13 +5470,19 @@ const file_structs_structs_proto_rawDesc = "" +
 	"\x10min_healthy_time\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x0eminHealthyTime\x12D\n" +
 	"\x10healthy_deadline\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\x0fhealthyDeadlineB\x0f\n" +
 	"\r_max_parallelB\x0f\n" +
-	"\r_health_check\"\x8f\x01\n" +
+	"\r_health_check\"\xc1\x02\n" +
 	"\aService\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04port\x18\x02 \x01(\tR\x04port\x12\x12\n" +
 	"\x04tags\x18\x03 \x03(\tR\x04tags\x124\n" +
 	"\x06checks\x18\x04 \x03(\v2\x1c.drover.structs.ServiceCheckR\x06checks\x12\x12\n" +
-	"\x04task\x18\x05 \x01(\tR\x04task\"\xa0\x03\n" +
+	"\x04task\x18\x05 \x01(\tR\x04task\x12\x1b\n" +
+	"\bprovider\x18\xee\x05 \x01(\tR\bprovider\x126\n" +
+	"\x04meta\x18\xef\x05 \x03(\v2!.drover.structs.Service.MetaEntryR\x04meta\x12\"\n" +
+	"\faddress_mode\x18\xf0\x05 \x01(\tR\vaddressMode\x1a7\n" +
+	"\tMetaEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xa0\x03\n" +
 	"\fServiceCheck\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04type\x18\x02 \x01(\tR\x04type\x12\x12\n" +
@@ -5107,7 +5558,52 @@ const file_structs_structs_proto_rawDesc = "" +
 	"\x16DeploymentStatusUpdate\x12#\n" +
 	"\rdeployment_id\x18\x01 \x01(\tR\fdeploymentId\x12\x16\n" +
 	"\x06status\x18\x02 \x01(\tR\x06status\x12-\n" +
-	"\x12status_description\x18\x03 \x01(\tR\x11statusDescriptionB$Z\"github.com/droverhq/drover/structsb\x06proto3"
+	"\x12status_description\x18\x03 \x01(\tR\x11statusDescription\"8\n" +
+	"\x10WorkloadIdentity\x12\x10\n" +
+	"\x03env\x18\x01 \x01(\bR\x03env\x12\x12\n" +
+	"\x04file\x18\x02 \x01(\bR\x04file\"\xd9\x02\n" +
+	"\x13ServiceRegistration\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
+	"\fservice_name\x18\x02 \x01(\tR\vserviceName\x12\x1c\n" +
+	"\tnamespace\x18\x03 \x01(\tR\tnamespace\x12\x17\n" +
+	"\anode_id\x18\x04 \x01(\tR\x06nodeId\x12\x1e\n" +
+	"\n" +
+	"datacenter\x18\x05 \x01(\tR\n" +
+	"datacenter\x12\x15\n" +
+	"\x06job_id\x18\x06 \x01(\tR\x05jobId\x12\x19\n" +
+	"\balloc_id\x18\a \x01(\tR\aallocId\x12\x12\n" +
+	"\x04tags\x18\b \x03(\tR\x04tags\x12\x18\n" +
+	"\aaddress\x18\t \x01(\tR\aaddress\x12\x12\n" +
+	"\x04port\x18\n" +
+	" \x01(\x05R\x04port\x12!\n" +
+	"\fcreate_index\x18\v \x01(\x04R\vcreateIndex\x12!\n" +
+	"\fmodify_index\x18\f \x01(\x04R\vmodifyIndex\"\xf9\x02\n" +
+	"\bVariable\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
+	"\x04path\x18\x02 \x01(\tR\x04path\x129\n" +
+	"\x05items\x18\x03 \x03(\v2#.drover.structs.Variable.ItemsEntryR\x05items\x12\x15\n" +
+	"\x06key_id\x18\x04 \x01(\tR\x05keyId\x12'\n" +
+	"\x0fencrypted_items\x18\x05 \x01(\fR\x0eencryptedItems\x12!\n" +
+	"\fcreate_index\x18\x06 \x01(\x04R\vcreateIndex\x12!\n" +
+	"\fmodify_index\x18\a \x01(\x04R\vmodifyIndex\x12\x1f\n" +
+	"\vcreate_time\x18\b \x01(\x03R\n" +
+	"createTime\x12\x1f\n" +
+	"\vmodify_time\x18\t \x01(\x03R\n" +
+	"modifyTime\x1a8\n" +
+	"\n" +
+	"ItemsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xf1\x01\n" +
+	"\aRootKey\x12\x15\n" +
+	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12\x1c\n" +
+	"\talgorithm\x18\x02 \x01(\tR\talgorithm\x12\x14\n" +
+	"\x05state\x18\x03 \x01(\tR\x05state\x12\x1a\n" +
+	"\bmaterial\x18\x04 \x01(\fR\bmaterial\x12\x18\n" +
+	"\awrapped\x18\x05 \x01(\bR\awrapped\x12!\n" +
+	"\fcreate_index\x18\x06 \x01(\x04R\vcreateIndex\x12!\n" +
+	"\fmodify_index\x18\a \x01(\x04R\vmodifyIndex\x12\x1f\n" +
+	"\vcreate_time\x18\b \x01(\x03R\n" +
+	"createTimeB$Z\"github.com/droverhq/drover/structsb\x06proto3"
 
 var (
 	file_structs_structs_proto_rawDescOnce sync.Once
@@ -5121,7 +5617,7 @@ func file_structs_structs_proto_rawDescGZIP() []byte {
 	return file_structs_structs_proto_rawDescData
 }
 
-var file_structs_structs_proto_msgTypes = make([]protoimpl.MessageInfo, 67)
+var file_structs_structs_proto_msgTypes = make([]protoimpl.MessageInfo, 73)
 var file_structs_structs_proto_goTypes = []any{
 	(*Resources)(nil),              // 0: drover.structs.Resources
 	(*Constraint)(nil),             // 1: drover.structs.Constraint
@@ -5168,134 +5664,143 @@ var file_structs_structs_proto_goTypes = []any{
 	(*DeploymentState)(nil),        // 42: drover.structs.DeploymentState
 	(*Deployment)(nil),             // 43: drover.structs.Deployment
 	(*DeploymentStatusUpdate)(nil), // 44: drover.structs.DeploymentStatusUpdate
-	nil,                            // 45: drover.structs.Task.EnvEntry
-	nil,                            // 46: drover.structs.Task.MetaEntry
-	nil,                            // 47: drover.structs.TaskGroup.MetaEntry
-	nil,                            // 48: drover.structs.Job.MetaEntry
-	nil,                            // 49: drover.structs.DriverInfo.AttributesEntry
-	nil,                            // 50: drover.structs.Node.AttributesEntry
-	nil,                            // 51: drover.structs.Node.DriversEntry
-	nil,                            // 52: drover.structs.Node.MetaEntry
-	nil,                            // 53: drover.structs.Node.DynamicMetaEntry
-	nil,                            // 54: drover.structs.Allocation.TaskResourcesEntry
-	nil,                            // 55: drover.structs.Allocation.TaskStatesEntry
-	nil,                            // 56: drover.structs.AllocMetric.ClassFilteredEntry
-	nil,                            // 57: drover.structs.AllocMetric.ConstraintFilteredEntry
-	nil,                            // 58: drover.structs.AllocMetric.DimensionExhaustedEntry
-	nil,                            // 59: drover.structs.AllocMetric.NodesAvailableEntry
-	nil,                            // 60: drover.structs.AllocMetric.ClassExhaustedEntry
-	nil,                            // 61: drover.structs.Evaluation.FailedTgAllocsEntry
-	nil,                            // 62: drover.structs.Evaluation.QueuedAllocationsEntry
-	nil,                            // 63: drover.structs.Evaluation.ClassEligibilityEntry
-	nil,                            // 64: drover.structs.Artifact.OptionsEntry
-	nil,                            // 65: drover.structs.JobSummary.GroupsEntry
-	nil,                            // 66: drover.structs.Deployment.TaskGroupsEntry
-	(*durationpb.Duration)(nil),    // 67: google.protobuf.Duration
-	(*structpb.Struct)(nil),        // 68: google.protobuf.Struct
+	(*WorkloadIdentity)(nil),       // 45: drover.structs.WorkloadIdentity
+	(*ServiceRegistration)(nil),    // 46: drover.structs.ServiceRegistration
+	(*Variable)(nil),               // 47: drover.structs.Variable
+	(*RootKey)(nil),                // 48: drover.structs.RootKey
+	nil,                            // 49: drover.structs.Task.EnvEntry
+	nil,                            // 50: drover.structs.Task.MetaEntry
+	nil,                            // 51: drover.structs.TaskGroup.MetaEntry
+	nil,                            // 52: drover.structs.Job.MetaEntry
+	nil,                            // 53: drover.structs.DriverInfo.AttributesEntry
+	nil,                            // 54: drover.structs.Node.AttributesEntry
+	nil,                            // 55: drover.structs.Node.DriversEntry
+	nil,                            // 56: drover.structs.Node.MetaEntry
+	nil,                            // 57: drover.structs.Node.DynamicMetaEntry
+	nil,                            // 58: drover.structs.Allocation.TaskResourcesEntry
+	nil,                            // 59: drover.structs.Allocation.TaskStatesEntry
+	nil,                            // 60: drover.structs.AllocMetric.ClassFilteredEntry
+	nil,                            // 61: drover.structs.AllocMetric.ConstraintFilteredEntry
+	nil,                            // 62: drover.structs.AllocMetric.DimensionExhaustedEntry
+	nil,                            // 63: drover.structs.AllocMetric.NodesAvailableEntry
+	nil,                            // 64: drover.structs.AllocMetric.ClassExhaustedEntry
+	nil,                            // 65: drover.structs.Evaluation.FailedTgAllocsEntry
+	nil,                            // 66: drover.structs.Evaluation.QueuedAllocationsEntry
+	nil,                            // 67: drover.structs.Evaluation.ClassEligibilityEntry
+	nil,                            // 68: drover.structs.Artifact.OptionsEntry
+	nil,                            // 69: drover.structs.JobSummary.GroupsEntry
+	nil,                            // 70: drover.structs.Service.MetaEntry
+	nil,                            // 71: drover.structs.Deployment.TaskGroupsEntry
+	nil,                            // 72: drover.structs.Variable.ItemsEntry
+	(*durationpb.Duration)(nil),    // 73: google.protobuf.Duration
+	(*structpb.Struct)(nil),        // 74: google.protobuf.Struct
 }
 var file_structs_structs_proto_depIdxs = []int32{
-	67, // 0: drover.structs.RestartPolicy.interval:type_name -> google.protobuf.Duration
-	67, // 1: drover.structs.RestartPolicy.delay:type_name -> google.protobuf.Duration
-	68, // 2: drover.structs.Task.config:type_name -> google.protobuf.Struct
-	45, // 3: drover.structs.Task.env:type_name -> drover.structs.Task.EnvEntry
-	0,  // 4: drover.structs.Task.resources:type_name -> drover.structs.Resources
-	1,  // 5: drover.structs.Task.constraints:type_name -> drover.structs.Constraint
-	67, // 6: drover.structs.Task.kill_timeout:type_name -> google.protobuf.Duration
-	46, // 7: drover.structs.Task.meta:type_name -> drover.structs.Task.MetaEntry
-	23, // 8: drover.structs.Task.affinities:type_name -> drover.structs.Affinity
-	17, // 9: drover.structs.Task.artifacts:type_name -> drover.structs.Artifact
-	18, // 10: drover.structs.Task.logs:type_name -> drover.structs.LogConfig
-	37, // 11: drover.structs.Task.services:type_name -> drover.structs.Service
-	3,  // 12: drover.structs.TaskGroup.tasks:type_name -> drover.structs.Task
-	1,  // 13: drover.structs.TaskGroup.constraints:type_name -> drover.structs.Constraint
-	2,  // 14: drover.structs.TaskGroup.restart_policy:type_name -> drover.structs.RestartPolicy
-	47, // 15: drover.structs.TaskGroup.meta:type_name -> drover.structs.TaskGroup.MetaEntry
-	21, // 16: drover.structs.TaskGroup.network:type_name -> drover.structs.NetworkResource
-	23, // 17: drover.structs.TaskGroup.affinities:type_name -> drover.structs.Affinity
-	25, // 18: drover.structs.TaskGroup.spreads:type_name -> drover.structs.Spread
-	26, // 19: drover.structs.TaskGroup.reschedule_policy:type_name -> drover.structs.ReschedulePolicy
-	67, // 20: drover.structs.TaskGroup.max_client_disconnect:type_name -> google.protobuf.Duration
-	35, // 21: drover.structs.TaskGroup.update:type_name -> drover.structs.UpdateStrategy
-	36, // 22: drover.structs.TaskGroup.migrate:type_name -> drover.structs.MigrateStrategy
-	37, // 23: drover.structs.TaskGroup.services:type_name -> drover.structs.Service
-	1,  // 24: drover.structs.Job.constraints:type_name -> drover.structs.Constraint
-	4,  // 25: drover.structs.Job.task_groups:type_name -> drover.structs.TaskGroup
-	48, // 26: drover.structs.Job.meta:type_name -> drover.structs.Job.MetaEntry
-	23, // 27: drover.structs.Job.affinities:type_name -> drover.structs.Affinity
-	25, // 28: drover.structs.Job.spreads:type_name -> drover.structs.Spread
-	35, // 29: drover.structs.Job.update:type_name -> drover.structs.UpdateStrategy
-	49, // 30: drover.structs.DriverInfo.attributes:type_name -> drover.structs.DriverInfo.AttributesEntry
-	50, // 31: drover.structs.Node.attributes:type_name -> drover.structs.Node.AttributesEntry
-	0,  // 32: drover.structs.Node.resources:type_name -> drover.structs.Resources
-	51, // 33: drover.structs.Node.drivers:type_name -> drover.structs.Node.DriversEntry
-	52, // 34: drover.structs.Node.meta:type_name -> drover.structs.Node.MetaEntry
-	8,  // 35: drover.structs.Node.drain_strategy:type_name -> drover.structs.DrainStrategy
-	19, // 36: drover.structs.Node.last_drain:type_name -> drover.structs.DrainMetadata
-	53, // 37: drover.structs.Node.dynamic_meta:type_name -> drover.structs.Node.DynamicMetaEntry
-	67, // 38: drover.structs.DrainStrategy.deadline:type_name -> google.protobuf.Duration
-	10, // 39: drover.structs.TaskState.events:type_name -> drover.structs.TaskEvent
-	5,  // 40: drover.structs.Allocation.job:type_name -> drover.structs.Job
-	54, // 41: drover.structs.Allocation.task_resources:type_name -> drover.structs.Allocation.TaskResourcesEntry
-	55, // 42: drover.structs.Allocation.task_states:type_name -> drover.structs.Allocation.TaskStatesEntry
-	9,  // 43: drover.structs.Allocation.desired_transition:type_name -> drover.structs.DesiredTransition
-	22, // 44: drover.structs.Allocation.allocated_ports:type_name -> drover.structs.AllocatedPort
-	28, // 45: drover.structs.Allocation.reschedule_tracker:type_name -> drover.structs.RescheduleTracker
-	13, // 46: drover.structs.Allocation.metrics:type_name -> drover.structs.AllocMetric
-	40, // 47: drover.structs.Allocation.deployment_status:type_name -> drover.structs.AllocDeploymentStatus
-	41, // 48: drover.structs.Allocation.checks:type_name -> drover.structs.CheckStatus
-	56, // 49: drover.structs.AllocMetric.class_filtered:type_name -> drover.structs.AllocMetric.ClassFilteredEntry
-	57, // 50: drover.structs.AllocMetric.constraint_filtered:type_name -> drover.structs.AllocMetric.ConstraintFilteredEntry
-	58, // 51: drover.structs.AllocMetric.dimension_exhausted:type_name -> drover.structs.AllocMetric.DimensionExhaustedEntry
-	59, // 52: drover.structs.AllocMetric.nodes_available:type_name -> drover.structs.AllocMetric.NodesAvailableEntry
-	60, // 53: drover.structs.AllocMetric.class_exhausted:type_name -> drover.structs.AllocMetric.ClassExhaustedEntry
-	61, // 54: drover.structs.Evaluation.failed_tg_allocs:type_name -> drover.structs.Evaluation.FailedTgAllocsEntry
-	62, // 55: drover.structs.Evaluation.queued_allocations:type_name -> drover.structs.Evaluation.QueuedAllocationsEntry
-	63, // 56: drover.structs.Evaluation.class_eligibility:type_name -> drover.structs.Evaluation.ClassEligibilityEntry
-	5,  // 57: drover.structs.Plan.job:type_name -> drover.structs.Job
-	12, // 58: drover.structs.Plan.node_allocation:type_name -> drover.structs.Allocation
-	12, // 59: drover.structs.Plan.node_update:type_name -> drover.structs.Allocation
-	12, // 60: drover.structs.Plan.node_preemptions:type_name -> drover.structs.Allocation
-	43, // 61: drover.structs.Plan.deployment:type_name -> drover.structs.Deployment
-	44, // 62: drover.structs.Plan.deployment_updates:type_name -> drover.structs.DeploymentStatusUpdate
-	12, // 63: drover.structs.PlanResult.node_allocation:type_name -> drover.structs.Allocation
-	12, // 64: drover.structs.PlanResult.node_update:type_name -> drover.structs.Allocation
-	12, // 65: drover.structs.PlanResult.node_preemptions:type_name -> drover.structs.Allocation
-	43, // 66: drover.structs.PlanResult.deployment:type_name -> drover.structs.Deployment
-	44, // 67: drover.structs.PlanResult.deployment_updates:type_name -> drover.structs.DeploymentStatusUpdate
-	64, // 68: drover.structs.Artifact.options:type_name -> drover.structs.Artifact.OptionsEntry
-	20, // 69: drover.structs.NetworkResource.ports:type_name -> drover.structs.Port
-	24, // 70: drover.structs.Spread.targets:type_name -> drover.structs.SpreadTarget
-	67, // 71: drover.structs.ReschedulePolicy.interval:type_name -> google.protobuf.Duration
-	67, // 72: drover.structs.ReschedulePolicy.delay:type_name -> google.protobuf.Duration
-	67, // 73: drover.structs.ReschedulePolicy.max_delay:type_name -> google.protobuf.Duration
-	27, // 74: drover.structs.RescheduleTracker.events:type_name -> drover.structs.RescheduleEvent
-	29, // 75: drover.structs.SchedulerConfiguration.preemption_config:type_name -> drover.structs.PreemptionConfig
-	65, // 76: drover.structs.JobSummary.groups:type_name -> drover.structs.JobSummary.GroupsEntry
-	67, // 77: drover.structs.ACLToken.expiration_ttl:type_name -> google.protobuf.Duration
-	67, // 78: drover.structs.UpdateStrategy.min_healthy_time:type_name -> google.protobuf.Duration
-	67, // 79: drover.structs.UpdateStrategy.healthy_deadline:type_name -> google.protobuf.Duration
-	67, // 80: drover.structs.UpdateStrategy.progress_deadline:type_name -> google.protobuf.Duration
-	67, // 81: drover.structs.UpdateStrategy.stagger:type_name -> google.protobuf.Duration
-	67, // 82: drover.structs.MigrateStrategy.min_healthy_time:type_name -> google.protobuf.Duration
-	67, // 83: drover.structs.MigrateStrategy.healthy_deadline:type_name -> google.protobuf.Duration
-	38, // 84: drover.structs.Service.checks:type_name -> drover.structs.ServiceCheck
-	67, // 85: drover.structs.ServiceCheck.interval:type_name -> google.protobuf.Duration
-	67, // 86: drover.structs.ServiceCheck.timeout:type_name -> google.protobuf.Duration
-	39, // 87: drover.structs.ServiceCheck.check_restart:type_name -> drover.structs.CheckRestart
-	67, // 88: drover.structs.CheckRestart.grace:type_name -> google.protobuf.Duration
-	67, // 89: drover.structs.DeploymentState.progress_deadline:type_name -> google.protobuf.Duration
-	66, // 90: drover.structs.Deployment.task_groups:type_name -> drover.structs.Deployment.TaskGroupsEntry
-	6,  // 91: drover.structs.Node.DriversEntry.value:type_name -> drover.structs.DriverInfo
-	0,  // 92: drover.structs.Allocation.TaskResourcesEntry.value:type_name -> drover.structs.Resources
-	11, // 93: drover.structs.Allocation.TaskStatesEntry.value:type_name -> drover.structs.TaskState
-	13, // 94: drover.structs.Evaluation.FailedTgAllocsEntry.value:type_name -> drover.structs.AllocMetric
-	31, // 95: drover.structs.JobSummary.GroupsEntry.value:type_name -> drover.structs.TaskGroupSummary
-	42, // 96: drover.structs.Deployment.TaskGroupsEntry.value:type_name -> drover.structs.DeploymentState
-	97, // [97:97] is the sub-list for method output_type
-	97, // [97:97] is the sub-list for method input_type
-	97, // [97:97] is the sub-list for extension type_name
-	97, // [97:97] is the sub-list for extension extendee
-	0,  // [0:97] is the sub-list for field type_name
+	73,  // 0: drover.structs.RestartPolicy.interval:type_name -> google.protobuf.Duration
+	73,  // 1: drover.structs.RestartPolicy.delay:type_name -> google.protobuf.Duration
+	74,  // 2: drover.structs.Task.config:type_name -> google.protobuf.Struct
+	49,  // 3: drover.structs.Task.env:type_name -> drover.structs.Task.EnvEntry
+	0,   // 4: drover.structs.Task.resources:type_name -> drover.structs.Resources
+	1,   // 5: drover.structs.Task.constraints:type_name -> drover.structs.Constraint
+	73,  // 6: drover.structs.Task.kill_timeout:type_name -> google.protobuf.Duration
+	50,  // 7: drover.structs.Task.meta:type_name -> drover.structs.Task.MetaEntry
+	23,  // 8: drover.structs.Task.affinities:type_name -> drover.structs.Affinity
+	17,  // 9: drover.structs.Task.artifacts:type_name -> drover.structs.Artifact
+	18,  // 10: drover.structs.Task.logs:type_name -> drover.structs.LogConfig
+	37,  // 11: drover.structs.Task.services:type_name -> drover.structs.Service
+	45,  // 12: drover.structs.Task.identity:type_name -> drover.structs.WorkloadIdentity
+	3,   // 13: drover.structs.TaskGroup.tasks:type_name -> drover.structs.Task
+	1,   // 14: drover.structs.TaskGroup.constraints:type_name -> drover.structs.Constraint
+	2,   // 15: drover.structs.TaskGroup.restart_policy:type_name -> drover.structs.RestartPolicy
+	51,  // 16: drover.structs.TaskGroup.meta:type_name -> drover.structs.TaskGroup.MetaEntry
+	21,  // 17: drover.structs.TaskGroup.network:type_name -> drover.structs.NetworkResource
+	23,  // 18: drover.structs.TaskGroup.affinities:type_name -> drover.structs.Affinity
+	25,  // 19: drover.structs.TaskGroup.spreads:type_name -> drover.structs.Spread
+	26,  // 20: drover.structs.TaskGroup.reschedule_policy:type_name -> drover.structs.ReschedulePolicy
+	73,  // 21: drover.structs.TaskGroup.max_client_disconnect:type_name -> google.protobuf.Duration
+	35,  // 22: drover.structs.TaskGroup.update:type_name -> drover.structs.UpdateStrategy
+	36,  // 23: drover.structs.TaskGroup.migrate:type_name -> drover.structs.MigrateStrategy
+	37,  // 24: drover.structs.TaskGroup.services:type_name -> drover.structs.Service
+	1,   // 25: drover.structs.Job.constraints:type_name -> drover.structs.Constraint
+	4,   // 26: drover.structs.Job.task_groups:type_name -> drover.structs.TaskGroup
+	52,  // 27: drover.structs.Job.meta:type_name -> drover.structs.Job.MetaEntry
+	23,  // 28: drover.structs.Job.affinities:type_name -> drover.structs.Affinity
+	25,  // 29: drover.structs.Job.spreads:type_name -> drover.structs.Spread
+	35,  // 30: drover.structs.Job.update:type_name -> drover.structs.UpdateStrategy
+	53,  // 31: drover.structs.DriverInfo.attributes:type_name -> drover.structs.DriverInfo.AttributesEntry
+	54,  // 32: drover.structs.Node.attributes:type_name -> drover.structs.Node.AttributesEntry
+	0,   // 33: drover.structs.Node.resources:type_name -> drover.structs.Resources
+	55,  // 34: drover.structs.Node.drivers:type_name -> drover.structs.Node.DriversEntry
+	56,  // 35: drover.structs.Node.meta:type_name -> drover.structs.Node.MetaEntry
+	8,   // 36: drover.structs.Node.drain_strategy:type_name -> drover.structs.DrainStrategy
+	19,  // 37: drover.structs.Node.last_drain:type_name -> drover.structs.DrainMetadata
+	57,  // 38: drover.structs.Node.dynamic_meta:type_name -> drover.structs.Node.DynamicMetaEntry
+	73,  // 39: drover.structs.DrainStrategy.deadline:type_name -> google.protobuf.Duration
+	10,  // 40: drover.structs.TaskState.events:type_name -> drover.structs.TaskEvent
+	5,   // 41: drover.structs.Allocation.job:type_name -> drover.structs.Job
+	58,  // 42: drover.structs.Allocation.task_resources:type_name -> drover.structs.Allocation.TaskResourcesEntry
+	59,  // 43: drover.structs.Allocation.task_states:type_name -> drover.structs.Allocation.TaskStatesEntry
+	9,   // 44: drover.structs.Allocation.desired_transition:type_name -> drover.structs.DesiredTransition
+	22,  // 45: drover.structs.Allocation.allocated_ports:type_name -> drover.structs.AllocatedPort
+	28,  // 46: drover.structs.Allocation.reschedule_tracker:type_name -> drover.structs.RescheduleTracker
+	13,  // 47: drover.structs.Allocation.metrics:type_name -> drover.structs.AllocMetric
+	40,  // 48: drover.structs.Allocation.deployment_status:type_name -> drover.structs.AllocDeploymentStatus
+	41,  // 49: drover.structs.Allocation.checks:type_name -> drover.structs.CheckStatus
+	60,  // 50: drover.structs.AllocMetric.class_filtered:type_name -> drover.structs.AllocMetric.ClassFilteredEntry
+	61,  // 51: drover.structs.AllocMetric.constraint_filtered:type_name -> drover.structs.AllocMetric.ConstraintFilteredEntry
+	62,  // 52: drover.structs.AllocMetric.dimension_exhausted:type_name -> drover.structs.AllocMetric.DimensionExhaustedEntry
+	63,  // 53: drover.structs.AllocMetric.nodes_available:type_name -> drover.structs.AllocMetric.NodesAvailableEntry
+	64,  // 54: drover.structs.AllocMetric.class_exhausted:type_name -> drover.structs.AllocMetric.ClassExhaustedEntry
+	65,  // 55: drover.structs.Evaluation.failed_tg_allocs:type_name -> drover.structs.Evaluation.FailedTgAllocsEntry
+	66,  // 56: drover.structs.Evaluation.queued_allocations:type_name -> drover.structs.Evaluation.QueuedAllocationsEntry
+	67,  // 57: drover.structs.Evaluation.class_eligibility:type_name -> drover.structs.Evaluation.ClassEligibilityEntry
+	5,   // 58: drover.structs.Plan.job:type_name -> drover.structs.Job
+	12,  // 59: drover.structs.Plan.node_allocation:type_name -> drover.structs.Allocation
+	12,  // 60: drover.structs.Plan.node_update:type_name -> drover.structs.Allocation
+	12,  // 61: drover.structs.Plan.node_preemptions:type_name -> drover.structs.Allocation
+	43,  // 62: drover.structs.Plan.deployment:type_name -> drover.structs.Deployment
+	44,  // 63: drover.structs.Plan.deployment_updates:type_name -> drover.structs.DeploymentStatusUpdate
+	12,  // 64: drover.structs.PlanResult.node_allocation:type_name -> drover.structs.Allocation
+	12,  // 65: drover.structs.PlanResult.node_update:type_name -> drover.structs.Allocation
+	12,  // 66: drover.structs.PlanResult.node_preemptions:type_name -> drover.structs.Allocation
+	43,  // 67: drover.structs.PlanResult.deployment:type_name -> drover.structs.Deployment
+	44,  // 68: drover.structs.PlanResult.deployment_updates:type_name -> drover.structs.DeploymentStatusUpdate
+	68,  // 69: drover.structs.Artifact.options:type_name -> drover.structs.Artifact.OptionsEntry
+	20,  // 70: drover.structs.NetworkResource.ports:type_name -> drover.structs.Port
+	24,  // 71: drover.structs.Spread.targets:type_name -> drover.structs.SpreadTarget
+	73,  // 72: drover.structs.ReschedulePolicy.interval:type_name -> google.protobuf.Duration
+	73,  // 73: drover.structs.ReschedulePolicy.delay:type_name -> google.protobuf.Duration
+	73,  // 74: drover.structs.ReschedulePolicy.max_delay:type_name -> google.protobuf.Duration
+	27,  // 75: drover.structs.RescheduleTracker.events:type_name -> drover.structs.RescheduleEvent
+	29,  // 76: drover.structs.SchedulerConfiguration.preemption_config:type_name -> drover.structs.PreemptionConfig
+	69,  // 77: drover.structs.JobSummary.groups:type_name -> drover.structs.JobSummary.GroupsEntry
+	73,  // 78: drover.structs.ACLToken.expiration_ttl:type_name -> google.protobuf.Duration
+	73,  // 79: drover.structs.UpdateStrategy.min_healthy_time:type_name -> google.protobuf.Duration
+	73,  // 80: drover.structs.UpdateStrategy.healthy_deadline:type_name -> google.protobuf.Duration
+	73,  // 81: drover.structs.UpdateStrategy.progress_deadline:type_name -> google.protobuf.Duration
+	73,  // 82: drover.structs.UpdateStrategy.stagger:type_name -> google.protobuf.Duration
+	73,  // 83: drover.structs.MigrateStrategy.min_healthy_time:type_name -> google.protobuf.Duration
+	73,  // 84: drover.structs.MigrateStrategy.healthy_deadline:type_name -> google.protobuf.Duration
+	38,  // 85: drover.structs.Service.checks:type_name -> drover.structs.ServiceCheck
+	70,  // 86: drover.structs.Service.meta:type_name -> drover.structs.Service.MetaEntry
+	73,  // 87: drover.structs.ServiceCheck.interval:type_name -> google.protobuf.Duration
+	73,  // 88: drover.structs.ServiceCheck.timeout:type_name -> google.protobuf.Duration
+	39,  // 89: drover.structs.ServiceCheck.check_restart:type_name -> drover.structs.CheckRestart
+	73,  // 90: drover.structs.CheckRestart.grace:type_name -> google.protobuf.Duration
+	73,  // 91: drover.structs.DeploymentState.progress_deadline:type_name -> google.protobuf.Duration
+	71,  // 92: drover.structs.Deployment.task_groups:type_name -> drover.structs.Deployment.TaskGroupsEntry
+	72,  // 93: drover.structs.Variable.items:type_name -> drover.structs.Variable.ItemsEntry
+	6,   // 94: drover.structs.Node.DriversEntry.value:type_name -> drover.structs.DriverInfo
+	0,   // 95: drover.structs.Allocation.TaskResourcesEntry.value:type_name -> drover.structs.Resources
+	11,  // 96: drover.structs.Allocation.TaskStatesEntry.value:type_name -> drover.structs.TaskState
+	13,  // 97: drover.structs.Evaluation.FailedTgAllocsEntry.value:type_name -> drover.structs.AllocMetric
+	31,  // 98: drover.structs.JobSummary.GroupsEntry.value:type_name -> drover.structs.TaskGroupSummary
+	42,  // 99: drover.structs.Deployment.TaskGroupsEntry.value:type_name -> drover.structs.DeploymentState
+	100, // [100:100] is the sub-list for method output_type
+	100, // [100:100] is the sub-list for method input_type
+	100, // [100:100] is the sub-list for extension type_name
+	100, // [100:100] is the sub-list for extension extendee
+	0,   // [0:100] is the sub-list for field type_name
 }
 
 func init() { file_structs_structs_proto_init() }
@@ -5312,7 +5817,7 @@ func file_structs_structs_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_structs_structs_proto_rawDesc), len(file_structs_structs_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   67,
+			NumMessages:   73,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -22,13 +22,17 @@ const (
 	FieldACLTokens       protowire.Number = 103
 	FieldClusterMeta     protowire.Number = 104
 	FieldDeployments     protowire.Number = 110
+	FieldServices        protowire.Number = 140
+	FieldVariables       protowire.Number = 141
+	FieldRootKeys        protowire.Number = 142
 )
 
 // Walk calls fn with every object of the snapshot, one at a time, tagged
 // with the number of the structs.StateSnapshot field that holds it: the
 // scheduler configuration and the cluster's singletons first, then jobs,
 // job versions, nodes, allocations, evaluations, ACL policies, ACL
-// tokens and deployments, each in key order. It stops at the first
+// tokens, deployments, service registrations, root keys and variables,
+// each in key order. It stops at the first
 // error fn returns. Nothing is copied: a snapshot of any size streams in
 // constant memory.
 func (s *Snapshot) Walk(fn func(field protowire.Number, m proto.Message) error) error {
@@ -70,6 +74,15 @@ func (s *Snapshot) Walk(fn func(field protowire.Number, m proto.Message) error) 
 	}
 	if err == nil {
 		walkAs(s.t.deployments, visit(FieldDeployments))
+	}
+	if err == nil {
+		walkAs(s.t.services, visit(FieldServices))
+	}
+	if err == nil {
+		walkAs(s.t.rootKeys, visit(FieldRootKeys))
+	}
+	if err == nil {
+		walkAs(s.t.variables, visit(FieldVariables))
 	}
 	return err
 }
@@ -146,6 +159,21 @@ func (r *Restorer) Add(field protowire.Number, m proto.Message) error {
 		if d, ok = m.(*structs.Deployment); ok {
 			r.tx.UpsertDeployment(d)
 		}
+	case FieldServices:
+		var sr *structs.ServiceRegistration
+		if sr, ok = m.(*structs.ServiceRegistration); ok {
+			r.tx.UpsertServiceRegistration(sr)
+		}
+	case FieldVariables:
+		var v *structs.Variable
+		if v, ok = m.(*structs.Variable); ok {
+			r.tx.UpsertVariable(v)
+		}
+	case FieldRootKeys:
+		var k *structs.RootKey
+		if k, ok = m.(*structs.RootKey); ok {
+			r.tx.UpsertRootKey(k)
+		}
 	default:
 		return fmt.Errorf("%w: state snapshot field %d is not an object table", structs.ErrBadRequest, field)
 	}
@@ -177,6 +205,12 @@ func NewMessage(field protowire.Number) proto.Message {
 		return &structs.ClusterMeta{}
 	case FieldDeployments:
 		return &structs.Deployment{}
+	case FieldServices:
+		return &structs.ServiceRegistration{}
+	case FieldVariables:
+		return &structs.Variable{}
+	case FieldRootKeys:
+		return &structs.RootKey{}
 	}
 	return nil
 }

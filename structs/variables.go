@@ -1,0 +1,10 @@
+package structs
+
+// Root key states.
+const (
+	// RootKeyActive is the key that seals new variables and signs new
+	// workload identities; there is at most one.
+	RootKeyActive = "active"
+	// RootKeyInactive still opens what it sealed and verifies what it signed.
+	RootKeyInactive = "inactive"
+)

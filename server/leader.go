@@ -43,6 +43,7 @@ func (s *Server) establishLeadership() {
 		}
 		config := s.primeSchedulerConfig(ctx)
 		s.primeServerSecret(ctx)
+		s.primeRootKey(ctx)
 		snap := s.state.Snapshot()
 		s.broker.SetEnabled(true)
 		s.broker.SetPaused(config.GetPauseEvalBroker())

@@ -194,7 +194,7 @@ func unseal(aead cipher.AEAD, sealed, aad []byte) ([]byte, error) {
 }
 
 // primeRootKey makes the first root key when the keyring has none; the
-// leader calls it on taking office.
+// leader calls it on taking office, before it says it is ready.
 func (s *Server) primeRootKey(ctx context.Context) {
 	for _, k := range s.state.Snapshot().RootKeys() {
 		if k.State == structs.RootKeyActive {
@@ -223,7 +223,6 @@ func (s *Server) rotateRootKey(ctx context.Context) (*structs.RootKey, error) {
 // keyringLoop rotates and collects root keys on the leader, every
 // GCInterval.
 func (s *Server) keyringLoop(ctx context.Context) {
-	s.primeRootKey(ctx)
 	t := time.NewTicker(s.cfg.Keyring.withDefaults().GCInterval)
 	defer t.Stop()
 	for {

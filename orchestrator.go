@@ -241,6 +241,11 @@ func NewServer(opts ServerOptions) (*Server, error) {
 		},
 		JobGCInterval: o.JobGCInterval,
 
+		Keyring: server.KeyringConfig{
+			RotationThreshold: o.RootKeyRotationThreshold, GCThreshold: o.RootKeyGCThreshold,
+			GCInterval: o.RootKeyGCInterval, KeyEncryptionKey: o.KeyEncryptionKey,
+		},
+
 		DisableEventBroker: o.DisableEventBroker,
 		EventBufferSize:    o.EventBufferSize,
 

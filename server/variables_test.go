@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -143,4 +144,29 @@ func TestServersWithoutTheKeyEncryptionKeyCannotOpenWrappedKeys(t *testing.T) {
 	require.Error(t, err)
 	_, err = newRootKeyring([]byte("short"))
 	require.Error(t, err)
+}
+
+// FuzzVariablePath checks that a path the validator accepts is one Nomad
+// accepts: no empty segment, no leading or trailing slash, no dot
+// segments, nothing outside its alphabet, nothing reserved.
+func FuzzVariablePath(f *testing.F) {
+	for _, p := range []string{"app/db", "nomad/jobs/web", "nomad", "nomad/x", "a//b", "/a", "a/", "../x", "a b", "x~y_z-1", ""} {
+		f.Add(p)
+	}
+	f.Fuzz(func(t *testing.T, p string) {
+		if ValidateVariablePath(p) != nil {
+			return
+		}
+		if len(p) == 0 || len(p) > 128 || strings.HasPrefix(p, "/") || strings.HasSuffix(p, "/") || strings.Contains(p, "//") {
+			t.Fatalf("accepted %q", p)
+		}
+		for _, seg := range strings.Split(p, "/") {
+			if seg == "." || seg == ".." {
+				t.Fatalf("accepted a dot segment: %q", p)
+			}
+		}
+		if p == "nomad" || strings.HasPrefix(p, "nomad/") && !strings.HasPrefix(p, "nomad/jobs") {
+			t.Fatalf("accepted a reserved path: %q", p)
+		}
+	})
 }

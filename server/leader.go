@@ -43,7 +43,9 @@ func (s *Server) establishLeadership() {
 		}
 		config := s.primeSchedulerConfig(ctx)
 		s.primeServerSecret(ctx)
-		s.primeRootKey(ctx)
+		if err := s.primeRootKey(ctx); err != nil {
+			s.logger.Warn("could not make the first root key", "error", err)
+		}
 		snap := s.state.Snapshot()
 		s.broker.SetEnabled(true)
 		s.broker.SetPaused(config.GetPauseEvalBroker())

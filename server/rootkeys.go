@@ -195,15 +195,14 @@ func unseal(aead cipher.AEAD, sealed, aad []byte) ([]byte, error) {
 
 // primeRootKey makes the first root key when the keyring has none; the
 // leader calls it on taking office, before it says it is ready.
-func (s *Server) primeRootKey(ctx context.Context) {
+func (s *Server) primeRootKey(ctx context.Context) error {
 	for _, k := range s.state.Snapshot().RootKeys() {
 		if k.State == structs.RootKeyActive {
-			return
+			return nil
 		}
 	}
-	if _, err := s.rotateRootKey(ctx); err != nil {
-		s.logger.Warn("could not make the first root key", "error", err)
-	}
+	_, err := s.rotateRootKey(ctx)
+	return err
 }
 
 // rotateRootKey makes a new active key; the old one stays, inactive, to

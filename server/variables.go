@@ -73,8 +73,16 @@ func variableAAD(ns, path string) []byte { return []byte("drover variable\x00" +
 
 // sealVariable returns v as stored: its items sealed under the active
 // root key of the current state.
-func (s *Server) sealVariable(v *structs.Variable) (*structs.Variable, error) {
+func (s *Server) sealVariable(ctx context.Context, v *structs.Variable) (*structs.Variable, error) {
 	key, err := s.rootKeys.active(s.state.Snapshot())
+	if errors.Is(err, errNoRootKey) {
+		// A leader that has only just taken office may not have made
+		// the first key yet.
+		if err := s.primeRootKey(ctx); err != nil {
+			return nil, err
+		}
+		key, err = s.rootKeys.active(s.state.Snapshot())
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -205,7 +213,7 @@ func (s *Server) PutVariable(ctx context.Context, v *structs.Variable, cas *uint
 	}
 	var out *structs.VariableResponse
 	err := s.leaderCall(ctx, func(ctx context.Context) error {
-		sealed, err := s.sealVariable(v)
+		sealed, err := s.sealVariable(ctx, v)
 		if err != nil {
 			return err
 		}

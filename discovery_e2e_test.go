@@ -67,7 +67,7 @@ func TestServicesThroughTheFacade(t *testing.T) {
 	defer cancel()
 	job := &drover.Job{Id: "shop", TaskGroups: []*drover.TaskGroup{{
 		Name: "web", Count: 1,
-		Network: &structs.NetworkResource{Ports: []*structs.Port{{Label: "http"}}},
+		Network:  &structs.NetworkResource{Ports: []*structs.Port{{Label: "http"}}},
 		Services: []*drover.Service{{Name: "shop-web", Port: "http", Tags: []string{"b", "a"}, Provider: "nomad"}},
 		Tasks: []*drover.Task{{Name: "t", Driver: "mock", Config: drover.TaskConfig(map[string]any{"run_for": "1h"}),
 			Resources: &drover.Resources{CpuMhz: 10, MemoryMb: 16}}},

@@ -2,14 +2,18 @@ package client_test
 
 import (
 	"context"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/droverhq/drover"
 	"github.com/droverhq/drover/client"
 	"github.com/droverhq/drover/driver"
+	"github.com/droverhq/drover/driver/fn"
 	"github.com/droverhq/drover/driver/mock"
 	"github.com/droverhq/drover/internal/testing/harness"
 	"github.com/droverhq/drover/structs"
@@ -61,4 +65,48 @@ func TestTemplateLookupsActWithTheTasksIdentity(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, all, 1)
 	require.Equal(t, "web-http", all[0].ServiceName)
+}
+
+// A task with identity { env = true, file = true } finds its workload
+// identity in NOMAD_TOKEN and in secrets/nomad_token; one without the
+// block finds neither.
+func TestIdentityBlockExposesTheToken(t *testing.T) {
+	dir := t.TempDir()
+	srv := harness.StartServer(t, drover.ServerOptions{DataDir: filepath.Join(dir, "server")})
+	t.Cleanup(func() { harness.Shutdown(t, srv) })
+	tokens := make(chan string, 2)
+	f := fn.New(nil)
+	require.NoError(t, f.Register("report", func(ctx context.Context, task *fn.Task) error {
+		tokens <- task.TaskName + "=" + task.Env["NOMAD_TOKEN"]
+		<-ctx.Done()
+		return nil
+	}))
+	cli := startClient(t, client.Config{DataDir: filepath.Join(dir, "client"), Servers: []string{srv.Addr()},
+		Drivers: []driver.Driver{f}, StopOnShutdown: []string{fn.Name}})
+	t.Cleanup(func() { harness.Shutdown(t, cli) })
+
+	task := func(name string) *structs.Task {
+		return &structs.Task{Name: name, Driver: "fn", Config: drover.TaskConfig(map[string]any{"func": "report"}),
+			Resources: &structs.Resources{CpuMhz: 20, MemoryMb: 16}}
+	}
+	j := job("id", structs.JobTypeService, 1, task("with"))
+	j.TaskGroups[0].Tasks[0].Identity = &structs.WorkloadIdentity{Env: true, File: true}
+	j.TaskGroups[0].Tasks = append(j.TaskGroups[0].Tasks, task("without"))
+	register(t, srv, j)
+	got := map[string]string{}
+	for range 2 {
+		select {
+		case s := <-tokens:
+			name, tok, _ := strings.Cut(s, "=")
+			got[name] = tok
+		case <-time.After(deadline):
+			t.Fatal("the tasks never started")
+		}
+	}
+	require.Empty(t, got["without"])
+	require.Equal(t, 2, strings.Count(got["with"], "."), "a JWT: %q", got["with"])
+	alloc := only(t, srv, "id")
+	require.Equal(t, got["with"], readFile(t, filepath.Join(allocDir(filepath.Join(dir, "client"), alloc.Id), "with", "secrets", "nomad_token")))
+	_, err := os.Stat(filepath.Join(allocDir(filepath.Join(dir, "client"), alloc.Id), "without", "secrets", "nomad_token"))
+	require.ErrorIs(t, err, os.ErrNotExist)
 }

@@ -126,19 +126,31 @@ func variableMetadata(v *structs.Variable) *structs.Variable {
 // task reads and lists nomad/jobs, nomad/jobs/<job>, .../<group> and
 // .../<group>/<task> of its own namespace).
 func (s *Server) allowVariable(ctx context.Context, ns, path, capability string) error {
-	wi, err := s.workloadIdentity(ctx)
+	allowed, err := s.variableRights(ctx)
 	if err != nil {
 		return err
 	}
-	if wi != nil {
-		if wi.allowsVariable(ns, path, capability) {
-			return nil
-		}
+	if !allowed(ns, path, capability) {
 		s.metrics.aclDenied.Inc()
 		return errDenied(fmt.Sprintf("%s on variable %s in namespace %s", capability, structs.Quote(path), structs.Quote(ns)))
 	}
-	return s.allow(ctx, fmt.Sprintf("%s on variable %s in namespace %s", capability, structs.Quote(path), structs.Quote(ns)),
-		func(a *acl.ACL) bool { return a.AllowVariableOperation(ns, path, capability) })
+	return nil
+}
+
+// variableRights resolves the caller once, for checking many variables.
+func (s *Server) variableRights(ctx context.Context) (func(ns, path, capability string) bool, error) {
+	wi, err := s.workloadIdentity(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if wi != nil {
+		return wi.allowsVariable, nil
+	}
+	a, err := s.authorize(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return a.AllowVariableOperation, nil
 }
 
 func (w *workloadCaller) allowsVariable(ns, path, capability string) bool {
@@ -158,7 +170,8 @@ func (w *workloadCaller) allowsVariable(ns, path, capability string) bool {
 // list.
 func (s *Server) Variables(ctx context.Context, ns, prefix string) ([]*structs.Variable, error) {
 	ns = orDefault(ns)
-	if _, err := s.authorize(ctx); err != nil {
+	allowed, err := s.variableRights(ctx)
+	if err != nil {
 		return nil, err
 	}
 	if err := s.readBarrier(ctx); err != nil {
@@ -170,7 +183,7 @@ func (s *Server) Variables(ctx context.Context, ns, prefix string) ([]*structs.V
 	}
 	var out []*structs.Variable
 	for _, v := range s.state.Snapshot().Variables(ns, prefix) {
-		if s.allowVariable(ctx, v.Namespace, v.Path, acl.VariablesCapabilityList) == nil {
+		if allowed(v.Namespace, v.Path, acl.VariablesCapabilityList) {
 			out = append(out, variableMetadata(v))
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"runtime"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -504,6 +505,13 @@ type ClientOptions struct {
 	// and a change registers the node's new facts.
 	Fingerprinters []fingerprint.Fingerprinter
 
+	// HostVolumes are the node's host volumes (Nomad's client host_volume
+	// blocks), by name: directories that groups ask for with a volume
+	// block of type host, placed only on nodes that have them, and that
+	// tasks mount with volume_mount. Each path must be an existing
+	// absolute directory.
+	HostVolumes map[string]HostVolume
+
 	// DrainOnShutdown (Nomad's drain_on_shutdown block) makes a client that
 	// leaves (see LeaveOnInterrupt, LeaveOnTerminate) drain its node first.
 	// Nil: no drain.
@@ -519,6 +527,14 @@ type ClientOptions struct {
 	Logger *slog.Logger
 	// Registerer receives the client's metrics. Default: none are registered.
 	Registerer prometheus.Registerer
+}
+
+// HostVolume is one of a client's host volumes.
+type HostVolume struct {
+	// Path is the directory on the host.
+	Path string
+	// ReadOnly lets tasks only read it, whatever their jobs ask for.
+	ReadOnly bool
 }
 
 // DrainOnShutdown is Nomad's drain_on_shutdown block: how a leaving
@@ -557,6 +573,14 @@ func (o ClientOptions) Validate() error {
 	}
 	if len(o.Servers) == 0 {
 		errs = append(errs, optErr("at least one server address is required"))
+	}
+	for name, v := range o.HostVolumes {
+		if name == "" || strings.ContainsAny(name, "/\x00") {
+			errs = append(errs, optErr("host volume %q: the name may not be empty or hold '/'", name))
+		}
+		if !filepath.IsAbs(v.Path) {
+			errs = append(errs, optErr("host volume %q: path %q must be absolute", name, v.Path))
+		}
 	}
 	if d := o.DrainOnShutdown; d != nil && d.Deadline < 0 {
 		errs = append(errs, optErr("drain_on_shutdown.deadline must not be negative, got %v (use Force)", d.Deadline))

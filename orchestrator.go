@@ -77,6 +77,34 @@ type (
 	// ACLToken grants its policies' rules (or everything, for a management
 	// token) to whoever presents its secret.
 	ACLToken = structs.ACLToken
+	// TaskLifecycle makes a task a prestart, poststart or poststop task,
+	// or a sidecar (docs/jobspec.md).
+	TaskLifecycle = structs.TaskLifecycle
+	// Template is a file the client renders for a task and renders again
+	// when what it reads changes.
+	Template = structs.Template
+	// ChangeScript is what a template with change_mode "script" runs.
+	ChangeScript = structs.ChangeScript
+	// VolumeRequest is a group's volume: one of its node's host volumes.
+	VolumeRequest = structs.VolumeRequest
+	// VolumeMount mounts one of the group's volumes into a task.
+	VolumeMount = structs.VolumeMount
+	// EphemeralDisk is a group's allocation data directory; sticky keeps
+	// it across replacements on the same node.
+	EphemeralDisk = structs.EphemeralDisk
+)
+
+// Lifecycle hooks, template change modes and volume types, as jobs write
+// them.
+const (
+	LifecyclePrestart  = structs.LifecyclePrestart
+	LifecyclePoststart = structs.LifecyclePoststart
+	LifecyclePoststop  = structs.LifecyclePoststop
+	ChangeModeRestart  = structs.ChangeModeRestart
+	ChangeModeSignal   = structs.ChangeModeSignal
+	ChangeModeNoop     = structs.ChangeModeNoop
+	ChangeModeScript   = structs.ChangeModeScript
+	VolumeTypeHost     = structs.VolumeTypeHost
 )
 
 // Errors callers branch on with errors.Is.
@@ -315,7 +343,15 @@ func NewClient(opts ClientOptions) (*Client, error) {
 			drain.Deadline = 0
 		}
 	}
+	var vols map[string]client.HostVolume
+	for name, v := range o.HostVolumes {
+		if vols == nil {
+			vols = map[string]client.HostVolume{}
+		}
+		vols[name] = client.HostVolume{Path: v.Path, ReadOnly: v.ReadOnly}
+	}
 	c, err := client.New(client.Config{
+		HostVolumes:      vols,
 		Name:             o.Name,
 		Region:           o.Region,
 		Datacenter:       o.Datacenter,

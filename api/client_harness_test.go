@@ -34,6 +34,12 @@ type clientNode struct {
 // holds its connection to a server.
 func startClientNode(t *testing.T, dir string, servers ...string) *clientNode {
 	t.Helper()
+	return startClientNodeWith(t, dir, nil, servers...)
+}
+
+// startClientNodeWith is startClientNode with the config changed by mod.
+func startClientNodeWith(t *testing.T, dir string, mod func(*client.Config), servers ...string) *clientNode {
+	t.Helper()
 	logger := slog.New(slog.DiscardHandler)
 	if os.Getenv("DROVER_TEST_LOG") != "" {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("agent", "client")
@@ -43,12 +49,16 @@ func startClientNode(t *testing.T, dir string, servers ...string) *clientNode {
 		<-ctx.Done()
 		return nil
 	}))
-	cli, err := client.New(client.Config{
+	cfg := client.Config{
 		DataDir: dir, Servers: servers, Datacenter: "dc1", Region: "global", Logger: logger,
 		Drivers:          []driver.Driver{rawexec.New(logger), mock.New(logger), f},
 		StopOnShutdown:   []string{"fn", "mock"},
 		LogCheckInterval: 20 * time.Millisecond,
-	})
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	cli, err := client.New(cfg)
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

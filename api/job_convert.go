@@ -100,13 +100,8 @@ func (c *jobConversion) group(jobPath string, in *taskGroupJSON) *structs.TaskGr
 	name := deref(in.Name)
 	path := fmt.Sprintf("%sgroup %q: ", jobPath, name)
 	c.refuse(path, map[string]bool{
-		"Volumes": isSet(in.Volumes), "Scaling": isSet(in.Scaling),
-		"Consul": isSet(in.Consul), "ShutdownDelay": deref(in.ShutdownDelay) > 0,
-		"MaxRunDuration": deref(in.MaxRunDuration) > 0,
+		"Scaling": isSet(in.Scaling), "Consul": isSet(in.Consul), "MaxRunDuration": deref(in.MaxRunDuration) > 0,
 	})
-	if d := in.EphemeralDisk; d != nil {
-		c.refuse(path+"EphemeralDisk.", map[string]bool{"Sticky": deref(d.Sticky), "Migrate": deref(d.Migrate)})
-	}
 	count := 1
 	if in.Count != nil {
 		count = *in.Count
@@ -119,6 +114,8 @@ func (c *jobConversion) group(jobPath string, in *taskGroupJSON) *structs.TaskGr
 		ReschedulePolicy: c.reschedulePolicy(path, in.ReschedulePolicy),
 		Update:           updateFromJSON(in.Update), Migrate: migrateFromJSON(c.migrate, in.Migrate),
 		Services: c.services(path, in.Services),
+		Volumes:  c.volumes(path, in.Volumes), ShutdownDelay: durationOrNil(deref(in.ShutdownDelay)),
+		EphemeralDisk: c.ephemeralDisk(path, in.EphemeralDisk),
 	}
 	c.disconnect(path, in, g)
 	var taskPolicy *structs.RestartPolicy
@@ -147,10 +144,8 @@ func (c *jobConversion) group(jobPath string, in *taskGroupJSON) *structs.TaskGr
 func (c *jobConversion) task(groupPath string, in *taskJSON) (*structs.Task, *structs.RestartPolicy) {
 	path := fmt.Sprintf("%stask %q: ", groupPath, in.Name)
 	c.refuse(path, map[string]bool{
-		"Lifecycle": isSet(in.Lifecycle),
-		"Vault":     isSet(in.Vault), "Consul": isSet(in.Consul), "Templates": isSet(in.Templates),
-		"DispatchPayload": isSet(in.DispatchPayload), "VolumeMounts": isSet(in.VolumeMounts),
-		"CSIPluginConfig": isSet(in.CSIPluginConfig), "Leader": in.Leader, "ShutdownDelay": in.ShutdownDelay > 0,
+		"Vault": isSet(in.Vault), "Consul": isSet(in.Consul),
+		"DispatchPayload": isSet(in.DispatchPayload), "CSIPluginConfig": isSet(in.CSIPluginConfig),
 		"Kind": in.Kind != "", "ScalingPolicies": isSet(in.ScalingPolicies), "Secrets": isSet(in.Secrets),
 		"Identities": isSet(in.Identities), "Actions": isSet(in.Actions),
 		"Schedule": isSet(in.Schedule),
@@ -160,6 +155,9 @@ func (c *jobConversion) task(groupPath string, in *taskJSON) (*structs.Task, *st
 		Meta: in.Meta, KillSignal: in.KillSignal, Affinities: affinitiesFromJSON(in.Affinities),
 		Artifacts: c.artifacts(path, in.Artifacts), Logs: c.logConfig(path, in.LogConfig), User: in.User,
 		Services: c.services(path, in.Services), Identity: c.identity(path, in.Identity),
+		Lifecycle: c.lifecycle(path, in.Lifecycle), Templates: c.templates(path, in.Templates),
+		VolumeMounts: c.volumeMounts(path, in.VolumeMounts), Leader: in.Leader,
+		ShutdownDelay: durationOrNil(in.ShutdownDelay),
 	}
 	if in.Config != nil {
 		cfg, err := structpb.NewStruct(in.Config)
@@ -199,7 +197,7 @@ func restartFromJSON(in *restartJSON) *structs.RestartPolicy {
 	if in == nil {
 		return nil
 	}
-	rp := &structs.RestartPolicy{Attempts: int32(clampInt(deref(in.Attempts))), Mode: deref(in.Mode)}
+	rp := &structs.RestartPolicy{Attempts: int32(clampInt(deref(in.Attempts))), Mode: deref(in.Mode), RenderTemplates: deref(in.RenderTemplates)}
 	if in.Interval != nil {
 		rp.Interval = durationpb.New(time.Duration(*in.Interval))
 	}

@@ -107,14 +107,14 @@ type taskGroupJSON struct {
 	Update   *updateJSON
 	Migrate  *migrateJSON
 
-	Volumes        json.RawMessage
+	Volumes        map[string]*volumeRequestJSON
 	Scaling        json.RawMessage
 	Consul         json.RawMessage
 	ShutdownDelay  *int64
 	MaxRunDuration *int64
 
-	// Only its size is ignored (drover sizes disk per task): sticky and
-	// migrating disks are refused.
+	// Its size is kept for display (drover sizes disk per task); sticky
+	// is honoured on the same node, migrate is refused.
 	EphemeralDisk *ephemeralDiskJSON
 	// Accepted and ignored, as Nomad ignores these deprecated fields.
 	StopAfterClientDisconnect json.RawMessage
@@ -138,12 +138,12 @@ type taskJSON struct {
 	Services      []*serviceJSON
 
 	User            string
-	Lifecycle       json.RawMessage
+	Lifecycle       *lifecycleJSON
 	Vault           json.RawMessage
 	Consul          json.RawMessage
-	Templates       json.RawMessage
+	Templates       []*templateJSON
 	DispatchPayload json.RawMessage
-	VolumeMounts    json.RawMessage
+	VolumeMounts    []*volumeMountJSON
 	CSIPluginConfig json.RawMessage `json:",omitempty"`
 	Leader          bool
 	ShutdownDelay   int64

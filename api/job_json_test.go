@@ -132,10 +132,13 @@ func TestJobConversionRefusesWhatDroverCannotRun(t *testing.T) {
 			task(j).Services = []*nomad.Service{{Name: "web", Checks: []nomad.ServiceCheck{{Name: "c", Type: "grpc", GRPCService: "x"}}}}
 		}, `job "web": group "api": task "server": service "web": check "c": GRPCService is not supported by drover`},
 		{"volume", func(j *nomad.Job) {
-			j.TaskGroups[0].Volumes = map[string]*nomad.VolumeRequest{"data": {Name: "data", Type: "host"}}
-		}, `job "web": group "api": Volumes is not supported by drover`},
-		{"sticky disk", func(j *nomad.Job) { j.TaskGroups[0].EphemeralDisk = &nomad.EphemeralDisk{Sticky: ptr(true)} },
-			`job "web": group "api": EphemeralDisk.Sticky is not supported by drover`},
+			j.TaskGroups[0].Volumes = map[string]*nomad.VolumeRequest{"data": {Name: "data", Type: "csi", Source: "x"}}
+		}, `job "web": group "api": Volumes["data"].Type "csi" is not supported by drover (only host volumes)`},
+		{"per-alloc volume", func(j *nomad.Job) {
+			j.TaskGroups[0].Volumes = map[string]*nomad.VolumeRequest{"data": {Name: "data", Type: "host", Source: "x", PerAlloc: true}}
+		}, `job "web": group "api": Volumes["data"].PerAlloc is not supported by drover`},
+		{"migrating disk", func(j *nomad.Job) { j.TaskGroups[0].EphemeralDisk = &nomad.EphemeralDisk{Migrate: ptr(true)} },
+			`job "web": group "api": EphemeralDisk.Migrate is not supported by drover`},
 		{"disconnect windows that disagree", func(j *nomad.Job) {
 			//lint:ignore SA1019 jobs written for older Nomads still send it
 			j.TaskGroups[0].MaxClientDisconnect = ptr(time.Minute)
@@ -154,8 +157,11 @@ func TestJobConversionRefusesWhatDroverCannotRun(t *testing.T) {
 			j.Type = ptr("system")
 			j.TaskGroups[0].ReschedulePolicy = &nomad.ReschedulePolicy{Attempts: ptr(1)}
 		}, `job "web": group "api": ReschedulePolicy is not supported by drover for system jobs: they are never rescheduled`},
-		{"template", func(j *nomad.Job) { task(j).Templates = []*nomad.Template{{EmbeddedTmpl: ptr("x")}} },
-			`job "web": group "api": task "server": Templates is not supported by drover`},
+		{"template once", func(j *nomad.Job) { task(j).Templates = []*nomad.Template{{EmbeddedTmpl: ptr("x"), Once: ptr(true)}} },
+			`job "web": group "api": task "server": Templates[0].Once is not supported by drover`},
+		{"template wait", func(j *nomad.Job) {
+			task(j).Templates = []*nomad.Template{{EmbeddedTmpl: ptr("x"), Wait: &nomad.WaitConfig{Min: ptr(time.Second)}}}
+		}, `job "web": group "api": task "server": Templates[0].Wait is not supported by drover`},
 		{"artifact headers", func(j *nomad.Job) {
 			task(j).Artifacts = []*nomad.TaskArtifact{{GetterSource: ptr("https://example.invalid/x"), GetterHeaders: map[string]string{"a": "b"}}}
 		}, `job "web": group "api": task "server": Artifacts[0].GetterHeaders is not supported by drover`},
@@ -167,8 +173,9 @@ func TestJobConversionRefusesWhatDroverCannotRun(t *testing.T) {
 		}, `job "web": group "api": task "server": Artifacts[0].Chown is not supported by drover`},
 		{"disabled logs", func(j *nomad.Job) { task(j).LogConfig = &nomad.LogConfig{Disabled: ptr(true)} },
 			`job "web": group "api": task "server": LogConfig.Disabled is not supported by drover`},
-		{"lifecycle", func(j *nomad.Job) { task(j).Lifecycle = &nomad.TaskLifecycle{Hook: "prestart"} },
-			`job "web": group "api": task "server": Lifecycle is not supported by drover`},
+		{"volume mount propagation", func(j *nomad.Job) {
+			task(j).VolumeMounts = []*nomad.VolumeMount{{Volume: ptr("v"), PropagationMode: ptr("bidirectional")}}
+		}, `job "web": group "api": task "server": VolumeMounts[0].PropagationMode "bidirectional" is not supported by drover (only private)`},
 		{"cores", func(j *nomad.Job) { task(j).Resources.Cores = ptr(2) },
 			`job "web": group "api": task "server": resources: Cores is not supported by drover`},
 		{"task network", func(j *nomad.Job) { task(j).Resources.Networks = []*nomad.NetworkResource{{MBits: ptr(10)}} },

@@ -35,6 +35,8 @@ func groupToJSON(jobType string, g *structs.TaskGroup) *taskGroupJSON {
 		RestartPolicy: restartToJSON(g.RestartPolicy), ReschedulePolicy: rescheduleToJSON(jobType, g.ReschedulePolicy),
 		Networks: networkToJSON(g.Network), Meta: g.Meta,
 		Update: updateToJSON(g.Update), Migrate: migrateToJSON(g.Migrate), Services: servicesToJSON(g.Services),
+		Volumes: volumesToJSON(g.Volumes), ShutdownDelay: ptr(int64(g.ShutdownDelay.AsDuration())),
+		EphemeralDisk: ephemeralDiskToJSON(g.EphemeralDisk),
 	}
 	disconnectToJSON(g, tg)
 	for _, t := range g.Tasks {
@@ -43,6 +45,9 @@ func groupToJSON(jobType string, g *structs.TaskGroup) *taskGroupJSON {
 			Affinities: affinitiesToJSON(t.Affinities), RestartPolicy: restartToJSON(g.RestartPolicy), Meta: t.Meta,
 			KillSignal: t.KillSignal, Resources: resourcesToJSON(t.Resources), LogConfig: logConfigToJSON(t.Logs),
 			Artifacts: artifactsToJSON(t.Artifacts), User: t.User, Services: servicesToJSON(t.Services),
+			Lifecycle: lifecycleToJSON(t.Lifecycle), Templates: templatesToJSON(t.Templates),
+			VolumeMounts: volumeMountsToJSON(t.VolumeMounts), Leader: t.Leader,
+			ShutdownDelay: int64(t.ShutdownDelay.AsDuration()),
 		}
 		if id := identityToJSON(t.Identity); id != nil {
 			tj.Identity, _ = json.Marshal(id)
@@ -72,7 +77,7 @@ func restartToJSON(rp *structs.RestartPolicy) *restartJSON {
 	}
 	return &restartJSON{
 		Interval: ptr(int64(rp.Interval.AsDuration())), Attempts: ptr(int(rp.Attempts)),
-		Delay: ptr(int64(rp.Delay.AsDuration())), Mode: ptr(rp.Mode), RenderTemplates: ptr(false),
+		Delay: ptr(int64(rp.Delay.AsDuration())), Mode: ptr(rp.Mode), RenderTemplates: ptr(rp.RenderTemplates),
 	}
 }
 

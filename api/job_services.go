@@ -85,7 +85,7 @@ func (c *jobConversion) services(path string, in []*serviceJSON) []*structs.Serv
 		}
 		sp := fmt.Sprintf("%sservice %q: ", path, s.Name)
 		c.refuse(sp, map[string]bool{
-			"Connect": isSet(s.Connect), "Identity": isSet(s.Identity), "Cluster": s.Cluster != "", "Kind": s.Kind != "",
+			"Connect": isSet(s.Connect), "Identity": isSet(s.Identity), "Cluster": s.Cluster != "" && s.Cluster != "default", "Kind": s.Kind != "",
 			"AddressMode " + s.AddressMode: !hostAddressMode(s.AddressMode), "Address": s.Address != "",
 		})
 		c.refuse(sp, map[string]bool{"Provider " + s.Provider: s.Provider != "" && s.Provider != structs.ServiceProviderNomad && s.Provider != structs.ServiceProviderConsul})

@@ -47,6 +47,8 @@ type allocRunner struct {
 
 	stopOnce sync.Once
 	stopCh   chan struct{} // closed to stop every task
+	// lifeCh is poked when a task's state changes, for the lifecycle order.
+	lifeCh chan struct{}
 	// destroy: remove the allocation's directory and local state once its
 	// tasks are stopped (the servers no longer know it).
 	destroyOnce sync.Once
@@ -69,6 +71,7 @@ func newAllocRunner(c *Client, a *structs.Allocation, restored map[string]*taskR
 		alloc:     a,
 		states:    map[string]*structs.TaskState{},
 		stopCh:    make(chan struct{}),
+		lifeCh:    make(chan struct{}, 1),
 		destroyCh: make(chan struct{}),
 		done:      make(chan struct{}),
 		restored:  restored,
@@ -152,6 +155,9 @@ func (r *allocRunner) run(ctx context.Context) {
 		r.failTasks(ctx, tg, err)
 		return
 	}
+	if r.restored == nil {
+		r.takeStickyData(ctx, alloc, tg)
+	}
 	actx, cancel := context.WithCancel(ctx)
 	defer func() {
 		r.mu.Lock()
@@ -189,6 +195,11 @@ func (r *allocRunner) run(ctx context.Context) {
 		}
 	}
 	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		r.order(ctx, tg, byName)
+	}()
 	for _, tr := range runners {
 		wg.Add(1)
 		go func() {
@@ -269,6 +280,10 @@ func (r *allocRunner) setTaskState(task string, st *structs.TaskState, rec *task
 	id := r.alloc.Id
 	quiet := r.shuttingDown
 	r.mu.Unlock()
+	select {
+	case r.lifeCh <- struct{}{}:
+	default:
+	}
 	if upd.ClientStatus == structs.AllocClientFailed {
 		r.stop()
 	}

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/droverhq/drover/client/interpolate"
 	"github.com/droverhq/drover/structs"
 )
 
@@ -151,7 +152,8 @@ func (r *allocRunner) taskRunning(task string) (taskEnv, bool) {
 
 // checkOnce runs a check once and returns its status and output.
 func (r *allocRunner) checkOnce(ctx context.Context, ref structs.ServiceCheckRef, env taskEnv) (string, string) {
-	c := ref.Check
+	// The check's fields may name runtime variables (client/interpolate).
+	c := interpolate.Vars{Env: env.env, Node: interpolate.NodeVars(r.c.nodeCopy(), r.c.cfg.Region)}.Check(ref.Check)
 	timeout := max(c.Timeout.AsDuration(), time.Second)
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()

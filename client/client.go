@@ -23,6 +23,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/droverhq/drover/client/artifact"
+	"github.com/droverhq/drover/client/template"
 	"github.com/droverhq/drover/driver"
 	"github.com/droverhq/drover/fingerprint"
 	"github.com/droverhq/drover/internal/wait"
@@ -61,6 +62,18 @@ type Config struct {
 	// rotation. Default driver.DefaultLogCheckInterval.
 	LogCheckInterval time.Duration
 
+	// HostVolumes are the node's host volumes, by name: directories jobs
+	// may mount into their tasks (group volume blocks of type host). Each
+	// path must be an absolute path to an existing directory.
+	HostVolumes map[string]HostVolume
+	// TemplateInterval is how often running tasks' templates are
+	// rendered again. Default DefaultTemplateInterval.
+	TemplateInterval time.Duration
+	// TemplateLookups answers templates' nomadVar, nomadVarList,
+	// nomadService and nomadServices; nil answers that they are not
+	// available.
+	TemplateLookups template.Lookups
+
 	// StopOnShutdown names drivers whose tasks Shutdown stops, because
 	// nothing could reattach to them (the default fn driver, which only
 	// this client holds). Other tasks keep running across a shutdown.
@@ -73,6 +86,14 @@ type Config struct {
 	// counts as terminate.
 	LeaveOnInterrupt bool
 	LeaveOnTerminate bool
+}
+
+// HostVolume is a directory of the node that jobs may mount.
+type HostVolume struct {
+	// Path is the directory on the host.
+	Path string
+	// ReadOnly: tasks may only read it, whatever they ask for.
+	ReadOnly bool
 }
 
 // DrainConfig is how a node drains on shutdown.
@@ -97,6 +118,9 @@ type Client struct {
 	metrics   *metrics
 	facts     *fingerprint.Manager
 	artifacts *artifact.Fetcher
+	// templateLookups answers templates' lookups when the host set them;
+	// nil: the servers answer, through taskLookups.
+	templateLookups template.Lookups
 	// logs tracks the rotations of live task logs, for their readers.
 	logs *logWatches
 	// link is the connection through which the servers reach the client.
@@ -142,6 +166,9 @@ func New(cfg Config) (*Client, error) {
 	if err := prepareDataDir(cfg.DataDir, cfg.Logger.With("agent", "client")); err != nil {
 		return nil, err
 	}
+	if err := checkHostVolumes(cfg.HostVolumes); err != nil {
+		return nil, err
+	}
 	id, err := loadIdentity(cfg.DataDir)
 	if err != nil {
 		return nil, err
@@ -160,6 +187,9 @@ func New(cfg Config) (*Client, error) {
 	for _, d := range cfg.Drivers {
 		c.drivers[d.Name()] = d
 	}
+	// Without the host's own, each task's templates read from the
+	// servers with the task's workload identity (taskLookups).
+	c.templateLookups = cfg.TemplateLookups
 	c.link = newServerLink(c)
 	c.allocs = newAllocManager(c)
 	if c.metrics, err = newMetrics(cfg.Registerer, c.allocs.running); err != nil {
@@ -241,10 +271,17 @@ func (c *Client) buildNode(ctx context.Context, drivers map[string]*structs.Driv
 	if name == "" {
 		name, _ = os.Hostname()
 	}
+	var vols map[string]*structs.ClientHostVolume
+	for name, v := range c.cfg.HostVolumes {
+		if vols == nil {
+			vols = map[string]*structs.ClientHostVolume{}
+		}
+		vols[name] = &structs.ClientHostVolume{Path: v.Path, ReadOnly: v.ReadOnly}
+	}
 	return &structs.Node{
 		Id: c.id.NodeID, SecretId: c.id.SecretID, Name: name, Datacenter: c.cfg.Datacenter, Region: c.cfg.Region,
 		NodeClass: c.cfg.NodeClass, Attributes: attrs, Resources: res, Meta: c.cfg.Meta,
-		Drivers: drivers,
+		Drivers: drivers, HostVolumes: vols,
 	}, nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/droverhq/drover/client/interpolate"
 	"github.com/droverhq/drover/driver"
 	"github.com/droverhq/drover/internal/safepath"
 	"github.com/droverhq/drover/structs"
@@ -28,7 +29,7 @@ type prestartHook interface {
 }
 
 // prestartHooks are applied in this order.
-var prestartHooks = []prestartHook{taskDirHook{}, envHook{}, identityHook{}, artifactHook{}}
+var prestartHooks = []prestartHook{taskDirHook{}, envHook{}, identityHook{}, volumeHook{}, artifactHook{}, templateHook{}}
 
 // allocDirs are created under an allocation's directory, in this order:
 // alloc/ is shared by its tasks (their logs are in alloc/logs).
@@ -91,19 +92,17 @@ func (taskDirHook) prestart(_ context.Context, t *taskRunner, cfg *driver.TaskCo
 	return nil
 }
 
-// envHook builds the task's environment.
+// envHook builds the task's environment, then interpolates the task's
+// driver config with it (see client/interpolate): the env block and the
+// meta values are interpolated first, with the variables the client
+// sets and the node's, so the whole environment and the config see their
+// values.
 type envHook struct{}
 
 func (envHook) name() string { return "environment" }
 
 func (envHook) prestart(_ context.Context, t *taskRunner, cfg *driver.TaskConfig) error {
 	node := t.ar.c.nodeCopy()
-	meta := map[string]string{}
-	for _, m := range []map[string]string{t.alloc.GetJob().GetMeta(), t.tg.GetMeta(), t.task.GetMeta()} {
-		for k, v := range m {
-			meta[k] = v
-		}
-	}
 	e := driver.TaskEnv{
 		AllocID: t.alloc.Id, AllocName: t.alloc.Name, AllocIndex: allocIndex(t.alloc.Name),
 		AllocDir: filepath.Join(t.ar.dir, "alloc"), TaskDir: filepath.Join(cfg.TaskDir, "local"),
@@ -111,12 +110,46 @@ func (envHook) prestart(_ context.Context, t *taskRunner, cfg *driver.TaskConfig
 		JobID: t.alloc.JobId, JobName: t.alloc.GetJob().GetName(), Namespace: t.alloc.Namespace,
 		Region: t.ar.c.cfg.Region, Datacenter: node.Datacenter, NodeID: node.Id, NodeName: node.Name,
 		NodeClass: node.NodeClass, CPULimit: t.task.GetResources().GetCpuMhz(),
-		MemoryLimit: t.task.GetResources().GetMemoryMb(), Meta: meta, Env: t.task.Env,
-		Ports: allocPorts(t.alloc, node),
+		MemoryLimit: t.task.GetResources().GetMemoryMb(),
+		Ports:       allocPorts(t.alloc, node),
 	}
+	base := interpolate.Vars{Env: e.Map(), Node: interpolate.NodeVars(node, t.ar.c.cfg.Region)}
+	meta := map[string]string{}
+	for _, m := range []map[string]string{t.alloc.GetJob().GetMeta(), t.tg.GetMeta(), t.task.GetMeta()} {
+		for k, v := range m {
+			meta[k] = base.String(v)
+		}
+	}
+	e.Meta = meta
+	base.Env = e.Map()
+	e.Env = base.Map(t.task.Env)
 	cfg.Env = e.Map()
 	cfg.Ports = e.Ports
+	t.nodeVars = base.Node
+	t.interpolateConfig(cfg)
 	return nil
+}
+
+// interpolateConfig interpolates the task's driver config with cfg.Env
+// and sets t.vars for the task's other fields.
+func (t *taskRunner) interpolateConfig(cfg *driver.TaskConfig) {
+	t.vars = interpolate.Vars{Env: cfg.Env, Node: t.nodeVars}
+	inTask := t.vars
+	if ownRoot(t.drv) {
+		// The task sees its directories where its root mounts them.
+		inTask.Env = driver.EnvInOwnRoot(cfg.Env)
+	}
+	cfg.Config = inTask.Config(t.task.GetConfig().AsMap())
+}
+
+// ownRoot reports whether the driver gives its tasks a root of their own
+// (exec when it isolates, docker), where their directories are mounted
+// at /alloc, /local and /secrets.
+func ownRoot(d driver.Driver) bool {
+	if i, ok := d.(interface{ Isolated() bool }); ok {
+		return i.Isolated()
+	}
+	return false
 }
 
 // allocPorts are the ports the servers assigned to the allocation, on the
@@ -160,6 +193,10 @@ func (artifactHook) prestart(ctx context.Context, t *taskRunner, cfg *driver.Tas
 	t.event(structs.TaskEventDownloadingArtifacts, "client is downloading artifacts", nil)
 	t.publish()
 	for _, a := range arts {
+		a = &structs.Artifact{
+			Source: t.vars.String(a.GetSource()), Options: t.vars.Map(a.GetOptions()),
+			Destination: inTaskDir(cfg.TaskDir, t.vars.String(a.GetDestination())),
+		}
 		if err := t.ar.c.artifacts.Fetch(ctx, a, cfg.TaskDir); err != nil {
 			return &hookError{event: structs.TaskEventArtifactDownloadFailed,
 				err: fmt.Errorf("artifact %q: %w", a.GetSource(), err)}
@@ -177,3 +214,18 @@ type hookError struct {
 
 func (e *hookError) Error() string { return e.err.Error() }
 func (e *hookError) Unwrap() error { return e.err }
+
+// inTaskDir turns an absolute path inside taskDir (what an interpolated
+// ${NOMAD_TASK_DIR}/x gives on the client) into one relative to it;
+// anything else is returned as it is, for the caller's checks to refuse
+// when it leads outside.
+func inTaskDir(taskDir, p string) string {
+	if !filepath.IsAbs(p) {
+		return p
+	}
+	rel, err := filepath.Rel(taskDir, p)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return p
+	}
+	return rel
+}

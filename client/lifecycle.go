@@ -84,7 +84,11 @@ func (c *taskControl) request(ctx context.Context, req ctlRequest) error {
 func (t *taskRunner) userRestart() {
 	t.st.Restarts++
 	t.ar.c.metrics.taskRestarts.Inc()
-	t.event(structs.TaskEventRestarting, "task restarting at the operator's request", nil)
+	why := "task restarting at the operator's request"
+	if t.restartWhy != "" {
+		why, t.restartWhy = t.restartWhy, ""
+	}
+	t.event(structs.TaskEventRestarting, why, nil)
 	t.st.State = structs.TaskStatePending
 	t.publish()
 }

@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/droverhq/drover/client/interpolate"
 	"github.com/droverhq/drover/driver"
 	"github.com/droverhq/drover/structs"
 )
@@ -45,6 +47,23 @@ type taskRunner struct {
 	ctl taskControl
 	// restartCh asks for a restart (a check's check_restart), with why.
 	restartCh chan string
+	// vars are what the task's fields are interpolated with, as the
+	// client sees its directories; set by the env hook at every start.
+	vars interpolate.Vars
+	// nodeVars are the node's variables for interpolation.
+	nodeVars map[string]string
+	// rendered is what each template last rendered; nil before the first
+	// render.
+	rendered [][]byte
+	// restartWhy says why the next restart outside the policy happens;
+	// "" for the operator's.
+	restartWhy string
+	// stopCh is closed to stop the task; the allocation's lifecycle
+	// closes it (see task_order.go). gate, when not nil, is closed when
+	// the task may start.
+	stopCh   chan struct{}
+	stopOnce sync.Once
+	gate     chan struct{}
 }
 
 func newTaskRunner(ar *allocRunner, a *structs.Allocation, tg *structs.TaskGroup, t *structs.Task, restored *taskRecord) *taskRunner {
@@ -56,6 +75,8 @@ func newTaskRunner(ar *allocRunner, a *structs.Allocation, tg *structs.TaskGroup
 		restored:  restored,
 		warned:    map[string]bool{},
 		restartCh: make(chan string, 1),
+		stopCh:    make(chan struct{}),
+		gate:      make(chan struct{}),
 	}
 	if ar.dirErr == nil {
 		tr.paths, tr.pathErr = taskPathsFor(ar.dir, t.Name)
@@ -138,6 +159,9 @@ func (t *taskRunner) run(ctx context.Context) {
 		t.finish(true)
 		return
 	}
+	if (t.restored == nil || t.handle == nil) && !t.waitGate(ctx) {
+		return
+	}
 	var res *driver.ExitResult
 	if t.restored != nil && t.handle != nil {
 		// A task that could not be reattached is started again without
@@ -202,7 +226,7 @@ func (t *taskRunner) runOnce(ctx context.Context) (outcome, *driver.ExitResult) 
 	defer cancel()
 	go func() {
 		select {
-		case <-t.ar.stopCh:
+		case <-t.stopCh:
 			cancel()
 		case <-hctx.Done():
 		}
@@ -273,8 +297,16 @@ func (t *taskRunner) wait(ctx context.Context, cfg *driver.TaskConfig) (outcome,
 	defer stopRotation()
 	ctlCh, closeCtl := t.ctl.open()
 	defer closeCtl()
+	tmplCh, stopTemplates := t.watchTemplates(cfg)
+	defer stopTemplates()
 	for {
 		select {
+		case c := <-tmplCh:
+			if t.applyTemplateChange(cfg, c) {
+				t.kill(cfg, exit)
+				t.restartWhy = "task restarting: a template changed"
+				return restarted, nil
+			}
 		case why := <-t.restartCh:
 			// A failing check restarts the task; the restart policy counts it.
 			t.event(structs.TaskEventRestartSignal, why, nil)
@@ -299,7 +331,14 @@ func (t *taskRunner) wait(ctx context.Context, cfg *driver.TaskConfig) (outcome,
 			}
 			t.handle = nil
 			return exited, res
-		case <-t.ar.stopCh:
+		case <-t.stopCh:
+			if res, exited := t.shutdownDelay(exit); exited {
+				t.event(structs.TaskEventTerminated, exitMessage(res), res)
+				_ = t.drv.DestroyTask(cfg.ID, true)
+				t.handle = nil
+				t.finish(false)
+				return stopped, nil
+			}
 			t.kill(cfg, exit)
 			t.finish(false)
 			return stopped, nil
@@ -313,9 +352,33 @@ func (t *taskRunner) wait(ctx context.Context, cfg *driver.TaskConfig) (outcome,
 	}
 }
 
+// shutdownDelay waits the task's shutdown_delay before a stop kills it,
+// unless the task exits first (then it reports so, with the exit).
+func (t *taskRunner) shutdownDelay(exit <-chan *driver.ExitResult) (*driver.ExitResult, bool) {
+	d := t.task.GetShutdownDelay().AsDuration()
+	if d <= 0 {
+		return nil, false
+	}
+	t.event(structs.TaskEventKilling, "waiting shutdown_delay "+d.String()+" before killing the task", nil)
+	t.publish()
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return nil, false
+	case res := <-exit:
+		return res, true
+	}
+}
+
 // restartAfter applies the restart policy to an exit, waiting the delay.
 // It reports whether to start the task again.
 func (t *taskRunner) restartAfter(ctx context.Context, res *driver.ExitResult) bool {
+	if res.Successful() && runsOnce(t.task) {
+		// A lifecycle task that is no sidecar is done once it succeeds.
+		t.finish(false)
+		return false
+	}
 	d := t.restarts.next(time.Now(), res.Successful())
 	if !d.restart {
 		if res.Successful() {
@@ -337,7 +400,7 @@ func (t *taskRunner) restartAfter(ctx context.Context, res *driver.ExitResult) b
 	select {
 	case <-timer.C:
 		return true
-	case <-t.ar.stopCh:
+	case <-t.stopCh:
 		t.finish(false)
 		return false
 	case <-ctx.Done():
@@ -407,7 +470,7 @@ func exitMessage(res *driver.ExitResult) string {
 // stopping reports whether the allocation's tasks are being stopped.
 func (t *taskRunner) stopping() bool {
 	select {
-	case <-t.ar.stopCh:
+	case <-t.stopCh:
 		return true
 	default:
 		return false

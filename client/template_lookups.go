@@ -6,6 +6,7 @@ import (
 
 	"google.golang.org/grpc/metadata"
 
+	"github.com/droverhq/drover/client/template"
 	"github.com/droverhq/drover/structs"
 )
 
@@ -20,6 +21,34 @@ type taskLookups struct {
 
 func newTaskLookups(ar *allocRunner, task string) *taskLookups {
 	return &taskLookups{ar: ar, task: task}
+}
+
+var _ template.Lookups = (*taskLookups)(nil)
+
+// Variable implements template.Lookups (nomadVar).
+func (l *taskLookups) Variable(ctx context.Context, path string) (map[string]string, error) {
+	return l.variable(ctx, path)
+}
+
+// Variables implements template.Lookups (nomadVarList).
+func (l *taskLookups) Variables(ctx context.Context, prefix string) ([]string, error) {
+	return l.variablePaths(ctx, prefix)
+}
+
+// Services implements template.Lookups (nomadService, nomadServices).
+func (l *taskLookups) Services(ctx context.Context, name string) ([]template.ServiceInstance, error) {
+	regs, err := l.services(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]template.ServiceInstance, 0, len(regs))
+	for _, r := range regs {
+		out = append(out, template.ServiceInstance{
+			ID: r.Id, Name: r.ServiceName, Address: r.Address, Port: int(r.Port),
+			Tags: r.Tags, AllocID: r.AllocId, NodeID: r.NodeId,
+		})
+	}
+	return out, nil
 }
 
 // asTask returns ctx carrying the task's identity for the servers, and

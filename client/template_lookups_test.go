@@ -110,3 +110,44 @@ func TestIdentityBlockExposesTheToken(t *testing.T) {
 	_, err := os.Stat(filepath.Join(allocDir(filepath.Join(dir, "client"), alloc.Id), "without", "secrets", "nomad_token"))
 	require.ErrorIs(t, err, os.ErrNotExist)
 }
+
+// A template reading a variable with nomadVar renders it with the task's
+// identity (ACLs on), and when the variable changes renders again and
+// restarts the task (change_mode restart).
+func TestTemplateRendersAVariableAndRestartsOnChange(t *testing.T) {
+	dir := t.TempDir()
+	srv := harness.StartServer(t, drover.ServerOptions{DataDir: filepath.Join(dir, "server"), ACL: drover.ACLOptions{Enabled: true}})
+	t.Cleanup(func() { harness.Shutdown(t, srv) })
+	m := mock.New(nil)
+	t.Cleanup(m.Close)
+	clientDir := filepath.Join(dir, "client")
+	cli := startClient(t, client.Config{DataDir: clientDir, Servers: []string{srv.Addr()}, Drivers: []driver.Driver{m},
+		TemplateInterval: 100 * time.Millisecond})
+	t.Cleanup(func() { harness.Shutdown(t, cli) })
+	ctx := context.Background()
+	v, err := srv.PutVariable(ctx, &drover.Variable{Path: "nomad/jobs/tmpl", Items: map[string]string{"db": "one"}}, nil)
+	require.NoError(t, err)
+
+	task := mockTask("t", map[string]any{"run_for": "1h"})
+	task.Templates = []*structs.Template{{
+		Data:        `db={{ with nomadVar "nomad/jobs/tmpl" }}{{ .db }}{{ end }}`,
+		Destination: "local/out.txt", ChangeMode: "restart",
+	}}
+	register(t, srv, job("tmpl", structs.JobTypeService, 1, task))
+	var alloc *structs.Allocation
+	harness.Eventually(t, deadline, "the allocation to run", func() bool {
+		alloc = only(t, srv, "tmpl")
+		return alloc != nil && alloc.ClientStatus == structs.AllocClientRunning
+	})
+	out := filepath.Join(allocDir(clientDir, alloc.Id), "t", "local", "out.txt")
+	require.Equal(t, "db=one", readFile(t, out))
+
+	v.Items["db"] = "two"
+	_, err = srv.PutVariable(ctx, v, &v.ModifyIndex)
+	require.NoError(t, err)
+	harness.Eventually(t, deadline, "the template to render the new value and the task to restart", func() bool {
+		b, _ := os.ReadFile(out)
+		a := only(t, srv, "tmpl")
+		return string(b) == "db=two" && a.TaskStates["t"].GetRestarts() >= 1
+	})
+}

@@ -68,6 +68,23 @@ type TaskConfig struct {
 	// KillSignal is the signal a stop sends first, named like "SIGTERM"; ""
 	// means SIGINT for processes.
 	KillSignal string
+	// Mounts are host directories the task mounts (its volume_mount
+	// blocks); a driver that cannot mount them refuses the task with
+	// ErrInvalidConfig.
+	Mounts []Mount
+}
+
+// Mount is a host directory a task sees at TaskPath.
+type Mount struct {
+	// HostPath is the directory on the host.
+	HostPath string
+	// TaskPath is where the task sees it: an absolute path in a task with
+	// a root of its own (exec isolated, docker); for a task without one
+	// (raw_exec) a path relative to the task's directory, a leading "/"
+	// meaning the task's directory too.
+	TaskPath string
+	// ReadOnly: writing through the mount fails.
+	ReadOnly bool
 }
 
 // Validate checks what every driver needs of a task config: a non-nil

@@ -179,6 +179,13 @@ func (h *harness) node(a *args) {
 		n.DrainStrategy = cmp.Or(n.DrainStrategy, &structs.DrainStrategy{})
 		n.DrainStrategy.ForceDeadline = h.at(a.str("drain_deadline"), a)
 	}
+	if a.has("host_volumes") {
+		n.HostVolumes = map[string]*structs.ClientHostVolume{}
+		for _, v := range a.list("host_volumes") {
+			name, mode, _ := strings.Cut(v, ":")
+			n.HostVolumes[name] = &structs.ClientHostVolume{Path: "/srv/" + name, ReadOnly: mode == "ro"}
+		}
+	}
 	if lo, hi, ok := strings.Cut(a.str("dynamic_ports"), "-"); ok {
 		n.MinDynamicPort, n.MaxDynamicPort = int32(a.atoi(lo)), int32(a.atoi(hi))
 	}
@@ -250,6 +257,16 @@ func (a *args) group(tg *structs.TaskGroup, p string) {
 	tg.Count = int32(a.int("count", int64(tg.Count)))
 	tg.Constraints, tg.Affinities = a.constraints(p+"constraint", tg.Constraints), a.affinities(p+"affinity", tg.Affinities)
 	tg.Spreads, tg.Meta = a.spreads(p+"spread", tg.Spreads), a.merge(p+"meta", tg.Meta)
+	if a.has(p + "sticky") {
+		tg.EphemeralDisk = &structs.EphemeralDisk{Sticky: a.str(p+"sticky") == "true"}
+	}
+	if a.has(p + "volumes") {
+		tg.Volumes = map[string]*structs.VolumeRequest{}
+		for _, v := range a.list(p + "volumes") {
+			name, mode, _ := strings.Cut(v, ":")
+			tg.Volumes[name] = &structs.VolumeRequest{Type: structs.VolumeTypeHost, Source: name, ReadOnly: mode == "ro"}
+		}
+	}
 	if a.has("ports") {
 		tg.Network = &structs.NetworkResource{}
 		for _, p := range a.list("ports") {

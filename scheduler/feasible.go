@@ -1,8 +1,10 @@
 package scheduler
 
 import (
+	"maps"
 	"path"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -88,7 +90,30 @@ func (ps *pass) checkStatic(tg *structs.TaskGroup, n *structs.Node) feasibility 
 			}
 		}
 	}
+	if why := missingHostVolume(tg, n); why != "" {
+		return feasibility{reason: why}
+	}
 	return feasibility{ok: true}
+}
+
+// missingHostVolume says which of the group's host volumes the node
+// lacks, or cannot give writable when the group writes to it; "" when it
+// has them all.
+func missingHostVolume(tg *structs.TaskGroup, n *structs.Node) string {
+	for _, name := range slices.Sorted(maps.Keys(tg.Volumes)) {
+		v := tg.Volumes[name]
+		if v.GetType() != structs.VolumeTypeHost {
+			continue
+		}
+		hv := n.HostVolumes[v.Source]
+		switch {
+		case hv == nil:
+			return "missing host volume " + v.Source
+		case hv.ReadOnly && !v.ReadOnly:
+			return "host volume " + v.Source + " is read-only"
+		}
+	}
+	return ""
 }
 
 // escapesClass reports whether a group's placement depends on node-unique
@@ -102,7 +127,8 @@ func escapesClass(job *structs.Job, tg *structs.TaskGroup) bool {
 		}
 		return false
 	}
-	if check(job.Constraints) || check(tg.Constraints) {
+	if check(job.Constraints) || check(tg.Constraints) || len(tg.Volumes) > 0 {
+		// Host volumes are a node's own, not part of its class.
 		return true
 	}
 	for _, t := range tg.Tasks {

@@ -334,6 +334,21 @@ func (gp *groupPlacer) selectNode(penalty map[string]bool) *nodeState {
 	return best
 }
 
+// stickyNode is the node of the allocation w replaces, when the group's
+// ephemeral disk is sticky and that node can take the replacement: its
+// data then stays where it is. A rescheduled allocation (its previous one
+// failed) gets no such preference.
+func (gp *groupPlacer) stickyNode(w placement) *nodeState {
+	if w.previous == nil || w.reschedule || !gp.tg.GetEphemeralDisk().GetSticky() {
+		return nil
+	}
+	ns := gp.ps.byID[w.previous.NodeId]
+	if ns == nil || !gp.feasible(ns) || !gp.fits(ns) {
+		return nil
+	}
+	return ns
+}
+
 // better breaks score ties by node id, so a pass is deterministic.
 func better(s float64, ns *nodeState, bs float64, b *nodeState) bool {
 	if s != bs {
@@ -383,7 +398,10 @@ func (gp *groupPlacer) placeOne(w placement) bool {
 	if w.reschedule && w.previous != nil {
 		penalty = map[string]bool{w.previous.NodeId: true}
 	}
-	ns := gp.selectNode(penalty)
+	ns := gp.stickyNode(w)
+	if ns == nil {
+		ns = gp.selectNode(penalty)
+	}
 	var victims []*structs.Allocation
 	if ns == nil && gp.preempt {
 		ns, victims = gp.preemptFor()

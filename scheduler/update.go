@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"maps"
+	"slices"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -22,7 +23,8 @@ func destructive(old, updated *structs.TaskGroup) bool {
 	if old == nil || updated == nil || len(old.Tasks) != len(updated.Tasks) {
 		return true
 	}
-	if !proto.Equal(old.GetNetwork(), updated.GetNetwork()) {
+	if !proto.Equal(old.GetNetwork(), updated.GetNetwork()) || !proto.Equal(old.GetEphemeralDisk(), updated.GetEphemeralDisk()) ||
+		!maps.EqualFunc(old.GetVolumes(), updated.GetVolumes(), func(a, b *structs.VolumeRequest) bool { return proto.Equal(a, b) }) {
 		return true
 	}
 	for i, a := range old.Tasks {
@@ -32,10 +34,18 @@ func destructive(old, updated *structs.TaskGroup) bool {
 			return true
 		case !proto.Equal(a.Config, b.Config), !maps.Equal(a.Env, b.Env), !proto.Equal(a.Resources, b.Resources):
 			return true
+		case a.User != b.User, a.Leader != b.Leader, !proto.Equal(a.Lifecycle, b.Lifecycle):
+			return true
+		case !slices.EqualFunc(a.Templates, b.Templates, protoEqual[*structs.Template]),
+			!slices.EqualFunc(a.VolumeMounts, b.VolumeMounts, protoEqual[*structs.VolumeMount]),
+			!slices.EqualFunc(a.Artifacts, b.Artifacts, protoEqual[*structs.Artifact]):
+			return true
 		}
 	}
 	return false
 }
+
+func protoEqual[M proto.Message](a, b M) bool { return proto.Equal(a, b) }
 
 // inPlace returns a's in-place update to the pass's job version, or nil
 // when the update must be destructive.

@@ -151,3 +151,10 @@ const (
 	// ACLTokenTypeManagement tokens grant everything.
 	ACLTokenTypeManagement = "management"
 )
+
+// A task's lifecycle hooks (its lifecycle block's hook).
+const (
+	LifecyclePrestart  = "prestart"
+	LifecyclePoststart = "poststart"
+	LifecyclePoststop  = "poststop"
+)

@@ -34,3 +34,13 @@ const (
 	TaskEventRestartSignal = "Restart Signaled"
 	TaskEventSignaling     = "Signaling"
 )
+
+// Task events of templates and the lifecycle, as Nomad names them.
+const (
+	// TaskEventTemplateFailed: a template could not be rendered or written,
+	// or its change_script failed.
+	TaskEventTemplateFailed = "Template"
+	// TaskEventLeaderDead: the group's leader task ended, so this task is
+	// stopped.
+	TaskEventLeaderDead = "Leader Task Dead"
+)

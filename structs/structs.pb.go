@@ -166,9 +166,11 @@ type RestartPolicy struct {
 	Interval *durationpb.Duration   `protobuf:"bytes,2,opt,name=interval,proto3" json:"interval,omitempty"`
 	Delay    *durationpb.Duration   `protobuf:"bytes,3,opt,name=delay,proto3" json:"delay,omitempty"`
 	// mode is "fail" (give up after attempts) or "delay" (wait out the interval).
-	Mode          string `protobuf:"bytes,4,opt,name=mode,proto3" json:"mode,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Mode string `protobuf:"bytes,4,opt,name=mode,proto3" json:"mode,omitempty"`
+	// render_templates renders a task's templates again before a restart.
+	RenderTemplates bool `protobuf:"varint,700,opt,name=render_templates,json=renderTemplates,proto3" json:"render_templates,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *RestartPolicy) Reset() {
@@ -229,6 +231,13 @@ func (x *RestartPolicy) GetMode() string {
 	return ""
 }
 
+func (x *RestartPolicy) GetRenderTemplates() bool {
+	if x != nil {
+		return x.RenderTemplates
+	}
+	return false
+}
+
 // Task is one unit of work run by a driver.
 type Task struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
@@ -256,7 +265,21 @@ type Task struct {
 	Services []*Service `protobuf:"bytes,500,rep,name=services,proto3" json:"services,omitempty"`
 	// identity is the task's workload identity: a token the servers sign,
 	// exposed to the task as its identity block says.
-	Identity      *WorkloadIdentity `protobuf:"bytes,750,opt,name=identity,proto3" json:"identity,omitempty"`
+	Identity *WorkloadIdentity `protobuf:"bytes,750,opt,name=identity,proto3" json:"identity,omitempty"`
+	// lifecycle runs the task before (prestart), after (poststart) or
+	// around the stop (poststop) of the group's main tasks; nil makes a
+	// main task.
+	Lifecycle *TaskLifecycle `protobuf:"bytes,700,opt,name=lifecycle,proto3" json:"lifecycle,omitempty"`
+	// templates are rendered into the task's directories before it starts
+	// and again when what they read changes.
+	Templates []*Template `protobuf:"bytes,701,rep,name=templates,proto3" json:"templates,omitempty"`
+	// volume_mounts mount the group's volumes into the task.
+	VolumeMounts []*VolumeMount `protobuf:"bytes,702,rep,name=volume_mounts,json=volumeMounts,proto3" json:"volume_mounts,omitempty"`
+	// leader: when this task exits, the group's other tasks are stopped.
+	Leader bool `protobuf:"varint,703,opt,name=leader,proto3" json:"leader,omitempty"`
+	// shutdown_delay is the wait between the task being told to stop and
+	// its kill signal.
+	ShutdownDelay *durationpb.Duration `protobuf:"bytes,704,opt,name=shutdown_delay,json=shutdownDelay,proto3" json:"shutdown_delay,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -396,6 +419,553 @@ func (x *Task) GetIdentity() *WorkloadIdentity {
 	return nil
 }
 
+func (x *Task) GetLifecycle() *TaskLifecycle {
+	if x != nil {
+		return x.Lifecycle
+	}
+	return nil
+}
+
+func (x *Task) GetTemplates() []*Template {
+	if x != nil {
+		return x.Templates
+	}
+	return nil
+}
+
+func (x *Task) GetVolumeMounts() []*VolumeMount {
+	if x != nil {
+		return x.VolumeMounts
+	}
+	return nil
+}
+
+func (x *Task) GetLeader() bool {
+	if x != nil {
+		return x.Leader
+	}
+	return false
+}
+
+func (x *Task) GetShutdownDelay() *durationpb.Duration {
+	if x != nil {
+		return x.ShutdownDelay
+	}
+	return nil
+}
+
+// TaskLifecycle places a task in its group's lifecycle.
+type TaskLifecycle struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// hook is "prestart", "poststart" or "poststop".
+	Hook string `protobuf:"bytes,1,opt,name=hook,proto3" json:"hook,omitempty"`
+	// sidecar keeps the task running alongside the main tasks (prestart
+	// and poststart hooks only).
+	Sidecar       bool `protobuf:"varint,2,opt,name=sidecar,proto3" json:"sidecar,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TaskLifecycle) Reset() {
+	*x = TaskLifecycle{}
+	mi := &file_structs_structs_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TaskLifecycle) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TaskLifecycle) ProtoMessage() {}
+
+func (x *TaskLifecycle) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_structs_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TaskLifecycle.ProtoReflect.Descriptor instead.
+func (*TaskLifecycle) Descriptor() ([]byte, []int) {
+	return file_structs_structs_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *TaskLifecycle) GetHook() string {
+	if x != nil {
+		return x.Hook
+	}
+	return ""
+}
+
+func (x *TaskLifecycle) GetSidecar() bool {
+	if x != nil {
+		return x.Sidecar
+	}
+	return false
+}
+
+// Template is a file rendered for a task with Go's text/template.
+type Template struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// source is a file (inside the task's directories) holding the
+	// template; data is the template itself. Exactly one is set.
+	Source string `protobuf:"bytes,1,opt,name=source,proto3" json:"source,omitempty"`
+	Data   string `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
+	// destination is the rendered file, relative to the task's directory.
+	Destination string `protobuf:"bytes,3,opt,name=destination,proto3" json:"destination,omitempty"`
+	// change_mode is what a re-render does to the running task: "restart"
+	// (default), "signal", "noop" or "script".
+	ChangeMode   string `protobuf:"bytes,4,opt,name=change_mode,json=changeMode,proto3" json:"change_mode,omitempty"`
+	ChangeSignal string `protobuf:"bytes,5,opt,name=change_signal,json=changeSignal,proto3" json:"change_signal,omitempty"`
+	// change_script runs in the task when change_mode is "script".
+	ChangeScript *ChangeScript `protobuf:"bytes,6,opt,name=change_script,json=changeScript,proto3" json:"change_script,omitempty"`
+	// perms are the file's octal permissions ("0644" by default).
+	Perms string `protobuf:"bytes,7,opt,name=perms,proto3" json:"perms,omitempty"`
+	// splay is the most a change is delayed, at random.
+	Splay *durationpb.Duration `protobuf:"bytes,8,opt,name=splay,proto3" json:"splay,omitempty"`
+	// env: the rendered file holds KEY=value lines added to the task's
+	// environment.
+	Env            bool   `protobuf:"varint,9,opt,name=env,proto3" json:"env,omitempty"`
+	LeftDelimiter  string `protobuf:"bytes,10,opt,name=left_delimiter,json=leftDelimiter,proto3" json:"left_delimiter,omitempty"`
+	RightDelimiter string `protobuf:"bytes,11,opt,name=right_delimiter,json=rightDelimiter,proto3" json:"right_delimiter,omitempty"`
+	// error_on_missing_key fails the render on a missing map key.
+	ErrorOnMissingKey bool `protobuf:"varint,12,opt,name=error_on_missing_key,json=errorOnMissingKey,proto3" json:"error_on_missing_key,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *Template) Reset() {
+	*x = Template{}
+	mi := &file_structs_structs_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Template) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Template) ProtoMessage() {}
+
+func (x *Template) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_structs_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Template.ProtoReflect.Descriptor instead.
+func (*Template) Descriptor() ([]byte, []int) {
+	return file_structs_structs_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *Template) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *Template) GetData() string {
+	if x != nil {
+		return x.Data
+	}
+	return ""
+}
+
+func (x *Template) GetDestination() string {
+	if x != nil {
+		return x.Destination
+	}
+	return ""
+}
+
+func (x *Template) GetChangeMode() string {
+	if x != nil {
+		return x.ChangeMode
+	}
+	return ""
+}
+
+func (x *Template) GetChangeSignal() string {
+	if x != nil {
+		return x.ChangeSignal
+	}
+	return ""
+}
+
+func (x *Template) GetChangeScript() *ChangeScript {
+	if x != nil {
+		return x.ChangeScript
+	}
+	return nil
+}
+
+func (x *Template) GetPerms() string {
+	if x != nil {
+		return x.Perms
+	}
+	return ""
+}
+
+func (x *Template) GetSplay() *durationpb.Duration {
+	if x != nil {
+		return x.Splay
+	}
+	return nil
+}
+
+func (x *Template) GetEnv() bool {
+	if x != nil {
+		return x.Env
+	}
+	return false
+}
+
+func (x *Template) GetLeftDelimiter() string {
+	if x != nil {
+		return x.LeftDelimiter
+	}
+	return ""
+}
+
+func (x *Template) GetRightDelimiter() string {
+	if x != nil {
+		return x.RightDelimiter
+	}
+	return ""
+}
+
+func (x *Template) GetErrorOnMissingKey() bool {
+	if x != nil {
+		return x.ErrorOnMissingKey
+	}
+	return false
+}
+
+// ChangeScript is the command a template's change_mode "script" runs.
+type ChangeScript struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Command       string                 `protobuf:"bytes,1,opt,name=command,proto3" json:"command,omitempty"`
+	Args          []string               `protobuf:"bytes,2,rep,name=args,proto3" json:"args,omitempty"`
+	Timeout       *durationpb.Duration   `protobuf:"bytes,3,opt,name=timeout,proto3" json:"timeout,omitempty"`
+	FailOnError   bool                   `protobuf:"varint,4,opt,name=fail_on_error,json=failOnError,proto3" json:"fail_on_error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChangeScript) Reset() {
+	*x = ChangeScript{}
+	mi := &file_structs_structs_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChangeScript) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChangeScript) ProtoMessage() {}
+
+func (x *ChangeScript) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_structs_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChangeScript.ProtoReflect.Descriptor instead.
+func (*ChangeScript) Descriptor() ([]byte, []int) {
+	return file_structs_structs_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *ChangeScript) GetCommand() string {
+	if x != nil {
+		return x.Command
+	}
+	return ""
+}
+
+func (x *ChangeScript) GetArgs() []string {
+	if x != nil {
+		return x.Args
+	}
+	return nil
+}
+
+func (x *ChangeScript) GetTimeout() *durationpb.Duration {
+	if x != nil {
+		return x.Timeout
+	}
+	return nil
+}
+
+func (x *ChangeScript) GetFailOnError() bool {
+	if x != nil {
+		return x.FailOnError
+	}
+	return false
+}
+
+// VolumeRequest is a group's volume: a host volume of the node.
+type VolumeRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// type is "host".
+	Type string `protobuf:"bytes,1,opt,name=type,proto3" json:"type,omitempty"`
+	// source is the name of the node's host volume.
+	Source        string `protobuf:"bytes,2,opt,name=source,proto3" json:"source,omitempty"`
+	ReadOnly      bool   `protobuf:"varint,3,opt,name=read_only,json=readOnly,proto3" json:"read_only,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VolumeRequest) Reset() {
+	*x = VolumeRequest{}
+	mi := &file_structs_structs_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VolumeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VolumeRequest) ProtoMessage() {}
+
+func (x *VolumeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_structs_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VolumeRequest.ProtoReflect.Descriptor instead.
+func (*VolumeRequest) Descriptor() ([]byte, []int) {
+	return file_structs_structs_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *VolumeRequest) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *VolumeRequest) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *VolumeRequest) GetReadOnly() bool {
+	if x != nil {
+		return x.ReadOnly
+	}
+	return false
+}
+
+// VolumeMount mounts one of the group's volumes into a task.
+type VolumeMount struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// volume names the group's volume.
+	Volume string `protobuf:"bytes,1,opt,name=volume,proto3" json:"volume,omitempty"`
+	// destination is where the task sees it.
+	Destination   string `protobuf:"bytes,2,opt,name=destination,proto3" json:"destination,omitempty"`
+	ReadOnly      bool   `protobuf:"varint,3,opt,name=read_only,json=readOnly,proto3" json:"read_only,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VolumeMount) Reset() {
+	*x = VolumeMount{}
+	mi := &file_structs_structs_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VolumeMount) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VolumeMount) ProtoMessage() {}
+
+func (x *VolumeMount) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_structs_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VolumeMount.ProtoReflect.Descriptor instead.
+func (*VolumeMount) Descriptor() ([]byte, []int) {
+	return file_structs_structs_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *VolumeMount) GetVolume() string {
+	if x != nil {
+		return x.Volume
+	}
+	return ""
+}
+
+func (x *VolumeMount) GetDestination() string {
+	if x != nil {
+		return x.Destination
+	}
+	return ""
+}
+
+func (x *VolumeMount) GetReadOnly() bool {
+	if x != nil {
+		return x.ReadOnly
+	}
+	return false
+}
+
+// ClientHostVolume is a directory of a node that jobs may mount.
+type ClientHostVolume struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Path          string                 `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
+	ReadOnly      bool                   `protobuf:"varint,2,opt,name=read_only,json=readOnly,proto3" json:"read_only,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClientHostVolume) Reset() {
+	*x = ClientHostVolume{}
+	mi := &file_structs_structs_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClientHostVolume) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClientHostVolume) ProtoMessage() {}
+
+func (x *ClientHostVolume) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_structs_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClientHostVolume.ProtoReflect.Descriptor instead.
+func (*ClientHostVolume) Descriptor() ([]byte, []int) {
+	return file_structs_structs_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ClientHostVolume) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *ClientHostVolume) GetReadOnly() bool {
+	if x != nil {
+		return x.ReadOnly
+	}
+	return false
+}
+
+// EphemeralDisk is the group's allocation data directory.
+type EphemeralDisk struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	SizeMb int64                  `protobuf:"varint,1,opt,name=size_mb,json=sizeMb,proto3" json:"size_mb,omitempty"`
+	// sticky: a replacement on the same node takes over the previous
+	// allocation's alloc/data.
+	Sticky bool `protobuf:"varint,2,opt,name=sticky,proto3" json:"sticky,omitempty"`
+	// migrate: the data follows a replacement to another node.
+	Migrate       bool `protobuf:"varint,3,opt,name=migrate,proto3" json:"migrate,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EphemeralDisk) Reset() {
+	*x = EphemeralDisk{}
+	mi := &file_structs_structs_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EphemeralDisk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EphemeralDisk) ProtoMessage() {}
+
+func (x *EphemeralDisk) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_structs_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EphemeralDisk.ProtoReflect.Descriptor instead.
+func (*EphemeralDisk) Descriptor() ([]byte, []int) {
+	return file_structs_structs_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *EphemeralDisk) GetSizeMb() int64 {
+	if x != nil {
+		return x.SizeMb
+	}
+	return 0
+}
+
+func (x *EphemeralDisk) GetSticky() bool {
+	if x != nil {
+		return x.Sticky
+	}
+	return false
+}
+
+func (x *EphemeralDisk) GetMigrate() bool {
+	if x != nil {
+		return x.Migrate
+	}
+	return false
+}
+
 // TaskGroup is a set of tasks always placed together on one node.
 type TaskGroup struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -428,14 +998,20 @@ type TaskGroup struct {
 	Migrate *MigrateStrategy `protobuf:"bytes,501,opt,name=migrate,proto3" json:"migrate,omitempty"`
 	// services are the group's services; their checks run against the
 	// group's ports.
-	Services      []*Service `protobuf:"bytes,502,rep,name=services,proto3" json:"services,omitempty"`
+	Services []*Service `protobuf:"bytes,502,rep,name=services,proto3" json:"services,omitempty"`
+	// volumes are the group's volumes, by the name its tasks mount them as.
+	Volumes map[string]*VolumeRequest `protobuf:"bytes,700,rep,name=volumes,proto3" json:"volumes,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// shutdown_delay is waited between deregistering the group's services
+	// and stopping its tasks.
+	ShutdownDelay *durationpb.Duration `protobuf:"bytes,701,opt,name=shutdown_delay,json=shutdownDelay,proto3" json:"shutdown_delay,omitempty"`
+	EphemeralDisk *EphemeralDisk       `protobuf:"bytes,702,opt,name=ephemeral_disk,json=ephemeralDisk,proto3" json:"ephemeral_disk,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *TaskGroup) Reset() {
 	*x = TaskGroup{}
-	mi := &file_structs_structs_proto_msgTypes[4]
+	mi := &file_structs_structs_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -447,7 +1023,7 @@ func (x *TaskGroup) String() string {
 func (*TaskGroup) ProtoMessage() {}
 
 func (x *TaskGroup) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[4]
+	mi := &file_structs_structs_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -460,7 +1036,7 @@ func (x *TaskGroup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskGroup.ProtoReflect.Descriptor instead.
 func (*TaskGroup) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{4}
+	return file_structs_structs_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *TaskGroup) GetName() string {
@@ -561,6 +1137,27 @@ func (x *TaskGroup) GetServices() []*Service {
 	return nil
 }
 
+func (x *TaskGroup) GetVolumes() map[string]*VolumeRequest {
+	if x != nil {
+		return x.Volumes
+	}
+	return nil
+}
+
+func (x *TaskGroup) GetShutdownDelay() *durationpb.Duration {
+	if x != nil {
+		return x.ShutdownDelay
+	}
+	return nil
+}
+
+func (x *TaskGroup) GetEphemeralDisk() *EphemeralDisk {
+	if x != nil {
+		return x.EphemeralDisk
+	}
+	return nil
+}
+
 // Job is what a user submits: the desired state of one workload.
 type Job struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
@@ -597,7 +1194,7 @@ type Job struct {
 
 func (x *Job) Reset() {
 	*x = Job{}
-	mi := &file_structs_structs_proto_msgTypes[5]
+	mi := &file_structs_structs_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -609,7 +1206,7 @@ func (x *Job) String() string {
 func (*Job) ProtoMessage() {}
 
 func (x *Job) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[5]
+	mi := &file_structs_structs_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -622,7 +1219,7 @@ func (x *Job) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Job.ProtoReflect.Descriptor instead.
 func (*Job) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{5}
+	return file_structs_structs_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Job) GetId() string {
@@ -792,7 +1389,7 @@ type DriverInfo struct {
 
 func (x *DriverInfo) Reset() {
 	*x = DriverInfo{}
-	mi := &file_structs_structs_proto_msgTypes[6]
+	mi := &file_structs_structs_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -804,7 +1401,7 @@ func (x *DriverInfo) String() string {
 func (*DriverInfo) ProtoMessage() {}
 
 func (x *DriverInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[6]
+	mi := &file_structs_structs_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -817,7 +1414,7 @@ func (x *DriverInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DriverInfo.ProtoReflect.Descriptor instead.
 func (*DriverInfo) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{6}
+	return file_structs_structs_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *DriverInfo) GetDetected() bool {
@@ -889,13 +1486,15 @@ type Node struct {
 	DynamicMeta map[string]string `protobuf:"bytes,550,rep,name=dynamic_meta,json=dynamicMeta,proto3" json:"dynamic_meta,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// dynamic_meta_unset lists keys an operator removed, static ones too.
 	DynamicMetaUnset []string `protobuf:"bytes,551,rep,name=dynamic_meta_unset,json=dynamicMetaUnset,proto3" json:"dynamic_meta_unset,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// host_volumes are the directories the node lets jobs mount, by name.
+	HostVolumes   map[string]*ClientHostVolume `protobuf:"bytes,700,rep,name=host_volumes,json=hostVolumes,proto3" json:"host_volumes,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Node) Reset() {
 	*x = Node{}
-	mi := &file_structs_structs_proto_msgTypes[7]
+	mi := &file_structs_structs_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -907,7 +1506,7 @@ func (x *Node) String() string {
 func (*Node) ProtoMessage() {}
 
 func (x *Node) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[7]
+	mi := &file_structs_structs_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -920,7 +1519,7 @@ func (x *Node) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Node.ProtoReflect.Descriptor instead.
 func (*Node) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{7}
+	return file_structs_structs_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Node) GetId() string {
@@ -1091,6 +1690,13 @@ func (x *Node) GetDynamicMetaUnset() []string {
 	return nil
 }
 
+func (x *Node) GetHostVolumes() map[string]*ClientHostVolume {
+	if x != nil {
+		return x.HostVolumes
+	}
+	return nil
+}
+
 // DrainStrategy says how a draining node gives up its allocations.
 type DrainStrategy struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1110,7 +1716,7 @@ type DrainStrategy struct {
 
 func (x *DrainStrategy) Reset() {
 	*x = DrainStrategy{}
-	mi := &file_structs_structs_proto_msgTypes[8]
+	mi := &file_structs_structs_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1122,7 +1728,7 @@ func (x *DrainStrategy) String() string {
 func (*DrainStrategy) ProtoMessage() {}
 
 func (x *DrainStrategy) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[8]
+	mi := &file_structs_structs_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1135,7 +1741,7 @@ func (x *DrainStrategy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainStrategy.ProtoReflect.Descriptor instead.
 func (*DrainStrategy) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{8}
+	return file_structs_structs_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *DrainStrategy) GetDeadline() *durationpb.Duration {
@@ -1181,7 +1787,7 @@ type DesiredTransition struct {
 
 func (x *DesiredTransition) Reset() {
 	*x = DesiredTransition{}
-	mi := &file_structs_structs_proto_msgTypes[9]
+	mi := &file_structs_structs_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1193,7 +1799,7 @@ func (x *DesiredTransition) String() string {
 func (*DesiredTransition) ProtoMessage() {}
 
 func (x *DesiredTransition) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[9]
+	mi := &file_structs_structs_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1206,7 +1812,7 @@ func (x *DesiredTransition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DesiredTransition.ProtoReflect.Descriptor instead.
 func (*DesiredTransition) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{9}
+	return file_structs_structs_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *DesiredTransition) GetMigrate() bool {
@@ -1245,7 +1851,7 @@ type TaskEvent struct {
 
 func (x *TaskEvent) Reset() {
 	*x = TaskEvent{}
-	mi := &file_structs_structs_proto_msgTypes[10]
+	mi := &file_structs_structs_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1257,7 +1863,7 @@ func (x *TaskEvent) String() string {
 func (*TaskEvent) ProtoMessage() {}
 
 func (x *TaskEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[10]
+	mi := &file_structs_structs_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1270,7 +1876,7 @@ func (x *TaskEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskEvent.ProtoReflect.Descriptor instead.
 func (*TaskEvent) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{10}
+	return file_structs_structs_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *TaskEvent) GetType() string {
@@ -1330,7 +1936,7 @@ type TaskState struct {
 
 func (x *TaskState) Reset() {
 	*x = TaskState{}
-	mi := &file_structs_structs_proto_msgTypes[11]
+	mi := &file_structs_structs_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1342,7 +1948,7 @@ func (x *TaskState) String() string {
 func (*TaskState) ProtoMessage() {}
 
 func (x *TaskState) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[11]
+	mi := &file_structs_structs_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1355,7 +1961,7 @@ func (x *TaskState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskState.ProtoReflect.Descriptor instead.
 func (*TaskState) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{11}
+	return file_structs_structs_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *TaskState) GetState() string {
@@ -1463,7 +2069,7 @@ type Allocation struct {
 
 func (x *Allocation) Reset() {
 	*x = Allocation{}
-	mi := &file_structs_structs_proto_msgTypes[12]
+	mi := &file_structs_structs_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1475,7 +2081,7 @@ func (x *Allocation) String() string {
 func (*Allocation) ProtoMessage() {}
 
 func (x *Allocation) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[12]
+	mi := &file_structs_structs_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1488,7 +2094,7 @@ func (x *Allocation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Allocation.ProtoReflect.Descriptor instead.
 func (*Allocation) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{12}
+	return file_structs_structs_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Allocation) GetId() string {
@@ -1751,7 +2357,7 @@ type AllocMetric struct {
 
 func (x *AllocMetric) Reset() {
 	*x = AllocMetric{}
-	mi := &file_structs_structs_proto_msgTypes[13]
+	mi := &file_structs_structs_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1763,7 +2369,7 @@ func (x *AllocMetric) String() string {
 func (*AllocMetric) ProtoMessage() {}
 
 func (x *AllocMetric) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[13]
+	mi := &file_structs_structs_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1776,7 +2382,7 @@ func (x *AllocMetric) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AllocMetric.ProtoReflect.Descriptor instead.
 func (*AllocMetric) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{13}
+	return file_structs_structs_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *AllocMetric) GetNodesEvaluated() int32 {
@@ -1887,7 +2493,7 @@ type Evaluation struct {
 
 func (x *Evaluation) Reset() {
 	*x = Evaluation{}
-	mi := &file_structs_structs_proto_msgTypes[14]
+	mi := &file_structs_structs_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1899,7 +2505,7 @@ func (x *Evaluation) String() string {
 func (*Evaluation) ProtoMessage() {}
 
 func (x *Evaluation) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[14]
+	mi := &file_structs_structs_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1912,7 +2518,7 @@ func (x *Evaluation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Evaluation.ProtoReflect.Descriptor instead.
 func (*Evaluation) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{14}
+	return file_structs_structs_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Evaluation) GetId() string {
@@ -2099,7 +2705,7 @@ type Plan struct {
 
 func (x *Plan) Reset() {
 	*x = Plan{}
-	mi := &file_structs_structs_proto_msgTypes[15]
+	mi := &file_structs_structs_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2111,7 +2717,7 @@ func (x *Plan) String() string {
 func (*Plan) ProtoMessage() {}
 
 func (x *Plan) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[15]
+	mi := &file_structs_structs_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2124,7 +2730,7 @@ func (x *Plan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Plan.ProtoReflect.Descriptor instead.
 func (*Plan) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{15}
+	return file_structs_structs_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Plan) GetEvalId() string {
@@ -2206,7 +2812,7 @@ type PlanResult struct {
 
 func (x *PlanResult) Reset() {
 	*x = PlanResult{}
-	mi := &file_structs_structs_proto_msgTypes[16]
+	mi := &file_structs_structs_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2218,7 +2824,7 @@ func (x *PlanResult) String() string {
 func (*PlanResult) ProtoMessage() {}
 
 func (x *PlanResult) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[16]
+	mi := &file_structs_structs_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2231,7 +2837,7 @@ func (x *PlanResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanResult.ProtoReflect.Descriptor instead.
 func (*PlanResult) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{16}
+	return file_structs_structs_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *PlanResult) GetNodeAllocation() []*Allocation {
@@ -2299,7 +2905,7 @@ type Artifact struct {
 
 func (x *Artifact) Reset() {
 	*x = Artifact{}
-	mi := &file_structs_structs_proto_msgTypes[17]
+	mi := &file_structs_structs_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2311,7 +2917,7 @@ func (x *Artifact) String() string {
 func (*Artifact) ProtoMessage() {}
 
 func (x *Artifact) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[17]
+	mi := &file_structs_structs_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2324,7 +2930,7 @@ func (x *Artifact) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Artifact.ProtoReflect.Descriptor instead.
 func (*Artifact) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{17}
+	return file_structs_structs_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Artifact) GetSource() string {
@@ -2360,7 +2966,7 @@ type LogConfig struct {
 
 func (x *LogConfig) Reset() {
 	*x = LogConfig{}
-	mi := &file_structs_structs_proto_msgTypes[18]
+	mi := &file_structs_structs_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2372,7 +2978,7 @@ func (x *LogConfig) String() string {
 func (*LogConfig) ProtoMessage() {}
 
 func (x *LogConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[18]
+	mi := &file_structs_structs_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2385,7 +2991,7 @@ func (x *LogConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogConfig.ProtoReflect.Descriptor instead.
 func (*LogConfig) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{18}
+	return file_structs_structs_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *LogConfig) GetMaxFiles() int32 {
@@ -2416,7 +3022,7 @@ type DrainMetadata struct {
 
 func (x *DrainMetadata) Reset() {
 	*x = DrainMetadata{}
-	mi := &file_structs_structs_proto_msgTypes[19]
+	mi := &file_structs_structs_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2428,7 +3034,7 @@ func (x *DrainMetadata) String() string {
 func (*DrainMetadata) ProtoMessage() {}
 
 func (x *DrainMetadata) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[19]
+	mi := &file_structs_structs_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2441,7 +3047,7 @@ func (x *DrainMetadata) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainMetadata.ProtoReflect.Descriptor instead.
 func (*DrainMetadata) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{19}
+	return file_structs_structs_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *DrainMetadata) GetStartedAt() int64 {
@@ -2479,7 +3085,7 @@ type Port struct {
 
 func (x *Port) Reset() {
 	*x = Port{}
-	mi := &file_structs_structs_proto_msgTypes[20]
+	mi := &file_structs_structs_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2491,7 +3097,7 @@ func (x *Port) String() string {
 func (*Port) ProtoMessage() {}
 
 func (x *Port) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[20]
+	mi := &file_structs_structs_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2504,7 +3110,7 @@ func (x *Port) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Port.ProtoReflect.Descriptor instead.
 func (*Port) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{20}
+	return file_structs_structs_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *Port) GetLabel() string {
@@ -2539,7 +3145,7 @@ type NetworkResource struct {
 
 func (x *NetworkResource) Reset() {
 	*x = NetworkResource{}
-	mi := &file_structs_structs_proto_msgTypes[21]
+	mi := &file_structs_structs_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2551,7 +3157,7 @@ func (x *NetworkResource) String() string {
 func (*NetworkResource) ProtoMessage() {}
 
 func (x *NetworkResource) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[21]
+	mi := &file_structs_structs_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2564,7 +3170,7 @@ func (x *NetworkResource) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NetworkResource.ProtoReflect.Descriptor instead.
 func (*NetworkResource) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{21}
+	return file_structs_structs_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *NetworkResource) GetMode() string {
@@ -2593,7 +3199,7 @@ type AllocatedPort struct {
 
 func (x *AllocatedPort) Reset() {
 	*x = AllocatedPort{}
-	mi := &file_structs_structs_proto_msgTypes[22]
+	mi := &file_structs_structs_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2605,7 +3211,7 @@ func (x *AllocatedPort) String() string {
 func (*AllocatedPort) ProtoMessage() {}
 
 func (x *AllocatedPort) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[22]
+	mi := &file_structs_structs_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2618,7 +3224,7 @@ func (x *AllocatedPort) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AllocatedPort.ProtoReflect.Descriptor instead.
 func (*AllocatedPort) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{22}
+	return file_structs_structs_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *AllocatedPort) GetLabel() string {
@@ -2657,7 +3263,7 @@ type Affinity struct {
 
 func (x *Affinity) Reset() {
 	*x = Affinity{}
-	mi := &file_structs_structs_proto_msgTypes[23]
+	mi := &file_structs_structs_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2669,7 +3275,7 @@ func (x *Affinity) String() string {
 func (*Affinity) ProtoMessage() {}
 
 func (x *Affinity) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[23]
+	mi := &file_structs_structs_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2682,7 +3288,7 @@ func (x *Affinity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Affinity.ProtoReflect.Descriptor instead.
 func (*Affinity) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{23}
+	return file_structs_structs_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *Affinity) GetLTarget() string {
@@ -2725,7 +3331,7 @@ type SpreadTarget struct {
 
 func (x *SpreadTarget) Reset() {
 	*x = SpreadTarget{}
-	mi := &file_structs_structs_proto_msgTypes[24]
+	mi := &file_structs_structs_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2737,7 +3343,7 @@ func (x *SpreadTarget) String() string {
 func (*SpreadTarget) ProtoMessage() {}
 
 func (x *SpreadTarget) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[24]
+	mi := &file_structs_structs_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2750,7 +3356,7 @@ func (x *SpreadTarget) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SpreadTarget.ProtoReflect.Descriptor instead.
 func (*SpreadTarget) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{24}
+	return file_structs_structs_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *SpreadTarget) GetValue() string {
@@ -2781,7 +3387,7 @@ type Spread struct {
 
 func (x *Spread) Reset() {
 	*x = Spread{}
-	mi := &file_structs_structs_proto_msgTypes[25]
+	mi := &file_structs_structs_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2793,7 +3399,7 @@ func (x *Spread) String() string {
 func (*Spread) ProtoMessage() {}
 
 func (x *Spread) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[25]
+	mi := &file_structs_structs_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2806,7 +3412,7 @@ func (x *Spread) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Spread.ProtoReflect.Descriptor instead.
 func (*Spread) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{25}
+	return file_structs_structs_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *Spread) GetAttribute() string {
@@ -2847,7 +3453,7 @@ type ReschedulePolicy struct {
 
 func (x *ReschedulePolicy) Reset() {
 	*x = ReschedulePolicy{}
-	mi := &file_structs_structs_proto_msgTypes[26]
+	mi := &file_structs_structs_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2859,7 +3465,7 @@ func (x *ReschedulePolicy) String() string {
 func (*ReschedulePolicy) ProtoMessage() {}
 
 func (x *ReschedulePolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[26]
+	mi := &file_structs_structs_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2872,7 +3478,7 @@ func (x *ReschedulePolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReschedulePolicy.ProtoReflect.Descriptor instead.
 func (*ReschedulePolicy) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{26}
+	return file_structs_structs_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ReschedulePolicy) GetAttempts() int32 {
@@ -2930,7 +3536,7 @@ type RescheduleEvent struct {
 
 func (x *RescheduleEvent) Reset() {
 	*x = RescheduleEvent{}
-	mi := &file_structs_structs_proto_msgTypes[27]
+	mi := &file_structs_structs_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2942,7 +3548,7 @@ func (x *RescheduleEvent) String() string {
 func (*RescheduleEvent) ProtoMessage() {}
 
 func (x *RescheduleEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[27]
+	mi := &file_structs_structs_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2955,7 +3561,7 @@ func (x *RescheduleEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RescheduleEvent.ProtoReflect.Descriptor instead.
 func (*RescheduleEvent) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{27}
+	return file_structs_structs_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *RescheduleEvent) GetRescheduleTime() int64 {
@@ -2996,7 +3602,7 @@ type RescheduleTracker struct {
 
 func (x *RescheduleTracker) Reset() {
 	*x = RescheduleTracker{}
-	mi := &file_structs_structs_proto_msgTypes[28]
+	mi := &file_structs_structs_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3008,7 +3614,7 @@ func (x *RescheduleTracker) String() string {
 func (*RescheduleTracker) ProtoMessage() {}
 
 func (x *RescheduleTracker) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[28]
+	mi := &file_structs_structs_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3021,7 +3627,7 @@ func (x *RescheduleTracker) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RescheduleTracker.ProtoReflect.Descriptor instead.
 func (*RescheduleTracker) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{28}
+	return file_structs_structs_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *RescheduleTracker) GetEvents() []*RescheduleEvent {
@@ -3044,7 +3650,7 @@ type PreemptionConfig struct {
 
 func (x *PreemptionConfig) Reset() {
 	*x = PreemptionConfig{}
-	mi := &file_structs_structs_proto_msgTypes[29]
+	mi := &file_structs_structs_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3056,7 +3662,7 @@ func (x *PreemptionConfig) String() string {
 func (*PreemptionConfig) ProtoMessage() {}
 
 func (x *PreemptionConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[29]
+	mi := &file_structs_structs_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3069,7 +3675,7 @@ func (x *PreemptionConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PreemptionConfig.ProtoReflect.Descriptor instead.
 func (*PreemptionConfig) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{29}
+	return file_structs_structs_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *PreemptionConfig) GetSystemSchedulerEnabled() bool {
@@ -3118,7 +3724,7 @@ type SchedulerConfiguration struct {
 
 func (x *SchedulerConfiguration) Reset() {
 	*x = SchedulerConfiguration{}
-	mi := &file_structs_structs_proto_msgTypes[30]
+	mi := &file_structs_structs_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3130,7 +3736,7 @@ func (x *SchedulerConfiguration) String() string {
 func (*SchedulerConfiguration) ProtoMessage() {}
 
 func (x *SchedulerConfiguration) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[30]
+	mi := &file_structs_structs_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3143,7 +3749,7 @@ func (x *SchedulerConfiguration) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SchedulerConfiguration.ProtoReflect.Descriptor instead.
 func (*SchedulerConfiguration) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{30}
+	return file_structs_structs_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *SchedulerConfiguration) GetSchedulerAlgorithm() string {
@@ -3212,7 +3818,7 @@ type TaskGroupSummary struct {
 
 func (x *TaskGroupSummary) Reset() {
 	*x = TaskGroupSummary{}
-	mi := &file_structs_structs_proto_msgTypes[31]
+	mi := &file_structs_structs_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3224,7 +3830,7 @@ func (x *TaskGroupSummary) String() string {
 func (*TaskGroupSummary) ProtoMessage() {}
 
 func (x *TaskGroupSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[31]
+	mi := &file_structs_structs_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3237,7 +3843,7 @@ func (x *TaskGroupSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskGroupSummary.ProtoReflect.Descriptor instead.
 func (*TaskGroupSummary) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{31}
+	return file_structs_structs_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *TaskGroupSummary) GetQueued() int32 {
@@ -3311,7 +3917,7 @@ type JobSummary struct {
 
 func (x *JobSummary) Reset() {
 	*x = JobSummary{}
-	mi := &file_structs_structs_proto_msgTypes[32]
+	mi := &file_structs_structs_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3323,7 +3929,7 @@ func (x *JobSummary) String() string {
 func (*JobSummary) ProtoMessage() {}
 
 func (x *JobSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[32]
+	mi := &file_structs_structs_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3336,7 +3942,7 @@ func (x *JobSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobSummary.ProtoReflect.Descriptor instead.
 func (*JobSummary) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{32}
+	return file_structs_structs_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *JobSummary) GetNamespace() string {
@@ -3396,7 +4002,7 @@ type ACLPolicy struct {
 
 func (x *ACLPolicy) Reset() {
 	*x = ACLPolicy{}
-	mi := &file_structs_structs_proto_msgTypes[33]
+	mi := &file_structs_structs_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3408,7 +4014,7 @@ func (x *ACLPolicy) String() string {
 func (*ACLPolicy) ProtoMessage() {}
 
 func (x *ACLPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[33]
+	mi := &file_structs_structs_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3421,7 +4027,7 @@ func (x *ACLPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ACLPolicy.ProtoReflect.Descriptor instead.
 func (*ACLPolicy) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{33}
+	return file_structs_structs_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ACLPolicy) GetName() string {
@@ -3488,7 +4094,7 @@ type ACLToken struct {
 
 func (x *ACLToken) Reset() {
 	*x = ACLToken{}
-	mi := &file_structs_structs_proto_msgTypes[34]
+	mi := &file_structs_structs_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3500,7 +4106,7 @@ func (x *ACLToken) String() string {
 func (*ACLToken) ProtoMessage() {}
 
 func (x *ACLToken) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[34]
+	mi := &file_structs_structs_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3513,7 +4119,7 @@ func (x *ACLToken) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ACLToken.ProtoReflect.Descriptor instead.
 func (*ACLToken) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{34}
+	return file_structs_structs_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ACLToken) GetAccessorId() string {
@@ -3627,7 +4233,7 @@ type UpdateStrategy struct {
 
 func (x *UpdateStrategy) Reset() {
 	*x = UpdateStrategy{}
-	mi := &file_structs_structs_proto_msgTypes[35]
+	mi := &file_structs_structs_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3639,7 +4245,7 @@ func (x *UpdateStrategy) String() string {
 func (*UpdateStrategy) ProtoMessage() {}
 
 func (x *UpdateStrategy) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[35]
+	mi := &file_structs_structs_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3652,7 +4258,7 @@ func (x *UpdateStrategy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateStrategy.ProtoReflect.Descriptor instead.
 func (*UpdateStrategy) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{35}
+	return file_structs_structs_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *UpdateStrategy) GetMaxParallel() int32 {
@@ -3733,7 +4339,7 @@ type MigrateStrategy struct {
 
 func (x *MigrateStrategy) Reset() {
 	*x = MigrateStrategy{}
-	mi := &file_structs_structs_proto_msgTypes[36]
+	mi := &file_structs_structs_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3745,7 +4351,7 @@ func (x *MigrateStrategy) String() string {
 func (*MigrateStrategy) ProtoMessage() {}
 
 func (x *MigrateStrategy) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[36]
+	mi := &file_structs_structs_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3758,7 +4364,7 @@ func (x *MigrateStrategy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MigrateStrategy.ProtoReflect.Descriptor instead.
 func (*MigrateStrategy) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{36}
+	return file_structs_structs_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *MigrateStrategy) GetMaxParallel() int32 {
@@ -3812,7 +4418,7 @@ type Service struct {
 
 func (x *Service) Reset() {
 	*x = Service{}
-	mi := &file_structs_structs_proto_msgTypes[37]
+	mi := &file_structs_structs_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3824,7 +4430,7 @@ func (x *Service) String() string {
 func (*Service) ProtoMessage() {}
 
 func (x *Service) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[37]
+	mi := &file_structs_structs_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3837,7 +4443,7 @@ func (x *Service) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Service.ProtoReflect.Descriptor instead.
 func (*Service) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{37}
+	return file_structs_structs_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *Service) GetName() string {
@@ -3927,7 +4533,7 @@ type ServiceCheck struct {
 
 func (x *ServiceCheck) Reset() {
 	*x = ServiceCheck{}
-	mi := &file_structs_structs_proto_msgTypes[38]
+	mi := &file_structs_structs_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3939,7 +4545,7 @@ func (x *ServiceCheck) String() string {
 func (*ServiceCheck) ProtoMessage() {}
 
 func (x *ServiceCheck) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[38]
+	mi := &file_structs_structs_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3952,7 +4558,7 @@ func (x *ServiceCheck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceCheck.ProtoReflect.Descriptor instead.
 func (*ServiceCheck) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{38}
+	return file_structs_structs_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *ServiceCheck) GetName() string {
@@ -4059,7 +4665,7 @@ type CheckRestart struct {
 
 func (x *CheckRestart) Reset() {
 	*x = CheckRestart{}
-	mi := &file_structs_structs_proto_msgTypes[39]
+	mi := &file_structs_structs_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4071,7 +4677,7 @@ func (x *CheckRestart) String() string {
 func (*CheckRestart) ProtoMessage() {}
 
 func (x *CheckRestart) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[39]
+	mi := &file_structs_structs_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4084,7 +4690,7 @@ func (x *CheckRestart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckRestart.ProtoReflect.Descriptor instead.
 func (*CheckRestart) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{39}
+	return file_structs_structs_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *CheckRestart) GetLimit() int32 {
@@ -4124,7 +4730,7 @@ type AllocDeploymentStatus struct {
 
 func (x *AllocDeploymentStatus) Reset() {
 	*x = AllocDeploymentStatus{}
-	mi := &file_structs_structs_proto_msgTypes[40]
+	mi := &file_structs_structs_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4136,7 +4742,7 @@ func (x *AllocDeploymentStatus) String() string {
 func (*AllocDeploymentStatus) ProtoMessage() {}
 
 func (x *AllocDeploymentStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[40]
+	mi := &file_structs_structs_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4149,7 +4755,7 @@ func (x *AllocDeploymentStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AllocDeploymentStatus.ProtoReflect.Descriptor instead.
 func (*AllocDeploymentStatus) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{40}
+	return file_structs_structs_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *AllocDeploymentStatus) GetHealthy() bool {
@@ -4197,7 +4803,7 @@ type CheckStatus struct {
 
 func (x *CheckStatus) Reset() {
 	*x = CheckStatus{}
-	mi := &file_structs_structs_proto_msgTypes[41]
+	mi := &file_structs_structs_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4209,7 +4815,7 @@ func (x *CheckStatus) String() string {
 func (*CheckStatus) ProtoMessage() {}
 
 func (x *CheckStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[41]
+	mi := &file_structs_structs_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4222,7 +4828,7 @@ func (x *CheckStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckStatus.ProtoReflect.Descriptor instead.
 func (*CheckStatus) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{41}
+	return file_structs_structs_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *CheckStatus) GetName() string {
@@ -4290,7 +4896,7 @@ type DeploymentState struct {
 
 func (x *DeploymentState) Reset() {
 	*x = DeploymentState{}
-	mi := &file_structs_structs_proto_msgTypes[42]
+	mi := &file_structs_structs_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4302,7 +4908,7 @@ func (x *DeploymentState) String() string {
 func (*DeploymentState) ProtoMessage() {}
 
 func (x *DeploymentState) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[42]
+	mi := &file_structs_structs_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4315,7 +4921,7 @@ func (x *DeploymentState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeploymentState.ProtoReflect.Descriptor instead.
 func (*DeploymentState) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{42}
+	return file_structs_structs_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *DeploymentState) GetAutoRevert() bool {
@@ -4423,7 +5029,7 @@ type Deployment struct {
 
 func (x *Deployment) Reset() {
 	*x = Deployment{}
-	mi := &file_structs_structs_proto_msgTypes[43]
+	mi := &file_structs_structs_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4435,7 +5041,7 @@ func (x *Deployment) String() string {
 func (*Deployment) ProtoMessage() {}
 
 func (x *Deployment) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[43]
+	mi := &file_structs_structs_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4448,7 +5054,7 @@ func (x *Deployment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Deployment.ProtoReflect.Descriptor instead.
 func (*Deployment) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{43}
+	return file_structs_structs_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *Deployment) GetId() string {
@@ -4568,7 +5174,7 @@ type DeploymentStatusUpdate struct {
 
 func (x *DeploymentStatusUpdate) Reset() {
 	*x = DeploymentStatusUpdate{}
-	mi := &file_structs_structs_proto_msgTypes[44]
+	mi := &file_structs_structs_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4580,7 +5186,7 @@ func (x *DeploymentStatusUpdate) String() string {
 func (*DeploymentStatusUpdate) ProtoMessage() {}
 
 func (x *DeploymentStatusUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[44]
+	mi := &file_structs_structs_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4593,7 +5199,7 @@ func (x *DeploymentStatusUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeploymentStatusUpdate.ProtoReflect.Descriptor instead.
 func (*DeploymentStatusUpdate) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{44}
+	return file_structs_structs_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *DeploymentStatusUpdate) GetDeploymentId() string {
@@ -4630,7 +5236,7 @@ type WorkloadIdentity struct {
 
 func (x *WorkloadIdentity) Reset() {
 	*x = WorkloadIdentity{}
-	mi := &file_structs_structs_proto_msgTypes[45]
+	mi := &file_structs_structs_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4642,7 +5248,7 @@ func (x *WorkloadIdentity) String() string {
 func (*WorkloadIdentity) ProtoMessage() {}
 
 func (x *WorkloadIdentity) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[45]
+	mi := &file_structs_structs_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4655,7 +5261,7 @@ func (x *WorkloadIdentity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WorkloadIdentity.ProtoReflect.Descriptor instead.
 func (*WorkloadIdentity) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{45}
+	return file_structs_structs_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *WorkloadIdentity) GetEnv() bool {
@@ -4694,7 +5300,7 @@ type ServiceRegistration struct {
 
 func (x *ServiceRegistration) Reset() {
 	*x = ServiceRegistration{}
-	mi := &file_structs_structs_proto_msgTypes[46]
+	mi := &file_structs_structs_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4706,7 +5312,7 @@ func (x *ServiceRegistration) String() string {
 func (*ServiceRegistration) ProtoMessage() {}
 
 func (x *ServiceRegistration) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[46]
+	mi := &file_structs_structs_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4719,7 +5325,7 @@ func (x *ServiceRegistration) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceRegistration.ProtoReflect.Descriptor instead.
 func (*ServiceRegistration) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{46}
+	return file_structs_structs_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *ServiceRegistration) GetId() string {
@@ -4826,7 +5432,7 @@ type Variable struct {
 
 func (x *Variable) Reset() {
 	*x = Variable{}
-	mi := &file_structs_structs_proto_msgTypes[47]
+	mi := &file_structs_structs_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4838,7 +5444,7 @@ func (x *Variable) String() string {
 func (*Variable) ProtoMessage() {}
 
 func (x *Variable) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[47]
+	mi := &file_structs_structs_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4851,7 +5457,7 @@ func (x *Variable) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Variable.ProtoReflect.Descriptor instead.
 func (*Variable) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{47}
+	return file_structs_structs_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *Variable) GetNamespace() string {
@@ -4940,7 +5546,7 @@ type RootKey struct {
 
 func (x *RootKey) Reset() {
 	*x = RootKey{}
-	mi := &file_structs_structs_proto_msgTypes[48]
+	mi := &file_structs_structs_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4952,7 +5558,7 @@ func (x *RootKey) String() string {
 func (*RootKey) ProtoMessage() {}
 
 func (x *RootKey) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[48]
+	mi := &file_structs_structs_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4965,7 +5571,7 @@ func (x *RootKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RootKey.ProtoReflect.Descriptor instead.
 func (*RootKey) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{48}
+	return file_structs_structs_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *RootKey) GetKeyId() string {
@@ -5038,12 +5644,13 @@ const file_structs_structs_proto_rawDesc = "" +
 	"Constraint\x12\x19\n" +
 	"\bl_target\x18\x01 \x01(\tR\alTarget\x12\x18\n" +
 	"\aoperand\x18\x02 \x01(\tR\aoperand\x12\x19\n" +
-	"\br_target\x18\x03 \x01(\tR\arTarget\"\xa7\x01\n" +
+	"\br_target\x18\x03 \x01(\tR\arTarget\"\xd3\x01\n" +
 	"\rRestartPolicy\x12\x1a\n" +
 	"\battempts\x18\x01 \x01(\x05R\battempts\x125\n" +
 	"\binterval\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\binterval\x12/\n" +
 	"\x05delay\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x05delay\x12\x12\n" +
-	"\x04mode\x18\x04 \x01(\tR\x04mode\"\xbc\x06\n" +
+	"\x04mode\x18\x04 \x01(\tR\x04mode\x12*\n" +
+	"\x10render_templates\x18\xbc\x05 \x01(\bR\x0frenderTemplates\"\xd2\b\n" +
 	"\x04Task\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06driver\x18\x02 \x01(\tR\x06driver\x12/\n" +
@@ -5062,13 +5669,56 @@ const file_structs_structs_proto_rawDesc = "" +
 	"\x04logs\x18\xc9\x01 \x01(\v2\x19.drover.structs.LogConfigR\x04logs\x12\x13\n" +
 	"\x04user\x18\xac\x02 \x01(\tR\x04user\x124\n" +
 	"\bservices\x18\xf4\x03 \x03(\v2\x17.drover.structs.ServiceR\bservices\x12=\n" +
-	"\bidentity\x18\xee\x05 \x01(\v2 .drover.structs.WorkloadIdentityR\bidentity\x1a6\n" +
+	"\bidentity\x18\xee\x05 \x01(\v2 .drover.structs.WorkloadIdentityR\bidentity\x12<\n" +
+	"\tlifecycle\x18\xbc\x05 \x01(\v2\x1d.drover.structs.TaskLifecycleR\tlifecycle\x127\n" +
+	"\ttemplates\x18\xbd\x05 \x03(\v2\x18.drover.structs.TemplateR\ttemplates\x12A\n" +
+	"\rvolume_mounts\x18\xbe\x05 \x03(\v2\x1b.drover.structs.VolumeMountR\fvolumeMounts\x12\x17\n" +
+	"\x06leader\x18\xbf\x05 \x01(\bR\x06leader\x12A\n" +
+	"\x0eshutdown_delay\x18\xc0\x05 \x01(\v2\x19.google.protobuf.DurationR\rshutdownDelay\x1a6\n" +
 	"\bEnvEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a7\n" +
 	"\tMetaEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xc8\x06\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"=\n" +
+	"\rTaskLifecycle\x12\x12\n" +
+	"\x04hook\x18\x01 \x01(\tR\x04hook\x12\x18\n" +
+	"\asidecar\x18\x02 \x01(\bR\asidecar\"\xbb\x03\n" +
+	"\bTemplate\x12\x16\n" +
+	"\x06source\x18\x01 \x01(\tR\x06source\x12\x12\n" +
+	"\x04data\x18\x02 \x01(\tR\x04data\x12 \n" +
+	"\vdestination\x18\x03 \x01(\tR\vdestination\x12\x1f\n" +
+	"\vchange_mode\x18\x04 \x01(\tR\n" +
+	"changeMode\x12#\n" +
+	"\rchange_signal\x18\x05 \x01(\tR\fchangeSignal\x12A\n" +
+	"\rchange_script\x18\x06 \x01(\v2\x1c.drover.structs.ChangeScriptR\fchangeScript\x12\x14\n" +
+	"\x05perms\x18\a \x01(\tR\x05perms\x12/\n" +
+	"\x05splay\x18\b \x01(\v2\x19.google.protobuf.DurationR\x05splay\x12\x10\n" +
+	"\x03env\x18\t \x01(\bR\x03env\x12%\n" +
+	"\x0eleft_delimiter\x18\n" +
+	" \x01(\tR\rleftDelimiter\x12'\n" +
+	"\x0fright_delimiter\x18\v \x01(\tR\x0erightDelimiter\x12/\n" +
+	"\x14error_on_missing_key\x18\f \x01(\bR\x11errorOnMissingKey\"\x95\x01\n" +
+	"\fChangeScript\x12\x18\n" +
+	"\acommand\x18\x01 \x01(\tR\acommand\x12\x12\n" +
+	"\x04args\x18\x02 \x03(\tR\x04args\x123\n" +
+	"\atimeout\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\atimeout\x12\"\n" +
+	"\rfail_on_error\x18\x04 \x01(\bR\vfailOnError\"X\n" +
+	"\rVolumeRequest\x12\x12\n" +
+	"\x04type\x18\x01 \x01(\tR\x04type\x12\x16\n" +
+	"\x06source\x18\x02 \x01(\tR\x06source\x12\x1b\n" +
+	"\tread_only\x18\x03 \x01(\bR\breadOnly\"d\n" +
+	"\vVolumeMount\x12\x16\n" +
+	"\x06volume\x18\x01 \x01(\tR\x06volume\x12 \n" +
+	"\vdestination\x18\x02 \x01(\tR\vdestination\x12\x1b\n" +
+	"\tread_only\x18\x03 \x01(\bR\breadOnly\"C\n" +
+	"\x10ClientHostVolume\x12\x12\n" +
+	"\x04path\x18\x01 \x01(\tR\x04path\x12\x1b\n" +
+	"\tread_only\x18\x02 \x01(\bR\breadOnly\"Z\n" +
+	"\rEphemeralDisk\x12\x17\n" +
+	"\asize_mb\x18\x01 \x01(\x03R\x06sizeMb\x12\x16\n" +
+	"\x06sticky\x18\x02 \x01(\bR\x06sticky\x12\x18\n" +
+	"\amigrate\x18\x03 \x01(\bR\amigrate\"\xf0\b\n" +
 	"\tTaskGroup\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05count\x18\x02 \x01(\x05R\x05count\x12*\n" +
@@ -5085,10 +5735,16 @@ const file_structs_structs_proto_rawDesc = "" +
 	"\x15max_client_disconnect\x18\x90\x03 \x01(\v2\x19.google.protobuf.DurationR\x13maxClientDisconnect\x127\n" +
 	"\x06update\x18\xf4\x03 \x01(\v2\x1e.drover.structs.UpdateStrategyR\x06update\x12:\n" +
 	"\amigrate\x18\xf5\x03 \x01(\v2\x1f.drover.structs.MigrateStrategyR\amigrate\x124\n" +
-	"\bservices\x18\xf6\x03 \x03(\v2\x17.drover.structs.ServiceR\bservices\x1a7\n" +
+	"\bservices\x18\xf6\x03 \x03(\v2\x17.drover.structs.ServiceR\bservices\x12A\n" +
+	"\avolumes\x18\xbc\x05 \x03(\v2&.drover.structs.TaskGroup.VolumesEntryR\avolumes\x12A\n" +
+	"\x0eshutdown_delay\x18\xbd\x05 \x01(\v2\x19.google.protobuf.DurationR\rshutdownDelay\x12E\n" +
+	"\x0eephemeral_disk\x18\xbe\x05 \x01(\v2\x1d.drover.structs.EphemeralDiskR\rephemeralDisk\x1a7\n" +
 	"\tMetaEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xd8\x06\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1aY\n" +
+	"\fVolumesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x123\n" +
+	"\x05value\x18\x02 \x01(\v2\x1d.drover.structs.VolumeRequestR\x05value:\x028\x01\"\xd8\x06\n" +
 	"\x03Job\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1c\n" +
@@ -5130,8 +5786,7 @@ const file_structs_structs_proto_rawDesc = "" +
 	"attributes\x1a=\n" +
 	"\x0fAttributesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xb0\n" +
-	"\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xdd\v\n" +
 	"\x04Node\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
 	"\tsecret_id\x18\x02 \x01(\tR\bsecretId\x12\x12\n" +
@@ -5163,7 +5818,8 @@ const file_structs_structs_proto_rawDesc = "" +
 	"last_drain\x18\xc8\x01 \x01(\v2\x1d.drover.structs.DrainMetadataR\tlastDrain\x12\x17\n" +
 	"\x06region\x18\xac\x02 \x01(\tR\x06region\x12I\n" +
 	"\fdynamic_meta\x18\xa6\x04 \x03(\v2%.drover.structs.Node.DynamicMetaEntryR\vdynamicMeta\x12-\n" +
-	"\x12dynamic_meta_unset\x18\xa7\x04 \x03(\tR\x10dynamicMetaUnset\x1a=\n" +
+	"\x12dynamic_meta_unset\x18\xa7\x04 \x03(\tR\x10dynamicMetaUnset\x12I\n" +
+	"\fhost_volumes\x18\xbc\x05 \x03(\v2%.drover.structs.Node.HostVolumesEntryR\vhostVolumes\x1a=\n" +
 	"\x0fAttributesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1aV\n" +
@@ -5175,7 +5831,10 @@ const file_structs_structs_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a>\n" +
 	"\x10DynamicMetaEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xba\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a`\n" +
+	"\x10HostVolumesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x126\n" +
+	"\x05value\x18\x02 \x01(\v2 .drover.structs.ClientHostVolumeR\x05value:\x028\x01\"\xba\x01\n" +
 	"\rDrainStrategy\x125\n" +
 	"\bdeadline\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\bdeadline\x12,\n" +
 	"\x12ignore_system_jobs\x18\x02 \x01(\bR\x10ignoreSystemJobs\x12%\n" +
@@ -5617,190 +6276,212 @@ func file_structs_structs_proto_rawDescGZIP() []byte {
 	return file_structs_structs_proto_rawDescData
 }
 
-var file_structs_structs_proto_msgTypes = make([]protoimpl.MessageInfo, 73)
+var file_structs_structs_proto_msgTypes = make([]protoimpl.MessageInfo, 82)
 var file_structs_structs_proto_goTypes = []any{
 	(*Resources)(nil),              // 0: drover.structs.Resources
 	(*Constraint)(nil),             // 1: drover.structs.Constraint
 	(*RestartPolicy)(nil),          // 2: drover.structs.RestartPolicy
 	(*Task)(nil),                   // 3: drover.structs.Task
-	(*TaskGroup)(nil),              // 4: drover.structs.TaskGroup
-	(*Job)(nil),                    // 5: drover.structs.Job
-	(*DriverInfo)(nil),             // 6: drover.structs.DriverInfo
-	(*Node)(nil),                   // 7: drover.structs.Node
-	(*DrainStrategy)(nil),          // 8: drover.structs.DrainStrategy
-	(*DesiredTransition)(nil),      // 9: drover.structs.DesiredTransition
-	(*TaskEvent)(nil),              // 10: drover.structs.TaskEvent
-	(*TaskState)(nil),              // 11: drover.structs.TaskState
-	(*Allocation)(nil),             // 12: drover.structs.Allocation
-	(*AllocMetric)(nil),            // 13: drover.structs.AllocMetric
-	(*Evaluation)(nil),             // 14: drover.structs.Evaluation
-	(*Plan)(nil),                   // 15: drover.structs.Plan
-	(*PlanResult)(nil),             // 16: drover.structs.PlanResult
-	(*Artifact)(nil),               // 17: drover.structs.Artifact
-	(*LogConfig)(nil),              // 18: drover.structs.LogConfig
-	(*DrainMetadata)(nil),          // 19: drover.structs.DrainMetadata
-	(*Port)(nil),                   // 20: drover.structs.Port
-	(*NetworkResource)(nil),        // 21: drover.structs.NetworkResource
-	(*AllocatedPort)(nil),          // 22: drover.structs.AllocatedPort
-	(*Affinity)(nil),               // 23: drover.structs.Affinity
-	(*SpreadTarget)(nil),           // 24: drover.structs.SpreadTarget
-	(*Spread)(nil),                 // 25: drover.structs.Spread
-	(*ReschedulePolicy)(nil),       // 26: drover.structs.ReschedulePolicy
-	(*RescheduleEvent)(nil),        // 27: drover.structs.RescheduleEvent
-	(*RescheduleTracker)(nil),      // 28: drover.structs.RescheduleTracker
-	(*PreemptionConfig)(nil),       // 29: drover.structs.PreemptionConfig
-	(*SchedulerConfiguration)(nil), // 30: drover.structs.SchedulerConfiguration
-	(*TaskGroupSummary)(nil),       // 31: drover.structs.TaskGroupSummary
-	(*JobSummary)(nil),             // 32: drover.structs.JobSummary
-	(*ACLPolicy)(nil),              // 33: drover.structs.ACLPolicy
-	(*ACLToken)(nil),               // 34: drover.structs.ACLToken
-	(*UpdateStrategy)(nil),         // 35: drover.structs.UpdateStrategy
-	(*MigrateStrategy)(nil),        // 36: drover.structs.MigrateStrategy
-	(*Service)(nil),                // 37: drover.structs.Service
-	(*ServiceCheck)(nil),           // 38: drover.structs.ServiceCheck
-	(*CheckRestart)(nil),           // 39: drover.structs.CheckRestart
-	(*AllocDeploymentStatus)(nil),  // 40: drover.structs.AllocDeploymentStatus
-	(*CheckStatus)(nil),            // 41: drover.structs.CheckStatus
-	(*DeploymentState)(nil),        // 42: drover.structs.DeploymentState
-	(*Deployment)(nil),             // 43: drover.structs.Deployment
-	(*DeploymentStatusUpdate)(nil), // 44: drover.structs.DeploymentStatusUpdate
-	(*WorkloadIdentity)(nil),       // 45: drover.structs.WorkloadIdentity
-	(*ServiceRegistration)(nil),    // 46: drover.structs.ServiceRegistration
-	(*Variable)(nil),               // 47: drover.structs.Variable
-	(*RootKey)(nil),                // 48: drover.structs.RootKey
-	nil,                            // 49: drover.structs.Task.EnvEntry
-	nil,                            // 50: drover.structs.Task.MetaEntry
-	nil,                            // 51: drover.structs.TaskGroup.MetaEntry
-	nil,                            // 52: drover.structs.Job.MetaEntry
-	nil,                            // 53: drover.structs.DriverInfo.AttributesEntry
-	nil,                            // 54: drover.structs.Node.AttributesEntry
-	nil,                            // 55: drover.structs.Node.DriversEntry
-	nil,                            // 56: drover.structs.Node.MetaEntry
-	nil,                            // 57: drover.structs.Node.DynamicMetaEntry
-	nil,                            // 58: drover.structs.Allocation.TaskResourcesEntry
-	nil,                            // 59: drover.structs.Allocation.TaskStatesEntry
-	nil,                            // 60: drover.structs.AllocMetric.ClassFilteredEntry
-	nil,                            // 61: drover.structs.AllocMetric.ConstraintFilteredEntry
-	nil,                            // 62: drover.structs.AllocMetric.DimensionExhaustedEntry
-	nil,                            // 63: drover.structs.AllocMetric.NodesAvailableEntry
-	nil,                            // 64: drover.structs.AllocMetric.ClassExhaustedEntry
-	nil,                            // 65: drover.structs.Evaluation.FailedTgAllocsEntry
-	nil,                            // 66: drover.structs.Evaluation.QueuedAllocationsEntry
-	nil,                            // 67: drover.structs.Evaluation.ClassEligibilityEntry
-	nil,                            // 68: drover.structs.Artifact.OptionsEntry
-	nil,                            // 69: drover.structs.JobSummary.GroupsEntry
-	nil,                            // 70: drover.structs.Service.MetaEntry
-	nil,                            // 71: drover.structs.Deployment.TaskGroupsEntry
-	nil,                            // 72: drover.structs.Variable.ItemsEntry
-	(*durationpb.Duration)(nil),    // 73: google.protobuf.Duration
-	(*structpb.Struct)(nil),        // 74: google.protobuf.Struct
+	(*TaskLifecycle)(nil),          // 4: drover.structs.TaskLifecycle
+	(*Template)(nil),               // 5: drover.structs.Template
+	(*ChangeScript)(nil),           // 6: drover.structs.ChangeScript
+	(*VolumeRequest)(nil),          // 7: drover.structs.VolumeRequest
+	(*VolumeMount)(nil),            // 8: drover.structs.VolumeMount
+	(*ClientHostVolume)(nil),       // 9: drover.structs.ClientHostVolume
+	(*EphemeralDisk)(nil),          // 10: drover.structs.EphemeralDisk
+	(*TaskGroup)(nil),              // 11: drover.structs.TaskGroup
+	(*Job)(nil),                    // 12: drover.structs.Job
+	(*DriverInfo)(nil),             // 13: drover.structs.DriverInfo
+	(*Node)(nil),                   // 14: drover.structs.Node
+	(*DrainStrategy)(nil),          // 15: drover.structs.DrainStrategy
+	(*DesiredTransition)(nil),      // 16: drover.structs.DesiredTransition
+	(*TaskEvent)(nil),              // 17: drover.structs.TaskEvent
+	(*TaskState)(nil),              // 18: drover.structs.TaskState
+	(*Allocation)(nil),             // 19: drover.structs.Allocation
+	(*AllocMetric)(nil),            // 20: drover.structs.AllocMetric
+	(*Evaluation)(nil),             // 21: drover.structs.Evaluation
+	(*Plan)(nil),                   // 22: drover.structs.Plan
+	(*PlanResult)(nil),             // 23: drover.structs.PlanResult
+	(*Artifact)(nil),               // 24: drover.structs.Artifact
+	(*LogConfig)(nil),              // 25: drover.structs.LogConfig
+	(*DrainMetadata)(nil),          // 26: drover.structs.DrainMetadata
+	(*Port)(nil),                   // 27: drover.structs.Port
+	(*NetworkResource)(nil),        // 28: drover.structs.NetworkResource
+	(*AllocatedPort)(nil),          // 29: drover.structs.AllocatedPort
+	(*Affinity)(nil),               // 30: drover.structs.Affinity
+	(*SpreadTarget)(nil),           // 31: drover.structs.SpreadTarget
+	(*Spread)(nil),                 // 32: drover.structs.Spread
+	(*ReschedulePolicy)(nil),       // 33: drover.structs.ReschedulePolicy
+	(*RescheduleEvent)(nil),        // 34: drover.structs.RescheduleEvent
+	(*RescheduleTracker)(nil),      // 35: drover.structs.RescheduleTracker
+	(*PreemptionConfig)(nil),       // 36: drover.structs.PreemptionConfig
+	(*SchedulerConfiguration)(nil), // 37: drover.structs.SchedulerConfiguration
+	(*TaskGroupSummary)(nil),       // 38: drover.structs.TaskGroupSummary
+	(*JobSummary)(nil),             // 39: drover.structs.JobSummary
+	(*ACLPolicy)(nil),              // 40: drover.structs.ACLPolicy
+	(*ACLToken)(nil),               // 41: drover.structs.ACLToken
+	(*UpdateStrategy)(nil),         // 42: drover.structs.UpdateStrategy
+	(*MigrateStrategy)(nil),        // 43: drover.structs.MigrateStrategy
+	(*Service)(nil),                // 44: drover.structs.Service
+	(*ServiceCheck)(nil),           // 45: drover.structs.ServiceCheck
+	(*CheckRestart)(nil),           // 46: drover.structs.CheckRestart
+	(*AllocDeploymentStatus)(nil),  // 47: drover.structs.AllocDeploymentStatus
+	(*CheckStatus)(nil),            // 48: drover.structs.CheckStatus
+	(*DeploymentState)(nil),        // 49: drover.structs.DeploymentState
+	(*Deployment)(nil),             // 50: drover.structs.Deployment
+	(*DeploymentStatusUpdate)(nil), // 51: drover.structs.DeploymentStatusUpdate
+	(*WorkloadIdentity)(nil),       // 52: drover.structs.WorkloadIdentity
+	(*ServiceRegistration)(nil),    // 53: drover.structs.ServiceRegistration
+	(*Variable)(nil),               // 54: drover.structs.Variable
+	(*RootKey)(nil),                // 55: drover.structs.RootKey
+	nil,                            // 56: drover.structs.Task.EnvEntry
+	nil,                            // 57: drover.structs.Task.MetaEntry
+	nil,                            // 58: drover.structs.TaskGroup.MetaEntry
+	nil,                            // 59: drover.structs.TaskGroup.VolumesEntry
+	nil,                            // 60: drover.structs.Job.MetaEntry
+	nil,                            // 61: drover.structs.DriverInfo.AttributesEntry
+	nil,                            // 62: drover.structs.Node.AttributesEntry
+	nil,                            // 63: drover.structs.Node.DriversEntry
+	nil,                            // 64: drover.structs.Node.MetaEntry
+	nil,                            // 65: drover.structs.Node.DynamicMetaEntry
+	nil,                            // 66: drover.structs.Node.HostVolumesEntry
+	nil,                            // 67: drover.structs.Allocation.TaskResourcesEntry
+	nil,                            // 68: drover.structs.Allocation.TaskStatesEntry
+	nil,                            // 69: drover.structs.AllocMetric.ClassFilteredEntry
+	nil,                            // 70: drover.structs.AllocMetric.ConstraintFilteredEntry
+	nil,                            // 71: drover.structs.AllocMetric.DimensionExhaustedEntry
+	nil,                            // 72: drover.structs.AllocMetric.NodesAvailableEntry
+	nil,                            // 73: drover.structs.AllocMetric.ClassExhaustedEntry
+	nil,                            // 74: drover.structs.Evaluation.FailedTgAllocsEntry
+	nil,                            // 75: drover.structs.Evaluation.QueuedAllocationsEntry
+	nil,                            // 76: drover.structs.Evaluation.ClassEligibilityEntry
+	nil,                            // 77: drover.structs.Artifact.OptionsEntry
+	nil,                            // 78: drover.structs.JobSummary.GroupsEntry
+	nil,                            // 79: drover.structs.Service.MetaEntry
+	nil,                            // 80: drover.structs.Deployment.TaskGroupsEntry
+	nil,                            // 81: drover.structs.Variable.ItemsEntry
+	(*durationpb.Duration)(nil),    // 82: google.protobuf.Duration
+	(*structpb.Struct)(nil),        // 83: google.protobuf.Struct
 }
 var file_structs_structs_proto_depIdxs = []int32{
-	73,  // 0: drover.structs.RestartPolicy.interval:type_name -> google.protobuf.Duration
-	73,  // 1: drover.structs.RestartPolicy.delay:type_name -> google.protobuf.Duration
-	74,  // 2: drover.structs.Task.config:type_name -> google.protobuf.Struct
-	49,  // 3: drover.structs.Task.env:type_name -> drover.structs.Task.EnvEntry
+	82,  // 0: drover.structs.RestartPolicy.interval:type_name -> google.protobuf.Duration
+	82,  // 1: drover.structs.RestartPolicy.delay:type_name -> google.protobuf.Duration
+	83,  // 2: drover.structs.Task.config:type_name -> google.protobuf.Struct
+	56,  // 3: drover.structs.Task.env:type_name -> drover.structs.Task.EnvEntry
 	0,   // 4: drover.structs.Task.resources:type_name -> drover.structs.Resources
 	1,   // 5: drover.structs.Task.constraints:type_name -> drover.structs.Constraint
-	73,  // 6: drover.structs.Task.kill_timeout:type_name -> google.protobuf.Duration
-	50,  // 7: drover.structs.Task.meta:type_name -> drover.structs.Task.MetaEntry
-	23,  // 8: drover.structs.Task.affinities:type_name -> drover.structs.Affinity
-	17,  // 9: drover.structs.Task.artifacts:type_name -> drover.structs.Artifact
-	18,  // 10: drover.structs.Task.logs:type_name -> drover.structs.LogConfig
-	37,  // 11: drover.structs.Task.services:type_name -> drover.structs.Service
-	45,  // 12: drover.structs.Task.identity:type_name -> drover.structs.WorkloadIdentity
-	3,   // 13: drover.structs.TaskGroup.tasks:type_name -> drover.structs.Task
-	1,   // 14: drover.structs.TaskGroup.constraints:type_name -> drover.structs.Constraint
-	2,   // 15: drover.structs.TaskGroup.restart_policy:type_name -> drover.structs.RestartPolicy
-	51,  // 16: drover.structs.TaskGroup.meta:type_name -> drover.structs.TaskGroup.MetaEntry
-	21,  // 17: drover.structs.TaskGroup.network:type_name -> drover.structs.NetworkResource
-	23,  // 18: drover.structs.TaskGroup.affinities:type_name -> drover.structs.Affinity
-	25,  // 19: drover.structs.TaskGroup.spreads:type_name -> drover.structs.Spread
-	26,  // 20: drover.structs.TaskGroup.reschedule_policy:type_name -> drover.structs.ReschedulePolicy
-	73,  // 21: drover.structs.TaskGroup.max_client_disconnect:type_name -> google.protobuf.Duration
-	35,  // 22: drover.structs.TaskGroup.update:type_name -> drover.structs.UpdateStrategy
-	36,  // 23: drover.structs.TaskGroup.migrate:type_name -> drover.structs.MigrateStrategy
-	37,  // 24: drover.structs.TaskGroup.services:type_name -> drover.structs.Service
-	1,   // 25: drover.structs.Job.constraints:type_name -> drover.structs.Constraint
-	4,   // 26: drover.structs.Job.task_groups:type_name -> drover.structs.TaskGroup
-	52,  // 27: drover.structs.Job.meta:type_name -> drover.structs.Job.MetaEntry
-	23,  // 28: drover.structs.Job.affinities:type_name -> drover.structs.Affinity
-	25,  // 29: drover.structs.Job.spreads:type_name -> drover.structs.Spread
-	35,  // 30: drover.structs.Job.update:type_name -> drover.structs.UpdateStrategy
-	53,  // 31: drover.structs.DriverInfo.attributes:type_name -> drover.structs.DriverInfo.AttributesEntry
-	54,  // 32: drover.structs.Node.attributes:type_name -> drover.structs.Node.AttributesEntry
-	0,   // 33: drover.structs.Node.resources:type_name -> drover.structs.Resources
-	55,  // 34: drover.structs.Node.drivers:type_name -> drover.structs.Node.DriversEntry
-	56,  // 35: drover.structs.Node.meta:type_name -> drover.structs.Node.MetaEntry
-	8,   // 36: drover.structs.Node.drain_strategy:type_name -> drover.structs.DrainStrategy
-	19,  // 37: drover.structs.Node.last_drain:type_name -> drover.structs.DrainMetadata
-	57,  // 38: drover.structs.Node.dynamic_meta:type_name -> drover.structs.Node.DynamicMetaEntry
-	73,  // 39: drover.structs.DrainStrategy.deadline:type_name -> google.protobuf.Duration
-	10,  // 40: drover.structs.TaskState.events:type_name -> drover.structs.TaskEvent
-	5,   // 41: drover.structs.Allocation.job:type_name -> drover.structs.Job
-	58,  // 42: drover.structs.Allocation.task_resources:type_name -> drover.structs.Allocation.TaskResourcesEntry
-	59,  // 43: drover.structs.Allocation.task_states:type_name -> drover.structs.Allocation.TaskStatesEntry
-	9,   // 44: drover.structs.Allocation.desired_transition:type_name -> drover.structs.DesiredTransition
-	22,  // 45: drover.structs.Allocation.allocated_ports:type_name -> drover.structs.AllocatedPort
-	28,  // 46: drover.structs.Allocation.reschedule_tracker:type_name -> drover.structs.RescheduleTracker
-	13,  // 47: drover.structs.Allocation.metrics:type_name -> drover.structs.AllocMetric
-	40,  // 48: drover.structs.Allocation.deployment_status:type_name -> drover.structs.AllocDeploymentStatus
-	41,  // 49: drover.structs.Allocation.checks:type_name -> drover.structs.CheckStatus
-	60,  // 50: drover.structs.AllocMetric.class_filtered:type_name -> drover.structs.AllocMetric.ClassFilteredEntry
-	61,  // 51: drover.structs.AllocMetric.constraint_filtered:type_name -> drover.structs.AllocMetric.ConstraintFilteredEntry
-	62,  // 52: drover.structs.AllocMetric.dimension_exhausted:type_name -> drover.structs.AllocMetric.DimensionExhaustedEntry
-	63,  // 53: drover.structs.AllocMetric.nodes_available:type_name -> drover.structs.AllocMetric.NodesAvailableEntry
-	64,  // 54: drover.structs.AllocMetric.class_exhausted:type_name -> drover.structs.AllocMetric.ClassExhaustedEntry
-	65,  // 55: drover.structs.Evaluation.failed_tg_allocs:type_name -> drover.structs.Evaluation.FailedTgAllocsEntry
-	66,  // 56: drover.structs.Evaluation.queued_allocations:type_name -> drover.structs.Evaluation.QueuedAllocationsEntry
-	67,  // 57: drover.structs.Evaluation.class_eligibility:type_name -> drover.structs.Evaluation.ClassEligibilityEntry
-	5,   // 58: drover.structs.Plan.job:type_name -> drover.structs.Job
-	12,  // 59: drover.structs.Plan.node_allocation:type_name -> drover.structs.Allocation
-	12,  // 60: drover.structs.Plan.node_update:type_name -> drover.structs.Allocation
-	12,  // 61: drover.structs.Plan.node_preemptions:type_name -> drover.structs.Allocation
-	43,  // 62: drover.structs.Plan.deployment:type_name -> drover.structs.Deployment
-	44,  // 63: drover.structs.Plan.deployment_updates:type_name -> drover.structs.DeploymentStatusUpdate
-	12,  // 64: drover.structs.PlanResult.node_allocation:type_name -> drover.structs.Allocation
-	12,  // 65: drover.structs.PlanResult.node_update:type_name -> drover.structs.Allocation
-	12,  // 66: drover.structs.PlanResult.node_preemptions:type_name -> drover.structs.Allocation
-	43,  // 67: drover.structs.PlanResult.deployment:type_name -> drover.structs.Deployment
-	44,  // 68: drover.structs.PlanResult.deployment_updates:type_name -> drover.structs.DeploymentStatusUpdate
-	68,  // 69: drover.structs.Artifact.options:type_name -> drover.structs.Artifact.OptionsEntry
-	20,  // 70: drover.structs.NetworkResource.ports:type_name -> drover.structs.Port
-	24,  // 71: drover.structs.Spread.targets:type_name -> drover.structs.SpreadTarget
-	73,  // 72: drover.structs.ReschedulePolicy.interval:type_name -> google.protobuf.Duration
-	73,  // 73: drover.structs.ReschedulePolicy.delay:type_name -> google.protobuf.Duration
-	73,  // 74: drover.structs.ReschedulePolicy.max_delay:type_name -> google.protobuf.Duration
-	27,  // 75: drover.structs.RescheduleTracker.events:type_name -> drover.structs.RescheduleEvent
-	29,  // 76: drover.structs.SchedulerConfiguration.preemption_config:type_name -> drover.structs.PreemptionConfig
-	69,  // 77: drover.structs.JobSummary.groups:type_name -> drover.structs.JobSummary.GroupsEntry
-	73,  // 78: drover.structs.ACLToken.expiration_ttl:type_name -> google.protobuf.Duration
-	73,  // 79: drover.structs.UpdateStrategy.min_healthy_time:type_name -> google.protobuf.Duration
-	73,  // 80: drover.structs.UpdateStrategy.healthy_deadline:type_name -> google.protobuf.Duration
-	73,  // 81: drover.structs.UpdateStrategy.progress_deadline:type_name -> google.protobuf.Duration
-	73,  // 82: drover.structs.UpdateStrategy.stagger:type_name -> google.protobuf.Duration
-	73,  // 83: drover.structs.MigrateStrategy.min_healthy_time:type_name -> google.protobuf.Duration
-	73,  // 84: drover.structs.MigrateStrategy.healthy_deadline:type_name -> google.protobuf.Duration
-	38,  // 85: drover.structs.Service.checks:type_name -> drover.structs.ServiceCheck
-	70,  // 86: drover.structs.Service.meta:type_name -> drover.structs.Service.MetaEntry
-	73,  // 87: drover.structs.ServiceCheck.interval:type_name -> google.protobuf.Duration
-	73,  // 88: drover.structs.ServiceCheck.timeout:type_name -> google.protobuf.Duration
-	39,  // 89: drover.structs.ServiceCheck.check_restart:type_name -> drover.structs.CheckRestart
-	73,  // 90: drover.structs.CheckRestart.grace:type_name -> google.protobuf.Duration
-	73,  // 91: drover.structs.DeploymentState.progress_deadline:type_name -> google.protobuf.Duration
-	71,  // 92: drover.structs.Deployment.task_groups:type_name -> drover.structs.Deployment.TaskGroupsEntry
-	72,  // 93: drover.structs.Variable.items:type_name -> drover.structs.Variable.ItemsEntry
-	6,   // 94: drover.structs.Node.DriversEntry.value:type_name -> drover.structs.DriverInfo
-	0,   // 95: drover.structs.Allocation.TaskResourcesEntry.value:type_name -> drover.structs.Resources
-	11,  // 96: drover.structs.Allocation.TaskStatesEntry.value:type_name -> drover.structs.TaskState
-	13,  // 97: drover.structs.Evaluation.FailedTgAllocsEntry.value:type_name -> drover.structs.AllocMetric
-	31,  // 98: drover.structs.JobSummary.GroupsEntry.value:type_name -> drover.structs.TaskGroupSummary
-	42,  // 99: drover.structs.Deployment.TaskGroupsEntry.value:type_name -> drover.structs.DeploymentState
-	100, // [100:100] is the sub-list for method output_type
-	100, // [100:100] is the sub-list for method input_type
-	100, // [100:100] is the sub-list for extension type_name
-	100, // [100:100] is the sub-list for extension extendee
-	0,   // [0:100] is the sub-list for field type_name
+	82,  // 6: drover.structs.Task.kill_timeout:type_name -> google.protobuf.Duration
+	57,  // 7: drover.structs.Task.meta:type_name -> drover.structs.Task.MetaEntry
+	30,  // 8: drover.structs.Task.affinities:type_name -> drover.structs.Affinity
+	24,  // 9: drover.structs.Task.artifacts:type_name -> drover.structs.Artifact
+	25,  // 10: drover.structs.Task.logs:type_name -> drover.structs.LogConfig
+	44,  // 11: drover.structs.Task.services:type_name -> drover.structs.Service
+	52,  // 12: drover.structs.Task.identity:type_name -> drover.structs.WorkloadIdentity
+	4,   // 13: drover.structs.Task.lifecycle:type_name -> drover.structs.TaskLifecycle
+	5,   // 14: drover.structs.Task.templates:type_name -> drover.structs.Template
+	8,   // 15: drover.structs.Task.volume_mounts:type_name -> drover.structs.VolumeMount
+	82,  // 16: drover.structs.Task.shutdown_delay:type_name -> google.protobuf.Duration
+	6,   // 17: drover.structs.Template.change_script:type_name -> drover.structs.ChangeScript
+	82,  // 18: drover.structs.Template.splay:type_name -> google.protobuf.Duration
+	82,  // 19: drover.structs.ChangeScript.timeout:type_name -> google.protobuf.Duration
+	3,   // 20: drover.structs.TaskGroup.tasks:type_name -> drover.structs.Task
+	1,   // 21: drover.structs.TaskGroup.constraints:type_name -> drover.structs.Constraint
+	2,   // 22: drover.structs.TaskGroup.restart_policy:type_name -> drover.structs.RestartPolicy
+	58,  // 23: drover.structs.TaskGroup.meta:type_name -> drover.structs.TaskGroup.MetaEntry
+	28,  // 24: drover.structs.TaskGroup.network:type_name -> drover.structs.NetworkResource
+	30,  // 25: drover.structs.TaskGroup.affinities:type_name -> drover.structs.Affinity
+	32,  // 26: drover.structs.TaskGroup.spreads:type_name -> drover.structs.Spread
+	33,  // 27: drover.structs.TaskGroup.reschedule_policy:type_name -> drover.structs.ReschedulePolicy
+	82,  // 28: drover.structs.TaskGroup.max_client_disconnect:type_name -> google.protobuf.Duration
+	42,  // 29: drover.structs.TaskGroup.update:type_name -> drover.structs.UpdateStrategy
+	43,  // 30: drover.structs.TaskGroup.migrate:type_name -> drover.structs.MigrateStrategy
+	44,  // 31: drover.structs.TaskGroup.services:type_name -> drover.structs.Service
+	59,  // 32: drover.structs.TaskGroup.volumes:type_name -> drover.structs.TaskGroup.VolumesEntry
+	82,  // 33: drover.structs.TaskGroup.shutdown_delay:type_name -> google.protobuf.Duration
+	10,  // 34: drover.structs.TaskGroup.ephemeral_disk:type_name -> drover.structs.EphemeralDisk
+	1,   // 35: drover.structs.Job.constraints:type_name -> drover.structs.Constraint
+	11,  // 36: drover.structs.Job.task_groups:type_name -> drover.structs.TaskGroup
+	60,  // 37: drover.structs.Job.meta:type_name -> drover.structs.Job.MetaEntry
+	30,  // 38: drover.structs.Job.affinities:type_name -> drover.structs.Affinity
+	32,  // 39: drover.structs.Job.spreads:type_name -> drover.structs.Spread
+	42,  // 40: drover.structs.Job.update:type_name -> drover.structs.UpdateStrategy
+	61,  // 41: drover.structs.DriverInfo.attributes:type_name -> drover.structs.DriverInfo.AttributesEntry
+	62,  // 42: drover.structs.Node.attributes:type_name -> drover.structs.Node.AttributesEntry
+	0,   // 43: drover.structs.Node.resources:type_name -> drover.structs.Resources
+	63,  // 44: drover.structs.Node.drivers:type_name -> drover.structs.Node.DriversEntry
+	64,  // 45: drover.structs.Node.meta:type_name -> drover.structs.Node.MetaEntry
+	15,  // 46: drover.structs.Node.drain_strategy:type_name -> drover.structs.DrainStrategy
+	26,  // 47: drover.structs.Node.last_drain:type_name -> drover.structs.DrainMetadata
+	65,  // 48: drover.structs.Node.dynamic_meta:type_name -> drover.structs.Node.DynamicMetaEntry
+	66,  // 49: drover.structs.Node.host_volumes:type_name -> drover.structs.Node.HostVolumesEntry
+	82,  // 50: drover.structs.DrainStrategy.deadline:type_name -> google.protobuf.Duration
+	17,  // 51: drover.structs.TaskState.events:type_name -> drover.structs.TaskEvent
+	12,  // 52: drover.structs.Allocation.job:type_name -> drover.structs.Job
+	67,  // 53: drover.structs.Allocation.task_resources:type_name -> drover.structs.Allocation.TaskResourcesEntry
+	68,  // 54: drover.structs.Allocation.task_states:type_name -> drover.structs.Allocation.TaskStatesEntry
+	16,  // 55: drover.structs.Allocation.desired_transition:type_name -> drover.structs.DesiredTransition
+	29,  // 56: drover.structs.Allocation.allocated_ports:type_name -> drover.structs.AllocatedPort
+	35,  // 57: drover.structs.Allocation.reschedule_tracker:type_name -> drover.structs.RescheduleTracker
+	20,  // 58: drover.structs.Allocation.metrics:type_name -> drover.structs.AllocMetric
+	47,  // 59: drover.structs.Allocation.deployment_status:type_name -> drover.structs.AllocDeploymentStatus
+	48,  // 60: drover.structs.Allocation.checks:type_name -> drover.structs.CheckStatus
+	69,  // 61: drover.structs.AllocMetric.class_filtered:type_name -> drover.structs.AllocMetric.ClassFilteredEntry
+	70,  // 62: drover.structs.AllocMetric.constraint_filtered:type_name -> drover.structs.AllocMetric.ConstraintFilteredEntry
+	71,  // 63: drover.structs.AllocMetric.dimension_exhausted:type_name -> drover.structs.AllocMetric.DimensionExhaustedEntry
+	72,  // 64: drover.structs.AllocMetric.nodes_available:type_name -> drover.structs.AllocMetric.NodesAvailableEntry
+	73,  // 65: drover.structs.AllocMetric.class_exhausted:type_name -> drover.structs.AllocMetric.ClassExhaustedEntry
+	74,  // 66: drover.structs.Evaluation.failed_tg_allocs:type_name -> drover.structs.Evaluation.FailedTgAllocsEntry
+	75,  // 67: drover.structs.Evaluation.queued_allocations:type_name -> drover.structs.Evaluation.QueuedAllocationsEntry
+	76,  // 68: drover.structs.Evaluation.class_eligibility:type_name -> drover.structs.Evaluation.ClassEligibilityEntry
+	12,  // 69: drover.structs.Plan.job:type_name -> drover.structs.Job
+	19,  // 70: drover.structs.Plan.node_allocation:type_name -> drover.structs.Allocation
+	19,  // 71: drover.structs.Plan.node_update:type_name -> drover.structs.Allocation
+	19,  // 72: drover.structs.Plan.node_preemptions:type_name -> drover.structs.Allocation
+	50,  // 73: drover.structs.Plan.deployment:type_name -> drover.structs.Deployment
+	51,  // 74: drover.structs.Plan.deployment_updates:type_name -> drover.structs.DeploymentStatusUpdate
+	19,  // 75: drover.structs.PlanResult.node_allocation:type_name -> drover.structs.Allocation
+	19,  // 76: drover.structs.PlanResult.node_update:type_name -> drover.structs.Allocation
+	19,  // 77: drover.structs.PlanResult.node_preemptions:type_name -> drover.structs.Allocation
+	50,  // 78: drover.structs.PlanResult.deployment:type_name -> drover.structs.Deployment
+	51,  // 79: drover.structs.PlanResult.deployment_updates:type_name -> drover.structs.DeploymentStatusUpdate
+	77,  // 80: drover.structs.Artifact.options:type_name -> drover.structs.Artifact.OptionsEntry
+	27,  // 81: drover.structs.NetworkResource.ports:type_name -> drover.structs.Port
+	31,  // 82: drover.structs.Spread.targets:type_name -> drover.structs.SpreadTarget
+	82,  // 83: drover.structs.ReschedulePolicy.interval:type_name -> google.protobuf.Duration
+	82,  // 84: drover.structs.ReschedulePolicy.delay:type_name -> google.protobuf.Duration
+	82,  // 85: drover.structs.ReschedulePolicy.max_delay:type_name -> google.protobuf.Duration
+	34,  // 86: drover.structs.RescheduleTracker.events:type_name -> drover.structs.RescheduleEvent
+	36,  // 87: drover.structs.SchedulerConfiguration.preemption_config:type_name -> drover.structs.PreemptionConfig
+	78,  // 88: drover.structs.JobSummary.groups:type_name -> drover.structs.JobSummary.GroupsEntry
+	82,  // 89: drover.structs.ACLToken.expiration_ttl:type_name -> google.protobuf.Duration
+	82,  // 90: drover.structs.UpdateStrategy.min_healthy_time:type_name -> google.protobuf.Duration
+	82,  // 91: drover.structs.UpdateStrategy.healthy_deadline:type_name -> google.protobuf.Duration
+	82,  // 92: drover.structs.UpdateStrategy.progress_deadline:type_name -> google.protobuf.Duration
+	82,  // 93: drover.structs.UpdateStrategy.stagger:type_name -> google.protobuf.Duration
+	82,  // 94: drover.structs.MigrateStrategy.min_healthy_time:type_name -> google.protobuf.Duration
+	82,  // 95: drover.structs.MigrateStrategy.healthy_deadline:type_name -> google.protobuf.Duration
+	45,  // 96: drover.structs.Service.checks:type_name -> drover.structs.ServiceCheck
+	79,  // 97: drover.structs.Service.meta:type_name -> drover.structs.Service.MetaEntry
+	82,  // 98: drover.structs.ServiceCheck.interval:type_name -> google.protobuf.Duration
+	82,  // 99: drover.structs.ServiceCheck.timeout:type_name -> google.protobuf.Duration
+	46,  // 100: drover.structs.ServiceCheck.check_restart:type_name -> drover.structs.CheckRestart
+	82,  // 101: drover.structs.CheckRestart.grace:type_name -> google.protobuf.Duration
+	82,  // 102: drover.structs.DeploymentState.progress_deadline:type_name -> google.protobuf.Duration
+	80,  // 103: drover.structs.Deployment.task_groups:type_name -> drover.structs.Deployment.TaskGroupsEntry
+	81,  // 104: drover.structs.Variable.items:type_name -> drover.structs.Variable.ItemsEntry
+	7,   // 105: drover.structs.TaskGroup.VolumesEntry.value:type_name -> drover.structs.VolumeRequest
+	13,  // 106: drover.structs.Node.DriversEntry.value:type_name -> drover.structs.DriverInfo
+	9,   // 107: drover.structs.Node.HostVolumesEntry.value:type_name -> drover.structs.ClientHostVolume
+	0,   // 108: drover.structs.Allocation.TaskResourcesEntry.value:type_name -> drover.structs.Resources
+	18,  // 109: drover.structs.Allocation.TaskStatesEntry.value:type_name -> drover.structs.TaskState
+	20,  // 110: drover.structs.Evaluation.FailedTgAllocsEntry.value:type_name -> drover.structs.AllocMetric
+	38,  // 111: drover.structs.JobSummary.GroupsEntry.value:type_name -> drover.structs.TaskGroupSummary
+	49,  // 112: drover.structs.Deployment.TaskGroupsEntry.value:type_name -> drover.structs.DeploymentState
+	113, // [113:113] is the sub-list for method output_type
+	113, // [113:113] is the sub-list for method input_type
+	113, // [113:113] is the sub-list for extension type_name
+	113, // [113:113] is the sub-list for extension extendee
+	0,   // [0:113] is the sub-list for field type_name
 }
 
 func init() { file_structs_structs_proto_init() }
@@ -5808,16 +6489,16 @@ func file_structs_structs_proto_init() {
 	if File_structs_structs_proto != nil {
 		return
 	}
-	file_structs_structs_proto_msgTypes[35].OneofWrappers = []any{}
-	file_structs_structs_proto_msgTypes[36].OneofWrappers = []any{}
-	file_structs_structs_proto_msgTypes[40].OneofWrappers = []any{}
+	file_structs_structs_proto_msgTypes[42].OneofWrappers = []any{}
+	file_structs_structs_proto_msgTypes[43].OneofWrappers = []any{}
+	file_structs_structs_proto_msgTypes[47].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_structs_structs_proto_rawDesc), len(file_structs_structs_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   73,
+			NumMessages:   82,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

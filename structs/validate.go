@@ -301,6 +301,7 @@ func (tg *TaskGroup) validate(p *problems, prefix string) {
 		tasks[t.Name] = true
 		t.validate(p, prefix+"task "+Quote(t.Name)+": ")
 	}
+	tg.validateJobspecParts(p, prefix)
 }
 
 func (t *Task) validate(p *problems, prefix string) {

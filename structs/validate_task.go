@@ -41,7 +41,8 @@ func validateArtifact(p *problems, prefix string, a *Artifact) {
 	switch {
 	case a.Source == "":
 		p.addf(prefix, "source is required")
-	case strings.HasPrefix(a.Source, "/"):
+	case strings.HasPrefix(a.Source, "/"), strings.Contains(a.Source, "${"):
+		// Interpolated on the client, which checks the result.
 	default:
 		u, err := url.Parse(a.Source)
 		if err != nil {
@@ -50,7 +51,7 @@ func validateArtifact(p *problems, prefix string, a *Artifact) {
 			p.addf(prefix, "source %s: scheme must be http, https or file, or the source an absolute path", Quote(a.Source))
 		}
 	}
-	if why := checkRelativePath(a.Destination); why != "" {
+	if why := checkRelativePath(a.Destination); why != "" && !strings.Contains(a.Destination, "${") {
 		p.addf(prefix, "destination %s %s", Quote(a.Destination), why)
 	}
 	for k, v := range a.Options {

@@ -175,6 +175,15 @@ func (d *Driver) mounts(cfg *driver.TaskConfig, tc *taskConfig) ([]mount.Mount, 
 		}
 		out = append(out, m)
 	}
+	// The group's host volumes (volume_mount blocks): the client checked
+	// them against the node's host volumes.
+	for _, v := range cfg.Mounts {
+		m := mount.Mount{Type: mount.TypeBind, Source: v.HostPath, Target: v.TaskPath, ReadOnly: v.ReadOnly}
+		if err := checkTarget(m.Target); err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
 	return out, nil
 }
 

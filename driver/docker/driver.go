@@ -408,3 +408,7 @@ func isGone(err error) bool {
 }
 
 var errContainerGone = errors.New("the container was removed")
+
+// Isolated reports that a container has a root of its own, where the
+// task's directories are mounted at /alloc, /local and /secrets.
+func (d *Driver) Isolated() bool { return true }

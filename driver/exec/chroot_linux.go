@@ -57,6 +57,21 @@ func (i *isolation) spec(cfg *driver.TaskConfig) (*isolate.Spec, error) {
 			}
 		}
 	}
+	for _, m := range cfg.Mounts {
+		target := filepath.Clean("/" + m.TaskPath)
+		if target == "/" {
+			return nil, fmt.Errorf("%w: volume %s cannot be mounted at the task's root", driver.ErrInvalidConfig, m.HostPath)
+		}
+		fi, err := os.Stat(m.HostPath)
+		if err != nil {
+			return nil, fmt.Errorf("volume: %w", err)
+		}
+		kind := isolate.KindDir
+		if !fi.IsDir() {
+			kind = isolate.KindFile
+		}
+		mounts = append(mounts, isolate.Mount{Kind: kind, Source: m.HostPath, Target: target, ReadOnly: m.ReadOnly})
+	}
 	spec.Mounts = mounts
 	return spec, nil
 }

@@ -46,6 +46,9 @@ func (i *isolation) Prepare(cfg *driver.TaskConfig) (proc.Confinement, error) {
 		if c.spec, err = i.spec(cfg); err != nil {
 			return nil, err
 		}
+	} else if len(cfg.Mounts) > 0 {
+		return nil, fmt.Errorf("%w: exec mounts volumes only in a root of its own, which this host cannot give tasks (%s)",
+			driver.ErrInvalidConfig, i.chrootWhy)
 	} else if c.cred, err = credential(cfg.User); err != nil {
 		return nil, err
 	}

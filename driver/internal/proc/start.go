@@ -83,6 +83,11 @@ func (d *Driver) StartTask(ctx context.Context, cfg *driver.TaskConfig) (*driver
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if d.isolation == nil && len(cfg.Mounts) > 0 {
+		if err := linkMounts(d.name, cfg); err != nil {
+			return nil, d.errorf("%w", err)
+		}
+	}
 	env := environ(cfg.Env)
 
 	// Reserve the ID so a concurrent start of the same task fails.

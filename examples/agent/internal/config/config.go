@@ -146,7 +146,15 @@ type Client struct {
 	ChrootEnv       *KeyValues
 	ServerJoin      *ServerJoin      `hcl:"server_join,block"`
 	DrainOnShutdown *DrainOnShutdown `hcl:"drain_on_shutdown,block"`
+	HostVolumes     []*HostVolume    `hcl:"host_volume,block"`
 	Rest            hcl.Body         `hcl:",remain"`
+}
+
+// HostVolume is the client's host_volume "name" block.
+type HostVolume struct {
+	Name     string `hcl:"name,label"`
+	Path     string `hcl:"path"`
+	ReadOnly *bool  `hcl:"read_only,optional"`
 }
 
 // KeyValues is a set of free-form string settings, like client meta.

@@ -387,3 +387,40 @@ func clientChroot(c *Config) *KeyValues {
 	}
 	return c.Client.ChrootEnv
 }
+
+func TestClientHostVolumes(t *testing.T) {
+	src := `
+data_dir = "/opt/drover"
+client {
+  enabled = true
+  servers = ["10.0.0.1:4647"]
+  host_volume "data" {
+    path = "/srv/data"
+  }
+  host_volume "certs" {
+    path      = "/etc/ssl/certs"
+    read_only = true
+  }
+}
+`
+	c, err := Parse([]byte(src), "agent.hcl")
+	require.NoError(t, err)
+	a, err := Build(Merge(Defaults(), c))
+	require.NoError(t, err)
+	require.Equal(t, map[string]drover.HostVolume{
+		"data": {Path: "/srv/data"}, "certs": {Path: "/etc/ssl/certs", ReadOnly: true},
+	}, a.Client.HostVolumes)
+
+	for _, bad := range []string{
+		`host_volume "x" { path = "relative" }`,
+		`host_volume "x" { path = "/a" }
+  host_volume "x" { path = "/b" }`,
+		`host_volume "x" { read_only = true }`,
+	} {
+		c, err := Parse([]byte("data_dir = \"/d\"\nclient {\n  enabled = true\n  servers = [\"a:1\"]\n  "+bad+"\n}\n"), "bad.hcl")
+		if err == nil {
+			_, err = Build(Merge(Defaults(), c))
+		}
+		require.Error(t, err, bad)
+	}
+}

@@ -29,7 +29,7 @@ var (
 	}
 	ignoredClient = []string{
 		"alloc_dir", "alloc_mounts_dir", "network_interface", "network_speed", "cpu_total_compute", "memory_total_mb",
-		"disk_total_mb", "disk_free_mb", "max_kill_timeout", "reserved", "host_volume", "host_network",
+		"disk_total_mb", "disk_free_mb", "max_kill_timeout", "reserved", "host_network",
 		"gc_interval", "gc_disk_usage_threshold", "gc_inode_usage_threshold", "gc_max_allocs", "gc_parallel_destroys",
 		"no_host_uuid", "cni_path", "cni_config_dir", "bridge_network_name", "bridge_network_subnet", "template",
 		"artifact", "node_pool", "preferred_address_family", "min_dynamic_port", "max_dynamic_port",

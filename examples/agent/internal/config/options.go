@@ -284,6 +284,18 @@ func buildClient(c *Config, a *Agent, dataDir string, sec security) error {
 	if cl.Meta != nil {
 		o.Meta = cl.Meta.Values
 	}
+	for _, v := range cl.HostVolumes {
+		if o.HostVolumes == nil {
+			o.HostVolumes = map[string]drover.HostVolume{}
+		}
+		if !filepath.IsAbs(v.Path) {
+			return fmt.Errorf("%w: client.host_volume %q: path %q must be absolute", ErrConfig, v.Name, v.Path)
+		}
+		if _, dup := o.HostVolumes[v.Name]; dup {
+			return fmt.Errorf("%w: client.host_volume %q is defined more than once", ErrConfig, v.Name)
+		}
+		o.HostVolumes[v.Name] = drover.HostVolume{Path: v.Path, ReadOnly: deref(v.ReadOnly)}
+	}
 	if j := cl.ServerJoin; j != nil && len(o.Servers) == 0 {
 		o.Servers = j.RetryJoin
 	}

@@ -89,7 +89,7 @@ func (c *jobConversion) services(path string, in []*serviceJSON) []*structs.Serv
 			"AddressMode " + s.AddressMode: !hostAddressMode(s.AddressMode), "Address": s.Address != "",
 		})
 		c.refuse(sp, map[string]bool{"Provider " + s.Provider: s.Provider != "" && s.Provider != structs.ServiceProviderNomad && s.Provider != structs.ServiceProviderConsul})
-		svc := &structs.Service{Name: s.Name, Port: s.PortLabel, Tags: s.Tags, Task: s.TaskName, Provider: s.Provider, Meta: s.Meta}
+		svc := &structs.Service{Name: s.Name, Port: s.PortLabel, Tags: s.Tags, Task: s.TaskName, Provider: s.Provider, Meta: s.Meta, AddressMode: s.AddressMode}
 		for k, ck := range s.Checks {
 			if ck == nil {
 				c.problem(sp, "check %d is null", k)
@@ -149,7 +149,11 @@ func servicesToJSON(in []*structs.Service) []*serviceJSON {
 		if provider == "" {
 			provider = structs.ServiceProviderConsul
 		}
-		sj := &serviceJSON{Name: s.Name, Tags: s.Tags, PortLabel: s.Port, TaskName: s.Task, Provider: provider, AddressMode: "auto", Meta: s.Meta}
+		mode := s.AddressMode
+		if mode == "" {
+			mode = "auto"
+		}
+		sj := &serviceJSON{Name: s.Name, Tags: s.Tags, PortLabel: s.Port, TaskName: s.Task, Provider: provider, AddressMode: mode, Meta: s.Meta}
 		for _, ck := range s.Checks {
 			cj := &checkJSON{
 				Name: ck.Name, Type: ck.Type, Command: ck.Command, Args: ck.Args, Path: ck.Path, Protocol: ck.Protocol,

@@ -2,11 +2,21 @@ GOBIN ?= $(shell go env GOPATH)/bin
 PROTOC_GEN_GO_VERSION ?= v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION ?= v1.6.2
 
-.PHONY: test generate lint bench tools
+.PHONY: test test-multihost test-multihost-quick generate lint bench tools
 
 # test is the project's test command; .ci/run calls it.
 test:
 	go test -race -count=1 -timeout 15m ./...
+
+# test-multihost runs the multi-host tests and the whole fault suite
+# (docs/testing.md): agents in Docker containers, faults under load.
+test-multihost:
+	DROVER_FAULTS=all go test -count=1 -v -timeout 20m -run 'TestAgentsOnSeparateHosts|TestFaults' ./internal/testing/multihost/
+
+# test-multihost-quick runs the fault suite's fast subset (scenarios 1, 2
+# and 6); .ci/run calls it where a Docker engine answers.
+test-multihost-quick:
+	DROVER_FAULTS=quick go test -count=1 -v -timeout 10m -run 'TestFaults' ./internal/testing/multihost/
 
 tools:
 	go install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)

@@ -25,11 +25,13 @@ type allocManager struct {
 	reported map[string]bool
 	// changed is closed and replaced whenever runners or listed change.
 	changed chan struct{}
-	wg      sync.WaitGroup
+	// repoll asks the watch to drop its long-poll and ask again at once.
+	repoll chan struct{}
+	wg     sync.WaitGroup
 }
 
 func newAllocManager(c *Client) *allocManager {
-	return &allocManager{c: c, runners: map[string]*allocRunner{}, reported: map[string]bool{}, changed: make(chan struct{})}
+	return &allocManager{c: c, runners: map[string]*allocRunner{}, reported: map[string]bool{}, changed: make(chan struct{}), repoll: make(chan struct{}, 1)}
 }
 
 func (m *allocManager) notifyLocked() {
@@ -66,12 +68,34 @@ func (m *allocManager) start(ctx context.Context, r *allocRunner) {
 	}()
 }
 
+// poll makes the watch drop the long-poll it is in and ask the servers
+// again at once. The client calls it when its heartbeats get through
+// after failing: a long-poll sent before a partition may hang on a dead
+// connection until its timeout, while the servers, having marked the
+// node down, replaced its allocations elsewhere; the client must learn
+// that now, not up to a timeout later, or the same work runs twice.
+func (m *allocManager) poll() {
+	select {
+	case m.repoll <- struct{}{}:
+	default:
+	}
+}
+
 // watch long-polls the node's allocations by index until ctx is done.
 func (m *allocManager) watch(ctx context.Context) {
 	var index uint64
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
 		qctx, cancel := context.WithTimeout(ctx, 45*time.Second)
+		repolled := make(chan struct{})
+		go func() {
+			select {
+			case <-m.repoll:
+				close(repolled)
+				cancel()
+			case <-qctx.Done():
+			}
+		}()
 		resp, err := call(qctx, m.c.servers, func(ctx context.Context, s structs.DroverClient) (*structs.NodeAllocsResponse, error) {
 			return s.GetNodeAllocations(ctx, &structs.NodeAllocsRequest{
 				NodeId: m.c.id.NodeID, SecretId: m.c.id.SecretID,
@@ -82,6 +106,12 @@ func (m *allocManager) watch(ctx context.Context) {
 		if err != nil {
 			if ctx.Err() != nil {
 				return
+			}
+			select {
+			case <-repolled:
+				backoff = 100 * time.Millisecond
+				continue
+			default:
 			}
 			if !errors.Is(err, structs.ErrNotFound) {
 				m.c.logger.Warn("watching allocations failed, retrying", "error", err)

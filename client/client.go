@@ -440,6 +440,7 @@ func (c *Client) registerOnce(ctx context.Context) (time.Duration, error) {
 // sooner; a server that no longer knows the node gets a new registration.
 func (c *Client) heartbeatLoop(ctx context.Context, ttl time.Duration) {
 	next := ttl
+	failing := false
 	for {
 		if !wait.Sleep(ctx, next) {
 			return
@@ -454,18 +455,27 @@ func (c *Client) heartbeatLoop(ctx context.Context, ttl time.Duration) {
 			c.servers.setServers(resp.Servers)
 			ttl = time.Duration(resp.HeartbeatTtlMs) * time.Millisecond
 			next = ttl
+			if failing {
+				// Back in touch: what the servers decided meanwhile
+				// (allocations replaced elsewhere) is fetched now.
+				failing = false
+				c.allocs.poll()
+			}
 		case errors.Is(err, structs.ErrNotFound):
 			c.logger.Warn("servers no longer know this node, registering again")
 			if ttl, err = c.register(ctx); err != nil {
 				return
 			}
 			next = ttl
+			failing = false
+			c.allocs.poll()
 		default:
 			if ctx.Err() != nil {
 				return
 			}
 			c.metrics.heartbeatFailures.Inc()
 			c.logger.Warn("heartbeat failed, retrying", "error", err)
+			failing = true
 			next = min(time.Second, ttl)
 		}
 	}

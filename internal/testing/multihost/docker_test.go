@@ -280,8 +280,15 @@ type container struct {
 // the test ends; a failed test logs the end of its output first.
 func createContainer(t *testing.T, prefix, name, image string, n *network, ip string, files map[string]string, args ...string) *container {
 	t.Helper()
+	return createContainerWith(t, prefix, name, image, n, ip, nil, files, args...)
+}
+
+// createContainerWith is createContainer with more flags for docker
+// create (a mount, say).
+func createContainerWith(t *testing.T, prefix, name, image string, n *network, ip string, flags []string, files map[string]string, args ...string) *container {
+	t.Helper()
 	create := append([]string{"create", "--name", name, "--hostname", name, "--network", n.name, "--ip", ip}, labels(prefix)...)
-	create = append(append(create, image), args...)
+	create = append(append(append(create, flags...), image), args...)
 	t.Cleanup(func() {
 		if t.Failed() {
 			if logs, err := dockerCombined("logs", "--tail", "150", name); err == nil {

@@ -19,7 +19,7 @@ func serviceJob(id string) *nomad.Job {
 	tg := job.TaskGroups[0]
 	tg.Networks = []*nomad.NetworkResource{{DynamicPorts: []nomad.Port{{Label: "http"}}}}
 	tg.Services = []*nomad.Service{{Name: id + "-web", PortLabel: "http", Tags: []string{"v1", "web"}, Provider: "nomad"}}
-	tg.Tasks[0].Services = []*nomad.Service{{Name: id + "-task", PortLabel: "http", Tags: []string{"task"}, Provider: "nomad"}}
+	tg.Tasks[0].Services = []*nomad.Service{{Name: id + "-task", PortLabel: "http", Tags: []string{"task", "idx-${NOMAD_ALLOC_INDEX}"}, Provider: "nomad"}}
 	return job
 }
 
@@ -58,6 +58,10 @@ func TestNativeServiceDiscoveryWithTheNomadClient(t *testing.T) {
 	byFilter, _, err := c.nomad.Services().Get("shop-web", &nomad.QueryOptions{Filter: `"v1" in Tags`})
 	require.NoError(t, err)
 	require.Len(t, byFilter, 1)
+	taskRegs, _, err := c.nomad.Services().Get("shop-task", nil)
+	require.NoError(t, err)
+	require.Len(t, taskRegs, 1)
+	require.Equal(t, []string{"task", "idx-0"}, taskRegs[0].Tags, "tags are interpolated")
 	jobRegs, _, err := c.nomad.Jobs().Services("shop", nil)
 	require.NoError(t, err)
 	require.Len(t, jobRegs, 2)
@@ -65,9 +69,6 @@ func TestNativeServiceDiscoveryWithTheNomadClient(t *testing.T) {
 	// An operator removes one registration by hand.
 	_, err = c.nomad.Services().Delete("shop-task", "nope", nil)
 	require.Equal(t, http.StatusNotFound, statusCode(err))
-	taskRegs, _, err := c.nomad.Services().Get("shop-task", nil)
-	require.NoError(t, err)
-	require.Len(t, taskRegs, 1)
 	_, err = c.nomad.Services().Delete("shop-task", taskRegs[0].ID, nil)
 	require.NoError(t, err)
 	taskRegs, _, err = c.nomad.Services().Get("shop-task", nil)

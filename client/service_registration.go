@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/droverhq/drover/client/interpolate"
 	"github.com/droverhq/drover/structs"
 )
 
@@ -98,7 +99,8 @@ func (r *allocRunner) registerServices(ctx context.Context, tg *structs.TaskGrou
 }
 
 // wantedRegistrations are the registrations the allocation should have
-// now, by id.
+// now, by id, interpolated with their task's environment (a group
+// service's with that of the first running task).
 func (r *allocRunner) wantedRegistrations(tg *structs.TaskGroup) map[string]*structs.ServiceRegistration {
 	a := r.current()
 	node := r.c.nodeCopy()
@@ -108,10 +110,13 @@ func (r *allocRunner) wantedRegistrations(tg *structs.TaskGroup) map[string]*str
 		ip = "127.0.0.1"
 	}
 	out := map[string]*structs.ServiceRegistration{}
-	add := func(owner string, s *structs.Service) {
+	nodeVars := interpolate.NodeVars(node, r.c.cfg.Region)
+	add := func(owner string, env taskEnv, s *structs.Service) {
 		if s.GetProvider() != structs.ServiceProviderNomad {
 			return
 		}
+		// Names, ports and tags may name runtime variables.
+		s = interpolate.Vars{Env: env.env, Node: nodeVars}.Service(s)
 		reg := &structs.ServiceRegistration{
 			Id:          r.serviceID(owner, s),
 			ServiceName: s.Name, AllocId: a.Id, Tags: s.Tags, Address: ip,
@@ -128,18 +133,20 @@ func (r *allocRunner) wantedRegistrations(tg *structs.TaskGroup) map[string]*str
 		}
 		out[reg.Id] = reg
 	}
-	anyRunning := false
+	var groupEnv *taskEnv
 	for _, t := range tg.GetTasks() {
-		if _, running := r.taskRunning(t.GetName()); running {
-			anyRunning = true
+		if env, running := r.taskRunning(t.GetName()); running {
+			if groupEnv == nil {
+				groupEnv = &env
+			}
 			for _, s := range t.GetServices() {
-				add(t.GetName(), s)
+				add(t.GetName(), env, s)
 			}
 		}
 	}
-	if anyRunning {
+	if groupEnv != nil {
 		for _, s := range tg.GetServices() {
-			add("group-"+tg.GetName(), s)
+			add("group-"+tg.GetName(), *groupEnv, s)
 		}
 	}
 	return out

@@ -24,6 +24,7 @@ type KeyringBackend interface {
 // rootKeyMetaJSON is Nomad's RootKeyMeta.
 type rootKeyMetaJSON struct {
 	KeyID       string
+	Algorithm   string
 	State       string
 	CreateTime  int64
 	CreateIndex uint64
@@ -41,7 +42,7 @@ func (h *Handler) registerKeyringRoutes() {
 func rootKeysJSON(keys []*structs.RootKey) []*rootKeyMetaJSON {
 	out := make([]*rootKeyMetaJSON, 0, len(keys))
 	for _, k := range keys {
-		out = append(out, &rootKeyMetaJSON{KeyID: k.KeyId, State: k.State, CreateTime: k.CreateTime,
+		out = append(out, &rootKeyMetaJSON{KeyID: k.KeyId, Algorithm: k.Algorithm, State: k.State, CreateTime: k.CreateTime,
 			CreateIndex: k.CreateIndex, ModifyIndex: k.ModifyIndex})
 	}
 	return out
@@ -60,8 +61,15 @@ func (h *Handler) listRootKeys(w http.ResponseWriter, r *http.Request, _ []strin
 // rotateRootKey serves PUT /v1/operator/keyring/rotate. Nomad's full
 // rekey of stored variables (?full) is not served.
 func (h *Handler) rotateRootKey(w http.ResponseWriter, r *http.Request, _ []string) error {
-	if r.URL.Query().Has("full") {
+	q := r.URL.Query()
+	if full, _ := boolParam(r, "full"); full {
 		return errNotServedf("re-encrypting every variable on rotation (?full)")
+	}
+	if q.Get("publish_time") != "" {
+		return errNotServedf("prepublished root keys (?publish_time)")
+	}
+	if algo := q.Get("algo"); algo != "" && algo != structs.RootKeyAlgorithm {
+		return badRequest("root key algorithm %q: drover makes %s keys only", algo, structs.RootKeyAlgorithm)
 	}
 	keys, err := h.b.RotateRootKey(r.Context())
 	if err != nil {

@@ -29,6 +29,7 @@ var unsupportedPrefixes = []struct{ prefix, feature string }{
 	{"/v1/jobs/parse", "HCL parsing on the server (the nomad CLI parses job files itself)"},
 	{"/v1/jobs/statuses", "job statuses"},
 	{"/v1/namespace", "namespaces (drover serves the default namespace only)"},
+	{"/v1/operator/keyring/key/", "deleting root keys by hand (the leader collects unused ones)"},
 	{"/v1/operator/license", "licensing (Nomad Enterprise)"},
 	{"/v1/operator/upgrade-check", "upgrade checks"},
 	{"/v1/operator/utilization", "utilization reporting"},

@@ -29,7 +29,7 @@ import (
 // decrypt the variables (see docs/security.md).
 
 // RootKeyAlgorithm is the algorithm of every root key drover makes.
-const RootKeyAlgorithm = "aes256-gcm"
+const RootKeyAlgorithm = structs.RootKeyAlgorithm
 
 // rootKeyBytes is the size of a root key and of a key-encryption key.
 const rootKeyBytes = 32

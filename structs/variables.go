@@ -8,3 +8,7 @@ const (
 	// RootKeyInactive still opens what it sealed and verifies what it signed.
 	RootKeyInactive = "inactive"
 )
+
+// RootKeyAlgorithm is the algorithm of every root key drover makes
+// (Nomad's name for it).
+const RootKeyAlgorithm = "aes256-gcm"

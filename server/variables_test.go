@@ -69,6 +69,22 @@ func TestVariablesAreEncryptedAtRest(t *testing.T) {
 	v, err = s.Variable(ctx, "", "app/canary-path")
 	require.NoError(t, err)
 	require.Equal(t, canary, v.Items["secret-key-canary"])
+
+	// A backup restored into another cluster brings the keyring with it.
+	other := startGCServer(t, gcConfig(t.TempDir(), clock))
+	defer func() {
+		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		require.NoError(t, other.Shutdown(sctx))
+	}()
+	f, err = os.Open(filepath.Join(dir, "backup.snap"))
+	require.NoError(t, err)
+	defer f.Close()
+	_, err = other.Restore(ctx, f)
+	require.NoError(t, err)
+	v, err = other.Variable(ctx, "", "app/canary-path")
+	require.NoError(t, err)
+	require.Equal(t, canary, v.Items["secret-key-canary"])
 }
 
 func TestRootKeyRotationKeepsOldVariablesReadableAndGCReapsUnusedKeys(t *testing.T) {

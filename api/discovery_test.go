@@ -25,7 +25,15 @@ func serviceJob(id string) *nomad.Job {
 
 func TestNativeServiceDiscoveryWithTheNomadClient(t *testing.T) {
 	c := newCluster(t, api.Options{})
-	_, _, err := c.nomad.Jobs().Register(serviceJob("shop"), nil)
+	bad := serviceJob("bad")
+	bad.TaskGroups[0].Services[0].Name = "not_a_label"
+	_, _, err := c.nomad.Jobs().Register(bad, nil)
+	require.Equal(t, http.StatusBadRequest, statusCode(err), "%v", err)
+	bad.TaskGroups[0].Services[0].Provider = "zookeeper"
+	bad.TaskGroups[0].Services[0].Name = "fine"
+	_, _, err = c.nomad.Jobs().Register(bad, nil)
+	require.Equal(t, http.StatusBadRequest, statusCode(err), "%v", err)
+	_, _, err = c.nomad.Jobs().Register(serviceJob("shop"), nil)
 	require.NoError(t, err)
 	allocs := waitAllocs(t, c, "shop", running(1))
 

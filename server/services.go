@@ -116,7 +116,7 @@ func validateRegistration(i int, r *structs.ServiceRegistration) error {
 		return bad("missing")
 	case r.Id == "" || len(r.Id) > 4*maxServiceFieldLen:
 		return bad("id: 1 to %d characters", 4*maxServiceFieldLen)
-	case !validServiceName(r.ServiceName):
+	case !structs.ValidServiceName(r.ServiceName):
 		return bad("service name %s: 1 to 63 letters, digits and dashes, not starting or ending with a dash", structs.Quote(r.ServiceName))
 	case r.AllocId == "":
 		return bad("allocation id is required")
@@ -133,19 +133,6 @@ func validateRegistration(i int, r *structs.ServiceRegistration) error {
 		}
 	}
 	return nil
-}
-
-// validServiceName is Nomad's rule for service names: RFC 1123 labels.
-func validServiceName(name string) bool {
-	if name == "" || len(name) > 63 || name[0] == '-' || name[len(name)-1] == '-' {
-		return false
-	}
-	for _, c := range name {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
-			return false
-		}
-	}
-	return true
 }
 
 // ServiceRegistrations lists the registrations of namespace ns ("" for

@@ -78,6 +78,9 @@ func (s *Server) updateServiceRegistrations(ctx context.Context, nodeID, secretI
 	}
 	var dels []string
 	for _, id := range deleteAllocs {
+		if snap.Alloc(id) == nil {
+			continue // gone, and its registrations with it
+		}
 		if _, err := ownAlloc(id); err != nil {
 			return 0, err
 		}

@@ -70,8 +70,8 @@ type Config struct {
 	// rendered again. Default DefaultTemplateInterval.
 	TemplateInterval time.Duration
 	// TemplateLookups answers templates' nomadVar, nomadVarList,
-	// nomadService and nomadServices; nil answers that they are not
-	// available.
+	// nomadService and nomadServices; nil asks the servers, with each
+	// task's workload identity.
 	TemplateLookups template.Lookups
 
 	// StopOnShutdown names drivers whose tasks Shutdown stops, because

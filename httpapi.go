@@ -3,6 +3,7 @@ package drover
 import (
 	"context"
 	"fmt"
+	"math"
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -208,4 +209,37 @@ func splitAddr(addr string) (string, int) {
 		}
 	}
 	return addr, 0
+}
+
+// Dispatch implements api.BatchBackend.
+func (b *apiBackend) Dispatch(ctx context.Context, req api.DispatchRequest) (*structs.JobDispatchResponse, error) {
+	if req.Priority < 0 || req.Priority > math.MaxInt32 {
+		return nil, fmt.Errorf("%w: priority %d is out of range", structs.ErrBadRequest, req.Priority)
+	}
+	return b.Server.DispatchJob(ctx, server.DispatchRequest{
+		Namespace: req.Namespace, JobID: req.JobID, Payload: req.Payload, Meta: req.Meta,
+		IdempotencyToken: req.IdempotencyToken, IDPrefix: req.IDPrefix, Priority: int32(req.Priority),
+	})
+}
+
+// Scale implements api.BatchBackend.
+func (b *apiBackend) Scale(ctx context.Context, req api.ScaleRequest) (*structs.JobRegisterResponse, error) {
+	return b.Server.ScaleJob(ctx, server.ScaleRequest{
+		Namespace: req.Namespace, JobID: req.JobID, Group: req.Group, Count: req.Count, Message: req.Message,
+		Error: req.Error, Meta: req.Meta, EnforceIndex: req.EnforceIndex, JobModifyIndex: req.JobModifyIndex,
+	})
+}
+
+// JobScaleStatus implements api.BatchBackend.
+func (b *apiBackend) JobScaleStatus(ctx context.Context, namespace, jobID string) (*api.ScaleStatus, error) {
+	st, err := b.Server.ScaleStatus(ctx, namespace, jobID)
+	if err != nil {
+		return nil, err
+	}
+	out := &api.ScaleStatus{Job: st.Job, Groups: make(map[string]api.GroupScaleStatus, len(st.Groups))}
+	for name, g := range st.Groups {
+		out.Groups[name] = api.GroupScaleStatus{Desired: g.Desired, Placed: g.Placed, Running: g.Running,
+			Healthy: g.Healthy, Unhealthy: g.Unhealthy, Events: g.Events}
+	}
+	return out, nil
 }

@@ -35,7 +35,7 @@ func (b *apiBackend) PlanJob(ctx context.Context, job *structs.Job) (*api.JobPla
 	}
 	return &api.JobPlan{
 		Job: p.Job, Current: p.Current, JobModifyIndex: p.JobModifyIndex, Updates: p.Updates,
-		FailedTGAllocs: p.FailedTGAllocs, Preempted: p.Preempted,
+		FailedTGAllocs: p.FailedTGAllocs, Preempted: p.Preempted, NextPeriodicLaunch: p.NextPeriodicLaunch,
 	}, nil
 }
 

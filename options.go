@@ -216,6 +216,10 @@ type ServerOptions struct {
 	Logger *slog.Logger
 	// Registerer receives the server's metrics. Default: none are registered.
 	Registerer prometheus.Registerer
+	// Clock is the server's time source: the time recorded in raft
+	// entries, GC ages, periodic launches. Default time.Now; tests pass a
+	// clock they step.
+	Clock func() time.Time
 }
 
 // ServerJoin is the server_join block: servers to contact at start.

@@ -279,6 +279,7 @@ func NewServer(opts ServerOptions) (*Server, error) {
 
 		Logger:     o.Logger,
 		Registerer: o.Registerer,
+		Clock:      o.Clock,
 	})
 	if err != nil {
 		return nil, err

@@ -451,7 +451,7 @@ func TestBadRequestsGetClearStatusCodesAndChangeNothing(t *testing.T) {
 		{"no job", "PUT", "/v1/jobs", `{"Jobs":{}}`, 400, "job is missing"},
 		{"wrong types", "PUT", "/v1/jobs", `{"Job":{"ID":7}}`, 400, "invalid JSON body"},
 		{"invalid job", "PUT", "/v1/jobs", `{"Job":{"ID":"x","TaskGroups":[{"Name":"g","Count":-1,"Tasks":[]}]}}`, 400, "invalid"},
-		{"unsupported field", "PUT", "/v1/jobs", `{"Job":{"ID":"x","Periodic":{"Spec":"@daily"}}}`, 400, "Periodic is not supported"},
+		{"unsupported field", "PUT", "/v1/jobs", `{"Job":{"ID":"x","Multiregion":{"Regions":[{"Name":"a"}]}}}`, 400, "Multiregion is not supported"},
 		{"path and body disagree", "PUT", "/v1/job/a", `{"Job":{"ID":"b"}}`, 400, "does not match"},
 		{"huge body", "PUT", "/v1/jobs", huge, 413, "larger than the limit"},
 		{"wrong method", "PATCH", "/v1/jobs", "", 405, "not allowed"},

@@ -37,6 +37,7 @@ type Backend interface {
 	ServiceBackend
 	VariableBackend
 	KeyringBackend
+	BatchBackend
 	// Events subscribes to the server's event stream.
 	Events(ctx context.Context, req events.SubscribeRequest) (*events.Subscription, error)
 }

@@ -67,6 +67,8 @@ type JobPlan struct {
 	FailedTGAllocs map[string]*structs.AllocMetric
 	// Preempted lists the allocations that would be evicted.
 	Preempted []*structs.Allocation
+	// NextPeriodicLaunch is a periodic job's next launch; zero otherwise.
+	NextPeriodicLaunch time.Time
 }
 
 // KeyringResult is what a gossip keyring operation found on the servers.

@@ -50,6 +50,10 @@ func FuzzHandlers(f *testing.F) {
 			`"ReschedulePolicy":{"Attempts":2,"Interval":-1},"Disconnect":{"LostAfter":5},` +
 			`"Tasks":[{"Name":"t","Driver":"mock","Affinities":[null],"Resources":{"MemoryMB":32,"MemoryMaxMB":16},` +
 			`"LogConfig":{"MaxFiles":-3},"Artifacts":[{"GetterSource":"ftp://x","RelativeDest":"../../etc","GetterOptions":{"checksum":"md5:00"}},null]}]}]}}`},
+		{1, "/v1/jobs", "", `{"Job":{"ID":"spec","TaskGroups":[{"Name":"g","ShutdownDelay":-1,"EphemeralDisk":{"Sticky":true,"SizeMB":-1},` +
+			`"Volumes":{"v":{"Type":"host","Source":"s"},"n":null,"c":{"Type":"csi"}},"Tasks":[{"Name":"t","Driver":"mock","Leader":true,` +
+			`"Lifecycle":{"Hook":"prestart","Sidecar":true},"VolumeMounts":[{"Volume":"v","Destination":"${NOMAD_TASK_DIR}/../.."},null],` +
+			`"Templates":[{"EmbeddedTmpl":"{{ env \"A\" }}","DestPath":"../x","ChangeMode":"script","ChangeScript":null,"Perms":"9"},null]}]}]}}`},
 		{0, "/v1/jobs", "prefix=w&per_page=1&next_token=z", ""},
 		{0, "/v1/job/web/summary", "namespace=*", ""},
 		{0, "/v1/allocations", "resources=true&prefix=0", ""},
@@ -71,6 +75,13 @@ func FuzzHandlers(f *testing.F) {
 		{3, "/v1/service/web/_nomad-task-x", "", ""},
 		{1, "/v1/operator/keyring/rotate", "full", ""},
 		{0, "/.well-known/jwks.json", "", ""},
+		{1, "/v1/jobs", "", `{"Job":{"ID":"p","Type":"batch","ParameterizedJob":{"Payload":"required","MetaRequired":["a"]},` +
+			`"TaskGroups":[{"Name":"g","Scaling":{"Min":1,"Max":2,"Policy":{"x":[1]}},"Tasks":[{"Name":"t","Driver":"mock","DispatchPayload":{"File":"../x"}}]}]}}`},
+		{1, "/v1/job/p/dispatch", "idempotency_token=t", `{"JobID":"p","Payload":"aGk=","Meta":{"a":"1","b":"2"},"IdPrefixTemplate":"../x","Priority":-1}`},
+		{1, "/v1/jobs", "", `{"Job":{"ID":"c","Type":"batch","Periodic":{"Specs":["* * * * * * *"],"TimeZone":"Nowhere/X","SpecType":"cron"},"TaskGroups":[{"Name":"g","Tasks":[{"Name":"t","Driver":"mock"}]}]}}`},
+		{2, "/v1/job/c/periodic/force", "", ""},
+		{1, "/v1/job/p/scale", "", `{"Count":-3,"Target":{"Group":"g"},"Meta":{"k":{"n":1}},"Error":true}`},
+		{0, "/v1/job/p%2Fdispatch-1-abc/scale", "", ""},
 	}
 	for _, s := range seeds {
 		f.Add(s.method, s.path, s.query, []byte(s.body))

@@ -161,6 +161,7 @@ func (h *Handler) registerRoutes() {
 	h.registerServiceRoutes()
 	h.registerVariableRoutes()
 	h.registerKeyringRoutes()
+	h.registerBatchRoutes()
 }
 
 // match finds the route of an escaped path and its unescaped wildcards;

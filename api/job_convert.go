@@ -61,8 +61,7 @@ func jobFromJSON(in *jobJSON) (*structs.Job, []string, error) {
 	id := deref(in.ID)
 	path := fmt.Sprintf("job %q: ", id)
 	c.refuse(path, map[string]bool{
-		"Multiregion": isSet(in.Multiregion), "Periodic": isSet(in.Periodic), "ParameterizedJob": isSet(in.ParameterizedJob),
-		"Payload": isSet(in.Payload), "DispatchIdempotencyToken": deref(in.DispatchIdempotencyToken) != "",
+		"Multiregion": isSet(in.Multiregion),
 	})
 	c.warn(path, map[string]bool{"AllAtOnce": deref(in.AllAtOnce)})
 	if in.Update != nil && c.jobType == structs.JobTypeSystem {
@@ -81,8 +80,11 @@ func jobFromJSON(in *jobJSON) (*structs.Job, []string, error) {
 		Type: deref(in.Type), Priority: int32(clampInt(deref(in.Priority))), Datacenters: in.Datacenters,
 		Constraints: constraintsFromJSON(in.Constraints), Meta: in.Meta, Stop: deref(in.Stop),
 		Affinities: affinitiesFromJSON(in.Affinities), Spreads: c.spreads(path, in.Spreads),
-		Update: updateFromJSON(in.Update),
+		Update:   updateFromJSON(in.Update),
+		Periodic: c.periodicFromJSON(path, in.Periodic), Parameterized: c.parameterizedFromJSON(path, in.ParameterizedJob),
 	}
+	// Payload, Dispatched, ParentID and DispatchIdempotencyToken belong to
+	// dispatched children, which the server makes: ignored on input.
 	for i, g := range in.TaskGroups {
 		if g == nil {
 			c.problem(path, "group %d is null", i)
@@ -100,7 +102,7 @@ func (c *jobConversion) group(jobPath string, in *taskGroupJSON) *structs.TaskGr
 	name := deref(in.Name)
 	path := fmt.Sprintf("%sgroup %q: ", jobPath, name)
 	c.refuse(path, map[string]bool{
-		"Scaling": isSet(in.Scaling), "Consul": isSet(in.Consul), "MaxRunDuration": deref(in.MaxRunDuration) > 0,
+		"Consul": isSet(in.Consul), "MaxRunDuration": deref(in.MaxRunDuration) > 0,
 	})
 	count := 1
 	if in.Count != nil {
@@ -116,6 +118,7 @@ func (c *jobConversion) group(jobPath string, in *taskGroupJSON) *structs.TaskGr
 		Services: c.services(path, in.Services),
 		Volumes:  c.volumes(path, in.Volumes), ShutdownDelay: durationOrNil(deref(in.ShutdownDelay)),
 		EphemeralDisk: c.ephemeralDisk(path, in.EphemeralDisk),
+		Scaling:       c.scalingFromJSON(path, in.Scaling, count),
 	}
 	c.disconnect(path, in, g)
 	var taskPolicy *structs.RestartPolicy
@@ -144,8 +147,7 @@ func (c *jobConversion) group(jobPath string, in *taskGroupJSON) *structs.TaskGr
 func (c *jobConversion) task(groupPath string, in *taskJSON) (*structs.Task, *structs.RestartPolicy) {
 	path := fmt.Sprintf("%stask %q: ", groupPath, in.Name)
 	c.refuse(path, map[string]bool{
-		"Vault": isSet(in.Vault), "Consul": isSet(in.Consul),
-		"DispatchPayload": isSet(in.DispatchPayload), "CSIPluginConfig": isSet(in.CSIPluginConfig),
+		"Vault": isSet(in.Vault), "Consul": isSet(in.Consul), "CSIPluginConfig": isSet(in.CSIPluginConfig),
 		"Kind": in.Kind != "", "ScalingPolicies": isSet(in.ScalingPolicies), "Secrets": isSet(in.Secrets),
 		"Identities": isSet(in.Identities), "Actions": isSet(in.Actions),
 		"Schedule": isSet(in.Schedule),
@@ -157,7 +159,8 @@ func (c *jobConversion) task(groupPath string, in *taskJSON) (*structs.Task, *st
 		Services: c.services(path, in.Services), Identity: c.identity(path, in.Identity),
 		Lifecycle: c.lifecycle(path, in.Lifecycle), Templates: c.templates(path, in.Templates),
 		VolumeMounts: c.volumeMounts(path, in.VolumeMounts), Leader: in.Leader,
-		ShutdownDelay: durationOrNil(in.ShutdownDelay),
+		ShutdownDelay:   durationOrNil(in.ShutdownDelay),
+		DispatchPayload: c.dispatchPayloadFromJSON(path, in.DispatchPayload),
 	}
 	if in.Config != nil {
 		cfg, err := structpb.NewStruct(in.Config)

@@ -67,14 +67,15 @@ type jobDiff struct {
 
 // Fields left out of diffs: set by the servers, or shown elsewhere.
 var (
-	jobDiffSkip   = set("ID", "Status", "StatusDescription", "Version", "Stable", "CreateIndex", "ModifyIndex", "JobModifyIndex", "Update", "SubmitTime", "NomadTokenID", "VaultToken", "TaskGroups", "Dispatched", "ParentID", "VersionTag", "Submission")
+	jobDiffSkip   = set("ID", "Status", "StatusDescription", "Version", "Stable", "CreateIndex", "ModifyIndex", "JobModifyIndex", "Update", "SubmitTime", "NomadTokenID", "VaultToken", "TaskGroups", "Dispatched", "ParentID", "VersionTag", "Submission", "Payload", "DispatchIdempotencyToken")
 	groupDiffSkip = set("Name", "Tasks", "Update")
 	taskDiffSkip  = set("Name")
 	// flatMaps are shown entry by entry, as Nomad flattens them.
 	flatMaps = set("Meta", "Env")
 	// destructiveTaskFields change how a task runs: changing them replaces
 	// its allocations (see scheduler's destructive).
-	destructiveTaskFields = set("Driver", "Config", "Env", "Resources", "KillSignal", "User", "Artifacts", "Templates")
+	destructiveTaskFields = set("Driver", "Config", "Env", "Resources", "KillSignal", "User", "Artifacts", "Templates",
+		"Lifecycle", "VolumeMounts", "Leader")
 )
 
 func set(names ...string) map[string]bool {

@@ -36,7 +36,9 @@ type jobJSON struct {
 	Migrate *migrateJSON
 
 	// Known to Nomad, not run by drover: refused when set.
-	Multiregion              json.RawMessage
+	Multiregion json.RawMessage
+	// The batch blocks (batch.go); Payload and DispatchIdempotencyToken
+	// are a dispatched child's, shown on reads and ignored on input.
 	Periodic                 json.RawMessage
 	ParameterizedJob         json.RawMessage
 	Payload                  json.RawMessage

@@ -97,10 +97,11 @@ func TestJobConversionRefusesWhatDroverCannotRun(t *testing.T) {
 		modify func(j *nomad.Job)
 		want   string
 	}{
-		{"periodic", func(j *nomad.Job) { j.Periodic = &nomad.PeriodicConfig{Spec: ptr("*/5 * * * *")} },
-			`job "web": Periodic is not supported by drover`},
-		{"parameterized", func(j *nomad.Job) { j.ParameterizedJob = &nomad.ParameterizedJobConfig{} },
-			`job "web": ParameterizedJob is not supported by drover`},
+		{"periodic spec type", func(j *nomad.Job) {
+			j.Periodic = &nomad.PeriodicConfig{Spec: ptr("*/5 * * * *"), SpecType: ptr("test")}
+		}, `job "web": Periodic: SpecType "test" is not supported by drover (only cron)`},
+		{"scaling without max", func(j *nomad.Job) { j.TaskGroups[0].Scaling = &nomad.ScalingPolicy{Min: ptr(int64(1))} },
+			`job "web": group "api": Scaling: max is required`},
 		{"multiregion", func(j *nomad.Job) {
 			j.Multiregion = &nomad.Multiregion{Regions: []*nomad.MultiregionRegion{{Name: "a"}}}
 		},

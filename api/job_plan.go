@@ -3,6 +3,7 @@ package api
 import (
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/droverhq/drover/structs"
 )
@@ -79,7 +80,7 @@ func (h *Handler) planJob(w http.ResponseWriter, r *http.Request, params []strin
 	out := jobPlanResponse{
 		JobModifyIndex: plan.JobModifyIndex, CreatedEvals: []*evalJSON{},
 		Annotations:        &planAnnotationsJSON{DesiredTGUpdates: map[string]*desiredUpdatesJSON{}, PreemptedAllocs: []*allocStubJSON{}},
-		NextPeriodicLaunch: "0001-01-01T00:00:00Z", Warnings: strings.Join(warnings, "\n"),
+		NextPeriodicLaunch: plan.NextPeriodicLaunch.UTC().Format(time.RFC3339Nano), Warnings: strings.Join(warnings, "\n"),
 	}
 	for g, u := range plan.Updates {
 		out.Annotations.DesiredTGUpdates[g] = &desiredUpdatesJSON{

@@ -22,8 +22,11 @@ func jobToJSON(j *structs.Job) *jobJSON {
 		Version: ptr(j.Version), SubmitTime: ptr(j.SubmitTime), CreateIndex: ptr(j.CreateIndex),
 		ModifyIndex: ptr(j.ModifyIndex), JobModifyIndex: ptr(j.JobModifyIndex),
 	}
+	jobBatchToJSON(j, out)
 	for _, g := range j.TaskGroups {
-		out.TaskGroups = append(out.TaskGroups, groupToJSON(j.Type, g))
+		tg := groupToJSON(j.Type, g)
+		tg.Scaling = scalingToJSON(j, g)
+		out.TaskGroups = append(out.TaskGroups, tg)
 	}
 	return out
 }
@@ -52,6 +55,7 @@ func groupToJSON(jobType string, g *structs.TaskGroup) *taskGroupJSON {
 		if id := identityToJSON(t.Identity); id != nil {
 			tj.Identity, _ = json.Marshal(id)
 		}
+		tj.DispatchPayload = dispatchPayloadToJSON(t)
 		if t.Config != nil {
 			tj.Config = t.Config.AsMap()
 		}

@@ -55,8 +55,8 @@ type taskGroupSummaryJSON struct {
 	Unknown  int
 }
 
-// jobChildrenJSON counts the children of periodic and parameterized jobs,
-// which drover does not run: always zero.
+// jobChildrenJSON counts the children of periodic and parameterized jobs
+// by status.
 type jobChildrenJSON struct {
 	Pending int64
 	Running int64
@@ -65,7 +65,8 @@ type jobChildrenJSON struct {
 
 func jobStub(j *structs.Job, sum *structs.JobSummary, withMeta bool) jobListStub {
 	s := jobListStub{
-		ID: j.Id, Name: j.Name, Namespace: j.Namespace, Datacenters: j.Datacenters, NodePool: "default",
+		ID: j.Id, ParentID: j.ParentId, Periodic: j.IsPeriodic(), ParameterizedJob: j.IsParameterized(),
+		Name: j.Name, Namespace: j.Namespace, Datacenters: j.Datacenters, NodePool: "default",
 		Type: j.Type, Priority: int(j.Priority), Stop: j.Stop, Status: j.Status, JobSummary: jobSummaryToJSON(j, sum),
 		CreateIndex: j.CreateIndex, ModifyIndex: j.ModifyIndex, JobModifyIndex: j.JobModifyIndex, SubmitTime: j.SubmitTime,
 	}
@@ -82,6 +83,9 @@ func jobSummaryToJSON(j *structs.Job, sum *structs.JobSummary) *jobSummaryJSON {
 	out := &jobSummaryJSON{
 		JobID: j.Id, Namespace: j.Namespace, Summary: map[string]taskGroupSummaryJSON{},
 		CreateIndex: j.CreateIndex, ModifyIndex: max(sum.GetModifyIndex(), j.CreateIndex),
+	}
+	if c := sum.GetChildren(); c != nil {
+		out.Children = jobChildrenJSON{Pending: c.Pending, Running: c.Running, Dead: c.Dead}
 	}
 	for _, g := range j.TaskGroups {
 		out.Summary[g.Name] = taskGroupSummaryJSON{}

@@ -22,6 +22,7 @@ func TestInterpolationThroughTheNomadClient(t *testing.T) {
 	srv := startServer(t, filepath.Join(dir, "server"), false)
 	node := startClientNodeWith(t, filepath.Join(dir, "client"), func(c *client.Config) {
 		c.Name, c.NodeClass, c.Meta = "n1", "batchy", map[string]string{"rack": "r7"}
+		c.HostVolumes = map[string]client.HostVolume{"scratch": {Path: dir, ReadOnly: true}}
 	}, srv.Addr())
 	defer node.stop(t)
 	s := serveAPI(t, srv.NewHTTPHandler(api.Options{}), "")
@@ -76,6 +77,8 @@ func TestInterpolationThroughTheNomadClient(t *testing.T) {
 	}
 	require.Equal(t, want, got)
 	require.NotEmpty(t, nodeInfo.Attributes["kernel.name"])
+	require.Equal(t, &nomad.HostVolumeInfo{Path: dir, ReadOnly: true}, nodeInfo.HostVolumes["scratch"],
+		"the node shows its host volumes")
 	fetched, err := os.ReadFile(filepath.Join(taskDir, "local", "fetched", "artifact-n1.txt"))
 	require.NoError(t, err, "the artifact's interpolated source and destination")
 	require.Equal(t, "fetched\n", string(fetched))

@@ -147,6 +147,9 @@ func TestLeaderTaskEndsItsGroup(t *testing.T) {
 		require.NoError(t, err)
 		return len(as) == 1 && as[0].ClientStatus == "complete" && as[0].TaskStates["helper"].State == "dead"
 	})
+	as, _, err := s.nomad.Jobs().Allocations("lead", true, nil)
+	require.NoError(t, err)
+	require.EqualValues(t, 1, countType(as[0].TaskStates["helper"].Events, "Leader Task Dead"), "the helper says why it stopped")
 }
 
 // TestShutdownDelayAndKillSignal: a stop waits the group's and the
@@ -186,4 +189,48 @@ func TestShutdownDelayAndKillSignal(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 200*time.Millisecond, *back.TaskGroups[0].ShutdownDelay)
 	require.Equal(t, 300*time.Millisecond, back.TaskGroups[0].Tasks[0].ShutdownDelay)
+}
+
+// TestSidecarsRestartAndStopWithTheMainTasks: in a batch job, a prestart
+// sidecar that fails is restarted per the restart policy, and when the
+// main task completes the sidecar is stopped and the allocation
+// completes.
+func TestSidecarsRestartAndStopWithTheMainTasks(t *testing.T) {
+	dir := t.TempDir()
+	srv := startServer(t, filepath.Join(dir, "server"), false)
+	node := startClientNode(t, filepath.Join(dir, "client"), srv.Addr())
+	defer node.stop(t)
+	s := serveAPI(t, srv.NewHTTPHandler(api.Options{}), "")
+
+	job := nomad.NewBatchJob("side", "side", "global", 50)
+	tg := nomad.NewTaskGroup("g", 1).
+		AddTask(lifecycle(shTask("proxy", `echo run >> runs; if [ "$(wc -l < runs)" -lt 2 ]; then exit 1; fi; exec sleep 300`), "prestart", true)).
+		AddTask(shTask("work", `sleep 0.5; echo done > done`))
+	tg.RestartPolicy = &nomad.RestartPolicy{Attempts: ptr(2), Interval: ptr(time.Minute), Delay: ptr(time.Duration(0)), Mode: ptr("fail")}
+	job.AddTaskGroup(tg)
+	_, _, err := s.nomad.Jobs().Register(job, nil)
+	require.NoError(t, err)
+	var alloc *nomad.AllocationListStub
+	waitFor(t, "the allocation to complete", func() bool {
+		as, _, err := s.nomad.Jobs().Allocations("side", true, nil)
+		require.NoError(t, err)
+		if len(as) == 1 && as[0].ClientStatus == "complete" {
+			alloc = as[0]
+			return true
+		}
+		return false
+	})
+	proxy := alloc.TaskStates["proxy"]
+	require.Equal(t, "dead", proxy.State)
+	require.False(t, proxy.Failed)
+	require.EqualValues(t, 1, proxy.Restarts, "the sidecar restarted once after its failure")
+	require.Equal(t, "run\nrun\n", readString(t, filepath.Join(node.taskDir(alloc.ID, "proxy"), "runs")))
+	require.Equal(t, "done\n", readString(t, filepath.Join(node.taskDir(alloc.ID, "work"), "done")))
+}
+
+func readString(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	return string(b)
 }

@@ -40,6 +40,11 @@ while true; do sleep 0.05; done`)
 			DestPath:     ptr("secrets/app.env"), Envvars: ptr(true), ChangeMode: ptr("noop"), Splay: ptr(time.Duration(0)),
 		},
 		{
+			EmbeddedTmpl: ptr(`{{ file "../alloc/data/signal" | trim | base64Encode }}`),
+			DestPath:     ptr("local/scripted"), ChangeMode: ptr("script"), Splay: ptr(time.Duration(0)),
+			ChangeScript: &nomad.ChangeScript{Command: ptr("/bin/sh"), Args: []string{"-c", "base64 -d local/scripted >> scripts; echo >> scripts"}},
+		},
+		{
 			EmbeddedTmpl: ptr(`<< file "../alloc/data/signal" | trim >>` + "\n"), LeftDelim: ptr("<<"), RightDelim: ptr(">>"),
 			DestPath: ptr("local/signalled.conf"), ChangeMode: ptr("signal"), ChangeSignal: ptr("SIGUSR1"), Splay: ptr(time.Duration(0)),
 		},
@@ -66,6 +71,7 @@ while true; do sleep 0.05; done`)
 
 	require.NoError(t, os.WriteFile(filepath.Join(data, "signal"), []byte("s2\n"), 0o644))
 	waitFor(t, "the signal after the re-render", func() bool { return read(filepath.Join(taskDir, "signals")) == "s2\n" })
+	waitFor(t, "the change script after the re-render", func() bool { return read(filepath.Join(taskDir, "scripts")) == "s2\n" })
 	require.Equal(t, "version=v1 alloc=tmpl.g[0]\ngreeting=hello-V1\n", read(filepath.Join(taskDir, "seen")), "a signal does not restart")
 
 	require.NoError(t, os.WriteFile(filepath.Join(data, "version"), []byte("v2\n"), 0o644))

@@ -108,8 +108,15 @@ type nodeJSON struct {
 	ReservedResources     *nodeReservedJSON
 	LastDrain             *drainMetadataJSON
 	ComputedClass         string
+	HostVolumes           map[string]*hostVolumeJSON `json:",omitempty"`
 	CreateIndex           uint64
 	ModifyIndex           uint64
+}
+
+// hostVolumeJSON is Nomad's HostVolumeInfo.
+type hostVolumeJSON struct {
+	Path     string
+	ReadOnly bool
 }
 
 type nodeResourcesJSON struct {
@@ -202,6 +209,12 @@ func nodeToJSON(n *structs.Node) *nodeJSON {
 		CreateIndex: n.CreateIndex, ModifyIndex: n.ModifyIndex,
 	}
 	out.ReservedResources.Networks.ReservedHostPorts = n.ReservedPorts
+	for name, v := range n.HostVolumes {
+		if out.HostVolumes == nil {
+			out.HostVolumes = map[string]*hostVolumeJSON{}
+		}
+		out.HostVolumes[name] = &hostVolumeJSON{Path: v.GetPath(), ReadOnly: v.GetReadOnly()}
+	}
 	if d := n.LastDrain; d != nil {
 		out.LastDrain = &drainMetadataJSON{StartedAt: unixNano(d.StartedAt), UpdatedAt: unixNano(d.UpdatedAt), Status: d.Status}
 	}

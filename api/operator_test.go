@@ -104,11 +104,11 @@ func TestNomadClientPlansValidatesAndChecksIndexes(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, resp.ValidationErrors)
 	bad := mockJob("bad", 1)
-	bad.Periodic = &nomad.PeriodicConfig{Spec: ptr("* * * * *")}
+	bad.Multiregion = &nomad.Multiregion{Regions: []*nomad.MultiregionRegion{{Name: "a"}}}
 	resp, _, err = jobs.Validate(bad, nil)
 	require.NoError(t, err)
 	require.NotEmpty(t, resp.ValidationErrors)
-	require.Contains(t, resp.Error, "Periodic")
+	require.Contains(t, resp.Error, "Multiregion")
 
 	// Version history with diffs, newest first.
 	versions, diffs, _, err := jobs.Versions("web", true, nil)
@@ -256,7 +256,7 @@ func TestNomadClientOperatorCommands(t *testing.T) {
 	require.ErrorContains(t, err, "501")
 	require.ErrorContains(t, err, "variable locks")
 	_, _, err = c.nomad.Jobs().Dispatch("kept", nil, nil, "", nil)
-	require.ErrorContains(t, err, "501")
+	require.ErrorContains(t, err, "is not parameterized")
 }
 
 func TestNomadClientMonitorsTheLog(t *testing.T) {

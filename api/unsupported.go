@@ -43,10 +43,7 @@ var unsupportedPrefixes = []struct{ prefix, feature string }{
 
 // unsupportedJobRoutes are the per-job endpoints drover does not serve.
 var unsupportedJobRoutes = []struct{ suffix, feature string }{
-	{"dispatch", "parameterized job dispatch"},
 	{"dispatch/payload", "parameterized job payloads"},
-	{"periodic/force", "periodic jobs"},
-	{"scale", "job scaling"},
 	{"submission", "job submissions (the original job file)"},
 	{"tag", "job version tags"},
 	{"action", "job actions"},

@@ -75,8 +75,14 @@ func (t *taskRunner) waitGate(ctx context.Context) bool {
 	}
 }
 
-// stopTask makes the task's runner stop it.
-func (t *taskRunner) stopTask() { t.stopOnce.Do(func() { close(t.stopCh) }) }
+// stopTask makes the task's runner stop it; event, when not "", is the
+// task event that says why (the runner reads it once stopCh is closed).
+func (t *taskRunner) stopTask(event string) {
+	t.stopOnce.Do(func() {
+		t.stopEvent = event
+		close(t.stopCh)
+	})
+}
 
 // lifecycleOrder opens each task's gate and closes its stop channel in the
 // lifecycle's order, until every task has ended or ctx is done.
@@ -126,7 +132,7 @@ func (o *lifecycleOrder) stopAll(ctx context.Context) {
 	}
 	for _, t := range o.tg.Tasks {
 		if phaseOf(t) != phasePoststop {
-			o.runners[t.Name].stopTask()
+			o.runners[t.Name].stopTask("")
 		}
 	}
 }
@@ -217,9 +223,13 @@ func (o *lifecycleOrder) step(ctx context.Context) bool {
 	if (mains > 0 && mainsDead) || leaderDead {
 		// The work is over: what still runs (sidecars) is stopped.
 		o.stopping = true
+		why := ""
+		if leaderDead {
+			why = structs.TaskEventLeaderDead
+		}
 		for _, t := range o.tg.Tasks {
 			if phaseOf(t) != phasePoststop {
-				o.runners[t.Name].stopTask()
+				o.runners[t.Name].stopTask(why)
 			}
 		}
 	}

@@ -63,7 +63,9 @@ type taskRunner struct {
 	// the task may start.
 	stopCh   chan struct{}
 	stopOnce sync.Once
-	gate     chan struct{}
+	// stopEvent is the task event of the stop (set before stopCh closes).
+	stopEvent string
+	gate      chan struct{}
 }
 
 func newTaskRunner(ar *allocRunner, a *structs.Allocation, tg *structs.TaskGroup, t *structs.Task, restored *taskRecord) *taskRunner {
@@ -332,6 +334,9 @@ func (t *taskRunner) wait(ctx context.Context, cfg *driver.TaskConfig) (outcome,
 			t.handle = nil
 			return exited, res
 		case <-t.stopCh:
+			if t.stopEvent == structs.TaskEventLeaderDead {
+				t.event(structs.TaskEventLeaderDead, "leader task in the group is dead", nil)
+			}
 			if res, exited := t.shutdownDelay(exit); exited {
 				t.event(structs.TaskEventTerminated, exitMessage(res), res)
 				_ = t.drv.DestroyTask(cfg.ID, true)

@@ -322,7 +322,7 @@ func (t *taskRunner) runChangeScript(cfg *driver.TaskConfig, s *structs.ChangeSc
 	defer cancel()
 	var out bytes.Buffer
 	res, err := ed.ExecTask(ctx, cfg.ID, &driver.ExecOptions{
-		Command: append([]string{s.Command}, s.Args...), Env: cfg.Env, Dir: cfg.TaskDir,
+		Command: append([]string{s.Command}, s.Args...), Env: cfg.Env, Dir: cfg.TaskDir, Stdin: strings.NewReader(""),
 		Stdout: &limitWriter{w: &out, n: 1024}, Stderr: &limitWriter{w: &out, n: 1024},
 	})
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"strings"
 	"time"
 )
 
@@ -35,10 +36,27 @@ type ExecOptions struct {
 	Tty    bool
 	Resize <-chan TerminalSize
 	// Stdin is the command's input; its EOF closes the command's stdin
-	// (on a terminal, sends the end-of-file character).
+	// (on a terminal, sends the end-of-file character). Nil is an empty
+	// input.
 	Stdin io.Reader
-	// Stdout and Stderr receive the command's output.
+	// Stdout and Stderr receive the command's output; nil discards it.
 	Stdout, Stderr io.Writer
+}
+
+// WithDefaults returns a copy of o with an empty input for a nil Stdin
+// and a discarding writer for a nil Stdout or Stderr, so that a driver
+// never reads or writes through a nil stream.
+func (o ExecOptions) WithDefaults() *ExecOptions {
+	if o.Stdin == nil {
+		o.Stdin = strings.NewReader("")
+	}
+	if o.Stdout == nil {
+		o.Stdout = io.Discard
+	}
+	if o.Stderr == nil {
+		o.Stderr = io.Discard
+	}
+	return &o
 }
 
 // ExecDriver can run a command inside a running task, in its environment

@@ -232,9 +232,10 @@ func (ps *pass) interrupted() bool {
 }
 
 // stopIfJobStopped stops every running allocation when the job is gone or
-// stopped, and reports whether it was.
+// stopped, and reports whether it was. A periodic or parameterized job
+// never runs itself (its children do): it places nothing.
 func (ps *pass) stopIfJobStopped() bool {
-	if ps.job != nil && !ps.job.Stop {
+	if ps.job != nil && !ps.job.Stop && !ps.job.IsParent() {
 		return false
 	}
 	for _, a := range ps.allocs {

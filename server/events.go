@@ -86,6 +86,9 @@ func newEventBroker(cfg Config) *events.Broker {
 // events. It runs on the raft goroutine right after the command committed
 // to the state store, so the store is exactly at index.
 func (s *Server) entryApplied(index uint64, cmd *structs.LogCommand) {
+	if periodicChange(cmd) {
+		s.kickPeriodic()
+	}
 	if s.events == nil || cmd == nil || cmd.Command == nil {
 		return
 	}
@@ -197,6 +200,22 @@ func eventsFor(v *state.Snapshot, index uint64, cmd *structs.LogCommand) []event
 			c.job(d.Namespace, d.JobId)
 		}
 		c.evals([]*structs.Evaluation{d.GetEval()})
+	case *structs.LogCommand_JobDispatch:
+		c.typ = events.TypeJobRegistered
+		if j := x.JobDispatch.GetChild(); j != nil {
+			c.job(j.Namespace, j.Id)
+		}
+		c.evals([]*structs.Evaluation{x.JobDispatch.GetEval()})
+	case *structs.LogCommand_PeriodicLaunch:
+		c.typ = events.TypeJobRegistered
+		if j := x.PeriodicLaunch.GetChild(); j != nil {
+			c.job(j.Namespace, j.Id)
+			c.evals([]*structs.Evaluation{x.PeriodicLaunch.GetEval()})
+		}
+	case *structs.LogCommand_JobScale:
+		c.typ = events.TypeJobRegistered
+		c.job(x.JobScale.Namespace, x.JobScale.JobId)
+		c.evals([]*structs.Evaluation{x.JobScale.GetEval()})
 	case *structs.LogCommand_NodeUpsert:
 		c.typ = events.TypeNodeRegistration
 		c.node(x.NodeUpsert.GetNode().GetId())

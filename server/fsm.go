@@ -128,6 +128,12 @@ func (f *fsm) Apply(index uint64, cmd *structs.LogCommand) error {
 		applyErr = applyRootKeyUpsert(tx, index, cmd.Time, c.RootKeyUpsert)
 	case *structs.LogCommand_RootKeyDelete:
 		applyRootKeyDelete(tx, c.RootKeyDelete)
+	case *structs.LogCommand_JobDispatch:
+		evals, applyErr = f.applyJobDispatch(tx, index, cmd.Time, c.JobDispatch)
+	case *structs.LogCommand_PeriodicLaunch:
+		evals, applyErr = f.applyPeriodicLaunch(tx, index, cmd.Time, c.PeriodicLaunch)
+	case *structs.LogCommand_JobScale:
+		evals, applyErr = f.applyJobScale(tx, index, cmd.Time, c.JobScale)
 	case nil:
 		// A barrier: nothing to change, but the index moves.
 	default:
@@ -178,6 +184,10 @@ func (f *fsm) applyJobUpsert(tx *state.Txn, index uint64, now int64, c *structs.
 	job.Status, job.StatusUpdatedAt = old.GetStatus(), old.GetStatusUpdatedAt()
 	state.SetJobStatus(job, tx.JobStatus(job), now)
 	tx.UpsertJobVersion(job, int(c.TrackedVersions))
+	if job.IsPeriodic() && tx.PeriodicLaunch(job.Namespace, job.Id) == nil {
+		// Launches start after the registration, never before it.
+		tx.SetPeriodicLaunch(&structs.PeriodicLaunch{Namespace: job.Namespace, JobId: job.Id, Launch: now, ModifyIndex: index})
+	}
 	if c.Eval == nil {
 		return nil, nil
 	}

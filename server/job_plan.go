@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 
@@ -26,6 +27,8 @@ func (s *Server) prepareJob(job *structs.Job) (*structs.Job, error) {
 	// Server-owned fields are set by the FSM, never taken from the caller.
 	job.Status, job.Version, job.CreateIndex, job.ModifyIndex, job.JobModifyIndex = "", 0, 0, 0, 0
 	job.Stable = false
+	// So are a child's: children are made by the server only.
+	job.ParentId, job.Dispatched, job.Payload, job.DispatchIdempotencyToken = "", false, nil, ""
 	return job, nil
 }
 
@@ -77,6 +80,9 @@ type JobPlan struct {
 	FailedTGAllocs map[string]*structs.AllocMetric
 	// Preempted are the other jobs' allocations that would be evicted.
 	Preempted []*structs.Allocation
+	// NextPeriodicLaunch is when a periodic job would next launch (zero
+	// for other jobs, or a disabled schedule).
+	NextPeriodicLaunch time.Time
 }
 
 // PlanJob runs the job type's scheduler on a snapshot of the state as if
@@ -128,6 +134,9 @@ func (s *Server) PlanJob(ctx context.Context, job *structs.Job) (*JobPlan, error
 	}
 	if d.Plan != nil {
 		out.Preempted = d.Plan.NodePreemptions
+	}
+	if p := job.Periodic; p != nil && !p.Disabled {
+		out.NextPeriodicLaunch, _ = p.Next(s.cfg.Clock())
 	}
 	return out, nil
 }

@@ -56,6 +56,11 @@ func (s *Server) RegisterJobWithOptions(ctx context.Context, job *structs.Job, o
 	var resp *structs.JobRegisterResponse
 	err = s.leaderCall(ctx, func(ctx context.Context) error {
 		eval := newEval(job, structs.EvalTriggerJobRegister)
+		if job.IsParent() && len(s.state.Snapshot().AllocsByJob(job.Namespace, job.Id)) == 0 {
+			// A periodic or parameterized job places nothing: no
+			// evaluation, as in Nomad (its children get theirs).
+			eval = nil
+		}
 		idx, err := s.raft.Propose(ctx, &structs.LogCommand{
 			Command: &structs.LogCommand_JobUpsert{JobUpsert: &structs.JobUpsert{
 				Job: job, Eval: eval, TrackedVersions: s.trackedVersions(),
@@ -66,7 +71,7 @@ func (s *Server) RegisterJobWithOptions(ctx context.Context, job *structs.Job, o
 			return err
 		}
 		s.metrics.jobsRegistered.Inc()
-		resp = &structs.JobRegisterResponse{EvalId: eval.Id, JobModifyIndex: idx, Meta: &structs.WriteMeta{Index: idx}}
+		resp = &structs.JobRegisterResponse{EvalId: eval.GetId(), JobModifyIndex: idx, Meta: &structs.WriteMeta{Index: idx}}
 		return nil
 	}, func(ctx context.Context, c structs.DroverClient) (err error) {
 		resp, err = c.RegisterJob(ctx, &structs.JobRegisterRequest{Job: job,

@@ -109,6 +109,11 @@ func (s *Server) startLeaderServices(ctx context.Context) {
 		defer s.leaderWG.Done()
 		newDeploymentWatcher(s, clockTimers{now: s.cfg.Clock}).run(ctx)
 	}()
+	s.leaderWG.Add(1)
+	go func() {
+		defer s.leaderWG.Done()
+		newPeriodicDispatcher(s, clockTimers{now: s.cfg.Clock}).run(ctx)
+	}()
 	if s.cfg.ACL.Enabled && !s.authoritative() {
 		s.leaderWG.Add(1)
 		go func() {

@@ -81,6 +81,8 @@ type Server struct {
 	discovered map[string]bool
 
 	leaderEvents chan bool
+	// periodicKick wakes the periodic dispatcher when periodic jobs change.
+	periodicKick chan struct{}
 	expired      chan string
 	leaderCancel context.CancelFunc
 	leaderWG     sync.WaitGroup
@@ -121,6 +123,7 @@ func New(cfg Config) (*Server, error) {
 		logger:       cfg.Logger.With("agent", "server", "name", cfg.Name),
 		state:        state.NewStore(),
 		leaderEvents: make(chan bool, 16),
+		periodicKick: make(chan struct{}, 1),
 		expired:      make(chan string, 1024),
 		ready:        make(chan struct{}),
 		done:         make(chan struct{}),

@@ -3,6 +3,8 @@ package server
 import (
 	"context"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/droverhq/drover/server/acl"
 	"github.com/droverhq/drover/structs"
 )
@@ -29,7 +31,17 @@ func (s *Server) JobsWithSummaries(ctx context.Context, namespace, prefix string
 	jobs := visible(a, acl.NamespaceCapabilityListJobs, snap.Jobs(namespace, prefix))
 	var sums []*structs.JobSummary
 	for _, j := range jobs {
-		if js := snap.JobSummary(j.Namespace, j.Id); js != nil {
+		js := snap.JobSummary(j.Namespace, j.Id)
+		if j.IsParent() {
+			// A parent's summary counts its children, read now.
+			if js == nil {
+				js = &structs.JobSummary{Namespace: j.Namespace, JobId: j.Id}
+			} else {
+				js = proto.Clone(js).(*structs.JobSummary)
+			}
+			js.Children = snap.ChildrenSummary(j.Namespace, j.Id)
+		}
+		if js != nil {
 			sums = append(sums, js)
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	durationpb "google.golang.org/protobuf/types/known/durationpb"
+	structpb "google.golang.org/protobuf/types/known/structpb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -1434,6 +1435,9 @@ type LogCommand struct {
 	//	*LogCommand_VariableDelete
 	//	*LogCommand_RootKeyUpsert
 	//	*LogCommand_RootKeyDelete
+	//	*LogCommand_JobDispatch
+	//	*LogCommand_PeriodicLaunch
+	//	*LogCommand_JobScale
 	Command       isLogCommand_Command `protobuf_oneof:"command"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1796,6 +1800,33 @@ func (x *LogCommand) GetRootKeyDelete() *RootKeyDelete {
 	return nil
 }
 
+func (x *LogCommand) GetJobDispatch() *JobDispatch {
+	if x != nil {
+		if x, ok := x.Command.(*LogCommand_JobDispatch); ok {
+			return x.JobDispatch
+		}
+	}
+	return nil
+}
+
+func (x *LogCommand) GetPeriodicLaunch() *PeriodicLaunchCommand {
+	if x != nil {
+		if x, ok := x.Command.(*LogCommand_PeriodicLaunch); ok {
+			return x.PeriodicLaunch
+		}
+	}
+	return nil
+}
+
+func (x *LogCommand) GetJobScale() *JobScale {
+	if x != nil {
+		if x, ok := x.Command.(*LogCommand_JobScale); ok {
+			return x.JobScale
+		}
+	}
+	return nil
+}
+
 type isLogCommand_Command interface {
 	isLogCommand_Command()
 }
@@ -1936,6 +1967,18 @@ type LogCommand_RootKeyDelete struct {
 	RootKeyDelete *RootKeyDelete `protobuf:"bytes,125,opt,name=root_key_delete,json=rootKeyDelete,proto3,oneof"`
 }
 
+type LogCommand_JobDispatch struct {
+	JobDispatch *JobDispatch `protobuf:"bytes,111,opt,name=job_dispatch,json=jobDispatch,proto3,oneof"`
+}
+
+type LogCommand_PeriodicLaunch struct {
+	PeriodicLaunch *PeriodicLaunchCommand `protobuf:"bytes,112,opt,name=periodic_launch,json=periodicLaunch,proto3,oneof"`
+}
+
+type LogCommand_JobScale struct {
+	JobScale *JobScale `protobuf:"bytes,113,opt,name=job_scale,json=jobScale,proto3,oneof"`
+}
+
 func (*LogCommand_JobUpsert) isLogCommand_Command() {}
 
 func (*LogCommand_JobDelete) isLogCommand_Command() {}
@@ -2003,6 +2046,12 @@ func (*LogCommand_VariableDelete) isLogCommand_Command() {}
 func (*LogCommand_RootKeyUpsert) isLogCommand_Command() {}
 
 func (*LogCommand_RootKeyDelete) isLogCommand_Command() {}
+
+func (*LogCommand_JobDispatch) isLogCommand_Command() {}
+
+func (*LogCommand_PeriodicLaunch) isLogCommand_Command() {}
+
+func (*LogCommand_JobScale) isLogCommand_Command() {}
 
 type JobUpsert struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2597,6 +2646,8 @@ type StateSnapshot struct {
 	ServiceRegistrations []*ServiceRegistration  `protobuf:"bytes,140,rep,name=service_registrations,json=serviceRegistrations,proto3" json:"service_registrations,omitempty"`
 	Variables            []*Variable             `protobuf:"bytes,141,rep,name=variables,proto3" json:"variables,omitempty"`
 	RootKeys             []*RootKey              `protobuf:"bytes,142,rep,name=root_keys,json=rootKeys,proto3" json:"root_keys,omitempty"`
+	PeriodicLaunches     []*PeriodicLaunch       `protobuf:"bytes,130,rep,name=periodic_launches,json=periodicLaunches,proto3" json:"periodic_launches,omitempty"`
+	ScalingEvents        []*JobScalingEvents     `protobuf:"bytes,131,rep,name=scaling_events,json=scalingEvents,proto3" json:"scaling_events,omitempty"`
 	unknownFields        protoimpl.UnknownFields
 	sizeCache            protoimpl.SizeCache
 }
@@ -2725,6 +2776,20 @@ func (x *StateSnapshot) GetVariables() []*Variable {
 func (x *StateSnapshot) GetRootKeys() []*RootKey {
 	if x != nil {
 		return x.RootKeys
+	}
+	return nil
+}
+
+func (x *StateSnapshot) GetPeriodicLaunches() []*PeriodicLaunch {
+	if x != nil {
+		return x.PeriodicLaunches
+	}
+	return nil
+}
+
+func (x *StateSnapshot) GetScalingEvents() []*JobScalingEvents {
+	if x != nil {
+		return x.ScalingEvents
 	}
 	return nil
 }
@@ -8561,11 +8626,653 @@ func (x *AllocIdentitiesResponse) GetTokens() map[string]string {
 	return nil
 }
 
+// JobDispatch creates a child of a parameterized job. When the parent
+// already has a child with the child's idempotency token, nothing changes.
+type JobDispatch struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Child           *Job                   `protobuf:"bytes,1,opt,name=child,proto3" json:"child,omitempty"`
+	Eval            *Evaluation            `protobuf:"bytes,2,opt,name=eval,proto3" json:"eval,omitempty"`
+	TrackedVersions uint32                 `protobuf:"varint,3,opt,name=tracked_versions,json=trackedVersions,proto3" json:"tracked_versions,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *JobDispatch) Reset() {
+	*x = JobDispatch{}
+	mi := &file_structs_rpc_proto_msgTypes[137]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JobDispatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JobDispatch) ProtoMessage() {}
+
+func (x *JobDispatch) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[137]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JobDispatch.ProtoReflect.Descriptor instead.
+func (*JobDispatch) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{137}
+}
+
+func (x *JobDispatch) GetChild() *Job {
+	if x != nil {
+		return x.Child
+	}
+	return nil
+}
+
+func (x *JobDispatch) GetEval() *Evaluation {
+	if x != nil {
+		return x.Eval
+	}
+	return nil
+}
+
+func (x *JobDispatch) GetTrackedVersions() uint32 {
+	if x != nil {
+		return x.TrackedVersions
+	}
+	return 0
+}
+
+// PeriodicLaunchCommand launches a child of a periodic job. A scheduled
+// launch (force false) applies only if launch is later than the job's
+// recorded last launch, which it then becomes; a child that exists
+// already is never launched again.
+type PeriodicLaunchCommand struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Namespace       string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	JobId           string                 `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	Launch          int64                  `protobuf:"varint,3,opt,name=launch,proto3" json:"launch,omitempty"`
+	Force           bool                   `protobuf:"varint,4,opt,name=force,proto3" json:"force,omitempty"`
+	Child           *Job                   `protobuf:"bytes,5,opt,name=child,proto3" json:"child,omitempty"`
+	Eval            *Evaluation            `protobuf:"bytes,6,opt,name=eval,proto3" json:"eval,omitempty"`
+	TrackedVersions uint32                 `protobuf:"varint,7,opt,name=tracked_versions,json=trackedVersions,proto3" json:"tracked_versions,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *PeriodicLaunchCommand) Reset() {
+	*x = PeriodicLaunchCommand{}
+	mi := &file_structs_rpc_proto_msgTypes[138]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PeriodicLaunchCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PeriodicLaunchCommand) ProtoMessage() {}
+
+func (x *PeriodicLaunchCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[138]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PeriodicLaunchCommand.ProtoReflect.Descriptor instead.
+func (*PeriodicLaunchCommand) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{138}
+}
+
+func (x *PeriodicLaunchCommand) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *PeriodicLaunchCommand) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *PeriodicLaunchCommand) GetLaunch() int64 {
+	if x != nil {
+		return x.Launch
+	}
+	return 0
+}
+
+func (x *PeriodicLaunchCommand) GetForce() bool {
+	if x != nil {
+		return x.Force
+	}
+	return false
+}
+
+func (x *PeriodicLaunchCommand) GetChild() *Job {
+	if x != nil {
+		return x.Child
+	}
+	return nil
+}
+
+func (x *PeriodicLaunchCommand) GetEval() *Evaluation {
+	if x != nil {
+		return x.Eval
+	}
+	return nil
+}
+
+func (x *PeriodicLaunchCommand) GetTrackedVersions() uint32 {
+	if x != nil {
+		return x.TrackedVersions
+	}
+	return 0
+}
+
+// JobScale changes a group's count (when event.has_count) as a new job
+// version, and records the event in the group's history.
+type JobScale struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Namespace       string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	JobId           string                 `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	Group           string                 `protobuf:"bytes,3,opt,name=group,proto3" json:"group,omitempty"`
+	Event           *ScalingEvent          `protobuf:"bytes,4,opt,name=event,proto3" json:"event,omitempty"`
+	Eval            *Evaluation            `protobuf:"bytes,5,opt,name=eval,proto3" json:"eval,omitempty"`
+	TrackedVersions uint32                 `protobuf:"varint,6,opt,name=tracked_versions,json=trackedVersions,proto3" json:"tracked_versions,omitempty"`
+	// enforce_index: the job's job_modify_index must equal job_modify_index.
+	EnforceIndex   bool   `protobuf:"varint,7,opt,name=enforce_index,json=enforceIndex,proto3" json:"enforce_index,omitempty"`
+	JobModifyIndex uint64 `protobuf:"varint,8,opt,name=job_modify_index,json=jobModifyIndex,proto3" json:"job_modify_index,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *JobScale) Reset() {
+	*x = JobScale{}
+	mi := &file_structs_rpc_proto_msgTypes[139]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JobScale) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JobScale) ProtoMessage() {}
+
+func (x *JobScale) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[139]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JobScale.ProtoReflect.Descriptor instead.
+func (*JobScale) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{139}
+}
+
+func (x *JobScale) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *JobScale) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *JobScale) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *JobScale) GetEvent() *ScalingEvent {
+	if x != nil {
+		return x.Event
+	}
+	return nil
+}
+
+func (x *JobScale) GetEval() *Evaluation {
+	if x != nil {
+		return x.Eval
+	}
+	return nil
+}
+
+func (x *JobScale) GetTrackedVersions() uint32 {
+	if x != nil {
+		return x.TrackedVersions
+	}
+	return 0
+}
+
+func (x *JobScale) GetEnforceIndex() bool {
+	if x != nil {
+		return x.EnforceIndex
+	}
+	return false
+}
+
+func (x *JobScale) GetJobModifyIndex() uint64 {
+	if x != nil {
+		return x.JobModifyIndex
+	}
+	return 0
+}
+
+type JobDispatchRequest struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	Namespace        string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	JobId            string                 `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	Payload          []byte                 `protobuf:"bytes,3,opt,name=payload,proto3" json:"payload,omitempty"`
+	Meta             map[string]string      `protobuf:"bytes,4,rep,name=meta,proto3" json:"meta,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	IdempotencyToken string                 `protobuf:"bytes,5,opt,name=idempotency_token,json=idempotencyToken,proto3" json:"idempotency_token,omitempty"`
+	IdPrefix         string                 `protobuf:"bytes,6,opt,name=id_prefix,json=idPrefix,proto3" json:"id_prefix,omitempty"`
+	Priority         int32                  `protobuf:"varint,7,opt,name=priority,proto3" json:"priority,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *JobDispatchRequest) Reset() {
+	*x = JobDispatchRequest{}
+	mi := &file_structs_rpc_proto_msgTypes[140]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JobDispatchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JobDispatchRequest) ProtoMessage() {}
+
+func (x *JobDispatchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[140]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JobDispatchRequest.ProtoReflect.Descriptor instead.
+func (*JobDispatchRequest) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{140}
+}
+
+func (x *JobDispatchRequest) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *JobDispatchRequest) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *JobDispatchRequest) GetPayload() []byte {
+	if x != nil {
+		return x.Payload
+	}
+	return nil
+}
+
+func (x *JobDispatchRequest) GetMeta() map[string]string {
+	if x != nil {
+		return x.Meta
+	}
+	return nil
+}
+
+func (x *JobDispatchRequest) GetIdempotencyToken() string {
+	if x != nil {
+		return x.IdempotencyToken
+	}
+	return ""
+}
+
+func (x *JobDispatchRequest) GetIdPrefix() string {
+	if x != nil {
+		return x.IdPrefix
+	}
+	return ""
+}
+
+func (x *JobDispatchRequest) GetPriority() int32 {
+	if x != nil {
+		return x.Priority
+	}
+	return 0
+}
+
+type JobDispatchResponse struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	DispatchedJobId string                 `protobuf:"bytes,1,opt,name=dispatched_job_id,json=dispatchedJobId,proto3" json:"dispatched_job_id,omitempty"`
+	EvalId          string                 `protobuf:"bytes,2,opt,name=eval_id,json=evalId,proto3" json:"eval_id,omitempty"`
+	JobCreateIndex  uint64                 `protobuf:"varint,3,opt,name=job_create_index,json=jobCreateIndex,proto3" json:"job_create_index,omitempty"`
+	Meta            *WriteMeta             `protobuf:"bytes,4,opt,name=meta,proto3" json:"meta,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *JobDispatchResponse) Reset() {
+	*x = JobDispatchResponse{}
+	mi := &file_structs_rpc_proto_msgTypes[141]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JobDispatchResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JobDispatchResponse) ProtoMessage() {}
+
+func (x *JobDispatchResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[141]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JobDispatchResponse.ProtoReflect.Descriptor instead.
+func (*JobDispatchResponse) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{141}
+}
+
+func (x *JobDispatchResponse) GetDispatchedJobId() string {
+	if x != nil {
+		return x.DispatchedJobId
+	}
+	return ""
+}
+
+func (x *JobDispatchResponse) GetEvalId() string {
+	if x != nil {
+		return x.EvalId
+	}
+	return ""
+}
+
+func (x *JobDispatchResponse) GetJobCreateIndex() uint64 {
+	if x != nil {
+		return x.JobCreateIndex
+	}
+	return 0
+}
+
+func (x *JobDispatchResponse) GetMeta() *WriteMeta {
+	if x != nil {
+		return x.Meta
+	}
+	return nil
+}
+
+type PeriodicForceRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Namespace     string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	JobId         string                 `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PeriodicForceRequest) Reset() {
+	*x = PeriodicForceRequest{}
+	mi := &file_structs_rpc_proto_msgTypes[142]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PeriodicForceRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PeriodicForceRequest) ProtoMessage() {}
+
+func (x *PeriodicForceRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[142]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PeriodicForceRequest.ProtoReflect.Descriptor instead.
+func (*PeriodicForceRequest) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{142}
+}
+
+func (x *PeriodicForceRequest) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *PeriodicForceRequest) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+type PeriodicForceResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	EvalId        string                 `protobuf:"bytes,1,opt,name=eval_id,json=evalId,proto3" json:"eval_id,omitempty"`
+	ChildId       string                 `protobuf:"bytes,2,opt,name=child_id,json=childId,proto3" json:"child_id,omitempty"`
+	Meta          *WriteMeta             `protobuf:"bytes,3,opt,name=meta,proto3" json:"meta,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PeriodicForceResponse) Reset() {
+	*x = PeriodicForceResponse{}
+	mi := &file_structs_rpc_proto_msgTypes[143]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PeriodicForceResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PeriodicForceResponse) ProtoMessage() {}
+
+func (x *PeriodicForceResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[143]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PeriodicForceResponse.ProtoReflect.Descriptor instead.
+func (*PeriodicForceResponse) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{143}
+}
+
+func (x *PeriodicForceResponse) GetEvalId() string {
+	if x != nil {
+		return x.EvalId
+	}
+	return ""
+}
+
+func (x *PeriodicForceResponse) GetChildId() string {
+	if x != nil {
+		return x.ChildId
+	}
+	return ""
+}
+
+func (x *PeriodicForceResponse) GetMeta() *WriteMeta {
+	if x != nil {
+		return x.Meta
+	}
+	return nil
+}
+
+type JobScaleRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Namespace string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	JobId     string                 `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	Group     string                 `protobuf:"bytes,3,opt,name=group,proto3" json:"group,omitempty"`
+	// count is the new count; unset records the event only.
+	Count          *int64           `protobuf:"varint,4,opt,name=count,proto3,oneof" json:"count,omitempty"`
+	Message        string           `protobuf:"bytes,5,opt,name=message,proto3" json:"message,omitempty"`
+	Error          bool             `protobuf:"varint,6,opt,name=error,proto3" json:"error,omitempty"`
+	Meta           *structpb.Struct `protobuf:"bytes,7,opt,name=meta,proto3" json:"meta,omitempty"`
+	EnforceIndex   bool             `protobuf:"varint,8,opt,name=enforce_index,json=enforceIndex,proto3" json:"enforce_index,omitempty"`
+	JobModifyIndex uint64           `protobuf:"varint,9,opt,name=job_modify_index,json=jobModifyIndex,proto3" json:"job_modify_index,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *JobScaleRequest) Reset() {
+	*x = JobScaleRequest{}
+	mi := &file_structs_rpc_proto_msgTypes[144]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JobScaleRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JobScaleRequest) ProtoMessage() {}
+
+func (x *JobScaleRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[144]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JobScaleRequest.ProtoReflect.Descriptor instead.
+func (*JobScaleRequest) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{144}
+}
+
+func (x *JobScaleRequest) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *JobScaleRequest) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *JobScaleRequest) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *JobScaleRequest) GetCount() int64 {
+	if x != nil && x.Count != nil {
+		return *x.Count
+	}
+	return 0
+}
+
+func (x *JobScaleRequest) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *JobScaleRequest) GetError() bool {
+	if x != nil {
+		return x.Error
+	}
+	return false
+}
+
+func (x *JobScaleRequest) GetMeta() *structpb.Struct {
+	if x != nil {
+		return x.Meta
+	}
+	return nil
+}
+
+func (x *JobScaleRequest) GetEnforceIndex() bool {
+	if x != nil {
+		return x.EnforceIndex
+	}
+	return false
+}
+
+func (x *JobScaleRequest) GetJobModifyIndex() uint64 {
+	if x != nil {
+		return x.JobModifyIndex
+	}
+	return 0
+}
+
 var File_structs_rpc_proto protoreflect.FileDescriptor
 
 const file_structs_rpc_proto_rawDesc = "" +
 	"\n" +
-	"\x11structs/rpc.proto\x12\x0edrover.structs\x1a\x1egoogle/protobuf/duration.proto\x1a\x15structs/structs.proto\x1a\x14structs/client.proto\"\xb8\x01\n" +
+	"\x11structs/rpc.proto\x12\x0edrover.structs\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x15structs/structs.proto\x1a\x14structs/client.proto\"\xb8\x01\n" +
 	"\fQueryOptions\x12\x16\n" +
 	"\x06region\x18\x01 \x01(\tR\x06region\x12\x1c\n" +
 	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12&\n" +
@@ -8651,7 +9358,7 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\tsecret_id\x18\x02 \x01(\tR\bsecretId\x12<\n" +
 	"\vallocations\x18\x03 \x03(\v2\x1a.drover.structs.AllocationR\vallocations\"@\n" +
 	"\x0fGenericResponse\x12-\n" +
-	"\x04meta\x18\x01 \x01(\v2\x19.drover.structs.WriteMetaR\x04meta\"\x83\x15\n" +
+	"\x04meta\x18\x01 \x01(\v2\x19.drover.structs.WriteMetaR\x04meta\"\xd0\x16\n" +
 	"\n" +
 	"LogCommand\x12\x1d\n" +
 	"\n" +
@@ -8699,7 +9406,10 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\x0fvariable_upsert\x18z \x01(\v2\x1e.drover.structs.VariableUpsertH\x00R\x0evariableUpsert\x12I\n" +
 	"\x0fvariable_delete\x18{ \x01(\v2\x1e.drover.structs.VariableDeleteH\x00R\x0evariableDelete\x12G\n" +
 	"\x0froot_key_upsert\x18| \x01(\v2\x1d.drover.structs.RootKeyUpsertH\x00R\rrootKeyUpsert\x12G\n" +
-	"\x0froot_key_delete\x18} \x01(\v2\x1d.drover.structs.RootKeyDeleteH\x00R\rrootKeyDeleteB\t\n" +
+	"\x0froot_key_delete\x18} \x01(\v2\x1d.drover.structs.RootKeyDeleteH\x00R\rrootKeyDelete\x12@\n" +
+	"\fjob_dispatch\x18o \x01(\v2\x1b.drover.structs.JobDispatchH\x00R\vjobDispatch\x12P\n" +
+	"\x0fperiodic_launch\x18p \x01(\v2%.drover.structs.PeriodicLaunchCommandH\x00R\x0eperiodicLaunch\x127\n" +
+	"\tjob_scale\x18q \x01(\v2\x18.drover.structs.JobScaleH\x00R\bjobScaleB\t\n" +
 	"\acommand\"\xde\x01\n" +
 	"\tJobUpsert\x12%\n" +
 	"\x03job\x18\x01 \x01(\v2\x13.drover.structs.JobR\x03job\x12.\n" +
@@ -8741,7 +9451,7 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\beval_ids\x18\x03 \x03(\tR\aevalIds\x12\x1b\n" +
 	"\talloc_ids\x18\x04 \x03(\tR\ballocIds\x12.\n" +
 	"\x13acl_token_accessors\x18\x05 \x03(\tR\x11aclTokenAccessors\x12&\n" +
-	"\x0edeployment_ids\x18\xf4\x03 \x03(\tR\rdeploymentIds\"\xb5\x06\n" +
+	"\x0edeployment_ids\x18\xf4\x03 \x03(\tR\rdeploymentIds\"\xcd\a\n" +
 	"\rStateSnapshot\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\x12'\n" +
 	"\x04jobs\x18\x02 \x03(\v2\x13.drover.structs.JobR\x04jobs\x12*\n" +
@@ -8757,7 +9467,9 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\vdeployments\x18n \x03(\v2\x1a.drover.structs.DeploymentR\vdeployments\x12Y\n" +
 	"\x15service_registrations\x18\x8c\x01 \x03(\v2#.drover.structs.ServiceRegistrationR\x14serviceRegistrations\x127\n" +
 	"\tvariables\x18\x8d\x01 \x03(\v2\x18.drover.structs.VariableR\tvariables\x125\n" +
-	"\troot_keys\x18\x8e\x01 \x03(\v2\x17.drover.structs.RootKeyR\brootKeys\"\xa9\x01\n" +
+	"\troot_keys\x18\x8e\x01 \x03(\v2\x17.drover.structs.RootKeyR\brootKeys\x12L\n" +
+	"\x11periodic_launches\x18\x82\x01 \x03(\v2\x1e.drover.structs.PeriodicLaunchR\x10periodicLaunches\x12H\n" +
+	"\x0escaling_events\x18\x83\x01 \x03(\v2 .drover.structs.JobScalingEventsR\rscalingEvents\"\xa9\x01\n" +
 	"\vClusterMeta\x12.\n" +
 	"\x13acl_bootstrap_index\x18\x01 \x01(\x04R\x11aclBootstrapIndex\x12#\n" +
 	"\rserver_secret\x18\x02 \x01(\tR\fserverSecret\x12E\n" +
@@ -9149,7 +9861,62 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\x06tokens\x18\x01 \x03(\v23.drover.structs.AllocIdentitiesResponse.TokensEntryR\x06tokens\x1a9\n" +
 	"\vTokensEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x012\xfa1\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x93\x01\n" +
+	"\vJobDispatch\x12)\n" +
+	"\x05child\x18\x01 \x01(\v2\x13.drover.structs.JobR\x05child\x12.\n" +
+	"\x04eval\x18\x02 \x01(\v2\x1a.drover.structs.EvaluationR\x04eval\x12)\n" +
+	"\x10tracked_versions\x18\x03 \x01(\rR\x0ftrackedVersions\"\x80\x02\n" +
+	"\x15PeriodicLaunchCommand\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x15\n" +
+	"\x06job_id\x18\x02 \x01(\tR\x05jobId\x12\x16\n" +
+	"\x06launch\x18\x03 \x01(\x03R\x06launch\x12\x14\n" +
+	"\x05force\x18\x04 \x01(\bR\x05force\x12)\n" +
+	"\x05child\x18\x05 \x01(\v2\x13.drover.structs.JobR\x05child\x12.\n" +
+	"\x04eval\x18\x06 \x01(\v2\x1a.drover.structs.EvaluationR\x04eval\x12)\n" +
+	"\x10tracked_versions\x18\a \x01(\rR\x0ftrackedVersions\"\xb3\x02\n" +
+	"\bJobScale\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x15\n" +
+	"\x06job_id\x18\x02 \x01(\tR\x05jobId\x12\x14\n" +
+	"\x05group\x18\x03 \x01(\tR\x05group\x122\n" +
+	"\x05event\x18\x04 \x01(\v2\x1c.drover.structs.ScalingEventR\x05event\x12.\n" +
+	"\x04eval\x18\x05 \x01(\v2\x1a.drover.structs.EvaluationR\x04eval\x12)\n" +
+	"\x10tracked_versions\x18\x06 \x01(\rR\x0ftrackedVersions\x12#\n" +
+	"\renforce_index\x18\a \x01(\bR\fenforceIndex\x12(\n" +
+	"\x10job_modify_index\x18\b \x01(\x04R\x0ejobModifyIndex\"\xc4\x02\n" +
+	"\x12JobDispatchRequest\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x15\n" +
+	"\x06job_id\x18\x02 \x01(\tR\x05jobId\x12\x18\n" +
+	"\apayload\x18\x03 \x01(\fR\apayload\x12@\n" +
+	"\x04meta\x18\x04 \x03(\v2,.drover.structs.JobDispatchRequest.MetaEntryR\x04meta\x12+\n" +
+	"\x11idempotency_token\x18\x05 \x01(\tR\x10idempotencyToken\x12\x1b\n" +
+	"\tid_prefix\x18\x06 \x01(\tR\bidPrefix\x12\x1a\n" +
+	"\bpriority\x18\a \x01(\x05R\bpriority\x1a7\n" +
+	"\tMetaEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xb3\x01\n" +
+	"\x13JobDispatchResponse\x12*\n" +
+	"\x11dispatched_job_id\x18\x01 \x01(\tR\x0fdispatchedJobId\x12\x17\n" +
+	"\aeval_id\x18\x02 \x01(\tR\x06evalId\x12(\n" +
+	"\x10job_create_index\x18\x03 \x01(\x04R\x0ejobCreateIndex\x12-\n" +
+	"\x04meta\x18\x04 \x01(\v2\x19.drover.structs.WriteMetaR\x04meta\"K\n" +
+	"\x14PeriodicForceRequest\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x15\n" +
+	"\x06job_id\x18\x02 \x01(\tR\x05jobId\"z\n" +
+	"\x15PeriodicForceResponse\x12\x17\n" +
+	"\aeval_id\x18\x01 \x01(\tR\x06evalId\x12\x19\n" +
+	"\bchild_id\x18\x02 \x01(\tR\achildId\x12-\n" +
+	"\x04meta\x18\x03 \x01(\v2\x19.drover.structs.WriteMetaR\x04meta\"\xad\x02\n" +
+	"\x0fJobScaleRequest\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x15\n" +
+	"\x06job_id\x18\x02 \x01(\tR\x05jobId\x12\x14\n" +
+	"\x05group\x18\x03 \x01(\tR\x05group\x12\x19\n" +
+	"\x05count\x18\x04 \x01(\x03H\x00R\x05count\x88\x01\x01\x12\x18\n" +
+	"\amessage\x18\x05 \x01(\tR\amessage\x12\x14\n" +
+	"\x05error\x18\x06 \x01(\bR\x05error\x12+\n" +
+	"\x04meta\x18\a \x01(\v2\x17.google.protobuf.StructR\x04meta\x12#\n" +
+	"\renforce_index\x18\b \x01(\bR\fenforceIndex\x12(\n" +
+	"\x10job_modify_index\x18\t \x01(\x04R\x0ejobModifyIndexB\b\n" +
+	"\x06_count2\x824\n" +
 	"\x06Drover\x12V\n" +
 	"\vRegisterJob\x12\".drover.structs.JobRegisterRequest\x1a#.drover.structs.JobRegisterResponse\x12\\\n" +
 	"\rDeregisterJob\x12$.drover.structs.JobDeregisterRequest\x1a%.drover.structs.JobDeregisterResponse\x12O\n" +
@@ -9223,7 +9990,10 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\x0eDeleteVariable\x12%.drover.structs.VariableDeleteRequest\x1a .drover.structs.VariableResponse\x12W\n" +
 	"\fListRootKeys\x12\".drover.structs.RootKeyListRequest\x1a#.drover.structs.RootKeyListResponse\x12Z\n" +
 	"\rRotateRootKey\x12$.drover.structs.RootKeyRotateRequest\x1a#.drover.structs.RootKeyListResponse\x12f\n" +
-	"\x13SignAllocIdentities\x12&.drover.structs.AllocIdentitiesRequest\x1a'.drover.structs.AllocIdentitiesResponseB$Z\"github.com/droverhq/drover/structsb\x06proto3"
+	"\x13SignAllocIdentities\x12&.drover.structs.AllocIdentitiesRequest\x1a'.drover.structs.AllocIdentitiesResponse\x12V\n" +
+	"\vDispatchJob\x12\".drover.structs.JobDispatchRequest\x1a#.drover.structs.JobDispatchResponse\x12\\\n" +
+	"\rForcePeriodic\x12$.drover.structs.PeriodicForceRequest\x1a%.drover.structs.PeriodicForceResponse\x12P\n" +
+	"\bScaleJob\x12\x1f.drover.structs.JobScaleRequest\x1a#.drover.structs.JobRegisterResponseB$Z\"github.com/droverhq/drover/structsb\x06proto3"
 
 var (
 	file_structs_rpc_proto_rawDescOnce sync.Once
@@ -9237,7 +10007,7 @@ func file_structs_rpc_proto_rawDescGZIP() []byte {
 	return file_structs_rpc_proto_rawDescData
 }
 
-var file_structs_rpc_proto_msgTypes = make([]protoimpl.MessageInfo, 141)
+var file_structs_rpc_proto_msgTypes = make([]protoimpl.MessageInfo, 150)
 var file_structs_rpc_proto_goTypes = []any{
 	(*QueryOptions)(nil),                     // 0: drover.structs.QueryOptions
 	(*QueryMeta)(nil),                        // 1: drover.structs.QueryMeta
@@ -9376,76 +10146,89 @@ var file_structs_rpc_proto_goTypes = []any{
 	(*RootKeyListResponse)(nil),              // 134: drover.structs.RootKeyListResponse
 	(*AllocIdentitiesRequest)(nil),           // 135: drover.structs.AllocIdentitiesRequest
 	(*AllocIdentitiesResponse)(nil),          // 136: drover.structs.AllocIdentitiesResponse
-	nil,                                      // 137: drover.structs.AllocTransitionUpdate.TransitionsEntry
-	nil,                                      // 138: drover.structs.NodeMetaUpdate.SetEntry
-	nil,                                      // 139: drover.structs.NodeMetaRequest.SetEntry
-	nil,                                      // 140: drover.structs.AllocIdentitiesResponse.TokensEntry
-	(*Job)(nil),                              // 141: drover.structs.Job
-	(*JobSummary)(nil),                       // 142: drover.structs.JobSummary
-	(*Allocation)(nil),                       // 143: drover.structs.Allocation
-	(*Node)(nil),                             // 144: drover.structs.Node
-	(*Evaluation)(nil),                       // 145: drover.structs.Evaluation
-	(*PlanResult)(nil),                       // 146: drover.structs.PlanResult
-	(*SchedulerConfiguration)(nil),           // 147: drover.structs.SchedulerConfiguration
-	(*ACLPolicy)(nil),                        // 148: drover.structs.ACLPolicy
-	(*ACLToken)(nil),                         // 149: drover.structs.ACLToken
-	(*Deployment)(nil),                       // 150: drover.structs.Deployment
-	(*ServiceRegistration)(nil),              // 151: drover.structs.ServiceRegistration
-	(*Variable)(nil),                         // 152: drover.structs.Variable
-	(*RootKey)(nil),                          // 153: drover.structs.RootKey
-	(*DrainStrategy)(nil),                    // 154: drover.structs.DrainStrategy
-	(*durationpb.Duration)(nil),              // 155: google.protobuf.Duration
-	(*DeploymentStatusUpdate)(nil),           // 156: drover.structs.DeploymentStatusUpdate
-	(*DesiredTransition)(nil),                // 157: drover.structs.DesiredTransition
-	(*ClientConnectFrame)(nil),               // 158: drover.structs.ClientConnectFrame
-	(*NodeConnRequest)(nil),                  // 159: drover.structs.NodeConnRequest
-	(*ClientAuthorizeRequest)(nil),           // 160: drover.structs.ClientAuthorizeRequest
-	(*FsListRequest)(nil),                    // 161: drover.structs.FsListRequest
-	(*FsStatRequest)(nil),                    // 162: drover.structs.FsStatRequest
-	(*FsStreamRequest)(nil),                  // 163: drover.structs.FsStreamRequest
-	(*LogsRequest)(nil),                      // 164: drover.structs.LogsRequest
-	(*ExecInput)(nil),                        // 165: drover.structs.ExecInput
-	(*AllocRestartRequest)(nil),              // 166: drover.structs.AllocRestartRequest
-	(*AllocSignalRequest)(nil),               // 167: drover.structs.AllocSignalRequest
-	(*AllocStatsRequest)(nil),                // 168: drover.structs.AllocStatsRequest
-	(*NodeStatsRequest)(nil),                 // 169: drover.structs.NodeStatsRequest
-	(*AllocStopRequest)(nil),                 // 170: drover.structs.AllocStopRequest
-	(*NodeConnResponse)(nil),                 // 171: drover.structs.NodeConnResponse
-	(*ClientAuthorizeResponse)(nil),          // 172: drover.structs.ClientAuthorizeResponse
-	(*FsListResponse)(nil),                   // 173: drover.structs.FsListResponse
-	(*FsStatResponse)(nil),                   // 174: drover.structs.FsStatResponse
-	(*StreamFrame)(nil),                      // 175: drover.structs.StreamFrame
-	(*ExecOutput)(nil),                       // 176: drover.structs.ExecOutput
-	(*AllocResourceUsage)(nil),               // 177: drover.structs.AllocResourceUsage
-	(*HostStats)(nil),                        // 178: drover.structs.HostStats
-	(*AllocStopResponse)(nil),                // 179: drover.structs.AllocStopResponse
+	(*JobDispatch)(nil),                      // 137: drover.structs.JobDispatch
+	(*PeriodicLaunchCommand)(nil),            // 138: drover.structs.PeriodicLaunchCommand
+	(*JobScale)(nil),                         // 139: drover.structs.JobScale
+	(*JobDispatchRequest)(nil),               // 140: drover.structs.JobDispatchRequest
+	(*JobDispatchResponse)(nil),              // 141: drover.structs.JobDispatchResponse
+	(*PeriodicForceRequest)(nil),             // 142: drover.structs.PeriodicForceRequest
+	(*PeriodicForceResponse)(nil),            // 143: drover.structs.PeriodicForceResponse
+	(*JobScaleRequest)(nil),                  // 144: drover.structs.JobScaleRequest
+	nil,                                      // 145: drover.structs.AllocTransitionUpdate.TransitionsEntry
+	nil,                                      // 146: drover.structs.NodeMetaUpdate.SetEntry
+	nil,                                      // 147: drover.structs.NodeMetaRequest.SetEntry
+	nil,                                      // 148: drover.structs.AllocIdentitiesResponse.TokensEntry
+	nil,                                      // 149: drover.structs.JobDispatchRequest.MetaEntry
+	(*Job)(nil),                              // 150: drover.structs.Job
+	(*JobSummary)(nil),                       // 151: drover.structs.JobSummary
+	(*Allocation)(nil),                       // 152: drover.structs.Allocation
+	(*Node)(nil),                             // 153: drover.structs.Node
+	(*Evaluation)(nil),                       // 154: drover.structs.Evaluation
+	(*PlanResult)(nil),                       // 155: drover.structs.PlanResult
+	(*SchedulerConfiguration)(nil),           // 156: drover.structs.SchedulerConfiguration
+	(*ACLPolicy)(nil),                        // 157: drover.structs.ACLPolicy
+	(*ACLToken)(nil),                         // 158: drover.structs.ACLToken
+	(*Deployment)(nil),                       // 159: drover.structs.Deployment
+	(*ServiceRegistration)(nil),              // 160: drover.structs.ServiceRegistration
+	(*Variable)(nil),                         // 161: drover.structs.Variable
+	(*RootKey)(nil),                          // 162: drover.structs.RootKey
+	(*PeriodicLaunch)(nil),                   // 163: drover.structs.PeriodicLaunch
+	(*JobScalingEvents)(nil),                 // 164: drover.structs.JobScalingEvents
+	(*DrainStrategy)(nil),                    // 165: drover.structs.DrainStrategy
+	(*durationpb.Duration)(nil),              // 166: google.protobuf.Duration
+	(*DeploymentStatusUpdate)(nil),           // 167: drover.structs.DeploymentStatusUpdate
+	(*ScalingEvent)(nil),                     // 168: drover.structs.ScalingEvent
+	(*structpb.Struct)(nil),                  // 169: google.protobuf.Struct
+	(*DesiredTransition)(nil),                // 170: drover.structs.DesiredTransition
+	(*ClientConnectFrame)(nil),               // 171: drover.structs.ClientConnectFrame
+	(*NodeConnRequest)(nil),                  // 172: drover.structs.NodeConnRequest
+	(*ClientAuthorizeRequest)(nil),           // 173: drover.structs.ClientAuthorizeRequest
+	(*FsListRequest)(nil),                    // 174: drover.structs.FsListRequest
+	(*FsStatRequest)(nil),                    // 175: drover.structs.FsStatRequest
+	(*FsStreamRequest)(nil),                  // 176: drover.structs.FsStreamRequest
+	(*LogsRequest)(nil),                      // 177: drover.structs.LogsRequest
+	(*ExecInput)(nil),                        // 178: drover.structs.ExecInput
+	(*AllocRestartRequest)(nil),              // 179: drover.structs.AllocRestartRequest
+	(*AllocSignalRequest)(nil),               // 180: drover.structs.AllocSignalRequest
+	(*AllocStatsRequest)(nil),                // 181: drover.structs.AllocStatsRequest
+	(*NodeStatsRequest)(nil),                 // 182: drover.structs.NodeStatsRequest
+	(*AllocStopRequest)(nil),                 // 183: drover.structs.AllocStopRequest
+	(*NodeConnResponse)(nil),                 // 184: drover.structs.NodeConnResponse
+	(*ClientAuthorizeResponse)(nil),          // 185: drover.structs.ClientAuthorizeResponse
+	(*FsListResponse)(nil),                   // 186: drover.structs.FsListResponse
+	(*FsStatResponse)(nil),                   // 187: drover.structs.FsStatResponse
+	(*StreamFrame)(nil),                      // 188: drover.structs.StreamFrame
+	(*ExecOutput)(nil),                       // 189: drover.structs.ExecOutput
+	(*AllocResourceUsage)(nil),               // 190: drover.structs.AllocResourceUsage
+	(*HostStats)(nil),                        // 191: drover.structs.HostStats
+	(*AllocStopResponse)(nil),                // 192: drover.structs.AllocStopResponse
 }
 var file_structs_rpc_proto_depIdxs = []int32{
-	141, // 0: drover.structs.JobRegisterRequest.job:type_name -> drover.structs.Job
+	150, // 0: drover.structs.JobRegisterRequest.job:type_name -> drover.structs.Job
 	2,   // 1: drover.structs.JobRegisterResponse.meta:type_name -> drover.structs.WriteMeta
 	2,   // 2: drover.structs.JobDeregisterResponse.meta:type_name -> drover.structs.WriteMeta
 	0,   // 3: drover.structs.JobSpecificRequest.options:type_name -> drover.structs.QueryOptions
-	141, // 4: drover.structs.SingleJobResponse.job:type_name -> drover.structs.Job
+	150, // 4: drover.structs.SingleJobResponse.job:type_name -> drover.structs.Job
 	1,   // 5: drover.structs.SingleJobResponse.meta:type_name -> drover.structs.QueryMeta
 	0,   // 6: drover.structs.JobListRequest.options:type_name -> drover.structs.QueryOptions
-	141, // 7: drover.structs.JobListResponse.jobs:type_name -> drover.structs.Job
+	150, // 7: drover.structs.JobListResponse.jobs:type_name -> drover.structs.Job
 	1,   // 8: drover.structs.JobListResponse.meta:type_name -> drover.structs.QueryMeta
-	142, // 9: drover.structs.JobListResponse.summaries:type_name -> drover.structs.JobSummary
+	151, // 9: drover.structs.JobListResponse.summaries:type_name -> drover.structs.JobSummary
 	0,   // 10: drover.structs.AllocListRequest.options:type_name -> drover.structs.QueryOptions
-	143, // 11: drover.structs.AllocListResponse.allocations:type_name -> drover.structs.Allocation
+	152, // 11: drover.structs.AllocListResponse.allocations:type_name -> drover.structs.Allocation
 	1,   // 12: drover.structs.AllocListResponse.meta:type_name -> drover.structs.QueryMeta
 	0,   // 13: drover.structs.NodeListRequest.options:type_name -> drover.structs.QueryOptions
-	144, // 14: drover.structs.NodeListResponse.nodes:type_name -> drover.structs.Node
+	153, // 14: drover.structs.NodeListResponse.nodes:type_name -> drover.structs.Node
 	1,   // 15: drover.structs.NodeListResponse.meta:type_name -> drover.structs.QueryMeta
 	0,   // 16: drover.structs.EvalSpecificRequest.options:type_name -> drover.structs.QueryOptions
-	145, // 17: drover.structs.SingleEvalResponse.eval:type_name -> drover.structs.Evaluation
+	154, // 17: drover.structs.SingleEvalResponse.eval:type_name -> drover.structs.Evaluation
 	1,   // 18: drover.structs.SingleEvalResponse.meta:type_name -> drover.structs.QueryMeta
-	144, // 19: drover.structs.NodeRegisterRequest.node:type_name -> drover.structs.Node
+	153, // 19: drover.structs.NodeRegisterRequest.node:type_name -> drover.structs.Node
 	2,   // 20: drover.structs.NodeUpdateResponse.meta:type_name -> drover.structs.WriteMeta
 	0,   // 21: drover.structs.NodeAllocsRequest.options:type_name -> drover.structs.QueryOptions
-	143, // 22: drover.structs.NodeAllocsResponse.allocations:type_name -> drover.structs.Allocation
+	152, // 22: drover.structs.NodeAllocsResponse.allocations:type_name -> drover.structs.Allocation
 	1,   // 23: drover.structs.NodeAllocsResponse.meta:type_name -> drover.structs.QueryMeta
-	143, // 24: drover.structs.AllocUpdateRequest.allocations:type_name -> drover.structs.Allocation
+	152, // 24: drover.structs.AllocUpdateRequest.allocations:type_name -> drover.structs.Allocation
 	2,   // 25: drover.structs.GenericResponse.meta:type_name -> drover.structs.WriteMeta
 	25,  // 26: drover.structs.LogCommand.job_upsert:type_name -> drover.structs.JobUpsert
 	26,  // 27: drover.structs.LogCommand.job_delete:type_name -> drover.structs.JobDelete
@@ -9481,266 +10264,287 @@ var file_structs_rpc_proto_depIdxs = []int32{
 	123, // 57: drover.structs.LogCommand.variable_delete:type_name -> drover.structs.VariableDelete
 	124, // 58: drover.structs.LogCommand.root_key_upsert:type_name -> drover.structs.RootKeyUpsert
 	125, // 59: drover.structs.LogCommand.root_key_delete:type_name -> drover.structs.RootKeyDelete
-	141, // 60: drover.structs.JobUpsert.job:type_name -> drover.structs.Job
-	145, // 61: drover.structs.JobUpsert.eval:type_name -> drover.structs.Evaluation
-	145, // 62: drover.structs.JobDelete.eval:type_name -> drover.structs.Evaluation
-	144, // 63: drover.structs.NodeUpsert.node:type_name -> drover.structs.Node
-	145, // 64: drover.structs.NodeUpsert.evals:type_name -> drover.structs.Evaluation
-	145, // 65: drover.structs.NodeStatusUpdate.evals:type_name -> drover.structs.Evaluation
-	145, // 66: drover.structs.EvalUpsert.evals:type_name -> drover.structs.Evaluation
-	146, // 67: drover.structs.PlanApply.result:type_name -> drover.structs.PlanResult
-	145, // 68: drover.structs.PlanApply.eval:type_name -> drover.structs.Evaluation
-	145, // 69: drover.structs.PlanApply.new_evals:type_name -> drover.structs.Evaluation
-	141, // 70: drover.structs.PlanApply.job:type_name -> drover.structs.Job
-	143, // 71: drover.structs.AllocClientUpdate.allocations:type_name -> drover.structs.Allocation
-	145, // 72: drover.structs.AllocClientUpdate.evals:type_name -> drover.structs.Evaluation
-	32,  // 73: drover.structs.GCReap.jobs:type_name -> drover.structs.JobRef
-	141, // 74: drover.structs.StateSnapshot.jobs:type_name -> drover.structs.Job
-	144, // 75: drover.structs.StateSnapshot.nodes:type_name -> drover.structs.Node
-	143, // 76: drover.structs.StateSnapshot.allocations:type_name -> drover.structs.Allocation
-	145, // 77: drover.structs.StateSnapshot.evals:type_name -> drover.structs.Evaluation
-	141, // 78: drover.structs.StateSnapshot.job_versions:type_name -> drover.structs.Job
-	147, // 79: drover.structs.StateSnapshot.scheduler_config:type_name -> drover.structs.SchedulerConfiguration
-	148, // 80: drover.structs.StateSnapshot.acl_policies:type_name -> drover.structs.ACLPolicy
-	149, // 81: drover.structs.StateSnapshot.acl_tokens:type_name -> drover.structs.ACLToken
-	35,  // 82: drover.structs.StateSnapshot.cluster_meta:type_name -> drover.structs.ClusterMeta
-	150, // 83: drover.structs.StateSnapshot.deployments:type_name -> drover.structs.Deployment
-	151, // 84: drover.structs.StateSnapshot.service_registrations:type_name -> drover.structs.ServiceRegistration
-	152, // 85: drover.structs.StateSnapshot.variables:type_name -> drover.structs.Variable
-	153, // 86: drover.structs.StateSnapshot.root_keys:type_name -> drover.structs.RootKey
-	90,  // 87: drover.structs.ClusterMeta.autopilot:type_name -> drover.structs.AutopilotConfiguration
-	39,  // 88: drover.structs.ServerInfoRequest.self:type_name -> drover.structs.RaftPeer
-	39,  // 89: drover.structs.ServerInfoResponse.self:type_name -> drover.structs.RaftPeer
-	39,  // 90: drover.structs.ServerInfoResponse.peers:type_name -> drover.structs.RaftPeer
-	39,  // 91: drover.structs.AddRaftPeerRequest.peer:type_name -> drover.structs.RaftPeer
-	0,   // 92: drover.structs.RaftConfigurationRequest.options:type_name -> drover.structs.QueryOptions
-	39,  // 93: drover.structs.RaftServer.peer:type_name -> drover.structs.RaftPeer
-	45,  // 94: drover.structs.RaftConfigurationResponse.servers:type_name -> drover.structs.RaftServer
-	39,  // 95: drover.structs.SnapshotHeader.peers:type_name -> drover.structs.RaftPeer
-	50,  // 96: drover.structs.StateRestore.records:type_name -> drover.structs.SnapshotRecord
-	154, // 97: drover.structs.NodeDrainRequest.drain_strategy:type_name -> drover.structs.DrainStrategy
-	2,   // 98: drover.structs.NodeDrainResponse.meta:type_name -> drover.structs.WriteMeta
-	137, // 99: drover.structs.AllocTransitionUpdate.transitions:type_name -> drover.structs.AllocTransitionUpdate.TransitionsEntry
-	145, // 100: drover.structs.AllocTransitionUpdate.evals:type_name -> drover.structs.Evaluation
-	154, // 101: drover.structs.NodeDrainUpdate.drain_strategy:type_name -> drover.structs.DrainStrategy
-	145, // 102: drover.structs.NodeDrainUpdate.evals:type_name -> drover.structs.Evaluation
-	145, // 103: drover.structs.NodeEligibilityUpdate.evals:type_name -> drover.structs.Evaluation
-	2,   // 104: drover.structs.NodeEligibilityResponse.meta:type_name -> drover.structs.WriteMeta
-	147, // 105: drover.structs.SchedulerConfigSet.config:type_name -> drover.structs.SchedulerConfiguration
-	0,   // 106: drover.structs.SchedulerConfigRequest.options:type_name -> drover.structs.QueryOptions
-	147, // 107: drover.structs.SchedulerConfigResponse.config:type_name -> drover.structs.SchedulerConfiguration
-	1,   // 108: drover.structs.SchedulerConfigResponse.meta:type_name -> drover.structs.QueryMeta
-	147, // 109: drover.structs.SchedulerSetConfigRequest.config:type_name -> drover.structs.SchedulerConfiguration
-	2,   // 110: drover.structs.SchedulerSetConfigResponse.meta:type_name -> drover.structs.WriteMeta
-	141, // 111: drover.structs.JobVersionsResponse.versions:type_name -> drover.structs.Job
-	1,   // 112: drover.structs.JobVersionsResponse.meta:type_name -> drover.structs.QueryMeta
-	145, // 113: drover.structs.NodeDisconnectExpiry.evals:type_name -> drover.structs.Evaluation
-	148, // 114: drover.structs.ACLPolicyUpsert.policies:type_name -> drover.structs.ACLPolicy
-	149, // 115: drover.structs.ACLTokenUpsert.tokens:type_name -> drover.structs.ACLToken
-	149, // 116: drover.structs.ACLBootstrap.token:type_name -> drover.structs.ACLToken
-	149, // 117: drover.structs.ACLTokenResponse.token:type_name -> drover.structs.ACLToken
-	1,   // 118: drover.structs.ACLTokenResponse.meta:type_name -> drover.structs.QueryMeta
-	148, // 119: drover.structs.ACLPolicyUpsertRequest.policies:type_name -> drover.structs.ACLPolicy
-	0,   // 120: drover.structs.ACLPolicyRequest.options:type_name -> drover.structs.QueryOptions
-	148, // 121: drover.structs.ACLPolicyResponse.policy:type_name -> drover.structs.ACLPolicy
-	1,   // 122: drover.structs.ACLPolicyResponse.meta:type_name -> drover.structs.QueryMeta
-	0,   // 123: drover.structs.ACLListRequest.options:type_name -> drover.structs.QueryOptions
-	148, // 124: drover.structs.ACLPolicyListResponse.policies:type_name -> drover.structs.ACLPolicy
-	1,   // 125: drover.structs.ACLPolicyListResponse.meta:type_name -> drover.structs.QueryMeta
-	149, // 126: drover.structs.ACLTokenUpsertRequest.tokens:type_name -> drover.structs.ACLToken
-	149, // 127: drover.structs.ACLTokenListResponse.tokens:type_name -> drover.structs.ACLToken
-	1,   // 128: drover.structs.ACLTokenListResponse.meta:type_name -> drover.structs.QueryMeta
-	0,   // 129: drover.structs.ACLTokenRequest.options:type_name -> drover.structs.QueryOptions
-	138, // 130: drover.structs.NodeMetaUpdate.set:type_name -> drover.structs.NodeMetaUpdate.SetEntry
-	145, // 131: drover.structs.NodeMetaUpdate.evals:type_name -> drover.structs.Evaluation
-	145, // 132: drover.structs.NodePurge.evals:type_name -> drover.structs.Evaluation
-	155, // 133: drover.structs.AutopilotConfiguration.last_contact_threshold:type_name -> google.protobuf.Duration
-	155, // 134: drover.structs.AutopilotConfiguration.server_stabilization_time:type_name -> google.protobuf.Duration
-	155, // 135: drover.structs.AutopilotConfiguration.dead_server_threshold:type_name -> google.protobuf.Duration
-	90,  // 136: drover.structs.AutopilotConfigSet.config:type_name -> drover.structs.AutopilotConfiguration
-	2,   // 137: drover.structs.JobEvaluateResponse.meta:type_name -> drover.structs.WriteMeta
-	139, // 138: drover.structs.NodeMetaRequest.set:type_name -> drover.structs.NodeMetaRequest.SetEntry
-	90,  // 139: drover.structs.AutopilotSetConfigRequest.config:type_name -> drover.structs.AutopilotConfiguration
-	2,   // 140: drover.structs.AutopilotSetConfigResponse.meta:type_name -> drover.structs.WriteMeta
-	156, // 141: drover.structs.DeploymentStatusCommand.update:type_name -> drover.structs.DeploymentStatusUpdate
-	141, // 142: drover.structs.DeploymentStatusCommand.job:type_name -> drover.structs.Job
-	145, // 143: drover.structs.DeploymentStatusCommand.eval:type_name -> drover.structs.Evaluation
-	145, // 144: drover.structs.DeploymentPromote.eval:type_name -> drover.structs.Evaluation
-	156, // 145: drover.structs.DeploymentAllocHealth.update:type_name -> drover.structs.DeploymentStatusUpdate
-	141, // 146: drover.structs.DeploymentAllocHealth.job:type_name -> drover.structs.Job
-	145, // 147: drover.structs.DeploymentAllocHealth.eval:type_name -> drover.structs.Evaluation
-	0,   // 148: drover.structs.DeploymentListRequest.options:type_name -> drover.structs.QueryOptions
-	150, // 149: drover.structs.DeploymentListResponse.deployments:type_name -> drover.structs.Deployment
-	1,   // 150: drover.structs.DeploymentListResponse.meta:type_name -> drover.structs.QueryMeta
-	0,   // 151: drover.structs.DeploymentSpecificRequest.options:type_name -> drover.structs.QueryOptions
-	150, // 152: drover.structs.SingleDeploymentResponse.deployment:type_name -> drover.structs.Deployment
-	1,   // 153: drover.structs.SingleDeploymentResponse.meta:type_name -> drover.structs.QueryMeta
-	2,   // 154: drover.structs.DeploymentUpdateResponse.meta:type_name -> drover.structs.WriteMeta
-	2,   // 155: drover.structs.JobStabilityResponse.meta:type_name -> drover.structs.WriteMeta
-	151, // 156: drover.structs.ServiceRegistrationUpsert.services:type_name -> drover.structs.ServiceRegistration
-	151, // 157: drover.structs.ServiceRegistrationUpdateRequest.upserts:type_name -> drover.structs.ServiceRegistration
-	0,   // 158: drover.structs.ServiceRegistrationListRequest.options:type_name -> drover.structs.QueryOptions
-	151, // 159: drover.structs.ServiceRegistrationListResponse.services:type_name -> drover.structs.ServiceRegistration
-	1,   // 160: drover.structs.ServiceRegistrationListResponse.meta:type_name -> drover.structs.QueryMeta
-	152, // 161: drover.structs.VariableUpsert.variable:type_name -> drover.structs.Variable
-	153, // 162: drover.structs.RootKeyUpsert.key:type_name -> drover.structs.RootKey
-	0,   // 163: drover.structs.VariableListRequest.options:type_name -> drover.structs.QueryOptions
-	152, // 164: drover.structs.VariableListResponse.variables:type_name -> drover.structs.Variable
-	1,   // 165: drover.structs.VariableListResponse.meta:type_name -> drover.structs.QueryMeta
-	0,   // 166: drover.structs.VariableGetRequest.options:type_name -> drover.structs.QueryOptions
-	152, // 167: drover.structs.VariablePutRequest.variable:type_name -> drover.structs.Variable
-	152, // 168: drover.structs.VariableResponse.variable:type_name -> drover.structs.Variable
-	1,   // 169: drover.structs.VariableResponse.meta:type_name -> drover.structs.QueryMeta
-	0,   // 170: drover.structs.RootKeyListRequest.options:type_name -> drover.structs.QueryOptions
-	153, // 171: drover.structs.RootKeyListResponse.keys:type_name -> drover.structs.RootKey
-	1,   // 172: drover.structs.RootKeyListResponse.meta:type_name -> drover.structs.QueryMeta
-	140, // 173: drover.structs.AllocIdentitiesResponse.tokens:type_name -> drover.structs.AllocIdentitiesResponse.TokensEntry
-	157, // 174: drover.structs.AllocTransitionUpdate.TransitionsEntry.value:type_name -> drover.structs.DesiredTransition
-	3,   // 175: drover.structs.Drover.RegisterJob:input_type -> drover.structs.JobRegisterRequest
-	5,   // 176: drover.structs.Drover.DeregisterJob:input_type -> drover.structs.JobDeregisterRequest
-	7,   // 177: drover.structs.Drover.GetJob:input_type -> drover.structs.JobSpecificRequest
-	9,   // 178: drover.structs.Drover.ListJobs:input_type -> drover.structs.JobListRequest
-	11,  // 179: drover.structs.Drover.ListAllocations:input_type -> drover.structs.AllocListRequest
-	13,  // 180: drover.structs.Drover.ListNodes:input_type -> drover.structs.NodeListRequest
-	15,  // 181: drover.structs.Drover.GetEvaluation:input_type -> drover.structs.EvalSpecificRequest
-	17,  // 182: drover.structs.Drover.RegisterNode:input_type -> drover.structs.NodeRegisterRequest
-	18,  // 183: drover.structs.Drover.Heartbeat:input_type -> drover.structs.NodeHeartbeatRequest
-	20,  // 184: drover.structs.Drover.GetNodeAllocations:input_type -> drover.structs.NodeAllocsRequest
-	22,  // 185: drover.structs.Drover.UpdateAllocations:input_type -> drover.structs.AllocUpdateRequest
-	36,  // 186: drover.structs.Drover.Raft:input_type -> drover.structs.RaftMessage
-	47,  // 187: drover.structs.Drover.InstallSnapshot:input_type -> drover.structs.SnapshotChunk
-	40,  // 188: drover.structs.Drover.ServerInfo:input_type -> drover.structs.ServerInfoRequest
-	42,  // 189: drover.structs.Drover.AddRaftPeer:input_type -> drover.structs.AddRaftPeerRequest
-	43,  // 190: drover.structs.Drover.RemoveRaftPeer:input_type -> drover.structs.RemoveRaftPeerRequest
-	44,  // 191: drover.structs.Drover.RaftConfiguration:input_type -> drover.structs.RaftConfigurationRequest
-	51,  // 192: drover.structs.Drover.Restore:input_type -> drover.structs.RestoreChunk
-	54,  // 193: drover.structs.Drover.GarbageCollect:input_type -> drover.structs.GarbageCollectRequest
-	56,  // 194: drover.structs.Drover.UpdateNodeDrain:input_type -> drover.structs.NodeDrainRequest
-	61,  // 195: drover.structs.Drover.UpdateNodeEligibility:input_type -> drover.structs.NodeEligibilityRequest
-	64,  // 196: drover.structs.Drover.GetSchedulerConfiguration:input_type -> drover.structs.SchedulerConfigRequest
-	66,  // 197: drover.structs.Drover.SetSchedulerConfiguration:input_type -> drover.structs.SchedulerSetConfigRequest
-	7,   // 198: drover.structs.Drover.GetJobVersions:input_type -> drover.structs.JobSpecificRequest
-	76,  // 199: drover.structs.Drover.ACLBootstrap:input_type -> drover.structs.ACLBootstrapRequest
-	78,  // 200: drover.structs.Drover.UpsertACLPolicies:input_type -> drover.structs.ACLPolicyUpsertRequest
-	79,  // 201: drover.structs.Drover.DeleteACLPolicies:input_type -> drover.structs.ACLPolicyDeleteRequest
-	80,  // 202: drover.structs.Drover.GetACLPolicy:input_type -> drover.structs.ACLPolicyRequest
-	82,  // 203: drover.structs.Drover.ListACLPolicies:input_type -> drover.structs.ACLListRequest
-	84,  // 204: drover.structs.Drover.UpsertACLTokens:input_type -> drover.structs.ACLTokenUpsertRequest
-	86,  // 205: drover.structs.Drover.DeleteACLTokens:input_type -> drover.structs.ACLTokenDeleteRequest
-	87,  // 206: drover.structs.Drover.GetACLToken:input_type -> drover.structs.ACLTokenRequest
-	82,  // 207: drover.structs.Drover.ListACLTokens:input_type -> drover.structs.ACLListRequest
-	93,  // 208: drover.structs.Drover.EvaluateJob:input_type -> drover.structs.JobEvaluateRequest
-	95,  // 209: drover.structs.Drover.UpdateNodeMeta:input_type -> drover.structs.NodeMetaRequest
-	96,  // 210: drover.structs.Drover.PurgeNode:input_type -> drover.structs.NodePurgeRequest
-	97,  // 211: drover.structs.Drover.TransferLeadership:input_type -> drover.structs.TransferLeadershipRequest
-	98,  // 212: drover.structs.Drover.SetAutopilotConfiguration:input_type -> drover.structs.AutopilotSetConfigRequest
-	37,  // 213: drover.structs.Drover.ReconcileJobSummaries:input_type -> drover.structs.Empty
-	158, // 214: drover.structs.Drover.ClientConnect:input_type -> drover.structs.ClientConnectFrame
-	159, // 215: drover.structs.Drover.NodeConnHolder:input_type -> drover.structs.NodeConnRequest
-	160, // 216: drover.structs.Drover.ClientAuthorize:input_type -> drover.structs.ClientAuthorizeRequest
-	161, // 217: drover.structs.Drover.ClientFsList:input_type -> drover.structs.FsListRequest
-	162, // 218: drover.structs.Drover.ClientFsStat:input_type -> drover.structs.FsStatRequest
-	163, // 219: drover.structs.Drover.ClientFsStream:input_type -> drover.structs.FsStreamRequest
-	164, // 220: drover.structs.Drover.ClientLogs:input_type -> drover.structs.LogsRequest
-	165, // 221: drover.structs.Drover.ClientExec:input_type -> drover.structs.ExecInput
-	166, // 222: drover.structs.Drover.ClientAllocRestart:input_type -> drover.structs.AllocRestartRequest
-	167, // 223: drover.structs.Drover.ClientAllocSignal:input_type -> drover.structs.AllocSignalRequest
-	168, // 224: drover.structs.Drover.ClientAllocStats:input_type -> drover.structs.AllocStatsRequest
-	169, // 225: drover.structs.Drover.ClientNodeStats:input_type -> drover.structs.NodeStatsRequest
-	170, // 226: drover.structs.Drover.StopAllocation:input_type -> drover.structs.AllocStopRequest
-	104, // 227: drover.structs.Drover.ListDeployments:input_type -> drover.structs.DeploymentListRequest
-	106, // 228: drover.structs.Drover.GetDeployment:input_type -> drover.structs.DeploymentSpecificRequest
-	108, // 229: drover.structs.Drover.PromoteDeployment:input_type -> drover.structs.DeploymentPromoteRequest
-	109, // 230: drover.structs.Drover.FailDeployment:input_type -> drover.structs.DeploymentFailRequest
-	110, // 231: drover.structs.Drover.PauseDeployment:input_type -> drover.structs.DeploymentPauseRequest
-	111, // 232: drover.structs.Drover.SetAllocHealth:input_type -> drover.structs.DeploymentAllocHealthRequest
-	113, // 233: drover.structs.Drover.RevertJob:input_type -> drover.structs.JobRevertRequest
-	114, // 234: drover.structs.Drover.SetJobStability:input_type -> drover.structs.JobStabilityRequest
-	118, // 235: drover.structs.Drover.UpdateServiceRegistrations:input_type -> drover.structs.ServiceRegistrationUpdateRequest
-	119, // 236: drover.structs.Drover.ListServiceRegistrations:input_type -> drover.structs.ServiceRegistrationListRequest
-	121, // 237: drover.structs.Drover.DeleteServiceRegistration:input_type -> drover.structs.ServiceRegistrationDeleteRequest
-	126, // 238: drover.structs.Drover.ListVariables:input_type -> drover.structs.VariableListRequest
-	128, // 239: drover.structs.Drover.GetVariable:input_type -> drover.structs.VariableGetRequest
-	129, // 240: drover.structs.Drover.PutVariable:input_type -> drover.structs.VariablePutRequest
-	130, // 241: drover.structs.Drover.DeleteVariable:input_type -> drover.structs.VariableDeleteRequest
-	132, // 242: drover.structs.Drover.ListRootKeys:input_type -> drover.structs.RootKeyListRequest
-	133, // 243: drover.structs.Drover.RotateRootKey:input_type -> drover.structs.RootKeyRotateRequest
-	135, // 244: drover.structs.Drover.SignAllocIdentities:input_type -> drover.structs.AllocIdentitiesRequest
-	4,   // 245: drover.structs.Drover.RegisterJob:output_type -> drover.structs.JobRegisterResponse
-	6,   // 246: drover.structs.Drover.DeregisterJob:output_type -> drover.structs.JobDeregisterResponse
-	8,   // 247: drover.structs.Drover.GetJob:output_type -> drover.structs.SingleJobResponse
-	10,  // 248: drover.structs.Drover.ListJobs:output_type -> drover.structs.JobListResponse
-	12,  // 249: drover.structs.Drover.ListAllocations:output_type -> drover.structs.AllocListResponse
-	14,  // 250: drover.structs.Drover.ListNodes:output_type -> drover.structs.NodeListResponse
-	16,  // 251: drover.structs.Drover.GetEvaluation:output_type -> drover.structs.SingleEvalResponse
-	19,  // 252: drover.structs.Drover.RegisterNode:output_type -> drover.structs.NodeUpdateResponse
-	19,  // 253: drover.structs.Drover.Heartbeat:output_type -> drover.structs.NodeUpdateResponse
-	21,  // 254: drover.structs.Drover.GetNodeAllocations:output_type -> drover.structs.NodeAllocsResponse
-	23,  // 255: drover.structs.Drover.UpdateAllocations:output_type -> drover.structs.GenericResponse
-	37,  // 256: drover.structs.Drover.Raft:output_type -> drover.structs.Empty
-	37,  // 257: drover.structs.Drover.InstallSnapshot:output_type -> drover.structs.Empty
-	41,  // 258: drover.structs.Drover.ServerInfo:output_type -> drover.structs.ServerInfoResponse
-	23,  // 259: drover.structs.Drover.AddRaftPeer:output_type -> drover.structs.GenericResponse
-	23,  // 260: drover.structs.Drover.RemoveRaftPeer:output_type -> drover.structs.GenericResponse
-	46,  // 261: drover.structs.Drover.RaftConfiguration:output_type -> drover.structs.RaftConfigurationResponse
-	23,  // 262: drover.structs.Drover.Restore:output_type -> drover.structs.GenericResponse
-	55,  // 263: drover.structs.Drover.GarbageCollect:output_type -> drover.structs.GarbageCollectResponse
-	57,  // 264: drover.structs.Drover.UpdateNodeDrain:output_type -> drover.structs.NodeDrainResponse
-	62,  // 265: drover.structs.Drover.UpdateNodeEligibility:output_type -> drover.structs.NodeEligibilityResponse
-	65,  // 266: drover.structs.Drover.GetSchedulerConfiguration:output_type -> drover.structs.SchedulerConfigResponse
-	67,  // 267: drover.structs.Drover.SetSchedulerConfiguration:output_type -> drover.structs.SchedulerSetConfigResponse
-	68,  // 268: drover.structs.Drover.GetJobVersions:output_type -> drover.structs.JobVersionsResponse
-	77,  // 269: drover.structs.Drover.ACLBootstrap:output_type -> drover.structs.ACLTokenResponse
-	23,  // 270: drover.structs.Drover.UpsertACLPolicies:output_type -> drover.structs.GenericResponse
-	23,  // 271: drover.structs.Drover.DeleteACLPolicies:output_type -> drover.structs.GenericResponse
-	81,  // 272: drover.structs.Drover.GetACLPolicy:output_type -> drover.structs.ACLPolicyResponse
-	83,  // 273: drover.structs.Drover.ListACLPolicies:output_type -> drover.structs.ACLPolicyListResponse
-	85,  // 274: drover.structs.Drover.UpsertACLTokens:output_type -> drover.structs.ACLTokenListResponse
-	23,  // 275: drover.structs.Drover.DeleteACLTokens:output_type -> drover.structs.GenericResponse
-	77,  // 276: drover.structs.Drover.GetACLToken:output_type -> drover.structs.ACLTokenResponse
-	85,  // 277: drover.structs.Drover.ListACLTokens:output_type -> drover.structs.ACLTokenListResponse
-	94,  // 278: drover.structs.Drover.EvaluateJob:output_type -> drover.structs.JobEvaluateResponse
-	23,  // 279: drover.structs.Drover.UpdateNodeMeta:output_type -> drover.structs.GenericResponse
-	62,  // 280: drover.structs.Drover.PurgeNode:output_type -> drover.structs.NodeEligibilityResponse
-	23,  // 281: drover.structs.Drover.TransferLeadership:output_type -> drover.structs.GenericResponse
-	99,  // 282: drover.structs.Drover.SetAutopilotConfiguration:output_type -> drover.structs.AutopilotSetConfigResponse
-	23,  // 283: drover.structs.Drover.ReconcileJobSummaries:output_type -> drover.structs.GenericResponse
-	158, // 284: drover.structs.Drover.ClientConnect:output_type -> drover.structs.ClientConnectFrame
-	171, // 285: drover.structs.Drover.NodeConnHolder:output_type -> drover.structs.NodeConnResponse
-	172, // 286: drover.structs.Drover.ClientAuthorize:output_type -> drover.structs.ClientAuthorizeResponse
-	173, // 287: drover.structs.Drover.ClientFsList:output_type -> drover.structs.FsListResponse
-	174, // 288: drover.structs.Drover.ClientFsStat:output_type -> drover.structs.FsStatResponse
-	175, // 289: drover.structs.Drover.ClientFsStream:output_type -> drover.structs.StreamFrame
-	175, // 290: drover.structs.Drover.ClientLogs:output_type -> drover.structs.StreamFrame
-	176, // 291: drover.structs.Drover.ClientExec:output_type -> drover.structs.ExecOutput
-	23,  // 292: drover.structs.Drover.ClientAllocRestart:output_type -> drover.structs.GenericResponse
-	23,  // 293: drover.structs.Drover.ClientAllocSignal:output_type -> drover.structs.GenericResponse
-	177, // 294: drover.structs.Drover.ClientAllocStats:output_type -> drover.structs.AllocResourceUsage
-	178, // 295: drover.structs.Drover.ClientNodeStats:output_type -> drover.structs.HostStats
-	179, // 296: drover.structs.Drover.StopAllocation:output_type -> drover.structs.AllocStopResponse
-	105, // 297: drover.structs.Drover.ListDeployments:output_type -> drover.structs.DeploymentListResponse
-	107, // 298: drover.structs.Drover.GetDeployment:output_type -> drover.structs.SingleDeploymentResponse
-	112, // 299: drover.structs.Drover.PromoteDeployment:output_type -> drover.structs.DeploymentUpdateResponse
-	112, // 300: drover.structs.Drover.FailDeployment:output_type -> drover.structs.DeploymentUpdateResponse
-	112, // 301: drover.structs.Drover.PauseDeployment:output_type -> drover.structs.DeploymentUpdateResponse
-	112, // 302: drover.structs.Drover.SetAllocHealth:output_type -> drover.structs.DeploymentUpdateResponse
-	4,   // 303: drover.structs.Drover.RevertJob:output_type -> drover.structs.JobRegisterResponse
-	115, // 304: drover.structs.Drover.SetJobStability:output_type -> drover.structs.JobStabilityResponse
-	23,  // 305: drover.structs.Drover.UpdateServiceRegistrations:output_type -> drover.structs.GenericResponse
-	120, // 306: drover.structs.Drover.ListServiceRegistrations:output_type -> drover.structs.ServiceRegistrationListResponse
-	23,  // 307: drover.structs.Drover.DeleteServiceRegistration:output_type -> drover.structs.GenericResponse
-	127, // 308: drover.structs.Drover.ListVariables:output_type -> drover.structs.VariableListResponse
-	131, // 309: drover.structs.Drover.GetVariable:output_type -> drover.structs.VariableResponse
-	131, // 310: drover.structs.Drover.PutVariable:output_type -> drover.structs.VariableResponse
-	131, // 311: drover.structs.Drover.DeleteVariable:output_type -> drover.structs.VariableResponse
-	134, // 312: drover.structs.Drover.ListRootKeys:output_type -> drover.structs.RootKeyListResponse
-	134, // 313: drover.structs.Drover.RotateRootKey:output_type -> drover.structs.RootKeyListResponse
-	136, // 314: drover.structs.Drover.SignAllocIdentities:output_type -> drover.structs.AllocIdentitiesResponse
-	245, // [245:315] is the sub-list for method output_type
-	175, // [175:245] is the sub-list for method input_type
-	175, // [175:175] is the sub-list for extension type_name
-	175, // [175:175] is the sub-list for extension extendee
-	0,   // [0:175] is the sub-list for field type_name
+	137, // 60: drover.structs.LogCommand.job_dispatch:type_name -> drover.structs.JobDispatch
+	138, // 61: drover.structs.LogCommand.periodic_launch:type_name -> drover.structs.PeriodicLaunchCommand
+	139, // 62: drover.structs.LogCommand.job_scale:type_name -> drover.structs.JobScale
+	150, // 63: drover.structs.JobUpsert.job:type_name -> drover.structs.Job
+	154, // 64: drover.structs.JobUpsert.eval:type_name -> drover.structs.Evaluation
+	154, // 65: drover.structs.JobDelete.eval:type_name -> drover.structs.Evaluation
+	153, // 66: drover.structs.NodeUpsert.node:type_name -> drover.structs.Node
+	154, // 67: drover.structs.NodeUpsert.evals:type_name -> drover.structs.Evaluation
+	154, // 68: drover.structs.NodeStatusUpdate.evals:type_name -> drover.structs.Evaluation
+	154, // 69: drover.structs.EvalUpsert.evals:type_name -> drover.structs.Evaluation
+	155, // 70: drover.structs.PlanApply.result:type_name -> drover.structs.PlanResult
+	154, // 71: drover.structs.PlanApply.eval:type_name -> drover.structs.Evaluation
+	154, // 72: drover.structs.PlanApply.new_evals:type_name -> drover.structs.Evaluation
+	150, // 73: drover.structs.PlanApply.job:type_name -> drover.structs.Job
+	152, // 74: drover.structs.AllocClientUpdate.allocations:type_name -> drover.structs.Allocation
+	154, // 75: drover.structs.AllocClientUpdate.evals:type_name -> drover.structs.Evaluation
+	32,  // 76: drover.structs.GCReap.jobs:type_name -> drover.structs.JobRef
+	150, // 77: drover.structs.StateSnapshot.jobs:type_name -> drover.structs.Job
+	153, // 78: drover.structs.StateSnapshot.nodes:type_name -> drover.structs.Node
+	152, // 79: drover.structs.StateSnapshot.allocations:type_name -> drover.structs.Allocation
+	154, // 80: drover.structs.StateSnapshot.evals:type_name -> drover.structs.Evaluation
+	150, // 81: drover.structs.StateSnapshot.job_versions:type_name -> drover.structs.Job
+	156, // 82: drover.structs.StateSnapshot.scheduler_config:type_name -> drover.structs.SchedulerConfiguration
+	157, // 83: drover.structs.StateSnapshot.acl_policies:type_name -> drover.structs.ACLPolicy
+	158, // 84: drover.structs.StateSnapshot.acl_tokens:type_name -> drover.structs.ACLToken
+	35,  // 85: drover.structs.StateSnapshot.cluster_meta:type_name -> drover.structs.ClusterMeta
+	159, // 86: drover.structs.StateSnapshot.deployments:type_name -> drover.structs.Deployment
+	160, // 87: drover.structs.StateSnapshot.service_registrations:type_name -> drover.structs.ServiceRegistration
+	161, // 88: drover.structs.StateSnapshot.variables:type_name -> drover.structs.Variable
+	162, // 89: drover.structs.StateSnapshot.root_keys:type_name -> drover.structs.RootKey
+	163, // 90: drover.structs.StateSnapshot.periodic_launches:type_name -> drover.structs.PeriodicLaunch
+	164, // 91: drover.structs.StateSnapshot.scaling_events:type_name -> drover.structs.JobScalingEvents
+	90,  // 92: drover.structs.ClusterMeta.autopilot:type_name -> drover.structs.AutopilotConfiguration
+	39,  // 93: drover.structs.ServerInfoRequest.self:type_name -> drover.structs.RaftPeer
+	39,  // 94: drover.structs.ServerInfoResponse.self:type_name -> drover.structs.RaftPeer
+	39,  // 95: drover.structs.ServerInfoResponse.peers:type_name -> drover.structs.RaftPeer
+	39,  // 96: drover.structs.AddRaftPeerRequest.peer:type_name -> drover.structs.RaftPeer
+	0,   // 97: drover.structs.RaftConfigurationRequest.options:type_name -> drover.structs.QueryOptions
+	39,  // 98: drover.structs.RaftServer.peer:type_name -> drover.structs.RaftPeer
+	45,  // 99: drover.structs.RaftConfigurationResponse.servers:type_name -> drover.structs.RaftServer
+	39,  // 100: drover.structs.SnapshotHeader.peers:type_name -> drover.structs.RaftPeer
+	50,  // 101: drover.structs.StateRestore.records:type_name -> drover.structs.SnapshotRecord
+	165, // 102: drover.structs.NodeDrainRequest.drain_strategy:type_name -> drover.structs.DrainStrategy
+	2,   // 103: drover.structs.NodeDrainResponse.meta:type_name -> drover.structs.WriteMeta
+	145, // 104: drover.structs.AllocTransitionUpdate.transitions:type_name -> drover.structs.AllocTransitionUpdate.TransitionsEntry
+	154, // 105: drover.structs.AllocTransitionUpdate.evals:type_name -> drover.structs.Evaluation
+	165, // 106: drover.structs.NodeDrainUpdate.drain_strategy:type_name -> drover.structs.DrainStrategy
+	154, // 107: drover.structs.NodeDrainUpdate.evals:type_name -> drover.structs.Evaluation
+	154, // 108: drover.structs.NodeEligibilityUpdate.evals:type_name -> drover.structs.Evaluation
+	2,   // 109: drover.structs.NodeEligibilityResponse.meta:type_name -> drover.structs.WriteMeta
+	156, // 110: drover.structs.SchedulerConfigSet.config:type_name -> drover.structs.SchedulerConfiguration
+	0,   // 111: drover.structs.SchedulerConfigRequest.options:type_name -> drover.structs.QueryOptions
+	156, // 112: drover.structs.SchedulerConfigResponse.config:type_name -> drover.structs.SchedulerConfiguration
+	1,   // 113: drover.structs.SchedulerConfigResponse.meta:type_name -> drover.structs.QueryMeta
+	156, // 114: drover.structs.SchedulerSetConfigRequest.config:type_name -> drover.structs.SchedulerConfiguration
+	2,   // 115: drover.structs.SchedulerSetConfigResponse.meta:type_name -> drover.structs.WriteMeta
+	150, // 116: drover.structs.JobVersionsResponse.versions:type_name -> drover.structs.Job
+	1,   // 117: drover.structs.JobVersionsResponse.meta:type_name -> drover.structs.QueryMeta
+	154, // 118: drover.structs.NodeDisconnectExpiry.evals:type_name -> drover.structs.Evaluation
+	157, // 119: drover.structs.ACLPolicyUpsert.policies:type_name -> drover.structs.ACLPolicy
+	158, // 120: drover.structs.ACLTokenUpsert.tokens:type_name -> drover.structs.ACLToken
+	158, // 121: drover.structs.ACLBootstrap.token:type_name -> drover.structs.ACLToken
+	158, // 122: drover.structs.ACLTokenResponse.token:type_name -> drover.structs.ACLToken
+	1,   // 123: drover.structs.ACLTokenResponse.meta:type_name -> drover.structs.QueryMeta
+	157, // 124: drover.structs.ACLPolicyUpsertRequest.policies:type_name -> drover.structs.ACLPolicy
+	0,   // 125: drover.structs.ACLPolicyRequest.options:type_name -> drover.structs.QueryOptions
+	157, // 126: drover.structs.ACLPolicyResponse.policy:type_name -> drover.structs.ACLPolicy
+	1,   // 127: drover.structs.ACLPolicyResponse.meta:type_name -> drover.structs.QueryMeta
+	0,   // 128: drover.structs.ACLListRequest.options:type_name -> drover.structs.QueryOptions
+	157, // 129: drover.structs.ACLPolicyListResponse.policies:type_name -> drover.structs.ACLPolicy
+	1,   // 130: drover.structs.ACLPolicyListResponse.meta:type_name -> drover.structs.QueryMeta
+	158, // 131: drover.structs.ACLTokenUpsertRequest.tokens:type_name -> drover.structs.ACLToken
+	158, // 132: drover.structs.ACLTokenListResponse.tokens:type_name -> drover.structs.ACLToken
+	1,   // 133: drover.structs.ACLTokenListResponse.meta:type_name -> drover.structs.QueryMeta
+	0,   // 134: drover.structs.ACLTokenRequest.options:type_name -> drover.structs.QueryOptions
+	146, // 135: drover.structs.NodeMetaUpdate.set:type_name -> drover.structs.NodeMetaUpdate.SetEntry
+	154, // 136: drover.structs.NodeMetaUpdate.evals:type_name -> drover.structs.Evaluation
+	154, // 137: drover.structs.NodePurge.evals:type_name -> drover.structs.Evaluation
+	166, // 138: drover.structs.AutopilotConfiguration.last_contact_threshold:type_name -> google.protobuf.Duration
+	166, // 139: drover.structs.AutopilotConfiguration.server_stabilization_time:type_name -> google.protobuf.Duration
+	166, // 140: drover.structs.AutopilotConfiguration.dead_server_threshold:type_name -> google.protobuf.Duration
+	90,  // 141: drover.structs.AutopilotConfigSet.config:type_name -> drover.structs.AutopilotConfiguration
+	2,   // 142: drover.structs.JobEvaluateResponse.meta:type_name -> drover.structs.WriteMeta
+	147, // 143: drover.structs.NodeMetaRequest.set:type_name -> drover.structs.NodeMetaRequest.SetEntry
+	90,  // 144: drover.structs.AutopilotSetConfigRequest.config:type_name -> drover.structs.AutopilotConfiguration
+	2,   // 145: drover.structs.AutopilotSetConfigResponse.meta:type_name -> drover.structs.WriteMeta
+	167, // 146: drover.structs.DeploymentStatusCommand.update:type_name -> drover.structs.DeploymentStatusUpdate
+	150, // 147: drover.structs.DeploymentStatusCommand.job:type_name -> drover.structs.Job
+	154, // 148: drover.structs.DeploymentStatusCommand.eval:type_name -> drover.structs.Evaluation
+	154, // 149: drover.structs.DeploymentPromote.eval:type_name -> drover.structs.Evaluation
+	167, // 150: drover.structs.DeploymentAllocHealth.update:type_name -> drover.structs.DeploymentStatusUpdate
+	150, // 151: drover.structs.DeploymentAllocHealth.job:type_name -> drover.structs.Job
+	154, // 152: drover.structs.DeploymentAllocHealth.eval:type_name -> drover.structs.Evaluation
+	0,   // 153: drover.structs.DeploymentListRequest.options:type_name -> drover.structs.QueryOptions
+	159, // 154: drover.structs.DeploymentListResponse.deployments:type_name -> drover.structs.Deployment
+	1,   // 155: drover.structs.DeploymentListResponse.meta:type_name -> drover.structs.QueryMeta
+	0,   // 156: drover.structs.DeploymentSpecificRequest.options:type_name -> drover.structs.QueryOptions
+	159, // 157: drover.structs.SingleDeploymentResponse.deployment:type_name -> drover.structs.Deployment
+	1,   // 158: drover.structs.SingleDeploymentResponse.meta:type_name -> drover.structs.QueryMeta
+	2,   // 159: drover.structs.DeploymentUpdateResponse.meta:type_name -> drover.structs.WriteMeta
+	2,   // 160: drover.structs.JobStabilityResponse.meta:type_name -> drover.structs.WriteMeta
+	160, // 161: drover.structs.ServiceRegistrationUpsert.services:type_name -> drover.structs.ServiceRegistration
+	160, // 162: drover.structs.ServiceRegistrationUpdateRequest.upserts:type_name -> drover.structs.ServiceRegistration
+	0,   // 163: drover.structs.ServiceRegistrationListRequest.options:type_name -> drover.structs.QueryOptions
+	160, // 164: drover.structs.ServiceRegistrationListResponse.services:type_name -> drover.structs.ServiceRegistration
+	1,   // 165: drover.structs.ServiceRegistrationListResponse.meta:type_name -> drover.structs.QueryMeta
+	161, // 166: drover.structs.VariableUpsert.variable:type_name -> drover.structs.Variable
+	162, // 167: drover.structs.RootKeyUpsert.key:type_name -> drover.structs.RootKey
+	0,   // 168: drover.structs.VariableListRequest.options:type_name -> drover.structs.QueryOptions
+	161, // 169: drover.structs.VariableListResponse.variables:type_name -> drover.structs.Variable
+	1,   // 170: drover.structs.VariableListResponse.meta:type_name -> drover.structs.QueryMeta
+	0,   // 171: drover.structs.VariableGetRequest.options:type_name -> drover.structs.QueryOptions
+	161, // 172: drover.structs.VariablePutRequest.variable:type_name -> drover.structs.Variable
+	161, // 173: drover.structs.VariableResponse.variable:type_name -> drover.structs.Variable
+	1,   // 174: drover.structs.VariableResponse.meta:type_name -> drover.structs.QueryMeta
+	0,   // 175: drover.structs.RootKeyListRequest.options:type_name -> drover.structs.QueryOptions
+	162, // 176: drover.structs.RootKeyListResponse.keys:type_name -> drover.structs.RootKey
+	1,   // 177: drover.structs.RootKeyListResponse.meta:type_name -> drover.structs.QueryMeta
+	148, // 178: drover.structs.AllocIdentitiesResponse.tokens:type_name -> drover.structs.AllocIdentitiesResponse.TokensEntry
+	150, // 179: drover.structs.JobDispatch.child:type_name -> drover.structs.Job
+	154, // 180: drover.structs.JobDispatch.eval:type_name -> drover.structs.Evaluation
+	150, // 181: drover.structs.PeriodicLaunchCommand.child:type_name -> drover.structs.Job
+	154, // 182: drover.structs.PeriodicLaunchCommand.eval:type_name -> drover.structs.Evaluation
+	168, // 183: drover.structs.JobScale.event:type_name -> drover.structs.ScalingEvent
+	154, // 184: drover.structs.JobScale.eval:type_name -> drover.structs.Evaluation
+	149, // 185: drover.structs.JobDispatchRequest.meta:type_name -> drover.structs.JobDispatchRequest.MetaEntry
+	2,   // 186: drover.structs.JobDispatchResponse.meta:type_name -> drover.structs.WriteMeta
+	2,   // 187: drover.structs.PeriodicForceResponse.meta:type_name -> drover.structs.WriteMeta
+	169, // 188: drover.structs.JobScaleRequest.meta:type_name -> google.protobuf.Struct
+	170, // 189: drover.structs.AllocTransitionUpdate.TransitionsEntry.value:type_name -> drover.structs.DesiredTransition
+	3,   // 190: drover.structs.Drover.RegisterJob:input_type -> drover.structs.JobRegisterRequest
+	5,   // 191: drover.structs.Drover.DeregisterJob:input_type -> drover.structs.JobDeregisterRequest
+	7,   // 192: drover.structs.Drover.GetJob:input_type -> drover.structs.JobSpecificRequest
+	9,   // 193: drover.structs.Drover.ListJobs:input_type -> drover.structs.JobListRequest
+	11,  // 194: drover.structs.Drover.ListAllocations:input_type -> drover.structs.AllocListRequest
+	13,  // 195: drover.structs.Drover.ListNodes:input_type -> drover.structs.NodeListRequest
+	15,  // 196: drover.structs.Drover.GetEvaluation:input_type -> drover.structs.EvalSpecificRequest
+	17,  // 197: drover.structs.Drover.RegisterNode:input_type -> drover.structs.NodeRegisterRequest
+	18,  // 198: drover.structs.Drover.Heartbeat:input_type -> drover.structs.NodeHeartbeatRequest
+	20,  // 199: drover.structs.Drover.GetNodeAllocations:input_type -> drover.structs.NodeAllocsRequest
+	22,  // 200: drover.structs.Drover.UpdateAllocations:input_type -> drover.structs.AllocUpdateRequest
+	36,  // 201: drover.structs.Drover.Raft:input_type -> drover.structs.RaftMessage
+	47,  // 202: drover.structs.Drover.InstallSnapshot:input_type -> drover.structs.SnapshotChunk
+	40,  // 203: drover.structs.Drover.ServerInfo:input_type -> drover.structs.ServerInfoRequest
+	42,  // 204: drover.structs.Drover.AddRaftPeer:input_type -> drover.structs.AddRaftPeerRequest
+	43,  // 205: drover.structs.Drover.RemoveRaftPeer:input_type -> drover.structs.RemoveRaftPeerRequest
+	44,  // 206: drover.structs.Drover.RaftConfiguration:input_type -> drover.structs.RaftConfigurationRequest
+	51,  // 207: drover.structs.Drover.Restore:input_type -> drover.structs.RestoreChunk
+	54,  // 208: drover.structs.Drover.GarbageCollect:input_type -> drover.structs.GarbageCollectRequest
+	56,  // 209: drover.structs.Drover.UpdateNodeDrain:input_type -> drover.structs.NodeDrainRequest
+	61,  // 210: drover.structs.Drover.UpdateNodeEligibility:input_type -> drover.structs.NodeEligibilityRequest
+	64,  // 211: drover.structs.Drover.GetSchedulerConfiguration:input_type -> drover.structs.SchedulerConfigRequest
+	66,  // 212: drover.structs.Drover.SetSchedulerConfiguration:input_type -> drover.structs.SchedulerSetConfigRequest
+	7,   // 213: drover.structs.Drover.GetJobVersions:input_type -> drover.structs.JobSpecificRequest
+	76,  // 214: drover.structs.Drover.ACLBootstrap:input_type -> drover.structs.ACLBootstrapRequest
+	78,  // 215: drover.structs.Drover.UpsertACLPolicies:input_type -> drover.structs.ACLPolicyUpsertRequest
+	79,  // 216: drover.structs.Drover.DeleteACLPolicies:input_type -> drover.structs.ACLPolicyDeleteRequest
+	80,  // 217: drover.structs.Drover.GetACLPolicy:input_type -> drover.structs.ACLPolicyRequest
+	82,  // 218: drover.structs.Drover.ListACLPolicies:input_type -> drover.structs.ACLListRequest
+	84,  // 219: drover.structs.Drover.UpsertACLTokens:input_type -> drover.structs.ACLTokenUpsertRequest
+	86,  // 220: drover.structs.Drover.DeleteACLTokens:input_type -> drover.structs.ACLTokenDeleteRequest
+	87,  // 221: drover.structs.Drover.GetACLToken:input_type -> drover.structs.ACLTokenRequest
+	82,  // 222: drover.structs.Drover.ListACLTokens:input_type -> drover.structs.ACLListRequest
+	93,  // 223: drover.structs.Drover.EvaluateJob:input_type -> drover.structs.JobEvaluateRequest
+	95,  // 224: drover.structs.Drover.UpdateNodeMeta:input_type -> drover.structs.NodeMetaRequest
+	96,  // 225: drover.structs.Drover.PurgeNode:input_type -> drover.structs.NodePurgeRequest
+	97,  // 226: drover.structs.Drover.TransferLeadership:input_type -> drover.structs.TransferLeadershipRequest
+	98,  // 227: drover.structs.Drover.SetAutopilotConfiguration:input_type -> drover.structs.AutopilotSetConfigRequest
+	37,  // 228: drover.structs.Drover.ReconcileJobSummaries:input_type -> drover.structs.Empty
+	171, // 229: drover.structs.Drover.ClientConnect:input_type -> drover.structs.ClientConnectFrame
+	172, // 230: drover.structs.Drover.NodeConnHolder:input_type -> drover.structs.NodeConnRequest
+	173, // 231: drover.structs.Drover.ClientAuthorize:input_type -> drover.structs.ClientAuthorizeRequest
+	174, // 232: drover.structs.Drover.ClientFsList:input_type -> drover.structs.FsListRequest
+	175, // 233: drover.structs.Drover.ClientFsStat:input_type -> drover.structs.FsStatRequest
+	176, // 234: drover.structs.Drover.ClientFsStream:input_type -> drover.structs.FsStreamRequest
+	177, // 235: drover.structs.Drover.ClientLogs:input_type -> drover.structs.LogsRequest
+	178, // 236: drover.structs.Drover.ClientExec:input_type -> drover.structs.ExecInput
+	179, // 237: drover.structs.Drover.ClientAllocRestart:input_type -> drover.structs.AllocRestartRequest
+	180, // 238: drover.structs.Drover.ClientAllocSignal:input_type -> drover.structs.AllocSignalRequest
+	181, // 239: drover.structs.Drover.ClientAllocStats:input_type -> drover.structs.AllocStatsRequest
+	182, // 240: drover.structs.Drover.ClientNodeStats:input_type -> drover.structs.NodeStatsRequest
+	183, // 241: drover.structs.Drover.StopAllocation:input_type -> drover.structs.AllocStopRequest
+	104, // 242: drover.structs.Drover.ListDeployments:input_type -> drover.structs.DeploymentListRequest
+	106, // 243: drover.structs.Drover.GetDeployment:input_type -> drover.structs.DeploymentSpecificRequest
+	108, // 244: drover.structs.Drover.PromoteDeployment:input_type -> drover.structs.DeploymentPromoteRequest
+	109, // 245: drover.structs.Drover.FailDeployment:input_type -> drover.structs.DeploymentFailRequest
+	110, // 246: drover.structs.Drover.PauseDeployment:input_type -> drover.structs.DeploymentPauseRequest
+	111, // 247: drover.structs.Drover.SetAllocHealth:input_type -> drover.structs.DeploymentAllocHealthRequest
+	113, // 248: drover.structs.Drover.RevertJob:input_type -> drover.structs.JobRevertRequest
+	114, // 249: drover.structs.Drover.SetJobStability:input_type -> drover.structs.JobStabilityRequest
+	118, // 250: drover.structs.Drover.UpdateServiceRegistrations:input_type -> drover.structs.ServiceRegistrationUpdateRequest
+	119, // 251: drover.structs.Drover.ListServiceRegistrations:input_type -> drover.structs.ServiceRegistrationListRequest
+	121, // 252: drover.structs.Drover.DeleteServiceRegistration:input_type -> drover.structs.ServiceRegistrationDeleteRequest
+	126, // 253: drover.structs.Drover.ListVariables:input_type -> drover.structs.VariableListRequest
+	128, // 254: drover.structs.Drover.GetVariable:input_type -> drover.structs.VariableGetRequest
+	129, // 255: drover.structs.Drover.PutVariable:input_type -> drover.structs.VariablePutRequest
+	130, // 256: drover.structs.Drover.DeleteVariable:input_type -> drover.structs.VariableDeleteRequest
+	132, // 257: drover.structs.Drover.ListRootKeys:input_type -> drover.structs.RootKeyListRequest
+	133, // 258: drover.structs.Drover.RotateRootKey:input_type -> drover.structs.RootKeyRotateRequest
+	135, // 259: drover.structs.Drover.SignAllocIdentities:input_type -> drover.structs.AllocIdentitiesRequest
+	140, // 260: drover.structs.Drover.DispatchJob:input_type -> drover.structs.JobDispatchRequest
+	142, // 261: drover.structs.Drover.ForcePeriodic:input_type -> drover.structs.PeriodicForceRequest
+	144, // 262: drover.structs.Drover.ScaleJob:input_type -> drover.structs.JobScaleRequest
+	4,   // 263: drover.structs.Drover.RegisterJob:output_type -> drover.structs.JobRegisterResponse
+	6,   // 264: drover.structs.Drover.DeregisterJob:output_type -> drover.structs.JobDeregisterResponse
+	8,   // 265: drover.structs.Drover.GetJob:output_type -> drover.structs.SingleJobResponse
+	10,  // 266: drover.structs.Drover.ListJobs:output_type -> drover.structs.JobListResponse
+	12,  // 267: drover.structs.Drover.ListAllocations:output_type -> drover.structs.AllocListResponse
+	14,  // 268: drover.structs.Drover.ListNodes:output_type -> drover.structs.NodeListResponse
+	16,  // 269: drover.structs.Drover.GetEvaluation:output_type -> drover.structs.SingleEvalResponse
+	19,  // 270: drover.structs.Drover.RegisterNode:output_type -> drover.structs.NodeUpdateResponse
+	19,  // 271: drover.structs.Drover.Heartbeat:output_type -> drover.structs.NodeUpdateResponse
+	21,  // 272: drover.structs.Drover.GetNodeAllocations:output_type -> drover.structs.NodeAllocsResponse
+	23,  // 273: drover.structs.Drover.UpdateAllocations:output_type -> drover.structs.GenericResponse
+	37,  // 274: drover.structs.Drover.Raft:output_type -> drover.structs.Empty
+	37,  // 275: drover.structs.Drover.InstallSnapshot:output_type -> drover.structs.Empty
+	41,  // 276: drover.structs.Drover.ServerInfo:output_type -> drover.structs.ServerInfoResponse
+	23,  // 277: drover.structs.Drover.AddRaftPeer:output_type -> drover.structs.GenericResponse
+	23,  // 278: drover.structs.Drover.RemoveRaftPeer:output_type -> drover.structs.GenericResponse
+	46,  // 279: drover.structs.Drover.RaftConfiguration:output_type -> drover.structs.RaftConfigurationResponse
+	23,  // 280: drover.structs.Drover.Restore:output_type -> drover.structs.GenericResponse
+	55,  // 281: drover.structs.Drover.GarbageCollect:output_type -> drover.structs.GarbageCollectResponse
+	57,  // 282: drover.structs.Drover.UpdateNodeDrain:output_type -> drover.structs.NodeDrainResponse
+	62,  // 283: drover.structs.Drover.UpdateNodeEligibility:output_type -> drover.structs.NodeEligibilityResponse
+	65,  // 284: drover.structs.Drover.GetSchedulerConfiguration:output_type -> drover.structs.SchedulerConfigResponse
+	67,  // 285: drover.structs.Drover.SetSchedulerConfiguration:output_type -> drover.structs.SchedulerSetConfigResponse
+	68,  // 286: drover.structs.Drover.GetJobVersions:output_type -> drover.structs.JobVersionsResponse
+	77,  // 287: drover.structs.Drover.ACLBootstrap:output_type -> drover.structs.ACLTokenResponse
+	23,  // 288: drover.structs.Drover.UpsertACLPolicies:output_type -> drover.structs.GenericResponse
+	23,  // 289: drover.structs.Drover.DeleteACLPolicies:output_type -> drover.structs.GenericResponse
+	81,  // 290: drover.structs.Drover.GetACLPolicy:output_type -> drover.structs.ACLPolicyResponse
+	83,  // 291: drover.structs.Drover.ListACLPolicies:output_type -> drover.structs.ACLPolicyListResponse
+	85,  // 292: drover.structs.Drover.UpsertACLTokens:output_type -> drover.structs.ACLTokenListResponse
+	23,  // 293: drover.structs.Drover.DeleteACLTokens:output_type -> drover.structs.GenericResponse
+	77,  // 294: drover.structs.Drover.GetACLToken:output_type -> drover.structs.ACLTokenResponse
+	85,  // 295: drover.structs.Drover.ListACLTokens:output_type -> drover.structs.ACLTokenListResponse
+	94,  // 296: drover.structs.Drover.EvaluateJob:output_type -> drover.structs.JobEvaluateResponse
+	23,  // 297: drover.structs.Drover.UpdateNodeMeta:output_type -> drover.structs.GenericResponse
+	62,  // 298: drover.structs.Drover.PurgeNode:output_type -> drover.structs.NodeEligibilityResponse
+	23,  // 299: drover.structs.Drover.TransferLeadership:output_type -> drover.structs.GenericResponse
+	99,  // 300: drover.structs.Drover.SetAutopilotConfiguration:output_type -> drover.structs.AutopilotSetConfigResponse
+	23,  // 301: drover.structs.Drover.ReconcileJobSummaries:output_type -> drover.structs.GenericResponse
+	171, // 302: drover.structs.Drover.ClientConnect:output_type -> drover.structs.ClientConnectFrame
+	184, // 303: drover.structs.Drover.NodeConnHolder:output_type -> drover.structs.NodeConnResponse
+	185, // 304: drover.structs.Drover.ClientAuthorize:output_type -> drover.structs.ClientAuthorizeResponse
+	186, // 305: drover.structs.Drover.ClientFsList:output_type -> drover.structs.FsListResponse
+	187, // 306: drover.structs.Drover.ClientFsStat:output_type -> drover.structs.FsStatResponse
+	188, // 307: drover.structs.Drover.ClientFsStream:output_type -> drover.structs.StreamFrame
+	188, // 308: drover.structs.Drover.ClientLogs:output_type -> drover.structs.StreamFrame
+	189, // 309: drover.structs.Drover.ClientExec:output_type -> drover.structs.ExecOutput
+	23,  // 310: drover.structs.Drover.ClientAllocRestart:output_type -> drover.structs.GenericResponse
+	23,  // 311: drover.structs.Drover.ClientAllocSignal:output_type -> drover.structs.GenericResponse
+	190, // 312: drover.structs.Drover.ClientAllocStats:output_type -> drover.structs.AllocResourceUsage
+	191, // 313: drover.structs.Drover.ClientNodeStats:output_type -> drover.structs.HostStats
+	192, // 314: drover.structs.Drover.StopAllocation:output_type -> drover.structs.AllocStopResponse
+	105, // 315: drover.structs.Drover.ListDeployments:output_type -> drover.structs.DeploymentListResponse
+	107, // 316: drover.structs.Drover.GetDeployment:output_type -> drover.structs.SingleDeploymentResponse
+	112, // 317: drover.structs.Drover.PromoteDeployment:output_type -> drover.structs.DeploymentUpdateResponse
+	112, // 318: drover.structs.Drover.FailDeployment:output_type -> drover.structs.DeploymentUpdateResponse
+	112, // 319: drover.structs.Drover.PauseDeployment:output_type -> drover.structs.DeploymentUpdateResponse
+	112, // 320: drover.structs.Drover.SetAllocHealth:output_type -> drover.structs.DeploymentUpdateResponse
+	4,   // 321: drover.structs.Drover.RevertJob:output_type -> drover.structs.JobRegisterResponse
+	115, // 322: drover.structs.Drover.SetJobStability:output_type -> drover.structs.JobStabilityResponse
+	23,  // 323: drover.structs.Drover.UpdateServiceRegistrations:output_type -> drover.structs.GenericResponse
+	120, // 324: drover.structs.Drover.ListServiceRegistrations:output_type -> drover.structs.ServiceRegistrationListResponse
+	23,  // 325: drover.structs.Drover.DeleteServiceRegistration:output_type -> drover.structs.GenericResponse
+	127, // 326: drover.structs.Drover.ListVariables:output_type -> drover.structs.VariableListResponse
+	131, // 327: drover.structs.Drover.GetVariable:output_type -> drover.structs.VariableResponse
+	131, // 328: drover.structs.Drover.PutVariable:output_type -> drover.structs.VariableResponse
+	131, // 329: drover.structs.Drover.DeleteVariable:output_type -> drover.structs.VariableResponse
+	134, // 330: drover.structs.Drover.ListRootKeys:output_type -> drover.structs.RootKeyListResponse
+	134, // 331: drover.structs.Drover.RotateRootKey:output_type -> drover.structs.RootKeyListResponse
+	136, // 332: drover.structs.Drover.SignAllocIdentities:output_type -> drover.structs.AllocIdentitiesResponse
+	141, // 333: drover.structs.Drover.DispatchJob:output_type -> drover.structs.JobDispatchResponse
+	143, // 334: drover.structs.Drover.ForcePeriodic:output_type -> drover.structs.PeriodicForceResponse
+	4,   // 335: drover.structs.Drover.ScaleJob:output_type -> drover.structs.JobRegisterResponse
+	263, // [263:336] is the sub-list for method output_type
+	190, // [190:263] is the sub-list for method input_type
+	190, // [190:190] is the sub-list for extension type_name
+	190, // [190:190] is the sub-list for extension extendee
+	0,   // [0:190] is the sub-list for field type_name
 }
 
 func init() { file_structs_rpc_proto_init() }
@@ -9785,16 +10589,20 @@ func file_structs_rpc_proto_init() {
 		(*LogCommand_VariableDelete)(nil),
 		(*LogCommand_RootKeyUpsert)(nil),
 		(*LogCommand_RootKeyDelete)(nil),
+		(*LogCommand_JobDispatch)(nil),
+		(*LogCommand_PeriodicLaunch)(nil),
+		(*LogCommand_JobScale)(nil),
 	}
 	file_structs_rpc_proto_msgTypes[112].OneofWrappers = []any{}
 	file_structs_rpc_proto_msgTypes[113].OneofWrappers = []any{}
+	file_structs_rpc_proto_msgTypes[144].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_structs_rpc_proto_rawDesc), len(file_structs_rpc_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   141,
+			NumMessages:   150,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -92,6 +92,9 @@ const (
 	Drover_ListRootKeys_FullMethodName               = "/drover.structs.Drover/ListRootKeys"
 	Drover_RotateRootKey_FullMethodName              = "/drover.structs.Drover/RotateRootKey"
 	Drover_SignAllocIdentities_FullMethodName        = "/drover.structs.Drover/SignAllocIdentities"
+	Drover_DispatchJob_FullMethodName                = "/drover.structs.Drover/DispatchJob"
+	Drover_ForcePeriodic_FullMethodName              = "/drover.structs.Drover/ForcePeriodic"
+	Drover_ScaleJob_FullMethodName                   = "/drover.structs.Drover/ScaleJob"
 )
 
 // DroverClient is the client API for Drover service.
@@ -182,6 +185,10 @@ type DroverClient interface {
 	RotateRootKey(ctx context.Context, in *RootKeyRotateRequest, opts ...grpc.CallOption) (*RootKeyListResponse, error)
 	// Workload identities of a node's allocation.
 	SignAllocIdentities(ctx context.Context, in *AllocIdentitiesRequest, opts ...grpc.CallOption) (*AllocIdentitiesResponse, error)
+	// batch
+	DispatchJob(ctx context.Context, in *JobDispatchRequest, opts ...grpc.CallOption) (*JobDispatchResponse, error)
+	ForcePeriodic(ctx context.Context, in *PeriodicForceRequest, opts ...grpc.CallOption) (*PeriodicForceResponse, error)
+	ScaleJob(ctx context.Context, in *JobScaleRequest, opts ...grpc.CallOption) (*JobRegisterResponse, error)
 }
 
 type droverClient struct {
@@ -925,6 +932,36 @@ func (c *droverClient) SignAllocIdentities(ctx context.Context, in *AllocIdentit
 	return out, nil
 }
 
+func (c *droverClient) DispatchJob(ctx context.Context, in *JobDispatchRequest, opts ...grpc.CallOption) (*JobDispatchResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(JobDispatchResponse)
+	err := c.cc.Invoke(ctx, Drover_DispatchJob_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *droverClient) ForcePeriodic(ctx context.Context, in *PeriodicForceRequest, opts ...grpc.CallOption) (*PeriodicForceResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PeriodicForceResponse)
+	err := c.cc.Invoke(ctx, Drover_ForcePeriodic_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *droverClient) ScaleJob(ctx context.Context, in *JobScaleRequest, opts ...grpc.CallOption) (*JobRegisterResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(JobRegisterResponse)
+	err := c.cc.Invoke(ctx, Drover_ScaleJob_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // DroverServer is the server API for Drover service.
 // All implementations must embed UnimplementedDroverServer
 // for forward compatibility.
@@ -1013,6 +1050,10 @@ type DroverServer interface {
 	RotateRootKey(context.Context, *RootKeyRotateRequest) (*RootKeyListResponse, error)
 	// Workload identities of a node's allocation.
 	SignAllocIdentities(context.Context, *AllocIdentitiesRequest) (*AllocIdentitiesResponse, error)
+	// batch
+	DispatchJob(context.Context, *JobDispatchRequest) (*JobDispatchResponse, error)
+	ForcePeriodic(context.Context, *PeriodicForceRequest) (*PeriodicForceResponse, error)
+	ScaleJob(context.Context, *JobScaleRequest) (*JobRegisterResponse, error)
 	mustEmbedUnimplementedDroverServer()
 }
 
@@ -1232,6 +1273,15 @@ func (UnimplementedDroverServer) RotateRootKey(context.Context, *RootKeyRotateRe
 }
 func (UnimplementedDroverServer) SignAllocIdentities(context.Context, *AllocIdentitiesRequest) (*AllocIdentitiesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method SignAllocIdentities not implemented")
+}
+func (UnimplementedDroverServer) DispatchJob(context.Context, *JobDispatchRequest) (*JobDispatchResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DispatchJob not implemented")
+}
+func (UnimplementedDroverServer) ForcePeriodic(context.Context, *PeriodicForceRequest) (*PeriodicForceResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ForcePeriodic not implemented")
+}
+func (UnimplementedDroverServer) ScaleJob(context.Context, *JobScaleRequest) (*JobRegisterResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ScaleJob not implemented")
 }
 func (UnimplementedDroverServer) mustEmbedUnimplementedDroverServer() {}
 func (UnimplementedDroverServer) testEmbeddedByValue()                {}
@@ -2445,6 +2495,60 @@ func _Drover_SignAllocIdentities_Handler(srv interface{}, ctx context.Context, d
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Drover_DispatchJob_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(JobDispatchRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DroverServer).DispatchJob(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Drover_DispatchJob_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DroverServer).DispatchJob(ctx, req.(*JobDispatchRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Drover_ForcePeriodic_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PeriodicForceRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DroverServer).ForcePeriodic(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Drover_ForcePeriodic_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DroverServer).ForcePeriodic(ctx, req.(*PeriodicForceRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Drover_ScaleJob_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(JobScaleRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DroverServer).ScaleJob(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Drover_ScaleJob_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DroverServer).ScaleJob(ctx, req.(*JobScaleRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Drover_ServiceDesc is the grpc.ServiceDesc for Drover service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -2703,6 +2807,18 @@ var Drover_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "SignAllocIdentities",
 			Handler:    _Drover_SignAllocIdentities_Handler,
+		},
+		{
+			MethodName: "DispatchJob",
+			Handler:    _Drover_DispatchJob_Handler,
+		},
+		{
+			MethodName: "ForcePeriodic",
+			Handler:    _Drover_ForcePeriodic_Handler,
+		},
+		{
+			MethodName: "ScaleJob",
+			Handler:    _Drover_ScaleJob_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -280,8 +280,11 @@ type Task struct {
 	// shutdown_delay is the wait between the task being told to stop and
 	// its kill signal.
 	ShutdownDelay *durationpb.Duration `protobuf:"bytes,704,opt,name=shutdown_delay,json=shutdownDelay,proto3" json:"shutdown_delay,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// dispatch_payload says where the client writes a dispatched job's
+	// payload, relative to the task's local/ directory; nil: nowhere.
+	DispatchPayload *DispatchPayloadConfig `protobuf:"bytes,650,opt,name=dispatch_payload,json=dispatchPayload,proto3" json:"dispatch_payload,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Task) Reset() {
@@ -450,6 +453,13 @@ func (x *Task) GetLeader() bool {
 func (x *Task) GetShutdownDelay() *durationpb.Duration {
 	if x != nil {
 		return x.ShutdownDelay
+	}
+	return nil
+}
+
+func (x *Task) GetDispatchPayload() *DispatchPayloadConfig {
+	if x != nil {
+		return x.DispatchPayload
 	}
 	return nil
 }
@@ -1005,6 +1015,8 @@ type TaskGroup struct {
 	// and stopping its tasks.
 	ShutdownDelay *durationpb.Duration `protobuf:"bytes,701,opt,name=shutdown_delay,json=shutdownDelay,proto3" json:"shutdown_delay,omitempty"`
 	EphemeralDisk *EphemeralDisk       `protobuf:"bytes,702,opt,name=ephemeral_disk,json=ephemeralDisk,proto3" json:"ephemeral_disk,omitempty"`
+	// scaling bounds the group's count for scale requests; nil: any count.
+	Scaling       *ScalingPolicy `protobuf:"bytes,650,opt,name=scaling,proto3" json:"scaling,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1158,6 +1170,13 @@ func (x *TaskGroup) GetEphemeralDisk() *EphemeralDisk {
 	return nil
 }
 
+func (x *TaskGroup) GetScaling() *ScalingPolicy {
+	if x != nil {
+		return x.Scaling
+	}
+	return nil
+}
+
 // Job is what a user submits: the desired state of one workload.
 type Job struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
@@ -1187,9 +1206,25 @@ type Job struct {
 	Update *UpdateStrategy `protobuf:"bytes,500,opt,name=update,proto3" json:"update,omitempty"`
 	// stable marks a version whose deployment succeeded (or that an
 	// operator marked): what auto_revert goes back to.
-	Stable        bool `protobuf:"varint,501,opt,name=stable,proto3" json:"stable,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Stable bool `protobuf:"varint,501,opt,name=stable,proto3" json:"stable,omitempty"`
+	// periodic makes the job a template that the leader launches as child
+	// jobs on a cron schedule; the job itself never runs.
+	Periodic *PeriodicConfig `protobuf:"bytes,650,opt,name=periodic,proto3" json:"periodic,omitempty"`
+	// parameterized makes the job a template that runs only as the child
+	// jobs dispatched from it, with a payload and meta.
+	Parameterized *ParameterizedJobConfig `protobuf:"bytes,651,opt,name=parameterized,proto3" json:"parameterized,omitempty"`
+	// payload is the dispatched input of a child of a parameterized job.
+	Payload []byte `protobuf:"bytes,652,opt,name=payload,proto3" json:"payload,omitempty"`
+	// parent_id is the periodic or parameterized job this job was launched
+	// from ("" for a job registered by a user).
+	ParentId string `protobuf:"bytes,653,opt,name=parent_id,json=parentId,proto3" json:"parent_id,omitempty"`
+	// dispatched marks a child of a parameterized job.
+	Dispatched bool `protobuf:"varint,654,opt,name=dispatched,proto3" json:"dispatched,omitempty"`
+	// dispatch_idempotency_token, on a dispatched child, is the token of
+	// the dispatch that created it: a repeat returns this child.
+	DispatchIdempotencyToken string `protobuf:"bytes,655,opt,name=dispatch_idempotency_token,json=dispatchIdempotencyToken,proto3" json:"dispatch_idempotency_token,omitempty"`
+	unknownFields            protoimpl.UnknownFields
+	sizeCache                protoimpl.SizeCache
 }
 
 func (x *Job) Reset() {
@@ -1376,6 +1411,665 @@ func (x *Job) GetStable() bool {
 	return false
 }
 
+func (x *Job) GetPeriodic() *PeriodicConfig {
+	if x != nil {
+		return x.Periodic
+	}
+	return nil
+}
+
+func (x *Job) GetParameterized() *ParameterizedJobConfig {
+	if x != nil {
+		return x.Parameterized
+	}
+	return nil
+}
+
+func (x *Job) GetPayload() []byte {
+	if x != nil {
+		return x.Payload
+	}
+	return nil
+}
+
+func (x *Job) GetParentId() string {
+	if x != nil {
+		return x.ParentId
+	}
+	return ""
+}
+
+func (x *Job) GetDispatched() bool {
+	if x != nil {
+		return x.Dispatched
+	}
+	return false
+}
+
+func (x *Job) GetDispatchIdempotencyToken() string {
+	if x != nil {
+		return x.DispatchIdempotencyToken
+	}
+	return ""
+}
+
+// PeriodicConfig is the periodic block of a job.
+type PeriodicConfig struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// specs are the cron expressions; a launch is due at the earliest next
+	// time of any of them.
+	Specs []string `protobuf:"bytes,1,rep,name=specs,proto3" json:"specs,omitempty"`
+	// prohibit_overlap skips a launch while a previous child still runs.
+	ProhibitOverlap bool `protobuf:"varint,2,opt,name=prohibit_overlap,json=prohibitOverlap,proto3" json:"prohibit_overlap,omitempty"`
+	// time_zone is the IANA zone the specs are read in ("" is UTC).
+	TimeZone string `protobuf:"bytes,3,opt,name=time_zone,json=timeZone,proto3" json:"time_zone,omitempty"`
+	// disabled turns launching off (HCL and JSON: enabled = false); a
+	// disabled periodic job is kept but never launched.
+	Disabled      bool `protobuf:"varint,4,opt,name=disabled,proto3" json:"disabled,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PeriodicConfig) Reset() {
+	*x = PeriodicConfig{}
+	mi := &file_structs_structs_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PeriodicConfig) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PeriodicConfig) ProtoMessage() {}
+
+func (x *PeriodicConfig) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_structs_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PeriodicConfig.ProtoReflect.Descriptor instead.
+func (*PeriodicConfig) Descriptor() ([]byte, []int) {
+	return file_structs_structs_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *PeriodicConfig) GetSpecs() []string {
+	if x != nil {
+		return x.Specs
+	}
+	return nil
+}
+
+func (x *PeriodicConfig) GetProhibitOverlap() bool {
+	if x != nil {
+		return x.ProhibitOverlap
+	}
+	return false
+}
+
+func (x *PeriodicConfig) GetTimeZone() string {
+	if x != nil {
+		return x.TimeZone
+	}
+	return ""
+}
+
+func (x *PeriodicConfig) GetDisabled() bool {
+	if x != nil {
+		return x.Disabled
+	}
+	return false
+}
+
+// ParameterizedJobConfig is the parameterized block of a job.
+type ParameterizedJobConfig struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// payload is "optional" (the default), "required" or "forbidden".
+	Payload string `protobuf:"bytes,1,opt,name=payload,proto3" json:"payload,omitempty"`
+	// meta_required lists the meta keys a dispatch must give.
+	MetaRequired []string `protobuf:"bytes,2,rep,name=meta_required,json=metaRequired,proto3" json:"meta_required,omitempty"`
+	// meta_optional lists the further meta keys a dispatch may give.
+	MetaOptional  []string `protobuf:"bytes,3,rep,name=meta_optional,json=metaOptional,proto3" json:"meta_optional,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ParameterizedJobConfig) Reset() {
+	*x = ParameterizedJobConfig{}
+	mi := &file_structs_structs_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ParameterizedJobConfig) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ParameterizedJobConfig) ProtoMessage() {}
+
+func (x *ParameterizedJobConfig) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_structs_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ParameterizedJobConfig.ProtoReflect.Descriptor instead.
+func (*ParameterizedJobConfig) Descriptor() ([]byte, []int) {
+	return file_structs_structs_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *ParameterizedJobConfig) GetPayload() string {
+	if x != nil {
+		return x.Payload
+	}
+	return ""
+}
+
+func (x *ParameterizedJobConfig) GetMetaRequired() []string {
+	if x != nil {
+		return x.MetaRequired
+	}
+	return nil
+}
+
+func (x *ParameterizedJobConfig) GetMetaOptional() []string {
+	if x != nil {
+		return x.MetaOptional
+	}
+	return nil
+}
+
+// DispatchPayloadConfig is the dispatch_payload block of a task.
+type DispatchPayloadConfig struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// file is the payload's file name within the task's local/ directory.
+	File          string `protobuf:"bytes,1,opt,name=file,proto3" json:"file,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DispatchPayloadConfig) Reset() {
+	*x = DispatchPayloadConfig{}
+	mi := &file_structs_structs_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DispatchPayloadConfig) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DispatchPayloadConfig) ProtoMessage() {}
+
+func (x *DispatchPayloadConfig) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_structs_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DispatchPayloadConfig.ProtoReflect.Descriptor instead.
+func (*DispatchPayloadConfig) Descriptor() ([]byte, []int) {
+	return file_structs_structs_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *DispatchPayloadConfig) GetFile() string {
+	if x != nil {
+		return x.File
+	}
+	return ""
+}
+
+// ScalingPolicy is the scaling block of a task group.
+type ScalingPolicy struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// min and max bound the group's count; max is required.
+	Min int64 `protobuf:"varint,1,opt,name=min,proto3" json:"min,omitempty"`
+	Max int64 `protobuf:"varint,2,opt,name=max,proto3" json:"max,omitempty"`
+	// disabled (HCL and JSON: enabled = false) is informational for
+	// autoscalers; drover enforces the bounds either way.
+	Disabled bool `protobuf:"varint,3,opt,name=disabled,proto3" json:"disabled,omitempty"`
+	// policy is the autoscaler's own configuration, kept and shown as given.
+	Policy        *structpb.Struct `protobuf:"bytes,4,opt,name=policy,proto3" json:"policy,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ScalingPolicy) Reset() {
+	*x = ScalingPolicy{}
+	mi := &file_structs_structs_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ScalingPolicy) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ScalingPolicy) ProtoMessage() {}
+
+func (x *ScalingPolicy) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_structs_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ScalingPolicy.ProtoReflect.Descriptor instead.
+func (*ScalingPolicy) Descriptor() ([]byte, []int) {
+	return file_structs_structs_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *ScalingPolicy) GetMin() int64 {
+	if x != nil {
+		return x.Min
+	}
+	return 0
+}
+
+func (x *ScalingPolicy) GetMax() int64 {
+	if x != nil {
+		return x.Max
+	}
+	return 0
+}
+
+func (x *ScalingPolicy) GetDisabled() bool {
+	if x != nil {
+		return x.Disabled
+	}
+	return false
+}
+
+func (x *ScalingPolicy) GetPolicy() *structpb.Struct {
+	if x != nil {
+		return x.Policy
+	}
+	return nil
+}
+
+// ScalingEvent is one entry of a group's scaling history.
+type ScalingEvent struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// time is when the request was committed (unix nanos).
+	Time int64 `protobuf:"varint,1,opt,name=time,proto3" json:"time,omitempty"`
+	// count is the requested count; has_count is false for an event that
+	// changed nothing (a message or an error from an autoscaler).
+	Count         int64            `protobuf:"varint,2,opt,name=count,proto3" json:"count,omitempty"`
+	HasCount      bool             `protobuf:"varint,3,opt,name=has_count,json=hasCount,proto3" json:"has_count,omitempty"`
+	PreviousCount int64            `protobuf:"varint,4,opt,name=previous_count,json=previousCount,proto3" json:"previous_count,omitempty"`
+	Message       string           `protobuf:"bytes,5,opt,name=message,proto3" json:"message,omitempty"`
+	Error         bool             `protobuf:"varint,6,opt,name=error,proto3" json:"error,omitempty"`
+	Meta          *structpb.Struct `protobuf:"bytes,7,opt,name=meta,proto3" json:"meta,omitempty"`
+	// eval_id is the evaluation the scale created, if it changed the count.
+	EvalId        string `protobuf:"bytes,8,opt,name=eval_id,json=evalId,proto3" json:"eval_id,omitempty"`
+	CreateIndex   uint64 `protobuf:"varint,9,opt,name=create_index,json=createIndex,proto3" json:"create_index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ScalingEvent) Reset() {
+	*x = ScalingEvent{}
+	mi := &file_structs_structs_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ScalingEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ScalingEvent) ProtoMessage() {}
+
+func (x *ScalingEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_structs_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ScalingEvent.ProtoReflect.Descriptor instead.
+func (*ScalingEvent) Descriptor() ([]byte, []int) {
+	return file_structs_structs_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *ScalingEvent) GetTime() int64 {
+	if x != nil {
+		return x.Time
+	}
+	return 0
+}
+
+func (x *ScalingEvent) GetCount() int64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+func (x *ScalingEvent) GetHasCount() bool {
+	if x != nil {
+		return x.HasCount
+	}
+	return false
+}
+
+func (x *ScalingEvent) GetPreviousCount() int64 {
+	if x != nil {
+		return x.PreviousCount
+	}
+	return 0
+}
+
+func (x *ScalingEvent) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *ScalingEvent) GetError() bool {
+	if x != nil {
+		return x.Error
+	}
+	return false
+}
+
+func (x *ScalingEvent) GetMeta() *structpb.Struct {
+	if x != nil {
+		return x.Meta
+	}
+	return nil
+}
+
+func (x *ScalingEvent) GetEvalId() string {
+	if x != nil {
+		return x.EvalId
+	}
+	return ""
+}
+
+func (x *ScalingEvent) GetCreateIndex() uint64 {
+	if x != nil {
+		return x.CreateIndex
+	}
+	return 0
+}
+
+// ScalingEventList is the history of one group, oldest first.
+type ScalingEventList struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Events        []*ScalingEvent        `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ScalingEventList) Reset() {
+	*x = ScalingEventList{}
+	mi := &file_structs_structs_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ScalingEventList) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ScalingEventList) ProtoMessage() {}
+
+func (x *ScalingEventList) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_structs_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ScalingEventList.ProtoReflect.Descriptor instead.
+func (*ScalingEventList) Descriptor() ([]byte, []int) {
+	return file_structs_structs_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *ScalingEventList) GetEvents() []*ScalingEvent {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+// JobScalingEvents holds the scaling history of a job's groups.
+type JobScalingEvents struct {
+	state         protoimpl.MessageState       `protogen:"open.v1"`
+	Namespace     string                       `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	JobId         string                       `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	Groups        map[string]*ScalingEventList `protobuf:"bytes,3,rep,name=groups,proto3" json:"groups,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	ModifyIndex   uint64                       `protobuf:"varint,4,opt,name=modify_index,json=modifyIndex,proto3" json:"modify_index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JobScalingEvents) Reset() {
+	*x = JobScalingEvents{}
+	mi := &file_structs_structs_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JobScalingEvents) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JobScalingEvents) ProtoMessage() {}
+
+func (x *JobScalingEvents) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_structs_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JobScalingEvents.ProtoReflect.Descriptor instead.
+func (*JobScalingEvents) Descriptor() ([]byte, []int) {
+	return file_structs_structs_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *JobScalingEvents) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *JobScalingEvents) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *JobScalingEvents) GetGroups() map[string]*ScalingEventList {
+	if x != nil {
+		return x.Groups
+	}
+	return nil
+}
+
+func (x *JobScalingEvents) GetModifyIndex() uint64 {
+	if x != nil {
+		return x.ModifyIndex
+	}
+	return 0
+}
+
+// PeriodicLaunch records the latest scheduled launch of a periodic job,
+// so that a new leader neither repeats nor skips one.
+type PeriodicLaunch struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Namespace string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	JobId     string                 `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	// launch is the launch time (unix nanos).
+	Launch        int64  `protobuf:"varint,3,opt,name=launch,proto3" json:"launch,omitempty"`
+	ModifyIndex   uint64 `protobuf:"varint,4,opt,name=modify_index,json=modifyIndex,proto3" json:"modify_index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PeriodicLaunch) Reset() {
+	*x = PeriodicLaunch{}
+	mi := &file_structs_structs_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PeriodicLaunch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PeriodicLaunch) ProtoMessage() {}
+
+func (x *PeriodicLaunch) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_structs_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PeriodicLaunch.ProtoReflect.Descriptor instead.
+func (*PeriodicLaunch) Descriptor() ([]byte, []int) {
+	return file_structs_structs_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *PeriodicLaunch) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *PeriodicLaunch) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *PeriodicLaunch) GetLaunch() int64 {
+	if x != nil {
+		return x.Launch
+	}
+	return 0
+}
+
+func (x *PeriodicLaunch) GetModifyIndex() uint64 {
+	if x != nil {
+		return x.ModifyIndex
+	}
+	return 0
+}
+
+// JobChildrenSummary counts the children of a periodic or parameterized job by status.
+type JobChildrenSummary struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Pending       int64                  `protobuf:"varint,1,opt,name=pending,proto3" json:"pending,omitempty"`
+	Running       int64                  `protobuf:"varint,2,opt,name=running,proto3" json:"running,omitempty"`
+	Dead          int64                  `protobuf:"varint,3,opt,name=dead,proto3" json:"dead,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JobChildrenSummary) Reset() {
+	*x = JobChildrenSummary{}
+	mi := &file_structs_structs_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JobChildrenSummary) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JobChildrenSummary) ProtoMessage() {}
+
+func (x *JobChildrenSummary) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_structs_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JobChildrenSummary.ProtoReflect.Descriptor instead.
+func (*JobChildrenSummary) Descriptor() ([]byte, []int) {
+	return file_structs_structs_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *JobChildrenSummary) GetPending() int64 {
+	if x != nil {
+		return x.Pending
+	}
+	return 0
+}
+
+func (x *JobChildrenSummary) GetRunning() int64 {
+	if x != nil {
+		return x.Running
+	}
+	return 0
+}
+
+func (x *JobChildrenSummary) GetDead() int64 {
+	if x != nil {
+		return x.Dead
+	}
+	return 0
+}
+
 // DriverInfo is a node's view of one driver.
 type DriverInfo struct {
 	state             protoimpl.MessageState `protogen:"open.v1"`
@@ -1389,7 +2083,7 @@ type DriverInfo struct {
 
 func (x *DriverInfo) Reset() {
 	*x = DriverInfo{}
-	mi := &file_structs_structs_proto_msgTypes[13]
+	mi := &file_structs_structs_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1401,7 +2095,7 @@ func (x *DriverInfo) String() string {
 func (*DriverInfo) ProtoMessage() {}
 
 func (x *DriverInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[13]
+	mi := &file_structs_structs_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1414,7 +2108,7 @@ func (x *DriverInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DriverInfo.ProtoReflect.Descriptor instead.
 func (*DriverInfo) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{13}
+	return file_structs_structs_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *DriverInfo) GetDetected() bool {
@@ -1494,7 +2188,7 @@ type Node struct {
 
 func (x *Node) Reset() {
 	*x = Node{}
-	mi := &file_structs_structs_proto_msgTypes[14]
+	mi := &file_structs_structs_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1506,7 +2200,7 @@ func (x *Node) String() string {
 func (*Node) ProtoMessage() {}
 
 func (x *Node) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[14]
+	mi := &file_structs_structs_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1519,7 +2213,7 @@ func (x *Node) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Node.ProtoReflect.Descriptor instead.
 func (*Node) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{14}
+	return file_structs_structs_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Node) GetId() string {
@@ -1716,7 +2410,7 @@ type DrainStrategy struct {
 
 func (x *DrainStrategy) Reset() {
 	*x = DrainStrategy{}
-	mi := &file_structs_structs_proto_msgTypes[15]
+	mi := &file_structs_structs_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1728,7 +2422,7 @@ func (x *DrainStrategy) String() string {
 func (*DrainStrategy) ProtoMessage() {}
 
 func (x *DrainStrategy) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[15]
+	mi := &file_structs_structs_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1741,7 +2435,7 @@ func (x *DrainStrategy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainStrategy.ProtoReflect.Descriptor instead.
 func (*DrainStrategy) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{15}
+	return file_structs_structs_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *DrainStrategy) GetDeadline() *durationpb.Duration {
@@ -1787,7 +2481,7 @@ type DesiredTransition struct {
 
 func (x *DesiredTransition) Reset() {
 	*x = DesiredTransition{}
-	mi := &file_structs_structs_proto_msgTypes[16]
+	mi := &file_structs_structs_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1799,7 +2493,7 @@ func (x *DesiredTransition) String() string {
 func (*DesiredTransition) ProtoMessage() {}
 
 func (x *DesiredTransition) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[16]
+	mi := &file_structs_structs_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1812,7 +2506,7 @@ func (x *DesiredTransition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DesiredTransition.ProtoReflect.Descriptor instead.
 func (*DesiredTransition) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{16}
+	return file_structs_structs_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *DesiredTransition) GetMigrate() bool {
@@ -1851,7 +2545,7 @@ type TaskEvent struct {
 
 func (x *TaskEvent) Reset() {
 	*x = TaskEvent{}
-	mi := &file_structs_structs_proto_msgTypes[17]
+	mi := &file_structs_structs_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1863,7 +2557,7 @@ func (x *TaskEvent) String() string {
 func (*TaskEvent) ProtoMessage() {}
 
 func (x *TaskEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[17]
+	mi := &file_structs_structs_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1876,7 +2570,7 @@ func (x *TaskEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskEvent.ProtoReflect.Descriptor instead.
 func (*TaskEvent) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{17}
+	return file_structs_structs_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *TaskEvent) GetType() string {
@@ -1936,7 +2630,7 @@ type TaskState struct {
 
 func (x *TaskState) Reset() {
 	*x = TaskState{}
-	mi := &file_structs_structs_proto_msgTypes[18]
+	mi := &file_structs_structs_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1948,7 +2642,7 @@ func (x *TaskState) String() string {
 func (*TaskState) ProtoMessage() {}
 
 func (x *TaskState) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[18]
+	mi := &file_structs_structs_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1961,7 +2655,7 @@ func (x *TaskState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskState.ProtoReflect.Descriptor instead.
 func (*TaskState) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{18}
+	return file_structs_structs_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *TaskState) GetState() string {
@@ -2069,7 +2763,7 @@ type Allocation struct {
 
 func (x *Allocation) Reset() {
 	*x = Allocation{}
-	mi := &file_structs_structs_proto_msgTypes[19]
+	mi := &file_structs_structs_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2081,7 +2775,7 @@ func (x *Allocation) String() string {
 func (*Allocation) ProtoMessage() {}
 
 func (x *Allocation) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[19]
+	mi := &file_structs_structs_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2094,7 +2788,7 @@ func (x *Allocation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Allocation.ProtoReflect.Descriptor instead.
 func (*Allocation) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{19}
+	return file_structs_structs_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *Allocation) GetId() string {
@@ -2357,7 +3051,7 @@ type AllocMetric struct {
 
 func (x *AllocMetric) Reset() {
 	*x = AllocMetric{}
-	mi := &file_structs_structs_proto_msgTypes[20]
+	mi := &file_structs_structs_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2369,7 +3063,7 @@ func (x *AllocMetric) String() string {
 func (*AllocMetric) ProtoMessage() {}
 
 func (x *AllocMetric) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[20]
+	mi := &file_structs_structs_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2382,7 +3076,7 @@ func (x *AllocMetric) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AllocMetric.ProtoReflect.Descriptor instead.
 func (*AllocMetric) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{20}
+	return file_structs_structs_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *AllocMetric) GetNodesEvaluated() int32 {
@@ -2493,7 +3187,7 @@ type Evaluation struct {
 
 func (x *Evaluation) Reset() {
 	*x = Evaluation{}
-	mi := &file_structs_structs_proto_msgTypes[21]
+	mi := &file_structs_structs_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2505,7 +3199,7 @@ func (x *Evaluation) String() string {
 func (*Evaluation) ProtoMessage() {}
 
 func (x *Evaluation) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[21]
+	mi := &file_structs_structs_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2518,7 +3212,7 @@ func (x *Evaluation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Evaluation.ProtoReflect.Descriptor instead.
 func (*Evaluation) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{21}
+	return file_structs_structs_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *Evaluation) GetId() string {
@@ -2705,7 +3399,7 @@ type Plan struct {
 
 func (x *Plan) Reset() {
 	*x = Plan{}
-	mi := &file_structs_structs_proto_msgTypes[22]
+	mi := &file_structs_structs_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2717,7 +3411,7 @@ func (x *Plan) String() string {
 func (*Plan) ProtoMessage() {}
 
 func (x *Plan) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[22]
+	mi := &file_structs_structs_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2730,7 +3424,7 @@ func (x *Plan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Plan.ProtoReflect.Descriptor instead.
 func (*Plan) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{22}
+	return file_structs_structs_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *Plan) GetEvalId() string {
@@ -2812,7 +3506,7 @@ type PlanResult struct {
 
 func (x *PlanResult) Reset() {
 	*x = PlanResult{}
-	mi := &file_structs_structs_proto_msgTypes[23]
+	mi := &file_structs_structs_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2824,7 +3518,7 @@ func (x *PlanResult) String() string {
 func (*PlanResult) ProtoMessage() {}
 
 func (x *PlanResult) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[23]
+	mi := &file_structs_structs_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2837,7 +3531,7 @@ func (x *PlanResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanResult.ProtoReflect.Descriptor instead.
 func (*PlanResult) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{23}
+	return file_structs_structs_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *PlanResult) GetNodeAllocation() []*Allocation {
@@ -2905,7 +3599,7 @@ type Artifact struct {
 
 func (x *Artifact) Reset() {
 	*x = Artifact{}
-	mi := &file_structs_structs_proto_msgTypes[24]
+	mi := &file_structs_structs_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2917,7 +3611,7 @@ func (x *Artifact) String() string {
 func (*Artifact) ProtoMessage() {}
 
 func (x *Artifact) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[24]
+	mi := &file_structs_structs_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2930,7 +3624,7 @@ func (x *Artifact) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Artifact.ProtoReflect.Descriptor instead.
 func (*Artifact) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{24}
+	return file_structs_structs_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *Artifact) GetSource() string {
@@ -2966,7 +3660,7 @@ type LogConfig struct {
 
 func (x *LogConfig) Reset() {
 	*x = LogConfig{}
-	mi := &file_structs_structs_proto_msgTypes[25]
+	mi := &file_structs_structs_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2978,7 +3672,7 @@ func (x *LogConfig) String() string {
 func (*LogConfig) ProtoMessage() {}
 
 func (x *LogConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[25]
+	mi := &file_structs_structs_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2991,7 +3685,7 @@ func (x *LogConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogConfig.ProtoReflect.Descriptor instead.
 func (*LogConfig) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{25}
+	return file_structs_structs_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *LogConfig) GetMaxFiles() int32 {
@@ -3022,7 +3716,7 @@ type DrainMetadata struct {
 
 func (x *DrainMetadata) Reset() {
 	*x = DrainMetadata{}
-	mi := &file_structs_structs_proto_msgTypes[26]
+	mi := &file_structs_structs_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3034,7 +3728,7 @@ func (x *DrainMetadata) String() string {
 func (*DrainMetadata) ProtoMessage() {}
 
 func (x *DrainMetadata) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[26]
+	mi := &file_structs_structs_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3047,7 +3741,7 @@ func (x *DrainMetadata) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainMetadata.ProtoReflect.Descriptor instead.
 func (*DrainMetadata) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{26}
+	return file_structs_structs_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *DrainMetadata) GetStartedAt() int64 {
@@ -3085,7 +3779,7 @@ type Port struct {
 
 func (x *Port) Reset() {
 	*x = Port{}
-	mi := &file_structs_structs_proto_msgTypes[27]
+	mi := &file_structs_structs_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3097,7 +3791,7 @@ func (x *Port) String() string {
 func (*Port) ProtoMessage() {}
 
 func (x *Port) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[27]
+	mi := &file_structs_structs_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3110,7 +3804,7 @@ func (x *Port) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Port.ProtoReflect.Descriptor instead.
 func (*Port) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{27}
+	return file_structs_structs_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *Port) GetLabel() string {
@@ -3145,7 +3839,7 @@ type NetworkResource struct {
 
 func (x *NetworkResource) Reset() {
 	*x = NetworkResource{}
-	mi := &file_structs_structs_proto_msgTypes[28]
+	mi := &file_structs_structs_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3157,7 +3851,7 @@ func (x *NetworkResource) String() string {
 func (*NetworkResource) ProtoMessage() {}
 
 func (x *NetworkResource) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[28]
+	mi := &file_structs_structs_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3170,7 +3864,7 @@ func (x *NetworkResource) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NetworkResource.ProtoReflect.Descriptor instead.
 func (*NetworkResource) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{28}
+	return file_structs_structs_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *NetworkResource) GetMode() string {
@@ -3199,7 +3893,7 @@ type AllocatedPort struct {
 
 func (x *AllocatedPort) Reset() {
 	*x = AllocatedPort{}
-	mi := &file_structs_structs_proto_msgTypes[29]
+	mi := &file_structs_structs_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3211,7 +3905,7 @@ func (x *AllocatedPort) String() string {
 func (*AllocatedPort) ProtoMessage() {}
 
 func (x *AllocatedPort) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[29]
+	mi := &file_structs_structs_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3224,7 +3918,7 @@ func (x *AllocatedPort) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AllocatedPort.ProtoReflect.Descriptor instead.
 func (*AllocatedPort) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{29}
+	return file_structs_structs_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *AllocatedPort) GetLabel() string {
@@ -3263,7 +3957,7 @@ type Affinity struct {
 
 func (x *Affinity) Reset() {
 	*x = Affinity{}
-	mi := &file_structs_structs_proto_msgTypes[30]
+	mi := &file_structs_structs_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3275,7 +3969,7 @@ func (x *Affinity) String() string {
 func (*Affinity) ProtoMessage() {}
 
 func (x *Affinity) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[30]
+	mi := &file_structs_structs_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3288,7 +3982,7 @@ func (x *Affinity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Affinity.ProtoReflect.Descriptor instead.
 func (*Affinity) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{30}
+	return file_structs_structs_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *Affinity) GetLTarget() string {
@@ -3331,7 +4025,7 @@ type SpreadTarget struct {
 
 func (x *SpreadTarget) Reset() {
 	*x = SpreadTarget{}
-	mi := &file_structs_structs_proto_msgTypes[31]
+	mi := &file_structs_structs_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3343,7 +4037,7 @@ func (x *SpreadTarget) String() string {
 func (*SpreadTarget) ProtoMessage() {}
 
 func (x *SpreadTarget) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[31]
+	mi := &file_structs_structs_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3356,7 +4050,7 @@ func (x *SpreadTarget) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SpreadTarget.ProtoReflect.Descriptor instead.
 func (*SpreadTarget) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{31}
+	return file_structs_structs_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *SpreadTarget) GetValue() string {
@@ -3387,7 +4081,7 @@ type Spread struct {
 
 func (x *Spread) Reset() {
 	*x = Spread{}
-	mi := &file_structs_structs_proto_msgTypes[32]
+	mi := &file_structs_structs_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3399,7 +4093,7 @@ func (x *Spread) String() string {
 func (*Spread) ProtoMessage() {}
 
 func (x *Spread) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[32]
+	mi := &file_structs_structs_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3412,7 +4106,7 @@ func (x *Spread) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Spread.ProtoReflect.Descriptor instead.
 func (*Spread) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{32}
+	return file_structs_structs_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *Spread) GetAttribute() string {
@@ -3453,7 +4147,7 @@ type ReschedulePolicy struct {
 
 func (x *ReschedulePolicy) Reset() {
 	*x = ReschedulePolicy{}
-	mi := &file_structs_structs_proto_msgTypes[33]
+	mi := &file_structs_structs_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3465,7 +4159,7 @@ func (x *ReschedulePolicy) String() string {
 func (*ReschedulePolicy) ProtoMessage() {}
 
 func (x *ReschedulePolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[33]
+	mi := &file_structs_structs_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3478,7 +4172,7 @@ func (x *ReschedulePolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReschedulePolicy.ProtoReflect.Descriptor instead.
 func (*ReschedulePolicy) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{33}
+	return file_structs_structs_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ReschedulePolicy) GetAttempts() int32 {
@@ -3536,7 +4230,7 @@ type RescheduleEvent struct {
 
 func (x *RescheduleEvent) Reset() {
 	*x = RescheduleEvent{}
-	mi := &file_structs_structs_proto_msgTypes[34]
+	mi := &file_structs_structs_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3548,7 +4242,7 @@ func (x *RescheduleEvent) String() string {
 func (*RescheduleEvent) ProtoMessage() {}
 
 func (x *RescheduleEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[34]
+	mi := &file_structs_structs_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3561,7 +4255,7 @@ func (x *RescheduleEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RescheduleEvent.ProtoReflect.Descriptor instead.
 func (*RescheduleEvent) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{34}
+	return file_structs_structs_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *RescheduleEvent) GetRescheduleTime() int64 {
@@ -3602,7 +4296,7 @@ type RescheduleTracker struct {
 
 func (x *RescheduleTracker) Reset() {
 	*x = RescheduleTracker{}
-	mi := &file_structs_structs_proto_msgTypes[35]
+	mi := &file_structs_structs_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3614,7 +4308,7 @@ func (x *RescheduleTracker) String() string {
 func (*RescheduleTracker) ProtoMessage() {}
 
 func (x *RescheduleTracker) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[35]
+	mi := &file_structs_structs_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3627,7 +4321,7 @@ func (x *RescheduleTracker) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RescheduleTracker.ProtoReflect.Descriptor instead.
 func (*RescheduleTracker) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{35}
+	return file_structs_structs_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *RescheduleTracker) GetEvents() []*RescheduleEvent {
@@ -3650,7 +4344,7 @@ type PreemptionConfig struct {
 
 func (x *PreemptionConfig) Reset() {
 	*x = PreemptionConfig{}
-	mi := &file_structs_structs_proto_msgTypes[36]
+	mi := &file_structs_structs_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3662,7 +4356,7 @@ func (x *PreemptionConfig) String() string {
 func (*PreemptionConfig) ProtoMessage() {}
 
 func (x *PreemptionConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[36]
+	mi := &file_structs_structs_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3675,7 +4369,7 @@ func (x *PreemptionConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PreemptionConfig.ProtoReflect.Descriptor instead.
 func (*PreemptionConfig) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{36}
+	return file_structs_structs_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *PreemptionConfig) GetSystemSchedulerEnabled() bool {
@@ -3724,7 +4418,7 @@ type SchedulerConfiguration struct {
 
 func (x *SchedulerConfiguration) Reset() {
 	*x = SchedulerConfiguration{}
-	mi := &file_structs_structs_proto_msgTypes[37]
+	mi := &file_structs_structs_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3736,7 +4430,7 @@ func (x *SchedulerConfiguration) String() string {
 func (*SchedulerConfiguration) ProtoMessage() {}
 
 func (x *SchedulerConfiguration) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[37]
+	mi := &file_structs_structs_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3749,7 +4443,7 @@ func (x *SchedulerConfiguration) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SchedulerConfiguration.ProtoReflect.Descriptor instead.
 func (*SchedulerConfiguration) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{37}
+	return file_structs_structs_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *SchedulerConfiguration) GetSchedulerAlgorithm() string {
@@ -3818,7 +4512,7 @@ type TaskGroupSummary struct {
 
 func (x *TaskGroupSummary) Reset() {
 	*x = TaskGroupSummary{}
-	mi := &file_structs_structs_proto_msgTypes[38]
+	mi := &file_structs_structs_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3830,7 +4524,7 @@ func (x *TaskGroupSummary) String() string {
 func (*TaskGroupSummary) ProtoMessage() {}
 
 func (x *TaskGroupSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[38]
+	mi := &file_structs_structs_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3843,7 +4537,7 @@ func (x *TaskGroupSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskGroupSummary.ProtoReflect.Descriptor instead.
 func (*TaskGroupSummary) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{38}
+	return file_structs_structs_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *TaskGroupSummary) GetQueued() int32 {
@@ -3909,15 +4603,18 @@ type JobSummary struct {
 	ModifyIndex uint64 `protobuf:"varint,4,opt,name=modify_index,json=modifyIndex,proto3" json:"modify_index,omitempty"`
 	// queued_eval_id and queued_index name the evaluation the queued counts
 	// come from: the job's latest (by modify index, then id) that reported any.
-	QueuedEvalId  string `protobuf:"bytes,5,opt,name=queued_eval_id,json=queuedEvalId,proto3" json:"queued_eval_id,omitempty"`
-	QueuedIndex   uint64 `protobuf:"varint,6,opt,name=queued_index,json=queuedIndex,proto3" json:"queued_index,omitempty"`
+	QueuedEvalId string `protobuf:"bytes,5,opt,name=queued_eval_id,json=queuedEvalId,proto3" json:"queued_eval_id,omitempty"`
+	QueuedIndex  uint64 `protobuf:"varint,6,opt,name=queued_index,json=queuedIndex,proto3" json:"queued_index,omitempty"`
+	// children counts the child jobs of a periodic or parameterized job; it
+	// is computed when the summary is read, never stored.
+	Children      *JobChildrenSummary `protobuf:"bytes,650,opt,name=children,proto3" json:"children,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *JobSummary) Reset() {
 	*x = JobSummary{}
-	mi := &file_structs_structs_proto_msgTypes[39]
+	mi := &file_structs_structs_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3929,7 +4626,7 @@ func (x *JobSummary) String() string {
 func (*JobSummary) ProtoMessage() {}
 
 func (x *JobSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[39]
+	mi := &file_structs_structs_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3942,7 +4639,7 @@ func (x *JobSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobSummary.ProtoReflect.Descriptor instead.
 func (*JobSummary) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{39}
+	return file_structs_structs_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *JobSummary) GetNamespace() string {
@@ -3987,6 +4684,13 @@ func (x *JobSummary) GetQueuedIndex() uint64 {
 	return 0
 }
 
+func (x *JobSummary) GetChildren() *JobChildrenSummary {
+	if x != nil {
+		return x.Children
+	}
+	return nil
+}
+
 // ACLPolicy is a named set of rules in Nomad's ACL policy language.
 type ACLPolicy struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
@@ -4002,7 +4706,7 @@ type ACLPolicy struct {
 
 func (x *ACLPolicy) Reset() {
 	*x = ACLPolicy{}
-	mi := &file_structs_structs_proto_msgTypes[40]
+	mi := &file_structs_structs_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4014,7 +4718,7 @@ func (x *ACLPolicy) String() string {
 func (*ACLPolicy) ProtoMessage() {}
 
 func (x *ACLPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[40]
+	mi := &file_structs_structs_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4027,7 +4731,7 @@ func (x *ACLPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ACLPolicy.ProtoReflect.Descriptor instead.
 func (*ACLPolicy) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{40}
+	return file_structs_structs_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *ACLPolicy) GetName() string {
@@ -4094,7 +4798,7 @@ type ACLToken struct {
 
 func (x *ACLToken) Reset() {
 	*x = ACLToken{}
-	mi := &file_structs_structs_proto_msgTypes[41]
+	mi := &file_structs_structs_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4106,7 +4810,7 @@ func (x *ACLToken) String() string {
 func (*ACLToken) ProtoMessage() {}
 
 func (x *ACLToken) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[41]
+	mi := &file_structs_structs_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4119,7 +4823,7 @@ func (x *ACLToken) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ACLToken.ProtoReflect.Descriptor instead.
 func (*ACLToken) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{41}
+	return file_structs_structs_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *ACLToken) GetAccessorId() string {
@@ -4233,7 +4937,7 @@ type UpdateStrategy struct {
 
 func (x *UpdateStrategy) Reset() {
 	*x = UpdateStrategy{}
-	mi := &file_structs_structs_proto_msgTypes[42]
+	mi := &file_structs_structs_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4245,7 +4949,7 @@ func (x *UpdateStrategy) String() string {
 func (*UpdateStrategy) ProtoMessage() {}
 
 func (x *UpdateStrategy) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[42]
+	mi := &file_structs_structs_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4258,7 +4962,7 @@ func (x *UpdateStrategy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateStrategy.ProtoReflect.Descriptor instead.
 func (*UpdateStrategy) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{42}
+	return file_structs_structs_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *UpdateStrategy) GetMaxParallel() int32 {
@@ -4339,7 +5043,7 @@ type MigrateStrategy struct {
 
 func (x *MigrateStrategy) Reset() {
 	*x = MigrateStrategy{}
-	mi := &file_structs_structs_proto_msgTypes[43]
+	mi := &file_structs_structs_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4351,7 +5055,7 @@ func (x *MigrateStrategy) String() string {
 func (*MigrateStrategy) ProtoMessage() {}
 
 func (x *MigrateStrategy) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[43]
+	mi := &file_structs_structs_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4364,7 +5068,7 @@ func (x *MigrateStrategy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MigrateStrategy.ProtoReflect.Descriptor instead.
 func (*MigrateStrategy) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{43}
+	return file_structs_structs_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *MigrateStrategy) GetMaxParallel() int32 {
@@ -4418,7 +5122,7 @@ type Service struct {
 
 func (x *Service) Reset() {
 	*x = Service{}
-	mi := &file_structs_structs_proto_msgTypes[44]
+	mi := &file_structs_structs_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4430,7 +5134,7 @@ func (x *Service) String() string {
 func (*Service) ProtoMessage() {}
 
 func (x *Service) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[44]
+	mi := &file_structs_structs_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4443,7 +5147,7 @@ func (x *Service) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Service.ProtoReflect.Descriptor instead.
 func (*Service) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{44}
+	return file_structs_structs_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *Service) GetName() string {
@@ -4533,7 +5237,7 @@ type ServiceCheck struct {
 
 func (x *ServiceCheck) Reset() {
 	*x = ServiceCheck{}
-	mi := &file_structs_structs_proto_msgTypes[45]
+	mi := &file_structs_structs_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4545,7 +5249,7 @@ func (x *ServiceCheck) String() string {
 func (*ServiceCheck) ProtoMessage() {}
 
 func (x *ServiceCheck) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[45]
+	mi := &file_structs_structs_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4558,7 +5262,7 @@ func (x *ServiceCheck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceCheck.ProtoReflect.Descriptor instead.
 func (*ServiceCheck) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{45}
+	return file_structs_structs_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *ServiceCheck) GetName() string {
@@ -4665,7 +5369,7 @@ type CheckRestart struct {
 
 func (x *CheckRestart) Reset() {
 	*x = CheckRestart{}
-	mi := &file_structs_structs_proto_msgTypes[46]
+	mi := &file_structs_structs_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4677,7 +5381,7 @@ func (x *CheckRestart) String() string {
 func (*CheckRestart) ProtoMessage() {}
 
 func (x *CheckRestart) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[46]
+	mi := &file_structs_structs_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4690,7 +5394,7 @@ func (x *CheckRestart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckRestart.ProtoReflect.Descriptor instead.
 func (*CheckRestart) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{46}
+	return file_structs_structs_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *CheckRestart) GetLimit() int32 {
@@ -4730,7 +5434,7 @@ type AllocDeploymentStatus struct {
 
 func (x *AllocDeploymentStatus) Reset() {
 	*x = AllocDeploymentStatus{}
-	mi := &file_structs_structs_proto_msgTypes[47]
+	mi := &file_structs_structs_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4742,7 +5446,7 @@ func (x *AllocDeploymentStatus) String() string {
 func (*AllocDeploymentStatus) ProtoMessage() {}
 
 func (x *AllocDeploymentStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[47]
+	mi := &file_structs_structs_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4755,7 +5459,7 @@ func (x *AllocDeploymentStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AllocDeploymentStatus.ProtoReflect.Descriptor instead.
 func (*AllocDeploymentStatus) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{47}
+	return file_structs_structs_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *AllocDeploymentStatus) GetHealthy() bool {
@@ -4803,7 +5507,7 @@ type CheckStatus struct {
 
 func (x *CheckStatus) Reset() {
 	*x = CheckStatus{}
-	mi := &file_structs_structs_proto_msgTypes[48]
+	mi := &file_structs_structs_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4815,7 +5519,7 @@ func (x *CheckStatus) String() string {
 func (*CheckStatus) ProtoMessage() {}
 
 func (x *CheckStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[48]
+	mi := &file_structs_structs_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4828,7 +5532,7 @@ func (x *CheckStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckStatus.ProtoReflect.Descriptor instead.
 func (*CheckStatus) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{48}
+	return file_structs_structs_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *CheckStatus) GetName() string {
@@ -4896,7 +5600,7 @@ type DeploymentState struct {
 
 func (x *DeploymentState) Reset() {
 	*x = DeploymentState{}
-	mi := &file_structs_structs_proto_msgTypes[49]
+	mi := &file_structs_structs_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4908,7 +5612,7 @@ func (x *DeploymentState) String() string {
 func (*DeploymentState) ProtoMessage() {}
 
 func (x *DeploymentState) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[49]
+	mi := &file_structs_structs_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4921,7 +5625,7 @@ func (x *DeploymentState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeploymentState.ProtoReflect.Descriptor instead.
 func (*DeploymentState) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{49}
+	return file_structs_structs_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *DeploymentState) GetAutoRevert() bool {
@@ -5029,7 +5733,7 @@ type Deployment struct {
 
 func (x *Deployment) Reset() {
 	*x = Deployment{}
-	mi := &file_structs_structs_proto_msgTypes[50]
+	mi := &file_structs_structs_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5041,7 +5745,7 @@ func (x *Deployment) String() string {
 func (*Deployment) ProtoMessage() {}
 
 func (x *Deployment) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[50]
+	mi := &file_structs_structs_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5054,7 +5758,7 @@ func (x *Deployment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Deployment.ProtoReflect.Descriptor instead.
 func (*Deployment) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{50}
+	return file_structs_structs_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *Deployment) GetId() string {
@@ -5174,7 +5878,7 @@ type DeploymentStatusUpdate struct {
 
 func (x *DeploymentStatusUpdate) Reset() {
 	*x = DeploymentStatusUpdate{}
-	mi := &file_structs_structs_proto_msgTypes[51]
+	mi := &file_structs_structs_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5186,7 +5890,7 @@ func (x *DeploymentStatusUpdate) String() string {
 func (*DeploymentStatusUpdate) ProtoMessage() {}
 
 func (x *DeploymentStatusUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[51]
+	mi := &file_structs_structs_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5199,7 +5903,7 @@ func (x *DeploymentStatusUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeploymentStatusUpdate.ProtoReflect.Descriptor instead.
 func (*DeploymentStatusUpdate) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{51}
+	return file_structs_structs_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *DeploymentStatusUpdate) GetDeploymentId() string {
@@ -5236,7 +5940,7 @@ type WorkloadIdentity struct {
 
 func (x *WorkloadIdentity) Reset() {
 	*x = WorkloadIdentity{}
-	mi := &file_structs_structs_proto_msgTypes[52]
+	mi := &file_structs_structs_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5248,7 +5952,7 @@ func (x *WorkloadIdentity) String() string {
 func (*WorkloadIdentity) ProtoMessage() {}
 
 func (x *WorkloadIdentity) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[52]
+	mi := &file_structs_structs_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5261,7 +5965,7 @@ func (x *WorkloadIdentity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WorkloadIdentity.ProtoReflect.Descriptor instead.
 func (*WorkloadIdentity) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{52}
+	return file_structs_structs_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *WorkloadIdentity) GetEnv() bool {
@@ -5300,7 +6004,7 @@ type ServiceRegistration struct {
 
 func (x *ServiceRegistration) Reset() {
 	*x = ServiceRegistration{}
-	mi := &file_structs_structs_proto_msgTypes[53]
+	mi := &file_structs_structs_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5312,7 +6016,7 @@ func (x *ServiceRegistration) String() string {
 func (*ServiceRegistration) ProtoMessage() {}
 
 func (x *ServiceRegistration) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[53]
+	mi := &file_structs_structs_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5325,7 +6029,7 @@ func (x *ServiceRegistration) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceRegistration.ProtoReflect.Descriptor instead.
 func (*ServiceRegistration) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{53}
+	return file_structs_structs_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *ServiceRegistration) GetId() string {
@@ -5432,7 +6136,7 @@ type Variable struct {
 
 func (x *Variable) Reset() {
 	*x = Variable{}
-	mi := &file_structs_structs_proto_msgTypes[54]
+	mi := &file_structs_structs_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5444,7 +6148,7 @@ func (x *Variable) String() string {
 func (*Variable) ProtoMessage() {}
 
 func (x *Variable) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[54]
+	mi := &file_structs_structs_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5457,7 +6161,7 @@ func (x *Variable) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Variable.ProtoReflect.Descriptor instead.
 func (*Variable) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{54}
+	return file_structs_structs_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *Variable) GetNamespace() string {
@@ -5546,7 +6250,7 @@ type RootKey struct {
 
 func (x *RootKey) Reset() {
 	*x = RootKey{}
-	mi := &file_structs_structs_proto_msgTypes[55]
+	mi := &file_structs_structs_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5558,7 +6262,7 @@ func (x *RootKey) String() string {
 func (*RootKey) ProtoMessage() {}
 
 func (x *RootKey) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_structs_proto_msgTypes[55]
+	mi := &file_structs_structs_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5571,7 +6275,7 @@ func (x *RootKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RootKey.ProtoReflect.Descriptor instead.
 func (*RootKey) Descriptor() ([]byte, []int) {
-	return file_structs_structs_proto_rawDescGZIP(), []int{55}
+	return file_structs_structs_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *RootKey) GetKeyId() string {
@@ -5650,7 +6354,7 @@ const file_structs_structs_proto_rawDesc = "" +
 	"\binterval\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\binterval\x12/\n" +
 	"\x05delay\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x05delay\x12\x12\n" +
 	"\x04mode\x18\x04 \x01(\tR\x04mode\x12*\n" +
-	"\x10render_templates\x18\xbc\x05 \x01(\bR\x0frenderTemplates\"\xd2\b\n" +
+	"\x10render_templates\x18\xbc\x05 \x01(\bR\x0frenderTemplates\"\xa5\t\n" +
 	"\x04Task\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06driver\x18\x02 \x01(\tR\x06driver\x12/\n" +
@@ -5674,7 +6378,8 @@ const file_structs_structs_proto_rawDesc = "" +
 	"\ttemplates\x18\xbd\x05 \x03(\v2\x18.drover.structs.TemplateR\ttemplates\x12A\n" +
 	"\rvolume_mounts\x18\xbe\x05 \x03(\v2\x1b.drover.structs.VolumeMountR\fvolumeMounts\x12\x17\n" +
 	"\x06leader\x18\xbf\x05 \x01(\bR\x06leader\x12A\n" +
-	"\x0eshutdown_delay\x18\xc0\x05 \x01(\v2\x19.google.protobuf.DurationR\rshutdownDelay\x1a6\n" +
+	"\x0eshutdown_delay\x18\xc0\x05 \x01(\v2\x19.google.protobuf.DurationR\rshutdownDelay\x12Q\n" +
+	"\x10dispatch_payload\x18\x8a\x05 \x01(\v2%.drover.structs.DispatchPayloadConfigR\x0fdispatchPayload\x1a6\n" +
 	"\bEnvEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a7\n" +
@@ -5718,7 +6423,7 @@ const file_structs_structs_proto_rawDesc = "" +
 	"\rEphemeralDisk\x12\x17\n" +
 	"\asize_mb\x18\x01 \x01(\x03R\x06sizeMb\x12\x16\n" +
 	"\x06sticky\x18\x02 \x01(\bR\x06sticky\x12\x18\n" +
-	"\amigrate\x18\x03 \x01(\bR\amigrate\"\xf0\b\n" +
+	"\amigrate\x18\x03 \x01(\bR\amigrate\"\xaa\t\n" +
 	"\tTaskGroup\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05count\x18\x02 \x01(\x05R\x05count\x12*\n" +
@@ -5738,13 +6443,14 @@ const file_structs_structs_proto_rawDesc = "" +
 	"\bservices\x18\xf6\x03 \x03(\v2\x17.drover.structs.ServiceR\bservices\x12A\n" +
 	"\avolumes\x18\xbc\x05 \x03(\v2&.drover.structs.TaskGroup.VolumesEntryR\avolumes\x12A\n" +
 	"\x0eshutdown_delay\x18\xbd\x05 \x01(\v2\x19.google.protobuf.DurationR\rshutdownDelay\x12E\n" +
-	"\x0eephemeral_disk\x18\xbe\x05 \x01(\v2\x1d.drover.structs.EphemeralDiskR\rephemeralDisk\x1a7\n" +
+	"\x0eephemeral_disk\x18\xbe\x05 \x01(\v2\x1d.drover.structs.EphemeralDiskR\rephemeralDisk\x128\n" +
+	"\ascaling\x18\x8a\x05 \x01(\v2\x1d.drover.structs.ScalingPolicyR\ascaling\x1a7\n" +
 	"\tMetaEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1aY\n" +
 	"\fVolumesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x123\n" +
-	"\x05value\x18\x02 \x01(\v2\x1d.drover.structs.VolumeRequestR\x05value:\x028\x01\"\xd8\x06\n" +
+	"\x05value\x18\x02 \x01(\v2\x1d.drover.structs.VolumeRequestR\x05value:\x028\x01\"\xfd\b\n" +
 	"\x03Job\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1c\n" +
@@ -5772,10 +6478,63 @@ const file_structs_structs_proto_rawDesc = "" +
 	"affinities\x120\n" +
 	"\aspreads\x18e \x03(\v2\x16.drover.structs.SpreadR\aspreads\x127\n" +
 	"\x06update\x18\xf4\x03 \x01(\v2\x1e.drover.structs.UpdateStrategyR\x06update\x12\x17\n" +
-	"\x06stable\x18\xf5\x03 \x01(\bR\x06stable\x1a7\n" +
+	"\x06stable\x18\xf5\x03 \x01(\bR\x06stable\x12;\n" +
+	"\bperiodic\x18\x8a\x05 \x01(\v2\x1e.drover.structs.PeriodicConfigR\bperiodic\x12M\n" +
+	"\rparameterized\x18\x8b\x05 \x01(\v2&.drover.structs.ParameterizedJobConfigR\rparameterized\x12\x19\n" +
+	"\apayload\x18\x8c\x05 \x01(\fR\apayload\x12\x1c\n" +
+	"\tparent_id\x18\x8d\x05 \x01(\tR\bparentId\x12\x1f\n" +
+	"\n" +
+	"dispatched\x18\x8e\x05 \x01(\bR\n" +
+	"dispatched\x12=\n" +
+	"\x1adispatch_idempotency_token\x18\x8f\x05 \x01(\tR\x18dispatchIdempotencyToken\x1a7\n" +
 	"\tMetaEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xfc\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x8a\x01\n" +
+	"\x0ePeriodicConfig\x12\x14\n" +
+	"\x05specs\x18\x01 \x03(\tR\x05specs\x12)\n" +
+	"\x10prohibit_overlap\x18\x02 \x01(\bR\x0fprohibitOverlap\x12\x1b\n" +
+	"\ttime_zone\x18\x03 \x01(\tR\btimeZone\x12\x1a\n" +
+	"\bdisabled\x18\x04 \x01(\bR\bdisabled\"|\n" +
+	"\x16ParameterizedJobConfig\x12\x18\n" +
+	"\apayload\x18\x01 \x01(\tR\apayload\x12#\n" +
+	"\rmeta_required\x18\x02 \x03(\tR\fmetaRequired\x12#\n" +
+	"\rmeta_optional\x18\x03 \x03(\tR\fmetaOptional\"+\n" +
+	"\x15DispatchPayloadConfig\x12\x12\n" +
+	"\x04file\x18\x01 \x01(\tR\x04file\"\x80\x01\n" +
+	"\rScalingPolicy\x12\x10\n" +
+	"\x03min\x18\x01 \x01(\x03R\x03min\x12\x10\n" +
+	"\x03max\x18\x02 \x01(\x03R\x03max\x12\x1a\n" +
+	"\bdisabled\x18\x03 \x01(\bR\bdisabled\x12/\n" +
+	"\x06policy\x18\x04 \x01(\v2\x17.google.protobuf.StructR\x06policy\"\x95\x02\n" +
+	"\fScalingEvent\x12\x12\n" +
+	"\x04time\x18\x01 \x01(\x03R\x04time\x12\x14\n" +
+	"\x05count\x18\x02 \x01(\x03R\x05count\x12\x1b\n" +
+	"\thas_count\x18\x03 \x01(\bR\bhasCount\x12%\n" +
+	"\x0eprevious_count\x18\x04 \x01(\x03R\rpreviousCount\x12\x18\n" +
+	"\amessage\x18\x05 \x01(\tR\amessage\x12\x14\n" +
+	"\x05error\x18\x06 \x01(\bR\x05error\x12+\n" +
+	"\x04meta\x18\a \x01(\v2\x17.google.protobuf.StructR\x04meta\x12\x17\n" +
+	"\aeval_id\x18\b \x01(\tR\x06evalId\x12!\n" +
+	"\fcreate_index\x18\t \x01(\x04R\vcreateIndex\"H\n" +
+	"\x10ScalingEventList\x124\n" +
+	"\x06events\x18\x01 \x03(\v2\x1c.drover.structs.ScalingEventR\x06events\"\x8d\x02\n" +
+	"\x10JobScalingEvents\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x15\n" +
+	"\x06job_id\x18\x02 \x01(\tR\x05jobId\x12D\n" +
+	"\x06groups\x18\x03 \x03(\v2,.drover.structs.JobScalingEvents.GroupsEntryR\x06groups\x12!\n" +
+	"\fmodify_index\x18\x04 \x01(\x04R\vmodifyIndex\x1a[\n" +
+	"\vGroupsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x126\n" +
+	"\x05value\x18\x02 \x01(\v2 .drover.structs.ScalingEventListR\x05value:\x028\x01\"\x80\x01\n" +
+	"\x0ePeriodicLaunch\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x15\n" +
+	"\x06job_id\x18\x02 \x01(\tR\x05jobId\x12\x16\n" +
+	"\x06launch\x18\x03 \x01(\x03R\x06launch\x12!\n" +
+	"\fmodify_index\x18\x04 \x01(\x04R\vmodifyIndex\"\\\n" +
+	"\x12JobChildrenSummary\x12\x18\n" +
+	"\apending\x18\x01 \x01(\x03R\apending\x12\x18\n" +
+	"\arunning\x18\x02 \x01(\x03R\arunning\x12\x12\n" +
+	"\x04dead\x18\x03 \x01(\x03R\x04dead\"\xfc\x01\n" +
 	"\n" +
 	"DriverInfo\x12\x1a\n" +
 	"\bdetected\x18\x01 \x01(\bR\bdetected\x12\x18\n" +
@@ -6074,7 +6833,7 @@ const file_structs_structs_proto_rawDesc = "" +
 	"\bcomplete\x18\x04 \x01(\x05R\bcomplete\x12\x16\n" +
 	"\x06failed\x18\x05 \x01(\x05R\x06failed\x12\x12\n" +
 	"\x04lost\x18\x06 \x01(\x05R\x04lost\x12\x18\n" +
-	"\aunknown\x18\a \x01(\x05R\aunknown\"\xca\x02\n" +
+	"\aunknown\x18\a \x01(\x05R\aunknown\"\x8b\x03\n" +
 	"\n" +
 	"JobSummary\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x15\n" +
@@ -6082,7 +6841,8 @@ const file_structs_structs_proto_rawDesc = "" +
 	"\x06groups\x18\x03 \x03(\v2&.drover.structs.JobSummary.GroupsEntryR\x06groups\x12!\n" +
 	"\fmodify_index\x18\x04 \x01(\x04R\vmodifyIndex\x12$\n" +
 	"\x0equeued_eval_id\x18\x05 \x01(\tR\fqueuedEvalId\x12!\n" +
-	"\fqueued_index\x18\x06 \x01(\x04R\vqueuedIndex\x1a[\n" +
+	"\fqueued_index\x18\x06 \x01(\x04R\vqueuedIndex\x12?\n" +
+	"\bchildren\x18\x8a\x05 \x01(\v2\".drover.structs.JobChildrenSummaryR\bchildren\x1a[\n" +
 	"\vGroupsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x126\n" +
 	"\x05value\x18\x02 \x01(\v2 .drover.structs.TaskGroupSummaryR\x05value:\x028\x01\"\x9d\x01\n" +
@@ -6276,7 +7036,7 @@ func file_structs_structs_proto_rawDescGZIP() []byte {
 	return file_structs_structs_proto_rawDescData
 }
 
-var file_structs_structs_proto_msgTypes = make([]protoimpl.MessageInfo, 82)
+var file_structs_structs_proto_msgTypes = make([]protoimpl.MessageInfo, 92)
 var file_structs_structs_proto_goTypes = []any{
 	(*Resources)(nil),              // 0: drover.structs.Resources
 	(*Constraint)(nil),             // 1: drover.structs.Constraint
@@ -6291,197 +7051,217 @@ var file_structs_structs_proto_goTypes = []any{
 	(*EphemeralDisk)(nil),          // 10: drover.structs.EphemeralDisk
 	(*TaskGroup)(nil),              // 11: drover.structs.TaskGroup
 	(*Job)(nil),                    // 12: drover.structs.Job
-	(*DriverInfo)(nil),             // 13: drover.structs.DriverInfo
-	(*Node)(nil),                   // 14: drover.structs.Node
-	(*DrainStrategy)(nil),          // 15: drover.structs.DrainStrategy
-	(*DesiredTransition)(nil),      // 16: drover.structs.DesiredTransition
-	(*TaskEvent)(nil),              // 17: drover.structs.TaskEvent
-	(*TaskState)(nil),              // 18: drover.structs.TaskState
-	(*Allocation)(nil),             // 19: drover.structs.Allocation
-	(*AllocMetric)(nil),            // 20: drover.structs.AllocMetric
-	(*Evaluation)(nil),             // 21: drover.structs.Evaluation
-	(*Plan)(nil),                   // 22: drover.structs.Plan
-	(*PlanResult)(nil),             // 23: drover.structs.PlanResult
-	(*Artifact)(nil),               // 24: drover.structs.Artifact
-	(*LogConfig)(nil),              // 25: drover.structs.LogConfig
-	(*DrainMetadata)(nil),          // 26: drover.structs.DrainMetadata
-	(*Port)(nil),                   // 27: drover.structs.Port
-	(*NetworkResource)(nil),        // 28: drover.structs.NetworkResource
-	(*AllocatedPort)(nil),          // 29: drover.structs.AllocatedPort
-	(*Affinity)(nil),               // 30: drover.structs.Affinity
-	(*SpreadTarget)(nil),           // 31: drover.structs.SpreadTarget
-	(*Spread)(nil),                 // 32: drover.structs.Spread
-	(*ReschedulePolicy)(nil),       // 33: drover.structs.ReschedulePolicy
-	(*RescheduleEvent)(nil),        // 34: drover.structs.RescheduleEvent
-	(*RescheduleTracker)(nil),      // 35: drover.structs.RescheduleTracker
-	(*PreemptionConfig)(nil),       // 36: drover.structs.PreemptionConfig
-	(*SchedulerConfiguration)(nil), // 37: drover.structs.SchedulerConfiguration
-	(*TaskGroupSummary)(nil),       // 38: drover.structs.TaskGroupSummary
-	(*JobSummary)(nil),             // 39: drover.structs.JobSummary
-	(*ACLPolicy)(nil),              // 40: drover.structs.ACLPolicy
-	(*ACLToken)(nil),               // 41: drover.structs.ACLToken
-	(*UpdateStrategy)(nil),         // 42: drover.structs.UpdateStrategy
-	(*MigrateStrategy)(nil),        // 43: drover.structs.MigrateStrategy
-	(*Service)(nil),                // 44: drover.structs.Service
-	(*ServiceCheck)(nil),           // 45: drover.structs.ServiceCheck
-	(*CheckRestart)(nil),           // 46: drover.structs.CheckRestart
-	(*AllocDeploymentStatus)(nil),  // 47: drover.structs.AllocDeploymentStatus
-	(*CheckStatus)(nil),            // 48: drover.structs.CheckStatus
-	(*DeploymentState)(nil),        // 49: drover.structs.DeploymentState
-	(*Deployment)(nil),             // 50: drover.structs.Deployment
-	(*DeploymentStatusUpdate)(nil), // 51: drover.structs.DeploymentStatusUpdate
-	(*WorkloadIdentity)(nil),       // 52: drover.structs.WorkloadIdentity
-	(*ServiceRegistration)(nil),    // 53: drover.structs.ServiceRegistration
-	(*Variable)(nil),               // 54: drover.structs.Variable
-	(*RootKey)(nil),                // 55: drover.structs.RootKey
-	nil,                            // 56: drover.structs.Task.EnvEntry
-	nil,                            // 57: drover.structs.Task.MetaEntry
-	nil,                            // 58: drover.structs.TaskGroup.MetaEntry
-	nil,                            // 59: drover.structs.TaskGroup.VolumesEntry
-	nil,                            // 60: drover.structs.Job.MetaEntry
-	nil,                            // 61: drover.structs.DriverInfo.AttributesEntry
-	nil,                            // 62: drover.structs.Node.AttributesEntry
-	nil,                            // 63: drover.structs.Node.DriversEntry
-	nil,                            // 64: drover.structs.Node.MetaEntry
-	nil,                            // 65: drover.structs.Node.DynamicMetaEntry
-	nil,                            // 66: drover.structs.Node.HostVolumesEntry
-	nil,                            // 67: drover.structs.Allocation.TaskResourcesEntry
-	nil,                            // 68: drover.structs.Allocation.TaskStatesEntry
-	nil,                            // 69: drover.structs.AllocMetric.ClassFilteredEntry
-	nil,                            // 70: drover.structs.AllocMetric.ConstraintFilteredEntry
-	nil,                            // 71: drover.structs.AllocMetric.DimensionExhaustedEntry
-	nil,                            // 72: drover.structs.AllocMetric.NodesAvailableEntry
-	nil,                            // 73: drover.structs.AllocMetric.ClassExhaustedEntry
-	nil,                            // 74: drover.structs.Evaluation.FailedTgAllocsEntry
-	nil,                            // 75: drover.structs.Evaluation.QueuedAllocationsEntry
-	nil,                            // 76: drover.structs.Evaluation.ClassEligibilityEntry
-	nil,                            // 77: drover.structs.Artifact.OptionsEntry
-	nil,                            // 78: drover.structs.JobSummary.GroupsEntry
-	nil,                            // 79: drover.structs.Service.MetaEntry
-	nil,                            // 80: drover.structs.Deployment.TaskGroupsEntry
-	nil,                            // 81: drover.structs.Variable.ItemsEntry
-	(*durationpb.Duration)(nil),    // 82: google.protobuf.Duration
-	(*structpb.Struct)(nil),        // 83: google.protobuf.Struct
+	(*PeriodicConfig)(nil),         // 13: drover.structs.PeriodicConfig
+	(*ParameterizedJobConfig)(nil), // 14: drover.structs.ParameterizedJobConfig
+	(*DispatchPayloadConfig)(nil),  // 15: drover.structs.DispatchPayloadConfig
+	(*ScalingPolicy)(nil),          // 16: drover.structs.ScalingPolicy
+	(*ScalingEvent)(nil),           // 17: drover.structs.ScalingEvent
+	(*ScalingEventList)(nil),       // 18: drover.structs.ScalingEventList
+	(*JobScalingEvents)(nil),       // 19: drover.structs.JobScalingEvents
+	(*PeriodicLaunch)(nil),         // 20: drover.structs.PeriodicLaunch
+	(*JobChildrenSummary)(nil),     // 21: drover.structs.JobChildrenSummary
+	(*DriverInfo)(nil),             // 22: drover.structs.DriverInfo
+	(*Node)(nil),                   // 23: drover.structs.Node
+	(*DrainStrategy)(nil),          // 24: drover.structs.DrainStrategy
+	(*DesiredTransition)(nil),      // 25: drover.structs.DesiredTransition
+	(*TaskEvent)(nil),              // 26: drover.structs.TaskEvent
+	(*TaskState)(nil),              // 27: drover.structs.TaskState
+	(*Allocation)(nil),             // 28: drover.structs.Allocation
+	(*AllocMetric)(nil),            // 29: drover.structs.AllocMetric
+	(*Evaluation)(nil),             // 30: drover.structs.Evaluation
+	(*Plan)(nil),                   // 31: drover.structs.Plan
+	(*PlanResult)(nil),             // 32: drover.structs.PlanResult
+	(*Artifact)(nil),               // 33: drover.structs.Artifact
+	(*LogConfig)(nil),              // 34: drover.structs.LogConfig
+	(*DrainMetadata)(nil),          // 35: drover.structs.DrainMetadata
+	(*Port)(nil),                   // 36: drover.structs.Port
+	(*NetworkResource)(nil),        // 37: drover.structs.NetworkResource
+	(*AllocatedPort)(nil),          // 38: drover.structs.AllocatedPort
+	(*Affinity)(nil),               // 39: drover.structs.Affinity
+	(*SpreadTarget)(nil),           // 40: drover.structs.SpreadTarget
+	(*Spread)(nil),                 // 41: drover.structs.Spread
+	(*ReschedulePolicy)(nil),       // 42: drover.structs.ReschedulePolicy
+	(*RescheduleEvent)(nil),        // 43: drover.structs.RescheduleEvent
+	(*RescheduleTracker)(nil),      // 44: drover.structs.RescheduleTracker
+	(*PreemptionConfig)(nil),       // 45: drover.structs.PreemptionConfig
+	(*SchedulerConfiguration)(nil), // 46: drover.structs.SchedulerConfiguration
+	(*TaskGroupSummary)(nil),       // 47: drover.structs.TaskGroupSummary
+	(*JobSummary)(nil),             // 48: drover.structs.JobSummary
+	(*ACLPolicy)(nil),              // 49: drover.structs.ACLPolicy
+	(*ACLToken)(nil),               // 50: drover.structs.ACLToken
+	(*UpdateStrategy)(nil),         // 51: drover.structs.UpdateStrategy
+	(*MigrateStrategy)(nil),        // 52: drover.structs.MigrateStrategy
+	(*Service)(nil),                // 53: drover.structs.Service
+	(*ServiceCheck)(nil),           // 54: drover.structs.ServiceCheck
+	(*CheckRestart)(nil),           // 55: drover.structs.CheckRestart
+	(*AllocDeploymentStatus)(nil),  // 56: drover.structs.AllocDeploymentStatus
+	(*CheckStatus)(nil),            // 57: drover.structs.CheckStatus
+	(*DeploymentState)(nil),        // 58: drover.structs.DeploymentState
+	(*Deployment)(nil),             // 59: drover.structs.Deployment
+	(*DeploymentStatusUpdate)(nil), // 60: drover.structs.DeploymentStatusUpdate
+	(*WorkloadIdentity)(nil),       // 61: drover.structs.WorkloadIdentity
+	(*ServiceRegistration)(nil),    // 62: drover.structs.ServiceRegistration
+	(*Variable)(nil),               // 63: drover.structs.Variable
+	(*RootKey)(nil),                // 64: drover.structs.RootKey
+	nil,                            // 65: drover.structs.Task.EnvEntry
+	nil,                            // 66: drover.structs.Task.MetaEntry
+	nil,                            // 67: drover.structs.TaskGroup.MetaEntry
+	nil,                            // 68: drover.structs.TaskGroup.VolumesEntry
+	nil,                            // 69: drover.structs.Job.MetaEntry
+	nil,                            // 70: drover.structs.JobScalingEvents.GroupsEntry
+	nil,                            // 71: drover.structs.DriverInfo.AttributesEntry
+	nil,                            // 72: drover.structs.Node.AttributesEntry
+	nil,                            // 73: drover.structs.Node.DriversEntry
+	nil,                            // 74: drover.structs.Node.MetaEntry
+	nil,                            // 75: drover.structs.Node.DynamicMetaEntry
+	nil,                            // 76: drover.structs.Node.HostVolumesEntry
+	nil,                            // 77: drover.structs.Allocation.TaskResourcesEntry
+	nil,                            // 78: drover.structs.Allocation.TaskStatesEntry
+	nil,                            // 79: drover.structs.AllocMetric.ClassFilteredEntry
+	nil,                            // 80: drover.structs.AllocMetric.ConstraintFilteredEntry
+	nil,                            // 81: drover.structs.AllocMetric.DimensionExhaustedEntry
+	nil,                            // 82: drover.structs.AllocMetric.NodesAvailableEntry
+	nil,                            // 83: drover.structs.AllocMetric.ClassExhaustedEntry
+	nil,                            // 84: drover.structs.Evaluation.FailedTgAllocsEntry
+	nil,                            // 85: drover.structs.Evaluation.QueuedAllocationsEntry
+	nil,                            // 86: drover.structs.Evaluation.ClassEligibilityEntry
+	nil,                            // 87: drover.structs.Artifact.OptionsEntry
+	nil,                            // 88: drover.structs.JobSummary.GroupsEntry
+	nil,                            // 89: drover.structs.Service.MetaEntry
+	nil,                            // 90: drover.structs.Deployment.TaskGroupsEntry
+	nil,                            // 91: drover.structs.Variable.ItemsEntry
+	(*durationpb.Duration)(nil),    // 92: google.protobuf.Duration
+	(*structpb.Struct)(nil),        // 93: google.protobuf.Struct
 }
 var file_structs_structs_proto_depIdxs = []int32{
-	82,  // 0: drover.structs.RestartPolicy.interval:type_name -> google.protobuf.Duration
-	82,  // 1: drover.structs.RestartPolicy.delay:type_name -> google.protobuf.Duration
-	83,  // 2: drover.structs.Task.config:type_name -> google.protobuf.Struct
-	56,  // 3: drover.structs.Task.env:type_name -> drover.structs.Task.EnvEntry
+	92,  // 0: drover.structs.RestartPolicy.interval:type_name -> google.protobuf.Duration
+	92,  // 1: drover.structs.RestartPolicy.delay:type_name -> google.protobuf.Duration
+	93,  // 2: drover.structs.Task.config:type_name -> google.protobuf.Struct
+	65,  // 3: drover.structs.Task.env:type_name -> drover.structs.Task.EnvEntry
 	0,   // 4: drover.structs.Task.resources:type_name -> drover.structs.Resources
 	1,   // 5: drover.structs.Task.constraints:type_name -> drover.structs.Constraint
-	82,  // 6: drover.structs.Task.kill_timeout:type_name -> google.protobuf.Duration
-	57,  // 7: drover.structs.Task.meta:type_name -> drover.structs.Task.MetaEntry
-	30,  // 8: drover.structs.Task.affinities:type_name -> drover.structs.Affinity
-	24,  // 9: drover.structs.Task.artifacts:type_name -> drover.structs.Artifact
-	25,  // 10: drover.structs.Task.logs:type_name -> drover.structs.LogConfig
-	44,  // 11: drover.structs.Task.services:type_name -> drover.structs.Service
-	52,  // 12: drover.structs.Task.identity:type_name -> drover.structs.WorkloadIdentity
+	92,  // 6: drover.structs.Task.kill_timeout:type_name -> google.protobuf.Duration
+	66,  // 7: drover.structs.Task.meta:type_name -> drover.structs.Task.MetaEntry
+	39,  // 8: drover.structs.Task.affinities:type_name -> drover.structs.Affinity
+	33,  // 9: drover.structs.Task.artifacts:type_name -> drover.structs.Artifact
+	34,  // 10: drover.structs.Task.logs:type_name -> drover.structs.LogConfig
+	53,  // 11: drover.structs.Task.services:type_name -> drover.structs.Service
+	61,  // 12: drover.structs.Task.identity:type_name -> drover.structs.WorkloadIdentity
 	4,   // 13: drover.structs.Task.lifecycle:type_name -> drover.structs.TaskLifecycle
 	5,   // 14: drover.structs.Task.templates:type_name -> drover.structs.Template
 	8,   // 15: drover.structs.Task.volume_mounts:type_name -> drover.structs.VolumeMount
-	82,  // 16: drover.structs.Task.shutdown_delay:type_name -> google.protobuf.Duration
-	6,   // 17: drover.structs.Template.change_script:type_name -> drover.structs.ChangeScript
-	82,  // 18: drover.structs.Template.splay:type_name -> google.protobuf.Duration
-	82,  // 19: drover.structs.ChangeScript.timeout:type_name -> google.protobuf.Duration
-	3,   // 20: drover.structs.TaskGroup.tasks:type_name -> drover.structs.Task
-	1,   // 21: drover.structs.TaskGroup.constraints:type_name -> drover.structs.Constraint
-	2,   // 22: drover.structs.TaskGroup.restart_policy:type_name -> drover.structs.RestartPolicy
-	58,  // 23: drover.structs.TaskGroup.meta:type_name -> drover.structs.TaskGroup.MetaEntry
-	28,  // 24: drover.structs.TaskGroup.network:type_name -> drover.structs.NetworkResource
-	30,  // 25: drover.structs.TaskGroup.affinities:type_name -> drover.structs.Affinity
-	32,  // 26: drover.structs.TaskGroup.spreads:type_name -> drover.structs.Spread
-	33,  // 27: drover.structs.TaskGroup.reschedule_policy:type_name -> drover.structs.ReschedulePolicy
-	82,  // 28: drover.structs.TaskGroup.max_client_disconnect:type_name -> google.protobuf.Duration
-	42,  // 29: drover.structs.TaskGroup.update:type_name -> drover.structs.UpdateStrategy
-	43,  // 30: drover.structs.TaskGroup.migrate:type_name -> drover.structs.MigrateStrategy
-	44,  // 31: drover.structs.TaskGroup.services:type_name -> drover.structs.Service
-	59,  // 32: drover.structs.TaskGroup.volumes:type_name -> drover.structs.TaskGroup.VolumesEntry
-	82,  // 33: drover.structs.TaskGroup.shutdown_delay:type_name -> google.protobuf.Duration
-	10,  // 34: drover.structs.TaskGroup.ephemeral_disk:type_name -> drover.structs.EphemeralDisk
-	1,   // 35: drover.structs.Job.constraints:type_name -> drover.structs.Constraint
-	11,  // 36: drover.structs.Job.task_groups:type_name -> drover.structs.TaskGroup
-	60,  // 37: drover.structs.Job.meta:type_name -> drover.structs.Job.MetaEntry
-	30,  // 38: drover.structs.Job.affinities:type_name -> drover.structs.Affinity
-	32,  // 39: drover.structs.Job.spreads:type_name -> drover.structs.Spread
-	42,  // 40: drover.structs.Job.update:type_name -> drover.structs.UpdateStrategy
-	61,  // 41: drover.structs.DriverInfo.attributes:type_name -> drover.structs.DriverInfo.AttributesEntry
-	62,  // 42: drover.structs.Node.attributes:type_name -> drover.structs.Node.AttributesEntry
-	0,   // 43: drover.structs.Node.resources:type_name -> drover.structs.Resources
-	63,  // 44: drover.structs.Node.drivers:type_name -> drover.structs.Node.DriversEntry
-	64,  // 45: drover.structs.Node.meta:type_name -> drover.structs.Node.MetaEntry
-	15,  // 46: drover.structs.Node.drain_strategy:type_name -> drover.structs.DrainStrategy
-	26,  // 47: drover.structs.Node.last_drain:type_name -> drover.structs.DrainMetadata
-	65,  // 48: drover.structs.Node.dynamic_meta:type_name -> drover.structs.Node.DynamicMetaEntry
-	66,  // 49: drover.structs.Node.host_volumes:type_name -> drover.structs.Node.HostVolumesEntry
-	82,  // 50: drover.structs.DrainStrategy.deadline:type_name -> google.protobuf.Duration
-	17,  // 51: drover.structs.TaskState.events:type_name -> drover.structs.TaskEvent
-	12,  // 52: drover.structs.Allocation.job:type_name -> drover.structs.Job
-	67,  // 53: drover.structs.Allocation.task_resources:type_name -> drover.structs.Allocation.TaskResourcesEntry
-	68,  // 54: drover.structs.Allocation.task_states:type_name -> drover.structs.Allocation.TaskStatesEntry
-	16,  // 55: drover.structs.Allocation.desired_transition:type_name -> drover.structs.DesiredTransition
-	29,  // 56: drover.structs.Allocation.allocated_ports:type_name -> drover.structs.AllocatedPort
-	35,  // 57: drover.structs.Allocation.reschedule_tracker:type_name -> drover.structs.RescheduleTracker
-	20,  // 58: drover.structs.Allocation.metrics:type_name -> drover.structs.AllocMetric
-	47,  // 59: drover.structs.Allocation.deployment_status:type_name -> drover.structs.AllocDeploymentStatus
-	48,  // 60: drover.structs.Allocation.checks:type_name -> drover.structs.CheckStatus
-	69,  // 61: drover.structs.AllocMetric.class_filtered:type_name -> drover.structs.AllocMetric.ClassFilteredEntry
-	70,  // 62: drover.structs.AllocMetric.constraint_filtered:type_name -> drover.structs.AllocMetric.ConstraintFilteredEntry
-	71,  // 63: drover.structs.AllocMetric.dimension_exhausted:type_name -> drover.structs.AllocMetric.DimensionExhaustedEntry
-	72,  // 64: drover.structs.AllocMetric.nodes_available:type_name -> drover.structs.AllocMetric.NodesAvailableEntry
-	73,  // 65: drover.structs.AllocMetric.class_exhausted:type_name -> drover.structs.AllocMetric.ClassExhaustedEntry
-	74,  // 66: drover.structs.Evaluation.failed_tg_allocs:type_name -> drover.structs.Evaluation.FailedTgAllocsEntry
-	75,  // 67: drover.structs.Evaluation.queued_allocations:type_name -> drover.structs.Evaluation.QueuedAllocationsEntry
-	76,  // 68: drover.structs.Evaluation.class_eligibility:type_name -> drover.structs.Evaluation.ClassEligibilityEntry
-	12,  // 69: drover.structs.Plan.job:type_name -> drover.structs.Job
-	19,  // 70: drover.structs.Plan.node_allocation:type_name -> drover.structs.Allocation
-	19,  // 71: drover.structs.Plan.node_update:type_name -> drover.structs.Allocation
-	19,  // 72: drover.structs.Plan.node_preemptions:type_name -> drover.structs.Allocation
-	50,  // 73: drover.structs.Plan.deployment:type_name -> drover.structs.Deployment
-	51,  // 74: drover.structs.Plan.deployment_updates:type_name -> drover.structs.DeploymentStatusUpdate
-	19,  // 75: drover.structs.PlanResult.node_allocation:type_name -> drover.structs.Allocation
-	19,  // 76: drover.structs.PlanResult.node_update:type_name -> drover.structs.Allocation
-	19,  // 77: drover.structs.PlanResult.node_preemptions:type_name -> drover.structs.Allocation
-	50,  // 78: drover.structs.PlanResult.deployment:type_name -> drover.structs.Deployment
-	51,  // 79: drover.structs.PlanResult.deployment_updates:type_name -> drover.structs.DeploymentStatusUpdate
-	77,  // 80: drover.structs.Artifact.options:type_name -> drover.structs.Artifact.OptionsEntry
-	27,  // 81: drover.structs.NetworkResource.ports:type_name -> drover.structs.Port
-	31,  // 82: drover.structs.Spread.targets:type_name -> drover.structs.SpreadTarget
-	82,  // 83: drover.structs.ReschedulePolicy.interval:type_name -> google.protobuf.Duration
-	82,  // 84: drover.structs.ReschedulePolicy.delay:type_name -> google.protobuf.Duration
-	82,  // 85: drover.structs.ReschedulePolicy.max_delay:type_name -> google.protobuf.Duration
-	34,  // 86: drover.structs.RescheduleTracker.events:type_name -> drover.structs.RescheduleEvent
-	36,  // 87: drover.structs.SchedulerConfiguration.preemption_config:type_name -> drover.structs.PreemptionConfig
-	78,  // 88: drover.structs.JobSummary.groups:type_name -> drover.structs.JobSummary.GroupsEntry
-	82,  // 89: drover.structs.ACLToken.expiration_ttl:type_name -> google.protobuf.Duration
-	82,  // 90: drover.structs.UpdateStrategy.min_healthy_time:type_name -> google.protobuf.Duration
-	82,  // 91: drover.structs.UpdateStrategy.healthy_deadline:type_name -> google.protobuf.Duration
-	82,  // 92: drover.structs.UpdateStrategy.progress_deadline:type_name -> google.protobuf.Duration
-	82,  // 93: drover.structs.UpdateStrategy.stagger:type_name -> google.protobuf.Duration
-	82,  // 94: drover.structs.MigrateStrategy.min_healthy_time:type_name -> google.protobuf.Duration
-	82,  // 95: drover.structs.MigrateStrategy.healthy_deadline:type_name -> google.protobuf.Duration
-	45,  // 96: drover.structs.Service.checks:type_name -> drover.structs.ServiceCheck
-	79,  // 97: drover.structs.Service.meta:type_name -> drover.structs.Service.MetaEntry
-	82,  // 98: drover.structs.ServiceCheck.interval:type_name -> google.protobuf.Duration
-	82,  // 99: drover.structs.ServiceCheck.timeout:type_name -> google.protobuf.Duration
-	46,  // 100: drover.structs.ServiceCheck.check_restart:type_name -> drover.structs.CheckRestart
-	82,  // 101: drover.structs.CheckRestart.grace:type_name -> google.protobuf.Duration
-	82,  // 102: drover.structs.DeploymentState.progress_deadline:type_name -> google.protobuf.Duration
-	80,  // 103: drover.structs.Deployment.task_groups:type_name -> drover.structs.Deployment.TaskGroupsEntry
-	81,  // 104: drover.structs.Variable.items:type_name -> drover.structs.Variable.ItemsEntry
-	7,   // 105: drover.structs.TaskGroup.VolumesEntry.value:type_name -> drover.structs.VolumeRequest
-	13,  // 106: drover.structs.Node.DriversEntry.value:type_name -> drover.structs.DriverInfo
-	9,   // 107: drover.structs.Node.HostVolumesEntry.value:type_name -> drover.structs.ClientHostVolume
-	0,   // 108: drover.structs.Allocation.TaskResourcesEntry.value:type_name -> drover.structs.Resources
-	18,  // 109: drover.structs.Allocation.TaskStatesEntry.value:type_name -> drover.structs.TaskState
-	20,  // 110: drover.structs.Evaluation.FailedTgAllocsEntry.value:type_name -> drover.structs.AllocMetric
-	38,  // 111: drover.structs.JobSummary.GroupsEntry.value:type_name -> drover.structs.TaskGroupSummary
-	49,  // 112: drover.structs.Deployment.TaskGroupsEntry.value:type_name -> drover.structs.DeploymentState
-	113, // [113:113] is the sub-list for method output_type
-	113, // [113:113] is the sub-list for method input_type
-	113, // [113:113] is the sub-list for extension type_name
-	113, // [113:113] is the sub-list for extension extendee
-	0,   // [0:113] is the sub-list for field type_name
+	92,  // 16: drover.structs.Task.shutdown_delay:type_name -> google.protobuf.Duration
+	15,  // 17: drover.structs.Task.dispatch_payload:type_name -> drover.structs.DispatchPayloadConfig
+	6,   // 18: drover.structs.Template.change_script:type_name -> drover.structs.ChangeScript
+	92,  // 19: drover.structs.Template.splay:type_name -> google.protobuf.Duration
+	92,  // 20: drover.structs.ChangeScript.timeout:type_name -> google.protobuf.Duration
+	3,   // 21: drover.structs.TaskGroup.tasks:type_name -> drover.structs.Task
+	1,   // 22: drover.structs.TaskGroup.constraints:type_name -> drover.structs.Constraint
+	2,   // 23: drover.structs.TaskGroup.restart_policy:type_name -> drover.structs.RestartPolicy
+	67,  // 24: drover.structs.TaskGroup.meta:type_name -> drover.structs.TaskGroup.MetaEntry
+	37,  // 25: drover.structs.TaskGroup.network:type_name -> drover.structs.NetworkResource
+	39,  // 26: drover.structs.TaskGroup.affinities:type_name -> drover.structs.Affinity
+	41,  // 27: drover.structs.TaskGroup.spreads:type_name -> drover.structs.Spread
+	42,  // 28: drover.structs.TaskGroup.reschedule_policy:type_name -> drover.structs.ReschedulePolicy
+	92,  // 29: drover.structs.TaskGroup.max_client_disconnect:type_name -> google.protobuf.Duration
+	51,  // 30: drover.structs.TaskGroup.update:type_name -> drover.structs.UpdateStrategy
+	52,  // 31: drover.structs.TaskGroup.migrate:type_name -> drover.structs.MigrateStrategy
+	53,  // 32: drover.structs.TaskGroup.services:type_name -> drover.structs.Service
+	68,  // 33: drover.structs.TaskGroup.volumes:type_name -> drover.structs.TaskGroup.VolumesEntry
+	92,  // 34: drover.structs.TaskGroup.shutdown_delay:type_name -> google.protobuf.Duration
+	10,  // 35: drover.structs.TaskGroup.ephemeral_disk:type_name -> drover.structs.EphemeralDisk
+	16,  // 36: drover.structs.TaskGroup.scaling:type_name -> drover.structs.ScalingPolicy
+	1,   // 37: drover.structs.Job.constraints:type_name -> drover.structs.Constraint
+	11,  // 38: drover.structs.Job.task_groups:type_name -> drover.structs.TaskGroup
+	69,  // 39: drover.structs.Job.meta:type_name -> drover.structs.Job.MetaEntry
+	39,  // 40: drover.structs.Job.affinities:type_name -> drover.structs.Affinity
+	41,  // 41: drover.structs.Job.spreads:type_name -> drover.structs.Spread
+	51,  // 42: drover.structs.Job.update:type_name -> drover.structs.UpdateStrategy
+	13,  // 43: drover.structs.Job.periodic:type_name -> drover.structs.PeriodicConfig
+	14,  // 44: drover.structs.Job.parameterized:type_name -> drover.structs.ParameterizedJobConfig
+	93,  // 45: drover.structs.ScalingPolicy.policy:type_name -> google.protobuf.Struct
+	93,  // 46: drover.structs.ScalingEvent.meta:type_name -> google.protobuf.Struct
+	17,  // 47: drover.structs.ScalingEventList.events:type_name -> drover.structs.ScalingEvent
+	70,  // 48: drover.structs.JobScalingEvents.groups:type_name -> drover.structs.JobScalingEvents.GroupsEntry
+	71,  // 49: drover.structs.DriverInfo.attributes:type_name -> drover.structs.DriverInfo.AttributesEntry
+	72,  // 50: drover.structs.Node.attributes:type_name -> drover.structs.Node.AttributesEntry
+	0,   // 51: drover.structs.Node.resources:type_name -> drover.structs.Resources
+	73,  // 52: drover.structs.Node.drivers:type_name -> drover.structs.Node.DriversEntry
+	74,  // 53: drover.structs.Node.meta:type_name -> drover.structs.Node.MetaEntry
+	24,  // 54: drover.structs.Node.drain_strategy:type_name -> drover.structs.DrainStrategy
+	35,  // 55: drover.structs.Node.last_drain:type_name -> drover.structs.DrainMetadata
+	75,  // 56: drover.structs.Node.dynamic_meta:type_name -> drover.structs.Node.DynamicMetaEntry
+	76,  // 57: drover.structs.Node.host_volumes:type_name -> drover.structs.Node.HostVolumesEntry
+	92,  // 58: drover.structs.DrainStrategy.deadline:type_name -> google.protobuf.Duration
+	26,  // 59: drover.structs.TaskState.events:type_name -> drover.structs.TaskEvent
+	12,  // 60: drover.structs.Allocation.job:type_name -> drover.structs.Job
+	77,  // 61: drover.structs.Allocation.task_resources:type_name -> drover.structs.Allocation.TaskResourcesEntry
+	78,  // 62: drover.structs.Allocation.task_states:type_name -> drover.structs.Allocation.TaskStatesEntry
+	25,  // 63: drover.structs.Allocation.desired_transition:type_name -> drover.structs.DesiredTransition
+	38,  // 64: drover.structs.Allocation.allocated_ports:type_name -> drover.structs.AllocatedPort
+	44,  // 65: drover.structs.Allocation.reschedule_tracker:type_name -> drover.structs.RescheduleTracker
+	29,  // 66: drover.structs.Allocation.metrics:type_name -> drover.structs.AllocMetric
+	56,  // 67: drover.structs.Allocation.deployment_status:type_name -> drover.structs.AllocDeploymentStatus
+	57,  // 68: drover.structs.Allocation.checks:type_name -> drover.structs.CheckStatus
+	79,  // 69: drover.structs.AllocMetric.class_filtered:type_name -> drover.structs.AllocMetric.ClassFilteredEntry
+	80,  // 70: drover.structs.AllocMetric.constraint_filtered:type_name -> drover.structs.AllocMetric.ConstraintFilteredEntry
+	81,  // 71: drover.structs.AllocMetric.dimension_exhausted:type_name -> drover.structs.AllocMetric.DimensionExhaustedEntry
+	82,  // 72: drover.structs.AllocMetric.nodes_available:type_name -> drover.structs.AllocMetric.NodesAvailableEntry
+	83,  // 73: drover.structs.AllocMetric.class_exhausted:type_name -> drover.structs.AllocMetric.ClassExhaustedEntry
+	84,  // 74: drover.structs.Evaluation.failed_tg_allocs:type_name -> drover.structs.Evaluation.FailedTgAllocsEntry
+	85,  // 75: drover.structs.Evaluation.queued_allocations:type_name -> drover.structs.Evaluation.QueuedAllocationsEntry
+	86,  // 76: drover.structs.Evaluation.class_eligibility:type_name -> drover.structs.Evaluation.ClassEligibilityEntry
+	12,  // 77: drover.structs.Plan.job:type_name -> drover.structs.Job
+	28,  // 78: drover.structs.Plan.node_allocation:type_name -> drover.structs.Allocation
+	28,  // 79: drover.structs.Plan.node_update:type_name -> drover.structs.Allocation
+	28,  // 80: drover.structs.Plan.node_preemptions:type_name -> drover.structs.Allocation
+	59,  // 81: drover.structs.Plan.deployment:type_name -> drover.structs.Deployment
+	60,  // 82: drover.structs.Plan.deployment_updates:type_name -> drover.structs.DeploymentStatusUpdate
+	28,  // 83: drover.structs.PlanResult.node_allocation:type_name -> drover.structs.Allocation
+	28,  // 84: drover.structs.PlanResult.node_update:type_name -> drover.structs.Allocation
+	28,  // 85: drover.structs.PlanResult.node_preemptions:type_name -> drover.structs.Allocation
+	59,  // 86: drover.structs.PlanResult.deployment:type_name -> drover.structs.Deployment
+	60,  // 87: drover.structs.PlanResult.deployment_updates:type_name -> drover.structs.DeploymentStatusUpdate
+	87,  // 88: drover.structs.Artifact.options:type_name -> drover.structs.Artifact.OptionsEntry
+	36,  // 89: drover.structs.NetworkResource.ports:type_name -> drover.structs.Port
+	40,  // 90: drover.structs.Spread.targets:type_name -> drover.structs.SpreadTarget
+	92,  // 91: drover.structs.ReschedulePolicy.interval:type_name -> google.protobuf.Duration
+	92,  // 92: drover.structs.ReschedulePolicy.delay:type_name -> google.protobuf.Duration
+	92,  // 93: drover.structs.ReschedulePolicy.max_delay:type_name -> google.protobuf.Duration
+	43,  // 94: drover.structs.RescheduleTracker.events:type_name -> drover.structs.RescheduleEvent
+	45,  // 95: drover.structs.SchedulerConfiguration.preemption_config:type_name -> drover.structs.PreemptionConfig
+	88,  // 96: drover.structs.JobSummary.groups:type_name -> drover.structs.JobSummary.GroupsEntry
+	21,  // 97: drover.structs.JobSummary.children:type_name -> drover.structs.JobChildrenSummary
+	92,  // 98: drover.structs.ACLToken.expiration_ttl:type_name -> google.protobuf.Duration
+	92,  // 99: drover.structs.UpdateStrategy.min_healthy_time:type_name -> google.protobuf.Duration
+	92,  // 100: drover.structs.UpdateStrategy.healthy_deadline:type_name -> google.protobuf.Duration
+	92,  // 101: drover.structs.UpdateStrategy.progress_deadline:type_name -> google.protobuf.Duration
+	92,  // 102: drover.structs.UpdateStrategy.stagger:type_name -> google.protobuf.Duration
+	92,  // 103: drover.structs.MigrateStrategy.min_healthy_time:type_name -> google.protobuf.Duration
+	92,  // 104: drover.structs.MigrateStrategy.healthy_deadline:type_name -> google.protobuf.Duration
+	54,  // 105: drover.structs.Service.checks:type_name -> drover.structs.ServiceCheck
+	89,  // 106: drover.structs.Service.meta:type_name -> drover.structs.Service.MetaEntry
+	92,  // 107: drover.structs.ServiceCheck.interval:type_name -> google.protobuf.Duration
+	92,  // 108: drover.structs.ServiceCheck.timeout:type_name -> google.protobuf.Duration
+	55,  // 109: drover.structs.ServiceCheck.check_restart:type_name -> drover.structs.CheckRestart
+	92,  // 110: drover.structs.CheckRestart.grace:type_name -> google.protobuf.Duration
+	92,  // 111: drover.structs.DeploymentState.progress_deadline:type_name -> google.protobuf.Duration
+	90,  // 112: drover.structs.Deployment.task_groups:type_name -> drover.structs.Deployment.TaskGroupsEntry
+	91,  // 113: drover.structs.Variable.items:type_name -> drover.structs.Variable.ItemsEntry
+	7,   // 114: drover.structs.TaskGroup.VolumesEntry.value:type_name -> drover.structs.VolumeRequest
+	18,  // 115: drover.structs.JobScalingEvents.GroupsEntry.value:type_name -> drover.structs.ScalingEventList
+	22,  // 116: drover.structs.Node.DriversEntry.value:type_name -> drover.structs.DriverInfo
+	9,   // 117: drover.structs.Node.HostVolumesEntry.value:type_name -> drover.structs.ClientHostVolume
+	0,   // 118: drover.structs.Allocation.TaskResourcesEntry.value:type_name -> drover.structs.Resources
+	27,  // 119: drover.structs.Allocation.TaskStatesEntry.value:type_name -> drover.structs.TaskState
+	29,  // 120: drover.structs.Evaluation.FailedTgAllocsEntry.value:type_name -> drover.structs.AllocMetric
+	47,  // 121: drover.structs.JobSummary.GroupsEntry.value:type_name -> drover.structs.TaskGroupSummary
+	58,  // 122: drover.structs.Deployment.TaskGroupsEntry.value:type_name -> drover.structs.DeploymentState
+	123, // [123:123] is the sub-list for method output_type
+	123, // [123:123] is the sub-list for method input_type
+	123, // [123:123] is the sub-list for extension type_name
+	123, // [123:123] is the sub-list for extension extendee
+	0,   // [0:123] is the sub-list for field type_name
 }
 
 func init() { file_structs_structs_proto_init() }
@@ -6489,16 +7269,16 @@ func file_structs_structs_proto_init() {
 	if File_structs_structs_proto != nil {
 		return
 	}
-	file_structs_structs_proto_msgTypes[42].OneofWrappers = []any{}
-	file_structs_structs_proto_msgTypes[43].OneofWrappers = []any{}
-	file_structs_structs_proto_msgTypes[47].OneofWrappers = []any{}
+	file_structs_structs_proto_msgTypes[51].OneofWrappers = []any{}
+	file_structs_structs_proto_msgTypes[52].OneofWrappers = []any{}
+	file_structs_structs_proto_msgTypes[56].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_structs_structs_proto_rawDesc), len(file_structs_structs_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   82,
+			NumMessages:   92,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

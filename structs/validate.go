@@ -247,6 +247,7 @@ func (j *Job) Validate(limits Limits) error {
 		validateStrategies(&p, gp, j.Type, tg)
 		validateServices(&p, gp, tg)
 	}
+	j.validateBatch(&p, prefix)
 	return p.err()
 }
 

@@ -121,3 +121,19 @@ func TestService(t *testing.T) {
 	require.Equal(t, "web-${node.class}", in.Name, "the input is unchanged")
 	require.Nil(t, v.Service(nil))
 }
+
+// BenchmarkConfig interpolates a typical driver config: a command, a
+// dozen arguments with references, a nested map.
+func BenchmarkConfig(b *testing.B) {
+	v := testVars()
+	cfg := map[string]any{
+		"command": "/usr/local/bin/server",
+		"args": []any{"--listen", "${NOMAD_ADDR_http}", "--node", "${node.unique.name}", "--dc", "${node.datacenter}",
+			"--alloc", "${NOMAD_ALLOC_ID}", "--kernel", "${attr.kernel.name}", "--rack", "${meta.rack}", "--plain", "value"},
+		"labels": map[string]any{"owner": "${NOMAD_META_owner}", "home": `${env["HOME_DIR"]}`},
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = v.Config(cfg)
+	}
+}

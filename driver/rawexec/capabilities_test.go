@@ -46,6 +46,16 @@ func TestExecRunsACommandInTheTasksEnvironment(t *testing.T) {
 	require.Zero(t, res.ExitCode)
 	require.Contains(t, out.String(), "on-a-tty")
 
+	// Without streams, the command reads an empty input and its output
+	// goes nowhere; nil options are refused.
+	for _, tty := range []bool{false, true} {
+		res, err = d.ExecTask(ctx, "t1", &driver.ExecOptions{Command: []string{"/bin/sh", "-c", "cat; echo out; echo err >&2"}, Tty: tty})
+		require.NoError(t, err)
+		require.Zero(t, res.ExitCode)
+	}
+	_, err = d.ExecTask(ctx, "t1", nil)
+	require.ErrorIs(t, err, driver.ErrInvalidConfig)
+
 	// A task that is gone cannot be exec'd into.
 	_, err = d.ExecTask(ctx, "nope", &driver.ExecOptions{Command: []string{"true"}})
 	require.ErrorIs(t, err, driver.ErrTaskNotFound)

@@ -178,6 +178,9 @@ func (tx *Txn) JobStatus(job *structs.Job) string {
 	switch {
 	case live:
 		return structs.JobStatusRunning
+	case job.IsParent() && !job.Stop:
+		// A template is running while it may launch children.
+		return structs.JobStatusRunning
 	case job.Stop:
 		return structs.JobStatusDead
 	case (job.Type == structs.JobTypeBatch || job.Type == structs.JobTypeSysBatch) && anyAlloc:

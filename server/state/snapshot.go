@@ -134,6 +134,8 @@ func (s *Snapshot) Persist() *structs.StateSnapshot {
 		ServiceRegistrations: collect(s.t.services, ""),
 		Variables:            collect(s.t.variables, ""),
 		RootKeys:             collect(s.t.rootKeys, ""),
+		PeriodicLaunches:     collect(s.t.periodicLaunches, ""),
+		ScalingEvents:        collect(s.t.scalingEvents, ""),
 	}
 }
 

@@ -61,6 +61,9 @@ type tables struct {
 	// variables is keyed by namespace\x00path, rootKeys by key id.
 	variables btree[*structs.Variable]
 	rootKeys  btree[*structs.RootKey]
+	// periodicLaunches and scalingEvents are keyed by namespace\x00job.
+	periodicLaunches btree[*structs.PeriodicLaunch]
+	scalingEvents    btree[*structs.JobScalingEvents]
 }
 
 func newTables() tables { return tables{} }
@@ -184,6 +187,12 @@ func (s *Store) Restore(snap *structs.StateSnapshot) {
 	}
 	for _, k := range snap.GetRootKeys() {
 		r.tx.UpsertRootKey(k)
+	}
+	for _, l := range snap.GetPeriodicLaunches() {
+		r.tx.SetPeriodicLaunch(l)
+	}
+	for _, e := range snap.GetScalingEvents() {
+		r.tx.t.scalingEvents = r.tx.t.scalingEvents.set(r.tx.o, key(e.Namespace, e.JobId), e)
 	}
 	s.Install(r, snap.GetIndex())
 }

@@ -161,6 +161,7 @@ func (tx *Txn) DeleteJob(ns, id string) {
 	for _, v := range tx.JobVersions(ns, id) {
 		tx.t.jobVersions = tx.t.jobVersions.del(tx.o, versionKey(ns, id, v.Version))
 	}
+	tx.deleteBatchState(ns, id)
 }
 
 // UpsertNode stores a node.

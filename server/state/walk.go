@@ -12,19 +12,21 @@ import (
 // Field numbers of structs.StateSnapshot that Walk tags objects with and
 // Restorer.Add accepts: each object is one element of that field.
 const (
-	FieldJobs            protowire.Number = 2
-	FieldNodes           protowire.Number = 3
-	FieldAllocations     protowire.Number = 4
-	FieldEvals           protowire.Number = 5
-	FieldJobVersions     protowire.Number = 100
-	FieldSchedulerConfig protowire.Number = 101
-	FieldACLPolicies     protowire.Number = 102
-	FieldACLTokens       protowire.Number = 103
-	FieldClusterMeta     protowire.Number = 104
-	FieldDeployments     protowire.Number = 110
-	FieldServices        protowire.Number = 140
-	FieldVariables       protowire.Number = 141
-	FieldRootKeys        protowire.Number = 142
+	FieldJobs             protowire.Number = 2
+	FieldNodes            protowire.Number = 3
+	FieldAllocations      protowire.Number = 4
+	FieldEvals            protowire.Number = 5
+	FieldJobVersions      protowire.Number = 100
+	FieldSchedulerConfig  protowire.Number = 101
+	FieldACLPolicies      protowire.Number = 102
+	FieldACLTokens        protowire.Number = 103
+	FieldClusterMeta      protowire.Number = 104
+	FieldDeployments      protowire.Number = 110
+	FieldServices         protowire.Number = 140
+	FieldVariables        protowire.Number = 141
+	FieldRootKeys         protowire.Number = 142
+	FieldPeriodicLaunches protowire.Number = 130
+	FieldScalingEvents    protowire.Number = 131
 )
 
 // Walk calls fn with every object of the snapshot, one at a time, tagged
@@ -83,6 +85,12 @@ func (s *Snapshot) Walk(fn func(field protowire.Number, m proto.Message) error) 
 	}
 	if err == nil {
 		walkAs(s.t.variables, visit(FieldVariables))
+	}
+	if err == nil {
+		walkAs(s.t.periodicLaunches, visit(FieldPeriodicLaunches))
+	}
+	if err == nil {
+		walkAs(s.t.scalingEvents, visit(FieldScalingEvents))
 	}
 	return err
 }
@@ -174,6 +182,16 @@ func (r *Restorer) Add(field protowire.Number, m proto.Message) error {
 		if k, ok = m.(*structs.RootKey); ok {
 			r.tx.UpsertRootKey(k)
 		}
+	case FieldPeriodicLaunches:
+		var l *structs.PeriodicLaunch
+		if l, ok = m.(*structs.PeriodicLaunch); ok {
+			r.tx.SetPeriodicLaunch(l)
+		}
+	case FieldScalingEvents:
+		var e *structs.JobScalingEvents
+		if e, ok = m.(*structs.JobScalingEvents); ok {
+			r.tx.t.scalingEvents = r.tx.t.scalingEvents.set(r.tx.o, key(e.Namespace, e.JobId), e)
+		}
 	default:
 		return fmt.Errorf("%w: state snapshot field %d is not an object table", structs.ErrBadRequest, field)
 	}
@@ -211,6 +229,10 @@ func NewMessage(field protowire.Number) proto.Message {
 		return &structs.Variable{}
 	case FieldRootKeys:
 		return &structs.RootKey{}
+	case FieldPeriodicLaunches:
+		return &structs.PeriodicLaunch{}
+	case FieldScalingEvents:
+		return &structs.JobScalingEvents{}
 	}
 	return nil
 }

@@ -43,6 +43,10 @@ func (d *Driver) ExecTask(ctx context.Context, taskID string, opts *driver.ExecO
 	if t.exit.Result() != nil {
 		return nil, d.errorf("task %s is not running: %w", taskID, driver.ErrTaskNotFound)
 	}
+	if opts == nil {
+		return nil, d.errorf("%w: exec: no options", driver.ErrInvalidConfig)
+	}
+	opts = opts.WithDefaults()
 	if len(opts.Command) == 0 || strings.TrimSpace(opts.Command[0]) == "" {
 		return nil, d.errorf("%w: exec: no command", driver.ErrInvalidConfig)
 	}

@@ -2,7 +2,7 @@ GOBIN ?= $(shell go env GOPATH)/bin
 PROTOC_GEN_GO_VERSION ?= v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION ?= v1.6.2
 
-.PHONY: test test-multihost test-multihost-quick generate lint bench tools
+.PHONY: test test-multihost test-multihost-quick generate lint bench bench-quick tools
 
 # test is the project's test command; .ci/run calls it.
 test:
@@ -34,3 +34,9 @@ lint:
 
 bench:
 	go test -run '^$$' -bench . -benchmem ./...
+
+# bench-quick runs the cluster-scale harness at 1% of the C1M scenario
+# (3 servers, 50 simulated nodes, 10 jobs x 100): a smoke test that fails
+# only on lost or duplicated allocations, an error or a timeout.
+bench-quick:
+	go run ./bench/cmd/cluster -servers 3 -nodes 50 -jobs 10 -count 100 -timeout 2m

@@ -7,7 +7,6 @@ import (
 
 	"github.com/droverhq/drover/server/acl"
 	"github.com/droverhq/drover/server/events"
-	"github.com/droverhq/drover/server/state"
 	"github.com/droverhq/drover/structs"
 )
 
@@ -82,19 +81,39 @@ func newEventBroker(cfg Config) *events.Broker {
 	return events.New(size, 0)
 }
 
-// entryApplied implements applyListener: it turns the applied command into
-// events. It runs on the raft goroutine right after the command committed
-// to the state store, so the store is exactly at index.
-func (s *Server) entryApplied(index uint64, cmd *structs.LogCommand) {
+// eventsAt implements applyListener: the events of the command applied at
+// index, read from the state as that command left it (r is the state
+// transaction, which may go on with the next commands of a batch).
+func (s *Server) eventsAt(r objectReader, index uint64, cmd *structs.LogCommand) []events.Event {
+	if s.events == nil || cmd == nil || cmd.Command == nil {
+		return nil
+	}
+	return eventsFor(r, index, cmd)
+}
+
+// entryApplied implements applyListener: once the state holding the
+// command applied at index is committed, it wakes the periodic dispatcher
+// if the command concerns it and publishes the command's events.
+func (s *Server) entryApplied(index uint64, cmd *structs.LogCommand, evs []events.Event) {
 	if periodicChange(cmd) {
 		s.kickPeriodic()
 	}
-	if s.events == nil || cmd == nil || cmd.Command == nil {
+	if s.events == nil {
 		return
 	}
-	var evs []events.Event
-	s.state.View(func(v *state.Snapshot) { evs = eventsFor(v, index, cmd) })
 	s.events.Publish(index, evs)
+}
+
+// objectReader reads the objects events are made of: a state snapshot, or
+// a transaction between two commands of a batch. Stored objects are never
+// changed in place, so what it returns stays as read.
+type objectReader interface {
+	Job(ns, id string) *structs.Job
+	Node(id string) *structs.Node
+	Alloc(id string) *structs.Allocation
+	AllocsByNode(nodeID string) []*structs.Allocation
+	Eval(id string) *structs.Evaluation
+	Deployment(id string) *structs.Deployment
 }
 
 // stateRestored implements applyListener: the state jumped to index
@@ -109,7 +128,7 @@ func (s *Server) stateRestored(index uint64) {
 
 // eventCollector gathers the objects one command changed, once each.
 type eventCollector struct {
-	v     *state.Snapshot
+	v     objectReader
 	index uint64
 	typ   string
 	out   []events.Event
@@ -182,7 +201,7 @@ func (c *eventCollector) evals(list []*structs.Evaluation) {
 
 // eventsFor lists the events of one applied command, reading the objects
 // as stored. Only objects the entry modified (ModifyIndex == index) count.
-func eventsFor(v *state.Snapshot, index uint64, cmd *structs.LogCommand) []events.Event {
+func eventsFor(v objectReader, index uint64, cmd *structs.LogCommand) []events.Event {
 	c := &eventCollector{v: v, index: index, seen: map[string]bool{}}
 	switch x := cmd.Command.(type) {
 	case *structs.LogCommand_JobUpsert:

@@ -131,14 +131,14 @@ func notSent(err error) bool {
 func (s *Server) leaderAddr() string { return s.raft.LeaderAddr() }
 
 // readBarrier makes this server's state at least as new as every write
-// acknowledged before the call (raft ReadIndex), unless ctx allows stale
-// reads. Without a quorum it fails with ErrNoLeader after the leader wait.
+// acknowledged before the call (raft ReadIndex, in a round shared with the
+// reads arriving at the same time), unless ctx allows stale reads. Without
+// a quorum it fails with ErrNoLeader after the leader wait.
 func (s *Server) readBarrier(ctx context.Context) error {
 	if isStale(ctx) {
 		return nil
 	}
-	_, err := s.raft.ReadIndex(ctx)
-	return err
+	return s.sharedReadBarrier(ctx)
 }
 
 // waitLeaderAddr waits, up to the leader wait, until a leader is known and

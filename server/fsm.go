@@ -5,6 +5,8 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/droverhq/drover/server/events"
+	"github.com/droverhq/drover/server/raft"
 	"github.com/droverhq/drover/server/state"
 	"github.com/droverhq/drover/structs"
 )
@@ -20,9 +22,12 @@ type applyListener interface {
 	capacityChanged(index uint64, classes map[string]bool)
 	// schedulerConfigChanged is called with the newly stored configuration.
 	schedulerConfigChanged(c *structs.SchedulerConfiguration)
-	// entryApplied is called after every applied command, with the state
-	// store at index (the event broker publishes from it).
-	entryApplied(index uint64, cmd *structs.LogCommand)
+	// eventsAt is called right after each command is applied, with the
+	// state as the command left it; it returns the command's events.
+	eventsAt(r objectReader, index uint64, cmd *structs.LogCommand) []events.Event
+	// entryApplied is called after every applied command, once the state
+	// holding it is committed, with the events eventsAt returned.
+	entryApplied(index uint64, cmd *structs.LogCommand, evs []events.Event)
 	// stateRestored is called when a raft snapshot or an operator restore
 	// replaced the whole state at index.
 	stateRestored(index uint64)
@@ -40,120 +45,172 @@ type fsm struct {
 // Apply applies the command committed at index; the error is handed to
 // the proposer, if it waits on this server.
 func (f *fsm) Apply(index uint64, cmd *structs.LogCommand) error {
-	if c, ok := cmd.Command.(*structs.LogCommand_StateRestore); ok {
-		if f.applyStateRestore(index, c.StateRestore) && f.listener != nil {
-			f.listener.stateRestored(index)
-		}
-		return nil
-	}
-	tx := f.state.Begin()
+	return f.ApplyBatch([]raft.Command{{Index: index, Cmd: cmd}})[0]
+}
+
+// ApplyBatch applies consecutive committed commands in one state
+// transaction, committed at the last one's index: each command still
+// stamps what it changes with its own index, and its events are read from
+// the transaction as it left it. An operator restore, which replaces the
+// whole state, applies on its own. The listener hears of every command,
+// in order, once the transaction holding it is committed.
+func (f *fsm) ApplyBatch(cmds []raft.Command) []error {
+	errs := make([]error, len(cmds))
 	var (
-		evals    []*structs.Evaluation
-		capacity map[string]bool
-		config   *structs.SchedulerConfiguration
-		applyErr error
+		tx   *state.Txn
+		done []appliedCommand
 	)
+	commit := func() {
+		if tx == nil {
+			return
+		}
+		tx.Commit(done[len(done)-1].index)
+		tx = nil
+		for _, a := range done {
+			f.notify(a)
+		}
+		done = done[:0]
+	}
+	for i, c := range cmds {
+		if r, ok := c.Cmd.Command.(*structs.LogCommand_StateRestore); ok {
+			commit()
+			if f.applyStateRestore(c.Index, r.StateRestore) && f.listener != nil {
+				f.listener.stateRestored(c.Index)
+			}
+			continue
+		}
+		if tx == nil {
+			tx = f.state.Begin()
+		}
+		a := f.applyIn(tx, c.Index, c.Cmd)
+		if f.listener != nil {
+			a.events = f.listener.eventsAt(tx, c.Index, c.Cmd)
+		}
+		errs[i] = a.err
+		done = append(done, a)
+	}
+	commit()
+	return errs
+}
+
+// appliedCommand is what applying one command did, for the listener.
+type appliedCommand struct {
+	index    uint64
+	cmd      *structs.LogCommand
+	evals    []*structs.Evaluation
+	capacity map[string]bool
+	config   *structs.SchedulerConfiguration
+	events   []events.Event
+	err      error
+}
+
+// notify tells the listener what a committed command did.
+func (f *fsm) notify(a appliedCommand) {
+	if f.listener == nil {
+		return
+	}
+	if len(a.evals) > 0 {
+		f.listener.evalsApplied(a.evals)
+	}
+	if a.capacity != nil {
+		f.listener.capacityChanged(a.index, a.capacity)
+	}
+	if a.config != nil {
+		f.listener.schedulerConfigChanged(a.config)
+	}
+	f.listener.entryApplied(a.index, a.cmd, a.events)
+}
+
+// applyIn applies one command within tx.
+func (f *fsm) applyIn(tx *state.Txn, index uint64, cmd *structs.LogCommand) appliedCommand {
+	a := appliedCommand{index: index, cmd: cmd}
 	switch c := cmd.Command.(type) {
 	case *structs.LogCommand_JobUpsert:
-		evals, applyErr = f.applyJobUpsert(tx, index, cmd.Time, c.JobUpsert)
+		a.evals, a.err = f.applyJobUpsert(tx, index, cmd.Time, c.JobUpsert)
 	case *structs.LogCommand_JobDelete:
-		evals, applyErr = f.applyJobDelete(tx, index, cmd.Time, c.JobDelete)
+		a.evals, a.err = f.applyJobDelete(tx, index, cmd.Time, c.JobDelete)
 	case *structs.LogCommand_NodeUpsert:
-		evals, capacity = f.applyNodeUpsert(tx, index, cmd.Time, c.NodeUpsert)
+		a.evals, a.capacity = f.applyNodeUpsert(tx, index, cmd.Time, c.NodeUpsert)
 	case *structs.LogCommand_NodeStatus:
-		evals, capacity = f.applyNodeStatus(tx, index, cmd.Time, c.NodeStatus)
+		a.evals, a.capacity = f.applyNodeStatus(tx, index, cmd.Time, c.NodeStatus)
 	case *structs.LogCommand_NodeDisconnectExpiry:
-		evals, capacity = f.applyNodeDisconnectExpiry(tx, index, cmd.Time, c.NodeDisconnectExpiry)
+		a.evals, a.capacity = f.applyNodeDisconnectExpiry(tx, index, cmd.Time, c.NodeDisconnectExpiry)
 	case *structs.LogCommand_EvalUpsert:
-		evals = upsertEvals(tx, index, cmd.Time, c.EvalUpsert.Evals)
+		a.evals = upsertEvals(tx, index, cmd.Time, c.EvalUpsert.Evals)
 	case *structs.LogCommand_PlanApply:
-		evals, capacity = f.applyPlan(tx, index, cmd.Time, c.PlanApply)
+		a.evals, a.capacity = f.applyPlan(tx, index, cmd.Time, c.PlanApply)
 	case *structs.LogCommand_AllocClientUpdate:
-		capacity = f.applyAllocClientUpdate(tx, index, cmd.Time, c.AllocClientUpdate)
-		evals = upsertEvals(tx, index, cmd.Time, c.AllocClientUpdate.Evals)
+		a.capacity = f.applyAllocClientUpdate(tx, index, cmd.Time, c.AllocClientUpdate)
+		a.evals = upsertEvals(tx, index, cmd.Time, c.AllocClientUpdate.Evals)
 	case *structs.LogCommand_GcReap:
 		applyGCReap(tx, c.GcReap)
 	case *structs.LogCommand_SchedulerConfigSet:
-		config, applyErr = applySchedulerConfig(tx, index, c.SchedulerConfigSet)
+		a.config, a.err = applySchedulerConfig(tx, index, c.SchedulerConfigSet)
 	case *structs.LogCommand_NodeEligibility:
 		var became bool
-		evals, became = applyNodeEligibility(tx, index, cmd.Time, c.NodeEligibility)
+		a.evals, became = applyNodeEligibility(tx, index, cmd.Time, c.NodeEligibility)
 		if became {
-			capacity = map[string]bool{tx.Node(c.NodeEligibility.NodeId).GetComputedClass(): true}
+			a.capacity = map[string]bool{tx.Node(c.NodeEligibility.NodeId).GetComputedClass(): true}
 		}
 	case *structs.LogCommand_AllocTransition:
-		evals = f.applyAllocTransition(tx, index, cmd.Time, c.AllocTransition)
+		a.evals = f.applyAllocTransition(tx, index, cmd.Time, c.AllocTransition)
 	case *structs.LogCommand_NodeDrain:
-		evals = f.applyNodeDrain(tx, index, cmd.Time, c.NodeDrain)
+		a.evals = f.applyNodeDrain(tx, index, cmd.Time, c.NodeDrain)
 		if c.NodeDrain.Eligibility == structs.NodeEligible {
-			capacity = map[string]bool{tx.Node(c.NodeDrain.NodeId).GetComputedClass(): true}
+			a.capacity = map[string]bool{tx.Node(c.NodeDrain.NodeId).GetComputedClass(): true}
 		}
 	case *structs.LogCommand_AclPolicyUpsert:
 		applyACLPolicyUpsert(tx, index, c.AclPolicyUpsert)
 	case *structs.LogCommand_AclPolicyDelete:
 		applyACLPolicyDelete(tx, c.AclPolicyDelete)
 	case *structs.LogCommand_AclTokenUpsert:
-		applyErr = applyACLTokenUpsert(tx, index, c.AclTokenUpsert)
+		a.err = applyACLTokenUpsert(tx, index, c.AclTokenUpsert)
 	case *structs.LogCommand_AclTokenDelete:
 		applyACLTokenDelete(tx, c.AclTokenDelete)
 	case *structs.LogCommand_AclBootstrap:
-		applyErr = applyACLBootstrap(tx, index, c.AclBootstrap)
+		a.err = applyACLBootstrap(tx, index, c.AclBootstrap)
 	case *structs.LogCommand_ServerSecretSet:
 		applyServerSecret(tx, c.ServerSecretSet)
 	case *structs.LogCommand_NodeMetaUpdate:
-		evals, capacity = applyNodeMetaUpdate(tx, index, cmd.Time, c.NodeMetaUpdate)
+		a.evals, a.capacity = applyNodeMetaUpdate(tx, index, cmd.Time, c.NodeMetaUpdate)
 	case *structs.LogCommand_NodePurge:
-		evals, capacity = applyNodePurge(tx, index, cmd.Time, c.NodePurge)
+		a.evals, a.capacity = applyNodePurge(tx, index, cmd.Time, c.NodePurge)
 	case *structs.LogCommand_AutopilotConfigSet:
-		applyErr = applyAutopilotConfig(tx, index, c.AutopilotConfigSet)
+		a.err = applyAutopilotConfig(tx, index, c.AutopilotConfigSet)
 	case *structs.LogCommand_SummariesReconcile:
 		tx.RebuildSummaries()
 	case *structs.LogCommand_DeploymentStatus:
-		evals = f.applyDeploymentStatus(tx, index, cmd.Time, c.DeploymentStatus)
+		a.evals = f.applyDeploymentStatus(tx, index, cmd.Time, c.DeploymentStatus)
 	case *structs.LogCommand_DeploymentPromote:
-		evals, applyErr = f.applyDeploymentPromote(tx, index, cmd.Time, c.DeploymentPromote)
+		a.evals, a.err = f.applyDeploymentPromote(tx, index, cmd.Time, c.DeploymentPromote)
 	case *structs.LogCommand_DeploymentAllocHealth:
-		evals, applyErr = f.applyDeploymentAllocHealth(tx, index, cmd.Time, c.DeploymentAllocHealth)
+		a.evals, a.err = f.applyDeploymentAllocHealth(tx, index, cmd.Time, c.DeploymentAllocHealth)
 	case *structs.LogCommand_JobStability:
-		applyErr = applyJobStability(tx, index, c.JobStability)
+		a.err = applyJobStability(tx, index, c.JobStability)
 	case *structs.LogCommand_ServiceRegistrationUpsert:
 		applyServiceUpsert(tx, index, c.ServiceRegistrationUpsert)
 	case *structs.LogCommand_ServiceRegistrationDelete:
 		applyServiceDelete(tx, c.ServiceRegistrationDelete)
 	case *structs.LogCommand_VariableUpsert:
-		applyErr = applyVariableUpsert(tx, index, cmd.Time, c.VariableUpsert)
+		a.err = applyVariableUpsert(tx, index, cmd.Time, c.VariableUpsert)
 	case *structs.LogCommand_VariableDelete:
-		applyErr = applyVariableDelete(tx, c.VariableDelete)
+		a.err = applyVariableDelete(tx, c.VariableDelete)
 	case *structs.LogCommand_RootKeyUpsert:
-		applyErr = applyRootKeyUpsert(tx, index, cmd.Time, c.RootKeyUpsert)
+		a.err = applyRootKeyUpsert(tx, index, cmd.Time, c.RootKeyUpsert)
 	case *structs.LogCommand_RootKeyDelete:
 		applyRootKeyDelete(tx, c.RootKeyDelete)
 	case *structs.LogCommand_JobDispatch:
-		evals, applyErr = f.applyJobDispatch(tx, index, cmd.Time, c.JobDispatch)
+		a.evals, a.err = f.applyJobDispatch(tx, index, cmd.Time, c.JobDispatch)
 	case *structs.LogCommand_PeriodicLaunch:
-		evals, applyErr = f.applyPeriodicLaunch(tx, index, cmd.Time, c.PeriodicLaunch)
+		a.evals, a.err = f.applyPeriodicLaunch(tx, index, cmd.Time, c.PeriodicLaunch)
 	case *structs.LogCommand_JobScale:
-		evals, applyErr = f.applyJobScale(tx, index, cmd.Time, c.JobScale)
+		a.evals, a.err = f.applyJobScale(tx, index, cmd.Time, c.JobScale)
 	case nil:
 		// A barrier: nothing to change, but the index moves.
 	default:
-		tx.Commit(index)
-		return fmt.Errorf("fsm: unknown command %T at %d", c, index)
+		a.err = fmt.Errorf("fsm: unknown command %T at %d", c, index)
 	}
-	tx.Commit(index)
-	if f.listener != nil {
-		if len(evals) > 0 {
-			f.listener.evalsApplied(evals)
-		}
-		if capacity != nil {
-			f.listener.capacityChanged(index, capacity)
-		}
-		if config != nil {
-			f.listener.schedulerConfigChanged(config)
-		}
-		f.listener.entryApplied(index, cmd)
-	}
-	return applyErr
+	return a
 }
 
 // applyJobUpsert stores a job. A job whose specification did not change

@@ -21,6 +21,8 @@ func (s *Server) unaryInterceptor(ctx context.Context, req any, info *grpc.Unary
 	if err := s.checkPeer(ctx, info.FullMethod); err != nil {
 		return nil, err
 	}
+	ctx, release := s.untilStopped(ctx)
+	defer release()
 	return handler(s.incomingAuth(ctx), req)
 }
 
@@ -29,8 +31,27 @@ func (s *Server) streamInterceptor(srv any, ss grpc.ServerStream, info *grpc.Str
 	if err := s.checkPeer(ss.Context(), info.FullMethod); err != nil {
 		return err
 	}
-	return handler(srv, &authStream{ServerStream: ss, ctx: s.incomingAuth(ss.Context())})
+	ctx, release := s.untilStopped(ss.Context())
+	defer release()
+	return handler(srv, &authStream{ServerStream: ss, ctx: s.incomingAuth(ctx)})
 }
+
+// untilStopped returns a context that also ends when the server begins
+// to shut down, so that no call in flight (a blocking query, a wait for
+// raft or for a leader) holds the shutdown up.
+func (s *Server) untilStopped(ctx context.Context) (context.Context, func()) {
+	s.inflight.Add(1)
+	ctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(s.stopCtx, cancel)
+	return ctx, func() {
+		stop()
+		cancel()
+		s.inflight.Add(-1)
+	}
+}
+
+// inflightRPCs is how many RPCs the server is handling.
+func (s *Server) inflightRPCs() int64 { return s.inflight.Load() }
 
 // recoverRPC turns a handler's panic into an internal error.
 func (s *Server) recoverRPC(method string, err *error) {

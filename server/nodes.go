@@ -156,8 +156,11 @@ func (s *Server) reapExpiredNodes(ctx context.Context) {
 	}
 }
 
-// NodeAllocations returns a node's allocations once the state index exceeds
-// minIndex (a blocking query bounded by wait), after checking the secret.
+// NodeAllocations returns a node's allocations, after checking the
+// secret, once they changed after minIndex (a blocking query bounded by
+// wait). The index answered is the node's own: the last change to its
+// allocations. So a client's long-poll wakes only for changes to its own
+// allocations, not for every write to the state.
 func (s *Server) NodeAllocations(ctx context.Context, nodeID, secretID string, minIndex uint64, wait time.Duration) ([]*structs.Allocation, uint64, error) {
 	if err := s.readBarrier(ctx); err != nil {
 		return nil, 0, err
@@ -165,13 +168,41 @@ func (s *Server) NodeAllocations(ctx context.Context, nodeID, secretID string, m
 	if _, err := s.authNode(nodeID, secretID); err != nil {
 		return nil, 0, err
 	}
-	s.blockingQuery(ctx, minIndex, wait)
-	var (
-		allocs []*structs.Allocation
-		index  uint64
-	)
-	s.state.View(func(v *state.Snapshot) { allocs, index = v.AllocsByNode(nodeID), v.Index() })
-	return allocs, index, nil
+	if wait <= 0 || wait > maxBlockingQuery {
+		wait = maxBlockingQuery
+	}
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	stop := context.AfterFunc(s.stopCtx, cancel)
+	defer stop()
+	for {
+		allocs, index, stateIndex, changed := s.nodeAllocs(nodeID)
+		switch {
+		case minIndex == 0 && index == 0:
+			// A node that never had allocations starts from the state's index.
+			return allocs, stateIndex, nil
+		case minIndex == 0 || index > minIndex:
+			return allocs, index, nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return allocs, max(index, minIndex), nil
+		}
+	}
+}
+
+// nodeAllocs reads a node's allocations and the node's index: the last
+// change to them (0 when none is known), with the state's index. changed
+// is closed at their next change.
+func (s *Server) nodeAllocs(nodeID string) (allocs []*structs.Allocation, index, stateIndex uint64, changed <-chan struct{}) {
+	index, changed = s.state.NodeAllocsChange(nodeID)
+	snap := s.state.Snapshot()
+	allocs = snap.AllocsByNode(nodeID)
+	for _, a := range allocs {
+		index = max(index, a.ModifyIndex)
+	}
+	return allocs, index, snap.Index(), changed
 }
 
 // UpdateAllocations records client-reported allocation status. Every
@@ -226,7 +257,5 @@ func (s *Server) updateAllocations(ctx context.Context, nodeID, secretID string,
 	if len(upd) == 0 {
 		return s.state.Index(), nil
 	}
-	return s.raft.Propose(ctx, &structs.LogCommand{
-		Command: &structs.LogCommand_AllocClientUpdate{AllocClientUpdate: &structs.AllocClientUpdate{Allocations: upd}},
-	})
+	return s.batchAllocUpdates(ctx, upd)
 }

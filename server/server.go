@@ -92,6 +92,12 @@ type Server struct {
 	ready        chan struct{}
 	done         chan struct{}
 	shutdownOnce sync.Once
+	// inflight counts the RPCs being handled.
+	inflight atomic.Int64
+	// allocUpdates coalesces clients' allocation updates into raft entries.
+	allocUpdates allocUpdateBatcher
+	// reads shares raft read-index rounds among concurrent reads.
+	reads readBarriers
 	// stopCtx is cancelled when Shutdown starts: everything waiting gives up.
 	stopCtx  context.Context
 	stopFunc context.CancelFunc
@@ -404,8 +410,15 @@ func (s *Server) WaitForLeader(ctx context.Context) error {
 	}
 }
 
+// shutdownGrace bounds how long Shutdown waits for in-flight RPCs, which
+// it has told to end, before it closes their connections.
+const shutdownGrace = 500 * time.Millisecond
+
 // Shutdown stops every goroutine the server started and closes its store.
-// It is idempotent; ctx bounds the wait for in-flight RPCs to finish.
+// It is idempotent. In-flight RPCs are told to end at once (blocking
+// queries return what they have); ctx, and at most shutdownGrace, bound
+// the wait for them before their connections are closed, so that raft
+// stops, and the cluster elects another leader, without delay.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.shutdownOnce.Do(func() {
 		s.stopFunc()
@@ -414,9 +427,16 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			s.grpc.GracefulStop()
 			close(stopped)
 		}()
+		grace := time.NewTimer(shutdownGrace)
 		select {
 		case <-stopped:
 		case <-ctx.Done():
+		case <-grace.C:
+		}
+		grace.Stop()
+		select {
+		case <-stopped:
+		default:
 			s.grpc.Stop()
 			<-stopped
 		}

@@ -23,3 +23,19 @@ type FSM interface {
 	// at st.Index.
 	Restore(st *structs.StateSnapshot)
 }
+
+// Command is one committed command and its log index.
+type Command struct {
+	Index uint64
+	Cmd   *structs.LogCommand
+}
+
+// BatchFSM is an FSM that applies consecutive committed commands together,
+// as one change of its state where that is safe: the node hands it every
+// command of a Ready up to the next membership change, in log order. The
+// result must be the same as applying them one by one with Apply, and
+// errs[i] is what Apply would have returned for cmds[i].
+type BatchFSM interface {
+	FSM
+	ApplyBatch(cmds []Command) (errs []error)
+}

@@ -11,6 +11,10 @@ type Metrics struct {
 	snapshotIndex prometheus.Gauge
 	commitTime    prometheus.Histogram
 	leaderChanges prometheus.Counter
+	// appliedEntries and appliedBytes count the log entries applied on
+	// this server and the size of their data.
+	appliedEntries prometheus.Counter
+	appliedBytes   prometheus.Counter
 }
 
 // NewMetrics returns a node's collectors, not registered anywhere.
@@ -33,6 +37,14 @@ func NewMetrics() *Metrics {
 			Namespace: "drover", Subsystem: "raft", Name: "leader_changes_total",
 			Help: "Times this server saw the cluster leader change (a new leader, or none).",
 		}),
+		appliedEntries: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "drover", Subsystem: "raft", Name: "applied_entries_total",
+			Help: "Raft log entries applied on this server.",
+		}),
+		appliedBytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "drover", Subsystem: "raft", Name: "applied_bytes_total",
+			Help: "Bytes of data in the raft log entries applied on this server.",
+		}),
 	}
 	for _, ev := range []string{"taken", "sent", "installed"} {
 		m.snapshots.WithLabelValues(ev)
@@ -42,5 +54,5 @@ func NewMetrics() *Metrics {
 
 // Collectors returns the collectors to register.
 func (m *Metrics) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.commitTime, m.leaderChanges, m.snapshots, m.snapshotIndex}
+	return []prometheus.Collector{m.commitTime, m.leaderChanges, m.snapshots, m.snapshotIndex, m.appliedEntries, m.appliedBytes}
 }

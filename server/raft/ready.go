@@ -54,12 +54,16 @@ func (rn *Node) handleReady(rd etcdraft.Ready) error {
 	if !leading {
 		rn.transport.send(rd.Messages)
 	}
-	for _, e := range rd.CommittedEntries {
-		if err := rn.applyEntry(e); err != nil {
-			return err
-		}
+	if err := rn.applyEntries(rd.CommittedEntries); err != nil {
+		return err
 	}
 	if len(rd.CommittedEntries) > 0 {
+		var size int
+		for _, e := range rd.CommittedEntries {
+			size += len(e.GetData())
+		}
+		rn.metrics.appliedEntries.Add(float64(len(rd.CommittedEntries)))
+		rn.metrics.appliedBytes.Add(float64(size))
 		rn.notifyApplied() // once per Ready, not per entry
 	}
 	for _, rs := range rd.ReadStates {
@@ -90,23 +94,83 @@ func (rn *Node) campaignIfAlone() {
 	}
 }
 
-func (rn *Node) applyEntry(e *raftpb.Entry) error {
-	switch e.GetType() {
-	case raftpb.EntryType_EntryNormal:
+// applyEntries applies committed entries in log order. Normal entries go
+// to the FSM together, up to the next membership change, when the FSM
+// applies batches; each proposer hears its own entry's result once its
+// batch is applied.
+func (rn *Node) applyEntries(entries []*raftpb.Entry) error {
+	var batch []*raftpb.Entry
+	var cmds []Command
+	flush := func() {
+		if len(batch) == 0 {
+			return
+		}
+		errs := rn.applyCommands(cmds)
+		for _, e := range batch {
+			rn.entryDone(e)
+		}
+		// A proposer finds the applied index past its entry when it wakes.
+		for i, c := range cmds {
+			rn.trigger(c.Cmd.RequestId, applyResult{index: c.Index, err: errs[i]})
+		}
+		batch, cmds = batch[:0], cmds[:0]
+	}
+	for _, e := range entries {
+		if e.GetType() != raftpb.EntryType_EntryNormal {
+			flush()
+			if err := rn.applyConfEntry(e); err != nil {
+				return err
+			}
+			rn.entryDone(e)
+			continue
+		}
+		batch = append(batch, e)
 		// An empty entry is the one a new leader appends: nothing to apply.
 		if len(e.GetData()) == 0 {
-			break
+			continue
 		}
-		var cmd structs.LogCommand
-		if err := proto.Unmarshal(e.GetData(), &cmd); err != nil {
+		cmd := &structs.LogCommand{}
+		if err := proto.Unmarshal(e.GetData(), cmd); err != nil {
 			// An entry no server can decode was proposed by a bug, not by input:
 			// skip it on every server alike rather than stop.
 			rn.cfg.Logger.Error("skipping undecodable raft entry", "index", e.GetIndex(),
 				"error", fmt.Errorf("fsm: decode entry %d: %w", e.GetIndex(), err))
-			break
+			continue
 		}
-		err := rn.fsm.Apply(e.GetIndex(), &cmd)
-		rn.trigger(cmd.RequestId, applyResult{index: e.GetIndex(), err: err})
+		cmds = append(cmds, Command{Index: e.GetIndex(), Cmd: cmd})
+	}
+	flush()
+	return nil
+}
+
+// applyCommands hands commands to the FSM, as one batch when it takes them.
+func (rn *Node) applyCommands(cmds []Command) []error {
+	if b, ok := rn.fsm.(BatchFSM); ok {
+		errs := b.ApplyBatch(cmds)
+		if len(errs) == len(cmds) {
+			return errs
+		}
+		rn.cfg.Logger.Error("fsm returned the wrong number of results", "want", len(cmds), "got", len(errs))
+		return make([]error, len(cmds))
+	}
+	errs := make([]error, len(cmds))
+	for i, c := range cmds {
+		errs[i] = rn.fsm.Apply(c.Index, c.Cmd)
+	}
+	return errs
+}
+
+// entryDone records e as applied.
+func (rn *Node) entryDone(e *raftpb.Entry) {
+	if !rn.leaderReady.Load() && rn.leader.Load() && e.GetTerm() == rn.term.Load() {
+		rn.leaderReady.Store(true)
+	}
+	rn.applied.Store(e.GetIndex())
+}
+
+// applyConfEntry applies a membership change entry.
+func (rn *Node) applyConfEntry(e *raftpb.Entry) error {
+	switch e.GetType() {
 	case raftpb.EntryType_EntryConfChange:
 		cc := &raftpb.ConfChange{}
 		if err := proto.Unmarshal(e.GetData(), cc); err != nil {
@@ -122,10 +186,6 @@ func (rn *Node) applyEntry(e *raftpb.Entry) error {
 		}
 		rn.confState = rn.rn.ApplyConfChange(cc)
 	}
-	if !rn.leaderReady.Load() && rn.leader.Load() && e.GetTerm() == rn.term.Load() {
-		rn.leaderReady.Store(true)
-	}
-	rn.applied.Store(e.GetIndex())
 	return nil
 }
 

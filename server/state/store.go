@@ -75,6 +75,8 @@ type Store struct {
 	notify chan struct{}
 	// writeMu serialises write transactions; mu only guards the swap of t.
 	writeMu sync.Mutex
+	// nodes wake the blocking queries on single nodes' allocations.
+	nodes nodeWatches
 }
 
 // NewStore returns an empty store.

@@ -20,6 +20,8 @@ type Txn struct {
 	// requeued are the jobs whose summaries' queued counts are recomputed
 	// at commit.
 	requeued map[jobKey]bool
+	// allocNodes are the nodes whose allocations the transaction changes.
+	allocNodes map[string]bool
 }
 
 // Begin starts a write transaction. Callers must Commit or Abort it.
@@ -42,6 +44,8 @@ func (tx *Txn) Commit(index uint64) {
 	tx.o = nil
 	tx.t.index = max(index, tx.t.index)
 	tx.s.publish(tx.t)
+	tx.s.nodeAllocsChanged(tx.allocNodes, tx.t.index)
+	tx.allocNodes = nil
 	tx.s.writeMu.Unlock()
 }
 
@@ -53,6 +57,7 @@ func (tx *Txn) Abort() {
 	tx.done = true
 	tx.o = nil
 	tx.requeued = nil
+	tx.allocNodes = nil
 	tx.s.writeMu.Unlock()
 }
 
@@ -199,8 +204,10 @@ func (tx *Txn) UpsertAlloc(a *structs.Allocation) { tx.upsertAlloc(a, tx.Alloc(a
 
 // upsertAlloc stores a, replacing old (nil when a is new).
 func (tx *Txn) upsertAlloc(a, old *structs.Allocation) {
+	tx.touchNode(a.NodeId)
 	if old != nil {
 		if old.NodeId != a.NodeId {
+			tx.touchNode(old.NodeId)
 			tx.t.allocByNode = tx.t.allocByNode.del(tx.o, key(old.NodeId, old.Id))
 		}
 		if old.Namespace != a.Namespace || old.JobId != a.JobId {
@@ -222,6 +229,7 @@ func (tx *Txn) DeleteAlloc(id string) {
 	if old == nil {
 		return
 	}
+	tx.touchNode(old.NodeId)
 	tx.t.allocs = tx.t.allocs.del(tx.o, id)
 	tx.t.allocByNode = tx.t.allocByNode.del(tx.o, key(old.NodeId, old.Id))
 	tx.t.allocByJob = tx.t.allocByJob.del(tx.o, key(old.Namespace, old.JobId, old.Id))

@@ -252,5 +252,6 @@ func (s *Store) Install(r *Restorer, index uint64) {
 	t.index = index
 	s.writeMu.Lock()
 	s.publish(t)
+	s.allocsRestored(index)
 	s.writeMu.Unlock()
 }

@@ -181,6 +181,24 @@ type ServerOptions struct {
 	// Limits bounds connections and handshakes (the limits block).
 	Limits Limits
 
+	// RootKeyRotationThreshold is how long a root key of the keyring
+	// (which encrypts variables and signs workload identities) stays
+	// active before the leader rotates it. Default 720h.
+	RootKeyRotationThreshold time.Duration
+	// RootKeyGCThreshold is how long past the rotation threshold an
+	// inactive root key must have existed before it is removed; a key
+	// that still encrypts a variable is kept. Default 1h.
+	RootKeyGCThreshold time.Duration
+	// RootKeyGCInterval is how often the leader checks for rotation and
+	// collection of root keys. Default 10m.
+	RootKeyGCInterval time.Duration
+	// KeyEncryptionKey, when set, is 32 bytes that wrap the root keys as
+	// raft stores them: the raft log, snapshots and backups alone then
+	// decrypt no variable. Every server of the region needs the same one,
+	// kept outside the data dir (a KMS, a secret store). Unset, root keys
+	// are stored as they are (see docs/security.md).
+	KeyEncryptionKey []byte
+
 	// Logger receives the server's logs. Default: discard.
 	Logger *slog.Logger
 	// Registerer receives the server's metrics. Default: none are registered.
@@ -322,6 +340,9 @@ func (o ServerOptions) WithDefaults() ServerOptions {
 	setDefault(&o.JobDefaultPriority, 50)
 	setDefault(&o.JobMaxPriority, 100)
 	setDefault(&o.JobTrackedVersions, 6)
+	setDefault(&o.RootKeyRotationThreshold, 720*time.Hour)
+	setDefault(&o.RootKeyGCThreshold, time.Hour)
+	setDefault(&o.RootKeyGCInterval, 10*time.Minute)
 	setDefault(&o.ACL.TokenMinExpirationTTL, time.Minute)
 	setDefault(&o.ACL.TokenMaxExpirationTTL, 24*time.Hour)
 	o.Limits.setDefaults()
@@ -412,10 +433,16 @@ func (o ServerOptions) Validate() error {
 		{"server_join.retry_interval", o.ServerJoin.RetryInterval},
 		{"plan_rejection_tracker.node_window", o.PlanRejectionTracker.NodeWindow},
 		{"dead_server_threshold", o.DeadServerThreshold},
+		{"root_key_rotation_threshold", o.RootKeyRotationThreshold},
+		{"root_key_gc_threshold", o.RootKeyGCThreshold},
+		{"root_key_gc_interval", o.RootKeyGCInterval},
 	} {
 		if d.v < 0 {
 			add("%s must not be negative, got %v", d.name, d.v)
 		}
+	}
+	if n := len(o.KeyEncryptionKey); n != 0 && n != 32 {
+		add("the key-encryption key must be 32 bytes, got %d", n)
 	}
 	if o.ServerJoin.RetryMax < 0 {
 		add("server_join.retry_max must be >= 0, got %d", o.ServerJoin.RetryMax)

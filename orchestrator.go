@@ -253,6 +253,11 @@ func NewServer(opts ServerOptions) (*Server, error) {
 		JobMaxPriority:     o.JobMaxPriority,
 		JobMaxCount:        o.JobMaxCount,
 
+		Keyring: server.KeyringConfig{
+			RotationThreshold: o.RootKeyRotationThreshold, GCThreshold: o.RootKeyGCThreshold,
+			GCInterval: o.RootKeyGCInterval, KeyEncryptionKey: o.KeyEncryptionKey,
+		},
+
 		DisableEventBroker: o.DisableEventBroker,
 		EventBufferSize:    o.EventBufferSize,
 

@@ -33,6 +33,8 @@ type cluster struct {
 	http   *httptest.Server
 	nomad  *nomad.Client
 	client *http.Client
+	// dir holds the server's and the client's data dirs.
+	dir string
 }
 
 func newCluster(t *testing.T, opts api.Options) *cluster {
@@ -48,7 +50,7 @@ func newClusterWith(t *testing.T, so drover.ServerOptions, opts api.Options) *cl
 	cli := harness.StartClient(t, drover.ClientOptions{
 		DataDir: filepath.Join(dir, "client"), Servers: []string{srv.Addr()}, Drivers: []drover.Driver{mock.New(nil)}, Registerer: reg,
 	})
-	c := &cluster{srv: srv, cli: cli}
+	c := &cluster{srv: srv, cli: cli, dir: dir}
 	c.http = httptest.NewServer(srv.NewHTTPHandler(opts))
 	tr := &http.Transport{}
 	c.client = &http.Client{Transport: tr}

@@ -34,6 +34,9 @@ type Backend interface {
 	ClientBackend
 	AllocStopper
 	DeploymentBackend
+	ServiceBackend
+	VariableBackend
+	KeyringBackend
 	BatchBackend
 	// Events subscribes to the server's event stream.
 	Events(ctx context.Context, req events.SubscribeRequest) (*events.Subscription, error)

@@ -3,7 +3,9 @@ package api_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -64,6 +66,15 @@ func FuzzHandlers(f *testing.F) {
 		{0, "/v1/metrics", "format=prometheus", ""},
 		{0, "/v1/agent/self", "region=global", ""},
 		{4, "/v1/%2e%2e/%zz", "index=%", "\x00\xff"},
+		{1, "/v1/var/app/db", "cas=0", `{"Path":"app/db","Items":{"user":"u","pass":"p"}}`},
+		{1, "/v1/var/nomad/x", "", `{"Items":{"a":"b"},"Lock":{"TTL":"1s"}}`},
+		{3, "/v1/var/app/db", "cas=x", ""},
+		{0, "/v1/vars", "prefix=app&namespace=*&filter=Path%20matches%20%22a%22", ""},
+		{0, "/v1/services", "namespace=*", ""},
+		{0, "/v1/service/web", "tag=v1&filter=Port%20%3E%200", ""},
+		{3, "/v1/service/web/_nomad-task-x", "", ""},
+		{1, "/v1/operator/keyring/rotate", "full", ""},
+		{0, "/.well-known/jwks.json", "", ""},
 		{1, "/v1/jobs", "", `{"Job":{"ID":"p","Type":"batch","ParameterizedJob":{"Payload":"required","MetaRequired":["a"]},` +
 			`"TaskGroups":[{"Name":"g","Scaling":{"Min":1,"Max":2,"Policy":{"x":[1]}},"Tasks":[{"Name":"t","Driver":"mock","DispatchPayload":{"File":"../x"}}]}]}}`},
 		{1, "/v1/job/p/dispatch", "idempotency_token=t", `{"JobID":"p","Payload":"aGk=","Meta":{"a":"1","b":"2"},"IdPrefixTemplate":"../x","Priority":-1}`},
@@ -122,6 +133,67 @@ func FuzzHandlers(f *testing.F) {
 		}
 		if rec.Code == http.StatusOK && rec.Body.Len() == 0 && req.URL.Path != "/v1/event/stream" {
 			t.Fatalf("%s %s: 200 with an empty body", req.Method, target)
+		}
+	})
+}
+
+// FuzzVariableBody puts arbitrary bodies and paths to /v1/var/: a write is
+// either refused with 4xx, changing nothing, or stored and read back as
+// sent.
+func FuzzVariableBody(f *testing.F) {
+	f.Add("app/db", []byte(`{"Items":{"user":"u","pass":"p"}}`))
+	f.Add("a//b", []byte(`{"Items":{"a":"b"}}`))
+	f.Add("nomad", []byte(`{"Items":{"a":"b"}}`))
+	f.Add("x", []byte(`{"Path":"y","Items":{"a":"b"}}`))
+	f.Add("x", []byte(`{"Items":{"":"b"}}`))
+	f.Add("x", []byte(`{"Items":null}`))
+	f.Add("%2e%2e/x", []byte(`{"Items":{"a":"\u0000"}}`))
+	srv, err := drover.NewServer(drover.ServerOptions{DataDir: f.TempDir(), Store: inmem.New(), BindAddr: "127.0.0.1:0", NumSchedulers: 1})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { _ = srv.Shutdown(context.Background()) })
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := srv.WaitForLeader(ctx); err != nil {
+		f.Fatal(err)
+	}
+	h := srv.NewHTTPHandler(api.Options{MaxRequestBytes: 1 << 17})
+	f.Fuzz(func(t *testing.T, path string, body []byte) {
+		req := httptest.NewRequest(http.MethodGet, "/", bytes.NewReader(body))
+		u, err := req.URL.Parse("/v1/var/" + path)
+		if err != nil {
+			return
+		}
+		req.URL, req.Method = u, http.MethodPut
+		rec := httptest.NewRecorder()
+		before := srv.StateIndex()
+		h.ServeHTTP(rec, req)
+		switch {
+		case rec.Code == http.StatusOK:
+			var put struct {
+				Path  string
+				Items map[string]string
+			}
+			if err := json.Unmarshal(rec.Body.Bytes(), &put); err != nil {
+				t.Fatalf("200 without a variable: %q", rec.Body.String())
+			}
+			v, err := srv.Variable(context.Background(), "", put.Path)
+			if err != nil {
+				t.Fatalf("stored %q but cannot read it: %v", put.Path, err)
+			}
+			if !maps.Equal(v.Items, put.Items) {
+				t.Fatalf("%q: read %v, stored %v", put.Path, v.Items, put.Items)
+			}
+			if strings.Contains(put.Path, "..") || strings.Contains(put.Path, "//") || strings.HasPrefix(put.Path, "/") {
+				t.Fatalf("accepted path %q", put.Path)
+			}
+		case rec.Code >= 400 && rec.Code < 500 || rec.Code == http.StatusNotImplemented:
+			if srv.StateIndex() != before {
+				t.Fatalf("a refused write (%d) changed the state", rec.Code)
+			}
+		default:
+			t.Fatalf("PUT /v1/var/%s: status %d: %s", path, rec.Code, rec.Body.String())
 		}
 	})
 }

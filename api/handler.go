@@ -158,6 +158,9 @@ func (h *Handler) registerRoutes() {
 	})
 	h.registerOperatorRoutes()
 	h.registerDeploymentRoutes()
+	h.registerServiceRoutes()
+	h.registerVariableRoutes()
+	h.registerKeyringRoutes()
 	h.registerBatchRoutes()
 }
 
@@ -180,7 +183,20 @@ func (h *Handler) match(escapedPath string) (*route, []string, bool) {
 // matches reports whether the route matches a path's escaped segments,
 // with the unescaped wildcards.
 func (rt *route) matches(segs []string) ([]string, bool) {
-	if len(rt.segments) != len(segs) {
+	n := len(rt.segments)
+	if n > 0 && rt.segments[n-1] == "*" {
+		// A trailing "*" takes the rest of the path, one segment or more.
+		if len(segs) < n {
+			return nil, false
+		}
+		rest, err := url.PathUnescape(strings.Join(segs[n-1:], "/"))
+		if err != nil || rest == "" {
+			return nil, false
+		}
+		params, ok := (&route{segments: rt.segments[:n-1]}).matches(segs[:n-1])
+		return append(params, rest), ok
+	}
+	if n != len(segs) {
 		return nil, false
 	}
 	var params []string

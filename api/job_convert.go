@@ -149,14 +149,14 @@ func (c *jobConversion) task(groupPath string, in *taskJSON) (*structs.Task, *st
 	c.refuse(path, map[string]bool{
 		"Vault": isSet(in.Vault), "Consul": isSet(in.Consul), "CSIPluginConfig": isSet(in.CSIPluginConfig),
 		"Kind": in.Kind != "", "ScalingPolicies": isSet(in.ScalingPolicies), "Secrets": isSet(in.Secrets),
-		"Identity": isSet(in.Identity), "Identities": isSet(in.Identities), "Actions": isSet(in.Actions),
+		"Identities": isSet(in.Identities), "Actions": isSet(in.Actions),
 		"Schedule": isSet(in.Schedule),
 	})
 	t := &structs.Task{
 		Name: in.Name, Driver: in.Driver, Env: in.Env, Constraints: constraintsFromJSON(in.Constraints),
 		Meta: in.Meta, KillSignal: in.KillSignal, Affinities: affinitiesFromJSON(in.Affinities),
 		Artifacts: c.artifacts(path, in.Artifacts), Logs: c.logConfig(path, in.LogConfig), User: in.User,
-		Services:  c.services(path, in.Services),
+		Services: c.services(path, in.Services), Identity: c.identity(path, in.Identity),
 		Lifecycle: c.lifecycle(path, in.Lifecycle), Templates: c.templates(path, in.Templates),
 		VolumeMounts: c.volumeMounts(path, in.VolumeMounts), Leader: in.Leader,
 		ShutdownDelay:   durationOrNil(in.ShutdownDelay),

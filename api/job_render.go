@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/json"
 	"github.com/droverhq/drover/structs"
 )
 
@@ -50,6 +51,9 @@ func groupToJSON(jobType string, g *structs.TaskGroup) *taskGroupJSON {
 			Lifecycle: lifecycleToJSON(t.Lifecycle), Templates: templatesToJSON(t.Templates),
 			VolumeMounts: volumeMountsToJSON(t.VolumeMounts), Leader: t.Leader,
 			ShutdownDelay: int64(t.ShutdownDelay.AsDuration()),
+		}
+		if id := identityToJSON(t.Identity); id != nil {
+			tj.Identity, _ = json.Marshal(id)
 		}
 		tj.DispatchPayload = dispatchPayloadToJSON(t)
 		if t.Config != nil {

@@ -11,8 +11,9 @@ import (
 )
 
 // serviceJSON is Nomad's Service. drover runs its checks on the client
-// (whatever the provider); it registers nothing anywhere, and tags, meta
-// and addresses are kept only for display.
+// (whatever the provider); a service with provider "nomad" is registered
+// with the servers (native service discovery), one with provider
+// "consul" (Nomad's default) nowhere.
 type serviceJSON struct {
 	Name              string
 	Tags              []string
@@ -87,7 +88,8 @@ func (c *jobConversion) services(path string, in []*serviceJSON) []*structs.Serv
 			"Connect": isSet(s.Connect), "Identity": isSet(s.Identity), "Cluster": s.Cluster != "" && s.Cluster != "default", "Kind": s.Kind != "",
 			"AddressMode " + s.AddressMode: !hostAddressMode(s.AddressMode), "Address": s.Address != "",
 		})
-		svc := &structs.Service{Name: s.Name, Port: s.PortLabel, Tags: s.Tags, Task: s.TaskName}
+		c.refuse(sp, map[string]bool{"Provider " + s.Provider: s.Provider != "" && s.Provider != structs.ServiceProviderNomad && s.Provider != structs.ServiceProviderConsul})
+		svc := &structs.Service{Name: s.Name, Port: s.PortLabel, Tags: s.Tags, Task: s.TaskName, Provider: s.Provider, Meta: s.Meta, AddressMode: s.AddressMode}
 		for k, ck := range s.Checks {
 			if ck == nil {
 				c.problem(sp, "check %d is null", k)
@@ -143,7 +145,15 @@ func servicesToJSON(in []*structs.Service) []*serviceJSON {
 	}
 	out := make([]*serviceJSON, 0, len(in))
 	for _, s := range in {
-		sj := &serviceJSON{Name: s.Name, Tags: s.Tags, PortLabel: s.Port, TaskName: s.Task, Provider: "nomad", AddressMode: "auto"}
+		provider := s.Provider
+		if provider == "" {
+			provider = structs.ServiceProviderConsul
+		}
+		mode := s.AddressMode
+		if mode == "" {
+			mode = "auto"
+		}
+		sj := &serviceJSON{Name: s.Name, Tags: s.Tags, PortLabel: s.Port, TaskName: s.Task, Provider: provider, AddressMode: mode, Meta: s.Meta}
 		for _, ck := range s.Checks {
 			cj := &checkJSON{
 				Name: ck.Name, Type: ck.Type, Command: ck.Command, Args: ck.Args, Path: ck.Path, Protocol: ck.Protocol,

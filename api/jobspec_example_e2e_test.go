@@ -9,12 +9,13 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/droverhq/drover/api"
+	"github.com/droverhq/drover/internal/testing/harness"
 )
 
 // nomadInitExample is the job `nomad job init` writes, as the nomad CLI
 // sends it (parsed and canonicalized), with its docker task swapped for
-// raw_exec; withIdentity keeps its identity block.
-func nomadInitExample(withIdentity bool) *nomad.Job {
+// raw_exec.
+func nomadInitExample() *nomad.Job {
 	job := &nomad.Job{
 		ID: ptr("example"), Name: ptr("example"), Datacenters: []string{"*"}, Type: ptr("service"),
 		Update: &nomad.UpdateStrategy{
@@ -27,9 +28,7 @@ func nomadInitExample(withIdentity bool) *nomad.Job {
 		Name: "redis", Driver: "raw_exec",
 		Config:    map[string]any{"command": "/bin/sh", "args": []string{"-c", `echo "listening on ${NOMAD_PORT_db}"; exec sleep 300`}},
 		Resources: &nomad.Resources{CPU: ptr(500), MemoryMB: ptr(256)},
-	}
-	if withIdentity {
-		task.Identity = &nomad.WorkloadIdentity{Env: true, File: true}
+		Identity:  &nomad.WorkloadIdentity{Env: true, File: true},
 	}
 	tg := &nomad.TaskGroup{
 		Name: ptr("cache"), Count: ptr(1),
@@ -56,16 +55,14 @@ func TestNomadJobInitExampleRuns(t *testing.T) {
 	defer node.stop(t)
 	s := serveAPI(t, srv.NewHTTPHandler(api.Options{}), "")
 
-	_, _, err := s.nomad.Jobs().Register(nomadInitExample(true), nil)
-	if err != nil {
-		// Workload identities are served by the servers once they sign
-		// them; until then the block is refused by name, never dropped.
-		require.ErrorContains(t, err, "Identity is not supported by drover")
-	} else {
-		stopJobs(t, s.nomad)
-	}
-	alloc := runJob(t, s.nomad, nomadInitExample(false))
+	alloc := runJob(t, s.nomad, nomadInitExample())
 	defer stopJobs(t, s.nomad)
 	require.Equal(t, "cache", alloc.TaskGroup)
 	require.Equal(t, "running", alloc.TaskStates["redis"].State)
+	// Its service is registered with the servers (provider "nomad").
+	harness.Eventually(t, 30*time.Second, "redis-cache to be registered", func() bool {
+		regs, _, err := s.nomad.Services().Get("redis-cache", nil)
+		require.NoError(t, err)
+		return len(regs) == 1 && regs[0].AllocID == alloc.ID && regs[0].Port > 0
+	})
 }

@@ -250,8 +250,11 @@ func TestNomadClientOperatorCommands(t *testing.T) {
 	_, _, err = c.nomad.Namespaces().List(nil)
 	require.ErrorContains(t, err, "501")
 	require.ErrorContains(t, err, "namespaces")
-	_, _, err = c.nomad.Variables().List(nil)
-	require.ErrorContains(t, err, "variables")
+	_, _, err = c.nomad.Variables().List(&nomad.QueryOptions{Params: map[string]string{"lock-acquire": ""}})
+	require.NoError(t, err, "a list ignores lock parameters")
+	_, _, err = c.nomad.Variables().AcquireLock(&nomad.Variable{Path: "x", Items: map[string]string{"a": "b"}}, nil)
+	require.ErrorContains(t, err, "501")
+	require.ErrorContains(t, err, "variable locks")
 	_, _, err = c.nomad.Jobs().Dispatch("kept", nil, nil, "", nil)
 	require.ErrorContains(t, err, "is not parameterized")
 }

@@ -57,6 +57,8 @@ type allocRunner struct {
 	restored map[string]*taskRecord
 	// tasks are the task runners, by name, once run has made them.
 	tasks map[string]*taskRunner
+	// tokens caches the tasks' workload identities.
+	tokens workloadTokens
 }
 
 func newAllocRunner(c *Client, a *structs.Allocation, restored map[string]*taskRecord) *allocRunner {
@@ -184,6 +186,7 @@ func (r *allocRunner) run(ctx context.Context) {
 	r.initChecks(tg)
 	r.runChecks(actx)
 	r.startHealth(actx, alloc)
+	r.startServiceRegistration(actx, tg)
 	if r.restored == nil {
 		// A new allocation: its tasks are received.
 		for _, tr := range runners {

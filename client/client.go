@@ -74,8 +74,8 @@ type Config struct {
 	// rendered again. Default DefaultTemplateInterval.
 	TemplateInterval time.Duration
 	// TemplateLookups answers templates' nomadVar, nomadVarList,
-	// nomadService and nomadServices; nil answers that they are not
-	// available.
+	// nomadService and nomadServices; nil asks the servers, with each
+	// task's workload identity.
 	TemplateLookups template.Lookups
 
 	// StopOnShutdown names drivers whose tasks Shutdown stops, because
@@ -123,7 +123,8 @@ type Client struct {
 	metrics   *metrics
 	facts     *fingerprint.Manager
 	artifacts *artifact.Fetcher
-	// templateLookups answers templates' lookups.
+	// templateLookups answers templates' lookups when the host set them;
+	// nil: the servers answer, through taskLookups.
 	templateLookups template.Lookups
 	// logs tracks the rotations of live task logs, for their readers.
 	logs *logWatches
@@ -192,10 +193,9 @@ func New(cfg Config) (*Client, error) {
 	for _, d := range cfg.Drivers {
 		c.drivers[d.Name()] = d
 	}
+	// Without the host's own, each task's templates read from the
+	// servers with the task's workload identity (taskLookups).
 	c.templateLookups = cfg.TemplateLookups
-	if c.templateLookups == nil {
-		c.templateLookups = template.NoLookups{}
-	}
 	c.link = newServerLink(c)
 	c.allocs = newAllocManager(c)
 	if c.metrics, err = newMetrics(cfg.Registerer, c.allocs.running); err != nil {

@@ -29,7 +29,7 @@ type prestartHook interface {
 }
 
 // prestartHooks are applied in this order.
-var prestartHooks = []prestartHook{taskDirHook{}, envHook{}, volumeHook{}, artifactHook{}, dispatchPayloadHook{}, templateHook{}}
+var prestartHooks = []prestartHook{taskDirHook{}, envHook{}, identityHook{}, volumeHook{}, artifactHook{}, dispatchPayloadHook{}, templateHook{}}
 
 // allocDirs are created under an allocation's directory, in this order:
 // alloc/ is shared by its tasks (their logs are in alloc/logs).

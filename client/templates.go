@@ -99,9 +99,13 @@ func (t *taskRunner) templateRenderer(cfg *driver.TaskConfig) *templateRenderer 
 		env[k] = v
 	}
 	vars := t.vars
+	lookups := t.ar.c.templateLookups
+	if lookups == nil {
+		lookups = newTaskLookups(t.ar, t.task.Name)
+	}
 	return &templateRenderer{
 		allocDir: t.ar.dir, task: t.task.Name, taskDir: cfg.TaskDir, env: env,
-		vars: vars.String, lookups: t.ar.c.templateLookups,
+		vars: vars.String, lookups: lookups,
 	}
 }
 

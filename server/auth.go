@@ -135,6 +135,17 @@ func (s *Server) authorizeToken(ctx context.Context) (*acl.ACL, *structs.ACLToke
 		a, err := s.acls.compile(s.state.Snapshot(), []string{anonymousPolicy})
 		return a, nil, err
 	}
+	if looksLikeJWT(secret) {
+		// A task's workload identity: it grants no policy capability;
+		// the endpoints that accept one (variables, services) check its
+		// claims themselves.
+		if _, err := s.verifyWorkloadIdentity(s.state.Snapshot(), secret); err != nil {
+			s.metrics.aclDenied.Inc()
+			return nil, nil, err
+		}
+		a, err := s.acls.compile(s.state.Snapshot(), nil)
+		return a, nil, err
+	}
 	tok, err := s.resolveToken(ctx, secret)
 	if err != nil {
 		s.metrics.aclDenied.Inc()

@@ -95,6 +95,9 @@ type Config struct {
 
 	// ACL configures access control lists.
 	ACL ACLConfig
+	// Keyring governs the root keys that seal variables and sign workload
+	// identities.
+	Keyring KeyringConfig
 	// TLS, when set, is the mutual TLS material every RPC connection is
 	// authenticated with; Transport must have been built with it (a
 	// tcp.Transport whose Material it is). With VerifyServerHostname, a

@@ -187,6 +187,18 @@ func (f *fsm) applyIn(tx *state.Txn, index uint64, cmd *structs.LogCommand) appl
 		a.evals, a.err = f.applyDeploymentAllocHealth(tx, index, cmd.Time, c.DeploymentAllocHealth)
 	case *structs.LogCommand_JobStability:
 		a.err = applyJobStability(tx, index, c.JobStability)
+	case *structs.LogCommand_ServiceRegistrationUpsert:
+		applyServiceUpsert(tx, index, c.ServiceRegistrationUpsert)
+	case *structs.LogCommand_ServiceRegistrationDelete:
+		applyServiceDelete(tx, c.ServiceRegistrationDelete)
+	case *structs.LogCommand_VariableUpsert:
+		a.err = applyVariableUpsert(tx, index, cmd.Time, c.VariableUpsert)
+	case *structs.LogCommand_VariableDelete:
+		a.err = applyVariableDelete(tx, c.VariableDelete)
+	case *structs.LogCommand_RootKeyUpsert:
+		a.err = applyRootKeyUpsert(tx, index, cmd.Time, c.RootKeyUpsert)
+	case *structs.LogCommand_RootKeyDelete:
+		applyRootKeyDelete(tx, c.RootKeyDelete)
 	case *structs.LogCommand_JobDispatch:
 		a.evals, a.err = f.applyJobDispatch(tx, index, cmd.Time, c.JobDispatch)
 	case *structs.LogCommand_PeriodicLaunch:

@@ -44,6 +44,20 @@ func FuzzFSMApply(f *testing.F) {
 			NodePreemptions: []*structs.Allocation{{Id: "a", PreemptedByAllocation: "b"}},
 			NodeAllocation:  []*structs.Allocation{{Id: "b", NodeId: "n", JobId: "j", Namespace: "default", PreviousAllocation: "a"}},
 		}}}},
+		{Command: &structs.LogCommand_ServiceRegistrationUpsert{ServiceRegistrationUpsert: &structs.ServiceRegistrationUpsert{
+			Services: []*structs.ServiceRegistration{{Id: "s", AllocId: "a", NodeId: "n", ServiceName: "web"}, nil},
+		}}},
+		{Command: &structs.LogCommand_ServiceRegistrationDelete{ServiceRegistrationDelete: &structs.ServiceRegistrationDelete{
+			Ids: []string{"s"}, AllocIds: []string{"a"}, Namespace: "default",
+		}}},
+		{Command: &structs.LogCommand_VariableUpsert{VariableUpsert: &structs.VariableUpsert{
+			Variable: &structs.Variable{Namespace: "default", Path: "p", EncryptedItems: []byte{1}}, CheckIndex: true,
+		}}},
+		{Command: &structs.LogCommand_VariableDelete{VariableDelete: &structs.VariableDelete{Namespace: "default", Path: "p", CheckIndex: true, CasIndex: 1}}},
+		{Command: &structs.LogCommand_RootKeyUpsert{RootKeyUpsert: &structs.RootKeyUpsert{
+			Key: &structs.RootKey{KeyId: "k", Material: []byte{1}}, Activate: true,
+		}}},
+		{Command: &structs.LogCommand_RootKeyDelete{RootKeyDelete: &structs.RootKeyDelete{KeyIds: []string{"k", ""}}}},
 	}
 	for _, s := range seeds {
 		b, err := proto.Marshal(s)

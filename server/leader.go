@@ -43,6 +43,9 @@ func (s *Server) establishLeadership() {
 		}
 		config := s.primeSchedulerConfig(ctx)
 		s.primeServerSecret(ctx)
+		if err := s.primeRootKey(ctx); err != nil {
+			s.logger.Warn("could not make the first root key", "error", err)
+		}
 		snap := s.state.Snapshot()
 		s.broker.SetEnabled(true)
 		s.broker.SetPaused(config.GetPauseEvalBroker())
@@ -93,10 +96,14 @@ func (s *Server) startLeaderServices(ctx context.Context) {
 		defer s.leaderWG.Done()
 		s.reapExpiredNodes(ctx)
 	}()
-	s.leaderWG.Add(2)
+	s.leaderWG.Add(3)
 	go func() {
 		defer s.leaderWG.Done()
 		s.drainLoop(ctx)
+	}()
+	go func() {
+		defer s.leaderWG.Done()
+		s.keyringLoop(ctx)
 	}()
 	go func() {
 		defer s.leaderWG.Done()

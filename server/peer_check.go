@@ -27,18 +27,20 @@ const (
 // methodRoles lists the RPCs that need more than any certificate of the
 // CA (for the others, the caller's ACL token decides).
 var methodRoles = map[string]peerRole{
-	structs.Drover_Raft_FullMethodName:               peerServer,
-	structs.Drover_InstallSnapshot_FullMethodName:    peerServer,
-	structs.Drover_ServerInfo_FullMethodName:         peerServer,
-	structs.Drover_AddRaftPeer_FullMethodName:        peerServer,
-	structs.Drover_RemoveRaftPeer_FullMethodName:     peerServer,
-	structs.Drover_RegisterNode_FullMethodName:       peerNode,
-	structs.Drover_Heartbeat_FullMethodName:          peerNode,
-	structs.Drover_GetNodeAllocations_FullMethodName: peerNode,
-	structs.Drover_UpdateAllocations_FullMethodName:  peerNode,
-	structs.Drover_ClientConnect_FullMethodName:      peerNode,
-	structs.Drover_ClientAuthorize_FullMethodName:    peerNode,
-	structs.Drover_NodeConnHolder_FullMethodName:     peerServer,
+	structs.Drover_Raft_FullMethodName:                       peerServer,
+	structs.Drover_InstallSnapshot_FullMethodName:            peerServer,
+	structs.Drover_ServerInfo_FullMethodName:                 peerServer,
+	structs.Drover_AddRaftPeer_FullMethodName:                peerServer,
+	structs.Drover_RemoveRaftPeer_FullMethodName:             peerServer,
+	structs.Drover_RegisterNode_FullMethodName:               peerNode,
+	structs.Drover_Heartbeat_FullMethodName:                  peerNode,
+	structs.Drover_GetNodeAllocations_FullMethodName:         peerNode,
+	structs.Drover_UpdateAllocations_FullMethodName:          peerNode,
+	structs.Drover_ClientConnect_FullMethodName:              peerNode,
+	structs.Drover_ClientAuthorize_FullMethodName:            peerNode,
+	structs.Drover_UpdateServiceRegistrations_FullMethodName: peerNode,
+	structs.Drover_SignAllocIdentities_FullMethodName:        peerNode,
+	structs.Drover_NodeConnHolder_FullMethodName:             peerServer,
 }
 
 // checkPeer checks that the peer of an RPC may call method. Without TLS

@@ -53,6 +53,8 @@ type Server struct {
 	metrics   *metrics
 	events    *events.Broker
 	acls      *aclCache
+	// rootKeys opens the root keys of the state: variables and workload identities.
+	rootKeys *rootKeyring
 	// autopilot remembers since when each server is healthy.
 	autopilot autopilotState
 	// gcTuning, once set by Tune, overrides the configured GC settings.
@@ -171,6 +173,11 @@ func newServer(cfg Config) (*Server, error) {
 // together; nothing runs yet.
 func (s *Server) build() error {
 	cfg := &s.cfg
+	rk, err := newRootKeyring(cfg.Keyring.KeyEncryptionKey)
+	if err != nil {
+		return err
+	}
+	s.rootKeys = rk
 	m, err := newMetrics(cfg.Registerer, s)
 	if err != nil {
 		return err

@@ -1429,6 +1429,12 @@ type LogCommand struct {
 	//	*LogCommand_DeploymentPromote
 	//	*LogCommand_DeploymentAllocHealth
 	//	*LogCommand_JobStability
+	//	*LogCommand_ServiceRegistrationUpsert
+	//	*LogCommand_ServiceRegistrationDelete
+	//	*LogCommand_VariableUpsert
+	//	*LogCommand_VariableDelete
+	//	*LogCommand_RootKeyUpsert
+	//	*LogCommand_RootKeyDelete
 	//	*LogCommand_JobDispatch
 	//	*LogCommand_PeriodicLaunch
 	//	*LogCommand_JobScale
@@ -1740,6 +1746,60 @@ func (x *LogCommand) GetJobStability() *JobStability {
 	return nil
 }
 
+func (x *LogCommand) GetServiceRegistrationUpsert() *ServiceRegistrationUpsert {
+	if x != nil {
+		if x, ok := x.Command.(*LogCommand_ServiceRegistrationUpsert); ok {
+			return x.ServiceRegistrationUpsert
+		}
+	}
+	return nil
+}
+
+func (x *LogCommand) GetServiceRegistrationDelete() *ServiceRegistrationDelete {
+	if x != nil {
+		if x, ok := x.Command.(*LogCommand_ServiceRegistrationDelete); ok {
+			return x.ServiceRegistrationDelete
+		}
+	}
+	return nil
+}
+
+func (x *LogCommand) GetVariableUpsert() *VariableUpsert {
+	if x != nil {
+		if x, ok := x.Command.(*LogCommand_VariableUpsert); ok {
+			return x.VariableUpsert
+		}
+	}
+	return nil
+}
+
+func (x *LogCommand) GetVariableDelete() *VariableDelete {
+	if x != nil {
+		if x, ok := x.Command.(*LogCommand_VariableDelete); ok {
+			return x.VariableDelete
+		}
+	}
+	return nil
+}
+
+func (x *LogCommand) GetRootKeyUpsert() *RootKeyUpsert {
+	if x != nil {
+		if x, ok := x.Command.(*LogCommand_RootKeyUpsert); ok {
+			return x.RootKeyUpsert
+		}
+	}
+	return nil
+}
+
+func (x *LogCommand) GetRootKeyDelete() *RootKeyDelete {
+	if x != nil {
+		if x, ok := x.Command.(*LogCommand_RootKeyDelete); ok {
+			return x.RootKeyDelete
+		}
+	}
+	return nil
+}
+
 func (x *LogCommand) GetJobDispatch() *JobDispatch {
 	if x != nil {
 		if x, ok := x.Command.(*LogCommand_JobDispatch); ok {
@@ -1883,6 +1943,30 @@ type LogCommand_JobStability struct {
 	JobStability *JobStability `protobuf:"bytes,83,opt,name=job_stability,json=jobStability,proto3,oneof"`
 }
 
+type LogCommand_ServiceRegistrationUpsert struct {
+	ServiceRegistrationUpsert *ServiceRegistrationUpsert `protobuf:"bytes,120,opt,name=service_registration_upsert,json=serviceRegistrationUpsert,proto3,oneof"`
+}
+
+type LogCommand_ServiceRegistrationDelete struct {
+	ServiceRegistrationDelete *ServiceRegistrationDelete `protobuf:"bytes,121,opt,name=service_registration_delete,json=serviceRegistrationDelete,proto3,oneof"`
+}
+
+type LogCommand_VariableUpsert struct {
+	VariableUpsert *VariableUpsert `protobuf:"bytes,122,opt,name=variable_upsert,json=variableUpsert,proto3,oneof"`
+}
+
+type LogCommand_VariableDelete struct {
+	VariableDelete *VariableDelete `protobuf:"bytes,123,opt,name=variable_delete,json=variableDelete,proto3,oneof"`
+}
+
+type LogCommand_RootKeyUpsert struct {
+	RootKeyUpsert *RootKeyUpsert `protobuf:"bytes,124,opt,name=root_key_upsert,json=rootKeyUpsert,proto3,oneof"`
+}
+
+type LogCommand_RootKeyDelete struct {
+	RootKeyDelete *RootKeyDelete `protobuf:"bytes,125,opt,name=root_key_delete,json=rootKeyDelete,proto3,oneof"`
+}
+
 type LogCommand_JobDispatch struct {
 	JobDispatch *JobDispatch `protobuf:"bytes,111,opt,name=job_dispatch,json=jobDispatch,proto3,oneof"`
 }
@@ -1950,6 +2034,18 @@ func (*LogCommand_DeploymentPromote) isLogCommand_Command() {}
 func (*LogCommand_DeploymentAllocHealth) isLogCommand_Command() {}
 
 func (*LogCommand_JobStability) isLogCommand_Command() {}
+
+func (*LogCommand_ServiceRegistrationUpsert) isLogCommand_Command() {}
+
+func (*LogCommand_ServiceRegistrationDelete) isLogCommand_Command() {}
+
+func (*LogCommand_VariableUpsert) isLogCommand_Command() {}
+
+func (*LogCommand_VariableDelete) isLogCommand_Command() {}
+
+func (*LogCommand_RootKeyUpsert) isLogCommand_Command() {}
+
+func (*LogCommand_RootKeyDelete) isLogCommand_Command() {}
 
 func (*LogCommand_JobDispatch) isLogCommand_Command() {}
 
@@ -2541,16 +2637,19 @@ type StateSnapshot struct {
 	Allocations []*Allocation          `protobuf:"bytes,4,rep,name=allocations,proto3" json:"allocations,omitempty"`
 	Evals       []*Evaluation          `protobuf:"bytes,5,rep,name=evals,proto3" json:"evals,omitempty"`
 	// job_versions holds the kept older versions of every job.
-	JobVersions      []*Job                  `protobuf:"bytes,100,rep,name=job_versions,json=jobVersions,proto3" json:"job_versions,omitempty"`
-	SchedulerConfig  *SchedulerConfiguration `protobuf:"bytes,101,opt,name=scheduler_config,json=schedulerConfig,proto3" json:"scheduler_config,omitempty"`
-	AclPolicies      []*ACLPolicy            `protobuf:"bytes,102,rep,name=acl_policies,json=aclPolicies,proto3" json:"acl_policies,omitempty"`
-	AclTokens        []*ACLToken             `protobuf:"bytes,103,rep,name=acl_tokens,json=aclTokens,proto3" json:"acl_tokens,omitempty"`
-	ClusterMeta      *ClusterMeta            `protobuf:"bytes,104,opt,name=cluster_meta,json=clusterMeta,proto3" json:"cluster_meta,omitempty"`
-	Deployments      []*Deployment           `protobuf:"bytes,110,rep,name=deployments,proto3" json:"deployments,omitempty"`
-	PeriodicLaunches []*PeriodicLaunch       `protobuf:"bytes,130,rep,name=periodic_launches,json=periodicLaunches,proto3" json:"periodic_launches,omitempty"`
-	ScalingEvents    []*JobScalingEvents     `protobuf:"bytes,131,rep,name=scaling_events,json=scalingEvents,proto3" json:"scaling_events,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	JobVersions          []*Job                  `protobuf:"bytes,100,rep,name=job_versions,json=jobVersions,proto3" json:"job_versions,omitempty"`
+	SchedulerConfig      *SchedulerConfiguration `protobuf:"bytes,101,opt,name=scheduler_config,json=schedulerConfig,proto3" json:"scheduler_config,omitempty"`
+	AclPolicies          []*ACLPolicy            `protobuf:"bytes,102,rep,name=acl_policies,json=aclPolicies,proto3" json:"acl_policies,omitempty"`
+	AclTokens            []*ACLToken             `protobuf:"bytes,103,rep,name=acl_tokens,json=aclTokens,proto3" json:"acl_tokens,omitempty"`
+	ClusterMeta          *ClusterMeta            `protobuf:"bytes,104,opt,name=cluster_meta,json=clusterMeta,proto3" json:"cluster_meta,omitempty"`
+	Deployments          []*Deployment           `protobuf:"bytes,110,rep,name=deployments,proto3" json:"deployments,omitempty"`
+	ServiceRegistrations []*ServiceRegistration  `protobuf:"bytes,140,rep,name=service_registrations,json=serviceRegistrations,proto3" json:"service_registrations,omitempty"`
+	Variables            []*Variable             `protobuf:"bytes,141,rep,name=variables,proto3" json:"variables,omitempty"`
+	RootKeys             []*RootKey              `protobuf:"bytes,142,rep,name=root_keys,json=rootKeys,proto3" json:"root_keys,omitempty"`
+	PeriodicLaunches     []*PeriodicLaunch       `protobuf:"bytes,130,rep,name=periodic_launches,json=periodicLaunches,proto3" json:"periodic_launches,omitempty"`
+	ScalingEvents        []*JobScalingEvents     `protobuf:"bytes,131,rep,name=scaling_events,json=scalingEvents,proto3" json:"scaling_events,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *StateSnapshot) Reset() {
@@ -2656,6 +2755,27 @@ func (x *StateSnapshot) GetClusterMeta() *ClusterMeta {
 func (x *StateSnapshot) GetDeployments() []*Deployment {
 	if x != nil {
 		return x.Deployments
+	}
+	return nil
+}
+
+func (x *StateSnapshot) GetServiceRegistrations() []*ServiceRegistration {
+	if x != nil {
+		return x.ServiceRegistrations
+	}
+	return nil
+}
+
+func (x *StateSnapshot) GetVariables() []*Variable {
+	if x != nil {
+		return x.Variables
+	}
+	return nil
+}
+
+func (x *StateSnapshot) GetRootKeys() []*RootKey {
+	if x != nil {
+		return x.RootKeys
 	}
 	return nil
 }
@@ -7338,6 +7458,1174 @@ func (x *JobStabilityResponse) GetMeta() *WriteMeta {
 	return nil
 }
 
+// ServiceRegistrationUpsert stores registrations; those of allocations
+// that are gone or terminal when the entry applies are dropped.
+type ServiceRegistrationUpsert struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Services      []*ServiceRegistration `protobuf:"bytes,1,rep,name=services,proto3" json:"services,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ServiceRegistrationUpsert) Reset() {
+	*x = ServiceRegistrationUpsert{}
+	mi := &file_structs_rpc_proto_msgTypes[116]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ServiceRegistrationUpsert) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ServiceRegistrationUpsert) ProtoMessage() {}
+
+func (x *ServiceRegistrationUpsert) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[116]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ServiceRegistrationUpsert.ProtoReflect.Descriptor instead.
+func (*ServiceRegistrationUpsert) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{116}
+}
+
+func (x *ServiceRegistrationUpsert) GetServices() []*ServiceRegistration {
+	if x != nil {
+		return x.Services
+	}
+	return nil
+}
+
+// ServiceRegistrationDelete removes registrations by id, and every one of
+// the listed allocations.
+type ServiceRegistrationDelete struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Ids      []string               `protobuf:"bytes,1,rep,name=ids,proto3" json:"ids,omitempty"`
+	AllocIds []string               `protobuf:"bytes,2,rep,name=alloc_ids,json=allocIds,proto3" json:"alloc_ids,omitempty"`
+	// namespace, when set, is the namespace the ids must be in.
+	Namespace     string `protobuf:"bytes,3,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ServiceRegistrationDelete) Reset() {
+	*x = ServiceRegistrationDelete{}
+	mi := &file_structs_rpc_proto_msgTypes[117]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ServiceRegistrationDelete) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ServiceRegistrationDelete) ProtoMessage() {}
+
+func (x *ServiceRegistrationDelete) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[117]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ServiceRegistrationDelete.ProtoReflect.Descriptor instead.
+func (*ServiceRegistrationDelete) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{117}
+}
+
+func (x *ServiceRegistrationDelete) GetIds() []string {
+	if x != nil {
+		return x.Ids
+	}
+	return nil
+}
+
+func (x *ServiceRegistrationDelete) GetAllocIds() []string {
+	if x != nil {
+		return x.AllocIds
+	}
+	return nil
+}
+
+func (x *ServiceRegistrationDelete) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+// ServiceRegistrationUpdateRequest is a client registering and
+// deregistering the services of its own allocations.
+type ServiceRegistrationUpdateRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	NodeId   string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	SecretId string                 `protobuf:"bytes,2,opt,name=secret_id,json=secretId,proto3" json:"secret_id,omitempty"`
+	Upserts  []*ServiceRegistration `protobuf:"bytes,3,rep,name=upserts,proto3" json:"upserts,omitempty"`
+	// delete_alloc_ids deregisters every service of these allocations.
+	DeleteAllocIds []string `protobuf:"bytes,4,rep,name=delete_alloc_ids,json=deleteAllocIds,proto3" json:"delete_alloc_ids,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *ServiceRegistrationUpdateRequest) Reset() {
+	*x = ServiceRegistrationUpdateRequest{}
+	mi := &file_structs_rpc_proto_msgTypes[118]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ServiceRegistrationUpdateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ServiceRegistrationUpdateRequest) ProtoMessage() {}
+
+func (x *ServiceRegistrationUpdateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[118]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ServiceRegistrationUpdateRequest.ProtoReflect.Descriptor instead.
+func (*ServiceRegistrationUpdateRequest) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{118}
+}
+
+func (x *ServiceRegistrationUpdateRequest) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *ServiceRegistrationUpdateRequest) GetSecretId() string {
+	if x != nil {
+		return x.SecretId
+	}
+	return ""
+}
+
+func (x *ServiceRegistrationUpdateRequest) GetUpserts() []*ServiceRegistration {
+	if x != nil {
+		return x.Upserts
+	}
+	return nil
+}
+
+func (x *ServiceRegistrationUpdateRequest) GetDeleteAllocIds() []string {
+	if x != nil {
+		return x.DeleteAllocIds
+	}
+	return nil
+}
+
+type ServiceRegistrationListRequest struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Options *QueryOptions          `protobuf:"bytes,1,opt,name=options,proto3" json:"options,omitempty"`
+	// service_name lists one service's registrations ("" for all).
+	ServiceName   string `protobuf:"bytes,2,opt,name=service_name,json=serviceName,proto3" json:"service_name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ServiceRegistrationListRequest) Reset() {
+	*x = ServiceRegistrationListRequest{}
+	mi := &file_structs_rpc_proto_msgTypes[119]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ServiceRegistrationListRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ServiceRegistrationListRequest) ProtoMessage() {}
+
+func (x *ServiceRegistrationListRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[119]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ServiceRegistrationListRequest.ProtoReflect.Descriptor instead.
+func (*ServiceRegistrationListRequest) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{119}
+}
+
+func (x *ServiceRegistrationListRequest) GetOptions() *QueryOptions {
+	if x != nil {
+		return x.Options
+	}
+	return nil
+}
+
+func (x *ServiceRegistrationListRequest) GetServiceName() string {
+	if x != nil {
+		return x.ServiceName
+	}
+	return ""
+}
+
+type ServiceRegistrationListResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Services      []*ServiceRegistration `protobuf:"bytes,1,rep,name=services,proto3" json:"services,omitempty"`
+	Meta          *QueryMeta             `protobuf:"bytes,2,opt,name=meta,proto3" json:"meta,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ServiceRegistrationListResponse) Reset() {
+	*x = ServiceRegistrationListResponse{}
+	mi := &file_structs_rpc_proto_msgTypes[120]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ServiceRegistrationListResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ServiceRegistrationListResponse) ProtoMessage() {}
+
+func (x *ServiceRegistrationListResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[120]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ServiceRegistrationListResponse.ProtoReflect.Descriptor instead.
+func (*ServiceRegistrationListResponse) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{120}
+}
+
+func (x *ServiceRegistrationListResponse) GetServices() []*ServiceRegistration {
+	if x != nil {
+		return x.Services
+	}
+	return nil
+}
+
+func (x *ServiceRegistrationListResponse) GetMeta() *QueryMeta {
+	if x != nil {
+		return x.Meta
+	}
+	return nil
+}
+
+type ServiceRegistrationDeleteRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Namespace     string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	ServiceName   string                 `protobuf:"bytes,2,opt,name=service_name,json=serviceName,proto3" json:"service_name,omitempty"`
+	Id            string                 `protobuf:"bytes,3,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ServiceRegistrationDeleteRequest) Reset() {
+	*x = ServiceRegistrationDeleteRequest{}
+	mi := &file_structs_rpc_proto_msgTypes[121]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ServiceRegistrationDeleteRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ServiceRegistrationDeleteRequest) ProtoMessage() {}
+
+func (x *ServiceRegistrationDeleteRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[121]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ServiceRegistrationDeleteRequest.ProtoReflect.Descriptor instead.
+func (*ServiceRegistrationDeleteRequest) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{121}
+}
+
+func (x *ServiceRegistrationDeleteRequest) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *ServiceRegistrationDeleteRequest) GetServiceName() string {
+	if x != nil {
+		return x.ServiceName
+	}
+	return ""
+}
+
+func (x *ServiceRegistrationDeleteRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+// VariableUpsert stores an encrypted variable; with check_index the
+// stored one's modify index must be cas_index (0: none may exist).
+type VariableUpsert struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Variable      *Variable              `protobuf:"bytes,1,opt,name=variable,proto3" json:"variable,omitempty"`
+	CheckIndex    bool                   `protobuf:"varint,2,opt,name=check_index,json=checkIndex,proto3" json:"check_index,omitempty"`
+	CasIndex      uint64                 `protobuf:"varint,3,opt,name=cas_index,json=casIndex,proto3" json:"cas_index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VariableUpsert) Reset() {
+	*x = VariableUpsert{}
+	mi := &file_structs_rpc_proto_msgTypes[122]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VariableUpsert) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VariableUpsert) ProtoMessage() {}
+
+func (x *VariableUpsert) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[122]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VariableUpsert.ProtoReflect.Descriptor instead.
+func (*VariableUpsert) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{122}
+}
+
+func (x *VariableUpsert) GetVariable() *Variable {
+	if x != nil {
+		return x.Variable
+	}
+	return nil
+}
+
+func (x *VariableUpsert) GetCheckIndex() bool {
+	if x != nil {
+		return x.CheckIndex
+	}
+	return false
+}
+
+func (x *VariableUpsert) GetCasIndex() uint64 {
+	if x != nil {
+		return x.CasIndex
+	}
+	return 0
+}
+
+type VariableDelete struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Namespace     string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	Path          string                 `protobuf:"bytes,2,opt,name=path,proto3" json:"path,omitempty"`
+	CheckIndex    bool                   `protobuf:"varint,3,opt,name=check_index,json=checkIndex,proto3" json:"check_index,omitempty"`
+	CasIndex      uint64                 `protobuf:"varint,4,opt,name=cas_index,json=casIndex,proto3" json:"cas_index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VariableDelete) Reset() {
+	*x = VariableDelete{}
+	mi := &file_structs_rpc_proto_msgTypes[123]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VariableDelete) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VariableDelete) ProtoMessage() {}
+
+func (x *VariableDelete) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[123]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VariableDelete.ProtoReflect.Descriptor instead.
+func (*VariableDelete) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{123}
+}
+
+func (x *VariableDelete) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *VariableDelete) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *VariableDelete) GetCheckIndex() bool {
+	if x != nil {
+		return x.CheckIndex
+	}
+	return false
+}
+
+func (x *VariableDelete) GetCasIndex() uint64 {
+	if x != nil {
+		return x.CasIndex
+	}
+	return 0
+}
+
+// RootKeyUpsert stores a key; with activate it becomes the active key and
+// the one active before turns inactive.
+type RootKeyUpsert struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           *RootKey               `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Activate      bool                   `protobuf:"varint,2,opt,name=activate,proto3" json:"activate,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RootKeyUpsert) Reset() {
+	*x = RootKeyUpsert{}
+	mi := &file_structs_rpc_proto_msgTypes[124]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RootKeyUpsert) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RootKeyUpsert) ProtoMessage() {}
+
+func (x *RootKeyUpsert) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[124]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RootKeyUpsert.ProtoReflect.Descriptor instead.
+func (*RootKeyUpsert) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{124}
+}
+
+func (x *RootKeyUpsert) GetKey() *RootKey {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+func (x *RootKeyUpsert) GetActivate() bool {
+	if x != nil {
+		return x.Activate
+	}
+	return false
+}
+
+type RootKeyDelete struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	KeyIds        []string               `protobuf:"bytes,1,rep,name=key_ids,json=keyIds,proto3" json:"key_ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RootKeyDelete) Reset() {
+	*x = RootKeyDelete{}
+	mi := &file_structs_rpc_proto_msgTypes[125]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RootKeyDelete) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RootKeyDelete) ProtoMessage() {}
+
+func (x *RootKeyDelete) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[125]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RootKeyDelete.ProtoReflect.Descriptor instead.
+func (*RootKeyDelete) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{125}
+}
+
+func (x *RootKeyDelete) GetKeyIds() []string {
+	if x != nil {
+		return x.KeyIds
+	}
+	return nil
+}
+
+type VariableListRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Options       *QueryOptions          `protobuf:"bytes,1,opt,name=options,proto3" json:"options,omitempty"`
+	Prefix        string                 `protobuf:"bytes,2,opt,name=prefix,proto3" json:"prefix,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VariableListRequest) Reset() {
+	*x = VariableListRequest{}
+	mi := &file_structs_rpc_proto_msgTypes[126]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VariableListRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VariableListRequest) ProtoMessage() {}
+
+func (x *VariableListRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[126]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VariableListRequest.ProtoReflect.Descriptor instead.
+func (*VariableListRequest) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{126}
+}
+
+func (x *VariableListRequest) GetOptions() *QueryOptions {
+	if x != nil {
+		return x.Options
+	}
+	return nil
+}
+
+func (x *VariableListRequest) GetPrefix() string {
+	if x != nil {
+		return x.Prefix
+	}
+	return ""
+}
+
+type VariableListResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// variables carry their metadata only, no items.
+	Variables     []*Variable `protobuf:"bytes,1,rep,name=variables,proto3" json:"variables,omitempty"`
+	Meta          *QueryMeta  `protobuf:"bytes,2,opt,name=meta,proto3" json:"meta,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VariableListResponse) Reset() {
+	*x = VariableListResponse{}
+	mi := &file_structs_rpc_proto_msgTypes[127]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VariableListResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VariableListResponse) ProtoMessage() {}
+
+func (x *VariableListResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[127]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VariableListResponse.ProtoReflect.Descriptor instead.
+func (*VariableListResponse) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{127}
+}
+
+func (x *VariableListResponse) GetVariables() []*Variable {
+	if x != nil {
+		return x.Variables
+	}
+	return nil
+}
+
+func (x *VariableListResponse) GetMeta() *QueryMeta {
+	if x != nil {
+		return x.Meta
+	}
+	return nil
+}
+
+type VariableGetRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Options       *QueryOptions          `protobuf:"bytes,1,opt,name=options,proto3" json:"options,omitempty"`
+	Path          string                 `protobuf:"bytes,2,opt,name=path,proto3" json:"path,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VariableGetRequest) Reset() {
+	*x = VariableGetRequest{}
+	mi := &file_structs_rpc_proto_msgTypes[128]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VariableGetRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VariableGetRequest) ProtoMessage() {}
+
+func (x *VariableGetRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[128]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VariableGetRequest.ProtoReflect.Descriptor instead.
+func (*VariableGetRequest) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{128}
+}
+
+func (x *VariableGetRequest) GetOptions() *QueryOptions {
+	if x != nil {
+		return x.Options
+	}
+	return nil
+}
+
+func (x *VariableGetRequest) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+type VariablePutRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Variable      *Variable              `protobuf:"bytes,1,opt,name=variable,proto3" json:"variable,omitempty"`
+	CheckIndex    bool                   `protobuf:"varint,2,opt,name=check_index,json=checkIndex,proto3" json:"check_index,omitempty"`
+	CasIndex      uint64                 `protobuf:"varint,3,opt,name=cas_index,json=casIndex,proto3" json:"cas_index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VariablePutRequest) Reset() {
+	*x = VariablePutRequest{}
+	mi := &file_structs_rpc_proto_msgTypes[129]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VariablePutRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VariablePutRequest) ProtoMessage() {}
+
+func (x *VariablePutRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[129]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VariablePutRequest.ProtoReflect.Descriptor instead.
+func (*VariablePutRequest) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{129}
+}
+
+func (x *VariablePutRequest) GetVariable() *Variable {
+	if x != nil {
+		return x.Variable
+	}
+	return nil
+}
+
+func (x *VariablePutRequest) GetCheckIndex() bool {
+	if x != nil {
+		return x.CheckIndex
+	}
+	return false
+}
+
+func (x *VariablePutRequest) GetCasIndex() uint64 {
+	if x != nil {
+		return x.CasIndex
+	}
+	return 0
+}
+
+type VariableDeleteRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Namespace     string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	Path          string                 `protobuf:"bytes,2,opt,name=path,proto3" json:"path,omitempty"`
+	CheckIndex    bool                   `protobuf:"varint,3,opt,name=check_index,json=checkIndex,proto3" json:"check_index,omitempty"`
+	CasIndex      uint64                 `protobuf:"varint,4,opt,name=cas_index,json=casIndex,proto3" json:"cas_index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VariableDeleteRequest) Reset() {
+	*x = VariableDeleteRequest{}
+	mi := &file_structs_rpc_proto_msgTypes[130]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VariableDeleteRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VariableDeleteRequest) ProtoMessage() {}
+
+func (x *VariableDeleteRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[130]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VariableDeleteRequest.ProtoReflect.Descriptor instead.
+func (*VariableDeleteRequest) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{130}
+}
+
+func (x *VariableDeleteRequest) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *VariableDeleteRequest) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *VariableDeleteRequest) GetCheckIndex() bool {
+	if x != nil {
+		return x.CheckIndex
+	}
+	return false
+}
+
+func (x *VariableDeleteRequest) GetCasIndex() uint64 {
+	if x != nil {
+		return x.CasIndex
+	}
+	return 0
+}
+
+// VariableResponse carries a variable (decrypted) and, for a write that
+// lost its check-and-set, conflict set with the current variable (nil
+// when none exists).
+type VariableResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Variable      *Variable              `protobuf:"bytes,1,opt,name=variable,proto3" json:"variable,omitempty"`
+	Conflict      bool                   `protobuf:"varint,2,opt,name=conflict,proto3" json:"conflict,omitempty"`
+	Meta          *QueryMeta             `protobuf:"bytes,3,opt,name=meta,proto3" json:"meta,omitempty"`
+	Index         uint64                 `protobuf:"varint,4,opt,name=index,proto3" json:"index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VariableResponse) Reset() {
+	*x = VariableResponse{}
+	mi := &file_structs_rpc_proto_msgTypes[131]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VariableResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VariableResponse) ProtoMessage() {}
+
+func (x *VariableResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[131]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VariableResponse.ProtoReflect.Descriptor instead.
+func (*VariableResponse) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{131}
+}
+
+func (x *VariableResponse) GetVariable() *Variable {
+	if x != nil {
+		return x.Variable
+	}
+	return nil
+}
+
+func (x *VariableResponse) GetConflict() bool {
+	if x != nil {
+		return x.Conflict
+	}
+	return false
+}
+
+func (x *VariableResponse) GetMeta() *QueryMeta {
+	if x != nil {
+		return x.Meta
+	}
+	return nil
+}
+
+func (x *VariableResponse) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+type RootKeyListRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Options       *QueryOptions          `protobuf:"bytes,1,opt,name=options,proto3" json:"options,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RootKeyListRequest) Reset() {
+	*x = RootKeyListRequest{}
+	mi := &file_structs_rpc_proto_msgTypes[132]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RootKeyListRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RootKeyListRequest) ProtoMessage() {}
+
+func (x *RootKeyListRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[132]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RootKeyListRequest.ProtoReflect.Descriptor instead.
+func (*RootKeyListRequest) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{132}
+}
+
+func (x *RootKeyListRequest) GetOptions() *QueryOptions {
+	if x != nil {
+		return x.Options
+	}
+	return nil
+}
+
+type RootKeyRotateRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RootKeyRotateRequest) Reset() {
+	*x = RootKeyRotateRequest{}
+	mi := &file_structs_rpc_proto_msgTypes[133]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RootKeyRotateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RootKeyRotateRequest) ProtoMessage() {}
+
+func (x *RootKeyRotateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[133]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RootKeyRotateRequest.ProtoReflect.Descriptor instead.
+func (*RootKeyRotateRequest) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{133}
+}
+
+// RootKeyListResponse lists keys without their material.
+type RootKeyListResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Keys          []*RootKey             `protobuf:"bytes,1,rep,name=keys,proto3" json:"keys,omitempty"`
+	Meta          *QueryMeta             `protobuf:"bytes,2,opt,name=meta,proto3" json:"meta,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RootKeyListResponse) Reset() {
+	*x = RootKeyListResponse{}
+	mi := &file_structs_rpc_proto_msgTypes[134]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RootKeyListResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RootKeyListResponse) ProtoMessage() {}
+
+func (x *RootKeyListResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[134]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RootKeyListResponse.ProtoReflect.Descriptor instead.
+func (*RootKeyListResponse) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{134}
+}
+
+func (x *RootKeyListResponse) GetKeys() []*RootKey {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
+func (x *RootKeyListResponse) GetMeta() *QueryMeta {
+	if x != nil {
+		return x.Meta
+	}
+	return nil
+}
+
+type AllocIdentitiesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	NodeId        string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	SecretId      string                 `protobuf:"bytes,2,opt,name=secret_id,json=secretId,proto3" json:"secret_id,omitempty"`
+	AllocId       string                 `protobuf:"bytes,3,opt,name=alloc_id,json=allocId,proto3" json:"alloc_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AllocIdentitiesRequest) Reset() {
+	*x = AllocIdentitiesRequest{}
+	mi := &file_structs_rpc_proto_msgTypes[135]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AllocIdentitiesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AllocIdentitiesRequest) ProtoMessage() {}
+
+func (x *AllocIdentitiesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[135]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AllocIdentitiesRequest.ProtoReflect.Descriptor instead.
+func (*AllocIdentitiesRequest) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{135}
+}
+
+func (x *AllocIdentitiesRequest) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *AllocIdentitiesRequest) GetSecretId() string {
+	if x != nil {
+		return x.SecretId
+	}
+	return ""
+}
+
+func (x *AllocIdentitiesRequest) GetAllocId() string {
+	if x != nil {
+		return x.AllocId
+	}
+	return ""
+}
+
+// AllocIdentitiesResponse holds a signed workload identity (a JWT) per
+// task of the allocation.
+type AllocIdentitiesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tokens        map[string]string      `protobuf:"bytes,1,rep,name=tokens,proto3" json:"tokens,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AllocIdentitiesResponse) Reset() {
+	*x = AllocIdentitiesResponse{}
+	mi := &file_structs_rpc_proto_msgTypes[136]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AllocIdentitiesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AllocIdentitiesResponse) ProtoMessage() {}
+
+func (x *AllocIdentitiesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[136]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AllocIdentitiesResponse.ProtoReflect.Descriptor instead.
+func (*AllocIdentitiesResponse) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{136}
+}
+
+func (x *AllocIdentitiesResponse) GetTokens() map[string]string {
+	if x != nil {
+		return x.Tokens
+	}
+	return nil
+}
+
 // JobDispatch creates a child of a parameterized job. When the parent
 // already has a child with the child's idempotency token, nothing changes.
 type JobDispatch struct {
@@ -7351,7 +8639,7 @@ type JobDispatch struct {
 
 func (x *JobDispatch) Reset() {
 	*x = JobDispatch{}
-	mi := &file_structs_rpc_proto_msgTypes[116]
+	mi := &file_structs_rpc_proto_msgTypes[137]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7363,7 +8651,7 @@ func (x *JobDispatch) String() string {
 func (*JobDispatch) ProtoMessage() {}
 
 func (x *JobDispatch) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[116]
+	mi := &file_structs_rpc_proto_msgTypes[137]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7376,7 +8664,7 @@ func (x *JobDispatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobDispatch.ProtoReflect.Descriptor instead.
 func (*JobDispatch) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{116}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{137}
 }
 
 func (x *JobDispatch) GetChild() *Job {
@@ -7419,7 +8707,7 @@ type PeriodicLaunchCommand struct {
 
 func (x *PeriodicLaunchCommand) Reset() {
 	*x = PeriodicLaunchCommand{}
-	mi := &file_structs_rpc_proto_msgTypes[117]
+	mi := &file_structs_rpc_proto_msgTypes[138]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7431,7 +8719,7 @@ func (x *PeriodicLaunchCommand) String() string {
 func (*PeriodicLaunchCommand) ProtoMessage() {}
 
 func (x *PeriodicLaunchCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[117]
+	mi := &file_structs_rpc_proto_msgTypes[138]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7444,7 +8732,7 @@ func (x *PeriodicLaunchCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeriodicLaunchCommand.ProtoReflect.Descriptor instead.
 func (*PeriodicLaunchCommand) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{117}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{138}
 }
 
 func (x *PeriodicLaunchCommand) GetNamespace() string {
@@ -7515,7 +8803,7 @@ type JobScale struct {
 
 func (x *JobScale) Reset() {
 	*x = JobScale{}
-	mi := &file_structs_rpc_proto_msgTypes[118]
+	mi := &file_structs_rpc_proto_msgTypes[139]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7527,7 +8815,7 @@ func (x *JobScale) String() string {
 func (*JobScale) ProtoMessage() {}
 
 func (x *JobScale) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[118]
+	mi := &file_structs_rpc_proto_msgTypes[139]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7540,7 +8828,7 @@ func (x *JobScale) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobScale.ProtoReflect.Descriptor instead.
 func (*JobScale) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{118}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{139}
 }
 
 func (x *JobScale) GetNamespace() string {
@@ -7614,7 +8902,7 @@ type JobDispatchRequest struct {
 
 func (x *JobDispatchRequest) Reset() {
 	*x = JobDispatchRequest{}
-	mi := &file_structs_rpc_proto_msgTypes[119]
+	mi := &file_structs_rpc_proto_msgTypes[140]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7626,7 +8914,7 @@ func (x *JobDispatchRequest) String() string {
 func (*JobDispatchRequest) ProtoMessage() {}
 
 func (x *JobDispatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[119]
+	mi := &file_structs_rpc_proto_msgTypes[140]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7639,7 +8927,7 @@ func (x *JobDispatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobDispatchRequest.ProtoReflect.Descriptor instead.
 func (*JobDispatchRequest) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{119}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{140}
 }
 
 func (x *JobDispatchRequest) GetNamespace() string {
@@ -7703,7 +8991,7 @@ type JobDispatchResponse struct {
 
 func (x *JobDispatchResponse) Reset() {
 	*x = JobDispatchResponse{}
-	mi := &file_structs_rpc_proto_msgTypes[120]
+	mi := &file_structs_rpc_proto_msgTypes[141]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7715,7 +9003,7 @@ func (x *JobDispatchResponse) String() string {
 func (*JobDispatchResponse) ProtoMessage() {}
 
 func (x *JobDispatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[120]
+	mi := &file_structs_rpc_proto_msgTypes[141]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7728,7 +9016,7 @@ func (x *JobDispatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobDispatchResponse.ProtoReflect.Descriptor instead.
 func (*JobDispatchResponse) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{120}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{141}
 }
 
 func (x *JobDispatchResponse) GetDispatchedJobId() string {
@@ -7769,7 +9057,7 @@ type PeriodicForceRequest struct {
 
 func (x *PeriodicForceRequest) Reset() {
 	*x = PeriodicForceRequest{}
-	mi := &file_structs_rpc_proto_msgTypes[121]
+	mi := &file_structs_rpc_proto_msgTypes[142]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7781,7 +9069,7 @@ func (x *PeriodicForceRequest) String() string {
 func (*PeriodicForceRequest) ProtoMessage() {}
 
 func (x *PeriodicForceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[121]
+	mi := &file_structs_rpc_proto_msgTypes[142]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7794,7 +9082,7 @@ func (x *PeriodicForceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeriodicForceRequest.ProtoReflect.Descriptor instead.
 func (*PeriodicForceRequest) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{121}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{142}
 }
 
 func (x *PeriodicForceRequest) GetNamespace() string {
@@ -7822,7 +9110,7 @@ type PeriodicForceResponse struct {
 
 func (x *PeriodicForceResponse) Reset() {
 	*x = PeriodicForceResponse{}
-	mi := &file_structs_rpc_proto_msgTypes[122]
+	mi := &file_structs_rpc_proto_msgTypes[143]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7834,7 +9122,7 @@ func (x *PeriodicForceResponse) String() string {
 func (*PeriodicForceResponse) ProtoMessage() {}
 
 func (x *PeriodicForceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[122]
+	mi := &file_structs_rpc_proto_msgTypes[143]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7847,7 +9135,7 @@ func (x *PeriodicForceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeriodicForceResponse.ProtoReflect.Descriptor instead.
 func (*PeriodicForceResponse) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{122}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{143}
 }
 
 func (x *PeriodicForceResponse) GetEvalId() string {
@@ -7889,7 +9177,7 @@ type JobScaleRequest struct {
 
 func (x *JobScaleRequest) Reset() {
 	*x = JobScaleRequest{}
-	mi := &file_structs_rpc_proto_msgTypes[123]
+	mi := &file_structs_rpc_proto_msgTypes[144]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7901,7 +9189,7 @@ func (x *JobScaleRequest) String() string {
 func (*JobScaleRequest) ProtoMessage() {}
 
 func (x *JobScaleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[123]
+	mi := &file_structs_rpc_proto_msgTypes[144]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7914,7 +9202,7 @@ func (x *JobScaleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobScaleRequest.ProtoReflect.Descriptor instead.
 func (*JobScaleRequest) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{123}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{144}
 }
 
 func (x *JobScaleRequest) GetNamespace() string {
@@ -8070,7 +9358,7 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\tsecret_id\x18\x02 \x01(\tR\bsecretId\x12<\n" +
 	"\vallocations\x18\x03 \x03(\v2\x1a.drover.structs.AllocationR\vallocations\"@\n" +
 	"\x0fGenericResponse\x12-\n" +
-	"\x04meta\x18\x01 \x01(\v2\x19.drover.structs.WriteMetaR\x04meta\"\xce\x12\n" +
+	"\x04meta\x18\x01 \x01(\v2\x19.drover.structs.WriteMetaR\x04meta\"\xd0\x16\n" +
 	"\n" +
 	"LogCommand\x12\x1d\n" +
 	"\n" +
@@ -8112,7 +9400,13 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\x11deployment_status\x18P \x01(\v2'.drover.structs.DeploymentStatusCommandH\x00R\x10deploymentStatus\x12R\n" +
 	"\x12deployment_promote\x18Q \x01(\v2!.drover.structs.DeploymentPromoteH\x00R\x11deploymentPromote\x12_\n" +
 	"\x17deployment_alloc_health\x18R \x01(\v2%.drover.structs.DeploymentAllocHealthH\x00R\x15deploymentAllocHealth\x12C\n" +
-	"\rjob_stability\x18S \x01(\v2\x1c.drover.structs.JobStabilityH\x00R\fjobStability\x12@\n" +
+	"\rjob_stability\x18S \x01(\v2\x1c.drover.structs.JobStabilityH\x00R\fjobStability\x12k\n" +
+	"\x1bservice_registration_upsert\x18x \x01(\v2).drover.structs.ServiceRegistrationUpsertH\x00R\x19serviceRegistrationUpsert\x12k\n" +
+	"\x1bservice_registration_delete\x18y \x01(\v2).drover.structs.ServiceRegistrationDeleteH\x00R\x19serviceRegistrationDelete\x12I\n" +
+	"\x0fvariable_upsert\x18z \x01(\v2\x1e.drover.structs.VariableUpsertH\x00R\x0evariableUpsert\x12I\n" +
+	"\x0fvariable_delete\x18{ \x01(\v2\x1e.drover.structs.VariableDeleteH\x00R\x0evariableDelete\x12G\n" +
+	"\x0froot_key_upsert\x18| \x01(\v2\x1d.drover.structs.RootKeyUpsertH\x00R\rrootKeyUpsert\x12G\n" +
+	"\x0froot_key_delete\x18} \x01(\v2\x1d.drover.structs.RootKeyDeleteH\x00R\rrootKeyDelete\x12@\n" +
 	"\fjob_dispatch\x18o \x01(\v2\x1b.drover.structs.JobDispatchH\x00R\vjobDispatch\x12P\n" +
 	"\x0fperiodic_launch\x18p \x01(\v2%.drover.structs.PeriodicLaunchCommandH\x00R\x0eperiodicLaunch\x127\n" +
 	"\tjob_scale\x18q \x01(\v2\x18.drover.structs.JobScaleH\x00R\bjobScaleB\t\n" +
@@ -8157,7 +9451,7 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\beval_ids\x18\x03 \x03(\tR\aevalIds\x12\x1b\n" +
 	"\talloc_ids\x18\x04 \x03(\tR\ballocIds\x12.\n" +
 	"\x13acl_token_accessors\x18\x05 \x03(\tR\x11aclTokenAccessors\x12&\n" +
-	"\x0edeployment_ids\x18\xf4\x03 \x03(\tR\rdeploymentIds\"\x82\x06\n" +
+	"\x0edeployment_ids\x18\xf4\x03 \x03(\tR\rdeploymentIds\"\xcd\a\n" +
 	"\rStateSnapshot\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\x12'\n" +
 	"\x04jobs\x18\x02 \x03(\v2\x13.drover.structs.JobR\x04jobs\x12*\n" +
@@ -8170,7 +9464,10 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\n" +
 	"acl_tokens\x18g \x03(\v2\x18.drover.structs.ACLTokenR\taclTokens\x12>\n" +
 	"\fcluster_meta\x18h \x01(\v2\x1b.drover.structs.ClusterMetaR\vclusterMeta\x12<\n" +
-	"\vdeployments\x18n \x03(\v2\x1a.drover.structs.DeploymentR\vdeployments\x12L\n" +
+	"\vdeployments\x18n \x03(\v2\x1a.drover.structs.DeploymentR\vdeployments\x12Y\n" +
+	"\x15service_registrations\x18\x8c\x01 \x03(\v2#.drover.structs.ServiceRegistrationR\x14serviceRegistrations\x127\n" +
+	"\tvariables\x18\x8d\x01 \x03(\v2\x18.drover.structs.VariableR\tvariables\x125\n" +
+	"\troot_keys\x18\x8e\x01 \x03(\v2\x17.drover.structs.RootKeyR\brootKeys\x12L\n" +
 	"\x11periodic_launches\x18\x82\x01 \x03(\v2\x1e.drover.structs.PeriodicLaunchR\x10periodicLaunches\x12H\n" +
 	"\x0escaling_events\x18\x83\x01 \x03(\v2 .drover.structs.JobScalingEventsR\rscalingEvents\"\xa9\x01\n" +
 	"\vClusterMeta\x12.\n" +
@@ -8487,7 +9784,84 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\x06stable\x18\x04 \x01(\bR\x06stable\"o\n" +
 	"\x14JobStabilityResponse\x12(\n" +
 	"\x10job_modify_index\x18\x01 \x01(\x04R\x0ejobModifyIndex\x12-\n" +
-	"\x04meta\x18\x02 \x01(\v2\x19.drover.structs.WriteMetaR\x04meta\"\x93\x01\n" +
+	"\x04meta\x18\x02 \x01(\v2\x19.drover.structs.WriteMetaR\x04meta\"\\\n" +
+	"\x19ServiceRegistrationUpsert\x12?\n" +
+	"\bservices\x18\x01 \x03(\v2#.drover.structs.ServiceRegistrationR\bservices\"h\n" +
+	"\x19ServiceRegistrationDelete\x12\x10\n" +
+	"\x03ids\x18\x01 \x03(\tR\x03ids\x12\x1b\n" +
+	"\talloc_ids\x18\x02 \x03(\tR\ballocIds\x12\x1c\n" +
+	"\tnamespace\x18\x03 \x01(\tR\tnamespace\"\xc1\x01\n" +
+	" ServiceRegistrationUpdateRequest\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x1b\n" +
+	"\tsecret_id\x18\x02 \x01(\tR\bsecretId\x12=\n" +
+	"\aupserts\x18\x03 \x03(\v2#.drover.structs.ServiceRegistrationR\aupserts\x12(\n" +
+	"\x10delete_alloc_ids\x18\x04 \x03(\tR\x0edeleteAllocIds\"{\n" +
+	"\x1eServiceRegistrationListRequest\x126\n" +
+	"\aoptions\x18\x01 \x01(\v2\x1c.drover.structs.QueryOptionsR\aoptions\x12!\n" +
+	"\fservice_name\x18\x02 \x01(\tR\vserviceName\"\x91\x01\n" +
+	"\x1fServiceRegistrationListResponse\x12?\n" +
+	"\bservices\x18\x01 \x03(\v2#.drover.structs.ServiceRegistrationR\bservices\x12-\n" +
+	"\x04meta\x18\x02 \x01(\v2\x19.drover.structs.QueryMetaR\x04meta\"s\n" +
+	" ServiceRegistrationDeleteRequest\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12!\n" +
+	"\fservice_name\x18\x02 \x01(\tR\vserviceName\x12\x0e\n" +
+	"\x02id\x18\x03 \x01(\tR\x02id\"\x84\x01\n" +
+	"\x0eVariableUpsert\x124\n" +
+	"\bvariable\x18\x01 \x01(\v2\x18.drover.structs.VariableR\bvariable\x12\x1f\n" +
+	"\vcheck_index\x18\x02 \x01(\bR\n" +
+	"checkIndex\x12\x1b\n" +
+	"\tcas_index\x18\x03 \x01(\x04R\bcasIndex\"\x80\x01\n" +
+	"\x0eVariableDelete\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
+	"\x04path\x18\x02 \x01(\tR\x04path\x12\x1f\n" +
+	"\vcheck_index\x18\x03 \x01(\bR\n" +
+	"checkIndex\x12\x1b\n" +
+	"\tcas_index\x18\x04 \x01(\x04R\bcasIndex\"V\n" +
+	"\rRootKeyUpsert\x12)\n" +
+	"\x03key\x18\x01 \x01(\v2\x17.drover.structs.RootKeyR\x03key\x12\x1a\n" +
+	"\bactivate\x18\x02 \x01(\bR\bactivate\"(\n" +
+	"\rRootKeyDelete\x12\x17\n" +
+	"\akey_ids\x18\x01 \x03(\tR\x06keyIds\"e\n" +
+	"\x13VariableListRequest\x126\n" +
+	"\aoptions\x18\x01 \x01(\v2\x1c.drover.structs.QueryOptionsR\aoptions\x12\x16\n" +
+	"\x06prefix\x18\x02 \x01(\tR\x06prefix\"}\n" +
+	"\x14VariableListResponse\x126\n" +
+	"\tvariables\x18\x01 \x03(\v2\x18.drover.structs.VariableR\tvariables\x12-\n" +
+	"\x04meta\x18\x02 \x01(\v2\x19.drover.structs.QueryMetaR\x04meta\"`\n" +
+	"\x12VariableGetRequest\x126\n" +
+	"\aoptions\x18\x01 \x01(\v2\x1c.drover.structs.QueryOptionsR\aoptions\x12\x12\n" +
+	"\x04path\x18\x02 \x01(\tR\x04path\"\x88\x01\n" +
+	"\x12VariablePutRequest\x124\n" +
+	"\bvariable\x18\x01 \x01(\v2\x18.drover.structs.VariableR\bvariable\x12\x1f\n" +
+	"\vcheck_index\x18\x02 \x01(\bR\n" +
+	"checkIndex\x12\x1b\n" +
+	"\tcas_index\x18\x03 \x01(\x04R\bcasIndex\"\x87\x01\n" +
+	"\x15VariableDeleteRequest\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
+	"\x04path\x18\x02 \x01(\tR\x04path\x12\x1f\n" +
+	"\vcheck_index\x18\x03 \x01(\bR\n" +
+	"checkIndex\x12\x1b\n" +
+	"\tcas_index\x18\x04 \x01(\x04R\bcasIndex\"\xa9\x01\n" +
+	"\x10VariableResponse\x124\n" +
+	"\bvariable\x18\x01 \x01(\v2\x18.drover.structs.VariableR\bvariable\x12\x1a\n" +
+	"\bconflict\x18\x02 \x01(\bR\bconflict\x12-\n" +
+	"\x04meta\x18\x03 \x01(\v2\x19.drover.structs.QueryMetaR\x04meta\x12\x14\n" +
+	"\x05index\x18\x04 \x01(\x04R\x05index\"L\n" +
+	"\x12RootKeyListRequest\x126\n" +
+	"\aoptions\x18\x01 \x01(\v2\x1c.drover.structs.QueryOptionsR\aoptions\"\x16\n" +
+	"\x14RootKeyRotateRequest\"q\n" +
+	"\x13RootKeyListResponse\x12+\n" +
+	"\x04keys\x18\x01 \x03(\v2\x17.drover.structs.RootKeyR\x04keys\x12-\n" +
+	"\x04meta\x18\x02 \x01(\v2\x19.drover.structs.QueryMetaR\x04meta\"i\n" +
+	"\x16AllocIdentitiesRequest\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x1b\n" +
+	"\tsecret_id\x18\x02 \x01(\tR\bsecretId\x12\x19\n" +
+	"\balloc_id\x18\x03 \x01(\tR\aallocId\"\xa1\x01\n" +
+	"\x17AllocIdentitiesResponse\x12K\n" +
+	"\x06tokens\x18\x01 \x03(\v23.drover.structs.AllocIdentitiesResponse.TokensEntryR\x06tokens\x1a9\n" +
+	"\vTokensEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x93\x01\n" +
 	"\vJobDispatch\x12)\n" +
 	"\x05child\x18\x01 \x01(\v2\x13.drover.structs.JobR\x05child\x12.\n" +
 	"\x04eval\x18\x02 \x01(\v2\x1a.drover.structs.EvaluationR\x04eval\x12)\n" +
@@ -8542,7 +9916,7 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\x04meta\x18\a \x01(\v2\x17.google.protobuf.StructR\x04meta\x12#\n" +
 	"\renforce_index\x18\b \x01(\bR\fenforceIndex\x12(\n" +
 	"\x10job_modify_index\x18\t \x01(\x04R\x0ejobModifyIndexB\b\n" +
-	"\x06_count2\xa6,\n" +
+	"\x06_count2\x824\n" +
 	"\x06Drover\x12V\n" +
 	"\vRegisterJob\x12\".drover.structs.JobRegisterRequest\x1a#.drover.structs.JobRegisterResponse\x12\\\n" +
 	"\rDeregisterJob\x12$.drover.structs.JobDeregisterRequest\x1a%.drover.structs.JobDeregisterResponse\x12O\n" +
@@ -8606,7 +9980,17 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\x0fPauseDeployment\x12&.drover.structs.DeploymentPauseRequest\x1a(.drover.structs.DeploymentUpdateResponse\x12h\n" +
 	"\x0eSetAllocHealth\x12,.drover.structs.DeploymentAllocHealthRequest\x1a(.drover.structs.DeploymentUpdateResponse\x12R\n" +
 	"\tRevertJob\x12 .drover.structs.JobRevertRequest\x1a#.drover.structs.JobRegisterResponse\x12\\\n" +
-	"\x0fSetJobStability\x12#.drover.structs.JobStabilityRequest\x1a$.drover.structs.JobStabilityResponse\x12V\n" +
+	"\x0fSetJobStability\x12#.drover.structs.JobStabilityRequest\x1a$.drover.structs.JobStabilityResponse\x12o\n" +
+	"\x1aUpdateServiceRegistrations\x120.drover.structs.ServiceRegistrationUpdateRequest\x1a\x1f.drover.structs.GenericResponse\x12{\n" +
+	"\x18ListServiceRegistrations\x12..drover.structs.ServiceRegistrationListRequest\x1a/.drover.structs.ServiceRegistrationListResponse\x12n\n" +
+	"\x19DeleteServiceRegistration\x120.drover.structs.ServiceRegistrationDeleteRequest\x1a\x1f.drover.structs.GenericResponse\x12Z\n" +
+	"\rListVariables\x12#.drover.structs.VariableListRequest\x1a$.drover.structs.VariableListResponse\x12S\n" +
+	"\vGetVariable\x12\".drover.structs.VariableGetRequest\x1a .drover.structs.VariableResponse\x12S\n" +
+	"\vPutVariable\x12\".drover.structs.VariablePutRequest\x1a .drover.structs.VariableResponse\x12Y\n" +
+	"\x0eDeleteVariable\x12%.drover.structs.VariableDeleteRequest\x1a .drover.structs.VariableResponse\x12W\n" +
+	"\fListRootKeys\x12\".drover.structs.RootKeyListRequest\x1a#.drover.structs.RootKeyListResponse\x12Z\n" +
+	"\rRotateRootKey\x12$.drover.structs.RootKeyRotateRequest\x1a#.drover.structs.RootKeyListResponse\x12f\n" +
+	"\x13SignAllocIdentities\x12&.drover.structs.AllocIdentitiesRequest\x1a'.drover.structs.AllocIdentitiesResponse\x12V\n" +
 	"\vDispatchJob\x12\".drover.structs.JobDispatchRequest\x1a#.drover.structs.JobDispatchResponse\x12\\\n" +
 	"\rForcePeriodic\x12$.drover.structs.PeriodicForceRequest\x1a%.drover.structs.PeriodicForceResponse\x12P\n" +
 	"\bScaleJob\x12\x1f.drover.structs.JobScaleRequest\x1a#.drover.structs.JobRegisterResponseB$Z\"github.com/droverhq/drover/structsb\x06proto3"
@@ -8623,203 +10007,228 @@ func file_structs_rpc_proto_rawDescGZIP() []byte {
 	return file_structs_rpc_proto_rawDescData
 }
 
-var file_structs_rpc_proto_msgTypes = make([]protoimpl.MessageInfo, 128)
+var file_structs_rpc_proto_msgTypes = make([]protoimpl.MessageInfo, 150)
 var file_structs_rpc_proto_goTypes = []any{
-	(*QueryOptions)(nil),                 // 0: drover.structs.QueryOptions
-	(*QueryMeta)(nil),                    // 1: drover.structs.QueryMeta
-	(*WriteMeta)(nil),                    // 2: drover.structs.WriteMeta
-	(*JobRegisterRequest)(nil),           // 3: drover.structs.JobRegisterRequest
-	(*JobRegisterResponse)(nil),          // 4: drover.structs.JobRegisterResponse
-	(*JobDeregisterRequest)(nil),         // 5: drover.structs.JobDeregisterRequest
-	(*JobDeregisterResponse)(nil),        // 6: drover.structs.JobDeregisterResponse
-	(*JobSpecificRequest)(nil),           // 7: drover.structs.JobSpecificRequest
-	(*SingleJobResponse)(nil),            // 8: drover.structs.SingleJobResponse
-	(*JobListRequest)(nil),               // 9: drover.structs.JobListRequest
-	(*JobListResponse)(nil),              // 10: drover.structs.JobListResponse
-	(*AllocListRequest)(nil),             // 11: drover.structs.AllocListRequest
-	(*AllocListResponse)(nil),            // 12: drover.structs.AllocListResponse
-	(*NodeListRequest)(nil),              // 13: drover.structs.NodeListRequest
-	(*NodeListResponse)(nil),             // 14: drover.structs.NodeListResponse
-	(*EvalSpecificRequest)(nil),          // 15: drover.structs.EvalSpecificRequest
-	(*SingleEvalResponse)(nil),           // 16: drover.structs.SingleEvalResponse
-	(*NodeRegisterRequest)(nil),          // 17: drover.structs.NodeRegisterRequest
-	(*NodeHeartbeatRequest)(nil),         // 18: drover.structs.NodeHeartbeatRequest
-	(*NodeUpdateResponse)(nil),           // 19: drover.structs.NodeUpdateResponse
-	(*NodeAllocsRequest)(nil),            // 20: drover.structs.NodeAllocsRequest
-	(*NodeAllocsResponse)(nil),           // 21: drover.structs.NodeAllocsResponse
-	(*AllocUpdateRequest)(nil),           // 22: drover.structs.AllocUpdateRequest
-	(*GenericResponse)(nil),              // 23: drover.structs.GenericResponse
-	(*LogCommand)(nil),                   // 24: drover.structs.LogCommand
-	(*JobUpsert)(nil),                    // 25: drover.structs.JobUpsert
-	(*JobDelete)(nil),                    // 26: drover.structs.JobDelete
-	(*NodeUpsert)(nil),                   // 27: drover.structs.NodeUpsert
-	(*NodeStatusUpdate)(nil),             // 28: drover.structs.NodeStatusUpdate
-	(*EvalUpsert)(nil),                   // 29: drover.structs.EvalUpsert
-	(*PlanApply)(nil),                    // 30: drover.structs.PlanApply
-	(*AllocClientUpdate)(nil),            // 31: drover.structs.AllocClientUpdate
-	(*JobRef)(nil),                       // 32: drover.structs.JobRef
-	(*GCReap)(nil),                       // 33: drover.structs.GCReap
-	(*StateSnapshot)(nil),                // 34: drover.structs.StateSnapshot
-	(*ClusterMeta)(nil),                  // 35: drover.structs.ClusterMeta
-	(*RaftMessage)(nil),                  // 36: drover.structs.RaftMessage
-	(*Empty)(nil),                        // 37: drover.structs.Empty
-	(*ValidationProblems)(nil),           // 38: drover.structs.ValidationProblems
-	(*RaftPeer)(nil),                     // 39: drover.structs.RaftPeer
-	(*ServerInfoRequest)(nil),            // 40: drover.structs.ServerInfoRequest
-	(*ServerInfoResponse)(nil),           // 41: drover.structs.ServerInfoResponse
-	(*AddRaftPeerRequest)(nil),           // 42: drover.structs.AddRaftPeerRequest
-	(*RemoveRaftPeerRequest)(nil),        // 43: drover.structs.RemoveRaftPeerRequest
-	(*RaftConfigurationRequest)(nil),     // 44: drover.structs.RaftConfigurationRequest
-	(*RaftServer)(nil),                   // 45: drover.structs.RaftServer
-	(*RaftConfigurationResponse)(nil),    // 46: drover.structs.RaftConfigurationResponse
-	(*SnapshotChunk)(nil),                // 47: drover.structs.SnapshotChunk
-	(*SnapshotRef)(nil),                  // 48: drover.structs.SnapshotRef
-	(*SnapshotHeader)(nil),               // 49: drover.structs.SnapshotHeader
-	(*SnapshotRecord)(nil),               // 50: drover.structs.SnapshotRecord
-	(*RestoreChunk)(nil),                 // 51: drover.structs.RestoreChunk
-	(*StateRestore)(nil),                 // 52: drover.structs.StateRestore
-	(*ErrorKind)(nil),                    // 53: drover.structs.ErrorKind
-	(*GarbageCollectRequest)(nil),        // 54: drover.structs.GarbageCollectRequest
-	(*GarbageCollectResponse)(nil),       // 55: drover.structs.GarbageCollectResponse
-	(*NodeDrainRequest)(nil),             // 56: drover.structs.NodeDrainRequest
-	(*NodeDrainResponse)(nil),            // 57: drover.structs.NodeDrainResponse
-	(*AllocTransitionUpdate)(nil),        // 58: drover.structs.AllocTransitionUpdate
-	(*NodeDrainUpdate)(nil),              // 59: drover.structs.NodeDrainUpdate
-	(*NodeEligibilityUpdate)(nil),        // 60: drover.structs.NodeEligibilityUpdate
-	(*NodeEligibilityRequest)(nil),       // 61: drover.structs.NodeEligibilityRequest
-	(*NodeEligibilityResponse)(nil),      // 62: drover.structs.NodeEligibilityResponse
-	(*SchedulerConfigSet)(nil),           // 63: drover.structs.SchedulerConfigSet
-	(*SchedulerConfigRequest)(nil),       // 64: drover.structs.SchedulerConfigRequest
-	(*SchedulerConfigResponse)(nil),      // 65: drover.structs.SchedulerConfigResponse
-	(*SchedulerSetConfigRequest)(nil),    // 66: drover.structs.SchedulerSetConfigRequest
-	(*SchedulerSetConfigResponse)(nil),   // 67: drover.structs.SchedulerSetConfigResponse
-	(*JobVersionsResponse)(nil),          // 68: drover.structs.JobVersionsResponse
-	(*NodeDisconnectExpiry)(nil),         // 69: drover.structs.NodeDisconnectExpiry
-	(*ACLPolicyUpsert)(nil),              // 70: drover.structs.ACLPolicyUpsert
-	(*ACLPolicyDelete)(nil),              // 71: drover.structs.ACLPolicyDelete
-	(*ACLTokenUpsert)(nil),               // 72: drover.structs.ACLTokenUpsert
-	(*ACLTokenDelete)(nil),               // 73: drover.structs.ACLTokenDelete
-	(*ACLBootstrap)(nil),                 // 74: drover.structs.ACLBootstrap
-	(*ServerSecretSet)(nil),              // 75: drover.structs.ServerSecretSet
-	(*ACLBootstrapRequest)(nil),          // 76: drover.structs.ACLBootstrapRequest
-	(*ACLTokenResponse)(nil),             // 77: drover.structs.ACLTokenResponse
-	(*ACLPolicyUpsertRequest)(nil),       // 78: drover.structs.ACLPolicyUpsertRequest
-	(*ACLPolicyDeleteRequest)(nil),       // 79: drover.structs.ACLPolicyDeleteRequest
-	(*ACLPolicyRequest)(nil),             // 80: drover.structs.ACLPolicyRequest
-	(*ACLPolicyResponse)(nil),            // 81: drover.structs.ACLPolicyResponse
-	(*ACLListRequest)(nil),               // 82: drover.structs.ACLListRequest
-	(*ACLPolicyListResponse)(nil),        // 83: drover.structs.ACLPolicyListResponse
-	(*ACLTokenUpsertRequest)(nil),        // 84: drover.structs.ACLTokenUpsertRequest
-	(*ACLTokenListResponse)(nil),         // 85: drover.structs.ACLTokenListResponse
-	(*ACLTokenDeleteRequest)(nil),        // 86: drover.structs.ACLTokenDeleteRequest
-	(*ACLTokenRequest)(nil),              // 87: drover.structs.ACLTokenRequest
-	(*NodeMetaUpdate)(nil),               // 88: drover.structs.NodeMetaUpdate
-	(*NodePurge)(nil),                    // 89: drover.structs.NodePurge
-	(*AutopilotConfiguration)(nil),       // 90: drover.structs.AutopilotConfiguration
-	(*AutopilotConfigSet)(nil),           // 91: drover.structs.AutopilotConfigSet
-	(*SummariesReconcile)(nil),           // 92: drover.structs.SummariesReconcile
-	(*JobEvaluateRequest)(nil),           // 93: drover.structs.JobEvaluateRequest
-	(*JobEvaluateResponse)(nil),          // 94: drover.structs.JobEvaluateResponse
-	(*NodeMetaRequest)(nil),              // 95: drover.structs.NodeMetaRequest
-	(*NodePurgeRequest)(nil),             // 96: drover.structs.NodePurgeRequest
-	(*TransferLeadershipRequest)(nil),    // 97: drover.structs.TransferLeadershipRequest
-	(*AutopilotSetConfigRequest)(nil),    // 98: drover.structs.AutopilotSetConfigRequest
-	(*AutopilotSetConfigResponse)(nil),   // 99: drover.structs.AutopilotSetConfigResponse
-	(*DeploymentStatusCommand)(nil),      // 100: drover.structs.DeploymentStatusCommand
-	(*DeploymentPromote)(nil),            // 101: drover.structs.DeploymentPromote
-	(*DeploymentAllocHealth)(nil),        // 102: drover.structs.DeploymentAllocHealth
-	(*JobStability)(nil),                 // 103: drover.structs.JobStability
-	(*DeploymentListRequest)(nil),        // 104: drover.structs.DeploymentListRequest
-	(*DeploymentListResponse)(nil),       // 105: drover.structs.DeploymentListResponse
-	(*DeploymentSpecificRequest)(nil),    // 106: drover.structs.DeploymentSpecificRequest
-	(*SingleDeploymentResponse)(nil),     // 107: drover.structs.SingleDeploymentResponse
-	(*DeploymentPromoteRequest)(nil),     // 108: drover.structs.DeploymentPromoteRequest
-	(*DeploymentFailRequest)(nil),        // 109: drover.structs.DeploymentFailRequest
-	(*DeploymentPauseRequest)(nil),       // 110: drover.structs.DeploymentPauseRequest
-	(*DeploymentAllocHealthRequest)(nil), // 111: drover.structs.DeploymentAllocHealthRequest
-	(*DeploymentUpdateResponse)(nil),     // 112: drover.structs.DeploymentUpdateResponse
-	(*JobRevertRequest)(nil),             // 113: drover.structs.JobRevertRequest
-	(*JobStabilityRequest)(nil),          // 114: drover.structs.JobStabilityRequest
-	(*JobStabilityResponse)(nil),         // 115: drover.structs.JobStabilityResponse
-	(*JobDispatch)(nil),                  // 116: drover.structs.JobDispatch
-	(*PeriodicLaunchCommand)(nil),        // 117: drover.structs.PeriodicLaunchCommand
-	(*JobScale)(nil),                     // 118: drover.structs.JobScale
-	(*JobDispatchRequest)(nil),           // 119: drover.structs.JobDispatchRequest
-	(*JobDispatchResponse)(nil),          // 120: drover.structs.JobDispatchResponse
-	(*PeriodicForceRequest)(nil),         // 121: drover.structs.PeriodicForceRequest
-	(*PeriodicForceResponse)(nil),        // 122: drover.structs.PeriodicForceResponse
-	(*JobScaleRequest)(nil),              // 123: drover.structs.JobScaleRequest
-	nil,                                  // 124: drover.structs.AllocTransitionUpdate.TransitionsEntry
-	nil,                                  // 125: drover.structs.NodeMetaUpdate.SetEntry
-	nil,                                  // 126: drover.structs.NodeMetaRequest.SetEntry
-	nil,                                  // 127: drover.structs.JobDispatchRequest.MetaEntry
-	(*Job)(nil),                          // 128: drover.structs.Job
-	(*JobSummary)(nil),                   // 129: drover.structs.JobSummary
-	(*Allocation)(nil),                   // 130: drover.structs.Allocation
-	(*Node)(nil),                         // 131: drover.structs.Node
-	(*Evaluation)(nil),                   // 132: drover.structs.Evaluation
-	(*PlanResult)(nil),                   // 133: drover.structs.PlanResult
-	(*SchedulerConfiguration)(nil),       // 134: drover.structs.SchedulerConfiguration
-	(*ACLPolicy)(nil),                    // 135: drover.structs.ACLPolicy
-	(*ACLToken)(nil),                     // 136: drover.structs.ACLToken
-	(*Deployment)(nil),                   // 137: drover.structs.Deployment
-	(*PeriodicLaunch)(nil),               // 138: drover.structs.PeriodicLaunch
-	(*JobScalingEvents)(nil),             // 139: drover.structs.JobScalingEvents
-	(*DrainStrategy)(nil),                // 140: drover.structs.DrainStrategy
-	(*durationpb.Duration)(nil),          // 141: google.protobuf.Duration
-	(*DeploymentStatusUpdate)(nil),       // 142: drover.structs.DeploymentStatusUpdate
-	(*ScalingEvent)(nil),                 // 143: drover.structs.ScalingEvent
-	(*structpb.Struct)(nil),              // 144: google.protobuf.Struct
-	(*DesiredTransition)(nil),            // 145: drover.structs.DesiredTransition
-	(*ClientConnectFrame)(nil),           // 146: drover.structs.ClientConnectFrame
-	(*NodeConnRequest)(nil),              // 147: drover.structs.NodeConnRequest
-	(*ClientAuthorizeRequest)(nil),       // 148: drover.structs.ClientAuthorizeRequest
-	(*FsListRequest)(nil),                // 149: drover.structs.FsListRequest
-	(*FsStatRequest)(nil),                // 150: drover.structs.FsStatRequest
-	(*FsStreamRequest)(nil),              // 151: drover.structs.FsStreamRequest
-	(*LogsRequest)(nil),                  // 152: drover.structs.LogsRequest
-	(*ExecInput)(nil),                    // 153: drover.structs.ExecInput
-	(*AllocRestartRequest)(nil),          // 154: drover.structs.AllocRestartRequest
-	(*AllocSignalRequest)(nil),           // 155: drover.structs.AllocSignalRequest
-	(*AllocStatsRequest)(nil),            // 156: drover.structs.AllocStatsRequest
-	(*NodeStatsRequest)(nil),             // 157: drover.structs.NodeStatsRequest
-	(*AllocStopRequest)(nil),             // 158: drover.structs.AllocStopRequest
-	(*NodeConnResponse)(nil),             // 159: drover.structs.NodeConnResponse
-	(*ClientAuthorizeResponse)(nil),      // 160: drover.structs.ClientAuthorizeResponse
-	(*FsListResponse)(nil),               // 161: drover.structs.FsListResponse
-	(*FsStatResponse)(nil),               // 162: drover.structs.FsStatResponse
-	(*StreamFrame)(nil),                  // 163: drover.structs.StreamFrame
-	(*ExecOutput)(nil),                   // 164: drover.structs.ExecOutput
-	(*AllocResourceUsage)(nil),           // 165: drover.structs.AllocResourceUsage
-	(*HostStats)(nil),                    // 166: drover.structs.HostStats
-	(*AllocStopResponse)(nil),            // 167: drover.structs.AllocStopResponse
+	(*QueryOptions)(nil),                     // 0: drover.structs.QueryOptions
+	(*QueryMeta)(nil),                        // 1: drover.structs.QueryMeta
+	(*WriteMeta)(nil),                        // 2: drover.structs.WriteMeta
+	(*JobRegisterRequest)(nil),               // 3: drover.structs.JobRegisterRequest
+	(*JobRegisterResponse)(nil),              // 4: drover.structs.JobRegisterResponse
+	(*JobDeregisterRequest)(nil),             // 5: drover.structs.JobDeregisterRequest
+	(*JobDeregisterResponse)(nil),            // 6: drover.structs.JobDeregisterResponse
+	(*JobSpecificRequest)(nil),               // 7: drover.structs.JobSpecificRequest
+	(*SingleJobResponse)(nil),                // 8: drover.structs.SingleJobResponse
+	(*JobListRequest)(nil),                   // 9: drover.structs.JobListRequest
+	(*JobListResponse)(nil),                  // 10: drover.structs.JobListResponse
+	(*AllocListRequest)(nil),                 // 11: drover.structs.AllocListRequest
+	(*AllocListResponse)(nil),                // 12: drover.structs.AllocListResponse
+	(*NodeListRequest)(nil),                  // 13: drover.structs.NodeListRequest
+	(*NodeListResponse)(nil),                 // 14: drover.structs.NodeListResponse
+	(*EvalSpecificRequest)(nil),              // 15: drover.structs.EvalSpecificRequest
+	(*SingleEvalResponse)(nil),               // 16: drover.structs.SingleEvalResponse
+	(*NodeRegisterRequest)(nil),              // 17: drover.structs.NodeRegisterRequest
+	(*NodeHeartbeatRequest)(nil),             // 18: drover.structs.NodeHeartbeatRequest
+	(*NodeUpdateResponse)(nil),               // 19: drover.structs.NodeUpdateResponse
+	(*NodeAllocsRequest)(nil),                // 20: drover.structs.NodeAllocsRequest
+	(*NodeAllocsResponse)(nil),               // 21: drover.structs.NodeAllocsResponse
+	(*AllocUpdateRequest)(nil),               // 22: drover.structs.AllocUpdateRequest
+	(*GenericResponse)(nil),                  // 23: drover.structs.GenericResponse
+	(*LogCommand)(nil),                       // 24: drover.structs.LogCommand
+	(*JobUpsert)(nil),                        // 25: drover.structs.JobUpsert
+	(*JobDelete)(nil),                        // 26: drover.structs.JobDelete
+	(*NodeUpsert)(nil),                       // 27: drover.structs.NodeUpsert
+	(*NodeStatusUpdate)(nil),                 // 28: drover.structs.NodeStatusUpdate
+	(*EvalUpsert)(nil),                       // 29: drover.structs.EvalUpsert
+	(*PlanApply)(nil),                        // 30: drover.structs.PlanApply
+	(*AllocClientUpdate)(nil),                // 31: drover.structs.AllocClientUpdate
+	(*JobRef)(nil),                           // 32: drover.structs.JobRef
+	(*GCReap)(nil),                           // 33: drover.structs.GCReap
+	(*StateSnapshot)(nil),                    // 34: drover.structs.StateSnapshot
+	(*ClusterMeta)(nil),                      // 35: drover.structs.ClusterMeta
+	(*RaftMessage)(nil),                      // 36: drover.structs.RaftMessage
+	(*Empty)(nil),                            // 37: drover.structs.Empty
+	(*ValidationProblems)(nil),               // 38: drover.structs.ValidationProblems
+	(*RaftPeer)(nil),                         // 39: drover.structs.RaftPeer
+	(*ServerInfoRequest)(nil),                // 40: drover.structs.ServerInfoRequest
+	(*ServerInfoResponse)(nil),               // 41: drover.structs.ServerInfoResponse
+	(*AddRaftPeerRequest)(nil),               // 42: drover.structs.AddRaftPeerRequest
+	(*RemoveRaftPeerRequest)(nil),            // 43: drover.structs.RemoveRaftPeerRequest
+	(*RaftConfigurationRequest)(nil),         // 44: drover.structs.RaftConfigurationRequest
+	(*RaftServer)(nil),                       // 45: drover.structs.RaftServer
+	(*RaftConfigurationResponse)(nil),        // 46: drover.structs.RaftConfigurationResponse
+	(*SnapshotChunk)(nil),                    // 47: drover.structs.SnapshotChunk
+	(*SnapshotRef)(nil),                      // 48: drover.structs.SnapshotRef
+	(*SnapshotHeader)(nil),                   // 49: drover.structs.SnapshotHeader
+	(*SnapshotRecord)(nil),                   // 50: drover.structs.SnapshotRecord
+	(*RestoreChunk)(nil),                     // 51: drover.structs.RestoreChunk
+	(*StateRestore)(nil),                     // 52: drover.structs.StateRestore
+	(*ErrorKind)(nil),                        // 53: drover.structs.ErrorKind
+	(*GarbageCollectRequest)(nil),            // 54: drover.structs.GarbageCollectRequest
+	(*GarbageCollectResponse)(nil),           // 55: drover.structs.GarbageCollectResponse
+	(*NodeDrainRequest)(nil),                 // 56: drover.structs.NodeDrainRequest
+	(*NodeDrainResponse)(nil),                // 57: drover.structs.NodeDrainResponse
+	(*AllocTransitionUpdate)(nil),            // 58: drover.structs.AllocTransitionUpdate
+	(*NodeDrainUpdate)(nil),                  // 59: drover.structs.NodeDrainUpdate
+	(*NodeEligibilityUpdate)(nil),            // 60: drover.structs.NodeEligibilityUpdate
+	(*NodeEligibilityRequest)(nil),           // 61: drover.structs.NodeEligibilityRequest
+	(*NodeEligibilityResponse)(nil),          // 62: drover.structs.NodeEligibilityResponse
+	(*SchedulerConfigSet)(nil),               // 63: drover.structs.SchedulerConfigSet
+	(*SchedulerConfigRequest)(nil),           // 64: drover.structs.SchedulerConfigRequest
+	(*SchedulerConfigResponse)(nil),          // 65: drover.structs.SchedulerConfigResponse
+	(*SchedulerSetConfigRequest)(nil),        // 66: drover.structs.SchedulerSetConfigRequest
+	(*SchedulerSetConfigResponse)(nil),       // 67: drover.structs.SchedulerSetConfigResponse
+	(*JobVersionsResponse)(nil),              // 68: drover.structs.JobVersionsResponse
+	(*NodeDisconnectExpiry)(nil),             // 69: drover.structs.NodeDisconnectExpiry
+	(*ACLPolicyUpsert)(nil),                  // 70: drover.structs.ACLPolicyUpsert
+	(*ACLPolicyDelete)(nil),                  // 71: drover.structs.ACLPolicyDelete
+	(*ACLTokenUpsert)(nil),                   // 72: drover.structs.ACLTokenUpsert
+	(*ACLTokenDelete)(nil),                   // 73: drover.structs.ACLTokenDelete
+	(*ACLBootstrap)(nil),                     // 74: drover.structs.ACLBootstrap
+	(*ServerSecretSet)(nil),                  // 75: drover.structs.ServerSecretSet
+	(*ACLBootstrapRequest)(nil),              // 76: drover.structs.ACLBootstrapRequest
+	(*ACLTokenResponse)(nil),                 // 77: drover.structs.ACLTokenResponse
+	(*ACLPolicyUpsertRequest)(nil),           // 78: drover.structs.ACLPolicyUpsertRequest
+	(*ACLPolicyDeleteRequest)(nil),           // 79: drover.structs.ACLPolicyDeleteRequest
+	(*ACLPolicyRequest)(nil),                 // 80: drover.structs.ACLPolicyRequest
+	(*ACLPolicyResponse)(nil),                // 81: drover.structs.ACLPolicyResponse
+	(*ACLListRequest)(nil),                   // 82: drover.structs.ACLListRequest
+	(*ACLPolicyListResponse)(nil),            // 83: drover.structs.ACLPolicyListResponse
+	(*ACLTokenUpsertRequest)(nil),            // 84: drover.structs.ACLTokenUpsertRequest
+	(*ACLTokenListResponse)(nil),             // 85: drover.structs.ACLTokenListResponse
+	(*ACLTokenDeleteRequest)(nil),            // 86: drover.structs.ACLTokenDeleteRequest
+	(*ACLTokenRequest)(nil),                  // 87: drover.structs.ACLTokenRequest
+	(*NodeMetaUpdate)(nil),                   // 88: drover.structs.NodeMetaUpdate
+	(*NodePurge)(nil),                        // 89: drover.structs.NodePurge
+	(*AutopilotConfiguration)(nil),           // 90: drover.structs.AutopilotConfiguration
+	(*AutopilotConfigSet)(nil),               // 91: drover.structs.AutopilotConfigSet
+	(*SummariesReconcile)(nil),               // 92: drover.structs.SummariesReconcile
+	(*JobEvaluateRequest)(nil),               // 93: drover.structs.JobEvaluateRequest
+	(*JobEvaluateResponse)(nil),              // 94: drover.structs.JobEvaluateResponse
+	(*NodeMetaRequest)(nil),                  // 95: drover.structs.NodeMetaRequest
+	(*NodePurgeRequest)(nil),                 // 96: drover.structs.NodePurgeRequest
+	(*TransferLeadershipRequest)(nil),        // 97: drover.structs.TransferLeadershipRequest
+	(*AutopilotSetConfigRequest)(nil),        // 98: drover.structs.AutopilotSetConfigRequest
+	(*AutopilotSetConfigResponse)(nil),       // 99: drover.structs.AutopilotSetConfigResponse
+	(*DeploymentStatusCommand)(nil),          // 100: drover.structs.DeploymentStatusCommand
+	(*DeploymentPromote)(nil),                // 101: drover.structs.DeploymentPromote
+	(*DeploymentAllocHealth)(nil),            // 102: drover.structs.DeploymentAllocHealth
+	(*JobStability)(nil),                     // 103: drover.structs.JobStability
+	(*DeploymentListRequest)(nil),            // 104: drover.structs.DeploymentListRequest
+	(*DeploymentListResponse)(nil),           // 105: drover.structs.DeploymentListResponse
+	(*DeploymentSpecificRequest)(nil),        // 106: drover.structs.DeploymentSpecificRequest
+	(*SingleDeploymentResponse)(nil),         // 107: drover.structs.SingleDeploymentResponse
+	(*DeploymentPromoteRequest)(nil),         // 108: drover.structs.DeploymentPromoteRequest
+	(*DeploymentFailRequest)(nil),            // 109: drover.structs.DeploymentFailRequest
+	(*DeploymentPauseRequest)(nil),           // 110: drover.structs.DeploymentPauseRequest
+	(*DeploymentAllocHealthRequest)(nil),     // 111: drover.structs.DeploymentAllocHealthRequest
+	(*DeploymentUpdateResponse)(nil),         // 112: drover.structs.DeploymentUpdateResponse
+	(*JobRevertRequest)(nil),                 // 113: drover.structs.JobRevertRequest
+	(*JobStabilityRequest)(nil),              // 114: drover.structs.JobStabilityRequest
+	(*JobStabilityResponse)(nil),             // 115: drover.structs.JobStabilityResponse
+	(*ServiceRegistrationUpsert)(nil),        // 116: drover.structs.ServiceRegistrationUpsert
+	(*ServiceRegistrationDelete)(nil),        // 117: drover.structs.ServiceRegistrationDelete
+	(*ServiceRegistrationUpdateRequest)(nil), // 118: drover.structs.ServiceRegistrationUpdateRequest
+	(*ServiceRegistrationListRequest)(nil),   // 119: drover.structs.ServiceRegistrationListRequest
+	(*ServiceRegistrationListResponse)(nil),  // 120: drover.structs.ServiceRegistrationListResponse
+	(*ServiceRegistrationDeleteRequest)(nil), // 121: drover.structs.ServiceRegistrationDeleteRequest
+	(*VariableUpsert)(nil),                   // 122: drover.structs.VariableUpsert
+	(*VariableDelete)(nil),                   // 123: drover.structs.VariableDelete
+	(*RootKeyUpsert)(nil),                    // 124: drover.structs.RootKeyUpsert
+	(*RootKeyDelete)(nil),                    // 125: drover.structs.RootKeyDelete
+	(*VariableListRequest)(nil),              // 126: drover.structs.VariableListRequest
+	(*VariableListResponse)(nil),             // 127: drover.structs.VariableListResponse
+	(*VariableGetRequest)(nil),               // 128: drover.structs.VariableGetRequest
+	(*VariablePutRequest)(nil),               // 129: drover.structs.VariablePutRequest
+	(*VariableDeleteRequest)(nil),            // 130: drover.structs.VariableDeleteRequest
+	(*VariableResponse)(nil),                 // 131: drover.structs.VariableResponse
+	(*RootKeyListRequest)(nil),               // 132: drover.structs.RootKeyListRequest
+	(*RootKeyRotateRequest)(nil),             // 133: drover.structs.RootKeyRotateRequest
+	(*RootKeyListResponse)(nil),              // 134: drover.structs.RootKeyListResponse
+	(*AllocIdentitiesRequest)(nil),           // 135: drover.structs.AllocIdentitiesRequest
+	(*AllocIdentitiesResponse)(nil),          // 136: drover.structs.AllocIdentitiesResponse
+	(*JobDispatch)(nil),                      // 137: drover.structs.JobDispatch
+	(*PeriodicLaunchCommand)(nil),            // 138: drover.structs.PeriodicLaunchCommand
+	(*JobScale)(nil),                         // 139: drover.structs.JobScale
+	(*JobDispatchRequest)(nil),               // 140: drover.structs.JobDispatchRequest
+	(*JobDispatchResponse)(nil),              // 141: drover.structs.JobDispatchResponse
+	(*PeriodicForceRequest)(nil),             // 142: drover.structs.PeriodicForceRequest
+	(*PeriodicForceResponse)(nil),            // 143: drover.structs.PeriodicForceResponse
+	(*JobScaleRequest)(nil),                  // 144: drover.structs.JobScaleRequest
+	nil,                                      // 145: drover.structs.AllocTransitionUpdate.TransitionsEntry
+	nil,                                      // 146: drover.structs.NodeMetaUpdate.SetEntry
+	nil,                                      // 147: drover.structs.NodeMetaRequest.SetEntry
+	nil,                                      // 148: drover.structs.AllocIdentitiesResponse.TokensEntry
+	nil,                                      // 149: drover.structs.JobDispatchRequest.MetaEntry
+	(*Job)(nil),                              // 150: drover.structs.Job
+	(*JobSummary)(nil),                       // 151: drover.structs.JobSummary
+	(*Allocation)(nil),                       // 152: drover.structs.Allocation
+	(*Node)(nil),                             // 153: drover.structs.Node
+	(*Evaluation)(nil),                       // 154: drover.structs.Evaluation
+	(*PlanResult)(nil),                       // 155: drover.structs.PlanResult
+	(*SchedulerConfiguration)(nil),           // 156: drover.structs.SchedulerConfiguration
+	(*ACLPolicy)(nil),                        // 157: drover.structs.ACLPolicy
+	(*ACLToken)(nil),                         // 158: drover.structs.ACLToken
+	(*Deployment)(nil),                       // 159: drover.structs.Deployment
+	(*ServiceRegistration)(nil),              // 160: drover.structs.ServiceRegistration
+	(*Variable)(nil),                         // 161: drover.structs.Variable
+	(*RootKey)(nil),                          // 162: drover.structs.RootKey
+	(*PeriodicLaunch)(nil),                   // 163: drover.structs.PeriodicLaunch
+	(*JobScalingEvents)(nil),                 // 164: drover.structs.JobScalingEvents
+	(*DrainStrategy)(nil),                    // 165: drover.structs.DrainStrategy
+	(*durationpb.Duration)(nil),              // 166: google.protobuf.Duration
+	(*DeploymentStatusUpdate)(nil),           // 167: drover.structs.DeploymentStatusUpdate
+	(*ScalingEvent)(nil),                     // 168: drover.structs.ScalingEvent
+	(*structpb.Struct)(nil),                  // 169: google.protobuf.Struct
+	(*DesiredTransition)(nil),                // 170: drover.structs.DesiredTransition
+	(*ClientConnectFrame)(nil),               // 171: drover.structs.ClientConnectFrame
+	(*NodeConnRequest)(nil),                  // 172: drover.structs.NodeConnRequest
+	(*ClientAuthorizeRequest)(nil),           // 173: drover.structs.ClientAuthorizeRequest
+	(*FsListRequest)(nil),                    // 174: drover.structs.FsListRequest
+	(*FsStatRequest)(nil),                    // 175: drover.structs.FsStatRequest
+	(*FsStreamRequest)(nil),                  // 176: drover.structs.FsStreamRequest
+	(*LogsRequest)(nil),                      // 177: drover.structs.LogsRequest
+	(*ExecInput)(nil),                        // 178: drover.structs.ExecInput
+	(*AllocRestartRequest)(nil),              // 179: drover.structs.AllocRestartRequest
+	(*AllocSignalRequest)(nil),               // 180: drover.structs.AllocSignalRequest
+	(*AllocStatsRequest)(nil),                // 181: drover.structs.AllocStatsRequest
+	(*NodeStatsRequest)(nil),                 // 182: drover.structs.NodeStatsRequest
+	(*AllocStopRequest)(nil),                 // 183: drover.structs.AllocStopRequest
+	(*NodeConnResponse)(nil),                 // 184: drover.structs.NodeConnResponse
+	(*ClientAuthorizeResponse)(nil),          // 185: drover.structs.ClientAuthorizeResponse
+	(*FsListResponse)(nil),                   // 186: drover.structs.FsListResponse
+	(*FsStatResponse)(nil),                   // 187: drover.structs.FsStatResponse
+	(*StreamFrame)(nil),                      // 188: drover.structs.StreamFrame
+	(*ExecOutput)(nil),                       // 189: drover.structs.ExecOutput
+	(*AllocResourceUsage)(nil),               // 190: drover.structs.AllocResourceUsage
+	(*HostStats)(nil),                        // 191: drover.structs.HostStats
+	(*AllocStopResponse)(nil),                // 192: drover.structs.AllocStopResponse
 }
 var file_structs_rpc_proto_depIdxs = []int32{
-	128, // 0: drover.structs.JobRegisterRequest.job:type_name -> drover.structs.Job
+	150, // 0: drover.structs.JobRegisterRequest.job:type_name -> drover.structs.Job
 	2,   // 1: drover.structs.JobRegisterResponse.meta:type_name -> drover.structs.WriteMeta
 	2,   // 2: drover.structs.JobDeregisterResponse.meta:type_name -> drover.structs.WriteMeta
 	0,   // 3: drover.structs.JobSpecificRequest.options:type_name -> drover.structs.QueryOptions
-	128, // 4: drover.structs.SingleJobResponse.job:type_name -> drover.structs.Job
+	150, // 4: drover.structs.SingleJobResponse.job:type_name -> drover.structs.Job
 	1,   // 5: drover.structs.SingleJobResponse.meta:type_name -> drover.structs.QueryMeta
 	0,   // 6: drover.structs.JobListRequest.options:type_name -> drover.structs.QueryOptions
-	128, // 7: drover.structs.JobListResponse.jobs:type_name -> drover.structs.Job
+	150, // 7: drover.structs.JobListResponse.jobs:type_name -> drover.structs.Job
 	1,   // 8: drover.structs.JobListResponse.meta:type_name -> drover.structs.QueryMeta
-	129, // 9: drover.structs.JobListResponse.summaries:type_name -> drover.structs.JobSummary
+	151, // 9: drover.structs.JobListResponse.summaries:type_name -> drover.structs.JobSummary
 	0,   // 10: drover.structs.AllocListRequest.options:type_name -> drover.structs.QueryOptions
-	130, // 11: drover.structs.AllocListResponse.allocations:type_name -> drover.structs.Allocation
+	152, // 11: drover.structs.AllocListResponse.allocations:type_name -> drover.structs.Allocation
 	1,   // 12: drover.structs.AllocListResponse.meta:type_name -> drover.structs.QueryMeta
 	0,   // 13: drover.structs.NodeListRequest.options:type_name -> drover.structs.QueryOptions
-	131, // 14: drover.structs.NodeListResponse.nodes:type_name -> drover.structs.Node
+	153, // 14: drover.structs.NodeListResponse.nodes:type_name -> drover.structs.Node
 	1,   // 15: drover.structs.NodeListResponse.meta:type_name -> drover.structs.QueryMeta
 	0,   // 16: drover.structs.EvalSpecificRequest.options:type_name -> drover.structs.QueryOptions
-	132, // 17: drover.structs.SingleEvalResponse.eval:type_name -> drover.structs.Evaluation
+	154, // 17: drover.structs.SingleEvalResponse.eval:type_name -> drover.structs.Evaluation
 	1,   // 18: drover.structs.SingleEvalResponse.meta:type_name -> drover.structs.QueryMeta
-	131, // 19: drover.structs.NodeRegisterRequest.node:type_name -> drover.structs.Node
+	153, // 19: drover.structs.NodeRegisterRequest.node:type_name -> drover.structs.Node
 	2,   // 20: drover.structs.NodeUpdateResponse.meta:type_name -> drover.structs.WriteMeta
 	0,   // 21: drover.structs.NodeAllocsRequest.options:type_name -> drover.structs.QueryOptions
-	130, // 22: drover.structs.NodeAllocsResponse.allocations:type_name -> drover.structs.Allocation
+	152, // 22: drover.structs.NodeAllocsResponse.allocations:type_name -> drover.structs.Allocation
 	1,   // 23: drover.structs.NodeAllocsResponse.meta:type_name -> drover.structs.QueryMeta
-	130, // 24: drover.structs.AllocUpdateRequest.allocations:type_name -> drover.structs.Allocation
+	152, // 24: drover.structs.AllocUpdateRequest.allocations:type_name -> drover.structs.Allocation
 	2,   // 25: drover.structs.GenericResponse.meta:type_name -> drover.structs.WriteMeta
 	25,  // 26: drover.structs.LogCommand.job_upsert:type_name -> drover.structs.JobUpsert
 	26,  // 27: drover.structs.LogCommand.job_delete:type_name -> drover.structs.JobDelete
@@ -8849,246 +10258,293 @@ var file_structs_rpc_proto_depIdxs = []int32{
 	101, // 51: drover.structs.LogCommand.deployment_promote:type_name -> drover.structs.DeploymentPromote
 	102, // 52: drover.structs.LogCommand.deployment_alloc_health:type_name -> drover.structs.DeploymentAllocHealth
 	103, // 53: drover.structs.LogCommand.job_stability:type_name -> drover.structs.JobStability
-	116, // 54: drover.structs.LogCommand.job_dispatch:type_name -> drover.structs.JobDispatch
-	117, // 55: drover.structs.LogCommand.periodic_launch:type_name -> drover.structs.PeriodicLaunchCommand
-	118, // 56: drover.structs.LogCommand.job_scale:type_name -> drover.structs.JobScale
-	128, // 57: drover.structs.JobUpsert.job:type_name -> drover.structs.Job
-	132, // 58: drover.structs.JobUpsert.eval:type_name -> drover.structs.Evaluation
-	132, // 59: drover.structs.JobDelete.eval:type_name -> drover.structs.Evaluation
-	131, // 60: drover.structs.NodeUpsert.node:type_name -> drover.structs.Node
-	132, // 61: drover.structs.NodeUpsert.evals:type_name -> drover.structs.Evaluation
-	132, // 62: drover.structs.NodeStatusUpdate.evals:type_name -> drover.structs.Evaluation
-	132, // 63: drover.structs.EvalUpsert.evals:type_name -> drover.structs.Evaluation
-	133, // 64: drover.structs.PlanApply.result:type_name -> drover.structs.PlanResult
-	132, // 65: drover.structs.PlanApply.eval:type_name -> drover.structs.Evaluation
-	132, // 66: drover.structs.PlanApply.new_evals:type_name -> drover.structs.Evaluation
-	128, // 67: drover.structs.PlanApply.job:type_name -> drover.structs.Job
-	130, // 68: drover.structs.AllocClientUpdate.allocations:type_name -> drover.structs.Allocation
-	132, // 69: drover.structs.AllocClientUpdate.evals:type_name -> drover.structs.Evaluation
-	32,  // 70: drover.structs.GCReap.jobs:type_name -> drover.structs.JobRef
-	128, // 71: drover.structs.StateSnapshot.jobs:type_name -> drover.structs.Job
-	131, // 72: drover.structs.StateSnapshot.nodes:type_name -> drover.structs.Node
-	130, // 73: drover.structs.StateSnapshot.allocations:type_name -> drover.structs.Allocation
-	132, // 74: drover.structs.StateSnapshot.evals:type_name -> drover.structs.Evaluation
-	128, // 75: drover.structs.StateSnapshot.job_versions:type_name -> drover.structs.Job
-	134, // 76: drover.structs.StateSnapshot.scheduler_config:type_name -> drover.structs.SchedulerConfiguration
-	135, // 77: drover.structs.StateSnapshot.acl_policies:type_name -> drover.structs.ACLPolicy
-	136, // 78: drover.structs.StateSnapshot.acl_tokens:type_name -> drover.structs.ACLToken
-	35,  // 79: drover.structs.StateSnapshot.cluster_meta:type_name -> drover.structs.ClusterMeta
-	137, // 80: drover.structs.StateSnapshot.deployments:type_name -> drover.structs.Deployment
-	138, // 81: drover.structs.StateSnapshot.periodic_launches:type_name -> drover.structs.PeriodicLaunch
-	139, // 82: drover.structs.StateSnapshot.scaling_events:type_name -> drover.structs.JobScalingEvents
-	90,  // 83: drover.structs.ClusterMeta.autopilot:type_name -> drover.structs.AutopilotConfiguration
-	39,  // 84: drover.structs.ServerInfoRequest.self:type_name -> drover.structs.RaftPeer
-	39,  // 85: drover.structs.ServerInfoResponse.self:type_name -> drover.structs.RaftPeer
-	39,  // 86: drover.structs.ServerInfoResponse.peers:type_name -> drover.structs.RaftPeer
-	39,  // 87: drover.structs.AddRaftPeerRequest.peer:type_name -> drover.structs.RaftPeer
-	0,   // 88: drover.structs.RaftConfigurationRequest.options:type_name -> drover.structs.QueryOptions
-	39,  // 89: drover.structs.RaftServer.peer:type_name -> drover.structs.RaftPeer
-	45,  // 90: drover.structs.RaftConfigurationResponse.servers:type_name -> drover.structs.RaftServer
-	39,  // 91: drover.structs.SnapshotHeader.peers:type_name -> drover.structs.RaftPeer
-	50,  // 92: drover.structs.StateRestore.records:type_name -> drover.structs.SnapshotRecord
-	140, // 93: drover.structs.NodeDrainRequest.drain_strategy:type_name -> drover.structs.DrainStrategy
-	2,   // 94: drover.structs.NodeDrainResponse.meta:type_name -> drover.structs.WriteMeta
-	124, // 95: drover.structs.AllocTransitionUpdate.transitions:type_name -> drover.structs.AllocTransitionUpdate.TransitionsEntry
-	132, // 96: drover.structs.AllocTransitionUpdate.evals:type_name -> drover.structs.Evaluation
-	140, // 97: drover.structs.NodeDrainUpdate.drain_strategy:type_name -> drover.structs.DrainStrategy
-	132, // 98: drover.structs.NodeDrainUpdate.evals:type_name -> drover.structs.Evaluation
-	132, // 99: drover.structs.NodeEligibilityUpdate.evals:type_name -> drover.structs.Evaluation
-	2,   // 100: drover.structs.NodeEligibilityResponse.meta:type_name -> drover.structs.WriteMeta
-	134, // 101: drover.structs.SchedulerConfigSet.config:type_name -> drover.structs.SchedulerConfiguration
-	0,   // 102: drover.structs.SchedulerConfigRequest.options:type_name -> drover.structs.QueryOptions
-	134, // 103: drover.structs.SchedulerConfigResponse.config:type_name -> drover.structs.SchedulerConfiguration
-	1,   // 104: drover.structs.SchedulerConfigResponse.meta:type_name -> drover.structs.QueryMeta
-	134, // 105: drover.structs.SchedulerSetConfigRequest.config:type_name -> drover.structs.SchedulerConfiguration
-	2,   // 106: drover.structs.SchedulerSetConfigResponse.meta:type_name -> drover.structs.WriteMeta
-	128, // 107: drover.structs.JobVersionsResponse.versions:type_name -> drover.structs.Job
-	1,   // 108: drover.structs.JobVersionsResponse.meta:type_name -> drover.structs.QueryMeta
-	132, // 109: drover.structs.NodeDisconnectExpiry.evals:type_name -> drover.structs.Evaluation
-	135, // 110: drover.structs.ACLPolicyUpsert.policies:type_name -> drover.structs.ACLPolicy
-	136, // 111: drover.structs.ACLTokenUpsert.tokens:type_name -> drover.structs.ACLToken
-	136, // 112: drover.structs.ACLBootstrap.token:type_name -> drover.structs.ACLToken
-	136, // 113: drover.structs.ACLTokenResponse.token:type_name -> drover.structs.ACLToken
-	1,   // 114: drover.structs.ACLTokenResponse.meta:type_name -> drover.structs.QueryMeta
-	135, // 115: drover.structs.ACLPolicyUpsertRequest.policies:type_name -> drover.structs.ACLPolicy
-	0,   // 116: drover.structs.ACLPolicyRequest.options:type_name -> drover.structs.QueryOptions
-	135, // 117: drover.structs.ACLPolicyResponse.policy:type_name -> drover.structs.ACLPolicy
-	1,   // 118: drover.structs.ACLPolicyResponse.meta:type_name -> drover.structs.QueryMeta
-	0,   // 119: drover.structs.ACLListRequest.options:type_name -> drover.structs.QueryOptions
-	135, // 120: drover.structs.ACLPolicyListResponse.policies:type_name -> drover.structs.ACLPolicy
-	1,   // 121: drover.structs.ACLPolicyListResponse.meta:type_name -> drover.structs.QueryMeta
-	136, // 122: drover.structs.ACLTokenUpsertRequest.tokens:type_name -> drover.structs.ACLToken
-	136, // 123: drover.structs.ACLTokenListResponse.tokens:type_name -> drover.structs.ACLToken
-	1,   // 124: drover.structs.ACLTokenListResponse.meta:type_name -> drover.structs.QueryMeta
-	0,   // 125: drover.structs.ACLTokenRequest.options:type_name -> drover.structs.QueryOptions
-	125, // 126: drover.structs.NodeMetaUpdate.set:type_name -> drover.structs.NodeMetaUpdate.SetEntry
-	132, // 127: drover.structs.NodeMetaUpdate.evals:type_name -> drover.structs.Evaluation
-	132, // 128: drover.structs.NodePurge.evals:type_name -> drover.structs.Evaluation
-	141, // 129: drover.structs.AutopilotConfiguration.last_contact_threshold:type_name -> google.protobuf.Duration
-	141, // 130: drover.structs.AutopilotConfiguration.server_stabilization_time:type_name -> google.protobuf.Duration
-	141, // 131: drover.structs.AutopilotConfiguration.dead_server_threshold:type_name -> google.protobuf.Duration
-	90,  // 132: drover.structs.AutopilotConfigSet.config:type_name -> drover.structs.AutopilotConfiguration
-	2,   // 133: drover.structs.JobEvaluateResponse.meta:type_name -> drover.structs.WriteMeta
-	126, // 134: drover.structs.NodeMetaRequest.set:type_name -> drover.structs.NodeMetaRequest.SetEntry
-	90,  // 135: drover.structs.AutopilotSetConfigRequest.config:type_name -> drover.structs.AutopilotConfiguration
-	2,   // 136: drover.structs.AutopilotSetConfigResponse.meta:type_name -> drover.structs.WriteMeta
-	142, // 137: drover.structs.DeploymentStatusCommand.update:type_name -> drover.structs.DeploymentStatusUpdate
-	128, // 138: drover.structs.DeploymentStatusCommand.job:type_name -> drover.structs.Job
-	132, // 139: drover.structs.DeploymentStatusCommand.eval:type_name -> drover.structs.Evaluation
-	132, // 140: drover.structs.DeploymentPromote.eval:type_name -> drover.structs.Evaluation
-	142, // 141: drover.structs.DeploymentAllocHealth.update:type_name -> drover.structs.DeploymentStatusUpdate
-	128, // 142: drover.structs.DeploymentAllocHealth.job:type_name -> drover.structs.Job
-	132, // 143: drover.structs.DeploymentAllocHealth.eval:type_name -> drover.structs.Evaluation
-	0,   // 144: drover.structs.DeploymentListRequest.options:type_name -> drover.structs.QueryOptions
-	137, // 145: drover.structs.DeploymentListResponse.deployments:type_name -> drover.structs.Deployment
-	1,   // 146: drover.structs.DeploymentListResponse.meta:type_name -> drover.structs.QueryMeta
-	0,   // 147: drover.structs.DeploymentSpecificRequest.options:type_name -> drover.structs.QueryOptions
-	137, // 148: drover.structs.SingleDeploymentResponse.deployment:type_name -> drover.structs.Deployment
-	1,   // 149: drover.structs.SingleDeploymentResponse.meta:type_name -> drover.structs.QueryMeta
-	2,   // 150: drover.structs.DeploymentUpdateResponse.meta:type_name -> drover.structs.WriteMeta
-	2,   // 151: drover.structs.JobStabilityResponse.meta:type_name -> drover.structs.WriteMeta
-	128, // 152: drover.structs.JobDispatch.child:type_name -> drover.structs.Job
-	132, // 153: drover.structs.JobDispatch.eval:type_name -> drover.structs.Evaluation
-	128, // 154: drover.structs.PeriodicLaunchCommand.child:type_name -> drover.structs.Job
-	132, // 155: drover.structs.PeriodicLaunchCommand.eval:type_name -> drover.structs.Evaluation
-	143, // 156: drover.structs.JobScale.event:type_name -> drover.structs.ScalingEvent
-	132, // 157: drover.structs.JobScale.eval:type_name -> drover.structs.Evaluation
-	127, // 158: drover.structs.JobDispatchRequest.meta:type_name -> drover.structs.JobDispatchRequest.MetaEntry
-	2,   // 159: drover.structs.JobDispatchResponse.meta:type_name -> drover.structs.WriteMeta
-	2,   // 160: drover.structs.PeriodicForceResponse.meta:type_name -> drover.structs.WriteMeta
-	144, // 161: drover.structs.JobScaleRequest.meta:type_name -> google.protobuf.Struct
-	145, // 162: drover.structs.AllocTransitionUpdate.TransitionsEntry.value:type_name -> drover.structs.DesiredTransition
-	3,   // 163: drover.structs.Drover.RegisterJob:input_type -> drover.structs.JobRegisterRequest
-	5,   // 164: drover.structs.Drover.DeregisterJob:input_type -> drover.structs.JobDeregisterRequest
-	7,   // 165: drover.structs.Drover.GetJob:input_type -> drover.structs.JobSpecificRequest
-	9,   // 166: drover.structs.Drover.ListJobs:input_type -> drover.structs.JobListRequest
-	11,  // 167: drover.structs.Drover.ListAllocations:input_type -> drover.structs.AllocListRequest
-	13,  // 168: drover.structs.Drover.ListNodes:input_type -> drover.structs.NodeListRequest
-	15,  // 169: drover.structs.Drover.GetEvaluation:input_type -> drover.structs.EvalSpecificRequest
-	17,  // 170: drover.structs.Drover.RegisterNode:input_type -> drover.structs.NodeRegisterRequest
-	18,  // 171: drover.structs.Drover.Heartbeat:input_type -> drover.structs.NodeHeartbeatRequest
-	20,  // 172: drover.structs.Drover.GetNodeAllocations:input_type -> drover.structs.NodeAllocsRequest
-	22,  // 173: drover.structs.Drover.UpdateAllocations:input_type -> drover.structs.AllocUpdateRequest
-	36,  // 174: drover.structs.Drover.Raft:input_type -> drover.structs.RaftMessage
-	47,  // 175: drover.structs.Drover.InstallSnapshot:input_type -> drover.structs.SnapshotChunk
-	40,  // 176: drover.structs.Drover.ServerInfo:input_type -> drover.structs.ServerInfoRequest
-	42,  // 177: drover.structs.Drover.AddRaftPeer:input_type -> drover.structs.AddRaftPeerRequest
-	43,  // 178: drover.structs.Drover.RemoveRaftPeer:input_type -> drover.structs.RemoveRaftPeerRequest
-	44,  // 179: drover.structs.Drover.RaftConfiguration:input_type -> drover.structs.RaftConfigurationRequest
-	51,  // 180: drover.structs.Drover.Restore:input_type -> drover.structs.RestoreChunk
-	54,  // 181: drover.structs.Drover.GarbageCollect:input_type -> drover.structs.GarbageCollectRequest
-	56,  // 182: drover.structs.Drover.UpdateNodeDrain:input_type -> drover.structs.NodeDrainRequest
-	61,  // 183: drover.structs.Drover.UpdateNodeEligibility:input_type -> drover.structs.NodeEligibilityRequest
-	64,  // 184: drover.structs.Drover.GetSchedulerConfiguration:input_type -> drover.structs.SchedulerConfigRequest
-	66,  // 185: drover.structs.Drover.SetSchedulerConfiguration:input_type -> drover.structs.SchedulerSetConfigRequest
-	7,   // 186: drover.structs.Drover.GetJobVersions:input_type -> drover.structs.JobSpecificRequest
-	76,  // 187: drover.structs.Drover.ACLBootstrap:input_type -> drover.structs.ACLBootstrapRequest
-	78,  // 188: drover.structs.Drover.UpsertACLPolicies:input_type -> drover.structs.ACLPolicyUpsertRequest
-	79,  // 189: drover.structs.Drover.DeleteACLPolicies:input_type -> drover.structs.ACLPolicyDeleteRequest
-	80,  // 190: drover.structs.Drover.GetACLPolicy:input_type -> drover.structs.ACLPolicyRequest
-	82,  // 191: drover.structs.Drover.ListACLPolicies:input_type -> drover.structs.ACLListRequest
-	84,  // 192: drover.structs.Drover.UpsertACLTokens:input_type -> drover.structs.ACLTokenUpsertRequest
-	86,  // 193: drover.structs.Drover.DeleteACLTokens:input_type -> drover.structs.ACLTokenDeleteRequest
-	87,  // 194: drover.structs.Drover.GetACLToken:input_type -> drover.structs.ACLTokenRequest
-	82,  // 195: drover.structs.Drover.ListACLTokens:input_type -> drover.structs.ACLListRequest
-	93,  // 196: drover.structs.Drover.EvaluateJob:input_type -> drover.structs.JobEvaluateRequest
-	95,  // 197: drover.structs.Drover.UpdateNodeMeta:input_type -> drover.structs.NodeMetaRequest
-	96,  // 198: drover.structs.Drover.PurgeNode:input_type -> drover.structs.NodePurgeRequest
-	97,  // 199: drover.structs.Drover.TransferLeadership:input_type -> drover.structs.TransferLeadershipRequest
-	98,  // 200: drover.structs.Drover.SetAutopilotConfiguration:input_type -> drover.structs.AutopilotSetConfigRequest
-	37,  // 201: drover.structs.Drover.ReconcileJobSummaries:input_type -> drover.structs.Empty
-	146, // 202: drover.structs.Drover.ClientConnect:input_type -> drover.structs.ClientConnectFrame
-	147, // 203: drover.structs.Drover.NodeConnHolder:input_type -> drover.structs.NodeConnRequest
-	148, // 204: drover.structs.Drover.ClientAuthorize:input_type -> drover.structs.ClientAuthorizeRequest
-	149, // 205: drover.structs.Drover.ClientFsList:input_type -> drover.structs.FsListRequest
-	150, // 206: drover.structs.Drover.ClientFsStat:input_type -> drover.structs.FsStatRequest
-	151, // 207: drover.structs.Drover.ClientFsStream:input_type -> drover.structs.FsStreamRequest
-	152, // 208: drover.structs.Drover.ClientLogs:input_type -> drover.structs.LogsRequest
-	153, // 209: drover.structs.Drover.ClientExec:input_type -> drover.structs.ExecInput
-	154, // 210: drover.structs.Drover.ClientAllocRestart:input_type -> drover.structs.AllocRestartRequest
-	155, // 211: drover.structs.Drover.ClientAllocSignal:input_type -> drover.structs.AllocSignalRequest
-	156, // 212: drover.structs.Drover.ClientAllocStats:input_type -> drover.structs.AllocStatsRequest
-	157, // 213: drover.structs.Drover.ClientNodeStats:input_type -> drover.structs.NodeStatsRequest
-	158, // 214: drover.structs.Drover.StopAllocation:input_type -> drover.structs.AllocStopRequest
-	104, // 215: drover.structs.Drover.ListDeployments:input_type -> drover.structs.DeploymentListRequest
-	106, // 216: drover.structs.Drover.GetDeployment:input_type -> drover.structs.DeploymentSpecificRequest
-	108, // 217: drover.structs.Drover.PromoteDeployment:input_type -> drover.structs.DeploymentPromoteRequest
-	109, // 218: drover.structs.Drover.FailDeployment:input_type -> drover.structs.DeploymentFailRequest
-	110, // 219: drover.structs.Drover.PauseDeployment:input_type -> drover.structs.DeploymentPauseRequest
-	111, // 220: drover.structs.Drover.SetAllocHealth:input_type -> drover.structs.DeploymentAllocHealthRequest
-	113, // 221: drover.structs.Drover.RevertJob:input_type -> drover.structs.JobRevertRequest
-	114, // 222: drover.structs.Drover.SetJobStability:input_type -> drover.structs.JobStabilityRequest
-	119, // 223: drover.structs.Drover.DispatchJob:input_type -> drover.structs.JobDispatchRequest
-	121, // 224: drover.structs.Drover.ForcePeriodic:input_type -> drover.structs.PeriodicForceRequest
-	123, // 225: drover.structs.Drover.ScaleJob:input_type -> drover.structs.JobScaleRequest
-	4,   // 226: drover.structs.Drover.RegisterJob:output_type -> drover.structs.JobRegisterResponse
-	6,   // 227: drover.structs.Drover.DeregisterJob:output_type -> drover.structs.JobDeregisterResponse
-	8,   // 228: drover.structs.Drover.GetJob:output_type -> drover.structs.SingleJobResponse
-	10,  // 229: drover.structs.Drover.ListJobs:output_type -> drover.structs.JobListResponse
-	12,  // 230: drover.structs.Drover.ListAllocations:output_type -> drover.structs.AllocListResponse
-	14,  // 231: drover.structs.Drover.ListNodes:output_type -> drover.structs.NodeListResponse
-	16,  // 232: drover.structs.Drover.GetEvaluation:output_type -> drover.structs.SingleEvalResponse
-	19,  // 233: drover.structs.Drover.RegisterNode:output_type -> drover.structs.NodeUpdateResponse
-	19,  // 234: drover.structs.Drover.Heartbeat:output_type -> drover.structs.NodeUpdateResponse
-	21,  // 235: drover.structs.Drover.GetNodeAllocations:output_type -> drover.structs.NodeAllocsResponse
-	23,  // 236: drover.structs.Drover.UpdateAllocations:output_type -> drover.structs.GenericResponse
-	37,  // 237: drover.structs.Drover.Raft:output_type -> drover.structs.Empty
-	37,  // 238: drover.structs.Drover.InstallSnapshot:output_type -> drover.structs.Empty
-	41,  // 239: drover.structs.Drover.ServerInfo:output_type -> drover.structs.ServerInfoResponse
-	23,  // 240: drover.structs.Drover.AddRaftPeer:output_type -> drover.structs.GenericResponse
-	23,  // 241: drover.structs.Drover.RemoveRaftPeer:output_type -> drover.structs.GenericResponse
-	46,  // 242: drover.structs.Drover.RaftConfiguration:output_type -> drover.structs.RaftConfigurationResponse
-	23,  // 243: drover.structs.Drover.Restore:output_type -> drover.structs.GenericResponse
-	55,  // 244: drover.structs.Drover.GarbageCollect:output_type -> drover.structs.GarbageCollectResponse
-	57,  // 245: drover.structs.Drover.UpdateNodeDrain:output_type -> drover.structs.NodeDrainResponse
-	62,  // 246: drover.structs.Drover.UpdateNodeEligibility:output_type -> drover.structs.NodeEligibilityResponse
-	65,  // 247: drover.structs.Drover.GetSchedulerConfiguration:output_type -> drover.structs.SchedulerConfigResponse
-	67,  // 248: drover.structs.Drover.SetSchedulerConfiguration:output_type -> drover.structs.SchedulerSetConfigResponse
-	68,  // 249: drover.structs.Drover.GetJobVersions:output_type -> drover.structs.JobVersionsResponse
-	77,  // 250: drover.structs.Drover.ACLBootstrap:output_type -> drover.structs.ACLTokenResponse
-	23,  // 251: drover.structs.Drover.UpsertACLPolicies:output_type -> drover.structs.GenericResponse
-	23,  // 252: drover.structs.Drover.DeleteACLPolicies:output_type -> drover.structs.GenericResponse
-	81,  // 253: drover.structs.Drover.GetACLPolicy:output_type -> drover.structs.ACLPolicyResponse
-	83,  // 254: drover.structs.Drover.ListACLPolicies:output_type -> drover.structs.ACLPolicyListResponse
-	85,  // 255: drover.structs.Drover.UpsertACLTokens:output_type -> drover.structs.ACLTokenListResponse
-	23,  // 256: drover.structs.Drover.DeleteACLTokens:output_type -> drover.structs.GenericResponse
-	77,  // 257: drover.structs.Drover.GetACLToken:output_type -> drover.structs.ACLTokenResponse
-	85,  // 258: drover.structs.Drover.ListACLTokens:output_type -> drover.structs.ACLTokenListResponse
-	94,  // 259: drover.structs.Drover.EvaluateJob:output_type -> drover.structs.JobEvaluateResponse
-	23,  // 260: drover.structs.Drover.UpdateNodeMeta:output_type -> drover.structs.GenericResponse
-	62,  // 261: drover.structs.Drover.PurgeNode:output_type -> drover.structs.NodeEligibilityResponse
-	23,  // 262: drover.structs.Drover.TransferLeadership:output_type -> drover.structs.GenericResponse
-	99,  // 263: drover.structs.Drover.SetAutopilotConfiguration:output_type -> drover.structs.AutopilotSetConfigResponse
-	23,  // 264: drover.structs.Drover.ReconcileJobSummaries:output_type -> drover.structs.GenericResponse
-	146, // 265: drover.structs.Drover.ClientConnect:output_type -> drover.structs.ClientConnectFrame
-	159, // 266: drover.structs.Drover.NodeConnHolder:output_type -> drover.structs.NodeConnResponse
-	160, // 267: drover.structs.Drover.ClientAuthorize:output_type -> drover.structs.ClientAuthorizeResponse
-	161, // 268: drover.structs.Drover.ClientFsList:output_type -> drover.structs.FsListResponse
-	162, // 269: drover.structs.Drover.ClientFsStat:output_type -> drover.structs.FsStatResponse
-	163, // 270: drover.structs.Drover.ClientFsStream:output_type -> drover.structs.StreamFrame
-	163, // 271: drover.structs.Drover.ClientLogs:output_type -> drover.structs.StreamFrame
-	164, // 272: drover.structs.Drover.ClientExec:output_type -> drover.structs.ExecOutput
-	23,  // 273: drover.structs.Drover.ClientAllocRestart:output_type -> drover.structs.GenericResponse
-	23,  // 274: drover.structs.Drover.ClientAllocSignal:output_type -> drover.structs.GenericResponse
-	165, // 275: drover.structs.Drover.ClientAllocStats:output_type -> drover.structs.AllocResourceUsage
-	166, // 276: drover.structs.Drover.ClientNodeStats:output_type -> drover.structs.HostStats
-	167, // 277: drover.structs.Drover.StopAllocation:output_type -> drover.structs.AllocStopResponse
-	105, // 278: drover.structs.Drover.ListDeployments:output_type -> drover.structs.DeploymentListResponse
-	107, // 279: drover.structs.Drover.GetDeployment:output_type -> drover.structs.SingleDeploymentResponse
-	112, // 280: drover.structs.Drover.PromoteDeployment:output_type -> drover.structs.DeploymentUpdateResponse
-	112, // 281: drover.structs.Drover.FailDeployment:output_type -> drover.structs.DeploymentUpdateResponse
-	112, // 282: drover.structs.Drover.PauseDeployment:output_type -> drover.structs.DeploymentUpdateResponse
-	112, // 283: drover.structs.Drover.SetAllocHealth:output_type -> drover.structs.DeploymentUpdateResponse
-	4,   // 284: drover.structs.Drover.RevertJob:output_type -> drover.structs.JobRegisterResponse
-	115, // 285: drover.structs.Drover.SetJobStability:output_type -> drover.structs.JobStabilityResponse
-	120, // 286: drover.structs.Drover.DispatchJob:output_type -> drover.structs.JobDispatchResponse
-	122, // 287: drover.structs.Drover.ForcePeriodic:output_type -> drover.structs.PeriodicForceResponse
-	4,   // 288: drover.structs.Drover.ScaleJob:output_type -> drover.structs.JobRegisterResponse
-	226, // [226:289] is the sub-list for method output_type
-	163, // [163:226] is the sub-list for method input_type
-	163, // [163:163] is the sub-list for extension type_name
-	163, // [163:163] is the sub-list for extension extendee
-	0,   // [0:163] is the sub-list for field type_name
+	116, // 54: drover.structs.LogCommand.service_registration_upsert:type_name -> drover.structs.ServiceRegistrationUpsert
+	117, // 55: drover.structs.LogCommand.service_registration_delete:type_name -> drover.structs.ServiceRegistrationDelete
+	122, // 56: drover.structs.LogCommand.variable_upsert:type_name -> drover.structs.VariableUpsert
+	123, // 57: drover.structs.LogCommand.variable_delete:type_name -> drover.structs.VariableDelete
+	124, // 58: drover.structs.LogCommand.root_key_upsert:type_name -> drover.structs.RootKeyUpsert
+	125, // 59: drover.structs.LogCommand.root_key_delete:type_name -> drover.structs.RootKeyDelete
+	137, // 60: drover.structs.LogCommand.job_dispatch:type_name -> drover.structs.JobDispatch
+	138, // 61: drover.structs.LogCommand.periodic_launch:type_name -> drover.structs.PeriodicLaunchCommand
+	139, // 62: drover.structs.LogCommand.job_scale:type_name -> drover.structs.JobScale
+	150, // 63: drover.structs.JobUpsert.job:type_name -> drover.structs.Job
+	154, // 64: drover.structs.JobUpsert.eval:type_name -> drover.structs.Evaluation
+	154, // 65: drover.structs.JobDelete.eval:type_name -> drover.structs.Evaluation
+	153, // 66: drover.structs.NodeUpsert.node:type_name -> drover.structs.Node
+	154, // 67: drover.structs.NodeUpsert.evals:type_name -> drover.structs.Evaluation
+	154, // 68: drover.structs.NodeStatusUpdate.evals:type_name -> drover.structs.Evaluation
+	154, // 69: drover.structs.EvalUpsert.evals:type_name -> drover.structs.Evaluation
+	155, // 70: drover.structs.PlanApply.result:type_name -> drover.structs.PlanResult
+	154, // 71: drover.structs.PlanApply.eval:type_name -> drover.structs.Evaluation
+	154, // 72: drover.structs.PlanApply.new_evals:type_name -> drover.structs.Evaluation
+	150, // 73: drover.structs.PlanApply.job:type_name -> drover.structs.Job
+	152, // 74: drover.structs.AllocClientUpdate.allocations:type_name -> drover.structs.Allocation
+	154, // 75: drover.structs.AllocClientUpdate.evals:type_name -> drover.structs.Evaluation
+	32,  // 76: drover.structs.GCReap.jobs:type_name -> drover.structs.JobRef
+	150, // 77: drover.structs.StateSnapshot.jobs:type_name -> drover.structs.Job
+	153, // 78: drover.structs.StateSnapshot.nodes:type_name -> drover.structs.Node
+	152, // 79: drover.structs.StateSnapshot.allocations:type_name -> drover.structs.Allocation
+	154, // 80: drover.structs.StateSnapshot.evals:type_name -> drover.structs.Evaluation
+	150, // 81: drover.structs.StateSnapshot.job_versions:type_name -> drover.structs.Job
+	156, // 82: drover.structs.StateSnapshot.scheduler_config:type_name -> drover.structs.SchedulerConfiguration
+	157, // 83: drover.structs.StateSnapshot.acl_policies:type_name -> drover.structs.ACLPolicy
+	158, // 84: drover.structs.StateSnapshot.acl_tokens:type_name -> drover.structs.ACLToken
+	35,  // 85: drover.structs.StateSnapshot.cluster_meta:type_name -> drover.structs.ClusterMeta
+	159, // 86: drover.structs.StateSnapshot.deployments:type_name -> drover.structs.Deployment
+	160, // 87: drover.structs.StateSnapshot.service_registrations:type_name -> drover.structs.ServiceRegistration
+	161, // 88: drover.structs.StateSnapshot.variables:type_name -> drover.structs.Variable
+	162, // 89: drover.structs.StateSnapshot.root_keys:type_name -> drover.structs.RootKey
+	163, // 90: drover.structs.StateSnapshot.periodic_launches:type_name -> drover.structs.PeriodicLaunch
+	164, // 91: drover.structs.StateSnapshot.scaling_events:type_name -> drover.structs.JobScalingEvents
+	90,  // 92: drover.structs.ClusterMeta.autopilot:type_name -> drover.structs.AutopilotConfiguration
+	39,  // 93: drover.structs.ServerInfoRequest.self:type_name -> drover.structs.RaftPeer
+	39,  // 94: drover.structs.ServerInfoResponse.self:type_name -> drover.structs.RaftPeer
+	39,  // 95: drover.structs.ServerInfoResponse.peers:type_name -> drover.structs.RaftPeer
+	39,  // 96: drover.structs.AddRaftPeerRequest.peer:type_name -> drover.structs.RaftPeer
+	0,   // 97: drover.structs.RaftConfigurationRequest.options:type_name -> drover.structs.QueryOptions
+	39,  // 98: drover.structs.RaftServer.peer:type_name -> drover.structs.RaftPeer
+	45,  // 99: drover.structs.RaftConfigurationResponse.servers:type_name -> drover.structs.RaftServer
+	39,  // 100: drover.structs.SnapshotHeader.peers:type_name -> drover.structs.RaftPeer
+	50,  // 101: drover.structs.StateRestore.records:type_name -> drover.structs.SnapshotRecord
+	165, // 102: drover.structs.NodeDrainRequest.drain_strategy:type_name -> drover.structs.DrainStrategy
+	2,   // 103: drover.structs.NodeDrainResponse.meta:type_name -> drover.structs.WriteMeta
+	145, // 104: drover.structs.AllocTransitionUpdate.transitions:type_name -> drover.structs.AllocTransitionUpdate.TransitionsEntry
+	154, // 105: drover.structs.AllocTransitionUpdate.evals:type_name -> drover.structs.Evaluation
+	165, // 106: drover.structs.NodeDrainUpdate.drain_strategy:type_name -> drover.structs.DrainStrategy
+	154, // 107: drover.structs.NodeDrainUpdate.evals:type_name -> drover.structs.Evaluation
+	154, // 108: drover.structs.NodeEligibilityUpdate.evals:type_name -> drover.structs.Evaluation
+	2,   // 109: drover.structs.NodeEligibilityResponse.meta:type_name -> drover.structs.WriteMeta
+	156, // 110: drover.structs.SchedulerConfigSet.config:type_name -> drover.structs.SchedulerConfiguration
+	0,   // 111: drover.structs.SchedulerConfigRequest.options:type_name -> drover.structs.QueryOptions
+	156, // 112: drover.structs.SchedulerConfigResponse.config:type_name -> drover.structs.SchedulerConfiguration
+	1,   // 113: drover.structs.SchedulerConfigResponse.meta:type_name -> drover.structs.QueryMeta
+	156, // 114: drover.structs.SchedulerSetConfigRequest.config:type_name -> drover.structs.SchedulerConfiguration
+	2,   // 115: drover.structs.SchedulerSetConfigResponse.meta:type_name -> drover.structs.WriteMeta
+	150, // 116: drover.structs.JobVersionsResponse.versions:type_name -> drover.structs.Job
+	1,   // 117: drover.structs.JobVersionsResponse.meta:type_name -> drover.structs.QueryMeta
+	154, // 118: drover.structs.NodeDisconnectExpiry.evals:type_name -> drover.structs.Evaluation
+	157, // 119: drover.structs.ACLPolicyUpsert.policies:type_name -> drover.structs.ACLPolicy
+	158, // 120: drover.structs.ACLTokenUpsert.tokens:type_name -> drover.structs.ACLToken
+	158, // 121: drover.structs.ACLBootstrap.token:type_name -> drover.structs.ACLToken
+	158, // 122: drover.structs.ACLTokenResponse.token:type_name -> drover.structs.ACLToken
+	1,   // 123: drover.structs.ACLTokenResponse.meta:type_name -> drover.structs.QueryMeta
+	157, // 124: drover.structs.ACLPolicyUpsertRequest.policies:type_name -> drover.structs.ACLPolicy
+	0,   // 125: drover.structs.ACLPolicyRequest.options:type_name -> drover.structs.QueryOptions
+	157, // 126: drover.structs.ACLPolicyResponse.policy:type_name -> drover.structs.ACLPolicy
+	1,   // 127: drover.structs.ACLPolicyResponse.meta:type_name -> drover.structs.QueryMeta
+	0,   // 128: drover.structs.ACLListRequest.options:type_name -> drover.structs.QueryOptions
+	157, // 129: drover.structs.ACLPolicyListResponse.policies:type_name -> drover.structs.ACLPolicy
+	1,   // 130: drover.structs.ACLPolicyListResponse.meta:type_name -> drover.structs.QueryMeta
+	158, // 131: drover.structs.ACLTokenUpsertRequest.tokens:type_name -> drover.structs.ACLToken
+	158, // 132: drover.structs.ACLTokenListResponse.tokens:type_name -> drover.structs.ACLToken
+	1,   // 133: drover.structs.ACLTokenListResponse.meta:type_name -> drover.structs.QueryMeta
+	0,   // 134: drover.structs.ACLTokenRequest.options:type_name -> drover.structs.QueryOptions
+	146, // 135: drover.structs.NodeMetaUpdate.set:type_name -> drover.structs.NodeMetaUpdate.SetEntry
+	154, // 136: drover.structs.NodeMetaUpdate.evals:type_name -> drover.structs.Evaluation
+	154, // 137: drover.structs.NodePurge.evals:type_name -> drover.structs.Evaluation
+	166, // 138: drover.structs.AutopilotConfiguration.last_contact_threshold:type_name -> google.protobuf.Duration
+	166, // 139: drover.structs.AutopilotConfiguration.server_stabilization_time:type_name -> google.protobuf.Duration
+	166, // 140: drover.structs.AutopilotConfiguration.dead_server_threshold:type_name -> google.protobuf.Duration
+	90,  // 141: drover.structs.AutopilotConfigSet.config:type_name -> drover.structs.AutopilotConfiguration
+	2,   // 142: drover.structs.JobEvaluateResponse.meta:type_name -> drover.structs.WriteMeta
+	147, // 143: drover.structs.NodeMetaRequest.set:type_name -> drover.structs.NodeMetaRequest.SetEntry
+	90,  // 144: drover.structs.AutopilotSetConfigRequest.config:type_name -> drover.structs.AutopilotConfiguration
+	2,   // 145: drover.structs.AutopilotSetConfigResponse.meta:type_name -> drover.structs.WriteMeta
+	167, // 146: drover.structs.DeploymentStatusCommand.update:type_name -> drover.structs.DeploymentStatusUpdate
+	150, // 147: drover.structs.DeploymentStatusCommand.job:type_name -> drover.structs.Job
+	154, // 148: drover.structs.DeploymentStatusCommand.eval:type_name -> drover.structs.Evaluation
+	154, // 149: drover.structs.DeploymentPromote.eval:type_name -> drover.structs.Evaluation
+	167, // 150: drover.structs.DeploymentAllocHealth.update:type_name -> drover.structs.DeploymentStatusUpdate
+	150, // 151: drover.structs.DeploymentAllocHealth.job:type_name -> drover.structs.Job
+	154, // 152: drover.structs.DeploymentAllocHealth.eval:type_name -> drover.structs.Evaluation
+	0,   // 153: drover.structs.DeploymentListRequest.options:type_name -> drover.structs.QueryOptions
+	159, // 154: drover.structs.DeploymentListResponse.deployments:type_name -> drover.structs.Deployment
+	1,   // 155: drover.structs.DeploymentListResponse.meta:type_name -> drover.structs.QueryMeta
+	0,   // 156: drover.structs.DeploymentSpecificRequest.options:type_name -> drover.structs.QueryOptions
+	159, // 157: drover.structs.SingleDeploymentResponse.deployment:type_name -> drover.structs.Deployment
+	1,   // 158: drover.structs.SingleDeploymentResponse.meta:type_name -> drover.structs.QueryMeta
+	2,   // 159: drover.structs.DeploymentUpdateResponse.meta:type_name -> drover.structs.WriteMeta
+	2,   // 160: drover.structs.JobStabilityResponse.meta:type_name -> drover.structs.WriteMeta
+	160, // 161: drover.structs.ServiceRegistrationUpsert.services:type_name -> drover.structs.ServiceRegistration
+	160, // 162: drover.structs.ServiceRegistrationUpdateRequest.upserts:type_name -> drover.structs.ServiceRegistration
+	0,   // 163: drover.structs.ServiceRegistrationListRequest.options:type_name -> drover.structs.QueryOptions
+	160, // 164: drover.structs.ServiceRegistrationListResponse.services:type_name -> drover.structs.ServiceRegistration
+	1,   // 165: drover.structs.ServiceRegistrationListResponse.meta:type_name -> drover.structs.QueryMeta
+	161, // 166: drover.structs.VariableUpsert.variable:type_name -> drover.structs.Variable
+	162, // 167: drover.structs.RootKeyUpsert.key:type_name -> drover.structs.RootKey
+	0,   // 168: drover.structs.VariableListRequest.options:type_name -> drover.structs.QueryOptions
+	161, // 169: drover.structs.VariableListResponse.variables:type_name -> drover.structs.Variable
+	1,   // 170: drover.structs.VariableListResponse.meta:type_name -> drover.structs.QueryMeta
+	0,   // 171: drover.structs.VariableGetRequest.options:type_name -> drover.structs.QueryOptions
+	161, // 172: drover.structs.VariablePutRequest.variable:type_name -> drover.structs.Variable
+	161, // 173: drover.structs.VariableResponse.variable:type_name -> drover.structs.Variable
+	1,   // 174: drover.structs.VariableResponse.meta:type_name -> drover.structs.QueryMeta
+	0,   // 175: drover.structs.RootKeyListRequest.options:type_name -> drover.structs.QueryOptions
+	162, // 176: drover.structs.RootKeyListResponse.keys:type_name -> drover.structs.RootKey
+	1,   // 177: drover.structs.RootKeyListResponse.meta:type_name -> drover.structs.QueryMeta
+	148, // 178: drover.structs.AllocIdentitiesResponse.tokens:type_name -> drover.structs.AllocIdentitiesResponse.TokensEntry
+	150, // 179: drover.structs.JobDispatch.child:type_name -> drover.structs.Job
+	154, // 180: drover.structs.JobDispatch.eval:type_name -> drover.structs.Evaluation
+	150, // 181: drover.structs.PeriodicLaunchCommand.child:type_name -> drover.structs.Job
+	154, // 182: drover.structs.PeriodicLaunchCommand.eval:type_name -> drover.structs.Evaluation
+	168, // 183: drover.structs.JobScale.event:type_name -> drover.structs.ScalingEvent
+	154, // 184: drover.structs.JobScale.eval:type_name -> drover.structs.Evaluation
+	149, // 185: drover.structs.JobDispatchRequest.meta:type_name -> drover.structs.JobDispatchRequest.MetaEntry
+	2,   // 186: drover.structs.JobDispatchResponse.meta:type_name -> drover.structs.WriteMeta
+	2,   // 187: drover.structs.PeriodicForceResponse.meta:type_name -> drover.structs.WriteMeta
+	169, // 188: drover.structs.JobScaleRequest.meta:type_name -> google.protobuf.Struct
+	170, // 189: drover.structs.AllocTransitionUpdate.TransitionsEntry.value:type_name -> drover.structs.DesiredTransition
+	3,   // 190: drover.structs.Drover.RegisterJob:input_type -> drover.structs.JobRegisterRequest
+	5,   // 191: drover.structs.Drover.DeregisterJob:input_type -> drover.structs.JobDeregisterRequest
+	7,   // 192: drover.structs.Drover.GetJob:input_type -> drover.structs.JobSpecificRequest
+	9,   // 193: drover.structs.Drover.ListJobs:input_type -> drover.structs.JobListRequest
+	11,  // 194: drover.structs.Drover.ListAllocations:input_type -> drover.structs.AllocListRequest
+	13,  // 195: drover.structs.Drover.ListNodes:input_type -> drover.structs.NodeListRequest
+	15,  // 196: drover.structs.Drover.GetEvaluation:input_type -> drover.structs.EvalSpecificRequest
+	17,  // 197: drover.structs.Drover.RegisterNode:input_type -> drover.structs.NodeRegisterRequest
+	18,  // 198: drover.structs.Drover.Heartbeat:input_type -> drover.structs.NodeHeartbeatRequest
+	20,  // 199: drover.structs.Drover.GetNodeAllocations:input_type -> drover.structs.NodeAllocsRequest
+	22,  // 200: drover.structs.Drover.UpdateAllocations:input_type -> drover.structs.AllocUpdateRequest
+	36,  // 201: drover.structs.Drover.Raft:input_type -> drover.structs.RaftMessage
+	47,  // 202: drover.structs.Drover.InstallSnapshot:input_type -> drover.structs.SnapshotChunk
+	40,  // 203: drover.structs.Drover.ServerInfo:input_type -> drover.structs.ServerInfoRequest
+	42,  // 204: drover.structs.Drover.AddRaftPeer:input_type -> drover.structs.AddRaftPeerRequest
+	43,  // 205: drover.structs.Drover.RemoveRaftPeer:input_type -> drover.structs.RemoveRaftPeerRequest
+	44,  // 206: drover.structs.Drover.RaftConfiguration:input_type -> drover.structs.RaftConfigurationRequest
+	51,  // 207: drover.structs.Drover.Restore:input_type -> drover.structs.RestoreChunk
+	54,  // 208: drover.structs.Drover.GarbageCollect:input_type -> drover.structs.GarbageCollectRequest
+	56,  // 209: drover.structs.Drover.UpdateNodeDrain:input_type -> drover.structs.NodeDrainRequest
+	61,  // 210: drover.structs.Drover.UpdateNodeEligibility:input_type -> drover.structs.NodeEligibilityRequest
+	64,  // 211: drover.structs.Drover.GetSchedulerConfiguration:input_type -> drover.structs.SchedulerConfigRequest
+	66,  // 212: drover.structs.Drover.SetSchedulerConfiguration:input_type -> drover.structs.SchedulerSetConfigRequest
+	7,   // 213: drover.structs.Drover.GetJobVersions:input_type -> drover.structs.JobSpecificRequest
+	76,  // 214: drover.structs.Drover.ACLBootstrap:input_type -> drover.structs.ACLBootstrapRequest
+	78,  // 215: drover.structs.Drover.UpsertACLPolicies:input_type -> drover.structs.ACLPolicyUpsertRequest
+	79,  // 216: drover.structs.Drover.DeleteACLPolicies:input_type -> drover.structs.ACLPolicyDeleteRequest
+	80,  // 217: drover.structs.Drover.GetACLPolicy:input_type -> drover.structs.ACLPolicyRequest
+	82,  // 218: drover.structs.Drover.ListACLPolicies:input_type -> drover.structs.ACLListRequest
+	84,  // 219: drover.structs.Drover.UpsertACLTokens:input_type -> drover.structs.ACLTokenUpsertRequest
+	86,  // 220: drover.structs.Drover.DeleteACLTokens:input_type -> drover.structs.ACLTokenDeleteRequest
+	87,  // 221: drover.structs.Drover.GetACLToken:input_type -> drover.structs.ACLTokenRequest
+	82,  // 222: drover.structs.Drover.ListACLTokens:input_type -> drover.structs.ACLListRequest
+	93,  // 223: drover.structs.Drover.EvaluateJob:input_type -> drover.structs.JobEvaluateRequest
+	95,  // 224: drover.structs.Drover.UpdateNodeMeta:input_type -> drover.structs.NodeMetaRequest
+	96,  // 225: drover.structs.Drover.PurgeNode:input_type -> drover.structs.NodePurgeRequest
+	97,  // 226: drover.structs.Drover.TransferLeadership:input_type -> drover.structs.TransferLeadershipRequest
+	98,  // 227: drover.structs.Drover.SetAutopilotConfiguration:input_type -> drover.structs.AutopilotSetConfigRequest
+	37,  // 228: drover.structs.Drover.ReconcileJobSummaries:input_type -> drover.structs.Empty
+	171, // 229: drover.structs.Drover.ClientConnect:input_type -> drover.structs.ClientConnectFrame
+	172, // 230: drover.structs.Drover.NodeConnHolder:input_type -> drover.structs.NodeConnRequest
+	173, // 231: drover.structs.Drover.ClientAuthorize:input_type -> drover.structs.ClientAuthorizeRequest
+	174, // 232: drover.structs.Drover.ClientFsList:input_type -> drover.structs.FsListRequest
+	175, // 233: drover.structs.Drover.ClientFsStat:input_type -> drover.structs.FsStatRequest
+	176, // 234: drover.structs.Drover.ClientFsStream:input_type -> drover.structs.FsStreamRequest
+	177, // 235: drover.structs.Drover.ClientLogs:input_type -> drover.structs.LogsRequest
+	178, // 236: drover.structs.Drover.ClientExec:input_type -> drover.structs.ExecInput
+	179, // 237: drover.structs.Drover.ClientAllocRestart:input_type -> drover.structs.AllocRestartRequest
+	180, // 238: drover.structs.Drover.ClientAllocSignal:input_type -> drover.structs.AllocSignalRequest
+	181, // 239: drover.structs.Drover.ClientAllocStats:input_type -> drover.structs.AllocStatsRequest
+	182, // 240: drover.structs.Drover.ClientNodeStats:input_type -> drover.structs.NodeStatsRequest
+	183, // 241: drover.structs.Drover.StopAllocation:input_type -> drover.structs.AllocStopRequest
+	104, // 242: drover.structs.Drover.ListDeployments:input_type -> drover.structs.DeploymentListRequest
+	106, // 243: drover.structs.Drover.GetDeployment:input_type -> drover.structs.DeploymentSpecificRequest
+	108, // 244: drover.structs.Drover.PromoteDeployment:input_type -> drover.structs.DeploymentPromoteRequest
+	109, // 245: drover.structs.Drover.FailDeployment:input_type -> drover.structs.DeploymentFailRequest
+	110, // 246: drover.structs.Drover.PauseDeployment:input_type -> drover.structs.DeploymentPauseRequest
+	111, // 247: drover.structs.Drover.SetAllocHealth:input_type -> drover.structs.DeploymentAllocHealthRequest
+	113, // 248: drover.structs.Drover.RevertJob:input_type -> drover.structs.JobRevertRequest
+	114, // 249: drover.structs.Drover.SetJobStability:input_type -> drover.structs.JobStabilityRequest
+	118, // 250: drover.structs.Drover.UpdateServiceRegistrations:input_type -> drover.structs.ServiceRegistrationUpdateRequest
+	119, // 251: drover.structs.Drover.ListServiceRegistrations:input_type -> drover.structs.ServiceRegistrationListRequest
+	121, // 252: drover.structs.Drover.DeleteServiceRegistration:input_type -> drover.structs.ServiceRegistrationDeleteRequest
+	126, // 253: drover.structs.Drover.ListVariables:input_type -> drover.structs.VariableListRequest
+	128, // 254: drover.structs.Drover.GetVariable:input_type -> drover.structs.VariableGetRequest
+	129, // 255: drover.structs.Drover.PutVariable:input_type -> drover.structs.VariablePutRequest
+	130, // 256: drover.structs.Drover.DeleteVariable:input_type -> drover.structs.VariableDeleteRequest
+	132, // 257: drover.structs.Drover.ListRootKeys:input_type -> drover.structs.RootKeyListRequest
+	133, // 258: drover.structs.Drover.RotateRootKey:input_type -> drover.structs.RootKeyRotateRequest
+	135, // 259: drover.structs.Drover.SignAllocIdentities:input_type -> drover.structs.AllocIdentitiesRequest
+	140, // 260: drover.structs.Drover.DispatchJob:input_type -> drover.structs.JobDispatchRequest
+	142, // 261: drover.structs.Drover.ForcePeriodic:input_type -> drover.structs.PeriodicForceRequest
+	144, // 262: drover.structs.Drover.ScaleJob:input_type -> drover.structs.JobScaleRequest
+	4,   // 263: drover.structs.Drover.RegisterJob:output_type -> drover.structs.JobRegisterResponse
+	6,   // 264: drover.structs.Drover.DeregisterJob:output_type -> drover.structs.JobDeregisterResponse
+	8,   // 265: drover.structs.Drover.GetJob:output_type -> drover.structs.SingleJobResponse
+	10,  // 266: drover.structs.Drover.ListJobs:output_type -> drover.structs.JobListResponse
+	12,  // 267: drover.structs.Drover.ListAllocations:output_type -> drover.structs.AllocListResponse
+	14,  // 268: drover.structs.Drover.ListNodes:output_type -> drover.structs.NodeListResponse
+	16,  // 269: drover.structs.Drover.GetEvaluation:output_type -> drover.structs.SingleEvalResponse
+	19,  // 270: drover.structs.Drover.RegisterNode:output_type -> drover.structs.NodeUpdateResponse
+	19,  // 271: drover.structs.Drover.Heartbeat:output_type -> drover.structs.NodeUpdateResponse
+	21,  // 272: drover.structs.Drover.GetNodeAllocations:output_type -> drover.structs.NodeAllocsResponse
+	23,  // 273: drover.structs.Drover.UpdateAllocations:output_type -> drover.structs.GenericResponse
+	37,  // 274: drover.structs.Drover.Raft:output_type -> drover.structs.Empty
+	37,  // 275: drover.structs.Drover.InstallSnapshot:output_type -> drover.structs.Empty
+	41,  // 276: drover.structs.Drover.ServerInfo:output_type -> drover.structs.ServerInfoResponse
+	23,  // 277: drover.structs.Drover.AddRaftPeer:output_type -> drover.structs.GenericResponse
+	23,  // 278: drover.structs.Drover.RemoveRaftPeer:output_type -> drover.structs.GenericResponse
+	46,  // 279: drover.structs.Drover.RaftConfiguration:output_type -> drover.structs.RaftConfigurationResponse
+	23,  // 280: drover.structs.Drover.Restore:output_type -> drover.structs.GenericResponse
+	55,  // 281: drover.structs.Drover.GarbageCollect:output_type -> drover.structs.GarbageCollectResponse
+	57,  // 282: drover.structs.Drover.UpdateNodeDrain:output_type -> drover.structs.NodeDrainResponse
+	62,  // 283: drover.structs.Drover.UpdateNodeEligibility:output_type -> drover.structs.NodeEligibilityResponse
+	65,  // 284: drover.structs.Drover.GetSchedulerConfiguration:output_type -> drover.structs.SchedulerConfigResponse
+	67,  // 285: drover.structs.Drover.SetSchedulerConfiguration:output_type -> drover.structs.SchedulerSetConfigResponse
+	68,  // 286: drover.structs.Drover.GetJobVersions:output_type -> drover.structs.JobVersionsResponse
+	77,  // 287: drover.structs.Drover.ACLBootstrap:output_type -> drover.structs.ACLTokenResponse
+	23,  // 288: drover.structs.Drover.UpsertACLPolicies:output_type -> drover.structs.GenericResponse
+	23,  // 289: drover.structs.Drover.DeleteACLPolicies:output_type -> drover.structs.GenericResponse
+	81,  // 290: drover.structs.Drover.GetACLPolicy:output_type -> drover.structs.ACLPolicyResponse
+	83,  // 291: drover.structs.Drover.ListACLPolicies:output_type -> drover.structs.ACLPolicyListResponse
+	85,  // 292: drover.structs.Drover.UpsertACLTokens:output_type -> drover.structs.ACLTokenListResponse
+	23,  // 293: drover.structs.Drover.DeleteACLTokens:output_type -> drover.structs.GenericResponse
+	77,  // 294: drover.structs.Drover.GetACLToken:output_type -> drover.structs.ACLTokenResponse
+	85,  // 295: drover.structs.Drover.ListACLTokens:output_type -> drover.structs.ACLTokenListResponse
+	94,  // 296: drover.structs.Drover.EvaluateJob:output_type -> drover.structs.JobEvaluateResponse
+	23,  // 297: drover.structs.Drover.UpdateNodeMeta:output_type -> drover.structs.GenericResponse
+	62,  // 298: drover.structs.Drover.PurgeNode:output_type -> drover.structs.NodeEligibilityResponse
+	23,  // 299: drover.structs.Drover.TransferLeadership:output_type -> drover.structs.GenericResponse
+	99,  // 300: drover.structs.Drover.SetAutopilotConfiguration:output_type -> drover.structs.AutopilotSetConfigResponse
+	23,  // 301: drover.structs.Drover.ReconcileJobSummaries:output_type -> drover.structs.GenericResponse
+	171, // 302: drover.structs.Drover.ClientConnect:output_type -> drover.structs.ClientConnectFrame
+	184, // 303: drover.structs.Drover.NodeConnHolder:output_type -> drover.structs.NodeConnResponse
+	185, // 304: drover.structs.Drover.ClientAuthorize:output_type -> drover.structs.ClientAuthorizeResponse
+	186, // 305: drover.structs.Drover.ClientFsList:output_type -> drover.structs.FsListResponse
+	187, // 306: drover.structs.Drover.ClientFsStat:output_type -> drover.structs.FsStatResponse
+	188, // 307: drover.structs.Drover.ClientFsStream:output_type -> drover.structs.StreamFrame
+	188, // 308: drover.structs.Drover.ClientLogs:output_type -> drover.structs.StreamFrame
+	189, // 309: drover.structs.Drover.ClientExec:output_type -> drover.structs.ExecOutput
+	23,  // 310: drover.structs.Drover.ClientAllocRestart:output_type -> drover.structs.GenericResponse
+	23,  // 311: drover.structs.Drover.ClientAllocSignal:output_type -> drover.structs.GenericResponse
+	190, // 312: drover.structs.Drover.ClientAllocStats:output_type -> drover.structs.AllocResourceUsage
+	191, // 313: drover.structs.Drover.ClientNodeStats:output_type -> drover.structs.HostStats
+	192, // 314: drover.structs.Drover.StopAllocation:output_type -> drover.structs.AllocStopResponse
+	105, // 315: drover.structs.Drover.ListDeployments:output_type -> drover.structs.DeploymentListResponse
+	107, // 316: drover.structs.Drover.GetDeployment:output_type -> drover.structs.SingleDeploymentResponse
+	112, // 317: drover.structs.Drover.PromoteDeployment:output_type -> drover.structs.DeploymentUpdateResponse
+	112, // 318: drover.structs.Drover.FailDeployment:output_type -> drover.structs.DeploymentUpdateResponse
+	112, // 319: drover.structs.Drover.PauseDeployment:output_type -> drover.structs.DeploymentUpdateResponse
+	112, // 320: drover.structs.Drover.SetAllocHealth:output_type -> drover.structs.DeploymentUpdateResponse
+	4,   // 321: drover.structs.Drover.RevertJob:output_type -> drover.structs.JobRegisterResponse
+	115, // 322: drover.structs.Drover.SetJobStability:output_type -> drover.structs.JobStabilityResponse
+	23,  // 323: drover.structs.Drover.UpdateServiceRegistrations:output_type -> drover.structs.GenericResponse
+	120, // 324: drover.structs.Drover.ListServiceRegistrations:output_type -> drover.structs.ServiceRegistrationListResponse
+	23,  // 325: drover.structs.Drover.DeleteServiceRegistration:output_type -> drover.structs.GenericResponse
+	127, // 326: drover.structs.Drover.ListVariables:output_type -> drover.structs.VariableListResponse
+	131, // 327: drover.structs.Drover.GetVariable:output_type -> drover.structs.VariableResponse
+	131, // 328: drover.structs.Drover.PutVariable:output_type -> drover.structs.VariableResponse
+	131, // 329: drover.structs.Drover.DeleteVariable:output_type -> drover.structs.VariableResponse
+	134, // 330: drover.structs.Drover.ListRootKeys:output_type -> drover.structs.RootKeyListResponse
+	134, // 331: drover.structs.Drover.RotateRootKey:output_type -> drover.structs.RootKeyListResponse
+	136, // 332: drover.structs.Drover.SignAllocIdentities:output_type -> drover.structs.AllocIdentitiesResponse
+	141, // 333: drover.structs.Drover.DispatchJob:output_type -> drover.structs.JobDispatchResponse
+	143, // 334: drover.structs.Drover.ForcePeriodic:output_type -> drover.structs.PeriodicForceResponse
+	4,   // 335: drover.structs.Drover.ScaleJob:output_type -> drover.structs.JobRegisterResponse
+	263, // [263:336] is the sub-list for method output_type
+	190, // [190:263] is the sub-list for method input_type
+	190, // [190:190] is the sub-list for extension type_name
+	190, // [190:190] is the sub-list for extension extendee
+	0,   // [0:190] is the sub-list for field type_name
 }
 
 func init() { file_structs_rpc_proto_init() }
@@ -9127,20 +10583,26 @@ func file_structs_rpc_proto_init() {
 		(*LogCommand_DeploymentPromote)(nil),
 		(*LogCommand_DeploymentAllocHealth)(nil),
 		(*LogCommand_JobStability)(nil),
+		(*LogCommand_ServiceRegistrationUpsert)(nil),
+		(*LogCommand_ServiceRegistrationDelete)(nil),
+		(*LogCommand_VariableUpsert)(nil),
+		(*LogCommand_VariableDelete)(nil),
+		(*LogCommand_RootKeyUpsert)(nil),
+		(*LogCommand_RootKeyDelete)(nil),
 		(*LogCommand_JobDispatch)(nil),
 		(*LogCommand_PeriodicLaunch)(nil),
 		(*LogCommand_JobScale)(nil),
 	}
 	file_structs_rpc_proto_msgTypes[112].OneofWrappers = []any{}
 	file_structs_rpc_proto_msgTypes[113].OneofWrappers = []any{}
-	file_structs_rpc_proto_msgTypes[123].OneofWrappers = []any{}
+	file_structs_rpc_proto_msgTypes[144].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_structs_rpc_proto_rawDesc), len(file_structs_rpc_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   128,
+			NumMessages:   150,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

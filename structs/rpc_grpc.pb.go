@@ -22,69 +22,79 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Drover_RegisterJob_FullMethodName               = "/drover.structs.Drover/RegisterJob"
-	Drover_DeregisterJob_FullMethodName             = "/drover.structs.Drover/DeregisterJob"
-	Drover_GetJob_FullMethodName                    = "/drover.structs.Drover/GetJob"
-	Drover_ListJobs_FullMethodName                  = "/drover.structs.Drover/ListJobs"
-	Drover_ListAllocations_FullMethodName           = "/drover.structs.Drover/ListAllocations"
-	Drover_ListNodes_FullMethodName                 = "/drover.structs.Drover/ListNodes"
-	Drover_GetEvaluation_FullMethodName             = "/drover.structs.Drover/GetEvaluation"
-	Drover_RegisterNode_FullMethodName              = "/drover.structs.Drover/RegisterNode"
-	Drover_Heartbeat_FullMethodName                 = "/drover.structs.Drover/Heartbeat"
-	Drover_GetNodeAllocations_FullMethodName        = "/drover.structs.Drover/GetNodeAllocations"
-	Drover_UpdateAllocations_FullMethodName         = "/drover.structs.Drover/UpdateAllocations"
-	Drover_Raft_FullMethodName                      = "/drover.structs.Drover/Raft"
-	Drover_InstallSnapshot_FullMethodName           = "/drover.structs.Drover/InstallSnapshot"
-	Drover_ServerInfo_FullMethodName                = "/drover.structs.Drover/ServerInfo"
-	Drover_AddRaftPeer_FullMethodName               = "/drover.structs.Drover/AddRaftPeer"
-	Drover_RemoveRaftPeer_FullMethodName            = "/drover.structs.Drover/RemoveRaftPeer"
-	Drover_RaftConfiguration_FullMethodName         = "/drover.structs.Drover/RaftConfiguration"
-	Drover_Restore_FullMethodName                   = "/drover.structs.Drover/Restore"
-	Drover_GarbageCollect_FullMethodName            = "/drover.structs.Drover/GarbageCollect"
-	Drover_UpdateNodeDrain_FullMethodName           = "/drover.structs.Drover/UpdateNodeDrain"
-	Drover_UpdateNodeEligibility_FullMethodName     = "/drover.structs.Drover/UpdateNodeEligibility"
-	Drover_GetSchedulerConfiguration_FullMethodName = "/drover.structs.Drover/GetSchedulerConfiguration"
-	Drover_SetSchedulerConfiguration_FullMethodName = "/drover.structs.Drover/SetSchedulerConfiguration"
-	Drover_GetJobVersions_FullMethodName            = "/drover.structs.Drover/GetJobVersions"
-	Drover_ACLBootstrap_FullMethodName              = "/drover.structs.Drover/ACLBootstrap"
-	Drover_UpsertACLPolicies_FullMethodName         = "/drover.structs.Drover/UpsertACLPolicies"
-	Drover_DeleteACLPolicies_FullMethodName         = "/drover.structs.Drover/DeleteACLPolicies"
-	Drover_GetACLPolicy_FullMethodName              = "/drover.structs.Drover/GetACLPolicy"
-	Drover_ListACLPolicies_FullMethodName           = "/drover.structs.Drover/ListACLPolicies"
-	Drover_UpsertACLTokens_FullMethodName           = "/drover.structs.Drover/UpsertACLTokens"
-	Drover_DeleteACLTokens_FullMethodName           = "/drover.structs.Drover/DeleteACLTokens"
-	Drover_GetACLToken_FullMethodName               = "/drover.structs.Drover/GetACLToken"
-	Drover_ListACLTokens_FullMethodName             = "/drover.structs.Drover/ListACLTokens"
-	Drover_EvaluateJob_FullMethodName               = "/drover.structs.Drover/EvaluateJob"
-	Drover_UpdateNodeMeta_FullMethodName            = "/drover.structs.Drover/UpdateNodeMeta"
-	Drover_PurgeNode_FullMethodName                 = "/drover.structs.Drover/PurgeNode"
-	Drover_TransferLeadership_FullMethodName        = "/drover.structs.Drover/TransferLeadership"
-	Drover_SetAutopilotConfiguration_FullMethodName = "/drover.structs.Drover/SetAutopilotConfiguration"
-	Drover_ReconcileJobSummaries_FullMethodName     = "/drover.structs.Drover/ReconcileJobSummaries"
-	Drover_ClientConnect_FullMethodName             = "/drover.structs.Drover/ClientConnect"
-	Drover_NodeConnHolder_FullMethodName            = "/drover.structs.Drover/NodeConnHolder"
-	Drover_ClientAuthorize_FullMethodName           = "/drover.structs.Drover/ClientAuthorize"
-	Drover_ClientFsList_FullMethodName              = "/drover.structs.Drover/ClientFsList"
-	Drover_ClientFsStat_FullMethodName              = "/drover.structs.Drover/ClientFsStat"
-	Drover_ClientFsStream_FullMethodName            = "/drover.structs.Drover/ClientFsStream"
-	Drover_ClientLogs_FullMethodName                = "/drover.structs.Drover/ClientLogs"
-	Drover_ClientExec_FullMethodName                = "/drover.structs.Drover/ClientExec"
-	Drover_ClientAllocRestart_FullMethodName        = "/drover.structs.Drover/ClientAllocRestart"
-	Drover_ClientAllocSignal_FullMethodName         = "/drover.structs.Drover/ClientAllocSignal"
-	Drover_ClientAllocStats_FullMethodName          = "/drover.structs.Drover/ClientAllocStats"
-	Drover_ClientNodeStats_FullMethodName           = "/drover.structs.Drover/ClientNodeStats"
-	Drover_StopAllocation_FullMethodName            = "/drover.structs.Drover/StopAllocation"
-	Drover_ListDeployments_FullMethodName           = "/drover.structs.Drover/ListDeployments"
-	Drover_GetDeployment_FullMethodName             = "/drover.structs.Drover/GetDeployment"
-	Drover_PromoteDeployment_FullMethodName         = "/drover.structs.Drover/PromoteDeployment"
-	Drover_FailDeployment_FullMethodName            = "/drover.structs.Drover/FailDeployment"
-	Drover_PauseDeployment_FullMethodName           = "/drover.structs.Drover/PauseDeployment"
-	Drover_SetAllocHealth_FullMethodName            = "/drover.structs.Drover/SetAllocHealth"
-	Drover_RevertJob_FullMethodName                 = "/drover.structs.Drover/RevertJob"
-	Drover_SetJobStability_FullMethodName           = "/drover.structs.Drover/SetJobStability"
-	Drover_DispatchJob_FullMethodName               = "/drover.structs.Drover/DispatchJob"
-	Drover_ForcePeriodic_FullMethodName             = "/drover.structs.Drover/ForcePeriodic"
-	Drover_ScaleJob_FullMethodName                  = "/drover.structs.Drover/ScaleJob"
+	Drover_RegisterJob_FullMethodName                = "/drover.structs.Drover/RegisterJob"
+	Drover_DeregisterJob_FullMethodName              = "/drover.structs.Drover/DeregisterJob"
+	Drover_GetJob_FullMethodName                     = "/drover.structs.Drover/GetJob"
+	Drover_ListJobs_FullMethodName                   = "/drover.structs.Drover/ListJobs"
+	Drover_ListAllocations_FullMethodName            = "/drover.structs.Drover/ListAllocations"
+	Drover_ListNodes_FullMethodName                  = "/drover.structs.Drover/ListNodes"
+	Drover_GetEvaluation_FullMethodName              = "/drover.structs.Drover/GetEvaluation"
+	Drover_RegisterNode_FullMethodName               = "/drover.structs.Drover/RegisterNode"
+	Drover_Heartbeat_FullMethodName                  = "/drover.structs.Drover/Heartbeat"
+	Drover_GetNodeAllocations_FullMethodName         = "/drover.structs.Drover/GetNodeAllocations"
+	Drover_UpdateAllocations_FullMethodName          = "/drover.structs.Drover/UpdateAllocations"
+	Drover_Raft_FullMethodName                       = "/drover.structs.Drover/Raft"
+	Drover_InstallSnapshot_FullMethodName            = "/drover.structs.Drover/InstallSnapshot"
+	Drover_ServerInfo_FullMethodName                 = "/drover.structs.Drover/ServerInfo"
+	Drover_AddRaftPeer_FullMethodName                = "/drover.structs.Drover/AddRaftPeer"
+	Drover_RemoveRaftPeer_FullMethodName             = "/drover.structs.Drover/RemoveRaftPeer"
+	Drover_RaftConfiguration_FullMethodName          = "/drover.structs.Drover/RaftConfiguration"
+	Drover_Restore_FullMethodName                    = "/drover.structs.Drover/Restore"
+	Drover_GarbageCollect_FullMethodName             = "/drover.structs.Drover/GarbageCollect"
+	Drover_UpdateNodeDrain_FullMethodName            = "/drover.structs.Drover/UpdateNodeDrain"
+	Drover_UpdateNodeEligibility_FullMethodName      = "/drover.structs.Drover/UpdateNodeEligibility"
+	Drover_GetSchedulerConfiguration_FullMethodName  = "/drover.structs.Drover/GetSchedulerConfiguration"
+	Drover_SetSchedulerConfiguration_FullMethodName  = "/drover.structs.Drover/SetSchedulerConfiguration"
+	Drover_GetJobVersions_FullMethodName             = "/drover.structs.Drover/GetJobVersions"
+	Drover_ACLBootstrap_FullMethodName               = "/drover.structs.Drover/ACLBootstrap"
+	Drover_UpsertACLPolicies_FullMethodName          = "/drover.structs.Drover/UpsertACLPolicies"
+	Drover_DeleteACLPolicies_FullMethodName          = "/drover.structs.Drover/DeleteACLPolicies"
+	Drover_GetACLPolicy_FullMethodName               = "/drover.structs.Drover/GetACLPolicy"
+	Drover_ListACLPolicies_FullMethodName            = "/drover.structs.Drover/ListACLPolicies"
+	Drover_UpsertACLTokens_FullMethodName            = "/drover.structs.Drover/UpsertACLTokens"
+	Drover_DeleteACLTokens_FullMethodName            = "/drover.structs.Drover/DeleteACLTokens"
+	Drover_GetACLToken_FullMethodName                = "/drover.structs.Drover/GetACLToken"
+	Drover_ListACLTokens_FullMethodName              = "/drover.structs.Drover/ListACLTokens"
+	Drover_EvaluateJob_FullMethodName                = "/drover.structs.Drover/EvaluateJob"
+	Drover_UpdateNodeMeta_FullMethodName             = "/drover.structs.Drover/UpdateNodeMeta"
+	Drover_PurgeNode_FullMethodName                  = "/drover.structs.Drover/PurgeNode"
+	Drover_TransferLeadership_FullMethodName         = "/drover.structs.Drover/TransferLeadership"
+	Drover_SetAutopilotConfiguration_FullMethodName  = "/drover.structs.Drover/SetAutopilotConfiguration"
+	Drover_ReconcileJobSummaries_FullMethodName      = "/drover.structs.Drover/ReconcileJobSummaries"
+	Drover_ClientConnect_FullMethodName              = "/drover.structs.Drover/ClientConnect"
+	Drover_NodeConnHolder_FullMethodName             = "/drover.structs.Drover/NodeConnHolder"
+	Drover_ClientAuthorize_FullMethodName            = "/drover.structs.Drover/ClientAuthorize"
+	Drover_ClientFsList_FullMethodName               = "/drover.structs.Drover/ClientFsList"
+	Drover_ClientFsStat_FullMethodName               = "/drover.structs.Drover/ClientFsStat"
+	Drover_ClientFsStream_FullMethodName             = "/drover.structs.Drover/ClientFsStream"
+	Drover_ClientLogs_FullMethodName                 = "/drover.structs.Drover/ClientLogs"
+	Drover_ClientExec_FullMethodName                 = "/drover.structs.Drover/ClientExec"
+	Drover_ClientAllocRestart_FullMethodName         = "/drover.structs.Drover/ClientAllocRestart"
+	Drover_ClientAllocSignal_FullMethodName          = "/drover.structs.Drover/ClientAllocSignal"
+	Drover_ClientAllocStats_FullMethodName           = "/drover.structs.Drover/ClientAllocStats"
+	Drover_ClientNodeStats_FullMethodName            = "/drover.structs.Drover/ClientNodeStats"
+	Drover_StopAllocation_FullMethodName             = "/drover.structs.Drover/StopAllocation"
+	Drover_ListDeployments_FullMethodName            = "/drover.structs.Drover/ListDeployments"
+	Drover_GetDeployment_FullMethodName              = "/drover.structs.Drover/GetDeployment"
+	Drover_PromoteDeployment_FullMethodName          = "/drover.structs.Drover/PromoteDeployment"
+	Drover_FailDeployment_FullMethodName             = "/drover.structs.Drover/FailDeployment"
+	Drover_PauseDeployment_FullMethodName            = "/drover.structs.Drover/PauseDeployment"
+	Drover_SetAllocHealth_FullMethodName             = "/drover.structs.Drover/SetAllocHealth"
+	Drover_RevertJob_FullMethodName                  = "/drover.structs.Drover/RevertJob"
+	Drover_SetJobStability_FullMethodName            = "/drover.structs.Drover/SetJobStability"
+	Drover_UpdateServiceRegistrations_FullMethodName = "/drover.structs.Drover/UpdateServiceRegistrations"
+	Drover_ListServiceRegistrations_FullMethodName   = "/drover.structs.Drover/ListServiceRegistrations"
+	Drover_DeleteServiceRegistration_FullMethodName  = "/drover.structs.Drover/DeleteServiceRegistration"
+	Drover_ListVariables_FullMethodName              = "/drover.structs.Drover/ListVariables"
+	Drover_GetVariable_FullMethodName                = "/drover.structs.Drover/GetVariable"
+	Drover_PutVariable_FullMethodName                = "/drover.structs.Drover/PutVariable"
+	Drover_DeleteVariable_FullMethodName             = "/drover.structs.Drover/DeleteVariable"
+	Drover_ListRootKeys_FullMethodName               = "/drover.structs.Drover/ListRootKeys"
+	Drover_RotateRootKey_FullMethodName              = "/drover.structs.Drover/RotateRootKey"
+	Drover_SignAllocIdentities_FullMethodName        = "/drover.structs.Drover/SignAllocIdentities"
+	Drover_DispatchJob_FullMethodName                = "/drover.structs.Drover/DispatchJob"
+	Drover_ForcePeriodic_FullMethodName              = "/drover.structs.Drover/ForcePeriodic"
+	Drover_ScaleJob_FullMethodName                   = "/drover.structs.Drover/ScaleJob"
 )
 
 // DroverClient is the client API for Drover service.
@@ -162,6 +172,19 @@ type DroverClient interface {
 	SetAllocHealth(ctx context.Context, in *DeploymentAllocHealthRequest, opts ...grpc.CallOption) (*DeploymentUpdateResponse, error)
 	RevertJob(ctx context.Context, in *JobRevertRequest, opts ...grpc.CallOption) (*JobRegisterResponse, error)
 	SetJobStability(ctx context.Context, in *JobStabilityRequest, opts ...grpc.CallOption) (*JobStabilityResponse, error)
+	// Native service discovery.
+	UpdateServiceRegistrations(ctx context.Context, in *ServiceRegistrationUpdateRequest, opts ...grpc.CallOption) (*GenericResponse, error)
+	ListServiceRegistrations(ctx context.Context, in *ServiceRegistrationListRequest, opts ...grpc.CallOption) (*ServiceRegistrationListResponse, error)
+	DeleteServiceRegistration(ctx context.Context, in *ServiceRegistrationDeleteRequest, opts ...grpc.CallOption) (*GenericResponse, error)
+	// Variables and the keyring.
+	ListVariables(ctx context.Context, in *VariableListRequest, opts ...grpc.CallOption) (*VariableListResponse, error)
+	GetVariable(ctx context.Context, in *VariableGetRequest, opts ...grpc.CallOption) (*VariableResponse, error)
+	PutVariable(ctx context.Context, in *VariablePutRequest, opts ...grpc.CallOption) (*VariableResponse, error)
+	DeleteVariable(ctx context.Context, in *VariableDeleteRequest, opts ...grpc.CallOption) (*VariableResponse, error)
+	ListRootKeys(ctx context.Context, in *RootKeyListRequest, opts ...grpc.CallOption) (*RootKeyListResponse, error)
+	RotateRootKey(ctx context.Context, in *RootKeyRotateRequest, opts ...grpc.CallOption) (*RootKeyListResponse, error)
+	// Workload identities of a node's allocation.
+	SignAllocIdentities(ctx context.Context, in *AllocIdentitiesRequest, opts ...grpc.CallOption) (*AllocIdentitiesResponse, error)
 	// batch
 	DispatchJob(ctx context.Context, in *JobDispatchRequest, opts ...grpc.CallOption) (*JobDispatchResponse, error)
 	ForcePeriodic(ctx context.Context, in *PeriodicForceRequest, opts ...grpc.CallOption) (*PeriodicForceResponse, error)
@@ -809,6 +832,106 @@ func (c *droverClient) SetJobStability(ctx context.Context, in *JobStabilityRequ
 	return out, nil
 }
 
+func (c *droverClient) UpdateServiceRegistrations(ctx context.Context, in *ServiceRegistrationUpdateRequest, opts ...grpc.CallOption) (*GenericResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GenericResponse)
+	err := c.cc.Invoke(ctx, Drover_UpdateServiceRegistrations_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *droverClient) ListServiceRegistrations(ctx context.Context, in *ServiceRegistrationListRequest, opts ...grpc.CallOption) (*ServiceRegistrationListResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ServiceRegistrationListResponse)
+	err := c.cc.Invoke(ctx, Drover_ListServiceRegistrations_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *droverClient) DeleteServiceRegistration(ctx context.Context, in *ServiceRegistrationDeleteRequest, opts ...grpc.CallOption) (*GenericResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GenericResponse)
+	err := c.cc.Invoke(ctx, Drover_DeleteServiceRegistration_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *droverClient) ListVariables(ctx context.Context, in *VariableListRequest, opts ...grpc.CallOption) (*VariableListResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(VariableListResponse)
+	err := c.cc.Invoke(ctx, Drover_ListVariables_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *droverClient) GetVariable(ctx context.Context, in *VariableGetRequest, opts ...grpc.CallOption) (*VariableResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(VariableResponse)
+	err := c.cc.Invoke(ctx, Drover_GetVariable_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *droverClient) PutVariable(ctx context.Context, in *VariablePutRequest, opts ...grpc.CallOption) (*VariableResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(VariableResponse)
+	err := c.cc.Invoke(ctx, Drover_PutVariable_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *droverClient) DeleteVariable(ctx context.Context, in *VariableDeleteRequest, opts ...grpc.CallOption) (*VariableResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(VariableResponse)
+	err := c.cc.Invoke(ctx, Drover_DeleteVariable_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *droverClient) ListRootKeys(ctx context.Context, in *RootKeyListRequest, opts ...grpc.CallOption) (*RootKeyListResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RootKeyListResponse)
+	err := c.cc.Invoke(ctx, Drover_ListRootKeys_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *droverClient) RotateRootKey(ctx context.Context, in *RootKeyRotateRequest, opts ...grpc.CallOption) (*RootKeyListResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RootKeyListResponse)
+	err := c.cc.Invoke(ctx, Drover_RotateRootKey_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *droverClient) SignAllocIdentities(ctx context.Context, in *AllocIdentitiesRequest, opts ...grpc.CallOption) (*AllocIdentitiesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AllocIdentitiesResponse)
+	err := c.cc.Invoke(ctx, Drover_SignAllocIdentities_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *droverClient) DispatchJob(ctx context.Context, in *JobDispatchRequest, opts ...grpc.CallOption) (*JobDispatchResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(JobDispatchResponse)
@@ -914,6 +1037,19 @@ type DroverServer interface {
 	SetAllocHealth(context.Context, *DeploymentAllocHealthRequest) (*DeploymentUpdateResponse, error)
 	RevertJob(context.Context, *JobRevertRequest) (*JobRegisterResponse, error)
 	SetJobStability(context.Context, *JobStabilityRequest) (*JobStabilityResponse, error)
+	// Native service discovery.
+	UpdateServiceRegistrations(context.Context, *ServiceRegistrationUpdateRequest) (*GenericResponse, error)
+	ListServiceRegistrations(context.Context, *ServiceRegistrationListRequest) (*ServiceRegistrationListResponse, error)
+	DeleteServiceRegistration(context.Context, *ServiceRegistrationDeleteRequest) (*GenericResponse, error)
+	// Variables and the keyring.
+	ListVariables(context.Context, *VariableListRequest) (*VariableListResponse, error)
+	GetVariable(context.Context, *VariableGetRequest) (*VariableResponse, error)
+	PutVariable(context.Context, *VariablePutRequest) (*VariableResponse, error)
+	DeleteVariable(context.Context, *VariableDeleteRequest) (*VariableResponse, error)
+	ListRootKeys(context.Context, *RootKeyListRequest) (*RootKeyListResponse, error)
+	RotateRootKey(context.Context, *RootKeyRotateRequest) (*RootKeyListResponse, error)
+	// Workload identities of a node's allocation.
+	SignAllocIdentities(context.Context, *AllocIdentitiesRequest) (*AllocIdentitiesResponse, error)
 	// batch
 	DispatchJob(context.Context, *JobDispatchRequest) (*JobDispatchResponse, error)
 	ForcePeriodic(context.Context, *PeriodicForceRequest) (*PeriodicForceResponse, error)
@@ -1107,6 +1243,36 @@ func (UnimplementedDroverServer) RevertJob(context.Context, *JobRevertRequest) (
 }
 func (UnimplementedDroverServer) SetJobStability(context.Context, *JobStabilityRequest) (*JobStabilityResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method SetJobStability not implemented")
+}
+func (UnimplementedDroverServer) UpdateServiceRegistrations(context.Context, *ServiceRegistrationUpdateRequest) (*GenericResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateServiceRegistrations not implemented")
+}
+func (UnimplementedDroverServer) ListServiceRegistrations(context.Context, *ServiceRegistrationListRequest) (*ServiceRegistrationListResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListServiceRegistrations not implemented")
+}
+func (UnimplementedDroverServer) DeleteServiceRegistration(context.Context, *ServiceRegistrationDeleteRequest) (*GenericResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteServiceRegistration not implemented")
+}
+func (UnimplementedDroverServer) ListVariables(context.Context, *VariableListRequest) (*VariableListResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListVariables not implemented")
+}
+func (UnimplementedDroverServer) GetVariable(context.Context, *VariableGetRequest) (*VariableResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetVariable not implemented")
+}
+func (UnimplementedDroverServer) PutVariable(context.Context, *VariablePutRequest) (*VariableResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PutVariable not implemented")
+}
+func (UnimplementedDroverServer) DeleteVariable(context.Context, *VariableDeleteRequest) (*VariableResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteVariable not implemented")
+}
+func (UnimplementedDroverServer) ListRootKeys(context.Context, *RootKeyListRequest) (*RootKeyListResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListRootKeys not implemented")
+}
+func (UnimplementedDroverServer) RotateRootKey(context.Context, *RootKeyRotateRequest) (*RootKeyListResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RotateRootKey not implemented")
+}
+func (UnimplementedDroverServer) SignAllocIdentities(context.Context, *AllocIdentitiesRequest) (*AllocIdentitiesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SignAllocIdentities not implemented")
 }
 func (UnimplementedDroverServer) DispatchJob(context.Context, *JobDispatchRequest) (*JobDispatchResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DispatchJob not implemented")
@@ -2149,6 +2315,186 @@ func _Drover_SetJobStability_Handler(srv interface{}, ctx context.Context, dec f
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Drover_UpdateServiceRegistrations_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ServiceRegistrationUpdateRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DroverServer).UpdateServiceRegistrations(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Drover_UpdateServiceRegistrations_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DroverServer).UpdateServiceRegistrations(ctx, req.(*ServiceRegistrationUpdateRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Drover_ListServiceRegistrations_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ServiceRegistrationListRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DroverServer).ListServiceRegistrations(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Drover_ListServiceRegistrations_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DroverServer).ListServiceRegistrations(ctx, req.(*ServiceRegistrationListRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Drover_DeleteServiceRegistration_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ServiceRegistrationDeleteRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DroverServer).DeleteServiceRegistration(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Drover_DeleteServiceRegistration_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DroverServer).DeleteServiceRegistration(ctx, req.(*ServiceRegistrationDeleteRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Drover_ListVariables_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(VariableListRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DroverServer).ListVariables(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Drover_ListVariables_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DroverServer).ListVariables(ctx, req.(*VariableListRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Drover_GetVariable_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(VariableGetRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DroverServer).GetVariable(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Drover_GetVariable_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DroverServer).GetVariable(ctx, req.(*VariableGetRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Drover_PutVariable_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(VariablePutRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DroverServer).PutVariable(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Drover_PutVariable_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DroverServer).PutVariable(ctx, req.(*VariablePutRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Drover_DeleteVariable_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(VariableDeleteRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DroverServer).DeleteVariable(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Drover_DeleteVariable_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DroverServer).DeleteVariable(ctx, req.(*VariableDeleteRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Drover_ListRootKeys_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RootKeyListRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DroverServer).ListRootKeys(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Drover_ListRootKeys_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DroverServer).ListRootKeys(ctx, req.(*RootKeyListRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Drover_RotateRootKey_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RootKeyRotateRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DroverServer).RotateRootKey(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Drover_RotateRootKey_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DroverServer).RotateRootKey(ctx, req.(*RootKeyRotateRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Drover_SignAllocIdentities_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AllocIdentitiesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DroverServer).SignAllocIdentities(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Drover_SignAllocIdentities_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DroverServer).SignAllocIdentities(ctx, req.(*AllocIdentitiesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Drover_DispatchJob_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(JobDispatchRequest)
 	if err := dec(in); err != nil {
@@ -2421,6 +2767,46 @@ var Drover_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "SetJobStability",
 			Handler:    _Drover_SetJobStability_Handler,
+		},
+		{
+			MethodName: "UpdateServiceRegistrations",
+			Handler:    _Drover_UpdateServiceRegistrations_Handler,
+		},
+		{
+			MethodName: "ListServiceRegistrations",
+			Handler:    _Drover_ListServiceRegistrations_Handler,
+		},
+		{
+			MethodName: "DeleteServiceRegistration",
+			Handler:    _Drover_DeleteServiceRegistration_Handler,
+		},
+		{
+			MethodName: "ListVariables",
+			Handler:    _Drover_ListVariables_Handler,
+		},
+		{
+			MethodName: "GetVariable",
+			Handler:    _Drover_GetVariable_Handler,
+		},
+		{
+			MethodName: "PutVariable",
+			Handler:    _Drover_PutVariable_Handler,
+		},
+		{
+			MethodName: "DeleteVariable",
+			Handler:    _Drover_DeleteVariable_Handler,
+		},
+		{
+			MethodName: "ListRootKeys",
+			Handler:    _Drover_ListRootKeys_Handler,
+		},
+		{
+			MethodName: "RotateRootKey",
+			Handler:    _Drover_RotateRootKey_Handler,
+		},
+		{
+			MethodName: "SignAllocIdentities",
+			Handler:    _Drover_SignAllocIdentities_Handler,
 		},
 		{
 			MethodName: "DispatchJob",

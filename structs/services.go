@@ -2,6 +2,7 @@ package structs
 
 import (
 	"strconv"
+	"strings"
 	"time"
 
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -109,6 +110,15 @@ func validateService(p *problems, prefix string, i int, s *Service, labels, task
 		return
 	}
 	sp := prefix + "service " + Quote(s.Name) + ": "
+	switch s.Provider {
+	case "", ServiceProviderConsul:
+	case ServiceProviderNomad:
+		if !strings.Contains(s.Name, "${") && !ValidServiceName(s.Name) {
+			p.addf(sp, "a service registered with provider %q needs a name of 1 to 63 letters, digits and dashes, not starting or ending with a dash", ServiceProviderNomad)
+		}
+	default:
+		p.addf(sp, "provider %s is not one of nomad, consul", Quote(s.Provider))
+	}
 	if s.Port != "" && !portKnown(s.Port, labels) {
 		p.addf(sp, "port %s is not a port label of the group's network nor a port number", Quote(s.Port))
 	}
@@ -226,4 +236,29 @@ type ServiceCheckRef struct {
 	Service *Service
 	Check   *ServiceCheck
 	Task    string
+}
+
+// Service providers.
+const (
+	// ServiceProviderNomad registers a service with the servers (native
+	// service discovery).
+	ServiceProviderNomad = "nomad"
+	// ServiceProviderConsul is Nomad's default provider: drover runs the
+	// service's checks but registers it nowhere.
+	ServiceProviderConsul = "consul"
+)
+
+// ValidServiceName is Nomad's rule for the names of services it
+// registers: an RFC 1123 label (letters, digits and dashes, 1 to 63, not
+// starting or ending with a dash).
+func ValidServiceName(name string) bool {
+	if name == "" || len(name) > 63 || name[0] == '-' || name[len(name)-1] == '-' {
+		return false
+	}
+	for _, c := range name {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
 }

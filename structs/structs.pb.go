@@ -263,6 +263,9 @@ type Task struct {
 	// services are the task's services, whose checks the client runs and
 	// whose results decide the allocation's health.
 	Services []*Service `protobuf:"bytes,500,rep,name=services,proto3" json:"services,omitempty"`
+	// identity is the task's workload identity: a token the servers sign,
+	// exposed to the task as its identity block says.
+	Identity *WorkloadIdentity `protobuf:"bytes,750,opt,name=identity,proto3" json:"identity,omitempty"`
 	// lifecycle runs the task before (prestart), after (poststart) or
 	// around the stop (poststop) of the group's main tasks; nil makes a
 	// main task.
@@ -408,6 +411,13 @@ func (x *Task) GetUser() string {
 func (x *Task) GetServices() []*Service {
 	if x != nil {
 		return x.Services
+	}
+	return nil
+}
+
+func (x *Task) GetIdentity() *WorkloadIdentity {
+	if x != nil {
+		return x.Identity
 	}
 	return nil
 }
@@ -5099,7 +5109,13 @@ type Service struct {
 	Tags   []string        `protobuf:"bytes,3,rep,name=tags,proto3" json:"tags,omitempty"`
 	Checks []*ServiceCheck `protobuf:"bytes,4,rep,name=checks,proto3" json:"checks,omitempty"`
 	// task is the task a group service's script checks run in.
-	Task          string `protobuf:"bytes,5,opt,name=task,proto3" json:"task,omitempty"`
+	Task string `protobuf:"bytes,5,opt,name=task,proto3" json:"task,omitempty"`
+	// provider is "nomad" (registered with the servers) or "consul"
+	// (checks run, nothing registered).
+	Provider string            `protobuf:"bytes,750,opt,name=provider,proto3" json:"provider,omitempty"`
+	Meta     map[string]string `protobuf:"bytes,751,rep,name=meta,proto3" json:"meta,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// address_mode is "auto" or "host".
+	AddressMode   string `protobuf:"bytes,752,opt,name=address_mode,json=addressMode,proto3" json:"address_mode,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -5165,6 +5181,27 @@ func (x *Service) GetChecks() []*ServiceCheck {
 func (x *Service) GetTask() string {
 	if x != nil {
 		return x.Task
+	}
+	return ""
+}
+
+func (x *Service) GetProvider() string {
+	if x != nil {
+		return x.Provider
+	}
+	return ""
+}
+
+func (x *Service) GetMeta() map[string]string {
+	if x != nil {
+		return x.Meta
+	}
+	return nil
+}
+
+func (x *Service) GetAddressMode() string {
+	if x != nil {
+		return x.AddressMode
 	}
 	return ""
 }
@@ -5890,6 +5927,413 @@ func (x *DeploymentStatusUpdate) GetStatusDescription() string {
 	return ""
 }
 
+// WorkloadIdentity is a task's identity block.
+type WorkloadIdentity struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// env exposes the token as NOMAD_TOKEN, file writes it to
+	// secrets/nomad_token.
+	Env           bool `protobuf:"varint,1,opt,name=env,proto3" json:"env,omitempty"`
+	File          bool `protobuf:"varint,2,opt,name=file,proto3" json:"file,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WorkloadIdentity) Reset() {
+	*x = WorkloadIdentity{}
+	mi := &file_structs_structs_proto_msgTypes[61]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WorkloadIdentity) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WorkloadIdentity) ProtoMessage() {}
+
+func (x *WorkloadIdentity) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_structs_proto_msgTypes[61]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WorkloadIdentity.ProtoReflect.Descriptor instead.
+func (*WorkloadIdentity) Descriptor() ([]byte, []int) {
+	return file_structs_structs_proto_rawDescGZIP(), []int{61}
+}
+
+func (x *WorkloadIdentity) GetEnv() bool {
+	if x != nil {
+		return x.Env
+	}
+	return false
+}
+
+func (x *WorkloadIdentity) GetFile() bool {
+	if x != nil {
+		return x.File
+	}
+	return false
+}
+
+// ServiceRegistration is one registered instance of a service with
+// provider "nomad": where an allocation serves it.
+type ServiceRegistration struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	ServiceName   string                 `protobuf:"bytes,2,opt,name=service_name,json=serviceName,proto3" json:"service_name,omitempty"`
+	Namespace     string                 `protobuf:"bytes,3,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	NodeId        string                 `protobuf:"bytes,4,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	Datacenter    string                 `protobuf:"bytes,5,opt,name=datacenter,proto3" json:"datacenter,omitempty"`
+	JobId         string                 `protobuf:"bytes,6,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	AllocId       string                 `protobuf:"bytes,7,opt,name=alloc_id,json=allocId,proto3" json:"alloc_id,omitempty"`
+	Tags          []string               `protobuf:"bytes,8,rep,name=tags,proto3" json:"tags,omitempty"`
+	Address       string                 `protobuf:"bytes,9,opt,name=address,proto3" json:"address,omitempty"`
+	Port          int32                  `protobuf:"varint,10,opt,name=port,proto3" json:"port,omitempty"`
+	CreateIndex   uint64                 `protobuf:"varint,11,opt,name=create_index,json=createIndex,proto3" json:"create_index,omitempty"`
+	ModifyIndex   uint64                 `protobuf:"varint,12,opt,name=modify_index,json=modifyIndex,proto3" json:"modify_index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ServiceRegistration) Reset() {
+	*x = ServiceRegistration{}
+	mi := &file_structs_structs_proto_msgTypes[62]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ServiceRegistration) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ServiceRegistration) ProtoMessage() {}
+
+func (x *ServiceRegistration) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_structs_proto_msgTypes[62]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ServiceRegistration.ProtoReflect.Descriptor instead.
+func (*ServiceRegistration) Descriptor() ([]byte, []int) {
+	return file_structs_structs_proto_rawDescGZIP(), []int{62}
+}
+
+func (x *ServiceRegistration) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ServiceRegistration) GetServiceName() string {
+	if x != nil {
+		return x.ServiceName
+	}
+	return ""
+}
+
+func (x *ServiceRegistration) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *ServiceRegistration) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *ServiceRegistration) GetDatacenter() string {
+	if x != nil {
+		return x.Datacenter
+	}
+	return ""
+}
+
+func (x *ServiceRegistration) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *ServiceRegistration) GetAllocId() string {
+	if x != nil {
+		return x.AllocId
+	}
+	return ""
+}
+
+func (x *ServiceRegistration) GetTags() []string {
+	if x != nil {
+		return x.Tags
+	}
+	return nil
+}
+
+func (x *ServiceRegistration) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+func (x *ServiceRegistration) GetPort() int32 {
+	if x != nil {
+		return x.Port
+	}
+	return 0
+}
+
+func (x *ServiceRegistration) GetCreateIndex() uint64 {
+	if x != nil {
+		return x.CreateIndex
+	}
+	return 0
+}
+
+func (x *ServiceRegistration) GetModifyIndex() uint64 {
+	if x != nil {
+		return x.ModifyIndex
+	}
+	return 0
+}
+
+// Variable is a Nomad variable. As stored, items is empty and
+// encrypted_items holds them sealed under the root key key_id; items
+// travels in plain text only between a caller and the server.
+type Variable struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Namespace      string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	Path           string                 `protobuf:"bytes,2,opt,name=path,proto3" json:"path,omitempty"`
+	Items          map[string]string      `protobuf:"bytes,3,rep,name=items,proto3" json:"items,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	KeyId          string                 `protobuf:"bytes,4,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	EncryptedItems []byte                 `protobuf:"bytes,5,opt,name=encrypted_items,json=encryptedItems,proto3" json:"encrypted_items,omitempty"`
+	CreateIndex    uint64                 `protobuf:"varint,6,opt,name=create_index,json=createIndex,proto3" json:"create_index,omitempty"`
+	ModifyIndex    uint64                 `protobuf:"varint,7,opt,name=modify_index,json=modifyIndex,proto3" json:"modify_index,omitempty"`
+	CreateTime     int64                  `protobuf:"varint,8,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	ModifyTime     int64                  `protobuf:"varint,9,opt,name=modify_time,json=modifyTime,proto3" json:"modify_time,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *Variable) Reset() {
+	*x = Variable{}
+	mi := &file_structs_structs_proto_msgTypes[63]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Variable) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Variable) ProtoMessage() {}
+
+func (x *Variable) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_structs_proto_msgTypes[63]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Variable.ProtoReflect.Descriptor instead.
+func (*Variable) Descriptor() ([]byte, []int) {
+	return file_structs_structs_proto_rawDescGZIP(), []int{63}
+}
+
+func (x *Variable) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *Variable) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *Variable) GetItems() map[string]string {
+	if x != nil {
+		return x.Items
+	}
+	return nil
+}
+
+func (x *Variable) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+func (x *Variable) GetEncryptedItems() []byte {
+	if x != nil {
+		return x.EncryptedItems
+	}
+	return nil
+}
+
+func (x *Variable) GetCreateIndex() uint64 {
+	if x != nil {
+		return x.CreateIndex
+	}
+	return 0
+}
+
+func (x *Variable) GetModifyIndex() uint64 {
+	if x != nil {
+		return x.ModifyIndex
+	}
+	return 0
+}
+
+func (x *Variable) GetCreateTime() int64 {
+	if x != nil {
+		return x.CreateTime
+	}
+	return 0
+}
+
+func (x *Variable) GetModifyTime() int64 {
+	if x != nil {
+		return x.ModifyTime
+	}
+	return 0
+}
+
+// RootKey is one key of the servers' keyring: it encrypts variables and
+// signs workload identities. material is the key's 32 random bytes,
+// wrapped (sealed) under the servers' key-encryption key when wrapped is
+// set.
+type RootKey struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	KeyId string                 `protobuf:"bytes,1,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	// algorithm is "aes256-gcm".
+	Algorithm string `protobuf:"bytes,2,opt,name=algorithm,proto3" json:"algorithm,omitempty"`
+	// state is "active" (encrypts and signs), "inactive" (decrypts and
+	// verifies) or "deprecated".
+	State         string `protobuf:"bytes,3,opt,name=state,proto3" json:"state,omitempty"`
+	Material      []byte `protobuf:"bytes,4,opt,name=material,proto3" json:"material,omitempty"`
+	Wrapped       bool   `protobuf:"varint,5,opt,name=wrapped,proto3" json:"wrapped,omitempty"`
+	CreateIndex   uint64 `protobuf:"varint,6,opt,name=create_index,json=createIndex,proto3" json:"create_index,omitempty"`
+	ModifyIndex   uint64 `protobuf:"varint,7,opt,name=modify_index,json=modifyIndex,proto3" json:"modify_index,omitempty"`
+	CreateTime    int64  `protobuf:"varint,8,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RootKey) Reset() {
+	*x = RootKey{}
+	mi := &file_structs_structs_proto_msgTypes[64]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RootKey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RootKey) ProtoMessage() {}
+
+func (x *RootKey) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_structs_proto_msgTypes[64]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RootKey.ProtoReflect.Descriptor instead.
+func (*RootKey) Descriptor() ([]byte, []int) {
+	return file_structs_structs_proto_rawDescGZIP(), []int{64}
+}
+
+func (x *RootKey) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+func (x *RootKey) GetAlgorithm() string {
+	if x != nil {
+		return x.Algorithm
+	}
+	return ""
+}
+
+func (x *RootKey) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *RootKey) GetMaterial() []byte {
+	if x != nil {
+		return x.Material
+	}
+	return nil
+}
+
+func (x *RootKey) GetWrapped() bool {
+	if x != nil {
+		return x.Wrapped
+	}
+	return false
+}
+
+func (x *RootKey) GetCreateIndex() uint64 {
+	if x != nil {
+		return x.CreateIndex
+	}
+	return 0
+}
+
+func (x *RootKey) GetModifyIndex() uint64 {
+	if x != nil {
+		return x.ModifyIndex
+	}
+	return 0
+}
+
+func (x *RootKey) GetCreateTime() int64 {
+	if x != nil {
+		return x.CreateTime
+	}
+	return 0
+}
+
 var File_structs_structs_proto protoreflect.FileDescriptor
 
 const file_structs_structs_proto_rawDesc = "" +
@@ -5910,7 +6354,7 @@ const file_structs_structs_proto_rawDesc = "" +
 	"\binterval\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\binterval\x12/\n" +
 	"\x05delay\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x05delay\x12\x12\n" +
 	"\x04mode\x18\x04 \x01(\tR\x04mode\x12*\n" +
-	"\x10render_templates\x18\xbc\x05 \x01(\bR\x0frenderTemplates\"\xe6\b\n" +
+	"\x10render_templates\x18\xbc\x05 \x01(\bR\x0frenderTemplates\"\xa5\t\n" +
 	"\x04Task\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06driver\x18\x02 \x01(\tR\x06driver\x12/\n" +
@@ -5928,7 +6372,8 @@ const file_structs_structs_proto_rawDesc = "" +
 	"\tartifacts\x18\xc8\x01 \x03(\v2\x18.drover.structs.ArtifactR\tartifacts\x12.\n" +
 	"\x04logs\x18\xc9\x01 \x01(\v2\x19.drover.structs.LogConfigR\x04logs\x12\x13\n" +
 	"\x04user\x18\xac\x02 \x01(\tR\x04user\x124\n" +
-	"\bservices\x18\xf4\x03 \x03(\v2\x17.drover.structs.ServiceR\bservices\x12<\n" +
+	"\bservices\x18\xf4\x03 \x03(\v2\x17.drover.structs.ServiceR\bservices\x12=\n" +
+	"\bidentity\x18\xee\x05 \x01(\v2 .drover.structs.WorkloadIdentityR\bidentity\x12<\n" +
 	"\tlifecycle\x18\xbc\x05 \x01(\v2\x1d.drover.structs.TaskLifecycleR\tlifecycle\x127\n" +
 	"\ttemplates\x18\xbd\x05 \x03(\v2\x18.drover.structs.TemplateR\ttemplates\x12A\n" +
 	"\rvolume_mounts\x18\xbe\x05 \x03(\v2\x1b.drover.structs.VolumeMountR\fvolumeMounts\x12\x17\n" +
@@ -6444,13 +6889,19 @@ const file_structs_structs_proto_rawDesc = "" +
 	"\x10min_healthy_time\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x0eminHealthyTime\x12D\n" +
 	"\x10healthy_deadline\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\x0fhealthyDeadlineB\x0f\n" +
 	"\r_max_parallelB\x0f\n" +
-	"\r_health_check\"\x8f\x01\n" +
+	"\r_health_check\"\xc1\x02\n" +
 	"\aService\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04port\x18\x02 \x01(\tR\x04port\x12\x12\n" +
 	"\x04tags\x18\x03 \x03(\tR\x04tags\x124\n" +
 	"\x06checks\x18\x04 \x03(\v2\x1c.drover.structs.ServiceCheckR\x06checks\x12\x12\n" +
-	"\x04task\x18\x05 \x01(\tR\x04task\"\xa0\x03\n" +
+	"\x04task\x18\x05 \x01(\tR\x04task\x12\x1b\n" +
+	"\bprovider\x18\xee\x05 \x01(\tR\bprovider\x126\n" +
+	"\x04meta\x18\xef\x05 \x03(\v2!.drover.structs.Service.MetaEntryR\x04meta\x12\"\n" +
+	"\faddress_mode\x18\xf0\x05 \x01(\tR\vaddressMode\x1a7\n" +
+	"\tMetaEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xa0\x03\n" +
 	"\fServiceCheck\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04type\x18\x02 \x01(\tR\x04type\x12\x12\n" +
@@ -6526,7 +6977,52 @@ const file_structs_structs_proto_rawDesc = "" +
 	"\x16DeploymentStatusUpdate\x12#\n" +
 	"\rdeployment_id\x18\x01 \x01(\tR\fdeploymentId\x12\x16\n" +
 	"\x06status\x18\x02 \x01(\tR\x06status\x12-\n" +
-	"\x12status_description\x18\x03 \x01(\tR\x11statusDescriptionB$Z\"github.com/droverhq/drover/structsb\x06proto3"
+	"\x12status_description\x18\x03 \x01(\tR\x11statusDescription\"8\n" +
+	"\x10WorkloadIdentity\x12\x10\n" +
+	"\x03env\x18\x01 \x01(\bR\x03env\x12\x12\n" +
+	"\x04file\x18\x02 \x01(\bR\x04file\"\xd9\x02\n" +
+	"\x13ServiceRegistration\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
+	"\fservice_name\x18\x02 \x01(\tR\vserviceName\x12\x1c\n" +
+	"\tnamespace\x18\x03 \x01(\tR\tnamespace\x12\x17\n" +
+	"\anode_id\x18\x04 \x01(\tR\x06nodeId\x12\x1e\n" +
+	"\n" +
+	"datacenter\x18\x05 \x01(\tR\n" +
+	"datacenter\x12\x15\n" +
+	"\x06job_id\x18\x06 \x01(\tR\x05jobId\x12\x19\n" +
+	"\balloc_id\x18\a \x01(\tR\aallocId\x12\x12\n" +
+	"\x04tags\x18\b \x03(\tR\x04tags\x12\x18\n" +
+	"\aaddress\x18\t \x01(\tR\aaddress\x12\x12\n" +
+	"\x04port\x18\n" +
+	" \x01(\x05R\x04port\x12!\n" +
+	"\fcreate_index\x18\v \x01(\x04R\vcreateIndex\x12!\n" +
+	"\fmodify_index\x18\f \x01(\x04R\vmodifyIndex\"\xf9\x02\n" +
+	"\bVariable\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
+	"\x04path\x18\x02 \x01(\tR\x04path\x129\n" +
+	"\x05items\x18\x03 \x03(\v2#.drover.structs.Variable.ItemsEntryR\x05items\x12\x15\n" +
+	"\x06key_id\x18\x04 \x01(\tR\x05keyId\x12'\n" +
+	"\x0fencrypted_items\x18\x05 \x01(\fR\x0eencryptedItems\x12!\n" +
+	"\fcreate_index\x18\x06 \x01(\x04R\vcreateIndex\x12!\n" +
+	"\fmodify_index\x18\a \x01(\x04R\vmodifyIndex\x12\x1f\n" +
+	"\vcreate_time\x18\b \x01(\x03R\n" +
+	"createTime\x12\x1f\n" +
+	"\vmodify_time\x18\t \x01(\x03R\n" +
+	"modifyTime\x1a8\n" +
+	"\n" +
+	"ItemsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xf1\x01\n" +
+	"\aRootKey\x12\x15\n" +
+	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12\x1c\n" +
+	"\talgorithm\x18\x02 \x01(\tR\talgorithm\x12\x14\n" +
+	"\x05state\x18\x03 \x01(\tR\x05state\x12\x1a\n" +
+	"\bmaterial\x18\x04 \x01(\fR\bmaterial\x12\x18\n" +
+	"\awrapped\x18\x05 \x01(\bR\awrapped\x12!\n" +
+	"\fcreate_index\x18\x06 \x01(\x04R\vcreateIndex\x12!\n" +
+	"\fmodify_index\x18\a \x01(\x04R\vmodifyIndex\x12\x1f\n" +
+	"\vcreate_time\x18\b \x01(\x03R\n" +
+	"createTimeB$Z\"github.com/droverhq/drover/structsb\x06proto3"
 
 var (
 	file_structs_structs_proto_rawDescOnce sync.Once
@@ -6540,7 +7036,7 @@ func file_structs_structs_proto_rawDescGZIP() []byte {
 	return file_structs_structs_proto_rawDescData
 }
 
-var file_structs_structs_proto_msgTypes = make([]protoimpl.MessageInfo, 86)
+var file_structs_structs_proto_msgTypes = make([]protoimpl.MessageInfo, 92)
 var file_structs_structs_proto_goTypes = []any{
 	(*Resources)(nil),              // 0: drover.structs.Resources
 	(*Constraint)(nil),             // 1: drover.structs.Constraint
@@ -6603,160 +7099,169 @@ var file_structs_structs_proto_goTypes = []any{
 	(*DeploymentState)(nil),        // 58: drover.structs.DeploymentState
 	(*Deployment)(nil),             // 59: drover.structs.Deployment
 	(*DeploymentStatusUpdate)(nil), // 60: drover.structs.DeploymentStatusUpdate
-	nil,                            // 61: drover.structs.Task.EnvEntry
-	nil,                            // 62: drover.structs.Task.MetaEntry
-	nil,                            // 63: drover.structs.TaskGroup.MetaEntry
-	nil,                            // 64: drover.structs.TaskGroup.VolumesEntry
-	nil,                            // 65: drover.structs.Job.MetaEntry
-	nil,                            // 66: drover.structs.JobScalingEvents.GroupsEntry
-	nil,                            // 67: drover.structs.DriverInfo.AttributesEntry
-	nil,                            // 68: drover.structs.Node.AttributesEntry
-	nil,                            // 69: drover.structs.Node.DriversEntry
-	nil,                            // 70: drover.structs.Node.MetaEntry
-	nil,                            // 71: drover.structs.Node.DynamicMetaEntry
-	nil,                            // 72: drover.structs.Node.HostVolumesEntry
-	nil,                            // 73: drover.structs.Allocation.TaskResourcesEntry
-	nil,                            // 74: drover.structs.Allocation.TaskStatesEntry
-	nil,                            // 75: drover.structs.AllocMetric.ClassFilteredEntry
-	nil,                            // 76: drover.structs.AllocMetric.ConstraintFilteredEntry
-	nil,                            // 77: drover.structs.AllocMetric.DimensionExhaustedEntry
-	nil,                            // 78: drover.structs.AllocMetric.NodesAvailableEntry
-	nil,                            // 79: drover.structs.AllocMetric.ClassExhaustedEntry
-	nil,                            // 80: drover.structs.Evaluation.FailedTgAllocsEntry
-	nil,                            // 81: drover.structs.Evaluation.QueuedAllocationsEntry
-	nil,                            // 82: drover.structs.Evaluation.ClassEligibilityEntry
-	nil,                            // 83: drover.structs.Artifact.OptionsEntry
-	nil,                            // 84: drover.structs.JobSummary.GroupsEntry
-	nil,                            // 85: drover.structs.Deployment.TaskGroupsEntry
-	(*durationpb.Duration)(nil),    // 86: google.protobuf.Duration
-	(*structpb.Struct)(nil),        // 87: google.protobuf.Struct
+	(*WorkloadIdentity)(nil),       // 61: drover.structs.WorkloadIdentity
+	(*ServiceRegistration)(nil),    // 62: drover.structs.ServiceRegistration
+	(*Variable)(nil),               // 63: drover.structs.Variable
+	(*RootKey)(nil),                // 64: drover.structs.RootKey
+	nil,                            // 65: drover.structs.Task.EnvEntry
+	nil,                            // 66: drover.structs.Task.MetaEntry
+	nil,                            // 67: drover.structs.TaskGroup.MetaEntry
+	nil,                            // 68: drover.structs.TaskGroup.VolumesEntry
+	nil,                            // 69: drover.structs.Job.MetaEntry
+	nil,                            // 70: drover.structs.JobScalingEvents.GroupsEntry
+	nil,                            // 71: drover.structs.DriverInfo.AttributesEntry
+	nil,                            // 72: drover.structs.Node.AttributesEntry
+	nil,                            // 73: drover.structs.Node.DriversEntry
+	nil,                            // 74: drover.structs.Node.MetaEntry
+	nil,                            // 75: drover.structs.Node.DynamicMetaEntry
+	nil,                            // 76: drover.structs.Node.HostVolumesEntry
+	nil,                            // 77: drover.structs.Allocation.TaskResourcesEntry
+	nil,                            // 78: drover.structs.Allocation.TaskStatesEntry
+	nil,                            // 79: drover.structs.AllocMetric.ClassFilteredEntry
+	nil,                            // 80: drover.structs.AllocMetric.ConstraintFilteredEntry
+	nil,                            // 81: drover.structs.AllocMetric.DimensionExhaustedEntry
+	nil,                            // 82: drover.structs.AllocMetric.NodesAvailableEntry
+	nil,                            // 83: drover.structs.AllocMetric.ClassExhaustedEntry
+	nil,                            // 84: drover.structs.Evaluation.FailedTgAllocsEntry
+	nil,                            // 85: drover.structs.Evaluation.QueuedAllocationsEntry
+	nil,                            // 86: drover.structs.Evaluation.ClassEligibilityEntry
+	nil,                            // 87: drover.structs.Artifact.OptionsEntry
+	nil,                            // 88: drover.structs.JobSummary.GroupsEntry
+	nil,                            // 89: drover.structs.Service.MetaEntry
+	nil,                            // 90: drover.structs.Deployment.TaskGroupsEntry
+	nil,                            // 91: drover.structs.Variable.ItemsEntry
+	(*durationpb.Duration)(nil),    // 92: google.protobuf.Duration
+	(*structpb.Struct)(nil),        // 93: google.protobuf.Struct
 }
 var file_structs_structs_proto_depIdxs = []int32{
-	86,  // 0: drover.structs.RestartPolicy.interval:type_name -> google.protobuf.Duration
-	86,  // 1: drover.structs.RestartPolicy.delay:type_name -> google.protobuf.Duration
-	87,  // 2: drover.structs.Task.config:type_name -> google.protobuf.Struct
-	61,  // 3: drover.structs.Task.env:type_name -> drover.structs.Task.EnvEntry
+	92,  // 0: drover.structs.RestartPolicy.interval:type_name -> google.protobuf.Duration
+	92,  // 1: drover.structs.RestartPolicy.delay:type_name -> google.protobuf.Duration
+	93,  // 2: drover.structs.Task.config:type_name -> google.protobuf.Struct
+	65,  // 3: drover.structs.Task.env:type_name -> drover.structs.Task.EnvEntry
 	0,   // 4: drover.structs.Task.resources:type_name -> drover.structs.Resources
 	1,   // 5: drover.structs.Task.constraints:type_name -> drover.structs.Constraint
-	86,  // 6: drover.structs.Task.kill_timeout:type_name -> google.protobuf.Duration
-	62,  // 7: drover.structs.Task.meta:type_name -> drover.structs.Task.MetaEntry
+	92,  // 6: drover.structs.Task.kill_timeout:type_name -> google.protobuf.Duration
+	66,  // 7: drover.structs.Task.meta:type_name -> drover.structs.Task.MetaEntry
 	39,  // 8: drover.structs.Task.affinities:type_name -> drover.structs.Affinity
 	33,  // 9: drover.structs.Task.artifacts:type_name -> drover.structs.Artifact
 	34,  // 10: drover.structs.Task.logs:type_name -> drover.structs.LogConfig
 	53,  // 11: drover.structs.Task.services:type_name -> drover.structs.Service
-	4,   // 12: drover.structs.Task.lifecycle:type_name -> drover.structs.TaskLifecycle
-	5,   // 13: drover.structs.Task.templates:type_name -> drover.structs.Template
-	8,   // 14: drover.structs.Task.volume_mounts:type_name -> drover.structs.VolumeMount
-	86,  // 15: drover.structs.Task.shutdown_delay:type_name -> google.protobuf.Duration
-	15,  // 16: drover.structs.Task.dispatch_payload:type_name -> drover.structs.DispatchPayloadConfig
-	6,   // 17: drover.structs.Template.change_script:type_name -> drover.structs.ChangeScript
-	86,  // 18: drover.structs.Template.splay:type_name -> google.protobuf.Duration
-	86,  // 19: drover.structs.ChangeScript.timeout:type_name -> google.protobuf.Duration
-	3,   // 20: drover.structs.TaskGroup.tasks:type_name -> drover.structs.Task
-	1,   // 21: drover.structs.TaskGroup.constraints:type_name -> drover.structs.Constraint
-	2,   // 22: drover.structs.TaskGroup.restart_policy:type_name -> drover.structs.RestartPolicy
-	63,  // 23: drover.structs.TaskGroup.meta:type_name -> drover.structs.TaskGroup.MetaEntry
-	37,  // 24: drover.structs.TaskGroup.network:type_name -> drover.structs.NetworkResource
-	39,  // 25: drover.structs.TaskGroup.affinities:type_name -> drover.structs.Affinity
-	41,  // 26: drover.structs.TaskGroup.spreads:type_name -> drover.structs.Spread
-	42,  // 27: drover.structs.TaskGroup.reschedule_policy:type_name -> drover.structs.ReschedulePolicy
-	86,  // 28: drover.structs.TaskGroup.max_client_disconnect:type_name -> google.protobuf.Duration
-	51,  // 29: drover.structs.TaskGroup.update:type_name -> drover.structs.UpdateStrategy
-	52,  // 30: drover.structs.TaskGroup.migrate:type_name -> drover.structs.MigrateStrategy
-	53,  // 31: drover.structs.TaskGroup.services:type_name -> drover.structs.Service
-	64,  // 32: drover.structs.TaskGroup.volumes:type_name -> drover.structs.TaskGroup.VolumesEntry
-	86,  // 33: drover.structs.TaskGroup.shutdown_delay:type_name -> google.protobuf.Duration
-	10,  // 34: drover.structs.TaskGroup.ephemeral_disk:type_name -> drover.structs.EphemeralDisk
-	16,  // 35: drover.structs.TaskGroup.scaling:type_name -> drover.structs.ScalingPolicy
-	1,   // 36: drover.structs.Job.constraints:type_name -> drover.structs.Constraint
-	11,  // 37: drover.structs.Job.task_groups:type_name -> drover.structs.TaskGroup
-	65,  // 38: drover.structs.Job.meta:type_name -> drover.structs.Job.MetaEntry
-	39,  // 39: drover.structs.Job.affinities:type_name -> drover.structs.Affinity
-	41,  // 40: drover.structs.Job.spreads:type_name -> drover.structs.Spread
-	51,  // 41: drover.structs.Job.update:type_name -> drover.structs.UpdateStrategy
-	13,  // 42: drover.structs.Job.periodic:type_name -> drover.structs.PeriodicConfig
-	14,  // 43: drover.structs.Job.parameterized:type_name -> drover.structs.ParameterizedJobConfig
-	87,  // 44: drover.structs.ScalingPolicy.policy:type_name -> google.protobuf.Struct
-	87,  // 45: drover.structs.ScalingEvent.meta:type_name -> google.protobuf.Struct
-	17,  // 46: drover.structs.ScalingEventList.events:type_name -> drover.structs.ScalingEvent
-	66,  // 47: drover.structs.JobScalingEvents.groups:type_name -> drover.structs.JobScalingEvents.GroupsEntry
-	67,  // 48: drover.structs.DriverInfo.attributes:type_name -> drover.structs.DriverInfo.AttributesEntry
-	68,  // 49: drover.structs.Node.attributes:type_name -> drover.structs.Node.AttributesEntry
-	0,   // 50: drover.structs.Node.resources:type_name -> drover.structs.Resources
-	69,  // 51: drover.structs.Node.drivers:type_name -> drover.structs.Node.DriversEntry
-	70,  // 52: drover.structs.Node.meta:type_name -> drover.structs.Node.MetaEntry
-	24,  // 53: drover.structs.Node.drain_strategy:type_name -> drover.structs.DrainStrategy
-	35,  // 54: drover.structs.Node.last_drain:type_name -> drover.structs.DrainMetadata
-	71,  // 55: drover.structs.Node.dynamic_meta:type_name -> drover.structs.Node.DynamicMetaEntry
-	72,  // 56: drover.structs.Node.host_volumes:type_name -> drover.structs.Node.HostVolumesEntry
-	86,  // 57: drover.structs.DrainStrategy.deadline:type_name -> google.protobuf.Duration
-	26,  // 58: drover.structs.TaskState.events:type_name -> drover.structs.TaskEvent
-	12,  // 59: drover.structs.Allocation.job:type_name -> drover.structs.Job
-	73,  // 60: drover.structs.Allocation.task_resources:type_name -> drover.structs.Allocation.TaskResourcesEntry
-	74,  // 61: drover.structs.Allocation.task_states:type_name -> drover.structs.Allocation.TaskStatesEntry
-	25,  // 62: drover.structs.Allocation.desired_transition:type_name -> drover.structs.DesiredTransition
-	38,  // 63: drover.structs.Allocation.allocated_ports:type_name -> drover.structs.AllocatedPort
-	44,  // 64: drover.structs.Allocation.reschedule_tracker:type_name -> drover.structs.RescheduleTracker
-	29,  // 65: drover.structs.Allocation.metrics:type_name -> drover.structs.AllocMetric
-	56,  // 66: drover.structs.Allocation.deployment_status:type_name -> drover.structs.AllocDeploymentStatus
-	57,  // 67: drover.structs.Allocation.checks:type_name -> drover.structs.CheckStatus
-	75,  // 68: drover.structs.AllocMetric.class_filtered:type_name -> drover.structs.AllocMetric.ClassFilteredEntry
-	76,  // 69: drover.structs.AllocMetric.constraint_filtered:type_name -> drover.structs.AllocMetric.ConstraintFilteredEntry
-	77,  // 70: drover.structs.AllocMetric.dimension_exhausted:type_name -> drover.structs.AllocMetric.DimensionExhaustedEntry
-	78,  // 71: drover.structs.AllocMetric.nodes_available:type_name -> drover.structs.AllocMetric.NodesAvailableEntry
-	79,  // 72: drover.structs.AllocMetric.class_exhausted:type_name -> drover.structs.AllocMetric.ClassExhaustedEntry
-	80,  // 73: drover.structs.Evaluation.failed_tg_allocs:type_name -> drover.structs.Evaluation.FailedTgAllocsEntry
-	81,  // 74: drover.structs.Evaluation.queued_allocations:type_name -> drover.structs.Evaluation.QueuedAllocationsEntry
-	82,  // 75: drover.structs.Evaluation.class_eligibility:type_name -> drover.structs.Evaluation.ClassEligibilityEntry
-	12,  // 76: drover.structs.Plan.job:type_name -> drover.structs.Job
-	28,  // 77: drover.structs.Plan.node_allocation:type_name -> drover.structs.Allocation
-	28,  // 78: drover.structs.Plan.node_update:type_name -> drover.structs.Allocation
-	28,  // 79: drover.structs.Plan.node_preemptions:type_name -> drover.structs.Allocation
-	59,  // 80: drover.structs.Plan.deployment:type_name -> drover.structs.Deployment
-	60,  // 81: drover.structs.Plan.deployment_updates:type_name -> drover.structs.DeploymentStatusUpdate
-	28,  // 82: drover.structs.PlanResult.node_allocation:type_name -> drover.structs.Allocation
-	28,  // 83: drover.structs.PlanResult.node_update:type_name -> drover.structs.Allocation
-	28,  // 84: drover.structs.PlanResult.node_preemptions:type_name -> drover.structs.Allocation
-	59,  // 85: drover.structs.PlanResult.deployment:type_name -> drover.structs.Deployment
-	60,  // 86: drover.structs.PlanResult.deployment_updates:type_name -> drover.structs.DeploymentStatusUpdate
-	83,  // 87: drover.structs.Artifact.options:type_name -> drover.structs.Artifact.OptionsEntry
-	36,  // 88: drover.structs.NetworkResource.ports:type_name -> drover.structs.Port
-	40,  // 89: drover.structs.Spread.targets:type_name -> drover.structs.SpreadTarget
-	86,  // 90: drover.structs.ReschedulePolicy.interval:type_name -> google.protobuf.Duration
-	86,  // 91: drover.structs.ReschedulePolicy.delay:type_name -> google.protobuf.Duration
-	86,  // 92: drover.structs.ReschedulePolicy.max_delay:type_name -> google.protobuf.Duration
-	43,  // 93: drover.structs.RescheduleTracker.events:type_name -> drover.structs.RescheduleEvent
-	45,  // 94: drover.structs.SchedulerConfiguration.preemption_config:type_name -> drover.structs.PreemptionConfig
-	84,  // 95: drover.structs.JobSummary.groups:type_name -> drover.structs.JobSummary.GroupsEntry
-	21,  // 96: drover.structs.JobSummary.children:type_name -> drover.structs.JobChildrenSummary
-	86,  // 97: drover.structs.ACLToken.expiration_ttl:type_name -> google.protobuf.Duration
-	86,  // 98: drover.structs.UpdateStrategy.min_healthy_time:type_name -> google.protobuf.Duration
-	86,  // 99: drover.structs.UpdateStrategy.healthy_deadline:type_name -> google.protobuf.Duration
-	86,  // 100: drover.structs.UpdateStrategy.progress_deadline:type_name -> google.protobuf.Duration
-	86,  // 101: drover.structs.UpdateStrategy.stagger:type_name -> google.protobuf.Duration
-	86,  // 102: drover.structs.MigrateStrategy.min_healthy_time:type_name -> google.protobuf.Duration
-	86,  // 103: drover.structs.MigrateStrategy.healthy_deadline:type_name -> google.protobuf.Duration
-	54,  // 104: drover.structs.Service.checks:type_name -> drover.structs.ServiceCheck
-	86,  // 105: drover.structs.ServiceCheck.interval:type_name -> google.protobuf.Duration
-	86,  // 106: drover.structs.ServiceCheck.timeout:type_name -> google.protobuf.Duration
-	55,  // 107: drover.structs.ServiceCheck.check_restart:type_name -> drover.structs.CheckRestart
-	86,  // 108: drover.structs.CheckRestart.grace:type_name -> google.protobuf.Duration
-	86,  // 109: drover.structs.DeploymentState.progress_deadline:type_name -> google.protobuf.Duration
-	85,  // 110: drover.structs.Deployment.task_groups:type_name -> drover.structs.Deployment.TaskGroupsEntry
-	7,   // 111: drover.structs.TaskGroup.VolumesEntry.value:type_name -> drover.structs.VolumeRequest
-	18,  // 112: drover.structs.JobScalingEvents.GroupsEntry.value:type_name -> drover.structs.ScalingEventList
-	22,  // 113: drover.structs.Node.DriversEntry.value:type_name -> drover.structs.DriverInfo
-	9,   // 114: drover.structs.Node.HostVolumesEntry.value:type_name -> drover.structs.ClientHostVolume
-	0,   // 115: drover.structs.Allocation.TaskResourcesEntry.value:type_name -> drover.structs.Resources
-	27,  // 116: drover.structs.Allocation.TaskStatesEntry.value:type_name -> drover.structs.TaskState
-	29,  // 117: drover.structs.Evaluation.FailedTgAllocsEntry.value:type_name -> drover.structs.AllocMetric
-	47,  // 118: drover.structs.JobSummary.GroupsEntry.value:type_name -> drover.structs.TaskGroupSummary
-	58,  // 119: drover.structs.Deployment.TaskGroupsEntry.value:type_name -> drover.structs.DeploymentState
-	120, // [120:120] is the sub-list for method output_type
-	120, // [120:120] is the sub-list for method input_type
-	120, // [120:120] is the sub-list for extension type_name
-	120, // [120:120] is the sub-list for extension extendee
-	0,   // [0:120] is the sub-list for field type_name
+	61,  // 12: drover.structs.Task.identity:type_name -> drover.structs.WorkloadIdentity
+	4,   // 13: drover.structs.Task.lifecycle:type_name -> drover.structs.TaskLifecycle
+	5,   // 14: drover.structs.Task.templates:type_name -> drover.structs.Template
+	8,   // 15: drover.structs.Task.volume_mounts:type_name -> drover.structs.VolumeMount
+	92,  // 16: drover.structs.Task.shutdown_delay:type_name -> google.protobuf.Duration
+	15,  // 17: drover.structs.Task.dispatch_payload:type_name -> drover.structs.DispatchPayloadConfig
+	6,   // 18: drover.structs.Template.change_script:type_name -> drover.structs.ChangeScript
+	92,  // 19: drover.structs.Template.splay:type_name -> google.protobuf.Duration
+	92,  // 20: drover.structs.ChangeScript.timeout:type_name -> google.protobuf.Duration
+	3,   // 21: drover.structs.TaskGroup.tasks:type_name -> drover.structs.Task
+	1,   // 22: drover.structs.TaskGroup.constraints:type_name -> drover.structs.Constraint
+	2,   // 23: drover.structs.TaskGroup.restart_policy:type_name -> drover.structs.RestartPolicy
+	67,  // 24: drover.structs.TaskGroup.meta:type_name -> drover.structs.TaskGroup.MetaEntry
+	37,  // 25: drover.structs.TaskGroup.network:type_name -> drover.structs.NetworkResource
+	39,  // 26: drover.structs.TaskGroup.affinities:type_name -> drover.structs.Affinity
+	41,  // 27: drover.structs.TaskGroup.spreads:type_name -> drover.structs.Spread
+	42,  // 28: drover.structs.TaskGroup.reschedule_policy:type_name -> drover.structs.ReschedulePolicy
+	92,  // 29: drover.structs.TaskGroup.max_client_disconnect:type_name -> google.protobuf.Duration
+	51,  // 30: drover.structs.TaskGroup.update:type_name -> drover.structs.UpdateStrategy
+	52,  // 31: drover.structs.TaskGroup.migrate:type_name -> drover.structs.MigrateStrategy
+	53,  // 32: drover.structs.TaskGroup.services:type_name -> drover.structs.Service
+	68,  // 33: drover.structs.TaskGroup.volumes:type_name -> drover.structs.TaskGroup.VolumesEntry
+	92,  // 34: drover.structs.TaskGroup.shutdown_delay:type_name -> google.protobuf.Duration
+	10,  // 35: drover.structs.TaskGroup.ephemeral_disk:type_name -> drover.structs.EphemeralDisk
+	16,  // 36: drover.structs.TaskGroup.scaling:type_name -> drover.structs.ScalingPolicy
+	1,   // 37: drover.structs.Job.constraints:type_name -> drover.structs.Constraint
+	11,  // 38: drover.structs.Job.task_groups:type_name -> drover.structs.TaskGroup
+	69,  // 39: drover.structs.Job.meta:type_name -> drover.structs.Job.MetaEntry
+	39,  // 40: drover.structs.Job.affinities:type_name -> drover.structs.Affinity
+	41,  // 41: drover.structs.Job.spreads:type_name -> drover.structs.Spread
+	51,  // 42: drover.structs.Job.update:type_name -> drover.structs.UpdateStrategy
+	13,  // 43: drover.structs.Job.periodic:type_name -> drover.structs.PeriodicConfig
+	14,  // 44: drover.structs.Job.parameterized:type_name -> drover.structs.ParameterizedJobConfig
+	93,  // 45: drover.structs.ScalingPolicy.policy:type_name -> google.protobuf.Struct
+	93,  // 46: drover.structs.ScalingEvent.meta:type_name -> google.protobuf.Struct
+	17,  // 47: drover.structs.ScalingEventList.events:type_name -> drover.structs.ScalingEvent
+	70,  // 48: drover.structs.JobScalingEvents.groups:type_name -> drover.structs.JobScalingEvents.GroupsEntry
+	71,  // 49: drover.structs.DriverInfo.attributes:type_name -> drover.structs.DriverInfo.AttributesEntry
+	72,  // 50: drover.structs.Node.attributes:type_name -> drover.structs.Node.AttributesEntry
+	0,   // 51: drover.structs.Node.resources:type_name -> drover.structs.Resources
+	73,  // 52: drover.structs.Node.drivers:type_name -> drover.structs.Node.DriversEntry
+	74,  // 53: drover.structs.Node.meta:type_name -> drover.structs.Node.MetaEntry
+	24,  // 54: drover.structs.Node.drain_strategy:type_name -> drover.structs.DrainStrategy
+	35,  // 55: drover.structs.Node.last_drain:type_name -> drover.structs.DrainMetadata
+	75,  // 56: drover.structs.Node.dynamic_meta:type_name -> drover.structs.Node.DynamicMetaEntry
+	76,  // 57: drover.structs.Node.host_volumes:type_name -> drover.structs.Node.HostVolumesEntry
+	92,  // 58: drover.structs.DrainStrategy.deadline:type_name -> google.protobuf.Duration
+	26,  // 59: drover.structs.TaskState.events:type_name -> drover.structs.TaskEvent
+	12,  // 60: drover.structs.Allocation.job:type_name -> drover.structs.Job
+	77,  // 61: drover.structs.Allocation.task_resources:type_name -> drover.structs.Allocation.TaskResourcesEntry
+	78,  // 62: drover.structs.Allocation.task_states:type_name -> drover.structs.Allocation.TaskStatesEntry
+	25,  // 63: drover.structs.Allocation.desired_transition:type_name -> drover.structs.DesiredTransition
+	38,  // 64: drover.structs.Allocation.allocated_ports:type_name -> drover.structs.AllocatedPort
+	44,  // 65: drover.structs.Allocation.reschedule_tracker:type_name -> drover.structs.RescheduleTracker
+	29,  // 66: drover.structs.Allocation.metrics:type_name -> drover.structs.AllocMetric
+	56,  // 67: drover.structs.Allocation.deployment_status:type_name -> drover.structs.AllocDeploymentStatus
+	57,  // 68: drover.structs.Allocation.checks:type_name -> drover.structs.CheckStatus
+	79,  // 69: drover.structs.AllocMetric.class_filtered:type_name -> drover.structs.AllocMetric.ClassFilteredEntry
+	80,  // 70: drover.structs.AllocMetric.constraint_filtered:type_name -> drover.structs.AllocMetric.ConstraintFilteredEntry
+	81,  // 71: drover.structs.AllocMetric.dimension_exhausted:type_name -> drover.structs.AllocMetric.DimensionExhaustedEntry
+	82,  // 72: drover.structs.AllocMetric.nodes_available:type_name -> drover.structs.AllocMetric.NodesAvailableEntry
+	83,  // 73: drover.structs.AllocMetric.class_exhausted:type_name -> drover.structs.AllocMetric.ClassExhaustedEntry
+	84,  // 74: drover.structs.Evaluation.failed_tg_allocs:type_name -> drover.structs.Evaluation.FailedTgAllocsEntry
+	85,  // 75: drover.structs.Evaluation.queued_allocations:type_name -> drover.structs.Evaluation.QueuedAllocationsEntry
+	86,  // 76: drover.structs.Evaluation.class_eligibility:type_name -> drover.structs.Evaluation.ClassEligibilityEntry
+	12,  // 77: drover.structs.Plan.job:type_name -> drover.structs.Job
+	28,  // 78: drover.structs.Plan.node_allocation:type_name -> drover.structs.Allocation
+	28,  // 79: drover.structs.Plan.node_update:type_name -> drover.structs.Allocation
+	28,  // 80: drover.structs.Plan.node_preemptions:type_name -> drover.structs.Allocation
+	59,  // 81: drover.structs.Plan.deployment:type_name -> drover.structs.Deployment
+	60,  // 82: drover.structs.Plan.deployment_updates:type_name -> drover.structs.DeploymentStatusUpdate
+	28,  // 83: drover.structs.PlanResult.node_allocation:type_name -> drover.structs.Allocation
+	28,  // 84: drover.structs.PlanResult.node_update:type_name -> drover.structs.Allocation
+	28,  // 85: drover.structs.PlanResult.node_preemptions:type_name -> drover.structs.Allocation
+	59,  // 86: drover.structs.PlanResult.deployment:type_name -> drover.structs.Deployment
+	60,  // 87: drover.structs.PlanResult.deployment_updates:type_name -> drover.structs.DeploymentStatusUpdate
+	87,  // 88: drover.structs.Artifact.options:type_name -> drover.structs.Artifact.OptionsEntry
+	36,  // 89: drover.structs.NetworkResource.ports:type_name -> drover.structs.Port
+	40,  // 90: drover.structs.Spread.targets:type_name -> drover.structs.SpreadTarget
+	92,  // 91: drover.structs.ReschedulePolicy.interval:type_name -> google.protobuf.Duration
+	92,  // 92: drover.structs.ReschedulePolicy.delay:type_name -> google.protobuf.Duration
+	92,  // 93: drover.structs.ReschedulePolicy.max_delay:type_name -> google.protobuf.Duration
+	43,  // 94: drover.structs.RescheduleTracker.events:type_name -> drover.structs.RescheduleEvent
+	45,  // 95: drover.structs.SchedulerConfiguration.preemption_config:type_name -> drover.structs.PreemptionConfig
+	88,  // 96: drover.structs.JobSummary.groups:type_name -> drover.structs.JobSummary.GroupsEntry
+	21,  // 97: drover.structs.JobSummary.children:type_name -> drover.structs.JobChildrenSummary
+	92,  // 98: drover.structs.ACLToken.expiration_ttl:type_name -> google.protobuf.Duration
+	92,  // 99: drover.structs.UpdateStrategy.min_healthy_time:type_name -> google.protobuf.Duration
+	92,  // 100: drover.structs.UpdateStrategy.healthy_deadline:type_name -> google.protobuf.Duration
+	92,  // 101: drover.structs.UpdateStrategy.progress_deadline:type_name -> google.protobuf.Duration
+	92,  // 102: drover.structs.UpdateStrategy.stagger:type_name -> google.protobuf.Duration
+	92,  // 103: drover.structs.MigrateStrategy.min_healthy_time:type_name -> google.protobuf.Duration
+	92,  // 104: drover.structs.MigrateStrategy.healthy_deadline:type_name -> google.protobuf.Duration
+	54,  // 105: drover.structs.Service.checks:type_name -> drover.structs.ServiceCheck
+	89,  // 106: drover.structs.Service.meta:type_name -> drover.structs.Service.MetaEntry
+	92,  // 107: drover.structs.ServiceCheck.interval:type_name -> google.protobuf.Duration
+	92,  // 108: drover.structs.ServiceCheck.timeout:type_name -> google.protobuf.Duration
+	55,  // 109: drover.structs.ServiceCheck.check_restart:type_name -> drover.structs.CheckRestart
+	92,  // 110: drover.structs.CheckRestart.grace:type_name -> google.protobuf.Duration
+	92,  // 111: drover.structs.DeploymentState.progress_deadline:type_name -> google.protobuf.Duration
+	90,  // 112: drover.structs.Deployment.task_groups:type_name -> drover.structs.Deployment.TaskGroupsEntry
+	91,  // 113: drover.structs.Variable.items:type_name -> drover.structs.Variable.ItemsEntry
+	7,   // 114: drover.structs.TaskGroup.VolumesEntry.value:type_name -> drover.structs.VolumeRequest
+	18,  // 115: drover.structs.JobScalingEvents.GroupsEntry.value:type_name -> drover.structs.ScalingEventList
+	22,  // 116: drover.structs.Node.DriversEntry.value:type_name -> drover.structs.DriverInfo
+	9,   // 117: drover.structs.Node.HostVolumesEntry.value:type_name -> drover.structs.ClientHostVolume
+	0,   // 118: drover.structs.Allocation.TaskResourcesEntry.value:type_name -> drover.structs.Resources
+	27,  // 119: drover.structs.Allocation.TaskStatesEntry.value:type_name -> drover.structs.TaskState
+	29,  // 120: drover.structs.Evaluation.FailedTgAllocsEntry.value:type_name -> drover.structs.AllocMetric
+	47,  // 121: drover.structs.JobSummary.GroupsEntry.value:type_name -> drover.structs.TaskGroupSummary
+	58,  // 122: drover.structs.Deployment.TaskGroupsEntry.value:type_name -> drover.structs.DeploymentState
+	123, // [123:123] is the sub-list for method output_type
+	123, // [123:123] is the sub-list for method input_type
+	123, // [123:123] is the sub-list for extension type_name
+	123, // [123:123] is the sub-list for extension extendee
+	0,   // [0:123] is the sub-list for field type_name
 }
 
 func init() { file_structs_structs_proto_init() }
@@ -6773,7 +7278,7 @@ func file_structs_structs_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_structs_structs_proto_rawDesc), len(file_structs_structs_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   86,
+			NumMessages:   92,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

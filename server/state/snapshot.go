@@ -120,19 +120,22 @@ func (s *Snapshot) SchedulerConfig() *structs.SchedulerConfiguration { return s.
 // written object by object with Walk.
 func (s *Snapshot) Persist() *structs.StateSnapshot {
 	return &structs.StateSnapshot{
-		Index:            s.t.index,
-		Jobs:             s.Jobs("", ""),
-		JobVersions:      collect(s.t.jobVersions, ""),
-		Nodes:            s.Nodes(),
-		Allocations:      s.Allocs(),
-		Evals:            s.Evals(),
-		SchedulerConfig:  s.t.schedConfig,
-		AclPolicies:      s.ACLPolicies(""),
-		AclTokens:        collect(s.t.aclTokens, ""),
-		ClusterMeta:      s.t.meta,
-		Deployments:      collect(s.t.deployments, ""),
-		PeriodicLaunches: collect(s.t.periodicLaunches, ""),
-		ScalingEvents:    collect(s.t.scalingEvents, ""),
+		Index:                s.t.index,
+		Jobs:                 s.Jobs("", ""),
+		JobVersions:          collect(s.t.jobVersions, ""),
+		Nodes:                s.Nodes(),
+		Allocations:          s.Allocs(),
+		Evals:                s.Evals(),
+		SchedulerConfig:      s.t.schedConfig,
+		AclPolicies:          s.ACLPolicies(""),
+		AclTokens:            collect(s.t.aclTokens, ""),
+		ClusterMeta:          s.t.meta,
+		Deployments:          collect(s.t.deployments, ""),
+		ServiceRegistrations: collect(s.t.services, ""),
+		Variables:            collect(s.t.variables, ""),
+		RootKeys:             collect(s.t.rootKeys, ""),
+		PeriodicLaunches:     collect(s.t.periodicLaunches, ""),
+		ScalingEvents:        collect(s.t.scalingEvents, ""),
 	}
 }
 

@@ -53,6 +53,14 @@ type tables struct {
 	deployments       btree[*structs.Deployment]
 	deploymentsByJob  btree[*structs.Deployment]
 	deploymentsActive btree[*structs.Deployment]
+	// services is keyed by id, servicesByName by
+	// namespace\x00service\x00id, servicesByAlloc by alloc\x00id.
+	services        btree[*structs.ServiceRegistration]
+	servicesByName  btree[*structs.ServiceRegistration]
+	servicesByAlloc btree[*structs.ServiceRegistration]
+	// variables is keyed by namespace\x00path, rootKeys by key id.
+	variables btree[*structs.Variable]
+	rootKeys  btree[*structs.RootKey]
 	// periodicLaunches and scalingEvents are keyed by namespace\x00job.
 	periodicLaunches btree[*structs.PeriodicLaunch]
 	scalingEvents    btree[*structs.JobScalingEvents]
@@ -172,6 +180,15 @@ func (s *Store) Restore(snap *structs.StateSnapshot) {
 	}
 	for _, d := range snap.GetDeployments() {
 		r.tx.UpsertDeployment(d)
+	}
+	for _, sr := range snap.GetServiceRegistrations() {
+		r.tx.UpsertServiceRegistration(sr)
+	}
+	for _, v := range snap.GetVariables() {
+		r.tx.UpsertVariable(v)
+	}
+	for _, k := range snap.GetRootKeys() {
+		r.tx.UpsertRootKey(k)
 	}
 	for _, l := range snap.GetPeriodicLaunches() {
 		r.tx.SetPeriodicLaunch(l)

@@ -22,6 +22,9 @@ const (
 	FieldACLTokens        protowire.Number = 103
 	FieldClusterMeta      protowire.Number = 104
 	FieldDeployments      protowire.Number = 110
+	FieldServices         protowire.Number = 140
+	FieldVariables        protowire.Number = 141
+	FieldRootKeys         protowire.Number = 142
 	FieldPeriodicLaunches protowire.Number = 130
 	FieldScalingEvents    protowire.Number = 131
 )
@@ -30,7 +33,8 @@ const (
 // with the number of the structs.StateSnapshot field that holds it: the
 // scheduler configuration and the cluster's singletons first, then jobs,
 // job versions, nodes, allocations, evaluations, ACL policies, ACL
-// tokens and deployments, each in key order. It stops at the first
+// tokens, deployments, service registrations, root keys and variables,
+// each in key order. It stops at the first
 // error fn returns. Nothing is copied: a snapshot of any size streams in
 // constant memory.
 func (s *Snapshot) Walk(fn func(field protowire.Number, m proto.Message) error) error {
@@ -72,6 +76,15 @@ func (s *Snapshot) Walk(fn func(field protowire.Number, m proto.Message) error) 
 	}
 	if err == nil {
 		walkAs(s.t.deployments, visit(FieldDeployments))
+	}
+	if err == nil {
+		walkAs(s.t.services, visit(FieldServices))
+	}
+	if err == nil {
+		walkAs(s.t.rootKeys, visit(FieldRootKeys))
+	}
+	if err == nil {
+		walkAs(s.t.variables, visit(FieldVariables))
 	}
 	if err == nil {
 		walkAs(s.t.periodicLaunches, visit(FieldPeriodicLaunches))
@@ -154,6 +167,21 @@ func (r *Restorer) Add(field protowire.Number, m proto.Message) error {
 		if d, ok = m.(*structs.Deployment); ok {
 			r.tx.UpsertDeployment(d)
 		}
+	case FieldServices:
+		var sr *structs.ServiceRegistration
+		if sr, ok = m.(*structs.ServiceRegistration); ok {
+			r.tx.UpsertServiceRegistration(sr)
+		}
+	case FieldVariables:
+		var v *structs.Variable
+		if v, ok = m.(*structs.Variable); ok {
+			r.tx.UpsertVariable(v)
+		}
+	case FieldRootKeys:
+		var k *structs.RootKey
+		if k, ok = m.(*structs.RootKey); ok {
+			r.tx.UpsertRootKey(k)
+		}
 	case FieldPeriodicLaunches:
 		var l *structs.PeriodicLaunch
 		if l, ok = m.(*structs.PeriodicLaunch); ok {
@@ -195,6 +223,12 @@ func NewMessage(field protowire.Number) proto.Message {
 		return &structs.ClusterMeta{}
 	case FieldDeployments:
 		return &structs.Deployment{}
+	case FieldServices:
+		return &structs.ServiceRegistration{}
+	case FieldVariables:
+		return &structs.Variable{}
+	case FieldRootKeys:
+		return &structs.RootKey{}
 	case FieldPeriodicLaunches:
 		return &structs.PeriodicLaunch{}
 	case FieldScalingEvents:

@@ -63,9 +63,9 @@ func hasNomadServices(tg *structs.TaskGroup) bool {
 func (r *allocRunner) registerServices(ctx context.Context, tg *structs.TaskGroup) {
 	registered := map[string]*structs.ServiceRegistration{}
 	backoff := time.Second
-	retry := time.NewTimer(0)
+	retry := r.c.clock.NewTimer(0)
 	defer retry.Stop()
-	<-retry.C
+	<-retry.C()
 	for {
 		r.mu.Lock()
 		changed := r.healthCh
@@ -93,7 +93,7 @@ func (r *allocRunner) registerServices(ctx context.Context, tg *structs.TaskGrou
 			}
 			return
 		case <-changed:
-		case <-retry.C:
+		case <-retry.C():
 		}
 	}
 }

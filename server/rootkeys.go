@@ -222,13 +222,13 @@ func (s *Server) rotateRootKey(ctx context.Context) (*structs.RootKey, error) {
 // keyringLoop rotates and collects root keys on the leader, every
 // GCInterval.
 func (s *Server) keyringLoop(ctx context.Context) {
-	t := time.NewTicker(s.cfg.Keyring.withDefaults().GCInterval)
+	t := s.cfg.Clock.NewTicker(s.cfg.Keyring.withDefaults().GCInterval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-t.C():
 			if err := s.keyringMaintenance(ctx); err != nil && ctx.Err() == nil {
 				s.logger.Warn("root keyring maintenance", "error", err)
 			}

@@ -196,6 +196,10 @@ func unseal(aead cipher.AEAD, sealed, aad []byte) ([]byte, error) {
 // primeRootKey makes the first root key when the keyring has none; the
 // leader calls it on taking office, before it says it is ready.
 func (s *Server) primeRootKey(ctx context.Context) error {
+	// Held across the proposal, which returns once the key is applied
+	// here: a second caller then finds it.
+	s.primeMu.Lock()
+	defer s.primeMu.Unlock()
 	for _, k := range s.state.Snapshot().RootKeys() {
 		if k.State == structs.RootKeyActive {
 			return nil

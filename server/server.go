@@ -55,6 +55,9 @@ type Server struct {
 	acls      *aclCache
 	// rootKeys opens the root keys of the state: variables and workload identities.
 	rootKeys *rootKeyring
+	// primeMu makes the leader's first root key once: taking office and
+	// a variable write arriving at that moment both prime the keyring.
+	primeMu sync.Mutex
 	// autopilot remembers since when each server is healthy.
 	autopilot autopilotState
 	// gcTuning, once set by Tune, overrides the configured GC settings.

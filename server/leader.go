@@ -127,10 +127,11 @@ func (s *Server) startLeaderServices(ctx context.Context) {
 	}
 	for i := 0; i < s.cfg.NumSchedulers; i++ {
 		w := &worker{
-			broker: s.broker, applier: s.applier, state: s.state, raft: s.raft,
+			backend: localBackend{s}, state: s.state,
 			types: types, schedulers: s.schedulerFor, core: s.runCoreEval,
-			now: s.cfg.Clock.Now, logger: s.logger, observe: s.metrics.observeEval, stop: s.stopCtx,
+			now: s.cfg.Clock.Now, logger: s.logger, role: "leader", stop: s.stopCtx,
 		}
+		w.observe = func(t string, d time.Duration) { s.metrics.observeEval(t, w.role, d) }
 		s.leaderWG.Add(1)
 		go func() {
 			defer s.leaderWG.Done()

@@ -88,9 +88,10 @@ func newMetrics(reg prometheus.Registerer, g gauges) (*metrics, error) {
 		}),
 		evalLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: "drover", Subsystem: "scheduler", Name: "eval_seconds",
-			Help:    "Time a worker spent processing one evaluation, by scheduler type.",
+			Help: "Time a worker spent processing one evaluation, by scheduler type and worker " +
+				"(leader: the leader's own workers; follower: this server's while another leads).",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
-		}, []string{"type"}),
+		}, []string{"type", "worker"}),
 		heartbeatsExpired: counter("heartbeats_expired_total", "Heartbeat TTL timers that expired on the leader."),
 		nodesDisconnected: counter("nodes_marked_disconnected_total",
 			"Nodes marked disconnected after missing their heartbeat TTL while allocations with max_client_disconnect wait for them."),
@@ -138,9 +139,10 @@ func (m *metrics) unregister() {
 	m.registered = nil
 }
 
-// observeEval records how long a worker took over one evaluation.
-func (m *metrics) observeEval(evalType string, d time.Duration) {
-	m.evalLatency.WithLabelValues(evalType).Observe(d.Seconds())
+// observeEval records how long a worker (of role leader or follower) took
+// over one evaluation.
+func (m *metrics) observeEval(evalType, role string, d time.Duration) {
+	m.evalLatency.WithLabelValues(evalType, role).Observe(d.Seconds())
 }
 
 // appliedIndex implements gauges.

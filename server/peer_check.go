@@ -41,6 +41,12 @@ var methodRoles = map[string]peerRole{
 	structs.Drover_UpdateServiceRegistrations_FullMethodName: peerNode,
 	structs.Drover_SignAllocIdentities_FullMethodName:        peerNode,
 	structs.Drover_NodeConnHolder_FullMethodName:             peerServer,
+	structs.Drover_DequeueEval_FullMethodName:                peerServer,
+	structs.Drover_AckEval_FullMethodName:                    peerServer,
+	structs.Drover_NackEval_FullMethodName:                   peerServer,
+	structs.Drover_RenewEvalLease_FullMethodName:             peerServer,
+	structs.Drover_SubmitPlan_FullMethodName:                 peerServer,
+	structs.Drover_UpdateEvals_FullMethodName:                peerServer,
 }
 
 // checkPeer checks that the peer of an RPC may call method. Without TLS

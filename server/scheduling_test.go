@@ -157,11 +157,11 @@ func TestPlanRaceIsPartlyRefusedAndRetried(t *testing.T) {
 
 	rs := &racingScheduler{s: s}
 	w := &worker{
-		broker: s.broker, applier: s.applier, state: s.state, raft: s.raft,
+		backend: localBackend{s}, state: s.state,
 		schedulers: func(string) (scheduler.Scheduler, error) { return rs, nil },
 		now:        time.Now, logger: s.logger,
 	}
-	require.NoError(t, w.process(ctx, eval))
+	require.NoError(t, w.process(ctx, eval, token))
 	require.NoError(t, s.broker.Ack(eval.Id, token))
 	require.Equal(t, int32(2), rs.passes.Load(), "the refused part was scheduled again on a fresh snapshot")
 

@@ -291,6 +291,7 @@ func (s *Server) start() error {
 	s.background(func() { _ = s.grpc.Serve(ln) })
 	s.background(s.leaderLoop)
 	s.background(s.watchRaft)
+	s.startFollowerWorkers()
 	if !s.raft.Started() && !s.left {
 		s.background(s.joinOrBootstrap)
 	}

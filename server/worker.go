@@ -10,7 +10,6 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/droverhq/drover/scheduler"
-	"github.com/droverhq/drover/server/broker"
 	"github.com/droverhq/drover/server/state"
 	"github.com/droverhq/drover/structs"
 )
@@ -21,11 +20,11 @@ const maxPlanAttempts = 5
 
 // worker takes evaluations from the broker, runs the job type's scheduler on
 // a fresh snapshot, submits the plan, and records the evaluation's outcome.
+// Its backend is the leader's broker, plan applier and raft: in process on
+// the leader, over RPC from any other server.
 type worker struct {
-	broker     *broker.Broker
-	applier    *planApplier
+	backend    schedBackend
 	state      *state.Store
-	raft       proposer
 	types      map[string]bool
 	schedulers func(jobType string) (scheduler.Scheduler, error)
 	// core runs the server's own maintenance evaluations (type _core).
@@ -34,31 +33,47 @@ type worker struct {
 	logger *slog.Logger
 	// observe, when set, records how long each evaluation took.
 	observe func(evalType string, d time.Duration)
+	// waitIndex, when set, is an index the state must reach before the
+	// evaluation in hand is scheduled, beyond the evaluation's own.
+	waitIndex func() uint64
+	// role labels the observations: "leader" for the leader's own workers,
+	// "follower" for those of the other servers.
+	role string
 	// stop is done once the server shuts down: it interrupts a pass at
 	// once, before leadership is given up.
 	stop context.Context
 }
 
-// run processes evaluations until ctx is done.
+// run processes evaluations until ctx is done (on the leader, where the
+// broker is local: until leadership is lost).
 func (w *worker) run(ctx context.Context) {
 	for {
-		eval, token, err := w.broker.Dequeue(ctx, w.types)
+		eval, token, err := w.backend.dequeue(ctx, w.types)
 		if err != nil {
 			return
 		}
-		start := w.now()
-		err = w.process(ctx, eval)
-		if w.observe != nil {
-			w.observe(eval.Type, w.now().Sub(start))
+		w.handle(ctx, eval, token)
+	}
+}
+
+// handle processes one evaluation and acks or nacks it.
+func (w *worker) handle(ctx context.Context, eval *structs.Evaluation, token string) {
+	start := w.now()
+	err := w.process(ctx, eval, token)
+	if w.observe != nil {
+		w.observe(eval.Type, w.now().Sub(start))
+	}
+	if err != nil {
+		if ctx.Err() == nil && !errors.Is(err, scheduler.ErrInterrupted) {
+			w.logger.Warn("evaluation failed, will retry", "eval", eval.Id, "job", eval.JobId, "error", err)
 		}
-		if err != nil {
-			if ctx.Err() == nil && !errors.Is(err, scheduler.ErrInterrupted) {
-				w.logger.Warn("evaluation failed, will retry", "eval", eval.Id, "job", eval.JobId, "error", err)
-			}
-			_ = w.broker.Nack(eval.Id, token)
-			continue
+		if err := w.backend.nack(ctx, eval.Id, token); err != nil && ctx.Err() == nil {
+			w.logger.Debug("nack not taken; the leader redelivers the evaluation", "eval", eval.Id, "error", err)
 		}
-		_ = w.broker.Ack(eval.Id, token)
+		return
+	}
+	if err := w.backend.ack(ctx, eval.Id, token); err != nil && ctx.Err() == nil {
+		w.logger.Debug("ack not taken; the leader redelivers the evaluation", "eval", eval.Id, "error", err)
 	}
 }
 
@@ -76,15 +91,22 @@ func (w *worker) snapshotAt(ctx context.Context, index uint64) (*state.Snapshot,
 	return snap, nil
 }
 
-func (w *worker) process(ctx context.Context, eval *structs.Evaluation) error {
+func (w *worker) process(ctx context.Context, eval *structs.Evaluation, token string) error {
 	if eval.Type == coreEvalType {
+		if w.core == nil {
+			return errors.New("core evaluations run on the leader's own workers only")
+		}
 		return w.core(ctx, eval)
 	}
 	sched, err := w.schedulers(eval.Type)
 	if err != nil {
-		return w.finish(ctx, eval, nil, 0, structs.EvalStatusFailed, err.Error())
+		return w.finish(ctx, eval, token, nil, 0, structs.EvalStatusFailed, err.Error())
 	}
-	snap, err := w.snapshotAt(ctx, eval.ModifyIndex)
+	index := eval.ModifyIndex
+	if w.waitIndex != nil {
+		index = max(index, w.waitIndex())
+	}
+	snap, err := w.snapshotAt(ctx, index)
 	if err != nil {
 		return err
 	}
@@ -98,16 +120,16 @@ func (w *worker) process(ctx context.Context, eval *structs.Evaluation) error {
 			if ctx.Err() != nil || w.stop != nil && w.stop.Err() != nil {
 				return err // handed back to the broker
 			}
-			return w.finish(ctx, eval, nil, snap.Index(), structs.EvalStatusCanceled,
+			return w.finish(ctx, eval, token, nil, snap.Index(), structs.EvalStatusCanceled,
 				"the job changed while it was being scheduled; the newer evaluation takes over")
 		}
 		if err != nil {
-			return w.finish(ctx, eval, nil, snap.Index(), structs.EvalStatusFailed, err.Error())
+			return w.finish(ctx, eval, token, nil, snap.Index(), structs.EvalStatusFailed, err.Error())
 		}
 		if decision.Plan == nil {
 			break
 		}
-		res, err := w.applier.submit(ctx, decision.Plan)
+		res, err := w.backend.submit(ctx, decision.Plan, token)
 		if err != nil {
 			return fmt.Errorf("submit plan: %w", err)
 		}
@@ -115,13 +137,13 @@ func (w *worker) process(ctx context.Context, eval *structs.Evaluation) error {
 			break
 		}
 		if attempt == maxPlanAttempts {
-			return w.finish(ctx, eval, decision, snap.Index(), structs.EvalStatusFailed, "plan refused repeatedly: nodes changed under it")
+			return w.finish(ctx, eval, token, decision, snap.Index(), structs.EvalStatusFailed, "plan refused repeatedly: nodes changed under it")
 		}
 		if snap, err = w.snapshotAt(ctx, res.AllocIndex); err != nil {
 			return err
 		}
 	}
-	return w.finish(ctx, eval, decision, snap.Index(), structs.EvalStatusComplete, "")
+	return w.finish(ctx, eval, token, decision, snap.Index(), structs.EvalStatusComplete, "")
 }
 
 // interrupt is the Interrupt of a pass over snap: yes once leadership is
@@ -144,7 +166,7 @@ func (w *worker) interrupt(ctx context.Context, snap *state.Snapshot, eval *stru
 // finish records the evaluation's outcome and, when placements failed for
 // lack of room, a blocked evaluation that waits for capacity. snapIndex is
 // the state the decision was made on.
-func (w *worker) finish(ctx context.Context, eval *structs.Evaluation, d *scheduler.Decision, snapIndex uint64, status, desc string) error {
+func (w *worker) finish(ctx context.Context, eval *structs.Evaluation, token string, d *scheduler.Decision, snapIndex uint64, status, desc string) error {
 	upd := proto.Clone(eval).(*structs.Evaluation)
 	upd.Status = status
 	upd.StatusDescription = desc
@@ -173,10 +195,7 @@ func (w *worker) finish(ctx context.Context, eval *structs.Evaluation, d *schedu
 			}
 		}
 	}
-	_, err := w.raft.Propose(ctx, &structs.LogCommand{
-		Command: &structs.LogCommand_EvalUpsert{EvalUpsert: &structs.EvalUpsert{Evals: evals}},
-	})
-	return err
+	return w.backend.updateEvals(ctx, eval.Id, token, evals)
 }
 
 // runScheduler runs one pass, turning a panic (a host's scheduler may have

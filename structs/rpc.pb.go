@@ -9268,6 +9268,357 @@ func (x *JobScaleRequest) GetJobModifyIndex() uint64 {
 	return 0
 }
 
+// EvalDequeueRequest asks the leader's eval broker for an evaluation of
+// one of types, waiting up to timeout_ms for one.
+type EvalDequeueRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Types     []string               `protobuf:"bytes,800,rep,name=types,proto3" json:"types,omitempty"`
+	TimeoutMs int64                  `protobuf:"varint,801,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
+	// server names the asking server, for the leader's logs.
+	Server        string `protobuf:"bytes,802,opt,name=server,proto3" json:"server,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EvalDequeueRequest) Reset() {
+	*x = EvalDequeueRequest{}
+	mi := &file_structs_rpc_proto_msgTypes[145]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EvalDequeueRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EvalDequeueRequest) ProtoMessage() {}
+
+func (x *EvalDequeueRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[145]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EvalDequeueRequest.ProtoReflect.Descriptor instead.
+func (*EvalDequeueRequest) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{145}
+}
+
+func (x *EvalDequeueRequest) GetTypes() []string {
+	if x != nil {
+		return x.Types
+	}
+	return nil
+}
+
+func (x *EvalDequeueRequest) GetTimeoutMs() int64 {
+	if x != nil {
+		return x.TimeoutMs
+	}
+	return 0
+}
+
+func (x *EvalDequeueRequest) GetServer() string {
+	if x != nil {
+		return x.Server
+	}
+	return ""
+}
+
+type EvalDequeueResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// eval is unset when none was ready within the timeout.
+	Eval *Evaluation `protobuf:"bytes,800,opt,name=eval,proto3" json:"eval,omitempty"`
+	// token acks, nacks and renews the evaluation, and goes with its plans
+	// and updates: the leader takes them only while it is outstanding.
+	Token string `protobuf:"bytes,801,opt,name=token,proto3" json:"token,omitempty"`
+	// lease_ms is how long the evaluation stays with the worker without a
+	// renewal before the broker hands it out again.
+	LeaseMs int64 `protobuf:"varint,802,opt,name=lease_ms,json=leaseMs,proto3" json:"lease_ms,omitempty"`
+	// wait_index is the leader's state index when it handed the evaluation
+	// out: the worker schedules on a state at least as new.
+	WaitIndex     uint64 `protobuf:"varint,803,opt,name=wait_index,json=waitIndex,proto3" json:"wait_index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EvalDequeueResponse) Reset() {
+	*x = EvalDequeueResponse{}
+	mi := &file_structs_rpc_proto_msgTypes[146]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EvalDequeueResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EvalDequeueResponse) ProtoMessage() {}
+
+func (x *EvalDequeueResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[146]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EvalDequeueResponse.ProtoReflect.Descriptor instead.
+func (*EvalDequeueResponse) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{146}
+}
+
+func (x *EvalDequeueResponse) GetEval() *Evaluation {
+	if x != nil {
+		return x.Eval
+	}
+	return nil
+}
+
+func (x *EvalDequeueResponse) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+func (x *EvalDequeueResponse) GetLeaseMs() int64 {
+	if x != nil {
+		return x.LeaseMs
+	}
+	return 0
+}
+
+func (x *EvalDequeueResponse) GetWaitIndex() uint64 {
+	if x != nil {
+		return x.WaitIndex
+	}
+	return 0
+}
+
+// EvalTokenRequest names an outstanding evaluation and its token.
+type EvalTokenRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	EvalId        string                 `protobuf:"bytes,800,opt,name=eval_id,json=evalId,proto3" json:"eval_id,omitempty"`
+	Token         string                 `protobuf:"bytes,801,opt,name=token,proto3" json:"token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EvalTokenRequest) Reset() {
+	*x = EvalTokenRequest{}
+	mi := &file_structs_rpc_proto_msgTypes[147]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EvalTokenRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EvalTokenRequest) ProtoMessage() {}
+
+func (x *EvalTokenRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[147]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EvalTokenRequest.ProtoReflect.Descriptor instead.
+func (*EvalTokenRequest) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{147}
+}
+
+func (x *EvalTokenRequest) GetEvalId() string {
+	if x != nil {
+		return x.EvalId
+	}
+	return ""
+}
+
+func (x *EvalTokenRequest) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+// PlanSubmitRequest hands a plan of an outstanding evaluation to the
+// leader's plan applier.
+type PlanSubmitRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Plan          *Plan                  `protobuf:"bytes,800,opt,name=plan,proto3" json:"plan,omitempty"`
+	Token         string                 `protobuf:"bytes,801,opt,name=token,proto3" json:"token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PlanSubmitRequest) Reset() {
+	*x = PlanSubmitRequest{}
+	mi := &file_structs_rpc_proto_msgTypes[148]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PlanSubmitRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PlanSubmitRequest) ProtoMessage() {}
+
+func (x *PlanSubmitRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[148]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PlanSubmitRequest.ProtoReflect.Descriptor instead.
+func (*PlanSubmitRequest) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{148}
+}
+
+func (x *PlanSubmitRequest) GetPlan() *Plan {
+	if x != nil {
+		return x.Plan
+	}
+	return nil
+}
+
+func (x *PlanSubmitRequest) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+type PlanSubmitResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Result        *PlanResult            `protobuf:"bytes,800,opt,name=result,proto3" json:"result,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PlanSubmitResponse) Reset() {
+	*x = PlanSubmitResponse{}
+	mi := &file_structs_rpc_proto_msgTypes[149]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PlanSubmitResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PlanSubmitResponse) ProtoMessage() {}
+
+func (x *PlanSubmitResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[149]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PlanSubmitResponse.ProtoReflect.Descriptor instead.
+func (*PlanSubmitResponse) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{149}
+}
+
+func (x *PlanSubmitResponse) GetResult() *PlanResult {
+	if x != nil {
+		return x.Result
+	}
+	return nil
+}
+
+// EvalUpdateRequest records the outcome of an outstanding evaluation: its
+// new status and the evaluations it creates (blocked, follow-ups).
+type EvalUpdateRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	EvalId        string                 `protobuf:"bytes,800,opt,name=eval_id,json=evalId,proto3" json:"eval_id,omitempty"`
+	Token         string                 `protobuf:"bytes,801,opt,name=token,proto3" json:"token,omitempty"`
+	Evals         []*Evaluation          `protobuf:"bytes,802,rep,name=evals,proto3" json:"evals,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EvalUpdateRequest) Reset() {
+	*x = EvalUpdateRequest{}
+	mi := &file_structs_rpc_proto_msgTypes[150]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EvalUpdateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EvalUpdateRequest) ProtoMessage() {}
+
+func (x *EvalUpdateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[150]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EvalUpdateRequest.ProtoReflect.Descriptor instead.
+func (*EvalUpdateRequest) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{150}
+}
+
+func (x *EvalUpdateRequest) GetEvalId() string {
+	if x != nil {
+		return x.EvalId
+	}
+	return ""
+}
+
+func (x *EvalUpdateRequest) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+func (x *EvalUpdateRequest) GetEvals() []*Evaluation {
+	if x != nil {
+		return x.Evals
+	}
+	return nil
+}
+
 var File_structs_rpc_proto protoreflect.FileDescriptor
 
 const file_structs_rpc_proto_rawDesc = "" +
@@ -9916,7 +10267,30 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\x04meta\x18\a \x01(\v2\x17.google.protobuf.StructR\x04meta\x12#\n" +
 	"\renforce_index\x18\b \x01(\bR\fenforceIndex\x12(\n" +
 	"\x10job_modify_index\x18\t \x01(\x04R\x0ejobModifyIndexB\b\n" +
-	"\x06_count2\x824\n" +
+	"\x06_count\"d\n" +
+	"\x12EvalDequeueRequest\x12\x15\n" +
+	"\x05types\x18\xa0\x06 \x03(\tR\x05types\x12\x1e\n" +
+	"\n" +
+	"timeout_ms\x18\xa1\x06 \x01(\x03R\ttimeoutMs\x12\x17\n" +
+	"\x06server\x18\xa2\x06 \x01(\tR\x06server\"\x99\x01\n" +
+	"\x13EvalDequeueResponse\x12/\n" +
+	"\x04eval\x18\xa0\x06 \x01(\v2\x1a.drover.structs.EvaluationR\x04eval\x12\x15\n" +
+	"\x05token\x18\xa1\x06 \x01(\tR\x05token\x12\x1a\n" +
+	"\blease_ms\x18\xa2\x06 \x01(\x03R\aleaseMs\x12\x1e\n" +
+	"\n" +
+	"wait_index\x18\xa3\x06 \x01(\x04R\twaitIndex\"C\n" +
+	"\x10EvalTokenRequest\x12\x18\n" +
+	"\aeval_id\x18\xa0\x06 \x01(\tR\x06evalId\x12\x15\n" +
+	"\x05token\x18\xa1\x06 \x01(\tR\x05token\"U\n" +
+	"\x11PlanSubmitRequest\x12)\n" +
+	"\x04plan\x18\xa0\x06 \x01(\v2\x14.drover.structs.PlanR\x04plan\x12\x15\n" +
+	"\x05token\x18\xa1\x06 \x01(\tR\x05token\"I\n" +
+	"\x12PlanSubmitResponse\x123\n" +
+	"\x06result\x18\xa0\x06 \x01(\v2\x1a.drover.structs.PlanResultR\x06result\"w\n" +
+	"\x11EvalUpdateRequest\x12\x18\n" +
+	"\aeval_id\x18\xa0\x06 \x01(\tR\x06evalId\x12\x15\n" +
+	"\x05token\x18\xa1\x06 \x01(\tR\x05token\x121\n" +
+	"\x05evals\x18\xa2\x06 \x03(\v2\x1a.drover.structs.EvaluationR\x05evals2\xf47\n" +
 	"\x06Drover\x12V\n" +
 	"\vRegisterJob\x12\".drover.structs.JobRegisterRequest\x1a#.drover.structs.JobRegisterResponse\x12\\\n" +
 	"\rDeregisterJob\x12$.drover.structs.JobDeregisterRequest\x1a%.drover.structs.JobDeregisterResponse\x12O\n" +
@@ -9993,7 +10367,14 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\x13SignAllocIdentities\x12&.drover.structs.AllocIdentitiesRequest\x1a'.drover.structs.AllocIdentitiesResponse\x12V\n" +
 	"\vDispatchJob\x12\".drover.structs.JobDispatchRequest\x1a#.drover.structs.JobDispatchResponse\x12\\\n" +
 	"\rForcePeriodic\x12$.drover.structs.PeriodicForceRequest\x1a%.drover.structs.PeriodicForceResponse\x12P\n" +
-	"\bScaleJob\x12\x1f.drover.structs.JobScaleRequest\x1a#.drover.structs.JobRegisterResponseB$Z\"github.com/droverhq/drover/structsb\x06proto3"
+	"\bScaleJob\x12\x1f.drover.structs.JobScaleRequest\x1a#.drover.structs.JobRegisterResponse\x12V\n" +
+	"\vDequeueEval\x12\".drover.structs.EvalDequeueRequest\x1a#.drover.structs.EvalDequeueResponse\x12L\n" +
+	"\aAckEval\x12 .drover.structs.EvalTokenRequest\x1a\x1f.drover.structs.GenericResponse\x12M\n" +
+	"\bNackEval\x12 .drover.structs.EvalTokenRequest\x1a\x1f.drover.structs.GenericResponse\x12S\n" +
+	"\x0eRenewEvalLease\x12 .drover.structs.EvalTokenRequest\x1a\x1f.drover.structs.GenericResponse\x12S\n" +
+	"\n" +
+	"SubmitPlan\x12!.drover.structs.PlanSubmitRequest\x1a\".drover.structs.PlanSubmitResponse\x12Q\n" +
+	"\vUpdateEvals\x12!.drover.structs.EvalUpdateRequest\x1a\x1f.drover.structs.GenericResponseB$Z\"github.com/droverhq/drover/structsb\x06proto3"
 
 var (
 	file_structs_rpc_proto_rawDescOnce sync.Once
@@ -10007,7 +10388,7 @@ func file_structs_rpc_proto_rawDescGZIP() []byte {
 	return file_structs_rpc_proto_rawDescData
 }
 
-var file_structs_rpc_proto_msgTypes = make([]protoimpl.MessageInfo, 150)
+var file_structs_rpc_proto_msgTypes = make([]protoimpl.MessageInfo, 156)
 var file_structs_rpc_proto_goTypes = []any{
 	(*QueryOptions)(nil),                     // 0: drover.structs.QueryOptions
 	(*QueryMeta)(nil),                        // 1: drover.structs.QueryMeta
@@ -10154,81 +10535,88 @@ var file_structs_rpc_proto_goTypes = []any{
 	(*PeriodicForceRequest)(nil),             // 142: drover.structs.PeriodicForceRequest
 	(*PeriodicForceResponse)(nil),            // 143: drover.structs.PeriodicForceResponse
 	(*JobScaleRequest)(nil),                  // 144: drover.structs.JobScaleRequest
-	nil,                                      // 145: drover.structs.AllocTransitionUpdate.TransitionsEntry
-	nil,                                      // 146: drover.structs.NodeMetaUpdate.SetEntry
-	nil,                                      // 147: drover.structs.NodeMetaRequest.SetEntry
-	nil,                                      // 148: drover.structs.AllocIdentitiesResponse.TokensEntry
-	nil,                                      // 149: drover.structs.JobDispatchRequest.MetaEntry
-	(*Job)(nil),                              // 150: drover.structs.Job
-	(*JobSummary)(nil),                       // 151: drover.structs.JobSummary
-	(*Allocation)(nil),                       // 152: drover.structs.Allocation
-	(*Node)(nil),                             // 153: drover.structs.Node
-	(*Evaluation)(nil),                       // 154: drover.structs.Evaluation
-	(*PlanResult)(nil),                       // 155: drover.structs.PlanResult
-	(*SchedulerConfiguration)(nil),           // 156: drover.structs.SchedulerConfiguration
-	(*ACLPolicy)(nil),                        // 157: drover.structs.ACLPolicy
-	(*ACLToken)(nil),                         // 158: drover.structs.ACLToken
-	(*Deployment)(nil),                       // 159: drover.structs.Deployment
-	(*ServiceRegistration)(nil),              // 160: drover.structs.ServiceRegistration
-	(*Variable)(nil),                         // 161: drover.structs.Variable
-	(*RootKey)(nil),                          // 162: drover.structs.RootKey
-	(*PeriodicLaunch)(nil),                   // 163: drover.structs.PeriodicLaunch
-	(*JobScalingEvents)(nil),                 // 164: drover.structs.JobScalingEvents
-	(*DrainStrategy)(nil),                    // 165: drover.structs.DrainStrategy
-	(*durationpb.Duration)(nil),              // 166: google.protobuf.Duration
-	(*DeploymentStatusUpdate)(nil),           // 167: drover.structs.DeploymentStatusUpdate
-	(*ScalingEvent)(nil),                     // 168: drover.structs.ScalingEvent
-	(*structpb.Struct)(nil),                  // 169: google.protobuf.Struct
-	(*DesiredTransition)(nil),                // 170: drover.structs.DesiredTransition
-	(*ClientConnectFrame)(nil),               // 171: drover.structs.ClientConnectFrame
-	(*NodeConnRequest)(nil),                  // 172: drover.structs.NodeConnRequest
-	(*ClientAuthorizeRequest)(nil),           // 173: drover.structs.ClientAuthorizeRequest
-	(*FsListRequest)(nil),                    // 174: drover.structs.FsListRequest
-	(*FsStatRequest)(nil),                    // 175: drover.structs.FsStatRequest
-	(*FsStreamRequest)(nil),                  // 176: drover.structs.FsStreamRequest
-	(*LogsRequest)(nil),                      // 177: drover.structs.LogsRequest
-	(*ExecInput)(nil),                        // 178: drover.structs.ExecInput
-	(*AllocRestartRequest)(nil),              // 179: drover.structs.AllocRestartRequest
-	(*AllocSignalRequest)(nil),               // 180: drover.structs.AllocSignalRequest
-	(*AllocStatsRequest)(nil),                // 181: drover.structs.AllocStatsRequest
-	(*NodeStatsRequest)(nil),                 // 182: drover.structs.NodeStatsRequest
-	(*AllocStopRequest)(nil),                 // 183: drover.structs.AllocStopRequest
-	(*NodeConnResponse)(nil),                 // 184: drover.structs.NodeConnResponse
-	(*ClientAuthorizeResponse)(nil),          // 185: drover.structs.ClientAuthorizeResponse
-	(*FsListResponse)(nil),                   // 186: drover.structs.FsListResponse
-	(*FsStatResponse)(nil),                   // 187: drover.structs.FsStatResponse
-	(*StreamFrame)(nil),                      // 188: drover.structs.StreamFrame
-	(*ExecOutput)(nil),                       // 189: drover.structs.ExecOutput
-	(*AllocResourceUsage)(nil),               // 190: drover.structs.AllocResourceUsage
-	(*HostStats)(nil),                        // 191: drover.structs.HostStats
-	(*AllocStopResponse)(nil),                // 192: drover.structs.AllocStopResponse
+	(*EvalDequeueRequest)(nil),               // 145: drover.structs.EvalDequeueRequest
+	(*EvalDequeueResponse)(nil),              // 146: drover.structs.EvalDequeueResponse
+	(*EvalTokenRequest)(nil),                 // 147: drover.structs.EvalTokenRequest
+	(*PlanSubmitRequest)(nil),                // 148: drover.structs.PlanSubmitRequest
+	(*PlanSubmitResponse)(nil),               // 149: drover.structs.PlanSubmitResponse
+	(*EvalUpdateRequest)(nil),                // 150: drover.structs.EvalUpdateRequest
+	nil,                                      // 151: drover.structs.AllocTransitionUpdate.TransitionsEntry
+	nil,                                      // 152: drover.structs.NodeMetaUpdate.SetEntry
+	nil,                                      // 153: drover.structs.NodeMetaRequest.SetEntry
+	nil,                                      // 154: drover.structs.AllocIdentitiesResponse.TokensEntry
+	nil,                                      // 155: drover.structs.JobDispatchRequest.MetaEntry
+	(*Job)(nil),                              // 156: drover.structs.Job
+	(*JobSummary)(nil),                       // 157: drover.structs.JobSummary
+	(*Allocation)(nil),                       // 158: drover.structs.Allocation
+	(*Node)(nil),                             // 159: drover.structs.Node
+	(*Evaluation)(nil),                       // 160: drover.structs.Evaluation
+	(*PlanResult)(nil),                       // 161: drover.structs.PlanResult
+	(*SchedulerConfiguration)(nil),           // 162: drover.structs.SchedulerConfiguration
+	(*ACLPolicy)(nil),                        // 163: drover.structs.ACLPolicy
+	(*ACLToken)(nil),                         // 164: drover.structs.ACLToken
+	(*Deployment)(nil),                       // 165: drover.structs.Deployment
+	(*ServiceRegistration)(nil),              // 166: drover.structs.ServiceRegistration
+	(*Variable)(nil),                         // 167: drover.structs.Variable
+	(*RootKey)(nil),                          // 168: drover.structs.RootKey
+	(*PeriodicLaunch)(nil),                   // 169: drover.structs.PeriodicLaunch
+	(*JobScalingEvents)(nil),                 // 170: drover.structs.JobScalingEvents
+	(*DrainStrategy)(nil),                    // 171: drover.structs.DrainStrategy
+	(*durationpb.Duration)(nil),              // 172: google.protobuf.Duration
+	(*DeploymentStatusUpdate)(nil),           // 173: drover.structs.DeploymentStatusUpdate
+	(*ScalingEvent)(nil),                     // 174: drover.structs.ScalingEvent
+	(*structpb.Struct)(nil),                  // 175: google.protobuf.Struct
+	(*Plan)(nil),                             // 176: drover.structs.Plan
+	(*DesiredTransition)(nil),                // 177: drover.structs.DesiredTransition
+	(*ClientConnectFrame)(nil),               // 178: drover.structs.ClientConnectFrame
+	(*NodeConnRequest)(nil),                  // 179: drover.structs.NodeConnRequest
+	(*ClientAuthorizeRequest)(nil),           // 180: drover.structs.ClientAuthorizeRequest
+	(*FsListRequest)(nil),                    // 181: drover.structs.FsListRequest
+	(*FsStatRequest)(nil),                    // 182: drover.structs.FsStatRequest
+	(*FsStreamRequest)(nil),                  // 183: drover.structs.FsStreamRequest
+	(*LogsRequest)(nil),                      // 184: drover.structs.LogsRequest
+	(*ExecInput)(nil),                        // 185: drover.structs.ExecInput
+	(*AllocRestartRequest)(nil),              // 186: drover.structs.AllocRestartRequest
+	(*AllocSignalRequest)(nil),               // 187: drover.structs.AllocSignalRequest
+	(*AllocStatsRequest)(nil),                // 188: drover.structs.AllocStatsRequest
+	(*NodeStatsRequest)(nil),                 // 189: drover.structs.NodeStatsRequest
+	(*AllocStopRequest)(nil),                 // 190: drover.structs.AllocStopRequest
+	(*NodeConnResponse)(nil),                 // 191: drover.structs.NodeConnResponse
+	(*ClientAuthorizeResponse)(nil),          // 192: drover.structs.ClientAuthorizeResponse
+	(*FsListResponse)(nil),                   // 193: drover.structs.FsListResponse
+	(*FsStatResponse)(nil),                   // 194: drover.structs.FsStatResponse
+	(*StreamFrame)(nil),                      // 195: drover.structs.StreamFrame
+	(*ExecOutput)(nil),                       // 196: drover.structs.ExecOutput
+	(*AllocResourceUsage)(nil),               // 197: drover.structs.AllocResourceUsage
+	(*HostStats)(nil),                        // 198: drover.structs.HostStats
+	(*AllocStopResponse)(nil),                // 199: drover.structs.AllocStopResponse
 }
 var file_structs_rpc_proto_depIdxs = []int32{
-	150, // 0: drover.structs.JobRegisterRequest.job:type_name -> drover.structs.Job
+	156, // 0: drover.structs.JobRegisterRequest.job:type_name -> drover.structs.Job
 	2,   // 1: drover.structs.JobRegisterResponse.meta:type_name -> drover.structs.WriteMeta
 	2,   // 2: drover.structs.JobDeregisterResponse.meta:type_name -> drover.structs.WriteMeta
 	0,   // 3: drover.structs.JobSpecificRequest.options:type_name -> drover.structs.QueryOptions
-	150, // 4: drover.structs.SingleJobResponse.job:type_name -> drover.structs.Job
+	156, // 4: drover.structs.SingleJobResponse.job:type_name -> drover.structs.Job
 	1,   // 5: drover.structs.SingleJobResponse.meta:type_name -> drover.structs.QueryMeta
 	0,   // 6: drover.structs.JobListRequest.options:type_name -> drover.structs.QueryOptions
-	150, // 7: drover.structs.JobListResponse.jobs:type_name -> drover.structs.Job
+	156, // 7: drover.structs.JobListResponse.jobs:type_name -> drover.structs.Job
 	1,   // 8: drover.structs.JobListResponse.meta:type_name -> drover.structs.QueryMeta
-	151, // 9: drover.structs.JobListResponse.summaries:type_name -> drover.structs.JobSummary
+	157, // 9: drover.structs.JobListResponse.summaries:type_name -> drover.structs.JobSummary
 	0,   // 10: drover.structs.AllocListRequest.options:type_name -> drover.structs.QueryOptions
-	152, // 11: drover.structs.AllocListResponse.allocations:type_name -> drover.structs.Allocation
+	158, // 11: drover.structs.AllocListResponse.allocations:type_name -> drover.structs.Allocation
 	1,   // 12: drover.structs.AllocListResponse.meta:type_name -> drover.structs.QueryMeta
 	0,   // 13: drover.structs.NodeListRequest.options:type_name -> drover.structs.QueryOptions
-	153, // 14: drover.structs.NodeListResponse.nodes:type_name -> drover.structs.Node
+	159, // 14: drover.structs.NodeListResponse.nodes:type_name -> drover.structs.Node
 	1,   // 15: drover.structs.NodeListResponse.meta:type_name -> drover.structs.QueryMeta
 	0,   // 16: drover.structs.EvalSpecificRequest.options:type_name -> drover.structs.QueryOptions
-	154, // 17: drover.structs.SingleEvalResponse.eval:type_name -> drover.structs.Evaluation
+	160, // 17: drover.structs.SingleEvalResponse.eval:type_name -> drover.structs.Evaluation
 	1,   // 18: drover.structs.SingleEvalResponse.meta:type_name -> drover.structs.QueryMeta
-	153, // 19: drover.structs.NodeRegisterRequest.node:type_name -> drover.structs.Node
+	159, // 19: drover.structs.NodeRegisterRequest.node:type_name -> drover.structs.Node
 	2,   // 20: drover.structs.NodeUpdateResponse.meta:type_name -> drover.structs.WriteMeta
 	0,   // 21: drover.structs.NodeAllocsRequest.options:type_name -> drover.structs.QueryOptions
-	152, // 22: drover.structs.NodeAllocsResponse.allocations:type_name -> drover.structs.Allocation
+	158, // 22: drover.structs.NodeAllocsResponse.allocations:type_name -> drover.structs.Allocation
 	1,   // 23: drover.structs.NodeAllocsResponse.meta:type_name -> drover.structs.QueryMeta
-	152, // 24: drover.structs.AllocUpdateRequest.allocations:type_name -> drover.structs.Allocation
+	158, // 24: drover.structs.AllocUpdateRequest.allocations:type_name -> drover.structs.Allocation
 	2,   // 25: drover.structs.GenericResponse.meta:type_name -> drover.structs.WriteMeta
 	25,  // 26: drover.structs.LogCommand.job_upsert:type_name -> drover.structs.JobUpsert
 	26,  // 27: drover.structs.LogCommand.job_delete:type_name -> drover.structs.JobDelete
@@ -10267,35 +10655,35 @@ var file_structs_rpc_proto_depIdxs = []int32{
 	137, // 60: drover.structs.LogCommand.job_dispatch:type_name -> drover.structs.JobDispatch
 	138, // 61: drover.structs.LogCommand.periodic_launch:type_name -> drover.structs.PeriodicLaunchCommand
 	139, // 62: drover.structs.LogCommand.job_scale:type_name -> drover.structs.JobScale
-	150, // 63: drover.structs.JobUpsert.job:type_name -> drover.structs.Job
-	154, // 64: drover.structs.JobUpsert.eval:type_name -> drover.structs.Evaluation
-	154, // 65: drover.structs.JobDelete.eval:type_name -> drover.structs.Evaluation
-	153, // 66: drover.structs.NodeUpsert.node:type_name -> drover.structs.Node
-	154, // 67: drover.structs.NodeUpsert.evals:type_name -> drover.structs.Evaluation
-	154, // 68: drover.structs.NodeStatusUpdate.evals:type_name -> drover.structs.Evaluation
-	154, // 69: drover.structs.EvalUpsert.evals:type_name -> drover.structs.Evaluation
-	155, // 70: drover.structs.PlanApply.result:type_name -> drover.structs.PlanResult
-	154, // 71: drover.structs.PlanApply.eval:type_name -> drover.structs.Evaluation
-	154, // 72: drover.structs.PlanApply.new_evals:type_name -> drover.structs.Evaluation
-	150, // 73: drover.structs.PlanApply.job:type_name -> drover.structs.Job
-	152, // 74: drover.structs.AllocClientUpdate.allocations:type_name -> drover.structs.Allocation
-	154, // 75: drover.structs.AllocClientUpdate.evals:type_name -> drover.structs.Evaluation
+	156, // 63: drover.structs.JobUpsert.job:type_name -> drover.structs.Job
+	160, // 64: drover.structs.JobUpsert.eval:type_name -> drover.structs.Evaluation
+	160, // 65: drover.structs.JobDelete.eval:type_name -> drover.structs.Evaluation
+	159, // 66: drover.structs.NodeUpsert.node:type_name -> drover.structs.Node
+	160, // 67: drover.structs.NodeUpsert.evals:type_name -> drover.structs.Evaluation
+	160, // 68: drover.structs.NodeStatusUpdate.evals:type_name -> drover.structs.Evaluation
+	160, // 69: drover.structs.EvalUpsert.evals:type_name -> drover.structs.Evaluation
+	161, // 70: drover.structs.PlanApply.result:type_name -> drover.structs.PlanResult
+	160, // 71: drover.structs.PlanApply.eval:type_name -> drover.structs.Evaluation
+	160, // 72: drover.structs.PlanApply.new_evals:type_name -> drover.structs.Evaluation
+	156, // 73: drover.structs.PlanApply.job:type_name -> drover.structs.Job
+	158, // 74: drover.structs.AllocClientUpdate.allocations:type_name -> drover.structs.Allocation
+	160, // 75: drover.structs.AllocClientUpdate.evals:type_name -> drover.structs.Evaluation
 	32,  // 76: drover.structs.GCReap.jobs:type_name -> drover.structs.JobRef
-	150, // 77: drover.structs.StateSnapshot.jobs:type_name -> drover.structs.Job
-	153, // 78: drover.structs.StateSnapshot.nodes:type_name -> drover.structs.Node
-	152, // 79: drover.structs.StateSnapshot.allocations:type_name -> drover.structs.Allocation
-	154, // 80: drover.structs.StateSnapshot.evals:type_name -> drover.structs.Evaluation
-	150, // 81: drover.structs.StateSnapshot.job_versions:type_name -> drover.structs.Job
-	156, // 82: drover.structs.StateSnapshot.scheduler_config:type_name -> drover.structs.SchedulerConfiguration
-	157, // 83: drover.structs.StateSnapshot.acl_policies:type_name -> drover.structs.ACLPolicy
-	158, // 84: drover.structs.StateSnapshot.acl_tokens:type_name -> drover.structs.ACLToken
+	156, // 77: drover.structs.StateSnapshot.jobs:type_name -> drover.structs.Job
+	159, // 78: drover.structs.StateSnapshot.nodes:type_name -> drover.structs.Node
+	158, // 79: drover.structs.StateSnapshot.allocations:type_name -> drover.structs.Allocation
+	160, // 80: drover.structs.StateSnapshot.evals:type_name -> drover.structs.Evaluation
+	156, // 81: drover.structs.StateSnapshot.job_versions:type_name -> drover.structs.Job
+	162, // 82: drover.structs.StateSnapshot.scheduler_config:type_name -> drover.structs.SchedulerConfiguration
+	163, // 83: drover.structs.StateSnapshot.acl_policies:type_name -> drover.structs.ACLPolicy
+	164, // 84: drover.structs.StateSnapshot.acl_tokens:type_name -> drover.structs.ACLToken
 	35,  // 85: drover.structs.StateSnapshot.cluster_meta:type_name -> drover.structs.ClusterMeta
-	159, // 86: drover.structs.StateSnapshot.deployments:type_name -> drover.structs.Deployment
-	160, // 87: drover.structs.StateSnapshot.service_registrations:type_name -> drover.structs.ServiceRegistration
-	161, // 88: drover.structs.StateSnapshot.variables:type_name -> drover.structs.Variable
-	162, // 89: drover.structs.StateSnapshot.root_keys:type_name -> drover.structs.RootKey
-	163, // 90: drover.structs.StateSnapshot.periodic_launches:type_name -> drover.structs.PeriodicLaunch
-	164, // 91: drover.structs.StateSnapshot.scaling_events:type_name -> drover.structs.JobScalingEvents
+	165, // 86: drover.structs.StateSnapshot.deployments:type_name -> drover.structs.Deployment
+	166, // 87: drover.structs.StateSnapshot.service_registrations:type_name -> drover.structs.ServiceRegistration
+	167, // 88: drover.structs.StateSnapshot.variables:type_name -> drover.structs.Variable
+	168, // 89: drover.structs.StateSnapshot.root_keys:type_name -> drover.structs.RootKey
+	169, // 90: drover.structs.StateSnapshot.periodic_launches:type_name -> drover.structs.PeriodicLaunch
+	170, // 91: drover.structs.StateSnapshot.scaling_events:type_name -> drover.structs.JobScalingEvents
 	90,  // 92: drover.structs.ClusterMeta.autopilot:type_name -> drover.structs.AutopilotConfiguration
 	39,  // 93: drover.structs.ServerInfoRequest.self:type_name -> drover.structs.RaftPeer
 	39,  // 94: drover.structs.ServerInfoResponse.self:type_name -> drover.structs.RaftPeer
@@ -10306,245 +10694,261 @@ var file_structs_rpc_proto_depIdxs = []int32{
 	45,  // 99: drover.structs.RaftConfigurationResponse.servers:type_name -> drover.structs.RaftServer
 	39,  // 100: drover.structs.SnapshotHeader.peers:type_name -> drover.structs.RaftPeer
 	50,  // 101: drover.structs.StateRestore.records:type_name -> drover.structs.SnapshotRecord
-	165, // 102: drover.structs.NodeDrainRequest.drain_strategy:type_name -> drover.structs.DrainStrategy
+	171, // 102: drover.structs.NodeDrainRequest.drain_strategy:type_name -> drover.structs.DrainStrategy
 	2,   // 103: drover.structs.NodeDrainResponse.meta:type_name -> drover.structs.WriteMeta
-	145, // 104: drover.structs.AllocTransitionUpdate.transitions:type_name -> drover.structs.AllocTransitionUpdate.TransitionsEntry
-	154, // 105: drover.structs.AllocTransitionUpdate.evals:type_name -> drover.structs.Evaluation
-	165, // 106: drover.structs.NodeDrainUpdate.drain_strategy:type_name -> drover.structs.DrainStrategy
-	154, // 107: drover.structs.NodeDrainUpdate.evals:type_name -> drover.structs.Evaluation
-	154, // 108: drover.structs.NodeEligibilityUpdate.evals:type_name -> drover.structs.Evaluation
+	151, // 104: drover.structs.AllocTransitionUpdate.transitions:type_name -> drover.structs.AllocTransitionUpdate.TransitionsEntry
+	160, // 105: drover.structs.AllocTransitionUpdate.evals:type_name -> drover.structs.Evaluation
+	171, // 106: drover.structs.NodeDrainUpdate.drain_strategy:type_name -> drover.structs.DrainStrategy
+	160, // 107: drover.structs.NodeDrainUpdate.evals:type_name -> drover.structs.Evaluation
+	160, // 108: drover.structs.NodeEligibilityUpdate.evals:type_name -> drover.structs.Evaluation
 	2,   // 109: drover.structs.NodeEligibilityResponse.meta:type_name -> drover.structs.WriteMeta
-	156, // 110: drover.structs.SchedulerConfigSet.config:type_name -> drover.structs.SchedulerConfiguration
+	162, // 110: drover.structs.SchedulerConfigSet.config:type_name -> drover.structs.SchedulerConfiguration
 	0,   // 111: drover.structs.SchedulerConfigRequest.options:type_name -> drover.structs.QueryOptions
-	156, // 112: drover.structs.SchedulerConfigResponse.config:type_name -> drover.structs.SchedulerConfiguration
+	162, // 112: drover.structs.SchedulerConfigResponse.config:type_name -> drover.structs.SchedulerConfiguration
 	1,   // 113: drover.structs.SchedulerConfigResponse.meta:type_name -> drover.structs.QueryMeta
-	156, // 114: drover.structs.SchedulerSetConfigRequest.config:type_name -> drover.structs.SchedulerConfiguration
+	162, // 114: drover.structs.SchedulerSetConfigRequest.config:type_name -> drover.structs.SchedulerConfiguration
 	2,   // 115: drover.structs.SchedulerSetConfigResponse.meta:type_name -> drover.structs.WriteMeta
-	150, // 116: drover.structs.JobVersionsResponse.versions:type_name -> drover.structs.Job
+	156, // 116: drover.structs.JobVersionsResponse.versions:type_name -> drover.structs.Job
 	1,   // 117: drover.structs.JobVersionsResponse.meta:type_name -> drover.structs.QueryMeta
-	154, // 118: drover.structs.NodeDisconnectExpiry.evals:type_name -> drover.structs.Evaluation
-	157, // 119: drover.structs.ACLPolicyUpsert.policies:type_name -> drover.structs.ACLPolicy
-	158, // 120: drover.structs.ACLTokenUpsert.tokens:type_name -> drover.structs.ACLToken
-	158, // 121: drover.structs.ACLBootstrap.token:type_name -> drover.structs.ACLToken
-	158, // 122: drover.structs.ACLTokenResponse.token:type_name -> drover.structs.ACLToken
+	160, // 118: drover.structs.NodeDisconnectExpiry.evals:type_name -> drover.structs.Evaluation
+	163, // 119: drover.structs.ACLPolicyUpsert.policies:type_name -> drover.structs.ACLPolicy
+	164, // 120: drover.structs.ACLTokenUpsert.tokens:type_name -> drover.structs.ACLToken
+	164, // 121: drover.structs.ACLBootstrap.token:type_name -> drover.structs.ACLToken
+	164, // 122: drover.structs.ACLTokenResponse.token:type_name -> drover.structs.ACLToken
 	1,   // 123: drover.structs.ACLTokenResponse.meta:type_name -> drover.structs.QueryMeta
-	157, // 124: drover.structs.ACLPolicyUpsertRequest.policies:type_name -> drover.structs.ACLPolicy
+	163, // 124: drover.structs.ACLPolicyUpsertRequest.policies:type_name -> drover.structs.ACLPolicy
 	0,   // 125: drover.structs.ACLPolicyRequest.options:type_name -> drover.structs.QueryOptions
-	157, // 126: drover.structs.ACLPolicyResponse.policy:type_name -> drover.structs.ACLPolicy
+	163, // 126: drover.structs.ACLPolicyResponse.policy:type_name -> drover.structs.ACLPolicy
 	1,   // 127: drover.structs.ACLPolicyResponse.meta:type_name -> drover.structs.QueryMeta
 	0,   // 128: drover.structs.ACLListRequest.options:type_name -> drover.structs.QueryOptions
-	157, // 129: drover.structs.ACLPolicyListResponse.policies:type_name -> drover.structs.ACLPolicy
+	163, // 129: drover.structs.ACLPolicyListResponse.policies:type_name -> drover.structs.ACLPolicy
 	1,   // 130: drover.structs.ACLPolicyListResponse.meta:type_name -> drover.structs.QueryMeta
-	158, // 131: drover.structs.ACLTokenUpsertRequest.tokens:type_name -> drover.structs.ACLToken
-	158, // 132: drover.structs.ACLTokenListResponse.tokens:type_name -> drover.structs.ACLToken
+	164, // 131: drover.structs.ACLTokenUpsertRequest.tokens:type_name -> drover.structs.ACLToken
+	164, // 132: drover.structs.ACLTokenListResponse.tokens:type_name -> drover.structs.ACLToken
 	1,   // 133: drover.structs.ACLTokenListResponse.meta:type_name -> drover.structs.QueryMeta
 	0,   // 134: drover.structs.ACLTokenRequest.options:type_name -> drover.structs.QueryOptions
-	146, // 135: drover.structs.NodeMetaUpdate.set:type_name -> drover.structs.NodeMetaUpdate.SetEntry
-	154, // 136: drover.structs.NodeMetaUpdate.evals:type_name -> drover.structs.Evaluation
-	154, // 137: drover.structs.NodePurge.evals:type_name -> drover.structs.Evaluation
-	166, // 138: drover.structs.AutopilotConfiguration.last_contact_threshold:type_name -> google.protobuf.Duration
-	166, // 139: drover.structs.AutopilotConfiguration.server_stabilization_time:type_name -> google.protobuf.Duration
-	166, // 140: drover.structs.AutopilotConfiguration.dead_server_threshold:type_name -> google.protobuf.Duration
+	152, // 135: drover.structs.NodeMetaUpdate.set:type_name -> drover.structs.NodeMetaUpdate.SetEntry
+	160, // 136: drover.structs.NodeMetaUpdate.evals:type_name -> drover.structs.Evaluation
+	160, // 137: drover.structs.NodePurge.evals:type_name -> drover.structs.Evaluation
+	172, // 138: drover.structs.AutopilotConfiguration.last_contact_threshold:type_name -> google.protobuf.Duration
+	172, // 139: drover.structs.AutopilotConfiguration.server_stabilization_time:type_name -> google.protobuf.Duration
+	172, // 140: drover.structs.AutopilotConfiguration.dead_server_threshold:type_name -> google.protobuf.Duration
 	90,  // 141: drover.structs.AutopilotConfigSet.config:type_name -> drover.structs.AutopilotConfiguration
 	2,   // 142: drover.structs.JobEvaluateResponse.meta:type_name -> drover.structs.WriteMeta
-	147, // 143: drover.structs.NodeMetaRequest.set:type_name -> drover.structs.NodeMetaRequest.SetEntry
+	153, // 143: drover.structs.NodeMetaRequest.set:type_name -> drover.structs.NodeMetaRequest.SetEntry
 	90,  // 144: drover.structs.AutopilotSetConfigRequest.config:type_name -> drover.structs.AutopilotConfiguration
 	2,   // 145: drover.structs.AutopilotSetConfigResponse.meta:type_name -> drover.structs.WriteMeta
-	167, // 146: drover.structs.DeploymentStatusCommand.update:type_name -> drover.structs.DeploymentStatusUpdate
-	150, // 147: drover.structs.DeploymentStatusCommand.job:type_name -> drover.structs.Job
-	154, // 148: drover.structs.DeploymentStatusCommand.eval:type_name -> drover.structs.Evaluation
-	154, // 149: drover.structs.DeploymentPromote.eval:type_name -> drover.structs.Evaluation
-	167, // 150: drover.structs.DeploymentAllocHealth.update:type_name -> drover.structs.DeploymentStatusUpdate
-	150, // 151: drover.structs.DeploymentAllocHealth.job:type_name -> drover.structs.Job
-	154, // 152: drover.structs.DeploymentAllocHealth.eval:type_name -> drover.structs.Evaluation
+	173, // 146: drover.structs.DeploymentStatusCommand.update:type_name -> drover.structs.DeploymentStatusUpdate
+	156, // 147: drover.structs.DeploymentStatusCommand.job:type_name -> drover.structs.Job
+	160, // 148: drover.structs.DeploymentStatusCommand.eval:type_name -> drover.structs.Evaluation
+	160, // 149: drover.structs.DeploymentPromote.eval:type_name -> drover.structs.Evaluation
+	173, // 150: drover.structs.DeploymentAllocHealth.update:type_name -> drover.structs.DeploymentStatusUpdate
+	156, // 151: drover.structs.DeploymentAllocHealth.job:type_name -> drover.structs.Job
+	160, // 152: drover.structs.DeploymentAllocHealth.eval:type_name -> drover.structs.Evaluation
 	0,   // 153: drover.structs.DeploymentListRequest.options:type_name -> drover.structs.QueryOptions
-	159, // 154: drover.structs.DeploymentListResponse.deployments:type_name -> drover.structs.Deployment
+	165, // 154: drover.structs.DeploymentListResponse.deployments:type_name -> drover.structs.Deployment
 	1,   // 155: drover.structs.DeploymentListResponse.meta:type_name -> drover.structs.QueryMeta
 	0,   // 156: drover.structs.DeploymentSpecificRequest.options:type_name -> drover.structs.QueryOptions
-	159, // 157: drover.structs.SingleDeploymentResponse.deployment:type_name -> drover.structs.Deployment
+	165, // 157: drover.structs.SingleDeploymentResponse.deployment:type_name -> drover.structs.Deployment
 	1,   // 158: drover.structs.SingleDeploymentResponse.meta:type_name -> drover.structs.QueryMeta
 	2,   // 159: drover.structs.DeploymentUpdateResponse.meta:type_name -> drover.structs.WriteMeta
 	2,   // 160: drover.structs.JobStabilityResponse.meta:type_name -> drover.structs.WriteMeta
-	160, // 161: drover.structs.ServiceRegistrationUpsert.services:type_name -> drover.structs.ServiceRegistration
-	160, // 162: drover.structs.ServiceRegistrationUpdateRequest.upserts:type_name -> drover.structs.ServiceRegistration
+	166, // 161: drover.structs.ServiceRegistrationUpsert.services:type_name -> drover.structs.ServiceRegistration
+	166, // 162: drover.structs.ServiceRegistrationUpdateRequest.upserts:type_name -> drover.structs.ServiceRegistration
 	0,   // 163: drover.structs.ServiceRegistrationListRequest.options:type_name -> drover.structs.QueryOptions
-	160, // 164: drover.structs.ServiceRegistrationListResponse.services:type_name -> drover.structs.ServiceRegistration
+	166, // 164: drover.structs.ServiceRegistrationListResponse.services:type_name -> drover.structs.ServiceRegistration
 	1,   // 165: drover.structs.ServiceRegistrationListResponse.meta:type_name -> drover.structs.QueryMeta
-	161, // 166: drover.structs.VariableUpsert.variable:type_name -> drover.structs.Variable
-	162, // 167: drover.structs.RootKeyUpsert.key:type_name -> drover.structs.RootKey
+	167, // 166: drover.structs.VariableUpsert.variable:type_name -> drover.structs.Variable
+	168, // 167: drover.structs.RootKeyUpsert.key:type_name -> drover.structs.RootKey
 	0,   // 168: drover.structs.VariableListRequest.options:type_name -> drover.structs.QueryOptions
-	161, // 169: drover.structs.VariableListResponse.variables:type_name -> drover.structs.Variable
+	167, // 169: drover.structs.VariableListResponse.variables:type_name -> drover.structs.Variable
 	1,   // 170: drover.structs.VariableListResponse.meta:type_name -> drover.structs.QueryMeta
 	0,   // 171: drover.structs.VariableGetRequest.options:type_name -> drover.structs.QueryOptions
-	161, // 172: drover.structs.VariablePutRequest.variable:type_name -> drover.structs.Variable
-	161, // 173: drover.structs.VariableResponse.variable:type_name -> drover.structs.Variable
+	167, // 172: drover.structs.VariablePutRequest.variable:type_name -> drover.structs.Variable
+	167, // 173: drover.structs.VariableResponse.variable:type_name -> drover.structs.Variable
 	1,   // 174: drover.structs.VariableResponse.meta:type_name -> drover.structs.QueryMeta
 	0,   // 175: drover.structs.RootKeyListRequest.options:type_name -> drover.structs.QueryOptions
-	162, // 176: drover.structs.RootKeyListResponse.keys:type_name -> drover.structs.RootKey
+	168, // 176: drover.structs.RootKeyListResponse.keys:type_name -> drover.structs.RootKey
 	1,   // 177: drover.structs.RootKeyListResponse.meta:type_name -> drover.structs.QueryMeta
-	148, // 178: drover.structs.AllocIdentitiesResponse.tokens:type_name -> drover.structs.AllocIdentitiesResponse.TokensEntry
-	150, // 179: drover.structs.JobDispatch.child:type_name -> drover.structs.Job
-	154, // 180: drover.structs.JobDispatch.eval:type_name -> drover.structs.Evaluation
-	150, // 181: drover.structs.PeriodicLaunchCommand.child:type_name -> drover.structs.Job
-	154, // 182: drover.structs.PeriodicLaunchCommand.eval:type_name -> drover.structs.Evaluation
-	168, // 183: drover.structs.JobScale.event:type_name -> drover.structs.ScalingEvent
-	154, // 184: drover.structs.JobScale.eval:type_name -> drover.structs.Evaluation
-	149, // 185: drover.structs.JobDispatchRequest.meta:type_name -> drover.structs.JobDispatchRequest.MetaEntry
+	154, // 178: drover.structs.AllocIdentitiesResponse.tokens:type_name -> drover.structs.AllocIdentitiesResponse.TokensEntry
+	156, // 179: drover.structs.JobDispatch.child:type_name -> drover.structs.Job
+	160, // 180: drover.structs.JobDispatch.eval:type_name -> drover.structs.Evaluation
+	156, // 181: drover.structs.PeriodicLaunchCommand.child:type_name -> drover.structs.Job
+	160, // 182: drover.structs.PeriodicLaunchCommand.eval:type_name -> drover.structs.Evaluation
+	174, // 183: drover.structs.JobScale.event:type_name -> drover.structs.ScalingEvent
+	160, // 184: drover.structs.JobScale.eval:type_name -> drover.structs.Evaluation
+	155, // 185: drover.structs.JobDispatchRequest.meta:type_name -> drover.structs.JobDispatchRequest.MetaEntry
 	2,   // 186: drover.structs.JobDispatchResponse.meta:type_name -> drover.structs.WriteMeta
 	2,   // 187: drover.structs.PeriodicForceResponse.meta:type_name -> drover.structs.WriteMeta
-	169, // 188: drover.structs.JobScaleRequest.meta:type_name -> google.protobuf.Struct
-	170, // 189: drover.structs.AllocTransitionUpdate.TransitionsEntry.value:type_name -> drover.structs.DesiredTransition
-	3,   // 190: drover.structs.Drover.RegisterJob:input_type -> drover.structs.JobRegisterRequest
-	5,   // 191: drover.structs.Drover.DeregisterJob:input_type -> drover.structs.JobDeregisterRequest
-	7,   // 192: drover.structs.Drover.GetJob:input_type -> drover.structs.JobSpecificRequest
-	9,   // 193: drover.structs.Drover.ListJobs:input_type -> drover.structs.JobListRequest
-	11,  // 194: drover.structs.Drover.ListAllocations:input_type -> drover.structs.AllocListRequest
-	13,  // 195: drover.structs.Drover.ListNodes:input_type -> drover.structs.NodeListRequest
-	15,  // 196: drover.structs.Drover.GetEvaluation:input_type -> drover.structs.EvalSpecificRequest
-	17,  // 197: drover.structs.Drover.RegisterNode:input_type -> drover.structs.NodeRegisterRequest
-	18,  // 198: drover.structs.Drover.Heartbeat:input_type -> drover.structs.NodeHeartbeatRequest
-	20,  // 199: drover.structs.Drover.GetNodeAllocations:input_type -> drover.structs.NodeAllocsRequest
-	22,  // 200: drover.structs.Drover.UpdateAllocations:input_type -> drover.structs.AllocUpdateRequest
-	36,  // 201: drover.structs.Drover.Raft:input_type -> drover.structs.RaftMessage
-	47,  // 202: drover.structs.Drover.InstallSnapshot:input_type -> drover.structs.SnapshotChunk
-	40,  // 203: drover.structs.Drover.ServerInfo:input_type -> drover.structs.ServerInfoRequest
-	42,  // 204: drover.structs.Drover.AddRaftPeer:input_type -> drover.structs.AddRaftPeerRequest
-	43,  // 205: drover.structs.Drover.RemoveRaftPeer:input_type -> drover.structs.RemoveRaftPeerRequest
-	44,  // 206: drover.structs.Drover.RaftConfiguration:input_type -> drover.structs.RaftConfigurationRequest
-	51,  // 207: drover.structs.Drover.Restore:input_type -> drover.structs.RestoreChunk
-	54,  // 208: drover.structs.Drover.GarbageCollect:input_type -> drover.structs.GarbageCollectRequest
-	56,  // 209: drover.structs.Drover.UpdateNodeDrain:input_type -> drover.structs.NodeDrainRequest
-	61,  // 210: drover.structs.Drover.UpdateNodeEligibility:input_type -> drover.structs.NodeEligibilityRequest
-	64,  // 211: drover.structs.Drover.GetSchedulerConfiguration:input_type -> drover.structs.SchedulerConfigRequest
-	66,  // 212: drover.structs.Drover.SetSchedulerConfiguration:input_type -> drover.structs.SchedulerSetConfigRequest
-	7,   // 213: drover.structs.Drover.GetJobVersions:input_type -> drover.structs.JobSpecificRequest
-	76,  // 214: drover.structs.Drover.ACLBootstrap:input_type -> drover.structs.ACLBootstrapRequest
-	78,  // 215: drover.structs.Drover.UpsertACLPolicies:input_type -> drover.structs.ACLPolicyUpsertRequest
-	79,  // 216: drover.structs.Drover.DeleteACLPolicies:input_type -> drover.structs.ACLPolicyDeleteRequest
-	80,  // 217: drover.structs.Drover.GetACLPolicy:input_type -> drover.structs.ACLPolicyRequest
-	82,  // 218: drover.structs.Drover.ListACLPolicies:input_type -> drover.structs.ACLListRequest
-	84,  // 219: drover.structs.Drover.UpsertACLTokens:input_type -> drover.structs.ACLTokenUpsertRequest
-	86,  // 220: drover.structs.Drover.DeleteACLTokens:input_type -> drover.structs.ACLTokenDeleteRequest
-	87,  // 221: drover.structs.Drover.GetACLToken:input_type -> drover.structs.ACLTokenRequest
-	82,  // 222: drover.structs.Drover.ListACLTokens:input_type -> drover.structs.ACLListRequest
-	93,  // 223: drover.structs.Drover.EvaluateJob:input_type -> drover.structs.JobEvaluateRequest
-	95,  // 224: drover.structs.Drover.UpdateNodeMeta:input_type -> drover.structs.NodeMetaRequest
-	96,  // 225: drover.structs.Drover.PurgeNode:input_type -> drover.structs.NodePurgeRequest
-	97,  // 226: drover.structs.Drover.TransferLeadership:input_type -> drover.structs.TransferLeadershipRequest
-	98,  // 227: drover.structs.Drover.SetAutopilotConfiguration:input_type -> drover.structs.AutopilotSetConfigRequest
-	37,  // 228: drover.structs.Drover.ReconcileJobSummaries:input_type -> drover.structs.Empty
-	171, // 229: drover.structs.Drover.ClientConnect:input_type -> drover.structs.ClientConnectFrame
-	172, // 230: drover.structs.Drover.NodeConnHolder:input_type -> drover.structs.NodeConnRequest
-	173, // 231: drover.structs.Drover.ClientAuthorize:input_type -> drover.structs.ClientAuthorizeRequest
-	174, // 232: drover.structs.Drover.ClientFsList:input_type -> drover.structs.FsListRequest
-	175, // 233: drover.structs.Drover.ClientFsStat:input_type -> drover.structs.FsStatRequest
-	176, // 234: drover.structs.Drover.ClientFsStream:input_type -> drover.structs.FsStreamRequest
-	177, // 235: drover.structs.Drover.ClientLogs:input_type -> drover.structs.LogsRequest
-	178, // 236: drover.structs.Drover.ClientExec:input_type -> drover.structs.ExecInput
-	179, // 237: drover.structs.Drover.ClientAllocRestart:input_type -> drover.structs.AllocRestartRequest
-	180, // 238: drover.structs.Drover.ClientAllocSignal:input_type -> drover.structs.AllocSignalRequest
-	181, // 239: drover.structs.Drover.ClientAllocStats:input_type -> drover.structs.AllocStatsRequest
-	182, // 240: drover.structs.Drover.ClientNodeStats:input_type -> drover.structs.NodeStatsRequest
-	183, // 241: drover.structs.Drover.StopAllocation:input_type -> drover.structs.AllocStopRequest
-	104, // 242: drover.structs.Drover.ListDeployments:input_type -> drover.structs.DeploymentListRequest
-	106, // 243: drover.structs.Drover.GetDeployment:input_type -> drover.structs.DeploymentSpecificRequest
-	108, // 244: drover.structs.Drover.PromoteDeployment:input_type -> drover.structs.DeploymentPromoteRequest
-	109, // 245: drover.structs.Drover.FailDeployment:input_type -> drover.structs.DeploymentFailRequest
-	110, // 246: drover.structs.Drover.PauseDeployment:input_type -> drover.structs.DeploymentPauseRequest
-	111, // 247: drover.structs.Drover.SetAllocHealth:input_type -> drover.structs.DeploymentAllocHealthRequest
-	113, // 248: drover.structs.Drover.RevertJob:input_type -> drover.structs.JobRevertRequest
-	114, // 249: drover.structs.Drover.SetJobStability:input_type -> drover.structs.JobStabilityRequest
-	118, // 250: drover.structs.Drover.UpdateServiceRegistrations:input_type -> drover.structs.ServiceRegistrationUpdateRequest
-	119, // 251: drover.structs.Drover.ListServiceRegistrations:input_type -> drover.structs.ServiceRegistrationListRequest
-	121, // 252: drover.structs.Drover.DeleteServiceRegistration:input_type -> drover.structs.ServiceRegistrationDeleteRequest
-	126, // 253: drover.structs.Drover.ListVariables:input_type -> drover.structs.VariableListRequest
-	128, // 254: drover.structs.Drover.GetVariable:input_type -> drover.structs.VariableGetRequest
-	129, // 255: drover.structs.Drover.PutVariable:input_type -> drover.structs.VariablePutRequest
-	130, // 256: drover.structs.Drover.DeleteVariable:input_type -> drover.structs.VariableDeleteRequest
-	132, // 257: drover.structs.Drover.ListRootKeys:input_type -> drover.structs.RootKeyListRequest
-	133, // 258: drover.structs.Drover.RotateRootKey:input_type -> drover.structs.RootKeyRotateRequest
-	135, // 259: drover.structs.Drover.SignAllocIdentities:input_type -> drover.structs.AllocIdentitiesRequest
-	140, // 260: drover.structs.Drover.DispatchJob:input_type -> drover.structs.JobDispatchRequest
-	142, // 261: drover.structs.Drover.ForcePeriodic:input_type -> drover.structs.PeriodicForceRequest
-	144, // 262: drover.structs.Drover.ScaleJob:input_type -> drover.structs.JobScaleRequest
-	4,   // 263: drover.structs.Drover.RegisterJob:output_type -> drover.structs.JobRegisterResponse
-	6,   // 264: drover.structs.Drover.DeregisterJob:output_type -> drover.structs.JobDeregisterResponse
-	8,   // 265: drover.structs.Drover.GetJob:output_type -> drover.structs.SingleJobResponse
-	10,  // 266: drover.structs.Drover.ListJobs:output_type -> drover.structs.JobListResponse
-	12,  // 267: drover.structs.Drover.ListAllocations:output_type -> drover.structs.AllocListResponse
-	14,  // 268: drover.structs.Drover.ListNodes:output_type -> drover.structs.NodeListResponse
-	16,  // 269: drover.structs.Drover.GetEvaluation:output_type -> drover.structs.SingleEvalResponse
-	19,  // 270: drover.structs.Drover.RegisterNode:output_type -> drover.structs.NodeUpdateResponse
-	19,  // 271: drover.structs.Drover.Heartbeat:output_type -> drover.structs.NodeUpdateResponse
-	21,  // 272: drover.structs.Drover.GetNodeAllocations:output_type -> drover.structs.NodeAllocsResponse
-	23,  // 273: drover.structs.Drover.UpdateAllocations:output_type -> drover.structs.GenericResponse
-	37,  // 274: drover.structs.Drover.Raft:output_type -> drover.structs.Empty
-	37,  // 275: drover.structs.Drover.InstallSnapshot:output_type -> drover.structs.Empty
-	41,  // 276: drover.structs.Drover.ServerInfo:output_type -> drover.structs.ServerInfoResponse
-	23,  // 277: drover.structs.Drover.AddRaftPeer:output_type -> drover.structs.GenericResponse
-	23,  // 278: drover.structs.Drover.RemoveRaftPeer:output_type -> drover.structs.GenericResponse
-	46,  // 279: drover.structs.Drover.RaftConfiguration:output_type -> drover.structs.RaftConfigurationResponse
-	23,  // 280: drover.structs.Drover.Restore:output_type -> drover.structs.GenericResponse
-	55,  // 281: drover.structs.Drover.GarbageCollect:output_type -> drover.structs.GarbageCollectResponse
-	57,  // 282: drover.structs.Drover.UpdateNodeDrain:output_type -> drover.structs.NodeDrainResponse
-	62,  // 283: drover.structs.Drover.UpdateNodeEligibility:output_type -> drover.structs.NodeEligibilityResponse
-	65,  // 284: drover.structs.Drover.GetSchedulerConfiguration:output_type -> drover.structs.SchedulerConfigResponse
-	67,  // 285: drover.structs.Drover.SetSchedulerConfiguration:output_type -> drover.structs.SchedulerSetConfigResponse
-	68,  // 286: drover.structs.Drover.GetJobVersions:output_type -> drover.structs.JobVersionsResponse
-	77,  // 287: drover.structs.Drover.ACLBootstrap:output_type -> drover.structs.ACLTokenResponse
-	23,  // 288: drover.structs.Drover.UpsertACLPolicies:output_type -> drover.structs.GenericResponse
-	23,  // 289: drover.structs.Drover.DeleteACLPolicies:output_type -> drover.structs.GenericResponse
-	81,  // 290: drover.structs.Drover.GetACLPolicy:output_type -> drover.structs.ACLPolicyResponse
-	83,  // 291: drover.structs.Drover.ListACLPolicies:output_type -> drover.structs.ACLPolicyListResponse
-	85,  // 292: drover.structs.Drover.UpsertACLTokens:output_type -> drover.structs.ACLTokenListResponse
-	23,  // 293: drover.structs.Drover.DeleteACLTokens:output_type -> drover.structs.GenericResponse
-	77,  // 294: drover.structs.Drover.GetACLToken:output_type -> drover.structs.ACLTokenResponse
-	85,  // 295: drover.structs.Drover.ListACLTokens:output_type -> drover.structs.ACLTokenListResponse
-	94,  // 296: drover.structs.Drover.EvaluateJob:output_type -> drover.structs.JobEvaluateResponse
-	23,  // 297: drover.structs.Drover.UpdateNodeMeta:output_type -> drover.structs.GenericResponse
-	62,  // 298: drover.structs.Drover.PurgeNode:output_type -> drover.structs.NodeEligibilityResponse
-	23,  // 299: drover.structs.Drover.TransferLeadership:output_type -> drover.structs.GenericResponse
-	99,  // 300: drover.structs.Drover.SetAutopilotConfiguration:output_type -> drover.structs.AutopilotSetConfigResponse
-	23,  // 301: drover.structs.Drover.ReconcileJobSummaries:output_type -> drover.structs.GenericResponse
-	171, // 302: drover.structs.Drover.ClientConnect:output_type -> drover.structs.ClientConnectFrame
-	184, // 303: drover.structs.Drover.NodeConnHolder:output_type -> drover.structs.NodeConnResponse
-	185, // 304: drover.structs.Drover.ClientAuthorize:output_type -> drover.structs.ClientAuthorizeResponse
-	186, // 305: drover.structs.Drover.ClientFsList:output_type -> drover.structs.FsListResponse
-	187, // 306: drover.structs.Drover.ClientFsStat:output_type -> drover.structs.FsStatResponse
-	188, // 307: drover.structs.Drover.ClientFsStream:output_type -> drover.structs.StreamFrame
-	188, // 308: drover.structs.Drover.ClientLogs:output_type -> drover.structs.StreamFrame
-	189, // 309: drover.structs.Drover.ClientExec:output_type -> drover.structs.ExecOutput
-	23,  // 310: drover.structs.Drover.ClientAllocRestart:output_type -> drover.structs.GenericResponse
-	23,  // 311: drover.structs.Drover.ClientAllocSignal:output_type -> drover.structs.GenericResponse
-	190, // 312: drover.structs.Drover.ClientAllocStats:output_type -> drover.structs.AllocResourceUsage
-	191, // 313: drover.structs.Drover.ClientNodeStats:output_type -> drover.structs.HostStats
-	192, // 314: drover.structs.Drover.StopAllocation:output_type -> drover.structs.AllocStopResponse
-	105, // 315: drover.structs.Drover.ListDeployments:output_type -> drover.structs.DeploymentListResponse
-	107, // 316: drover.structs.Drover.GetDeployment:output_type -> drover.structs.SingleDeploymentResponse
-	112, // 317: drover.structs.Drover.PromoteDeployment:output_type -> drover.structs.DeploymentUpdateResponse
-	112, // 318: drover.structs.Drover.FailDeployment:output_type -> drover.structs.DeploymentUpdateResponse
-	112, // 319: drover.structs.Drover.PauseDeployment:output_type -> drover.structs.DeploymentUpdateResponse
-	112, // 320: drover.structs.Drover.SetAllocHealth:output_type -> drover.structs.DeploymentUpdateResponse
-	4,   // 321: drover.structs.Drover.RevertJob:output_type -> drover.structs.JobRegisterResponse
-	115, // 322: drover.structs.Drover.SetJobStability:output_type -> drover.structs.JobStabilityResponse
-	23,  // 323: drover.structs.Drover.UpdateServiceRegistrations:output_type -> drover.structs.GenericResponse
-	120, // 324: drover.structs.Drover.ListServiceRegistrations:output_type -> drover.structs.ServiceRegistrationListResponse
-	23,  // 325: drover.structs.Drover.DeleteServiceRegistration:output_type -> drover.structs.GenericResponse
-	127, // 326: drover.structs.Drover.ListVariables:output_type -> drover.structs.VariableListResponse
-	131, // 327: drover.structs.Drover.GetVariable:output_type -> drover.structs.VariableResponse
-	131, // 328: drover.structs.Drover.PutVariable:output_type -> drover.structs.VariableResponse
-	131, // 329: drover.structs.Drover.DeleteVariable:output_type -> drover.structs.VariableResponse
-	134, // 330: drover.structs.Drover.ListRootKeys:output_type -> drover.structs.RootKeyListResponse
-	134, // 331: drover.structs.Drover.RotateRootKey:output_type -> drover.structs.RootKeyListResponse
-	136, // 332: drover.structs.Drover.SignAllocIdentities:output_type -> drover.structs.AllocIdentitiesResponse
-	141, // 333: drover.structs.Drover.DispatchJob:output_type -> drover.structs.JobDispatchResponse
-	143, // 334: drover.structs.Drover.ForcePeriodic:output_type -> drover.structs.PeriodicForceResponse
-	4,   // 335: drover.structs.Drover.ScaleJob:output_type -> drover.structs.JobRegisterResponse
-	263, // [263:336] is the sub-list for method output_type
-	190, // [190:263] is the sub-list for method input_type
-	190, // [190:190] is the sub-list for extension type_name
-	190, // [190:190] is the sub-list for extension extendee
-	0,   // [0:190] is the sub-list for field type_name
+	175, // 188: drover.structs.JobScaleRequest.meta:type_name -> google.protobuf.Struct
+	160, // 189: drover.structs.EvalDequeueResponse.eval:type_name -> drover.structs.Evaluation
+	176, // 190: drover.structs.PlanSubmitRequest.plan:type_name -> drover.structs.Plan
+	161, // 191: drover.structs.PlanSubmitResponse.result:type_name -> drover.structs.PlanResult
+	160, // 192: drover.structs.EvalUpdateRequest.evals:type_name -> drover.structs.Evaluation
+	177, // 193: drover.structs.AllocTransitionUpdate.TransitionsEntry.value:type_name -> drover.structs.DesiredTransition
+	3,   // 194: drover.structs.Drover.RegisterJob:input_type -> drover.structs.JobRegisterRequest
+	5,   // 195: drover.structs.Drover.DeregisterJob:input_type -> drover.structs.JobDeregisterRequest
+	7,   // 196: drover.structs.Drover.GetJob:input_type -> drover.structs.JobSpecificRequest
+	9,   // 197: drover.structs.Drover.ListJobs:input_type -> drover.structs.JobListRequest
+	11,  // 198: drover.structs.Drover.ListAllocations:input_type -> drover.structs.AllocListRequest
+	13,  // 199: drover.structs.Drover.ListNodes:input_type -> drover.structs.NodeListRequest
+	15,  // 200: drover.structs.Drover.GetEvaluation:input_type -> drover.structs.EvalSpecificRequest
+	17,  // 201: drover.structs.Drover.RegisterNode:input_type -> drover.structs.NodeRegisterRequest
+	18,  // 202: drover.structs.Drover.Heartbeat:input_type -> drover.structs.NodeHeartbeatRequest
+	20,  // 203: drover.structs.Drover.GetNodeAllocations:input_type -> drover.structs.NodeAllocsRequest
+	22,  // 204: drover.structs.Drover.UpdateAllocations:input_type -> drover.structs.AllocUpdateRequest
+	36,  // 205: drover.structs.Drover.Raft:input_type -> drover.structs.RaftMessage
+	47,  // 206: drover.structs.Drover.InstallSnapshot:input_type -> drover.structs.SnapshotChunk
+	40,  // 207: drover.structs.Drover.ServerInfo:input_type -> drover.structs.ServerInfoRequest
+	42,  // 208: drover.structs.Drover.AddRaftPeer:input_type -> drover.structs.AddRaftPeerRequest
+	43,  // 209: drover.structs.Drover.RemoveRaftPeer:input_type -> drover.structs.RemoveRaftPeerRequest
+	44,  // 210: drover.structs.Drover.RaftConfiguration:input_type -> drover.structs.RaftConfigurationRequest
+	51,  // 211: drover.structs.Drover.Restore:input_type -> drover.structs.RestoreChunk
+	54,  // 212: drover.structs.Drover.GarbageCollect:input_type -> drover.structs.GarbageCollectRequest
+	56,  // 213: drover.structs.Drover.UpdateNodeDrain:input_type -> drover.structs.NodeDrainRequest
+	61,  // 214: drover.structs.Drover.UpdateNodeEligibility:input_type -> drover.structs.NodeEligibilityRequest
+	64,  // 215: drover.structs.Drover.GetSchedulerConfiguration:input_type -> drover.structs.SchedulerConfigRequest
+	66,  // 216: drover.structs.Drover.SetSchedulerConfiguration:input_type -> drover.structs.SchedulerSetConfigRequest
+	7,   // 217: drover.structs.Drover.GetJobVersions:input_type -> drover.structs.JobSpecificRequest
+	76,  // 218: drover.structs.Drover.ACLBootstrap:input_type -> drover.structs.ACLBootstrapRequest
+	78,  // 219: drover.structs.Drover.UpsertACLPolicies:input_type -> drover.structs.ACLPolicyUpsertRequest
+	79,  // 220: drover.structs.Drover.DeleteACLPolicies:input_type -> drover.structs.ACLPolicyDeleteRequest
+	80,  // 221: drover.structs.Drover.GetACLPolicy:input_type -> drover.structs.ACLPolicyRequest
+	82,  // 222: drover.structs.Drover.ListACLPolicies:input_type -> drover.structs.ACLListRequest
+	84,  // 223: drover.structs.Drover.UpsertACLTokens:input_type -> drover.structs.ACLTokenUpsertRequest
+	86,  // 224: drover.structs.Drover.DeleteACLTokens:input_type -> drover.structs.ACLTokenDeleteRequest
+	87,  // 225: drover.structs.Drover.GetACLToken:input_type -> drover.structs.ACLTokenRequest
+	82,  // 226: drover.structs.Drover.ListACLTokens:input_type -> drover.structs.ACLListRequest
+	93,  // 227: drover.structs.Drover.EvaluateJob:input_type -> drover.structs.JobEvaluateRequest
+	95,  // 228: drover.structs.Drover.UpdateNodeMeta:input_type -> drover.structs.NodeMetaRequest
+	96,  // 229: drover.structs.Drover.PurgeNode:input_type -> drover.structs.NodePurgeRequest
+	97,  // 230: drover.structs.Drover.TransferLeadership:input_type -> drover.structs.TransferLeadershipRequest
+	98,  // 231: drover.structs.Drover.SetAutopilotConfiguration:input_type -> drover.structs.AutopilotSetConfigRequest
+	37,  // 232: drover.structs.Drover.ReconcileJobSummaries:input_type -> drover.structs.Empty
+	178, // 233: drover.structs.Drover.ClientConnect:input_type -> drover.structs.ClientConnectFrame
+	179, // 234: drover.structs.Drover.NodeConnHolder:input_type -> drover.structs.NodeConnRequest
+	180, // 235: drover.structs.Drover.ClientAuthorize:input_type -> drover.structs.ClientAuthorizeRequest
+	181, // 236: drover.structs.Drover.ClientFsList:input_type -> drover.structs.FsListRequest
+	182, // 237: drover.structs.Drover.ClientFsStat:input_type -> drover.structs.FsStatRequest
+	183, // 238: drover.structs.Drover.ClientFsStream:input_type -> drover.structs.FsStreamRequest
+	184, // 239: drover.structs.Drover.ClientLogs:input_type -> drover.structs.LogsRequest
+	185, // 240: drover.structs.Drover.ClientExec:input_type -> drover.structs.ExecInput
+	186, // 241: drover.structs.Drover.ClientAllocRestart:input_type -> drover.structs.AllocRestartRequest
+	187, // 242: drover.structs.Drover.ClientAllocSignal:input_type -> drover.structs.AllocSignalRequest
+	188, // 243: drover.structs.Drover.ClientAllocStats:input_type -> drover.structs.AllocStatsRequest
+	189, // 244: drover.structs.Drover.ClientNodeStats:input_type -> drover.structs.NodeStatsRequest
+	190, // 245: drover.structs.Drover.StopAllocation:input_type -> drover.structs.AllocStopRequest
+	104, // 246: drover.structs.Drover.ListDeployments:input_type -> drover.structs.DeploymentListRequest
+	106, // 247: drover.structs.Drover.GetDeployment:input_type -> drover.structs.DeploymentSpecificRequest
+	108, // 248: drover.structs.Drover.PromoteDeployment:input_type -> drover.structs.DeploymentPromoteRequest
+	109, // 249: drover.structs.Drover.FailDeployment:input_type -> drover.structs.DeploymentFailRequest
+	110, // 250: drover.structs.Drover.PauseDeployment:input_type -> drover.structs.DeploymentPauseRequest
+	111, // 251: drover.structs.Drover.SetAllocHealth:input_type -> drover.structs.DeploymentAllocHealthRequest
+	113, // 252: drover.structs.Drover.RevertJob:input_type -> drover.structs.JobRevertRequest
+	114, // 253: drover.structs.Drover.SetJobStability:input_type -> drover.structs.JobStabilityRequest
+	118, // 254: drover.structs.Drover.UpdateServiceRegistrations:input_type -> drover.structs.ServiceRegistrationUpdateRequest
+	119, // 255: drover.structs.Drover.ListServiceRegistrations:input_type -> drover.structs.ServiceRegistrationListRequest
+	121, // 256: drover.structs.Drover.DeleteServiceRegistration:input_type -> drover.structs.ServiceRegistrationDeleteRequest
+	126, // 257: drover.structs.Drover.ListVariables:input_type -> drover.structs.VariableListRequest
+	128, // 258: drover.structs.Drover.GetVariable:input_type -> drover.structs.VariableGetRequest
+	129, // 259: drover.structs.Drover.PutVariable:input_type -> drover.structs.VariablePutRequest
+	130, // 260: drover.structs.Drover.DeleteVariable:input_type -> drover.structs.VariableDeleteRequest
+	132, // 261: drover.structs.Drover.ListRootKeys:input_type -> drover.structs.RootKeyListRequest
+	133, // 262: drover.structs.Drover.RotateRootKey:input_type -> drover.structs.RootKeyRotateRequest
+	135, // 263: drover.structs.Drover.SignAllocIdentities:input_type -> drover.structs.AllocIdentitiesRequest
+	140, // 264: drover.structs.Drover.DispatchJob:input_type -> drover.structs.JobDispatchRequest
+	142, // 265: drover.structs.Drover.ForcePeriodic:input_type -> drover.structs.PeriodicForceRequest
+	144, // 266: drover.structs.Drover.ScaleJob:input_type -> drover.structs.JobScaleRequest
+	145, // 267: drover.structs.Drover.DequeueEval:input_type -> drover.structs.EvalDequeueRequest
+	147, // 268: drover.structs.Drover.AckEval:input_type -> drover.structs.EvalTokenRequest
+	147, // 269: drover.structs.Drover.NackEval:input_type -> drover.structs.EvalTokenRequest
+	147, // 270: drover.structs.Drover.RenewEvalLease:input_type -> drover.structs.EvalTokenRequest
+	148, // 271: drover.structs.Drover.SubmitPlan:input_type -> drover.structs.PlanSubmitRequest
+	150, // 272: drover.structs.Drover.UpdateEvals:input_type -> drover.structs.EvalUpdateRequest
+	4,   // 273: drover.structs.Drover.RegisterJob:output_type -> drover.structs.JobRegisterResponse
+	6,   // 274: drover.structs.Drover.DeregisterJob:output_type -> drover.structs.JobDeregisterResponse
+	8,   // 275: drover.structs.Drover.GetJob:output_type -> drover.structs.SingleJobResponse
+	10,  // 276: drover.structs.Drover.ListJobs:output_type -> drover.structs.JobListResponse
+	12,  // 277: drover.structs.Drover.ListAllocations:output_type -> drover.structs.AllocListResponse
+	14,  // 278: drover.structs.Drover.ListNodes:output_type -> drover.structs.NodeListResponse
+	16,  // 279: drover.structs.Drover.GetEvaluation:output_type -> drover.structs.SingleEvalResponse
+	19,  // 280: drover.structs.Drover.RegisterNode:output_type -> drover.structs.NodeUpdateResponse
+	19,  // 281: drover.structs.Drover.Heartbeat:output_type -> drover.structs.NodeUpdateResponse
+	21,  // 282: drover.structs.Drover.GetNodeAllocations:output_type -> drover.structs.NodeAllocsResponse
+	23,  // 283: drover.structs.Drover.UpdateAllocations:output_type -> drover.structs.GenericResponse
+	37,  // 284: drover.structs.Drover.Raft:output_type -> drover.structs.Empty
+	37,  // 285: drover.structs.Drover.InstallSnapshot:output_type -> drover.structs.Empty
+	41,  // 286: drover.structs.Drover.ServerInfo:output_type -> drover.structs.ServerInfoResponse
+	23,  // 287: drover.structs.Drover.AddRaftPeer:output_type -> drover.structs.GenericResponse
+	23,  // 288: drover.structs.Drover.RemoveRaftPeer:output_type -> drover.structs.GenericResponse
+	46,  // 289: drover.structs.Drover.RaftConfiguration:output_type -> drover.structs.RaftConfigurationResponse
+	23,  // 290: drover.structs.Drover.Restore:output_type -> drover.structs.GenericResponse
+	55,  // 291: drover.structs.Drover.GarbageCollect:output_type -> drover.structs.GarbageCollectResponse
+	57,  // 292: drover.structs.Drover.UpdateNodeDrain:output_type -> drover.structs.NodeDrainResponse
+	62,  // 293: drover.structs.Drover.UpdateNodeEligibility:output_type -> drover.structs.NodeEligibilityResponse
+	65,  // 294: drover.structs.Drover.GetSchedulerConfiguration:output_type -> drover.structs.SchedulerConfigResponse
+	67,  // 295: drover.structs.Drover.SetSchedulerConfiguration:output_type -> drover.structs.SchedulerSetConfigResponse
+	68,  // 296: drover.structs.Drover.GetJobVersions:output_type -> drover.structs.JobVersionsResponse
+	77,  // 297: drover.structs.Drover.ACLBootstrap:output_type -> drover.structs.ACLTokenResponse
+	23,  // 298: drover.structs.Drover.UpsertACLPolicies:output_type -> drover.structs.GenericResponse
+	23,  // 299: drover.structs.Drover.DeleteACLPolicies:output_type -> drover.structs.GenericResponse
+	81,  // 300: drover.structs.Drover.GetACLPolicy:output_type -> drover.structs.ACLPolicyResponse
+	83,  // 301: drover.structs.Drover.ListACLPolicies:output_type -> drover.structs.ACLPolicyListResponse
+	85,  // 302: drover.structs.Drover.UpsertACLTokens:output_type -> drover.structs.ACLTokenListResponse
+	23,  // 303: drover.structs.Drover.DeleteACLTokens:output_type -> drover.structs.GenericResponse
+	77,  // 304: drover.structs.Drover.GetACLToken:output_type -> drover.structs.ACLTokenResponse
+	85,  // 305: drover.structs.Drover.ListACLTokens:output_type -> drover.structs.ACLTokenListResponse
+	94,  // 306: drover.structs.Drover.EvaluateJob:output_type -> drover.structs.JobEvaluateResponse
+	23,  // 307: drover.structs.Drover.UpdateNodeMeta:output_type -> drover.structs.GenericResponse
+	62,  // 308: drover.structs.Drover.PurgeNode:output_type -> drover.structs.NodeEligibilityResponse
+	23,  // 309: drover.structs.Drover.TransferLeadership:output_type -> drover.structs.GenericResponse
+	99,  // 310: drover.structs.Drover.SetAutopilotConfiguration:output_type -> drover.structs.AutopilotSetConfigResponse
+	23,  // 311: drover.structs.Drover.ReconcileJobSummaries:output_type -> drover.structs.GenericResponse
+	178, // 312: drover.structs.Drover.ClientConnect:output_type -> drover.structs.ClientConnectFrame
+	191, // 313: drover.structs.Drover.NodeConnHolder:output_type -> drover.structs.NodeConnResponse
+	192, // 314: drover.structs.Drover.ClientAuthorize:output_type -> drover.structs.ClientAuthorizeResponse
+	193, // 315: drover.structs.Drover.ClientFsList:output_type -> drover.structs.FsListResponse
+	194, // 316: drover.structs.Drover.ClientFsStat:output_type -> drover.structs.FsStatResponse
+	195, // 317: drover.structs.Drover.ClientFsStream:output_type -> drover.structs.StreamFrame
+	195, // 318: drover.structs.Drover.ClientLogs:output_type -> drover.structs.StreamFrame
+	196, // 319: drover.structs.Drover.ClientExec:output_type -> drover.structs.ExecOutput
+	23,  // 320: drover.structs.Drover.ClientAllocRestart:output_type -> drover.structs.GenericResponse
+	23,  // 321: drover.structs.Drover.ClientAllocSignal:output_type -> drover.structs.GenericResponse
+	197, // 322: drover.structs.Drover.ClientAllocStats:output_type -> drover.structs.AllocResourceUsage
+	198, // 323: drover.structs.Drover.ClientNodeStats:output_type -> drover.structs.HostStats
+	199, // 324: drover.structs.Drover.StopAllocation:output_type -> drover.structs.AllocStopResponse
+	105, // 325: drover.structs.Drover.ListDeployments:output_type -> drover.structs.DeploymentListResponse
+	107, // 326: drover.structs.Drover.GetDeployment:output_type -> drover.structs.SingleDeploymentResponse
+	112, // 327: drover.structs.Drover.PromoteDeployment:output_type -> drover.structs.DeploymentUpdateResponse
+	112, // 328: drover.structs.Drover.FailDeployment:output_type -> drover.structs.DeploymentUpdateResponse
+	112, // 329: drover.structs.Drover.PauseDeployment:output_type -> drover.structs.DeploymentUpdateResponse
+	112, // 330: drover.structs.Drover.SetAllocHealth:output_type -> drover.structs.DeploymentUpdateResponse
+	4,   // 331: drover.structs.Drover.RevertJob:output_type -> drover.structs.JobRegisterResponse
+	115, // 332: drover.structs.Drover.SetJobStability:output_type -> drover.structs.JobStabilityResponse
+	23,  // 333: drover.structs.Drover.UpdateServiceRegistrations:output_type -> drover.structs.GenericResponse
+	120, // 334: drover.structs.Drover.ListServiceRegistrations:output_type -> drover.structs.ServiceRegistrationListResponse
+	23,  // 335: drover.structs.Drover.DeleteServiceRegistration:output_type -> drover.structs.GenericResponse
+	127, // 336: drover.structs.Drover.ListVariables:output_type -> drover.structs.VariableListResponse
+	131, // 337: drover.structs.Drover.GetVariable:output_type -> drover.structs.VariableResponse
+	131, // 338: drover.structs.Drover.PutVariable:output_type -> drover.structs.VariableResponse
+	131, // 339: drover.structs.Drover.DeleteVariable:output_type -> drover.structs.VariableResponse
+	134, // 340: drover.structs.Drover.ListRootKeys:output_type -> drover.structs.RootKeyListResponse
+	134, // 341: drover.structs.Drover.RotateRootKey:output_type -> drover.structs.RootKeyListResponse
+	136, // 342: drover.structs.Drover.SignAllocIdentities:output_type -> drover.structs.AllocIdentitiesResponse
+	141, // 343: drover.structs.Drover.DispatchJob:output_type -> drover.structs.JobDispatchResponse
+	143, // 344: drover.structs.Drover.ForcePeriodic:output_type -> drover.structs.PeriodicForceResponse
+	4,   // 345: drover.structs.Drover.ScaleJob:output_type -> drover.structs.JobRegisterResponse
+	146, // 346: drover.structs.Drover.DequeueEval:output_type -> drover.structs.EvalDequeueResponse
+	23,  // 347: drover.structs.Drover.AckEval:output_type -> drover.structs.GenericResponse
+	23,  // 348: drover.structs.Drover.NackEval:output_type -> drover.structs.GenericResponse
+	23,  // 349: drover.structs.Drover.RenewEvalLease:output_type -> drover.structs.GenericResponse
+	149, // 350: drover.structs.Drover.SubmitPlan:output_type -> drover.structs.PlanSubmitResponse
+	23,  // 351: drover.structs.Drover.UpdateEvals:output_type -> drover.structs.GenericResponse
+	273, // [273:352] is the sub-list for method output_type
+	194, // [194:273] is the sub-list for method input_type
+	194, // [194:194] is the sub-list for extension type_name
+	194, // [194:194] is the sub-list for extension extendee
+	0,   // [0:194] is the sub-list for field type_name
 }
 
 func init() { file_structs_rpc_proto_init() }
@@ -10602,7 +11006,7 @@ func file_structs_rpc_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_structs_rpc_proto_rawDesc), len(file_structs_rpc_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   150,
+			NumMessages:   156,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -95,6 +95,12 @@ const (
 	Drover_DispatchJob_FullMethodName                = "/drover.structs.Drover/DispatchJob"
 	Drover_ForcePeriodic_FullMethodName              = "/drover.structs.Drover/ForcePeriodic"
 	Drover_ScaleJob_FullMethodName                   = "/drover.structs.Drover/ScaleJob"
+	Drover_DequeueEval_FullMethodName                = "/drover.structs.Drover/DequeueEval"
+	Drover_AckEval_FullMethodName                    = "/drover.structs.Drover/AckEval"
+	Drover_NackEval_FullMethodName                   = "/drover.structs.Drover/NackEval"
+	Drover_RenewEvalLease_FullMethodName             = "/drover.structs.Drover/RenewEvalLease"
+	Drover_SubmitPlan_FullMethodName                 = "/drover.structs.Drover/SubmitPlan"
+	Drover_UpdateEvals_FullMethodName                = "/drover.structs.Drover/UpdateEvals"
 )
 
 // DroverClient is the client API for Drover service.
@@ -189,6 +195,15 @@ type DroverClient interface {
 	DispatchJob(ctx context.Context, in *JobDispatchRequest, opts ...grpc.CallOption) (*JobDispatchResponse, error)
 	ForcePeriodic(ctx context.Context, in *PeriodicForceRequest, opts ...grpc.CallOption) (*PeriodicForceResponse, error)
 	ScaleJob(ctx context.Context, in *JobScaleRequest, opts ...grpc.CallOption) (*JobRegisterResponse, error)
+	// Scheduler workers of the other servers (server-only): they take
+	// evaluations from the leader's broker, hand plans to its plan applier
+	// and record evaluations' outcomes through it.
+	DequeueEval(ctx context.Context, in *EvalDequeueRequest, opts ...grpc.CallOption) (*EvalDequeueResponse, error)
+	AckEval(ctx context.Context, in *EvalTokenRequest, opts ...grpc.CallOption) (*GenericResponse, error)
+	NackEval(ctx context.Context, in *EvalTokenRequest, opts ...grpc.CallOption) (*GenericResponse, error)
+	RenewEvalLease(ctx context.Context, in *EvalTokenRequest, opts ...grpc.CallOption) (*GenericResponse, error)
+	SubmitPlan(ctx context.Context, in *PlanSubmitRequest, opts ...grpc.CallOption) (*PlanSubmitResponse, error)
+	UpdateEvals(ctx context.Context, in *EvalUpdateRequest, opts ...grpc.CallOption) (*GenericResponse, error)
 }
 
 type droverClient struct {
@@ -962,6 +977,66 @@ func (c *droverClient) ScaleJob(ctx context.Context, in *JobScaleRequest, opts .
 	return out, nil
 }
 
+func (c *droverClient) DequeueEval(ctx context.Context, in *EvalDequeueRequest, opts ...grpc.CallOption) (*EvalDequeueResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(EvalDequeueResponse)
+	err := c.cc.Invoke(ctx, Drover_DequeueEval_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *droverClient) AckEval(ctx context.Context, in *EvalTokenRequest, opts ...grpc.CallOption) (*GenericResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GenericResponse)
+	err := c.cc.Invoke(ctx, Drover_AckEval_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *droverClient) NackEval(ctx context.Context, in *EvalTokenRequest, opts ...grpc.CallOption) (*GenericResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GenericResponse)
+	err := c.cc.Invoke(ctx, Drover_NackEval_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *droverClient) RenewEvalLease(ctx context.Context, in *EvalTokenRequest, opts ...grpc.CallOption) (*GenericResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GenericResponse)
+	err := c.cc.Invoke(ctx, Drover_RenewEvalLease_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *droverClient) SubmitPlan(ctx context.Context, in *PlanSubmitRequest, opts ...grpc.CallOption) (*PlanSubmitResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PlanSubmitResponse)
+	err := c.cc.Invoke(ctx, Drover_SubmitPlan_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *droverClient) UpdateEvals(ctx context.Context, in *EvalUpdateRequest, opts ...grpc.CallOption) (*GenericResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GenericResponse)
+	err := c.cc.Invoke(ctx, Drover_UpdateEvals_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // DroverServer is the server API for Drover service.
 // All implementations must embed UnimplementedDroverServer
 // for forward compatibility.
@@ -1054,6 +1129,15 @@ type DroverServer interface {
 	DispatchJob(context.Context, *JobDispatchRequest) (*JobDispatchResponse, error)
 	ForcePeriodic(context.Context, *PeriodicForceRequest) (*PeriodicForceResponse, error)
 	ScaleJob(context.Context, *JobScaleRequest) (*JobRegisterResponse, error)
+	// Scheduler workers of the other servers (server-only): they take
+	// evaluations from the leader's broker, hand plans to its plan applier
+	// and record evaluations' outcomes through it.
+	DequeueEval(context.Context, *EvalDequeueRequest) (*EvalDequeueResponse, error)
+	AckEval(context.Context, *EvalTokenRequest) (*GenericResponse, error)
+	NackEval(context.Context, *EvalTokenRequest) (*GenericResponse, error)
+	RenewEvalLease(context.Context, *EvalTokenRequest) (*GenericResponse, error)
+	SubmitPlan(context.Context, *PlanSubmitRequest) (*PlanSubmitResponse, error)
+	UpdateEvals(context.Context, *EvalUpdateRequest) (*GenericResponse, error)
 	mustEmbedUnimplementedDroverServer()
 }
 
@@ -1282,6 +1366,24 @@ func (UnimplementedDroverServer) ForcePeriodic(context.Context, *PeriodicForceRe
 }
 func (UnimplementedDroverServer) ScaleJob(context.Context, *JobScaleRequest) (*JobRegisterResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ScaleJob not implemented")
+}
+func (UnimplementedDroverServer) DequeueEval(context.Context, *EvalDequeueRequest) (*EvalDequeueResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DequeueEval not implemented")
+}
+func (UnimplementedDroverServer) AckEval(context.Context, *EvalTokenRequest) (*GenericResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AckEval not implemented")
+}
+func (UnimplementedDroverServer) NackEval(context.Context, *EvalTokenRequest) (*GenericResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method NackEval not implemented")
+}
+func (UnimplementedDroverServer) RenewEvalLease(context.Context, *EvalTokenRequest) (*GenericResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RenewEvalLease not implemented")
+}
+func (UnimplementedDroverServer) SubmitPlan(context.Context, *PlanSubmitRequest) (*PlanSubmitResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SubmitPlan not implemented")
+}
+func (UnimplementedDroverServer) UpdateEvals(context.Context, *EvalUpdateRequest) (*GenericResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateEvals not implemented")
 }
 func (UnimplementedDroverServer) mustEmbedUnimplementedDroverServer() {}
 func (UnimplementedDroverServer) testEmbeddedByValue()                {}
@@ -2549,6 +2651,114 @@ func _Drover_ScaleJob_Handler(srv interface{}, ctx context.Context, dec func(int
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Drover_DequeueEval_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(EvalDequeueRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DroverServer).DequeueEval(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Drover_DequeueEval_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DroverServer).DequeueEval(ctx, req.(*EvalDequeueRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Drover_AckEval_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(EvalTokenRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DroverServer).AckEval(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Drover_AckEval_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DroverServer).AckEval(ctx, req.(*EvalTokenRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Drover_NackEval_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(EvalTokenRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DroverServer).NackEval(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Drover_NackEval_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DroverServer).NackEval(ctx, req.(*EvalTokenRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Drover_RenewEvalLease_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(EvalTokenRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DroverServer).RenewEvalLease(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Drover_RenewEvalLease_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DroverServer).RenewEvalLease(ctx, req.(*EvalTokenRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Drover_SubmitPlan_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PlanSubmitRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DroverServer).SubmitPlan(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Drover_SubmitPlan_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DroverServer).SubmitPlan(ctx, req.(*PlanSubmitRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Drover_UpdateEvals_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(EvalUpdateRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DroverServer).UpdateEvals(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Drover_UpdateEvals_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DroverServer).UpdateEvals(ctx, req.(*EvalUpdateRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Drover_ServiceDesc is the grpc.ServiceDesc for Drover service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -2819,6 +3029,30 @@ var Drover_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ScaleJob",
 			Handler:    _Drover_ScaleJob_Handler,
+		},
+		{
+			MethodName: "DequeueEval",
+			Handler:    _Drover_DequeueEval_Handler,
+		},
+		{
+			MethodName: "AckEval",
+			Handler:    _Drover_AckEval_Handler,
+		},
+		{
+			MethodName: "NackEval",
+			Handler:    _Drover_NackEval_Handler,
+		},
+		{
+			MethodName: "RenewEvalLease",
+			Handler:    _Drover_RenewEvalLease_Handler,
+		},
+		{
+			MethodName: "SubmitPlan",
+			Handler:    _Drover_SubmitPlan_Handler,
+		},
+		{
+			MethodName: "UpdateEvals",
+			Handler:    _Drover_UpdateEvals_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -8,6 +8,7 @@ package broker
 import (
 	"container/heap"
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -31,6 +32,7 @@ import (
 type Broker struct {
 	deliveryLimit int
 	nackDelay     time.Duration
+	unackTimeout  time.Duration
 	onFailed      func(*structs.Evaluation)
 	coreType      string
 	// maxPin bounds how long pins may keep a pending evaluation from being
@@ -65,7 +67,18 @@ type Broker struct {
 type unackedEval struct {
 	eval  *structs.Evaluation
 	token string
+	// lease, for an evaluation handed out with DequeueLeased, nacks it
+	// when the worker neither acks, nacks nor renews it in time.
+	lease clock.Timer
 }
+
+// ErrDisabled is what DequeueLeased returns while the broker is off: the
+// server is not (or no longer, or not yet) the leader.
+var ErrDisabled = errors.New("eval broker disabled")
+
+// DefaultUnackTimeout is the lease of an evaluation handed out with
+// DequeueLeased when Config.UnackTimeout is zero.
+const DefaultUnackTimeout = time.Minute
 
 // pendingEval is a job's pending evaluation: inHeap when ready, else
 // waiting behind the job's outstanding one.
@@ -94,6 +107,11 @@ type Config struct {
 	// in the broker: folded ones are dropped, not handed back for
 	// cancellation, since there is nothing stored to cancel.
 	CoreType string
+	// UnackTimeout is how long an evaluation handed out with DequeueLeased
+	// (to a worker on another server, which may vanish) stays with its
+	// worker without an Ack, Nack or OutstandingReset before it is nacked
+	// for it. Default DefaultUnackTimeout.
+	UnackTimeout time.Duration
 	// Clock is the time of delays, nack timers and pins; default the real
 	// clock.
 	Clock clock.Clock
@@ -101,9 +119,12 @@ type Config struct {
 
 // New returns a disabled broker; SetEnabled turns it on.
 func New(cfg Config) *Broker {
+	if cfg.UnackTimeout <= 0 {
+		cfg.UnackTimeout = DefaultUnackTimeout
+	}
 	b := &Broker{
 		deliveryLimit: cfg.DeliveryLimit, nackDelay: cfg.NackDelay, onFailed: cfg.OnFailed, coreType: cfg.CoreType,
-		maxPin: time.Second, clock: clock.Or(cfg.Clock),
+		unackTimeout: cfg.UnackTimeout, maxPin: time.Second, clock: clock.Or(cfg.Clock),
 		cancelWake: make(chan struct{}, 1),
 	}
 	b.reset()
@@ -120,6 +141,11 @@ func (b *Broker) reset() {
 	b.deliveries = map[string]int{}
 	for _, t := range b.timers {
 		t.Stop()
+	}
+	for _, u := range b.unacked {
+		if u.lease != nil {
+			u.lease.Stop()
+		}
 	}
 	b.timers = map[string]clock.Timer{}
 	if b.delayTimer != nil {
@@ -241,10 +267,33 @@ func (b *Broker) releaseDelayed() {
 }
 
 // Dequeue blocks until an evaluation of one of types is ready, and returns
-// it with the token that acks or nacks it.
+// it with the token that acks or nacks it. It is for the leader's own
+// workers, which stop with its leadership: the evaluation stays with the
+// worker until it acks or nacks it.
 func (b *Broker) Dequeue(ctx context.Context, types map[string]bool) (*structs.Evaluation, string, error) {
+	return b.dequeue(ctx, types, false)
+}
+
+// DequeueLeased is Dequeue for a worker on another server: the evaluation
+// is nacked for the worker (and so handed out again, or failed at the
+// delivery limit) unless it is acked, nacked or renewed with
+// OutstandingReset within Config.UnackTimeout. While the broker is off it
+// fails at once with ErrDisabled, and it fails with ErrDisabled when the
+// broker is turned off during the wait.
+func (b *Broker) DequeueLeased(ctx context.Context, types map[string]bool) (*structs.Evaluation, string, error) {
+	return b.dequeue(ctx, types, true)
+}
+
+// UnackTimeout is the lease of an evaluation handed out with DequeueLeased.
+func (b *Broker) UnackTimeout() time.Duration { return b.unackTimeout }
+
+func (b *Broker) dequeue(ctx context.Context, types map[string]bool, leased bool) (*structs.Evaluation, string, error) {
 	for {
 		b.mu.Lock()
+		if leased && !b.enabled {
+			b.mu.Unlock()
+			return nil, "", ErrDisabled
+		}
 		if b.enabled && !b.paused {
 			if e := b.popLocked(types); e != nil {
 				k := jobKeyOf(e)
@@ -254,7 +303,11 @@ func (b *Broker) Dequeue(ctx context.Context, types map[string]bool) (*structs.E
 				b.outstanding[k] = e.Id
 				b.deliveries[e.Id]++
 				token := fmt.Sprintf("%s/%d", e.Id, b.deliveries[e.Id])
-				b.unacked[e.Id] = &unackedEval{eval: e, token: token}
+				u := &unackedEval{eval: e, token: token}
+				b.unacked[e.Id] = u
+				if leased {
+					u.lease = b.clock.AfterFunc(b.unackTimeout, func() { b.leaseExpired(u) })
+				}
 				b.mu.Unlock()
 				return e, token, nil
 			}
@@ -329,6 +382,44 @@ func (b *Broker) Unpin(namespace, jobID, evalID string) {
 	}
 }
 
+// leaseExpired nacks an evaluation whose leased worker went silent.
+func (b *Broker) leaseExpired(u *unackedEval) {
+	b.mu.Lock()
+	if b.unacked[u.eval.Id] != u {
+		b.mu.Unlock()
+		return
+	}
+	b.nackLocked(u) // unlocks
+}
+
+// Outstanding returns the evaluation handed out with token, if it is
+// still outstanding with it.
+func (b *Broker) Outstanding(id, token string) (*structs.Evaluation, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	u := b.unacked[id]
+	if u == nil || u.token != token {
+		return nil, false
+	}
+	return u.eval, true
+}
+
+// OutstandingReset renews the lease of an evaluation handed out with
+// DequeueLeased: its worker is still at it. It fails when the evaluation
+// is not outstanding with token (any more).
+func (b *Broker) OutstandingReset(id, token string) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	u := b.unacked[id]
+	if u == nil || u.token != token {
+		return fmt.Errorf("%w: evaluation %s is not outstanding with this token", structs.ErrBadRequest, id)
+	}
+	if u.lease != nil {
+		u.lease.Reset(b.unackTimeout)
+	}
+	return nil
+}
+
 // Ack completes an evaluation and releases the job's pending one.
 func (b *Broker) Ack(id, token string) error {
 	b.mu.Lock()
@@ -336,6 +427,9 @@ func (b *Broker) Ack(id, token string) error {
 	u := b.unacked[id]
 	if u == nil || u.token != token {
 		return fmt.Errorf("%w: evaluation %s is not outstanding with this token", structs.ErrBadRequest, id)
+	}
+	if u.lease != nil {
+		u.lease.Stop()
 	}
 	b.finishLocked(u.eval)
 	return nil
@@ -369,6 +463,16 @@ func (b *Broker) Nack(id, token string) error {
 		b.mu.Unlock()
 		return fmt.Errorf("%w: evaluation %s is not outstanding with this token", structs.ErrBadRequest, id)
 	}
+	b.nackLocked(u)
+	return nil
+}
+
+// nackLocked is Nack of u, with b.mu held; it unlocks b.mu.
+func (b *Broker) nackLocked(u *unackedEval) {
+	id := u.eval.Id
+	if u.lease != nil {
+		u.lease.Stop()
+	}
 	delete(b.unacked, id)
 	if b.deliveries[id] >= b.deliveryLimit {
 		b.finishLocked(u.eval)
@@ -376,7 +480,7 @@ func (b *Broker) Nack(id, token string) error {
 		if b.onFailed != nil {
 			b.onFailed(u.eval)
 		}
-		return nil
+		return
 	}
 	delay := b.nackDelay * time.Duration(b.deliveries[id])
 	b.timers[id] = b.clock.AfterFunc(delay, func() {
@@ -390,7 +494,6 @@ func (b *Broker) Nack(id, token string) error {
 		b.wakeLocked()
 	})
 	b.mu.Unlock()
-	return nil
 }
 
 // TakeCancelable returns (and forgets) up to n folded evaluations to cancel.

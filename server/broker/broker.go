@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/droverhq/drover/clock"
 	"github.com/droverhq/drover/structs"
 )
@@ -302,7 +304,10 @@ func (b *Broker) dequeue(ctx context.Context, types map[string]bool, leased bool
 				}
 				b.outstanding[k] = e.Id
 				b.deliveries[e.Id]++
-				token := fmt.Sprintf("%s/%d", e.Id, b.deliveries[e.Id])
+				// The random part keeps a token of a former leadership (or
+				// of this one's former broker) from matching a later
+				// delivery of the same evaluation.
+				token := fmt.Sprintf("%s/%d/%s", e.Id, b.deliveries[e.Id], uuid.NewString())
 				u := &unackedEval{eval: e, token: token}
 				b.unacked[e.Id] = u
 				if leased {

@@ -191,3 +191,84 @@ func TestBrokerFiltersByType(t *testing.T) {
 	require.Equal(t, "svc", e.Id, "a worker only takes the types it is enabled for")
 	require.Equal(t, 1, b.Stats().Ready)
 }
+
+func dequeueLeased(t *testing.T, b *Broker) (*structs.Evaluation, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	e, tok, err := b.DequeueLeased(ctx, allTypes)
+	require.NoError(t, err)
+	return e, tok
+}
+
+// TestBrokerLeaseOfARemoteWorker: an evaluation handed out with a lease
+// is nacked for its worker when the lease runs out unrenewed, counts as a
+// delivery, and fails at the delivery limit; a renewal keeps it; the
+// expired token is refused afterwards.
+func TestBrokerLeaseOfARemoteWorker(t *testing.T) {
+	fake := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	var mu sync.Mutex
+	var failed []string
+	b := New(Config{DeliveryLimit: 2, NackDelay: time.Second, UnackTimeout: time.Minute, Clock: fake,
+		OnFailed: func(e *structs.Evaluation) { mu.Lock(); failed = append(failed, e.Id); mu.Unlock() }})
+	b.SetEnabled(true)
+	defer b.SetEnabled(false)
+	b.Enqueue(ev("e1", "a", 50))
+
+	e, tok := dequeueLeased(t, b)
+	require.Equal(t, "e1", e.Id)
+	fake.Advance(40 * time.Second)
+	fake.Wait()
+	require.NoError(t, b.OutstandingReset(e.Id, tok), "the worker is still at it")
+	fake.Advance(40 * time.Second)
+	fake.Wait()
+	_, ok := b.Outstanding(e.Id, tok)
+	require.True(t, ok, "renewed 40s ago: still outstanding")
+
+	fake.Advance(21 * time.Second) // the lease runs out
+	fake.Wait()
+	_, ok = b.Outstanding(e.Id, tok)
+	require.False(t, ok)
+	require.Error(t, b.Ack(e.Id, tok), "the expired token is refused")
+	fake.Advance(time.Second) // the nack delay of one delivery
+	fake.Wait()
+	e2, tok2 := dequeueLeased(t, b)
+	require.Equal(t, "e1", e2.Id)
+	require.NotEqual(t, tok, tok2)
+
+	fake.Advance(time.Minute) // the second lease runs out: the delivery limit
+	fake.Wait()
+	mu.Lock()
+	require.Equal(t, []string{"e1"}, failed)
+	mu.Unlock()
+	require.Equal(t, 0, b.Stats().Unacked)
+}
+
+// TestBrokerLeasedDequeueFailsWhileDisabled: a remote worker is told at
+// once that the broker is off, and when it is turned off during the wait;
+// a token of before the broker was turned off and on again never matches.
+func TestBrokerLeasedDequeueFailsWhileDisabled(t *testing.T) {
+	b := New(Config{DeliveryLimit: 3, NackDelay: time.Millisecond})
+	_, _, err := b.DequeueLeased(context.Background(), allTypes)
+	require.ErrorIs(t, err, ErrDisabled)
+
+	b.SetEnabled(true)
+	b.Enqueue(ev("e1", "a", 50))
+	e, tok := dequeueLeased(t, b)
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := b.DequeueLeased(context.Background(), allTypes)
+		done <- err
+	}()
+	b.SetEnabled(false) // leadership lost, whether the call waits yet or not
+	require.ErrorIs(t, <-done, ErrDisabled)
+
+	b.SetEnabled(true) // leadership won again: the evaluation is enqueued anew
+	defer b.SetEnabled(false)
+	b.Enqueue(ev("e1", "a", 50))
+	e2, tok2 := dequeueLeased(t, b)
+	require.Equal(t, e.Id, e2.Id)
+	require.NotEqual(t, tok, tok2, "the first delivery of each leadership has its own token")
+	require.Error(t, b.Ack(e.Id, tok), "the former leadership's token is refused")
+	require.NoError(t, b.Ack(e2.Id, tok2))
+}

@@ -93,7 +93,7 @@ func (w *brokerWorld) run(t *testing.T, d *datadriven.TestData) string {
 			return "nothing ready\n"
 		}
 		w.tokens[e.Id] = tok
-		return fmt.Sprintf("%s (job %s, delivery %s)\n", e.Id, e.JobId, strings.TrimPrefix(tok, e.Id+"/"))
+		return fmt.Sprintf("%s (job %s, delivery %s)\n", e.Id, e.JobId, strings.SplitN(strings.TrimPrefix(tok, e.Id+"/"), "/", 2)[0])
 	case "ack", "nack":
 		id := str("id", "")
 		var err error

@@ -38,6 +38,8 @@ func main() {
 	flag.DurationVar(&cfg.batch, "batch", 200*time.Millisecond, "how long a simulated client gathers allocation updates into one call")
 	flag.IntVar(&cfg.conns, "conns", 2, "gRPC connections per server shared by the simulated clients")
 	flag.IntVar(&cfg.schedulers, "schedulers", 0, "scheduler workers per server (0: one per core)")
+	flag.BoolVar(&cfg.leaderOnlySchedulers, "leader-only-schedulers", false,
+		"run scheduler workers on the leader only (server-0, made leader), none on the followers; the next leader after -kill-leader-at has none")
 	flag.Float64Var(&cfg.heartbeatRate, "heartbeat-rate", 0, "servers' max_heartbeats_per_second (0: the default, 50)")
 	flag.DurationVar(&cfg.progress, "progress", 3*time.Second, "interval of the progress lines")
 	flag.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write the run's CPU profile (every server and client goroutine) to this file")
@@ -78,6 +80,7 @@ type config struct {
 	jsonFile                    string
 	cpuProfile, memProfile      string
 	conns, schedulers           int
+	leaderOnlySchedulers        bool
 	heartbeatRate               float64
 	verbose                     bool
 }

@@ -55,13 +55,18 @@ func run(ctx context.Context, cfg config) (*result, error) {
 	if sched == 0 {
 		sched = runtime.NumCPU()
 	}
-	c, err := startCluster(ctx, cfg.servers, dir, sched, cfg.heartbeatRate, cfg.logger())
+	c, err := startCluster(ctx, cfg.servers, dir, sched, cfg.leaderOnlySchedulers, cfg.heartbeatRate, cfg.logger())
 	if err != nil {
 		return nil, err
 	}
 	defer c.shutdown()
 	if _, err := c.waitLeader(ctx); err != nil {
 		return nil, err
+	}
+	if cfg.leaderOnlySchedulers {
+		if err := c.lead(ctx, c.members[0]); err != nil {
+			return nil, err
+		}
 	}
 	res.ClusterStartSeconds = time.Since(wallStart).Seconds()
 

@@ -34,8 +34,9 @@ type cluster struct {
 
 // startCluster starts n servers that bootstrap together. Each server's
 // goroutines carry the pprof label server=<name>, so that a CPU profile
-// tells the servers' work apart from the simulated clients'.
-func startCluster(ctx context.Context, n int, dir string, schedulers int, heartbeatRate float64, logger *slog.Logger) (*cluster, error) {
+// tells the servers' work apart from the simulated clients'. With
+// leaderOnly, only server-0 runs scheduler workers (see lead).
+func startCluster(ctx context.Context, n int, dir string, schedulers int, leaderOnly bool, heartbeatRate float64, logger *slog.Logger) (*cluster, error) {
 	c := &cluster{}
 	for i := range n {
 		addr, err := freeAddr(i)
@@ -52,7 +53,7 @@ func startCluster(ctx context.Context, n int, dir string, schedulers int, heartb
 	for _, m := range c.members {
 		join = append(join, m.gossip)
 	}
-	for _, m := range c.members {
+	for i, m := range c.members {
 		o := drover.ServerOptions{
 			Name:            m.name,
 			DataDir:         filepath.Join(dir, m.name),
@@ -66,6 +67,9 @@ func startCluster(ctx context.Context, n int, dir string, schedulers int, heartb
 			JobMaxCount:     -1,
 			Heartbeat:       drover.HeartbeatConfig{MaxPerSecond: heartbeatRate},
 		}
+		if leaderOnly && i > 0 {
+			o.NumSchedulers = drover.NoSchedulers
+		}
 		var err error
 		pprof.Do(ctx, pprof.Labels("server", m.name), func(context.Context) {
 			m.srv, err = drover.NewServer(o)
@@ -76,6 +80,23 @@ func startCluster(ctx context.Context, n int, dir string, schedulers int, heartb
 		}
 	}
 	return c, nil
+}
+
+// lead makes m the leader (the cluster has one already) and waits until
+// every running server knows it.
+func (c *cluster) lead(ctx context.Context, m *member) error {
+	for {
+		l, err := c.waitLeader(ctx)
+		if err != nil {
+			return err
+		}
+		if l == m {
+			return nil
+		}
+		if err := l.srv.TransferLeadership(ctx, "", m.addr); err != nil && ctx.Err() != nil {
+			return fmt.Errorf("make %s the leader: %w", m.name, err)
+		}
+	}
 }
 
 // waitLeader waits until one running server leads and every running one knows it.

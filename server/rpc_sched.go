@@ -106,7 +106,9 @@ func (r *rpcServer) RenewEvalLease(ctx context.Context, req *structs.EvalTokenRe
 }
 
 // SubmitPlan hands a plan of an outstanding evaluation to the plan
-// applier, which checks it against the latest state as any other.
+// applier, which checks it against the latest state as any other. The
+// answer carries what the worker uses of the result: the refused nodes
+// and the index to refresh its state to.
 func (r *rpcServer) SubmitPlan(ctx context.Context, req *structs.PlanSubmitRequest) (*structs.PlanSubmitResponse, error) {
 	if err := r.schedCall(ctx); err != nil {
 		return nil, err
@@ -123,11 +125,14 @@ func (r *rpcServer) SubmitPlan(ctx context.Context, req *structs.PlanSubmitReque
 		return nil, rpcerr.To(fmt.Errorf("%w: the plan is for job %s, its evaluation for %s", ErrBadRequest, structs.Quote(j.Id), structs.Quote(e.JobId)))
 	}
 	_ = r.s.broker.OutstandingReset(plan.EvalId, req.GetToken())
+	planFromWire(plan)
 	res, err := r.s.applier.submit(ctx, plan)
 	if err != nil {
 		return nil, rpcerr.To(err)
 	}
-	return &structs.PlanSubmitResponse{Result: res}, nil
+	return &structs.PlanSubmitResponse{Result: &structs.PlanResult{
+		RefusedNodes: res.RefusedNodes, AllocIndex: res.AllocIndex,
+	}}, nil
 }
 
 // UpdateEvals records an outstanding evaluation's outcome and the

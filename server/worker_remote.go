@@ -12,6 +12,7 @@ import (
 	"github.com/droverhq/drover/clock"
 	"github.com/droverhq/drover/internal/rpcerr"
 	"github.com/droverhq/drover/server/broker"
+	"github.com/droverhq/drover/server/state"
 	"github.com/droverhq/drover/structs"
 )
 
@@ -235,6 +236,8 @@ func (b *remoteBackend) nack(ctx context.Context, id, token string) error {
 
 func (b *remoteBackend) submit(ctx context.Context, plan *structs.Plan, token string) (*structs.PlanResult, error) {
 	var res *structs.PlanResult
+	restore := planForWire(plan)
+	defer restore()
 	err := b.call(ctx, func(ctx context.Context, c structs.DroverClient) error {
 		resp, err := c.SubmitPlan(ctx, &structs.PlanSubmitRequest{Plan: plan, Token: token})
 		if err != nil {
@@ -247,6 +250,39 @@ func (b *remoteBackend) submit(ctx context.Context, plan *structs.Plan, token st
 		err = fmt.Errorf("leader %s: the plan result is missing", b.addr)
 	}
 	return res, err
+}
+
+// planForWire strips the placements of plan of the plan's job, which
+// travels once, in the plan (the leader puts it back), until the returned
+// function restores them: the plan is the worker's own meanwhile.
+func planForWire(plan *structs.Plan) (restore func()) {
+	if plan.Job == nil {
+		return func() {}
+	}
+	orig := plan.NodeAllocation
+	stripped := make([]*structs.Allocation, len(orig))
+	for i, a := range orig {
+		if a.Job == plan.Job {
+			a = state.CloneAlloc(a)
+			a.Job = nil
+		}
+		stripped[i] = a
+	}
+	plan.NodeAllocation = stripped
+	return func() { plan.NodeAllocation = orig }
+}
+
+// planFromWire undoes planForWire.
+func planFromWire(plan *structs.Plan) {
+	j := plan.Job
+	if j == nil {
+		return
+	}
+	for _, a := range plan.NodeAllocation {
+		if a.Job == nil && a.JobId == j.Id && a.Namespace == j.Namespace {
+			a.Job = j
+		}
+	}
 }
 
 func (b *remoteBackend) updateEvals(ctx context.Context, evalID, token string, evals []*structs.Evaluation) error {

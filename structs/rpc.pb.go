@@ -9460,7 +9460,8 @@ func (x *EvalTokenRequest) GetToken() string {
 }
 
 // PlanSubmitRequest hands a plan of an outstanding evaluation to the
-// leader's plan applier.
+// leader's plan applier. Placements of the plan's job leave their job
+// out: it travels once, as plan.job.
 type PlanSubmitRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Plan          *Plan                  `protobuf:"bytes,800,opt,name=plan,proto3" json:"plan,omitempty"`
@@ -9514,8 +9515,10 @@ func (x *PlanSubmitRequest) GetToken() string {
 }
 
 type PlanSubmitResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Result        *PlanResult            `protobuf:"bytes,800,opt,name=result,proto3" json:"result,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// result holds what the worker needs of the applier's result:
+	// refused_nodes and alloc_index.
+	Result        *PlanResult `protobuf:"bytes,800,opt,name=result,proto3" json:"result,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }

@@ -228,6 +228,13 @@ func (b *remoteBackend) ack(ctx context.Context, id, token string) error {
 
 func (b *remoteBackend) nack(ctx context.Context, id, token string) error {
 	b.done()
+	if ctx.Err() != nil {
+		// The server is stopping: hand the evaluation back at once rather
+		// than leave it to its lease, but without holding the stop up.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+		defer cancel()
+	}
 	return b.call(ctx, func(ctx context.Context, c structs.DroverClient) error {
 		_, err := c.NackEval(ctx, &structs.EvalTokenRequest{EvalId: id, Token: token})
 		return err

@@ -1176,10 +1176,15 @@ func (x *NodeUpdateResponse) GetMeta() *WriteMeta {
 }
 
 type NodeAllocsRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	NodeId        string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
-	SecretId      string                 `protobuf:"bytes,2,opt,name=secret_id,json=secretId,proto3" json:"secret_id,omitempty"`
-	Options       *QueryOptions          `protobuf:"bytes,3,opt,name=options,proto3" json:"options,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	NodeId   string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	SecretId string                 `protobuf:"bytes,2,opt,name=secret_id,json=secretId,proto3" json:"secret_id,omitempty"`
+	Options  *QueryOptions          `protobuf:"bytes,3,opt,name=options,proto3" json:"options,omitempty"`
+	// changes_since, when not zero, asks for the allocations changed after
+	// that index only (the index of the last answer the client holds in
+	// full); the answer then lists every allocation's id in alloc_ids. Zero
+	// asks for every allocation in full.
+	ChangesSince  uint64 `protobuf:"varint,940,opt,name=changes_since,json=changesSince,proto3" json:"changes_since,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1235,10 +1240,24 @@ func (x *NodeAllocsRequest) GetOptions() *QueryOptions {
 	return nil
 }
 
+func (x *NodeAllocsRequest) GetChangesSince() uint64 {
+	if x != nil {
+		return x.ChangesSince
+	}
+	return 0
+}
+
 type NodeAllocsResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Allocations   []*Allocation          `protobuf:"bytes,1,rep,name=allocations,proto3" json:"allocations,omitempty"`
-	Meta          *QueryMeta             `protobuf:"bytes,2,opt,name=meta,proto3" json:"meta,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// allocations are all of the node's allocations, or, when changes_only
+	// is set, those changed after the request's changes_since.
+	Allocations []*Allocation `protobuf:"bytes,1,rep,name=allocations,proto3" json:"allocations,omitempty"`
+	Meta        *QueryMeta    `protobuf:"bytes,2,opt,name=meta,proto3" json:"meta,omitempty"`
+	// alloc_ids are the ids of all of the node's allocations, set with
+	// changes_only.
+	AllocIds []string `protobuf:"bytes,940,rep,name=alloc_ids,json=allocIds,proto3" json:"alloc_ids,omitempty"`
+	// changes_only says allocations holds only the changed allocations.
+	ChangesOnly   bool `protobuf:"varint,941,opt,name=changes_only,json=changesOnly,proto3" json:"changes_only,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1285,6 +1304,20 @@ func (x *NodeAllocsResponse) GetMeta() *QueryMeta {
 		return x.Meta
 	}
 	return nil
+}
+
+func (x *NodeAllocsResponse) GetAllocIds() []string {
+	if x != nil {
+		return x.AllocIds
+	}
+	return nil
+}
+
+func (x *NodeAllocsResponse) GetChangesOnly() bool {
+	if x != nil {
+		return x.ChangesOnly
+	}
+	return false
 }
 
 type AllocUpdateRequest struct {
@@ -9345,14 +9378,17 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\x10heartbeat_ttl_ms\x18\x01 \x01(\x03R\x0eheartbeatTtlMs\x12\x18\n" +
 	"\aservers\x18\x02 \x03(\tR\aservers\x12\x16\n" +
 	"\x06leader\x18\x03 \x01(\tR\x06leader\x12-\n" +
-	"\x04meta\x18\x04 \x01(\v2\x19.drover.structs.WriteMetaR\x04meta\"\x81\x01\n" +
+	"\x04meta\x18\x04 \x01(\v2\x19.drover.structs.WriteMetaR\x04meta\"\xa7\x01\n" +
 	"\x11NodeAllocsRequest\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x1b\n" +
 	"\tsecret_id\x18\x02 \x01(\tR\bsecretId\x126\n" +
-	"\aoptions\x18\x03 \x01(\v2\x1c.drover.structs.QueryOptionsR\aoptions\"\x81\x01\n" +
+	"\aoptions\x18\x03 \x01(\v2\x1c.drover.structs.QueryOptionsR\aoptions\x12$\n" +
+	"\rchanges_since\x18\xac\a \x01(\x04R\fchangesSince\"\xc3\x01\n" +
 	"\x12NodeAllocsResponse\x12<\n" +
 	"\vallocations\x18\x01 \x03(\v2\x1a.drover.structs.AllocationR\vallocations\x12-\n" +
-	"\x04meta\x18\x02 \x01(\v2\x19.drover.structs.QueryMetaR\x04meta\"\x88\x01\n" +
+	"\x04meta\x18\x02 \x01(\v2\x19.drover.structs.QueryMetaR\x04meta\x12\x1c\n" +
+	"\talloc_ids\x18\xac\a \x03(\tR\ballocIds\x12\"\n" +
+	"\fchanges_only\x18\xad\a \x01(\bR\vchangesOnly\"\x88\x01\n" +
 	"\x12AllocUpdateRequest\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x1b\n" +
 	"\tsecret_id\x18\x02 \x01(\tR\bsecretId\x12<\n" +

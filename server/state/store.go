@@ -65,7 +65,7 @@ type tables struct {
 	periodicLaunches btree[*structs.PeriodicLaunch]
 	scalingEvents    btree[*structs.JobScalingEvents]
 	// usage is keyed by node id; derived from allocs (see usage.go).
-	usage btree[*NodeUsage]
+	usage btree[*nodeUsage]
 }
 
 func newTables() tables { return tables{} }

@@ -9,12 +9,13 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/droverhq/drover/scheduler"
 	"github.com/droverhq/drover/structs"
 )
 
 // usageFromAllocs is a node's usage the slow way: summing its allocations.
-func usageFromAllocs(snap *Snapshot, nodeID string) NodeUsage {
-	var u NodeUsage
+func usageFromAllocs(snap *Snapshot, nodeID string) nodeUsage {
+	var u nodeUsage
 	for _, a := range snap.AllocsByNode(nodeID) {
 		u = u.add(allocUsage(a), 1)
 	}
@@ -54,7 +55,7 @@ func TestNodeUsageFollowsAllocations(t *testing.T) {
 		tx.Commit(index)
 		snap := s.Snapshot()
 		for _, n := range nodes {
-			require.Equal(t, usageFromAllocs(snap, n), snap.NodeUsage(n), "node %s after commit %d", n, index)
+			require.Equal(t, usageFromAllocs(snap, n), snap.usage(n), "node %s after commit %d", n, index)
 		}
 	}
 
@@ -64,11 +65,15 @@ func TestNodeUsageFollowsAllocations(t *testing.T) {
 	restored := NewStore()
 	restored.Install(r, snap.Index())
 	for _, n := range nodes {
-		require.Equal(t, snap.NodeUsage(n), restored.Snapshot().NodeUsage(n), "node %s restored", n)
+		require.Equal(t, snap.usage(n), restored.Snapshot().usage(n), "node %s restored", n)
 	}
-	require.NotZero(t, snap.NodeUsage("n1").Allocs+snap.NodeUsage("n2").Allocs, "the walk ends with live allocations")
+	require.NotZero(t, snap.usage("n1").Allocs+snap.usage("n2").Allocs, "the walk ends with live allocations")
 }
 
 func TestNodeUsageOfAnUnknownNodeIsZero(t *testing.T) {
-	require.Equal(t, NodeUsage{}, NewStore().Snapshot().NodeUsage("nope"))
+	cpu, mem, disk := NewStore().Snapshot().NodeUsage("nope")
+	require.Zero(t, cpu+mem+disk)
 }
+
+// The store's snapshots give the scheduler each node's usage.
+var _ scheduler.UsageState = (*Snapshot)(nil)

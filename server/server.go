@@ -1,10 +1,11 @@
 // Package server is the server agent: the FSM over the state store
 // (package state), driven by a raft node (package raft) through the
 // raft.FSM contract; gossip membership; the RPC endpoints with forwarding
-// to the leader and to other regions; and the leader's services (the
-// evaluation broker and blocked evaluations of package broker, plan
-// applier, scheduler workers, heartbeat timers, drainer, membership
-// reconciliation, GC).
+// to the leader and to other regions; scheduler workers on every server
+// (a follower's work for the leader's broker and plan applier over RPC);
+// and the leader's services (the evaluation broker and blocked
+// evaluations of package broker, plan applier, heartbeat timers, drainer,
+// membership reconciliation, GC).
 package server
 
 import (

@@ -36,6 +36,9 @@ type worker struct {
 	// waitIndex, when set, is an index the state must reach before the
 	// evaluation in hand is scheduled, beyond the evaluation's own.
 	waitIndex func() uint64
+	// syncWait bounds the wait for the state to reach an index; zero
+	// means 5s (on the leader it is there at once or nearly).
+	syncWait time.Duration
 	// role labels the observations: "leader" for the leader's own workers,
 	// "follower" for those of the other servers.
 	role string
@@ -80,7 +83,11 @@ func (w *worker) handle(ctx context.Context, eval *structs.Evaluation, token str
 // snapshotAt returns a snapshot at least as new as index.
 func (w *worker) snapshotAt(ctx context.Context, index uint64) (*state.Snapshot, error) {
 	if w.state.Index() < index {
-		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		wait := w.syncWait
+		if wait <= 0 {
+			wait = 5 * time.Second
+		}
+		wctx, cancel := context.WithTimeout(ctx, wait)
 		defer cancel()
 		w.state.WaitForIndex(wctx, index-1)
 	}

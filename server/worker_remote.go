@@ -74,6 +74,10 @@ const (
 	maxDequeuePoll = 30 * time.Second
 	// remoteBackoffMax bounds the wait between failed calls to the leader.
 	remoteBackoffMax = 5 * time.Second
+	// followerSyncWait bounds how long a follower's worker waits for its
+	// replica to catch up with an evaluation (the lease is renewed
+	// meanwhile) before it hands the evaluation back.
+	followerSyncWait = 30 * time.Second
 )
 
 // remoteBackend is a follower worker's: the leader over RPC. It holds the
@@ -361,7 +365,7 @@ func (s *Server) startFollowerWorkers() {
 		rb := &remoteBackend{s: s}
 		w := &worker{
 			backend: rb, state: s.state, types: types, schedulers: s.schedulerFor,
-			now: s.cfg.Clock.Now, logger: s.logger, role: "follower", stop: s.stopCtx,
+			now: s.cfg.Clock.Now, logger: s.logger, role: "follower", stop: s.stopCtx, syncWait: followerSyncWait,
 			waitIndex: func() uint64 { return rb.waitIndex },
 		}
 		w.observe = func(t string, d time.Duration) { s.metrics.observeEval(t, w.role, d) }

@@ -179,6 +179,11 @@ func TestPlanRaceIsPartlyRefusedAndRetried(t *testing.T) {
 	}
 	e := snap.Eval(eval.Id)
 	require.Equal(t, structs.EvalStatusComplete, e.Status)
+	var last uint64
+	for _, a := range snap.AllocsByJob("default", "web") {
+		last = max(last, a.CreateIndex)
+	}
+	require.Equal(t, last, e.ModifyIndex, "the outcome is written with the plan that completed it, in one raft entry")
 }
 
 func TestPauseEvalBrokerFollowsTheConfiguration(t *testing.T) {

@@ -107,9 +107,15 @@ func (w *worker) process(ctx context.Context, eval *structs.Evaluation) error {
 		if decision.Plan == nil {
 			break
 		}
+		// Should the applier take the whole plan, the evaluation's outcome
+		// goes into the plan's raft entry: one raft round, not two.
+		decision.Plan.EvalUpdates = w.outcome(eval, decision, snap.Index(), structs.EvalStatusComplete, "")
 		res, err := w.applier.submit(ctx, decision.Plan)
 		if err != nil {
 			return fmt.Errorf("submit plan: %w", err)
+		}
+		if res.EvalsCommitted {
+			return nil
 		}
 		if len(res.RefusedNodes) == 0 {
 			break
@@ -153,6 +159,15 @@ func (w *worker) interrupt(ctx context.Context, snap *state.Snapshot, eval *stru
 // lack of room, a blocked evaluation that waits for capacity. snapIndex is
 // the state the decision was made on.
 func (w *worker) finish(ctx context.Context, eval *structs.Evaluation, d *scheduler.Decision, snapIndex uint64, status, desc string) error {
+	_, err := w.raft.Propose(ctx, &structs.LogCommand{
+		Command: &structs.LogCommand_EvalUpsert{EvalUpsert: &structs.EvalUpsert{Evals: w.outcome(eval, d, snapIndex, status, desc)}},
+	})
+	return err
+}
+
+// outcome is what finish writes: the evaluation with its status, then the
+// evaluations the decision leaves (follow-ups, a blocked one).
+func (w *worker) outcome(eval *structs.Evaluation, d *scheduler.Decision, snapIndex uint64, status, desc string) []*structs.Evaluation {
 	upd := proto.Clone(eval).(*structs.Evaluation)
 	upd.Status = status
 	upd.StatusDescription = desc
@@ -181,10 +196,7 @@ func (w *worker) finish(ctx context.Context, eval *structs.Evaluation, d *schedu
 			}
 		}
 	}
-	_, err := w.raft.Propose(ctx, &structs.LogCommand{
-		Command: &structs.LogCommand_EvalUpsert{EvalUpsert: &structs.EvalUpsert{Evals: evals}},
-	})
-	return err
+	return evals
 }
 
 // runScheduler runs one pass, turning a panic (a host's scheduler may have

@@ -2,8 +2,8 @@ package server
 
 import (
 	"context"
-	"slices"
 	"log/slog"
+	"slices"
 
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"

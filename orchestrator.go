@@ -213,10 +213,7 @@ func NewServer(opts ServerOptions) (*Server, error) {
 		TLS:                  rpcTLS,
 		VerifyServerHostname: o.TLS != nil && o.TLS.VerifyServerHostname,
 		RPCHandshakeTimeout:  o.Limits.RPCHandshakeTimeout,
-		ACL: server.ACLConfig{
-			Enabled: o.ACL.Enabled, ReplicationToken: o.ACL.ReplicationToken,
-			TokenMinExpirationTTL: o.ACL.TokenMinExpirationTTL, TokenMaxExpirationTTL: o.ACL.TokenMaxExpirationTTL,
-		},
+		ACL:                  o.ACL,
 
 		BootstrapExpect:     o.BootstrapExpect,
 		StaticPeers:         slices.Clone(o.StaticPeers),
@@ -253,10 +250,7 @@ func NewServer(opts ServerOptions) (*Server, error) {
 		JobMaxPriority:     o.JobMaxPriority,
 		JobMaxCount:        o.JobMaxCount,
 
-		Keyring: server.KeyringConfig{
-			RotationThreshold: o.RootKeyRotationThreshold, GCThreshold: o.RootKeyGCThreshold,
-			GCInterval: o.RootKeyGCInterval, KeyEncryptionKey: o.KeyEncryptionKey,
-		},
+		Keyring: o.Keyring,
 
 		DisableEventBroker: o.DisableEventBroker,
 		EventBufferSize:    o.EventBufferSize,

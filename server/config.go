@@ -93,10 +93,11 @@ type Config struct {
 	// JobGCInterval takes gc.DefaultConfig's.
 	GC gc.Config
 
-	// ACL configures access control lists.
+	// ACL configures access control lists; zero durations take
+	// DefaultACLConfig's.
 	ACL ACLConfig
 	// Keyring governs the root keys that seal variables and sign workload
-	// identities.
+	// identities; zero durations take DefaultKeyringConfig's.
 	Keyring KeyringConfig
 	// TLS, when set, is the mutual TLS material every RPC connection is
 	// authenticated with; Transport must have been built with it (a
@@ -124,9 +125,9 @@ type Config struct {
 }
 
 // Validate reports every impossible setting of the parts' own
-// configurations (heartbeat, GC, raft), in that order.
+// configurations (heartbeat, GC, raft, keyring, ACL), in that order.
 func (c *Config) Validate() error {
-	return errors.Join(c.Heartbeat.Validate(), c.GC.Validate(), c.Raft.Validate())
+	return errors.Join(c.Heartbeat.Validate(), c.GC.Validate(), c.Raft.Validate(), c.Keyring.Validate(), c.ACL.Validate())
 }
 
 // electionTimeout is the raft election timeout at the configured multiplier.

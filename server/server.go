@@ -149,6 +149,8 @@ func newServer(cfg Config) (*Server, error) {
 	cfg.Clock = clock.Or(cfg.Clock)
 	cfg.BootstrapExpect = max(cfg.BootstrapExpect, 1)
 	cfg.Raft = cfg.Raft.WithDefaults()
+	cfg.Keyring = cfg.Keyring.WithDefaults()
+	cfg.ACL = cfg.ACL.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}

@@ -60,6 +60,9 @@ server {
   job_default_priority      = 60
   job_tracked_versions      = 3
   rejoin_after_leave        = true
+  root_key_rotation_threshold = "360h"
+  root_key_gc_threshold       = "2h"
+  root_key_gc_interval        = "5m"
   raft_boltdb {
     no_freelist_sync = true
   }
@@ -137,6 +140,7 @@ telemetry {
 			Multiplier: 2, SnapshotThreshold: 100, SnapshotInterval: 30 * time.Second, TrailingLogs: 200, BoltNoFreelistSync: true,
 		},
 		JobDefaultPriority: 60, JobMaxPriority: 200, JobTrackedVersions: 3, JobMaxCount: -1,
+		Keyring: drover.KeyringConfig{RotationThreshold: 360 * time.Hour, GCThreshold: 2 * time.Hour, GCInterval: 5 * time.Minute},
 	}, s)
 
 	cl := a.Client

@@ -196,9 +196,11 @@ func buildServer(c *Config, a *Agent, dataDir, rpcAddr string, sec security) err
 		JobMaxPriority: deref(s.JobMaxPriority), JobDefaultPriority: deref(s.JobDefaultPriority),
 		JobTrackedVersions: deref(s.JobTrackedVersions),
 		TLS:                sec.copyTLS(), ACL: sec.acl, Limits: sec.limits,
-		RootKeyRotationThreshold: dur("root_key_rotation_threshold", s.RootKeyRotationThreshold),
-		RootKeyGCThreshold:       dur("root_key_gc_threshold", s.RootKeyGCThreshold),
-		RootKeyGCInterval:        dur("root_key_gc_interval", s.RootKeyGCInterval),
+		Keyring: drover.KeyringConfig{
+			RotationThreshold: dur("root_key_rotation_threshold", s.RootKeyRotationThreshold),
+			GCThreshold:       dur("root_key_gc_threshold", s.RootKeyGCThreshold),
+			GCInterval:        dur("root_key_gc_interval", s.RootKeyGCInterval),
+		},
 	}
 	if s.DataDir != nil {
 		o.DataDir = *s.DataDir

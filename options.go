@@ -221,28 +221,15 @@ type RaftConfig = raft.Config
 // (server.DefaultKeyringConfig).
 type KeyringConfig = server.KeyringConfig
 
-// ServerJoin is the server_join block: servers to contact at start.
-type ServerJoin struct {
-	// RetryJoin lists gossip addresses of other servers (host:port, or a
-	// host name on the default serf port 4648) to join at start. Once in
-	// the gossip pool, a server without raft state joins the cluster of its
-	// region or bootstraps one with BootstrapExpect servers.
-	RetryJoin []string
-	// RetryMax is how many attempts are made; 0 means forever.
-	RetryMax int
-	// RetryInterval is the wait between attempts. Default 30s.
-	RetryInterval time.Duration
-}
+// ServerJoin is the server_join block (ServerOptions.ServerJoin): the
+// servers to contact at start. Default RetryInterval 30s
+// (server.DefaultJoinConfig).
+type ServerJoin = server.JoinConfig
 
-// PlanRejectionTracker configures the leader's plan rejection tracker.
-type PlanRejectionTracker struct {
-	// Enabled turns tracking on.
-	Enabled bool
-	// NodeThreshold is how many rejections within NodeWindow make a node ineligible. Default 100.
-	NodeThreshold int
-	// NodeWindow is the window rejections are counted in. Default 5m.
-	NodeWindow time.Duration
-}
+// PlanRejectionTracker configures the leader's plan rejection tracker
+// (ServerOptions.PlanRejectionTracker). Defaults, Nomad's: off;
+// NodeThreshold 100, NodeWindow 5m (server.DefaultPlanRejectionConfig).
+type PlanRejectionTracker = server.PlanRejectionConfig
 
 // SchedulerConfiguration is the cluster-wide scheduler configuration.
 type SchedulerConfiguration struct {
@@ -312,9 +299,8 @@ func (o ServerOptions) WithDefaults() ServerOptions {
 	o.GC = o.GC.WithDefaults()
 	o.Heartbeat = o.Heartbeat.WithDefaults()
 	o.Raft = o.Raft.WithDefaults()
-	setDefault(&o.PlanRejectionTracker.NodeThreshold, 100)
-	setDefault(&o.PlanRejectionTracker.NodeWindow, 5*time.Minute)
-	setDefault(&o.ServerJoin.RetryInterval, 30*time.Second)
+	o.PlanRejectionTracker = o.PlanRejectionTracker.WithDefaults()
+	o.ServerJoin = o.ServerJoin.WithDefaults()
 	setDefault(&o.DeadServerThreshold, 5*time.Minute)
 	if o.Transport != nil && !isTCP(o.Transport) && o.SerfBindAddr == "" {
 		// Gossip runs on real sockets; a server on another transport (an
@@ -347,8 +333,8 @@ func (o ServerOptions) WithDefaults() ServerOptions {
 
 // Validate reports every impossible value among the options, after
 // defaults are applied, in a stable order: the server's own settings,
-// then those of the parts (GC, Heartbeat, Raft, Keyring), then TLS,
-// limits and ACLs. Every error it returns matches ErrInvalidOptions.
+// then those of the parts (GC, Heartbeat, Raft, Keyring, ServerJoin,
+// PlanRejectionTracker), then TLS, limits and ACLs. Every error it returns matches ErrInvalidOptions.
 func (o ServerOptions) Validate() error {
 	o = o.WithDefaults()
 	var errs []error
@@ -398,9 +384,6 @@ func (o ServerOptions) Validate() error {
 			add("schedulers: %q has no factory", name)
 		}
 	}
-	if o.PlanRejectionTracker.NodeThreshold < 1 {
-		add("plan_rejection_tracker.node_threshold must be >= 1, got %d", o.PlanRejectionTracker.NodeThreshold)
-	}
 	switch o.DefaultSchedulerConfig.SchedulerAlgorithm {
 	case "binpack", "spread":
 	default:
@@ -422,16 +405,11 @@ func (o ServerOptions) Validate() error {
 		name string
 		v    time.Duration
 	}{
-		{"server_join.retry_interval", o.ServerJoin.RetryInterval},
-		{"plan_rejection_tracker.node_window", o.PlanRejectionTracker.NodeWindow},
 		{"dead_server_threshold", o.DeadServerThreshold},
 	} {
 		if d.v < 0 {
 			add("%s must not be negative, got %v", d.name, d.v)
 		}
-	}
-	if o.ServerJoin.RetryMax < 0 {
-		add("server_join.retry_max must be >= 0, got %d", o.ServerJoin.RetryMax)
 	}
 	if o.Encrypt != "" {
 		if _, err := server.DecodeGossipKey(o.Encrypt); err != nil {
@@ -448,6 +426,8 @@ func (o ServerOptions) Validate() error {
 	addPart(o.Heartbeat.Validate())
 	addPart(o.Raft.Validate())
 	addPart(o.Keyring.Validate())
+	addPart(o.ServerJoin.Validate())
+	addPart(o.PlanRejectionTracker.Validate())
 	o.TLS.validate(add)
 	o.Limits.validate(add)
 	addPart(o.ACL.Validate())

@@ -200,6 +200,8 @@ func NewServer(opts ServerOptions) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	join := o.ServerJoin
+	join.RetryJoin = slices.Clone(join.RetryJoin)
 	srv, err := server.New(server.Config{
 		Name:          o.Name,
 		Region:        o.Region,
@@ -221,9 +223,7 @@ func NewServer(opts ServerOptions) (*Server, error) {
 		DisableGossip:       o.DisableGossip,
 		SerfBindAddr:        o.SerfBindAddr,
 		SerfAdvertiseAddr:   o.SerfAdvertiseAddr,
-		RetryJoin:           slices.Clone(o.ServerJoin.RetryJoin),
-		RetryMax:            o.ServerJoin.RetryMax,
-		RetryInterval:       o.ServerJoin.RetryInterval,
+		Join:                join,
 		Encrypt:             o.Encrypt,
 		RejoinAfterLeave:    o.RejoinAfterLeave,
 		DeadServerThreshold: o.DeadServerThreshold,
@@ -235,11 +235,7 @@ func NewServer(opts ServerOptions) (*Server, error) {
 			DefaultSchedulerConfig: o.DefaultSchedulerConfig.proto(),
 			Schedulers:             maps.Clone(o.Schedulers),
 			JobTrackedVersions:     o.JobTrackedVersions,
-			PlanRejection: server.PlanRejectionConfig{
-				Enabled:       o.PlanRejectionTracker.Enabled,
-				NodeThreshold: o.PlanRejectionTracker.NodeThreshold,
-				NodeWindow:    o.PlanRejectionTracker.NodeWindow,
-			},
+			PlanRejection:          o.PlanRejectionTracker,
 		},
 		Heartbeat:         o.Heartbeat,
 		FailoverTTLPinned: pinnedFailover,

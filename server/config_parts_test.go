@@ -39,3 +39,29 @@ func TestACLConfigDefaultsAndValidate(t *testing.T) {
 		"server: invalid config: acl: token_min_expiration_ttl (2h0m0s) is above token_max_expiration_ttl (1h0m0s)", err.Error(),
 		"every problem, in field order")
 }
+
+func TestJoinConfigDefaultsAndValidate(t *testing.T) {
+	require.Equal(t, DefaultJoinConfig(), JoinConfig{}.WithDefaults())
+	c := JoinConfig{RetryJoin: []string{"a"}, RetryMax: 3}.WithDefaults()
+	require.Equal(t, JoinConfig{RetryJoin: []string{"a"}, RetryMax: 3, RetryInterval: 30 * time.Second}, c)
+	require.NoError(t, DefaultJoinConfig().Validate())
+
+	err := JoinConfig{RetryMax: -1, RetryInterval: -time.Second}.Validate()
+	require.ErrorIs(t, err, ErrInvalidConfig)
+	require.Equal(t, "server: invalid config: server_join.retry_max must be >= 0, got -1\n"+
+		"server: invalid config: server_join.retry_interval must not be negative, got -1s", err.Error(),
+		"every problem, in field order")
+}
+
+func TestPlanRejectionConfigDefaultsAndValidate(t *testing.T) {
+	require.Equal(t, DefaultPlanRejectionConfig(), PlanRejectionConfig{}.WithDefaults())
+	c := PlanRejectionConfig{Enabled: true, NodeThreshold: 3}.WithDefaults()
+	require.Equal(t, PlanRejectionConfig{Enabled: true, NodeThreshold: 3, NodeWindow: 5 * time.Minute}, c)
+	require.NoError(t, DefaultPlanRejectionConfig().Validate())
+
+	err := PlanRejectionConfig{NodeThreshold: -2, NodeWindow: -time.Second}.Validate()
+	require.ErrorIs(t, err, ErrInvalidConfig)
+	require.Equal(t, "server: invalid config: plan_rejection_tracker.node_threshold must be >= 1, got -2\n"+
+		"server: invalid config: plan_rejection_tracker.node_window must not be negative, got -1s", err.Error(),
+		"every problem, in field order")
+}

@@ -7,7 +7,8 @@ import (
 )
 
 // ErrInvalidConfig is matched by every error the Validate methods of the
-// server's part configurations (KeyringConfig, ACLConfig) return.
+// part configurations defined in this package (KeyringConfig, JoinConfig,
+// PlanRejectionConfig, ACLConfig) return.
 var ErrInvalidConfig = errors.New("server: invalid config")
 
 // KeyringConfig governs the servers' root keyring: the keys that seal

@@ -121,7 +121,7 @@ telemetry {
 	s := a.Server
 	require.Equal(t, drover.ServerOptions{
 		Name: "edge-1", Region: "eu", Datacenter: "fra1", AuthoritativeRegion: "eu",
-		DataDir: "/opt/drover/server", BindAddr: "10.0.0.5:5647", AdvertiseAddr: "192.0.2.10:5647", SerfBindAddr: "10.0.0.5:5648", BootstrapExpect: 1, RejoinAfterLeave: true,
+		DataDir: "/opt/drover", BindAddr: "10.0.0.5:5647", AdvertiseAddr: "192.0.2.10:5647", SerfBindAddr: "10.0.0.5:5648", BootstrapExpect: 1, RejoinAfterLeave: true,
 		ServerJoin:        drover.ServerJoin{RetryJoin: []string{"10.0.0.6", "10.0.0.7"}, RetryMax: 3, RetryInterval: 15 * time.Second},
 		NumSchedulers:     3,
 		EnabledSchedulers: []string{"service", "batch"},
@@ -142,6 +142,8 @@ telemetry {
 		JobDefaultPriority: 60, JobMaxPriority: 200, JobTrackedVersions: 3, JobMaxCount: -1,
 		Keyring: drover.KeyringConfig{RotationThreshold: 360 * time.Hour, GCThreshold: 2 * time.Hour, GCInterval: 5 * time.Minute},
 	}, s)
+
+	require.Equal(t, "/opt/drover/server", a.EarlierServerDataDir, "where earlier agents kept the server's data")
 
 	cl := a.Client
 	require.Equal(t, "/opt/drover/client", cl.DataDir)

@@ -73,6 +73,12 @@ type Agent struct {
 	PrometheusMetrics bool
 	// Warnings lists settings read but not applied, and deprecated forms.
 	Warnings []string
+	// EarlierServerDataDir is the server's data dir as earlier versions of
+	// the agent set it, <data_dir>/server, which put the server's files in
+	// <data_dir>/server/server; "" when server.data_dir is set. The agent
+	// runs the server on it when it finds data there and none at the
+	// place Server.DataDir gives.
+	EarlierServerDataDir string
 }
 
 // Build checks the merged configuration and turns it into options.
@@ -205,7 +211,9 @@ func buildServer(c *Config, a *Agent, dataDir, rpcAddr string, sec security) err
 	if s.DataDir != nil {
 		o.DataDir = *s.DataDir
 	} else if dataDir != "" {
-		o.DataDir = filepath.Join(dataDir, "server")
+		// The server keeps its files in <data_dir>/server.
+		o.DataDir = dataDir
+		a.EarlierServerDataDir = filepath.Join(dataDir, "server")
 	}
 	if s.EnableEventBroker != nil {
 		o.DisableEventBroker = !*s.EnableEventBroker

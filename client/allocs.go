@@ -99,7 +99,8 @@ func (m *allocManager) watch(ctx context.Context) {
 		resp, err := call(qctx, m.c.servers, func(ctx context.Context, s structs.DroverClient) (*structs.NodeAllocsResponse, error) {
 			return s.GetNodeAllocations(ctx, &structs.NodeAllocsRequest{
 				NodeId: m.c.id.NodeID, SecretId: m.c.id.SecretID,
-				Options: &structs.QueryOptions{MinQueryIndex: index, MaxQueryTimeMs: 30_000},
+				Options:      &structs.QueryOptions{MinQueryIndex: index, MaxQueryTimeMs: 30_000},
+				ChangesSince: index,
 			})
 		})
 		cancel()
@@ -123,11 +124,46 @@ func (m *allocManager) watch(ctx context.Context) {
 			continue
 		}
 		backoff = 100 * time.Millisecond
+		allocs, complete := m.merge(resp)
+		if !complete {
+			// The answer names an allocation this client holds no copy
+			// of: ask for the whole list.
+			index = 0
+			continue
+		}
 		// A server behind the last one answers with its own, lower index:
 		// the next query starts from there.
 		index = resp.GetMeta().GetIndex()
-		m.reconcile(ctx, resp.Allocations, index)
+		m.reconcile(ctx, allocs, index)
 	}
+}
+
+// merge turns an answer of the servers into the node's whole list of
+// allocations: an answer of changes only takes the unchanged allocations
+// from the last list. complete is false when it names an allocation
+// missing from that list.
+func (m *allocManager) merge(resp *structs.NodeAllocsResponse) (allocs []*structs.Allocation, complete bool) {
+	if !resp.GetChangesOnly() {
+		return resp.GetAllocations(), true
+	}
+	changed := make(map[string]*structs.Allocation, len(resp.GetAllocations()))
+	for _, a := range resp.GetAllocations() {
+		changed[a.Id] = a
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	allocs = make([]*structs.Allocation, 0, len(resp.GetAllocIds()))
+	for _, id := range resp.GetAllocIds() {
+		a := changed[id]
+		if a == nil {
+			a = m.listed[id]
+		}
+		if a == nil {
+			return nil, false
+		}
+		allocs = append(allocs, a)
+	}
+	return allocs, true
 }
 
 // reconcile starts runners for new allocations, tells existing ones about

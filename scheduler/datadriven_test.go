@@ -63,12 +63,22 @@ import (
 // Constraints are <ltarget>:<operand>[:<rtarget>] or distinct_hosts, affinities
 // <ltarget>:<operand>:<rtarget>:<weight>, spreads <attribute>[:<weight>[:<value>
 // =<percent>,...]], ports <label>[:<value>],...
+//
+// Each transcript runs twice: with the state's per-node usage (as the
+// state store keeps it) and without (the pass sums the nodes' allocations).
 func TestDataDriven(t *testing.T) {
+	for _, mode := range []string{"usage", "scan"} {
+		t.Run(mode, func(t *testing.T) { testDataDriven(t, mode == "scan") })
+	}
+}
+
+func testDataDriven(t *testing.T, scan bool) {
 	datadriven.Walk(t, "testdata", func(t *testing.T, path string) {
 		if !strings.HasSuffix(path, ".txt") {
 			return
 		}
 		h := newHarness()
+		h.scan = scan
 		datadriven.RunTest(t, path, func(t *testing.T, d *datadriven.TestData) string {
 			var out strings.Builder
 			h.exec(&args{t: t, d: d, cmd: d.Cmd, kv: d.CmdArgs}, &out)
@@ -94,6 +104,8 @@ type harness struct {
 	types map[string]string // job type by id, kept after a purge
 	evals int
 	last  *Decision
+	// scan hides the state's per-node usage from the scheduler.
+	scan bool
 }
 
 func newHarness() *harness { return &harness{st: newState(), now: testNow, types: map[string]string{}} }
@@ -415,7 +427,11 @@ func (h *harness) schedule(a *args) string {
 		return "error: " + err.Error()
 	}
 	before := h.st.clone()
-	d, err := sched.Schedule(h.st, Input{Eval: eval, Now: h.now, Config: h.cfg,
+	var st State = h.st
+	if h.scan {
+		st = scanOnly{h.st}
+	}
+	d, err := sched.Schedule(st, Input{Eval: eval, Now: h.now, Config: h.cfg,
 		NewID: func() string { h.st.ids++; return strconv.Itoa(h.st.ids) }})
 	if err != nil {
 		return "error: " + err.Error()

@@ -41,6 +41,20 @@ type pass struct {
 	// rollout is the job's deployment as the generic scheduler sees it;
 	// nil in the system scheduler.
 	rollout *rollout
+	// usage is the state's per-node usage when it keeps one (nil
+	// otherwise); jobOnNode then holds the job's live allocations by node,
+	// built on first use.
+	usage     UsageState
+	jobOnNode map[string][]*structs.Allocation
+}
+
+// UsageState is a State that keeps each node's usage: what the node's
+// live (not terminal) allocations reserve. A pass then learns a node's
+// usage without reading the node's allocations, and reads them only when
+// it needs them one by one (ports, preemption). The state store's
+// snapshots implement it.
+type UsageState interface {
+	NodeUsage(nodeID string) (cpuMHz, memoryMB, diskMB int64)
 }
 
 func newPass(st State, in Input) *pass {
@@ -64,6 +78,7 @@ func newPass(st State, in Input) *pass {
 		regexps: map[string]*regexpResult{},
 		props:   map[string]*propertyCounts{},
 	}
+	ps.usage, _ = st.(UsageState)
 	nodes := st.Nodes()
 	if !slices.IsSortedFunc(nodes, func(a, b *structs.Node) int { return strings.Compare(a.Id, b.Id) }) {
 		// Sorted so that ties between equally good nodes break the same
@@ -101,8 +116,13 @@ type nodeState struct {
 	checked  bool
 	usable   bool
 	unusable string
-	// allocs are the node's live allocations, proposed ones included.
-	allocs []*structs.Allocation
+	// allocs are the node's live allocations, proposed ones included; with
+	// a UsageState, only the proposed ones until allocsLoaded.
+	allocs       []*structs.Allocation
+	allocsLoaded bool
+	// stopsBeforeLoad are live allocations of the node the pass stopped
+	// before it loaded the node: usage read from the state still counts them.
+	stopsBeforeLoad []*structs.Allocation
 	// ports in use, built when a group asking for ports looks at the node.
 	ports map[int32]bool
 	// jobGroups counts the pass's job's live allocations per group; jobTotal all of them.
@@ -127,7 +147,9 @@ func allocResources(a *structs.Allocation) resources {
 	return r
 }
 
-// node returns a node's state, loading its usage on first use.
+// node returns a node's state, loading its usage on first use: from the
+// state's per-node usage when it keeps one, else by summing the node's
+// allocations.
 func (ps *pass) node(ns *nodeState) *nodeState {
 	if ns.loaded {
 		return ns
@@ -135,19 +157,61 @@ func (ps *pass) node(ns *nodeState) *nodeState {
 	ns.loaded = true
 	c := ns.node.GetResources()
 	ns.capacity = resources{cpu: c.GetCpuMhz(), mem: c.GetMemoryMb(), disk: c.GetDiskMb()}
-	for _, a := range ps.st.AllocsByNode(ns.node.Id) {
-		if a.IsTerminal() || ps.stopped[a.Id] {
-			continue
+	if ps.usage == nil {
+		ns.allocsLoaded = true
+		for _, a := range ps.st.AllocsByNode(ns.node.Id) {
+			if a.IsTerminal() || ps.stopped[a.Id] {
+				continue
+			}
+			ps.account(ns, a, +1)
 		}
-		ps.account(ns, a, +1)
+		return ns
+	}
+	cpu, mem, disk := ps.usage.NodeUsage(ns.node.Id)
+	ns.used = resources{cpu: cpu, mem: mem, disk: disk}
+	for _, a := range ns.stopsBeforeLoad {
+		ns.used.sub(allocResources(a))
+	}
+	ns.stopsBeforeLoad = nil
+	if ps.jobOnNode == nil {
+		ps.jobOnNode = map[string][]*structs.Allocation{}
+		for _, a := range ps.allocs {
+			if ps.job != nil && !a.IsTerminal() {
+				ps.jobOnNode[a.NodeId] = append(ps.jobOnNode[a.NodeId], a)
+			}
+		}
+	}
+	for _, a := range ps.jobOnNode[ns.node.Id] {
+		if !ps.stopped[a.Id] {
+			ns.countJobAlloc(a, +1)
+		}
 	}
 	return ns
+}
+
+// liveAllocs returns the node's live allocations as the plan so far
+// leaves them, reading them from the state on first use.
+func (ps *pass) liveAllocs(ns *nodeState) []*structs.Allocation {
+	ps.node(ns)
+	if ns.allocsLoaded {
+		return ns.allocs
+	}
+	ns.allocsLoaded = true
+	proposed := ns.allocs
+	ns.allocs = nil
+	for _, a := range ps.st.AllocsByNode(ns.node.Id) {
+		if a.IsTerminal() || ps.stopped[a.Id] || slices.ContainsFunc(proposed, func(p *structs.Allocation) bool { return p.Id == a.Id }) {
+			continue
+		}
+		ns.allocs = append(ns.allocs, a)
+	}
+	ns.allocs = append(ns.allocs, proposed...)
+	return ns.allocs
 }
 
 // account adds (sign +1) or removes (-1) an allocation from a node's usage.
 func (ps *pass) account(ns *nodeState, a *structs.Allocation, sign int) {
 	r := allocResources(a)
-	mine := ps.job != nil && a.JobId == ps.job.Id && a.Namespace == ps.job.Namespace
 	if sign > 0 {
 		ns.used.add(r)
 		ns.allocs = append(ns.allocs, a)
@@ -156,13 +220,7 @@ func (ps *pass) account(ns *nodeState, a *structs.Allocation, sign int) {
 				ns.ports[p.Value] = true
 			}
 		}
-		if mine {
-			if ns.jobGroups == nil {
-				ns.jobGroups = map[string]int{}
-			}
-			ns.jobGroups[a.TaskGroup]++
-			ns.jobTotal++
-		}
+		ps.countJob(ns, a, +1)
 		return
 	}
 	ns.used.sub(r)
@@ -174,10 +232,23 @@ func (ps *pass) account(ns *nodeState, a *structs.Allocation, sign int) {
 			delete(ns.ports, p.Value)
 		}
 	}
-	if mine {
-		ns.jobGroups[a.TaskGroup]--
-		ns.jobTotal--
+	ps.countJob(ns, a, -1)
+}
+
+// countJob counts a in the node's allocations of the pass's job, if it
+// is one of them.
+func (ps *pass) countJob(ns *nodeState, a *structs.Allocation, sign int) {
+	if ps.job != nil && a.JobId == ps.job.Id && a.Namespace == ps.job.Namespace {
+		ns.countJobAlloc(a, sign)
 	}
+}
+
+func (ns *nodeState) countJobAlloc(a *structs.Allocation, sign int) {
+	if ns.jobGroups == nil {
+		ns.jobGroups = map[string]int{}
+	}
+	ns.jobGroups[a.TaskGroup] += sign
+	ns.jobTotal += sign
 }
 
 // stop adds a stop of a to the plan, freeing its resources for this pass.
@@ -192,8 +263,13 @@ func (ps *pass) release(a *structs.Allocation) {
 		return
 	}
 	ps.stopped[a.Id] = true
-	if ns := ps.byID[a.NodeId]; ns != nil && ns.loaded && !a.IsTerminal() {
-		ps.account(ns, a, -1)
+	if ns := ps.byID[a.NodeId]; ns != nil && !a.IsTerminal() {
+		switch {
+		case ns.loaded:
+			ps.account(ns, a, -1)
+		case ps.usage != nil:
+			ns.stopsBeforeLoad = append(ns.stopsBeforeLoad, a)
+		}
 	}
 }
 
@@ -203,8 +279,13 @@ func (ps *pass) unrelease(a *structs.Allocation) {
 		return
 	}
 	delete(ps.stopped, a.Id)
-	if ns := ps.byID[a.NodeId]; ns != nil && ns.loaded && !a.IsTerminal() {
-		ps.account(ns, a, +1)
+	if ns := ps.byID[a.NodeId]; ns != nil && !a.IsTerminal() {
+		switch {
+		case ns.loaded:
+			ps.account(ns, a, +1)
+		case ps.usage != nil:
+			ns.stopsBeforeLoad = slices.DeleteFunc(ns.stopsBeforeLoad, func(x *structs.Allocation) bool { return x.Id == a.Id })
+		}
 	}
 }
 

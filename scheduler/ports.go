@@ -80,13 +80,13 @@ func newPortAsk(tg *structs.TaskGroup) *portAsk {
 }
 
 // usedPorts builds (once) and returns the node's ports in use.
-func (ns *nodeState) usedPorts() map[int32]bool {
+func (ps *pass) usedPorts(ns *nodeState) map[int32]bool {
 	if ns.ports == nil {
 		ns.ports = reservedPorts(ns.node)
 		if ns.ports == nil {
 			ns.ports = map[int32]bool{}
 		}
-		for _, a := range ns.allocs {
+		for _, a := range ps.liveAllocs(ns) {
 			for _, p := range a.AllocatedPorts {
 				ns.ports[p.Value] = true
 			}
@@ -97,8 +97,8 @@ func (ns *nodeState) usedPorts() map[int32]bool {
 
 // portsFit reports whether the node can give the ask its ports; when not,
 // it names the collision.
-func (pa *portAsk) fits(ns *nodeState) (bool, string) {
-	used := ns.usedPorts()
+func (pa *portAsk) fits(ps *pass, ns *nodeState) (bool, string) {
+	used := ps.usedPorts(ns)
 	for _, p := range pa.static {
 		if used[p.Value] {
 			return false, fmt.Sprintf("ports: %s=%d in use", p.Label, p.Value)
@@ -128,7 +128,7 @@ func (pa *portAsk) fits(ns *nodeState) (bool, string) {
 // assign picks the ports for a placement on ns (which must fit): static
 // ones as asked, dynamic ones at random from the free part of the range.
 func (pa *portAsk) assign(ps *pass, ns *nodeState) []*structs.AllocatedPort {
-	used := ns.usedPorts()
+	used := ps.usedPorts(ns)
 	taken := map[int32]bool{}
 	out := make([]*structs.AllocatedPort, 0, len(pa.static)+len(pa.dynamic))
 	for _, p := range pa.static {

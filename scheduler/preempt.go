@@ -87,7 +87,7 @@ func (gp *groupPlacer) victims(ns *nodeState) ([]*structs.Allocation, bool) {
 			conflicts[p.Value] = true
 		}
 	}
-	for _, a := range ns.allocs {
+	for _, a := range ps.liveAllocs(ns) {
 		if a.JobId == ps.job.Id && a.Namespace == ps.job.Namespace {
 			continue
 		}
@@ -153,7 +153,7 @@ func (gp *groupPlacer) victims(ns *nodeState) ([]*structs.Allocation, bool) {
 		for _, v := range chosen {
 			ps.account(ns, v, -1)
 		}
-		ok, _ := gp.ports.fits(ns)
+		ok, _ := gp.ports.fits(ps, ns)
 		for _, v := range chosen {
 			ps.account(ns, v, +1)
 		}

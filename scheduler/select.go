@@ -228,7 +228,7 @@ func (gp *groupPlacer) fits(ns *nodeState) bool {
 		return false
 	}
 	if gp.ports != nil {
-		if ok, dim := gp.ports.fits(ns); !ok {
+		if ok, dim := gp.ports.fits(gp.ps, ns); !ok {
 			gp.exhaust(ns, dim)
 			return false
 		}

@@ -62,6 +62,22 @@ func (s *fakeState) AllocsByNode(nodeID string) []*structs.Allocation {
 
 func (s *fakeState) Node(id string) *structs.Node { return s.node(id) }
 
+// NodeUsage makes fakeState a UsageState, as the state store is: the sum
+// of the node's live allocations.
+func (s *fakeState) NodeUsage(nodeID string) (cpu, mem, disk int64) {
+	for _, a := range s.AllocsByNode(nodeID) {
+		if !a.IsTerminal() {
+			r := allocResources(a)
+			cpu, mem, disk = cpu+r.cpu, mem+r.mem, disk+r.disk
+		}
+	}
+	return cpu, mem, disk
+}
+
+// scanOnly hides a state's per-node usage, so a pass sums the nodes'
+// allocations itself, as it does with a host's State that keeps none.
+type scanOnly struct{ State }
+
 func (s *fakeState) upsertJob(j *structs.Job) { s.jobs[j.Namespace+"/"+j.Id] = j }
 
 func (s *fakeState) node(id string) *structs.Node {

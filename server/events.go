@@ -239,6 +239,12 @@ func eventsFor(v objectReader, index uint64, cmd *structs.LogCommand) []events.E
 		c.typ = events.TypeNodeRegistration
 		c.node(x.NodeUpsert.GetNode().GetId())
 		c.evals(x.NodeUpsert.GetEvals())
+	case *structs.LogCommand_NodeUpsertBatch:
+		c.typ = events.TypeNodeRegistration
+		for _, u := range x.NodeUpsertBatch.GetUpserts() {
+			c.node(u.GetNode().GetId())
+			c.evals(u.GetEvals())
+		}
 	case *structs.LogCommand_NodeStatus:
 		c.typ = events.TypeNodeEvent
 		c.node(x.NodeStatus.NodeId)

@@ -51,7 +51,10 @@ func simulateNodes(ctx context.Context, srv func() *Server, ids []string, ttls m
 // how many times the new leader marked a node down.
 func failoverRun(t *testing.T, failover time.Duration, pinned bool) int {
 	const nodes = 1000
-	hb := heartbeat.Config{MinTTL: 300 * time.Millisecond, Grace: 100 * time.Millisecond, FailoverTTL: failover, MaxPerSecond: 100000}
+	// TTLs and grace of a second, not less: on a loaded machine (the race
+	// detector, two cores) a heartbeat may be late by a few hundred
+	// milliseconds, and only the failover TTL is under test.
+	hb := heartbeat.Config{MinTTL: time.Second, Grace: time.Second, FailoverTTL: failover, MaxPerSecond: 100000}
 	cfg := Config{
 		Name: "s1", DataDir: t.TempDir(), BindAddr: "127.0.0.1:0", NumSchedulers: 1,
 		EnabledSchedulers: []string{"service"}, Heartbeat: hb, FailoverTTLPinned: pinned,

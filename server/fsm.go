@@ -131,6 +131,17 @@ func (f *fsm) applyIn(tx *state.Txn, index uint64, cmd *structs.LogCommand) appl
 		a.evals, a.err = f.applyJobDelete(tx, index, cmd.Time, c.JobDelete)
 	case *structs.LogCommand_NodeUpsert:
 		a.evals, a.capacity = f.applyNodeUpsert(tx, index, cmd.Time, c.NodeUpsert)
+	case *structs.LogCommand_NodeUpsertBatch:
+		for _, u := range c.NodeUpsertBatch.GetUpserts() {
+			evals, capacity := f.applyNodeUpsert(tx, index, cmd.Time, u)
+			a.evals = append(a.evals, evals...)
+			for class := range capacity {
+				if a.capacity == nil {
+					a.capacity = map[string]bool{}
+				}
+				a.capacity[class] = true
+			}
+		}
 	case *structs.LogCommand_NodeStatus:
 		a.evals, a.capacity = f.applyNodeStatus(tx, index, cmd.Time, c.NodeStatus)
 	case *structs.LogCommand_NodeDisconnectExpiry:

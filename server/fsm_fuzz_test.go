@@ -16,6 +16,9 @@ func FuzzFSMApply(f *testing.F) {
 	seeds := []*structs.LogCommand{
 		{Command: &structs.LogCommand_JobUpsert{JobUpsert: &structs.JobUpsert{Job: mockJob("j", 1), Eval: &structs.Evaluation{Id: "e"}}}},
 		{Command: &structs.LogCommand_NodeUpsert{NodeUpsert: &structs.NodeUpsert{Node: mockNode("n")}}},
+		{Command: &structs.LogCommand_NodeUpsertBatch{NodeUpsertBatch: &structs.NodeUpsertBatch{Upserts: []*structs.NodeUpsert{
+			{Node: mockNode("n2")}, {}, {Node: mockNode("n3"), Evals: []*structs.Evaluation{{Id: "e2"}}},
+		}}}},
 		{Command: &structs.LogCommand_NodeStatus{NodeStatus: &structs.NodeStatusUpdate{NodeId: "n", Status: "down"}}},
 		{Command: &structs.LogCommand_NodeStatus{NodeStatus: &structs.NodeStatusUpdate{NodeId: "n", Status: "disconnected"}}},
 		{Command: &structs.LogCommand_NodeDisconnectExpiry{NodeDisconnectExpiry: &structs.NodeDisconnectExpiry{NodeId: "n"}}},

@@ -80,3 +80,77 @@ func TestNodeAllocationsWakesOnlyForTheNodesOwnAllocations(t *testing.T) {
 		t.Fatal("the poll missed the status change")
 	}
 }
+
+// TestNodeAllocationsChangesSince: a client that holds the node's list as
+// of an index gets back every allocation's id and, in full, only those
+// changed after it: its own status report brings back the one allocation
+// it reported, not the whole list; a collected allocation drops out of
+// the ids; asking from zero gets everything in full.
+func TestNodeAllocationsChangesSince(t *testing.T) {
+	s := testServer(t, heartbeat.DefaultConfig())
+	r := &rpcServer{s: s}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err := s.RegisterNode(ctx, mockNode("n1"))
+	require.NoError(t, err)
+	_, err = s.RegisterJob(ctx, mockJob("web", 3))
+	require.NoError(t, err)
+	ask := func(since, minIndex uint64) *structs.NodeAllocsResponse {
+		t.Helper()
+		resp, err := r.GetNodeAllocations(ctx, &structs.NodeAllocsRequest{
+			NodeId: "n1", SecretId: "n1-secret", ChangesSince: since,
+			Options: &structs.QueryOptions{MinQueryIndex: minIndex, MaxQueryTimeMs: 20_000},
+		})
+		require.NoError(t, err)
+		return resp
+	}
+	var full *structs.NodeAllocsResponse
+	require.Eventually(t, func() bool { full = ask(0, 0); return len(full.Allocations) == 3 }, 10*time.Second, 10*time.Millisecond)
+	require.False(t, full.ChangesOnly)
+	require.Empty(t, full.AllocIds)
+	index := full.Meta.Index
+
+	// Nothing changed since index: a query that times out lists the ids only.
+	short, err := r.GetNodeAllocations(ctx, &structs.NodeAllocsRequest{
+		NodeId: "n1", SecretId: "n1-secret", ChangesSince: index,
+		Options: &structs.QueryOptions{MinQueryIndex: index, MaxQueryTimeMs: 1},
+	})
+	require.NoError(t, err)
+	require.True(t, short.ChangesOnly)
+	require.Empty(t, short.Allocations)
+	require.ElementsMatch(t, ids(full.Allocations), short.AllocIds)
+
+	reported := full.Allocations[1]
+	_, err = s.UpdateAllocations(ctx, "n1", "n1-secret", []*structs.Allocation{{Id: reported.Id, ClientStatus: structs.AllocClientRunning}})
+	require.NoError(t, err)
+	changed := ask(index, index)
+	require.True(t, changed.ChangesOnly)
+	require.Len(t, changed.Allocations, 1, "only the reported allocation comes back in full")
+	require.Equal(t, reported.Id, changed.Allocations[0].Id)
+	require.Equal(t, structs.AllocClientRunning, changed.Allocations[0].ClientStatus)
+	require.ElementsMatch(t, ids(full.Allocations), changed.AllocIds)
+
+	// The allocation finishes and is collected: it leaves the ids.
+	_, err = s.UpdateAllocations(ctx, "n1", "n1-secret", []*structs.Allocation{{Id: reported.Id, ClientStatus: structs.AllocClientFailed}})
+	require.NoError(t, err)
+	_, err = s.DeregisterJob(ctx, "default", "web", true)
+	require.NoError(t, err)
+	var gone *structs.NodeAllocsResponse
+	require.Eventually(t, func() bool {
+		if _, err := s.GarbageCollect(ctx); err != nil {
+			return false
+		}
+		gone = ask(changed.Meta.Index, 0)
+		return len(gone.AllocIds) < 3
+	}, 10*time.Second, 10*time.Millisecond)
+	require.True(t, gone.ChangesOnly)
+	require.NotContains(t, gone.AllocIds, reported.Id)
+}
+
+func ids(allocs []*structs.Allocation) []string {
+	out := make([]string, 0, len(allocs))
+	for _, a := range allocs {
+		out = append(out, a.Id)
+	}
+	return out
+}

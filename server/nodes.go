@@ -42,9 +42,7 @@ func (s *Server) RegisterNode(ctx context.Context, node *structs.Node) (*structs
 			n.SchedulingEligibility = old.SchedulingEligibility
 		}
 		evals, release := s.nodeEventEvals(n.Id, true)
-		idx, err := s.raft.Propose(ctx, &structs.LogCommand{
-			Command: &structs.LogCommand_NodeUpsert{NodeUpsert: &structs.NodeUpsert{Node: n, Evals: evals}},
-		})
+		idx, err := s.nodeRegistrations.propose(ctx, s, &structs.NodeUpsert{Node: n, Evals: evals})
 		release()
 		if err != nil {
 			return err
@@ -257,5 +255,5 @@ func (s *Server) updateAllocations(ctx context.Context, nodeID, secretID string,
 	if len(upd) == 0 {
 		return s.state.Index(), nil
 	}
-	return s.batchAllocUpdates(ctx, upd)
+	return s.allocUpdates.propose(ctx, s, upd...)
 }

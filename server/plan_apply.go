@@ -168,15 +168,15 @@ func (p *planApplier) trackRejections(ctx context.Context, nodes []string) {
 // updates are kept whole.
 func evaluatePlan(snap *state.Snapshot, plan *structs.Plan) *structs.PlanResult {
 	res := &structs.PlanResult{Deployment: plan.Deployment, DeploymentUpdates: plan.DeploymentUpdates}
-	freeing := map[string]bool{}
+	freeing := freeingAllocs{ids: map[string]bool{}, onNode: map[string][]*structs.Allocation{}}
 	for _, a := range plan.NodeUpdate {
 		if a.DesiredStatus == structs.AllocDesiredStop || a.DesiredStatus == structs.AllocDesiredEvict {
-			freeing[a.Id] = true
+			freeing.add(snap, a.Id)
 		}
 	}
 	preempting := map[string][]*structs.Allocation{}
 	for _, a := range plan.NodePreemptions {
-		freeing[a.Id] = true
+		freeing.add(snap, a.Id)
 		preempting[a.NodeId] = append(preempting[a.NodeId], a)
 	}
 	byNode := map[string][]*structs.Allocation{}
@@ -210,29 +210,71 @@ func evaluatePlan(snap *state.Snapshot, plan *structs.Plan) *structs.PlanResult 
 	return res
 }
 
+// freeingAllocs are the allocations a plan stops or evicts: their ids,
+// and the live ones by node as the snapshot has them.
+type freeingAllocs struct {
+	ids    map[string]bool
+	onNode map[string][]*structs.Allocation
+}
+
+func (f freeingAllocs) add(snap *state.Snapshot, id string) {
+	if f.ids[id] {
+		return
+	}
+	f.ids[id] = true
+	if cur := snap.Alloc(id); cur != nil && !cur.IsTerminal() {
+		f.onNode[cur.NodeId] = append(f.onNode[cur.NodeId], cur)
+	}
+}
+
 // nodeFits reports whether a node still takes the placements: new ones
 // need it ready, eligible and not draining; in-place updates of its own
-// allocations need it up (neither down nor disconnected). Either way everything must fit once the plan's
-// stops and evictions are done.
-func nodeFits(snap *state.Snapshot, nodeID string, placing []*structs.Allocation, freeing map[string]bool) bool {
+// allocations need it up (neither down nor disconnected). Either way
+// everything must fit once the plan's stops and evictions are done.
+func nodeFits(snap *state.Snapshot, nodeID string, placing []*structs.Allocation, freeing freeingAllocs) bool {
 	node := snap.Node(nodeID)
 	if node == nil || node.Status == structs.NodeStatusDown || node.Status == structs.NodeStatusDisconnected {
 		// A disconnected client would not see even an in-place update.
 		return false
 	}
-	replacing := make(map[string]bool, len(placing))
-	fresh := false
+	fresh, ports := false, false
+	var replaced []*structs.Allocation
 	for _, a := range placing {
-		replacing[a.Id] = true
-		if cur := snap.Alloc(a.Id); cur == nil || cur.NodeId != nodeID {
+		cur := snap.Alloc(a.Id)
+		switch {
+		case cur == nil || cur.NodeId != nodeID:
 			fresh = true
+		case !cur.IsTerminal() && !freeing.ids[a.Id]:
+			replaced = append(replaced, cur)
 		}
+		ports = ports || len(a.AllocatedPorts) > 0
 	}
 	if fresh && (node.Status != structs.NodeStatusReady || node.SchedulingEligibility == structs.NodeIneligible || node.DrainStrategy != nil) {
 		return false
 	}
+	if ports {
+		return allocsFitNode(snap, node, placing, freeing.ids)
+	}
+	// Without ports to check, the node's usage as the state keeps it, less
+	// what the plan frees or replaces, plus what it places, decides.
+	cpu, mem, disk := snap.NodeUsage(nodeID)
+	freed := scheduler.Usage(append(replaced, freeing.onNode[nodeID]...))
+	placed := scheduler.Usage(placing)
+	c := node.GetResources()
+	return cpu-freed.CpuMhz+placed.CpuMhz <= c.GetCpuMhz() &&
+		mem-freed.MemoryMb+placed.MemoryMb <= c.GetMemoryMb() &&
+		(c.GetDiskMb() <= 0 || disk-freed.DiskMb+placed.DiskMb <= c.GetDiskMb())
+}
+
+// allocsFitNode checks the node's allocations one by one, as they will be
+// once the plan is applied: resources and ports.
+func allocsFitNode(snap *state.Snapshot, node *structs.Node, placing []*structs.Allocation, freeing map[string]bool) bool {
+	replacing := make(map[string]bool, len(placing))
+	for _, a := range placing {
+		replacing[a.Id] = true
+	}
 	all := make([]*structs.Allocation, 0, len(placing)+8)
-	snap.EachAllocOfNode(nodeID, func(a *structs.Allocation) bool {
+	snap.EachAllocOfNode(node.Id, func(a *structs.Allocation) bool {
 		if !freeing[a.Id] && !replacing[a.Id] {
 			all = append(all, a)
 		}

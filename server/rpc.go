@@ -159,7 +159,25 @@ func (r *rpcServer) GetNodeAllocations(ctx context.Context, req *structs.NodeAll
 	if err != nil {
 		return nil, rpcerr.To(err)
 	}
+	if since := req.GetChangesSince(); since > 0 {
+		return changedNodeAllocs(allocs, since, r.queryMeta(idx)), nil
+	}
 	return &structs.NodeAllocsResponse{Allocations: allocs, Meta: r.queryMeta(idx)}, nil
+}
+
+// changedNodeAllocs answers a client that holds the node's allocations as
+// of index since: every allocation's id, and in full only those changed
+// after since. A client's own status reports change its allocations too,
+// so without this every report would bring back the whole list.
+func changedNodeAllocs(allocs []*structs.Allocation, since uint64, meta *structs.QueryMeta) *structs.NodeAllocsResponse {
+	resp := &structs.NodeAllocsResponse{Meta: meta, ChangesOnly: true, AllocIds: make([]string, 0, len(allocs))}
+	for _, a := range allocs {
+		resp.AllocIds = append(resp.AllocIds, a.Id)
+		if a.ModifyIndex > since {
+			resp.Allocations = append(resp.Allocations, a)
+		}
+	}
+	return resp
 }
 
 func (r *rpcServer) UpdateAllocations(ctx context.Context, req *structs.AllocUpdateRequest) (*structs.GenericResponse, error) {

@@ -98,8 +98,10 @@ type Server struct {
 	shutdownOnce sync.Once
 	// inflight counts the RPCs being handled.
 	inflight atomic.Int64
-	// allocUpdates coalesces clients' allocation updates into raft entries.
-	allocUpdates allocUpdateBatcher
+	// allocUpdates and nodeRegistrations coalesce clients' allocation
+	// updates and node registrations into raft entries.
+	allocUpdates      *proposalBatcher[*structs.Allocation]
+	nodeRegistrations *proposalBatcher[*structs.NodeUpsert]
 	// reads shares raft read-index rounds among concurrent reads.
 	reads readBarriers
 	// stopCtx is cancelled when Shutdown starts: everything waiting gives up.
@@ -169,6 +171,9 @@ func newServer(cfg Config) (*Server, error) {
 		restoreBatch: restoreEntryBytes,
 		acls:         newACLCache(),
 		nodeConns:    newNodeConns(),
+
+		allocUpdates:      newAllocUpdateBatcher(),
+		nodeRegistrations: newNodeRegisterBatcher(),
 	}
 	s.stopCtx, s.stopFunc = context.WithCancel(context.Background())
 	s.events = newEventBroker(cfg)

@@ -1176,10 +1176,15 @@ func (x *NodeUpdateResponse) GetMeta() *WriteMeta {
 }
 
 type NodeAllocsRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	NodeId        string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
-	SecretId      string                 `protobuf:"bytes,2,opt,name=secret_id,json=secretId,proto3" json:"secret_id,omitempty"`
-	Options       *QueryOptions          `protobuf:"bytes,3,opt,name=options,proto3" json:"options,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	NodeId   string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	SecretId string                 `protobuf:"bytes,2,opt,name=secret_id,json=secretId,proto3" json:"secret_id,omitempty"`
+	Options  *QueryOptions          `protobuf:"bytes,3,opt,name=options,proto3" json:"options,omitempty"`
+	// changes_since, when not zero, asks for the allocations changed after
+	// that index only (the index of the last answer the client holds in
+	// full); the answer then lists every allocation's id in alloc_ids. Zero
+	// asks for every allocation in full.
+	ChangesSince  uint64 `protobuf:"varint,940,opt,name=changes_since,json=changesSince,proto3" json:"changes_since,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1235,10 +1240,24 @@ func (x *NodeAllocsRequest) GetOptions() *QueryOptions {
 	return nil
 }
 
+func (x *NodeAllocsRequest) GetChangesSince() uint64 {
+	if x != nil {
+		return x.ChangesSince
+	}
+	return 0
+}
+
 type NodeAllocsResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Allocations   []*Allocation          `protobuf:"bytes,1,rep,name=allocations,proto3" json:"allocations,omitempty"`
-	Meta          *QueryMeta             `protobuf:"bytes,2,opt,name=meta,proto3" json:"meta,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// allocations are all of the node's allocations, or, when changes_only
+	// is set, those changed after the request's changes_since.
+	Allocations []*Allocation `protobuf:"bytes,1,rep,name=allocations,proto3" json:"allocations,omitempty"`
+	Meta        *QueryMeta    `protobuf:"bytes,2,opt,name=meta,proto3" json:"meta,omitempty"`
+	// alloc_ids are the ids of all of the node's allocations, set with
+	// changes_only.
+	AllocIds []string `protobuf:"bytes,940,rep,name=alloc_ids,json=allocIds,proto3" json:"alloc_ids,omitempty"`
+	// changes_only says allocations holds only the changed allocations.
+	ChangesOnly   bool `protobuf:"varint,941,opt,name=changes_only,json=changesOnly,proto3" json:"changes_only,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1285,6 +1304,20 @@ func (x *NodeAllocsResponse) GetMeta() *QueryMeta {
 		return x.Meta
 	}
 	return nil
+}
+
+func (x *NodeAllocsResponse) GetAllocIds() []string {
+	if x != nil {
+		return x.AllocIds
+	}
+	return nil
+}
+
+func (x *NodeAllocsResponse) GetChangesOnly() bool {
+	if x != nil {
+		return x.ChangesOnly
+	}
+	return false
 }
 
 type AllocUpdateRequest struct {
@@ -1438,6 +1471,7 @@ type LogCommand struct {
 	//	*LogCommand_JobDispatch
 	//	*LogCommand_PeriodicLaunch
 	//	*LogCommand_JobScale
+	//	*LogCommand_NodeUpsertBatch
 	Command       isLogCommand_Command `protobuf_oneof:"command"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1827,6 +1861,15 @@ func (x *LogCommand) GetJobScale() *JobScale {
 	return nil
 }
 
+func (x *LogCommand) GetNodeUpsertBatch() *NodeUpsertBatch {
+	if x != nil {
+		if x, ok := x.Command.(*LogCommand_NodeUpsertBatch); ok {
+			return x.NodeUpsertBatch
+		}
+	}
+	return nil
+}
+
 type isLogCommand_Command interface {
 	isLogCommand_Command()
 }
@@ -1979,6 +2022,10 @@ type LogCommand_JobScale struct {
 	JobScale *JobScale `protobuf:"bytes,113,opt,name=job_scale,json=jobScale,proto3,oneof"`
 }
 
+type LogCommand_NodeUpsertBatch struct {
+	NodeUpsertBatch *NodeUpsertBatch `protobuf:"bytes,149,opt,name=node_upsert_batch,json=nodeUpsertBatch,proto3,oneof"`
+}
+
 func (*LogCommand_JobUpsert) isLogCommand_Command() {}
 
 func (*LogCommand_JobDelete) isLogCommand_Command() {}
@@ -2052,6 +2099,8 @@ func (*LogCommand_JobDispatch) isLogCommand_Command() {}
 func (*LogCommand_PeriodicLaunch) isLogCommand_Command() {}
 
 func (*LogCommand_JobScale) isLogCommand_Command() {}
+
+func (*LogCommand_NodeUpsertBatch) isLogCommand_Command() {}
 
 type JobUpsert struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2262,6 +2311,52 @@ func (x *NodeUpsert) GetEvals() []*Evaluation {
 	return nil
 }
 
+// NodeUpsertBatch is the registrations of many nodes in one entry,
+// applied in order as so many NodeUpserts.
+type NodeUpsertBatch struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Upserts       []*NodeUpsert          `protobuf:"bytes,1,rep,name=upserts,proto3" json:"upserts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeUpsertBatch) Reset() {
+	*x = NodeUpsertBatch{}
+	mi := &file_structs_rpc_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeUpsertBatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeUpsertBatch) ProtoMessage() {}
+
+func (x *NodeUpsertBatch) ProtoReflect() protoreflect.Message {
+	mi := &file_structs_rpc_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeUpsertBatch.ProtoReflect.Descriptor instead.
+func (*NodeUpsertBatch) Descriptor() ([]byte, []int) {
+	return file_structs_rpc_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *NodeUpsertBatch) GetUpserts() []*NodeUpsert {
+	if x != nil {
+		return x.Upserts
+	}
+	return nil
+}
+
 type NodeStatusUpdate struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	NodeId        string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
@@ -2273,7 +2368,7 @@ type NodeStatusUpdate struct {
 
 func (x *NodeStatusUpdate) Reset() {
 	*x = NodeStatusUpdate{}
-	mi := &file_structs_rpc_proto_msgTypes[28]
+	mi := &file_structs_rpc_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2285,7 +2380,7 @@ func (x *NodeStatusUpdate) String() string {
 func (*NodeStatusUpdate) ProtoMessage() {}
 
 func (x *NodeStatusUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[28]
+	mi := &file_structs_rpc_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2298,7 +2393,7 @@ func (x *NodeStatusUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeStatusUpdate.ProtoReflect.Descriptor instead.
 func (*NodeStatusUpdate) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{28}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *NodeStatusUpdate) GetNodeId() string {
@@ -2331,7 +2426,7 @@ type EvalUpsert struct {
 
 func (x *EvalUpsert) Reset() {
 	*x = EvalUpsert{}
-	mi := &file_structs_rpc_proto_msgTypes[29]
+	mi := &file_structs_rpc_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2343,7 +2438,7 @@ func (x *EvalUpsert) String() string {
 func (*EvalUpsert) ProtoMessage() {}
 
 func (x *EvalUpsert) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[29]
+	mi := &file_structs_rpc_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2356,7 +2451,7 @@ func (x *EvalUpsert) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EvalUpsert.ProtoReflect.Descriptor instead.
 func (*EvalUpsert) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{29}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *EvalUpsert) GetEvals() []*Evaluation {
@@ -2379,7 +2474,7 @@ type PlanApply struct {
 
 func (x *PlanApply) Reset() {
 	*x = PlanApply{}
-	mi := &file_structs_rpc_proto_msgTypes[30]
+	mi := &file_structs_rpc_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2391,7 +2486,7 @@ func (x *PlanApply) String() string {
 func (*PlanApply) ProtoMessage() {}
 
 func (x *PlanApply) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[30]
+	mi := &file_structs_rpc_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2404,7 +2499,7 @@ func (x *PlanApply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanApply.ProtoReflect.Descriptor instead.
 func (*PlanApply) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{30}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *PlanApply) GetResult() *PlanResult {
@@ -2445,7 +2540,7 @@ type AllocClientUpdate struct {
 
 func (x *AllocClientUpdate) Reset() {
 	*x = AllocClientUpdate{}
-	mi := &file_structs_rpc_proto_msgTypes[31]
+	mi := &file_structs_rpc_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2457,7 +2552,7 @@ func (x *AllocClientUpdate) String() string {
 func (*AllocClientUpdate) ProtoMessage() {}
 
 func (x *AllocClientUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[31]
+	mi := &file_structs_rpc_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2470,7 +2565,7 @@ func (x *AllocClientUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AllocClientUpdate.ProtoReflect.Descriptor instead.
 func (*AllocClientUpdate) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{31}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *AllocClientUpdate) GetAllocations() []*Allocation {
@@ -2498,7 +2593,7 @@ type JobRef struct {
 
 func (x *JobRef) Reset() {
 	*x = JobRef{}
-	mi := &file_structs_rpc_proto_msgTypes[32]
+	mi := &file_structs_rpc_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2510,7 +2605,7 @@ func (x *JobRef) String() string {
 func (*JobRef) ProtoMessage() {}
 
 func (x *JobRef) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[32]
+	mi := &file_structs_rpc_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2523,7 +2618,7 @@ func (x *JobRef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobRef.ProtoReflect.Descriptor instead.
 func (*JobRef) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{32}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *JobRef) GetNamespace() string {
@@ -2558,7 +2653,7 @@ type GCReap struct {
 
 func (x *GCReap) Reset() {
 	*x = GCReap{}
-	mi := &file_structs_rpc_proto_msgTypes[33]
+	mi := &file_structs_rpc_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2570,7 +2665,7 @@ func (x *GCReap) String() string {
 func (*GCReap) ProtoMessage() {}
 
 func (x *GCReap) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[33]
+	mi := &file_structs_rpc_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2583,7 +2678,7 @@ func (x *GCReap) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GCReap.ProtoReflect.Descriptor instead.
 func (*GCReap) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{33}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *GCReap) GetNodeIds() []string {
@@ -2654,7 +2749,7 @@ type StateSnapshot struct {
 
 func (x *StateSnapshot) Reset() {
 	*x = StateSnapshot{}
-	mi := &file_structs_rpc_proto_msgTypes[34]
+	mi := &file_structs_rpc_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2666,7 +2761,7 @@ func (x *StateSnapshot) String() string {
 func (*StateSnapshot) ProtoMessage() {}
 
 func (x *StateSnapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[34]
+	mi := &file_structs_rpc_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2679,7 +2774,7 @@ func (x *StateSnapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateSnapshot.ProtoReflect.Descriptor instead.
 func (*StateSnapshot) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{34}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *StateSnapshot) GetIndex() uint64 {
@@ -2810,7 +2905,7 @@ type ClusterMeta struct {
 
 func (x *ClusterMeta) Reset() {
 	*x = ClusterMeta{}
-	mi := &file_structs_rpc_proto_msgTypes[35]
+	mi := &file_structs_rpc_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2822,7 +2917,7 @@ func (x *ClusterMeta) String() string {
 func (*ClusterMeta) ProtoMessage() {}
 
 func (x *ClusterMeta) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[35]
+	mi := &file_structs_rpc_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2835,7 +2930,7 @@ func (x *ClusterMeta) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterMeta.ProtoReflect.Descriptor instead.
 func (*ClusterMeta) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{35}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ClusterMeta) GetAclBootstrapIndex() uint64 {
@@ -2872,7 +2967,7 @@ type RaftMessage struct {
 
 func (x *RaftMessage) Reset() {
 	*x = RaftMessage{}
-	mi := &file_structs_rpc_proto_msgTypes[36]
+	mi := &file_structs_rpc_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2884,7 +2979,7 @@ func (x *RaftMessage) String() string {
 func (*RaftMessage) ProtoMessage() {}
 
 func (x *RaftMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[36]
+	mi := &file_structs_rpc_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2897,7 +2992,7 @@ func (x *RaftMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftMessage.ProtoReflect.Descriptor instead.
 func (*RaftMessage) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{36}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *RaftMessage) GetData() []byte {
@@ -2922,7 +3017,7 @@ type Empty struct {
 
 func (x *Empty) Reset() {
 	*x = Empty{}
-	mi := &file_structs_rpc_proto_msgTypes[37]
+	mi := &file_structs_rpc_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2934,7 +3029,7 @@ func (x *Empty) String() string {
 func (*Empty) ProtoMessage() {}
 
 func (x *Empty) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[37]
+	mi := &file_structs_rpc_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2947,7 +3042,7 @@ func (x *Empty) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Empty.ProtoReflect.Descriptor instead.
 func (*Empty) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{37}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{38}
 }
 
 // ValidationProblems travels as an error detail when a request is invalid,
@@ -2961,7 +3056,7 @@ type ValidationProblems struct {
 
 func (x *ValidationProblems) Reset() {
 	*x = ValidationProblems{}
-	mi := &file_structs_rpc_proto_msgTypes[38]
+	mi := &file_structs_rpc_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2973,7 +3068,7 @@ func (x *ValidationProblems) String() string {
 func (*ValidationProblems) ProtoMessage() {}
 
 func (x *ValidationProblems) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[38]
+	mi := &file_structs_rpc_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2986,7 +3081,7 @@ func (x *ValidationProblems) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidationProblems.ProtoReflect.Descriptor instead.
 func (*ValidationProblems) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{38}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ValidationProblems) GetProblems() []string {
@@ -3015,7 +3110,7 @@ type RaftPeer struct {
 
 func (x *RaftPeer) Reset() {
 	*x = RaftPeer{}
-	mi := &file_structs_rpc_proto_msgTypes[39]
+	mi := &file_structs_rpc_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3027,7 +3122,7 @@ func (x *RaftPeer) String() string {
 func (*RaftPeer) ProtoMessage() {}
 
 func (x *RaftPeer) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[39]
+	mi := &file_structs_rpc_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3040,7 +3135,7 @@ func (x *RaftPeer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftPeer.ProtoReflect.Descriptor instead.
 func (*RaftPeer) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{39}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *RaftPeer) GetId() uint64 {
@@ -3095,7 +3190,7 @@ type ServerInfoRequest struct {
 
 func (x *ServerInfoRequest) Reset() {
 	*x = ServerInfoRequest{}
-	mi := &file_structs_rpc_proto_msgTypes[40]
+	mi := &file_structs_rpc_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3107,7 +3202,7 @@ func (x *ServerInfoRequest) String() string {
 func (*ServerInfoRequest) ProtoMessage() {}
 
 func (x *ServerInfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[40]
+	mi := &file_structs_rpc_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3120,7 +3215,7 @@ func (x *ServerInfoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServerInfoRequest.ProtoReflect.Descriptor instead.
 func (*ServerInfoRequest) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{40}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ServerInfoRequest) GetSelf() *RaftPeer {
@@ -3149,7 +3244,7 @@ type ServerInfoResponse struct {
 
 func (x *ServerInfoResponse) Reset() {
 	*x = ServerInfoResponse{}
-	mi := &file_structs_rpc_proto_msgTypes[41]
+	mi := &file_structs_rpc_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3161,7 +3256,7 @@ func (x *ServerInfoResponse) String() string {
 func (*ServerInfoResponse) ProtoMessage() {}
 
 func (x *ServerInfoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[41]
+	mi := &file_structs_rpc_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3174,7 +3269,7 @@ func (x *ServerInfoResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServerInfoResponse.ProtoReflect.Descriptor instead.
 func (*ServerInfoResponse) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{41}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ServerInfoResponse) GetSelf() *RaftPeer {
@@ -3230,7 +3325,7 @@ type AddRaftPeerRequest struct {
 
 func (x *AddRaftPeerRequest) Reset() {
 	*x = AddRaftPeerRequest{}
-	mi := &file_structs_rpc_proto_msgTypes[42]
+	mi := &file_structs_rpc_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3242,7 +3337,7 @@ func (x *AddRaftPeerRequest) String() string {
 func (*AddRaftPeerRequest) ProtoMessage() {}
 
 func (x *AddRaftPeerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[42]
+	mi := &file_structs_rpc_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3255,7 +3350,7 @@ func (x *AddRaftPeerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddRaftPeerRequest.ProtoReflect.Descriptor instead.
 func (*AddRaftPeerRequest) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{42}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *AddRaftPeerRequest) GetPeer() *RaftPeer {
@@ -3283,7 +3378,7 @@ type RemoveRaftPeerRequest struct {
 
 func (x *RemoveRaftPeerRequest) Reset() {
 	*x = RemoveRaftPeerRequest{}
-	mi := &file_structs_rpc_proto_msgTypes[43]
+	mi := &file_structs_rpc_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3295,7 +3390,7 @@ func (x *RemoveRaftPeerRequest) String() string {
 func (*RemoveRaftPeerRequest) ProtoMessage() {}
 
 func (x *RemoveRaftPeerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[43]
+	mi := &file_structs_rpc_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3308,7 +3403,7 @@ func (x *RemoveRaftPeerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveRaftPeerRequest.ProtoReflect.Descriptor instead.
 func (*RemoveRaftPeerRequest) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{43}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *RemoveRaftPeerRequest) GetId() uint64 {
@@ -3334,7 +3429,7 @@ type RaftConfigurationRequest struct {
 
 func (x *RaftConfigurationRequest) Reset() {
 	*x = RaftConfigurationRequest{}
-	mi := &file_structs_rpc_proto_msgTypes[44]
+	mi := &file_structs_rpc_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3346,7 +3441,7 @@ func (x *RaftConfigurationRequest) String() string {
 func (*RaftConfigurationRequest) ProtoMessage() {}
 
 func (x *RaftConfigurationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[44]
+	mi := &file_structs_rpc_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3359,7 +3454,7 @@ func (x *RaftConfigurationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftConfigurationRequest.ProtoReflect.Descriptor instead.
 func (*RaftConfigurationRequest) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{44}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *RaftConfigurationRequest) GetOptions() *QueryOptions {
@@ -3387,7 +3482,7 @@ type RaftServer struct {
 
 func (x *RaftServer) Reset() {
 	*x = RaftServer{}
-	mi := &file_structs_rpc_proto_msgTypes[45]
+	mi := &file_structs_rpc_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3399,7 +3494,7 @@ func (x *RaftServer) String() string {
 func (*RaftServer) ProtoMessage() {}
 
 func (x *RaftServer) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[45]
+	mi := &file_structs_rpc_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3412,7 +3507,7 @@ func (x *RaftServer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftServer.ProtoReflect.Descriptor instead.
 func (*RaftServer) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{45}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *RaftServer) GetPeer() *RaftPeer {
@@ -3467,7 +3562,7 @@ type RaftConfigurationResponse struct {
 
 func (x *RaftConfigurationResponse) Reset() {
 	*x = RaftConfigurationResponse{}
-	mi := &file_structs_rpc_proto_msgTypes[46]
+	mi := &file_structs_rpc_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3479,7 +3574,7 @@ func (x *RaftConfigurationResponse) String() string {
 func (*RaftConfigurationResponse) ProtoMessage() {}
 
 func (x *RaftConfigurationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[46]
+	mi := &file_structs_rpc_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3492,7 +3587,7 @@ func (x *RaftConfigurationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftConfigurationResponse.ProtoReflect.Descriptor instead.
 func (*RaftConfigurationResponse) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{46}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *RaftConfigurationResponse) GetServers() []*RaftServer {
@@ -3523,7 +3618,7 @@ type SnapshotChunk struct {
 
 func (x *SnapshotChunk) Reset() {
 	*x = SnapshotChunk{}
-	mi := &file_structs_rpc_proto_msgTypes[47]
+	mi := &file_structs_rpc_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3535,7 +3630,7 @@ func (x *SnapshotChunk) String() string {
 func (*SnapshotChunk) ProtoMessage() {}
 
 func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[47]
+	mi := &file_structs_rpc_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3548,7 +3643,7 @@ func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotChunk.ProtoReflect.Descriptor instead.
 func (*SnapshotChunk) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{47}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *SnapshotChunk) GetMessage() []byte {
@@ -3586,7 +3681,7 @@ type SnapshotRef struct {
 
 func (x *SnapshotRef) Reset() {
 	*x = SnapshotRef{}
-	mi := &file_structs_rpc_proto_msgTypes[48]
+	mi := &file_structs_rpc_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3598,7 +3693,7 @@ func (x *SnapshotRef) String() string {
 func (*SnapshotRef) ProtoMessage() {}
 
 func (x *SnapshotRef) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[48]
+	mi := &file_structs_rpc_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3611,7 +3706,7 @@ func (x *SnapshotRef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotRef.ProtoReflect.Descriptor instead.
 func (*SnapshotRef) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{48}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *SnapshotRef) GetName() string {
@@ -3660,7 +3755,7 @@ type SnapshotHeader struct {
 
 func (x *SnapshotHeader) Reset() {
 	*x = SnapshotHeader{}
-	mi := &file_structs_rpc_proto_msgTypes[49]
+	mi := &file_structs_rpc_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3672,7 +3767,7 @@ func (x *SnapshotHeader) String() string {
 func (*SnapshotHeader) ProtoMessage() {}
 
 func (x *SnapshotHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[49]
+	mi := &file_structs_rpc_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3685,7 +3780,7 @@ func (x *SnapshotHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotHeader.ProtoReflect.Descriptor instead.
 func (*SnapshotHeader) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{49}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *SnapshotHeader) GetVersion() uint32 {
@@ -3759,7 +3854,7 @@ type SnapshotRecord struct {
 
 func (x *SnapshotRecord) Reset() {
 	*x = SnapshotRecord{}
-	mi := &file_structs_rpc_proto_msgTypes[50]
+	mi := &file_structs_rpc_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3771,7 +3866,7 @@ func (x *SnapshotRecord) String() string {
 func (*SnapshotRecord) ProtoMessage() {}
 
 func (x *SnapshotRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[50]
+	mi := &file_structs_rpc_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3784,7 +3879,7 @@ func (x *SnapshotRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotRecord.ProtoReflect.Descriptor instead.
 func (*SnapshotRecord) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{50}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *SnapshotRecord) GetField() uint32 {
@@ -3825,7 +3920,7 @@ type RestoreChunk struct {
 
 func (x *RestoreChunk) Reset() {
 	*x = RestoreChunk{}
-	mi := &file_structs_rpc_proto_msgTypes[51]
+	mi := &file_structs_rpc_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3837,7 +3932,7 @@ func (x *RestoreChunk) String() string {
 func (*RestoreChunk) ProtoMessage() {}
 
 func (x *RestoreChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[51]
+	mi := &file_structs_rpc_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3850,7 +3945,7 @@ func (x *RestoreChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestoreChunk.ProtoReflect.Descriptor instead.
 func (*RestoreChunk) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{51}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *RestoreChunk) GetData() []byte {
@@ -3875,7 +3970,7 @@ type StateRestore struct {
 
 func (x *StateRestore) Reset() {
 	*x = StateRestore{}
-	mi := &file_structs_rpc_proto_msgTypes[52]
+	mi := &file_structs_rpc_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3887,7 +3982,7 @@ func (x *StateRestore) String() string {
 func (*StateRestore) ProtoMessage() {}
 
 func (x *StateRestore) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[52]
+	mi := &file_structs_rpc_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3900,7 +3995,7 @@ func (x *StateRestore) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateRestore.ProtoReflect.Descriptor instead.
 func (*StateRestore) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{52}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *StateRestore) GetRestoreId() string {
@@ -3942,7 +4037,7 @@ type ErrorKind struct {
 
 func (x *ErrorKind) Reset() {
 	*x = ErrorKind{}
-	mi := &file_structs_rpc_proto_msgTypes[53]
+	mi := &file_structs_rpc_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3954,7 +4049,7 @@ func (x *ErrorKind) String() string {
 func (*ErrorKind) ProtoMessage() {}
 
 func (x *ErrorKind) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[53]
+	mi := &file_structs_rpc_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3967,7 +4062,7 @@ func (x *ErrorKind) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ErrorKind.ProtoReflect.Descriptor instead.
 func (*ErrorKind) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{53}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *ErrorKind) GetSentinel() string {
@@ -3985,7 +4080,7 @@ type GarbageCollectRequest struct {
 
 func (x *GarbageCollectRequest) Reset() {
 	*x = GarbageCollectRequest{}
-	mi := &file_structs_rpc_proto_msgTypes[54]
+	mi := &file_structs_rpc_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3997,7 +4092,7 @@ func (x *GarbageCollectRequest) String() string {
 func (*GarbageCollectRequest) ProtoMessage() {}
 
 func (x *GarbageCollectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[54]
+	mi := &file_structs_rpc_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4010,7 +4105,7 @@ func (x *GarbageCollectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GarbageCollectRequest.ProtoReflect.Descriptor instead.
 func (*GarbageCollectRequest) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{54}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{55}
 }
 
 type GarbageCollectResponse struct {
@@ -4022,7 +4117,7 @@ type GarbageCollectResponse struct {
 
 func (x *GarbageCollectResponse) Reset() {
 	*x = GarbageCollectResponse{}
-	mi := &file_structs_rpc_proto_msgTypes[55]
+	mi := &file_structs_rpc_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4034,7 +4129,7 @@ func (x *GarbageCollectResponse) String() string {
 func (*GarbageCollectResponse) ProtoMessage() {}
 
 func (x *GarbageCollectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[55]
+	mi := &file_structs_rpc_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4047,7 +4142,7 @@ func (x *GarbageCollectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GarbageCollectResponse.ProtoReflect.Descriptor instead.
 func (*GarbageCollectResponse) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{55}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *GarbageCollectResponse) GetRemoved() int64 {
@@ -4072,7 +4167,7 @@ type NodeDrainRequest struct {
 
 func (x *NodeDrainRequest) Reset() {
 	*x = NodeDrainRequest{}
-	mi := &file_structs_rpc_proto_msgTypes[56]
+	mi := &file_structs_rpc_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4084,7 +4179,7 @@ func (x *NodeDrainRequest) String() string {
 func (*NodeDrainRequest) ProtoMessage() {}
 
 func (x *NodeDrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[56]
+	mi := &file_structs_rpc_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4097,7 +4192,7 @@ func (x *NodeDrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeDrainRequest.ProtoReflect.Descriptor instead.
 func (*NodeDrainRequest) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{56}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *NodeDrainRequest) GetNodeId() string {
@@ -4137,7 +4232,7 @@ type NodeDrainResponse struct {
 
 func (x *NodeDrainResponse) Reset() {
 	*x = NodeDrainResponse{}
-	mi := &file_structs_rpc_proto_msgTypes[57]
+	mi := &file_structs_rpc_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4149,7 +4244,7 @@ func (x *NodeDrainResponse) String() string {
 func (*NodeDrainResponse) ProtoMessage() {}
 
 func (x *NodeDrainResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[57]
+	mi := &file_structs_rpc_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4162,7 +4257,7 @@ func (x *NodeDrainResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeDrainResponse.ProtoReflect.Descriptor instead.
 func (*NodeDrainResponse) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{57}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *NodeDrainResponse) GetMeta() *WriteMeta {
@@ -4184,7 +4279,7 @@ type AllocTransitionUpdate struct {
 
 func (x *AllocTransitionUpdate) Reset() {
 	*x = AllocTransitionUpdate{}
-	mi := &file_structs_rpc_proto_msgTypes[58]
+	mi := &file_structs_rpc_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4196,7 +4291,7 @@ func (x *AllocTransitionUpdate) String() string {
 func (*AllocTransitionUpdate) ProtoMessage() {}
 
 func (x *AllocTransitionUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[58]
+	mi := &file_structs_rpc_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4209,7 +4304,7 @@ func (x *AllocTransitionUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AllocTransitionUpdate.ProtoReflect.Descriptor instead.
 func (*AllocTransitionUpdate) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{58}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *AllocTransitionUpdate) GetTransitions() map[string]*DesiredTransition {
@@ -4243,7 +4338,7 @@ type NodeDrainUpdate struct {
 
 func (x *NodeDrainUpdate) Reset() {
 	*x = NodeDrainUpdate{}
-	mi := &file_structs_rpc_proto_msgTypes[59]
+	mi := &file_structs_rpc_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4255,7 +4350,7 @@ func (x *NodeDrainUpdate) String() string {
 func (*NodeDrainUpdate) ProtoMessage() {}
 
 func (x *NodeDrainUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[59]
+	mi := &file_structs_rpc_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4268,7 +4363,7 @@ func (x *NodeDrainUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeDrainUpdate.ProtoReflect.Descriptor instead.
 func (*NodeDrainUpdate) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{59}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *NodeDrainUpdate) GetNodeId() string {
@@ -4319,7 +4414,7 @@ type NodeEligibilityUpdate struct {
 
 func (x *NodeEligibilityUpdate) Reset() {
 	*x = NodeEligibilityUpdate{}
-	mi := &file_structs_rpc_proto_msgTypes[60]
+	mi := &file_structs_rpc_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4331,7 +4426,7 @@ func (x *NodeEligibilityUpdate) String() string {
 func (*NodeEligibilityUpdate) ProtoMessage() {}
 
 func (x *NodeEligibilityUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[60]
+	mi := &file_structs_rpc_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4344,7 +4439,7 @@ func (x *NodeEligibilityUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeEligibilityUpdate.ProtoReflect.Descriptor instead.
 func (*NodeEligibilityUpdate) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{60}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *NodeEligibilityUpdate) GetNodeId() string {
@@ -4381,7 +4476,7 @@ type NodeEligibilityRequest struct {
 
 func (x *NodeEligibilityRequest) Reset() {
 	*x = NodeEligibilityRequest{}
-	mi := &file_structs_rpc_proto_msgTypes[61]
+	mi := &file_structs_rpc_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4393,7 +4488,7 @@ func (x *NodeEligibilityRequest) String() string {
 func (*NodeEligibilityRequest) ProtoMessage() {}
 
 func (x *NodeEligibilityRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[61]
+	mi := &file_structs_rpc_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4406,7 +4501,7 @@ func (x *NodeEligibilityRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeEligibilityRequest.ProtoReflect.Descriptor instead.
 func (*NodeEligibilityRequest) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{61}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *NodeEligibilityRequest) GetNodeId() string {
@@ -4433,7 +4528,7 @@ type NodeEligibilityResponse struct {
 
 func (x *NodeEligibilityResponse) Reset() {
 	*x = NodeEligibilityResponse{}
-	mi := &file_structs_rpc_proto_msgTypes[62]
+	mi := &file_structs_rpc_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4445,7 +4540,7 @@ func (x *NodeEligibilityResponse) String() string {
 func (*NodeEligibilityResponse) ProtoMessage() {}
 
 func (x *NodeEligibilityResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[62]
+	mi := &file_structs_rpc_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4458,7 +4553,7 @@ func (x *NodeEligibilityResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeEligibilityResponse.ProtoReflect.Descriptor instead.
 func (*NodeEligibilityResponse) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{62}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *NodeEligibilityResponse) GetEvalIds() []string {
@@ -4488,7 +4583,7 @@ type SchedulerConfigSet struct {
 
 func (x *SchedulerConfigSet) Reset() {
 	*x = SchedulerConfigSet{}
-	mi := &file_structs_rpc_proto_msgTypes[63]
+	mi := &file_structs_rpc_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4500,7 +4595,7 @@ func (x *SchedulerConfigSet) String() string {
 func (*SchedulerConfigSet) ProtoMessage() {}
 
 func (x *SchedulerConfigSet) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[63]
+	mi := &file_structs_rpc_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4513,7 +4608,7 @@ func (x *SchedulerConfigSet) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SchedulerConfigSet.ProtoReflect.Descriptor instead.
 func (*SchedulerConfigSet) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{63}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *SchedulerConfigSet) GetConfig() *SchedulerConfiguration {
@@ -4546,7 +4641,7 @@ type SchedulerConfigRequest struct {
 
 func (x *SchedulerConfigRequest) Reset() {
 	*x = SchedulerConfigRequest{}
-	mi := &file_structs_rpc_proto_msgTypes[64]
+	mi := &file_structs_rpc_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4558,7 +4653,7 @@ func (x *SchedulerConfigRequest) String() string {
 func (*SchedulerConfigRequest) ProtoMessage() {}
 
 func (x *SchedulerConfigRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[64]
+	mi := &file_structs_rpc_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4571,7 +4666,7 @@ func (x *SchedulerConfigRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SchedulerConfigRequest.ProtoReflect.Descriptor instead.
 func (*SchedulerConfigRequest) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{64}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *SchedulerConfigRequest) GetOptions() *QueryOptions {
@@ -4591,7 +4686,7 @@ type SchedulerConfigResponse struct {
 
 func (x *SchedulerConfigResponse) Reset() {
 	*x = SchedulerConfigResponse{}
-	mi := &file_structs_rpc_proto_msgTypes[65]
+	mi := &file_structs_rpc_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4603,7 +4698,7 @@ func (x *SchedulerConfigResponse) String() string {
 func (*SchedulerConfigResponse) ProtoMessage() {}
 
 func (x *SchedulerConfigResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[65]
+	mi := &file_structs_rpc_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4616,7 +4711,7 @@ func (x *SchedulerConfigResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SchedulerConfigResponse.ProtoReflect.Descriptor instead.
 func (*SchedulerConfigResponse) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{65}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *SchedulerConfigResponse) GetConfig() *SchedulerConfiguration {
@@ -4646,7 +4741,7 @@ type SchedulerSetConfigRequest struct {
 
 func (x *SchedulerSetConfigRequest) Reset() {
 	*x = SchedulerSetConfigRequest{}
-	mi := &file_structs_rpc_proto_msgTypes[66]
+	mi := &file_structs_rpc_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4658,7 +4753,7 @@ func (x *SchedulerSetConfigRequest) String() string {
 func (*SchedulerSetConfigRequest) ProtoMessage() {}
 
 func (x *SchedulerSetConfigRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[66]
+	mi := &file_structs_rpc_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4671,7 +4766,7 @@ func (x *SchedulerSetConfigRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SchedulerSetConfigRequest.ProtoReflect.Descriptor instead.
 func (*SchedulerSetConfigRequest) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{66}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *SchedulerSetConfigRequest) GetConfig() *SchedulerConfiguration {
@@ -4706,7 +4801,7 @@ type SchedulerSetConfigResponse struct {
 
 func (x *SchedulerSetConfigResponse) Reset() {
 	*x = SchedulerSetConfigResponse{}
-	mi := &file_structs_rpc_proto_msgTypes[67]
+	mi := &file_structs_rpc_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4718,7 +4813,7 @@ func (x *SchedulerSetConfigResponse) String() string {
 func (*SchedulerSetConfigResponse) ProtoMessage() {}
 
 func (x *SchedulerSetConfigResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[67]
+	mi := &file_structs_rpc_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4731,7 +4826,7 @@ func (x *SchedulerSetConfigResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SchedulerSetConfigResponse.ProtoReflect.Descriptor instead.
 func (*SchedulerSetConfigResponse) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{67}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *SchedulerSetConfigResponse) GetUpdated() bool {
@@ -4759,7 +4854,7 @@ type JobVersionsResponse struct {
 
 func (x *JobVersionsResponse) Reset() {
 	*x = JobVersionsResponse{}
-	mi := &file_structs_rpc_proto_msgTypes[68]
+	mi := &file_structs_rpc_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4771,7 +4866,7 @@ func (x *JobVersionsResponse) String() string {
 func (*JobVersionsResponse) ProtoMessage() {}
 
 func (x *JobVersionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[68]
+	mi := &file_structs_rpc_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4784,7 +4879,7 @@ func (x *JobVersionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobVersionsResponse.ProtoReflect.Descriptor instead.
 func (*JobVersionsResponse) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{68}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *JobVersionsResponse) GetVersions() []*Job {
@@ -4814,7 +4909,7 @@ type NodeDisconnectExpiry struct {
 
 func (x *NodeDisconnectExpiry) Reset() {
 	*x = NodeDisconnectExpiry{}
-	mi := &file_structs_rpc_proto_msgTypes[69]
+	mi := &file_structs_rpc_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4826,7 +4921,7 @@ func (x *NodeDisconnectExpiry) String() string {
 func (*NodeDisconnectExpiry) ProtoMessage() {}
 
 func (x *NodeDisconnectExpiry) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[69]
+	mi := &file_structs_rpc_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4839,7 +4934,7 @@ func (x *NodeDisconnectExpiry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeDisconnectExpiry.ProtoReflect.Descriptor instead.
 func (*NodeDisconnectExpiry) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{69}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *NodeDisconnectExpiry) GetNodeId() string {
@@ -4866,7 +4961,7 @@ type ACLPolicyUpsert struct {
 
 func (x *ACLPolicyUpsert) Reset() {
 	*x = ACLPolicyUpsert{}
-	mi := &file_structs_rpc_proto_msgTypes[70]
+	mi := &file_structs_rpc_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4878,7 +4973,7 @@ func (x *ACLPolicyUpsert) String() string {
 func (*ACLPolicyUpsert) ProtoMessage() {}
 
 func (x *ACLPolicyUpsert) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[70]
+	mi := &file_structs_rpc_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4891,7 +4986,7 @@ func (x *ACLPolicyUpsert) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ACLPolicyUpsert.ProtoReflect.Descriptor instead.
 func (*ACLPolicyUpsert) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{70}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *ACLPolicyUpsert) GetPolicies() []*ACLPolicy {
@@ -4911,7 +5006,7 @@ type ACLPolicyDelete struct {
 
 func (x *ACLPolicyDelete) Reset() {
 	*x = ACLPolicyDelete{}
-	mi := &file_structs_rpc_proto_msgTypes[71]
+	mi := &file_structs_rpc_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4923,7 +5018,7 @@ func (x *ACLPolicyDelete) String() string {
 func (*ACLPolicyDelete) ProtoMessage() {}
 
 func (x *ACLPolicyDelete) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[71]
+	mi := &file_structs_rpc_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4936,7 +5031,7 @@ func (x *ACLPolicyDelete) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ACLPolicyDelete.ProtoReflect.Descriptor instead.
 func (*ACLPolicyDelete) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{71}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *ACLPolicyDelete) GetNames() []string {
@@ -4956,7 +5051,7 @@ type ACLTokenUpsert struct {
 
 func (x *ACLTokenUpsert) Reset() {
 	*x = ACLTokenUpsert{}
-	mi := &file_structs_rpc_proto_msgTypes[72]
+	mi := &file_structs_rpc_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4968,7 +5063,7 @@ func (x *ACLTokenUpsert) String() string {
 func (*ACLTokenUpsert) ProtoMessage() {}
 
 func (x *ACLTokenUpsert) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[72]
+	mi := &file_structs_rpc_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4981,7 +5076,7 @@ func (x *ACLTokenUpsert) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ACLTokenUpsert.ProtoReflect.Descriptor instead.
 func (*ACLTokenUpsert) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{72}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *ACLTokenUpsert) GetTokens() []*ACLToken {
@@ -5001,7 +5096,7 @@ type ACLTokenDelete struct {
 
 func (x *ACLTokenDelete) Reset() {
 	*x = ACLTokenDelete{}
-	mi := &file_structs_rpc_proto_msgTypes[73]
+	mi := &file_structs_rpc_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5013,7 +5108,7 @@ func (x *ACLTokenDelete) String() string {
 func (*ACLTokenDelete) ProtoMessage() {}
 
 func (x *ACLTokenDelete) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[73]
+	mi := &file_structs_rpc_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5026,7 +5121,7 @@ func (x *ACLTokenDelete) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ACLTokenDelete.ProtoReflect.Descriptor instead.
 func (*ACLTokenDelete) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{73}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *ACLTokenDelete) GetAccessorIds() []string {
@@ -5047,7 +5142,7 @@ type ACLBootstrap struct {
 
 func (x *ACLBootstrap) Reset() {
 	*x = ACLBootstrap{}
-	mi := &file_structs_rpc_proto_msgTypes[74]
+	mi := &file_structs_rpc_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5059,7 +5154,7 @@ func (x *ACLBootstrap) String() string {
 func (*ACLBootstrap) ProtoMessage() {}
 
 func (x *ACLBootstrap) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[74]
+	mi := &file_structs_rpc_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5072,7 +5167,7 @@ func (x *ACLBootstrap) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ACLBootstrap.ProtoReflect.Descriptor instead.
 func (*ACLBootstrap) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{74}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *ACLBootstrap) GetToken() *ACLToken {
@@ -5092,7 +5187,7 @@ type ServerSecretSet struct {
 
 func (x *ServerSecretSet) Reset() {
 	*x = ServerSecretSet{}
-	mi := &file_structs_rpc_proto_msgTypes[75]
+	mi := &file_structs_rpc_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5104,7 +5199,7 @@ func (x *ServerSecretSet) String() string {
 func (*ServerSecretSet) ProtoMessage() {}
 
 func (x *ServerSecretSet) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[75]
+	mi := &file_structs_rpc_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5117,7 +5212,7 @@ func (x *ServerSecretSet) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServerSecretSet.ProtoReflect.Descriptor instead.
 func (*ServerSecretSet) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{75}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *ServerSecretSet) GetSecret() string {
@@ -5138,7 +5233,7 @@ type ACLBootstrapRequest struct {
 
 func (x *ACLBootstrapRequest) Reset() {
 	*x = ACLBootstrapRequest{}
-	mi := &file_structs_rpc_proto_msgTypes[76]
+	mi := &file_structs_rpc_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5150,7 +5245,7 @@ func (x *ACLBootstrapRequest) String() string {
 func (*ACLBootstrapRequest) ProtoMessage() {}
 
 func (x *ACLBootstrapRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[76]
+	mi := &file_structs_rpc_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5163,7 +5258,7 @@ func (x *ACLBootstrapRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ACLBootstrapRequest.ProtoReflect.Descriptor instead.
 func (*ACLBootstrapRequest) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{76}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *ACLBootstrapRequest) GetSecretId() string {
@@ -5183,7 +5278,7 @@ type ACLTokenResponse struct {
 
 func (x *ACLTokenResponse) Reset() {
 	*x = ACLTokenResponse{}
-	mi := &file_structs_rpc_proto_msgTypes[77]
+	mi := &file_structs_rpc_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5195,7 +5290,7 @@ func (x *ACLTokenResponse) String() string {
 func (*ACLTokenResponse) ProtoMessage() {}
 
 func (x *ACLTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[77]
+	mi := &file_structs_rpc_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5208,7 +5303,7 @@ func (x *ACLTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ACLTokenResponse.ProtoReflect.Descriptor instead.
 func (*ACLTokenResponse) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{77}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *ACLTokenResponse) GetToken() *ACLToken {
@@ -5234,7 +5329,7 @@ type ACLPolicyUpsertRequest struct {
 
 func (x *ACLPolicyUpsertRequest) Reset() {
 	*x = ACLPolicyUpsertRequest{}
-	mi := &file_structs_rpc_proto_msgTypes[78]
+	mi := &file_structs_rpc_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5246,7 +5341,7 @@ func (x *ACLPolicyUpsertRequest) String() string {
 func (*ACLPolicyUpsertRequest) ProtoMessage() {}
 
 func (x *ACLPolicyUpsertRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[78]
+	mi := &file_structs_rpc_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5259,7 +5354,7 @@ func (x *ACLPolicyUpsertRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ACLPolicyUpsertRequest.ProtoReflect.Descriptor instead.
 func (*ACLPolicyUpsertRequest) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{78}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *ACLPolicyUpsertRequest) GetPolicies() []*ACLPolicy {
@@ -5278,7 +5373,7 @@ type ACLPolicyDeleteRequest struct {
 
 func (x *ACLPolicyDeleteRequest) Reset() {
 	*x = ACLPolicyDeleteRequest{}
-	mi := &file_structs_rpc_proto_msgTypes[79]
+	mi := &file_structs_rpc_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5290,7 +5385,7 @@ func (x *ACLPolicyDeleteRequest) String() string {
 func (*ACLPolicyDeleteRequest) ProtoMessage() {}
 
 func (x *ACLPolicyDeleteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[79]
+	mi := &file_structs_rpc_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5303,7 +5398,7 @@ func (x *ACLPolicyDeleteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ACLPolicyDeleteRequest.ProtoReflect.Descriptor instead.
 func (*ACLPolicyDeleteRequest) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{79}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *ACLPolicyDeleteRequest) GetNames() []string {
@@ -5323,7 +5418,7 @@ type ACLPolicyRequest struct {
 
 func (x *ACLPolicyRequest) Reset() {
 	*x = ACLPolicyRequest{}
-	mi := &file_structs_rpc_proto_msgTypes[80]
+	mi := &file_structs_rpc_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5335,7 +5430,7 @@ func (x *ACLPolicyRequest) String() string {
 func (*ACLPolicyRequest) ProtoMessage() {}
 
 func (x *ACLPolicyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[80]
+	mi := &file_structs_rpc_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5348,7 +5443,7 @@ func (x *ACLPolicyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ACLPolicyRequest.ProtoReflect.Descriptor instead.
 func (*ACLPolicyRequest) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{80}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{81}
 }
 
 func (x *ACLPolicyRequest) GetName() string {
@@ -5375,7 +5470,7 @@ type ACLPolicyResponse struct {
 
 func (x *ACLPolicyResponse) Reset() {
 	*x = ACLPolicyResponse{}
-	mi := &file_structs_rpc_proto_msgTypes[81]
+	mi := &file_structs_rpc_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5387,7 +5482,7 @@ func (x *ACLPolicyResponse) String() string {
 func (*ACLPolicyResponse) ProtoMessage() {}
 
 func (x *ACLPolicyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[81]
+	mi := &file_structs_rpc_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5400,7 +5495,7 @@ func (x *ACLPolicyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ACLPolicyResponse.ProtoReflect.Descriptor instead.
 func (*ACLPolicyResponse) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{81}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{82}
 }
 
 func (x *ACLPolicyResponse) GetPolicy() *ACLPolicy {
@@ -5432,7 +5527,7 @@ type ACLListRequest struct {
 
 func (x *ACLListRequest) Reset() {
 	*x = ACLListRequest{}
-	mi := &file_structs_rpc_proto_msgTypes[82]
+	mi := &file_structs_rpc_proto_msgTypes[83]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5444,7 +5539,7 @@ func (x *ACLListRequest) String() string {
 func (*ACLListRequest) ProtoMessage() {}
 
 func (x *ACLListRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[82]
+	mi := &file_structs_rpc_proto_msgTypes[83]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5457,7 +5552,7 @@ func (x *ACLListRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ACLListRequest.ProtoReflect.Descriptor instead.
 func (*ACLListRequest) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{82}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{83}
 }
 
 func (x *ACLListRequest) GetPrefix() string {
@@ -5491,7 +5586,7 @@ type ACLPolicyListResponse struct {
 
 func (x *ACLPolicyListResponse) Reset() {
 	*x = ACLPolicyListResponse{}
-	mi := &file_structs_rpc_proto_msgTypes[83]
+	mi := &file_structs_rpc_proto_msgTypes[84]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5503,7 +5598,7 @@ func (x *ACLPolicyListResponse) String() string {
 func (*ACLPolicyListResponse) ProtoMessage() {}
 
 func (x *ACLPolicyListResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[83]
+	mi := &file_structs_rpc_proto_msgTypes[84]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5516,7 +5611,7 @@ func (x *ACLPolicyListResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ACLPolicyListResponse.ProtoReflect.Descriptor instead.
 func (*ACLPolicyListResponse) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{83}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{84}
 }
 
 func (x *ACLPolicyListResponse) GetPolicies() []*ACLPolicy {
@@ -5542,7 +5637,7 @@ type ACLTokenUpsertRequest struct {
 
 func (x *ACLTokenUpsertRequest) Reset() {
 	*x = ACLTokenUpsertRequest{}
-	mi := &file_structs_rpc_proto_msgTypes[84]
+	mi := &file_structs_rpc_proto_msgTypes[85]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5554,7 +5649,7 @@ func (x *ACLTokenUpsertRequest) String() string {
 func (*ACLTokenUpsertRequest) ProtoMessage() {}
 
 func (x *ACLTokenUpsertRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[84]
+	mi := &file_structs_rpc_proto_msgTypes[85]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5567,7 +5662,7 @@ func (x *ACLTokenUpsertRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ACLTokenUpsertRequest.ProtoReflect.Descriptor instead.
 func (*ACLTokenUpsertRequest) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{84}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{85}
 }
 
 func (x *ACLTokenUpsertRequest) GetTokens() []*ACLToken {
@@ -5587,7 +5682,7 @@ type ACLTokenListResponse struct {
 
 func (x *ACLTokenListResponse) Reset() {
 	*x = ACLTokenListResponse{}
-	mi := &file_structs_rpc_proto_msgTypes[85]
+	mi := &file_structs_rpc_proto_msgTypes[86]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5599,7 +5694,7 @@ func (x *ACLTokenListResponse) String() string {
 func (*ACLTokenListResponse) ProtoMessage() {}
 
 func (x *ACLTokenListResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[85]
+	mi := &file_structs_rpc_proto_msgTypes[86]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5612,7 +5707,7 @@ func (x *ACLTokenListResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ACLTokenListResponse.ProtoReflect.Descriptor instead.
 func (*ACLTokenListResponse) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{85}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{86}
 }
 
 func (x *ACLTokenListResponse) GetTokens() []*ACLToken {
@@ -5638,7 +5733,7 @@ type ACLTokenDeleteRequest struct {
 
 func (x *ACLTokenDeleteRequest) Reset() {
 	*x = ACLTokenDeleteRequest{}
-	mi := &file_structs_rpc_proto_msgTypes[86]
+	mi := &file_structs_rpc_proto_msgTypes[87]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5650,7 +5745,7 @@ func (x *ACLTokenDeleteRequest) String() string {
 func (*ACLTokenDeleteRequest) ProtoMessage() {}
 
 func (x *ACLTokenDeleteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[86]
+	mi := &file_structs_rpc_proto_msgTypes[87]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5663,7 +5758,7 @@ func (x *ACLTokenDeleteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ACLTokenDeleteRequest.ProtoReflect.Descriptor instead.
 func (*ACLTokenDeleteRequest) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{86}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{87}
 }
 
 func (x *ACLTokenDeleteRequest) GetAccessorIds() []string {
@@ -5685,7 +5780,7 @@ type ACLTokenRequest struct {
 
 func (x *ACLTokenRequest) Reset() {
 	*x = ACLTokenRequest{}
-	mi := &file_structs_rpc_proto_msgTypes[87]
+	mi := &file_structs_rpc_proto_msgTypes[88]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5697,7 +5792,7 @@ func (x *ACLTokenRequest) String() string {
 func (*ACLTokenRequest) ProtoMessage() {}
 
 func (x *ACLTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[87]
+	mi := &file_structs_rpc_proto_msgTypes[88]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5710,7 +5805,7 @@ func (x *ACLTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ACLTokenRequest.ProtoReflect.Descriptor instead.
 func (*ACLTokenRequest) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{87}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{88}
 }
 
 func (x *ACLTokenRequest) GetAccessorId() string {
@@ -5749,7 +5844,7 @@ type NodeMetaUpdate struct {
 
 func (x *NodeMetaUpdate) Reset() {
 	*x = NodeMetaUpdate{}
-	mi := &file_structs_rpc_proto_msgTypes[88]
+	mi := &file_structs_rpc_proto_msgTypes[89]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5761,7 +5856,7 @@ func (x *NodeMetaUpdate) String() string {
 func (*NodeMetaUpdate) ProtoMessage() {}
 
 func (x *NodeMetaUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[88]
+	mi := &file_structs_rpc_proto_msgTypes[89]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5774,7 +5869,7 @@ func (x *NodeMetaUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeMetaUpdate.ProtoReflect.Descriptor instead.
 func (*NodeMetaUpdate) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{88}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{89}
 }
 
 func (x *NodeMetaUpdate) GetNodeId() string {
@@ -5817,7 +5912,7 @@ type NodePurge struct {
 
 func (x *NodePurge) Reset() {
 	*x = NodePurge{}
-	mi := &file_structs_rpc_proto_msgTypes[89]
+	mi := &file_structs_rpc_proto_msgTypes[90]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5829,7 +5924,7 @@ func (x *NodePurge) String() string {
 func (*NodePurge) ProtoMessage() {}
 
 func (x *NodePurge) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[89]
+	mi := &file_structs_rpc_proto_msgTypes[90]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5842,7 +5937,7 @@ func (x *NodePurge) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodePurge.ProtoReflect.Descriptor instead.
 func (*NodePurge) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{89}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{90}
 }
 
 func (x *NodePurge) GetNodeId() string {
@@ -5884,7 +5979,7 @@ type AutopilotConfiguration struct {
 
 func (x *AutopilotConfiguration) Reset() {
 	*x = AutopilotConfiguration{}
-	mi := &file_structs_rpc_proto_msgTypes[90]
+	mi := &file_structs_rpc_proto_msgTypes[91]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5896,7 +5991,7 @@ func (x *AutopilotConfiguration) String() string {
 func (*AutopilotConfiguration) ProtoMessage() {}
 
 func (x *AutopilotConfiguration) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[90]
+	mi := &file_structs_rpc_proto_msgTypes[91]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5909,7 +6004,7 @@ func (x *AutopilotConfiguration) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AutopilotConfiguration.ProtoReflect.Descriptor instead.
 func (*AutopilotConfiguration) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{90}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{91}
 }
 
 func (x *AutopilotConfiguration) GetCleanupDeadServers() bool {
@@ -5981,7 +6076,7 @@ type AutopilotConfigSet struct {
 
 func (x *AutopilotConfigSet) Reset() {
 	*x = AutopilotConfigSet{}
-	mi := &file_structs_rpc_proto_msgTypes[91]
+	mi := &file_structs_rpc_proto_msgTypes[92]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5993,7 +6088,7 @@ func (x *AutopilotConfigSet) String() string {
 func (*AutopilotConfigSet) ProtoMessage() {}
 
 func (x *AutopilotConfigSet) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[91]
+	mi := &file_structs_rpc_proto_msgTypes[92]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6006,7 +6101,7 @@ func (x *AutopilotConfigSet) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AutopilotConfigSet.ProtoReflect.Descriptor instead.
 func (*AutopilotConfigSet) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{91}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{92}
 }
 
 func (x *AutopilotConfigSet) GetConfig() *AutopilotConfiguration {
@@ -6040,7 +6135,7 @@ type SummariesReconcile struct {
 
 func (x *SummariesReconcile) Reset() {
 	*x = SummariesReconcile{}
-	mi := &file_structs_rpc_proto_msgTypes[92]
+	mi := &file_structs_rpc_proto_msgTypes[93]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6052,7 +6147,7 @@ func (x *SummariesReconcile) String() string {
 func (*SummariesReconcile) ProtoMessage() {}
 
 func (x *SummariesReconcile) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[92]
+	mi := &file_structs_rpc_proto_msgTypes[93]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6065,7 +6160,7 @@ func (x *SummariesReconcile) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SummariesReconcile.ProtoReflect.Descriptor instead.
 func (*SummariesReconcile) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{92}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{93}
 }
 
 type JobEvaluateRequest struct {
@@ -6080,7 +6175,7 @@ type JobEvaluateRequest struct {
 
 func (x *JobEvaluateRequest) Reset() {
 	*x = JobEvaluateRequest{}
-	mi := &file_structs_rpc_proto_msgTypes[93]
+	mi := &file_structs_rpc_proto_msgTypes[94]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6092,7 +6187,7 @@ func (x *JobEvaluateRequest) String() string {
 func (*JobEvaluateRequest) ProtoMessage() {}
 
 func (x *JobEvaluateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[93]
+	mi := &file_structs_rpc_proto_msgTypes[94]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6105,7 +6200,7 @@ func (x *JobEvaluateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobEvaluateRequest.ProtoReflect.Descriptor instead.
 func (*JobEvaluateRequest) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{93}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{94}
 }
 
 func (x *JobEvaluateRequest) GetNamespace() string {
@@ -6139,7 +6234,7 @@ type JobEvaluateResponse struct {
 
 func (x *JobEvaluateResponse) Reset() {
 	*x = JobEvaluateResponse{}
-	mi := &file_structs_rpc_proto_msgTypes[94]
+	mi := &file_structs_rpc_proto_msgTypes[95]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6151,7 +6246,7 @@ func (x *JobEvaluateResponse) String() string {
 func (*JobEvaluateResponse) ProtoMessage() {}
 
 func (x *JobEvaluateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[94]
+	mi := &file_structs_rpc_proto_msgTypes[95]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6164,7 +6259,7 @@ func (x *JobEvaluateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobEvaluateResponse.ProtoReflect.Descriptor instead.
 func (*JobEvaluateResponse) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{94}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{95}
 }
 
 func (x *JobEvaluateResponse) GetEvalId() string {
@@ -6192,7 +6287,7 @@ type NodeMetaRequest struct {
 
 func (x *NodeMetaRequest) Reset() {
 	*x = NodeMetaRequest{}
-	mi := &file_structs_rpc_proto_msgTypes[95]
+	mi := &file_structs_rpc_proto_msgTypes[96]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6204,7 +6299,7 @@ func (x *NodeMetaRequest) String() string {
 func (*NodeMetaRequest) ProtoMessage() {}
 
 func (x *NodeMetaRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[95]
+	mi := &file_structs_rpc_proto_msgTypes[96]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6217,7 +6312,7 @@ func (x *NodeMetaRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeMetaRequest.ProtoReflect.Descriptor instead.
 func (*NodeMetaRequest) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{95}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{96}
 }
 
 func (x *NodeMetaRequest) GetNodeId() string {
@@ -6250,7 +6345,7 @@ type NodePurgeRequest struct {
 
 func (x *NodePurgeRequest) Reset() {
 	*x = NodePurgeRequest{}
-	mi := &file_structs_rpc_proto_msgTypes[96]
+	mi := &file_structs_rpc_proto_msgTypes[97]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6262,7 +6357,7 @@ func (x *NodePurgeRequest) String() string {
 func (*NodePurgeRequest) ProtoMessage() {}
 
 func (x *NodePurgeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[96]
+	mi := &file_structs_rpc_proto_msgTypes[97]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6275,7 +6370,7 @@ func (x *NodePurgeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodePurgeRequest.ProtoReflect.Descriptor instead.
 func (*NodePurgeRequest) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{96}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{97}
 }
 
 func (x *NodePurgeRequest) GetNodeId() string {
@@ -6297,7 +6392,7 @@ type TransferLeadershipRequest struct {
 
 func (x *TransferLeadershipRequest) Reset() {
 	*x = TransferLeadershipRequest{}
-	mi := &file_structs_rpc_proto_msgTypes[97]
+	mi := &file_structs_rpc_proto_msgTypes[98]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6309,7 +6404,7 @@ func (x *TransferLeadershipRequest) String() string {
 func (*TransferLeadershipRequest) ProtoMessage() {}
 
 func (x *TransferLeadershipRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[97]
+	mi := &file_structs_rpc_proto_msgTypes[98]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6322,7 +6417,7 @@ func (x *TransferLeadershipRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferLeadershipRequest.ProtoReflect.Descriptor instead.
 func (*TransferLeadershipRequest) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{97}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{98}
 }
 
 func (x *TransferLeadershipRequest) GetId() string {
@@ -6350,7 +6445,7 @@ type AutopilotSetConfigRequest struct {
 
 func (x *AutopilotSetConfigRequest) Reset() {
 	*x = AutopilotSetConfigRequest{}
-	mi := &file_structs_rpc_proto_msgTypes[98]
+	mi := &file_structs_rpc_proto_msgTypes[99]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6362,7 +6457,7 @@ func (x *AutopilotSetConfigRequest) String() string {
 func (*AutopilotSetConfigRequest) ProtoMessage() {}
 
 func (x *AutopilotSetConfigRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[98]
+	mi := &file_structs_rpc_proto_msgTypes[99]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6375,7 +6470,7 @@ func (x *AutopilotSetConfigRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AutopilotSetConfigRequest.ProtoReflect.Descriptor instead.
 func (*AutopilotSetConfigRequest) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{98}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{99}
 }
 
 func (x *AutopilotSetConfigRequest) GetConfig() *AutopilotConfiguration {
@@ -6409,7 +6504,7 @@ type AutopilotSetConfigResponse struct {
 
 func (x *AutopilotSetConfigResponse) Reset() {
 	*x = AutopilotSetConfigResponse{}
-	mi := &file_structs_rpc_proto_msgTypes[99]
+	mi := &file_structs_rpc_proto_msgTypes[100]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6421,7 +6516,7 @@ func (x *AutopilotSetConfigResponse) String() string {
 func (*AutopilotSetConfigResponse) ProtoMessage() {}
 
 func (x *AutopilotSetConfigResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[99]
+	mi := &file_structs_rpc_proto_msgTypes[100]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6434,7 +6529,7 @@ func (x *AutopilotSetConfigResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AutopilotSetConfigResponse.ProtoReflect.Descriptor instead.
 func (*AutopilotSetConfigResponse) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{99}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{100}
 }
 
 func (x *AutopilotSetConfigResponse) GetUpdated() bool {
@@ -6466,7 +6561,7 @@ type DeploymentStatusCommand struct {
 
 func (x *DeploymentStatusCommand) Reset() {
 	*x = DeploymentStatusCommand{}
-	mi := &file_structs_rpc_proto_msgTypes[100]
+	mi := &file_structs_rpc_proto_msgTypes[101]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6478,7 +6573,7 @@ func (x *DeploymentStatusCommand) String() string {
 func (*DeploymentStatusCommand) ProtoMessage() {}
 
 func (x *DeploymentStatusCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[100]
+	mi := &file_structs_rpc_proto_msgTypes[101]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6491,7 +6586,7 @@ func (x *DeploymentStatusCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeploymentStatusCommand.ProtoReflect.Descriptor instead.
 func (*DeploymentStatusCommand) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{100}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{101}
 }
 
 func (x *DeploymentStatusCommand) GetUpdate() *DeploymentStatusUpdate {
@@ -6536,7 +6631,7 @@ type DeploymentPromote struct {
 
 func (x *DeploymentPromote) Reset() {
 	*x = DeploymentPromote{}
-	mi := &file_structs_rpc_proto_msgTypes[101]
+	mi := &file_structs_rpc_proto_msgTypes[102]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6548,7 +6643,7 @@ func (x *DeploymentPromote) String() string {
 func (*DeploymentPromote) ProtoMessage() {}
 
 func (x *DeploymentPromote) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[101]
+	mi := &file_structs_rpc_proto_msgTypes[102]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6561,7 +6656,7 @@ func (x *DeploymentPromote) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeploymentPromote.ProtoReflect.Descriptor instead.
 func (*DeploymentPromote) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{101}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{102}
 }
 
 func (x *DeploymentPromote) GetDeploymentId() string {
@@ -6610,7 +6705,7 @@ type DeploymentAllocHealth struct {
 
 func (x *DeploymentAllocHealth) Reset() {
 	*x = DeploymentAllocHealth{}
-	mi := &file_structs_rpc_proto_msgTypes[102]
+	mi := &file_structs_rpc_proto_msgTypes[103]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6622,7 +6717,7 @@ func (x *DeploymentAllocHealth) String() string {
 func (*DeploymentAllocHealth) ProtoMessage() {}
 
 func (x *DeploymentAllocHealth) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[102]
+	mi := &file_structs_rpc_proto_msgTypes[103]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6635,7 +6730,7 @@ func (x *DeploymentAllocHealth) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeploymentAllocHealth.ProtoReflect.Descriptor instead.
 func (*DeploymentAllocHealth) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{102}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{103}
 }
 
 func (x *DeploymentAllocHealth) GetDeploymentId() string {
@@ -6700,7 +6795,7 @@ type JobStability struct {
 
 func (x *JobStability) Reset() {
 	*x = JobStability{}
-	mi := &file_structs_rpc_proto_msgTypes[103]
+	mi := &file_structs_rpc_proto_msgTypes[104]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6712,7 +6807,7 @@ func (x *JobStability) String() string {
 func (*JobStability) ProtoMessage() {}
 
 func (x *JobStability) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[103]
+	mi := &file_structs_rpc_proto_msgTypes[104]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6725,7 +6820,7 @@ func (x *JobStability) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobStability.ProtoReflect.Descriptor instead.
 func (*JobStability) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{103}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{104}
 }
 
 func (x *JobStability) GetNamespace() string {
@@ -6770,7 +6865,7 @@ type DeploymentListRequest struct {
 
 func (x *DeploymentListRequest) Reset() {
 	*x = DeploymentListRequest{}
-	mi := &file_structs_rpc_proto_msgTypes[104]
+	mi := &file_structs_rpc_proto_msgTypes[105]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6782,7 +6877,7 @@ func (x *DeploymentListRequest) String() string {
 func (*DeploymentListRequest) ProtoMessage() {}
 
 func (x *DeploymentListRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[104]
+	mi := &file_structs_rpc_proto_msgTypes[105]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6795,7 +6890,7 @@ func (x *DeploymentListRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeploymentListRequest.ProtoReflect.Descriptor instead.
 func (*DeploymentListRequest) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{104}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{105}
 }
 
 func (x *DeploymentListRequest) GetPrefix() string {
@@ -6836,7 +6931,7 @@ type DeploymentListResponse struct {
 
 func (x *DeploymentListResponse) Reset() {
 	*x = DeploymentListResponse{}
-	mi := &file_structs_rpc_proto_msgTypes[105]
+	mi := &file_structs_rpc_proto_msgTypes[106]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6848,7 +6943,7 @@ func (x *DeploymentListResponse) String() string {
 func (*DeploymentListResponse) ProtoMessage() {}
 
 func (x *DeploymentListResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[105]
+	mi := &file_structs_rpc_proto_msgTypes[106]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6861,7 +6956,7 @@ func (x *DeploymentListResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeploymentListResponse.ProtoReflect.Descriptor instead.
 func (*DeploymentListResponse) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{105}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{106}
 }
 
 func (x *DeploymentListResponse) GetDeployments() []*Deployment {
@@ -6888,7 +6983,7 @@ type DeploymentSpecificRequest struct {
 
 func (x *DeploymentSpecificRequest) Reset() {
 	*x = DeploymentSpecificRequest{}
-	mi := &file_structs_rpc_proto_msgTypes[106]
+	mi := &file_structs_rpc_proto_msgTypes[107]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6900,7 +6995,7 @@ func (x *DeploymentSpecificRequest) String() string {
 func (*DeploymentSpecificRequest) ProtoMessage() {}
 
 func (x *DeploymentSpecificRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[106]
+	mi := &file_structs_rpc_proto_msgTypes[107]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6913,7 +7008,7 @@ func (x *DeploymentSpecificRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeploymentSpecificRequest.ProtoReflect.Descriptor instead.
 func (*DeploymentSpecificRequest) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{106}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{107}
 }
 
 func (x *DeploymentSpecificRequest) GetDeploymentId() string {
@@ -6940,7 +7035,7 @@ type SingleDeploymentResponse struct {
 
 func (x *SingleDeploymentResponse) Reset() {
 	*x = SingleDeploymentResponse{}
-	mi := &file_structs_rpc_proto_msgTypes[107]
+	mi := &file_structs_rpc_proto_msgTypes[108]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6952,7 +7047,7 @@ func (x *SingleDeploymentResponse) String() string {
 func (*SingleDeploymentResponse) ProtoMessage() {}
 
 func (x *SingleDeploymentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[107]
+	mi := &file_structs_rpc_proto_msgTypes[108]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6965,7 +7060,7 @@ func (x *SingleDeploymentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SingleDeploymentResponse.ProtoReflect.Descriptor instead.
 func (*SingleDeploymentResponse) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{107}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{108}
 }
 
 func (x *SingleDeploymentResponse) GetDeployment() *Deployment {
@@ -6993,7 +7088,7 @@ type DeploymentPromoteRequest struct {
 
 func (x *DeploymentPromoteRequest) Reset() {
 	*x = DeploymentPromoteRequest{}
-	mi := &file_structs_rpc_proto_msgTypes[108]
+	mi := &file_structs_rpc_proto_msgTypes[109]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7005,7 +7100,7 @@ func (x *DeploymentPromoteRequest) String() string {
 func (*DeploymentPromoteRequest) ProtoMessage() {}
 
 func (x *DeploymentPromoteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[108]
+	mi := &file_structs_rpc_proto_msgTypes[109]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7018,7 +7113,7 @@ func (x *DeploymentPromoteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeploymentPromoteRequest.ProtoReflect.Descriptor instead.
 func (*DeploymentPromoteRequest) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{108}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{109}
 }
 
 func (x *DeploymentPromoteRequest) GetDeploymentId() string {
@@ -7051,7 +7146,7 @@ type DeploymentFailRequest struct {
 
 func (x *DeploymentFailRequest) Reset() {
 	*x = DeploymentFailRequest{}
-	mi := &file_structs_rpc_proto_msgTypes[109]
+	mi := &file_structs_rpc_proto_msgTypes[110]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7063,7 +7158,7 @@ func (x *DeploymentFailRequest) String() string {
 func (*DeploymentFailRequest) ProtoMessage() {}
 
 func (x *DeploymentFailRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[109]
+	mi := &file_structs_rpc_proto_msgTypes[110]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7076,7 +7171,7 @@ func (x *DeploymentFailRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeploymentFailRequest.ProtoReflect.Descriptor instead.
 func (*DeploymentFailRequest) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{109}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{110}
 }
 
 func (x *DeploymentFailRequest) GetDeploymentId() string {
@@ -7096,7 +7191,7 @@ type DeploymentPauseRequest struct {
 
 func (x *DeploymentPauseRequest) Reset() {
 	*x = DeploymentPauseRequest{}
-	mi := &file_structs_rpc_proto_msgTypes[110]
+	mi := &file_structs_rpc_proto_msgTypes[111]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7108,7 +7203,7 @@ func (x *DeploymentPauseRequest) String() string {
 func (*DeploymentPauseRequest) ProtoMessage() {}
 
 func (x *DeploymentPauseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[110]
+	mi := &file_structs_rpc_proto_msgTypes[111]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7121,7 +7216,7 @@ func (x *DeploymentPauseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeploymentPauseRequest.ProtoReflect.Descriptor instead.
 func (*DeploymentPauseRequest) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{110}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{111}
 }
 
 func (x *DeploymentPauseRequest) GetDeploymentId() string {
@@ -7149,7 +7244,7 @@ type DeploymentAllocHealthRequest struct {
 
 func (x *DeploymentAllocHealthRequest) Reset() {
 	*x = DeploymentAllocHealthRequest{}
-	mi := &file_structs_rpc_proto_msgTypes[111]
+	mi := &file_structs_rpc_proto_msgTypes[112]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7161,7 +7256,7 @@ func (x *DeploymentAllocHealthRequest) String() string {
 func (*DeploymentAllocHealthRequest) ProtoMessage() {}
 
 func (x *DeploymentAllocHealthRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[111]
+	mi := &file_structs_rpc_proto_msgTypes[112]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7174,7 +7269,7 @@ func (x *DeploymentAllocHealthRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeploymentAllocHealthRequest.ProtoReflect.Descriptor instead.
 func (*DeploymentAllocHealthRequest) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{111}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{112}
 }
 
 func (x *DeploymentAllocHealthRequest) GetDeploymentId() string {
@@ -7212,7 +7307,7 @@ type DeploymentUpdateResponse struct {
 
 func (x *DeploymentUpdateResponse) Reset() {
 	*x = DeploymentUpdateResponse{}
-	mi := &file_structs_rpc_proto_msgTypes[112]
+	mi := &file_structs_rpc_proto_msgTypes[113]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7224,7 +7319,7 @@ func (x *DeploymentUpdateResponse) String() string {
 func (*DeploymentUpdateResponse) ProtoMessage() {}
 
 func (x *DeploymentUpdateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[112]
+	mi := &file_structs_rpc_proto_msgTypes[113]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7237,7 +7332,7 @@ func (x *DeploymentUpdateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeploymentUpdateResponse.ProtoReflect.Descriptor instead.
 func (*DeploymentUpdateResponse) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{112}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{113}
 }
 
 func (x *DeploymentUpdateResponse) GetEvalId() string {
@@ -7282,7 +7377,7 @@ type JobRevertRequest struct {
 
 func (x *JobRevertRequest) Reset() {
 	*x = JobRevertRequest{}
-	mi := &file_structs_rpc_proto_msgTypes[113]
+	mi := &file_structs_rpc_proto_msgTypes[114]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7294,7 +7389,7 @@ func (x *JobRevertRequest) String() string {
 func (*JobRevertRequest) ProtoMessage() {}
 
 func (x *JobRevertRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[113]
+	mi := &file_structs_rpc_proto_msgTypes[114]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7307,7 +7402,7 @@ func (x *JobRevertRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobRevertRequest.ProtoReflect.Descriptor instead.
 func (*JobRevertRequest) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{113}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{114}
 }
 
 func (x *JobRevertRequest) GetNamespace() string {
@@ -7350,7 +7445,7 @@ type JobStabilityRequest struct {
 
 func (x *JobStabilityRequest) Reset() {
 	*x = JobStabilityRequest{}
-	mi := &file_structs_rpc_proto_msgTypes[114]
+	mi := &file_structs_rpc_proto_msgTypes[115]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7362,7 +7457,7 @@ func (x *JobStabilityRequest) String() string {
 func (*JobStabilityRequest) ProtoMessage() {}
 
 func (x *JobStabilityRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[114]
+	mi := &file_structs_rpc_proto_msgTypes[115]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7375,7 +7470,7 @@ func (x *JobStabilityRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobStabilityRequest.ProtoReflect.Descriptor instead.
 func (*JobStabilityRequest) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{114}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{115}
 }
 
 func (x *JobStabilityRequest) GetNamespace() string {
@@ -7416,7 +7511,7 @@ type JobStabilityResponse struct {
 
 func (x *JobStabilityResponse) Reset() {
 	*x = JobStabilityResponse{}
-	mi := &file_structs_rpc_proto_msgTypes[115]
+	mi := &file_structs_rpc_proto_msgTypes[116]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7428,7 +7523,7 @@ func (x *JobStabilityResponse) String() string {
 func (*JobStabilityResponse) ProtoMessage() {}
 
 func (x *JobStabilityResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[115]
+	mi := &file_structs_rpc_proto_msgTypes[116]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7441,7 +7536,7 @@ func (x *JobStabilityResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobStabilityResponse.ProtoReflect.Descriptor instead.
 func (*JobStabilityResponse) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{115}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{116}
 }
 
 func (x *JobStabilityResponse) GetJobModifyIndex() uint64 {
@@ -7469,7 +7564,7 @@ type ServiceRegistrationUpsert struct {
 
 func (x *ServiceRegistrationUpsert) Reset() {
 	*x = ServiceRegistrationUpsert{}
-	mi := &file_structs_rpc_proto_msgTypes[116]
+	mi := &file_structs_rpc_proto_msgTypes[117]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7481,7 +7576,7 @@ func (x *ServiceRegistrationUpsert) String() string {
 func (*ServiceRegistrationUpsert) ProtoMessage() {}
 
 func (x *ServiceRegistrationUpsert) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[116]
+	mi := &file_structs_rpc_proto_msgTypes[117]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7494,7 +7589,7 @@ func (x *ServiceRegistrationUpsert) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceRegistrationUpsert.ProtoReflect.Descriptor instead.
 func (*ServiceRegistrationUpsert) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{116}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{117}
 }
 
 func (x *ServiceRegistrationUpsert) GetServices() []*ServiceRegistration {
@@ -7518,7 +7613,7 @@ type ServiceRegistrationDelete struct {
 
 func (x *ServiceRegistrationDelete) Reset() {
 	*x = ServiceRegistrationDelete{}
-	mi := &file_structs_rpc_proto_msgTypes[117]
+	mi := &file_structs_rpc_proto_msgTypes[118]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7530,7 +7625,7 @@ func (x *ServiceRegistrationDelete) String() string {
 func (*ServiceRegistrationDelete) ProtoMessage() {}
 
 func (x *ServiceRegistrationDelete) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[117]
+	mi := &file_structs_rpc_proto_msgTypes[118]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7543,7 +7638,7 @@ func (x *ServiceRegistrationDelete) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceRegistrationDelete.ProtoReflect.Descriptor instead.
 func (*ServiceRegistrationDelete) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{117}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{118}
 }
 
 func (x *ServiceRegistrationDelete) GetIds() []string {
@@ -7582,7 +7677,7 @@ type ServiceRegistrationUpdateRequest struct {
 
 func (x *ServiceRegistrationUpdateRequest) Reset() {
 	*x = ServiceRegistrationUpdateRequest{}
-	mi := &file_structs_rpc_proto_msgTypes[118]
+	mi := &file_structs_rpc_proto_msgTypes[119]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7594,7 +7689,7 @@ func (x *ServiceRegistrationUpdateRequest) String() string {
 func (*ServiceRegistrationUpdateRequest) ProtoMessage() {}
 
 func (x *ServiceRegistrationUpdateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[118]
+	mi := &file_structs_rpc_proto_msgTypes[119]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7607,7 +7702,7 @@ func (x *ServiceRegistrationUpdateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceRegistrationUpdateRequest.ProtoReflect.Descriptor instead.
 func (*ServiceRegistrationUpdateRequest) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{118}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{119}
 }
 
 func (x *ServiceRegistrationUpdateRequest) GetNodeId() string {
@@ -7649,7 +7744,7 @@ type ServiceRegistrationListRequest struct {
 
 func (x *ServiceRegistrationListRequest) Reset() {
 	*x = ServiceRegistrationListRequest{}
-	mi := &file_structs_rpc_proto_msgTypes[119]
+	mi := &file_structs_rpc_proto_msgTypes[120]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7661,7 +7756,7 @@ func (x *ServiceRegistrationListRequest) String() string {
 func (*ServiceRegistrationListRequest) ProtoMessage() {}
 
 func (x *ServiceRegistrationListRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[119]
+	mi := &file_structs_rpc_proto_msgTypes[120]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7674,7 +7769,7 @@ func (x *ServiceRegistrationListRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceRegistrationListRequest.ProtoReflect.Descriptor instead.
 func (*ServiceRegistrationListRequest) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{119}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{120}
 }
 
 func (x *ServiceRegistrationListRequest) GetOptions() *QueryOptions {
@@ -7701,7 +7796,7 @@ type ServiceRegistrationListResponse struct {
 
 func (x *ServiceRegistrationListResponse) Reset() {
 	*x = ServiceRegistrationListResponse{}
-	mi := &file_structs_rpc_proto_msgTypes[120]
+	mi := &file_structs_rpc_proto_msgTypes[121]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7713,7 +7808,7 @@ func (x *ServiceRegistrationListResponse) String() string {
 func (*ServiceRegistrationListResponse) ProtoMessage() {}
 
 func (x *ServiceRegistrationListResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[120]
+	mi := &file_structs_rpc_proto_msgTypes[121]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7726,7 +7821,7 @@ func (x *ServiceRegistrationListResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceRegistrationListResponse.ProtoReflect.Descriptor instead.
 func (*ServiceRegistrationListResponse) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{120}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{121}
 }
 
 func (x *ServiceRegistrationListResponse) GetServices() []*ServiceRegistration {
@@ -7754,7 +7849,7 @@ type ServiceRegistrationDeleteRequest struct {
 
 func (x *ServiceRegistrationDeleteRequest) Reset() {
 	*x = ServiceRegistrationDeleteRequest{}
-	mi := &file_structs_rpc_proto_msgTypes[121]
+	mi := &file_structs_rpc_proto_msgTypes[122]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7766,7 +7861,7 @@ func (x *ServiceRegistrationDeleteRequest) String() string {
 func (*ServiceRegistrationDeleteRequest) ProtoMessage() {}
 
 func (x *ServiceRegistrationDeleteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[121]
+	mi := &file_structs_rpc_proto_msgTypes[122]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7779,7 +7874,7 @@ func (x *ServiceRegistrationDeleteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceRegistrationDeleteRequest.ProtoReflect.Descriptor instead.
 func (*ServiceRegistrationDeleteRequest) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{121}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{122}
 }
 
 func (x *ServiceRegistrationDeleteRequest) GetNamespace() string {
@@ -7816,7 +7911,7 @@ type VariableUpsert struct {
 
 func (x *VariableUpsert) Reset() {
 	*x = VariableUpsert{}
-	mi := &file_structs_rpc_proto_msgTypes[122]
+	mi := &file_structs_rpc_proto_msgTypes[123]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7828,7 +7923,7 @@ func (x *VariableUpsert) String() string {
 func (*VariableUpsert) ProtoMessage() {}
 
 func (x *VariableUpsert) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[122]
+	mi := &file_structs_rpc_proto_msgTypes[123]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7841,7 +7936,7 @@ func (x *VariableUpsert) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VariableUpsert.ProtoReflect.Descriptor instead.
 func (*VariableUpsert) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{122}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{123}
 }
 
 func (x *VariableUpsert) GetVariable() *Variable {
@@ -7877,7 +7972,7 @@ type VariableDelete struct {
 
 func (x *VariableDelete) Reset() {
 	*x = VariableDelete{}
-	mi := &file_structs_rpc_proto_msgTypes[123]
+	mi := &file_structs_rpc_proto_msgTypes[124]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7889,7 +7984,7 @@ func (x *VariableDelete) String() string {
 func (*VariableDelete) ProtoMessage() {}
 
 func (x *VariableDelete) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[123]
+	mi := &file_structs_rpc_proto_msgTypes[124]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7902,7 +7997,7 @@ func (x *VariableDelete) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VariableDelete.ProtoReflect.Descriptor instead.
 func (*VariableDelete) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{123}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{124}
 }
 
 func (x *VariableDelete) GetNamespace() string {
@@ -7945,7 +8040,7 @@ type RootKeyUpsert struct {
 
 func (x *RootKeyUpsert) Reset() {
 	*x = RootKeyUpsert{}
-	mi := &file_structs_rpc_proto_msgTypes[124]
+	mi := &file_structs_rpc_proto_msgTypes[125]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7957,7 +8052,7 @@ func (x *RootKeyUpsert) String() string {
 func (*RootKeyUpsert) ProtoMessage() {}
 
 func (x *RootKeyUpsert) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[124]
+	mi := &file_structs_rpc_proto_msgTypes[125]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7970,7 +8065,7 @@ func (x *RootKeyUpsert) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RootKeyUpsert.ProtoReflect.Descriptor instead.
 func (*RootKeyUpsert) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{124}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{125}
 }
 
 func (x *RootKeyUpsert) GetKey() *RootKey {
@@ -7996,7 +8091,7 @@ type RootKeyDelete struct {
 
 func (x *RootKeyDelete) Reset() {
 	*x = RootKeyDelete{}
-	mi := &file_structs_rpc_proto_msgTypes[125]
+	mi := &file_structs_rpc_proto_msgTypes[126]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8008,7 +8103,7 @@ func (x *RootKeyDelete) String() string {
 func (*RootKeyDelete) ProtoMessage() {}
 
 func (x *RootKeyDelete) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[125]
+	mi := &file_structs_rpc_proto_msgTypes[126]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8021,7 +8116,7 @@ func (x *RootKeyDelete) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RootKeyDelete.ProtoReflect.Descriptor instead.
 func (*RootKeyDelete) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{125}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{126}
 }
 
 func (x *RootKeyDelete) GetKeyIds() []string {
@@ -8041,7 +8136,7 @@ type VariableListRequest struct {
 
 func (x *VariableListRequest) Reset() {
 	*x = VariableListRequest{}
-	mi := &file_structs_rpc_proto_msgTypes[126]
+	mi := &file_structs_rpc_proto_msgTypes[127]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8053,7 +8148,7 @@ func (x *VariableListRequest) String() string {
 func (*VariableListRequest) ProtoMessage() {}
 
 func (x *VariableListRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[126]
+	mi := &file_structs_rpc_proto_msgTypes[127]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8066,7 +8161,7 @@ func (x *VariableListRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VariableListRequest.ProtoReflect.Descriptor instead.
 func (*VariableListRequest) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{126}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{127}
 }
 
 func (x *VariableListRequest) GetOptions() *QueryOptions {
@@ -8094,7 +8189,7 @@ type VariableListResponse struct {
 
 func (x *VariableListResponse) Reset() {
 	*x = VariableListResponse{}
-	mi := &file_structs_rpc_proto_msgTypes[127]
+	mi := &file_structs_rpc_proto_msgTypes[128]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8106,7 +8201,7 @@ func (x *VariableListResponse) String() string {
 func (*VariableListResponse) ProtoMessage() {}
 
 func (x *VariableListResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[127]
+	mi := &file_structs_rpc_proto_msgTypes[128]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8119,7 +8214,7 @@ func (x *VariableListResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VariableListResponse.ProtoReflect.Descriptor instead.
 func (*VariableListResponse) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{127}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{128}
 }
 
 func (x *VariableListResponse) GetVariables() []*Variable {
@@ -8146,7 +8241,7 @@ type VariableGetRequest struct {
 
 func (x *VariableGetRequest) Reset() {
 	*x = VariableGetRequest{}
-	mi := &file_structs_rpc_proto_msgTypes[128]
+	mi := &file_structs_rpc_proto_msgTypes[129]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8158,7 +8253,7 @@ func (x *VariableGetRequest) String() string {
 func (*VariableGetRequest) ProtoMessage() {}
 
 func (x *VariableGetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[128]
+	mi := &file_structs_rpc_proto_msgTypes[129]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8171,7 +8266,7 @@ func (x *VariableGetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VariableGetRequest.ProtoReflect.Descriptor instead.
 func (*VariableGetRequest) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{128}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{129}
 }
 
 func (x *VariableGetRequest) GetOptions() *QueryOptions {
@@ -8199,7 +8294,7 @@ type VariablePutRequest struct {
 
 func (x *VariablePutRequest) Reset() {
 	*x = VariablePutRequest{}
-	mi := &file_structs_rpc_proto_msgTypes[129]
+	mi := &file_structs_rpc_proto_msgTypes[130]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8211,7 +8306,7 @@ func (x *VariablePutRequest) String() string {
 func (*VariablePutRequest) ProtoMessage() {}
 
 func (x *VariablePutRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[129]
+	mi := &file_structs_rpc_proto_msgTypes[130]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8224,7 +8319,7 @@ func (x *VariablePutRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VariablePutRequest.ProtoReflect.Descriptor instead.
 func (*VariablePutRequest) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{129}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{130}
 }
 
 func (x *VariablePutRequest) GetVariable() *Variable {
@@ -8260,7 +8355,7 @@ type VariableDeleteRequest struct {
 
 func (x *VariableDeleteRequest) Reset() {
 	*x = VariableDeleteRequest{}
-	mi := &file_structs_rpc_proto_msgTypes[130]
+	mi := &file_structs_rpc_proto_msgTypes[131]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8272,7 +8367,7 @@ func (x *VariableDeleteRequest) String() string {
 func (*VariableDeleteRequest) ProtoMessage() {}
 
 func (x *VariableDeleteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[130]
+	mi := &file_structs_rpc_proto_msgTypes[131]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8285,7 +8380,7 @@ func (x *VariableDeleteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VariableDeleteRequest.ProtoReflect.Descriptor instead.
 func (*VariableDeleteRequest) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{130}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{131}
 }
 
 func (x *VariableDeleteRequest) GetNamespace() string {
@@ -8331,7 +8426,7 @@ type VariableResponse struct {
 
 func (x *VariableResponse) Reset() {
 	*x = VariableResponse{}
-	mi := &file_structs_rpc_proto_msgTypes[131]
+	mi := &file_structs_rpc_proto_msgTypes[132]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8343,7 +8438,7 @@ func (x *VariableResponse) String() string {
 func (*VariableResponse) ProtoMessage() {}
 
 func (x *VariableResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[131]
+	mi := &file_structs_rpc_proto_msgTypes[132]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8356,7 +8451,7 @@ func (x *VariableResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VariableResponse.ProtoReflect.Descriptor instead.
 func (*VariableResponse) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{131}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{132}
 }
 
 func (x *VariableResponse) GetVariable() *Variable {
@@ -8396,7 +8491,7 @@ type RootKeyListRequest struct {
 
 func (x *RootKeyListRequest) Reset() {
 	*x = RootKeyListRequest{}
-	mi := &file_structs_rpc_proto_msgTypes[132]
+	mi := &file_structs_rpc_proto_msgTypes[133]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8408,7 +8503,7 @@ func (x *RootKeyListRequest) String() string {
 func (*RootKeyListRequest) ProtoMessage() {}
 
 func (x *RootKeyListRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[132]
+	mi := &file_structs_rpc_proto_msgTypes[133]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8421,7 +8516,7 @@ func (x *RootKeyListRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RootKeyListRequest.ProtoReflect.Descriptor instead.
 func (*RootKeyListRequest) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{132}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{133}
 }
 
 func (x *RootKeyListRequest) GetOptions() *QueryOptions {
@@ -8439,7 +8534,7 @@ type RootKeyRotateRequest struct {
 
 func (x *RootKeyRotateRequest) Reset() {
 	*x = RootKeyRotateRequest{}
-	mi := &file_structs_rpc_proto_msgTypes[133]
+	mi := &file_structs_rpc_proto_msgTypes[134]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8451,7 +8546,7 @@ func (x *RootKeyRotateRequest) String() string {
 func (*RootKeyRotateRequest) ProtoMessage() {}
 
 func (x *RootKeyRotateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[133]
+	mi := &file_structs_rpc_proto_msgTypes[134]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8464,7 +8559,7 @@ func (x *RootKeyRotateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RootKeyRotateRequest.ProtoReflect.Descriptor instead.
 func (*RootKeyRotateRequest) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{133}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{134}
 }
 
 // RootKeyListResponse lists keys without their material.
@@ -8478,7 +8573,7 @@ type RootKeyListResponse struct {
 
 func (x *RootKeyListResponse) Reset() {
 	*x = RootKeyListResponse{}
-	mi := &file_structs_rpc_proto_msgTypes[134]
+	mi := &file_structs_rpc_proto_msgTypes[135]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8490,7 +8585,7 @@ func (x *RootKeyListResponse) String() string {
 func (*RootKeyListResponse) ProtoMessage() {}
 
 func (x *RootKeyListResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[134]
+	mi := &file_structs_rpc_proto_msgTypes[135]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8503,7 +8598,7 @@ func (x *RootKeyListResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RootKeyListResponse.ProtoReflect.Descriptor instead.
 func (*RootKeyListResponse) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{134}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{135}
 }
 
 func (x *RootKeyListResponse) GetKeys() []*RootKey {
@@ -8531,7 +8626,7 @@ type AllocIdentitiesRequest struct {
 
 func (x *AllocIdentitiesRequest) Reset() {
 	*x = AllocIdentitiesRequest{}
-	mi := &file_structs_rpc_proto_msgTypes[135]
+	mi := &file_structs_rpc_proto_msgTypes[136]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8543,7 +8638,7 @@ func (x *AllocIdentitiesRequest) String() string {
 func (*AllocIdentitiesRequest) ProtoMessage() {}
 
 func (x *AllocIdentitiesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[135]
+	mi := &file_structs_rpc_proto_msgTypes[136]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8556,7 +8651,7 @@ func (x *AllocIdentitiesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AllocIdentitiesRequest.ProtoReflect.Descriptor instead.
 func (*AllocIdentitiesRequest) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{135}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{136}
 }
 
 func (x *AllocIdentitiesRequest) GetNodeId() string {
@@ -8591,7 +8686,7 @@ type AllocIdentitiesResponse struct {
 
 func (x *AllocIdentitiesResponse) Reset() {
 	*x = AllocIdentitiesResponse{}
-	mi := &file_structs_rpc_proto_msgTypes[136]
+	mi := &file_structs_rpc_proto_msgTypes[137]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8603,7 +8698,7 @@ func (x *AllocIdentitiesResponse) String() string {
 func (*AllocIdentitiesResponse) ProtoMessage() {}
 
 func (x *AllocIdentitiesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[136]
+	mi := &file_structs_rpc_proto_msgTypes[137]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8616,7 +8711,7 @@ func (x *AllocIdentitiesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AllocIdentitiesResponse.ProtoReflect.Descriptor instead.
 func (*AllocIdentitiesResponse) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{136}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{137}
 }
 
 func (x *AllocIdentitiesResponse) GetTokens() map[string]string {
@@ -8639,7 +8734,7 @@ type JobDispatch struct {
 
 func (x *JobDispatch) Reset() {
 	*x = JobDispatch{}
-	mi := &file_structs_rpc_proto_msgTypes[137]
+	mi := &file_structs_rpc_proto_msgTypes[138]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8651,7 +8746,7 @@ func (x *JobDispatch) String() string {
 func (*JobDispatch) ProtoMessage() {}
 
 func (x *JobDispatch) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[137]
+	mi := &file_structs_rpc_proto_msgTypes[138]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8664,7 +8759,7 @@ func (x *JobDispatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobDispatch.ProtoReflect.Descriptor instead.
 func (*JobDispatch) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{137}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{138}
 }
 
 func (x *JobDispatch) GetChild() *Job {
@@ -8707,7 +8802,7 @@ type PeriodicLaunchCommand struct {
 
 func (x *PeriodicLaunchCommand) Reset() {
 	*x = PeriodicLaunchCommand{}
-	mi := &file_structs_rpc_proto_msgTypes[138]
+	mi := &file_structs_rpc_proto_msgTypes[139]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8719,7 +8814,7 @@ func (x *PeriodicLaunchCommand) String() string {
 func (*PeriodicLaunchCommand) ProtoMessage() {}
 
 func (x *PeriodicLaunchCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[138]
+	mi := &file_structs_rpc_proto_msgTypes[139]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8732,7 +8827,7 @@ func (x *PeriodicLaunchCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeriodicLaunchCommand.ProtoReflect.Descriptor instead.
 func (*PeriodicLaunchCommand) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{138}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{139}
 }
 
 func (x *PeriodicLaunchCommand) GetNamespace() string {
@@ -8803,7 +8898,7 @@ type JobScale struct {
 
 func (x *JobScale) Reset() {
 	*x = JobScale{}
-	mi := &file_structs_rpc_proto_msgTypes[139]
+	mi := &file_structs_rpc_proto_msgTypes[140]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8815,7 +8910,7 @@ func (x *JobScale) String() string {
 func (*JobScale) ProtoMessage() {}
 
 func (x *JobScale) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[139]
+	mi := &file_structs_rpc_proto_msgTypes[140]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8828,7 +8923,7 @@ func (x *JobScale) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobScale.ProtoReflect.Descriptor instead.
 func (*JobScale) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{139}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{140}
 }
 
 func (x *JobScale) GetNamespace() string {
@@ -8902,7 +8997,7 @@ type JobDispatchRequest struct {
 
 func (x *JobDispatchRequest) Reset() {
 	*x = JobDispatchRequest{}
-	mi := &file_structs_rpc_proto_msgTypes[140]
+	mi := &file_structs_rpc_proto_msgTypes[141]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8914,7 +9009,7 @@ func (x *JobDispatchRequest) String() string {
 func (*JobDispatchRequest) ProtoMessage() {}
 
 func (x *JobDispatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[140]
+	mi := &file_structs_rpc_proto_msgTypes[141]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8927,7 +9022,7 @@ func (x *JobDispatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobDispatchRequest.ProtoReflect.Descriptor instead.
 func (*JobDispatchRequest) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{140}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{141}
 }
 
 func (x *JobDispatchRequest) GetNamespace() string {
@@ -8991,7 +9086,7 @@ type JobDispatchResponse struct {
 
 func (x *JobDispatchResponse) Reset() {
 	*x = JobDispatchResponse{}
-	mi := &file_structs_rpc_proto_msgTypes[141]
+	mi := &file_structs_rpc_proto_msgTypes[142]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9003,7 +9098,7 @@ func (x *JobDispatchResponse) String() string {
 func (*JobDispatchResponse) ProtoMessage() {}
 
 func (x *JobDispatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[141]
+	mi := &file_structs_rpc_proto_msgTypes[142]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9016,7 +9111,7 @@ func (x *JobDispatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobDispatchResponse.ProtoReflect.Descriptor instead.
 func (*JobDispatchResponse) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{141}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{142}
 }
 
 func (x *JobDispatchResponse) GetDispatchedJobId() string {
@@ -9057,7 +9152,7 @@ type PeriodicForceRequest struct {
 
 func (x *PeriodicForceRequest) Reset() {
 	*x = PeriodicForceRequest{}
-	mi := &file_structs_rpc_proto_msgTypes[142]
+	mi := &file_structs_rpc_proto_msgTypes[143]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9069,7 +9164,7 @@ func (x *PeriodicForceRequest) String() string {
 func (*PeriodicForceRequest) ProtoMessage() {}
 
 func (x *PeriodicForceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[142]
+	mi := &file_structs_rpc_proto_msgTypes[143]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9082,7 +9177,7 @@ func (x *PeriodicForceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeriodicForceRequest.ProtoReflect.Descriptor instead.
 func (*PeriodicForceRequest) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{142}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{143}
 }
 
 func (x *PeriodicForceRequest) GetNamespace() string {
@@ -9110,7 +9205,7 @@ type PeriodicForceResponse struct {
 
 func (x *PeriodicForceResponse) Reset() {
 	*x = PeriodicForceResponse{}
-	mi := &file_structs_rpc_proto_msgTypes[143]
+	mi := &file_structs_rpc_proto_msgTypes[144]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9122,7 +9217,7 @@ func (x *PeriodicForceResponse) String() string {
 func (*PeriodicForceResponse) ProtoMessage() {}
 
 func (x *PeriodicForceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[143]
+	mi := &file_structs_rpc_proto_msgTypes[144]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9135,7 +9230,7 @@ func (x *PeriodicForceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeriodicForceResponse.ProtoReflect.Descriptor instead.
 func (*PeriodicForceResponse) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{143}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{144}
 }
 
 func (x *PeriodicForceResponse) GetEvalId() string {
@@ -9177,7 +9272,7 @@ type JobScaleRequest struct {
 
 func (x *JobScaleRequest) Reset() {
 	*x = JobScaleRequest{}
-	mi := &file_structs_rpc_proto_msgTypes[144]
+	mi := &file_structs_rpc_proto_msgTypes[145]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9189,7 +9284,7 @@ func (x *JobScaleRequest) String() string {
 func (*JobScaleRequest) ProtoMessage() {}
 
 func (x *JobScaleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_structs_rpc_proto_msgTypes[144]
+	mi := &file_structs_rpc_proto_msgTypes[145]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9202,7 +9297,7 @@ func (x *JobScaleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobScaleRequest.ProtoReflect.Descriptor instead.
 func (*JobScaleRequest) Descriptor() ([]byte, []int) {
-	return file_structs_rpc_proto_rawDescGZIP(), []int{144}
+	return file_structs_rpc_proto_rawDescGZIP(), []int{145}
 }
 
 func (x *JobScaleRequest) GetNamespace() string {
@@ -9345,20 +9440,23 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\x10heartbeat_ttl_ms\x18\x01 \x01(\x03R\x0eheartbeatTtlMs\x12\x18\n" +
 	"\aservers\x18\x02 \x03(\tR\aservers\x12\x16\n" +
 	"\x06leader\x18\x03 \x01(\tR\x06leader\x12-\n" +
-	"\x04meta\x18\x04 \x01(\v2\x19.drover.structs.WriteMetaR\x04meta\"\x81\x01\n" +
+	"\x04meta\x18\x04 \x01(\v2\x19.drover.structs.WriteMetaR\x04meta\"\xa7\x01\n" +
 	"\x11NodeAllocsRequest\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x1b\n" +
 	"\tsecret_id\x18\x02 \x01(\tR\bsecretId\x126\n" +
-	"\aoptions\x18\x03 \x01(\v2\x1c.drover.structs.QueryOptionsR\aoptions\"\x81\x01\n" +
+	"\aoptions\x18\x03 \x01(\v2\x1c.drover.structs.QueryOptionsR\aoptions\x12$\n" +
+	"\rchanges_since\x18\xac\a \x01(\x04R\fchangesSince\"\xc3\x01\n" +
 	"\x12NodeAllocsResponse\x12<\n" +
 	"\vallocations\x18\x01 \x03(\v2\x1a.drover.structs.AllocationR\vallocations\x12-\n" +
-	"\x04meta\x18\x02 \x01(\v2\x19.drover.structs.QueryMetaR\x04meta\"\x88\x01\n" +
+	"\x04meta\x18\x02 \x01(\v2\x19.drover.structs.QueryMetaR\x04meta\x12\x1c\n" +
+	"\talloc_ids\x18\xac\a \x03(\tR\ballocIds\x12\"\n" +
+	"\fchanges_only\x18\xad\a \x01(\bR\vchangesOnly\"\x88\x01\n" +
 	"\x12AllocUpdateRequest\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x1b\n" +
 	"\tsecret_id\x18\x02 \x01(\tR\bsecretId\x12<\n" +
 	"\vallocations\x18\x03 \x03(\v2\x1a.drover.structs.AllocationR\vallocations\"@\n" +
 	"\x0fGenericResponse\x12-\n" +
-	"\x04meta\x18\x01 \x01(\v2\x19.drover.structs.WriteMetaR\x04meta\"\xd0\x16\n" +
+	"\x04meta\x18\x01 \x01(\v2\x19.drover.structs.WriteMetaR\x04meta\"\xa0\x17\n" +
 	"\n" +
 	"LogCommand\x12\x1d\n" +
 	"\n" +
@@ -9409,7 +9507,8 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\x0froot_key_delete\x18} \x01(\v2\x1d.drover.structs.RootKeyDeleteH\x00R\rrootKeyDelete\x12@\n" +
 	"\fjob_dispatch\x18o \x01(\v2\x1b.drover.structs.JobDispatchH\x00R\vjobDispatch\x12P\n" +
 	"\x0fperiodic_launch\x18p \x01(\v2%.drover.structs.PeriodicLaunchCommandH\x00R\x0eperiodicLaunch\x127\n" +
-	"\tjob_scale\x18q \x01(\v2\x18.drover.structs.JobScaleH\x00R\bjobScaleB\t\n" +
+	"\tjob_scale\x18q \x01(\v2\x18.drover.structs.JobScaleH\x00R\bjobScale\x12N\n" +
+	"\x11node_upsert_batch\x18\x95\x01 \x01(\v2\x1f.drover.structs.NodeUpsertBatchH\x00R\x0fnodeUpsertBatchB\t\n" +
 	"\acommand\"\xde\x01\n" +
 	"\tJobUpsert\x12%\n" +
 	"\x03job\x18\x01 \x01(\v2\x13.drover.structs.JobR\x03job\x12.\n" +
@@ -9426,7 +9525,9 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\n" +
 	"NodeUpsert\x12(\n" +
 	"\x04node\x18\x01 \x01(\v2\x14.drover.structs.NodeR\x04node\x120\n" +
-	"\x05evals\x18\x02 \x03(\v2\x1a.drover.structs.EvaluationR\x05evals\"u\n" +
+	"\x05evals\x18\x02 \x03(\v2\x1a.drover.structs.EvaluationR\x05evals\"G\n" +
+	"\x0fNodeUpsertBatch\x124\n" +
+	"\aupserts\x18\x01 \x03(\v2\x1a.drover.structs.NodeUpsertR\aupserts\"u\n" +
 	"\x10NodeStatusUpdate\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x16\n" +
 	"\x06status\x18\x02 \x01(\tR\x06status\x120\n" +
@@ -10007,7 +10108,7 @@ func file_structs_rpc_proto_rawDescGZIP() []byte {
 	return file_structs_rpc_proto_rawDescData
 }
 
-var file_structs_rpc_proto_msgTypes = make([]protoimpl.MessageInfo, 150)
+var file_structs_rpc_proto_msgTypes = make([]protoimpl.MessageInfo, 151)
 var file_structs_rpc_proto_goTypes = []any{
 	(*QueryOptions)(nil),                     // 0: drover.structs.QueryOptions
 	(*QueryMeta)(nil),                        // 1: drover.structs.QueryMeta
@@ -10037,514 +10138,517 @@ var file_structs_rpc_proto_goTypes = []any{
 	(*JobUpsert)(nil),                        // 25: drover.structs.JobUpsert
 	(*JobDelete)(nil),                        // 26: drover.structs.JobDelete
 	(*NodeUpsert)(nil),                       // 27: drover.structs.NodeUpsert
-	(*NodeStatusUpdate)(nil),                 // 28: drover.structs.NodeStatusUpdate
-	(*EvalUpsert)(nil),                       // 29: drover.structs.EvalUpsert
-	(*PlanApply)(nil),                        // 30: drover.structs.PlanApply
-	(*AllocClientUpdate)(nil),                // 31: drover.structs.AllocClientUpdate
-	(*JobRef)(nil),                           // 32: drover.structs.JobRef
-	(*GCReap)(nil),                           // 33: drover.structs.GCReap
-	(*StateSnapshot)(nil),                    // 34: drover.structs.StateSnapshot
-	(*ClusterMeta)(nil),                      // 35: drover.structs.ClusterMeta
-	(*RaftMessage)(nil),                      // 36: drover.structs.RaftMessage
-	(*Empty)(nil),                            // 37: drover.structs.Empty
-	(*ValidationProblems)(nil),               // 38: drover.structs.ValidationProblems
-	(*RaftPeer)(nil),                         // 39: drover.structs.RaftPeer
-	(*ServerInfoRequest)(nil),                // 40: drover.structs.ServerInfoRequest
-	(*ServerInfoResponse)(nil),               // 41: drover.structs.ServerInfoResponse
-	(*AddRaftPeerRequest)(nil),               // 42: drover.structs.AddRaftPeerRequest
-	(*RemoveRaftPeerRequest)(nil),            // 43: drover.structs.RemoveRaftPeerRequest
-	(*RaftConfigurationRequest)(nil),         // 44: drover.structs.RaftConfigurationRequest
-	(*RaftServer)(nil),                       // 45: drover.structs.RaftServer
-	(*RaftConfigurationResponse)(nil),        // 46: drover.structs.RaftConfigurationResponse
-	(*SnapshotChunk)(nil),                    // 47: drover.structs.SnapshotChunk
-	(*SnapshotRef)(nil),                      // 48: drover.structs.SnapshotRef
-	(*SnapshotHeader)(nil),                   // 49: drover.structs.SnapshotHeader
-	(*SnapshotRecord)(nil),                   // 50: drover.structs.SnapshotRecord
-	(*RestoreChunk)(nil),                     // 51: drover.structs.RestoreChunk
-	(*StateRestore)(nil),                     // 52: drover.structs.StateRestore
-	(*ErrorKind)(nil),                        // 53: drover.structs.ErrorKind
-	(*GarbageCollectRequest)(nil),            // 54: drover.structs.GarbageCollectRequest
-	(*GarbageCollectResponse)(nil),           // 55: drover.structs.GarbageCollectResponse
-	(*NodeDrainRequest)(nil),                 // 56: drover.structs.NodeDrainRequest
-	(*NodeDrainResponse)(nil),                // 57: drover.structs.NodeDrainResponse
-	(*AllocTransitionUpdate)(nil),            // 58: drover.structs.AllocTransitionUpdate
-	(*NodeDrainUpdate)(nil),                  // 59: drover.structs.NodeDrainUpdate
-	(*NodeEligibilityUpdate)(nil),            // 60: drover.structs.NodeEligibilityUpdate
-	(*NodeEligibilityRequest)(nil),           // 61: drover.structs.NodeEligibilityRequest
-	(*NodeEligibilityResponse)(nil),          // 62: drover.structs.NodeEligibilityResponse
-	(*SchedulerConfigSet)(nil),               // 63: drover.structs.SchedulerConfigSet
-	(*SchedulerConfigRequest)(nil),           // 64: drover.structs.SchedulerConfigRequest
-	(*SchedulerConfigResponse)(nil),          // 65: drover.structs.SchedulerConfigResponse
-	(*SchedulerSetConfigRequest)(nil),        // 66: drover.structs.SchedulerSetConfigRequest
-	(*SchedulerSetConfigResponse)(nil),       // 67: drover.structs.SchedulerSetConfigResponse
-	(*JobVersionsResponse)(nil),              // 68: drover.structs.JobVersionsResponse
-	(*NodeDisconnectExpiry)(nil),             // 69: drover.structs.NodeDisconnectExpiry
-	(*ACLPolicyUpsert)(nil),                  // 70: drover.structs.ACLPolicyUpsert
-	(*ACLPolicyDelete)(nil),                  // 71: drover.structs.ACLPolicyDelete
-	(*ACLTokenUpsert)(nil),                   // 72: drover.structs.ACLTokenUpsert
-	(*ACLTokenDelete)(nil),                   // 73: drover.structs.ACLTokenDelete
-	(*ACLBootstrap)(nil),                     // 74: drover.structs.ACLBootstrap
-	(*ServerSecretSet)(nil),                  // 75: drover.structs.ServerSecretSet
-	(*ACLBootstrapRequest)(nil),              // 76: drover.structs.ACLBootstrapRequest
-	(*ACLTokenResponse)(nil),                 // 77: drover.structs.ACLTokenResponse
-	(*ACLPolicyUpsertRequest)(nil),           // 78: drover.structs.ACLPolicyUpsertRequest
-	(*ACLPolicyDeleteRequest)(nil),           // 79: drover.structs.ACLPolicyDeleteRequest
-	(*ACLPolicyRequest)(nil),                 // 80: drover.structs.ACLPolicyRequest
-	(*ACLPolicyResponse)(nil),                // 81: drover.structs.ACLPolicyResponse
-	(*ACLListRequest)(nil),                   // 82: drover.structs.ACLListRequest
-	(*ACLPolicyListResponse)(nil),            // 83: drover.structs.ACLPolicyListResponse
-	(*ACLTokenUpsertRequest)(nil),            // 84: drover.structs.ACLTokenUpsertRequest
-	(*ACLTokenListResponse)(nil),             // 85: drover.structs.ACLTokenListResponse
-	(*ACLTokenDeleteRequest)(nil),            // 86: drover.structs.ACLTokenDeleteRequest
-	(*ACLTokenRequest)(nil),                  // 87: drover.structs.ACLTokenRequest
-	(*NodeMetaUpdate)(nil),                   // 88: drover.structs.NodeMetaUpdate
-	(*NodePurge)(nil),                        // 89: drover.structs.NodePurge
-	(*AutopilotConfiguration)(nil),           // 90: drover.structs.AutopilotConfiguration
-	(*AutopilotConfigSet)(nil),               // 91: drover.structs.AutopilotConfigSet
-	(*SummariesReconcile)(nil),               // 92: drover.structs.SummariesReconcile
-	(*JobEvaluateRequest)(nil),               // 93: drover.structs.JobEvaluateRequest
-	(*JobEvaluateResponse)(nil),              // 94: drover.structs.JobEvaluateResponse
-	(*NodeMetaRequest)(nil),                  // 95: drover.structs.NodeMetaRequest
-	(*NodePurgeRequest)(nil),                 // 96: drover.structs.NodePurgeRequest
-	(*TransferLeadershipRequest)(nil),        // 97: drover.structs.TransferLeadershipRequest
-	(*AutopilotSetConfigRequest)(nil),        // 98: drover.structs.AutopilotSetConfigRequest
-	(*AutopilotSetConfigResponse)(nil),       // 99: drover.structs.AutopilotSetConfigResponse
-	(*DeploymentStatusCommand)(nil),          // 100: drover.structs.DeploymentStatusCommand
-	(*DeploymentPromote)(nil),                // 101: drover.structs.DeploymentPromote
-	(*DeploymentAllocHealth)(nil),            // 102: drover.structs.DeploymentAllocHealth
-	(*JobStability)(nil),                     // 103: drover.structs.JobStability
-	(*DeploymentListRequest)(nil),            // 104: drover.structs.DeploymentListRequest
-	(*DeploymentListResponse)(nil),           // 105: drover.structs.DeploymentListResponse
-	(*DeploymentSpecificRequest)(nil),        // 106: drover.structs.DeploymentSpecificRequest
-	(*SingleDeploymentResponse)(nil),         // 107: drover.structs.SingleDeploymentResponse
-	(*DeploymentPromoteRequest)(nil),         // 108: drover.structs.DeploymentPromoteRequest
-	(*DeploymentFailRequest)(nil),            // 109: drover.structs.DeploymentFailRequest
-	(*DeploymentPauseRequest)(nil),           // 110: drover.structs.DeploymentPauseRequest
-	(*DeploymentAllocHealthRequest)(nil),     // 111: drover.structs.DeploymentAllocHealthRequest
-	(*DeploymentUpdateResponse)(nil),         // 112: drover.structs.DeploymentUpdateResponse
-	(*JobRevertRequest)(nil),                 // 113: drover.structs.JobRevertRequest
-	(*JobStabilityRequest)(nil),              // 114: drover.structs.JobStabilityRequest
-	(*JobStabilityResponse)(nil),             // 115: drover.structs.JobStabilityResponse
-	(*ServiceRegistrationUpsert)(nil),        // 116: drover.structs.ServiceRegistrationUpsert
-	(*ServiceRegistrationDelete)(nil),        // 117: drover.structs.ServiceRegistrationDelete
-	(*ServiceRegistrationUpdateRequest)(nil), // 118: drover.structs.ServiceRegistrationUpdateRequest
-	(*ServiceRegistrationListRequest)(nil),   // 119: drover.structs.ServiceRegistrationListRequest
-	(*ServiceRegistrationListResponse)(nil),  // 120: drover.structs.ServiceRegistrationListResponse
-	(*ServiceRegistrationDeleteRequest)(nil), // 121: drover.structs.ServiceRegistrationDeleteRequest
-	(*VariableUpsert)(nil),                   // 122: drover.structs.VariableUpsert
-	(*VariableDelete)(nil),                   // 123: drover.structs.VariableDelete
-	(*RootKeyUpsert)(nil),                    // 124: drover.structs.RootKeyUpsert
-	(*RootKeyDelete)(nil),                    // 125: drover.structs.RootKeyDelete
-	(*VariableListRequest)(nil),              // 126: drover.structs.VariableListRequest
-	(*VariableListResponse)(nil),             // 127: drover.structs.VariableListResponse
-	(*VariableGetRequest)(nil),               // 128: drover.structs.VariableGetRequest
-	(*VariablePutRequest)(nil),               // 129: drover.structs.VariablePutRequest
-	(*VariableDeleteRequest)(nil),            // 130: drover.structs.VariableDeleteRequest
-	(*VariableResponse)(nil),                 // 131: drover.structs.VariableResponse
-	(*RootKeyListRequest)(nil),               // 132: drover.structs.RootKeyListRequest
-	(*RootKeyRotateRequest)(nil),             // 133: drover.structs.RootKeyRotateRequest
-	(*RootKeyListResponse)(nil),              // 134: drover.structs.RootKeyListResponse
-	(*AllocIdentitiesRequest)(nil),           // 135: drover.structs.AllocIdentitiesRequest
-	(*AllocIdentitiesResponse)(nil),          // 136: drover.structs.AllocIdentitiesResponse
-	(*JobDispatch)(nil),                      // 137: drover.structs.JobDispatch
-	(*PeriodicLaunchCommand)(nil),            // 138: drover.structs.PeriodicLaunchCommand
-	(*JobScale)(nil),                         // 139: drover.structs.JobScale
-	(*JobDispatchRequest)(nil),               // 140: drover.structs.JobDispatchRequest
-	(*JobDispatchResponse)(nil),              // 141: drover.structs.JobDispatchResponse
-	(*PeriodicForceRequest)(nil),             // 142: drover.structs.PeriodicForceRequest
-	(*PeriodicForceResponse)(nil),            // 143: drover.structs.PeriodicForceResponse
-	(*JobScaleRequest)(nil),                  // 144: drover.structs.JobScaleRequest
-	nil,                                      // 145: drover.structs.AllocTransitionUpdate.TransitionsEntry
-	nil,                                      // 146: drover.structs.NodeMetaUpdate.SetEntry
-	nil,                                      // 147: drover.structs.NodeMetaRequest.SetEntry
-	nil,                                      // 148: drover.structs.AllocIdentitiesResponse.TokensEntry
-	nil,                                      // 149: drover.structs.JobDispatchRequest.MetaEntry
-	(*Job)(nil),                              // 150: drover.structs.Job
-	(*JobSummary)(nil),                       // 151: drover.structs.JobSummary
-	(*Allocation)(nil),                       // 152: drover.structs.Allocation
-	(*Node)(nil),                             // 153: drover.structs.Node
-	(*Evaluation)(nil),                       // 154: drover.structs.Evaluation
-	(*PlanResult)(nil),                       // 155: drover.structs.PlanResult
-	(*SchedulerConfiguration)(nil),           // 156: drover.structs.SchedulerConfiguration
-	(*ACLPolicy)(nil),                        // 157: drover.structs.ACLPolicy
-	(*ACLToken)(nil),                         // 158: drover.structs.ACLToken
-	(*Deployment)(nil),                       // 159: drover.structs.Deployment
-	(*ServiceRegistration)(nil),              // 160: drover.structs.ServiceRegistration
-	(*Variable)(nil),                         // 161: drover.structs.Variable
-	(*RootKey)(nil),                          // 162: drover.structs.RootKey
-	(*PeriodicLaunch)(nil),                   // 163: drover.structs.PeriodicLaunch
-	(*JobScalingEvents)(nil),                 // 164: drover.structs.JobScalingEvents
-	(*DrainStrategy)(nil),                    // 165: drover.structs.DrainStrategy
-	(*durationpb.Duration)(nil),              // 166: google.protobuf.Duration
-	(*DeploymentStatusUpdate)(nil),           // 167: drover.structs.DeploymentStatusUpdate
-	(*ScalingEvent)(nil),                     // 168: drover.structs.ScalingEvent
-	(*structpb.Struct)(nil),                  // 169: google.protobuf.Struct
-	(*DesiredTransition)(nil),                // 170: drover.structs.DesiredTransition
-	(*ClientConnectFrame)(nil),               // 171: drover.structs.ClientConnectFrame
-	(*NodeConnRequest)(nil),                  // 172: drover.structs.NodeConnRequest
-	(*ClientAuthorizeRequest)(nil),           // 173: drover.structs.ClientAuthorizeRequest
-	(*FsListRequest)(nil),                    // 174: drover.structs.FsListRequest
-	(*FsStatRequest)(nil),                    // 175: drover.structs.FsStatRequest
-	(*FsStreamRequest)(nil),                  // 176: drover.structs.FsStreamRequest
-	(*LogsRequest)(nil),                      // 177: drover.structs.LogsRequest
-	(*ExecInput)(nil),                        // 178: drover.structs.ExecInput
-	(*AllocRestartRequest)(nil),              // 179: drover.structs.AllocRestartRequest
-	(*AllocSignalRequest)(nil),               // 180: drover.structs.AllocSignalRequest
-	(*AllocStatsRequest)(nil),                // 181: drover.structs.AllocStatsRequest
-	(*NodeStatsRequest)(nil),                 // 182: drover.structs.NodeStatsRequest
-	(*AllocStopRequest)(nil),                 // 183: drover.structs.AllocStopRequest
-	(*NodeConnResponse)(nil),                 // 184: drover.structs.NodeConnResponse
-	(*ClientAuthorizeResponse)(nil),          // 185: drover.structs.ClientAuthorizeResponse
-	(*FsListResponse)(nil),                   // 186: drover.structs.FsListResponse
-	(*FsStatResponse)(nil),                   // 187: drover.structs.FsStatResponse
-	(*StreamFrame)(nil),                      // 188: drover.structs.StreamFrame
-	(*ExecOutput)(nil),                       // 189: drover.structs.ExecOutput
-	(*AllocResourceUsage)(nil),               // 190: drover.structs.AllocResourceUsage
-	(*HostStats)(nil),                        // 191: drover.structs.HostStats
-	(*AllocStopResponse)(nil),                // 192: drover.structs.AllocStopResponse
+	(*NodeUpsertBatch)(nil),                  // 28: drover.structs.NodeUpsertBatch
+	(*NodeStatusUpdate)(nil),                 // 29: drover.structs.NodeStatusUpdate
+	(*EvalUpsert)(nil),                       // 30: drover.structs.EvalUpsert
+	(*PlanApply)(nil),                        // 31: drover.structs.PlanApply
+	(*AllocClientUpdate)(nil),                // 32: drover.structs.AllocClientUpdate
+	(*JobRef)(nil),                           // 33: drover.structs.JobRef
+	(*GCReap)(nil),                           // 34: drover.structs.GCReap
+	(*StateSnapshot)(nil),                    // 35: drover.structs.StateSnapshot
+	(*ClusterMeta)(nil),                      // 36: drover.structs.ClusterMeta
+	(*RaftMessage)(nil),                      // 37: drover.structs.RaftMessage
+	(*Empty)(nil),                            // 38: drover.structs.Empty
+	(*ValidationProblems)(nil),               // 39: drover.structs.ValidationProblems
+	(*RaftPeer)(nil),                         // 40: drover.structs.RaftPeer
+	(*ServerInfoRequest)(nil),                // 41: drover.structs.ServerInfoRequest
+	(*ServerInfoResponse)(nil),               // 42: drover.structs.ServerInfoResponse
+	(*AddRaftPeerRequest)(nil),               // 43: drover.structs.AddRaftPeerRequest
+	(*RemoveRaftPeerRequest)(nil),            // 44: drover.structs.RemoveRaftPeerRequest
+	(*RaftConfigurationRequest)(nil),         // 45: drover.structs.RaftConfigurationRequest
+	(*RaftServer)(nil),                       // 46: drover.structs.RaftServer
+	(*RaftConfigurationResponse)(nil),        // 47: drover.structs.RaftConfigurationResponse
+	(*SnapshotChunk)(nil),                    // 48: drover.structs.SnapshotChunk
+	(*SnapshotRef)(nil),                      // 49: drover.structs.SnapshotRef
+	(*SnapshotHeader)(nil),                   // 50: drover.structs.SnapshotHeader
+	(*SnapshotRecord)(nil),                   // 51: drover.structs.SnapshotRecord
+	(*RestoreChunk)(nil),                     // 52: drover.structs.RestoreChunk
+	(*StateRestore)(nil),                     // 53: drover.structs.StateRestore
+	(*ErrorKind)(nil),                        // 54: drover.structs.ErrorKind
+	(*GarbageCollectRequest)(nil),            // 55: drover.structs.GarbageCollectRequest
+	(*GarbageCollectResponse)(nil),           // 56: drover.structs.GarbageCollectResponse
+	(*NodeDrainRequest)(nil),                 // 57: drover.structs.NodeDrainRequest
+	(*NodeDrainResponse)(nil),                // 58: drover.structs.NodeDrainResponse
+	(*AllocTransitionUpdate)(nil),            // 59: drover.structs.AllocTransitionUpdate
+	(*NodeDrainUpdate)(nil),                  // 60: drover.structs.NodeDrainUpdate
+	(*NodeEligibilityUpdate)(nil),            // 61: drover.structs.NodeEligibilityUpdate
+	(*NodeEligibilityRequest)(nil),           // 62: drover.structs.NodeEligibilityRequest
+	(*NodeEligibilityResponse)(nil),          // 63: drover.structs.NodeEligibilityResponse
+	(*SchedulerConfigSet)(nil),               // 64: drover.structs.SchedulerConfigSet
+	(*SchedulerConfigRequest)(nil),           // 65: drover.structs.SchedulerConfigRequest
+	(*SchedulerConfigResponse)(nil),          // 66: drover.structs.SchedulerConfigResponse
+	(*SchedulerSetConfigRequest)(nil),        // 67: drover.structs.SchedulerSetConfigRequest
+	(*SchedulerSetConfigResponse)(nil),       // 68: drover.structs.SchedulerSetConfigResponse
+	(*JobVersionsResponse)(nil),              // 69: drover.structs.JobVersionsResponse
+	(*NodeDisconnectExpiry)(nil),             // 70: drover.structs.NodeDisconnectExpiry
+	(*ACLPolicyUpsert)(nil),                  // 71: drover.structs.ACLPolicyUpsert
+	(*ACLPolicyDelete)(nil),                  // 72: drover.structs.ACLPolicyDelete
+	(*ACLTokenUpsert)(nil),                   // 73: drover.structs.ACLTokenUpsert
+	(*ACLTokenDelete)(nil),                   // 74: drover.structs.ACLTokenDelete
+	(*ACLBootstrap)(nil),                     // 75: drover.structs.ACLBootstrap
+	(*ServerSecretSet)(nil),                  // 76: drover.structs.ServerSecretSet
+	(*ACLBootstrapRequest)(nil),              // 77: drover.structs.ACLBootstrapRequest
+	(*ACLTokenResponse)(nil),                 // 78: drover.structs.ACLTokenResponse
+	(*ACLPolicyUpsertRequest)(nil),           // 79: drover.structs.ACLPolicyUpsertRequest
+	(*ACLPolicyDeleteRequest)(nil),           // 80: drover.structs.ACLPolicyDeleteRequest
+	(*ACLPolicyRequest)(nil),                 // 81: drover.structs.ACLPolicyRequest
+	(*ACLPolicyResponse)(nil),                // 82: drover.structs.ACLPolicyResponse
+	(*ACLListRequest)(nil),                   // 83: drover.structs.ACLListRequest
+	(*ACLPolicyListResponse)(nil),            // 84: drover.structs.ACLPolicyListResponse
+	(*ACLTokenUpsertRequest)(nil),            // 85: drover.structs.ACLTokenUpsertRequest
+	(*ACLTokenListResponse)(nil),             // 86: drover.structs.ACLTokenListResponse
+	(*ACLTokenDeleteRequest)(nil),            // 87: drover.structs.ACLTokenDeleteRequest
+	(*ACLTokenRequest)(nil),                  // 88: drover.structs.ACLTokenRequest
+	(*NodeMetaUpdate)(nil),                   // 89: drover.structs.NodeMetaUpdate
+	(*NodePurge)(nil),                        // 90: drover.structs.NodePurge
+	(*AutopilotConfiguration)(nil),           // 91: drover.structs.AutopilotConfiguration
+	(*AutopilotConfigSet)(nil),               // 92: drover.structs.AutopilotConfigSet
+	(*SummariesReconcile)(nil),               // 93: drover.structs.SummariesReconcile
+	(*JobEvaluateRequest)(nil),               // 94: drover.structs.JobEvaluateRequest
+	(*JobEvaluateResponse)(nil),              // 95: drover.structs.JobEvaluateResponse
+	(*NodeMetaRequest)(nil),                  // 96: drover.structs.NodeMetaRequest
+	(*NodePurgeRequest)(nil),                 // 97: drover.structs.NodePurgeRequest
+	(*TransferLeadershipRequest)(nil),        // 98: drover.structs.TransferLeadershipRequest
+	(*AutopilotSetConfigRequest)(nil),        // 99: drover.structs.AutopilotSetConfigRequest
+	(*AutopilotSetConfigResponse)(nil),       // 100: drover.structs.AutopilotSetConfigResponse
+	(*DeploymentStatusCommand)(nil),          // 101: drover.structs.DeploymentStatusCommand
+	(*DeploymentPromote)(nil),                // 102: drover.structs.DeploymentPromote
+	(*DeploymentAllocHealth)(nil),            // 103: drover.structs.DeploymentAllocHealth
+	(*JobStability)(nil),                     // 104: drover.structs.JobStability
+	(*DeploymentListRequest)(nil),            // 105: drover.structs.DeploymentListRequest
+	(*DeploymentListResponse)(nil),           // 106: drover.structs.DeploymentListResponse
+	(*DeploymentSpecificRequest)(nil),        // 107: drover.structs.DeploymentSpecificRequest
+	(*SingleDeploymentResponse)(nil),         // 108: drover.structs.SingleDeploymentResponse
+	(*DeploymentPromoteRequest)(nil),         // 109: drover.structs.DeploymentPromoteRequest
+	(*DeploymentFailRequest)(nil),            // 110: drover.structs.DeploymentFailRequest
+	(*DeploymentPauseRequest)(nil),           // 111: drover.structs.DeploymentPauseRequest
+	(*DeploymentAllocHealthRequest)(nil),     // 112: drover.structs.DeploymentAllocHealthRequest
+	(*DeploymentUpdateResponse)(nil),         // 113: drover.structs.DeploymentUpdateResponse
+	(*JobRevertRequest)(nil),                 // 114: drover.structs.JobRevertRequest
+	(*JobStabilityRequest)(nil),              // 115: drover.structs.JobStabilityRequest
+	(*JobStabilityResponse)(nil),             // 116: drover.structs.JobStabilityResponse
+	(*ServiceRegistrationUpsert)(nil),        // 117: drover.structs.ServiceRegistrationUpsert
+	(*ServiceRegistrationDelete)(nil),        // 118: drover.structs.ServiceRegistrationDelete
+	(*ServiceRegistrationUpdateRequest)(nil), // 119: drover.structs.ServiceRegistrationUpdateRequest
+	(*ServiceRegistrationListRequest)(nil),   // 120: drover.structs.ServiceRegistrationListRequest
+	(*ServiceRegistrationListResponse)(nil),  // 121: drover.structs.ServiceRegistrationListResponse
+	(*ServiceRegistrationDeleteRequest)(nil), // 122: drover.structs.ServiceRegistrationDeleteRequest
+	(*VariableUpsert)(nil),                   // 123: drover.structs.VariableUpsert
+	(*VariableDelete)(nil),                   // 124: drover.structs.VariableDelete
+	(*RootKeyUpsert)(nil),                    // 125: drover.structs.RootKeyUpsert
+	(*RootKeyDelete)(nil),                    // 126: drover.structs.RootKeyDelete
+	(*VariableListRequest)(nil),              // 127: drover.structs.VariableListRequest
+	(*VariableListResponse)(nil),             // 128: drover.structs.VariableListResponse
+	(*VariableGetRequest)(nil),               // 129: drover.structs.VariableGetRequest
+	(*VariablePutRequest)(nil),               // 130: drover.structs.VariablePutRequest
+	(*VariableDeleteRequest)(nil),            // 131: drover.structs.VariableDeleteRequest
+	(*VariableResponse)(nil),                 // 132: drover.structs.VariableResponse
+	(*RootKeyListRequest)(nil),               // 133: drover.structs.RootKeyListRequest
+	(*RootKeyRotateRequest)(nil),             // 134: drover.structs.RootKeyRotateRequest
+	(*RootKeyListResponse)(nil),              // 135: drover.structs.RootKeyListResponse
+	(*AllocIdentitiesRequest)(nil),           // 136: drover.structs.AllocIdentitiesRequest
+	(*AllocIdentitiesResponse)(nil),          // 137: drover.structs.AllocIdentitiesResponse
+	(*JobDispatch)(nil),                      // 138: drover.structs.JobDispatch
+	(*PeriodicLaunchCommand)(nil),            // 139: drover.structs.PeriodicLaunchCommand
+	(*JobScale)(nil),                         // 140: drover.structs.JobScale
+	(*JobDispatchRequest)(nil),               // 141: drover.structs.JobDispatchRequest
+	(*JobDispatchResponse)(nil),              // 142: drover.structs.JobDispatchResponse
+	(*PeriodicForceRequest)(nil),             // 143: drover.structs.PeriodicForceRequest
+	(*PeriodicForceResponse)(nil),            // 144: drover.structs.PeriodicForceResponse
+	(*JobScaleRequest)(nil),                  // 145: drover.structs.JobScaleRequest
+	nil,                                      // 146: drover.structs.AllocTransitionUpdate.TransitionsEntry
+	nil,                                      // 147: drover.structs.NodeMetaUpdate.SetEntry
+	nil,                                      // 148: drover.structs.NodeMetaRequest.SetEntry
+	nil,                                      // 149: drover.structs.AllocIdentitiesResponse.TokensEntry
+	nil,                                      // 150: drover.structs.JobDispatchRequest.MetaEntry
+	(*Job)(nil),                              // 151: drover.structs.Job
+	(*JobSummary)(nil),                       // 152: drover.structs.JobSummary
+	(*Allocation)(nil),                       // 153: drover.structs.Allocation
+	(*Node)(nil),                             // 154: drover.structs.Node
+	(*Evaluation)(nil),                       // 155: drover.structs.Evaluation
+	(*PlanResult)(nil),                       // 156: drover.structs.PlanResult
+	(*SchedulerConfiguration)(nil),           // 157: drover.structs.SchedulerConfiguration
+	(*ACLPolicy)(nil),                        // 158: drover.structs.ACLPolicy
+	(*ACLToken)(nil),                         // 159: drover.structs.ACLToken
+	(*Deployment)(nil),                       // 160: drover.structs.Deployment
+	(*ServiceRegistration)(nil),              // 161: drover.structs.ServiceRegistration
+	(*Variable)(nil),                         // 162: drover.structs.Variable
+	(*RootKey)(nil),                          // 163: drover.structs.RootKey
+	(*PeriodicLaunch)(nil),                   // 164: drover.structs.PeriodicLaunch
+	(*JobScalingEvents)(nil),                 // 165: drover.structs.JobScalingEvents
+	(*DrainStrategy)(nil),                    // 166: drover.structs.DrainStrategy
+	(*durationpb.Duration)(nil),              // 167: google.protobuf.Duration
+	(*DeploymentStatusUpdate)(nil),           // 168: drover.structs.DeploymentStatusUpdate
+	(*ScalingEvent)(nil),                     // 169: drover.structs.ScalingEvent
+	(*structpb.Struct)(nil),                  // 170: google.protobuf.Struct
+	(*DesiredTransition)(nil),                // 171: drover.structs.DesiredTransition
+	(*ClientConnectFrame)(nil),               // 172: drover.structs.ClientConnectFrame
+	(*NodeConnRequest)(nil),                  // 173: drover.structs.NodeConnRequest
+	(*ClientAuthorizeRequest)(nil),           // 174: drover.structs.ClientAuthorizeRequest
+	(*FsListRequest)(nil),                    // 175: drover.structs.FsListRequest
+	(*FsStatRequest)(nil),                    // 176: drover.structs.FsStatRequest
+	(*FsStreamRequest)(nil),                  // 177: drover.structs.FsStreamRequest
+	(*LogsRequest)(nil),                      // 178: drover.structs.LogsRequest
+	(*ExecInput)(nil),                        // 179: drover.structs.ExecInput
+	(*AllocRestartRequest)(nil),              // 180: drover.structs.AllocRestartRequest
+	(*AllocSignalRequest)(nil),               // 181: drover.structs.AllocSignalRequest
+	(*AllocStatsRequest)(nil),                // 182: drover.structs.AllocStatsRequest
+	(*NodeStatsRequest)(nil),                 // 183: drover.structs.NodeStatsRequest
+	(*AllocStopRequest)(nil),                 // 184: drover.structs.AllocStopRequest
+	(*NodeConnResponse)(nil),                 // 185: drover.structs.NodeConnResponse
+	(*ClientAuthorizeResponse)(nil),          // 186: drover.structs.ClientAuthorizeResponse
+	(*FsListResponse)(nil),                   // 187: drover.structs.FsListResponse
+	(*FsStatResponse)(nil),                   // 188: drover.structs.FsStatResponse
+	(*StreamFrame)(nil),                      // 189: drover.structs.StreamFrame
+	(*ExecOutput)(nil),                       // 190: drover.structs.ExecOutput
+	(*AllocResourceUsage)(nil),               // 191: drover.structs.AllocResourceUsage
+	(*HostStats)(nil),                        // 192: drover.structs.HostStats
+	(*AllocStopResponse)(nil),                // 193: drover.structs.AllocStopResponse
 }
 var file_structs_rpc_proto_depIdxs = []int32{
-	150, // 0: drover.structs.JobRegisterRequest.job:type_name -> drover.structs.Job
+	151, // 0: drover.structs.JobRegisterRequest.job:type_name -> drover.structs.Job
 	2,   // 1: drover.structs.JobRegisterResponse.meta:type_name -> drover.structs.WriteMeta
 	2,   // 2: drover.structs.JobDeregisterResponse.meta:type_name -> drover.structs.WriteMeta
 	0,   // 3: drover.structs.JobSpecificRequest.options:type_name -> drover.structs.QueryOptions
-	150, // 4: drover.structs.SingleJobResponse.job:type_name -> drover.structs.Job
+	151, // 4: drover.structs.SingleJobResponse.job:type_name -> drover.structs.Job
 	1,   // 5: drover.structs.SingleJobResponse.meta:type_name -> drover.structs.QueryMeta
 	0,   // 6: drover.structs.JobListRequest.options:type_name -> drover.structs.QueryOptions
-	150, // 7: drover.structs.JobListResponse.jobs:type_name -> drover.structs.Job
+	151, // 7: drover.structs.JobListResponse.jobs:type_name -> drover.structs.Job
 	1,   // 8: drover.structs.JobListResponse.meta:type_name -> drover.structs.QueryMeta
-	151, // 9: drover.structs.JobListResponse.summaries:type_name -> drover.structs.JobSummary
+	152, // 9: drover.structs.JobListResponse.summaries:type_name -> drover.structs.JobSummary
 	0,   // 10: drover.structs.AllocListRequest.options:type_name -> drover.structs.QueryOptions
-	152, // 11: drover.structs.AllocListResponse.allocations:type_name -> drover.structs.Allocation
+	153, // 11: drover.structs.AllocListResponse.allocations:type_name -> drover.structs.Allocation
 	1,   // 12: drover.structs.AllocListResponse.meta:type_name -> drover.structs.QueryMeta
 	0,   // 13: drover.structs.NodeListRequest.options:type_name -> drover.structs.QueryOptions
-	153, // 14: drover.structs.NodeListResponse.nodes:type_name -> drover.structs.Node
+	154, // 14: drover.structs.NodeListResponse.nodes:type_name -> drover.structs.Node
 	1,   // 15: drover.structs.NodeListResponse.meta:type_name -> drover.structs.QueryMeta
 	0,   // 16: drover.structs.EvalSpecificRequest.options:type_name -> drover.structs.QueryOptions
-	154, // 17: drover.structs.SingleEvalResponse.eval:type_name -> drover.structs.Evaluation
+	155, // 17: drover.structs.SingleEvalResponse.eval:type_name -> drover.structs.Evaluation
 	1,   // 18: drover.structs.SingleEvalResponse.meta:type_name -> drover.structs.QueryMeta
-	153, // 19: drover.structs.NodeRegisterRequest.node:type_name -> drover.structs.Node
+	154, // 19: drover.structs.NodeRegisterRequest.node:type_name -> drover.structs.Node
 	2,   // 20: drover.structs.NodeUpdateResponse.meta:type_name -> drover.structs.WriteMeta
 	0,   // 21: drover.structs.NodeAllocsRequest.options:type_name -> drover.structs.QueryOptions
-	152, // 22: drover.structs.NodeAllocsResponse.allocations:type_name -> drover.structs.Allocation
+	153, // 22: drover.structs.NodeAllocsResponse.allocations:type_name -> drover.structs.Allocation
 	1,   // 23: drover.structs.NodeAllocsResponse.meta:type_name -> drover.structs.QueryMeta
-	152, // 24: drover.structs.AllocUpdateRequest.allocations:type_name -> drover.structs.Allocation
+	153, // 24: drover.structs.AllocUpdateRequest.allocations:type_name -> drover.structs.Allocation
 	2,   // 25: drover.structs.GenericResponse.meta:type_name -> drover.structs.WriteMeta
 	25,  // 26: drover.structs.LogCommand.job_upsert:type_name -> drover.structs.JobUpsert
 	26,  // 27: drover.structs.LogCommand.job_delete:type_name -> drover.structs.JobDelete
 	27,  // 28: drover.structs.LogCommand.node_upsert:type_name -> drover.structs.NodeUpsert
-	28,  // 29: drover.structs.LogCommand.node_status:type_name -> drover.structs.NodeStatusUpdate
-	29,  // 30: drover.structs.LogCommand.eval_upsert:type_name -> drover.structs.EvalUpsert
-	30,  // 31: drover.structs.LogCommand.plan_apply:type_name -> drover.structs.PlanApply
-	31,  // 32: drover.structs.LogCommand.alloc_client_update:type_name -> drover.structs.AllocClientUpdate
-	33,  // 33: drover.structs.LogCommand.gc_reap:type_name -> drover.structs.GCReap
-	52,  // 34: drover.structs.LogCommand.state_restore:type_name -> drover.structs.StateRestore
-	63,  // 35: drover.structs.LogCommand.scheduler_config_set:type_name -> drover.structs.SchedulerConfigSet
-	58,  // 36: drover.structs.LogCommand.alloc_transition:type_name -> drover.structs.AllocTransitionUpdate
-	59,  // 37: drover.structs.LogCommand.node_drain:type_name -> drover.structs.NodeDrainUpdate
-	60,  // 38: drover.structs.LogCommand.node_eligibility:type_name -> drover.structs.NodeEligibilityUpdate
-	69,  // 39: drover.structs.LogCommand.node_disconnect_expiry:type_name -> drover.structs.NodeDisconnectExpiry
-	70,  // 40: drover.structs.LogCommand.acl_policy_upsert:type_name -> drover.structs.ACLPolicyUpsert
-	71,  // 41: drover.structs.LogCommand.acl_policy_delete:type_name -> drover.structs.ACLPolicyDelete
-	72,  // 42: drover.structs.LogCommand.acl_token_upsert:type_name -> drover.structs.ACLTokenUpsert
-	73,  // 43: drover.structs.LogCommand.acl_token_delete:type_name -> drover.structs.ACLTokenDelete
-	74,  // 44: drover.structs.LogCommand.acl_bootstrap:type_name -> drover.structs.ACLBootstrap
-	75,  // 45: drover.structs.LogCommand.server_secret_set:type_name -> drover.structs.ServerSecretSet
-	88,  // 46: drover.structs.LogCommand.node_meta_update:type_name -> drover.structs.NodeMetaUpdate
-	89,  // 47: drover.structs.LogCommand.node_purge:type_name -> drover.structs.NodePurge
-	91,  // 48: drover.structs.LogCommand.autopilot_config_set:type_name -> drover.structs.AutopilotConfigSet
-	92,  // 49: drover.structs.LogCommand.summaries_reconcile:type_name -> drover.structs.SummariesReconcile
-	100, // 50: drover.structs.LogCommand.deployment_status:type_name -> drover.structs.DeploymentStatusCommand
-	101, // 51: drover.structs.LogCommand.deployment_promote:type_name -> drover.structs.DeploymentPromote
-	102, // 52: drover.structs.LogCommand.deployment_alloc_health:type_name -> drover.structs.DeploymentAllocHealth
-	103, // 53: drover.structs.LogCommand.job_stability:type_name -> drover.structs.JobStability
-	116, // 54: drover.structs.LogCommand.service_registration_upsert:type_name -> drover.structs.ServiceRegistrationUpsert
-	117, // 55: drover.structs.LogCommand.service_registration_delete:type_name -> drover.structs.ServiceRegistrationDelete
-	122, // 56: drover.structs.LogCommand.variable_upsert:type_name -> drover.structs.VariableUpsert
-	123, // 57: drover.structs.LogCommand.variable_delete:type_name -> drover.structs.VariableDelete
-	124, // 58: drover.structs.LogCommand.root_key_upsert:type_name -> drover.structs.RootKeyUpsert
-	125, // 59: drover.structs.LogCommand.root_key_delete:type_name -> drover.structs.RootKeyDelete
-	137, // 60: drover.structs.LogCommand.job_dispatch:type_name -> drover.structs.JobDispatch
-	138, // 61: drover.structs.LogCommand.periodic_launch:type_name -> drover.structs.PeriodicLaunchCommand
-	139, // 62: drover.structs.LogCommand.job_scale:type_name -> drover.structs.JobScale
-	150, // 63: drover.structs.JobUpsert.job:type_name -> drover.structs.Job
-	154, // 64: drover.structs.JobUpsert.eval:type_name -> drover.structs.Evaluation
-	154, // 65: drover.structs.JobDelete.eval:type_name -> drover.structs.Evaluation
-	153, // 66: drover.structs.NodeUpsert.node:type_name -> drover.structs.Node
-	154, // 67: drover.structs.NodeUpsert.evals:type_name -> drover.structs.Evaluation
-	154, // 68: drover.structs.NodeStatusUpdate.evals:type_name -> drover.structs.Evaluation
-	154, // 69: drover.structs.EvalUpsert.evals:type_name -> drover.structs.Evaluation
-	155, // 70: drover.structs.PlanApply.result:type_name -> drover.structs.PlanResult
-	154, // 71: drover.structs.PlanApply.eval:type_name -> drover.structs.Evaluation
-	154, // 72: drover.structs.PlanApply.new_evals:type_name -> drover.structs.Evaluation
-	150, // 73: drover.structs.PlanApply.job:type_name -> drover.structs.Job
-	152, // 74: drover.structs.AllocClientUpdate.allocations:type_name -> drover.structs.Allocation
-	154, // 75: drover.structs.AllocClientUpdate.evals:type_name -> drover.structs.Evaluation
-	32,  // 76: drover.structs.GCReap.jobs:type_name -> drover.structs.JobRef
-	150, // 77: drover.structs.StateSnapshot.jobs:type_name -> drover.structs.Job
-	153, // 78: drover.structs.StateSnapshot.nodes:type_name -> drover.structs.Node
-	152, // 79: drover.structs.StateSnapshot.allocations:type_name -> drover.structs.Allocation
-	154, // 80: drover.structs.StateSnapshot.evals:type_name -> drover.structs.Evaluation
-	150, // 81: drover.structs.StateSnapshot.job_versions:type_name -> drover.structs.Job
-	156, // 82: drover.structs.StateSnapshot.scheduler_config:type_name -> drover.structs.SchedulerConfiguration
-	157, // 83: drover.structs.StateSnapshot.acl_policies:type_name -> drover.structs.ACLPolicy
-	158, // 84: drover.structs.StateSnapshot.acl_tokens:type_name -> drover.structs.ACLToken
-	35,  // 85: drover.structs.StateSnapshot.cluster_meta:type_name -> drover.structs.ClusterMeta
-	159, // 86: drover.structs.StateSnapshot.deployments:type_name -> drover.structs.Deployment
-	160, // 87: drover.structs.StateSnapshot.service_registrations:type_name -> drover.structs.ServiceRegistration
-	161, // 88: drover.structs.StateSnapshot.variables:type_name -> drover.structs.Variable
-	162, // 89: drover.structs.StateSnapshot.root_keys:type_name -> drover.structs.RootKey
-	163, // 90: drover.structs.StateSnapshot.periodic_launches:type_name -> drover.structs.PeriodicLaunch
-	164, // 91: drover.structs.StateSnapshot.scaling_events:type_name -> drover.structs.JobScalingEvents
-	90,  // 92: drover.structs.ClusterMeta.autopilot:type_name -> drover.structs.AutopilotConfiguration
-	39,  // 93: drover.structs.ServerInfoRequest.self:type_name -> drover.structs.RaftPeer
-	39,  // 94: drover.structs.ServerInfoResponse.self:type_name -> drover.structs.RaftPeer
-	39,  // 95: drover.structs.ServerInfoResponse.peers:type_name -> drover.structs.RaftPeer
-	39,  // 96: drover.structs.AddRaftPeerRequest.peer:type_name -> drover.structs.RaftPeer
-	0,   // 97: drover.structs.RaftConfigurationRequest.options:type_name -> drover.structs.QueryOptions
-	39,  // 98: drover.structs.RaftServer.peer:type_name -> drover.structs.RaftPeer
-	45,  // 99: drover.structs.RaftConfigurationResponse.servers:type_name -> drover.structs.RaftServer
-	39,  // 100: drover.structs.SnapshotHeader.peers:type_name -> drover.structs.RaftPeer
-	50,  // 101: drover.structs.StateRestore.records:type_name -> drover.structs.SnapshotRecord
-	165, // 102: drover.structs.NodeDrainRequest.drain_strategy:type_name -> drover.structs.DrainStrategy
-	2,   // 103: drover.structs.NodeDrainResponse.meta:type_name -> drover.structs.WriteMeta
-	145, // 104: drover.structs.AllocTransitionUpdate.transitions:type_name -> drover.structs.AllocTransitionUpdate.TransitionsEntry
-	154, // 105: drover.structs.AllocTransitionUpdate.evals:type_name -> drover.structs.Evaluation
-	165, // 106: drover.structs.NodeDrainUpdate.drain_strategy:type_name -> drover.structs.DrainStrategy
-	154, // 107: drover.structs.NodeDrainUpdate.evals:type_name -> drover.structs.Evaluation
-	154, // 108: drover.structs.NodeEligibilityUpdate.evals:type_name -> drover.structs.Evaluation
-	2,   // 109: drover.structs.NodeEligibilityResponse.meta:type_name -> drover.structs.WriteMeta
-	156, // 110: drover.structs.SchedulerConfigSet.config:type_name -> drover.structs.SchedulerConfiguration
-	0,   // 111: drover.structs.SchedulerConfigRequest.options:type_name -> drover.structs.QueryOptions
-	156, // 112: drover.structs.SchedulerConfigResponse.config:type_name -> drover.structs.SchedulerConfiguration
-	1,   // 113: drover.structs.SchedulerConfigResponse.meta:type_name -> drover.structs.QueryMeta
-	156, // 114: drover.structs.SchedulerSetConfigRequest.config:type_name -> drover.structs.SchedulerConfiguration
-	2,   // 115: drover.structs.SchedulerSetConfigResponse.meta:type_name -> drover.structs.WriteMeta
-	150, // 116: drover.structs.JobVersionsResponse.versions:type_name -> drover.structs.Job
-	1,   // 117: drover.structs.JobVersionsResponse.meta:type_name -> drover.structs.QueryMeta
-	154, // 118: drover.structs.NodeDisconnectExpiry.evals:type_name -> drover.structs.Evaluation
-	157, // 119: drover.structs.ACLPolicyUpsert.policies:type_name -> drover.structs.ACLPolicy
-	158, // 120: drover.structs.ACLTokenUpsert.tokens:type_name -> drover.structs.ACLToken
-	158, // 121: drover.structs.ACLBootstrap.token:type_name -> drover.structs.ACLToken
-	158, // 122: drover.structs.ACLTokenResponse.token:type_name -> drover.structs.ACLToken
-	1,   // 123: drover.structs.ACLTokenResponse.meta:type_name -> drover.structs.QueryMeta
-	157, // 124: drover.structs.ACLPolicyUpsertRequest.policies:type_name -> drover.structs.ACLPolicy
-	0,   // 125: drover.structs.ACLPolicyRequest.options:type_name -> drover.structs.QueryOptions
-	157, // 126: drover.structs.ACLPolicyResponse.policy:type_name -> drover.structs.ACLPolicy
-	1,   // 127: drover.structs.ACLPolicyResponse.meta:type_name -> drover.structs.QueryMeta
-	0,   // 128: drover.structs.ACLListRequest.options:type_name -> drover.structs.QueryOptions
-	157, // 129: drover.structs.ACLPolicyListResponse.policies:type_name -> drover.structs.ACLPolicy
-	1,   // 130: drover.structs.ACLPolicyListResponse.meta:type_name -> drover.structs.QueryMeta
-	158, // 131: drover.structs.ACLTokenUpsertRequest.tokens:type_name -> drover.structs.ACLToken
-	158, // 132: drover.structs.ACLTokenListResponse.tokens:type_name -> drover.structs.ACLToken
-	1,   // 133: drover.structs.ACLTokenListResponse.meta:type_name -> drover.structs.QueryMeta
-	0,   // 134: drover.structs.ACLTokenRequest.options:type_name -> drover.structs.QueryOptions
-	146, // 135: drover.structs.NodeMetaUpdate.set:type_name -> drover.structs.NodeMetaUpdate.SetEntry
-	154, // 136: drover.structs.NodeMetaUpdate.evals:type_name -> drover.structs.Evaluation
-	154, // 137: drover.structs.NodePurge.evals:type_name -> drover.structs.Evaluation
-	166, // 138: drover.structs.AutopilotConfiguration.last_contact_threshold:type_name -> google.protobuf.Duration
-	166, // 139: drover.structs.AutopilotConfiguration.server_stabilization_time:type_name -> google.protobuf.Duration
-	166, // 140: drover.structs.AutopilotConfiguration.dead_server_threshold:type_name -> google.protobuf.Duration
-	90,  // 141: drover.structs.AutopilotConfigSet.config:type_name -> drover.structs.AutopilotConfiguration
-	2,   // 142: drover.structs.JobEvaluateResponse.meta:type_name -> drover.structs.WriteMeta
-	147, // 143: drover.structs.NodeMetaRequest.set:type_name -> drover.structs.NodeMetaRequest.SetEntry
-	90,  // 144: drover.structs.AutopilotSetConfigRequest.config:type_name -> drover.structs.AutopilotConfiguration
-	2,   // 145: drover.structs.AutopilotSetConfigResponse.meta:type_name -> drover.structs.WriteMeta
-	167, // 146: drover.structs.DeploymentStatusCommand.update:type_name -> drover.structs.DeploymentStatusUpdate
-	150, // 147: drover.structs.DeploymentStatusCommand.job:type_name -> drover.structs.Job
-	154, // 148: drover.structs.DeploymentStatusCommand.eval:type_name -> drover.structs.Evaluation
-	154, // 149: drover.structs.DeploymentPromote.eval:type_name -> drover.structs.Evaluation
-	167, // 150: drover.structs.DeploymentAllocHealth.update:type_name -> drover.structs.DeploymentStatusUpdate
-	150, // 151: drover.structs.DeploymentAllocHealth.job:type_name -> drover.structs.Job
-	154, // 152: drover.structs.DeploymentAllocHealth.eval:type_name -> drover.structs.Evaluation
-	0,   // 153: drover.structs.DeploymentListRequest.options:type_name -> drover.structs.QueryOptions
-	159, // 154: drover.structs.DeploymentListResponse.deployments:type_name -> drover.structs.Deployment
-	1,   // 155: drover.structs.DeploymentListResponse.meta:type_name -> drover.structs.QueryMeta
-	0,   // 156: drover.structs.DeploymentSpecificRequest.options:type_name -> drover.structs.QueryOptions
-	159, // 157: drover.structs.SingleDeploymentResponse.deployment:type_name -> drover.structs.Deployment
-	1,   // 158: drover.structs.SingleDeploymentResponse.meta:type_name -> drover.structs.QueryMeta
-	2,   // 159: drover.structs.DeploymentUpdateResponse.meta:type_name -> drover.structs.WriteMeta
-	2,   // 160: drover.structs.JobStabilityResponse.meta:type_name -> drover.structs.WriteMeta
-	160, // 161: drover.structs.ServiceRegistrationUpsert.services:type_name -> drover.structs.ServiceRegistration
-	160, // 162: drover.structs.ServiceRegistrationUpdateRequest.upserts:type_name -> drover.structs.ServiceRegistration
-	0,   // 163: drover.structs.ServiceRegistrationListRequest.options:type_name -> drover.structs.QueryOptions
-	160, // 164: drover.structs.ServiceRegistrationListResponse.services:type_name -> drover.structs.ServiceRegistration
-	1,   // 165: drover.structs.ServiceRegistrationListResponse.meta:type_name -> drover.structs.QueryMeta
-	161, // 166: drover.structs.VariableUpsert.variable:type_name -> drover.structs.Variable
-	162, // 167: drover.structs.RootKeyUpsert.key:type_name -> drover.structs.RootKey
-	0,   // 168: drover.structs.VariableListRequest.options:type_name -> drover.structs.QueryOptions
-	161, // 169: drover.structs.VariableListResponse.variables:type_name -> drover.structs.Variable
-	1,   // 170: drover.structs.VariableListResponse.meta:type_name -> drover.structs.QueryMeta
-	0,   // 171: drover.structs.VariableGetRequest.options:type_name -> drover.structs.QueryOptions
-	161, // 172: drover.structs.VariablePutRequest.variable:type_name -> drover.structs.Variable
-	161, // 173: drover.structs.VariableResponse.variable:type_name -> drover.structs.Variable
-	1,   // 174: drover.structs.VariableResponse.meta:type_name -> drover.structs.QueryMeta
-	0,   // 175: drover.structs.RootKeyListRequest.options:type_name -> drover.structs.QueryOptions
-	162, // 176: drover.structs.RootKeyListResponse.keys:type_name -> drover.structs.RootKey
-	1,   // 177: drover.structs.RootKeyListResponse.meta:type_name -> drover.structs.QueryMeta
-	148, // 178: drover.structs.AllocIdentitiesResponse.tokens:type_name -> drover.structs.AllocIdentitiesResponse.TokensEntry
-	150, // 179: drover.structs.JobDispatch.child:type_name -> drover.structs.Job
-	154, // 180: drover.structs.JobDispatch.eval:type_name -> drover.structs.Evaluation
-	150, // 181: drover.structs.PeriodicLaunchCommand.child:type_name -> drover.structs.Job
-	154, // 182: drover.structs.PeriodicLaunchCommand.eval:type_name -> drover.structs.Evaluation
-	168, // 183: drover.structs.JobScale.event:type_name -> drover.structs.ScalingEvent
-	154, // 184: drover.structs.JobScale.eval:type_name -> drover.structs.Evaluation
-	149, // 185: drover.structs.JobDispatchRequest.meta:type_name -> drover.structs.JobDispatchRequest.MetaEntry
-	2,   // 186: drover.structs.JobDispatchResponse.meta:type_name -> drover.structs.WriteMeta
-	2,   // 187: drover.structs.PeriodicForceResponse.meta:type_name -> drover.structs.WriteMeta
-	169, // 188: drover.structs.JobScaleRequest.meta:type_name -> google.protobuf.Struct
-	170, // 189: drover.structs.AllocTransitionUpdate.TransitionsEntry.value:type_name -> drover.structs.DesiredTransition
-	3,   // 190: drover.structs.Drover.RegisterJob:input_type -> drover.structs.JobRegisterRequest
-	5,   // 191: drover.structs.Drover.DeregisterJob:input_type -> drover.structs.JobDeregisterRequest
-	7,   // 192: drover.structs.Drover.GetJob:input_type -> drover.structs.JobSpecificRequest
-	9,   // 193: drover.structs.Drover.ListJobs:input_type -> drover.structs.JobListRequest
-	11,  // 194: drover.structs.Drover.ListAllocations:input_type -> drover.structs.AllocListRequest
-	13,  // 195: drover.structs.Drover.ListNodes:input_type -> drover.structs.NodeListRequest
-	15,  // 196: drover.structs.Drover.GetEvaluation:input_type -> drover.structs.EvalSpecificRequest
-	17,  // 197: drover.structs.Drover.RegisterNode:input_type -> drover.structs.NodeRegisterRequest
-	18,  // 198: drover.structs.Drover.Heartbeat:input_type -> drover.structs.NodeHeartbeatRequest
-	20,  // 199: drover.structs.Drover.GetNodeAllocations:input_type -> drover.structs.NodeAllocsRequest
-	22,  // 200: drover.structs.Drover.UpdateAllocations:input_type -> drover.structs.AllocUpdateRequest
-	36,  // 201: drover.structs.Drover.Raft:input_type -> drover.structs.RaftMessage
-	47,  // 202: drover.structs.Drover.InstallSnapshot:input_type -> drover.structs.SnapshotChunk
-	40,  // 203: drover.structs.Drover.ServerInfo:input_type -> drover.structs.ServerInfoRequest
-	42,  // 204: drover.structs.Drover.AddRaftPeer:input_type -> drover.structs.AddRaftPeerRequest
-	43,  // 205: drover.structs.Drover.RemoveRaftPeer:input_type -> drover.structs.RemoveRaftPeerRequest
-	44,  // 206: drover.structs.Drover.RaftConfiguration:input_type -> drover.structs.RaftConfigurationRequest
-	51,  // 207: drover.structs.Drover.Restore:input_type -> drover.structs.RestoreChunk
-	54,  // 208: drover.structs.Drover.GarbageCollect:input_type -> drover.structs.GarbageCollectRequest
-	56,  // 209: drover.structs.Drover.UpdateNodeDrain:input_type -> drover.structs.NodeDrainRequest
-	61,  // 210: drover.structs.Drover.UpdateNodeEligibility:input_type -> drover.structs.NodeEligibilityRequest
-	64,  // 211: drover.structs.Drover.GetSchedulerConfiguration:input_type -> drover.structs.SchedulerConfigRequest
-	66,  // 212: drover.structs.Drover.SetSchedulerConfiguration:input_type -> drover.structs.SchedulerSetConfigRequest
-	7,   // 213: drover.structs.Drover.GetJobVersions:input_type -> drover.structs.JobSpecificRequest
-	76,  // 214: drover.structs.Drover.ACLBootstrap:input_type -> drover.structs.ACLBootstrapRequest
-	78,  // 215: drover.structs.Drover.UpsertACLPolicies:input_type -> drover.structs.ACLPolicyUpsertRequest
-	79,  // 216: drover.structs.Drover.DeleteACLPolicies:input_type -> drover.structs.ACLPolicyDeleteRequest
-	80,  // 217: drover.structs.Drover.GetACLPolicy:input_type -> drover.structs.ACLPolicyRequest
-	82,  // 218: drover.structs.Drover.ListACLPolicies:input_type -> drover.structs.ACLListRequest
-	84,  // 219: drover.structs.Drover.UpsertACLTokens:input_type -> drover.structs.ACLTokenUpsertRequest
-	86,  // 220: drover.structs.Drover.DeleteACLTokens:input_type -> drover.structs.ACLTokenDeleteRequest
-	87,  // 221: drover.structs.Drover.GetACLToken:input_type -> drover.structs.ACLTokenRequest
-	82,  // 222: drover.structs.Drover.ListACLTokens:input_type -> drover.structs.ACLListRequest
-	93,  // 223: drover.structs.Drover.EvaluateJob:input_type -> drover.structs.JobEvaluateRequest
-	95,  // 224: drover.structs.Drover.UpdateNodeMeta:input_type -> drover.structs.NodeMetaRequest
-	96,  // 225: drover.structs.Drover.PurgeNode:input_type -> drover.structs.NodePurgeRequest
-	97,  // 226: drover.structs.Drover.TransferLeadership:input_type -> drover.structs.TransferLeadershipRequest
-	98,  // 227: drover.structs.Drover.SetAutopilotConfiguration:input_type -> drover.structs.AutopilotSetConfigRequest
-	37,  // 228: drover.structs.Drover.ReconcileJobSummaries:input_type -> drover.structs.Empty
-	171, // 229: drover.structs.Drover.ClientConnect:input_type -> drover.structs.ClientConnectFrame
-	172, // 230: drover.structs.Drover.NodeConnHolder:input_type -> drover.structs.NodeConnRequest
-	173, // 231: drover.structs.Drover.ClientAuthorize:input_type -> drover.structs.ClientAuthorizeRequest
-	174, // 232: drover.structs.Drover.ClientFsList:input_type -> drover.structs.FsListRequest
-	175, // 233: drover.structs.Drover.ClientFsStat:input_type -> drover.structs.FsStatRequest
-	176, // 234: drover.structs.Drover.ClientFsStream:input_type -> drover.structs.FsStreamRequest
-	177, // 235: drover.structs.Drover.ClientLogs:input_type -> drover.structs.LogsRequest
-	178, // 236: drover.structs.Drover.ClientExec:input_type -> drover.structs.ExecInput
-	179, // 237: drover.structs.Drover.ClientAllocRestart:input_type -> drover.structs.AllocRestartRequest
-	180, // 238: drover.structs.Drover.ClientAllocSignal:input_type -> drover.structs.AllocSignalRequest
-	181, // 239: drover.structs.Drover.ClientAllocStats:input_type -> drover.structs.AllocStatsRequest
-	182, // 240: drover.structs.Drover.ClientNodeStats:input_type -> drover.structs.NodeStatsRequest
-	183, // 241: drover.structs.Drover.StopAllocation:input_type -> drover.structs.AllocStopRequest
-	104, // 242: drover.structs.Drover.ListDeployments:input_type -> drover.structs.DeploymentListRequest
-	106, // 243: drover.structs.Drover.GetDeployment:input_type -> drover.structs.DeploymentSpecificRequest
-	108, // 244: drover.structs.Drover.PromoteDeployment:input_type -> drover.structs.DeploymentPromoteRequest
-	109, // 245: drover.structs.Drover.FailDeployment:input_type -> drover.structs.DeploymentFailRequest
-	110, // 246: drover.structs.Drover.PauseDeployment:input_type -> drover.structs.DeploymentPauseRequest
-	111, // 247: drover.structs.Drover.SetAllocHealth:input_type -> drover.structs.DeploymentAllocHealthRequest
-	113, // 248: drover.structs.Drover.RevertJob:input_type -> drover.structs.JobRevertRequest
-	114, // 249: drover.structs.Drover.SetJobStability:input_type -> drover.structs.JobStabilityRequest
-	118, // 250: drover.structs.Drover.UpdateServiceRegistrations:input_type -> drover.structs.ServiceRegistrationUpdateRequest
-	119, // 251: drover.structs.Drover.ListServiceRegistrations:input_type -> drover.structs.ServiceRegistrationListRequest
-	121, // 252: drover.structs.Drover.DeleteServiceRegistration:input_type -> drover.structs.ServiceRegistrationDeleteRequest
-	126, // 253: drover.structs.Drover.ListVariables:input_type -> drover.structs.VariableListRequest
-	128, // 254: drover.structs.Drover.GetVariable:input_type -> drover.structs.VariableGetRequest
-	129, // 255: drover.structs.Drover.PutVariable:input_type -> drover.structs.VariablePutRequest
-	130, // 256: drover.structs.Drover.DeleteVariable:input_type -> drover.structs.VariableDeleteRequest
-	132, // 257: drover.structs.Drover.ListRootKeys:input_type -> drover.structs.RootKeyListRequest
-	133, // 258: drover.structs.Drover.RotateRootKey:input_type -> drover.structs.RootKeyRotateRequest
-	135, // 259: drover.structs.Drover.SignAllocIdentities:input_type -> drover.structs.AllocIdentitiesRequest
-	140, // 260: drover.structs.Drover.DispatchJob:input_type -> drover.structs.JobDispatchRequest
-	142, // 261: drover.structs.Drover.ForcePeriodic:input_type -> drover.structs.PeriodicForceRequest
-	144, // 262: drover.structs.Drover.ScaleJob:input_type -> drover.structs.JobScaleRequest
-	4,   // 263: drover.structs.Drover.RegisterJob:output_type -> drover.structs.JobRegisterResponse
-	6,   // 264: drover.structs.Drover.DeregisterJob:output_type -> drover.structs.JobDeregisterResponse
-	8,   // 265: drover.structs.Drover.GetJob:output_type -> drover.structs.SingleJobResponse
-	10,  // 266: drover.structs.Drover.ListJobs:output_type -> drover.structs.JobListResponse
-	12,  // 267: drover.structs.Drover.ListAllocations:output_type -> drover.structs.AllocListResponse
-	14,  // 268: drover.structs.Drover.ListNodes:output_type -> drover.structs.NodeListResponse
-	16,  // 269: drover.structs.Drover.GetEvaluation:output_type -> drover.structs.SingleEvalResponse
-	19,  // 270: drover.structs.Drover.RegisterNode:output_type -> drover.structs.NodeUpdateResponse
-	19,  // 271: drover.structs.Drover.Heartbeat:output_type -> drover.structs.NodeUpdateResponse
-	21,  // 272: drover.structs.Drover.GetNodeAllocations:output_type -> drover.structs.NodeAllocsResponse
-	23,  // 273: drover.structs.Drover.UpdateAllocations:output_type -> drover.structs.GenericResponse
-	37,  // 274: drover.structs.Drover.Raft:output_type -> drover.structs.Empty
-	37,  // 275: drover.structs.Drover.InstallSnapshot:output_type -> drover.structs.Empty
-	41,  // 276: drover.structs.Drover.ServerInfo:output_type -> drover.structs.ServerInfoResponse
-	23,  // 277: drover.structs.Drover.AddRaftPeer:output_type -> drover.structs.GenericResponse
-	23,  // 278: drover.structs.Drover.RemoveRaftPeer:output_type -> drover.structs.GenericResponse
-	46,  // 279: drover.structs.Drover.RaftConfiguration:output_type -> drover.structs.RaftConfigurationResponse
-	23,  // 280: drover.structs.Drover.Restore:output_type -> drover.structs.GenericResponse
-	55,  // 281: drover.structs.Drover.GarbageCollect:output_type -> drover.structs.GarbageCollectResponse
-	57,  // 282: drover.structs.Drover.UpdateNodeDrain:output_type -> drover.structs.NodeDrainResponse
-	62,  // 283: drover.structs.Drover.UpdateNodeEligibility:output_type -> drover.structs.NodeEligibilityResponse
-	65,  // 284: drover.structs.Drover.GetSchedulerConfiguration:output_type -> drover.structs.SchedulerConfigResponse
-	67,  // 285: drover.structs.Drover.SetSchedulerConfiguration:output_type -> drover.structs.SchedulerSetConfigResponse
-	68,  // 286: drover.structs.Drover.GetJobVersions:output_type -> drover.structs.JobVersionsResponse
-	77,  // 287: drover.structs.Drover.ACLBootstrap:output_type -> drover.structs.ACLTokenResponse
-	23,  // 288: drover.structs.Drover.UpsertACLPolicies:output_type -> drover.structs.GenericResponse
-	23,  // 289: drover.structs.Drover.DeleteACLPolicies:output_type -> drover.structs.GenericResponse
-	81,  // 290: drover.structs.Drover.GetACLPolicy:output_type -> drover.structs.ACLPolicyResponse
-	83,  // 291: drover.structs.Drover.ListACLPolicies:output_type -> drover.structs.ACLPolicyListResponse
-	85,  // 292: drover.structs.Drover.UpsertACLTokens:output_type -> drover.structs.ACLTokenListResponse
-	23,  // 293: drover.structs.Drover.DeleteACLTokens:output_type -> drover.structs.GenericResponse
-	77,  // 294: drover.structs.Drover.GetACLToken:output_type -> drover.structs.ACLTokenResponse
-	85,  // 295: drover.structs.Drover.ListACLTokens:output_type -> drover.structs.ACLTokenListResponse
-	94,  // 296: drover.structs.Drover.EvaluateJob:output_type -> drover.structs.JobEvaluateResponse
-	23,  // 297: drover.structs.Drover.UpdateNodeMeta:output_type -> drover.structs.GenericResponse
-	62,  // 298: drover.structs.Drover.PurgeNode:output_type -> drover.structs.NodeEligibilityResponse
-	23,  // 299: drover.structs.Drover.TransferLeadership:output_type -> drover.structs.GenericResponse
-	99,  // 300: drover.structs.Drover.SetAutopilotConfiguration:output_type -> drover.structs.AutopilotSetConfigResponse
-	23,  // 301: drover.structs.Drover.ReconcileJobSummaries:output_type -> drover.structs.GenericResponse
-	171, // 302: drover.structs.Drover.ClientConnect:output_type -> drover.structs.ClientConnectFrame
-	184, // 303: drover.structs.Drover.NodeConnHolder:output_type -> drover.structs.NodeConnResponse
-	185, // 304: drover.structs.Drover.ClientAuthorize:output_type -> drover.structs.ClientAuthorizeResponse
-	186, // 305: drover.structs.Drover.ClientFsList:output_type -> drover.structs.FsListResponse
-	187, // 306: drover.structs.Drover.ClientFsStat:output_type -> drover.structs.FsStatResponse
-	188, // 307: drover.structs.Drover.ClientFsStream:output_type -> drover.structs.StreamFrame
-	188, // 308: drover.structs.Drover.ClientLogs:output_type -> drover.structs.StreamFrame
-	189, // 309: drover.structs.Drover.ClientExec:output_type -> drover.structs.ExecOutput
-	23,  // 310: drover.structs.Drover.ClientAllocRestart:output_type -> drover.structs.GenericResponse
-	23,  // 311: drover.structs.Drover.ClientAllocSignal:output_type -> drover.structs.GenericResponse
-	190, // 312: drover.structs.Drover.ClientAllocStats:output_type -> drover.structs.AllocResourceUsage
-	191, // 313: drover.structs.Drover.ClientNodeStats:output_type -> drover.structs.HostStats
-	192, // 314: drover.structs.Drover.StopAllocation:output_type -> drover.structs.AllocStopResponse
-	105, // 315: drover.structs.Drover.ListDeployments:output_type -> drover.structs.DeploymentListResponse
-	107, // 316: drover.structs.Drover.GetDeployment:output_type -> drover.structs.SingleDeploymentResponse
-	112, // 317: drover.structs.Drover.PromoteDeployment:output_type -> drover.structs.DeploymentUpdateResponse
-	112, // 318: drover.structs.Drover.FailDeployment:output_type -> drover.structs.DeploymentUpdateResponse
-	112, // 319: drover.structs.Drover.PauseDeployment:output_type -> drover.structs.DeploymentUpdateResponse
-	112, // 320: drover.structs.Drover.SetAllocHealth:output_type -> drover.structs.DeploymentUpdateResponse
-	4,   // 321: drover.structs.Drover.RevertJob:output_type -> drover.structs.JobRegisterResponse
-	115, // 322: drover.structs.Drover.SetJobStability:output_type -> drover.structs.JobStabilityResponse
-	23,  // 323: drover.structs.Drover.UpdateServiceRegistrations:output_type -> drover.structs.GenericResponse
-	120, // 324: drover.structs.Drover.ListServiceRegistrations:output_type -> drover.structs.ServiceRegistrationListResponse
-	23,  // 325: drover.structs.Drover.DeleteServiceRegistration:output_type -> drover.structs.GenericResponse
-	127, // 326: drover.structs.Drover.ListVariables:output_type -> drover.structs.VariableListResponse
-	131, // 327: drover.structs.Drover.GetVariable:output_type -> drover.structs.VariableResponse
-	131, // 328: drover.structs.Drover.PutVariable:output_type -> drover.structs.VariableResponse
-	131, // 329: drover.structs.Drover.DeleteVariable:output_type -> drover.structs.VariableResponse
-	134, // 330: drover.structs.Drover.ListRootKeys:output_type -> drover.structs.RootKeyListResponse
-	134, // 331: drover.structs.Drover.RotateRootKey:output_type -> drover.structs.RootKeyListResponse
-	136, // 332: drover.structs.Drover.SignAllocIdentities:output_type -> drover.structs.AllocIdentitiesResponse
-	141, // 333: drover.structs.Drover.DispatchJob:output_type -> drover.structs.JobDispatchResponse
-	143, // 334: drover.structs.Drover.ForcePeriodic:output_type -> drover.structs.PeriodicForceResponse
-	4,   // 335: drover.structs.Drover.ScaleJob:output_type -> drover.structs.JobRegisterResponse
-	263, // [263:336] is the sub-list for method output_type
-	190, // [190:263] is the sub-list for method input_type
-	190, // [190:190] is the sub-list for extension type_name
-	190, // [190:190] is the sub-list for extension extendee
-	0,   // [0:190] is the sub-list for field type_name
+	29,  // 29: drover.structs.LogCommand.node_status:type_name -> drover.structs.NodeStatusUpdate
+	30,  // 30: drover.structs.LogCommand.eval_upsert:type_name -> drover.structs.EvalUpsert
+	31,  // 31: drover.structs.LogCommand.plan_apply:type_name -> drover.structs.PlanApply
+	32,  // 32: drover.structs.LogCommand.alloc_client_update:type_name -> drover.structs.AllocClientUpdate
+	34,  // 33: drover.structs.LogCommand.gc_reap:type_name -> drover.structs.GCReap
+	53,  // 34: drover.structs.LogCommand.state_restore:type_name -> drover.structs.StateRestore
+	64,  // 35: drover.structs.LogCommand.scheduler_config_set:type_name -> drover.structs.SchedulerConfigSet
+	59,  // 36: drover.structs.LogCommand.alloc_transition:type_name -> drover.structs.AllocTransitionUpdate
+	60,  // 37: drover.structs.LogCommand.node_drain:type_name -> drover.structs.NodeDrainUpdate
+	61,  // 38: drover.structs.LogCommand.node_eligibility:type_name -> drover.structs.NodeEligibilityUpdate
+	70,  // 39: drover.structs.LogCommand.node_disconnect_expiry:type_name -> drover.structs.NodeDisconnectExpiry
+	71,  // 40: drover.structs.LogCommand.acl_policy_upsert:type_name -> drover.structs.ACLPolicyUpsert
+	72,  // 41: drover.structs.LogCommand.acl_policy_delete:type_name -> drover.structs.ACLPolicyDelete
+	73,  // 42: drover.structs.LogCommand.acl_token_upsert:type_name -> drover.structs.ACLTokenUpsert
+	74,  // 43: drover.structs.LogCommand.acl_token_delete:type_name -> drover.structs.ACLTokenDelete
+	75,  // 44: drover.structs.LogCommand.acl_bootstrap:type_name -> drover.structs.ACLBootstrap
+	76,  // 45: drover.structs.LogCommand.server_secret_set:type_name -> drover.structs.ServerSecretSet
+	89,  // 46: drover.structs.LogCommand.node_meta_update:type_name -> drover.structs.NodeMetaUpdate
+	90,  // 47: drover.structs.LogCommand.node_purge:type_name -> drover.structs.NodePurge
+	92,  // 48: drover.structs.LogCommand.autopilot_config_set:type_name -> drover.structs.AutopilotConfigSet
+	93,  // 49: drover.structs.LogCommand.summaries_reconcile:type_name -> drover.structs.SummariesReconcile
+	101, // 50: drover.structs.LogCommand.deployment_status:type_name -> drover.structs.DeploymentStatusCommand
+	102, // 51: drover.structs.LogCommand.deployment_promote:type_name -> drover.structs.DeploymentPromote
+	103, // 52: drover.structs.LogCommand.deployment_alloc_health:type_name -> drover.structs.DeploymentAllocHealth
+	104, // 53: drover.structs.LogCommand.job_stability:type_name -> drover.structs.JobStability
+	117, // 54: drover.structs.LogCommand.service_registration_upsert:type_name -> drover.structs.ServiceRegistrationUpsert
+	118, // 55: drover.structs.LogCommand.service_registration_delete:type_name -> drover.structs.ServiceRegistrationDelete
+	123, // 56: drover.structs.LogCommand.variable_upsert:type_name -> drover.structs.VariableUpsert
+	124, // 57: drover.structs.LogCommand.variable_delete:type_name -> drover.structs.VariableDelete
+	125, // 58: drover.structs.LogCommand.root_key_upsert:type_name -> drover.structs.RootKeyUpsert
+	126, // 59: drover.structs.LogCommand.root_key_delete:type_name -> drover.structs.RootKeyDelete
+	138, // 60: drover.structs.LogCommand.job_dispatch:type_name -> drover.structs.JobDispatch
+	139, // 61: drover.structs.LogCommand.periodic_launch:type_name -> drover.structs.PeriodicLaunchCommand
+	140, // 62: drover.structs.LogCommand.job_scale:type_name -> drover.structs.JobScale
+	28,  // 63: drover.structs.LogCommand.node_upsert_batch:type_name -> drover.structs.NodeUpsertBatch
+	151, // 64: drover.structs.JobUpsert.job:type_name -> drover.structs.Job
+	155, // 65: drover.structs.JobUpsert.eval:type_name -> drover.structs.Evaluation
+	155, // 66: drover.structs.JobDelete.eval:type_name -> drover.structs.Evaluation
+	154, // 67: drover.structs.NodeUpsert.node:type_name -> drover.structs.Node
+	155, // 68: drover.structs.NodeUpsert.evals:type_name -> drover.structs.Evaluation
+	27,  // 69: drover.structs.NodeUpsertBatch.upserts:type_name -> drover.structs.NodeUpsert
+	155, // 70: drover.structs.NodeStatusUpdate.evals:type_name -> drover.structs.Evaluation
+	155, // 71: drover.structs.EvalUpsert.evals:type_name -> drover.structs.Evaluation
+	156, // 72: drover.structs.PlanApply.result:type_name -> drover.structs.PlanResult
+	155, // 73: drover.structs.PlanApply.eval:type_name -> drover.structs.Evaluation
+	155, // 74: drover.structs.PlanApply.new_evals:type_name -> drover.structs.Evaluation
+	151, // 75: drover.structs.PlanApply.job:type_name -> drover.structs.Job
+	153, // 76: drover.structs.AllocClientUpdate.allocations:type_name -> drover.structs.Allocation
+	155, // 77: drover.structs.AllocClientUpdate.evals:type_name -> drover.structs.Evaluation
+	33,  // 78: drover.structs.GCReap.jobs:type_name -> drover.structs.JobRef
+	151, // 79: drover.structs.StateSnapshot.jobs:type_name -> drover.structs.Job
+	154, // 80: drover.structs.StateSnapshot.nodes:type_name -> drover.structs.Node
+	153, // 81: drover.structs.StateSnapshot.allocations:type_name -> drover.structs.Allocation
+	155, // 82: drover.structs.StateSnapshot.evals:type_name -> drover.structs.Evaluation
+	151, // 83: drover.structs.StateSnapshot.job_versions:type_name -> drover.structs.Job
+	157, // 84: drover.structs.StateSnapshot.scheduler_config:type_name -> drover.structs.SchedulerConfiguration
+	158, // 85: drover.structs.StateSnapshot.acl_policies:type_name -> drover.structs.ACLPolicy
+	159, // 86: drover.structs.StateSnapshot.acl_tokens:type_name -> drover.structs.ACLToken
+	36,  // 87: drover.structs.StateSnapshot.cluster_meta:type_name -> drover.structs.ClusterMeta
+	160, // 88: drover.structs.StateSnapshot.deployments:type_name -> drover.structs.Deployment
+	161, // 89: drover.structs.StateSnapshot.service_registrations:type_name -> drover.structs.ServiceRegistration
+	162, // 90: drover.structs.StateSnapshot.variables:type_name -> drover.structs.Variable
+	163, // 91: drover.structs.StateSnapshot.root_keys:type_name -> drover.structs.RootKey
+	164, // 92: drover.structs.StateSnapshot.periodic_launches:type_name -> drover.structs.PeriodicLaunch
+	165, // 93: drover.structs.StateSnapshot.scaling_events:type_name -> drover.structs.JobScalingEvents
+	91,  // 94: drover.structs.ClusterMeta.autopilot:type_name -> drover.structs.AutopilotConfiguration
+	40,  // 95: drover.structs.ServerInfoRequest.self:type_name -> drover.structs.RaftPeer
+	40,  // 96: drover.structs.ServerInfoResponse.self:type_name -> drover.structs.RaftPeer
+	40,  // 97: drover.structs.ServerInfoResponse.peers:type_name -> drover.structs.RaftPeer
+	40,  // 98: drover.structs.AddRaftPeerRequest.peer:type_name -> drover.structs.RaftPeer
+	0,   // 99: drover.structs.RaftConfigurationRequest.options:type_name -> drover.structs.QueryOptions
+	40,  // 100: drover.structs.RaftServer.peer:type_name -> drover.structs.RaftPeer
+	46,  // 101: drover.structs.RaftConfigurationResponse.servers:type_name -> drover.structs.RaftServer
+	40,  // 102: drover.structs.SnapshotHeader.peers:type_name -> drover.structs.RaftPeer
+	51,  // 103: drover.structs.StateRestore.records:type_name -> drover.structs.SnapshotRecord
+	166, // 104: drover.structs.NodeDrainRequest.drain_strategy:type_name -> drover.structs.DrainStrategy
+	2,   // 105: drover.structs.NodeDrainResponse.meta:type_name -> drover.structs.WriteMeta
+	146, // 106: drover.structs.AllocTransitionUpdate.transitions:type_name -> drover.structs.AllocTransitionUpdate.TransitionsEntry
+	155, // 107: drover.structs.AllocTransitionUpdate.evals:type_name -> drover.structs.Evaluation
+	166, // 108: drover.structs.NodeDrainUpdate.drain_strategy:type_name -> drover.structs.DrainStrategy
+	155, // 109: drover.structs.NodeDrainUpdate.evals:type_name -> drover.structs.Evaluation
+	155, // 110: drover.structs.NodeEligibilityUpdate.evals:type_name -> drover.structs.Evaluation
+	2,   // 111: drover.structs.NodeEligibilityResponse.meta:type_name -> drover.structs.WriteMeta
+	157, // 112: drover.structs.SchedulerConfigSet.config:type_name -> drover.structs.SchedulerConfiguration
+	0,   // 113: drover.structs.SchedulerConfigRequest.options:type_name -> drover.structs.QueryOptions
+	157, // 114: drover.structs.SchedulerConfigResponse.config:type_name -> drover.structs.SchedulerConfiguration
+	1,   // 115: drover.structs.SchedulerConfigResponse.meta:type_name -> drover.structs.QueryMeta
+	157, // 116: drover.structs.SchedulerSetConfigRequest.config:type_name -> drover.structs.SchedulerConfiguration
+	2,   // 117: drover.structs.SchedulerSetConfigResponse.meta:type_name -> drover.structs.WriteMeta
+	151, // 118: drover.structs.JobVersionsResponse.versions:type_name -> drover.structs.Job
+	1,   // 119: drover.structs.JobVersionsResponse.meta:type_name -> drover.structs.QueryMeta
+	155, // 120: drover.structs.NodeDisconnectExpiry.evals:type_name -> drover.structs.Evaluation
+	158, // 121: drover.structs.ACLPolicyUpsert.policies:type_name -> drover.structs.ACLPolicy
+	159, // 122: drover.structs.ACLTokenUpsert.tokens:type_name -> drover.structs.ACLToken
+	159, // 123: drover.structs.ACLBootstrap.token:type_name -> drover.structs.ACLToken
+	159, // 124: drover.structs.ACLTokenResponse.token:type_name -> drover.structs.ACLToken
+	1,   // 125: drover.structs.ACLTokenResponse.meta:type_name -> drover.structs.QueryMeta
+	158, // 126: drover.structs.ACLPolicyUpsertRequest.policies:type_name -> drover.structs.ACLPolicy
+	0,   // 127: drover.structs.ACLPolicyRequest.options:type_name -> drover.structs.QueryOptions
+	158, // 128: drover.structs.ACLPolicyResponse.policy:type_name -> drover.structs.ACLPolicy
+	1,   // 129: drover.structs.ACLPolicyResponse.meta:type_name -> drover.structs.QueryMeta
+	0,   // 130: drover.structs.ACLListRequest.options:type_name -> drover.structs.QueryOptions
+	158, // 131: drover.structs.ACLPolicyListResponse.policies:type_name -> drover.structs.ACLPolicy
+	1,   // 132: drover.structs.ACLPolicyListResponse.meta:type_name -> drover.structs.QueryMeta
+	159, // 133: drover.structs.ACLTokenUpsertRequest.tokens:type_name -> drover.structs.ACLToken
+	159, // 134: drover.structs.ACLTokenListResponse.tokens:type_name -> drover.structs.ACLToken
+	1,   // 135: drover.structs.ACLTokenListResponse.meta:type_name -> drover.structs.QueryMeta
+	0,   // 136: drover.structs.ACLTokenRequest.options:type_name -> drover.structs.QueryOptions
+	147, // 137: drover.structs.NodeMetaUpdate.set:type_name -> drover.structs.NodeMetaUpdate.SetEntry
+	155, // 138: drover.structs.NodeMetaUpdate.evals:type_name -> drover.structs.Evaluation
+	155, // 139: drover.structs.NodePurge.evals:type_name -> drover.structs.Evaluation
+	167, // 140: drover.structs.AutopilotConfiguration.last_contact_threshold:type_name -> google.protobuf.Duration
+	167, // 141: drover.structs.AutopilotConfiguration.server_stabilization_time:type_name -> google.protobuf.Duration
+	167, // 142: drover.structs.AutopilotConfiguration.dead_server_threshold:type_name -> google.protobuf.Duration
+	91,  // 143: drover.structs.AutopilotConfigSet.config:type_name -> drover.structs.AutopilotConfiguration
+	2,   // 144: drover.structs.JobEvaluateResponse.meta:type_name -> drover.structs.WriteMeta
+	148, // 145: drover.structs.NodeMetaRequest.set:type_name -> drover.structs.NodeMetaRequest.SetEntry
+	91,  // 146: drover.structs.AutopilotSetConfigRequest.config:type_name -> drover.structs.AutopilotConfiguration
+	2,   // 147: drover.structs.AutopilotSetConfigResponse.meta:type_name -> drover.structs.WriteMeta
+	168, // 148: drover.structs.DeploymentStatusCommand.update:type_name -> drover.structs.DeploymentStatusUpdate
+	151, // 149: drover.structs.DeploymentStatusCommand.job:type_name -> drover.structs.Job
+	155, // 150: drover.structs.DeploymentStatusCommand.eval:type_name -> drover.structs.Evaluation
+	155, // 151: drover.structs.DeploymentPromote.eval:type_name -> drover.structs.Evaluation
+	168, // 152: drover.structs.DeploymentAllocHealth.update:type_name -> drover.structs.DeploymentStatusUpdate
+	151, // 153: drover.structs.DeploymentAllocHealth.job:type_name -> drover.structs.Job
+	155, // 154: drover.structs.DeploymentAllocHealth.eval:type_name -> drover.structs.Evaluation
+	0,   // 155: drover.structs.DeploymentListRequest.options:type_name -> drover.structs.QueryOptions
+	160, // 156: drover.structs.DeploymentListResponse.deployments:type_name -> drover.structs.Deployment
+	1,   // 157: drover.structs.DeploymentListResponse.meta:type_name -> drover.structs.QueryMeta
+	0,   // 158: drover.structs.DeploymentSpecificRequest.options:type_name -> drover.structs.QueryOptions
+	160, // 159: drover.structs.SingleDeploymentResponse.deployment:type_name -> drover.structs.Deployment
+	1,   // 160: drover.structs.SingleDeploymentResponse.meta:type_name -> drover.structs.QueryMeta
+	2,   // 161: drover.structs.DeploymentUpdateResponse.meta:type_name -> drover.structs.WriteMeta
+	2,   // 162: drover.structs.JobStabilityResponse.meta:type_name -> drover.structs.WriteMeta
+	161, // 163: drover.structs.ServiceRegistrationUpsert.services:type_name -> drover.structs.ServiceRegistration
+	161, // 164: drover.structs.ServiceRegistrationUpdateRequest.upserts:type_name -> drover.structs.ServiceRegistration
+	0,   // 165: drover.structs.ServiceRegistrationListRequest.options:type_name -> drover.structs.QueryOptions
+	161, // 166: drover.structs.ServiceRegistrationListResponse.services:type_name -> drover.structs.ServiceRegistration
+	1,   // 167: drover.structs.ServiceRegistrationListResponse.meta:type_name -> drover.structs.QueryMeta
+	162, // 168: drover.structs.VariableUpsert.variable:type_name -> drover.structs.Variable
+	163, // 169: drover.structs.RootKeyUpsert.key:type_name -> drover.structs.RootKey
+	0,   // 170: drover.structs.VariableListRequest.options:type_name -> drover.structs.QueryOptions
+	162, // 171: drover.structs.VariableListResponse.variables:type_name -> drover.structs.Variable
+	1,   // 172: drover.structs.VariableListResponse.meta:type_name -> drover.structs.QueryMeta
+	0,   // 173: drover.structs.VariableGetRequest.options:type_name -> drover.structs.QueryOptions
+	162, // 174: drover.structs.VariablePutRequest.variable:type_name -> drover.structs.Variable
+	162, // 175: drover.structs.VariableResponse.variable:type_name -> drover.structs.Variable
+	1,   // 176: drover.structs.VariableResponse.meta:type_name -> drover.structs.QueryMeta
+	0,   // 177: drover.structs.RootKeyListRequest.options:type_name -> drover.structs.QueryOptions
+	163, // 178: drover.structs.RootKeyListResponse.keys:type_name -> drover.structs.RootKey
+	1,   // 179: drover.structs.RootKeyListResponse.meta:type_name -> drover.structs.QueryMeta
+	149, // 180: drover.structs.AllocIdentitiesResponse.tokens:type_name -> drover.structs.AllocIdentitiesResponse.TokensEntry
+	151, // 181: drover.structs.JobDispatch.child:type_name -> drover.structs.Job
+	155, // 182: drover.structs.JobDispatch.eval:type_name -> drover.structs.Evaluation
+	151, // 183: drover.structs.PeriodicLaunchCommand.child:type_name -> drover.structs.Job
+	155, // 184: drover.structs.PeriodicLaunchCommand.eval:type_name -> drover.structs.Evaluation
+	169, // 185: drover.structs.JobScale.event:type_name -> drover.structs.ScalingEvent
+	155, // 186: drover.structs.JobScale.eval:type_name -> drover.structs.Evaluation
+	150, // 187: drover.structs.JobDispatchRequest.meta:type_name -> drover.structs.JobDispatchRequest.MetaEntry
+	2,   // 188: drover.structs.JobDispatchResponse.meta:type_name -> drover.structs.WriteMeta
+	2,   // 189: drover.structs.PeriodicForceResponse.meta:type_name -> drover.structs.WriteMeta
+	170, // 190: drover.structs.JobScaleRequest.meta:type_name -> google.protobuf.Struct
+	171, // 191: drover.structs.AllocTransitionUpdate.TransitionsEntry.value:type_name -> drover.structs.DesiredTransition
+	3,   // 192: drover.structs.Drover.RegisterJob:input_type -> drover.structs.JobRegisterRequest
+	5,   // 193: drover.structs.Drover.DeregisterJob:input_type -> drover.structs.JobDeregisterRequest
+	7,   // 194: drover.structs.Drover.GetJob:input_type -> drover.structs.JobSpecificRequest
+	9,   // 195: drover.structs.Drover.ListJobs:input_type -> drover.structs.JobListRequest
+	11,  // 196: drover.structs.Drover.ListAllocations:input_type -> drover.structs.AllocListRequest
+	13,  // 197: drover.structs.Drover.ListNodes:input_type -> drover.structs.NodeListRequest
+	15,  // 198: drover.structs.Drover.GetEvaluation:input_type -> drover.structs.EvalSpecificRequest
+	17,  // 199: drover.structs.Drover.RegisterNode:input_type -> drover.structs.NodeRegisterRequest
+	18,  // 200: drover.structs.Drover.Heartbeat:input_type -> drover.structs.NodeHeartbeatRequest
+	20,  // 201: drover.structs.Drover.GetNodeAllocations:input_type -> drover.structs.NodeAllocsRequest
+	22,  // 202: drover.structs.Drover.UpdateAllocations:input_type -> drover.structs.AllocUpdateRequest
+	37,  // 203: drover.structs.Drover.Raft:input_type -> drover.structs.RaftMessage
+	48,  // 204: drover.structs.Drover.InstallSnapshot:input_type -> drover.structs.SnapshotChunk
+	41,  // 205: drover.structs.Drover.ServerInfo:input_type -> drover.structs.ServerInfoRequest
+	43,  // 206: drover.structs.Drover.AddRaftPeer:input_type -> drover.structs.AddRaftPeerRequest
+	44,  // 207: drover.structs.Drover.RemoveRaftPeer:input_type -> drover.structs.RemoveRaftPeerRequest
+	45,  // 208: drover.structs.Drover.RaftConfiguration:input_type -> drover.structs.RaftConfigurationRequest
+	52,  // 209: drover.structs.Drover.Restore:input_type -> drover.structs.RestoreChunk
+	55,  // 210: drover.structs.Drover.GarbageCollect:input_type -> drover.structs.GarbageCollectRequest
+	57,  // 211: drover.structs.Drover.UpdateNodeDrain:input_type -> drover.structs.NodeDrainRequest
+	62,  // 212: drover.structs.Drover.UpdateNodeEligibility:input_type -> drover.structs.NodeEligibilityRequest
+	65,  // 213: drover.structs.Drover.GetSchedulerConfiguration:input_type -> drover.structs.SchedulerConfigRequest
+	67,  // 214: drover.structs.Drover.SetSchedulerConfiguration:input_type -> drover.structs.SchedulerSetConfigRequest
+	7,   // 215: drover.structs.Drover.GetJobVersions:input_type -> drover.structs.JobSpecificRequest
+	77,  // 216: drover.structs.Drover.ACLBootstrap:input_type -> drover.structs.ACLBootstrapRequest
+	79,  // 217: drover.structs.Drover.UpsertACLPolicies:input_type -> drover.structs.ACLPolicyUpsertRequest
+	80,  // 218: drover.structs.Drover.DeleteACLPolicies:input_type -> drover.structs.ACLPolicyDeleteRequest
+	81,  // 219: drover.structs.Drover.GetACLPolicy:input_type -> drover.structs.ACLPolicyRequest
+	83,  // 220: drover.structs.Drover.ListACLPolicies:input_type -> drover.structs.ACLListRequest
+	85,  // 221: drover.structs.Drover.UpsertACLTokens:input_type -> drover.structs.ACLTokenUpsertRequest
+	87,  // 222: drover.structs.Drover.DeleteACLTokens:input_type -> drover.structs.ACLTokenDeleteRequest
+	88,  // 223: drover.structs.Drover.GetACLToken:input_type -> drover.structs.ACLTokenRequest
+	83,  // 224: drover.structs.Drover.ListACLTokens:input_type -> drover.structs.ACLListRequest
+	94,  // 225: drover.structs.Drover.EvaluateJob:input_type -> drover.structs.JobEvaluateRequest
+	96,  // 226: drover.structs.Drover.UpdateNodeMeta:input_type -> drover.structs.NodeMetaRequest
+	97,  // 227: drover.structs.Drover.PurgeNode:input_type -> drover.structs.NodePurgeRequest
+	98,  // 228: drover.structs.Drover.TransferLeadership:input_type -> drover.structs.TransferLeadershipRequest
+	99,  // 229: drover.structs.Drover.SetAutopilotConfiguration:input_type -> drover.structs.AutopilotSetConfigRequest
+	38,  // 230: drover.structs.Drover.ReconcileJobSummaries:input_type -> drover.structs.Empty
+	172, // 231: drover.structs.Drover.ClientConnect:input_type -> drover.structs.ClientConnectFrame
+	173, // 232: drover.structs.Drover.NodeConnHolder:input_type -> drover.structs.NodeConnRequest
+	174, // 233: drover.structs.Drover.ClientAuthorize:input_type -> drover.structs.ClientAuthorizeRequest
+	175, // 234: drover.structs.Drover.ClientFsList:input_type -> drover.structs.FsListRequest
+	176, // 235: drover.structs.Drover.ClientFsStat:input_type -> drover.structs.FsStatRequest
+	177, // 236: drover.structs.Drover.ClientFsStream:input_type -> drover.structs.FsStreamRequest
+	178, // 237: drover.structs.Drover.ClientLogs:input_type -> drover.structs.LogsRequest
+	179, // 238: drover.structs.Drover.ClientExec:input_type -> drover.structs.ExecInput
+	180, // 239: drover.structs.Drover.ClientAllocRestart:input_type -> drover.structs.AllocRestartRequest
+	181, // 240: drover.structs.Drover.ClientAllocSignal:input_type -> drover.structs.AllocSignalRequest
+	182, // 241: drover.structs.Drover.ClientAllocStats:input_type -> drover.structs.AllocStatsRequest
+	183, // 242: drover.structs.Drover.ClientNodeStats:input_type -> drover.structs.NodeStatsRequest
+	184, // 243: drover.structs.Drover.StopAllocation:input_type -> drover.structs.AllocStopRequest
+	105, // 244: drover.structs.Drover.ListDeployments:input_type -> drover.structs.DeploymentListRequest
+	107, // 245: drover.structs.Drover.GetDeployment:input_type -> drover.structs.DeploymentSpecificRequest
+	109, // 246: drover.structs.Drover.PromoteDeployment:input_type -> drover.structs.DeploymentPromoteRequest
+	110, // 247: drover.structs.Drover.FailDeployment:input_type -> drover.structs.DeploymentFailRequest
+	111, // 248: drover.structs.Drover.PauseDeployment:input_type -> drover.structs.DeploymentPauseRequest
+	112, // 249: drover.structs.Drover.SetAllocHealth:input_type -> drover.structs.DeploymentAllocHealthRequest
+	114, // 250: drover.structs.Drover.RevertJob:input_type -> drover.structs.JobRevertRequest
+	115, // 251: drover.structs.Drover.SetJobStability:input_type -> drover.structs.JobStabilityRequest
+	119, // 252: drover.structs.Drover.UpdateServiceRegistrations:input_type -> drover.structs.ServiceRegistrationUpdateRequest
+	120, // 253: drover.structs.Drover.ListServiceRegistrations:input_type -> drover.structs.ServiceRegistrationListRequest
+	122, // 254: drover.structs.Drover.DeleteServiceRegistration:input_type -> drover.structs.ServiceRegistrationDeleteRequest
+	127, // 255: drover.structs.Drover.ListVariables:input_type -> drover.structs.VariableListRequest
+	129, // 256: drover.structs.Drover.GetVariable:input_type -> drover.structs.VariableGetRequest
+	130, // 257: drover.structs.Drover.PutVariable:input_type -> drover.structs.VariablePutRequest
+	131, // 258: drover.structs.Drover.DeleteVariable:input_type -> drover.structs.VariableDeleteRequest
+	133, // 259: drover.structs.Drover.ListRootKeys:input_type -> drover.structs.RootKeyListRequest
+	134, // 260: drover.structs.Drover.RotateRootKey:input_type -> drover.structs.RootKeyRotateRequest
+	136, // 261: drover.structs.Drover.SignAllocIdentities:input_type -> drover.structs.AllocIdentitiesRequest
+	141, // 262: drover.structs.Drover.DispatchJob:input_type -> drover.structs.JobDispatchRequest
+	143, // 263: drover.structs.Drover.ForcePeriodic:input_type -> drover.structs.PeriodicForceRequest
+	145, // 264: drover.structs.Drover.ScaleJob:input_type -> drover.structs.JobScaleRequest
+	4,   // 265: drover.structs.Drover.RegisterJob:output_type -> drover.structs.JobRegisterResponse
+	6,   // 266: drover.structs.Drover.DeregisterJob:output_type -> drover.structs.JobDeregisterResponse
+	8,   // 267: drover.structs.Drover.GetJob:output_type -> drover.structs.SingleJobResponse
+	10,  // 268: drover.structs.Drover.ListJobs:output_type -> drover.structs.JobListResponse
+	12,  // 269: drover.structs.Drover.ListAllocations:output_type -> drover.structs.AllocListResponse
+	14,  // 270: drover.structs.Drover.ListNodes:output_type -> drover.structs.NodeListResponse
+	16,  // 271: drover.structs.Drover.GetEvaluation:output_type -> drover.structs.SingleEvalResponse
+	19,  // 272: drover.structs.Drover.RegisterNode:output_type -> drover.structs.NodeUpdateResponse
+	19,  // 273: drover.structs.Drover.Heartbeat:output_type -> drover.structs.NodeUpdateResponse
+	21,  // 274: drover.structs.Drover.GetNodeAllocations:output_type -> drover.structs.NodeAllocsResponse
+	23,  // 275: drover.structs.Drover.UpdateAllocations:output_type -> drover.structs.GenericResponse
+	38,  // 276: drover.structs.Drover.Raft:output_type -> drover.structs.Empty
+	38,  // 277: drover.structs.Drover.InstallSnapshot:output_type -> drover.structs.Empty
+	42,  // 278: drover.structs.Drover.ServerInfo:output_type -> drover.structs.ServerInfoResponse
+	23,  // 279: drover.structs.Drover.AddRaftPeer:output_type -> drover.structs.GenericResponse
+	23,  // 280: drover.structs.Drover.RemoveRaftPeer:output_type -> drover.structs.GenericResponse
+	47,  // 281: drover.structs.Drover.RaftConfiguration:output_type -> drover.structs.RaftConfigurationResponse
+	23,  // 282: drover.structs.Drover.Restore:output_type -> drover.structs.GenericResponse
+	56,  // 283: drover.structs.Drover.GarbageCollect:output_type -> drover.structs.GarbageCollectResponse
+	58,  // 284: drover.structs.Drover.UpdateNodeDrain:output_type -> drover.structs.NodeDrainResponse
+	63,  // 285: drover.structs.Drover.UpdateNodeEligibility:output_type -> drover.structs.NodeEligibilityResponse
+	66,  // 286: drover.structs.Drover.GetSchedulerConfiguration:output_type -> drover.structs.SchedulerConfigResponse
+	68,  // 287: drover.structs.Drover.SetSchedulerConfiguration:output_type -> drover.structs.SchedulerSetConfigResponse
+	69,  // 288: drover.structs.Drover.GetJobVersions:output_type -> drover.structs.JobVersionsResponse
+	78,  // 289: drover.structs.Drover.ACLBootstrap:output_type -> drover.structs.ACLTokenResponse
+	23,  // 290: drover.structs.Drover.UpsertACLPolicies:output_type -> drover.structs.GenericResponse
+	23,  // 291: drover.structs.Drover.DeleteACLPolicies:output_type -> drover.structs.GenericResponse
+	82,  // 292: drover.structs.Drover.GetACLPolicy:output_type -> drover.structs.ACLPolicyResponse
+	84,  // 293: drover.structs.Drover.ListACLPolicies:output_type -> drover.structs.ACLPolicyListResponse
+	86,  // 294: drover.structs.Drover.UpsertACLTokens:output_type -> drover.structs.ACLTokenListResponse
+	23,  // 295: drover.structs.Drover.DeleteACLTokens:output_type -> drover.structs.GenericResponse
+	78,  // 296: drover.structs.Drover.GetACLToken:output_type -> drover.structs.ACLTokenResponse
+	86,  // 297: drover.structs.Drover.ListACLTokens:output_type -> drover.structs.ACLTokenListResponse
+	95,  // 298: drover.structs.Drover.EvaluateJob:output_type -> drover.structs.JobEvaluateResponse
+	23,  // 299: drover.structs.Drover.UpdateNodeMeta:output_type -> drover.structs.GenericResponse
+	63,  // 300: drover.structs.Drover.PurgeNode:output_type -> drover.structs.NodeEligibilityResponse
+	23,  // 301: drover.structs.Drover.TransferLeadership:output_type -> drover.structs.GenericResponse
+	100, // 302: drover.structs.Drover.SetAutopilotConfiguration:output_type -> drover.structs.AutopilotSetConfigResponse
+	23,  // 303: drover.structs.Drover.ReconcileJobSummaries:output_type -> drover.structs.GenericResponse
+	172, // 304: drover.structs.Drover.ClientConnect:output_type -> drover.structs.ClientConnectFrame
+	185, // 305: drover.structs.Drover.NodeConnHolder:output_type -> drover.structs.NodeConnResponse
+	186, // 306: drover.structs.Drover.ClientAuthorize:output_type -> drover.structs.ClientAuthorizeResponse
+	187, // 307: drover.structs.Drover.ClientFsList:output_type -> drover.structs.FsListResponse
+	188, // 308: drover.structs.Drover.ClientFsStat:output_type -> drover.structs.FsStatResponse
+	189, // 309: drover.structs.Drover.ClientFsStream:output_type -> drover.structs.StreamFrame
+	189, // 310: drover.structs.Drover.ClientLogs:output_type -> drover.structs.StreamFrame
+	190, // 311: drover.structs.Drover.ClientExec:output_type -> drover.structs.ExecOutput
+	23,  // 312: drover.structs.Drover.ClientAllocRestart:output_type -> drover.structs.GenericResponse
+	23,  // 313: drover.structs.Drover.ClientAllocSignal:output_type -> drover.structs.GenericResponse
+	191, // 314: drover.structs.Drover.ClientAllocStats:output_type -> drover.structs.AllocResourceUsage
+	192, // 315: drover.structs.Drover.ClientNodeStats:output_type -> drover.structs.HostStats
+	193, // 316: drover.structs.Drover.StopAllocation:output_type -> drover.structs.AllocStopResponse
+	106, // 317: drover.structs.Drover.ListDeployments:output_type -> drover.structs.DeploymentListResponse
+	108, // 318: drover.structs.Drover.GetDeployment:output_type -> drover.structs.SingleDeploymentResponse
+	113, // 319: drover.structs.Drover.PromoteDeployment:output_type -> drover.structs.DeploymentUpdateResponse
+	113, // 320: drover.structs.Drover.FailDeployment:output_type -> drover.structs.DeploymentUpdateResponse
+	113, // 321: drover.structs.Drover.PauseDeployment:output_type -> drover.structs.DeploymentUpdateResponse
+	113, // 322: drover.structs.Drover.SetAllocHealth:output_type -> drover.structs.DeploymentUpdateResponse
+	4,   // 323: drover.structs.Drover.RevertJob:output_type -> drover.structs.JobRegisterResponse
+	116, // 324: drover.structs.Drover.SetJobStability:output_type -> drover.structs.JobStabilityResponse
+	23,  // 325: drover.structs.Drover.UpdateServiceRegistrations:output_type -> drover.structs.GenericResponse
+	121, // 326: drover.structs.Drover.ListServiceRegistrations:output_type -> drover.structs.ServiceRegistrationListResponse
+	23,  // 327: drover.structs.Drover.DeleteServiceRegistration:output_type -> drover.structs.GenericResponse
+	128, // 328: drover.structs.Drover.ListVariables:output_type -> drover.structs.VariableListResponse
+	132, // 329: drover.structs.Drover.GetVariable:output_type -> drover.structs.VariableResponse
+	132, // 330: drover.structs.Drover.PutVariable:output_type -> drover.structs.VariableResponse
+	132, // 331: drover.structs.Drover.DeleteVariable:output_type -> drover.structs.VariableResponse
+	135, // 332: drover.structs.Drover.ListRootKeys:output_type -> drover.structs.RootKeyListResponse
+	135, // 333: drover.structs.Drover.RotateRootKey:output_type -> drover.structs.RootKeyListResponse
+	137, // 334: drover.structs.Drover.SignAllocIdentities:output_type -> drover.structs.AllocIdentitiesResponse
+	142, // 335: drover.structs.Drover.DispatchJob:output_type -> drover.structs.JobDispatchResponse
+	144, // 336: drover.structs.Drover.ForcePeriodic:output_type -> drover.structs.PeriodicForceResponse
+	4,   // 337: drover.structs.Drover.ScaleJob:output_type -> drover.structs.JobRegisterResponse
+	265, // [265:338] is the sub-list for method output_type
+	192, // [192:265] is the sub-list for method input_type
+	192, // [192:192] is the sub-list for extension type_name
+	192, // [192:192] is the sub-list for extension extendee
+	0,   // [0:192] is the sub-list for field type_name
 }
 
 func init() { file_structs_rpc_proto_init() }
@@ -10592,17 +10696,18 @@ func file_structs_rpc_proto_init() {
 		(*LogCommand_JobDispatch)(nil),
 		(*LogCommand_PeriodicLaunch)(nil),
 		(*LogCommand_JobScale)(nil),
+		(*LogCommand_NodeUpsertBatch)(nil),
 	}
-	file_structs_rpc_proto_msgTypes[112].OneofWrappers = []any{}
 	file_structs_rpc_proto_msgTypes[113].OneofWrappers = []any{}
-	file_structs_rpc_proto_msgTypes[144].OneofWrappers = []any{}
+	file_structs_rpc_proto_msgTypes[114].OneofWrappers = []any{}
+	file_structs_rpc_proto_msgTypes[145].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_structs_rpc_proto_rawDesc), len(file_structs_rpc_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   150,
+			NumMessages:   151,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -64,6 +64,8 @@ type tables struct {
 	// periodicLaunches and scalingEvents are keyed by namespace\x00job.
 	periodicLaunches btree[*structs.PeriodicLaunch]
 	scalingEvents    btree[*structs.JobScalingEvents]
+	// usage is keyed by node id; derived from allocs (see usage.go).
+	usage btree[*nodeUsage]
 }
 
 func newTables() tables { return tables{} }

@@ -218,6 +218,7 @@ func (tx *Txn) upsertAlloc(a, old *structs.Allocation) {
 	tx.t.allocByNode = tx.t.allocByNode.set(tx.o, key(a.NodeId, a.Id), a)
 	tx.t.allocByJob = tx.t.allocByJob.set(tx.o, key(a.Namespace, a.JobId, a.Id), a)
 	tx.summarizeAlloc(a, old)
+	tx.useAlloc(a, old)
 	if a.ClientTerminal() && (old == nil || !old.ClientTerminal()) {
 		tx.DeleteAllocServices(a.Id)
 	}
@@ -234,6 +235,7 @@ func (tx *Txn) DeleteAlloc(id string) {
 	tx.t.allocByNode = tx.t.allocByNode.del(tx.o, key(old.NodeId, old.Id))
 	tx.t.allocByJob = tx.t.allocByJob.del(tx.o, key(old.Namespace, old.JobId, old.Id))
 	tx.summarizeAlloc(nil, old)
+	tx.useAlloc(nil, old)
 	tx.DeleteAllocServices(id)
 }
 

@@ -284,7 +284,9 @@ func (f *fleet) watchAll(ctx context.Context) {
 	}
 }
 
-// watch long-polls the node's allocations by index, as the client does.
+// watch long-polls the node's allocations by index, as the client does,
+// asking only for the allocations changed since its last answer (a
+// simulated node keeps no copies: the changed ones are all it acts on).
 func (n *simNode) watch(ctx context.Context) {
 	var index uint64
 	backoff := 100 * time.Millisecond
@@ -293,7 +295,8 @@ func (n *simNode) watch(ctx context.Context) {
 		qctx, cancel := context.WithTimeout(ctx, 45*time.Second)
 		resp, err := n.rpc().GetNodeAllocations(qctx, &structs.NodeAllocsRequest{
 			NodeId: n.id, SecretId: n.secret,
-			Options: &structs.QueryOptions{MinQueryIndex: index, MaxQueryTimeMs: 30_000},
+			Options:      &structs.QueryOptions{MinQueryIndex: index, MaxQueryTimeMs: 30_000},
+			ChangesSince: index,
 		})
 		cancel()
 		if err != nil {

@@ -1,0 +1,34 @@
+package client
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/droverhq/drover/structs"
+)
+
+// TestMergeChangesOnly: an answer of changes only is completed from the
+// last list; an allocation it names that the client holds no copy of
+// makes the client ask for the whole list; a full answer is taken as is.
+func TestMergeChangesOnly(t *testing.T) {
+	a := &structs.Allocation{Id: "a", ClientStatus: structs.AllocClientPending}
+	b := &structs.Allocation{Id: "b", ClientStatus: structs.AllocClientPending}
+	m := &allocManager{listed: map[string]*structs.Allocation{"a": a, "b": b}}
+
+	b2 := &structs.Allocation{Id: "b", ClientStatus: structs.AllocClientRunning}
+	got, complete := m.merge(&structs.NodeAllocsResponse{ChangesOnly: true, AllocIds: []string{"a", "b"}, Allocations: []*structs.Allocation{b2}})
+	require.True(t, complete)
+	require.Equal(t, []*structs.Allocation{a, b2}, got)
+
+	got, complete = m.merge(&structs.NodeAllocsResponse{ChangesOnly: true, AllocIds: []string{"b"}})
+	require.True(t, complete)
+	require.Equal(t, []*structs.Allocation{b}, got, "an allocation left out of the ids is gone")
+
+	_, complete = m.merge(&structs.NodeAllocsResponse{ChangesOnly: true, AllocIds: []string{"a", "c"}})
+	require.False(t, complete, "c is neither in the answer nor held")
+
+	got, complete = m.merge(&structs.NodeAllocsResponse{Allocations: []*structs.Allocation{b2}})
+	require.True(t, complete)
+	require.Equal(t, []*structs.Allocation{b2}, got)
+}

@@ -15,8 +15,8 @@ import (
 	"github.com/droverhq/drover/structs"
 )
 
-// maxPlanAttempts bounds how often a worker refreshes and retries a plan
-// that the applier partly refused.
+// maxPlanAttempts bounds how often in a row a worker refreshes and retries
+// a plan that the applier refused without placing any of it.
 const maxPlanAttempts = 5
 
 // worker takes evaluations from the broker, runs the job type's scheduler on
@@ -114,7 +114,15 @@ func (w *worker) process(ctx context.Context, eval *structs.Evaluation) error {
 		if len(res.RefusedNodes) == 0 {
 			break
 		}
+		if len(res.NodeAllocation) > 0 {
+			// Part of the plan went in: other workers took some nodes first,
+			// which is no dead end. Only passes that place nothing count.
+			attempt = 0
+		}
 		if attempt == maxPlanAttempts {
+			// What is left is tried again later, as for an evaluation that
+			// reached its delivery limit.
+			decision.FollowupEvals = append(decision.FollowupEvals, failedFollowUp(eval, w.now()))
 			return w.finish(ctx, eval, decision, snap.Index(), structs.EvalStatusFailed, "plan refused repeatedly: nodes changed under it")
 		}
 		if snap, err = w.snapshotAt(ctx, res.AllocIndex); err != nil {

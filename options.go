@@ -181,23 +181,12 @@ type ServerOptions struct {
 	// Limits bounds connections and handshakes (the limits block).
 	Limits Limits
 
-	// RootKeyRotationThreshold is how long a root key of the keyring
-	// (which encrypts variables and signs workload identities) stays
-	// active before the leader rotates it. Default 720h.
-	RootKeyRotationThreshold time.Duration
-	// RootKeyGCThreshold is how long past the rotation threshold an
-	// inactive root key must have existed before it is removed; a key
-	// that still encrypts a variable is kept. Default 1h.
-	RootKeyGCThreshold time.Duration
-	// RootKeyGCInterval is how often the leader checks for rotation and
-	// collection of root keys. Default 10m.
-	RootKeyGCInterval time.Duration
-	// KeyEncryptionKey, when set, is 32 bytes that wrap the root keys as
-	// raft stores them: the raft log, snapshots and backups alone then
-	// decrypt no variable. Every server of the region needs the same one,
-	// kept outside the data dir (a KMS, a secret store). Unset, root keys
-	// are stored as they are (see docs/security.md).
-	KeyEncryptionKey []byte
+	// Keyring governs the root keyring, whose keys seal variables and
+	// sign workload identities: root_key_rotation_threshold,
+	// root_key_gc_threshold, root_key_gc_interval, and the key-encryption
+	// key that wraps root keys as raft stores them. Each zero duration
+	// takes its default (KeyringConfig).
+	Keyring KeyringConfig
 
 	// Logger receives the server's logs. Default: discard.
 	Logger *slog.Logger
@@ -226,28 +215,21 @@ type GCConfig = gc.Config
 // SnapshotInterval 120s, TrailingLogs 10240 (raft.DefaultConfig).
 type RaftConfig = raft.Config
 
-// ServerJoin is the server_join block: servers to contact at start.
-type ServerJoin struct {
-	// RetryJoin lists gossip addresses of other servers (host:port, or a
-	// host name on the default serf port 4648) to join at start. Once in
-	// the gossip pool, a server without raft state joins the cluster of its
-	// region or bootstraps one with BootstrapExpect servers.
-	RetryJoin []string
-	// RetryMax is how many attempts are made; 0 means forever.
-	RetryMax int
-	// RetryInterval is the wait between attempts. Default 30s.
-	RetryInterval time.Duration
-}
+// KeyringConfig is the root keyring settings of a server
+// (ServerOptions.Keyring). Defaults, Nomad's: RotationThreshold 720h,
+// GCThreshold 1h, GCInterval 10m, no KeyEncryptionKey
+// (server.DefaultKeyringConfig).
+type KeyringConfig = server.KeyringConfig
 
-// PlanRejectionTracker configures the leader's plan rejection tracker.
-type PlanRejectionTracker struct {
-	// Enabled turns tracking on.
-	Enabled bool
-	// NodeThreshold is how many rejections within NodeWindow make a node ineligible. Default 100.
-	NodeThreshold int
-	// NodeWindow is the window rejections are counted in. Default 5m.
-	NodeWindow time.Duration
-}
+// ServerJoin is the server_join block (ServerOptions.ServerJoin): the
+// servers to contact at start. Default RetryInterval 30s
+// (server.DefaultJoinConfig).
+type ServerJoin = server.JoinConfig
+
+// PlanRejectionTracker configures the leader's plan rejection tracker
+// (ServerOptions.PlanRejectionTracker). Defaults, Nomad's: off;
+// NodeThreshold 100, NodeWindow 5m (server.DefaultPlanRejectionConfig).
+type PlanRejectionTracker = server.PlanRejectionConfig
 
 // SchedulerConfiguration is the cluster-wide scheduler configuration.
 type SchedulerConfiguration struct {
@@ -317,9 +299,8 @@ func (o ServerOptions) WithDefaults() ServerOptions {
 	o.GC = o.GC.WithDefaults()
 	o.Heartbeat = o.Heartbeat.WithDefaults()
 	o.Raft = o.Raft.WithDefaults()
-	setDefault(&o.PlanRejectionTracker.NodeThreshold, 100)
-	setDefault(&o.PlanRejectionTracker.NodeWindow, 5*time.Minute)
-	setDefault(&o.ServerJoin.RetryInterval, 30*time.Second)
+	o.PlanRejectionTracker = o.PlanRejectionTracker.WithDefaults()
+	o.ServerJoin = o.ServerJoin.WithDefaults()
 	setDefault(&o.DeadServerThreshold, 5*time.Minute)
 	if o.Transport != nil && !isTCP(o.Transport) && o.SerfBindAddr == "" {
 		// Gossip runs on real sockets; a server on another transport (an
@@ -340,11 +321,8 @@ func (o ServerOptions) WithDefaults() ServerOptions {
 	setDefault(&o.JobDefaultPriority, 50)
 	setDefault(&o.JobMaxPriority, 100)
 	setDefault(&o.JobTrackedVersions, 6)
-	setDefault(&o.RootKeyRotationThreshold, 720*time.Hour)
-	setDefault(&o.RootKeyGCThreshold, time.Hour)
-	setDefault(&o.RootKeyGCInterval, 10*time.Minute)
-	setDefault(&o.ACL.TokenMinExpirationTTL, time.Minute)
-	setDefault(&o.ACL.TokenMaxExpirationTTL, 24*time.Hour)
+	o.Keyring = o.Keyring.WithDefaults()
+	o.ACL = o.ACL.WithDefaults()
 	o.Limits.setDefaults()
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -355,8 +333,8 @@ func (o ServerOptions) WithDefaults() ServerOptions {
 
 // Validate reports every impossible value among the options, after
 // defaults are applied, in a stable order: the server's own settings,
-// then those of the parts (GC, Heartbeat, Raft), then TLS, limits and
-// ACLs. Every error it returns matches ErrInvalidOptions.
+// then those of the parts (GC, Heartbeat, Raft, Keyring, ServerJoin,
+// PlanRejectionTracker), then TLS, limits and ACLs. Every error it returns matches ErrInvalidOptions.
 func (o ServerOptions) Validate() error {
 	o = o.WithDefaults()
 	var errs []error
@@ -406,9 +384,6 @@ func (o ServerOptions) Validate() error {
 			add("schedulers: %q has no factory", name)
 		}
 	}
-	if o.PlanRejectionTracker.NodeThreshold < 1 {
-		add("plan_rejection_tracker.node_threshold must be >= 1, got %d", o.PlanRejectionTracker.NodeThreshold)
-	}
 	switch o.DefaultSchedulerConfig.SchedulerAlgorithm {
 	case "binpack", "spread":
 	default:
@@ -430,22 +405,11 @@ func (o ServerOptions) Validate() error {
 		name string
 		v    time.Duration
 	}{
-		{"server_join.retry_interval", o.ServerJoin.RetryInterval},
-		{"plan_rejection_tracker.node_window", o.PlanRejectionTracker.NodeWindow},
 		{"dead_server_threshold", o.DeadServerThreshold},
-		{"root_key_rotation_threshold", o.RootKeyRotationThreshold},
-		{"root_key_gc_threshold", o.RootKeyGCThreshold},
-		{"root_key_gc_interval", o.RootKeyGCInterval},
 	} {
 		if d.v < 0 {
 			add("%s must not be negative, got %v", d.name, d.v)
 		}
-	}
-	if n := len(o.KeyEncryptionKey); n != 0 && n != 32 {
-		add("the key-encryption key must be 32 bytes, got %d", n)
-	}
-	if o.ServerJoin.RetryMax < 0 {
-		add("server_join.retry_max must be >= 0, got %d", o.ServerJoin.RetryMax)
 	}
 	if o.Encrypt != "" {
 		if _, err := server.DecodeGossipKey(o.Encrypt); err != nil {
@@ -461,11 +425,12 @@ func (o ServerOptions) Validate() error {
 	addPart(o.GC.Validate())
 	addPart(o.Heartbeat.Validate())
 	addPart(o.Raft.Validate())
+	addPart(o.Keyring.Validate())
+	addPart(o.ServerJoin.Validate())
+	addPart(o.PlanRejectionTracker.Validate())
 	o.TLS.validate(add)
 	o.Limits.validate(add)
-	if o.ACL.TokenMinExpirationTTL > o.ACL.TokenMaxExpirationTTL {
-		add("acl: token_min_expiration_ttl (%v) is above token_max_expiration_ttl (%v)", o.ACL.TokenMinExpirationTTL, o.ACL.TokenMaxExpirationTTL)
-	}
+	addPart(o.ACL.Validate())
 	return errors.Join(errs...)
 }
 

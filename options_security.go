@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/droverhq/drover/server"
 	"github.com/droverhq/drover/transport"
 	"github.com/droverhq/drover/transport/tcp"
 )
@@ -78,22 +79,11 @@ func (t *TLSOptions) loadMaterial() (*tcp.Material, error) {
 	return m, nil
 }
 
-// ACLOptions is Nomad's acl block.
-type ACLOptions struct {
-	// Enabled turns ACLs on: every call that arrives over HTTP or RPC needs
-	// a token that allows it (see docs/security.md); in-process calls on a
-	// Server act with the host's full authority unless their context
-	// carries a token (WithToken).
-	Enabled bool
-	// ReplicationToken is a global management token with which the servers
-	// of a region other than the authoritative one replicate its policies
-	// and global tokens.
-	ReplicationToken string
-	// TokenMinExpirationTTL and TokenMaxExpirationTTL bound the lifetime a
-	// token may ask for. Defaults 1m and 24h.
-	TokenMinExpirationTTL time.Duration
-	TokenMaxExpirationTTL time.Duration
-}
+// ACLOptions is Nomad's acl block (ServerOptions.ACL): whether calls are
+// checked against tokens and policies (see WithToken for in-process
+// calls), and the bounds of token lifetimes. Defaults: ACLs off, token
+// lifetimes between 1m and 24h (server.DefaultACLConfig).
+type ACLOptions = server.ACLConfig
 
 // Unlimited, as a connection limit in Limits, lifts it.
 const Unlimited = -1

@@ -35,6 +35,9 @@ func TestServerOptionDefaultsMatchNomad(t *testing.T) {
 	require.Equal(t, uint64(8192), o.Raft.SnapshotThreshold)
 	require.Equal(t, 120*time.Second, o.Raft.SnapshotInterval)
 	require.Equal(t, uint64(10240), o.Raft.TrailingLogs)
+	require.Equal(t, drover.KeyringConfig{RotationThreshold: 720 * time.Hour, GCThreshold: time.Hour, GCInterval: 10 * time.Minute}, o.Keyring)
+	require.Equal(t, time.Minute, o.ACL.TokenMinExpirationTTL)
+	require.Equal(t, 24*time.Hour, o.ACL.TokenMaxExpirationTTL)
 	require.Equal(t, 50, o.JobDefaultPriority)
 	require.Equal(t, 100, o.JobMaxPriority)
 	require.Equal(t, 6, o.JobTrackedVersions)
@@ -138,11 +141,15 @@ func TestDefaultSchedulerConfigIsNotModified(t *testing.T) {
 
 func TestServerOptionsValidateReportsEveryProblemInAStableOrder(t *testing.T) {
 	o := drover.ServerOptions{
-		DataDir:             "/d",
-		DeadServerThreshold: -time.Second,
-		GC:                  drover.GCConfig{JobGCThreshold: -time.Second, EvalGCThreshold: -time.Second},
-		Heartbeat:           drover.HeartbeatConfig{Grace: -time.Second},
-		Raft:                drover.RaftConfig{Multiplier: 11, SnapshotInterval: -time.Second},
+		DataDir:              "/d",
+		DeadServerThreshold:  -time.Second,
+		GC:                   drover.GCConfig{JobGCThreshold: -time.Second, EvalGCThreshold: -time.Second},
+		Heartbeat:            drover.HeartbeatConfig{Grace: -time.Second},
+		Raft:                 drover.RaftConfig{Multiplier: 11, SnapshotInterval: -time.Second},
+		Keyring:              drover.KeyringConfig{GCThreshold: -time.Second, KeyEncryptionKey: []byte("short")},
+		ServerJoin:           drover.ServerJoin{RetryMax: -1},
+		PlanRejectionTracker: drover.PlanRejectionTracker{NodeWindow: -time.Second},
+		ACL:                  drover.ACLOptions{TokenMinExpirationTTL: time.Hour, TokenMaxExpirationTTL: time.Minute},
 	}
 	first := o.Validate()
 	require.ErrorIs(t, first, drover.ErrInvalidOptions)
@@ -151,12 +158,19 @@ func TestServerOptionsValidateReportsEveryProblemInAStableOrder(t *testing.T) {
 		"job_gc_threshold must not be negative", "eval_gc_threshold must not be negative",
 		"heartbeat_grace must not be negative",
 		"raft_multiplier must be between 1 and 10", "raft_snapshot_interval must not be negative",
+		"root_key_gc_threshold must not be negative", "the key-encryption key must be 32 bytes, got 5",
+		"server_join.retry_max must be >= 0", "plan_rejection_tracker.node_window must not be negative",
+		"token_min_expiration_ttl (1h0m0s) is above token_max_expiration_ttl (1m0s)",
 	} {
 		require.ErrorContains(t, first, want)
 	}
 	msg := first.Error()
 	require.Less(t, strings.Index(msg, "job_gc_threshold"), strings.Index(msg, "heartbeat_grace"))
 	require.Less(t, strings.Index(msg, "heartbeat_grace"), strings.Index(msg, "raft_multiplier"))
+	require.Less(t, strings.Index(msg, "raft_snapshot_interval"), strings.Index(msg, "root_key_gc_threshold"))
+	require.Less(t, strings.Index(msg, "key-encryption key"), strings.Index(msg, "server_join.retry_max"))
+	require.Less(t, strings.Index(msg, "server_join.retry_max"), strings.Index(msg, "plan_rejection_tracker.node_window"))
+	require.Less(t, strings.Index(msg, "plan_rejection_tracker.node_window"), strings.Index(msg, "token_min_expiration_ttl"))
 	for range 20 {
 		require.Equal(t, msg, o.Validate().Error(), "the same problems in the same order every time")
 	}

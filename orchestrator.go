@@ -200,6 +200,8 @@ func NewServer(opts ServerOptions) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	join := o.ServerJoin
+	join.RetryJoin = slices.Clone(join.RetryJoin)
 	srv, err := server.New(server.Config{
 		Name:          o.Name,
 		Region:        o.Region,
@@ -213,10 +215,7 @@ func NewServer(opts ServerOptions) (*Server, error) {
 		TLS:                  rpcTLS,
 		VerifyServerHostname: o.TLS != nil && o.TLS.VerifyServerHostname,
 		RPCHandshakeTimeout:  o.Limits.RPCHandshakeTimeout,
-		ACL: server.ACLConfig{
-			Enabled: o.ACL.Enabled, ReplicationToken: o.ACL.ReplicationToken,
-			TokenMinExpirationTTL: o.ACL.TokenMinExpirationTTL, TokenMaxExpirationTTL: o.ACL.TokenMaxExpirationTTL,
-		},
+		ACL:                  o.ACL,
 
 		BootstrapExpect:     o.BootstrapExpect,
 		StaticPeers:         slices.Clone(o.StaticPeers),
@@ -224,9 +223,7 @@ func NewServer(opts ServerOptions) (*Server, error) {
 		DisableGossip:       o.DisableGossip,
 		SerfBindAddr:        o.SerfBindAddr,
 		SerfAdvertiseAddr:   o.SerfAdvertiseAddr,
-		RetryJoin:           slices.Clone(o.ServerJoin.RetryJoin),
-		RetryMax:            o.ServerJoin.RetryMax,
-		RetryInterval:       o.ServerJoin.RetryInterval,
+		Join:                join,
 		Encrypt:             o.Encrypt,
 		RejoinAfterLeave:    o.RejoinAfterLeave,
 		DeadServerThreshold: o.DeadServerThreshold,
@@ -238,11 +235,7 @@ func NewServer(opts ServerOptions) (*Server, error) {
 			DefaultSchedulerConfig: o.DefaultSchedulerConfig.proto(),
 			Schedulers:             maps.Clone(o.Schedulers),
 			JobTrackedVersions:     o.JobTrackedVersions,
-			PlanRejection: server.PlanRejectionConfig{
-				Enabled:       o.PlanRejectionTracker.Enabled,
-				NodeThreshold: o.PlanRejectionTracker.NodeThreshold,
-				NodeWindow:    o.PlanRejectionTracker.NodeWindow,
-			},
+			PlanRejection:          o.PlanRejectionTracker,
 		},
 		Heartbeat:         o.Heartbeat,
 		FailoverTTLPinned: pinnedFailover,
@@ -253,10 +246,7 @@ func NewServer(opts ServerOptions) (*Server, error) {
 		JobMaxPriority:     o.JobMaxPriority,
 		JobMaxCount:        o.JobMaxCount,
 
-		Keyring: server.KeyringConfig{
-			RotationThreshold: o.RootKeyRotationThreshold, GCThreshold: o.RootKeyGCThreshold,
-			GCInterval: o.RootKeyGCInterval, KeyEncryptionKey: o.KeyEncryptionKey,
-		},
+		Keyring: o.Keyring,
 
 		DisableEventBroker: o.DisableEventBroker,
 		EventBufferSize:    o.EventBufferSize,

@@ -14,39 +14,6 @@ import (
 	"github.com/droverhq/drover/structs"
 )
 
-// ACLConfig is the acl block: whether calls are checked against tokens and
-// policies, and the bounds of token lifetimes.
-type ACLConfig struct {
-	// Enabled turns ACL checks on.
-	Enabled bool
-	// ReplicationToken is a global management token that the servers of a
-	// region other than the authoritative one present to it to replicate
-	// policies and global tokens, and with which they forward their host's
-	// calls to other regions.
-	ReplicationToken string
-	// TokenMinExpirationTTL and TokenMaxExpirationTTL bound the lifetime
-	// a token may ask for. Defaults 1m and 24h.
-	TokenMinExpirationTTL time.Duration
-	TokenMaxExpirationTTL time.Duration
-	// ReplicationInterval is how often a non-authoritative region's
-	// leader asks for changes when the last attempt failed. Default 5s.
-	ReplicationInterval time.Duration
-}
-
-func (c ACLConfig) minTTL() time.Duration {
-	if c.TokenMinExpirationTTL > 0 {
-		return c.TokenMinExpirationTTL
-	}
-	return time.Minute
-}
-
-func (c ACLConfig) maxTTL() time.Duration {
-	if c.TokenMaxExpirationTTL > 0 {
-		return c.TokenMaxExpirationTTL
-	}
-	return 24 * time.Hour
-}
-
 // validPolicyName is Nomad's rule for policy names.
 var validPolicyName = regexp.MustCompile(`^[a-zA-Z0-9-]{1,128}$`)
 

@@ -44,12 +44,10 @@ type Config struct {
 	SerfBindAddr string
 	// SerfAdvertiseAddr is the gossip address others are told; default the bound one.
 	SerfAdvertiseAddr string
-	// RetryJoin lists gossip addresses to join at start, tried every
-	// RetryInterval; RetryMax > 0 bounds the attempts, after which the
-	// server stops with an error.
-	RetryJoin     []string
-	RetryMax      int
-	RetryInterval time.Duration
+	// Join lists the gossip addresses to join at start and how often and
+	// how many times to try; a zero RetryInterval takes
+	// DefaultJoinConfig's.
+	Join JoinConfig
 	// Encrypt is the base64 gossip key used on first start.
 	Encrypt string
 	// RejoinAfterLeave lets a server that left rejoin when restarted.
@@ -93,10 +91,11 @@ type Config struct {
 	// JobGCInterval takes gc.DefaultConfig's.
 	GC gc.Config
 
-	// ACL configures access control lists.
+	// ACL configures access control lists; zero durations take
+	// DefaultACLConfig's.
 	ACL ACLConfig
 	// Keyring governs the root keys that seal variables and sign workload
-	// identities.
+	// identities; zero durations take DefaultKeyringConfig's.
 	Keyring KeyringConfig
 	// TLS, when set, is the mutual TLS material every RPC connection is
 	// authenticated with; Transport must have been built with it (a
@@ -124,9 +123,11 @@ type Config struct {
 }
 
 // Validate reports every impossible setting of the parts' own
-// configurations (heartbeat, GC, raft), in that order.
+// configurations (heartbeat, GC, raft, keyring, join, plan rejection
+// tracker, ACL), in that order.
 func (c *Config) Validate() error {
-	return errors.Join(c.Heartbeat.Validate(), c.GC.Validate(), c.Raft.Validate())
+	return errors.Join(c.Heartbeat.Validate(), c.GC.Validate(), c.Raft.Validate(), c.Keyring.Validate(),
+		c.Join.Validate(), c.Scheduling.PlanRejection.Validate(), c.ACL.Validate())
 }
 
 // electionTimeout is the raft election timeout at the configured multiplier.

@@ -440,13 +440,13 @@ func (m serverMember) peer() *structs.RaftPeer {
 	return &structs.RaftPeer{Id: m.id, Name: short, Addr: m.rpcAddr, Region: m.region, Datacenter: m.datacenter, Voter: !m.nonVoter}
 }
 
-// retryJoin joins the RetryJoin servers at start, every RetryInterval
+// retryJoin joins the Join.RetryJoin servers at start, every RetryInterval
 // until one answers. With RetryMax > 0 it gives up after that many
 // attempts and stops the server with an error that says so.
 func (s *Server) retryJoin() {
 	own := map[string]bool{s.gossip.addr(): true, withDefaultPort(s.cfg.SerfBindAddr): true}
 	var addrs []string
-	for _, a := range s.cfg.RetryJoin {
+	for _, a := range s.cfg.Join.RetryJoin {
 		if !own[withDefaultPort(a)] {
 			addrs = append(addrs, a)
 		}
@@ -454,10 +454,7 @@ func (s *Server) retryJoin() {
 	if len(addrs) == 0 {
 		return
 	}
-	interval := s.cfg.RetryInterval
-	if interval <= 0 {
-		interval = 30 * time.Second
-	}
+	interval := s.cfg.Join.RetryInterval
 	for attempt := 1; ; attempt++ {
 		ctx, cancel := context.WithTimeout(s.stopCtx, 10*time.Second)
 		n, err := s.Join(ctx, addrs...)
@@ -469,7 +466,7 @@ func (s *Server) retryJoin() {
 		if s.stopCtx.Err() != nil {
 			return
 		}
-		if s.cfg.RetryMax > 0 && attempt >= s.cfg.RetryMax {
+		if s.cfg.Join.RetryMax > 0 && attempt >= s.cfg.Join.RetryMax {
 			s.failStart(fmt.Errorf("server_join: joined none of %v after %d attempts: %w", addrs, attempt, err))
 			return
 		}

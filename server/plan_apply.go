@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"log/slog"
+	"slices"
 
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
@@ -88,14 +89,19 @@ func (p *planApplier) apply(ctx context.Context, plan *structs.Plan) (*structs.P
 		res.AllocIndex = snap.Index()
 		return res, nil
 	}
+	evals := preemptedEvals(snap, res)
+	if len(res.RefusedNodes) == 0 && len(plan.EvalUpdates) > 0 {
+		evals = append(slices.Clone(plan.EvalUpdates), evals...)
+	}
 	idx, err := p.raft.Propose(ctx, &structs.LogCommand{
 		Command: &structs.LogCommand_PlanApply{PlanApply: &structs.PlanApply{
-			Result: withoutJobs(res, plan.Job), Job: plan.Job, NewEvals: preemptedEvals(snap, res),
+			Result: withoutJobs(res, plan.Job), Job: plan.Job, NewEvals: evals,
 		}},
 	})
 	if err != nil {
 		return nil, err
 	}
+	res.EvalsCommitted = len(res.RefusedNodes) == 0 && len(plan.EvalUpdates) > 0
 	p.applied.Inc()
 	if p.placed != nil {
 		p.placed.Add(float64(len(res.NodeAllocation)))

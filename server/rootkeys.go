@@ -34,36 +34,6 @@ const RootKeyAlgorithm = structs.RootKeyAlgorithm
 // rootKeyBytes is the size of a root key and of a key-encryption key.
 const rootKeyBytes = 32
 
-// KeyringConfig governs the root keyring.
-type KeyringConfig struct {
-	// RotationThreshold is how long a key stays active before the leader
-	// rotates it (root_key_rotation_threshold). Default 720h.
-	RotationThreshold time.Duration
-	// GCThreshold is how long past the rotation threshold an inactive key
-	// must have existed before it is removed (root_key_gc_threshold),
-	// unless a variable is still sealed under it. Default 1h.
-	GCThreshold time.Duration
-	// GCInterval is how often the leader checks for rotation and
-	// collection (root_key_gc_interval). Default 10m.
-	GCInterval time.Duration
-	// KeyEncryptionKey, 32 bytes when set, wraps root keys as they are
-	// stored. Every server of the region needs the same one.
-	KeyEncryptionKey []byte
-}
-
-func (c KeyringConfig) withDefaults() KeyringConfig {
-	if c.RotationThreshold <= 0 {
-		c.RotationThreshold = 720 * time.Hour
-	}
-	if c.GCThreshold <= 0 {
-		c.GCThreshold = time.Hour
-	}
-	if c.GCInterval <= 0 {
-		c.GCInterval = 10 * time.Minute
-	}
-	return c
-}
-
 // errNoRootKey: the keyring has no active key yet (no leader made one).
 var errNoRootKey = fmt.Errorf("%w: the keyring has no active root key yet", ErrNoLeader)
 
@@ -226,7 +196,7 @@ func (s *Server) rotateRootKey(ctx context.Context) (*structs.RootKey, error) {
 // keyringLoop rotates and collects root keys on the leader, every
 // GCInterval.
 func (s *Server) keyringLoop(ctx context.Context) {
-	t := s.cfg.Clock.NewTicker(s.cfg.Keyring.withDefaults().GCInterval)
+	t := s.cfg.Clock.NewTicker(s.cfg.Keyring.GCInterval)
 	defer t.Stop()
 	for {
 		select {
@@ -244,7 +214,7 @@ func (s *Server) keyringLoop(ctx context.Context) {
 // rotation threshold, and removes inactive keys older than the rotation
 // threshold plus the GC threshold that no variable is sealed under.
 func (s *Server) keyringMaintenance(ctx context.Context) error {
-	cfg := s.cfg.Keyring.withDefaults()
+	cfg := s.cfg.Keyring
 	now := s.cfg.Clock.Now().UnixNano()
 	snap := s.state.Snapshot()
 	used := snap.VariablesByKey()

@@ -107,8 +107,10 @@ func (r *rpcServer) RenewEvalLease(ctx context.Context, req *structs.EvalTokenRe
 
 // SubmitPlan hands a plan of an outstanding evaluation to the plan
 // applier, which checks it against the latest state as any other. The
-// answer carries what the worker uses of the result: the refused nodes
-// and the index to refresh its state to.
+// answer carries what the worker uses of the result: the refused nodes,
+// the index to refresh its state to, whether the evaluation's outcome
+// went in with the plan, and the placements committed, reduced to their
+// id and node.
 func (r *rpcServer) SubmitPlan(ctx context.Context, req *structs.PlanSubmitRequest) (*structs.PlanSubmitResponse, error) {
 	if err := r.schedCall(ctx); err != nil {
 		return nil, err
@@ -124,14 +126,24 @@ func (r *rpcServer) SubmitPlan(ctx context.Context, req *structs.PlanSubmitReque
 	if j := plan.Job; j != nil && (j.Namespace != e.Namespace || j.Id != e.JobId) {
 		return nil, rpcerr.To(fmt.Errorf("%w: the plan is for job %s, its evaluation for %s", ErrBadRequest, structs.Quote(j.Id), structs.Quote(e.JobId)))
 	}
+	if len(plan.EvalUpdates) > 0 {
+		if err := checkEvalUpdates(e, plan.EvalUpdates); err != nil {
+			return nil, err
+		}
+	}
 	_ = r.s.broker.OutstandingReset(plan.EvalId, req.GetToken())
 	planFromWire(plan)
 	res, err := r.s.applier.submit(ctx, plan)
 	if err != nil {
 		return nil, rpcerr.To(err)
 	}
+	placed := make([]*structs.Allocation, len(res.NodeAllocation))
+	for i, a := range res.NodeAllocation {
+		placed[i] = &structs.Allocation{Id: a.Id, NodeId: a.NodeId}
+	}
 	return &structs.PlanSubmitResponse{Result: &structs.PlanResult{
-		RefusedNodes: res.RefusedNodes, AllocIndex: res.AllocIndex,
+		RefusedNodes: res.RefusedNodes, AllocIndex: res.AllocIndex, EvalsCommitted: res.EvalsCommitted,
+		NodeAllocation: placed,
 	}}, nil
 }
 
@@ -146,13 +158,8 @@ func (r *rpcServer) UpdateEvals(ctx context.Context, req *structs.EvalUpdateRequ
 		return nil, err
 	}
 	evals := req.GetEvals()
-	if len(evals) == 0 || evals[0].GetId() != e.Id {
-		return nil, rpcerr.To(fmt.Errorf("%w: the update must start with evaluation %s", ErrBadRequest, e.Id))
-	}
-	for _, u := range evals {
-		if u.GetNamespace() != e.Namespace || u.GetJobId() != e.JobId {
-			return nil, rpcerr.To(fmt.Errorf("%w: evaluation %s is not of job %s", ErrBadRequest, u.GetId(), structs.Quote(e.JobId)))
-		}
+	if err := checkEvalUpdates(e, evals); err != nil {
+		return nil, err
 	}
 	idx, err := r.s.raft.Propose(ctx, &structs.LogCommand{
 		Command: &structs.LogCommand_EvalUpsert{EvalUpsert: &structs.EvalUpsert{Evals: evals}},
@@ -161,4 +168,18 @@ func (r *rpcServer) UpdateEvals(ctx context.Context, req *structs.EvalUpdateRequ
 		return nil, rpcerr.To(err)
 	}
 	return &structs.GenericResponse{Meta: &structs.WriteMeta{Index: idx}}, nil
+}
+
+// checkEvalUpdates checks a worker's record of evaluation e's outcome: e
+// first, then only evaluations of e's job.
+func checkEvalUpdates(e *structs.Evaluation, evals []*structs.Evaluation) error {
+	if len(evals) == 0 || evals[0].GetId() != e.Id {
+		return rpcerr.To(fmt.Errorf("%w: the update must start with evaluation %s", ErrBadRequest, e.Id))
+	}
+	for _, u := range evals {
+		if u.GetNamespace() != e.Namespace || u.GetJobId() != e.JobId {
+			return rpcerr.To(fmt.Errorf("%w: evaluation %s is not of job %s", ErrBadRequest, u.GetId(), structs.Quote(e.JobId)))
+		}
+	}
+	return nil
 }

@@ -29,11 +29,49 @@ type SchedulingConfig struct {
 	PlanRejection PlanRejectionConfig
 }
 
-// PlanRejectionConfig is the plan_rejection_tracker block.
+// PlanRejectionConfig is Nomad's plan_rejection_tracker block: the
+// leader marks a node ineligible once the plan applier has refused
+// placements on it too often.
 type PlanRejectionConfig struct {
-	Enabled       bool
+	// Enabled turns tracking on.
+	Enabled bool
+	// NodeThreshold is how many rejections within NodeWindow make a node
+	// ineligible. Default 100.
 	NodeThreshold int
-	NodeWindow    time.Duration
+	// NodeWindow is the window rejections are counted in. Default 5m.
+	NodeWindow time.Duration
+}
+
+// DefaultPlanRejectionConfig returns Nomad's defaults: tracking off; when
+// on, 100 rejections within 5m.
+func DefaultPlanRejectionConfig() PlanRejectionConfig {
+	return PlanRejectionConfig{NodeThreshold: 100, NodeWindow: 5 * time.Minute}
+}
+
+// WithDefaults returns c with every zero threshold and window set to
+// DefaultPlanRejectionConfig's.
+func (c PlanRejectionConfig) WithDefaults() PlanRejectionConfig {
+	d := DefaultPlanRejectionConfig()
+	if c.NodeThreshold == 0 {
+		c.NodeThreshold = d.NodeThreshold
+	}
+	if c.NodeWindow == 0 {
+		c.NodeWindow = d.NodeWindow
+	}
+	return c
+}
+
+// Validate reports every impossible setting, in field order. Every error
+// it returns matches ErrInvalidConfig.
+func (c PlanRejectionConfig) Validate() error {
+	var errs []error
+	if c.NodeThreshold < 1 {
+		errs = append(errs, fmt.Errorf("%w: plan_rejection_tracker.node_threshold must be >= 1, got %d", ErrInvalidConfig, c.NodeThreshold))
+	}
+	if c.NodeWindow < 0 {
+		errs = append(errs, fmt.Errorf("%w: plan_rejection_tracker.node_window must not be negative, got %v", ErrInvalidConfig, c.NodeWindow))
+	}
+	return errors.Join(errs...)
 }
 
 // cancelBatch bounds the folded evaluations canceled by one raft entry.
@@ -310,14 +348,7 @@ func (s *Server) newPlanApplier() *planApplier {
 		nodesRejected: s.metrics.planNodesRejected, placed: s.metrics.placements, logger: s.logger,
 	}
 	if r := s.cfg.Scheduling.PlanRejection; r.Enabled {
-		threshold, window := r.NodeThreshold, r.NodeWindow
-		if threshold <= 0 {
-			threshold = 100
-		}
-		if window <= 0 {
-			window = 5 * time.Minute
-		}
-		p.rejections = newRejectionTracker(threshold, window, s.cfg.Clock.Now)
+		p.rejections = newRejectionTracker(r.NodeThreshold, r.NodeWindow, s.cfg.Clock.Now)
 	}
 	return p
 }

@@ -179,6 +179,11 @@ func TestPlanRaceIsPartlyRefusedAndRetried(t *testing.T) {
 	}
 	e := snap.Eval(eval.Id)
 	require.Equal(t, structs.EvalStatusComplete, e.Status)
+	var last uint64
+	for _, a := range snap.AllocsByJob("default", "web") {
+		last = max(last, a.CreateIndex)
+	}
+	require.Equal(t, last, e.ModifyIndex, "the outcome is written with the plan that completed it, in one raft entry")
 }
 
 func TestPauseEvalBrokerFollowsTheConfiguration(t *testing.T) {
@@ -332,4 +337,103 @@ func TestSchedulerConfigAndJobVersionsSurviveARestart(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, versions, 6, "job_tracked_versions' default")
 	require.Equal(t, uint64(7), versions[0].Version)
+}
+
+// greedyRival wraps the service scheduler: on each pass it lets another
+// plan take the nodes of all but keep of the pass's placements (all of
+// them when keep is 0) before handing its own in.
+type greedyRival struct {
+	s      *Server
+	keep   int
+	passes atomic.Int32
+}
+
+func (r *greedyRival) Schedule(st scheduler.State, in scheduler.Input) (*scheduler.Decision, error) {
+	sched, _ := scheduler.Builtin(structs.JobTypeService)
+	d, err := sched.Schedule(st, in)
+	pass := r.passes.Add(1)
+	if err != nil || d.Plan == nil || len(d.Plan.NodeAllocation) <= r.keep {
+		return d, err
+	}
+	rival := &structs.Plan{EvalId: "rival", Priority: 50}
+	for i, a := range d.Plan.NodeAllocation[r.keep:] {
+		rival.NodeAllocation = append(rival.NodeAllocation, &structs.Allocation{
+			Id: fmt.Sprintf("rival-%d-%d", pass, i), Namespace: "default", JobId: "rival", Name: "rival.g[0]", TaskGroup: "g",
+			NodeId: a.NodeId, DesiredStatus: structs.AllocDesiredRun, ClientStatus: structs.AllocClientPending,
+			TaskResources: map[string]*structs.Resources{"t": {CpuMhz: 950, MemoryMb: 950}},
+		})
+	}
+	res, err := r.s.applier.submit(context.Background(), rival)
+	if err != nil || len(res.RefusedNodes) > 0 {
+		return nil, fmt.Errorf("rival plan: %v %v", err, res)
+	}
+	return d, nil
+}
+
+func planRaceServer(t *testing.T, nodes int, count int32) (*Server, *structs.Evaluation, string) {
+	s := schedTestServer(t, func(c *Config) { c.NumSchedulers = 0 })
+	ctx := context.Background()
+	for i := range nodes {
+		_, err := s.RegisterNode(ctx, mockNode(fmt.Sprintf("n%02d", i)))
+		require.NoError(t, err)
+	}
+	resp, err := s.RegisterJob(ctx, mockJob("web", count))
+	require.NoError(t, err)
+	eval, token, err := s.broker.Dequeue(ctx, map[string]bool{"service": true})
+	require.NoError(t, err)
+	require.Equal(t, resp.EvalId, eval.Id)
+	return s, eval, token
+}
+
+// TestPlanRacesThatMakeProgressAreRetriedPastTheLimit: each pass loses
+// all but one of its nodes to other plans, more passes in a row than
+// maxPlanAttempts, yet every pass places something: the evaluation goes
+// on until everything is placed.
+func TestPlanRacesThatMakeProgressAreRetriedPastTheLimit(t *testing.T) {
+	const count = maxPlanAttempts + 2
+	s, eval, token := planRaceServer(t, count*(count+1)/2+2, count)
+	rs := &greedyRival{s: s, keep: 1}
+	w := &worker{backend: localBackend{s}, state: s.state,
+		schedulers: func(string) (scheduler.Scheduler, error) { return rs, nil }, now: time.Now, logger: s.logger}
+	require.NoError(t, w.process(context.Background(), eval, token))
+	require.NoError(t, s.broker.Ack(eval.Id, token))
+	require.Greater(t, int(rs.passes.Load()), maxPlanAttempts)
+
+	snap := s.state.Snapshot()
+	live := 0
+	for _, a := range snap.AllocsByJob("default", "web") {
+		if a.DesiredStatus == structs.AllocDesiredRun {
+			live++
+		}
+	}
+	require.Equal(t, count, live, "every placement made it in the end")
+	require.Equal(t, structs.EvalStatusComplete, snap.Eval(eval.Id).Status)
+}
+
+// TestPlanRefusedWithoutProgressFailsWithAFollowUp: when every pass loses
+// every node, the worker gives up after maxPlanAttempts passes, and the
+// job is not left short: a follow-up evaluation waits to try again.
+func TestPlanRefusedWithoutProgressFailsWithAFollowUp(t *testing.T) {
+	s, eval, token := planRaceServer(t, 2*maxPlanAttempts+2, 2)
+	rs := &greedyRival{s: s, keep: 0}
+	start := time.Now()
+	w := &worker{backend: localBackend{s}, state: s.state,
+		schedulers: func(string) (scheduler.Scheduler, error) { return rs, nil }, now: time.Now, logger: s.logger}
+	require.NoError(t, w.process(context.Background(), eval, token))
+	require.NoError(t, s.broker.Ack(eval.Id, token))
+	require.Equal(t, int32(maxPlanAttempts), rs.passes.Load())
+
+	snap := s.state.Snapshot()
+	failed := snap.Eval(eval.Id)
+	require.Equal(t, structs.EvalStatusFailed, failed.Status)
+	var followUps []*structs.Evaluation
+	for _, e := range snap.Evals() {
+		if e.PreviousEval == eval.Id && e.TriggeredBy == structs.EvalTriggerFailedFollowUp {
+			followUps = append(followUps, e)
+		}
+	}
+	require.Len(t, followUps, 1)
+	require.Equal(t, structs.EvalStatusPending, followUps[0].Status)
+	require.Equal(t, "web", followUps[0].JobId)
+	require.Greater(t, followUps[0].WaitUntil, start.UnixNano(), "the follow-up waits before it runs")
 }

@@ -152,6 +152,10 @@ func newServer(cfg Config) (*Server, error) {
 	cfg.Clock = clock.Or(cfg.Clock)
 	cfg.BootstrapExpect = max(cfg.BootstrapExpect, 1)
 	cfg.Raft = cfg.Raft.WithDefaults()
+	cfg.Keyring = cfg.Keyring.WithDefaults()
+	cfg.ACL = cfg.ACL.WithDefaults()
+	cfg.Join = cfg.Join.WithDefaults()
+	cfg.Scheduling.PlanRejection = cfg.Scheduling.PlanRejection.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -287,7 +291,7 @@ func (s *Server) start() error {
 		err = s.startRaft(raft.StartRestart, nil)
 	case s.left:
 		// A server that left stays out: no raft until it is told to rejoin.
-	case cfg.BootstrapExpect <= 1 && len(cfg.StaticPeers) == 0 && len(cfg.RetryJoin) == 0 && !cfg.NonVoting:
+	case cfg.BootstrapExpect <= 1 && len(cfg.StaticPeers) == 0 && len(cfg.Join.RetryJoin) == 0 && !cfg.NonVoting:
 		err = s.startRaft(raft.StartBootstrap, []*structs.RaftPeer{s.self})
 	}
 	if err != nil {
@@ -301,7 +305,7 @@ func (s *Server) start() error {
 	if !s.raft.Started() && !s.left {
 		s.background(s.joinOrBootstrap)
 	}
-	if s.gossip != nil && len(cfg.RetryJoin) > 0 && !s.left {
+	if s.gossip != nil && len(cfg.Join.RetryJoin) > 0 && !s.left {
 		s.background(s.retryJoin)
 	}
 	if s.left {

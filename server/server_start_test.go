@@ -43,3 +43,17 @@ func TestNewRefusesAnInvalidPartConfig(t *testing.T) {
 	require.ErrorIs(t, err, heartbeat.ErrInvalidConfig)
 	require.ErrorContains(t, err, "max_heartbeats_per_second")
 }
+
+func TestNewRefusesAnImpossibleKeyringOrACLConfig(t *testing.T) {
+	cfg := Config{DataDir: t.TempDir(), BindAddr: "127.0.0.1:0", Heartbeat: heartbeat.DefaultConfig()}
+	cfg.Keyring.KeyEncryptionKey = []byte("short")
+	_, err := New(cfg)
+	require.ErrorIs(t, err, ErrInvalidConfig)
+	require.ErrorContains(t, err, "key-encryption key must be 32 bytes")
+
+	cfg.Keyring = KeyringConfig{}
+	cfg.ACL = ACLConfig{TokenMinExpirationTTL: time.Hour, TokenMaxExpirationTTL: time.Minute}
+	_, err = New(cfg)
+	require.ErrorIs(t, err, ErrInvalidConfig)
+	require.ErrorContains(t, err, "token_min_expiration_ttl (1h0m0s) is above token_max_expiration_ttl (1m0s)")
+}

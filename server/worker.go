@@ -14,8 +14,8 @@ import (
 	"github.com/droverhq/drover/structs"
 )
 
-// maxPlanAttempts bounds how often a worker refreshes and retries a plan
-// that the applier partly refused.
+// maxPlanAttempts bounds how often in a row a worker refreshes and retries
+// a plan that the applier refused without placing any of it.
 const maxPlanAttempts = 5
 
 // worker takes evaluations from the broker, runs the job type's scheduler on
@@ -136,14 +136,28 @@ func (w *worker) process(ctx context.Context, eval *structs.Evaluation, token st
 		if decision.Plan == nil {
 			break
 		}
+		// Should the applier take the whole plan, the evaluation's outcome
+		// goes into the plan's raft entry: one raft round, not two.
+		decision.Plan.EvalUpdates = w.outcome(eval, decision, snap.Index(), structs.EvalStatusComplete, "")
 		res, err := w.backend.submit(ctx, decision.Plan, token)
 		if err != nil {
 			return fmt.Errorf("submit plan: %w", err)
 		}
+		if res.EvalsCommitted {
+			return nil
+		}
 		if len(res.RefusedNodes) == 0 {
 			break
 		}
+		if len(res.NodeAllocation) > 0 {
+			// Part of the plan went in: other workers took some nodes first,
+			// which is no dead end. Only passes that place nothing count.
+			attempt = 0
+		}
 		if attempt == maxPlanAttempts {
+			// What is left is tried again later, as for an evaluation that
+			// reached its delivery limit.
+			decision.FollowupEvals = append(decision.FollowupEvals, failedFollowUp(eval, w.now()))
 			return w.finish(ctx, eval, token, decision, snap.Index(), structs.EvalStatusFailed, "plan refused repeatedly: nodes changed under it")
 		}
 		if snap, err = w.snapshotAt(ctx, res.AllocIndex); err != nil {
@@ -174,6 +188,12 @@ func (w *worker) interrupt(ctx context.Context, snap *state.Snapshot, eval *stru
 // lack of room, a blocked evaluation that waits for capacity. snapIndex is
 // the state the decision was made on.
 func (w *worker) finish(ctx context.Context, eval *structs.Evaluation, token string, d *scheduler.Decision, snapIndex uint64, status, desc string) error {
+	return w.backend.updateEvals(ctx, eval.Id, token, w.outcome(eval, d, snapIndex, status, desc))
+}
+
+// outcome is what finish writes: the evaluation with its status, then the
+// evaluations the decision leaves (follow-ups, a blocked one).
+func (w *worker) outcome(eval *structs.Evaluation, d *scheduler.Decision, snapIndex uint64, status, desc string) []*structs.Evaluation {
 	upd := proto.Clone(eval).(*structs.Evaluation)
 	upd.Status = status
 	upd.StatusDescription = desc
@@ -202,7 +222,7 @@ func (w *worker) finish(ctx context.Context, eval *structs.Evaluation, token str
 			}
 		}
 	}
-	return w.backend.updateEvals(ctx, eval.Id, token, evals)
+	return evals
 }
 
 // runScheduler runs one pass, turning a panic (a host's scheduler may have

@@ -9612,7 +9612,8 @@ func (x *PlanSubmitRequest) GetToken() string {
 type PlanSubmitResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// result holds what the worker needs of the applier's result:
-	// refused_nodes and alloc_index.
+	// refused_nodes, alloc_index, evals_committed, and node_allocation with
+	// only each placement's id and node_id.
 	Result        *PlanResult `protobuf:"bytes,800,opt,name=result,proto3" json:"result,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

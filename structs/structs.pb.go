@@ -3393,8 +3393,13 @@ type Plan struct {
 	Deployment *Deployment `protobuf:"bytes,500,opt,name=deployment,proto3" json:"deployment,omitempty"`
 	// deployment_updates change the status of existing deployments.
 	DeploymentUpdates []*DeploymentStatusUpdate `protobuf:"bytes,501,rep,name=deployment_updates,json=deploymentUpdates,proto3" json:"deployment_updates,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// eval_updates are written in the plan's raft entry when the applier
+	// takes the whole plan: the worker's record of its evaluation's outcome
+	// (and the blocked and follow-up evaluations it leaves), which then
+	// needs no entry of its own. A plan refused in part drops them.
+	EvalUpdates   []*Evaluation `protobuf:"bytes,940,rep,name=eval_updates,json=evalUpdates,proto3" json:"eval_updates,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Plan) Reset() {
@@ -3490,6 +3495,13 @@ func (x *Plan) GetDeploymentUpdates() []*DeploymentStatusUpdate {
 	return nil
 }
 
+func (x *Plan) GetEvalUpdates() []*Evaluation {
+	if x != nil {
+		return x.EvalUpdates
+	}
+	return nil
+}
+
 // PlanResult is what the plan applier committed of a plan.
 type PlanResult struct {
 	state             protoimpl.MessageState    `protogen:"open.v1"`
@@ -3500,8 +3512,10 @@ type PlanResult struct {
 	NodePreemptions   []*Allocation             `protobuf:"bytes,100,rep,name=node_preemptions,json=nodePreemptions,proto3" json:"node_preemptions,omitempty"`
 	Deployment        *Deployment               `protobuf:"bytes,500,opt,name=deployment,proto3" json:"deployment,omitempty"`
 	DeploymentUpdates []*DeploymentStatusUpdate `protobuf:"bytes,501,rep,name=deployment_updates,json=deploymentUpdates,proto3" json:"deployment_updates,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// evals_committed says the plan's eval_updates were written with it.
+	EvalsCommitted bool `protobuf:"varint,940,opt,name=evals_committed,json=evalsCommitted,proto3" json:"evals_committed,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *PlanResult) Reset() {
@@ -3581,6 +3595,13 @@ func (x *PlanResult) GetDeploymentUpdates() []*DeploymentStatusUpdate {
 		return x.DeploymentUpdates
 	}
 	return nil
+}
+
+func (x *PlanResult) GetEvalsCommitted() bool {
+	if x != nil {
+		return x.EvalsCommitted
+	}
+	return false
 }
 
 // Artifact is a file or archive a task needs, fetched before it starts.
@@ -6732,7 +6753,7 @@ const file_structs_structs_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01\x1aC\n" +
 	"\x15ClassEligibilityEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\bR\x05value:\x028\x01\"\xe7\x03\n" +
+	"\x05value\x18\x02 \x01(\bR\x05value:\x028\x01\"\xa7\x04\n" +
 	"\x04Plan\x12\x17\n" +
 	"\aeval_id\x18\x01 \x01(\tR\x06evalId\x12\x1a\n" +
 	"\bpriority\x18\x02 \x01(\x05R\bpriority\x12%\n" +
@@ -6745,7 +6766,8 @@ const file_structs_structs_proto_rawDesc = "" +
 	"\n" +
 	"deployment\x18\xf4\x03 \x01(\v2\x1a.drover.structs.DeploymentR\n" +
 	"deployment\x12V\n" +
-	"\x12deployment_updates\x18\xf5\x03 \x03(\v2&.drover.structs.DeploymentStatusUpdateR\x11deploymentUpdates\"\xb0\x03\n" +
+	"\x12deployment_updates\x18\xf5\x03 \x03(\v2&.drover.structs.DeploymentStatusUpdateR\x11deploymentUpdates\x12>\n" +
+	"\feval_updates\x18\xac\a \x03(\v2\x1a.drover.structs.EvaluationR\vevalUpdates\"\xda\x03\n" +
 	"\n" +
 	"PlanResult\x12C\n" +
 	"\x0fnode_allocation\x18\x01 \x03(\v2\x1a.drover.structs.AllocationR\x0enodeAllocation\x12;\n" +
@@ -6758,7 +6780,8 @@ const file_structs_structs_proto_rawDesc = "" +
 	"\n" +
 	"deployment\x18\xf4\x03 \x01(\v2\x1a.drover.structs.DeploymentR\n" +
 	"deployment\x12V\n" +
-	"\x12deployment_updates\x18\xf5\x03 \x03(\v2&.drover.structs.DeploymentStatusUpdateR\x11deploymentUpdates\"\xc1\x01\n" +
+	"\x12deployment_updates\x18\xf5\x03 \x03(\v2&.drover.structs.DeploymentStatusUpdateR\x11deploymentUpdates\x12(\n" +
+	"\x0fevals_committed\x18\xac\a \x01(\bR\x0eevalsCommitted\"\xc1\x01\n" +
 	"\bArtifact\x12\x16\n" +
 	"\x06source\x18\x01 \x01(\tR\x06source\x12 \n" +
 	"\vdestination\x18\x02 \x01(\tR\vdestination\x12?\n" +
@@ -7217,51 +7240,52 @@ var file_structs_structs_proto_depIdxs = []int32{
 	28,  // 80: drover.structs.Plan.node_preemptions:type_name -> drover.structs.Allocation
 	59,  // 81: drover.structs.Plan.deployment:type_name -> drover.structs.Deployment
 	60,  // 82: drover.structs.Plan.deployment_updates:type_name -> drover.structs.DeploymentStatusUpdate
-	28,  // 83: drover.structs.PlanResult.node_allocation:type_name -> drover.structs.Allocation
-	28,  // 84: drover.structs.PlanResult.node_update:type_name -> drover.structs.Allocation
-	28,  // 85: drover.structs.PlanResult.node_preemptions:type_name -> drover.structs.Allocation
-	59,  // 86: drover.structs.PlanResult.deployment:type_name -> drover.structs.Deployment
-	60,  // 87: drover.structs.PlanResult.deployment_updates:type_name -> drover.structs.DeploymentStatusUpdate
-	87,  // 88: drover.structs.Artifact.options:type_name -> drover.structs.Artifact.OptionsEntry
-	36,  // 89: drover.structs.NetworkResource.ports:type_name -> drover.structs.Port
-	40,  // 90: drover.structs.Spread.targets:type_name -> drover.structs.SpreadTarget
-	92,  // 91: drover.structs.ReschedulePolicy.interval:type_name -> google.protobuf.Duration
-	92,  // 92: drover.structs.ReschedulePolicy.delay:type_name -> google.protobuf.Duration
-	92,  // 93: drover.structs.ReschedulePolicy.max_delay:type_name -> google.protobuf.Duration
-	43,  // 94: drover.structs.RescheduleTracker.events:type_name -> drover.structs.RescheduleEvent
-	45,  // 95: drover.structs.SchedulerConfiguration.preemption_config:type_name -> drover.structs.PreemptionConfig
-	88,  // 96: drover.structs.JobSummary.groups:type_name -> drover.structs.JobSummary.GroupsEntry
-	21,  // 97: drover.structs.JobSummary.children:type_name -> drover.structs.JobChildrenSummary
-	92,  // 98: drover.structs.ACLToken.expiration_ttl:type_name -> google.protobuf.Duration
-	92,  // 99: drover.structs.UpdateStrategy.min_healthy_time:type_name -> google.protobuf.Duration
-	92,  // 100: drover.structs.UpdateStrategy.healthy_deadline:type_name -> google.protobuf.Duration
-	92,  // 101: drover.structs.UpdateStrategy.progress_deadline:type_name -> google.protobuf.Duration
-	92,  // 102: drover.structs.UpdateStrategy.stagger:type_name -> google.protobuf.Duration
-	92,  // 103: drover.structs.MigrateStrategy.min_healthy_time:type_name -> google.protobuf.Duration
-	92,  // 104: drover.structs.MigrateStrategy.healthy_deadline:type_name -> google.protobuf.Duration
-	54,  // 105: drover.structs.Service.checks:type_name -> drover.structs.ServiceCheck
-	89,  // 106: drover.structs.Service.meta:type_name -> drover.structs.Service.MetaEntry
-	92,  // 107: drover.structs.ServiceCheck.interval:type_name -> google.protobuf.Duration
-	92,  // 108: drover.structs.ServiceCheck.timeout:type_name -> google.protobuf.Duration
-	55,  // 109: drover.structs.ServiceCheck.check_restart:type_name -> drover.structs.CheckRestart
-	92,  // 110: drover.structs.CheckRestart.grace:type_name -> google.protobuf.Duration
-	92,  // 111: drover.structs.DeploymentState.progress_deadline:type_name -> google.protobuf.Duration
-	90,  // 112: drover.structs.Deployment.task_groups:type_name -> drover.structs.Deployment.TaskGroupsEntry
-	91,  // 113: drover.structs.Variable.items:type_name -> drover.structs.Variable.ItemsEntry
-	7,   // 114: drover.structs.TaskGroup.VolumesEntry.value:type_name -> drover.structs.VolumeRequest
-	18,  // 115: drover.structs.JobScalingEvents.GroupsEntry.value:type_name -> drover.structs.ScalingEventList
-	22,  // 116: drover.structs.Node.DriversEntry.value:type_name -> drover.structs.DriverInfo
-	9,   // 117: drover.structs.Node.HostVolumesEntry.value:type_name -> drover.structs.ClientHostVolume
-	0,   // 118: drover.structs.Allocation.TaskResourcesEntry.value:type_name -> drover.structs.Resources
-	27,  // 119: drover.structs.Allocation.TaskStatesEntry.value:type_name -> drover.structs.TaskState
-	29,  // 120: drover.structs.Evaluation.FailedTgAllocsEntry.value:type_name -> drover.structs.AllocMetric
-	47,  // 121: drover.structs.JobSummary.GroupsEntry.value:type_name -> drover.structs.TaskGroupSummary
-	58,  // 122: drover.structs.Deployment.TaskGroupsEntry.value:type_name -> drover.structs.DeploymentState
-	123, // [123:123] is the sub-list for method output_type
-	123, // [123:123] is the sub-list for method input_type
-	123, // [123:123] is the sub-list for extension type_name
-	123, // [123:123] is the sub-list for extension extendee
-	0,   // [0:123] is the sub-list for field type_name
+	30,  // 83: drover.structs.Plan.eval_updates:type_name -> drover.structs.Evaluation
+	28,  // 84: drover.structs.PlanResult.node_allocation:type_name -> drover.structs.Allocation
+	28,  // 85: drover.structs.PlanResult.node_update:type_name -> drover.structs.Allocation
+	28,  // 86: drover.structs.PlanResult.node_preemptions:type_name -> drover.structs.Allocation
+	59,  // 87: drover.structs.PlanResult.deployment:type_name -> drover.structs.Deployment
+	60,  // 88: drover.structs.PlanResult.deployment_updates:type_name -> drover.structs.DeploymentStatusUpdate
+	87,  // 89: drover.structs.Artifact.options:type_name -> drover.structs.Artifact.OptionsEntry
+	36,  // 90: drover.structs.NetworkResource.ports:type_name -> drover.structs.Port
+	40,  // 91: drover.structs.Spread.targets:type_name -> drover.structs.SpreadTarget
+	92,  // 92: drover.structs.ReschedulePolicy.interval:type_name -> google.protobuf.Duration
+	92,  // 93: drover.structs.ReschedulePolicy.delay:type_name -> google.protobuf.Duration
+	92,  // 94: drover.structs.ReschedulePolicy.max_delay:type_name -> google.protobuf.Duration
+	43,  // 95: drover.structs.RescheduleTracker.events:type_name -> drover.structs.RescheduleEvent
+	45,  // 96: drover.structs.SchedulerConfiguration.preemption_config:type_name -> drover.structs.PreemptionConfig
+	88,  // 97: drover.structs.JobSummary.groups:type_name -> drover.structs.JobSummary.GroupsEntry
+	21,  // 98: drover.structs.JobSummary.children:type_name -> drover.structs.JobChildrenSummary
+	92,  // 99: drover.structs.ACLToken.expiration_ttl:type_name -> google.protobuf.Duration
+	92,  // 100: drover.structs.UpdateStrategy.min_healthy_time:type_name -> google.protobuf.Duration
+	92,  // 101: drover.structs.UpdateStrategy.healthy_deadline:type_name -> google.protobuf.Duration
+	92,  // 102: drover.structs.UpdateStrategy.progress_deadline:type_name -> google.protobuf.Duration
+	92,  // 103: drover.structs.UpdateStrategy.stagger:type_name -> google.protobuf.Duration
+	92,  // 104: drover.structs.MigrateStrategy.min_healthy_time:type_name -> google.protobuf.Duration
+	92,  // 105: drover.structs.MigrateStrategy.healthy_deadline:type_name -> google.protobuf.Duration
+	54,  // 106: drover.structs.Service.checks:type_name -> drover.structs.ServiceCheck
+	89,  // 107: drover.structs.Service.meta:type_name -> drover.structs.Service.MetaEntry
+	92,  // 108: drover.structs.ServiceCheck.interval:type_name -> google.protobuf.Duration
+	92,  // 109: drover.structs.ServiceCheck.timeout:type_name -> google.protobuf.Duration
+	55,  // 110: drover.structs.ServiceCheck.check_restart:type_name -> drover.structs.CheckRestart
+	92,  // 111: drover.structs.CheckRestart.grace:type_name -> google.protobuf.Duration
+	92,  // 112: drover.structs.DeploymentState.progress_deadline:type_name -> google.protobuf.Duration
+	90,  // 113: drover.structs.Deployment.task_groups:type_name -> drover.structs.Deployment.TaskGroupsEntry
+	91,  // 114: drover.structs.Variable.items:type_name -> drover.structs.Variable.ItemsEntry
+	7,   // 115: drover.structs.TaskGroup.VolumesEntry.value:type_name -> drover.structs.VolumeRequest
+	18,  // 116: drover.structs.JobScalingEvents.GroupsEntry.value:type_name -> drover.structs.ScalingEventList
+	22,  // 117: drover.structs.Node.DriversEntry.value:type_name -> drover.structs.DriverInfo
+	9,   // 118: drover.structs.Node.HostVolumesEntry.value:type_name -> drover.structs.ClientHostVolume
+	0,   // 119: drover.structs.Allocation.TaskResourcesEntry.value:type_name -> drover.structs.Resources
+	27,  // 120: drover.structs.Allocation.TaskStatesEntry.value:type_name -> drover.structs.TaskState
+	29,  // 121: drover.structs.Evaluation.FailedTgAllocsEntry.value:type_name -> drover.structs.AllocMetric
+	47,  // 122: drover.structs.JobSummary.GroupsEntry.value:type_name -> drover.structs.TaskGroupSummary
+	58,  // 123: drover.structs.Deployment.TaskGroupsEntry.value:type_name -> drover.structs.DeploymentState
+	124, // [124:124] is the sub-list for method output_type
+	124, // [124:124] is the sub-list for method input_type
+	124, // [124:124] is the sub-list for extension type_name
+	124, // [124:124] is the sub-list for extension extendee
+	0,   // [0:124] is the sub-list for field type_name
 }
 
 func init() { file_structs_structs_proto_init() }

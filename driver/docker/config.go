@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/droverhq/drover/clock"
 )
 
 // Defaults of Config, Nomad's.
@@ -40,6 +42,9 @@ type Config struct {
 	PullActivityTimeout time.Duration
 	// Logger may be nil.
 	Logger *slog.Logger
+	// Clock times the collection of images no task uses (GC.ImageDelay).
+	// Default clock.Real(); a test passes a *clock.Fake and steps it.
+	Clock clock.Clock
 }
 
 // VolumesConfig is the plugin's volumes block.

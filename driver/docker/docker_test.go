@@ -13,10 +13,12 @@ import (
 	"testing"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/client"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/droverhq/drover/clock"
 	"github.com/droverhq/drover/driver"
 	"github.com/droverhq/drover/internal/testing/dockertest"
 	"github.com/droverhq/drover/structs"
@@ -288,7 +290,9 @@ func TestAStartReplacesAContainerLeftByAnEarlierRun(t *testing.T) {
 func TestImagesNoTaskUsesAreRemovedAfterTheDelay(t *testing.T) {
 	engine := dockertest.Engine(t)
 	image := dockertest.ImageTagged(t, engine, "gc-"+strconv.FormatInt(time.Now().UnixNano(), 36))
-	d := New(Config{GC: GCConfig{ImageDelay: 200 * time.Millisecond}})
+	const delay = time.Minute
+	clk := clock.NewFake(time.Unix(1_700_000_000, 0))
+	d := New(Config{GC: GCConfig{ImageDelay: delay}, Clock: clk})
 	defer d.Close()
 	a, b := testTask(t, "a", image), testTask(t, "b", image)
 	start(t, d, a)
@@ -298,15 +302,25 @@ func TestImagesNoTaskUsesAreRemovedAfterTheDelay(t *testing.T) {
 	require.Equal(t, 2, d.images.count(img.ID))
 
 	require.NoError(t, d.DestroyTask(a.ID, true))
-	time.Sleep(500 * time.Millisecond)
+	require.Equal(t, 1, d.images.count(img.ID))
+	require.False(t, d.images.pending(img.ID), "no removal is scheduled while a task uses the image")
+	clk.Advance(10 * delay)
+	clk.Wait()
 	_, err = engine.ImageInspect(context.Background(), image)
-	require.NoError(t, err, "a task still uses the image")
+	require.NoError(t, err, "a task still uses the image, however long it waits")
 
 	require.NoError(t, d.DestroyTask(b.ID, true))
-	require.Eventually(t, func() bool {
-		_, err := engine.ImageInspect(context.Background(), image)
-		return err != nil
-	}, deadline, 50*time.Millisecond, "the image is removed once no task used it for the delay")
+	require.True(t, d.images.pending(img.ID), "the last user's release schedules the removal")
+	clk.Advance(delay - time.Nanosecond)
+	clk.Wait()
+	_, err = engine.ImageInspect(context.Background(), image)
+	require.NoError(t, err, "the image is kept for the whole delay")
+
+	clk.Advance(time.Nanosecond)
+	clk.Wait() // the removal has returned
+	require.False(t, d.images.pending(img.ID))
+	_, err = engine.ImageInspect(context.Background(), image)
+	require.True(t, cerrdefs.IsNotFound(err), "the image is removed once no task used it for the delay; got %v", err)
 }
 
 func TestTheLocalImageIsUsedWithoutPulling(t *testing.T) {

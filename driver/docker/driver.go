@@ -15,6 +15,7 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/client"
 
+	"github.com/droverhq/drover/clock"
 	"github.com/droverhq/drover/driver"
 )
 
@@ -44,6 +45,7 @@ func New(cfg Config) *Driver {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	cfg.Clock = clock.Or(cfg.Clock)
 	d := &Driver{cfg: cfg, logger: cfg.Logger.With("driver", Name)}
 	d.images = newImageRefs(d)
 	if err := cfg.Validate(); err != nil {

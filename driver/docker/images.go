@@ -10,6 +10,8 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/pkg/authconfig"
 	"github.com/moby/moby/client"
+
+	"github.com/droverhq/drover/clock"
 )
 
 // ensureImage returns the id of the task's image: the local one, unless
@@ -77,13 +79,13 @@ type imageRefs struct {
 	d      *Driver
 	mu     sync.Mutex
 	users  map[string]map[string]bool // image id -> task ids
-	timers map[string]*time.Timer
+	timers map[string]clock.Timer
 	closed bool
 	wg     sync.WaitGroup
 }
 
 func newImageRefs(d *Driver) *imageRefs {
-	return &imageRefs{d: d, users: map[string]map[string]bool{}, timers: map[string]*time.Timer{}}
+	return &imageRefs{d: d, users: map[string]map[string]bool{}, timers: map[string]clock.Timer{}}
 }
 
 // use records that task uses the image, cancelling a pending removal.
@@ -118,7 +120,7 @@ func (r *imageRefs) release(image, task string) {
 	}
 	r.cancelRemoval(image)
 	r.wg.Add(1)
-	r.timers[image] = time.AfterFunc(r.d.cfg.imageDelay(), func() {
+	r.timers[image] = r.d.cfg.Clock.AfterFunc(r.d.cfg.imageDelay(), func() {
 		defer r.wg.Done()
 		r.remove(image)
 	})
@@ -172,4 +174,12 @@ func (r *imageRefs) count(image string) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return len(r.users[image])
+}
+
+// pending says whether the image's removal is scheduled, for tests.
+func (r *imageRefs) pending(image string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, ok := r.timers[image]
+	return ok
 }

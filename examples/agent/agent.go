@@ -126,6 +126,7 @@ func (a *agent) start() error {
 	if cfg.ServerEnabled {
 		so := cfg.Server
 		so.Logger, so.Registerer = a.logger, a.registry
+		so.DataDir = serverDataDir(a.logger, so.DataDir, cfg.EarlierServerDataDir)
 		if a.srv, err = drover.NewServer(so); err != nil {
 			return err
 		}

@@ -204,7 +204,7 @@ func TestAgentBinary(t *testing.T) {
 		t.Fatal("the agent did not stop on SIGINT")
 	}
 	require.Contains(t, stderr.String(), "agent stopped")
-	_, err = os.Stat(filepath.Join(dir, "data", "server", "server", "raft.db"))
+	_, err = os.Stat(filepath.Join(dir, "data", "server", "raft.db"))
 	require.NoError(t, err, "the server's state is on disk")
 }
 

@@ -3,6 +3,7 @@ package raft
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -26,7 +27,7 @@ import (
 //
 //	add-nodes n=3              three voters bootstrapped together
 //	tick [node=1] [n=10]       tick one node (or every node) n times
-//	deliver                    deliver what was sent until the nodes are quiet
+//	deliver                    deliver until no message is left in the net, a node or a transport
 //	propose node=1 job=a       propose a job upsert, deliver, print its result
 //	isolate node=1             drop every message to and from the node
 //	heal                       stop dropping
@@ -123,6 +124,8 @@ func (c *memCluster) run(t *testing.T, d *datadriven.TestData) string {
 			idx, err := node.Propose(ctx, jobCmd(job))
 			done <- result{idx, err}
 		}()
+		// The proposal reaches the leader on the proposer's goroutine; what
+		// it sends wakes this loop to deliver it, until the result is in.
 		for {
 			c.net.settle(c.nodes)
 			select {
@@ -132,9 +135,9 @@ func (c *memCluster) run(t *testing.T, d *datadriven.TestData) string {
 				}
 				c.net.settle(c.nodes) // followers learn the commit
 				return fmt.Sprintf("index %d\n%s", r.index, c.status())
+			case <-c.net.sent:
 			case <-ctx.Done():
 				return "no result within 10s\n"
-			case <-time.After(10 * time.Millisecond):
 			}
 		}
 	case "isolate":
@@ -188,6 +191,8 @@ type memNet struct {
 	nodes    map[string]*Node
 	queue    []memMsg
 	isolated map[string]bool
+	// sent is signalled whenever a message enters the queue.
+	sent chan struct{}
 }
 
 type memMsg struct {
@@ -196,7 +201,7 @@ type memMsg struct {
 }
 
 func newMemNet() *memNet {
-	return &memNet{nodes: map[string]*Node{}, isolated: map[string]bool{}}
+	return &memNet{nodes: map[string]*Node{}, isolated: map[string]bool{}, sent: make(chan struct{}, 1)}
 }
 
 func (n *memNet) add(addr string, node *Node) {
@@ -221,11 +226,15 @@ func (n *memNet) send(from, to string, data []byte) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.queue = append(n.queue, memMsg{from: from, to: to, data: slices.Clone(data)})
+	select {
+	case n.sent <- struct{}{}:
+	default:
+	}
 }
 
 // deliverAll steps every queued message into its node, dropping those of
-// an isolated node; it reports how many it took from the queue.
-func (n *memNet) deliverAll() int {
+// an isolated node.
+func (n *memNet) deliverAll() {
 	n.mu.Lock()
 	q := n.queue
 	n.queue = nil
@@ -243,43 +252,64 @@ func (n *memNet) deliverAll() int {
 		}
 		_ = dst.Step(context.Background(), msg, m.from)
 	}
-	return len(q)
 }
 
-// settle delivers messages until the nodes are quiet: nothing queued and
-// nothing new sent over several looks. Each node handles what it is
-// given on its own goroutine, so quiet is observed, not known.
+// settle delivers messages until none is left anywhere: none in the net,
+// none waiting in a node's inbox, none a node's raft has left to hand its
+// transport (every Ready handled), none queued for or being sent by a
+// node's transport. It decides that from the nodes' state, never from
+// time passing.
 func (n *memNet) settle(nodes []*Node) {
-	for quiet := 0; quiet < 10; {
-		if n.deliverAll() > 0 || !idle(nodes) {
-			quiet = 0
-		} else {
-			quiet++
-		}
+	for {
+		n.deliverAll()
 		for _, node := range nodes {
-			_, _ = node.status(context.Background()) // a round trip through the node's loop: what it was given is handled
+			handled(node)
 		}
-		time.Sleep(2 * time.Millisecond)
+		// A sender counts a message until after the net holds it: idle
+		// transports first, then an empty net, and nothing is missed.
+		if transportsIdle(nodes) && n.queued() == 0 {
+			return
+		}
+		// A sender holds a message: in a moment the net has it, or the
+		// sender is done with one the net already had.
+		deadline := time.Now().Add(10 * time.Second)
+		for n.queued() == 0 && !transportsIdle(nodes) {
+			if time.Now().After(deadline) {
+				panic("raft harness: a message stayed in a sender for 10s")
+			}
+			runtime.Gosched()
+		}
 	}
 }
 
-// idle reports whether no node has messages waiting to be stepped or
-// sent.
-func idle(nodes []*Node) bool {
+// handled returns once the node has stepped every message and proposal it
+// was given and handled the Ready that followed. Its loop handles a Ready
+// before each request it takes, so a status round trip that starts with
+// the inbox empty ends after everything taken from it was handled.
+func handled(node *Node) {
+	for {
+		empty := len(node.recvc) == 0 && len(node.propc) == 0
+		_, _ = node.status(context.Background())
+		if empty {
+			return
+		}
+	}
+}
+
+// transportsIdle reports whether no node's transport holds a message.
+func transportsIdle(nodes []*Node) bool {
 	for _, node := range nodes {
-		if len(node.recvc) > 0 || len(node.propc) > 0 {
+		if !node.transport.idle() {
 			return false
 		}
-		node.transport.mu.Lock()
-		for _, s := range node.transport.senders {
-			if len(s.queue) > 0 {
-				node.transport.mu.Unlock()
-				return false
-			}
-		}
-		node.transport.mu.Unlock()
 	}
 	return true
+}
+
+func (n *memNet) queued() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return len(n.queue)
 }
 
 func (n *memNet) dialer(self string) Dialer { return memDialer{n: n, self: self} }

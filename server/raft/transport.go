@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	etcdraft "go.etcd.io/raft/v3"
@@ -154,11 +155,13 @@ func (t *raftTransport) send(msgs []*raftpb.Message) {
 			}
 			continue
 		}
+		s.pending.Add(1) // before the sender can take it
 		if m.GetType() == raftpb.MessageType_MsgSnap {
 			select {
 			case s.snapc <- m:
 			default:
 				// One snapshot at a time per peer; raft asks again later.
+				s.pending.Add(-1)
 				t.report.ReportSnapshot(to, etcdraft.SnapshotFailure)
 			}
 			continue
@@ -166,6 +169,7 @@ func (t *raftTransport) send(msgs []*raftpb.Message) {
 		select {
 		case s.queue <- m:
 		default:
+			s.pending.Add(-1)
 			t.report.ReportUnreachable(to)
 		}
 	}
@@ -186,6 +190,19 @@ func (t *raftTransport) sender(id uint64) *peerSender {
 		return t.startSenderLocked(id, addr, false)
 	}
 	return nil
+}
+
+// idle reports whether no message is queued for a peer or being sent to
+// one: everything raft handed the transport has left it (or was dropped).
+func (t *raftTransport) idle() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, s := range t.senders {
+		if s.pending.Load() > 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // stop ends every sender and waits for them.
@@ -212,6 +229,10 @@ type peerSender struct {
 	addrc       chan string
 	stopc       chan struct{}
 	stopOnce    sync.Once
+	// pending counts the messages and snapshots queued for the peer or
+	// being sent: raised before one is queued, lowered once it was
+	// handed to the stream, failed or dropped.
+	pending atomic.Int64
 }
 
 func (s *peerSender) stop() { s.stopOnce.Do(func() { close(s.stopc) }) }
@@ -269,6 +290,7 @@ func (s *peerSender) run() {
 				var err error
 				stream, err = s.open(ctx, addr)
 				if err != nil {
+					s.pending.Add(-1)
 					s.t.report.ReportUnreachable(s.id)
 					s.drain()
 					s.backoff(ctx)
@@ -280,6 +302,7 @@ func (s *peerSender) run() {
 			if err == nil {
 				err = stream.Send(&structs.RaftMessage{Data: buf, FromAddr: s.t.selfAddr})
 			}
+			s.pending.Add(-1)
 			if err != nil {
 				if ctx.Err() == nil {
 					s.t.logger.Debug("raft stream to peer broke", "peer", fmt.Sprintf("%x", s.id), "addr", addr, "error", err)
@@ -310,6 +333,7 @@ func (s *peerSender) drain() {
 	for {
 		select {
 		case <-s.queue:
+			s.pending.Add(-1)
 		default:
 			return
 		}
@@ -341,6 +365,7 @@ func (s *peerSender) runSnapshots() {
 				s.t.logger.Info("raft snapshot sent", "peer", fmt.Sprintf("%x", s.id), "index", m.GetSnapshot().GetMetadata().GetIndex())
 			}
 			s.t.report.ReportSnapshot(s.id, status)
+			s.pending.Add(-1)
 		}
 	}
 }

@@ -60,6 +60,9 @@ server {
   job_default_priority      = 60
   job_tracked_versions      = 3
   rejoin_after_leave        = true
+  root_key_rotation_threshold = "360h"
+  root_key_gc_threshold       = "2h"
+  root_key_gc_interval        = "5m"
   raft_boltdb {
     no_freelist_sync = true
   }
@@ -118,7 +121,7 @@ telemetry {
 	s := a.Server
 	require.Equal(t, drover.ServerOptions{
 		Name: "edge-1", Region: "eu", Datacenter: "fra1", AuthoritativeRegion: "eu",
-		DataDir: "/opt/drover/server", BindAddr: "10.0.0.5:5647", AdvertiseAddr: "192.0.2.10:5647", SerfBindAddr: "10.0.0.5:5648", BootstrapExpect: 1, RejoinAfterLeave: true,
+		DataDir: "/opt/drover", BindAddr: "10.0.0.5:5647", AdvertiseAddr: "192.0.2.10:5647", SerfBindAddr: "10.0.0.5:5648", BootstrapExpect: 1, RejoinAfterLeave: true,
 		ServerJoin:        drover.ServerJoin{RetryJoin: []string{"10.0.0.6", "10.0.0.7"}, RetryMax: 3, RetryInterval: 15 * time.Second},
 		NumSchedulers:     3,
 		EnabledSchedulers: []string{"service", "batch"},
@@ -137,7 +140,10 @@ telemetry {
 			Multiplier: 2, SnapshotThreshold: 100, SnapshotInterval: 30 * time.Second, TrailingLogs: 200, BoltNoFreelistSync: true,
 		},
 		JobDefaultPriority: 60, JobMaxPriority: 200, JobTrackedVersions: 3, JobMaxCount: -1,
+		Keyring: drover.KeyringConfig{RotationThreshold: 360 * time.Hour, GCThreshold: 2 * time.Hour, GCInterval: 5 * time.Minute},
 	}, s)
+
+	require.Equal(t, "/opt/drover/server", a.EarlierServerDataDir, "where earlier agents kept the server's data")
 
 	cl := a.Client
 	require.Equal(t, "/opt/drover/client", cl.DataDir)

@@ -73,6 +73,12 @@ type Agent struct {
 	PrometheusMetrics bool
 	// Warnings lists settings read but not applied, and deprecated forms.
 	Warnings []string
+	// EarlierServerDataDir is the server's data dir as earlier versions of
+	// the agent set it, <data_dir>/server, which put the server's files in
+	// <data_dir>/server/server; "" when server.data_dir is set. The agent
+	// runs the server on it when it finds data there and none at the
+	// place Server.DataDir gives.
+	EarlierServerDataDir string
 }
 
 // Build checks the merged configuration and turns it into options.
@@ -196,14 +202,18 @@ func buildServer(c *Config, a *Agent, dataDir, rpcAddr string, sec security) err
 		JobMaxPriority: deref(s.JobMaxPriority), JobDefaultPriority: deref(s.JobDefaultPriority),
 		JobTrackedVersions: deref(s.JobTrackedVersions),
 		TLS:                sec.copyTLS(), ACL: sec.acl, Limits: sec.limits,
-		RootKeyRotationThreshold: dur("root_key_rotation_threshold", s.RootKeyRotationThreshold),
-		RootKeyGCThreshold:       dur("root_key_gc_threshold", s.RootKeyGCThreshold),
-		RootKeyGCInterval:        dur("root_key_gc_interval", s.RootKeyGCInterval),
+		Keyring: drover.KeyringConfig{
+			RotationThreshold: dur("root_key_rotation_threshold", s.RootKeyRotationThreshold),
+			GCThreshold:       dur("root_key_gc_threshold", s.RootKeyGCThreshold),
+			GCInterval:        dur("root_key_gc_interval", s.RootKeyGCInterval),
+		},
 	}
 	if s.DataDir != nil {
 		o.DataDir = *s.DataDir
 	} else if dataDir != "" {
-		o.DataDir = filepath.Join(dataDir, "server")
+		// The server keeps its files in <data_dir>/server.
+		o.DataDir = dataDir
+		a.EarlierServerDataDir = filepath.Join(dataDir, "server")
 	}
 	if s.EnableEventBroker != nil {
 		o.DisableEventBroker = !*s.EnableEventBroker

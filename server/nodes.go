@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -169,6 +170,9 @@ func (s *Server) NodeAllocations(ctx context.Context, nodeID, secretID string, m
 	if wait <= 0 || wait > maxBlockingQuery {
 		wait = maxBlockingQuery
 	}
+	// Up to a sixteenth more, at random (as Nomad's blocking queries): a
+	// fleet of clients that started together does not time out together.
+	wait += rand.N(wait/16 + 1)
 	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	stop := context.AfterFunc(s.stopCtx, cancel)

@@ -202,6 +202,11 @@ func (tx *Txn) DeleteEval(id string) {
 // UpsertAlloc stores an allocation and indexes it by node and job.
 func (tx *Txn) UpsertAlloc(a *structs.Allocation) { tx.upsertAlloc(a, tx.Alloc(a.Id)) }
 
+// ReplaceAlloc is UpsertAlloc for a caller that just read the stored
+// version, old (tx.Alloc(a.Id), nil when there is none): it saves
+// looking it up again.
+func (tx *Txn) ReplaceAlloc(a, old *structs.Allocation) { tx.upsertAlloc(a, old) }
+
 // upsertAlloc stores a, replacing old (nil when a is new).
 func (tx *Txn) upsertAlloc(a, old *structs.Allocation) {
 	tx.touchNode(a.NodeId)

@@ -292,10 +292,10 @@ func (n *simNode) watch(ctx context.Context) {
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
 		s := n.server.Load()
-		qctx, cancel := context.WithTimeout(ctx, 45*time.Second)
+		qctx, cancel := context.WithTimeout(ctx, 6*time.Minute)
 		resp, err := n.rpc().GetNodeAllocations(qctx, &structs.NodeAllocsRequest{
 			NodeId: n.id, SecretId: n.secret,
-			Options:      &structs.QueryOptions{MinQueryIndex: index, MaxQueryTimeMs: 30_000},
+			Options:      &structs.QueryOptions{MinQueryIndex: index, MaxQueryTimeMs: (5 * time.Minute).Milliseconds()},
 			ChangesSince: index,
 		})
 		cancel()

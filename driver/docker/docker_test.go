@@ -205,14 +205,25 @@ func TestMemoryMaxIsTheLimitAndMemoryTheReservation(t *testing.T) {
 	require.NoError(t, d.DestroyTask(cfg.ID, true))
 }
 
+// TestOOMKillIsReported: a task over its memory limit is killed, and the
+// driver reports an OOM kill whenever the engine recorded one. The engine
+// does not always record it (under cgroup v2 the kernel's event can be
+// lost when the container's cgroup goes away at once); such a run checks
+// only that the driver did not report what the engine did not see.
 func TestOOMKillIsReported(t *testing.T) {
-	_, image, d := setup(t, Config{})
+	engine, image, d := setup(t, Config{})
 	cfg := testTask(t, "hog", image, "hog", "256")
 	cfg.Resources.MemoryMb = 32
-	start(t, d, cfg)
+	h := start(t, d, cfg)
 	res := wait(t, d, cfg.ID)
-	require.ErrorIs(t, res.Err, driver.ErrOOMKilled, "%+v", res)
-	require.Equal(t, 137, res.ExitCode)
+	require.Equal(t, 137, res.ExitCode, "killed: %+v", res)
+	recorded := inspect(t, engine, containerOf(t, h)).Container.State.OOMKilled
+	if recorded || res.Err != nil {
+		require.ErrorIs(t, res.Err, driver.ErrOOMKilled, "%+v", res)
+		require.True(t, recorded, "reported an OOM kill the engine did not record")
+	} else {
+		t.Log("the engine did not record this OOM kill; the driver reported none either")
+	}
 	require.NoError(t, d.DestroyTask(cfg.ID, false))
 }
 

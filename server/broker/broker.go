@@ -402,11 +402,21 @@ func (b *Broker) leaseExpired(u *unackedEval) {
 func (b *Broker) Outstanding(id, token string) (*structs.Evaluation, bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	u := b.unacked[id]
-	if u == nil || u.token != token {
+	u, err := b.unackedLocked(id, token)
+	if err != nil {
 		return nil, false
 	}
 	return u.eval, true
+}
+
+// unackedLocked is the evaluation id handed out with token, or an error
+// when it is not outstanding with it (any more); b.mu is held.
+func (b *Broker) unackedLocked(id, token string) (*unackedEval, error) {
+	u := b.unacked[id]
+	if u == nil || u.token != token {
+		return nil, fmt.Errorf("%w: evaluation %s is not outstanding with this token", structs.ErrBadRequest, id)
+	}
+	return u, nil
 }
 
 // OutstandingReset renews the lease of an evaluation handed out with
@@ -415,9 +425,9 @@ func (b *Broker) Outstanding(id, token string) (*structs.Evaluation, bool) {
 func (b *Broker) OutstandingReset(id, token string) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	u := b.unacked[id]
-	if u == nil || u.token != token {
-		return fmt.Errorf("%w: evaluation %s is not outstanding with this token", structs.ErrBadRequest, id)
+	u, err := b.unackedLocked(id, token)
+	if err != nil {
+		return err
 	}
 	if u.lease != nil {
 		u.lease.Reset(b.unackTimeout)
@@ -429,9 +439,9 @@ func (b *Broker) OutstandingReset(id, token string) error {
 func (b *Broker) Ack(id, token string) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	u := b.unacked[id]
-	if u == nil || u.token != token {
-		return fmt.Errorf("%w: evaluation %s is not outstanding with this token", structs.ErrBadRequest, id)
+	u, err := b.unackedLocked(id, token)
+	if err != nil {
+		return err
 	}
 	if u.lease != nil {
 		u.lease.Stop()
@@ -463,10 +473,10 @@ func (b *Broker) finishLocked(e *structs.Evaluation) {
 // runs on the caller's goroutine). The job stays busy meanwhile.
 func (b *Broker) Nack(id, token string) error {
 	b.mu.Lock()
-	u := b.unacked[id]
-	if u == nil || u.token != token {
+	u, err := b.unackedLocked(id, token)
+	if err != nil {
 		b.mu.Unlock()
-		return fmt.Errorf("%w: evaluation %s is not outstanding with this token", structs.ErrBadRequest, id)
+		return err
 	}
 	b.nackLocked(u)
 	return nil

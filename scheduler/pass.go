@@ -138,13 +138,8 @@ func (r *resources) sub(o resources) { r.cpu -= o.cpu; r.mem -= o.mem; r.disk -=
 
 // allocResources is what an allocation reserves.
 func allocResources(a *structs.Allocation) resources {
-	var r resources
-	for _, t := range a.TaskResources {
-		r.cpu += t.GetCpuMhz()
-		r.mem += t.GetMemoryMb()
-		r.disk += t.GetDiskMb()
-	}
-	return r
+	cpu, mem, disk := a.Reserved()
+	return resources{cpu: cpu, mem: mem, disk: disk}
 }
 
 // node returns a node's state, loading its usage on first use: from the

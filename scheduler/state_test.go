@@ -65,13 +65,8 @@ func (s *fakeState) Node(id string) *structs.Node { return s.node(id) }
 // NodeUsage makes fakeState a UsageState, as the state store is: the sum
 // of the node's live allocations.
 func (s *fakeState) NodeUsage(nodeID string) (cpu, mem, disk int64) {
-	for _, a := range s.AllocsByNode(nodeID) {
-		if !a.IsTerminal() {
-			r := allocResources(a)
-			cpu, mem, disk = cpu+r.cpu, mem+r.mem, disk+r.disk
-		}
-	}
-	return cpu, mem, disk
+	u := Usage(s.AllocsByNode(nodeID))
+	return u.CpuMhz, u.MemoryMb, u.DiskMb
 }
 
 // scanOnly hides a state's per-node usage, so a pass sums the nodes'

@@ -126,6 +126,17 @@ func (a *Allocation) IsTerminal() bool {
 	return a.ClientTerminal()
 }
 
+// Reserved is what the allocation's tasks reserve on its node: the sums
+// of their cpu, memory and disk, whatever the allocation's status.
+func (a *Allocation) Reserved() (cpuMHz, memoryMB, diskMB int64) {
+	for _, t := range a.GetTaskResources() {
+		cpuMHz += t.GetCpuMhz()
+		memoryMB += t.GetMemoryMb()
+		diskMB += t.GetDiskMb()
+	}
+	return cpuMHz, memoryMB, diskMB
+}
+
 // ClientTerminal reports whether the client has finished with the allocation.
 func (a *Allocation) ClientTerminal() bool {
 	switch a.GetClientStatus() {

@@ -24,13 +24,8 @@ func allocUsage(a *structs.Allocation) nodeUsage {
 	if a == nil || a.IsTerminal() {
 		return nodeUsage{}
 	}
-	u := nodeUsage{Allocs: 1}
-	for _, t := range a.TaskResources {
-		u.CPU += t.GetCpuMhz()
-		u.MemoryMB += t.GetMemoryMb()
-		u.DiskMB += t.GetDiskMb()
-	}
-	return u
+	cpu, mem, disk := a.Reserved()
+	return nodeUsage{CPU: cpu, MemoryMB: mem, DiskMB: disk, Allocs: 1}
 }
 
 // useAlloc moves the usage of an allocation from old to a (either nil).

@@ -2,6 +2,7 @@ package server
 
 import (
 	"fmt"
+	"maps"
 
 	"google.golang.org/protobuf/proto"
 
@@ -135,12 +136,10 @@ func (f *fsm) applyIn(tx *state.Txn, index uint64, cmd *structs.LogCommand) appl
 		for _, u := range c.NodeUpsertBatch.GetUpserts() {
 			evals, capacity := f.applyNodeUpsert(tx, index, cmd.Time, u)
 			a.evals = append(a.evals, evals...)
-			for class := range capacity {
-				if a.capacity == nil {
-					a.capacity = map[string]bool{}
-				}
-				a.capacity[class] = true
+			if len(capacity) > 0 && a.capacity == nil {
+				a.capacity = map[string]bool{}
 			}
+			maps.Copy(a.capacity, capacity)
 		}
 	case *structs.LogCommand_NodeStatus:
 		a.evals, a.capacity = f.applyNodeStatus(tx, index, cmd.Time, c.NodeStatus)

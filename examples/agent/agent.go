@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -218,7 +219,10 @@ func (a *agent) printSummary() {
 	if c.ServerEnabled {
 		region, dc = c.Server.Region, c.Server.Datacenter
 	}
-	out := a.stdout
+	// The summary is written in one piece so that a reader of the output
+	// never sees part of it.
+	out := new(bytes.Buffer)
+	defer func() { _, _ = a.stdout.Write(out.Bytes()) }()
 	fmt.Fprintln(out, "==> Starting drover agent...")
 	fmt.Fprintln(out, "==> drover agent configuration:")
 	fmt.Fprintln(out)

@@ -383,8 +383,9 @@ func (f *fsm) applyAllocClientUpdate(tx *state.Txn, index uint64, now int64, c *
 			continue
 		}
 		upd := state.CloneAlloc(cur)
-		upd.ClientStatus = a.ClientStatus
-		upd.ClientDescription = a.ClientDescription
+		upd.ClientStatus = state.Intern(a.ClientStatus)
+		upd.ClientDescription = state.Intern(a.ClientDescription)
+		state.InternTaskStates(a.TaskStates) // decoded from the entry: the FSM's own
 		upd.TaskStates = a.TaskStates
 		upd.ModifyIndex = index
 		upd.ModifyTime = now

@@ -24,7 +24,8 @@ import (
 //     (TrackDeploymentAlloc).
 //
 // The transaction takes ownership of res's placements (the FSM hands over
-// freshly decoded objects), so they are not copied. The job of every
+// freshly decoded objects), so they are not copied: their repeated strings
+// are interned and equal task resources and metrics shared (intern.go). The job of every
 // allocation touched has its status refreshed once.
 func (tx *Txn) ApplyPlanResult(res *structs.PlanResult, job *structs.Job, index uint64, now int64) {
 	touched := map[jobKey]bool{}
@@ -48,11 +49,11 @@ func (tx *Txn) ApplyPlanResult(res *structs.PlanResult, job *structs.Job, index 
 		}
 		upd := cloneAlloc(cur)
 		if u.DesiredStatus != "" {
-			upd.DesiredStatus = u.DesiredStatus
-			upd.DesiredDescription = u.DesiredDescription
+			upd.DesiredStatus = intern(u.DesiredStatus)
+			upd.DesiredDescription = intern(u.DesiredDescription)
 		}
 		if u.FollowupEvalId != "" {
-			upd.FollowupEvalId = u.FollowupEvalId
+			upd.FollowupEvalId = intern(u.FollowupEvalId)
 		}
 		if u.NextAllocation != "" {
 			upd.NextAllocation = u.NextAllocation
@@ -84,7 +85,9 @@ func (tx *Txn) ApplyPlanResult(res *structs.PlanResult, job *structs.Job, index 
 		tx.UpsertAlloc(upd)
 		touched[jobKey{upd.Namespace, upd.JobId}] = true
 	}
+	var sharing planSharing
 	for _, a := range res.GetNodeAllocation() {
+		sharing.share(a)
 		if a.Job == nil {
 			a.Job = job
 		}

@@ -163,7 +163,7 @@ func (s *Store) Restore(snap *structs.StateSnapshot) {
 		r.tx.UpsertNode(n)
 	}
 	for _, a := range snap.GetAllocations() {
-		r.tx.UpsertAlloc(a)
+		r.alloc(a)
 	}
 	for _, e := range snap.GetEvals() {
 		r.tx.UpsertEval(e)

@@ -104,12 +104,13 @@ func walkAs[T proto.Message](t btree[T], f func(proto.Message) bool) {
 // state until Install swaps the new one in at once. A Restorer may collect
 // objects over several raft entries.
 type Restorer struct {
-	tx *Txn
+	tx      *Txn
+	sharing planSharing
 }
 
 // NewRestorer starts an empty state.
 func NewRestorer() *Restorer {
-	return &Restorer{tx: &Txn{o: &owner{}}}
+	return &Restorer{tx: &Txn{o: &owner{}}, sharing: planSharing{copyMetrics: true}}
 }
 
 // Add takes one object, tagged with its StateSnapshot field number. An
@@ -135,7 +136,7 @@ func (r *Restorer) Add(field protowire.Number, m proto.Message) error {
 	case FieldAllocations:
 		var a *structs.Allocation
 		if a, ok = m.(*structs.Allocation); ok {
-			r.tx.UpsertAlloc(a)
+			r.alloc(a)
 		}
 	case FieldEvals:
 		var e *structs.Evaluation
@@ -238,6 +239,15 @@ func NewMessage(field protowire.Number) proto.Message {
 }
 
 func (r *Restorer) job(j *structs.Job) { r.tx.UpsertJob(j) }
+
+// alloc stores a copy of a that shares what it repeats with the
+// allocations restored before it (a is left as it is: the objects of a
+// snapshot may still be in use where they came from).
+func (r *Restorer) alloc(a *structs.Allocation) {
+	c := cloneAlloc(a)
+	r.sharing.share(c)
+	r.tx.UpsertAlloc(c)
+}
 
 func (r *Restorer) jobVersion(j *structs.Job) {
 	r.tx.t.jobVersions = r.tx.t.jobVersions.set(r.tx.o, versionKey(j.Namespace, j.Id, j.Version), j)

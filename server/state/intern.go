@@ -1,0 +1,143 @@
+package state
+
+import (
+	"maps"
+	"unique"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/droverhq/drover/structs"
+)
+
+// Allocations arrive decoded from raft entries, every one with its own
+// copy of the strings and small maps it shares with its neighbours: the
+// namespace, job, group, evaluation and node, the task resources of its
+// group, the placement metrics of its pass, the status words. Kept as
+// decoded, a million allocations hold a million copies of each. The
+// store keeps about one: strings are interned with package unique (whose
+// table forgets an entry after a garbage collection, so interning keeps
+// nothing alive; a string interned again after one gets a new copy, one
+// per collection rather than one per object), and a plan's placements
+// share the maps that are equal. The objects stay immutable, so sharing
+// is safe.
+
+// Intern returns the canonical copy of s, for a caller storing a freshly
+// decoded string that many objects repeat.
+func Intern(s string) string { return intern(s) }
+
+// InternTaskStates interns the words of task states the caller owns
+// (freshly decoded from a client's update): state names, event types and
+// messages repeat across every allocation.
+func InternTaskStates(states map[string]*structs.TaskState) {
+	for _, ts := range states {
+		ts.State = intern(ts.State)
+		for _, e := range ts.Events {
+			e.Type = intern(e.Type)
+			e.Message = intern(e.Message)
+			e.DriverError = intern(e.DriverError)
+		}
+	}
+}
+
+// intern returns the canonical copy of s.
+func intern(s string) string {
+	if s == "" {
+		return ""
+	}
+	return unique.Make(s).Value()
+}
+
+// internAllocStrings replaces a's repeated strings by their canonical
+// copies. Ids of the allocation itself are left as they are: no other
+// object repeats them.
+func internAllocStrings(a *structs.Allocation) {
+	a.Namespace = intern(a.Namespace)
+	a.EvalId = intern(a.EvalId)
+	a.NodeId = intern(a.NodeId)
+	a.NodeName = intern(a.NodeName)
+	a.JobId = intern(a.JobId)
+	a.TaskGroup = intern(a.TaskGroup)
+	a.DesiredStatus = intern(a.DesiredStatus)
+	a.DesiredDescription = intern(a.DesiredDescription)
+	a.ClientStatus = intern(a.ClientStatus)
+	a.ClientDescription = intern(a.ClientDescription)
+	a.DeploymentId = intern(a.DeploymentId)
+}
+
+// planSharing makes the allocations of one plan (or of one restore)
+// share their equal task resources and placement metrics. It remembers
+// the last few distinct values of each: a plan's placements come group by
+// group. With copyMetrics set it never changes a metric it was given (a
+// restore's objects may be shared with their source); otherwise the
+// allocations and their metrics are the caller's to change.
+type planSharing struct {
+	copyMetrics bool
+	resources   []map[string]*structs.Resources
+	metrics     []*structs.AllocMetric
+	counts      []map[string]int32
+}
+
+// sharedKept bounds the distinct values planSharing compares against.
+const sharedKept = 4
+
+// share points a's task resources and metrics at equal ones seen earlier
+// in the plan, and interns its strings.
+func (p *planSharing) share(a *structs.Allocation) {
+	internAllocStrings(a)
+	if a.TaskResources != nil {
+		a.TaskResources = p.shareResources(a.TaskResources)
+	}
+	if a.Metrics != nil {
+		a.Metrics = p.shareMetric(a.Metrics)
+	}
+}
+
+func (p *planSharing) shareResources(r map[string]*structs.Resources) map[string]*structs.Resources {
+	for _, seen := range p.resources {
+		if maps.EqualFunc(seen, r, func(x, y *structs.Resources) bool { return proto.Equal(x, y) }) {
+			return seen
+		}
+	}
+	p.resources = keepLast(p.resources, r)
+	return r
+}
+
+func (p *planSharing) shareMetric(m *structs.AllocMetric) *structs.AllocMetric {
+	for _, seen := range p.metrics {
+		if proto.Equal(seen, m) {
+			return seen
+		}
+	}
+	// Different counters, but the per-datacenter and per-reason tables
+	// are often the same as another placement's.
+	if p.copyMetrics {
+		m = proto.CloneOf(m)
+	}
+	for _, f := range []*map[string]int32{&m.NodesAvailable, &m.ClassFiltered, &m.ConstraintFiltered,
+		&m.DimensionExhausted, &m.ClassExhausted} {
+		if *f != nil {
+			*f = p.shareCounts(*f)
+		}
+	}
+	p.metrics = keepLast(p.metrics, m)
+	return m
+}
+
+func (p *planSharing) shareCounts(c map[string]int32) map[string]int32 {
+	for _, seen := range p.counts {
+		if maps.Equal(seen, c) {
+			return seen
+		}
+	}
+	p.counts = keepLast(p.counts, c)
+	return c
+}
+
+// keepLast appends v to list, dropping the oldest beyond sharedKept.
+func keepLast[T any](list []T, v T) []T {
+	if len(list) == sharedKept {
+		copy(list, list[1:])
+		list = list[:sharedKept-1]
+	}
+	return append(list, v)
+}

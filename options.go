@@ -135,6 +135,12 @@ type ServerOptions struct {
 	// broker, workers and plan applier as the built-in ones. Keys must not
 	// be a built-in type or _core; they join EnabledSchedulers' default.
 	Schedulers map[string]SchedulerFactory
+	// EvalNackTimeout is how long, while this server leads, a scheduler
+	// worker on another server may hold an evaluation without renewing
+	// its lease (its server renews every third of it) before the broker
+	// hands the evaluation to another worker: what a follower that died
+	// or lost the leader mid-evaluation costs. Default 1m, as Nomad's.
+	EvalNackTimeout time.Duration
 
 	// DisableEventBroker turns the event stream off (enable_event_broker = false).
 	DisableEventBroker bool
@@ -302,6 +308,7 @@ func (o ServerOptions) WithDefaults() ServerOptions {
 	o.PlanRejectionTracker = o.PlanRejectionTracker.WithDefaults()
 	o.ServerJoin = o.ServerJoin.WithDefaults()
 	setDefault(&o.DeadServerThreshold, 5*time.Minute)
+	setDefault(&o.EvalNackTimeout, time.Minute)
 	if o.Transport != nil && !isTCP(o.Transport) && o.SerfBindAddr == "" {
 		// Gossip runs on real sockets; a server on another transport (an
 		// in-memory network) finds its peers through StaticPeers.
@@ -406,6 +413,7 @@ func (o ServerOptions) Validate() error {
 		v    time.Duration
 	}{
 		{"dead_server_threshold", o.DeadServerThreshold},
+		{"eval_nack_timeout", o.EvalNackTimeout},
 	} {
 		if d.v < 0 {
 			add("%s must not be negative, got %v", d.name, d.v)

@@ -143,6 +143,7 @@ func TestServerOptionsValidateReportsEveryProblemInAStableOrder(t *testing.T) {
 	o := drover.ServerOptions{
 		DataDir:              "/d",
 		DeadServerThreshold:  -time.Second,
+		EvalNackTimeout:      -time.Second,
 		GC:                   drover.GCConfig{JobGCThreshold: -time.Second, EvalGCThreshold: -time.Second},
 		Heartbeat:            drover.HeartbeatConfig{Grace: -time.Second},
 		Raft:                 drover.RaftConfig{Multiplier: 11, SnapshotInterval: -time.Second},
@@ -154,7 +155,7 @@ func TestServerOptionsValidateReportsEveryProblemInAStableOrder(t *testing.T) {
 	first := o.Validate()
 	require.ErrorIs(t, first, drover.ErrInvalidOptions)
 	for _, want := range []string{
-		"dead_server_threshold must not be negative",
+		"dead_server_threshold must not be negative", "eval_nack_timeout must not be negative",
 		"job_gc_threshold must not be negative", "eval_gc_threshold must not be negative",
 		"heartbeat_grace must not be negative",
 		"raft_multiplier must be between 1 and 10", "raft_snapshot_interval must not be negative",

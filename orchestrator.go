@@ -236,6 +236,7 @@ func NewServer(opts ServerOptions) (*Server, error) {
 			Schedulers:             maps.Clone(o.Schedulers),
 			JobTrackedVersions:     o.JobTrackedVersions,
 			PlanRejection:          o.PlanRejectionTracker,
+			EvalNackTimeout:        o.EvalNackTimeout,
 		},
 		Heartbeat:         o.Heartbeat,
 		FailoverTTLPinned: pinnedFailover,

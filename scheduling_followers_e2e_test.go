@@ -32,11 +32,18 @@ type followerCluster struct {
 
 func startFollowerCluster(t *testing.T, adjust func(i int, o *drover.ServerOptions)) *followerCluster {
 	t.Helper()
+	return startFollowerClusterOn(t, false, adjust)
+}
+
+// startFollowerClusterOn is startFollowerCluster on TCP, or on an
+// in-memory network (whose links a test can cut) with inMemory.
+func startFollowerClusterOn(t *testing.T, inMemory bool, adjust func(i int, o *drover.ServerOptions)) *followerCluster {
+	t.Helper()
 	fc := &followerCluster{regs: make([]*prometheus.Registry, 3)}
 	for i := range fc.regs {
 		fc.regs[i] = prometheus.NewRegistry()
 	}
-	fc.Cluster = testcluster.New(t, testcluster.Options{Servers: 3, Server: func(i int, o *drover.ServerOptions) {
+	fc.Cluster = testcluster.New(t, testcluster.Options{Servers: 3, InMemory: inMemory, Server: func(i int, o *drover.ServerOptions) {
 		o.NumSchedulers = 2
 		if i == 0 {
 			o.NumSchedulers = drover.NoSchedulers
@@ -412,4 +419,67 @@ func TestSchedulingRPCsRefuseTokensWithACLs(t *testing.T) {
 	harness.Eventually(t, 10*time.Second, "a follower's worker recorded the pass", func() bool {
 		return evalsRun(t, fc.regs[1], "follower")+evalsRun(t, fc.regs[2], "follower") > 0
 	})
+}
+
+// TestFollowerCutOffMidEvaluationLeavesItToAnother: a follower is cut off
+// from the cluster while its workers hold evaluations, so it can neither
+// renew their leases nor hand them back. Once the leases run out
+// (EvalNackTimeout) the leader's broker hands the evaluations to the other
+// follower, which places the jobs; when the cut-off follower comes back,
+// the plans it made under its stale deliveries are refused: every job is
+// placed exactly once and no evaluation fails.
+func TestFollowerCutOffMidEvaluationLeavesItToAnother(t *testing.T) {
+	const jobs, count = 6, 2
+	gates := []chan struct{}{nil, make(chan struct{}), make(chan struct{})}
+	var opened [3]sync.Once
+	open := func(i int) { opened[i].Do(func() { close(gates[i]) }) }
+	defer open(1)
+	defer open(2)
+	holding := make([]atomic.Int32, 3)
+	fc := startFollowerClusterOn(t, true, func(i int, o *drover.ServerOptions) {
+		o.EvalNackTimeout = 3 * time.Second
+		// Server-0 runs no worker; it needs the type to take the jobs.
+		sched := gatedScheduler{gate: gates[max(i, 1)], holding: &holding[i]}
+		o.Schedulers = map[string]drover.SchedulerFactory{"gated": func() drover.Scheduler { return sched }}
+	})
+	leader, cut := fc.Member(0), fc.Member(1)
+	registerSimNodes(t, harness.DialRPCOver(t, fc.Network.Transport(), leader.Addr), 3)
+	ctx := context.Background()
+	for i := range jobs {
+		j := serviceJob(t, fmt.Sprintf("gated-%d", i), count)
+		j.Type = "gated"
+		_, err := leader.Server().RegisterJob(ctx, j)
+		require.NoError(t, err)
+	}
+	harness.Eventually(t, 30*time.Second, "each follower's two workers hold an evaluation", func() bool {
+		return holding[1].Load() == 2 && holding[2].Load() == 2
+	})
+
+	cut.Isolate()
+	open(2)
+	srv := leader.Server()
+	harness.WaitFor(t, srv, 60*time.Second, "every job placed once by the follower still connected", func() bool {
+		for i := range jobs {
+			if !placedOnce(t, srv, fmt.Sprintf("gated-%d", i), count) {
+				return false
+			}
+		}
+		return true
+	})
+	require.Equal(t, int32(jobs), holding[2].Load(),
+		"the connected follower ran every evaluation: its own, the queued ones and the two whose leases ran out")
+
+	// The cut-off follower finishes its passes and comes back: what it
+	// planned under deliveries that ended is refused.
+	open(1)
+	cut.Rejoin()
+	harness.Eventually(t, 60*time.Second, "the cut-off follower's two passes ended", func() bool {
+		return evalsRun(t, fc.regs[1], "follower") == 2
+	})
+	for i := range jobs {
+		job := fmt.Sprintf("gated-%d", i)
+		require.True(t, placedOnce(t, srv, job, count), "job %s", job)
+		st := evalStatuses(t, srv, job)
+		require.Zero(t, st[drover.EvalStatusFailed], "job %s: %v", job, st)
+	}
 }

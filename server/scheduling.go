@@ -27,6 +27,11 @@ type SchedulingConfig struct {
 	JobTrackedVersions int
 	// PlanRejection configures the plan rejection tracker.
 	PlanRejection PlanRejectionConfig
+	// EvalNackTimeout is the lease of an evaluation the leader's broker
+	// hands to a worker on another server: without a renewal (sent every
+	// third of it) or an answer within it, the evaluation is handed out
+	// again. 0 means broker.DefaultUnackTimeout (one minute, Nomad's).
+	EvalNackTimeout time.Duration
 }
 
 // PlanRejectionConfig is Nomad's plan_rejection_tracker block: the

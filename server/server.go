@@ -212,7 +212,8 @@ func (s *Server) build() error {
 			return err
 		}
 	}
-	s.broker = broker.New(broker.Config{DeliveryLimit: 3, NackDelay: time.Second, OnFailed: s.evalFailed, CoreType: coreEvalType, Clock: cfg.Clock})
+	s.broker = broker.New(broker.Config{DeliveryLimit: 3, NackDelay: time.Second, OnFailed: s.evalFailed, CoreType: coreEvalType,
+		UnackTimeout: cfg.Scheduling.EvalNackTimeout, Clock: cfg.Clock})
 	s.blocked = broker.NewBlocked()
 	s.ttl = newTTLTracker(cfg.Heartbeat, cfg.FailoverTTLPinned, cfg.Clock, s.logger, s.nodeExpired)
 

@@ -152,12 +152,29 @@ func FreeAddr(tb testing.TB) string {
 // connection closes when the test ends.
 func DialRPC(tb testing.TB, addr string) structs.DroverClient {
 	tb.Helper()
+	return DialRPCOver(tb, tcpDialer{}, addr)
+}
+
+// Dialer is what DialRPCOver connects through: a transport.Transport, or
+// plain TCP.
+type Dialer interface {
+	Dial(ctx context.Context, addr string) (net.Conn, error)
+}
+
+type tcpDialer struct{}
+
+func (tcpDialer) Dial(ctx context.Context, addr string) (net.Conn, error) {
+	var d net.Dialer
+	return d.DialContext(ctx, "tcp", addr)
+}
+
+// DialRPCOver is DialRPC through d, such as the in-memory network of a
+// cluster started with testcluster.Options.InMemory.
+func DialRPCOver(tb testing.TB, d Dialer, addr string) structs.DroverClient {
+	tb.Helper()
 	cc, err := grpc.NewClient("passthrough:///"+addr,
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithContextDialer(func(ctx context.Context, a string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "tcp", a)
-		}))
+		grpc.WithContextDialer(d.Dial))
 	if err != nil {
 		tb.Fatalf("dial %s: %v", addr, err)
 	}

@@ -135,6 +135,30 @@ func placedOnce(t *testing.T, srv *drover.Server, jobID string, count int) bool 
 	return live == count
 }
 
+// registerGatedJobs registers jobs gated-0 … gated-(jobs-1), of type
+// "gated" and count allocations each.
+func registerGatedJobs(t *testing.T, srv *drover.Server, jobs int, count int32) {
+	t.Helper()
+	for i := range jobs {
+		j := serviceJob(t, fmt.Sprintf("gated-%d", i), count)
+		j.Type = "gated"
+		_, err := srv.RegisterJob(context.Background(), j)
+		require.NoError(t, err)
+	}
+}
+
+// gatedPlacedOnce reports whether jobs gated-0 … gated-(jobs-1) each have
+// count allocations placed once (placedOnce).
+func gatedPlacedOnce(t *testing.T, srv *drover.Server, jobs, count int) bool {
+	t.Helper()
+	for i := range jobs {
+		if !placedOnce(t, srv, fmt.Sprintf("gated-%d", i), count) {
+			return false
+		}
+	}
+	return true
+}
+
 // evalStatuses counts a job's evaluations by status.
 func evalStatuses(t *testing.T, srv *drover.Server, jobID string) map[string]int {
 	t.Helper()
@@ -305,13 +329,7 @@ func TestLeaderLossWhileFollowersHoldEvaluations(t *testing.T) {
 	})
 	old := fc.Member(0)
 	registerSimNodes(t, harness.DialRPC(t, old.Addr), 3)
-	ctx := context.Background()
-	for i := range jobs {
-		j := serviceJob(t, fmt.Sprintf("gated-%d", i), count)
-		j.Type = "gated"
-		_, err := old.Server().RegisterJob(ctx, j)
-		require.NoError(t, err)
-	}
+	registerGatedJobs(t, old.Server(), jobs, count)
 	// Two followers with two workers each: four evaluations in hand.
 	harness.Eventually(t, 30*time.Second, "the followers' workers hold four evaluations", func() bool { return holding.Load() == 4 })
 	old.Stop()
@@ -320,12 +338,7 @@ func TestLeaderLossWhileFollowersHoldEvaluations(t *testing.T) {
 	openGate.Do(func() { close(gate) })
 	srv := next.Server()
 	harness.WaitFor(t, srv, 60*time.Second, "every job placed once under the new leader", func() bool {
-		for i := range jobs {
-			if !placedOnce(t, srv, fmt.Sprintf("gated-%d", i), count) {
-				return false
-			}
-		}
-		return true
+		return gatedPlacedOnce(t, srv, jobs, count)
 	})
 	for i := range jobs {
 		st := evalStatuses(t, srv, fmt.Sprintf("gated-%d", i))
@@ -444,13 +457,7 @@ func TestFollowerCutOffMidEvaluationLeavesItToAnother(t *testing.T) {
 	})
 	leader, cut := fc.Member(0), fc.Member(1)
 	registerSimNodes(t, harness.DialRPCOver(t, fc.Network.Transport(), leader.Addr), 3)
-	ctx := context.Background()
-	for i := range jobs {
-		j := serviceJob(t, fmt.Sprintf("gated-%d", i), count)
-		j.Type = "gated"
-		_, err := leader.Server().RegisterJob(ctx, j)
-		require.NoError(t, err)
-	}
+	registerGatedJobs(t, leader.Server(), jobs, count)
 	harness.Eventually(t, 30*time.Second, "each follower's two workers hold an evaluation", func() bool {
 		return holding[1].Load() == 2 && holding[2].Load() == 2
 	})
@@ -459,12 +466,7 @@ func TestFollowerCutOffMidEvaluationLeavesItToAnother(t *testing.T) {
 	open(2)
 	srv := leader.Server()
 	harness.WaitFor(t, srv, 60*time.Second, "every job placed once by the follower still connected", func() bool {
-		for i := range jobs {
-			if !placedOnce(t, srv, fmt.Sprintf("gated-%d", i), count) {
-				return false
-			}
-		}
-		return true
+		return gatedPlacedOnce(t, srv, jobs, count)
 	})
 	require.Equal(t, int32(jobs), holding[2].Load(),
 		"the connected follower ran every evaluation: its own, the queued ones and the two whose leases ran out")

@@ -25,8 +25,9 @@ import (
 //
 // The transaction takes ownership of res's placements (the FSM hands over
 // freshly decoded objects), so they are not copied: their repeated strings
-// are interned and equal task resources and metrics shared (intern.go). The job of every
-// allocation touched has its status refreshed once.
+// are interned and their equal task resources and metrics shared
+// (intern.go). The job of every allocation touched has its status
+// refreshed once.
 func (tx *Txn) ApplyPlanResult(res *structs.PlanResult, job *structs.Job, index uint64, now int64) {
 	touched := map[jobKey]bool{}
 	if d := res.GetDeployment(); d != nil {

@@ -18,7 +18,8 @@ type Limited interface {
 	Refused() uint64
 	// OnRefused sets a function called with the remote address of each
 	// connection closed for being over the limit (nil for none), from the
-	// goroutine calling Accept; it must not block.
+	// goroutine calling Accept, before the connection is closed; it must
+	// not block.
 	OnRefused(f func(remote net.Addr))
 }
 
@@ -62,11 +63,13 @@ func (l *LimitListener) Accept() (net.Conn, error) {
 		l.mu.Lock()
 		if l.conns[ip] >= l.max {
 			l.mu.Unlock()
-			l.refused.Add(1) // before Close: the peer seeing EOF means it counted
-			_ = c.Close()
+			// Counted and reported before Close: a peer that sees EOF
+			// knows both happened.
+			l.refused.Add(1)
 			if f := l.onRefused.Load(); f != nil {
 				(*f)(c.RemoteAddr())
 			}
+			_ = c.Close()
 			continue
 		}
 		l.conns[ip]++

@@ -106,7 +106,7 @@ func TestThreeServersSurviveLeaderLoss(t *testing.T) {
 
 func TestFiveServersLoseTwoKeepWorkingLoseThreeFailFast(t *testing.T) {
 	c := testcluster.New(t, testcluster.Options{Servers: 5})
-	leader := c.WaitLeader(30 * time.Second)
+	leader := c.WaitConfigured(30 * time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 

@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"path/filepath"
 	"slices"
@@ -221,6 +222,51 @@ func (c *Cluster) WaitLeaderAmong(timeout time.Duration, except ...*Member) *Mem
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// WaitConfigured is WaitLeader that also waits until every running member
+// has applied the leader's peer set (the same servers, voters alike): a
+// server that joined follows a leader before it has the entries that make
+// it a voter, and until then it never campaigns. Tests that stop the
+// leader or cut servers off call it first.
+func (c *Cluster) WaitConfigured(timeout time.Duration) *Member {
+	c.tb.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		if l := c.stableLeader(); l != nil && c.configured(l) {
+			return l
+		}
+		if time.Now().After(deadline) {
+			c.tb.Fatalf("no leader with its peer set applied everywhere within %s", timeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// configured reports whether every running member's own view of the peer
+// set is the leader's.
+func (c *Cluster) configured(leader *Member) bool {
+	view := func(m *Member) map[uint64]bool {
+		peers, err := m.Server().RaftConfiguration(drover.AllowStale(context.Background()))
+		if err != nil {
+			return nil
+		}
+		out := map[uint64]bool{}
+		for _, p := range peers {
+			out[p.ID] = p.Voter
+		}
+		return out
+	}
+	want := view(leader)
+	if len(want) == 0 {
+		return false
+	}
+	for _, m := range c.Running() {
+		if !maps.Equal(view(m), want) {
+			return false
+		}
+	}
+	return true
 }
 
 func (c *Cluster) stableLeader(except ...*Member) *Member {

@@ -147,6 +147,20 @@ func registerGatedJobs(t *testing.T, srv *drover.Server, jobs int, count int32) 
 	}
 }
 
+// requireFollowersPlace waits until job jobID has count allocations,
+// placed once, and a follower's worker recorded a pass (how: the
+// setting the test runs under, for the messages).
+func requireFollowersPlace(t *testing.T, fc *followerCluster, jobID string, count int, how string) {
+	t.Helper()
+	leader := fc.Member(0).Server()
+	harness.WaitFor(t, leader, 60*time.Second, "the followers place the job "+how, func() bool {
+		return placedOnce(t, leader, jobID, count)
+	})
+	harness.Eventually(t, 10*time.Second, "a follower's worker recorded the pass", func() bool {
+		return evalsRun(t, fc.regs[1], "follower")+evalsRun(t, fc.regs[2], "follower") > 0
+	})
+}
+
 // gatedPlacedOnce reports whether jobs gated-0 … gated-(jobs-1) each have
 // count allocations placed once (placedOnce).
 func gatedPlacedOnce(t *testing.T, srv *drover.Server, jobs, count int) bool {
@@ -398,12 +412,7 @@ func TestSchedulingRPCsRefuseClientsOverMutualTLS(t *testing.T) {
 	leader := fc.Member(0).Server()
 	_, err := leader.RegisterJob(ctx, serviceJob(t, "web", 2))
 	require.NoError(t, err)
-	harness.WaitFor(t, leader, 60*time.Second, "the followers place the job over mutual TLS", func() bool {
-		return placedOnce(t, leader, "web", 2)
-	})
-	harness.Eventually(t, 10*time.Second, "a follower's worker recorded the pass", func() bool {
-		return evalsRun(t, fc.regs[1], "follower")+evalsRun(t, fc.regs[2], "follower") > 0
-	})
+	requireFollowersPlace(t, fc, "web", 2, "over mutual TLS")
 }
 
 // TestSchedulingRPCsRefuseTokensWithACLs: with ACLs on, the scheduling
@@ -426,12 +435,7 @@ func TestSchedulingRPCsRefuseTokensWithACLs(t *testing.T) {
 	registerSimNodes(t, rpc, 2)
 	_, err = leader.RegisterJob(drover.WithToken(ctx, boot.SecretId), serviceJob(t, "web", 2))
 	require.NoError(t, err)
-	harness.WaitFor(t, leader, 60*time.Second, "the followers place the job with ACLs on", func() bool {
-		return placedOnce(t, leader, "web", 2)
-	})
-	harness.Eventually(t, 10*time.Second, "a follower's worker recorded the pass", func() bool {
-		return evalsRun(t, fc.regs[1], "follower")+evalsRun(t, fc.regs[2], "follower") > 0
-	})
+	requireFollowersPlace(t, fc, "web", 2, "with ACLs on")
 }
 
 // TestFollowerCutOffMidEvaluationLeavesItToAnother: a follower is cut off

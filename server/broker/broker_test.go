@@ -23,9 +23,16 @@ func ev(id, job string, prio int32) *structs.Evaluation {
 
 func dequeue(t *testing.T, b *Broker) (*structs.Evaluation, string) {
 	t.Helper()
+	return take(t, b.Dequeue)
+}
+
+// take dequeues one evaluation of any type with the broker's Dequeue or
+// DequeueLeased, failing the test when none comes within 5 s.
+func take(t *testing.T, from func(context.Context, map[string]bool) (*structs.Evaluation, string, error)) (*structs.Evaluation, string) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	e, tok, err := b.Dequeue(ctx, allTypes)
+	e, tok, err := from(ctx, allTypes)
 	require.NoError(t, err)
 	return e, tok
 }
@@ -194,11 +201,7 @@ func TestBrokerFiltersByType(t *testing.T) {
 
 func dequeueLeased(t *testing.T, b *Broker) (*structs.Evaluation, string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	e, tok, err := b.DequeueLeased(ctx, allTypes)
-	require.NoError(t, err)
-	return e, tok
+	return take(t, b.DequeueLeased)
 }
 
 // TestBrokerLeaseOfARemoteWorker: an evaluation handed out with a lease

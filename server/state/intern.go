@@ -21,26 +21,23 @@ import (
 // share the maps that are equal. The objects stay immutable, so sharing
 // is safe.
 
-// Intern returns the canonical copy of s, for a caller storing a freshly
-// decoded string that many objects repeat.
-func Intern(s string) string { return intern(s) }
-
 // InternTaskStates interns the words of task states the caller owns
 // (freshly decoded from a client's update): state names, event types and
 // messages repeat across every allocation.
 func InternTaskStates(states map[string]*structs.TaskState) {
 	for _, ts := range states {
-		ts.State = intern(ts.State)
+		ts.State = Intern(ts.State)
 		for _, e := range ts.Events {
-			e.Type = intern(e.Type)
-			e.Message = intern(e.Message)
-			e.DriverError = intern(e.DriverError)
+			e.Type = Intern(e.Type)
+			e.Message = Intern(e.Message)
+			e.DriverError = Intern(e.DriverError)
 		}
 	}
 }
 
-// intern returns the canonical copy of s.
-func intern(s string) string {
+// Intern returns the canonical copy of s, for a caller storing a freshly
+// decoded string that many objects repeat.
+func Intern(s string) string {
 	if s == "" {
 		return ""
 	}
@@ -51,17 +48,17 @@ func intern(s string) string {
 // copies. Ids of the allocation itself are left as they are: no other
 // object repeats them.
 func internAllocStrings(a *structs.Allocation) {
-	a.Namespace = intern(a.Namespace)
-	a.EvalId = intern(a.EvalId)
-	a.NodeId = intern(a.NodeId)
-	a.NodeName = intern(a.NodeName)
-	a.JobId = intern(a.JobId)
-	a.TaskGroup = intern(a.TaskGroup)
-	a.DesiredStatus = intern(a.DesiredStatus)
-	a.DesiredDescription = intern(a.DesiredDescription)
-	a.ClientStatus = intern(a.ClientStatus)
-	a.ClientDescription = intern(a.ClientDescription)
-	a.DeploymentId = intern(a.DeploymentId)
+	a.Namespace = Intern(a.Namespace)
+	a.EvalId = Intern(a.EvalId)
+	a.NodeId = Intern(a.NodeId)
+	a.NodeName = Intern(a.NodeName)
+	a.JobId = Intern(a.JobId)
+	a.TaskGroup = Intern(a.TaskGroup)
+	a.DesiredStatus = Intern(a.DesiredStatus)
+	a.DesiredDescription = Intern(a.DesiredDescription)
+	a.ClientStatus = Intern(a.ClientStatus)
+	a.ClientDescription = Intern(a.ClientDescription)
+	a.DeploymentId = Intern(a.DeploymentId)
 }
 
 // planSharing makes the allocations of one plan (or of one restore)

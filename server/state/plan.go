@@ -50,11 +50,11 @@ func (tx *Txn) ApplyPlanResult(res *structs.PlanResult, job *structs.Job, index 
 		}
 		upd := cloneAlloc(cur)
 		if u.DesiredStatus != "" {
-			upd.DesiredStatus = intern(u.DesiredStatus)
-			upd.DesiredDescription = intern(u.DesiredDescription)
+			upd.DesiredStatus = Intern(u.DesiredStatus)
+			upd.DesiredDescription = Intern(u.DesiredDescription)
 		}
 		if u.FollowupEvalId != "" {
-			upd.FollowupEvalId = intern(u.FollowupEvalId)
+			upd.FollowupEvalId = Intern(u.FollowupEvalId)
 		}
 		if u.NextAllocation != "" {
 			upd.NextAllocation = u.NextAllocation

@@ -196,32 +196,14 @@ func (c *Cluster) Leader() *Member {
 // running member of the peer set knows it, and returns it.
 func (c *Cluster) WaitLeader(timeout time.Duration) *Member {
 	c.tb.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		if l := c.stableLeader(); l != nil {
-			return l
-		}
-		if time.Now().After(deadline) {
-			c.tb.Fatalf("no leader within %s", timeout)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return c.waitLeader(timeout, "", nil)
 }
 
 // WaitLeaderAmong is WaitLeader ignoring the members in except (servers
 // cut off from the others, say).
 func (c *Cluster) WaitLeaderAmong(timeout time.Duration, except ...*Member) *Member {
 	c.tb.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		if l := c.stableLeader(except...); l != nil {
-			return l
-		}
-		if time.Now().After(deadline) {
-			c.tb.Fatalf("no leader within %s", timeout)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return c.waitLeader(timeout, "", nil, except...)
 }
 
 // WaitConfigured is WaitLeader that also waits until every running member
@@ -231,13 +213,21 @@ func (c *Cluster) WaitLeaderAmong(timeout time.Duration, except ...*Member) *Mem
 // leader or cut servers off call it first.
 func (c *Cluster) WaitConfigured(timeout time.Duration) *Member {
 	c.tb.Helper()
+	return c.waitLeader(timeout, " with its peer set applied everywhere", c.configured)
+}
+
+// waitLeader polls for a stable leader (ignoring except) for which also
+// holds, when set, until timeout; what says what was awaited beyond a
+// leader.
+func (c *Cluster) waitLeader(timeout time.Duration, what string, also func(*Member) bool, except ...*Member) *Member {
+	c.tb.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
-		if l := c.stableLeader(); l != nil && c.configured(l) {
+		if l := c.stableLeader(except...); l != nil && (also == nil || also(l)) {
 			return l
 		}
 		if time.Now().After(deadline) {
-			c.tb.Fatalf("no leader with its peer set applied everywhere within %s", timeout)
+			c.tb.Fatalf("no leader%s within %s", what, timeout)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -13,6 +13,10 @@ import (
 // writes costs O(n log size) with the copying done once per node touched,
 // and a snapshot costs O(1).
 //
+// A copied node shares its original's keys until its own keys change:
+// replacing a value, the commonest write (an allocation's new status), or
+// a child pointer copies only the values or children, not the keys.
+//
 // Deletes do not rebalance: a leaf left empty is unlinked, others may stay
 // under-full. The height never grows on delete, and later inserts fill them.
 type btree[T any] struct {
@@ -34,22 +38,34 @@ type bnode[T any] struct {
 	keys  []string
 	vals  []T
 	kids  []*bnode[T]
+	// sharedKeys says keys is the array of the version n was copied from,
+	// which must not change: ownKeys copies it before a change.
+	sharedKeys bool
 }
 
 func (n *bnode[T]) leaf() bool { return n.kids == nil }
 
-// mutable returns n itself if o owns it, else a copy owned by o.
+// mutable returns n itself if o owns it, else a copy owned by o that
+// shares n's keys until it changes them.
 func (n *bnode[T]) mutable(o *owner) *bnode[T] {
 	if n.owner == o {
 		return n
 	}
-	c := &bnode[T]{owner: o, keys: cloneRoom(n.keys)}
+	c := &bnode[T]{owner: o, keys: n.keys, sharedKeys: true}
 	if n.leaf() {
 		c.vals = cloneRoom(n.vals)
 	} else {
 		c.kids = cloneRoom(n.kids)
 	}
 	return c
+}
+
+// ownKeys gives n, which its transaction owns, keys of its own to change.
+func (n *bnode[T]) ownKeys() {
+	if n.sharedKeys {
+		n.keys = cloneRoom(n.keys)
+		n.sharedKeys = false
+	}
 }
 
 // cloneRoom copies s into one allocation with room for one more element,
@@ -106,6 +122,7 @@ func (n *bnode[T]) insert(o *owner, k string, v T) (string, *bnode[T]) {
 			n.vals[i] = v
 			return "", nil
 		}
+		n.ownKeys()
 		n.keys = slices.Insert(n.keys, i, k)
 		n.vals = slices.Insert(n.vals, i, v)
 		if len(n.keys) <= maxLeaf {
@@ -123,6 +140,7 @@ func (n *bnode[T]) insert(o *owner, k string, v T) (string, *bnode[T]) {
 	if right == nil {
 		return "", nil
 	}
+	n.ownKeys()
 	n.keys = slices.Insert(n.keys, i, sep)
 	n.kids = slices.Insert(n.kids, i+1, right)
 	if len(n.kids) <= maxKids {
@@ -158,6 +176,7 @@ func (t btree[T]) del(o *owner, k string) btree[T] {
 func (n *bnode[T]) remove(o *owner, k string) {
 	if n.leaf() {
 		i, _ := slices.BinarySearch(n.keys, k)
+		n.ownKeys()
 		n.keys = slices.Delete(n.keys, i, i+1)
 		n.vals = slices.Delete(n.vals, i, i+1)
 		return
@@ -168,6 +187,7 @@ func (n *bnode[T]) remove(o *owner, k string) {
 	child.remove(o, k)
 	if (child.leaf() && len(child.keys) == 0) || (!child.leaf() && len(child.kids) == 0) {
 		n.kids = slices.Delete(n.kids, i, i+1)
+		n.ownKeys()
 		switch {
 		case len(n.keys) == 0:
 		case i > 0:

@@ -86,3 +86,54 @@ func TestBtreePrefixWalk(t *testing.T) {
 	require.Equal(t, 5, n, "the walk stops when told")
 	tr.walkPrefix("zzz", func(string, int) bool { t.Fatal("nothing has that prefix"); return true })
 }
+
+// TestBtreeCopiesShareKeysUntilTheyChange checks the sharing of keys
+// between versions: later transactions replace values, insert and empty
+// whole leaves, and every version taken before still holds every key and
+// value it had.
+func TestBtreeCopiesShareKeysUntilTheyChange(t *testing.T) {
+	var tr btree[int]
+	o := &owner{}
+	want := map[string]int{}
+	for i := range 400 {
+		k := fmt.Sprintf("k%04d", i*2)
+		tr = tr.set(o, k, i)
+		want[k] = i
+	}
+	type version struct {
+		tree btree[int]
+		want map[string]int
+	}
+	versions := []version{{tr, maps.Clone(want)}}
+	steps := []func(o *owner){
+		func(o *owner) { // replace values only: the keys stay shared
+			for i := 0; i < 400; i += 3 {
+				k := fmt.Sprintf("k%04d", i*2)
+				tr = tr.set(o, k, -i)
+				want[k] = -i
+			}
+		},
+		func(o *owner) { // insert between shared keys
+			for i := 0; i < 400; i += 5 {
+				k := fmt.Sprintf("k%04d", i*2+1)
+				tr = tr.set(o, k, i)
+				want[k] = i
+			}
+		},
+		func(o *owner) { // empty the first leaves, unlinking them from shared parents
+			for i := range 150 {
+				for _, k := range []string{fmt.Sprintf("k%04d", i*2), fmt.Sprintf("k%04d", i*2+1)} {
+					tr = tr.del(o, k)
+					delete(want, k)
+				}
+			}
+		},
+	}
+	for _, step := range steps {
+		step(&owner{})
+		versions = append(versions, version{tr, maps.Clone(want)})
+		for _, v := range versions {
+			requireContent(t, v.tree, v.want)
+		}
+	}
+}

@@ -132,10 +132,21 @@ type eventCollector struct {
 	index uint64
 	typ   string
 	out   []events.Event
-	seen  map[string]bool
+	seen  map[seenKey]bool
+	// filterKeys is where events' FilterKeys are cut from, a block at a
+	// time.
+	filterKeys []string
 }
 
-func (c *eventCollector) once(k string) bool {
+// seenKey names an object an event was made for: its topic, namespace
+// (jobs only) and id.
+type seenKey struct {
+	topic  events.Topic
+	ns, id string
+}
+
+func (c *eventCollector) once(topic events.Topic, ns, id string) bool {
+	k := seenKey{topic, ns, id}
 	if c.seen[k] {
 		return false
 	}
@@ -143,8 +154,18 @@ func (c *eventCollector) once(k string) bool {
 	return true
 }
 
+// keys returns FilterKeys holding ks, from a shared block.
+func (c *eventCollector) keys(ks ...string) []string {
+	if cap(c.filterKeys)-len(c.filterKeys) < len(ks) {
+		c.filterKeys = make([]string, 0, max(64, len(ks)))
+	}
+	start := len(c.filterKeys)
+	c.filterKeys = append(c.filterKeys, ks...)
+	return c.filterKeys[start:len(c.filterKeys):len(c.filterKeys)]
+}
+
 func (c *eventCollector) job(ns, id string) {
-	if !c.once("job\x00" + ns + "\x00" + id) {
+	if !c.once(events.TopicJob, ns, id) {
 		return
 	}
 	if j := c.v.Job(ns, id); j != nil && j.ModifyIndex == c.index {
@@ -153,7 +174,7 @@ func (c *eventCollector) job(ns, id string) {
 }
 
 func (c *eventCollector) deletedJob(ns, id string) {
-	if c.once("job\x00" + ns + "\x00" + id) {
+	if c.once(events.TopicJob, ns, id) {
 		c.out = append(c.out, events.Event{
 			Topic: events.TopicJob, Type: c.typ, Key: id, Namespace: ns, Index: c.index,
 			Payload: &structs.Job{Id: id, Namespace: ns, Name: id}, Deleted: true,
@@ -162,7 +183,7 @@ func (c *eventCollector) deletedJob(ns, id string) {
 }
 
 func (c *eventCollector) node(id string) {
-	if !c.once("node\x00" + id) {
+	if !c.once(events.TopicNode, "", id) {
 		return
 	}
 	if n := c.v.Node(id); n != nil && n.ModifyIndex == c.index {
@@ -171,7 +192,7 @@ func (c *eventCollector) node(id string) {
 }
 
 func (c *eventCollector) alloc(id string) {
-	if !c.once("alloc\x00" + id) {
+	if !c.once(events.TopicAllocation, "", id) {
 		return
 	}
 	a := c.v.Alloc(id)
@@ -180,20 +201,20 @@ func (c *eventCollector) alloc(id string) {
 	}
 	c.out = append(c.out, events.Event{
 		Topic: events.TopicAllocation, Type: c.typ, Key: id, Namespace: a.Namespace,
-		FilterKeys: []string{a.JobId, a.NodeId}, Index: c.index, Payload: a,
+		FilterKeys: c.keys(a.JobId, a.NodeId), Index: c.index, Payload: a,
 	})
 	c.job(a.Namespace, a.JobId) // its job's status may have changed with it
 }
 
 func (c *eventCollector) evals(list []*structs.Evaluation) {
 	for _, e := range list {
-		if e == nil || !c.once("eval\x00"+e.Id) {
+		if e == nil || !c.once(events.TopicEvaluation, "", e.Id) {
 			continue
 		}
 		if st := c.v.Eval(e.Id); st != nil && st.ModifyIndex == c.index {
 			c.out = append(c.out, events.Event{
 				Topic: events.TopicEvaluation, Type: c.typ, Key: st.Id, Namespace: st.Namespace,
-				FilterKeys: []string{st.JobId}, Index: c.index, Payload: st,
+				FilterKeys: c.keys(st.JobId), Index: c.index, Payload: st,
 			})
 		}
 	}
@@ -202,7 +223,7 @@ func (c *eventCollector) evals(list []*structs.Evaluation) {
 // eventsFor lists the events of one applied command, reading the objects
 // as stored. Only objects the entry modified (ModifyIndex == index) count.
 func eventsFor(v objectReader, index uint64, cmd *structs.LogCommand) []events.Event {
-	c := &eventCollector{v: v, index: index, seen: map[string]bool{}}
+	c := &eventCollector{v: v, index: index, seen: map[seenKey]bool{}}
 	switch x := cmd.Command.(type) {
 	case *structs.LogCommand_JobUpsert:
 		c.typ = events.TypeJobRegistered

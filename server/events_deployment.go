@@ -7,13 +7,13 @@ import (
 
 // deployment adds an event for a deployment the entry modified.
 func (c *eventCollector) deployment(id string) {
-	if id == "" || !c.once("deployment\x00"+id) {
+	if id == "" || !c.once(events.TopicDeployment, "", id) {
 		return
 	}
 	if d := c.v.Deployment(id); d != nil && d.ModifyIndex == c.index {
 		c.out = append(c.out, events.Event{
 			Topic: events.TopicDeployment, Type: c.typ, Key: d.Id, Namespace: d.Namespace,
-			FilterKeys: []string{d.JobId}, Index: c.index, Payload: d,
+			FilterKeys: c.keys(d.JobId), Index: c.index, Payload: d,
 		})
 	}
 }

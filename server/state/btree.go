@@ -2,6 +2,7 @@ package state
 
 import (
 	"slices"
+	"sort"
 	"strings"
 )
 
@@ -102,25 +103,38 @@ func (t btree[T]) get(k string) (T, bool) {
 }
 
 // set stores v under k in a tree o may change, and returns the new version.
-func (t btree[T]) set(o *owner, k string, v T) btree[T] {
+func (t btree[T]) set(o *owner, k string, v T) btree[T] { return t.put(o, k, v, false) }
+
+// setKeeping is set for a key the caller may reuse (a buffer's bytes): the
+// tree keeps a copy of k, and only when it inserts it.
+func (t btree[T]) setKeeping(o *owner, k string, v T) btree[T] { return t.put(o, k, v, true) }
+
+// put is set; clone says k must be copied before it is kept.
+func (t btree[T]) put(o *owner, k string, v T, clone bool) btree[T] {
 	if t.root == nil {
+		if clone {
+			k = strings.Clone(k)
+		}
 		return btree[T]{root: &bnode[T]{owner: o, keys: []string{k}, vals: []T{v}}}
 	}
 	root := t.root.mutable(o)
-	if sep, right := root.insert(o, k, v); right != nil {
+	if sep, right := root.insert(o, k, v, clone); right != nil {
 		root = &bnode[T]{owner: o, keys: []string{sep}, kids: []*bnode[T]{root, right}}
 	}
 	return btree[T]{root: root}
 }
 
-// insert adds k to a node o owns; when the node splits it returns the
-// separator and the new right sibling.
-func (n *bnode[T]) insert(o *owner, k string, v T) (string, *bnode[T]) {
+// insert adds k to a node o owns (a copy of k if clone); when the node
+// splits it returns the separator and the new right sibling.
+func (n *bnode[T]) insert(o *owner, k string, v T, clone bool) (string, *bnode[T]) {
 	if n.leaf() {
 		i, found := slices.BinarySearch(n.keys, k)
 		if found {
 			n.vals[i] = v
 			return "", nil
+		}
+		if clone {
+			k = strings.Clone(k)
 		}
 		n.ownKeys()
 		n.keys = slices.Insert(n.keys, i, k)
@@ -136,7 +150,7 @@ func (n *bnode[T]) insert(o *owner, k string, v T) (string, *bnode[T]) {
 	i := n.childIndex(k)
 	child := n.kids[i].mutable(o)
 	n.kids[i] = child
-	sep, right := child.insert(o, k, v)
+	sep, right := child.insert(o, k, v, clone)
 	if right == nil {
 		return "", nil
 	}
@@ -211,12 +225,15 @@ func (t btree[T]) walkPrefix(prefix string, f func(k string, v T) bool) {
 func (n *bnode[T]) walk(from, prefix string, f func(string, T) bool) bool {
 	if n.leaf() {
 		i, _ := slices.BinarySearch(n.keys, from)
-		for ; i < len(n.keys); i++ {
-			if !strings.HasPrefix(n.keys[i], prefix) || !f(n.keys[i], n.vals[i]) {
+		// The keys from i on that hold the prefix come first: find where
+		// they end without reading every key.
+		end := i + sort.Search(len(n.keys)-i, func(j int) bool { return !strings.HasPrefix(n.keys[i+j], prefix) })
+		for ; i < end; i++ {
+			if !f(n.keys[i], n.vals[i]) {
 				return false
 			}
 		}
-		return true
+		return end == len(n.keys)
 	}
 	for i := n.childIndex(from); i < len(n.kids); i++ {
 		if !n.kids[i].walk(from, prefix, f) {

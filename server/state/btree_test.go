@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+	"unsafe"
 
 	"github.com/stretchr/testify/require"
 )
@@ -26,7 +27,7 @@ func TestBtreeMatchesAMap(t *testing.T) {
 	for txn := 0; txn < 300; txn++ {
 		o := &owner{}
 		for op := 0; op < rng.IntN(200); op++ {
-			k := fmt.Sprintf("k%04d", rng.IntN(3000))
+			k := keyLike(rng, 3000)
 			if rng.IntN(3) == 0 {
 				tr = tr.del(o, k)
 				delete(model, k)
@@ -42,6 +43,13 @@ func TestBtreeMatchesAMap(t *testing.T) {
 	for _, v := range versions {
 		requireContent(t, v.tree, v.want)
 	}
+}
+
+// keyLike is one of about n keys shaped as the state's are: short ones,
+// and long ones whose first 8 bytes or more several keys share.
+func keyLike(rng *rand.Rand, n int) string {
+	groups := []string{"k", "node-0000000a", "node-0000000b", "node-0000000a\x00x", "node-000"}
+	return fmt.Sprintf("%s\x00%04d", groups[rng.IntN(len(groups))], rng.IntN(n/len(groups)))
 }
 
 func requireContent(t *testing.T, tr btree[int], want map[string]int) {
@@ -136,4 +144,26 @@ func TestBtreeCopiesShareKeysUntilTheyChange(t *testing.T) {
 			requireContent(t, v.tree, v.want)
 		}
 	}
+}
+
+// TestBtreeSetKeepingCopiesTheKeyItInserts stores keys built in one reused
+// buffer: the tree must keep copies, so later writes to the buffer change
+// nothing stored.
+func TestBtreeSetKeepingCopiesTheKeyItInserts(t *testing.T) {
+	var tr btree[int]
+	o := &owner{}
+	var buf []byte
+	want := map[string]int{}
+	for i := range 300 {
+		buf = fmt.Appendf(buf[:0], "node-%02d\x00alloc-%04d", i%7, i)
+		tr = tr.setKeeping(o, unsafe.String(unsafe.SliceData(buf), len(buf)), i)
+		want[string(buf)] = i
+	}
+	for i := range 300 { // replace every value through the same buffer
+		buf = fmt.Appendf(buf[:0], "node-%02d\x00alloc-%04d", i%7, i)
+		tr = tr.setKeeping(o, unsafe.String(unsafe.SliceData(buf), len(buf)), -i)
+		want[string(buf)] = -i
+	}
+	copy(buf, "xxxxxxxxxxxxxxxxxxx")
+	requireContent(t, tr, want)
 }

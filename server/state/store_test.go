@@ -2,6 +2,7 @@ package state
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -59,6 +60,58 @@ func TestAllocIndexesFollowMoves(t *testing.T) {
 	tx.Commit(3)
 	require.Empty(t, s.Snapshot().AllocsByNode("n1"))
 	require.Len(t, s.Snapshot().AllocsByNode("n2"), 1)
+}
+
+// TestTxnReadsBackWhatItWrote checks a transaction's reads of the
+// allocations it wrote, deleted and rewrote, past the number it remembers
+// (maxWritten), and the indexes it built with keys from one buffer.
+func TestTxnReadsBackWhatItWrote(t *testing.T) {
+	s := NewStore()
+	tx := s.Begin()
+	n := maxWritten + 500
+	for i := range n {
+		tx.UpsertAlloc(alloc(fmt.Sprintf("a%05d", i), fmt.Sprintf("n%d", i%10), fmt.Sprintf("j%d", i%3)))
+	}
+	for i := 0; i < n; i += 7 {
+		tx.DeleteAlloc(fmt.Sprintf("a%05d", i))
+	}
+	for i := 0; i < n; i += 5 {
+		if a := tx.Alloc(fmt.Sprintf("a%05d", i)); a != nil {
+			upd := cloneAlloc(a)
+			upd.ClientStatus = structs.AllocClientRunning
+			tx.UpsertAlloc(upd)
+		}
+	}
+	check := func(read func(id string) *structs.Allocation) {
+		t.Helper()
+		for i := range n {
+			a := read(fmt.Sprintf("a%05d", i))
+			if i%7 == 0 {
+				require.Nil(t, a, "a%05d was deleted", i)
+				continue
+			}
+			require.NotNil(t, a, "a%05d", i)
+			require.Equal(t, i%5 == 0, a.ClientStatus == structs.AllocClientRunning, "a%05d", i)
+		}
+	}
+	check(tx.Alloc)
+	tx.Commit(1)
+	snap := s.Snapshot()
+	check(snap.Alloc)
+	total := 0
+	for node := range 10 {
+		for _, a := range snap.AllocsByNode(fmt.Sprintf("n%d", node)) {
+			require.Equal(t, fmt.Sprintf("n%d", node), a.NodeId)
+			require.Same(t, snap.Alloc(a.Id), a)
+			total++
+		}
+	}
+	require.Equal(t, n-(n+6)/7, total)
+	byJob := 0
+	for job := range 3 {
+		byJob += len(snap.AllocsByJob("default", fmt.Sprintf("j%d", job)))
+	}
+	require.Equal(t, total, byJob)
 }
 
 func TestWaitForIndex(t *testing.T) {

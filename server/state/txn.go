@@ -3,6 +3,7 @@ package state
 import (
 	"encoding/binary"
 	"strings"
+	"unsafe"
 
 	"github.com/droverhq/drover/structs"
 )
@@ -22,6 +23,13 @@ type Txn struct {
 	requeued map[jobKey]bool
 	// allocNodes are the nodes whose allocations the transaction changes.
 	allocNodes map[string]bool
+	// written holds the allocations the transaction stored (nil: deleted),
+	// so that reading them back (the FSM's events, a later command of the
+	// same batch) skips a search of the whole table.
+	written map[string]*structs.Allocation
+	// keyBuf builds index keys for lookups that keep no key (see
+	// scratchKey).
+	keyBuf []byte
 }
 
 // Begin starts a write transaction. Callers must Commit or Abort it.
@@ -46,6 +54,7 @@ func (tx *Txn) Commit(index uint64) {
 	tx.s.publish(tx.t)
 	tx.s.nodeAllocsChanged(tx.allocNodes, tx.t.index)
 	tx.allocNodes = nil
+	tx.written = nil
 	tx.s.writeMu.Unlock()
 }
 
@@ -58,6 +67,7 @@ func (tx *Txn) Abort() {
 	tx.o = nil
 	tx.requeued = nil
 	tx.allocNodes = nil
+	tx.written = nil
 	tx.s.writeMu.Unlock()
 }
 
@@ -81,6 +91,21 @@ func key(parts ...string) string {
 
 func prefixKey(parts ...string) string { return key(parts...) + "\x00" }
 
+// scratchKey is key(parts...) built in the transaction's buffer: valid
+// until the next call, for a lookup, or for btree.setKeeping, which keeps
+// a copy only when it inserts.
+func (tx *Txn) scratchKey(parts ...string) string {
+	b := tx.keyBuf[:0]
+	for i, p := range parts {
+		if i > 0 {
+			b = append(b, 0)
+		}
+		b = append(b, p...)
+	}
+	tx.keyBuf = b
+	return unsafe.String(unsafe.SliceData(b), len(b))
+}
+
 func versionKey(ns, id string, version uint64) string {
 	return string(binary.BigEndian.AppendUint64([]byte(prefixKey(ns, id)), version))
 }
@@ -99,8 +124,26 @@ func (tx *Txn) Node(id string) *structs.Node {
 
 // Alloc returns an allocation read within the transaction.
 func (tx *Txn) Alloc(id string) *structs.Allocation {
+	if a, ok := tx.written[id]; ok {
+		return a
+	}
 	a, _ := tx.t.allocs.get(id)
 	return a
+}
+
+// maxWritten bounds the allocations a transaction remembers: a restore
+// writes every allocation in one transaction.
+const maxWritten = 4096
+
+// wrote notes the allocation stored under id (nil: deleted) for Alloc.
+func (tx *Txn) wrote(id string, a *structs.Allocation) {
+	switch {
+	case tx.written == nil:
+		tx.written = map[string]*structs.Allocation{}
+	case len(tx.written) >= maxWritten:
+		clear(tx.written)
+	}
+	tx.written[id] = a
 }
 
 // Eval returns an evaluation read within the transaction.
@@ -220,8 +263,11 @@ func (tx *Txn) upsertAlloc(a, old *structs.Allocation) {
 		}
 	}
 	tx.t.allocs = tx.t.allocs.set(tx.o, a.Id, a)
-	tx.t.allocByNode = tx.t.allocByNode.set(tx.o, key(a.NodeId, a.Id), a)
-	tx.t.allocByJob = tx.t.allocByJob.set(tx.o, key(a.Namespace, a.JobId, a.Id), a)
+	tx.wrote(a.Id, a)
+	// An update keeps its index keys: look them up without building new
+	// strings (setKeeping copies the key only if it inserts).
+	tx.t.allocByNode = tx.t.allocByNode.setKeeping(tx.o, tx.scratchKey(a.NodeId, a.Id), a)
+	tx.t.allocByJob = tx.t.allocByJob.setKeeping(tx.o, tx.scratchKey(a.Namespace, a.JobId, a.Id), a)
 	tx.summarizeAlloc(a, old)
 	tx.useAlloc(a, old)
 	if a.ClientTerminal() && (old == nil || !old.ClientTerminal()) {
@@ -237,8 +283,9 @@ func (tx *Txn) DeleteAlloc(id string) {
 	}
 	tx.touchNode(old.NodeId)
 	tx.t.allocs = tx.t.allocs.del(tx.o, id)
-	tx.t.allocByNode = tx.t.allocByNode.del(tx.o, key(old.NodeId, old.Id))
-	tx.t.allocByJob = tx.t.allocByJob.del(tx.o, key(old.Namespace, old.JobId, old.Id))
+	tx.wrote(id, nil)
+	tx.t.allocByNode = tx.t.allocByNode.del(tx.o, tx.scratchKey(old.NodeId, old.Id))
+	tx.t.allocByJob = tx.t.allocByJob.del(tx.o, tx.scratchKey(old.Namespace, old.JobId, old.Id))
 	tx.summarizeAlloc(nil, old)
 	tx.useAlloc(nil, old)
 	tx.DeleteAllocServices(id)

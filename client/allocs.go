@@ -110,7 +110,7 @@ func (m *allocManager) watch(ctx context.Context) {
 			return s.GetNodeAllocations(ctx, &structs.NodeAllocsRequest{
 				NodeId: m.c.id.NodeID, SecretId: m.c.id.SecretID,
 				Options:      &structs.QueryOptions{MinQueryIndex: index, MaxQueryTimeMs: allocWatchWait.Milliseconds()},
-				ChangesSince: index,
+				ChangesSince: index, IdsWhenRemoved: true,
 			})
 		})
 		cancel()
@@ -150,8 +150,9 @@ func (m *allocManager) watch(ctx context.Context) {
 
 // merge turns an answer of the servers into the node's whole list of
 // allocations: an answer of changes only takes the unchanged allocations
-// from the last list. complete is false when it names an allocation
-// missing from that list.
+// from the last list (all of them when it omits the ids: nothing left the
+// node). complete is false when it names an allocation missing from that
+// list.
 func (m *allocManager) merge(resp *structs.NodeAllocsResponse) (allocs []*structs.Allocation, complete bool) {
 	if !resp.GetChangesOnly() {
 		return resp.GetAllocations(), true
@@ -162,6 +163,19 @@ func (m *allocManager) merge(resp *structs.NodeAllocsResponse) (allocs []*struct
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if resp.GetIdsOmitted() {
+		// Nothing left the node: the last list and what changed.
+		allocs = make([]*structs.Allocation, 0, len(m.listed)+len(changed))
+		for id, a := range m.listed {
+			if changed[id] == nil {
+				allocs = append(allocs, a)
+			}
+		}
+		for _, a := range resp.GetAllocations() {
+			allocs = append(allocs, a)
+		}
+		return allocs, true
+	}
 	allocs = make([]*structs.Allocation, 0, len(resp.GetAllocIds()))
 	for _, id := range resp.GetAllocIds() {
 		a := changed[id]

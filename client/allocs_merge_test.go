@@ -32,3 +32,21 @@ func TestMergeChangesOnly(t *testing.T) {
 	require.True(t, complete)
 	require.Equal(t, []*structs.Allocation{b2}, got)
 }
+
+// TestMergeWithTheIdsOmitted: an answer saying nothing left the node is
+// the last list with what changed replaced or added.
+func TestMergeWithTheIdsOmitted(t *testing.T) {
+	a := &structs.Allocation{Id: "a", ClientStatus: structs.AllocClientPending}
+	b := &structs.Allocation{Id: "b", ClientStatus: structs.AllocClientPending}
+	m := &allocManager{listed: map[string]*structs.Allocation{"a": a, "b": b}}
+
+	b2 := &structs.Allocation{Id: "b", ClientStatus: structs.AllocClientRunning}
+	c := &structs.Allocation{Id: "c", ClientStatus: structs.AllocClientPending}
+	got, complete := m.merge(&structs.NodeAllocsResponse{ChangesOnly: true, IdsOmitted: true, Allocations: []*structs.Allocation{b2, c}})
+	require.True(t, complete)
+	require.ElementsMatch(t, []*structs.Allocation{a, b2, c}, got)
+
+	got, complete = m.merge(&structs.NodeAllocsResponse{ChangesOnly: true, IdsOmitted: true})
+	require.True(t, complete)
+	require.ElementsMatch(t, []*structs.Allocation{a, b}, got, "nothing changed: the last list")
+}

@@ -147,6 +147,63 @@ func TestNodeAllocationsChangesSince(t *testing.T) {
 	require.NotContains(t, gone.AllocIds, reported.Id)
 }
 
+// TestNodeAllocationsOmitTheIdsUntilOneLeaves: a client that keeps the
+// node's list itself (ids_when_removed) gets no ids while nothing leaves
+// the node, only what changed; once an allocation is collected the answer
+// lists the ids again, without it. A client that does not ask gets the
+// ids every time.
+func TestNodeAllocationsOmitTheIdsUntilOneLeaves(t *testing.T) {
+	s := testServer(t, heartbeat.DefaultConfig())
+	r := &rpcServer{s: s}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err := s.RegisterNode(ctx, mockNode("n1"))
+	require.NoError(t, err)
+	_, err = s.RegisterJob(ctx, mockJob("web", 3))
+	require.NoError(t, err)
+	ask := func(since uint64, keepsList bool) *structs.NodeAllocsResponse {
+		t.Helper()
+		resp, err := r.GetNodeAllocations(ctx, &structs.NodeAllocsRequest{
+			NodeId: "n1", SecretId: "n1-secret", ChangesSince: since, IdsWhenRemoved: keepsList,
+			Options: &structs.QueryOptions{MaxQueryTimeMs: 20_000},
+		})
+		require.NoError(t, err)
+		return resp
+	}
+	var full *structs.NodeAllocsResponse
+	require.Eventually(t, func() bool { full = ask(0, true); return len(full.Allocations) == 3 }, 10*time.Second, 10*time.Millisecond)
+	require.False(t, full.IdsOmitted, "a full answer omits nothing")
+	index := full.Meta.Index
+
+	reported := full.Allocations[1]
+	_, err = s.UpdateAllocations(ctx, "n1", "n1-secret", []*structs.Allocation{{Id: reported.Id, ClientStatus: structs.AllocClientFailed}})
+	require.NoError(t, err)
+	changed := ask(index, true)
+	require.True(t, changed.ChangesOnly)
+	require.True(t, changed.IdsOmitted)
+	require.Empty(t, changed.AllocIds)
+	require.Equal(t, []string{reported.Id}, ids(changed.Allocations))
+	listing := ask(index, false)
+	require.False(t, listing.IdsOmitted, "a client that does not keep its list gets the ids")
+	require.ElementsMatch(t, ids(full.Allocations), listing.AllocIds)
+
+	_, err = s.DeregisterJob(ctx, "default", "web", true)
+	require.NoError(t, err)
+	var gone *structs.NodeAllocsResponse
+	require.Eventually(t, func() bool {
+		if _, err := s.GarbageCollect(ctx); err != nil {
+			return false
+		}
+		gone = ask(changed.Meta.Index, true)
+		return !gone.IdsOmitted
+	}, 10*time.Second, 10*time.Millisecond)
+	require.True(t, gone.ChangesOnly)
+	require.Less(t, len(gone.AllocIds), 3)
+	require.NotContains(t, gone.AllocIds, reported.Id)
+	later := ask(gone.Meta.Index, true)
+	require.True(t, later.IdsOmitted, "nothing left after the collection the client has seen")
+}
+
 func ids(allocs []*structs.Allocation) []string {
 	out := make([]string, 0, len(allocs))
 	for _, a := range allocs {

@@ -160,7 +160,13 @@ func (r *rpcServer) GetNodeAllocations(ctx context.Context, req *structs.NodeAll
 		return nil, rpcerr.To(err)
 	}
 	if since := req.GetChangesSince(); since > 0 {
-		return changedNodeAllocs(allocs, since, r.queryMeta(idx)), nil
+		resp := changedNodeAllocs(allocs, since, r.queryMeta(idx))
+		// The removals are read after the allocations: one made between
+		// the two only lists the ids when they were not needed.
+		if req.GetIdsWhenRemoved() && r.s.state.NodeAllocsRemoved(req.GetNodeId()) <= since {
+			resp.AllocIds, resp.IdsOmitted = nil, true
+		}
+		return resp, nil
 	}
 	return &structs.NodeAllocsResponse{Allocations: allocs, Meta: r.queryMeta(idx)}, nil
 }

@@ -1184,9 +1184,13 @@ type NodeAllocsRequest struct {
 	// that index only (the index of the last answer the client holds in
 	// full); the answer then lists every allocation's id in alloc_ids. Zero
 	// asks for every allocation in full.
-	ChangesSince  uint64 `protobuf:"varint,940,opt,name=changes_since,json=changesSince,proto3" json:"changes_since,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	ChangesSince uint64 `protobuf:"varint,940,opt,name=changes_since,json=changesSince,proto3" json:"changes_since,omitempty"`
+	// ids_when_removed, with changes_since, says the client keeps the node's
+	// list itself: the answer lists alloc_ids only when an allocation left
+	// the node after changes_since, and sets ids_omitted otherwise.
+	IdsWhenRemoved bool `protobuf:"varint,942,opt,name=ids_when_removed,json=idsWhenRemoved,proto3" json:"ids_when_removed,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *NodeAllocsRequest) Reset() {
@@ -1247,6 +1251,13 @@ func (x *NodeAllocsRequest) GetChangesSince() uint64 {
 	return 0
 }
 
+func (x *NodeAllocsRequest) GetIdsWhenRemoved() bool {
+	if x != nil {
+		return x.IdsWhenRemoved
+	}
+	return false
+}
+
 type NodeAllocsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// allocations are all of the node's allocations, or, when changes_only
@@ -1257,7 +1268,11 @@ type NodeAllocsResponse struct {
 	// changes_only.
 	AllocIds []string `protobuf:"bytes,940,rep,name=alloc_ids,json=allocIds,proto3" json:"alloc_ids,omitempty"`
 	// changes_only says allocations holds only the changed allocations.
-	ChangesOnly   bool `protobuf:"varint,941,opt,name=changes_only,json=changesOnly,proto3" json:"changes_only,omitempty"`
+	ChangesOnly bool `protobuf:"varint,941,opt,name=changes_only,json=changesOnly,proto3" json:"changes_only,omitempty"`
+	// ids_omitted, with changes_only, says no allocation left the node after
+	// the request's changes_since: alloc_ids is empty, and the node's
+	// allocations are those the client holds and those in allocations.
+	IdsOmitted    bool `protobuf:"varint,942,opt,name=ids_omitted,json=idsOmitted,proto3" json:"ids_omitted,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1316,6 +1331,13 @@ func (x *NodeAllocsResponse) GetAllocIds() []string {
 func (x *NodeAllocsResponse) GetChangesOnly() bool {
 	if x != nil {
 		return x.ChangesOnly
+	}
+	return false
+}
+
+func (x *NodeAllocsResponse) GetIdsOmitted() bool {
+	if x != nil {
+		return x.IdsOmitted
 	}
 	return false
 }
@@ -9795,17 +9817,20 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\x10heartbeat_ttl_ms\x18\x01 \x01(\x03R\x0eheartbeatTtlMs\x12\x18\n" +
 	"\aservers\x18\x02 \x03(\tR\aservers\x12\x16\n" +
 	"\x06leader\x18\x03 \x01(\tR\x06leader\x12-\n" +
-	"\x04meta\x18\x04 \x01(\v2\x19.drover.structs.WriteMetaR\x04meta\"\xa7\x01\n" +
+	"\x04meta\x18\x04 \x01(\v2\x19.drover.structs.WriteMetaR\x04meta\"\xd2\x01\n" +
 	"\x11NodeAllocsRequest\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x1b\n" +
 	"\tsecret_id\x18\x02 \x01(\tR\bsecretId\x126\n" +
 	"\aoptions\x18\x03 \x01(\v2\x1c.drover.structs.QueryOptionsR\aoptions\x12$\n" +
-	"\rchanges_since\x18\xac\a \x01(\x04R\fchangesSince\"\xc3\x01\n" +
+	"\rchanges_since\x18\xac\a \x01(\x04R\fchangesSince\x12)\n" +
+	"\x10ids_when_removed\x18\xae\a \x01(\bR\x0eidsWhenRemoved\"\xe5\x01\n" +
 	"\x12NodeAllocsResponse\x12<\n" +
 	"\vallocations\x18\x01 \x03(\v2\x1a.drover.structs.AllocationR\vallocations\x12-\n" +
 	"\x04meta\x18\x02 \x01(\v2\x19.drover.structs.QueryMetaR\x04meta\x12\x1c\n" +
 	"\talloc_ids\x18\xac\a \x03(\tR\ballocIds\x12\"\n" +
-	"\fchanges_only\x18\xad\a \x01(\bR\vchangesOnly\"\x88\x01\n" +
+	"\fchanges_only\x18\xad\a \x01(\bR\vchangesOnly\x12 \n" +
+	"\vids_omitted\x18\xae\a \x01(\bR\n" +
+	"idsOmitted\"\x88\x01\n" +
 	"\x12AllocUpdateRequest\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x1b\n" +
 	"\tsecret_id\x18\x02 \x01(\tR\bsecretId\x12<\n" +

@@ -13,9 +13,24 @@ type nodeWatches struct {
 	// changed is, per node, the index of the last commit that changed one
 	// of its allocations (deletions included), since this store started.
 	changed map[string]uint64
+	// removed is, per node, the index of the last commit that took one of
+	// its allocations away (deleted, or moved to another node).
+	removed map[string]uint64
 	// restored is the index of the last restore, which may have changed
 	// any node's allocations.
 	restored uint64
+}
+
+// NodeAllocsRemoved returns the index of the last commit this store knows
+// of that took an allocation away from the node: a client holding the
+// node's list as of a later index can keep it and add what changed.
+// Before anything is known (a store that started from a restore) it is
+// the restore's index.
+func (s *Store) NodeAllocsRemoved(nodeID string) uint64 {
+	w := &s.nodes
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return max(w.removed[nodeID], w.restored)
 }
 
 // NodeAllocsChange returns the index of the last change to the node's
@@ -39,8 +54,9 @@ func (s *Store) NodeAllocsChange(nodeID string) (uint64, <-chan struct{}) {
 }
 
 // nodeAllocsChanged records a commit at index that changed the
-// allocations of nodes, and wakes their waiters.
-func (s *Store) nodeAllocsChanged(nodes map[string]bool, index uint64) {
+// allocations of nodes (removing some from those in removed), and wakes
+// their waiters.
+func (s *Store) nodeAllocsChanged(nodes, removed map[string]bool, index uint64) {
 	if len(nodes) == 0 {
 		return
 	}
@@ -49,6 +65,12 @@ func (s *Store) nodeAllocsChanged(nodes map[string]bool, index uint64) {
 	defer w.mu.Unlock()
 	if w.changed == nil {
 		w.changed = map[string]uint64{}
+	}
+	if len(removed) > 0 && w.removed == nil {
+		w.removed = map[string]uint64{}
+	}
+	for n := range removed {
+		w.removed[n] = index
 	}
 	for n := range nodes {
 		w.changed[n] = index
@@ -77,4 +99,14 @@ func (tx *Txn) touchNode(nodeID string) {
 		tx.allocNodes = map[string]bool{}
 	}
 	tx.allocNodes[nodeID] = true
+}
+
+// removeFromNode notes that the transaction takes an allocation away from
+// the node.
+func (tx *Txn) removeFromNode(nodeID string) {
+	tx.touchNode(nodeID)
+	if tx.allocsRemoved == nil {
+		tx.allocsRemoved = map[string]bool{}
+	}
+	tx.allocsRemoved[nodeID] = true
 }

@@ -114,6 +114,41 @@ func TestTxnReadsBackWhatItWrote(t *testing.T) {
 	require.Equal(t, total, byJob)
 }
 
+// TestNodeAllocsRemovedFollowsWhatLeavesANode: an allocation deleted or
+// moved away counts against its node; a new one or an update does not; a
+// restore counts against every node.
+func TestNodeAllocsRemovedFollowsWhatLeavesANode(t *testing.T) {
+	s := NewStore()
+	commit := func(index uint64, f func(tx *Txn)) {
+		tx := s.Begin()
+		f(tx)
+		tx.Commit(index)
+	}
+	commit(1, func(tx *Txn) {
+		tx.UpsertAlloc(alloc("x", "n1", "a"))
+		tx.UpsertAlloc(alloc("y", "n1", "a"))
+	})
+	require.Zero(t, s.NodeAllocsRemoved("n1"), "placed, nothing left")
+	commit(2, func(tx *Txn) {
+		upd := cloneAlloc(tx.Alloc("x"))
+		upd.ClientStatus = structs.AllocClientRunning
+		tx.UpsertAlloc(upd)
+	})
+	require.Zero(t, s.NodeAllocsRemoved("n1"), "an update takes nothing away")
+	commit(3, func(tx *Txn) { tx.UpsertAlloc(alloc("x", "n2", "a")) })
+	require.Equal(t, uint64(3), s.NodeAllocsRemoved("n1"), "moved away")
+	require.Zero(t, s.NodeAllocsRemoved("n2"))
+	commit(4, func(tx *Txn) { tx.DeleteAlloc("x") })
+	require.Equal(t, uint64(4), s.NodeAllocsRemoved("n2"), "deleted")
+	require.Equal(t, uint64(3), s.NodeAllocsRemoved("n1"))
+
+	r := NewRestorer()
+	r.alloc(alloc("z", "n3", "a"))
+	s.Install(r, 9)
+	require.Equal(t, uint64(9), s.NodeAllocsRemoved("n3"), "a restore may have taken anything away")
+	require.Equal(t, uint64(9), s.NodeAllocsRemoved("n1"))
+}
+
 func TestWaitForIndex(t *testing.T) {
 	s := NewStore()
 	done := make(chan uint64)

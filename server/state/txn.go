@@ -23,6 +23,8 @@ type Txn struct {
 	requeued map[jobKey]bool
 	// allocNodes are the nodes whose allocations the transaction changes.
 	allocNodes map[string]bool
+	// allocsRemoved are the nodes the transaction takes allocations from.
+	allocsRemoved map[string]bool
 	// written holds the allocations the transaction stored (nil: deleted),
 	// so that reading them back (the FSM's events, a later command of the
 	// same batch) skips a search of the whole table.
@@ -52,8 +54,8 @@ func (tx *Txn) Commit(index uint64) {
 	tx.o = nil
 	tx.t.index = max(index, tx.t.index)
 	tx.s.publish(tx.t)
-	tx.s.nodeAllocsChanged(tx.allocNodes, tx.t.index)
-	tx.allocNodes = nil
+	tx.s.nodeAllocsChanged(tx.allocNodes, tx.allocsRemoved, tx.t.index)
+	tx.allocNodes, tx.allocsRemoved = nil, nil
 	tx.written = nil
 	tx.s.writeMu.Unlock()
 }
@@ -66,7 +68,7 @@ func (tx *Txn) Abort() {
 	tx.done = true
 	tx.o = nil
 	tx.requeued = nil
-	tx.allocNodes = nil
+	tx.allocNodes, tx.allocsRemoved = nil, nil
 	tx.written = nil
 	tx.s.writeMu.Unlock()
 }
@@ -255,7 +257,7 @@ func (tx *Txn) upsertAlloc(a, old *structs.Allocation) {
 	tx.touchNode(a.NodeId)
 	if old != nil {
 		if old.NodeId != a.NodeId {
-			tx.touchNode(old.NodeId)
+			tx.removeFromNode(old.NodeId)
 			tx.t.allocByNode = tx.t.allocByNode.del(tx.o, key(old.NodeId, old.Id))
 		}
 		if old.Namespace != a.Namespace || old.JobId != a.JobId {
@@ -281,7 +283,7 @@ func (tx *Txn) DeleteAlloc(id string) {
 	if old == nil {
 		return
 	}
-	tx.touchNode(old.NodeId)
+	tx.removeFromNode(old.NodeId)
 	tx.t.allocs = tx.t.allocs.del(tx.o, id)
 	tx.wrote(id, nil)
 	tx.t.allocByNode = tx.t.allocByNode.del(tx.o, tx.scratchKey(old.NodeId, old.Id))

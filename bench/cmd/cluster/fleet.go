@@ -296,7 +296,7 @@ func (n *simNode) watch(ctx context.Context) {
 		resp, err := n.rpc().GetNodeAllocations(qctx, &structs.NodeAllocsRequest{
 			NodeId: n.id, SecretId: n.secret,
 			Options:      &structs.QueryOptions{MinQueryIndex: index, MaxQueryTimeMs: (5 * time.Minute).Milliseconds()},
-			ChangesSince: index,
+			ChangesSince: index, IdsWhenRemoved: true,
 		})
 		cancel()
 		if err != nil {

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/droverhq/drover/server/acl"
@@ -154,6 +155,14 @@ func (c *eventCollector) once(topic events.Topic, ns, id string) bool {
 	return true
 }
 
+// expect makes room for the events of about n objects.
+func (c *eventCollector) expect(n int) {
+	c.out = slices.Grow(c.out, n+2)
+	if len(c.seen) == 0 {
+		c.seen = make(map[seenKey]bool, n+2)
+	}
+}
+
 // keys returns FilterKeys holding ks, from a shared block.
 func (c *eventCollector) keys(ks ...string) []string {
 	if cap(c.filterKeys)-len(c.filterKeys) < len(ks) {
@@ -289,6 +298,7 @@ func eventsFor(v objectReader, index uint64, cmd *structs.LogCommand) []events.E
 		c.evals(x.EvalUpsert.GetEvals())
 	case *structs.LogCommand_PlanApply:
 		c.typ = events.TypePlanResult
+		c.expect(len(x.PlanApply.GetResult().GetNodeUpdate()) + len(x.PlanApply.GetResult().GetNodeAllocation()))
 		for _, a := range x.PlanApply.GetResult().GetNodeUpdate() {
 			c.alloc(a.Id)
 		}
@@ -298,6 +308,7 @@ func eventsFor(v objectReader, index uint64, cmd *structs.LogCommand) []events.E
 		c.evals(append([]*structs.Evaluation{x.PlanApply.GetEval()}, x.PlanApply.GetNewEvals()...))
 	case *structs.LogCommand_AllocClientUpdate:
 		c.typ = events.TypeAllocationUpdated
+		c.expect(len(x.AllocClientUpdate.GetAllocations()))
 		for _, a := range x.AllocClientUpdate.GetAllocations() {
 			c.alloc(a.Id)
 		}

@@ -178,6 +178,16 @@ func (s *Server) NodeAllocations(ctx context.Context, nodeID, secretID string, m
 	stop := context.AfterFunc(s.stopCtx, cancel)
 	defer stop()
 	for {
+		if known, changed := s.state.NodeAllocsChange(nodeID); known != 0 && minIndex != 0 && known <= minIndex {
+			// Nothing changed after minIndex (the node's change index, when
+			// known, is at least its allocations' own): wait before reading
+			// them.
+			select {
+			case <-changed:
+				continue
+			case <-ctx.Done():
+			}
+		}
 		allocs, index, stateIndex, changed := s.nodeAllocs(nodeID)
 		switch {
 		case minIndex == 0 && index == 0:

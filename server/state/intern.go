@@ -72,6 +72,12 @@ type planSharing struct {
 	resources   []map[string]*structs.Resources
 	metrics     []*structs.AllocMetric
 	counts      []map[string]int32
+	// prev is the last allocation shared: its strings are canonical, and
+	// a plan's placements mostly repeat them, so comparing with them
+	// saves most of the interning. nodes holds the node ids and names
+	// seen, which vary from one placement to the next.
+	prev  *structs.Allocation
+	nodes map[string]string
 }
 
 // sharedKept bounds the distinct values planSharing compares against.
@@ -80,13 +86,57 @@ const sharedKept = 4
 // share points a's task resources and metrics at equal ones seen earlier
 // in the plan, and interns its strings.
 func (p *planSharing) share(a *structs.Allocation) {
-	internAllocStrings(a)
+	p.internStrings(a)
 	if a.TaskResources != nil {
 		a.TaskResources = p.shareResources(a.TaskResources)
 	}
 	if a.Metrics != nil {
 		a.Metrics = p.shareMetric(a.Metrics)
 	}
+}
+
+// internStrings is internAllocStrings, taking what repeats from the
+// allocation before.
+func (p *planSharing) internStrings(a *structs.Allocation) {
+	prev := p.prev
+	p.prev = a
+	if prev == nil {
+		internAllocStrings(a)
+		a.NodeId, a.NodeName = p.node(a.NodeId), p.node(a.NodeName)
+		return
+	}
+	a.Namespace = sameOrIntern(a.Namespace, prev.Namespace)
+	a.EvalId = sameOrIntern(a.EvalId, prev.EvalId)
+	a.NodeId = p.node(a.NodeId)
+	a.NodeName = p.node(a.NodeName)
+	a.JobId = sameOrIntern(a.JobId, prev.JobId)
+	a.TaskGroup = sameOrIntern(a.TaskGroup, prev.TaskGroup)
+	a.DesiredStatus = sameOrIntern(a.DesiredStatus, prev.DesiredStatus)
+	a.DesiredDescription = sameOrIntern(a.DesiredDescription, prev.DesiredDescription)
+	a.ClientStatus = sameOrIntern(a.ClientStatus, prev.ClientStatus)
+	a.ClientDescription = sameOrIntern(a.ClientDescription, prev.ClientDescription)
+	a.DeploymentId = sameOrIntern(a.DeploymentId, prev.DeploymentId)
+}
+
+// sameOrIntern is canonical when s equals it, else s interned.
+func sameOrIntern(s, canonical string) string {
+	if s == canonical {
+		return canonical
+	}
+	return Intern(s)
+}
+
+// node interns a node id or name through the plan's own table.
+func (p *planSharing) node(s string) string {
+	if c, ok := p.nodes[s]; ok {
+		return c
+	}
+	c := Intern(s)
+	if p.nodes == nil {
+		p.nodes = map[string]string{}
+	}
+	p.nodes[c] = c
+	return c
 }
 
 func (p *planSharing) shareResources(r map[string]*structs.Resources) map[string]*structs.Resources {

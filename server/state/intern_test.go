@@ -93,6 +93,12 @@ func TestPlanPlacementsShareWhatTheyRepeat(t *testing.T) {
 	require.Equal(t, unsafe.StringData(a0.EvalId), unsafe.StringData(a3.EvalId))
 	require.Equal(t, unsafe.StringData(a0.NodeId), unsafe.StringData(a2.NodeId))
 	require.Equal(t, unsafe.StringData(a0.ClientStatus), unsafe.StringData(a1.ClientStatus))
+	// and the canonical ones, which later plans and updates get too.
+	for _, a := range got {
+		for _, s := range []string{a.Namespace, a.JobId, a.TaskGroup, a.NodeId, a.NodeName, a.EvalId, a.DesiredStatus, a.ClientStatus} {
+			require.Equal(t, unsafe.StringData(Intern(s)), unsafe.StringData(s), "%q of %s", s, a.Id)
+		}
+	}
 	// Task resources: shared within a group, not across groups.
 	require.Equal(t, mapPtr(a0.TaskResources), mapPtr(a2.TaskResources))
 	require.Equal(t, mapPtr(a1.TaskResources), mapPtr(a3.TaskResources))

@@ -171,10 +171,7 @@ func (m *allocManager) merge(resp *structs.NodeAllocsResponse) (allocs []*struct
 				allocs = append(allocs, a)
 			}
 		}
-		for _, a := range resp.GetAllocations() {
-			allocs = append(allocs, a)
-		}
-		return allocs, true
+		return append(allocs, resp.GetAllocations()...), true
 	}
 	allocs = make([]*structs.Allocation, 0, len(resp.GetAllocIds()))
 	for _, id := range resp.GetAllocIds() {

@@ -86,23 +86,34 @@ func TestNodeAllocationsWakesOnlyForTheNodesOwnAllocations(t *testing.T) {
 // changed after it: its own status report brings back the one allocation
 // it reported, not the whole list; a collected allocation drops out of
 // the ids; asking from zero gets everything in full.
-func TestNodeAllocationsChangesSince(t *testing.T) {
+// nodeWithWebJob starts a server with node n1 and a job of 3
+// allocations, and returns it with a function asking, as n1, for its
+// allocations.
+func nodeWithWebJob(t *testing.T) (*Server, context.Context, func(*structs.NodeAllocsRequest) *structs.NodeAllocsResponse) {
+	t.Helper()
 	s := testServer(t, heartbeat.DefaultConfig())
 	r := &rpcServer{s: s}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	t.Cleanup(cancel)
 	_, err := s.RegisterNode(ctx, mockNode("n1"))
 	require.NoError(t, err)
 	_, err = s.RegisterJob(ctx, mockJob("web", 3))
 	require.NoError(t, err)
-	ask := func(since, minIndex uint64) *structs.NodeAllocsResponse {
+	return s, ctx, func(req *structs.NodeAllocsRequest) *structs.NodeAllocsResponse {
 		t.Helper()
-		resp, err := r.GetNodeAllocations(ctx, &structs.NodeAllocsRequest{
-			NodeId: "n1", SecretId: "n1-secret", ChangesSince: since,
-			Options: &structs.QueryOptions{MinQueryIndex: minIndex, MaxQueryTimeMs: 20_000},
-		})
+		req.NodeId, req.SecretId = "n1", "n1-secret"
+		resp, err := r.GetNodeAllocations(ctx, req)
 		require.NoError(t, err)
 		return resp
+	}
+}
+
+func TestNodeAllocationsChangesSince(t *testing.T) {
+	s, ctx, get := nodeWithWebJob(t)
+	ask := func(since, minIndex uint64) *structs.NodeAllocsResponse {
+		t.Helper()
+		return get(&structs.NodeAllocsRequest{ChangesSince: since,
+			Options: &structs.QueryOptions{MinQueryIndex: minIndex, MaxQueryTimeMs: 20_000}})
 	}
 	var full *structs.NodeAllocsResponse
 	require.Eventually(t, func() bool { full = ask(0, 0); return len(full.Allocations) == 3 }, 10*time.Second, 10*time.Millisecond)
@@ -111,17 +122,14 @@ func TestNodeAllocationsChangesSince(t *testing.T) {
 	index := full.Meta.Index
 
 	// Nothing changed since index: a query that times out lists the ids only.
-	short, err := r.GetNodeAllocations(ctx, &structs.NodeAllocsRequest{
-		NodeId: "n1", SecretId: "n1-secret", ChangesSince: index,
-		Options: &structs.QueryOptions{MinQueryIndex: index, MaxQueryTimeMs: 1},
-	})
-	require.NoError(t, err)
+	short := get(&structs.NodeAllocsRequest{ChangesSince: index,
+		Options: &structs.QueryOptions{MinQueryIndex: index, MaxQueryTimeMs: 1}})
 	require.True(t, short.ChangesOnly)
 	require.Empty(t, short.Allocations)
 	require.ElementsMatch(t, ids(full.Allocations), short.AllocIds)
 
 	reported := full.Allocations[1]
-	_, err = s.UpdateAllocations(ctx, "n1", "n1-secret", []*structs.Allocation{{Id: reported.Id, ClientStatus: structs.AllocClientRunning}})
+	_, err := s.UpdateAllocations(ctx, "n1", "n1-secret", []*structs.Allocation{{Id: reported.Id, ClientStatus: structs.AllocClientRunning}})
 	require.NoError(t, err)
 	changed := ask(index, index)
 	require.True(t, changed.ChangesOnly)
@@ -133,16 +141,11 @@ func TestNodeAllocationsChangesSince(t *testing.T) {
 	// The allocation finishes and is collected: it leaves the ids.
 	_, err = s.UpdateAllocations(ctx, "n1", "n1-secret", []*structs.Allocation{{Id: reported.Id, ClientStatus: structs.AllocClientFailed}})
 	require.NoError(t, err)
-	_, err = s.DeregisterJob(ctx, "default", "web", true)
-	require.NoError(t, err)
 	var gone *structs.NodeAllocsResponse
-	require.Eventually(t, func() bool {
-		if _, err := s.GarbageCollect(ctx); err != nil {
-			return false
-		}
+	purgeWebUntil(t, ctx, s, func() bool {
 		gone = ask(changed.Meta.Index, 0)
 		return len(gone.AllocIds) < 3
-	}, 10*time.Second, 10*time.Millisecond)
+	})
 	require.True(t, gone.ChangesOnly)
 	require.NotContains(t, gone.AllocIds, reported.Id)
 }
@@ -153,22 +156,11 @@ func TestNodeAllocationsChangesSince(t *testing.T) {
 // lists the ids again, without it. A client that does not ask gets the
 // ids every time.
 func TestNodeAllocationsOmitTheIdsUntilOneLeaves(t *testing.T) {
-	s := testServer(t, heartbeat.DefaultConfig())
-	r := &rpcServer{s: s}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	_, err := s.RegisterNode(ctx, mockNode("n1"))
-	require.NoError(t, err)
-	_, err = s.RegisterJob(ctx, mockJob("web", 3))
-	require.NoError(t, err)
+	s, ctx, get := nodeWithWebJob(t)
 	ask := func(since uint64, keepsList bool) *structs.NodeAllocsResponse {
 		t.Helper()
-		resp, err := r.GetNodeAllocations(ctx, &structs.NodeAllocsRequest{
-			NodeId: "n1", SecretId: "n1-secret", ChangesSince: since, IdsWhenRemoved: keepsList,
-			Options: &structs.QueryOptions{MaxQueryTimeMs: 20_000},
-		})
-		require.NoError(t, err)
-		return resp
+		return get(&structs.NodeAllocsRequest{ChangesSince: since, IdsWhenRemoved: keepsList,
+			Options: &structs.QueryOptions{MaxQueryTimeMs: 20_000}})
 	}
 	var full *structs.NodeAllocsResponse
 	require.Eventually(t, func() bool { full = ask(0, true); return len(full.Allocations) == 3 }, 10*time.Second, 10*time.Millisecond)
@@ -176,7 +168,7 @@ func TestNodeAllocationsOmitTheIdsUntilOneLeaves(t *testing.T) {
 	index := full.Meta.Index
 
 	reported := full.Allocations[1]
-	_, err = s.UpdateAllocations(ctx, "n1", "n1-secret", []*structs.Allocation{{Id: reported.Id, ClientStatus: structs.AllocClientFailed}})
+	_, err := s.UpdateAllocations(ctx, "n1", "n1-secret", []*structs.Allocation{{Id: reported.Id, ClientStatus: structs.AllocClientFailed}})
 	require.NoError(t, err)
 	changed := ask(index, true)
 	require.True(t, changed.ChangesOnly)
@@ -187,21 +179,30 @@ func TestNodeAllocationsOmitTheIdsUntilOneLeaves(t *testing.T) {
 	require.False(t, listing.IdsOmitted, "a client that does not keep its list gets the ids")
 	require.ElementsMatch(t, ids(full.Allocations), listing.AllocIds)
 
-	_, err = s.DeregisterJob(ctx, "default", "web", true)
-	require.NoError(t, err)
 	var gone *structs.NodeAllocsResponse
-	require.Eventually(t, func() bool {
-		if _, err := s.GarbageCollect(ctx); err != nil {
-			return false
-		}
+	purgeWebUntil(t, ctx, s, func() bool {
 		gone = ask(changed.Meta.Index, true)
 		return !gone.IdsOmitted
-	}, 10*time.Second, 10*time.Millisecond)
+	})
 	require.True(t, gone.ChangesOnly)
 	require.Less(t, len(gone.AllocIds), 3)
 	require.NotContains(t, gone.AllocIds, reported.Id)
 	later := ask(gone.Meta.Index, true)
 	require.True(t, later.IdsOmitted, "nothing left after the collection the client has seen")
+}
+
+// purgeWebUntil purges job web and collects garbage until seen says what
+// it waited for came.
+func purgeWebUntil(t *testing.T, ctx context.Context, s *Server, seen func() bool) {
+	t.Helper()
+	_, err := s.DeregisterJob(ctx, "default", "web", true)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		if _, err := s.GarbageCollect(ctx); err != nil {
+			return false
+		}
+		return seen()
+	}, 10*time.Second, 10*time.Millisecond)
 }
 
 func ids(allocs []*structs.Allocation) []string {

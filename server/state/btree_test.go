@@ -5,6 +5,7 @@ import (
 	"maps"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 	"unsafe"
 
@@ -166,4 +167,41 @@ func TestBtreeSetKeepingCopiesTheKeyItInserts(t *testing.T) {
 	}
 	copy(buf, "xxxxxxxxxxxxxxxxxxx")
 	requireContent(t, tr, want)
+}
+
+// TestBtreePrefixWalkMatchesAFilter walks random prefixes of a tree of
+// random short keys (so that many keys share a prefix and neighbours
+// differ in a byte) and compares with filtering every key.
+func TestBtreePrefixWalkMatchesAFilter(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	alphabet := []byte{0, 1, 'a', 'b', 0xff}
+	randKey := func(n int) string {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = alphabet[rng.IntN(len(alphabet))]
+		}
+		return string(b)
+	}
+	var tr btree[int]
+	o := &owner{}
+	var keys []string
+	for i := range 2000 {
+		k := randKey(1 + rng.IntN(6))
+		if _, ok := tr.get(k); !ok {
+			keys = append(keys, k)
+		}
+		tr = tr.set(o, k, i)
+	}
+	slices.Sort(keys)
+	for range 500 {
+		prefix := randKey(rng.IntN(4))
+		var want, got []string
+		for _, k := range keys {
+			if strings.HasPrefix(k, prefix) {
+				want = append(want, k)
+			}
+		}
+		tr.walkPrefix(prefix, func(k string, _ int) bool { got = append(got, k); return true })
+		require.Equal(t, want, got, "prefix %q", prefix)
+	}
 }

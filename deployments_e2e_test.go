@@ -46,6 +46,7 @@ func rollingJob(t *testing.T, count int32, task map[string]any, u *structs.Updat
 // returns it.
 func deploymentOf(t *testing.T, srv *drover.Server, version uint64, timeout time.Duration) *structs.Deployment {
 	t.Helper()
+	defer logJobStateOnFailure(t, srv)
 	var d *structs.Deployment
 	harness.WaitFor(t, srv, timeout, "the deployment of the version to end", func() bool {
 		ds, err := srv.JobDeployments(context.Background(), "default", "web", false)
@@ -58,6 +59,27 @@ func deploymentOf(t *testing.T, srv *drover.Server, version uint64, timeout time
 		return false
 	})
 	return d
+}
+
+// logJobStateOnFailure logs job web's allocations and deployments once the
+// test failed, for a failure's report.
+func logJobStateOnFailure(t *testing.T, srv *drover.Server) {
+	if !t.Failed() {
+		return
+	}
+	ctx := drover.AllowStale(context.Background())
+	allocs, err := srv.Allocations(ctx, "default", "web", "")
+	t.Logf("allocations of web (%v):", err)
+	for _, a := range allocs {
+		t.Logf("  %s version %d desired %s client %s deployment %s status {%v} modify %d/%d",
+			a.Id, a.GetJob().GetVersion(), a.DesiredStatus, a.ClientStatus, a.DeploymentId,
+			a.GetDeploymentStatus(), a.ModifyIndex, a.AllocModifyIndex)
+	}
+	ds, err := srv.JobDeployments(ctx, "default", "web", true)
+	t.Logf("deployments of web (%v):", err)
+	for _, d := range ds {
+		t.Logf("  %s version %d %s (%s) groups %v", d.Id, d.JobVersion, d.Status, d.StatusDescription, d.TaskGroups)
+	}
 }
 
 // serving counts the allocations that serve: wanted running, running,

@@ -148,6 +148,9 @@ type seenKey struct {
 
 func (c *eventCollector) once(topic events.Topic, ns, id string) bool {
 	k := seenKey{topic, ns, id}
+	if c.seen == nil {
+		c.seen = map[seenKey]bool{}
+	}
 	if c.seen[k] {
 		return false
 	}
@@ -158,7 +161,7 @@ func (c *eventCollector) once(topic events.Topic, ns, id string) bool {
 // expect makes room for the events of about n objects.
 func (c *eventCollector) expect(n int) {
 	c.out = slices.Grow(c.out, n+2)
-	if len(c.seen) == 0 {
+	if c.seen == nil {
 		c.seen = make(map[seenKey]bool, n+2)
 	}
 }
@@ -232,7 +235,7 @@ func (c *eventCollector) evals(list []*structs.Evaluation) {
 // eventsFor lists the events of one applied command, reading the objects
 // as stored. Only objects the entry modified (ModifyIndex == index) count.
 func eventsFor(v objectReader, index uint64, cmd *structs.LogCommand) []events.Event {
-	c := &eventCollector{v: v, index: index, seen: map[seenKey]bool{}}
+	c := &eventCollector{v: v, index: index}
 	switch x := cmd.Command.(type) {
 	case *structs.LogCommand_JobUpsert:
 		c.typ = events.TypeJobRegistered

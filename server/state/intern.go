@@ -44,23 +44,6 @@ func Intern(s string) string {
 	return unique.Make(s).Value()
 }
 
-// internAllocStrings replaces a's repeated strings by their canonical
-// copies. Ids of the allocation itself are left as they are: no other
-// object repeats them.
-func internAllocStrings(a *structs.Allocation) {
-	a.Namespace = Intern(a.Namespace)
-	a.EvalId = Intern(a.EvalId)
-	a.NodeId = Intern(a.NodeId)
-	a.NodeName = Intern(a.NodeName)
-	a.JobId = Intern(a.JobId)
-	a.TaskGroup = Intern(a.TaskGroup)
-	a.DesiredStatus = Intern(a.DesiredStatus)
-	a.DesiredDescription = Intern(a.DesiredDescription)
-	a.ClientStatus = Intern(a.ClientStatus)
-	a.ClientDescription = Intern(a.ClientDescription)
-	a.DeploymentId = Intern(a.DeploymentId)
-}
-
 // planSharing makes the allocations of one plan (or of one restore)
 // share their equal task resources and placement metrics. It remembers
 // the last few distinct values of each: a plan's placements come group by
@@ -95,16 +78,16 @@ func (p *planSharing) share(a *structs.Allocation) {
 	}
 }
 
-// internStrings is internAllocStrings, taking what repeats from the
-// allocation before.
+// internStrings replaces a's repeated strings by their canonical copies,
+// taking what repeats from the allocation before (canonical already) and
+// node ids and names from the plan's own table. Ids of the allocation
+// itself are left as they are: no other object repeats them.
 func (p *planSharing) internStrings(a *structs.Allocation) {
 	prev := p.prev
-	p.prev = a
 	if prev == nil {
-		internAllocStrings(a)
-		a.NodeId, a.NodeName = p.node(a.NodeId), p.node(a.NodeName)
-		return
+		prev = &structs.Allocation{}
 	}
+	p.prev = a
 	a.Namespace = sameOrIntern(a.Namespace, prev.Namespace)
 	a.EvalId = sameOrIntern(a.EvalId, prev.EvalId)
 	a.NodeId = p.node(a.NodeId)

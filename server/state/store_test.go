@@ -14,6 +14,16 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
+// committer returns a function applying f in one transaction of s,
+// committed at index.
+func committer(s *Store) func(index uint64, f func(tx *Txn)) {
+	return func(index uint64, f func(tx *Txn)) {
+		tx := s.Begin()
+		f(tx)
+		tx.Commit(index)
+	}
+}
+
 func alloc(id, node, job string) *structs.Allocation {
 	return &structs.Allocation{Id: id, NodeId: node, JobId: job, Namespace: "default"}
 }
@@ -119,11 +129,7 @@ func TestTxnReadsBackWhatItWrote(t *testing.T) {
 // restore counts against every node.
 func TestNodeAllocsRemovedFollowsWhatLeavesANode(t *testing.T) {
 	s := NewStore()
-	commit := func(index uint64, f func(tx *Txn)) {
-		tx := s.Begin()
-		f(tx)
-		tx.Commit(index)
-	}
+	commit := committer(s)
 	commit(1, func(tx *Txn) {
 		tx.UpsertAlloc(alloc("x", "n1", "a"))
 		tx.UpsertAlloc(alloc("y", "n1", "a"))

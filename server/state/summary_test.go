@@ -89,11 +89,7 @@ func queuedOf(s *Store, job string) map[string]int32 {
 
 func TestJobSummaryQueuedComesFromTheLatestEvaluation(t *testing.T) {
 	s := NewStore()
-	commit := func(index uint64, f func(tx *Txn)) {
-		tx := s.Begin()
-		f(tx)
-		tx.Commit(index)
-	}
+	commit := committer(s)
 	commit(3, func(tx *Txn) { tx.UpsertEval(queuedEval("e1", "web", 3, map[string]int32{"api": 2, "cache": 1})) })
 	require.Equal(t, map[string]int32{"api": 2, "cache": 1}, queuedOf(s, "web"))
 

@@ -2,7 +2,6 @@ package state
 
 import (
 	"encoding/binary"
-	"strings"
 	"unsafe"
 
 	"github.com/droverhq/drover/structs"
@@ -80,15 +79,19 @@ func key(parts ...string) string {
 	for _, p := range parts {
 		n += len(p)
 	}
-	var b strings.Builder
-	b.Grow(n)
+	b := appendKey(make([]byte, 0, n), parts...)
+	return unsafe.String(unsafe.SliceData(b), len(b)) // b is never written again
+}
+
+// appendKey appends the key of parts to b.
+func appendKey(b []byte, parts ...string) []byte {
 	for i, p := range parts {
 		if i > 0 {
-			b.WriteByte(0)
+			b = append(b, 0)
 		}
-		b.WriteString(p)
+		b = append(b, p...)
 	}
-	return b.String()
+	return b
 }
 
 func prefixKey(parts ...string) string { return key(parts...) + "\x00" }
@@ -97,15 +100,8 @@ func prefixKey(parts ...string) string { return key(parts...) + "\x00" }
 // until the next call, for a lookup, or for btree.setKeeping, which keeps
 // a copy only when it inserts.
 func (tx *Txn) scratchKey(parts ...string) string {
-	b := tx.keyBuf[:0]
-	for i, p := range parts {
-		if i > 0 {
-			b = append(b, 0)
-		}
-		b = append(b, p...)
-	}
-	tx.keyBuf = b
-	return unsafe.String(unsafe.SliceData(b), len(b))
+	tx.keyBuf = appendKey(tx.keyBuf[:0], parts...)
+	return unsafe.String(unsafe.SliceData(tx.keyBuf), len(tx.keyBuf))
 }
 
 func versionKey(ns, id string, version uint64) string {

@@ -47,7 +47,6 @@ func BenchmarkClientUpdateBatch(b *testing.B) {
 			rng := rand.New(rand.NewPCG(1, 2))
 			index := s.Index()
 			statuses := []string{structs.AllocClientRunning, structs.AllocClientPending}
-			b.ResetTimer()
 			for i := 0; b.Loop(); i++ {
 				index++
 				tx := s.Begin()

@@ -110,7 +110,7 @@ func (m *allocManager) watch(ctx context.Context) {
 			return s.GetNodeAllocations(ctx, &structs.NodeAllocsRequest{
 				NodeId: m.c.id.NodeID, SecretId: m.c.id.SecretID,
 				Options:      &structs.QueryOptions{MinQueryIndex: index, MaxQueryTimeMs: allocWatchWait.Milliseconds()},
-				ChangesSince: index, IdsWhenRemoved: true,
+				ChangesSince: index, IdsWhenRemoved: true, WithoutReports: true,
 			})
 		})
 		cancel()
@@ -258,17 +258,24 @@ func (m *allocManager) reconcile(ctx context.Context, allocs []*structs.Allocati
 }
 
 // settled reports whether nothing on the node should run any more: every
-// allocation the servers list is terminal and every runner has finished.
+// allocation the servers list is terminal (as the servers last sent it,
+// or as this client reported it: its runner finished, or it was stopped
+// before it started) and every runner has finished. The servers do not
+// send the client's own reports back.
 func (m *allocManager) settled() (bool, <-chan struct{}) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.listed == nil {
 		return false, m.changed
 	}
-	for _, a := range m.listed {
-		if !a.IsTerminal() {
-			return false, m.changed
+	for id, a := range m.listed {
+		if a.IsTerminal() || m.reported[id] {
+			continue
 		}
+		if r := m.runners[id]; r != nil && r.finished() {
+			continue
+		}
+		return false, m.changed
 	}
 	for _, r := range m.runners {
 		if !r.finished() {

@@ -50,3 +50,29 @@ func TestMergeWithTheIdsOmitted(t *testing.T) {
 	require.True(t, complete)
 	require.ElementsMatch(t, []*structs.Allocation{a, b}, got, "nothing changed: the last list")
 }
+
+// TestSettledTakesTheClientsOwnReports: the servers do not send a client
+// its own reports back, so an allocation the servers last sent as running
+// counts as settled once its runner has finished, or once the client
+// reported it stopped before it started; one whose runner still runs does
+// not.
+func TestSettledTakesTheClientsOwnReports(t *testing.T) {
+	running := func(id string) *structs.Allocation {
+		return &structs.Allocation{Id: id, DesiredStatus: structs.AllocDesiredRun, ClientStatus: structs.AllocClientRunning}
+	}
+	runner := &allocRunner{done: make(chan struct{})}
+	m := &allocManager{
+		listed:   map[string]*structs.Allocation{"a": running("a"), "b": running("b")},
+		runners:  map[string]*allocRunner{"a": runner},
+		reported: map[string]bool{"b": true},
+	}
+	settled, _ := m.settled()
+	require.False(t, settled, "a's runner still runs")
+	close(runner.done)
+	settled, _ = m.settled()
+	require.True(t, settled, "a's runner finished and b was reported stopped")
+
+	m.listed["c"] = running("c")
+	settled, _ = m.settled()
+	require.False(t, settled, "c is running as far as anyone knows")
+}

@@ -398,7 +398,7 @@ func (f *fsm) applyAllocClientUpdate(tx *state.Txn, index uint64, now int64, c *
 				freed[n.ComputedClass] = true
 			}
 		}
-		tx.ReplaceAlloc(upd, cur)
+		tx.ReportAlloc(upd, cur)
 		tx.TrackDeploymentAlloc(index, now, upd, cur)
 		jobs[[2]string{upd.Namespace, upd.JobId}] = true
 	}

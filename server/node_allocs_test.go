@@ -81,11 +81,6 @@ func TestNodeAllocationsWakesOnlyForTheNodesOwnAllocations(t *testing.T) {
 	}
 }
 
-// TestNodeAllocationsChangesSince: a client that holds the node's list as
-// of an index gets back every allocation's id and, in full, only those
-// changed after it: its own status report brings back the one allocation
-// it reported, not the whole list; a collected allocation drops out of
-// the ids; asking from zero gets everything in full.
 // nodeWithWebJob starts a server with node n1 and a job of 3
 // allocations, and returns it with a function asking, as n1, for its
 // allocations.
@@ -108,6 +103,11 @@ func nodeWithWebJob(t *testing.T) (*Server, context.Context, func(*structs.NodeA
 	}
 }
 
+// TestNodeAllocationsChangesSince: a client that holds the node's list as
+// of an index gets back every allocation's id and, in full, only those
+// changed after it: its own status report brings back the one allocation
+// it reported, not the whole list; a collected allocation drops out of
+// the ids; asking from zero gets everything in full.
 func TestNodeAllocationsChangesSince(t *testing.T) {
 	s, ctx, get := nodeWithWebJob(t)
 	ask := func(since, minIndex uint64) *structs.NodeAllocsResponse {
@@ -189,6 +189,43 @@ func TestNodeAllocationsOmitTheIdsUntilOneLeaves(t *testing.T) {
 	require.NotContains(t, gone.AllocIds, reported.Id)
 	later := ask(gone.Meta.Index, true)
 	require.True(t, later.IdsOmitted, "nothing left after the collection the client has seen")
+}
+
+// TestNodeAllocationsWithoutReports: a client that keeps its own status
+// reports (without_reports) is not woken by them and does not get them
+// back; a change the servers make wakes it and brings back only what the
+// servers changed, each with its AllocModifyIndex past the client's
+// index. A client that does not ask gets its report back at once.
+func TestNodeAllocationsWithoutReports(t *testing.T) {
+	s, ctx, get := nodeWithWebJob(t)
+	ask := func(since uint64, withoutReports bool, waitMs int64) *structs.NodeAllocsResponse {
+		t.Helper()
+		return get(&structs.NodeAllocsRequest{ChangesSince: since, IdsWhenRemoved: true, WithoutReports: withoutReports,
+			Options: &structs.QueryOptions{MinQueryIndex: since, MaxQueryTimeMs: waitMs}})
+	}
+	var full *structs.NodeAllocsResponse
+	require.Eventually(t, func() bool { full = ask(0, true, 20_000); return len(full.Allocations) == 3 }, 10*time.Second, 10*time.Millisecond)
+	index := full.Meta.Index
+
+	reported, stopped := full.Allocations[1], full.Allocations[0]
+	reportIndex, err := s.UpdateAllocations(ctx, "n1", "n1-secret", []*structs.Allocation{{Id: reported.Id, ClientStatus: structs.AllocClientRunning}})
+	require.NoError(t, err)
+	quiet := ask(index, true, 1) // answers when its wait ends
+	require.Equal(t, index, quiet.Meta.Index, "the node's own report is no change to it")
+	require.Empty(t, quiet.Allocations)
+	echoed := ask(index, false, 20_000)
+	require.Equal(t, reportIndex, echoed.Meta.Index)
+	require.Equal(t, []string{reported.Id}, ids(echoed.Allocations), "without the flag the report comes back")
+
+	_, _, err = s.StopAllocation(ctx, stopped.Id)
+	require.NoError(t, err)
+	changed := ask(index, true, 20_000)
+	require.Greater(t, changed.Meta.Index, reportIndex)
+	require.Contains(t, ids(changed.Allocations), stopped.Id)
+	require.NotContains(t, ids(changed.Allocations), reported.Id, "the report does not come back with the servers' change")
+	for _, a := range changed.Allocations {
+		require.Greater(t, a.AllocModifyIndex, index)
+	}
 }
 
 // purgeWebUntil purges job web and collects garbage until seen says what

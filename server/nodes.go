@@ -161,6 +161,13 @@ func (s *Server) reapExpiredNodes(ctx context.Context) {
 // allocations. So a client's long-poll wakes only for changes to its own
 // allocations, not for every write to the state.
 func (s *Server) NodeAllocations(ctx context.Context, nodeID, secretID string, minIndex uint64, wait time.Duration) ([]*structs.Allocation, uint64, error) {
+	return s.nodeAllocations(ctx, nodeID, secretID, minIndex, wait, false)
+}
+
+// nodeAllocations is NodeAllocations; with serverOnly, the node's own
+// status reports count as no change (for a client that keeps them): the
+// index answered is the last change the servers made (AllocModifyIndex).
+func (s *Server) nodeAllocations(ctx context.Context, nodeID, secretID string, minIndex uint64, wait time.Duration, serverOnly bool) ([]*structs.Allocation, uint64, error) {
 	if err := s.readBarrier(ctx); err != nil {
 		return nil, 0, err
 	}
@@ -178,7 +185,7 @@ func (s *Server) NodeAllocations(ctx context.Context, nodeID, secretID string, m
 	stop := context.AfterFunc(s.stopCtx, cancel)
 	defer stop()
 	for {
-		if known, changed := s.state.NodeAllocsChange(nodeID); known != 0 && minIndex != 0 && known <= minIndex {
+		if known, changed := s.state.NodeAllocsChange(nodeID, serverOnly); known != 0 && minIndex != 0 && known <= minIndex {
 			// Nothing changed after minIndex (the node's change index, when
 			// known, is at least its allocations' own): wait before reading
 			// them.
@@ -188,7 +195,7 @@ func (s *Server) NodeAllocations(ctx context.Context, nodeID, secretID string, m
 			case <-ctx.Done():
 			}
 		}
-		allocs, index, stateIndex, changed := s.nodeAllocs(nodeID)
+		allocs, index, stateIndex, changed := s.nodeAllocs(nodeID, serverOnly)
 		switch {
 		case minIndex == 0 && index == 0:
 			// A node that never had allocations starts from the state's index.
@@ -205,16 +212,27 @@ func (s *Server) NodeAllocations(ctx context.Context, nodeID, secretID string, m
 }
 
 // nodeAllocs reads a node's allocations and the node's index: the last
-// change to them (0 when none is known), with the state's index. changed
-// is closed at their next change.
-func (s *Server) nodeAllocs(nodeID string) (allocs []*structs.Allocation, index, stateIndex uint64, changed <-chan struct{}) {
-	index, changed = s.state.NodeAllocsChange(nodeID)
+// change to them (0 when none is known; with serverOnly, the last the
+// servers made), with the state's index. changed is closed at their next
+// change.
+func (s *Server) nodeAllocs(nodeID string, serverOnly bool) (allocs []*structs.Allocation, index, stateIndex uint64, changed <-chan struct{}) {
+	index, changed = s.state.NodeAllocsChange(nodeID, serverOnly)
 	snap := s.state.Snapshot()
 	allocs = snap.AllocsByNode(nodeID)
 	for _, a := range allocs {
-		index = max(index, a.ModifyIndex)
+		index = max(index, changeIndex(a, serverOnly))
 	}
 	return allocs, index, snap.Index(), changed
+}
+
+// changeIndex is the index of the allocation's last change: any
+// (ModifyIndex), or with serverOnly the last the servers made
+// (AllocModifyIndex).
+func changeIndex(a *structs.Allocation, serverOnly bool) uint64 {
+	if serverOnly {
+		return a.AllocModifyIndex
+	}
+	return a.ModifyIndex
 }
 
 // UpdateAllocations records client-reported allocation status. Every

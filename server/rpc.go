@@ -154,13 +154,15 @@ func (r *rpcServer) Heartbeat(ctx context.Context, req *structs.NodeHeartbeatReq
 
 func (r *rpcServer) GetNodeAllocations(ctx context.Context, req *structs.NodeAllocsRequest) (*structs.NodeAllocsResponse, error) {
 	q := req.GetOptions()
-	allocs, idx, err := r.s.NodeAllocations(callCtx(ctx, q), req.GetNodeId(), req.GetSecretId(), q.GetMinQueryIndex(),
-		time.Duration(q.GetMaxQueryTimeMs())*time.Millisecond)
+	// Only a client that keeps its list can do without its own reports.
+	serverOnly := req.GetWithoutReports() && req.GetChangesSince() > 0
+	allocs, idx, err := r.s.nodeAllocations(callCtx(ctx, q), req.GetNodeId(), req.GetSecretId(), q.GetMinQueryIndex(),
+		time.Duration(q.GetMaxQueryTimeMs())*time.Millisecond, serverOnly)
 	if err != nil {
 		return nil, rpcerr.To(err)
 	}
 	if since := req.GetChangesSince(); since > 0 {
-		resp := changedNodeAllocs(allocs, since, r.queryMeta(idx))
+		resp := changedNodeAllocs(allocs, since, serverOnly, r.queryMeta(idx))
 		// The removals are read after the allocations: one made between
 		// the two only lists the ids when they were not needed.
 		if req.GetIdsWhenRemoved() && r.s.state.NodeAllocsRemoved(req.GetNodeId()) <= since {
@@ -173,13 +175,14 @@ func (r *rpcServer) GetNodeAllocations(ctx context.Context, req *structs.NodeAll
 
 // changedNodeAllocs answers a client that holds the node's allocations as
 // of index since: every allocation's id, and in full only those changed
-// after since. A client's own status reports change its allocations too,
-// so without this every report would bring back the whole list.
-func changedNodeAllocs(allocs []*structs.Allocation, since uint64, meta *structs.QueryMeta) *structs.NodeAllocsResponse {
+// after since (with serverOnly, changed by the servers). A client's own
+// status reports change its allocations too, so without this every report
+// would bring back the whole list.
+func changedNodeAllocs(allocs []*structs.Allocation, since uint64, serverOnly bool, meta *structs.QueryMeta) *structs.NodeAllocsResponse {
 	resp := &structs.NodeAllocsResponse{Meta: meta, ChangesOnly: true, AllocIds: make([]string, 0, len(allocs))}
 	for _, a := range allocs {
 		resp.AllocIds = append(resp.AllocIds, a.Id)
-		if a.ModifyIndex > since {
+		if changeIndex(a, serverOnly) > since {
 			resp.Allocations = append(resp.Allocations, a)
 		}
 	}

@@ -1189,6 +1189,11 @@ type NodeAllocsRequest struct {
 	// list itself: the answer lists alloc_ids only when an allocation left
 	// the node after changes_since, and sets ids_omitted otherwise.
 	IdsWhenRemoved bool `protobuf:"varint,942,opt,name=ids_when_removed,json=idsWhenRemoved,proto3" json:"ids_when_removed,omitempty"`
+	// without_reports, with changes_since, says the client keeps its own
+	// status reports: they neither end the wait nor come back. The index
+	// answered and changes_since then count only what the servers changed
+	// (each allocation's alloc_modify_index).
+	WithoutReports bool `protobuf:"varint,943,opt,name=without_reports,json=withoutReports,proto3" json:"without_reports,omitempty"`
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
@@ -1254,6 +1259,13 @@ func (x *NodeAllocsRequest) GetChangesSince() uint64 {
 func (x *NodeAllocsRequest) GetIdsWhenRemoved() bool {
 	if x != nil {
 		return x.IdsWhenRemoved
+	}
+	return false
+}
+
+func (x *NodeAllocsRequest) GetWithoutReports() bool {
+	if x != nil {
+		return x.WithoutReports
 	}
 	return false
 }
@@ -9817,13 +9829,14 @@ const file_structs_rpc_proto_rawDesc = "" +
 	"\x10heartbeat_ttl_ms\x18\x01 \x01(\x03R\x0eheartbeatTtlMs\x12\x18\n" +
 	"\aservers\x18\x02 \x03(\tR\aservers\x12\x16\n" +
 	"\x06leader\x18\x03 \x01(\tR\x06leader\x12-\n" +
-	"\x04meta\x18\x04 \x01(\v2\x19.drover.structs.WriteMetaR\x04meta\"\xd2\x01\n" +
+	"\x04meta\x18\x04 \x01(\v2\x19.drover.structs.WriteMetaR\x04meta\"\xfc\x01\n" +
 	"\x11NodeAllocsRequest\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x1b\n" +
 	"\tsecret_id\x18\x02 \x01(\tR\bsecretId\x126\n" +
 	"\aoptions\x18\x03 \x01(\v2\x1c.drover.structs.QueryOptionsR\aoptions\x12$\n" +
 	"\rchanges_since\x18\xac\a \x01(\x04R\fchangesSince\x12)\n" +
-	"\x10ids_when_removed\x18\xae\a \x01(\bR\x0eidsWhenRemoved\"\xe5\x01\n" +
+	"\x10ids_when_removed\x18\xae\a \x01(\bR\x0eidsWhenRemoved\x12(\n" +
+	"\x0fwithout_reports\x18\xaf\a \x01(\bR\x0ewithoutReports\"\xe5\x01\n" +
 	"\x12NodeAllocsResponse\x12<\n" +
 	"\vallocations\x18\x01 \x03(\v2\x1a.drover.structs.AllocationR\vallocations\x12-\n" +
 	"\x04meta\x18\x02 \x01(\v2\x19.drover.structs.QueryMetaR\x04meta\x12\x1c\n" +

@@ -110,13 +110,13 @@ func (tx *Txn) ApplyPlanResult(res *structs.PlanResult, job *structs.Job, index 
 		if a.ClientStatus == "" {
 			a.ClientStatus = structs.AllocClientPending
 		}
-		tx.upsertAlloc(a, cur)
+		tx.upsertAlloc(a, cur, true)
 		tx.TrackDeploymentAlloc(index, now, a, cur)
 		if prev := a.PreviousAllocation; prev != "" {
 			if p := tx.Alloc(prev); p != nil && p.NextAllocation != a.Id {
 				upd := cloneAlloc(p)
 				upd.NextAllocation = a.Id
-				upd.ModifyIndex, upd.ModifyTime = index, now
+				upd.ModifyIndex, upd.AllocModifyIndex, upd.ModifyTime = index, index, now
 				tx.UpsertAlloc(upd)
 			}
 		}

@@ -155,6 +155,74 @@ func TestNodeAllocsRemovedFollowsWhatLeavesANode(t *testing.T) {
 	require.Equal(t, uint64(9), s.NodeAllocsRemoved("n1"))
 }
 
+// TestNodeAllocsChangeWithoutReports: a node's own status report moves the
+// node's change index and wakes its waiters, but not those that keep
+// their reports (serverOnly); a change by the servers, a deletion and a
+// restore wake both; a commit with both kinds counts as the servers'.
+func TestNodeAllocsChangeWithoutReports(t *testing.T) {
+	s := NewStore()
+	commit := committer(s)
+	commit(1, func(tx *Txn) { tx.UpsertAlloc(alloc("x", "n1", "a")) })
+	report := func(tx *Txn) {
+		cur := tx.Alloc("x")
+		upd := cloneAlloc(cur)
+		upd.ClientStatus = structs.AllocClientRunning
+		tx.ReportAlloc(upd, cur)
+	}
+	idx, all := s.NodeAllocsChange("n1", false)
+	require.Equal(t, uint64(1), idx)
+	srvIdx, server := s.NodeAllocsChange("n1", true)
+	require.Equal(t, uint64(1), srvIdx)
+
+	commit(2, report)
+	requireClosed(t, all, "a report wakes a waiter that hears reports")
+	requireOpen(t, server, "a report does not wake a waiter that keeps its own")
+	idx, all = s.NodeAllocsChange("n1", false)
+	require.Equal(t, uint64(2), idx)
+	srvIdx, _ = s.NodeAllocsChange("n1", true)
+	require.Equal(t, uint64(1), srvIdx)
+	require.Equal(t, structs.AllocClientRunning, s.Snapshot().Alloc("x").ClientStatus, "the report is stored")
+
+	commit(3, func(tx *Txn) {
+		report(tx)
+		upd := cloneAlloc(tx.Alloc("x"))
+		upd.DesiredStatus = structs.AllocDesiredStop
+		tx.UpsertAlloc(upd)
+	})
+	requireClosed(t, all, "a change by the servers wakes every waiter")
+	requireClosed(t, server, "a change by the servers wakes every waiter")
+	srvIdx, server = s.NodeAllocsChange("n1", true)
+	require.Equal(t, uint64(3), srvIdx)
+
+	commit(4, func(tx *Txn) { tx.DeleteAlloc("x") })
+	requireClosed(t, server, "a deletion is the servers'")
+	srvIdx, server = s.NodeAllocsChange("n1", true)
+	require.Equal(t, uint64(4), srvIdx)
+
+	s.Install(NewRestorer(), 9)
+	requireClosed(t, server, "a restore wakes every waiter")
+	srvIdx, _ = s.NodeAllocsChange("n1", true)
+	require.Equal(t, uint64(9), srvIdx)
+}
+
+func requireClosed(t *testing.T, ch <-chan struct{}, msg string) {
+	t.Helper()
+	select {
+	case <-ch:
+	default:
+		t.Fatal(msg)
+	}
+}
+
+func requireOpen(t *testing.T, ch <-chan struct{}, msg string) {
+	t.Helper()
+	select {
+	case <-ch:
+		t.Fatal(msg)
+	default:
+	}
+}
+
 func TestWaitForIndex(t *testing.T) {
 	s := NewStore()
 	done := make(chan uint64)

@@ -20,7 +20,9 @@ type Txn struct {
 	// requeued are the jobs whose summaries' queued counts are recomputed
 	// at commit.
 	requeued map[jobKey]bool
-	// allocNodes are the nodes whose allocations the transaction changes.
+	// allocNodes are the nodes whose allocations the transaction changes:
+	// true when the servers changed them, false for the nodes' own status
+	// reports only.
 	allocNodes map[string]bool
 	// allocsRemoved are the nodes the transaction takes allocations from.
 	allocsRemoved map[string]bool
@@ -240,17 +242,23 @@ func (tx *Txn) DeleteEval(id string) {
 	tx.forgetEval(old)
 }
 
-// UpsertAlloc stores an allocation and indexes it by node and job.
-func (tx *Txn) UpsertAlloc(a *structs.Allocation) { tx.upsertAlloc(a, tx.Alloc(a.Id)) }
+// UpsertAlloc stores an allocation and indexes it by node and job. It is
+// a change by the servers: the caller sets AllocModifyIndex to the
+// commit's index (with ModifyIndex), so that a client that keeps its own
+// reports (NodeAllocsChange with serverOnly) learns of it.
+func (tx *Txn) UpsertAlloc(a *structs.Allocation) { tx.upsertAlloc(a, tx.Alloc(a.Id), true) }
 
-// ReplaceAlloc is UpsertAlloc for a caller that just read the stored
-// version, old (tx.Alloc(a.Id), nil when there is none): it saves
-// looking it up again.
-func (tx *Txn) ReplaceAlloc(a, old *structs.Allocation) { tx.upsertAlloc(a, old) }
+// ReportAlloc stores what the allocation's node reported about it (its
+// client status, task states, health): old is the stored version, which
+// the caller just read (tx.Alloc(a.Id)), and a keeps its node, job and
+// AllocModifyIndex. Long-polls of the node that keep their own reports are
+// not woken by it.
+func (tx *Txn) ReportAlloc(a, old *structs.Allocation) { tx.upsertAlloc(a, old, false) }
 
-// upsertAlloc stores a, replacing old (nil when a is new).
-func (tx *Txn) upsertAlloc(a, old *structs.Allocation) {
-	tx.touchNode(a.NodeId)
+// upsertAlloc stores a, replacing old (nil when a is new); byServer is
+// false for a node's report about its allocation.
+func (tx *Txn) upsertAlloc(a, old *structs.Allocation, byServer bool) {
+	tx.touchNode(a.NodeId, byServer)
 	if old != nil {
 		if old.NodeId != a.NodeId {
 			tx.removeFromNode(old.NodeId)

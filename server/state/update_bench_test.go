@@ -55,7 +55,7 @@ func BenchmarkClientUpdateBatch(b *testing.B) {
 					upd := cloneAlloc(cur)
 					upd.ClientStatus = statuses[i%2]
 					upd.ModifyIndex = index
-					tx.ReplaceAlloc(upd, cur)
+					tx.ReportAlloc(upd, cur)
 				}
 				tx.Commit(index)
 			}

@@ -285,8 +285,9 @@ func (f *fleet) watchAll(ctx context.Context) {
 }
 
 // watch long-polls the node's allocations by index, as the client does,
-// asking only for the allocations changed since its last answer (a
-// simulated node keeps no copies: the changed ones are all it acts on).
+// asking only for the allocations the servers changed since its last
+// answer (a simulated node keeps no copies: the changed ones are all it
+// acts on, and it knows what it reported).
 func (n *simNode) watch(ctx context.Context) {
 	var index uint64
 	backoff := 100 * time.Millisecond
@@ -296,7 +297,7 @@ func (n *simNode) watch(ctx context.Context) {
 		resp, err := n.rpc().GetNodeAllocations(qctx, &structs.NodeAllocsRequest{
 			NodeId: n.id, SecretId: n.secret,
 			Options:      &structs.QueryOptions{MinQueryIndex: index, MaxQueryTimeMs: (5 * time.Minute).Milliseconds()},
-			ChangesSince: index, IdsWhenRemoved: true,
+			ChangesSince: index, IdsWhenRemoved: true, WithoutReports: true,
 		})
 		cancel()
 		if err != nil {

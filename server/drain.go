@@ -126,7 +126,7 @@ func (f *fsm) applyAllocTransition(tx *state.Txn, index uint64, now int64, c *st
 		}
 		a := proto.Clone(cur).(*structs.Allocation)
 		a.DesiredTransition = proto.Clone(tr).(*structs.DesiredTransition)
-		a.ModifyIndex, a.AllocModifyIndex = index, index
+		a.ModifyIndex = index
 		a.ModifyTime = now
 		tx.UpsertAlloc(a)
 	}

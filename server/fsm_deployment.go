@@ -132,7 +132,7 @@ func (f *fsm) applyDeploymentAllocHealth(tx *state.Txn, index uint64, now int64,
 			}
 			ds.Healthy, ds.Timestamp, ds.ModifyIndex = proto.Bool(healthy), now, index
 			upd.DeploymentStatus = ds
-			upd.ModifyIndex, upd.AllocModifyIndex, upd.ModifyTime = index, index, now
+			upd.ModifyIndex, upd.ModifyTime = index, now
 			tx.UpsertAlloc(upd)
 			tx.TrackDeploymentAlloc(index, now, upd, cur)
 		}

@@ -162,26 +162,29 @@ func (r *rpcServer) GetNodeAllocations(ctx context.Context, req *structs.NodeAll
 		return nil, rpcerr.To(err)
 	}
 	if since := req.GetChangesSince(); since > 0 {
-		resp := changedNodeAllocs(allocs, since, serverOnly, r.queryMeta(idx))
 		// The removals are read after the allocations: one made between
 		// the two only lists the ids when they were not needed.
-		if req.GetIdsWhenRemoved() && r.s.state.NodeAllocsRemoved(req.GetNodeId()) <= since {
-			resp.AllocIds, resp.IdsOmitted = nil, true
-		}
-		return resp, nil
+		withIDs := !req.GetIdsWhenRemoved() || r.s.state.NodeAllocsRemoved(req.GetNodeId()) > since
+		return changedNodeAllocs(allocs, since, serverOnly, withIDs, r.queryMeta(idx)), nil
 	}
 	return &structs.NodeAllocsResponse{Allocations: allocs, Meta: r.queryMeta(idx)}, nil
 }
 
 // changedNodeAllocs answers a client that holds the node's allocations as
-// of index since: every allocation's id, and in full only those changed
-// after since (with serverOnly, changed by the servers). A client's own
-// status reports change its allocations too, so without this every report
-// would bring back the whole list.
-func changedNodeAllocs(allocs []*structs.Allocation, since uint64, serverOnly bool, meta *structs.QueryMeta) *structs.NodeAllocsResponse {
-	resp := &structs.NodeAllocsResponse{Meta: meta, ChangesOnly: true, AllocIds: make([]string, 0, len(allocs))}
+// of index since: every allocation's id (unless withIDs is false: then
+// ids_omitted), and in full only those changed after since (with
+// serverOnly, changed by the servers). A client's own status reports
+// change its allocations too, so without this every report would bring
+// back the whole list.
+func changedNodeAllocs(allocs []*structs.Allocation, since uint64, serverOnly, withIDs bool, meta *structs.QueryMeta) *structs.NodeAllocsResponse {
+	resp := &structs.NodeAllocsResponse{Meta: meta, ChangesOnly: true, IdsOmitted: !withIDs}
+	if withIDs {
+		resp.AllocIds = make([]string, 0, len(allocs))
+	}
 	for _, a := range allocs {
-		resp.AllocIds = append(resp.AllocIds, a.Id)
+		if withIDs {
+			resp.AllocIds = append(resp.AllocIds, a.Id)
+		}
 		if changeIndex(a, serverOnly) > since {
 			resp.Allocations = append(resp.Allocations, a)
 		}

@@ -116,7 +116,7 @@ func (tx *Txn) ApplyPlanResult(res *structs.PlanResult, job *structs.Job, index 
 			if p := tx.Alloc(prev); p != nil && p.NextAllocation != a.Id {
 				upd := cloneAlloc(p)
 				upd.NextAllocation = a.Id
-				upd.ModifyIndex, upd.AllocModifyIndex, upd.ModifyTime = index, index, now
+				upd.ModifyIndex, upd.ModifyTime = index, now
 				tx.UpsertAlloc(upd)
 			}
 		}

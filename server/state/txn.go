@@ -243,10 +243,13 @@ func (tx *Txn) DeleteEval(id string) {
 }
 
 // UpsertAlloc stores an allocation and indexes it by node and job. It is
-// a change by the servers: the caller sets AllocModifyIndex to the
-// commit's index (with ModifyIndex), so that a client that keeps its own
-// reports (NodeAllocsChange with serverOnly) learns of it.
-func (tx *Txn) UpsertAlloc(a *structs.Allocation) { tx.upsertAlloc(a, tx.Alloc(a.Id), true) }
+// a change by the servers: it sets a.AllocModifyIndex to a.ModifyIndex,
+// which the caller set to the commit's index, so that a client that keeps
+// its own reports (NodeAllocsChange with serverOnly) learns of it.
+func (tx *Txn) UpsertAlloc(a *structs.Allocation) {
+	a.AllocModifyIndex = a.ModifyIndex
+	tx.upsertAlloc(a, tx.Alloc(a.Id), true)
+}
 
 // ReportAlloc stores what the allocation's node reported about it (its
 // client status, task states, health): old is the stored version, which

@@ -242,11 +242,12 @@ func (r *Restorer) job(j *structs.Job) { r.tx.UpsertJob(j) }
 
 // alloc stores a copy of a that shares what it repeats with the
 // allocations restored before it (a is left as it is: the objects of a
-// snapshot may still be in use where they came from).
+// snapshot may still be in use where they came from), its indexes as
+// they were.
 func (r *Restorer) alloc(a *structs.Allocation) {
 	c := cloneAlloc(a)
 	r.sharing.share(c)
-	r.tx.UpsertAlloc(c)
+	r.tx.upsertAlloc(c, r.tx.Alloc(c.Id), true)
 }
 
 func (r *Restorer) jobVersion(j *structs.Job) {

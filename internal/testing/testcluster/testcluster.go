@@ -11,9 +11,11 @@ import (
 	"log/slog"
 	"maps"
 	"net"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -93,7 +95,7 @@ func New(tb testing.TB, opts Options) *Cluster {
 	}
 	tb.Cleanup(c.Shutdown)
 	for _, m := range c.members {
-		if err := m.Start(); err != nil {
+		if err := m.startFresh(); err != nil {
 			tb.Fatalf("start %s: %v", m.Name, err)
 		}
 	}
@@ -121,13 +123,41 @@ func (c *Cluster) AddServer(adjust func(o *drover.ServerOptions)) (*Member, erro
 	m.adjust = adjust
 	c.members = append(c.members, m)
 	c.mu.Unlock()
-	return m, m.Start()
+	return m, m.startFresh()
 }
+
+// startFresh starts a member for the first time. A port picked free can be
+// taken by another process before the server binds it; a first start may
+// then pick new addresses, which nobody knows yet, and try again.
+func (m *Member) startFresh() error {
+	for attempt := 0; ; attempt++ {
+		err := m.Start()
+		if err == nil || m.c.Network != nil || attempt == 4 || !strings.Contains(err.Error(), "address already in use") {
+			return err
+		}
+		m.c.tb.Logf("start %s: %v; picking new addresses", m.Name, err)
+		if err := os.RemoveAll(m.dir); err != nil { // nothing of a failed first start is kept
+			return err
+		}
+		m.Addr = freeAddr(m.c.tb, m.Index)
+		m.GossipAddr = freeAddr(m.c.tb, m.Index)
+	}
+}
+
+// handedOut holds every address freeAddr has returned in this process, so
+// that no two servers, and no server's RPC and gossip addresses, are given
+// the same port while one of them is closed between picking and binding.
+var handedOut = struct {
+	sync.Mutex
+	addrs map[string]bool
+}{addrs: map[string]bool{}}
 
 // freeAddr picks a port free for both TCP and UDP on loopback address
 // 127.0.0.(10+i): every server has its own address, as on separate hosts.
 func freeAddr(tb testing.TB, i int) string {
 	host := fmt.Sprintf("127.0.0.%d", 10+i%200)
+	handedOut.Lock()
+	defer handedOut.Unlock()
 	for range 100 {
 		ln, err := net.Listen("tcp", host+":0")
 		if err != nil {
@@ -138,6 +168,10 @@ func freeAddr(tb testing.TB, i int) string {
 		ln.Close()
 		if err == nil {
 			pc.Close()
+			if handedOut.addrs[addr] {
+				continue
+			}
+			handedOut.addrs[addr] = true
 			return addr
 		}
 	}

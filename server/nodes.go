@@ -161,18 +161,45 @@ func (s *Server) reapExpiredNodes(ctx context.Context) {
 // allocations. So a client's long-poll wakes only for changes to its own
 // allocations, not for every write to the state.
 func (s *Server) NodeAllocations(ctx context.Context, nodeID, secretID string, minIndex uint64, wait time.Duration) ([]*structs.Allocation, uint64, error) {
-	return s.nodeAllocations(ctx, nodeID, secretID, minIndex, wait, false)
+	r, err := s.nodeAllocations(ctx, nodeID, secretID, minIndex, wait, nodeAllocsQuery{})
+	return r.allocs, r.index, err
 }
 
-// nodeAllocations is NodeAllocations; with serverOnly, the node's own
-// status reports count as no change (for a client that keeps them): the
-// index answered is the last change the servers made (AllocModifyIndex).
-func (s *Server) nodeAllocations(ctx context.Context, nodeID, secretID string, minIndex uint64, wait time.Duration, serverOnly bool) ([]*structs.Allocation, uint64, error) {
+// nodeAllocsQuery says what a read of a node's allocations returns beyond
+// NodeAllocations' whole list.
+type nodeAllocsQuery struct {
+	// since, when not 0, asks for the allocations changed after it only,
+	// with every allocation's id (a client that holds the list as of
+	// since).
+	since uint64
+	// serverOnly counts the node's own status reports as no change (for a
+	// client that keeps them): the index answered, and what changed
+	// after since, follow what the servers changed (AllocModifyIndex).
+	serverOnly bool
+	// idsWhenRemoved leaves the ids out unless an allocation left the
+	// node after since.
+	idsWhenRemoved bool
+}
+
+// nodeAllocsRead is one read of a node's allocations, from one snapshot.
+type nodeAllocsRead struct {
+	// allocs are all the node's allocations, or with since those changed
+	// after it.
+	allocs []*structs.Allocation
+	// ids are every allocation's id, with since unless idsOmitted.
+	ids        []string
+	idsOmitted bool
+	// index is the node's: the last change to its allocations.
+	index uint64
+}
+
+// nodeAllocations is NodeAllocations with the choices of q.
+func (s *Server) nodeAllocations(ctx context.Context, nodeID, secretID string, minIndex uint64, wait time.Duration, q nodeAllocsQuery) (nodeAllocsRead, error) {
 	if err := s.readBarrier(ctx); err != nil {
-		return nil, 0, err
+		return nodeAllocsRead{}, err
 	}
 	if _, err := s.authNode(nodeID, secretID); err != nil {
-		return nil, 0, err
+		return nodeAllocsRead{}, err
 	}
 	if wait <= 0 || wait > maxBlockingQuery {
 		wait = maxBlockingQuery
@@ -185,7 +212,7 @@ func (s *Server) nodeAllocations(ctx context.Context, nodeID, secretID string, m
 	stop := context.AfterFunc(s.stopCtx, cancel)
 	defer stop()
 	for {
-		if known, changed := s.state.NodeAllocsChange(nodeID, serverOnly); known != 0 && minIndex != 0 && known <= minIndex {
+		if known, changed := s.state.NodeAllocsChange(nodeID, q.serverOnly); known != 0 && minIndex != 0 && known <= minIndex {
 			// Nothing changed after minIndex (the node's change index, when
 			// known, is at least its allocations' own): wait before reading
 			// them.
@@ -195,44 +222,40 @@ func (s *Server) nodeAllocations(ctx context.Context, nodeID, secretID string, m
 			case <-ctx.Done():
 			}
 		}
-		allocs, index, stateIndex, changed := s.nodeAllocs(nodeID, serverOnly)
+		r, stateIndex, changed := s.nodeAllocs(nodeID, q)
 		switch {
-		case minIndex == 0 && index == 0:
+		case minIndex == 0 && r.index == 0:
 			// A node that never had allocations starts from the state's index.
-			return allocs, stateIndex, nil
-		case minIndex == 0 || index > minIndex:
-			return allocs, index, nil
+			r.index = stateIndex
+			return r, nil
+		case minIndex == 0 || r.index > minIndex:
+			return r, nil
 		}
 		select {
 		case <-changed:
 		case <-ctx.Done():
-			return allocs, max(index, minIndex), nil
+			r.index = max(r.index, minIndex)
+			return r, nil
 		}
 	}
 }
 
-// nodeAllocs reads a node's allocations and the node's index: the last
-// change to them (0 when none is known; with serverOnly, the last the
-// servers made), with the state's index. changed is closed at their next
-// change.
-func (s *Server) nodeAllocs(nodeID string, serverOnly bool) (allocs []*structs.Allocation, index, stateIndex uint64, changed <-chan struct{}) {
-	index, changed = s.state.NodeAllocsChange(nodeID, serverOnly)
+// nodeAllocs reads a node's allocations as q asks, with the node's index:
+// the last change to them (0 when none is known), and the state's index.
+// changed is closed at their next change.
+func (s *Server) nodeAllocs(nodeID string, q nodeAllocsQuery) (r nodeAllocsRead, stateIndex uint64, changed <-chan struct{}) {
+	r.index, changed = s.state.NodeAllocsChange(nodeID, q.serverOnly)
 	snap := s.state.Snapshot()
-	allocs = snap.AllocsByNode(nodeID)
-	for _, a := range allocs {
-		index = max(index, changeIndex(a, serverOnly))
+	allocs, index := snap.NodeAllocsChangedSince(nodeID, q.since, q.serverOnly)
+	r.allocs, r.index = allocs, max(r.index, index)
+	if q.since > 0 {
+		// The removals are read after the snapshot: one made between the
+		// two only lists the ids when they were not needed.
+		if r.idsOmitted = q.idsWhenRemoved && s.state.NodeAllocsRemoved(nodeID) <= q.since; !r.idsOmitted {
+			r.ids = snap.NodeAllocIDs(nodeID)
+		}
 	}
-	return allocs, index, snap.Index(), changed
-}
-
-// changeIndex is the index of the allocation's last change: any
-// (ModifyIndex), or with serverOnly the last the servers made
-// (AllocModifyIndex).
-func changeIndex(a *structs.Allocation, serverOnly bool) uint64 {
-	if serverOnly {
-		return a.AllocModifyIndex
-	}
-	return a.ModifyIndex
+	return r, snap.Index(), changed
 }
 
 // UpdateAllocations records client-reported allocation status. Every

@@ -154,42 +154,26 @@ func (r *rpcServer) Heartbeat(ctx context.Context, req *structs.NodeHeartbeatReq
 
 func (r *rpcServer) GetNodeAllocations(ctx context.Context, req *structs.NodeAllocsRequest) (*structs.NodeAllocsResponse, error) {
 	q := req.GetOptions()
-	// Only a client that keeps its list can do without its own reports.
-	serverOnly := req.GetWithoutReports() && req.GetChangesSince() > 0
-	allocs, idx, err := r.s.nodeAllocations(callCtx(ctx, q), req.GetNodeId(), req.GetSecretId(), q.GetMinQueryIndex(),
-		time.Duration(q.GetMaxQueryTimeMs())*time.Millisecond, serverOnly)
+	since := req.GetChangesSince()
+	read, err := r.s.nodeAllocations(callCtx(ctx, q), req.GetNodeId(), req.GetSecretId(), q.GetMinQueryIndex(),
+		time.Duration(q.GetMaxQueryTimeMs())*time.Millisecond, nodeAllocsQuery{
+			since: since,
+			// Only a client that keeps its list can do without its own reports.
+			serverOnly:     req.GetWithoutReports() && since > 0,
+			idsWhenRemoved: req.GetIdsWhenRemoved(),
+		})
 	if err != nil {
 		return nil, rpcerr.To(err)
 	}
-	if since := req.GetChangesSince(); since > 0 {
-		// The removals are read after the allocations: one made between
-		// the two only lists the ids when they were not needed.
-		withIDs := !req.GetIdsWhenRemoved() || r.s.state.NodeAllocsRemoved(req.GetNodeId()) > since
-		return changedNodeAllocs(allocs, since, serverOnly, withIDs, r.queryMeta(idx)), nil
+	resp := &structs.NodeAllocsResponse{Allocations: read.allocs, Meta: r.queryMeta(read.index)}
+	if since > 0 {
+		// A client holding the list as of since gets every id (unless
+		// omitted) and in full only what changed after since. Its own
+		// status reports change its allocations too, so without this every
+		// report would bring back the whole list.
+		resp.ChangesOnly, resp.AllocIds, resp.IdsOmitted = true, read.ids, read.idsOmitted
 	}
-	return &structs.NodeAllocsResponse{Allocations: allocs, Meta: r.queryMeta(idx)}, nil
-}
-
-// changedNodeAllocs answers a client that holds the node's allocations as
-// of index since: every allocation's id (unless withIDs is false: then
-// ids_omitted), and in full only those changed after since (with
-// serverOnly, changed by the servers). A client's own status reports
-// change its allocations too, so without this every report would bring
-// back the whole list.
-func changedNodeAllocs(allocs []*structs.Allocation, since uint64, serverOnly, withIDs bool, meta *structs.QueryMeta) *structs.NodeAllocsResponse {
-	resp := &structs.NodeAllocsResponse{Meta: meta, ChangesOnly: true, IdsOmitted: !withIDs}
-	if withIDs {
-		resp.AllocIds = make([]string, 0, len(allocs))
-	}
-	for _, a := range allocs {
-		if withIDs {
-			resp.AllocIds = append(resp.AllocIds, a.Id)
-		}
-		if changeIndex(a, serverOnly) > since {
-			resp.Allocations = append(resp.Allocations, a)
-		}
-	}
-	return resp
+	return resp, nil
 }
 
 func (r *rpcServer) UpdateAllocations(ctx context.Context, req *structs.AllocUpdateRequest) (*structs.GenericResponse, error) {

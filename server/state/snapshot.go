@@ -85,12 +85,44 @@ func (s *Snapshot) Allocs() []*structs.Allocation { return collect(s.t.allocs, "
 
 // AllocsByNode lists a node's allocations, sorted by id.
 func (s *Snapshot) AllocsByNode(nodeID string) []*structs.Allocation {
-	return collect(s.t.allocByNode, prefixKey(nodeID))
+	return allocsOfNode(s.t.allocByNode, nodeID)
 }
 
 // EachAllocOfNode calls f for a node's allocations in id order until f returns false.
 func (s *Snapshot) EachAllocOfNode(nodeID string, f func(*structs.Allocation) bool) {
-	each(s.t.allocByNode, prefixKey(nodeID), f)
+	s.t.allocByNode.walkPrefix(prefixKey(nodeID), func(_ string, v nodeAlloc) bool { return f(v.a) })
+}
+
+// NodeAllocsChangedSince returns the node's allocations changed after
+// since (all of them when since is 0), in id order, and the index of the
+// latest change among all the node's allocations: their ModifyIndex, or
+// with serverOnly their AllocModifyIndex (the servers' changes only). It
+// reads the by-node index alone, not the allocations it leaves out.
+func (s *Snapshot) NodeAllocsChangedSince(nodeID string, since uint64, serverOnly bool) (changed []*structs.Allocation, index uint64) {
+	s.t.allocByNode.walkPrefix(prefixKey(nodeID), func(_ string, v nodeAlloc) bool {
+		i := v.modify
+		if serverOnly {
+			i = v.allocModify
+		}
+		index = max(index, i)
+		if since == 0 || i > since {
+			changed = append(changed, v.a)
+		}
+		return true
+	})
+	return changed, index
+}
+
+// NodeAllocIDs lists the ids of a node's allocations, in order. It reads
+// the by-node index alone.
+func (s *Snapshot) NodeAllocIDs(nodeID string) []string {
+	prefix := prefixKey(nodeID)
+	var ids []string
+	s.t.allocByNode.walkPrefix(prefix, func(k string, _ nodeAlloc) bool {
+		ids = append(ids, k[len(prefix):])
+		return true
+	})
+	return ids
 }
 
 // AllocsByJob lists a job's allocations, sorted by id.
@@ -140,6 +172,24 @@ func (s *Snapshot) Persist() *structs.StateSnapshot {
 }
 
 // collect lists the values under prefix, in key order.
+// nodeAlloc is an allocation in the by-node index with its ModifyIndex
+// and AllocModifyIndex beside it: a node's long-poll finds what changed
+// by reading the index's leaves, without reaching every allocation.
+type nodeAlloc struct {
+	a                   *structs.Allocation
+	modify, allocModify uint64
+}
+
+// allocsOfNode lists a node's allocations from the by-node index.
+func allocsOfNode(t btree[nodeAlloc], nodeID string) []*structs.Allocation {
+	var out []*structs.Allocation
+	t.walkPrefix(prefixKey(nodeID), func(_ string, v nodeAlloc) bool {
+		out = append(out, v.a)
+		return true
+	})
+	return out
+}
+
 func collect[T any](t btree[T], prefix string) []T {
 	var out []T
 	t.walkPrefix(prefix, func(_ string, v T) bool {

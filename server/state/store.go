@@ -30,7 +30,7 @@ type tables struct {
 	nodes       btree[*structs.Node]
 	allocs      btree[*structs.Allocation]
 	// allocByNode is keyed by node\x00alloc, allocByJob by namespace\x00job\x00alloc.
-	allocByNode btree[*structs.Allocation]
+	allocByNode btree[nodeAlloc]
 	allocByJob  btree[*structs.Allocation]
 	evals       btree[*structs.Evaluation]
 	// evalByJob is keyed by namespace\x00job\x00eval.

@@ -205,6 +205,72 @@ func TestNodeAllocsChangeWithoutReports(t *testing.T) {
 	require.Equal(t, uint64(9), srvIdx)
 }
 
+// The by-node index keeps each allocation's two indexes beside it: what it
+// answers follows every report and every change by the servers.
+func TestNodeAllocsChangedSince(t *testing.T) {
+	s := NewStore()
+	commit := committer(s)
+	at := func(a *structs.Allocation, index uint64) *structs.Allocation {
+		a.ModifyIndex = index
+		return a
+	}
+	commit(1, func(tx *Txn) {
+		tx.UpsertAlloc(at(alloc("x", "n1", "a"), 1))
+		tx.UpsertAlloc(at(alloc("y", "n1", "b"), 1))
+		tx.UpsertAlloc(at(alloc("z", "n2", "a"), 1))
+	})
+	ids := func(allocs []*structs.Allocation) (out []string) {
+		for _, a := range allocs {
+			out = append(out, a.Id)
+		}
+		return out
+	}
+	changed, index := s.Snapshot().NodeAllocsChangedSince("n1", 0, true)
+	require.Equal(t, []string{"x", "y"}, ids(changed), "since 0: all the node's")
+	require.Equal(t, uint64(1), index)
+
+	commit(2, func(tx *Txn) { // y's node reports on it
+		cur := tx.Alloc("y")
+		upd := cloneAlloc(cur)
+		upd.ClientStatus, upd.ModifyIndex = structs.AllocClientRunning, 2
+		tx.ReportAlloc(upd, cur)
+	})
+	snap := s.Snapshot()
+	changed, index = snap.NodeAllocsChangedSince("n1", 1, false)
+	require.Equal(t, []string{"y"}, ids(changed), "the report is a change")
+	require.Equal(t, uint64(2), index)
+	require.Equal(t, structs.AllocClientRunning, changed[0].ClientStatus, "the version answered is the stored one")
+	changed, index = snap.NodeAllocsChangedSince("n1", 1, true)
+	require.Empty(t, changed, "not one the servers made")
+	require.Equal(t, uint64(1), index)
+
+	commit(3, func(tx *Txn) { // the servers stop x
+		upd := cloneAlloc(tx.Alloc("x"))
+		upd.DesiredStatus, upd.ModifyIndex = structs.AllocDesiredStop, 3
+		tx.UpsertAlloc(upd)
+	})
+	changed, index = s.Snapshot().NodeAllocsChangedSince("n1", 2, true)
+	require.Equal(t, []string{"x"}, ids(changed))
+	require.Equal(t, structs.AllocDesiredStop, changed[0].DesiredStatus)
+	require.Equal(t, uint64(3), index)
+	require.Equal(t, []string{"x", "y"}, s.Snapshot().NodeAllocIDs("n1"))
+
+	commit(4, func(tx *Txn) {
+		tx.DeleteAlloc("x")
+		upd := cloneAlloc(tx.Alloc("z")) // z moves to n1
+		upd.NodeId, upd.ModifyIndex = "n1", 4
+		tx.UpsertAlloc(upd)
+	})
+	changed, index = s.Snapshot().NodeAllocsChangedSince("n1", 3, true)
+	require.Equal(t, []string{"z"}, ids(changed))
+	require.Equal(t, uint64(4), index)
+	require.Equal(t, []string{"y", "z"}, s.Snapshot().NodeAllocIDs("n1"))
+	require.Empty(t, s.Snapshot().NodeAllocIDs("n2"))
+	changed, index = s.Snapshot().NodeAllocsChangedSince("n2", 0, false)
+	require.Empty(t, changed)
+	require.Zero(t, index)
+}
+
 func requireClosed(t *testing.T, ch <-chan struct{}, msg string) {
 	t.Helper()
 	select {

@@ -46,6 +46,46 @@ func TestBtreeMatchesAMap(t *testing.T) {
 	}
 }
 
+// TestBtreeMatchesAMapOnTies is TestBtreeMatchesAMap with keys that tie
+// on what a search compares first: long shared prefixes, then up to ten
+// bytes of an alphabet with zero and 0xff, so that keys end inside the
+// eight bytes compared, are prefixes of each other and differ past them.
+func TestBtreeMatchesAMapOnTies(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	prefixes := []string{"", "node-0123456789abcdef\x00", "node-0123456789abcdef\x00job\x00", "node-01234567"}
+	alphabet := []byte{0, 1, 'a', 0xff}
+	randKey := func() string {
+		b := []byte(prefixes[rng.IntN(len(prefixes))])
+		for range rng.IntN(11) {
+			b = append(b, alphabet[rng.IntN(len(alphabet))])
+		}
+		return string(b)
+	}
+	var tr btree[int]
+	model := map[string]int{}
+	var snaps []btree[int]
+	var wants []map[string]int
+	for range 60 {
+		o := &owner{}
+		for range rng.IntN(300) {
+			k := randKey()
+			if rng.IntN(3) == 0 {
+				tr = tr.del(o, k)
+				delete(model, k)
+			} else {
+				v := rng.Int()
+				tr = tr.set(o, k, v)
+				model[k] = v
+			}
+		}
+		requireContent(t, tr, model)
+		snaps, wants = append(snaps, tr), append(wants, maps.Clone(model))
+	}
+	for i := range snaps {
+		requireContent(t, snaps[i], wants[i])
+	}
+}
+
 // keyLike is one of about n keys shaped as the state's are: short ones,
 // and long ones whose first 8 bytes or more several keys share.
 func keyLike(rng *rand.Rand, n int) string {
@@ -70,6 +110,17 @@ func requireContent(t *testing.T, tr btree[int], want map[string]int) {
 		v, ok := tr.get(k)
 		require.True(t, ok)
 		require.Equal(t, want[k], v)
+		// Neighbours that share all but the end (a search compares eight
+		// bytes past a shared prefix, zeros past a key's end, first).
+		near := []string{k + "\x00", k + "\xff"}
+		if k != "" {
+			near = append(near, k[:len(k)-1], k[:len(k)-1]+"\xff")
+		}
+		for _, near := range near {
+			_, inTree := tr.get(near)
+			_, inModel := want[near]
+			require.Equal(t, inModel, inTree, "get %q", near)
+		}
 	}
 	_, ok := tr.get("absent")
 	require.False(t, ok)

@@ -96,13 +96,14 @@ func (s *Snapshot) EachAllocOfNode(nodeID string, f func(*structs.Allocation) bo
 // NodeAllocsChangedSince returns the node's allocations changed after
 // since (all of them when since is 0), in id order, and the index of the
 // latest change among all the node's allocations: their ModifyIndex, or
-// with serverOnly their AllocModifyIndex (the servers' changes only). It
-// reads the by-node index alone, not the allocations it leaves out.
+// with serverOnly their AllocModifyIndex (the servers' changes only). With
+// serverOnly it reads the by-node index alone, not the allocations it
+// leaves out.
 func (s *Snapshot) NodeAllocsChangedSince(nodeID string, since uint64, serverOnly bool) (changed []*structs.Allocation, index uint64) {
 	s.t.allocByNode.walkPrefix(prefixKey(nodeID), func(_ string, v nodeAlloc) bool {
-		i := v.modify
-		if serverOnly {
-			i = v.allocModify
+		i := v.allocModify
+		if !serverOnly {
+			i = v.a.ModifyIndex
 		}
 		index = max(index, i)
 		if since == 0 || i > since {
@@ -172,12 +173,13 @@ func (s *Snapshot) Persist() *structs.StateSnapshot {
 }
 
 // collect lists the values under prefix, in key order.
-// nodeAlloc is an allocation in the by-node index with its ModifyIndex
-// and AllocModifyIndex beside it: a node's long-poll finds what changed
-// by reading the index's leaves, without reaching every allocation.
+// nodeAlloc is an allocation in the by-node index with its
+// AllocModifyIndex beside it: a node's long-poll that keeps its own reports
+// finds what the servers changed by reading the index's leaves, without
+// reaching every allocation.
 type nodeAlloc struct {
-	a                   *structs.Allocation
-	modify, allocModify uint64
+	a           *structs.Allocation
+	allocModify uint64
 }
 
 // allocsOfNode lists a node's allocations from the by-node index.

@@ -275,7 +275,7 @@ func (tx *Txn) upsertAlloc(a, old *structs.Allocation, byServer bool) {
 	tx.wrote(a.Id, a)
 	// An update keeps its index keys: look them up without building new
 	// strings (setKeeping copies the key only if it inserts).
-	tx.t.allocByNode = tx.t.allocByNode.setKeeping(tx.o, tx.scratchKey(a.NodeId, a.Id), nodeAlloc{a, a.ModifyIndex, a.AllocModifyIndex})
+	tx.t.allocByNode = tx.t.allocByNode.setKeeping(tx.o, tx.scratchKey(a.NodeId, a.Id), nodeAlloc{a, a.AllocModifyIndex})
 	tx.t.allocByJob = tx.t.allocByJob.setKeeping(tx.o, tx.scratchKey(a.Namespace, a.JobId, a.Id), a)
 	tx.summarizeAlloc(a, old)
 	tx.useAlloc(a, old)

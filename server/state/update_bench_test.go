@@ -63,3 +63,38 @@ func BenchmarkClientUpdateBatch(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkNodeAllocsRead is what a node's long-poll reads at a million
+// allocations (200 a node): the node's allocations changed by the servers
+// after an index (none here, the common answer to a node whose own report
+// woke nothing), against reading the whole list and each allocation's
+// AllocModifyIndex, as long-polls did before the by-node index kept it.
+func BenchmarkNodeAllocsRead(b *testing.B) {
+	s, ids := updateState(b, 1_000_000)
+	snap := s.Snapshot()
+	nodes := make([]string, 0, 5000)
+	for _, id := range ids[:5000] {
+		nodes = append(nodes, snap.Alloc(id).NodeId)
+	}
+	since := s.Index()
+	rng := rand.New(rand.NewPCG(3, 4))
+	b.Run("changed-since", func(b *testing.B) {
+		for b.Loop() {
+			changed, _ := snap.NodeAllocsChangedSince(nodes[rng.IntN(len(nodes))], since, true)
+			if len(changed) != 0 {
+				b.Fatal("nothing changed after the last index")
+			}
+		}
+	})
+	b.Run("whole-list", func(b *testing.B) {
+		for b.Loop() {
+			var index uint64
+			for _, a := range snap.AllocsByNode(nodes[rng.IntN(len(nodes))]) {
+				index = max(index, a.AllocModifyIndex)
+			}
+			if index == 0 {
+				b.Fatal("no allocations")
+			}
+		}
+	})
+}

@@ -51,38 +51,58 @@ func summaryBucket(g *structs.TaskGroupSummary, clientStatus string) *int32 {
 // heartbeating within the group's disconnect window.
 const allocClientUnknown = "unknown"
 
-// summaryEdit is a copy of a job's summary being changed.
+// summaryEdit is a job's summary being changed: one the transaction made.
 type summaryEdit struct {
 	js *structs.JobSummary
+	// stored says js is in the transaction's table already.
+	stored bool
+	// own are the group counts the transaction made (Txn.ownGroups).
+	own map[*structs.TaskGroupSummary]bool
 }
 
-// editSummary starts a change to the job's summary: a copy of the stored
-// one (the stored one is never modified), or a new one.
+// editSummary starts a change to the job's summary: the transaction's own
+// copy, made by an earlier change of the same transaction (which no
+// snapshot can see yet), or else a new copy of the stored one (a stored
+// one a snapshot may hold is never modified), or a new one. A plan of a
+// thousand placements thus copies its job's summary once, not a thousand
+// times.
 func (tx *Txn) editSummary(ns, id string) summaryEdit {
 	old := tx.JobSummary(ns, id)
-	if old == nil {
-		return summaryEdit{js: &structs.JobSummary{Namespace: ns, JobId: id, Groups: map[string]*structs.TaskGroupSummary{}}}
+	if old != nil && tx.ownSummaries[old] {
+		return summaryEdit{js: old, stored: true, own: tx.ownGroups}
 	}
-	js := &structs.JobSummary{
-		Namespace: ns, JobId: id, Groups: maps.Clone(old.Groups), ModifyIndex: old.ModifyIndex,
-		QueuedEvalId: old.QueuedEvalId, QueuedIndex: old.QueuedIndex,
+	if tx.ownSummaries == nil {
+		tx.ownSummaries = map[*structs.JobSummary]bool{}
+		tx.ownGroups = map[*structs.TaskGroupSummary]bool{}
+	}
+	js := &structs.JobSummary{Namespace: ns, JobId: id}
+	if old != nil {
+		js.Groups, js.ModifyIndex = maps.Clone(old.Groups), old.ModifyIndex
+		js.QueuedEvalId, js.QueuedIndex = old.QueuedEvalId, old.QueuedIndex
 	}
 	if js.Groups == nil {
 		js.Groups = map[string]*structs.TaskGroupSummary{}
 	}
-	return summaryEdit{js: js}
+	tx.ownSummaries[js] = true
+	return summaryEdit{js: js, own: tx.ownGroups}
 }
 
-// group returns a modifiable copy of a group's counts.
+// group returns a group's counts to modify: the transaction's own, or a
+// new copy.
 func (e summaryEdit) group(name string) *structs.TaskGroupSummary {
+	old := e.js.Groups[name]
+	if old != nil && e.own[old] {
+		return old
+	}
 	g := &structs.TaskGroupSummary{}
-	if old := e.js.Groups[name]; old != nil {
+	if old != nil {
 		*g = structs.TaskGroupSummary{
 			Queued: old.Queued, Starting: old.Starting, Running: old.Running, Complete: old.Complete,
 			Failed: old.Failed, Lost: old.Lost, Unknown: old.Unknown,
 		}
 	}
 	e.js.Groups[name] = g
+	e.own[g] = true
 	return g
 }
 
@@ -102,12 +122,13 @@ func (tx *Txn) saveSummary(e summaryEdit) {
 			delete(js.Groups, name)
 		}
 	}
-	k := key(js.Namespace, js.JobId)
 	if len(js.Groups) == 0 && js.QueuedEvalId == "" {
-		tx.t.summaries = tx.t.summaries.del(tx.o, k)
+		tx.t.summaries = tx.t.summaries.del(tx.o, key(js.Namespace, js.JobId))
 		return
 	}
-	tx.t.summaries = tx.t.summaries.set(tx.o, k, js)
+	if !e.stored {
+		tx.t.summaries = tx.t.summaries.set(tx.o, key(js.Namespace, js.JobId), js)
+	}
 }
 
 // summarizeAlloc moves a changed allocation between the counts: old (nil

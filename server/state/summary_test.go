@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/encoding/prototext"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/droverhq/drover/structs"
@@ -199,6 +200,11 @@ func TestJobSummariesMatchTheTablesAndSurviveARestore(t *testing.T) {
 	}
 	rng := rand.New(rand.NewPCG(7, 11))
 	s := NewStore()
+	type keptSummaries struct {
+		snap *Snapshot
+		want map[string]string
+	}
+	var kept []keptSummaries
 	for index := uint64(1); index <= 400; index++ {
 		tx := s.Begin()
 		for range 1 + rng.IntN(4) {
@@ -222,10 +228,29 @@ func TestJobSummariesMatchTheTablesAndSurviveARestore(t *testing.T) {
 		}
 		tx.Commit(index)
 		requireSummariesMatch(t, s.Snapshot(), fmt.Sprintf("after index %d", index))
+		kept = append(kept, keptSummaries{s.Snapshot(), copySummaries(s.Snapshot())})
+	}
+	// A transaction changes the summaries it made in place: none a
+	// snapshot holds ever changed.
+	for i, k := range kept {
+		require.Equal(t, k.want, copySummaries(k.snap), "snapshot %d", i)
 	}
 
 	// A restore rebuilds the same summaries from the objects alone.
 	r := NewStore()
 	r.Restore(s.Snapshot().Persist())
 	requireSummariesMatch(t, r.Snapshot(), "restored")
+}
+
+// copySummaries renders the summaries of job0..job2 as text, a copy that
+// later changes to the objects cannot reach.
+func copySummaries(snap *Snapshot) map[string]string {
+	out := map[string]string{}
+	for j := range 3 {
+		job := fmt.Sprintf("job%d", j)
+		if js := snap.JobSummary("default", job); js != nil {
+			out[job] = prototext.Format(js)
+		}
+	}
+	return out
 }

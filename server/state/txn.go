@@ -33,6 +33,11 @@ type Txn struct {
 	// keyBuf builds index keys for lookups that keep no key (see
 	// scratchKey).
 	keyBuf []byte
+	// ownSummaries are the job summaries the transaction made and
+	// ownGroups their groups' counts: no snapshot can see them before
+	// Commit, so the transaction's later changes edit them in place.
+	ownSummaries map[*structs.JobSummary]bool
+	ownGroups    map[*structs.TaskGroupSummary]bool
 }
 
 // Begin starts a write transaction. Callers must Commit or Abort it.

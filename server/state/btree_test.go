@@ -18,6 +18,30 @@ import (
 // taken before (a snapshot) still lists what it held.
 func TestBtreeMatchesAMap(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
+	requireMatchesAMap(t, rng, 150, 200, func() string { return keyLike(rng, 3000) })
+}
+
+// TestBtreeMatchesAMapOnTies is TestBtreeMatchesAMap with keys that tie
+// on what a search compares first: long shared prefixes, then up to ten
+// bytes of an alphabet with zero and 0xff, so that keys end inside the
+// eight bytes compared, are prefixes of each other and differ past them.
+func TestBtreeMatchesAMapOnTies(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	prefixes := []string{"", "node-0123456789abcdef\x00", "node-0123456789abcdef\x00job\x00", "node-01234567"}
+	alphabet := []byte{0, 1, 'a', 0xff}
+	requireMatchesAMap(t, rng, 60, 300, func() string {
+		b := []byte(prefixes[rng.IntN(len(prefixes))])
+		for range rng.IntN(11) {
+			b = append(b, alphabet[rng.IntN(len(alphabet))])
+		}
+		return string(b)
+	})
+}
+
+// requireMatchesAMap runs txns transactions of up to ops random sets and
+// deletes (one in three) of keys from randKey on a tree and a map.
+func requireMatchesAMap(t *testing.T, rng *rand.Rand, txns, ops int, randKey func() string) {
+	t.Helper()
 	var tr btree[int]
 	model := map[string]int{}
 	type version struct {
@@ -25,10 +49,10 @@ func TestBtreeMatchesAMap(t *testing.T) {
 		want map[string]int
 	}
 	var versions []version
-	for txn := 0; txn < 300; txn++ {
+	for range txns {
 		o := &owner{}
-		for op := 0; op < rng.IntN(200); op++ {
-			k := keyLike(rng, 3000)
+		for range rng.IntN(ops) {
+			k := randKey()
 			if rng.IntN(3) == 0 {
 				tr = tr.del(o, k)
 				delete(model, k)
@@ -43,46 +67,6 @@ func TestBtreeMatchesAMap(t *testing.T) {
 	}
 	for _, v := range versions {
 		requireContent(t, v.tree, v.want)
-	}
-}
-
-// TestBtreeMatchesAMapOnTies is TestBtreeMatchesAMap with keys that tie
-// on what a search compares first: long shared prefixes, then up to ten
-// bytes of an alphabet with zero and 0xff, so that keys end inside the
-// eight bytes compared, are prefixes of each other and differ past them.
-func TestBtreeMatchesAMapOnTies(t *testing.T) {
-	rng := rand.New(rand.NewPCG(5, 6))
-	prefixes := []string{"", "node-0123456789abcdef\x00", "node-0123456789abcdef\x00job\x00", "node-01234567"}
-	alphabet := []byte{0, 1, 'a', 0xff}
-	randKey := func() string {
-		b := []byte(prefixes[rng.IntN(len(prefixes))])
-		for range rng.IntN(11) {
-			b = append(b, alphabet[rng.IntN(len(alphabet))])
-		}
-		return string(b)
-	}
-	var tr btree[int]
-	model := map[string]int{}
-	var snaps []btree[int]
-	var wants []map[string]int
-	for range 60 {
-		o := &owner{}
-		for range rng.IntN(300) {
-			k := randKey()
-			if rng.IntN(3) == 0 {
-				tr = tr.del(o, k)
-				delete(model, k)
-			} else {
-				v := rng.Int()
-				tr = tr.set(o, k, v)
-				model[k] = v
-			}
-		}
-		requireContent(t, tr, model)
-		snaps, wants = append(snaps, tr), append(wants, maps.Clone(model))
-	}
-	for i := range snaps {
-		requireContent(t, snaps[i], wants[i])
 	}
 }
 

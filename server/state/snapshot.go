@@ -172,7 +172,6 @@ func (s *Snapshot) Persist() *structs.StateSnapshot {
 	}
 }
 
-// collect lists the values under prefix, in key order.
 // nodeAlloc is an allocation in the by-node index with its
 // AllocModifyIndex beside it: a node's long-poll that keeps its own reports
 // finds what the servers changed by reading the index's leaves, without
@@ -192,6 +191,7 @@ func allocsOfNode(t btree[nodeAlloc], nodeID string) []*structs.Allocation {
 	return out
 }
 
+// collect lists the values under prefix, in key order.
 func collect[T any](t btree[T], prefix string) []T {
 	var out []T
 	t.walkPrefix(prefix, func(_ string, v T) bool {

@@ -63,6 +63,7 @@ func (tx *Txn) Commit(index uint64) {
 	tx.s.nodeAllocsChanged(tx.allocNodes, tx.allocsRemoved, tx.t.index)
 	tx.allocNodes, tx.allocsRemoved = nil, nil
 	tx.written = nil
+	tx.ownSummaries, tx.ownGroups = nil, nil
 	tx.s.writeMu.Unlock()
 }
 
@@ -76,6 +77,7 @@ func (tx *Txn) Abort() {
 	tx.requeued = nil
 	tx.allocNodes, tx.allocsRemoved = nil, nil
 	tx.written = nil
+	tx.ownSummaries, tx.ownGroups = nil, nil
 	tx.s.writeMu.Unlock()
 }
 

@@ -46,6 +46,10 @@ type allocRunner struct {
 
 	stopOnce sync.Once
 	stopCh   chan struct{} // closed to stop every task
+	// failedStop says a failed task stopped the others (set under mu
+	// before stopCh closes): the health watcher, which may see the stop
+	// before the failure, reports the allocation unhealthy all the same.
+	failedStop bool
 	// lifeCh is poked when a task's state changes, for the lifecycle order.
 	lifeCh chan struct{}
 	// destroy: remove the allocation's directory and local state once its
@@ -275,6 +279,9 @@ func (r *allocRunner) setTaskState(task string, st *structs.TaskState, rec *task
 	r.mu.Lock()
 	r.states[task] = st
 	upd := r.statusUpdateLocked()
+	if upd.ClientStatus == structs.AllocClientFailed {
+		r.failedStop = true
+	}
 	r.healthChangedLocked()
 	id := r.alloc.Id
 	quiet := r.shuttingDown

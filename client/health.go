@@ -139,6 +139,14 @@ func (r *allocRunner) watchHealth(ctx context.Context, p healthParams, tasks int
 		case <-ctx.Done():
 			return
 		case <-r.stopCh:
+			// A failed task stops the others, and the stop may be seen
+			// before the failure's state change: it decides all the same.
+			r.mu.Lock()
+			failed := r.failedStop
+			r.mu.Unlock()
+			if failed {
+				r.setHealth(p.deploymentID, false)
+			}
 			return
 		case <-changed:
 		case <-fire:

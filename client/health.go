@@ -137,16 +137,10 @@ func (r *allocRunner) watchHealth(ctx context.Context, p healthParams, tasks int
 		}
 		select {
 		case <-ctx.Done():
+			r.decideOnStop(p)
 			return
 		case <-r.stopCh:
-			// A failed task stops the others, and the stop may be seen
-			// before the failure's state change: it decides all the same.
-			r.mu.Lock()
-			failed := r.failedStop
-			r.mu.Unlock()
-			if failed {
-				r.setHealth(p.deploymentID, false)
-			}
+			r.decideOnStop(p)
 			return
 		case <-changed:
 		case <-fire:
@@ -157,6 +151,20 @@ func (r *allocRunner) watchHealth(ctx context.Context, p healthParams, tasks int
 			r.setHealth(p.deploymentID, false)
 			return
 		}
+	}
+}
+
+// decideOnStop reports the allocation unhealthy when a failed task stopped
+// it. A failed task stops the others and the allocation's run then ends:
+// the watcher may see the stop, or the end of the run, before the
+// failure's state change, and the failure decides all the same. A stop
+// the servers asked for decides nothing.
+func (r *allocRunner) decideOnStop(p healthParams) {
+	r.mu.Lock()
+	failed := r.failedStop
+	r.mu.Unlock()
+	if failed {
+		r.setHealth(p.deploymentID, false)
 	}
 }
 

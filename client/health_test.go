@@ -24,16 +24,23 @@ func TestStopByAFailedTaskIsReportedUnhealthy(t *testing.T) {
 	c := &Client{clock: clock.NewFake(time.Unix(1_700_000_000, 0)), logger: slog.New(slog.NewTextHandler(io.Discard, nil)), state: st}
 	c.updates = newAllocUpdater(c, time.Second)
 
-	watchStopped := func(byFailure bool) *reportedHealth {
+	// watchStopped runs a watcher that last saw the task running and then
+	// sees the stop (or, with runEnded, the end of the allocation's run).
+	watchStopped := func(byFailure, runEnded bool) *reportedHealth {
 		r := newAllocRunner(c, &structs.Allocation{Id: "a", DeploymentId: "d"}, nil)
-		// What the watcher last saw: the task running. Then the stop.
 		r.states["web"] = &structs.TaskState{State: structs.TaskStateRunning}
 		r.failedStop = byFailure
-		r.stop()
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		if runEnded {
+			cancel()
+		} else {
+			r.stop()
+		}
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			r.watchHealth(context.Background(), healthParams{deploymentID: "d", minHealthy: time.Hour, deadline: 2 * time.Hour}, 1)
+			r.watchHealth(ctx, healthParams{deploymentID: "d", minHealthy: time.Hour, deadline: 2 * time.Hour}, 1)
 		}()
 		select {
 		case <-done:
@@ -45,10 +52,12 @@ func TestStopByAFailedTaskIsReportedUnhealthy(t *testing.T) {
 		return r.health
 	}
 
-	h := watchStopped(true)
-	require.NotNil(t, h, "a stop by a failed task decides the health")
-	require.False(t, h.status.GetHealthy())
-	require.Equal(t, "d", h.deploymentID)
+	for _, runEnded := range []bool{false, true} {
+		h := watchStopped(true, runEnded)
+		require.NotNil(t, h, "a stop by a failed task decides the health (run ended: %v)", runEnded)
+		require.False(t, h.status.GetHealthy())
+		require.Equal(t, "d", h.deploymentID)
 
-	require.Nil(t, watchStopped(false), "a stop the servers asked for decides nothing")
+		require.Nil(t, watchStopped(false, runEnded), "a stop the servers asked for decides nothing (run ended: %v)", runEnded)
+	}
 }

@@ -24,7 +24,6 @@ func markLost(tx *state.Txn, index uint64, now int64, nodeID, why string, lose f
 			lost.DesiredDescription = "alloc is lost since its node is down"
 		}
 		lost.ModifyIndex = index
-		lost.AllocModifyIndex = index
 		lost.ModifyTime = now
 		tx.UpsertAlloc(lost)
 		jobs[[2]string{lost.Namespace, lost.JobId}] = true
@@ -48,7 +47,6 @@ func disconnectAllocs(tx *state.Txn, index uint64, now int64, nodeID string) int
 		u.ClientDescription = "node missed its heartbeats; waiting for it within the group's max_client_disconnect"
 		u.DisconnectedAt = now
 		u.ModifyIndex = index
-		u.AllocModifyIndex = index
 		u.ModifyTime = now
 		tx.UpsertAlloc(u)
 		unknown++

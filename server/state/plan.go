@@ -69,7 +69,7 @@ func (tx *Txn) ApplyPlanResult(res *structs.PlanResult, job *structs.Job, index 
 			upd.DisconnectedAt = 0
 			upd.NextAllocation = ""
 		}
-		upd.ModifyIndex, upd.AllocModifyIndex, upd.ModifyTime = index, index, now
+		upd.ModifyIndex, upd.ModifyTime = index, now
 		tx.UpsertAlloc(upd)
 		touched[jobKey{upd.Namespace, upd.JobId}] = true
 	}
@@ -82,7 +82,7 @@ func (tx *Txn) ApplyPlanResult(res *structs.PlanResult, job *structs.Job, index 
 		upd.DesiredStatus = structs.AllocDesiredEvict
 		upd.DesiredDescription = p.DesiredDescription
 		upd.PreemptedByAllocation = p.PreemptedByAllocation
-		upd.ModifyIndex, upd.AllocModifyIndex, upd.ModifyTime = index, index, now
+		upd.ModifyIndex, upd.ModifyTime = index, now
 		tx.UpsertAlloc(upd)
 		touched[jobKey{upd.Namespace, upd.JobId}] = true
 	}
